@@ -1,0 +1,77 @@
+"""The `embedded` driver: the element kept in a local SQLite file.
+
+The default driver, so a sample config runs on a fresh machine with nothing
+else. It answers from `provgit.elements.ElementStore` in-process: the same
+store (and so the same semantics) the simulator serves over HTTP.
+
+Settings: `path` (optional) — the store file; default
+`<state_dir>/elements/<element>.sqlite`, created on first use with the
+element's type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from provgit.drivers.base import (
+    ChangeFeed,
+    DriverConfig,
+    ElementInfo,
+    Page,
+    WriteOp,
+    WriteResult,
+)
+from provgit.elements.store import ElementStore
+
+
+def store_path(config: DriverConfig) -> Path:
+    path = config.settings.get("path")
+    if path:
+        return Path(str(path))
+    return Path(config.state_dir) / "elements" / f"{config.element}.sqlite"
+
+
+class EmbeddedDriver:
+    """A Driver over an ElementStore file. Calls are short and run inline."""
+
+    def __init__(self, config: DriverConfig) -> None:
+        self.name = config.element
+        self.config = config
+        self.path = store_path(config)
+        self._store: ElementStore | None = None
+
+    @property
+    def store(self) -> ElementStore:
+        # Opened lazily: constructing a driver must not touch the disk.
+        if self._store is None:
+            retention = int(self.config.settings.get("retention", 10_000))
+            self._store = ElementStore(
+                self.path,
+                name=self.config.element,
+                element_type=self.config.element_type,
+                retention=retention,
+            )
+        return self._store
+
+    async def info(self) -> ElementInfo:
+        return self.store.info()
+
+    async def list_records(
+        self, collection: str, cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        return self.store.list_records(collection, cursor, limit)
+
+    async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
+        return self.store.changes(since, limit)
+
+    async def write(self, op: WriteOp) -> WriteResult:
+        return self.store.write(op)
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        return self.store.write_batch(ops)
+
+    async def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -1,0 +1,289 @@
+"""The `http` driver: the element API v1 over HTTP (see element-api-v1.yaml).
+
+Settings:
+  url          base URL of the element, e.g. http://127.0.0.1:8080
+  token        bearer token, already resolved from its reference (or None)
+  timeout      seconds, for connecting and for each read (default 10)
+  concurrency  requests in flight at once to this element (default 32)
+  retries      extra attempts where a retry is safe (default 2)
+
+One pooled keep-alive ClientSession per driver, opened on first use inside the
+running loop, bounded by a semaphore.
+
+Retries, and why they are safe:
+  * GETs (info, listing, feed): retried on connection failures, timeouts and
+    5xx other than 503 — reading twice changes nothing.
+  * Any request whose connection could not be established: retried — it never
+    reached the element.
+  * PUT and DELETE, after a failure once sent (timeout, dropped connection,
+    500): retried, because they are conditional and so idempotent-checkable. A
+    retried put that meets 409/412 reads the record back: if it holds exactly
+    what we sent, our first attempt landed and the result is that success. A
+    retried delete that meets 404 means the record is gone, which is what we
+    wanted.
+  * Batches are not retried once sent: their per-op results cannot be
+    recovered; the caller sees a TransportError and retries its operations as
+    pending updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from provgit.drivers.base import (
+    ChangeFeed,
+    DriverConfig,
+    ElementError,
+    ElementInfo,
+    NotFoundError,
+    OfflineError,
+    Page,
+    TransportError,
+    WriteOp,
+    WriteResult,
+)
+from provgit.elements import rules, wire
+from provgit.records import MANAGED_BY, META_PREFIX, Fields
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_CONCURRENCY = 32
+DEFAULT_RETRIES = 2
+BACKOFF = (0.1, 0.3, 1.0)
+
+
+class _NotSent(Exception):
+    """The connection could not be made: the element never saw the request."""
+
+
+class _Ambiguous(Exception):
+    """Sent, but no usable answer: the element may or may not have acted."""
+
+
+def comparable(fields: Fields) -> Fields:
+    """Fields as provgit compares them: secrets as fingerprints, `_` fields
+    dropped except `_managed_by`."""
+    redacted, _ = rules.split_secrets(fields)
+    return {k: v for k, v in redacted.items() if not k.startswith(META_PREFIX) or k == MANAGED_BY}
+
+
+class HttpDriver:
+    """A Driver speaking the element API v1."""
+
+    def __init__(self, config: DriverConfig) -> None:
+        settings = config.settings
+        url = settings.get("url")
+        if not url or not isinstance(url, str):
+            raise ValueError(f"element {config.element}: the http driver needs a 'url' setting")
+        self.name = config.element
+        self.base = url.rstrip("/") + wire.API_PREFIX
+        self.token: str | None = settings.get("token") or None
+        self.timeout = float(settings.get("timeout", DEFAULT_TIMEOUT))
+        self.concurrency = int(settings.get("concurrency", DEFAULT_CONCURRENCY))
+        self.retries = int(settings.get("retries", DEFAULT_RETRIES))
+        if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0:
+            raise ValueError(
+                f"element {config.element}: timeout must be > 0, concurrency >= 1, retries >= 0"
+            )
+        self._session: aiohttp.ClientSession | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+    def __repr__(self) -> str:  # never show the token
+        return f"HttpDriver({self.name!r}, {self.base!r})"
+
+    # ---- plumbing --------------------------------------------------------
+
+    def _open(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        if self._session is None or self._session.closed or self._semaphore is None:
+            headers = {"Accept": "application/json"}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.concurrency, keepalive_timeout=30, enable_cleanup_closed=True
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=self.timeout,
+                    sock_connect=self.timeout,
+                    sock_read=self.timeout,
+                ),
+                headers=headers,
+                json_serialize=json.dumps,
+            )
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        return self._session, self._semaphore
+
+    def _url(self, path: str) -> URL:
+        return URL(self.base + path, encoded=True)
+
+    @staticmethod
+    def _record_path(collection: str, key: str) -> str:
+        return f"/collections/{quote(collection, safe='')}/records/{quote(key, safe='')}"
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> tuple[int, Any]:
+        session, semaphore = self._open()
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        if data is not None:
+            headers = {**(headers or {}), "Content-Type": "application/json"}
+        async with semaphore:
+            try:
+                async with session.request(
+                    method, self._url(path), params=params, headers=headers, data=data
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+            except aiohttp.ClientConnectorError as e:
+                raise _NotSent(f"cannot connect to element {self.name}: {e.os_error}") from None
+            except TimeoutError:
+                raise _Ambiguous(
+                    f"element {self.name} did not answer within {self.timeout:g} s"
+                ) from None
+            except aiohttp.ClientError as e:
+                raise _Ambiguous(
+                    f"connection to element {self.name} failed: {type(e).__name__}"
+                ) from None
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        if status >= 500 and status != 503:
+            message = parsed.get("message") if isinstance(parsed, dict) else None
+            raise _Ambiguous(f"element {self.name} answered HTTP {status}: {message or 'error'}")
+        return status, parsed
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        retry_sent: bool,
+    ) -> tuple[int, Any, bool]:
+        """(status, body, retried-after-ambiguous). Transport failures raise TransportError."""
+        ambiguous = False
+        for attempt in range(self.retries + 1):
+            try:
+                status, parsed = await self._once(
+                    method, path, params=params, headers=headers, body=body
+                )
+                return status, parsed, ambiguous
+            except _NotSent as e:
+                error: Exception = e
+            except _Ambiguous as e:
+                error = e
+                ambiguous = True
+                if not retry_sent:
+                    break
+            if attempt < self.retries:
+                await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+        raise TransportError(str(error))
+
+    def _raise(self, status: int, body: Any) -> None:
+        if status == 503:
+            message = body.get("message") if isinstance(body, dict) else None
+            raise OfflineError(message or f"element {self.name} is stopped/offline")
+        if status >= 400:
+            raise wire.error_from_json(body, status)
+
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        status, body, _ = await self._call("GET", path, params=params, retry_sent=True)
+        self._raise(status, body)
+        return body
+
+    # ---- Driver ----------------------------------------------------------
+
+    async def info(self) -> ElementInfo:
+        b = await self._get("/element")
+        return ElementInfo(b["name"], b["type"], b["version"], b["revision"], b["state"])
+
+    async def list_records(
+        self, collection: str, cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        params = {"limit": str(limit)}
+        if cursor is not None:
+            params["cursor"] = cursor
+        b = await self._get(f"/collections/{quote(collection, safe='')}/records", params)
+        records = [wire.record_from_json(item) for item in b["records"]]
+        return Page(records, b.get("next_cursor"), b["revision"])
+
+    async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
+        b = await self._get("/changes", {"since": str(since), "limit": str(limit)})
+        return ChangeFeed([wire.change_from_json(c) for c in b["changes"]], b["revision"])
+
+    async def write(self, op: WriteOp) -> WriteResult:
+        path = self._record_path(op.collection, op.key)
+        if op.op == "put":
+            if op.fields is None:
+                raise ValueError("a put needs fields")
+            headers = (
+                {"If-None-Match": "*"}
+                if op.if_revision is None
+                else {"If-Match": f'"{op.if_revision}"'}
+            )
+            status, body, retried = await self._call(
+                "PUT", path, headers=headers, body=op.fields, retry_sent=True
+            )
+            if retried and status in (409, 412):
+                landed = await self._landed(op)
+                if landed is not None:
+                    return WriteResult(ok=True, revision=landed)
+        else:
+            headers = {} if op.if_revision is None else {"If-Match": f'"{op.if_revision}"'}
+            status, body, retried = await self._call(
+                "DELETE", path, headers=headers, retry_sent=True
+            )
+            if retried and status == 404:
+                return WriteResult(ok=True, revision=None)
+        self._raise(status, body)
+        return WriteResult(ok=True, revision=int(body["revision"]))
+
+    async def _landed(self, op: WriteOp) -> int | None:
+        """After an ambiguous put: the record's revision if it holds what we sent."""
+        try:
+            b = await self._get(self._record_path(op.collection, op.key))
+        except NotFoundError:
+            return None
+        if comparable(b["fields"]) == comparable(op.fields or {}):
+            return int(b["revision"])
+        return None
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        if not ops:
+            return []
+        status, body, _ = await self._call(
+            "POST", "/batch", body={"ops": [wire.op_to_json(op) for op in ops]}, retry_sent=False
+        )
+        self._raise(status, body)
+        results: list[WriteResult] = []
+        for item in body["results"]:
+            if item.get("ok"):
+                results.append(WriteResult(ok=True, revision=item.get("revision")))
+            else:
+                error: ElementError = wire.error_from_json(item.get("error"), item.get("status"))
+                results.append(WriteResult(ok=False, error=error))
+        return results
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+__all__ = ["HttpDriver", "comparable"]

@@ -1,0 +1,146 @@
+"""The element's own refusal rules that need nothing but the record itself.
+
+Rules that need the rest of the element (DN uniqueness, COS existence) live in
+the store, which has the indexes for them. Every refusal names the admin form,
+the field and a reason in the words an element's admin would see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from provgit.drivers.base import Refusal
+from provgit.records import COLLECTIONS, MIVB, Fields, form_name
+
+MAX_STRING = 255
+MAX_COS_COMMENT = 15
+MAX_DIRECTORY_NAME = 21
+COS_RANGE = (1, 110)
+COR_GROUP_RANGE = (1, 64)
+# Service fields naming a Class of Service on a call server.
+COS_FIELDS = ("cos_day", "cos_night1", "cos_night2")
+SENSITIVE = "$sensitive"
+
+
+def check_collection(element_type: str, collection: str) -> Refusal | None:
+    if collection in COLLECTIONS.get(element_type, {}):
+        return None
+    return Refusal(
+        form=collection,
+        field=None,
+        reason=f"This {element_type} element has no form for collection {collection!r}",
+    )
+
+
+def _int_key(key: str) -> int | None:
+    return int(key) if key.isascii() and key.isdigit() else None
+
+
+def check_record(element_type: str, collection: str, key: str, fields: Fields) -> list[Refusal]:
+    """Range and length rules for one record (fields as sent, secrets included)."""
+    form = form_name(element_type, collection)
+    out: list[Refusal] = []
+    if collection == "cos":
+        n = _int_key(key)
+        if n is None or not COS_RANGE[0] <= n <= COS_RANGE[1]:
+            out.append(Refusal(form, "number", f"Class of Service number {key!r} is not 1-110"))
+        comment = fields.get("comment")
+        if isinstance(comment, str) and len(comment) > MAX_COS_COMMENT:
+            out.append(
+                Refusal(form, "comment", f"Comment is longer than {MAX_COS_COMMENT} characters")
+            )
+    elif collection == "cor_groups":
+        n = _int_key(key)
+        if n is None or not COR_GROUP_RANGE[0] <= n <= COR_GROUP_RANGE[1]:
+            out.append(Refusal(form, "number", f"COR group number {key!r} is not 1-64"))
+    for name in _directory_name_fields(fields):
+        out.append(
+            Refusal(form, name, f"Directory name is longer than {MAX_DIRECTORY_NAME} characters")
+        )
+    for path, length in _long_strings(fields, ""):
+        # The length, never the value: it may be a secret.
+        out.append(Refusal(form, path, f"Value is {length} characters, at most {MAX_STRING}"))
+    if len(key) > MAX_STRING:
+        out.append(Refusal(form, "key", f"Key is {len(key)} characters, at most {MAX_STRING}"))
+    return out
+
+
+def _directory_name_fields(fields: Fields) -> Iterator[str]:
+    dn_name = fields.get("directory_name")
+    if isinstance(dn_name, str) and len(dn_name) > MAX_DIRECTORY_NAME:
+        yield "directory_name"
+    for i, item in enumerate(_services(fields)):
+        value = item.get("directory_name")
+        if isinstance(value, str) and len(value) > MAX_DIRECTORY_NAME:
+            yield f"services[{i}].directory_name"
+
+
+def _long_strings(value: Any, path: str) -> Iterator[tuple[str, int]]:
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            yield path or "value", len(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _long_strings(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _long_strings(v, f"{path}[{i}]")
+
+
+def _services(fields: Fields) -> list[dict[str, Any]]:
+    services = fields.get("services")
+    if not isinstance(services, list):
+        return []
+    return [s for s in services if isinstance(s, dict)]
+
+
+def directory_numbers(fields: Fields) -> list[tuple[str, str]]:
+    """(field path, DN) for every DN a record uses: top-level `dn` and services' `dn`."""
+    out: list[tuple[str, str]] = []
+    dn = fields.get("dn")
+    if isinstance(dn, str):
+        out.append(("dn", dn))
+    for i, item in enumerate(_services(fields)):
+        value = item.get("dn")
+        if isinstance(value, str):
+            out.append((f"services[{i}].dn", value))
+    return out
+
+
+def cos_references(element_type: str, fields: Fields) -> list[tuple[str, str]]:
+    """(field path, COS number) a record's services name; only call servers check them."""
+    if element_type != MIVB:
+        return []
+    out: list[tuple[str, str]] = []
+    for i, item in enumerate(_services(fields)):
+        for name in COS_FIELDS:
+            value = item.get(name)
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, int | str):
+                out.append((f"services[{i}].{name}", str(value)))
+    return out
+
+
+def split_secrets(fields: Fields) -> tuple[Fields, dict[str, Any]]:
+    """Redact `{"$sensitive": fp, "value": v}` objects, wherever they are.
+
+    Returns the fields as stored and returned (fingerprint only) and the
+    plaintexts by JSON path, kept apart so no read path can ever return them.
+    """
+    secrets: dict[str, Any] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, dict):
+            if SENSITIVE in value:
+                if "value" in value:
+                    secrets[path] = value["value"]
+                return {SENSITIVE: value[SENSITIVE]}
+            return {k: walk(v, f"{path}.{k}") for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    redacted = {k: walk(v, k) for k, v in fields.items()}
+    return redacted, secrets

@@ -1,0 +1,398 @@
+"""The element simulator: the element API v1 over HTTP, served from an ElementStore.
+
+Used for tests, demos and benchmarks. Fault injection (latency and jitter,
+error rate, offline, locked, refused keys) is set at start and, when the admin
+endpoints are enabled, changed while running; `/admin/edit` changes a record
+as the element's own admin tool would, producing drift for provgit to see.
+
+Store calls are synchronous on the event loop on purpose: a SQLite write in
+WAL mode with synchronous=NORMAL costs tens of microseconds, less than a
+thread hop, and it keeps every write strictly ordered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import random
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from provgit.drivers.base import (
+    ConflictError,
+    ElementError,
+    RefusedError,
+    StoredRecord,
+    WriteOp,
+)
+from provgit.elements import wire
+from provgit.elements.store import MAX_PAGE, ElementStore
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+STORE: web.AppKey[ElementStore] = web.AppKey("store", ElementStore)
+
+
+@dataclass
+class Faults:
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    error_rate: float = 0.0
+    refuse: set[tuple[str, str]] = field(default_factory=set)
+
+    def delay(self) -> float:
+        jitter = random.uniform(-self.jitter_ms, self.jitter_ms) if self.jitter_ms else 0.0
+        return max(0.0, self.latency_ms + jitter) / 1000.0
+
+
+FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="element"'} if status == 401 else None
+    return _json({"code": code, "message": message, **extra}, status, headers)
+
+
+def _element_error(error: ElementError, *, if_match: bool = False) -> web.Response:
+    return _json(error.to_json(), wire.status_for(error, if_match=if_match))
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def make_app(
+    store: ElementStore,
+    *,
+    token: str | None = None,
+    faults: Faults | None = None,
+    admin: bool = False,
+) -> web.Application:
+    """The aiohttp application serving `store`. `token` None means no auth."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is not None:
+            sent = request.headers.get("Authorization", "")
+            scheme, _, value = sent.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.strip().encode(), token.encode()
+            ):
+                return _error(401, "unauthorized", "missing or wrong bearer token")
+        if request.path.startswith(wire.API_PREFIX):
+            f = request.app[FAULTS]
+            delay = f.delay()
+            if delay:
+                await asyncio.sleep(delay)
+            if f.error_rate and random.random() < f.error_rate:
+                return _error(500, "injected", "internal error (injected fault)")
+        try:
+            return await handler(request)
+        except _BadRequest as e:
+            return _error(400, "bad_request", str(e))
+        except web.HTTPException as e:
+            # Unknown routes and methods answer JSON too, like everything else.
+            if e.status == 404:
+                return _error(404, "not_found", f"no such resource: {request.path}")
+            return _error(e.status, "bad_request", e.reason)
+        except ElementError as e:
+            return _element_error(e)
+
+    app = web.Application(middlewares=[guard], client_max_size=64 * 1024**2)
+    app[STORE] = store
+    app[FAULTS] = faults or Faults()
+    store.forced_refusals = app[FAULTS].refuse
+    p = wire.API_PREFIX
+    app.router.add_get(f"{p}/element", _info)
+    app.router.add_get(f"{p}/collections/{{collection}}/records", _list)
+    app.router.add_get(f"{p}/collections/{{collection}}/records/{{key:.+}}", _get)
+    app.router.add_put(f"{p}/collections/{{collection}}/records/{{key:.+}}", _put)
+    app.router.add_delete(f"{p}/collections/{{collection}}/records/{{key:.+}}", _delete)
+    app.router.add_get(f"{p}/changes", _changes)
+    app.router.add_post(f"{p}/batch", _batch)
+    if admin:
+        app.router.add_get("/admin/faults", _get_faults)
+        app.router.add_post("/admin/faults", _set_faults)
+        app.router.add_post("/admin/edit", _edit)
+        app.router.add_post("/admin/reset", _reset)
+    return app
+
+
+# ---- helpers -----------------------------------------------------------------
+
+
+def _int_query(request: web.Request, name: str, default: int | None = None) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        if default is None:
+            raise _BadRequest(f"query parameter {name!r} is required")
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadRequest(f"query parameter {name!r} must be an integer") from None
+    if value < 0:
+        raise _BadRequest(f"query parameter {name!r} must not be negative")
+    return value
+
+
+def _revision_header(request: web.Request, name: str) -> int | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw.startswith("W/"):
+        raw = raw[2:]
+    try:
+        return int(raw.strip('"'))
+    except ValueError:
+        raise _BadRequest(f'{name} must be a record revision, e.g. "12"') from None
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _BadRequest("request body is not valid JSON") from None
+
+
+def _record_json(record: StoredRecord) -> dict[str, Any]:
+    return {
+        "collection": record.collection,
+        "key": record.key,
+        "revision": record.revision,
+        "fields": record.fields,
+    }
+
+
+# ---- element API ---------------------------------------------------------------
+
+
+async def _info(request: web.Request) -> web.Response:
+    return _json(asdict(request.app[STORE].info()))
+
+
+async def _list(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    collection = request.match_info["collection"]
+    limit = min(max(_int_query(request, "limit", 1000), 1), MAX_PAGE)
+    rows, cursor, revision = store.list_records_json(
+        collection, request.query.get("cursor") or None, limit
+    )
+    # The stored fields are already JSON: splice them in rather than parse and
+    # re-encode 5,000 records per page.
+    head = '{"collection":' + json.dumps(collection, ensure_ascii=False) + ',"key":'
+    items = ",".join(
+        head + json.dumps(key, ensure_ascii=False) + f',"revision":{rev},"fields":{text}}}'
+        for key, text, rev in rows
+    )
+    tail = json.dumps({"next_cursor": cursor, "revision": revision})[1:]
+    return web.Response(text='{"records":[' + items + "]," + tail, content_type="application/json")
+
+
+async def _get(request: web.Request) -> web.Response:
+    record = request.app[STORE].get_record(
+        request.match_info["collection"], request.match_info["key"]
+    )
+    return _json(_record_json(record), headers={"ETag": f'"{record.revision}"'})
+
+
+async def _put(request: web.Request) -> web.Response:
+    collection, key = request.match_info["collection"], request.match_info["key"]
+    if_match = _revision_header(request, "If-Match")
+    create_only = request.headers.get("If-None-Match", "").strip() == "*"
+    if if_match is None and not create_only:
+        return _error(
+            428,
+            "precondition_required",
+            'a put must be conditional: If-None-Match: * to create, If-Match: "<revision>" '
+            "to update",
+        )
+    fields = await _body(request)
+    if not isinstance(fields, dict):
+        raise _BadRequest("the request body must be a JSON object of fields")
+    store = request.app[STORE]
+    try:
+        result = store.write(WriteOp("put", collection, key, fields, if_match))
+    except ConflictError as e:
+        return _element_error(e, if_match=if_match is not None)
+    record = store.get_record(collection, key)
+    return _json(
+        _record_json(record),
+        status=201 if if_match is None else 200,
+        headers={"ETag": f'"{result.revision}"'},
+    )
+
+
+async def _delete(request: web.Request) -> web.Response:
+    collection, key = request.match_info["collection"], request.match_info["key"]
+    if_match = _revision_header(request, "If-Match")
+    try:
+        result = request.app[STORE].write(WriteOp("delete", collection, key, None, if_match))
+    except ConflictError as e:
+        return _element_error(e, if_match=True)
+    return _json({"collection": collection, "key": key, "revision": result.revision})
+
+
+async def _changes(request: web.Request) -> web.Response:
+    since = _int_query(request, "since")
+    limit = max(_int_query(request, "limit", 10000), 1)
+    feed = request.app[STORE].changes(since, limit)
+    return _json(
+        {
+            "changes": [wire.change_to_json(c) for c in feed.changes],
+            "revision": feed.revision,
+            "more": len(feed.changes) >= limit,
+        }
+    )
+
+
+async def _batch(request: web.Request) -> web.Response:
+    body = await _body(request)
+    items = body.get("ops") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise _BadRequest('the request body must be {"ops": [...]}')
+    try:
+        ops = [wire.op_from_json(item) for item in items]
+    except ValueError as e:
+        raise _BadRequest(f"bad operation: {e}") from None
+    store = request.app[STORE]
+    results = store.write_batch(ops)
+    out: list[dict[str, Any]] = []
+    for op, result in zip(ops, results, strict=True):
+        if result.error is None:
+            out.append({"ok": True, "revision": result.revision})
+        else:
+            status = wire.status_for(result.error, if_match=op.if_revision is not None)
+            out.append({"ok": False, "status": status, "error": result.error.to_json()})
+    return _json({"results": out, "revision": store.revision})
+
+
+# ---- admin (fault injection, out-of-band edits) --------------------------------
+
+
+def _faults_json(app: web.Application) -> dict[str, Any]:
+    f, store = app[FAULTS], app[STORE]
+    state = store.state
+    return {
+        "latency_ms": f.latency_ms,
+        "jitter_ms": f.jitter_ms,
+        "error_rate": f.error_rate,
+        "offline": state == "offline",
+        "locked": state == "locked",
+        "refuse": [{"collection": c, "key": k} for c, k in sorted(f.refuse)],
+    }
+
+
+async def _get_faults(request: web.Request) -> web.Response:
+    return _json(_faults_json(request.app))
+
+
+async def _set_faults(request: web.Request) -> web.Response:
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise _BadRequest("the request body must be an object")
+    try:
+        apply_faults(request.app[STORE], request.app[FAULTS], body)
+    except (TypeError, ValueError) as e:
+        raise _BadRequest(str(e)) from None
+    return _json(_faults_json(request.app))
+
+
+def apply_faults(store: ElementStore, faults: Faults, changes: dict[str, Any]) -> None:
+    """Apply a partial fault setting (the /admin/faults body)."""
+    for name in ("latency_ms", "jitter_ms", "error_rate"):
+        if name in changes:
+            value = float(changes[name])
+            if value < 0 or (name == "error_rate" and value > 1):
+                raise ValueError(f"{name} out of range")
+            setattr(faults, name, value)
+    if "refuse" in changes:
+        faults.refuse.clear()
+        for item in changes["refuse"] or []:
+            faults.refuse.add((str(item["collection"]), str(item["key"])))
+    offline = changes.get("offline")
+    locked = changes.get("locked")
+    if offline is not None or locked is not None:
+        state = store.state
+        is_offline = state == "offline" if offline is None else bool(offline)
+        is_locked = state == "locked" if locked is None else bool(locked)
+        store.set_state("offline" if is_offline else "locked" if is_locked else "running")
+
+
+async def _edit(request: web.Request) -> web.Response:
+    body = await _body(request)
+    try:
+        op = wire.op_from_json(body)
+    except ValueError as e:
+        raise _BadRequest(f"bad edit: {e}") from None
+    try:
+        result = request.app[STORE].write(op, force=True)
+    except RefusedError as e:
+        return _element_error(e)
+    return _json({"collection": op.collection, "key": op.key, "revision": result.revision})
+
+
+async def _reset(request: web.Request) -> web.Response:
+    store, faults = request.app[STORE], request.app[FAULTS]
+    store.reset()
+    faults.latency_ms = faults.jitter_ms = faults.error_rate = 0.0
+    faults.refuse.clear()
+    return _json({"revision": store.revision})
+
+
+# ---- running -------------------------------------------------------------------
+
+
+async def serve(
+    store: ElementStore,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    faults: Faults | None = None,
+    admin: bool = False,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT; `ready` gets the URL once bound (port 0 = any free)."""
+    app = make_app(store, token=token, faults=faults, admin=admin)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    server = getattr(site, "_server", None)
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(url)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        store.close()
+
+
+def print_ready(url: str) -> None:
+    print(f"listening on {url}", flush=True)
+    sys.stdout.flush()

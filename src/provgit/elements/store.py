@@ -1,0 +1,500 @@
+"""The element store: one network element kept in one SQLite file (WAL).
+
+Both the `embedded` driver and the simulator server sit on this class, so the
+element semantics (revisions, conditional writes, refusals, secrets, the change
+feed) exist once. Every write is one `BEGIN IMMEDIATE` transaction, so several
+processes may share a file and a crash never leaves half a write.
+
+Tables:
+  meta      name/type/version/state, the element revision, the feed floor
+  records   (collection, key) -> fields as JSON (secrets redacted), revision
+  dns       DN -> the record using it (DN uniqueness across the element)
+  cos_refs  COS number -> records naming it (refuse deleting a used COS)
+  secrets   plaintexts of sensitive fields, by record and JSON path; never read
+            back by any API, only kept as an element keeps a PIN
+  changes   the change log behind the feed, trimmed past `retention` entries
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from provgit.drivers.base import (
+    Change,
+    ChangeFeed,
+    ConflictError,
+    ElementInfo,
+    ElementState,
+    FeedTooOldError,
+    LockedError,
+    NotFoundError,
+    OfflineError,
+    Page,
+    Refusal,
+    RefusedError,
+    StoredRecord,
+    WriteOp,
+    WriteResult,
+)
+from provgit.elements import rules
+from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
+
+VERSIONS = {
+    "mivb": "MiVoice Business 10.1 (sim)",
+    "micollab": "MiCollab 9.8 (sim)",
+    "ivr": "IVR Routing 6.1 (sim)",
+}
+STATES: tuple[ElementState, ...] = ("running", "locked", "offline")
+DEFAULT_RETENTION = 10_000
+MAX_PAGE = 5000
+STALE = "changed by another user, refresh"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+  collection TEXT NOT NULL, key TEXT NOT NULL, fields TEXT NOT NULL, revision INTEGER NOT NULL,
+  PRIMARY KEY (collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dns (
+  dn TEXT PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dns_owner ON dns (collection, key);
+CREATE TABLE IF NOT EXISTS cos_refs (
+  cos TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
+  PRIMARY KEY (cos, collection, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cos_refs_owner ON cos_refs (collection, key);
+CREATE TABLE IF NOT EXISTS secrets (
+  collection TEXT NOT NULL, key TEXT NOT NULL, path TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (collection, key, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+  revision INTEGER PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL,
+  op TEXT NOT NULL, fields TEXT, record_revision INTEGER NOT NULL);
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class ElementStore:
+    """One element in one SQLite file. Not thread-safe; one instance per thread."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        element_type: str | None = None,
+        retention: int = DEFAULT_RETENTION,
+        synchronous: str = "FULL",
+    ) -> None:
+        """Open (creating if needed) the element at `path`.
+
+        A new file needs `element_type`; an existing one must match it if given.
+        `synchronous="NORMAL"` (the simulator) stays atomic under WAL; it only
+        lets the last commits vanish on power loss.
+        """
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.retention = max(1, retention)
+        # Simulator fault: (collection, key) the element refuses to write.
+        self.forced_refusals: set[tuple[str, str]] = set()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        # executescript commits on its own, so the schema goes first, then a
+        # transaction decides who initialises a new file.
+        self._db.executescript(_SCHEMA)
+        with self._tx():
+            meta = self._meta()
+            if "type" not in meta:
+                if element_type not in ELEMENT_TYPES:
+                    raise ValueError(
+                        f"new element store {self.path} needs a type, one of "
+                        + ", ".join(ELEMENT_TYPES)
+                    )
+                self._set_meta(
+                    name=name or self.path.stem,
+                    type=element_type,
+                    version=VERSIONS[element_type],
+                    revision="0",
+                    feed_floor="0",
+                    state="running",
+                )
+            elif element_type is not None and meta["type"] != element_type:
+                raise ValueError(
+                    f"element store {self.path} holds a {meta['type']} element, not {element_type}"
+                )
+        meta = self._meta()
+        self.name: str = meta["name"]
+        self.element_type: str = meta["type"]
+        self.version: str = meta["version"]
+
+    # ---- plumbing --------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        # IMMEDIATE takes the write lock up front, so the revision read inside
+        # the transaction is the one we commit on, across processes too.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT k, v FROM meta").fetchall())
+
+    def _set_meta(self, **values: str) -> None:
+        self._db.executemany(
+            "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+            list(values.items()),
+        )
+
+    def _get(self, key: str) -> str:
+        row = self._db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return str(row[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- state -----------------------------------------------------------
+
+    @property
+    def state(self) -> ElementState:
+        value = self._get("state")
+        for state in STATES:
+            if value == state:
+                return state
+        return "running"
+
+    def set_state(self, state: ElementState) -> None:
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}")
+        with self._tx():
+            self._set_meta(state=state)
+
+    @property
+    def revision(self) -> int:
+        return int(self._get("revision"))
+
+    def info(self) -> ElementInfo:
+        """Always answers, even offline: the state is part of the answer."""
+        meta = self._meta()
+        return ElementInfo(
+            name=meta["name"],
+            type=meta["type"],
+            version=meta["version"],
+            revision=int(meta["revision"]),
+            state=self.state,
+        )
+
+    def _check_readable(self) -> None:
+        if self.state == "offline":
+            raise OfflineError(f"element {self.name} is stopped/offline")
+
+    def _check_writable(self) -> None:
+        state = self.state
+        if state == "offline":
+            raise OfflineError(f"element {self.name} is stopped/offline")
+        if state == "locked":
+            raise LockedError(f"element {self.name} is locked (busy), try again later")
+
+    # ---- reads -----------------------------------------------------------
+
+    def list_records(self, collection: str, cursor: str | None = None, limit: int = 1000) -> Page:
+        rows, next_cursor, revision = self.list_records_json(collection, cursor, limit)
+        records = [StoredRecord(collection, key, json.loads(text), rev) for key, text, rev in rows]
+        return Page(records, next_cursor, revision)
+
+    def list_records_json(
+        self, collection: str, cursor: str | None = None, limit: int = 1000
+    ) -> tuple[list[tuple[str, str, int]], str | None, int]:
+        """The raw page: (key, fields JSON, revision) rows, next cursor, element revision.
+
+        The server splices the stored JSON into its answer without parsing it,
+        which is what makes a 100,000-record read cheap.
+        """
+        self._check_readable()
+        self._check_collection(collection)
+        limit = max(1, min(limit, MAX_PAGE))
+        # One read transaction so the page and its revision agree.
+        self._db.execute("BEGIN")
+        try:
+            rows: list[tuple[str, str, int]] = self._db.execute(
+                "SELECT key, fields, revision FROM records WHERE collection = ? AND key > ? "
+                "ORDER BY key LIMIT ?",
+                (collection, cursor or "", limit + 1),
+            ).fetchall()
+            revision = self.revision
+        finally:
+            self._db.execute("COMMIT")
+        more = len(rows) > limit
+        rows = rows[:limit]
+        # The cursor is the last key returned: keys are unique and ordered.
+        return rows, (rows[-1][0] if more else None), revision
+
+    def get_record(self, collection: str, key: str) -> StoredRecord:
+        self._check_readable()
+        self._check_collection(collection)
+        row = self._db.execute(
+            "SELECT fields, revision FROM records WHERE collection = ? AND key = ?",
+            (collection, key),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
+        return StoredRecord(collection, key, json.loads(row[0]), row[1])
+
+    def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
+        """Changes after revision `since`, oldest first.
+
+        When more than `limit` changes are due, the feed's revision is the last
+        change returned, so asking again since it continues where this stopped.
+        """
+        self._check_readable()
+        limit = max(1, min(limit, 100_000))
+        self._db.execute("BEGIN")
+        try:
+            revision = self.revision
+            floor = int(self._get("feed_floor"))
+            if since < floor or since > revision:
+                raise FeedTooOldError(
+                    f"change feed of {self.name} no longer reaches revision {since} "
+                    f"(kept from {floor}), too old, resync"
+                )
+            rows = self._db.execute(
+                "SELECT revision, collection, key, op, fields, record_revision FROM changes "
+                "WHERE revision > ? ORDER BY revision LIMIT ?",
+                (since, limit + 1),
+            ).fetchall()
+        finally:
+            self._db.execute("COMMIT")
+        more = len(rows) > limit
+        rows = rows[:limit]
+        changes = [
+            Change(r[0], r[1], r[2], r[3], None if r[4] is None else json.loads(r[4]), r[5])
+            for r in rows
+        ]
+        return ChangeFeed(changes, changes[-1].revision if more else revision)
+
+    # ---- writes ----------------------------------------------------------
+
+    def write(self, op: WriteOp, *, force: bool = False) -> WriteResult:
+        """One conditional write in its own transaction; element errors raise."""
+        result = self.write_batch([op], force=force)[0]
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def write_batch(self, ops: Sequence[WriteOp], *, force: bool = False) -> list[WriteResult]:
+        """All ops in one transaction, one element revision per successful op.
+
+        Refused or stale ops come back as failed results and change nothing;
+        later ops see the earlier ones (a COS created first can be used next).
+        `force` is the element admin's own tool (out-of-band edits): it skips
+        the revision conditions and the locked state, not the element's rules.
+        """
+        if force:
+            self._check_readable()
+        else:
+            self._check_writable()
+        results: list[WriteResult] = []
+        with self._tx():
+            revision = self.revision
+            for op in ops:
+                try:
+                    revision = self._apply(op, revision + 1, force)
+                    results.append(WriteResult(ok=True, revision=revision))
+                except (RefusedError, ConflictError, NotFoundError) as e:
+                    results.append(WriteResult(ok=False, error=e))
+            self._set_meta(revision=str(revision))
+            floor = revision - self.retention
+            if floor > int(self._get("feed_floor")):
+                self._db.execute("DELETE FROM changes WHERE revision <= ?", (floor,))
+                self._set_meta(feed_floor=str(floor))
+        return results
+
+    def _apply(self, op: WriteOp, revision: int, force: bool) -> int:
+        db = self._db
+        collection, key = op.collection, op.key
+        refusal = rules.check_collection(self.element_type, collection)
+        if refusal is not None:
+            raise RefusedError(refusal.reason, [refusal])
+        form = form_name(self.element_type, collection)
+        row = db.execute(
+            "SELECT fields, revision FROM records WHERE collection = ? AND key = ?",
+            (collection, key),
+        ).fetchone()
+        if not force:
+            if row is None and op.if_revision is not None:
+                raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
+            if row is not None and op.if_revision is None and op.op == "put":
+                raise ConflictError(f"{collection}/{key} already exists: {STALE}")
+            if row is not None and op.if_revision is not None and row[1] != op.if_revision:
+                raise ConflictError(
+                    f"{collection}/{key} is at revision {row[1]}, not {op.if_revision}: {STALE}"
+                )
+        if (collection, key) in self.forced_refusals:
+            raise RefusedError(
+                f"{form} {key} refused by the element",
+                [Refusal(form, None, "The element refused this record (injected fault)")],
+            )
+        if op.op == "delete":
+            if row is None:
+                raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
+            self._check_delete(collection, key, form)
+            db.execute("DELETE FROM records WHERE collection = ? AND key = ?", (collection, key))
+            self._unindex(collection, key)
+            db.execute("DELETE FROM secrets WHERE collection = ? AND key = ?", (collection, key))
+            db.execute(
+                "INSERT INTO changes VALUES (?, ?, ?, 'delete', NULL, ?)",
+                (revision, collection, key, revision),
+            )
+            return revision
+        if op.op != "put" or not isinstance(op.fields, dict):
+            raise RefusedError(
+                f"{form} {key}: a put needs an object of fields",
+                [Refusal(form, None, "A put needs an object of fields")],
+            )
+        refusals = rules.check_record(self.element_type, collection, key, op.fields)
+        refusals += self._check_references(collection, key, op.fields, form)
+        if refusals:
+            raise RefusedError(
+                f"{form} {key} refused: " + "; ".join(r.reason for r in refusals), refusals
+            )
+        stored, secrets = rules.split_secrets(op.fields)
+        old: Fields = json.loads(row[0]) if row is not None else {}
+        # Element-filled bookkeeping; provgit ignores `_` fields except _managed_by.
+        for name, value in old.items():
+            if name.startswith(META_PREFIX) and name != MANAGED_BY:
+                stored.setdefault(name, value)
+        stored.setdefault("_created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        text = _dumps(stored)
+        db.execute(
+            "INSERT INTO records VALUES (?, ?, ?, ?) ON CONFLICT (collection, key) "
+            "DO UPDATE SET fields = excluded.fields, revision = excluded.revision",
+            (collection, key, text, revision),
+        )
+        self._unindex(collection, key)
+        self._index(collection, key, op.fields)
+        self._store_secrets(collection, key, stored, secrets)
+        db.execute(
+            "INSERT INTO changes VALUES (?, ?, ?, 'put', ?, ?)",
+            (revision, collection, key, text, revision),
+        )
+        return revision
+
+    def _check_references(
+        self, collection: str, key: str, fields: Fields, form: str
+    ) -> list[Refusal]:
+        out: list[Refusal] = []
+        seen: dict[str, str] = {}
+        for path, dn in rules.directory_numbers(fields):
+            if dn in seen:
+                out.append(Refusal(form, path, f"DN {dn} is used twice in this record"))
+                continue
+            seen[dn] = path
+            owner = self._db.execute(
+                "SELECT collection, key FROM dns WHERE dn = ?", (dn,)
+            ).fetchone()
+            if owner is not None and (owner[0], owner[1]) != (collection, key):
+                out.append(Refusal(form, path, f"DN {dn} is already used by {owner[0]}/{owner[1]}"))
+        for path, cos in rules.cos_references(self.element_type, fields):
+            found = self._db.execute(
+                "SELECT 1 FROM records WHERE collection = 'cos' AND key = ?", (cos,)
+            ).fetchone()
+            if found is None:
+                out.append(
+                    Refusal(form, path, f"Class of Service {cos} does not exist on this element")
+                )
+        return out
+
+    def _check_delete(self, collection: str, key: str, form: str) -> None:
+        if collection != "cos":
+            return
+        users = self._db.execute(
+            "SELECT collection, key FROM cos_refs WHERE cos = ? ORDER BY collection, key LIMIT 3",
+            (key,),
+        ).fetchall()
+        if users:
+            names = ", ".join(f"{c}/{k}" for c, k in users)
+            reason = f"Class of Service {key} is still used by {names}"
+            raise RefusedError(f"{form} {key} refused: {reason}", [Refusal(form, None, reason)])
+
+    def _index(self, collection: str, key: str, fields: Fields) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO dns VALUES (?, ?, ?)",
+            [(dn, collection, key) for _, dn in rules.directory_numbers(fields)],
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO cos_refs VALUES (?, ?, ?)",
+            [(cos, collection, key) for _, cos in rules.cos_references(self.element_type, fields)],
+        )
+
+    def _unindex(self, collection: str, key: str) -> None:
+        self._db.execute("DELETE FROM dns WHERE collection = ? AND key = ?", (collection, key))
+        self._db.execute("DELETE FROM cos_refs WHERE collection = ? AND key = ?", (collection, key))
+
+    def _store_secrets(
+        self, collection: str, key: str, stored: Fields, secrets: dict[str, Any]
+    ) -> None:
+        # A fingerprint sent without its value keeps the plaintext already held
+        # (rewriting a record must not wipe its PIN); paths no longer present go.
+        kept = dict(
+            self._db.execute(
+                "SELECT path, value FROM secrets WHERE collection = ? AND key = ?",
+                (collection, key),
+            ).fetchall()
+        )
+        self._db.execute("DELETE FROM secrets WHERE collection = ? AND key = ?", (collection, key))
+        rows: list[tuple[str, str, str, str]] = []
+        for path in _sensitive_paths(stored, ""):
+            if path in secrets:
+                rows.append((collection, key, path, _dumps(secrets[path])))
+            elif path in kept:
+                rows.append((collection, key, path, kept[path]))
+        self._db.executemany("INSERT INTO secrets VALUES (?, ?, ?, ?)", rows)
+
+    def has_secret(self, collection: str, key: str, path: str) -> bool:
+        """Whether the element holds a plaintext at `path` (tests; never the value)."""
+        row = self._db.execute(
+            "SELECT 1 FROM secrets WHERE collection = ? AND key = ? AND path = ?",
+            (collection, key, path),
+        ).fetchone()
+        return row is not None
+
+    def reset(self) -> None:
+        """Empty the element (simulator tests). The revision keeps growing and the
+        feed floor moves up to it, so an old `since` gets "too old, resync"."""
+        with self._tx():
+            for table in ("records", "dns", "cos_refs", "secrets", "changes"):
+                self._db.execute(f"DELETE FROM {table}")
+            revision = self.revision + 1
+            self._set_meta(revision=str(revision), feed_floor=str(revision), state="running")
+        self.forced_refusals.clear()
+
+    def _check_collection(self, collection: str) -> None:
+        refusal = rules.check_collection(self.element_type, collection)
+        if refusal is not None:
+            raise NotFoundError(refusal.reason)
+
+
+def _sensitive_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, dict):
+        if rules.SENSITIVE in value:
+            yield path
+            return
+        for k, v in value.items():
+            yield from _sensitive_paths(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _sensitive_paths(v, f"{path}[{i}]")

@@ -1,0 +1,136 @@
+"""The element API v1 on the wire: status codes, error bodies, JSON shapes.
+
+Shared by the simulator server and the http driver so both ends agree on one
+table; the OpenAPI document (`provgit/openapi/element-api-v1.yaml`) is the
+written contract and the tests hold the server to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provgit.drivers.base import (
+    Change,
+    ConflictError,
+    ElementError,
+    FeedTooOldError,
+    LockedError,
+    NotFoundError,
+    OfflineError,
+    Refusal,
+    RefusedError,
+    StoredRecord,
+    TransportError,
+    UnauthorizedError,
+    WriteOp,
+)
+
+API_PREFIX = "/v1"
+
+# Error code in the JSON body -> exception class. `bad_request`,
+# `precondition_required` and `injected` (simulated 500) have no class of their
+# own: a client sending them is a bug, and a 500 is a transport problem.
+ERROR_CLASSES: dict[str, type[ElementError]] = {
+    "refused": RefusedError,
+    "conflict": ConflictError,
+    "not_found": NotFoundError,
+    "locked": LockedError,
+    "offline": OfflineError,
+    "unauthorized": UnauthorizedError,
+    "feed_too_old": FeedTooOldError,
+    "transport": TransportError,
+}
+
+STATUS_CLASSES: dict[int, type[ElementError]] = {
+    401: UnauthorizedError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: FeedTooOldError,
+    412: ConflictError,
+    422: RefusedError,
+    423: LockedError,
+    503: OfflineError,
+}
+
+
+def status_for(error: ElementError, *, if_match: bool = False) -> int:
+    """HTTP status for an element error. A stale If-Match is 412; a create of
+    an existing record (If-None-Match: *) is 409."""
+    if isinstance(error, ConflictError):
+        return 412 if if_match else 409
+    for status, cls in STATUS_CLASSES.items():
+        if type(error) is cls:
+            return status
+    return 500
+
+
+def error_from_json(body: Any, status: int | None = None) -> ElementError:
+    """Rebuild the element's error from a JSON error body (or just its status)."""
+    if not isinstance(body, dict):
+        body = {}
+    code = body.get("code")
+    message = str(body.get("message") or f"element answered HTTP {status}")
+    cls = ERROR_CLASSES.get(str(code)) if code else None
+    if cls is None:
+        cls = STATUS_CLASSES.get(status or 0, TransportError)
+    if cls is RefusedError:
+        refusals = [
+            Refusal(str(r.get("form", "")), r.get("field"), str(r.get("reason", "")))
+            for r in body.get("refusals") or []
+            if isinstance(r, dict)
+        ]
+        return RefusedError(message, refusals)
+    return cls(message)
+
+
+def record_from_json(item: dict[str, Any]) -> StoredRecord:
+    return StoredRecord(item["collection"], item["key"], item["fields"], item["revision"])
+
+
+def change_from_json(item: dict[str, Any]) -> Change:
+    return Change(
+        item["revision"],
+        item["collection"],
+        item["key"],
+        item["op"],
+        item.get("fields"),
+        item["record_revision"],
+    )
+
+
+def change_to_json(change: Change) -> dict[str, Any]:
+    return {
+        "revision": change.revision,
+        "collection": change.collection,
+        "key": change.key,
+        "op": change.op,
+        "fields": change.fields,
+        "record_revision": change.record_revision,
+    }
+
+
+def op_to_json(op: WriteOp) -> dict[str, Any]:
+    out: dict[str, Any] = {"op": op.op, "collection": op.collection, "key": op.key}
+    if op.op == "put":
+        out["fields"] = op.fields
+    out["if_revision"] = op.if_revision
+    return out
+
+
+def op_from_json(item: Any) -> WriteOp:
+    """A batch operation; raises ValueError with a clear message if malformed."""
+    if not isinstance(item, dict):
+        raise ValueError("each operation must be an object")
+    op = item.get("op")
+    if op not in ("put", "delete"):
+        raise ValueError("op must be 'put' or 'delete'")
+    collection, key = item.get("collection"), item.get("key")
+    if not isinstance(collection, str) or not isinstance(key, str) or not key:
+        raise ValueError("collection and key must be non-empty strings")
+    fields = item.get("fields")
+    if op == "put" and not isinstance(fields, dict):
+        raise ValueError("a put needs 'fields', an object")
+    if_revision = item.get("if_revision")
+    if if_revision is not None and (type(if_revision) is not int or if_revision < 0):
+        raise ValueError("if_revision must be a non-negative integer or null")
+    return WriteOp(op, collection, key, fields if op == "put" else None, if_revision)
