@@ -1,0 +1,3 @@
+from provgit.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""The `provgit` command line. It only composes pipeline stages.
+
+Each command lives in its own module under `provgit.cli` and exposes a click
+command named `command`; they are registered below.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from provgit import __version__, exitcodes
+
+# Modules under provgit.cli, each exporting `command`.
+COMMAND_MODULES = [
+    "validate",
+]
+
+
+class _Group(click.Group):
+    """Turns usage errors into exit code 1 (never 2, which means 'changes pending')."""
+
+    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("standalone_mode", False)
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(exitcodes.INVALID)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(exitcodes.INVALID)
+        sys.exit(rv if isinstance(rv, int) else exitcodes.OK)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="provgit")
+def main() -> None:
+    """Provision a telephony network from git.
+
+    Validate the desired state kept as YAML, plan it against every network
+    element, apply it and report sync status and distribution errors.
+
+    Exit codes: 0 ok/in sync, 1 invalid input or usage, 2 changes pending
+    (with --detailed-exitcode), 3 refused for safety, 4 applied with errors.
+    """
+
+
+for _name in COMMAND_MODULES:
+    main.add_command(importlib.import_module(f"provgit.cli.{_name}").command)

@@ -1,0 +1,65 @@
+"""Problems found in the input, each pinned to where it is.
+
+Every stage that judges user input returns `Diagnostic`s instead of raising on
+the first problem, so an admin sees every problem of a pull request at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    file: str  # path relative to the config root, with forward slashes
+    line: int = 0  # 1-based; 0 when unknown
+    column: int = 0  # 1-based; 0 when unknown
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    location: Location
+    message: str
+    kind: str | None = None  # resource kind (plural key), e.g. "users"
+    key: str | None = None  # the resource's key, e.g. a login id
+    hint: str | None = None  # how to fix it, where we know
+    code: str = "invalid"  # stable machine-readable category
+    severity: Severity = "error"
+
+    def subject(self) -> str:
+        if self.kind and self.key is not None:
+            return f"{self.kind}/{self.key}"
+        return self.kind or ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.location.file,
+            "line": self.location.line,
+            "column": self.location.column,
+            "severity": self.severity,
+            "code": self.code,
+            "kind": self.kind,
+            "key": self.key,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        loc = self.location
+        return (loc.file, loc.line, loc.column, self.message)
+
+
+class InputError(Exception):
+    """User input that cannot be used at all; carries the diagnostics."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__("; ".join(f"{d.location}: {d.message}" for d in diagnostics[:3]))
+        self.diagnostics = diagnostics

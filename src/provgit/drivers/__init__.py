@@ -1,0 +1,1 @@
+"""Drivers read and write one network element. See `base.Driver`."""

@@ -1,0 +1,1 @@
+"""The load stage: YAML bytes -> plain data, fast, with locations on demand."""

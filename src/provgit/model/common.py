@@ -1,0 +1,125 @@
+"""Building blocks shared by the resource models."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+
+class Model(BaseModel):
+    """Frozen, strict, no unknown fields: a typo is an error, never ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+def _no_accents(v: str) -> str:
+    bad = sorted({c for c in v if ord(c) > 127})
+    if bad:
+        raise ValueError(
+            f"contains accented or non-ASCII characters ({''.join(bad)}); "
+            "call servers only accept plain ASCII here"
+        )
+    return v
+
+
+def _not_blank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be blank")
+    return v
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_not_blank)]
+AsciiName = Annotated[Name, AfterValidator(_no_accents)]
+Text = Annotated[str, StringConstraints(max_length=255)]
+# An element or network name: used in file names and URLs.
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+MediaType = Literal["voice", "email", "chat", "sms", "open"]
+ElementType = Literal["mivb", "micollab", "ivr"]
+
+
+class SecretRef(Model):
+    """Where a secret lives. The repository never holds the value itself.
+
+    `env`: an environment variable name. `file`: an absolute path (or ~/...) to a
+    file outside the config repository, whose first line is the value.
+    """
+
+    env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reference_not_value(cls, data: Any) -> Any:
+        if isinstance(data, (str, int, float)) and not isinstance(data, bool):
+            raise ValueError(
+                "a secret must be a reference, not a value: write {env: VARIABLE} or "
+                "{file: /path/outside/the/repo}"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        if self.file is not None and not (self.file.startswith("/") or self.file.startswith("~/")):
+            raise ValueError(
+                "a secret file must be an absolute path outside the repository "
+                "(a relative path would be a file inside it)"
+            )
+        return self
+
+    def describe(self) -> str:
+        return f"env:{self.env}" if self.env else f"file:{self.file}"
+
+
+class CosSet(Model):
+    """Class of service numbers for the day, night 1 and night 2 service periods."""
+
+    day: Annotated[int, Field(ge=1, le=110)]
+    night1: Annotated[int, Field(ge=1, le=110)] | None = None
+    night2: Annotated[int, Field(ge=1, le=110)] | None = None
+
+    def numbers(self) -> dict[str, int]:
+        n1 = self.night1 if self.night1 is not None else self.day
+        n2 = self.night2 if self.night2 is not None else n1
+        return {"day": self.day, "night1": n1, "night2": n2}
+
+
+class CorSet(Model):
+    """Class of restriction group numbers per service period."""
+
+    day: Annotated[int, Field(ge=1, le=64)]
+    night1: Annotated[int, Field(ge=1, le=64)] | None = None
+    night2: Annotated[int, Field(ge=1, le=64)] | None = None
+
+    def numbers(self) -> dict[str, int]:
+        n1 = self.night1 if self.night1 is not None else self.day
+        n2 = self.night2 if self.night2 is not None else n1
+        return {"day": self.day, "night1": n1, "night2": n2}
+
+
+_SAFE_REL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./ -]*$")
+
+
+def repo_relative_path(v: str) -> str:
+    """A path inside the config repository: relative, no `..`, no backslashes."""
+    if v.startswith("/") or re.match(r"^[A-Za-z]:", v):
+        raise ValueError("must be a path relative to the config root, not an absolute path")
+    if "\\" in v:
+        raise ValueError("use forward slashes in paths")
+    parts = PurePosixPath(v).parts
+    if ".." in parts:
+        raise ValueError("must stay inside the config root ('..' is not allowed)")
+    if not _SAFE_REL.match(v):
+        raise ValueError("contains characters not allowed in a file path")
+    return v

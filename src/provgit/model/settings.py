@@ -1,0 +1,86 @@
+"""Network settings: the `provgit.yaml` file at the config root."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from provgit.model.common import Identifier, Model, SecretRef
+
+Scope = Literal[
+    "all_elements",
+    "cluster",
+    "call_servers",
+    "admin_group",
+    "resilient_pair",
+    "hosting_element",
+    "none",
+]
+
+
+class Threshold(Model):
+    """Refuse a plan for an element past this many changes (either limit trips it)."""
+
+    count: Annotated[int, Field(ge=0)] | None = None
+    percent: Annotated[float, Field(ge=0, le=100)] | None = None
+
+
+class ElementSafety(Model):
+    max_deletes: Threshold | None = None
+    max_updates: Threshold | None = None
+
+
+class Safety(Model):
+    max_deletes: Threshold = Threshold(count=100, percent=10.0)
+    max_updates: Threshold = Threshold(count=5000, percent=50.0)
+    # Kinds whose records provgit did not create may be deleted (off by default).
+    prune: list[str] = []
+    # "kind/key" of records that are never deleted, whatever the plan says.
+    protected: list[str] = []
+    elements: dict[str, ElementSafety] = {}
+    kinds: dict[str, ElementSafety] = {}
+
+
+class Alarms(Model):
+    """Distribution error counts above which an alarm of that level is raised (SDS)."""
+
+    warning: Annotated[int, Field(ge=0)] = 0
+    minor: Annotated[int, Field(ge=0)] = 100
+    major: Annotated[int, Field(ge=0)] = 1000
+
+
+class ApplySettings(Model):
+    element_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    queue_cap: Annotated[int, Field(ge=1)] = 60_000
+    retry_attempts: Annotated[int, Field(ge=0, le=20)] = 4
+    retry_base_seconds: Annotated[float, Field(ge=0)] = 0.5
+    retry_max_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+
+class Reports(Model):
+    dir: str = ".provgit/status"
+    git_notes: bool = True
+    push_notes: bool = False
+    markdown_max_bytes: Annotated[int, Field(ge=1000)] = 60_000
+
+
+class Sharing(Model):
+    """Overrides a kind's default sharing scope, and keys never shared."""
+
+    scope: Scope | None = None
+    exclude: list[str] = []
+
+
+class Settings(Model):
+    version: Literal[1] = 1
+    network: Identifier = "network"
+    description: str = ""
+    safety: Safety = Safety()
+    alarms: Alarms = Alarms()
+    apply: ApplySettings = ApplySettings()
+    reports: Reports = Reports()
+    sharing: dict[str, Sharing] = {}
+    # Keys the fingerprints of secrets, so a plan can see a PIN changed without
+    # holding it; without one, fingerprints are keyed by the network name.
+    secret_key: SecretRef | None = None

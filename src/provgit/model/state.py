@@ -1,0 +1,43 @@
+"""`DesiredState`: the validated network, indexed by kind and key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from provgit.model.common import Model
+from provgit.model.findings import Pointer
+from provgit.model.network import Element
+from provgit.model.settings import Settings
+
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    settings: Settings
+    # kind (plural) -> key -> model, in file order
+    resources: dict[str, dict[str, Any]]
+    # (kind, key) -> where the record is written
+    origins: dict[tuple[str, str], Pointer] = field(default_factory=dict)
+    # file path -> bytes, for locating problems found later
+    sources: dict[str, bytes] = field(default_factory=dict, repr=False)
+    commit: str | None = None
+    # Reads other files of the config tree (prompt audio) by relative path.
+    root: str = "."
+
+    def of(self, kind: str) -> dict[str, Any]:
+        return self.resources.get(kind, {})
+
+    @property
+    def elements(self) -> dict[str, Element]:
+        return self.resources.get("elements", {})
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.resources.items()}
+
+    def items(self) -> Iterator[tuple[str, str, Any]]:
+        for kind, records in self.resources.items():
+            for key, model in records.items():
+                yield kind, key, model

@@ -1,0 +1,135 @@
+"""Classes of service, COR groups, departments, locations, templates, roles, users."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+
+from provgit.model.common import AsciiName, CorSet, CosSet, Identifier, Model, Name, SecretRef, Text
+
+# 100-110 are the call server's own classes of service.
+COS_RESERVED = range(100, 111)
+
+
+class ClassOfService(Model):
+    number: Annotated[int, Field(ge=1, le=110)]
+    comment: Annotated[str, StringConstraints(max_length=15)] = ""
+    options: dict[str, bool | int | str] = {}
+
+    @field_validator("number")
+    @classmethod
+    def _not_reserved(cls, v: int) -> int:
+        if v in COS_RESERVED:
+            raise ValueError(
+                f"class of service {v} is reserved by the call server (100-110); use 1-99"
+            )
+        return v
+
+
+class CorGroup(Model):
+    number: Annotated[int, Field(ge=1, le=64)]
+    comment: Annotated[str, StringConstraints(max_length=15)] = ""
+    members: list[Annotated[int, Field(ge=1, le=64)]] = []
+
+
+class Department(Model):
+    name: AsciiName
+    description: Text = ""
+
+
+class Location(Model):
+    name: AsciiName
+    description: Text = ""
+
+
+class TemplatePhone(Model):
+    label: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    device_type: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    primary: bool = False
+
+
+class Template(Model):
+    name: Name
+    description: Text = ""
+    # The admin group it is shared with; none means every admin group.
+    admin_group: Identifier | None = None
+    phones: Annotated[list[TemplatePhone], Field(min_length=1, max_length=3)]
+    cos: CosSet | None = None
+    cor: CorSet | None = None
+
+    @model_validator(mode="after")
+    def _phones(self) -> Template:
+        labels = [p.label for p in self.phones]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"phone labels must be unique within a template: {', '.join(dup)}")
+        primaries = sum(p.primary for p in self.phones)
+        if primaries != 1:
+            raise ValueError(
+                f"a template needs exactly one primary phone (found {primaries}); "
+                "mark one with primary: true"
+            )
+        return self
+
+
+class Role(Model):
+    name: Annotated[Name, StringConstraints(max_length=68)]
+    description: Text = ""
+    template: Name
+
+
+def _dn(v: str) -> str:
+    if not (1 <= len(v) <= 7) or any(c not in "0123456789*#" for c in v):
+        raise ValueError(f"directory number {v!r} must be 1-7 characters of 0-9, * and #")
+    return v
+
+
+DirectoryNumber = Annotated[str, AfterValidator(_dn)]
+
+
+class PhoneService(Model):
+    dn: DirectoryNumber
+    label: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    device_type: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    cos: CosSet | None = None
+    cor: CorSet | None = None
+    hot_desk_pin: SecretRef | None = None
+
+
+class User(Model):
+    login_id: Annotated[str, StringConstraints(min_length=2, max_length=113)]
+    first_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    last_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    directory_name: Annotated[str, StringConstraints(min_length=1, max_length=21)] | None = None
+    department: AsciiName | None = None
+    location: AsciiName | None = None
+    role: Name | None = None
+    template: Name | None = None
+    # The call server that hosts the user's phones.
+    host: Identifier
+    voicemail_pin: SecretRef | None = None
+    services: Annotated[list[PhoneService], Field(min_length=1, max_length=8)]
+
+    @field_validator("login_id")
+    @classmethod
+    def _login(cls, v: str) -> str:
+        if v != v.strip() or any(c.isspace() for c in v):
+            raise ValueError("a login id cannot contain spaces")
+        return v
+
+    @model_validator(mode="after")
+    def _labels(self) -> User:
+        labels = [s.label for s in self.services if s.label is not None]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"phone labels must be unique per user: {', '.join(dup)}")
+        return self
+
+    def effective_directory_name(self) -> str:
+        return self.directory_name or f"{self.last_name}, {self.first_name}"
+
+
+def user_extra_json_schema() -> dict[str, Any]:
+    return {}

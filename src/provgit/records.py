@@ -1,0 +1,60 @@
+"""The generic shape every stage after `target` speaks.
+
+`target` turns resources into records; observe, plan, apply, the drivers and the
+journal only ever see `(element, collection, key, fields)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# A record's fields: a JSON object (str keys, JSON values).
+Fields = dict[str, Any]
+# collection -> key -> fields
+Records = dict[str, dict[str, Fields]]
+
+# Field names that start with this prefix are bookkeeping kept by provgit on the
+# element (e.g. who created the record); they are never compared as desired data.
+META_PREFIX = "_"
+# Marks a record as created by provgit, so pruning only touches what we own.
+MANAGED_BY = "_managed_by"
+MANAGED_BY_VALUE = "provgit"
+
+# Element types.
+MIVB = "mivb"
+MICOLLAB = "micollab"
+IVR = "ivr"
+ELEMENT_TYPES = (MIVB, MICOLLAB, IVR)
+
+# The collections each element type holds, with the admin form name users know
+# them by (SDS distribution errors name the form).
+COLLECTIONS: dict[str, dict[str, str]] = {
+    MICOLLAB: {
+        "departments": "Department",
+        "locations": "Location",
+        "templates": "User Template",
+        "roles": "Role",
+        "users": "User and Services",
+    },
+    MIVB: {
+        "cos": "Class of Service Options",
+        "cor_groups": "Class of Restriction Group",
+        "departments": "Department",
+        "locations": "Location",
+        "templates": "User Template",
+        "roles": "Role",
+        "users": "User and Device Configuration",
+        "remote_directory": "Remote Directory Number Assignment",
+    },
+    IVR: {
+        "media_servers": "Media Server",
+        "prompts": "Prompt",
+        "subroutines": "Subroutine",
+        "workflows": "Workflow",
+    },
+}
+
+
+def form_name(element_type: str, collection: str) -> str:
+    """The admin form name for a collection, or the collection itself if unknown."""
+    return COLLECTIONS.get(element_type, {}).get(collection, collection)

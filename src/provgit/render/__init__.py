@@ -1,0 +1,1 @@
+"""Renderers: values (diagnostics, plans, reports) -> text, JSON, markdown, HTML."""

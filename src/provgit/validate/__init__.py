@@ -1,0 +1,37 @@
+"""The validation stage: source -> load -> model -> cross-record rules."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from provgit.diagnostics import Diagnostic
+from provgit.load.loader import load_files
+from provgit.model.build import build_state
+from provgit.model.findings import resolve
+from provgit.model.state import DesiredState
+from provgit.source import ConfigSource
+from provgit.validate.rules import check_rules
+
+
+@dataclass(frozen=True)
+class Validated:
+    state: DesiredState
+    diagnostics: list[Diagnostic]
+    files: int
+    parsed: int
+    cached: int
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def validate_source(
+    source: ConfigSource, cache_dir: str | os.PathLike[str] | None, workers: int | None = None
+) -> Validated:
+    loaded = load_files(source, cache_dir, workers)
+    state, findings = build_state(loaded.files, commit=source.commit, root=source.root)
+    findings.extend(check_rules(state, source))
+    diags = sorted(loaded.diagnostics + resolve(findings, state.sources), key=Diagnostic.sort_key)
+    return Validated(state, diags, len(source.files), loaded.parsed, loaded.cached)
