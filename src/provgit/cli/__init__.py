@@ -16,6 +16,7 @@ from provgit import __version__, exitcodes
 # Modules under provgit.cli, each exporting `command`.
 COMMAND_MODULES = [
     "validate",
+    "element",
 ]
 
 
