@@ -1,0 +1,214 @@
+"""Observe stage: what every element holds now, read through its driver.
+
+All elements are read at once (asyncio.gather). With a previous observation of
+an element, only the change feed since its revision is read and applied to a
+copy of it, so a no-op refresh reads nothing but an empty feed; when the feed
+no longer reaches that far back ("too old, resync") it falls back to a full
+read. An element that cannot be read becomes an Observation with its state and
+the error message, never an exception: one element down never stops the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from provgit.drivers.base import (
+    Driver,
+    ElementError,
+    FeedTooOldError,
+    LockedError,
+    OfflineError,
+    StoredRecord,
+    TransportError,
+    UnauthorizedError,
+)
+from provgit.records import COLLECTIONS
+
+ObservedState = Literal["running", "locked", "offline", "unauthorized", "error"]
+ObservedRecords = dict[str, dict[str, StoredRecord]]
+
+PAGE = 5000
+FEED_PAGE = 10000
+# Bounds the feed loop: past this many pages a full read is cheaper anyway.
+MAX_FEED_PAGES = 100
+
+
+@dataclass(frozen=True)
+class Observation:
+    element: str
+    state: ObservedState
+    revision: int | None
+    records: ObservedRecords = field(default_factory=dict)
+    error: str | None = None
+    incremental: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Records were read (running or locked: a locked element still reads)."""
+        return self.state in ("running", "locked") and self.revision is not None
+
+
+async def observe(
+    drivers: Mapping[str, Driver],
+    previous: Mapping[str, Observation] | None = None,
+    collections: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Observation]:
+    """Observe every element in parallel.
+
+    `collections` maps an element type to the collections to read (default:
+    all of `records.COLLECTIONS` for the type).
+    """
+    names = list(drivers)
+    results = await asyncio.gather(
+        *(
+            _observe_one(name, drivers[name], (previous or {}).get(name), collections)
+            for name in names
+        )
+    )
+    return dict(zip(names, results, strict=True))
+
+
+async def _observe_one(
+    name: str,
+    driver: Driver,
+    previous: Observation | None,
+    collections: Mapping[str, Sequence[str]] | None,
+) -> Observation:
+    try:
+        info = await driver.info()
+        if info.state == "offline":
+            return Observation(name, "offline", None, error=f"element {name} is stopped/offline")
+        wanted = list((collections or {}).get(info.type) or COLLECTIONS.get(info.type, {}).keys())
+        # A previous observation helps only if it covers every collection wanted now.
+        if (
+            previous is not None
+            and previous.ok
+            and previous.revision is not None
+            and all(c in previous.records for c in wanted)
+        ):
+            try:
+                return await _refresh(name, driver, previous, wanted, info.state)
+            except FeedTooOldError:
+                pass  # resync below
+        return await _full_read(name, driver, wanted, info.state, info.revision)
+    except ElementError as e:
+        return Observation(name, _state_of(e), None, error=e.message)
+    except Exception as e:  # a driver bug must not take the other elements down
+        return Observation(name, "error", None, error=f"{type(e).__name__}: {e}")
+
+
+def _state_of(error: ElementError) -> ObservedState:
+    if isinstance(error, OfflineError | TransportError):
+        return "offline"
+    if isinstance(error, UnauthorizedError):
+        return "unauthorized"
+    if isinstance(error, LockedError):
+        return "locked"
+    return "error"
+
+
+def _running(state: str) -> ObservedState:
+    return "locked" if state == "locked" else "running"
+
+
+async def _full_read(
+    name: str, driver: Driver, collections: Sequence[str], state: str, start: int
+) -> Observation:
+    # `start` is the revision read before paging: changes made while paging
+    # show up again in the next refresh rather than being lost.
+    records: ObservedRecords = {}
+    for collection in collections:
+        found: dict[str, StoredRecord] = {}
+        cursor: str | None = None
+        while True:
+            page = await driver.list_records(collection, cursor, PAGE)
+            for record in page.records:
+                found[record.key] = record
+            cursor = page.next_cursor
+            if cursor is None or not page.records:
+                break
+        records[collection] = found
+    return Observation(name, _running(state), start, records, None, incremental=False)
+
+
+async def _refresh(
+    name: str, driver: Driver, previous: Observation, collections: Sequence[str], state: str
+) -> Observation:
+    assert previous.revision is not None
+    records = {c: dict(previous.records.get(c, {})) for c in collections}
+    revision = previous.revision
+    for _ in range(MAX_FEED_PAGES):
+        feed = await driver.changes(revision, FEED_PAGE)
+        for change in feed.changes:
+            bucket = records.get(change.collection)
+            if bucket is None:
+                continue  # a collection we were not asked to observe
+            if change.op == "delete":
+                bucket.pop(change.key, None)
+            else:
+                bucket[change.key] = StoredRecord(
+                    change.collection, change.key, change.fields or {}, change.record_revision
+                )
+        revision = feed.revision
+        if len(feed.changes) < FEED_PAGE:
+            return Observation(name, _running(state), revision, records, None, incremental=True)
+    raise FeedTooOldError(f"element {name}: too many changes to follow, resync")
+
+
+class ObservationCache:
+    """The last observation per element, under `<state_dir>/observed/`, so the
+    next run can refresh incrementally. Pickle: it is our own file, written by
+    us, and a 100,000-record observation loads in a fraction of JSON's time."""
+
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        self.dir = Path(state_dir) / "observed"
+
+    def _path(self, element: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", element)
+        return self.dir / f"{safe}.pickle"
+
+    def load(self, element: str) -> Observation | None:
+        """The cached observation, or None if absent or unreadable (then read fully)."""
+        try:
+            with self._path(element).open("rb") as f:
+                value = pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return None
+        return value if isinstance(value, Observation) and value.element == element else None
+
+    def load_all(self, elements: Sequence[str]) -> dict[str, Observation]:
+        out: dict[str, Observation] = {}
+        for element in elements:
+            found = self.load(element)
+            if found is not None:
+                out[element] = found
+        return out
+
+    def save(self, observation: Observation) -> None:
+        """Write then rename, so a crash leaves the old file or the new, never half."""
+        if not observation.ok:
+            return  # keep the last good one to refresh from
+        self.dir.mkdir(parents=True, exist_ok=True)
+        target = self._path(observation.element)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=target.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(observation, f, protocol=pickle.HIGHEST_PROTOCOL)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def save_all(self, observations: Mapping[str, Observation]) -> None:
+        for observation in observations.values():
+            self.save(observation)
