@@ -371,7 +371,8 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT; `ready` gets the URL once bound (port 0 = any free)."""
     app = make_app(store, token=token, faults=faults, admin=admin)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Bounded: a request held by injected latency must not hold up a SIGTERM.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()

@@ -1,0 +1,210 @@
+"""Faults for real: simulator processes killed, slowed, locked, stopped, guarded."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from provgit.drivers.base import (
+    DriverConfig,
+    LockedError,
+    OfflineError,
+    RefusedError,
+    TransportError,
+    UnauthorizedError,
+    WriteOp,
+)
+from provgit.drivers.http import HttpDriver
+
+from .conftest import TOKEN, Simulator, free_port_closed, start_simulator
+
+pytestmark = pytest.mark.slow
+
+
+def http(url: str, token: str | None = TOKEN, **settings: object) -> HttpDriver:
+    return HttpDriver(DriverConfig("cs1", "mivb", {"url": url, "token": token, **settings}))
+
+
+def test_simulator_killed_mid_request_gives_transport_error(tmp_path: Path) -> None:
+    sim = start_simulator(tmp_path, "--latency-ms", "5000")
+    try:
+
+        async def main() -> None:
+            driver = http(sim.url, timeout=10)
+            try:
+                task = asyncio.create_task(driver.list_records("cos"))
+                await asyncio.sleep(0.5)  # the request is in flight, held by the latency
+                assert not task.done()
+                os.kill(sim.proc.pid, signal.SIGKILL)
+                with pytest.raises(TransportError):
+                    await asyncio.wait_for(task, 15)
+                with pytest.raises(TransportError, match="cannot connect"):
+                    await driver.write(WriteOp("put", "cos", "1", {}))
+            finally:
+                await driver.close()
+
+        asyncio.run(main())
+        assert sim.proc.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        sim.stop()
+
+
+def test_latency_over_the_driver_timeout_gives_transport_error(simulator: Simulator) -> None:
+    simulator.admin("/admin/faults", {"latency_ms": 3000})
+
+    async def main() -> float:
+        driver = http(simulator.url, timeout=0.3, retries=1)
+        started = time.monotonic()
+        try:
+            with pytest.raises(TransportError, match=r"did not answer within 0\.3 s"):
+                await driver.info()
+        finally:
+            await driver.close()
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(main())
+    assert elapsed < 2.5  # two bounded attempts, not the 3 s latency
+
+
+def test_injected_server_errors_give_transport_error(simulator: Simulator) -> None:
+    simulator.admin("/admin/faults", {"error_rate": 1})
+
+    async def main() -> None:
+        driver = http(simulator.url, retries=1)
+        try:
+            with pytest.raises(TransportError, match="HTTP 500"):
+                await driver.info()
+            with pytest.raises(TransportError):
+                await driver.write_batch([WriteOp("put", "cos", "1", {})])
+        finally:
+            await driver.close()
+
+    asyncio.run(main())
+
+
+def test_wrong_or_missing_token_gives_unauthorized(simulator: Simulator) -> None:
+    async def main() -> None:
+        for token in ("wrong", None):
+            driver = http(simulator.url, token=token)
+            try:
+                with pytest.raises(UnauthorizedError):
+                    await driver.info()
+                with pytest.raises(UnauthorizedError):
+                    await driver.write(WriteOp("put", "cos", "1", {}))
+            finally:
+                await driver.close()
+
+    asyncio.run(main())
+
+
+def test_nobody_listening_gives_transport_error() -> None:
+    async def main() -> None:
+        driver = http(f"http://127.0.0.1:{free_port_closed()}", retries=1)
+        try:
+            with pytest.raises(TransportError, match="cannot connect"):
+                await driver.info()
+        finally:
+            await driver.close()
+
+    asyncio.run(main())
+
+
+def test_refused_key_fault_is_a_refusal_naming_the_form(simulator: Simulator) -> None:
+    simulator.admin("/admin/faults", {"refuse": [{"collection": "cos", "key": "9"}]})
+
+    async def main() -> None:
+        driver = http(simulator.url)
+        try:
+            with pytest.raises(RefusedError) as info:
+                await driver.write(WriteOp("put", "cos", "9", {}))
+            assert info.value.refusals[0].form == "Class of Service Options"
+            assert (await driver.write(WriteOp("put", "cos", "8", {}))).ok
+        finally:
+            await driver.close()
+
+    asyncio.run(main())
+
+
+def test_started_locked_or_offline_answers_so(tmp_path: Path) -> None:
+    locked = start_simulator(tmp_path, "--locked", name="locked")
+    offline = start_simulator(tmp_path, "--offline", name="offline")
+    try:
+
+        async def main() -> None:
+            a, b = http(locked.url), http(offline.url)
+            try:
+                with pytest.raises(LockedError):
+                    await a.write(WriteOp("put", "cos", "1", {}))
+                with pytest.raises(OfflineError):
+                    await b.list_records("cos")
+            finally:
+                await a.close()
+                await b.close()
+
+        asyncio.run(main())
+    finally:
+        locked.stop()
+        offline.stop()
+
+
+def test_fault_command_changes_a_running_simulator(simulator: Simulator) -> None:
+    env = {**os.environ, "PROVGIT_ELEMENT_TOKEN": TOKEN}
+    argv = [sys.executable, "-m", "provgit", "element", "fault", "--url", simulator.url]
+    done = subprocess.run(
+        [*argv, "--locked", "--latency-ms", "5", "--refuse", "cos/3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    faults = simulator.admin("/admin/faults", {})
+    assert faults["locked"] and faults["latency_ms"] == 5
+    assert faults["refuse"] == [{"collection": "cos", "key": "3"}]
+    bad = subprocess.run(
+        [*argv, "--refuse", "nokey"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert bad.returncode == 1 and "COLLECTION/KEY" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    sim = start_simulator(tmp_path)
+    sim.proc.send_signal(signal.SIGTERM)
+    assert sim.proc.wait(timeout=10) == 0
+    assert "Traceback" not in (sim.proc.stderr.read() if sim.proc.stderr else "")
+
+
+def test_serve_refuses_a_non_loopback_host_without_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROVGIT_ELEMENT_TOKEN"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "provgit",
+            "element",
+            "serve",
+            "--name",
+            "x",
+            "--type",
+            "ivr",
+            "--db",
+            str(tmp_path / "x.sqlite"),
+            "--host",
+            "0.0.0.0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert "refusing to serve 0.0.0.0 without auth" in done.stderr
+    assert "Traceback" not in done.stderr
