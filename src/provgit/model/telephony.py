@@ -6,7 +6,17 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
-from provgit.model.common import AsciiName, CorSet, CosSet, Identifier, Model, Name, SecretRef, Text
+from provgit.model.common import (
+    AsciiName,
+    CorSet,
+    CosSet,
+    Identifier,
+    Model,
+    Name,
+    SecretRef,
+    Text,
+    _not_blank,
+)
 
 # 100-110 are the call server's own classes of service.
 COS_RESERVED = range(100, 111)
@@ -73,8 +83,15 @@ class Template(Model):
         return self
 
 
+# Roles allow 68 characters where other names allow 64; a wider Name cannot be
+# narrowed-then-widened by stacking constraints (the inner 64 would still apply).
+RoleName = Annotated[
+    str, StringConstraints(min_length=1, max_length=68), AfterValidator(_not_blank)
+]
+
+
 class Role(Model):
-    name: Annotated[Name, StringConstraints(max_length=68)]
+    name: RoleName
     description: Text = ""
     template: Name
 
@@ -105,7 +122,7 @@ class User(Model):
     directory_name: Annotated[str, StringConstraints(min_length=1, max_length=21)] | None = None
     department: AsciiName | None = None
     location: AsciiName | None = None
-    role: Name | None = None
+    role: RoleName | None = None
     template: Name | None = None
     # The call server that hosts the user's phones.
     host: Identifier

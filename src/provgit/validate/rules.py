@@ -1,11 +1,586 @@
-"""Rules across records: references resolve, uniqueness network-wide, one MiCollab."""
+"""Rules across records: references resolve, uniqueness network-wide, one MiCollab.
+
+`build_state` has already checked every record on its own; what is left needs
+several records at once. Each rule builds its lookup sets once, so the cost is
+linear in the size of the network (100,000 users in a fraction of a second).
+"""
 
 from __future__ import annotations
 
-from provgit.model.findings import Finding
+import difflib
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
+
+from provgit.load.yaml_events import Path
+from provgit.model.common import CorSet, CosSet
+from provgit.model.findings import Finding, Pointer
+from provgit.model.ivr import MediaServer, Prompt, Step, Subroutine, Workflow
+from provgit.model.kinds import KINDS
+from provgit.model.network import Element
+from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
-from provgit.source import ConfigSource
+from provgit.model.telephony import Role, Template, User
+from provgit.source import SETTINGS_FILE, ConfigSource
+
+# Call servers accept at most this many characters of a name in their directory.
+DIRECTORY_NAME_MAX = 21
+_PERIODS = ("day", "night1", "night2")
 
 
 def check_rules(state: DesiredState, source: ConfigSource) -> list[Finding]:
-    return []
+    out: list[Finding] = []
+    _Rules(state, source, out).run()
+    return out
+
+
+class _Suggest:
+    """'did you mean' over one set of names, computed once per missing value."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = list(names)
+        self._memo: dict[str, str | None] = {}
+
+    def __call__(self, value: str) -> str | None:
+        if value not in self._memo:
+            close = difflib.get_close_matches(value, self.names, n=1, cutoff=0.6)
+            if not close:
+                folded = {n.casefold(): n for n in self.names}
+                hit = folded.get(value.casefold())
+                close = [hit] if hit else []
+            self._memo[value] = close[0] if close else None
+        return self._memo[value]
+
+
+class _Rules:
+    def __init__(self, state: DesiredState, source: ConfigSource, out: list[Finding]) -> None:
+        self.state = state
+        self.source = source
+        self.out = out
+        self.origins = state.origins
+        self.elements: dict[str, Element] = state.of("elements")
+        self.cos_numbers = {int(k) for k in state.of("classes_of_service")}
+        self.cor_numbers = {int(k) for k in state.of("cor_groups")}
+
+    def run(self) -> None:
+        self.check_elements()
+        self.check_templates()
+        self.check_roles()
+        self.check_users()
+        self.check_ivr()
+        self.check_settings()
+
+    # -- helpers -------------------------------------------------------------
+
+    def at(self, kind: str, key: str, *fields: str | int) -> Pointer:
+        o = self.origins[(kind, key)]
+        return Pointer(o.file, (*o.path, *fields))
+
+    def add(
+        self,
+        kind: str,
+        key: str,
+        field: tuple[str | int, ...],
+        message: str,
+        hint: str | None = None,
+        code: str = "reference",
+        other: Pointer | None = None,
+    ) -> None:
+        self.out.append(Finding(self.at(kind, key, *field), message, kind, key, hint, code, other))
+
+    def dangling(
+        self,
+        kind: str,
+        key: str,
+        field: tuple[str | int, ...],
+        what: str,
+        value: str,
+        suggest: Callable[[str], str | None],
+        define: str,
+    ) -> None:
+        close = suggest(value)
+        hint = f"did you mean '{close}'?" if close else define
+        self.add(kind, key, field, f"{what} '{value}' is not defined", hint)
+
+    def numbers(
+        self,
+        kind: str,
+        key: str,
+        field: tuple[str | int, ...],
+        value: CosSet | CorSet | None,
+        known: Collection[int],
+    ) -> None:
+        if value is None:
+            return
+        is_cos = isinstance(value, CosSet)
+        for period in _PERIODS:
+            n = getattr(value, period)
+            if n is None or n in known:
+                continue
+            if is_cos:
+                self.add(
+                    kind,
+                    key,
+                    (*field, period),
+                    f"class of service {n} ({period}) is not defined",
+                    f"define classes_of_service number {n}, or use one of {_few(sorted(known))}"
+                    if known
+                    else f"define classes_of_service number {n}",
+                )
+            else:
+                self.add(
+                    kind,
+                    key,
+                    (*field, period),
+                    f"COR group {n} ({period}) is not defined",
+                    f"define cor_groups number {n}, or use one of {_few(sorted(known))}"
+                    if known
+                    else f"define cor_groups number {n}",
+                )
+
+    # -- elements ------------------------------------------------------------
+
+    def check_elements(self) -> None:
+        elements = self.elements
+        micollab: str | None = None
+        ceids: dict[int, str] = {}
+        suggest = _Suggest(n for n, e in elements.items() if e.type == "mivb")
+        for name, e in elements.items():
+            if e.type == "micollab":
+                if micollab is None:
+                    micollab = name
+                else:
+                    self.add(
+                        "elements",
+                        name,
+                        ("type",),
+                        f"a second MiCollab '{name}': the network already has "
+                        f"'{micollab}' at {{other}}",
+                        "a network has at most one MiCollab; change the type or remove one",
+                        "duplicate",
+                        self.at("elements", micollab, "type"),
+                    )
+            first = ceids.setdefault(e.ceid, name)
+            if first != name:
+                self.add(
+                    "elements",
+                    name,
+                    ("ceid",),
+                    f"CEID {e.ceid} is already used by element '{first}' at {{other}}",
+                    f"give each element its own CEID (1-999); {_free_ceid(ceids)}",
+                    "duplicate",
+                    self.at("elements", first, "ceid"),
+                )
+            if e.partner is not None:
+                self.check_partner(name, e, suggest)
+        if micollab is None:
+            for kind in ("users", "roles", "templates"):
+                records = self.state.of(kind)
+                if records:
+                    first_key = next(iter(records))
+                    self.add(
+                        kind,
+                        first_key,
+                        (),
+                        f"{kind} live on the MiCollab, but no element has type micollab",
+                        "add an element with type: micollab",
+                        "missing",
+                    )
+                    break
+
+    def check_partner(self, name: str, e: Element, suggest: _Suggest) -> None:
+        assert e.partner is not None
+        p = self.elements.get(e.partner)
+        if p is None:
+            self.dangling(
+                "elements",
+                name,
+                ("partner",),
+                "partner element",
+                e.partner,
+                suggest,
+                "the resilient partner must be a call server defined under elements:",
+            )
+        elif p.type != "mivb":
+            self.add(
+                "elements",
+                name,
+                ("partner",),
+                f"partner '{p.name}' is a {p.type}, not a call server (type mivb)",
+                "only two call servers form a resilient pair",
+            )
+        elif p.cluster != e.cluster:
+            self.add(
+                "elements",
+                name,
+                ("partner",),
+                f"partner '{p.name}' is in cluster '{p.cluster}', not '{e.cluster}'",
+                "resilient partners must be members of the same cluster",
+            )
+        elif p.partner != name:
+            now = f"names '{p.partner}'" if p.partner else "names no partner"
+            self.add(
+                "elements",
+                name,
+                ("partner",),
+                f"the pairing is not mutual: partner '{p.name}' {now}",
+                f"set partner: {name} on element '{p.name}'",
+                other=self.at("elements", p.name),
+            )
+
+    # -- templates and roles -------------------------------------------------
+
+    def check_templates(self) -> None:
+        groups = {e.admin_group for e in self.elements.values() if e.admin_group is not None}
+        suggest = _Suggest(sorted(groups))
+        t: Template
+        for name, t in self.state.of("templates").items():
+            if t.admin_group is not None and t.admin_group not in groups:
+                self.dangling(
+                    "templates",
+                    name,
+                    ("admin_group",),
+                    "admin group",
+                    t.admin_group,
+                    suggest,
+                    "no element has this admin_group; set it on an element or "
+                    "remove admin_group to share with every admin group",
+                )
+            self.numbers("templates", name, ("cos",), t.cos, self.cos_numbers)
+            self.numbers("templates", name, ("cor",), t.cor, self.cor_numbers)
+
+    def check_roles(self) -> None:
+        templates = self.state.of("templates")
+        suggest = _Suggest(templates)
+        r: Role
+        for name, r in self.state.of("roles").items():
+            if r.template not in templates:
+                self.dangling(
+                    "roles",
+                    name,
+                    ("template",),
+                    "template",
+                    r.template,
+                    suggest,
+                    "define it under templates:",
+                )
+
+    # -- users ---------------------------------------------------------------
+
+    def check_users(self) -> None:
+        users: dict[str, User] = self.state.of("users")
+        if not users:
+            return
+        roles = self.state.of("roles")
+        templates = self.state.of("templates")
+        departments = self.state.of("departments")
+        locations = self.state.of("locations")
+        call_servers = {n for n, e in self.elements.items() if e.type == "mivb"}
+        s_role, s_template = _Suggest(roles), _Suggest(templates)
+        s_dept, s_loc = _Suggest(departments), _Suggest(locations)
+        s_host = _Suggest(sorted(call_servers))
+        cos, cor = self.cos_numbers, self.cor_numbers
+        dns: dict[str, str] = {}  # DN -> login id of its first user
+        for login, u in users.items():
+            if u.role is not None and u.role not in roles:
+                self.dangling(
+                    "users", login, ("role",), "role", u.role, s_role, "define it under roles:"
+                )
+            if u.template is not None and u.template not in templates:
+                self.dangling(
+                    "users",
+                    login,
+                    ("template",),
+                    "template",
+                    u.template,
+                    s_template,
+                    "define it under templates:",
+                )
+            if u.department is not None and u.department not in departments:
+                self.dangling(
+                    "users",
+                    login,
+                    ("department",),
+                    "department",
+                    u.department,
+                    s_dept,
+                    "define it under departments:",
+                )
+            if u.location is not None and u.location not in locations:
+                self.dangling(
+                    "users",
+                    login,
+                    ("location",),
+                    "location",
+                    u.location,
+                    s_loc,
+                    "define it under locations:",
+                )
+            if u.host not in call_servers:
+                self.check_host(login, u.host, s_host)
+            for i, s in enumerate(u.services):
+                c = s.cos
+                # Fast path first: nearly every number resolves.
+                if c is not None and not (
+                    c.day in cos
+                    and (c.night1 is None or c.night1 in cos)
+                    and (c.night2 is None or c.night2 in cos)
+                ):
+                    self.numbers("users", login, ("services", i, "cos"), c, cos)
+                r = s.cor
+                if r is not None and not (
+                    r.day in cor
+                    and (r.night1 is None or r.night1 in cor)
+                    and (r.night2 is None or r.night2 in cor)
+                ):
+                    self.numbers("users", login, ("services", i, "cor"), r, cor)
+                owner = dns.get(s.dn)
+                if owner is None:
+                    dns[s.dn] = login
+                else:
+                    self.duplicate_dn(login, i, s.dn, owner, users[owner])
+            if (
+                u.directory_name is None
+                and len(u.last_name) + 2 + len(u.first_name) > DIRECTORY_NAME_MAX
+            ):
+                name = u.effective_directory_name()
+                short = f"{u.last_name}, {u.first_name[:1]}"[:DIRECTORY_NAME_MAX]
+                self.add(
+                    "users",
+                    login,
+                    ("last_name",),
+                    f"directory name '{name}' (from last_name, first_name) is "
+                    f"{len(name)} characters; call servers allow {DIRECTORY_NAME_MAX}",
+                    f'set directory_name, e.g. directory_name: "{short}"',
+                    "range",
+                )
+        # After all DNs are known, so the order of users does not matter.
+        for login in users:
+            owner = dns.get(login)
+            if owner is not None and owner != login:
+                self.add(
+                    "users",
+                    login,
+                    ("login_id",),
+                    f"login id '{login}' is user '{owner}''s directory number at {{other}}",
+                    "a login id may not equal another user's DN; choose another login id",
+                    "duplicate",
+                    self.at("users", owner, "services", _dn_index(users[owner], login), "dn"),
+                )
+
+    def duplicate_dn(self, login: str, i: int, dn: str, owner: str, first: User) -> None:
+        whose = "this user's" if owner == login else f"user '{owner}''s"
+        self.add(
+            "users",
+            login,
+            ("services", i, "dn"),
+            f"directory number {dn} is already {whose} DN at {{other}}",
+            "a DN is unique across the whole network; pick a free one",
+            "duplicate",
+            self.at("users", owner, "services", _dn_index(first, dn), "dn"),
+        )
+
+    def check_host(self, login: str, host: str, suggest: _Suggest) -> None:
+        e = self.elements.get(host)
+        if e is not None:
+            self.add(
+                "users",
+                login,
+                ("host",),
+                f"host '{host}' is a {e.type}, not a call server (type mivb)",
+                _or_suggest(suggest(host), "users are hosted on a call server"),
+            )
+        else:
+            self.dangling(
+                "users",
+                login,
+                ("host",),
+                "host element",
+                host,
+                suggest,
+                "name a call server (type mivb) defined under elements:",
+            )
+
+    # -- IVR -------------------------------------------------------------------
+
+    def check_ivr(self) -> None:
+        prompts: dict[str, Prompt] = self.state.of("prompts")
+        subs: dict[str, Subroutine] = self.state.of("subroutines")
+        workflows: dict[str, Workflow] = self.state.of("workflows")
+        servers: dict[str, MediaServer] = self.state.of("ivr_media_servers")
+        prompt_names = {p.name for p in prompts.values()}
+        s_prompt, s_sub, s_server = (
+            _Suggest(sorted(prompt_names)),
+            _Suggest(subs),
+            _Suggest(servers),
+        )
+        self.check_audio(prompts)
+        for name, sub in subs.items():
+            self.check_steps("subroutines", name, sub.media_type, sub.steps, s_prompt, s_sub)
+        for name, w in workflows.items():
+            for j, ms in enumerate(w.media_servers):
+                if ms not in servers:
+                    self.dangling(
+                        "workflows",
+                        name,
+                        ("media_servers", j),
+                        "IVR media server",
+                        ms,
+                        s_server,
+                        "define it under ivr_media_servers:",
+                    )
+            self.check_steps("workflows", name, w.media_type, w.steps, s_prompt, s_sub)
+
+    def check_steps(
+        self,
+        kind: str,
+        name: str,
+        media_type: str,
+        steps: list[Step],
+        s_prompt: _Suggest,
+        s_sub: _Suggest,
+    ) -> None:
+        subs: dict[str, Subroutine] = self.state.of("subroutines")
+        prompt_names = set(s_prompt.names)
+        for i, step in enumerate(steps):
+            if step.prompt is not None and step.prompt not in prompt_names:
+                self.dangling(
+                    kind,
+                    name,
+                    ("steps", i, "prompt"),
+                    "prompt",
+                    step.prompt,
+                    s_prompt,
+                    "define it under prompts: (in any language)",
+                )
+            called: list[tuple[tuple[str | int, ...], str]] = []
+            if step.subroutine is not None:
+                called.append((("steps", i, "subroutine"), step.subroutine))
+            for digit, choice in step.choices.items():
+                what, _, target = choice.partition(":")
+                if what.strip() == "subroutine":
+                    called.append((("steps", i, "choices", digit), target.strip()))
+            for field, sub_name in called:
+                sub = subs.get(sub_name)
+                if sub is None:
+                    self.dangling(
+                        kind,
+                        name,
+                        field,
+                        "subroutine",
+                        sub_name,
+                        s_sub,
+                        "define it under subroutines:",
+                    )
+                elif sub.media_type != media_type:
+                    self.add(
+                        kind,
+                        name,
+                        field,
+                        f"subroutine '{sub_name}' handles {sub.media_type}, but this "
+                        f"{KINDS[kind].singular} handles {media_type}",
+                        "call a subroutine of the same media_type",
+                        "media_type",
+                        self.at("subroutines", sub_name, "media_type"),
+                    )
+
+    def check_audio(self, prompts: Mapping[str, Prompt]) -> None:
+        # A file shared by several prompts (one per language) is read once.
+        seen: dict[str, tuple[str, str] | None] = {}
+        for key, p in prompts.items():
+            if p.file not in seen:
+                seen[p.file] = _audio_problem(p.file, self.source.read_other(p.file))
+            problem = seen[p.file]
+            if problem is not None:
+                self.add("prompts", key, ("file",), problem[0], problem[1], "file")
+
+    # -- settings --------------------------------------------------------------
+
+    def check_settings(self) -> None:
+        s: Settings = self.state.settings
+        kinds = _Suggest(KINDS)
+        elements = _Suggest(self.elements)
+
+        def here(*path: str | int) -> Pointer:
+            # provgit.yaml holds one document (build_state refuses a second).
+            return Pointer(SETTINGS_FILE, (0, *path))
+
+        def bad_kind(path: Path, value: str, what: str) -> None:
+            close = kinds(value)
+            self.out.append(
+                Finding(
+                    here(*path),
+                    f"{what}: unknown kind '{value}'",
+                    hint=f"did you mean '{close}'?" if close else f"known kinds: {_few(KINDS)}",
+                    code="settings",
+                )
+            )
+
+        for k in s.sharing:
+            if k not in KINDS:
+                bad_kind(("sharing", k), k, "sharing")
+        for i, k in enumerate(s.safety.prune):
+            if k not in KINDS:
+                bad_kind(("safety", "prune", i), k, "safety.prune")
+        for k in s.safety.kinds:
+            if k not in KINDS:
+                bad_kind(("safety", "kinds", k), k, "safety.kinds")
+        for i, entry in enumerate(s.safety.protected):
+            kind, sep, key = entry.partition("/")
+            if not sep or not kind or not key:
+                self.out.append(
+                    Finding(
+                        here("safety", "protected", i),
+                        f"safety.protected: '{entry}' is not of the form kind/key",
+                        hint="e.g. users/jdoe or classes_of_service/7",
+                        code="settings",
+                    )
+                )
+            elif kind not in KINDS:
+                bad_kind(("safety", "protected", i), kind, "safety.protected")
+        for name in s.safety.elements:
+            if name not in self.elements:
+                close = elements(name)
+                self.out.append(
+                    Finding(
+                        here("safety", "elements", name),
+                        f"safety.elements: unknown element '{name}'",
+                        hint=f"did you mean '{close}'?"
+                        if close
+                        else "name an element defined under elements:",
+                        code="settings",
+                    )
+                )
+
+
+def _audio_problem(file: str, data: bytes | None) -> tuple[str, str] | None:
+    """(message, hint) when the prompt's audio is unusable."""
+    if data is None:
+        return (
+            f"audio file '{file}' not found in the config root",
+            "add the WAV file at that path (a symlink out of the config root counts as missing)",
+        )
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return (
+            f"audio file '{file}' is not a WAV file (no RIFF/WAVE header)",
+            "convert it to WAV, e.g. sox in.mp3 out.wav or ffmpeg -i in.mp3 out.wav",
+        )
+    return None
+
+
+def _dn_index(user: User, dn: str) -> int:
+    return next(i for i, s in enumerate(user.services) if s.dn == dn)
+
+
+def _few(names: Iterable[Any], n: int = 8) -> str:
+    items = [str(x) for x in names]
+    more = f", … ({len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _or_suggest(close: str | None, otherwise: str) -> str:
+    return f"did you mean '{close}'?" if close else otherwise
+
+
+def _free_ceid(used: Collection[int]) -> str:
+    free = next((n for n in range(1, 1000) if n not in used), None)
+    return f"{free} is free" if free is not None else "all of 1-999 are taken"
