@@ -17,6 +17,7 @@ from provgit import __version__, exitcodes
 COMMAND_MODULES = [
     "validate",
     "element",
+    "schema",
 ]
 
 

@@ -1,0 +1,61 @@
+"""`provgit schema`: write the JSON Schemas editors use for config files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from provgit import exitcodes
+from provgit.schema import rendered
+
+
+@click.command("schema")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+    help="Directory to write the schema files into.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 when the files in --out differ from what the models generate.",
+)
+def command(out: Path, check: bool) -> int:
+    """Write JSON Schemas (draft 2020-12) for config documents and provgit.yaml.
+
+    Point an editor's YAML language server at them for completion and inline
+    errors; `provgit validate` still checks what a schema cannot (references,
+    uniqueness).
+    """
+    files = rendered()
+    if check:
+        stale = []
+        for name, text in files.items():
+            try:
+                current: str | None = (out / name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                current = None
+            if current != text:
+                why = "missing" if current is None else "out of date with the models"
+                stale.append(f"{out / name}: {why}")
+        for line in stale:
+            click.echo(line, err=True)
+        if stale:
+            click.echo("run `provgit schema` to regenerate", err=True)
+            return exitcodes.INVALID
+        click.echo(f"schemas in {out} are up to date")
+        return exitcodes.OK
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / name).write_text(text, encoding="utf-8")
+    except OSError as e:
+        click.echo(f"error: cannot write schemas to {out}: {e.strerror or e}", err=True)
+        return exitcodes.INVALID
+    for name in files:
+        click.echo(f"wrote {out / name}")
+    return exitcodes.OK
