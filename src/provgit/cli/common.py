@@ -6,8 +6,12 @@ import os
 from pathlib import Path
 
 import click
+from rich.console import Console
 
+from provgit import exitcodes
+from provgit.render import diagnostics as render_diag
 from provgit.source import ConfigSource, read_directory
+from provgit.validate import Validated, validate_source
 
 config_path_argument = click.argument(
     "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
@@ -35,3 +39,27 @@ def read_source(path: Path) -> ConfigSource:
     if not path.is_dir():
         raise click.UsageError(f"{str(path)!r} is not a directory")
     return read_directory(path)
+
+
+def load_valid(source: ConfigSource, cache_dir: Path | None, fmt: str = "text") -> Validated:
+    """Validate, or print every problem and stop with exit code 1 (nothing is changed)."""
+    result = validate_source(source, cache_dir)
+    if not result.ok:
+        if fmt == "github":
+            click.echo(render_diag.as_github(result.diagnostics))
+        elif fmt == "json":
+            click.echo(render_diag.as_json(result.diagnostics))
+        else:
+            click.echo(render_diag.as_text(result.diagnostics), err=True)
+            click.echo(
+                f"\n{len(result.diagnostics)} problem(s) in the config at {source.root}; "
+                "nothing was planned or changed.",
+                err=True,
+            )
+        raise click.exceptions.Exit(exitcodes.INVALID)
+    return result
+
+
+def console(err: bool = False) -> Console:
+    # Colours only on a terminal; CI logs and pipes get plain text.
+    return Console(stderr=err, highlight=False, soft_wrap=True)

@@ -7,11 +7,13 @@ cache miss, never an error.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from provgit.fsutil import atomic_write
 
 # Bump when the parser's output for the same bytes could change.
 CACHE_FORMAT = "1"
@@ -43,16 +45,7 @@ class ParseCache:
 
 
 def put_raw(path: Path, raw: bytes) -> None:
-    """Write-then-rename, so a reader sees the whole entry or none; errors are ignored."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # a full disk or read-only tree only costs speed
+    # No fsync: a lost entry after a power cut is only a cache miss; a full disk
+    # or a read-only tree only costs speed.
+    with contextlib.suppress(OSError):
+        atomic_write(path, raw, fsync=False)

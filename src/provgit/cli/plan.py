@@ -1,0 +1,138 @@
+"""`provgit plan`: what would change on every element, without changing anything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from provgit import exitcodes
+from provgit.cli.common import (
+    config_path_argument,
+    console,
+    load_valid,
+    read_source,
+    state_dir_for,
+    state_dir_option,
+)
+from provgit.compose import PlanRun, plan_network
+from provgit.fsutil import atomic_write
+from provgit.plan import Plan, PlanOptions
+from provgit.render import plan_markdown, plan_text
+
+FORMATS = ["text", "markdown", "json"]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def plan_options(f: F) -> F:
+    """Options shared by plan, apply and reconcile."""
+    for opt in reversed(
+        [
+            click.option(
+                "--element",
+                "elements",
+                multiple=True,
+                help="Only this element (repeatable).",
+            ),
+            click.option(
+                "--prune",
+                is_flag=True,
+                help="Also delete records provgit did not create (every kind).",
+            ),
+            click.option(
+                "--allow-mass-delete",
+                is_flag=True,
+                help="Apply even when deletes pass the safety threshold.",
+            ),
+            click.option(
+                "--allow-mass-update",
+                is_flag=True,
+                help="Apply even when updates pass the safety threshold.",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def emit(plan: Plan, fmt: str, full: bool, markdown_max: int) -> None:
+    if fmt == "json":
+        click.echo(plan.dumps(), nl=False)
+    elif fmt == "markdown":
+        click.echo(plan_markdown.render(plan, markdown_max), nl=False)
+    else:
+        plan_text.render(plan, console(), None if full else 200)
+
+
+def exit_code(plan: Plan, detailed: bool) -> int:
+    if plan.refused:
+        return exitcodes.REFUSED
+    return exitcodes.CHANGES if detailed and plan.has_changes else exitcodes.OK
+
+
+async def make_plan(
+    path: Path,
+    state_dir: Path,
+    options: PlanOptions,
+    fmt: str = "text",
+) -> PlanRun:
+    source = read_source(path)
+    valid = load_valid(source, state_dir / "cache", fmt)
+    unknown = [e for e in options.elements if e not in valid.state.elements]
+    if unknown:
+        raise click.UsageError(
+            f"unknown element(s): {', '.join(unknown)} (known: {', '.join(valid.state.elements)})"
+        )
+    return await plan_network(valid.state, source, path, state_dir, options)
+
+
+@click.command("plan")
+@config_path_argument
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan (JSON) for `provgit apply`.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when there are changes (0: none, 1: error, 3: refused for safety).",
+)
+@click.option("--full", is_flag=True, help="Show every operation (text output).")
+@plan_options
+@state_dir_option
+def command(
+    path: Path,
+    fmt: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+    full: bool,
+    elements: tuple[str, ...],
+    prune: bool,
+    allow_mass_delete: bool,
+    allow_mass_update: bool,
+    state_dir: str | None,
+) -> int:
+    """Plan the config at PATH against every element and show what would change.
+
+    Nothing is changed. Secrets show as (sensitive); changes to them are still
+    detected. Save the plan with --out and apply exactly that with
+    `provgit apply FILE`: elements that changed since are refused.
+    """
+    sdir = state_dir_for(path, state_dir)
+    options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
+    run = asyncio.run(make_plan(path, sdir, options, fmt))
+    plan = run.plan
+    if out is not None:
+        try:
+            atomic_write(out, plan.dumps().encode())
+        except OSError as e:
+            raise click.ClickException(f"cannot save the plan to {out}: {e.strerror or e}") from e
+    emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
+    return exit_code(plan, detailed_exitcode)

@@ -1,0 +1,188 @@
+"""Desired records vs observed records -> operations, per element."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provgit.model.settings import Settings
+from provgit.observe import Observation
+from provgit.plan.model import ElementPlan, Operation, Plan
+from provgit.plan.ordering import order
+from provgit.plan.safety import check_thresholds, is_protected
+from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, META_PREFIX, Fields
+from provgit.secrets import SENSITIVE, UNRESOLVED, is_sensitive
+from provgit.target.project import COLLECTION_KIND, Target
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool = False  # delete records provgit did not create, for every kind
+    allow_deletes: bool = False
+    allow_updates: bool = False
+    elements: tuple[str, ...] = ()  # limit to these elements (empty: all)
+
+
+def _same(desired: Any, observed: Any) -> bool:
+    if desired == observed:
+        return True
+    if is_sensitive(desired):
+        # An unresolved secret cannot be compared; apply reports it instead.
+        if desired[SENSITIVE] == UNRESOLVED:
+            return True
+        return is_sensitive(observed) and observed[SENSITIVE] == desired[SENSITIVE]
+    if isinstance(desired, dict) and isinstance(observed, dict):
+        keys = {k for k, v in desired.items() if v is not None} | {
+            k for k, v in observed.items() if v is not None and not str(k).startswith(META_PREFIX)
+        }
+        return all(_same(desired.get(k), observed.get(k)) for k in keys)
+    if isinstance(desired, list) and isinstance(observed, list):
+        return len(desired) == len(observed) and all(
+            _same(a, b) for a, b in zip(desired, observed, strict=True)
+        )
+    return False
+
+
+def field_changes(desired: Fields, observed: Fields) -> dict[str, dict[str, Any]]:
+    """Fields that differ, ignoring element bookkeeping (`_…`) and null-vs-absent."""
+    changes: dict[str, dict[str, Any]] = {}
+    for k, v in desired.items():
+        if k[0] == "_":
+            continue
+        o = observed.get(k)
+        if v is None and o is None:
+            continue
+        if not _same(v, o):
+            changes[k] = {"before": o, "after": v}
+    for k, o in observed.items():
+        if k[0] != "_" and o is not None and k not in desired:
+            changes[k] = {"before": o, "after": None}
+    return changes
+
+
+def _visible(fields: Fields) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k[0] != "_" and v is not None}
+
+
+def plan_element(
+    name: str,
+    element_type: str,
+    target: Target,
+    obs: Observation,
+    settings: Settings,
+    options: PlanOptions,
+) -> ElementPlan:
+    if not obs.ok:
+        return ElementPlan(name, element_type, obs.state, None, error=obs.error)
+    desired = target.records.get(name, {})
+    deps = target.depends.get(name, {})
+    safety = settings.safety
+    prune_kinds = set(safety.prune)
+    ops: list[Operation] = []
+    warnings: list[str] = []
+    observed_count = 0
+    for collection in sorted(set(desired) | set(obs.records)):
+        want = desired.get(collection, {})
+        have = obs.records.get(collection, {})
+        observed_count += len(have)
+        for key, fields in want.items():
+            kind, resource = target.resource_of(name, collection, key)
+            stored = have.get(key)
+            depends = deps.get((collection, key), ())
+            if stored is None:
+                ops.append(
+                    Operation(
+                        "add",
+                        collection,
+                        key,
+                        kind,
+                        resource,
+                        changes={k: {"after": v} for k, v in _visible(fields).items()},
+                        fields=fields,
+                        depends_on=depends,
+                    )
+                )
+                continue
+            changes = field_changes(fields, stored.fields)
+            if changes:
+                ops.append(
+                    Operation(
+                        "modify",
+                        collection,
+                        key,
+                        kind,
+                        resource,
+                        changes=changes,
+                        fields=fields,
+                        if_revision=stored.revision,
+                        depends_on=depends,
+                    )
+                )
+        for key, stored in have.items():
+            if key in want:
+                continue
+            kind = COLLECTION_KIND.get(collection, collection)
+            resource = (
+                str(stored.fields.get("login_id", key)) if collection == "remote_directory" else key
+            )
+            managed = stored.fields.get(MANAGED_BY) == MANAGED_BY_VALUE
+            if not (managed or options.prune or kind in prune_kinds):
+                continue
+            if is_protected(safety, kind, collection, key):
+                warnings.append(f"{collection}/{key} is protected: not deleted")
+                continue
+            ops.append(
+                Operation(
+                    "delete",
+                    collection,
+                    key,
+                    kind,
+                    resource,
+                    changes={k: {"before": v} for k, v in _visible(stored.fields).items()},
+                    if_revision=stored.revision,
+                )
+            )
+    ordered = order(ops)
+    refusal = check_thresholds(
+        safety, name, ordered, observed_count, options.allow_deletes, options.allow_updates
+    )
+    return ElementPlan(
+        name,
+        element_type,
+        obs.state,
+        obs.revision,
+        tuple(ordered),
+        refusal=refusal,
+        warnings=tuple(warnings),
+    )
+
+
+def compute_plan(
+    target: Target,
+    observations: Mapping[str, Observation],
+    settings: Settings,
+    element_types: Mapping[str, str],
+    options: PlanOptions = PlanOptions(),
+    commit: str | None = None,
+    source: str | None = None,
+    mode: str = "plan",
+) -> Plan:
+    names = [n for n in element_types if not options.elements or n in options.elements]
+    elements = tuple(
+        plan_element(n, element_types[n], target, observations[n], settings, options)
+        for n in names
+        if n in observations
+    )
+    warnings = tuple(
+        f"secret {ref} cannot be resolved here: records using it are compared without it"
+        for ref in target.unresolved_secrets
+    )
+    return Plan(
+        network=settings.network,
+        elements=elements,
+        commit=commit,
+        source=source,
+        mode="diff" if mode == "diff" else "plan",
+        warnings=warnings,
+    )

@@ -1,0 +1,207 @@
+"""The `Plan` value and its JSON form.
+
+A plan is data: per element, ordered operations with before/after, the
+element's observed revision (so a saved plan is refused once the element has
+moved), counts, and a checksum over the whole. Renderers turn it into text,
+markdown or JSON; apply executes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from provgit.secrets import redact
+
+FORMAT = "provgit.plan/1"
+Action = Literal["add", "modify", "delete"]
+
+
+class PlanFormatError(Exception):
+    """A saved plan file that is not a provgit plan, or was edited."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    action: Action
+    collection: str
+    key: str
+    kind: str  # resource kind it comes from (for status per resource)
+    resource: str  # that resource's key
+    # add: the whole record; modify: only the fields that change; delete: the record removed.
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What to write (add/modify); secrets as references, never values.
+    fields: dict[str, Any] | None = None
+    if_revision: int | None = None
+    depends_on: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def destructive(self) -> bool:
+        return self.action == "delete"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "action": self.action,
+            "collection": self.collection,
+            "key": self.key,
+            "kind": self.kind,
+            "resource": self.resource,
+            "changes": redact(self.changes),
+            "if_revision": self.if_revision,
+        }
+        if self.fields is not None:
+            out["fields"] = self.fields
+        if self.depends_on:
+            out["depends_on"] = [list(d) for d in self.depends_on]
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Operation:
+        return cls(
+            action=d["action"],
+            collection=d["collection"],
+            key=d["key"],
+            kind=d["kind"],
+            resource=d["resource"],
+            changes=d.get("changes", {}),
+            fields=d.get("fields"),
+            if_revision=d.get("if_revision"),
+            depends_on=tuple((a, b) for a, b in d.get("depends_on", [])),
+        )
+
+
+@dataclass(frozen=True)
+class ElementPlan:
+    element: str
+    element_type: str
+    state: str  # running / locked / offline / unauthorized / error
+    observed_revision: int | None
+    operations: tuple[Operation, ...] = ()
+    error: str | None = None  # why the element could not be observed
+    refusal: str | None = None  # safety threshold tripped: nothing is applied here
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def observed(self) -> bool:
+        return self.observed_revision is not None
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(op.action for op in self.operations)
+        return {a: c.get(a, 0) for a in ("add", "modify", "delete")}
+
+    def counts_by_kind(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for op in self.operations:
+            row = out.setdefault(op.kind, {"add": 0, "modify": 0, "delete": 0})
+            row[op.action] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "element": self.element,
+            "type": self.element_type,
+            "state": self.state,
+            "observed_revision": self.observed_revision,
+            "error": self.error,
+            "refusal": self.refusal,
+            "warnings": list(self.warnings),
+            "counts": self.counts(),
+            "counts_by_kind": self.counts_by_kind(),
+            "operations": [op.to_json() for op in self.operations],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ElementPlan:
+        return cls(
+            element=d["element"],
+            element_type=d["type"],
+            state=d["state"],
+            observed_revision=d.get("observed_revision"),
+            operations=tuple(Operation.from_json(o) for o in d.get("operations", [])),
+            error=d.get("error"),
+            refusal=d.get("refusal"),
+            warnings=tuple(d.get("warnings", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    network: str
+    elements: tuple[ElementPlan, ...]
+    commit: str | None = None
+    source: str | None = None  # config path or "<base>..<head>" for a diff
+    mode: Literal["plan", "diff"] = "plan"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_changes(self) -> bool:
+        return any(e.operations for e in self.elements)
+
+    @property
+    def refused(self) -> list[ElementPlan]:
+        return [e for e in self.elements if e.refusal]
+
+    def element(self, name: str) -> ElementPlan | None:
+        return next((e for e in self.elements if e.element == name), None)
+
+    def totals(self) -> dict[str, int]:
+        c: Counter[str] = Counter()
+        for e in self.elements:
+            c.update(e.counts())
+        return {a: c.get(a, 0) for a in ("add", "modify", "delete")}
+
+    def _body(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "mode": self.mode,
+            "network": self.network,
+            "commit": self.commit,
+            "source": self.source,
+            "warnings": list(self.warnings),
+            "totals": self.totals(),
+            "elements": [e.to_json() for e in self.elements],
+        }
+
+    def checksum(self) -> str:
+        body = json.dumps(self._body(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        body = self._body()
+        body["checksum"] = self.checksum()
+        return body
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, d: Any) -> Plan:
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
+        try:
+            plan = cls(
+                network=d["network"],
+                elements=tuple(ElementPlan.from_json(e) for e in d["elements"]),
+                commit=d.get("commit"),
+                source=d.get("source"),
+                mode=d.get("mode", "plan"),
+                warnings=tuple(d.get("warnings", [])),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise PlanFormatError(f"plan file is damaged: {e!r}") from None
+        if d.get("checksum") != plan.checksum():
+            raise PlanFormatError(
+                "plan checksum does not match its content (was the file edited?); "
+                "run `provgit plan --out FILE` again"
+            )
+        return plan
+
+    @classmethod
+    def loads(cls, text: str) -> Plan:
+        try:
+            return cls.from_json(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise PlanFormatError(f"plan file is not JSON: {e}") from None

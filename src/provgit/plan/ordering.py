@@ -1,0 +1,74 @@
+"""The order operations run in on one element.
+
+References decide it: departments, locations, COS and COR groups before the
+templates, roles and users that name them; prompts and subroutines before the
+workflows that use them. Deletes of dependents run first (they free DNs and
+references), deletes of what others reference run last, in reverse order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from provgit.plan.model import Operation
+
+COLLECTION_ORDER = [
+    "departments",
+    "locations",
+    "cos",
+    "cor_groups",
+    "templates",
+    "roles",
+    "users",
+    "remote_directory",
+    "media_servers",
+    "prompts",
+    "subroutines",
+    "workflows",
+]
+_RANK = {c: i for i, c in enumerate(COLLECTION_ORDER)}
+# Records nothing else references: deleting them first frees DNs and names.
+DELETE_FIRST = {"users", "remote_directory", "workflows"}
+_ACTION_RANK = {"modify": 0, "add": 1}
+
+
+def _rank(collection: str) -> int:
+    return _RANK.get(collection, len(_RANK))
+
+
+def order(ops: Sequence[Operation]) -> list[Operation]:
+    early = [o for o in ops if o.action == "delete" and o.collection in DELETE_FIRST]
+    late = [o for o in ops if o.action == "delete" and o.collection not in DELETE_FIRST]
+    writes = [o for o in ops if o.action != "delete"]
+    early.sort(key=lambda o: (-_rank(o.collection), o.key))
+    late.sort(key=lambda o: (-_rank(o.collection), o.key))
+    # Modifies before adds inside a collection: a modify may release a DN an add takes.
+    writes.sort(key=lambda o: (_rank(o.collection), _ACTION_RANK[o.action], o.key))
+    return early + _callees_first(writes) + late
+
+
+def _callees_first(ops: list[Operation]) -> list[Operation]:
+    """Within a collection, records that others of it depend on go first (subroutines)."""
+    index = {(o.collection, o.key): i for i, o in enumerate(ops)}
+    if not any(d in index and d[0] == o.collection for o in ops for d in o.depends_on):
+        return ops
+    out: list[Operation] = []
+    placed: set[int] = set()
+    visiting: set[int] = set()
+
+    def place(i: int) -> None:
+        if i in placed or i in visiting:
+            return  # a cycle keeps file order rather than looping
+        visiting.add(i)
+        op = ops[i]
+        for d in op.depends_on:
+            j = index.get(d)
+            if j is not None and d[0] == op.collection:
+                place(j)
+        visiting.discard(i)
+        placed.add(i)
+        out.append(op)
+
+    for i in range(len(ops)):
+        place(i)
+    return out

@@ -1,0 +1,100 @@
+"""A plan for a pull request comment: summary table first, details folded, bounded size."""
+
+from __future__ import annotations
+
+from provgit.plan.model import ElementPlan, Operation, Plan
+from provgit.render.plan_text import summary_line
+from provgit.render.values import short
+
+MARKER = "<!-- provgit-plan -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _op_row(op: Operation) -> str:
+    if op.action == "modify":
+        detail = "; ".join(
+            f"`{f}`: {short(c.get('before'), 40)} → {short(c.get('after'), 40)}"
+            for f, c in op.changes.items()
+        )
+    elif op.action == "add":
+        detail = ", ".join(f"`{f}`" for f in op.changes)
+    else:
+        detail = ""
+    sign = {"add": "➕ add", "modify": "✏️ modify", "delete": "🗑️ delete"}[op.action]
+    return f"| {sign} | `{_cell(op.collection)}/{_cell(op.key)}` | {_cell(detail)} |"
+
+
+def _state(e: ElementPlan) -> str:
+    if not e.observed:
+        return f"⚠️ {e.state}"
+    if e.refusal:
+        return "⛔ refused"
+    return "changes" if e.operations else "✅ in sync"
+
+
+def render(plan: Plan, max_bytes: int = 60_000) -> str:
+    title = "provgit diff" if plan.mode == "diff" else "provgit plan"
+    t = plan.totals()
+    out = [MARKER, f"### {title}: {plan.network}", ""]
+    out.append(f"**{summary_line(plan)}**")
+    if plan.source:
+        out.append(f"\n<sub>{_cell(plan.source)}</sub>")
+    out += ["", "| element | type | add | modify | delete | state |", "|---|---|--:|--:|--:|---|"]
+    for e in plan.elements:
+        c = e.counts()
+        out.append(
+            f"| {e.element} | {e.element_type} | {c['add']} | {c['modify']} | {c['delete']} "
+            f"| {_state(e)} |"
+        )
+    out.append(f"| **total** | | **{t['add']}** | **{t['modify']}** | **{t['delete']}** | |")
+    for w in plan.warnings:
+        out.append(f"\n> ⚠️ {_cell(w)}")
+    head = "\n".join(out) + "\n"
+    budget = max_bytes - len(head.encode()) - 400
+    parts: list[str] = []
+    omitted = 0
+    for e in plan.elements:
+        notes = []
+        if e.refusal:
+            notes.append(f"> ⛔ {_cell(e.refusal)}")
+        if not e.observed:
+            notes.append(f"> ⚠️ not observed: {_cell(e.error or e.state)}")
+        notes += [f"> ⚠️ {_cell(w)}" for w in e.warnings]
+        if not e.operations and not notes:
+            continue
+        c = e.counts()
+        block = [
+            "",
+            f"<details><summary><b>{e.element}</b>: +{c['add']} ~{c['modify']} -{c['delete']}"
+            "</summary>",
+            "",
+            *notes,
+        ]
+        if e.operations:
+            block += ["", "| action | record | changes |", "|---|---|---|"]
+        size = sum(len(x.encode()) + 1 for x in block) + 20
+        if size > budget:
+            omitted += len(e.operations)
+            continue
+        budget -= size
+        ops = sorted(e.operations, key=lambda o: {"delete": 0, "modify": 1, "add": 2}[o.action])
+        for i, op in enumerate(ops):
+            row = _op_row(op)
+            if len(row.encode()) + 1 > budget:
+                omitted += len(ops) - i
+                block.append(f"| … | {len(ops) - i} more operation(s) not shown | |")
+                break
+            budget -= len(row.encode()) + 1
+            block.append(row)
+        block += ["", "</details>"]
+        parts.append("\n".join(block))
+    text = head + "\n".join(parts)
+    if omitted:
+        text += (
+            f"\n\n_{omitted} operation(s) not shown to keep this comment under "
+            f"{max_bytes:,} bytes; the full plan is in the JSON output (`--format json`)._"
+        )
+    return text + "\n"

@@ -1,0 +1,100 @@
+"""A plan for people at a terminal: per element, destructive changes first, summary last."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from provgit.plan.model import ElementPlan, Operation, Plan
+from provgit.render.values import short
+
+_MARK = {"delete": ("-", "red"), "modify": ("~", "yellow"), "add": ("+", "green")}
+_DISPLAY_ORDER = {"delete": 0, "modify": 1, "add": 2}
+
+
+def summary_line(plan: Plan) -> str:
+    t = plan.totals()
+    changed = [e for e in plan.elements if e.operations]
+    in_sync = [e for e in plan.elements if e.observed and not e.operations]
+    unreachable = [e for e in plan.elements if not e.observed]
+    parts = [
+        f"{t['add']} to add, {t['modify']} to modify, {t['delete']} to delete "
+        f"on {len(changed)} of {len(plan.elements)} element(s)"
+    ]
+    if in_sync:
+        parts.append(f"{len(in_sync)} in sync")
+    if unreachable:
+        parts.append(
+            f"{len(unreachable)} not reachable ({', '.join(e.element for e in unreachable)})"
+        )
+    if plan.refused:
+        parts.append(f"{len(plan.refused)} refused for safety")
+    return "; ".join(parts)
+
+
+def _op_lines(op: Operation, detail: bool) -> list[Text]:
+    mark, style = _MARK[op.action]
+    head = Text(f"  {mark} {op.action:<6} ", style=style)
+    head.append(f"{op.collection}/{op.key}", style="bold")
+    if op.collection == "remote_directory" or op.resource != op.key:
+        head.append(f"  ({op.kind}/{op.resource})", style="dim")
+    lines = [head]
+    if not detail:
+        return lines
+    for field, change in op.changes.items():
+        line = Text(f"      {field}: ")
+        if op.action == "modify":
+            line.append(short(change.get("before")), style="red")
+            line.append(" -> ")
+            line.append(short(change.get("after")), style="green")
+        elif op.action == "add":
+            line.append(short(change.get("after")), style="green")
+        else:
+            continue  # a delete lists the record in one line; details are in --format json
+        lines.append(line)
+    return lines
+
+
+def _element(e: ElementPlan, limit: int | None) -> list[Text]:
+    head = Text(f"{e.element}", style="bold cyan")
+    head.append(f" ({e.element_type}", style="dim")
+    head.append(
+        f", revision {e.observed_revision})" if e.observed else f", {e.state})", style="dim"
+    )
+    out = [head]
+    if not e.observed:
+        out.append(Text(f"  not observed: {e.error or e.state}; nothing planned", style="red"))
+        return out
+    if e.refusal:
+        out.append(Text(f"  REFUSED: {e.refusal}", style="bold red"))
+    for w in e.warnings:
+        out.append(Text(f"  warning: {w}", style="yellow"))
+    ops = sorted(e.operations, key=lambda o: _DISPLAY_ORDER[o.action])
+    if not ops:
+        out.append(Text("  in sync", style="green"))
+    shown = ops if limit is None else ops[:limit]
+    for op in shown:
+        out.extend(_op_lines(op, detail=True))
+    if len(shown) < len(ops):
+        out.append(Text(f"  … and {len(ops) - len(shown)} more (use --full)", style="dim"))
+    return out
+
+
+def render(plan: Plan, console: Console, limit: int | None = 200) -> None:
+    title = "Diff" if plan.mode == "diff" else "Plan"
+    head = f"{title} for network {plan.network}"
+    if plan.source:
+        head += f" ({plan.source})"
+    console.print(Text(head, style="bold"))
+    for w in plan.warnings:
+        console.print(Text(f"warning: {w}", style="yellow"))
+    # Elements with destructive changes first, then the rest in config order.
+    elements = sorted(
+        plan.elements, key=lambda e: (not e.refusal, not any(o.destructive for o in e.operations))
+    )
+    for e in elements:
+        console.print()
+        for line in _element(e, limit):
+            console.print(line, soft_wrap=True)
+    console.print()
+    console.print(Text("Summary: " + summary_line(plan), style="bold"))

@@ -1,0 +1,114 @@
+"""Secret references -> values, and keyed fingerprints that stand in for them.
+
+A plan, report, log or note never holds a secret value. Records carry
+`{"$sensitive": <fingerprint>, "ref": "env:NAME"}`: the fingerprint (a keyed
+HMAC) lets a plan see that a PIN changed without holding it, and apply resolves
+the reference right before the element write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets as _random
+from pathlib import Path
+from typing import Any
+
+from provgit.model.common import SecretRef
+
+SENSITIVE = "$sensitive"
+SHOWN = "(sensitive)"
+UNRESOLVED = "unresolved"
+
+
+class SecretUnavailable(Exception):
+    """The reference cannot be resolved here (unset variable, unreadable file)."""
+
+
+def resolve(ref: SecretRef) -> str:
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if value is None:
+            raise SecretUnavailable(f"environment variable {ref.env} is not set")
+        return value
+    assert ref.file is not None
+    path = Path(ref.file).expanduser()
+    try:
+        return path.read_text(encoding="utf-8").splitlines()[0].strip()
+    except (OSError, IndexError, UnicodeDecodeError) as e:
+        # Name the file, never its content.
+        raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
+
+
+def local_key(state_dir: str | os.PathLike[str]) -> bytes:
+    """A random per-state-dir key, made once (0600) when no secret_key is configured."""
+    path = Path(state_dir) / "secret.key"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = _random.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex())
+    return key
+
+
+class Fingerprinter:
+    """Turns secret references into record values, resolving when it may."""
+
+    def __init__(self, key: bytes | None, resolve_values: bool = True) -> None:
+        # Without a key (e.g. `diff`, which contacts no element) fingerprints
+        # cover the reference, so changing where a secret comes from still shows.
+        self.key = key
+        self.resolve_values = resolve_values and key is not None
+        self.unresolved: list[str] = []
+
+    def field(self, ref: SecretRef) -> dict[str, Any]:
+        described = ref.describe()
+        if not self.resolve_values:
+            digest = hashlib.sha256(b"ref:" + described.encode()).hexdigest()[:24]
+            return {SENSITIVE: f"ref:{digest}", "ref": described}
+        try:
+            value = resolve(ref)
+        except SecretUnavailable:
+            self.unresolved.append(described)
+            return {SENSITIVE: UNRESOLVED, "ref": described}
+        assert self.key is not None
+        digest = hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()[:32]
+        return {SENSITIVE: digest, "ref": described}
+
+
+def is_sensitive(value: Any) -> bool:
+    return isinstance(value, dict) and SENSITIVE in value
+
+
+def redact(value: Any) -> Any:
+    """What may be shown of a field value: secrets become "(sensitive)"."""
+    if is_sensitive(value):
+        return SHOWN
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def with_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a record with every secret reference resolved (for the element write only)."""
+
+    def walk(v: Any) -> Any:
+        if is_sensitive(v):
+            ref = v.get("ref", "")
+            kind, _, name = str(ref).partition(":")
+            value = resolve(SecretRef(env=name) if kind == "env" else SecretRef(file=name))
+            return {SENSITIVE: v[SENSITIVE], "value": value}
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    return {k: walk(v) for k, v in fields.items()}

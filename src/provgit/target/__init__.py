@@ -1,0 +1,8 @@
+"""The target stage: the records each element must hold.
+
+This is the only place that knows which data goes where (SDS sharing scopes).
+"""
+
+from provgit.target.project import Landing, Target, project
+
+__all__ = ["Landing", "Target", "project"]
