@@ -38,17 +38,23 @@ class _Suggest:
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = list(names)
-        self._memo: dict[str, str | None] = {}
+        self._memo: dict[tuple[str, str | None], str | None] = {}
 
-    def __call__(self, value: str) -> str | None:
-        if value not in self._memo:
-            close = difflib.get_close_matches(value, self.names, n=1, cutoff=0.6)
+    def __call__(self, value: str, exclude: str | None = None) -> str | None:
+        """The closest names, quoted ("'a'" or "'a', 'b' or 'c'" on a tie), or None."""
+        memo_key = (value, exclude)
+        if memo_key not in self._memo:
+            names = [n for n in self.names if n != exclude]
+            close = difflib.get_close_matches(value, names, n=4, cutoff=0.6)
             if not close:
-                folded = {n.casefold(): n for n in self.names}
+                folded = {n.casefold(): n for n in names}
                 hit = folded.get(value.casefold())
                 close = [hit] if hit else []
-            self._memo[value] = close[0] if close else None
-        return self._memo[value]
+            # A tie (cs9 against cs1, cs2, cs3) offers them all rather than one at random.
+            scores = [difflib.SequenceMatcher(None, value, c).ratio() for c in close]
+            best = sorted(c for c, r in zip(close, scores, strict=True) if r == max(scores))
+            self._memo[memo_key] = _quoted(best) if best else None
+        return self._memo[memo_key]
 
 
 class _Rules:
@@ -97,8 +103,8 @@ class _Rules:
         suggest: Callable[[str], str | None],
         define: str,
     ) -> None:
-        close = suggest(value)
-        hint = f"did you mean '{close}'?" if close else define
+        close = suggest(value, exclude=key if kind == "elements" else None)
+        hint = f"did you mean {close}?" if close else define
         self.add(kind, key, field, f"{what} '{value}' is not defined", hint)
 
     def numbers(
@@ -205,7 +211,8 @@ class _Rules:
                 "elements",
                 name,
                 ("partner",),
-                f"partner '{p.name}' is a {p.type}, not a call server (type mivb)",
+                f"partner '{p.name}' has type {p.type}; "
+                "a partner must be a call server (type mivb)",
                 "only two call servers form a resilient pair",
             )
         elif p.cluster != e.cluster:
@@ -361,19 +368,20 @@ class _Rules:
                     "users",
                     login,
                     ("login_id",),
-                    f"login id '{login}' is user '{owner}''s directory number at {{other}}",
+                    f"login id '{login}' equals the directory number of user '{owner}' "
+                    "at {other}",
                     "a login id may not equal another user's DN; choose another login id",
                     "duplicate",
                     self.at("users", owner, "services", _dn_index(users[owner], login), "dn"),
                 )
 
     def duplicate_dn(self, login: str, i: int, dn: str, owner: str, first: User) -> None:
-        whose = "this user's" if owner == login else f"user '{owner}''s"
+        whose = "this user" if owner == login else f"user '{owner}'"
         self.add(
             "users",
             login,
             ("services", i, "dn"),
-            f"directory number {dn} is already {whose} DN at {{other}}",
+            f"directory number {dn} is already used by {whose} at {{other}}",
             "a DN is unique across the whole network; pick a free one",
             "duplicate",
             self.at("users", owner, "services", _dn_index(first, dn), "dn"),
@@ -386,8 +394,8 @@ class _Rules:
                 "users",
                 login,
                 ("host",),
-                f"host '{host}' is a {e.type}, not a call server (type mivb)",
-                _or_suggest(suggest(host), "users are hosted on a call server"),
+                f"host '{host}' has type {e.type}; users are hosted on a call server (type mivb)",
+                _or_suggest(suggest(host), "name a call server defined under elements:"),
             )
         else:
             self.dangling(
@@ -510,7 +518,7 @@ class _Rules:
                 Finding(
                     here(*path),
                     f"{what}: unknown kind '{value}'",
-                    hint=f"did you mean '{close}'?" if close else f"known kinds: {_few(KINDS)}",
+                    hint=f"did you mean {close}?" if close else f"known kinds: {_few(KINDS)}",
                     code="settings",
                 )
             )
@@ -544,7 +552,7 @@ class _Rules:
                     Finding(
                         here("safety", "elements", name),
                         f"safety.elements: unknown element '{name}'",
-                        hint=f"did you mean '{close}'?"
+                        hint=f"did you mean {close}?"
                         if close
                         else "name an element defined under elements:",
                         code="settings",
@@ -578,7 +586,12 @@ def _few(names: Iterable[Any], n: int = 8) -> str:
 
 
 def _or_suggest(close: str | None, otherwise: str) -> str:
-    return f"did you mean '{close}'?" if close else otherwise
+    return f"did you mean {close}?" if close else otherwise
+
+
+def _quoted(names: list[str]) -> str:
+    q = [f"'{n}'" for n in names]
+    return q[0] if len(q) == 1 else f"{', '.join(q[:-1])} or {q[-1]}"
 
 
 def _free_ceid(used: Collection[int]) -> str:
