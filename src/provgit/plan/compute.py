@@ -126,6 +126,8 @@ def plan_element(
             resource = (
                 str(stored.fields.get("login_id", key)) if collection == "remote_directory" else key
             )
+            if (kind, resource) in target.excluded:
+                continue
             managed = stored.fields.get(MANAGED_BY) == MANAGED_BY_VALUE
             if not (managed or options.prune or kind in prune_kinds):
                 continue

@@ -58,6 +58,8 @@ class Target:
     # element -> (collection, key) -> (kind, resource key) it came from
     origin: dict[str, dict[RecordRef, tuple[str, str]]]
     unresolved_secrets: list[str] = field(default_factory=list)
+    # (kind, key) excluded from sharing: provgit neither writes nor deletes them.
+    excluded: set[tuple[str, str]] = field(default_factory=set)
 
     def resource_of(self, element: str, collection: str, key: str) -> tuple[str, str]:
         """The (kind, key) a record comes from."""
@@ -393,9 +395,11 @@ def project(
     records: dict[str, Records] = {name: {} for name in state.elements}
     depends: dict[str, dict[RecordRef, tuple[RecordRef, ...]]] = {n: {} for n in state.elements}
     origin: dict[str, dict[RecordRef, tuple[str, str]]] = {n: {} for n in state.elements}
+    all_excluded: set[tuple[str, str]] = set()
     for kind, fn in PROJECTIONS.items():
         sharing = state.settings.sharing.get(kind)
         excluded = set(sharing.exclude) if sharing else set()
+        all_excluded.update((kind, k) for k in excluded)
         for key, model in state.of(kind).items():
             if key in excluded:
                 continue
@@ -406,4 +410,6 @@ def project(
                     depends[land.element][ref] = land.depends_on
                 if land.collection == "remote_directory":
                     origin[land.element][ref] = (kind, key)
-    return Target(records, depends, origin, list(dict.fromkeys(fingerprints.unresolved)))
+    return Target(
+        records, depends, origin, list(dict.fromkeys(fingerprints.unresolved)), all_excluded
+    )
