@@ -101,7 +101,7 @@ def run_case(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPat
         case.get("settings_before", {}),
         base_audio,
     )
-    state_before, before = _target(
+    _, before = _target(
         tmp_path / "before", monkeypatch, case.get("secrets_before", secrets)
     )
     docs = {**base, **case.get("desired", {})}
