@@ -8,7 +8,7 @@ linear in the size of the network (100,000 users in a fraction of a second).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from provgit.load.yaml_events import Path
@@ -100,7 +100,7 @@ class _Rules:
         field: tuple[str | int, ...],
         what: str,
         value: str,
-        suggest: Callable[[str], str | None],
+        suggest: _Suggest,
         define: str,
     ) -> None:
         close = suggest(value, exclude=key if kind == "elements" else None)
