@@ -13,7 +13,10 @@ data paths to line/column, and is only called for files that have problems.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -100,20 +103,125 @@ def _tagged(tag: str, v: str, line: int, col: int) -> Any:
     return resolved
 
 
-def _events(data: bytes) -> Iterator[Any]:
-    parser = CParser(data)
+# -- Events as tuples ---------------------------------------------------------
+#
+# Measured on 20,000 users: libyaml itself scans and parses the bytes in 0.09 s,
+# but ruamel's Cython layer then builds every event by calling the pure-Python
+# event classes of `ruamel.yaml.events` (three nested `__init__` frames per
+# event), which takes 0.5 s: most of the parse. The Cython module looks those
+# classes up as its own module globals at call time, so while we parse we put
+# small factories there that build plain tuples instead (0.27 s), and put the
+# classes back afterwards. A lock makes the swap exclusive within the process;
+# nothing else in provgit drives the C parser (round-trip mode is pure Python).
+# If a future ruamel.yaml.clib calls the classes differently, the probe below
+# fails at import and we fall back to converting real event objects, which is
+# slower but gives exactly the same tuples.
+#
+# Tuple layout, first item the event code:
+#   scalar        (SCALAR, value, anchor, tag, implicit, style, start_mark)
+#   mapping start (MAP_START, anchor, tag, start_mark)
+#   seq start     (SEQ_START, anchor, tag, start_mark)
+#   alias         (ALIAS, anchor, start_mark)
+#   anything else (code, start_mark)
+SCALAR, MAP_START, SEQ_START, MAP_END, SEQ_END, ALIAS, DOC_START, DOC_END, STREAM = range(9)
+
+_FACTORIES: dict[str, Callable[..., tuple[Any, ...]]] = {
+    "ScalarEvent": lambda a, t, i, v, s, e, st: (SCALAR, v, a, t, i, st, s),
+    "MappingStartEvent": lambda a, t, i, s, e, f: (MAP_START, a, t, s),
+    "SequenceStartEvent": lambda a, t, i, s, e, f: (SEQ_START, a, t, s),
+    "MappingEndEvent": lambda s, e: (MAP_END, s),
+    "SequenceEndEvent": lambda s, e: (SEQ_END, s),
+    "AliasEvent": lambda a, s, e: (ALIAS, a, s),
+    "DocumentStartEvent": lambda s, e, x, v, t: (DOC_START, s),
+    "DocumentEndEvent": lambda s, e, x: (DOC_END, s),
+    "StreamStartEvent": lambda s, e, enc: (STREAM, s),
+    "StreamEndEvent": lambda s, e: (STREAM, s),
+}
+_CLIB: Any = sys.modules.get(CParser.__module__)
+if _CLIB is None or getattr(_CLIB, "CParser", None) is not CParser:
+    _CLIB = sys.modules.get("_ruamel_yaml")
+_SWAP_LOCK = threading.Lock()
+
+
+def _as_tuple(ev: Any) -> tuple[Any, ...] | None:
+    """The slow, version-proof path: a real ruamel event object as our tuple."""
+    if ev is None:
+        return None
+    et = type(ev).__name__
+    if et == "ScalarEvent":
+        return (SCALAR, ev.value, ev.anchor, ev.tag, ev.implicit, ev.style, ev.start_mark)
+    if et == "MappingStartEvent":
+        return (MAP_START, ev.anchor, ev.tag, ev.start_mark)
+    if et == "SequenceStartEvent":
+        return (SEQ_START, ev.anchor, ev.tag, ev.start_mark)
+    if et == "AliasEvent":
+        return (ALIAS, ev.anchor, ev.start_mark)
+    code = {
+        "MappingEndEvent": MAP_END,
+        "SequenceEndEvent": SEQ_END,
+        "DocumentStartEvent": DOC_START,
+        "DocumentEndEvent": DOC_END,
+    }.get(et, STREAM)
+    return (code, ev.start_mark)
+
+
+@contextmanager
+def _event_reader(data: bytes, fast: bool | None = None) -> Iterator[Callable[[], Any]]:
+    """A function returning the next event tuple (None at the end) while in scope.
+
+    Parser errors become YamlProblem with the parser's position.
+    """
+    use_fast = _FAST_EVENTS if fast is None else fast
+    with _SWAP_LOCK:
+        saved: dict[str, Any] = {}
+        if use_fast:
+            for name, factory in _FACTORIES.items():
+                saved[name] = getattr(_CLIB, name)
+                setattr(_CLIB, name, factory)
+        parser = None
+        try:
+            parser = CParser(data)
+            get = parser.get_event if use_fast else lambda: _as_tuple(parser.get_event())
+            yield get
+        except MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+            problem = e.problem or e.context or "YAML syntax error"
+            raise YamlProblem(f"YAML syntax error: {problem}", line, col) from None
+        except YAMLError as e:
+            raise YamlProblem(f"YAML error: {e}") from None
+        finally:
+            if parser is not None:
+                parser.dispose()
+            for name, original in saved.items():
+                setattr(_CLIB, name, original)
+
+
+def _all_events(data: bytes, fast: bool) -> list[tuple[Any, ...]]:
+    out = []
+    with _event_reader(data, fast) as get:
+        while (ev := get()) is not None:
+            out.append(ev)
+    return out
+
+
+def _probe_fast_events() -> bool:
+    """True if the tuple factories give the same events as the real classes."""
+    if _CLIB is None or not all(hasattr(_CLIB, n) for n in _FACTORIES):
+        return False
+    sample = b"%YAML 1.2\n---\na: &x [1, {b: 'c'}]\n? d\n: *x\ne: !!str 2\n...\n---\n- x\n"
+
+    def plain(evs: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [tuple((m.line, m.column) if hasattr(m, "line") else m for m in e) for e in evs]
+
     try:
-        while parser.check_event():
-            yield parser.get_event()
-    except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-        problem = e.problem or e.context or "YAML syntax error"
-        raise YamlProblem(f"YAML syntax error: {problem}", line, col) from None
-    except YAMLError as e:
-        raise YamlProblem(f"YAML error: {e}") from None
-    finally:
-        parser.dispose()
+        return plain(_all_events(sample, True)) == plain(_all_events(sample, False))
+    except Exception:
+        return False
+
+
+_FAST_EVENTS = False
+_FAST_EVENTS = _probe_fast_events()
 
 
 def parse_documents(data: bytes) -> list[Any]:
@@ -127,100 +235,124 @@ def parse_documents(data: bytes) -> list[Any]:
     anchor_sizes: dict[str, int] = {}
     expansion = 0
     nodes = 0
-    # Stack of [container, pending_key | _NO_KEY, anchor, node count at start]
-    stack: list[list[Any]] = []
+    # Plain scalars repeat a lot (every key, departments, labels): resolve each
+    # distinct one once. Sharing the string objects also makes the marshal
+    # cache entries smaller (marshal writes a repeated object as a reference).
+    memo: dict[str, Any] = {}
+    plain = _plain
+    # The open collection: its container, whether it is a mapping, the key
+    # waiting for its value (no_key: the next node is a key), its anchor and
+    # the node count at its start. Outer collections wait on `stack`.
+    stack: list[tuple[Any, bool, Any, Any, int]] = []
+    cur: Any = None
+    cur_map = False
     no_key = _NO_KEY
-    for ev in _events(data):
-        et = type(ev).__name__
-        if et == "ScalarEvent":
-            nodes += 1
-            style = ev.style
-            if ev.tag is not None and ev.tag != "!":
-                m = ev.start_mark
-                value: Any = _tagged(ev.tag, ev.value, m.line + 1, m.column + 1)
-            elif not style and ev.implicit[0]:
-                value = _plain(ev.value)
+    key: Any = no_key
+    cur_anchor: Any = None
+    cur_start = 0
+    value: Any
+    with _event_reader(data) as get:
+        while (ev := get()) is not None:
+            code = ev[0]
+            style: Any = None
+            if code == SCALAR:
+                nodes += 1
+                raw = ev[1]
+                tag = ev[3]
+                style = ev[5]
+                if tag is not None and tag != "!":
+                    m = ev[6]
+                    value = _tagged(tag, raw, m.line + 1, m.column + 1)
+                elif not style and ev[4][0]:
+                    value = memo.get(raw, no_key)
+                    if value is no_key:
+                        value = memo[raw] = plain(raw)
+                else:
+                    value = raw
+                if ev[2] is not None:
+                    anchors[ev[2]] = value
+                    anchor_sizes[ev[2]] = 1
+            elif code in (MAP_START, SEQ_START):
+                nodes += 1
+                tag = ev[2]
+                if tag is not None and tag not in (
+                    "tag:yaml.org,2002:map",
+                    "tag:yaml.org,2002:seq",
+                    "!",
+                ):
+                    m = ev[3]
+                    raise YamlProblem(f"unsupported tag {tag!r}", m.line + 1, m.column + 1)
+                if cur is not None:
+                    stack.append((cur, cur_map, key, cur_anchor, cur_start))
+                cur_map = code == MAP_START
+                cur = {} if cur_map else []
+                key = no_key
+                cur_anchor = ev[1]
+                cur_start = nodes + expansion
+                continue
+            elif code in (MAP_END, SEQ_END):
+                value = cur
+                if cur_anchor is not None:
+                    anchors[cur_anchor] = value
+                    anchor_sizes[cur_anchor] = nodes + expansion - cur_start + 1
+                if stack:
+                    cur, cur_map, key, cur_anchor, cur_start = stack.pop()
+                else:
+                    cur = None
+            elif code == ALIAS:
+                m = ev[2]
+                if ev[1] not in anchors:
+                    raise YamlProblem(
+                        f"alias *{ev[1]} refers to an unknown anchor", m.line + 1, m.column + 1
+                    )
+                value = anchors[ev[1]]
+                expansion += anchor_sizes[ev[1]]
+                if expansion > MAX_ALIAS_EXPANSION:
+                    raise YamlProblem(
+                        f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} nodes "
+                        "(an alias bomb?); refused",
+                        m.line + 1,
+                        m.column + 1,
+                        "write the data out instead of nesting aliases",
+                    )
+            elif code == DOC_END:
+                anchors.clear()
+                continue
             else:
-                value = ev.value
-            if ev.anchor is not None:
-                anchors[ev.anchor] = value
-                anchor_sizes[ev.anchor] = 1
-        elif et == "MappingStartEvent" or et == "SequenceStartEvent":
-            nodes += 1
-            if ev.tag is not None and ev.tag not in (
-                "tag:yaml.org,2002:map",
-                "tag:yaml.org,2002:seq",
-                "!",
-            ):
-                m = ev.start_mark
-                raise YamlProblem(f"unsupported tag {ev.tag!r}", m.line + 1, m.column + 1)
-            stack.append(
-                [{} if et == "MappingStartEvent" else [], no_key, ev.anchor, nodes + expansion, ev]
-            )
-            continue
-        elif et == "MappingEndEvent" or et == "SequenceEndEvent":
-            container, _, anchor, start, _start_ev = stack.pop()
-            value = container
-            if anchor is not None:
-                anchors[anchor] = value
-                anchor_sizes[anchor] = nodes + expansion - start + 1
-        elif et == "AliasEvent":
-            m = ev.start_mark
-            if ev.anchor not in anchors:
-                raise YamlProblem(
-                    f"alias *{ev.anchor} refers to an unknown anchor", m.line + 1, m.column + 1
-                )
-            value = anchors[ev.anchor]
-            expansion += anchor_sizes[ev.anchor]
-            if expansion > MAX_ALIAS_EXPANSION:
-                raise YamlProblem(
-                    f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} nodes "
-                    "(an alias bomb?); refused",
-                    m.line + 1,
-                    m.column + 1,
-                    "write the data out instead of nesting aliases",
-                )
-        elif et == "DocumentEndEvent":
-            anchors.clear()
-            continue
-        else:
-            continue
+                continue
 
-        if not stack:
-            docs.append(value)
-            continue
-        top = stack[-1]
-        container = top[0]
-        if type(container) is list:
-            container.append(value)
-        elif top[1] is no_key:
-            if isinstance(value, (dict, list)):
-                m = ev.start_mark
-                raise YamlProblem(
-                    "a mapping key must be a plain value, not a mapping or list",
-                    m.line + 1,
-                    m.column + 1,
-                )
-            if value in container:
-                m = ev.start_mark
-                raise YamlProblem(
-                    f"duplicate key {value!r} in this mapping",
-                    m.line + 1,
-                    m.column + 1,
-                    "each key may appear once per mapping; remove or merge the repeated one",
-                )
-            if value == "<<" and not ev.style:
-                m = ev.start_mark
-                raise YamlProblem(
-                    "merge keys (<<) are not supported",
-                    m.line + 1,
-                    m.column + 1,
-                    "write the fields out (roles and templates carry shared settings)",
-                )
-            top[1] = value
-        else:
-            container[top[1]] = value
-            top[1] = no_key
+            if cur is None:
+                docs.append(value)
+            elif not cur_map:
+                cur.append(value)
+            elif key is no_key:
+                if isinstance(value, (dict, list)):
+                    m = ev[-1]
+                    raise YamlProblem(
+                        "a mapping key must be a plain value, not a mapping or list",
+                        m.line + 1,
+                        m.column + 1,
+                    )
+                if value in cur:
+                    m = ev[-1]
+                    raise YamlProblem(
+                        f"duplicate key {value!r} in this mapping",
+                        m.line + 1,
+                        m.column + 1,
+                        "each key may appear once per mapping; remove or merge the repeated one",
+                    )
+                if value == "<<" and not style:
+                    m = ev[-1]
+                    raise YamlProblem(
+                        "merge keys (<<) are not supported",
+                        m.line + 1,
+                        m.column + 1,
+                        "write the fields out (roles and templates carry shared settings)",
+                    )
+                key = value
+            else:
+                cur[key] = value
+                key = no_key
     return docs
 
 
@@ -247,43 +379,48 @@ def locate(data: bytes, paths: Iterable[Path]) -> dict[Path, tuple[int, int]]:
     stack: list[list[Any]] = []  # [path, is_map, pending_key|None, next_index]
     doc = -1
     try:
-        for ev in _events(data):
-            et = type(ev).__name__
-            if et == "DocumentStartEvent":
-                doc += 1
-                continue
-            if et in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
-                continue
-            if et in ("MappingEndEvent", "SequenceEndEvent"):
-                stack.pop()
-                continue
-            # Path of the node this event starts.
-            if not stack:
-                path: Path = (doc,)
-            else:
-                top = stack[-1]
-                if top[1]:
-                    if top[2] is None:
-                        # This event is a key.
-                        top[2] = ev.value if et == "ScalarEvent" else ""
-                        key_path = (*top[0], top[2])
-                        if key_path in prefixes and key_path not in found:
-                            m = ev.start_mark
-                            found[key_path] = (m.line + 1, m.column + 1)
-                        continue
-                    path = (*top[0], _key(top[2]))
-                    top[2] = None
+        with _event_reader(data) as get:
+            while (ev := get()) is not None:
+                code = ev[0]
+                if code == DOC_START:
+                    doc += 1
+                    continue
+                if code in (STREAM, DOC_END):
+                    continue
+                if code in (MAP_END, SEQ_END):
+                    stack.pop()
+                    continue
+                # Path of the node this event starts.
+                if not stack:
+                    path: Path = (doc,)
                 else:
-                    path = (*top[0], top[3])
-                    top[3] += 1
-            if path in prefixes:
-                m = ev.start_mark
-                if path not in found or isinstance(path[-1], int):
-                    found[path] = (m.line + 1, m.column + 1)
-            if et == "MappingStartEvent":
-                stack.append([path, True, None, 0])
-            elif et == "SequenceStartEvent":
-                stack.append([path, False, None, 0])
+                    top = stack[-1]
+                    if top[1]:
+                        if top[2] is None:
+                            # This event is a key.
+                            top[2] = ev[1] if code == SCALAR else ""
+                            key_path = (*top[0], top[2])
+                            if key_path in prefixes and key_path not in found:
+                                m = ev[-1]
+                                found[key_path] = (m.line + 1, m.column + 1)
+                            if code in (MAP_START, SEQ_START):
+                                # A collection used as a key (refused by the parse,
+                                # but keep the stack balanced for its end event).
+                                stack.append([key_path, code == MAP_START, None, 0])
+                            continue
+                        path = (*top[0], _key(top[2]))
+                        top[2] = None
+                    else:
+                        path = (*top[0], top[3])
+                        top[3] += 1
+                if path in prefixes:
+                    m = ev[-1]
+                    if path not in found or isinstance(path[-1], int):
+                        found[path] = (m.line + 1, m.column + 1)
+                if code == MAP_START:
+                    stack.append([path, True, None, 0])
+                elif code == SEQ_START:
+                    stack.append([path, False, None, 0])
     except YamlProblem:
         pass
     out: dict[Path, tuple[int, int]] = {}

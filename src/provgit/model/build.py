@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from provgit.load.loader import LoadedFile
+from provgit.load.loader import LoadedFile, gc_frozen
 from provgit.model.findings import Finding, Pointer
 from provgit.model.kinds import KINDS, Kind
 from provgit.model.pydantic_errors import explain
@@ -25,6 +25,16 @@ _Item = tuple[Pointer, Any]
 
 def build_state(
     files: Sequence[LoadedFile], commit: str | None = None, root: str = "."
+) -> tuple[DesiredState, list[Finding]]:
+    # Validation allocates a few million objects (models, their dicts, pointers)
+    # that all survive: with the collector running, CPython walks the growing
+    # heap again and again (3.1 s -> 1.2 s for 100,000 users without it).
+    with gc_frozen():
+        return _build_state(files, commit, root)
+
+
+def _build_state(
+    files: Sequence[LoadedFile], commit: str | None, root: str
 ) -> tuple[DesiredState, list[Finding]]:
     findings: list[Finding] = []
     settings = Settings()
