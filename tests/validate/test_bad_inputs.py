@@ -218,6 +218,20 @@ CASES: dict[str, Case] = {
         },
         ["site/case.yaml:5:9: a play step needs prompt"],
     ),
+    "menu_choice_key_not_quoted": Case(
+        {
+            CASE: "workflows:\n  - name: W\n    media_servers: [ms1]\n    steps:\n"
+            "      - action: menu\n        prompt: Welcome\n"
+            "        choices: {1: 'transfer:1000'}\n"
+        },
+        # Column 22 is the value: locate() matches a non-text key only at its value.
+        ["site/case.yaml:7:22: key 1 in 'choices' must be text, got 1 (a number)"],
+        hint='quote the key: "1": …',
+    ),
+    "prompt_path_with_backslashes": Case(
+        {CASE: "prompts:\n  - name: Bye\n    file: 'audio\\bye.wav'\n"},
+        ["site/case.yaml:3:5: 'file': use forward slashes in paths"],
+    ),
     "element_http_without_url": Case(
         {CASE: element("type: ivr", "ceid: 9", "driver: http")},
         ["site/case.yaml:2:5: the http driver needs connection.url"],

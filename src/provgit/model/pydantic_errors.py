@@ -60,6 +60,9 @@ def _inner_model(tp: Any) -> Any:
 
 def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str | None]:
     """(location path inside the record, message, hint) for one pydantic error."""
+    # A mapping key of the wrong type (YAML reads `1:` as a number) is reported as
+    # (..., field, key, "[key]"); say it is the key, not the field, that is wrong.
+    is_key = bool(err["loc"]) and err["loc"][-1] == "[key]"
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     # Union members show up in loc as type names; they mean nothing to a YAML author.
     loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _UNION_NOISE)))
@@ -78,6 +81,13 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
             else (f"known fields: {', '.join(known)}" if known else None)
         )
         return loc, f"unknown field '{field}'", hint
+    if etype in _TYPE_NAMES and is_key:
+        parent = next((str(p) for p in reversed(loc[:-1]) if isinstance(p, str)), "mapping")
+        return (
+            loc,
+            f"key {value!r} in '{parent}' must be {_TYPE_NAMES[etype]}, got {_describe(value)}",
+            f'quote the key: "{value}": …' if etype == "string_type" else None,
+        )
     if etype in _TYPE_NAMES:
         hint = None
         if (
@@ -128,7 +138,10 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
     if etype == "value_error":
         msg = str(ctx.get("error", err.get("msg", "")))
         if loc and field != "value":
-            return loc, f"'{field}' {msg}" if not _is_sentence(msg) else msg, None
+            if _is_sentence(msg):
+                return loc, msg, None
+            sep = ":" if msg.startswith("use ") else ""
+            return loc, f"'{field}'{sep} {msg}", None
         return loc, msg, None
     return loc, f"'{field}': {err.get('msg', 'invalid value')}", None
 
