@@ -66,6 +66,7 @@ class _Rules:
         self.elements: dict[str, Element] = state.of("elements")
         self.cos_numbers = {int(k) for k in state.of("classes_of_service")}
         self.cor_numbers = {int(k) for k in state.of("cor_groups")}
+        self.prompt_names: set[str] = set()
 
     def run(self) -> None:
         self.check_elements()
@@ -415,7 +416,8 @@ class _Rules:
         subs: dict[str, Subroutine] = self.state.of("subroutines")
         workflows: dict[str, Workflow] = self.state.of("workflows")
         servers: dict[str, MediaServer] = self.state.of("ivr_media_servers")
-        prompt_names = {p.name for p in prompts.values()}
+        # Steps name a prompt, not a language: any language of it will do.
+        prompt_names = self.prompt_names = {p.name for p in prompts.values()}
         s_prompt, s_sub, s_server = (
             _Suggest(sorted(prompt_names)),
             _Suggest(subs),
@@ -448,7 +450,7 @@ class _Rules:
         s_sub: _Suggest,
     ) -> None:
         subs: dict[str, Subroutine] = self.state.of("subroutines")
-        prompt_names = set(s_prompt.names)
+        prompt_names = self.prompt_names
         for i, step in enumerate(steps):
             if step.prompt is not None and step.prompt not in prompt_names:
                 self.dangling(
