@@ -1,0 +1,816 @@
+"""Execute a Plan: elements in parallel, operations in plan order, durably.
+
+How a run goes:
+  1. Queue cap: more operations than `apply.queue_cap` refuses the run (nothing
+     is dropped, nothing applied).
+  2. For every element with work: take its file lock (another applier: refused,
+     naming it), then, for a saved plan, compare the element's revision with
+     the one the plan saw (moved: refused, "changed by another user; run plan
+     again"). Any refusal stops the whole run unless `partial`.
+  3. Workers, at most `element_concurrency` elements at once. On one element
+     the plan's order is cut into waves: consecutive operations of the same
+     collection and action, where none needs another of the same wave. A wave
+     goes out as batches (several in flight); the next wave waits for it, so
+     an add never races the modify that frees its DN.
+  4. Per batch: intents are committed (fsync) first, then `write_batch`, then
+     outcomes. After a SIGKILL an intent without an outcome is a write of
+     unknown fate; the next run closes it once the element has been observed
+     again (the plan it applies was computed from what the element holds), so
+     nothing is lost or done twice, and creates are conditional ("only if
+     absent"; an existing identical record counts as success).
+  5. Element-wide transport trouble (offline, locked, unreachable) is retried
+     with exponential backoff and jitter, then the element's remaining work is
+     kept as pending updates. Per-record refusals and conflicts become
+     distribution errors; whatever depends on them (transitively) is skipped.
+  6. Status per element and resource, alarms and events go to the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from provgit.apply import status as st
+from provgit.apply.locks import ElementLock, LockHeld
+from provgit.apply.progress import NoProgress, Progress
+from provgit.apply.result import ApplyResult, ElementResult, OpResult
+from provgit.drivers.base import (
+    ConflictError,
+    Driver,
+    ElementError,
+    FeedTooOldError,
+    NotFoundError,
+    OfflineError,
+    RefusedError,
+    StoredRecord,
+    TransportError,
+    WriteOp,
+    WriteResult,
+)
+from provgit.journal import Intent, Journal, fields_hash
+from provgit.model.settings import Settings
+from provgit.plan.compute import field_changes
+from provgit.plan.model import ElementPlan, Operation, Plan
+from provgit.records import form_name
+from provgit.secrets import SecretUnavailable, redact, with_values
+
+# Test hook, read only from the environment: SIGKILL this process after the
+# Nth element write call returns (before its outcome is journaled), or with
+# "N:before", right before the Nth call is sent (after its intents). The crash
+# tests use it to stop a real `provgit reconcile` at chosen instants.
+KILL_HOOK_ENV = "PROVGIT_TEST_KILL_AFTER_WRITES"
+DETAIL_FIELDS = 5
+T = TypeVar("T")
+Ref = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    command: str = "apply"
+    # A saved plan: refuse elements whose revision moved since it was made.
+    check_stale: bool = True
+    # Apply the elements that are not refused even when others are.
+    partial: bool = False
+    # The plan was computed from an observation made in this run: records with
+    # no operation are in sync, so their pending updates and errors are over.
+    fresh: bool = False
+    # Only these (element, collection, key) records (errors retry/force).
+    only: frozenset[tuple[str, str, str]] | None = None
+    # Records whose open distribution errors this run retries rather than holds.
+    release: frozenset[tuple[str, str, str]] = frozenset()
+    batch_size: int = 200
+    batches_in_flight: int = 4
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _kill_hook() -> tuple[int, bool] | None:
+    raw = os.environ.get(KILL_HOOK_ENV, "").strip()
+    if not raw:
+        return None
+    n, _, when = raw.partition(":")
+    try:
+        return int(n), when == "before"
+    except ValueError:
+        return None
+
+
+def _waves(ops: Sequence[Operation]) -> list[list[Operation]]:
+    """Cut the plan order into waves whose operations may run side by side."""
+    waves: list[list[Operation]] = []
+    current: list[Operation] = []
+    refs: set[Ref] = set()
+    group: tuple[str, str] | None = None
+    for op in ops:
+        g = (op.collection, op.action)
+        if current and (g != group or any(d in refs for d in op.depends_on)):
+            waves.append(current)
+            current, refs = [], set()
+        group = g
+        current.append(op)
+        refs.add((op.collection, op.key))
+    if current:
+        waves.append(current)
+    return waves
+
+
+def _detail(op: Operation) -> dict[str, Any]:
+    """The first fields of the record, redacted (SDS shows the record's first columns)."""
+    source: Mapping[str, Any]
+    if op.fields is not None:
+        source = op.fields
+    else:
+        source = {k: v.get("before") for k, v in op.changes.items()}
+    visible = {k: v for k, v in source.items() if not k.startswith("_") and v is not None}
+    return dict(list(redact(visible).items())[:DETAIL_FIELDS])
+
+
+def _backoff(settings: Settings, attempt: int) -> float:
+    a = settings.apply
+    # Full jitter on the upper half: spreads retries of many appliers apart.
+    return float(min(a.retry_max_seconds, a.retry_base_seconds * 2**attempt)) * random.uniform(
+        0.5, 1.0
+    )
+
+
+@dataclass
+class _Element:
+    """Working state of one element during the run."""
+
+    plan: ElementPlan
+    driver: Driver | None
+    ops: list[Operation]
+    result: ElementResult
+    done: int = 0
+    down: ElementError | None = None  # element-wide failure after retries
+    blocked: dict[Ref, str] = field(default_factory=dict)
+    held: dict[Ref, tuple[int, str | None]] = field(default_factory=dict)
+    outcomes: dict[Ref, OpResult] = field(default_factory=dict)
+
+
+class Applier:
+    def __init__(
+        self,
+        plan: Plan,
+        drivers: Mapping[str, Driver],
+        journal: Journal,
+        settings: Settings,
+        state_dir: Path,
+        options: ApplyOptions,
+        progress: Progress,
+        unavailable: Mapping[str, str],
+    ) -> None:
+        self.plan = plan
+        self.drivers = drivers
+        self.journal = journal
+        self.settings = settings
+        self.state_dir = state_dir
+        self.options = options
+        self.progress = progress
+        self.unavailable = unavailable
+        self.run_id = 0
+        self.locks: list[ElementLock] = []
+        self.writes = 0
+        self.kill = _kill_hook()
+        # Journal commits fsync; doing them on one side thread keeps the event
+        # loop (and so every other element) moving meanwhile. One thread keeps
+        # the SQLite connection to one user at a time.
+        self._jx = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
+
+    async def _j(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._jx, lambda: fn(*args, **kwargs))
+
+    # ---- the run ---------------------------------------------------------------
+
+    async def run(self) -> ApplyResult:
+        try:
+            return await self._run()
+        finally:
+            for lock in self.locks:
+                lock.release()
+            self._jx.shutdown(wait=True)
+
+    def _selected(self, ep: ElementPlan) -> list[Operation]:
+        only = self.options.only
+        if only is None:
+            return list(ep.operations)
+        return [op for op in ep.operations if (ep.element, op.collection, op.key) in only]
+
+    async def _run(self) -> ApplyResult:
+        plan, journal = self.plan, self.journal
+        self.run_id = journal.start_run(
+            self.options.command,
+            os.getpid(),
+            os.uname().nodename,
+            plan.checksum(),
+            plan.commit,
+        )
+        result = ApplyResult(self.run_id, plan.network, started=_now_iso())
+        work = [
+            _Element(
+                ep,
+                self.drivers.get(ep.element),
+                self._selected(ep),
+                ElementResult(ep.element, ep.element_type, st.SYNC_COMPLETED, "in_sync", ep.state),
+            )
+            for ep in plan.elements
+        ]
+        total = sum(len(w.ops) for w in work)
+        cap = self.settings.apply.queue_cap
+        if total > cap:
+            result.refusal = (
+                f"queue cap: {total} operations queued, more than apply.queue_cap ({cap}); "
+                "nothing was applied or dropped. Apply in parts (--element) or raise "
+                "apply.queue_cap in provgit.yaml"
+            )
+            return self._finish(result, work)
+        refused = await self._admit(work)
+        if refused and not self.options.partial:
+            names = ", ".join(w.plan.element for w in refused)
+            result.refusal = f"refused for {names}; nothing was applied" + (
+                " (pass --partial to apply the other elements)"
+                if len(refused) < len([w for w in work if w.ops])
+                else ""
+            )
+            for w in work:
+                if w not in refused:
+                    w.result.outcome = "in_sync" if not w.ops else "refused"
+                    w.result.status = w.result.status if not w.ops else "not applied (run refused)"
+            return self._finish(result, work)
+        runnable = [w for w in work if w.result.outcome != "refused"]
+        self.resource_targets: dict[tuple[str, str], set[str]] = {}
+        for w in runnable:
+            for op in w.ops:
+                self.resource_targets.setdefault((op.kind, op.resource), set()).add(w.plan.element)
+        self.resource_done: dict[tuple[str, str], int] = {r: 0 for r in self.resource_targets}
+        self.resource_failed: set[tuple[str, str]] = set()
+        if self.resource_targets:
+            await self._j(
+                journal.set_resource_statuses,
+                [
+                    (k, r, st.syncing(k, 0, len(t)), 0, len(t))
+                    for (k, r), t in self.resource_targets.items()
+                ],
+                self.run_id,
+                False,
+            )
+        gate = asyncio.Semaphore(self.settings.apply.element_concurrency)
+
+        async def one(w: _Element) -> None:
+            async with gate:
+                await self._element(w)
+
+        await asyncio.gather(*(one(w) for w in runnable))
+        return self._finish(result, work)
+
+    async def _admit(self, work: list[_Element]) -> list[_Element]:
+        """Locks, plan refusals and staleness; returns the refused elements."""
+        refused: list[_Element] = []
+        for w in work:
+            if not w.ops:
+                continue
+            reason: str | None = w.plan.refusal
+            if reason is None:
+                lock = ElementLock(self.state_dir, w.plan.element)
+                try:
+                    lock.acquire(self.options.command)
+                    self.locks.append(lock)
+                except LockHeld as e:
+                    reason = str(e)
+            if reason is None and self.options.check_stale and w.driver is not None:
+                try:
+                    info = await w.driver.info()
+                except ElementError:
+                    info = None  # unreachable: its work becomes pending below
+                if info is not None and info.revision != w.plan.observed_revision:
+                    reason = (
+                        f"element {w.plan.element} changed by another user; run plan again "
+                        f"(plan saw revision {w.plan.observed_revision}, now {info.revision})"
+                    )
+            if reason is not None:
+                w.result.outcome = "refused"
+                w.result.refusal = reason
+                w.result.status = "not applied (refused)"
+                refused.append(w)
+        return refused
+
+    # ---- one element ----------------------------------------------------------
+
+    async def _element(self, w: _Element) -> None:
+        name = w.plan.element
+        journal = self.journal
+        total = len(w.ops)
+        self.progress.element_started(name, total)
+        if not w.plan.observed or w.driver is None:
+            await self._unreachable(w)
+            self.progress.element_finished(name, w.result.status)
+            return
+        await self._j(journal.set_element_status, name, st.synching(name), "running", self.run_id)
+        # The plan in hand was computed from an observation newer than any
+        # crashed write (or the staleness check proved nothing moved since), so
+        # intents left open by a dead run are settled: their effect, if any, is
+        # already part of what this plan was computed from.
+        await self._j(journal.resolve_open_intents, name, "resolved by re-observation")
+        for e in await self._j(journal.distribution_errors, element=name):
+            if (name, e.collection, e.key) not in self.options.release:
+                w.held[(e.collection, e.key)] = (e.id, e.fields_hash)
+        for wave in _waves(w.ops):
+            sendable: list[tuple[Operation, WriteOp, str]] = []
+            # Once the element is down for good, the rest waits for the next run.
+            undelivered: list[Operation] = []
+            for op in wave:
+                ref = (op.collection, op.key)
+                fh = fields_hash(op.action, op.fields)
+                blocker = next((d for d in op.depends_on if d in w.blocked), None)
+                if blocker is not None:
+                    self._settle(
+                        w, op, "skipped", message=f"skipped: depends on {blocker[0]}/{blocker[1]}"
+                    )
+                    continue
+                held = w.held.get(ref)
+                if held is not None and held[1] == fh:
+                    self._settle(
+                        w,
+                        op,
+                        "held",
+                        message=f"held by distribution error {held[0]} "
+                        f"(provgit errors retry {held[0]})",
+                        error_id=held[0],
+                    )
+                    continue
+                if w.down is not None:
+                    undelivered.append(op)
+                    continue
+                try:
+                    write = self._write_op(op)
+                except SecretUnavailable as e:
+                    await self._distribution_error(w, op, "secret", str(e), fh)
+                    continue
+                sendable.append((op, write, fh))
+            if w.down is not None:
+                await self._pending(w, undelivered, w.down)
+                continue
+            batches = [
+                sendable[i : i + self.options.batch_size]
+                for i in range(0, len(sendable), self.options.batch_size)
+            ]
+            flight = asyncio.Semaphore(self.options.batches_in_flight)
+            await asyncio.gather(*(self._send_gated(flight, w, b) for b in batches))
+            self.progress.advanced(name, w.done, total)
+        await self._close_element(w)
+        self.progress.element_finished(name, w.result.status)
+
+    def _write_op(self, op: Operation) -> WriteOp:
+        if op.action == "delete":
+            return WriteOp("delete", op.collection, op.key, None, op.if_revision)
+        # Secrets are resolved here, right before the write, and nowhere else.
+        fields = with_values(op.fields or {})
+        return WriteOp("put", op.collection, op.key, fields, op.if_revision)
+
+    async def _unreachable(self, w: _Element) -> None:
+        name = w.plan.element
+        why = w.plan.error or self.unavailable.get(name) or "not observed"
+        status, state = st.OFFLINE, "offline"
+        if w.driver is not None:
+            try:
+                info = await asyncio.wait_for(w.driver.info(), 10)
+                if info.state == "offline":
+                    status, state = st.STOPPED, "stopped"
+                elif w.plan.state not in ("offline",):
+                    status, state = st.failed(name), w.plan.state
+            except (ElementError, TimeoutError):
+                pass
+            except Exception:  # a driver bug: still only this element's problem
+                pass
+        elif name in self.unavailable:
+            status, state = st.failed(name), "unauthorized"
+        w.result.status, w.result.state = status, state
+        w.result.outcome = "unreachable"
+        w.result.error = why
+        await self._j(self.journal.set_element_status, name, status, state, self.run_id, why)
+
+    async def _send_gated(
+        self, flight: asyncio.Semaphore, w: _Element, batch: list[tuple[Operation, WriteOp, str]]
+    ) -> None:
+        async with flight:
+            await self._send(w, batch)
+
+    async def _send(self, w: _Element, batch: list[tuple[Operation, WriteOp, str]]) -> None:
+        journal = self.journal
+        name = w.plan.element
+        if w.down is not None:
+            await self._pending(w, [op for op, _, _ in batch], w.down)
+            return
+        intents = [
+            Intent(name, op.collection, op.key, op.action, op.if_revision, fh)
+            for op, _, fh in batch
+        ]
+        ids = await self._j(journal.record_intents, self.run_id, intents)
+        assert w.driver is not None
+        remaining = list(range(len(batch)))
+        results: dict[int, WriteResult] = {}
+        attempt = 0
+        while remaining:
+            self.writes += 1
+            n = self.writes
+            if self.kill is not None and self.kill == (n, True):
+                os.kill(os.getpid(), signal.SIGKILL)
+            try:
+                answers = await w.driver.write_batch([batch[i][1] for i in remaining])
+            except ElementError as e:
+                answers = None
+                error: ElementError = e
+            except Exception as e:  # a driver bug must not take the other elements down
+                answers = None
+                error = TransportError(f"driver error: {type(e).__name__}: {e}")
+            if self.kill is not None and self.kill == (n, False):
+                os.kill(os.getpid(), signal.SIGKILL)
+            retry: list[int] = []
+            if answers is None:
+                if not error.retryable:
+                    for i in remaining:
+                        results[i] = WriteResult(ok=False, error=error)
+                    break
+                retry = remaining
+            else:
+                for i, answer in zip(remaining, answers, strict=True):
+                    if answer.ok or answer.error is None or not answer.error.retryable:
+                        results[i] = answer
+                    else:
+                        retry.append(i)
+                        error = answer.error
+            if not retry:
+                break
+            if attempt >= self.settings.apply.retry_attempts or w.down is not None:
+                w.down = w.down or error
+                for i in retry:
+                    results[i] = WriteResult(ok=False, error=error)
+                break
+            await asyncio.sleep(_backoff(self.settings, attempt))
+            attempt += 1
+            remaining = retry
+        await self._settle_batch(w, batch, ids, results)
+
+    async def _settle_batch(
+        self,
+        w: _Element,
+        batch: list[tuple[Operation, WriteOp, str]],
+        ids: list[int],
+        results: dict[int, WriteResult],
+    ) -> None:
+        name = w.plan.element
+        rows: list[tuple[int, str, int | None, str | None, str | None]] = []
+        landed: list[Ref] = []
+        pending: list[tuple[Operation, ElementError]] = []
+        errors: list[tuple[Operation, str, str, str, str | None]] = []
+        for i, (op, _write, fh) in enumerate(batch):
+            r = results.get(i) or WriteResult(ok=False, error=TransportError("no answer"))
+            err = r.error
+            if not r.ok and isinstance(err, ConflictError) and op.if_revision is None:
+                revision = await self._identical(w, op)
+                if revision is not None:
+                    r, err = WriteResult(ok=True, revision=revision), None
+            if not r.ok and isinstance(err, NotFoundError) and op.action == "delete":
+                r, err = WriteResult(ok=True), None  # already gone: what we wanted
+            if r.ok:
+                rows.append((ids[i], "ok", r.revision, None, None))
+                landed.append((op.collection, op.key))
+                self._settle(w, op, "ok", revision=r.revision)
+                continue
+            assert err is not None
+            rows.append((ids[i], "error", None, err.code, err.message))
+            if err.retryable:
+                pending.append((op, err))
+            elif isinstance(err, ConflictError):
+                errors.append((op, "conflict", "changed by another user; refresh", err.message, fh))
+            elif isinstance(err, NotFoundError):
+                errors.append(
+                    (op, "not_found", "deleted by another user; refresh", err.message, fh)
+                )
+            elif isinstance(err, RefusedError):
+                reason = "; ".join(
+                    (f"{r.field}: " if r.field else "") + r.reason for r in err.refusals
+                )
+                errors.append((op, "refused", reason or err.message, err.message, fh))
+            else:
+                errors.append((op, err.code, err.message, err.message, fh))
+        journal = self.journal
+
+        def commit() -> list[int]:
+            with journal.transaction():
+                journal.record_outcomes(rows)
+                if landed:
+                    journal.clear_pending(name, landed)
+                    journal.clear_distribution_errors(name, landed)
+                ids_out = [
+                    self._record_error(name, w, op, t, reason, fh)
+                    for op, t, reason, _, fh in errors
+                ]
+                for op, e in pending:
+                    self._record_pending(name, op, e)
+                for op, t, _reason, _, _ in errors:
+                    if t == "conflict":
+                        journal.add_event(
+                            "drift",
+                            f"{op.collection}/{op.key} on {name} was changed by another user",
+                            element=name,
+                            resource=f"{op.kind}/{op.resource}",
+                            run_id=self.run_id,
+                        )
+            return ids_out
+
+        error_ids = await self._j(commit)
+        for (op, t, reason, _, _), eid in zip(errors, error_ids, strict=True):
+            self._settle(w, op, "failed", message=reason, error_type=t, error_id=eid)
+        for op, e in pending:
+            self._settle(w, op, "pending", message=e.message, error_type=e.code)
+
+    def _record_error(
+        self, name: str, w: _Element, op: Operation, error_type: str, reason: str, fh: str | None
+    ) -> int:
+        return self.journal.upsert_distribution_error(
+            element=name,
+            collection=op.collection,
+            key=op.key,
+            form=form_name(w.plan.element_type, op.collection),
+            kind=op.kind,
+            resource=op.resource,
+            action=op.action,
+            error_type=error_type,
+            reason=reason,
+            detail=_detail(op),
+            fields_hash=fh,
+        )
+
+    def _record_pending(self, name: str, op: Operation, e: ElementError) -> None:
+        next_retry = time.time() + self.settings.apply.retry_max_seconds
+        self.journal.upsert_pending(
+            name, op.collection, op.key, op.action, op.kind, op.resource, e.message, next_retry
+        )
+
+    async def _distribution_error(
+        self, w: _Element, op: Operation, error_type: str, reason: str, fh: str
+    ) -> None:
+        eid = await self._j(self._record_error, w.plan.element, w, op, error_type, reason, fh)
+        self._settle(w, op, "failed", message=reason, error_type=error_type, error_id=eid)
+
+    async def _pending(self, w: _Element, ops: list[Operation], e: ElementError) -> None:
+        name = w.plan.element
+
+        def commit() -> None:
+            with self.journal.transaction():
+                for op in ops:
+                    self._record_pending(name, op, e)
+
+        await self._j(commit)
+        for op in ops:
+            self._settle(w, op, "pending", message=e.message, error_type=e.code)
+
+    async def _identical(self, w: _Element, op: Operation) -> int | None:
+        """A create that met an existing record: its revision if it holds what we want.
+
+        The record did not exist when the plan observed the element, so it was
+        written since: the change feed from the plan's revision has it.
+        """
+        assert w.driver is not None
+        since = w.plan.observed_revision or 0
+        found: StoredRecord | None = None
+        try:
+            while True:
+                feed = await w.driver.changes(since)
+                for c in feed.changes:
+                    if (c.collection, c.key) == (op.collection, op.key):
+                        found = (
+                            None
+                            if c.op == "delete"
+                            else StoredRecord(
+                                c.collection, c.key, c.fields or {}, c.record_revision
+                            )
+                        )
+                if not feed.changes or feed.revision <= since:
+                    break
+                since = feed.revision
+        except (FeedTooOldError, ElementError):
+            return None
+        if found is None or field_changes(op.fields or {}, found.fields):
+            return None
+        return found.revision
+
+    def _settle(
+        self,
+        w: _Element,
+        op: Operation,
+        status: Any,
+        *,
+        message: str | None = None,
+        error_type: str | None = None,
+        error_id: int | None = None,
+        revision: int | None = None,
+    ) -> None:
+        result = OpResult(
+            op.action,
+            op.collection,
+            op.key,
+            op.kind,
+            op.resource,
+            status,
+            message,
+            error_type,
+            error_id,
+            revision,
+        )
+        ref = (op.collection, op.key)
+        w.outcomes[ref] = result
+        w.result.operations.append(result)
+        w.done += 1
+        if status != "ok":
+            w.blocked[ref] = status
+
+    async def _close_element(self, w: _Element) -> None:
+        name = w.plan.element
+        counts = w.result.counts()
+        problems = sum(v for k, v in counts.items() if k != "ok")
+        if w.down is not None and counts["ok"] == 0 and problems:
+            if isinstance(w.down, OfflineError):
+                w.result.status, w.result.state = st.STOPPED, "stopped"
+            elif isinstance(w.down, TransportError):
+                w.result.status, w.result.state = st.OFFLINE, "offline"
+            else:
+                w.result.status, w.result.state = st.failed(name), w.down.code
+            w.result.outcome = "unreachable"
+            w.result.error = w.down.message
+        elif problems:
+            w.result.status, w.result.outcome = st.failed(name), "failed"
+        else:
+            w.result.status = st.SYNC_COMPLETED
+            w.result.outcome = "applied" if w.ops else "in_sync"
+        # Resources: one more target done (or failed) for every resource here.
+        by_resource: dict[tuple[str, str], bool] = {}
+        for r in w.result.operations:
+            key = (r.kind, r.resource)
+            by_resource[key] = by_resource.get(key, True) and r.status == "ok"
+        rows = []
+        for key, ok in by_resource.items():
+            if ok:
+                self.resource_done[key] += 1
+            else:
+                self.resource_failed.add(key)
+            total = len(self.resource_targets[key])
+            rows.append(
+                (
+                    *key,
+                    st.syncing(key[0], self.resource_done[key], total),
+                    self.resource_done[key],
+                    total,
+                )
+            )
+        fresh = self.options.fresh and self.options.only is None
+        in_plan = {(op.collection, op.key) for op in w.plan.operations}
+        journal = self.journal
+        status = w.result.status
+
+        def commit() -> None:
+            with journal.transaction():
+                if rows:
+                    journal.set_resource_statuses(rows, self.run_id, history=False)
+                if fresh:
+                    # Observed just now and planned with nothing to do: any
+                    # pending update or error of a record not in the plan is over.
+                    stale_p = [
+                        (p.collection, p.key)
+                        for p in journal.pending(name)
+                        if (p.collection, p.key) not in in_plan
+                    ]
+                    stale_e = [
+                        (e.collection, e.key)
+                        for e in journal.distribution_errors(element=name)
+                        if (e.collection, e.key) not in in_plan
+                    ]
+                    journal.clear_pending(name, stale_p)
+                    journal.clear_distribution_errors(name, stale_e)
+                journal.set_element_status(
+                    name, status, w.result.state, self.run_id, w.result.error
+                )
+                if w.ops or w.result.outcome != "in_sync":
+                    ok = w.result.outcome in ("applied", "in_sync")
+                    c = counts
+                    journal.add_event(
+                        "sync_completed" if ok else "sync_failed",
+                        f"{name}: {status} ({c['ok']} applied, {c['failed']} failed, "
+                        f"{c['pending']} pending, {c['skipped']} skipped, {c['held']} held)",
+                        element=name,
+                        run_id=self.run_id,
+                    )
+
+        await self._j(commit)
+
+    # ---- the end ---------------------------------------------------------------
+
+    def _finish(self, result: ApplyResult, work: list[_Element]) -> ApplyResult:
+        journal = self.journal
+        result.elements = [w.result for w in work]
+        with journal.transaction():
+            for w in work:
+                if w.result.outcome == "refused" and w.result.refusal:
+                    journal.add_event(
+                        "refused", w.result.refusal, element=w.plan.element, run_id=self.run_id
+                    )
+            if result.refusal is not None and not any(w.result.refusal for w in work):
+                journal.add_event("refused", result.refusal, run_id=self.run_id)
+            targets = getattr(self, "resource_targets", {})
+            rows = []
+            for key, t in targets.items():
+                done = self.resource_done[key]
+                final = (
+                    st.SYNC_COMPLETED
+                    if done == len(t) and key not in self.resource_failed
+                    else st.SYNC_INCOMPLETE
+                )
+                rows.append((*key, final, done, len(t)))
+                if final != st.SYNC_COMPLETED:
+                    result.resources[f"{key[0]}/{key[1]}"] = {
+                        "status": final,
+                        "completed": done,
+                        "total": len(t),
+                    }
+            if rows:
+                journal.set_resource_statuses(rows, self.run_id)
+            # Resources left incomplete by earlier runs and untouched now are in
+            # sync, if every element was seen.
+            if (
+                self.options.fresh
+                and self.options.only is None
+                and result.refusal is None
+                and all(w.plan.observed for w in work)
+            ):
+                leftover = [
+                    (r["kind"], r["resource"], st.SYNC_COMPLETED, r["total"], r["total"])
+                    for r in journal.resource_statuses(not_completed_only=True)
+                    if (r["kind"], r["resource"]) not in targets
+                ]
+                journal.set_resource_statuses(leftover, self.run_id)
+            result.distribution_errors = journal.distribution_error_count()
+            result.pending_updates = journal.pending_count()
+            level = st.alarm_level(result.distribution_errors, self.settings.alarms)
+            before = journal.alarm_level()
+            if level != before:
+                if level is None:
+                    journal.add_event(
+                        "alarm_cleared",
+                        f"data distribution alarm cleared ({result.distribution_errors} "
+                        "distribution errors)",
+                        run_id=self.run_id,
+                    )
+                else:
+                    threshold = getattr(self.settings.alarms, level)
+                    journal.add_event(
+                        "alarm_raised",
+                        f"{level} data distribution alarm: {result.distribution_errors} "
+                        f"distribution errors (above {threshold})",
+                        run_id=self.run_id,
+                    )
+                journal.set_alarm_level(level)
+            result.alarm = level
+            result.finished = _now_iso()
+            journal.finish_run(
+                self.run_id,
+                "refused" if result.refusal else result.overall,
+                {"counts": result.counts(), "exit_code": result.exit_code()},
+            )
+        return result
+
+
+async def apply_plan(
+    plan: Plan,
+    drivers: Mapping[str, Driver],
+    journal: Journal,
+    settings: Settings,
+    state_dir: Path,
+    options: ApplyOptions = ApplyOptions(),
+    progress: Progress | None = None,
+    unavailable: Mapping[str, str] | None = None,
+) -> ApplyResult:
+    """Apply `plan` through `drivers`, journaling everything. Never raises for an
+    element's failure: it is in the result."""
+    applier = Applier(
+        plan,
+        drivers,
+        journal,
+        settings,
+        state_dir,
+        options,
+        progress or NoProgress(),
+        unavailable or {},
+    )
+    return await applier.run()

@@ -1,0 +1,140 @@
+"""What an apply did, as values with a JSON form."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from provgit import exitcodes
+
+# ok: landed (or already there); failed: a distribution error; pending: could
+# not be delivered, kept for the next run; skipped: depends on something that
+# failed; held: an open distribution error holds it until an admin acts.
+OpStatus = Literal["ok", "failed", "pending", "skipped", "held"]
+ElementOutcome = Literal["in_sync", "applied", "failed", "refused", "unreachable"]
+
+
+@dataclass(frozen=True)
+class OpResult:
+    action: str
+    collection: str
+    key: str
+    kind: str
+    resource: str
+    status: OpStatus
+    message: str | None = None
+    error_type: str | None = None
+    error_id: int | None = None  # distribution error action id
+    revision: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "action": self.action,
+            "collection": self.collection,
+            "key": self.key,
+            "kind": self.kind,
+            "resource": self.resource,
+            "status": self.status,
+        }
+        for name in ("message", "error_type", "error_id", "revision"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+@dataclass
+class ElementResult:
+    element: str
+    element_type: str
+    status: str  # the sync status string
+    outcome: ElementOutcome
+    state: str = "running"
+    refusal: str | None = None
+    error: str | None = None
+    operations: list[OpResult] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(op.status for op in self.operations)
+        return {s: c.get(s, 0) for s in ("ok", "failed", "pending", "skipped", "held")}
+
+    def to_json(self, full: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "element": self.element,
+            "type": self.element_type,
+            "status": self.status,
+            "outcome": self.outcome,
+            "state": self.state,
+            "refusal": self.refusal,
+            "error": self.error,
+            "counts": self.counts(),
+        }
+        if full:
+            out["operations"] = [op.to_json() for op in self.operations]
+        else:
+            out["problems"] = [op.to_json() for op in self.operations if op.status != "ok"]
+        return out
+
+
+@dataclass
+class ApplyResult:
+    run_id: int
+    network: str
+    elements: list[ElementResult] = field(default_factory=list)
+    refusal: str | None = None  # nothing was applied, and why
+    alarm: str | None = None
+    distribution_errors: int = 0
+    pending_updates: int = 0
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # "kind/key" -> status
+    started: str = ""
+    finished: str = ""
+
+    @property
+    def applied_anything(self) -> bool:
+        return self.refusal is None and any(e.outcome not in ("refused",) for e in self.elements)
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None and all(
+            e.outcome in ("in_sync", "applied") for e in self.elements
+        )
+
+    @property
+    def overall(self) -> str:
+        from provgit.apply.status import SYNC_COMPLETED, SYNC_INCOMPLETE
+
+        return SYNC_COMPLETED if self.ok else SYNC_INCOMPLETE
+
+    def counts(self) -> dict[str, int]:
+        c: Counter[str] = Counter()
+        for e in self.elements:
+            c.update(e.counts())
+        return {s: c.get(s, 0) for s in ("ok", "failed", "pending", "skipped", "held")}
+
+    def exit_code(self) -> int:
+        if self.refusal is not None:
+            return exitcodes.REFUSED
+        if self.ok:
+            return exitcodes.OK
+        if all(e.outcome in ("refused", "in_sync") for e in self.elements):
+            return exitcodes.REFUSED
+        return exitcodes.APPLIED_WITH_ERRORS
+
+    def to_json(self, full: bool = True) -> dict[str, Any]:
+        return {
+            "format": "provgit.apply/1",
+            "run_id": self.run_id,
+            "network": self.network,
+            "started": self.started,
+            "finished": self.finished,
+            "status": self.overall,
+            "refusal": self.refusal,
+            "exit_code": self.exit_code(),
+            "counts": self.counts(),
+            "distribution_errors": self.distribution_errors,
+            "pending_updates": self.pending_updates,
+            "alarm": self.alarm,
+            "elements": [e.to_json(full) for e in self.elements],
+            "resources": self.resources,
+        }

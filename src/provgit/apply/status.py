@@ -1,0 +1,45 @@
+"""Sync status in the words our users know (the IVR Routing and SDS seeds).
+
+Per element: `Sync Completed`, `Synching <element>` while applying,
+`Failed <element>`, and `Stopped` (the element answers that its services are
+stopped) or `Offline` (it cannot be reached). Per resource: `Syncing IVRs X/Y
+Completed` while its IVR content is being applied (other kinds: `Syncing X/Y
+Completed`), then `Sync Completed` or `Sync Incomplete` when some of its target
+elements failed.
+"""
+
+from __future__ import annotations
+
+from provgit.model.settings import Alarms
+
+SYNC_COMPLETED = "Sync Completed"
+SYNC_INCOMPLETE = "Sync Incomplete"
+STOPPED = "Stopped"
+OFFLINE = "Offline"
+# Resource kinds the IVR seed calls "IVR" content.
+IVR_KINDS = frozenset({"ivr_media_servers", "prompts", "subroutines", "workflows"})
+ALARM_LEVELS = ("warning", "minor", "major")
+
+
+def synching(element: str) -> str:
+    return f"Synching {element}"
+
+
+def failed(element: str) -> str:
+    return f"Failed {element}"
+
+
+def syncing(kind: str, completed: int, total: int) -> str:
+    what = "IVRs " if kind in IVR_KINDS else ""
+    return f"Syncing {what}{completed}/{total} Completed"
+
+
+def alarm_level(count: int, alarms: Alarms) -> str | None:
+    """The SDS alarm level for a distribution error count (above each threshold)."""
+    if count > alarms.major:
+        return "major"
+    if count > alarms.minor:
+        return "minor"
+    if count > alarms.warning:
+        return "warning"
+    return None

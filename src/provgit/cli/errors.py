@@ -1,0 +1,261 @@
+"""`provgit errors`: SDS distribution errors — list, retry, force, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from provgit import exitcodes
+from provgit.apply import ApplyOptions
+from provgit.cli import applying
+from provgit.cli.common import state_dir_for, state_dir_option
+from provgit.cli.plan import make_plan
+from provgit.journal import DistributionError, Journal
+from provgit.plan import PlanOptions
+
+CSV_COLUMNS = [
+    "action_id",
+    "element",
+    "time",
+    "last_retried",
+    "action",
+    "form",
+    "key",
+    "error_type",
+    "reason",
+    "status",
+    "detail",
+]
+
+config_option = click.option(
+    "-C",
+    "--config",
+    "config",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Config directory (its state dir holds the journal).",
+)
+
+
+@click.group("errors")
+def command() -> None:
+    """Distribution errors: records an element refused, or that another user changed.
+
+    They stay until retried (`retry`), overwritten (`force`, for conflicts) or
+    deleted (`delete`). Alarms are raised on their count (warning above 0,
+    minor above 100, major above 1000 by default; `alarms` in provgit.yaml).
+    """
+
+
+def _journal(config: Path, state_dir: str | None) -> Journal:
+    return applying.open_journal(state_dir_for(config, state_dir))
+
+
+def _csv(errors: Sequence[DistributionError]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for e in errors:
+        row = e.to_json()
+        row["detail"] = json.dumps(row["detail"], sort_keys=True)
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def _text_row(e: DistributionError) -> str:
+    d = e.to_json()
+    return (
+        f"{e.id:>6}  {e.element:<12} {d['time']}  {d['last_retried']}  {e.action:<6}  "
+        f"{e.form:<22} {e.key:<20} {e.error_type:<10} {e.status:<13} {e.reason}"
+    )
+
+
+TEXT_HEADER = (
+    f"{'ID':>6}  {'ELEMENT':<12} {'TIME':<20}  {'LAST RETRIED':<20}  {'ACTION':<6}  "
+    f"{'FORM':<22} {'KEY':<20} {'TYPE':<10} {'STATUS':<13} REASON"
+)
+
+
+@command.command("list")
+@click.option("--element", help="Only errors of this destination element.")
+@click.option("--form", help="Only errors of this form (e.g. 'Class of Service Options').")
+@click.option("--type", "error_type", help="Only this error type (refused, conflict, …).")
+@click.option("--group-by", type=click.Choice(["form"]), help="Group the errors by form.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text")
+@config_option
+@state_dir_option
+def list_(
+    element: str | None,
+    form: str | None,
+    error_type: str | None,
+    group_by: str | None,
+    fmt: str,
+    config: Path,
+    state_dir: str | None,
+) -> int:
+    """List distribution errors (exit 0 even when there are some)."""
+    with _journal(config, state_dir) as journal:
+        errors = journal.distribution_errors(element=element, form=form, error_type=error_type)
+        pending = journal.pending_count()
+        alarm = journal.alarm_level()
+    if group_by == "form":
+        errors = sorted(errors, key=lambda e: (e.form, e.id))
+    if fmt == "csv":
+        click.echo(_csv(errors), nl=False)
+        return exitcodes.OK
+    if fmt == "json":
+        body: dict[str, Any] = {"alarm": alarm, "pending_updates": pending, "count": len(errors)}
+        if group_by == "form":
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for e in errors:
+                groups.setdefault(e.form, []).append(e.to_json())
+            body["by_form"] = groups
+        else:
+            body["errors"] = [e.to_json() for e in errors]
+        click.echo(json.dumps(body, indent=1))
+        return exitcodes.OK
+    if not errors:
+        click.echo("No distribution errors.")
+    elif group_by == "form":
+        current = None
+        for e in errors:
+            if e.form != current:
+                current = e.form
+                n = sum(1 for x in errors if x.form == current)
+                click.echo(f"\n{current} ({n})")
+                click.echo(TEXT_HEADER)
+            click.echo(_text_row(e))
+    else:
+        click.echo(TEXT_HEADER)
+        for e in errors:
+            click.echo(_text_row(e))
+    tail = f"{len(errors)} distribution error(s), {pending} pending update(s)"
+    if alarm:
+        tail += f"; {alarm} data distribution alarm"
+    click.echo(tail)
+    return exitcodes.OK
+
+
+def _select(journal: Journal, ids: Sequence[int], all_: bool) -> list[DistributionError]:
+    if all_ and ids:
+        raise click.UsageError("give IDS or --all, not both")
+    if not all_ and not ids:
+        raise click.UsageError(
+            "give the action ids to act on (see `provgit errors list`), or --all"
+        )
+    if all_:
+        return journal.distribution_errors()
+    found = journal.distribution_errors(ids=list(ids))
+    missing = sorted(set(ids) - {e.id for e in found})
+    if missing:
+        raise click.UsageError(
+            f"no distribution error with id {', '.join(map(str, missing))} "
+            "(see `provgit errors list`)"
+        )
+    return found
+
+
+def _reapply(
+    config: Path, state_dir: str | None, chosen: list[DistributionError], command_name: str
+) -> int:
+    """Plan the chosen records again from the config and the elements now, and apply just them."""
+    sdir = state_dir_for(config, state_dir)
+    keys = frozenset((e.element, e.collection, e.key) for e in chosen)
+    with applying.open_journal(sdir) as journal:
+        journal.set_distribution_error_status([e.id for e in chosen], "retry pending")
+    elements = tuple(sorted({e.element for e in chosen}))
+    run = asyncio.run(make_plan(config, sdir, PlanOptions(elements=elements)))
+    planned = {
+        (ep.element, op.collection, op.key) for ep in run.plan.elements for op in ep.operations
+    }
+    observed = {ep.element for ep in run.plan.elements if ep.observed}
+    with applying.open_journal(sdir) as journal:
+        # Already as the config wants it (fixed on the element, or config changed).
+        settled = [
+            e
+            for e in chosen
+            if e.element in observed and (e.element, e.collection, e.key) not in planned
+        ]
+        for e in settled:
+            journal.clear_distribution_errors(e.element, [(e.collection, e.key)])
+            click.echo(f"{e.id}: {e.element} {e.collection}/{e.key} is already in sync; cleared")
+        options = ApplyOptions(
+            command=command_name, check_stale=False, only=keys, release=keys, fresh=False
+        )
+        result = asyncio.run(
+            applying.execute_with_progress(
+                run.plan, run.state, config, sdir, journal, options, "text"
+            )
+        )
+    for ep in result.elements:
+        for op in ep.operations:
+            line = f"{ep.element} {op.action} {op.collection}/{op.key}: "
+            if op.status == "ok":
+                click.echo(line + "applied")
+            else:
+                click.echo(line + f"{op.status}: {op.message or ''}")
+    left = result.distribution_errors
+    click.echo(f"{left} distribution error(s) left, {result.pending_updates} pending update(s)")
+    return result.exit_code()
+
+
+@command.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "all_", is_flag=True, help="Retry every distribution error.")
+@config_option
+@state_dir_option
+def retry(ids: tuple[int, ...], all_: bool, config: Path, state_dir: str | None) -> int:
+    """Retry distribution errors: plan those records again from the config and the
+    elements as they are now, and apply just them.
+
+    Conflicts (a record changed by another user) are not overwritten by a
+    retry; use `provgit errors force ID` for that, or change the config.
+    """
+    with _journal(config, state_dir) as journal:
+        chosen = _select(journal, ids, all_)
+    conflicts = [e for e in chosen if e.error_type in ("conflict", "not_found")]
+    for e in conflicts:
+        click.echo(
+            f"{e.id}: {e.element} {e.collection}/{e.key} was changed by another user; "
+            f"not overwritten (provgit errors force {e.id} to overwrite it)",
+            err=True,
+        )
+    chosen = [e for e in chosen if e not in conflicts]
+    if not chosen:
+        if not all_:
+            return exitcodes.REFUSED
+        click.echo("Nothing to retry.")
+        return exitcodes.OK
+    return _reapply(config, state_dir, chosen, "errors retry")
+
+
+@command.command("force")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@config_option
+@state_dir_option
+def force(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
+    """Overwrite conflicts with the config's value (the other user's change is lost)."""
+    with _journal(config, state_dir) as journal:
+        chosen = _select(journal, ids, False)
+    return _reapply(config, state_dir, chosen, "errors force")
+
+
+@command.command("delete")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@config_option
+@state_dir_option
+def delete(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
+    """Delete distribution errors. The records are tried again by the next reconcile."""
+    with _journal(config, state_dir) as journal:
+        chosen = _select(journal, ids, False)
+        n = journal.delete_distribution_errors([e.id for e in chosen])
+    click.echo(f"{n} distribution error(s) deleted")
+    return exitcodes.OK

@@ -1,0 +1,70 @@
+"""`provgit reconcile`: observe, plan, apply and report in one run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from provgit.apply import ApplyOptions
+from provgit.cli import applying
+from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
+from provgit.cli.plan import make_plan, plan_options
+from provgit.plan import PlanOptions
+
+
+@click.command("reconcile")
+@config_path_argument
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--full", is_flag=True, help="List every problem (text output).")
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="When some elements are refused (lock, threshold), apply the others.",
+)
+@plan_options
+@state_dir_option
+def command(
+    path: Path,
+    fmt: str,
+    full: bool,
+    partial: bool,
+    elements: tuple[str, ...],
+    prune: bool,
+    allow_mass_delete: bool,
+    allow_mass_update: bool,
+    state_dir: str | None,
+) -> int:
+    """Bring every element in line with the config at PATH, and report.
+
+    Observes each element, plans, applies and writes `status.json` to the
+    reports directory. Records that could not be delivered are kept as
+    pending updates and retried on the next run; refusals and conflicts
+    become distribution errors (`provgit errors list`), held until retried.
+
+    Exit codes: 0 in sync, 1 invalid input, 3 refused for safety (nothing
+    applied), 4 applied with errors.
+    """
+    sdir = state_dir_for(path, state_dir)
+    options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
+    run = asyncio.run(make_plan(path, sdir, options, "json" if fmt == "json" else "text"))
+    # The plan was observed in this run and writes are conditional per record,
+    # so a whole-element staleness check would only refuse needlessly.
+    apply_options = ApplyOptions(
+        command="reconcile", check_stale=False, partial=partial, fresh=True
+    )
+    journal = applying.open_journal(sdir)
+    try:
+        result = asyncio.run(
+            applying.execute_with_progress(
+                run.plan, run.state, path, sdir, journal, apply_options, fmt
+            )
+        )
+        written = applying.report(result, journal, applying.reports_dir(run.state, path, sdir))
+    finally:
+        journal.close()
+    applying.render(result, fmt, full)
+    if written is not None and fmt == "text":
+        click.echo(f"Status written to {written}")
+    return result.exit_code()

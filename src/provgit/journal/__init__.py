@@ -1,0 +1,29 @@
+"""The apply journal: what provgit meant to do, what happened, and what is left.
+
+One SQLite file (`<state_dir>/journal.sqlite`, WAL, `synchronous=FULL` so a
+commit is on disk before the element write it announces is sent).
+"""
+
+from provgit.journal.db import (
+    EVENT_TYPES,
+    SCHEMA_VERSION,
+    DistributionError,
+    Event,
+    Intent,
+    Journal,
+    JournalError,
+    PendingUpdate,
+    fields_hash,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "SCHEMA_VERSION",
+    "DistributionError",
+    "Event",
+    "Intent",
+    "Journal",
+    "JournalError",
+    "PendingUpdate",
+    "fields_hash",
+]

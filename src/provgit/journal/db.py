@@ -1,0 +1,693 @@
+"""The journal database.
+
+Tables (schema version in `meta`):
+  meta            k/v: schema_version, alarm_level
+  runs            one row per apply/reconcile/errors run: who, when, how it ended
+  intents         written (and fsynced) before an element write is sent
+  outcomes        written after the element answered; an intent without an
+                  outcome is a write whose fate is unknown (the process died):
+                  the next run resolves it by observing the element again
+  pending         updates that could not be delivered (offline, locked,
+                  transport): attempts, next retry time, last error
+  dist_errors     SDS distribution errors: refusals and conflicts an admin
+                  must retry, force or delete; one per (element, collection, key)
+  element_status  current sync status per element, in the seeds' words
+  resource_status current sync status per resource (kind, key) that provgit
+                  touched; a resource absent here has never been out of sync
+  status_history  every status change of both, oldest first
+  events          the feed: sync completed/failed, alarm raised/cleared, drift;
+                  `id` is stable (AUTOINCREMENT never reuses one)
+
+Every method commits on its own unless called inside `transaction()`, which
+groups them into one commit (one fsync), so a batch of 200 writes costs two
+fsyncs, not 400.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+FILENAME = "journal.sqlite"
+EVENT_TYPES = (
+    "sync_completed",
+    "sync_failed",
+    "alarm_raised",
+    "alarm_cleared",
+    "drift",
+    "refused",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT NOT NULL, pid INTEGER NOT NULL,
+  host TEXT NOT NULL, started REAL NOT NULL, finished REAL, plan_checksum TEXT,
+  commit_id TEXT, outcome TEXT, summary TEXT);
+CREATE TABLE IF NOT EXISTS intents (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, element TEXT NOT NULL,
+  collection TEXT NOT NULL, key TEXT NOT NULL, action TEXT NOT NULL,
+  if_revision INTEGER, fields_hash TEXT, time REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS intents_element ON intents (element, id);
+CREATE TABLE IF NOT EXISTS outcomes (
+  intent_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL, revision INTEGER,
+  error_type TEXT, message TEXT, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (
+  element TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
+  action TEXT NOT NULL, kind TEXT NOT NULL, resource TEXT NOT NULL,
+  attempts INTEGER NOT NULL, first_failed REAL NOT NULL, last_attempt REAL NOT NULL,
+  next_retry REAL NOT NULL, last_error TEXT NOT NULL,
+  PRIMARY KEY (element, collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dist_errors (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, element TEXT NOT NULL, collection TEXT NOT NULL,
+  key TEXT NOT NULL, form TEXT NOT NULL, kind TEXT NOT NULL, resource TEXT NOT NULL,
+  action TEXT NOT NULL, error_type TEXT NOT NULL, reason TEXT NOT NULL,
+  status TEXT NOT NULL, detail TEXT NOT NULL, fields_hash TEXT,
+  time REAL NOT NULL, last_retried REAL NOT NULL, attempts INTEGER NOT NULL,
+  UNIQUE (element, collection, key));
+CREATE TABLE IF NOT EXISTS element_status (
+  element TEXT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL,
+  run_id INTEGER, detail TEXT, time REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS resource_status (
+  kind TEXT NOT NULL, resource TEXT NOT NULL, status TEXT NOT NULL,
+  completed INTEGER NOT NULL, total INTEGER NOT NULL, run_id INTEGER, time REAL NOT NULL,
+  PRIMARY KEY (kind, resource)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS status_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, subject TEXT NOT NULL,
+  status TEXT NOT NULL, run_id INTEGER, time REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS status_history_subject ON status_history (scope, subject, id);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, type TEXT NOT NULL,
+  element TEXT, resource TEXT, message TEXT NOT NULL, run_id INTEGER);
+"""
+
+
+class JournalError(Exception):
+    """The journal cannot be opened or is from a newer provgit."""
+
+
+def fields_hash(action: str, fields: Any) -> str:
+    """A stable digest of what a write would put (secrets appear as fingerprints only)."""
+    body = json.dumps([action, fields], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Intent:
+    element: str
+    collection: str
+    key: str
+    action: str
+    if_revision: int | None = None
+    fields_hash: str | None = None
+    id: int = 0
+    run_id: int = 0
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    element: str
+    collection: str
+    key: str
+    action: str
+    kind: str
+    resource: str
+    attempts: int
+    first_failed: float
+    last_attempt: float
+    next_retry: float
+    last_error: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "element": self.element,
+            "collection": self.collection,
+            "key": self.key,
+            "action": self.action,
+            "kind": self.kind,
+            "resource": self.resource,
+            "attempts": self.attempts,
+            "first_failed": _iso(self.first_failed),
+            "last_attempt": _iso(self.last_attempt),
+            "next_retry": _iso(self.next_retry),
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(frozen=True)
+class DistributionError:
+    """One SDS distribution error."""
+
+    id: int  # the action id
+    element: str  # destination element
+    collection: str
+    key: str
+    form: str
+    kind: str
+    resource: str
+    action: str  # add / modify / delete
+    error_type: str
+    reason: str
+    status: str  # "idle" or "retry pending"
+    detail: dict[str, Any]  # the first fields of the record, redacted
+    fields_hash: str | None
+    time: float
+    last_retried: float
+    attempts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action_id": self.id,
+            "element": self.element,
+            "time": _iso(self.time),
+            "last_retried": _iso(self.last_retried),
+            "action": self.action,
+            "form": self.form,
+            "collection": self.collection,
+            "key": self.key,
+            "kind": self.kind,
+            "resource": self.resource,
+            "error_type": self.error_type,
+            "reason": self.reason,
+            "status": self.status,
+            "attempts": self.attempts,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    time: float
+    type: str
+    element: str | None
+    resource: str | None
+    message: str
+    run_id: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": _iso(self.time),
+            "type": self.type,
+            "element": self.element,
+            "resource": self.resource,
+            "message": self.message,
+            "run_id": self.run_id,
+        }
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+_DE_COLUMNS = (
+    "id, element, collection, key, form, kind, resource, action, error_type, reason, "
+    "status, detail, fields_hash, time, last_retried, attempts"
+)
+
+
+def _de(row: Sequence[Any]) -> DistributionError:
+    (id_, element, collection, key, form, kind, resource, action, etype, reason, status) = row[:11]
+    return DistributionError(
+        id_,
+        element,
+        collection,
+        key,
+        form,
+        kind,
+        resource,
+        action,
+        etype,
+        reason,
+        status,
+        json.loads(row[11]),
+        row[12],
+        row[13],
+        row[14],
+        row[15],
+    )
+
+
+class Journal:
+    """The journal of one state directory. One instance per thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed intent survives power loss, not just a crash.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=15000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise JournalError(f"cannot open the journal {self.path}: {e}") from None
+        self._depth = 0
+        with self.transaction():
+            row = self._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
+            if row is None:
+                self._set_meta("schema_version", str(SCHEMA_VERSION))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise JournalError(
+                    f"the journal {self.path} is from a newer provgit (schema {row[0]}, "
+                    f"this one knows {SCHEMA_VERSION}); upgrade provgit"
+                )
+
+    @classmethod
+    def open(cls, state_dir: str | Path) -> Journal:
+        return cls(Path(state_dir) / FILENAME)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- plumbing --------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group calls into one commit; nested uses join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._db.execute("COMMIT")
+
+    def _set_meta(self, k: str, v: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", (k, v)
+        )
+
+    def meta(self, k: str) -> str | None:
+        row = self._db.execute("SELECT v FROM meta WHERE k = ?", (k,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, k: str, v: str) -> None:
+        with self.transaction():
+            self._set_meta(k, v)
+
+    # ---- runs ------------------------------------------------------------
+
+    def start_run(
+        self,
+        command: str,
+        pid: int,
+        host: str,
+        plan_checksum: str | None = None,
+        commit: str | None = None,
+    ) -> int:
+        with self.transaction():
+            cur = self._db.execute(
+                "INSERT INTO runs (command, pid, host, started, plan_checksum, commit_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (command, pid, host, time.time(), plan_checksum, commit),
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, outcome: str, summary: dict[str, Any]) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE runs SET finished = ?, outcome = ?, summary = ? WHERE id = ?",
+                (time.time(), outcome, json.dumps(summary, sort_keys=True), run_id),
+            )
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT id, command, pid, host, started, finished, plan_checksum, commit_id, "
+            "outcome, summary FROM runs ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        names = [
+            "id",
+            "command",
+            "pid",
+            "host",
+            "started",
+            "finished",
+            "plan_checksum",
+            "commit",
+            "outcome",
+            "summary",
+        ]
+        out = []
+        for row in rows:
+            d = dict(zip(names, row, strict=True))
+            d["summary"] = json.loads(d["summary"]) if d["summary"] else None
+            out.append(d)
+        return out
+
+    # ---- intents and outcomes ----------------------------------------------
+
+    def record_intents(self, run_id: int, intents: Sequence[Intent]) -> list[int]:
+        """Write intents; returns their ids in order. Commit (fsync) before writing!"""
+        now = time.time()
+        ids: list[int] = []
+        with self.transaction():
+            for i in intents:
+                cur = self._db.execute(
+                    "INSERT INTO intents (run_id, element, collection, key, action, "
+                    "if_revision, fields_hash, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        i.element,
+                        i.collection,
+                        i.key,
+                        i.action,
+                        i.if_revision,
+                        i.fields_hash,
+                        now,
+                    ),
+                )
+                ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def record_outcomes(
+        self, outcomes: Iterable[tuple[int, str, int | None, str | None, str | None]]
+    ) -> None:
+        """(intent id, outcome, revision, error type, message) rows."""
+        now = time.time()
+        with self.transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?)",
+                [(*o, now) for o in outcomes],
+            )
+
+    def open_intents(self, element: str | None = None) -> list[Intent]:
+        """Intents with no outcome: writes whose fate is unknown."""
+        sql = (
+            "SELECT i.element, i.collection, i.key, i.action, i.if_revision, i.fields_hash, "
+            "i.id, i.run_id, i.time FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id "
+            "WHERE o.intent_id IS NULL"
+        )
+        args: tuple[Any, ...] = ()
+        if element is not None:
+            sql += " AND i.element = ?"
+            args = (element,)
+        return [Intent(*row) for row in self._db.execute(sql + " ORDER BY i.id", args)]
+
+    def resolve_open_intents(self, element: str, note: str) -> int:
+        """Close the unknown intents of `element` (after it was observed again)."""
+        open_ = self.open_intents(element)
+        self.record_outcomes((i.id, "resolved", None, None, note) for i in open_)
+        return len(open_)
+
+    # ---- pending updates ---------------------------------------------------
+
+    def upsert_pending(
+        self,
+        element: str,
+        collection: str,
+        key: str,
+        action: str,
+        kind: str,
+        resource: str,
+        error: str,
+        next_retry: float,
+    ) -> None:
+        now = time.time()
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
+                "ON CONFLICT (element, collection, key) DO UPDATE SET "
+                "action = excluded.action, attempts = attempts + 1, "
+                "last_attempt = excluded.last_attempt, next_retry = excluded.next_retry, "
+                "last_error = excluded.last_error",
+                (element, collection, key, action, kind, resource, now, now, next_retry, error),
+            )
+
+    def clear_pending(self, element: str, keys: Iterable[tuple[str, str]] | None = None) -> int:
+        """Forget pending updates of `element` (all of them when `keys` is None)."""
+        with self.transaction():
+            if keys is None:
+                cur = self._db.execute("DELETE FROM pending WHERE element = ?", (element,))
+                return cur.rowcount
+            cur = self._db.executemany(
+                "DELETE FROM pending WHERE element = ? AND collection = ? AND key = ?",
+                [(element, c, k) for c, k in keys],
+            )
+            return cur.rowcount
+
+    def pending(self, element: str | None = None) -> list[PendingUpdate]:
+        sql = "SELECT * FROM pending"
+        args: tuple[Any, ...] = ()
+        if element is not None:
+            sql += " WHERE element = ?"
+            args = (element,)
+        rows = self._db.execute(sql + " ORDER BY element, collection, key", args).fetchall()
+        return [PendingUpdate(*row) for row in rows]
+
+    def pending_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM pending").fetchone()[0])
+
+    # ---- distribution errors -------------------------------------------------
+
+    def upsert_distribution_error(
+        self,
+        *,
+        element: str,
+        collection: str,
+        key: str,
+        form: str,
+        kind: str,
+        resource: str,
+        action: str,
+        error_type: str,
+        reason: str,
+        detail: dict[str, Any],
+        fields_hash: str | None,
+    ) -> int:
+        """Record a refusal/conflict; a repeat of the same record keeps its action id."""
+        now = time.time()
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO dist_errors (element, collection, key, form, kind, resource, action, "
+                "error_type, reason, status, detail, fields_hash, time, last_retried, attempts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'idle', ?, ?, ?, ?, 1) "
+                "ON CONFLICT (element, collection, key) DO UPDATE SET "
+                "form = excluded.form, kind = excluded.kind, resource = excluded.resource, "
+                "action = excluded.action, error_type = excluded.error_type, "
+                "reason = excluded.reason, status = 'idle', detail = excluded.detail, "
+                "fields_hash = excluded.fields_hash, last_retried = excluded.last_retried, "
+                "attempts = attempts + 1",
+                (
+                    element,
+                    collection,
+                    key,
+                    form,
+                    kind,
+                    resource,
+                    action,
+                    error_type,
+                    reason,
+                    json.dumps(detail, sort_keys=True, default=str),
+                    fields_hash,
+                    now,
+                    now,
+                ),
+            )
+            row = self._db.execute(
+                "SELECT id FROM dist_errors WHERE element = ? AND collection = ? AND key = ?",
+                (element, collection, key),
+            ).fetchone()
+        return int(row[0])
+
+    def clear_distribution_errors(self, element: str, keys: Iterable[tuple[str, str]]) -> int:
+        with self.transaction():
+            cur = self._db.executemany(
+                "DELETE FROM dist_errors WHERE element = ? AND collection = ? AND key = ?",
+                [(element, c, k) for c, k in keys],
+            )
+            return cur.rowcount
+
+    def distribution_errors(
+        self,
+        *,
+        element: str | None = None,
+        form: str | None = None,
+        error_type: str | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> list[DistributionError]:
+        sql = f"SELECT {_DE_COLUMNS} FROM dist_errors WHERE 1 = 1"
+        args: list[Any] = []
+        for column, value in (("element", element), ("form", form), ("error_type", error_type)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        if ids is not None:
+            sql += f" AND id IN ({','.join('?' * len(ids))})"
+            args.extend(ids)
+        rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        return [_de(row) for row in rows]
+
+    def distribution_error_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM dist_errors").fetchone()[0])
+
+    def delete_distribution_errors(self, ids: Sequence[int]) -> int:
+        with self.transaction():
+            cur = self._db.executemany("DELETE FROM dist_errors WHERE id = ?", [(i,) for i in ids])
+            return cur.rowcount
+
+    def set_distribution_error_status(self, ids: Sequence[int], status: str) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE dist_errors SET status = ? WHERE id = ?", [(status, i) for i in ids]
+            )
+
+    # ---- sync status ---------------------------------------------------------
+
+    def set_element_status(
+        self, element: str, status: str, state: str, run_id: int | None, detail: str | None = None
+    ) -> None:
+        now = time.time()
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT status FROM element_status WHERE element = ?", (element,)
+            ).fetchone()
+            self._db.execute(
+                "INSERT OR REPLACE INTO element_status VALUES (?, ?, ?, ?, ?, ?)",
+                (element, status, state, run_id, detail, now),
+            )
+            if row is None or row[0] != status:
+                self._db.execute(
+                    "INSERT INTO status_history (scope, subject, status, run_id, time) "
+                    "VALUES ('element', ?, ?, ?, ?)",
+                    (element, status, run_id, now),
+                )
+
+    def element_statuses(self) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT element, status, state, run_id, detail, time FROM element_status"
+        ).fetchall()
+        return {
+            r[0]: {
+                "status": r[1],
+                "state": r[2],
+                "run_id": r[3],
+                "detail": r[4],
+                "time": _iso(r[5]),
+            }
+            for r in rows
+        }
+
+    def set_resource_statuses(
+        self,
+        rows: Iterable[tuple[str, str, str, int, int]],
+        run_id: int | None,
+        history: bool = True,
+    ) -> None:
+        """(kind, resource, status, completed, total) rows; history records changes only."""
+        now = time.time()
+        with self.transaction():
+            rows = list(rows)
+            if history:
+                before = {
+                    (k, r): s
+                    for k, r, s in self._db.execute(
+                        "SELECT kind, resource, status FROM resource_status"
+                    )
+                }
+                changed = [
+                    (f"{k}/{r}", s, run_id, now)
+                    for k, r, s, _, _ in rows
+                    if before.get((k, r)) != s
+                ]
+                self._db.executemany(
+                    "INSERT INTO status_history (scope, subject, status, run_id, time) "
+                    "VALUES ('resource', ?, ?, ?, ?)",
+                    changed,
+                )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO resource_status VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(*r, run_id, now) for r in rows],
+            )
+
+    def resource_statuses(self, not_completed_only: bool = False) -> list[dict[str, Any]]:
+        sql = "SELECT kind, resource, status, completed, total, run_id, time FROM resource_status"
+        if not_completed_only:
+            sql += " WHERE status != 'Sync Completed'"
+        names = ("kind", "resource", "status", "completed", "total", "run_id", "time")
+        out = []
+        for row in self._db.execute(sql + " ORDER BY kind, resource"):
+            d = dict(zip(names, row, strict=True))
+            d["time"] = _iso(d["time"])
+            out.append(d)
+        return out
+
+    def status_history(self, scope: str, subject: str, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT status, run_id, time FROM status_history WHERE scope = ? AND subject = ? "
+            "ORDER BY id DESC LIMIT ?",
+            (scope, subject, limit),
+        ).fetchall()
+        return [{"status": s, "run_id": r, "time": _iso(t)} for s, r, t in reversed(rows)]
+
+    # ---- events and alarms ---------------------------------------------------
+
+    def add_event(
+        self,
+        type_: str,
+        message: str,
+        *,
+        element: str | None = None,
+        resource: str | None = None,
+        run_id: int | None = None,
+    ) -> int:
+        if type_ not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type_!r}")
+        with self.transaction():
+            cur = self._db.execute(
+                "INSERT INTO events (time, type, element, resource, message, run_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), type_, element, resource, message, run_id),
+            )
+        return int(cur.lastrowid or 0)
+
+    def events(self, since_id: int = 0, limit: int = 1000) -> list[Event]:
+        rows = self._db.execute(
+            "SELECT id, time, type, element, resource, message, run_id FROM events "
+            "WHERE id > ? ORDER BY id LIMIT ?",
+            (since_id, limit),
+        ).fetchall()
+        return [Event(*row) for row in rows]
+
+    def recent_events(self, limit: int = 50) -> list[Event]:
+        rows = self._db.execute(
+            "SELECT id, time, type, element, resource, message, run_id FROM events "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [Event(*row) for row in reversed(rows)]
+
+    def alarm_level(self) -> str | None:
+        level = self.meta("alarm_level")
+        return level or None
+
+    def set_alarm_level(self, level: str | None) -> None:
+        self.set_meta("alarm_level", level or "")
