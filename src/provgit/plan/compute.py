@@ -44,8 +44,20 @@ def _same(desired: Any, observed: Any) -> bool:
     return False
 
 
+def _unchanged(desired: Fields, observed: Fields) -> bool:
+    """The common case, checked at C speed: every desired field is there as is,
+    and whatever else the element holds is its own bookkeeping."""
+    if not desired.items() <= observed.items():
+        return False
+    if len(observed) == len(desired):
+        return True
+    return all(k[0] == "_" or observed[k] is None for k in observed.keys() - desired.keys())
+
+
 def field_changes(desired: Fields, observed: Fields) -> dict[str, dict[str, Any]]:
     """Fields that differ, ignoring element bookkeeping (`_…`) and null-vs-absent."""
+    if _unchanged(desired, observed):
+        return {}
     changes: dict[str, dict[str, Any]] = {}
     for k, v in desired.items():
         if k[0] == "_":
@@ -87,10 +99,9 @@ def plan_element(
         have = obs.records.get(collection, {})
         observed_count += len(have)
         for key, fields in want.items():
-            kind, resource = target.resource_of(name, collection, key)
             stored = have.get(key)
-            depends = deps.get((collection, key), ())
             if stored is None:
+                kind, resource = target.resource_of(name, collection, key)
                 ops.append(
                     Operation(
                         "add",
@@ -100,12 +111,16 @@ def plan_element(
                         resource,
                         changes={k: {"after": v} for k, v in _visible(fields).items()},
                         fields=fields,
-                        depends_on=depends,
+                        depends_on=deps.get((collection, key), ()),
                     )
                 )
                 continue
+            # Unchanged records are the bulk of every plan: plain equality first.
+            if fields == stored.fields:
+                continue
             changes = field_changes(fields, stored.fields)
             if changes:
+                kind, resource = target.resource_of(name, collection, key)
                 ops.append(
                     Operation(
                         "modify",
@@ -116,7 +131,7 @@ def plan_element(
                         changes=changes,
                         fields=fields,
                         if_revision=stored.revision,
-                        depends_on=depends,
+                        depends_on=deps.get((collection, key), ()),
                     )
                 )
         for key, stored in have.items():

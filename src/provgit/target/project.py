@@ -17,10 +17,11 @@ provgit does not share at all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from provgit.model.common import CorSet, CosSet
 from provgit.model.ivr import MediaServer, Prompt, Step, Subroutine, Workflow
 from provgit.model.state import DesiredState
 from provgit.model.telephony import (
@@ -39,7 +40,7 @@ from provgit.target.topology import Topology
 RecordRef = tuple[str, str]  # (collection, key) on the same element
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Landing:
     """One record a resource becomes on one element."""
 
@@ -48,6 +49,12 @@ class Landing:
     key: str
     fields: Fields
     depends_on: tuple[RecordRef, ...] = ()
+
+
+# Projections call this for every record instead of building objects: a large
+# network projects hundreds of thousands of records.
+Emit = Callable[[str, str, str, Fields, tuple[RecordRef, ...]], None]
+_NO_DEPS: tuple[RecordRef, ...] = ()
 
 
 @dataclass
@@ -101,6 +108,13 @@ class _Context:
         self.roles_folded = {k.casefold(): v for k, v in self.roles.items()}
         self._audio: dict[str, tuple[str, int] | None] = {}
         self._template_elements: dict[str | None, list[str]] = {}
+        self._phone_defaults: dict[str | None, _PhoneDefaults] = {}
+        self._cos: dict[
+            tuple[int, int | None, int | None], tuple[dict[str, str], tuple[RecordRef, ...]]
+        ] = {}
+        self._cor: dict[
+            tuple[int, int | None, int | None], tuple[dict[str, int], tuple[RecordRef, ...]]
+        ] = {}
 
     def scope(self, kind: str, default: str) -> str:
         return self.scopes.get(kind, default)
@@ -112,6 +126,34 @@ class _Context:
                 (hashlib.sha256(data).hexdigest(), len(data)) if data is not None else None
             )
         return self._audio[path]
+
+    def phone_defaults(self, template_name: str | None) -> _PhoneDefaults:
+        found = self._phone_defaults.get(template_name)
+        if found is None:
+            t = self.templates.get(template_name) if template_name else None
+            cos, cos_deps = _cos_fields(t.cos if t else None)
+            cor, cor_deps = _cor_fields(t.cor if t else None)
+            found = _PhoneDefaults(
+                tuple(p.label for p in t.phones) if t else (),
+                tuple(p.device_type for p in t.phones) if t else (),
+                cos,
+                cor,
+                cos_deps + cor_deps,
+            )
+            self._phone_defaults[template_name] = found
+        return found
+
+    def cos_fields(self, cos: CosSet) -> tuple[dict[str, str], tuple[RecordRef, ...]]:
+        k = (cos.day, cos.night1, cos.night2)
+        if k not in self._cos:
+            self._cos[k] = _cos_fields(cos)
+        return self._cos[k]
+
+    def cor_fields(self, cor: CorSet) -> tuple[dict[str, int], tuple[RecordRef, ...]]:
+        k = (cor.day, cor.night1, cor.night2)
+        if k not in self._cor:
+            self._cor[k] = _cor_fields(cor)
+        return self._cor[k]
 
     def template_elements(self, admin_group: str | None) -> list[str]:
         if admin_group not in self._template_elements:
@@ -132,24 +174,24 @@ def _rec(**fields: Any) -> Fields:
     return fields
 
 
-def _cos(ctx: _Context, key: str, m: ClassOfService) -> Iterator[Landing]:
+def _cos(ctx: _Context, emit: Emit, key: str, m: ClassOfService) -> None:
     if ctx.scope("classes_of_service", "cluster") == "none":
         return
     fields = _rec(number=m.number, comment=m.comment, options=dict(m.options))
     for el in ctx.topo.call_servers:
-        yield Landing(el, "cos", key, fields)
+        emit(el, "cos", key, fields, _NO_DEPS)
 
 
-def _cor(ctx: _Context, key: str, m: CorGroup) -> Iterator[Landing]:
+def _cor(ctx: _Context, emit: Emit, key: str, m: CorGroup) -> None:
     if ctx.scope("cor_groups", "cluster") == "none":
         return
     fields = _rec(number=m.number, comment=m.comment, members=list(m.members))
     for el in ctx.topo.call_servers:
-        yield Landing(el, "cor_groups", key, fields)
+        emit(el, "cor_groups", key, fields, _NO_DEPS)
 
 
-def _named(collection: str, kind: str) -> Callable[[_Context, str, Any], Iterator[Landing]]:
-    def project(ctx: _Context, key: str, m: Department | Location) -> Iterator[Landing]:
+def _named(collection: str, kind: str) -> Projection:
+    def project(ctx: _Context, emit: Emit, key: str, m: Department | Location) -> None:
         scope = ctx.scope(kind, "all_elements")
         targets = ctx.topo.micollab
         if scope == "call_servers":
@@ -158,12 +200,12 @@ def _named(collection: str, kind: str) -> Callable[[_Context, str, Any], Iterato
             targets = ctx.topo.micollab + ctx.topo.call_servers
         fields = _rec(name=m.name, description=m.description)
         for el in targets:
-            yield Landing(el, collection, key, fields)
+            emit(el, collection, key, fields, _NO_DEPS)
 
     return project
 
 
-def _template(ctx: _Context, key: str, m: Template) -> Iterator[Landing]:
+def _template(ctx: _Context, emit: Emit, key: str, m: Template) -> None:
     fields = _rec(
         name=m.name,
         description=m.description,
@@ -172,100 +214,129 @@ def _template(ctx: _Context, key: str, m: Template) -> Iterator[Landing]:
         cor=m.cor.numbers() if m.cor else None,
     )
     for el in ctx.template_elements(m.admin_group):
-        yield Landing(el, "templates", key, fields)
+        emit(el, "templates", key, fields, _NO_DEPS)
 
 
-def _role(ctx: _Context, key: str, m: Role) -> Iterator[Landing]:
+def _role(ctx: _Context, emit: Emit, key: str, m: Role) -> None:
     template = ctx.templates.get(m.template)
     fields = _rec(name=m.name, description=m.description, template=m.template)
     targets = ctx.template_elements(template.admin_group if template else None)
     if ctx.scope("roles", "admin_group") == "none":
         targets = ctx.topo.micollab
     for el in targets:
-        yield Landing(el, "roles", key, fields, (("templates", m.template),))
+        emit(el, "roles", key, fields, (("templates", m.template),))
 
 
-def _user(ctx: _Context, key: str, u: User) -> Iterator[Landing]:
+@dataclass(frozen=True)
+class _PhoneDefaults:
+    """What a template gives each phone of a user, computed once per template."""
+
+    labels: tuple[str, ...]
+    device_types: tuple[str, ...]
+    cos: dict[str, str]
+    cor: dict[str, int]
+    deps: tuple[RecordRef, ...]
+
+
+def _cos_fields(cos: CosSet | None) -> tuple[dict[str, str], tuple[RecordRef, ...]]:
+    if cos is None:
+        return {}, ()
+    n = cos.numbers()
+    fields = {
+        "cos_day": str(n["day"]),
+        "cos_night1": str(n["night1"]),
+        "cos_night2": str(n["night2"]),
+    }
+    return fields, tuple(dict.fromkeys(("cos", v) for v in fields.values()))
+
+
+def _cor_fields(cor: CorSet | None) -> tuple[dict[str, int], tuple[RecordRef, ...]]:
+    if cor is None:
+        return {}, ()
+    n = cor.numbers()
+    fields = {"cor_day": n["day"], "cor_night1": n["night1"], "cor_night2": n["night2"]}
+    return fields, tuple(dict.fromkeys(("cor_groups", str(v)) for v in fields.values()))
+
+
+def _user(ctx: _Context, emit: Emit, key: str, u: User) -> None:
     topo = ctx.topo
     role = ctx.roles_folded.get(u.role.casefold()) if u.role else None
     template_name = u.template or (role.template if role else None)
-    template = ctx.templates.get(template_name) if template_name else None
+    defaults = ctx.phone_defaults(template_name)
     directory_name = u.effective_directory_name()
-    vm = ctx.fp.field(u.voicemail_pin) if u.voicemail_pin else None
 
     phones: list[Fields] = []
     directory: list[Fields] = []
     deps: list[RecordRef] = []
+    n_labels = len(defaults.labels)
     for i, s in enumerate(u.services):
-        tphone = template.phones[i] if template and i < len(template.phones) else None
-        cos = s.cos or (template.cos if template else None)
-        cor = s.cor or (template.cor if template else None)
-        phone: Fields = {
-            "dn": s.dn,
-            "label": s.label or (tphone.label if tphone else f"Phone {i + 1}"),
-            "device_type": s.device_type or (tphone.device_type if tphone else "generic"),
-        }
-        directory.append(dict(phone))
-        if cos:
-            n = cos.numbers()
-            phone["cos_day"], phone["cos_night1"], phone["cos_night2"] = (
-                str(n["day"]),
-                str(n["night1"]),
-                str(n["night2"]),
-            )
-            deps.extend(("cos", str(x)) for x in set(n.values()))
-        if cor:
-            n = cor.numbers()
-            phone["cor_day"], phone["cor_night1"], phone["cor_night2"] = (
-                n["day"],
-                n["night1"],
-                n["night2"],
-            )
-            deps.extend(("cor_groups", str(x)) for x in set(n.values()))
+        label = s.label or (defaults.labels[i] if i < n_labels else f"Phone {i + 1}")
+        device = s.device_type or (defaults.device_types[i] if i < n_labels else "generic")
+        directory.append({"dn": s.dn, "label": label, "device_type": device})
+        phone: Fields = {"dn": s.dn, "label": label, "device_type": device}
+        if s.cos is None:
+            phone.update(defaults.cos)
+        else:
+            fields, more = ctx.cos_fields(s.cos)
+            phone.update(fields)
+            deps.extend(more)
+        if s.cor is None:
+            phone.update(defaults.cor)
+        else:
+            cor_f, cor_d = ctx.cor_fields(s.cor)
+            phone.update(cor_f)
+            deps.extend(cor_d)
         if s.hot_desk_pin:
             phone["hot_desk_pin"] = ctx.fp.field(s.hot_desk_pin)
         phones.append(phone)
 
-    common = {
-        "login_id": u.login_id,
-        "first_name": u.first_name,
-        "last_name": u.last_name,
-        "directory_name": directory_name,
-        "department": u.department,
-        "location": u.location,
-    }
-    place: list[RecordRef] = []
+    place: tuple[RecordRef, ...] = ()
     if u.department:
-        place.append(("departments", u.department))
+        place += (("departments", u.department),)
     if u.location:
-        place.append(("locations", u.location))
+        place += (("locations", u.location),)
 
     user_fields = _rec(
-        **common,
+        login_id=u.login_id,
+        first_name=u.first_name,
+        last_name=u.last_name,
+        directory_name=directory_name,
+        department=u.department,
+        location=u.location,
         email=u.email,
         role=u.role,
         template=template_name,
         host=u.host,
         services=directory,
     )
-    if vm is not None:
-        user_fields["voicemail_pin"] = vm
-    mcl_deps = list(place)
+    if u.voicemail_pin:
+        user_fields["voicemail_pin"] = ctx.fp.field(u.voicemail_pin)
+    mcl_deps = place
     if u.role:
-        mcl_deps.append(("roles", role.name if role else u.role))
+        mcl_deps += (("roles", role.name if role else u.role),)
     if template_name:
-        mcl_deps.append(("templates", template_name))
+        mcl_deps += (("templates", template_name),)
     for el in topo.micollab:
-        yield Landing(el, "users", key, user_fields, tuple(mcl_deps))
+        emit(el, "users", key, user_fields, mcl_deps)
 
     scope = ctx.scope("users", "cluster")
     if scope == "none":
         return
     hosts = [u.host] if scope == "hosting_element" else topo.pair(u.host)
-    phone_fields = _rec(**common, services=phones)
-    phone_deps = tuple(dict.fromkeys(deps + place))
+    phone_fields = _rec(
+        login_id=u.login_id,
+        first_name=u.first_name,
+        last_name=u.last_name,
+        directory_name=directory_name,
+        department=u.department,
+        location=u.location,
+        services=phones,
+    )
+    phone_deps = (
+        defaults.deps + place if not deps else tuple(dict.fromkeys((*deps, *defaults.deps, *place)))
+    )
     for el in hosts:
-        yield Landing(el, "users", key, phone_fields, phone_deps)
+        emit(el, "users", key, phone_fields, phone_deps)
 
     if scope in ("hosting_element", "resilient_pair"):
         return
@@ -279,11 +350,12 @@ def _user(ctx: _Context, key: str, u: User) -> Iterator[Landing]:
         if el in hosts:
             continue
         for p in directory:
-            yield Landing(
+            emit(
                 el,
                 "remote_directory",
                 p["dn"],
                 _rec(dn=p["dn"], directory_name=directory_name, host=u.host, login_id=u.login_id),
+                _NO_DEPS,
             )
 
 
@@ -291,13 +363,13 @@ def _ivr_targets(ctx: _Context, kind: str) -> list[str]:
     return [] if ctx.scope(kind, "all_elements") == "none" else ctx.topo.ivr_servers
 
 
-def _media_server(ctx: _Context, key: str, m: MediaServer) -> Iterator[Landing]:
+def _media_server(ctx: _Context, emit: Emit, key: str, m: MediaServer) -> None:
     fields = _rec(**m.model_dump())
     for el in _ivr_targets(ctx, "ivr_media_servers"):
-        yield Landing(el, "media_servers", key, fields)
+        emit(el, "media_servers", key, fields, _NO_DEPS)
 
 
-def _prompt(ctx: _Context, key: str, m: Prompt) -> Iterator[Landing]:
+def _prompt(ctx: _Context, emit: Emit, key: str, m: Prompt) -> None:
     audio = ctx.audio(m.file)
     fields = _rec(
         name=m.name,
@@ -308,7 +380,7 @@ def _prompt(ctx: _Context, key: str, m: Prompt) -> Iterator[Landing]:
         audio_bytes=audio[1] if audio else None,
     )
     for el in _ivr_targets(ctx, "prompts"):
-        yield Landing(el, "prompts", key, fields)
+        emit(el, "prompts", key, fields, _NO_DEPS)
 
 
 def _step_deps(ctx: _Context, steps: list[Step]) -> list[RecordRef]:
@@ -330,16 +402,16 @@ def _steps(steps: list[Step]) -> list[Fields]:
     return [s.model_dump(exclude_defaults=True) for s in steps]
 
 
-def _subroutine(ctx: _Context, key: str, m: Subroutine) -> Iterator[Landing]:
+def _subroutine(ctx: _Context, emit: Emit, key: str, m: Subroutine) -> None:
     fields = _rec(
         name=m.name, media_type=m.media_type, description=m.description, steps=_steps(m.steps)
     )
     deps = tuple(d for d in _step_deps(ctx, m.steps) if d != ("subroutines", key))
     for el in _ivr_targets(ctx, "subroutines"):
-        yield Landing(el, "subroutines", key, fields, deps)
+        emit(el, "subroutines", key, fields, deps)
 
 
-def _workflow(ctx: _Context, key: str, m: Workflow) -> Iterator[Landing]:
+def _workflow(ctx: _Context, emit: Emit, key: str, m: Workflow) -> None:
     fields = _rec(
         name=m.name,
         media_type=m.media_type,
@@ -349,10 +421,12 @@ def _workflow(ctx: _Context, key: str, m: Workflow) -> Iterator[Landing]:
     )
     deps = _step_deps(ctx, m.steps) + [("media_servers", s) for s in m.media_servers]
     for el in _ivr_targets(ctx, "workflows"):
-        yield Landing(el, "workflows", key, fields, tuple(deps))
+        emit(el, "workflows", key, fields, tuple(deps))
 
 
-PROJECTIONS: dict[str, Callable[[_Context, str, Any], Iterator[Landing]]] = {
+Projection = Callable[[_Context, Emit, str, Any], None]
+
+PROJECTIONS: dict[str, Projection] = {
     "classes_of_service": _cos,
     "cor_groups": _cor,
     "departments": _named("departments", "departments"),
@@ -383,7 +457,15 @@ def landings(
     fn = PROJECTIONS.get(kind)
     if model is None or fn is None:
         return []
-    return list(fn(_Context(state, fingerprints, read_other), key, model))
+    out: list[Landing] = []
+
+    def collect(
+        element: str, collection: str, k: str, fields: Fields, deps: tuple[RecordRef, ...]
+    ) -> None:
+        out.append(Landing(element, collection, k, fields, deps))
+
+    fn(_Context(state, fingerprints, read_other), collect, key, model)
+    return out
 
 
 def project(
@@ -396,6 +478,20 @@ def project(
     depends: dict[str, dict[RecordRef, tuple[RecordRef, ...]]] = {n: {} for n in state.elements}
     origin: dict[str, dict[RecordRef, tuple[str, str]]] = {n: {} for n in state.elements}
     all_excluded: set[tuple[str, str]] = set()
+    current = ["", ""]  # the resource being projected: (kind, key)
+
+    def emit(
+        element: str, collection: str, key: str, fields: Fields, deps: tuple[RecordRef, ...]
+    ) -> None:
+        coll = records[element].get(collection)
+        if coll is None:
+            coll = records[element][collection] = {}
+        coll[key] = fields
+        if deps:
+            depends[element][(collection, key)] = deps
+        if collection == "remote_directory":
+            origin[element][(collection, key)] = (current[0], current[1])
+
     for kind, fn in PROJECTIONS.items():
         sharing = state.settings.sharing.get(kind)
         excluded = set(sharing.exclude) if sharing else set()
@@ -403,13 +499,8 @@ def project(
         for key, model in state.of(kind).items():
             if key in excluded:
                 continue
-            for land in fn(ctx, key, model):
-                ref = (land.collection, land.key)
-                records[land.element].setdefault(land.collection, {})[land.key] = land.fields
-                if land.depends_on:
-                    depends[land.element][ref] = land.depends_on
-                if land.collection == "remote_directory":
-                    origin[land.element][ref] = (kind, key)
+            current[:] = [kind, key]
+            fn(ctx, emit, key, model)
     return Target(
         records, depends, origin, list(dict.fromkeys(fingerprints.unresolved)), all_excluded
     )
