@@ -10,6 +10,7 @@ import click
 
 from provgit import exitcodes
 from provgit.cli.common import config_path_argument, read_source, state_dir_for, state_dir_option
+from provgit.load.verdict import Verdict, VerdictStore, recording_reads
 from provgit.render import diagnostics as render
 from provgit.validate import validate_source
 
@@ -35,9 +36,20 @@ def command(path: Path, fmt: str, no_cache: bool, state_dir: str | None) -> int:
     started = time.perf_counter()
     source = read_source(path)
     cache = None if no_cache else state_dir_for(path, state_dir) / "cache"
-    result = validate_source(source, cache)
+    # Nothing changed since the last run: answer from the stored verdict
+    # (see provgit.load.verdict) instead of rebuilding every model.
+    store = None if cache is None else VerdictStore(cache)
+    result = None if store is None else store.get(source)
+    if result is None:
+        traced, reads = recording_reads(source)
+        full = validate_source(traced, cache)
+        result = Verdict(
+            full.diagnostics, full.state.counts(), full.files, full.parsed, full.cached
+        )
+        if store is not None:
+            store.put(source, result, reads)
     elapsed = time.perf_counter() - started
-    counts = {k: v for k, v in result.state.counts().items() if v}
+    counts = {k: v for k, v in result.counts.items() if v}
     if fmt == "json":
         click.echo(render.as_json(result.diagnostics, {"counts": counts, "files": result.files}))
     elif fmt == "github":
