@@ -332,6 +332,9 @@ class Applier:
             for op in wave:
                 ref = (op.collection, op.key)
                 fh = fields_hash(op.action, op.fields)
+                if w.down is not None:
+                    undelivered.append(op)
+                    continue
                 blocker = next((d for d in op.depends_on if d in w.blocked), None)
                 if blocker is not None:
                     self._settle(
@@ -348,9 +351,6 @@ class Applier:
                         f"(provgit errors retry {held[0]})",
                         error_id=held[0],
                     )
-                    continue
-                if w.down is not None:
-                    undelivered.append(op)
                     continue
                 try:
                     write = self._write_op(op)
