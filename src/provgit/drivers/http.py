@@ -116,6 +116,8 @@ class HttpDriver:
                 ),
                 headers=headers,
                 json_serialize=json.dumps,
+                # Elements set no cookies; skipping the jar saves work per request.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._semaphore = asyncio.Semaphore(self.concurrency)
         return self._session, self._semaphore

@@ -202,13 +202,6 @@ class ElementStore:
         if self.state == "offline":
             raise OfflineError(f"element {self.name} is stopped/offline")
 
-    def _check_writable(self) -> None:
-        state = self.state
-        if state == "offline":
-            raise OfflineError(f"element {self.name} is stopped/offline")
-        if state == "locked":
-            raise LockedError(f"element {self.name} is locked (busy), try again later")
-
     # ---- reads -----------------------------------------------------------
 
     def list_records(self, collection: str, cursor: str | None = None, limit: int = 1000) -> Page:
@@ -303,27 +296,50 @@ class ElementStore:
         `force` is the element admin's own tool (out-of-band edits): it skips
         the revision conditions and the locked state, not the element's rules.
         """
-        if force:
-            self._check_readable()
-        else:
-            self._check_writable()
-        results: list[WriteResult] = []
+        return [result for result, _ in self._write(ops, force)]
+
+    def write_json(self, op: WriteOp) -> tuple[int, str | None]:
+        """One conditional write; (revision, fields as stored, JSON; None for a
+        delete). Lets the server answer without reading the record back."""
+        result, text = self._write([op], False)[0]
+        if result.error is not None:
+            raise result.error
+        assert result.revision is not None
+        return result.revision, text
+
+    def _write(self, ops: Sequence[WriteOp], force: bool) -> list[tuple[WriteResult, str | None]]:
+        results: list[tuple[WriteResult, str | None]] = []
         with self._tx():
-            revision = self.revision
+            # One read of the meta rows: state, revision and feed floor, all
+            # under the write lock (a write costs a dozen statements; each counts).
+            meta = self._meta()
+            state = meta.get("state")
+            if state == "offline":
+                raise OfflineError(f"element {self.name} is stopped/offline")
+            if state == "locked" and not force:
+                raise LockedError(f"element {self.name} is locked (busy), try again later")
+            revision = int(meta["revision"])
             for op in ops:
                 try:
-                    revision = self._apply(op, revision + 1, force)
-                    results.append(WriteResult(ok=True, revision=revision))
+                    text = self._apply(op, revision + 1, force)
+                    revision += 1
+                    results.append((WriteResult(ok=True, revision=revision), text))
                 except (RefusedError, ConflictError, NotFoundError) as e:
-                    results.append(WriteResult(ok=False, error=e))
+                    results.append((WriteResult(ok=False, error=e), None))
+            if revision == int(meta["revision"]):
+                return results
             self._set_meta(revision=str(revision))
+            # Trim in steps of 1 % of the retention, not on every write: the
+            # feed keeps at least `retention` changes, at most 1 % more.
             floor = revision - self.retention
-            if floor > int(self._get("feed_floor")):
+            if floor >= int(meta["feed_floor"]) + max(1, self.retention // 100):
                 self._db.execute("DELETE FROM changes WHERE revision <= ?", (floor,))
                 self._set_meta(feed_floor=str(floor))
         return results
 
-    def _apply(self, op: WriteOp, revision: int, force: bool) -> int:
+    def _apply(self, op: WriteOp, revision: int, force: bool) -> str | None:
+        """Apply one op at `revision`; the stored fields JSON (None for a delete).
+        Every check comes before the first change, so a refusal changes nothing."""
         db = self._db
         collection, key = op.collection, op.key
         refusal = rules.check_collection(self.element_type, collection)
@@ -359,7 +375,7 @@ class ElementStore:
                 "INSERT INTO changes VALUES (?, ?, ?, 'delete', NULL, ?)",
                 (revision, collection, key, revision),
             )
-            return revision
+            return None
         if op.op != "put" or not isinstance(op.fields, dict):
             raise RefusedError(
                 f"{form} {key}: a put needs an object of fields",
@@ -384,14 +400,24 @@ class ElementStore:
             "DO UPDATE SET fields = excluded.fields, revision = excluded.revision",
             (collection, key, text, revision),
         )
-        self._unindex(collection, key)
-        self._index(collection, key, op.fields)
-        self._store_secrets(collection, key, stored, secrets)
+        # Index and secret upkeep only for records that have (or had) any:
+        # most records have neither, and these statements are half a write.
+        if self._indexed(old):
+            self._unindex(collection, key)
+        if self._indexed(op.fields):
+            self._index(collection, key, op.fields)
+        if secrets or rules.SENSITIVE in text or (row is not None and rules.SENSITIVE in row[0]):
+            self._store_secrets(collection, key, stored, secrets)
         db.execute(
             "INSERT INTO changes VALUES (?, ?, ?, 'put', ?, ?)",
             (revision, collection, key, text, revision),
         )
-        return revision
+        return text
+
+    def _indexed(self, fields: Fields) -> bool:
+        return bool(
+            rules.directory_numbers(fields) or rules.cos_references(self.element_type, fields)
+        )
 
     def _check_references(
         self, collection: str, key: str, fields: Fields, form: str
