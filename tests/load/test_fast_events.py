@@ -24,6 +24,8 @@ TEXTS = [
     b"a: !foo x\n",
     b"a: *nope\n",
     b"? [1]\n: x\n",
+    b"a: 1\n---\n",
+    b"- &a x\n- *a\n- ! y\n",
 ]
 
 
@@ -32,6 +34,11 @@ def _outcome(data: bytes) -> Any:
         return ("ok", parse_documents(data))
     except YamlProblem as p:
         return ("problem", p.message, p.line, p.column, p.hint)
+
+
+def test_documents_after_a_mapping_document() -> None:
+    assert parse_documents(b"a: 1\n---\n") == [{"a": 1}, None]
+    assert parse_documents(b"a: 1\n--- x\n--- [y]\n") == [{"a": 1}, "x", ["y"]]
 
 
 def test_fast_events_are_in_use() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import marshal
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +56,15 @@ def _parse(data: bytes) -> tuple[str, bytes | tuple[str, int, int, str | None]]:
         return "err", (p.message, p.line, p.column, p.hint)
 
 
+def _parse_here(data: bytes) -> tuple[str, Any]:
+    """In this process: keep the parsed data as is (no marshal round trip)."""
+    try:
+        docs = parse_documents(data)
+    except YamlProblem as p:
+        return "err", (p.message, p.line, p.column, p.hint)
+    return "docs", (docs, marshal.dumps(docs))
+
+
 def _parse_in_worker(data: bytes) -> tuple[str, Any]:
     gc.disable()
     return _parse(data)
@@ -97,26 +106,54 @@ def load_files(
                 continue
             todo.append(f)
         total = sum(len(f.data) for f in todo)
-        n = workers if workers is not None else (os.cpu_count() or 1)
+        n = workers if workers is not None else _usable_cpus()
+        parsed: Iterable[tuple[SourceFile, tuple[str, Any]]]
+        pool = None
         if n > 1 and len(todo) > 1 and total >= PARALLEL_MIN_BYTES:
-            # Largest first, so one big file does not start last.
+            # Largest first, so one big file does not start last. Results are
+            # consumed as they arrive, so unmarshalling and writing the cache
+            # overlap with the parsing still going on.
             order = sorted(todo, key=lambda f: -len(f.data))
-            with ProcessPoolExecutor(max_workers=min(n, len(todo))) as pool:
-                outcomes = list(pool.map(_parse_in_worker, [f.data for f in order]))
-            parsed = list(zip(order, outcomes, strict=True))
+            pool = ProcessPoolExecutor(max_workers=min(n, len(todo)))
+            parsed = zip(order, pool.map(_parse_in_worker, [f.data for f in order]), strict=True)
         else:
-            parsed = [(f, _parse(f.data)) for f in todo]
-        for f, (status, payload) in parsed:
-            if status == "ok":
-                assert isinstance(payload, bytes)
-                results[f.path] = marshal.loads(payload)
-                cache.put(f.blob_id, payload)
-            else:
-                msg, line, col, hint = payload
-                diags.append(Diagnostic(Location(f.path, line, col), msg, hint=hint, code="yaml"))
+            parsed = ((f, _parse_here(f.data)) for f in todo)
+        try:
+            _collect(parsed, results, cache, diags)
+        finally:
+            if pool is not None:
+                pool.shutdown()
     files = [
         LoadedFile(f.path, f.blob_id, f.data, results[f.path])
         for f in source.files
         if f.path in results
     ]
     return Loaded(files, diags, parsed=len(todo), cached=len(source.files) - len(todo))
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _collect(
+    parsed: Iterable[tuple[SourceFile, tuple[str, Any]]],
+    results: dict[str, list[Any]],
+    cache: ParseCache,
+    diags: list[Diagnostic],
+) -> None:
+    for f, (status, payload) in parsed:
+        if status == "ok":
+            assert isinstance(payload, bytes)
+            results[f.path] = marshal.loads(payload)
+            cache.put(f.blob_id, payload)
+        elif status == "docs":
+            docs, raw = payload
+            results[f.path] = docs
+            cache.put(f.blob_id, raw)
+        else:
+            msg, line, col, hint = payload
+            diags.append(Diagnostic(Location(f.path, line, col), msg, hint=hint, code="yaml"))

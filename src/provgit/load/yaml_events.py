@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -118,15 +118,21 @@ def _tagged(tag: str, v: str, line: int, col: int) -> Any:
 # slower but gives exactly the same tuples.
 #
 # Tuple layout, first item the event code:
-#   scalar        (SCALAR, value, anchor, tag, implicit, style, start_mark)
+#   plain scalar  (PLAIN, value, start_mark): no tag, no anchor, plain style; most
+#                 scalars, so the hot loop handles them first and in full
+#   other scalar  (SCALAR, value, anchor, tag, implicit, style, start_mark)
 #   mapping start (MAP_START, anchor, tag, start_mark)
 #   seq start     (SEQ_START, anchor, tag, start_mark)
 #   alias         (ALIAS, anchor, start_mark)
 #   anything else (code, start_mark)
-SCALAR, MAP_START, SEQ_START, MAP_END, SEQ_END, ALIAS, DOC_START, DOC_END, STREAM = range(9)
+SCALAR, MAP_START, SEQ_START, MAP_END, SEQ_END, ALIAS, DOC_START, DOC_END, STREAM, PLAIN = range(10)
 
 _FACTORIES: dict[str, Callable[..., tuple[Any, ...]]] = {
-    "ScalarEvent": lambda a, t, i, v, s, e, st: (SCALAR, v, a, t, i, st, s),
+    "ScalarEvent": lambda a, t, i, v, s, e, st: (
+        (PLAIN, v, s)
+        if t is None and a is None and not st and i[0]
+        else (SCALAR, v, a, t, i, st, s)
+    ),
     "MappingStartEvent": lambda a, t, i, s, e, f: (MAP_START, a, t, s),
     "SequenceStartEvent": lambda a, t, i, s, e, f: (SEQ_START, a, t, s),
     "MappingEndEvent": lambda s, e: (MAP_END, s),
@@ -149,6 +155,8 @@ def _as_tuple(ev: Any) -> tuple[Any, ...] | None:
         return None
     et = type(ev).__name__
     if et == "ScalarEvent":
+        if ev.tag is None and ev.anchor is None and not ev.style and ev.implicit[0]:
+            return (PLAIN, ev.value, ev.start_mark)
         return (SCALAR, ev.value, ev.anchor, ev.tag, ev.implicit, ev.style, ev.start_mark)
     if et == "MappingStartEvent":
         return (MAP_START, ev.anchor, ev.tag, ev.start_mark)
@@ -254,6 +262,26 @@ def parse_documents(data: bytes) -> list[Any]:
     with _event_reader(data) as get:
         while (ev := get()) is not None:
             code = ev[0]
+            if code == PLAIN:
+                # The hot path, complete in itself: resolve, then place the value.
+                nodes += 1
+                raw = ev[1]
+                value = memo.get(raw, no_key)
+                if value is no_key:
+                    value = memo[raw] = plain(raw)
+                if cur_map:
+                    if key is no_key:
+                        if value in cur or value == "<<":
+                            _bad_key(value, ev[2], "" if value in cur else None)
+                        key = value
+                    else:
+                        cur[key] = value
+                        key = no_key
+                elif cur is not None:
+                    cur.append(value)
+                else:
+                    docs.append(value)
+                continue
             style: Any = None
             if code == SCALAR:
                 nodes += 1
@@ -299,6 +327,7 @@ def parse_documents(data: bytes) -> list[Any]:
                     cur, cur_map, key, cur_anchor, cur_start = stack.pop()
                 else:
                     cur = None
+                    cur_map = False
             elif code == ALIAS:
                 m = ev[2]
                 if ev[1] not in anchors:
@@ -333,27 +362,30 @@ def parse_documents(data: bytes) -> list[Any]:
                         m.line + 1,
                         m.column + 1,
                     )
-                if value in cur:
-                    m = ev[-1]
-                    raise YamlProblem(
-                        f"duplicate key {value!r} in this mapping",
-                        m.line + 1,
-                        m.column + 1,
-                        "each key may appear once per mapping; remove or merge the repeated one",
-                    )
-                if value == "<<" and not style:
-                    m = ev[-1]
-                    raise YamlProblem(
-                        "merge keys (<<) are not supported",
-                        m.line + 1,
-                        m.column + 1,
-                        "write the fields out (roles and templates carry shared settings)",
-                    )
+                if value in cur or (value == "<<" and not style):
+                    _bad_key(value, ev[-1], "" if value in cur else style)
                 key = value
             else:
                 cur[key] = value
                 key = no_key
     return docs
+
+
+def _bad_key(value: Any, mark: Any, style: Any) -> NoReturn:
+    """A repeated key ("" as style) or a plain merge key (<<)."""
+    if style == "":
+        raise YamlProblem(
+            f"duplicate key {value!r} in this mapping",
+            mark.line + 1,
+            mark.column + 1,
+            "each key may appear once per mapping; remove or merge the repeated one",
+        )
+    raise YamlProblem(
+        "merge keys (<<) are not supported",
+        mark.line + 1,
+        mark.column + 1,
+        "write the fields out (roles and templates carry shared settings)",
+    )
 
 
 class _NoKey:
@@ -398,7 +430,7 @@ def locate(data: bytes, paths: Iterable[Path]) -> dict[Path, tuple[int, int]]:
                     if top[1]:
                         if top[2] is None:
                             # This event is a key.
-                            top[2] = ev[1] if code == SCALAR else ""
+                            top[2] = ev[1] if code in (SCALAR, PLAIN) else ""
                             key_path = (*top[0], top[2])
                             if key_path in prefixes and key_path not in found:
                                 m = ev[-1]
