@@ -95,7 +95,7 @@ async def observe_network(
     cache = ObservationCache(state_dir)
     previous = cache.load_all(list(network.drivers)) if incremental else {}
     observed = await observe(network.drivers, previous)
-    cache.save_all({n: o for n, o in observed.items() if o.ok})
+    cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
     for name, why in network.unavailable.items():
         observed[name] = Observation(name, "unauthorized", None, error=why)
     return observed

@@ -11,10 +11,9 @@ the error message, never an exception: one element down never stops the rest.
 from __future__ import annotations
 
 import asyncio
+import marshal
 import os
-import pickle
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,8 @@ from provgit.drivers.base import (
     TransportError,
     UnauthorizedError,
 )
-from provgit.records import COLLECTIONS
+from provgit.fsutil import atomic_write
+from provgit.records import COLLECTIONS, MANAGED_BY, Fields
 
 ObservedState = Literal["running", "locked", "offline", "unauthorized", "error"]
 ObservedRecords = dict[str, dict[str, StoredRecord]]
@@ -46,7 +46,8 @@ class Observation:
     element: str
     state: ObservedState
     revision: int | None
-    records: ObservedRecords = field(default_factory=dict)
+    # repr=False: asyncio and tracebacks format reprs, and 300,000 records take seconds.
+    records: ObservedRecords = field(default_factory=dict, repr=False)
     error: str | None = None
     incremental: bool = False
 
@@ -119,6 +120,21 @@ def _running(state: str) -> ObservedState:
     return "locked" if state == "locked" else "running"
 
 
+def _own_fields(fields: Fields) -> Fields:
+    """Drop what the element fills in by itself (`_…` bookkeeping), keeping
+    provgit's own ownership mark: plans compare records with plain equality."""
+    if not any(k[0] == "_" for k in fields):
+        return fields
+    return {k: v for k, v in fields.items() if k[0] != "_" or k == MANAGED_BY}
+
+
+def _normalized(record: StoredRecord) -> StoredRecord:
+    own = _own_fields(record.fields)
+    if own is record.fields:
+        return record
+    return StoredRecord(record.collection, record.key, own, record.revision)
+
+
 async def _full_read(
     name: str, driver: Driver, collections: Sequence[str], state: str, start: int
 ) -> Observation:
@@ -131,7 +147,7 @@ async def _full_read(
         while True:
             page = await driver.list_records(collection, cursor, PAGE)
             for record in page.records:
-                found[record.key] = record
+                found[record.key] = _normalized(record)
             cursor = page.next_cursor
             if cursor is None or not page.records:
                 break
@@ -155,7 +171,10 @@ async def _refresh(
                 bucket.pop(change.key, None)
             else:
                 bucket[change.key] = StoredRecord(
-                    change.collection, change.key, change.fields or {}, change.record_revision
+                    change.collection,
+                    change.key,
+                    _own_fields(change.fields or {}),
+                    change.record_revision,
                 )
         revision = feed.revision
         if len(feed.changes) < FEED_PAGE:
@@ -165,24 +184,34 @@ async def _refresh(
 
 class ObservationCache:
     """The last observation per element, under `<state_dir>/observed/`, so the
-    next run can refresh incrementally. Pickle: it is our own file, written by
-    us, and a 100,000-record observation loads in a fraction of JSON's time."""
+    next run can refresh incrementally through the change feed.
+
+    Stored with `marshal` (plain dicts, lists and tuples): for 300,000 records it
+    writes in a tenth of a second where pickling the record objects took six.
+    """
+
+    FORMAT = 2
 
     def __init__(self, state_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(state_dir) / "observed"
 
     def _path(self, element: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", element)
-        return self.dir / f"{safe}.pickle"
+        return self.dir / f"{safe}.marshal"
 
     def load(self, element: str) -> Observation | None:
         """The cached observation, or None if absent or unreadable (then read fully)."""
         try:
-            with self._path(element).open("rb") as f:
-                value = pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            doc = marshal.loads(self._path(element).read_bytes())
+            if doc["format"] != self.FORMAT or doc["element"] != element:
+                return None
+            records: ObservedRecords = {
+                coll: {key: StoredRecord(coll, key, f, rev) for key, (f, rev) in recs.items()}
+                for coll, recs in doc["records"].items()
+            }
+            return Observation(element, doc["state"], doc["revision"], records)
+        except (OSError, EOFError, ValueError, TypeError, KeyError):
             return None
-        return value if isinstance(value, Observation) and value.element == element else None
 
     def load_all(self, elements: Sequence[str]) -> dict[str, Observation]:
         out: dict[str, Observation] = {}
@@ -192,23 +221,28 @@ class ObservationCache:
                 out[element] = found
         return out
 
-    def save(self, observation: Observation) -> None:
+    def save(self, observation: Observation, previous: Observation | None = None) -> None:
         """Write then rename, so a crash leaves the old file or the new, never half."""
         if not observation.ok:
             return  # keep the last good one to refresh from
-        self.dir.mkdir(parents=True, exist_ok=True)
-        target = self._path(observation.element)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=target.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(observation, f, protocol=pickle.HIGHEST_PROTOCOL)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if previous is not None and previous.revision == observation.revision:
+            return  # nothing changed on the element since the file was written
+        doc = {
+            "format": self.FORMAT,
+            "element": observation.element,
+            "state": observation.state,
+            "revision": observation.revision,
+            "records": {
+                coll: {key: (r.fields, r.revision) for key, r in recs.items()}
+                for coll, recs in observation.records.items()
+            },
+        }
+        atomic_write(self._path(observation.element), marshal.dumps(doc))
 
-    def save_all(self, observations: Mapping[str, Observation]) -> None:
-        for observation in observations.values():
-            self.save(observation)
+    def save_all(
+        self,
+        observations: Mapping[str, Observation],
+        previous: Mapping[str, Observation] | None = None,
+    ) -> None:
+        for name, observation in observations.items():
+            self.save(observation, (previous or {}).get(name))

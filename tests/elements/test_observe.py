@@ -219,6 +219,6 @@ def test_observation_cache_round_trips_and_writes_atomically(tmp_path: Path) -> 
     cache.save(Observation("cs/1", "offline", None, error="down"))  # keeps the last good one
     assert cache.load("cs/1") == obs
     assert cache.load_all(["cs/1", "other"]) == {"cs/1": obs}
-    assert [p.name for p in (tmp_path / "observed").iterdir()] == ["cs_1.pickle"]
-    (tmp_path / "observed" / "cs_1.pickle").write_bytes(b"garbage")
+    assert [p.name for p in (tmp_path / "observed").iterdir()] == ["cs_1.marshal"]
+    (tmp_path / "observed" / "cs_1.marshal").write_bytes(b"garbage")
     assert cache.load("cs/1") is None

@@ -126,7 +126,8 @@ def cos_references(element_type: str, fields: Fields) -> list[tuple[str, str]]:
 def split_secrets(fields: Fields) -> tuple[Fields, dict[str, Any]]:
     """Redact `{"$sensitive": fp, "value": v}` objects, wherever they are.
 
-    Returns the fields as stored and returned (fingerprint only) and the
+    Returns the fields as stored and returned (everything but the plaintext:
+    the fingerprint and any non-secret reference such as `ref`) and the
     plaintexts by JSON path, kept apart so no read path can ever return them.
     """
     secrets: dict[str, Any] = {}
@@ -136,7 +137,7 @@ def split_secrets(fields: Fields) -> tuple[Fields, dict[str, Any]]:
             if SENSITIVE in value:
                 if "value" in value:
                     secrets[path] = value["value"]
-                return {SENSITIVE: value[SENSITIVE]}
+                return {k: v for k, v in value.items() if k != "value"}
             return {k: walk(v, f"{path}.{k}") for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v, f"{path}[{i}]") for i, v in enumerate(value)]

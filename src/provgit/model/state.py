@@ -18,9 +18,9 @@ M = TypeVar("M", bound=Model)
 class DesiredState:
     settings: Settings
     # kind (plural) -> key -> model, in file order
-    resources: dict[str, dict[str, Any]]
+    resources: dict[str, dict[str, Any]] = field(repr=False)
     # (kind, key) -> where the record is written
-    origins: dict[tuple[str, str], Pointer] = field(default_factory=dict)
+    origins: dict[tuple[str, str], Pointer] = field(default_factory=dict, repr=False)
     # file path -> bytes, for locating problems found later
     sources: dict[str, bytes] = field(default_factory=dict, repr=False)
     commit: str | None = None

@@ -59,11 +59,12 @@ _NO_DEPS: tuple[RecordRef, ...] = ()
 
 @dataclass
 class Target:
-    records: dict[str, Records]
+    # repr=False everywhere: a debugger or traceback must not print a network.
+    records: dict[str, Records] = field(repr=False)
     # element -> (collection, key) -> records on the same element it needs first
-    depends: dict[str, dict[RecordRef, tuple[RecordRef, ...]]]
+    depends: dict[str, dict[RecordRef, tuple[RecordRef, ...]]] = field(repr=False)
     # element -> (collection, key) -> (kind, resource key) it came from
-    origin: dict[str, dict[RecordRef, tuple[str, str]]]
+    origin: dict[str, dict[RecordRef, tuple[str, str]]] = field(repr=False)
     unresolved_secrets: list[str] = field(default_factory=list)
     # (kind, key) excluded from sharing: provgit neither writes nor deletes them.
     excluded: set[tuple[str, str]] = field(default_factory=set)
