@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 from provgit.compose import connect, desired_target  # noqa: E402
 from provgit.drivers.base import WriteOp  # noqa: E402
 from provgit.elements.store import ElementStore  # noqa: E402
+from provgit.plan.ordering import COLLECTION_ORDER  # noqa: E402
 from provgit.source import read_directory  # noqa: E402
 from provgit.validate import validate_source  # noqa: E402
 
@@ -56,15 +57,7 @@ def populate(root: Path, state_dir: Path) -> int:
         for name, driver in network.drivers.items():
             ops = [
                 WriteOp("put", coll, key, fields, None)
-                for coll in ("departments", "locations", "cos", "cor_groups", "templates", "roles")
-                + (
-                    "users",
-                    "remote_directory",
-                    "media_servers",
-                    "prompts",
-                    "subroutines",
-                    "workflows",
-                )
+                for coll in COLLECTION_ORDER
                 for key, fields in target.records[name].get(coll, {}).items()
             ]
             for i in range(0, len(ops), 5000):
