@@ -60,7 +60,7 @@ from provgit.model.settings import Settings
 from provgit.plan.compute import field_changes
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.records import form_name
-from provgit.secrets import SecretUnavailable, redact, with_values
+from provgit.secrets import SENSITIVE, SecretUnavailable, redact, with_values
 
 # Test hook, read only from the environment: SIGKILL this process after the
 # Nth element write call returns (before its outcome is journaled), or with
@@ -88,6 +88,9 @@ class ApplyOptions:
     release: frozenset[tuple[str, str, str]] = frozenset()
     batch_size: int = 200
     batches_in_flight: int = 4
+    # The saved plan's checksum, recorded with the run (hashing a large plan
+    # again here would cost more than applying it).
+    plan_checksum: str | None = None
 
 
 def _now_iso() -> str:
@@ -124,6 +127,20 @@ def _waves(ops: Sequence[Operation]) -> list[list[Operation]]:
     return waves
 
 
+def _has_secret(value: Any) -> bool:
+    """Whether a record holds a secret reference (most do not: skip resolving them)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if SENSITIVE in v:
+                return True
+            stack.extend(x for x in v.values() if isinstance(x, dict | list))
+        elif isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, dict | list))
+    return False
+
+
 def _detail(op: Operation) -> dict[str, Any]:
     """The first fields of the record, redacted (SDS shows the record's first columns)."""
     source: Mapping[str, Any]
@@ -155,6 +172,9 @@ class _Element:
     down: ElementError | None = None  # element-wide failure after retries
     blocked: dict[Ref, str] = field(default_factory=dict)
     held: dict[Ref, tuple[int, str | None]] = field(default_factory=dict)
+    # Records of this element with a pending update or distribution error:
+    # only those need clearing when a write lands.
+    troubled: set[Ref] = field(default_factory=set)
     outcomes: dict[Ref, OpResult] = field(default_factory=dict)
 
 
@@ -186,6 +206,34 @@ class Applier:
         # loop (and so every other element) moving meanwhile. One thread keeps
         # the SQLite connection to one user at a time.
         self._jx = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._intent_queue: list[tuple[list[Intent], asyncio.Future[list[int]]]] = []
+        self._intent_flushing = False
+
+    async def _record_intents(self, intents: list[Intent]) -> list[int]:
+        """Group commit: intents of batches that are ready together share one fsync."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[int]] = loop.create_future()
+        self._intent_queue.append((intents, future))
+        if not self._intent_flushing:
+            self._intent_flushing = True
+            try:
+                while self._intent_queue:
+                    queued, self._intent_queue = self._intent_queue, []
+                    everything = [i for batch, _ in queued for i in batch]
+                    try:
+                        ids = await self._j(self.journal.record_intents, self.run_id, everything)
+                    except BaseException as e:
+                        for _, f in queued:
+                            if not f.done():
+                                f.set_exception(e)
+                        raise
+                    at = 0
+                    for batch, f in queued:
+                        f.set_result(ids[at : at + len(batch)])
+                        at += len(batch)
+            finally:
+                self._intent_flushing = False
+        return await future
 
     async def _j(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -213,7 +261,7 @@ class Applier:
             self.options.command,
             os.getpid(),
             os.uname().nodename,
-            plan.checksum(),
+            self.options.plan_checksum,
             plan.commit,
         )
         result = ApplyResult(self.run_id, plan.network, started=_now_iso())
@@ -323,15 +371,16 @@ class Applier:
         # already part of what this plan was computed from.
         await self._j(journal.resolve_open_intents, name, "resolved by re-observation")
         for e in await self._j(journal.distribution_errors, element=name):
+            w.troubled.add((e.collection, e.key))
             if (name, e.collection, e.key) not in self.options.release:
                 w.held[(e.collection, e.key)] = (e.id, e.fields_hash)
+        w.troubled.update((p.collection, p.key) for p in await self._j(journal.pending, name))
         for wave in _waves(w.ops):
-            sendable: list[tuple[Operation, WriteOp, str]] = []
+            sendable: list[tuple[Operation, WriteOp]] = []
             # Once the element is down for good, the rest waits for the next run.
             undelivered: list[Operation] = []
             for op in wave:
                 ref = (op.collection, op.key)
-                fh = fields_hash(op.action, op.fields)
                 if w.down is not None:
                     undelivered.append(op)
                     continue
@@ -342,7 +391,7 @@ class Applier:
                     )
                     continue
                 held = w.held.get(ref)
-                if held is not None and held[1] == fh:
+                if held is not None and held[1] == fields_hash(op.action, op.fields):
                     self._settle(
                         w,
                         op,
@@ -355,9 +404,9 @@ class Applier:
                 try:
                     write = self._write_op(op)
                 except SecretUnavailable as e:
-                    await self._distribution_error(w, op, "secret", str(e), fh)
+                    await self._distribution_error(w, op, "secret", str(e))
                     continue
-                sendable.append((op, write, fh))
+                sendable.append((op, write))
             if w.down is not None:
                 await self._pending(w, undelivered, w.down)
                 continue
@@ -375,7 +424,9 @@ class Applier:
         if op.action == "delete":
             return WriteOp("delete", op.collection, op.key, None, op.if_revision)
         # Secrets are resolved here, right before the write, and nowhere else.
-        fields = with_values(op.fields or {})
+        fields = op.fields or {}
+        if _has_secret(fields):
+            fields = with_values(fields)
         return WriteOp("put", op.collection, op.key, fields, op.if_revision)
 
     async def _unreachable(self, w: _Element) -> None:
@@ -401,22 +452,20 @@ class Applier:
         await self._j(self.journal.set_element_status, name, status, state, self.run_id, why)
 
     async def _send_gated(
-        self, flight: asyncio.Semaphore, w: _Element, batch: list[tuple[Operation, WriteOp, str]]
+        self, flight: asyncio.Semaphore, w: _Element, batch: list[tuple[Operation, WriteOp]]
     ) -> None:
         async with flight:
             await self._send(w, batch)
 
-    async def _send(self, w: _Element, batch: list[tuple[Operation, WriteOp, str]]) -> None:
-        journal = self.journal
+    async def _send(self, w: _Element, batch: list[tuple[Operation, WriteOp]]) -> None:
         name = w.plan.element
         if w.down is not None:
-            await self._pending(w, [op for op, _, _ in batch], w.down)
+            await self._pending(w, [op for op, _ in batch], w.down)
             return
         intents = [
-            Intent(name, op.collection, op.key, op.action, op.if_revision, fh)
-            for op, _, fh in batch
+            Intent(name, op.collection, op.key, op.action, op.if_revision) for op, _ in batch
         ]
-        ids = await self._j(journal.record_intents, self.run_id, intents)
+        ids = await self._record_intents(intents)
         assert w.driver is not None
         remaining = list(range(len(batch)))
         results: dict[int, WriteResult] = {}
@@ -465,7 +514,7 @@ class Applier:
     async def _settle_batch(
         self,
         w: _Element,
-        batch: list[tuple[Operation, WriteOp, str]],
+        batch: list[tuple[Operation, WriteOp]],
         ids: list[int],
         results: dict[int, WriteResult],
     ) -> None:
@@ -473,8 +522,8 @@ class Applier:
         rows: list[tuple[int, str, int | None, str | None, str | None]] = []
         landed: list[Ref] = []
         pending: list[tuple[Operation, ElementError]] = []
-        errors: list[tuple[Operation, str, str, str, str | None]] = []
-        for i, (op, _write, fh) in enumerate(batch):
+        errors: list[tuple[Operation, str, str, str]] = []
+        for i, (op, _write) in enumerate(batch):
             r = results.get(i) or WriteResult(ok=False, error=TransportError("no answer"))
             err = r.error
             if not r.ok and isinstance(err, ConflictError) and op.if_revision is None:
@@ -485,7 +534,8 @@ class Applier:
                 r, err = WriteResult(ok=True), None  # already gone: what we wanted
             if r.ok:
                 rows.append((ids[i], "ok", r.revision, None, None))
-                landed.append((op.collection, op.key))
+                if (op.collection, op.key) in w.troubled:
+                    landed.append((op.collection, op.key))
                 self._settle(w, op, "ok", revision=r.revision)
                 continue
             assert err is not None
@@ -493,33 +543,30 @@ class Applier:
             if err.retryable:
                 pending.append((op, err))
             elif isinstance(err, ConflictError):
-                errors.append((op, "conflict", "changed by another user; refresh", err.message, fh))
+                errors.append((op, "conflict", "changed by another user; refresh", err.message))
             elif isinstance(err, NotFoundError):
-                errors.append(
-                    (op, "not_found", "deleted by another user; refresh", err.message, fh)
-                )
+                errors.append((op, "not_found", "deleted by another user; refresh", err.message))
             elif isinstance(err, RefusedError):
                 reason = "; ".join(
                     (f"{r.field}: " if r.field else "") + r.reason for r in err.refusals
                 )
-                errors.append((op, "refused", reason or err.message, err.message, fh))
+                errors.append((op, "refused", reason or err.message, err.message))
             else:
-                errors.append((op, err.code, err.message, err.message, fh))
+                errors.append((op, err.code, err.message, err.message))
         journal = self.journal
 
         def commit() -> list[int]:
-            with journal.transaction():
+            with journal.relaxed(), journal.transaction():
                 journal.record_outcomes(rows)
                 if landed:
                     journal.clear_pending(name, landed)
                     journal.clear_distribution_errors(name, landed)
                 ids_out = [
-                    self._record_error(name, w, op, t, reason, fh)
-                    for op, t, reason, _, fh in errors
+                    self._record_error(name, w, op, t, reason) for op, t, reason, _ in errors
                 ]
                 for op, e in pending:
                     self._record_pending(name, op, e)
-                for op, t, _reason, _, _ in errors:
+                for op, t, _reason, _ in errors:
                     if t == "conflict":
                         journal.add_event(
                             "drift",
@@ -531,13 +578,13 @@ class Applier:
             return ids_out
 
         error_ids = await self._j(commit)
-        for (op, t, reason, _, _), eid in zip(errors, error_ids, strict=True):
+        for (op, t, reason, _), eid in zip(errors, error_ids, strict=True):
             self._settle(w, op, "failed", message=reason, error_type=t, error_id=eid)
         for op, e in pending:
             self._settle(w, op, "pending", message=e.message, error_type=e.code)
 
     def _record_error(
-        self, name: str, w: _Element, op: Operation, error_type: str, reason: str, fh: str | None
+        self, name: str, w: _Element, op: Operation, error_type: str, reason: str
     ) -> int:
         return self.journal.upsert_distribution_error(
             element=name,
@@ -550,7 +597,8 @@ class Applier:
             error_type=error_type,
             reason=reason,
             detail=_detail(op),
-            fields_hash=fh,
+            # What was attempted: the record is held until the config changes it.
+            fields_hash=fields_hash(op.action, op.fields),
         )
 
     def _record_pending(self, name: str, op: Operation, e: ElementError) -> None:
@@ -560,9 +608,9 @@ class Applier:
         )
 
     async def _distribution_error(
-        self, w: _Element, op: Operation, error_type: str, reason: str, fh: str
+        self, w: _Element, op: Operation, error_type: str, reason: str
     ) -> None:
-        eid = await self._j(self._record_error, w.plan.element, w, op, error_type, reason, fh)
+        eid = await self._j(self._record_error, w.plan.element, w, op, error_type, reason)
         self._settle(w, op, "failed", message=reason, error_type=error_type, error_id=eid)
 
     async def _pending(self, w: _Element, ops: list[Operation], e: ElementError) -> None:
