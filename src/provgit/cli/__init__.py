@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "apply",
     "reconcile",
     "errors",
+    "import_",
 ]
 
 
