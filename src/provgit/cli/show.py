@@ -90,15 +90,18 @@ def command(resource: str, path: Path, fmt: str, state_dir: str | None) -> int:
     if not rows:
         out.print("lands on no element (excluded from sharing, or no element of its type)")
         return exitcodes.OK
-    table = Table("element", "form", "record", "admin form link", show_lines=False)
+    table = Table("element", "form", "record", show_lines=False)
     for r in rows:
         table.add_row(
             f"{r['element']} ({r['element_type']})",
             str(r["form"]),
             f"{r['collection']}/{r['key']}",
-            str(r["link"] or "-"),
         )
     out.print(table)
+    # Links in full, one per line, so a terminal can open them.
+    for r in rows:
+        if r["link"]:
+            out.print(f"  {r['element']}: {r['link']}", soft_wrap=True, highlight=False)
     if shared:
         out.print(f"shared to several elements (⇄): {', '.join(shared)}")
     for r in rows:
