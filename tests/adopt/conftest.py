@@ -158,6 +158,7 @@ def read(db: Path, collection: str, key: str) -> dict[str, Any]:
 class Simulators:
     procs: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    dbs: dict[str, Path] = field(default_factory=dict)
 
     def admin(self, element: str, path: str, body: Any) -> Any:
         request = urllib.request.Request(
@@ -187,7 +188,7 @@ class Simulators:
 def start(dbs: dict[str, Path], cwd: Path) -> Simulators:
     """One simulator per store, started together; bounded wait for each line."""
     env = {k: v for k, v in os.environ.items() if k != "PROVGIT_ELEMENT_TOKEN"}
-    sims = Simulators()
+    sims = Simulators(dbs=dict(dbs))
     lines: dict[str, str] = {}
     done: dict[str, threading.Event] = {}
     etype = {name: t for name, t, *_ in ELEMENTS}
