@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import sqlite3
 import sys
 import urllib.error
 import urllib.request
@@ -107,8 +108,8 @@ def serve(
         store = ElementStore(
             db, name=name, element_type=element_type, retention=retention, synchronous="NORMAL"
         )
-    except (ValueError, OSError) as e:
-        click.echo(f"error: {e}", err=True)
+    except (ValueError, OSError, sqlite3.Error) as e:
+        click.echo(f"error: cannot open element store {db}: {e}", err=True)
         return exitcodes.INVALID
     store.set_state("offline" if offline else "locked" if locked else "running")
     faults = Faults(latency_ms=latency_ms, jitter_ms=jitter_ms, error_rate=error_rate)

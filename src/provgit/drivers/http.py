@@ -207,13 +207,22 @@ class HttpDriver:
     async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         status, body, _ = await self._call("GET", path, params=params, retry_sent=True)
         self._raise(status, body)
+        if not isinstance(body, dict):
+            raise self._garbled()
         return body
+
+    def _garbled(self) -> TransportError:
+        # Something answers at that URL, but not the element API v1.
+        return TransportError(f"element {self.name} answered something that is not element API v1")
 
     # ---- Driver ----------------------------------------------------------
 
     async def info(self) -> ElementInfo:
         b = await self._get("/element")
-        return ElementInfo(b["name"], b["type"], b["version"], b["revision"], b["state"])
+        try:
+            return ElementInfo(b["name"], b["type"], b["version"], b["revision"], b["state"])
+        except KeyError:
+            raise self._garbled() from None
 
     async def list_records(
         self, collection: str, cursor: str | None = None, limit: int = 1000
@@ -222,12 +231,18 @@ class HttpDriver:
         if cursor is not None:
             params["cursor"] = cursor
         b = await self._get(f"/collections/{quote(collection, safe='')}/records", params)
-        records = [wire.record_from_json(item) for item in b["records"]]
-        return Page(records, b.get("next_cursor"), b["revision"])
+        try:
+            records = [wire.record_from_json(item) for item in b["records"]]
+            return Page(records, b.get("next_cursor"), b["revision"])
+        except (KeyError, TypeError):
+            raise self._garbled() from None
 
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         b = await self._get("/changes", {"since": str(since), "limit": str(limit)})
-        return ChangeFeed([wire.change_from_json(c) for c in b["changes"]], b["revision"])
+        try:
+            return ChangeFeed([wire.change_from_json(c) for c in b["changes"]], b["revision"])
+        except (KeyError, TypeError):
+            raise self._garbled() from None
 
     async def write(self, op: WriteOp) -> WriteResult:
         path = self._record_path(op.collection, op.key)
@@ -254,6 +269,8 @@ class HttpDriver:
             if retried and status == 404:
                 return WriteResult(ok=True, revision=None)
         self._raise(status, body)
+        if not isinstance(body, dict) or "revision" not in body:
+            raise self._garbled()
         return WriteResult(ok=True, revision=int(body["revision"]))
 
     async def _landed(self, op: WriteOp) -> int | None:
@@ -273,8 +290,11 @@ class HttpDriver:
             "POST", "/batch", body={"ops": [wire.op_to_json(op) for op in ops]}, retry_sent=False
         )
         self._raise(status, body)
+        items = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(items, list) or len(items) != len(ops):
+            raise self._garbled()
         results: list[WriteResult] = []
-        for item in body["results"]:
+        for item in items:
             if item.get("ok"):
                 results.append(WriteResult(ok=True, revision=item.get("revision")))
             else:
