@@ -184,7 +184,7 @@ def test_drift_goes_to_a_new_branch_and_leaves_the_checkout_alone(
 
     # Out-of-band changes on the running elements, by their own admin tools.
     user = read(sims.dbs["micollab1"], "users", "eclarke")
-    body = {"op": "put", "collection": "users", "key": "eclarke"}
+    body: dict[str, Any] = {"op": "put", "collection": "users", "key": "eclarke"}
     sims.admin(
         "micollab1", "/admin/edit", {**body, "fields": {**user, "last_name": "Clarke-Smith"}}
     )

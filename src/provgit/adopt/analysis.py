@@ -636,8 +636,6 @@ class _Analyser:
                             "fields": sorted(changes),
                         }
                     )
-            if item.action == "keep" and not item.conflicts and not item.overwrites:
-                item.category = "automatic"
 
     def finish(self) -> list[Item]:
         # Unchanged resources are counted, not listed: they need nobody.
