@@ -12,6 +12,7 @@ data paths to line/column, and is only called for files that have problems.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
@@ -147,6 +148,21 @@ _CLIB: Any = sys.modules.get(CParser.__module__)
 if _CLIB is None or getattr(_CLIB, "CParser", None) is not CParser:
     _CLIB = sys.modules.get("_ruamel_yaml")
 _SWAP_LOCK = threading.Lock()
+_ORIGINAL_CLASSES: dict[str, Any] = {n: getattr(_CLIB, n, None) for n in _FACTORIES}
+
+
+def _after_fork_in_child() -> None:
+    # A fork while another thread was parsing would leave the child with the
+    # lock held forever and the tuple factories installed: start it clean.
+    global _SWAP_LOCK
+    _SWAP_LOCK = threading.Lock()
+    for name, original in _ORIGINAL_CLASSES.items():
+        if original is not None:
+            setattr(_CLIB, name, original)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _as_tuple(ev: Any) -> tuple[Any, ...] | None:
