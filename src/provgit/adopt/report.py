@@ -135,10 +135,10 @@ def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
         for i in items:
             tail.append(f"### {i['kind']}/{i['key']} ({i['action']})")
             tail.append("")
-            tail.append(_cell(i["summary"]))
-            tail.append("")
-            for reason in i["unresolved"]:
-                tail.append(f"- {reason}")
+            if i["unresolved"]:
+                tail += [f"- {reason}" for reason in i["unresolved"]] + [""]
+            else:
+                tail += [_cell(i["summary"]), ""]
             for c in i["conflicts"]:
                 tail += [f"**{c['what']}**: chose *{c['chosen']}*: {c['rule']}", ""]
                 tail += ["| source | values |", "| --- | --- |"]
