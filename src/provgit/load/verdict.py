@@ -13,6 +13,9 @@ models) with a key over everything the answer depends on:
 - the code: provgit's own source files (size and mtime, so editing a rule
   during development invalidates it) and the versions of pydantic and ruamel.
 
+Rules must stay a function of these inputs: one that starts reading anything
+else (environment variables, the clock, the network) has to add it to the key.
+
 Only the CLI's `validate` answers from here. `validate_source` always builds
 a full `DesiredState`, because plan, diff and apply need the models themselves;
 they still get the parse cache.
