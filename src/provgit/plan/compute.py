@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from provgit.drivers.base import StoredRecord
 from provgit.model.settings import Settings
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan, Operation, Plan
@@ -77,6 +78,103 @@ def _visible(fields: Fields) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k[0] != "_" and v is not None}
 
 
+def deleted_resource(collection: str, key: str, fields: Fields) -> tuple[str, str]:
+    """The (kind, key) an observed record belongs to, when the config no longer has it."""
+    kind = COLLECTION_KIND.get(collection, collection)
+    if collection == "remote_directory":
+        return kind, str(fields.get("login_id", key))
+    return kind, key
+
+
+def plan_record(
+    collection: str,
+    key: str,
+    desired: Fields | None,
+    stored: StoredRecord | None,
+    target: Target,
+    element: str,
+    settings: Settings,
+    options: PlanOptions,
+) -> Operation | str | None:
+    """What one record needs: an operation, a warning (protected), or nothing."""
+    if desired is not None:
+        if stored is None:
+            kind, resource = target.resource_of(element, collection, key)
+            return Operation(
+                "add",
+                collection,
+                key,
+                kind,
+                resource,
+                changes={k: {"after": v} for k, v in _visible(desired).items()},
+                fields=desired,
+                depends_on=target.depends.get(element, {}).get((collection, key), ()),
+            )
+        # Unchanged records are the bulk of every plan: plain equality first.
+        if desired == stored.fields:
+            return None
+        changes = field_changes(desired, stored.fields)
+        if not changes:
+            return None
+        kind, resource = target.resource_of(element, collection, key)
+        return Operation(
+            "modify",
+            collection,
+            key,
+            kind,
+            resource,
+            changes=changes,
+            fields=desired,
+            if_revision=stored.revision,
+            depends_on=target.depends.get(element, {}).get((collection, key), ()),
+        )
+    if stored is None:
+        return None
+    kind, resource = deleted_resource(collection, key, stored.fields)
+    if (kind, resource) in target.excluded:
+        return None
+    managed = stored.fields.get(MANAGED_BY) == MANAGED_BY_VALUE
+    if not (managed or options.prune or kind in settings.safety.prune):
+        return None
+    if is_protected(settings.safety, kind, collection, key):
+        return f"{collection}/{key} is protected: not deleted"
+    return Operation(
+        "delete",
+        collection,
+        key,
+        kind,
+        resource,
+        changes={k: {"before": v} for k, v in _visible(stored.fields).items()},
+        if_revision=stored.revision,
+    )
+
+
+def assemble(
+    name: str,
+    element_type: str,
+    obs: Observation,
+    ops: list[Operation],
+    warnings: list[str],
+    observed_count: int,
+    settings: Settings,
+    options: PlanOptions,
+) -> ElementPlan:
+    """One element's operations, ordered and checked against the safety thresholds."""
+    ordered = order(ops)
+    refusal = check_thresholds(
+        settings.safety, name, ordered, observed_count, options.allow_deletes, options.allow_updates
+    )
+    return ElementPlan(
+        name,
+        element_type,
+        obs.state,
+        obs.revision,
+        tuple(ordered),
+        refusal=refusal,
+        warnings=tuple(sorted(warnings)),
+    )
+
+
 def plan_element(
     name: str,
     element_type: str,
@@ -88,9 +186,6 @@ def plan_element(
     if not obs.ok:
         return ElementPlan(name, element_type, obs.state, None, error=obs.error)
     desired = target.records.get(name, {})
-    deps = target.depends.get(name, {})
-    safety = settings.safety
-    prune_kinds = set(safety.prune)
     ops: list[Operation] = []
     warnings: list[str] = []
     observed_count = 0
@@ -100,79 +195,21 @@ def plan_element(
         observed_count += len(have)
         for key, fields in want.items():
             stored = have.get(key)
-            if stored is None:
-                kind, resource = target.resource_of(name, collection, key)
-                ops.append(
-                    Operation(
-                        "add",
-                        collection,
-                        key,
-                        kind,
-                        resource,
-                        changes={k: {"after": v} for k, v in _visible(fields).items()},
-                        fields=fields,
-                        depends_on=deps.get((collection, key), ()),
-                    )
-                )
+            # Inline the common case: a record that is there and unchanged.
+            if stored is not None and fields == stored.fields:
                 continue
-            # Unchanged records are the bulk of every plan: plain equality first.
-            if fields == stored.fields:
-                continue
-            changes = field_changes(fields, stored.fields)
-            if changes:
-                kind, resource = target.resource_of(name, collection, key)
-                ops.append(
-                    Operation(
-                        "modify",
-                        collection,
-                        key,
-                        kind,
-                        resource,
-                        changes=changes,
-                        fields=fields,
-                        if_revision=stored.revision,
-                        depends_on=deps.get((collection, key), ()),
-                    )
-                )
+            found = plan_record(collection, key, fields, stored, target, name, settings, options)
+            if isinstance(found, Operation):
+                ops.append(found)
         for key, stored in have.items():
             if key in want:
                 continue
-            kind = COLLECTION_KIND.get(collection, collection)
-            resource = (
-                str(stored.fields.get("login_id", key)) if collection == "remote_directory" else key
-            )
-            if (kind, resource) in target.excluded:
-                continue
-            managed = stored.fields.get(MANAGED_BY) == MANAGED_BY_VALUE
-            if not (managed or options.prune or kind in prune_kinds):
-                continue
-            if is_protected(safety, kind, collection, key):
-                warnings.append(f"{collection}/{key} is protected: not deleted")
-                continue
-            ops.append(
-                Operation(
-                    "delete",
-                    collection,
-                    key,
-                    kind,
-                    resource,
-                    changes={k: {"before": v} for k, v in _visible(stored.fields).items()},
-                    if_revision=stored.revision,
-                )
-            )
-    ordered = order(ops)
-    refusal = check_thresholds(
-        safety, name, ordered, observed_count, options.allow_deletes, options.allow_updates
-    )
-    return ElementPlan(
-        name,
-        element_type,
-        obs.state,
-        obs.revision,
-        tuple(ordered),
-        refusal=refusal,
-        warnings=tuple(warnings),
-    )
+            found = plan_record(collection, key, None, stored, target, name, settings, options)
+            if isinstance(found, Operation):
+                ops.append(found)
+            elif found is not None:
+                warnings.append(found)
+    return assemble(name, element_type, obs, ops, warnings, observed_count, settings, options)
 
 
 def compute_plan(
