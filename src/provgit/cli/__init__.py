@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "reconcile",
     "errors",
     "import_",
+    "status",
 ]
 
 

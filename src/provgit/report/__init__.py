@@ -1,35 +1,182 @@
-"""Reports of a run. For now one document: `status.json` (issue 6 renders more from it)."""
+"""Reports of a run, all rendered from one status document (`report.document`).
+
+After every apply or reconcile the reports directory holds:
+
+  status.json  the document itself (`provgit.status/1`, schemas/status.schema.json)
+  status.md    markdown, summary first, bounded by `reports.markdown_max_bytes`
+  index.html   a self-contained status page
+  feed.atom    the events as an Atom 1.0 feed
+
+each written atomically (temporary file, then rename), and, when the config is
+in a git work tree, a note under `refs/notes/provgit` on the applied commit.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from provgit.apply.result import ApplyResult
-from provgit.fsutil import atomic_write
 from provgit.journal import Journal
+from provgit.model.settings import Reports
+from provgit.model.state import DesiredState
+from provgit.report import atom, html, markdown, notes
+from provgit.report.document import FORMAT, MAX_EVENTS, Document, GitSource, build_document
 
-STATUS_FORMAT = "provgit.status/1"
+STATUS_FORMAT = FORMAT
 STATUS_FILE = "status.json"
-# Bounded: a report lists problems in full, successes only as counts.
-MAX_EVENTS = 50
+MARKDOWN_FILE = "status.md"
+HTML_FILE = "index.html"
+FEED_FILE = "feed.atom"
+# The feed keeps more history than the page: readers poll, and may poll late.
+FEED_EVENTS = 200
+
+__all__ = [
+    "FEED_FILE",
+    "HTML_FILE",
+    "MARKDOWN_FILE",
+    "MAX_EVENTS",
+    "STATUS_FILE",
+    "STATUS_FORMAT",
+    "Written",
+    "build_document",
+    "render_all",
+    "write_reports",
+    "write_status",
+]
 
 
-def write_status(reports_dir: Path, result: ApplyResult, journal: Journal) -> Path:
-    """Write `<reports_dir>/status.json` for a finished run (atomically) and return its path."""
-    events = journal.recent_events(MAX_EVENTS)
-    doc: dict[str, Any] = {
-        "format": STATUS_FORMAT,
-        "network": result.network,
-        "run": result.to_json(full=False),
-        "elements": journal.element_statuses(),
-        "resources_not_completed": journal.resource_statuses(not_completed_only=True),
-        "distribution_errors": [e.to_json() for e in journal.distribution_errors()],
-        "pending_updates": [p.to_json() for p in journal.pending()],
-        "alarm": journal.alarm_level(),
-        "events": [e.to_json() for e in events],
+@dataclass
+class Written:
+    """What `write_reports` did: the files, the document, and problems worth a warning."""
+
+    directory: Path
+    document: Document
+    files: list[Path] = field(default_factory=list)
+    note_commit: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def publish(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename over it, mode 0644.
+
+    Like `fsutil.atomic_write`, except the file is readable by others: that
+    one keeps mkstemp's 0600, right for state, wrong for a page a web server
+    or a colleague's browser must read.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def status_json(doc: Document) -> str:
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def render_all(doc: Document, feed_doc: Document, markdown_max_bytes: int) -> dict[str, str]:
+    """File name -> content for every report (pure: no I/O)."""
+    return {
+        STATUS_FILE: status_json(doc),
+        MARKDOWN_FILE: markdown.render(doc, markdown_max_bytes),
+        HTML_FILE: html.render(doc),
+        FEED_FILE: atom.render(feed_doc),
     }
-    path = reports_dir / STATUS_FILE
-    atomic_write(path, (json.dumps(doc, indent=1, sort_keys=False) + "\n").encode())
-    return path
+
+
+def _git_source(
+    journal: Journal, run_id: int | None, config_root: Path, ignore: Path
+) -> GitSource | None:
+    found = notes.git_source(config_root, ignore=[ignore])
+    if found is None:
+        return None
+    # A run planned from a git commit (not the work tree) applied exactly that commit.
+    for run in journal.runs(1):
+        if run["id"] == run_id and run["commit"]:
+            return GitSource(commit=str(run["commit"]), dirty=False, path=found.path)
+    return found
+
+
+def write_reports(
+    reports_dir: Path,
+    journal: Journal,
+    *,
+    result: ApplyResult | None = None,
+    state: DesiredState | None = None,
+    config_root: Path | None = None,
+    settings: Reports | None = None,
+) -> Written:
+    """Write every report for the journal's latest state; add the git note.
+
+    `state` gives element types and reach-through links, `config_root` the git
+    work tree for the note; both are optional (the reports are then written
+    without links, and without a note). File errors raise OSError; git
+    problems never raise and come back as warnings.
+    """
+    reports = settings or (state.settings.reports if state is not None else Reports())
+    git = (
+        _git_source(journal, result.run_id if result else None, config_root, reports_dir)
+        if config_root is not None
+        else None
+    )
+    doc = build_document(journal, result=result, state=state, git=git)
+    feed_doc = {**doc, "events": [e.to_json() for e in journal.recent_events(FEED_EVENTS)]}
+    written = Written(reports_dir, doc)
+    for name, text in render_all(doc, feed_doc, reports.markdown_max_bytes).items():
+        path = reports_dir / name
+        publish(path, text.encode())
+        written.files.append(path)
+    if git is not None and config_root is not None and reports.git_notes:
+        try:
+            notes.write_note(config_root, doc)
+            written.note_commit = git.commit
+        except notes.GitError as e:
+            written.warnings.append(f"cannot add the git note on {git.commit[:12]}: {e}")
+        else:
+            if reports.push_notes:
+                try:
+                    notes.push_notes(config_root)
+                except notes.GitError as e:
+                    written.warnings.append(f"cannot push {notes.NOTES_REF} to {notes.REMOTE}: {e}")
+    return written
+
+
+def _stderr_warning(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def write_status(
+    reports_dir: Path,
+    result: ApplyResult,
+    journal: Journal,
+    *,
+    state: DesiredState | None = None,
+    config_root: Path | None = None,
+    warn: Callable[[str], None] = _stderr_warning,
+) -> Path:
+    """Write every report of a finished run; return the path of `status.json`.
+
+    Kept for the apply/reconcile commands: pass `state` and `config_root` to
+    get reach-through links and the git note.
+    """
+    written = write_reports(
+        reports_dir, journal, result=result, state=state, config_root=config_root
+    )
+    for message in written.warnings:
+        warn(message)
+    return reports_dir / STATUS_FILE

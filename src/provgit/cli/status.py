@@ -1,0 +1,110 @@
+"""`provgit status`: the latest sync state from the journal, without contacting any element."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from provgit import exitcodes
+from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
+from provgit.journal import Journal, JournalError
+from provgit.journal.db import FILENAME
+from provgit.load.yaml_events import YamlProblem, parse_documents
+from provgit.model.kinds import KINDS, resolve_kind
+from provgit.model.settings import Reports
+from provgit.report import markdown, text
+from provgit.report.document import build_document, filtered
+
+
+def _settings(path: Path) -> tuple[str | None, int]:
+    """Network name and markdown bound from PATH/provgit.yaml, read cheaply.
+
+    The journal does not keep the network's name; a status must not need the
+    whole config to be valid (or loaded) to answer, so anything unexpected
+    just means "no name".
+    """
+    default = Reports().markdown_max_bytes
+    try:
+        docs = parse_documents((path / "provgit.yaml").read_bytes())
+    except (OSError, YamlProblem):
+        return None, default
+    doc = docs[0] if docs and isinstance(docs[0], dict) else {}
+    network = doc.get("network")
+    reports = doc.get("reports")
+    bound = reports.get("markdown_max_bytes") if isinstance(reports, dict) else None
+    return (
+        network if isinstance(network, str) else None,
+        bound if isinstance(bound, int) and bound >= 1000 else default,
+    )
+
+
+@click.command("status")
+@config_path_argument
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--element", "element", metavar="NAME", help="Only this element.")
+@click.option("--kind", "kind", metavar="KIND", help="Only resources of this kind (e.g. users).")
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1000),
+    default=None,
+    help="Bound of the markdown output (default: reports.markdown_max_bytes).",
+)
+@state_dir_option
+def command(
+    path: Path,
+    fmt: str,
+    element: str | None,
+    kind: str | None,
+    max_bytes: int | None,
+    state_dir: str | None,
+) -> int:
+    """Show the sync status of the network at PATH as of the last run.
+
+    Per element status in the words of the element consoles (Sync Completed,
+    Synching <element>, Failed <element>, Offline, Stopped), resources not
+    completed, pending updates, distribution errors and the alarm level, read
+    from the journal: no element is contacted. --element keeps that element,
+    its errors and pending updates; --kind keeps that kind's resources,
+    errors and pending updates (and answers for them alone, not for the
+    elements).
+
+    Exit codes: 0 in sync (for what is shown), 1 invalid input or usage (or no
+    run recorded yet), 4 distribution errors, pending updates or elements or
+    resources not completed remain.
+    """
+    sdir = state_dir_for(path, state_dir)
+    journal_path = sdir / FILENAME
+    # Opening the journal would create it: a status must not leave state behind.
+    if not journal_path.is_file():
+        raise click.ClickException(
+            f"no runs recorded for {path} (no journal in {sdir}); "
+            "run `provgit reconcile` or `provgit apply` first"
+        )
+    kind_name: str | None = None
+    if kind is not None:
+        found = resolve_kind(kind)
+        if found is None:
+            raise click.UsageError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        kind_name = found.plural
+    try:
+        journal = Journal(journal_path)
+    except JournalError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        network, bound = _settings(path)
+        doc = build_document(journal, network=network)
+        if element is not None and element not in doc["elements"]:
+            known = ", ".join(doc["elements"]) or "none yet"
+            raise click.UsageError(f"no status for element {element!r}; known: {known}")
+    finally:
+        journal.close()
+    doc = filtered(doc, element=element, kind=kind_name)
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=1, ensure_ascii=False))
+    elif fmt == "markdown":
+        click.echo(markdown.render(doc, max_bytes or bound), nl=False)
+    else:
+        click.echo(text.render(doc), nl=False)
+    return exitcodes.OK if doc["in_sync"] else exitcodes.APPLIED_WITH_ERRORS

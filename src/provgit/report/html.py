@@ -1,0 +1,300 @@
+"""The status document as one self-contained HTML page (`index.html`).
+
+No external resource at all: styles and the small filter script are inline, and
+a Content-Security-Policy forbids loading anything else, so the page can be
+opened from a CI artifact, a file share or an air-gapped admin host. The only
+links out are reach-through links into the elements' own admin forms.
+
+Filtering (resources by kind and status) runs in the page; the URL fragment
+(`#kind=users&status=Sync%20Incomplete`) carries it, so a filtered view can be
+linked to and a headless browser can render one.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from provgit.report.document import Document
+
+_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+_CSS = """
+:root { --ok:#1b7f3b; --syncing:#8a6d00; --failed:#b3261e; --down:#555; --line:#d8dbe0; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+  color: #1d1f23; background: #f6f7f9; }
+header { background: #fff; border-bottom: 1px solid var(--line); padding: 16px 24px; }
+header h1 { margin: 0 0 4px; font-size: 20px; }
+main { padding: 16px 24px; max-width: 1400px; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin: 0 0 16px;
+  padding: 12px 16px; }
+h2 { font-size: 16px; margin: 0 0 8px; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line);
+  vertical-align: top; }
+th { font-weight: 600; background: #fafbfc; }
+tr[hidden] { display: none; }
+.status { font-weight: 600; white-space: nowrap; }
+.status.ok { color: var(--ok); } .status.syncing { color: var(--syncing); }
+.status.failed { color: var(--failed); } .status.down { color: var(--down); }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600;
+  color: #fff; background: var(--down); }
+.badge.ok { background: var(--ok); } .badge.failed { background: var(--failed); }
+.alarm-warning { background: #b58900; } .alarm-minor { background: #cb4b16; }
+.alarm-major { background: var(--failed); }
+.shared { color: #0b57d0; font-weight: 700; cursor: help; }
+.muted { color: #667; }
+.filters { display: flex; gap: 12px; align-items: center; margin-bottom: 8px; }
+code { font-size: 12px; }
+"""
+
+# Reads the fragment, sets the selects, hides rows; the selects write the
+# fragment back. Rows carry data-kind/data-status; counts are recomputed.
+_JS = """
+(function () {
+  var kind = document.getElementById('f-kind');
+  var status = document.getElementById('f-status');
+  var rows = document.querySelectorAll('#resources tbody tr');
+  var shown = document.getElementById('shown');
+  function params() {
+    var out = {};
+    location.hash.replace(/^#/, '').split('&').forEach(function (p) {
+      var i = p.indexOf('=');
+      if (i > 0) { out[decodeURIComponent(p.slice(0, i))] = decodeURIComponent(p.slice(i + 1)); }
+    });
+    return out;
+  }
+  function apply() {
+    var n = 0;
+    rows.forEach(function (r) {
+      var ok = (!kind.value || r.dataset.kind === kind.value) &&
+               (!status.value || r.dataset.status === status.value);
+      r.hidden = !ok;
+      if (ok) { n += 1; }
+    });
+    shown.textContent = n + ' of ' + rows.length + ' shown';
+    document.body.dataset.filterKind = kind.value;
+    document.body.dataset.filterStatus = status.value;
+  }
+  function fromHash() {
+    var p = params();
+    kind.value = p.kind || '';
+    status.value = p.status || '';
+    if (kind.value !== (p.kind || '')) { kind.value = ''; }
+    if (status.value !== (p.status || '')) { status.value = ''; }
+    apply();
+  }
+  function toHash() {
+    var parts = [];
+    if (kind.value) { parts.push('kind=' + encodeURIComponent(kind.value)); }
+    if (status.value) { parts.push('status=' + encodeURIComponent(status.value)); }
+    history.replaceState(null, '', parts.length ? '#' + parts.join('&') : location.pathname);
+    apply();
+  }
+  kind.addEventListener('change', toHash);
+  status.addEventListener('change', toHash);
+  window.addEventListener('hashchange', fromHash);
+  fromHash();
+})();
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _a(text: Any, url: str | None) -> str:
+    if not url:
+        return _e(text)
+    return (
+        f'<a class="reach" href="{_e(url)}" target="_blank" rel="noopener noreferrer">'
+        f"{_e(text)}</a>"
+    )
+
+
+def _status(text: str, cls: str) -> str:
+    return f'<span class="status {_e(cls)}">{_e(text)}</span>'
+
+
+def _elements(doc: Document) -> str:
+    rows = []
+    for name, e in doc["elements"].items():
+        rows.append(
+            f'<tr data-element="{_e(name)}"><td>{_e(name)}</td><td>{_e(e["type"] or "")}</td>'
+            f"<td>{_status(e['status'], e['class'])}</td>"
+            f"<td>{_e('' if e['revision'] is None else e['revision'])}</td>"
+            f"<td>{_e(e['state'])}</td><td>{_e(e['detail'] or '')}</td>"
+            f"<td class=muted>{_e(e['time'])}</td></tr>"
+        )
+    body = (
+        "".join(rows)
+        or '<tr><td colspan="7" class="muted">No element has been applied to yet.</td></tr>'
+    )
+    return (
+        '<section id="elements"><h2>Elements</h2><table><thead><tr><th>Element</th><th>Type</th>'
+        "<th>Sync Status</th><th>Revision</th><th>State</th><th>Detail</th><th>Since</th></tr>"
+        f"</thead><tbody>{body}</tbody></table></section>"
+    )
+
+
+def _resources(doc: Document) -> str:
+    resources = doc["resources"]
+    kinds = sorted({r["kind"] for r in resources})
+    statuses = sorted({r["status"] for r in resources})
+    kind_opts = "".join(f'<option value="{_e(k)}">{_e(k)}</option>' for k in kinds)
+    status_opts = "".join(f'<option value="{_e(s)}">{_e(s)}</option>' for s in statuses)
+    rows = []
+    for r in resources:
+        marker = ""
+        if r["shared"]:
+            marker = (
+                f' <span class="shared" title="Shared data: lands on {r["total"]} elements" '
+                f'aria-label="shared">⇄</span>'
+            )
+        links = ", ".join(_a(f"{x['element']}: {x['form']}", x.get("url")) for x in r["links"])
+        rows.append(
+            f'<tr data-kind="{_e(r["kind"])}" data-status="{_e(r["status"])}">'
+            f"<td>{_e(r['kind'])}</td><td>{_e(r['resource'])}{marker}</td>"
+            f"<td>{_status(r['status'], r['class'])}</td>"
+            f"<td>{r['completed']}/{r['total']}</td><td>{links}</td></tr>"
+        )
+    omitted = doc["counts"].get("resources_omitted", 0)
+    note = (
+        f'<p class="muted">{omitted} completed resource(s) not listed (the page is bounded).</p>'
+        if omitted
+        else ""
+    )
+    return (
+        '<section id="resources-section"><h2>Resources</h2>'
+        '<div class="filters"><label>Kind <select id="f-kind"><option value="">all</option>'
+        f"{kind_opts}</select></label>"
+        '<label>Status <select id="f-status"><option value="">all</option>'
+        f'{status_opts}</select></label><span id="shown" class="muted"></span></div>'
+        '<table id="resources"><thead><tr><th>Kind</th><th>Resource</th><th>Sync Status</th>'
+        "<th>Elements</th><th>Reach through</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{note}</section>"
+    )
+
+
+def _errors(doc: Document) -> str:
+    errors = doc["distribution_errors"]
+    if not errors:
+        return (
+            '<section id="distribution-errors"><h2>Distribution Errors</h2>'
+            '<p class="muted">No distribution errors.</p></section>'
+        )
+    rows = []
+    for e in errors:
+        rows.append(
+            f'<tr data-action-id="{e["action_id"]}"><td>{e["action_id"]}</td>'
+            f"<td>{_e(e['element'])}</td><td>{_e(e['time'])}</td><td>{_e(e['last_retried'])}</td>"
+            f"<td>{_e(e['action'])}</td><td>{_a(e['form'], e.get('url'))}</td>"
+            f"<td>{_e(e['key'])}</td><td>{_e(e['error_type'])}</td><td>{_e(e['reason'])}</td>"
+            f"<td>{_e(e['status'])}</td>"
+            f"<td><code>{_e(_detail(e['detail']))}</code></td></tr>"
+        )
+    return (
+        f'<section id="distribution-errors"><h2>Distribution Errors ({len(errors)})</h2><table>'
+        "<thead><tr><th>Action ID</th><th>Destination</th><th>Time</th><th>Last Retried</th>"
+        "<th>Action</th><th>Form</th><th>Key</th><th>Error Type</th><th>Reason</th>"
+        f"<th>Status</th><th>Detail</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "</section>"
+    )
+
+
+def _detail(detail: Any) -> str:
+    if isinstance(detail, dict):
+        text = ", ".join(f"{k}={v}" for k, v in detail.items() if not isinstance(v, (dict, list)))
+        return text[:200]
+    return str(detail)[:200]
+
+
+def _pending(doc: Document) -> str:
+    pending = doc["pending_updates"]
+    if not pending:
+        return (
+            '<section id="pending-updates"><h2>Pending Updates</h2>'
+            '<p class="muted">No pending updates.</p></section>'
+        )
+    rows = []
+    for p in pending:
+        rows.append(
+            f"<tr><td>{_e(p['element'])}</td><td>{_e(p['action'])}</td>"
+            f"<td>{_a(p['form'], p.get('url'))}</td><td>{_e(p['key'])}</td>"
+            f"<td>{p['attempts']}</td><td>{_e(p['next_retry'])}</td>"
+            f"<td>{_e(p['last_error'])}</td></tr>"
+        )
+    return (
+        f'<section id="pending-updates"><h2>Pending Updates ({len(pending)})</h2><table><thead>'
+        "<tr><th>Element</th><th>Action</th><th>Form</th><th>Key</th><th>Attempts</th>"
+        f"<th>Next Retry</th><th>Last Error</th></tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table></section>"
+    )
+
+
+def _events(doc: Document) -> str:
+    rows = []
+    for ev in reversed(doc["events"]):
+        rows.append(
+            f'<tr id="event-{ev["id"]}" data-type="{_e(ev["type"])}"><td>{_e(ev["time"])}</td>'
+            f"<td>{_e(ev['type'])}</td><td>{_e(ev['element'] or '')}</td>"
+            f"<td>{_e(ev['message'])}</td></tr>"
+        )
+    body = "".join(rows) or '<tr><td colspan="4" class="muted">No events.</td></tr>'
+    return (
+        '<section id="events"><h2>Event Viewer</h2><table><thead><tr><th>Time</th><th>Type</th>'
+        f"<th>Element</th><th>Message</th></tr></thead><tbody>{body}</tbody></table></section>"
+    )
+
+
+def _header(doc: Document) -> str:
+    c = doc["counts"]
+    level = doc["alarm"]["level"]
+    alarm = (
+        f'<span id="alarm" class="badge alarm-{_e(level)}">{_e(level)} alarm</span>'
+        if level
+        else '<span id="alarm" class="badge ok">no alarm</span>'
+    )
+    cls = "ok" if doc["in_sync"] else "failed"
+    run = doc.get("run")
+    facts = []
+    if run:
+        facts.append(
+            f"run {run['id']}" + (f" ({_e(run['command'])})" if run.get("command") else "")
+        )
+        if run.get("finished"):
+            facts.append(f"finished {_e(run['finished'])}")
+    source = doc.get("source")
+    if source:
+        facts.append(
+            f"commit <code>{_e(source['commit'][:12])}</code>"
+            + (" (uncommitted changes)" if source["dirty"] else "")
+        )
+    facts.append(f"generated {_e(doc['generated'])}")
+    return (
+        f"<header><h1>{_e(doc['network'] or 'network')}: "
+        f'<span id="overall" class="badge {cls}">{_e(doc["status"])}</span> {alarm}</h1>'
+        f'<div id="summary">{c["distribution_errors"]} distribution error(s) · '
+        f"{c['pending_updates']} pending update(s) · {c['elements_not_completed']} of "
+        f"{c['elements']} element(s) not completed · {c['resources_not_completed']} resource(s) "
+        f'not completed</div><div class="muted">{" · ".join(facts)}</div></header>'
+    )
+
+
+def render(doc: Document) -> str:
+    title = f"{doc['network'] or 'network'}: {doc['status']} — provgit"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="provgit {_e(doc["format"])}">'
+        '<link rel="alternate" type="application/atom+xml" title="Events" href="feed.atom">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"{_header(doc)}<main>{_elements(doc)}{_errors(doc)}{_pending(doc)}"
+        f"{_resources(doc)}{_events(doc)}</main><script>{_JS}</script></body></html>\n"
+    )

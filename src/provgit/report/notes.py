@@ -1,0 +1,158 @@
+"""Git write-back: a note under `refs/notes/provgit` on the applied commit.
+
+`git log --notes=provgit` then shows what each commit did to the network. Plain
+`git` is run (not GitPython): three short commands, no slow import, and the
+same behaviour users get by hand. Nothing here raises for a git problem: the
+run already happened, so a failed note is a warning for the caller to show.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from provgit.report.document import Document, GitSource
+
+NOTES_REF = "refs/notes/provgit"
+NOTE_FORMAT = "provgit.note/1"
+REMOTE = "origin"
+GIT_TIMEOUT = 30.0
+PUSH_TIMEOUT = 60.0
+# Notes are commits: without a configured identity git refuses to write one
+# (CI runners rarely have one), so provgit signs its own notes then.
+_FALLBACK_IDENTITY = ("-c", "user.name=provgit", "-c", "user.email=provgit@localhost")
+
+
+class GitError(Exception):
+    pass
+
+
+def _git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT, stdin: str | None = None) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        p = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"`git {args[0]}` took longer than {timeout:.0f} s") from None
+    if p.returncode != 0:
+        msg = (p.stderr or p.stdout).strip().splitlines()
+        raise GitError(msg[-1] if msg else f"`git {args[0]}` failed ({p.returncode})")
+    return p.stdout
+
+
+def git_source(config_root: Path, ignore: Sequence[Path] = ()) -> GitSource | None:
+    """The HEAD commit of the work tree holding `config_root`, and whether the
+    config differs from it; None when the config is not in a git work tree
+    (or the repository has no commit yet).
+
+    Dirty means a change git sees under the config directory that the loader
+    would read: hidden paths (`.provgit/`, where state and reports live by
+    default) and the `ignore` directories (a reports dir inside the config)
+    are not the config.
+    """
+    root = config_root.resolve()
+    try:
+        top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
+        commit = _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}").strip()
+        status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=normal", "--", ".")
+    except GitError:
+        return None
+    rel = root.relative_to(top.resolve()) if root.is_relative_to(top.resolve()) else Path(".")
+    ignored = [p.resolve() for p in ignore]
+    entries = status.split("\0")
+    dirty = False
+    i = 0
+    while i < len(entries) and not dirty:
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        if entry[0] in "RC":
+            i += 1  # a rename's source path follows; the new path is the one to judge
+        path = (top / entry[3:]).resolve()
+        if not path.is_relative_to(root) or any(path.is_relative_to(d) for d in ignored):
+            continue
+        dirty = not any(part.startswith(".") for part in path.relative_to(root).parts)
+    return GitSource(commit=commit, dirty=dirty, path=rel.as_posix() or ".")
+
+
+def note_body(doc: Document) -> dict[str, Any]:
+    """The summary a note holds: counts and statuses, never records or events."""
+    run = doc.get("run") or {}
+    source = doc.get("source") or {}
+    return {
+        "format": NOTE_FORMAT,
+        "network": doc["network"],
+        "status": doc["status"],
+        "config": source.get("path"),
+        "dirty": bool(source.get("dirty")),
+        "note": "the config had uncommitted changes when it was applied; "
+        "this commit is the closest one"
+        if source.get("dirty")
+        else None,
+        "run": {
+            "id": run.get("id"),
+            "command": run.get("command"),
+            "finished": run.get("finished"),
+            "outcome": run.get("outcome"),
+            "exit_code": run.get("exit_code"),
+            "counts": run.get("counts"),
+        },
+        "elements": {name: e["status"] for name, e in doc["elements"].items()},
+        "distribution_errors": doc["counts"]["distribution_errors"],
+        "pending_updates": doc["counts"]["pending_updates"],
+        "resources_not_completed": doc["counts"]["resources_not_completed"],
+        "alarm": doc["alarm"]["level"],
+    }
+
+
+def write_note(config_root: Path, doc: Document) -> None:
+    """Add (or replace) the provgit note on the document's commit. Raises GitError."""
+    source = doc.get("source")
+    if not source:
+        raise GitError("the status has no git commit")
+    repo = config_root.resolve()
+    body = json.dumps(note_body(doc), indent=2, sort_keys=True) + "\n"
+    identity: tuple[str, ...] = ()
+    try:
+        _git(repo, "config", "user.email")
+    except GitError:
+        identity = _FALLBACK_IDENTITY
+    # -f replaces an earlier provgit note on the same commit; the notes ref's
+    # own history keeps the older one (`git log -p refs/notes/provgit`).
+    _git(
+        repo,
+        *identity,
+        "notes",
+        f"--ref={NOTES_REF}",
+        "add",
+        "-f",
+        "-F",
+        "-",
+        source["commit"],
+        stdin=body,
+    )
+
+
+def push_notes(config_root: Path, remote: str = REMOTE) -> None:
+    """Push the notes ref to `remote`. Raises GitError (a rejected or offline push)."""
+    _git(
+        config_root.resolve(),
+        "push",
+        "--quiet",
+        remote,
+        f"{NOTES_REF}:{NOTES_REF}",
+        timeout=PUSH_TIMEOUT,
+    )

@@ -1,0 +1,114 @@
+"""The status document as plain text for a terminal (`provgit status`)."""
+
+from __future__ import annotations
+
+from provgit.report.document import Document
+
+MAX_ROWS = 50  # per list; `--format json` has everything
+
+
+def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        (indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))).rstrip()
+        for r in rows
+    ]
+
+
+def _more(n: int, what: str) -> list[str]:
+    return [f"  … and {n} more {what} (--format json lists all)"] if n > 0 else []
+
+
+def render(doc: Document) -> str:
+    c = doc["counts"]
+    level = doc["alarm"]["level"]
+    lines = [
+        f"{doc['network'] or 'network'}: {doc['status']} — "
+        f"{c['distribution_errors']} distribution error(s), "
+        f"{c['pending_updates']} pending update(s), " + (f"{level} alarm" if level else "no alarm")
+    ]
+    run = doc.get("run")
+    if run:
+        lines.append(
+            f"Last run {run['id']}"
+            + (f" ({run['command']})" if run.get("command") else "")
+            + (f", finished {run['finished']}" if run.get("finished") else "")
+            + (f": {run['outcome']}" if run.get("outcome") else "")
+        )
+    flt = doc.get("filter")
+    if flt:
+        shown = [f"{k} {v}" for k, v in flt.items() if v]
+        lines.append(f"Showing {', '.join(shown)} only")
+    elements = doc["elements"]
+    lines += ["", "Elements:"]
+    if elements:
+        lines += _table(
+            [["ELEMENT", "STATUS", "REVISION", "DETAIL"]]
+            + [
+                [
+                    name,
+                    e["status"],
+                    "" if e["revision"] is None else str(e["revision"]),
+                    e["detail"] or "",
+                ]
+                for name, e in elements.items()
+            ]
+        )
+    else:
+        lines.append("  none yet")
+    open_resources = [r for r in doc["resources"] if r["class"] != "ok"]
+    if open_resources:
+        lines += ["", f"Resources not completed ({c['resources_not_completed']}):"]
+        lines += _table(
+            [
+                [
+                    f"{r['kind']}/{r['resource']}" + (" ⇄" if r["shared"] else ""),
+                    r["status"],
+                    f"{r['completed']}/{r['total']}",
+                ]
+                for r in open_resources[:MAX_ROWS]
+            ]
+        )
+        lines += _more(len(open_resources) - MAX_ROWS, "resources")
+    errors = doc["distribution_errors"]
+    if errors:
+        lines += ["", f"Distribution errors ({len(errors)}):"]
+        lines += _table(
+            [["ID", "ELEMENT", "ACTION", "FORM", "KEY", "ERROR", "STATUS", "REASON"]]
+            + [
+                [
+                    str(e["action_id"]),
+                    e["element"],
+                    e["action"],
+                    e["form"],
+                    e["key"],
+                    e["error_type"],
+                    e["status"],
+                    e["reason"],
+                ]
+                for e in errors[:MAX_ROWS]
+            ]
+        )
+        lines += _more(len(errors) - MAX_ROWS, "distribution errors")
+    pending = doc["pending_updates"]
+    if pending:
+        lines += ["", f"Pending updates ({len(pending)}):"]
+        lines += _table(
+            [["ELEMENT", "ACTION", "FORM", "KEY", "ATTEMPTS", "NEXT RETRY", "LAST ERROR"]]
+            + [
+                [
+                    p["element"],
+                    p["action"],
+                    p["form"],
+                    p["key"],
+                    str(p["attempts"]),
+                    p["next_retry"],
+                    p["last_error"],
+                ]
+                for p in pending[:MAX_ROWS]
+            ]
+        )
+        lines += _more(len(pending) - MAX_ROWS, "pending updates")
+    return "\n".join(lines) + "\n"
