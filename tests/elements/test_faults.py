@@ -208,3 +208,28 @@ def test_serve_refuses_a_non_loopback_host_without_token(tmp_path: Path) -> None
     assert done.returncode == 1
     assert "refusing to serve 0.0.0.0 without auth" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_put_retried_after_timeout_that_landed_reports_success(simulator: Simulator) -> None:
+    # The simulator applies the write, then holds the answer past the timeout:
+    # the driver cannot know it landed. Its retry meets "already exists"; it
+    # reads the record back, finds what it sent, and reports the success.
+    simulator.admin("/admin/faults", {"latency_ms": 1000})
+
+    async def main() -> None:
+        driver = http(simulator.url, timeout=0.3, retries=2)
+        try:
+            write = asyncio.create_task(
+                driver.write(WriteOp("put", "departments", "Sales", {"name": "Sales"}))
+            )
+            # Attempts start at about 0, 0.4 and 1.0 s; let the third one be quick.
+            await asyncio.sleep(0.6)
+            await asyncio.to_thread(simulator.admin, "/admin/faults", {"latency_ms": 0})
+            result = await asyncio.wait_for(write, 10)
+            page = await driver.list_records("departments")
+        finally:
+            await driver.close()
+        assert result.ok
+        assert [(r.key, r.revision) for r in page.records] == [("Sales", result.revision)]
+
+    asyncio.run(main())

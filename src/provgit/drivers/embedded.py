@@ -4,9 +4,10 @@ The default driver, so a sample config runs on a fresh machine with nothing
 else. It answers from `provgit.elements.ElementStore` in-process: the same
 store (and so the same semantics) the simulator serves over HTTP.
 
-Settings: `path` (optional) — the store file; default
-`<state_dir>/elements/<element>.sqlite`, created on first use with the
-element's type.
+Settings:
+  path       (optional) the store file; default `<state_dir>/elements/<element>.sqlite`,
+             created on first use with the element's type
+  retention  (optional) changes kept for the feed (default 10,000)
 """
 
 from __future__ import annotations
