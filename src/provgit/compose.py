@@ -10,15 +10,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from provgit.drivers.base import Driver, DriverConfig
+from provgit.drivers.base import Change, Driver, DriverConfig, ElementError, StoredRecord
 from provgit.drivers.registry import make_driver
+from provgit.load.verdict import recording_reads
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
-from provgit.observe import Observation, ObservationCache, observe
-from provgit.plan import Plan, PlanOptions, compute_plan
+from provgit.observe import (
+    FEED_PAGE,
+    MAX_FEED_PAGES,
+    Observation,
+    ObservationCache,
+    observe,
+    own_fields,
+)
+from provgit.plan import Plan, PlanOptions, compute_plan, memo
+from provgit.plan.compute import assemble, plan_record
+from provgit.plan.memo import MemoInputs
+from provgit.plan.model import ElementPlan, Operation
+from provgit.records import COLLECTIONS
 from provgit.secrets import Fingerprinter, SecretUnavailable, local_key, resolve
 from provgit.source import ConfigSource
 from provgit.target import Target, project
+from provgit.target.store import TargetStore
 
 
 @dataclass
@@ -120,8 +133,10 @@ async def plan_network(
     state_dir: Path,
     options: PlanOptions,
 ) -> PlanRun:
-    """target + observe + plan for a validated config."""
-    target = desired_target(state, source.read_other, state_dir)
+    """target + observe + plan for a validated config (the full path)."""
+    fp = fingerprinter(state, state_dir)
+    recorded, reads = recording_reads(source)
+    target = project(state, fp, recorded.read_other)
     network = connect(state, state_dir, config_root, options.elements)
     try:
         observed = await observe_network(network, state_dir)
@@ -136,4 +151,171 @@ async def plan_network(
         commit=source.commit,
         source=str(config_root),
     )
+    if memo.enabled():
+        _remember(
+            state,
+            source,
+            MemoInputs(reads, tuple(fp.seen)),
+            target,
+            observed,
+            plan,
+            state_dir,
+            options,
+        )
     return PlanRun(plan, state, target, source)
+
+
+def _remember(
+    state: DesiredState,
+    source: ConfigSource,
+    inputs: MemoInputs,
+    target: Target,
+    observed: dict[str, Observation],
+    plan: Plan,
+    state_dir: Path,
+    options: PlanOptions,
+) -> None:
+    store = memo.PlanMemo(state_dir)
+    digest, _ = memo.inputs_digest(source, inputs, fingerprinter(state, state_dir), options)
+    targets = TargetStore(store.target_path)
+    if targets.digest() != digest:
+        targets.save(target, digest)
+    store.save_meta(memo.MemoMeta(digest, inputs, state.settings, dict(state.elements)))
+    for ep in plan.elements:
+        obs = observed.get(ep.element)
+        if obs is None or not ep.observed:
+            store.forget_element(ep.element)
+            continue
+        keys = {c: list(recs) for c, recs in obs.records.items()}
+        store.save_element(ep.element, memo.memo_of(ep, digest, keys))
+
+
+async def plan_from_memo(
+    source: ConfigSource, config_root: Path, state_dir: Path, options: PlanOptions
+) -> PlanRun | None:
+    """The plan from the last one and each element's change feed, when nothing
+    else it depends on changed; None means "take the full path"."""
+    if not memo.enabled():
+        return None
+    store = memo.PlanMemo(state_dir)
+    meta = store.load_meta()
+    if meta is None:
+        return None
+    light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
+    digest, unresolved = memo.inputs_digest(
+        source, meta.inputs, fingerprinter(light, state_dir), options
+    )
+    targets = TargetStore(store.target_path)
+    if digest != meta.digest or targets.digest() != digest:
+        return None
+    if any(n not in meta.elements for n in options.elements):
+        return None  # the full path says which names are unknown
+    names = [n for n in meta.elements if not options.elements or n in options.elements]
+    entries = {n: store.load_element(n) for n in names}
+    if any(e is None or e.digest != digest for e in entries.values()):
+        return None
+    network = connect(light, state_dir, config_root, options.elements)
+    try:
+        results = await asyncio.gather(
+            *(
+                _refresh_plan(n, network.drivers.get(n), entries[n], targets, meta, options)  # type: ignore[arg-type]
+                for n in names
+            )
+        )
+    finally:
+        await network.close()
+    refreshed = dict(zip(names, results, strict=True))
+    if any(r is None for r in refreshed.values()):
+        return None
+    elements = []
+    for name, found in refreshed.items():
+        assert found is not None
+        element_plan, element_memo = found
+        elements.append(element_plan)
+        store.save_element(name, element_memo)
+    plan = Plan(
+        network=meta.settings.network,
+        elements=tuple(elements),
+        commit=source.commit,
+        source=str(config_root),
+        warnings=tuple(
+            f"secret {ref} cannot be resolved here: records using it are compared without it"
+            for ref in unresolved
+        ),
+    )
+    return PlanRun(plan, light, Target({}, {}, {}), source)
+
+
+async def _refresh_plan(
+    name: str,
+    driver: Driver | None,
+    entry: memo.ElementMemo,
+    targets: TargetStore,
+    meta: memo.MemoMeta,
+    options: PlanOptions,
+) -> tuple[ElementPlan, memo.ElementMemo] | None:
+    if driver is None:
+        return None
+    element_type = meta.elements[name].type
+    wanted = set(COLLECTIONS.get(element_type, {}))
+    try:
+        info = await driver.info()
+        if info.state == "offline":
+            return None
+        changes: dict[tuple[str, str], Change] = {}
+        revision = entry.revision
+        for _ in range(MAX_FEED_PAGES):
+            feed = await driver.changes(revision, FEED_PAGE)
+            for change in feed.changes:
+                if change.collection in wanted:
+                    changes[(change.collection, change.key)] = change
+            revision = feed.revision
+            if len(feed.changes) < FEED_PAGE:
+                break
+        else:
+            return None
+    except ElementError:
+        return None  # the full path observes it and says why
+    ops = {(op.collection, op.key): op for op in entry.operations}
+    warnings = dict(entry.warnings)
+    keys = {c: set(k) for c, k in entry.keys.items()}
+    partial = targets.partial(name, changes)
+    desired = partial.records.get(name, {})
+    for (coll, key), change in changes.items():
+        ops.pop((coll, key), None)
+        warnings.pop(f"{coll}/{key}", None)
+        have = keys.setdefault(coll, set())
+        stored = None
+        if change.op == "delete":
+            have.discard(key)
+        else:
+            have.add(key)
+            stored = StoredRecord(
+                coll, key, own_fields(change.fields or {}), change.record_revision
+            )
+        found = plan_record(
+            coll, key, desired.get(coll, {}).get(key), stored, partial, name, meta.settings, options
+        )
+        if isinstance(found, Operation):
+            ops[(coll, key)] = found
+        elif found is not None:
+            warnings[f"{coll}/{key}"] = found
+    obs = Observation(name, "locked" if info.state == "locked" else "running", revision)
+    element_plan = assemble(
+        name,
+        element_type,
+        obs,
+        list(ops.values()),
+        list(warnings.values()),
+        sum(len(k) for k in keys.values()),
+        meta.settings,
+        options,
+    )
+    new_memo = memo.ElementMemo(
+        entry.digest,
+        revision,
+        element_plan.operations,
+        warnings,
+        {c: list(k) for c, k in keys.items()},
+    )
+    return element_plan, new_memo

@@ -120,7 +120,7 @@ def _running(state: str) -> ObservedState:
     return "locked" if state == "locked" else "running"
 
 
-def _own_fields(fields: Fields) -> Fields:
+def own_fields(fields: Fields) -> Fields:
     """Drop what the element fills in by itself (`_…` bookkeeping), keeping
     provgit's own ownership mark: plans compare records with plain equality."""
     if not any(k[0] == "_" for k in fields):
@@ -129,7 +129,7 @@ def _own_fields(fields: Fields) -> Fields:
 
 
 def _normalized(record: StoredRecord) -> StoredRecord:
-    own = _own_fields(record.fields)
+    own = own_fields(record.fields)
     if own is record.fields:
         return record
     return StoredRecord(record.collection, record.key, own, record.revision)
@@ -173,7 +173,7 @@ async def _refresh(
                 bucket[change.key] = StoredRecord(
                     change.collection,
                     change.key,
-                    _own_fields(change.fields or {}),
+                    own_fields(change.fields or {}),
                     change.record_revision,
                 )
         revision = feed.revision

@@ -56,6 +56,12 @@ def local_key(state_dir: str | os.PathLike[str]) -> bytes:
     return key
 
 
+def parse_ref(described: str) -> SecretRef:
+    """The reference `SecretRef.describe()` wrote ("env:NAME" or "file:/path")."""
+    kind, _, name = described.partition(":")
+    return SecretRef(env=name) if kind == "env" else SecretRef(file=name)
+
+
 class Fingerprinter:
     """Turns secret references into record values, resolving when it may."""
 
@@ -65,8 +71,15 @@ class Fingerprinter:
         self.key = key
         self.resolve_values = resolve_values and key is not None
         self.unresolved: list[str] = []
+        # Every reference fingerprinted, with its fingerprint (for plan memos).
+        self.seen: dict[str, str] = {}
 
     def field(self, ref: SecretRef) -> dict[str, Any]:
+        found = self._field(ref)
+        self.seen[found["ref"]] = found[SENSITIVE]
+        return found
+
+    def _field(self, ref: SecretRef) -> dict[str, Any]:
         described = ref.describe()
         if not self.resolve_values:
             digest = hashlib.sha256(b"ref:" + described.encode()).hexdigest()[:24]
@@ -101,9 +114,7 @@ def with_values(fields: dict[str, Any]) -> dict[str, Any]:
 
     def walk(v: Any) -> Any:
         if is_sensitive(v):
-            ref = v.get("ref", "")
-            kind, _, name = str(ref).partition(":")
-            value = resolve(SecretRef(env=name) if kind == "env" else SecretRef(file=name))
+            value = resolve(parse_ref(str(v.get("ref", ""))))
             return {SENSITIVE: v[SENSITIVE], "value": value}
         if isinstance(v, dict):
             return {k: walk(x) for k, x in v.items()}

@@ -18,7 +18,7 @@ from provgit.cli.common import (
     state_dir_for,
     state_dir_option,
 )
-from provgit.compose import PlanRun, plan_network
+from provgit.compose import PlanRun, plan_from_memo, plan_network
 from provgit.fsutil import atomic_write
 from provgit.plan import Plan, PlanOptions
 from provgit.render import plan_markdown, plan_text
@@ -82,6 +82,9 @@ async def make_plan(
     fmt: str = "text",
 ) -> PlanRun:
     source = read_source(path)
+    remembered = await plan_from_memo(source, path, state_dir, options)
+    if remembered is not None:
+        return remembered
     valid = load_valid(source, state_dir / "cache", fmt)
     unknown = [e for e in options.elements if e not in valid.state.elements]
     if unknown:

@@ -172,6 +172,7 @@ def assemble(
         tuple(ordered),
         refusal=refusal,
         warnings=tuple(sorted(warnings)),
+        observed_records=observed_count,
     )
 
 

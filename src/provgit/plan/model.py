@@ -83,6 +83,7 @@ class ElementPlan:
     error: str | None = None  # why the element could not be observed
     refusal: str | None = None  # safety threshold tripped: nothing is applied here
     warnings: tuple[str, ...] = ()
+    observed_records: int = 0  # what the element held (the base of percent thresholds)
 
     @property
     def observed(self) -> bool:
@@ -108,6 +109,7 @@ class ElementPlan:
             "error": self.error,
             "refusal": self.refusal,
             "warnings": list(self.warnings),
+            "observed_records": self.observed_records,
             "counts": self.counts(),
             "counts_by_kind": self.counts_by_kind(),
             "operations": [op.to_json() for op in self.operations],
@@ -124,6 +126,7 @@ class ElementPlan:
             error=d.get("error"),
             refusal=d.get("refusal"),
             warnings=tuple(d.get("warnings", [])),
+            observed_records=int(d.get("observed_records", 0)),
         )
 
 

@@ -1,0 +1,108 @@
+"""The projected target on disk, for point look-ups by (element, collection, key).
+
+Incremental planning re-plans only the records an element's change feed names;
+it needs the desired fields of just those, without projecting the whole
+network again. One SQLite file, replaced whole (write then rename) whenever the
+inputs of the projection change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from provgit.target.project import RecordRef, Target
+
+_SCHEMA = """
+CREATE TABLE records (
+  element TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
+  fields BLOB NOT NULL, depends BLOB, origin BLOB,
+  PRIMARY KEY (element, collection, key)
+) WITHOUT ROWID;
+CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+"""
+
+
+class TargetStore:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def digest(self) -> str | None:
+        if not self.path.exists():
+            return None
+        try:
+            with contextlib.closing(sqlite3.connect(self.path)) as db:
+                row = db.execute("SELECT v FROM meta WHERE k = 'digest'").fetchone()
+        except sqlite3.Error:
+            return None
+        return None if row is None else str(marshal.loads(row[0]))
+
+    def save(self, target: Target, digest: str) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(tmp)) as db:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")  # the rename below is the commit point
+            db.executescript(_SCHEMA)
+            dumps = marshal.dumps
+            for element, collections in target.records.items():
+                depends = target.depends.get(element, {})
+                origin = target.origin.get(element, {})
+                db.executemany(
+                    "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        (
+                            element,
+                            coll,
+                            key,
+                            dumps(fields),
+                            dumps(depends[(coll, key)]) if (coll, key) in depends else None,
+                            dumps(origin[(coll, key)]) if (coll, key) in origin else None,
+                        )
+                        for coll, recs in collections.items()
+                        for key, fields in recs.items()
+                    ),
+                )
+            db.execute(
+                "INSERT INTO meta VALUES ('excluded', ?)",
+                (marshal.dumps(sorted(target.excluded)),),
+            )
+            db.execute("INSERT INTO meta VALUES ('digest', ?)", (marshal.dumps(digest),))
+            db.commit()
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def partial(self, element: str, refs: Iterable[RecordRef]) -> Target:
+        """A Target holding just these records of one element (absent ones: not desired)."""
+        records: dict[str, dict[str, dict[str, object]]] = {}
+        depends: dict[RecordRef, tuple[RecordRef, ...]] = {}
+        origin: dict[RecordRef, tuple[str, str]] = {}
+        with contextlib.closing(sqlite3.connect(self.path)) as db:
+            excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
+            query = (
+                "SELECT fields, depends, origin FROM records "
+                "WHERE element = ? AND collection = ? AND key = ?"
+            )
+            for coll, key in refs:
+                row = db.execute(query, (element, coll, key)).fetchone()
+                if row is None:
+                    continue
+                records.setdefault(coll, {})[key] = marshal.loads(row[0])
+                if row[1] is not None:
+                    depends[(coll, key)] = tuple(tuple(d) for d in marshal.loads(row[1]))
+                if row[2] is not None:
+                    kind, resource = marshal.loads(row[2])
+                    origin[(coll, key)] = (kind, resource)
+        excluded = {tuple(x) for x in marshal.loads(excluded_row[0])} if excluded_row else set()
+        return Target(
+            {element: records},
+            {element: depends},
+            {element: origin},
+            excluded=excluded,
+        )
