@@ -101,9 +101,7 @@ def run_case(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPat
         case.get("settings_before", {}),
         base_audio,
     )
-    _, before = _target(
-        tmp_path / "before", monkeypatch, case.get("secrets_before", secrets)
-    )
+    _, before = _target(tmp_path / "before", monkeypatch, case.get("secrets_before", secrets))
     docs = {**base, **case.get("desired", {})}
     _write_config(tmp_path / "after", docs, case.get("settings", {}), audio)
     state, after = _target(tmp_path / "after", monkeypatch, secrets)
