@@ -144,6 +144,7 @@ async def _full_read(
     for collection in collections:
         found: dict[str, StoredRecord] = {}
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
             page = await driver.list_records(collection, cursor, PAGE)
             for record in page.records:
@@ -151,6 +152,10 @@ async def _full_read(
             cursor = page.next_cursor
             if cursor is None or not page.records:
                 break
+            # An element that hands back a cursor twice would page forever.
+            if cursor in seen:
+                raise TransportError(f"element {name} repeated paging cursor {cursor!r}")
+            seen.add(cursor)
         records[collection] = found
     return Observation(name, _running(state), start, records, None, incremental=False)
 
