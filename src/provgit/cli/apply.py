@@ -138,7 +138,7 @@ def command(
         result = asyncio.run(
             applying.execute_with_progress(plan, state, root, sdir, journal, options, fmt)
         )
-        applying.report(result, journal, applying.reports_dir(state, root, sdir))
+        applying.report(result, journal, applying.reports_dir(state, root, sdir), state, root)
     finally:
         journal.close()
     applying.render(result, fmt, full)

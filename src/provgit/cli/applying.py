@@ -141,9 +141,15 @@ def reports_dir(state: DesiredState, config_root: Path, state_dir: Path) -> Path
     return config_root / configured
 
 
-def report(result: ApplyResult, journal: Journal, directory: Path) -> Path | None:
+def report(
+    result: ApplyResult,
+    journal: Journal,
+    directory: Path,
+    state: DesiredState | None = None,
+    config_root: Path | None = None,
+) -> Path | None:
     try:
-        return write_status(directory, result, journal)
+        return write_status(directory, result, journal, state=state, config_root=config_root)
     except OSError as e:
         click.echo(f"warning: cannot write the status report to {directory}: {e}", err=True)
         return None

@@ -61,7 +61,9 @@ def command(
                 run.plan, run.state, path, sdir, journal, apply_options, fmt
             )
         )
-        written = applying.report(result, journal, applying.reports_dir(run.state, path, sdir))
+        written = applying.report(
+            result, journal, applying.reports_dir(run.state, path, sdir), run.state, path
+        )
     finally:
         journal.close()
     applying.render(result, fmt, full)
