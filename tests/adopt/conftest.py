@@ -30,6 +30,7 @@ from click.testing import CliRunner, Result
 from provgit.cli import main
 from provgit.drivers.base import WriteOp
 from provgit.elements.store import ElementStore
+from provgit.plan.ordering import COLLECTION_ORDER
 from provgit.records import MANAGED_BY
 from provgit.secrets import Fingerprinter
 from provgit.source import read_directory
@@ -50,20 +51,7 @@ ELEMENTS: list[tuple[str, str, int, str | None, str | None, str | None]] = [
     ("ivr1", "ivr", 901, None, "ivr-admins", None),
 ]
 # Records an element needs before others (COS before the phones naming it).
-ORDER = [
-    "cos",
-    "cor_groups",
-    "departments",
-    "locations",
-    "templates",
-    "roles",
-    "users",
-    "remote_directory",
-    "media_servers",
-    "prompts",
-    "subroutines",
-    "workflows",
-]
+ORDER = COLLECTION_ORDER
 SETTINGS = "version: 1\nnetwork: adopt-test\n"
 
 

@@ -21,6 +21,7 @@ from provgit.model.kinds import KINDS
 from provgit.observe import Observation
 from provgit.records import IVR, MICOLLAB, MIVB, Fields
 from provgit.secrets import SENSITIVE
+from provgit.target.project import COLLECTION_KIND
 
 PERIODS = ("day", "night1", "night2")
 COS_FIELDS = tuple(f"cos_{p}" for p in PERIODS)
@@ -29,16 +30,7 @@ COR_FIELDS = tuple(f"cor_{p}" for p in PERIODS)
 # Record collection -> resource kind, for the kinds that map one record to one
 # resource. Users (three collections) have their own views below.
 SIMPLE: dict[str, str] = {
-    "cos": "classes_of_service",
-    "cor_groups": "cor_groups",
-    "departments": "departments",
-    "locations": "locations",
-    "templates": "templates",
-    "roles": "roles",
-    "media_servers": "ivr_media_servers",
-    "prompts": "prompts",
-    "subroutines": "subroutines",
-    "workflows": "workflows",
+    c: k for c, k in COLLECTION_KIND.items() if c not in ("users", "remote_directory")
 }
 
 

@@ -13,16 +13,14 @@ in a git work tree, a note under `refs/notes/provgit` on the applied commit.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from provgit.apply.result import ApplyResult
+from provgit.fsutil import atomic_write
 from provgit.journal import Journal
 from provgit.model.settings import Reports
 from provgit.model.state import DesiredState
@@ -64,25 +62,8 @@ class Written:
 
 
 def publish(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename over it, mode 0644.
-
-    Like `fsutil.atomic_write`, except the file is readable by others: that
-    one keeps mkstemp's 0600, right for state, wrong for a page a web server
-    or a colleague's browser must read.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write atomically, readable by others (a page a web server serves)."""
+    atomic_write(path, data, mode=0o644)
 
 
 def status_json(doc: Document) -> str:
