@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "errors",
     "import_",
     "status",
+    "watch",
 ]
 
 

@@ -1,0 +1,174 @@
+"""`provgit watch`: follow a directory or a git ref and keep every element in sync."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+from pathlib import Path
+
+import click
+
+from provgit import exitcodes
+from provgit.cli.common import state_dir_for, state_dir_option
+from provgit.cli.plan import plan_options
+from provgit.journal import JournalError
+from provgit.plan import PlanOptions
+from provgit.watch.follower import FollowError
+from provgit.watch.logs import Log
+from provgit.watch.loop import Watcher, WatchOptions
+from provgit.watch.server import is_loopback
+
+DEFAULT_PORT = 8472
+
+
+@click.command("watch")
+@click.argument("path", type=click.Path(path_type=Path), default=".", required=False)
+@click.option(
+    "--repo",
+    metavar="PATH_OR_URL",
+    help="Follow a git repository instead of a directory: a URL is cloned into the "
+    "state directory; a local path (bare or not) is read as it is. PATH is then "
+    "the config directory inside the repository.",
+)
+@click.option("--ref", default="main", show_default=True, help="Branch to follow (--repo).")
+@click.option(
+    "--drift",
+    type=click.Choice(["report", "correct"]),
+    default="report",
+    show_default=True,
+    help="What a resync does with out-of-band changes on the elements.",
+)
+@click.option(
+    "--resync-seconds",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Observe every element this often to find drift (0: never).",
+)
+@click.option(
+    "--fetch-seconds",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Fetch the repository this often (--repo; 0: only on POST /reconcile).",
+)
+@click.option(
+    "--debounce-ms",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Quiet time after a file change before reconciling (directory mode).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Status server address.")
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Status server port (0: any free port; the URL is printed on start).",
+)
+@click.option(
+    "--token-env",
+    default="PROVGIT_WATCH_TOKEN",
+    show_default=True,
+    help="Environment variable holding the bearer token for POST /reconcile (and for "
+    "every request when --host is not a loopback address).",
+)
+@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain")
+@click.option("--debug", is_flag=True, help="Log more (file change batches).")
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="On SIGTERM, how long to wait for element writes in flight.",
+)
+@plan_options
+@state_dir_option
+def command(
+    path: Path,
+    repo: str | None,
+    ref: str,
+    drift: str,
+    resync_seconds: float,
+    fetch_seconds: float,
+    debounce_ms: int,
+    host: str,
+    port: int,
+    token_env: str,
+    log_format: str,
+    debug: bool,
+    stop_timeout: float,
+    elements: tuple[str, ...],
+    prune: bool,
+    allow_mass_delete: bool,
+    allow_mass_update: bool,
+    state_dir: str | None,
+) -> int:
+    """Keep the network in sync with PATH (a directory) or a git ref, continuously.
+
+    Reconciles on every saved change (or new commit of --ref with --repo), one
+    run at a time; a config that fails validation is refused and the last
+    good one stays applied. Pending updates are retried on their schedule,
+    drift is found by a periodic resync and reported or corrected (--drift).
+
+    A status server answers on --host/--port: / (live page), /status.json,
+    /feed.atom, /metrics (Prometheus), /healthz, POST /reconcile (webhook,
+    bearer token). SIGTERM/SIGINT finish the writes in flight and exit 0;
+    SIGHUP re-reads the config and drops every cache.
+    """
+    token = os.environ.get(token_env) or None
+    if not is_loopback(host) and not token:
+        raise click.UsageError(
+            f"--host {host} is not a loopback address: set a bearer token in ${token_env} "
+            "(every request will need it)"
+        )
+    if repo:
+        subdir = path.as_posix()
+        if path.is_absolute() or ".." in path.parts:
+            raise click.UsageError(
+                "with --repo, PATH is the config directory inside the repository"
+            )
+        sdir = Path(state_dir or os.environ.get("PROVGIT_STATE_DIR") or ".provgit")
+        config = sdir
+    else:
+        if not path.is_dir():
+            raise click.UsageError(f"config directory {str(path)!r} does not exist")
+        subdir = "."
+        sdir = state_dir_for(path, state_dir)
+        config = path
+    options = WatchOptions(
+        config=config.resolve(),
+        state_dir=sdir.resolve(),
+        repo=repo,
+        ref=ref,
+        subdir=subdir,
+        drift="correct" if drift == "correct" else "report",
+        resync_seconds=resync_seconds,
+        fetch_seconds=fetch_seconds,
+        step_ms=debounce_ms,
+        host=host,
+        port=port,
+        token=token,
+        stop_timeout=stop_timeout,
+        plan=PlanOptions(prune, allow_mass_delete, allow_mass_update, elements),
+    )
+    # The CLI turns the cyclic GC off for batch runs; a long-running process
+    # needs it (the loop also collects between runs).
+    gc.enable()
+    log = Log(log_format, debug=debug)
+    watcher = Watcher(options, log)
+
+    def ready(url: str) -> None:
+        click.echo(f"listening on {url}")
+
+    try:
+        asyncio.run(watcher.run(ready))
+    except FollowError as e:
+        raise click.ClickException(str(e)) from None
+    except JournalError as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot start: {e.strerror or e}") from None
+    return exitcodes.OK

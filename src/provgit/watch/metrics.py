@@ -1,0 +1,108 @@
+"""Prometheus metrics of the watcher (prometheus-client, its own registry).
+
+Counters move when a run ends; the gauges that mirror the journal (pending
+updates, distribution errors, alarm level) are refreshed after every run and
+at start, so a scrape never touches the journal.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from provgit.apply.result import ApplyResult
+from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+OP_RESULTS = ("ok", "failed", "pending", "skipped", "held")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        # `*_created` series only double what a scraper already knows.
+        disable_created_metrics()
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.runs = Counter(
+            "provgit_watch_runs",
+            "Reconcile runs, by what started them and how they ended",
+            ["reason", "outcome"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "provgit_watch_run_duration_seconds",
+            "Duration of reconcile runs",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.operations = Counter(
+            "provgit_operations", "Element operations applied, by result", ["result"], registry=r
+        )
+        self.pending = Gauge("provgit_pending_updates", "Pending updates", registry=r)
+        self.errors = Gauge("provgit_distribution_errors", "Distribution errors", registry=r)
+        self.alarm = Gauge(
+            "provgit_alarm_level",
+            "Data distribution alarm level: 0 none, 1 warning, 2 minor, 3 major",
+            registry=r,
+        )
+        self.last_sync = Gauge(
+            "provgit_element_last_sync_timestamp_seconds",
+            "When each element was last seen in sync (Unix time)",
+            ["element"],
+            registry=r,
+        )
+        self.drift = Gauge(
+            "provgit_drift_records",
+            "Records that drifted from the config, per element",
+            ["element"],
+            registry=r,
+        )
+        self.refused = Counter(
+            "provgit_watch_refused_configs",
+            "Config versions refused because they are invalid",
+            registry=r,
+        )
+        self.running = Gauge(
+            "provgit_watch_reconcile_running", "1 while a reconcile runs", registry=r
+        )
+        self.up_since = Gauge(
+            "provgit_watch_start_timestamp_seconds", "When the watcher started", registry=r
+        )
+        self.up_since.set(time.time())
+        for res in OP_RESULTS:
+            self.operations.labels(res)
+
+    def counts(self, pending: int, errors: int, alarm: str | None) -> None:
+        self.pending.set(pending)
+        self.errors.set(errors)
+        self.alarm.set(ALARM_LEVELS.index(alarm) + 1 if alarm in ALARM_LEVELS else 0)
+
+    def element_synced(self, element: str, at: float) -> None:
+        self.last_sync.labels(element).set(at)
+
+    def run_finished(
+        self, reason: str, outcome: str, seconds: float, result: ApplyResult | None
+    ) -> None:
+        self.runs.labels(reason, outcome).inc()
+        self.duration.observe(seconds)
+        if result is None:
+            return
+        for res, n in result.counts().items():
+            if n:
+                self.operations.labels(res).inc(n)
+        now = time.time()
+        for e in result.elements:
+            if e.status == SYNC_COMPLETED:
+                self.element_synced(e.element, now)
+        self.counts(result.pending_updates, result.distribution_errors, result.alarm)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

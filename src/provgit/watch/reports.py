@@ -1,0 +1,83 @@
+"""The watcher's use of `provgit.report` (issue 6): one adapter, no rendering here.
+
+Directory mode writes the reports exactly as `provgit reconcile` does
+(`write_reports`, with the note when the config sits in a git work tree).
+Git mode follows a repository that has no work tree (a bare clone, or a bare
+repository used as it is), which `write_reports` cannot find a commit in, so
+the note on the applied commit is written here from the same document, with
+the same `notes` functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from provgit.apply.result import ApplyResult
+from provgit.journal import Journal
+from provgit.model.state import DesiredState
+from provgit.report import atom, html, notes, status_json, write_reports
+from provgit.report.document import GitSource, build_document
+
+Document = dict[str, Any]
+REFRESH_SECONDS = 5
+
+
+def document(
+    journal: Journal,
+    *,
+    network: str | None,
+    result: ApplyResult | None = None,
+    state: DesiredState | None = None,
+    commit: str | None = None,
+    config_path: str = ".",
+) -> Document:
+    git = GitSource(commit=commit, dirty=False, path=config_path) if commit else None
+    return build_document(journal, network=network, result=result, state=state, git=git)
+
+
+def write_files(
+    directory: Path,
+    journal: Journal,
+    result: ApplyResult,
+    state: DesiredState,
+    work_tree: Path | None,
+) -> list[str]:
+    """Every report file (and, with a work tree, its note); returns warnings. Raises OSError."""
+    written = write_reports(directory, journal, result=result, state=state, config_root=work_tree)
+    return list(written.warnings)
+
+
+def write_note(repo: Path, doc: Document, push: bool) -> str | None:
+    """The note on the document's commit in `repo` (bare or not); a warning, never a raise."""
+    try:
+        notes.write_note(repo, doc)
+    except notes.GitError as e:
+        return f"cannot add the git note: {e}"
+    if push:
+        try:
+            notes.push_notes(repo)
+        except notes.GitError as e:
+            return f"cannot push {notes.NOTES_REF} to {notes.REMOTE}: {e}"
+    return None
+
+
+def render_html(doc: Document) -> str:
+    """The status page, made live: it reloads itself every few seconds."""
+    page = html.render(doc)
+    tag = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+    if 'http-equiv="refresh"' in page:
+        return page
+    head = page.find("<head>")
+    if head >= 0:
+        at = head + len("<head>")
+        return page[:at] + tag + page[at:]
+    return tag + page
+
+
+def render_atom(doc: Document) -> str:
+    return atom.render(doc)
+
+
+def dumps(doc: Document) -> str:
+    return status_json(doc)

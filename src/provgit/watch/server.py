@@ -1,0 +1,146 @@
+"""The status server: the watcher's state over HTTP (aiohttp, on the loop's thread).
+
+  GET  /             HTML status page, refreshes itself
+  GET  /status.json  the status document (+ a `watch` section: applied commit,
+                     running reconcile, refused config, drift)
+  GET  /feed.atom    events as an Atom feed
+  GET  /metrics      Prometheus text format
+  GET  /healthz      200 while the loop is alive
+  POST /reconcile    fetch and reconcile now (a git host's webhook); token required
+
+On 127.0.0.1 (the default) reads are open; bound anywhere else, every request
+needs `Authorization: Bearer <token>` (the token comes from an environment
+variable, never from the command line, so `ps` does not show it).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from provgit.watch import reports
+from provgit.watch.metrics import CONTENT_TYPE, Metrics
+
+
+class StatusProvider(Protocol):
+    metrics: Metrics
+
+    def status_document(self) -> dict[str, Any]: ...
+
+    def trigger(self, reason: str) -> None: ...
+
+    def health(self) -> tuple[bool, dict[str, Any]]: ...
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+PROVIDER: web.AppKey[StatusProvider] = web.AppKey("provider", StatusProvider)
+TOKEN: web.AppKey[str | None] = web.AppKey("token", str)
+READS_NEED_TOKEN: web.AppKey[bool] = web.AppKey("reads_need_token", bool)
+
+
+def _authorized(request: web.Request) -> bool:
+    token = request.app[TOKEN]
+    if not token:
+        return False
+    given = request.headers.get("Authorization", "")
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), token)
+
+
+def _deny(message: str, status: int = 401) -> web.Response:
+    return web.json_response(
+        {"error": message},
+        status=status,
+        headers={"WWW-Authenticate": 'Bearer realm="provgit"'} if status == 401 else None,
+    )
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.app[READS_NEED_TOKEN] and request.path != "/healthz" and not _authorized(request):
+        return _deny("a bearer token is required")
+    response: web.StreamResponse = await handler(request)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+async def _index(request: web.Request) -> web.Response:
+    doc = request.app[PROVIDER].status_document()
+    return web.Response(text=reports.render_html(doc), content_type="text/html", charset="utf-8")
+
+
+async def _status(request: web.Request) -> web.Response:
+    doc = request.app[PROVIDER].status_document()
+    return web.Response(text=reports.dumps(doc), content_type="application/json")
+
+
+async def _feed(request: web.Request) -> web.Response:
+    doc = request.app[PROVIDER].status_document()
+    body = reports.render_atom(doc)
+    return web.Response(text=body, content_type="application/atom+xml", charset="utf-8")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[PROVIDER].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    ok, detail = request.app[PROVIDER].health()
+    return web.json_response({"ok": ok, **detail}, status=200 if ok else 503)
+
+
+async def _reconcile(request: web.Request) -> web.Response:
+    if not request.app[TOKEN]:
+        return _deny(
+            "POST /reconcile is disabled: start the watcher with its token variable set "
+            "(--token-env)",
+            403,
+        )
+    if not _authorized(request):
+        return _deny("a bearer token is required")
+    request.app[PROVIDER].trigger("webhook")
+    return web.json_response({"accepted": True}, status=202)
+
+
+def make_app(
+    provider: StatusProvider, token: str | None, reads_need_token: bool
+) -> web.Application:
+    app = web.Application(middlewares=[_guard], client_max_size=1 << 20)
+    app[PROVIDER] = provider
+    app[TOKEN] = token
+    app[READS_NEED_TOKEN] = reads_need_token
+    app.router.add_get("/", _index)
+    app.router.add_get("/status.json", _status)
+    app.router.add_get("/feed.atom", _feed)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_post("/reconcile", _reconcile)
+    return app
+
+
+async def start(
+    provider: StatusProvider, host: str, port: int, token: str | None
+) -> tuple[web.AppRunner, str]:
+    """Bind and serve; returns the runner (to clean up) and the URL actually bound."""
+    app = make_app(provider, token, reads_need_token=not is_loopback(host))
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = getattr(site, "_server", None)
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    shown = f"[{host}]" if ":" in host else host
+    return runner, f"http://{shown}:{bound}"

@@ -1,0 +1,91 @@
+"""Stopping in the middle of an apply without losing or half-doing a write.
+
+Each element driver is wrapped: once the watcher is told to stop, the writes
+already sent finish and their outcomes are journaled by the apply stage as
+usual, while a write not yet sent waits forever (it is never sent). The loop
+then cancels the run; the never-sent writes are intents without outcomes,
+which the next run settles by observing the element again (see `apply`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from provgit.drivers.base import (
+    ChangeFeed,
+    Driver,
+    ElementInfo,
+    Page,
+    WriteOp,
+    WriteResult,
+)
+
+
+class Gate:
+    """Shared by every wrapped driver of a run: open, or closed for good."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def close(self) -> None:
+        self.closed.set()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Returns once no write is on the wire."""
+        await self._idle.wait()
+
+    async def hold(self) -> None:
+        if self.closed.is_set():
+            await asyncio.Event().wait()  # never sent; the run is cancelled meanwhile
+
+
+class GatedDriver:
+    """A driver whose writes stop at the gate once it is closed."""
+
+    def __init__(self, inner: Driver, gate: Gate) -> None:
+        self.inner = inner
+        self.gate = gate
+        self.name = inner.name
+
+    async def info(self) -> ElementInfo:
+        return await self.inner.info()
+
+    async def list_records(
+        self, collection: str, cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        return await self.inner.list_records(collection, cursor, limit)
+
+    async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
+        return await self.inner.changes(since, limit)
+
+    async def write(self, op: WriteOp) -> WriteResult:
+        await self.gate.hold()
+        self.gate.enter()
+        try:
+            return await self.inner.write(op)
+        finally:
+            self.gate.leave()
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        await self.gate.hold()
+        self.gate.enter()
+        try:
+            return await self.inner.write_batch(ops)
+        finally:
+            self.gate.leave()
+
+    async def close(self) -> None:
+        await self.inner.close()
