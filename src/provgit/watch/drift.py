@@ -36,14 +36,19 @@ class Classified:
         )
 
 
-def classify(plan: Plan, unfinished: Iterable[Ref]) -> Classified:
+def classify(
+    plan: Plan, unfinished: Iterable[Ref], unfinished_elements: Iterable[str] = ()
+) -> Classified:
+    """`unfinished_elements`: elements the last run did not bring in sync (down,
+    stopped, interrupted): all their operations are provgit's own work left."""
     known = frozenset(unfinished)
+    down = frozenset(unfinished_elements)
     drift: dict[str, list[Operation]] = {}
     mine: set[Ref] = set()
     for ep in plan.elements:
         for op in ep.operations:
             ref = (ep.element, op.collection, op.key)
-            if ref in known:
+            if ref in known or ep.element in down:
                 mine.add(ref)
             else:
                 drift.setdefault(ep.element, []).append(op)

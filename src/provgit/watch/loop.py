@@ -354,12 +354,30 @@ class Watcher:
             if now < self._retry_not_before or self.running is not None:
                 continue
             due = [p for p in self.journal.pending() if p.next_retry <= now]
-            if due:
+            if due or self._down_elements():
                 self.trigger("retry")
                 self._retry_not_before = now + self.retry_floor
 
+    def _down_elements(self) -> set[str]:
+        """Elements the last run could not bring in sync for want of reaching them
+        (offline, stopped, or left mid-apply): their work is still to do."""
+        if self.desired is None:
+            return set()
+        return {
+            name
+            for name, row in self.journal.element_statuses().items()
+            if name in self.desired.state.elements
+            and row["status"] != st.SYNC_COMPLETED
+            and (
+                row["status"] in (st.OFFLINE, st.STOPPED)
+                or row["status"].startswith("Synching ")
+                or row["state"] != "running"
+            )
+        }
+
     def _after_retry(self, pending_now: int) -> None:
         """Back off while retries do not move anything (an element still down)."""
+        pending_now += len(self._down_elements())
         before = self._pending_before
         if before is not None and pending_now >= before and pending_now:
             self.retry_floor = min(self.retry_floor * 2, max(self.o.resync_seconds, 1.0))
@@ -526,7 +544,7 @@ class Watcher:
             only: frozenset[tuple[str, str, str]] | None = None
             fresh = True
             if not config_run:
-                classified = classify(plan, self._unfinished())
+                classified = classify(plan, self._unfinished(), self._down_elements())
                 self._note_drift(classified)
                 if classified.drift and self.o.drift == "report":
                     only, fresh = classified.unfinished, False

@@ -29,7 +29,7 @@ OP_RESULTS = ("ok", "failed", "pending", "skipped", "held")
 class Metrics:
     def __init__(self) -> None:
         # `*_created` series only double what a scraper already knows.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.runs = Counter(
             "provgit_watch_runs",
