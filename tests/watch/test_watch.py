@@ -288,6 +288,8 @@ def test_sigterm_during_apply_exits_cleanly_then_converges(
     assert w.stop(signal.SIGTERM, timeout=15) == 0
     assert time.monotonic() - started < 12
     assert w.events("stopping") and w.events("watch_stopped")
+    # The run was cut short and recorded as such; writes already sent were journaled.
+    assert w.events("run_interrupted"), w.logs[-10:]
     for s in sims:
         s.faults(latency_ms=0)
     w2 = start_watch([str(config), "--resync-seconds", "0"])

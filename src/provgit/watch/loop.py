@@ -29,7 +29,7 @@ import gc
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -135,6 +135,7 @@ class Watcher:
         self._version = 0
         self._first = True
         self._first_observation = True
+        self.timings: dict[str, float] = {}
         self._drift_elements: set[str] = set()
         self._loop_alive = True
 
@@ -387,11 +388,23 @@ class Watcher:
 
     # ---- one run --------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        """Seconds per stage of the current run, logged with its end (what dominates)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(
+                self.timings.get(stage, 0.0) + time.perf_counter() - started, 4
+            )
+
     async def _cycle(self, reasons: set[str]) -> None:
         started = time.monotonic()
         reason = ",".join(sorted(reasons))
         self.running = {"reason": reason, "started": _iso(time.time())}
         self.progress = {}
+        self.timings = {}
         self.metrics.running.set(1)
         self.touch()
         outcome = "error"
@@ -415,7 +428,13 @@ class Watcher:
                 "commit": self.desired.source.commit if self.desired else None,
             }
             self.touch()
-            self.log.info("run_finished", reason=reason, outcome=outcome, seconds=round(seconds, 3))
+            self.log.info(
+                "run_finished",
+                reason=reason,
+                outcome=outcome,
+                seconds=round(seconds, 3),
+                stages=self.timings,
+            )
 
     async def _refresh_config(self, reasons: set[str]) -> bool:
         """Read and validate the config if something says it may have changed;
@@ -428,7 +447,8 @@ class Watcher:
         if not (first or reload or "change" in reasons):
             return False
         before = self.desired.key if self.desired else None
-        source = await asyncio.to_thread(read_directory, self.o.config)
+        with self._timed("read"):
+            source = await asyncio.to_thread(read_directory, self.o.config)
         if not await self._consider(source, str(self.o.config)):
             return False
         assert self.desired is not None
@@ -451,7 +471,8 @@ class Watcher:
         if not reload and (head == current or (head in self.tried and self.desired is not None)):
             return False
         self.log.info("commit_found", commit=head, applied=self.applied_commit)
-        source = await asyncio.to_thread(self.follower.read, head)
+        with self._timed("read"):
+            source = await asyncio.to_thread(self.follower.read, head)
         if await self._consider(source, head):
             return reload or head != self.applied_commit
         if self.desired is None and self.applied_commit and self.applied_commit != head:
@@ -462,7 +483,8 @@ class Watcher:
 
     async def _consider(self, source: ConfigSource, label: str) -> bool:
         """Validate `source` and keep it as the desired state if valid; False if refused."""
-        key, validated = await asyncio.to_thread(self.cache.validate, source)
+        with self._timed("validate"):
+            key, validated = await asyncio.to_thread(self.cache.validate, source)
         ident = source.commit or key
         self.tried.add(ident)
         if not validated.ok:
@@ -475,7 +497,8 @@ class Watcher:
             or self.desired.key != key
             or self.desired.source.commit != source.commit
         ):
-            self.desired = await asyncio.to_thread(self.cache.desired, key, source, validated)
+            with self._timed("target"):
+                self.desired = await asyncio.to_thread(self.cache.desired, key, source, validated)
             self.log.info(
                 "config_loaded",
                 source=label,
@@ -528,19 +551,21 @@ class Watcher:
         state = desired.state
         network = connect(state, self.o.state_dir, self.config_root, self.o.plan.elements)
         try:
-            observed = await self._observe(
-                network, save=self._first_observation or "resync" in reasons
-            )
-            plan = await asyncio.to_thread(
-                compute_plan,
-                desired.target,
-                observed,
-                state.settings,
-                {n: e.type for n, e in state.elements.items()},
-                self.o.plan,
-                commit=desired.source.commit,
-                source=desired.source.root,
-            )
+            with self._timed("observe"):
+                observed = await self._observe(
+                    network, save=self._first_observation or "resync" in reasons
+                )
+            with self._timed("plan"):
+                plan = await asyncio.to_thread(
+                    compute_plan,
+                    desired.target,
+                    observed,
+                    state.settings,
+                    {n: e.type for n, e in state.elements.items()},
+                    self.o.plan,
+                    commit=desired.source.commit,
+                    source=desired.source.root,
+                )
             only: frozenset[tuple[str, str, str]] | None = None
             fresh = True
             if not config_run:
@@ -550,11 +575,13 @@ class Watcher:
                     only, fresh = classified.unfinished, False
                 if self._nothing_to_do(plan, observed, only):
                     return None, "in sync"
-            result = await self._apply(plan, network, only, fresh)
+            with self._timed("apply"):
+                result = await self._apply(plan, network, only, fresh)
         finally:
             await network.close()
         outcome = "refused" if result.refusal else result.overall
-        await self._after_apply(result, config_run, desired)
+        with self._timed("report"):
+            await self._after_apply(result, config_run, desired)
         if "retry" in reasons:
             self._after_retry(result.pending_updates)
         return result, outcome
