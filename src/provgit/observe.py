@@ -50,6 +50,10 @@ class Observation:
     records: ObservedRecords = field(default_factory=dict, repr=False)
     error: str | None = None
     incremental: bool = False
+    # For an incremental refresh: the revision it started from and the records
+    # its change feed named (so a plan can re-plan just those).
+    base_revision: int | None = None
+    changed: frozenset[tuple[str, str]] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -166,12 +170,14 @@ async def _refresh(
     assert previous.revision is not None
     records = {c: dict(previous.records.get(c, {})) for c in collections}
     revision = previous.revision
+    changed: set[tuple[str, str]] = set()
     for _ in range(MAX_FEED_PAGES):
         feed = await driver.changes(revision, FEED_PAGE)
         for change in feed.changes:
             bucket = records.get(change.collection)
             if bucket is None:
                 continue  # a collection we were not asked to observe
+            changed.add((change.collection, change.key))
             if change.op == "delete":
                 bucket.pop(change.key, None)
             else:
@@ -183,7 +189,16 @@ async def _refresh(
                 )
         revision = feed.revision
         if len(feed.changes) < FEED_PAGE:
-            return Observation(name, _running(state), revision, records, None, incremental=True)
+            return Observation(
+                name,
+                _running(state),
+                revision,
+                records,
+                None,
+                incremental=True,
+                base_revision=previous.revision,
+                changed=frozenset(changed),
+            )
     raise FeedTooOldError(f"element {name}: too many changes to follow, resync")
 
 

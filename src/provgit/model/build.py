@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +24,17 @@ from provgit.source import SETTINGS_FILE
 _Item = tuple[Pointer, Any]
 
 
+@dataclass(frozen=True)
+class FileModels:
+    """One file's records, each checked on its own: reusable while its bytes
+    are the same (the watcher keeps these by blob id)."""
+
+    path: str
+    settings: Settings | None
+    models: dict[str, list[tuple[Pointer, Any]]]
+    findings: list[Finding]
+
+
 def build_state(
     files: Sequence[LoadedFile], commit: str | None = None, root: str = "."
 ) -> tuple[DesiredState, list[Finding]]:
@@ -30,73 +42,81 @@ def build_state(
     # that all survive: with the collector running, CPython walks the growing
     # heap again and again (3.1 s -> 1.2 s for 100,000 users without it).
     with gc_frozen():
-        return _build_state(files, commit, root)
+        return assemble_state(files, [build_file(f) for f in files], commit, root)
 
 
-def _build_state(
-    files: Sequence[LoadedFile], commit: str | None, root: str
-) -> tuple[DesiredState, list[Finding]]:
+def build_file(f: LoadedFile) -> FileModels:
     findings: list[Finding] = []
-    settings = Settings()
-    per_kind: dict[str, list[_Item]] = {k: [] for k in KINDS}
-    settings_seen = False
-    for f in files:
-        for di, doc in enumerate(f.docs):
-            if doc is None:
+    settings: Settings | None = None
+    per_kind: dict[str, list[_Item]] = {}
+    for di, doc in enumerate(f.docs):
+        if doc is None:
+            continue
+        at = Pointer(f.path, (di,))
+        if f.path == SETTINGS_FILE:
+            if settings is not None:
+                findings.append(Finding(at, "only one settings document is allowed"))
                 continue
-            at = Pointer(f.path, (di,))
-            if f.path == SETTINGS_FILE:
-                if settings_seen:
-                    findings.append(Finding(at, "only one settings document is allowed"))
-                    continue
-                settings_seen = True
-                settings = _settings(doc, at, findings)
-                continue
-            if not isinstance(doc, dict):
+            settings = _settings(doc, at, findings)
+            continue
+        if not isinstance(doc, dict):
+            findings.append(
+                Finding(
+                    at,
+                    "a config document must be a mapping of kinds to lists, "
+                    f"e.g. 'users:' (got {type(doc).__name__})",
+                    code="layout",
+                )
+            )
+            continue
+        for kind_name, items in doc.items():
+            kat = Pointer(f.path, (di, kind_name))
+            kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
+            if kind is None:
+                close = difflib.get_close_matches(str(kind_name), list(KINDS), n=1)
                 findings.append(
                     Finding(
-                        at,
-                        "a config document must be a mapping of kinds to lists, "
-                        f"e.g. 'users:' (got {type(doc).__name__})",
+                        kat,
+                        f"unknown kind '{kind_name}'",
+                        hint=f"did you mean '{close[0]}'?"
+                        if close
+                        else f"known kinds: {', '.join(KINDS)}",
                         code="layout",
                     )
                 )
                 continue
-            for kind_name, items in doc.items():
-                kat = Pointer(f.path, (di, kind_name))
-                kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
-                if kind is None:
-                    close = difflib.get_close_matches(str(kind_name), list(KINDS), n=1)
-                    findings.append(
-                        Finding(
-                            kat,
-                            f"unknown kind '{kind_name}'",
-                            hint=f"did you mean '{close[0]}'?"
-                            if close
-                            else f"known kinds: {', '.join(KINDS)}",
-                            code="layout",
-                        )
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                findings.append(
+                    Finding(
+                        kat,
+                        f"'{kind_name}' must be a list of records (start each with '- ')",
+                        kind=kind_name,
+                        code="layout",
                     )
-                    continue
-                if items is None:
-                    continue
-                if not isinstance(items, list):
-                    findings.append(
-                        Finding(
-                            kat,
-                            f"'{kind_name}' must be a list of records (start each with '- ')",
-                            kind=kind_name,
-                            code="layout",
-                        )
-                    )
-                    continue
-                bucket = per_kind[kind_name]
-                for i, item in enumerate(items):
-                    bucket.append((Pointer(f.path, (di, kind_name, i)), item))
+                )
+                continue
+            bucket = per_kind.setdefault(kind_name, [])
+            for i, item in enumerate(items):
+                bucket.append((Pointer(f.path, (di, kind_name, i)), item))
+    models = {name: _validate(KINDS[name], items, findings) for name, items in per_kind.items()}
+    return FileModels(f.path, settings, models, findings)
+
+
+def assemble_state(
+    files: Sequence[LoadedFile],
+    built: Sequence[FileModels],
+    commit: str | None = None,
+    root: str = ".",
+) -> tuple[DesiredState, list[Finding]]:
+    """The network from every file's models: keys indexed and unique per kind."""
+    findings: list[Finding] = [x for b in built for x in b.findings]
+    settings = next((b.settings for b in built if b.settings is not None), Settings())
     resources: dict[str, dict[str, Any]] = {}
     origins: dict[tuple[str, str], Pointer] = {}
     for name, kind in KINDS.items():
-        models = _validate(kind, per_kind[name], findings)
+        models = [m for b in built for m in b.models.get(name, ())]
         resources[name] = _index(kind, models, origins, findings)
     state = DesiredState(
         settings=settings,

@@ -213,6 +213,54 @@ def plan_element(
     return assemble(name, element_type, obs, ops, warnings, observed_count, settings, options)
 
 
+def replan_element(
+    name: str,
+    element_type: str,
+    target: Target,
+    obs: Observation,
+    settings: Settings,
+    options: PlanOptions,
+    previous: ElementPlan,
+    keys: set[tuple[str, str]],
+) -> ElementPlan:
+    """`plan_element`, given the plan of the same element computed against the
+    same settings and options, re-planning only `keys`: the records whose
+    desired or observed state changed since that plan."""
+    if not obs.ok:
+        return ElementPlan(name, element_type, obs.state, None, error=obs.error)
+    ops = {(op.collection, op.key): op for op in previous.operations}
+    warnings = {w.split(" ", 1)[0]: w for w in previous.warnings}
+    desired = target.records.get(name, {})
+    for coll, key in keys:
+        ops.pop((coll, key), None)
+        warnings.pop(f"{coll}/{key}", None)
+        found = plan_record(
+            coll,
+            key,
+            desired.get(coll, {}).get(key),
+            obs.records.get(coll, {}).get(key),
+            target,
+            name,
+            settings,
+            options,
+        )
+        if isinstance(found, Operation):
+            ops[(coll, key)] = found
+        elif found is not None:
+            warnings[f"{coll}/{key}"] = found
+    observed_count = sum(len(r) for r in obs.records.values())
+    return assemble(
+        name,
+        element_type,
+        obs,
+        list(ops.values()),
+        list(warnings.values()),
+        observed_count,
+        settings,
+        options,
+    )
+
+
 def compute_plan(
     target: Target,
     observations: Mapping[str, Observation],

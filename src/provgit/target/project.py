@@ -505,3 +505,72 @@ def project(
     return Target(
         records, depends, origin, list(dict.fromkeys(fingerprints.unresolved)), all_excluded
     )
+
+
+# Kinds nothing else refers to: a change to one of them changes only its own records.
+LEAF_KINDS = frozenset({"users", "workflows"})
+
+
+def reproject(
+    previous: Target,
+    old: DesiredState,
+    new: DesiredState,
+    changed: dict[str, set[str]],
+    fingerprints: Fingerprinter,
+    read_other: Callable[[str], bytes | None] = _no_files,
+) -> tuple[Target, dict[str, set[RecordRef]]] | None:
+    """The target after only the `changed` resources (kind -> keys) changed, and
+    per element the records that moved; None when the change reaches further
+    (settings, elements or a kind others refer to) and a full projection is due.
+    """
+    if (
+        not set(changed) <= LEAF_KINDS
+        or old.settings != new.settings
+        or old.elements != new.elements
+    ):
+        return None
+    records = {el: {c: dict(r) for c, r in colls.items()} for el, colls in previous.records.items()}
+    depends = {el: dict(d) for el, d in previous.depends.items()}
+    origin = {el: dict(o) for el, o in previous.origin.items()}
+    delta: dict[str, set[RecordRef]] = {el: set() for el in records}
+    excluded = previous.excluded
+    old_ctx = _Context(old, Fingerprinter(None, False), read_other)
+    new_ctx = _Context(new, fingerprints, read_other)
+
+    def drop(
+        element: str, collection: str, key: str, fields: Fields, deps: tuple[RecordRef, ...]
+    ) -> None:
+        records[element].get(collection, {}).pop(key, None)
+        depends[element].pop((collection, key), None)
+        origin[element].pop((collection, key), None)
+        delta[element].add((collection, key))
+
+    current = ["", ""]
+
+    def add(
+        element: str, collection: str, key: str, fields: Fields, deps: tuple[RecordRef, ...]
+    ) -> None:
+        records[element].setdefault(collection, {})[key] = fields
+        if deps:
+            depends[element][(collection, key)] = deps
+        if collection == "remote_directory":
+            origin[element][(collection, key)] = (current[0], current[1])
+        delta[element].add((collection, key))
+
+    # All removals first: a DN that moves from one user to another in the same
+    # change must not be removed after it was added.
+    for kind, keys in changed.items():
+        fn = PROJECTIONS[kind]
+        for key in keys:
+            model = old.of(kind).get(key)
+            if model is not None and (kind, key) not in excluded:
+                fn(old_ctx, drop, key, model)
+    for kind, keys in changed.items():
+        fn = PROJECTIONS[kind]
+        for key in sorted(keys):
+            model = new.of(kind).get(key)
+            if model is not None and (kind, key) not in excluded:
+                current[:] = [kind, key]
+                fn(new_ctx, add, key, model)
+    unresolved = list(dict.fromkeys([*previous.unresolved_secrets, *fingerprints.unresolved]))
+    return Target(records, depends, origin, unresolved, excluded), delta
