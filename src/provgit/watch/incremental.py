@@ -2,12 +2,16 @@
 
 A batch command starts from nothing each time; the watcher holds, in memory:
 
-- the parsed documents of every file, by blob id: a run re-parses only the
-  files whose content changed (the on-disk parse cache still serves a fresh
-  start);
+- the parsed documents and the checked models of every file, by path and
+  blob id: a run re-parses and re-checks only the files whose content changed
+  (the on-disk parse cache still serves a fresh start);
 - the last validated config and its projection, reused as they are while the
-  tree (every path and blob id) is the same, which is every resync and retry;
-- the last observation of every element, refreshed through the change feed.
+  tree (every path and blob id, and the prompt audio read) is the same, which
+  is every resync and retry; when only users or workflows changed, only those
+  are projected again (`target.reproject`);
+- the last observation of every element, refreshed through the change feed,
+  and the last plan of every element: a run re-plans only the records whose
+  desired state moved or that the feed named (`plan.compute.replan_element`).
 
 Only composition: the stages themselves are called as the CLI calls them.
 """
@@ -20,15 +24,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from provgit.compose import desired_target
+from provgit.compose import desired_target, fingerprinter
 from provgit.diagnostics import Diagnostic
 from provgit.load.loader import LoadedFile, load_files
-from provgit.model.build import build_state
+from provgit.load.verdict import Reads, recording_reads
+from provgit.model.build import FileModels, assemble_state, build_file
 from provgit.model.findings import resolve
+from provgit.model.kinds import KINDS
+from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
-from provgit.source import ConfigSource
+from provgit.plan import Plan, PlanOptions, compute_plan
+from provgit.plan.model import ElementPlan
+from provgit.source import SETTINGS_FILE, ConfigSource, blob_id
 from provgit.target import Target
+from provgit.target.project import RecordRef, reproject
 from provgit.validate import Validated
 from provgit.validate.rules import check_rules
 
@@ -57,23 +67,42 @@ class Desired:
         return self.validated.state
 
 
+@dataclasses.dataclass
+class _Projected:
+    key: str
+    serial: int
+    target: Target
+    state: DesiredState
+    files: dict[str, FileModels]  # path -> models of the files it was projected from
+    reads: Reads  # other files the projection read (prompt audio) -> blob id
+
+
 class StageCache:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self._docs: dict[str, list[Any]] = {}
+        self._built: dict[tuple[str, str], FileModels] = {}
         self._last: tuple[str, Validated] | None = None
-        self._target: tuple[str, Target] | None = None
+        self._projected: _Projected | None = None
+        self._serial = 0
+        # (from target serial, to target serial, records moved per element)
+        self._delta: tuple[int, int, dict[str, set[RecordRef]]] | None = None
+        # element -> (target serial, options, its last plan)
+        self._plans: dict[str, tuple[int, PlanOptions, ElementPlan]] = {}
         self.observations: dict[str, Observation] = {}
 
     def clear(self) -> None:
         """Forget everything (SIGHUP): the next run reads and parses from the disk cache."""
         self._docs.clear()
+        self._built.clear()
         self._last = None
-        self._target = None
+        self._projected = None
+        self._delta = None
+        self._plans.clear()
         self.observations.clear()
 
     def validate(self, source: ConfigSource) -> tuple[str, Validated]:
-        """`validate_source`, re-parsing only files not parsed before."""
+        """`validate_source`, re-parsing and re-checking only files not seen before."""
         key = tree_key(source)
         if self._last is not None and self._last[0] == key:
             return self._last
@@ -89,7 +118,15 @@ class StageCache:
         live = {f.blob_id for f in source.files}
         for blob in [b for b in self._docs if b not in live]:
             del self._docs[blob]
-        state, findings = build_state(files, commit=source.commit, root=source.root)
+        # Models carry their file's path in their pointers: keyed by path and blob.
+        built = {}
+        for f in files:
+            k = (f.path, f.blob_id)
+            built[k] = self._built.get(k) or build_file(f)
+        self._built = built
+        state, findings = assemble_state(
+            files, list(built.values()), commit=source.commit, root=source.root
+        )
         findings.extend(check_rules(state, source))
         diags = sorted(
             loaded.diagnostics + resolve(findings, state.sources), key=Diagnostic.sort_key
@@ -102,10 +139,110 @@ class StageCache:
         return key, validated
 
     def desired(self, key: str, source: ConfigSource, validated: Validated) -> Desired:
-        if self._target is None or self._target[0] != key:
-            target = desired_target(validated.state, source.read_other, self.state_dir)
-            self._target = (key, target)
-        return Desired(key, source, validated, self._target[1])
+        state = validated.state
+        files = {path: b for (path, _), b in self._built.items()}
+        prev = self._projected
+        if prev is not None and prev.key == key and _same_reads(prev.reads, source):
+            return Desired(key, source, validated, prev.target)
+        recorded, reads = recording_reads(source)
+        found = None
+        if prev is not None:
+            changed = _changed_resources(prev.files, files)
+            if changed is not None:
+                found = reproject(
+                    prev.target,
+                    prev.state,
+                    state,
+                    changed,
+                    fingerprinter(state, self.state_dir),
+                    recorded.read_other,
+                )
+        self._serial += 1
+        if found is not None and prev is not None:
+            target, delta = found
+            self._delta = (prev.serial, self._serial, delta)
+            reads = {**prev.reads, **reads}
+        else:
+            target = desired_target(state, recorded.read_other, self.state_dir)
+            self._delta = None
+        self._projected = _Projected(key, self._serial, target, state, files, reads)
+        return Desired(key, source, validated, target)
+
+    def plan(
+        self,
+        desired: Desired,
+        observed: dict[str, Observation],
+        settings: Settings,
+        options: PlanOptions,
+        commit: str | None,
+        source: str,
+    ) -> Plan:
+        """`compute_plan`, re-planning per element only what moved since its last plan."""
+        projected = self._projected
+        serial = (
+            projected.serial if projected is not None and projected.target is desired.target else -1
+        )
+        replan: dict[str, tuple[ElementPlan, set[RecordRef]]] = {}
+        for name, obs in observed.items():
+            last = self._plans.get(name)
+            if last is None or serial < 0 or obs.changed is None:
+                continue
+            last_serial, last_options, last_plan = last
+            if last_options != options or obs.base_revision != last_plan.observed_revision:
+                continue
+            keys = set(obs.changed)
+            if last_serial != serial:
+                delta = self._delta
+                if delta is None or delta[0] != last_serial or delta[1] != serial:
+                    continue
+                keys |= delta[2].get(name, set())
+            replan[name] = (last_plan, keys)
+        state = desired.state
+        plan = compute_plan(
+            desired.target,
+            observed,
+            settings,
+            {n: e.type for n, e in state.elements.items()},
+            options,
+            commit=commit,
+            source=source,
+            replan=replan,
+        )
+        for element_plan in plan.elements:
+            if element_plan.observed and serial >= 0:
+                self._plans[element_plan.element] = (serial, options, element_plan)
+            else:
+                self._plans.pop(element_plan.element, None)
+        return plan
+
+
+def _same_reads(reads: Reads, source: ConfigSource) -> bool:
+    """The prompt audio the projection read is still what it was."""
+    for rel, expected in reads.items():
+        data = source.read_other(rel)
+        if (None if data is None else blob_id(data)) != expected:
+            return False
+    return True
+
+
+def _changed_resources(
+    before: dict[str, FileModels], after: dict[str, FileModels]
+) -> dict[str, set[str]] | None:
+    """kind -> keys defined in the files that differ; None if settings changed."""
+    changed: dict[str, set[str]] = {}
+    for path in set(before) | set(after):
+        old, new = before.get(path), after.get(path)
+        if old is new:
+            continue
+        if path == SETTINGS_FILE:
+            return None
+        for models in (old, new):
+            if models is None:
+                continue
+            for kind, items in models.models.items():
+                key_of = KINDS[kind].key
+                changed.setdefault(kind, set()).update(key_of(m) for _, m in items)
+    return changed
 
 
 def reader_for(source: ConfigSource) -> Callable[[str], bytes | None]:

@@ -40,7 +40,7 @@ from provgit.cli.applying import reports_dir
 from provgit.compose import Network, connect
 from provgit.journal import Journal
 from provgit.observe import Observation, ObservationCache, observe
-from provgit.plan import Plan, PlanOptions, compute_plan
+from provgit.plan import Plan, PlanOptions
 from provgit.source import ConfigSource, read_directory
 from provgit.validate import Validated
 from provgit.watch import reports
@@ -283,9 +283,12 @@ class Watcher:
             finally:
                 self.task = None
                 self.gate = None
-            # Batch commands run with the cyclic GC off (cli/__init__.py); a
-            # process that lives for weeks collects between runs instead.
+            # Runs go with the cyclic GC off (cli/__init__.py); a process that
+            # lives for weeks collects between runs instead, then freezes what
+            # survived so the next collection does not walk it again.
+            gc.unfreeze()
             gc.collect()
+            gc.freeze()
 
     def _on_stop(self, sig: int) -> None:
         name = signal.Signals(sig).name
@@ -557,14 +560,13 @@ class Watcher:
                 )
             with self._timed("plan"):
                 plan = await asyncio.to_thread(
-                    compute_plan,
-                    desired.target,
+                    self.cache.plan,
+                    desired,
                     observed,
                     state.settings,
-                    {n: e.type for n, e in state.elements.items()},
                     self.o.plan,
-                    commit=desired.source.commit,
-                    source=desired.source.root,
+                    desired.source.commit,
+                    desired.source.root,
                 )
             only: frozenset[tuple[str, str, str]] | None = None
             fresh = True
