@@ -76,6 +76,10 @@ def _observed(target: Target, rng: random.Random) -> dict[str, Observation]:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_reproject_and_replan_equal_the_full_computation(seed: int, tmp_path: Path) -> None:
+    _check(seed, tmp_path, in_place=seed % 2 == 1)
+
+
+def _check(seed: int, tmp_path: Path, in_place: bool) -> None:
     rng = random.Random(seed)
     users = [_user(i, rng) for i in range(15)]
     flows = [{"name": "main", "media_servers": ["ms1"], "steps": [{"action": "hangup"}]}]
@@ -100,7 +104,9 @@ def test_reproject_and_replan_equal_the_full_computation(seed: int, tmp_path: Pa
     flows[0]["steps"] = [{"action": "play", "prompt": "welcome"}, {"action": "hangup"}]
     new = _state(tmp_path / "b", users, flows)
 
-    found = reproject(old_target, old, new, {"users": changed, "workflows": {"main"}}, fp)
+    found = reproject(
+        old_target, old, new, {"users": changed, "workflows": {"main"}}, fp, in_place=in_place
+    )
     assert found is not None
     target, delta = found
     full = project(new, fp)

@@ -518,10 +518,14 @@ def reproject(
     changed: dict[str, set[str]],
     fingerprints: Fingerprinter,
     read_other: Callable[[str], bytes | None] = _no_files,
+    in_place: bool = False,
 ) -> tuple[Target, dict[str, set[RecordRef]]] | None:
     """The target after only the `changed` resources (kind -> keys) changed, and
     per element the records that moved; None when the change reaches further
     (settings, elements or a kind others refer to) and a full projection is due.
+
+    `in_place` updates `previous` itself instead of a copy (copying 300,000
+    records' index costs a fifth of a second): for a caller that drops it.
     """
     if (
         not set(changed) <= LEAF_KINDS
@@ -529,9 +533,14 @@ def reproject(
         or old.elements != new.elements
     ):
         return None
-    records = {el: {c: dict(r) for c, r in colls.items()} for el, colls in previous.records.items()}
-    depends = {el: dict(d) for el, d in previous.depends.items()}
-    origin = {el: dict(o) for el, o in previous.origin.items()}
+    if in_place:
+        records, depends, origin = previous.records, previous.depends, previous.origin
+    else:
+        records = {
+            el: {c: dict(r) for c, r in colls.items()} for el, colls in previous.records.items()
+        }
+        depends = {el: dict(d) for el, d in previous.depends.items()}
+        origin = {el: dict(o) for el, o in previous.origin.items()}
     delta: dict[str, set[RecordRef]] = {el: set() for el in records}
     excluded = previous.excluded
     old_ctx = _Context(old, Fingerprinter(None, False), read_other)
@@ -573,4 +582,7 @@ def reproject(
                 current[:] = [kind, key]
                 fn(new_ctx, add, key, model)
     unresolved = list(dict.fromkeys([*previous.unresolved_secrets, *fingerprints.unresolved]))
+    if in_place:
+        previous.unresolved_secrets = unresolved
+        return previous, delta
     return Target(records, depends, origin, unresolved, excluded), delta

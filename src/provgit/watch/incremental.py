@@ -149,6 +149,7 @@ class StageCache:
         if prev is not None:
             changed = _changed_resources(prev.files, files)
             if changed is not None:
+                # In place: the watcher only ever applies the newest valid config.
                 found = reproject(
                     prev.target,
                     prev.state,
@@ -156,6 +157,7 @@ class StageCache:
                     changed,
                     fingerprinter(state, self.state_dir),
                     recorded.read_other,
+                    in_place=True,
                 )
         self._serial += 1
         if found is not None and prev is not None:
