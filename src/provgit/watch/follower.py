@@ -108,6 +108,7 @@ class GitFollower:
             )
         wanted: list[tuple[str, str]] = []
         errors: list[SourceError] = []
+        others: dict[str, tuple[str, str]] = {}  # other files (prompt audio): path -> mode, oid
         for entry in listing.split(b"\0"):
             if not entry:
                 continue
@@ -115,7 +116,10 @@ class GitFollower:
             mode, kind, oid, size = meta.decode().split()
             name = raw_path.decode("utf-8", errors="surrogateescape")
             parts = PurePosixPath(name).parts
-            if kind != "blob" or not name.endswith((".yaml", ".yml")):
+            if kind == "blob" and not name.endswith((".yaml", ".yml")):
+                others[name] = (mode, oid)
+                continue
+            if kind != "blob":
                 continue
             if any(p.startswith(".") for p in parts):
                 continue
@@ -131,14 +135,16 @@ class GitFollower:
                 continue
             wanted.append((name, oid))
         self._load_blobs([oid for _, oid in wanted if oid not in self._blobs])
-        live = {oid for _, oid in wanted}
+        live = {oid for _, oid in wanted} | {
+            oid for _, oid in others.values() if oid in self._blobs
+        }
         for oid in [o for o in self._blobs if o not in live]:
             del self._blobs[oid]  # keep only the current tree's blobs in memory
         files = [
             SourceFile(name, self._blobs[oid], oid, f"{commit[:12]}:{name}")
             for name, oid in sorted(wanted)
         ]
-        return ConfigSource(root, files, errors, commit, self._reader(commit))
+        return ConfigSource(root, files, errors, commit, ReadOther(self, others))
 
     def _load_blobs(self, oids: list[str]) -> None:
         if not oids:
@@ -152,24 +158,28 @@ class GitFollower:
             self._blobs[oid] = out[end + 1 : end + 1 + size]
             at = end + 1 + size + 1
 
-    def _reader(self, commit: str) -> ReadOther:
-        return ReadOther(self.repo, commit, self.subdir)
-
 
 class ReadOther:
-    """Any other file of the commit (prompt audio), by path relative to the config root."""
+    """Any other file of the commit (prompt audio), by path relative to the config
+    root: looked up in the commit's listing, contents read once per blob (all
+    the missing ones in one `git cat-file --batch`), so a new commit costs no
+    git process per prompt."""
 
-    def __init__(self, repo: Path, commit: str, subdir: str) -> None:
-        self.repo, self.commit, self.subdir = repo, commit, subdir
+    def __init__(self, follower: GitFollower, others: dict[str, tuple[str, str]]) -> None:
+        self.follower, self.others = follower, others
 
     def __call__(self, rel: str) -> bytes | None:
-        path = PurePosixPath(self.subdir, rel).as_posix() if self.subdir else rel
-        if ".." in PurePosixPath(path).parts:
+        if ".." in PurePosixPath(rel).parts:
             return None
-        try:
-            listing = _git(self.repo, "ls-tree", "-z", self.commit, "--", path)
-            if not listing or listing.split()[0].decode() == _SYMLINK_MODE:
+        found = self.others.get(PurePosixPath(rel).as_posix())
+        if found is None or found[0] == _SYMLINK_MODE:
+            return None
+        blobs = self.follower._blobs
+        if found[1] not in blobs:
+            try:
+                self.follower._load_blobs(
+                    sorted({oid for mode, oid in self.others.values() if oid not in blobs})
+                )
+            except FollowError:
                 return None
-            return _git(self.repo, "cat-file", "blob", f"{self.commit}:{path}")
-        except FollowError:
-            return None
+        return blobs.get(found[1])
