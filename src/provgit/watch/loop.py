@@ -296,11 +296,11 @@ class Watcher:
                 self.task = None
                 self.gate = None
             # Runs go with the cyclic GC off (cli/__init__.py); a process that
-            # lives for weeks collects between runs instead. Right after a run
-            # only what it created (what survived the last freeze is skipped:
-            # walking 100,000 users' models takes seconds); everything again
-            # once the watcher has been idle for a while.
-            gc.collect()
+            # lives for weeks collects between runs instead, but not right
+            # after one: walking 100,000 users' models takes seconds, and the
+            # next change may already be waiting. What the run built is frozen
+            # (out of every collection's way) and a full collection runs once
+            # the watcher has been idle for a while.
             gc.freeze()
             deep_gc_due = True
 
