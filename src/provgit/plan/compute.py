@@ -270,10 +270,19 @@ def compute_plan(
     commit: str | None = None,
     source: str | None = None,
     mode: str = "plan",
+    replan: Mapping[str, tuple[ElementPlan, set[tuple[str, str]]]] | None = None,
 ) -> Plan:
+    """The plan for every element. `replan` gives, for some elements, their
+    previous plan (same settings and options) and the records that changed
+    since it: only those are planned again (`replan_element`)."""
     names = [n for n in element_types if not options.elements or n in options.elements]
+    replan = replan or {}
     elements = tuple(
-        plan_element(n, element_types[n], target, observations[n], settings, options)
+        replan_element(
+            n, element_types[n], target, observations[n], settings, options, *replan[n]
+        )
+        if n in replan
+        else plan_element(n, element_types[n], target, observations[n], settings, options)
         for n in names
         if n in observations
     )
