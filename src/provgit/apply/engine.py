@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import random
 import signal
@@ -454,10 +455,14 @@ class Applier:
     async def _send_gated(
         self, flight: asyncio.Semaphore, w: _Element, batch: list[tuple[Operation, WriteOp]]
     ) -> None:
-        async with flight:
-            await self._send(w, batch)
+        await self._send(w, batch, flight)
 
-    async def _send(self, w: _Element, batch: list[tuple[Operation, WriteOp]]) -> None:
+    async def _send(
+        self,
+        w: _Element,
+        batch: list[tuple[Operation, WriteOp]],
+        flight: asyncio.Semaphore | None = None,
+    ) -> None:
         name = w.plan.element
         if w.down is not None:
             await self._pending(w, [op for op, _ in batch], w.down)
@@ -465,10 +470,26 @@ class Applier:
         intents = [
             Intent(name, op.collection, op.key, op.action, op.if_revision) for op, _ in batch
         ]
+        # Intents are committed before the batch waits for its slot, and outcomes
+        # after it gives the slot back: both overlap the batches in flight
+        # instead of adding to every request's round trip.
         ids = await self._record_intents(intents)
         assert w.driver is not None
-        remaining = list(range(len(batch)))
         results: dict[int, WriteResult] = {}
+        async with flight or contextlib.nullcontext():
+            await self._transmit(w, batch, results)
+        await self._settle_batch(w, batch, ids, results)
+
+    async def _transmit(
+        self, w: _Element, batch: list[tuple[Operation, WriteOp]], results: dict[int, WriteResult]
+    ) -> None:
+        assert w.driver is not None
+        if w.down is not None:
+            # Went down while this batch waited: it stays pending (its intents close).
+            for i in range(len(batch)):
+                results[i] = WriteResult(ok=False, error=w.down)
+            return
+        remaining = list(range(len(batch)))
         attempt = 0
         while remaining:
             self.writes += 1
@@ -509,7 +530,6 @@ class Applier:
             await asyncio.sleep(_backoff(self.settings, attempt))
             attempt += 1
             remaining = retry
-        await self._settle_batch(w, batch, ids, results)
 
     async def _settle_batch(
         self,
