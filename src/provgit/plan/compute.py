@@ -278,9 +278,7 @@ def compute_plan(
     names = [n for n in element_types if not options.elements or n in options.elements]
     replan = replan or {}
     elements = tuple(
-        replan_element(
-            n, element_types[n], target, observations[n], settings, options, *replan[n]
-        )
+        replan_element(n, element_types[n], target, observations[n], settings, options, *replan[n])
         if n in replan
         else plan_element(n, element_types[n], target, observations[n], settings, options)
         for n in names
