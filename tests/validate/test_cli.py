@@ -114,3 +114,15 @@ def test_no_bad_input_gives_a_traceback(tmp_path: Path, name: str) -> None:
         code, out = _invoke("validate", str(root), "--no-cache", "--format", fmt)
         assert code == 1, out
         assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "reconcile"])
+def test_a_folder_without_yaml_is_a_usage_error_not_an_empty_network(
+    command: str, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a config\n")
+    result = CliRunner().invoke(main, [command, str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no *.yaml files under" in result.output
+    assert "is this the config directory?" in result.output
+    assert not (tmp_path / ".provgit").exists()

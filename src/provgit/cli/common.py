@@ -38,7 +38,14 @@ def read_source(path: Path) -> ConfigSource:
         raise click.UsageError(f"config directory {str(path)!r} does not exist")
     if not path.is_dir():
         raise click.UsageError(f"{str(path)!r} is not a directory")
-    return read_directory(path)
+    source = read_directory(path)
+    if not source.files and not source.errors:
+        # An empty network is valid, but here it is nearly always the wrong folder.
+        raise click.UsageError(
+            f"no *.yaml files under {str(path)!r}: is this the config directory? "
+            "(a config has provgit.yaml at its root; see sample-config/)"
+        )
+    return source
 
 
 def load_valid(source: ConfigSource, cache_dir: Path | None, fmt: str = "text") -> Validated:
