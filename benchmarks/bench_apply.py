@@ -41,10 +41,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from _common import populate  # noqa: E402
+
 from provgit.apply import ApplyOptions, apply_plan  # noqa: E402
 from provgit.apply.engine import _waves  # noqa: E402
-from provgit.compose import connect, desired_target, plan_network  # noqa: E402
-from provgit.drivers.base import WriteOp  # noqa: E402
+from provgit.compose import connect, plan_network  # noqa: E402
 from provgit.journal import Journal  # noqa: E402
 from provgit.plan import PlanOptions  # noqa: E402
 from provgit.source import read_directory  # noqa: E402
@@ -205,34 +206,6 @@ def bench_apply(users: int, latency_ms: float, batch: int, in_flight: int) -> di
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def populate(root: Path, state_dir: Path) -> int:
-    """Put every record the config projects onto its embedded elements (as an apply would)."""
-    source = read_directory(root)
-    valid = validate_source(source, state_dir / "cache")
-    assert valid.ok, valid.diagnostics[:3]
-    target = desired_target(valid.state, source.read_other, state_dir)
-    network = connect(valid.state, state_dir, root)
-    order = ("departments", "locations", "cos", "cor_groups", "templates", "roles", "users")
-    order += ("remote_directory", "media_servers", "prompts", "subroutines", "workflows")
-
-    async def write_all() -> int:
-        n = 0
-        for name, driver in network.drivers.items():
-            ops = [
-                WriteOp("put", c, k, f, None)
-                for c in order
-                for k, f in target.records[name].get(c, {}).items()
-            ]
-            for i in range(0, len(ops), 5000):
-                bad = [r for r in await driver.write_batch(ops[i : i + 5000]) if not r.ok]
-                assert not bad, bad[0].error
-            n += len(ops)
-        await network.close()
-        return n
-
-    return asyncio.run(write_all())
 
 
 def bench_noop(users: int, runs: int) -> dict[str, Any]:

@@ -13,7 +13,6 @@ in-process. Floor (issue 4): <= 3 s for 100,000 users.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import resource
@@ -28,10 +27,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from provgit.compose import connect, desired_target  # noqa: E402
+from _common import populate  # noqa: E402
+
 from provgit.drivers.base import WriteOp  # noqa: E402
 from provgit.elements.store import ElementStore  # noqa: E402
-from provgit.plan.ordering import COLLECTION_ORDER  # noqa: E402
 from provgit.source import read_directory  # noqa: E402
 from provgit.validate import validate_source  # noqa: E402
 
@@ -44,32 +43,6 @@ def set_secrets(root: Path) -> None:
         for ref in refs:
             if ref is not None and ref.env:
                 os.environ[ref.env] = str(1000 + zlib.crc32(ref.env.encode()) % 9000)
-
-
-def populate(root: Path, state_dir: Path) -> int:
-    source = read_directory(root)
-    valid = validate_source(source, state_dir / "cache")
-    assert valid.ok, valid.diagnostics[:3]
-    target = desired_target(valid.state, source.read_other, state_dir)
-    network = connect(valid.state, state_dir, root)
-
-    async def write_all() -> int:
-        n = 0
-        for name, driver in network.drivers.items():
-            ops = [
-                WriteOp("put", coll, key, fields, None)
-                for coll in COLLECTION_ORDER
-                for key, fields in target.records[name].get(coll, {}).items()
-            ]
-            for i in range(0, len(ops), 5000):
-                results = await driver.write_batch(ops[i : i + 5000])
-                bad = [r for r in results if not r.ok]
-                assert not bad, bad[0].error
-            n += len(ops)
-        await network.close()
-        return n
-
-    return asyncio.run(write_all())
 
 
 def drift(state_dir: Path, fraction: float, seed: int = 7) -> int:
