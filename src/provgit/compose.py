@@ -319,3 +319,40 @@ async def _refresh_plan(
         {c: list(k) for c, k in keys.items()},
     )
     return element_plan, new_memo
+
+
+def diff_states(
+    head: DesiredState,
+    head_source: ConfigSource,
+    base: DesiredState | None,
+    base_source: ConfigSource,
+    label: str,
+) -> Plan:
+    """What changes on each element between two configs, contacting no element:
+    the base's projection stands in for what the elements hold (None: an empty
+    network). Secret references, not values, are fingerprinted."""
+    fp = Fingerprinter(None, resolve_values=False)
+    head_target = project(head, fp, head_source.read_other)
+    base_target = project(base, fp, base_source.read_other) if base else Target({}, {}, {})
+    observed = {
+        name: Observation(
+            name,
+            "running",
+            1,
+            {
+                coll: {k: StoredRecord(coll, k, f, 1) for k, f in recs.items()}
+                for coll, recs in base_target.records.get(name, {}).items()
+            },
+        )
+        for name in head.elements
+    }
+    return compute_plan(
+        head_target,
+        observed,
+        head.settings,
+        {n: e.type for n, e in head.elements.items()},
+        PlanOptions(),
+        commit=head_source.commit,
+        source=label,
+        mode="diff",
+    )

@@ -15,24 +15,9 @@ from provgit.cli.common import (
     state_dir_option,
 )
 from provgit.cli.plan import FORMATS, emit
-from provgit.drivers.base import StoredRecord
+from provgit.compose import diff_states
 from provgit.git_source import GitSourceError, read_commit
-from provgit.observe import Observation
-from provgit.plan import PlanOptions, compute_plan
-from provgit.secrets import Fingerprinter
-from provgit.target import Target, project
-
-
-def _as_observed(target: Target, elements: list[str]) -> dict[str, Observation]:
-    """The base commit's records as if every element held exactly them."""
-    out = {}
-    for name in elements:
-        records = {
-            coll: {k: StoredRecord(coll, k, f, 1) for k, f in recs.items()}
-            for coll, recs in target.records.get(name, {}).items()
-        }
-        out[name] = Observation(name, "running", 1, records)
-    return out
+from provgit.validate import validate_source
 
 
 @click.command("diff")
@@ -68,27 +53,14 @@ def command(
     except GitSourceError as e:
         raise click.UsageError(str(e)) from None
     head_valid = load_valid(head_src, cache, fmt)
-    from provgit.validate import validate_source
-
     base_valid = validate_source(base_src, cache)
-    # Fingerprint secret references, not values: no secret is needed to diff.
-    fp = Fingerprinter(None, resolve_values=False)
-    head_target = project(head_valid.state, fp, head_src.read_other)
-    elements = list(head_valid.state.elements)
-    base_target = (
-        project(base_valid.state, fp, base_src.read_other) if base_valid.ok else Target({}, {}, {})
-    )
-    observed = _as_observed(base_target, elements)
     settings = head_valid.state.settings
-    plan = compute_plan(
-        head_target,
-        observed,
-        settings,
-        {n: e.type for n, e in head_valid.state.elements.items()},
-        PlanOptions(),
-        commit=head_src.commit,
-        source=f"{base}..{head}",
-        mode="diff",
+    plan = diff_states(
+        head_valid.state,
+        head_src,
+        base_valid.state if base_valid.ok else None,
+        base_src,
+        f"{base}..{head}",
     )
     if not base_valid.ok:
         console(err=True).print(

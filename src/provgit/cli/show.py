@@ -14,7 +14,7 @@ from provgit.model.kinds import KINDS, resolve_kind
 from provgit.records import form_name
 from provgit.render.values import reach_through, short
 from provgit.secrets import Fingerprinter
-from provgit.target.project import landings
+from provgit.target.project import landings, shared_fields
 
 
 @click.command("show")
@@ -45,13 +45,7 @@ def command(resource: str, path: Path, fmt: str, state_dir: str | None) -> int:
         else:
             raise click.UsageError(f"no {kind.singular} {key!r} in the config at {path}")
     lands = landings(state, kind.plural, key, Fingerprinter(None, False), source.read_other)
-    # A field is shared when the same value lands on several elements.
-    seen: dict[str, set[str]] = {}
-    for land in lands:
-        for f, v in land.fields.items():
-            if not f.startswith("_") and v is not None:
-                seen.setdefault(f"{f}={json.dumps(v, sort_keys=True)}", set()).add(land.element)
-    shared = sorted({k.split("=", 1)[0] for k, els in seen.items() if len(els) > 1})
+    shared = shared_fields(lands)
     rows = []
     for land in lands:
         el = state.elements[land.element]

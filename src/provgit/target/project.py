@@ -17,6 +17,7 @@ provgit does not share at all.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -467,6 +468,16 @@ def landings(
 
     fn(_Context(state, fingerprints, read_other), collect, key, model)
     return out
+
+
+def shared_fields(lands: list[Landing]) -> list[str]:
+    """Fields that land with the same value on several elements (SDS's sharing icon)."""
+    seen: dict[str, set[str]] = {}
+    for land in lands:
+        for f, v in land.fields.items():
+            if not f.startswith("_") and v is not None:
+                seen.setdefault(f"{f}={json.dumps(v, sort_keys=True)}", set()).add(land.element)
+    return sorted({k.split("=", 1)[0] for k, elements in seen.items() if len(elements) > 1})
 
 
 def project(
