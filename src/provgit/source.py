@@ -53,8 +53,15 @@ def blob_id(data: bytes) -> str:
     return h.hexdigest()
 
 
-def _walk_yaml(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+def _walk_yaml(root: Path, errors: list[SourceError]) -> Iterator[Path]:
+    def unreadable(e: OSError) -> None:
+        # A folder we cannot list must fail loudly: skipping it would plan the
+        # deletion of everything it holds.
+        where = Path(e.filename or root)
+        rel = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+        errors.append(SourceError(rel, f"cannot read directory: {e.strerror or e}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             if name.endswith((".yaml", ".yml")) and not name.startswith("."):
@@ -69,7 +76,7 @@ def read_directory(root: str | os.PathLike[str]) -> ConfigSource:
         return ConfigSource(
             str(base), [], [SourceError(str(base), "config directory does not exist")]
         )
-    for p in _walk_yaml(base):
+    for p in _walk_yaml(base, errors):
         rel = PurePosixPath(p.relative_to(base).as_posix()).as_posix()
         try:
             if p.is_symlink():
@@ -99,11 +106,12 @@ def _directory_reader(base: Path) -> Callable[[str], bytes | None]:
     root = base.resolve()
 
     def read(rel: str) -> bytes | None:
-        # Only plain files inside the root: a symlink out of the tree counts as absent.
-        p = (base / rel).resolve()
-        if not p.is_relative_to(root) or not p.is_file():
-            return None
+        # Only plain files inside the root: a symlink out of the tree counts as
+        # absent, and so does a file we may not read (the rules report it).
         try:
+            p = (base / rel).resolve()
+            if not p.is_relative_to(root) or not p.is_file():
+                return None
             return p.read_bytes()
         except OSError:
             return None

@@ -178,3 +178,32 @@ def test_errors_list_empty_formats(config: Path) -> None:
     assert csv_out.startswith("action_id,element,time,last_retried,action,form,key,")
     bad = cli("errors", "retry", "-C", str(config), "99")
     assert bad.code == 1 and "no distribution error with id 99" in bad.err
+
+
+def test_errors_commands_on_a_path_without_runs_create_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-config"
+    r = cli("errors", "list", "-C", str(missing))
+    assert r.code == 1 and "no runs recorded" in r.err
+    assert not missing.exists()
+
+
+def test_errors_ids_out_of_range_are_usage_errors(config: Path) -> None:
+    assert cli("reconcile", str(config)).code == 0
+    for command in ("retry", "delete", "force"):
+        r = cli("errors", command, "-C", str(config), "99999999999999999999")
+        assert r.code == 1, (command, r.out, r.err)
+        assert "is not in the range" in r.err
+
+
+def test_saved_plan_naming_an_element_the_config_dropped_is_refused(
+    config: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.json"
+    assert cli("plan", str(config), "--out", str(plan)).code == 0
+    net = config / "net.yaml"
+    net.write_text(net.read_text().replace("  - {name: ivr1, type: ivr, ceid: 4}\n", ""))
+    r = cli("apply", str(plan))
+    assert r.code == 1
+    assert "the plan names element(s) the config no longer has: ivr1" in r.err
+    with journal(config / ".provgit") as j:
+        assert j.runs() == []

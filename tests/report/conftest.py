@@ -26,7 +26,7 @@ from provgit.drivers.base import WriteOp
 from provgit.elements.store import ElementStore
 from provgit.journal import Journal
 from provgit.plan import PlanOptions
-from provgit.report import Written, write_reports
+from provgit.report import Written, reports_dir, write_reports
 
 PIN = "73195286"  # must never appear in a report
 PIN_ENV = "REPORT_TEST_PIN"
@@ -126,7 +126,7 @@ def reconcile(root: Path) -> Written:
             )
         )
         return write_reports(
-            applying.reports_dir(run.state, root, sdir),
+            reports_dir(run.state, root, sdir),
             journal,
             result=result,
             state=run.state,

@@ -91,10 +91,6 @@ class ApplyResult:
     finished: str = ""
 
     @property
-    def applied_anything(self) -> bool:
-        return self.refusal is None and any(e.outcome not in ("refused",) for e in self.elements)
-
-    @property
     def ok(self) -> bool:
         return self.refusal is None and all(
             e.outcome in ("in_sync", "applied") for e in self.elements

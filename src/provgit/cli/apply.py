@@ -13,6 +13,7 @@ from provgit.cli import applying
 from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
 from provgit.cli.plan import emit, make_plan, plan_options
 from provgit.plan import Plan, PlanFormatError, PlanOptions
+from provgit.report import reports_dir
 
 
 def _load_plan(path: Path) -> Plan:
@@ -94,6 +95,12 @@ def command(
                 f"the plan is for network {plan.network!r} but the config at {root} is "
                 f"{state.settings.network!r} (pass --config)"
             )
+        gone = [e.element for e in plan.elements if e.element not in state.elements]
+        if gone:
+            raise click.UsageError(
+                f"the plan names element(s) the config no longer has: {', '.join(gone)}; "
+                "run `provgit plan` again"
+            )
         if elements:
             unknown = [e for e in elements if plan.element(e) is None]
             if unknown:
@@ -138,7 +145,7 @@ def command(
         result = asyncio.run(
             applying.execute_with_progress(plan, state, root, sdir, journal, options, fmt)
         )
-        applying.report(result, journal, applying.reports_dir(state, root, sdir), state, root)
+        applying.report(result, journal, reports_dir(state, root, sdir), state, root)
     finally:
         journal.close()
     applying.render(result, fmt, full)

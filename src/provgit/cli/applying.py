@@ -19,6 +19,7 @@ from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
 from provgit.compose import connect
 from provgit.journal import Journal, JournalError
+from provgit.journal.db import FILENAME
 from provgit.model.state import DesiredState
 from provgit.plan import Plan
 from provgit.report import write_status
@@ -89,6 +90,21 @@ def open_journal(state_dir: Path) -> Journal:
         raise click.ClickException(str(e)) from None
 
 
+def existing_journal(config: Path, state_dir: Path) -> Journal:
+    """The journal of past runs; reading commands must not create state (a
+    mistyped path would otherwise answer "no errors")."""
+    path = state_dir / FILENAME
+    if not path.is_file():
+        raise click.ClickException(
+            f"no runs recorded for {config} (no journal in {state_dir}); "
+            "run `provgit reconcile` or `provgit apply` first"
+        )
+    try:
+        return Journal(path)
+    except JournalError as e:
+        raise click.ClickException(str(e)) from None
+
+
 async def execute(
     plan: Plan,
     state: DesiredState,
@@ -129,16 +145,6 @@ async def execute_with_progress(
         with BarProgress(err) as bar:
             return await execute(plan, state, config_root, state_dir, journal, options, bar)
     return await execute(plan, state, config_root, state_dir, journal, options, PlainProgress())
-
-
-def reports_dir(state: DesiredState, config_root: Path, state_dir: Path) -> Path:
-    """`reports.dir`: relative to the config root; a leading `.provgit` means the state dir."""
-    configured = Path(state.settings.reports.dir)
-    if configured.is_absolute():
-        return configured
-    if configured.parts and configured.parts[0] == ".provgit":
-        return state_dir.joinpath(*configured.parts[1:])
-    return config_root / configured
 
 
 def report(

@@ -55,8 +55,12 @@ def command() -> None:
     """
 
 
+# Action ids are SQLite integers; anything else is a usage error, not a crash.
+ERROR_ID = click.IntRange(1, 2**63 - 1)
+
+
 def _journal(config: Path, state_dir: str | None) -> Journal:
-    return applying.open_journal(state_dir_for(config, state_dir))
+    return applying.existing_journal(config, state_dir_for(config, state_dir))
 
 
 def _csv(errors: Sequence[DistributionError]) -> str:
@@ -208,7 +212,7 @@ def _reapply(
 
 
 @command.command("retry")
-@click.argument("ids", nargs=-1, type=int)
+@click.argument("ids", nargs=-1, type=ERROR_ID)
 @click.option("--all", "all_", is_flag=True, help="Retry every distribution error.")
 @config_option
 @state_dir_option
@@ -238,7 +242,7 @@ def retry(ids: tuple[int, ...], all_: bool, config: Path, state_dir: str | None)
 
 
 @command.command("force")
-@click.argument("ids", nargs=-1, type=int, required=True)
+@click.argument("ids", nargs=-1, type=ERROR_ID, required=True)
 @config_option
 @state_dir_option
 def force(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
@@ -249,7 +253,7 @@ def force(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
 
 
 @command.command("delete")
-@click.argument("ids", nargs=-1, type=int, required=True)
+@click.argument("ids", nargs=-1, type=ERROR_ID, required=True)
 @config_option
 @state_dir_option
 def delete(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:

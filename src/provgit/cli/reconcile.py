@@ -12,6 +12,7 @@ from provgit.cli import applying
 from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
 from provgit.cli.plan import make_plan, plan_options
 from provgit.plan import PlanOptions
+from provgit.report import reports_dir
 
 
 @click.command("reconcile")
@@ -62,7 +63,7 @@ def command(
             )
         )
         written = applying.report(
-            result, journal, applying.reports_dir(run.state, path, sdir), run.state, path
+            result, journal, reports_dir(run.state, path, sdir), run.state, path
         )
     finally:
         journal.close()

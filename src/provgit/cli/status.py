@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from provgit import exitcodes
+from provgit.cli.applying import existing_journal
 from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
-from provgit.journal import Journal, JournalError
-from provgit.journal.db import FILENAME
 from provgit.load.yaml_events import YamlProblem, parse_documents
 from provgit.model.kinds import KINDS, resolve_kind
 from provgit.model.settings import Reports
@@ -75,23 +74,13 @@ def command(
     resources not completed remain.
     """
     sdir = state_dir_for(path, state_dir)
-    journal_path = sdir / FILENAME
-    # Opening the journal would create it: a status must not leave state behind.
-    if not journal_path.is_file():
-        raise click.ClickException(
-            f"no runs recorded for {path} (no journal in {sdir}); "
-            "run `provgit reconcile` or `provgit apply` first"
-        )
     kind_name: str | None = None
     if kind is not None:
         found = resolve_kind(kind)
         if found is None:
             raise click.UsageError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
         kind_name = found.plural
-    try:
-        journal = Journal(journal_path)
-    except JournalError as e:
-        raise click.ClickException(str(e)) from None
+    journal = existing_journal(path, sdir)
     try:
         network, bound = _settings(path)
         doc = build_document(journal, network=network)

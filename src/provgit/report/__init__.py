@@ -61,6 +61,16 @@ class Written:
     warnings: list[str] = field(default_factory=list)
 
 
+def reports_dir(state: DesiredState, config_root: Path, state_dir: Path) -> Path:
+    """`reports.dir`: relative to the config root; a leading `.provgit` means the state dir."""
+    configured = Path(state.settings.reports.dir)
+    if configured.is_absolute():
+        return configured
+    if configured.parts and configured.parts[0] == ".provgit":
+        return state_dir.joinpath(*configured.parts[1:])
+    return config_root / configured
+
+
 def publish(path: Path, data: bytes) -> None:
     """Write atomically, readable by others (a page a web server serves)."""
     atomic_write(path, data, mode=0o644)

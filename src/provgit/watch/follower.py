@@ -40,7 +40,10 @@ def _git(
         raise FollowError(f"`git {args[0]}` took longer than {timeout:.0f} s") from None
     if p.returncode != 0:
         lines = p.stderr.decode(errors="replace").strip().splitlines()
-        raise FollowError(lines[-1] if lines else f"`git {args[0]}` failed ({p.returncode})")
+        # git's own verdict is its "fatal:" line; what follows is advice.
+        fatal = [x for x in lines if x.startswith(("fatal:", "error:"))]
+        message = " ".join(fatal or lines).strip()
+        raise FollowError(message or f"`git {args[0]}` failed ({p.returncode})")
     return p.stdout
 
 

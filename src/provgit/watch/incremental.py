@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +244,3 @@ def _changed_resources(
                 key_of = KINDS[kind].key
                 changed.setdefault(kind, set()).update(key_of(m) for _, m in items)
     return changed
-
-
-def reader_for(source: ConfigSource) -> Callable[[str], bytes | None]:
-    return source.read_other

@@ -36,11 +36,11 @@ from typing import Any, Literal
 
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply import status as st
-from provgit.cli.applying import reports_dir
 from provgit.compose import Network, connect
 from provgit.journal import Journal
 from provgit.observe import Observation, ObservationCache, observe
 from provgit.plan import Plan, PlanOptions
+from provgit.report import reports_dir
 from provgit.source import ConfigSource, read_directory
 from provgit.validate import Validated
 from provgit.watch import reports
