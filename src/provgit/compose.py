@@ -6,7 +6,7 @@ Only composition lives here; each step calls one stage.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,12 +103,21 @@ def connect(
 
 
 async def observe_network(
-    network: Network, state_dir: Path, incremental: bool = True
+    network: Network,
+    state_dir: Path,
+    incremental: bool = True,
+    previous: Mapping[str, Observation] | None = None,
+    save: bool = True,
 ) -> dict[str, Observation]:
+    """Every element's observation, refreshed from `previous` (default: the
+    observation cache) through the change feeds; elements that could not even
+    be contacted are marked unauthorized with why."""
     cache = ObservationCache(state_dir)
-    previous = cache.load_all(list(network.drivers)) if incremental else {}
+    if previous is None:
+        previous = cache.load_all(list(network.drivers)) if incremental else {}
     observed = await observe(network.drivers, previous)
-    cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
+    if save:
+        cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
     for name, why in network.unavailable.items():
         observed[name] = Observation(name, "unauthorized", None, error=why)
     return observed

@@ -36,9 +36,9 @@ from typing import Any, Literal
 
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply import status as st
-from provgit.compose import Network, connect
+from provgit.compose import Network, connect, observe_network
 from provgit.journal import Journal
-from provgit.observe import Observation, ObservationCache, observe
+from provgit.observe import Observation, ObservationCache
 from provgit.plan import Plan, PlanOptions
 from provgit.report import reports_dir
 from provgit.source import ConfigSource, read_directory
@@ -608,7 +608,7 @@ class Watcher:
             previous = await asyncio.to_thread(
                 ObservationCache(self.o.state_dir).load_all, list(network.drivers)
             )
-        observed = await observe(network.drivers, previous)
+        observed = await observe_network(network, self.o.state_dir, previous=previous, save=False)
         for name, o in observed.items():
             if o.ok:
                 self.cache.observations[name] = o
@@ -619,8 +619,6 @@ class Watcher:
             # through the change feed all the same.
             self._first_observation = False
             await self._save_observations(previous)
-        for name, why in network.unavailable.items():
-            observed[name] = Observation(name, "unauthorized", None, error=why)
         return observed
 
     async def _save_observations(self, previous: Mapping[str, Observation] | None = None) -> None:
