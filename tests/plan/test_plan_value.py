@@ -89,3 +89,12 @@ def test_markdown_small_plan_shows_every_operation() -> None:
     md = plan_markdown.render(_plan(3))
     assert md.count("| ➕ add |") == 2 and md.count("| 🗑️ delete |") == 1
     assert "not shown" not in md
+
+
+def test_only_keeps_the_named_elements_and_their_revisions() -> None:
+    plan = _plan()
+    part = plan.only(["mivb2", "mcl"])
+    assert [e.element for e in part.elements] == ["mivb2", "mcl"]
+    assert part.network == plan.network and part.commit == plan.commit
+    assert part.totals() == {"add": 0, "modify": 0, "delete": 0}
+    assert plan.only(["mivb1"]).totals() == plan.totals()

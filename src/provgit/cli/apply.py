@@ -105,14 +105,7 @@ def command(
             unknown = [e for e in elements if plan.element(e) is None]
             if unknown:
                 raise click.UsageError(f"element(s) not in the plan: {', '.join(unknown)}")
-            plan = Plan(
-                plan.network,
-                tuple(e for e in plan.elements if e.element in elements),
-                plan.commit,
-                plan.source,
-                plan.mode,
-                plan.warnings,
-            )
+            plan = plan.only(elements)
         options = ApplyOptions(command="apply", check_stale=True, partial=partial)
     else:
         root = target

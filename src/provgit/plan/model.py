@@ -8,6 +8,7 @@ markdown or JSON; apply executes it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -146,6 +147,12 @@ class Plan:
     @property
     def refused(self) -> list[ElementPlan]:
         return [e for e in self.elements if e.refusal]
+
+    def only(self, elements: tuple[str, ...] | list[str]) -> Plan:
+        """The same plan limited to these elements."""
+        return dataclasses.replace(
+            self, elements=tuple(e for e in self.elements if e.element in elements)
+        )
 
     def element(self, name: str) -> ElementPlan | None:
         return next((e for e in self.elements if e.element == name), None)
