@@ -10,23 +10,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from provgit.drivers.base import Change, Driver, DriverConfig, ElementError, StoredRecord
+from provgit.drivers.base import Driver, DriverConfig, ElementError, StoredRecord
 from provgit.drivers.registry import make_driver
 from provgit.load.verdict import recording_reads
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import (
-    FEED_PAGE,
-    MAX_FEED_PAGES,
     Observation,
     ObservationCache,
+    changes_since,
     observe,
-    own_fields,
 )
 from provgit.plan import Plan, PlanOptions, compute_plan, memo
-from provgit.plan.compute import assemble, plan_record
 from provgit.plan.memo import MemoInputs
-from provgit.plan.model import ElementPlan, Operation
+from provgit.plan.model import ElementPlan
 from provgit.records import COLLECTIONS
 from provgit.secrets import Fingerprinter, SecretUnavailable, local_key, resolve
 from provgit.source import ConfigSource
@@ -266,68 +263,25 @@ async def _refresh_plan(
     if driver is None:
         return None
     element_type = meta.elements[name].type
-    wanted = set(COLLECTIONS.get(element_type, {}))
     try:
         info = await driver.info()
         if info.state == "offline":
             return None
-        changes: dict[tuple[str, str], Change] = {}
-        revision = entry.revision
-        for _ in range(MAX_FEED_PAGES):
-            feed = await driver.changes(revision, FEED_PAGE)
-            for change in feed.changes:
-                if change.collection in wanted:
-                    changes[(change.collection, change.key)] = change
-            revision = feed.revision
-            if len(feed.changes) < FEED_PAGE:
-                break
-        else:
-            return None
+        latest, revision = await changes_since(
+            name, driver, entry.revision, list(COLLECTIONS.get(element_type, {}))
+        )
     except ElementError:
         return None  # the full path observes it and says why
-    ops = {(op.collection, op.key): op for op in entry.operations}
-    warnings = dict(entry.warnings)
-    keys = {c: set(k) for c, k in entry.keys.items()}
-    partial = targets.partial(name, changes)
-    desired = partial.records.get(name, {})
-    for (coll, key), change in changes.items():
-        ops.pop((coll, key), None)
-        warnings.pop(f"{coll}/{key}", None)
-        have = keys.setdefault(coll, set())
-        stored = None
-        if change.op == "delete":
-            have.discard(key)
-        else:
-            have.add(key)
-            stored = StoredRecord(
-                coll, key, own_fields(change.fields or {}), change.record_revision
-            )
-        found = plan_record(
-            coll, key, desired.get(coll, {}).get(key), stored, partial, name, meta.settings, options
-        )
-        if isinstance(found, Operation):
-            ops[(coll, key)] = found
-        elif found is not None:
-            warnings[f"{coll}/{key}"] = found
-    obs = Observation(name, "locked" if info.state == "locked" else "running", revision)
-    element_plan = assemble(
-        name,
+    observed = Observation(name, "locked" if info.state == "locked" else "running", revision)
+    return memo.refresh(
+        entry,
+        latest,
+        targets.partial(name, latest),
+        observed,
         element_type,
-        obs,
-        list(ops.values()),
-        list(warnings.values()),
-        sum(len(k) for k in keys.values()),
         meta.settings,
         options,
     )
-    new_memo = memo.ElementMemo(
-        entry.digest,
-        revision,
-        element_plan.operations,
-        warnings,
-        {c: list(k) for c, k in keys.items()},
-    )
-    return element_plan, new_memo
 
 
 def diff_states(

@@ -164,42 +164,56 @@ async def _full_read(
     return Observation(name, _running(state), start, records, None, incremental=False)
 
 
-async def _refresh(
-    name: str, driver: Driver, previous: Observation, collections: Sequence[str], state: str
-) -> Observation:
-    assert previous.revision is not None
-    records = {c: dict(previous.records.get(c, {})) for c in collections}
-    revision = previous.revision
-    changed: set[tuple[str, str]] = set()
+async def changes_since(
+    name: str, driver: Driver, revision: int, collections: Sequence[str]
+) -> tuple[dict[tuple[str, str], StoredRecord | None], int]:
+    """The latest state of every record of `collections` the element's change
+    feed names since `revision` (None: deleted), normalised, and the revision
+    read up to. Raises FeedTooOldError when the feed does not reach back."""
+    wanted = set(collections)
+    latest: dict[tuple[str, str], StoredRecord | None] = {}
     for _ in range(MAX_FEED_PAGES):
         feed = await driver.changes(revision, FEED_PAGE)
         for change in feed.changes:
-            bucket = records.get(change.collection)
-            if bucket is None:
+            if change.collection not in wanted:
                 continue  # a collection we were not asked to observe
-            changed.add((change.collection, change.key))
-            if change.op == "delete":
-                bucket.pop(change.key, None)
-            else:
-                bucket[change.key] = StoredRecord(
+            latest[(change.collection, change.key)] = (
+                None
+                if change.op == "delete"
+                else StoredRecord(
                     change.collection,
                     change.key,
                     own_fields(change.fields or {}),
                     change.record_revision,
                 )
+            )
         revision = feed.revision
         if len(feed.changes) < FEED_PAGE:
-            return Observation(
-                name,
-                _running(state),
-                revision,
-                records,
-                None,
-                incremental=True,
-                base_revision=previous.revision,
-                changed=frozenset(changed),
-            )
+            return latest, revision
     raise FeedTooOldError(f"element {name}: too many changes to follow, resync")
+
+
+async def _refresh(
+    name: str, driver: Driver, previous: Observation, collections: Sequence[str], state: str
+) -> Observation:
+    assert previous.revision is not None
+    records = {c: dict(previous.records.get(c, {})) for c in collections}
+    latest, revision = await changes_since(name, driver, previous.revision, collections)
+    for (collection, key), record in latest.items():
+        if record is None:
+            records[collection].pop(key, None)
+        else:
+            records[collection][key] = record
+    return Observation(
+        name,
+        _running(state),
+        revision,
+        records,
+        None,
+        incremental=True,
+        base_revision=previous.revision,
+        changed=frozenset(latest),
+    )
 
 
 class ObservationCache:

@@ -31,14 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provgit.drivers.base import StoredRecord
 from provgit.fsutil import atomic_write
 from provgit.load.verdict import Reads, tree_key
 from provgit.model.network import Element
 from provgit.model.settings import Settings
-from provgit.plan.compute import PlanOptions
+from provgit.observe import Observation
+from provgit.plan.compute import PlanOptions, assemble, plan_record
 from provgit.plan.model import ElementPlan, Operation
 from provgit.secrets import UNRESOLVED, Fingerprinter, parse_ref
 from provgit.source import ConfigSource, blob_id
+from provgit.target import Target
 
 FORMAT = "plan-memo-1"
 
@@ -157,3 +160,56 @@ def memo_of(plan: ElementPlan, digest: str, keys: dict[str, list[str]]) -> Eleme
         warnings[ref] = w
     assert plan.observed_revision is not None
     return ElementMemo(digest, plan.observed_revision, plan.operations, warnings, keys)
+
+
+def refresh(
+    entry: ElementMemo,
+    latest: dict[tuple[str, str], StoredRecord | None],
+    partial: Target,
+    observed: Observation,
+    element_type: str,
+    settings: Settings,
+    options: PlanOptions,
+) -> tuple[ElementPlan, ElementMemo]:
+    """The element's plan from its memo and what its feed named since (`latest`:
+    record or None for deleted), with `partial` holding the desired records of
+    just those keys; and the memo to keep for next time."""
+    name = observed.element
+    assert observed.revision is not None
+    ops = {(op.collection, op.key): op for op in entry.operations}
+    warnings = dict(entry.warnings)
+    keys = {c: set(k) for c, k in entry.keys.items()}
+    desired = partial.records.get(name, {})
+    for (coll, key), stored in latest.items():
+        ops.pop((coll, key), None)
+        warnings.pop(f"{coll}/{key}", None)
+        have = keys.setdefault(coll, set())
+        if stored is None:
+            have.discard(key)
+        else:
+            have.add(key)
+        found = plan_record(
+            coll, key, desired.get(coll, {}).get(key), stored, partial, name, settings, options
+        )
+        if isinstance(found, Operation):
+            ops[(coll, key)] = found
+        elif found is not None:
+            warnings[f"{coll}/{key}"] = found
+    element_plan = assemble(
+        name,
+        element_type,
+        observed,
+        list(ops.values()),
+        list(warnings.values()),
+        sum(len(k) for k in keys.values()),
+        settings,
+        options,
+    )
+    kept = ElementMemo(
+        entry.digest,
+        observed.revision,
+        element_plan.operations,
+        warnings,
+        {c: list(k) for c, k in keys.items()},
+    )
+    return element_plan, kept
