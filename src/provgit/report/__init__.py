@@ -133,17 +133,11 @@ def write_reports(
         publish(path, text.encode())
         written.files.append(path)
     if git is not None and config_root is not None and reports.git_notes:
-        try:
-            notes.write_note(config_root, doc)
+        noted, warning = notes.write_and_push(config_root, doc, reports.push_notes)
+        if noted:
             written.note_commit = git.commit
-        except notes.GitError as e:
-            written.warnings.append(f"cannot add the git note on {git.commit[:12]}: {e}")
-        else:
-            if reports.push_notes:
-                try:
-                    notes.push_notes(config_root)
-                except notes.GitError as e:
-                    written.warnings.append(f"cannot push {notes.NOTES_REF} to {notes.REMOTE}: {e}")
+        if warning is not None:
+            written.warnings.append(f"{warning} (commit {git.commit[:12]})")
     return written
 
 

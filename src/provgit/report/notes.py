@@ -156,3 +156,17 @@ def push_notes(config_root: Path, remote: str = REMOTE) -> None:
         f"{NOTES_REF}:{NOTES_REF}",
         timeout=PUSH_TIMEOUT,
     )
+
+
+def write_and_push(repo: Path, doc: Document, push: bool) -> tuple[bool, str | None]:
+    """The note on the document's commit, pushed if asked: (written, warning), never a raise."""
+    try:
+        write_note(repo, doc)
+    except GitError as e:
+        return False, f"cannot add the git note: {e}"
+    if push:
+        try:
+            push_notes(repo)
+        except GitError as e:
+            return True, f"cannot push {NOTES_REF} to {REMOTE}: {e}"
+    return True, None

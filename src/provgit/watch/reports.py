@@ -50,16 +50,7 @@ def write_files(
 
 def write_note(repo: Path, doc: Document, push: bool) -> str | None:
     """The note on the document's commit in `repo` (bare or not); a warning, never a raise."""
-    try:
-        notes.write_note(repo, doc)
-    except notes.GitError as e:
-        return f"cannot add the git note: {e}"
-    if push:
-        try:
-            notes.push_notes(repo)
-        except notes.GitError as e:
-            return f"cannot push {notes.NOTES_REF} to {notes.REMOTE}: {e}"
-    return None
+    return notes.write_and_push(repo, doc, push)[1]
 
 
 def render_html(doc: Document) -> str:
