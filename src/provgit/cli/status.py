@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from provgit import exitcodes
 from provgit.cli.applying import existing_journal
 from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
 from provgit.load.yaml_events import YamlProblem, parse_documents
 from provgit.model.kinds import KINDS, resolve_kind
-from provgit.model.settings import Reports
+from provgit.model.settings import Settings
 from provgit.report import markdown, text
 from provgit.report.document import build_document, filtered
 
@@ -24,19 +25,12 @@ def _settings(path: Path) -> tuple[str | None, int]:
     whole config to be valid (or loaded) to answer, so anything unexpected
     just means "no name".
     """
-    default = Reports().markdown_max_bytes
     try:
         docs = parse_documents((path / "provgit.yaml").read_bytes())
-    except (OSError, YamlProblem):
-        return None, default
-    doc = docs[0] if docs and isinstance(docs[0], dict) else {}
-    network = doc.get("network")
-    reports = doc.get("reports")
-    bound = reports.get("markdown_max_bytes") if isinstance(reports, dict) else None
-    return (
-        network if isinstance(network, str) else None,
-        bound if isinstance(bound, int) and bound >= 1000 else default,
-    )
+        settings = Settings.model_validate(docs[0] if docs else {})
+    except (OSError, YamlProblem, ValidationError):
+        return None, Settings().reports.markdown_max_bytes
+    return settings.network, settings.reports.markdown_max_bytes
 
 
 @click.command("status")
