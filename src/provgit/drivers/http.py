@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -66,6 +68,43 @@ class _Ambiguous(Exception):
     """Sent, but no usable answer: the element may or may not have acted."""
 
 
+@dataclass
+class RequestStats:
+    """Where a driver's time went: round trips as seen here, and the share the
+    element itself reported holding them (its `Server-Timing: total;dur=`)."""
+
+    requests: int = 0
+    round_trip_seconds: float = 0.0
+    element_seconds: float = 0.0  # only from answers that carry Server-Timing
+    timed_requests: int = 0
+
+    def add(self, round_trip: float, server_timing: str | None) -> None:
+        self.requests += 1
+        self.round_trip_seconds += round_trip
+        held = _server_total(server_timing)
+        if held is not None:
+            self.element_seconds += held
+            self.timed_requests += 1
+
+
+def _server_total(header: str | None) -> float | None:
+    """Seconds from a `Server-Timing` header's `total` metric (RFC: dur in ms)."""
+    if not header:
+        return None
+    for metric in header.split(","):
+        name, _, params = metric.strip().partition(";")
+        if name != "total":
+            continue
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "dur":
+                try:
+                    return float(value) / 1000
+                except ValueError:
+                    return None
+    return None
+
+
 def comparable(fields: Fields) -> Fields:
     """Fields as provgit compares them: secrets as fingerprints, `_` fields
     dropped except `_managed_by`."""
@@ -93,6 +132,7 @@ class HttpDriver:
             )
         self._session: aiohttp.ClientSession | None = None
         self._semaphore: asyncio.Semaphore | None = None
+        self.stats = RequestStats()
 
     def __repr__(self) -> str:  # never show the token
         return f"HttpDriver({self.name!r}, {self.base!r})"
@@ -144,11 +184,13 @@ class HttpDriver:
             headers = {**(headers or {}), "Content-Type": "application/json"}
         async with semaphore:
             try:
+                sent = time.perf_counter()
                 async with session.request(
                     method, self._url(path), params=params, headers=headers, data=data
                 ) as response:
                     raw = await response.read()
                     status = response.status
+                self.stats.add(time.perf_counter() - sent, response.headers.get("Server-Timing"))
             except aiohttp.ClientConnectorError as e:
                 raise _NotSent(f"cannot connect to element {self.name}: {e.os_error}") from None
             except TimeoutError:
@@ -308,4 +350,4 @@ class HttpDriver:
             self._session = None
 
 
-__all__ = ["HttpDriver", "comparable"]
+__all__ = ["HttpDriver", "RequestStats", "comparable"]

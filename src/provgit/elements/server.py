@@ -36,7 +36,10 @@ from provgit.elements.store import MAX_PAGE, ElementStore
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# First guess of how late a sleep ends (the selector rounds up to whole
+# milliseconds); each answer then corrects it (see `Faults.late`).
 TIMER_SLACK = 0.001
+MAX_LATE = 0.005
 STORE: web.AppKey[ElementStore] = web.AppKey("store", ElementStore)
 
 
@@ -46,6 +49,8 @@ class Faults:
     jitter_ms: float = 0.0
     error_rate: float = 0.0
     refuse: set[tuple[str, str]] = field(default_factory=set)
+    # How late a sleep ends on this machine, learnt from every delayed answer.
+    late: float = TIMER_SLACK
 
     def delay(self) -> float:
         jitter = random.uniform(-self.jitter_ms, self.jitter_ms) if self.jitter_ms else 0.0
@@ -121,19 +126,29 @@ def make_app(
             )
         else:
             response = await _answer(request, handler)
+        worked = loop.time() - started
         # Latency is added after the work and before the answer. Delaying
         # before the work would make requests that arrive while the loop is
         # busy start their delay together, locking them into waves (measured:
         # 32 writes at 20 ms took 32 ms cycles); a delayed answer keeps each
         # request's own timing, like a network would. It also means a request
         # cut off by a timeout may have been applied — as on a real element.
-        # The latency is the element's answer time, work included.
-        # The selector waits in whole milliseconds rounded up, so a sleep ends
-        # up to 1 ms late (measured: 21.0-21.4 ms answers for 20 ms); aim that
-        # much early so the element answers in the latency asked for.
-        delay = f.delay() - (loop.time() - started) - TIMER_SLACK
+        # The latency is the element's answer time, work included. A sleep
+        # ends late (the selector rounds up to whole milliseconds, then the
+        # process must be scheduled: measured 20.7 ms answers for 20 ms with a
+        # fixed 1 ms allowance), so how late it ends is learnt from every
+        # answer and aimed early by that much.
+        asked = f.delay()
+        delay = asked - worked - f.late
         if delay > 0:
             await asyncio.sleep(delay)
+            miss = (loop.time() - started) - asked
+            f.late = min(max(f.late + 0.2 * miss, 0.0), MAX_LATE)
+        # How long the element held the request, and how much of it was work
+        # (RFC Server-Timing): tells element time from network and client time.
+        response.headers["Server-Timing"] = (
+            f"work;dur={worked * 1000:.3f}, total;dur={(loop.time() - started) * 1000:.3f}"
+        )
         return response
 
     app = web.Application(middlewares=[guard], client_max_size=64 * 1024**2)
