@@ -87,6 +87,9 @@ class ApplyResult:
     distribution_errors: int = 0
     pending_updates: int = 0
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # "kind/key" -> status
+    # Records an `errors retry/force` asked for that were already as the config
+    # wants them (fixed on the element, or the config changed): cleared, not written.
+    settled: list[tuple[str, str, str]] = field(default_factory=list)
     started: str = ""
     finished: str = ""
 
@@ -133,4 +136,5 @@ class ApplyResult:
             "alarm": self.alarm,
             "elements": [e.to_json(full) for e in self.elements],
             "resources": self.resources,
+            "settled": [{"element": e, "collection": c, "key": k} for e, c, k in self.settled],
         }

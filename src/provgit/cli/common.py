@@ -9,6 +9,8 @@ import click
 from rich.console import Console
 
 from provgit import exitcodes
+from provgit.load.yaml_events import YamlProblem, parse_documents
+from provgit.model.settings import Settings
 from provgit.render import diagnostics as render_diag
 from provgit.source import ConfigSource, read_directory
 from provgit.validate import Validated, validate_source
@@ -31,6 +33,19 @@ state_dir_option = click.option(
     help="Where provgit keeps caches, journal and embedded elements "
     "(default: PATH/.provgit, or $PROVGIT_STATE_DIR).",
 )
+
+
+def read_settings(path: Path) -> Settings | None:
+    """PATH/provgit.yaml alone, or None when it is missing or invalid.
+
+    For commands that must answer without the whole config being valid (or
+    loaded): `status`, `errors delete`. `validate` says what is wrong with it.
+    """
+    try:
+        docs = parse_documents((path / "provgit.yaml").read_bytes())
+        return Settings.model_validate(docs[0] if docs else {})
+    except (OSError, YamlProblem, ValueError):
+        return None
 
 
 def read_source(path: Path) -> ConfigSource:

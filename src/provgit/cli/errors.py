@@ -13,9 +13,9 @@ from typing import Any
 import click
 
 from provgit import exitcodes
-from provgit.apply import ApplyOptions
+from provgit.apply import ApplyOptions, standing
 from provgit.cli import applying
-from provgit.cli.common import state_dir_for, state_dir_option
+from provgit.cli.common import read_settings, state_dir_for, state_dir_option
 from provgit.cli.plan import make_plan
 from provgit.journal import DistributionError, Journal
 from provgit.plan import PlanOptions
@@ -177,28 +177,19 @@ def _reapply(
         journal.set_distribution_error_status([e.id for e in chosen], "retry pending")
     elements = tuple(sorted({e.element for e in chosen}))
     run = asyncio.run(make_plan(config, sdir, PlanOptions(elements=elements)))
-    planned = {
-        (ep.element, op.collection, op.key) for ep in run.plan.elements for op in ep.operations
-    }
-    observed = {ep.element for ep in run.plan.elements if ep.observed}
+    options = ApplyOptions(
+        command=command_name, check_stale=False, only=keys, release=keys, fresh=False
+    )
     with applying.open_journal(sdir) as journal:
-        # Already as the config wants it (fixed on the element, or config changed).
-        settled = [
-            e
-            for e in chosen
-            if e.element in observed and (e.element, e.collection, e.key) not in planned
-        ]
-        for e in settled:
-            journal.clear_distribution_errors(e.element, [(e.collection, e.key)])
-            click.echo(f"{e.id}: {e.element} {e.collection}/{e.key} is already in sync; cleared")
-        options = ApplyOptions(
-            command=command_name, check_stale=False, only=keys, release=keys, fresh=False
-        )
         result = asyncio.run(
             applying.execute_with_progress(
                 run.plan, run.state, config, sdir, journal, options, "text"
             )
         )
+    ids = {(e.element, e.collection, e.key): e.id for e in chosen}
+    for ref in result.settled:
+        element, collection, key = ref
+        click.echo(f"{ids[ref]}: {element} {collection}/{key} is already in sync; cleared")
     for ep in result.elements:
         for op in ep.operations:
             line = f"{ep.element} {op.action} {op.collection}/{op.key}: "
@@ -258,8 +249,24 @@ def force(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
 @state_dir_option
 def delete(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
     """Delete distribution errors. The records are tried again by the next reconcile."""
+    settings = read_settings(config)
     with _journal(config, state_dir) as journal:
         chosen = _select(journal, ids, False)
         n = journal.delete_distribution_errors([e.id for e in chosen])
-    click.echo(f"{n} distribution error(s) deleted")
+        left = journal.distribution_error_count()
+        # The alarm follows the count now, not at the next run.
+        alarm = journal.alarm_level()
+        if settings is not None:
+            alarm = standing.update_alarm(journal, settings.alarms)
+    click.echo(f"{n} distribution error(s) deleted, {left} left")
+    if settings is None:
+        click.echo(
+            f"{config / 'provgit.yaml'} could not be read: the alarm is recomputed by the "
+            "next run (provgit validate says what is wrong)",
+            err=True,
+        )
+    elif alarm:
+        click.echo(f"{alarm} data distribution alarm")
+    else:
+        click.echo("no data distribution alarm")
     return exitcodes.OK

@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
 from provgit import exitcodes
 from provgit.cli.applying import existing_journal
-from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
-from provgit.load.yaml_events import YamlProblem, parse_documents
+from provgit.cli.common import (
+    config_path_argument,
+    read_settings,
+    state_dir_for,
+    state_dir_option,
+)
 from provgit.model.kinds import KINDS, resolve_kind
 from provgit.model.settings import Settings
 from provgit.report import markdown, text
@@ -19,16 +22,9 @@ from provgit.report.document import build_document, filtered
 
 
 def _settings(path: Path) -> tuple[str | None, int]:
-    """Network name and markdown bound from PATH/provgit.yaml, read cheaply.
-
-    The journal does not keep the network's name; a status must not need the
-    whole config to be valid (or loaded) to answer, so anything unexpected
-    just means "no name".
-    """
-    try:
-        docs = parse_documents((path / "provgit.yaml").read_bytes())
-        settings = Settings.model_validate(docs[0] if docs else {})
-    except (OSError, YamlProblem, ValidationError):
+    """Network name (the journal does not keep it) and markdown bound."""
+    settings = read_settings(path)
+    if settings is None:
         return None, Settings().reports.markdown_max_bytes
     return settings.network, settings.reports.markdown_max_bytes
 

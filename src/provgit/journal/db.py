@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS intents (
   collection TEXT NOT NULL, key TEXT NOT NULL, action TEXT NOT NULL,
   if_revision INTEGER, fields_hash TEXT, time REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS intents_element ON intents (element, id);
+CREATE INDEX IF NOT EXISTS intents_run ON intents (run_id);
 CREATE TABLE IF NOT EXISTS outcomes (
   intent_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL, revision INTEGER,
   error_type TEXT, message TEXT, time REAL NOT NULL);
@@ -337,6 +338,49 @@ class Journal:
                 "UPDATE runs SET finished = ?, outcome = ?, summary = ? WHERE id = ?",
                 (time.time(), outcome, json.dumps(summary, sort_keys=True), run_id),
             )
+
+    def prune(self, older_than_seconds: float, every_seconds: float = 3600.0) -> dict[str, int]:
+        """Forget history older than `older_than_seconds`: finished runs, their
+        settled intents and outcomes, events and status history.
+
+        Never pruned: an intent without an outcome (a write of unknown fate),
+        pending updates, distribution errors, current statuses and the newest
+        run. Runs at most once per `every_seconds` (a prune scans the intents),
+        and returns what it removed (empty when it did not run).
+        """
+        now = time.time()
+        last = self.meta("pruned_at")
+        if last is not None and now - float(last) < every_seconds:
+            return {}
+        cutoff = now - older_than_seconds
+        db = self._db
+        with self.transaction():
+            newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]
+            old = "SELECT id FROM runs WHERE finished IS NOT NULL AND finished < ? AND id < ?"
+            intents = db.execute(
+                f"DELETE FROM intents WHERE run_id IN ({old}) "
+                "AND EXISTS (SELECT 1 FROM outcomes o WHERE o.intent_id = intents.id)",
+                (cutoff, newest),
+            ).rowcount
+            outcomes = db.execute(
+                "DELETE FROM outcomes WHERE NOT EXISTS "
+                "(SELECT 1 FROM intents i WHERE i.id = outcomes.intent_id)"
+            ).rowcount
+            runs = db.execute(
+                "DELETE FROM runs WHERE finished IS NOT NULL AND finished < ? AND id < ? "
+                "AND NOT EXISTS (SELECT 1 FROM intents i WHERE i.run_id = runs.id)",
+                (cutoff, newest),
+            ).rowcount
+            events = db.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
+            history = db.execute("DELETE FROM status_history WHERE time < ?", (cutoff,)).rowcount
+            self._set_meta("pruned_at", repr(now))
+        return {
+            "runs": runs,
+            "intents": intents,
+            "outcomes": outcomes,
+            "events": events,
+            "status_history": history,
+        }
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self._db.execute(

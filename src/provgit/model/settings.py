@@ -56,6 +56,15 @@ class ApplySettings(Model):
     retry_attempts: Annotated[int, Field(ge=0, le=20)] = 4
     retry_base_seconds: Annotated[float, Field(ge=0)] = 0.5
     retry_max_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # Writes per request to an element, where its driver takes batches.
+    batch_size: Annotated[int, Field(ge=1, le=5000)] = 200
+    # Requests open at once to one element. 1 keeps an element's writes in
+    # strict plan order, one request at a time.
+    batches_in_flight: Annotated[int, Field(ge=1, le=64)] = 4
+    # Finished runs, their intents and outcomes, and events older than this
+    # are pruned from the journal at the end of a run. Open intents, pending
+    # updates, distribution errors and statuses are never pruned.
+    journal_retention_days: Annotated[float, Field(gt=0)] = 30.0
 
 
 class Reports(Model):

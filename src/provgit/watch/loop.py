@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from provgit.apply import ApplyOptions, ApplyResult, apply_plan
+from provgit.apply import ApplyOptions, ApplyResult, apply_plan, standing
 from provgit.apply import status as st
 from provgit.compose import Network, connect, observe_network
 from provgit.journal import Journal
@@ -377,21 +377,9 @@ class Watcher:
                 self._retry_not_before = now + self.retry_floor
 
     def _down_elements(self) -> set[str]:
-        """Elements the last run could not bring in sync for want of reaching them
-        (offline, stopped, or left mid-apply): their work is still to do."""
         if self.desired is None:
             return set()
-        return {
-            name
-            for name, row in self.journal.element_statuses().items()
-            if name in self.desired.state.elements
-            and row["status"] != st.SYNC_COMPLETED
-            and (
-                row["status"] in (st.OFFLINE, st.STOPPED)
-                or row["status"].startswith("Synching ")
-                or row["state"] != "running"
-            )
-        }
+        return standing.down_elements(self.journal, self.desired.state.elements)
 
     def _after_retry(self, pending_now: int) -> None:
         """Back off while retries do not move anything (an element still down)."""
@@ -585,7 +573,9 @@ class Watcher:
             only: frozenset[tuple[str, str, str]] | None = None
             fresh = True
             if not config_run:
-                classified = classify(plan, self._unfinished(), self._down_elements())
+                classified = classify(
+                    plan, standing.unfinished(self.journal), self._down_elements()
+                )
                 self._note_drift(classified)
                 if classified.drift and self.o.drift == "report":
                     only, fresh = classified.unfinished, False
@@ -628,11 +618,6 @@ class Watcher:
                 await asyncio.to_thread(
                     ObservationCache(self.o.state_dir).save_all, current, previous
                 )
-
-    def _unfinished(self) -> set[tuple[str, str, str]]:
-        refs = {(p.element, p.collection, p.key) for p in self.journal.pending()}
-        refs.update((e.element, e.collection, e.key) for e in self.journal.distribution_errors())
-        return refs
 
     def _note_drift(self, c: Classified) -> None:
         sig = c.signature()
@@ -684,14 +669,7 @@ class Watcher:
             ops = 0
         if ops or not all(o.ok for o in observed.values()):
             return False
-        j = self.journal
-        statuses = j.element_statuses()
-        return (
-            j.pending_count() == 0
-            and j.distribution_error_count() == 0
-            and j.alarm_level() is None
-            and all(statuses.get(n, {}).get("status") == st.SYNC_COMPLETED for n in observed)
-        )
+        return standing.all_in_sync(self.journal, observed)
 
     async def _apply(
         self,
