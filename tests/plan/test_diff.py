@@ -120,3 +120,25 @@ def test_diff_with_an_unknown_revision_is_a_usage_error(repo: Path) -> None:
     assert r.returncode == 1
     assert "unknown git revision 'no-such-ref'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_diff_outside_a_git_repository_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    r = provgit("diff", "config", "--base", "HEAD", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "config is not inside a git repository" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_bare_clone_reads_the_same_config_as_the_work_tree(repo: Path, tmp_path: Path) -> None:
+    from provgit.git_source import CommitReader, read_commit, resolve_commit
+
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True, timeout=30)
+    from_tree = read_commit(repo / "config", "base")
+    from_bare = CommitReader(bare, "config", "bare").read(resolve_commit(bare, "base"))
+    assert from_tree.commit == from_bare.commit == git(repo, "rev-parse", "base")
+    assert [(f.path, f.data, f.blob_id) for f in from_tree.files] == [
+        (f.path, f.data, f.blob_id) for f in from_bare.files
+    ]
+    assert [f.path for f in from_bare.files] == ["network.yaml", "provgit.yaml", "users.yaml"]
