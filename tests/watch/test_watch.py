@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from apply.helpers import Sim, cli_process, start_sims, wait_for, write_config
+from apply.helpers import Sim, cli_process, journal, start_sims, wait_for, write_config
 from provgit.watch.triggers import ConfigFilter, is_editor_noise
 
 from .helpers import TOKEN, WATCH, Watch, commit_all, git, make_repo, start_watch
@@ -90,7 +90,7 @@ def test_commit_applied_with_note_bad_commit_refused(
     assert doc["watch"]["refused"]["commit"] == bad
     problem = doc["watch"]["refused"]["problems"][0]
     assert problem["file"] == "net.yaml" and problem["line"] > 0
-    events = [e for e in doc["events"] if e["type"] == "refused"]
+    events = [e for e in doc["events"] if e["type"] == "config_refused"]
     assert events and bad[:12] in events[-1]["message"] and "net.yaml:" in events[-1]["message"]
     assert c1[:12] in events[-1]["message"]
     assert sims[1].records()["users"]["user1"]["first_name"] == "Ann"
@@ -290,6 +290,10 @@ def test_sigterm_during_apply_exits_cleanly_then_converges(
     assert w.events("stopping") and w.events("watch_stopped")
     # The run was cut short and recorded as such; writes already sent were journaled.
     assert w.events("run_interrupted"), w.logs[-10:]
+    with journal(config / ".provgit") as j:
+        (event,) = [e for e in j.events() if e.type == "interrupted"]
+        assert "stopped by a signal" in event.message
+        assert j.runs(1)[0]["outcome"] == "interrupted"
     for s in sims:
         s.faults(latency_ms=0)
     w2 = start_watch([str(config), "--resync-seconds", "0"])

@@ -43,7 +43,9 @@ EVENT_TYPES = (
     "alarm_raised",
     "alarm_cleared",
     "drift",
-    "refused",
+    "refused",  # apply refused for safety (stale plan, threshold, lock, queue cap)
+    "config_refused",  # the watcher refused an invalid config; the last good one stays
+    "interrupted",  # a run stopped by a signal before it finished
 )
 
 _SCHEMA = """

@@ -22,6 +22,8 @@ TITLES = {
     "alarm_cleared": "Alarm cleared",
     "drift": "Drift found",
     "refused": "Refused",
+    "config_refused": "Config refused",
+    "interrupted": "Run interrupted",
 }
 
 

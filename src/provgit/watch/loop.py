@@ -342,6 +342,12 @@ class Watcher:
         for r in self.journal.runs(3):
             if r["finished"] is None and r["pid"] == os.getpid() and r["command"] == "watch":
                 self.journal.finish_run(r["id"], "interrupted", {"reason": "stopped by signal"})
+                self.journal.add_event(
+                    "interrupted",
+                    f"run {r['id']} stopped by a signal; writes in flight were finished, "
+                    "the rest is planned again by the next run",
+                    run_id=r["id"],
+                )
                 self.log.info("run_interrupted", run_id=r["id"])
 
     def _applied_key(self) -> str:
@@ -538,7 +544,7 @@ class Watcher:
             "problems": problems,
             "count": len(errors),
         }
-        self.journal.add_event("refused", message)
+        self.journal.add_event("config_refused", message)
         self.metrics.refused.inc()
         self.log.warning(
             "config_refused",
