@@ -14,16 +14,20 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
 
+from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.cli import main
+from provgit.compose import Network, connect
 from provgit.elements.store import ElementStore
 from provgit.journal import Journal
+from provgit.plan import Plan
+from provgit.validate import Validated
 
 START_TIMEOUT = 20.0
 SERVE = [sys.executable, "-m", "provgit", "element", "serve"]
@@ -217,3 +221,24 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+async def apply_in_process(
+    valid: Validated,
+    plan: Plan,
+    config: Path,
+    options: ApplyOptions,
+    inspect: Callable[[Network], None] = lambda _: None,
+) -> ApplyResult:
+    """Apply `plan` as `provgit apply` would, in this process; `inspect` sees the
+    network (its drivers) before it is closed."""
+    state = config / ".provgit"
+    network = connect(valid.state, state, config)
+    j = Journal.open(state)
+    try:
+        result = await apply_plan(plan, network.drivers, j, valid.state.settings, state, options)
+        inspect(network)
+        return result
+    finally:
+        await network.close()
+        j.close()

@@ -12,16 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from provgit.apply import ApplyOptions, apply_plan
+from provgit.apply import ApplyOptions
 from provgit.apply.engine import _waves
 from provgit.cli.common import read_source
-from provgit.compose import connect, plan_network
+from provgit.compose import Network, plan_network
 from provgit.drivers.http import HttpDriver
-from provgit.journal import Journal
 from provgit.plan import PlanOptions
 from provgit.validate import validate_source
 
-from .helpers import PROVGIT, Sim, cli, journal, start_sims, wait_for, write_config
+from .helpers import (
+    PROVGIT,
+    Sim,
+    apply_in_process,
+    cli,
+    journal,
+    start_sims,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,24 +60,17 @@ def test_batch_size_and_requests_in_flight_come_from_the_settings(cs1: Sim, tmp_
         waves = _waves(ep.operations)
         expected = sum(math.ceil(len(w) / 4) for w in waves)
         assert expected >= len(waves) + 7  # the 30 users alike are cut into 8 batches
-        network = connect(valid.state, state, config)
-        j = Journal.open(state)
-        try:
-            result = await apply_plan(
-                run.plan,
-                network.drivers,
-                j,
-                valid.state.settings,
-                state,
-                ApplyOptions(check_stale=False, fresh=True),
-            )
+        requests: list[int] = []
+
+        def count(network: Network) -> None:
             driver = network.drivers["cs1"]
             assert isinstance(driver, HttpDriver)
-            assert result.ok, result.to_json(full=False)
-            return driver.stats.requests, expected
-        finally:
-            await network.close()
-            j.close()
+            requests.append(driver.stats.requests)
+
+        options = ApplyOptions(check_stale=False, fresh=True)
+        result = await apply_in_process(valid, run.plan, config, options, count)
+        assert result.ok, result.to_json(full=False)
+        return requests[0], expected
 
     requests, expected = asyncio.run(plan_and_apply())
     # One request per batch of at most 4 writes, each wave cut on its own.

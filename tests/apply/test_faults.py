@@ -11,14 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from provgit.apply import ApplyOptions, apply_plan
+from provgit.apply import ApplyOptions
 from provgit.cli.common import read_source
-from provgit.compose import connect, plan_network
-from provgit.journal import Journal
+from provgit.compose import plan_network
 from provgit.plan import PlanOptions
 from provgit.validate import validate_source
 
-from .helpers import PROVGIT, Sim, cli, journal, start_sims, wait_for, write_config
+from .helpers import (
+    PROVGIT,
+    Sim,
+    apply_in_process,
+    cli,
+    journal,
+    start_sims,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -178,20 +186,9 @@ def test_conflict_becomes_distribution_error_then_force(sims: list[Sim], tmp_pat
         cs1.admin(
             "/admin/edit", {"op": "put", "collection": "users", "key": "user0", "fields": fields}
         )
-        network = connect(valid.state, state, config)
-        j = Journal.open(state)
-        try:
-            result = await apply_plan(
-                run.plan,
-                network.drivers,
-                j,
-                valid.state.settings,
-                state,
-                ApplyOptions(check_stale=False, fresh=True),
-            )
-        finally:
-            await network.close()
-            j.close()
+        result = await apply_in_process(
+            valid, run.plan, config, ApplyOptions(check_stale=False, fresh=True)
+        )
         assert result.exit_code() == 4
 
     asyncio.run(plan_then_apply())
