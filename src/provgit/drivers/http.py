@@ -179,7 +179,7 @@ class HttpDriver:
         body: Any = None,
     ) -> tuple[int, Any]:
         session, semaphore = self._open()
-        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        data = None if body is None else wire.dumps(body)
         if data is not None:
             headers = {**(headers or {}), "Content-Type": "application/json"}
         async with semaphore:
@@ -202,7 +202,7 @@ class HttpDriver:
                     f"connection to element {self.name} failed: {type(e).__name__}"
                 ) from None
         try:
-            parsed = json.loads(raw) if raw else None
+            parsed = wire.loads(raw) if raw else None
         except ValueError:
             parsed = None
         if status >= 500 and status != 503:

@@ -62,9 +62,10 @@ FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        text=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        body=wire.dumps(body),
         status=status,
         content_type="application/json",
+        charset="utf-8",
         headers=headers,
     )
 
@@ -204,8 +205,8 @@ def _revision_header(request: web.Request, name: str) -> int | None:
 
 async def _body(request: web.Request) -> Any:
     try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return wire.loads(await request.read())
+    except ValueError:  # orjson's JSONDecodeError, invalid UTF-8 included
         raise _BadRequest("request body is not valid JSON") from None
 
 

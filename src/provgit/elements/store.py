@@ -17,7 +17,6 @@ Tables:
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -42,7 +41,7 @@ from provgit.drivers.base import (
     WriteOp,
     WriteResult,
 )
-from provgit.elements import rules
+from provgit.elements import rules, wire
 from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
 
 VERSIONS = {
@@ -77,7 +76,7 @@ CREATE TABLE IF NOT EXISTS changes (
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return wire.dumps(value).decode()
 
 
 class ElementStore:
@@ -206,7 +205,7 @@ class ElementStore:
 
     def list_records(self, collection: str, cursor: str | None = None, limit: int = 1000) -> Page:
         rows, next_cursor, revision = self.list_records_json(collection, cursor, limit)
-        records = [StoredRecord(collection, key, json.loads(text), rev) for key, text, rev in rows]
+        records = [StoredRecord(collection, key, wire.loads(text), rev) for key, text, rev in rows]
         return Page(records, next_cursor, revision)
 
     def list_records_json(
@@ -245,7 +244,7 @@ class ElementStore:
         ).fetchone()
         if row is None:
             raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
-        return StoredRecord(collection, key, json.loads(row[0]), row[1])
+        return StoredRecord(collection, key, wire.loads(row[0]), row[1])
 
     def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         """Changes after revision `since`, oldest first.
@@ -274,7 +273,7 @@ class ElementStore:
         more = len(rows) > limit
         rows = rows[:limit]
         changes = [
-            Change(r[0], r[1], r[2], r[3], None if r[4] is None else json.loads(r[4]), r[5])
+            Change(r[0], r[1], r[2], r[3], None if r[4] is None else wire.loads(r[4]), r[5])
             for r in rows
         ]
         return ChangeFeed(changes, changes[-1].revision if more else revision)
@@ -381,14 +380,17 @@ class ElementStore:
                 f"{form} {key}: a put needs an object of fields",
                 [Refusal(form, None, "A put needs an object of fields")],
             )
+        # Walked once per write: the checks and the index upkeep share them.
+        dns = rules.directory_numbers(op.fields)
+        cos = rules.cos_references(self.element_type, op.fields)
         refusals = rules.check_record(self.element_type, collection, key, op.fields)
-        refusals += self._check_references(collection, key, op.fields, form)
+        refusals += self._check_references(collection, key, dns, cos, form)
         if refusals:
             raise RefusedError(
                 f"{form} {key} refused: " + "; ".join(r.reason for r in refusals), refusals
             )
         stored, secrets = rules.split_secrets(op.fields)
-        old: Fields = json.loads(row[0]) if row is not None else {}
+        old: Fields = wire.loads(row[0]) if row is not None else {}
         # Element-filled bookkeeping; provgit ignores `_` fields except _managed_by.
         for name, value in old.items():
             if name.startswith(META_PREFIX) and name != MANAGED_BY:
@@ -404,8 +406,8 @@ class ElementStore:
         # most records have neither, and these statements are half a write.
         if self._indexed(old):
             self._unindex(collection, key)
-        if self._indexed(op.fields):
-            self._index(collection, key, op.fields)
+        if dns or cos:
+            self._index(collection, key, dns, cos)
         if secrets or rules.SENSITIVE in text or (row is not None and rules.SENSITIVE in row[0]):
             self._store_secrets(collection, key, stored, secrets)
         db.execute(
@@ -420,11 +422,16 @@ class ElementStore:
         )
 
     def _check_references(
-        self, collection: str, key: str, fields: Fields, form: str
+        self,
+        collection: str,
+        key: str,
+        dns: list[tuple[str, str]],
+        cos_refs: list[tuple[str, str]],
+        form: str,
     ) -> list[Refusal]:
         out: list[Refusal] = []
         seen: dict[str, str] = {}
-        for path, dn in rules.directory_numbers(fields):
+        for path, dn in dns:
             if dn in seen:
                 out.append(Refusal(form, path, f"DN {dn} is used twice in this record"))
                 continue
@@ -434,7 +441,7 @@ class ElementStore:
             ).fetchone()
             if owner is not None and (owner[0], owner[1]) != (collection, key):
                 out.append(Refusal(form, path, f"DN {dn} is already used by {owner[0]}/{owner[1]}"))
-        for path, cos in rules.cos_references(self.element_type, fields):
+        for path, cos in cos_refs:
             found = self._db.execute(
                 "SELECT 1 FROM records WHERE collection = 'cos' AND key = ?", (cos,)
             ).fetchone()
@@ -456,14 +463,19 @@ class ElementStore:
             reason = f"Class of Service {key} is still used by {names}"
             raise RefusedError(f"{form} {key} refused: {reason}", [Refusal(form, None, reason)])
 
-    def _index(self, collection: str, key: str, fields: Fields) -> None:
+    def _index(
+        self,
+        collection: str,
+        key: str,
+        dns: list[tuple[str, str]],
+        cos_refs: list[tuple[str, str]],
+    ) -> None:
         self._db.executemany(
-            "INSERT OR IGNORE INTO dns VALUES (?, ?, ?)",
-            [(dn, collection, key) for _, dn in rules.directory_numbers(fields)],
+            "INSERT OR IGNORE INTO dns VALUES (?, ?, ?)", [(dn, collection, key) for _, dn in dns]
         )
         self._db.executemany(
             "INSERT OR IGNORE INTO cos_refs VALUES (?, ?, ?)",
-            [(cos, collection, key) for _, cos in rules.cos_references(self.element_type, fields)],
+            [(cos, collection, key) for _, cos in cos_refs],
         )
 
     def _unindex(self, collection: str, key: str) -> None:
