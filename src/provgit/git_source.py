@@ -17,6 +17,19 @@ from provgit.source import MAX_FILE_BYTES, ConfigSource, SourceError, SourceFile
 
 GIT_TIMEOUT = 60.0
 _SYMLINK_MODE = "120000"
+# Set by git for hooks: they would point every command at that repository,
+# not the one asked for (GitPython ignored them for an explicit path too).
+_GIT_LOCATION_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_PREFIX",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+)
+# Other files (prompt audio) are read in one batch on the first lookup, up to
+# this many bytes in all; past that only the file asked for.
+OTHERS_BATCH_BYTES = 64 * 2**20
 
 
 class GitSourceError(Exception):
@@ -27,7 +40,8 @@ def run_git(
     cwd: Path | None, *args: str, stdin: bytes | None = None, timeout: float = GIT_TIMEOUT
 ) -> bytes:
     """`git -C cwd ARGS`; its stdout, or GitSourceError with git's own verdict."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARIABLES}
+    env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
     cmd = ["git", *(["-C", str(cwd)] if cwd is not None else []), *args]
     try:
         p = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, env=env)
@@ -67,7 +81,8 @@ class CommitReader:
             )
         wanted: list[tuple[str, str]] = []
         errors: list[SourceError] = []
-        others: dict[str, tuple[str, str]] = {}  # other files (prompt audio): path -> mode, oid
+        # Other files (prompt audio): path -> mode, oid, size.
+        others: dict[str, tuple[str, str, int]] = {}
         for entry in listing.split(b"\0"):
             if not entry:
                 continue
@@ -76,7 +91,7 @@ class CommitReader:
             name = raw_path.decode("utf-8", errors="surrogateescape")
             parts = PurePosixPath(name).parts
             if kind == "blob" and not name.endswith((".yaml", ".yml")):
-                others[name] = (mode, oid)
+                others[name] = (mode, oid, int(size))
                 continue
             if kind != "blob":
                 continue
@@ -94,7 +109,7 @@ class CommitReader:
                 continue
             wanted.append((name, oid))
         self.load_blobs([oid for _, oid in wanted if oid not in self.blobs])
-        live = {oid for _, oid in wanted} | {oid for _, oid in others.values() if oid in self.blobs}
+        live = {oid for _, oid in wanted} | {o[1] for o in others.values() if o[1] in self.blobs}
         for oid in [o for o in self.blobs if o not in live]:
             del self.blobs[oid]  # keep only the current tree's blobs in memory
         files = [
@@ -111,6 +126,9 @@ class CommitReader:
         for oid in oids:
             end = out.index(b"\n", at)
             header = out[at:end].split()
+            if header[-1] == b"missing":  # not in this repository (a shallow clone)
+                at = end + 1
+                continue
             size = int(header[2])
             self.blobs[oid] = out[end + 1 : end + 1 + size]
             at = end + 1 + size + 1
@@ -122,7 +140,7 @@ class ReadOther:
     the missing ones in one `git cat-file --batch`), so a new commit costs no
     git process per prompt."""
 
-    def __init__(self, reader: CommitReader, others: dict[str, tuple[str, str]]) -> None:
+    def __init__(self, reader: CommitReader, others: dict[str, tuple[str, str, int]]) -> None:
         self.reader, self.others = reader, others
 
     def __call__(self, rel: str) -> bytes | None:
@@ -133,10 +151,10 @@ class ReadOther:
             return None
         blobs = self.reader.blobs
         if found[1] not in blobs:
+            missing = {oid: size for mode, oid, size in self.others.values() if oid not in blobs}
+            batch = sorted(missing) if sum(missing.values()) <= OTHERS_BATCH_BYTES else [found[1]]
             try:
-                self.reader.load_blobs(
-                    sorted({oid for mode, oid in self.others.values() if oid not in blobs})
-                )
+                self.reader.load_blobs(batch)
             except GitSourceError:
                 return None
         return blobs.get(found[1])
@@ -155,8 +173,10 @@ def read_commit(path: str | Path, ref: str) -> ConfigSource:
     """The YAML files under `path` (a directory of a work tree, or a bare
     repository for its root) at commit `ref`."""
     where = Path(path)
+    if not where.exists():
+        raise GitSourceError(f"{path}: no such directory")
     if not where.is_dir():
-        raise GitSourceError(f"{path} is not inside a git repository")
+        raise GitSourceError(f"{path} is a file; give the config directory")
     try:
         prefix = run_git(where, "rev-parse", "--show-prefix").decode().strip()
     except GitSourceError:

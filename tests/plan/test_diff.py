@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,24 @@ def test_a_bare_clone_reads_the_same_config_as_the_work_tree(repo: Path, tmp_pat
         (f.path, f.data, f.blob_id) for f in from_bare.files
     ]
     assert [f.path for f in from_bare.files] == ["network.yaml", "provgit.yaml", "users.yaml"]
+
+
+def test_diff_reads_the_repository_asked_for_even_inside_a_git_hook(
+    repo: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    # Git sets GIT_DIR for hooks; it must not redirect provgit's reads.
+    r = subprocess.run(
+        [sys.executable, "-m", "provgit", "diff", "config", "--base", "base", "--format", "json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "GIT_DIR": str(other / ".git")},
+    )
+    assert r.returncode == 0, r.stderr
+    keys = {o["key"] for e in json.loads(r.stdout)["elements"] for o in e["operations"]}
+    assert keys == {"asmith", "jdoe", "2001", "2002"}

@@ -33,6 +33,7 @@ import contextlib
 import os
 import random
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -219,33 +220,41 @@ class Applier:
         # the SQLite connection to one user at a time.
         self._jx = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
         self._intent_queue: list[tuple[list[Intent], asyncio.Future[list[int]]]] = []
-        self._intent_flushing = False
+        self._intent_flusher: asyncio.Task[None] | None = None
 
     async def _record_intents(self, intents: list[Intent]) -> list[int]:
-        """Group commit: intents of batches that are ready together share one fsync."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[int]] = loop.create_future()
+        """Group commit: intents of batches that are ready together share one fsync.
+
+        A task of its own does the commits, so no batch waits while the
+        intents of later batches are committed (that put batches out of plan
+        order with one request in flight).
+        """
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._intent_queue.append((intents, future))
-        if not self._intent_flushing:
-            self._intent_flushing = True
-            try:
-                while self._intent_queue:
-                    queued, self._intent_queue = self._intent_queue, []
-                    everything = [i for batch, _ in queued for i in batch]
-                    try:
-                        ids = await self._j(self.journal.record_intents, self.run_id, everything)
-                    except BaseException as e:
-                        for _, f in queued:
-                            if not f.done():
-                                f.set_exception(e)
-                        raise
-                    at = 0
-                    for batch, f in queued:
-                        f.set_result(ids[at : at + len(batch)])
-                        at += len(batch)
-            finally:
-                self._intent_flushing = False
+        if self._intent_flusher is None or self._intent_flusher.done():
+            self._intent_flusher = asyncio.create_task(self._flush_intents())
         return await future
+
+    async def _flush_intents(self) -> None:
+        while self._intent_queue:
+            queued, self._intent_queue = self._intent_queue, []
+            everything = [i for batch, _ in queued for i in batch]
+            try:
+                ids = await self._j(self.journal.record_intents, self.run_id, everything)
+            except asyncio.CancelledError:
+                for _, f in queued + self._intent_queue:
+                    f.cancel()
+                raise
+            except Exception as e:  # each waiting batch fails with it (disk full, say)
+                for _, f in queued:
+                    if not f.done():
+                        f.set_exception(e)
+                continue
+            at = 0
+            for batch, f in queued:
+                if not f.done():
+                    f.set_result(ids[at : at + len(batch)])
+                at += len(batch)
 
     async def _j(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -255,7 +264,13 @@ class Applier:
 
     async def run(self) -> ApplyResult:
         try:
-            return await self._run()
+            result = await self._run()
+            # Housekeeping, after the run's own commits and off the event loop;
+            # a journal busy with another process just prunes next time.
+            with contextlib.suppress(sqlite3.Error):
+                days = self.settings.apply.journal_retention_days
+                await self._j(self.journal.prune, days * 86400)
+            return result
         finally:
             for lock in self.locks:
                 lock.release()
@@ -333,7 +348,12 @@ class Applier:
             async with gate:
                 await self._element(w)
 
-        await asyncio.gather(*(one(w) for w in runnable))
+        # Every element is seen through before a failure is raised: no write may
+        # still be going out once the locks are released.
+        outcomes = await asyncio.gather(*(one(w) for w in runnable), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return self._finish(result, work)
 
     async def _settle_unplanned(self, work: list[_Element]) -> list[tuple[str, str, str]]:
@@ -454,14 +474,33 @@ class Applier:
         # Once the element is down for good, the rest waits for the next run.
         undelivered: list[Operation] = []
 
+        # Set when a batch fails outright: the batches already prepared are not
+        # sent either (their intents stay open, settled by the next run).
+        halted = asyncio.Event()
+
+        def on_done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                halted.set()
+
         async def dispatch() -> None:
             nonlocal sendable
             await ahead.acquire()
             batch, sendable = sendable, []
-            tasks.append(asyncio.create_task(self._send(w, batch, flight, ahead)))
+            task = asyncio.create_task(self._send(w, batch, flight, ahead, halted))
+            task.add_done_callback(on_done)
+            tasks.append(task)
+
+        def broken() -> BaseException | None:
+            """A batch failed outright (a journal error, a bug): send nothing more."""
+            for t in tasks:
+                if t.done() and not t.cancelled() and t.exception() is not None:
+                    return t.exception()
+            return None
 
         try:
             for op in wave:
+                if halted.is_set():
+                    break
                 if w.down is not None:
                     undelivered.append(op)
                     continue
@@ -493,8 +532,12 @@ class Applier:
             if sendable:
                 await dispatch()
         finally:
-            # Every batch already sent is seen through, even if preparing failed.
-            await asyncio.gather(*tasks)
+            # Every batch already sent is seen through, even if preparing or
+            # another batch failed; then the first failure is raised.
+            await asyncio.gather(*tasks, return_exceptions=True)
+        failure = broken()
+        if failure is not None:
+            raise failure
         if undelivered:
             assert w.down is not None
             await self._pending(w, undelivered, w.down)
@@ -536,6 +579,7 @@ class Applier:
         batch: list[tuple[Operation, WriteOp]],
         flight: asyncio.Semaphore | None = None,
         prepared: asyncio.Semaphore | None = None,
+        halted: asyncio.Event | None = None,
     ) -> None:
         try:
             name = w.plan.element
@@ -552,6 +596,8 @@ class Applier:
             assert w.driver is not None
             results: dict[int, WriteResult] = {}
             async with flight or contextlib.nullcontext():
+                if halted is not None and halted.is_set():
+                    return
                 await self._transmit(w, batch, results)
             await self._settle_batch(w, batch, ids, results)
         finally:
@@ -749,6 +795,8 @@ class Applier:
                 since = feed.revision
         except (FeedTooOldError, ElementError):
             return None
+        except Exception:  # a driver bug: then it is not known to be identical
+            return None
         if found is None or field_changes(op.fields or {}, found.fields):
             return None
         return found.revision
@@ -918,7 +966,6 @@ class Applier:
                 "refused" if result.refusal else result.overall,
                 {"counts": result.counts(), "exit_code": result.exit_code()},
             )
-            journal.prune(self.settings.apply.journal_retention_days * 86400)
         return result
 
 

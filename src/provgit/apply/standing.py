@@ -55,11 +55,13 @@ def all_in_sync(journal: Journal, elements: Iterable[str]) -> bool:
 def update_alarm(journal: Journal, alarms: Alarms, run_id: int | None = None) -> str | None:
     """Set the data distribution alarm from the error count now; raise or clear
     it as an event when its level changes. Returns the level (None: no alarm)."""
-    count = journal.distribution_error_count()
-    level = st.alarm_level(count, alarms)
-    if level == journal.alarm_level():
-        return level
+    # Read under the write lock: a run finishing meanwhile cannot make the
+    # level stale or raise the same alarm twice.
     with journal.transaction():
+        count = journal.distribution_error_count()
+        level = st.alarm_level(count, alarms)
+        if level == journal.alarm_level():
+            return level
         if level is None:
             journal.add_event(
                 "alarm_cleared",

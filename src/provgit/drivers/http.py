@@ -99,9 +99,11 @@ def _server_total(header: str | None) -> float | None:
             key, _, value = param.strip().partition("=")
             if key == "dur":
                 try:
-                    return float(value) / 1000
+                    ms = float(value.strip('"'))
                 except ValueError:
                     return None
+                # NaN or a negative time would poison the sums.
+                return ms / 1000 if 0 <= ms < float("inf") else None
     return None
 
 

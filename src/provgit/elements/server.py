@@ -140,11 +140,14 @@ def make_app(
         # fixed 1 ms allowance), so how late it ends is learnt from every
         # answer and aimed early by that much.
         asked = f.delay()
-        delay = asked - worked - f.late
+        aimed = asked - f.late
+        delay = aimed - worked
         if delay > 0:
             await asyncio.sleep(delay)
-            miss = (loop.time() - started) - asked
-            f.late = min(max(f.late + 0.2 * miss, 0.0), MAX_LATE)
+            # How late this sleep ended, whatever it aimed at: an average of
+            # those stays put however many requests share the loop.
+            late = (loop.time() - started) - aimed
+            f.late = min(max(0.8 * f.late + 0.2 * late, 0.0), MAX_LATE)
         # How long the element held the request, and how much of it was work
         # (RFC Server-Timing): tells element time from network and client time.
         response.headers["Server-Timing"] = (

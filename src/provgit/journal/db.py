@@ -341,14 +341,19 @@ class Journal:
                 (time.time(), outcome, json.dumps(summary, sort_keys=True), run_id),
             )
 
-    def prune(self, older_than_seconds: float, every_seconds: float = 3600.0) -> dict[str, int]:
-        """Forget history older than `older_than_seconds`: finished runs, their
-        settled intents and outcomes, events and status history.
+    def prune(
+        self, older_than_seconds: float, every_seconds: float = 3600.0, chunk: int = 20_000
+    ) -> dict[str, int]:
+        """Forget history older than `older_than_seconds`: runs (finished, or
+        dead since), their settled intents and outcomes, events and status history.
 
         Never pruned: an intent without an outcome (a write of unknown fate),
+        each element's newest write that gave a revision (reports show it),
         pending updates, distribution errors, current statuses and the newest
-        run. Runs at most once per `every_seconds` (a prune scans the intents),
-        and returns what it removed (empty when it did not run).
+        run. Runs at most once per `every_seconds`, intents in chunks of
+        `chunk` per transaction (a first prune of a long history must not
+        hold the write lock for long), and returns what it removed (empty
+        when it did not run). Call it outside any transaction.
         """
         now = time.time()
         last = self.meta("pruned_at")
@@ -356,20 +361,31 @@ class Journal:
             return {}
         cutoff = now - older_than_seconds
         db = self._db
+        newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]
+        old_runs = "SELECT id FROM runs WHERE COALESCE(finished, started) < ? AND id < ?"
+        keep = set(self._last_revision_intents().values())
+        intents = 0
+        after = 0
+        while True:
+            with self.transaction():
+                found = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT i.id FROM intents i JOIN outcomes o ON o.intent_id = i.id "
+                        f"WHERE i.id > ? AND i.run_id IN ({old_runs}) ORDER BY i.id LIMIT ?",
+                        (after, cutoff, newest, chunk),
+                    )
+                ]
+                gone = [(i,) for i in found if i not in keep]
+                db.executemany("DELETE FROM outcomes WHERE intent_id = ?", gone)
+                db.executemany("DELETE FROM intents WHERE id = ?", gone)
+                intents += len(gone)
+            if len(found) < chunk:
+                break
+            after = found[-1]
         with self.transaction():
-            newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]
-            old = "SELECT id FROM runs WHERE finished IS NOT NULL AND finished < ? AND id < ?"
-            intents = db.execute(
-                f"DELETE FROM intents WHERE run_id IN ({old}) "
-                "AND EXISTS (SELECT 1 FROM outcomes o WHERE o.intent_id = intents.id)",
-                (cutoff, newest),
-            ).rowcount
-            outcomes = db.execute(
-                "DELETE FROM outcomes WHERE NOT EXISTS "
-                "(SELECT 1 FROM intents i WHERE i.id = outcomes.intent_id)"
-            ).rowcount
             runs = db.execute(
-                "DELETE FROM runs WHERE finished IS NOT NULL AND finished < ? AND id < ? "
+                f"DELETE FROM runs WHERE id IN ({old_runs}) "
                 "AND NOT EXISTS (SELECT 1 FROM intents i WHERE i.run_id = runs.id)",
                 (cutoff, newest),
             ).rowcount
@@ -379,10 +395,25 @@ class Journal:
         return {
             "runs": runs,
             "intents": intents,
-            "outcomes": outcomes,
+            "outcomes": intents,
             "events": events,
             "status_history": history,
         }
+
+    def _last_revision_intents(self) -> dict[str, int]:
+        """Per element, the id of its newest intent whose write gave a revision."""
+        out: dict[str, int] = {}
+        # Every element written to has a status row; reports ask the same way.
+        elements = [r[0] for r in self._db.execute("SELECT element FROM element_status")]
+        for name in elements:
+            row = self._db.execute(
+                "SELECT i.id FROM intents i JOIN outcomes o ON o.intent_id = i.id "
+                "WHERE i.element = ? AND o.revision IS NOT NULL ORDER BY i.id DESC LIMIT 1",
+                (name,),
+            ).fetchone()
+            if row is not None:
+                out[name] = int(row[0])
+        return out
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self._db.execute(
