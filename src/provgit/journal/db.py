@@ -93,6 +93,24 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+def last_writes(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    """Per element, its newest write that gave a revision: (intent id, revision).
+
+    Every element written to has a status row; the (element, id) index makes
+    this one short index walk per element.
+    """
+    out: dict[str, tuple[int, int]] = {}
+    for (name,) in db.execute("SELECT element FROM element_status").fetchall():
+        row = db.execute(
+            "SELECT i.id, o.revision FROM intents i JOIN outcomes o ON o.intent_id = i.id "
+            "WHERE i.element = ? AND o.revision IS NOT NULL ORDER BY i.id DESC LIMIT 1",
+            (name,),
+        ).fetchone()
+        if row is not None:
+            out[name] = (int(row[0]), int(row[1]))
+    return out
+
+
 class JournalError(Exception):
     """The journal cannot be opened or is from a newer provgit."""
 
@@ -401,19 +419,7 @@ class Journal:
         }
 
     def _last_revision_intents(self) -> dict[str, int]:
-        """Per element, the id of its newest intent whose write gave a revision."""
-        out: dict[str, int] = {}
-        # Every element written to has a status row; reports ask the same way.
-        elements = [r[0] for r in self._db.execute("SELECT element FROM element_status")]
-        for name in elements:
-            row = self._db.execute(
-                "SELECT i.id FROM intents i JOIN outcomes o ON o.intent_id = i.id "
-                "WHERE i.element = ? AND o.revision IS NOT NULL ORDER BY i.id DESC LIMIT 1",
-                (name,),
-            ).fetchone()
-            if row is not None:
-                out[name] = int(row[0])
-        return out
+        return {name: intent for name, (intent, _) in last_writes(self._db).items()}
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self._db.execute(

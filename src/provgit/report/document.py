@@ -25,6 +25,7 @@ from typing import Any
 from provgit.apply import status as st
 from provgit.apply.result import ApplyResult
 from provgit.journal import Journal
+from provgit.journal.db import last_writes
 from provgit.model.state import DesiredState
 from provgit.records import form_name
 from provgit.render.values import reach_through
@@ -107,31 +108,19 @@ class _Links:
 def _element_revisions(path: Path) -> dict[str, int]:
     """The last revision each element answered a provgit write with.
 
-    Read through a separate read-only connection: the journal keeps no
-    per-element revision column, and the (element, id) index makes this one
-    short index walk per element.
+    Read through a separate read-only connection (reports run beside writers).
     """
-    out: dict[str, int] = {}
     if not path.exists():
-        return out
+        return {}
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=15)
     except sqlite3.Error:
-        return out
+        return {}
     try:
         with contextlib.closing(db):
-            elements = [r[0] for r in db.execute("SELECT element FROM element_status")]
-            for name in elements:
-                row = db.execute(
-                    "SELECT o.revision FROM intents i JOIN outcomes o ON o.intent_id = i.id "
-                    "WHERE i.element = ? AND o.revision IS NOT NULL ORDER BY i.id DESC LIMIT 1",
-                    (name,),
-                ).fetchone()
-                if row is not None:
-                    out[name] = int(row[0])
+            return {name: revision for name, (_, revision) in last_writes(db).items()}
     except sqlite3.Error:
-        return out
-    return out
+        return {}
 
 
 def _run(journal: Journal, result: ApplyResult | None) -> Document | None:
