@@ -210,6 +210,16 @@ class Watcher:
             self.proc.kill()
 
 
+def provide_pins(root: Path) -> None:
+    """Set the voicemail PINs of the users the runs rename (the first of each
+    people file): a changed user's record is written whole, PIN included, and
+    an unset reference would be a distribution error, not a sync."""
+    for f in (root / "people").glob("*.yaml"):
+        found = re.search(r"login_id: (\S+)", f.read_text())
+        if found:
+            os.environ[f"VM_PIN_{found.group(1).upper()}"] = "4711"
+
+
 def change_one_user(root: Path, n: int) -> Path:
     """Rename the first user of one people file (what an admin's one-line edit does)."""
     f = sorted((root / "people").glob("*.yaml"))[n % 7]
@@ -274,6 +284,7 @@ def main() -> int:
             procs.append(proc)
             urls[name] = url
         (root / "network" / "elements.yaml").write_text(elements_yaml(urls, sims))
+        provide_pins(root)
         results: dict[str, Any] = {"users": a.users, "records": records}
 
         w = Watcher([str(root), "--resync-seconds", "0", "--debounce-ms", "20"])
