@@ -491,7 +491,7 @@ class Applier:
             tasks.append(task)
 
         def broken() -> BaseException | None:
-            """A batch failed outright (a journal error, a bug): send nothing more."""
+            """The first batch failure (a journal error, a bug), to raise."""
             for t in tasks:
                 if t.done() and not t.cancelled() and t.exception() is not None:
                     return t.exception()
@@ -529,7 +529,7 @@ class Applier:
                     continue
                 if len(sendable) >= self.batch_size:
                     await dispatch()
-            if sendable:
+            if sendable and not halted.is_set():
                 await dispatch()
         finally:
             # Every batch already sent is seen through, even if preparing or
