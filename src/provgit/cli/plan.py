@@ -137,7 +137,7 @@ def command(
     if out is not None or fmt == "json":
         # Signed, so `provgit apply` can tell it is what this command planned.
         key = signing.plan_key(run.settings.secret_key, sdir)
-        assert key is not None  # made when missing
+        assert not isinstance(key, str)  # made when missing
         if key.fallback:
             click.echo(
                 f"warning: {key.fallback}: the plan is signed with the state directory's key "

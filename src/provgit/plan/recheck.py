@@ -80,8 +80,6 @@ def _delete_problems(
     record = f"{name}: delete {op.collection}/{op.key}"
     if op.collection not in COLLECTIONS.get(element_type, {}):
         return [f"{record}: a {element_type} element has no collection {op.collection!r}"]
-    if op.key in target.records.get(name, {}).get(op.collection, {}):
-        return [f"{record}: the config still has this record"]
     # The kind and resource the plan claims, and the ones the collection implies:
     # relabelling an operation must not slip it past a rule.
     kinds = {op.kind, COLLECTION_KIND.get(op.collection, op.collection)}
@@ -89,6 +87,8 @@ def _delete_problems(
     safety = settings.safety
     if any(is_protected(safety, k, op.collection, r) for k in kinds for r in resources):
         return [f"{record}: protected (safety.protected in provgit.yaml); provgit never deletes it"]
+    if op.key in target.records.get(name, {}).get(op.collection, {}):
+        return [f"{record}: the config still has this record"]
     excluded = sorted(f"{k}/{r}" for k in kinds for r in resources if (k, r) in target.excluded)
     if excluded:
         return [

@@ -47,9 +47,17 @@ def _mac(key: NetworkKey, message: bytes) -> str:
 
 def plan_key(
     secret_key: SecretRef | None, state_dir: str | os.PathLike[str], create: bool = True
-) -> NetworkKey | None:
-    """The key plans are signed and checked with (the fingerprints' key)."""
-    return network_key(secret_key, state_dir, create)
+) -> NetworkKey | str:
+    """The key plans are signed and checked with (the fingerprints' key); or,
+    when there is none here and `create` is off, why not."""
+    found = network_key(secret_key, state_dir, create)
+    if found is not None:
+        return found
+    if secret_key is not None:
+        configured = f"the network's secret_key ({secret_key.describe()}) is not set here"
+    else:
+        configured = "provgit.yaml sets no secret_key"
+    return f"{configured} and the state directory {state_dir} has no key"
 
 
 def signed_document(plan: Plan, key: NetworkKey) -> dict[str, Any]:
@@ -74,7 +82,7 @@ def _described(signature: dict[str, Any]) -> str:
     return "an unknown key"
 
 
-def verify(text: str, key: NetworkKey | None) -> Plan:
+def verify(text: str, key: NetworkKey | str) -> Plan:
     """The plan in `text` if its signature holds under `key`.
 
     Raises PlanSignatureError (refused for safety) when it is unsigned, in a
@@ -106,20 +114,22 @@ def verify(text: str, key: NetworkKey | None) -> Plan:
             f"the plan's signature is not {ALGORITHM} and is not applied; {RUN_AGAIN}"
         )
     signed_with = _described(signature)
-    if key is None:
+    if isinstance(key, str):
         raise PlanSignatureError(
-            f"plan signature cannot be checked: it was signed with {signed_with}, and here "
-            "there is neither a secret_key nor a state-directory key; set the network's "
-            "secret_key (e.g. PROVGIT_SECRET_KEY) in both the plan and the apply job, or apply "
-            "with the state directory the plan was made with"
+            f"plan signature cannot be checked: it names {signed_with}, but {key}; set the "
+            "network's secret_key (e.g. PROVGIT_SECRET_KEY) in both the plan and the apply "
+            "job, or apply with the state directory the plan was made with"
         )
     unsigned = dict(doc)
     unsigned[SIGNATURE] = {k: v for k, v in signature.items() if k != "value"}
     expected = _mac(key, canonical(unsigned))
     if not hmac.compare_digest(expected.encode(), value.encode("utf-8", "replace")):
         here = f"{key.source} {key_id(key)}"
-        why = f" (it says {signed_with}; checked here with {here}"
-        why += f", as {key.fallback})" if key.fallback else ")"
+        if signed_with == here:
+            why = f" (it names the key used here, {here}: so its content changed since)"
+        else:
+            why = f" (it names {signed_with}; the key here is {here}"
+            why += f", as {key.fallback})" if key.fallback else ")"
         raise PlanSignatureError(
             "plan signature does not match: the plan was changed after it was made, or was "
             f"made with another key; run provgit plan again{why}"
