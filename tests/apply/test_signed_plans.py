@@ -165,6 +165,10 @@ def point_pin_elsewhere(doc: dict[str, Any]) -> None:
     _op(doc, "mcl", "users", "jdoe")["fields"]["voicemail_pin"]["ref"] = "env:SIGN_TEST_STOLEN"
 
 
+def plain_pin(doc: dict[str, Any]) -> None:
+    _op(doc, "mcl", "users", "jdoe")["fields"]["voicemail_pin"] = "1234"
+
+
 def remove_an_op(doc: dict[str, Any]) -> None:
     ops = _ops(doc, "mcl")
     ops.remove(_op(doc, "mcl", "users", "blee"))
@@ -321,7 +325,12 @@ def relabel_a_delete(doc: dict[str, Any]) -> None:
         (
             point_pin_elsewhere,
             "mcl: modify users/jdoe field voicemail_pin: secret reference "
-            "env:SIGN_TEST_STOLEN is not what the config uses (secret env:SIGN_TEST_PIN)",
+            "env:SIGN_TEST_STOLEN is not the one the config uses (env:SIGN_TEST_PIN)",
+        ),
+        (
+            plain_pin,
+            "mcl: modify users/jdoe field voicemail_pin: no secret reference where the config "
+            "uses env:SIGN_TEST_PIN",
         ),
         (rename_element, "the plan names element(s) the config no longer has: mivb9"),
         (
@@ -361,7 +370,7 @@ def test_signed_plan_is_still_held_to_the_config_rules(
             lambda root: (root / "net.yaml").write_text(
                 (root / "net.yaml").read_text().replace("env: SIGN_TEST_PIN}", "env: OTHER_PIN}")
             ),
-            "secret reference env:SIGN_TEST_PIN is not what the config uses (secret env:OTHER_PIN)",
+            "secret reference env:SIGN_TEST_PIN is not the one the config uses (env:OTHER_PIN)",
         ),
     ],
 )

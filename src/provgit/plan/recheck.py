@@ -63,14 +63,15 @@ def _write_problems(name: str, op: Operation, target: Target) -> list[str]:
     for path in sorted(set(planned) | set(wanted), key=_where):
         if planned.get(path, "") == wanted.get(path, ""):
             continue
-        used = f"secret {wanted[path]}" if path in wanted else "no secret there"
-        if path in planned:
-            found = f"secret reference {planned[path]}"
+        if path in planned and path in wanted:
+            why = (
+                f"secret reference {planned[path]} is not the one the config uses ({wanted[path]})"
+            )
+        elif path in planned:
+            why = f"secret reference {planned[path]} where the config uses no secret"
         else:
-            found = "the plan writes no secret reference there"
-        problems.append(
-            f"{record} field {_where(path)}: {found} is not what the config uses ({used})"
-        )
+            why = f"no secret reference where the config uses {wanted[path]}"
+        problems.append(f"{record} field {_where(path)}: {why}")
     return problems
 
 
