@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from provgit.drivers.base import WriteOp
+from provgit.elements.store import ElementStore
 from provgit.plan import Plan, signing
 from provgit.plan.model import canonical
 from provgit.secrets import NetworkKey, network_key
@@ -314,6 +316,11 @@ def relabel_a_delete(doc: dict[str, Any]) -> None:
     op["kind"], op["resource"] = "departments", "nobody"
 
 
+def relabel_an_unprotected_delete(doc: dict[str, Any]) -> None:
+    """A delete passed off as another kind, out of reach of that kind's threshold."""
+    _op(doc, "mcl", "users", "asmith")["kind"] = "departments"
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -322,6 +329,11 @@ def relabel_a_delete(doc: dict[str, Any]) -> None:
             "mcl: delete users/reception: protected (safety.protected in provgit.yaml)",
         ),
         (relabel_a_delete, "mcl: delete users/reception: protected"),
+        (
+            relabel_an_unprotected_delete,
+            "mcl: delete users/asmith: the plan says it comes from departments 'asmith'; "
+            "a delete of this record belongs to users",
+        ),
         (
             point_pin_elsewhere,
             "mcl: modify users/jdoe field voicemail_pin: secret reference "
@@ -469,3 +481,44 @@ def test_plan_signed_with_secret_key_applies_from_another_state_dir(
     assert set(mcl.records()["users"]) == {"user0", "user1"}
     assert set(cs1.records()["users"]) == {"user0"}
     assert set(cs2.records()["users"]) == {"user1"}
+
+
+def _legacy_department(config: Path) -> None:
+    """A record someone made on the MiCollab by hand: provgit did not create it."""
+    store = ElementStore(config / ".provgit" / "elements" / "mcl.sqlite")
+    try:
+        store.write(WriteOp("put", "departments", "Legacy", {"name": "Legacy"}))
+    finally:
+        store.close()
+
+
+def test_pruning_plan_deletes_what_provgit_did_not_create(config: Path, tmp_path: Path) -> None:
+    _legacy_department(config)
+    plan = tmp_path / "prune.json"
+    assert cli("plan", str(config), "--prune", "--out", str(plan)).code == 0
+    delete = _op(json.loads(plan.read_text()), "mcl", "departments", "Legacy")
+    assert delete["action"] == "delete" and delete["managed"] is False
+    r = cli("apply", str(plan), "--yes")
+    assert r.code == 0, r.out + r.err
+    assert "Legacy" not in _stores(config)["mcl"].get("departments", {})
+
+
+def test_prune_rule_dropped_since_the_plan_refuses_its_deletes(
+    config: Path, tmp_path: Path
+) -> None:
+    _legacy_department(config)
+    settings = config / "provgit.yaml"
+    settings.write_text(SETTINGS.format(extra="  prune: [departments]\n"))
+    plan = tmp_path / "prune.json"
+    assert cli("plan", str(config), "--out", str(plan)).code == 0
+    assert _op(json.loads(plan.read_text()), "mcl", "departments", "Legacy")["action"] == "delete"
+    before, runs = _stores(config), _runs(config)
+    settings.write_text(SETTINGS.format(extra=""))
+    _assert_refused(
+        config,
+        plan,
+        before,
+        runs,
+        "mcl: delete departments/Legacy: provgit did not create this record, the plan was not "
+        "made with --prune and safety.prune does not name its kind",
+    )

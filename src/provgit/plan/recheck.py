@@ -88,6 +88,14 @@ def _delete_problems(
     safety = settings.safety
     if any(is_protected(safety, k, op.collection, r) for k in kinds for r in resources):
         return [f"{record}: protected (safety.protected in provgit.yaml); provgit never deletes it"]
+    kind = COLLECTION_KIND.get(op.collection, op.collection)
+    # Planning labels a delete by its collection (a remote directory entry by
+    # its user's login): another label would dodge a per-kind threshold.
+    if op.kind != kind or (op.collection != "remote_directory" and op.resource != op.key):
+        return [
+            f"{record}: the plan says it comes from {op.kind} {op.resource!r}; "
+            f"a delete of this record belongs to {kind}"
+        ]
     if op.key in target.records.get(name, {}).get(op.collection, {}):
         return [f"{record}: the config still has this record"]
     excluded = sorted(f"{k}/{r}" for k in kinds for r in resources if (k, r) in target.excluded)
