@@ -522,3 +522,16 @@ def test_prune_rule_dropped_since_the_plan_refuses_its_deletes(
         "mcl: delete departments/Legacy: provgit did not create this record, the plan was not "
         "made with --prune and safety.prune does not name its kind",
     )
+
+
+def test_refusal_in_json_lists_every_problem(config: Path, plan_file: Path) -> None:
+    def two(doc: dict[str, Any]) -> None:
+        add_protected_delete(doc)
+        point_pin_elsewhere(doc)
+
+    _tamper(plan_file, two, resign=_key(config))
+    r = cli("apply", str(plan_file), "--yes", "--format", "json")
+    assert r.code == 3
+    doc = json.loads(r.out)
+    assert doc["applied"] is False and len(doc["refused"]) == 2
+    assert any("users/reception: protected" in p for p in doc["refused"])
