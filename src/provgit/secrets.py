@@ -47,6 +47,7 @@ KEY_FILE = "secret.key"
 # Where a network key comes from (plans record it, never the key).
 FROM_SECRET_KEY = "secret_key"
 FROM_STATE_DIR = "state-dir key"
+MIN_SECRET_KEY = 16  # characters
 
 
 def _read_key(path: Path) -> bytes | None:
@@ -113,9 +114,18 @@ def network_key(
     fallback = None
     if secret_key is not None:
         try:
-            return NetworkKey(resolve(secret_key).encode(), FROM_SECRET_KEY, secret_key.describe())
+            value = resolve(secret_key)
         except SecretUnavailable as e:
             fallback = f"secret_key {secret_key.describe()} is not usable here ({e})"
+        else:
+            # An unset CI secret often arrives as an empty variable: a key anyone
+            # could sign plans with. Too short counts as unset.
+            if len(value.strip()) >= MIN_SECRET_KEY:
+                return NetworkKey(value.encode(), FROM_SECRET_KEY, secret_key.describe())
+            fallback = (
+                f"secret_key {secret_key.describe()} is not usable here (shorter than "
+                f"{MIN_SECRET_KEY} characters; use a long random value)"
+            )
     path = Path(state_dir) / KEY_FILE
     key = local_key(state_dir) if create else _read_key(path)
     if key is None:

@@ -448,14 +448,14 @@ def test_plan_signed_with_secret_key_applies_from_another_state_dir(
         extra_settings="secret_key: {env: PROVGIT_SECRET_KEY}\n",
     )
     plan = tmp_path / "plan.json"
-    monkeypatch.setenv("PROVGIT_SECRET_KEY", "the-network-key-0f3a9")
+    monkeypatch.setenv("PROVGIT_SECRET_KEY", "the-network-key-0f3a9c41")
     made = cli("plan", str(config), "--out", str(plan), "--state-dir", str(tmp_path / "plan-job"))
     assert made.code == 0, made.out + made.err
     assert json.loads(plan.read_text())["signature"]["key"] == "secret_key"
     apply_job = str(tmp_path / "apply-job")
 
     # Another secret_key value: refused, nothing written.
-    monkeypatch.setenv("PROVGIT_SECRET_KEY", "some-other-key")
+    monkeypatch.setenv("PROVGIT_SECRET_KEY", "some-other-network-key")
     r = cli("apply", str(plan), "--yes", "--state-dir", apply_job)
     assert r.code == 3 and MISMATCH in r.err, r.err
     assert "it names secret_key " in r.err
@@ -474,7 +474,7 @@ def test_plan_signed_with_secret_key_applies_from_another_state_dir(
     assert "as secret_key env:PROVGIT_SECRET_KEY is not usable here" in r.err
     assert all(s.records() == {} for s in sims)
 
-    monkeypatch.setenv("PROVGIT_SECRET_KEY", "the-network-key-0f3a9")
+    monkeypatch.setenv("PROVGIT_SECRET_KEY", "the-network-key-0f3a9c41")
     r = cli("apply", str(plan), "--yes", "--state-dir", apply_job)
     assert r.code == 0, r.out + r.err
     mcl, cs1, cs2 = sims

@@ -166,10 +166,22 @@ def test_state_dir_key_is_private_and_stable(tmp_path: Path) -> None:
 def test_secret_key_wins_over_the_state_dir_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PROVGIT_TEST_KEY", "shared")
+    monkeypatch.setenv("PROVGIT_TEST_KEY", "shared-network-key")
     found = network_key(SecretRef(env="PROVGIT_TEST_KEY"), tmp_path)
-    assert found is not None and found.source == FROM_SECRET_KEY and found.secret == b"shared"
+    assert found is not None and found.source == FROM_SECRET_KEY
+    assert found.secret == b"shared-network-key"
     monkeypatch.delenv("PROVGIT_TEST_KEY")
     fallback = network_key(SecretRef(env="PROVGIT_TEST_KEY"), tmp_path)
     assert fallback is not None and fallback.source == FROM_STATE_DIR
     assert fallback.fallback is not None and "env:PROVGIT_TEST_KEY" in fallback.fallback
+
+
+@pytest.mark.parametrize("value", ["", "   ", "short-key"])
+def test_empty_or_short_secret_key_is_not_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """An unset CI secret arrives as an empty variable: nobody may sign with it."""
+    monkeypatch.setenv("PROVGIT_TEST_KEY", value)
+    found = network_key(SecretRef(env="PROVGIT_TEST_KEY"), tmp_path)
+    assert found is not None and found.source == FROM_STATE_DIR
+    assert found.fallback is not None and "shorter than 16 characters" in found.fallback
