@@ -203,7 +203,7 @@ def test_saved_plan_naming_an_element_the_config_dropped_is_refused(
     net = config / "net.yaml"
     net.write_text(net.read_text().replace("  - {name: ivr1, type: ivr, ceid: 4}\n", ""))
     r = cli("apply", str(plan))
-    assert r.code == 1
+    assert r.code == 3  # refused for safety, as every re-check at apply
     assert "the plan names element(s) the config no longer has: ivr1" in r.err
     with journal(config / ".provgit") as j:
         assert j.runs() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import click
@@ -12,19 +13,46 @@ from provgit.apply import ApplyOptions
 from provgit.cli import applying
 from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
 from provgit.cli.plan import emit, make_plan, plan_options
-from provgit.plan import Plan, PlanFormatError, PlanOptions
+from provgit.compose import desired_target
+from provgit.plan import PlanFormatError, PlanOptions, signing
+from provgit.plan.recheck import recheck
+from provgit.plan.signing import PlanSignatureError
 from provgit.report import reports_dir
 
+# Refusals listed in text output (JSON lists them all).
+MAX_SHOWN = 20
 
-def _load_plan(path: Path) -> Plan:
+
+def _read_plan(path: Path) -> tuple[str, str | None]:
+    """The plan file's text, and the config path it names (not trusted yet:
+    only used to find the config and key its signature is checked against)."""
     try:
-        return Plan.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise click.UsageError(f"cannot read the plan {path}: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise click.UsageError(f"{path} is not a provgit plan (not text)") from None
-    except PlanFormatError as e:
-        raise click.UsageError(f"{path}: {e}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise click.UsageError(f"{path}: plan file is not JSON: {e}") from None
+    named = doc.get("source") if isinstance(doc, dict) else None
+    return text, named if isinstance(named, str) else None
+
+
+def _refuse(path: Path, problems: list[str], fmt: str) -> int:
+    """A saved plan refused before anything was contacted or applied (exit 3)."""
+    if fmt == "json":
+        click.echo(json.dumps({"plan": str(path), "applied": False, "refused": problems}, indent=1))
+    else:
+        shown = problems[:MAX_SHOWN]
+        for problem in shown:
+            click.echo(f"refused: {path}: {problem}", err=True)
+        if len(problems) > len(shown):
+            more = len(problems) - len(shown)
+            click.echo(f"… and {more} more (--format json shows all)", err=True)
+        click.echo("Nothing was applied.", err=True)
+    return exitcodes.REFUSED
 
 
 @click.command("apply")
@@ -67,9 +95,12 @@ def command(
     """Apply a saved plan (PLAN_FILE from `provgit plan --out`), or plan the config
     at PATH and apply it.
 
-    A saved plan is applied exactly: an element whose revision moved since the
-    plan was made is refused ("changed by another user; run plan again", exit
-    3) and nothing is applied unless --partial. Applying a config shows the
+    A saved plan is applied exactly: its signature must hold (a plan edited
+    after `provgit plan` signed it is refused, exit 3), every operation must be
+    one planning the config would allow (protected records, prune rules,
+    thresholds, secret references), and an element whose revision moved since
+    the plan was made is refused ("changed by another user; run plan again",
+    exit 3); nothing is applied unless --partial. Applying a config shows the
     plan and asks first; pass --yes when no terminal is attached.
 
     Exit codes: 0 applied and in sync, 1 invalid input, 3 refused for safety
@@ -85,22 +116,33 @@ def command(
                 "--prune and --allow-mass-* decide what is planned; a saved plan has been "
                 "planned already (plan again with them)"
             )
-        plan = _load_plan(target)
-        root = config or Path(plan.source or ".")
+        text, named = _read_plan(target)
+        root = config or Path(named or ".")
         sdir = state_dir_for(root, state_dir)
         source = read_source(root)
         state = load_valid(source, sdir / "cache", "json" if fmt == "json" else "text").state
+        # The signature first, before anything in the plan is believed.
+        key = signing.plan_key(state.settings.secret_key, sdir, create=False)
+        try:
+            plan = signing.verify(text, key)
+        except PlanSignatureError as e:
+            return _refuse(target, [str(e)], fmt)
+        except PlanFormatError as e:
+            raise click.UsageError(f"{target}: {e}") from None
         if state.settings.network != plan.network:
             raise click.UsageError(
                 f"the plan is for network {plan.network!r} but the config at {root} is "
                 f"{state.settings.network!r} (pass --config)"
             )
-        gone = [e.element for e in plan.elements if e.element not in state.elements]
-        if gone:
-            raise click.UsageError(
-                f"the plan names element(s) the config no longer has: {', '.join(gone)}; "
-                "run `provgit plan` again"
-            )
+        # Then everything planning this config would refuse (nothing contacted yet).
+        problems = recheck(
+            plan,
+            desired_target(state, source.read_other, sdir),
+            state.settings,
+            {n: e.type for n, e in state.elements.items()},
+        )
+        if problems:
+            return _refuse(target, problems, fmt)
         if elements:
             unknown = [e for e in elements if plan.element(e) is None]
             if unknown:

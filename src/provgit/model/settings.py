@@ -90,6 +90,7 @@ class Settings(Model):
     apply: ApplySettings = ApplySettings()
     reports: Reports = Reports()
     sharing: dict[str, Sharing] = {}
-    # Keys the fingerprints of secrets, so a plan can see a PIN changed without
-    # holding it; without one, fingerprints are keyed by the network name.
+    # Keys the fingerprints of secrets (a plan sees a PIN changed without
+    # holding it) and the signatures of saved plans; without one, the state
+    # directory's own key (`secret.key`) does both.
     secret_key: SecretRef | None = None
