@@ -418,7 +418,8 @@ class _Rules:
                     "users",
                     login,
                     ("login_id",),
-                    f"login id '{login}' differs from user '{first}' at {{other}} only in case",
+                    f"login id {_shown(login)} differs from user {_shown(first)} at {{other}} "
+                    "only in case",
                     "MiCollab compares login ids ignoring case; choose another login id",
                     "duplicate",
                     self.at("users", first, "login_id"),
@@ -430,8 +431,8 @@ class _Rules:
                     "users",
                     login,
                     ("login_id",),
-                    f"login id '{login}' looks like the login id '{first}' of another user "
-                    "at {other}",
+                    f"login id {_shown(login)} looks like the login id {_shown(first)} "
+                    "of another user at {other}",
                     "look-alike characters (Cyrillic or Greek letters, 0/O, 1/l/I) let one "
                     "user pass for another; choose a login id that reads differently",
                     "confusable",
@@ -778,6 +779,11 @@ def _path_back(
 
 def _dn_index(user: User, dn: str) -> int:
     return next(i for i, s in enumerate(user.services) if s is not None and s.dn == dn)
+
+
+def _shown(text: str) -> str:
+    """User text quoted for a message; escapes show what cannot be seen."""
+    return f"'{text}'" if text.isprintable() else ascii(text)
 
 
 def _int(key: str) -> int:
