@@ -452,6 +452,14 @@ CASES: dict[str, Case] = {
         },
         ["site/case.yaml:2:5: class of service 105 is reserved by the call server"],
     ),
+    "bad_cluster_gets_no_partner_knock_on": Case(
+        {CASE: element("type: mivb", "ceid: 9", "cluster: [a]", "partner: cs1")},
+        ["site/case.yaml:5:5: 'cluster' must be text, got a list"],
+    ),
+    "services_as_a_mapping_is_one_error": Case(
+        {CASE: user(services=()).replace("services:", "services: {dn: '2000'}")},
+        ["site/case.yaml:6:5: 'services' must be a list, got a mapping"],
+    ),
     "undefined_template_of_a_role_is_reported_once": Case(
         {"telephony.yaml": TELEPHONY.replace("template: Basic", "template: Basc")},
         ["telephony.yaml:23:5: template 'Basc' is not defined"],

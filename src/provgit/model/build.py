@@ -263,9 +263,10 @@ def _salvage_value(annotation: Any, raw: Any, bad: list[tuple[Any, ...]]) -> Any
         return None
     inner = _model_in(annotation)
     if inner is not None:
-        if isinstance(raw, dict):
+        is_list = get_origin(_strip_optional(annotation)) is list
+        if isinstance(raw, dict) and not is_list:
             return salvage(inner, raw, bad, ())
-        if isinstance(raw, list) and get_origin(_strip_optional(annotation)) is list:
+        if isinstance(raw, list) and is_list:
             out = []
             for i, item in enumerate(raw):
                 item_bad = [loc[1:] for loc in bad if loc and loc[0] == i]

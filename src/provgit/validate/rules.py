@@ -229,8 +229,8 @@ class _Rules:
                 suggest,
                 "the resilient partner must be a call server defined under elements:",
             )
-        elif p.type is None:
-            pass  # reported on the partner itself
+        elif p.type is None or e.cluster is None:
+            pass  # reported by that record's own check
         elif p.type != "mivb":
             self.add(
                 "elements",
