@@ -22,7 +22,7 @@ from provgit.render import plan_markdown
 from provgit.render.escape import md_code, md_text
 
 from .base import BASE, IVR, NETWORK, TELEPHONY, wav, write
-from .test_bad_inputs import CASE, Case, _write_symlinks, user
+from .test_bad_inputs import CASE, Case, _write_symlinks, element, user
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample-config"
 
