@@ -47,7 +47,13 @@ class Step(Model):
     target: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     # menu: key (0-9, *, #) -> what pressing it does: "transfer:2000",
     # "queue:agents", "subroutine:Name", "repeat" or "hangup"
-    choices: dict[str, str] = {}
+    choices: Annotated[
+        dict[str, str],
+        Field(
+            description="menu steps: a phone key (0-9, *, #) -> repeat, hangup, "
+            "transfer:<digits>, queue:<name> or subroutine:<name>"
+        ),
+    ] = {}
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
 
     @model_validator(mode="after")

@@ -117,7 +117,15 @@ class PhoneService(Model):
 
 
 class User(Model):
-    login_id: Annotated[str, StringConstraints(min_length=2, max_length=113)]
+    login_id: Annotated[
+        str,
+        StringConstraints(min_length=2, max_length=113),
+        Field(
+            description="2-113 characters of ISO 8859-1: no spaces, '@', commas, control or "
+            "invisible characters, '/', '\\' or '..'; unique ignoring case, and not like "
+            "another login id or equal to another user's DN"
+        ),
+    ]
     first_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     last_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
