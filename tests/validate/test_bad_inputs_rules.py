@@ -420,9 +420,13 @@ CASES: dict[str, Case] = {
             "site/case.yaml:7:9: directory number 1000 is already used by user 'alice'",
         ],
     ),
-    "call_server_with_a_typo_in_its_type_hosts_users_quietly": Case(
+    "call_server_with_a_bad_driver_still_hosts_users": Case(
         {"network.yaml": NETWORK.replace("ceid: 2\n", "ceid: 2\n    driver: 7\n")},
         ["network.yaml:8:5: 'driver' must be text, got 7 (a number)"],
+    ),
+    "call_server_with_a_typo_in_its_type_hosts_users_quietly": Case(
+        {"network.yaml": NETWORK.replace("type: mivb\n    ceid: 2", "type: mivbx\n    ceid: 2")},
+        ["network.yaml:6:5: 'type' must be one of 'mivb', 'micollab' or 'ivr', got 'mivbx'"],
     ),
     "micollab_with_a_bad_field_is_still_the_micollab": Case(
         {"network.yaml": NETWORK.replace("ceid: 1\n", "ceid: 1\n    description: [x]\n")},

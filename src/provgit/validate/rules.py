@@ -306,7 +306,8 @@ class _Rules:
         templates = self.state.all_of("templates")
         departments = self.state.all_of("departments")
         locations = self.state.all_of("locations")
-        call_servers = {n for n, e in self.elements.items() if e.type == "mivb"}
+        # An element whose type failed its own check may well be a call server.
+        call_servers = {n for n, e in self.elements.items() if e.type in ("mivb", None)}
         s_role, s_template = _Suggest(roles), _Suggest(templates)
         s_dept, s_loc = _Suggest(departments), _Suggest(locations)
         s_host = _Suggest(sorted(call_servers))
