@@ -659,3 +659,31 @@ def test_escaping_helpers() -> None:
     assert md_code("a|b") == "`a\\|b`"
     assert md_text("<script>*x*</script>") == "&lt;script&gt;\\*x\\*&lt;/script&gt;"
     assert md_text("a\nb\u202e") == "a b&lt;U+202E&gt;"
+
+
+def test_status_md_escapes_keys_reasons_and_events_from_elements(tmp_path: Path) -> None:
+    from provgit.journal import Journal
+    from provgit.report import markdown
+    from provgit.report.document import build_document
+
+    with Journal.open(tmp_path / "state") as j:
+        with j.transaction():
+            j.upsert_distribution_error(
+                element="cs1",
+                collection="users",
+                key="x`<script>y",
+                form="User and Device Configuration",
+                kind="users",
+                resource="x`<script>y",
+                action="add",
+                error_type="refused",
+                reason="<img src=x onerror=alert(1)> | [click](javascript:alert(1))",
+                detail={},
+                fields_hash=None,
+            )
+            j.add_event("drift", "**<b>bold</b>** `x", element="cs1")
+        text = markdown.render(build_document(j, network="n<i>"))
+    page = _as_github_would_render(text)
+    for tag in ("<script", "<img", "<b>", "<i>", 'href="javascript'):
+        assert tag not in page, page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
