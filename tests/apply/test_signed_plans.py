@@ -211,7 +211,7 @@ def _tamper(path: Path, edit: Edit, resign: NetworkKey | None = None) -> None:
 
 
 def _assert_refused(config: Path, plan: Path, before: Stores, runs: int, *messages: str) -> None:
-    r = cli("apply", str(plan), "--yes")
+    r = cli("apply", str(plan), "--config", str(config), "--yes")
     assert r.code == 3, r.out + r.err
     for message in messages:
         assert message in r.err, r.err
@@ -243,7 +243,7 @@ def test_plan_edited_after_signing_is_refused_and_nothing_reaches_an_element(
 
 def test_mismatch_names_the_key_it_was_checked_with(config: Path, plan_file: Path) -> None:
     _tamper(plan_file, change_a_field)
-    r = cli("apply", str(plan_file), "--yes")
+    r = cli("apply", str(plan_file), "--config", str(config), "--yes")
     assert r.code == 3
     assert "it names the key used here, state-dir key " in r.err
     assert "so its content changed since" in r.err
@@ -401,7 +401,7 @@ def test_untampered_signed_plan_applies(config: Path, plan_file: Path) -> None:
     assert json.loads(text)["signature"]["key"] == "state-dir key"
     key_file = config / ".provgit" / "secret.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    r = cli("apply", str(plan_file), "--yes")
+    r = cli("apply", str(plan_file), "--config", str(config), "--yes")
     assert r.code == 0, r.out + r.err
     users = _stores(config)["mcl"]["users"]
     assert set(users) == {"reception", "jdoe", "blee"}
@@ -413,7 +413,7 @@ def test_plan_json_on_stdout_is_signed_and_applies(config: Path, tmp_path: Path)
     assert shown.code == 0
     path = tmp_path / "from-stdout.json"
     path.write_text(shown.out)
-    assert cli("apply", str(path), "--yes").code == 0
+    assert cli("apply", str(path), "--config", str(config), "--yes").code == 0
 
 
 def test_state_dir_key_file_made_readable_by_others_is_made_private(config: Path) -> None:
@@ -456,12 +456,12 @@ def test_plan_signed_with_secret_key_applies_from_another_state_dir(
 
     # Another secret_key value: refused, nothing written.
     monkeypatch.setenv("PROVGIT_SECRET_KEY", "some-other-network-key")
-    r = cli("apply", str(plan), "--yes", "--state-dir", apply_job)
+    r = cli("apply", str(plan), "--config", str(config), "--yes", "--state-dir", apply_job)
     assert r.code == 3 and MISMATCH in r.err, r.err
     assert "it names secret_key " in r.err
     # secret_key unset in the apply job, which has no key of its own: said so.
     monkeypatch.delenv("PROVGIT_SECRET_KEY")
-    r = cli("apply", str(plan), "--yes", "--state-dir", apply_job)
+    r = cli("apply", str(plan), "--config", str(config), "--yes", "--state-dir", apply_job)
     assert r.code == 3
     assert (
         "plan signature cannot be checked: it names secret_key " in r.err
@@ -469,13 +469,13 @@ def test_plan_signed_with_secret_key_applies_from_another_state_dir(
     ), r.err
     # ... and when it has a key of its own, that key stands in, and says so.
     assert cli("plan", str(config), "--state-dir", apply_job).code == 0
-    r = cli("apply", str(plan), "--yes", "--state-dir", apply_job)
+    r = cli("apply", str(plan), "--config", str(config), "--yes", "--state-dir", apply_job)
     assert r.code == 3 and MISMATCH in r.err
     assert "as secret_key env:PROVGIT_SECRET_KEY is not usable here" in r.err
     assert all(s.records() == {} for s in sims)
 
     monkeypatch.setenv("PROVGIT_SECRET_KEY", "the-network-key-0f3a9c41")
-    r = cli("apply", str(plan), "--yes", "--state-dir", apply_job)
+    r = cli("apply", str(plan), "--config", str(config), "--yes", "--state-dir", apply_job)
     assert r.code == 0, r.out + r.err
     mcl, cs1, cs2 = sims
     assert set(mcl.records()["users"]) == {"user0", "user1"}
@@ -498,7 +498,7 @@ def test_pruning_plan_deletes_what_provgit_did_not_create(config: Path, tmp_path
     assert cli("plan", str(config), "--prune", "--out", str(plan)).code == 0
     delete = _op(json.loads(plan.read_text()), "mcl", "departments", "Legacy")
     assert delete["action"] == "delete" and delete["managed"] is False
-    r = cli("apply", str(plan), "--yes")
+    r = cli("apply", str(plan), "--config", str(config), "--yes")
     assert r.code == 0, r.out + r.err
     assert "Legacy" not in _stores(config)["mcl"].get("departments", {})
 
@@ -530,8 +530,44 @@ def test_refusal_in_json_lists_every_problem(config: Path, plan_file: Path) -> N
         point_pin_elsewhere(doc)
 
     _tamper(plan_file, two, resign=_key(config))
-    r = cli("apply", str(plan_file), "--yes", "--format", "json")
+    r = cli("apply", str(plan_file), "--config", str(config), "--yes", "--format", "json")
     assert r.code == 3
     doc = json.loads(r.out)
     assert doc["applied"] is False and len(doc["refused"]) == 2
     assert any("users/reception: protected" in p for p in doc["refused"])
+
+
+def test_plan_naming_a_config_outside_the_working_directory_needs_config(
+    config: Path, plan_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The attacker's own copy of the config, whose key they hold, named by the
+    # plan: without --config, apply must not let the plan pick its checker.
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    for f in config.glob("*.yaml"):
+        (evil / f.name).write_text(f.read_text())
+    evil_key = network_key(None, evil / ".provgit")
+    assert evil_key is not None
+    doc = json.loads(plan_file.read_text())
+    doc["source"] = str(evil)
+    add_protected_delete(doc)
+    _recount(doc)
+    doc.pop("signature", None)
+    plan_file.write_text(signing.signed_text(Plan.from_json(doc), evil_key))
+    before, runs = _stores(config), _runs(config)
+    elsewhere = tmp_path / "job"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    r = cli("apply", str(plan_file), "--yes")
+    assert r.code == 1, r.out + r.err
+    assert "outside the current directory; pass --config PATH" in r.err
+    assert _stores(config) == before
+    assert _runs(config) == runs
+
+
+def test_plan_of_a_config_in_the_working_directory_applies_without_config(
+    config: Path, plan_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the checkout the job runs in holds the config
+    r = cli("apply", str(plan_file), "--yes")
+    assert r.code == 0, r.out + r.err

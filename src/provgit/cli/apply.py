@@ -40,6 +40,26 @@ def _read_plan(path: Path) -> tuple[str, str | None]:
     return text, named if isinstance(named, str) else None
 
 
+def _named_config(plan_file: Path, named: str | None) -> Path:
+    """The config a saved plan names, when it may be believed without --config.
+
+    The plan's `source` is not signed-checked yet, and it decides which config
+    (and so which key) the signature is checked with: a plan pointing at a
+    config its author controls could sign itself. So it is only taken when it
+    lies in the current directory or below (the checkout the job runs in);
+    anywhere else the user says where the config is.
+    """
+    root = Path(named or ".")
+    cwd = Path.cwd().resolve()
+    resolved = root.resolve()
+    if resolved == cwd or cwd in resolved.parents:
+        return root
+    raise click.UsageError(
+        f"{plan_file} was made from the config at {named!r}, outside the current "
+        "directory; pass --config PATH to say which config (and key) it is checked against"
+    )
+
+
 def _refuse(path: Path, problems: list[str], fmt: str) -> int:
     """A saved plan refused before anything was contacted or applied (exit 3)."""
     if fmt == "json":
@@ -73,7 +93,10 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
     "--config",
     "config",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Config directory of a saved plan (default: the one it was made from).",
+    help=(
+        "Config directory of a saved plan (default: the one it was made from, "
+        "when that is in the current directory)."
+    ),
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--full", is_flag=True, help="List every problem (text output).")
@@ -117,7 +140,7 @@ def command(
                 "planned already (plan again with them)"
             )
         text, named = _read_plan(target)
-        root = config or Path(named or ".")
+        root = config or _named_config(target, named)
         sdir = state_dir_for(root, state_dir)
         source = read_source(root)
         state = load_valid(source, sdir / "cache", "json" if fmt == "json" else "text").state
