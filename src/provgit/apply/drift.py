@@ -229,6 +229,22 @@ def corrected(
     return items
 
 
+def capture(journal: Journal, elements: list[str], branch: str) -> list[DriftItem]:
+    """`import --drift` put what the elements hold on `branch`: their drift items
+    are captured (an event each element), held until merged or overwritten."""
+    with journal.transaction():
+        items = journal.capture_drift(elements, branch)
+        for element, mine in sorted(by_element(items).items()):
+            journal.add_event(
+                "drift",
+                f"drift on {element} captured on branch {branch}: "
+                + ", ".join(f"{d.collection}/{d.key}" for d in mine[:SHOWN])
+                + (f", and {len(mine) - SHOWN} more" if len(mine) > SHOWN else ""),
+                element=element,
+            )
+    return items
+
+
 def hold_message(item: DriftItem) -> str:
     if item.state == "captured" and item.note:
         return (

@@ -532,6 +532,10 @@ class Applier:
                 drifted = self.drift_held.get((w.plan.element, *ref)) if self.drift_held else None
                 if drifted is not None:
                     self._settle(w, op, "held", message=drift.hold_message(drifted))
+                    if op.action != "add":
+                        # The record is there (as someone left it): what
+                        # refers to it can still be written.
+                        w.blocked.pop(ref, None)
                     continue
                 blocker = next((d for d in op.depends_on if d in w.blocked), None)
                 if blocker is not None:

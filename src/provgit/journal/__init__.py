@@ -6,6 +6,7 @@ commit is on disk before the element write it announces is sent).
 
 from provgit.journal.db import (
     EVENT_TYPES,
+    FILENAME,
     SCHEMA_VERSION,
     DistributionError,
     DriftItem,
@@ -20,6 +21,7 @@ from provgit.journal.db import (
 
 __all__ = [
     "EVENT_TYPES",
+    "FILENAME",
     "SCHEMA_VERSION",
     "DistributionError",
     "DriftItem",
