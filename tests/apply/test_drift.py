@@ -323,3 +323,15 @@ def test_import_drift_captures_the_item_and_merging_it_clears_it(config: Path) -
     assert merged.code == 0, merged.out
     assert _items(config) == []
     assert _element(config, "cos", "1")["comment"] == "Edited by hand"
+
+
+def test_plan_shows_the_drifted_record_would_be_held_and_records_nothing(config: Path) -> None:
+    _settings(config, "report")
+    _oob(config, "cos", "1", comment="Edited by hand")
+    r = cli("plan", str(config))
+    assert r.code == 0, r.out + r.err
+    assert f"drift: cos/1 on mivb1 changed outside provgit (comment): {HELD}" in r.out
+    assert _items(config) == [] and _drift_events(config) == []
+    _settings(config, None)
+    r = cli("plan", str(config))
+    assert "overwritten by apply (drift mode correct)" in r.out

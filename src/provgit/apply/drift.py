@@ -21,9 +21,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-from provgit.journal import DriftItem, Journal
+from provgit.journal import FILENAME as JOURNAL_FILE
+from provgit.journal import DriftItem, Journal, JournalError
 from provgit.model.settings import Settings
 from provgit.plan.model import Operation, Plan
 
@@ -243,6 +245,28 @@ def capture(journal: Journal, elements: list[str], branch: str) -> list[DriftIte
                 element=element,
             )
     return items
+
+
+def preview_lines(plan: Plan, state_dir: Path, settings: Settings) -> list[str]:
+    """For `provgit plan`: the planned records that have drifted and what an
+    apply would do with them. Reads the journal only (none yet: no lines)."""
+    if not (state_dir / JOURNAL_FILE).exists():
+        return []
+    try:
+        with Journal.open(state_dir) as journal:
+            found = detect(plan, journal)
+    except JournalError:
+        return []
+    mode = mode_for(settings)
+    lines = []
+    for d in found.values():
+        what = hold_message(d) if mode == "report" else "overwritten by apply (drift mode correct)"
+        fields = f" ({', '.join(d.fields)})" if d.fields else ""
+        lines.append(
+            f"drift: {d.collection}/{d.key} on {d.element} {d.change} outside provgit"
+            f"{fields}: {what}"
+        )
+    return lines
 
 
 def hold_message(item: DriftItem) -> str:

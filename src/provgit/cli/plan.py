@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from provgit import exitcodes
+from provgit.apply import drift
 from provgit.cli.common import (
     config_path_argument,
     console,
@@ -138,4 +139,7 @@ def command(
         except OSError as e:
             raise click.ClickException(f"cannot save the plan to {out}: {e.strerror or e}") from e
     emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
+    if fmt == "text":
+        for line in drift.preview_lines(plan, sdir, run.settings):
+            click.echo(line)
     return exit_code(plan, detailed_exitcode)
