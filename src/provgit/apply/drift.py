@@ -32,6 +32,9 @@ from provgit.plan.model import Operation, Plan
 DriftMode = Literal["report", "correct"]
 Ref = tuple[str, str, str]  # (element, collection, key)
 HINT = "run apply --overwrite-drift or import it"
+# journal meta: the element revision at which the element is known to hold
+# no drift that was not found (see `set_baseline`).
+BASELINE = "drift_baseline/"
 SHOWN = 5
 
 
@@ -72,9 +75,15 @@ def detect(
     for ep in plan.elements:
         if not ep.observed or not ep.operations:
             continue
-        last = journal.last_record_writes(
-            ep.element, ((op.collection, op.key) for op in ep.operations)
-        )
+        if journal.meta(BASELINE + ep.element) == str(ep.observed_revision):
+            # Nobody changed the element since a run looked at it and wrote
+            # to it: only drift already known can be there. Saves a journal
+            # look-up per planned record (~1 s per 100,000).
+            last = {}
+        else:
+            last = journal.last_record_writes(
+                ep.element, ((op.collection, op.key) for op in ep.operations)
+            )
         for op in ep.operations:
             ref = (ep.element, op.collection, op.key)
             write = last.get((op.collection, op.key))
@@ -101,6 +110,21 @@ def detect(
                 now,
             )
     return found
+
+
+def set_baseline(
+    journal: Journal, element: str, observed: int | None, written: list[int | None]
+) -> None:
+    """After a run looked for drift on `element` (observed at revision
+    `observed`) and wrote to it: if its writes produced exactly the revisions
+    after `observed` (nobody else wrote meanwhile), the element at the last
+    one holds no drift that was not found, and the next run whose observation
+    is still at that revision need not look record by record."""
+    revisions = [r for r in written if r is not None]
+    if observed is None or len(revisions) != len(written):
+        return
+    if sorted(revisions) == list(range(observed + 1, observed + 1 + len(revisions))):
+        journal.set_meta(BASELINE + element, str(observed + len(revisions)))
 
 
 def _fields(op: Operation) -> tuple[str, ...]:

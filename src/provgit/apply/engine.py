@@ -910,6 +910,7 @@ class Applier:
             for (e, c, k) in self.drift.found
             if e == name and getattr(w.outcomes.get((c, k)), "status", None) == "ok"
         ]
+        written = [r.revision for r in w.result.operations if r.status == "ok"]
 
         def commit() -> None:
             # Relaxed: the run's last commit (in `_finish`) makes it durable, and
@@ -937,6 +938,7 @@ class Applier:
                 )
                 if overwritten:
                     drift.corrected(journal, name, overwritten, self.run_id)
+                drift.set_baseline(journal, name, w.plan.observed_revision, written)
                 if w.ops or w.result.outcome != "in_sync":
                     ok = w.result.outcome in ("applied", "in_sync")
                     c = counts
