@@ -281,6 +281,11 @@ class DriftItem:
         }
 
 
+# (collection, key) rows from a JSON array of pairs (one statement parameter).
+_REFS = (
+    "r (collection, key) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+    "FROM json_each(?))"
+)
 _DRIFT_COLUMNS = (
     "element, collection, key, kind, resource, change, fields, revision, state, note, "
     "first_seen, last_seen"
@@ -881,18 +886,29 @@ class Journal:
         Writes the element refused (outcome "error") left the record as it was.
         Records provgit never wrote (or whose writes were pruned) are absent."""
         # The records go in as one JSON parameter: no temporary table to write.
+        # First each record's newest write (one covering-index seek each)...
+        wanted = json.dumps([list(ref) for ref in refs])
         rows = self._db.execute(
-            "WITH r (collection, key) AS (SELECT json_extract(value, '$[0]'), "
-            "json_extract(value, '$[1]') FROM json_each(?)) "
-            "SELECT r.collection, r.key, i.action, o.outcome, o.revision FROM r "
-            "JOIN intents i ON i.id = (SELECT i2.id FROM intents i2 "
-            "LEFT JOIN outcomes o2 ON o2.intent_id = i2.id "
-            "WHERE i2.element = ? AND i2.collection = r.collection AND i2.key = r.key "
-            "AND (o2.outcome IS NULL OR o2.outcome != 'error') "
-            "ORDER BY i2.id DESC LIMIT 1) "
+            f"WITH {_REFS} SELECT r.collection, r.key, i.action, o.outcome, o.revision FROM r "
+            "JOIN intents i ON i.id = (SELECT MAX(id) FROM intents "
+            "WHERE element = ? AND collection = r.collection AND key = r.key) "
             "LEFT JOIN outcomes o ON o.intent_id = i.id",
-            (json.dumps([list(ref) for ref in refs]), element),
+            (wanted, element),
         ).fetchall()
+        refused = [[c, k] for c, k, _, o, _ in rows if o == "error"]
+        rows = [row for row in rows if row[3] != "error"]
+        if refused:
+            # ...then, for the few the element refused last, the write before.
+            rows += self._db.execute(
+                f"WITH {_REFS} SELECT r.collection, r.key, i.action, o.outcome, o.revision "
+                "FROM r JOIN intents i ON i.id = (SELECT i2.id FROM intents i2 "
+                "LEFT JOIN outcomes o2 ON o2.intent_id = i2.id "
+                "WHERE i2.element = ? AND i2.collection = r.collection AND i2.key = r.key "
+                "AND (o2.outcome IS NULL OR o2.outcome != 'error') "
+                "ORDER BY i2.id DESC LIMIT 1) "
+                "LEFT JOIN outcomes o ON o.intent_id = i.id",
+                (json.dumps(refused), element),
+            ).fetchall()
         return {(c, k): LastWrite(a, o, r) for c, k, a, o, r in rows}
 
     def upsert_drift(self, items: Iterable[DriftItem]) -> list[DriftItem]:
