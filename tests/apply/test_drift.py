@@ -335,3 +335,14 @@ def test_plan_shows_the_drifted_record_would_be_held_and_records_nothing(config:
     _settings(config, None)
     r = cli("plan", str(config))
     assert "overwritten by apply (drift mode correct)" in r.out
+
+
+def test_a_schema_1_journal_gains_the_drift_table_when_opened(tmp_path: Path) -> None:
+    from provgit.journal import SCHEMA_VERSION, Journal
+
+    with Journal.open(tmp_path) as j:
+        j._db.execute("DROP TABLE drift")
+        j.set_meta("schema_version", "1")
+    with Journal.open(tmp_path) as j:
+        assert j.meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        assert j.drift_items() == []
