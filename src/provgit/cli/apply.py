@@ -98,6 +98,11 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
         "when that is in the current directory)."
     ),
 )
+@click.option(
+    "--overwrite-drift",
+    is_flag=True,
+    help="Write records changed outside provgit that drift mode report holds.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--full", is_flag=True, help="List every problem (text output).")
 @plan_options
@@ -107,6 +112,7 @@ def command(
     yes: bool,
     partial: bool,
     config: Path | None,
+    overwrite_drift: bool,
     fmt: str,
     full: bool,
     elements: tuple[str, ...],
@@ -126,8 +132,11 @@ def command(
     exit 3); nothing is applied unless --partial. Applying a config shows the
     plan and asks first; pass --yes when no terminal is attached.
 
+    A record changed outside provgit since provgit wrote it is drift: with
+    `drift.mode: report` it is held, not overwritten, until --overwrite-drift.
+
     Exit codes: 0 applied and in sync, 1 invalid input, 3 refused for safety
-    (nothing applied), 4 applied with errors (see `provgit errors list`).
+    (nothing applied), 4 applied with errors or held (see `provgit errors list`).
     """
     if not target.exists():
         raise click.UsageError(
@@ -171,7 +180,9 @@ def command(
             if unknown:
                 raise click.UsageError(f"element(s) not in the plan: {', '.join(unknown)}")
             plan = plan.only(elements)
-        options = ApplyOptions(command="apply", check_stale=True, partial=partial)
+        options = ApplyOptions(
+            command="apply", check_stale=True, partial=partial, overwrite_drift=overwrite_drift
+        )
     else:
         root = target
         sdir = state_dir_for(root, state_dir)
@@ -197,7 +208,13 @@ def command(
                 click.echo("Nothing applied.", err=True)
                 return exitcodes.OK
         # Observed moments ago, but a confirmation can take long: still check.
-        options = ApplyOptions(command="apply", check_stale=True, partial=partial, fresh=True)
+        options = ApplyOptions(
+            command="apply",
+            check_stale=True,
+            partial=partial,
+            fresh=True,
+            overwrite_drift=overwrite_drift,
+        )
     journal = applying.open_journal(sdir)
     try:
         result = asyncio.run(

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from provgit import exitcodes
+from provgit.apply import drift
 from provgit.cli.common import (
     config_path_argument,
     console,
@@ -154,4 +155,7 @@ def command(
         click.echo(signed, nl=False)
     else:
         emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
+    if fmt == "text":
+        for line in drift.preview_lines(plan, sdir, run.settings):
+            click.echo(line)
     return exit_code(plan, detailed_exitcode)
