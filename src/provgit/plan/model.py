@@ -9,13 +9,17 @@ markdown or JSON; apply executes it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from provgit.secrets import redact
+
+if TYPE_CHECKING:
+    from provgit.plan.errors import ResourceError
 
 FORMAT = "provgit.plan/1"
 Action = Literal["add", "modify", "delete"]
@@ -148,6 +152,13 @@ class Plan:
     def refused(self) -> list[ElementPlan]:
         return [e for e in self.elements if e.refusal]
 
+    @functools.cached_property
+    def errors(self) -> tuple[ResourceError, ...]:
+        """Resources apply would refuse to write (derived from the operations)."""
+        from provgit.plan.errors import resource_errors
+
+        return resource_errors(self.elements)
+
     def only(self, elements: tuple[str, ...] | list[str]) -> Plan:
         """The same plan limited to these elements."""
         return dataclasses.replace(
@@ -181,6 +192,8 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         body = self._body()
+        # Derived from the operations (which the checksum covers), so outside it.
+        body["errors"] = [e.to_json() for e in self.errors]
         body["checksum"] = self.checksum()
         return body
 

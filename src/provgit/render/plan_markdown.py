@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provgit.plan.model import ElementPlan, Operation, Plan
-from provgit.render.plan_text import summary_line
+from provgit.render.plan_text import error_line, summary_line
 from provgit.render.values import short
 
 MARKER = "<!-- provgit-plan -->"
@@ -11,6 +11,13 @@ MARKER = "<!-- provgit-plan -->"
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _plain(text: str) -> str:
+    """User-supplied text shown as text, never as markup (login ids are user input)."""
+    for c in "\\`*[]<>|":
+        text = text.replace(c, "\\" + c)
+    return text.replace("\n", " ")
 
 
 def _op_row(op: Operation) -> str:
@@ -52,6 +59,8 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
     out.append(f"| **total** | | **{t['add']}** | **{t['modify']}** | **{t['delete']}** | |")
     for w in plan.warnings:
         out.append(f"\n> ⚠️ {_cell(w)}")
+    for err in plan.errors:
+        out.append(f"\n> ❌ **error** {_plain(error_line(err))}")
     head = "\n".join(out) + "\n"
     budget = max_bytes - len(head.encode()) - 400
     parts: list[str] = []
