@@ -74,6 +74,18 @@ class Reports(Model):
     markdown_max_bytes: Annotated[int, Field(ge=1000)] = 60_000
 
 
+class WatchSettings(Model):
+    """`provgit watch` on a directory: a save is only read once it is finished."""
+
+    # A changed file must keep the same size, mtime and content this long
+    # before it is read for a run (an editor or a copy still writing it).
+    settle_seconds: Annotated[float, Field(ge=0, le=60)] = 0.3
+    # A record that vanished from the files (a file gone, truncated, half
+    # written) is deleted on the elements only if a read this long after the
+    # removal was first seen still lacks it.
+    delete_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
+
+
 class Sharing(Model):
     """Overrides a kind's default sharing scope, and keys never shared."""
 
@@ -89,6 +101,7 @@ class Settings(Model):
     alarms: Alarms = Alarms()
     apply: ApplySettings = ApplySettings()
     reports: Reports = Reports()
+    watch: WatchSettings = WatchSettings()
     sharing: dict[str, Sharing] = {}
     # Keys the fingerprints of secrets, so a plan can see a PIN changed without
     # holding it; without one, fingerprints are keyed by the network name.

@@ -1,0 +1,179 @@
+"""Directory mode and slow saves: a real `provgit watch`, real simulators, 127.0.0.1 only.
+
+A file truncated and written back, or written in chunks, must delete nothing
+on the elements: the watcher reads only settled files, refuses what does not
+validate, and holds removals until a read after the grace period confirms
+them. Every wait is on the watcher's own log lines (it says what it saw), never
+a fixed sleep; the "delay" of a slow save is the time the watcher takes to
+observe each step.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apply.helpers import Sim, start_sims, write_config
+
+from .helpers import Watch, start_watch
+
+GRACE_LONG = "watch:\n  settle_seconds: 0.2\n  delete_grace_seconds: 60\n"
+
+
+@pytest.fixture
+def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
+    try:
+        yield started
+    finally:
+        for s in started:
+            s.stop()
+
+
+@pytest.fixture
+def watches() -> Iterator[list[Watch]]:
+    started: list[Watch] = []
+    try:
+        yield started
+    finally:
+        for w in started:
+            w.stop(signal.SIGKILL if w.proc.poll() is None else signal.SIGTERM, timeout=5)
+
+
+def _split_users(config: Path) -> str:
+    """Move the users into their own file (people.yaml); its text."""
+    net = (config / "net.yaml").read_text()
+    head, _, users = net.partition("users:\n")
+    (config / "net.yaml").write_text(head)
+    text = "users:\n" + users
+    (config / "people.yaml").write_text(text)
+    return text
+
+
+def _deletes(sim: Sim) -> list[tuple[str, str]]:
+    """Every delete in the element's change feed (its own store, read beside it)."""
+    db = sqlite3.connect(f"file:{sim.db}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT collection, key FROM changes WHERE op = 'delete'").fetchall()
+    finally:
+        db.close()
+    return [(c, k) for c, k in rows]
+
+
+def _users(sim: Sim) -> dict[str, dict[str, Any]]:
+    return sim.records().get("users", {})
+
+
+def _start(config: Path, watches: list[Watch]) -> Watch:
+    w = start_watch([str(config), "--resync-seconds", "0", "--debounce-ms", "50"])
+    watches.append(w)
+    first = w.wait_log("run_finished", timeout=60)
+    assert first["outcome"] == "Sync Completed", w.logs[-10:]
+    return w
+
+
+@pytest.mark.slow
+def test_truncated_then_rewritten_users_file_deletes_nothing(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    config = write_config(tmp_path / "config", sims, users=4, extra_settings=GRACE_LONG)
+    text = _split_users(config)
+    w = _start(config, watches)
+    assert sorted(_users(sims[0])) == ["user0", "user2"]
+
+    mark = w.mark()
+    (config / "people.yaml").write_text("")  # what an editor's save does first
+    held = w.wait_log("removal_held", after=mark, timeout=30)
+    assert held["count"] == 4 and "users/user0" in held["resources"]
+    assert w.status()["watch"]["held_removals"]["count"] == 4
+    assert all(not _deletes(s) for s in sims)
+
+    # ... and the content comes back (after the watcher saw the file empty).
+    mark = w.mark()
+    (config / "people.yaml").write_text(text.replace("first_name: Ann", "first_name: Bo"))
+    back = w.wait_log("removal_withdrawn", after=mark, timeout=30)
+    assert back["count"] == 4
+    done = w.wait_log("run_finished", lambda e: e["outcome"] != "removal held", after=mark)
+    assert done["outcome"] == "Sync Completed", w.logs[-10:]
+    for s in sims:
+        assert _deletes(s) == [], s.name
+    assert {u["first_name"] for u in _users(sims[0]).values()} == {"Bo"}
+    assert sorted(_users(sims[1])) == ["user1", "user3"]
+    doc = w.status()
+    assert doc["watch"]["held_removals"] is None
+    kinds = [e["type"] for e in doc["events"]]
+    assert "removal_held" in kinds and "removal_withdrawn" in kinds
+    assert w.stop() == 0
+
+
+@pytest.mark.slow
+def test_users_file_written_in_chunks_deletes_nothing(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    config = write_config(tmp_path / "config", sims, users=3, extra_settings=GRACE_LONG)
+    text = _split_users(config)
+    w = _start(config, watches)
+    final = text + (
+        "  - login_id: user9\n"
+        "    first_name: Cy\n"
+        "    last_name: Late\n"
+        "    role: Agent\n"
+        "    host: cs2\n"
+        "    services:\n"
+        '      - {dn: "3009"}\n'
+    )
+    # Chunk 1 ends inside user1's flow mapping: the file does not parse.
+    cut1 = final.index('{dn: "3001"}') + len('{dn: "30')
+    # Chunk 2 ends after user1: a valid file with user2 missing.
+    cut2 = final.index("  - login_id: user2")
+    with (config / "people.yaml").open("w") as f:
+        mark = w.mark()
+        f.write(final[:cut1])
+        f.flush()
+        refused = w.wait_log("config_refused", after=mark, timeout=30)
+        assert refused["first"].startswith("people.yaml:")
+        w.wait_log("run_finished", lambda e: e["outcome"] == "config refused", after=mark)
+
+        mark = w.mark()
+        f.write(final[cut1:cut2])
+        f.flush()
+        held = w.wait_log("removal_held", after=mark, timeout=30)
+        assert held["resources"] == ["users/user2"]
+
+        mark = w.mark()
+        f.write(final[cut2:])
+    w.wait_log("removal_withdrawn", after=mark, timeout=30)
+    done = w.wait_log("run_finished", lambda e: e["outcome"] != "removal held", after=mark)
+    assert done["outcome"] == "Sync Completed", w.logs[-10:]
+    for s in sims:
+        assert _deletes(s) == [], s.name
+    assert sorted(_users(sims[0])) == ["user0", "user2"]
+    assert sorted(_users(sims[1])) == ["user1", "user9"]
+    assert w.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_removal_still_missing_after_the_grace_is_deleted(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    short = "watch:\n  settle_seconds: 0.1\n  delete_grace_seconds: 0.5\n"
+    config = write_config(tmp_path / "config", sims, users=2, extra_settings=short)
+    text = _split_users(config)
+    w = _start(config, watches)
+    mark = w.mark()
+    (config / "people.yaml").write_text(text.partition("  - login_id: user1")[0])
+    w.wait_log("removal_held", after=mark, timeout=30)
+    confirmed = w.wait_log("removal_confirmed", after=mark, timeout=30)
+    assert confirmed["resources"] == ["users/user1"]
+    done = w.wait_log("run_finished", lambda e: e["outcome"] != "removal held", after=mark)
+    assert done["outcome"] == "Sync Completed", w.logs[-10:]
+    assert ("users", "user1") in _deletes(sims[1])
+    assert "user1" not in _users(sims[1])
+    assert sorted(_users(sims[0])) == ["user0"]
+    assert w.stop() == 0
