@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from apply.helpers import Sim, start_sims, write_config
+from provgit.watch.removals import RemovalGuard
 
 from .helpers import Watch, start_watch
 
@@ -177,3 +178,25 @@ def test_a_removal_still_missing_after_the_grace_is_deleted(
     assert "user1" not in _users(sims[1])
     assert sorted(_users(sims[0])) == ["user0"]
     assert w.stop() == 0
+
+
+def test_removal_guard_confirms_only_with_a_read_after_the_grace() -> None:
+    guard = RemovalGuard()
+    u = ("users", "jdoe")
+    # Seen at t=10 in a plan from a read at t=9.9: held, look again in 5 s.
+    held, confirmed, withdrawn = guard.review([u], read_at=9.9, now=10.0, grace=5.0)
+    assert held is not None and held.resources == (u,) and held.recheck_in == 5.0
+    # A run without a newer read (a retry at t=20) is still held.
+    held, _, _ = guard.review([u], read_at=9.9, now=20.0, grace=5.0)
+    assert held is not None
+    # A read that started at t=15 still lacks it: confirmed, reported once.
+    held, confirmed, withdrawn = guard.review([u], read_at=15.0, now=15.5, grace=5.0)
+    assert held is None and confirmed == [u] and withdrawn == []
+    assert guard.review([u], read_at=15.0, now=16.0, grace=5.0) == (None, [], [])
+    # Deleted as planned: gone from the plan, not "withdrawn".
+    assert guard.review([], read_at=15.0, now=17.0, grace=5.0) == (None, [], [])
+    # Seen, then back before any confirming read: withdrawn.
+    guard.review([u], read_at=20.0, now=20.1, grace=5.0)
+    assert guard.review([], read_at=21.0, now=21.1, grace=5.0) == (None, [], [u])
+    # No grace: nothing is held.
+    assert guard.review([u], read_at=30.0, now=30.1, grace=0.0)[0] is None

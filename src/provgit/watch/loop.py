@@ -648,6 +648,9 @@ class Watcher:
         if confirmed:
             self.log.info("removal_confirmed", count=len(confirmed), resources=_names(confirmed))
         if held is None:
+            if self._confirm is not None:
+                self._confirm.cancel()  # nothing left to confirm
+                self._confirm = None
             if self.held is not None:
                 self.held = None
                 self.touch()
