@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from apply.helpers import Sim, start_sims, write_config
+from apply.helpers import Sim, cli_process, start_sims, write_config
 from provgit.watch.removals import RemovalGuard
 
 from .helpers import Watch, start_watch
@@ -200,3 +200,47 @@ def test_removal_guard_confirms_only_with_a_read_after_the_grace() -> None:
     assert guard.review([], read_at=21.0, now=21.1, grace=5.0) == (None, [], [u])
     # No grace: nothing is held.
     assert guard.review([u], read_at=30.0, now=30.1, grace=0.0)[0] is None
+
+
+@pytest.mark.slow
+def test_a_file_still_changing_is_read_only_once_it_settles(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    # A settle interval long enough that the second chunk lands inside it.
+    slow = "watch:\n  settle_seconds: 3\n  delete_grace_seconds: 60\n"
+    config = write_config(tmp_path / "config", sims, users=2, extra_settings=slow)
+    text = _split_users(config)
+    w = start_watch([str(config), "--resync-seconds", "0", "--debounce-ms", "50", "--debug"])
+    watches.append(w)
+    assert w.wait_log("run_finished", timeout=60)["outcome"] == "Sync Completed"
+    final = text.replace("first_name: Ann", "first_name: Dee")
+    cut = final.index('{dn: "3001"}') + len('{dn: "30')
+    with (config / "people.yaml").open("w") as f:
+        mark = w.mark()
+        f.write(final[:cut])  # does not parse
+        f.flush()
+        w.wait_log("files_changed", after=mark)  # the watcher saw it; its read has begun
+        f.write(final[cut:])
+    settling = w.wait_log("config_settling", after=mark)
+    assert settling["files"] == ["people.yaml"]
+    done = w.wait_log("run_finished", lambda e: e["reason"] == "change", after=mark, timeout=60)
+    assert done["outcome"] == "Sync Completed", w.logs[-10:]
+    # The half-written file was never parsed, so never refused.
+    assert not [e for e in w.logs[mark:] if e.get("event") == "config_refused"]
+    assert {u["first_name"] for u in _users(sims[1]).values()} == {"Dee"}
+    assert all(_deletes(s) == [] for s in sims)
+    assert w.stop() == 0
+
+
+def test_watch_settings_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "config",
+        [],
+        users=0,
+        extra_settings="watch:\n  settle_seconds: -1\n  delete_grace_seconds: 7200\n",
+    )
+    (config / "net.yaml").write_text("elements:\n  - {name: mcl, type: micollab, ceid: 1}\n")
+    ran = cli_process("validate", str(config))
+    assert ran.code == 1
+    assert "provgit.yaml:8:3:" in ran.out and "settle_seconds" in ran.out, ran.out
+    assert "provgit.yaml:9:3:" in ran.out and "delete_grace_seconds" in ran.out, ran.out

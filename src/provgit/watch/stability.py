@@ -26,26 +26,26 @@ MAX_SETTLE_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Snapshot:
-    key: str  # every path and content id (see incremental.tree_key)
-    stats: tuple[tuple[str, int, int], ...]  # (path, size, mtime_ns)
+    key: str  # every path and content id, and what could not be read (incremental.tree_key)
+    files: tuple[tuple[str, str, int, int], ...]  # (path, content id, size, mtime_ns)
 
     def changed(self, other: Snapshot) -> list[str]:
         """Paths that differ between two snapshots (come, gone or changed)."""
-        mine, theirs = {s[0]: s for s in self.stats}, {s[0]: s for s in other.stats}
+        mine, theirs = {f[0]: f for f in self.files}, {f[0]: f for f in other.files}
         paths = sorted(p for p in mine.keys() | theirs.keys() if mine.get(p) != theirs.get(p))
-        return paths or ["(content)"]
+        return paths or ["(unreadable files)"]
 
 
 def snapshot(root: Path) -> tuple[ConfigSource, Snapshot]:
     source = read_directory(root)
-    stats = []
+    files = []
     for f in source.files:
         try:
             st = os.stat(f.origin)
-            stats.append((f.path, st.st_size, st.st_mtime_ns))
+            files.append((f.path, f.blob_id, st.st_size, st.st_mtime_ns))
         except OSError:
-            stats.append((f.path, -1, -1))
-    return source, Snapshot(tree_key(source), tuple(stats))
+            files.append((f.path, f.blob_id, -1, -1))
+    return source, Snapshot(tree_key(source), tuple(files))
 
 
 async def settled_read(
