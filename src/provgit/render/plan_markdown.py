@@ -7,6 +7,8 @@ from provgit.render.plan_text import error_line, summary_line
 from provgit.render.values import short
 
 MARKER = "<!-- provgit-plan -->"
+# Errors shown in a comment (the summary line counts them all): a comment is bounded.
+MAX_ERRORS = 20
 
 
 def _cell(text: str) -> str:
@@ -59,8 +61,11 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
     out.append(f"| **total** | | **{t['add']}** | **{t['modify']}** | **{t['delete']}** | |")
     for w in plan.warnings:
         out.append(f"\n> ⚠️ {_cell(w)}")
-    for err in plan.errors:
+    for err in plan.errors[:MAX_ERRORS]:
         out.append(f"\n> ❌ **error** {_plain(error_line(err))}")
+    if len(plan.errors) > MAX_ERRORS:
+        more = len(plan.errors) - MAX_ERRORS
+        out.append(f"\n> ❌ … and {more} more resource(s) in error (`--format json` lists all)")
     head = "\n".join(out) + "\n"
     budget = max_bytes - len(head.encode()) - 400
     parts: list[str] = []

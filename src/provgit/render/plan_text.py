@@ -99,8 +99,12 @@ def render(plan: Plan, console: Console, limit: int | None = 200) -> None:
     console.print(Text(head, style="bold"))
     for w in plan.warnings:
         console.print(Text(f"warning: {w}", style="yellow"))
-    for err in plan.errors:
+    errors = plan.errors if limit is None else plan.errors[:limit]
+    for err in errors:
         console.print(Text(f"error: {error_line(err)}", style="bold red"), soft_wrap=True)
+    if len(errors) < len(plan.errors):
+        more = len(plan.errors) - len(errors)
+        console.print(Text(f"… and {more} more resource(s) in error (use --full)", style="dim"))
     # Elements with destructive changes first, then the rest in config order.
     elements = sorted(
         plan.elements, key=lambda e: (not e.refusal, not any(o.destructive for o in e.operations))
