@@ -49,7 +49,8 @@ def test_a_new_or_changed_resource_with_an_unresolved_secret_is_an_error() -> No
 
 
 def test_markdown_errors_are_bounded_and_user_text_is_not_markup() -> None:
-    ops = tuple(_user(f"u{i}", "unresolved") for i in range(24)) + (_user("x`<b>y", "unresolved"),)
+    many = [_user(f"u{i}", "unresolved") for i in range(24)]
+    ops = (*many, _user("x`<b>y", "unresolved"))
     text = plan_markdown.render(_plan(ElementPlan("mcl", "micollab", "running", 1, ops)))
     assert "25 resource(s) in error" in text
     assert text.count("**error**") == plan_markdown.MAX_ERRORS
