@@ -674,7 +674,8 @@ class Watcher:
         self._confirm = asyncio.get_running_loop().call_later(
             held.recheck_in + 0.05, self.trigger, "confirm"
         )
-        self.log.warning(
+        # Said once per set of held removals (a retry meanwhile holds them again).
+        (self.log.debug if again else self.log.warning)(
             "removal_held",
             count=len(held.resources),
             resources=names,
