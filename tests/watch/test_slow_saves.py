@@ -57,14 +57,20 @@ def _split_users(config: Path) -> str:
     return text
 
 
-def _deletes(sim: Sim) -> list[tuple[str, str]]:
+def _deletes(sim: Sim | Path) -> list[tuple[str, str]]:
     """Every delete in the element's change feed (its own store, read beside it)."""
-    db = sqlite3.connect(f"file:{sim.db}?mode=ro", uri=True)
+    path = sim if isinstance(sim, Path) else sim.db
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         rows = db.execute("SELECT collection, key FROM changes WHERE op = 'delete'").fetchall()
     finally:
         db.close()
     return [(c, k) for c, k in rows]
+
+
+def _mcl(config: Path) -> Path:
+    """The embedded MiCollab of `write_config`'s network."""
+    return config / ".provgit" / "elements" / "mcl.sqlite"
 
 
 def _users(sim: Sim) -> dict[str, dict[str, Any]]:
@@ -104,6 +110,7 @@ def test_truncated_then_rewritten_users_file_deletes_nothing(
     assert done["outcome"] == "Sync Completed", w.logs[-10:]
     for s in sims:
         assert _deletes(s) == [], s.name
+    assert _deletes(_mcl(config)) == []
     assert {u["first_name"] for u in _users(sims[0]).values()} == {"Bo"}
     assert sorted(_users(sims[1])) == ["user1", "user3"]
     doc = w.status()
@@ -154,6 +161,7 @@ def test_users_file_written_in_chunks_deletes_nothing(
     assert done["outcome"] == "Sync Completed", w.logs[-10:]
     for s in sims:
         assert _deletes(s) == [], s.name
+    assert _deletes(_mcl(config)) == []
     assert sorted(_users(sims[0])) == ["user0", "user2"]
     assert sorted(_users(sims[1])) == ["user1", "user9"]
     assert w.stop() == 0
