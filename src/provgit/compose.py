@@ -22,6 +22,7 @@ from provgit.observe import (
     observe,
 )
 from provgit.plan import Plan, PlanOptions, compute_plan, memo
+from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.memo import MemoInputs
 from provgit.plan.model import ElementPlan
 from provgit.records import COLLECTIONS
@@ -238,10 +239,7 @@ async def plan_from_memo(
         elements=tuple(elements),
         commit=source.commit,
         source=str(config_root),
-        warnings=tuple(
-            f"secret {ref} cannot be resolved here: records using it are compared without it"
-            for ref in unresolved
-        ),
+        warnings=secret_warnings(unresolved, resource_errors(elements)),
         prune=options.prune,
         allow_deletes=options.allow_deletes,
         allow_updates=options.allow_updates,

@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 
 from provgit.apply import drift
 from provgit.apply import status as st
+from provgit.apply.admission import Admission, review
 from provgit.apply.locks import ElementLock, LockHeld
 from provgit.apply.progress import NoProgress, Progress
 from provgit.apply.result import ApplyResult, ElementResult, OpResult
@@ -229,6 +230,7 @@ class Applier:
         self._intent_flusher: asyncio.Task[None] | None = None
         self.drift = drift.Review()
         self.drift_held: dict[tuple[str, str, str], Any] = {}
+        self.admission = Admission()
 
     async def _record_intents(self, intents: list[Intent]) -> list[int]:
         """Group commit: intents of batches that are ready together share one fsync.
@@ -347,6 +349,12 @@ class Applier:
                     w.result.status = w.result.status if not w.ops else "not applied (run refused)"
             return self._finish(result, work)
         runnable = [w for w in work if w.result.outcome != "refused"]
+        # Whole or nothing: the secrets each resource needs, on all its elements,
+        # resolve before the first write of the run (see apply/admission.py).
+        self.admission = review(
+            [(w.plan.element, w.ops) for w in runnable],
+            [w.plan.element for w in runnable if w.driver is not None and w.plan.observed],
+        )
         if self.options.only is not None:
             result.settled = await self._settle_unplanned(runnable)
         self.resource_targets: dict[tuple[str, str], set[str]] = {}
@@ -524,6 +532,13 @@ class Applier:
             for op in wave:
                 if halted.is_set():
                     break
+                verdict = self.admission.verdict(w.plan.element, op)
+                if verdict is not None:
+                    if verdict.error_type is not None:
+                        await self._distribution_error(w, op, verdict.error_type, verdict.message)
+                    else:
+                        self._settle(w, op, verdict.status, message=verdict.message)
+                    continue
                 if w.down is not None:
                     undelivered.append(op)
                     continue

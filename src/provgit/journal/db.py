@@ -51,6 +51,8 @@ EVENT_TYPES = (
     "refused",  # apply refused for safety (stale plan, threshold, lock, queue cap)
     "config_refused",  # the watcher refused an invalid config; the last good one stays
     "interrupted",  # a run stopped by a signal before it finished
+    "removal_held",  # watch: records gone from the files wait for a confirming read
+    "removal_withdrawn",  # watch: they came back before it; nothing was deleted
 )
 
 _SCHEMA = """

@@ -84,6 +84,18 @@ class DriftSettings(Model):
     mode: Literal["report", "correct"] | None = None
 
 
+class WatchSettings(Model):
+    """`provgit watch` on a directory: a save is only read once it is finished."""
+
+    # A changed file must keep the same size, mtime and content this long
+    # before it is read for a run (an editor or a copy still writing it).
+    settle_seconds: Annotated[float, Field(ge=0, le=60)] = 0.3
+    # A record that vanished from the files (a file gone, truncated, half
+    # written) is deleted on the elements only if a read this long after the
+    # removal was first seen still lacks it.
+    delete_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
+
+
 class Sharing(Model):
     """Overrides a kind's default sharing scope, and keys never shared."""
 
@@ -100,6 +112,7 @@ class Settings(Model):
     apply: ApplySettings = ApplySettings()
     reports: Reports = Reports()
     drift: DriftSettings = DriftSettings()
+    watch: WatchSettings = WatchSettings()
     sharing: dict[str, Sharing] = {}
     # Keys the fingerprints of secrets (a plan sees a PIN changed without
     # holding it) and the signatures of saved plans; without one, the state

@@ -9,6 +9,7 @@ from typing import Any
 from provgit.drivers.base import StoredRecord
 from provgit.model.settings import Settings
 from provgit.observe import Observation
+from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.plan.ordering import order
 from provgit.plan.safety import check_thresholds, is_protected
@@ -285,10 +286,7 @@ def compute_plan(
         for n in names
         if n in observations
     )
-    warnings = tuple(
-        f"secret {ref} cannot be resolved here: records using it are compared without it"
-        for ref in target.unresolved_secrets
-    )
+    warnings = secret_warnings(target.unresolved_secrets, resource_errors(elements))
     return Plan(
         network=settings.network,
         elements=elements,

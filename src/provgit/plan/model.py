@@ -10,13 +10,17 @@ text, markdown or JSON; apply executes it. A saved plan is signed
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from provgit.secrets import redact
+
+if TYPE_CHECKING:
+    from provgit.plan.errors import ResourceError
 
 FORMAT = "provgit.plan/2"
 # Formats before plans were signed: refused with a clear message, never applied.
@@ -167,6 +171,13 @@ class Plan:
     def refused(self) -> list[ElementPlan]:
         return [e for e in self.elements if e.refusal]
 
+    @functools.cached_property
+    def errors(self) -> tuple[ResourceError, ...]:
+        """Resources apply would refuse to write (derived from the operations)."""
+        from provgit.plan.errors import resource_errors
+
+        return resource_errors(self.elements)
+
     def only(self, elements: tuple[str, ...] | list[str]) -> Plan:
         """The same plan limited to these elements."""
         return dataclasses.replace(
@@ -204,7 +215,10 @@ class Plan:
         return "sha256:" + hashlib.sha256(canonical(self._body())).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
-        return self._body()
+        body = self._body()
+        # Derived from the operations: signed with them, recomputed when read back.
+        body["errors"] = [e.to_json() for e in self.errors]
+        return body
 
     def dumps(self) -> str:
         """The JSON form, unsigned (`signing.signed_text` is what apply accepts)."""

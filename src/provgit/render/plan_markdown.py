@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.render.escape import md_code, md_html, md_text
-from provgit.render.plan_text import summary_line
+from provgit.render.plan_text import error_line, summary_line
 from provgit.render.values import short
 
 MARKER = "<!-- provgit-plan -->"
+# Errors shown in a comment (the summary line counts them all): a comment is bounded.
+MAX_ERRORS = 20
 
 
 def _op_row(op: Operation) -> str:
@@ -50,6 +52,11 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
     out.append(f"| **total** | | **{t['add']}** | **{t['modify']}** | **{t['delete']}** | |")
     for w in plan.warnings:
         out.append(f"\n> ⚠️ {md_text(w)}")
+    for err in plan.errors[:MAX_ERRORS]:
+        out.append(f"\n> ❌ **error** {md_text(error_line(err))}")
+    if len(plan.errors) > MAX_ERRORS:
+        more = len(plan.errors) - MAX_ERRORS
+        out.append(f"\n> ❌ … and {more} more resource(s) in error (`--format json` lists all)")
     head = "\n".join(out) + "\n"
     budget = max_bytes - len(head.encode()) - 400
     parts: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from provgit.plan.errors import ResourceError
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.render.values import short
 
@@ -29,7 +30,17 @@ def summary_line(plan: Plan) -> str:
         )
     if plan.refused:
         parts.append(f"{len(plan.refused)} refused for safety")
+    if plan.errors:
+        parts.append(f"{len(plan.errors)} resource(s) in error")
     return "; ".join(parts)
+
+
+def error_line(e: ResourceError) -> str:
+    """One resource apply would refuse on every element, and why (no value)."""
+    return (
+        f"{e.kind}/{e.resource}: {e.message}; apply writes it on none of its elements "
+        f"({', '.join(e.elements)})"
+    )
 
 
 def _op_lines(op: Operation, detail: bool) -> list[Text]:
@@ -88,6 +99,12 @@ def render(plan: Plan, console: Console, limit: int | None = 200) -> None:
     console.print(Text(head, style="bold"))
     for w in plan.warnings:
         console.print(Text(f"warning: {w}", style="yellow"))
+    errors = plan.errors if limit is None else plan.errors[:limit]
+    for err in errors:
+        console.print(Text(f"error: {error_line(err)}", style="bold red"), soft_wrap=True)
+    if len(errors) < len(plan.errors):
+        more = len(plan.errors) - len(errors)
+        console.print(Text(f"… and {more} more resource(s) in error (use --full)", style="dim"))
     # Elements with destructive changes first, then the rest in config order.
     elements = sorted(
         plan.elements, key=lambda e: (not e.refusal, not any(o.destructive for o in e.operations))

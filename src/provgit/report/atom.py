@@ -24,6 +24,8 @@ TITLES = {
     "refused": "Refused",
     "config_refused": "Config refused",
     "interrupted": "Run interrupted",
+    "removal_held": "Removal held",
+    "removal_withdrawn": "Removal withdrawn",
 }
 
 

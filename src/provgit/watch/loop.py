@@ -29,7 +29,7 @@ import gc
 import os
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,10 +39,12 @@ from provgit.apply import drift as drift_items
 from provgit.apply import status as st
 from provgit.compose import Network, connect, observe_network
 from provgit.journal import DriftItem, Journal
+from provgit.model.settings import Settings
+from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
 from provgit.plan import Plan, PlanOptions
 from provgit.report import reports_dir
-from provgit.source import ConfigSource, read_directory
+from provgit.source import ConfigSource
 from provgit.validate import Validated
 from provgit.watch import reports
 from provgit.watch.drift import Classified, classify, describe
@@ -50,8 +52,10 @@ from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.incremental import Desired, StageCache
 from provgit.watch.logs import Log
 from provgit.watch.metrics import Metrics
+from provgit.watch.removals import Held, RemovalGuard, removals
 from provgit.watch.server import start as start_server
 from provgit.watch.shutdown import Gate, GatedDriver
+from provgit.watch.stability import settled_read
 from provgit.watch.triggers import every, watch_directory
 
 DriftMode = Literal["report", "correct"]
@@ -142,6 +146,13 @@ class Watcher:
         self.timings: dict[str, float] = {}
         self._drift_elements: set[str] = set()
         self._loop_alive = True
+        # Directory mode: removals wait for a confirming read (removals.py).
+        self.removals = RemovalGuard()
+        self.held: dict[str, Any] | None = None
+        self._read_at: float | None = None  # when the last settled read started
+        self._read_refused = False  # the last read was refused (not valid)
+        self._config_pending = False  # a config was held, not applied yet
+        self._confirm: asyncio.TimerHandle | None = None
 
     # ---- the provider the status server reads ---------------------------------
 
@@ -193,6 +204,7 @@ class Watcher:
             else {**self.running, "elements": dict(self.progress)},
             "last_run": self.last_run,
             "refused": self.refused,
+            "held_removals": self.held,
             "drift": self.drift,
             "drift_mode": self.drift_mode,
         }
@@ -248,6 +260,8 @@ class Watcher:
             for t in background:
                 t.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if self._confirm is not None:
+                self._confirm.cancel()
             await self._save_observations()
             await runner.cleanup()
             self.apply_journal.close()
@@ -429,9 +443,14 @@ class Watcher:
         outcome = "error"
         result: ApplyResult | None = None
         try:
-            config_run = await self._refresh_config(reasons)
+            config_run = await self._refresh_config(reasons) or self._config_pending
             if self.desired is None:
                 outcome = "no valid config"
+                return
+            if self._read_refused and reasons <= {"change", "confirm"}:
+                # Only a change asked, and it does not validate (a half-written
+                # file, say): no run; the last good config stays applied.
+                outcome = "config refused"
                 return
             result, outcome = await self._reconcile(config_run, reasons)
         finally:
@@ -463,13 +482,22 @@ class Watcher:
         if self.follower is not None:
             look = first or reload or bool(reasons & {"fetch", "webhook"})
             return await self._refresh_git(look, reload)
-        if not (first or reload or "change" in reasons):
+        self._read_refused = False
+        if not (first or reload or "change" in reasons or "confirm" in reasons):
             return False
         before = self.desired.key if self.desired else None
+        settings = self.desired.state.settings if self.desired else Settings()
         with self._timed("read"):
-            source = await asyncio.to_thread(read_directory, self.o.config)
+            # Only a tree that stopped changing is read (stability.py).
+            source, read_at = await settled_read(
+                self.o.config,
+                settings.watch.settle_seconds,
+                lambda paths: self.log.info("config_settling", files=paths[:MAX_PROBLEMS]),
+            )
         if not await self._consider(source, str(self.o.config)):
+            self._read_refused = True
             return False
+        self._read_at = read_at
         assert self.desired is not None
         return first or reload or self.desired.key != before
 
@@ -584,6 +612,9 @@ class Watcher:
                     desired.source.commit,
                     desired.source.root,
                 )
+            if self.follower is None and self._hold_removals(plan, state):
+                self._config_pending = config_run or self._config_pending
+                return None, "removal held"
             only: frozenset[tuple[str, str, str]] | None = None
             fresh = True
             if not config_run:
@@ -609,12 +640,72 @@ class Watcher:
                 result = await self._apply(plan, network, only, fresh)
         finally:
             await network.close()
+        if config_run:
+            self._config_pending = False
         outcome = "refused" if result.refusal else result.overall
         with self._timed("report"):
             await self._after_apply(result, config_run, desired)
         if "retry" in reasons:
             self._after_retry(result.pending_updates)
         return result, outcome
+
+    def _hold_removals(self, plan: Plan, state: DesiredState) -> bool:
+        """Directory mode: True when the plan deletes resources whose removal no
+        read after the grace period has confirmed yet (nothing is applied)."""
+        grace = state.settings.watch.delete_grace_seconds
+        held, confirmed, withdrawn = self.removals.review(
+            removals(plan, state), self._read_at, time.monotonic(), grace
+        )
+        if withdrawn:
+            self.log.info("removal_withdrawn", count=len(withdrawn), resources=_names(withdrawn))
+            self.journal.add_event(
+                "removal_withdrawn",
+                f"{len(withdrawn)} resource(s) missing from a read are back in the config: "
+                f"nothing was deleted ({', '.join(_names(withdrawn))})",
+            )
+        if confirmed:
+            self.log.info("removal_confirmed", count=len(confirmed), resources=_names(confirmed))
+        if held is None:
+            if self._confirm is not None:
+                self._confirm.cancel()  # nothing left to confirm
+                self._confirm = None
+            if self.held is not None:
+                self.held = None
+                self.touch()
+            return False
+        self._announce_hold(held, grace)
+        return True
+
+    def _announce_hold(self, held: Held, grace: float) -> None:
+        names = _names(held.resources)
+        again = self.held is not None and self.held["resources"] == names
+        self.held = {
+            "count": len(held.resources),
+            "resources": names,
+            "grace_seconds": grace,
+            "recheck_in_seconds": round(held.recheck_in, 3),
+        }
+        self.touch()
+        if self._confirm is not None:
+            self._confirm.cancel()
+        # A little past the grace, so the confirming read starts after it.
+        self._confirm = asyncio.get_running_loop().call_later(
+            held.recheck_in + 0.05, self.trigger, "confirm"
+        )
+        # Said once per set of held removals (a retry meanwhile holds them again).
+        (self.log.debug if again else self.log.warning)(
+            "removal_held",
+            count=len(held.resources),
+            resources=names,
+            recheck_seconds=round(held.recheck_in, 3),
+        )
+        if not again:
+            self.journal.add_event(
+                "removal_held",
+                f"{len(held.resources)} resource(s) missing from the config are held for "
+                f"{grace:g} s and deleted only if a read then still lacks them; nothing "
+                f"was applied meanwhile ({', '.join(names)})",
+            )
 
     async def _observe(self, network: Network, save: bool) -> dict[str, Observation]:
         previous: Mapping[str, Observation] = self.cache.observations
@@ -844,6 +935,13 @@ def _items(c: Classified) -> list[DriftItem]:
         for el, ops in c.drift.items()
         for op in ops
     ]
+
+
+def _names(resources: Sequence[tuple[str, str]]) -> list[str]:
+    shown = [f"{kind}/{key}" for kind, key in resources[:MAX_PROBLEMS]]
+    if len(resources) > MAX_PROBLEMS:
+        shown.append(f"… and {len(resources) - MAX_PROBLEMS} more")
+    return shown
 
 
 def _iso(t: float) -> str:
