@@ -18,6 +18,7 @@ from provgit.model.state import DesiredState
 from provgit.observe import (
     Observation,
     ObservationCache,
+    ObservedState,
     changes_since,
     observe,
 )
@@ -116,7 +117,16 @@ async def observe_network(
     if save:
         cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
     for name, why in network.unavailable.items():
-        observed[name] = Observation(name, "unauthorized", None, error=why)
+        # A token that is not set: the element would refuse us ("token
+        # refused"); a driver that would not start is an error of its own.
+        state: ObservedState = "unauthorized" if why.startswith("token ") else "error"
+        observed[name] = Observation(name, state, None, error=why)
+    # An element found down keeps what it last held, so its planned writes
+    # can be queued as pending updates at once.
+    for name, o in observed.items():
+        if not o.ok:
+            last = previous.get(name) if name in previous else cache.load(name)
+            observed[name] = o.with_last_known(last)
     return observed
 
 

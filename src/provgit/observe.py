@@ -11,6 +11,7 @@ the error message, never an exception: one element down never stops the rest.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import marshal
 import os
 import re
@@ -54,6 +55,14 @@ class Observation:
     # its change feed named (so a plan can re-plan just those).
     base_revision: int | None = None
     changed: frozenset[tuple[str, str]] | None = field(default=None, repr=False)
+
+    def with_last_known(self, last: Observation | None) -> Observation:
+        """This failed observation carrying what `last` (a good one) read: the
+        records the element is believed to hold, at `base_revision`. Plans
+        queue pending updates against them; they are never taken as fresh."""
+        if self.ok or last is None or not last.ok:
+            return self
+        return dataclasses.replace(self, records=last.records, base_revision=last.revision)
 
     @property
     def ok(self) -> bool:

@@ -62,6 +62,10 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
             notes.append(f"> ⛔ {_cell(e.refusal)}")
         if not e.observed:
             notes.append(f"> ⚠️ not observed: {_cell(e.error or e.state)}")
+            if e.queued:
+                notes.append(
+                    f"> {len(e.queued)} change(s) kept as pending updates until it is back"
+                )
         notes += [f"> ⚠️ {_cell(w)}" for w in e.warnings]
         if not e.operations and not notes:
             continue

@@ -24,6 +24,8 @@ TITLES = {
     "refused": "Refused",
     "config_refused": "Config refused",
     "interrupted": "Run interrupted",
+    "element_down": "Element down",
+    "element_up": "Element back",
 }
 
 
