@@ -10,3 +10,9 @@ APPLIED_WITH_ERRORS = 4
 # incomplete: some elements could not be observed, so the answer does not cover
 # them (plan; `--allow-unreachable` opts out and answers 0/2 for the rest)
 INCOMPLETE = 5
+# stopped by SIGTERM (128 + 15, as a shell reports it): journaled as interrupted, not an error
+INTERRUPTED = 143
+
+
+class Interrupted(Exception):
+    """A run stopped by SIGTERM, journaled as interrupted; the CLI exits INTERRUPTED."""

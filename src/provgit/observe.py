@@ -35,6 +35,9 @@ from provgit.records import COLLECTIONS, MANAGED_BY, Fields
 
 ObservedState = Literal["running", "locked", "offline", "unauthorized", "error"]
 ObservedRecords = dict[str, dict[str, StoredRecord]]
+# A write provgit made that landed: (collection, key, fields or None for a
+# delete, the record's revision after it).
+Write = tuple[str, str, Fields | None, int | None]
 
 PAGE = 5000
 FEED_PAGE = 10000
@@ -225,6 +228,31 @@ async def _refresh(
     )
 
 
+def with_writes(obs: Observation, writes: Sequence[Write]) -> Observation:
+    """`obs` with provgit's own writes since it was read applied to its records.
+
+    The revision stays that of the read: the next refresh reads the change
+    feed from there, so the element's own word replaces these. Until then
+    they keep "what the element last held" true for an element that goes
+    down: writes it already has are not queued for it again.
+    """
+    if not writes or not obs.ok:
+        return obs
+    records = dict(obs.records)
+    copied: set[str] = set()
+    for collection, key, fields, revision in writes:
+        if collection not in copied:
+            records[collection] = dict(records.get(collection, {}))
+            copied.add(collection)
+        if fields is None:
+            records[collection].pop(key, None)
+        else:
+            records[collection][key] = StoredRecord(
+                collection, key, own_fields(fields), revision or 0
+            )
+    return dataclasses.replace(obs, records=records)
+
+
 class ObservationCache:
     """The last observation per element, under `<state_dir>/observed/`, so the
     next run can refresh incrementally through the change feed.
@@ -270,6 +298,17 @@ class ObservationCache:
             return  # keep the last good one to refresh from
         if previous is not None and previous.revision == observation.revision:
             return  # nothing changed on the element since the file was written
+        self._write(observation)
+
+    def record_writes(self, element: str, writes: Sequence[Write]) -> None:
+        """Apply provgit's landed writes to the cached observation (`with_writes`)."""
+        if not writes:
+            return
+        cached = self.load(element)
+        if cached is not None and cached.ok:
+            self._write(with_writes(cached, writes))
+
+    def _write(self, observation: Observation) -> None:
         doc = {
             "format": self.FORMAT,
             "element": observation.element,
