@@ -73,7 +73,8 @@ def command(
     plan and asks first; pass --yes when no terminal is attached.
 
     Exit codes: 0 applied and in sync, 1 invalid input, 3 refused for safety
-    (nothing applied), 4 applied with errors (see `provgit errors list`).
+    (nothing applied), 4 applied with errors or pending updates left (see
+    `provgit errors list`), 143 stopped by SIGTERM (journaled as interrupted).
     """
     if not target.exists():
         raise click.UsageError(

@@ -44,8 +44,10 @@ def command(
     pending updates and retried on the next run; refusals and conflicts
     become distribution errors (`provgit errors list`), held until retried.
 
+    An element that is down gets its writes kept as pending updates at once.
     Exit codes: 0 in sync, 1 invalid input, 3 refused for safety (nothing
-    applied), 4 applied with errors.
+    applied), 4 applied with errors or pending updates left (an element down
+    or refusing the token), 143 stopped by SIGTERM (journaled as interrupted).
     """
     sdir = state_dir_for(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
