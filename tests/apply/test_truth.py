@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from provgit import exitcodes
@@ -28,6 +29,7 @@ from .helpers import (
 )
 
 pytestmark = pytest.mark.slow
+SCHEMA = "schemas/status.schema.json"
 
 
 @pytest.fixture
@@ -44,6 +46,14 @@ def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]
 
 def _state(config: Path) -> Path:
     return config / ".provgit"
+
+
+def _schema_errors(config: Path) -> list[str]:
+    """What the written status.json breaks of the published schema."""
+    schema = json.loads((Path(__file__).resolve().parents[2] / SCHEMA).read_text())
+    doc = json.loads((_state(config) / "status" / "status.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(doc)]
 
 
 def _events(j: Journal, type_: str, element: str | None = None) -> list[str]:
@@ -79,6 +89,7 @@ def test_element_down_gets_its_writes_as_pending_updates_at_once_then_they_land(
         assert all(p.attempts == 1 and "stopped/offline" in p.last_error for p in pending.values())
         assert len(_events(j, "element_down", "cs2")) == 1
         assert j.element_statuses()["cs2"]["status"] == "Stopped"
+    assert _schema_errors(config) == []
 
     status = cli("status", str(config))
     assert f"Pending updates ({len(queued)})" in status.out, status.out
@@ -136,6 +147,7 @@ def test_wrong_or_missing_token_is_token_refused_not_offline(
             with journal(_state(config)) as j:
                 assert j.element_statuses()["cs1"]["status"] == "Token refused"
             assert "Token refused" in cli("status", str(config)).out
+            assert _schema_errors(config) == []
         with journal(_state(config)) as j:
             assert len(_events(j, "element_down", "cs1")) == 1
     finally:
@@ -173,6 +185,7 @@ def test_queue_cap_refusal_never_says_sync_completed(sims: list[Sim], tmp_path: 
     status = cli("status", str(config))
     assert "Sync Completed" not in status.out, status.out
     assert "none yet" not in status.out, status.out
+    assert _schema_errors(config) == []
     assert all(s.records() == {} for s in sims)
 
 

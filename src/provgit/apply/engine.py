@@ -377,7 +377,7 @@ class Applier:
             for w in work:
                 if w not in refused and w.ops and w.plan.observed:
                     w.result.outcome = "refused"
-                    w.result.status = "not applied (run refused)"
+                    w.result.status = st.refused("run refused, not applied")
             return self._finish(result, work)
         runnable = [w for w in work if w.result.outcome != "refused"]
         if self.options.only is not None:
@@ -469,7 +469,7 @@ class Applier:
             if reason is not None:
                 w.result.outcome = "refused"
                 w.result.refusal = reason
-                w.result.status = "not applied (refused)"
+                w.result.status = st.refused("not applied")
                 refused.append(w)
         return refused
 
