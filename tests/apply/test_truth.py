@@ -263,3 +263,35 @@ def test_reconcile_names_the_resources_it_changed_and_could_not(
     assert "cs2" in lines["applied"]
     assert lines["failed"] == "failed: classes_of_service/7 on cs1", r.out
     assert lines["skipped"] == "skipped: users/user0 on cs1", r.out
+
+
+def test_ivr_server_down_is_said_in_the_ivr_words_and_its_content_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    sims = start_sims(tmp_path, [("cs1", "mivb"), ("ivr1", "ivr")])
+    try:
+        cs1, ivr1 = sims
+        config = write_config(tmp_path / "config", sims, users=2)
+        assert cli("reconcile", str(config)).code == 0
+        ivr1.faults(offline=True)
+        net = config / "net.yaml"
+        net.write_text(net.read_text().replace("host: 10.0.0.5", "host: 10.0.0.6"))
+        r = cli("reconcile", str(config), "--format", "json")
+        assert r.code == exitcodes.APPLIED_WITH_ERRORS, r.out
+        by = {e["element"]: e for e in json.loads(r.out)["elements"]}
+        assert by["ivr1"]["status"] == "IVR services are stopped or the server is offline"
+        assert [(o["kind"], o["resource"], o["status"]) for o in by["ivr1"]["problems"]] == [
+            ("ivr_media_servers", "ms1", "pending")
+        ]
+        with journal(_state(config)) as j:
+            assert [(p.kind, p.resource) for p in j.pending()] == [("ivr_media_servers", "ms1")]
+        assert cli("status", str(config), "--kind", "ivr_media_servers").code != 0
+        assert _schema_errors(config) == []
+        ivr1.faults(offline=False)
+        assert cli("reconcile", str(config)).code == 0
+        assert ivr1.records()["media_servers"]["ms1"]["host"] == "10.0.0.6"
+        assert cs1.records()["users"]
+    finally:
+        for s in sims:
+            s.stop()

@@ -151,7 +151,7 @@ def _initial(ep: ElementPlan) -> ElementResult:
     return ElementResult(
         ep.element,
         ep.element_type,
-        st.down_status(ep.element, state),
+        st.down_status(ep.element, state, ep.element_type),
         "unreachable",
         state,
         error=ep.error,
@@ -624,7 +624,7 @@ class Applier:
                 pass
             except Exception:  # a driver bug: still only this element's problem
                 pass
-        status = st.down_status(name, state)
+        status = st.down_status(name, state, w.plan.element_type)
         w.result.status, w.result.state = status, state
         w.result.outcome = "unreachable"
         w.result.error = why
@@ -951,13 +951,18 @@ class Applier:
         problems = sum(v for k, v in counts.items() if k != "ok")
         if w.down is not None and counts["ok"] == 0 and problems:
             if isinstance(w.down, OfflineError):
-                w.result.status, w.result.state = st.STOPPED, "stopped"
+                w.result.state = "stopped"
             elif isinstance(w.down, TransportError):
-                w.result.status, w.result.state = st.OFFLINE, "offline"
+                w.result.state = "offline"
             elif isinstance(w.down, UnauthorizedError):
-                w.result.status, w.result.state = st.TOKEN_REFUSED, "unauthorized"
+                w.result.state = "unauthorized"
             else:
-                w.result.status, w.result.state = st.failed(name), w.down.code
+                w.result.state = w.down.code
+            w.result.status = (
+                st.down_status(name, w.result.state, w.plan.element_type)
+                if w.result.state in ("stopped", "offline", "unauthorized")
+                else st.failed(name)
+            )
             w.result.outcome = "unreachable"
             w.result.error = w.down.message
         elif problems:

@@ -20,6 +20,8 @@ SYNC_INCOMPLETE = "Sync Incomplete"
 STOPPED = "Stopped"
 OFFLINE = "Offline"
 TOKEN_REFUSED = "Token refused"
+# The IVR seed's "IVR Routing Service disruption" message.
+IVR_DOWN = "IVR services are stopped or the server is offline"
 LOCKED = "Locked"
 # Observation / element states in which an element counts as down: its writes
 # are kept as pending updates, and going in or out of them is an event.
@@ -29,8 +31,11 @@ IVR_KINDS = frozenset({"ivr_media_servers", "prompts", "subroutines", "workflows
 ALARM_LEVELS = ("warning", "minor", "major")
 
 
-def down_status(element: str, state: str) -> str:
-    """The element status for an element found down in `state` (an observation state)."""
+def down_status(element: str, state: str, element_type: str = "") -> str:
+    """The element status for an element found down in `state` (an observation
+    state); an IVR server stopped or offline in the IVR seed's words."""
+    if state in ("offline", "stopped") and element_type == "ivr":
+        return IVR_DOWN
     if state == "offline":
         return OFFLINE
     if state == "stopped":
