@@ -632,8 +632,9 @@ class Applier:
         for op in queued:
             self._settle(w, op, "pending", message=why, error_type=state)
         rows = self._resource_rows(w)
-        # Observed last with nothing queued for it any more: an older pending
-        # update of this element was for a change the config no longer wants.
+        # The queued writes are all this element is owed now (planned against
+        # what it last held): an older pending update not among them was for
+        # a change the config no longer wants.
         replace = self.options.fresh and self.options.only is None and bool(queued)
         journal = self.journal
 
