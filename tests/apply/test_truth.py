@@ -94,6 +94,11 @@ def test_element_down_gets_its_writes_as_pending_updates_at_once_then_they_land(
     status = cli("status", str(config))
     assert f"Pending updates ({len(queued)})" in status.out, status.out
     assert "user1" in status.out
+    errors = cli("errors", "list", "-C", str(config))
+    assert f"Pending updates ({len(queued)})" in errors.out, errors.out
+    assert "users/user1" in errors.out
+    listed = json.loads(cli("errors", "list", "-C", str(config), "--format", "json").out)
+    assert {(p["collection"], p["key"]) for p in listed["pending"]} == queued
 
     # Still down: retried (attempts count up), no second "down" event.
     assert cli("reconcile", str(config)).code == exitcodes.APPLIED_WITH_ERRORS
