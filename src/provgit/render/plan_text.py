@@ -24,8 +24,11 @@ def summary_line(plan: Plan) -> str:
     if in_sync:
         parts.append(f"{len(in_sync)} in sync")
     if unreachable:
+        names = ", ".join(e.element for e in unreachable)
+        queued = sum(len(e.queued) for e in unreachable)
         parts.append(
-            f"{len(unreachable)} not reachable ({', '.join(e.element for e in unreachable)})"
+            f"{len(unreachable)} not reachable ({names})"
+            + (f", {queued} change(s) kept for it as pending updates" if queued else "")
         )
     if plan.refused:
         parts.append(f"{len(plan.refused)} refused for safety")
