@@ -30,7 +30,7 @@ from provgit.plan import Plan, PlanOptions, compute_plan, memo
 from provgit.plan.memo import MemoInputs
 from provgit.plan.model import ElementPlan
 from provgit.records import COLLECTIONS
-from provgit.secrets import Fingerprinter, SecretUnavailable, local_key, resolve
+from provgit.secrets import Fingerprinter, SecretUnavailable, network_key, resolve
 from provgit.source import ConfigSource
 from provgit.target import Target, project
 from provgit.target.store import TargetStore
@@ -51,15 +51,9 @@ def fingerprinter(
 ) -> Fingerprinter:
     if not resolve_values:
         return Fingerprinter(None, resolve_values=False)
-    key: bytes
-    if state.settings.secret_key is not None:
-        try:
-            key = resolve(state.settings.secret_key).encode()
-        except SecretUnavailable:
-            key = local_key(state_dir)
-    else:
-        key = local_key(state_dir)
-    return Fingerprinter(key)
+    key = network_key(state.settings.secret_key, state_dir)
+    assert key is not None  # made when missing
+    return Fingerprinter(key.secret)
 
 
 def desired_target(
@@ -298,6 +292,9 @@ async def plan_from_memo(
             f"secret {ref} cannot be resolved here: records using it are compared without it"
             for ref in unresolved
         ),
+        prune=options.prune,
+        allow_deletes=options.allow_deletes,
+        allow_updates=options.allow_updates,
     )
     return PlanRun(plan, light, Target({}, {}, {}), source)
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from provgit.adopt.analysis import Analysis, Item
+from provgit.render.escape import md_code, md_text
 
 FORMAT_VERSION = 1
 CATEGORY_TITLE = {
@@ -80,7 +81,8 @@ def _fmt(v: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Keys and values come from the elements read: escaped like all user text.
+    return md_text(text)
 
 
 def summary_line(value: dict[str, Any]) -> str:
@@ -96,11 +98,11 @@ def summary_line(value: dict[str, Any]) -> str:
 def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
     """Summary first, then Unresolved, For Review, Automatic; bounded in size."""
     title = "Drift" if value["mode"] == "drift" else "Import"
-    out: list[str] = [f"# {title} analysis: {value['network']}", ""]
+    out: list[str] = [f"# {title} analysis: {_cell(value['network'])}", ""]
     if value["dry_run"]:
         out += ["Dry run: nothing was written.", ""]
     if value.get("branch"):
-        out += [f"Branch: `{value['branch']}`", ""]
+        out += [f"Branch: {md_code(value['branch'])}", ""]
     s = value["summary"]
     out += [
         "| Automatic | For Review | Unresolved | Written | Already in YAML |",
@@ -115,13 +117,18 @@ def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
     ]
     down = {n: st for n, st in value["elements"].items() if st not in ("running", "locked")}
     if down:
-        out += ["Elements not read: " + ", ".join(f"{n} ({st})" for n, st in down.items()), ""]
+        out += [
+            "Elements not read: "
+            + ", ".join(f"{_cell(n)} ({_cell(st)})" for n, st in down.items()),
+            "",
+        ]
     if value["files"]:
-        out += ["Files: " + ", ".join(f"`{f}`" for f in value["files"]), ""]
+        out += ["Files: " + ", ".join(md_code(f) for f in value["files"]), ""]
     if value["set_these_secrets"]:
         out += ["## Set these secrets", ""]
         out += [
-            f"- `{x['env']}`: {x['resource']} {x['field']} (the element holds a value; "
+            f"- {md_code(x['env'])}: {_cell(x['resource'])} {_cell(x['field'])} "
+            "(the element holds a value; "
             "provgit never reads it back)"
             for x in value["set_these_secrets"]
         ]
@@ -133,14 +140,17 @@ def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
             continue
         tail += [f"## {CATEGORY_TITLE[category]} ({len(items)})", ""]
         for i in items:
-            tail.append(f"### {i['kind']}/{i['key']} ({i['action']})")
+            tail.append(f"### {_cell(i['kind'])}/{_cell(i['key'])} ({_cell(i['action'])})")
             tail.append("")
             if i["unresolved"]:
-                tail += [f"- {reason}" for reason in i["unresolved"]] + [""]
+                tail += [f"- {_cell(reason)}" for reason in i["unresolved"]] + [""]
             else:
                 tail += [_cell(i["summary"]), ""]
             for c in i["conflicts"]:
-                tail += [f"**{c['what']}**: chose *{c['chosen']}*: {c['rule']}", ""]
+                tail += [
+                    f"**{_cell(c['what'])}**: chose *{_cell(c['chosen'])}*: {_cell(c['rule'])}",
+                    "",
+                ]
                 tail += ["| source | values |", "| --- | --- |"]
                 for side in c["sides"]:
                     tail.append(f"| {_cell(side['source'])} | {_cell(_fmt(side['values']))} |")
@@ -148,7 +158,8 @@ def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
             changes = i["apply_will_change"]
             if changes:
                 shown = ", ".join(
-                    f"{c['op']} {c['element']}:{c['collection']}/{c['key']}" for c in changes[:8]
+                    _cell(f"{c['op']} {c['element']}:{c['collection']}/{c['key']}")
+                    for c in changes[:8]
                 )
                 more = f" and {len(changes) - 8} more" if len(changes) > 8 else ""
                 tail += [f"Apply will then: {shown}{more}.", ""]

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from provgit.apply import drift
 from provgit.apply import status as st
 from provgit.apply.locks import ElementLock, LockHeld
 from provgit.apply.progress import NoProgress, Progress
@@ -106,6 +107,11 @@ class ApplyOptions:
     # The saved plan's checksum, recorded with the run (hashing a large plan
     # again here would cost more than applying it).
     plan_checksum: str | None = None
+    # Records changed outside provgit (apply/drift.py): "report" holds them,
+    # "correct" overwrites them; None: `drift.mode` of the settings, else correct.
+    drift: drift.DriftMode | None = None
+    # A person decided: write drifted records even in report mode.
+    overwrite_drift: bool = False
 
 
 def _now_iso() -> str:
@@ -245,6 +251,8 @@ class Applier:
         self._jx = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
         self._intent_queue: list[tuple[list[Intent], asyncio.Future[list[int]]]] = []
         self._intent_flusher: asyncio.Task[None] | None = None
+        self.drift = drift.Review()
+        self.drift_held: dict[tuple[str, str, str], Any] = {}
 
     async def _record_intents(self, intents: list[Intent]) -> list[int]:
         """Group commit: intents of batches that are ready together share one fsync.
@@ -353,6 +361,21 @@ class Applier:
             _Element(ep, self.drivers.get(ep.element), self._selected(ep), _initial(ep))
             for ep in plan.elements
         ]
+        # Drift is looked for before anything can refuse the run: it is found
+        # (and recorded) whatever happens next.
+        mode = drift.mode_for(self.settings, self.options.drift)
+        self.drift = await self._j(
+            drift.review,
+            plan,
+            journal,
+            mode,
+            # A plan observed in this run (not a saved one) shows which
+            # records equal the config again.
+            settle=self.options.fresh or not self.options.check_stale,
+            run_id=self.run_id,
+        )
+        if mode == "report" and not self.options.overwrite_drift:
+            self.drift_held = dict(self.drift.found)
         total = sum(len(w.ops) for w in work)
         cap = self.settings.apply.queue_cap
         if total > cap:
@@ -561,6 +584,15 @@ class Applier:
                     undelivered.append(op)
                     continue
                 ref = (op.collection, op.key)
+                # Drift first: a drifted record waits for a person, whatever it depends on.
+                drifted = self.drift_held.get((w.plan.element, *ref)) if self.drift_held else None
+                if drifted is not None:
+                    self._settle(w, op, "held", message=drift.hold_message(drifted))
+                    if op.action != "add":
+                        # The record is there (as someone left it): what
+                        # refers to it can still be written.
+                        w.blocked.pop(ref, None)
+                    continue
                 blocker = next((d for d in op.depends_on if d in w.blocked), None)
                 if blocker is not None:
                     self._settle(
@@ -976,6 +1008,12 @@ class Applier:
         in_plan = {(op.collection, op.key) for op in w.plan.operations}
         journal = self.journal
         status = w.result.status
+        overwritten = [
+            (c, k)
+            for (e, c, k) in self.drift.found
+            if e == name and getattr(w.outcomes.get((c, k)), "status", None) == "ok"
+        ]
+        written = [r.revision for r in w.result.operations if r.status == "ok"]
 
         def commit() -> None:
             # Relaxed: the run's last commit (in `_finish`) makes it durable, and
@@ -999,6 +1037,9 @@ class Applier:
                     journal.clear_pending(name, stale_p)
                     journal.clear_distribution_errors(name, stale_e)
                 self._set_status(name, status, w.result.state, w.result.error)
+                if overwritten:
+                    drift.corrected(journal, name, overwritten, self.run_id)
+                drift.set_baseline(journal, name, w.plan.observed_revision, written)
                 if w.ops or w.result.outcome != "in_sync":
                     ok = w.result.outcome in ("applied", "in_sync")
                     c = counts
@@ -1040,6 +1081,7 @@ class Applier:
     def _finish(self, result: ApplyResult, work: list[_Element]) -> ApplyResult:
         journal = self.journal
         result.elements = [w.result for w in work]
+        result.drift = self._drift_report(work)
         with journal.transaction():
             if result.refusal is not None:
                 # Nothing was applied: an element with work says so, one not
@@ -1102,6 +1144,23 @@ class Applier:
                 {"counts": result.counts(), "exit_code": result.exit_code()},
             )
         return result
+
+    def _drift_report(self, work: list[_Element]) -> list[dict[str, Any]]:
+        """The drift this run found, and what became of each record."""
+        outcomes = {w.plan.element: w.outcomes for w in work}
+        new = {(d.element, d.collection, d.key) for d in self.drift.new}
+        out = []
+        for ref, d in sorted(self.drift.found.items()):
+            r = outcomes.get(d.element, {}).get((d.collection, d.key))
+            outcome = (
+                "corrected"
+                if r is not None and r.status == "ok"
+                else "held"
+                if ref in self.drift_held and r is not None and r.status == "held"
+                else "reported"
+            )
+            out.append({**d.to_json(), "new": ref in new, "outcome": outcome})
+        return out
 
 
 async def apply_plan(

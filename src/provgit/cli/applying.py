@@ -238,6 +238,20 @@ def render(result: ApplyResult, fmt: str, full: bool = False) -> None:
     if result.alarm:
         summary += f"; {result.alarm} alarm"
     out(summary)
+    if result.drift:
+        by: dict[str, int] = {}
+        for d in result.drift:
+            by[d["outcome"]] = by.get(d["outcome"], 0) + 1
+        out(
+            f"Drift: {len(result.drift)} record(s) changed outside provgit ("
+            + ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
+            + ")"
+            + (
+                "; write them with --overwrite-drift, or capture them with `provgit import --drift`"
+                if by.get("held")
+                else ""
+            )
+        )
     if result.distribution_errors:
         out("See `provgit errors list`; retry with `provgit errors retry ID`.")
 

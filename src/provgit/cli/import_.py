@@ -13,9 +13,12 @@ from provgit.adopt import drift as drift_git
 from provgit.adopt import report
 from provgit.adopt.analysis import Analysis, Options, analyse
 from provgit.adopt.writer import WriteError, write
+from provgit.apply import drift as drift_items
 from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
 from provgit.compose import connect, observe_network
 from provgit.fsutil import atomic_write
+from provgit.journal import FILENAME as JOURNAL_FILE
+from provgit.journal import Journal, JournalError
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.source import ConfigSource
@@ -198,6 +201,14 @@ def _drift(
     )
     _save_report(value, rdir, "drift", max_bytes)
     _emit(value, fmt, max_bytes)
+    if made and (sdir / JOURNAL_FILE).exists():
+        # The drift items of these elements are now on the branch: no longer
+        # open, still held until the branch is merged (or overwritten).
+        try:
+            with Journal.open(sdir) as journal:
+                drift_items.capture(journal, list(observed), made)
+        except JournalError as e:
+            click.echo(f"warning: drift items not marked as captured: {e}", err=True)
     if fmt == "text":
         if made:
             click.echo(f"Branch {made} holds the drift; open a pull request from it.")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from provgit import exitcodes
+from provgit.apply import drift
 from provgit.cli.common import (
     config_path_argument,
     console,
@@ -20,7 +21,7 @@ from provgit.cli.common import (
 )
 from provgit.compose import PlanRun, plan_from_memo, plan_network
 from provgit.fsutil import atomic_write
-from provgit.plan import Plan, PlanOptions
+from provgit.plan import Plan, PlanOptions, signing
 from provgit.render import plan_markdown, plan_text
 
 FORMATS = ["text", "markdown", "json"]
@@ -155,19 +156,38 @@ def command(
     Nothing is changed. Secrets show as (sensitive); changes to them are still
     detected. When an element cannot be observed the plan is incomplete and
     exits 5 (--allow-unreachable: 0/2 for the rest, with a warning). Save the
-    plan with --out and apply exactly that with `provgit apply FILE`: elements
-    that changed since are refused.
+    plan with --out and apply exactly that with `provgit apply FILE`: the saved
+    plan is signed with the network's secret_key (or the state directory's
+    key), so a plan edited since is refused, and so are elements that changed
+    since.
     """
     sdir = state_dir_for(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
     run = asyncio.run(make_plan(path, sdir, options, fmt))
     plan = run.plan
+    if out is not None or fmt == "json":
+        # Signed, so `provgit apply` can tell it is what this command planned.
+        key = signing.plan_key(run.settings.secret_key, sdir)
+        assert not isinstance(key, str)  # made when missing
+        if key.fallback:
+            click.echo(
+                f"warning: {key.fallback}: the plan is signed with the state directory's key "
+                f"({key.where}); only this state directory can apply it",
+                err=True,
+            )
+        signed = signing.signed_text(plan, key)
     if out is not None:
         try:
-            atomic_write(out, plan.dumps().encode())
+            atomic_write(out, signed.encode())
         except OSError as e:
             raise click.ClickException(f"cannot save the plan to {out}: {e.strerror or e}") from e
-    emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
+    if fmt == "json":
+        click.echo(signed, nl=False)
+    else:
+        emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
+    if fmt == "text":
+        for line in drift.preview_lines(plan, sdir, run.settings):
+            click.echo(line)
     note = unreachable_note(plan, allow_unreachable)
     if note is not None:
         click.echo(note, err=True)

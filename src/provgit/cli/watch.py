@@ -34,9 +34,10 @@ DEFAULT_PORT = 8472
 @click.option(
     "--drift",
     type=click.Choice(["report", "correct"]),
-    default="report",
-    show_default=True,
-    help="What a resync does with out-of-band changes on the elements.",
+    default=None,
+    help="What a run does with records changed outside provgit: report holds them "
+    "until a person decides, correct overwrites them (default: `drift.mode` of "
+    "provgit.yaml, else report).",
 )
 @click.option(
     "--resync-seconds",
@@ -89,7 +90,7 @@ def command(
     path: Path,
     repo: str | None,
     ref: str,
-    drift: str,
+    drift: str | None,
     resync_seconds: float,
     fetch_seconds: float,
     debounce_ms: int,
@@ -143,7 +144,7 @@ def command(
         repo=repo,
         ref=ref,
         subdir=subdir,
-        drift="correct" if drift == "correct" else "report",
+        drift="correct" if drift == "correct" else "report" if drift == "report" else None,
         resync_seconds=resync_seconds,
         fetch_seconds=fetch_seconds,
         step_ms=debounce_ms,

@@ -70,6 +70,9 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
     field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
     value = err.get("input")
     ctx = err.get("ctx") or {}
+    if "hint" in ctx and "message" in ctx:
+        # Our own PydanticCustomError: the message and the hint, as written.
+        return loc, str(ctx["message"]), str(ctx["hint"])
     if etype == "missing":
         return loc, f"missing required field '{field}'", f"add '{field}: …'"
     if etype == "extra_forbidden":
@@ -98,6 +101,8 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
             hint = f'quote it to keep it as text: {field}: "{value}"'
         if etype == "string_type" and isinstance(value, bool):
             hint = f'YAML reads this as a boolean; quote it: {field}: "{value}"'
+        if etype == "int_type" and isinstance(value, float) and value.is_integer():
+            hint = f"write a whole number, without the decimal point: {field}: {int(value)}"
         if etype == "int_type" and isinstance(value, str) and value.strip().isdigit():
             hint = f"remove the quotes: {field}: {value.strip()}"
         return loc, f"'{field}' must be {_TYPE_NAMES[etype]}, got {_describe(value)}", hint

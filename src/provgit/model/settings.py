@@ -74,6 +74,16 @@ class Reports(Model):
     markdown_max_bytes: Annotated[int, Field(ge=1000)] = 60_000
 
 
+class DriftSettings(Model):
+    """What a run does with a record someone changed outside provgit."""
+
+    # report: the record is held (not overwritten) until a person decides
+    # (`apply --overwrite-drift`, or `import --drift`); correct: it is
+    # overwritten and the drift recorded as corrected. Unset: each command's
+    # own default (apply and reconcile correct, watch reports).
+    mode: Literal["report", "correct"] | None = None
+
+
 class Sharing(Model):
     """Overrides a kind's default sharing scope, and keys never shared."""
 
@@ -89,7 +99,9 @@ class Settings(Model):
     alarms: Alarms = Alarms()
     apply: ApplySettings = ApplySettings()
     reports: Reports = Reports()
+    drift: DriftSettings = DriftSettings()
     sharing: dict[str, Sharing] = {}
-    # Keys the fingerprints of secrets, so a plan can see a PIN changed without
-    # holding it; without one, fingerprints are keyed by the network name.
+    # Keys the fingerprints of secrets (a plan sees a PIN changed without
+    # holding it) and the signatures of saved plans; without one, the state
+    # directory's own key (`secret.key`) does both.
     secret_key: SecretRef | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from provgit.model.common import (
     AsciiName,
@@ -17,6 +18,7 @@ from provgit.model.common import (
     Text,
     _not_blank,
 )
+from provgit.model.login import login_id_problem
 
 # 100-110 are the call server's own classes of service.
 COS_RESERVED = range(100, 111)
@@ -115,7 +117,15 @@ class PhoneService(Model):
 
 
 class User(Model):
-    login_id: Annotated[str, StringConstraints(min_length=2, max_length=113)]
+    login_id: Annotated[
+        str,
+        StringConstraints(min_length=2, max_length=113),
+        Field(
+            description="2-113 characters of ISO 8859-1: no spaces, '@', commas, control or "
+            "invisible characters, '/', '\\' or '..'; unique ignoring case, and not like "
+            "another login id or equal to another user's DN"
+        ),
+    ]
     first_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     last_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
@@ -132,8 +142,13 @@ class User(Model):
     @field_validator("login_id")
     @classmethod
     def _login(cls, v: str) -> str:
-        if v != v.strip() or any(c.isspace() for c in v):
-            raise ValueError("a login id cannot contain spaces")
+        problem = login_id_problem(v)
+        if problem is not None:
+            # The hint comes first: the message holds user text, and pydantic fills
+            # the template's fields in order (a '{hint}' typed in a login stays).
+            raise PydanticCustomError(
+                "login_id", "{message}", {"hint": problem[1], "message": problem[0]}
+            )
         return v
 
     @model_validator(mode="after")

@@ -146,6 +146,7 @@ def plan_record(
         resource,
         changes={k: {"before": v} for k, v in _visible(stored.fields).items()},
         if_revision=stored.revision,
+        managed=managed,
     )
 
 
@@ -313,4 +314,7 @@ def compute_plan(
         source=source,
         mode="diff" if mode == "diff" else "plan",
         warnings=warnings,
+        prune=options.prune,
+        allow_deletes=options.allow_deletes,
+        allow_updates=options.allow_updates,
     )

@@ -2,8 +2,9 @@
 
 A plan is data: per element, ordered operations with before/after, the
 element's observed revision (so a saved plan is refused once the element has
-moved), counts, and a checksum over the whole. Renderers turn it into text,
-markdown or JSON; apply executes it.
+moved), counts, and the options it was planned with. Renderers turn it into
+text, markdown or JSON; apply executes it. A saved plan is signed
+(`plan.signing`): `loads`/`from_json` here only parse.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ from typing import Any, Literal
 
 from provgit.secrets import redact
 
-FORMAT = "provgit.plan/1"
+FORMAT = "provgit.plan/2"
+# Formats before plans were signed: refused with a clear message, never applied.
+UNSIGNED_FORMATS = ("provgit.plan/1",)
 Action = Literal["add", "modify", "delete"]
 
 
 class PlanFormatError(Exception):
     """A saved plan file that is not a provgit plan, or was edited."""
+
+
+def canonical(doc: Any) -> bytes:
+    """The one serialization of a JSON value that is signed and checksummed:
+    sorted keys, no spaces, ASCII (parse it and serialize again: same bytes)."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,9 @@ class Operation:
     fields: dict[str, Any] | None = None
     if_revision: int | None = None
     depends_on: tuple[tuple[str, str], ...] = ()
+    # delete: whether the element's record said provgit created it (apply
+    # re-checks the prune rules with it).
+    managed: bool | None = None
 
     @property
     def destructive(self) -> bool:
@@ -57,6 +69,8 @@ class Operation:
             out["fields"] = self.fields
         if self.depends_on:
             out["depends_on"] = [list(d) for d in self.depends_on]
+        if self.managed is not None:
+            out["managed"] = self.managed
         return out
 
     @classmethod
@@ -71,6 +85,7 @@ class Operation:
             fields=d.get("fields"),
             if_revision=d.get("if_revision"),
             depends_on=tuple((a, b) for a, b in d.get("depends_on", [])),
+            managed=d.get("managed"),
         )
 
 
@@ -147,6 +162,10 @@ class Plan:
     source: str | None = None  # config path or "<base>..<head>" for a diff
     mode: Literal["plan", "diff"] = "plan"
     warnings: tuple[str, ...] = ()
+    # The options it was planned with (apply re-checks the safety rules with them).
+    prune: bool = False
+    allow_deletes: bool = False
+    allow_updates: bool = False
 
     @property
     def has_changes(self) -> bool:
@@ -184,27 +203,33 @@ class Plan:
             "commit": self.commit,
             "source": self.source,
             "warnings": list(self.warnings),
+            "options": {
+                "prune": self.prune,
+                "allow_mass_delete": self.allow_deletes,
+                "allow_mass_update": self.allow_updates,
+            },
             "totals": self.totals(),
             "elements": [e.to_json() for e in self.elements],
         }
 
     def checksum(self) -> str:
-        body = json.dumps(self._body(), sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+        """A digest of the content (identifies a plan; it protects nothing: see signing)."""
+        return "sha256:" + hashlib.sha256(canonical(self._body())).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
-        body = self._body()
-        body["checksum"] = self.checksum()
-        return body
+        return self._body()
 
     def dumps(self) -> str:
+        """The JSON form, unsigned (`signing.signed_text` is what apply accepts)."""
         return json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n"
 
     @classmethod
     def from_json(cls, d: Any) -> Plan:
+        """Parse only: a plan to apply comes through `signing.verify`."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
         try:
+            options = d.get("options") or {}
             plan = cls(
                 network=d["network"],
                 elements=tuple(ElementPlan.from_json(e) for e in d["elements"]),
@@ -212,14 +237,12 @@ class Plan:
                 source=d.get("source"),
                 mode=d.get("mode", "plan"),
                 warnings=tuple(d.get("warnings", [])),
+                prune=options.get("prune") is True,
+                allow_deletes=options.get("allow_mass_delete") is True,
+                allow_updates=options.get("allow_mass_update") is True,
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise PlanFormatError(f"plan file is damaged: {e!r}") from None
-        if d.get("checksum") != plan.checksum():
-            raise PlanFormatError(
-                "plan checksum does not match its content (was the file edited?); "
-                "run `provgit plan --out FILE` again"
-            )
         return plan
 
     @classmethod

@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan, standing
+from provgit.apply import drift as drift_items
 from provgit.apply import status as st
 from provgit.compose import Network, connect, observe_network, remember_writes
-from provgit.journal import Journal
+from provgit.journal import DriftItem, Journal
 from provgit.observe import Observation, ObservationCache
 from provgit.plan import Plan, PlanOptions
 from provgit.render import apply_summary
@@ -68,7 +69,8 @@ class WatchOptions:
     repo: str | None = None  # git mode: URL or local path
     ref: str = "main"
     subdir: str = "."  # git mode: the config directory inside the repository
-    drift: DriftMode = "report"
+    # None: `drift.mode` of provgit.yaml, else report.
+    drift: DriftMode | None = None
     resync_seconds: float = 300.0
     fetch_seconds: float = 60.0
     step_ms: int = 50
@@ -174,6 +176,12 @@ class Watcher:
         self._doc = (now, self._version, doc)
         return doc
 
+    @property
+    def drift_mode(self) -> DriftMode:
+        """--drift, else `drift.mode` of the config applied, else report."""
+        settings = self.desired.state.settings if self.desired is not None else None
+        return self.o.drift or (settings.drift.mode if settings else None) or "report"
+
     def _watch_section(self) -> dict[str, Any]:
         desired = self.desired
         return {
@@ -187,7 +195,7 @@ class Watcher:
             "last_run": self.last_run,
             "refused": self.refused,
             "drift": self.drift,
-            "drift_mode": self.o.drift,
+            "drift_mode": self.drift_mode,
         }
 
     # ---- lifetime ---------------------------------------------------------------
@@ -212,7 +220,7 @@ class Watcher:
             url=url,
             source=self.follower.display if self.follower else str(self.o.config),
             state_dir=str(self.o.state_dir),
-            drift=self.o.drift,
+            drift=self.drift_mode,
             resync_seconds=self.o.resync_seconds,
             pid=os.getpid(),
         )
@@ -583,8 +591,18 @@ class Watcher:
                 classified = classify(
                     plan, standing.unfinished(self.journal), self._down_elements()
                 )
+                # Into the journal (items, events) like the drift any run finds,
+                # including changes to records provgit never wrote.
+                await asyncio.to_thread(
+                    drift_items.review,
+                    plan,
+                    self.apply_journal,  # off the loop, as apply uses it
+                    self.drift_mode,
+                    settle=True,
+                    extra=_items(classified),
+                )
                 self._note_drift(classified)
-                if classified.drift and self.o.drift == "report":
+                if classified.drift and self.drift_mode == "report":
                     only, fresh = classified.unfinished, False
                 if self._nothing_to_do(plan, observed, only):
                     return None, "in sync"
@@ -638,7 +656,7 @@ class Watcher:
             self.drift, self._drift_sig = None, frozenset()
             self.touch()
             return
-        corrected = self.o.drift == "correct"
+        corrected = self.drift_mode == "correct"
         self.drift = {
             "time": _iso(time.time()),
             "records": c.drift_count,
@@ -660,10 +678,56 @@ class Watcher:
         if sig == self._drift_sig and not corrected:
             return  # the same drift was reported already
         self._drift_sig = sig
+        # The journal events were written by drift_items.review (new items only).
         for el, ops in sorted(c.drift.items()):
-            message = describe(el, ops, corrected)
-            self.journal.add_event("drift", message, element=el)
-            self.log.warning("drift", element=el, records=len(ops), corrected=corrected)
+            self.log.warning(
+                "drift",
+                element=el,
+                records=len(ops),
+                corrected=corrected,
+                message=describe(el, ops, corrected),
+            )
+
+    def _note_run_drift(self, result: ApplyResult) -> None:
+        """Drift a config run found (an edit made just before it): logged, and
+        shown in the live status until a resync sees it again or gone."""
+        if not result.drift:
+            return
+        by_element: dict[str, list[dict[str, Any]]] = {}
+        for d in result.drift:
+            by_element.setdefault(d["element"], []).append(d)
+        for el, found in sorted(by_element.items()):
+            if any(d["new"] for d in found):
+                self.log.warning(
+                    "drift",
+                    element=el,
+                    records=len(found),
+                    corrected=all(d["outcome"] == "corrected" for d in found),
+                    held=sum(d["outcome"] == "held" for d in found),
+                )
+        left = [d for d in result.drift if d["outcome"] != "corrected"]
+        if not left:
+            return
+        action = {"changed": "modify", "missing": "add", "unexpected": "delete"}
+        self.drift = {
+            "time": _iso(time.time()),
+            "records": len(left),
+            "corrected": False,
+            "elements": {
+                el: [
+                    {
+                        "action": action.get(d["change"], "modify"),
+                        "collection": d["collection"],
+                        "key": d["key"],
+                        "fields": d["fields"],
+                    }
+                    for d in left
+                    if d["element"] == el
+                ][:MAX_PROBLEMS]
+                for el in sorted({d["element"] for d in left})
+            },
+        }
+        self.touch()
 
     def _nothing_to_do(
         self,
@@ -688,7 +752,9 @@ class Watcher:
     ) -> ApplyResult:
         gate = self.gate = Gate()
         drivers = {n: GatedDriver(d, gate) for n, d in network.drivers.items()}
-        options = ApplyOptions(command="watch", check_stale=False, fresh=fresh, only=only)
+        options = ApplyOptions(
+            command="watch", check_stale=False, fresh=fresh, only=only, drift=self.drift_mode
+        )
         assert self.desired is not None
         return await apply_plan(
             plan,
@@ -702,6 +768,8 @@ class Watcher:
         )
 
     async def _after_apply(self, result: ApplyResult, config_run: bool, desired: Desired) -> None:
+        if config_run:
+            self._note_run_drift(result)
         for e in result.elements:
             self.log.info("element_status", element=e.element, status=e.status, **e.counts())
         self.log.info(
@@ -754,6 +822,32 @@ class Watcher:
                 self.log.warning("git_note", warning=warning)
             else:
                 self.log.info("git_note_written", commit=commit)
+
+
+def _items(c: Classified) -> list[DriftItem]:
+    """The resync's drift as journal drift items (field names only, never values)."""
+    now = time.time()
+    change = {"modify": "changed", "add": "missing", "delete": "unexpected"}
+    return [
+        DriftItem(
+            el,
+            op.collection,
+            op.key,
+            op.kind,
+            op.resource,
+            change.get(op.action, "changed"),
+            tuple(sorted(k for k in op.changes if not k.startswith("_")))
+            if op.action == "modify"
+            else (),
+            op.if_revision,
+            "open",
+            None,
+            now,
+            now,
+        )
+        for el, ops in c.drift.items()
+        for op in ops
+    ]
 
 
 def _iso(t: float) -> str:
