@@ -3,6 +3,7 @@ observation after provgit's own writes, dead runs."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from provgit.journal import Journal
 from provgit.observe import Observation, ObservationCache
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.render import apply_summary
+
+SCHEMA = "schemas/status.schema.json"
 
 
 def _op(status: str, kind: str, key: str) -> OpResult:
@@ -102,3 +105,12 @@ def test_dead_runs_of_this_host_are_marked_interrupted_once(tmp_path: Path) -> N
         assert outcomes[dead] == "interrupted"
         assert outcomes[elsewhere] is None  # its process cannot be seen from here
         assert [e.run_id for e in j.events() if e.type == "interrupted"] == [dead]
+
+
+def test_every_journal_event_type_is_in_the_schema_and_has_a_feed_title() -> None:
+    from provgit.journal import EVENT_TYPES
+    from provgit.report.atom import TITLES
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / SCHEMA).read_text())
+    assert set(schema["$defs"]["event"]["properties"]["type"]["enum"]) == set(EVENT_TYPES)
+    assert set(TITLES) == set(EVENT_TYPES)
