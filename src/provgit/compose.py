@@ -6,10 +6,12 @@ Only composition lives here; each step calls one stage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from provgit.apply.result import ApplyResult
 from provgit.drivers.base import Driver, DriverConfig, ElementError, StoredRecord
 from provgit.drivers.registry import make_driver
 from provgit.load.verdict import recording_reads
@@ -18,8 +20,11 @@ from provgit.model.state import DesiredState
 from provgit.observe import (
     Observation,
     ObservationCache,
+    ObservedState,
+    Write,
     changes_since,
     observe,
+    with_writes,
 )
 from provgit.plan import Plan, PlanOptions, compute_plan, memo
 from provgit.plan.errors import resource_errors, secret_warnings
@@ -111,8 +116,53 @@ async def observe_network(
     if save:
         cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
     for name, why in network.unavailable.items():
-        observed[name] = Observation(name, "unauthorized", None, error=why)
+        # A token that is not set: the element would refuse us ("token
+        # refused"); a driver that would not start is an error of its own.
+        state: ObservedState = "unauthorized" if why.startswith("token ") else "error"
+        observed[name] = Observation(name, state, None, error=why)
+    # An element found down keeps what it last held, so its planned writes
+    # can be queued as pending updates at once.
+    for name, o in observed.items():
+        if not o.ok:
+            last = previous.get(name) if name in previous else cache.load(name)
+            observed[name] = o.with_last_known(last)
     return observed
+
+
+def landed_writes(plan: Plan, result: ApplyResult) -> dict[str, list[Write]]:
+    """Per element, the writes of `plan` that `result` says landed."""
+    out: dict[str, list[Write]] = {}
+    for e in result.elements:
+        ok = {(r.collection, r.key): r.revision for r in e.operations if r.status == "ok"}
+        ep = plan.element(e.element) if ok else None
+        if ep is None:
+            continue
+        out[e.element] = [
+            (op.collection, op.key, None if op.action == "delete" else op.fields, ok[ref])
+            for op in ep.operations
+            if (ref := (op.collection, op.key)) in ok
+        ]
+    return out
+
+
+def remember_writes(
+    state_dir: Path,
+    plan: Plan,
+    result: ApplyResult,
+    observations: dict[str, Observation] | None = None,
+) -> None:
+    """Keep each element's last observation true after an apply: in
+    `observations` (the watcher's, in memory), else in the observation cache."""
+    landed = landed_writes(plan, result)
+    if observations is not None:
+        for name, writes in landed.items():
+            if name in observations:
+                observations[name] = with_writes(observations[name], writes)
+        return
+    cache = ObservationCache(state_dir)
+    for name, writes in landed.items():
+        with contextlib.suppress(OSError):
+            cache.record_writes(name, writes)
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,7 @@ def test_errors_list_empty_formats(config: Path) -> None:
     r = cli("errors", "list", "-C", str(config))
     assert r.code == 0 and "No distribution errors." in r.out
     body = json.loads(cli("errors", "list", "-C", str(config), "--format", "json").out)
-    assert body == {"alarm": None, "pending_updates": 0, "count": 0, "errors": []}
+    assert body == {"alarm": None, "pending_updates": 0, "count": 0, "errors": [], "pending": []}
     csv_out = cli("errors", "list", "-C", str(config), "--format", "csv").out
     assert csv_out.startswith("action_id,element,time,last_retried,action,form,key,")
     bad = cli("errors", "retry", "-C", str(config), "99")

@@ -136,7 +136,9 @@ def command(
     `drift.mode: report` it is held, not overwritten, until --overwrite-drift.
 
     Exit codes: 0 applied and in sync, 1 invalid input, 3 refused for safety
-    (nothing applied), 4 applied with errors or held (see `provgit errors list`).
+    (nothing applied), 4 applied with errors, pending updates left or drift
+    held (see `provgit errors list`), 143 stopped by SIGTERM (journaled as
+    interrupted).
     """
     if not target.exists():
         raise click.UsageError(

@@ -82,6 +82,7 @@ def _text_row(e: DistributionError) -> str:
     )
 
 
+PENDING_SHOWN = 20
 TEXT_HEADER = (
     f"{'ID':>6}  {'ELEMENT':<12} {'TIME':<20}  {'LAST RETRIED':<20}  {'ACTION':<6}  "
     f"{'FORM':<22} {'KEY':<20} {'TYPE':<10} {'STATUS':<13} REASON"
@@ -109,6 +110,9 @@ def list_(
     with _journal(config, state_dir) as journal:
         errors = journal.distribution_errors(element=element, form=form, error_type=error_type)
         pending = journal.pending_count()
+        # SDS shows pending updates beside the errors: writes kept for an
+        # element that is down, locked or refusing the token, retried on schedule.
+        queued = journal.pending(element)
         alarm = journal.alarm_level()
     if group_by == "form":
         errors = sorted(errors, key=lambda e: (e.form, e.id))
@@ -116,7 +120,12 @@ def list_(
         click.echo(_csv(errors), nl=False)
         return exitcodes.OK
     if fmt == "json":
-        body: dict[str, Any] = {"alarm": alarm, "pending_updates": pending, "count": len(errors)}
+        body: dict[str, Any] = {
+            "alarm": alarm,
+            "pending_updates": pending,
+            "count": len(errors),
+            "pending": [p.to_json() for p in queued],
+        }
         if group_by == "form":
             groups: dict[str, list[dict[str, Any]]] = {}
             for e in errors:
@@ -141,6 +150,16 @@ def list_(
         click.echo(TEXT_HEADER)
         for e in errors:
             click.echo(_text_row(e))
+    if queued:
+        click.echo(f"\nPending updates ({len(queued)}), retried on schedule:")
+        for p in queued[:PENDING_SHOWN]:
+            d = p.to_json()
+            click.echo(
+                f"  {p.element:<12} {p.action:<6} {p.collection}/{p.key}  attempts {p.attempts}, "
+                f"next retry {d['next_retry']}: {p.last_error}"
+            )
+        if len(queued) > PENDING_SHOWN:
+            click.echo(f"  … and {len(queued) - PENDING_SHOWN} more (--format json lists all)")
     tail = f"{len(errors)} distribution error(s), {pending} pending update(s)"
     if alarm:
         tail += f"; {alarm} data distribution alarm"

@@ -70,10 +70,30 @@ def emit(plan: Plan, fmt: str, full: bool, markdown_max: int) -> None:
         plan_text.render(plan, console(), None if full else 200)
 
 
-def exit_code(plan: Plan, detailed: bool) -> int:
+def exit_code(plan: Plan, detailed: bool, allow_unreachable: bool = False) -> int:
+    """3 refused for safety; 5 when some element could not be observed (a CI
+    gate must not pass without looking at part of the network) unless
+    `allow_unreachable`; then 2 for changes with `detailed`, else 0."""
     if plan.refused:
         return exitcodes.REFUSED
-    return exitcodes.CHANGES if detailed and plan.has_changes else exitcodes.OK
+    if plan.unreachable and not allow_unreachable:
+        return exitcodes.INCOMPLETE
+    changes = plan.has_changes or any(e.queued for e in plan.elements)
+    return exitcodes.CHANGES if detailed and changes else exitcodes.OK
+
+
+def unreachable_note(plan: Plan, allowed: bool) -> str | None:
+    """The line that says which elements the answer does not cover, and what the exit code does."""
+    down = plan.unreachable
+    if not down:
+        return None
+    names = ", ".join(f"{e.element} ({e.state})" for e in down)
+    if allowed:
+        return f"warning: not observed, not covered by this plan: {names} (--allow-unreachable)"
+    return (
+        f"incomplete: not observed: {names}; exit code {exitcodes.INCOMPLETE} "
+        "(pass --allow-unreachable to answer for the other elements only)"
+    )
 
 
 async def make_plan(
@@ -106,7 +126,14 @@ async def make_plan(
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 2 when there are changes (0: none, 1: error, 3: refused for safety).",
+    help="Exit 2 when there are changes (0: none, 1: error, 3: refused for safety, "
+    "5: some elements could not be observed).",
+)
+@click.option(
+    "--allow-unreachable",
+    is_flag=True,
+    help="Answer 0/2 for the elements observed even when others could not be "
+    "(default: exit 5, incomplete).",
 )
 @click.option("--full", is_flag=True, help="Show every operation (text output).")
 @plan_options
@@ -116,6 +143,7 @@ def command(
     fmt: str,
     out: Path | None,
     detailed_exitcode: bool,
+    allow_unreachable: bool,
     full: bool,
     elements: tuple[str, ...],
     prune: bool,
@@ -126,10 +154,12 @@ def command(
     """Plan the config at PATH against every element and show what would change.
 
     Nothing is changed. Secrets show as (sensitive); changes to them are still
-    detected. Save the plan with --out and apply exactly that with
-    `provgit apply FILE`: the saved plan is signed with the network's
-    secret_key (or the state directory's key), so a plan edited since is
-    refused, and so are elements that changed since.
+    detected. When an element cannot be observed the plan is incomplete and
+    exits 5 (--allow-unreachable: 0/2 for the rest, with a warning). Save the
+    plan with --out and apply exactly that with `provgit apply FILE`: the saved
+    plan is signed with the network's secret_key (or the state directory's
+    key), so a plan edited since is refused, and so are elements that changed
+    since.
     """
     sdir = state_dir_for(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
@@ -158,4 +188,7 @@ def command(
     if fmt == "text":
         for line in drift.preview_lines(plan, sdir, run.settings):
             click.echo(line)
-    return exit_code(plan, detailed_exitcode)
+    note = unreachable_note(plan, allow_unreachable)
+    if note is not None:
+        click.echo(note, err=True)
+    return exit_code(plan, detailed_exitcode, allow_unreachable)

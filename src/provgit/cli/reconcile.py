@@ -52,9 +52,12 @@ def command(
 
     A record changed outside provgit since provgit wrote it is drift: with
     `drift.mode: report` it is held, not overwritten, until --overwrite-drift.
+    An element that is down gets its writes kept as pending updates at once.
 
     Exit codes: 0 in sync, 1 invalid input, 3 refused for safety (nothing
-    applied), 4 applied with errors or held.
+    applied), 4 applied with errors, pending updates left (an element down or
+    refusing the token) or drift held, 143 stopped by SIGTERM (journaled as
+    interrupted).
     """
     sdir = state_dir_for(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)

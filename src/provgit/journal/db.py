@@ -50,7 +50,9 @@ EVENT_TYPES = (
     "drift",
     "refused",  # apply refused for safety (stale plan, threshold, lock, queue cap)
     "config_refused",  # the watcher refused an invalid config; the last good one stays
-    "interrupted",  # a run stopped by a signal before it finished
+    "interrupted",  # a run stopped by a signal, or found dead (no finish), by the next run
+    "element_down",  # an element found down (stopped, offline, token refused, ...)
+    "element_up",  # an element that was down answers again
     "removal_held",  # watch: records gone from the files wait for a confirming read
     "removal_withdrawn",  # watch: they came back before it; nothing was deleted
 )
@@ -531,6 +533,14 @@ class Journal:
             d["summary"] = json.loads(d["summary"]) if d["summary"] else None
             out.append(d)
         return out
+
+    def unfinished_runs(self) -> list[dict[str, Any]]:
+        """Runs with no finish, oldest first: running now, or dead (SIGKILL, power loss)."""
+        rows = self._db.execute(
+            "SELECT id, command, pid, host, started FROM runs WHERE finished IS NULL ORDER BY id"
+        ).fetchall()
+        names = ("id", "command", "pid", "host", "started")
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     # ---- intents and outcomes ----------------------------------------------
 

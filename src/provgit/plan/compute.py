@@ -187,7 +187,7 @@ def plan_element(
     options: PlanOptions,
 ) -> ElementPlan:
     if not obs.ok:
-        return ElementPlan(name, element_type, obs.state, None, error=obs.error)
+        return _unobserved(name, element_type, target, obs, settings, options)
     desired = target.records.get(name, {})
     ops: list[Operation] = []
     warnings: list[str] = []
@@ -215,6 +215,24 @@ def plan_element(
     return assemble(name, element_type, obs, ops, warnings, observed_count, settings, options)
 
 
+def _unobserved(
+    name: str,
+    element_type: str,
+    target: Target,
+    obs: Observation,
+    settings: Settings,
+    options: PlanOptions,
+) -> ElementPlan:
+    """An element that could not be observed: nothing to send, but the writes
+    it needs against what it last held (`obs.records`, observed at
+    `obs.base_revision`) are queued, to be kept as pending updates."""
+    queued: tuple[Operation, ...] = ()
+    if obs.base_revision is not None:
+        believed = Observation(name, "running", obs.base_revision, obs.records)
+        queued = plan_element(name, element_type, target, believed, settings, options).operations
+    return ElementPlan(name, element_type, obs.state, None, error=obs.error, queued=queued)
+
+
 def replan_element(
     name: str,
     element_type: str,
@@ -229,7 +247,7 @@ def replan_element(
     same settings and options, re-planning only `keys`: the records whose
     desired or observed state changed since that plan."""
     if not obs.ok:
-        return ElementPlan(name, element_type, obs.state, None, error=obs.error)
+        return _unobserved(name, element_type, target, obs, settings, options)
     ops = {(op.collection, op.key): op for op in previous.operations}
     warnings = {w.split(" ", 1)[0]: w for w in previous.warnings}
     desired = target.records.get(name, {})

@@ -104,6 +104,11 @@ class ElementPlan:
     refusal: str | None = None  # safety threshold tripped: nothing is applied here
     warnings: tuple[str, ...] = ()
     observed_records: int = 0  # what the element held (the base of percent thresholds)
+    # An element that could not be observed: the writes it needs, planned
+    # against its last observation. Never sent from this plan (the next run
+    # plans again from what the element holds); apply keeps them as pending
+    # updates at once, the way SDS queues updates for an element that is down.
+    queued: tuple[Operation, ...] = ()
 
     @property
     def observed(self) -> bool:
@@ -133,6 +138,8 @@ class ElementPlan:
             "counts": self.counts(),
             "counts_by_kind": self.counts_by_kind(),
             "operations": [op.to_json() for op in self.operations],
+            # Only when there are some: older plan files keep their checksum.
+            **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
         }
 
     @classmethod
@@ -147,6 +154,7 @@ class ElementPlan:
             refusal=d.get("refusal"),
             warnings=tuple(d.get("warnings", [])),
             observed_records=int(d.get("observed_records", 0)),
+            queued=tuple(Operation.from_json(o) for o in d.get("queued", [])),
         )
 
 
@@ -166,6 +174,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(e.operations for e in self.elements)
+
+    @property
+    def unreachable(self) -> list[ElementPlan]:
+        """Elements that could not be observed: the plan does not cover them."""
+        return [e for e in self.elements if not e.observed]
 
     @property
     def refused(self) -> list[ElementPlan]:

@@ -67,6 +67,10 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
             notes.append(f"> ⛔ {md_text(e.refusal)}")
         if not e.observed:
             notes.append(f"> ⚠️ not observed: {md_text(e.error or e.state)}")
+            if e.queued:
+                notes.append(
+                    f"> {len(e.queued)} change(s) kept as pending updates until it is back"
+                )
         notes += [f"> ⚠️ {md_text(w)}" for w in e.warnings]
         if not e.operations and not notes:
             continue

@@ -25,8 +25,11 @@ def summary_line(plan: Plan) -> str:
     if in_sync:
         parts.append(f"{len(in_sync)} in sync")
     if unreachable:
+        names = ", ".join(e.element for e in unreachable)
+        queued = sum(len(e.queued) for e in unreachable)
         parts.append(
-            f"{len(unreachable)} not reachable ({', '.join(e.element for e in unreachable)})"
+            f"{len(unreachable)} not reachable ({names})"
+            + (f", {queued} change(s) kept for it as pending updates" if queued else "")
         )
     if plan.refused:
         parts.append(f"{len(plan.refused)} refused for safety")
@@ -74,7 +77,21 @@ def _element(e: ElementPlan, limit: int | None) -> list[Text]:
     )
     out = [head]
     if not e.observed:
-        out.append(Text(f"  not observed: {e.error or e.state}; nothing planned", style="red"))
+        if not e.queued:
+            out.append(Text(f"  not observed: {e.error or e.state}; nothing planned", style="red"))
+            return out
+        out.append(
+            Text(
+                f"  not observed: {e.error or e.state}; {len(e.queued)} change(s) against "
+                "what it last held, kept as pending updates until it is back:",
+                style="red",
+            )
+        )
+        queued = sorted(e.queued, key=lambda o: _DISPLAY_ORDER[o.action])
+        for op in queued if limit is None else queued[:limit]:
+            out.extend(_op_lines(op, detail=False))
+        if limit is not None and len(queued) > limit:
+            out.append(Text(f"  … and {len(queued) - limit} more (use --full)", style="dim"))
         return out
     if e.refusal:
         out.append(Text(f"  REFUSED: {e.refusal}", style="bold red"))

@@ -26,6 +26,8 @@ TITLES = {
     "interrupted": "Run interrupted",
     "removal_held": "Removal held",
     "removal_withdrawn": "Removal withdrawn",
+    "element_down": "Element down",
+    "element_up": "Element back",
 }
 
 

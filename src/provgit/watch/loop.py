@@ -37,12 +37,13 @@ from typing import Any, Literal
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan, standing
 from provgit.apply import drift as drift_items
 from provgit.apply import status as st
-from provgit.compose import Network, connect, observe_network
+from provgit.compose import Network, connect, observe_network, remember_writes
 from provgit.journal import DriftItem, Journal
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
 from provgit.plan import Plan, PlanOptions
+from provgit.render import apply_summary
 from provgit.report import reports_dir
 from provgit.source import ConfigSource
 from provgit.validate import Validated
@@ -638,6 +639,7 @@ class Watcher:
                     return None, "in sync"
             with self._timed("apply"):
                 result = await self._apply(plan, network, only, fresh)
+                remember_writes(self.o.state_dir, plan, result, self.cache.observations)
         finally:
             await network.close()
         if config_run:
@@ -869,6 +871,8 @@ class Watcher:
             pending_updates=result.pending_updates,
             alarm=result.alarm,
             commit=desired.source.commit,
+            # Which resources, not only how many: "users/jdoe on cs1, mcl; …".
+            **apply_summary.fields(result),
         )
         commit = desired.source.commit
         if config_run and commit and self.follower is not None and result.refusal is None:
