@@ -22,6 +22,55 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+class Hinted(ValueError):
+    """A validation refusal that also says how to fix it (shown as the hint)."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+# YAML 1.1 read these as booleans; YAML 1.2 (what provgit reads) keeps them as
+# text, so `toll_denied: no` would reach the elements as the string "no".
+YAML11_BOOLEANS = {
+    w: w.lower() in ("y", "yes", "on")
+    for base in ("y", "yes", "on", "n", "no", "off")
+    for w in (base, base.capitalize(), base.upper())
+}
+
+
+def _not_yaml11_boolean(v: Any) -> Any:
+    if isinstance(v, str) and v in YAML11_BOOLEANS:
+        meant = "true" if YAML11_BOOLEANS[v] else "false"
+        raise Hinted(
+            f"is the text {v!r}, not a boolean",
+            f"write {meant}; YAML 1.2 reads `{v}` as the string {v!r} "
+            f'(quote it, "{v}", if text is really meant)',
+        )
+    return v
+
+
+def check_option_values(options: dict[str, Any]) -> dict[str, Any]:
+    """Element options: booleans are true/false, never YAML 1.1 `yes`/`no` text."""
+    for key, value in options.items():
+        if isinstance(value, dict):
+            check_option_values(value)
+        elif isinstance(value, list):
+            for item in value:
+                _not_yaml11_boolean(item)
+        elif isinstance(value, str) and value in YAML11_BOOLEANS:
+            try:
+                _not_yaml11_boolean(value)
+            except Hinted as e:
+                raise Hinted(f"option {key!r} {e}", e.hint) from None
+    return options
+
+
+# A value of an element option: true/false, a number or text, where text never
+# spells a YAML 1.1 boolean.
+OptionValue = Annotated[bool | int | str, AfterValidator(_not_yaml11_boolean)]
+
+
 def _no_accents(v: str) -> str:
     bad = sorted({c for c in v if ord(c) > 127})
     if bad:

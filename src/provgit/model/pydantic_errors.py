@@ -137,12 +137,14 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
         return loc, f"'{field}' must be one of {ctx.get('expected')}, got {_describe(value)}", None
     if etype == "value_error":
         msg = str(ctx.get("error", err.get("msg", "")))
+        # A validator that knows the fix raises provgit.model.common.Hinted.
+        given = getattr(ctx.get("error"), "hint", None)
         if loc and field != "value":
             if _is_sentence(msg):
-                return loc, msg, None
+                return loc, msg, given
             sep = ":" if msg.startswith("use ") else ""
-            return loc, f"'{field}'{sep} {msg}", None
-        return loc, msg, None
+            return loc, f"'{field}'{sep} {msg}", given
+        return loc, msg, given
     return loc, f"'{field}': {err.get('msg', 'invalid value')}", None
 
 
@@ -158,4 +160,4 @@ _PATTERN_HINTS = {
 
 def _is_sentence(msg: str) -> bool:
     # Field validators say "must …"/"contains …" and need the field name in front.
-    return not msg.startswith(("must ", "contains ", "cannot ", "use "))
+    return not msg.startswith(("must ", "contains ", "cannot ", "use ", "is the text "))

@@ -10,22 +10,48 @@ from provgit.model.common import (
     AsciiName,
     CorSet,
     CosSet,
+    Hinted,
     Identifier,
     Model,
     Name,
+    OptionValue,
     SecretRef,
     Text,
     _not_blank,
 )
 
 # 100-110 are the call server's own classes of service.
+# Class of service options that are yes/no on the call server's form.
+BOOLEAN_COS_OPTIONS = frozenset(
+    {
+        "toll_denied",
+        "call_forward_external",
+        "twinning",
+        "priority_dial_0",
+        "acd_agent",
+        "do_not_disturb",
+        "call_waiting",
+        "hot_desk",
+    }
+)
 COS_RESERVED = range(100, 111)
 
 
 class ClassOfService(Model):
     number: Annotated[int, Field(ge=1, le=110)]
     comment: Annotated[str, StringConstraints(max_length=15)] = ""
-    options: dict[str, bool | int | str] = {}
+    options: dict[str, OptionValue] = {}
+
+    @field_validator("options")
+    @classmethod
+    def _boolean_options(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in sorted(BOOLEAN_COS_OPTIONS & set(v)):
+            if not isinstance(v[key], bool):
+                raise Hinted(
+                    f"option {key!r} is {v[key]!r}; it must be true or false",
+                    f"write {key}: true or {key}: false",
+                )
+        return v
 
     @field_validator("number")
     @classmethod

@@ -141,6 +141,9 @@ def write_note(config_root: Path, doc: Document) -> None:
         "-f",
         "-F",
         "-",
+        # --end-of-options: the commit comes from a status document; a value
+        # shaped like an option must never be read as one.
+        "--end-of-options",
         source["commit"],
         stdin=body,
     )
@@ -152,6 +155,7 @@ def push_notes(config_root: Path, remote: str = REMOTE) -> None:
         config_root.resolve(),
         "push",
         "--quiet",
+        "--",
         remote,
         f"{NOTES_REF}:{NOTES_REF}",
         timeout=PUSH_TIMEOUT,

@@ -12,6 +12,7 @@ from provgit.model.findings import resolve
 from provgit.model.state import DesiredState
 from provgit.source import ConfigSource
 from provgit.validate.rules import check_rules
+from provgit.validate.secret_files import check_secret_files
 
 
 @dataclass(frozen=True)
@@ -33,5 +34,6 @@ def validate_source(
     loaded = load_files(source, cache_dir, workers)
     state, findings = build_state(loaded.files, commit=source.commit, root=source.root)
     findings.extend(check_rules(state, source))
+    findings.extend(check_secret_files(state, source))
     diags = sorted(loaded.diagnostics + resolve(findings, state.sources), key=Diagnostic.sort_key)
     return Validated(state, diags, len(source.files), loaded.parsed, loaded.cached)

@@ -26,6 +26,10 @@ def is_url(spec: str) -> bool:
 
 class GitFollower:
     def __init__(self, spec: str, ref: str, subdir: str, state_dir: Path) -> None:
+        for what, value in (("repository", spec), ("ref", ref)):
+            if value.startswith("-"):
+                # git would read it as an option (--upload-pack=... runs a command).
+                raise FollowError(f"{what} {value!r} cannot start with '-'")
         self.spec = spec
         self.ref = ref
         self.remote = is_url(spec) or not Path(spec).exists()
@@ -41,7 +45,9 @@ class GitFollower:
         if self.remote:
             if not (self.repo / "HEAD").exists():
                 self.repo.parent.mkdir(parents=True, exist_ok=True)
-                run_git(None, "clone", "--bare", "--quiet", self.spec, str(self.repo), timeout=600)
+                run_git(
+                    None, "clone", "--bare", "--quiet", "--", self.spec, str(self.repo), timeout=600
+                )
             return
         if not self.repo.exists():
             raise FollowError(f"{self.spec}: no such repository")
@@ -58,6 +64,7 @@ class GitFollower:
                 "fetch",
                 "--quiet",
                 "--no-tags",
+                "--",
                 "origin",
                 f"+refs/heads/{self.ref}:refs/heads/{self.ref}",
                 timeout=300,
