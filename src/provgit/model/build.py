@@ -144,7 +144,7 @@ def settings_missing(present: bool) -> Finding:
     """provgit.yaml is missing from the config root, or holds no settings."""
     if present:
         return Finding(
-            Pointer(SETTINGS_FILE, (0,)),
+            Pointer(SETTINGS_FILE, ()),
             f"{SETTINGS_FILE} is empty; the network's settings are required",
             hint="write at least 'version: 1' and 'network: NAME' in it "
             "(see sample-config/provgit.yaml)",

@@ -10,7 +10,7 @@ from provgit.load.loader import load_files
 from provgit.model.build import build_state
 from provgit.model.findings import resolve
 from provgit.model.state import DesiredState
-from provgit.source import ConfigSource
+from provgit.source import SETTINGS_FILE, ConfigSource
 from provgit.validate.rules import check_rules
 from provgit.validate.secret_files import check_secret_files
 
@@ -33,6 +33,9 @@ def validate_source(
 ) -> Validated:
     loaded = load_files(source, cache_dir, workers)
     state, findings = build_state(loaded.files, commit=source.commit, root=source.root)
+    if any(e.path == SETTINGS_FILE for e in source.errors):
+        # provgit.yaml could not be read: that error says it, not a second one.
+        findings = [f for f in findings if not (f.code == "settings" and not f.at.path)]
     findings.extend(check_rules(state, source))
     findings.extend(check_secret_files(state, source))
     diags = sorted(loaded.diagnostics + resolve(findings, state.sources), key=Diagnostic.sort_key)
