@@ -44,8 +44,8 @@ def _not_yaml11_boolean(v: Any) -> Any:
         meant = "true" if YAML11_BOOLEANS[v] else "false"
         raise Hinted(
             f"is the text {v!r}, not a boolean",
-            f"write {meant}; YAML 1.2 reads `{v}` as the string {v!r} "
-            f'(quote it, "{v}", if text is really meant)',
+            f"write {meant}; YAML 1.2 reads `{v}` as the string {v!r}, which an element "
+            "would take as text",
         )
     return v
 
