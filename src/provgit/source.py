@@ -167,10 +167,10 @@ class _Walk:
                         continue
                 elif entry.is_dir():
                     if not _skipped_dir(name):
-                        subdirs.append((path, child, path.resolve()))
+                        subdirs.append((path, child, chain[-1] / name))
                     continue
                 else:
-                    real = path.resolve()
+                    real = chain[-1] / name  # the folder's real path is known
             except OSError as e:
                 self.error(child, f"cannot read: {e.strerror or e}")
                 continue
