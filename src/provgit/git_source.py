@@ -138,8 +138,13 @@ class CommitReader:
                 )
                 continue
             wanted.append((name, oid))
+        for name, listed in entries.items():
+            # Hidden other files (audio under .prompts/) stay readable, as from a directory.
+            if _hidden(name) and listed[0] != _SYMLINK_MODE:
+                others.setdefault(name, listed)
         self.load_blobs([oid for _, oid in wanted if oid not in self.blobs])
         live = {oid for _, oid in wanted} | {o[1] for o in others.values() if o[1] in self.blobs}
+        live |= set(links.values())  # link targets are read again on every commit
         for oid in [o for o in self.blobs if o not in live]:
             del self.blobs[oid]  # keep only the current tree's blobs in memory
         files = [
