@@ -28,6 +28,7 @@ from provgit.secrets import local_key
 from provgit.source import read_directory
 from provgit.validate import validate_source
 from provgit.watch.follower import FollowError, GitFollower
+from provgit.watch.incremental import StageCache
 from validate.base import BASE, write
 
 ROLE = "roles:\n  - name: Agent\n    template: Basc\n"
@@ -327,3 +328,24 @@ def test_real_booleans_numbers_and_text_in_options_are_valid(tmp_path: Path) -> 
     result = validate_source(read_directory(root), None)
     assert result.ok, [f"{d.location}: {d.message}" for d in result.diagnostics]
     assert result.state.of("classes_of_service")["9"].options["ring_group"] == "weekday"
+
+
+def test_the_watchers_incremental_validation_makes_the_same_checks(tmp_path: Path) -> None:
+    """Secret files in the root and a missing provgit.yaml are refused in watch mode too."""
+    root = tmp_path / "config"
+    telephony = BASE["telephony.yaml"]
+    assert isinstance(telephony, str)
+    pin = f"voicemail_pin: {{file: '{root}/pins/alice'}}"
+    write(
+        root, {**BASE, "telephony.yaml": telephony.replace("voicemail_pin: {env: ALICE_PIN}", pin)}
+    )
+    stages = StageCache(tmp_path / "state")
+    _, first = stages.validate(read_directory(root))
+    assert [f"{d.location}: {d.message}"[:60] for d in first.diagnostics] == [
+        f"telephony.yaml:32:5: secret file {root}/pins/alice is inside the config root"[:60]
+    ]
+    (root / "provgit.yaml").unlink()
+    _, second = stages.validate(read_directory(root))
+    assert any(
+        d.message.startswith("no provgit.yaml at the config root") for d in second.diagnostics
+    )
