@@ -266,12 +266,12 @@ CASES: dict[str, Case] = {
     # -- typed options: YAML 1.1 booleans are refused with a hint
     "cos_option_yaml11_no": Case(
         {CASE: cos("{toll_denied: no}")},
-        ["site/case.yaml:3:15: 'toll_denied' is the text 'no', not a boolean"],
+        ["site/case.yaml:3:15: 'toll_denied' must be true or false, got 'no' (text)"],
         hint="write false; YAML 1.2 reads `no` as the string 'no'",
     ),
     "cos_option_yaml11_yes_capitalised": Case(
         {CASE: cos("{twinning: Yes}")},
-        ["site/case.yaml:3:15: 'twinning' is the text 'Yes', not a boolean"],
+        ["site/case.yaml:3:15: 'twinning' must be true or false, got 'Yes' (text)"],
         hint="write true",
     ),
     "cos_option_yaml11_off_unknown_name": Case(
@@ -281,16 +281,16 @@ CASES: dict[str, Case] = {
     ),
     "cos_option_block_style_on": Case(
         {CASE: "classes_of_service:\n  - number: 9\n    options:\n      acd_agent: on\n"},
-        ["site/case.yaml:4:7: 'acd_agent' is the text 'on', not a boolean"],
+        ["site/case.yaml:4:7: 'acd_agent' must be true or false, got 'on' (text)"],
     ),
     "cos_boolean_option_as_number": Case(
         {CASE: cos("{toll_denied: 1}")},
-        ["site/case.yaml:3:5: option 'toll_denied' is 1; it must be true or false"],
-        hint="write toll_denied: true or toll_denied: false",
+        ["site/case.yaml:3:15: 'toll_denied' must be true or false, got 1 (a number)"],
     ),
     "cos_boolean_option_as_quoted_text": Case(
         {CASE: cos("{call_forward_external: 'false'}")},
-        ["site/case.yaml:3:5: option 'call_forward_external' is 'false'; it must be true or false"],
+        ["site/case.yaml:3:15: 'call_forward_external' must be true or false, got 'false' (text)"],
+        hint="remove the quotes: call_forward_external: false",
     ),
     "element_option_yaml11_yes": Case(
         {CASE: element("connection: {options: {verify_tls: yes}}")},

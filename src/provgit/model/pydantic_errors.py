@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from provgit.model.common import YAML11_BOOLEANS
+
 _TYPE_NAMES = {
     "string_type": "text",
     "int_type": "a whole number",
@@ -98,6 +100,15 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
             hint = f'quote it to keep it as text: {field}: "{value}"'
         if etype == "string_type" and isinstance(value, bool):
             hint = f'YAML reads this as a boolean; quote it: {field}: "{value}"'
+        if etype == "bool_type" and isinstance(value, str):
+            meant = YAML11_BOOLEANS.get(value, value.strip().lower() == "true")
+            hint = (
+                f"write {str(meant).lower()}; YAML 1.2 reads `{value}` as the string {value!r}"
+                if value in YAML11_BOOLEANS
+                else f"remove the quotes: {field}: {str(meant).lower()}"
+                if value.strip().lower() in ("true", "false")
+                else None
+            )
         if etype == "int_type" and isinstance(value, str) and value.strip().isdigit():
             hint = f"remove the quotes: {field}: {value.strip()}"
         return loc, f"'{field}' must be {_TYPE_NAMES[etype]}, got {_describe(value)}", hint

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import TypedDict
 
 from provgit.model.common import (
     AsciiName,
     CorSet,
     CosSet,
-    Hinted,
     Identifier,
     Model,
     Name,
@@ -21,37 +28,30 @@ from provgit.model.common import (
 )
 
 # 100-110 are the call server's own classes of service.
-# Class of service options that are yes/no on the call server's form.
-BOOLEAN_COS_OPTIONS = frozenset(
-    {
-        "toll_denied",
-        "call_forward_external",
-        "twinning",
-        "priority_dial_0",
-        "acd_agent",
-        "do_not_disturb",
-        "call_waiting",
-        "hot_desk",
-    }
-)
 COS_RESERVED = range(100, 111)
+
+
+class CosOptions(TypedDict, total=False, extra_items=OptionValue):  # type: ignore[call-arg]
+    """Class of service options. The yes/no ones of the call server's form are
+    typed (so `toll_denied: no` is located at its key); any other option is
+    true/false, a number or text that does not spell a YAML 1.1 boolean.
+    (`extra_items` is PEP 728: pydantic reads it, mypy does not know it yet.)"""
+
+    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]
+    toll_denied: bool
+    call_forward_external: bool
+    twinning: bool
+    priority_dial_0: bool
+    acd_agent: bool
+    do_not_disturb: bool
+    call_waiting: bool
+    hot_desk: bool
 
 
 class ClassOfService(Model):
     number: Annotated[int, Field(ge=1, le=110)]
     comment: Annotated[str, StringConstraints(max_length=15)] = ""
-    options: dict[str, OptionValue] = {}
-
-    @field_validator("options")
-    @classmethod
-    def _boolean_options(cls, v: dict[str, Any]) -> dict[str, Any]:
-        for key in sorted(BOOLEAN_COS_OPTIONS & set(v)):
-            if not isinstance(v[key], bool):
-                raise Hinted(
-                    f"option {key!r} is {v[key]!r}; it must be true or false",
-                    f"write {key}: true or {key}: false",
-                )
-        return v
+    options: CosOptions = {}
 
     @field_validator("number")
     @classmethod
