@@ -292,6 +292,14 @@ CASES: dict[str, Case] = {
         ["site/case.yaml:3:15: 'call_forward_external' must be true or false, got 'false' (text)"],
         hint="remove the quotes: call_forward_external: false",
     ),
+    "cos_option_float_is_one_error_not_three": Case(
+        {CASE: cos("{max_calls: 2.5}")},
+        ["site/case.yaml:3:15: 'max_calls' must be true or false, a whole number or text, got 2.5"],
+    ),
+    "cos_option_list": Case(
+        {CASE: cos("{features: [a, b]}")},
+        ["site/case.yaml:3:15: 'features' must be true or false, a whole number or text, got list"],
+    ),
     "element_option_yaml11_yes": Case(
         {CASE: element("connection: {options: {verify_tls: yes}}")},
         ["site/case.yaml:5:18: option 'verify_tls' is the text 'yes', not a boolean"],

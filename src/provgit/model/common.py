@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -66,9 +67,21 @@ def check_option_values(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-# A value of an element option: true/false, a number or text, where text never
-# spells a YAML 1.1 boolean.
-OptionValue = Annotated[bool | int | str, AfterValidator(_not_yaml11_boolean)]
+def _option_value(v: Any) -> Any:
+    # One check instead of a union: a wrong value gets one error, not one per type.
+    if not isinstance(v, (bool, int, str)):
+        shown = f"{v!r} (a number)" if isinstance(v, float) else type(v).__name__
+        raise ValueError(f"must be true or false, a whole number or text, got {shown}")
+    return _not_yaml11_boolean(v)
+
+
+# A value of an element option: true/false, a whole number or text, where text
+# never spells a YAML 1.1 boolean.
+OptionValue = Annotated[
+    Any,
+    AfterValidator(_option_value),
+    WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "integer"}, {"type": "string"}]}),
+]
 
 
 def _no_accents(v: str) -> str:
