@@ -24,11 +24,13 @@ from provgit.git_source import GitSourceError, read_commit, resolve_commit
 from provgit.journal import Journal
 from provgit.load.yaml_events import MAX_NESTING, parse_documents
 from provgit.observe import Observation, ObservationCache
+from provgit.report.notes import git_source
 from provgit.secrets import local_key
 from provgit.source import read_directory
 from provgit.validate import validate_source
 from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.incremental import StageCache
+from provgit.watch.triggers import ConfigFilter
 from validate.base import BASE, write
 
 ROLE = "roles:\n  - name: Agent\n    template: Basc\n"
@@ -349,3 +351,16 @@ def test_the_watchers_incremental_validation_makes_the_same_checks(tmp_path: Pat
     assert any(
         d.message.startswith("no provgit.yaml at the config root") for d in second.diagnostics
     )
+
+
+def test_symlink_loops_elsewhere_are_no_traceback(repo: Path, tmp_path: Path) -> None:
+    """Prompt audio, the watcher's change filter and the git note's dirty check
+    all meet a symlink loop without raising."""
+    config = repo / "config"
+    os.symlink("loop.wav", config / "audio" / "loop.wav")
+    assert read_directory(config).read_other("audio/loop.wav") is None
+    assert ConfigFilter(config)(None, str(config / "audio" / "loop.wav"))
+    _commit(repo)
+    os.symlink("again.yaml", config / "again.yaml")
+    found = git_source(config)
+    assert found is not None and found.dirty

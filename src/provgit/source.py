@@ -247,7 +247,7 @@ def _directory_reader(base: Path) -> Callable[[str], bytes | None]:
             if not p.is_relative_to(root) or not p.is_file():
                 return None
             return p.read_bytes()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
             return None
 
     return read
