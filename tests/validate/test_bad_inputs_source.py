@@ -103,6 +103,13 @@ CASES: dict[str, Case] = {
     "symlinked_settings_outside_the_root": Case(
         {"provgit.yaml": Symlink("../outside/provgit.yaml")}, [f"provgit.yaml: {OUTSIDE}"]
     ),
+    "symlinked_settings_broken": Case(
+        {"provgit.yaml": Symlink("settings/provgit.yaml")},
+        ["provgit.yaml: symlink to 'settings/provgit.yaml' points to nothing"],
+    ),
+    "symlinked_settings_loop": Case(
+        {"provgit.yaml": Symlink("provgit.yaml")}, ["provgit.yaml: symlink loop"]
+    ),
     "symlinked_folder_absolute_path_outside": Case({"site": Symlink("/tmp")}, [f"site: {OUTSIDE}"]),
     "symlink_loop_between_two_files": Case(
         {"a.yaml": Symlink("b.yaml"), "b.yaml": Symlink("a.yaml")},

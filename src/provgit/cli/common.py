@@ -54,7 +54,8 @@ def read_source(path: Path) -> ConfigSource:
     if not path.is_dir():
         raise click.UsageError(f"{str(path)!r} is not a directory")
     settings = path / SETTINGS_FILE
-    if not settings.is_file():
+    # A symlinked one is judged by the source (outside the root, broken, a loop).
+    if not (settings.is_file() or settings.is_symlink()):
         # Checked before reading anything or creating any state: a wrong folder
         # (e.g. people/) gets one clear sentence, not an error per record.
         raise click.UsageError(settings_missing_message(path))

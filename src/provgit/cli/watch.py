@@ -142,7 +142,7 @@ def command(
     else:
         if not path.is_dir():
             raise click.UsageError(f"config directory {str(path)!r} does not exist")
-        if not (path / SETTINGS_FILE).is_file():
+        if not ((path / SETTINGS_FILE).is_file() or (path / SETTINGS_FILE).is_symlink()):
             raise click.UsageError(settings_missing_message(path))
         subdir = "."
         sdir = state_dir_for(path, state_dir)
