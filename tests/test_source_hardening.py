@@ -364,3 +364,20 @@ def test_symlink_loops_elsewhere_are_no_traceback(repo: Path, tmp_path: Path) ->
     os.symlink("again.yaml", config / "again.yaml")
     found = git_source(config)
     assert found is not None and found.dirty
+
+
+def test_git_follower_on_a_work_tree_refuses_a_secret_file_inside_the_config(
+    repo: Path,
+) -> None:
+    config = repo / "config"
+    telephony = BASE["telephony.yaml"]
+    assert isinstance(telephony, str)
+    pin = f"voicemail_pin: {{file: '{config}/pins/alice'}}"
+    write(config, {"telephony.yaml": telephony.replace("voicemail_pin: {env: ALICE_PIN}", pin)})
+    _commit(repo)
+    follower = GitFollower(str(repo), "main", "config", repo.parent / "state")
+    follower.prepare()
+    result = validate_source(follower.read(follower.head()), None)
+    assert [d.message[:40] for d in result.diagnostics] == [
+        f"secret file {config}/pins/alice is inside the config root"[:40]
+    ]
