@@ -80,7 +80,11 @@ def elements_yaml(urls: dict[str, str] | None, sims: Path) -> str:
     lines = ["elements:"]
     for name, kind in ELEMENTS:
         if urls is None:
-            conn = f"driver: embedded, connection: {{path: '{sims / (name + '.sqlite')}'}}"
+            # The simulators' own files, outside the state directory: said so.
+            conn = (
+                "driver: embedded, connection: {allow_outside_state_dir: true, "
+                f"path: '{sims / (name + '.sqlite')}'}}"
+            )
         else:
             conn = (
                 f"driver: http, connection: {{url: '{urls[name]}', timeout: 30, concurrency: 16}}"

@@ -83,8 +83,21 @@ def connect(
         if e.connection.url:
             settings["url"] = e.connection.url
         if e.connection.path:
-            p = Path(e.connection.path)
-            settings["path"] = str(p if p.is_absolute() else config_root / p)
+            # Relative to the state directory, and (validation checked the text)
+            # still inside it once symlinks are followed, unless allowed out.
+            p = state_dir / Path(e.connection.path).expanduser()
+            try:
+                inside = p.resolve().is_relative_to(state_dir.resolve())
+            except (OSError, RuntimeError):  # a symlink loop: the driver says so
+                inside = True
+            if not inside and not e.connection.allow_outside_state_dir:
+                unavailable[name] = (
+                    f"connection.path {e.connection.path!r} leads outside the state directory "
+                    f"{state_dir} (through a symlink); set allow_outside_state_dir: true "
+                    "to use it"
+                )
+                continue
+            settings["path"] = str(p)
         if e.connection.token is not None:
             try:
                 settings["token"] = resolve(e.connection.token)

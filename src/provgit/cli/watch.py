@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from provgit import exitcodes
-from provgit.cli.common import state_dir_for, state_dir_option
+from provgit.cli.common import settings_missing_message, state_dir_for, state_dir_option
 from provgit.cli.plan import plan_options
 from provgit.journal import JournalError
 from provgit.plan import PlanOptions
+from provgit.source import SETTINGS_FILE
 from provgit.watch.follower import FollowError
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher, WatchOptions
@@ -125,6 +126,13 @@ def command(
             "(every request will need it)"
         )
     if repo:
+        if repo.startswith("-") or ref.startswith("-"):
+            # git would take it as an option (--upload-pack=... runs a command).
+            raise click.UsageError(
+                f"--repo and --ref cannot start with '-' "
+                f"(got {repo if repo.startswith('-') else ref!r}): "
+                "give a URL or a path (./-name for a folder named so)"
+            )
         subdir = path.as_posix()
         if path.is_absolute() or ".." in path.parts:
             raise click.UsageError(
@@ -135,6 +143,8 @@ def command(
     else:
         if not path.is_dir():
             raise click.UsageError(f"config directory {str(path)!r} does not exist")
+        if not ((path / SETTINGS_FILE).is_file() or (path / SETTINGS_FILE).is_symlink()):
+            raise click.UsageError(settings_missing_message(path))
         subdir = "."
         sdir = state_dir_for(path, state_dir)
         config = path

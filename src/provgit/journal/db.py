@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provgit.fsutil import private_sqlite
+
 # 2: the drift table and the intents_record index (added in place to a 1).
 SCHEMA_VERSION = 2
 FILENAME = "journal.sqlite"
@@ -352,13 +354,14 @@ class Journal:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(self.path)  # records element data: owner-only
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed intent survives power loss, not just a crash.
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=15000")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise JournalError(f"cannot open the journal {self.path}: {e}") from None
         self._depth = 0
         with self.transaction():

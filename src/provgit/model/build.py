@@ -120,7 +120,12 @@ def assemble_state(
 ) -> tuple[DesiredState, list[Finding]]:
     """The network from every file's models: keys indexed and unique per kind."""
     findings: list[Finding] = [x for b in built for x in b.findings]
-    settings = next((b.settings for b in built if b.settings is not None), Settings())
+    settings = next((b.settings for b in built if b.settings is not None), None)
+    if settings is None:
+        # Defaults would silently drop the sharing exclusions, the protected
+        # records and the thresholds a network relies on: never assume them.
+        findings.append(settings_missing(any(b.path == SETTINGS_FILE for b in built)))
+        settings = Settings()
     resources: dict[str, dict[str, Any]] = {}
     partial: dict[str, dict[str, Any]] = {}
     origins: dict[tuple[str, str], Pointer] = {}
@@ -144,6 +149,30 @@ def assemble_state(
         root=root,
     )
     return state, findings
+
+
+SETTINGS_HOW = (
+    "create it at the config root with at least 'version: 1' and 'network: NAME' "
+    "(see sample-config/provgit.yaml)"
+)
+
+
+def settings_missing(present: bool) -> Finding:
+    """provgit.yaml is missing from the config root, or holds no settings."""
+    if present:
+        return Finding(
+            Pointer(SETTINGS_FILE, ()),
+            f"{SETTINGS_FILE} is empty; the network's settings are required",
+            hint="write at least 'version: 1' and 'network: NAME' in it "
+            "(see sample-config/provgit.yaml)",
+            code="settings",
+        )
+    return Finding(
+        Pointer(SETTINGS_FILE, ()),
+        f"no {SETTINGS_FILE} at the config root: is this the config directory?",
+        hint=SETTINGS_HOW,
+        code="settings",
+    )
 
 
 def _settings(doc: Any, at: Pointer, findings: list[Finding]) -> Settings:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from provgit.model.common import (
     AsciiName,
@@ -14,6 +22,7 @@ from provgit.model.common import (
     Identifier,
     Model,
     Name,
+    OptionValue,
     SecretRef,
     Text,
     _not_blank,
@@ -24,10 +33,27 @@ from provgit.model.login import login_id_problem
 COS_RESERVED = range(100, 111)
 
 
+class CosOptions(TypedDict, total=False, extra_items=OptionValue):  # type: ignore[call-arg]
+    """Class of service options. The yes/no ones of the call server's form are
+    typed (so `toll_denied: no` is located at its key); any other option is
+    true/false, a number or text that does not spell a YAML 1.1 boolean.
+    (`extra_items` is PEP 728: pydantic reads it, mypy does not know it yet.)"""
+
+    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]
+    toll_denied: bool
+    call_forward_external: bool
+    twinning: bool
+    priority_dial_0: bool
+    acd_agent: bool
+    do_not_disturb: bool
+    call_waiting: bool
+    hot_desk: bool
+
+
 class ClassOfService(Model):
     number: Annotated[int, Field(ge=1, le=110)]
     comment: Annotated[str, StringConstraints(max_length=15)] = ""
-    options: dict[str, bool | int | str] = {}
+    options: CosOptions = {}
 
     @field_validator("number")
     @classmethod
