@@ -109,6 +109,11 @@ MediaType = Literal["voice", "email", "chat", "sms", "open"]
 ElementType = Literal["mivb", "micollab", "ivr"]
 
 
+# A secret file is absolute or in the home directory: a relative path would be
+# a file inside the config repository. The JSON Schema says the same.
+SECRET_FILE_PATTERN = r"^(/|~/)"
+
+
 class SecretRef(Model):
     """Where a secret lives. The repository never holds the value itself.
 
@@ -133,7 +138,7 @@ class SecretRef(Model):
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of env or file")
-        if self.file is not None and not (self.file.startswith("/") or self.file.startswith("~/")):
+        if self.file is not None and not re.match(SECRET_FILE_PATTERN, self.file):
             raise ValueError(
                 "a secret file must be an absolute path outside the repository "
                 "(a relative path would be a file inside it)"
