@@ -46,6 +46,7 @@ from provgit.plan.compute import field_changes
 from provgit.records import MICOLLAB, MIVB
 from provgit.secrets import SENSITIVE, UNRESOLVED, Fingerprinter
 from provgit.source import ConfigSource
+from provgit.target.canonical import canonical
 from provgit.target.project import landings
 from provgit.target.topology import Topology
 from provgit.validate.rules import check_rules
@@ -217,7 +218,7 @@ class _Analyser:
         by_value: dict[str, list[str]] = {}
         data_of: dict[str, dict[str, Any]] = {}
         for v in group.views:
-            c = _canon(v.data)
+            c = _canon(canonical(group.kind, v.data))
             by_value.setdefault(c, []).append(v.element)
             data_of[c] = v.data
         conflicts: list[Conflict] = []
@@ -248,7 +249,9 @@ class _Analyser:
             holders = [v.element for v in group.views if self._is(v.element, MIVB)]
             data = self._admin_group(data, holders)
         if group.kind == "prompts":
-            meta = next(v.meta for v in group.views if _canon(v.data) == chosen)
+            meta = next(
+                v.meta for v in group.views if _canon(canonical(group.kind, v.data)) == chosen
+            )
             problem = self._audio(data, meta)
             if problem:
                 problems.append(problem)
@@ -507,6 +510,15 @@ class _Analyser:
 
     # -- deciding an item --
 
+    def canonical(self, kind: str, model: Model) -> dict[str, Any]:
+        """The one form plan, import and drift compare (defaults and inherited values filled)."""
+        return canonical(
+            kind, _dump(model), self.final.get("templates", {}), self.final.get("roles", {})
+        )
+
+    def same(self, kind: str, a: Model, b: Model) -> bool:
+        return self.canonical(kind, a) == self.canonical(kind, b)
+
     def settle(
         self,
         kind: str,
@@ -537,7 +549,7 @@ class _Analyser:
             return
         assert model is not None
         if existing is not None:
-            if _dump(existing) == _dump(model):
+            if self.same(kind, existing, model):
                 item.action = "keep"
                 item.summary = "the YAML already says this"
             else:
