@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.adopt.conftest import cli
+
+from provgit.drivers.base import WriteOp
+from provgit.elements.store import ElementStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample-config"
@@ -71,3 +77,45 @@ def test_in_sync_network_drift_makes_no_branch(synced: Path) -> None:
     assert r.exit_code == 0, r.output
     assert _git(synced, "branch", "--list") == heads
     assert "No drift" in r.output
+
+
+def _edit_user(
+    root: Path, element: str, login: str, change: Callable[[dict[str, Any]], None]
+) -> None:
+    store = ElementStore(root / ".provgit" / "elements" / f"{element}.sqlite")
+    try:
+        fields = copy.deepcopy(dict(store.get_record("users", login).fields))
+        change(fields)
+        store.write(WriteOp("put", "users", login, fields), force=True)
+    finally:
+        store.close()
+
+
+def _record_lines(text: str, login: str) -> tuple[int, int]:
+    lines = text.splitlines()
+    start = lines.index(f"  - login_id: {login}")
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("  - "))
+    return start, end
+
+
+def test_an_element_edit_changes_only_that_records_lines(synced: Path) -> None:
+    def relabel(fields: dict[str, Any]) -> None:
+        fields["services"][0]["label"] = "Front"
+
+    for element in ("micollab1", "mivb3"):
+        _edit_user(synced, element, "manderson", relabel)
+    before = _snapshot(synced)
+    r = cli("import", "--prefer-element", "--into", str(synced))
+    assert r.exit_code == 0, r.output
+    after = _snapshot(synced)
+    changed = {rel for rel in before if before[rel] != after[rel]}
+    assert changed == {"people/sales.yaml"}
+    old, new = before["people/sales.yaml"].decode(), after["people/sales.yaml"].decode()
+    (s, e), (s2, e2) = _record_lines(old, "manderson"), _record_lines(new, "manderson")
+    assert old.splitlines()[:s] == new.splitlines()[:s2]
+    assert old.splitlines()[e:] == new.splitlines()[e2:]
+    record = "\n".join(new.splitlines()[s2:e2])
+    assert "label: Front" in record
+    assert "# The front desk stays reachable after hours." in record
+    assert "cos: {day: 40, night1: 40}" in record  # same meaning as {day: 40}: left as written
+    assert cli("validate", str(synced)).exit_code == 0

@@ -112,3 +112,56 @@ def test_layout_helpers() -> None:
     assert (style.sequence, style.offset) == (2, 0)
     style = _guess_style("users:\n  - login_id: a\n")
     assert (style.sequence, style.offset) == (4, 2)
+
+
+# Layout ruamel would render differently if it wrote the file itself: spaces inside
+# flow maps, single quotes, extra spaces after a colon, odd comment columns.
+ODD = """\
+# Our templates.
+templates:
+  - name: Standard Desk   # do not rename
+    description:   One desk set
+    phones:
+      - { label: Desk, device_type: '6920', primary: true }
+    cos: { day: 10, night1: 60 }
+    cor: {day: 2}
+       # a comment indented oddly
+
+# Roles.
+roles:
+  - name: 'Receptionist'    # front desk
+    template:    Standard Desk
+# end of file
+"""
+
+
+def test_bytes_outside_changed_and_new_records_are_kept(tmp_path: Path) -> None:
+    import difflib
+
+    def describe(r: Records) -> None:
+        for element in ("micollab1", "mivb1", "mivb2", "mivb3"):
+            r[element]["templates"]["Standard Desk"]["description"] = "Desk set, 2nd floor"
+
+    files = {**HAND_WRITTEN, "roles-and-templates.yaml": ODD}
+    analysis = run(tmp_path, describe, files, Options(prefer_element=True))
+    root = tmp_path / "config"
+    old = (root / "roles-and-templates.yaml").read_text().splitlines(keepends=True)
+    write(root, validate_source(read_directory(root), None).state, analysis.items)
+    new = (root / "roles-and-templates.yaml").read_text().splitlines(keepends=True)
+    ops = [op for op in difflib.SequenceMatcher(a=old, b=new).get_opcodes() if op[0] != "equal"]
+    assert ops, "nothing changed"
+    # The Standard Desk record: its `- name` line to its last field.
+    first, last = (
+        old.index("  - name: Standard Desk   # do not rename\n"),
+        old.index("    cor: {day: 2}\n"),
+    )
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "replace":
+            assert first <= i1 and i2 <= last + 1, (old[i1:i2], new[j1:j2])
+        else:
+            assert tag == "insert", (tag, old[i1:i2])
+            assert new[j1].startswith("  - name: "), new[j1:j2]
+    text = "".join(new)
+    assert "    description: Desk set, 2nd floor\n" in text
+    assert "# do not rename" in text and "       # a comment indented oddly\n" in text
+    assert validate_source(read_directory(root), None).ok
