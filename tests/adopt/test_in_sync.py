@@ -119,3 +119,22 @@ def test_an_element_edit_changes_only_that_records_lines(synced: Path) -> None:
     assert "# The front desk stays reachable after hours." in record
     assert "cos: {day: 40, night1: 40}" in record  # same meaning as {day: 40}: left as written
     assert cli("validate", str(synced)).exit_code == 0
+
+
+def test_import_into_a_config_without_micollab_writes_nothing_invalid(synced: Path) -> None:
+    elements = synced / "network" / "elements.yaml"
+    text = elements.read_text()
+    start, end = text.index("  # The collaboration server"), text.index("  # Ottawa")
+    elements.write_text(text[:start] + text[end:])
+    shutil.rmtree(synced / "people")
+    (synced / "roles-and-templates.yaml").unlink()
+    assert cli("validate", str(synced)).exit_code == 0
+    before = _snapshot(synced)
+    r = cli("import", "--into", str(synced), "--format", "json")
+    assert r.exit_code == 4, r.output
+    report = json.loads(r.output)
+    users = [i for i in report["items"] if i["kind"] == "users"]
+    assert users and all(i["category"] == "unresolved" for i in users)
+    assert any("no element has type micollab" in u for i in users for u in i["unresolved"])
+    assert _snapshot(synced) == before  # nothing else differs, so nothing is written
+    assert cli("validate", str(synced)).exit_code == 0

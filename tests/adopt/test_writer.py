@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provgit.adopt.analysis import Options
-from provgit.adopt.writer import _guess_style, slug, write
+from provgit.adopt.writer import _guess_style, check, render, slug, write
 from provgit.source import read_directory
 from provgit.validate import validate_source
 
@@ -165,3 +165,23 @@ def test_bytes_outside_changed_and_new_records_are_kept(tmp_path: Path) -> None:
     assert "    description: Desk set, 2nd floor\n" in text
     assert "# do not rename" in text and "       # a comment indented oddly\n" in text
     assert validate_source(read_directory(root), None).ok
+
+
+def test_check_finds_what_a_write_would_break_without_writing(tmp_path: Path) -> None:
+    root = tmp_path / "config"
+    analysis = run(tmp_path, files=HAND_WRITTEN)
+    source = read_directory(root)
+    state = validate_source(source, None).state
+    rendered = render(root, state, analysis.items)
+    assert check(source, rendered) == []
+    broken = dict(rendered)
+    broken["roles-and-templates.yaml"] = rendered["roles-and-templates.yaml"].replace(
+        b"template: Standard Desk", b"template: Nowhere"
+    )
+    problems = check(source, broken)
+    assert problems and "roles-and-templates.yaml:" in problems[0]
+    assert "Nowhere" in " ".join(problems)
+    # Nothing was written by either check.
+    assert (root / "roles-and-templates.yaml").read_text() == HAND_WRITTEN[
+        "roles-and-templates.yaml"
+    ]

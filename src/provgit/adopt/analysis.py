@@ -582,22 +582,36 @@ class _Analyser:
     # -- the whole config, validated together --
 
     def validate(self) -> None:
-        """Mark Unresolved whatever the written config would not validate with, until it does."""
+        """Mark Unresolved whatever the written config would not validate with, until it does.
+
+        What depends on an Unresolved item fails validation once that item is
+        gone, and so becomes Unresolved in a later round. A rule about a whole
+        kind (users need a MiCollab) names one record at a time: once it names
+        a second, every pending item of that kind gets it at once.
+        """
         pending = {(i.kind, i.key): i for i in self.items if i.written}
-        for _ in range(20):  # each round removes at least one item; chains are short
+        kind_wide: set[tuple[str, str]] = set()
+        while pending:  # each round removes at least one item
             state = self._state()
             bad: dict[tuple[str, str], list[str]] = {}
             for f in check_rules(state, self.source):
                 if f.kind is None or f.key is None or (f.kind, f.key) not in pending:
                     continue
                 msg = f.message.replace("{other}", "another record")
-                bad.setdefault((f.kind, f.key), []).append(
-                    f"would not validate: {msg}" + (f" ({f.hint})" if f.hint else "")
-                )
+                text = f"would not validate: {msg}" + (f" ({f.hint})" if f.hint else "")
+                whole_record = f.at == state.origins.get((f.kind, f.key))
+                if whole_record and (f.kind, text) in kind_wide:
+                    for ref in pending:
+                        if ref[0] == f.kind:
+                            bad.setdefault(ref, []).append(text)
+                bad.setdefault((f.kind, f.key), []).append(text)
+                if whole_record:
+                    kind_wide.add((f.kind, text))
             if not bad:
                 return
             for ref, messages in bad.items():
                 item = pending.pop(ref)
+                messages = list(dict.fromkeys(messages))
                 item.category, item.unresolved = "unresolved", messages
                 item.summary = messages[0]
                 previous = self.state.of(item.kind).get(item.key)

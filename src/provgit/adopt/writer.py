@@ -17,10 +17,11 @@ or go to a new file by the layout convention of `sample-config/`:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from provgit.adopt.analysis import Item
 from provgit.fsutil import atomic_write
 from provgit.model.kinds import KINDS
 from provgit.model.state import DesiredState
+from provgit.source import ConfigSource, SourceFile, blob_id
 from provgit.target.canonical import normal
 
 LAYOUT = {
@@ -427,8 +429,10 @@ def plan_files(items: Sequence[Item], state: DesiredState) -> dict[str, list[Ite
     return dict(out)
 
 
-def write(root: Path, state: DesiredState, items: Sequence[Item], header: str = "") -> list[str]:
-    """Write every written item; returns the files changed or created (relative paths)."""
+def render(
+    root: Path, state: DesiredState, items: Sequence[Item], header: str = ""
+) -> dict[str, bytes]:
+    """Every written item rendered into its file: relative path -> the file's new bytes."""
     from provgit.adopt.analysis import _dump  # the same normal form the analysis compared
 
     files = plan_files([i for i in items if i.written], state)
@@ -452,8 +456,37 @@ def write(root: Path, state: DesiredState, items: Sequence[Item], header: str = 
                 if tail is not None:
                     _attach_tail(node, tail)
         rendered[rel] = f.dump()
-    # Everything is rendered before anything is written: a file that cannot
-    # be edited leaves the config as it was.
+    return rendered
+
+
+def check(source: ConfigSource, rendered: Mapping[str, bytes]) -> list[str]:
+    """Validate the config as it would be after the write, in memory; the errors, located."""
+    from provgit.validate import validate_source  # validate imports much; only here
+
+    files = {f.path: f for f in source.files}
+    for rel, data in rendered.items():
+        origin = str(Path(source.disk_root or source.root) / rel)
+        files[rel] = SourceFile(rel, data, blob_id(data), origin)
+    copy_ = dataclasses.replace(source, files=sorted(files.values(), key=lambda f: f.path))
+    result = validate_source(copy_, None)
+    return [
+        f"{d.location}: {d.subject() + ': ' if d.subject() else ''}{d.message}"
+        + (f" ({d.hint})" if d.hint else "")
+        for d in result.diagnostics
+        if d.severity == "error"
+    ]
+
+
+def commit(root: Path, rendered: Mapping[str, bytes]) -> list[str]:
+    """Write rendered files (each atomically); returns their relative paths."""
     for rel, data in rendered.items():
         atomic_write(root / rel, data)
     return sorted(rendered)
+
+
+def write(root: Path, state: DesiredState, items: Sequence[Item], header: str = "") -> list[str]:
+    """Write every written item; returns the files changed or created (relative paths).
+
+    Everything is rendered before anything is written: a file that cannot be
+    edited leaves the config as it was."""
+    return commit(root, render(root, state, items, header))
