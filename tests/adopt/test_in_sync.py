@@ -138,3 +138,35 @@ def test_import_into_a_config_without_micollab_writes_nothing_invalid(synced: Pa
     assert any("no element has type micollab" in u for i in users for u in i["unresolved"])
     assert _snapshot(synced) == before  # nothing else differs, so nothing is written
     assert cli("validate", str(synced)).exit_code == 0
+
+
+def test_drift_commit_names_only_what_drifted_field_by_field(synced: Path) -> None:
+    def relabel(fields: dict[str, Any]) -> None:
+        fields["services"][0]["label"] = "Front"
+
+    _edit_user(synced, "mivb3", "manderson", relabel)
+    _edit_user(synced, "micollab1", "manderson", relabel)
+    before = _snapshot(synced)
+    r = cli("import", "--drift", "--branch", "drift/front", "--into", str(synced))
+    assert r.exit_code == 0, r.output
+    assert _snapshot(synced) == before  # the checkout is left alone
+    message = _git(synced, "log", "-1", "--format=%B", "drift/front")
+    subject = message.splitlines()[0]
+    assert subject == "provgit: drift on micollab1, mivb3: users/manderson"
+    assert (
+        '- mivb3 User and Device Configuration manderson, services[0].label: "Desk" -> "Front"'
+        in message
+    )
+    assert (
+        '- micollab1 User and Services manderson, services[0].label: "Desk" -> "Front"' in message
+    )
+    for other in ("mivb1", "mivb2", "ivr1", "ivr2"):
+        assert other not in message
+    # The branch changes the one label line of that record, nothing else.
+    diff = _git(synced, "diff", "--unified=0", "main", "drift/front")
+    changed = [
+        line
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert changed == ["-        label: Desk", "+        label: Front"]

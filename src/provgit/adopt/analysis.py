@@ -43,11 +43,11 @@ from provgit.model.state import DesiredState
 from provgit.model.telephony import Role, Template, User
 from provgit.observe import Observation
 from provgit.plan.compute import field_changes
-from provgit.records import MICOLLAB, MIVB
-from provgit.secrets import SENSITIVE, UNRESOLVED, Fingerprinter
+from provgit.records import MICOLLAB, MIVB, form_name
+from provgit.secrets import SENSITIVE, UNRESOLVED, Fingerprinter, is_sensitive
 from provgit.source import ConfigSource
-from provgit.target.canonical import canonical
-from provgit.target.project import landings
+from provgit.target.canonical import canonical, same_value
+from provgit.target.project import COLLECTION_KIND, landings
 from provgit.target.topology import Topology
 from provgit.validate.rules import check_rules
 
@@ -102,6 +102,19 @@ class SecretNote:
 
 
 @dataclass
+class Drifted:
+    """One record on one element that is not what the existing YAML puts there."""
+
+    element: str
+    form: str
+    collection: str
+    key: str
+    op: Literal["changed", "added", "missing"]
+    # field path -> (the YAML's value, the element's); secrets as "(secret)"
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+@dataclass
 class Item:
     kind: str
     key: str
@@ -116,6 +129,9 @@ class Item:
     # overwritten (modify) or that are missing (add).
     overwrites: list[dict[str, Any]] = field(default_factory=list)
     secrets: list[SecretNote] = field(default_factory=list)
+    # Where the elements differ from what the existing YAML puts there, field by
+    # field (`changed`), or hold a record the YAML has not (`added`): the drift.
+    drifted: list[Drifted] = field(default_factory=list)
 
     @property
     def ref(self) -> str:
@@ -663,6 +679,50 @@ class _Analyser:
                         }
                     )
 
+    def drifts(self) -> None:
+        """Per written item: which element records differ from the existing YAML, and how."""
+        fp = _Blind()
+        for item in self.items:
+            if not item.written:
+                continue
+            if self.state.of(item.kind).get(item.key) is None:
+                for element in item.elements:
+                    etype = self.etypes.get(element, "")
+                    collection = next(
+                        (c for c, k in COLLECTION_KIND.items() if k == item.kind), item.kind
+                    )
+                    item.drifted.append(
+                        Drifted(
+                            element,
+                            form_name(etype, collection),
+                            collection,
+                            item.key,
+                            "added",
+                        )
+                    )
+                continue
+            for land in landings(self.state, item.kind, item.key, fp, self.source.read_other):
+                obs = self.observed.get(land.element)
+                if obs is None or not obs.ok:
+                    continue
+                form = form_name(self.etypes.get(land.element, ""), land.collection)
+                stored = obs.records.get(land.collection, {}).get(land.key)
+                if stored is None:
+                    item.drifted.append(
+                        Drifted(land.element, form, land.collection, land.key, "missing")
+                    )
+                    continue
+                changes = field_changes(land.fields, stored.fields)
+                if changes:
+                    fields: dict[str, tuple[Any, Any]] = {}
+                    for name, c in sorted(changes.items()):
+                        # field_changes speaks apply's language (element before, YAML after);
+                        # drift is the other way round: the YAML's value, then the element's.
+                        fields.update(leaf_changes(name, c["after"], c["before"]))
+                    item.drifted.append(
+                        Drifted(land.element, form, land.collection, land.key, "changed", fields)
+                    )
+
     def finish(self) -> list[Item]:
         # Unchanged resources are counted, not listed: they need nobody.
         kept: list[Item] = []
@@ -675,6 +735,42 @@ class _Analyser:
         kinds = list(KINDS)
         kept.sort(key=lambda i: (order[i.category], kinds.index(i.kind), i.key))
         return kept
+
+
+SECRET = "(secret)"
+
+
+def _shown(value: Any) -> Any:
+    if is_sensitive(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    return value
+
+
+def leaf_changes(path: str, before: Any, after: Any) -> dict[str, tuple[Any, Any]]:
+    """A changed field, down to the leaves that differ: `services[0].label`:
+    (before, after); a secret's value is never shown, only that it changed."""
+    if is_sensitive(before) or is_sensitive(after):
+        return {
+            path: (SECRET if before is not None else None, SECRET if after is not None else None)
+        }
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: dict[str, tuple[Any, Any]] = {}
+        for k in sorted(set(before) | set(after), key=str):
+            if str(k).startswith("_") or same_value(before.get(k), after.get(k)):
+                continue
+            out.update(leaf_changes(f"{path}.{k}", before.get(k), after.get(k)))
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        out = {}
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            if not same_value(b, a):
+                out.update(leaf_changes(f"{path}[{i}]", b, a))
+        return out
+    return {path: (_shown(before), _shown(after))}
 
 
 def _pydantic_message(e: ValidationError) -> str:
@@ -715,6 +811,7 @@ def analyse(
     a.users(paired.users)
     a.validate()
     a.overwrites()
+    a.drifts()
     items = a.finish()
     seen = {(i.kind, fold(i.kind, i.key)) for i in a.items}
     only_yaml = sum(

@@ -33,6 +33,17 @@ def _item(i: Item) -> dict[str, Any]:
         "conflicts": [asdict(c) for c in i.conflicts],
         "unresolved": i.unresolved,
         "apply_will_change": i.overwrites,
+        "drifted": [
+            {
+                "element": d.element,
+                "form": d.form,
+                "collection": d.collection,
+                "key": d.key,
+                "op": d.op,
+                "fields": {f: {"before": b, "after": a} for f, (b, a) in d.fields.items()},
+            }
+            for d in i.drifted
+        ],
         "data": i.data if i.category != "unresolved" else None,
     }
 

@@ -455,7 +455,9 @@ def render(
                 seq.append(node)
                 if tail is not None:
                     _attach_tail(node, tail)
-        rendered[rel] = f.dump()
+        data = f.dump()
+        if f.created or data != f.text.encode():  # a file that means and reads the same stays
+            rendered[rel] = data
     return rendered
 
 

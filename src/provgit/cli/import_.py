@@ -197,7 +197,7 @@ def _drift(
             refused = _refused(source, rendered)
             if rendered and not dry_run and not refused:
                 files = commit(checkout.config_root, rendered)
-                message = drift_git.commit_message(analysis, list(observed))
+                message = drift_git.commit_message(analysis)
                 drift_git.commit_branch(checkout, files, message, branch)
                 made = branch
     except (drift_git.DriftError, WriteError) as e:
@@ -219,7 +219,7 @@ def _drift(
         # open, still held until the branch is merged (or overwritten).
         try:
             with Journal.open(sdir) as journal:
-                drift_items.capture(journal, list(observed), made)
+                drift_items.capture(journal, drift_git.drifted_elements(analysis), made)
         except JournalError as e:
             click.echo(f"warning: drift items not marked as captured: {e}", err=True)
     if fmt == "text":
