@@ -2,57 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.adopt.conftest import cli
+from tests.adopt.sample_network import edit_user, git, snapshot, synced
 
-from provgit.drivers.base import WriteOp
-from provgit.elements.store import ElementStore
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "sample-config"
-SECRETS = ROOT / "scripts" / "demo-secrets.env"
-
-
-def _git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-
-
-@pytest.fixture
-def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of sample-config reconciled onto fresh embedded elements, committed in git."""
-    for line in SECRETS.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            k, _, v = line.partition("=")
-            monkeypatch.setenv(k.strip(), v.strip())
-    root = tmp_path / "sample-config"
-    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns(".provgit"))
-    r = cli("reconcile", str(root))
-    assert r.exit_code == 0, r.output
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.email", "t@example.net")
-    _git(root, "config", "user.name", "t")
-    (root / ".gitignore").write_text(".provgit/\n")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "config")
-    return root
-
-
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*.yaml"))
-        if ".provgit" not in p.parts
-    }
+__all__ = ["synced"]  # the fixture, used by name
 
 
 def test_in_sync_network_imports_as_nothing_to_do(synced: Path) -> None:
@@ -65,30 +23,18 @@ def test_in_sync_network_imports_as_nothing_to_do(synced: Path) -> None:
 
 
 def test_in_sync_network_prefer_element_writes_nothing(synced: Path) -> None:
-    before = _snapshot(synced)
+    before = snapshot(synced)
     r = cli("import", "--prefer-element", "--into", str(synced))
     assert r.exit_code == 0, r.output
-    assert _snapshot(synced) == before
+    assert snapshot(synced) == before
 
 
 def test_in_sync_network_drift_makes_no_branch(synced: Path) -> None:
-    heads = _git(synced, "branch", "--list")
+    heads = git(synced, "branch", "--list")
     r = cli("import", "--drift", "--into", str(synced))
     assert r.exit_code == 0, r.output
-    assert _git(synced, "branch", "--list") == heads
+    assert git(synced, "branch", "--list") == heads
     assert "No drift" in r.output
-
-
-def _edit_user(
-    root: Path, element: str, login: str, change: Callable[[dict[str, Any]], None]
-) -> None:
-    store = ElementStore(root / ".provgit" / "elements" / f"{element}.sqlite")
-    try:
-        fields = copy.deepcopy(dict(store.get_record("users", login).fields))
-        change(fields)
-        store.write(WriteOp("put", "users", login, fields), force=True)
-    finally:
-        store.close()
 
 
 def _record_lines(text: str, login: str) -> tuple[int, int]:
@@ -103,11 +49,11 @@ def test_an_element_edit_changes_only_that_records_lines(synced: Path) -> None:
         fields["services"][0]["label"] = "Front"
 
     for element in ("micollab1", "mivb3"):
-        _edit_user(synced, element, "manderson", relabel)
-    before = _snapshot(synced)
+        edit_user(synced, element, "manderson", relabel)
+    before = snapshot(synced)
     r = cli("import", "--prefer-element", "--into", str(synced))
     assert r.exit_code == 0, r.output
-    after = _snapshot(synced)
+    after = snapshot(synced)
     changed = {rel for rel in before if before[rel] != after[rel]}
     assert changed == {"people/sales.yaml"}
     old, new = before["people/sales.yaml"].decode(), after["people/sales.yaml"].decode()
@@ -129,14 +75,14 @@ def test_import_into_a_config_without_micollab_writes_nothing_invalid(synced: Pa
     shutil.rmtree(synced / "people")
     (synced / "roles-and-templates.yaml").unlink()
     assert cli("validate", str(synced)).exit_code == 0
-    before = _snapshot(synced)
+    before = snapshot(synced)
     r = cli("import", "--into", str(synced), "--format", "json")
     assert r.exit_code == 4, r.output
     report = json.loads(r.output)
     users = [i for i in report["items"] if i["kind"] == "users"]
     assert users and all(i["category"] == "unresolved" for i in users)
     assert any("no element has type micollab" in u for i in users for u in i["unresolved"])
-    assert _snapshot(synced) == before  # nothing else differs, so nothing is written
+    assert snapshot(synced) == before  # nothing else differs, so nothing is written
     assert cli("validate", str(synced)).exit_code == 0
 
 
@@ -144,13 +90,13 @@ def test_drift_commit_names_only_what_drifted_field_by_field(synced: Path) -> No
     def relabel(fields: dict[str, Any]) -> None:
         fields["services"][0]["label"] = "Front"
 
-    _edit_user(synced, "mivb3", "manderson", relabel)
-    _edit_user(synced, "micollab1", "manderson", relabel)
-    before = _snapshot(synced)
+    edit_user(synced, "mivb3", "manderson", relabel)
+    edit_user(synced, "micollab1", "manderson", relabel)
+    before = snapshot(synced)
     r = cli("import", "--drift", "--branch", "drift/front", "--into", str(synced))
     assert r.exit_code == 0, r.output
-    assert _snapshot(synced) == before  # the checkout is left alone
-    message = _git(synced, "log", "-1", "--format=%B", "drift/front")
+    assert snapshot(synced) == before  # the checkout is left alone
+    message = git(synced, "log", "-1", "--format=%B", "drift/front")
     subject = message.splitlines()[0]
     assert subject == "provgit: drift on micollab1, mivb3: users/manderson"
     assert (
@@ -163,7 +109,7 @@ def test_drift_commit_names_only_what_drifted_field_by_field(synced: Path) -> No
     for other in ("mivb1", "mivb2", "ivr1", "ivr2"):
         assert other not in message
     # The branch changes the one label line of that record, nothing else.
-    diff = _git(synced, "diff", "--unified=0", "main", "drift/front")
+    diff = git(synced, "diff", "--unified=0", "main", "drift/front")
     changed = [
         line
         for line in diff.splitlines()
