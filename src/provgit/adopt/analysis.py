@@ -14,9 +14,10 @@ Every resource the elements hold ends up as one item:
 
 Resources whose YAML already says what the elements hold are only counted.
 
-Rules in force (`RULES`): MiCollab wins for user data (and the centrally
-provisioned templates, roles, departments, locations); the hosting call server
-wins for phone data; elsewhere the value most elements hold wins, ties going to
+Rules in force (`import.rules` in provgit.yaml; the defaults are `RULES`, the
+seeds' rule): MiCollab wins for user data (and the centrally provisioned
+templates, roles, departments, locations); the hosting call server wins for
+phone data; elsewhere the value most elements hold wins, ties going to
 the element listed first in the config; and existing YAML wins over the
 elements unless `prefer_element` (`--prefer-element`, and always for `--drift`,
 whose branch is itself the proposal a person reviews).
@@ -39,6 +40,7 @@ from provgit.adopt.reverse import ElementViews, expand, period_set, reverse
 from provgit.model.common import Model
 from provgit.model.findings import Pointer
 from provgit.model.kinds import KINDS
+from provgit.model.settings import ImportRules
 from provgit.model.state import DesiredState
 from provgit.model.telephony import Role, Template, User
 from provgit.observe import Observation
@@ -65,7 +67,33 @@ RULE_YAML = "existing YAML wins (--prefer-element takes the elements' side)"
 RULE_ELEMENT = "the elements win over existing YAML (--prefer-element)"
 RULE_DRIFT = "the elements win over existing YAML (--drift: the branch is the proposal)"
 RULE_LOGIN = "MiCollab's login id wins; the phone record is paired with it by DN"
-RULES = [RULE_USER, RULE_HOST, RULE_CENTRAL, RULE_MAJORITY, RULE_YAML]
+RULES = [RULE_USER, RULE_HOST, RULE_CENTRAL, RULE_MAJORITY, RULE_YAML]  # the defaults
+
+
+def rule_user_data(rules: ImportRules) -> str:
+    if rules.user_data == "micollab":
+        return "MiCollab wins for user data (import.rules.user_data: micollab)"
+    return "the hosting call server wins for user data (import.rules.user_data: call_server)"
+
+
+def rule_phone_data(rules: ImportRules) -> str:
+    if rules.phone_data == "call_server":
+        return "the hosting call server wins for phone data (import.rules.phone_data: call_server)"
+    return (
+        "MiCollab wins for phone labels and device types; COS/COR come from the hosting "
+        "call server (import.rules.phone_data: micollab)"
+    )
+
+
+def rule_central(rules: ImportRules) -> str:
+    if rules.central == "micollab":
+        return RULE_CENTRAL + " (import.rules.central: micollab)"
+    return (
+        "templates, roles, departments and locations: "
+        + RULE_MAJORITY
+        + (" (import.rules.central: majority)")
+    )
+
 
 CENTRAL = {"templates", "roles", "departments", "locations"}
 USER_DATA = ("first_name", "last_name", "directory_name", "department", "location")
@@ -150,6 +178,7 @@ class Analysis:
     elements: dict[str, str]  # element -> state as observed (running, offline, …)
     skipped: list[dict[str, str]]  # records that could not be read back
     options: Options
+    rule_set: ImportRules = field(default_factory=ImportRules)
 
     def by_category(self, category: Category) -> list[Item]:
         return [i for i in self.items if i.category == category]
@@ -160,8 +189,15 @@ class Analysis:
 
     @property
     def rules(self) -> list[str]:
+        """The rules in force, as the report states them (import.rules, then the options)."""
         last = RULE_DRIFT if self.options.drift else RULE_ELEMENT
-        return [*RULES[:-1], last if self.options.prefer_element else RULE_YAML]
+        return [
+            f"{rule_user_data(self.rule_set)}; {rule_phone_data(self.rule_set)}",
+            RULE_HOST,
+            rule_central(self.rule_set),
+            RULE_MAJORITY,
+            last if self.options.prefer_element else RULE_YAML,
+        ]
 
 
 # ---- helpers ------------------------------------------------------------------
@@ -220,6 +256,7 @@ class _Analyser:
         self.source = source
         self.observed = observed
         self.options = options
+        self.rules = state.settings.import_.rules
         self.topo = Topology.of(state.elements)
         self.order = {name: i for i, name in enumerate(state.elements)}
         self.etypes = {n: e.type for n, e in state.elements.items() if n in observed}
@@ -242,8 +279,8 @@ class _Analyser:
             chosen = next(iter(by_value))
         else:
             mcl = [c for c, els in by_value.items() if any(self._is(e, MICOLLAB) for e in els)]
-            if group.kind in CENTRAL and mcl:
-                chosen, rule = mcl[0], RULE_CENTRAL
+            if group.kind in CENTRAL and mcl and self.rules.central == "micollab":
+                chosen, rule = mcl[0], rule_central(self.rules)
             else:
                 # Most elements; then the earliest element in the config.
                 chosen = min(
@@ -409,10 +446,19 @@ class _Analyser:
         if phone is None and g.phones:
             phone = g.phones[sorted(g.phones, key=lambda e: self.order[e])[0]]
 
-        # User data: MiCollab, else the hosting call server.
+        # User data: MiCollab, else the hosting call server (or the other way
+        # round: import.rules.user_data). Email, role, template and host are
+        # only on the MiCollab.
+        rules = self.rules
         base = g.micollab or phone
+        if rules.user_data == "call_server" and phone is not None:
+            base = phone
         assert base is not None
-        fields = dict(base.fields)
+        fields = dict(g.micollab.fields) if g.micollab else {}
+        if base is phone and phone is not None:
+            for k in USER_DATA:
+                fields.pop(k, None)
+        fields.update(base.fields)
         first, last = fields.get("first_name", ""), fields.get("last_name", "")
         views = []
         for v in ([g.micollab] if g.micollab else []) + list(g.phones.values()):
@@ -421,10 +467,24 @@ class _Analyser:
                 d["directory_name"] = f"{d.get('last_name')}, {d.get('first_name')}"
             views.append((v.element, d))
         if len({_canon(d) for _, d in views}) > 1:
-            conflicts.append(Conflict("user data", _sides(views), base.element, RULE_USER))
+            conflicts.append(
+                Conflict("user data", _sides(views), base.element, rule_user_data(rules))
+            )
 
-        # Phone data: the hosting call server, else MiCollab's list of phones.
+        # Phone data: the hosting call server, else MiCollab's list of phones
+        # (import.rules.phone_data: micollab takes its labels and device types,
+        # with COS/COR from the call server, the only element holding them).
         services = [dict(s) for s in (phone or base).services]
+        phone_source = (phone or base).element
+        if rules.phone_data == "micollab" and g.micollab is not None and phone is not None:
+            held = {str(s.get("dn")): s for s in phone.services}
+            services = []
+            for s in g.micollab.services:
+                svc = dict(s)
+                extra = held.get(str(s.get("dn")), {})
+                svc.update({k: extra[k] for k in ("cos", "cor", "hot_desk_pin") if k in extra})
+                services.append(svc)
+            phone_source = g.micollab.element
         phone_views = [(v.element, list(v.services)) for v in g.phones.values()]
         if g.micollab is not None and phone is not None:
             short = [{k: s.get(k) for k in ("dn", "label", "device_type")} for s in phone.services]
@@ -437,8 +497,8 @@ class _Analyser:
                             Side(g.micollab.element, {"services": mcl}),
                             Side(phone.element, {"services": short}),
                         ],
-                        phone.element,
-                        RULE_USER,
+                        phone_source,
+                        rule_phone_data(rules),
                     )
                 )
         if len({_canon(s) for _, s in phone_views}) > 1 and phone is not None:
@@ -447,7 +507,7 @@ class _Analyser:
                     "phone data",
                     _sides([(e, {"services": s}) for e, s in phone_views]),
                     phone.element,
-                    RULE_USER,
+                    rule_phone_data(rules),
                 )
             )
 
@@ -833,4 +893,5 @@ def analyse(
         {n: o.state for n, o in observed.items()},
         skipped,
         options,
+        a.rules,
     )

@@ -196,6 +196,10 @@ def text(value: dict[str, Any]) -> str:
         tag = "UNRESOLVED" if i["category"] == "unresolved" else "REVIEW"
         lines.append(f"  {tag:<10} {i['kind']}/{i['key']}: {i['summary']}")
         for c in i["conflicts"]:
+            lines.append(f"             {c['what']}:")
+            lines += [
+                f"               {side['source']}: {_fmt(side['values'])}" for side in c["sides"]
+            ]
             lines.append(f"             chose {c['chosen']}: {c['rule']}")
     if value.get("refused"):
         lines.append("nothing was written: the config would not validate after this import:")
