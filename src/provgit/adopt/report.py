@@ -33,6 +33,17 @@ def _item(i: Item) -> dict[str, Any]:
         "conflicts": [asdict(c) for c in i.conflicts],
         "unresolved": i.unresolved,
         "apply_will_change": i.overwrites,
+        "drifted": [
+            {
+                "element": d.element,
+                "form": d.form,
+                "collection": d.collection,
+                "key": d.key,
+                "op": d.op,
+                "fields": {f: {"before": b, "after": a} for f, (b, a) in d.fields.items()},
+            }
+            for d in i.drifted
+        ],
         "data": i.data if i.category != "unresolved" else None,
     }
 
@@ -45,6 +56,7 @@ def build(
     dry_run: bool,
     mode: str = "import",
     branch: str | None = None,
+    refused: list[str] | None = None,
 ) -> dict[str, Any]:
     items = analysis.items
     secrets = [asdict(s) for i in analysis.writes for s in i.secrets]
@@ -60,11 +72,13 @@ def build(
             "automatic": sum(i.category == "automatic" for i in items),
             "review": sum(i.category == "review" for i in items),
             "unresolved": sum(i.category == "unresolved" for i in items),
-            "written": 0 if dry_run else len(analysis.writes),
+            "written": 0 if dry_run or refused else len(analysis.writes),
             "unchanged": analysis.unchanged,
             "only_in_yaml": analysis.only_in_yaml,
         },
         "files": files,
+        # Set when the config as written would not validate: nothing was written.
+        "refused": list(refused or []),
         "set_these_secrets": secrets,
         "skipped_records": analysis.skipped,
         "items": [_item(i) for i in items],
@@ -122,6 +136,9 @@ def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
             + ", ".join(f"{_cell(n)} ({_cell(st)})" for n, st in down.items()),
             "",
         ]
+    if value.get("refused"):
+        out += ["**Nothing was written**: the config would not validate after this import:", ""]
+        out += [f"- {_cell(r)}" for r in value["refused"]] + [""]
     if value["files"]:
         out += ["Files: " + ", ".join(md_code(f) for f in value["files"]), ""]
     if value["set_these_secrets"]:
@@ -179,7 +196,14 @@ def text(value: dict[str, Any]) -> str:
         tag = "UNRESOLVED" if i["category"] == "unresolved" else "REVIEW"
         lines.append(f"  {tag:<10} {i['kind']}/{i['key']}: {i['summary']}")
         for c in i["conflicts"]:
+            lines.append(f"             {c['what']}:")
+            lines += [
+                f"               {side['source']}: {_fmt(side['values'])}" for side in c["sides"]
+            ]
             lines.append(f"             chose {c['chosen']}: {c['rule']}")
+    if value.get("refused"):
+        lines.append("nothing was written: the config would not validate after this import:")
+        lines += [f"  {r}" for r in value["refused"]]
     for x in value["set_these_secrets"]:
         lines.append(f"  set this secret: {x['env']} ({x['resource']} {x['field']})")
     return "\n".join(lines) + "\n"

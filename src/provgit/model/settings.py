@@ -96,6 +96,26 @@ class WatchSettings(Model):
     delete_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
 
 
+class ImportRules(Model):
+    """Who wins when the elements disagree (`import`): the seeds' rule by default."""
+
+    # A user's own data (names, directory name, department, location): the
+    # MiCollab (the master of user data) or the call server hosting the phone.
+    user_data: Literal["micollab", "call_server"] = "micollab"
+    # A user's phones (labels, device types): the hosting call server or the
+    # MiCollab's list of services. COS/COR are only on the call server.
+    phone_data: Literal["call_server", "micollab"] = "call_server"
+    # Templates, roles, departments, locations: the MiCollab (where they are
+    # provisioned centrally), or the value most elements hold.
+    central: Literal["micollab", "majority"] = "micollab"
+
+
+class ImportSettings(Model):
+    """`provgit import`: the pairing and conflict rules in force."""
+
+    rules: ImportRules = ImportRules()
+
+
 class Sharing(Model):
     """Overrides a kind's default sharing scope, and keys never shared."""
 
@@ -113,6 +133,8 @@ class Settings(Model):
     reports: Reports = Reports()
     drift: DriftSettings = DriftSettings()
     watch: WatchSettings = WatchSettings()
+    # `import:` in provgit.yaml (`import` is a Python keyword).
+    import_: ImportSettings = Field(default=ImportSettings(), alias="import")
     sharing: dict[str, Sharing] = {}
     # Keys the fingerprints of secrets (a plan sees a PIN changed without
     # holding it) and the signatures of saved plans; without one, the state

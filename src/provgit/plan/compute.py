@@ -15,6 +15,7 @@ from provgit.plan.ordering import order
 from provgit.plan.safety import check_thresholds, is_protected
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, META_PREFIX, Fields
 from provgit.secrets import SENSITIVE, UNRESOLVED, is_sensitive
+from provgit.target.canonical import is_empty, same_value
 from provgit.target.project import COLLECTION_KIND, Target
 
 
@@ -35,15 +36,16 @@ def _same(desired: Any, observed: Any) -> bool:
             return True
         return is_sensitive(observed) and observed[SENSITIVE] == desired[SENSITIVE]
     if isinstance(desired, dict) and isinstance(observed, dict):
-        keys = {k for k, v in desired.items() if v is not None} | {
-            k for k, v in observed.items() if v is not None and not str(k).startswith(META_PREFIX)
+        keys = {k for k, v in desired.items() if not is_empty(v)} | {
+            k for k, v in observed.items() if not is_empty(v) and not str(k).startswith(META_PREFIX)
         }
         return all(_same(desired.get(k), observed.get(k)) for k in keys)
     if isinstance(desired, list) and isinstance(observed, list):
         return len(desired) == len(observed) and all(
             _same(a, b) for a, b in zip(desired, observed, strict=True)
         )
-    return False
+    # Equivalent forms (empty vs absent, 2113 vs "2113"): one rule for plan and import.
+    return same_value(desired, observed)
 
 
 def _unchanged(desired: Fields, observed: Fields) -> bool:
@@ -70,7 +72,7 @@ def field_changes(desired: Fields, observed: Fields) -> dict[str, dict[str, Any]
         if not _same(v, o):
             changes[k] = {"before": o, "after": v}
     for k, o in observed.items():
-        if k[0] != "_" and o is not None and k not in desired:
+        if k[0] != "_" and not is_empty(o) and k not in desired:
             changes[k] = {"before": o, "after": None}
     return changes
 
