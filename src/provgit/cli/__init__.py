@@ -31,7 +31,7 @@ COMMAND_MODULES = [
     "status",
     "watch",
     "version",
-    "list",
+    "list_",
     "init",
 ]
 
