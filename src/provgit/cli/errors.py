@@ -233,9 +233,21 @@ def _reapply(
         not_retried = [e for e in chosen if result.refusal is not None or e.element in refused]
         with applying.open_journal(sdir) as journal:
             journal.set_distribution_error_status([e.id for e in not_retried], "idle")
+        by_element: dict[str, list[DistributionError]] = {}
         for e in not_retried:
-            why = refused.get(e.element) or result.refusal
-            click.echo(f"{e.id}: {e.element} {e.collection}/{e.key} not retried: {why}", err=True)
+            by_element.setdefault(e.element, []).append(e)
+        for element, errs in by_element.items():
+            why = refused.get(element) or result.refusal
+            # One line per error when few; thousands stuck behind one threshold: one line.
+            if len(errs) <= PENDING_SHOWN:
+                for e in errs:
+                    click.echo(
+                        f"{e.id}: {e.element} {e.collection}/{e.key} not retried: {why}", err=True
+                    )
+            else:
+                click.echo(
+                    f"{len(errs)} distribution error(s) on {element} not retried: {why}", err=True
+                )
         click.echo(
             "A retry plans the whole element again: apply or reconcile the config "
             "(with the flag named, if intended), or change it, then retry.",
