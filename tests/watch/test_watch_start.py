@@ -21,15 +21,17 @@ def _sample(dest: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("as_url", [False, True], ids=["local-path", "cloned-url"])
 def test_watch_of_a_ref_the_repository_lacks_exits_1_naming_its_branches(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_url: bool
 ) -> None:
     monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
     bare, work = make_repo(tmp_path)
     _sample(work / "config")
     commit_all(work, "sample")
+    repo = bare.as_uri() if as_url else str(bare)
     p = subprocess.run(
-        [*WATCH, "config", "--repo", str(bare), "--ref", "nosuch", "--port", "0"],
+        [*WATCH, "config", "--repo", repo, "--ref", "nosuch", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -73,6 +73,10 @@ class GitFollower:
                 raise FollowError(self._no_ref()) from None
         try:
             self.fetch()  # a branch made on the remote since it was cloned
+        except FollowError as e:
+            # git says "couldn't find remote ref" for a typo; a network failure says so too.
+            raise FollowError(f"{self._no_ref()} ({e})") from None
+        try:
             self.head()
         except FollowError:
             raise FollowError(self._no_ref()) from None
