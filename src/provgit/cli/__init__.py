@@ -30,6 +30,9 @@ COMMAND_MODULES = [
     "import_",
     "status",
     "watch",
+    "version",
+    "list_",
+    "init",
 ]
 
 
@@ -78,7 +81,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="provgit")
+@click.version_option(__version__, prog_name="provgit", message="%(prog)s %(version)s")
 def main() -> None:
     """Provision a telephony network from git.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -170,7 +171,12 @@ def command(
     watcher = Watcher(options, log)
 
     def ready(url: str) -> None:
-        click.echo(f"listening on {url}")
+        # On stdout, where scripts read the URL from; in the log format asked for,
+        # so a JSON log collector never meets a plain line.
+        if log_format == "json":
+            Log("json", stream=sys.stdout).info("listening", url=url)
+        else:
+            click.echo(f"listening on {url}")
 
     try:
         asyncio.run(watcher.run(ready))
