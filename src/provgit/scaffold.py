@@ -77,9 +77,15 @@ users:
 WORKFLOW = """\
 # .github/workflows/provgit.yml
 on: pull_request
+permissions: {}
 jobs:
   provgit:
-    uses: provgit/provgit/.github/workflows/provgit-config.yml@main
+    # The most the called jobs may use: the check job only reads, the comment
+    # job only writes the pull-request comment.
+    permissions:
+      contents: read
+      pull-requests: write
+    uses: provgit/provgit/.github/workflows/provgit-config.yml@main   # or a commit SHA
     with:
       config-path: .
       plan: false            # true to plan against the elements too
