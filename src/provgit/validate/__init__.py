@@ -11,6 +11,7 @@ from provgit.model.build import build_state
 from provgit.model.findings import Finding, resolve
 from provgit.model.state import DesiredState
 from provgit.source import SETTINGS_FILE, ConfigSource
+from provgit.validate.element_files import check_element_files
 from provgit.validate.rules import check_rules
 from provgit.validate.secret_files import check_secret_files
 from provgit.validate.secret_reuse import check_secret_reuse
@@ -42,6 +43,7 @@ def check_network(
         *check_rules(state, source),
         *check_secret_files(state, source),
         *check_secret_reuse(state),
+        *check_element_files(state),
     ]
 
 
