@@ -73,3 +73,19 @@ def test_one_token_shared_by_two_elements_is_allowed(tmp_path: Path) -> None:
     )
     found = validate(tmp_path, {"network.yaml": network})
     assert found.ok, summary(found.diagnostics)
+
+
+def test_a_password_written_into_an_element_url_is_refused(tmp_path: Path) -> None:
+    # The config repository never holds a secret's value: a user:password in
+    # the URL would be committed, pushed and copied into every clone.
+    network = NETWORK.replace(
+        "  - name: mc\n    type: micollab\n    ceid: 1\n",
+        "  - name: mc\n    type: micollab\n    ceid: 1\n    driver: http\n"
+        "    connection: {url: 'http://admin:hunter2@127.0.0.1:9/api'}\n",
+    )
+    found = validate(tmp_path, {"network.yaml": network})
+    lines = summary(found.diagnostics)
+    assert not found.ok
+    assert any("user name or password" in line for line in lines), lines
+    assert not any("hunter2" in line for line in lines), lines
+    assert all("hunter2" not in (d.hint or "") for d in found.diagnostics)
