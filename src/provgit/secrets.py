@@ -36,11 +36,54 @@ def resolve(ref: SecretRef) -> str:
         return value
     assert ref.file is not None
     path = Path(ref.file).expanduser()
+    if pseudo_file(path):
+        raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
     try:
-        return path.read_text(encoding="utf-8").splitlines()[0].strip()
-    except (OSError, IndexError, UnicodeDecodeError) as e:
+        # Non-blocking, so a named pipe is refused instead of waited on.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
+        try:
+            # Only the first line is the value: read no further than it can be.
+            head = f.read(MAX_SECRET_BYTES + 1)
+        except OSError as e:
+            raise SecretUnavailable(
+                f"cannot read secret file {ref.file}: {type(e).__name__}"
+            ) from None
+    line, newline, _ = head.partition(b"\n")
+    if not newline and len(head) > MAX_SECRET_BYTES:
+        raise SecretUnavailable(
+            f"secret file {ref.file}: its first line is longer than {MAX_SECRET_BYTES} bytes"
+        )
+    try:
+        value = line.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
         # Name the file, never its content.
         raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
+    if not head:
+        raise SecretUnavailable(f"cannot read secret file {ref.file}: IndexError")
+    return value
+
+
+# A secret's value is a PIN, a token or a key: far below this.
+MAX_SECRET_BYTES = 64 * 1024
+# Kernel and device files: reading them is never a secret's value (/proc/self/environ
+# is every variable of the job; /dev/zero never ends).
+_PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def pseudo_file(path: Path) -> bool:
+    """Whether `path` (after links) is a kernel or device file, not a stored secret."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(real == p or p in real.parents for p in _PSEUDO) or any(
+        path == p or p in path.parents for p in _PSEUDO
+    )
 
 
 KEY_FILE = "secret.key"
