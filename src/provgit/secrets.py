@@ -28,7 +28,10 @@ class SecretUnavailable(Exception):
     """The reference cannot be resolved here (unset variable, unreadable file)."""
 
 
-def resolve(ref: SecretRef) -> str:
+def resolve(ref: SecretRef, for_element: bool = True) -> str:
+    """The secret's value. `for_element`: it is sent to an element (a PIN, a
+    token), so a state directory's signing key is refused (only the network's
+    `secret_key` may name one)."""
     if ref.env is not None:
         value = os.environ.get(ref.env)
         if value is None:
@@ -38,6 +41,11 @@ def resolve(ref: SecretRef) -> str:
     path = Path(ref.file).expanduser()
     if pseudo_file(path):
         raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
+    if for_element and state_dir_key(path):
+        raise SecretUnavailable(
+            f"secret file {ref.file} is a provgit state directory's signing key; "
+            "it is never sent to an element"
+        )
     try:
         # Non-blocking, so a named pipe is refused instead of waited on.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -66,6 +74,19 @@ def resolve(ref: SecretRef) -> str:
     if not head:
         raise SecretUnavailable(f"cannot read secret file {ref.file}: IndexError")
     return value
+
+
+# What sits beside a state directory's key file (journal, caches, element files).
+_STATE_DIR_MARKS = ("journal.sqlite", "cache", "memo", "observed", "elements", "locks")
+
+
+def state_dir_key(path: Path) -> bool:
+    """Whether `path` (after links) is the key file of a provgit state directory."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return real.name == KEY_FILE and any((real.parent / m).exists() for m in _STATE_DIR_MARKS)
 
 
 # A secret's value is a PIN, a token or a key: far below this.
@@ -157,7 +178,7 @@ def network_key(
     fallback = None
     if secret_key is not None:
         try:
-            value = resolve(secret_key)
+            value = resolve(secret_key, for_element=False)
         except SecretUnavailable as e:
             fallback = f"secret_key {secret_key.describe()} is not usable here ({e})"
         else:
