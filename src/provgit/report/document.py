@@ -27,9 +27,12 @@ from provgit.apply.result import ApplyResult
 from provgit.journal import Journal
 from provgit.journal.db import last_writes
 from provgit.model.state import DesiredState
+from provgit.observe import Observation
 from provgit.records import form_name
 from provgit.render.values import reach_through
+from provgit.report import derive as dv
 from provgit.secrets import redact
+from provgit.target.project import Target
 
 FORMAT = "provgit.status/1"
 MAX_EVENTS = 50
@@ -59,7 +62,7 @@ def status_class(status: str) -> str:
     """ok / syncing / failed / down: how a status string is shown (never what it says)."""
     if status in OK_STATUSES:
         return "ok"
-    if status in DOWN_STATUSES:
+    if status in DOWN_STATUSES or status in (dv.IVR_DOWN, dv.UNKNOWN_TEXT):
         return "down"
     if status.startswith(("Synching ", "Syncing ")):
         return "syncing"
@@ -83,9 +86,12 @@ class _Links:
         if result is not None:
             self.types.update({e.element: e.element_type for e in result.elements})
         if state is not None:
-            for name, el in state.elements.items():
-                self.templates[name] = el.reach_through
-                self.types[name] = el.type
+            self.add(state.elements)
+
+    def add(self, elements: Mapping[str, Any]) -> None:
+        for name, el in elements.items():
+            self.templates[name] = el.reach_through
+            self.types[name] = el.type
 
     def form(self, element: str, collection: str) -> str:
         t = self.types.get(element)
@@ -172,9 +178,37 @@ def build_document(
     git: GitSource | None = None,
     max_events: int = MAX_EVENTS,
     max_resources: int = MAX_RESOURCES,
+    target: Target | None = None,
+    observations: Mapping[str, Observation] | None = None,
+    state_dir: Path | None = None,
 ) -> Document:
-    """The latest state of the network as the journal knows it, as a value."""
+    """The latest state of the network, as a value.
+
+    Resource and element statuses are derived (`report.derive`) from `target`
+    (default: the one the last plan stored under the state directory), the
+    elements' last observations (`observations`, default: the cache files) and
+    the journal. With no target anywhere (nothing planned yet), the statuses
+    the journal remembers are shown, and the network is not in sync.
+    """
     links = _Links(state, result)
+    sdir = state_dir if state_dir is not None else journal.path.parent
+    derived_from = _derive_inputs(sdir, state, target, links)
+    if derived_from is not None:
+        if network is None:
+            network = result.network if result is not None else derived_from[2]
+        return _derived_document(
+            journal,
+            derived_from[0],
+            derived_from[1],
+            observations,
+            sdir,
+            links,
+            network=network,
+            result=result,
+            git=git,
+            max_events=max_events,
+            max_resources=max_resources,
+        )
     if network is None:
         network = (
             result.network
@@ -289,6 +323,202 @@ def build_document(
     }
 
 
+def _derive_inputs(
+    state_dir: Path, state: DesiredState | None, target: Target | None, links: _Links
+) -> tuple[Target, dict[str, str], str | None] | None:
+    """The target and element types to derive from: the caller's, else the
+    last plan's (the memo under the state directory)."""
+    from provgit.plan.memo import PlanMemo
+    from provgit.target.store import TargetStore
+
+    network = state.settings.network if state is not None else None
+    if target is None or not target.records:
+        memo = PlanMemo(state_dir)
+        stored = TargetStore(memo.target_path).load()
+        if stored is None:
+            return None
+        target = stored
+        if state is None:
+            meta = memo.load_meta()
+            if meta is None:
+                return None
+            links.add(meta.elements)
+            network = meta.settings.network
+    if state is not None:
+        types: dict[str, str] = {n: str(e.type) for n, e in state.elements.items()}
+    else:
+        types = {n: links.types.get(n, "") for n in target.records}
+    return target, types, network
+
+
+def _derived_document(
+    journal: Journal,
+    target: Target,
+    types: dict[str, str],
+    observations: Mapping[str, Observation] | None,
+    state_dir: Path,
+    links: _Links,
+    *,
+    network: str | None,
+    result: ApplyResult | None,
+    git: GitSource | None,
+    max_events: int,
+    max_resources: int,
+) -> Document:
+    now = iso_now()
+    rows = journal.element_statuses()
+    facts = dv.element_facts(types, state_dir, dv.element_rows(journal.path), observations)
+    jf = dv.journal_facts(journal.path, {n: f.revision for n, f in facts.items()})
+    derived = dv.derive(target, facts, jf)
+    revisions = _element_revisions(journal.path)
+
+    elements: dict[str, Document] = {}
+    for name in sorted(types):
+        f = facts[name]
+        s = derived.elements[name]
+        row = rows.get(name)
+        text = dv.element_text(name, s, types[name])
+        if row is not None and row["status"].startswith("Synching ") and f.readable:
+            text = row["status"]  # a run is writing there right now
+        elements[name] = {
+            "status": text,
+            "class": dv.status_class_of(s),
+            "sync": s,
+            "observed": f.readable,
+            "state": f.state if not f.readable else (row["state"] if row else f.state),
+            "type": types[name] or None,
+            "revision": revisions.get(name),
+            "run_id": row["run_id"] if row else None,
+            "detail": f.detail if not f.readable else (row["detail"] if row else None),
+            "time": row["time"] if row else now,
+            "records_not_deleted": len(derived.deletes_not_applied.get(name, ())),
+        }
+
+    errors = []
+    for de in jf.errors.values():
+        d = de.to_json()
+        d["detail"] = redact(d["detail"])
+        d["url"] = links.url(de.element, de.form, de.collection, de.key)
+        errors.append(d)
+    errors.sort(key=lambda d: d["action_id"])
+    pending = []
+    for p in sorted(jf.pending.values(), key=lambda p: (p.element, p.collection, p.key)):
+        d = p.to_json()
+        d["form"] = links.form(p.element, p.collection)
+        d["url"] = links.url(p.element, d["form"], p.collection, p.key)
+        pending.append(d)
+
+    ordered = sorted(
+        derived.resources.values(),
+        key=lambda r: (r.state == dv.COMPLETED, r.kind, r.resource),
+    )
+    by_state: dict[str, int] = {}
+    for r in ordered:
+        by_state[r.state] = by_state.get(r.state, 0) + 1
+    last_run = journal.runs(1)
+    run_id = last_run[0]["id"] if last_run else None
+    resources = []
+    for r in ordered[:max_resources]:
+        per: dict[str, Document] = {}
+        rlinks = []
+        for el, s in sorted(r.elements.items()):
+            coll, key = r.records[el]
+            link = links.link(el, coll, key)
+            rlinks.append(link)
+            per[el] = {
+                "state": s,
+                "status": dv.label(s, types.get(el)),
+                "collection": coll,
+                "key": key,
+                "url": link["url"],
+            }
+        text = dv.resource_text(r, types)
+        resources.append(
+            {
+                "kind": r.kind,
+                "resource": r.resource,
+                "status": text,
+                "class": dv.status_class_of(r.state),
+                "state": r.state,
+                "completed": r.completed,
+                "total": r.total,
+                # SDS's sharing icon: the same data lands on several elements.
+                "shared": r.total > 1,
+                "run_id": run_id,
+                "time": now,
+                "links": rlinks,
+                "elements": per,
+            }
+        )
+    not_completed = sum(n for s, n in by_state.items() if s != dv.COMPLETED)
+    in_sync = derived.in_sync and not errors and not pending
+    worst = derived.worst()
+    for r in ordered:
+        worst = dv.worst(worst, r.state)
+        if r.state != dv.COMPLETED:
+            break  # sorted problems first; the elements already carry the worst
+    if (errors or pending) and worst == dv.COMPLETED:
+        worst = dv.DISTRIBUTION_ERROR if errors else dv.PENDING
+    return {
+        "format": FORMAT,
+        "generated": now,
+        "network": network,
+        "status": st.SYNC_COMPLETED if in_sync else st.SYNC_INCOMPLETE,
+        "in_sync": in_sync,
+        "worst": {"state": worst, "status": dv.LABELS[worst]},
+        "run": _run(journal, result),
+        "source": None
+        if git is None
+        else {"commit": git.commit, "dirty": git.dirty, "path": git.path},
+        "alarm": {"level": journal.alarm_level(), "distribution_errors": len(errors)},
+        "counts": {
+            "elements": len(elements),
+            "elements_not_completed": sum(
+                1 for e in elements.values() if e["sync"] != dv.COMPLETED
+            ),
+            "elements_not_observed": sum(1 for e in elements.values() if not e["observed"]),
+            "resources": len(ordered),
+            "resources_not_completed": not_completed,
+            "resources_omitted": len(ordered) - len(resources),
+            "resources_by_state": dict(sorted(by_state.items())),
+            "records_not_deleted": sum(len(v) for v in derived.deletes_not_applied.values()),
+            "drift": sum(len(v) for v in derived.drift.values()),
+            "distribution_errors": len(errors),
+            "pending_updates": len(pending),
+        },
+        "elements": elements,
+        "resources": resources,
+        "distribution_errors": errors,
+        "pending_updates": pending,
+        "events": [e.to_json() for e in journal.recent_events(max_events)],
+    }
+
+
+def _on_element(r: Document, element: str) -> Document:
+    """A derived resource as it stands on one element (its state there, 1/1 or 0/1)."""
+    here = r.get("elements", {}).get(element)
+    if here is None:
+        return r
+    done = here["state"] == dv.COMPLETED
+    text = (
+        st.SYNC_COMPLETED
+        if done
+        else dv.resource_text(
+            dv.ResourceState(r["kind"], r["resource"], here["state"], 0, 1, {}, {}), {}
+        )
+    )
+    return {
+        **r,
+        "status": text,
+        "class": dv.status_class_of(here["state"]),
+        "state": here["state"],
+        "completed": int(done),
+        "total": 1,
+        "links": [x for x in r["links"] if x["element"] == element],
+        "elements": {element: here},
+    }
+
+
 def _unique(links: Iterable[Document]) -> list[Document]:
     seen: set[tuple[str, str, str]] = set()
     out = []
@@ -328,6 +558,8 @@ def filtered(doc: Document, *, element: str | None = None, kind: str | None = No
             or any(link["element"] == element for link in r["links"])
         )
     ]
+    if element is not None:
+        resources = [_on_element(r, element) for r in resources]
     elements = {n: e for n, e in doc["elements"].items() if element is None or n == element}
     events = [
         e

@@ -73,6 +73,10 @@ class TargetStore:
                 (marshal.dumps(sorted(target.excluded)),),
             )
             db.execute("INSERT INTO meta VALUES ('digest', ?)", (marshal.dumps(digest),))
+            # Every element, even one the config gives no record: status lists it.
+            db.execute(
+                "INSERT INTO meta VALUES ('elements', ?)", (marshal.dumps(sorted(target.records)),)
+            )
             db.commit()
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
@@ -106,3 +110,38 @@ class TargetStore:
             {element: origin},
             excluded=excluded,
         )
+
+    def load(self) -> Target | None:
+        """The whole target (records, where each came from, exclusions), without
+        dependencies: what status derives from. None when absent or unreadable."""
+        if not self.path.exists():
+            return None
+        records: dict[str, dict[str, dict[str, dict[str, object]]]] = {}
+        origin: dict[str, dict[RecordRef, tuple[str, str]]] = {}
+        loads = marshal.loads
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+                excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
+                elements = [r[0] for r in db.execute("SELECT v FROM meta WHERE k = 'elements'")]
+                for element, coll, key, fields, org in db.execute(
+                    "SELECT element, collection, key, fields, origin FROM records"
+                ):
+                    recs = records.get(element)
+                    if recs is None:
+                        recs = records[element] = {}
+                        origin[element] = {}
+                    by_coll = recs.get(coll)
+                    if by_coll is None:
+                        by_coll = recs[coll] = {}
+                    by_coll[key] = loads(fields)
+                    if org is not None:
+                        kind, resource = loads(org)
+                        origin[element][(coll, key)] = (kind, resource)
+        except sqlite3.Error:
+            return None
+        for names in elements:
+            for name in loads(names):
+                records.setdefault(name, {})
+                origin.setdefault(name, {})
+        excluded = {tuple(x) for x in loads(excluded_row[0])} if excluded_row else set()
+        return Target(records, {}, origin, excluded=excluded)

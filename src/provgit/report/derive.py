@@ -1,0 +1,516 @@
+"""Status derived, never remembered (DESIGN "Trust, scale and reach", issue 12).
+
+For every record targeting says an element must hold, the status comes from
+three things and nothing else:
+
+- the desired record (`target.Target`, the same projection plan uses);
+- the element's last observation (`observe.ObservationCache`, or the watcher's
+  observations in memory), with provgit's own acknowledged writes since that
+  observation laid over it (the journal knows what it wrote, by a digest of the
+  fields, and the revision the element gave the write);
+- the journal: pending updates, distribution errors, the element's state as the
+  last run found it (offline, stopped, token refused).
+
+No element is contacted. A resource is `Sync Completed` only when every
+record of it is, on every element it lands on; `completed/total` counts
+elements, not writes. Records compare the way plan compares them
+(`plan.compute.field_changes`), so status and plan never disagree about what
+differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provgit.apply import status as st
+from provgit.journal.db import DistributionError, PendingUpdate, fields_hash
+from provgit.observe import Observation, ObservationCache
+from provgit.plan.compute import field_changes
+from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
+from provgit.target.project import COLLECTION_KIND, Target
+
+# Machine names of the states, worst first (a resource or element takes the
+# worst state of its records; the page header takes the worst of all).
+TOKEN_REFUSED = "token_refused"
+DRIFT = "drift"
+OFFLINE = "offline"
+STOPPED = "stopped"
+UNREADABLE = "error"
+DISTRIBUTION_ERROR = "distribution_error"
+PENDING = "pending"
+NOT_APPLIED = "not_applied"
+UNKNOWN = "unknown"
+COMPLETED = "completed"
+SEVERITY = (
+    TOKEN_REFUSED,
+    DRIFT,
+    OFFLINE,
+    STOPPED,
+    UNREADABLE,
+    DISTRIBUTION_ERROR,
+    PENDING,
+    NOT_APPLIED,
+    UNKNOWN,
+    COMPLETED,
+)
+_RANK = {s: i for i, s in enumerate(SEVERITY)}
+DOWN_STATES = frozenset({OFFLINE, STOPPED, UNREADABLE, TOKEN_REFUSED, UNKNOWN})
+
+# The IVR seed's words for an IVR server that cannot serve ("All" devices).
+IVR_DOWN = "IVR services are stopped or the server is offline"
+TOKEN_REFUSED_TEXT = "Token refused"
+UNKNOWN_TEXT = "Unknown (never observed)"
+DRIFT_TEXT = "Drift"
+NOT_APPLIED_TEXT = "Not yet applied"
+PENDING_TEXT = "Pending update"
+LABELS = {
+    TOKEN_REFUSED: TOKEN_REFUSED_TEXT,
+    DRIFT: DRIFT_TEXT,
+    OFFLINE: st.OFFLINE,
+    STOPPED: st.STOPPED,
+    UNREADABLE: "Element error",
+    DISTRIBUTION_ERROR: "Distribution error",
+    PENDING: PENDING_TEXT,
+    NOT_APPLIED: NOT_APPLIED_TEXT,
+    UNKNOWN: UNKNOWN_TEXT,
+    COMPLETED: st.SYNC_COMPLETED,
+}
+
+Ref = tuple[str, str]  # (collection, key)
+Write = tuple[str, str | None, int]  # (action, fields hash, revision)
+
+
+def worst(a: str, b: str) -> str:
+    return a if _RANK[a] <= _RANK[b] else b
+
+
+def label(state: str, element_type: str | None = None) -> str:
+    """The words of a state; an IVR server that cannot serve says what the seed says."""
+    if element_type == "ivr" and state in (OFFLINE, STOPPED):
+        return IVR_DOWN
+    return LABELS[state]
+
+
+@dataclass
+class ElementFacts:
+    """What is known of one element without contacting it."""
+
+    name: str
+    type: str
+    # running / locked (records readable), or offline / stopped / token_refused /
+    # error / unknown (never observed)
+    state: str
+    revision: int | None = None
+    records: Mapping[str, Mapping[str, tuple[Fields, int]]] = field(
+        default_factory=dict, repr=False
+    )
+    detail: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        return self.state in ("running", "locked")
+
+
+@dataclass
+class JournalFacts:
+    pending: dict[tuple[str, str, str], PendingUpdate]
+    errors: dict[tuple[str, str, str], DistributionError]
+    # element -> (state, detail, time) as the last run left it
+    element_rows: dict[str, tuple[str, str | None, float]]
+    # element -> (collection, key) -> provgit's last acknowledged write newer
+    # than the element's observation
+    writes_after: dict[str, dict[Ref, Write]]
+    path: Path | None = None
+
+    def last_writes(self, element: str, refs: Iterable[Ref]) -> dict[Ref, Write]:
+        """provgit's last acknowledged write of each of these records (any age)."""
+        wanted = list(dict.fromkeys(refs))
+        if not wanted or self.path is None:
+            return {}
+        return _query_last_writes(self.path, element, wanted)
+
+
+@dataclass
+class ResourceState:
+    kind: str
+    resource: str
+    state: str  # worst over its elements
+    completed: int
+    total: int
+    elements: dict[str, str]  # element -> state of the resource there
+    # element -> (collection, key) of the resource's first record there (for links)
+    records: dict[str, Ref]
+
+
+@dataclass
+class Derived:
+    resources: dict[tuple[str, str], ResourceState]
+    elements: dict[str, str]  # element -> worst state of its records (or its own down state)
+    element_facts: dict[str, ElementFacts]
+    # element -> records provgit put there that the config no longer has
+    deletes_not_applied: dict[str, list[Ref]]
+    # records whose observed value provgit did not write: element -> refs
+    drift: dict[str, list[Ref]]
+
+    @property
+    def observed_all(self) -> bool:
+        return all(f.readable for f in self.element_facts.values())
+
+    @property
+    def in_sync(self) -> bool:
+        return (
+            self.observed_all
+            and all(s == COMPLETED for s in self.elements.values())
+            and all(r.state == COMPLETED for r in self.resources.values())
+            and not any(self.deletes_not_applied.values())
+        )
+
+    def worst(self) -> str:
+        out = COMPLETED
+        for s in self.elements.values():
+            out = worst(out, s)
+        return out
+
+
+# ---- inputs -------------------------------------------------------------------
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection | None:
+    if not path.exists():
+        return None
+    try:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=15)
+    except sqlite3.Error:
+        return None
+
+
+def _query_last_writes(path: Path, element: str, refs: list[Ref]) -> dict[Ref, Write]:
+    db = _connect_ro(path)
+    if db is None:
+        return {}
+    wanted = json.dumps([f"{c}\0{k}" for c, k in refs])
+    out: dict[Ref, Write] = {}
+    with contextlib.closing(db):
+        try:
+            rows = db.execute(
+                "SELECT i.collection, i.key, i.action, i.fields_hash, o.revision "
+                "FROM intents i JOIN outcomes o ON o.intent_id = i.id "
+                "WHERE i.element = ? AND o.outcome = 'ok' "
+                "AND i.collection || char(0) || i.key IN (SELECT value FROM json_each(?)) "
+                "ORDER BY i.id",
+                (element, wanted),
+            ).fetchall()
+        except sqlite3.Error:
+            return {}
+    for coll, key, action, digest, revision in rows:
+        out[(coll, key)] = (action, digest, -1 if revision is None else int(revision))
+    return out
+
+
+def element_rows(journal_path: Path) -> dict[str, tuple[str, str | None, float]]:
+    """Each element's state as the last run left it: (state, detail, time)."""
+    db = _connect_ro(journal_path)
+    if db is None:
+        return {}
+    with contextlib.closing(db):
+        try:
+            return {
+                name: (state, detail, float(t))
+                for name, state, detail, t in db.execute(
+                    "SELECT element, state, detail, time FROM element_status"
+                )
+            }
+        except sqlite3.Error:
+            return {}
+
+
+def journal_facts(journal_path: Path, observed_revisions: Mapping[str, int | None]) -> JournalFacts:
+    """Everything the derivation needs from the journal, through a read-only
+    connection (a report runs beside writers)."""
+    facts = JournalFacts({}, {}, {}, {}, journal_path)
+    db = _connect_ro(journal_path)
+    if db is None:
+        return facts
+    from provgit.journal.db import _DE_COLUMNS, _de
+
+    with contextlib.closing(db):
+        try:
+            for row in db.execute("SELECT * FROM pending"):
+                p = PendingUpdate(*row)
+                facts.pending[(p.element, p.collection, p.key)] = p
+            for row in db.execute(f"SELECT {_DE_COLUMNS} FROM dist_errors"):
+                de = _de(row)
+                facts.errors[(de.element, de.collection, de.key)] = de
+            for name, state, detail, t in db.execute(
+                "SELECT element, state, detail, time FROM element_status"
+            ):
+                facts.element_rows[name] = (state, detail, t)
+            for name, revision in observed_revisions.items():
+                if revision is None:
+                    continue
+                # provgit's acknowledged writes the observation does not show yet.
+                after: dict[Ref, Write] = {}
+                for coll, key, action, digest, rev in db.execute(
+                    "SELECT i.collection, i.key, i.action, i.fields_hash, o.revision "
+                    "FROM intents i JOIN outcomes o ON o.intent_id = i.id "
+                    "WHERE i.element = ? AND o.outcome = 'ok' AND o.revision > ? ORDER BY i.id",
+                    (name, revision),
+                ):
+                    after[(coll, key)] = (action, digest, int(rev))
+                if after:
+                    facts.writes_after[name] = after
+        except sqlite3.Error:
+            pass
+    return facts
+
+
+_DOWN_ROW = {
+    "offline": OFFLINE,
+    "stopped": STOPPED,
+    "unauthorized": TOKEN_REFUSED,
+    "error": UNREADABLE,
+}
+_OBS_DOWN = {
+    "offline": OFFLINE,
+    "unauthorized": TOKEN_REFUSED,
+    "error": UNREADABLE,
+}
+
+
+def element_facts(
+    element_types: Mapping[str, str],
+    state_dir: Path,
+    journal_rows: Mapping[str, tuple[str, str | None, float]],
+    observations: Mapping[str, Observation] | None = None,
+) -> dict[str, ElementFacts]:
+    """Each element's last observation (in memory when given, else the cache
+    file) and whether the last run found it down.
+
+    The newer of the two wins: a run that found the element offline after it
+    was last read makes it offline; a later successful read makes it readable.
+    """
+    cache = ObservationCache(state_dir)
+    out: dict[str, ElementFacts] = {}
+    for name, etype in element_types.items():
+        row = journal_rows.get(name)
+        obs = (observations or {}).get(name)
+        if obs is not None:
+            if obs.ok:
+                out[name] = ElementFacts(
+                    name,
+                    etype,
+                    obs.state,
+                    obs.revision,
+                    {
+                        c: {k: (r.fields, r.revision) for k, r in recs.items()}
+                        for c, recs in obs.records.items()
+                    },
+                )
+            else:
+                down = _OBS_DOWN.get(obs.state, UNREADABLE)
+                if row is not None and row[0] == "stopped":
+                    down = STOPPED
+                out[name] = ElementFacts(name, etype, down, detail=obs.error)
+            continue
+        loaded = _load_cached(cache, name)
+        mtime = loaded[2] if loaded else None
+        if row is not None and row[0] in _DOWN_ROW and (mtime is None or row[2] >= mtime):
+            out[name] = ElementFacts(name, etype, _DOWN_ROW[row[0]], detail=row[1])
+        elif loaded is not None:
+            revision, records, _ = loaded
+            out[name] = ElementFacts(name, etype, "running", revision, records)
+        else:
+            out[name] = ElementFacts(name, etype, UNKNOWN, detail="never observed")
+    return out
+
+
+def _load_cached(
+    cache: ObservationCache, element: str
+) -> tuple[int, dict[str, dict[str, tuple[Fields, int]]], float] | None:
+    """The cache file as plain tuples (no record objects: 300,000 of them cost
+    more than the whole derivation)."""
+    import marshal
+
+    path = cache._path(element)
+    try:
+        mtime = os.stat(path).st_mtime
+        doc = marshal.loads(path.read_bytes())
+        if doc["format"] != ObservationCache.FORMAT or doc["element"] != element:
+            return None
+        return int(doc["revision"]), doc["records"], mtime
+    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        return None
+
+
+# ---- the derivation -------------------------------------------------------------
+
+
+def _matches(write: Write, desired: Fields) -> bool:
+    action, digest, _ = write
+    if action == "delete" or digest is None:
+        return False
+    return digest == fields_hash(action, desired)
+
+
+def derive(
+    target: Target,
+    elements: Mapping[str, ElementFacts],
+    journal: JournalFacts,
+) -> Derived:
+    """The status of every (resource, element) pair `target` produces."""
+    resources: dict[tuple[str, str], ResourceState] = {}
+    el_states: dict[str, str] = {}
+    drift: dict[str, list[Ref]] = {}
+    deletes: dict[str, list[Ref]] = {}
+    pending, errors = journal.pending, journal.errors
+    for name, facts in elements.items():
+        desired = target.records.get(name, {})
+        origin = target.origin.get(name, {})
+        after = journal.writes_after.get(name, {})
+        readable = facts.readable
+        down = COMPLETED if readable else facts.state
+        el_state = down
+        # per resource on this element: worst state and its first record
+        here: dict[tuple[str, str], str] = {}
+        first: dict[tuple[str, str], Ref] = {}
+        differing: list[tuple[Ref, tuple[str, str], Fields, tuple[Fields, int] | None]] = []
+        for coll, recs in desired.items():
+            have = facts.records.get(coll, {}) if readable else {}
+            default_kind = COLLECTION_KIND.get(coll, coll)
+            for key, want in recs.items():
+                res = origin.get((coll, key)) or (default_kind, key)
+                ref3 = (name, coll, key)
+                if ref3 in errors:
+                    s = DISTRIBUTION_ERROR
+                elif ref3 in pending:
+                    s = PENDING
+                elif not readable:
+                    s = down
+                else:
+                    w = after.get((coll, key))
+                    if w is not None:
+                        s = COMPLETED if _matches(w, want) else NOT_APPLIED
+                    else:
+                        got = have.get(key)
+                        if got is not None and (got[0] == want or not field_changes(want, got[0])):
+                            s = COMPLETED
+                        else:
+                            differing.append(((coll, key), res, want, got))
+                            continue
+                prev = here.get(res)
+                if prev is None:
+                    here[res] = s
+                    first[res] = (coll, key)
+                elif s != prev:
+                    here[res] = worst(prev, s)
+        if differing:
+            known = journal.last_writes(name, (r for r, _, _, _ in differing))
+            for ref, res, _want, got in differing:
+                w = known.get(ref)
+                s = NOT_APPLIED
+                # provgit wrote this record; what is there now is not that write.
+                if w is not None and w[0] != "delete" and (got is None or got[1] != w[2]):
+                    s = DRIFT
+                    drift.setdefault(name, []).append(ref)
+                prev = here.get(res)
+                if prev is None:
+                    here[res] = s
+                    first[res] = ref
+                else:
+                    here[res] = worst(prev, s)
+        if readable:
+            gone = _deletes_not_applied(desired, facts, after, target)
+            if gone:
+                deletes[name] = gone
+                el_state = worst(el_state, NOT_APPLIED)
+        for res, s in here.items():
+            el_state = worst(el_state, s)
+            r = resources.get(res)
+            if r is None:
+                r = resources[res] = ResourceState(res[0], res[1], COMPLETED, 0, 0, {}, {})
+            r.elements[name] = s
+            r.records[name] = first[res]
+            r.total += 1
+            if s == COMPLETED:
+                r.completed += 1
+            elif s != r.state:
+                r.state = worst(r.state, s)
+        # Pending updates and errors of records the config no longer has
+        # (deletes, or updates of a resource since removed) still count.
+        for ref3 in (*pending, *errors):
+            if ref3[0] == name and ref3[2] not in desired.get(ref3[1], {}):
+                el_state = worst(el_state, DISTRIBUTION_ERROR if ref3 in errors else PENDING)
+        el_states[name] = el_state
+    return Derived(resources, el_states, dict(elements), deletes, drift)
+
+
+def _deletes_not_applied(
+    desired: Mapping[str, Mapping[str, Fields]],
+    facts: ElementFacts,
+    after: Mapping[Ref, Write],
+    target: Target,
+) -> list[Ref]:
+    """Records provgit created that the config no longer has and that are still there."""
+    from provgit.plan.compute import deleted_resource
+
+    out: list[Ref] = []
+    for coll, have in facts.records.items():
+        want = desired.get(coll, {})
+        for key in have.keys() - want.keys():
+            fields = have[key][0]
+            if fields.get(MANAGED_BY) != MANAGED_BY_VALUE:
+                continue
+            w = after.get((coll, key))
+            if w is not None and w[0] == "delete":
+                continue
+            if deleted_resource(coll, key, fields) in target.excluded:
+                continue
+            out.append((coll, key))
+    return out
+
+
+def resource_text(r: ResourceState, element_types: Mapping[str, str]) -> str:
+    """The seeds' words for a resource: Sync Completed; Syncing (IVRs) X/Y
+    Completed while provgit's own work is under way (pending, not yet applied);
+    the IVR service message when an IVR server it lands on is down; else Sync
+    Incomplete."""
+    if r.state == COMPLETED:
+        return st.SYNC_COMPLETED
+    if r.state in (PENDING, NOT_APPLIED):
+        return st.syncing(r.kind, r.completed, r.total)
+    if r.state in (OFFLINE, STOPPED) and r.kind in st.IVR_KINDS:
+        return IVR_DOWN
+    return st.SYNC_INCOMPLETE
+
+
+def element_text(name: str, state: str, element_type: str | None) -> str:
+    if state == COMPLETED:
+        return st.SYNC_COMPLETED
+    if state in (DISTRIBUTION_ERROR, DRIFT, PENDING):
+        return st.failed(name)
+    return label(state, element_type)
+
+
+def status_class_of(state: str) -> str:
+    if state == COMPLETED:
+        return "ok"
+    if state in (OFFLINE, STOPPED, UNKNOWN):
+        return "down"
+    if state in (PENDING, NOT_APPLIED):
+        return "syncing"
+    return "failed"
+
+
+def describe(d: Derived) -> dict[str, Any]:
+    """Counts by state, for the document and the benchmark."""
+    by: dict[str, int] = {}
+    for r in d.resources.values():
+        by[r.state] = by.get(r.state, 0) + 1
+    return by
