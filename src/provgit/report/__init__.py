@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +24,10 @@ from provgit.fsutil import atomic_write
 from provgit.journal import Journal
 from provgit.model.settings import Reports
 from provgit.model.state import DesiredState
+from provgit.observe import Observation
 from provgit.report import atom, html, markdown, notes
 from provgit.report.document import FORMAT, MAX_EVENTS, Document, GitSource, build_document
+from provgit.target.project import Target
 
 STATUS_FORMAT = FORMAT
 STATUS_FILE = "status.json"
@@ -111,6 +113,8 @@ def write_reports(
     state: DesiredState | None = None,
     config_root: Path | None = None,
     settings: Reports | None = None,
+    target: Target | None = None,
+    observations: Mapping[str, Observation] | None = None,
 ) -> Written:
     """Write every report for the journal's latest state; add the git note.
 
@@ -125,7 +129,14 @@ def write_reports(
         if config_root is not None
         else None
     )
-    doc = build_document(journal, result=result, state=state, git=git)
+    doc = build_document(
+        journal,
+        result=result,
+        state=state,
+        git=git,
+        target=target,
+        observations=observations,
+    )
     feed_doc = {**doc, "events": [e.to_json() for e in journal.recent_events(FEED_EVENTS)]}
     written = Written(reports_dir, doc)
     for name, text in render_all(doc, feed_doc, reports.markdown_max_bytes).items():

@@ -112,6 +112,10 @@ class ElementFacts:
         default_factory=dict, repr=False
     )
     detail: str | None = None
+    # Instead of `records`: the operations the last plan found for this element
+    # (a newer reading than the cache), (collection, key) -> (action, record
+    # revision); every other record of the target was as desired.
+    ops: dict[Ref, tuple[str, int | None]] | None = field(default=None, repr=False)
 
     @property
     def readable(self) -> bool:
@@ -289,12 +293,16 @@ def element_facts(
     state_dir: Path,
     journal_rows: Mapping[str, tuple[str, str | None, float]],
     observations: Mapping[str, Observation] | None = None,
+    memo_digest: str | None = None,
 ) -> dict[str, ElementFacts]:
     """Each element's last observation (in memory when given, else the cache
-    file) and whether the last run found it down.
+    file or, when newer, the last plan's memo of it) and whether the last run
+    found it down.
 
-    The newer of the two wins: a run that found the element offline after it
-    was last read makes it offline; a later successful read makes it readable.
+    The newer wins: a run that found the element offline after it was last
+    read makes it offline; a later successful read makes it readable.
+    `memo_digest`: the digest of the target being derived from; a memo
+    entry planned against another target is not used.
     """
     cache = ObservationCache(state_dir)
     out: dict[str, ElementFacts] = {}
@@ -320,9 +328,14 @@ def element_facts(
                 out[name] = ElementFacts(name, etype, down, detail=obs.error)
             continue
         loaded = _load_cached(cache, name)
-        mtime = loaded[2] if loaded else None
-        if row is not None and row[0] in _DOWN_ROW and (mtime is None or row[2] >= mtime):
+        planned = _load_memo(state_dir, name, memo_digest) if memo_digest else None
+        if planned is not None and loaded is not None and planned[0] <= loaded[0]:
+            planned = None  # the cache is as new: compare records
+        mtime = max([t for t in (loaded and loaded[2], planned and planned[2]) if t] or [0.0])
+        if row is not None and row[0] in _DOWN_ROW and (not mtime or row[2] >= mtime):
             out[name] = ElementFacts(name, etype, _DOWN_ROW[row[0]], detail=row[1])
+        elif planned is not None:
+            out[name] = ElementFacts(name, etype, "running", planned[0], ops=planned[1])
         elif loaded is not None:
             revision, records, _ = loaded
             out[name] = ElementFacts(name, etype, "running", revision, records)
@@ -345,6 +358,28 @@ def _load_cached(
         if doc["format"] != ObservationCache.FORMAT or doc["element"] != element:
             return None
         return int(doc["revision"]), doc["records"], mtime
+    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _load_memo(
+    state_dir: Path, element: str, digest: str
+) -> tuple[int, dict[Ref, tuple[str, int | None]], float] | None:
+    """The last plan of an element (plan.memo), read raw: its revision and operations."""
+    import marshal
+
+    from provgit.plan import memo
+
+    path = memo.PlanMemo(state_dir).dir / "elements" / f"{memo._safe(element)}.marshal"
+    try:
+        mtime = os.stat(path).st_mtime
+        doc = marshal.loads(path.read_bytes())
+        if doc["format"] != memo.FORMAT or doc["element"] != element or doc["digest"] != digest:
+            return None
+        ops = {
+            (o["collection"], o["key"]): (o["action"], o["if_revision"]) for o in doc["operations"]
+        }
+        return int(doc["revision"]), ops, mtime
     except (OSError, EOFError, ValueError, TypeError, KeyError):
         return None
 
@@ -375,6 +410,7 @@ def derive(
         origin = target.origin.get(name, {})
         after = journal.writes_after.get(name, {})
         readable = facts.readable
+        planned = facts.ops
         down = COMPLETED if readable else facts.state
         el_state = down
         # per resource on this element: worst state and its first record
@@ -397,6 +433,16 @@ def derive(
                     w = after.get((coll, key))
                     if w is not None:
                         s = COMPLETED if _matches(w, want) else NOT_APPLIED
+                    elif planned is not None:
+                        op = planned.get((coll, key))
+                        if op is None:
+                            s = COMPLETED
+                        else:
+                            seen: tuple[Fields, int] | None = (
+                                None if op[0] == "add" else ({}, -1 if op[1] is None else op[1])
+                            )
+                            differing.append(((coll, key), res, want, seen))
+                            continue
                     else:
                         got = have.get(key)
                         if got is not None and (got[0] == want or not field_changes(want, got[0])):
@@ -461,6 +507,15 @@ def _deletes_not_applied(
     from provgit.plan.compute import deleted_resource
 
     out: list[Ref] = []
+    if facts.ops is not None:
+        # The plan deletes only what provgit created (or --prune says).
+        return [
+            ref
+            for ref, (action, _) in facts.ops.items()
+            if action == "delete"
+            and ref[1] not in desired.get(ref[0], {})
+            and not ((w := after.get(ref)) is not None and w[0] == "delete")
+        ]
     for coll, have in facts.records.items():
         want = desired.get(coll, {})
         for key in have.keys() - want.keys():

@@ -199,6 +199,7 @@ def build_document(
         return _derived_document(
             journal,
             derived_from[0],
+            derived_from[3],
             derived_from[1],
             observations,
             sdir,
@@ -325,19 +326,23 @@ def build_document(
 
 def _derive_inputs(
     state_dir: Path, state: DesiredState | None, target: Target | None, links: _Links
-) -> tuple[Target, dict[str, str], str | None] | None:
+) -> tuple[Target, dict[str, str], str | None, str | None] | None:
     """The target and element types to derive from: the caller's, else the
-    last plan's (the memo under the state directory)."""
+    last plan's (the memo under the state directory); and the digest of the
+    target when it is the last plan's (its per-element memos then stand for
+    readings of the elements)."""
     from provgit.plan.memo import PlanMemo
     from provgit.target.store import TargetStore
 
     network = state.settings.network if state is not None else None
+    digest = None
     if target is None or not target.records:
         memo = PlanMemo(state_dir)
-        stored = TargetStore(memo.target_path).load()
+        store = TargetStore(memo.target_path)
+        stored = store.load()
         if stored is None:
             return None
-        target = stored
+        target, digest = stored, store.digest()
         if state is None:
             meta = memo.load_meta()
             if meta is None:
@@ -348,12 +353,13 @@ def _derive_inputs(
         types: dict[str, str] = {n: str(e.type) for n, e in state.elements.items()}
     else:
         types = {n: links.types.get(n, "") for n in target.records}
-    return target, types, network
+    return target, types, network, digest
 
 
 def _derived_document(
     journal: Journal,
     target: Target,
+    memo_digest: str | None,
     types: dict[str, str],
     observations: Mapping[str, Observation] | None,
     state_dir: Path,
@@ -367,7 +373,9 @@ def _derived_document(
 ) -> Document:
     now = iso_now()
     rows = journal.element_statuses()
-    facts = dv.element_facts(types, state_dir, dv.element_rows(journal.path), observations)
+    facts = dv.element_facts(
+        types, state_dir, dv.element_rows(journal.path), observations, memo_digest
+    )
     jf = dv.journal_facts(journal.path, {n: f.revision for n, f in facts.items()})
     derived = dv.derive(target, facts, jf)
     revisions = _element_revisions(journal.path)

@@ -168,6 +168,9 @@ class Watcher:
             state=desired.state if desired else None,
             commit=self.applied_commit if self.follower else None,
             config_path=self.o.subdir if self.follower else str(self.o.config),
+            # Derived from what the watcher holds in memory (report.derive).
+            target=desired.target if desired else None,
+            observations=dict(self.cache.observations),
         )
         doc["watch"] = self._watch_section()
         self._doc = (now, self._version, doc)
@@ -724,6 +727,8 @@ class Watcher:
                 result,
                 desired.state,
                 None if self.follower is not None else self.o.config,
+                desired.target,
+                dict(self.cache.observations),
             )
         except OSError as e:
             warnings = [f"cannot write the reports: {e}"]
@@ -743,6 +748,8 @@ class Watcher:
                 state=desired.state,
                 commit=commit,
                 config_path=self.o.subdir,
+                target=desired.target,
+                observations=dict(self.cache.observations),
             )
             push = settings.reports.push_notes and self.follower.remote
             warning = await asyncio.to_thread(reports.write_note, self.follower.repo, doc, push)
