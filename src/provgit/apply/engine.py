@@ -555,7 +555,10 @@ class Applier:
         name = w.plan.element
         why = w.plan.error or self.unavailable.get(name) or "not observed"
         status, state = st.OFFLINE, "offline"
-        if w.driver is not None:
+        if w.plan.state == "unauthorized":
+            # A refused token is not an element that is down (issue 12).
+            status, state = st.failed(name), "unauthorized"
+        elif w.driver is not None:
             try:
                 info = await asyncio.wait_for(w.driver.info(), 10)
                 if info.state == "offline":

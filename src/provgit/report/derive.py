@@ -199,7 +199,7 @@ def _query_last_writes(path: Path, element: str, refs: list[Ref]) -> dict[Ref, W
     db = _connect_ro(path)
     if db is None:
         return {}
-    wanted = json.dumps([f"{c}\0{k}" for c, k in refs])
+    wanted = json.dumps([f"{c}\x1f{k}" for c, k in refs])
     out: dict[Ref, Write] = {}
     with contextlib.closing(db):
         try:
@@ -207,7 +207,7 @@ def _query_last_writes(path: Path, element: str, refs: list[Ref]) -> dict[Ref, W
                 "SELECT i.collection, i.key, i.action, i.fields_hash, o.revision "
                 "FROM intents i JOIN outcomes o ON o.intent_id = i.id "
                 "WHERE i.element = ? AND o.outcome = 'ok' "
-                "AND i.collection || char(0) || i.key IN (SELECT value FROM json_each(?)) "
+                "AND i.collection || char(31) || i.key IN (SELECT value FROM json_each(?)) "
                 "ORDER BY i.id",
                 (element, wanted),
             ).fetchall()
@@ -310,7 +310,11 @@ def element_facts(
         row = journal_rows.get(name)
         obs = (observations or {}).get(name)
         if obs is not None:
-            if obs.ok:
+            # The watcher keeps only good readings in memory: a run that found
+            # the element down since is the newer word.
+            if row is not None and row[0] in _DOWN_ROW:
+                out[name] = ElementFacts(name, etype, _DOWN_ROW[row[0]], detail=row[1])
+            elif obs.ok:
                 out[name] = ElementFacts(
                     name,
                     etype,
@@ -509,13 +513,19 @@ def _deletes_not_applied(
     out: list[Ref] = []
     if facts.ops is not None:
         # The plan deletes only what provgit created (or --prune says).
-        return [
+        out = [
             ref
             for ref, (action, _) in facts.ops.items()
             if action == "delete"
             and ref[1] not in desired.get(ref[0], {})
             and not ((w := after.get(ref)) is not None and w[0] == "delete")
         ]
+        out += [
+            ref
+            for ref, (action, _, _) in after.items()
+            if action != "delete" and ref[1] not in desired.get(ref[0], {})
+        ]
+        return out
     for coll, have in facts.records.items():
         want = desired.get(coll, {})
         for key in have.keys() - want.keys():
@@ -528,6 +538,14 @@ def _deletes_not_applied(
             if deleted_resource(coll, key, fields) in target.excluded:
                 continue
             out.append((coll, key))
+    # Put there by provgit since the observation.
+    for ref, (action, _, _) in after.items():
+        if (
+            action != "delete"
+            and ref[1] not in desired.get(ref[0], {})
+            and ref[1] not in facts.records.get(ref[0], {})
+        ):
+            out.append(ref)
     return out
 
 
