@@ -12,6 +12,8 @@ import pytest
 
 from apply.helpers import Sim, cli, start_sims
 
+from provgit.report import html
+
 from .test_documents import validator
 
 SETTINGS = """\
@@ -154,7 +156,8 @@ def test_offline_ivr_server_and_a_changed_workflow_is_not_sync_completed(
     assert doc["elements"]["ivr1"]["status"] == "IVR services are stopped or the server is offline"
     assert doc["elements"]["cs1"]["status"] == "Sync Completed"
     text = cli("status", str(root)).out
-    assert "IVR services are stopped or the server is offline" in text
+    assert "Worst: ivr1: IVR services are stopped or the server is offline" in text
+    assert "ivr1: IVR services are stopped or the server is offline" in html.render(doc)
     # Back online and reconciled: completed again.
     ivr.faults(offline=False)
     assert cli("reconcile", str(root)).code == 0
@@ -184,6 +187,10 @@ def test_an_out_of_band_edit_of_a_cos_is_drift_and_the_network_is_not_in_sync(
     assert cos["elements"]["cs1"]["state"] == "completed"
     assert (cos["completed"], cos["total"]) == (2, 3)
     assert doc["counts"]["drift"] == 1 and doc["worst"]["state"] == "drift"
+    # The page header shows the worst state, and the seeds' pointer.
+    page = html.render(doc)
+    assert '<div id="worst" class="status failed">Drift on cs2</div>' in page
+    assert "See the Server page to view the Status of Remote Servers." in page
     assert cli("status", str(root), "--kind", "cos").code != 0
     # Corrected by a reconcile: in sync again.
     assert cli("reconcile", str(root)).code == 0

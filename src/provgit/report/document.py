@@ -527,6 +527,34 @@ def _on_element(r: Document, element: str) -> Document:
     }
 
 
+SERVER_PAGE = "See the Server page to view the Status of Remote Servers."
+
+
+def worst_line(doc: Document) -> str | None:
+    """The worst thing in the network, in the seeds' words, naming where it is:
+    a refused config first (the watcher keeps the last good one), then the
+    worst derived state. None when all is well."""
+    refused = (doc.get("watch") or {}).get("refused")
+    if refused:
+        n = refused.get("count", 0)
+        return f"Config refused: {n} problem(s); the last good config stays applied"
+    worst = doc.get("worst")
+    if not worst or worst["state"] == dv.COMPLETED:
+        if doc["in_sync"]:
+            return None
+        return st.SYNC_INCOMPLETE
+    state = worst["state"]
+    where = [n for n, e in doc["elements"].items() if e.get("sync") == state]
+    if where:
+        e = doc["elements"][where[0]]
+        text = e["status"] if state != dv.DRIFT else f"Drift on {where[0]}"
+        more = f" (and {len(where) - 1} more element(s))" if len(where) > 1 else ""
+        if state in (dv.OFFLINE, dv.STOPPED, dv.TOKEN_REFUSED, dv.UNREADABLE, dv.UNKNOWN):
+            text = f"{where[0]}: {e['status']}"
+        return text + more
+    return str(worst["status"])
+
+
 def _unique(links: Iterable[Document]) -> list[Document]:
     seen: set[tuple[str, str, str]] = set()
     out = []
