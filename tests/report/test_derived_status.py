@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from apply.helpers import Sim, cli, start_sims
-
 from provgit.report import html
 
 from .test_documents import validator
@@ -97,7 +96,9 @@ def resource(doc: dict[str, Any], kind: str, key: str) -> dict[str, Any] | None:
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[tuple[Path, list[Sim]]]:
-    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb"), ("cs3", "mivb"), ("ivr1", "ivr")])
+    sims = start_sims(
+        tmp_path, [("cs1", "mivb"), ("cs2", "mivb"), ("cs3", "mivb"), ("ivr1", "ivr")]
+    )
     try:
         yield tmp_path / "config", sims
     finally:
