@@ -35,6 +35,7 @@ from provgit.observe import Observation, ObservationCache
 from provgit.plan.compute import field_changes
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 from provgit.target.project import COLLECTION_KIND, Target
+from provgit.target.store import TargetStore
 
 # Machine names of the states, worst first (a resource or element takes the
 # worst state of its records; the page header takes the worst of all).
@@ -162,6 +163,10 @@ class Derived:
     deletes_not_applied: dict[str, list[Ref]]
     # records whose observed value provgit did not write: element -> refs
     drift: dict[str, list[Ref]]
+    # Derived from the stored target's summary (`derive_fast`): completed
+    # resources not in `resources`, and the store to list them from.
+    completed_extra: int = 0
+    store: TargetStore | None = None
 
     @property
     def observed_all(self) -> bool:
@@ -331,10 +336,14 @@ def element_facts(
                     down = STOPPED
                 out[name] = ElementFacts(name, etype, down, detail=obs.error)
             continue
-        loaded = _load_cached(cache, name)
         planned = _load_memo(state_dir, name, memo_digest) if memo_digest else None
-        if planned is not None and loaded is not None and planned[0] <= loaded[0]:
-            planned = None  # the cache is as new: compare records
+        # The plan memo is written after the observation it was planned from,
+        # so a cache file newer than it holds a later reading (the watcher's).
+        loaded = None
+        if planned is None or _mtime(cache._path(name)) > planned[2]:
+            loaded = _load_cached(cache, name)
+            if planned is not None and loaded is not None and planned[0] < loaded[0]:
+                planned = None
         mtime = max([t for t in (loaded and loaded[2], planned and planned[2]) if t] or [0.0])
         if row is not None and row[0] in _DOWN_ROW and (not mtime or row[2] >= mtime):
             out[name] = ElementFacts(name, etype, _DOWN_ROW[row[0]], detail=row[1])
@@ -346,6 +355,13 @@ def element_facts(
         else:
             out[name] = ElementFacts(name, etype, UNKNOWN, detail="never observed")
     return out
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _load_cached(
@@ -499,6 +515,59 @@ def derive(
                 el_state = worst(el_state, DISTRIBUTION_ERROR if ref3 in errors else PENDING)
         el_states[name] = el_state
     return Derived(resources, el_states, dict(elements), deletes, drift)
+
+
+# Past this many records to look at, reading the whole target is as quick.
+FAST_LIMIT = 20_000
+
+
+def derive_fast(
+    store: TargetStore, elements: Mapping[str, ElementFacts], journal: JournalFacts
+) -> Derived | None:
+    """`derive` reading from the stored target only the records something is
+    known about: the last plan's operations, pending updates, distribution
+    errors, provgit's writes since, and the resources of elements that are
+    down. Every other record was as desired when the element was last read.
+    Needs the last plan's memo for every readable element (None otherwise, or
+    when there is too much to look at)."""
+    if any(f.readable and f.ops is None for f in elements.values()):
+        return None
+    totals = store.totals()
+    if totals is None:
+        return None
+    mine: dict[str, set[Ref]] = {n: set() for n in elements}
+    for e, c, k in (*journal.pending, *journal.errors):
+        if e in mine:
+            mine[e].add((c, k))
+    records: dict[str, dict[str, dict[str, Fields]]] = {}
+    origin: dict[str, dict[Ref, tuple[str, str]]] = {}
+    excluded: set[tuple[str, str]] = set()
+    looked = 0
+    for name, f in elements.items():
+        if f.readable:
+            assert f.ops is not None
+            refs = mine[name] | set(f.ops) | set(journal.writes_after.get(name, ()))
+            looked += len(refs)
+            if looked > FAST_LIMIT:
+                return None
+            part = store.partial(name, refs)
+            records[name] = part.records.get(name, {})
+            origin[name] = part.origin.get(name, {})
+            excluded = part.excluded
+        else:
+            recs: dict[str, dict[str, Fields]] = {}
+            org: dict[Ref, tuple[str, str]] = {}
+            for kind, resource, coll, key in store.landing_on(name):
+                recs.setdefault(coll, {})[key] = {}
+                org[(coll, key)] = (kind, resource)
+            records[name], origin[name] = recs, org
+    derived = derive(Target(records, {}, origin, excluded=excluded), elements, journal)
+    for res, r in derived.resources.items():
+        r.total = totals.get(res, r.total)
+        r.completed = r.total - sum(1 for s in r.elements.values() if s != COMPLETED)
+    derived.completed_extra = sum(1 for res in totals if res not in derived.resources)
+    derived.store = store
+    return derived
 
 
 def _deletes_not_applied(

@@ -33,6 +33,7 @@ from provgit.render.values import reach_through
 from provgit.report import derive as dv
 from provgit.secrets import redact
 from provgit.target.project import Target
+from provgit.target.store import TargetStore
 
 FORMAT = "provgit.status/1"
 MAX_EVENTS = 50
@@ -326,23 +327,23 @@ def build_document(
 
 def _derive_inputs(
     state_dir: Path, state: DesiredState | None, target: Target | None, links: _Links
-) -> tuple[Target, dict[str, str], str | None, str | None] | None:
+) -> tuple[Target | TargetStore, dict[str, str], str | None, str | None] | None:
     """The target and element types to derive from: the caller's, else the
     last plan's (the memo under the state directory); and the digest of the
     target when it is the last plan's (its per-element memos then stand for
     readings of the elements)."""
     from provgit.plan.memo import PlanMemo
-    from provgit.target.store import TargetStore
 
     network = state.settings.network if state is not None else None
     digest = None
+    store: TargetStore | None = None
     if target is None or not target.records:
         memo = PlanMemo(state_dir)
         store = TargetStore(memo.target_path)
-        stored = store.load()
-        if stored is None:
+        digest = store.digest()
+        if digest is None:
             return None
-        target, digest = stored, store.digest()
+        target = None
         if state is None:
             meta = memo.load_meta()
             if meta is None:
@@ -351,14 +352,18 @@ def _derive_inputs(
             network = meta.settings.network
     if state is not None:
         types: dict[str, str] = {n: str(e.type) for n, e in state.elements.items()}
-    else:
+    elif target is not None:
         types = {n: links.types.get(n, "") for n in target.records}
-    return target, types, network, digest
+    else:
+        types = dict(links.types)
+    found = target if target is not None else store
+    assert found is not None
+    return found, types, network, digest
 
 
 def _derived_document(
     journal: Journal,
-    target: Target,
+    source: Target | TargetStore,
     memo_digest: str | None,
     types: dict[str, str],
     observations: Mapping[str, Observation] | None,
@@ -377,7 +382,16 @@ def _derived_document(
         types, state_dir, dv.element_rows(journal.path), observations, memo_digest
     )
     jf = dv.journal_facts(journal.path, {n: f.revision for n, f in facts.items()})
-    derived = dv.derive(target, facts, jf)
+    derived = None
+    if isinstance(source, TargetStore):
+        derived = dv.derive_fast(source, facts, jf)
+        if derived is None:
+            loaded = source.load()
+            if loaded is None:
+                loaded = Target({n: {} for n in types}, {}, {})
+            derived = dv.derive(loaded, facts, jf)
+    else:
+        derived = dv.derive(source, facts, jf)
     revisions = _element_revisions(journal.path)
 
     elements: dict[str, Document] = {}
@@ -423,10 +437,29 @@ def _derived_document(
     by_state: dict[str, int] = {}
     for r in ordered:
         by_state[r.state] = by_state.get(r.state, 0) + 1
+    if derived.completed_extra:
+        by_state[dv.COMPLETED] = by_state.get(dv.COMPLETED, 0) + derived.completed_extra
+    listed = ordered[:max_resources]
+    if derived.store is not None:
+        # Completed resources the summary did not look at, to the bound.
+        room = max_resources - len(listed)
+        if room > 0 and derived.completed_extra:
+            for k, res, n in derived.store.first_resources(room, set(derived.resources)):
+                listed.append(dv.ResourceState(k, res, dv.COMPLETED, n, n, {}, {}))
+        # Every element of each listed resource, those not looked at being completed.
+        lands = derived.store.landing_of(
+            (r.kind, r.resource) for r in listed if len(r.elements) < r.total
+        )
+        for r in listed:
+            for el, ref in lands.get((r.kind, r.resource), {}).items():
+                if el not in r.elements:
+                    r.elements[el] = dv.COMPLETED
+                    r.records[el] = ref
+    total_resources = len(ordered) + derived.completed_extra
     last_run = journal.runs(1)
     run_id = last_run[0]["id"] if last_run else None
     resources = []
-    for r in ordered[:max_resources]:
+    for r in listed:
         per: dict[str, Document] = {}
         rlinks = []
         for el, s in sorted(r.elements.items()):
@@ -485,9 +518,9 @@ def _derived_document(
                 1 for e in elements.values() if e["sync"] != dv.COMPLETED
             ),
             "elements_not_observed": sum(1 for e in elements.values() if not e["observed"]),
-            "resources": len(ordered),
+            "resources": total_resources,
             "resources_not_completed": not_completed,
-            "resources_omitted": len(ordered) - len(resources),
+            "resources_omitted": total_resources - len(resources),
             "resources_by_state": dict(sorted(by_state.items())),
             "records_not_deleted": sum(len(v) for v in derived.deletes_not_applied.values()),
             "drift": sum(len(v) for v in derived.drift.values()),
