@@ -109,14 +109,13 @@ class ElementFacts:
     # error / unknown (never observed)
     state: str
     revision: int | None = None
-    records: Mapping[str, Mapping[str, tuple[Fields, int]]] = field(
-        default_factory=dict, repr=False
-    )
+    records: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
     detail: str | None = None
     # Instead of `records`: the operations the last plan found for this element
     # (a newer reading than the cache), (collection, key) -> (action, record
     # revision); every other record of the target was as desired.
     ops: dict[Ref, tuple[str, int | None]] | None = field(default=None, repr=False)
+    objects: bool = False  # `records` holds StoredRecord objects, not (fields, revision)
 
     @property
     def readable(self) -> bool:
@@ -321,14 +320,7 @@ def element_facts(
                 out[name] = ElementFacts(name, etype, _DOWN_ROW[row[0]], detail=row[1])
             elif obs.ok:
                 out[name] = ElementFacts(
-                    name,
-                    etype,
-                    obs.state,
-                    obs.revision,
-                    {
-                        c: {k: (r.fields, r.revision) for k, r in recs.items()}
-                        for c, recs in obs.records.items()
-                    },
+                    name, etype, obs.state, obs.revision, obs.records, objects=True
                 )
             else:
                 down = _OBS_DOWN.get(obs.state, UNREADABLE)
@@ -431,6 +423,8 @@ def derive(
         after = journal.writes_after.get(name, {})
         readable = facts.readable
         planned = facts.ops
+        # The watcher's observations hold record objects; the cache file, tuples.
+        objects = facts.objects
         down = COMPLETED if readable else facts.state
         el_state = down
         # per resource on this element: worst state and its first record
@@ -465,10 +459,15 @@ def derive(
                             continue
                     else:
                         got = have.get(key)
-                        if got is not None and (got[0] == want or not field_changes(want, got[0])):
+                        if got is None:
+                            differing.append(((coll, key), res, want, None))
+                            continue
+                        f = got.fields if objects else got[0]
+                        if f == want or not field_changes(want, f):
                             s = COMPLETED
                         else:
-                            differing.append(((coll, key), res, want, got))
+                            rev = got.revision if objects else got[1]
+                            differing.append(((coll, key), res, want, (f, rev)))
                             continue
                 prev = here.get(res)
                 if prev is None:
@@ -598,7 +597,8 @@ def _deletes_not_applied(
     for coll, have in facts.records.items():
         want = desired.get(coll, {})
         for key in have.keys() - want.keys():
-            fields = have[key][0]
+            rec = have[key]
+            fields = rec.fields if facts.objects else rec[0]
             if fields.get(MANAGED_BY) != MANAGED_BY_VALUE:
                 continue
             w = after.get((coll, key))
