@@ -28,6 +28,7 @@ import contextlib
 import gc
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -134,6 +135,8 @@ class Watcher:
         self._retry_not_before = 0.0
         self._pending_before: int | None = None
         self._doc: tuple[float, int, dict[str, Any]] | None = None
+        self._doc_lock = threading.Lock()
+        self._doc_journal: Journal | None = None
         self._version = 0
         self._first = True
         self._first_observation = True
@@ -158,12 +161,21 @@ class Watcher:
         }
 
     def status_document(self) -> dict[str, Any]:
+        """The live document. The server calls it off the event loop (deriving
+        the status of a large network takes a while), so it reads the journal
+        through its own connection, one caller at a time."""
+        with self._doc_lock:
+            return self._status_document()
+
+    def _status_document(self) -> dict[str, Any]:
         now = time.monotonic()
         if self._doc is not None and self._doc[1] == self._version and now - self._doc[0] < DOC_TTL:
             return self._doc[2]
         desired = self.desired
+        if self._doc_journal is None:
+            self._doc_journal = Journal.open(self.o.state_dir)
         doc = reports.document(
-            self.journal,
+            self._doc_journal,
             network=desired.state.settings.network if desired else None,
             state=desired.state if desired else None,
             commit=self.applied_commit if self.follower else None,
@@ -247,6 +259,10 @@ class Watcher:
             await runner.cleanup()
             self.apply_journal.close()
             self.journal.close()
+            with self._doc_lock:  # the server is down: no document is being built
+                if self._doc_journal is not None:
+                    self._doc_journal.close()
+                    self._doc_journal = None
             self.log.info("watch_stopped")
 
     async def _watch_files(self, ignore: list[Path]) -> None:
