@@ -28,8 +28,11 @@ from provgit.drivers.base import WriteOp
 from provgit.elements.store import ElementStore
 from provgit.observe import own_fields
 from provgit.plan.compute import field_changes
+from provgit.plan.memo import PlanMemo
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE
+from provgit.report import derive as dv
 from provgit.source import read_directory
+from provgit.target.store import TargetStore
 from provgit.validate import validate_source
 
 ELEMENTS = {"mcl": "micollab", "cs1": "mivb", "cs2": "mivb", "cs3": "mivb", "ivr1": "ivr"}
@@ -210,6 +213,31 @@ class StatusModel(RuleBasedStateMachine):
         assert shown == resources, (shown, resources)
         assert doc["in_sync"] == in_sync, (doc["counts"], doc["worst"])
         assert r.code == (0 if in_sync else 4)
+        paths_agree(self.root / ".provgit")
+
+
+def paths_agree(sdir: Path) -> None:
+    """The summary paths (stored target, target in memory) say what reading
+    every record says."""
+    store = TargetStore(PlanMemo(sdir).target_path)
+    target, meta = store.load(), PlanMemo(sdir).load_meta()
+    if target is None or meta is None:
+        return
+    types = {n: str(e.type) for n, e in meta.elements.items()}
+    journal = sdir / "journal.sqlite"
+    facts = dv.element_facts(types, sdir, dv.element_rows(journal), None, store.digest())
+    jf = dv.journal_facts(journal, {n: f.revision for n, f in facts.items()})
+    full = dv.derive(target, facts, jf)
+    expected = {k: (r.state, r.completed, r.total) for k, r in full.resources.items()}
+    for view in (store, dv.MemoryView(target)):
+        fast = dv.derive_fast(view, facts, jf)
+        if fast is None:
+            return
+        got = {k: (r.state, r.completed, r.total) for k, r in fast.resources.items()}
+        assert got == {k: v for k, v in expected.items() if k in got}
+        assert {k for k, v in expected.items() if v[0] != "completed"} <= set(got)
+        assert len(got) + fast.completed_extra == len(expected)
+        assert fast.elements == full.elements
 
 
 StatusModel.TestCase.settings = settings(

@@ -25,6 +25,7 @@ from provgit.journal import Journal
 from provgit.model.settings import Reports
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
+from provgit.plan.model import ElementPlan
 from provgit.report import atom, html, markdown, notes
 from provgit.report.document import FORMAT, MAX_EVENTS, Document, GitSource, build_document
 from provgit.target.project import Target
@@ -115,6 +116,8 @@ def write_reports(
     settings: Reports | None = None,
     target: Target | None = None,
     observations: Mapping[str, Observation] | None = None,
+    plans: Mapping[str, ElementPlan] | None = None,
+    target_version: object = None,
 ) -> Written:
     """Write every report for the journal's latest state; add the git note.
 
@@ -136,6 +139,8 @@ def write_reports(
         git=git,
         target=target,
         observations=observations,
+        plans=plans,
+        target_version=target_version,
     )
     feed_doc = {**doc, "events": [e.to_json() for e in journal.recent_events(FEED_EVENTS)]}
     written = Written(reports_dir, doc)

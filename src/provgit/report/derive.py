@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from provgit.apply import status as st
 from provgit.journal.db import DistributionError, PendingUpdate, fields_hash
@@ -35,7 +35,6 @@ from provgit.observe import Observation, ObservationCache
 from provgit.plan.compute import field_changes
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 from provgit.target.project import COLLECTION_KIND, Target
-from provgit.target.store import TargetStore
 
 # Machine names of the states, worst first (a resource or element takes the
 # worst state of its records; the page header takes the worst of all).
@@ -165,7 +164,7 @@ class Derived:
     # Derived from the stored target's summary (`derive_fast`): completed
     # resources not in `resources`, and the store to list them from.
     completed_extra: int = 0
-    store: TargetStore | None = None
+    store: TargetView | None = None
 
     @property
     def observed_all(self) -> bool:
@@ -298,6 +297,7 @@ def element_facts(
     journal_rows: Mapping[str, tuple[str, str | None, float]],
     observations: Mapping[str, Observation] | None = None,
     memo_digest: str | None = None,
+    plans: Mapping[str, tuple[int, dict[Ref, tuple[str, int | None]]]] | None = None,
 ) -> dict[str, ElementFacts]:
     """Each element's last observation (in memory when given, else the cache
     file or, when newer, the last plan's memo of it) and whether the last run
@@ -319,9 +319,14 @@ def element_facts(
             if row is not None and row[0] in _DOWN_ROW:
                 out[name] = ElementFacts(name, etype, _DOWN_ROW[row[0]], detail=row[1])
             elif obs.ok:
-                out[name] = ElementFacts(
-                    name, etype, obs.state, obs.revision, obs.records, objects=True
-                )
+                plan = (plans or {}).get(name)
+                if plan is not None and obs.revision is not None and plan[0] >= obs.revision:
+                    # The watcher's plan of this reading: its operations are what differs.
+                    out[name] = ElementFacts(name, etype, obs.state, plan[0], ops=plan[1])
+                else:
+                    out[name] = ElementFacts(
+                        name, etype, obs.state, obs.revision, obs.records, objects=True
+                    )
             else:
                 down = _OBS_DOWN.get(obs.state, UNREADABLE)
                 if row is not None and row[0] == "stopped":
@@ -520,8 +525,107 @@ def derive(
 FAST_LIMIT = 20_000
 
 
+class TargetView(Protocol):
+    """What `derive_fast` and the document read of a target: the stored one
+    (`target.store.TargetStore`) or one in memory (`MemoryView`)."""
+
+    def totals(self) -> dict[tuple[str, str], int] | None: ...
+
+    def partial(self, element: str, refs: Iterable[Ref]) -> Target: ...
+
+    def landing_on(self, element: str) -> list[tuple[str, str, str, str]]: ...
+
+    def landing_of(
+        self, resources: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Ref]]: ...
+
+    def first_resources(
+        self, limit: int, skip: set[tuple[str, str]]
+    ) -> list[tuple[str, str, int]]: ...
+
+
+class MemoryView:
+    """A target in memory seen as `TargetView`: one pass over where its records
+    come from, made when first needed (the watcher keeps one per projection)."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._landing: dict[tuple[str, str], dict[str, Ref]] | None = None
+
+    def _lands(self) -> dict[tuple[str, str], dict[str, Ref]]:
+        if self._landing is None:
+            landing: dict[tuple[str, str], dict[str, Ref]] = {}
+            for element, collections in self.target.records.items():
+                origin = self.target.origin.get(element, {})
+                for coll, recs in collections.items():
+                    kind_of = COLLECTION_KIND.get(coll, coll)
+                    for key in recs:
+                        res = origin.get((coll, key)) or (kind_of, key)
+                        here = landing.get(res)
+                        if here is None:
+                            landing[res] = {element: (coll, key)}
+                        elif element not in here:
+                            here[element] = (coll, key)
+            self._landing = dict(sorted(landing.items()))
+        return self._landing
+
+    def totals(self) -> dict[tuple[str, str], int]:
+        return {res: len(els) for res, els in self._lands().items()}
+
+    def partial(self, element: str, refs: Iterable[Ref]) -> Target:
+        have = self.target.records.get(element, {})
+        origin = self.target.origin.get(element, {})
+        records: dict[str, dict[str, Fields]] = {}
+        org: dict[Ref, tuple[str, str]] = {}
+        for coll, key in refs:
+            fields = have.get(coll, {}).get(key)
+            if fields is None:
+                continue
+            records.setdefault(coll, {})[key] = fields
+            if (coll, key) in origin:
+                org[(coll, key)] = origin[(coll, key)]
+        return Target({element: records}, {}, {element: org}, excluded=self.target.excluded)
+
+    def landing_on(self, element: str) -> list[tuple[str, str, str, str]]:
+        return [(k, r, *els[element]) for (k, r), els in self._lands().items() if element in els]
+
+    def landing_of(
+        self, resources: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Ref]]:
+        lands = self._lands()
+        return {res: dict(lands[res]) for res in resources if res in lands}
+
+    def first_resources(self, limit: int, skip: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
+        out: list[tuple[str, str, int]] = []
+        for (k, r), els in self._lands().items():
+            if (k, r) not in skip:
+                out.append((k, r, len(els)))
+                if len(out) >= limit:
+                    break
+        return out
+
+
+_VIEW: tuple[int, object, MemoryView] | None = None
+
+
+def memory_view(target: Target, version: object) -> MemoryView:
+    """The view of `target` at `version` (the watcher's projection serial),
+    kept while both stay the same."""
+    global _VIEW
+    if _VIEW is not None and _VIEW[0] == id(target) and _VIEW[1] == version:
+        return _VIEW[2]
+    view = MemoryView(target)
+    _VIEW = (id(target), version, view)
+    return view
+
+
+def plan_ops(operations: Iterable[Any]) -> dict[Ref, tuple[str, int | None]]:
+    """A plan's operations as the derivation reads them."""
+    return {(op.collection, op.key): (op.action, op.if_revision) for op in operations}
+
+
 def derive_fast(
-    store: TargetStore, elements: Mapping[str, ElementFacts], journal: JournalFacts
+    store: TargetView, elements: Mapping[str, ElementFacts], journal: JournalFacts
 ) -> Derived | None:
     """`derive` reading from the stored target only the records something is
     known about: the last plan's operations, pending updates, distribution

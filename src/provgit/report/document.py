@@ -28,6 +28,7 @@ from provgit.journal import Journal
 from provgit.journal.db import last_writes
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
+from provgit.plan.model import ElementPlan
 from provgit.records import form_name
 from provgit.render.values import reach_through
 from provgit.report import derive as dv
@@ -182,6 +183,8 @@ def build_document(
     target: Target | None = None,
     observations: Mapping[str, Observation] | None = None,
     state_dir: Path | None = None,
+    plans: Mapping[str, ElementPlan] | None = None,
+    target_version: object = None,
 ) -> Document:
     """The latest state of the network, as a value.
 
@@ -190,6 +193,10 @@ def build_document(
     elements' last observations (`observations`, default: the cache files) and
     the journal. With no target anywhere (nothing planned yet), the statuses
     the journal remembers are shown, and the network is not in sync.
+
+    `plans` (the watcher's last plan of each element, against `target` at
+    `target_version`) stand for the observations they were planned from, so
+    only what they name is looked at.
     """
     links = _Links(state, result)
     sdir = state_dir if state_dir is not None else journal.path.parent
@@ -205,6 +212,8 @@ def build_document(
             observations,
             sdir,
             links,
+            plans,
+            target_version,
             network=network,
             result=result,
             git=git,
@@ -369,6 +378,8 @@ def _derived_document(
     observations: Mapping[str, Observation] | None,
     state_dir: Path,
     links: _Links,
+    plans: Mapping[str, ElementPlan] | None,
+    target_version: object,
     *,
     network: str | None,
     result: ApplyResult | None,
@@ -378,8 +389,13 @@ def _derived_document(
 ) -> Document:
     now = iso_now()
     rows = journal.element_statuses()
+    by_plan = {
+        name: (p.observed_revision, dv.plan_ops(p.operations))
+        for name, p in (plans or {}).items()
+        if p.observed_revision is not None
+    }
     facts = dv.element_facts(
-        types, state_dir, dv.element_rows(journal.path), observations, memo_digest
+        types, state_dir, dv.element_rows(journal.path), observations, memo_digest, by_plan
     )
     jf = dv.journal_facts(journal.path, {n: f.revision for n, f in facts.items()})
     derived = None
@@ -391,7 +407,10 @@ def _derived_document(
                 loaded = Target({n: {} for n in types}, {}, {})
             derived = dv.derive(loaded, facts, jf)
     else:
-        derived = dv.derive(source, facts, jf)
+        if by_plan and target_version is not None:
+            derived = dv.derive_fast(dv.memory_view(source, target_version), facts, jf)
+        if derived is None:
+            derived = dv.derive(source, facts, jf)
     revisions = _element_revisions(journal.path)
 
     elements: dict[str, Document] = {}

@@ -169,6 +169,19 @@ class StageCache:
         self._projected = _Projected(key, self._serial, target, state, files, reads)
         return Desired(key, source, validated, target)
 
+    def last_plans(self, desired: Desired) -> tuple[int, dict[str, ElementPlan]] | None:
+        """The serial of `desired`'s projection and each element's last plan
+        against it (what status derives from, `report.derive`)."""
+        projected = self._projected
+        if projected is None or projected.target is not desired.target:
+            return None
+        return projected.serial, {
+            name: plan
+            # A copy first: the server asks from another thread while runs plan.
+            for name, (serial, _, plan) in dict(self._plans).items()
+            if serial == projected.serial
+        }
+
     def plan(
         self,
         desired: Desired,

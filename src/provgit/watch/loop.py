@@ -183,6 +183,7 @@ class Watcher:
             # Derived from what the watcher holds in memory (report.derive).
             target=desired.target if desired else None,
             observations=dict(self.cache.observations),
+            plans=self.cache.last_plans(desired) if desired else None,
         )
         doc["watch"] = self._watch_section()
         self._doc = (now, self._version, doc)
@@ -745,6 +746,7 @@ class Watcher:
                 None if self.follower is not None else self.o.config,
                 desired.target,
                 dict(self.cache.observations),
+                self.cache.last_plans(desired),
             )
         except OSError as e:
             warnings = [f"cannot write the reports: {e}"]
@@ -766,6 +768,7 @@ class Watcher:
                 config_path=self.o.subdir,
                 target=desired.target,
                 observations=dict(self.cache.observations),
+                plans=self.cache.last_plans(desired),
             )
             push = settings.reports.push_notes and self.follower.remote
             warning = await asyncio.to_thread(reports.write_note, self.follower.repo, doc, push)
