@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from provgit.apply.result import ApplyResult
 from provgit.fsutil import atomic_write
@@ -118,6 +119,7 @@ def write_reports(
     observations: Mapping[str, Observation] | None = None,
     plans: Mapping[str, ElementPlan] | None = None,
     target_version: object = None,
+    target_delta: Any = None,
 ) -> Written:
     """Write every report for the journal's latest state; add the git note.
 
@@ -141,6 +143,7 @@ def write_reports(
         observations=observations,
         plans=plans,
         target_version=target_version,
+        target_delta=target_delta,
     )
     feed_doc = {**doc, "events": [e.to_json() for e in journal.recent_events(FEED_EVENTS)]}
     written = Written(reports_dir, doc)

@@ -21,9 +21,11 @@ differs.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -545,32 +547,57 @@ class TargetView(Protocol):
 
 
 class MemoryView:
-    """A target in memory seen as `TargetView`: one pass over where its records
-    come from, made when first needed (the watcher keeps one per projection)."""
+    """A target in memory seen as `TargetView`: which records of each resource
+    sit on each element, from one pass over the target, then kept up to date
+    from the records each reprojection moved (the watcher's delta)."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self._landing: dict[tuple[str, str], dict[str, Ref]] | None = None
+        # (kind, resource) -> element -> its records there
+        self._landing: dict[tuple[str, str], dict[str, set[Ref]]] = {}
+        # element -> record -> (kind, resource)
+        self._res_of: dict[str, dict[Ref, tuple[str, str]]] = {}
+        for element in target.records:
+            self._res_of[element] = {}
+            self._place(element, self._refs(element))
 
-    def _lands(self) -> dict[tuple[str, str], dict[str, Ref]]:
-        if self._landing is None:
-            landing: dict[tuple[str, str], dict[str, Ref]] = {}
-            for element, collections in self.target.records.items():
-                origin = self.target.origin.get(element, {})
-                for coll, recs in collections.items():
-                    kind_of = COLLECTION_KIND.get(coll, coll)
-                    for key in recs:
-                        res = origin.get((coll, key)) or (kind_of, key)
-                        here = landing.get(res)
-                        if here is None:
-                            landing[res] = {element: (coll, key)}
-                        elif element not in here:
-                            here[element] = (coll, key)
-            self._landing = dict(sorted(landing.items()))
-        return self._landing
+    def _refs(self, element: str) -> list[Ref]:
+        return [(c, k) for c, recs in self.target.records.get(element, {}).items() for k in recs]
+
+    def _place(self, element: str, refs: Iterable[Ref]) -> None:
+        recs = self.target.records.get(element, {})
+        origin = self.target.origin.get(element, {})
+        res_of = self._res_of.setdefault(element, {})
+        landing = self._landing
+        for ref in refs:
+            old = res_of.pop(ref, None)
+            if old is not None:
+                here = landing[old]
+                mine = here[element]
+                mine.discard(ref)
+                if not mine:
+                    del here[element]
+                    if not here:
+                        del landing[old]
+            coll, key = ref
+            if key in recs.get(coll, {}):
+                res = origin.get(ref) or (COLLECTION_KIND.get(coll, coll), key)
+                res_of[ref] = res
+                found = landing.get(res)
+                if found is None:
+                    landing[res] = {element: {ref}}
+                elif element in found:
+                    found[element].add(ref)
+                else:
+                    found[element] = {ref}
+
+    def update(self, delta: Mapping[str, Iterable[Ref]]) -> None:
+        """The records `delta` names changed in the target (in place)."""
+        for element, refs in delta.items():
+            self._place(element, refs)
 
     def totals(self) -> dict[tuple[str, str], int]:
-        return {res: len(els) for res, els in self._lands().items()}
+        return {res: len(els) for res, els in self._landing.items()}
 
     def partial(self, element: str, refs: Iterable[Ref]) -> Target:
         have = self.target.records.get(element, {})
@@ -587,33 +614,46 @@ class MemoryView:
         return Target({element: records}, {}, {element: org}, excluded=self.target.excluded)
 
     def landing_on(self, element: str) -> list[tuple[str, str, str, str]]:
-        return [(k, r, *els[element]) for (k, r), els in self._lands().items() if element in els]
+        return [
+            (k, r, *min(els[element])) for (k, r), els in self._landing.items() if element in els
+        ]
 
     def landing_of(
         self, resources: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], dict[str, Ref]]:
-        lands = self._lands()
-        return {res: dict(lands[res]) for res in resources if res in lands}
+        return {
+            res: {el: min(refs) for el, refs in self._landing[res].items()}
+            for res in resources
+            if res in self._landing
+        }
 
     def first_resources(self, limit: int, skip: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
-        out: list[tuple[str, str, int]] = []
-        for (k, r), els in self._lands().items():
-            if (k, r) not in skip:
-                out.append((k, r, len(els)))
-                if len(out) >= limit:
-                    break
-        return out
+        lands = self._landing
+        firsts = heapq.nsmallest(limit + len(skip), lands)
+        return [(k, r, len(lands[(k, r)])) for k, r in firsts if (k, r) not in skip][:limit]
 
 
+# One view, of the watcher's target: built once, then updated run by run.
+VIEW_LOCK = threading.Lock()
 _VIEW: tuple[int, object, MemoryView] | None = None
 
 
-def memory_view(target: Target, version: object) -> MemoryView:
-    """The view of `target` at `version` (the watcher's projection serial),
-    kept while both stay the same."""
+def memory_view(
+    target: Target,
+    version: object,
+    delta: tuple[object, object, Mapping[str, Iterable[Ref]]] | None = None,
+) -> MemoryView:
+    """The view of `target` at `version` (the watcher's projection serial).
+    `delta` (from version, to version, records moved) brings a view of the
+    same target object at the from version up to date. Hold VIEW_LOCK."""
     global _VIEW
-    if _VIEW is not None and _VIEW[0] == id(target) and _VIEW[1] == version:
-        return _VIEW[2]
+    if _VIEW is not None and _VIEW[0] == id(target) and _VIEW[2].target is target:
+        if _VIEW[1] == version:
+            return _VIEW[2]
+        if delta is not None and delta[0] == _VIEW[1] and delta[1] == version:
+            _VIEW[2].update(delta[2])
+            _VIEW = (id(target), version, _VIEW[2])
+            return _VIEW[2]
     view = MemoryView(target)
     _VIEW = (id(target), version, view)
     return view

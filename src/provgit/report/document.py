@@ -185,6 +185,7 @@ def build_document(
     state_dir: Path | None = None,
     plans: Mapping[str, ElementPlan] | None = None,
     target_version: object = None,
+    target_delta: Any = None,
 ) -> Document:
     """The latest state of the network, as a value.
 
@@ -196,7 +197,8 @@ def build_document(
 
     `plans` (the watcher's last plan of each element, against `target` at
     `target_version`) stand for the observations they were planned from, so
-    only what they name is looked at.
+    only what they name is looked at; `target_delta` (`derive.memory_view`)
+    keeps the view of the target up to date from run to run.
     """
     links = _Links(state, result)
     sdir = state_dir if state_dir is not None else journal.path.parent
@@ -214,6 +216,7 @@ def build_document(
             links,
             plans,
             target_version,
+            target_delta,
             network=network,
             result=result,
             git=git,
@@ -380,6 +383,7 @@ def _derived_document(
     links: _Links,
     plans: Mapping[str, ElementPlan] | None,
     target_version: object,
+    target_delta: Any,
     *,
     network: str | None,
     result: ApplyResult | None,
@@ -408,9 +412,61 @@ def _derived_document(
             derived = dv.derive(loaded, facts, jf)
     else:
         if by_plan and target_version is not None:
-            derived = dv.derive_fast(dv.memory_view(source, target_version), facts, jf)
+            with dv.VIEW_LOCK:
+                view = dv.memory_view(source, target_version, target_delta)
+                derived = dv.derive_fast(view, facts, jf)
+                if derived is not None:
+                    # Listed under the lock too: the view is read to list resources.
+                    return _document_from(
+                        journal,
+                        derived,
+                        jf,
+                        facts,
+                        types,
+                        links,
+                        now,
+                        rows,
+                        network=network,
+                        result=result,
+                        git=git,
+                        max_events=max_events,
+                        max_resources=max_resources,
+                    )
         if derived is None:
             derived = dv.derive(source, facts, jf)
+    return _document_from(
+        journal,
+        derived,
+        jf,
+        facts,
+        types,
+        links,
+        now,
+        rows,
+        network=network,
+        result=result,
+        git=git,
+        max_events=max_events,
+        max_resources=max_resources,
+    )
+
+
+def _document_from(
+    journal: Journal,
+    derived: dv.Derived,
+    jf: dv.JournalFacts,
+    facts: Mapping[str, dv.ElementFacts],
+    types: dict[str, str],
+    links: _Links,
+    now: str,
+    rows: Mapping[str, Mapping[str, Any]],
+    *,
+    network: str | None,
+    result: ApplyResult | None,
+    git: GitSource | None,
+    max_events: int,
+    max_resources: int,
+) -> Document:
     revisions = _element_revisions(journal.path)
 
     elements: dict[str, Document] = {}

@@ -18,10 +18,10 @@ from provgit.apply.result import ApplyResult
 from provgit.journal import Journal
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
-from provgit.plan.model import ElementPlan
 from provgit.report import atom, html, notes, status_json, write_reports
 from provgit.report.document import GitSource, build_document
 from provgit.target.project import Target
+from provgit.watch.incremental import StatusPlans
 
 Document = dict[str, Any]
 REFRESH_SECONDS = 5
@@ -37,7 +37,7 @@ def document(
     config_path: str = ".",
     target: Target | None = None,
     observations: Mapping[str, Observation] | None = None,
-    plans: tuple[int, Mapping[str, ElementPlan]] | None = None,
+    plans: StatusPlans | None = None,
 ) -> Document:
     git = GitSource(commit=commit, dirty=False, path=config_path) if commit else None
     return build_document(
@@ -48,8 +48,9 @@ def document(
         git=git,
         target=target,
         observations=observations,
-        plans=plans[1] if plans else None,
+        plans=plans[2] if plans else None,
         target_version=plans[0] if plans else None,
+        target_delta=plans[1] if plans else None,
     )
 
 
@@ -61,7 +62,7 @@ def write_files(
     work_tree: Path | None,
     target: Target | None = None,
     observations: Mapping[str, Observation] | None = None,
-    plans: tuple[int, Mapping[str, ElementPlan]] | None = None,
+    plans: StatusPlans | None = None,
 ) -> list[str]:
     """Every report file (and, with a work tree, its note); returns warnings. Raises OSError."""
     written = write_reports(
@@ -72,8 +73,9 @@ def write_files(
         config_root=work_tree,
         target=target,
         observations=observations,
-        plans=plans[1] if plans else None,
+        plans=plans[2] if plans else None,
         target_version=plans[0] if plans else None,
+        target_delta=plans[1] if plans else None,
     )
     return list(written.warnings)
 
