@@ -21,12 +21,11 @@ differs.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -531,7 +530,7 @@ class TargetView(Protocol):
     """What `derive_fast` and the document read of a target: the stored one
     (`target.store.TargetStore`) or one in memory (`MemoryView`)."""
 
-    def totals(self) -> dict[tuple[str, str], int] | None: ...
+    def totals(self) -> Mapping[tuple[str, str], int] | None: ...
 
     def partial(self, element: str, refs: Iterable[Ref]) -> Target: ...
 
@@ -557,6 +556,8 @@ class MemoryView:
         self._landing: dict[tuple[str, str], dict[str, set[Ref]]] = {}
         # element -> record -> (kind, resource)
         self._res_of: dict[str, dict[Ref, tuple[str, str]]] = {}
+        # every resource in order, until one comes or goes
+        self._sorted: list[tuple[str, str]] | None = None
         for element in target.records:
             self._res_of[element] = {}
             self._place(element, self._refs(element))
@@ -579,6 +580,7 @@ class MemoryView:
                     del here[element]
                     if not here:
                         del landing[old]
+                        self._sorted = None
             coll, key = ref
             if key in recs.get(coll, {}):
                 res = origin.get(ref) or (COLLECTION_KIND.get(coll, coll), key)
@@ -586,6 +588,7 @@ class MemoryView:
                 found = landing.get(res)
                 if found is None:
                     landing[res] = {element: {ref}}
+                    self._sorted = None
                 elif element in found:
                     found[element].add(ref)
                 else:
@@ -596,8 +599,8 @@ class MemoryView:
         for element, refs in delta.items():
             self._place(element, refs)
 
-    def totals(self) -> dict[tuple[str, str], int]:
-        return {res: len(els) for res, els in self._landing.items()}
+    def totals(self) -> Mapping[tuple[str, str], int]:
+        return _Totals(self._landing)
 
     def partial(self, element: str, refs: Iterable[Ref]) -> Target:
         have = self.target.records.get(element, {})
@@ -629,8 +632,31 @@ class MemoryView:
 
     def first_resources(self, limit: int, skip: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
         lands = self._landing
-        firsts = heapq.nsmallest(limit + len(skip), lands)
-        return [(k, r, len(lands[(k, r)])) for k, r in firsts if (k, r) not in skip][:limit]
+        if self._sorted is None:
+            self._sorted = sorted(lands)
+        out: list[tuple[str, str, int]] = []
+        for k, r in self._sorted:
+            if (k, r) not in skip:
+                out.append((k, r, len(lands[(k, r)])))
+                if len(out) >= limit:
+                    break
+        return out
+
+
+class _Totals(Mapping[tuple[str, str], int]):
+    """(kind, resource) -> elements it lands on, read through the view (no copy)."""
+
+    def __init__(self, landing: Mapping[tuple[str, str], Mapping[str, set[Ref]]]) -> None:
+        self._landing = landing
+
+    def __getitem__(self, res: tuple[str, str]) -> int:
+        return len(self._landing[res])
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._landing)
+
+    def __len__(self) -> int:
+        return len(self._landing)
 
 
 # One view, of the watcher's target: built once, then updated run by run.
@@ -708,7 +734,7 @@ def derive_fast(
     for res, r in derived.resources.items():
         r.total = totals.get(res, r.total)
         r.completed = r.total - sum(1 for s in r.elements.values() if s != COMPLETED)
-    derived.completed_extra = sum(1 for res in totals if res not in derived.resources)
+    derived.completed_extra = len(totals) - sum(1 for res in derived.resources if res in totals)
     derived.store = store
     return derived
 
