@@ -80,7 +80,11 @@ def elements_yaml(urls: dict[str, str] | None, sims: Path) -> str:
     lines = ["elements:"]
     for name, kind in ELEMENTS:
         if urls is None:
-            conn = f"driver: embedded, connection: {{path: '{sims / (name + '.sqlite')}'}}"
+            # The simulators' own files, outside the state directory: said so.
+            conn = (
+                "driver: embedded, connection: {allow_outside_state_dir: true, "
+                f"path: '{sims / (name + '.sqlite')}'}}"
+            )
         else:
             conn = (
                 f"driver: http, connection: {{url: '{urls[name]}', timeout: 30, concurrency: 16}}"
@@ -157,9 +161,10 @@ class Watcher:
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            raise SystemExit(f"watch did not start: {line!r}")
-        self.url = line.removeprefix("listening on ")
+        try:
+            self.url = json.loads(line)["url"]  # --log-format json: a JSON "listening" line
+        except (ValueError, KeyError):
+            raise SystemExit(f"watch did not start: {line!r}") from None
         self.lines: list[tuple[float, dict[str, Any]]] = []
         self.cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()

@@ -145,3 +145,30 @@ def test_check_jsonschema_reports_a_bad_file(tmp_path: Path) -> None:
 def test_schemas_are_plain_json_files() -> None:
     for name in (CONFIG_FILE, SETTINGS_FILE):
         assert isinstance(json.loads((SCHEMAS / name).read_text(encoding="utf-8")), dict)
+
+
+def test_schema_check_covers_the_hand_written_status_schema(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for name in (CONFIG_FILE, SETTINGS_FILE, "status.schema.json"):
+        (tmp_path / name).write_bytes((SCHEMAS / name).read_bytes())
+    assert runner.invoke(main, ["schema", "--check", "--out", str(tmp_path)]).exit_code == 0
+    status = tmp_path / "status.schema.json"
+    schema = json.loads(status.read_text(encoding="utf-8"))
+    schema["properties"]["format"] = {"const": "provgit.status/1", "minLength": "one"}
+    status.write_text(json.dumps(schema), encoding="utf-8")
+    bad = runner.invoke(main, ["schema", "--check", "--out", str(tmp_path)])
+    assert bad.exit_code == 1
+    assert "status.schema.json: invalid under the draft 2020-12 metaschema" in bad.output
+    assert "properties/format/minLength" in bad.output
+    status.write_text('{"$schema": 1,\n  nope}', encoding="utf-8")
+    broken = runner.invoke(main, ["schema", "--check", "--out", str(tmp_path)])
+    assert broken.exit_code == 1
+    assert "status.schema.json: 2:3: not valid JSON" in broken.output
+
+
+def test_every_committed_schema_is_checked_and_valid() -> None:
+    from provgit.schema import check
+
+    names = {p.name for p in SCHEMAS.glob("*.schema.json")}
+    assert {CONFIG_FILE, SETTINGS_FILE, "status.schema.json"} <= names
+    assert check(SCHEMAS) == []

@@ -6,10 +6,12 @@ Only composition lives here; each step calls one stage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from provgit.apply.result import ApplyResult
 from provgit.drivers.base import Driver, DriverConfig, ElementError, StoredRecord
 from provgit.drivers.registry import make_driver
 from provgit.load.verdict import recording_reads
@@ -18,14 +20,19 @@ from provgit.model.state import DesiredState
 from provgit.observe import (
     Observation,
     ObservationCache,
+    ObservedState,
+    Write,
     changes_since,
     observe,
+    with_writes,
 )
 from provgit.plan import Plan, PlanOptions, compute_plan, memo
+from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.memo import MemoInputs
 from provgit.plan.model import ElementPlan
+from provgit.plan.renames import rename_warnings
 from provgit.records import COLLECTIONS
-from provgit.secrets import Fingerprinter, SecretUnavailable, local_key, resolve
+from provgit.secrets import Fingerprinter, SecretUnavailable, network_key, resolve
 from provgit.source import ConfigSource
 from provgit.target import Target, project
 from provgit.target.store import TargetStore
@@ -46,15 +53,9 @@ def fingerprinter(
 ) -> Fingerprinter:
     if not resolve_values:
         return Fingerprinter(None, resolve_values=False)
-    key: bytes
-    if state.settings.secret_key is not None:
-        try:
-            key = resolve(state.settings.secret_key).encode()
-        except SecretUnavailable:
-            key = local_key(state_dir)
-    else:
-        key = local_key(state_dir)
-    return Fingerprinter(key)
+    key = network_key(state.settings.secret_key, state_dir)
+    assert key is not None  # made when missing
+    return Fingerprinter(key.secret)
 
 
 def desired_target(
@@ -83,8 +84,21 @@ def connect(
         if e.connection.url:
             settings["url"] = e.connection.url
         if e.connection.path:
-            p = Path(e.connection.path)
-            settings["path"] = str(p if p.is_absolute() else config_root / p)
+            # Relative to the state directory, and (validation checked the text)
+            # still inside it once symlinks are followed, unless allowed out.
+            p = state_dir / Path(e.connection.path).expanduser()
+            try:
+                inside = p.resolve().is_relative_to(state_dir.resolve())
+            except (OSError, RuntimeError):  # a symlink loop: the driver says so
+                inside = True
+            if not inside and not e.connection.allow_outside_state_dir:
+                unavailable[name] = (
+                    f"connection.path {e.connection.path!r} leads outside the state directory "
+                    f"{state_dir} (through a symlink); set allow_outside_state_dir: true "
+                    "to use it"
+                )
+                continue
+            settings["path"] = str(p)
         if e.connection.token is not None:
             try:
                 settings["token"] = resolve(e.connection.token)
@@ -116,8 +130,53 @@ async def observe_network(
     if save:
         cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
     for name, why in network.unavailable.items():
-        observed[name] = Observation(name, "unauthorized", None, error=why)
+        # A token that is not set: the element would refuse us ("token
+        # refused"); a driver that would not start is an error of its own.
+        state: ObservedState = "unauthorized" if why.startswith("token ") else "error"
+        observed[name] = Observation(name, state, None, error=why)
+    # An element found down keeps what it last held, so its planned writes
+    # can be queued as pending updates at once.
+    for name, o in observed.items():
+        if not o.ok:
+            last = previous.get(name) if name in previous else cache.load(name)
+            observed[name] = o.with_last_known(last)
     return observed
+
+
+def landed_writes(plan: Plan, result: ApplyResult) -> dict[str, list[Write]]:
+    """Per element, the writes of `plan` that `result` says landed."""
+    out: dict[str, list[Write]] = {}
+    for e in result.elements:
+        ok = {(r.collection, r.key): r.revision for r in e.operations if r.status == "ok"}
+        ep = plan.element(e.element) if ok else None
+        if ep is None:
+            continue
+        out[e.element] = [
+            (op.collection, op.key, None if op.action == "delete" else op.fields, ok[ref])
+            for op in ep.operations
+            if (ref := (op.collection, op.key)) in ok
+        ]
+    return out
+
+
+def remember_writes(
+    state_dir: Path,
+    plan: Plan,
+    result: ApplyResult,
+    observations: dict[str, Observation] | None = None,
+) -> None:
+    """Keep each element's last observation true after an apply: in
+    `observations` (the watcher's, in memory), else in the observation cache."""
+    landed = landed_writes(plan, result)
+    if observations is not None:
+        for name, writes in landed.items():
+            if name in observations:
+                observations[name] = with_writes(observations[name], writes)
+        return
+    cache = ObservationCache(state_dir)
+    for name, writes in landed.items():
+        with contextlib.suppress(OSError):
+            cache.record_writes(name, writes)
 
 
 @dataclass(frozen=True)
@@ -244,10 +303,10 @@ async def plan_from_memo(
         elements=tuple(elements),
         commit=source.commit,
         source=str(config_root),
-        warnings=tuple(
-            f"secret {ref} cannot be resolved here: records using it are compared without it"
-            for ref in unresolved
-        ),
+        warnings=secret_warnings(unresolved, resource_errors(elements)) + rename_warnings(elements),
+        prune=options.prune,
+        allow_deletes=options.allow_deletes,
+        allow_updates=options.allow_updates,
     )
     return PlanRun(plan, light, Target({}, {}, {}), source)
 

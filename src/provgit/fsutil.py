@@ -32,3 +32,30 @@ def atomic_write(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# SQLite creates a database's -wal, -shm and -journal files with the database
+# file's own mode, so making the database 0600 first keeps all of them private.
+_SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def private_file(path: str | os.PathLike[str]) -> None:
+    """Make `path` a file only its owner may read (0600), creating it empty if absent.
+
+    For files that hold element data or keys (element stores hold PINs as the
+    element does). An existing file written by an older version is narrowed too.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def private_sqlite(path: str | os.PathLike[str]) -> None:
+    """`private_file` for an SQLite database and whichever side files it has now."""
+    private_file(path)
+    for suffix in _SQLITE_SIDE_FILES[1:]:
+        side = Path(f"{os.fspath(path)}{suffix}")
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(side, 0o600)

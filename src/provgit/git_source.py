@@ -10,10 +10,19 @@ watcher's git follower.
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-from provgit.source import MAX_FILE_BYTES, ConfigSource, SourceError, SourceFile
+from provgit.source import (
+    MAX_FILE_BYTES,
+    ConfigSource,
+    SourceError,
+    SourceFile,
+    is_yaml_name,
+    may_hold_config,
+)
 
 GIT_TIMEOUT = 60.0
 _SYMLINK_MODE = "120000"
@@ -74,7 +83,10 @@ class CommitReader:
         treeish = f"{commit}:{self.subdir}" if self.subdir else f"{commit}^{{tree}}"
         root = f"{self.label}@{commit[:12]}:{self.subdir or '.'}"
         try:
-            listing = run_git(self.repo, "ls-tree", "--full-tree", "-r", "-z", "--long", treeish)
+            listing = run_git(
+                self.repo,
+                *("ls-tree", "--full-tree", "-r", "-z", "--long", "--end-of-options", treeish),
+            )
         except GitSourceError:
             return ConfigSource(
                 root, [], [SourceError(self.subdir or ".", f"not present at {commit[:12]}")], commit
@@ -83,24 +95,42 @@ class CommitReader:
         errors: list[SourceError] = []
         # Other files (prompt audio): path -> mode, oid, size.
         others: dict[str, tuple[str, str, int]] = {}
+        entries: dict[str, tuple[str, str, int]] = {}
         for entry in listing.split(b"\0"):
             if not entry:
                 continue
             meta, _, raw_path = entry.partition(b"\t")
-            mode, kind, oid, size = meta.decode().split()
-            name = raw_path.decode("utf-8", errors="surrogateescape")
-            parts = PurePosixPath(name).parts
-            if kind == "blob" and not name.endswith((".yaml", ".yml")):
-                others[name] = (mode, oid, int(size))
-                continue
+            mode, kind, oid, size_text = meta.decode().split()
             if kind != "blob":
+                continue  # a submodule is not config
+            name = raw_path.decode("utf-8", errors="surrogateescape")
+            entries[name] = (mode, oid, int(size_text))
+        links = {n: e[1] for n, e in entries.items() if e[0] == _SYMLINK_MODE}
+        self.load_blobs([oid for oid in links.values() if oid not in self.blobs])
+        expanded = _follow_links(entries, {n: self.blobs.get(o, b"") for n, o in links.items()})
+        seen: dict[str, str] = {}  # path read -> the path it was read as first
+        # Plain files first: a link to one is the second way to the same file.
+        for name, (target, mode, oid, size, problem) in sorted(
+            expanded.items(), key=lambda x: (x[0] != x[1][0], x[0])
+        ):
+            if problem is not None:
+                if may_hold_config(name):
+                    errors.append(SourceError(name, problem))
                 continue
-            if any(p.startswith(".") for p in parts):
+            if not is_yaml_name(PurePosixPath(name).name):
+                others[name] = (mode, oid, size)
                 continue
-            if mode == _SYMLINK_MODE:
-                errors.append(SourceError(name, "symlinked config files are not read from git"))
+            if target in seen:
+                errors.append(
+                    SourceError(
+                        name,
+                        f"the same file as {seen[target]} (through a symlink): it would "
+                        "define every record twice; remove one of the two",
+                    )
+                )
                 continue
-            if int(size) > MAX_FILE_BYTES:
+            seen[target] = name
+            if size > MAX_FILE_BYTES:
                 errors.append(
                     SourceError(
                         name, f"file is over the {MAX_FILE_BYTES // 2**20} MiB limit per file"
@@ -108,8 +138,13 @@ class CommitReader:
                 )
                 continue
             wanted.append((name, oid))
+        for name, listed in entries.items():
+            # Hidden other files (audio under .prompts/) stay readable, as from a directory.
+            if _hidden(name) and listed[0] != _SYMLINK_MODE:
+                others.setdefault(name, listed)
         self.load_blobs([oid for _, oid in wanted if oid not in self.blobs])
         live = {oid for _, oid in wanted} | {o[1] for o in others.values() if o[1] in self.blobs}
+        live |= set(links.values())  # link targets are read again on every commit
         for oid in [o for o in self.blobs if o not in live]:
             del self.blobs[oid]  # keep only the current tree's blobs in memory
         files = [
@@ -160,10 +195,88 @@ class ReadOther:
         return blobs.get(found[1])
 
 
+# Links followed one after another before the chain counts as a loop (as the OS does).
+MAX_LINK_HOPS = 40
+# path -> (path of the blob it reads, mode, blob id, size, problem or None)
+_Expanded = dict[str, tuple[str, str, str, int, str | None]]
+
+
+def _follow_links(entries: dict[str, tuple[str, str, int]], links: dict[str, bytes]) -> _Expanded:
+    """Every file of a commit's config tree with its symlinks followed, the way a
+    checkout would read them: a link to a file or folder inside the config root
+    reads its target; one pointing outside it, to nothing, or round in a loop is
+    a problem of that path (never silently left out)."""
+    folders = {str(PurePosixPath(n).parent) for n in entries} | {
+        p.as_posix() for n in entries for p in PurePosixPath(n).parents
+    }
+    out: _Expanded = {}
+
+    def resolve(name: str, hops: int) -> tuple[str | None, str | None]:
+        """(target path inside the root, or None with a problem)."""
+        raw = links[name].decode("utf-8", errors="replace")
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(name), raw))
+        if raw.startswith("/") or joined == ".." or joined.startswith("../"):
+            return None, (
+                f"symlink points outside the config root (to {raw!r}); only links to files "
+                "and folders inside the config root are followed: move the target into "
+                "the config or copy it"
+            )
+        joined = "" if joined == "." else joined
+        if joined in links:
+            if hops >= MAX_LINK_HOPS:
+                return None, f"symlink loop: {raw!r} leads back to itself; remove the link"
+            return resolve(joined, hops + 1)
+        if joined in entries or joined in folders or joined == "":
+            return joined, None
+        return None, f"symlink to {raw!r} points to nothing (broken link); fix or remove it"
+
+    def add_tree(prefix: str, target: str, hops: int) -> None:
+        """The files under folder `target`, as if they were under `prefix`."""
+        under = f"{target}/" if target else ""
+        for n in entries:
+            if n.startswith(under) and n not in links:
+                out[f"{prefix}/{n[len(under) :]}"] = (n, *entries[n], None)
+        for n in links:
+            if n.startswith(under):
+                add_link(f"{prefix}/{n[len(under) :]}", n, hops + 1)
+
+    def add_link(as_name: str, link: str, hops: int) -> None:
+        target, problem = resolve(link, 0)
+        if target is None or hops > MAX_LINK_HOPS:
+            out[as_name] = (link, "", "", 0, problem or "symlink loop; remove the link")
+        elif target in entries:
+            out[as_name] = (target, *entries[target], None)
+        elif target == "" or link.startswith(f"{target}/"):
+            out[as_name] = (
+                link,
+                "",
+                "",
+                0,
+                f"symlink loop: {links[link].decode(errors='replace')!r} is a folder that "
+                "contains this link; remove the link",
+            )
+        else:
+            add_tree(as_name, target, hops)
+
+    for name, entry in entries.items():
+        if not _hidden(name) and name not in links:
+            out[name] = (name, *entry, None)
+    for name in links:
+        if not _hidden(name):
+            add_link(name, name, 0)
+    return out
+
+
+def _hidden(name: str) -> bool:
+    # .github/, .gitlab-ci.yml are not config, but a link may lead into .shared/.
+    return any(p.startswith(".") for p in PurePosixPath(name).parts)
+
+
 def resolve_commit(repo: Path, ref: str) -> str:
     """The full commit id `ref` names in `repo`."""
     try:
-        out = run_git(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
+        # --end-of-options: a ref named like an option is a name, never an option.
+        out = run_git(repo, "rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}")
     except GitSourceError:
         raise GitSourceError(f"unknown git revision {ref!r}") from None
     return out.decode().strip()
@@ -182,4 +295,8 @@ def read_commit(path: str | Path, ref: str) -> ConfigSource:
     except GitSourceError:
         raise GitSourceError(f"{path} is not inside a git repository") from None
     commit = resolve_commit(where, ref)
-    return CommitReader(where, prefix, ref).read(commit)
+    source = CommitReader(where, prefix, ref).read(commit)
+    # A work tree's config folder is where secret files must not be; a bare
+    # repository has none.
+    bare = run_git(where, "rev-parse", "--is-bare-repository").decode().strip() == "true"
+    return source if bare else replace(source, disk_root=str(where))

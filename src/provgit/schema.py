@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from provgit.model.common import SecretRef
+from provgit.model.common import SECRET_FILE_PATTERN, SecretRef
 from provgit.model.kinds import KINDS
 from provgit.model.settings import Settings
 
@@ -74,11 +76,29 @@ def settings_schema() -> dict[str, Any]:
 
 
 def _secret_one_of(defs: dict[str, Any]) -> None:
-    # The model checks "exactly one of env or file" in code; say it in the schema
-    # too, so an editor flags `{}` and `{env: X, file: Y}` while typing.
+    # The model checks "exactly one of env or file" in code, and an explicit null
+    # counts as absent there; say the same in the schema, so an editor flags `{}`
+    # and `{env: X, file: Y}` but not `{env: X, file: null}`. Each branch makes
+    # its key a string and the other key absent or null, so at most one matches.
     secret = defs.get(SecretRef.__name__)
     if secret is not None:
-        secret["oneOf"] = [{"required": ["env"]}, {"required": ["file"]}]
+        secret["oneOf"] = [
+            {
+                "required": ["env"],
+                "properties": {"env": {"type": "string"}, "file": {"type": "null"}},
+            },
+            {
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "pattern": SECRET_FILE_PATTERN,
+                        "description": "An absolute path (or ~/...) outside the repository.",
+                    },
+                    "env": {"type": "null"},
+                },
+            },
+        ]
 
 
 def rendered() -> dict[str, str]:
@@ -87,6 +107,51 @@ def rendered() -> dict[str, str]:
         CONFIG_FILE: _dump(config_schema()),
         SETTINGS_FILE: _dump(settings_schema()),
     }
+
+
+def check(out: Path) -> list[str]:
+    """Problems with the schemas in `out`, one line each; empty when all are good.
+
+    Generated files must equal what the models generate now. Every other
+    `*.schema.json` there is written by hand (`status.schema.json` describes the
+    report provgit writes, not a file people type): it must be JSON, a valid
+    draft 2020-12 schema under its metaschema, and name itself in `$id`.
+    """
+    problems = []
+    for name, text in rendered().items():
+        try:
+            current: str | None = (out / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            current = None
+        if current != text:
+            why = "missing" if current is None else "out of date with the models"
+            problems.append(f"{out / name}: {why} (run `provgit schema` to regenerate)")
+    for path in sorted(out.glob("*.schema.json")):
+        if path.name not in rendered():
+            problems += [f"{path}: {p}" for p in _hand_written_problems(path)]
+    return problems
+
+
+def _hand_written_problems(path: Path) -> list[str]:
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        return [f"cannot read it: {e}"]
+    except json.JSONDecodeError as e:
+        return [f"{e.lineno}:{e.colno}: not valid JSON: {e.msg}"]
+    if not isinstance(schema, dict):
+        return ["not a JSON Schema: the top level must be an object"]
+    problems = []
+    if schema.get("$schema") != DIALECT:
+        problems.append(f'"$schema" must be "{DIALECT}"')
+    if schema.get("$id") != ID_BASE + path.name:
+        problems.append(f'"$id" must be "{ID_BASE + path.name}"')
+    for error in jsonschema.Draft202012Validator(
+        jsonschema.Draft202012Validator.META_SCHEMA
+    ).iter_errors(schema):
+        where = "/".join(map(str, error.absolute_path)) or "(top level)"
+        problems.append(f"invalid under the draft 2020-12 metaschema at {where}: {error.message}")
+    return problems
 
 
 def _dump(schema: dict[str, Any]) -> str:

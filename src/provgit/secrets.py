@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import os
 import secrets as _random
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +43,94 @@ def resolve(ref: SecretRef) -> str:
         raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
 
 
+KEY_FILE = "secret.key"
+# Where a network key comes from (plans record it, never the key).
+FROM_SECRET_KEY = "secret_key"
+FROM_STATE_DIR = "state-dir key"
+MIN_SECRET_KEY = 16  # characters
+
+
+def _read_key(path: Path) -> bytes | None:
+    try:
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    if len(key) < 16:
+        return None
+    try:
+        # A key file made by an older provgit, or copied in, may be readable by others.
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:
+        pass
+    return key
+
+
 def local_key(state_dir: str | os.PathLike[str]) -> bytes:
     """A random per-state-dir key, made once (0600) when no secret_key is configured."""
-    path = Path(state_dir) / "secret.key"
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except (OSError, ValueError):
-        pass
+    path = Path(state_dir) / KEY_FILE
+    found = _read_key(path)
+    if found is not None:
+        return found
     path.parent.mkdir(parents=True, exist_ok=True)
     key = _random.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex())
+    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{_random.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key.hex())
+        try:
+            # Atomic and refusing to overwrite: two processes making the key at
+            # once end up agreeing on the first one.
+            os.link(tmp, path)
+        except FileExistsError:
+            found = _read_key(path)
+            if found is not None:
+                return found
+            os.replace(tmp, path)  # a damaged key file
+        except OSError:
+            os.replace(tmp, path)  # no hard links on this file system
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
+
+
+@dataclass(frozen=True)
+class NetworkKey:
+    """The key of fingerprints and plan signatures, and where it came from."""
+
+    secret: bytes = field(repr=False)
+    source: str  # FROM_SECRET_KEY or FROM_STATE_DIR
+    where: str  # the reference ("env:NAME") or the key file's path, never the key
+    # Why the configured secret_key was not used (unset here), if it was not.
+    fallback: str | None = None
+
+
+def network_key(
+    secret_key: SecretRef | None, state_dir: str | os.PathLike[str], create: bool = True
+) -> NetworkKey | None:
+    """The configured secret_key when it resolves here, else the state directory's
+    key (made when `create`; None when there is none and not `create`)."""
+    fallback = None
+    if secret_key is not None:
+        try:
+            value = resolve(secret_key)
+        except SecretUnavailable as e:
+            fallback = f"secret_key {secret_key.describe()} is not usable here ({e})"
+        else:
+            # An unset CI secret often arrives as an empty variable: a key anyone
+            # could sign plans with. Too short counts as unset.
+            if len(value.strip()) >= MIN_SECRET_KEY:
+                return NetworkKey(value.encode(), FROM_SECRET_KEY, secret_key.describe())
+            fallback = (
+                f"secret_key {secret_key.describe()} is not usable here (shorter than "
+                f"{MIN_SECRET_KEY} characters; use a long random value)"
+            )
+    path = Path(state_dir) / KEY_FILE
+    key = local_key(state_dir) if create else _read_key(path)
+    if key is None:
+        return None
+    return NetworkKey(key, FROM_STATE_DIR, str(path), fallback)
 
 
 def parse_ref(described: str) -> SecretRef:

@@ -1,17 +1,20 @@
 """Where the config comes from: a plain directory or a commit of a git repository.
 
-A source yields the bytes of every `*.yaml` file under the config root, with a
+A source yields the bytes of every `*.yaml`/`*.yml` file (any case) under the
+config root, following symlinks that stay inside it, with a
 content id (the git blob id; for a directory, the same SHA-1 git would compute)
 that the loader uses as a cache key.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 # A file this big is not a config file someone wrote by hand; refuse it clearly
 # rather than spending minutes and gigabytes on it.
@@ -44,6 +47,9 @@ class ConfigSource:
     commit: str | None = None
     # Reads any other file of the tree (prompt audio) by relative path; None if absent.
     read_other: Callable[[str], bytes | None] = field(default=lambda rel: None, compare=False)
+    # The config root as a folder on this machine, where there is one (not for
+    # a bare repository): secret files must lie outside it.
+    disk_root: str | None = None
 
 
 def blob_id(data: bytes) -> str:
@@ -53,19 +59,146 @@ def blob_id(data: bytes) -> str:
     return h.hexdigest()
 
 
-def _walk_yaml(root: Path, errors: list[SourceError]) -> Iterator[Path]:
-    def unreadable(e: OSError) -> None:
-        # A folder we cannot list must fail loudly: skipping it would plan the
-        # deletion of everything it holds.
-        where = Path(e.filename or root)
-        rel = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
-        errors.append(SourceError(rel, f"cannot read directory: {e.strerror or e}"))
+def is_yaml_name(name: str) -> bool:
+    """A config file: `.yaml` or `.yml` in any case (`.YAML` from a Windows editor too)."""
+    return name.lower().endswith((".yaml", ".yml")) and not name.startswith(".")
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS and not d.startswith("."))
-        for name in sorted(filenames):
-            if name.endswith((".yaml", ".yml")) and not name.startswith("."):
-                yield Path(dirpath) / name
+
+def may_hold_config(rel: str) -> bool:
+    """A path that is, or may be a folder of, config files: a YAML name, or no suffix."""
+    name = rel.rsplit("/", 1)[-1]
+    return is_yaml_name(name) or "." not in name
+
+
+def _skipped_dir(name: str) -> bool:
+    # Hidden folders (.git, .provgit, .github) and tool folders are never config.
+    return name in IGNORED_DIRS or name.startswith(".")
+
+
+class _Walk:
+    """Every config file under a root, following symlinks that stay inside it.
+
+    A symlink whose target is outside the root, missing, or part of a loop is
+    an error, as is a folder that cannot be listed: leaving its files out would
+    plan the deletion of everything they define.
+    """
+
+    def __init__(self, root: Path, errors: list[SourceError]) -> None:
+        self.root = root
+        self.real_root = root.resolve()
+        self.errors = errors
+        self.files: list[tuple[str, Path]] = []  # (relative path, real path)
+        self.seen_files: dict[Path, str] = {}
+        self.seen_dirs: dict[Path, str] = {self.real_root: "."}
+
+    def error(self, rel: str, message: str) -> None:
+        self.errors.append(SourceError(rel, message))
+
+    def link_error(self, rel: str, message: str) -> None:
+        # A link that may be a config file or folder; a bad link named like
+        # other content (`bye.wav`) is the business of whatever refers to it.
+        if may_hold_config(rel):
+            self.error(rel, message)
+
+    def run(self) -> list[tuple[str, Path]]:
+        self.visit(self.root, "", (self.real_root,))
+        return self.files
+
+    def target(self, path: Path, rel: str) -> Path | None:
+        """Where a symlink leads, or None (and an error) if it leads nowhere usable."""
+        link = os.readlink(path)
+        try:
+            real = path.resolve(strict=True)
+        except FileNotFoundError:
+            self.link_error(
+                rel,
+                f"symlink to {link!r} points to nothing (broken link); fix or remove it",
+            )
+            return None
+        except (RuntimeError, OSError) as e:
+            # Python 3.11 raises RuntimeError for a loop, later versions OSError(ELOOP).
+            if isinstance(e, RuntimeError) or getattr(e, "errno", None) == errno.ELOOP:
+                self.link_error(
+                    rel, f"symlink loop: {link!r} leads back to itself; remove the link"
+                )
+            else:
+                self.link_error(rel, f"cannot follow symlink to {link!r}: {e}")
+            return None
+        if not real.is_relative_to(self.real_root):
+            if real.is_file() and not is_yaml_name(path.name):
+                return None  # other content (audio): whatever refers to it says so
+            self.error(
+                rel,
+                f"symlink points outside the config root (to {real}); only links to files "
+                "and folders inside the config root are followed: move the target into the "
+                "config or copy it",
+            )
+            return None
+        return real
+
+    def visit(self, folder: Path, rel: str, chain: tuple[Path, ...]) -> None:
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            self.error(rel or ".", f"cannot read directory: {e.strerror or e}")
+            return
+        subdirs: list[tuple[Path, str, Path]] = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue  # hidden: .git, .provgit, .gitlab-ci.yml are not config
+            path = Path(entry.path)
+            child = f"{rel}/{name}" if rel else name
+            try:
+                if entry.is_symlink():
+                    real = self.target(path, child)
+                    if real is None:
+                        continue
+                    if real.is_dir():
+                        if real in chain:
+                            self.error(
+                                child,
+                                f"symlink loop: {os.readlink(path)!r} is a folder that "
+                                "contains this link; remove the link",
+                            )
+                        elif not _skipped_dir(name):
+                            subdirs.append((path, child, real))
+                        continue
+                elif entry.is_dir():
+                    if not _skipped_dir(name):
+                        subdirs.append((path, child, chain[-1] / name))
+                    continue
+                else:
+                    real = chain[-1] / name  # the folder's real path is known
+            except OSError as e:
+                self.error(child, f"cannot read: {e.strerror or e}")
+                continue
+            if is_yaml_name(name):
+                self.add_file(child, real)
+        for path, child, real in subdirs:
+            first = self.seen_dirs.get(real)
+            if first is not None:
+                self.error(
+                    child,
+                    f"the same folder as {first} (through a symlink): its files would "
+                    "define every record twice; remove one of the two",
+                )
+                continue
+            self.seen_dirs[real] = child
+            self.visit(path, child, (*chain, real))
+
+    def add_file(self, rel: str, real: Path) -> None:
+        first = self.seen_files.get(real)
+        if first is not None:
+            self.error(
+                rel,
+                f"the same file as {first} (through a symlink): it would define every "
+                "record twice; remove one of the two",
+            )
+            return
+        self.seen_files[real] = rel
+        self.files.append((rel, real))
 
 
 def read_directory(root: str | os.PathLike[str]) -> ConfigSource:
@@ -76,15 +209,14 @@ def read_directory(root: str | os.PathLike[str]) -> ConfigSource:
         return ConfigSource(
             str(base), [], [SourceError(str(base), "config directory does not exist")]
         )
-    for p in _walk_yaml(base, errors):
-        rel = PurePosixPath(p.relative_to(base).as_posix()).as_posix()
+    for rel, real in _Walk(base, errors).run():
         try:
-            if p.is_symlink():
-                target = p.resolve()
-                if not target.is_relative_to(base.resolve()):
-                    errors.append(SourceError(rel, "symlink points outside the config root"))
-                    continue
-            size = p.stat().st_size
+            st = real.stat()
+            if not stat.S_ISREG(st.st_mode):
+                # A FIFO or device named *.yaml would block or stream forever.
+                errors.append(SourceError(rel, "not a regular file; a config file must be one"))
+                continue
+            size = st.st_size
             if size > MAX_FILE_BYTES:
                 errors.append(
                     SourceError(
@@ -94,12 +226,14 @@ def read_directory(root: str | os.PathLike[str]) -> ConfigSource:
                     )
                 )
                 continue
-            data = p.read_bytes()
+            data = real.read_bytes()
         except OSError as e:
             errors.append(SourceError(rel, f"cannot read file: {e.strerror or e}"))
             continue
-        files.append(SourceFile(rel, data, blob_id(data), str(p)))
-    return ConfigSource(str(base), files, errors, read_other=_directory_reader(base))
+        files.append(SourceFile(rel, data, blob_id(data), str(base / rel)))
+    return ConfigSource(
+        str(base), files, errors, read_other=_directory_reader(base), disk_root=str(base)
+    )
 
 
 def _directory_reader(base: Path) -> Callable[[str], bytes | None]:
@@ -113,7 +247,7 @@ def _directory_reader(base: Path) -> Callable[[str], bytes | None]:
             if not p.is_relative_to(root) or not p.is_file():
                 return None
             return p.read_bytes()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
             return None
 
     return read

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provgit.adopt.analysis import Options
-from provgit.adopt.writer import _guess_style, slug, write
+from provgit.adopt.writer import _guess_style, check, render, slug, write
 from provgit.source import read_directory
 from provgit.validate import validate_source
 
@@ -112,3 +112,76 @@ def test_layout_helpers() -> None:
     assert (style.sequence, style.offset) == (2, 0)
     style = _guess_style("users:\n  - login_id: a\n")
     assert (style.sequence, style.offset) == (4, 2)
+
+
+# Layout ruamel would render differently if it wrote the file itself: spaces inside
+# flow maps, single quotes, extra spaces after a colon, odd comment columns.
+ODD = """\
+# Our templates.
+templates:
+  - name: Standard Desk   # do not rename
+    description:   One desk set
+    phones:
+      - { label: Desk, device_type: '6920', primary: true }
+    cos: { day: 10, night1: 60 }
+    cor: {day: 2}
+       # a comment indented oddly
+
+# Roles.
+roles:
+  - name: 'Receptionist'    # front desk
+    template:    Standard Desk
+# end of file
+"""
+
+
+def test_bytes_outside_changed_and_new_records_are_kept(tmp_path: Path) -> None:
+    import difflib
+
+    def describe(r: Records) -> None:
+        for element in ("micollab1", "mivb1", "mivb2", "mivb3"):
+            r[element]["templates"]["Standard Desk"]["description"] = "Desk set, 2nd floor"
+
+    files = {**HAND_WRITTEN, "roles-and-templates.yaml": ODD}
+    analysis = run(tmp_path, describe, files, Options(prefer_element=True))
+    root = tmp_path / "config"
+    old = (root / "roles-and-templates.yaml").read_text().splitlines(keepends=True)
+    write(root, validate_source(read_directory(root), None).state, analysis.items)
+    new = (root / "roles-and-templates.yaml").read_text().splitlines(keepends=True)
+    ops = [op for op in difflib.SequenceMatcher(a=old, b=new).get_opcodes() if op[0] != "equal"]
+    assert ops, "nothing changed"
+    # The Standard Desk record: its `- name` line to its last field.
+    first, last = (
+        old.index("  - name: Standard Desk   # do not rename\n"),
+        old.index("    cor: {day: 2}\n"),
+    )
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "replace":
+            assert first <= i1 and i2 <= last + 1, (old[i1:i2], new[j1:j2])
+        else:
+            assert tag == "insert", (tag, old[i1:i2])
+            assert new[j1].startswith("  - name: "), new[j1:j2]
+    text = "".join(new)
+    assert "    description: Desk set, 2nd floor\n" in text
+    assert "# do not rename" in text and "       # a comment indented oddly\n" in text
+    assert validate_source(read_directory(root), None).ok
+
+
+def test_check_finds_what_a_write_would_break_without_writing(tmp_path: Path) -> None:
+    root = tmp_path / "config"
+    analysis = run(tmp_path, files=HAND_WRITTEN)
+    source = read_directory(root)
+    state = validate_source(source, None).state
+    rendered = render(root, state, analysis.items)
+    assert check(source, rendered) == []
+    broken = dict(rendered)
+    broken["roles-and-templates.yaml"] = rendered["roles-and-templates.yaml"].replace(
+        b"template: Standard Desk", b"template: Nowhere"
+    )
+    problems = check(source, broken)
+    assert problems and "roles-and-templates.yaml:" in problems[0]
+    assert "Nowhere" in " ".join(problems)
+    # Nothing was written by either check.
+    assert (root / "roles-and-templates.yaml").read_text() == HAND_WRITTEN[
+        "roles-and-templates.yaml"
+    ]

@@ -52,7 +52,7 @@ def test_offline_during_apply_then_back_lands_as_pending(sims: list[Sim], tmp_pa
     plan = tmp_path / "plan.json"
     assert cli("plan", str(config), "--out", str(plan)).code == 0
     cs2.faults(offline=True)  # goes down between plan and apply
-    r = cli("apply", str(plan), "--format", "json")
+    r = cli("apply", str(plan), "--config", str(config), "--format", "json")
     assert r.code == 4, r.out
     doc = json.loads(r.out)
     by = {e["element"]: e for e in doc["elements"]}
@@ -154,14 +154,14 @@ def test_saved_plan_refused_after_out_of_band_edit(sims: list[Sim], tmp_path: Pa
         {"op": "put", "collection": "cos", "key": "1", "fields": {"number": 1, "comment": "X"}},
     )
     before = {s.name: s.records() for s in sims}
-    r = cli("apply", str(plan))
+    r = cli("apply", str(plan), "--config", str(config))
     assert r.code == 3, r.out
     assert "element cs1 changed by another user; run plan again" in r.out
     assert "nothing was applied" in r.out
     assert {s.name: s.records() for s in sims} == before
     with journal(_state(config)) as j:
         assert j.distribution_error_count() == 0
-    partial = cli("apply", str(plan), "--partial", "--format", "json")
+    partial = cli("apply", str(plan), "--config", str(config), "--partial", "--format", "json")
     assert partial.code == 4, partial.out
     by = {e["element"]: e for e in json.loads(partial.out)["elements"]}
     assert by["cs1"]["outcome"] == "refused"

@@ -12,6 +12,7 @@ from provgit.source import read_directory
 from provgit.validate import validate_source
 
 CONFIG = {
+    "provgit.yaml": "version: 1\nnetwork: n\n",
     "a.yaml": "departments:\n  - name: Sales\n  - name: Support\n",
     "b/c.yaml": "locations:\n  - name: Ottawa\n",
 }
@@ -96,14 +97,14 @@ def test_cache_serves_unchanged_files_on_the_second_run(tmp_path: Path) -> None:
     root, cache = tmp_path / "config", tmp_path / "cache"
     _write(root, CONFIG)
     first = validate_source(read_directory(root), cache)
-    assert (first.parsed, first.cached) == (2, 0)
+    assert (first.parsed, first.cached) == (3, 0)
     second = validate_source(read_directory(root), cache)
-    assert (second.parsed, second.cached) == (0, 2)
+    assert (second.parsed, second.cached) == (0, 3)
     assert second.state.resources == first.state.resources
     # A changed file is parsed again; the other still comes from the cache.
     _write(root, {"a.yaml": "departments:\n  - name: Sales\n"})
     third = validate_source(read_directory(root), cache)
-    assert (third.parsed, third.cached) == (1, 1)
+    assert (third.parsed, third.cached) == (1, 2)
     assert list(third.state.of("departments")) == ["Sales"]
 
 
@@ -113,19 +114,19 @@ def test_corrupt_cache_entry_is_just_a_miss(tmp_path: Path, garbage: bytes) -> N
     _write(root, CONFIG)
     first = validate_source(read_directory(root), cache)
     entries = [p for p in cache.rglob("*.marshal")]
-    assert len(entries) == 2
+    assert len(entries) == 3
     for p in entries:
         p.write_bytes(garbage)
     again = validate_source(read_directory(root), cache)
     assert again.ok and again.diagnostics == []
-    assert (again.parsed, again.cached) == (2, 0)
+    assert (again.parsed, again.cached) == (3, 0)
     assert again.state.resources == first.state.resources
     # The miss rewrote the entries.
-    assert validate_source(read_directory(root), cache).cached == 2
+    assert validate_source(read_directory(root), cache).cached == 3
 
 
 def test_cache_is_not_used_when_disabled(tmp_path: Path) -> None:
     _write(tmp_path, CONFIG)
     for _ in range(2):
         result = validate_source(read_directory(tmp_path), None)
-        assert (result.parsed, result.cached) == (2, 0)
+        assert (result.parsed, result.cached) == (3, 0)

@@ -123,6 +123,6 @@ def test_a_folder_without_yaml_is_a_usage_error_not_an_empty_network(
     (tmp_path / "notes.txt").write_text("not a config\n")
     result = CliRunner().invoke(main, [command, str(tmp_path)])
     assert result.exit_code == 1
-    assert "no *.yaml files under" in result.output
+    assert "no provgit.yaml in" in result.output
     assert "is this the config directory?" in result.output
     assert not (tmp_path / ".provgit").exists()

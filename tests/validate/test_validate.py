@@ -73,7 +73,8 @@ def test_yaml_file_symlinked_out_of_the_root_is_refused(tmp_path: Path) -> None:
     root.mkdir()
     os.symlink(outside, root / "leak.yaml")
     result = validate(root, {})
-    assert summary(result.diagnostics) == ["leak.yaml: symlink points outside the config root"]
+    (only,) = summary(result.diagnostics)
+    assert only.startswith("leak.yaml: symlink points outside the config root")
     assert "Leak" not in result.state.of("departments")
 
 

@@ -209,12 +209,26 @@ def test_element_down_then_back_pending_update_lands_without_new_change(
         "element_status", lambda e: e["element"] == "cs2" and e["status"] == "Stopped", after=mark
     )
     assert w.status()["elements"]["cs2"]["status"] == "Stopped"
+    # Its writes are pending updates at once, named in the run's log line.
+    assert w.wait_log(
+        "sync_result",
+        lambda e: e["pending_updates"] > 0 and "users/user1 on cs2" in e.get("pending", ""),
+        after=mark,
+    )
+    assert w.status()["counts"]["pending_updates"] > 0
     cs2.faults(offline=False)
     mark = w.mark()
     w.wait_log("sync_result", lambda e: e["status"] == "Sync Completed", after=mark, timeout=30)
     assert cs2.records()["users"]["user1"]["first_name"] == "Di"
     doc = w.status()
     assert doc["counts"]["pending_updates"] == 0 and doc["status"] == "Sync Completed"
+    # Down (locked, then stopped) and back: one event each time, not one per run.
+    edges = [
+        e["type"]
+        for e in doc["events"]
+        if e["element"] == "cs2" and e["type"] in ("element_down", "element_up")
+    ]
+    assert edges == ["element_down", "element_up"] * 2, edges
 
 
 # ---- status endpoints during a run, metrics --------------------------------------

@@ -14,9 +14,10 @@ Every resource the elements hold ends up as one item:
 
 Resources whose YAML already says what the elements hold are only counted.
 
-Rules in force (`RULES`): MiCollab wins for user data (and the centrally
-provisioned templates, roles, departments, locations); the hosting call server
-wins for phone data; elsewhere the value most elements hold wins, ties going to
+Rules in force (`import.rules` in provgit.yaml; the defaults are `RULES`, the
+seeds' rule): MiCollab wins for user data (and the centrally provisioned
+templates, roles, departments, locations); the hosting call server wins for
+phone data; elsewhere the value most elements hold wins, ties going to
 the element listed first in the config; and existing YAML wins over the
 elements unless `prefer_element` (`--prefer-element`, and always for `--drift`,
 whose branch is itself the proposal a person reviews).
@@ -39,14 +40,16 @@ from provgit.adopt.reverse import ElementViews, expand, period_set, reverse
 from provgit.model.common import Model
 from provgit.model.findings import Pointer
 from provgit.model.kinds import KINDS
+from provgit.model.settings import ImportRules
 from provgit.model.state import DesiredState
 from provgit.model.telephony import Role, Template, User
 from provgit.observe import Observation
 from provgit.plan.compute import field_changes
-from provgit.records import MICOLLAB, MIVB
-from provgit.secrets import SENSITIVE, UNRESOLVED, Fingerprinter
+from provgit.records import MICOLLAB, MIVB, form_name
+from provgit.secrets import SENSITIVE, UNRESOLVED, Fingerprinter, is_sensitive
 from provgit.source import ConfigSource
-from provgit.target.project import landings
+from provgit.target.canonical import canonical, same_value
+from provgit.target.project import COLLECTION_KIND, landings
 from provgit.target.topology import Topology
 from provgit.validate.rules import check_rules
 
@@ -64,7 +67,33 @@ RULE_YAML = "existing YAML wins (--prefer-element takes the elements' side)"
 RULE_ELEMENT = "the elements win over existing YAML (--prefer-element)"
 RULE_DRIFT = "the elements win over existing YAML (--drift: the branch is the proposal)"
 RULE_LOGIN = "MiCollab's login id wins; the phone record is paired with it by DN"
-RULES = [RULE_USER, RULE_HOST, RULE_CENTRAL, RULE_MAJORITY, RULE_YAML]
+RULES = [RULE_USER, RULE_HOST, RULE_CENTRAL, RULE_MAJORITY, RULE_YAML]  # the defaults
+
+
+def rule_user_data(rules: ImportRules) -> str:
+    if rules.user_data == "micollab":
+        return "MiCollab wins for user data (import.rules.user_data: micollab)"
+    return "the hosting call server wins for user data (import.rules.user_data: call_server)"
+
+
+def rule_phone_data(rules: ImportRules) -> str:
+    if rules.phone_data == "call_server":
+        return "the hosting call server wins for phone data (import.rules.phone_data: call_server)"
+    return (
+        "MiCollab wins for phone labels and device types; COS/COR come from the hosting "
+        "call server (import.rules.phone_data: micollab)"
+    )
+
+
+def rule_central(rules: ImportRules) -> str:
+    if rules.central == "micollab":
+        return RULE_CENTRAL + " (import.rules.central: micollab)"
+    return (
+        "templates, roles, departments and locations: "
+        + RULE_MAJORITY
+        + (" (import.rules.central: majority)")
+    )
+
 
 CENTRAL = {"templates", "roles", "departments", "locations"}
 USER_DATA = ("first_name", "last_name", "directory_name", "department", "location")
@@ -101,6 +130,19 @@ class SecretNote:
 
 
 @dataclass
+class Drifted:
+    """One record on one element that is not what the existing YAML puts there."""
+
+    element: str
+    form: str
+    collection: str
+    key: str
+    op: Literal["changed", "added", "missing"]
+    # field path -> (the YAML's value, the element's); secrets as "(secret)"
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+@dataclass
 class Item:
     kind: str
     key: str
@@ -115,6 +157,9 @@ class Item:
     # overwritten (modify) or that are missing (add).
     overwrites: list[dict[str, Any]] = field(default_factory=list)
     secrets: list[SecretNote] = field(default_factory=list)
+    # Where the elements differ from what the existing YAML puts there, field by
+    # field (`changed`), or hold a record the YAML has not (`added`): the drift.
+    drifted: list[Drifted] = field(default_factory=list)
 
     @property
     def ref(self) -> str:
@@ -133,6 +178,7 @@ class Analysis:
     elements: dict[str, str]  # element -> state as observed (running, offline, …)
     skipped: list[dict[str, str]]  # records that could not be read back
     options: Options
+    rule_set: ImportRules = field(default_factory=ImportRules)
 
     def by_category(self, category: Category) -> list[Item]:
         return [i for i in self.items if i.category == category]
@@ -143,8 +189,15 @@ class Analysis:
 
     @property
     def rules(self) -> list[str]:
+        """The rules in force, as the report states them (import.rules, then the options)."""
         last = RULE_DRIFT if self.options.drift else RULE_ELEMENT
-        return [*RULES[:-1], last if self.options.prefer_element else RULE_YAML]
+        return [
+            f"{rule_user_data(self.rule_set)}; {rule_phone_data(self.rule_set)}",
+            RULE_HOST,
+            rule_central(self.rule_set),
+            RULE_MAJORITY,
+            last if self.options.prefer_element else RULE_YAML,
+        ]
 
 
 # ---- helpers ------------------------------------------------------------------
@@ -203,6 +256,7 @@ class _Analyser:
         self.source = source
         self.observed = observed
         self.options = options
+        self.rules = state.settings.import_.rules
         self.topo = Topology.of(state.elements)
         self.order = {name: i for i, name in enumerate(state.elements)}
         self.etypes = {n: e.type for n, e in state.elements.items() if n in observed}
@@ -217,7 +271,7 @@ class _Analyser:
         by_value: dict[str, list[str]] = {}
         data_of: dict[str, dict[str, Any]] = {}
         for v in group.views:
-            c = _canon(v.data)
+            c = _canon(canonical(group.kind, v.data))
             by_value.setdefault(c, []).append(v.element)
             data_of[c] = v.data
         conflicts: list[Conflict] = []
@@ -225,8 +279,8 @@ class _Analyser:
             chosen = next(iter(by_value))
         else:
             mcl = [c for c, els in by_value.items() if any(self._is(e, MICOLLAB) for e in els)]
-            if group.kind in CENTRAL and mcl:
-                chosen, rule = mcl[0], RULE_CENTRAL
+            if group.kind in CENTRAL and mcl and self.rules.central == "micollab":
+                chosen, rule = mcl[0], rule_central(self.rules)
             else:
                 # Most elements; then the earliest element in the config.
                 chosen = min(
@@ -248,7 +302,9 @@ class _Analyser:
             holders = [v.element for v in group.views if self._is(v.element, MIVB)]
             data = self._admin_group(data, holders)
         if group.kind == "prompts":
-            meta = next(v.meta for v in group.views if _canon(v.data) == chosen)
+            meta = next(
+                v.meta for v in group.views if _canon(canonical(group.kind, v.data)) == chosen
+            )
             problem = self._audio(data, meta)
             if problem:
                 problems.append(problem)
@@ -390,10 +446,19 @@ class _Analyser:
         if phone is None and g.phones:
             phone = g.phones[sorted(g.phones, key=lambda e: self.order[e])[0]]
 
-        # User data: MiCollab, else the hosting call server.
+        # User data: MiCollab, else the hosting call server (or the other way
+        # round: import.rules.user_data). Email, role, template and host are
+        # only on the MiCollab.
+        rules = self.rules
         base = g.micollab or phone
+        if rules.user_data == "call_server" and phone is not None:
+            base = phone
         assert base is not None
-        fields = dict(base.fields)
+        fields = dict(g.micollab.fields) if g.micollab else {}
+        if base is phone and phone is not None:
+            for k in USER_DATA:
+                fields.pop(k, None)
+        fields.update(base.fields)
         first, last = fields.get("first_name", ""), fields.get("last_name", "")
         views = []
         for v in ([g.micollab] if g.micollab else []) + list(g.phones.values()):
@@ -402,10 +467,24 @@ class _Analyser:
                 d["directory_name"] = f"{d.get('last_name')}, {d.get('first_name')}"
             views.append((v.element, d))
         if len({_canon(d) for _, d in views}) > 1:
-            conflicts.append(Conflict("user data", _sides(views), base.element, RULE_USER))
+            conflicts.append(
+                Conflict("user data", _sides(views), base.element, rule_user_data(rules))
+            )
 
-        # Phone data: the hosting call server, else MiCollab's list of phones.
+        # Phone data: the hosting call server, else MiCollab's list of phones
+        # (import.rules.phone_data: micollab takes its labels and device types,
+        # with COS/COR from the call server, the only element holding them).
         services = [dict(s) for s in (phone or base).services]
+        phone_source = (phone or base).element
+        if rules.phone_data == "micollab" and g.micollab is not None and phone is not None:
+            held = {str(s.get("dn")): s for s in phone.services}
+            services = []
+            for s in g.micollab.services:
+                svc = dict(s)
+                extra = held.get(str(s.get("dn")), {})
+                svc.update({k: extra[k] for k in ("cos", "cor", "hot_desk_pin") if k in extra})
+                services.append(svc)
+            phone_source = g.micollab.element
         phone_views = [(v.element, list(v.services)) for v in g.phones.values()]
         if g.micollab is not None and phone is not None:
             short = [{k: s.get(k) for k in ("dn", "label", "device_type")} for s in phone.services]
@@ -418,8 +497,8 @@ class _Analyser:
                             Side(g.micollab.element, {"services": mcl}),
                             Side(phone.element, {"services": short}),
                         ],
-                        phone.element,
-                        RULE_USER,
+                        phone_source,
+                        rule_phone_data(rules),
                     )
                 )
         if len({_canon(s) for _, s in phone_views}) > 1 and phone is not None:
@@ -428,7 +507,7 @@ class _Analyser:
                     "phone data",
                     _sides([(e, {"services": s}) for e, s in phone_views]),
                     phone.element,
-                    RULE_USER,
+                    rule_phone_data(rules),
                 )
             )
 
@@ -507,6 +586,15 @@ class _Analyser:
 
     # -- deciding an item --
 
+    def canonical(self, kind: str, model: Model) -> dict[str, Any]:
+        """The one form plan, import and drift compare (defaults and inherited values filled)."""
+        return canonical(
+            kind, _dump(model), self.final.get("templates", {}), self.final.get("roles", {})
+        )
+
+    def same(self, kind: str, a: Model, b: Model) -> bool:
+        return self.canonical(kind, a) == self.canonical(kind, b)
+
     def settle(
         self,
         kind: str,
@@ -537,7 +625,7 @@ class _Analyser:
             return
         assert model is not None
         if existing is not None:
-            if _dump(existing) == _dump(model):
+            if self.same(kind, existing, model):
                 item.action = "keep"
                 item.summary = "the YAML already says this"
             else:
@@ -570,22 +658,36 @@ class _Analyser:
     # -- the whole config, validated together --
 
     def validate(self) -> None:
-        """Mark Unresolved whatever the written config would not validate with, until it does."""
+        """Mark Unresolved whatever the written config would not validate with, until it does.
+
+        What depends on an Unresolved item fails validation once that item is
+        gone, and so becomes Unresolved in a later round. A rule about a whole
+        kind (users need a MiCollab) names one record at a time: once it names
+        a second, every pending item of that kind gets it at once.
+        """
         pending = {(i.kind, i.key): i for i in self.items if i.written}
-        for _ in range(20):  # each round removes at least one item; chains are short
+        kind_wide: set[tuple[str, str]] = set()
+        while pending:  # each round removes at least one item
             state = self._state()
             bad: dict[tuple[str, str], list[str]] = {}
             for f in check_rules(state, self.source):
                 if f.kind is None or f.key is None or (f.kind, f.key) not in pending:
                     continue
                 msg = f.message.replace("{other}", "another record")
-                bad.setdefault((f.kind, f.key), []).append(
-                    f"would not validate: {msg}" + (f" ({f.hint})" if f.hint else "")
-                )
+                text = f"would not validate: {msg}" + (f" ({f.hint})" if f.hint else "")
+                whole_record = f.at == state.origins.get((f.kind, f.key))
+                if whole_record and (f.kind, text) in kind_wide:
+                    for ref in pending:
+                        if ref[0] == f.kind:
+                            bad.setdefault(ref, []).append(text)
+                bad.setdefault((f.kind, f.key), []).append(text)
+                if whole_record:
+                    kind_wide.add((f.kind, text))
             if not bad:
                 return
             for ref, messages in bad.items():
                 item = pending.pop(ref)
+                messages = list(dict.fromkeys(messages))
                 item.category, item.unresolved = "unresolved", messages
                 item.summary = messages[0]
                 previous = self.state.of(item.kind).get(item.key)
@@ -637,6 +739,50 @@ class _Analyser:
                         }
                     )
 
+    def drifts(self) -> None:
+        """Per written item: which element records differ from the existing YAML, and how."""
+        fp = _Blind()
+        for item in self.items:
+            if not item.written:
+                continue
+            if self.state.of(item.kind).get(item.key) is None:
+                for element in item.elements:
+                    etype = self.etypes.get(element, "")
+                    collection = next(
+                        (c for c, k in COLLECTION_KIND.items() if k == item.kind), item.kind
+                    )
+                    item.drifted.append(
+                        Drifted(
+                            element,
+                            form_name(etype, collection),
+                            collection,
+                            item.key,
+                            "added",
+                        )
+                    )
+                continue
+            for land in landings(self.state, item.kind, item.key, fp, self.source.read_other):
+                obs = self.observed.get(land.element)
+                if obs is None or not obs.ok:
+                    continue
+                form = form_name(self.etypes.get(land.element, ""), land.collection)
+                stored = obs.records.get(land.collection, {}).get(land.key)
+                if stored is None:
+                    item.drifted.append(
+                        Drifted(land.element, form, land.collection, land.key, "missing")
+                    )
+                    continue
+                changes = field_changes(land.fields, stored.fields)
+                if changes:
+                    fields: dict[str, tuple[Any, Any]] = {}
+                    for name, c in sorted(changes.items()):
+                        # field_changes speaks apply's language (element before, YAML after);
+                        # drift is the other way round: the YAML's value, then the element's.
+                        fields.update(leaf_changes(name, c["after"], c["before"]))
+                    item.drifted.append(
+                        Drifted(land.element, form, land.collection, land.key, "changed", fields)
+                    )
+
     def finish(self) -> list[Item]:
         # Unchanged resources are counted, not listed: they need nobody.
         kept: list[Item] = []
@@ -649,6 +795,42 @@ class _Analyser:
         kinds = list(KINDS)
         kept.sort(key=lambda i: (order[i.category], kinds.index(i.kind), i.key))
         return kept
+
+
+SECRET = "(secret)"
+
+
+def _shown(value: Any) -> Any:
+    if is_sensitive(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    return value
+
+
+def leaf_changes(path: str, before: Any, after: Any) -> dict[str, tuple[Any, Any]]:
+    """A changed field, down to the leaves that differ: `services[0].label`:
+    (before, after); a secret's value is never shown, only that it changed."""
+    if is_sensitive(before) or is_sensitive(after):
+        return {
+            path: (SECRET if before is not None else None, SECRET if after is not None else None)
+        }
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: dict[str, tuple[Any, Any]] = {}
+        for k in sorted(set(before) | set(after), key=str):
+            if str(k).startswith("_") or same_value(before.get(k), after.get(k)):
+                continue
+            out.update(leaf_changes(f"{path}.{k}", before.get(k), after.get(k)))
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        out = {}
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            if not same_value(b, a):
+                out.update(leaf_changes(f"{path}[{i}]", b, a))
+        return out
+    return {path: (_shown(before), _shown(after))}
 
 
 def _pydantic_message(e: ValidationError) -> str:
@@ -689,6 +871,7 @@ def analyse(
     a.users(paired.users)
     a.validate()
     a.overwrites()
+    a.drifts()
     items = a.finish()
     seen = {(i.kind, fold(i.kind, i.key)) for i in a.items}
     only_yaml = sum(
@@ -710,4 +893,5 @@ def analyse(
         {n: o.state for n, o in observed.items()},
         skipped,
         options,
+        a.rules,
     )

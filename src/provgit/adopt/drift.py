@@ -9,6 +9,7 @@ current branch stay exactly as they were.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import tempfile
 import time
@@ -74,33 +75,66 @@ def head_checkout(config_root: Path, branch: str) -> Iterator[Checkout]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _line(item: Item) -> str:
-    what = "; ".join(
-        f"{c.what}: " + ", ".join(f"{s.source} {s.values}" for s in c.sides if s.source != "yaml")
-        for c in item.conflicts
-    )
-    return f"- {item.ref}: {item.action}" + (f" ({what})" if what else "")
+VALUE_MAX = 80
 
 
-def commit_message(analysis: Analysis, elements: list[str]) -> str:
+def _value(v: Any) -> str:
+    if v is None:
+        return "(none)"
+    text = json.dumps(v, ensure_ascii=False, default=str)
+    return text if len(text) <= VALUE_MAX else text[: VALUE_MAX - 1] + "…"
+
+
+def drifted_elements(analysis: Analysis) -> list[str]:
+    """The elements that hold something the YAML does not say, in config order."""
+    found = {d.element for i in analysis.writes for d in i.drifted}
+    return [e for e in analysis.elements if e in found]
+
+
+def _lines(item: Item) -> list[str]:
+    out: list[str] = []
+    for d in item.drifted:
+        where = f"{d.element} {d.form} {d.key}"
+        if d.op == "added":
+            out.append(f"- {where}: added (not in the YAML)")
+        elif d.op == "missing":
+            out.append(f"- {where}: missing on the element")
+        else:
+            out += [
+                f"- {where}, {path}: {_value(before)} -> {_value(after)}"
+                for path, (before, after) in d.fields.items()
+            ]
+    return out or [f"- {item.ref}: {item.action}"]
+
+
+def commit_message(analysis: Analysis, elements: list[str] | None = None) -> str:
+    """What a reviewer reads: per written record, element, form, record, field: before -> after."""
     written = analysis.writes
+    where = elements if elements is not None else drifted_elements(analysis)
+    refs = [i.ref for i in written]
+    subject = f"provgit: drift on {', '.join(where) or 'the elements'}: " + ", ".join(refs[:3])
+    if len(refs) > 3:
+        subject += f" and {len(refs) - 3} more"
     lines = [
-        f"provgit: capture drift found on {', '.join(elements) or 'the elements'}",
+        subject,
         "",
-        f"`provgit import --drift` found {len(written)} out-of-band change(s) on the",
-        "elements and wrote them into the YAML for review:",
+        f"`provgit import --drift` found {len(written)} record(s) changed outside provgit",
+        "and wrote them into the YAML for review (the YAML's value -> the element's):",
         "",
-        *(_line(i) for i in written),
     ]
+    for item in written:
+        lines += [f"{item.ref}:", *_lines(item), ""]
     unresolved = analysis.by_category("unresolved")
     if unresolved:
-        lines += ["", "Unresolved, not written:", ""]
+        lines += ["Unresolved, not written:", ""]
         lines += [f"- {i.ref}: {i.summary}" for i in unresolved]
+        lines.append("")
     secrets = [s for i in written for s in i.secrets]
     if secrets:
-        lines += ["", "Set these secrets:", ""]
+        lines += ["Set these secrets:", ""]
         lines += [f"- {s.env} ({s.resource} {s.field})" for s in secrets]
-    return "\n".join(lines) + "\n"
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def commit_branch(

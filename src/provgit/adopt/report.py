@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from provgit.adopt.analysis import Analysis, Item
+from provgit.render.escape import md_code, md_text
 
 FORMAT_VERSION = 1
 CATEGORY_TITLE = {
@@ -32,6 +33,17 @@ def _item(i: Item) -> dict[str, Any]:
         "conflicts": [asdict(c) for c in i.conflicts],
         "unresolved": i.unresolved,
         "apply_will_change": i.overwrites,
+        "drifted": [
+            {
+                "element": d.element,
+                "form": d.form,
+                "collection": d.collection,
+                "key": d.key,
+                "op": d.op,
+                "fields": {f: {"before": b, "after": a} for f, (b, a) in d.fields.items()},
+            }
+            for d in i.drifted
+        ],
         "data": i.data if i.category != "unresolved" else None,
     }
 
@@ -44,6 +56,7 @@ def build(
     dry_run: bool,
     mode: str = "import",
     branch: str | None = None,
+    refused: list[str] | None = None,
 ) -> dict[str, Any]:
     items = analysis.items
     secrets = [asdict(s) for i in analysis.writes for s in i.secrets]
@@ -59,11 +72,13 @@ def build(
             "automatic": sum(i.category == "automatic" for i in items),
             "review": sum(i.category == "review" for i in items),
             "unresolved": sum(i.category == "unresolved" for i in items),
-            "written": 0 if dry_run else len(analysis.writes),
+            "written": 0 if dry_run or refused else len(analysis.writes),
             "unchanged": analysis.unchanged,
             "only_in_yaml": analysis.only_in_yaml,
         },
         "files": files,
+        # Set when the config as written would not validate: nothing was written.
+        "refused": list(refused or []),
         "set_these_secrets": secrets,
         "skipped_records": analysis.skipped,
         "items": [_item(i) for i in items],
@@ -80,7 +95,8 @@ def _fmt(v: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Keys and values come from the elements read: escaped like all user text.
+    return md_text(text)
 
 
 def summary_line(value: dict[str, Any]) -> str:
@@ -96,11 +112,11 @@ def summary_line(value: dict[str, Any]) -> str:
 def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
     """Summary first, then Unresolved, For Review, Automatic; bounded in size."""
     title = "Drift" if value["mode"] == "drift" else "Import"
-    out: list[str] = [f"# {title} analysis: {value['network']}", ""]
+    out: list[str] = [f"# {title} analysis: {_cell(value['network'])}", ""]
     if value["dry_run"]:
         out += ["Dry run: nothing was written.", ""]
     if value.get("branch"):
-        out += [f"Branch: `{value['branch']}`", ""]
+        out += [f"Branch: {md_code(value['branch'])}", ""]
     s = value["summary"]
     out += [
         "| Automatic | For Review | Unresolved | Written | Already in YAML |",
@@ -115,13 +131,21 @@ def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
     ]
     down = {n: st for n, st in value["elements"].items() if st not in ("running", "locked")}
     if down:
-        out += ["Elements not read: " + ", ".join(f"{n} ({st})" for n, st in down.items()), ""]
+        out += [
+            "Elements not read: "
+            + ", ".join(f"{_cell(n)} ({_cell(st)})" for n, st in down.items()),
+            "",
+        ]
+    if value.get("refused"):
+        out += ["**Nothing was written**: the config would not validate after this import:", ""]
+        out += [f"- {_cell(r)}" for r in value["refused"]] + [""]
     if value["files"]:
-        out += ["Files: " + ", ".join(f"`{f}`" for f in value["files"]), ""]
+        out += ["Files: " + ", ".join(md_code(f) for f in value["files"]), ""]
     if value["set_these_secrets"]:
         out += ["## Set these secrets", ""]
         out += [
-            f"- `{x['env']}`: {x['resource']} {x['field']} (the element holds a value; "
+            f"- {md_code(x['env'])}: {_cell(x['resource'])} {_cell(x['field'])} "
+            "(the element holds a value; "
             "provgit never reads it back)"
             for x in value["set_these_secrets"]
         ]
@@ -133,14 +157,17 @@ def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
             continue
         tail += [f"## {CATEGORY_TITLE[category]} ({len(items)})", ""]
         for i in items:
-            tail.append(f"### {i['kind']}/{i['key']} ({i['action']})")
+            tail.append(f"### {_cell(i['kind'])}/{_cell(i['key'])} ({_cell(i['action'])})")
             tail.append("")
             if i["unresolved"]:
-                tail += [f"- {reason}" for reason in i["unresolved"]] + [""]
+                tail += [f"- {_cell(reason)}" for reason in i["unresolved"]] + [""]
             else:
                 tail += [_cell(i["summary"]), ""]
             for c in i["conflicts"]:
-                tail += [f"**{c['what']}**: chose *{c['chosen']}*: {c['rule']}", ""]
+                tail += [
+                    f"**{_cell(c['what'])}**: chose *{_cell(c['chosen'])}*: {_cell(c['rule'])}",
+                    "",
+                ]
                 tail += ["| source | values |", "| --- | --- |"]
                 for side in c["sides"]:
                     tail.append(f"| {_cell(side['source'])} | {_cell(_fmt(side['values']))} |")
@@ -148,7 +175,8 @@ def markdown(value: dict[str, Any], max_bytes: int = 60_000) -> str:
             changes = i["apply_will_change"]
             if changes:
                 shown = ", ".join(
-                    f"{c['op']} {c['element']}:{c['collection']}/{c['key']}" for c in changes[:8]
+                    _cell(f"{c['op']} {c['element']}:{c['collection']}/{c['key']}")
+                    for c in changes[:8]
                 )
                 more = f" and {len(changes) - 8} more" if len(changes) > 8 else ""
                 tail += [f"Apply will then: {shown}{more}.", ""]
@@ -168,7 +196,14 @@ def text(value: dict[str, Any]) -> str:
         tag = "UNRESOLVED" if i["category"] == "unresolved" else "REVIEW"
         lines.append(f"  {tag:<10} {i['kind']}/{i['key']}: {i['summary']}")
         for c in i["conflicts"]:
+            lines.append(f"             {c['what']}:")
+            lines += [
+                f"               {side['source']}: {_fmt(side['values'])}" for side in c["sides"]
+            ]
             lines.append(f"             chose {c['chosen']}: {c['rule']}")
+    if value.get("refused"):
+        lines.append("nothing was written: the config would not validate after this import:")
+        lines += [f"  {r}" for r in value["refused"]]
     for x in value["set_these_secrets"]:
         lines.append(f"  set this secret: {x['env']} ({x['resource']} {x['field']})")
     return "\n".join(lines) + "\n"

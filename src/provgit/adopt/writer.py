@@ -17,10 +17,11 @@ or go to a new file by the layout convention of `sample-config/`:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from provgit.adopt.analysis import Item
 from provgit.fsutil import atomic_write
 from provgit.model.kinds import KINDS
 from provgit.model.state import DesiredState
+from provgit.source import ConfigSource, SourceFile, blob_id
+from provgit.target.canonical import normal
 
 LAYOUT = {
     "departments": "organization.yaml",
@@ -190,6 +193,11 @@ class _File:
         self.rel = rel
         self.path = root / rel
         self.created = not self.path.exists()
+        self.text = ""
+        # Records edited in place, and lists grown: (doc, kind, index) / (doc, kind) -> length.
+        self.touched: set[tuple[int, str, int]] = set()
+        self.grown: dict[tuple[int, str], int] = {}
+        self.whole = self.created  # the file is written as ruamel renders it
         if self.created:
             self.style = Style()
             self.docs: list[Any] = [CommentedMap()]
@@ -198,6 +206,7 @@ class _File:
                 text = self.path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 raise WriteError(f"cannot read {rel}: {e}") from None
+            self.text = text
             self.style = _guess_style(text)
             try:
                 self.docs = list(_yaml(self.style).load_all(text))
@@ -214,17 +223,23 @@ class _File:
             raise WriteError(f"{self.rel} changed since it was read; run import again") from None
         if not isinstance(found, CommentedMap):
             raise WriteError(f"{self.rel}: {kind}[{index}] is not a mapping")
+        self.touched.add((di, kind, index))
         return found
 
     def list_for(self, kind: str) -> CommentedSeq:
-        for doc in self.docs:
+        for di, doc in enumerate(self.docs):
             if isinstance(doc, CommentedMap) and kind in doc:
                 seq = doc[kind]
                 if seq is None:
                     seq = doc[kind] = CommentedSeq()
+                    self.whole = True
                 if not isinstance(seq, CommentedSeq):
                     raise WriteError(f"{self.rel}: '{kind}' is not a list")
+                if not len(seq) or seq.fa.flow_style():
+                    self.whole = True
+                self.grown.setdefault((di, kind), len(seq))
                 return seq
+        self.whole = True
         doc = next((d for d in reversed(self.docs) if isinstance(d, CommentedMap)), None)
         if doc is None:
             doc = CommentedMap()
@@ -236,7 +251,90 @@ class _File:
     def dump(self) -> bytes:
         out = io.StringIO()
         _yaml(self.style).dump_all(self.docs, out)
-        return out.getvalue().encode()
+        rendered = out.getvalue()
+        if not self.whole:
+            spliced = _splice(self.text, rendered, self.touched, self.grown)
+            if spliced is not None:
+                return spliced.encode()
+        return rendered.encode()
+
+
+def _record_spans(text: str) -> dict[tuple[int, str], list[tuple[int, int]]]:
+    """(doc, kind) -> the lines [start, end) of each record in that list: from its
+    `- ` line to its last line of content (comment lines after it belong to
+    what follows: a heading, the next record's comment)."""
+    lines = text.splitlines()
+    docs = list(YAML(typ="rt").load_all(text))
+    starts: dict[tuple[int, str], list[int]] = {}
+    stops: set[int] = set()
+    for di, doc in enumerate(docs):
+        if not isinstance(doc, CommentedMap):
+            continue
+        for k, v in doc.items():
+            stops.add(doc.lc.key(k)[0])
+            if isinstance(v, CommentedSeq) and not v.fa.flow_style():
+                rows = [v.lc.item(i)[0] for i in range(len(v))]
+                starts[(di, str(k))] = rows
+                stops.update(rows)
+    ordered = sorted(stops)
+    spans: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    for ref, rows in starts.items():
+        out = []
+        for start in rows:
+            end = next((s for s in ordered if s > start), len(lines))
+            while end > start + 1 and _filler(lines[end - 1]):
+                end -= 1
+            out.append((start, end))
+        spans[ref] = out
+    return spans
+
+
+def _filler(line: str) -> bool:
+    """A line that is no record's content: blank, a whole-line comment, a document marker."""
+    bare = line.strip()
+    return not bare or bare.startswith("#") or bare.startswith("---") or bare == "..."
+
+
+def _splice(
+    original: str,
+    rendered: str,
+    touched: set[tuple[int, str, int]],
+    grown: dict[tuple[int, str], int],
+) -> str | None:
+    """The original text with only the changed and new records taken from `rendered`:
+    every other byte (comments, blank lines, quoting, indentation) stays. None when
+    the two cannot be lined up; the caller then writes `rendered` as it is."""
+    try:
+        old, new = _record_spans(original), _record_spans(rendered)
+        o_lines = original.splitlines(keepends=True)
+        n_lines = rendered.splitlines(keepends=True)
+        edits: list[tuple[int, int, list[str]]] = []
+        for di, kind, i in touched:
+            if i >= grown.get((di, kind), len(old[(di, kind)])):
+                continue  # a record appended in this write: taken below
+            os_, oe = old[(di, kind)][i]
+            ns, ne = new[(di, kind)][i]
+            edits.append((os_, oe, n_lines[ns:ne]))
+        for (di, kind), length in grown.items():
+            added = new[(di, kind)][length:]
+            if not added:
+                continue
+            at = old[(di, kind)][length - 1][1]
+            edits.append((at, at, n_lines[added[0][0] : added[-1][1]]))
+        for start, end, lines in sorted(edits, key=lambda e: (-e[0], -e[1])):
+            if end == len(o_lines) and lines and not lines[-1].endswith("\n"):
+                lines = [*lines[:-1], lines[-1] + "\n"]
+            if start == len(o_lines) and o_lines and not o_lines[-1].endswith("\n"):
+                o_lines[-1] += "\n"
+            o_lines[start:end] = lines
+        text = "".join(o_lines)
+        # The spliced file must mean exactly what the rendered one does.
+        safe = YAML(typ="safe", pure=True)
+        if list(safe.load_all(text)) != list(safe.load_all(rendered)):
+            return None
+        return text
+    except Exception:
+        return None
 
 
 def _modify(
@@ -248,21 +346,54 @@ def _modify(
 ) -> None:
     """Replace only the fields whose meaning changed (`old`/`new`: normal forms);
     leave the rest untouched. Values are written as `data` has them."""
-    order = _fields_in_order(kind)
-    for name in order:
-        if old.get(name) == new.get(name):
+    _merge(target, old, new, data, _fields_in_order(kind))
+
+
+def _merge(
+    target: CommentedMap,
+    old: Any,
+    new: Any,
+    data: dict[str, Any],
+    order: list[str] | None = None,
+) -> None:
+    """Field by field, down into block maps and same-length lists of block maps
+    (a user's services): an unchanged field, and the comments around it, stay."""
+    old = old if isinstance(old, dict) else {}
+    new = new if isinstance(new, dict) else {}
+    names = order or list(dict.fromkeys([*target.keys(), *data.keys()]))
+    for name in names:
+        if normal(old.get(name), name) == normal(new.get(name), name):
             continue
         if name not in data:
             target.pop(name, None)
             continue
-        value = _node(data[name], name)
+        have, want = target.get(name), data[name]
+        if _is_block(have) and isinstance(have, CommentedMap) and isinstance(want, dict):
+            _merge(have, old.get(name), new.get(name), want)
+            continue
+        if (
+            _is_block(have)
+            and isinstance(have, CommentedSeq)
+            and isinstance(want, list)
+            and len(have) == len(want)
+            and all(isinstance(h, CommentedMap) and not h.fa.flow_style() for h in have)
+            and all(isinstance(w, dict) for w in want)
+        ):
+            olds, news = old.get(name) or [], new.get(name) or []
+            for i, (h, w) in enumerate(zip(have, want, strict=True)):
+                o = olds[i] if i < len(olds) else {}
+                n = news[i] if i < len(news) else w
+                _merge(h, o, n, w)
+            continue
+        value = _node(want, name)
         if name in target:
             target[name] = value
             continue
-        # A new field goes where the model puts it, not at the end.
+        # A new field goes where the model puts it (else after the fields before it).
+        rank = order or list(data)
         pos = 0
         for i, k in enumerate(target.keys()):
-            if k in order and order.index(k) < order.index(name):
+            if k in rank and rank.index(k) < rank.index(name):
                 pos = i + 1
         target.insert(pos, name, value)
 
@@ -298,8 +429,10 @@ def plan_files(items: Sequence[Item], state: DesiredState) -> dict[str, list[Ite
     return dict(out)
 
 
-def write(root: Path, state: DesiredState, items: Sequence[Item], header: str = "") -> list[str]:
-    """Write every written item; returns the files changed or created (relative paths)."""
+def render(
+    root: Path, state: DesiredState, items: Sequence[Item], header: str = ""
+) -> dict[str, bytes]:
+    """Every written item rendered into its file: relative path -> the file's new bytes."""
     from provgit.adopt.analysis import _dump  # the same normal form the analysis compared
 
     files = plan_files([i for i in items if i.written], state)
@@ -322,9 +455,40 @@ def write(root: Path, state: DesiredState, items: Sequence[Item], header: str = 
                 seq.append(node)
                 if tail is not None:
                     _attach_tail(node, tail)
-        rendered[rel] = f.dump()
-    # Everything is rendered before anything is written: a file that cannot
-    # be edited leaves the config as it was.
+        data = f.dump()
+        if f.created or data != f.text.encode():  # a file that means and reads the same stays
+            rendered[rel] = data
+    return rendered
+
+
+def check(source: ConfigSource, rendered: Mapping[str, bytes]) -> list[str]:
+    """Validate the config as it would be after the write, in memory; the errors, located."""
+    from provgit.validate import validate_source  # validate imports much; only here
+
+    files = {f.path: f for f in source.files}
+    for rel, data in rendered.items():
+        origin = str(Path(source.disk_root or source.root) / rel)
+        files[rel] = SourceFile(rel, data, blob_id(data), origin)
+    copy_ = dataclasses.replace(source, files=sorted(files.values(), key=lambda f: f.path))
+    result = validate_source(copy_, None)
+    return [
+        f"{d.location}: {d.subject() + ': ' if d.subject() else ''}{d.message}"
+        + (f" ({d.hint})" if d.hint else "")
+        for d in result.diagnostics
+        if d.severity == "error"
+    ]
+
+
+def commit(root: Path, rendered: Mapping[str, bytes]) -> list[str]:
+    """Write rendered files (each atomically); returns their relative paths."""
     for rel, data in rendered.items():
         atomic_write(root / rel, data)
     return sorted(rendered)
+
+
+def write(root: Path, state: DesiredState, items: Sequence[Item], header: str = "") -> list[str]:
+    """Write every written item; returns the files changed or created (relative paths).
+
+    Everything is rendered before anything is written: a file that cannot be
+    edited leaves the config as it was."""
+    return commit(root, render(root, state, items, header))

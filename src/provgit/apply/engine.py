@@ -22,7 +22,14 @@ How a run goes:
      with exponential backoff and jitter, then the element's remaining work is
      kept as pending updates. Per-record refusals and conflicts become
      distribution errors; whatever depends on them (transitively) is skipped.
-  6. Status per element and resource, alarms and events go to the journal.
+     An element that could not even be observed gets its queued writes (the
+     plan's, against what it last held) as pending updates at once, as SDS
+     queues updates for an element that is down.
+  6. Status per element and resource, alarms and events go to the journal;
+     an element going down or coming back is an event, once per change.
+
+A run that dies without finishing (SIGKILL, power loss) is marked
+`interrupted` by the next one; a run cancelled (SIGTERM) marks itself so.
 """
 
 from __future__ import annotations
@@ -40,11 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from provgit.apply import drift
 from provgit.apply import status as st
+from provgit.apply.admission import Admission, review
 from provgit.apply.locks import ElementLock, LockHeld
 from provgit.apply.progress import NoProgress, Progress
 from provgit.apply.result import ApplyResult, ElementResult, OpResult
-from provgit.apply.standing import update_alarm
+from provgit.apply.standing import settle_dead_runs, update_alarm
 from provgit.drivers.base import (
     ConflictError,
     Driver,
@@ -55,6 +64,7 @@ from provgit.drivers.base import (
     RefusedError,
     StoredRecord,
     TransportError,
+    UnauthorizedError,
     WriteOp,
     WriteResult,
 )
@@ -98,6 +108,11 @@ class ApplyOptions:
     # The saved plan's checksum, recorded with the run (hashing a large plan
     # again here would cost more than applying it).
     plan_checksum: str | None = None
+    # Records changed outside provgit (apply/drift.py): "report" holds them,
+    # "correct" overwrites them; None: `drift.mode` of the settings, else correct.
+    drift: drift.DriftMode | None = None
+    # A person decided: write drifted records even in report mode.
+    overwrite_drift: bool = False
 
 
 def _now_iso() -> str:
@@ -132,6 +147,22 @@ def _waves(ops: Sequence[Operation]) -> list[list[Operation]]:
     if current:
         waves.append(current)
     return waves
+
+
+def _initial(ep: ElementPlan) -> ElementResult:
+    """An element's result before anything is done: in sync if observed (until
+    its work says otherwise), else down with the plan's reason."""
+    if ep.observed:
+        return ElementResult(ep.element, ep.element_type, st.SYNC_COMPLETED, "in_sync", ep.state)
+    state = ep.state if ep.state in st.DOWN_STATES else "offline"
+    return ElementResult(
+        ep.element,
+        ep.element_type,
+        st.down_status(ep.element, state, ep.element_type),
+        "unreachable",
+        state,
+        error=ep.error,
+    )
 
 
 def _has_secret(value: Any) -> bool:
@@ -221,6 +252,9 @@ class Applier:
         self._jx = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
         self._intent_queue: list[tuple[list[Intent], asyncio.Future[list[int]]]] = []
         self._intent_flusher: asyncio.Task[None] | None = None
+        self.drift = drift.Review()
+        self.drift_held: dict[tuple[str, str, str], Any] = {}
+        self.admission = Admission()
 
     async def _record_intents(self, intents: list[Intent]) -> list[int]:
         """Group commit: intents of batches that are ready together share one fsync.
@@ -263,6 +297,7 @@ class Applier:
     # ---- the run ---------------------------------------------------------------
 
     async def run(self) -> ApplyResult:
+        cancelled = False
         try:
             result = await self._run()
             # Housekeeping, after the run's own commits and off the event loop;
@@ -271,36 +306,78 @@ class Applier:
                 days = self.settings.apply.journal_retention_days
                 await self._j(self.journal.prune, days * 86400)
             return result
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
             for lock in self.locks:
                 lock.release()
             self._jx.shutdown(wait=True)
+            # After the journal thread is done: one user of the connection at a
+            # time. The watcher says itself how its runs end (it drained them).
+            if cancelled and self.run_id and self.options.command != "watch":
+                self._interrupted()
+
+    def _interrupted(self) -> None:
+        """Stopped (SIGTERM, or the watcher stopping): an interruption, not an error."""
+        run = next((r for r in self.journal.runs(5) if r["id"] == self.run_id), None)
+        if run is None or run["finished"] is not None:
+            return
+        with self.journal.transaction():
+            self.journal.finish_run(self.run_id, "interrupted", {"reason": "stopped by signal"})
+            self.journal.add_event(
+                "interrupted",
+                f"run {self.run_id} ({self.options.command}) was stopped before it finished; "
+                "writes already answered are journaled, the rest is planned again by the next run",
+                run_id=self.run_id,
+            )
 
     def _selected(self, ep: ElementPlan) -> list[Operation]:
+        return self._chosen(ep, ep.operations)
+
+    def _queued(self, ep: ElementPlan) -> list[Operation]:
+        """An element not observed: the writes to keep as pending updates."""
+        return self._chosen(ep, ep.queued)
+
+    def _chosen(self, ep: ElementPlan, ops: Sequence[Operation]) -> list[Operation]:
         only = self.options.only
         if only is None:
-            return list(ep.operations)
-        return [op for op in ep.operations if (ep.element, op.collection, op.key) in only]
+            return list(ops)
+        return [op for op in ops if (ep.element, op.collection, op.key) in only]
 
     async def _run(self) -> ApplyResult:
         plan, journal = self.plan, self.journal
+        host = os.uname().nodename
         self.run_id = journal.start_run(
             self.options.command,
             os.getpid(),
-            os.uname().nodename,
+            host,
             self.options.plan_checksum,
             plan.commit,
         )
+        await self._j(settle_dead_runs, journal, host, self.run_id)
+        # What each element was before this run: going down or coming back is an event.
+        self.before: dict[str, dict[str, Any]] = await self._j(journal.element_statuses)
         result = ApplyResult(self.run_id, plan.network, started=_now_iso())
         work = [
-            _Element(
-                ep,
-                self.drivers.get(ep.element),
-                self._selected(ep),
-                ElementResult(ep.element, ep.element_type, st.SYNC_COMPLETED, "in_sync", ep.state),
-            )
+            _Element(ep, self.drivers.get(ep.element), self._selected(ep), _initial(ep))
             for ep in plan.elements
         ]
+        # Drift is looked for before anything can refuse the run: it is found
+        # (and recorded) whatever happens next.
+        mode = drift.mode_for(self.settings, self.options.drift)
+        self.drift = await self._j(
+            drift.review,
+            plan,
+            journal,
+            mode,
+            # A plan observed in this run (not a saved one) shows which
+            # records equal the config again.
+            settle=self.options.fresh or not self.options.check_stale,
+            run_id=self.run_id,
+        )
+        if mode == "report" and not self.options.overwrite_drift:
+            self.drift_held = dict(self.drift.found)
         total = sum(len(w.ops) for w in work)
         cap = self.settings.apply.queue_cap
         if total > cap:
@@ -309,6 +386,10 @@ class Applier:
                 "nothing was applied or dropped. Apply in parts (--element) or raise "
                 "apply.queue_cap in provgit.yaml"
             )
+            for w in work:
+                if w.ops and w.plan.observed:
+                    # Not "Sync Completed": its changes were not applied.
+                    w.result.status, w.result.outcome = st.refused("queue cap"), "refused"
             return self._finish(result, work)
         refused = await self._admit(work)
         if refused and not self.options.partial:
@@ -319,16 +400,22 @@ class Applier:
                 else ""
             )
             for w in work:
-                if w not in refused:
-                    w.result.outcome = "in_sync" if not w.ops else "refused"
-                    w.result.status = w.result.status if not w.ops else "not applied (run refused)"
+                if w not in refused and w.ops and w.plan.observed:
+                    w.result.outcome = "refused"
+                    w.result.status = st.refused("run refused, not applied")
             return self._finish(result, work)
         runnable = [w for w in work if w.result.outcome != "refused"]
+        # Whole or nothing: the secrets each resource needs, on all its elements,
+        # resolve before the first write of the run (see apply/admission.py).
+        self.admission = review(
+            [(w.plan.element, w.ops) for w in runnable],
+            [w.plan.element for w in runnable if w.driver is not None and w.plan.observed],
+        )
         if self.options.only is not None:
             result.settled = await self._settle_unplanned(runnable)
         self.resource_targets: dict[tuple[str, str], set[str]] = {}
         for w in runnable:
-            for op in w.ops:
+            for op in w.ops if w.plan.observed else self._queued(w.plan):
                 self.resource_targets.setdefault((op.kind, op.resource), set()).add(w.plan.element)
         self.resource_done: dict[tuple[str, str], int] = {r: 0 for r in self.resource_targets}
         self.resource_failed: set[tuple[str, str]] = set()
@@ -413,7 +500,7 @@ class Applier:
             if reason is not None:
                 w.result.outcome = "refused"
                 w.result.refusal = reason
-                w.result.status = "not applied (refused)"
+                w.result.status = st.refused("not applied")
                 refused.append(w)
         return refused
 
@@ -442,7 +529,7 @@ class Applier:
             await self._unreachable(w)
             self.progress.element_finished(name, w.result.status)
             return
-        await self._j(journal.set_element_status, name, st.synching(name), "running", self.run_id)
+        await self._j(self._set_status, name, st.synching(name), "running", None)
         # The plan in hand was computed from an observation newer than any
         # crashed write (or the staleness check proved nothing moved since), so
         # intents left open by a dead run are settled: their effect, if any, is
@@ -501,10 +588,26 @@ class Applier:
             for op in wave:
                 if halted.is_set():
                     break
+                verdict = self.admission.verdict(w.plan.element, op)
+                if verdict is not None:
+                    if verdict.error_type is not None:
+                        await self._distribution_error(w, op, verdict.error_type, verdict.message)
+                    else:
+                        self._settle(w, op, verdict.status, message=verdict.message)
+                    continue
                 if w.down is not None:
                     undelivered.append(op)
                     continue
                 ref = (op.collection, op.key)
+                # Drift first: a drifted record waits for a person, whatever it depends on.
+                drifted = self.drift_held.get((w.plan.element, *ref)) if self.drift_held else None
+                if drifted is not None:
+                    self._settle(w, op, "held", message=drift.hold_message(drifted))
+                    if op.action != "add":
+                        # The record is there (as someone left it): what
+                        # refers to it can still be written.
+                        w.blocked.pop(ref, None)
+                    continue
                 blocker = next((d for d in op.depends_on if d in w.blocked), None)
                 if blocker is not None:
                     self._settle(
@@ -552,29 +655,85 @@ class Applier:
         return WriteOp("put", op.collection, op.key, fields, op.if_revision)
 
     async def _unreachable(self, w: _Element) -> None:
+        """An element not observed: its status says why (stopped, offline, token
+        refused...), and the writes it needs are pending updates from now on."""
         name = w.plan.element
         why = w.plan.error or self.unavailable.get(name) or "not observed"
-        status, state = st.OFFLINE, "offline"
-        if w.plan.state == "unauthorized":
-            # A refused token is not an element that is down (issue 12).
-            status, state = st.failed(name), "unauthorized"
-        elif w.driver is not None:
+        state = w.plan.state if w.plan.state in st.DOWN_STATES else "offline"
+        if state == "offline" and w.driver is not None:
+            # "offline" covers both an element that answers its services are
+            # stopped and one that does not answer at all: ask which.
             try:
                 info = await asyncio.wait_for(w.driver.info(), 10)
                 if info.state == "offline":
-                    status, state = st.STOPPED, "stopped"
-                elif w.plan.state not in ("offline",):
-                    status, state = st.failed(name), w.plan.state
+                    state = "stopped"
             except (ElementError, TimeoutError):
                 pass
             except Exception:  # a driver bug: still only this element's problem
                 pass
-        elif name in self.unavailable:
-            status, state = st.failed(name), "unauthorized"
+        status = st.down_status(name, state, w.plan.element_type)
         w.result.status, w.result.state = status, state
         w.result.outcome = "unreachable"
         w.result.error = why
-        await self._j(self.journal.set_element_status, name, status, state, self.run_id, why)
+        queued = self._queued(w.plan)
+        for op in queued:
+            self._settle(w, op, "pending", message=why, error_type=state)
+        rows = self._resource_rows(w)
+        # The queued writes are all this element is owed now (planned against
+        # what it last held): an older pending update not among them was for
+        # a change the config no longer wants.
+        replace = self.options.fresh and self.options.only is None and bool(queued)
+        journal = self.journal
+
+        def commit() -> None:
+            with journal.transaction():
+                if replace:
+                    keep = {(op.collection, op.key) for op in queued}
+                    journal.clear_pending(
+                        name,
+                        [
+                            (p.collection, p.key)
+                            for p in journal.pending(name)
+                            if (p.collection, p.key) not in keep
+                        ],
+                    )
+                for op in queued:
+                    self._record_pending(name, op, why)
+                if rows:
+                    journal.set_resource_statuses(rows, self.run_id, history=False)
+                self._set_status(name, status, state, why)
+
+        await self._j(commit)
+
+    def _set_status(self, name: str, status: str, state: str, detail: str | None) -> None:
+        """The element's status row, and an event when it goes down or comes back.
+
+        Compared with what it was before this run, so a run that finds it as
+        it was says nothing (one event per change, however many runs).
+        """
+        journal = self.journal
+        with journal.transaction():
+            was = self.before.get(name)
+            was_down = was is not None and was["state"] in st.DOWN_STATES
+            now_down = state in st.DOWN_STATES
+            if now_down and not was_down:
+                journal.add_event(
+                    "element_down",
+                    f"{name}: {status}: {detail or state}; its changes are kept as "
+                    "pending updates until it is back",
+                    element=name,
+                    run_id=self.run_id,
+                )
+            elif was_down and not now_down:
+                assert was is not None
+                journal.add_event(
+                    "element_up",
+                    f"{name} is back (was {was['status']}); pending updates are delivered",
+                    element=name,
+                    run_id=self.run_id,
+                )
+            journal.set_element_status(name, status, state, self.run_id, detail)
+            self.before[name] = {"status": status, "state": state}
 
     async def _send(
         self,
@@ -722,7 +881,7 @@ class Applier:
                     self._record_error(name, w, op, t, reason) for op, t, reason, _ in errors
                 ]
                 for op, e in pending:
-                    self._record_pending(name, op, e)
+                    self._record_pending(name, op, e.message)
                 for op, t, _reason, _ in errors:
                     if t == "conflict":
                         journal.add_event(
@@ -758,10 +917,10 @@ class Applier:
             fields_hash=fields_hash(op.action, op.fields),
         )
 
-    def _record_pending(self, name: str, op: Operation, e: ElementError) -> None:
+    def _record_pending(self, name: str, op: Operation, error: str) -> None:
         next_retry = time.time() + self.settings.apply.retry_max_seconds
         self.journal.upsert_pending(
-            name, op.collection, op.key, op.action, op.kind, op.resource, e.message, next_retry
+            name, op.collection, op.key, op.action, op.kind, op.resource, error, next_retry
         )
 
     async def _distribution_error(
@@ -776,7 +935,7 @@ class Applier:
         def commit() -> None:
             with self.journal.transaction():
                 for op in ops:
-                    self._record_pending(name, op, e)
+                    self._record_pending(name, op, e.message)
 
         await self._j(commit)
         for op in ops:
@@ -850,11 +1009,18 @@ class Applier:
         problems = sum(v for k, v in counts.items() if k != "ok")
         if w.down is not None and counts["ok"] == 0 and problems:
             if isinstance(w.down, OfflineError):
-                w.result.status, w.result.state = st.STOPPED, "stopped"
+                w.result.state = "stopped"
             elif isinstance(w.down, TransportError):
-                w.result.status, w.result.state = st.OFFLINE, "offline"
+                w.result.state = "offline"
+            elif isinstance(w.down, UnauthorizedError):
+                w.result.state = "unauthorized"
             else:
-                w.result.status, w.result.state = st.failed(name), w.down.code
+                w.result.state = w.down.code
+            w.result.status = (
+                st.down_status(name, w.result.state, w.plan.element_type)
+                if w.result.state in ("stopped", "offline", "unauthorized")
+                else st.failed(name)
+            )
             w.result.outcome = "unreachable"
             w.result.error = w.down.message
         elif problems:
@@ -862,30 +1028,17 @@ class Applier:
         else:
             w.result.status = st.SYNC_COMPLETED
             w.result.outcome = "applied" if w.ops else "in_sync"
-        # Resources: one more target done (or failed) for every resource here.
-        by_resource: dict[tuple[str, str], bool] = {}
-        for r in w.result.operations:
-            key = (r.kind, r.resource)
-            by_resource[key] = by_resource.get(key, True) and r.status == "ok"
-        rows = []
-        for key, ok in by_resource.items():
-            if ok:
-                self.resource_done[key] += 1
-            else:
-                self.resource_failed.add(key)
-            total = len(self.resource_targets[key])
-            rows.append(
-                (
-                    *key,
-                    st.syncing(key[0], self.resource_done[key], total),
-                    self.resource_done[key],
-                    total,
-                )
-            )
+        rows = self._resource_rows(w)
         fresh = self.options.fresh and self.options.only is None
         in_plan = {(op.collection, op.key) for op in w.plan.operations}
         journal = self.journal
         status = w.result.status
+        overwritten = [
+            (c, k)
+            for (e, c, k) in self.drift.found
+            if e == name and getattr(w.outcomes.get((c, k)), "status", None) == "ok"
+        ]
+        written = [r.revision for r in w.result.operations if r.status == "ok"]
 
         def commit() -> None:
             # Relaxed: the run's last commit (in `_finish`) makes it durable, and
@@ -908,9 +1061,10 @@ class Applier:
                     ]
                     journal.clear_pending(name, stale_p)
                     journal.clear_distribution_errors(name, stale_e)
-                journal.set_element_status(
-                    name, status, w.result.state, self.run_id, w.result.error
-                )
+                self._set_status(name, status, w.result.state, w.result.error)
+                if overwritten:
+                    drift.corrected(journal, name, overwritten, self.run_id)
+                drift.set_baseline(journal, name, w.plan.observed_revision, written)
                 if w.ops or w.result.outcome != "in_sync":
                     ok = w.result.outcome in ("applied", "in_sync")
                     c = counts
@@ -924,12 +1078,47 @@ class Applier:
 
         await self._j(commit)
 
+    def _resource_rows(self, w: _Element) -> list[tuple[str, str, str, int, int]]:
+        """Resources: one more target done (or failed) for every resource of `w`."""
+        by_resource: dict[tuple[str, str], bool] = {}
+        for r in w.result.operations:
+            key = (r.kind, r.resource)
+            by_resource[key] = by_resource.get(key, True) and r.status == "ok"
+        rows = []
+        for key, ok in by_resource.items():
+            if ok:
+                self.resource_done[key] += 1
+            else:
+                self.resource_failed.add(key)
+            total = len(self.resource_targets[key])
+            rows.append(
+                (
+                    *key,
+                    st.syncing(key[0], self.resource_done[key], total),
+                    self.resource_done[key],
+                    total,
+                )
+            )
+        return rows
+
     # ---- the end ---------------------------------------------------------------
 
     def _finish(self, result: ApplyResult, work: list[_Element]) -> ApplyResult:
         journal = self.journal
         result.elements = [w.result for w in work]
+        result.drift = self._drift_report(work)
         with journal.transaction():
+            if result.refusal is not None:
+                # Nothing was applied: an element with work says so, one not
+                # observed says why; the others keep what they said before.
+                for w in work:
+                    if w.result.outcome == "refused" or not w.plan.observed:
+                        self._set_status(
+                            w.plan.element,
+                            w.result.status,
+                            w.result.state,
+                            w.result.refusal or w.result.error or result.refusal,
+                        )
             for w in work:
                 if w.result.outcome == "refused" and w.result.refusal:
                     journal.add_event(
@@ -980,6 +1169,23 @@ class Applier:
                 {"counts": result.counts(), "exit_code": result.exit_code()},
             )
         return result
+
+    def _drift_report(self, work: list[_Element]) -> list[dict[str, Any]]:
+        """The drift this run found, and what became of each record."""
+        outcomes = {w.plan.element: w.outcomes for w in work}
+        new = {(d.element, d.collection, d.key) for d in self.drift.new}
+        out = []
+        for ref, d in sorted(self.drift.found.items()):
+            r = outcomes.get(d.element, {}).get((d.collection, d.key))
+            outcome = (
+                "corrected"
+                if r is not None and r.status == "ok"
+                else "held"
+                if ref in self.drift_held and r is not None and r.status == "held"
+                else "reported"
+            )
+            out.append({**d.to_json(), "new": ref in new, "outcome": outcome})
+        return out
 
 
 async def apply_plan(

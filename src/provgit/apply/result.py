@@ -10,7 +10,8 @@ from provgit import exitcodes
 
 # ok: landed (or already there); failed: a distribution error; pending: could
 # not be delivered, kept for the next run; skipped: depends on something that
-# failed; held: an open distribution error holds it until an admin acts.
+# failed; held: an open distribution error holds it until an admin acts, or
+# (drift mode report) it was changed outside provgit and waits for a person.
 OpStatus = Literal["ok", "failed", "pending", "skipped", "held"]
 ElementOutcome = Literal["in_sync", "applied", "failed", "refused", "unreachable"]
 
@@ -90,6 +91,9 @@ class ApplyResult:
     # Records an `errors retry/force` asked for that were already as the config
     # wants them (fixed on the element, or the config changed): cleared, not written.
     settled: list[tuple[str, str, str]] = field(default_factory=list)
+    # Records found changed outside provgit (apply/drift.py), with their
+    # `outcome` in this run: held, corrected or reported.
+    drift: list[dict[str, Any]] = field(default_factory=list)
     started: str = ""
     finished: str = ""
 
@@ -137,4 +141,5 @@ class ApplyResult:
             "elements": [e.to_json(full) for e in self.elements],
             "resources": self.resources,
             "settled": [{"element": e, "collection": c, "key": k} for e, c, k in self.settled],
+            "drift": self.drift,
         }

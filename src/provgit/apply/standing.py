@@ -8,7 +8,10 @@ delete). One place, so the reconciler and the CLI cannot disagree about what
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Collection, Iterable
+from pathlib import Path
 
 from provgit.apply import status as st
 from provgit.journal import Journal
@@ -26,11 +29,64 @@ def down_elements(journal: Journal, elements: Collection[str]) -> set[str]:
         if name in elements
         and row["status"] != st.SYNC_COMPLETED
         and (
-            row["status"] in (st.OFFLINE, st.STOPPED)
+            row["status"] in (st.OFFLINE, st.STOPPED, st.TOKEN_REFUSED)
             or row["status"].startswith("Synching ")
             or row["state"] != "running"
         )
     }
+
+
+def _alive(pid: int, started: float) -> bool:
+    """Whether the process that started a run at `started` is still running.
+
+    A pid can be reused: a process with that pid that started after the run
+    did is not the run's (Linux: its start time from /proc)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: it exists
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK") <= started + 1.0
+    except (OSError, ValueError, IndexError, StopIteration):
+        return True  # cannot tell: leave it be
+
+
+def settle_dead_runs(journal: Journal, host: str, current: int) -> list[int]:
+    """Mark `interrupted`, with an event each, the runs of this host that
+    never finished and whose process is gone (SIGKILL, power loss, a crash
+    loop): "unfinished" forever would be a lie. Runs of other hosts are left
+    alone (their processes cannot be seen from here), as are this process's
+    own (it says itself how they end). Returns the run ids marked."""
+    marked: list[int] = []
+    me = os.getpid()
+    for run in journal.unfinished_runs():
+        if run["id"] == current or run["host"] != host or run["pid"] == me:
+            continue
+        if _alive(run["pid"], run["started"]):
+            continue
+        with journal.transaction():
+            journal.finish_run(
+                run["id"], "interrupted", {"reason": "process gone before the run finished"}
+            )
+            journal.add_event(
+                "interrupted",
+                f"run {run['id']} ({run['command']}, pid {run['pid']}, started "
+                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(run['started']))}) "
+                "ended without finishing (killed or power lost); the writes it left "
+                "open are settled by observing the elements again",
+                run_id=run["id"],
+            )
+        marked.append(run["id"])
+    return marked
 
 
 def unfinished(journal: Journal) -> set[Record]:

@@ -1,8 +1,11 @@
 """Sync status in the words our users know (the IVR Routing and SDS seeds).
 
 Per element: `Sync Completed`, `Synching <element>` while applying,
-`Failed <element>`, and `Stopped` (the element answers that its services are
-stopped) or `Offline` (it cannot be reached). Per resource: `Syncing IVRs X/Y
+`Failed <element>`, `Stopped` (the element answers that its services are
+stopped), `Offline` (it cannot be reached) and `Token refused` (it answered,
+but refused provgit's token: wrong, expired or missing; not the same fix as
+an element that is down). A run refused for safety says so on the elements it
+would have written (`Refused: queue cap`), never `Sync Completed`. Per resource: `Syncing IVRs X/Y
 Completed` while its IVR content is being applied (other kinds: `Syncing X/Y
 Completed`), then `Sync Completed` or `Sync Incomplete` when some of its target
 elements failed.
@@ -16,9 +19,36 @@ SYNC_COMPLETED = "Sync Completed"
 SYNC_INCOMPLETE = "Sync Incomplete"
 STOPPED = "Stopped"
 OFFLINE = "Offline"
+TOKEN_REFUSED = "Token refused"
+# The IVR seed's "IVR Routing Service disruption" message.
+IVR_DOWN = "IVR services are stopped or the server is offline"
+LOCKED = "Locked"
+# Observation / element states in which an element counts as down: its writes
+# are kept as pending updates, and going in or out of them is an event.
+DOWN_STATES = frozenset({"offline", "stopped", "unauthorized", "locked", "error"})
 # Resource kinds the IVR seed calls "IVR" content.
 IVR_KINDS = frozenset({"ivr_media_servers", "prompts", "subroutines", "workflows"})
 ALARM_LEVELS = ("warning", "minor", "major")
+
+
+def down_status(element: str, state: str, element_type: str = "") -> str:
+    """The element status for an element found down in `state` (an observation
+    state); an IVR server stopped or offline in the IVR seed's words."""
+    if state in ("offline", "stopped") and element_type == "ivr":
+        return IVR_DOWN
+    if state == "offline":
+        return OFFLINE
+    if state == "stopped":
+        return STOPPED
+    if state == "unauthorized":
+        return TOKEN_REFUSED
+    if state == "locked":
+        return LOCKED
+    return failed(element)
+
+
+def refused(why: str) -> str:
+    return f"Refused: {why}"
 
 
 def synching(element: str) -> str:

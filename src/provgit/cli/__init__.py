@@ -30,6 +30,9 @@ COMMAND_MODULES = [
     "import_",
     "status",
     "watch",
+    "version",
+    "list_",
+    "init",
 ]
 
 
@@ -70,11 +73,15 @@ class _Group(click.Group):
         except click.ClickException as e:
             e.show()
             sys.exit(exitcodes.INVALID)
+        except exitcodes.Interrupted as e:
+            # A run stopped by SIGTERM: said plainly, not as an error.
+            click.echo(str(e), err=True)
+            sys.exit(exitcodes.INTERRUPTED)
         sys.exit(rv if isinstance(rv, int) else exitcodes.OK)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="provgit")
+@click.version_option(__version__, prog_name="provgit", message="%(prog)s %(version)s")
 def main() -> None:
     """Provision a telephony network from git.
 
@@ -82,5 +89,7 @@ def main() -> None:
     element, apply it and report sync status and distribution errors.
 
     Exit codes: 0 ok/in sync, 1 invalid input or usage, 2 changes pending
-    (with --detailed-exitcode), 3 refused for safety, 4 applied with errors.
+    (with --detailed-exitcode), 3 refused for safety, 4 applied with errors
+    or pending updates left, 5 incomplete (some elements not observed),
+    143 stopped by SIGTERM (journaled as interrupted).
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import click
@@ -12,19 +13,66 @@ from provgit.apply import ApplyOptions
 from provgit.cli import applying
 from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
 from provgit.cli.plan import emit, make_plan, plan_options
-from provgit.plan import Plan, PlanFormatError, PlanOptions
+from provgit.compose import desired_target
+from provgit.plan import PlanFormatError, PlanOptions, signing
+from provgit.plan.recheck import recheck
+from provgit.plan.signing import PlanSignatureError
 from provgit.report import reports_dir
 
+# Refusals listed in text output (JSON lists them all).
+MAX_SHOWN = 20
 
-def _load_plan(path: Path) -> Plan:
+
+def _read_plan(path: Path) -> tuple[str, str | None]:
+    """The plan file's text, and the config path it names (not trusted yet:
+    only used to find the config and key its signature is checked against)."""
     try:
-        return Plan.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise click.UsageError(f"cannot read the plan {path}: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise click.UsageError(f"{path} is not a provgit plan (not text)") from None
-    except PlanFormatError as e:
-        raise click.UsageError(f"{path}: {e}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise click.UsageError(f"{path}: plan file is not JSON: {e}") from None
+    named = doc.get("source") if isinstance(doc, dict) else None
+    return text, named if isinstance(named, str) else None
+
+
+def _named_config(plan_file: Path, named: str | None) -> Path:
+    """The config a saved plan names, when it may be believed without --config.
+
+    The plan's `source` is not signed-checked yet, and it decides which config
+    (and so which key) the signature is checked with: a plan pointing at a
+    config its author controls could sign itself. So it is only taken when it
+    lies in the current directory or below (the checkout the job runs in);
+    anywhere else the user says where the config is.
+    """
+    root = Path(named or ".")
+    cwd = Path.cwd().resolve()
+    resolved = root.resolve()
+    if resolved == cwd or cwd in resolved.parents:
+        return root
+    raise click.UsageError(
+        f"{plan_file} was made from the config at {named!r}, outside the current "
+        "directory; pass --config PATH to say which config (and key) it is checked against"
+    )
+
+
+def _refuse(path: Path, problems: list[str], fmt: str) -> int:
+    """A saved plan refused before anything was contacted or applied (exit 3)."""
+    if fmt == "json":
+        click.echo(json.dumps({"plan": str(path), "applied": False, "refused": problems}, indent=1))
+    else:
+        shown = problems[:MAX_SHOWN]
+        for problem in shown:
+            click.echo(f"refused: {path}: {problem}", err=True)
+        if len(problems) > len(shown):
+            more = len(problems) - len(shown)
+            click.echo(f"… and {more} more (--format json shows all)", err=True)
+        click.echo("Nothing was applied.", err=True)
+    return exitcodes.REFUSED
 
 
 @click.command("apply")
@@ -45,7 +93,15 @@ def _load_plan(path: Path) -> Plan:
     "--config",
     "config",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Config directory of a saved plan (default: the one it was made from).",
+    help=(
+        "Config directory of a saved plan (default: the one it was made from, "
+        "when that is in the current directory)."
+    ),
+)
+@click.option(
+    "--overwrite-drift",
+    is_flag=True,
+    help="Write records changed outside provgit that drift mode report holds.",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--full", is_flag=True, help="List every problem (text output).")
@@ -56,6 +112,7 @@ def command(
     yes: bool,
     partial: bool,
     config: Path | None,
+    overwrite_drift: bool,
     fmt: str,
     full: bool,
     elements: tuple[str, ...],
@@ -67,13 +124,21 @@ def command(
     """Apply a saved plan (PLAN_FILE from `provgit plan --out`), or plan the config
     at PATH and apply it.
 
-    A saved plan is applied exactly: an element whose revision moved since the
-    plan was made is refused ("changed by another user; run plan again", exit
-    3) and nothing is applied unless --partial. Applying a config shows the
+    A saved plan is applied exactly: its signature must hold (a plan edited
+    after `provgit plan` signed it is refused, exit 3), every operation must be
+    one planning the config would allow (protected records, prune rules,
+    thresholds, secret references), and an element whose revision moved since
+    the plan was made is refused ("changed by another user; run plan again",
+    exit 3); nothing is applied unless --partial. Applying a config shows the
     plan and asks first; pass --yes when no terminal is attached.
 
+    A record changed outside provgit since provgit wrote it is drift: with
+    `drift.mode: report` it is held, not overwritten, until --overwrite-drift.
+
     Exit codes: 0 applied and in sync, 1 invalid input, 3 refused for safety
-    (nothing applied), 4 applied with errors (see `provgit errors list`).
+    (nothing applied), 4 applied with errors, pending updates left or drift
+    held (see `provgit errors list`), 143 stopped by SIGTERM (journaled as
+    interrupted).
     """
     if not target.exists():
         raise click.UsageError(
@@ -85,28 +150,41 @@ def command(
                 "--prune and --allow-mass-* decide what is planned; a saved plan has been "
                 "planned already (plan again with them)"
             )
-        plan = _load_plan(target)
-        root = config or Path(plan.source or ".")
+        text, named = _read_plan(target)
+        root = config or _named_config(target, named)
         sdir = state_dir_for(root, state_dir)
         source = read_source(root)
         state = load_valid(source, sdir / "cache", "json" if fmt == "json" else "text").state
+        # The signature first, before anything in the plan is believed.
+        key = signing.plan_key(state.settings.secret_key, sdir, create=False)
+        try:
+            plan = signing.verify(text, key)
+        except PlanSignatureError as e:
+            return _refuse(target, [str(e)], fmt)
+        except PlanFormatError as e:
+            raise click.UsageError(f"{target}: {e}") from None
         if state.settings.network != plan.network:
             raise click.UsageError(
                 f"the plan is for network {plan.network!r} but the config at {root} is "
                 f"{state.settings.network!r} (pass --config)"
             )
-        gone = [e.element for e in plan.elements if e.element not in state.elements]
-        if gone:
-            raise click.UsageError(
-                f"the plan names element(s) the config no longer has: {', '.join(gone)}; "
-                "run `provgit plan` again"
-            )
+        # Then everything planning this config would refuse (nothing contacted yet).
+        problems = recheck(
+            plan,
+            desired_target(state, source.read_other, sdir),
+            state.settings,
+            {n: e.type for n, e in state.elements.items()},
+        )
+        if problems:
+            return _refuse(target, problems, fmt)
         if elements:
             unknown = [e for e in elements if plan.element(e) is None]
             if unknown:
                 raise click.UsageError(f"element(s) not in the plan: {', '.join(unknown)}")
             plan = plan.only(elements)
-        options = ApplyOptions(command="apply", check_stale=True, partial=partial)
+        options = ApplyOptions(
+            command="apply", check_stale=True, partial=partial, overwrite_drift=overwrite_drift
+        )
     else:
         root = target
         sdir = state_dir_for(root, state_dir)
@@ -132,7 +210,13 @@ def command(
                 click.echo("Nothing applied.", err=True)
                 return exitcodes.OK
         # Observed moments ago, but a confirmation can take long: still check.
-        options = ApplyOptions(command="apply", check_stale=True, partial=partial, fresh=True)
+        options = ApplyOptions(
+            command="apply",
+            check_stale=True,
+            partial=partial,
+            fresh=True,
+            overwrite_drift=overwrite_drift,
+        )
     journal = applying.open_journal(sdir)
     try:
         result = asyncio.run(

@@ -5,7 +5,10 @@ Composition and rendering only; the work happens in `provgit.apply`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -15,13 +18,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichBar
 
+from provgit import exitcodes
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
-from provgit.compose import connect
+from provgit.compose import connect, remember_writes
 from provgit.journal import Journal, JournalError
 from provgit.journal.db import FILENAME
 from provgit.model.state import DesiredState
 from provgit.plan import Plan
+from provgit.render import apply_summary
 from provgit.report import write_status
 
 MAX_PROBLEMS_SHOWN = 20
@@ -115,8 +120,23 @@ async def execute(
     progress: Progress,
 ) -> ApplyResult:
     network = connect(state, state_dir, config_root, [e.element for e in plan.elements])
+    # SIGTERM (a service manager stopping us) cancels the run: the engine
+    # journals it as interrupted, and what is left is planned again next time.
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stopped: list[int] = []
+
+    def stop() -> None:
+        stopped.append(signal.SIGTERM)
+        if task is not None:
+            task.cancel()
+
+    handled = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGTERM, stop)
+        handled = True
     try:
-        return await apply_plan(
+        result = await apply_plan(
             plan,
             network.drivers,
             journal,
@@ -126,7 +146,20 @@ async def execute(
             progress,
             network.unavailable,
         )
+        remember_writes(state_dir, plan, result)
+        return result
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+        run = journal.runs(1)
+        which = f"run {run[0]['id']}" if run else "the run"
+        raise exitcodes.Interrupted(
+            f"Interrupted: {which} was stopped by SIGTERM before it finished; it is journaled "
+            "as interrupted, and the next run plans what is left again."
+        ) from None
     finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGTERM)
         await network.close()
 
 
@@ -193,6 +226,8 @@ def render(result: ApplyResult, fmt: str, full: bool = False) -> None:
             out(f"  {op.status:<8} {ref}: {op.message or ''}{tag}")
         if not full and len(problems) > MAX_PROBLEMS_SHOWN:
             out(f"  … and {len(problems) - MAX_PROBLEMS_SHOWN} more (--format json shows all)")
+    for line in apply_summary.lines(result):
+        out(line)
     c = result.counts()
     summary = (
         f"{result.overall}: {c['ok']} applied, {c['failed']} failed, {c['pending']} pending, "
@@ -203,6 +238,20 @@ def render(result: ApplyResult, fmt: str, full: bool = False) -> None:
     if result.alarm:
         summary += f"; {result.alarm} alarm"
     out(summary)
+    if result.drift:
+        by: dict[str, int] = {}
+        for d in result.drift:
+            by[d["outcome"]] = by.get(d["outcome"], 0) + 1
+        out(
+            f"Drift: {len(result.drift)} record(s) changed outside provgit ("
+            + ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
+            + ")"
+            + (
+                "; write them with --overwrite-drift, or capture them with `provgit import --drift`"
+                if by.get("held")
+                else ""
+            )
+        )
     if result.distribution_errors:
         out("See `provgit errors list`; retry with `provgit errors retry ID`.")
 

@@ -12,7 +12,7 @@ from provgit import exitcodes
 from provgit.load.yaml_events import YamlProblem, parse_documents
 from provgit.model.settings import Settings
 from provgit.render import diagnostics as render_diag
-from provgit.source import ConfigSource, read_directory
+from provgit.source import SETTINGS_FILE, ConfigSource, read_directory
 from provgit.validate import Validated, validate_source
 
 config_path_argument = click.argument(
@@ -53,6 +53,12 @@ def read_source(path: Path) -> ConfigSource:
         raise click.UsageError(f"config directory {str(path)!r} does not exist")
     if not path.is_dir():
         raise click.UsageError(f"{str(path)!r} is not a directory")
+    settings = path / SETTINGS_FILE
+    # A symlinked one is judged by the source (outside the root, broken, a loop).
+    if not (settings.is_file() or settings.is_symlink()):
+        # Checked before reading anything or creating any state: a wrong folder
+        # (e.g. people/) gets one clear sentence, not an error per record.
+        raise click.UsageError(settings_missing_message(path))
     source = read_directory(path)
     if not source.files and not source.errors:
         # An empty network is valid, but here it is nearly always the wrong folder.
@@ -61,6 +67,25 @@ def read_source(path: Path) -> ConfigSource:
             "(a config has provgit.yaml at its root; see sample-config/)"
         )
     return source
+
+
+def settings_missing_message(path: Path) -> str:
+    looked = path / SETTINGS_FILE
+    near = sorted(
+        p.name
+        for p in (path.iterdir() if path.is_dir() else ())
+        if p.name.lower() in ("provgit.yaml", "provgit.yml") and p.name != SETTINGS_FILE
+    )
+    how = (
+        f"rename {near[0]} to {SETTINGS_FILE}"
+        if near
+        else "create it with at least 'version: 1' and 'network: NAME' "
+        "(see sample-config/provgit.yaml)"
+    )
+    return (
+        f"no {SETTINGS_FILE} in {str(path)!r} (looked for {str(looked)!r}): "
+        f"is this the config directory? A config has {SETTINGS_FILE} at its root; {how}"
+    )
 
 
 def load_valid(source: ConfigSource, cache_dir: Path | None, fmt: str = "text") -> Validated:

@@ -12,10 +12,13 @@ from provgit import exitcodes
 from provgit.adopt import drift as drift_git
 from provgit.adopt import report
 from provgit.adopt.analysis import Analysis, Options, analyse
-from provgit.adopt.writer import WriteError, write
+from provgit.adopt.writer import WriteError, check, commit, render
+from provgit.apply import drift as drift_items
 from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
 from provgit.compose import connect, observe_network
 from provgit.fsutil import atomic_write
+from provgit.journal import FILENAME as JOURNAL_FILE
+from provgit.journal import Journal, JournalError
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.source import ConfigSource
@@ -150,18 +153,28 @@ def command(
     source, state, observed = _read(into, into, sdir, elements, fmt)
     analysis = analyse(state, source, observed, Options(prefer_element=prefer_element))
     files: list[str] = []
-    if not dry_run:
-        try:
-            files = write(into, state, analysis.items, _header(observed))
-        except WriteError as e:
-            raise click.ClickException(f"{e}; nothing was written") from e
+    try:
+        rendered = render(into, state, analysis.items, _header(observed))
+    except WriteError as e:
+        raise click.ClickException(f"{e}; nothing was written") from e
+    refused = _refused(source, rendered)
+    if not dry_run and not refused:
+        files = commit(into, rendered)
     max_bytes = state.settings.reports.markdown_max_bytes
-    value = report.build(analysis, network=state.settings.network, files=files, dry_run=dry_run)
+    value = report.build(
+        analysis, network=state.settings.network, files=files, dry_run=dry_run, refused=refused
+    )
     _save_report(value, rdir, "import", max_bytes)
     _emit(value, fmt, max_bytes)
     if fmt == "text":
         click.echo(f"Report written to {rdir}")
-    return _exit(analysis)
+    return exitcodes.APPLIED_WITH_ERRORS if refused else _exit(analysis)
+
+
+def _refused(source: ConfigSource, rendered: dict[str, bytes]) -> list[str]:
+    """Why the config as written would not validate (checked in memory first): then
+    nothing is written."""
+    return check(source, rendered) if rendered else []
 
 
 def _drift(
@@ -180,9 +193,11 @@ def _drift(
             analysis = analyse(state, source, observed, Options(prefer_element=True, drift=True))
             files: list[str] = []
             made: str | None = None
-            if analysis.writes and not dry_run:
-                files = write(checkout.config_root, state, analysis.items, _header(observed))
-                message = drift_git.commit_message(analysis, list(observed))
+            rendered = render(checkout.config_root, state, analysis.items, _header(observed))
+            refused = _refused(source, rendered)
+            if rendered and not dry_run and not refused:
+                files = commit(checkout.config_root, rendered)
+                message = drift_git.commit_message(analysis)
                 drift_git.commit_branch(checkout, files, message, branch)
                 made = branch
     except (drift_git.DriftError, WriteError) as e:
@@ -195,13 +210,22 @@ def _drift(
         dry_run=dry_run,
         mode="drift",
         branch=made,
+        refused=refused,
     )
     _save_report(value, rdir, "drift", max_bytes)
     _emit(value, fmt, max_bytes)
+    if made and (sdir / JOURNAL_FILE).exists():
+        # The drift items of these elements are now on the branch: no longer
+        # open, still held until the branch is merged (or overwritten).
+        try:
+            with Journal.open(sdir) as journal:
+                drift_items.capture(journal, drift_git.drifted_elements(analysis), made)
+        except JournalError as e:
+            click.echo(f"warning: drift items not marked as captured: {e}", err=True)
     if fmt == "text":
         if made:
             click.echo(f"Branch {made} holds the drift; open a pull request from it.")
-        elif not analysis.writes:
+        elif not rendered:
             click.echo("No drift: the YAML already says what the elements hold.")
         click.echo(f"Report written to {rdir}")
-    return _exit(analysis)
+    return exitcodes.APPLIED_WITH_ERRORS if refused else _exit(analysis)

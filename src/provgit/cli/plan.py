@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from provgit import exitcodes
+from provgit.apply import drift
 from provgit.cli.common import (
     config_path_argument,
     console,
@@ -20,7 +21,7 @@ from provgit.cli.common import (
 )
 from provgit.compose import PlanRun, plan_from_memo, plan_network
 from provgit.fsutil import atomic_write
-from provgit.plan import Plan, PlanOptions
+from provgit.plan import Plan, PlanOptions, signing
 from provgit.render import plan_markdown, plan_text
 
 FORMATS = ["text", "markdown", "json"]
@@ -69,10 +70,30 @@ def emit(plan: Plan, fmt: str, full: bool, markdown_max: int) -> None:
         plan_text.render(plan, console(), None if full else 200)
 
 
-def exit_code(plan: Plan, detailed: bool) -> int:
+def exit_code(plan: Plan, detailed: bool, allow_unreachable: bool = False) -> int:
+    """3 refused for safety; 5 when some element could not be observed (a CI
+    gate must not pass without looking at part of the network) unless
+    `allow_unreachable`; then 2 for changes with `detailed`, else 0."""
     if plan.refused:
         return exitcodes.REFUSED
-    return exitcodes.CHANGES if detailed and plan.has_changes else exitcodes.OK
+    if plan.unreachable and not allow_unreachable:
+        return exitcodes.INCOMPLETE
+    changes = plan.has_changes or any(e.queued for e in plan.elements)
+    return exitcodes.CHANGES if detailed and changes else exitcodes.OK
+
+
+def unreachable_note(plan: Plan, allowed: bool) -> str | None:
+    """The line that says which elements the answer does not cover, and what the exit code does."""
+    down = plan.unreachable
+    if not down:
+        return None
+    names = ", ".join(f"{e.element} ({e.state})" for e in down)
+    if allowed:
+        return f"warning: not observed, not covered by this plan: {names} (--allow-unreachable)"
+    return (
+        f"incomplete: not observed: {names}; exit code {exitcodes.INCOMPLETE} "
+        "(pass --allow-unreachable to answer for the other elements only)"
+    )
 
 
 async def make_plan(
@@ -94,6 +115,18 @@ async def make_plan(
     return await plan_network(valid.state, source, path, state_dir, options)
 
 
+def check_out_path(out: Path) -> None:
+    """Refuse --out into a folder that is not there, before anything is planned:
+    a typo in the path must not make directories the user never asked for."""
+    parent = out.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise click.UsageError(
+            f"cannot save the plan to {out}: the directory {str(parent)!r} {what} "
+            f"(create it first, e.g. `mkdir -p {parent}`)"
+        )
+
+
 @click.command("plan")
 @config_path_argument
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
@@ -105,7 +138,14 @@ async def make_plan(
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 2 when there are changes (0: none, 1: error, 3: refused for safety).",
+    help="Exit 2 when there are changes (0: none, 1: error, 3: refused for safety, "
+    "5: some elements could not be observed).",
+)
+@click.option(
+    "--allow-unreachable",
+    is_flag=True,
+    help="Answer 0/2 for the elements observed even when others could not be "
+    "(default: exit 5, incomplete).",
 )
 @click.option("--full", is_flag=True, help="Show every operation (text output).")
 @plan_options
@@ -115,6 +155,7 @@ def command(
     fmt: str,
     out: Path | None,
     detailed_exitcode: bool,
+    allow_unreachable: bool,
     full: bool,
     elements: tuple[str, ...],
     prune: bool,
@@ -125,17 +166,46 @@ def command(
     """Plan the config at PATH against every element and show what would change.
 
     Nothing is changed. Secrets show as (sensitive); changes to them are still
-    detected. Save the plan with --out and apply exactly that with
-    `provgit apply FILE`: elements that changed since are refused.
+    detected. When an element cannot be observed the plan is incomplete and
+    exits 5 (--allow-unreachable: 0/2 for the rest, with a warning). Save the
+    plan with --out and apply exactly that with `provgit apply FILE`: the saved
+    plan is signed with the network's secret_key (or the state directory's
+    key), so a plan edited since is refused, and so are elements that changed
+    since.
     """
+    if out is not None:
+        check_out_path(out)
     sdir = state_dir_for(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
     run = asyncio.run(make_plan(path, sdir, options, fmt))
     plan = run.plan
+    if out is not None or fmt == "json":
+        # Signed, so `provgit apply` can tell it is what this command planned.
+        key = signing.plan_key(run.settings.secret_key, sdir)
+        assert not isinstance(key, str)  # made when missing
+        if key.fallback:
+            click.echo(
+                f"warning: {key.fallback}: the plan is signed with the state directory's key "
+                f"({key.where}); only this state directory can apply it",
+                err=True,
+            )
+        signed = signing.signed_text(plan, key)
     if out is not None:
         try:
-            atomic_write(out, plan.dumps().encode())
+            atomic_write(out, signed.encode())
         except OSError as e:
             raise click.ClickException(f"cannot save the plan to {out}: {e.strerror or e}") from e
-    emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
-    return exit_code(plan, detailed_exitcode)
+    if fmt == "json":
+        click.echo(signed, nl=False)
+    else:
+        emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
+    if fmt == "text":
+        for line in drift.preview_lines(plan, sdir, run.settings):
+            click.echo(line)
+    if out is not None:
+        # On stderr when stdout carries the plan itself (JSON, markdown).
+        click.echo(f"plan saved to {out} (apply it with `provgit apply {out}`)", err=fmt != "text")
+    note = unreachable_note(plan, allow_unreachable)
+    if note is not None:
+        click.echo(note, err=True)
+    return exit_code(plan, detailed_exitcode, allow_unreachable)

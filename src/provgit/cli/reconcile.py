@@ -24,6 +24,11 @@ from provgit.report import reports_dir
     is_flag=True,
     help="When some elements are refused (lock, threshold), apply the others.",
 )
+@click.option(
+    "--overwrite-drift",
+    is_flag=True,
+    help="Write records changed outside provgit that drift mode report holds.",
+)
 @plan_options
 @state_dir_option
 def command(
@@ -31,6 +36,7 @@ def command(
     fmt: str,
     full: bool,
     partial: bool,
+    overwrite_drift: bool,
     elements: tuple[str, ...],
     prune: bool,
     allow_mass_delete: bool,
@@ -44,8 +50,14 @@ def command(
     pending updates and retried on the next run; refusals and conflicts
     become distribution errors (`provgit errors list`), held until retried.
 
+    A record changed outside provgit since provgit wrote it is drift: with
+    `drift.mode: report` it is held, not overwritten, until --overwrite-drift.
+    An element that is down gets its writes kept as pending updates at once.
+
     Exit codes: 0 in sync, 1 invalid input, 3 refused for safety (nothing
-    applied), 4 applied with errors.
+    applied), 4 applied with errors, pending updates left (an element down or
+    refusing the token) or drift held, 143 stopped by SIGTERM (journaled as
+    interrupted).
     """
     sdir = state_dir_for(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
@@ -53,7 +65,11 @@ def command(
     # The plan was observed in this run and writes are conditional per record,
     # so a whole-element staleness check would only refuse needlessly.
     apply_options = ApplyOptions(
-        command="reconcile", check_stale=False, partial=partial, fresh=True
+        command="reconcile",
+        check_stale=False,
+        partial=partial,
+        fresh=True,
+        overwrite_drift=overwrite_drift,
     )
     journal = applying.open_journal(sdir)
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from provgit import exitcodes
+from provgit.schema import check as check_schemas
 from provgit.schema import rendered
 
 
@@ -22,7 +23,8 @@ from provgit.schema import rendered
 @click.option(
     "--check",
     is_flag=True,
-    help="Write nothing; exit 1 when the files in --out differ from what the models generate.",
+    help="Write nothing; exit 1 when a generated file in --out differs from what the models "
+    "generate, or another *.schema.json there (status.schema.json) is not a valid schema.",
 )
 def command(out: Path, check: bool) -> int:
     """Write JSON Schemas (draft 2020-12) for config documents and provgit.yaml.
@@ -33,21 +35,12 @@ def command(out: Path, check: bool) -> int:
     """
     files = rendered()
     if check:
-        stale = []
-        for name, text in files.items():
-            try:
-                current: str | None = (out / name).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                current = None
-            if current != text:
-                why = "missing" if current is None else "out of date with the models"
-                stale.append(f"{out / name}: {why}")
-        for line in stale:
+        problems = check_schemas(out)
+        for line in problems:
             click.echo(line, err=True)
-        if stale:
-            click.echo("run `provgit schema` to regenerate", err=True)
+        if problems:
             return exitcodes.INVALID
-        click.echo(f"schemas in {out} are up to date")
+        click.echo(f"schemas in {out} are up to date and valid")
         return exitcodes.OK
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -10,8 +11,11 @@ import click
 
 from provgit import exitcodes
 from provgit.cli.common import config_path_argument, read_source, state_dir_for, state_dir_option
+from provgit.diagnostics import Diagnostic
 from provgit.load.verdict import Verdict, VerdictStore, recording_reads
+from provgit.model.findings import resolve
 from provgit.render import diagnostics as render
+from provgit.secret_refs import check_references
 from provgit.validate import validate_source
 
 
@@ -26,12 +30,19 @@ from provgit.validate import validate_source
     help="github prints workflow-command annotations for pull requests.",
 )
 @click.option("--no-cache", is_flag=True, help="Parse every file, ignoring the parse cache.")
+@click.option(
+    "--secrets",
+    is_flag=True,
+    help="Also check that every secret reference resolves here (for a deploy job).",
+)
 @state_dir_option
-def command(path: Path, fmt: str, no_cache: bool, state_dir: str | None) -> int:
+def command(path: Path, fmt: str, no_cache: bool, secrets: bool, state_dir: str | None) -> int:
     """Validate the config at PATH (default: the current directory).
 
     Every problem is reported, each with file:line:col, the resource it
     concerns, what is wrong and how to fix it. Exit 0 when valid, 1 when not.
+    With --secrets, a secret reference that does not resolve here (an unset
+    variable, an unreadable file) is a problem too; its value is never shown.
     """
     started = time.perf_counter()
     source = read_source(path)
@@ -39,7 +50,8 @@ def command(path: Path, fmt: str, no_cache: bool, state_dir: str | None) -> int:
     # Nothing changed since the last run: answer from the stored verdict
     # (see provgit.load.verdict) instead of rebuilding every model.
     store = None if cache is None else VerdictStore(cache)
-    result = None if store is None else store.get(source)
+    # Secrets depend on the environment, not the files: never a stored verdict.
+    result = None if store is None or secrets else store.get(source)
     if result is None:
         traced, reads = recording_reads(source)
         full = validate_source(traced, cache)
@@ -48,6 +60,12 @@ def command(path: Path, fmt: str, no_cache: bool, state_dir: str | None) -> int:
         )
         if store is not None:
             store.put(source, result, reads)
+        if secrets and full.ok:
+            # Where every reference is written; the value is never read out.
+            found = resolve(check_references(full.state), full.state.sources)
+            result = dataclasses.replace(
+                result, diagnostics=sorted(result.diagnostics + found, key=Diagnostic.sort_key)
+            )
     elapsed = time.perf_counter() - started
     counts = {k: v for k, v in result.counts.items() if v}
     if fmt == "json":

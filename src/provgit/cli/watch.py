@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from provgit import exitcodes
-from provgit.cli.common import state_dir_for, state_dir_option
+from provgit.cli.common import settings_missing_message, state_dir_for, state_dir_option
 from provgit.cli.plan import plan_options
 from provgit.journal import JournalError
 from provgit.plan import PlanOptions
+from provgit.source import SETTINGS_FILE
 from provgit.watch.follower import FollowError
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher, WatchOptions
@@ -34,9 +36,10 @@ DEFAULT_PORT = 8472
 @click.option(
     "--drift",
     type=click.Choice(["report", "correct"]),
-    default="report",
-    show_default=True,
-    help="What a resync does with out-of-band changes on the elements.",
+    default=None,
+    help="What a run does with records changed outside provgit: report holds them "
+    "until a person decides, correct overwrites them (default: `drift.mode` of "
+    "provgit.yaml, else report).",
 )
 @click.option(
     "--resync-seconds",
@@ -89,7 +92,7 @@ def command(
     path: Path,
     repo: str | None,
     ref: str,
-    drift: str,
+    drift: str | None,
     resync_seconds: float,
     fetch_seconds: float,
     debounce_ms: int,
@@ -124,6 +127,13 @@ def command(
             "(every request will need it)"
         )
     if repo:
+        if repo.startswith("-") or ref.startswith("-"):
+            # git would take it as an option (--upload-pack=... runs a command).
+            raise click.UsageError(
+                f"--repo and --ref cannot start with '-' "
+                f"(got {repo if repo.startswith('-') else ref!r}): "
+                "give a URL or a path (./-name for a folder named so)"
+            )
         subdir = path.as_posix()
         if path.is_absolute() or ".." in path.parts:
             raise click.UsageError(
@@ -134,6 +144,8 @@ def command(
     else:
         if not path.is_dir():
             raise click.UsageError(f"config directory {str(path)!r} does not exist")
+        if not ((path / SETTINGS_FILE).is_file() or (path / SETTINGS_FILE).is_symlink()):
+            raise click.UsageError(settings_missing_message(path))
         subdir = "."
         sdir = state_dir_for(path, state_dir)
         config = path
@@ -143,7 +155,7 @@ def command(
         repo=repo,
         ref=ref,
         subdir=subdir,
-        drift="correct" if drift == "correct" else "report",
+        drift="correct" if drift == "correct" else "report" if drift == "report" else None,
         resync_seconds=resync_seconds,
         fetch_seconds=fetch_seconds,
         step_ms=debounce_ms,
@@ -159,7 +171,12 @@ def command(
     watcher = Watcher(options, log)
 
     def ready(url: str) -> None:
-        click.echo(f"listening on {url}")
+        # On stdout, where scripts read the URL from; in the log format asked for,
+        # so a JSON log collector never meets a plain line.
+        if log_format == "json":
+            Log("json", stream=sys.stdout).info("listening", url=url)
+        else:
+            click.echo(f"listening on {url}")
 
     try:
         asyncio.run(watcher.run(ready))

@@ -42,6 +42,7 @@ from provgit.drivers.base import (
     WriteResult,
 )
 from provgit.elements import rules, wire
+from provgit.fsutil import private_sqlite
 from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
 
 VERSIONS = {
@@ -104,6 +105,8 @@ class ElementStore:
         self.retention = max(1, retention)
         # Simulator fault: (collection, key) the element refuses to write.
         self.forced_refusals: set[tuple[str, str]] = set()
+        # The store holds PINs as the element does: owner-only, WAL and SHM too.
+        private_sqlite(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")

@@ -6,24 +6,30 @@ commit is on disk before the element write it announces is sent).
 
 from provgit.journal.db import (
     EVENT_TYPES,
+    FILENAME,
     SCHEMA_VERSION,
     DistributionError,
+    DriftItem,
     Event,
     Intent,
     Journal,
     JournalError,
+    LastWrite,
     PendingUpdate,
     fields_hash,
 )
 
 __all__ = [
     "EVENT_TYPES",
+    "FILENAME",
     "SCHEMA_VERSION",
     "DistributionError",
+    "DriftItem",
     "Event",
     "Intent",
     "Journal",
     "JournalError",
+    "LastWrite",
     "PendingUpdate",
     "fields_hash",
 ]

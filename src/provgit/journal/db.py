@@ -17,6 +17,10 @@ Tables (schema version in `meta`):
   status_history  every status change of both, oldest first
   events          the feed: sync completed/failed, alarm raised/cleared, drift;
                   `id` is stable (AUTOINCREMENT never reuses one)
+  drift           (schema 2) open drift items: records found changed outside
+                  provgit, one per (element, collection, key), with the names
+                  of the fields that differ (never values), until corrected,
+                  overwritten, or equal to the config again
 
 Every method commits on its own unless called inside `transaction()`, which
 groups them into one commit (one fsync), so a batch of 200 writes costs two
@@ -35,7 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from provgit.fsutil import private_sqlite
+
+# 2: the drift table and the intents_record index (added in place to a 1).
+SCHEMA_VERSION = 2
 FILENAME = "journal.sqlite"
 EVENT_TYPES = (
     "sync_completed",
@@ -45,7 +52,11 @@ EVENT_TYPES = (
     "drift",
     "refused",  # apply refused for safety (stale plan, threshold, lock, queue cap)
     "config_refused",  # the watcher refused an invalid config; the last good one stays
-    "interrupted",  # a run stopped by a signal before it finished
+    "interrupted",  # a run stopped by a signal, or found dead (no finish), by the next run
+    "element_down",  # an element found down (stopped, offline, token refused, ...)
+    "element_up",  # an element that was down answers again
+    "removal_held",  # watch: records gone from the files wait for a confirming read
+    "removal_withdrawn",  # watch: they came back before it; nothing was deleted
 )
 
 _SCHEMA = """
@@ -90,6 +101,13 @@ CREATE INDEX IF NOT EXISTS status_history_subject ON status_history (scope, subj
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, type TEXT NOT NULL,
   element TEXT, resource TEXT, message TEXT NOT NULL, run_id INTEGER);
+CREATE INDEX IF NOT EXISTS intents_record ON intents (element, collection, key, id);
+CREATE TABLE IF NOT EXISTS drift (
+  element TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
+  kind TEXT NOT NULL, resource TEXT NOT NULL, change TEXT NOT NULL, fields TEXT NOT NULL,
+  revision INTEGER, state TEXT NOT NULL, note TEXT,
+  first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+  PRIMARY KEY (element, collection, key)) WITHOUT ROWID;
 """
 
 
@@ -227,6 +245,76 @@ class Event:
         }
 
 
+@dataclass(frozen=True)
+class LastWrite:
+    """provgit's newest write to one record that may have changed it."""
+
+    action: str  # add / modify / delete
+    outcome: str | None  # "ok", "resolved" (fate unknown, settled later) or None (open)
+    revision: int | None  # the record's revision it produced (ok only)
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """One record found changed outside provgit (see `Journal.drift_items`)."""
+
+    element: str
+    collection: str
+    key: str
+    kind: str  # the resource it comes from
+    resource: str
+    change: str  # "changed", "missing" (deleted outside provgit), "unexpected" (re-created)
+    fields: tuple[str, ...]  # names of the fields that differ from the config; never values
+    revision: int | None  # the record's revision when last found (None: absent)
+    state: str  # "open", or "captured" (by `import --drift`, on the branch in `note`)
+    note: str | None
+    first_seen: float
+    last_seen: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "element": self.element,
+            "collection": self.collection,
+            "key": self.key,
+            "kind": self.kind,
+            "resource": self.resource,
+            "change": self.change,
+            "fields": list(self.fields),
+            "state": self.state,
+            "note": self.note,
+            "first_seen": _iso(self.first_seen),
+            "last_seen": _iso(self.last_seen),
+        }
+
+
+# (collection, key) rows from a JSON array of pairs (one statement parameter).
+_REFS = (
+    "r (collection, key) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+    "FROM json_each(?))"
+)
+_DRIFT_COLUMNS = (
+    "element, collection, key, kind, resource, change, fields, revision, state, note, "
+    "first_seen, last_seen"
+)
+
+
+def _drift_item(row: Sequence[Any]) -> DriftItem:
+    return DriftItem(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        tuple(json.loads(row[6])),
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+    )
+
+
 def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -266,18 +354,21 @@ class Journal:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(self.path)  # records element data: owner-only
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed intent survives power loss, not just a crash.
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=15000")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise JournalError(f"cannot open the journal {self.path}: {e}") from None
         self._depth = 0
         with self.transaction():
             row = self._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
-            if row is None:
+            if row is None or int(row[0]) < SCHEMA_VERSION:
+                # Older schemas only lack tables and indexes, which the
+                # CREATE … IF NOT EXISTS above has just added.
                 self._set_meta("schema_version", str(SCHEMA_VERSION))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise JournalError(
@@ -445,6 +536,14 @@ class Journal:
             d["summary"] = json.loads(d["summary"]) if d["summary"] else None
             out.append(d)
         return out
+
+    def unfinished_runs(self) -> list[dict[str, Any]]:
+        """Runs with no finish, oldest first: running now, or dead (SIGKILL, power loss)."""
+        rows = self._db.execute(
+            "SELECT id, command, pid, host, started FROM runs WHERE finished IS NULL ORDER BY id"
+        ).fetchall()
+        names = ("id", "command", "pid", "host", "started")
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     # ---- intents and outcomes ----------------------------------------------
 
@@ -791,3 +890,124 @@ class Journal:
 
     def set_alarm_level(self, level: str | None) -> None:
         self.set_meta("alarm_level", level or "")
+
+    # ---- drift ----------------------------------------------------------------
+
+    def last_record_writes(
+        self, element: str, refs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], LastWrite]:
+        """For these (collection, key) records of `element`, provgit's newest write
+        that may have changed it: one that landed, or whose fate is unknown.
+        Writes the element refused (outcome "error") left the record as it was.
+        Records provgit never wrote (or whose writes were pruned) are absent."""
+        # The records go in as one JSON parameter: no temporary table to write.
+        # First each record's newest write (one covering-index seek each)...
+        wanted = json.dumps([list(ref) for ref in refs])
+        rows = self._db.execute(
+            f"WITH {_REFS} SELECT r.collection, r.key, i.action, o.outcome, o.revision FROM r "
+            "JOIN intents i ON i.id = (SELECT MAX(id) FROM intents "
+            "WHERE element = ? AND collection = r.collection AND key = r.key) "
+            "LEFT JOIN outcomes o ON o.intent_id = i.id",
+            (wanted, element),
+        ).fetchall()
+        refused = [[c, k] for c, k, _, o, _ in rows if o == "error"]
+        rows = [row for row in rows if row[3] != "error"]
+        if refused:
+            # ...then, for the few the element refused last, the write before.
+            rows += self._db.execute(
+                f"WITH {_REFS} SELECT r.collection, r.key, i.action, o.outcome, o.revision "
+                "FROM r JOIN intents i ON i.id = (SELECT i2.id FROM intents i2 "
+                "LEFT JOIN outcomes o2 ON o2.intent_id = i2.id "
+                "WHERE i2.element = ? AND i2.collection = r.collection AND i2.key = r.key "
+                "AND (o2.outcome IS NULL OR o2.outcome != 'error') "
+                "ORDER BY i2.id DESC LIMIT 1) "
+                "LEFT JOIN outcomes o ON o.intent_id = i.id",
+                (json.dumps(refused), element),
+            ).fetchall()
+        return {(c, k): LastWrite(a, o, r) for c, k, a, o, r in rows}
+
+    def upsert_drift(self, items: Iterable[DriftItem]) -> list[DriftItem]:
+        """Record drift found now; returns the items that were not open before
+        (a record already known keeps its first_seen and state)."""
+        new: list[DriftItem] = []
+        with self.transaction():
+            for d in items:
+                cur = self._db.execute(
+                    "UPDATE drift SET kind = ?, resource = ?, change = ?, fields = ?, "
+                    "revision = ?, last_seen = ? WHERE element = ? AND collection = ? AND key = ?",
+                    (
+                        d.kind,
+                        d.resource,
+                        d.change,
+                        json.dumps(list(d.fields)),
+                        d.revision,
+                        d.last_seen,
+                        d.element,
+                        d.collection,
+                        d.key,
+                    ),
+                )
+                if cur.rowcount:
+                    continue
+                self._db.execute(
+                    f"INSERT INTO drift ({_DRIFT_COLUMNS}) VALUES ({', '.join('?' * 12)})",
+                    (
+                        d.element,
+                        d.collection,
+                        d.key,
+                        d.kind,
+                        d.resource,
+                        d.change,
+                        json.dumps(list(d.fields)),
+                        d.revision,
+                        d.state,
+                        d.note,
+                        d.first_seen,
+                        d.last_seen,
+                    ),
+                )
+                new.append(d)
+        return new
+
+    def clear_drift(self, element: str, keys: Iterable[tuple[str, str]]) -> list[DriftItem]:
+        """Close these drift items of `element`; returns those that were open."""
+        keys = list(keys)
+        with self.transaction():
+            gone = [
+                _drift_item(row)
+                for c, k in keys
+                for row in self._db.execute(
+                    f"SELECT {_DRIFT_COLUMNS} FROM drift "
+                    "WHERE element = ? AND collection = ? AND key = ?",
+                    (element, c, k),
+                )
+            ]
+            self._db.executemany(
+                "DELETE FROM drift WHERE element = ? AND collection = ? AND key = ?",
+                [(element, c, k) for c, k in keys],
+            )
+        return gone
+
+    def capture_drift(self, elements: Iterable[str], note: str) -> list[DriftItem]:
+        """Mark the drift items of `elements` as captured (`import --drift`), naming
+        where (`note`, the branch); returns them."""
+        names = list(elements)
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE drift SET state = 'captured', note = ? WHERE element = ?",
+                [(note, n) for n in names],
+            )
+            return [d for d in self.drift_items() if d.element in names]
+
+    def drift_items(self, element: str | None = None) -> list[DriftItem]:
+        """Drift items, read only, ordered by element, collection, key: every record
+        found changed outside provgit that is neither corrected, overwritten nor
+        equal to the config again. `state` "captured": `import --drift` put it on
+        a branch (still held until merged or overwritten)."""
+        sql = f"SELECT {_DRIFT_COLUMNS} FROM drift"
+        args: tuple[Any, ...] = ()
+        if element is not None:
+            sql += " WHERE element = ?"
+            args = (element,)
+        rows = self._db.execute(sql + " ORDER BY element, collection, key", args).fetchall()
+        return [_drift_item(row) for row in rows]

@@ -22,10 +22,15 @@ from typing import Any, NoReturn
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 # Aliases may re-use a block; past this many nodes added through aliases the
 # file is refused (a "billion laughs" file expands exponentially).
 MAX_ALIAS_EXPANSION = 100_000
+# Config data is a few levels deep (a workflow step's choices are the deepest,
+# at 6). Far deeper nesting is hostile or broken, and past ~2,000 levels the
+# parse cache's marshal refuses it: stop it here, where the position is known.
+MAX_NESTING = 64
 
 Path = tuple[str | int, ...]
 
@@ -209,16 +214,50 @@ def _event_reader(data: bytes, fast: bool | None = None) -> Iterator[Callable[[]
             yield get
         except MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+            line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
             problem = e.problem or e.context or "YAML syntax error"
-            raise YamlProblem(f"YAML syntax error: {problem}", line, col) from None
+            raise YamlProblem(
+                f"YAML syntax error: {problem}", line, col, _tab_hint(data, line, col)
+            ) from None
+        except ReaderError as e:
+            # The reader reports a byte offset; people need a line and column.
+            line, col = _line_col(data, e.position)
+            what = f"character #x{e.character:04x}" if isinstance(e.character, int) else "byte"
+            raise YamlProblem(
+                f"YAML error: unacceptable {what}: {e.reason}",
+                line,
+                col,
+                "remove it; a NUL or other control byte usually means a binary or "
+                "UTF-16 file, and YAML text must be UTF-8",
+            ) from None
         except YAMLError as e:
-            raise YamlProblem(f"YAML error: {e}") from None
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise YamlProblem(f"YAML error: {first}", 1, 1) from None
         finally:
             if parser is not None:
                 parser.dispose()
             for name, original in saved.items():
                 setattr(_CLIB, name, original)
+
+
+def _line_col(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of a byte offset."""
+    offset = max(0, min(offset, len(data)))
+    start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[start:offset].decode("utf-8", errors="replace")) + 1
+    return data.count(b"\n", 0, offset) + 1, column
+
+
+def _tab_hint(data: bytes, line: int, col: int) -> str | None:
+    """A hint when the error is at a tab in a line's indentation."""
+    lines = data.split(b"\n")
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    indent = text[: len(text) - len(text.lstrip(b" \t"))]
+    if b"\t" in indent and col <= len(indent) + 1:
+        return "YAML forbids tabs for indentation; use spaces"
+    return None
 
 
 def _all_events(data: bytes, fast: bool) -> list[tuple[Any, ...]]:
@@ -328,6 +367,15 @@ def parse_documents(data: bytes) -> list[Any]:
                     raise YamlProblem(f"unsupported tag {tag!r}", m.line + 1, m.column + 1)
                 if cur is not None:
                     stack.append((cur, cur_map, key, cur_anchor, cur_start))
+                    if len(stack) >= MAX_NESTING:
+                        m = ev[3]
+                        raise YamlProblem(
+                            f"data nested more than {MAX_NESTING} levels deep; refused",
+                            m.line + 1,
+                            m.column + 1,
+                            "provgit records are a few levels deep: "
+                            "check the brackets or indentation here",
+                        )
                 cur_map = code == MAP_START
                 cur = {} if cur_map else []
                 key = no_key

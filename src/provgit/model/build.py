@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
 from provgit.load.loader import LoadedFile, gc_frozen
+from provgit.model.common import Model
 from provgit.model.findings import Finding, Pointer
 from provgit.model.kinds import KINDS, Kind
 from provgit.model.pydantic_errors import explain
@@ -33,6 +35,9 @@ class FileModels:
     settings: Settings | None
     models: dict[str, list[tuple[Pointer, Any]]]
     findings: list[Finding]
+    # Records that failed their own checks, salvaged (see `salvage`) so that
+    # the rules across records still see their names, DNs and references.
+    partial: dict[str, list[tuple[Pointer, Any]]] = field(default_factory=dict)
 
 
 def build_state(
@@ -100,8 +105,11 @@ def build_file(f: LoadedFile) -> FileModels:
             bucket = per_kind.setdefault(kind_name, [])
             for i, item in enumerate(items):
                 bucket.append((Pointer(f.path, (di, kind_name, i)), item))
-    models = {name: _validate(KINDS[name], items, findings) for name, items in per_kind.items()}
-    return FileModels(f.path, settings, models, findings)
+    models: dict[str, list[_Item]] = {}
+    partial: dict[str, list[_Item]] = {}
+    for name, items in per_kind.items():
+        models[name] = _validate(KINDS[name], items, findings, partial.setdefault(name, []))
+    return FileModels(f.path, settings, models, findings, partial)
 
 
 def assemble_state(
@@ -112,21 +120,59 @@ def assemble_state(
 ) -> tuple[DesiredState, list[Finding]]:
     """The network from every file's models: keys indexed and unique per kind."""
     findings: list[Finding] = [x for b in built for x in b.findings]
-    settings = next((b.settings for b in built if b.settings is not None), Settings())
+    settings = next((b.settings for b in built if b.settings is not None), None)
+    if settings is None:
+        # Defaults would silently drop the sharing exclusions, the protected
+        # records and the thresholds a network relies on: never assume them.
+        findings.append(settings_missing(any(b.path == SETTINGS_FILE for b in built)))
+        settings = Settings()
     resources: dict[str, dict[str, Any]] = {}
+    partial: dict[str, dict[str, Any]] = {}
     origins: dict[tuple[str, str], Pointer] = {}
     for name, kind in KINDS.items():
-        models = [m for b in built for m in b.models.get(name, ())]
-        resources[name] = _index(kind, models, origins, findings)
+        models: list[tuple[Pointer, Any, bool]] = []
+        for b in built:
+            ours = [(p, m, False) for p, m in b.models.get(name, ())]
+            broken = b.partial.get(name, ())
+            if broken:
+                # In the file's order, so "already defined at" names the first one written.
+                ours = sorted(ours + [(p, m, True) for p, m in broken], key=lambda t: t[0].path)
+            models.extend(ours)
+        resources[name], partial[name] = _index(kind, models, origins, findings)
     state = DesiredState(
         settings=settings,
         resources=resources,
+        partial=partial,
         origins=origins,
         sources={f.path: f.data for f in files},
         commit=commit,
         root=root,
     )
     return state, findings
+
+
+SETTINGS_HOW = (
+    "create it at the config root with at least 'version: 1' and 'network: NAME' "
+    "(see sample-config/provgit.yaml)"
+)
+
+
+def settings_missing(present: bool) -> Finding:
+    """provgit.yaml is missing from the config root, or holds no settings."""
+    if present:
+        return Finding(
+            Pointer(SETTINGS_FILE, ()),
+            f"{SETTINGS_FILE} is empty; the network's settings are required",
+            hint="write at least 'version: 1' and 'network: NAME' in it "
+            "(see sample-config/provgit.yaml)",
+            code="settings",
+        )
+    return Finding(
+        Pointer(SETTINGS_FILE, ()),
+        f"no {SETTINGS_FILE} at the config root: is this the config directory?",
+        hint=SETTINGS_HOW,
+        code="settings",
+    )
 
 
 def _settings(doc: Any, at: Pointer, findings: list[Finding]) -> Settings:
@@ -141,7 +187,9 @@ def _settings(doc: Any, at: Pointer, findings: list[Finding]) -> Settings:
     return Settings()
 
 
-def _validate(kind: Kind, items: list[_Item], findings: list[Finding]) -> list[tuple[Pointer, Any]]:
+def _validate(
+    kind: Kind, items: list[_Item], findings: list[Finding], partial: list[_Item]
+) -> list[tuple[Pointer, Any]]:
     if not items:
         return []
     raw = [item for _, item in items]
@@ -159,6 +207,11 @@ def _validate(kind: Kind, items: list[_Item], findings: list[Finding]) -> list[t
             ok.append((ptr, kind.model.model_validate(item)))
             continue
         key = item.get(kind.key_field) if isinstance(item, dict) else None
+        if isinstance(item, dict):
+            keep = (kind.key_field, "language") if kind.plural == "prompts" else (kind.key_field,)
+            salvaged = salvage(kind.model, item, [e["loc"][1:] for e in bad[i]], keep)
+            if all(getattr(salvaged, k, None) is not None for k in keep):
+                partial.append((ptr, salvaged))
         for err in bad[i]:
             loc, msg, hint = explain(kind.model, dict(err, loc=err["loc"][1:]))
             if not isinstance(item, dict) and not loc:
@@ -177,13 +230,14 @@ def _validate(kind: Kind, items: list[_Item], findings: list[Finding]) -> list[t
 
 def _index(
     kind: Kind,
-    models: list[tuple[Pointer, Any]],
+    models: list[tuple[Pointer, Any, bool]],
     origins: dict[tuple[str, str], Pointer],
     findings: list[Finding],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     out: dict[str, Any] = {}
+    broken: dict[str, Any] = {}
     seen: dict[str, str] = {}  # folded key -> key
-    for ptr, model in models:
+    for ptr, model, is_partial in models:
         key = kind.key(model)
         folded = key.casefold() if kind.fold_case else key
         if folded in seen:
@@ -202,6 +256,74 @@ def _index(
             )
             continue
         seen[folded] = key
-        out[key] = model
+        (broken if is_partial else out)[key] = model
         origins[(kind.plural, key)] = ptr
-    return out
+    return out, broken
+
+
+def salvage(
+    model: type[Model], data: dict[Any, Any], bad: Sequence[tuple[Any, ...]], keep: Sequence[str]
+) -> Any:
+    """What can be kept of a record that failed its own checks, unvalidated.
+
+    Fields without an error keep their (valid) values, nested records are
+    salvaged the same way, and a field with an error becomes None: the rules
+    across records skip a None, so a bad value is reported once, by the record's
+    own check, while its other references and its key are still checked and its
+    dependents see it as defined. `keep` fields (the key) keep their raw text.
+    """
+    values: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        sub = [loc[1:] for loc in bad if loc and loc[0] == name]
+        if name not in data:
+            if info.is_required():
+                values[name] = None
+            continue
+        raw = data[name]
+        if name in keep:
+            values[name] = str(raw) if isinstance(raw, str | int | float) else None
+            continue
+        values[name] = _salvage_value(info.annotation, raw, sub)
+    return model.model_construct(**values)
+
+
+def _salvage_value(annotation: Any, raw: Any, bad: list[tuple[Any, ...]]) -> Any:
+    if raw is None:
+        return None
+    inner = _model_in(annotation)
+    if inner is not None:
+        is_list = get_origin(_strip_optional(annotation)) is list
+        if isinstance(raw, dict) and not is_list:
+            return salvage(inner, raw, bad, ())
+        if isinstance(raw, list) and is_list:
+            out = []
+            for i, item in enumerate(raw):
+                item_bad = [loc[1:] for loc in bad if loc and loc[0] == i]
+                out.append(salvage(inner, item, item_bad, ()) if isinstance(item, dict) else None)
+            return out
+        return None
+    if () in bad or any(len(loc) > 0 and not isinstance(loc[0], str | int) for loc in bad):
+        return None
+    if bad and isinstance(raw, dict):
+        wrong = {loc[0] for loc in bad if loc}
+        return {k: v for k, v in raw.items() if k not in wrong}
+    if bad and isinstance(raw, list):
+        wrong = {loc[0] for loc in bad if loc}
+        return [v for i, v in enumerate(raw) if i not in wrong]
+    return None if bad else raw
+
+
+def _strip_optional(tp: Any) -> Any:
+    if get_origin(tp) in (Union, UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def _model_in(tp: Any) -> type[Model] | None:
+    tp = _strip_optional(tp)
+    if get_origin(tp) is list:
+        tp = _strip_optional(get_args(tp)[0])
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    return tp if isinstance(tp, type) and issubclass(tp, Model) else None

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -20,6 +21,67 @@ class Model(BaseModel):
     """Frozen, strict, no unknown fields: a typo is an error, never ignored."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Hinted(ValueError):
+    """A validation refusal that also says how to fix it (shown as the hint)."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+# YAML 1.1 read these as booleans; YAML 1.2 (what provgit reads) keeps them as
+# text, so `toll_denied: no` would reach the elements as the string "no".
+YAML11_BOOLEANS = {
+    w: w.lower() in ("y", "yes", "on")
+    for base in ("y", "yes", "on", "n", "no", "off")
+    for w in (base, base.capitalize(), base.upper())
+}
+
+
+def _not_yaml11_boolean(v: Any) -> Any:
+    if isinstance(v, str) and v in YAML11_BOOLEANS:
+        meant = "true" if YAML11_BOOLEANS[v] else "false"
+        raise Hinted(
+            f"is the text {v!r}, not a boolean",
+            f"write {meant}; YAML 1.2 reads `{v}` as the string {v!r}, which an element "
+            "would take as text",
+        )
+    return v
+
+
+def check_option_values(options: dict[str, Any]) -> dict[str, Any]:
+    """Element options: booleans are true/false, never YAML 1.1 `yes`/`no` text."""
+    for key, value in options.items():
+        if isinstance(value, dict):
+            check_option_values(value)
+        elif isinstance(value, list):
+            for item in value:
+                _not_yaml11_boolean(item)
+        elif isinstance(value, str) and value in YAML11_BOOLEANS:
+            try:
+                _not_yaml11_boolean(value)
+            except Hinted as e:
+                raise Hinted(f"option {key!r} {e}", e.hint) from None
+    return options
+
+
+def _option_value(v: Any) -> Any:
+    # One check instead of a union: a wrong value gets one error, not one per type.
+    if not isinstance(v, (bool, int, str)):
+        shown = f"{v!r} (a number)" if isinstance(v, float) else type(v).__name__
+        raise ValueError(f"must be true or false, a whole number or text, got {shown}")
+    return _not_yaml11_boolean(v)
+
+
+# A value of an element option: true/false, a whole number or text, where text
+# never spells a YAML 1.1 boolean.
+OptionValue = Annotated[
+    Any,
+    AfterValidator(_option_value),
+    WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "integer"}, {"type": "string"}]}),
+]
 
 
 def _no_accents(v: str) -> str:
@@ -47,6 +109,11 @@ MediaType = Literal["voice", "email", "chat", "sms", "open"]
 ElementType = Literal["mivb", "micollab", "ivr"]
 
 
+# A secret file is absolute or in the home directory: a relative path would be
+# a file inside the config repository. The JSON Schema says the same.
+SECRET_FILE_PATTERN = r"^(/|~/)"
+
+
 class SecretRef(Model):
     """Where a secret lives. The repository never holds the value itself.
 
@@ -71,7 +138,7 @@ class SecretRef(Model):
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of env or file")
-        if self.file is not None and not (self.file.startswith("/") or self.file.startswith("~/")):
+        if self.file is not None and not re.match(SECRET_FILE_PATTERN, self.file):
             raise ValueError(
                 "a secret file must be an absolute path outside the repository "
                 "(a relative path would be a file inside it)"

@@ -31,6 +31,12 @@ class Prompt(Model):
         return f"{self.name}:{self.language}"
 
 
+# A menu choice: one phone key -> what pressing it does. Checked across records
+# (the subroutine must exist) in `provgit.validate.rules`.
+MENU_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
+CHOICE_PLAIN = ("repeat", "hangup")
+CHOICE_TARGETED = {"transfer": "number", "queue": "queue name", "subroutine": "subroutine name"}
+
 Action = Literal["play", "menu", "collect", "queue", "transfer", "subroutine", "hangup"]
 
 
@@ -39,8 +45,15 @@ class Step(Model):
     prompt: Name | None = None
     subroutine: Name | None = None
     target: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    # menu: digit -> what pressing it does ("transfer:2000", "subroutine:Name", "repeat")
-    choices: dict[str, str] = {}
+    # menu: key (0-9, *, #) -> what pressing it does: "transfer:2000",
+    # "queue:agents", "subroutine:Name", "repeat" or "hangup"
+    choices: Annotated[
+        dict[str, str],
+        Field(
+            description="menu steps: a phone key (0-9, *, #) -> repeat, hangup, "
+            "transfer:<digits>, queue:<name> or subroutine:<name>"
+        ),
+    ] = {}
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
 
     @model_validator(mode="after")

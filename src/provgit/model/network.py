@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from provgit.model.common import ElementType, Identifier, Model, SecretRef, Text
+from provgit.model.common import (
+    ElementType,
+    Hinted,
+    Identifier,
+    Model,
+    SecretRef,
+    Text,
+    check_option_values,
+)
 
 
 class Connection(Model):
@@ -16,8 +26,44 @@ class Connection(Model):
     token: SecretRef | None = None
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
-    path: str | None = None  # embedded driver: where the element file lives
+    # `path` may leave the state directory only when this says so (read before `path`).
+    allow_outside_state_dir: bool = False
+    # Embedded driver: the element file, relative to the state directory.
+    path: str | None = None
     options: dict[str, Any] = {}
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"must be an http:// or https:// URL with a host (got {v!r}); "
+                "elements are reached over HTTP only"
+            )
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _inside_state_dir(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None or info.data.get("allow_outside_state_dir"):
+            return v
+        p = PurePath(v)
+        if p.is_absolute() or v.startswith("~") or ".." in p.parts or "\\" in v or not v.strip():
+            raise Hinted(
+                f"must be relative to the state directory, without '..' (got {v!r}): "
+                "an element file elsewhere needs allow_outside_state_dir: true",
+                "write e.g. path: elements/cs1.sqlite (inside the state directory), or set "
+                "allow_outside_state_dir: true in connection if the file must live elsewhere",
+            )
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _typed_options(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_option_values(v)
 
 
 class Element(Model):

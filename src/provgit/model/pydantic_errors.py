@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from provgit.model.common import YAML11_BOOLEANS
+
 _TYPE_NAMES = {
     "string_type": "text",
     "int_type": "a whole number",
@@ -70,6 +72,9 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
     field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
     value = err.get("input")
     ctx = err.get("ctx") or {}
+    if "hint" in ctx and "message" in ctx:
+        # Our own PydanticCustomError: the message and the hint, as written.
+        return loc, str(ctx["message"]), str(ctx["hint"])
     if etype == "missing":
         return loc, f"missing required field '{field}'", f"add '{field}: …'"
     if etype == "extra_forbidden":
@@ -98,6 +103,17 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
             hint = f'quote it to keep it as text: {field}: "{value}"'
         if etype == "string_type" and isinstance(value, bool):
             hint = f'YAML reads this as a boolean; quote it: {field}: "{value}"'
+        if etype == "int_type" and isinstance(value, float) and value.is_integer():
+            hint = f"write a whole number, without the decimal point: {field}: {int(value)}"
+        if etype == "bool_type" and isinstance(value, str):
+            meant = YAML11_BOOLEANS.get(value, value.strip().lower() == "true")
+            hint = (
+                f"write {str(meant).lower()}; YAML 1.2 reads `{value}` as the string {value!r}"
+                if value in YAML11_BOOLEANS
+                else f"remove the quotes: {field}: {str(meant).lower()}"
+                if value.strip().lower() in ("true", "false")
+                else None
+            )
         if etype == "int_type" and isinstance(value, str) and value.strip().isdigit():
             hint = f"remove the quotes: {field}: {value.strip()}"
         return loc, f"'{field}' must be {_TYPE_NAMES[etype]}, got {_describe(value)}", hint
@@ -137,12 +153,14 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
         return loc, f"'{field}' must be one of {ctx.get('expected')}, got {_describe(value)}", None
     if etype == "value_error":
         msg = str(ctx.get("error", err.get("msg", "")))
+        # A validator that knows the fix raises provgit.model.common.Hinted.
+        given = getattr(ctx.get("error"), "hint", None)
         if loc and field != "value":
             if _is_sentence(msg):
-                return loc, msg, None
+                return loc, msg, given
             sep = ":" if msg.startswith("use ") else ""
-            return loc, f"'{field}'{sep} {msg}", None
-        return loc, msg, None
+            return loc, f"'{field}'{sep} {msg}", given
+        return loc, msg, given
     return loc, f"'{field}': {err.get('msg', 'invalid value')}", None
 
 
@@ -158,4 +176,4 @@ _PATTERN_HINTS = {
 
 def _is_sentence(msg: str) -> bool:
     # Field validators say "must …"/"contains …" and need the field name in front.
-    return not msg.startswith(("must ", "contains ", "cannot ", "use "))
+    return not msg.startswith(("must ", "contains ", "cannot ", "use ", "is the text "))

@@ -74,6 +74,48 @@ class Reports(Model):
     markdown_max_bytes: Annotated[int, Field(ge=1000)] = 60_000
 
 
+class DriftSettings(Model):
+    """What a run does with a record someone changed outside provgit."""
+
+    # report: the record is held (not overwritten) until a person decides
+    # (`apply --overwrite-drift`, or `import --drift`); correct: it is
+    # overwritten and the drift recorded as corrected. Unset: each command's
+    # own default (apply and reconcile correct, watch reports).
+    mode: Literal["report", "correct"] | None = None
+
+
+class WatchSettings(Model):
+    """`provgit watch` on a directory: a save is only read once it is finished."""
+
+    # A changed file must keep the same size, mtime and content this long
+    # before it is read for a run (an editor or a copy still writing it).
+    settle_seconds: Annotated[float, Field(ge=0, le=60)] = 0.3
+    # A record that vanished from the files (a file gone, truncated, half
+    # written) is deleted on the elements only if a read this long after the
+    # removal was first seen still lacks it.
+    delete_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
+
+
+class ImportRules(Model):
+    """Who wins when the elements disagree (`import`): the seeds' rule by default."""
+
+    # A user's own data (names, directory name, department, location): the
+    # MiCollab (the master of user data) or the call server hosting the phone.
+    user_data: Literal["micollab", "call_server"] = "micollab"
+    # A user's phones (labels, device types): the hosting call server or the
+    # MiCollab's list of services. COS/COR are only on the call server.
+    phone_data: Literal["call_server", "micollab"] = "call_server"
+    # Templates, roles, departments, locations: the MiCollab (where they are
+    # provisioned centrally), or the value most elements hold.
+    central: Literal["micollab", "majority"] = "micollab"
+
+
+class ImportSettings(Model):
+    """`provgit import`: the pairing and conflict rules in force."""
+
+    rules: ImportRules = ImportRules()
+
+
 class Sharing(Model):
     """Overrides a kind's default sharing scope, and keys never shared."""
 
@@ -89,7 +131,12 @@ class Settings(Model):
     alarms: Alarms = Alarms()
     apply: ApplySettings = ApplySettings()
     reports: Reports = Reports()
+    drift: DriftSettings = DriftSettings()
+    watch: WatchSettings = WatchSettings()
+    # `import:` in provgit.yaml (`import` is a Python keyword).
+    import_: ImportSettings = Field(default=ImportSettings(), alias="import")
     sharing: dict[str, Sharing] = {}
-    # Keys the fingerprints of secrets, so a plan can see a PIN changed without
-    # holding it; without one, fingerprints are keyed by the network name.
+    # Keys the fingerprints of secrets (a plan sees a PIN changed without
+    # holding it) and the signatures of saved plans; without one, the state
+    # directory's own key (`secret.key`) does both.
     secret_key: SecretRef | None = None

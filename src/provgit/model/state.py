@@ -26,9 +26,17 @@ class DesiredState:
     commit: str | None = None
     # Reads other files of the config tree (prompt audio) by relative path.
     root: str = "."
+    # kind -> key -> what was salvaged of a record that failed its own checks
+    # (`model.build.salvage`): only the rules across records look at these.
+    partial: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def of(self, kind: str) -> dict[str, Any]:
         return self.resources.get(kind, {})
+
+    def all_of(self, kind: str) -> dict[str, Any]:
+        """Valid and partial records of a kind: every name the config defines."""
+        broken = self.partial.get(kind)
+        return {**self.of(kind), **broken} if broken else self.of(kind)
 
     @property
     def elements(self) -> dict[str, Element]:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from provgit.model.common import (
     AsciiName,
@@ -13,19 +22,38 @@ from provgit.model.common import (
     Identifier,
     Model,
     Name,
+    OptionValue,
     SecretRef,
     Text,
     _not_blank,
 )
+from provgit.model.login import login_id_problem
 
 # 100-110 are the call server's own classes of service.
 COS_RESERVED = range(100, 111)
 
 
+class CosOptions(TypedDict, total=False, extra_items=OptionValue):  # type: ignore[call-arg]
+    """Class of service options. The yes/no ones of the call server's form are
+    typed (so `toll_denied: no` is located at its key); any other option is
+    true/false, a number or text that does not spell a YAML 1.1 boolean.
+    (`extra_items` is PEP 728: pydantic reads it, mypy does not know it yet.)"""
+
+    __pydantic_config__ = ConfigDict(extra="allow", strict=True)  # type: ignore[misc]
+    toll_denied: bool
+    call_forward_external: bool
+    twinning: bool
+    priority_dial_0: bool
+    acd_agent: bool
+    do_not_disturb: bool
+    call_waiting: bool
+    hot_desk: bool
+
+
 class ClassOfService(Model):
     number: Annotated[int, Field(ge=1, le=110)]
     comment: Annotated[str, StringConstraints(max_length=15)] = ""
-    options: dict[str, bool | int | str] = {}
+    options: CosOptions = {}
 
     @field_validator("number")
     @classmethod
@@ -115,7 +143,15 @@ class PhoneService(Model):
 
 
 class User(Model):
-    login_id: Annotated[str, StringConstraints(min_length=2, max_length=113)]
+    login_id: Annotated[
+        str,
+        StringConstraints(min_length=2, max_length=113),
+        Field(
+            description="2-113 characters of ISO 8859-1: no spaces, '@', commas, control or "
+            "invisible characters, '/', '\\' or '..'; unique ignoring case, and not like "
+            "another login id or equal to another user's DN"
+        ),
+    ]
     first_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     last_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
@@ -132,8 +168,13 @@ class User(Model):
     @field_validator("login_id")
     @classmethod
     def _login(cls, v: str) -> str:
-        if v != v.strip() or any(c.isspace() for c in v):
-            raise ValueError("a login id cannot contain spaces")
+        problem = login_id_problem(v)
+        if problem is not None:
+            # The hint comes first: the message holds user text, and pydantic fills
+            # the template's fields in order (a '{hint}' typed in a login stays).
+            raise PydanticCustomError(
+                "login_id", "{message}", {"hint": problem[1], "message": problem[0]}
+            )
         return v
 
     @model_validator(mode="after")

@@ -9,11 +9,14 @@ from typing import Any
 from provgit.drivers.base import StoredRecord
 from provgit.model.settings import Settings
 from provgit.observe import Observation
+from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.plan.ordering import order
+from provgit.plan.renames import rename_warnings
 from provgit.plan.safety import check_thresholds, is_protected
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, META_PREFIX, Fields
 from provgit.secrets import SENSITIVE, UNRESOLVED, is_sensitive
+from provgit.target.canonical import is_empty, same_value
 from provgit.target.project import COLLECTION_KIND, Target
 
 
@@ -34,15 +37,16 @@ def _same(desired: Any, observed: Any) -> bool:
             return True
         return is_sensitive(observed) and observed[SENSITIVE] == desired[SENSITIVE]
     if isinstance(desired, dict) and isinstance(observed, dict):
-        keys = {k for k, v in desired.items() if v is not None} | {
-            k for k, v in observed.items() if v is not None and not str(k).startswith(META_PREFIX)
+        keys = {k for k, v in desired.items() if not is_empty(v)} | {
+            k for k, v in observed.items() if not is_empty(v) and not str(k).startswith(META_PREFIX)
         }
         return all(_same(desired.get(k), observed.get(k)) for k in keys)
     if isinstance(desired, list) and isinstance(observed, list):
         return len(desired) == len(observed) and all(
             _same(a, b) for a, b in zip(desired, observed, strict=True)
         )
-    return False
+    # Equivalent forms (empty vs absent, 2113 vs "2113"): one rule for plan and import.
+    return same_value(desired, observed)
 
 
 def _unchanged(desired: Fields, observed: Fields) -> bool:
@@ -69,7 +73,7 @@ def field_changes(desired: Fields, observed: Fields) -> dict[str, dict[str, Any]
         if not _same(v, o):
             changes[k] = {"before": o, "after": v}
     for k, o in observed.items():
-        if k[0] != "_" and o is not None and k not in desired:
+        if k[0] != "_" and not is_empty(o) and k not in desired:
             changes[k] = {"before": o, "after": None}
     return changes
 
@@ -146,6 +150,7 @@ def plan_record(
         resource,
         changes={k: {"before": v} for k, v in _visible(stored.fields).items()},
         if_revision=stored.revision,
+        managed=managed,
     )
 
 
@@ -185,7 +190,7 @@ def plan_element(
     options: PlanOptions,
 ) -> ElementPlan:
     if not obs.ok:
-        return ElementPlan(name, element_type, obs.state, None, error=obs.error)
+        return _unobserved(name, element_type, target, obs, settings, options)
     desired = target.records.get(name, {})
     ops: list[Operation] = []
     warnings: list[str] = []
@@ -213,6 +218,24 @@ def plan_element(
     return assemble(name, element_type, obs, ops, warnings, observed_count, settings, options)
 
 
+def _unobserved(
+    name: str,
+    element_type: str,
+    target: Target,
+    obs: Observation,
+    settings: Settings,
+    options: PlanOptions,
+) -> ElementPlan:
+    """An element that could not be observed: nothing to send, but the writes
+    it needs against what it last held (`obs.records`, observed at
+    `obs.base_revision`) are queued, to be kept as pending updates."""
+    queued: tuple[Operation, ...] = ()
+    if obs.base_revision is not None:
+        believed = Observation(name, "running", obs.base_revision, obs.records)
+        queued = plan_element(name, element_type, target, believed, settings, options).operations
+    return ElementPlan(name, element_type, obs.state, None, error=obs.error, queued=queued)
+
+
 def replan_element(
     name: str,
     element_type: str,
@@ -227,7 +250,7 @@ def replan_element(
     same settings and options, re-planning only `keys`: the records whose
     desired or observed state changed since that plan."""
     if not obs.ok:
-        return ElementPlan(name, element_type, obs.state, None, error=obs.error)
+        return _unobserved(name, element_type, target, obs, settings, options)
     ops = {(op.collection, op.key): op for op in previous.operations}
     warnings = {w.split(" ", 1)[0]: w for w in previous.warnings}
     desired = target.records.get(name, {})
@@ -284,10 +307,8 @@ def compute_plan(
         for n in names
         if n in observations
     )
-    warnings = tuple(
-        f"secret {ref} cannot be resolved here: records using it are compared without it"
-        for ref in target.unresolved_secrets
-    )
+    warnings = secret_warnings(target.unresolved_secrets, resource_errors(elements))
+    warnings += rename_warnings(elements)
     return Plan(
         network=settings.network,
         elements=elements,
@@ -295,4 +316,7 @@ def compute_plan(
         source=source,
         mode="diff" if mode == "diff" else "plan",
         warnings=warnings,
+        prune=options.prune,
+        allow_deletes=options.allow_deletes,
+        allow_updates=options.allow_updates,
     )

@@ -43,7 +43,7 @@ from provgit.secrets import UNRESOLVED, Fingerprinter, parse_ref
 from provgit.source import ConfigSource, blob_id
 from provgit.target import Target
 
-FORMAT = "plan-memo-1"
+FORMAT = "plan-memo-2"  # 2: delete operations say whether provgit created the record
 
 
 def enabled() -> bool:

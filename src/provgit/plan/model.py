@@ -2,27 +2,40 @@
 
 A plan is data: per element, ordered operations with before/after, the
 element's observed revision (so a saved plan is refused once the element has
-moved), counts, and a checksum over the whole. Renderers turn it into text,
-markdown or JSON; apply executes it.
+moved), counts, and the options it was planned with. Renderers turn it into
+text, markdown or JSON; apply executes it. A saved plan is signed
+(`plan.signing`): `loads`/`from_json` here only parse.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from provgit.secrets import redact
 
-FORMAT = "provgit.plan/1"
+if TYPE_CHECKING:
+    from provgit.plan.errors import ResourceError
+
+FORMAT = "provgit.plan/2"
+# Formats before plans were signed: refused with a clear message, never applied.
+UNSIGNED_FORMATS = ("provgit.plan/1",)
 Action = Literal["add", "modify", "delete"]
 
 
 class PlanFormatError(Exception):
     """A saved plan file that is not a provgit plan, or was edited."""
+
+
+def canonical(doc: Any) -> bytes:
+    """The one serialization of a JSON value that is signed and checksummed:
+    sorted keys, no spaces, ASCII (parse it and serialize again: same bytes)."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,9 @@ class Operation:
     fields: dict[str, Any] | None = None
     if_revision: int | None = None
     depends_on: tuple[tuple[str, str], ...] = ()
+    # delete: whether the element's record said provgit created it (apply
+    # re-checks the prune rules with it).
+    managed: bool | None = None
 
     @property
     def destructive(self) -> bool:
@@ -57,6 +73,8 @@ class Operation:
             out["fields"] = self.fields
         if self.depends_on:
             out["depends_on"] = [list(d) for d in self.depends_on]
+        if self.managed is not None:
+            out["managed"] = self.managed
         return out
 
     @classmethod
@@ -71,6 +89,7 @@ class Operation:
             fields=d.get("fields"),
             if_revision=d.get("if_revision"),
             depends_on=tuple((a, b) for a, b in d.get("depends_on", [])),
+            managed=d.get("managed"),
         )
 
 
@@ -85,6 +104,11 @@ class ElementPlan:
     refusal: str | None = None  # safety threshold tripped: nothing is applied here
     warnings: tuple[str, ...] = ()
     observed_records: int = 0  # what the element held (the base of percent thresholds)
+    # An element that could not be observed: the writes it needs, planned
+    # against its last observation. Never sent from this plan (the next run
+    # plans again from what the element holds); apply keeps them as pending
+    # updates at once, the way SDS queues updates for an element that is down.
+    queued: tuple[Operation, ...] = ()
 
     @property
     def observed(self) -> bool:
@@ -114,6 +138,8 @@ class ElementPlan:
             "counts": self.counts(),
             "counts_by_kind": self.counts_by_kind(),
             "operations": [op.to_json() for op in self.operations],
+            # Only when there are some: older plan files keep their checksum.
+            **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
         }
 
     @classmethod
@@ -128,6 +154,7 @@ class ElementPlan:
             refusal=d.get("refusal"),
             warnings=tuple(d.get("warnings", [])),
             observed_records=int(d.get("observed_records", 0)),
+            queued=tuple(Operation.from_json(o) for o in d.get("queued", [])),
         )
 
 
@@ -139,14 +166,30 @@ class Plan:
     source: str | None = None  # config path or "<base>..<head>" for a diff
     mode: Literal["plan", "diff"] = "plan"
     warnings: tuple[str, ...] = ()
+    # The options it was planned with (apply re-checks the safety rules with them).
+    prune: bool = False
+    allow_deletes: bool = False
+    allow_updates: bool = False
 
     @property
     def has_changes(self) -> bool:
         return any(e.operations for e in self.elements)
 
     @property
+    def unreachable(self) -> list[ElementPlan]:
+        """Elements that could not be observed: the plan does not cover them."""
+        return [e for e in self.elements if not e.observed]
+
+    @property
     def refused(self) -> list[ElementPlan]:
         return [e for e in self.elements if e.refusal]
+
+    @functools.cached_property
+    def errors(self) -> tuple[ResourceError, ...]:
+        """Resources apply would refuse to write (derived from the operations)."""
+        from provgit.plan.errors import resource_errors
+
+        return resource_errors(self.elements)
 
     def only(self, elements: tuple[str, ...] | list[str]) -> Plan:
         """The same plan limited to these elements."""
@@ -171,27 +214,36 @@ class Plan:
             "commit": self.commit,
             "source": self.source,
             "warnings": list(self.warnings),
+            "options": {
+                "prune": self.prune,
+                "allow_mass_delete": self.allow_deletes,
+                "allow_mass_update": self.allow_updates,
+            },
             "totals": self.totals(),
             "elements": [e.to_json() for e in self.elements],
         }
 
     def checksum(self) -> str:
-        body = json.dumps(self._body(), sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+        """A digest of the content (identifies a plan; it protects nothing: see signing)."""
+        return "sha256:" + hashlib.sha256(canonical(self._body())).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
         body = self._body()
-        body["checksum"] = self.checksum()
+        # Derived from the operations: signed with them, recomputed when read back.
+        body["errors"] = [e.to_json() for e in self.errors]
         return body
 
     def dumps(self) -> str:
+        """The JSON form, unsigned (`signing.signed_text` is what apply accepts)."""
         return json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n"
 
     @classmethod
     def from_json(cls, d: Any) -> Plan:
+        """Parse only: a plan to apply comes through `signing.verify`."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
         try:
+            options = d.get("options") or {}
             plan = cls(
                 network=d["network"],
                 elements=tuple(ElementPlan.from_json(e) for e in d["elements"]),
@@ -199,14 +251,12 @@ class Plan:
                 source=d.get("source"),
                 mode=d.get("mode", "plan"),
                 warnings=tuple(d.get("warnings", [])),
+                prune=options.get("prune") is True,
+                allow_deletes=options.get("allow_mass_delete") is True,
+                allow_updates=options.get("allow_mass_update") is True,
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise PlanFormatError(f"plan file is damaged: {e!r}") from None
-        if d.get("checksum") != plan.checksum():
-            raise PlanFormatError(
-                "plan checksum does not match its content (was the file edited?); "
-                "run `provgit plan --out FILE` again"
-            )
         return plan
 
     @classmethod

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 from provgit.plan.model import ElementPlan, Operation, Plan
-from provgit.render.plan_text import summary_line
+from provgit.render.escape import md_code, md_html, md_text
+from provgit.render.plan_text import error_line, summary_line
 from provgit.render.values import short
 
 MARKER = "<!-- provgit-plan -->"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+# Errors shown in a comment (the summary line counts them all): a comment is bounded.
+MAX_ERRORS = 20
 
 
 def _op_row(op: Operation) -> str:
     if op.action == "modify":
         detail = "; ".join(
-            f"`{f}`: {short(c.get('before'), 40)} → {short(c.get('after'), 40)}"
+            f"{md_code(f)}: {md_code(short(c.get('before'), 40))} → "
+            f"{md_code(short(c.get('after'), 40))}"
             for f, c in op.changes.items()
         )
     elif op.action == "add":
-        detail = ", ".join(f"`{f}`" for f in op.changes)
+        detail = ", ".join(md_code(f) for f in op.changes)
     else:
         detail = ""
     sign = {"add": "➕ add", "modify": "✏️ modify", "delete": "🗑️ delete"}[op.action]
-    return f"| {sign} | `{_cell(op.collection)}/{_cell(op.key)}` | {_cell(detail)} |"
+    return f"| {sign} | {md_code(f'{op.collection}/{op.key}')} | {detail} |"
 
 
 def _state(e: ElementPlan) -> str:
@@ -38,20 +38,25 @@ def _state(e: ElementPlan) -> str:
 def render(plan: Plan, max_bytes: int = 60_000) -> str:
     title = "provgit diff" if plan.mode == "diff" else "provgit plan"
     t = plan.totals()
-    out = [MARKER, f"### {title}: {plan.network}", ""]
-    out.append(f"**{summary_line(plan)}**")
+    out = [MARKER, f"### {title}: {md_text(plan.network)}", ""]
+    out.append(f"**{md_text(summary_line(plan))}**")
     if plan.source:
-        out.append(f"\n<sub>{_cell(plan.source)}</sub>")
+        out.append(f"\n<sub>{md_html(plan.source)}</sub>")
     out += ["", "| element | type | add | modify | delete | state |", "|---|---|--:|--:|--:|---|"]
     for e in plan.elements:
         c = e.counts()
         out.append(
-            f"| {e.element} | {e.element_type} | {c['add']} | {c['modify']} | {c['delete']} "
-            f"| {_state(e)} |"
+            f"| {md_text(e.element)} | {md_text(e.element_type)} | {c['add']} | {c['modify']} "
+            f"| {c['delete']} | {_state(e)} |"
         )
     out.append(f"| **total** | | **{t['add']}** | **{t['modify']}** | **{t['delete']}** | |")
     for w in plan.warnings:
-        out.append(f"\n> ⚠️ {_cell(w)}")
+        out.append(f"\n> ⚠️ {md_text(w)}")
+    for err in plan.errors[:MAX_ERRORS]:
+        out.append(f"\n> ❌ **error** {md_text(error_line(err))}")
+    if len(plan.errors) > MAX_ERRORS:
+        more = len(plan.errors) - MAX_ERRORS
+        out.append(f"\n> ❌ … and {more} more resource(s) in error (`--format json` lists all)")
     head = "\n".join(out) + "\n"
     budget = max_bytes - len(head.encode()) - 400
     parts: list[str] = []
@@ -59,17 +64,21 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
     for e in plan.elements:
         notes = []
         if e.refusal:
-            notes.append(f"> ⛔ {_cell(e.refusal)}")
+            notes.append(f"> ⛔ {md_text(e.refusal)}")
         if not e.observed:
-            notes.append(f"> ⚠️ not observed: {_cell(e.error or e.state)}")
-        notes += [f"> ⚠️ {_cell(w)}" for w in e.warnings]
+            notes.append(f"> ⚠️ not observed: {md_text(e.error or e.state)}")
+            if e.queued:
+                notes.append(
+                    f"> {len(e.queued)} change(s) kept as pending updates until it is back"
+                )
+        notes += [f"> ⚠️ {md_text(w)}" for w in e.warnings]
         if not e.operations and not notes:
             continue
         c = e.counts()
         block = [
             "",
-            f"<details><summary><b>{e.element}</b>: +{c['add']} ~{c['modify']} -{c['delete']}"
-            "</summary>",
+            f"<details><summary><b>{md_html(e.element)}</b>: "
+            f"+{c['add']} ~{c['modify']} -{c['delete']}</summary>",
             "",
             *notes,
         ]

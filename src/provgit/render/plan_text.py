@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from provgit.plan.errors import ResourceError
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.render.values import short
 
@@ -24,12 +25,25 @@ def summary_line(plan: Plan) -> str:
     if in_sync:
         parts.append(f"{len(in_sync)} in sync")
     if unreachable:
+        names = ", ".join(e.element for e in unreachable)
+        queued = sum(len(e.queued) for e in unreachable)
         parts.append(
-            f"{len(unreachable)} not reachable ({', '.join(e.element for e in unreachable)})"
+            f"{len(unreachable)} not reachable ({names})"
+            + (f", {queued} change(s) kept for it as pending updates" if queued else "")
         )
     if plan.refused:
         parts.append(f"{len(plan.refused)} refused for safety")
+    if plan.errors:
+        parts.append(f"{len(plan.errors)} resource(s) in error")
     return "; ".join(parts)
+
+
+def error_line(e: ResourceError) -> str:
+    """One resource apply would refuse on every element, and why (no value)."""
+    return (
+        f"{e.kind}/{e.resource}: {e.message}; apply writes it on none of its elements "
+        f"({', '.join(e.elements)})"
+    )
 
 
 def _op_lines(op: Operation, detail: bool) -> list[Text]:
@@ -63,7 +77,21 @@ def _element(e: ElementPlan, limit: int | None) -> list[Text]:
     )
     out = [head]
     if not e.observed:
-        out.append(Text(f"  not observed: {e.error or e.state}; nothing planned", style="red"))
+        if not e.queued:
+            out.append(Text(f"  not observed: {e.error or e.state}; nothing planned", style="red"))
+            return out
+        out.append(
+            Text(
+                f"  not observed: {e.error or e.state}; {len(e.queued)} change(s) against "
+                "what it last held, kept as pending updates until it is back:",
+                style="red",
+            )
+        )
+        queued = sorted(e.queued, key=lambda o: _DISPLAY_ORDER[o.action])
+        for op in queued if limit is None else queued[:limit]:
+            out.extend(_op_lines(op, detail=False))
+        if limit is not None and len(queued) > limit:
+            out.append(Text(f"  … and {len(queued) - limit} more (use --full)", style="dim"))
         return out
     if e.refusal:
         out.append(Text(f"  REFUSED: {e.refusal}", style="bold red"))
@@ -88,6 +116,12 @@ def render(plan: Plan, console: Console, limit: int | None = 200) -> None:
     console.print(Text(head, style="bold"))
     for w in plan.warnings:
         console.print(Text(f"warning: {w}", style="yellow"))
+    errors = plan.errors if limit is None else plan.errors[:limit]
+    for err in errors:
+        console.print(Text(f"error: {error_line(err)}", style="bold red"), soft_wrap=True)
+    if len(errors) < len(plan.errors):
+        more = len(plan.errors) - len(errors)
+        console.print(Text(f"… and {more} more resource(s) in error (use --full)", style="dim"))
     # Elements with destructive changes first, then the rest in config order.
     elements = sorted(
         plan.elements, key=lambda e: (not e.refusal, not any(o.destructive for o in e.operations))

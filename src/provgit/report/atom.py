@@ -24,6 +24,10 @@ TITLES = {
     "refused": "Refused",
     "config_refused": "Config refused",
     "interrupted": "Run interrupted",
+    "removal_held": "Removal held",
+    "removal_withdrawn": "Removal withdrawn",
+    "element_down": "Element down",
+    "element_up": "Element back",
 }
 
 

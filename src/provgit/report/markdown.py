@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from provgit.render.escape import md_code, md_text
 from provgit.report.document import Document
 
 _ERROR_COLUMNS = ["Action ID", "Element", "Action", "Form", "Key", "Error", "Reason", "Status"]
@@ -18,15 +19,18 @@ _NOTE_RESERVE = 600
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    # Keys, reasons and messages come from YAML authors and from elements.
+    return md_text(value)
 
 
 def _link(text: Any, url: str | None) -> str:
-    label = _cell(text).replace("[", "\\[").replace("]", "\\]")
-    if not url:
+    label = _cell(text)
+    # A reach-through template is config text: only web links become links.
+    if not url or not url.lower().startswith(("http://", "https://")):
         return label
-    return f"[{label}]({url.replace(' ', '%20').replace(')', '%29')})"
+    safe = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    safe = safe.replace("<", "%3C").replace(">", "%3E").replace("`", "%60")
+    return f"[{label}]({safe})"
 
 
 def _row(cells: list[str]) -> str:
@@ -134,7 +138,7 @@ def _sections(doc: Document) -> list[_Section]:
     if events:
         s = _Section("events", ["### Recent events", ""])
         for ev in reversed(events):  # newest first: a chat reader wants the latest
-            s.rows.append(f"- `{ev['time']}` **{_cell(ev['type'])}** {_cell(ev['message'])}")
+            s.rows.append(f"- {md_code(ev['time'])} **{_cell(ev['type'])}** {_cell(ev['message'])}")
         out.append(s)
     return out
 
@@ -142,7 +146,7 @@ def _sections(doc: Document) -> list[_Section]:
 def summary_lines(doc: Document) -> list[str]:
     c = doc["counts"]
     network = doc["network"] or "network"
-    lines = [f"## provgit: {doc['status']} — {network}", ""]
+    lines = [f"## provgit: {_cell(doc['status'])} — {_cell(network)}", ""]
     facts = [
         f"{c['distribution_errors']} distribution error(s)",
         f"{c['pending_updates']} pending update(s)",
@@ -151,17 +155,18 @@ def summary_lines(doc: Document) -> list[str]:
     ]
     level = doc["alarm"]["level"]
     facts.append(f"**{level} alarm**" if level else "no alarm")
-    lines.append("**" + doc["status"] + "**: " + ", ".join(facts) + ".")
+    lines.append("**" + _cell(doc["status"]) + "**: " + ", ".join(facts) + ".")
     run = doc.get("run")
     where = []
     if run:
-        where.append(f"run {run['id']}" + (f" ({run['command']})" if run.get("command") else ""))
+        command = f" ({_cell(run['command'])})" if run.get("command") else ""
+        where.append(f"run {_cell(run['id'])}{command}")
         if run.get("finished"):
-            where.append(f"finished {run['finished']}")
+            where.append(f"finished {_cell(run['finished'])}")
     source = doc.get("source")
     if source:
         dirty = " with uncommitted changes" if source["dirty"] else ""
-        where.append(f"commit `{source['commit'][:12]}`{dirty}")
+        where.append(f"commit {md_code(source['commit'][:12])}{dirty}")
     if where:
         text = ", ".join(where)
         lines += ["", text[:1].upper() + text[1:] + "."]

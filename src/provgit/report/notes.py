@@ -81,7 +81,11 @@ def git_source(config_root: Path, ignore: Sequence[Path] = ()) -> GitSource | No
             continue
         if entry[0] in "RC":
             i += 1  # a rename's source path follows; the new path is the one to judge
-        path = (top / entry[3:]).resolve()
+        # The changed path itself, not where it leads: a symlink (even a loop)
+        # is a change of the link. Its folders are real ones (git does not
+        # descend into symlinked folders).
+        changed = top / entry[3:]
+        path = changed.parent.resolve() / changed.name
         if not path.is_relative_to(root) or any(path.is_relative_to(d) for d in ignored):
             continue
         dirty = not any(part.startswith(".") for part in path.relative_to(root).parts)
@@ -141,6 +145,9 @@ def write_note(config_root: Path, doc: Document) -> None:
         "-f",
         "-F",
         "-",
+        # --end-of-options: the commit comes from a status document; a value
+        # shaped like an option must never be read as one.
+        "--end-of-options",
         source["commit"],
         stdin=body,
     )
@@ -152,6 +159,7 @@ def push_notes(config_root: Path, remote: str = REMOTE) -> None:
         config_root.resolve(),
         "push",
         "--quiet",
+        "--",
         remote,
         f"{NOTES_REF}:{NOTES_REF}",
         timeout=PUSH_TIMEOUT,

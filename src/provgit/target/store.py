@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from provgit.fsutil import private_sqlite
 from provgit.target.project import COLLECTION_KIND, RecordRef, Target
 
 _SCHEMA = """
@@ -57,6 +58,7 @@ class TargetStore:
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.unlink(missing_ok=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(tmp)  # desired records of every element: owner-only
         with contextlib.closing(sqlite3.connect(tmp)) as db:
             db.execute("PRAGMA journal_mode=OFF")
             db.execute("PRAGMA synchronous=OFF")  # the rename below is the commit point

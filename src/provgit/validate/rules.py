@@ -8,23 +8,42 @@ linear in the size of the network (100,000 users in a fraction of a second).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from provgit.load.yaml_events import Path
 from provgit.model.common import CorSet, CosSet
 from provgit.model.findings import Finding, Pointer
-from provgit.model.ivr import MediaServer, Prompt, Step, Subroutine, Workflow
+from provgit.model.ivr import (
+    CHOICE_PLAIN,
+    CHOICE_TARGETED,
+    MENU_KEYS,
+    MediaServer,
+    Prompt,
+    Step,
+    Subroutine,
+    Workflow,
+)
 from provgit.model.kinds import KINDS
+from provgit.model.login import skeleton
 from provgit.model.network import Element
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.model.telephony import Role, Template, User
 from provgit.source import SETTINGS_FILE, ConfigSource
+from provgit.validate.wav import audio_problem
 
 # Call servers accept at most this many characters of a name in their directory.
 DIRECTORY_NAME_MAX = 21
 _PERIODS = ("day", "night1", "night2")
+# What a menu may transfer to: a number to dial, internal or external.
+_DIALABLE = re.compile(r"^[0-9*#]{1,32}$")
+_CHOICE_EXAMPLES = {
+    "transfer": "transfer:2155",
+    "queue": "queue:support-agents",
+    "subroutine": "subroutine:Language Select",
+}
 
 
 def check_rules(state: DesiredState, source: ConfigSource) -> list[Finding]:
@@ -63,9 +82,11 @@ class _Rules:
         self.source = source
         self.out = out
         self.origins = state.origins
-        self.elements: dict[str, Element] = state.of("elements")
-        self.cos_numbers = {int(k) for k in state.of("classes_of_service")}
-        self.cor_numbers = {int(k) for k in state.of("cor_groups")}
+        # Records that failed their own checks (partial) are here too: their names
+        # are defined, and their other fields are checked (None where unusable).
+        self.elements: dict[str, Element] = state.all_of("elements")
+        self.cos_numbers = {_int(k) for k in state.all_of("classes_of_service")}
+        self.cor_numbers = {_int(k) for k in state.all_of("cor_groups")}
         self.prompt_names: set[str] = set()
 
     def run(self) -> None:
@@ -166,7 +187,7 @@ class _Rules:
                         "duplicate",
                         self.at("elements", micollab, "type"),
                     )
-            first = ceids.setdefault(e.ceid, name)
+            first = ceids.setdefault(e.ceid, name) if e.ceid is not None else name
             if first != name:
                 self.add(
                     "elements",
@@ -179,9 +200,10 @@ class _Rules:
                 )
             if e.partner is not None:
                 self.check_partner(name, e, suggest)
-        if micollab is None:
+        # An element whose type is wrong may be the MiCollab: say nothing more then.
+        if micollab is None and all(e.type is not None for e in elements.values()):
             for kind in ("users", "roles", "templates"):
-                records = self.state.of(kind)
+                records = self.state.all_of(kind)
                 if records:
                     first_key = next(iter(records))
                     self.add(
@@ -207,6 +229,8 @@ class _Rules:
                 suggest,
                 "the resilient partner must be a call server defined under elements:",
             )
+        elif p.type is None or e.cluster is None:
+            pass  # reported by that record's own check
         elif p.type != "mivb":
             self.add(
                 "elements",
@@ -241,7 +265,7 @@ class _Rules:
         groups = {e.admin_group for e in self.elements.values() if e.admin_group is not None}
         suggest = _Suggest(sorted(groups))
         t: Template
-        for name, t in self.state.of("templates").items():
+        for name, t in self.state.all_of("templates").items():
             if t.admin_group is not None and t.admin_group not in groups:
                 self.dangling(
                     "templates",
@@ -257,11 +281,11 @@ class _Rules:
             self.numbers("templates", name, ("cor",), t.cor, self.cor_numbers)
 
     def check_roles(self) -> None:
-        templates = self.state.of("templates")
+        templates = self.state.all_of("templates")
         suggest = _Suggest(templates)
         r: Role
-        for name, r in self.state.of("roles").items():
-            if r.template not in templates:
+        for name, r in self.state.all_of("roles").items():
+            if r.template is not None and r.template not in templates:
                 self.dangling(
                     "roles",
                     name,
@@ -275,14 +299,15 @@ class _Rules:
     # -- users ---------------------------------------------------------------
 
     def check_users(self) -> None:
-        users: dict[str, User] = self.state.of("users")
+        users: dict[str, User] = self.state.all_of("users")
         if not users:
             return
-        roles = self.state.of("roles")
-        templates = self.state.of("templates")
-        departments = self.state.of("departments")
-        locations = self.state.of("locations")
-        call_servers = {n for n, e in self.elements.items() if e.type == "mivb"}
+        roles = self.state.all_of("roles")
+        templates = self.state.all_of("templates")
+        departments = self.state.all_of("departments")
+        locations = self.state.all_of("locations")
+        # An element whose type failed its own check may well be a call server.
+        call_servers = {n for n, e in self.elements.items() if e.type in ("mivb", None)}
         s_role, s_template = _Suggest(roles), _Suggest(templates)
         s_dept, s_loc = _Suggest(departments), _Suggest(locations)
         s_host = _Suggest(sorted(call_servers))
@@ -323,9 +348,11 @@ class _Rules:
                     s_loc,
                     "define it under locations:",
                 )
-            if u.host not in call_servers:
+            if u.host is not None and u.host not in call_servers:
                 self.check_host(login, u.host, s_host)
-            for i, s in enumerate(u.services):
+            for i, s in enumerate(u.services or ()):
+                if s is None:
+                    continue
                 c = s.cos
                 # Fast path first: nearly every number resolves.
                 if c is not None and not (
@@ -341,13 +368,17 @@ class _Rules:
                     and (r.night2 is None or r.night2 in cor)
                 ):
                     self.numbers("users", login, ("services", i, "cor"), r, cor)
-                owner = dns.get(s.dn)
-                if owner is None:
+                owner = dns.get(s.dn) if s.dn is not None else login
+                if s.dn is None:
+                    pass  # reported by the record's own check
+                elif owner is None:
                     dns[s.dn] = login
                 else:
                     self.duplicate_dn(login, i, s.dn, owner, users[owner])
             if (
                 u.directory_name is None
+                and u.last_name is not None
+                and u.first_name is not None
                 and len(u.last_name) + 2 + len(u.first_name) > DIRECTORY_NAME_MAX
             ):
                 name = u.effective_directory_name()
@@ -361,6 +392,7 @@ class _Rules:
                     f'set directory_name, e.g. directory_name: "{short}"',
                     "range",
                 )
+        self.check_logins(users)
         # After all DNs are known, so the order of users does not matter.
         for login in users:
             owner = dns.get(login)
@@ -374,6 +406,38 @@ class _Rules:
                     "a login id may not equal another user's DN; choose another login id",
                     "duplicate",
                     self.at("users", owner, "services", _dn_index(users[owner], login), "dn"),
+                )
+
+    def check_logins(self, users: Mapping[str, User]) -> None:
+        """MiCollab compares login ids ignoring case, and people compare them by eye."""
+        folded: dict[str, str] = {}
+        looks: dict[str, str] = {}
+        for login in users:
+            first = folded.setdefault(login.casefold(), login)
+            if first != login:
+                self.add(
+                    "users",
+                    login,
+                    ("login_id",),
+                    f"login id {_shown(login)} differs from user {_shown(first)} at {{other}} "
+                    "only in case",
+                    "MiCollab compares login ids ignoring case; choose another login id",
+                    "duplicate",
+                    self.at("users", first, "login_id"),
+                )
+                continue
+            first = looks.setdefault(skeleton(login), login)
+            if first != login:
+                self.add(
+                    "users",
+                    login,
+                    ("login_id",),
+                    f"login id {_shown(login)} looks like the login id {_shown(first)} "
+                    "of another user at {other}",
+                    "look-alike characters (Cyrillic or Greek letters, 0/O, 1/l/I) let one "
+                    "user pass for another; choose a login id that reads differently",
+                    "confusable",
+                    self.at("users", first, "login_id"),
                 )
 
     def duplicate_dn(self, login: str, i: int, dn: str, owner: str, first: User) -> None:
@@ -412,10 +476,10 @@ class _Rules:
     # -- IVR -------------------------------------------------------------------
 
     def check_ivr(self) -> None:
-        prompts: dict[str, Prompt] = self.state.of("prompts")
-        subs: dict[str, Subroutine] = self.state.of("subroutines")
-        workflows: dict[str, Workflow] = self.state.of("workflows")
-        servers: dict[str, MediaServer] = self.state.of("ivr_media_servers")
+        prompts: dict[str, Prompt] = self.state.all_of("prompts")
+        subs: dict[str, Subroutine] = self.state.all_of("subroutines")
+        workflows: dict[str, Workflow] = self.state.all_of("workflows")
+        servers: dict[str, MediaServer] = self.state.all_of("ivr_media_servers")
         # Steps name a prompt, not a language: any language of it will do.
         prompt_names = self.prompt_names = {p.name for p in prompts.values()}
         s_prompt, s_sub, s_server = (
@@ -424,11 +488,14 @@ class _Rules:
             _Suggest(servers),
         )
         self.check_audio(prompts)
+        calls: dict[str, list[tuple[tuple[str | int, ...], str]]] = {}
         for name, sub in subs.items():
-            self.check_steps("subroutines", name, sub.media_type, sub.steps, s_prompt, s_sub)
+            calls[name] = self.check_steps(
+                "subroutines", name, sub.media_type, sub.steps, s_prompt, s_sub
+            )
         for name, w in workflows.items():
-            for j, ms in enumerate(w.media_servers):
-                if ms not in servers:
+            for j, ms in enumerate(w.media_servers or ()):
+                if ms is not None and ms not in servers:
                     self.dangling(
                         "workflows",
                         name,
@@ -439,19 +506,24 @@ class _Rules:
                         "define it under ivr_media_servers:",
                     )
             self.check_steps("workflows", name, w.media_type, w.steps, s_prompt, s_sub)
+        self.check_cycles(calls)
 
     def check_steps(
         self,
         kind: str,
         name: str,
-        media_type: str,
-        steps: list[Step],
+        media_type: str | None,
+        steps: list[Step] | None,
         s_prompt: _Suggest,
         s_sub: _Suggest,
-    ) -> None:
-        subs: dict[str, Subroutine] = self.state.of("subroutines")
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Check each step's references and menu; return the subroutines it calls."""
+        subs: dict[str, Subroutine] = self.state.all_of("subroutines")
         prompt_names = self.prompt_names
-        for i, step in enumerate(steps):
+        calls: list[tuple[tuple[str | int, ...], str]] = []
+        for i, step in enumerate(steps or ()):
+            if step is None:
+                continue
             if step.prompt is not None and step.prompt not in prompt_names:
                 self.dangling(
                     kind,
@@ -465,10 +537,10 @@ class _Rules:
             called: list[tuple[tuple[str | int, ...], str]] = []
             if step.subroutine is not None:
                 called.append((("steps", i, "subroutine"), step.subroutine))
-            for digit, choice in step.choices.items():
-                what, _, target = choice.partition(":")
-                if what.strip() == "subroutine":
-                    called.append((("steps", i, "choices", digit), target.strip()))
+            for digit, choice in (step.choices or {}).items():
+                target = self.check_choice(kind, name, i, step.action, digit, choice)
+                if target is not None:
+                    called.append((("steps", i, "choices", digit), target))
             for field, sub_name in called:
                 sub = subs.get(sub_name)
                 if sub is None:
@@ -481,7 +553,9 @@ class _Rules:
                         s_sub,
                         "define it under subroutines:",
                     )
-                elif sub.media_type != media_type:
+                    continue
+                calls.append((field, sub_name))
+                if None not in (sub.media_type, media_type) and sub.media_type != media_type:
                     self.add(
                         kind,
                         name,
@@ -493,12 +567,84 @@ class _Rules:
                         self.at("subroutines", sub_name, "media_type"),
                     )
 
+        return calls
+
+    def check_choice(
+        self, kind: str, name: str, i: int, action: str | None, digit: str, choice: str
+    ) -> str | None:
+        """Problems of one menu choice; the subroutine it calls, if any."""
+        field = ("steps", i, "choices", digit)
+        if action is not None and action != "menu":
+            self.add(
+                kind,
+                name,
+                ("steps", i, "choices"),
+                f"a {action} step has no menu choices",
+                "make it an action: menu step, or remove choices:",
+                "menu",
+            )
+            return None
+        if len(digit) != 1 or digit not in MENU_KEYS:
+            self.add(
+                kind,
+                name,
+                field,
+                f"menu choice key {digit!r} is not a phone key",
+                f"a menu choice is one key of {' '.join(MENU_KEYS)}",
+                "menu",
+            )
+        what, sep, target = (x.strip() for x in choice.partition(":"))
+        if what in CHOICE_PLAIN and not sep:
+            return None
+        if what in CHOICE_TARGETED and sep and target:
+            if what == "subroutine":
+                return target
+            if what == "transfer" and not _DIALABLE.match(target):
+                self.add(
+                    kind,
+                    name,
+                    field,
+                    f"menu choice {digit!r}: transfer target {target!r} is not a number to dial",
+                    "transfer to digits, * and # (up to 32), e.g. transfer:2155",
+                    "menu",
+                )
+            return None
+        if what in CHOICE_TARGETED:
+            hint = f"write {what}:<{CHOICE_TARGETED[what]}>, e.g. {_CHOICE_EXAMPLES[what]}"
+            msg = f"menu choice {digit!r}: {what} needs a {CHOICE_TARGETED[what]}"
+        else:
+            hint = f"one of {', '.join(CHOICE_PLAIN)}, or " + ", ".join(
+                f"{k}:<{v}>" for k, v in CHOICE_TARGETED.items()
+            )
+            msg = f"menu choice {digit!r}: {choice!r} is not a menu action"
+        self.add(kind, name, field, msg, hint, "menu")
+        return None
+
+    def check_cycles(self, calls: Mapping[str, list[tuple[tuple[str | int, ...], str]]]) -> None:
+        """A subroutine that ends up calling itself would loop the caller forever."""
+        graph = {name: [callee for _, callee in out] for name, out in calls.items()}
+        for cycle in find_cycles(graph):
+            first, second = cycle[0], cycle[1]
+            field = next(f for f, callee in calls[first] if callee == second)
+            shown = " -> ".join(f"subroutines/{n}" for n in cycle)
+            self.add(
+                "subroutines",
+                first,
+                field,
+                f"subroutine call cycle: {shown}",
+                "a subroutine may not call itself, directly or through others; "
+                "break the cycle (a menu can 'repeat' instead)",
+                "cycle",
+            )
+
     def check_audio(self, prompts: Mapping[str, Prompt]) -> None:
         # A file shared by several prompts (one per language) is read once.
         seen: dict[str, tuple[str, str] | None] = {}
         for key, p in prompts.items():
+            if p.file is None:
+                continue
             if p.file not in seen:
-                seen[p.file] = _audio_problem(p.file, self.source.read_other(p.file))
+                seen[p.file] = audio_problem(p.file, self.source.read_other(p.file))
             problem = seen[p.file]
             if problem is not None:
                 self.add("prompts", key, ("file",), problem[0], problem[1], "file")
@@ -562,23 +708,91 @@ class _Rules:
                 )
 
 
-def _audio_problem(file: str, data: bytes | None) -> tuple[str, str] | None:
-    """(message, hint) when the prompt's audio is unusable."""
-    if data is None:
-        return (
-            f"audio file '{file}' not found in the config root",
-            "add the WAV file at that path (a symlink out of the config root counts as missing)",
-        )
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        return (
-            f"audio file '{file}' is not a WAV file (no RIFF/WAVE header)",
-            "convert it to WAV, e.g. sox in.mp3 out.wav or ffmpeg -i in.mp3 out.wav",
-        )
-    return None
+def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
+    """One cycle per strongly connected part of `graph` that loops, as a path
+    from its first node (in `graph`'s order) back to it: ["a", "b", "a"]."""
+    order = {n: k for k, n in enumerate(graph)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    parts: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        # Tarjan's algorithm, iteratively: a call chain may be long.
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, k = work.pop()
+            if k == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            succ = [c for c in graph.get(node, ()) if c in graph]
+            if k < len(succ):
+                work.append((node, k + 1))
+                child = succ[k]
+                if child not in index:
+                    work.append((child, 0))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            if low[node] == index[node]:
+                part: list[str] = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    part.append(top)
+                    if top == node:
+                        break
+                parts.append(part)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    cycles = []
+    for part in parts:
+        members = set(part)
+        start = min(part, key=order.__getitem__)
+        if len(part) == 1 and start not in graph[start]:
+            continue
+        cycles.append(_path_back(graph, start, members, order))
+    return sorted(cycles, key=lambda c: order[c[0]])
+
+
+def _path_back(
+    graph: Mapping[str, list[str]], start: str, members: set[str], order: Mapping[str, int]
+) -> list[str]:
+    """The shortest call path from `start` back to itself inside one loop."""
+    prev: dict[str, str] = {}
+    queue = [start]
+    for node in queue:
+        for child in graph[node]:
+            if child == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(prev[path[-1]])
+                return [start, *reversed(path[:-1]), start] if node != start else [start, start]
+            if child in members and child not in prev and child != start:
+                prev[child] = node
+                queue.append(child)
+    return [start, start]  # not reached: every loop leads back
 
 
 def _dn_index(user: User, dn: str) -> int:
-    return next(i for i, s in enumerate(user.services) if s.dn == dn)
+    return next(i for i, s in enumerate(user.services) if s is not None and s.dn == dn)
+
+
+def _shown(text: str) -> str:
+    """User text quoted for a message; escapes show what cannot be seen."""
+    return f"'{text}'" if text.isprintable() else ascii(text)
+
+
+def _int(key: str) -> int:
+    # A partial record's key is its raw text, which may not be a number.
+    try:
+        return int(float(key))
+    except ValueError:
+        return -1
 
 
 def _few(names: Iterable[Any], n: int = 8) -> str:

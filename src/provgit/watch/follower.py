@@ -11,6 +11,7 @@ journal); this module only answers "what is the ref now" and "what is in it".
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from provgit.git_source import CommitReader, GitSourceError, resolve_commit, run_git
@@ -26,11 +27,16 @@ def is_url(spec: str) -> bool:
 
 class GitFollower:
     def __init__(self, spec: str, ref: str, subdir: str, state_dir: Path) -> None:
+        for what, value in (("repository", spec), ("ref", ref)):
+            if value.startswith("-"):
+                # git would read it as an option (--upload-pack=... runs a command).
+                raise FollowError(f"{what} {value!r} cannot start with '-'")
         self.spec = spec
         self.ref = ref
         self.remote = is_url(spec) or not Path(spec).exists()
         self.repo = (state_dir / "repo.git") if self.remote else Path(spec).resolve()
         self.reader = CommitReader(self.repo, subdir, self.display)
+        self.disk_root: str | None = None
 
     @property
     def display(self) -> str:
@@ -41,14 +47,50 @@ class GitFollower:
         if self.remote:
             if not (self.repo / "HEAD").exists():
                 self.repo.parent.mkdir(parents=True, exist_ok=True)
-                run_git(None, "clone", "--bare", "--quiet", self.spec, str(self.repo), timeout=600)
+                run_git(
+                    None, "clone", "--bare", "--quiet", "--", self.spec, str(self.repo), timeout=600
+                )
             return
         if not self.repo.exists():
             raise FollowError(f"{self.spec}: no such repository")
         try:
             run_git(self.repo, "rev-parse", "--git-dir")
+            bare = run_git(self.repo, "rev-parse", "--is-bare-repository").strip() == b"true"
         except FollowError:
             raise FollowError(f"{self.spec} is not a git repository") from None
+        if not bare:
+            # A work tree: its config folder is where secret files must not be.
+            self.disk_root = str(self.repo / self.reader.subdir)
+
+    def check_ref(self) -> None:
+        """Refuse to start on a ref the repository does not have (a typo would
+        otherwise leave a watcher running that never applies anything)."""
+        try:
+            self.head()
+            return
+        except FollowError:
+            if not self.remote:
+                raise FollowError(self._no_ref()) from None
+        try:
+            self.fetch()  # a branch made on the remote since it was cloned
+        except FollowError as e:
+            # git says "couldn't find remote ref" for a typo; a network failure says so too.
+            raise FollowError(f"{self._no_ref()} ({e})") from None
+        try:
+            self.head()
+        except FollowError:
+            raise FollowError(self._no_ref()) from None
+
+    def _no_ref(self) -> str:
+        try:
+            out = run_git(self.repo, "for-each-ref", "--format=%(refname:short)", "refs/heads")
+            branches = ", ".join(out.decode().split()) or "none"
+        except FollowError:
+            branches = "unknown"
+        return (
+            f"{self.spec} has no branch or revision {self.ref!r} (branches: {branches}); "
+            "pass --ref with one of them"
+        )
 
     def fetch(self) -> None:
         """Bring the ref up to date from the remote (a local path needs nothing)."""
@@ -58,6 +100,7 @@ class GitFollower:
                 "fetch",
                 "--quiet",
                 "--no-tags",
+                "--",
                 "origin",
                 f"+refs/heads/{self.ref}:refs/heads/{self.ref}",
                 timeout=300,
@@ -71,4 +114,4 @@ class GitFollower:
 
     def read(self, commit: str) -> ConfigSource:
         """The YAML files of the config directory at `commit`."""
-        return self.reader.read(commit)
+        return dataclasses.replace(self.reader.read(commit), disk_root=self.disk_root)

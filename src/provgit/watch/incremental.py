@@ -38,8 +38,7 @@ from provgit.plan.model import ElementPlan
 from provgit.source import SETTINGS_FILE, ConfigSource, blob_id
 from provgit.target import Target
 from provgit.target.project import RecordRef, reproject
-from provgit.validate import Validated
-from provgit.validate.rules import check_rules
+from provgit.validate import Validated, check_network
 
 
 def tree_key(source: ConfigSource) -> str:
@@ -130,7 +129,7 @@ class StageCache:
         state, findings = assemble_state(
             files, list(built.values()), commit=source.commit, root=source.root
         )
-        findings.extend(check_rules(state, source))
+        findings = check_network(state, source, findings)
         diags = sorted(
             loaded.diagnostics + resolve(findings, state.sources), key=Diagnostic.sort_key
         )

@@ -30,19 +30,23 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan, standing
+from provgit.apply import drift as drift_items
 from provgit.apply import status as st
-from provgit.compose import Network, connect, observe_network
-from provgit.journal import Journal
+from provgit.compose import Network, connect, observe_network, remember_writes
+from provgit.journal import DriftItem, Journal
+from provgit.model.settings import Settings
+from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
 from provgit.plan import Plan, PlanOptions
+from provgit.render import apply_summary
 from provgit.report import reports_dir
-from provgit.source import ConfigSource, read_directory
+from provgit.source import ConfigSource
 from provgit.validate import Validated
 from provgit.watch import reports
 from provgit.watch.drift import Classified, classify, describe
@@ -50,8 +54,10 @@ from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.incremental import Desired, StageCache
 from provgit.watch.logs import Log
 from provgit.watch.metrics import Metrics
+from provgit.watch.removals import Held, RemovalGuard, removals
 from provgit.watch.server import start as start_server
 from provgit.watch.shutdown import Gate, GatedDriver
+from provgit.watch.stability import settled_read
 from provgit.watch.triggers import every, watch_directory
 
 DriftMode = Literal["report", "correct"]
@@ -68,7 +74,8 @@ class WatchOptions:
     repo: str | None = None  # git mode: URL or local path
     ref: str = "main"
     subdir: str = "."  # git mode: the config directory inside the repository
-    drift: DriftMode = "report"
+    # None: `drift.mode` of provgit.yaml, else report.
+    drift: DriftMode | None = None
     resync_seconds: float = 300.0
     fetch_seconds: float = 60.0
     step_ms: int = 50
@@ -143,6 +150,13 @@ class Watcher:
         self.timings: dict[str, float] = {}
         self._drift_elements: set[str] = set()
         self._loop_alive = True
+        # Directory mode: removals wait for a confirming read (removals.py).
+        self.removals = RemovalGuard()
+        self.held: dict[str, Any] | None = None
+        self._read_at: float | None = None  # when the last settled read started
+        self._read_refused = False  # the last read was refused (not valid)
+        self._config_pending = False  # a config was held, not applied yet
+        self._confirm: asyncio.TimerHandle | None = None
 
     # ---- the provider the status server reads ---------------------------------
 
@@ -189,6 +203,12 @@ class Watcher:
         self._doc = (now, self._version, doc)
         return doc
 
+    @property
+    def drift_mode(self) -> DriftMode:
+        """--drift, else `drift.mode` of the config applied, else report."""
+        settings = self.desired.state.settings if self.desired is not None else None
+        return self.o.drift or (settings.drift.mode if settings else None) or "report"
+
     def _watch_section(self) -> dict[str, Any]:
         desired = self.desired
         return {
@@ -201,8 +221,9 @@ class Watcher:
             else {**self.running, "elements": dict(self.progress)},
             "last_run": self.last_run,
             "refused": self.refused,
+            "held_removals": self.held,
             "drift": self.drift,
-            "drift_mode": self.o.drift,
+            "drift_mode": self.drift_mode,
         }
 
     # ---- lifetime ---------------------------------------------------------------
@@ -215,6 +236,7 @@ class Watcher:
         self._mark_interrupted()  # a run of ours that died without finishing
         if self.follower is not None:
             await asyncio.to_thread(self.follower.prepare)
+            await asyncio.to_thread(self.follower.check_ref)
             self.applied_commit = self.journal.meta(self._applied_key())
         self._seed_metrics()
         runner, url = await start_server(self, self.o.host, self.o.port, self.o.token)
@@ -227,7 +249,7 @@ class Watcher:
             url=url,
             source=self.follower.display if self.follower else str(self.o.config),
             state_dir=str(self.o.state_dir),
-            drift=self.o.drift,
+            drift=self.drift_mode,
             resync_seconds=self.o.resync_seconds,
             pid=os.getpid(),
         )
@@ -256,6 +278,8 @@ class Watcher:
             for t in background:
                 t.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if self._confirm is not None:
+                self._confirm.cancel()
             await self._save_observations()
             await runner.cleanup()
             self.apply_journal.close()
@@ -441,9 +465,14 @@ class Watcher:
         outcome = "error"
         result: ApplyResult | None = None
         try:
-            config_run = await self._refresh_config(reasons)
+            config_run = await self._refresh_config(reasons) or self._config_pending
             if self.desired is None:
                 outcome = "no valid config"
+                return
+            if self._read_refused and reasons <= {"change", "confirm"}:
+                # Only a change asked, and it does not validate (a half-written
+                # file, say): no run; the last good config stays applied.
+                outcome = "config refused"
                 return
             result, outcome = await self._reconcile(config_run, reasons)
         finally:
@@ -475,13 +504,22 @@ class Watcher:
         if self.follower is not None:
             look = first or reload or bool(reasons & {"fetch", "webhook"})
             return await self._refresh_git(look, reload)
-        if not (first or reload or "change" in reasons):
+        self._read_refused = False
+        if not (first or reload or "change" in reasons or "confirm" in reasons):
             return False
         before = self.desired.key if self.desired else None
+        settings = self.desired.state.settings if self.desired else Settings()
         with self._timed("read"):
-            source = await asyncio.to_thread(read_directory, self.o.config)
+            # Only a tree that stopped changing is read (stability.py).
+            source, read_at = await settled_read(
+                self.o.config,
+                settings.watch.settle_seconds,
+                lambda paths: self.log.info("config_settling", files=paths[:MAX_PROBLEMS]),
+            )
         if not await self._consider(source, str(self.o.config)):
+            self._read_refused = True
             return False
+        self._read_at = read_at
         assert self.desired is not None
         return first or reload or self.desired.key != before
 
@@ -596,27 +634,101 @@ class Watcher:
                     desired.source.commit,
                     desired.source.root,
                 )
+            if self.follower is None and self._hold_removals(plan, state):
+                self._config_pending = config_run or self._config_pending
+                return None, "removal held"
             only: frozenset[tuple[str, str, str]] | None = None
             fresh = True
             if not config_run:
                 classified = classify(
                     plan, standing.unfinished(self.journal), self._down_elements()
                 )
+                # Into the journal (items, events) like the drift any run finds,
+                # including changes to records provgit never wrote.
+                await asyncio.to_thread(
+                    drift_items.review,
+                    plan,
+                    self.apply_journal,  # off the loop, as apply uses it
+                    self.drift_mode,
+                    settle=True,
+                    extra=_items(classified),
+                )
                 self._note_drift(classified)
-                if classified.drift and self.o.drift == "report":
+                if classified.drift and self.drift_mode == "report":
                     only, fresh = classified.unfinished, False
                 if self._nothing_to_do(plan, observed, only):
                     return None, "in sync"
             with self._timed("apply"):
                 result = await self._apply(plan, network, only, fresh)
+                remember_writes(self.o.state_dir, plan, result, self.cache.observations)
         finally:
             await network.close()
+        if config_run:
+            self._config_pending = False
         outcome = "refused" if result.refusal else result.overall
         with self._timed("report"):
             await self._after_apply(result, config_run, desired)
         if "retry" in reasons:
             self._after_retry(result.pending_updates)
         return result, outcome
+
+    def _hold_removals(self, plan: Plan, state: DesiredState) -> bool:
+        """Directory mode: True when the plan deletes resources whose removal no
+        read after the grace period has confirmed yet (nothing is applied)."""
+        grace = state.settings.watch.delete_grace_seconds
+        held, confirmed, withdrawn = self.removals.review(
+            removals(plan, state), self._read_at, time.monotonic(), grace
+        )
+        if withdrawn:
+            self.log.info("removal_withdrawn", count=len(withdrawn), resources=_names(withdrawn))
+            self.journal.add_event(
+                "removal_withdrawn",
+                f"{len(withdrawn)} resource(s) missing from a read are back in the config: "
+                f"nothing was deleted ({', '.join(_names(withdrawn))})",
+            )
+        if confirmed:
+            self.log.info("removal_confirmed", count=len(confirmed), resources=_names(confirmed))
+        if held is None:
+            if self._confirm is not None:
+                self._confirm.cancel()  # nothing left to confirm
+                self._confirm = None
+            if self.held is not None:
+                self.held = None
+                self.touch()
+            return False
+        self._announce_hold(held, grace)
+        return True
+
+    def _announce_hold(self, held: Held, grace: float) -> None:
+        names = _names(held.resources)
+        again = self.held is not None and self.held["resources"] == names
+        self.held = {
+            "count": len(held.resources),
+            "resources": names,
+            "grace_seconds": grace,
+            "recheck_in_seconds": round(held.recheck_in, 3),
+        }
+        self.touch()
+        if self._confirm is not None:
+            self._confirm.cancel()
+        # A little past the grace, so the confirming read starts after it.
+        self._confirm = asyncio.get_running_loop().call_later(
+            held.recheck_in + 0.05, self.trigger, "confirm"
+        )
+        # Said once per set of held removals (a retry meanwhile holds them again).
+        (self.log.debug if again else self.log.warning)(
+            "removal_held",
+            count=len(held.resources),
+            resources=names,
+            recheck_seconds=round(held.recheck_in, 3),
+        )
+        if not again:
+            self.journal.add_event(
+                "removal_held",
+                f"{len(held.resources)} resource(s) missing from the config are held for "
+                f"{grace:g} s and deleted only if a read then still lacks them; nothing "
+                f"was applied meanwhile ({', '.join(names)})",
+            )
 
     async def _observe(self, network: Network, save: bool) -> dict[str, Observation]:
         previous: Mapping[str, Observation] = self.cache.observations
@@ -656,7 +768,7 @@ class Watcher:
             self.drift, self._drift_sig = None, frozenset()
             self.touch()
             return
-        corrected = self.o.drift == "correct"
+        corrected = self.drift_mode == "correct"
         self.drift = {
             "time": _iso(time.time()),
             "records": c.drift_count,
@@ -678,10 +790,56 @@ class Watcher:
         if sig == self._drift_sig and not corrected:
             return  # the same drift was reported already
         self._drift_sig = sig
+        # The journal events were written by drift_items.review (new items only).
         for el, ops in sorted(c.drift.items()):
-            message = describe(el, ops, corrected)
-            self.journal.add_event("drift", message, element=el)
-            self.log.warning("drift", element=el, records=len(ops), corrected=corrected)
+            self.log.warning(
+                "drift",
+                element=el,
+                records=len(ops),
+                corrected=corrected,
+                message=describe(el, ops, corrected),
+            )
+
+    def _note_run_drift(self, result: ApplyResult) -> None:
+        """Drift a config run found (an edit made just before it): logged, and
+        shown in the live status until a resync sees it again or gone."""
+        if not result.drift:
+            return
+        by_element: dict[str, list[dict[str, Any]]] = {}
+        for d in result.drift:
+            by_element.setdefault(d["element"], []).append(d)
+        for el, found in sorted(by_element.items()):
+            if any(d["new"] for d in found):
+                self.log.warning(
+                    "drift",
+                    element=el,
+                    records=len(found),
+                    corrected=all(d["outcome"] == "corrected" for d in found),
+                    held=sum(d["outcome"] == "held" for d in found),
+                )
+        left = [d for d in result.drift if d["outcome"] != "corrected"]
+        if not left:
+            return
+        action = {"changed": "modify", "missing": "add", "unexpected": "delete"}
+        self.drift = {
+            "time": _iso(time.time()),
+            "records": len(left),
+            "corrected": False,
+            "elements": {
+                el: [
+                    {
+                        "action": action.get(d["change"], "modify"),
+                        "collection": d["collection"],
+                        "key": d["key"],
+                        "fields": d["fields"],
+                    }
+                    for d in left
+                    if d["element"] == el
+                ][:MAX_PROBLEMS]
+                for el in sorted({d["element"] for d in left})
+            },
+        }
+        self.touch()
 
     def _nothing_to_do(
         self,
@@ -706,7 +864,9 @@ class Watcher:
     ) -> ApplyResult:
         gate = self.gate = Gate()
         drivers = {n: GatedDriver(d, gate) for n, d in network.drivers.items()}
-        options = ApplyOptions(command="watch", check_stale=False, fresh=fresh, only=only)
+        options = ApplyOptions(
+            command="watch", check_stale=False, fresh=fresh, only=only, drift=self.drift_mode
+        )
         assert self.desired is not None
         return await apply_plan(
             plan,
@@ -720,6 +880,8 @@ class Watcher:
         )
 
     async def _after_apply(self, result: ApplyResult, config_run: bool, desired: Desired) -> None:
+        if config_run:
+            self._note_run_drift(result)
         for e in result.elements:
             self.log.info("element_status", element=e.element, status=e.status, **e.counts())
         self.log.info(
@@ -730,6 +892,8 @@ class Watcher:
             pending_updates=result.pending_updates,
             alarm=result.alarm,
             commit=desired.source.commit,
+            # Which resources, not only how many: "users/jdoe on cs1, mcl; …".
+            **apply_summary.fields(result),
         )
         commit = desired.source.commit
         if config_run and commit and self.follower is not None and result.refusal is None:
@@ -776,6 +940,39 @@ class Watcher:
                 self.log.warning("git_note", warning=warning)
             else:
                 self.log.info("git_note_written", commit=commit)
+
+
+def _items(c: Classified) -> list[DriftItem]:
+    """The resync's drift as journal drift items (field names only, never values)."""
+    now = time.time()
+    change = {"modify": "changed", "add": "missing", "delete": "unexpected"}
+    return [
+        DriftItem(
+            el,
+            op.collection,
+            op.key,
+            op.kind,
+            op.resource,
+            change.get(op.action, "changed"),
+            tuple(sorted(k for k in op.changes if not k.startswith("_")))
+            if op.action == "modify"
+            else (),
+            op.if_revision,
+            "open",
+            None,
+            now,
+            now,
+        )
+        for el, ops in c.drift.items()
+        for op in ops
+    ]
+
+
+def _names(resources: Sequence[tuple[str, str]]) -> list[str]:
+    shown = [f"{kind}/{key}" for kind, key in resources[:MAX_PROBLEMS]]
+    if len(resources) > MAX_PROBLEMS:
+        shown.append(f"… and {len(resources) - MAX_PROBLEMS} more")
+    return shown
 
 
 def _iso(t: float) -> str:

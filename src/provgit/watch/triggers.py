@@ -40,10 +40,13 @@ class ConfigFilter:
     def __call__(self, change: object, path: str) -> bool:
         p = Path(path)
         try:
-            rel = p.resolve().relative_to(self.root) if p.is_absolute() else p
-        except (ValueError, OSError):
+            # The changed path itself, not where it leads: a new symlink (even a
+            # broken one or a loop) is a change the next read must judge.
+            real = p.parent.resolve() / p.name if p.is_absolute() else p
+            rel = real.relative_to(self.root) if p.is_absolute() else p
+        except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
             return False
-        if any(p.resolve().is_relative_to(d) for d in self.ignore):
+        if any(real.is_relative_to(d) for d in self.ignore):
             return False
         parts = rel.parts
         if not parts:

@@ -1,0 +1,138 @@
+"""Signed plans: whoever can write a saved plan must not be able to change what it applies.
+
+`provgit plan --out` writes the plan's JSON with a `signature`: HMAC-SHA256,
+keyed by the network's `secret_key` (or, without one, the state directory's
+key), over the canonical serialization (`model.canonical`) of the whole
+document but the signature's value. `apply` parses the file once, serializes
+what it parsed the same way and checks the HMAC (`hmac.compare_digest`) before
+anything else: so what was checked is exactly what is applied, byte for byte.
+The plan names which key signed it (where it came from and a key id derived
+from it), never the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+from typing import Any
+
+from provgit.model.common import SecretRef
+from provgit.plan.model import FORMAT, UNSIGNED_FORMATS, Plan, PlanFormatError, canonical
+from provgit.secrets import FROM_SECRET_KEY, FROM_STATE_DIR, NetworkKey, network_key
+
+ALGORITHM = "HMAC-SHA256"
+SIGNATURE = "signature"
+RUN_AGAIN = "run `provgit plan --out FILE` again"
+# Domain separation: the network key also keys secret fingerprints.
+_SIGNING = b"provgit plan signature v1"
+_KEY_ID = b"provgit plan key id v1"
+
+
+class PlanSignatureError(PlanFormatError):
+    """A plan that is not signed, or whose signature does not hold: refused for safety."""
+
+
+def key_id(key: NetworkKey) -> str:
+    """A name for the key that reveals nothing of it."""
+    return hmac.new(key.secret, _KEY_ID, hashlib.sha256).hexdigest()[:16]
+
+
+def _mac(key: NetworkKey, message: bytes) -> str:
+    signing_key = hmac.new(key.secret, _SIGNING, hashlib.sha256).digest()
+    return hmac.new(signing_key, message, hashlib.sha256).hexdigest()
+
+
+def plan_key(
+    secret_key: SecretRef | None, state_dir: str | os.PathLike[str], create: bool = True
+) -> NetworkKey | str:
+    """The key plans are signed and checked with (the fingerprints' key); or,
+    when there is none here and `create` is off, why not."""
+    found = network_key(secret_key, state_dir, create)
+    if found is not None:
+        return found
+    if secret_key is not None:
+        configured = f"the network's secret_key ({secret_key.describe()}) is not set here"
+    else:
+        configured = "provgit.yaml sets no secret_key"
+    return f"{configured} and the state directory {state_dir} has no key"
+
+
+def signed_document(plan: Plan, key: NetworkKey) -> dict[str, Any]:
+    doc = plan.to_json()
+    doc[SIGNATURE] = {"algorithm": ALGORITHM, "key": key.source, "key_id": key_id(key)}
+    doc[SIGNATURE]["value"] = _mac(key, canonical(doc))
+    return doc
+
+
+def signed_text(plan: Plan, key: NetworkKey) -> str:
+    """The saved form of a plan (what `provgit apply PLAN_FILE` accepts)."""
+    return json.dumps(signed_document(plan, key), indent=1) + "\n"
+
+
+def _described(signature: dict[str, Any]) -> str:
+    """Which key the plan says signed it, shown only when it is well formed
+    (the file is not trusted yet: nothing of it is echoed otherwise)."""
+    source, kid = signature.get("key"), signature.get("key_id")
+    well_formed = isinstance(kid, str) and re.fullmatch(r"[0-9a-f]{16}", kid) is not None
+    if source in (FROM_SECRET_KEY, FROM_STATE_DIR) and well_formed:
+        return f"{source} {kid}"
+    return "an unknown key"
+
+
+def verify(text: str, key: NetworkKey | str) -> Plan:
+    """The plan in `text` if its signature holds under `key`.
+
+    Raises PlanSignatureError (refused for safety) when it is unsigned, in a
+    format from before plans were signed, or signed otherwise; PlanFormatError
+    when it is not a plan at all.
+    """
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PlanFormatError(f"plan file is not JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
+    found = doc.get("format")
+    if found in UNSIGNED_FORMATS:
+        raise PlanSignatureError(
+            f"this plan is in an old, unsigned format ({found}) and is not applied: "
+            f"plans are signed now; {RUN_AGAIN}"
+        )
+    if found != FORMAT:
+        raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
+    signature = doc.get(SIGNATURE)
+    value = signature.get("value") if isinstance(signature, dict) else None
+    if not isinstance(signature, dict) or not isinstance(value, str):
+        raise PlanSignatureError(
+            f"the plan is not signed (was its signature removed?) and is not applied; {RUN_AGAIN}"
+        )
+    if signature.get("algorithm") != ALGORITHM:
+        raise PlanSignatureError(
+            f"the plan's signature is not {ALGORITHM} and is not applied; {RUN_AGAIN}"
+        )
+    signed_with = _described(signature)
+    if isinstance(key, str):
+        raise PlanSignatureError(
+            f"plan signature cannot be checked: it names {signed_with}, but {key}; set the "
+            "network's secret_key (e.g. PROVGIT_SECRET_KEY) in both the plan and the apply "
+            "job, or apply with the state directory the plan was made with"
+        )
+    unsigned = dict(doc)
+    unsigned[SIGNATURE] = {k: v for k, v in signature.items() if k != "value"}
+    expected = _mac(key, canonical(unsigned))
+    if not hmac.compare_digest(expected.encode(), value.encode("utf-8", "replace")):
+        here = f"{key.source} {key_id(key)}"
+        if signed_with == here:
+            why = f" (it names the key used here, {here}: so its content changed since)"
+        else:
+            why = f" (it names {signed_with}; the key here is {here}"
+            why += f", as {key.fallback})" if key.fallback else ")"
+        raise PlanSignatureError(
+            "plan signature does not match: the plan was changed after it was made, or was "
+            f"made with another key; run provgit plan again{why}"
+        )
+    del unsigned[SIGNATURE]
+    return Plan.from_json(unsigned)

@@ -1,0 +1,79 @@
+"""Secret files must lie outside the config root.
+
+A `{file: PATH}` reference inside the config repository would be committed
+with it (and pushed, and copied into every clone): the secret would not be one.
+Which directory is the config root is known only here, where the source is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from provgit.load.yaml_events import Path as DataPath
+from provgit.model.common import SecretRef
+from provgit.model.findings import Finding, Pointer
+from provgit.model.state import DesiredState
+from provgit.source import SETTINGS_FILE, ConfigSource
+
+
+def check_secret_files(state: DesiredState, source: ConfigSource) -> list[Finding]:
+    if source.disk_root is None:
+        return []
+    root = _real(Path(source.disk_root))
+    if root is None:
+        return []
+    out: list[Finding] = []
+    for at, kind, key, ref in _file_refs(state):
+        assert ref.file is not None
+        target = _real(Path(ref.file).expanduser())
+        if target is not None and target.is_relative_to(root):
+            out.append(
+                Finding(
+                    at,
+                    f"secret file {ref.file} is inside the config root ({root}): it would be "
+                    "committed with the config, so it is not secret",
+                    kind=kind,
+                    key=key,
+                    hint="move the file outside the config repository (e.g. /etc/provgit/) "
+                    "or use {env: VARIABLE}",
+                    code="secret",
+                )
+            )
+    return out
+
+
+def _real(p: Path) -> Path | None:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: reading it fails later, clearly
+        return None
+
+
+def _file_refs(state: DesiredState) -> Iterator[tuple[Pointer, str | None, str | None, SecretRef]]:
+    """Every `{file: ...}` secret reference, with where it is written."""
+    key_ref = state.settings.secret_key
+    if key_ref is not None and key_ref.file is not None:
+        yield Pointer(SETTINGS_FILE, (0, "secret_key")), None, None, key_ref
+    for name, element in state.elements.items():
+        token = element.connection.token
+        if token is not None and token.file is not None:
+            yield _at(state, "elements", name, ("connection", "token")), "elements", name, token
+    for login, user in state.of("users").items():
+        pin = user.voicemail_pin
+        if pin is not None and pin.file is not None:
+            yield _at(state, "users", login, ("voicemail_pin",)), "users", login, pin
+        for i, service in enumerate(user.services):
+            desk = service.hot_desk_pin
+            if desk is not None and desk.file is not None:
+                yield (
+                    _at(state, "users", login, ("services", i, "hot_desk_pin")),
+                    "users",
+                    login,
+                    desk,
+                )
+
+
+def _at(state: DesiredState, kind: str, key: str, path: DataPath) -> Pointer:
+    origin = state.origins.get((kind, key), Pointer("", ()))
+    return Pointer(origin.file, origin.path + path)

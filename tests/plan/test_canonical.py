@@ -1,0 +1,68 @@
+"""One canonical form for plan, import and drift: equivalent forms compare equal."""
+
+from __future__ import annotations
+
+from provgit.model.common import CorSet, CosSet
+from provgit.model.telephony import Role, Template
+from provgit.plan.compute import field_changes
+from provgit.target.canonical import canonical, periods, same_value
+
+DESK = Template.model_validate(
+    {
+        "name": "Desk",
+        "phones": [{"label": "Desk", "device_type": "6920", "primary": True}],
+        "cos": {"day": 10, "night1": 60},
+        "cor": {"day": 2},
+    }
+)
+TEMPLATES = {"Desk": DESK}
+ROLES = {"Clerk": Role.model_validate({"name": "Clerk", "template": "Desk"})}
+
+
+def test_a_night_band_equal_to_day_is_the_same_as_leaving_it_out() -> None:
+    assert periods({"day": 40, "night1": 40}) == periods({"day": 40})
+    assert periods(CosSet(day=40, night1=40)) == periods(CosSet(day=40))
+    assert periods(CorSet(day=3, night2=3)) == {"day": 3, "night1": 3, "night2": 3}
+    assert canonical("templates", {"name": "T", "cos": {"day": 40, "night1": 40}}) == canonical(
+        "templates", {"name": "T", "cos": {"day": 40}}
+    )
+
+
+def test_a_user_inheriting_the_template_default_equals_one_writing_it_out() -> None:
+    short = {
+        "login_id": "a",
+        "first_name": "A",
+        "last_name": "B",
+        "role": "Clerk",
+        "services": [{"dn": "2113"}],
+    }
+    full = {
+        **short,
+        "directory_name": "B, A",
+        "services": [
+            {
+                "dn": 2113,
+                "label": "Desk",
+                "device_type": "6920",
+                "cos": {"day": 10, "night1": 60, "night2": 60},
+                "cor": {"day": 2},
+            }
+        ],
+    }
+    assert canonical("users", short, TEMPLATES, ROLES) == canonical("users", full, TEMPLATES, ROLES)
+    other = {**short, "services": [{"dn": "2113", "cos": {"day": 11}}]}
+    assert canonical("users", other, TEMPLATES, ROLES) != canonical(
+        "users", short, TEMPLATES, ROLES
+    )
+
+
+def test_empty_and_absent_lists_and_numeric_text_are_one_value() -> None:
+    assert same_value([], None)
+    assert same_value("2113", 2113)
+    assert not same_value("2113", 2114)
+    assert not same_value(True, "1")
+    assert field_changes({"dn": "2113", "members": []}, {"dn": 2113}) == {}
+    assert field_changes({"dn": "2113"}, {"dn": 2113, "tags": []}) == {}
+    assert field_changes({"dn": "2113"}, {"dn": "2114"}) == {
+        "dn": {"before": "2114", "after": "2113"}
+    }
