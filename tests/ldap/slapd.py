@@ -122,14 +122,16 @@ class Slapd:
     def ldap(self, tool: str, ldif: str) -> subprocess.CompletedProcess[str]:
         """Run an ldap-utils tool (ldapmodify, ldapadd, ldapdelete) as the root DN:
         the out-of-band edit an admin makes on the directory."""
-        return subprocess.run(
+        done = subprocess.run(
             [tool, "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PW],
             input=ldif,
             text=True,
             capture_output=True,
             timeout=60,
-            check=True,
         )
+        if done.returncode:
+            raise AssertionError(f"{tool} failed ({done.returncode}): {done.stderr.strip()}")
+        return done
 
     def stop(self) -> None:
         if self.proc.poll() is None:
