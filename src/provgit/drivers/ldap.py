@@ -62,6 +62,7 @@ from provgit.drivers.base import (
     WriteOp,
     WriteResult,
 )
+from provgit.model.directory import FIELDS, PRESET_CLASSES, PRESET_RDN, carried
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 
 USERS = "users"
@@ -70,64 +71,12 @@ FORM = "User and Services (IDS entry)"
 MARKER_ATTRIBUTE = "description"
 MARKER = f"managed-by={MANAGED_BY_VALUE}"
 ASSERTION_OID = "1.3.6.1.1.12"
-# Fields a directory entry carries, in order; None in a preset: not carried.
-FIELDS = (
-    "login_id",
-    "first_name",
-    "last_name",
-    "email",
-    "department",
-    "location",
-    "primary_dn",
-    "secondary_dn",
-    "role",
-    "host",
-    "mobile",
-    "language",
-)
-# MiCollab's documented default mapping ("Attribute Mapping Descriptions").
-ACTIVE_DIRECTORY: dict[str, str | None] = {
-    "login_id": "sAMAccountName",
-    "first_name": "givenName",
-    "last_name": "sn",
-    "email": "mail",
-    "department": "department",
-    "location": "physicalDeliveryOfficeName",
-    "primary_dn": "telephoneNumber",
-    "secondary_dn": "otherTelephone",
-    "role": "employeeType",
-    "host": "ipPhone",
-    "mobile": "mobile",
-    "language": "preferredLanguage",
-}
-# Standard inetOrgPerson attributes; the ones AD has and inetOrgPerson lacks are
-# not carried unless an override names an attribute the directory's schema has.
-OPENLDAP: dict[str, str | None] = {
-    **ACTIVE_DIRECTORY,
-    "login_id": "uid",
-    "department": "departmentNumber",
-    "secondary_dn": None,
-    "host": None,
-}
-PRESETS: dict[str, dict[str, str | None]] = {
-    "active_directory": ACTIVE_DIRECTORY,
-    "openldap": OPENLDAP,
-}
-PRESET_RDN = {"active_directory": "cn", "openldap": "uid"}
-PRESET_CLASSES = {
-    "active_directory": ["top", "person", "organizationalPerson", "user"],
-    "openldap": ["inetOrgPerson"],
-}
-
 T = TypeVar("T")
 
 
 def mapping_of(directory: Mapping[str, Any]) -> dict[str, str]:
     """field -> attribute for what this element carries (preset, then overrides)."""
-    preset = str(directory.get("preset") or "active_directory")
-    merged = dict(PRESETS[preset])
-    merged.update(directory.get("attributes") or {})
-    return {f: a for f, a in merged.items() if a}
+    return carried(str(directory.get("preset") or "active_directory"), directory.get("attributes"))
 
 
 # ---- revisions: entryCSN <-> int ------------------------------------------------
