@@ -12,7 +12,7 @@ change made in the directory meanwhile is a conflict): updates and deletes carry
 the LDAP assertion control (RFC 4528) naming the CSN they were planned against.
 Full reads use the simple paged results control; refreshes search
 `modifyTimestamp>=` the last revision and find deletions by listing the OU's
-managed DNs against what this driver last saw (the first refresh in a process
+user names against what this driver last saw (the first refresh in a process
 answers "feed too old", so it starts with one full read).
 
 Settings (DriverConfig.settings):
@@ -131,7 +131,8 @@ class LdapDriver:
         self.attributes = sorted(set(self.mapping.values()))
         self._conn: ldap3.Connection | None = None
         self._lock = threading.Lock()
-        # key -> revision of the managed entries last seen (None: no full read yet).
+        # key -> revision of the entries (managed or not) last seen; None: no full
+        # read yet. A refresh reports the keys gone from the OU since as deletes.
         self._known: dict[str, int] | None = None
         self._pending: dict[str, int] = {}
 
@@ -261,9 +262,9 @@ class LdapDriver:
             controls = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
             nxt = (controls.get("value") or {}).get("cookie") or None
             records = [r for r in map(self._record, entries) if r is not None]
-            if self._known is None or cookie is None:
-                self._pending = {} if cookie is None else self._pending
-            self._pending.update({r.key: r.revision for r in records if r.fields.get(MANAGED_BY)})
+            if cookie is None:
+                self._pending = {}
+            self._pending.update({r.key: r.revision for r in records})
             if nxt is None:
                 self._known = dict(self._pending)
             return Page(records, base64.b64encode(nxt).decode() if nxt else None, start)
@@ -282,7 +283,7 @@ class LdapDriver:
             changed = self._search(
                 conn, f"(&({login}=*)(modifyTimestamp>={stamp}))", self._read_attrs()
             )
-            present = self._managed_keys(conn)
+            present = self._present_keys(conn)
             out: list[Change] = []
             top = since
             for r in map(self._record, changed):
@@ -293,20 +294,15 @@ class LdapDriver:
             for key in sorted(set(self._known) - present):
                 out.append(Change(top, USERS, key, "delete", None, self._known[key]))
             self._known = {k: v for k, v in self._known.items() if k in present}
-            self._known.update(
-                {
-                    c.key: c.revision
-                    for c in out
-                    if c.op == "put" and (c.fields or {}).get(MANAGED_BY)
-                }
-            )
+            self._known.update({c.key: c.revision for c in out if c.op == "put"})
             return ChangeFeed(out, top)
 
         return await self._call(read)
 
-    def _managed_keys(self, conn: ldap3.Connection) -> set[str]:
+    def _present_keys(self, conn: ldap3.Connection) -> set[str]:
+        """Every user name in the OU (names only: cheap next to a full read)."""
         login = self.mapping["login_id"]
-        flt = f"(&({login}=*)({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)}))"
+        flt = f"({login}=*)"
         keys: set[str] = set()
         cookie: bytes | None = None
         while True:
