@@ -69,9 +69,73 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def config_ldif(db_dir: Path) -> str:
+def make_certificates(root: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 it signed:
+    (ca.pem, server.pem, server.key)."""
+    ca_key, ca, key, csr, cert = (
+        root / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=provgit test CA",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    (root / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(root / "san.ext"),
+    )
+    return ca, cert, key
+
+
+def config_ldif(db_dir: Path, tls: tuple[Path, Path, Path] | None = None) -> str:
+    tls_lines = (
+        f"olcTLSCACertificateFile: {tls[0]}\nolcTLSCertificateFile: {tls[1]}\n"
+        f"olcTLSCertificateKeyFile: {tls[2]}\n"
+        if tls
+        else ""
+    )
     parts = [
-        "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n",
+        f"dn: cn=config\nobjectClass: olcGlobal\ncn: config\n{tls_lines}",
         "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
         f"olcModulePath: {MODULE_DIR}\nolcModuleLoad: back_mdb\n",
         "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n",
@@ -114,6 +178,12 @@ class Slapd:
     proc: subprocess.Popen[bytes]
     port: int
     root: Path
+    tls_port: int | None = None
+    ca_file: Path | None = None
+
+    @property
+    def tls_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
 
     @property
     def url(self) -> str:
@@ -143,13 +213,15 @@ class Slapd:
                 self.proc.wait(timeout=10)
 
 
-def start(root: Path, seed: str = "") -> Slapd:
-    """A fresh slapd under `root`, listening on a free loopback port."""
+def start(root: Path, seed: str = "", tls: bool = False) -> Slapd:
+    """A fresh slapd under `root`, listening on a free loopback port (and, with
+    `tls`, ldaps:// on another, StartTLS on the first, a throwaway CA's cert)."""
     conf = root / "slapd.d"
     db = root / "db"
     conf.mkdir(parents=True)
     db.mkdir()
-    (root / "config.ldif").write_text(config_ldif(db))
+    certs = make_certificates(root) if tls else None
+    (root / "config.ldif").write_text(config_ldif(db, certs))
     (root / "data.ldif").write_text(data_ldif() + ("\n" + seed if seed else ""))
     subprocess.run(
         [SLAPADD, "-n", "0", "-F", str(conf), "-l", str(root / "config.ldif")],
@@ -164,15 +236,17 @@ def start(root: Path, seed: str = "") -> Slapd:
         timeout=300,
     )
     port = free_port()
+    tls_port = free_port() if tls else None
+    urls = f"ldap://127.0.0.1:{port}/" + (f" ldaps://127.0.0.1:{tls_port}/" if tls else "")
     log = (root / "slapd.log").open("wb")
     proc = subprocess.Popen(
         # -d 0: stay in the foreground (so the process is ours to kill) and quiet.
-        [SLAPD, "-d", "0", "-F", str(conf), "-h", f"ldap://127.0.0.1:{port}/"],
+        [SLAPD, "-d", "0", "-F", str(conf), "-h", urls],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "LC_ALL": "C"},
     )
-    server = Slapd(proc, port, root)
+    server = Slapd(proc, port, root, tls_port, certs[0] if certs else None)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if proc.poll() is not None:

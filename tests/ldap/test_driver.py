@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -296,3 +297,44 @@ class slapd_port_closed:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+@pytest.fixture
+def tls_directory(tmp_path: Path) -> Iterator[slapd.Slapd]:
+    server = slapd.start(tmp_path / "tls", tls=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def tls_config(server: slapd.Slapd, url: str, start_tls: bool, ca: bool = True) -> DriverConfig:
+    base = config(server, url=url)
+    directory = dict(base.settings["directory"], start_tls=start_tls)
+    if ca:
+        directory["ca_file"] = str(server.ca_file)
+    return DriverConfig(base.element, base.element_type, {**base.settings, "directory": directory})
+
+
+@pytest.mark.parametrize("how", ["ldaps", "start_tls"])
+def test_tls_connections_check_the_certificate_against_ca_file(
+    tls_directory: slapd.Slapd, how: str
+) -> None:
+    url = tls_directory.tls_url if how == "ldaps" else tls_directory.url
+
+    async def body(d: Driver) -> None:
+        await d.write(WriteOp("put", "users", "jdoe", jdoe()))
+        assert (await all_users(d))["jdoe"].fields == jdoe()
+
+    run(LdapDriver(tls_config(tls_directory, url, how == "start_tls")), body)
+
+
+def test_tls_with_an_untrusted_certificate_is_offline_not_sent_in_clear(
+    tls_directory: slapd.Slapd,
+) -> None:
+    async def body(d: Driver) -> None:
+        observed = (await observe({"dir1": d}))["dir1"]
+        assert observed.state == "offline"
+        assert observed.error and "certificate verify failed" in observed.error, observed.error
+
+    run(LdapDriver(tls_config(tls_directory, tls_directory.tls_url, False, ca=False)), body)

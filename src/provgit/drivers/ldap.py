@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+import os
 import ssl
 import threading
 import time
@@ -124,6 +125,8 @@ class LdapDriver:
         self.bind_dn = str(d.get("bind_dn") or "") or None
         self._password: str | None = s.get("token") or None
         self.start_tls = bool(d.get("start_tls"))
+        ca_file = d.get("ca_file")
+        self.ca_file = os.path.expanduser(str(ca_file)) if ca_file else None
         preset = str(d.get("preset") or "active_directory")
         self.mapping = mapping_of(d)
         self.rdn = str(d.get("rdn_attribute") or PRESET_RDN[preset])
@@ -144,7 +147,8 @@ class LdapDriver:
     def _connect(self) -> ldap3.Connection:
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED)
+        # Certificates are always checked (chain and host name), against ca_file if given.
+        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=self.ca_file)
         server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=self.timeout, tls=tls)
         conn = ldap3.Connection(
             server,

@@ -89,6 +89,9 @@ class DirectorySettings(Model):
     object_classes: Annotated[list[AttributeName], Field(min_length=1)] | None = None
     rdn_attribute: AttributeName | None = None
     start_tls: bool = False
+    # PEM file of the CA(s) that signed the directory's certificate (default: the
+    # system's); absolute or ~/, like a secret file: not a file of the config.
+    ca_file: Annotated[str, StringConstraints(pattern=r"^(/|~/)")] | None = None
 
     @field_validator("base_dn", "bind_dn")
     @classmethod
