@@ -106,7 +106,7 @@ Text = Annotated[str, StringConstraints(max_length=255)]
 # An element or network name: used in file names and URLs.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 MediaType = Literal["voice", "email", "chat", "sms", "open"]
-ElementType = Literal["mivb", "micollab", "ivr"]
+ElementType = Literal["mivb", "micollab", "ivr", "directory"]
 
 
 # A secret file is absolute or in the home directory: a relative path would be
