@@ -97,6 +97,10 @@ def _no_accents(v: str) -> str:
 def _not_blank(v: str) -> str:
     if not v.strip():
         raise ValueError("must not be blank")
+    if v.strip() in (".", ".."):
+        # A name is a record key, and a key is a path segment of the element
+        # API: `/records/departments/..` is another URL to any proxy on the way.
+        raise ValueError(f"{v!r} cannot be a name (it reads as a path step)")
     return v
 
 
