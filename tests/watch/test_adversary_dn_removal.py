@@ -10,7 +10,6 @@ until a read after the grace period still lacks it.
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,16 +33,6 @@ def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]
     finally:
         for s in started:
             s.stop()
-
-
-@pytest.fixture
-def watches() -> Iterator[list[Watch]]:
-    started: list[Watch] = []
-    try:
-        yield started
-    finally:
-        for w in started:
-            w.stop(signal.SIGKILL if w.proc.poll() is None else signal.SIGTERM, timeout=5)
 
 
 def _two_numbers(config: Path) -> tuple[str, str]:

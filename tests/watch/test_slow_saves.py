@@ -10,41 +10,18 @@ observe each step.
 
 from __future__ import annotations
 
-import signal
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from apply.helpers import Sim, cli_process, read_store, start_sims, write_config
+from apply.helpers import Sim, cli_process, read_store, write_config
 from provgit.watch.removals import RemovalGuard
 
 from .helpers import Watch, start_watch
 
 GRACE_LONG = "watch:\n  settle_seconds: 0.2\n  delete_grace_seconds: 60\n"
-
-
-@pytest.fixture
-def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
-
-
-@pytest.fixture
-def watches() -> Iterator[list[Watch]]:
-    started: list[Watch] = []
-    try:
-        yield started
-    finally:
-        for w in started:
-            w.stop(signal.SIGKILL if w.proc.poll() is None else signal.SIGTERM, timeout=5)
 
 
 def _split_users(config: Path) -> str:

@@ -7,39 +7,16 @@ import signal
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from apply.helpers import Sim, cli_process, journal, start_sims, wait_for, write_config
+from apply.helpers import Sim, cli_process, journal, wait_for, write_config
 from provgit.watch.triggers import ConfigFilter, is_editor_noise
 
 from .helpers import TOKEN, WATCH, Watch, commit_all, git, make_repo, start_watch
-
-
-@pytest.fixture
-def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
-
-
-@pytest.fixture
-def watches() -> Iterator[list[Watch]]:
-    """Watchers started by a test; all stopped at the end, whatever happened."""
-    started: list[Watch] = []
-    try:
-        yield started
-    finally:
-        for w in started:
-            w.stop(signal.SIGKILL if w.proc.poll() is None else signal.SIGTERM, timeout=5)
 
 
 def _finished(w: Watch, after: int, timeout: float = 30.0) -> dict[str, Any]:

@@ -6,38 +6,15 @@ simulator's admin endpoint, right before a config change triggers a run.
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from apply.helpers import Sim, journal, start_sims, write_config
+from apply.helpers import Sim, journal, write_config
 
 from .helpers import Watch, start_watch
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
-
-
-@pytest.fixture
-def watches() -> Iterator[list[Watch]]:
-    started: list[Watch] = []
-    try:
-        yield started
-    finally:
-        for w in started:
-            w.stop(signal.SIGKILL if w.proc.poll() is None else signal.SIGTERM, timeout=5)
 
 
 def _edit_cos(sim: Sim, comment: str) -> None:
