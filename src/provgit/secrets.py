@@ -175,14 +175,19 @@ def is_sensitive(value: Any) -> bool:
     return isinstance(value, dict) and SENSITIVE in value
 
 
+# Values `redact` returns as they are without a call: nearly every field (a
+# first rollout's plan redacts millions of them).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def redact(value: Any) -> Any:
     """What may be shown of a field value: secrets become "(sensitive)"."""
     if is_sensitive(value):
         return SHOWN
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {k: v if type(v) in _PLAIN else redact(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [v if type(v) in _PLAIN else redact(v) for v in value]
     return value
 
 
