@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets as _random
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provgit.model.common import SecretRef
+from provgit.model.common import SECRET_KEY_PATTERN, SecretRef
 
 SENSITIVE = "$sensitive"
 SHOWN = "(sensitive)"
@@ -35,12 +37,60 @@ def resolve(ref: SecretRef) -> str:
             raise SecretUnavailable(f"environment variable {ref.env} is not set")
         return value
     assert ref.file is not None
+    if ref.key is not None:
+        value = _key_file(ref.file).get(ref.key)
+        if value is None:
+            raise SecretUnavailable(f"secret file {ref.file}: key {ref.key} is not in the file")
+        return value
     path = Path(ref.file).expanduser()
     try:
         return path.read_text(encoding="utf-8").splitlines()[0].strip()
     except (OSError, IndexError, UnicodeDecodeError) as e:
         # Name the file, never its content.
         raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
+
+
+# Key files (`{file: PATH, key: NAME}`) read this run: path -> (when checked,
+# the file's identity, its values). Read once, not once per reference; stat'ed
+# again at most once a second so a long-running `watch` sees an edited file.
+_KEY_FILES: dict[str, tuple[float, tuple[int, int, int], dict[str, str]]] = {}
+_RECHECK_AFTER = 1.0  # seconds
+
+
+def _key_file(name: str) -> dict[str, str]:
+    """NAME -> value of a key file: `NAME=value` lines; blank lines and lines
+    starting with # are skipped; the value is the rest of the line after the
+    first `=`, without surrounding whitespace. Errors name the file and the
+    line number, never a line's content."""
+    now = time.monotonic()
+    cached = _KEY_FILES.get(name)
+    if cached is not None and now - cached[0] < _RECHECK_AFTER:
+        return cached[2]
+    path = Path(name).expanduser()
+    try:
+        st = path.stat()
+        identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if cached is not None and cached[1] == identity:
+            _KEY_FILES[name] = (now, identity, cached[2])
+            return cached[2]
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        _KEY_FILES.pop(name, None)
+        raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, eq, value = stripped.partition("=")
+        key = key.strip()
+        if not eq or re.match(SECRET_KEY_PATTERN, key) is None:
+            raise SecretUnavailable(f"secret file {name}: line {number} is not NAME=value")
+        if key in values:
+            raise SecretUnavailable(f"secret file {name}: line {number} repeats {key}")
+        values[key] = value.strip()
+    _KEY_FILES[name] = (now, identity, values)
+    return values
 
 
 KEY_FILE = "secret.key"
@@ -134,8 +184,12 @@ def network_key(
 
 
 def parse_ref(described: str) -> SecretRef:
-    """The reference `SecretRef.describe()` wrote ("env:NAME" or "file:/path")."""
+    """The reference `SecretRef.describe()` wrote ("env:NAME", "file:/path" or
+    "key:NAME@/path")."""
     kind, _, name = described.partition(":")
+    if kind == "key":
+        key, _, path = name.partition("@")
+        return SecretRef(file=path, key=key)
     return SecretRef(env=name) if kind == "env" else SecretRef(file=name)
 
 
