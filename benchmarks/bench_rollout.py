@@ -8,7 +8,8 @@ untimed plan first fills the parse cache; before each timed run the plan memo
 is deleted, so each run computes the whole plan (what an admin's first plan
 does, minus the cold parse). Times the real CLI in a fresh process, text and
 JSON (signed, as `--out` writes it), stdout to a file; peak RSS from wait4().
-`--src` runs another tree's sources (before/after on the same machine).
+`--src` runs another tree's sources; given twice or more, the trees' runs
+are interleaved (before, after, before, ...) so they share the machine's load.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def main() -> None:
     )
     ap.add_argument("--users", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--src", type=Path, default=HERE.parent / "src")
+    ap.add_argument("--src", type=Path, action="append")
     ap.add_argument("--formats", default="text,json")
     args = ap.parse_args()
     root = HERE / "data" / f"net{args.users // 1000}k"
@@ -66,27 +67,31 @@ def main() -> None:
     from bench_plan import set_secrets
 
     set_secrets(root)
-    env = dict(os.environ, PYTHONPATH=str(args.src.resolve()))
+    srcs = args.src or [HERE.parent / "src"]
+    envs = [dict(os.environ, PYTHONPATH=str(src.resolve())) for src in srcs]
     state_dir = HERE / "out" / f"rollout-state-{args.users}"
     shutil.rmtree(state_dir, ignore_errors=True)
     out = HERE / "out" / "rollout-plan.out"
     out.parent.mkdir(parents=True, exist_ok=True)
     base = [sys.executable, "-m", "provgit", "plan", str(root), "--state-dir", str(state_dir)]
-    timed([*base, "--format", "text"], env, out)  # fills the parse cache
-    load = os.getloadavg()[0]
-    print(f"{args.users:,} users, src {args.src}, load {load:.2f}")
+    timed([*base, "--format", "text"], envs[0], out)  # fills the parse cache
+    print(f"{args.users:,} users, load {os.getloadavg()[0]:.2f}")
     for fmt in args.formats.split(","):
-        runs = []
+        runs: list[list[tuple[float, float, int]]] = [[] for _ in srcs]
+        sizes = [0] * len(srcs)
         for _ in range(args.runs):
-            shutil.rmtree(state_dir / "memo", ignore_errors=True)
-            runs.append(timed([*base, "--format", fmt], env, out))
-        secs = [r[0] for r in runs]
-        rss = max(r[1] for r in runs)
-        print(
-            f"{fmt}: median {statistics.median(secs):.2f}s "
-            f"({', '.join(f'{s:.2f}' for s in secs)}), peak RSS {rss:.0f} MB, "
-            f"output {out.stat().st_size / 1e6:.1f} MB, load {os.getloadavg()[0]:.2f}"
-        )
+            for i, env in enumerate(envs):
+                shutil.rmtree(state_dir / "memo", ignore_errors=True)
+                runs[i].append(timed([*base, "--format", fmt], env, out))
+                sizes[i] = out.stat().st_size
+        for src, got, size in zip(srcs, runs, sizes, strict=True):
+            secs = [r[0] for r in got]
+            print(
+                f"{fmt} {src}: median {statistics.median(secs):.2f}s "
+                f"({', '.join(f'{s:.2f}' for s in secs)}), "
+                f"peak RSS {max(r[1] for r in got):.0f} MB, output {size / 1e6:.1f} MB, "
+                f"load {os.getloadavg()[0]:.2f}"
+            )
 
 
 if __name__ == "__main__":
