@@ -104,8 +104,8 @@ def _any_sensitive(value: Any) -> bool:
         value = value.values()
     elif not isinstance(value, list):
         return False
-    for v in value:
-        if (isinstance(v, dict) or isinstance(v, list)) and _any_sensitive(v):
+    for v in value:  # noqa: SIM110 (a loop: no generator per call on the write path)
+        if isinstance(v, dict | list) and _any_sensitive(v):
             return True
     return False
 
