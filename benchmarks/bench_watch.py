@@ -161,9 +161,10 @@ class Watcher:
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            raise SystemExit(f"watch did not start: {line!r}")
-        self.url = line.removeprefix("listening on ")
+        try:
+            self.url = json.loads(line)["url"]  # --log-format json: a JSON "listening" line
+        except (ValueError, KeyError):
+            raise SystemExit(f"watch did not start: {line!r}") from None
         self.lines: list[tuple[float, dict[str, Any]]] = []
         self.cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()

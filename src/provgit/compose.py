@@ -30,6 +30,7 @@ from provgit.plan import Plan, PlanOptions, compute_plan, memo
 from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.memo import MemoInputs
 from provgit.plan.model import ElementPlan
+from provgit.plan.renames import rename_warnings
 from provgit.records import COLLECTIONS
 from provgit.secrets import Fingerprinter, SecretUnavailable, network_key, resolve
 from provgit.source import ConfigSource
@@ -302,7 +303,7 @@ async def plan_from_memo(
         elements=tuple(elements),
         commit=source.commit,
         source=str(config_root),
-        warnings=secret_warnings(unresolved, resource_errors(elements)),
+        warnings=secret_warnings(unresolved, resource_errors(elements)) + rename_warnings(elements),
         prune=options.prune,
         allow_deletes=options.allow_deletes,
         allow_updates=options.allow_updates,

@@ -12,6 +12,10 @@ from typing import Any, Literal
 Severity = Literal["error", "warning"]
 
 
+# Kinds whose records plan shows under a shorter collection name (target's names).
+SHORT_KINDS = {"classes_of_service": "cos", "ivr_media_servers": "media_servers"}
+
+
 @dataclass(frozen=True, order=True)
 class Location:
     file: str  # path relative to the config root, with forward slashes
@@ -35,9 +39,12 @@ class Diagnostic:
     severity: Severity = "error"
 
     def subject(self) -> str:
-        if self.kind and self.key is not None:
-            return f"{self.kind}/{self.key}"
-        return self.kind or ""
+        """The resource as plan names its records (`cos/12`, not `classes_of_service/12`),
+        so a message from validate and a line of the plan read alike."""
+        kind = SHORT_KINDS.get(self.kind, self.kind) if self.kind else self.kind
+        if kind and self.key is not None:
+            return f"{kind}/{self.key}"
+        return kind or ""
 
     def to_json(self) -> dict[str, Any]:
         return {

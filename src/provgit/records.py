@@ -58,3 +58,14 @@ COLLECTIONS: dict[str, dict[str, str]] = {
 def form_name(element_type: str, collection: str) -> str:
     """The admin form name for a collection, or the collection itself if unknown."""
     return COLLECTIONS.get(element_type, {}).get(collection, collection)
+
+
+def form_name_of(collection: str, element_type: str | None = None) -> str:
+    """The form name when the element's type may not be known (a journal read
+    without the config): the one name every element type gives the collection,
+    e.g. `cos` is "Class of Service Options"; the collection itself when the
+    types disagree (`users`) and no type is given."""
+    if element_type:
+        return form_name(element_type, collection)
+    names = {forms[collection] for forms in COLLECTIONS.values() if collection in forms}
+    return names.pop() if len(names) == 1 else collection

@@ -30,7 +30,10 @@ class SecretUnavailable(Exception):
     """The reference cannot be resolved here (unset variable, unreadable file)."""
 
 
-def resolve(ref: SecretRef) -> str:
+def resolve(ref: SecretRef, for_element: bool = True) -> str:
+    """The secret's value. `for_element`: it is sent to an element (a PIN, a
+    token), so a state directory's signing key is refused (only the network's
+    `secret_key` may name one)."""
     if ref.env is not None:
         value = os.environ.get(ref.env)
         if value is None:
@@ -38,44 +41,133 @@ def resolve(ref: SecretRef) -> str:
         return value
     assert ref.file is not None
     if ref.key is not None:
-        value = _key_file(ref.file).get(ref.key)
+        values, is_state_key = _key_file(ref.file)
+        if for_element and is_state_key:
+            raise SecretUnavailable(
+                f"secret file {ref.file} is a provgit state directory's signing key; "
+                "it is never sent to an element"
+            )
+        value = values.get(ref.key)
         if value is None:
             raise SecretUnavailable(f"secret file {ref.file}: key {ref.key} is not in the file")
         return value
     path = Path(ref.file).expanduser()
+    if pseudo_file(path):
+        raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
+    if for_element and state_dir_key(path):
+        raise SecretUnavailable(
+            f"secret file {ref.file} is a provgit state directory's signing key; "
+            "it is never sent to an element"
+        )
     try:
-        return path.read_text(encoding="utf-8").splitlines()[0].strip()
-    except (OSError, IndexError, UnicodeDecodeError) as e:
+        # Non-blocking, so a named pipe is refused instead of waited on.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
+        try:
+            # Only the first line is the value: read no further than it can be.
+            head = f.read(MAX_SECRET_BYTES + 1)
+        except OSError as e:
+            raise SecretUnavailable(
+                f"cannot read secret file {ref.file}: {type(e).__name__}"
+            ) from None
+    line, newline, _ = head.partition(b"\n")
+    if not newline and len(head) > MAX_SECRET_BYTES:
+        raise SecretUnavailable(
+            f"secret file {ref.file}: its first line is longer than {MAX_SECRET_BYTES} bytes"
+        )
+    try:
+        value = line.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
         # Name the file, never its content.
         raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
+    if not head:
+        raise SecretUnavailable(f"cannot read secret file {ref.file}: IndexError")
+    return value
+
+
+# What sits beside a state directory's key file (journal, caches, element files).
+_STATE_DIR_MARKS = ("journal.sqlite", "cache", "memo", "observed", "elements", "locks")
+
+
+def state_dir_key(path: Path) -> bool:
+    """Whether `path` (after links) is the key file of a provgit state directory."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return real.name == KEY_FILE and any((real.parent / m).exists() for m in _STATE_DIR_MARKS)
+
+
+# A secret's value is a PIN, a token or a key: far below this.
+MAX_SECRET_BYTES = 64 * 1024
+# Kernel and device files: reading them is never a secret's value (/proc/self/environ
+# is every variable of the job; /dev/zero never ends).
+_PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def pseudo_file(path: Path) -> bool:
+    """Whether `path` (after links) is a kernel or device file, not a stored secret."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(real == p or p in real.parents for p in _PSEUDO) or any(
+        path == p or p in path.parents for p in _PSEUDO
+    )
 
 
 # Key files (`{file: PATH, key: NAME}`) read this run: path -> (when checked,
-# the file's identity, its values). Read once, not once per reference; stat'ed
-# again at most once a second so a long-running `watch` sees an edited file.
-_KEY_FILES: dict[str, tuple[float, tuple[int, int, int], dict[str, str]]] = {}
+# the file's identity, its values, whether it is a state directory's key).
+# Read once, not once per reference; stat'ed again at most once a second so a
+# long-running `watch` sees an edited file.
+_KEY_FILES: dict[str, tuple[float, tuple[int, int, int], dict[str, str], bool]] = {}
 _RECHECK_AFTER = 1.0  # seconds
+# A key file holds many secrets (100,000 PINs are ~2 MB): far below this.
+MAX_KEY_FILE_BYTES = 64 * 1024 * 1024
 
 
-def _key_file(name: str) -> dict[str, str]:
-    """NAME -> value of a key file: `NAME=value` lines; blank lines and lines
-    starting with # are skipped; the value is the rest of the line after the
-    first `=`, without surrounding whitespace. Errors name the file and the
+def _key_file(name: str) -> tuple[dict[str, str], bool]:
+    """NAME -> value of a key file, and whether it is a state directory's key
+    file. `NAME=value` lines; blank lines and lines starting with # are
+    skipped; the value is the rest of the line after the first `=`, without
+    surrounding whitespace. Read as a single-value secret file is (a regular
+    file only, never a pipe or a kernel file). Errors name the file and the
     line number, never a line's content."""
     now = time.monotonic()
     cached = _KEY_FILES.get(name)
     if cached is not None and now - cached[0] < _RECHECK_AFTER:
-        return cached[2]
+        return cached[2], cached[3]
+    _KEY_FILES.pop(name, None)
     path = Path(name).expanduser()
+    if pseudo_file(path):
+        raise SecretUnavailable(f"secret file {name} is not a regular file")
     try:
-        st = path.stat()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretUnavailable(f"secret file {name} is not a regular file")
         identity = (st.st_ino, st.st_size, st.st_mtime_ns)
         if cached is not None and cached[1] == identity:
-            _KEY_FILES[name] = (now, identity, cached[2])
-            return cached[2]
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        _KEY_FILES.pop(name, None)
+            _KEY_FILES[name] = (now, identity, cached[2], cached[3])
+            return cached[2], cached[3]
+        try:
+            data = f.read(MAX_KEY_FILE_BYTES + 1)
+        except OSError as e:
+            raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise SecretUnavailable(
+            f"secret file {name}: a key file is longer than {MAX_KEY_FILE_BYTES} bytes"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
     values: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
@@ -89,8 +181,9 @@ def _key_file(name: str) -> dict[str, str]:
         if key in values:
             raise SecretUnavailable(f"secret file {name}: line {number} repeats {key}")
         values[key] = value.strip()
-    _KEY_FILES[name] = (now, identity, values)
-    return values
+    is_state_key = state_dir_key(path)
+    _KEY_FILES[name] = (now, identity, values, is_state_key)
+    return values, is_state_key
 
 
 KEY_FILE = "secret.key"
@@ -164,7 +257,7 @@ def network_key(
     fallback = None
     if secret_key is not None:
         try:
-            value = resolve(secret_key)
+            value = resolve(secret_key, for_element=False)
         except SecretUnavailable as e:
             fallback = f"secret_key {secret_key.describe()} is not usable here ({e})"
         else:

@@ -117,8 +117,9 @@ def start_watch(args: Sequence[str], env: dict[str, str] | None = None) -> Watch
     def read_out() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if line.startswith("listening on ") and not ready.is_set():
-                found.append(line.strip().removeprefix("listening on "))
+            if not ready.is_set() and '"event":"listening"' in line:
+                # --log-format json: the "listening on" line is JSON too.
+                found.append(json.loads(line)["url"])
                 ready.set()
         ready.set()
 

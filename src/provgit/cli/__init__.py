@@ -30,6 +30,9 @@ COMMAND_MODULES = [
     "import_",
     "status",
     "watch",
+    "version",
+    "list_",
+    "init",
 ]
 
 
@@ -42,11 +45,20 @@ SUMMARIES = {
     "diff": "Show what changes on each element between two commits of the config at PATH.",
     "element": "Network element simulator (the element API v1 over HTTP).",
     "errors": "Distribution errors: records an element refused, or that another user changed.",
+    "init": "Scaffold a config repository in DIR (created if missing): provgit.yaml, a "
+    ".gitignore that keeps .provgit/ (state, embedded elements, secret.key) out of git, "
+    "example elements and users that validate and plan on embedded elements, and "
+    ".github/workflows/provgit.yml calling provgit's reusable pull-request workflow.",
+    "list": "List the resources provgit manages: every resource of the config (of KIND only, "
+    "e.g. users or cos), one per line as `provgit show` takes it, with the elements it "
+    "lands on.",
+    "version": "Print provgit's version (and, with --format json, the Python it runs on and "
+    "the saved-plan format it reads and writes).",
     "import": "Read the network elements and write what they hold into the config as YAML.",
     "plan": "Plan the config at PATH against every element and show what would change.",
     "reconcile": "Bring every element in line with the config at PATH, and report.",
     "schema": "Write JSON Schemas (draft 2020-12) for config documents and provgit.yaml.",
-    "show": "Show where RESOURCE (KIND/KEY, e.g. users/jdoe or cos/7) lands.",
+    "show": "Show where a resource lands, or what a saved plan would do.",
     "status": "Show the sync status of the network at PATH as of the last run.",
     "validate": "Validate the config at PATH (default: the current directory).",
     "watch": "Keep the network in sync with PATH (a directory) or a git ref, continuously.",
@@ -119,7 +131,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="provgit")
+@click.version_option(__version__, prog_name="provgit", message="%(prog)s %(version)s")
 def main() -> None:
     """Provision a telephony network from git.
 

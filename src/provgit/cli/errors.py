@@ -18,6 +18,7 @@ from provgit.cli.common import read_settings, state_dir_for, state_dir_option
 from provgit.cli.plan import make_plan
 from provgit.journal import DistributionError, Journal
 from provgit.plan import PlanOptions
+from provgit.records import form_name_of
 
 CSV_COLUMNS = [
     "action_id",
@@ -53,6 +54,9 @@ def command() -> None:
     minor above 100, major above 1000 by default; `alarms` in provgit.yaml).
     """
 
+
+# Error types that mean "another user changed the record": only these are forced.
+CONFLICTS = ("conflict", "not_found")
 
 # Action ids are SQLite integers; anything else is a usage error, not a crash.
 ERROR_ID = click.IntRange(1, 2**63 - 1)
@@ -107,6 +111,8 @@ def list_(
 ) -> int:
     """List distribution errors (exit 0 even when there are some)."""
     with _journal(config, state_dir) as journal:
+        if element is not None:
+            _check_element(journal, element)
         errors = journal.distribution_errors(element=element, form=form, error_type=error_type)
         pending = journal.pending_count()
         # SDS shows pending updates beside the errors: writes kept for an
@@ -153,8 +159,12 @@ def list_(
         click.echo(f"\nPending updates ({len(queued)}), retried on schedule:")
         for p in queued[:PENDING_SHOWN]:
             d = p.to_json()
+            # The form as SDS names it ("Class of Service Options: 7", not "cos/7")
+            # where the collection alone says which (the journal has no element types).
+            form = form_name_of(p.collection)
+            what = f"{p.collection}/{p.key}" if form == p.collection else f"{form}: {p.key}"
             click.echo(
-                f"  {p.element:<12} {p.action:<6} {p.collection}/{p.key}  attempts {p.attempts}, "
+                f"  {p.element:<12} {p.action:<6} {what}  attempts {p.attempts}, "
                 f"next retry {d['next_retry']}: {p.last_error}"
             )
         if len(queued) > PENDING_SHOWN:
@@ -164,6 +174,16 @@ def list_(
         tail += f"; {alarm} data distribution alarm"
     click.echo(tail)
     return exitcodes.OK
+
+
+def _check_element(journal: Journal, element: str) -> None:
+    """A mistyped element is a usage error, not "no distribution errors"."""
+    known = set(journal.element_statuses())
+    known.update(e.element for e in journal.distribution_errors())
+    known.update(p.element for p in journal.pending())
+    if element not in known:
+        listed = ", ".join(sorted(known)) or "none recorded yet"
+        raise click.UsageError(f"no element {element} (known: {listed})")
 
 
 def _select(journal: Journal, ids: Sequence[int], all_: bool) -> list[DistributionError]:
@@ -205,6 +225,33 @@ def _reapply(
             )
         )
     ids = {(e.element, e.collection, e.key): e.id for e in chosen}
+    refused = {ep.element: ep.refusal for ep in result.elements if ep.refusal}
+    if result.refusal is not None or refused:
+        # Not retried: said so, and the errors go back to idle (a "retry
+        # pending" that nothing will ever retry would hide them).
+        not_retried = [e for e in chosen if result.refusal is not None or e.element in refused]
+        with applying.open_journal(sdir) as journal:
+            journal.set_distribution_error_status([e.id for e in not_retried], "idle")
+        by_element: dict[str, list[DistributionError]] = {}
+        for e in not_retried:
+            by_element.setdefault(e.element, []).append(e)
+        for element, errs in by_element.items():
+            why = refused.get(element) or result.refusal
+            # One line per error when few; thousands stuck behind one threshold: one line.
+            if len(errs) <= PENDING_SHOWN:
+                for e in errs:
+                    click.echo(
+                        f"{e.id}: {e.element} {e.collection}/{e.key} not retried: {why}", err=True
+                    )
+            else:
+                click.echo(
+                    f"{len(errs)} distribution error(s) on {element} not retried: {why}", err=True
+                )
+        click.echo(
+            "A retry plans the whole element again: apply or reconcile the config "
+            "(with the flag named, if intended), or change it, then retry.",
+            err=True,
+        )
     for ref in result.settled:
         element, collection, key = ref
         click.echo(f"{ids[ref]}: {element} {collection}/{key} is already in sync; cleared")
@@ -234,7 +281,7 @@ def retry(ids: tuple[int, ...], all_: bool, config: Path, state_dir: str | None)
     """
     with _journal(config, state_dir) as journal:
         chosen = _select(journal, ids, all_)
-    conflicts = [e for e in chosen if e.error_type in ("conflict", "not_found")]
+    conflicts = [e for e in chosen if e.error_type in CONFLICTS]
     for e in conflicts:
         click.echo(
             f"{e.id}: {e.element} {e.collection}/{e.key} was changed by another user; "
@@ -255,21 +302,53 @@ def retry(ids: tuple[int, ...], all_: bool, config: Path, state_dir: str | None)
 @config_option
 @state_dir_option
 def force(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
-    """Overwrite conflicts with the config's value (the other user's change is lost)."""
+    """Overwrite conflicts with the config's value (the other user's change is lost).
+
+    Only conflicts (a record another user changed or removed): other errors are
+    refused with nothing done; `provgit errors retry` is for those.
+    """
     with _journal(config, state_dir) as journal:
         chosen = _select(journal, ids, False)
+    others = [e for e in chosen if e.error_type not in CONFLICTS]
+    if others:
+        for e in others:
+            click.echo(
+                f"{e.id}: {e.element} {e.collection}/{e.key} is not a conflict "
+                f"({e.error_type}: {e.reason}); force only overwrites another user's change. "
+                f"Use `provgit errors retry {e.id}` (after fixing the config if the element "
+                "refused it)",
+                err=True,
+            )
+        click.echo("Nothing was forced.", err=True)
+        return exitcodes.INVALID
     return _reapply(config, state_dir, chosen, "errors force")
 
 
 @command.command("delete")
-@click.argument("ids", nargs=-1, type=ERROR_ID, required=True)
+@click.argument("ids", nargs=-1, type=ERROR_ID)
+@click.option("--all", "all_", is_flag=True, help="Delete every distribution error.")
+@click.option("--yes", is_flag=True, help="With --all: do not ask (needed without a terminal).")
 @config_option
 @state_dir_option
-def delete(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
-    """Delete distribution errors. The records are tried again by the next reconcile."""
+def delete(ids: tuple[int, ...], all_: bool, yes: bool, config: Path, state_dir: str | None) -> int:
+    """Delete distribution errors (IDS, or --all). The records are tried again by
+    the next reconcile."""
     settings = read_settings(config)
     with _journal(config, state_dir) as journal:
-        chosen = _select(journal, ids, False)
+        chosen = _select(journal, ids, all_)
+        if all_ and chosen and not yes:
+            if not applying.stdin_is_tty():
+                click.echo(
+                    f"error: --all deletes {len(chosen)} distribution error(s); no terminal "
+                    "to confirm on: pass --yes",
+                    err=True,
+                )
+                return exitcodes.INVALID
+            if not click.confirm(
+                f"Delete all {len(chosen)} distribution error(s)?", default=False, err=True
+            ):
+                click.echo("Nothing deleted.", err=True)
+                return exitcodes.OK
         n = journal.delete_distribution_errors([e.id for e in chosen])
         left = journal.distribution_error_count()
         # The alarm follows the count now, not at the next run.

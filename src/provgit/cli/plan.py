@@ -114,6 +114,18 @@ async def make_plan(
     return await plan_network(valid.state, source, path, state_dir, options)
 
 
+def check_out_path(out: Path) -> None:
+    """Refuse --out into a folder that is not there, before anything is planned:
+    a typo in the path must not make directories the user never asked for."""
+    parent = out.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise click.UsageError(
+            f"cannot save the plan to {out}: the directory {str(parent)!r} {what} "
+            f"(create it first, e.g. `mkdir -p {parent}`)"
+        )
+
+
 @click.command("plan")
 @config_path_argument
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
@@ -160,6 +172,8 @@ def command(
     key), so a plan edited since is refused, and so are elements that changed
     since.
     """
+    if out is not None:
+        check_out_path(out)
     sdir = state_dir_for(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
     run = aio.run(make_plan(path, sdir, options, fmt))
@@ -188,6 +202,9 @@ def command(
     if fmt == "text":
         for line in drift.preview_lines(plan, sdir, run.settings):
             click.echo(line)
+    if out is not None:
+        # On stderr when stdout carries the plan itself (JSON, markdown).
+        click.echo(f"plan saved to {out} (apply it with `provgit apply {out}`)", err=fmt != "text")
     note = unreachable_note(plan, allow_unreachable)
     if note is not None:
         click.echo(note, err=True)

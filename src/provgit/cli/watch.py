@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -169,7 +170,12 @@ def command(
     watcher = Watcher(options, log)
 
     def ready(url: str) -> None:
-        click.echo(f"listening on {url}")
+        # On stdout, where scripts read the URL from; in the log format asked for,
+        # so a JSON log collector never meets a plain line.
+        if log_format == "json":
+            Log("json", stream=sys.stdout).info("listening", url=url)
+        else:
+            click.echo(f"listening on {url}")
 
     try:
         aio.run(watcher.run(ready))

@@ -12,6 +12,7 @@ from provgit.observe import Observation
 from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.plan.ordering import order
+from provgit.plan.renames import rename_warnings
 from provgit.plan.safety import check_thresholds, is_protected
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, META_PREFIX, Fields
 from provgit.secrets import SENSITIVE, UNRESOLVED, is_sensitive
@@ -307,6 +308,7 @@ def compute_plan(
         if n in observations
     )
     warnings = secret_warnings(target.unresolved_secrets, resource_errors(elements))
+    warnings += rename_warnings(elements)
     return Plan(
         network=settings.network,
         elements=elements,

@@ -27,7 +27,7 @@ from provgit.apply.result import ApplyResult
 from provgit.journal import Journal
 from provgit.journal.db import last_writes
 from provgit.model.state import DesiredState
-from provgit.records import form_name
+from provgit.records import form_name_of
 from provgit.render.values import reach_through
 from provgit.secrets import redact
 
@@ -88,8 +88,7 @@ class _Links:
                 self.types[name] = el.type
 
     def form(self, element: str, collection: str) -> str:
-        t = self.types.get(element)
-        return form_name(t, collection) if t else collection
+        return form_name_of(collection, self.types.get(element))
 
     def url(self, element: str, form: str, collection: str, key: str) -> str | None:
         return _safe_url(reach_through(self.templates.get(element), element, form, collection, key))

@@ -62,6 +62,36 @@ class GitFollower:
             # A work tree: its config folder is where secret files must not be.
             self.disk_root = str(self.repo / self.reader.subdir)
 
+    def check_ref(self) -> None:
+        """Refuse to start on a ref the repository does not have (a typo would
+        otherwise leave a watcher running that never applies anything)."""
+        try:
+            self.head()
+            return
+        except FollowError:
+            if not self.remote:
+                raise FollowError(self._no_ref()) from None
+        try:
+            self.fetch()  # a branch made on the remote since it was cloned
+        except FollowError as e:
+            # git says "couldn't find remote ref" for a typo; a network failure says so too.
+            raise FollowError(f"{self._no_ref()} ({e})") from None
+        try:
+            self.head()
+        except FollowError:
+            raise FollowError(self._no_ref()) from None
+
+    def _no_ref(self) -> str:
+        try:
+            out = run_git(self.repo, "for-each-ref", "--format=%(refname:short)", "refs/heads")
+            branches = ", ".join(out.decode().split()) or "none"
+        except FollowError:
+            branches = "unknown"
+        return (
+            f"{self.spec} has no branch or revision {self.ref!r} (branches: {branches}); "
+            "pass --ref with one of them"
+        )
+
     def fetch(self) -> None:
         """Bring the ref up to date from the remote (a local path needs nothing)."""
         if self.remote:

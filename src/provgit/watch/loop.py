@@ -220,6 +220,7 @@ class Watcher:
         self._mark_interrupted()  # a run of ours that died without finishing
         if self.follower is not None:
             await asyncio.to_thread(self.follower.prepare)
+            await asyncio.to_thread(self.follower.check_ref)
             self.applied_commit = self.journal.meta(self._applied_key())
         self._seed_metrics()
         runner, url = await start_server(self, self.o.host, self.o.port, self.o.token)
