@@ -123,3 +123,11 @@ def test_a_damaged_key_file_names_the_line_never_its_content(
 def test_an_env_reference_cannot_name_a_key() -> None:
     with pytest.raises(ValueError, match="key names a secret in a key file"):
         SecretRef(env="PIN", key="PIN_JDOE")
+
+
+def test_a_key_file_that_is_a_kernel_file_or_a_pipe_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "pins.fifo"
+    os.mkfifo(fifo)
+    for path in ("/proc/self/environ", str(fifo)):
+        with pytest.raises(SecretUnavailable, match="is not a regular file"):
+            resolve(SecretRef(file=path, key="PIN_JDOE"))
