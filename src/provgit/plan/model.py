@@ -38,7 +38,12 @@ def canonical(doc: Any) -> bytes:
     """The one serialization of a JSON value that is signed and checksummed:
     sorted keys, no spaces, UTF-8 (parse it and serialize again: same bytes).
     orjson: the plan is serialized once, in this form, and that is the file."""
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        # A dict with non-string keys (json.dumps wrote them as strings): the
+        # same bytes its parsed-back copy gives. Slower, so not the first try.
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 def legacy_canonical(doc: Any) -> bytes:
