@@ -131,3 +131,20 @@ def test_a_key_file_that_is_a_kernel_file_or_a_pipe_is_refused(tmp_path: Path) -
     for path in ("/proc/self/environ", str(fifo)):
         with pytest.raises(SecretUnavailable, match="is not a regular file"):
             resolve(SecretRef(file=path, key="PIN_JDOE"))
+
+
+def test_a_token_and_pins_in_one_key_file_are_different_secrets(tmp_path: Path) -> None:
+    from provgit.source import read_directory
+    from provgit.validate import validate_source
+
+    pins = _key_file(tmp_path, extra="TOKEN_CS1=not-a-pin\n")
+    config = _config(tmp_path, pins, "PIN_ASMITH")
+    net = (config / "net.yaml").read_text()
+    token = f"connection: {{token: {{file: {pins}, key: TOKEN_CS1}}}}"
+    net = net.replace("cluster: east}", f"cluster: east, {token}}}")
+    (config / "net.yaml").write_text(net)
+    assert validate_source(read_directory(config), None).ok
+    # The same key as the token's, as a PIN: refused.
+    (config / "net.yaml").write_text(net.replace("key: PIN_ASMITH", "key: TOKEN_CS1"))
+    valid = validate_source(read_directory(config), None)
+    assert [d.message for d in valid.diagnostics if "connection token" in d.message]
