@@ -24,7 +24,6 @@ Figures are printed and written to benchmarks/README-apply.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import math
@@ -44,6 +43,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from _common import populate  # noqa: E402
 
+from provgit import aio  # noqa: E402
 from provgit.apply import ApplyOptions, apply_plan  # noqa: E402
 from provgit.apply.engine import _waves  # noqa: E402
 from provgit.compose import connect, plan_network  # noqa: E402
@@ -140,7 +140,7 @@ def bench_apply(users: int, latency_ms: float, batch: int, in_flight: int) -> di
         source = read_directory(root)
         valid = validate_source(source, state_dir / "cache")
         assert valid.ok, valid.diagnostics[:3]
-        run = asyncio.run(plan_network(valid.state, source, root, state_dir, PlanOptions()))
+        run = aio.run(plan_network(valid.state, source, root, state_dir, PlanOptions()))
         plan = run.plan
         ops = sum(len(e.operations) for e in plan.elements)
         # The element-bound time: per element, waves in order, in-flight batches at once.
@@ -192,7 +192,7 @@ def bench_apply(users: int, latency_ms: float, batch: int, in_flight: int) -> di
                 await network.close()
                 journal.close()
 
-        elapsed, result = asyncio.run(go())
+        elapsed, result = aio.run(go())
         assert result.ok, result.to_json(full=False)
         return {
             "users": users,

@@ -45,6 +45,10 @@ SECRET_EDGES: dict[str, Any] = {
     "env_not_a_string": {"env": 5},
     "unknown_key": {"env": "PIN", "value": "1234"},
     "a_value": "1234",
+    "file_and_key": {"file": "/run/secrets/pins", "key": "PIN_JDOE"},
+    "env_and_key": {"env": "PIN", "key": "PIN_JDOE"},
+    "key_alone": {"key": "PIN_JDOE"},
+    "bad_key_name": {"file": "/run/secrets/pins", "key": "PIN JDOE"},
     "a_number": 1234,
     "null": None,
     "a_list": ["PIN"],
@@ -111,6 +115,8 @@ def test_schema_and_model_agree_on_every_secret_reference(tmp_path: Path) -> Non
         assert verdicts[f"{where} null_env_and_file"] == (True, True)
         assert verdicts[f"{where} both"] == (False, False)
         assert verdicts[f"{where} relative_file"] == (False, False)
+        assert verdicts[f"{where} file_and_key"] == (True, True)
+        assert verdicts[f"{where} env_and_key"] == (False, False)
 
 
 def _bad_input_docs() -> dict[str, tuple[str, Any]]:

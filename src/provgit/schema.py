@@ -85,7 +85,12 @@ def _secret_one_of(defs: dict[str, Any]) -> None:
         secret["oneOf"] = [
             {
                 "required": ["env"],
-                "properties": {"env": {"type": "string"}, "file": {"type": "null"}},
+                # `key` names a secret in a key file: only with `file`.
+                "properties": {
+                    "env": {"type": "string"},
+                    "file": {"type": "null"},
+                    "key": {"type": "null"},
+                },
             },
             {
                 "required": ["file"],

@@ -26,6 +26,9 @@ from provgit.source import SETTINGS_FILE
 def shown(described: str) -> str:
     """A reference as the config spells it: "env:PIN_JDOE" -> "{env: PIN_JDOE}"."""
     kind, _, name = described.partition(":")
+    if kind == "key":
+        key, _, path = name.partition("@")
+        return f"{{file: {path}, key: {key}}}"
     return f"{{{kind}: {name}}}"
 
 
@@ -131,10 +134,16 @@ def check_references(state: DesiredState) -> list[Finding]:
         why = verdicts[described]
         if why is None:
             continue
-        hint = (
-            f"set the environment variable {r.ref.env} where provgit applies (the deploy job)"
-            if r.ref.env
-            else f"make {r.ref.file} readable where provgit applies; its first line is the value"
-        )
+        if r.ref.env:
+            hint = (
+                f"set the environment variable {r.ref.env} where provgit applies (the deploy job)"
+            )
+        elif r.ref.key is not None:
+            hint = (
+                f"add a line {r.ref.key}=VALUE to {r.ref.file} where provgit applies "
+                "(a key file: NAME=value lines)"
+            )
+        else:
+            hint = f"make {r.ref.file} readable where provgit applies; its first line is the value"
         out.append(Finding(r.at, why, r.kind, r.key, hint, code="secret"))
     return out

@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets as _random
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provgit.model.common import SecretRef
+from provgit.model.common import SECRET_KEY_PATTERN, SecretRef
 
 SENSITIVE = "$sensitive"
 SHOWN = "(sensitive)"
@@ -38,6 +40,17 @@ def resolve(ref: SecretRef, for_element: bool = True) -> str:
             raise SecretUnavailable(f"environment variable {ref.env} is not set")
         return value
     assert ref.file is not None
+    if ref.key is not None:
+        values, is_state_key = _key_file(ref.file)
+        if for_element and is_state_key:
+            raise SecretUnavailable(
+                f"secret file {ref.file} is a provgit state directory's signing key; "
+                "it is never sent to an element"
+            )
+        value = values.get(ref.key)
+        if value is None:
+            raise SecretUnavailable(f"secret file {ref.file}: key {ref.key} is not in the file")
+        return value
     path = Path(ref.file).expanduser()
     if pseudo_file(path):
         raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
@@ -105,6 +118,72 @@ def pseudo_file(path: Path) -> bool:
     return any(real == p or p in real.parents for p in _PSEUDO) or any(
         path == p or p in path.parents for p in _PSEUDO
     )
+
+
+# Key files (`{file: PATH, key: NAME}`) read this run: path -> (when checked,
+# the file's identity, its values, whether it is a state directory's key).
+# Read once, not once per reference; stat'ed again at most once a second so a
+# long-running `watch` sees an edited file.
+_KEY_FILES: dict[str, tuple[float, tuple[int, int, int], dict[str, str], bool]] = {}
+_RECHECK_AFTER = 1.0  # seconds
+# A key file holds many secrets (100,000 PINs are ~2 MB): far below this.
+MAX_KEY_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _key_file(name: str) -> tuple[dict[str, str], bool]:
+    """NAME -> value of a key file, and whether it is a state directory's key
+    file. `NAME=value` lines; blank lines and lines starting with # are
+    skipped; the value is the rest of the line after the first `=`, without
+    surrounding whitespace. Read as a single-value secret file is (a regular
+    file only, never a pipe or a kernel file). Errors name the file and the
+    line number, never a line's content."""
+    now = time.monotonic()
+    cached = _KEY_FILES.get(name)
+    if cached is not None and now - cached[0] < _RECHECK_AFTER:
+        return cached[2], cached[3]
+    _KEY_FILES.pop(name, None)
+    path = Path(name).expanduser()
+    if pseudo_file(path):
+        raise SecretUnavailable(f"secret file {name} is not a regular file")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretUnavailable(f"secret file {name} is not a regular file")
+        identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if cached is not None and cached[1] == identity:
+            _KEY_FILES[name] = (now, identity, cached[2], cached[3])
+            return cached[2], cached[3]
+        try:
+            data = f.read(MAX_KEY_FILE_BYTES + 1)
+        except OSError as e:
+            raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise SecretUnavailable(
+            f"secret file {name}: a key file is longer than {MAX_KEY_FILE_BYTES} bytes"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, eq, value = stripped.partition("=")
+        key = key.strip()
+        if not eq or re.match(SECRET_KEY_PATTERN, key) is None:
+            raise SecretUnavailable(f"secret file {name}: line {number} is not NAME=value")
+        if key in values:
+            raise SecretUnavailable(f"secret file {name}: line {number} repeats {key}")
+        values[key] = value.strip()
+    is_state_key = state_dir_key(path)
+    _KEY_FILES[name] = (now, identity, values, is_state_key)
+    return values, is_state_key
 
 
 KEY_FILE = "secret.key"
@@ -198,8 +277,12 @@ def network_key(
 
 
 def parse_ref(described: str) -> SecretRef:
-    """The reference `SecretRef.describe()` wrote ("env:NAME" or "file:/path")."""
+    """The reference `SecretRef.describe()` wrote ("env:NAME", "file:/path" or
+    "key:NAME@/path")."""
     kind, _, name = described.partition(":")
+    if kind == "key":
+        key, _, path = name.partition("@")
+        return SecretRef(file=path, key=key)
     return SecretRef(env=name) if kind == "env" else SecretRef(file=name)
 
 
@@ -239,14 +322,19 @@ def is_sensitive(value: Any) -> bool:
     return isinstance(value, dict) and SENSITIVE in value
 
 
+# Values `redact` returns as they are without a call: nearly every field (a
+# first rollout's plan redacts millions of them).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def redact(value: Any) -> Any:
     """What may be shown of a field value: secrets become "(sensitive)"."""
     if is_sensitive(value):
         return SHOWN
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {k: v if type(v) in _PLAIN else redact(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [v if type(v) in _PLAIN else redact(v) for v in value]
     return value
 
 

@@ -185,3 +185,10 @@ def test_empty_or_short_secret_key_is_not_a_key(
     found = network_key(SecretRef(env="PROVGIT_TEST_KEY"), tmp_path)
     assert found is not None and found.source == FROM_STATE_DIR
     assert found.fallback is not None and "shorter than 16 characters" in found.fallback
+
+
+def test_canonical_of_non_string_keys_is_that_of_its_parsed_copy() -> None:
+    from provgit.plan.model import canonical
+
+    doc = {"b": {2: "x", 10: "y"}, "a": [1, {"k": None}]}
+    assert canonical(doc) == canonical(json.loads(json.dumps(doc)))

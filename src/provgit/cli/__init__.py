@@ -36,6 +36,35 @@ COMMAND_MODULES = [
 ]
 
 
+# Each command's summary (the first sentence of its help), so `provgit --help`
+# lists the commands without importing them (that took ~1.5 s: the modules pull
+# in the whole pipeline). tests/test_cli_help.py holds it equal to the commands'.
+SUMMARIES = {
+    "apply": "Apply a saved plan (PLAN_FILE from `provgit plan --out`), or plan the config "
+    "at PATH and apply it.",
+    "diff": "Show what changes on each element between two commits of the config at PATH.",
+    "element": "Network element simulator (the element API v1 over HTTP).",
+    "errors": "Distribution errors: records an element refused, or that another user changed.",
+    "init": "Scaffold a config repository in DIR (created if missing): provgit.yaml, a "
+    ".gitignore that keeps .provgit/ (state, embedded elements, secret.key) out of git, "
+    "example elements and users that validate and plan on embedded elements, and "
+    ".github/workflows/provgit.yml calling provgit's reusable pull-request workflow.",
+    "list": "List the resources provgit manages: every resource of the config (of KIND only, "
+    "e.g. users or cos), one per line as `provgit show` takes it, with the elements it "
+    "lands on.",
+    "version": "Print provgit's version (and, with --format json, the Python it runs on and "
+    "the saved-plan format it reads and writes).",
+    "import": "Read the network elements and write what they hold into the config as YAML.",
+    "plan": "Plan the config at PATH against every element and show what would change.",
+    "reconcile": "Bring every element in line with the config at PATH, and report.",
+    "schema": "Write JSON Schemas (draft 2020-12) for config documents and provgit.yaml.",
+    "show": "Show where a resource lands, or what a saved plan would do.",
+    "status": "Show the sync status of the network at PATH as of the last run.",
+    "validate": "Validate the config at PATH (default: the current directory).",
+    "watch": "Keep the network in sync with PATH (a directory) or a git ref, continuously.",
+}
+
+
 def _module_of(name: str) -> str | None:
     for module in COMMAND_MODULES:
         if module.rstrip("_") == name:
@@ -56,6 +85,27 @@ class _Group(click.Group):
             return None
         command: click.Command = importlib.import_module(f"provgit.cli.{module}").command
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from SUMMARIES, as click would print it from the
+        commands themselves (a command without a summary is imported)."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            summary = SUMMARIES.get(name)
+            if summary is None:
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                rows.append((name, command.get_short_help_str(limit)))
+            else:
+                # Shortened as click shortens a command's help (a stand-in command).
+                rows.append((name, click.Command(name, help=summary).get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         kwargs.setdefault("standalone_mode", False)

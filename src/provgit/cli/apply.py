@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import click
 
-from provgit import exitcodes
+from provgit import aio, exitcodes
 from provgit.apply import ApplyOptions
 from provgit.cli import applying
 from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
@@ -188,7 +187,7 @@ def command(
     else:
         root = target
         sdir = state_dir_for(root, state_dir)
-        run = asyncio.run(
+        run = aio.run(
             make_plan(
                 root,
                 sdir,
@@ -219,7 +218,7 @@ def command(
         )
     journal = applying.open_journal(sdir)
     try:
-        result = asyncio.run(
+        result = aio.run(
             applying.execute_with_progress(plan, state, root, sdir, journal, options, fmt)
         )
         applying.report(result, journal, reports_dir(state, root, sdir), state, root)

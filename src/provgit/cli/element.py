@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import os
@@ -14,7 +13,7 @@ from typing import Any
 
 import click
 
-from provgit import exitcodes
+from provgit import aio, exitcodes
 from provgit.records import ELEMENT_TYPES
 
 DEFAULT_TOKEN_ENV = "PROVGIT_ELEMENT_TOKEN"
@@ -114,7 +113,7 @@ def serve(
     store.set_state("offline" if offline else "locked" if locked else "running")
     faults = Faults(latency_ms=latency_ms, jitter_ms=jitter_ms, error_rate=error_rate)
     try:
-        asyncio.run(
+        aio.run(
             run_server(
                 store,
                 host=host,

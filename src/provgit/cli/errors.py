@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -12,7 +11,7 @@ from typing import Any
 
 import click
 
-from provgit import exitcodes
+from provgit import aio, exitcodes
 from provgit.apply import ApplyOptions, standing
 from provgit.cli import applying
 from provgit.cli.common import read_settings, state_dir_for, state_dir_option
@@ -215,12 +214,12 @@ def _reapply(
     with applying.open_journal(sdir) as journal:
         journal.set_distribution_error_status([e.id for e in chosen], "retry pending")
     elements = tuple(sorted({e.element for e in chosen}))
-    run = asyncio.run(make_plan(config, sdir, PlanOptions(elements=elements)))
+    run = aio.run(make_plan(config, sdir, PlanOptions(elements=elements)))
     options = ApplyOptions(
         command=command_name, check_stale=False, only=keys, release=keys, fresh=False
     )
     with applying.open_journal(sdir) as journal:
-        result = asyncio.run(
+        result = aio.run(
             applying.execute_with_progress(
                 run.plan, run.state, config, sdir, journal, options, "text"
             )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
 import click
 
-from provgit import exitcodes
+from provgit import aio, exitcodes
 from provgit.adopt import drift as drift_git
 from provgit.adopt import report
 from provgit.adopt.analysis import Analysis, Options, analyse
@@ -52,7 +51,7 @@ def _read(
         raise click.UsageError(
             f"unknown element(s): {', '.join(unknown)} (known: {', '.join(state.elements)})"
         )
-    observed = asyncio.run(_observe(state, elements_root, state_dir, only))
+    observed = aio.run(_observe(state, elements_root, state_dir, only))
     down = {n: o for n, o in observed.items() if not o.ok}
     if down:
         detail = "; ".join(f"{n}: {o.error or o.state}" for n, o in down.items())

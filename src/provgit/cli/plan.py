@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from provgit import exitcodes
+from provgit import aio, exitcodes
 from provgit.apply import drift
 from provgit.cli.common import (
     config_path_argument,
@@ -177,7 +176,7 @@ def command(
         check_out_path(out)
     sdir = state_dir_for(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
-    run = asyncio.run(make_plan(path, sdir, options, fmt))
+    run = aio.run(make_plan(path, sdir, options, fmt))
     plan = run.plan
     if out is not None or fmt == "json":
         # Signed, so `provgit apply` can tell it is what this command planned.
@@ -189,14 +188,15 @@ def command(
                 f"({key.where}); only this state directory can apply it",
                 err=True,
             )
-        signed = signing.signed_text(plan, key)
+        signed = signing.signed_bytes(plan, key)
     if out is not None:
         try:
-            atomic_write(out, signed.encode())
+            atomic_write(out, b"".join(signed))
         except OSError as e:
             raise click.ClickException(f"cannot save the plan to {out}: {e.strerror or e}") from e
     if fmt == "json":
-        click.echo(signed, nl=False)
+        for piece in signed:  # bytes: written as they are, not decoded again
+            click.echo(piece, nl=False)
     else:
         emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
     if fmt == "text":

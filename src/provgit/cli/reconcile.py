@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
 
+from provgit import aio
 from provgit.apply import ApplyOptions
 from provgit.cli import applying
 from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
@@ -61,7 +61,7 @@ def command(
     """
     sdir = state_dir_for(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
-    run = asyncio.run(make_plan(path, sdir, options, "json" if fmt == "json" else "text"))
+    run = aio.run(make_plan(path, sdir, options, "json" if fmt == "json" else "text"))
     # The plan was observed in this run and writes are conditional per record,
     # so a whole-element staleness check would only refuse needlessly.
     apply_options = ApplyOptions(
@@ -73,7 +73,7 @@ def command(
     )
     journal = applying.open_journal(sdir)
     try:
-        result = asyncio.run(
+        result = aio.run(
             applying.execute_with_progress(
                 run.plan, run.state, path, sdir, journal, apply_options, fmt
             )

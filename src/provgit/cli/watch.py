@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from provgit import exitcodes
+from provgit import aio, exitcodes
 from provgit.cli.common import settings_missing_message, state_dir_for, state_dir_option
 from provgit.cli.plan import plan_options
 from provgit.journal import JournalError
@@ -179,7 +178,7 @@ def command(
             click.echo(f"listening on {url}")
 
     try:
-        asyncio.run(watcher.run(ready))
+        aio.run(watcher.run(ready))
     except FollowError as e:
         raise click.ClickException(str(e)) from None
     except JournalError as e:

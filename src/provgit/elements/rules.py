@@ -58,7 +58,9 @@ def check_record(element_type: str, collection: str, key: str, fields: Fields) -
         out.append(
             Refusal(form, name, f"Directory name is longer than {MAX_DIRECTORY_NAME} characters")
         )
-    for path, length in _long_strings(fields, ""):
+    # The paths are built only for a record that has a long string (few do:
+    # building one per value was a tenth of a bulk write).
+    for path, length in _long_strings(fields, "") if _any_long_string(fields) else ():
         # The length, never the value: it may be a secret.
         out.append(Refusal(form, path, f"Value is {length} characters, at most {MAX_STRING}"))
     if len(key) > MAX_STRING:
@@ -92,6 +94,38 @@ def _directory_name_fields(fields: Fields) -> Iterator[str]:
         value = item.get("directory_name")
         if isinstance(value, str) and len(value) > MAX_DIRECTORY_NAME:
             yield f"services[{i}].directory_name"
+
+
+def _any_long_string(value: Any) -> bool:
+    """Whether `_long_strings` finds anything (plain loops, no paths)."""
+    if isinstance(value, str):
+        return len(value) > MAX_STRING
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list):
+        return False
+    for v in value:
+        t = type(v)
+        if t is str:
+            if len(v) > MAX_STRING:
+                return True
+        elif t is not int and t is not bool and v is not None and _any_long_string(v):
+            return True
+    return False
+
+
+def _any_sensitive(value: Any) -> bool:
+    """Whether a value holds a `{"$sensitive": ...}` object anywhere."""
+    if isinstance(value, dict):
+        if SENSITIVE in value:
+            return True
+        value = value.values()
+    elif not isinstance(value, list):
+        return False
+    for v in value:  # noqa: SIM110 (a loop: no generator per call on the write path)
+        if isinstance(v, dict | list) and _any_sensitive(v):
+            return True
+    return False
 
 
 def _long_strings(value: Any, path: str) -> Iterator[tuple[str, int]]:
@@ -149,6 +183,10 @@ def split_secrets(fields: Fields) -> tuple[Fields, dict[str, Any]]:
     plaintexts by JSON path, kept apart so no read path can ever return them.
     """
     secrets: dict[str, Any] = {}
+    if not _any_sensitive(fields):
+        # Most records hold no secret: a copy of the top level (the store adds
+        # its own top-level fields to it; nested values are only serialized).
+        return dict(fields), secrets
 
     def walk(value: Any, path: str) -> Any:
         if isinstance(value, dict):

@@ -444,11 +444,18 @@ class ElementStore:
             ).fetchone()
             if owner is not None and (owner[0], owner[1]) != (collection, key):
                 out.append(Refusal(form, path, f"DN {dn} is already used by {owner[0]}/{owner[1]}"))
+        # A record names the same COS for several periods (day, night1,
+        # night2): one lookup each, nothing is written in between.
+        exists: dict[str, bool] = {}
         for path, cos in cos_refs:
-            found = self._db.execute(
-                "SELECT 1 FROM records WHERE collection = 'cos' AND key = ?", (cos,)
-            ).fetchone()
-            if found is None:
+            if cos not in exists:
+                exists[cos] = (
+                    self._db.execute(
+                        "SELECT 1 FROM records WHERE collection = 'cos' AND key = ?", (cos,)
+                    ).fetchone()
+                    is not None
+                )
+            if not exists[cos]:
                 out.append(
                     Refusal(form, path, f"Class of Service {cos} does not exist on this element")
                 )
@@ -473,13 +480,17 @@ class ElementStore:
         dns: list[tuple[str, str]],
         cos_refs: list[tuple[str, str]],
     ) -> None:
-        self._db.executemany(
-            "INSERT OR IGNORE INTO dns VALUES (?, ?, ?)", [(dn, collection, key) for _, dn in dns]
-        )
-        self._db.executemany(
-            "INSERT OR IGNORE INTO cos_refs VALUES (?, ?, ?)",
-            [(cos, collection, key) for _, cos in cos_refs],
-        )
+        # Only the statements that have rows (an empty executemany still costs).
+        if dns:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO dns VALUES (?, ?, ?)",
+                [(dn, collection, key) for _, dn in dns],
+            )
+        if cos_refs:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO cos_refs VALUES (?, ?, ?)",
+                [(cos, collection, key) for _, cos in cos_refs],
+            )
 
     def _unindex(self, collection: str, key: str) -> None:
         self._db.execute("DELETE FROM dns WHERE collection = ? AND key = ?", (collection, key))

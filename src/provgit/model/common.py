@@ -116,17 +116,22 @@ ElementType = Literal["mivb", "micollab", "ivr", "directory"]
 # A secret file is absolute or in the home directory: a relative path would be
 # a file inside the config repository. The JSON Schema says the same.
 SECRET_FILE_PATTERN = r"^(/|~/)"
+# A name in a key file (`{file: PATH, key: NAME}`): what a `NAME=value` line starts with.
+SECRET_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 
 
 class SecretRef(Model):
     """Where a secret lives. The repository never holds the value itself.
 
     `env`: an environment variable name. `file`: an absolute path (or ~/...) to a
-    file outside the config repository, whose first line is the value.
+    file outside the config repository, whose first line is the value; with
+    `key`, a key file of `NAME=value` lines and the value is NAME's (one file
+    for many secrets, e.g. 100,000 voicemail PINs, read once per run).
     """
 
     env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     file: str | None = None
+    key: Annotated[str, StringConstraints(pattern=SECRET_KEY_PATTERN)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -142,6 +147,8 @@ class SecretRef(Model):
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of env or file")
+        if self.key is not None and self.file is None:
+            raise ValueError("key names a secret in a key file: give it with file, not env")
         if self.file is not None and not re.match(SECRET_FILE_PATTERN, self.file):
             raise ValueError(
                 "a secret file must be an absolute path outside the repository "
@@ -150,7 +157,10 @@ class SecretRef(Model):
         return self
 
     def describe(self) -> str:
-        return f"env:{self.env}" if self.env else f"file:{self.file}"
+        if self.env:
+            return f"env:{self.env}"
+        # "key:NAME@PATH": a key name holds no "@", so the first one splits it.
+        return f"key:{self.key}@{self.file}" if self.key is not None else f"file:{self.file}"
 
 
 class CosSet(Model):

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 from provgit.secrets import redact
 
 if TYPE_CHECKING:
@@ -34,8 +36,32 @@ class PlanFormatError(Exception):
 
 def canonical(doc: Any) -> bytes:
     """The one serialization of a JSON value that is signed and checksummed:
-    sorted keys, no spaces, ASCII (parse it and serialize again: same bytes)."""
+    sorted keys, no spaces, UTF-8 (parse it and serialize again: same bytes).
+    orjson: the plan is serialized once, in this form, and that is the file."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        # A dict with non-string keys (json.dumps wrote them as strings): the
+        # same bytes its parsed-back copy gives. Slower, so not the first try.
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+def legacy_canonical(doc: Any) -> bytes:
+    """`canonical` before plans were written with orjson (ASCII escapes): only
+    to check plans saved by an older provgit."""
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def join_sorted(parts: dict[str, bytes]) -> list[bytes]:
+    """The pieces of `canonical` of a dict whose values are already canonical
+    bytes (what `canonical` of the whole dict would give, without serializing
+    any value twice)."""
+    out = [b"{"]
+    for i, k in enumerate(sorted(parts)):
+        out.append((b"," if i else b"") + orjson.dumps(k) + b":")
+        out.append(parts[k])
+    out.append(b"}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -207,6 +233,9 @@ class Plan:
         return {a: c.get(a, 0) for a in ("add", "modify", "delete")}
 
     def _body(self) -> dict[str, Any]:
+        return {**self._head(), "elements": [e.to_json() for e in self.elements]}
+
+    def _head(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "mode": self.mode,
@@ -220,7 +249,6 @@ class Plan:
                 "allow_mass_update": self.allow_updates,
             },
             "totals": self.totals(),
-            "elements": [e.to_json() for e in self.elements],
         }
 
     def checksum(self) -> str:
@@ -233,9 +261,20 @@ class Plan:
         body["errors"] = [e.to_json() for e in self.errors]
         return body
 
+    def canonical_parts(self) -> dict[str, bytes]:
+        """`canonical` of each top-level value of `to_json`. Elements are
+        serialized one at a time, so the JSON of all operations is never held
+        as Python objects at once (a first rollout has hundreds of thousands)."""
+        parts = {k: canonical(v) for k, v in self._head().items()}
+        pieces = [canonical(e.to_json()) for e in self.elements]
+        parts["elements"] = b"[" + b",".join(pieces) + b"]"
+        del pieces
+        parts["errors"] = canonical([e.to_json() for e in self.errors])
+        return parts
+
     def dumps(self) -> str:
         """The JSON form, unsigned (`signing.signed_text` is what apply accepts)."""
-        return json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n"
+        return orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
 
     @classmethod
     def from_json(cls, d: Any) -> Plan:
@@ -262,6 +301,6 @@ class Plan:
     @classmethod
     def loads(cls, text: str) -> Plan:
         try:
-            return cls.from_json(json.loads(text))
-        except json.JSONDecodeError as e:
+            return cls.from_json(orjson.loads(text))
+        except orjson.JSONDecodeError as e:
             raise PlanFormatError(f"plan file is not JSON: {e}") from None

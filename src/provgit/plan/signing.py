@@ -3,7 +3,9 @@
 `provgit plan --out` writes the plan's JSON with a `signature`: HMAC-SHA256,
 keyed by the network's `secret_key` (or, without one, the state directory's
 key), over the canonical serialization (`model.canonical`) of the whole
-document but the signature's value. `apply` parses the file once, serializes
+document but the signature's value. The file is that canonical form itself
+(serialized once, with orjson; the value spliced into the signature), so the
+bytes signed are the bytes written. `apply` parses the file once, serializes
 what it parsed the same way and checks the HMAC (`hmac.compare_digest`) before
 anything else: so what was checked is exactly what is applied, byte for byte.
 The plan names which key signed it (where it came from and a key id derived
@@ -14,13 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 from typing import Any
 
+import orjson
+
 from provgit.model.common import SecretRef
-from provgit.plan.model import FORMAT, UNSIGNED_FORMATS, Plan, PlanFormatError, canonical
+from provgit.plan.model import (
+    FORMAT,
+    UNSIGNED_FORMATS,
+    Plan,
+    PlanFormatError,
+    canonical,
+    join_sorted,
+    legacy_canonical,
+)
 from provgit.secrets import FROM_SECRET_KEY, FROM_STATE_DIR, NetworkKey, network_key
 
 ALGORITHM = "HMAC-SHA256"
@@ -40,9 +51,15 @@ def key_id(key: NetworkKey) -> str:
     return hmac.new(key.secret, _KEY_ID, hashlib.sha256).hexdigest()[:16]
 
 
-def _mac(key: NetworkKey, message: bytes) -> str:
+def _hmac(key: NetworkKey) -> hmac.HMAC:
     signing_key = hmac.new(key.secret, _SIGNING, hashlib.sha256).digest()
-    return hmac.new(signing_key, message, hashlib.sha256).hexdigest()
+    return hmac.new(signing_key, None, hashlib.sha256)
+
+
+def _mac(key: NetworkKey, message: bytes) -> str:
+    mac = _hmac(key)
+    mac.update(message)
+    return mac.hexdigest()
 
 
 def plan_key(
@@ -67,9 +84,29 @@ def signed_document(plan: Plan, key: NetworkKey) -> dict[str, Any]:
     return doc
 
 
+def signed_bytes(plan: Plan, key: NetworkKey) -> list[bytes]:
+    """The saved form of a plan (what `provgit apply PLAN_FILE` accepts), in
+    pieces to write in order: `canonical` of the signed document, each value
+    serialized once and the HMAC taken over those same bytes."""
+    header = {"algorithm": ALGORITHM, "key": key.source, "key_id": key_id(key)}
+    parts = plan.canonical_parts()
+    parts[SIGNATURE] = canonical(header)
+    pieces = join_sorted(parts)
+    at = 2 + 2 * sorted(parts).index(SIGNATURE)  # "{", then a key and a value each
+    del parts
+    mac = _hmac(key)
+    for piece in pieces:
+        mac.update(piece)
+    # `canonical` of the header with "value" added: sorted last, so it goes
+    # just before the header's closing brace.
+    pieces[at] = pieces[at][:-1] + b',"value":' + orjson.dumps(mac.hexdigest()) + b"}"
+    pieces.append(b"\n")
+    return pieces
+
+
 def signed_text(plan: Plan, key: NetworkKey) -> str:
-    """The saved form of a plan (what `provgit apply PLAN_FILE` accepts)."""
-    return json.dumps(signed_document(plan, key), indent=1) + "\n"
+    """`signed_bytes` as one string."""
+    return b"".join(signed_bytes(plan, key)).decode()
 
 
 def _described(signature: dict[str, Any]) -> str:
@@ -90,8 +127,8 @@ def verify(text: str, key: NetworkKey | str) -> Plan:
     when it is not a plan at all.
     """
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
         raise PlanFormatError(f"plan file is not JSON: {e}") from None
     if not isinstance(doc, dict):
         raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
@@ -122,8 +159,12 @@ def verify(text: str, key: NetworkKey | str) -> Plan:
         )
     unsigned = dict(doc)
     unsigned[SIGNATURE] = {k: v for k, v in signature.items() if k != "value"}
-    expected = _mac(key, canonical(unsigned))
-    if not hmac.compare_digest(expected.encode(), value.encode("utf-8", "replace")):
+    given = value.encode("utf-8", "replace")
+    held = hmac.compare_digest(_mac(key, canonical(unsigned)).encode(), given)
+    if not held:
+        # Saved by a provgit from before orjson (ASCII escapes in the signed form).
+        held = hmac.compare_digest(_mac(key, legacy_canonical(unsigned)).encode(), given)
+    if not held:
         here = f"{key.source} {key_id(key)}"
         if signed_with == here:
             why = f" (it names the key used here, {here}: so its content changed since)"

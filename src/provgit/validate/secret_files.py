@@ -25,9 +25,14 @@ def check_secret_files(state: DesiredState, source: ConfigSource) -> list[Findin
     if root is None:
         return []
     out: list[Finding] = []
+    # Each file looked at once: 100,000 PINs may name one key file.
+    pseudo: dict[str, bool] = {}
+    real: dict[str, Path | None] = {}
     for at, kind, key, ref in _file_refs(state):
         assert ref.file is not None
-        if pseudo_file(Path(ref.file).expanduser()):
+        if ref.file not in pseudo:
+            pseudo[ref.file] = pseudo_file(Path(ref.file).expanduser())
+        if pseudo[ref.file]:
             out.append(
                 Finding(
                     at,
@@ -41,7 +46,9 @@ def check_secret_files(state: DesiredState, source: ConfigSource) -> list[Findin
                 )
             )
             continue
-        target = _real(Path(ref.file).expanduser())
+        if ref.file not in real:
+            real[ref.file] = _real(Path(ref.file).expanduser())
+        target = real[ref.file]
         if target is not None and target.is_relative_to(root):
             out.append(
                 Finding(

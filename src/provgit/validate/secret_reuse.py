@@ -24,17 +24,18 @@ from provgit.source import SETTINGS_FILE
 def check_secret_reuse(state: DesiredState) -> list[Finding]:
     key = state.settings.secret_key
     guarded: dict[str, str] = {}
+    seen: dict[str, Path] = {}
     if key is not None:
-        guarded[_identity(key)] = "the network's secret_key (it signs plans)"
+        guarded[_identity(key, seen)] = "the network's secret_key (it signs plans)"
     for name, element in state.elements.items():
         token = element.connection.token
         if token is not None:
-            guarded.setdefault(_identity(token), f"element {name}'s connection token")
+            guarded.setdefault(_identity(token, seen), f"element {name}'s connection token")
     if not guarded:
         return []
     out: list[Finding] = []
     for at, kind, key_name, ref, is_token in _uses(state):
-        what = guarded.get(_identity(ref))
+        what = guarded.get(_identity(ref, seen))
         # Tokens may be shared between elements; the key may be used nowhere else.
         if what is None or (is_token and not what.startswith("the network's")):
             continue
@@ -52,16 +53,27 @@ def check_secret_reuse(state: DesiredState) -> list[Finding]:
     return out
 
 
-def _identity(ref: SecretRef) -> str:
+def _identity(ref: SecretRef, seen: dict[str, Path]) -> str:
     """Two references to the same secret compare equal (a file through any link)."""
     if ref.env is not None:
         return f"env:{ref.env}"
     assert ref.file is not None
-    path = Path(ref.file).expanduser()
-    # A loop: reading it fails later, clearly.
-    with contextlib.suppress(OSError, RuntimeError):
-        path = path.resolve()
-    return f"file:{path}"
+    # A key file holds many secrets: the same file with another key is another secret.
+    keyed = f"#key:{ref.key}" if ref.key is not None else ""
+    return f"file:{_real(ref.file, seen)}{keyed}"
+
+
+def _real(file: str, seen: dict[str, Path]) -> Path:
+    """The file a reference names, resolved once per check (100,000 PINs may
+    share one key file); not across checks, so a moved link is seen."""
+    found = seen.get(file)
+    if found is None:
+        found = Path(file).expanduser()
+        # A loop: reading it fails later, clearly.
+        with contextlib.suppress(OSError, RuntimeError):
+            found = found.resolve()
+        seen[file] = found
+    return found
 
 
 def _uses(state: DesiredState) -> Iterator[tuple[Pointer, str | None, str | None, SecretRef, bool]]:

@@ -1,0 +1,98 @@
+"""Time the first rollout's plan: `provgit plan` onto empty embedded elements.
+
+    .venv/bin/python benchmarks/bench_rollout.py [--users 50000] [--runs 3] [--src DIR]
+
+Every user is a create (about 3 records a user). The network comes from
+benchmarks/generate.py; the elements are the embedded ones, empty. One
+untimed plan first fills the parse cache; before each timed run the plan memo
+is deleted, so each run computes the whole plan (what an admin's first plan
+does, minus the cold parse). Times the real CLI in a fresh process, text and
+JSON (signed, as `--out` writes it), stdout to a file; peak RSS from wait4().
+`--src` runs another tree's sources; given twice or more, the trees' runs
+are interleaved (before, after, before, ...) so they share the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS MB, exit code) of one CLI run."""
+    t = time.perf_counter()
+    with out.open("wb") as f:
+        p = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.perf_counter() - t
+    assert p.stderr is not None
+    err = p.stderr.read().decode()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode not in (0, 2):
+        raise SystemExit(f"provgit plan failed ({p.returncode}): {err[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024, p.returncode
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--users", type=int, default=50_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--src", type=Path, action="append")
+    ap.add_argument("--formats", default="text,json")
+    args = ap.parse_args()
+    root = HERE / "data" / f"net{args.users // 1000}k"
+    if not root.exists():
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "generate.py"),
+                "--users",
+                str(args.users),
+                "--out",
+                str(root),
+            ],
+            check=True,
+        )
+    sys.path.insert(0, str(HERE))
+    from bench_plan import set_secrets
+
+    set_secrets(root)
+    srcs = args.src or [HERE.parent / "src"]
+    envs = [dict(os.environ, PYTHONPATH=str(src.resolve())) for src in srcs]
+    state_dir = HERE / "out" / f"rollout-state-{args.users}"
+    shutil.rmtree(state_dir, ignore_errors=True)
+    out = HERE / "out" / "rollout-plan.out"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    base = [sys.executable, "-m", "provgit", "plan", str(root), "--state-dir", str(state_dir)]
+    timed([*base, "--format", "text"], envs[0], out)  # fills the parse cache
+    print(f"{args.users:,} users, load {os.getloadavg()[0]:.2f}")
+    for fmt in args.formats.split(","):
+        runs: list[list[tuple[float, float, int]]] = [[] for _ in srcs]
+        sizes = [0] * len(srcs)
+        for _ in range(args.runs):
+            for i, env in enumerate(envs):
+                shutil.rmtree(state_dir / "memo", ignore_errors=True)
+                runs[i].append(timed([*base, "--format", fmt], env, out))
+                sizes[i] = out.stat().st_size
+        for src, got, size in zip(srcs, runs, sizes, strict=True):
+            secs = [r[0] for r in got]
+            print(
+                f"{fmt} {src}: median {statistics.median(secs):.2f}s "
+                f"({', '.join(f'{s:.2f}' for s in secs)}), "
+                f"peak RSS {max(r[1] for r in got):.0f} MB, output {size / 1e6:.1f} MB, "
+                f"load {os.getloadavg()[0]:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Time the element store's bulk write path against raw SQLite.
+
+    .venv/bin/python benchmarks/bench_store_write.py [--users 10000] [--runs 3]
+
+Projects the network (benchmarks/generate.py) once, then writes every record
+into fresh element stores (`ElementStore.write_batch`, batches of 5,000, the
+same conditional writes, indexes and change-feed rows an apply makes) and, for
+the floor, the same rows with a plain SQLite insert into a records table and a
+change-feed table. Run with PYTHONPATH=<tree>/src to time another tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from provgit.compose import desired_target
+from provgit.drivers.base import WriteOp
+from provgit.elements.store import ElementStore
+from provgit.plan.ordering import COLLECTION_ORDER
+from provgit.source import read_directory
+from provgit.validate import validate_source
+
+HERE = Path(__file__).resolve().parent
+
+
+def raw(path: Path, ops: list[WriteOp]) -> None:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(
+        "CREATE TABLE r (c TEXT, k TEXT, f TEXT, v INTEGER, PRIMARY KEY (c, k)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE ch (v INTEGER PRIMARY KEY, c TEXT, k TEXT, op TEXT, f TEXT, rv INTEGER)"
+    )
+    for i in range(0, len(ops), 5000):
+        db.execute("BEGIN IMMEDIATE")
+        rows = [(o.collection, o.key, orjson.dumps(o.fields).decode()) for o in ops[i : i + 5000]]
+        db.executemany("INSERT INTO r VALUES (?, ?, ?, 1)", rows)
+        db.executemany("INSERT INTO ch (c, k, op, f, rv) VALUES (?, ?, 'put', ?, 1)", rows)
+        db.execute("COMMIT")
+    db.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    root = HERE / "data" / f"net{args.users // 1000}k"
+    if not root.exists():
+        gen = [sys.executable, str(HERE / "generate.py"), "--users", str(args.users)]
+        subprocess.run([*gen, "--out", str(root)], check=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    source = read_directory(root)
+    valid = validate_source(source, None)
+    target = desired_target(valid.state, source.read_other, tmp / "state")
+    work = {
+        name: (
+            valid.state.elements[name].type,
+            [
+                WriteOp("put", c, k, f, None)
+                for c in COLLECTION_ORDER
+                for k, f in target.records[name].get(c, {}).items()
+            ],
+        )
+        for name in target.records
+    }
+    n = sum(len(ops) for _, ops in work.values())
+    store_s, raw_s = [], []
+    for run in range(args.runs):
+        d = tmp / f"run{run}"
+        d.mkdir()
+        t = time.perf_counter()
+        for name, (etype, ops) in work.items():
+            store = ElementStore(d / f"{name}.sqlite", element_type=etype)
+            for i in range(0, len(ops), 5000):
+                bad = [r for r in store.write_batch(ops[i : i + 5000]) if not r.ok]
+                assert not bad, bad[0].error
+            store.close()
+        store_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for name, (_, ops) in work.items():
+            raw(d / f"{name}.raw.sqlite", ops)
+        raw_s.append(time.perf_counter() - t)
+        shutil.rmtree(d)
+    shutil.rmtree(tmp)
+    s, r = statistics.median(store_s), statistics.median(raw_s)
+    print(
+        f"{n:,} records: store {s:.2f}s ({', '.join(f'{x:.2f}' for x in store_s)}), "
+        f"raw SQLite {r:.2f}s, ratio {s / r:.1f}x, load {os.getloadavg()[0]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
