@@ -191,10 +191,8 @@ def test_removal_guard_confirms_only_with_a_read_after_the_grace() -> None:
 def test_a_file_still_changing_is_read_only_once_it_settles(
     sims: list[Sim], tmp_path: Path, watches: list[Watch]
 ) -> None:
-    # A settle interval long enough that the second chunk lands inside it even
-    # on a loaded machine (the test writes it as soon as the watcher saw the
-    # first; 3 s was once too short with the CI box shared).
-    slow = "watch:\n  settle_seconds: 8\n  delete_grace_seconds: 60\n"
+    # A settle interval long enough that the second chunk lands inside it.
+    slow = "watch:\n  settle_seconds: 5\n  delete_grace_seconds: 60\n"
     config = write_config(tmp_path / "config", sims, users=2, extra_settings=slow)
     text = _split_users(config)
     w = start_watch([str(config), "--resync-seconds", "0", "--debounce-ms", "50", "--debug"])
@@ -206,7 +204,9 @@ def test_a_file_still_changing_is_read_only_once_it_settles(
         mark = w.mark()
         f.write(final[:cut])  # does not parse
         f.flush()
-        w.wait_log("files_changed", after=mark)  # the watcher saw it; its read has begun
+        # The watcher has read the half file (not just seen the event: on a
+        # loaded machine its read could otherwise start after the rest landed).
+        w.wait_log("config_read", after=mark)
         f.write(final[cut:])
     settling = w.wait_log("config_settling", after=mark)
     assert settling["files"] == ["people.yaml"]

@@ -59,7 +59,7 @@ SUMMARIES = {
     "reconcile": "Bring every element in line with the config at PATH, and report.",
     "schema": "Write JSON Schemas (draft 2020-12) for config documents and provgit.yaml.",
     "show": "Show where a resource lands, or what a saved plan would do.",
-    "status": "Show the sync status of the network at PATH as of the last run.",
+    "status": "Show the sync status of the network at PATH, derived without contacting elements.",
     "validate": "Validate the config at PATH (default: the current directory).",
     "watch": "Keep the network in sync with PATH (a directory) or a git ref, continuously.",
 }

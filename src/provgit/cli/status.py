@@ -51,7 +51,7 @@ def command(
     max_bytes: int | None,
     state_dir: str | None,
 ) -> int:
-    """Show the sync status of the network at PATH, derived without contacting any element.
+    """Show the sync status of the network at PATH, derived without contacting elements.
 
     Every resource of the config on every element it lands on is compared
     with the element's last observation and provgit's journal: Sync

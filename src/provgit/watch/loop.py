@@ -519,6 +519,7 @@ class Watcher:
                 self.o.config,
                 settings.watch.settle_seconds,
                 lambda paths: self.log.info("config_settling", files=paths[:MAX_PROBLEMS]),
+                on_first_read=lambda: self.log.debug("config_read"),
             )
         if not await self._consider(source, str(self.o.config)):
             self._read_refused = True

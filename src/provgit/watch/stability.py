@@ -53,11 +53,13 @@ async def settled_read(
     settle_seconds: float,
     on_unsettled: Callable[[list[str]], None] = lambda _: None,
     max_seconds: float = MAX_SETTLE_SECONDS,
+    on_first_read: Callable[[], None] = lambda: None,
 ) -> tuple[ConfigSource, float]:
     """The config under `root` once two reads `settle_seconds` apart agree, and
     when (monotonic) the first of those two reads started."""
     started = time.monotonic()
     source, snap = await asyncio.to_thread(snapshot, root)
+    on_first_read()
     if settle_seconds <= 0:
         return source, started
     deadline = started + max_seconds
