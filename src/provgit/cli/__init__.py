@@ -33,6 +33,8 @@ COMMAND_MODULES = [
     "version",
     "list_",
     "init",
+    "suspend",
+    "resume",
 ]
 
 

@@ -1,0 +1,107 @@
+"""Which planned writes wait: suspensions (kept in the journal) and sync windows
+(`windows:` in provgit.yaml), decided at one instant of an injected clock.
+
+A held write is observed and planned like any other, then kept as a pending
+update whose reason names what holds it; the next run after the hold lifts
+sends it (the watcher schedules one at the next opening, `next_change`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from provgit.journal import NETWORK, Suspension
+from provgit.model.cron import active_start, next_start
+from provgit.model.settings import Settings, SyncWindow
+
+
+class Clock(Protocol):
+    """Where "now" comes from: the system's, or a test's fake one."""
+
+    def now(self) -> float: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+SYSTEM_CLOCK: Clock = SystemClock()
+
+
+def _local(t: float, w: SyncWindow) -> str:
+    return datetime.fromtimestamp(t, w.zone).strftime("%Y-%m-%d %H:%M") + f" {w.time_zone}"
+
+
+def in_scope(w: SyncWindow, element: str, element_type: str, kind: str) -> bool:
+    return (
+        (not w.elements or element in w.elements)
+        and (not w.element_types or element_type in w.element_types)
+        and (not w.kinds or kind in w.kinds)
+    )
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why a write waits: `source` is "suspended" or "window"."""
+
+    source: str
+    reason: str  # the status words, e.g. "Held by window night (deny, until ...)"
+    window: str | None = None
+
+
+@dataclass(frozen=True)
+class Holds:
+    settings: Settings
+    suspensions: Mapping[str, Suspension]
+    now: float
+    # apply --override-window: windows hold nothing (suspensions still do).
+    override: bool = False
+
+    def suspension(self, element: str) -> Suspension | None:
+        return self.suspensions.get(element) or self.suspensions.get(NETWORK)
+
+    def window(self, element: str, element_type: str, kind: str) -> Hold | None:
+        """The window holding this write now, ignoring an override."""
+        scoped = [w for w in self.settings.windows if in_scope(w, element, element_type, kind)]
+        for w in scoped:
+            if w.kind != "deny":
+                continue
+            start = active_start(w.cron, w.zone, w.seconds, self.now)
+            if start is not None:
+                until = _local(start + w.seconds, w)
+                return Hold("window", f"Held by window {w.name} (deny, until {until})", w.name)
+        allows = [w for w in scoped if w.kind == "allow"]
+        if allows and not any(
+            active_start(w.cron, w.zone, w.seconds, self.now) is not None for w in allows
+        ):
+            w = allows[0]
+            opens = next_start(w.cron, w.zone, self.now)
+            when = f"opens {_local(opens, w)}" if opens is not None else "not open this week"
+            return Hold("window", f"Held by window {w.name} (outside allow window, {when})", w.name)
+        return None
+
+    def hold(self, element: str, element_type: str, kind: str) -> Hold | None:
+        s = self.suspension(element)
+        if s is not None:
+            return Hold("suspended", s.describe())
+        if self.override:
+            return None
+        return self.window(element, element_type, kind)
+
+
+def next_change(settings: Settings, now: float) -> float | None:
+    """The next instant any window opens or closes (when held work may go out)."""
+    times: list[float] = []
+    for w in settings.windows:
+        start = active_start(w.cron, w.zone, w.seconds, now)
+        if start is not None:
+            times.append(start + w.seconds)
+        nxt = next_start(w.cron, w.zone, now)
+        if nxt is not None:
+            times.append(nxt)
+    return min(times) if times else None
