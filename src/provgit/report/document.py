@@ -55,14 +55,20 @@ def iso_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+# A suspension or a sync window holds the element's writes (apply/holds.py).
+HELD_PREFIXES = ("Suspended: ", "Held by window ")
+
+
 def status_class(status: str) -> str:
-    """ok / syncing / failed / down: how a status string is shown (never what it says)."""
+    """ok / syncing / failed / down / held: how a status string is shown (never what it says)."""
     if status in OK_STATUSES:
         return "ok"
     if status in DOWN_STATUSES:
         return "down"
     if status.startswith(("Synching ", "Syncing ")):
         return "syncing"
+    if status.startswith(HELD_PREFIXES):
+        return "held"
     return "failed"
 
 
@@ -285,6 +291,7 @@ def build_document(
         "distribution_errors": errors,
         "pending_updates": pending,
         "events": events,
+        "suspensions": [s.to_json() for s in journal.suspensions().values()],
     }
 
 
@@ -365,4 +372,5 @@ def filtered(doc: Document, *, element: str | None = None, kind: str | None = No
         "distribution_errors": errors,
         "pending_updates": pending,
         "events": events,
+        **({"suspensions": doc["suspensions"]} if "suspensions" in doc else {}),
     }
