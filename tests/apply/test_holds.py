@@ -181,3 +181,27 @@ def test_network_wide_suspension_holds_every_element(sims: list[Sim], tmp_path: 
     e = _element(_apply(config, FakeClock(_at(12))), "cs1")
     assert e["outcome"] == "held"
     assert cs1.records() == {}
+
+
+def test_plan_shows_what_a_window_or_a_suspension_would_hold(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    (cs1,) = sims
+    # Opens every minute for an hour: closed to users whenever the test runs.
+    always = (
+        "windows:\n"
+        "  - {name: always, kind: deny, schedule: '* * * * *', duration: 1h, kinds: [users]}\n"
+    )
+    config = write_config(tmp_path / "config", sims, users=2, extra_settings=always)
+    r = cli("plan", str(config))
+    assert r.code == 0, r.out
+    held = [line for line in r.out.splitlines() if line.startswith("held: ")]
+    assert any(
+        line.startswith("held: 2 operation(s) on cs1: Held by window always (deny, until ")
+        and "add users/user0" in line
+        for line in held
+    ), r.out
+    assert cli("suspend", str(config), "--element", "cs1", "--reason", "audit").code == 0
+    r = cli("plan", str(config))
+    assert any("on cs1: Suspended: audit (since " in line for line in r.out.splitlines()), r.out
+    assert cs1.records() == {}  # planning wrote nothing

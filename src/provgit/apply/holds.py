@@ -12,11 +12,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
-from provgit.journal import NETWORK, Suspension
+from provgit.journal import FILENAME as JOURNAL_FILE
+from provgit.journal import NETWORK, Journal, JournalError, Suspension
 from provgit.model.cron import active_start, next_start
 from provgit.model.settings import Settings, SyncWindow
+from provgit.plan.model import Plan
 
 
 class Clock(Protocol):
@@ -105,3 +108,31 @@ def next_change(settings: Settings, now: float) -> float | None:
         if nxt is not None:
             times.append(nxt)
     return min(times) if times else None
+
+
+def preview_lines(
+    plan: Plan, state_dir: Path, settings: Settings, clock: Clock = SYSTEM_CLOCK
+) -> list[str]:
+    """For `provgit plan`: the planned operations a suspension or a window would
+    hold now, one line per element and reason. Reads the journal only if there is one."""
+    suspensions: dict[str, Suspension] = {}
+    if (state_dir / JOURNAL_FILE).exists():
+        try:
+            with Journal.open(state_dir) as journal:
+                suspensions = journal.suspensions()
+        except JournalError:
+            pass
+    if not suspensions and not settings.windows:
+        return []
+    h = Holds(settings, suspensions, clock.now())
+    lines = []
+    for ep in plan.elements:
+        by_reason: dict[str, list[str]] = {}
+        for op in ep.operations:
+            hold = h.hold(ep.element, ep.element_type, op.kind)
+            if hold is not None:
+                by_reason.setdefault(hold.reason, []).append(f"{op.action} {op.kind}/{op.resource}")
+        for reason, ops in by_reason.items():
+            shown = ", ".join(ops[:5]) + (f", … {len(ops) - 5} more" if len(ops) > 5 else "")
+            lines.append(f"held: {len(ops)} operation(s) on {ep.element}: {reason}: {shown}")
+    return lines
