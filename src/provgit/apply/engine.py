@@ -676,6 +676,10 @@ class Applier:
             return
         journal = self.journal
         windows = sorted({h.window for _, h in held if h.window})
+        # One event when an element starts being held, not one per retry run.
+        was = (self.before.get(name) or {}).get("status") or ""
+        if was.startswith("Held by window "):
+            windows = []
 
         def commit() -> None:
             with journal.transaction():
