@@ -205,3 +205,13 @@ def test_plan_shows_what_a_window_or_a_suspension_would_hold(
     r = cli("plan", str(config))
     assert any("on cs1: Suspended: audit (since " in line for line in r.out.splitlines()), r.out
     assert cs1.records() == {}  # planning wrote nothing
+
+
+def test_suspend_refuses_an_unknown_element_and_changes_nothing(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "config", sims, users=1)
+    r = cli("suspend", str(config), "--element", "cs9", "--reason", "typo")
+    assert r.code == 1
+    assert "unknown element 'cs9'" in r.err and "cs1" in r.err
+    assert not (config / ".provgit" / "journal.sqlite").exists()

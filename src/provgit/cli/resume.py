@@ -9,7 +9,7 @@ import click
 from provgit import exitcodes
 from provgit.cli.applying import open_journal
 from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
-from provgit.cli.suspend import who
+from provgit.cli.suspend import check_element, who
 from provgit.journal import NETWORK
 
 
@@ -19,7 +19,9 @@ from provgit.journal import NETWORK
 @state_dir_option
 def command(path: Path, element: str | None, state_dir: str | None) -> int:
     """Resume writes to the network at PATH (or one --element)."""
-    journal = open_journal(state_dir_for(path, state_dir))
+    sdir = state_dir_for(path, state_dir)
+    check_element(path, sdir, element)
+    journal = open_journal(sdir)
     try:
         s = journal.resume(element or NETWORK, who())
     finally:

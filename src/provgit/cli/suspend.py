@@ -11,8 +11,32 @@ import click
 
 from provgit import exitcodes
 from provgit.cli.applying import open_journal
-from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
+from provgit.cli.common import (
+    config_path_argument,
+    read_source,
+    state_dir_for,
+    state_dir_option,
+)
 from provgit.journal import NETWORK
+from provgit.validate import validate_source
+
+
+def check_element(path: Path, state_dir: Path, element: str | None) -> None:
+    """A mistyped --element would hold nothing: refuse a name the config lacks.
+    A config that does not validate cannot say; then only a warning (a freeze
+    must still be possible while the config is broken)."""
+    if element is None:
+        return
+    valid = validate_source(read_source(path), state_dir / "cache")
+    if not valid.ok:
+        click.echo(
+            f"warning: the config at {path} does not validate; element {element!r} not checked",
+            err=True,
+        )
+        return
+    if element not in valid.state.elements:
+        known = ", ".join(valid.state.elements)
+        raise click.UsageError(f"unknown element {element!r} (known: {known})")
 
 
 def who() -> str:
@@ -36,7 +60,9 @@ def command(path: Path, element: str | None, reason: str, fmt: str, state_dir: s
     """
     if not reason.strip():
         raise click.UsageError("--reason must say why (it is shown in the status)")
-    journal = open_journal(state_dir_for(path, state_dir))
+    sdir = state_dir_for(path, state_dir)
+    check_element(path, sdir, element)
+    journal = open_journal(sdir)
     try:
         s = journal.suspend(element or NETWORK, reason.strip(), who(), time.time())
     finally:
