@@ -378,3 +378,36 @@ def diff_states(
         source=label,
         mode="diff",
     )
+
+
+@dataclass(frozen=True)
+class StatusInputs:
+    """What `provgit status` derives from when the config changed since the last plan."""
+
+    state: DesiredState
+    target: Target
+
+
+def status_inputs(
+    source: ConfigSource, state_dir: Path, cache_dir: Path | None
+) -> StatusInputs | None:
+    """The config as it is now, projected, when the target the last plan stored
+    is not its projection (None: the stored one is, or the config is invalid
+    and the last good one stands; `validate` says what is wrong)."""
+    from provgit.validate import validate_source
+
+    store = memo.PlanMemo(state_dir)
+    meta = store.load_meta()
+    if meta is not None:
+        light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
+        stored = TargetStore(store.target_path).digest()
+        fp = fingerprinter(light, state_dir)
+        for prune in (False, True):  # the digest covers --prune; either plan will do
+            digest, _ = memo.inputs_digest(source, meta.inputs, fp, PlanOptions(prune=prune))
+            if digest == meta.digest and stored == digest:
+                return None
+    validated = validate_source(source, cache_dir)
+    if not validated.ok:
+        return None
+    state = validated.state
+    return StatusInputs(state, desired_target(state, source.read_other, state_dir))

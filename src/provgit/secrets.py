@@ -28,7 +28,10 @@ class SecretUnavailable(Exception):
     """The reference cannot be resolved here (unset variable, unreadable file)."""
 
 
-def resolve(ref: SecretRef) -> str:
+def resolve(ref: SecretRef, for_element: bool = True) -> str:
+    """The secret's value. `for_element`: it is sent to an element (a PIN, a
+    token), so a state directory's signing key is refused (only the network's
+    `secret_key` may name one)."""
     if ref.env is not None:
         value = os.environ.get(ref.env)
         if value is None:
@@ -36,11 +39,72 @@ def resolve(ref: SecretRef) -> str:
         return value
     assert ref.file is not None
     path = Path(ref.file).expanduser()
+    if pseudo_file(path):
+        raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
+    if for_element and state_dir_key(path):
+        raise SecretUnavailable(
+            f"secret file {ref.file} is a provgit state directory's signing key; "
+            "it is never sent to an element"
+        )
     try:
-        return path.read_text(encoding="utf-8").splitlines()[0].strip()
-    except (OSError, IndexError, UnicodeDecodeError) as e:
+        # Non-blocking, so a named pipe is refused instead of waited on.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
+        try:
+            # Only the first line is the value: read no further than it can be.
+            head = f.read(MAX_SECRET_BYTES + 1)
+        except OSError as e:
+            raise SecretUnavailable(
+                f"cannot read secret file {ref.file}: {type(e).__name__}"
+            ) from None
+    line, newline, _ = head.partition(b"\n")
+    if not newline and len(head) > MAX_SECRET_BYTES:
+        raise SecretUnavailable(
+            f"secret file {ref.file}: its first line is longer than {MAX_SECRET_BYTES} bytes"
+        )
+    try:
+        value = line.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
         # Name the file, never its content.
         raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
+    if not head:
+        raise SecretUnavailable(f"cannot read secret file {ref.file}: IndexError")
+    return value
+
+
+# What sits beside a state directory's key file (journal, caches, element files).
+_STATE_DIR_MARKS = ("journal.sqlite", "cache", "memo", "observed", "elements", "locks")
+
+
+def state_dir_key(path: Path) -> bool:
+    """Whether `path` (after links) is the key file of a provgit state directory."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return real.name == KEY_FILE and any((real.parent / m).exists() for m in _STATE_DIR_MARKS)
+
+
+# A secret's value is a PIN, a token or a key: far below this.
+MAX_SECRET_BYTES = 64 * 1024
+# Kernel and device files: reading them is never a secret's value (/proc/self/environ
+# is every variable of the job; /dev/zero never ends).
+_PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def pseudo_file(path: Path) -> bool:
+    """Whether `path` (after links) is a kernel or device file, not a stored secret."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(real == p or p in real.parents for p in _PSEUDO) or any(
+        path == p or p in path.parents for p in _PSEUDO
+    )
 
 
 KEY_FILE = "secret.key"
@@ -114,7 +178,7 @@ def network_key(
     fallback = None
     if secret_key is not None:
         try:
-            value = resolve(secret_key)
+            value = resolve(secret_key, for_element=False)
         except SecretUnavailable as e:
             fallback = f"secret_key {secret_key.describe()} is not usable here ({e})"
         else:

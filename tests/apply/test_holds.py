@@ -154,6 +154,10 @@ def test_suspension_survives_a_new_process_and_holds_until_resumed(
     assert by["cs1"]["outcome"] == "held", run.out
     assert by["cs1"]["status"].startswith("Suspended: quarterly audit (since ")
     assert cs1.records() == {}
+    status = json.loads(cli("status", str(config), "--format", "json").out)
+    assert status["elements"]["cs1"]["status"].startswith("Suspended: quarterly audit")
+    assert status["elements"]["cs1"]["class"] == "held"
+    assert status["suspensions"][0]["element"] == "cs1"
     j = journal(config / ".provgit")
     try:
         assert j.pending("cs1")

@@ -814,7 +814,17 @@ class Applier:
                 await self._pending(w, [op for op, _ in batch], w.down)
                 return
             intents = [
-                Intent(name, op.collection, op.key, op.action, op.if_revision) for op, _ in batch
+                # The digest of what is written: status tells provgit's own
+                # writes from out-of-band edits by it (report.derive).
+                Intent(
+                    name,
+                    op.collection,
+                    op.key,
+                    op.action,
+                    op.if_revision,
+                    None if op.action == "delete" else fields_hash(op.action, op.fields),
+                )
+                for op, _ in batch
             ]
             # Intents are committed before the batch waits for its slot, and
             # outcomes after it gives the slot back: both overlap the batches in

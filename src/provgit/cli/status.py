@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+import orjson
 
 from provgit import exitcodes
 from provgit.cli.applying import existing_journal
 from provgit.cli.common import (
     config_path_argument,
     read_settings,
+    read_source,
     state_dir_for,
     state_dir_option,
 )
+from provgit.compose import status_inputs
 from provgit.model.kinds import KINDS, resolve_kind
 from provgit.model.settings import Settings
 from provgit.report import markdown, text
@@ -49,12 +51,15 @@ def command(
     max_bytes: int | None,
     state_dir: str | None,
 ) -> int:
-    """Show the sync status of the network at PATH as of the last run.
+    """Show the sync status of the network at PATH, derived without contacting any element.
 
-    Per element status in the words of the element consoles (Sync Completed,
-    Synching <element>, Failed <element>, Offline, Stopped), resources not
-    completed, pending updates, distribution errors and the alarm level, read
-    from the journal: no element is contacted. --element keeps that element,
+    Every resource of the config on every element it lands on is compared
+    with the element's last observation and provgit's journal: Sync
+    Completed, pending update, distribution error, drift, not yet applied,
+    offline/stopped (IVR servers: "IVR services are stopped or the server is
+    offline"), token refused, unknown (never observed). Per element status in
+    the words of the element consoles, pending updates, distribution errors
+    and the alarm level. --element keeps that element,
     its errors and pending updates; --kind keeps that kind's resources,
     errors and pending updates (and answers for them alone, not for the
     elements).
@@ -73,7 +78,15 @@ def command(
     journal = existing_journal(path, sdir)
     try:
         network, bound = _settings(path)
-        doc = build_document(journal, network=network)
+        # The config as it is now: a change not applied yet shows as such.
+        now = status_inputs(read_source(path), sdir, sdir / "cache")
+        doc = build_document(
+            journal,
+            network=network,
+            state=now.state if now else None,
+            target=now.target if now else None,
+            state_dir=sdir,
+        )
         if element is not None and element not in doc["elements"]:
             known = ", ".join(doc["elements"]) or "none yet"
             raise click.UsageError(f"no status for element {element!r}; known: {known}")
@@ -81,7 +94,8 @@ def command(
         journal.close()
     doc = filtered(doc, element=element, kind=kind_name)
     if fmt == "json":
-        click.echo(json.dumps(doc, indent=1, ensure_ascii=False))
+        # orjson: the pure-Python indenting encoder took 0.4 s on 100,000 users.
+        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     elif fmt == "markdown":
         click.echo(markdown.render(doc, max_bytes or bound), nl=False)
     else:

@@ -21,6 +21,7 @@ from provgit.model.kinds import KINDS, Kind
 from provgit.model.pydantic_errors import explain
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
+from provgit.model.text_chars import may_hold_hidden, text_char_findings
 from provgit.source import SETTINGS_FILE
 
 _Item = tuple[Pointer, Any]
@@ -54,6 +55,7 @@ def build_file(f: LoadedFile) -> FileModels:
     findings: list[Finding] = []
     settings: Settings | None = None
     per_kind: dict[str, list[_Item]] = {}
+    scan = may_hold_hidden(f.data)
     for di, doc in enumerate(f.docs):
         if doc is None:
             continue
@@ -104,7 +106,11 @@ def build_file(f: LoadedFile) -> FileModels:
                 continue
             bucket = per_kind.setdefault(kind_name, [])
             for i, item in enumerate(items):
-                bucket.append((Pointer(f.path, (di, kind_name, i)), item))
+                ptr = Pointer(f.path, (di, kind_name, i))
+                bucket.append((ptr, item))
+                if scan:
+                    key = item.get(kind.key_field) if isinstance(item, dict) else None
+                    findings += text_char_findings(kind_name, _key(key), ptr, item)
     models: dict[str, list[_Item]] = {}
     partial: dict[str, list[_Item]] = {}
     for name, items in per_kind.items():
@@ -327,3 +333,7 @@ def _model_in(tp: Any) -> type[Model] | None:
     if get_origin(tp) is Annotated:
         tp = get_args(tp)[0]
     return tp if isinstance(tp, type) and issubclass(tp, Model) else None
+
+
+def _key(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -33,10 +33,14 @@ _SKELETON = str.maketrans(
         "τ": "t", "υ": "u", "χ": "x", "μ": "u", "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z",
         "Η": "h", "Ι": "l", "Κ": "k", "Μ": "m", "Ν": "n", "Ο": "o", "Ρ": "p", "Τ": "t",
         "Υ": "y", "Χ": "x",
-        # Latin and digits that read alike
-        "0": "o", "1": "l", "I": "l", "|": "l",
+        # Latin and digits that read alike (Latin-1 ones included: only
+        # ISO 8859-1 reaches this check)
+        "0": "o", "1": "l", "I": "l", "|": "l", "×": "x", "ø": "o", "Ø": "o", "¦": "l",
+        "¡": "i", "ð": "d", "Ð": "d",
     }
 )  # fmt: skip
+# Letter pairs that read as one letter (UTS #39 confusables), after case folding.
+_PAIRS = (("rn", "m"), ("vv", "w"))
 
 
 def login_id_problem(v: str) -> tuple[str, str] | None:
@@ -75,8 +79,15 @@ def skeleton(v: str) -> str:
     if v.isascii():  # NFKC leaves ASCII alone
         # The ASCII rows of the table below, with str.replace (C speed).
         v = v.replace("I", "l").lower()
-        return v.replace("0", "o").replace("1", "l").replace("|", "l")
-    return unicodedata.normalize("NFKC", v).translate(_SKELETON).casefold()
+        v = v.replace("0", "o").replace("1", "l").replace("|", "l")
+    else:
+        v = unicodedata.normalize("NFKC", v).translate(_SKELETON)
+        # An accent is easy to miss in a review: 'alicé' passes for 'alice'.
+        v = unicodedata.normalize("NFD", v)
+        v = "".join(c for c in v if not unicodedata.combining(c)).casefold()
+    for pair, one in _PAIRS:
+        v = v.replace(pair, one)
+    return v
 
 
 def _code(c: str) -> str:

@@ -38,6 +38,14 @@ class Connection(Model):
         if v is None:
             return v
         parts = urlsplit(v)
+        if "@" in parts.netloc:
+            # Not echoed: the URL holds a secret, which must not reach the output either.
+            raise Hinted(
+                "must not carry a user name or password (the URL is committed with the "
+                "config, so they would not be secret)",
+                "remove 'user:password@' and give the element's credential as "
+                "token: {env: VARIABLE} in connection",
+            )
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ValueError(
                 f"must be an http:// or https:// URL with a host (got {v!r}); "

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from provgit.model.settings import Settings
-from provgit.plan.model import ElementPlan, Operation, Plan
+from provgit.plan.model import ElementPlan, Operation, Plan, canonical
 from provgit.plan.safety import check_thresholds, is_protected
 from provgit.records import COLLECTIONS
 from provgit.secrets import is_sensitive
@@ -72,7 +72,36 @@ def _write_problems(name: str, op: Operation, target: Target) -> list[str]:
         else:
             why = f"no secret reference where the config uses {wanted[path]}"
         problems.append(f"{record} field {_where(path)}: {why}")
+    if not problems:
+        # A plan of another version of the config (an unmerged branch, a
+        # reverted commit) is signed with the same key: it must still write
+        # exactly what the config wants now. Secrets are compared by reference
+        # above (a rotated value changes only the fingerprint).
+        changed = sorted(
+            k
+            for k in set(op.fields) | set(desired)
+            # As JSON both ways: the plan's record has been through a file.
+            if canonical(_unfingerprinted(op.fields.get(k)))
+            != canonical(_unfingerprinted(desired.get(k)))
+        )
+        if changed:
+            problems.append(
+                f"{record}: the config wants other values ({', '.join(changed)}) than the "
+                "plan writes; it was made from another version of the config, run "
+                "`provgit plan` again"
+            )
     return problems
+
+
+def _unfingerprinted(value: Any) -> Any:
+    """`value` with each secret reduced to its reference."""
+    if is_sensitive(value):
+        return {"ref": value.get("ref")}
+    if isinstance(value, dict):
+        return {k: _unfingerprinted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unfingerprinted(v) for v in value]
+    return value
 
 
 def _delete_problems(

@@ -15,9 +15,17 @@ PERCENT_MIN_BASE = 20
 
 def is_protected(safety: Safety, kind: str, collection: str, key: str) -> bool:
     return any(
-        fnmatch.fnmatchcase(f"{kind}/{key}", pat) or fnmatch.fnmatchcase(f"{collection}/{key}", pat)
+        _matches(f"{kind}/{key}", pat) or _matches(f"{collection}/{key}", pat)
         for pat in safety.protected
     )
+
+
+def _matches(name: str, pattern: str) -> bool:
+    # Login ids are one ignoring case (MiCollab compares them so): `users/Reception`
+    # protects the user `reception`, which it would otherwise silently not.
+    if name.startswith("users/") and pattern.startswith("users/"):
+        return fnmatch.fnmatchcase(name.casefold(), pattern.casefold())
+    return fnmatch.fnmatchcase(name, pattern)
 
 
 def _limit(safety: Safety, element: str, kind: str | None, what: str) -> Threshold:

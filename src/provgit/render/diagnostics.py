@@ -6,12 +6,23 @@ import json
 from collections.abc import Sequence
 
 from provgit.diagnostics import Diagnostic
+from provgit.render.escape import visible
+
+# A key is named beside each of its problems: this much of it says which.
+SUBJECT_MAX = 80
+
+
+def _subject(d: Diagnostic) -> str:
+    """The record a problem is about, as written but safe to print: a key is
+    YAML text (control characters would reach the terminal, a huge one the log)."""
+    text = visible(d.subject())
+    return text if len(text) <= SUBJECT_MAX else text[: SUBJECT_MAX - 1] + "…"
 
 
 def as_text(diags: Sequence[Diagnostic]) -> str:
     lines = []
     for d in diags:
-        subject = f" [{d.subject()}]" if d.subject() else ""
+        subject = f" [{_subject(d)}]" if d.subject() else ""
         lines.append(f"{d.location}: {d.severity}:{subject} {d.message}")
         if d.hint:
             lines.append(f"    hint: {d.hint}")
@@ -47,7 +58,7 @@ def as_github(diags: Sequence[Diagnostic], root_prefix: str = "") -> str:
             props.append(f"line={d.location.line}")
             props.append(f"col={d.location.column}")
         if d.subject():
-            props.append(f"title={_escape_property('provgit ' + d.subject())}")
+            props.append(f"title={_escape_property('provgit ' + _subject(d))}")
         msg = d.message + (f" (hint: {d.hint})" if d.hint else "")
         out.append(f"::{d.severity} {','.join(props)}::{_escape_data(msg)}")
     return "\n".join(out)

@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from provgit.apply.result import ApplyResult
 from provgit.fsutil import atomic_write
 from provgit.journal import Journal
 from provgit.model.settings import Reports
 from provgit.model.state import DesiredState
+from provgit.observe import Observation
+from provgit.plan.model import ElementPlan
 from provgit.report import atom, html, markdown, notes
 from provgit.report.document import FORMAT, MAX_EVENTS, Document, GitSource, build_document
+from provgit.target.project import Target
 
 STATUS_FORMAT = FORMAT
 STATUS_FILE = "status.json"
@@ -111,6 +115,11 @@ def write_reports(
     state: DesiredState | None = None,
     config_root: Path | None = None,
     settings: Reports | None = None,
+    target: Target | None = None,
+    observations: Mapping[str, Observation] | None = None,
+    plans: Mapping[str, ElementPlan] | None = None,
+    target_version: object = None,
+    target_delta: Any = None,
 ) -> Written:
     """Write every report for the journal's latest state; add the git note.
 
@@ -125,7 +134,17 @@ def write_reports(
         if config_root is not None
         else None
     )
-    doc = build_document(journal, result=result, state=state, git=git)
+    doc = build_document(
+        journal,
+        result=result,
+        state=state,
+        git=git,
+        target=target,
+        observations=observations,
+        plans=plans,
+        target_version=target_version,
+        target_delta=target_delta,
+    )
     feed_doc = {**doc, "events": [e.to_json() for e in journal.recent_events(FEED_EVENTS)]}
     written = Written(reports_dir, doc)
     for name, text in render_all(doc, feed_doc, reports.markdown_max_bytes).items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from provgit.report.document import Document
+from provgit.report.document import SERVER_PAGE, Document, worst_line
 
 _CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -276,9 +276,21 @@ def _header(doc: Document) -> str:
             + (" (uncommitted changes)" if source["dirty"] else "")
         )
     facts.append(f"generated {_e(doc['generated'])}")
+    # The worst state first, in the seeds' words; a refused config turns the header red.
+    worst = worst_line(doc)
+    refused = bool((doc.get("watch") or {}).get("refused"))
+    if refused:
+        cls = "failed"
+    worst_html = ""
+    if worst:
+        worst_html = f'<div id="worst" class="status failed">{_e(worst)}</div>'
+    pointer = ""
+    if not doc["in_sync"]:
+        pointer = f'<div id="pointer"><a href="#elements">{_e(SERVER_PAGE)}</a></div>'
     return (
         f"<header><h1>{_e(doc['network'] or 'network')}: "
         f'<span id="overall" class="badge {cls}">{_e(doc["status"])}</span> {alarm}</h1>'
+        f"{worst_html}{pointer}"
         f'<div id="summary">{c["distribution_errors"]} distribution error(s) · '
         f"{c['pending_updates']} pending update(s) · {c['elements_not_completed']} of "
         f"{c['elements']} element(s) not completed · {c['resources_not_completed']} resource(s) "

@@ -28,8 +28,14 @@ def _link(text: Any, url: str | None) -> str:
     # A reach-through template is config text: only web links become links.
     if not url or not url.lower().startswith(("http://", "https://")):
         return label
-    safe = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
-    safe = safe.replace("<", "%3C").replace(">", "%3E").replace("`", "%60")
+    # Percent-encoded: what would end the link, split the table cell (`|`) or
+    # the row (any space or line break, control characters too).
+    safe = "".join(
+        "".join(f"%{b:02X}" for b in c.encode())
+        if c in "()<>`|" or c.isspace() or not c.isprintable()
+        else c
+        for c in url
+    )
     return f"[{label}]({safe})"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provgit.report.document import Document
+from provgit.report.document import Document, worst_line
 
 MAX_ROWS = 50  # per list; `--format json` has everything
 
@@ -21,6 +21,14 @@ def _more(n: int, what: str) -> list[str]:
     return [f"  … and {n} more {what} (--format json lists all)"] if n > 0 else []
 
 
+def _where(r: Document) -> str:
+    """Where a derived resource is not completed, and what it is there."""
+    per = r.get("elements") or {}
+    return ", ".join(
+        f"{name}: {e['status']}" for name, e in per.items() if e["state"] != "completed"
+    )
+
+
 def render(doc: Document) -> str:
     c = doc["counts"]
     level = doc["alarm"]["level"]
@@ -29,6 +37,9 @@ def render(doc: Document) -> str:
         f"{c['distribution_errors']} distribution error(s), "
         f"{c['pending_updates']} pending update(s), " + (f"{level} alarm" if level else "no alarm")
     ]
+    worst = worst_line(doc)
+    if worst and worst != doc["status"]:
+        lines.append(f"Worst: {worst}")
     run = doc.get("run")
     if run:
         lines.append(
@@ -67,6 +78,7 @@ def render(doc: Document) -> str:
                     f"{r['kind']}/{r['resource']}" + (" ⇄" if r["shared"] else ""),
                     r["status"],
                     f"{r['completed']}/{r['total']}",
+                    _where(r),
                 ]
                 for r in open_resources[:MAX_ROWS]
             ]

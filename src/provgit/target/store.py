@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from provgit.fsutil import private_sqlite
-from provgit.target.project import RecordRef, Target
+from provgit.target.project import COLLECTION_KIND, RecordRef, Target
 
 _SCHEMA = """
 CREATE TABLE records (
@@ -25,6 +25,18 @@ CREATE TABLE records (
   PRIMARY KEY (element, collection, key)
 ) WITHOUT ROWID;
 CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+-- Where each resource lands (its first record on each element) and on how many
+-- elements: what a status with nothing to report reads instead of every record.
+CREATE TABLE resources (
+  kind TEXT NOT NULL, resource TEXT NOT NULL, total INTEGER NOT NULL,
+  PRIMARY KEY (kind, resource)
+) WITHOUT ROWID;
+CREATE TABLE landing (
+  kind TEXT NOT NULL, resource TEXT NOT NULL, element TEXT NOT NULL,
+  collection TEXT NOT NULL, key TEXT NOT NULL,
+  PRIMARY KEY (kind, resource, element)
+) WITHOUT ROWID;
+CREATE INDEX landing_element ON landing (element);
 """
 
 
@@ -70,11 +82,35 @@ class TargetStore:
                         for key, fields in recs.items()
                     ),
                 )
+            landing: dict[tuple[str, str], dict[str, RecordRef]] = {}
+            for element, collections in target.records.items():
+                origin = target.origin.get(element, {})
+                for coll, recs in collections.items():
+                    kind_of = COLLECTION_KIND.get(coll, coll)
+                    for key in recs:
+                        res = origin.get((coll, key)) or (kind_of, key)
+                        landing.setdefault(res, {}).setdefault(element, (coll, key))
+            db.executemany(
+                "INSERT INTO resources VALUES (?, ?, ?)",
+                ((k, r, len(els)) for (k, r), els in landing.items()),
+            )
+            db.executemany(
+                "INSERT INTO landing VALUES (?, ?, ?, ?, ?)",
+                (
+                    (k, r, el, coll, key)
+                    for (k, r), els in landing.items()
+                    for el, (coll, key) in els.items()
+                ),
+            )
             db.execute(
                 "INSERT INTO meta VALUES ('excluded', ?)",
                 (marshal.dumps(sorted(target.excluded)),),
             )
             db.execute("INSERT INTO meta VALUES ('digest', ?)", (marshal.dumps(digest),))
+            # Every element, even one the config gives no record: status lists it.
+            db.execute(
+                "INSERT INTO meta VALUES ('elements', ?)", (marshal.dumps(sorted(target.records)),)
+            )
             db.commit()
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
@@ -108,3 +144,82 @@ class TargetStore:
             {element: origin},
             excluded=excluded,
         )
+
+    def load(self) -> Target | None:
+        """The whole target (records, where each came from, exclusions), without
+        dependencies: what status derives from. None when absent or unreadable."""
+        if not self.path.exists():
+            return None
+        records: dict[str, dict[str, dict[str, dict[str, object]]]] = {}
+        origin: dict[str, dict[RecordRef, tuple[str, str]]] = {}
+        loads = marshal.loads
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+                excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
+                elements = [r[0] for r in db.execute("SELECT v FROM meta WHERE k = 'elements'")]
+                for element, coll, key, fields, org in db.execute(
+                    "SELECT element, collection, key, fields, origin FROM records"
+                ):
+                    recs = records.get(element)
+                    if recs is None:
+                        recs = records[element] = {}
+                        origin[element] = {}
+                    by_coll = recs.get(coll)
+                    if by_coll is None:
+                        by_coll = recs[coll] = {}
+                    by_coll[key] = loads(fields)
+                    if org is not None:
+                        kind, resource = loads(org)
+                        origin[element][(coll, key)] = (kind, resource)
+        except sqlite3.Error:
+            return None
+        for names in elements:
+            for name in loads(names):
+                records.setdefault(name, {})
+                origin.setdefault(name, {})
+        excluded = {tuple(x) for x in loads(excluded_row[0])} if excluded_row else set()
+        return Target(records, {}, origin, excluded=excluded)
+
+    def totals(self) -> dict[tuple[str, str], int] | None:
+        """(kind, resource) -> how many elements it lands on (None: an older file)."""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+                return {(k, r): int(n) for k, r, n in db.execute("SELECT * FROM resources")}
+        except sqlite3.Error:
+            return None
+
+    def landing_on(self, element: str) -> list[tuple[str, str, str, str]]:
+        """(kind, resource, collection, key) of every resource landing on `element`."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            return list(
+                db.execute(
+                    "SELECT kind, resource, collection, key FROM landing WHERE element = ?",
+                    (element,),
+                )
+            )
+
+    def landing_of(
+        self, resources: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, RecordRef]]:
+        """Element -> first record, for each of these resources."""
+        out: dict[tuple[str, str], dict[str, RecordRef]] = {}
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            for kind, resource in resources:
+                for element, coll, key in db.execute(
+                    "SELECT element, collection, key FROM landing WHERE kind = ? AND resource = ?",
+                    (kind, resource),
+                ):
+                    out.setdefault((kind, resource), {})[element] = (coll, key)
+        return out
+
+    def first_resources(self, limit: int, skip: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
+        """The first `limit` resources in (kind, resource) order, not in `skip`."""
+        out: list[tuple[str, str, int]] = []
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            for k, r, n in db.execute("SELECT kind, resource, total FROM resources"):
+                if (k, r) in skip:
+                    continue
+                out.append((k, r, int(n)))
+                if len(out) >= limit:
+                    break
+        return out

@@ -11,8 +11,10 @@ from provgit.model.build import build_state
 from provgit.model.findings import Finding, resolve
 from provgit.model.state import DesiredState
 from provgit.source import SETTINGS_FILE, ConfigSource
+from provgit.validate.element_files import check_element_files
 from provgit.validate.rules import check_rules
 from provgit.validate.secret_files import check_secret_files
+from provgit.validate.secret_reuse import check_secret_reuse
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,13 @@ def check_network(
     if any(e.path == SETTINGS_FILE for e in source.errors):
         # provgit.yaml could not be read: that error says it, not a second one.
         findings = [f for f in findings if not (f.code == "settings" and not f.at.path)]
-    return [*findings, *check_rules(state, source), *check_secret_files(state, source)]
+    return [
+        *findings,
+        *check_rules(state, source),
+        *check_secret_files(state, source),
+        *check_secret_reuse(state),
+        *check_element_files(state),
+    ]
 
 
 def validate_source(

@@ -434,8 +434,9 @@ class _Rules:
                     ("login_id",),
                     f"login id {_shown(login)} looks like the login id {_shown(first)} "
                     "of another user at {other}",
-                    "look-alike characters (Cyrillic or Greek letters, 0/O, 1/l/I) let one "
-                    "user pass for another; choose a login id that reads differently",
+                    "look-alike characters (0/O, 1/l/I, rn/m, vv/w, accents, Cyrillic or "
+                    "Greek) let one user pass for another; choose a login id that reads "
+                    "differently",
                     "confusable",
                     self.at("users", first, "login_id"),
                 )

@@ -14,6 +14,7 @@ from provgit.load.yaml_events import Path as DataPath
 from provgit.model.common import SecretRef
 from provgit.model.findings import Finding, Pointer
 from provgit.model.state import DesiredState
+from provgit.secrets import pseudo_file
 from provgit.source import SETTINGS_FILE, ConfigSource
 
 
@@ -26,6 +27,20 @@ def check_secret_files(state: DesiredState, source: ConfigSource) -> list[Findin
     out: list[Finding] = []
     for at, kind, key, ref in _file_refs(state):
         assert ref.file is not None
+        if pseudo_file(Path(ref.file).expanduser()):
+            out.append(
+                Finding(
+                    at,
+                    f"secret file {ref.file} is not a regular file (a kernel or device file: "
+                    "what it reads is no stored secret, and may be every variable of the job)",
+                    kind=kind,
+                    key=key,
+                    hint="put the value in a file of its own (e.g. /etc/provgit/NAME) "
+                    "or use {env: VARIABLE}",
+                    code="secret",
+                )
+            )
+            continue
         target = _real(Path(ref.file).expanduser())
         if target is not None and target.is_relative_to(root):
             out.append(

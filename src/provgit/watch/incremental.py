@@ -75,6 +75,10 @@ class _Projected:
     reads: Reads  # other files the projection read (prompt audio) -> blob id
 
 
+# (projection serial, (from serial, to serial, records moved per element), plans)
+StatusPlans = tuple[int, tuple[int, int, dict[str, set[RecordRef]]] | None, dict[str, ElementPlan]]
+
+
 class StageCache:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
@@ -167,6 +171,24 @@ class StageCache:
             self._delta = None
         self._projected = _Projected(key, self._serial, target, state, files, reads)
         return Desired(key, source, validated, target)
+
+    def last_plans(self, desired: Desired) -> StatusPlans | None:
+        """The serial of `desired`'s projection, each element's last plan
+        against it, and the records the last reprojection moved (what status
+        derives from, `report.derive`)."""
+        projected = self._projected
+        if projected is None or projected.target is not desired.target:
+            return None
+        return (
+            projected.serial,
+            self._delta,
+            {
+                name: plan
+                # A copy first: the server asks from another thread while runs plan.
+                for name, (serial, _, plan) in dict(self._plans).items()
+                if serial == projected.serial
+            },
+        )
 
     def plan(
         self,

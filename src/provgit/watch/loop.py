@@ -28,6 +28,7 @@ import contextlib
 import gc
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -143,6 +144,8 @@ class Watcher:
         self._retry_not_before = 0.0
         self._pending_before: int | None = None
         self._doc: tuple[float, int, dict[str, Any]] | None = None
+        self._doc_lock = threading.Lock()
+        self._doc_journal: Journal | None = None
         self._version = 0
         self._first = True
         self._first_observation = True
@@ -195,16 +198,29 @@ class Watcher:
         }
 
     def status_document(self) -> dict[str, Any]:
+        """The live document. The server calls it off the event loop (deriving
+        the status of a large network takes a while), so it reads the journal
+        through its own connection, one caller at a time."""
+        with self._doc_lock:
+            return self._status_document()
+
+    def _status_document(self) -> dict[str, Any]:
         now = time.monotonic()
         if self._doc is not None and self._doc[1] == self._version and now - self._doc[0] < DOC_TTL:
             return self._doc[2]
         desired = self.desired
+        if self._doc_journal is None:
+            self._doc_journal = Journal.open(self.o.state_dir)
         doc = reports.document(
-            self.journal,
+            self._doc_journal,
             network=desired.state.settings.network if desired else None,
             state=desired.state if desired else None,
             commit=self.applied_commit if self.follower else None,
             config_path=self.o.subdir if self.follower else str(self.o.config),
+            # Derived from what the watcher holds in memory (report.derive).
+            target=desired.target if desired else None,
+            observations=dict(self.cache.observations),
+            plans=self.cache.last_plans(desired) if desired else None,
         )
         doc["watch"] = self._watch_section()
         self._doc = (now, self._version, doc)
@@ -291,6 +307,10 @@ class Watcher:
             await runner.cleanup()
             self.apply_journal.close()
             self.journal.close()
+            with self._doc_lock:  # the server is down: no document is being built
+                if self._doc_journal is not None:
+                    self._doc_journal.close()
+                    self._doc_journal = None
             self.log.info("watch_stopped")
 
     async def _watch_files(self, ignore: list[Path]) -> None:
@@ -923,6 +943,9 @@ class Watcher:
                 result,
                 desired.state,
                 None if self.follower is not None else self.o.config,
+                desired.target,
+                dict(self.cache.observations),
+                self.cache.last_plans(desired),
             )
         except OSError as e:
             warnings = [f"cannot write the reports: {e}"]
@@ -942,6 +965,9 @@ class Watcher:
                 state=desired.state,
                 commit=commit,
                 config_path=self.o.subdir,
+                target=desired.target,
+                observations=dict(self.cache.observations),
+                plans=self.cache.last_plans(desired),
             )
             push = settings.reports.push_notes and self.follower.remote
             warning = await asyncio.to_thread(reports.write_note, self.follower.repo, doc, push)

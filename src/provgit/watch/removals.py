@@ -28,13 +28,26 @@ Resource = tuple[str, str]  # (kind, key)
 
 def removals(plan: Plan, state: DesiredState) -> set[Resource]:
     """Resources the plan deletes records of that the config no longer has (a
-    user moved to another host still has them: that delete is not a removal)."""
+    user moved to another host still has them: that delete is not a removal),
+    and directory numbers the plan takes off a user who stays: a save cut off
+    after a user's first service parses too, and on a call server a number
+    taken off goes with its element-side state."""
     found: set[Resource] = set()
     for e in plan.elements:
         for op in e.operations:
             if op.action == "delete" and op.resource not in state.of(op.kind):
                 found.add((op.kind, op.resource))
+            elif op.action == "modify" and "services" in op.changes:
+                change = op.changes["services"]
+                lost = _dns(change.get("before")) - _dns(change.get("after"))
+                found.update((op.kind, f"{op.resource} DN {dn}") for dn in lost)
     return found
+
+
+def _dns(services: object) -> set[str]:
+    if not isinstance(services, list):
+        return set()
+    return {s["dn"] for s in services if isinstance(s, dict) and isinstance(s.get("dn"), str)}
 
 
 @dataclass(frozen=True)

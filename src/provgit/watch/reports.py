@@ -10,14 +10,18 @@ the same `notes` functions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from provgit.apply.result import ApplyResult
 from provgit.journal import Journal
 from provgit.model.state import DesiredState
+from provgit.observe import Observation
 from provgit.report import atom, html, notes, status_json, write_reports
 from provgit.report.document import GitSource, build_document
+from provgit.target.project import Target
+from provgit.watch.incremental import StatusPlans
 
 Document = dict[str, Any]
 REFRESH_SECONDS = 5
@@ -31,9 +35,23 @@ def document(
     state: DesiredState | None = None,
     commit: str | None = None,
     config_path: str = ".",
+    target: Target | None = None,
+    observations: Mapping[str, Observation] | None = None,
+    plans: StatusPlans | None = None,
 ) -> Document:
     git = GitSource(commit=commit, dirty=False, path=config_path) if commit else None
-    return build_document(journal, network=network, result=result, state=state, git=git)
+    return build_document(
+        journal,
+        network=network,
+        result=result,
+        state=state,
+        git=git,
+        target=target,
+        observations=observations,
+        plans=plans[2] if plans else None,
+        target_version=plans[0] if plans else None,
+        target_delta=plans[1] if plans else None,
+    )
 
 
 def write_files(
@@ -42,9 +60,23 @@ def write_files(
     result: ApplyResult,
     state: DesiredState,
     work_tree: Path | None,
+    target: Target | None = None,
+    observations: Mapping[str, Observation] | None = None,
+    plans: StatusPlans | None = None,
 ) -> list[str]:
     """Every report file (and, with a work tree, its note); returns warnings. Raises OSError."""
-    written = write_reports(directory, journal, result=result, state=state, config_root=work_tree)
+    written = write_reports(
+        directory,
+        journal,
+        result=result,
+        state=state,
+        config_root=work_tree,
+        target=target,
+        observations=observations,
+        plans=plans[2] if plans else None,
+        target_version=plans[0] if plans else None,
+        target_delta=plans[1] if plans else None,
+    )
     return list(written.warnings)
 
 

@@ -18,6 +18,7 @@ variable, never from the command line, so `ps` does not show it).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 from typing import Any, Protocol
@@ -82,18 +83,24 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
+async def _document(request: web.Request) -> dict[str, Any]:
+    # Off the event loop: deriving a large network's status must not hold up runs.
+    doc: dict[str, Any] = await asyncio.to_thread(request.app[PROVIDER].status_document)
+    return doc
+
+
 async def _index(request: web.Request) -> web.Response:
-    doc = request.app[PROVIDER].status_document()
+    doc = await _document(request)
     return web.Response(text=reports.render_html(doc), content_type="text/html", charset="utf-8")
 
 
 async def _status(request: web.Request) -> web.Response:
-    doc = request.app[PROVIDER].status_document()
+    doc = await _document(request)
     return web.Response(text=reports.dumps(doc), content_type="application/json")
 
 
 async def _feed(request: web.Request) -> web.Response:
-    doc = request.app[PROVIDER].status_document()
+    doc = await _document(request)
     body = reports.render_atom(doc)
     return web.Response(text=body, content_type="application/atom+xml", charset="utf-8")
 
