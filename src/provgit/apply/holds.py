@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -64,24 +64,42 @@ class Holds:
     now: float
     # apply --override-window: windows hold nothing (suspensions still do).
     override: bool = False
+    # One answer per (element, type, kind): a run asks once per operation, and
+    # a window's answer walks its duration minute by minute.
+    _memo: dict[tuple[str, str, str], Hold | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _open: dict[int, float | None] = field(default_factory=dict, compare=False, repr=False)
 
     def suspension(self, element: str) -> Suspension | None:
         return self.suspensions.get(element) or self.suspensions.get(NETWORK)
 
     def window(self, element: str, element_type: str, kind: str) -> Hold | None:
         """The window holding this write now, ignoring an override."""
+        if not self.settings.windows:
+            return None
+        key = (element, element_type, kind)
+        if key not in self._memo:
+            self._memo[key] = self._window(element, element_type, kind)
+        return self._memo[key]
+
+    def _start(self, w: SyncWindow) -> float | None:
+        """When `w`'s occurrence open now started (None: closed), once per window."""
+        if id(w) not in self._open:
+            self._open[id(w)] = active_start(w.cron, w.zone, w.seconds, self.now)
+        return self._open[id(w)]
+
+    def _window(self, element: str, element_type: str, kind: str) -> Hold | None:
         scoped = [w for w in self.settings.windows if in_scope(w, element, element_type, kind)]
         for w in scoped:
             if w.kind != "deny":
                 continue
-            start = active_start(w.cron, w.zone, w.seconds, self.now)
+            start = self._start(w)
             if start is not None:
                 until = _local(start + w.seconds, w)
                 return Hold("window", f"Held by window {w.name} (deny, until {until})", w.name)
         allows = [w for w in scoped if w.kind == "allow"]
-        if allows and not any(
-            active_start(w.cron, w.zone, w.seconds, self.now) is not None for w in allows
-        ):
+        if allows and not any(self._start(w) is not None for w in allows):
             w = allows[0]
             opens = next_start(w.cron, w.zone, self.now)
             when = f"opens {_local(opens, w)}" if opens is not None else "not open this week"
