@@ -83,6 +83,8 @@ def connect(
         }
         if e.connection.url:
             settings["url"] = e.connection.url
+        if e.directory is not None:
+            settings["directory"] = e.directory.model_dump()
         if e.connection.path:
             # Relative to the state directory, and (validation checked the text)
             # still inside it once symlinks are followed, unless allowed out.

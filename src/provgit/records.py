@@ -24,6 +24,9 @@ MANAGED_BY_VALUE = "provgit"
 MIVB = "mivb"
 MICOLLAB = "micollab"
 IVR = "ivr"
+# An LDAP directory (an OU) MiCollab reads its users from through IDS.
+DIRECTORY = "directory"
+# Types the element store and simulator serve (a directory is a real LDAP server).
 ELEMENT_TYPES = (MIVB, MICOLLAB, IVR)
 
 # The collections each element type holds, with the admin form name users know
@@ -45,6 +48,9 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "roles": "Role",
         "users": "User and Device Configuration",
         "remote_directory": "Remote Directory Number Assignment",
+    },
+    DIRECTORY: {
+        "users": "User (directory entry read by MiCollab IDS)",
     },
     IVR: {
         "media_servers": "Media Server",

@@ -264,3 +264,36 @@ def with_values(fields: dict[str, Any]) -> dict[str, Any]:
         return v
 
     return {k: walk(v) for k, v in fields.items()}
+
+
+def scrub(message: str, fields: dict[str, Any] | None) -> str:
+    """`message` with the value of every secret of `fields` replaced by `(sensitive)`.
+
+    An element's refusal is stored and shown as the element wrote it, and an
+    element may quote what it was sent ("PIN 8642 too simple"): the values
+    this record carried must not reach the journal, a report or a log that way.
+    """
+    if not message or not fields or not any(is_sensitive(v) for v in _leaves(fields)):
+        return message
+    values: list[str] = []
+    for v in _leaves(fields):
+        if is_sensitive(v):
+            try:
+                values.append(resolve(parse_ref(str(v.get("ref", "")))))
+            except SecretUnavailable:
+                continue
+    # Longest first, so a value containing another is hidden whole.
+    for value in sorted({v for v in values if v}, key=len, reverse=True):
+        message = message.replace(value, "(sensitive)")
+    return message
+
+
+def _leaves(value: Any) -> list[Any]:
+    """Every sensitive marker or plain value in a record, depth first."""
+    if is_sensitive(value):
+        return [value]
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]

@@ -426,7 +426,10 @@ CASES: dict[str, Case] = {
     ),
     "call_server_with_a_typo_in_its_type_hosts_users_quietly": Case(
         {"network.yaml": NETWORK.replace("type: mivb\n    ceid: 2", "type: mivbx\n    ceid: 2")},
-        ["network.yaml:6:5: 'type' must be one of 'mivb', 'micollab' or 'ivr', got 'mivbx'"],
+        [
+            "network.yaml:6:5: 'type' must be one of 'mivb', 'micollab', 'ivr' or "
+            "'directory', got 'mivbx'"
+        ],
     ),
     "micollab_with_a_bad_field_is_still_the_micollab": Case(
         {"network.yaml": NETWORK.replace("ceid: 1\n", "ceid: 1\n    description: [x]\n")},
@@ -434,7 +437,10 @@ CASES: dict[str, Case] = {
     ),
     "element_with_unknown_type_is_not_a_missing_micollab": Case(
         {"network.yaml": NETWORK.replace("type: micollab", "type: micolab")},
-        ["network.yaml:3:5: 'type' must be one of 'mivb', 'micollab' or 'ivr', got 'micolab'"],
+        [
+            "network.yaml:3:5: 'type' must be one of 'mivb', 'micollab', 'ivr' or "
+            "'directory', got 'micolab'"
+        ],
     ),
     "role_without_template_still_defines_the_role": Case(
         {"telephony.yaml": TELEPHONY.replace("    template: Basic\n", "")},

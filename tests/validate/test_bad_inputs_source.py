@@ -70,6 +70,15 @@ def cos(options: str) -> str:
 OUTSIDE = "symlink points outside the config root"
 
 CASES: dict[str, Case] = {
+    # -- a name is a key, and a key is a path segment of the element API
+    "dot_dot_department_name_is_refused": Case(
+        {CASE: "departments:\n  - name: '..'\n"},
+        [f"{CASE}:2:5: '..' cannot be a name (it reads as a path step)"],
+    ),
+    "dot_department_name_is_refused": Case(
+        {CASE: "departments:\n  - name: .\n"},
+        [f"{CASE}:2:5: '.' cannot be a name (it reads as a path step)"],
+    ),
     # -- every config file is read: extensions in any case, symlinks inside the root
     "uppercase_yaml_extension_is_read": Case(
         {"site/case.YAML": ROLE}, [f"site/case.YAML:{ROLE_ERROR}"]

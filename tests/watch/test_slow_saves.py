@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from apply.helpers import Sim, cli_process, start_sims, write_config
+from apply.helpers import Sim, cli_process, read_store, start_sims, write_config
 from provgit.watch.removals import RemovalGuard
 
 from .helpers import Watch, start_watch
@@ -214,8 +214,10 @@ def test_removal_guard_confirms_only_with_a_read_after_the_grace() -> None:
 def test_a_file_still_changing_is_read_only_once_it_settles(
     sims: list[Sim], tmp_path: Path, watches: list[Watch]
 ) -> None:
-    # A settle interval long enough that the second chunk lands inside it.
-    slow = "watch:\n  settle_seconds: 3\n  delete_grace_seconds: 60\n"
+    # A settle interval long enough that the second chunk lands inside it even
+    # on a loaded machine (the test writes it as soon as the watcher saw the
+    # first; 3 s was once too short with the CI box shared).
+    slow = "watch:\n  settle_seconds: 8\n  delete_grace_seconds: 60\n"
     config = write_config(tmp_path / "config", sims, users=2, extra_settings=slow)
     text = _split_users(config)
     w = start_watch([str(config), "--resync-seconds", "0", "--debounce-ms", "50", "--debug"])
@@ -252,3 +254,41 @@ def test_watch_settings_are_checked_where_they_are_written(tmp_path: Path) -> No
     assert ran.code == 1
     assert "provgit.yaml:8:3:" in ran.out and "settle_seconds" in ran.out, ran.out
     assert "provgit.yaml:9:3:" in ran.out and "delete_grace_seconds" in ran.out, ran.out
+
+
+@pytest.mark.slow
+def test_half_saved_settings_let_no_excluded_record_through(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    # provgit.yaml saved in two chunks, the first ending before `sharing:`: read
+    # alone it drops the exclusion, and the excluded template would reach the
+    # elements (and stay there: nothing provgit did not plan is taken back).
+    sharing = "sharing:\n  templates:\n    exclude: [Lab Phone]\n"
+    config = write_config(tmp_path / "config", sims, users=2, extra_settings=GRACE_LONG + sharing)
+    net = (config / "net.yaml").read_text()
+    (config / "net.yaml").write_text(
+        net.replace(
+            "templates:\n",
+            "templates:\n  - name: Lab Phone\n"
+            '    phones: [{label: Desk, device_type: "6920", primary: true}]\n'
+            "    cos: {day: 1}\n",
+            1,
+        )
+    )
+    assert cli_process("validate", str(config)).code == 0
+    settings = (config / "provgit.yaml").read_text()
+    w = _start(config, watches)
+    assert "Lab Phone" not in read_store(_mcl(config)).get("templates", {})
+
+    mark = w.mark()
+    (config / "provgit.yaml").write_text(settings[: settings.index("sharing:")])
+    held = w.wait_log("removal_held", after=mark, timeout=30)
+    assert "settings/provgit.yaml" in held["resources"]
+    mark = w.mark()
+    (config / "provgit.yaml").write_text(settings)  # the rest of the save lands
+    w.wait_log("removal_withdrawn", after=mark, timeout=30)
+    done = w.wait_log("run_finished", lambda e: e["outcome"] != "removal held", after=mark)
+    assert done["outcome"] == "Sync Completed", w.logs[-10:]
+    assert "Lab Phone" not in read_store(_mcl(config)).get("templates", {})
+    assert all("Lab Phone" not in s.records().get("templates", {}) for s in sims)
+    assert w.stop() == 0

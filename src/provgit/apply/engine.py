@@ -73,7 +73,7 @@ from provgit.model.settings import Settings
 from provgit.plan.compute import field_changes
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.records import form_name
-from provgit.secrets import SENSITIVE, SecretUnavailable, redact, with_values
+from provgit.secrets import SENSITIVE, SecretUnavailable, redact, scrub, with_values
 
 # Test hook, read only from the environment: SIGKILL this process after the
 # Nth element write call returns (before its outcome is journaled), or with
@@ -902,7 +902,7 @@ class Applier:
         name = w.plan.element
         rows: list[tuple[int, str, int | None, str | None, str | None]] = []
         landed: list[Ref] = []
-        pending: list[tuple[Operation, ElementError]] = []
+        pending: list[tuple[Operation, str, str]] = []  # (op, error code, message)
         errors: list[tuple[Operation, str, str, str]] = []
         for i, (op, _write) in enumerate(batch):
             r = results.get(i) or WriteResult(ok=False, error=TransportError("no answer"))
@@ -920,20 +920,23 @@ class Applier:
                 self._settle(w, op, "ok", revision=r.revision)
                 continue
             assert err is not None
-            rows.append((ids[i], "error", None, err.code, err.message))
+            # An element may quote what it was sent: no secret of this record
+            # goes on into the journal, the status or a log.
+            message = scrub(err.message, op.fields)
+            rows.append((ids[i], "error", None, err.code, message))
             if err.retryable:
-                pending.append((op, err))
+                pending.append((op, err.code, message))
             elif isinstance(err, ConflictError):
-                errors.append((op, "conflict", "changed by another user; refresh", err.message))
+                errors.append((op, "conflict", "changed by another user; refresh", message))
             elif isinstance(err, NotFoundError):
-                errors.append((op, "not_found", "deleted by another user; refresh", err.message))
+                errors.append((op, "not_found", "deleted by another user; refresh", message))
             elif isinstance(err, RefusedError):
                 reason = "; ".join(
                     (f"{r.field}: " if r.field else "") + r.reason for r in err.refusals
                 )
-                errors.append((op, "refused", reason or err.message, err.message))
+                errors.append((op, "refused", scrub(reason, op.fields) or message, message))
             else:
-                errors.append((op, err.code, err.message, err.message))
+                errors.append((op, err.code, message, message))
         journal = self.journal
 
         def commit() -> list[int]:
@@ -945,8 +948,8 @@ class Applier:
                 ids_out = [
                     self._record_error(name, w, op, t, reason) for op, t, reason, _ in errors
                 ]
-                for op, e in pending:
-                    self._record_pending(name, op, e.message)
+                for op, _code, message in pending:
+                    self._record_pending(name, op, message)
                 for op, t, _reason, _ in errors:
                     if t == "conflict":
                         journal.add_event(
@@ -961,8 +964,8 @@ class Applier:
         error_ids = await self._j(commit)
         for (op, t, reason, _), eid in zip(errors, error_ids, strict=True):
             self._settle(w, op, "failed", message=reason, error_type=t, error_id=eid)
-        for op, e in pending:
-            self._settle(w, op, "pending", message=e.message, error_type=e.code)
+        for op, code, message in pending:
+            self._settle(w, op, "pending", message=message, error_type=code)
 
     def _record_error(
         self, name: str, w: _Element, op: Operation, error_type: str, reason: str
@@ -991,20 +994,23 @@ class Applier:
     async def _distribution_error(
         self, w: _Element, op: Operation, error_type: str, reason: str
     ) -> None:
+        reason = scrub(reason, op.fields)
         eid = await self._j(self._record_error, w.plan.element, w, op, error_type, reason)
         self._settle(w, op, "failed", message=reason, error_type=error_type, error_id=eid)
 
     async def _pending(self, w: _Element, ops: list[Operation], e: ElementError) -> None:
         name = w.plan.element
 
+        messages = [scrub(e.message, op.fields) for op in ops]
+
         def commit() -> None:
             with self.journal.transaction():
-                for op in ops:
-                    self._record_pending(name, op, e.message)
+                for op, message in zip(ops, messages, strict=True):
+                    self._record_pending(name, op, message)
 
         await self._j(commit)
-        for op in ops:
-            self._settle(w, op, "pending", message=e.message, error_type=e.code)
+        for op, message in zip(ops, messages, strict=True):
+            self._settle(w, op, "pending", message=message, error_type=e.code)
 
     async def _identical(self, w: _Element, op: Operation) -> int | None:
         """A create that met an existing record: its revision if it holds what we want.

@@ -63,7 +63,25 @@ def check_record(element_type: str, collection: str, key: str, fields: Fields) -
         out.append(Refusal(form, path, f"Value is {length} characters, at most {MAX_STRING}"))
     if len(key) > MAX_STRING:
         out.append(Refusal(form, "key", f"Key is {len(key)} characters, at most {MAX_STRING}"))
+    for path, value in _trivial_passcodes(fields, ""):
+        # Quoted on purpose: some real elements echo what they refuse, and
+        # provgit must keep such an echo of a secret out of everything it writes.
+        out.append(Refusal(form, path, f"Passcode {value} is too simple (all one digit)"))
     return out
+
+
+def _trivial_passcodes(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        secret = value.get("value")
+        if SENSITIVE in value and isinstance(secret, str):
+            if len(secret) > 1 and secret.isdigit() and len(set(secret)) == 1:
+                yield path, secret
+            return
+        for k, v in value.items():
+            yield from _trivial_passcodes(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _trivial_passcodes(v, f"{path}[{i}]")
 
 
 def _directory_name_fields(fields: Fields) -> Iterator[str]:

@@ -97,6 +97,10 @@ def _no_accents(v: str) -> str:
 def _not_blank(v: str) -> str:
     if not v.strip():
         raise ValueError("must not be blank")
+    if v.strip() in (".", ".."):
+        # A name is a record key, and a key is a path segment of the element
+        # API: `/records/departments/..` is another URL to any proxy on the way.
+        raise ValueError(f"{v!r} cannot be a name (it reads as a path step)")
     return v
 
 
@@ -106,7 +110,7 @@ Text = Annotated[str, StringConstraints(max_length=255)]
 # An element or network name: used in file names and URLs.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 MediaType = Literal["voice", "email", "chat", "sms", "open"]
-ElementType = Literal["mivb", "micollab", "ivr"]
+ElementType = Literal["mivb", "micollab", "ivr", "directory"]
 
 
 # A secret file is absolute or in the home directory: a relative path would be

@@ -17,6 +17,7 @@ from provgit.model.common import (
     Text,
     check_option_values,
 )
+from provgit.model.directory import DirectorySettings
 
 
 class Connection(Model):
@@ -46,10 +47,12 @@ class Connection(Model):
                 "remove 'user:password@' and give the element's credential as "
                 "token: {env: VARIABLE} in connection",
             )
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        # ldap(s) only for a directory element: Element's own check says so.
+        if parts.scheme.lower() not in ("http", "https", "ldap", "ldaps") or not parts.netloc:
             raise ValueError(
                 f"must be an http:// or https:// URL with a host (got {v!r}); "
-                "elements are reached over HTTP only"
+                "elements are reached over HTTP only, a directory element over "
+                "ldap:// or ldaps://"
             )
         return v
 
@@ -87,6 +90,8 @@ class Element(Model):
     # element's own admin form for a record ({collection}, {form}, {key}).
     reach_through: str | None = None
     description: Text = ""
+    # A directory element (type directory, driver ldap): the OU and the mapping.
+    directory: DirectorySettings | None = None
 
     @model_validator(mode="after")
     def _checks(self) -> Element:
@@ -98,7 +103,41 @@ class Element(Model):
             raise ValueError("only call servers (type mivb) have a resilient partner")
         if self.driver == "http" and not self.connection.url:
             raise ValueError("the http driver needs connection.url")
+        self._directory_checks()
         return self
 
+    def _directory_checks(self) -> None:
+        scheme = urlsplit(self.connection.url or "").scheme.lower()
+        if self.type != "directory":
+            if self.directory is not None:
+                raise ValueError("only a directory element (type directory) has directory settings")
+            if self.driver == "ldap":
+                raise ValueError("the ldap driver serves directory elements only (type directory)")
+            if scheme in ("ldap", "ldaps"):
+                raise ValueError(
+                    f"connection.url {self.connection.url!r} is an LDAP URL; only a directory "
+                    "element (type directory, driver ldap) is reached over ldap:// or ldaps://"
+                )
+            return
+        if self.driver != "ldap":
+            raise ValueError("a directory element needs driver: ldap")
+        if self.directory is None:
+            raise ValueError(
+                "a directory element needs directory settings: at least directory.base_dn "
+                "(the OU MiCollab IDS reads users from)"
+            )
+        if scheme not in ("ldap", "ldaps"):
+            raise ValueError(
+                "a directory element needs connection.url ldap://host[:port] or ldaps://host[:port]"
+            )
+        if scheme == "ldaps" and self.directory.start_tls:
+            raise ValueError(
+                "directory.start_tls is for ldap:// URLs; an ldaps:// connection is TLS already"
+            )
+        if self.directory.bind_dn is not None and self.connection.token is None:
+            raise ValueError(
+                "directory.bind_dn needs its password as connection.token (a secret reference)"
+            )
 
-ElementTypeName = Literal["mivb", "micollab", "ivr"]
+
+ElementTypeName = Literal["mivb", "micollab", "ivr", "directory"]

@@ -429,7 +429,25 @@ def _derived_document(
         types, state_dir, dv.element_rows(journal.path), observations, memo_digest, by_plan
     )
     jf = dv.journal_facts(journal.path, {n: f.revision for n, f in facts.items()})
-    derived = None
+
+    def finish(derived: dv.Derived) -> Document:
+        return _document_from(
+            journal,
+            derived,
+            jf,
+            facts,
+            types,
+            links,
+            now,
+            rows,
+            network=network,
+            result=result,
+            git=git,
+            max_events=max_events,
+            max_resources=max_resources,
+        )
+
+    derived: dv.Derived | None = None
     if isinstance(source, TargetStore):
         derived = dv.derive_fast(source, facts, jf)
         if derived is None:
@@ -444,38 +462,10 @@ def _derived_document(
                 derived = dv.derive_fast(view, facts, jf)
                 if derived is not None:
                     # Listed under the lock too: the view is read to list resources.
-                    return _document_from(
-                        journal,
-                        derived,
-                        jf,
-                        facts,
-                        types,
-                        links,
-                        now,
-                        rows,
-                        network=network,
-                        result=result,
-                        git=git,
-                        max_events=max_events,
-                        max_resources=max_resources,
-                    )
+                    return finish(derived)
         if derived is None:
             derived = dv.derive(source, facts, jf)
-    return _document_from(
-        journal,
-        derived,
-        jf,
-        facts,
-        types,
-        links,
-        now,
-        rows,
-        network=network,
-        result=result,
-        git=git,
-        max_events=max_events,
-        max_resources=max_resources,
-    )
+    return finish(derived)
 
 
 def _document_from(

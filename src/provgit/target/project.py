@@ -320,6 +320,7 @@ def _user(ctx: _Context, emit: Emit, key: str, u: User) -> None:
         mcl_deps += (("templates", template_name),)
     for el in topo.micollab:
         emit(el, "users", key, user_fields, mcl_deps)
+    _directory_user(ctx, emit, key, u, [str(p["dn"]) for p in directory])
 
     scope = ctx.scope("users", "cluster")
     if scope == "none":
@@ -359,6 +360,30 @@ def _user(ctx: _Context, emit: Emit, key: str, u: User) -> None:
                 _rec(dn=p["dn"], directory_name=directory_name, host=u.host, login_id=u.login_id),
                 _NO_DEPS,
             )
+
+
+def _directory_user(ctx: _Context, emit: Emit, key: str, u: User, dns: list[str]) -> None:
+    """A directory element (MiCollab IDS's source) gets the user as an entry: only
+    the fields its attribute mapping carries, so what it reads back compares equal."""
+    values: dict[str, Any] = {
+        "login_id": u.login_id,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "email": u.email,
+        "department": u.department,
+        "location": u.location,
+        "primary_dn": dns[0] if dns else None,
+        "secondary_dn": dns[1] if len(dns) > 1 else None,
+        "role": u.role,
+        "host": u.host,
+    }
+    for el in ctx.topo.directories:
+        settings = ctx.topo.elements[el].directory
+        if settings is None:
+            continue
+        carried = settings.mapping()
+        fields = _rec(**{f: v for f, v in values.items() if f in carried and v is not None})
+        emit(el, "users", key, fields, _NO_DEPS)
 
 
 def _ivr_targets(ctx: _Context, kind: str) -> list[str]:

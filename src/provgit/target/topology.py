@@ -38,6 +38,10 @@ class Topology:
         return self.by_type.get("micollab", [])
 
     @property
+    def directories(self) -> list[str]:
+        return self.by_type.get("directory", [])
+
+    @property
     def ivr_servers(self) -> list[str]:
         return self.by_type.get("ivr", [])
 

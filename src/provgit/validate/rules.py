@@ -200,8 +200,28 @@ class _Rules:
                 )
             if e.partner is not None:
                 self.check_partner(name, e, suggest)
+        directory = next((n for n, e in elements.items() if e.type == "directory"), None)
+        if micollab is not None and directory is not None:
+            # MiCollab creates users from the directory through IDS: provgit writing
+            # them to both would be two writers of one user record.
+            self.add(
+                "elements",
+                directory,
+                ("type",),
+                f"directory element '{directory}' and MiCollab '{micollab}' at {{other}} "
+                "would both receive the users: MiCollab IDS creates its users from the "
+                "directory, so provgit must write them to one of the two",
+                "keep the directory element (MiCollab reads it through IDS) or the MiCollab "
+                "element, not both",
+                "duplicate",
+                self.at("elements", micollab, "type"),
+            )
         # An element whose type is wrong may be the MiCollab: say nothing more then.
-        if micollab is None and all(e.type is not None for e in elements.values()):
+        if (
+            micollab is None
+            and directory is None
+            and all(e.type is not None for e in elements.values())
+        ):
             for kind in ("users", "roles", "templates"):
                 records = self.state.all_of(kind)
                 if records:

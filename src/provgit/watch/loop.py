@@ -54,7 +54,7 @@ from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.incremental import Desired, StageCache
 from provgit.watch.logs import Log
 from provgit.watch.metrics import Metrics
-from provgit.watch.removals import Held, RemovalGuard, removals
+from provgit.watch.removals import SETTINGS_CHANGE, Held, RemovalGuard, removals
 from provgit.watch.server import start as start_server
 from provgit.watch.shutdown import Gate, GatedDriver
 from provgit.watch.stability import settled_read
@@ -161,6 +161,10 @@ class Watcher:
         self._confirm: asyncio.TimerHandle | None = None
         # When a sync window next opens or closes (clock time): a run is due then.
         self.window_change: float | None = None
+        # The settings of the last run that was not held: a change to them
+        # (a provgit.yaml saved in two chunks drops the sharing exclusions and
+        # the protected list) waits for a confirming read like a removal.
+        self._applied_settings: Settings | None = None
 
     # ---- the provider the status server reads ---------------------------------
 
@@ -666,6 +670,7 @@ class Watcher:
             if self.follower is None and self._hold_removals(plan, state):
                 self._config_pending = config_run or self._config_pending
                 return None, "removal held"
+            self._applied_settings = state.settings
             only: frozenset[tuple[str, str, str]] | None = None
             fresh = True
             if not config_run:
@@ -705,8 +710,11 @@ class Watcher:
         """Directory mode: True when the plan deletes resources whose removal no
         read after the grace period has confirmed yet (nothing is applied)."""
         grace = state.settings.watch.delete_grace_seconds
+        seen = removals(plan, state)
+        if self._applied_settings is not None and state.settings != self._applied_settings:
+            seen.add(SETTINGS_CHANGE)
         held, confirmed, withdrawn = self.removals.review(
-            removals(plan, state), self._read_at, time.monotonic(), grace
+            seen, self._read_at, time.monotonic(), grace
         )
         if withdrawn:
             self.log.info("removal_withdrawn", count=len(withdrawn), resources=_names(withdrawn))

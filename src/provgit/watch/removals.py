@@ -24,6 +24,10 @@ from provgit.model.state import DesiredState
 from provgit.plan.model import Plan
 
 Resource = tuple[str, str]  # (kind, key)
+# Held like a removal: a changed provgit.yaml (a half-saved one drops sharing
+# exclusions, protected records and thresholds; what it lets through cannot
+# be taken back by the next save).
+SETTINGS_CHANGE: Resource = ("settings", "provgit.yaml")
 
 
 def removals(plan: Plan, state: DesiredState) -> set[Resource]:

@@ -1,0 +1,464 @@
+"""The `ldap` driver: a `directory` element is an organisational unit of an LDAP
+directory that MiCollab Integrated Directory Services (IDS) reads its users from.
+
+provgit's `users` records become entries under the OU, with the attribute
+mapping MiCollab IDS applies (a preset, `active_directory` or `openldap`, with
+per-field overrides). Every entry provgit creates carries a marker value in
+`description`; entries without it are listed (so `import` and plans see them)
+but never written or deleted, and nothing outside the OU is ever touched.
+
+Revisions are the entries' `entryCSN` (microsecond change sequence numbers, so a
+change made in the directory meanwhile is a conflict): updates and deletes carry
+the LDAP assertion control (RFC 4528) naming the CSN they were planned against.
+Full reads use the simple paged results control; refreshes search
+`modifyTimestamp>=` the last revision and find deletions by listing the OU's
+user names against what this driver last saw (the first refresh in a process
+answers "feed too old", so it starts with one full read).
+
+Settings (DriverConfig.settings):
+  url        ldap://host[:port] or ldaps://host[:port]
+  token      the bind password, already resolved from its secret reference
+  timeout    seconds for connecting and for each operation
+  directory  base_dn, bind_dn, preset, attributes (field -> attribute or None),
+             object_classes, start_tls (see provgit.model.directory)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import math
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import ldap3
+from ldap3.core import exceptions as lx
+from ldap3.operation.search import compile_filter, parse_filter
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+from pyasn1.codec.ber import encoder as ber  # ldap3's own ASN.1 library
+
+from provgit.drivers.base import (
+    Change,
+    ChangeFeed,
+    ConflictError,
+    DriverConfig,
+    ElementError,
+    ElementInfo,
+    FeedTooOldError,
+    LockedError,
+    NotFoundError,
+    OfflineError,
+    Page,
+    Refusal,
+    RefusedError,
+    StoredRecord,
+    TransportError,
+    UnauthorizedError,
+    WriteOp,
+    WriteResult,
+)
+from provgit.model.directory import FIELDS, PRESET_CLASSES, PRESET_RDN, carried
+from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
+
+USERS = "users"
+FORM = "User and Services (IDS entry)"
+# provgit's ownership mark on an entry (a `description` value).
+MARKER_ATTRIBUTE = "description"
+MARKER = f"managed-by={MANAGED_BY_VALUE}"
+ASSERTION_OID = "1.3.6.1.1.12"
+T = TypeVar("T")
+
+
+def mapping_of(directory: Mapping[str, Any]) -> dict[str, str]:
+    """field -> attribute for what this element carries (preset, then overrides)."""
+    return carried(str(directory.get("preset") or "active_directory"), directory.get("attributes"))
+
+
+# ---- revisions: entryCSN <-> int ------------------------------------------------
+# An entryCSN is `YYYYmmddHHMMSS.ffffffZ#count#sid#mod`. The revision is the
+# microseconds since the epoch times 1000 plus the count: ordered as the CSNs
+# are, and inside a signed 64-bit integer (the journal's column) for centuries.
+
+
+def csn_revision(csn: str) -> int:
+    stamp, _, rest = csn.partition("#")
+    when = datetime.strptime(stamp, "%Y%m%d%H%M%S.%fZ").replace(tzinfo=UTC)
+    count = int(rest.partition("#")[0] or "0", 16)
+    micros = int(when.timestamp()) * 1_000_000 + when.microsecond
+    return micros * 1000 + min(count, 999)
+
+
+def _stamp(revision: int) -> datetime:
+    micros = revision // 1000
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
+def _csn_bounds(revision: int) -> tuple[str, str]:
+    stamp = _stamp(revision).strftime("%Y%m%d%H%M%S.%fZ")
+    count = f"{revision % 1000:06x}"
+    return f"{stamp}#{count}#000#000000", f"{stamp}#{count}#fff#ffffff"
+
+
+def _assertion(filter_text: str) -> tuple[str, bool, bytes]:
+    node = parse_filter(filter_text, None, True, True, None, False)
+    return (ASSERTION_OID, True, ber.encode(compile_filter(node.elements[0])))
+
+
+class LdapDriver:
+    """A Driver over one LDAP connection (calls run in a worker thread, one at a time)."""
+
+    def __init__(self, config: DriverConfig) -> None:
+        self.name = config.element
+        self.config = config
+        s = config.settings
+        d: Mapping[str, Any] = s.get("directory") or {}
+        self.url = str(s.get("url") or "")
+        # Whole seconds: ldap3 sets socket timeouts with struct-packed integers.
+        self.timeout = max(1, math.ceil(float(s.get("timeout") or 10.0)))
+        self.base = str(d.get("base_dn") or "")
+        self.bind_dn = str(d.get("bind_dn") or "") or None
+        self._password: str | None = s.get("token") or None
+        self.start_tls = bool(d.get("start_tls"))
+        ca_file = d.get("ca_file")
+        self.ca_file = os.path.expanduser(str(ca_file)) if ca_file else None
+        preset = str(d.get("preset") or "active_directory")
+        self.mapping = mapping_of(d)
+        self.rdn = str(d.get("rdn_attribute") or PRESET_RDN[preset])
+        self.object_classes = list(d.get("object_classes") or PRESET_CLASSES[preset])
+        self.attributes = sorted(set(self.mapping.values()))
+        self._conn: ldap3.Connection | None = None
+        self._lock = threading.Lock()
+        # key -> revision of the entries (managed or not) last seen; None: no full
+        # read yet. A refresh reports the keys gone from the OU since as deletes.
+        self._known: dict[str, int] | None = None
+        self._pending: dict[str, int] = {}
+
+    def __repr__(self) -> str:  # never show the password
+        return f"LdapDriver({self.name!r}, {self.url!r}, base={self.base!r})"
+
+    # ---- connection -------------------------------------------------------------
+
+    def _connect(self) -> ldap3.Connection:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        # Certificates are always checked (chain and host name), against ca_file if given.
+        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=self.ca_file)
+        server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=self.timeout, tls=tls)
+        conn = ldap3.Connection(
+            server,
+            user=self.bind_dn,
+            password=self._password,
+            receive_timeout=self.timeout,
+            raise_exceptions=False,
+            auto_referrals=False,
+        )
+        try:
+            conn.open()
+            if self.start_tls and not conn.start_tls():
+                raise TransportError(f"element {self.name}: StartTLS failed: {conn.result}")
+            if not conn.bind():
+                code = conn.result.get("result")
+                if code == 49:
+                    raise UnauthorizedError(
+                        f"element {self.name}: the directory refused the bind DN and "
+                        "password (token refused): check connection.token and directory.bind_dn"
+                    )
+                raise _error(self.name, conn.result)
+        except lx.LDAPException as e:
+            conn.unbind()
+            raise TransportError(f"element {self.name}: cannot reach {self.url}: {e}") from e
+        self._conn = conn
+        return conn
+
+    async def _call(self, fn: Callable[[ldap3.Connection], T]) -> T:
+        def run() -> T:
+            with self._lock:
+                conn = self._connect()
+                try:
+                    return fn(conn)
+                except lx.LDAPException as e:
+                    # A dropped connection is a transport problem; the next call reconnects.
+                    conn.unbind()
+                    self._conn = None
+                    raise TransportError(f"element {self.name}: {e}") from e
+
+        return await asyncio.to_thread(run)
+
+    # ---- entries <-> records ------------------------------------------------------
+
+    def _dn(self, key: str) -> str:
+        return f"{self.rdn}={escape_rdn(key)},{self.base}"
+
+    def _record(self, entry: Mapping[str, Any]) -> StoredRecord | None:
+        attrs = _lower(entry.get("raw_attributes") or {})
+        fields: Fields = {}
+        for f in FIELDS:
+            a = self.mapping.get(f)
+            if a and attrs.get(a.lower()):
+                fields[f] = attrs[a.lower()][0]
+        key = fields.get("login_id")
+        csn = attrs.get("entrycsn")
+        if not key or not csn:
+            return None
+        if MARKER in attrs.get(MARKER_ATTRIBUTE.lower(), []):
+            fields[MANAGED_BY] = MANAGED_BY_VALUE
+        return StoredRecord(USERS, str(key), fields, csn_revision(csn[0]))
+
+    def _entry(self, key: str, fields: Fields) -> dict[str, list[str]]:
+        values: dict[str, list[str]] = {}
+        for f, a in self.mapping.items():
+            v = fields.get(f)
+            values[a] = [] if v is None or v == "" else [str(v)]
+        values[self.mapping["login_id"]] = [key]
+        return values
+
+    def _search(
+        self, conn: ldap3.Connection, flt: str, attrs: list[str], **kw: Any
+    ) -> list[dict[str, Any]]:
+        ok = conn.search(
+            self.base, flt, ldap3.LEVEL, attributes=attrs, time_limit=int(self.timeout), **kw
+        )
+        if not ok and conn.result.get("result") not in (0, 32):
+            raise _error(self.name, conn.result)
+        return [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+
+    def _read_attrs(self) -> list[str]:
+        return [*self.attributes, MARKER_ATTRIBUTE, "entryCSN"]
+
+    # ---- the Driver interface ---------------------------------------------------------
+
+    async def info(self) -> ElementInfo:
+        def ask(conn: ldap3.Connection) -> ElementInfo:
+            ok = conn.search(self.base, "(objectClass=*)", ldap3.BASE, attributes=["1.1"])
+            if not ok:
+                if conn.result.get("result") == 32:
+                    raise NotFoundError(
+                        f"element {self.name}: the base OU {self.base!r} does not exist "
+                        "in the directory: create it, or fix directory.base_dn"
+                    )
+                raise _error(self.name, conn.result)
+            return ElementInfo(self.name, "directory", "LDAP", _now_revision(), "running")
+
+        return await self._call(ask)
+
+    async def list_records(
+        self, collection: str, cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        if collection != USERS:
+            return Page([], None, _now_revision())
+        start = _now_revision()
+        cookie = base64.b64decode(cursor) if cursor else None
+
+        def page(conn: ldap3.Connection) -> Page:
+            entries = self._search(
+                conn,
+                f"({self.mapping['login_id']}=*)",
+                self._read_attrs(),
+                paged_size=max(1, limit),
+                paged_cookie=cookie,
+            )
+            controls = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
+            nxt = (controls.get("value") or {}).get("cookie") or None
+            records = [r for r in map(self._record, entries) if r is not None]
+            if cookie is None:
+                self._pending = {}
+            self._pending.update({r.key: r.revision for r in records})
+            if nxt is None:
+                self._known = dict(self._pending)
+            return Page(records, base64.b64encode(nxt).decode() if nxt else None, start)
+
+        return await self._call(page)
+
+    async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
+        if self._known is None:
+            # Deletions are only found against what was seen: start from a full read.
+            raise FeedTooOldError(f"element {self.name}: no full read yet in this process")
+        stamp = _stamp(since).strftime("%Y%m%d%H%M%SZ")
+
+        def read(conn: ldap3.Connection) -> ChangeFeed:
+            assert self._known is not None
+            login = self.mapping["login_id"]
+            changed = self._search(
+                conn, f"(&({login}=*)(modifyTimestamp>={stamp}))", self._read_attrs()
+            )
+            present = self._present_keys(conn)
+            out: list[Change] = []
+            top = since
+            for r in map(self._record, changed):
+                if r is None or r.revision <= since:
+                    continue
+                top = max(top, r.revision)
+                out.append(Change(r.revision, USERS, r.key, "put", r.fields, r.revision))
+            for key in sorted(set(self._known) - present):
+                out.append(Change(top, USERS, key, "delete", None, self._known[key]))
+            self._known = {k: v for k, v in self._known.items() if k in present}
+            self._known.update({c.key: c.revision for c in out if c.op == "put"})
+            return ChangeFeed(out, top)
+
+        return await self._call(read)
+
+    def _present_keys(self, conn: ldap3.Connection) -> set[str]:
+        """Every user name in the OU (names only: cheap next to a full read)."""
+        login = self.mapping["login_id"]
+        flt = f"({login}=*)"
+        keys: set[str] = set()
+        cookie: bytes | None = None
+        while True:
+            entries = self._search(conn, flt, [login], paged_size=1000, paged_cookie=cookie)
+            for e in entries:
+                values = _lower(e.get("raw_attributes") or {}).get(login.lower())
+                if values:
+                    keys.add(values[0])
+            controls = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
+            cookie = (controls.get("value") or {}).get("cookie") or None
+            if not cookie:
+                return keys
+
+    async def write(self, op: WriteOp) -> WriteResult:
+        return await self._call(lambda conn: self._write(conn, op))
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        def run(conn: ldap3.Connection) -> list[WriteResult]:
+            results: list[WriteResult] = []
+            for op in ops:
+                try:
+                    results.append(self._write(conn, op))
+                except (OfflineError, LockedError, TransportError, UnauthorizedError):
+                    raise
+                except ElementError as e:
+                    results.append(WriteResult(False, error=e))
+            return results
+
+        return await self._call(run)
+
+    def _write(self, conn: ldap3.Connection, op: WriteOp) -> WriteResult:
+        if op.collection != USERS:
+            raise RefusedError(
+                f"element {self.name}: a directory holds users only, not {op.collection}",
+                [Refusal(op.collection, None, "not carried by a directory element")],
+            )
+        dn = self._dn(op.key)
+        owned = f"({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)})"
+        if op.if_revision is not None:
+            low, high = _csn_bounds(op.if_revision)
+            flt = f"(&(entryCSN>={low})(entryCSN<={high}){owned})"
+        else:
+            flt = owned
+        controls = [_assertion(flt)]
+        if op.op == "delete":
+            if not conn.delete(dn, controls=controls):
+                raise self._write_error(conn, dn, op)
+            if self._known is not None:
+                self._known.pop(op.key, None)
+            return WriteResult(True)
+        values = self._entry(op.key, op.fields or {})
+        if op.if_revision is None:
+            attrs = {a: v for a, v in values.items() if v}
+            attrs[MARKER_ATTRIBUTE] = [MARKER]
+            if self.rdn not in attrs:
+                attrs[self.rdn] = [op.key]
+            if "sn" not in attrs:  # person's required attributes
+                attrs["sn"] = [op.key]
+            if "cn" not in attrs:
+                first = (op.fields or {}).get("first_name") or ""
+                last = (op.fields or {}).get("last_name") or op.key
+                attrs["cn"] = [f"{first} {last}".strip()]
+            if not conn.add(dn, self.object_classes, attrs):
+                if conn.result.get("result") == 68:
+                    raise ConflictError(
+                        f"element {self.name}: {dn} already exists"
+                        + ("" if self._owned(conn, dn) else " and is not managed by provgit"),
+                        collection=USERS,
+                        key=op.key,
+                    )
+                raise self._write_error(conn, dn, op)
+        else:
+            changes = {a: [(ldap3.MODIFY_REPLACE, v)] for a, v in values.items()}
+            if not conn.modify(dn, changes, controls=controls):
+                raise self._write_error(conn, dn, op)
+        entries = conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["entryCSN"])
+        csn = (
+            _lower(conn.response[0].get("raw_attributes") or {}).get("entrycsn")
+            if entries
+            else None
+        )
+        revision = csn_revision(csn[0]) if csn else None
+        if revision is not None and self._known is not None:
+            self._known[op.key] = revision
+        return WriteResult(True, revision)
+
+    def _owned(self, conn: ldap3.Connection, dn: str) -> bool:
+        flt = f"({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)})"
+        return bool(conn.search(dn, flt, ldap3.BASE, attributes=["1.1"]) and conn.response)
+
+    def _write_error(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> ElementError:
+        code = conn.result.get("result")
+        if code == 122:  # assertionFailed
+            if not self._owned(conn, dn):
+                return ConflictError(
+                    f"element {self.name}: {dn} is not managed by provgit (no "
+                    f"{MARKER_ATTRIBUTE}: {MARKER}); provgit does not change it",
+                    collection=USERS,
+                    key=op.key,
+                )
+            return ConflictError(
+                f"element {self.name}: {dn} was changed by another user in the directory "
+                "since it was read; refresh",
+                collection=USERS,
+                key=op.key,
+            )
+        if code == 32:
+            return NotFoundError(
+                f"element {self.name}: {dn} does not exist", collection=USERS, key=op.key
+            )
+        if code in (17, 18, 19, 21, 64, 65, 67, 69):
+            reason = str(conn.result.get("message") or conn.result.get("description"))
+            return RefusedError(
+                f"element {self.name}: the directory refused {dn}: {reason}",
+                [Refusal(FORM, None, reason)],
+            )
+        return _error(self.name, conn.result)
+
+    async def close(self) -> None:
+        def close() -> None:
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.unbind()
+                    self._conn = None
+
+        await asyncio.to_thread(close)
+
+
+def _lower(attrs: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {
+        k.lower(): [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in vs]
+        for k, vs in attrs.items()
+    }
+
+
+# How far the directory's clock may run behind provgit's: a read's start is taken
+# this much earlier, so a refresh re-reads (and drops as unchanged) the entries
+# of that window rather than missing a change stamped by a slower clock.
+CLOCK_SKEW = 5.0
+
+
+def _now_revision() -> int:
+    return int((time.time() - CLOCK_SKEW) * 1_000_000) * 1000
+
+
+def _error(name: str, result: Mapping[str, Any]) -> ElementError:
+    code = result.get("result")
+    text = f"element {name}: {result.get('description')} ({code}): {result.get('message') or ''}"
+    if code == 49:
+        return UnauthorizedError(text.strip())
+    if code == 51:
+        return LockedError(text.strip())
+    if code in (52, 53):
+        return OfflineError(text.strip())
+    return TransportError(text.strip())
