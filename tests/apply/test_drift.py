@@ -346,5 +346,5 @@ def test_a_schema_1_journal_gains_the_drift_table_when_opened(tmp_path: Path) ->
         j._db.execute("DROP TABLE drift")
         j.set_meta("schema_version", "1")
     with Journal.open(tmp_path) as j:
-        assert j.meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        assert j.meta("schema_version") == str(SCHEMA_VERSION) and SCHEMA_VERSION >= 2
         assert j.drift_items() == []

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from provgit.apply import drift
+from provgit.apply import drift, holds
 from provgit.apply import status as st
 from provgit.apply.admission import Admission, review
 from provgit.apply.locks import ElementLock, LockHeld
@@ -113,6 +113,10 @@ class ApplyOptions:
     drift: drift.DriftMode | None = None
     # A person decided: write drifted records even in report mode.
     overwrite_drift: bool = False
+    # Where "now" comes from for sync windows (apply/holds.py); tests pass a fake.
+    clock: holds.Clock = holds.SYSTEM_CLOCK
+    # apply --override-window --reason TEXT: go through closed windows (journaled).
+    override_window: str | None = None
 
 
 def _now_iso() -> str:
@@ -218,6 +222,8 @@ class _Element:
     # only those need clearing when a write lands.
     troubled: set[Ref] = field(default_factory=set)
     outcomes: dict[Ref, OpResult] = field(default_factory=dict)
+    # Set when a suspension or a sync window held some of its writes.
+    hold: holds.Hold | None = None
 
 
 class Applier:
@@ -378,6 +384,12 @@ class Applier:
         )
         if mode == "report" and not self.options.overwrite_drift:
             self.drift_held = dict(self.drift.found)
+        self.holds = holds.Holds(
+            self.settings,
+            await self._j(journal.suspensions),
+            self.options.clock.now(),
+            override=self.options.override_window is not None,
+        )
         total = sum(len(w.ops) for w in work)
         cap = self.settings.apply.queue_cap
         if total > cap:
@@ -540,6 +552,7 @@ class Applier:
             if (name, e.collection, e.key) not in self.options.release:
                 w.held[(e.collection, e.key)] = (e.id, e.fields_hash)
         w.troubled.update((p.collection, p.key) for p in await self._j(journal.pending, name))
+        await self._hold(w)
         for wave in _waves(w.ops):
             await self._wave(w, wave)
             self.progress.advanced(name, w.done, total)
@@ -644,6 +657,58 @@ class Applier:
         if undelivered:
             assert w.down is not None
             await self._pending(w, undelivered, w.down)
+
+    async def _hold(self, w: _Element) -> None:
+        """Writes a suspension or a sync window holds: pending updates naming it
+        (their dependents are then skipped, and planned again next run)."""
+        name, etype = w.plan.element, w.plan.element_type
+        held: list[tuple[Operation, holds.Hold]] = []
+        overridden: set[str] = set()
+        for op in w.ops:
+            h = self.holds.hold(name, etype, op.kind)
+            if h is not None:
+                held.append((op, h))
+            elif self.options.override_window is not None:
+                closed = self.holds.window(name, etype, op.kind)
+                if closed is not None and closed.window is not None:
+                    overridden.add(closed.window)
+        if not held and not overridden:
+            return
+        journal = self.journal
+        windows = sorted({h.window for _, h in held if h.window})
+        # One event when an element starts being held, not one per retry run.
+        was = (self.before.get(name) or {}).get("status") or ""
+        if was.startswith("Held by window "):
+            windows = []
+
+        def commit() -> None:
+            with journal.transaction():
+                for op, h in held:
+                    self._record_pending(name, op, h.reason)
+                if windows:
+                    journal.add_event(
+                        "window_held",
+                        f"{name}: {len(held)} change(s) held by window {', '.join(windows)}; "
+                        "they go out when it opens",
+                        element=name,
+                        run_id=self.run_id,
+                    )
+                if overridden:
+                    journal.add_event(
+                        "window_override",
+                        f"{name}: window {', '.join(sorted(overridden))} overridden: "
+                        f"{self.options.override_window}",
+                        element=name,
+                        run_id=self.run_id,
+                    )
+
+        await self._j(commit)
+        for op, h in held:
+            self._settle(w, op, "pending", message=h.reason, error_type=h.source)
+        if held:
+            w.hold = held[0][1]
+        taken = {(op.collection, op.key) for op, _ in held}
+        w.ops = [op for op in w.ops if (op.collection, op.key) not in taken]
 
     def _write_op(self, op: Operation) -> WriteOp:
         if op.action == "delete":
@@ -1029,6 +1094,9 @@ class Applier:
             )
             w.result.outcome = "unreachable"
             w.result.error = w.down.message
+        elif w.hold is not None and problems == counts["pending"] + counts["skipped"]:
+            # Nothing failed: the rest waits for the suspension or window.
+            w.result.status, w.result.outcome = w.hold.reason, "held"
         elif problems:
             w.result.status, w.result.outcome = st.failed(name), "failed"
         else:

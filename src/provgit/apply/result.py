@@ -13,7 +13,8 @@ from provgit import exitcodes
 # failed; held: an open distribution error holds it until an admin acts, or
 # (drift mode report) it was changed outside provgit and waits for a person.
 OpStatus = Literal["ok", "failed", "pending", "skipped", "held"]
-ElementOutcome = Literal["in_sync", "applied", "failed", "refused", "unreachable"]
+# held: a suspension or a sync window keeps its writes as pending updates.
+ElementOutcome = Literal["in_sync", "applied", "failed", "refused", "unreachable", "held"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class ApplyResult:
             return exitcodes.REFUSED
         if self.ok:
             return exitcodes.OK
-        if all(e.outcome in ("refused", "in_sync") for e in self.elements):
+        if all(e.outcome in ("refused", "in_sync", "held") for e in self.elements):
             return exitcodes.REFUSED
         return exitcodes.APPLIED_WITH_ERRORS
 

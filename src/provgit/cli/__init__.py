@@ -33,6 +33,8 @@ COMMAND_MODULES = [
     "version",
     "list_",
     "init",
+    "suspend",
+    "resume",
 ]
 
 
@@ -59,6 +61,8 @@ SUMMARIES = {
     "reconcile": "Bring every element in line with the config at PATH, and report.",
     "schema": "Write JSON Schemas (draft 2020-12) for config documents and provgit.yaml.",
     "show": "Show where a resource lands, or what a saved plan would do.",
+    "resume": "Resume writes to the network at PATH (or one --element).",
+    "suspend": "Suspend writes to the network at PATH (or one --element).",
     "status": "Show the sync status of the network at PATH, derived without contacting elements.",
     "validate": "Validate the config at PATH (default: the current directory).",
     "watch": "Keep the network in sync with PATH (a directory) or a git ref, continuously.",

@@ -102,6 +102,12 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
     is_flag=True,
     help="Write records changed outside provgit that drift mode report holds.",
 )
+@click.option(
+    "--override-window",
+    is_flag=True,
+    help="Write even where a sync window holds changes (needs --reason; journaled).",
+)
+@click.option("--reason", help="Why the window is overridden (recorded in the journal).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--full", is_flag=True, help="List every problem (text output).")
 @plan_options
@@ -112,6 +118,8 @@ def command(
     partial: bool,
     config: Path | None,
     overwrite_drift: bool,
+    override_window: bool,
+    reason: str | None,
     fmt: str,
     full: bool,
     elements: tuple[str, ...],
@@ -133,6 +141,8 @@ def command(
 
     A record changed outside provgit since provgit wrote it is drift: with
     `drift.mode: report` it is held, not overwritten, until --overwrite-drift.
+    Changes a sync window holds wait as pending updates until it opens;
+    --override-window --reason TEXT writes them now (journaled as an event).
 
     Exit codes: 0 applied and in sync, 1 invalid input, 3 refused for safety
     (nothing applied), 4 applied with errors, pending updates left or drift
@@ -143,6 +153,9 @@ def command(
         raise click.UsageError(
             f"{str(target)!r} does not exist (a plan file or a config directory)"
         )
+    if override_window and not (reason or "").strip():
+        raise click.UsageError("--override-window needs --reason TEXT (it is journaled)")
+    override = reason.strip() if override_window and reason else None
     if target.is_file():
         if prune or allow_mass_delete or allow_mass_update:
             raise click.UsageError(
@@ -182,7 +195,11 @@ def command(
                 raise click.UsageError(f"element(s) not in the plan: {', '.join(unknown)}")
             plan = plan.only(elements)
         options = ApplyOptions(
-            command="apply", check_stale=True, partial=partial, overwrite_drift=overwrite_drift
+            command="apply",
+            check_stale=True,
+            partial=partial,
+            overwrite_drift=overwrite_drift,
+            override_window=override,
         )
     else:
         root = target
@@ -215,6 +232,7 @@ def command(
             partial=partial,
             fresh=True,
             overwrite_drift=overwrite_drift,
+            override_window=override,
         )
     journal = applying.open_journal(sdir)
     try:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from provgit import aio, exitcodes
-from provgit.apply import drift
+from provgit.apply import drift, holds
 from provgit.cli.common import (
     config_path_argument,
     console,
@@ -202,6 +202,9 @@ def command(
     if fmt == "text":
         for line in drift.preview_lines(plan, sdir, run.settings):
             click.echo(line)
+    # Stdout carries the plan itself in JSON and markdown: these go to stderr there.
+    for line in holds.preview_lines(plan, sdir, run.settings):
+        click.echo(line, err=fmt != "text")
     if out is not None:
         # On stderr when stdout carries the plan itself (JSON, markdown).
         click.echo(f"plan saved to {out} (apply it with `provgit apply {out}`)", err=fmt != "text")

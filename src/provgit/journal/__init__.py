@@ -7,6 +7,7 @@ commit is on disk before the element write it announces is sent).
 from provgit.journal.db import (
     EVENT_TYPES,
     FILENAME,
+    NETWORK,
     SCHEMA_VERSION,
     DistributionError,
     DriftItem,
@@ -16,12 +17,14 @@ from provgit.journal.db import (
     JournalError,
     LastWrite,
     PendingUpdate,
+    Suspension,
     fields_hash,
 )
 
 __all__ = [
     "EVENT_TYPES",
     "FILENAME",
+    "NETWORK",
     "SCHEMA_VERSION",
     "DistributionError",
     "DriftItem",
@@ -31,5 +34,6 @@ __all__ = [
     "JournalError",
     "LastWrite",
     "PendingUpdate",
+    "Suspension",
     "fields_hash",
 ]

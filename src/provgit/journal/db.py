@@ -21,6 +21,9 @@ Tables (schema version in `meta`):
                   provgit, one per (element, collection, key), with the names
                   of the fields that differ (never values), until corrected,
                   overwritten, or equal to the config again
+  suspensions     (schema 3) who suspended writes to an element (or, with
+                  element '', the whole network), why and since when; a row
+                  is removed on resume
 
 Every method commits on its own unless called inside `transaction()`, which
 groups them into one commit (one fsync), so a batch of 200 writes costs two
@@ -42,7 +45,8 @@ from typing import Any
 from provgit.fsutil import private_sqlite
 
 # 2: the drift table and the intents_record index (added in place to a 1).
-SCHEMA_VERSION = 2
+# 3: the suspensions table (added in place to a 1 or 2).
+SCHEMA_VERSION = 3
 FILENAME = "journal.sqlite"
 EVENT_TYPES = (
     "sync_completed",
@@ -57,7 +61,13 @@ EVENT_TYPES = (
     "element_up",  # an element that was down answers again
     "removal_held",  # watch: records gone from the files wait for a confirming read
     "removal_withdrawn",  # watch: they came back before it; nothing was deleted
+    "suspended",  # writes to an element (or the network) suspended by a person
+    "resumed",  # a suspension lifted; the held work goes out on the next run
+    "window_held",  # a sync window held a run's changes as pending updates
+    "window_override",  # apply --override-window went through a closed window
 )
+# The element name a network-wide suspension is kept under.
+NETWORK = ""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
@@ -108,6 +118,9 @@ CREATE TABLE IF NOT EXISTS drift (
   revision INTEGER, state TEXT NOT NULL, note TEXT,
   first_seen REAL NOT NULL, last_seen REAL NOT NULL,
   PRIMARY KEY (element, collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS suspensions (
+  element TEXT PRIMARY KEY, reason TEXT NOT NULL, who TEXT NOT NULL,
+  since REAL NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -127,6 +140,32 @@ def last_writes(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
         if row is not None:
             out[name] = (int(row[0]), int(row[1]))
     return out
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """Writes to `element` (NETWORK: every element) held since `since`."""
+
+    element: str
+    reason: str
+    who: str
+    since: float
+
+    @property
+    def network(self) -> bool:
+        return self.element == NETWORK
+
+    def describe(self) -> str:
+        """The status words: "Suspended: <reason> (since <time>, by <who>)"."""
+        return f"Suspended: {self.reason} (since {_iso(self.since)}, by {self.who})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "element": self.element or None,
+            "reason": self.reason,
+            "who": self.who,
+            "since": _iso(self.since),
+        }
 
 
 class JournalError(Exception):
@@ -890,6 +929,48 @@ class Journal:
 
     def set_alarm_level(self, level: str | None) -> None:
         self.set_meta("alarm_level", level or "")
+
+    # ---- suspensions -----------------------------------------------------------
+
+    def suspend(self, element: str, reason: str, who: str, now: float) -> Suspension:
+        """Suspend writes to `element` (NETWORK: all); an existing one keeps its
+        start and takes the new reason. An event records it."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO suspensions VALUES (?, ?, ?, ?) ON CONFLICT (element) "
+                "DO UPDATE SET reason = excluded.reason, who = excluded.who",
+                (element, reason, who, now),
+            )
+            s = self.suspensions()[element]
+            what = element or "the network"
+            self.add_event(
+                "suspended",
+                f"{what}: writes suspended by {who}: {reason}; changes wait as pending updates",
+                element=element or None,
+            )
+        return s
+
+    def resume(self, element: str, who: str) -> Suspension | None:
+        """Lift the suspension of `element` (NETWORK: the network-wide one)."""
+        with self.transaction():
+            s = self.suspensions().get(element)
+            if s is None:
+                return None
+            self._db.execute("DELETE FROM suspensions WHERE element = ?", (element,))
+            what = element or "the network"
+            self.add_event(
+                "resumed",
+                f"{what}: writes resumed by {who} (suspended since {_iso(s.since)}: "
+                f"{s.reason}); held changes go out on the next run",
+                element=element or None,
+            )
+        return s
+
+    def suspensions(self) -> dict[str, Suspension]:
+        rows = self._db.execute(
+            "SELECT element, reason, who, since FROM suspensions ORDER BY element"
+        ).fetchall()
+        return {r[0]: Suspension(*r) for r in rows}
 
     # ---- drift ----------------------------------------------------------------
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from functools import cached_property
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from provgit.model.common import Identifier, Model, SecretRef
+from provgit.model.cron import Cron, CronError
 
 Scope = Literal[
     "all_elements",
@@ -123,6 +127,78 @@ class Sharing(Model):
     exclude: list[str] = []
 
 
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+class SyncWindow(Model):
+    """A time span in which provgit may (allow) or may not (deny) write, like Argo
+    CD's sync windows. Outside every allow window, or inside a deny window, the
+    changes in scope wait as pending updates naming the window."""
+
+    name: Identifier
+    kind: Literal["allow", "deny"]
+    # Five cron fields: when the window opens (e.g. "0 22 * * 1-5").
+    schedule: str
+    # How long it stays open: "90m", "2h", "1d12h".
+    duration: str
+    time_zone: str = "UTC"
+    # Scope: every list empty is the whole network; else all given lists must match.
+    elements: list[str] = []
+    element_types: list[Literal["mivb", "micollab", "ivr"]] = []
+    kinds: list[str] = []
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        try:
+            Cron.parse(v)
+        except CronError as e:
+            raise ValueError(f"bad schedule: {e}") from None
+        return v
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        m = _DURATION.match(v.strip())
+        if not v.strip() or m is None or not any(m.groups()):
+            raise ValueError(
+                f"bad duration {v!r}: write days, hours and minutes such as '90m', '2h', '1d12h'"
+            )
+        if _seconds(v) <= 0:
+            raise ValueError("a window's duration must be longer than 0")
+        return v
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}: use an IANA name such as 'UTC' or 'Europe/Paris'"
+            ) from None
+        return v
+
+    @cached_property
+    def cron(self) -> Cron:
+        return Cron.parse(self.schedule)
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def seconds(self) -> float:
+        return _seconds(self.duration)
+
+
+def _seconds(duration: str) -> float:
+    m = _DURATION.match(duration.strip())
+    assert m is not None
+    d, h, mi = (int(x or 0) for x in m.groups())
+    return float(((d * 24 + h) * 60 + mi) * 60)
+
+
 class Settings(Model):
     version: Literal[1] = 1
     network: Identifier = "network"
@@ -132,6 +208,7 @@ class Settings(Model):
     apply: ApplySettings = ApplySettings()
     reports: Reports = Reports()
     drift: DriftSettings = DriftSettings()
+    windows: list[SyncWindow] = []
     watch: WatchSettings = WatchSettings()
     # `import:` in provgit.yaml (`import` is a Python keyword).
     import_: ImportSettings = Field(default=ImportSettings(), alias="import")

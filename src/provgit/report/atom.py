@@ -28,6 +28,10 @@ TITLES = {
     "removal_withdrawn": "Removal withdrawn",
     "element_down": "Element down",
     "element_up": "Element back",
+    "suspended": "Suspended",
+    "resumed": "Resumed",
+    "window_held": "Held by sync window",
+    "window_override": "Sync window overridden",
 }
 
 

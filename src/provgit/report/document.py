@@ -24,7 +24,7 @@ from typing import Any
 
 from provgit.apply import status as st
 from provgit.apply.result import ApplyResult
-from provgit.journal import Journal
+from provgit.journal import NETWORK, Journal, Suspension
 from provgit.journal.db import last_writes
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
@@ -60,15 +60,42 @@ def iso_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+# A suspension or a sync window holds the element's writes (apply/holds.py).
+HELD_PREFIXES = ("Suspended: ", "Held by window ")
+
+
 def status_class(status: str) -> str:
-    """ok / syncing / failed / down: how a status string is shown (never what it says)."""
+    """ok / syncing / failed / down / held: how a status string is shown (never what it says)."""
     if status in OK_STATUSES:
         return "ok"
     if status in DOWN_STATUSES or status in (dv.IVR_DOWN, dv.UNKNOWN_TEXT):
         return "down"
     if status.startswith(("Synching ", "Syncing ")):
         return "syncing"
+    if status.startswith(HELD_PREFIXES):
+        return "held"
     return "failed"
+
+
+def _held_text(
+    name: str,
+    state: str,
+    row: Mapping[str, Any] | None,
+    suspensions: Mapping[str, Suspension],
+) -> str | None:
+    """What holds an element's work, when nothing worse is wrong there: a
+    suspension (from the journal, so it shows before the next run) or the
+    sync window the last run named. Down, drifted or failed elements keep
+    those words: they need a person more than a hold does."""
+    if state not in (dv.PENDING, dv.NOT_APPLIED, dv.COMPLETED):
+        return None
+    s = suspensions.get(name) or suspensions.get(NETWORK)
+    if s is not None:
+        return s.describe()
+    last = row["status"] if row is not None else ""
+    if state != dv.COMPLETED and last.startswith("Held by window "):
+        return str(last)
+    return None
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -333,6 +360,7 @@ def build_document(
         "distribution_errors": errors,
         "pending_updates": pending,
         "events": events,
+        "suspensions": [s.to_json() for s in journal.suspensions().values()],
     }
 
 
@@ -457,6 +485,7 @@ def _document_from(
     max_resources: int,
 ) -> Document:
     revisions = _element_revisions(journal.path)
+    suspensions = journal.suspensions()
 
     elements: dict[str, Document] = {}
     for name in sorted(types):
@@ -464,11 +493,16 @@ def _document_from(
         s = derived.elements[name]
         row = rows.get(name)
         text = dv.element_text(name, s, types[name])
+        cls = dv.status_class_of(s)
         if row is not None and row["status"].startswith("Synching ") and f.readable:
             text = row["status"]  # a run is writing there right now
+        else:
+            held = _held_text(name, s, row, suspensions)
+            if held is not None:
+                text, cls = held, "held"
         elements[name] = {
             "status": text,
-            "class": dv.status_class_of(s),
+            "class": cls,
             "sync": s,
             "observed": f.readable,
             "state": f.state if not f.readable else (row["state"] if row else f.state),
@@ -596,6 +630,7 @@ def _document_from(
         "distribution_errors": errors,
         "pending_updates": pending,
         "events": [e.to_json() for e in journal.recent_events(max_events)],
+        "suspensions": [s.to_json() for s in suspensions.values()],
     }
 
 
@@ -731,4 +766,5 @@ def filtered(doc: Document, *, element: str | None = None, kind: str | None = No
         "distribution_errors": errors,
         "pending_updates": pending,
         "events": events,
+        **({"suspensions": doc["suspensions"]} if "suspensions" in doc else {}),
     }

@@ -41,6 +41,7 @@ tr[hidden] { display: none; }
 .status { font-weight: 600; white-space: nowrap; }
 .status.ok { color: var(--ok); } .status.syncing { color: var(--syncing); }
 .status.failed { color: var(--failed); } .status.down { color: var(--down); }
+.status.held { color: var(--down); font-style: italic; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600;
   color: #fff; background: var(--down); }
 .badge.ok { background: var(--ok); } .badge.failed { background: var(--failed); }

@@ -727,6 +727,23 @@ class _Rules:
                         code="settings",
                     )
                 )
+        for i, w in enumerate(s.windows):
+            for j, k in enumerate(w.kinds):
+                if k not in KINDS:
+                    bad_kind(("windows", i, "kinds", j), k, f"windows[{w.name}].kinds")
+            for j, name in enumerate(w.elements):
+                if name not in self.elements:
+                    close = elements(name)
+                    self.out.append(
+                        Finding(
+                            here("windows", i, "elements", j),
+                            f"windows[{w.name}].elements: unknown element '{name}'",
+                            hint=f"did you mean {close}?"
+                            if close
+                            else "name an element defined under elements:",
+                            code="settings",
+                        )
+                    )
 
 
 def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:

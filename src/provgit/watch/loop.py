@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from provgit.apply import ApplyOptions, ApplyResult, apply_plan, standing
+from provgit.apply import ApplyOptions, ApplyResult, apply_plan, holds, standing
 from provgit.apply import drift as drift_items
 from provgit.apply import status as st
 from provgit.compose import Network, connect, observe_network, remember_writes
-from provgit.journal import DriftItem, Journal
+from provgit.journal import NETWORK, DriftItem, Journal
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
@@ -86,6 +86,8 @@ class WatchOptions:
     stop_timeout: float = 10.0
     retry_check_seconds: float = 1.0
     plan: PlanOptions = field(default_factory=PlanOptions)
+    # "Now" for sync windows: the system's, or a test's fake clock (injected).
+    clock: holds.Clock = holds.SYSTEM_CLOCK
 
 
 class _Progress:
@@ -157,6 +159,8 @@ class Watcher:
         self._read_refused = False  # the last read was refused (not valid)
         self._config_pending = False  # a config was held, not applied yet
         self._confirm: asyncio.TimerHandle | None = None
+        # When a sync window next opens or closes (clock time): a run is due then.
+        self.window_change: float | None = None
         # The settings of the last run that was not held: a change to them
         # (a provgit.yaml saved in two chunks drops the sharing exclusions and
         # the protected list) waits for a confirming read like a removal.
@@ -170,6 +174,25 @@ class Watcher:
     def trigger(self, reason: str) -> None:
         self.requests.add(reason)
         self.wake.set()
+
+    def suspend(self, element: str | None, reason: str, who: str) -> dict[str, Any]:
+        """POST /suspend: writes wait from the next run on (kept in the journal)."""
+        s = self.journal.suspend(element or NETWORK, reason, who, time.time())
+        self.metrics.suspensions(self.journal.suspensions())
+        self.log.info("suspended", element=element, reason=reason, who=who)
+        self.touch()
+        return s.to_json()
+
+    def resume(self, element: str | None, who: str) -> dict[str, Any] | None:
+        """POST /resume: the held work goes out on a run started now."""
+        s = self.journal.resume(element or NETWORK, who)
+        if s is None:
+            return None
+        self.metrics.suspensions(self.journal.suspensions())
+        self.log.info("resumed", element=element, who=who)
+        self.touch()
+        self.trigger("resume")
+        return s.to_json()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         return self._loop_alive, {
@@ -405,6 +428,7 @@ class Watcher:
     def _seed_metrics(self) -> None:
         j = self.journal
         self.metrics.counts(j.pending_count(), j.distribution_error_count(), j.alarm_level())
+        self.metrics.suspensions(j.suspensions())
         for name, row in j.element_statuses().items():
             if row["status"] == st.SYNC_COMPLETED:
                 with contextlib.suppress(ValueError):
@@ -422,6 +446,11 @@ class Watcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), self.o.retry_check_seconds)
                 return
+            at = self.window_change
+            if at is not None and self.running is None and self.o.clock.now() >= at:
+                # A sync window opened or closed: held work may go out now.
+                self.window_change = None
+                self.trigger("window")
             now = time.time()
             if now < self._retry_not_before or self.running is not None:
                 continue
@@ -874,9 +903,15 @@ class Watcher:
         gate = self.gate = Gate()
         drivers = {n: GatedDriver(d, gate) for n, d in network.drivers.items()}
         options = ApplyOptions(
-            command="watch", check_stale=False, fresh=fresh, only=only, drift=self.drift_mode
+            command="watch",
+            check_stale=False,
+            fresh=fresh,
+            only=only,
+            drift=self.drift_mode,
+            clock=self.o.clock,
         )
         assert self.desired is not None
+        self.window_change = holds.next_change(self.desired.state.settings, self.o.clock.now())
         return await apply_plan(
             plan,
             drivers,

@@ -1,13 +1,14 @@
 """Prometheus metrics of the watcher (prometheus-client, its own registry).
 
 Counters move when a run ends; the gauges that mirror the journal (pending
-updates, distribution errors, alarm level) are refreshed after every run and
+updates, distribution errors, alarm level, suspensions) are refreshed after every run and
 at start, so a scrape never touches the journal.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -21,6 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from provgit.apply.result import ApplyResult
 from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED
+from provgit.journal import Suspension
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OP_RESULTS = ("ok", "failed", "pending", "skipped", "held")
@@ -70,6 +72,13 @@ class Metrics:
             "Config versions refused because they are invalid",
             registry=r,
         )
+        self.suspended = Gauge(
+            "provgit_suspended",
+            "1 while writes are suspended, per element ('*': the whole network)",
+            ["element"],
+            registry=r,
+        )
+        self._suspended_labels: set[str] = set()
         self.running = Gauge(
             "provgit_watch_reconcile_running", "1 while a reconcile runs", registry=r
         )
@@ -84,6 +93,13 @@ class Metrics:
         self.pending.set(pending)
         self.errors.set(errors)
         self.alarm.set(ALARM_LEVELS.index(alarm) + 1 if alarm in ALARM_LEVELS else 0)
+
+    def suspensions(self, current: Mapping[str, Suspension]) -> None:
+        """Mirror the journal's suspensions: 1 while suspended, 0 once resumed."""
+        now = {s.element or "*" for s in current.values()}
+        for element in self._suspended_labels | now:
+            self.suspended.labels(element).set(1 if element in now else 0)
+        self._suspended_labels |= now
 
     def element_synced(self, element: str, at: float) -> None:
         self.last_sync.labels(element).set(at)

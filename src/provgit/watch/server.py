@@ -7,6 +7,9 @@
   GET  /metrics      Prometheus text format
   GET  /healthz      200 while the loop is alive
   POST /reconcile    fetch and reconcile now (a git host's webhook); token required
+  POST /suspend      {"reason": TEXT, "element": NAME?, "who": TEXT?}: hold writes
+                     (the network, or one element); token required
+  POST /resume       {"element": NAME?, "who": TEXT?}: lift it, run now; token required
 
 On 127.0.0.1 (the default) reads are open; bound anywhere else, every request
 needs `Authorization: Bearer <token>` (the token comes from an environment
@@ -34,6 +37,10 @@ class StatusProvider(Protocol):
     def trigger(self, reason: str) -> None: ...
 
     def health(self) -> tuple[bool, dict[str, Any]]: ...
+
+    def suspend(self, element: str | None, reason: str, who: str) -> dict[str, Any]: ...
+
+    def resume(self, element: str | None, who: str) -> dict[str, Any] | None: ...
 
 
 def is_loopback(host: str) -> bool:
@@ -108,17 +115,63 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": ok, **detail}, status=200 if ok else 503)
 
 
-async def _reconcile(request: web.Request) -> web.Response:
+def _writer_denied(request: web.Request) -> web.Response | None:
+    """POSTs change what the watcher does: always behind the token."""
     if not request.app[TOKEN]:
         return _deny(
-            "POST /reconcile is disabled: start the watcher with its token variable set "
+            f"POST {request.path} is disabled: start the watcher with its token variable set "
             "(--token-env)",
             403,
         )
     if not _authorized(request):
         return _deny("a bearer token is required")
+    return None
+
+
+async def _reconcile(request: web.Request) -> web.Response:
+    denied = _writer_denied(request)
+    if denied is not None:
+        return denied
     request.app[PROVIDER].trigger("webhook")
     return web.json_response({"accepted": True}, status=202)
+
+
+async def _body(request: web.Request) -> dict[str, Any] | web.Response:
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        return web.json_response({"error": "the body is not JSON"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "the body must be a JSON object"}, status=400)
+    for k in ("element", "reason", "who"):
+        if body.get(k) is not None and not isinstance(body[k], str):
+            return web.json_response({"error": f"{k!r} must be a string"}, status=400)
+    return body
+
+
+async def _suspend(request: web.Request) -> web.Response:
+    denied = _writer_denied(request)
+    if denied is not None:
+        return denied
+    body = await _body(request)
+    if isinstance(body, web.Response):
+        return body
+    reason = (body.get("reason") or "").strip()
+    if not reason:
+        return web.json_response({"error": "'reason' is required: say why"}, status=400)
+    s = request.app[PROVIDER].suspend(body.get("element"), reason, body.get("who") or "api")
+    return web.json_response({"suspended": s})
+
+
+async def _resume(request: web.Request) -> web.Response:
+    denied = _writer_denied(request)
+    if denied is not None:
+        return denied
+    body = await _body(request)
+    if isinstance(body, web.Response):
+        return body
+    s = request.app[PROVIDER].resume(body.get("element"), body.get("who") or "api")
+    return web.json_response({"resumed": s})
 
 
 def make_app(
@@ -134,6 +187,8 @@ def make_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_post("/reconcile", _reconcile)
+    app.router.add_post("/suspend", _suspend)
+    app.router.add_post("/resume", _resume)
     return app
 
 
