@@ -156,12 +156,17 @@ def test_offline_ivr_server_and_a_changed_workflow_is_not_sync_completed(
     code, doc = status_json(root)
     assert doc["elements"]["ivr1"]["status"] == "IVR services are stopped or the server is offline"
     assert doc["elements"]["cs1"]["status"] == "Sync Completed"
+    # The IVR service alarm stands beside the data distribution alarm.
+    assert doc["alarm"]["ivr_service"] == ["ivr1"]
     text = cli("status", str(root)).out
     assert "Worst: ivr1: IVR services are stopped or the server is offline" in text
+    assert "IVR service alarm: IVR services are stopped or the server is offline (ivr1)" in text
     assert "ivr1: IVR services are stopped or the server is offline" in html.render(doc)
-    # Back online and reconciled: completed again.
+    assert "IVR service alarm: ivr1" in html.render(doc)
+    # Back online and reconciled: completed again, the alarm cleared.
     ivr.faults(offline=False)
     assert cli("reconcile", str(root)).code == 0
+    assert status_json(root)[1]["alarm"]["ivr_service"] == []
     code, doc = status_json(root, "--kind", "workflows")
     main = resource(doc, "workflows", "Main")
     assert code == 0 and main is not None and main["status"] == "Sync Completed"

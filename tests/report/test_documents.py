@@ -100,7 +100,7 @@ def test_status_json_valid_against_schema(lab: Lab) -> None:
     (err,) = doc["distribution_errors"]
     assert err["element"] == "mivb2" and err["action"] == "add" and err["error_type"] == "refused"
     assert err["url"].startswith("https://mivb2.example.net/admin/")
-    assert doc["alarm"] == {"level": "warning", "distribution_errors": 1}
+    assert doc["alarm"] == {"level": "warning", "distribution_errors": 1, "ivr_service": []}
     assert doc["run"]["command"] == "reconcile" and doc["run"]["exit_code"] == 4
 
 

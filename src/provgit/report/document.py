@@ -41,7 +41,7 @@ MAX_EVENTS = 50
 MAX_RESOURCES = 2000
 # Status strings in the seeds' words, grouped for colouring and filtering.
 OK_STATUSES = frozenset({st.SYNC_COMPLETED})
-DOWN_STATUSES = frozenset({st.OFFLINE, st.STOPPED})
+DOWN_STATUSES = frozenset({st.OFFLINE, st.STOPPED, st.IVR_DOWN, st.TOKEN_REFUSED})
 
 Document = dict[str, Any]
 _OP_COUNTS = ("ok", "failed", "pending", "skipped", "held")
@@ -96,6 +96,22 @@ def _held_text(
     if state != dv.COMPLETED and last.startswith("Held by window "):
         return str(last)
     return None
+
+
+# Element syncs (derived) and statuses (remembered) of an element that is down.
+_DOWN_SYNCS = frozenset({"offline", "stopped", "token_refused", "error"})
+
+
+def ivr_service_alarm(elements: Mapping[str, Document]) -> list[str]:
+    """IVR servers whose services are stopped or that cannot be reached: the
+    IVR seed's service alarm, beside SDS's data distribution alarm (that one
+    counts refused records; this one says IVR content cannot be delivered)."""
+    return sorted(
+        name
+        for name, e in elements.items()
+        if e.get("type") == "ivr"
+        and (e.get("sync") in _DOWN_SYNCS or e.get("status") in DOWN_STATUSES)
+    )
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -343,7 +359,11 @@ def build_document(
         "source": None
         if git is None
         else {"commit": git.commit, "dirty": git.dirty, "path": git.path},
-        "alarm": {"level": level, "distribution_errors": len(errors)},
+        "alarm": {
+            "level": level,
+            "distribution_errors": len(errors),
+            "ivr_service": ivr_service_alarm(elements),
+        },
         "counts": {
             "elements": len(elements),
             "elements_not_completed": sum(
@@ -609,7 +629,11 @@ def _document_from(
         "source": None
         if git is None
         else {"commit": git.commit, "dirty": git.dirty, "path": git.path},
-        "alarm": {"level": journal.alarm_level(), "distribution_errors": len(errors)},
+        "alarm": {
+            "level": journal.alarm_level(),
+            "distribution_errors": len(errors),
+            "ivr_service": ivr_service_alarm(elements),
+        },
         "counts": {
             "elements": len(elements),
             "elements_not_completed": sum(

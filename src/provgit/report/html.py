@@ -260,6 +260,12 @@ def _header(doc: Document) -> str:
         if level
         else '<span id="alarm" class="badge ok">no alarm</span>'
     )
+    ivr = doc["alarm"].get("ivr_service")
+    if ivr:
+        alarm += (
+            ' <span id="ivr-alarm" class="badge alarm-major" title="IVR services are stopped '
+            f'or the server is offline">IVR service alarm: {_e(", ".join(ivr))}</span>'
+        )
     cls = "ok" if doc["in_sync"] else "failed"
     run = doc.get("run")
     facts = []

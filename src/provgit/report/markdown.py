@@ -161,6 +161,9 @@ def summary_lines(doc: Document) -> list[str]:
     ]
     level = doc["alarm"]["level"]
     facts.append(f"**{level} alarm**" if level else "no alarm")
+    ivr = doc["alarm"].get("ivr_service")
+    if ivr:
+        facts.append(f"**IVR service alarm** ({_cell(', '.join(ivr))})")
     lines.append("**" + _cell(doc["status"]) + "**: " + ", ".join(facts) + ".")
     run = doc.get("run")
     where = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from provgit.apply.status import IVR_DOWN
 from provgit.report.document import Document, worst_line
 
 MAX_ROWS = 50  # per list; `--format json` has everything
@@ -37,6 +38,9 @@ def render(doc: Document) -> str:
         f"{c['distribution_errors']} distribution error(s), "
         f"{c['pending_updates']} pending update(s), " + (f"{level} alarm" if level else "no alarm")
     ]
+    ivr = doc["alarm"].get("ivr_service")
+    if ivr:
+        lines.append(f"IVR service alarm: {IVR_DOWN} ({', '.join(ivr)})")
     worst = worst_line(doc)
     if worst and worst != doc["status"]:
         lines.append(f"Worst: {worst}")
