@@ -219,6 +219,11 @@ def test_deleted_user_and_workflow_leave_the_status(net: tuple[Path, list[Sim]])
     assert code == 0 and doc["in_sync"]
     assert resource(doc, "users", "bob") is None and resource(doc, "workflows", "Night") is None
     assert resource(doc, "users", "ann") is not None
+    # ... and the feed says where they went, once each.
+    removed = [e for e in doc["events"] if e["type"] == "resource_removed"]
+    assert sorted(e["resource"] for e in removed) == ["users/bob", "workflows/Night"]
+    bob = next(e for e in removed if e["resource"] == "users/bob")
+    assert bob["message"].startswith("users/bob removed from ") and "cs1" in bob["message"]
 
 
 def test_a_refused_token_is_its_own_state_not_offline(

@@ -52,7 +52,7 @@ from provgit.apply import status as st
 from provgit.apply.admission import Admission, review
 from provgit.apply.locks import ElementLock, LockHeld
 from provgit.apply.progress import NoProgress, Progress
-from provgit.apply.result import ApplyResult, ElementResult, OpResult
+from provgit.apply.result import ApplyResult, ElementResult, OpResult, removed_resources
 from provgit.apply.standing import settle_dead_runs, update_alarm
 from provgit.drivers.base import (
     ConflictError,
@@ -1200,6 +1200,15 @@ class Applier:
                     )
             if result.refusal is not None and not any(w.result.refusal for w in work):
                 journal.add_event("refused", result.refusal, run_id=self.run_id)
+            for (kind, resource), els in sorted(removed_resources(result.elements).items()):
+                # It leaves the status (which lists what the config has); the
+                # feed says where it went.
+                journal.add_event(
+                    "resource_removed",
+                    f"{kind}/{resource} removed from {', '.join(els)}",
+                    resource=f"{kind}/{resource}",
+                    run_id=self.run_id,
+                )
             targets = getattr(self, "resource_targets", {})
             rows = []
             for key, t in targets.items():

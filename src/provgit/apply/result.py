@@ -46,6 +46,21 @@ class OpResult:
         return out
 
 
+def removed_resources(elements: list[ElementResult]) -> dict[tuple[str, str], list[str]]:
+    """Resources this run took off every element it touched them on: all their
+    operations were deletes, all landed. (kind, resource) -> those elements."""
+    removed: dict[tuple[str, str], list[str]] = {}
+    spoiled: set[tuple[str, str]] = set()
+    for e in elements:
+        for op in e.operations:
+            ref = (op.kind, op.resource)
+            if op.action != "delete" or op.status != "ok":
+                spoiled.add(ref)
+            elif e.element not in removed.setdefault(ref, []):
+                removed[ref].append(e.element)
+    return {ref: sorted(els) for ref, els in removed.items() if ref not in spoiled}
+
+
 @dataclass
 class ElementResult:
     element: str

@@ -28,6 +28,7 @@ TITLES = {
     "removal_withdrawn": "Removal withdrawn",
     "element_down": "Element down",
     "element_up": "Element back",
+    "resource_removed": "Resource removed",
     "suspended": "Suspended",
     "resumed": "Resumed",
     "window_held": "Held by sync window",
