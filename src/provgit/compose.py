@@ -386,16 +386,18 @@ def diff_states(
 class StatusInputs:
     """What `provgit status` derives from when the config changed since the last plan."""
 
-    state: DesiredState
-    target: Target
+    state: DesiredState | None  # None: the config does not validate
+    target: Target | None
+    problems: int = 0  # validation problems of the config as it is now
 
 
 def status_inputs(
     source: ConfigSource, state_dir: Path, cache_dir: Path | None
 ) -> StatusInputs | None:
     """The config as it is now, projected, when the target the last plan stored
-    is not its projection (None: the stored one is, or the config is invalid
-    and the last good one stands; `validate` says what is wrong)."""
+    is not its projection (None: the stored one is). A config that does not
+    validate gives no state, only its problem count: the last good target
+    stands, and the caller says the status is not of the config as it is."""
     from provgit.validate import validate_source
 
     store = memo.PlanMemo(state_dir)
@@ -410,6 +412,7 @@ def status_inputs(
                 return None
     validated = validate_source(source, cache_dir)
     if not validated.ok:
-        return None
+        errors = sum(1 for d in validated.diagnostics if d.severity == "error")
+        return StatusInputs(None, None, errors)
     state = validated.state
     return StatusInputs(state, desired_target(state, source.read_other, state_dir))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -70,3 +71,16 @@ def test_usage_errors(lab: Lab, tmp_path: Path) -> None:
     code, _, err = status(str(tmp_path))
     assert code == 1 and "no runs recorded" in err and "Traceback" not in err
     assert not (tmp_path / ".provgit").exists(), "status creates no state"
+
+
+def test_a_config_that_does_not_validate_is_not_reported_in_sync(lab: Lab, tmp_path: Path) -> None:
+    # A copy: the lab is shared by the session's tests.
+    root = tmp_path / "config"
+    shutil.copytree(lab.root, root, ignore=shutil.ignore_patterns(".git"))
+    net = next(p for p in root.glob("*.yaml") if "role: Agent" in p.read_text())
+    net.write_text(net.read_text().replace("role: Agent", "role: Nope", 1))
+    code, out, err = status(str(root))
+    assert code == 1
+    assert "does not validate (1 problem(s); `provgit validate" in err
+    assert "this is the status of the last valid config" in err
+    assert out.startswith("lab: ")  # the last valid config's status is still shown

@@ -65,7 +65,8 @@ def command(
     elements).
 
     Exit codes: 0 in sync (for what is shown), 1 invalid input or usage (or no
-    run recorded yet), 4 distribution errors, pending updates or elements or
+    run recorded yet, or a config that does not validate: the status shown is
+    then the last valid config's), 4 distribution errors, pending updates or elements or
     resources not completed remain.
     """
     sdir = state_dir_for(path, state_dir)
@@ -93,6 +94,15 @@ def command(
     finally:
         journal.close()
     doc = filtered(doc, element=element, kind=kind_name)
+    invalid = now.problems if now is not None else 0
+    if invalid:
+        # A CI gate asking "is what is in git in sync?" must not hear yes.
+        click.echo(
+            f"warning: the config at {path} does not validate ({invalid} problem(s); "
+            f"`provgit validate {path}` lists them): this is the status of the last valid "
+            "config, and the config as it is now cannot be applied",
+            err=True,
+        )
     if fmt == "json":
         # orjson: the pure-Python indenting encoder took 0.4 s on 100,000 users.
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
@@ -100,4 +110,6 @@ def command(
         click.echo(markdown.render(doc, max_bytes or bound), nl=False)
     else:
         click.echo(text.render(doc), nl=False)
+    if invalid:
+        return exitcodes.INVALID
     return exitcodes.OK if doc["in_sync"] else exitcodes.APPLIED_WITH_ERRORS
