@@ -60,6 +60,17 @@ def _alive(pid: int, started: float) -> bool:
         return True  # cannot tell: leave it be
 
 
+def dead_runs(journal: Journal, host: str | None = None) -> list[dict[str, object]]:
+    """Unfinished runs of this host (default: this machine) whose process is
+    gone: nothing is writing for them any more, whatever their rows say."""
+    host = host if host is not None else os.uname().nodename
+    return [
+        run
+        for run in journal.unfinished_runs()
+        if run["host"] == host and not _alive(run["pid"], run["started"])
+    ]
+
+
 def settle_dead_runs(journal: Journal, host: str, current: int) -> list[int]:
     """Mark `interrupted`, with an event each, the runs of this host that
     never finished and whose process is gone (SIGKILL, power loss, a crash

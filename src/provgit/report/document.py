@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provgit.apply import standing
 from provgit.apply import status as st
 from provgit.apply.result import ApplyResult
 from provgit.journal import Journal
@@ -467,6 +468,9 @@ def _document_from(
     max_resources: int,
 ) -> Document:
     revisions = _element_revisions(journal.path)
+    # A run killed mid-apply (SIGKILL, power loss) leaves its "Synching" rows
+    # behind until the next run settles it: nothing is writing there.
+    dead = {run["id"] for run in standing.dead_runs(journal)}
 
     elements: dict[str, Document] = {}
     for name in sorted(types):
@@ -474,7 +478,12 @@ def _document_from(
         s = derived.elements[name]
         row = rows.get(name)
         text = dv.element_text(name, s, types[name])
-        if row is not None and row["status"].startswith("Synching ") and f.readable:
+        if (
+            row is not None
+            and row["status"].startswith("Synching ")
+            and f.readable
+            and row["run_id"] not in dead
+        ):
             text = row["status"]  # a run is writing there right now
         elements[name] = {
             "status": text,
