@@ -130,7 +130,8 @@ async def observe_network(
         previous = cache.load_all(list(network.drivers)) if incremental else {}
     observed = await observe(network.drivers, previous)
     if save:
-        cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
+        # A failed reading is marked as such; the last good one is kept.
+        cache.save_all(observed, previous)
     for name, why in network.unavailable.items():
         # A token that is not set: the element would refuse us ("token
         # refused"); a driver that would not start is an error of its own.

@@ -60,3 +60,31 @@ def test_a_reconcile_killed_mid_apply_is_not_shown_as_synching_now(tmp_path: Pat
     finally:
         for s in sims:
             s.stop()
+
+
+def test_status_right_after_a_plan_found_an_element_down_does_not_say_completed(
+    tmp_path: Path,
+) -> None:
+    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
+    try:
+        root = write_config(tmp_path / "config", sims, users=2)
+        assert cli("reconcile", str(root)).code == 0
+        sims[1].faults(offline=True)
+        assert cli("plan", str(root)).code == 5  # cs2 could not be observed
+        # The plan's reading is the latest word: cs2 is down, not in sync.
+        code, doc = status_json(root)
+        assert code != 0 and not doc["in_sync"]
+        cs2 = doc["elements"]["cs2"]
+        assert cs2["sync"] == "offline" and not cs2["observed"]
+        assert cs2["status"] != "Sync Completed"
+        assert doc["elements"]["cs1"]["status"] == "Sync Completed"
+        assert cli("status", str(root), "--element", "cs2").code != 0
+        # Back, and read by a plan again: in sync (nothing changed meanwhile).
+        sims[1].faults(offline=False)
+        assert cli("plan", str(root)).code == 0
+        code, doc = status_json(root)
+        assert code == 0 and doc["elements"]["cs2"]["status"] == "Sync Completed"
+    finally:
+        for s in sims:
+            s.stop()
+
