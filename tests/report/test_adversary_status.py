@@ -88,3 +88,24 @@ def test_status_right_after_a_plan_found_an_element_down_does_not_say_completed(
         for s in sims:
             s.stop()
 
+
+def test_a_removed_user_still_on_the_elements_keeps_status_kind_users_out_of_sync(
+    tmp_path: Path,
+) -> None:
+    sims = start_sims(tmp_path, [("cs1", "mivb")])
+    try:
+        root = write_config(tmp_path / "config", sims, users=3)
+        assert cli("reconcile", str(root)).code == 0
+        write_config(tmp_path / "config", sims, users=2)
+        # user2 is gone from the config but still on the elements.
+        code, doc = status_json(root, "--kind", "users")
+        assert code != 0 and not doc["in_sync"]
+        assert doc["counts"]["records_not_deleted_by_kind"]["users"] > 0
+        # Another kind is not held up by it.
+        assert cli("status", str(root), "--kind", "cos").code == 0
+        assert cli("reconcile", str(root)).code == 0
+        code, doc = status_json(root, "--kind", "users")
+        assert code == 0 and doc["in_sync"]
+    finally:
+        for s in sims:
+            s.stop()

@@ -34,7 +34,7 @@ from provgit.records import form_name_of
 from provgit.render.values import reach_through
 from provgit.report import derive as dv
 from provgit.secrets import redact
-from provgit.target.project import Target
+from provgit.target.project import COLLECTION_KIND, Target
 from provgit.target.store import TargetStore
 
 FORMAT = "provgit.status/1"
@@ -606,6 +606,7 @@ def _document_from(
             "resources_omitted": total_resources - len(resources),
             "resources_by_state": dict(sorted(by_state.items())),
             "records_not_deleted": sum(len(v) for v in derived.deletes_not_applied.values()),
+            "records_not_deleted_by_kind": _not_deleted_by_kind(derived),
             "drift": sum(len(v) for v in derived.drift.values()),
             "distribution_errors": len(errors),
             "pending_updates": len(pending),
@@ -616,6 +617,17 @@ def _document_from(
         "pending_updates": pending,
         "events": [e.to_json() for e in journal.recent_events(max_events)],
     }
+
+
+def _not_deleted_by_kind(derived: dv.Derived) -> dict[str, int]:
+    """Records still to delete, by the kind of resource they were (so that
+    `status --kind users` does not answer for a removed user still there)."""
+    out: dict[str, int] = {}
+    for refs in derived.deletes_not_applied.values():
+        for coll, _key in refs:
+            kind = COLLECTION_KIND.get(coll, coll)
+            out[kind] = out.get(kind, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _on_element(r: Document, element: str) -> Document:
@@ -722,10 +734,15 @@ def filtered(doc: Document, *, element: str | None = None, kind: str | None = No
     not_completed = sum(1 for r in resources if r["status"] != st.SYNC_COMPLETED)
     # A kind alone answers for that kind: an element's status covers every kind.
     elements_count = element is not None or kind is None
+    # Records of that kind the config no longer has, still on an element.
+    not_deleted = (
+        (doc["counts"].get("records_not_deleted_by_kind") or {}).get(kind, 0) if kind else 0
+    )
     in_sync = (
         not errors
         and not pending
         and not_completed == 0
+        and not not_deleted
         and (not elements_count or all(e["status"] == st.SYNC_COMPLETED for e in elements.values()))
     )
     return {
