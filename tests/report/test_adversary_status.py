@@ -109,3 +109,31 @@ def test_a_removed_user_still_on_the_elements_keeps_status_kind_users_out_of_syn
     finally:
         for s in sims:
             s.stop()
+
+
+def test_an_element_removed_from_the_config_leaves_no_pending_update_behind(
+    tmp_path: Path,
+) -> None:
+    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
+    try:
+        root = write_config(tmp_path / "config", sims, users=2)
+        assert cli("reconcile", str(root)).code == 0
+        sims[1].faults(offline=True)
+        write_config(tmp_path / "config", sims, users=2, first_name="Bob")
+        assert cli("reconcile", str(root)).code != 0
+        code, doc = status_json(root)
+        assert code != 0 and any(p["element"] == "cs2" for p in doc["pending_updates"])
+        # cs2 leaves the config: until a run, its queued writes still show.
+        write_config(tmp_path / "config", [sims[0]], users=2, first_name="Bob")
+        assert "cs2" not in status_json(root)[1]["elements"]
+        assert cli("reconcile", str(root)).code == 0
+        # Nothing will ever send them: not "pending", and the network is in sync.
+        code, doc = status_json(root)
+        assert "cs2" not in doc["elements"]
+        assert doc["pending_updates"] == [] and doc["distribution_errors"] == []
+        assert code == 0 and doc["in_sync"]
+        events = [e for e in doc["events"] if e["type"] == "element_removed"]
+        assert events and "cs2" in events[0]["message"]
+    finally:
+        for s in sims:
+            s.stop()

@@ -28,6 +28,7 @@ TITLES = {
     "removal_withdrawn": "Removal withdrawn",
     "element_down": "Element down",
     "element_up": "Element back",
+    "element_removed": "Element removed",
 }
 
 
