@@ -357,8 +357,9 @@ class Applier:
         )
         await self._j(settle_dead_runs, journal, host, self.run_id)
         if self.options.only is None and plan.mode == "plan":
-            # A plan of the whole config names every element it has.
-            configured = [ep.element for ep in plan.elements]
+            # A plan of the whole config names every element it has (the
+            # drivers too: an element is never dropped for want of one).
+            configured = {ep.element for ep in plan.elements} | set(self.drivers)
             await self._j(settle_removed_elements, journal, configured, self.run_id)
         # What each element was before this run: going down or coming back is an event.
         self.before: dict[str, dict[str, Any]] = await self._j(journal.element_statuses)
