@@ -137,6 +137,8 @@ async def observe_network(
         # refused"); a driver that would not start is an error of its own.
         state: ObservedState = "unauthorized" if why.startswith("token ") else "error"
         observed[name] = Observation(name, state, None, error=why)
+        if save:
+            cache.mark_down(observed[name])
     # An element found down keeps what it last held, so its planned writes
     # can be queued as pending updates at once.
     for name, o in observed.items():

@@ -12,8 +12,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from apply.helpers import PROVGIT, Sim, cli, journal, start_sims, wait_for, write_config
 
+from .test_derived_status import write_net
 from .test_documents import validator
 
 
@@ -134,6 +137,26 @@ def test_an_element_removed_from_the_config_leaves_no_pending_update_behind(
         assert code == 0 and doc["in_sync"]
         events = [e for e in doc["events"] if e["type"] == "element_removed"]
         assert events and "cs2" in events[0]["message"]
+    finally:
+        for s in sims:
+            s.stop()
+
+
+def test_status_after_a_plan_with_the_token_unset_says_token_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADV_SIM_TOKEN", "right-token")
+    sims = start_sims(tmp_path, [("cs1", "mivb")], "--token-env", "ADV_SIM_TOKEN")
+    try:
+        root = tmp_path / "config"
+        monkeypatch.setenv("ADV_CFG_TOKEN", "right-token")
+        write_net(root, sims, users=("ann",), token_env={"cs1": "ADV_CFG_TOKEN"})
+        assert cli("reconcile", str(root)).code == 0
+        monkeypatch.delenv("ADV_CFG_TOKEN")
+        assert cli("plan", str(root)).code == 5
+        code, doc = status_json(root)
+        assert code != 0 and not doc["in_sync"]
+        assert doc["elements"]["cs1"]["sync"] == "token_refused"
     finally:
         for s in sims:
             s.stop()
