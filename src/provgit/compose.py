@@ -130,12 +130,15 @@ async def observe_network(
         previous = cache.load_all(list(network.drivers)) if incremental else {}
     observed = await observe(network.drivers, previous)
     if save:
-        cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
+        # A failed reading is marked as such; the last good one is kept.
+        cache.save_all(observed, previous)
     for name, why in network.unavailable.items():
         # A token that is not set: the element would refuse us ("token
         # refused"); a driver that would not start is an error of its own.
         state: ObservedState = "unauthorized" if why.startswith("token ") else "error"
         observed[name] = Observation(name, state, None, error=why)
+        if save:
+            cache.mark_down(observed[name])
     # An element found down keeps what it last held, so its planned writes
     # can be queued as pending updates at once.
     for name, o in observed.items():

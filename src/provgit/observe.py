@@ -11,10 +11,12 @@ the error message, never an exception: one element down never stops the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import marshal
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,10 +312,32 @@ class ObservationCache:
     def save(self, observation: Observation, previous: Observation | None = None) -> None:
         """Write then rename, so a crash leaves the old file or the new, never half."""
         if not observation.ok:
-            return  # keep the last good one to refresh from
+            # Keep the last good one to refresh from, and say it is not the
+            # latest word: `provgit status` after a plan that found the
+            # element down must not show the older reading as current.
+            self.mark_down(observation)
+            return
+        self._down_path(observation.element).unlink(missing_ok=True)
         if previous is not None and previous.revision == observation.revision:
             return  # nothing changed on the element since the file was written
         self._write(observation)
+
+    def _down_path(self, element: str) -> Path:
+        return self._path(element).with_suffix(".down.marshal")
+
+    def mark_down(self, observation: Observation) -> None:
+        """The element could not be read: its state and why, with the time."""
+        doc = (str(observation.state), observation.error, time.time())
+        with contextlib.suppress(OSError):
+            atomic_write(self._down_path(observation.element), marshal.dumps(doc))
+
+    def down(self, element: str) -> tuple[str, str | None, float] | None:
+        """The last reading's failure (state, why, time), when it failed."""
+        try:
+            state, error, at = marshal.loads(self._down_path(element).read_bytes())
+            return str(state), None if error is None else str(error), float(at)
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
 
     def record_writes(self, element: str, writes: Sequence[Write]) -> None:
         """Keep provgit's landed writes with the cached observation (`with_writes` on load)."""

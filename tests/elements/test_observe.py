@@ -219,6 +219,14 @@ def test_observation_cache_round_trips_and_writes_atomically(tmp_path: Path) -> 
     cache.save(Observation("cs/1", "offline", None, error="down"))  # keeps the last good one
     assert cache.load("cs/1") == obs
     assert cache.load_all(["cs/1", "other"]) == {"cs/1": obs}
-    assert [p.name for p in (tmp_path / "observed").iterdir()] == ["cs_1.marshal"]
+    # Beside it, the failed reading (status shows the element down, not the old reading).
+    assert sorted(p.name for p in (tmp_path / "observed").iterdir()) == [
+        "cs_1.down.marshal",
+        "cs_1.marshal",
+    ]
+    down = cache.down("cs/1")
+    assert down is not None and down[:2] == ("offline", "down")
+    cache.save(obs)  # read again: no longer down
+    assert cache.down("cs/1") is None
     (tmp_path / "observed" / "cs_1.marshal").write_bytes(b"garbage")
     assert cache.load("cs/1") is None

@@ -53,7 +53,7 @@ from provgit.apply.admission import Admission, review
 from provgit.apply.locks import ElementLock, LockHeld
 from provgit.apply.progress import NoProgress, Progress
 from provgit.apply.result import ApplyResult, ElementResult, OpResult, removed_resources
-from provgit.apply.standing import settle_dead_runs, update_alarm
+from provgit.apply.standing import settle_dead_runs, settle_removed_elements, update_alarm
 from provgit.drivers.base import (
     ConflictError,
     Driver,
@@ -362,6 +362,11 @@ class Applier:
             plan.commit,
         )
         await self._j(settle_dead_runs, journal, host, self.run_id)
+        if self.options.only is None and plan.mode == "plan":
+            # A plan of the whole config names every element it has (the
+            # drivers too: an element is never dropped for want of one).
+            configured = {ep.element for ep in plan.elements} | set(self.drivers)
+            await self._j(settle_removed_elements, journal, configured, self.run_id)
         # What each element was before this run: going down or coming back is an event.
         self.before: dict[str, dict[str, Any]] = await self._j(journal.element_statuses)
         result = ApplyResult(self.run_id, plan.network, started=_now_iso())

@@ -60,6 +60,17 @@ def _alive(pid: int, started: float) -> bool:
         return True  # cannot tell: leave it be
 
 
+def dead_runs(journal: Journal, host: str | None = None) -> list[dict[str, object]]:
+    """Unfinished runs of this host (default: this machine) whose process is
+    gone: nothing is writing for them any more, whatever their rows say."""
+    host = host if host is not None else os.uname().nodename
+    return [
+        run
+        for run in journal.unfinished_runs()
+        if run["host"] == host and not _alive(run["pid"], run["started"])
+    ]
+
+
 def settle_dead_runs(journal: Journal, host: str, current: int) -> list[int]:
     """Mark `interrupted`, with an event each, the runs of this host that
     never finished and whose process is gone (SIGKILL, power loss, a crash
@@ -87,6 +98,34 @@ def settle_dead_runs(journal: Journal, host: str, current: int) -> list[int]:
             )
         marked.append(run["id"])
     return marked
+
+
+def settle_removed_elements(
+    journal: Journal, elements: Collection[str], run_id: int | None = None
+) -> list[str]:
+    """Drop the pending updates and distribution errors of elements the config
+    no longer has, with an event each: nothing will ever send them, so
+    showing them as "pending" (and the network out of sync) would be a lie.
+    Returns the elements settled."""
+    gone = sorted(
+        {p.element for p in journal.pending()}.union(
+            e.element for e in journal.distribution_errors()
+        )
+        - set(elements)
+    )
+    for name in gone:
+        with journal.transaction():
+            errors = [e.id for e in journal.distribution_errors() if e.element == name]
+            dropped = journal.clear_pending(name)
+            journal.delete_distribution_errors(errors)
+            journal.add_event(
+                "element_removed",
+                f"element {name} is no longer in the config: {dropped} pending update(s) "
+                f"and {len(errors)} distribution error(s) of it dropped",
+                element=name,
+                run_id=run_id,
+            )
+    return gone
 
 
 def unfinished(journal: Journal) -> set[Record]:

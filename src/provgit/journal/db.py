@@ -60,6 +60,7 @@ EVENT_TYPES = (
     "element_down",  # an element found down (stopped, offline, token refused, ...)
     "element_up",  # an element that was down answers again
     "resource_removed",  # a resource deleted from every element it was on
+    "element_removed",  # an element left the config: its queued writes and errors dropped
     "removal_held",  # watch: records gone from the files wait for a confirming read
     "removal_withdrawn",  # watch: they came back before it; nothing was deleted
     "suspended",  # writes to an element (or the network) suspended by a person

@@ -33,6 +33,7 @@ TITLES = {
     "resumed": "Resumed",
     "window_held": "Held by sync window",
     "window_override": "Sync window overridden",
+    "element_removed": "Element removed",
 }
 
 

@@ -343,7 +343,17 @@ def element_facts(
             if planned is not None and loaded is not None and planned[0] < loaded[0]:
                 planned = None
         mtime = max([t for t in (loaded and loaded[2], planned and planned[2]) if t] or [0.0])
-        if row is not None and row[0] in _DOWN_ROW and (not mtime or row[2] >= mtime):
+        # A plan (or run) that could not read the element since: its failure
+        # is the newer word, unless a run found it down later still.
+        failed = cache.down(name)
+        if (
+            failed is not None
+            and failed[2] >= mtime
+            and not (row is not None and row[0] in _DOWN_ROW and row[2] >= failed[2])
+        ):
+            down = _OBS_DOWN.get(failed[0], UNREADABLE)
+            out[name] = ElementFacts(name, etype, down, detail=failed[1])
+        elif row is not None and row[0] in _DOWN_ROW and (not mtime or row[2] >= mtime):
             out[name] = ElementFacts(name, etype, _DOWN_ROW[row[0]], detail=row[1])
         elif planned is not None:
             out[name] = ElementFacts(name, etype, "running", planned[0], ops=planned[1])

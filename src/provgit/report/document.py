@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provgit.apply import standing
 from provgit.apply import status as st
 from provgit.apply.result import ApplyResult
 from provgit.journal import NETWORK, Journal, Suspension
@@ -33,7 +34,7 @@ from provgit.records import form_name_of
 from provgit.render.values import reach_through
 from provgit.report import derive as dv
 from provgit.secrets import redact
-from provgit.target.project import Target
+from provgit.target.project import COLLECTION_KIND, Target
 from provgit.target.store import TargetStore
 
 FORMAT = "provgit.status/1"
@@ -506,6 +507,9 @@ def _document_from(
 ) -> Document:
     revisions = _element_revisions(journal.path)
     suspensions = journal.suspensions()
+    # A run killed mid-apply (SIGKILL, power loss) leaves its "Synching" rows
+    # behind until the next run settles it: nothing is writing there.
+    dead = {run["id"] for run in standing.dead_runs(journal)}
 
     elements: dict[str, Document] = {}
     for name in sorted(types):
@@ -514,7 +518,12 @@ def _document_from(
         row = rows.get(name)
         text = dv.element_text(name, s, types[name])
         cls = dv.status_class_of(s)
-        if row is not None and row["status"].startswith("Synching ") and f.readable:
+        if (
+            row is not None
+            and row["status"].startswith("Synching ")
+            and f.readable
+            and row["run_id"] not in dead
+        ):
             text = row["status"]  # a run is writing there right now
         else:
             held = _held_text(name, s, row, suspensions)
@@ -645,6 +654,7 @@ def _document_from(
             "resources_omitted": total_resources - len(resources),
             "resources_by_state": dict(sorted(by_state.items())),
             "records_not_deleted": sum(len(v) for v in derived.deletes_not_applied.values()),
+            "records_not_deleted_by_kind": _not_deleted_by_kind(derived),
             "drift": sum(len(v) for v in derived.drift.values()),
             "distribution_errors": len(errors),
             "pending_updates": len(pending),
@@ -656,6 +666,17 @@ def _document_from(
         "events": [e.to_json() for e in journal.recent_events(max_events)],
         "suspensions": [s.to_json() for s in suspensions.values()],
     }
+
+
+def _not_deleted_by_kind(derived: dv.Derived) -> dict[str, int]:
+    """Records still to delete, by the kind of resource they were (so that
+    `status --kind users` does not answer for a removed user still there)."""
+    out: dict[str, int] = {}
+    for refs in derived.deletes_not_applied.values():
+        for coll, _key in refs:
+            kind = COLLECTION_KIND.get(coll, coll)
+            out[kind] = out.get(kind, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _on_element(r: Document, element: str) -> Document:
@@ -762,10 +783,15 @@ def filtered(doc: Document, *, element: str | None = None, kind: str | None = No
     not_completed = sum(1 for r in resources if r["status"] != st.SYNC_COMPLETED)
     # A kind alone answers for that kind: an element's status covers every kind.
     elements_count = element is not None or kind is None
+    # Records of that kind the config no longer has, still on an element.
+    not_deleted = (
+        (doc["counts"].get("records_not_deleted_by_kind") or {}).get(kind, 0) if kind else 0
+    )
     in_sync = (
         not errors
         and not pending
         and not_completed == 0
+        and not not_deleted
         and (not elements_count or all(e["status"] == st.SYNC_COMPLETED for e in elements.values()))
     )
     return {
