@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,15 @@ from provgit.drivers.base import WriteOp  # noqa: E402
 from provgit.plan.ordering import COLLECTION_ORDER  # noqa: E402
 from provgit.source import read_directory  # noqa: E402
 from provgit.validate import validate_source  # noqa: E402
+
+
+def generated(users: int) -> Path:
+    """The generated benchmark network of `users` users (made once, then reused)."""
+    root = HERE / "data" / f"net{users // 1000}k"
+    if not root.exists():
+        gen = [sys.executable, str(HERE / "generate.py"), "--users", str(users)]
+        subprocess.run([*gen, "--out", str(root)], check=True)
+    return root
 
 
 def populate(root: Path, state_dir: Path) -> int:

@@ -41,7 +41,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _common import populate  # noqa: E402
+from _common import generated, populate  # noqa: E402
 
 from provgit import aio  # noqa: E402
 from provgit.apply import ApplyOptions, apply_plan  # noqa: E402
@@ -228,11 +228,7 @@ def bench_apply(users: int, latency_ms: float, batch: int, in_flight: int) -> di
 
 
 def bench_noop(users: int, runs: int) -> dict[str, Any]:
-    data = HERE / "data" / f"net{users // 1000}k"
-    if not data.exists():
-        subprocess.run(
-            [PY, str(HERE / "generate.py"), "--users", str(users), "--out", str(data)], check=True
-        )
+    data = generated(users)
     tmp = Path(tempfile.mkdtemp(prefix="bench-noop-"))
     try:
         root = tmp / "config"

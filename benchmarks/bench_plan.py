@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _common import populate  # noqa: E402
+from _common import generated, populate  # noqa: E402
 
 from provgit.drivers.base import WriteOp  # noqa: E402
 from provgit.elements.store import ElementStore  # noqa: E402
@@ -107,19 +107,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--drift", type=float, default=0.01)
     args = ap.parse_args()
-    root = HERE / "data" / f"net{args.users // 1000}k"
-    if not root.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "generate.py"),
-                "--users",
-                str(args.users),
-                "--out",
-                str(root),
-            ],
-            check=True,
-        )
+    root = generated(args.users)
     set_secrets(root)
     state_dir = HERE / "out" / f"plan-state-{args.users}"
     shutil.rmtree(state_dir, ignore_errors=True)

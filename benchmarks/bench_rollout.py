@@ -25,6 +25,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+from _common import generated  # noqa: E402
+
 
 def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, float, int]:
     """(seconds, peak RSS MB, exit code) of one CLI run."""
@@ -50,19 +52,7 @@ def main() -> None:
     ap.add_argument("--src", type=Path, action="append")
     ap.add_argument("--formats", default="text,json")
     args = ap.parse_args()
-    root = HERE / "data" / f"net{args.users // 1000}k"
-    if not root.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "generate.py"),
-                "--users",
-                str(args.users),
-                "--out",
-                str(root),
-            ],
-            check=True,
-        )
+    root = generated(args.users)
     sys.path.insert(0, str(HERE))
     from bench_plan import set_secrets
 

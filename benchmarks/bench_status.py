@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _common import populate  # noqa: E402
+from _common import generated, populate  # noqa: E402
 from bench_plan import drift, set_secrets, timed_plan  # noqa: E402
 
 
@@ -101,19 +101,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--fresh", action="store_true", help="populate and plan again")
     args = ap.parse_args()
-    root = HERE / "data" / f"net{args.users // 1000}k"
-    if not root.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "generate.py"),
-                "--users",
-                str(args.users),
-                "--out",
-                str(root),
-            ],
-            check=True,
-        )
+    root = generated(args.users)
     set_secrets(root)
     state_dir = HERE / "out" / f"status-state-{args.users}"
     if args.fresh or not (state_dir / "journal.sqlite").exists():

@@ -16,13 +16,12 @@ import os
 import shutil
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+from _common import generated
 
 from provgit.compose import desired_target
 from provgit.drivers.base import WriteOp
@@ -57,10 +56,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
-    root = HERE / "data" / f"net{args.users // 1000}k"
-    if not root.exists():
-        gen = [sys.executable, str(HERE / "generate.py"), "--users", str(args.users)]
-        subprocess.run([*gen, "--out", str(root)], check=True)
+    root = generated(args.users)
     tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
     source = read_directory(root)
     valid = validate_source(source, None)

@@ -44,6 +44,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from _common import generated  # noqa: E402
+
 from provgit.compose import connect, desired_target  # noqa: E402
 from provgit.drivers.base import WriteOp  # noqa: E402
 from provgit.source import read_directory  # noqa: E402
@@ -94,11 +96,7 @@ def elements_yaml(urls: dict[str, str] | None, sims: Path) -> str:
 
 
 def prepare(users: int, root: Path, sims: Path) -> None:
-    data = HERE / "data" / f"net{users // 1000}k"
-    if not data.exists():
-        subprocess.run(
-            [PY, str(HERE / "generate.py"), "--users", str(users), "--out", str(data)], check=True
-        )
+    data = generated(users)
     shutil.copytree(data, root, ignore=shutil.ignore_patterns(".provgit"))
     # Every user on the pair mivb01/mivb02 (the generated network has 12 call servers).
     for f in (root / "people").glob("*.yaml"):
