@@ -51,7 +51,7 @@ ELEMENTS = {"mcl": "micollab", "cs1": "mivb", "cs2": "mivb", "cs3": "mivb", "ivr
 NAMES = ["ann", "bob", "cy", "di", "ed"]
 # Longer than rules.MAX_COS_COMMENT: provgit refuses the config before any
 # element sees it (so a record an embedded element refuses cannot be made from
-# the config), and the last good config stays the one status derives from.
+# the config), and status derives from the target of the last run's plan.
 TOO_LONG = "Night shift overflow"
 Ref3 = tuple[str, str, str]
 FIRST = ["A", "B", "C"]
@@ -100,8 +100,9 @@ def write(root: Path, users: dict[str, str], cos_comment: str, workflow: str) ->
 class Oracle:
     """From the config and the element stores alone: each resource's
     (completed, total), whether the network is in sync, the records a locked
-    element does not hold as desired (pending updates once a run tried), and the records an element refuses by its own
-    rules (distribution errors once a run tried)."""
+    element does not hold as desired (pending updates once a run tried), and
+    the records an element refuses by its own rules (distribution errors once
+    a run tried)."""
 
     def __init__(self, root: Path, config: Path | None = None) -> None:
         source = read_directory(config or root)
@@ -175,11 +176,15 @@ class StatusModel(RuleBasedStateMachine):
 
     def _write(self) -> None:
         write(self.root, self.users, self.cos, self.workflow)
+
+    def _planned(self) -> None:
+        # A run is about to plan: a valid config becomes the one a refused
+        # config leaves status deriving from (the last planned target).
         if self.cos != TOO_LONG:
             write(self.good, self.users, self.cos, self.workflow)
 
     def _oracle(self) -> Oracle:
-        return Oracle(self.root, self.good)
+        return Oracle(self.root, self.good if self.cos == TOO_LONG else None)
 
     def _store(self, element: str) -> ElementStore:
         return ElementStore(self.root / ".provgit" / "elements" / f"{element}.sqlite")
@@ -188,6 +193,7 @@ class StatusModel(RuleBasedStateMachine):
     def start(self) -> None:
         self.users = {"ann": "A", "bob": "B"}
         self._write()
+        self._planned()
         assert cli("reconcile", str(self.root)).code == 0
         self.observed = True
 
@@ -256,10 +262,12 @@ class StatusModel(RuleBasedStateMachine):
 
     @rule()
     def reconcile(self) -> None:
+        self._planned()
         r = cli("reconcile", str(self.root))
         assert r.code in ((1,) if self.cos == TOO_LONG else (0, 3, 4)), (r.code, r.err)
-        self.observed = True
-        self.just_ran = True
+        if self.cos != TOO_LONG:  # a refused config reads no element
+            self.observed = True
+            self.just_ran = True
 
     @rule(write=st.integers(min_value=1, max_value=6), before=st.booleans())
     def reconcile_killed(self, write: int, before: bool) -> None:
@@ -267,6 +275,7 @@ class StatusModel(RuleBasedStateMachine):
         the write returned, or after its intent was committed and before it was
         sent); then `status`, then a reconcile that must converge."""
         point = f"{write}:before" if before else str(write)
+        self._planned()
         killed = cli_process("reconcile", str(self.root), env={KILL_HOOK_ENV: point})
         # Fewer writes than N: the run finishes and is not killed.
         assert killed.code in (-signal.SIGKILL, 0, 1, 3, 4), killed.err[-2000:]
