@@ -292,6 +292,8 @@ async def plan_from_memo(
                 for n in names
             )
         )
+        if all(r is not None for r in results):
+            await _refresh_cache(network, state_dir, names)
     finally:
         await network.close()
     refreshed = dict(zip(names, results, strict=True))
@@ -314,6 +316,21 @@ async def plan_from_memo(
         allow_updates=options.allow_updates,
     )
     return PlanRun(plan, light, Target({}, {}, {}), source)
+
+
+async def _refresh_cache(network: Network, state_dir: Path, names: Sequence[str]) -> None:
+    """Bring the observation cache to the elements' feeds. The memo path reads
+    only what changed since the last plan; `status` derives from the cache once
+    the config changes, and a stale one shows a record the element no longer
+    holds (a write a killed run landed, an out-of-band edit) as it was."""
+    cache = ObservationCache(state_dir)
+    previous = {n: o for n in names if (o := cache.load(n)) is not None and o.ok}
+    drivers = {n: network.drivers[n] for n in previous if n in network.drivers}
+    if not drivers:
+        return
+    observed = await observe(drivers, previous)
+    with contextlib.suppress(OSError):
+        cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
 
 
 async def _refresh_plan(

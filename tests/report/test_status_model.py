@@ -1,11 +1,19 @@
 """A model-based test of the derived status (issue 12): random sequences of
 config edits (add, change, delete, rename), out-of-band edits on the elements,
-elements going offline and back, and reconciles, on embedded elements (real
-element stores). After every step (but between an element change and the next
-run, which status cannot know of without reading the elements) the status
-document must agree with an oracle computed straight from the element stores
-and the config: every resource's completed/total, in_sync, and the exit code
-of `provgit status`.
+elements going offline and back, elements locked (busy) and unlocked, a record
+the element refuses (a COS comment longer than the call servers take) and its
+fix, reconciles, and a real `provgit reconcile` process SIGKILLed at a random
+write, on embedded elements (real element stores). After every step (but
+between an element change and the next run, which status cannot know of
+without reading the elements) the status document must agree with an oracle
+computed straight from the element stores, the elements' own rules and the
+config: every resource's completed/total, in_sync, the pending updates (a write
+the locked or offline element did not take) and distribution errors (a record
+the element refused) against the journal's, and the exit code of `provgit
+status`.
+
+A wrong element token is not modelled here: the embedded driver has no token;
+tests/apply/test_truth.py covers it over the HTTP simulator.
 
 Seeded (`derandomize`), so a failure reproduces; hypothesis prints the steps.
 """
@@ -14,18 +22,22 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from apply.helpers import cli
+from apply.helpers import cli, cli_process
+from provgit.apply import KILL_HOOK_ENV
 from provgit.compose import desired_target
 from provgit.drivers.base import WriteOp
+from provgit.elements import rules
 from provgit.elements.store import ElementStore
+from provgit.journal.db import Journal
 from provgit.observe import own_fields
 from provgit.plan.compute import field_changes
 from provgit.plan.memo import PlanMemo
@@ -37,6 +49,11 @@ from provgit.validate import validate_source
 
 ELEMENTS = {"mcl": "micollab", "cs1": "mivb", "cs2": "mivb", "cs3": "mivb", "ivr1": "ivr"}
 NAMES = ["ann", "bob", "cy", "di", "ed"]
+# Longer than rules.MAX_COS_COMMENT: provgit refuses the config before any
+# element sees it (so a record an embedded element refuses cannot be made from
+# the config), and status derives from the target of the last run's plan.
+TOO_LONG = "Night shift overflow"
+Ref3 = tuple[str, str, str]
 FIRST = ["A", "B", "C"]
 
 
@@ -80,41 +97,61 @@ def write(root: Path, users: dict[str, str], cos_comment: str, workflow: str) ->
     (root / "net.yaml").write_text("\n".join(lines) + "\n")
 
 
-def oracle(root: Path) -> tuple[bool, dict[tuple[str, str], tuple[int, int]]]:
+class Oracle:
     """From the config and the element stores alone: each resource's
-    (completed, total) and whether the network is in sync."""
-    source = read_directory(root)
-    state = validate_source(source, None).state
-    sdir = root / ".provgit"
-    target = desired_target(state, source.read_other, sdir)
-    per: dict[tuple[str, str], dict[str, bool]] = {}
-    in_sync = True
-    for element in ELEMENTS:
-        store = ElementStore(sdir / "elements" / f"{element}.sqlite")
-        try:
-            online = store.state != "offline"
-            held: dict[str, dict[str, Any]] = {}
-            rows = store._db.execute("SELECT collection, key, fields FROM records").fetchall()
-            for coll, key, fields in rows:
-                held.setdefault(coll, {})[key] = own_fields(json.loads(fields))
-        finally:
-            store.close()
-        in_sync = in_sync and online
-        desired = target.records.get(element, {})
-        for coll, recs in desired.items():
-            for key, want in recs.items():
-                res = target.resource_of(element, coll, key)
-                got = held.get(coll, {}).get(key)
-                ok = online and got is not None and not field_changes(want, got)
-                here = per.setdefault(res, {})
-                here[element] = here.get(element, True) and ok
-        for coll, recs in held.items():
-            for key, fields in recs.items():
-                if key not in desired.get(coll, {}) and fields.get(MANAGED_BY) == MANAGED_BY_VALUE:
-                    in_sync = False  # provgit's record the config no longer has
-    out = {res: (sum(v.values()), len(v)) for res, v in per.items()}
-    in_sync = in_sync and all(c == t for c, t in out.values())
-    return in_sync, out
+    (completed, total), whether the network is in sync, the records a locked
+    element does not hold as desired (pending updates once a run tried), and
+    the records an element refuses by its own rules (distribution errors once
+    a run tried)."""
+
+    def __init__(self, root: Path, config: Path | None = None) -> None:
+        source = read_directory(config or root)
+        state = validate_source(source, None).state
+        sdir = root / ".provgit"
+        target = desired_target(state, source.read_other, sdir)
+        per: dict[tuple[str, str], dict[str, bool]] = {}
+        self.in_sync = True
+        self.unwritable: set[Ref3] = set()
+        self.refused: set[Ref3] = set()
+        self.down: set[str] = set()
+        for element, kind in ELEMENTS.items():
+            store = ElementStore(sdir / "elements" / f"{element}.sqlite")
+            try:
+                el_state = store.state
+                held: dict[str, dict[str, Any]] = {}
+                rows = store._db.execute("SELECT collection, key, fields FROM records").fetchall()
+                for coll, key, fields in rows:
+                    held.setdefault(coll, {})[key] = own_fields(json.loads(fields))
+            finally:
+                store.close()
+            online = el_state != "offline"
+            if el_state != "running":
+                self.down.add(element)
+            self.in_sync = self.in_sync and online
+            desired = target.records.get(element, {})
+            for coll, recs in desired.items():
+                for key, want in recs.items():
+                    res = target.resource_of(element, coll, key)
+                    got = held.get(coll, {}).get(key)
+                    held_as_desired = got is not None and not field_changes(want, got)
+                    ok = online and held_as_desired
+                    if rules.check_record(kind, coll, key, want):
+                        self.refused.add((element, coll, key))
+                    elif not held_as_desired and el_state == "locked":
+                        # (offline: what it holds may have changed unseen
+                        # before it went down; only a locked one is read)
+                        self.unwritable.add((element, coll, key))
+                    here = per.setdefault(res, {})
+                    here[element] = here.get(element, True) and ok
+            for coll, recs in held.items():
+                for key, fields in recs.items():
+                    if (
+                        key not in desired.get(coll, {})
+                        and fields.get(MANAGED_BY) == MANAGED_BY_VALUE
+                    ):
+                        self.in_sync = False  # provgit's record the config no longer has
+        self.resources = {res: (sum(v.values()), len(v)) for res, v in per.items()}
+        self.in_sync = self.in_sync and all(c == t for c, t in self.resources.values())
 
 
 class StatusModel(RuleBasedStateMachine):
@@ -128,12 +165,26 @@ class StatusModel(RuleBasedStateMachine):
         self.workflow = "Main"
         self.offline: set[str] = set()
         self.observed = False
+        # Right after a completed run: what it should have queued and refused.
+        self.just_ran = False
+        # The last config provgit accepts (a refused one leaves it applied).
+        self.good = self.tmp / "good"
+        self.good.mkdir()
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _write(self) -> None:
         write(self.root, self.users, self.cos, self.workflow)
+
+    def _planned(self) -> None:
+        # A run is about to plan: a valid config becomes the one a refused
+        # config leaves status deriving from (the last planned target).
+        if self.cos != TOO_LONG:
+            write(self.good, self.users, self.cos, self.workflow)
+
+    def _oracle(self) -> Oracle:
+        return Oracle(self.root, self.good if self.cos == TOO_LONG else None)
 
     def _store(self, element: str) -> ElementStore:
         return ElementStore(self.root / ".provgit" / "elements" / f"{element}.sqlite")
@@ -142,6 +193,7 @@ class StatusModel(RuleBasedStateMachine):
     def start(self) -> None:
         self.users = {"ann": "A", "bob": "B"}
         self._write()
+        self._planned()
         assert cli("reconcile", str(self.root)).code == 0
         self.observed = True
 
@@ -149,22 +201,27 @@ class StatusModel(RuleBasedStateMachine):
     def add_or_change_user(self, login: str, first: str) -> None:
         self.users[login] = first
         self._write()
+        self.just_ran = False
 
     @precondition(lambda self: len(self.users) > 0)
     @rule(data=st.data())
     def delete_user(self, data: st.DataObject) -> None:
         del self.users[data.draw(st.sampled_from(sorted(self.users)))]
         self._write()
+        self.just_ran = False
 
-    @rule(comment=st.sampled_from(["Shared", "Sales", "Night"]))
+    @rule(comment=st.sampled_from(["Shared", "Sales", "Night", TOO_LONG]))
     def change_cos(self, comment: str) -> None:
+        # TOO_LONG is a refused config; the next change is its fix.
         self.cos = comment
         self._write()
+        self.just_ran = False
 
     @rule(name=st.sampled_from(["Main", "Other"]))
     def rename_workflow(self, name: str) -> None:
         self.workflow = name  # a rename: delete + add
         self._write()
+        self.just_ran = False
 
     @rule(element=st.sampled_from(["cs1", "cs2", "cs3"]), comment=st.sampled_from(["X", "Y"]))
     def out_of_band_cos_edit(self, element: str, comment: str) -> None:
@@ -193,11 +250,50 @@ class StatusModel(RuleBasedStateMachine):
         (self.offline.add if down else self.offline.discard)(element)
         self.observed = False
 
+    @rule(element=st.sampled_from(["cs1", "cs3", "mcl"]), locked=st.booleans())
+    def element_locked(self, element: str, locked: bool) -> None:
+        # A busy element: readable, refuses every write until unlocked.
+        store = self._store(element)
+        try:
+            store.set_state("locked" if locked else "running")
+        finally:
+            store.close()
+        self.observed = False
+
     @rule()
     def reconcile(self) -> None:
+        self._planned()
         r = cli("reconcile", str(self.root))
-        assert r.code in (0, 3, 4), r.err
-        self.observed = True
+        assert r.code in ((1,) if self.cos == TOO_LONG else (0, 3, 4)), (r.code, r.err)
+        if self.cos != TOO_LONG:  # a refused config reads no element
+            self.observed = True
+            self.just_ran = True
+
+    @rule(write=st.integers(min_value=1, max_value=6), before=st.booleans())
+    def reconcile_killed(self, write: int, before: bool) -> None:
+        """A real `provgit reconcile` SIGKILLed at its Nth element write (after
+        the write returned, or after its intent was committed and before it was
+        sent); then `status`, then a reconcile that must converge."""
+        point = f"{write}:before" if before else str(write)
+        self._planned()
+        killed = cli_process("reconcile", str(self.root), env={KILL_HOOK_ENV: point})
+        # Fewer writes than N: the run finishes and is not killed.
+        assert killed.code in (-signal.SIGKILL, 0, 1, 3, 4), killed.err[-2000:]
+        if killed.code == -signal.SIGKILL:
+            # The element may hold a write the journal does not know of: status
+            # cannot know it took, but must never claim more than the elements hold.
+            r = cli("status", str(self.root), "--format", "json")
+            doc = json.loads(r.out)
+            truth = self._oracle()
+            for x in doc["resources"]:
+                done, total = truth.resources[(x["kind"], x["resource"])]
+                assert x["completed"] <= done and x["total"] == total, (x, done, total)
+            assert not doc["in_sync"] or truth.in_sync
+            assert r.code == (0 if doc["in_sync"] else 4)
+        self.reconcile()
+        with Journal.open(self.root / ".provgit") as j:
+            assert j.open_intents() == []
+            assert j.unfinished_runs() == []
 
     @invariant()
     def status_agrees_with_the_oracle(self) -> None:
@@ -206,14 +302,38 @@ class StatusModel(RuleBasedStateMachine):
             return
         r = cli("status", str(self.root), "--format", "json")
         doc = json.loads(r.out)
-        in_sync, resources = oracle(self.root)
+        truth = self._oracle()
+        in_sync, resources = truth.in_sync, truth.resources
         shown = {(x["kind"], x["resource"]): (x["completed"], x["total"]) for x in doc["resources"]}
         omitted = doc["counts"]["resources_omitted"]
         assert omitted == 0
         assert shown == resources, (shown, resources)
         assert doc["in_sync"] == in_sync, (doc["counts"], doc["worst"])
         assert r.code == (0 if in_sync else 4)
+        queued_and_refused(self.root / ".provgit", doc, truth, self.just_ran)
         paths_agree(self.root / ".provgit")
+
+
+def queued_and_refused(sdir: Path, doc: dict[str, Any], truth: Oracle, just_ran: bool) -> None:
+    """The pending updates and distribution errors status shows are the
+    journal's; right after a run, they are what the elements make of the config."""
+    with Journal.open(sdir) as j:
+        pending = {(p.element, p.collection, p.key) for p in j.pending()}
+        errors = {(e.element, e.collection, e.key) for e in j.distribution_errors()}
+    assert doc["counts"]["pending_updates"] == len(pending) == len(doc["pending_updates"])
+    assert doc["counts"]["distribution_errors"] == len(errors) == len(doc["distribution_errors"])
+    assert {(p["element"], p["collection"], p["key"]) for p in doc["pending_updates"]} == pending
+    assert {(e["element"], e["collection"], e["key"]) for e in doc["distribution_errors"]} == errors
+    if pending or errors:
+        assert not doc["in_sync"]
+    if not just_ran:
+        return
+    # A record the element's rules refuse is a distribution error, not pending.
+    assert errors == truth.refused, (errors, truth.refused)
+    # Every write a locked element did not take is queued (or refused);
+    # nothing is queued for an element that took everything.
+    assert truth.unwritable <= pending | errors, (truth.unwritable, pending)
+    assert all(p[0] in truth.down for p in pending), (pending, truth.down)
 
 
 def paths_agree(sdir: Path) -> None:
@@ -245,6 +365,9 @@ StatusModel.TestCase.settings = settings(
     stateful_step_count=20,
     derandomize=True,
     deadline=None,
+    # No shrinking or explaining: each step runs provgit, and a shrink could
+    # take many minutes; the failing steps are printed as they ran.
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_status_model = StatusModel.TestCase

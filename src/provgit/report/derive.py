@@ -453,16 +453,18 @@ def derive(
             for key, want in recs.items():
                 res = origin.get((coll, key)) or (default_kind, key)
                 ref3 = (name, coll, key)
-                if ref3 in errors:
-                    s = DISTRIBUTION_ERROR
-                elif ref3 in pending:
-                    s = PENDING
-                elif not readable:
-                    s = down
+                # A queued or refused write is the record's state unless the
+                # element, read since, holds the desired record: the queue may
+                # be of a value the config has since dropped.
+                queued = (
+                    DISTRIBUTION_ERROR if ref3 in errors else PENDING if ref3 in pending else None
+                )
+                if not readable:
+                    s = queued or down
                 else:
                     w = after.get((coll, key))
                     if w is not None:
-                        s = COMPLETED if _matches(w, want) else NOT_APPLIED
+                        s = COMPLETED if _matches(w, want) else queued or NOT_APPLIED
                     elif planned is not None:
                         op = planned.get((coll, key))
                         if op is None:
@@ -496,8 +498,11 @@ def derive(
             for ref, res, _want, got in differing:
                 w = known.get(ref)
                 s = NOT_APPLIED
+                ref3 = (name, *ref)
+                if ref3 in errors or ref3 in pending:
+                    s = DISTRIBUTION_ERROR if ref3 in errors else PENDING
                 # provgit wrote this record; what is there now is not that write.
-                if w is not None and w[0] != "delete" and (got is None or got[1] != w[2]):
+                elif w is not None and w[0] != "delete" and (got is None or got[1] != w[2]):
                     s = DRIFT
                     drift.setdefault(name, []).append(ref)
                 prev = here.get(res)
