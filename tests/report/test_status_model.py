@@ -289,7 +289,7 @@ class StatusModel(RuleBasedStateMachine):
                 done, total = truth.resources[(x["kind"], x["resource"])]
                 assert x["completed"] <= done and x["total"] == total, (x, done, total)
             assert not doc["in_sync"] or truth.in_sync
-            assert r.code == (0 if doc["in_sync"] else 4)
+            assert r.code == (1 if self.cos == TOO_LONG else 0 if doc["in_sync"] else 4)
         self.reconcile()
         with Journal.open(self.root / ".provgit") as j:
             assert j.open_intents() == []
@@ -309,7 +309,10 @@ class StatusModel(RuleBasedStateMachine):
         assert omitted == 0
         assert shown == resources, (shown, resources)
         assert doc["in_sync"] == in_sync, (doc["counts"], doc["worst"])
-        assert r.code == (0 if in_sync else 4)
+        # A refused config: the last good one's status, but never exit 0.
+        refused = self.cos == TOO_LONG
+        assert r.code == (1 if refused else 0 if in_sync else 4)
+        assert ("does not validate" in r.err) == refused
         queued_and_refused(self.root / ".provgit", doc, truth, self.just_ran)
         paths_agree(self.root / ".provgit")
 
