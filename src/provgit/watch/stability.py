@@ -48,6 +48,17 @@ def snapshot(root: Path) -> tuple[ConfigSource, Snapshot]:
     return source, Snapshot(tree_key(source), tuple(files))
 
 
+def _still_to_wait(snap: Snapshot, settle_seconds: float) -> float:
+    """How long to wait before the confirming read: the settle interval, less
+    the time the newest file has already kept still (a save seen through the
+    debounce has been still that long; the second read must agree all the
+    same). A modification time in the future (another host's clock) counts
+    as just now."""
+    newest = max((f[3] for f in snap.files), default=0) / 1e9
+    still = min(max(time.time() - newest, 0.0), settle_seconds)
+    return settle_seconds - still
+
+
 async def settled_read(
     root: Path,
     settle_seconds: float,
@@ -64,7 +75,7 @@ async def settled_read(
         return source, started
     deadline = started + max_seconds
     while True:
-        await asyncio.sleep(settle_seconds)
+        await asyncio.sleep(_still_to_wait(snap, settle_seconds))
         again_at = time.monotonic()
         source, again = await asyncio.to_thread(snapshot, root)
         if again == snap or again_at >= deadline:
