@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,24 +16,13 @@ import pytest
 from provgit.apply.admission import review
 from provgit.plan.model import Operation
 
-from .helpers import Sim, cli_process, journal, read_store, start_sims, write_config
+from .helpers import Sim, cli_process, journal, read_store, write_config
 
 # Names no developer machine sets: the test decides which ones exist.
 SET_PIN = "PROVGIT_TEST_ADMISSION_PIN_SET"
 HOT_DESK = "PROVGIT_TEST_ADMISSION_HOTDESK_SET"
 UNSET = "PROVGIT_TEST_ADMISSION_PIN_UNSET"
 VALUES = {SET_PIN: "4711", HOT_DESK: "8080"}
-
-
-@pytest.fixture
-def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
 
 
 def _config(tmp_path: Path, sims: list[Sim]) -> Path:

@@ -7,7 +7,6 @@ through a simulator's admin endpoint, as the element's own admin tool would.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 from provgit.drivers.base import WriteOp
 from provgit.elements.store import ElementStore
 
-from .helpers import Sim, cli, journal, start_sims, write_config
+from .helpers import Sim, cli, journal, write_config
 
 PIN = "86420975"
 OOB_PIN = "13572468"
@@ -250,17 +249,6 @@ def test_journal_drift_items_read_only_query(config: Path) -> None:
 
 
 # ---- real simulator processes --------------------------------------------------
-
-
-@pytest.fixture
-def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
 
 
 @pytest.mark.slow

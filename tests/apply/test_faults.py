@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,23 +22,11 @@ from .helpers import (
     apply_in_process,
     cli,
     journal,
-    start_sims,
     wait_for,
     write_config,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
 
 
 def _state(config: Path) -> Path:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -30,18 +29,6 @@ from .helpers import (
 
 pytestmark = pytest.mark.slow
 SCHEMA = "schemas/status.schema.json"
-
-
-@pytest.fixture
-def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    monkeypatch.delenv(KILL_HOOK_ENV, raising=False)
-    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
 
 
 def _state(config: Path) -> Path:

@@ -186,3 +186,12 @@ def make_repo(tmp: Path) -> tuple[Path, Path]:
     git(tmp, "init", "-q", "-b", "main", str(work))
     git(work, "remote", "add", "origin", str(bare))
     return bare, work
+
+
+def start_in_sync(config: Path, watches: list[Watch]) -> Watch:
+    """A watcher on a directory (no resync, 50 ms debounce), once its first run is in sync."""
+    w = start_watch([str(config), "--resync-seconds", "0", "--debounce-ms", "50"])
+    watches.append(w)
+    first = w.wait_log("run_finished", timeout=60)
+    assert first["outcome"] == "Sync Completed", w.logs[-10:]
+    return w

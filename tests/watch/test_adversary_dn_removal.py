@@ -18,7 +18,7 @@ import pytest
 
 from apply.helpers import Sim, start_sims, write_config
 
-from .helpers import Watch, start_watch
+from .helpers import Watch, start_in_sync
 
 GRACE_LONG = "watch:\n  settle_seconds: 0.2\n  delete_grace_seconds: 60\n"
 GRACE_NONE = "watch:\n  settle_seconds: 0.2\n  delete_grace_seconds: 0\n"
@@ -57,21 +57,13 @@ def _puts(sim: Sim) -> int:
         db.close()
 
 
-def _start(config: Path, watches: list[Watch]) -> Watch:
-    w = start_watch([str(config), "--resync-seconds", "0", "--debounce-ms", "50"])
-    watches.append(w)
-    first = w.wait_log("run_finished", timeout=60)
-    assert first["outcome"] == "Sync Completed", w.logs[-10:]
-    return w
-
-
 @pytest.mark.slow
 def test_a_save_cut_after_a_users_first_number_changes_nothing(
     sims: list[Sim], tmp_path: Path, watches: list[Watch]
 ) -> None:
     config = write_config(tmp_path / "config", sims, users=2, extra_settings=GRACE_LONG)
     full, cut = _two_numbers(config)
-    w = _start(config, watches)
+    w = start_in_sync(config, watches)
     assert _dns(sims[0], "user1") == ["3001", "3901"]
     writes = _puts(sims[0])
 
@@ -98,7 +90,7 @@ def test_a_number_really_removed_goes_once_confirmed(
 ) -> None:
     config = write_config(tmp_path / "config", sims, users=2, extra_settings=GRACE_NONE)
     _, cut = _two_numbers(config)
-    w = _start(config, watches)
+    w = start_in_sync(config, watches)
     mark = w.mark()
     (config / "net.yaml").write_text(cut)
     done = w.wait_log("run_finished", after=mark, timeout=30)

@@ -19,7 +19,7 @@ import pytest
 from apply.helpers import Sim, cli_process, read_store, write_config
 from provgit.watch.removals import RemovalGuard
 
-from .helpers import Watch, start_watch
+from .helpers import Watch, start_in_sync, start_watch
 
 GRACE_LONG = "watch:\n  settle_seconds: 0.2\n  delete_grace_seconds: 60\n"
 
@@ -54,21 +54,13 @@ def _users(sim: Sim) -> dict[str, dict[str, Any]]:
     return sim.records().get("users", {})
 
 
-def _start(config: Path, watches: list[Watch]) -> Watch:
-    w = start_watch([str(config), "--resync-seconds", "0", "--debounce-ms", "50"])
-    watches.append(w)
-    first = w.wait_log("run_finished", timeout=60)
-    assert first["outcome"] == "Sync Completed", w.logs[-10:]
-    return w
-
-
 @pytest.mark.slow
 def test_truncated_then_rewritten_users_file_deletes_nothing(
     sims: list[Sim], tmp_path: Path, watches: list[Watch]
 ) -> None:
     config = write_config(tmp_path / "config", sims, users=4, extra_settings=GRACE_LONG)
     text = _split_users(config)
-    w = _start(config, watches)
+    w = start_in_sync(config, watches)
     assert sorted(_users(sims[0])) == ["user0", "user2"]
 
     mark = w.mark()
@@ -103,7 +95,7 @@ def test_users_file_written_in_chunks_deletes_nothing(
 ) -> None:
     config = write_config(tmp_path / "config", sims, users=3, extra_settings=GRACE_LONG)
     text = _split_users(config)
-    w = _start(config, watches)
+    w = start_in_sync(config, watches)
     final = text + (
         "  - login_id: user9\n"
         "    first_name: Cy\n"
@@ -151,7 +143,7 @@ def test_a_removal_still_missing_after_the_grace_is_deleted(
     short = "watch:\n  settle_seconds: 0.1\n  delete_grace_seconds: 0.5\n"
     config = write_config(tmp_path / "config", sims, users=2, extra_settings=short)
     text = _split_users(config)
-    w = _start(config, watches)
+    w = start_in_sync(config, watches)
     mark = w.mark()
     (config / "people.yaml").write_text(text.partition("  - login_id: user1")[0])
     w.wait_log("removal_held", after=mark, timeout=30)
@@ -254,7 +246,7 @@ def test_half_saved_settings_let_no_excluded_record_through(
     )
     assert cli_process("validate", str(config)).code == 0
     settings = (config / "provgit.yaml").read_text()
-    w = _start(config, watches)
+    w = start_in_sync(config, watches)
     assert "Lab Phone" not in read_store(_mcl(config)).get("templates", {})
 
     mark = w.mark()

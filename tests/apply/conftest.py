@@ -1,0 +1,25 @@
+"""Fixtures of the apply tests: real simulators on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provgit.apply.engine import KILL_HOOK_ENV
+
+from .helpers import Sim, start_sims
+
+
+@pytest.fixture
+def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
+    """Two simulated call servers (cs1, cs2); no state dir or kill hook from outside."""
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    monkeypatch.delenv(KILL_HOOK_ENV, raising=False)
+    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
+    try:
+        yield started
+    finally:
+        for s in started:
+            s.stop()
