@@ -170,6 +170,15 @@ def test_show_of_a_file_that_is_not_a_plan_is_a_usage_error(tmp_path: Path) -> N
     assert neither.code == 1 and "or a plan file ('nosuch' is not a file)" in neither.err
 
 
+def test_show_of_a_plan_missing_a_field_names_it(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text('{"format": "provgit.plan/2"}')
+    r = cli("show", str(damaged))
+    assert r.code == 1
+    assert "plan file is damaged: field 'network' is missing" in r.err
+    assert "Traceback" not in r.err and "KeyError" not in r.err
+
+
 # ---- list ------------------------------------------------------------------------------
 
 

@@ -294,8 +294,16 @@ class Plan:
                 allow_deletes=options.get("allow_mass_delete") is True,
                 allow_updates=options.get("allow_mass_update") is True,
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise PlanFormatError(f"plan file is damaged: {e!r}") from None
+        except KeyError as e:
+            raise PlanFormatError(
+                f"plan file is damaged: field {e.args[0]!r} is missing; make it again "
+                "with `provgit plan --out FILE`"
+            ) from None
+        except (TypeError, ValueError, AttributeError) as e:
+            raise PlanFormatError(
+                f"plan file is damaged ({type(e).__name__}: {e}); make it again with "
+                "`provgit plan --out FILE`"
+            ) from None
         return plan
 
     @classmethod
