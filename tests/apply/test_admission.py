@@ -197,3 +197,34 @@ def test_review_refuses_a_resource_everywhere_and_its_dependents(
         v = admission.verdict(element, op)
         assert v is not None and v.status == "skipped"
     assert admission.verdict("mcl", other) is None
+
+
+def test_a_refused_user_queued_for_a_down_element_stays_off_it_when_it_returns(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    # The element down queues its writes at once, the refused user's too; when
+    # it returns, the user is still refused whole: nothing of it lands there.
+    config = _config(tmp_path, sims)
+    cs1 = sims[0]
+    env = _env()
+    assert cli_process("reconcile", str(config), env=env).code == 4  # user1 refused
+    cs1.faults(offline=True)
+    ran = cli_process("reconcile", str(config), env=env)
+    assert ran.code == 4, ran.out + ran.err
+    with journal(config / ".provgit") as j:
+        # user1 is hosted on cs2; cs1 owes it a remote directory entry.
+        assert ("cs1", "remote_directory", "3001") in {
+            (p.element, p.collection, p.key) for p in j.pending()
+        }
+    cs1.faults(offline=False)
+    again = cli_process("reconcile", str(config), env=env)
+    assert again.code == 4, again.out + again.err
+    assert _holds(cs1.records(), "user1") == []
+    assert _holds(cs1.records(), "user0") == ["users/user0"]
+    status = cli_process("status", str(config), "--format", "json", env=env)
+    assert status.code == 4 and not json.loads(status.out)["in_sync"]
+    # With the secret set, the user lands on every element it belongs on.
+    done = cli_process("reconcile", str(config), env=_env(**{UNSET: "9157"}))
+    assert done.code == 0, done.out + done.err
+    assert _holds(cs1.records(), "user1") == ["remote_directory/3001"]
+    assert cli_process("status", str(config), env=_env(**{UNSET: "9157"})).code == 0
