@@ -32,7 +32,7 @@ from typing import Any
 
 from provgit.drivers.base import DriverConfig, WriteOp
 from provgit.drivers.http import HttpDriver
-from provgit.elements.store import ElementStore
+from provgit.simulator.store import ElementStore
 
 TOKEN = "bench-token"
 READ_FLOOR_S = 3.0

@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 from _common import generated, populate  # noqa: E402
 
 from provgit.drivers.base import WriteOp  # noqa: E402
-from provgit.elements.store import ElementStore  # noqa: E402
+from provgit.simulator.store import ElementStore  # noqa: E402
 from provgit.source import read_directory  # noqa: E402
 from provgit.validate import validate_source  # noqa: E402
 

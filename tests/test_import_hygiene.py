@@ -15,7 +15,7 @@ try:
     main(["validate", sys.argv[1], "--no-cache"])
 except SystemExit as e:
     assert e.code == 0, e.code
-heavy = sorted(m for m in sys.modules if m == "aiohttp" or m.startswith("provgit.elements"))
+heavy = sorted(m for m in sys.modules if m == "aiohttp" or m.startswith("provgit.simulator"))
 print("HEAVY", heavy)
 """
 

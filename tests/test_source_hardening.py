@@ -19,14 +19,14 @@ from click.testing import CliRunner
 
 from apply.helpers import read_store
 from provgit.cli import main
-from provgit.elements.store import ElementStore
-from provgit.git_source import GitSourceError, read_commit, resolve_commit
 from provgit.journal import Journal
 from provgit.load.yaml_events import MAX_NESTING, parse_documents
 from provgit.observe import Observation, ObservationCache
 from provgit.report.notes import git_source
 from provgit.secrets import local_key
+from provgit.simulator.store import ElementStore
 from provgit.source import read_directory
+from provgit.source.git import GitSourceError, read_commit, resolve_commit
 from provgit.validate import validate_source
 from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.incremental import StageCache

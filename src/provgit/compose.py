@@ -14,7 +14,6 @@ from pathlib import Path
 from provgit.apply.result import ApplyResult
 from provgit.drivers.base import Driver, DriverConfig, ElementError, StoredRecord
 from provgit.drivers.registry import make_driver
-from provgit.load.verdict import recording_reads
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import (
@@ -31,11 +30,12 @@ from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.memo import MemoInputs
 from provgit.plan.model import ElementPlan
 from provgit.plan.renames import rename_warnings
+from provgit.projection import Target, project
+from provgit.projection.store import TargetStore
 from provgit.records import COLLECTIONS
 from provgit.secrets import Fingerprinter, SecretUnavailable, network_key, resolve
 from provgit.source import ConfigSource
-from provgit.target import Target, project
-from provgit.target.store import TargetStore
+from provgit.validate.cache import recording_reads
 
 
 @dataclass

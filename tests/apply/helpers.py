@@ -24,9 +24,9 @@ from click.testing import CliRunner
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.cli import main
 from provgit.compose import Network, connect
-from provgit.elements.store import ElementStore
 from provgit.journal import Journal
 from provgit.plan import Plan
+from provgit.simulator.store import ElementStore
 from provgit.validate import Validated
 
 START_TIMEOUT = 20.0

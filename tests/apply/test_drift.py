@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from provgit.drivers.base import WriteOp
-from provgit.elements.store import ElementStore
+from provgit.simulator.store import ElementStore
 
 from .helpers import Sim, cli, journal, write_config
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from provgit.drivers.base import WriteOp
-from provgit.elements.store import ElementStore
 from provgit.plan import Plan, signing
 from provgit.plan.model import canonical
 from provgit.secrets import NetworkKey, network_key
+from provgit.simulator.store import ElementStore
 
 from .helpers import Sim, cli, journal, read_store, start_sims, write_config
 

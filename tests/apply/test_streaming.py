@@ -15,9 +15,9 @@ from provgit.apply import ApplyOptions, apply_plan
 from provgit.cli.common import read_source
 from provgit.compose import connect, plan_network
 from provgit.drivers.base import Driver, WriteOp, WriteResult
-from provgit.elements.store import ElementStore
 from provgit.journal import Journal
 from provgit.plan import PlanOptions
+from provgit.simulator.store import ElementStore
 from provgit.validate import validate_source
 
 USERS = 20

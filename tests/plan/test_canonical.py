@@ -5,7 +5,7 @@ from __future__ import annotations
 from provgit.model.common import CorSet, CosSet
 from provgit.model.telephony import Role, Template
 from provgit.plan.compute import field_changes
-from provgit.target.canonical import canonical, periods, same_value
+from provgit.projection.canonical import canonical, periods, same_value
 
 DESK = Template.model_validate(
     {

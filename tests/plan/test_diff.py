@@ -132,7 +132,7 @@ def test_diff_outside_a_git_repository_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_bare_clone_reads_the_same_config_as_the_work_tree(repo: Path, tmp_path: Path) -> None:
-    from provgit.git_source import CommitReader, read_commit, resolve_commit
+    from provgit.source.git import CommitReader, read_commit, resolve_commit
 
     bare = tmp_path / "bare.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True, timeout=30)

@@ -16,10 +16,10 @@ from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan import PlanOptions
 from provgit.plan.compute import plan_element, replan_element
+from provgit.projection import Target, project
+from provgit.projection.project import reproject
 from provgit.secrets import Fingerprinter
 from provgit.source import read_directory
-from provgit.target import Target, project
-from provgit.target.project import reproject
 from provgit.validate import validate_source
 
 HERE = Path(__file__).parent

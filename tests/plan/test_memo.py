@@ -20,9 +20,9 @@ from ruamel.yaml import YAML
 
 from provgit.compose import PlanRun, connect, plan_from_memo, plan_network
 from provgit.drivers.base import ElementError, WriteOp
-from provgit.elements.store import ElementStore
 from provgit.plan import Plan, PlanOptions
 from provgit.secrets import with_values
+from provgit.simulator.store import ElementStore
 from provgit.source import read_directory
 from provgit.validate import validate_source
 

@@ -18,9 +18,9 @@ from ruamel.yaml import YAML
 from provgit.drivers.base import StoredRecord
 from provgit.observe import Observation
 from provgit.plan import Plan, PlanOptions, compute_plan
+from provgit.projection import Target, project
 from provgit.secrets import Fingerprinter
 from provgit.source import read_directory
-from provgit.target import Target, project
 from provgit.validate import validate_source
 
 HERE = Path(__file__).parent

@@ -23,10 +23,10 @@ from provgit.apply import ApplyOptions
 from provgit.cli import applying
 from provgit.cli.plan import make_plan
 from provgit.drivers.base import WriteOp
-from provgit.elements.store import ElementStore
 from provgit.journal import Journal
 from provgit.plan import PlanOptions
 from provgit.report import Written, reports_dir, write_reports
+from provgit.simulator.store import ElementStore
 
 PIN = "73195286"  # must never appear in a report
 PIN_ENV = "REPORT_TEST_PIN"

@@ -7,9 +7,9 @@ import random
 from pathlib import Path
 
 from plan.test_incremental import _state, _user
+from provgit.projection.project import project, reproject
 from provgit.report.derive import MemoryView, memory_view
 from provgit.secrets import Fingerprinter
-from provgit.target.project import project, reproject
 
 
 def test_view_updated_from_the_delta_equals_a_fresh_view(tmp_path: Path) -> None:

@@ -35,16 +35,16 @@ from apply.helpers import cli, cli_process
 from provgit.apply import KILL_HOOK_ENV
 from provgit.compose import desired_target
 from provgit.drivers.base import WriteOp
-from provgit.elements import rules
-from provgit.elements.store import ElementStore
 from provgit.journal.db import Journal
 from provgit.observe import own_fields
 from provgit.plan.compute import field_changes
 from provgit.plan.memo import PlanMemo
+from provgit.projection.store import TargetStore
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE
 from provgit.report import derive as dv
+from provgit.simulator import rules
+from provgit.simulator.store import ElementStore
 from provgit.source import read_directory
-from provgit.target.store import TargetStore
 from provgit.validate import validate_source
 
 ELEMENTS = {"mcl": "micollab", "cs1": "mivb", "cs2": "mivb", "cs3": "mivb", "ivr1": "ivr"}

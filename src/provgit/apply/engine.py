@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from provgit.apply import drift, holds
+from provgit.apply import drift_detect as drift
+from provgit.apply import holds
 from provgit.apply import status as st
 from provgit.apply.admission import Admission, review
 from provgit.apply.locks import ElementLock, LockHeld

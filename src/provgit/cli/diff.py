@@ -16,7 +16,7 @@ from provgit.cli.common import (
 )
 from provgit.cli.plan import FORMATS, emit
 from provgit.compose import diff_states
-from provgit.git_source import GitSourceError, read_commit
+from provgit.source.git import GitSourceError, read_commit
 from provgit.validate import validate_source
 
 

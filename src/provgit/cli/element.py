@@ -91,9 +91,9 @@ def serve(
     retention: int,
 ) -> int:
     """Serve one element from the SQLite file DB until SIGTERM."""
-    from provgit.elements.server import Faults, print_ready
-    from provgit.elements.server import serve as run_server
-    from provgit.elements.store import ElementStore
+    from provgit.simulator.server import Faults, print_ready
+    from provgit.simulator.server import serve as run_server
+    from provgit.simulator.store import ElementStore
 
     token = os.environ.get(token_env) or None
     if token is None and not _is_loopback(host):

@@ -8,14 +8,14 @@ from pathlib import Path
 import click
 
 from provgit import aio, exitcodes
-from provgit.adopt import drift as drift_git
-from provgit.adopt import report
-from provgit.adopt.analysis import Analysis, Options, analyse
-from provgit.adopt.writer import WriteError, check, commit, render
-from provgit.apply import drift as drift_items
+from provgit.apply import drift_detect as drift_items
 from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
 from provgit.compose import connect, observe_network
 from provgit.fsutil import atomic_write
+from provgit.importing import drift_branch as drift_git
+from provgit.importing import report
+from provgit.importing.analysis import Analysis, Options, analyse
+from provgit.importing.writer import WriteError, check, commit, render
 from provgit.journal import FILENAME as JOURNAL_FILE
 from provgit.journal import Journal, JournalError
 from provgit.model.state import DesiredState

@@ -12,8 +12,8 @@ from provgit import exitcodes
 from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
 from provgit.diagnostics import SHORT_KINDS
 from provgit.model.kinds import KINDS, resolve_kind
+from provgit.projection.project import project
 from provgit.secrets import Fingerprinter
-from provgit.target.project import project
 
 
 @click.command("list")

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 import click
 
 from provgit import aio, exitcodes
-from provgit.apply import drift, holds
+from provgit.apply import drift_detect as drift
+from provgit.apply import holds
 from provgit.cli.common import (
     config_path_argument,
     console,

@@ -21,11 +21,11 @@ from provgit.cli.common import (
 from provgit.model.kinds import KINDS, resolve_kind
 from provgit.plan import Plan, PlanFormatError, signing
 from provgit.plan.signing import PlanSignatureError
+from provgit.projection.project import landings, shared_fields
 from provgit.records import form_name
 from provgit.render import plan_text
 from provgit.render.values import reach_through, short
 from provgit.secrets import Fingerprinter
-from provgit.target.project import landings, shared_fields
 
 
 @click.command("show")

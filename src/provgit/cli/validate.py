@@ -12,11 +12,11 @@ import click
 from provgit import exitcodes
 from provgit.cli.common import config_path_argument, read_source, state_dir_for, state_dir_option
 from provgit.diagnostics import Diagnostic
-from provgit.load.verdict import Verdict, VerdictStore, recording_reads
 from provgit.model.findings import resolve
 from provgit.render import diagnostics as render
 from provgit.secret_refs import check_references
 from provgit.validate import validate_source
+from provgit.validate.cache import Verdict, VerdictStore, recording_reads
 
 
 @click.command("validate")
@@ -48,7 +48,7 @@ def command(path: Path, fmt: str, no_cache: bool, secrets: bool, state_dir: str 
     source = read_source(path)
     cache = None if no_cache else state_dir_for(path, state_dir) / "cache"
     # Nothing changed since the last run: answer from the stored verdict
-    # (see provgit.load.verdict) instead of rebuilding every model.
+    # (see provgit.validate.cache) instead of rebuilding every model.
     store = None if cache is None else VerdictStore(cache)
     # Secrets depend on the environment, not the files: never a stored verdict.
     result = None if store is None or secrets else store.get(source)

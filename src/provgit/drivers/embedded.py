@@ -1,7 +1,7 @@
 """The `embedded` driver: the element kept in a local SQLite file.
 
 The default driver, so a sample config runs on a fresh machine with nothing
-else. It answers from `provgit.elements.ElementStore` in-process: the same
+else. It answers from `provgit.simulator.ElementStore` in-process: the same
 store (and so the same semantics) the simulator serves over HTTP.
 
 Settings:
@@ -23,7 +23,7 @@ from provgit.drivers.base import (
     WriteOp,
     WriteResult,
 )
-from provgit.elements.store import ElementStore
+from provgit.simulator.store import ElementStore
 
 
 def store_path(config: DriverConfig) -> Path:

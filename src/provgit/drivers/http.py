@@ -51,8 +51,8 @@ from provgit.drivers.base import (
     WriteOp,
     WriteResult,
 )
-from provgit.elements import rules, wire
 from provgit.records import MANAGED_BY, META_PREFIX, Fields
+from provgit.simulator import rules, wire
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 32

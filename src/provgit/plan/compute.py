@@ -14,10 +14,10 @@ from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.plan.ordering import order
 from provgit.plan.renames import rename_warnings
 from provgit.plan.safety import check_thresholds, is_protected
+from provgit.projection.canonical import is_empty, same_value
+from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, META_PREFIX, Fields
 from provgit.secrets import SENSITIVE, UNRESOLVED, is_sensitive
-from provgit.target.canonical import is_empty, same_value
-from provgit.target.project import COLLECTION_KIND, Target
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ mostly re-proves "unchanged". The result only depends on
 
 - the inputs of the projection: the config files (git blob ids), the prompt
   audio the projection read, the fingerprints of the secrets it used, provgit's
-  code (see `load.verdict.code_fingerprint`) and the planning options; and
+  code (see `validate.cache.code_fingerprint`) and the planning options; and
 - what each element holds, which only changes through writes its change feed
   lists.
 
@@ -33,15 +33,15 @@ from typing import Any
 
 from provgit.drivers.base import StoredRecord
 from provgit.fsutil import atomic_write
-from provgit.load.verdict import Reads, tree_key
 from provgit.model.network import Element
 from provgit.model.settings import Settings
 from provgit.observe import Observation
 from provgit.plan.compute import PlanOptions, assemble, plan_record
 from provgit.plan.model import ElementPlan, Operation
+from provgit.projection import Target
 from provgit.secrets import UNRESOLVED, Fingerprinter, parse_ref
 from provgit.source import ConfigSource, blob_id
-from provgit.target import Target
+from provgit.validate.cache import Reads, tree_key
 
 FORMAT = "plan-memo-2"  # 2: delete operations say whether provgit created the record
 

@@ -19,9 +19,9 @@ from typing import Any
 from provgit.model.settings import Settings
 from provgit.plan.model import ElementPlan, Operation, Plan, canonical
 from provgit.plan.safety import check_thresholds, is_protected
+from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import COLLECTIONS
 from provgit.secrets import is_sensitive
-from provgit.target.project import COLLECTION_KIND, Target
 
 Path = tuple[str | int, ...]
 

@@ -27,9 +27,9 @@ from provgit.model.settings import Reports
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan
+from provgit.projection.project import Target
 from provgit.report import atom, html, markdown, notes
 from provgit.report.document import FORMAT, MAX_EVENTS, Document, GitSource, build_document
-from provgit.target.project import Target
 
 STATUS_FORMAT = FORMAT
 STATUS_FILE = "status.json"

@@ -34,8 +34,8 @@ from provgit.apply import status as st
 from provgit.journal.db import DistributionError, PendingUpdate, fields_hash
 from provgit.observe import Observation, ObservationCache
 from provgit.plan.compute import field_changes
+from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
-from provgit.target.project import COLLECTION_KIND, Target
 
 # Machine names of the states, worst first (a resource or element takes the
 # worst state of its records; the page header takes the worst of all).

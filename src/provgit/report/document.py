@@ -30,12 +30,12 @@ from provgit.journal.db import last_writes
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan
+from provgit.projection.project import COLLECTION_KIND, Target
+from provgit.projection.store import TargetStore
 from provgit.records import form_name_of
 from provgit.render.values import reach_through
 from provgit.report import derive as dv
 from provgit.secrets import redact
-from provgit.target.project import COLLECTION_KIND, Target
-from provgit.target.store import TargetStore
 
 FORMAT = "provgit.status/1"
 MAX_EVENTS = 50

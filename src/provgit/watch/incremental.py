@@ -26,7 +26,6 @@ from typing import Any
 from provgit.compose import desired_target, fingerprinter
 from provgit.diagnostics import Diagnostic
 from provgit.load.loader import LoadedFile, load_files
-from provgit.load.verdict import Reads, recording_reads
 from provgit.model.build import FileModels, assemble_state, build_file
 from provgit.model.findings import resolve
 from provgit.model.kinds import KINDS
@@ -35,10 +34,11 @@ from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan import Plan, PlanOptions, compute_plan
 from provgit.plan.model import ElementPlan
+from provgit.projection import Target
+from provgit.projection.project import RecordRef, reproject
 from provgit.source import SETTINGS_FILE, ConfigSource, blob_id
-from provgit.target import Target
-from provgit.target.project import RecordRef, reproject
 from provgit.validate import Validated, check_network
+from provgit.validate.cache import Reads, recording_reads
 
 
 def tree_key(source: ConfigSource) -> str:

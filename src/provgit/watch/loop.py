@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan, holds, standing
-from provgit.apply import drift as drift_items
+from provgit.apply import drift_detect as drift_items
 from provgit.apply import status as st
 from provgit.compose import Network, connect, observe_network, remember_writes
 from provgit.journal import NETWORK, DriftItem, Journal
@@ -49,7 +49,7 @@ from provgit.report import reports_dir
 from provgit.source import ConfigSource
 from provgit.validate import Validated
 from provgit.watch import reports
-from provgit.watch.drift import Classified, classify, describe
+from provgit.watch.drift_policy import Classified, classify, describe
 from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.incremental import Desired, StageCache
 from provgit.watch.logs import Log

@@ -18,9 +18,9 @@ from provgit.apply.result import ApplyResult
 from provgit.journal import Journal
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
+from provgit.projection.project import Target
 from provgit.report import atom, html, notes, status_json, write_reports
 from provgit.report.document import GitSource, build_document
-from provgit.target.project import Target
 from provgit.watch.incremental import StatusPlans
 
 Document = dict[str, Any]

@@ -35,8 +35,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from provgit.adopt.pairing import Group, UserGroup, fold, pair
-from provgit.adopt.reverse import ElementViews, expand, period_set, reverse
+from provgit.importing.pairing import Group, UserGroup, fold, pair
+from provgit.importing.reverse import ElementViews, expand, period_set, reverse
 from provgit.model.common import Model
 from provgit.model.findings import Pointer
 from provgit.model.kinds import KINDS
@@ -45,12 +45,12 @@ from provgit.model.state import DesiredState
 from provgit.model.telephony import Role, Template, User
 from provgit.observe import Observation
 from provgit.plan.compute import field_changes
+from provgit.projection.canonical import canonical, same_value
+from provgit.projection.project import COLLECTION_KIND, landings
+from provgit.projection.topology import Topology
 from provgit.records import MICOLLAB, MIVB, form_name
 from provgit.secrets import SENSITIVE, UNRESOLVED, Fingerprinter, is_sensitive
 from provgit.source import ConfigSource
-from provgit.target.canonical import canonical, same_value
-from provgit.target.project import COLLECTION_KIND, landings
-from provgit.target.topology import Topology
 from provgit.validate.rules import check_rules
 
 Category = Literal["automatic", "review", "unresolved"]

@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from provgit.cli import main
-from provgit.load.verdict import VerdictStore, recording_reads
 from provgit.source import read_directory
+from provgit.validate.cache import VerdictStore, recording_reads
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample-config"
 

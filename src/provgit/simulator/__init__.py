@@ -1,5 +1,5 @@
 """The element side: the store a network element keeps, and its simulator server."""
 
-from provgit.elements.store import ElementStore
+from provgit.simulator.store import ElementStore
 
 __all__ = ["ElementStore"]

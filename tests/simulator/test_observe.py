@@ -20,8 +20,8 @@ from provgit.drivers.base import (
 )
 from provgit.drivers.embedded import EmbeddedDriver
 from provgit.drivers.http import HttpDriver
-from provgit.elements.store import ElementStore
 from provgit.observe import Observation, ObservationCache, observe
+from provgit.simulator.store import ElementStore
 
 from .conftest import TOKEN, Simulator, free_port_closed
 

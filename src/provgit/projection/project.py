@@ -34,9 +34,9 @@ from provgit.model.telephony import (
     Template,
     User,
 )
+from provgit.projection.topology import Topology
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields, Records
 from provgit.secrets import Fingerprinter
-from provgit.target.topology import Topology
 
 RecordRef = tuple[str, str]  # (collection, key) on the same element
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from provgit.adopt.analysis import Analysis, Item
+from provgit.importing.analysis import Analysis, Item
 from provgit.render.escape import md_code, md_text
 
 FORMAT_VERSION = 1

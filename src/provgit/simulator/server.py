@@ -31,8 +31,8 @@ from provgit.drivers.base import (
     StoredRecord,
     WriteOp,
 )
-from provgit.elements import wire
-from provgit.elements.store import MAX_PAGE, ElementStore
+from provgit.simulator import wire
+from provgit.simulator.store import MAX_PAGE, ElementStore
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

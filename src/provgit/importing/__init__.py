@@ -1,6 +1,6 @@
 """`provgit import`: the Reconcile wizard as code.
 
-The projection in `provgit.target` run backwards. One module per job:
+The projection in `provgit.projection` run backwards. One module per job:
 
 - `reverse`: element records -> what each element says about each resource;
 - `pairing`: those views -> one group per resource (users by DN, then login/email);

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from provgit.fsutil import private_sqlite
-from provgit.target.project import COLLECTION_KIND, RecordRef, Target
+from provgit.projection.project import COLLECTION_KIND, RecordRef, Target
 
 _SCHEMA = """
 CREATE TABLE records (

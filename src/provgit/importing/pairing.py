@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from provgit.adopt.reverse import ElementViews, RemoteEntry, Seen, UserView
+from provgit.importing.reverse import ElementViews, RemoteEntry, Seen, UserView
 from provgit.model.kinds import KINDS
 from provgit.model.telephony import User
 from provgit.records import MICOLLAB

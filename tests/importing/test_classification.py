@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from provgit.adopt.analysis import Item, Options
+from provgit.importing.analysis import Item, Options
 
 from .helpers import Records, run
 

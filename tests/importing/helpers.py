@@ -7,13 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from provgit.adopt.analysis import Analysis, Options, analyse
 from provgit.drivers.base import StoredRecord
+from provgit.importing.analysis import Analysis, Options, analyse
 from provgit.observe import Observation
+from provgit.projection import project
 from provgit.records import MANAGED_BY
 from provgit.secrets import Fingerprinter
 from provgit.source import read_directory
-from provgit.target import project
 from provgit.validate import validate_source
 
 from .conftest import SETTINGS, elements_yaml, truth_config, write_wavs

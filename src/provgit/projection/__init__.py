@@ -3,6 +3,6 @@
 This is the only place that knows which data goes where (SDS sharing scopes).
 """
 
-from provgit.target.project import Landing, Target, project
+from provgit.projection.project import Landing, Target, project
 
 __all__ = ["Landing", "Target", "project"]

@@ -30,12 +30,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from provgit.adopt.analysis import Item
 from provgit.fsutil import atomic_write
+from provgit.importing.analysis import Item
 from provgit.model.kinds import KINDS
 from provgit.model.state import DesiredState
+from provgit.projection.canonical import normal
 from provgit.source import ConfigSource, SourceFile, blob_id
-from provgit.target.canonical import normal
 
 LAYOUT = {
     "departments": "organization.yaml",
@@ -433,7 +433,7 @@ def render(
     root: Path, state: DesiredState, items: Sequence[Item], header: str = ""
 ) -> dict[str, bytes]:
     """Every written item rendered into its file: relative path -> the file's new bytes."""
-    from provgit.adopt.analysis import _dump  # the same normal form the analysis compared
+    from provgit.importing.analysis import _dump  # the same normal form the analysis compared
 
     files = plan_files([i for i in items if i.written], state)
     rendered: dict[str, bytes] = {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provgit.adopt.analysis import Analysis, Item
+from provgit.importing.analysis import Analysis, Item
 
 
 class DriftError(Exception):

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.adopt.conftest import cli
-from tests.adopt.sample_network import edit_user, git, snapshot, synced
+from tests.importing.conftest import cli
+from tests.importing.sample_network import edit_user, git, snapshot, synced
 
 __all__ = ["synced"]  # the fixture, used by name
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from provgit.elements import wire
+from provgit.simulator import wire
 
 RECORDS = [
     {"login_id": "jdoe", "first_name": "Zoë", "services": [{"dn": "2001", "cos_day": "1"}]},

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.adopt.conftest import cli
+from tests.importing.conftest import cli
 
 from provgit.drivers.base import WriteOp
-from provgit.elements.store import ElementStore
+from provgit.simulator.store import ElementStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample-config"

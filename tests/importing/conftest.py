@@ -29,12 +29,12 @@ from click.testing import CliRunner, Result
 
 from provgit.cli import main
 from provgit.drivers.base import WriteOp
-from provgit.elements.store import ElementStore
 from provgit.plan.ordering import COLLECTION_ORDER
+from provgit.projection import project
 from provgit.records import MANAGED_BY
 from provgit.secrets import Fingerprinter
+from provgit.simulator.store import ElementStore
 from provgit.source import read_directory
-from provgit.target import project
 from provgit.validate import validate_source
 
 HERE = Path(__file__).parent

@@ -25,7 +25,7 @@ import pytest
 from provgit.drivers.base import Driver, DriverConfig
 from provgit.drivers.embedded import EmbeddedDriver
 from provgit.drivers.http import HttpDriver
-from provgit.elements.store import ElementStore
+from provgit.simulator.store import ElementStore
 
 TOKEN = "test-token-not-a-secret"
 START_TIMEOUT = 20.0

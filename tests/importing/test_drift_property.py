@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
-from tests.adopt.conftest import cli
-from tests.adopt.sample_network import edit, git, records, snapshot, synced
+from tests.importing.conftest import cli
+from tests.importing.sample_network import edit, git, records, snapshot, synced
 
 __all__ = ["synced"]  # the fixture, used by name
 
@@ -66,7 +66,7 @@ def _record_key(kind: str, record: Any) -> str:
 
 def _outside(text: str, changed: set[str]) -> list[str]:
     """The file's lines with the lines of the changed records taken out."""
-    from provgit.adopt.writer import _record_spans  # the writer's own notion of a record
+    from provgit.importing.writer import _record_spans  # the writer's own notion of a record
 
     lines = text.splitlines()
     docs = list(YAML(typ="safe", pure=True).load_all(text))

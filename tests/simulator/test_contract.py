@@ -212,7 +212,7 @@ def test_secret_values_are_never_returned(element: Element) -> None:
     seen = element.run(body)
     assert PIN not in repr(seen)
     if element.kind == "embedded":
-        from provgit.elements.store import ElementStore
+        from provgit.simulator.store import ElementStore
 
         store = ElementStore(element.path)
         assert store.has_secret("users", "jdoe", "voicemail_pin")

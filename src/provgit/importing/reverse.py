@@ -1,6 +1,6 @@
 """Element records -> what each element says about each resource.
 
-`provgit.target.project` turns one resource into records on several elements;
+`provgit.projection.project` turns one resource into records on several elements;
 this turns each record back into the part of a resource it carries. Nothing is
 merged here: a user seen on MiCollab and on two call servers gives three views,
 and `pairing` decides which views are the same resource.
@@ -19,9 +19,9 @@ from typing import Any
 
 from provgit.model.kinds import KINDS
 from provgit.observe import Observation
+from provgit.projection.project import COLLECTION_KIND
 from provgit.records import IVR, MICOLLAB, MIVB, Fields
 from provgit.secrets import SENSITIVE
-from provgit.target.project import COLLECTION_KIND
 
 PERIODS = ("day", "night1", "night2")
 COS_FIELDS = tuple(f"cos_{p}" for p in PERIODS)

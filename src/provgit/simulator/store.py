@@ -41,9 +41,9 @@ from provgit.drivers.base import (
     WriteOp,
     WriteResult,
 )
-from provgit.elements import rules, wire
 from provgit.fsutil import private_sqlite
 from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
+from provgit.simulator import rules, wire
 
 VERSIONS = {
     "mivb": "MiVoice Business 10.1 (sim)",

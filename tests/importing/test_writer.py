@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provgit.adopt.analysis import Options
-from provgit.adopt.writer import _guess_style, check, render, slug, write
+from provgit.importing.analysis import Options
+from provgit.importing.writer import _guess_style, check, render, slug, write
 from provgit.source import read_directory
 from provgit.validate import validate_source
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provgit.adopt import report
-from provgit.adopt.analysis import Analysis, Item
+from provgit.importing import report
+from provgit.importing.analysis import Analysis, Item
 
 from .conftest import SETTINGS
 from .helpers import Records, run
