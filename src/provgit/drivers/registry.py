@@ -11,7 +11,8 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import cast
 
-from provgit.drivers.base import Driver, DriverConfig
+from provgit.drivers.base import DriverConfig
+from provgit.wire.protocol import Driver
 
 ENTRY_POINT_GROUP = "provgit.drivers"
 DEFAULT_DRIVER = "embedded"
