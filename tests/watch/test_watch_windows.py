@@ -93,6 +93,10 @@ def _run_watcher(
             await asyncio.wait_for(task, 30)
 
     asyncio.run(main())
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    events = [line["event"] for line in lines]
+    # Stopped cleanly: no run crashed, the watcher said it stopped.
+    assert "run_crashed" not in events and events[-1] == "watch_stopped", lines[-10:]
     return log.getvalue()
 
 
