@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,10 +26,13 @@ def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]
 
 @pytest.fixture
 def watches() -> Iterator[list[Watch]]:
-    """Watchers started by a test; all stopped at the end, whatever happened."""
+    """Watchers started by a test; all stopped at the end with SIGTERM, whatever
+    happened, and each must have exited cleanly (Watch.shutdown_problems):
+    the shutdown path is checked by every test that starts a watcher."""
     started: list[Watch] = []
     try:
         yield started
     finally:
-        for w in started:
-            w.stop(signal.SIGKILL if w.proc.poll() is None else signal.SIGTERM, timeout=5)
+        problems = {w.proc.pid: w.shutdown_problems() for w in started}
+        unclean = {pid: p for pid, p in problems.items() if p}
+        assert not unclean, f"watchers that did not stop cleanly: {unclean}"

@@ -1,7 +1,9 @@
 """Helpers for the watch tests: a real `provgit watch` process, its logs and endpoints.
 
-Every wait is bounded; every process started here is stopped (SIGTERM, then
-SIGKILL) by the fixture that started it. Everything listens on 127.0.0.1 on
+Every wait is bounded and waits for an event (a log line, an exit); every
+process started here is stopped with SIGTERM by the fixture that started it,
+which fails the test unless the watcher exits cleanly (SIGKILL only after
+STOP_TIMEOUT, and that fails the test too). Everything listens on 127.0.0.1 on
 ports the processes pick themselves (`--port 0`, the URL is printed).
 """
 
@@ -22,9 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from apply.helpers import START_TIMEOUT
+from provgit.journal import Journal
 
 TOKEN = "watch-test-token-not-a-secret"
 WATCH = [sys.executable, "-m", "provgit", "watch"]
+
+
+# How long a watcher may take to exit after SIGTERM: the default --stop-timeout
+# (10 s for writes on the wire) with room for a machine shared by many tests.
+STOP_TIMEOUT = 60.0
 
 
 @dataclass
@@ -32,7 +40,10 @@ class Watch:
     proc: subprocess.Popen[str]
     url: str
     logs: list[dict[str, Any]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Notified on every log line and when stderr closes: waits are on events.
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _readers: list[threading.Thread] = field(default_factory=list)
+    _stderr_closed: bool = False
 
     def get(self, path: str, token: str | None = None) -> tuple[int, str, dict[str, str]]:
         request = urllib.request.Request(self.url + path)
@@ -60,8 +71,18 @@ class Watch:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
+    def add_log(self, line: dict[str, Any]) -> None:
+        with self._changed:
+            self.logs.append(line)
+            self._changed.notify_all()
+
+    def stderr_closed(self) -> None:
+        with self._changed:
+            self._stderr_closed = True
+            self._changed.notify_all()
+
     def events(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._changed:
             return [line for line in self.logs if line.get("event") == name]
 
     def wait_log(
@@ -72,33 +93,95 @@ class Watch:
         after: int = 0,
     ) -> dict[str, Any]:
         """The first log line `name` (from line index `after` on) matching `where`."""
+        return self.wait_logs(name, 1, where, timeout, after)[0]
+
+    def wait_logs(
+        self,
+        name: str,
+        count: int,
+        where: Callable[[dict[str, Any]], bool] = lambda _: True,
+        timeout: float = 20.0,
+        after: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The first `count` log lines `name` (from line index `after` on) matching `where`."""
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with self._lock:
-                for line in self.logs[after:]:
-                    if line.get("event") == name and where(line):
-                        return line
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"no {name!r} log line within {timeout} s; logs: {self.logs[-15:]}")
+        with self._changed:
+            while True:
+                found = [
+                    line for line in self.logs[after:] if line.get("event") == name and where(line)
+                ]
+                if len(found) >= count:
+                    return found[:count]
+                left = end - time.monotonic()
+                if left <= 0 or self._stderr_closed:
+                    break
+                self._changed.wait(left)
+            tail = self.logs[-15:]
+        raise AssertionError(
+            f"{len(found)} of {count} {name!r} log line(s) within {timeout} s; logs: {tail}"
+        )
 
     def mark(self) -> int:
-        with self._lock:
+        with self._changed:
             return len(self.logs)
 
     def wait_idle_run(self, after: int, timeout: float = 20.0) -> dict[str, Any]:
         return self.wait_log("run_finished", timeout=timeout, after=after)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
+        """Send `sig` and wait for the exit code; a watcher still running after
+        `timeout` is killed and the stop fails (AssertionError)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=30)
+                raise AssertionError(
+                    f"provgit watch (pid {self.proc.pid}) did not exit within {timeout} s "
+                    f"of signal {signal.Signals(sig).name}; killed. Logs: {self.logs[-15:]}"
+                ) from None
         return self.proc.returncode
+
+    def shutdown_problems(self, timeout: float = STOP_TIMEOUT) -> list[str]:
+        """Stop the watcher with SIGTERM (if it still runs) and say what was not
+        a clean exit: no exit within `timeout`, an exit code other than 0, a
+        traceback or a crashed run in its log, no `watch_stopped` line, or a
+        run left unfinished in the journal or interrupted while the watcher
+        said it was idle."""
+        try:
+            self.stop(signal.SIGTERM, timeout)
+        except AssertionError as e:
+            return [str(e)]
+        for t in self._readers:
+            t.join(timeout=30)
+        pid, code = self.proc.pid, self.proc.returncode
+        problems = [] if code == 0 else [f"exit code {code}"]
+        with self._changed:
+            lines = list(self.logs)
+        raw = "\n".join(str(line.get("line")) for line in lines if line.get("event") == "raw")
+        if "Traceback" in raw:
+            problems.append(f"a traceback on stderr:\n{raw[-3000:]}")
+        crashed = [line for line in lines if line.get("event") == "run_crashed"]
+        if crashed:
+            problems.append(f"runs crashed: {crashed}")
+        if not any(line.get("event") == "watch_stopped" for line in lines):
+            problems.append("no watch_stopped log line")
+        started = [line for line in lines if line.get("event") == "watch_started"]
+        stopping = [line for line in lines if line.get("event") == "stopping"]
+        was_running = any(line.get("running") for line in stopping)
+        if started:
+            with Journal.open(Path(started[0]["state_dir"])) as j:
+                mine = [r for r in j.runs(1000) if r["pid"] == pid and r["command"] == "watch"]
+            problems += [f"run {r['id']} left unfinished" for r in mine if r["finished"] is None]
+            if not was_running:
+                problems += [
+                    f"run {r['id']} interrupted although the watcher was idle"
+                    for r in mine
+                    if r["outcome"] == "interrupted"
+                ]
+        return problems
 
 
 def start_watch(args: Sequence[str], env: dict[str, str] | None = None) -> Watch:
@@ -123,7 +206,8 @@ def start_watch(args: Sequence[str], env: dict[str, str] | None = None) -> Watch
                 ready.set()
         ready.set()
 
-    threading.Thread(target=read_out, daemon=True).start()
+    out_reader = threading.Thread(target=read_out, daemon=True)
+    out_reader.start()
     watch = Watch(proc, "")
 
     def read_err() -> None:
@@ -133,10 +217,12 @@ def start_watch(args: Sequence[str], env: dict[str, str] | None = None) -> Watch
                 parsed = json.loads(line)
             except ValueError:
                 parsed = {"event": "raw", "line": line.rstrip()}
-            with watch._lock:
-                watch.logs.append(parsed)
+            watch.add_log(parsed)
+        watch.stderr_closed()
 
-    threading.Thread(target=read_err, daemon=True).start()
+    err_reader = threading.Thread(target=read_err, daemon=True)
+    err_reader.start()
+    watch._readers += [out_reader, err_reader]
     ready.wait(START_TIMEOUT)
     if not found:
         proc.kill()

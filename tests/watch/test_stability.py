@@ -3,11 +3,11 @@ newest file has already kept still (its confirming read happens regardless)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from provgit.watch.stability import Snapshot, _still_to_wait
+
+NOW = 1_780_000_000.0  # a fixed "now": the wait depends on nothing else
 
 
 def _snap(*mtimes: float) -> Snapshot:
@@ -15,17 +15,17 @@ def _snap(*mtimes: float) -> Snapshot:
 
 
 def test_a_file_still_for_longer_than_the_interval_needs_no_more_waiting() -> None:
-    assert _still_to_wait(_snap(time.time() - 10), 0.3) == 0.0
+    assert _still_to_wait(_snap(NOW - 10), 0.3, now=NOW) == 0.0
 
 
 def test_the_newest_file_sets_the_wait() -> None:
-    wait = _still_to_wait(_snap(time.time() - 10, time.time()), 0.3)
-    assert 0.25 < wait <= 0.3
+    assert _still_to_wait(_snap(NOW - 10, NOW - 0.1), 0.3, now=NOW) == pytest.approx(0.2, abs=1e-6)
+    assert _still_to_wait(_snap(NOW - 10, NOW), 0.3, now=NOW) == pytest.approx(0.3, abs=1e-6)
 
 
 def test_a_modification_time_in_the_future_waits_the_whole_interval() -> None:
-    assert _still_to_wait(_snap(time.time() + 60), 0.3) == pytest.approx(0.3)
+    assert _still_to_wait(_snap(NOW + 60), 0.3, now=NOW) == pytest.approx(0.3, abs=1e-6)
 
 
 def test_no_files_waits_nothing_more() -> None:
-    assert _still_to_wait(Snapshot("k", ()), 0.3) == 0.0
+    assert _still_to_wait(Snapshot("k", ()), 0.3, now=NOW) == 0.0

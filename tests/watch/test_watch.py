@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -122,9 +122,16 @@ def test_drift_reported_then_corrected(
     doc = w.status()
     assert doc["watch"]["drift"]["elements"]["cs1"][0]["key"] == "1"
     assert any(e["type"] == "drift" and "cos/1" in e["message"] for e in doc["events"])
-    # Reported once, not corrected.
-    time.sleep(1.0)
+    # Reported once, not corrected. Runs are one at a time: of two resyncs that
+    # end after the report, the second started after it, found the same drift
+    # again and said nothing.
+    reported = w.mark()
+    resyncs = w.wait_logs(
+        "run_finished", 2, lambda e: "resync" in e["reason"].split(","), after=reported, timeout=30
+    )
+    assert all(r["outcome"] != "error" for r in resyncs), resyncs
     assert len(w.events("drift")) == 1
+    assert w.status()["watch"]["drift"]["elements"]["cs1"][0]["key"] == "1"
     assert cs1.records()["cos"]["1"]["comment"] == "Changed"
     code, feed, _ = w.get("/feed.atom")
     assert code == 200 and "drift on cs1" in feed
@@ -274,11 +281,14 @@ def test_sigterm_during_apply_exits_cleanly_then_converges(
     w = start_watch([str(config), "--resync-seconds", "0"])
     watches.append(w)
     w.wait_log("element_syncing", timeout=30)
-    time.sleep(0.5)
-    started = time.monotonic()
-    assert w.stop(signal.SIGTERM, timeout=15) == 0
-    assert time.monotonic() - started < 12
-    assert w.events("stopping") and w.events("watch_stopped")
+    # A write on the wire: its intent is committed, its outcome not yet (each
+    # answer takes 0.3 s).
+    assert wait_for(lambda: _writes_in_flight(config / ".provgit") > 0, 30), w.logs[-10:]
+    assert w.stop(signal.SIGTERM) == 0
+    (stopping,) = w.events("stopping")
+    assert stopping["running"] is True and w.events("watch_stopped")
+    # The writes on the wire finished within --stop-timeout (no forced stop).
+    assert not w.events("stop_timeout") and not w.events("stop_forced")
     # The run was cut short and recorded as such; writes already sent were journaled.
     assert w.events("run_interrupted"), w.logs[-10:]
     with journal(config / ".provgit") as j:
@@ -294,6 +304,19 @@ def test_sigterm_during_apply_exits_cleanly_then_converges(
     assert w2.stop() == 0
     plan = cli_process("plan", str(config), "--detailed-exitcode")
     assert plan.code == 0, plan.out + plan.err
+
+
+def _writes_in_flight(state: Path) -> int:
+    """Writes whose intent the journal holds without an outcome (read-only)."""
+    db = sqlite3.connect(f"file:{state / 'journal.sqlite'}?mode=ro", uri=True, timeout=15)
+    try:
+        (count,) = db.execute(
+            "SELECT count(*) FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id "
+            "WHERE o.intent_id IS NULL"
+        ).fetchone()
+    finally:
+        db.close()
+    return int(count)
 
 
 # ---- small things ------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import TOKEN, WATCH, commit_all, make_repo, start_watch
+from .helpers import STOP_TIMEOUT, TOKEN, WATCH, Watch, commit_all, make_repo, start_watch
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample-config"
 
@@ -44,16 +44,16 @@ def test_watch_of_a_ref_the_repository_lacks_exits_1_naming_its_branches(
 
 
 @pytest.mark.slow
-def test_json_log_format_prints_the_listening_line_as_json(tmp_path: Path) -> None:
+def test_json_log_format_prints_the_listening_line_as_json(
+    tmp_path: Path, watches: list[Watch]
+) -> None:
     config = _sample(tmp_path / "config")
     w = start_watch([str(config)])  # --log-format json
-    try:
-        # start_watch found the URL in a JSON line on stdout.
-        assert w.url.startswith("http://127.0.0.1:")
-        code, _, _ = w.get("/healthz")
-        assert code == 200
-    finally:
-        w.stop()
+    watches.append(w)
+    # start_watch found the URL in a JSON line on stdout.
+    assert w.url.startswith("http://127.0.0.1:")
+    code, _, _ = w.get("/healthz")
+    assert code == 200
 
 
 @pytest.mark.slow
@@ -73,4 +73,5 @@ def test_plain_log_format_prints_listening_on_url(tmp_path: Path) -> None:
             json.loads(line)
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        code = proc.wait(timeout=STOP_TIMEOUT)
+    assert code == 0  # SIGTERM: a clean exit

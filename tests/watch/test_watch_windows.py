@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import signal
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
@@ -90,10 +89,14 @@ def _run_watcher(
             url = await asyncio.wait_for(ready, 30)
             await body(watcher, url)
         finally:
-            watcher._on_stop(signal.SIGTERM)
+            watcher.stop()
             await asyncio.wait_for(task, 30)
 
     asyncio.run(main())
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    events = [line["event"] for line in lines]
+    # Stopped cleanly: no run crashed, the watcher said it stopped.
+    assert "run_crashed" not in events and events[-1] == "watch_stopped", lines[-10:]
     return log.getvalue()
 
 
@@ -118,7 +121,7 @@ def test_deny_window_holds_a_change_and_the_watcher_releases_it_when_it_closes(
 
         await _until(held)
         assert "users" not in cs1.records()
-        assert watcher.window_change == _at(2, 0)  # when the window closes
+        assert watcher.timers.window_change == _at(2, 0)  # when the window closes
         clock.t = _at(2, 0, 1)  # the window closed
         await _until(lambda: set(cs1.records().get("users", {})) == {"user0", "user1"})
 

@@ -48,14 +48,15 @@ def snapshot(root: Path) -> tuple[ConfigSource, Snapshot]:
     return source, Snapshot(tree_key(source), tuple(files))
 
 
-def _still_to_wait(snap: Snapshot, settle_seconds: float) -> float:
+def _still_to_wait(snap: Snapshot, settle_seconds: float, now: float | None = None) -> float:
     """How long to wait before the confirming read: the settle interval, less
     the time the newest file has already kept still (a save seen through the
     debounce has been still that long; the second read must agree all the
     same). A modification time in the future (another host's clock) counts
-    as just now."""
+    as just now. `now`: the wall clock (files' mtimes are wall-clock times)."""
     newest = max((f[3] for f in snap.files), default=0) / 1e9
-    still = min(max(time.time() - newest, 0.0), settle_seconds)
+    now = time.time() if now is None else now
+    still = min(max(now - newest, 0.0), settle_seconds)
     return settle_seconds - still
 
 

@@ -1,0 +1,271 @@
+"""The live status: what /status.json, the feed and the metrics say about the watcher.
+
+Everything shown that is not read from the journal lives here: the run going
+on (and each element's progress), the last run, the refused config, the held
+removals and the drift the last runs found. Every change `touch`es a version
+number; the document is rebuilt only when it moved (or after DOC_TTL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from provgit.apply import ApplyResult
+from provgit.apply import status as st
+from provgit.journal import Journal
+from provgit.watch import reports
+from provgit.watch.drift_policy import Classified, describe
+from provgit.watch.incremental import Desired, StageCache
+from provgit.watch.logs import Log
+from provgit.watch.metrics import Metrics
+from provgit.watch.options import MAX_PROBLEMS, DriftMode, WatchOptions, iso
+
+DOC_TTL = 1.0
+
+
+class LiveStatus:
+    def __init__(
+        self,
+        options: WatchOptions,
+        source: str | None,
+        cache: StageCache,
+        metrics: Metrics,
+        log: Log,
+    ) -> None:
+        """`source`: what git mode follows (`repo@ref`); None in directory mode."""
+        self.o = options
+        self.git_source = source
+        self.cache = cache
+        self.metrics = metrics
+        self.log = log
+        self.version = 0
+        self.alive = True  # the loop is running (/healthz)
+        self.running: dict[str, Any] | None = None
+        self.progress: dict[str, str] = {}
+        self.timings: dict[str, float] = {}
+        self.last_run: dict[str, Any] | None = None
+        self.refused: dict[str, Any] | None = None
+        self.held: dict[str, Any] | None = None
+        self.drift: dict[str, Any] | None = None
+        self._drift_sig: frozenset[tuple[str, str, str, str]] = frozenset()
+        self._drift_elements: set[str] = set()
+        self._doc: tuple[float, int, dict[str, Any]] | None = None
+        self._doc_lock = threading.Lock()
+        self._doc_journal: Journal | None = None
+
+    def touch(self) -> None:
+        self.version += 1
+
+    # ---- the run going on ---------------------------------------------------------
+
+    def begin_run(self, reason: str) -> None:
+        self.running = {"reason": reason, "started": iso(time.time())}
+        self.progress = {}
+        self.timings = {}
+        self.metrics.running.set(1)
+        self.touch()
+
+    def end_run(
+        self,
+        reason: str,
+        outcome: str,
+        seconds: float,
+        result: ApplyResult | None,
+        commit: str | None,
+    ) -> None:
+        self.metrics.running.set(0)
+        self.metrics.run_finished(reason, outcome, seconds, result)
+        self.running = None
+        self.last_run = {
+            "reason": reason,
+            "outcome": outcome,
+            "seconds": round(seconds, 3),
+            "finished": iso(time.time()),
+            "commit": commit,
+        }
+        self.touch()
+        self.log.info(
+            "run_finished",
+            reason=reason,
+            outcome=outcome,
+            seconds=round(seconds, 3),
+            stages=self.timings,
+        )
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Seconds per stage of the current run, logged with its end (what dominates)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(
+                self.timings.get(stage, 0.0) + time.perf_counter() - started, 4
+            )
+
+    # ---- the document ---------------------------------------------------------------
+
+    def document(
+        self, desired: Desired | None, applied_commit: str | None, drift_mode: DriftMode
+    ) -> dict[str, Any]:
+        """The live document. The server calls it off the event loop (deriving
+        the status of a large network takes a while), so it reads the journal
+        through its own connection, one caller at a time."""
+        with self._doc_lock:
+            return self._document(desired, applied_commit, drift_mode)
+
+    def _document(
+        self, desired: Desired | None, applied_commit: str | None, drift_mode: DriftMode
+    ) -> dict[str, Any]:
+        now = time.monotonic()
+        if self._doc is not None and self._doc[1] == self.version and now - self._doc[0] < DOC_TTL:
+            return self._doc[2]
+        git = self.git_source is not None
+        if self._doc_journal is None:
+            self._doc_journal = Journal.open(self.o.state_dir)
+        doc = reports.document(
+            self._doc_journal,
+            network=desired.state.settings.network if desired else None,
+            state=desired.state if desired else None,
+            commit=applied_commit if git else None,
+            config_path=self.o.subdir if git else str(self.o.config),
+            # Derived from what the watcher holds in memory (report.derive).
+            target=desired.target if desired else None,
+            observations=dict(self.cache.observations),
+            plans=self.cache.last_plans(desired) if desired else None,
+        )
+        doc["watch"] = {
+            "mode": "git" if git else "directory",
+            "source": self.git_source if git else str(self.o.config),
+            "applied_commit": applied_commit,
+            "config_commit": desired.source.commit if desired else None,
+            "running": None
+            if self.running is None
+            else {**self.running, "elements": dict(self.progress)},
+            "last_run": self.last_run,
+            "refused": self.refused,
+            "held_removals": self.held,
+            "drift": self.drift,
+            "drift_mode": drift_mode,
+        }
+        self._doc = (now, self.version, doc)
+        return doc
+
+    def close(self) -> None:
+        with self._doc_lock:  # the server is down: no document is being built
+            if self._doc_journal is not None:
+                self._doc_journal.close()
+                self._doc_journal = None
+
+    # ---- drift ----------------------------------------------------------------------
+
+    def note_drift(self, c: Classified, mode: DriftMode) -> None:
+        """The drift a resync or retry found: shown, counted, logged once."""
+        sig = c.signature()
+        self._drift_elements.update(c.drift)
+        for el in self._drift_elements:
+            self.metrics.drift.labels(el).set(len(c.drift.get(el, [])))
+        if not c.drift:
+            if self.drift is not None:
+                self.log.info("drift_gone")
+            self.drift, self._drift_sig = None, frozenset()
+            self.touch()
+            return
+        corrected = mode == "correct"
+        self.drift = {
+            "time": iso(time.time()),
+            "records": c.drift_count,
+            "corrected": corrected,
+            "elements": {
+                el: [
+                    {
+                        "action": op.action,
+                        "collection": op.collection,
+                        "key": op.key,
+                        "fields": sorted(op.changes),
+                    }
+                    for op in ops[:MAX_PROBLEMS]
+                ]
+                for el, ops in c.drift.items()
+            },
+        }
+        self.touch()
+        if sig == self._drift_sig and not corrected:
+            return  # the same drift was reported already
+        self._drift_sig = sig
+        # The journal events were written by drift_detect.review (new items only).
+        for el, ops in sorted(c.drift.items()):
+            self.log.warning(
+                "drift",
+                element=el,
+                records=len(ops),
+                corrected=corrected,
+                message=describe(el, ops, corrected),
+            )
+
+    def note_run_drift(self, result: ApplyResult) -> None:
+        """Drift a config run found (an edit made just before it): logged, and
+        shown in the live status until a resync sees it again or gone."""
+        if not result.drift:
+            return
+        by_element: dict[str, list[dict[str, Any]]] = {}
+        for d in result.drift:
+            by_element.setdefault(d["element"], []).append(d)
+        for el, found in sorted(by_element.items()):
+            if any(d["new"] for d in found):
+                self.log.warning(
+                    "drift",
+                    element=el,
+                    records=len(found),
+                    corrected=all(d["outcome"] == "corrected" for d in found),
+                    held=sum(d["outcome"] == "held" for d in found),
+                )
+        left = [d for d in result.drift if d["outcome"] != "corrected"]
+        if not left:
+            return
+        action = {"changed": "modify", "missing": "add", "unexpected": "delete"}
+        self.drift = {
+            "time": iso(time.time()),
+            "records": len(left),
+            "corrected": False,
+            "elements": {
+                el: [
+                    {
+                        "action": action.get(d["change"], "modify"),
+                        "collection": d["collection"],
+                        "key": d["key"],
+                        "fields": d["fields"],
+                    }
+                    for d in left
+                    if d["element"] == el
+                ][:MAX_PROBLEMS]
+                for el in sorted({d["element"] for d in left})
+            },
+        }
+        self.touch()
+
+
+class Progress:
+    """Apply progress into the log and the live status (never record values)."""
+
+    def __init__(self, live: LiveStatus, log: Log) -> None:
+        self.live = live
+        self.log = log
+
+    def element_started(self, element: str, total: int) -> None:
+        if total:
+            self.live.progress[element] = f"{st.synching(element)} (0/{total})"
+            self.log.info("element_syncing", element=element, operations=total)
+        self.live.touch()
+
+    def advanced(self, element: str, done: int, total: int) -> None:
+        self.live.progress[element] = f"{st.synching(element)} ({done}/{total})"
+        self.live.touch()
+
+    def element_finished(self, element: str, status: str) -> None:
+        self.live.progress[element] = status
+        self.live.touch()

@@ -1,0 +1,52 @@
+"""What a watcher is told when it starts (the CLI fills it in), and the
+wording its modules share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from provgit.apply import holds
+from provgit.plan import PlanOptions
+
+DriftMode = Literal["report", "correct"]
+# The most problems, drifted records or held resources one status entry names.
+MAX_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    config: Path  # directory mode: the config directory
+    state_dir: Path
+    repo: str | None = None  # git mode: URL or local path
+    ref: str = "main"
+    subdir: str = "."  # git mode: the config directory inside the repository
+    # None: `drift.mode` of provgit.yaml, else report.
+    drift: DriftMode | None = None
+    resync_seconds: float = 300.0
+    fetch_seconds: float = 60.0
+    step_ms: int = 50
+    debounce_ms: int = 1600
+    host: str = "127.0.0.1"
+    port: int = 0
+    token: str | None = None
+    stop_timeout: float = 10.0
+    retry_check_seconds: float = 1.0
+    plan: PlanOptions = field(default_factory=PlanOptions)
+    # "Now" for sync windows: the system's, or a test's fake clock (injected).
+    clock: holds.Clock = holds.SYSTEM_CLOCK
+
+
+def resource_names(resources: Sequence[tuple[str, str]]) -> list[str]:
+    """`kind/key` of the first MAX_PROBLEMS resources, and how many more."""
+    shown = [f"{kind}/{key}" for kind, key in resources[:MAX_PROBLEMS]]
+    if len(resources) > MAX_PROBLEMS:
+        shown.append(f"… and {len(resources) - MAX_PROBLEMS} more")
+    return shown
+
+
+def iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

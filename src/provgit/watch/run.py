@@ -1,0 +1,292 @@
+"""One reconcile run of the watcher: observe, plan, (hold), review drift, apply, report.
+
+The same stages `provgit reconcile` composes, plus what a run of a process
+that never exits needs: observations kept in memory between runs, removals
+held in directory mode (config_tracker.py), runs that are not about a new
+config telling drift from provgit's own unfinished work (drift_policy.py),
+and every element write going through a gate the loop closes on SIGTERM
+(shutdown.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+
+from provgit.apply import ApplyOptions, ApplyResult, apply_plan, holds, standing
+from provgit.apply import drift_detect as drift_items
+from provgit.compose import Network, connect, observe_network, remember_writes
+from provgit.journal import DriftItem
+from provgit.observe import Observation, ObservationCache
+from provgit.plan import Plan
+from provgit.render import apply_summary
+from provgit.report import reports_dir
+from provgit.watch import reports
+from provgit.watch.config_tracker import ConfigTracker
+from provgit.watch.drift_policy import Classified, classify
+from provgit.watch.incremental import Desired, StageCache
+from provgit.watch.journals import Journals
+from provgit.watch.live import LiveStatus, Progress
+from provgit.watch.logs import Log
+from provgit.watch.options import WatchOptions
+from provgit.watch.shutdown import Gate, GatedDriver
+from provgit.watch.timers import Timers
+
+Only = frozenset[tuple[str, str, str]]
+
+
+class Reconciler:
+    def __init__(
+        self,
+        options: WatchOptions,
+        cache: StageCache,
+        config: ConfigTracker,
+        live: LiveStatus,
+        timers: Timers,
+        journals: Journals,
+        log: Log,
+    ) -> None:
+        self.o = options
+        self.cache = cache
+        self.config = config
+        self.live = live
+        self.timers = timers
+        self.journals = journals
+        self.log = log
+        # git mode: embedded elements and relative report dirs live in the state dir
+        self.config_root = options.state_dir if config.follower else options.config
+        self.gate: Gate | None = None  # the writes of the run going on (closed to stop)
+        self._first_observation = True
+
+    def down_elements(self) -> set[str]:
+        desired = self.config.desired
+        if desired is None:
+            return set()
+        return standing.down_elements(self.journals.loop, desired.state.elements)
+
+    async def reconcile(
+        self, config_run: bool, reasons: set[str]
+    ) -> tuple[ApplyResult | None, str]:
+        desired = self.config.desired
+        assert desired is not None
+        state = desired.state
+        journal = self.journals.loop
+        network = connect(state, self.o.state_dir, self.config_root, self.o.plan.elements)
+        try:
+            with self.live.timed("observe"):
+                observed = await self._observe(
+                    network, save=self._first_observation or "resync" in reasons
+                )
+            with self.live.timed("plan"):
+                plan = await asyncio.to_thread(
+                    self.cache.plan,
+                    desired,
+                    observed,
+                    state.settings,
+                    self.o.plan,
+                    desired.source.commit,
+                    desired.source.root,
+                )
+            if self.config.follower is None and self.config.hold_removals(plan, state, journal):
+                self.config.pending = config_run or self.config.pending
+                return None, "removal held"
+            self.config.applied_settings = state.settings
+            only: Only | None = None
+            fresh = True
+            if not config_run:
+                only, fresh = await self._review_drift(plan)
+                if self._nothing_to_do(plan, observed, only):
+                    return None, "in sync"
+            with self.live.timed("apply"):
+                result = await self._apply(plan, network, only, fresh)
+                remember_writes(self.o.state_dir, plan, result, self.cache.observations)
+        finally:
+            await network.close()
+        if config_run:
+            self.config.pending = False
+        outcome = "refused" if result.refusal else result.overall
+        with self.live.timed("report"):
+            await self._after_apply(result, config_run, desired)
+        if "retry" in reasons:
+            self.timers.after_retry(result.pending_updates + len(self.down_elements()))
+        return result, outcome
+
+    async def _review_drift(self, plan: Plan) -> tuple[Only | None, bool]:
+        """A run not about a new config: what it finds that provgit did not
+        leave unfinished is drift. Which writes go out (None: all), and
+        whether the run may start new work."""
+        mode = self.config.drift_mode
+        classified = classify(plan, standing.unfinished(self.journals.loop), self.down_elements())
+        # Into the journal (items, events) like the drift any run finds,
+        # including changes to records provgit never wrote.
+        await asyncio.to_thread(
+            drift_items.review,
+            plan,
+            self.journals.apply,  # off the loop, as apply uses it
+            mode,
+            settle=True,
+            extra=_items(classified),
+        )
+        self.live.note_drift(classified, mode)
+        if classified.drift and mode == "report":
+            return classified.unfinished, False
+        return None, True
+
+    async def _observe(self, network: Network, save: bool) -> dict[str, Observation]:
+        previous: Mapping[str, Observation] = self.cache.observations
+        if not previous:
+            previous = await asyncio.to_thread(
+                ObservationCache(self.o.state_dir).load_all, list(network.drivers)
+            )
+        observed = await observe_network(network, self.o.state_dir, previous=previous, save=False)
+        for name, o in observed.items():
+            if o.ok:
+                self.cache.observations[name] = o
+        if save:
+            # Written on the first run, on resyncs and at exit only: 300,000
+            # records take ~0.1 s per element to write, which a one-user change
+            # should not pay; a later start refreshes from an older file
+            # through the change feed all the same.
+            self._first_observation = False
+            await self.save_observations(previous)
+        return observed
+
+    async def save_observations(self, previous: Mapping[str, Observation] | None = None) -> None:
+        current = dict(self.cache.observations)
+        if current:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(
+                    ObservationCache(self.o.state_dir).save_all, current, previous
+                )
+
+    def _nothing_to_do(
+        self, plan: Plan, observed: Mapping[str, Observation], only: Only | None
+    ) -> bool:
+        """A resync that would only write 'nothing changed' again: skip the apply."""
+        ops = sum(len(e.operations) for e in plan.elements)
+        if only is not None and not only:
+            ops = 0
+        if ops or not all(o.ok for o in observed.values()):
+            return False
+        return standing.all_in_sync(self.journals.loop, observed)
+
+    async def _apply(
+        self, plan: Plan, network: Network, only: Only | None, fresh: bool
+    ) -> ApplyResult:
+        gate = self.gate = Gate()
+        drivers = {n: GatedDriver(d, gate) for n, d in network.drivers.items()}
+        options = ApplyOptions(
+            command="watch",
+            check_stale=False,
+            fresh=fresh,
+            only=only,
+            drift=self.config.drift_mode,
+            clock=self.o.clock,
+        )
+        desired = self.config.desired
+        assert desired is not None
+        self.timers.window_change = holds.next_change(desired.state.settings, self.o.clock.now())
+        return await apply_plan(
+            plan,
+            drivers,
+            self.journals.apply,
+            desired.state.settings,
+            self.o.state_dir,
+            options,
+            Progress(self.live, self.log),
+            network.unavailable,
+        )
+
+    async def _after_apply(self, result: ApplyResult, config_run: bool, desired: Desired) -> None:
+        if config_run:
+            self.live.note_run_drift(result)
+        for e in result.elements:
+            self.log.info("element_status", element=e.element, status=e.status, **e.counts())
+        self.log.info(
+            "sync_result",
+            status=result.overall,
+            refusal=result.refusal,
+            distribution_errors=result.distribution_errors,
+            pending_updates=result.pending_updates,
+            alarm=result.alarm,
+            commit=desired.source.commit,
+            # Which resources, not only how many: "users/jdoe on cs1, mcl; …".
+            **apply_summary.fields(result),
+        )
+        commit = desired.source.commit
+        git = self.config.follower is not None
+        if config_run and commit and git and result.refusal is None:
+            self.config.set_applied(commit, self.journals.loop)
+        await self._write_reports(result, desired)
+        notes = desired.state.settings.reports.git_notes
+        if git and config_run and commit and result.refusal is None and notes:
+            await self._write_note(result, desired, commit)
+
+    async def _write_reports(self, result: ApplyResult, desired: Desired) -> None:
+        try:
+            warnings = await asyncio.to_thread(
+                reports.write_files,
+                reports_dir(desired.state, self.config_root, self.o.state_dir),
+                self.journals.apply,
+                result,
+                desired.state,
+                None if self.config.follower is not None else self.o.config,
+                desired.target,
+                dict(self.cache.observations),
+                self.cache.last_plans(desired),
+            )
+        except OSError as e:
+            warnings = [f"cannot write the reports: {e}"]
+        for w in warnings:
+            self.log.warning("report", warning=w)
+
+    async def _write_note(self, result: ApplyResult, desired: Desired, commit: str) -> None:
+        """git mode: the run's report as a git note on the commit it applied."""
+        follower = self.config.follower
+        assert follower is not None
+        settings = desired.state.settings
+        doc = reports.document(
+            self.journals.loop,
+            network=settings.network,
+            result=result,
+            state=desired.state,
+            commit=commit,
+            config_path=self.o.subdir,
+            target=desired.target,
+            observations=dict(self.cache.observations),
+            plans=self.cache.last_plans(desired),
+        )
+        push = settings.reports.push_notes and follower.remote
+        warning = await asyncio.to_thread(reports.write_note, follower.repo, doc, push)
+        if warning:
+            self.log.warning("git_note", warning=warning)
+        else:
+            self.log.info("git_note_written", commit=commit)
+
+
+def _items(c: Classified) -> list[DriftItem]:
+    """The resync's drift as journal drift items (field names only, never values)."""
+    now = time.time()
+    change = {"modify": "changed", "add": "missing", "delete": "unexpected"}
+    return [
+        DriftItem(
+            el,
+            op.collection,
+            op.key,
+            op.kind,
+            op.resource,
+            change.get(op.action, "changed"),
+            tuple(sorted(k for k in op.changes if not k.startswith("_")))
+            if op.action == "modify"
+            else (),
+            op.if_revision,
+            "open",
+            None,
+            now,
+            now,
+        )
+        for el, ops in c.drift.items()
+        for op in ops
+    ]
