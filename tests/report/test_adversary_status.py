@@ -42,7 +42,9 @@ def test_a_reconcile_killed_mid_apply_is_not_shown_as_synching_now(tmp_path: Pat
         root = write_config(tmp_path / "config", sims, users=1)
         assert cli("reconcile", str(root)).code == 0
         root = write_config(tmp_path / "config", sims, users=40)
-        sims[0].faults(latency_ms=20)
+        # Long enough that the "Synching" row is there to be seen before the
+        # batch is answered (20 ms left a window a loaded machine could miss).
+        sims[0].faults(latency_ms=1500)
         proc = subprocess.Popen([*PROVGIT, "reconcile", str(root)])
         try:
             assert wait_for(lambda: _synching_row(root / ".provgit", "cs1"), 60)
