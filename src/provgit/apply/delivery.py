@@ -38,7 +38,7 @@ PREPARED_AHEAD = 2
 Batch = list[tuple[Operation, WriteOp]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decisions:
     """What the run decided before its first write, for every element."""
 
@@ -238,16 +238,27 @@ class Delivery:
             task.add_done_callback(on_done)
             tasks.append(task)
 
+        admission = self.decisions.admission
         try:
             for op in wave:
                 if halted.is_set():
                     break
-                if await self._refused_by_admission(w, op):
+                verdict = admission.verdict(w.plan.element, op)
+                if verdict is not None:
+                    # Its resource is refused (apply/admission.py): not sent.
+                    if verdict.error_type is not None:
+                        await self._distribution_error(w, op, verdict.error_type, verdict.message)
+                    else:
+                        w.settle(op, verdict.status, message=verdict.message)
                     continue
                 if w.down is not None:
                     undelivered.append(op)
                     continue
-                write = await self._prepared(w, op)
+                try:
+                    write = self._prepared(w, op)
+                except SecretUnavailable as e:
+                    await self._distribution_error(w, op, "secret", str(e))
+                    continue
                 if write is None:
                     continue
                 sendable.append((op, write))
@@ -270,20 +281,10 @@ class Delivery:
             assert w.down is not None
             await self._pending(w, undelivered, w.down)
 
-    async def _refused_by_admission(self, w: ElementWork, op: Operation) -> bool:
-        """Whether admission settled `op` (its resource is refused): not sent."""
-        verdict = self.decisions.admission.verdict(w.plan.element, op)
-        if verdict is None:
-            return False
-        if verdict.error_type is not None:
-            await self._distribution_error(w, op, verdict.error_type, verdict.message)
-        else:
-            w.settle(op, verdict.status, message=verdict.message)
-        return True
-
-    async def _prepared(self, w: ElementWork, op: Operation) -> WriteOp | None:
+    def _prepared(self, w: ElementWork, op: Operation) -> WriteOp | None:
         """The write for `op`, or None when it is settled without one (drift
-        held, depends on a failure, held by an open error, secret missing)."""
+        held, depends on a failure, held by an open error). Plain calls, no
+        awaits: it runs once per write. Raises SecretUnavailable."""
         ref = (op.collection, op.key)
         # Drift first: a drifted record waits for a person, whatever it depends on.
         drift_held = self.decisions.drift_held
@@ -308,11 +309,7 @@ class Delivery:
                 error_id=held[0],
             )
             return None
-        try:
-            return write_op(op)
-        except SecretUnavailable as e:
-            await self._distribution_error(w, op, "secret", str(e))
-            return None
+        return write_op(op)
 
     # ---- one batch ----------------------------------------------------------------
 

@@ -204,7 +204,6 @@ class Applier:
 
     def _finish(self, result: ApplyResult, work: list[ElementWork]) -> ApplyResult:
         outcomes = {w.plan.element: w.outcomes for w in work}
-        result.elements = [w.result for w in work]
         result.drift = oc.drift_report(self.drift, self.drift_held, outcomes)
         return finish_run(self.ledger, result, work, self.tally, self.options, self.settings)
 

@@ -49,10 +49,6 @@ class ElementWork:
     # Set when a suspension or a sync window held some of its writes.
     hold: holds.Hold | None = None
 
-    @property
-    def name(self) -> str:
-        return self.plan.element
-
     def settle(
         self,
         op: Operation,
