@@ -45,7 +45,7 @@ from _common import generated, populate  # noqa: E402
 
 from provgit import aio  # noqa: E402
 from provgit.apply import ApplyOptions, apply_plan  # noqa: E402
-from provgit.apply.engine import _waves  # noqa: E402
+from provgit.apply.waves import waves  # noqa: E402
 from provgit.compose import connect, plan_network  # noqa: E402
 from provgit.journal import Journal  # noqa: E402
 from provgit.plan import PlanOptions  # noqa: E402
@@ -148,7 +148,7 @@ def bench_apply(users: int, latency_ms: float, batch: int, in_flight: int) -> di
         requests = 0
         for e in plan.elements:
             t = 0.0
-            for wave in _waves(e.operations):
+            for wave in waves(e.operations):
                 n = math.ceil(len(wave) / batch)
                 requests += n
                 t += math.ceil(n / in_flight) * latency_ms / 1000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provgit.apply.engine import KILL_HOOK_ENV
+from support.kill_after import KILL_HOOK_ENV
 
 from .helpers import Sim, start_sims
 

@@ -28,6 +28,8 @@ from provgit.journal import Journal
 from provgit.plan import Plan
 from provgit.simulator.store import ElementStore
 from provgit.validate import Validated
+from support import kill_after
+from support.kill_after import KILL_HOOK_ENV
 
 START_TIMEOUT = 20.0
 SERVE = [sys.executable, "-m", "provgit", "element", "serve"]
@@ -200,12 +202,22 @@ def cli(*args: str) -> Ran:
 
 
 def cli_process(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Ran:
+    """`provgit ARGS` as a process of its own. Given `KILL_HOOK_ENV` in `env`
+    (older tests), it runs through the kill launcher (tests/support/kill_after.py)."""
+    env = {**os.environ, **(env or {})}
+    point = env.pop(KILL_HOOK_ENV, None)
+    argv = kill_after.command(point, *args) if point else [*PROVGIT, *args]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    return Ran(p.returncode, p.stdout, p.stderr)
+
+
+def cli_killed_at(point: str, *args: str, timeout: float = 60) -> Ran:
+    """`provgit ARGS` as a process SIGKILLed at its write `point` ("N" right
+    after the Nth write call returned, "N:before" right before it is sent);
+    it finishes normally if it makes fewer calls."""
+    env = {k: v for k, v in os.environ.items() if k != KILL_HOOK_ENV}
     p = subprocess.run(
-        [*PROVGIT, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
+        kill_after.command(point, *args), capture_output=True, text=True, timeout=timeout, env=env
     )
     return Ran(p.returncode, p.stdout, p.stderr)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from provgit.apply import ApplyOptions
-from provgit.apply.engine import _waves
+from provgit.apply.waves import waves as cut_waves
 from provgit.cli.common import read_source
 from provgit.compose import Network, plan_network
 from provgit.drivers.http import HttpDriver
@@ -57,7 +57,7 @@ def test_batch_size_and_requests_in_flight_come_from_the_settings(cs1: Sim, tmp_
         assert valid.state.settings.apply.batch_size == 4
         run = await plan_network(valid.state, source, config, state, PlanOptions())
         (ep,) = [e for e in run.plan.elements if e.element == "cs1"]
-        waves = _waves(ep.operations)
+        waves = cut_waves(ep.operations)
         expected = sum(math.ceil(len(w) / 4) for w in waves)
         assert expected >= len(waves) + 7  # the 30 users alike are cut into 8 batches
         requests: list[int] = []

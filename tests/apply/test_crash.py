@@ -1,6 +1,7 @@
 """Crash safety: SIGKILL a real `provgit reconcile` at 20 points, then converge.
 
-The kill comes from the apply test hook (PROVGIT_TEST_KILL_AFTER_WRITES): "N"
+The kill comes from a write hook the test launcher installs
+(tests/support/kill_after.py, through `cli_killed_at`): "N"
 kills right after the Nth element write call returned, before its outcome is
 journaled (the element has the write, the journal does not know); "N:before"
 kills after the intents of the Nth call were committed, before it is sent.
@@ -17,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from provgit.apply import KILL_HOOK_ENV
+from support.kill_after import KILL_HOOK_ENV
 
-from .helpers import Sim, cli, cli_process, journal, read_store, start_sims, write_config
+from .helpers import Sim, cli, cli_killed_at, journal, read_store, start_sims, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +76,7 @@ def test_sigkill_at_20_points_converges(
     exercised_open_intents = 0
     for point in POINTS:
         config = _fresh(sims, tmp_path / f"run-{point.replace(':', '-')}")
-        killed = cli_process("reconcile", str(config), env={KILL_HOOK_ENV: point})
+        killed = cli_killed_at(point, "reconcile", str(config))
         assert killed.code == -signal.SIGKILL, (
             point,
             killed.code,

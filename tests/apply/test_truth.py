@@ -4,7 +4,6 @@ stopped, incomplete plans and refused runs, against real simulator processes."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -13,14 +12,13 @@ import jsonschema
 import pytest
 
 from provgit import exitcodes
-from provgit.apply import KILL_HOOK_ENV
 from provgit.journal import Journal
 
 from .helpers import (
     PROVGIT,
     Sim,
     cli,
-    cli_process,
+    cli_killed_at,
     journal,
     start_sims,
     wait_for,
@@ -183,7 +181,7 @@ def test_queue_cap_refusal_never_says_sync_completed(sims: list[Sim], tmp_path: 
 
 def test_run_killed_is_marked_interrupted_by_the_next_run(sims: list[Sim], tmp_path: Path) -> None:
     config = write_config(tmp_path / "config", sims, users=4)
-    killed = cli_process("reconcile", str(config), env={KILL_HOOK_ENV: "2"})
+    killed = cli_killed_at("2", "reconcile", str(config))
     assert killed.code == -signal.SIGKILL, killed.err
     with journal(_state(config)) as j:
         (dead,) = j.runs(1)
@@ -214,7 +212,6 @@ def test_sigterm_during_reconcile_is_an_interruption_not_an_error(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={k: v for k, v in os.environ.items() if k != KILL_HOOK_ENV},
     )
     try:
 

@@ -31,8 +31,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from apply.helpers import cli, cli_process
-from provgit.apply import KILL_HOOK_ENV
+from apply.helpers import cli, cli_killed_at
 from provgit.compose import desired_target
 from provgit.drivers.base import WriteOp
 from provgit.journal.db import Journal
@@ -276,7 +275,7 @@ class StatusModel(RuleBasedStateMachine):
         sent); then `status`, then a reconcile that must converge."""
         point = f"{write}:before" if before else str(write)
         self._planned()
-        killed = cli_process("reconcile", str(self.root), env={KILL_HOOK_ENV: point})
+        killed = cli_killed_at(point, "reconcile", str(self.root))
         # Fewer writes than N: the run finishes and is not killed.
         assert killed.code in (-signal.SIGKILL, 0, 1, 3, 4), killed.err[-2000:]
         if killed.code == -signal.SIGKILL:

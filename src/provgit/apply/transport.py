@@ -1,0 +1,182 @@
+"""Send batches to an element: retries with backoff, the write hook, and the
+change-feed lookup that tells an existing identical record from a conflict.
+
+The engine owns what a batch means; this module only gets answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import Any, Literal
+
+from provgit.apply.work import ElementWork
+from provgit.drivers.base import (
+    Driver,
+    ElementError,
+    FeedTooOldError,
+    StoredRecord,
+    TransportError,
+    WriteOp,
+    WriteResult,
+)
+from provgit.model.settings import Settings
+from provgit.plan.compute import field_changes
+from provgit.plan.model import Operation
+from provgit.secrets import SENSITIVE, with_values
+
+# When a write hook is called: "before" the Nth write call is sent (its
+# intents are committed), "after" it returned (its outcome not yet journaled).
+WriteMoment = Literal["before", "after"]
+# Called with the run's write call number (from 1) and the moment. Tests use
+# it to stop a real process at chosen instants (tests/support/kill_after.py).
+WriteHook = Callable[[int, WriteMoment], None]
+
+_installed: WriteHook | None = None
+
+
+def install_write_hook(hook: WriteHook | None) -> None:
+    """The hook every later apply in this process calls unless given its own
+    (a launcher installs it before running the CLI); None removes it."""
+    global _installed
+    _installed = hook
+
+
+def installed_write_hook() -> WriteHook | None:
+    return _installed
+
+
+def backoff(settings: Settings, attempt: int) -> float:
+    a = settings.apply
+    # Full jitter on the upper half: spreads retries of many appliers apart.
+    return float(min(a.retry_max_seconds, a.retry_base_seconds * 2**attempt)) * random.uniform(
+        0.5, 1.0
+    )
+
+
+def has_secret(value: Any) -> bool:
+    """Whether a record holds a secret reference (most do not: skip resolving them).
+
+    Called once per write: plain loops, no generators (a third of the cost).
+    """
+    if type(value) is dict:
+        if SENSITIVE in value:
+            return True
+        for v in value.values():
+            if (type(v) is dict or type(v) is list) and has_secret(v):
+                return True
+    elif type(value) is list:
+        for v in value:
+            if (type(v) is dict or type(v) is list) and has_secret(v):
+                return True
+    return False
+
+
+def write_op(op: Operation) -> WriteOp:
+    """The element write for `op`; raises SecretUnavailable for a missing secret."""
+    if op.action == "delete":
+        return WriteOp("delete", op.collection, op.key, None, op.if_revision)
+    # Secrets are resolved here, right before the write, and nowhere else.
+    fields = op.fields or {}
+    if has_secret(fields):
+        fields = with_values(fields)
+    return WriteOp("put", op.collection, op.key, fields, op.if_revision)
+
+
+class Transport:
+    """Write calls of one run: counted, retried, and seen by the write hook."""
+
+    def __init__(self, settings: Settings, hook: WriteHook | None = None) -> None:
+        self.settings = settings
+        self.hook = hook
+        self.writes = 0
+
+    async def transmit(self, w: ElementWork, batch: list[WriteOp]) -> dict[int, WriteResult]:
+        """Answers by index in `batch`. Element-wide trouble is retried with
+        backoff; when retries run out, `w.down` is set and the rest fails with it."""
+        assert w.driver is not None
+        results: dict[int, WriteResult] = {}
+        if w.down is not None:
+            # Went down while this batch waited: it stays pending (its intents close).
+            return {i: WriteResult(ok=False, error=w.down) for i in range(len(batch))}
+        remaining = list(range(len(batch)))
+        attempt = 0
+        while remaining:
+            answers, error = await self._call(w.driver, [batch[i] for i in remaining])
+            retry: list[int] = []
+            if answers is None:
+                if not error.retryable:
+                    for i in remaining:
+                        results[i] = WriteResult(ok=False, error=error)
+                    break
+                retry = remaining
+            else:
+                for i, answer in zip(remaining, answers, strict=True):
+                    if answer.ok or answer.error is None or not answer.error.retryable:
+                        results[i] = answer
+                    else:
+                        retry.append(i)
+                        error = answer.error
+            if not retry:
+                break
+            if attempt >= self.settings.apply.retry_attempts or w.down is not None:
+                w.down = w.down or error
+                for i in retry:
+                    results[i] = WriteResult(ok=False, error=error)
+                break
+            await asyncio.sleep(backoff(self.settings, attempt))
+            attempt += 1
+            remaining = retry
+        return results
+
+    async def _call(
+        self, driver: Driver, writes: list[WriteOp]
+    ) -> tuple[list[WriteResult] | None, ElementError]:
+        """One write call: its answers, or None and the error of the whole call."""
+        self.writes += 1
+        n = self.writes
+        if self.hook is not None:
+            self.hook(n, "before")
+        answers: list[WriteResult] | None = None
+        error: ElementError = TransportError("no answer")
+        try:
+            answers = await driver.write_batch(writes)
+        except ElementError as e:
+            error = e
+        except Exception as e:  # a driver bug must not take the other elements down
+            error = TransportError(f"driver error: {type(e).__name__}: {e}")
+        if self.hook is not None:
+            self.hook(n, "after")
+        return answers, error
+
+
+async def identical(w: ElementWork, op: Operation) -> int | None:
+    """A create that met an existing record: its revision if it holds what we want.
+
+    The record did not exist when the plan observed the element, so it was
+    written since: the change feed from the plan's revision has it.
+    """
+    assert w.driver is not None
+    since = w.plan.observed_revision or 0
+    found: StoredRecord | None = None
+    try:
+        while True:
+            feed = await w.driver.changes(since)
+            for c in feed.changes:
+                if (c.collection, c.key) == (op.collection, op.key):
+                    found = (
+                        None
+                        if c.op == "delete"
+                        else StoredRecord(c.collection, c.key, c.fields or {}, c.record_revision)
+                    )
+            if not feed.changes or feed.revision <= since:
+                break
+            since = feed.revision
+    except (FeedTooOldError, ElementError):
+        return None
+    except Exception:  # a driver bug: then it is not known to be identical
+        return None
+    if found is None or field_changes(op.fields or {}, found.fields):
+        return None
+    return found.revision

@@ -1,0 +1,1 @@
+"""Test-side tools shared by several test packages."""
