@@ -33,8 +33,8 @@ from provgit.plan.model import ElementPlan
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.projection.store import TargetStore
 from provgit.records import form_name_of
-from provgit.render.values import reach_through
 from provgit.report import derive as dv
+from provgit.report.links import reach_through
 from provgit.secrets import redact
 
 FORMAT = "provgit.status/1"
@@ -50,7 +50,7 @@ _OP_COUNTS = ("ok", "failed", "pending", "skipped", "held")
 
 @dataclass(frozen=True)
 class GitSource:
-    """Where the applied config came from in git (see `report.notes.git_source`)."""
+    """Where the applied config came from in git (see `publish.notes.git_source`)."""
 
     commit: str
     dirty: bool

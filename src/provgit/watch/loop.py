@@ -44,8 +44,8 @@ from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
 from provgit.plan import Plan, PlanOptions
+from provgit.publish import reports_dir
 from provgit.render import apply_summary
-from provgit.report import reports_dir
 from provgit.source import ConfigSource
 from provgit.validate import Validated
 from provgit.watch import reports
