@@ -216,7 +216,7 @@ def test_reports_are_written_atomically(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("template", ["javascript:alert(1)//{key}", "ftp://x/{key}"])
 def test_only_web_links_are_rendered(template: str) -> None:
-    from provgit.report.document import _safe_url
+    from provgit.report.document_common import safe_url as _safe_url
 
     assert _safe_url(template) is None
     assert _safe_url("https://cs1.example.net/x") == "https://cs1.example.net/x"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from provgit.journal.db import DistributionError, PendingUpdate
+from provgit.journal.db import DistributionError, PendingUpdate, last_writes
 from provgit.report.states import Ref, Write
 
 
@@ -124,3 +124,15 @@ def journal_facts(journal_path: Path, observed_revisions: Mapping[str, int | Non
         except sqlite3.Error:
             pass
     return facts
+
+
+def element_revisions(path: Path) -> dict[str, int]:
+    """The last revision each element answered a provgit write with."""
+    db = _connect_ro(path)
+    if db is None:
+        return {}
+    try:
+        with contextlib.closing(db):
+            return {name: revision for name, (_, revision) in last_writes(db).items()}
+    except sqlite3.Error:
+        return {}
