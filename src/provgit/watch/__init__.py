@@ -3,8 +3,8 @@
 One module per job: `triggers` (file changes, timers), `follower` (git),
 `loop` (single flight, composing the stages), `drift`, `shutdown` (stopping
 mid-apply), `server` (status over HTTP), `metrics`, `reports` (adapter to
-`provgit.report`), `incremental` (what is kept in memory between runs) and
-`logs`.
+`provgit.report` and `provgit.publish`), `incremental` (what is kept in memory
+between runs) and `logs`.
 """
 
 from provgit.watch.loop import Watcher, WatchOptions

@@ -1,4 +1,4 @@
-"""The watcher's use of `provgit.report` (issue 6): one adapter, no rendering here.
+"""The watcher's use of `provgit.report` and `provgit.publish` (issue 6): no rendering here.
 
 Directory mode writes the reports exactly as `provgit reconcile` does
 (`write_reports`, with the note when the config sits in a git work tree).
