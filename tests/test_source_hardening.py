@@ -22,7 +22,7 @@ from provgit.cli import main
 from provgit.journal import Journal
 from provgit.load.yaml_events import MAX_NESTING, parse_documents
 from provgit.observe import Observation, ObservationCache
-from provgit.report.notes import git_source
+from provgit.publish.notes import git_source
 from provgit.secrets import local_key
 from provgit.simulator.store import ElementStore
 from provgit.source import read_directory

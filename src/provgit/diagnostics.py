@@ -62,11 +62,3 @@ class Diagnostic:
     def sort_key(self) -> tuple[str, int, int, str]:
         loc = self.location
         return (loc.file, loc.line, loc.column, self.message)
-
-
-class InputError(Exception):
-    """User input that cannot be used at all; carries the diagnostics."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__("; ".join(f"{d.location}: {d.message}" for d in diagnostics[:3]))
-        self.diagnostics = diagnostics

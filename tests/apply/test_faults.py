@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from .helpers import (
     Sim,
     apply_in_process,
     cli,
+    cli_process,
     journal,
     wait_for,
     write_config,
@@ -223,8 +223,20 @@ def test_locked_element_retried_then_pending(sims: list[Sim], tmp_path: Path) ->
 
 def test_second_concurrent_applier_is_refused(sims: list[Sim], tmp_path: Path) -> None:
     cs1, _ = sims
-    config = write_config(tmp_path / "config", sims, users=2)
-    cs1.faults(latency_ms=400)  # keeps the first applier on cs1 for a few seconds
+    # One write per request, one request at a time: the first applier goes on
+    # writing cs1 for a dozen requests after it takes the lock.
+    config = write_config(
+        tmp_path / "config",
+        sims,
+        users=10,
+        extra_settings="  batch_size: 1\n  batches_in_flight: 1\n",
+    )
+    net = config / "net.yaml"
+    # Above the 10 s answers below: the first applier waits for them.
+    net.write_text(net.read_text().replace("timeout: 5}", "timeout: 60}"))
+    saved = tmp_path / "plan.json"
+    assert cli("plan", str(config), "--out", str(saved), "--detailed-exitcode").code == 2
+    cs1.faults(latency_ms=400)
     first = subprocess.Popen(
         [*PROVGIT, "reconcile", str(config)],
         stdout=subprocess.PIPE,
@@ -233,9 +245,16 @@ def test_second_concurrent_applier_is_refused(sims: list[Sim], tmp_path: Path) -
     )
     try:
         lock_file = _state(config) / "locks" / "cs1.lock"
-        assert wait_for(lambda: lock_file.exists() and lock_file.read_text().strip(), 20)
-        second = cli("reconcile", str(config))
-        out, err = first.communicate(timeout=60)
+        assert wait_for(lambda: lock_file.exists() and lock_file.read_text().strip(), 60)
+        # From here every answer of cs1 takes 10 s: the first applier, which
+        # has writes left, holds the lock until the test lets it go. The
+        # second applier reaches the lock without asking cs1 anything (a
+        # saved plan takes the lock before it reads the element).
+        cs1.faults(latency_ms=10_000)
+        assert first.poll() is None, "the first applier finished before the test held it"
+        second = cli("apply", str(saved), "--config", str(config), "--yes")
+        cs1.faults(latency_ms=0)
+        out, err = first.communicate(timeout=120)
     finally:
         if first.poll() is None:
             first.kill()
@@ -244,6 +263,6 @@ def test_second_concurrent_applier_is_refused(sims: list[Sim], tmp_path: Path) -
     assert f"element cs1 is being applied by pid {first.pid}" in second.out
     assert "(reconcile, since" in second.out
     assert first.returncode == 0, out + err
-    started = time.monotonic()
-    assert cli("reconcile", str(config)).code == 0
-    assert time.monotonic() - started < 30
+    assert not lock_file.read_text().strip()  # released, holder cleared
+    # The lock went with the first applier: the next run takes it and is in sync.
+    assert cli_process("reconcile", str(config), timeout=60).code == 0

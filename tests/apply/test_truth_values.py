@@ -109,7 +109,7 @@ def test_dead_runs_of_this_host_are_marked_interrupted_once(tmp_path: Path) -> N
 
 def test_every_journal_event_type_is_in_the_schema_and_has_a_feed_title() -> None:
     from provgit.journal import EVENT_TYPES
-    from provgit.report.atom import TITLES
+    from provgit.render.status_atom import TITLES
 
     schema = json.loads((Path(__file__).resolve().parents[2] / SCHEMA).read_text())
     assert set(schema["$defs"]["event"]["properties"]["type"]["enum"]) == set(EVENT_TYPES)

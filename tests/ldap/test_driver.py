@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -222,15 +221,12 @@ def test_paged_full_read_of_ten_thousand_entries(tmp_path: Any) -> None:
     try:
 
         async def body(d: Driver) -> None:
-            started = time.monotonic()
-            observed = (await observe({"dir1": d}))["dir1"]
-            took = time.monotonic() - started
+            # Bounded, not benchmarked: a generous ceiling for a shared 2-core machine.
+            observed = (await asyncio.wait_for(observe({"dir1": d}), 120))["dir1"]
             assert observed.ok, observed.error
             users = observed.records["users"]
             assert len(users) == n
             assert users["u04242"].fields["primary_dn"] == "24242"
-            # Bounded, not benchmarked: a generous ceiling for a shared 2-core machine.
-            assert took < 120, f"full read of {n} entries took {took:.1f}s"
 
         run(LdapDriver(config(server)), body)
     finally:

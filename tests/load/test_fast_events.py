@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from provgit.load import yaml_events
-from provgit.load.yaml_events import YamlProblem, locate, parse_documents
+from provgit.load.yaml_events import YamlProblem, parse_documents
+from provgit.load.yaml_locate import locate
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample-config"
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from provgit.load import yaml_events
-from provgit.load.yaml_events import YamlProblem, c_parser_in_use, locate, parse_documents
+from provgit.load.yaml_events import YamlProblem, c_parser_in_use, parse_documents
+from provgit.load.yaml_locate import locate
 from provgit.source import read_directory
 from provgit.validate import validate_source
 

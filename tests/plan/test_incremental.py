@@ -74,12 +74,13 @@ def _observed(target: Target, rng: random.Random) -> dict[str, Observation]:
     return out
 
 
-@pytest.mark.parametrize("seed", range(6))
+# Two seeds for each of the four (in_place, prune) combinations.
+@pytest.mark.parametrize("seed", range(8))
 def test_reproject_and_replan_equal_the_full_computation(seed: int, tmp_path: Path) -> None:
-    _check(seed, tmp_path, in_place=seed % 2 == 1)
+    _check(seed, tmp_path, in_place=bool(seed & 1), prune=bool(seed & 2))
 
 
-def _check(seed: int, tmp_path: Path, in_place: bool) -> None:
+def _check(seed: int, tmp_path: Path, in_place: bool, prune: bool) -> None:
     rng = random.Random(seed)
     users = [_user(i, rng) for i in range(15)]
     flows = [{"name": "main", "media_servers": ["ms1"], "steps": [{"action": "hangup"}]}]
@@ -88,7 +89,7 @@ def _check(seed: int, tmp_path: Path, in_place: bool) -> None:
     old_target = project(old, fp)
     observed = _observed(old_target, rng)
     types = {n: e.type for n, e in old.elements.items()}
-    options = PlanOptions(prune=seed % 2 == 0)
+    options = PlanOptions(prune=prune)
     before = {
         n: plan_element(n, types[n], old_target, observed[n], old.settings, options) for n in types
     }

@@ -25,7 +25,7 @@ from provgit.cli.plan import make_plan
 from provgit.drivers.base import WriteOp
 from provgit.journal import Journal
 from provgit.plan import PlanOptions
-from provgit.report import Written, reports_dir, write_reports
+from provgit.publish import Written, reports_dir, write_reports
 from provgit.simulator.store import ElementStore
 
 PIN = "73195286"  # must never appear in a report

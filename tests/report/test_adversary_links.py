@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from provgit.report.markdown import _link
+from provgit.render.status_markdown import _link
 
 
 @pytest.mark.parametrize(

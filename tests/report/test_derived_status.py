@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from apply.helpers import Sim, cli, start_sims
-from provgit.report import html
+from provgit.render import status_html
 
 from .test_documents import validator
 
@@ -161,8 +161,8 @@ def test_offline_ivr_server_and_a_changed_workflow_is_not_sync_completed(
     text = cli("status", str(root)).out
     assert "Worst: ivr1: IVR services are stopped or the server is offline" in text
     assert "IVR service alarm: IVR services are stopped or the server is offline (ivr1)" in text
-    assert "ivr1: IVR services are stopped or the server is offline" in html.render(doc)
-    assert "IVR service alarm: ivr1" in html.render(doc)
+    assert "ivr1: IVR services are stopped or the server is offline" in status_html.render(doc)
+    assert "IVR service alarm: ivr1" in status_html.render(doc)
     # Back online and reconciled: completed again, the alarm cleared.
     ivr.faults(offline=False)
     assert cli("reconcile", str(root)).code == 0
@@ -194,7 +194,7 @@ def test_an_out_of_band_edit_of_a_cos_is_drift_and_the_network_is_not_in_sync(
     assert (cos["completed"], cos["total"]) == (2, 3)
     assert doc["counts"]["drift"] == 1 and doc["worst"]["state"] == "drift"
     # The page header shows the worst state, and the seeds' pointer.
-    page = html.render(doc)
+    page = status_html.render(doc)
     assert '<div id="worst" class="status failed">Drift on cs2</div>' in page
     assert "See the Server page to view the Status of Remote Servers." in page
     assert cli("status", str(root), "--kind", "cos").code != 0

@@ -15,15 +15,14 @@ import pytest
 
 from provgit.apply import status as st
 from provgit.journal import Journal
-from provgit.report import (
+from provgit.publish import (
     FEED_FILE,
     HTML_FILE,
     MARKDOWN_FILE,
     STATUS_FILE,
-    atom,
-    markdown,
     write_reports,
 )
+from provgit.render import status_atom, status_markdown
 from provgit.report.document import build_document
 
 from .conftest import PIN, Lab
@@ -123,7 +122,7 @@ def test_feed_parses_without_bozo_and_matches_events(lab: Lab) -> None:
         events = j.recent_events(1000)
     assert [e.id for e in reversed(events)] == [int(x.id.rsplit("/", 1)[1]) for x in feed.entries]
     for entry, ev in zip(feed.entries, reversed(events), strict=True):
-        assert entry.id == atom.entry_id("lab", ev.id)
+        assert entry.id == status_atom.entry_id("lab", ev.id)
         assert entry.summary == ev.message
         assert entry.tags[0].term == ev.type
     titles = [x.title for x in feed.entries]
@@ -145,7 +144,7 @@ def test_feed_entry_ids_are_stable_across_rewrites(tmp_path: Path) -> None:
 def test_markdown_summary_first_and_bounded(tmp_path: Path) -> None:
     with synthetic(tmp_path, errors=400, pending=50) as j:
         doc = build_document(j, network="t")
-    text = markdown.render(doc, 4000)
+    text = status_markdown.render(doc, 4000)
     assert len(text.encode()) <= 4000
     assert text.startswith("## provgit: Sync Incomplete — t\n")
     assert "400 distribution error(s), 50 pending update(s)" in text.split("###")[0]
@@ -156,7 +155,7 @@ def test_markdown_summary_first_and_bounded(tmp_path: Path) -> None:
     assert 0 < shown < 400 and f"{400 - shown} distribution errors" in cut
     # A pipe in a reason stays inside its cell.
     assert "already used \\| by someone" in text
-    full = markdown.render(doc, 10_000_000)
+    full = status_markdown.render(doc, 10_000_000)
     assert "Cut to fit" not in full and full.count("| refused |") == 400
 
 
@@ -217,7 +216,7 @@ def test_reports_are_written_atomically(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("template", ["javascript:alert(1)//{key}", "ftp://x/{key}"])
 def test_only_web_links_are_rendered(template: str) -> None:
-    from provgit.report.document import _safe_url
+    from provgit.report.document_common import safe_url as _safe_url
 
     assert _safe_url(template) is None
     assert _safe_url("https://cs1.example.net/x") == "https://cs1.example.net/x"

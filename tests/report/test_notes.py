@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from provgit.report.notes import git_source
+from provgit.publish.notes import git_source
 
 from .conftest import ASMITH, Lab, git, reconcile, write_config
 

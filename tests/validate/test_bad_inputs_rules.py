@@ -669,7 +669,7 @@ def test_escaping_helpers() -> None:
 
 def test_status_md_escapes_keys_reasons_and_events_from_elements(tmp_path: Path) -> None:
     from provgit.journal import Journal
-    from provgit.report import markdown
+    from provgit.render import status_markdown
     from provgit.report.document import build_document
 
     with Journal.open(tmp_path / "state") as j:
@@ -688,7 +688,7 @@ def test_status_md_escapes_keys_reasons_and_events_from_elements(tmp_path: Path)
                 fields_hash=None,
             )
             j.add_event("drift", "**<b>bold</b>** `x", element="cs1")
-        text = markdown.render(build_document(j, network="n<i>"))
+        text = status_markdown.render(build_document(j, network="n<i>"))
     page = _as_github_would_render(text)
     for tag in ("<script", "<img", "<b>", "<i>", 'href="javascript'):
         assert tag not in page, page

@@ -16,7 +16,7 @@ from provgit.compose import desired_target
 from provgit.plan import PlanFormatError, PlanOptions, signing
 from provgit.plan.recheck import recheck
 from provgit.plan.signing import PlanSignatureError
-from provgit.report import reports_dir
+from provgit.publish import reports_dir
 
 # Refusals listed in text output (JSON lists them all).
 MAX_SHOWN = 20

@@ -26,8 +26,8 @@ from provgit.journal import Journal, JournalError
 from provgit.journal.db import FILENAME
 from provgit.model.state import DesiredState
 from provgit.plan import Plan
+from provgit.publish import write_status
 from provgit.render import apply_summary
-from provgit.report import write_status
 
 MAX_PROBLEMS_SHOWN = 20
 

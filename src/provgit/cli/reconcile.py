@@ -12,7 +12,7 @@ from provgit.cli import applying
 from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
 from provgit.cli.plan import make_plan, plan_options
 from provgit.plan import PlanOptions
-from provgit.report import reports_dir
+from provgit.publish import reports_dir
 
 
 @click.command("reconcile")

@@ -24,7 +24,8 @@ from provgit.plan.signing import PlanSignatureError
 from provgit.projection.project import landings, shared_fields
 from provgit.records import form_name
 from provgit.render import plan_text
-from provgit.render.values import reach_through, short
+from provgit.render.values import short
+from provgit.report.links import reach_through
 from provgit.secrets import Fingerprinter
 
 

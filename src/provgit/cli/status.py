@@ -19,7 +19,7 @@ from provgit.cli.common import (
 from provgit.compose import status_inputs
 from provgit.model.kinds import KINDS, resolve_kind
 from provgit.model.settings import Settings
-from provgit.report import markdown, text
+from provgit.render import status_markdown, status_text
 from provgit.report.document import build_document, filtered
 
 
@@ -107,9 +107,9 @@ def command(
         # orjson: the pure-Python indenting encoder took 0.4 s on 100,000 users.
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     elif fmt == "markdown":
-        click.echo(markdown.render(doc, max_bytes or bound), nl=False)
+        click.echo(status_markdown.render(doc, max_bytes or bound), nl=False)
     else:
-        click.echo(text.render(doc), nl=False)
+        click.echo(status_text.render(doc), nl=False)
     if invalid:
         return exitcodes.INVALID
     return exitcodes.OK if doc["in_sync"] else exitcodes.APPLIED_WITH_ERRORS

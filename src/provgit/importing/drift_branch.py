@@ -13,7 +13,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +142,6 @@ def commit_branch(
     files: list[str],
     message: str,
     branch: str,
-    actor: Callable[[Any], tuple[Any, Any]] | None = None,
 ) -> str:
     """Commit `files` (relative to the config root) in the worktree; point `branch` at it."""
     import git

@@ -6,7 +6,7 @@ is about five times faster, and that parse is the whole cost of loading a large
 network. Output is plain dict/list/str/int/float/bool/None, so it can be cached
 with `marshal`.
 
-Locations are not kept on this hot path: `locate()` re-reads one file and maps
+Locations are not kept on this hot path: `yaml_locate.locate()` re-reads one file and maps
 data paths to line/column, and is only called for files that have problems.
 """
 
@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -65,7 +65,7 @@ _NUMERIC_START = frozenset("0123456789+-.")
 _STR_TAGS = frozenset(("tag:yaml.org,2002:str", "!"))
 
 
-def _plain(v: str) -> Any:
+def resolve_plain(v: str) -> Any:
     """YAML 1.2 core schema resolution of a plain scalar (so `no` stays a string)."""
     if not v or v in _NULLS:
         return None
@@ -91,7 +91,7 @@ def _plain(v: str) -> Any:
 def _tagged(tag: str, v: str, line: int, col: int) -> Any:
     if tag in _STR_TAGS:
         return v
-    resolved = _plain(v)
+    resolved = resolve_plain(v)
     wanted = {
         "tag:yaml.org,2002:int": int,
         "tag:yaml.org,2002:float": float,
@@ -195,7 +195,7 @@ def _as_tuple(ev: Any) -> tuple[Any, ...] | None:
 
 
 @contextmanager
-def _event_reader(data: bytes, fast: bool | None = None) -> Iterator[Callable[[], Any]]:
+def event_reader(data: bytes, fast: bool | None = None) -> Iterator[Callable[[], Any]]:
     """A function returning the next event tuple (None at the end) while in scope.
 
     Parser errors become YamlProblem with the parser's position.
@@ -262,7 +262,7 @@ def _tab_hint(data: bytes, line: int, col: int) -> str | None:
 
 def _all_events(data: bytes, fast: bool) -> list[tuple[Any, ...]]:
     out = []
-    with _event_reader(data, fast) as get:
+    with event_reader(data, fast) as get:
         while (ev := get()) is not None:
             out.append(ev)
     return out
@@ -287,6 +287,7 @@ _FAST_EVENTS = False
 _FAST_EVENTS = _probe_fast_events()
 
 
+# long: the hot loop of loading (module docstring): one pass over the parser events, locals only.
 def parse_documents(data: bytes) -> list[Any]:
     """Parse every document of a YAML stream into plain data.
 
@@ -302,7 +303,7 @@ def parse_documents(data: bytes) -> list[Any]:
     # distinct one once. Sharing the string objects also makes the marshal
     # cache entries smaller (marshal writes a repeated object as a reference).
     memo: dict[str, Any] = {}
-    plain = _plain
+    plain = resolve_plain
     # The open collection: its container, whether it is a mapping, the key
     # waiting for its value (no_key: the next node is a key), its anchor and
     # the node count at its start. Outer collections wait on `stack`.
@@ -314,7 +315,7 @@ def parse_documents(data: bytes) -> list[Any]:
     cur_anchor: Any = None
     cur_start = 0
     value: Any
-    with _event_reader(data) as get:
+    with event_reader(data) as get:
         while (ev := get()) is not None:
             code = ev[0]
             if code == PLAIN:
@@ -457,79 +458,3 @@ class _NoKey:
 
 
 _NO_KEY = _NoKey()
-
-
-def locate(data: bytes, paths: Iterable[Path]) -> dict[Path, tuple[int, int]]:
-    """1-based (line, column) for each data path of the first document.
-
-    A path that does not exist resolves to the deepest part of it that does
-    (a missing field points at the mapping that lacks it). Paths start with the
-    document index.
-    """
-    wanted = {tuple(p) for p in paths}
-    prefixes: set[Path] = set()
-    for p in wanted:
-        for i in range(len(p) + 1):
-            prefixes.add(p[:i])
-    found: dict[Path, tuple[int, int]] = {}
-    stack: list[list[Any]] = []  # [path, is_map, pending_key|None, next_index]
-    doc = -1
-    try:
-        with _event_reader(data) as get:
-            while (ev := get()) is not None:
-                code = ev[0]
-                if code == DOC_START:
-                    doc += 1
-                    continue
-                if code in (STREAM, DOC_END):
-                    continue
-                if code in (MAP_END, SEQ_END):
-                    stack.pop()
-                    continue
-                # Path of the node this event starts.
-                if not stack:
-                    path: Path = (doc,)
-                else:
-                    top = stack[-1]
-                    if top[1]:
-                        if top[2] is None:
-                            # This event is a key.
-                            top[2] = ev[1] if code in (SCALAR, PLAIN) else ""
-                            key_path = (*top[0], top[2])
-                            if key_path in prefixes and key_path not in found:
-                                m = ev[-1]
-                                found[key_path] = (m.line + 1, m.column + 1)
-                            if code in (MAP_START, SEQ_START):
-                                # A collection used as a key (refused by the parse,
-                                # but keep the stack balanced for its end event).
-                                stack.append([key_path, code == MAP_START, None, 0])
-                            continue
-                        path = (*top[0], _key(top[2]))
-                        top[2] = None
-                    else:
-                        path = (*top[0], top[3])
-                        top[3] += 1
-                if path in prefixes:
-                    m = ev[-1]
-                    if path not in found or isinstance(path[-1], int):
-                        found[path] = (m.line + 1, m.column + 1)
-                if code == MAP_START:
-                    stack.append([path, True, None, 0])
-                elif code == SEQ_START:
-                    stack.append([path, False, None, 0])
-    except YamlProblem:
-        pass
-    out: dict[Path, tuple[int, int]] = {}
-    for p in wanted:
-        for i in range(len(p), -1, -1):
-            if p[:i] in found:
-                out[p] = found[p[:i]]
-                break
-        else:
-            out[p] = (1, 1)
-    return out
-
-
-def _key(raw: str) -> str | int:
-    v = _plain(raw)
-    return v if isinstance(v, (str, int)) and not isinstance(v, bool) else raw

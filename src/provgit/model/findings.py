@@ -1,6 +1,6 @@
 """Problems pinned to a data path; turned into file:line:col only when reported.
 
-Locations are looked up lazily (see `load.yaml_events.locate`) so the fast path
+Locations are looked up lazily (see `load.yaml_locate.locate`) so the fast path
 of a valid config never pays for them.
 """
 
@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from provgit.diagnostics import Diagnostic, Location
-from provgit.load.yaml_events import Path, locate
+from provgit.load.yaml_events import Path
+from provgit.load.yaml_locate import locate
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import PurePath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -143,6 +143,3 @@ class Element(Model):
             raise ValueError(
                 "directory.bind_dn needs its password as connection.token (a secret reference)"
             )
-
-
-ElementTypeName = Literal["mivb", "micollab", "ivr", "directory"]

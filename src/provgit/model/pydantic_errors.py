@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -94,55 +95,11 @@ def explain(model: type[BaseModel], err: Any) -> tuple[tuple[Any, ...], str, str
             f'quote the key: "{value}": …' if etype == "string_type" else None,
         )
     if etype in _TYPE_NAMES:
-        hint = None
-        if (
-            etype == "string_type"
-            and isinstance(value, int | float)
-            and not isinstance(value, bool)
-        ):
-            hint = f'quote it to keep it as text: {field}: "{value}"'
-        if etype == "string_type" and isinstance(value, bool):
-            hint = f'YAML reads this as a boolean; quote it: {field}: "{value}"'
-        if etype == "int_type" and isinstance(value, float) and value.is_integer():
-            hint = f"write a whole number, without the decimal point: {field}: {int(value)}"
-        if etype == "bool_type" and isinstance(value, str):
-            meant = YAML11_BOOLEANS.get(value, value.strip().lower() == "true")
-            hint = (
-                f"write {str(meant).lower()}; YAML 1.2 reads `{value}` as the string {value!r}"
-                if value in YAML11_BOOLEANS
-                else f"remove the quotes: {field}: {str(meant).lower()}"
-                if value.strip().lower() in ("true", "false")
-                else None
-            )
-        if etype == "int_type" and isinstance(value, str) and value.strip().isdigit():
-            hint = f"remove the quotes: {field}: {value.strip()}"
+        hint = _type_hint(etype, field, value)
         return loc, f"'{field}' must be {_TYPE_NAMES[etype]}, got {_describe(value)}", hint
-    if etype == "string_too_long":
-        n = len(value) if isinstance(value, str) else "?"
-        return (
-            loc,
-            f"'{field}' is {n} characters long; the maximum is {ctx.get('max_length')}",
-            None,
-        )
-    if etype == "string_too_short":
-        return loc, f"'{field}' needs at least {ctx.get('min_length')} character(s)", None
-    if etype == "too_long":
-        return (
-            loc,
-            f"'{field}' has {ctx.get('actual_length')} items; at most {ctx.get('max_length')} "
-            "are allowed",
-            None,
-        )
-    if etype == "too_short":
-        return loc, f"'{field}' needs at least {ctx.get('min_length')} item(s)", None
-    if etype in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        bound = {
-            "greater_than_equal": f"at least {ctx.get('ge')}",
-            "less_than_equal": f"at most {ctx.get('le')}",
-            "greater_than": f"more than {ctx.get('gt')}",
-            "less_than": f"less than {ctx.get('lt')}",
-        }[etype]
-        return loc, f"'{field}' is {value!r}; it must be {bound}", None
+    bound = _size_message(etype, field, value, ctx)
+    if bound is not None:
+        return loc, bound, None
     if etype == "string_pattern_mismatch":
         return (
             loc,
@@ -177,3 +134,51 @@ _PATTERN_HINTS = {
 def _is_sentence(msg: str) -> bool:
     # Field validators say "must …"/"contains …" and need the field name in front.
     return not msg.startswith(("must ", "contains ", "cannot ", "use ", "is the text "))
+
+
+def _type_hint(etype: str, field: str, value: Any) -> str | None:
+    """How to write a value YAML read as the wrong type (quotes, a whole number, true/false)."""
+    hint = None
+    if etype == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        hint = f'quote it to keep it as text: {field}: "{value}"'
+    if etype == "string_type" and isinstance(value, bool):
+        hint = f'YAML reads this as a boolean; quote it: {field}: "{value}"'
+    if etype == "int_type" and isinstance(value, float) and value.is_integer():
+        hint = f"write a whole number, without the decimal point: {field}: {int(value)}"
+    if etype == "bool_type" and isinstance(value, str):
+        meant = YAML11_BOOLEANS.get(value, value.strip().lower() == "true")
+        hint = (
+            f"write {str(meant).lower()}; YAML 1.2 reads `{value}` as the string {value!r}"
+            if value in YAML11_BOOLEANS
+            else f"remove the quotes: {field}: {str(meant).lower()}"
+            if value.strip().lower() in ("true", "false")
+            else None
+        )
+    if etype == "int_type" and isinstance(value, str) and value.strip().isdigit():
+        hint = f"remove the quotes: {field}: {value.strip()}"
+    return hint
+
+
+def _size_message(etype: str, field: str, value: Any, ctx: Mapping[str, Any]) -> str | None:
+    """The message for a value too long, too short, too big or too small; None otherwise."""
+    if etype == "string_too_long":
+        n = len(value) if isinstance(value, str) else "?"
+        return f"'{field}' is {n} characters long; the maximum is {ctx.get('max_length')}"
+    if etype == "string_too_short":
+        return f"'{field}' needs at least {ctx.get('min_length')} character(s)"
+    if etype == "too_long":
+        return (
+            f"'{field}' has {ctx.get('actual_length')} items; at most {ctx.get('max_length')} "
+            "are allowed"
+        )
+    if etype == "too_short":
+        return f"'{field}' needs at least {ctx.get('min_length')} item(s)"
+    if etype in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bound = {
+            "greater_than_equal": f"at least {ctx.get('ge')}",
+            "less_than_equal": f"at most {ctx.get('le')}",
+            "greater_than": f"more than {ctx.get('gt')}",
+            "less_than": f"less than {ctx.get('lt')}",
+        }[etype]
+        return f"'{field}' is {value!r}; it must be {bound}"
+    return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -187,7 +187,3 @@ class User(Model):
 
     def effective_directory_name(self) -> str:
         return self.directory_name or f"{self.last_name}, {self.first_name}"
-
-
-def user_extra_json_schema() -> dict[str, Any]:
-    return {}

@@ -27,6 +27,7 @@ from typing import Any
 from provgit.fsutil import private_sqlite
 from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
 from provgit.simulator import rules
+from provgit.simulator.store_tables import Indexes, Secrets
 from provgit.wire import codec
 from provgit.wire.protocol import (
     Change,
@@ -140,6 +141,8 @@ class ElementStore:
         self.name: str = meta["name"]
         self.element_type: str = meta["type"]
         self.version: str = meta["version"]
+        self._indexes = Indexes(self._db, self.element_type)
+        self._secrets = Secrets(self._db)
 
     # ---- plumbing --------------------------------------------------------
 
@@ -371,10 +374,10 @@ class ElementStore:
         if op.op == "delete":
             if row is None:
                 raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
-            self._check_delete(collection, key, form)
+            self._indexes.check_delete(collection, key, form)
             db.execute("DELETE FROM records WHERE collection = ? AND key = ?", (collection, key))
-            self._unindex(collection, key)
-            db.execute("DELETE FROM secrets WHERE collection = ? AND key = ?", (collection, key))
+            self._indexes.remove(collection, key)
+            self._secrets.drop(collection, key)
             db.execute(
                 "INSERT INTO changes VALUES (?, ?, ?, 'delete', NULL, ?)",
                 (revision, collection, key, revision),
@@ -389,7 +392,7 @@ class ElementStore:
         dns = rules.directory_numbers(op.fields)
         cos = rules.cos_references(self.element_type, op.fields)
         refusals = rules.check_record(self.element_type, collection, key, op.fields)
-        refusals += self._check_references(collection, key, dns, cos, form)
+        refusals += self._indexes.check_references(collection, key, dns, cos, form)
         if refusals:
             raise RefusedError(
                 f"{form} {key} refused: " + "; ".join(r.reason for r in refusals), refusals
@@ -409,122 +412,21 @@ class ElementStore:
         )
         # Index and secret upkeep only for records that have (or had) any:
         # most records have neither, and these statements are half a write.
-        if self._indexed(old):
-            self._unindex(collection, key)
+        if self._indexes.indexed(old):
+            self._indexes.remove(collection, key)
         if dns or cos:
-            self._index(collection, key, dns, cos)
+            self._indexes.add(collection, key, dns, cos)
         if secrets or SENSITIVE in text or (row is not None and SENSITIVE in row[0]):
-            self._store_secrets(collection, key, stored, secrets)
+            self._secrets.store(collection, key, stored, secrets)
         db.execute(
             "INSERT INTO changes VALUES (?, ?, ?, 'put', ?, ?)",
             (revision, collection, key, text, revision),
         )
         return text
 
-    def _indexed(self, fields: Fields) -> bool:
-        return bool(
-            rules.directory_numbers(fields) or rules.cos_references(self.element_type, fields)
-        )
-
-    def _check_references(
-        self,
-        collection: str,
-        key: str,
-        dns: list[tuple[str, str]],
-        cos_refs: list[tuple[str, str]],
-        form: str,
-    ) -> list[Refusal]:
-        out: list[Refusal] = []
-        seen: dict[str, str] = {}
-        for path, dn in dns:
-            if dn in seen:
-                out.append(Refusal(form, path, f"DN {dn} is used twice in this record"))
-                continue
-            seen[dn] = path
-            owner = self._db.execute(
-                "SELECT collection, key FROM dns WHERE dn = ?", (dn,)
-            ).fetchone()
-            if owner is not None and (owner[0], owner[1]) != (collection, key):
-                out.append(Refusal(form, path, f"DN {dn} is already used by {owner[0]}/{owner[1]}"))
-        # A record names the same COS for several periods (day, night1,
-        # night2): one lookup each, nothing is written in between.
-        exists: dict[str, bool] = {}
-        for path, cos in cos_refs:
-            if cos not in exists:
-                exists[cos] = (
-                    self._db.execute(
-                        "SELECT 1 FROM records WHERE collection = 'cos' AND key = ?", (cos,)
-                    ).fetchone()
-                    is not None
-                )
-            if not exists[cos]:
-                out.append(
-                    Refusal(form, path, f"Class of Service {cos} does not exist on this element")
-                )
-        return out
-
-    def _check_delete(self, collection: str, key: str, form: str) -> None:
-        if collection != "cos":
-            return
-        users = self._db.execute(
-            "SELECT collection, key FROM cos_refs WHERE cos = ? ORDER BY collection, key LIMIT 3",
-            (key,),
-        ).fetchall()
-        if users:
-            names = ", ".join(f"{c}/{k}" for c, k in users)
-            reason = f"Class of Service {key} is still used by {names}"
-            raise RefusedError(f"{form} {key} refused: {reason}", [Refusal(form, None, reason)])
-
-    def _index(
-        self,
-        collection: str,
-        key: str,
-        dns: list[tuple[str, str]],
-        cos_refs: list[tuple[str, str]],
-    ) -> None:
-        # Only the statements that have rows (an empty executemany still costs).
-        if dns:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO dns VALUES (?, ?, ?)",
-                [(dn, collection, key) for _, dn in dns],
-            )
-        if cos_refs:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO cos_refs VALUES (?, ?, ?)",
-                [(cos, collection, key) for _, cos in cos_refs],
-            )
-
-    def _unindex(self, collection: str, key: str) -> None:
-        self._db.execute("DELETE FROM dns WHERE collection = ? AND key = ?", (collection, key))
-        self._db.execute("DELETE FROM cos_refs WHERE collection = ? AND key = ?", (collection, key))
-
-    def _store_secrets(
-        self, collection: str, key: str, stored: Fields, secrets: dict[str, Any]
-    ) -> None:
-        # A fingerprint sent without its value keeps the plaintext already held
-        # (rewriting a record must not wipe its PIN); paths no longer present go.
-        kept = dict(
-            self._db.execute(
-                "SELECT path, value FROM secrets WHERE collection = ? AND key = ?",
-                (collection, key),
-            ).fetchall()
-        )
-        self._db.execute("DELETE FROM secrets WHERE collection = ? AND key = ?", (collection, key))
-        rows: list[tuple[str, str, str, str]] = []
-        for path in _sensitive_paths(stored, ""):
-            if path in secrets:
-                rows.append((collection, key, path, _dumps(secrets[path])))
-            elif path in kept:
-                rows.append((collection, key, path, kept[path]))
-        self._db.executemany("INSERT INTO secrets VALUES (?, ?, ?, ?)", rows)
-
     def has_secret(self, collection: str, key: str, path: str) -> bool:
         """Whether the element holds a plaintext at `path` (tests; never the value)."""
-        row = self._db.execute(
-            "SELECT 1 FROM secrets WHERE collection = ? AND key = ? AND path = ?",
-            (collection, key, path),
-        ).fetchone()
-        return row is not None
+        return self._secrets.has(collection, key, path)
 
     def reset(self) -> None:
         """Empty the element (simulator tests). The revision keeps growing and the
@@ -540,15 +442,3 @@ class ElementStore:
         refusal = rules.check_collection(self.element_type, collection)
         if refusal is not None:
             raise NotFoundError(refusal.reason)
-
-
-def _sensitive_paths(value: Any, path: str) -> Iterator[str]:
-    if isinstance(value, dict):
-        if SENSITIVE in value:
-            yield path
-            return
-        for k, v in value.items():
-            yield from _sensitive_paths(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _sensitive_paths(v, f"{path}[{i}]")

@@ -7,7 +7,7 @@ One module per job: `loop` (the single flight, composing the rest),
 (resync, fetch, retries, sync windows, idle GC), `run` (one reconcile run:
 observe, plan, apply, report), `triggers` (file changes), `drift_policy`,
 `shutdown` (stopping mid-apply), `server` (status over HTTP), `metrics`,
-`reports` (adapter to `provgit.report`), `incremental` (what is kept in memory
+`reports` (adapter to `provgit.report` and `provgit.publish`), `incremental` (what is kept in memory
 between runs), `journals`, `options` and `logs`.
 """
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from provgit.apply import status as st
 from provgit.journal import NETWORK, Journal
-from provgit.report import reports_dir
+from provgit.publish import reports_dir
 from provgit.watch.config_tracker import ConfigTracker
 from provgit.watch.follower import GitFollower
 from provgit.watch.incremental import Desired, StageCache

@@ -1,4 +1,4 @@
-"""The watcher's use of `provgit.report` (issue 6): one adapter, no rendering here.
+"""The watcher's use of `provgit.report` and `provgit.publish` (issue 6): no rendering here.
 
 Directory mode writes the reports exactly as `provgit reconcile` does
 (`write_reports`, with the note when the config sits in a git work tree).
@@ -19,7 +19,9 @@ from provgit.journal import Journal
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.projection.project import Target
-from provgit.report import atom, html, notes, status_json, write_reports
+from provgit.publish import notes, write_reports
+from provgit.render import status_atom, status_html
+from provgit.render.status_files import status_json
 from provgit.report.document import GitSource, build_document
 from provgit.watch.incremental import StatusPlans
 
@@ -87,7 +89,7 @@ def write_note(repo: Path, doc: Document, push: bool) -> str | None:
 
 def render_html(doc: Document) -> str:
     """The status page, made live: it reloads itself every few seconds."""
-    page = html.render(doc)
+    page = status_html.render(doc)
     tag = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
     if 'http-equiv="refresh"' in page:
         return page
@@ -99,7 +101,7 @@ def render_html(doc: Document) -> str:
 
 
 def render_atom(doc: Document) -> str:
-    return atom.render(doc)
+    return status_atom.render(doc)
 
 
 def dumps(doc: Document) -> str:

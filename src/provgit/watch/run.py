@@ -21,8 +21,8 @@ from provgit.compose import Network, connect, observe_network, remember_writes
 from provgit.journal import DriftItem
 from provgit.observe import Observation, ObservationCache
 from provgit.plan import Plan
+from provgit.publish import reports_dir
 from provgit.render import apply_summary
-from provgit.report import reports_dir
 from provgit.watch import reports
 from provgit.watch.config_tracker import ConfigTracker
 from provgit.watch.drift_policy import Classified, classify

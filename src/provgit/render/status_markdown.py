@@ -51,102 +51,123 @@ class _Section:
 
 
 def _sections(doc: Document) -> list[_Section]:
-    out = []
-    errors = doc["distribution_errors"]
-    if errors:
-        s = _Section(
-            "distribution errors",
-            [
-                f"### Distribution errors ({len(errors)})",
-                "",
-                _row(
-                    ["Action ID", "Element", "Action", "Form", "Key", "Error", "Reason", "Status"]
-                ),
-                _row(["---"] * 8),
-            ],
-        )
-        for e in errors:
-            s.rows.append(
-                _row(
-                    [
-                        str(e["action_id"]),
-                        _cell(e["element"]),
-                        _cell(e["action"]),
-                        _cell(e["form"]),
-                        _link(e["key"], e.get("url")),
-                        _cell(e["error_type"]),
-                        _cell(e["reason"]),
-                        _cell(e["status"]),
-                    ]
-                )
+    """Problems first, then the elements, what is not completed, and events."""
+    found = (
+        _errors_section(doc["distribution_errors"]),
+        _pending_section(doc["pending_updates"]),
+        _elements_section(doc["elements"]),
+        _resources_section(doc),
+        _events_section(doc["events"]),
+    )
+    return [s for s in found if s is not None]
+
+
+def _errors_section(errors: list[Document]) -> _Section | None:
+    if not errors:
+        return None
+    s = _Section(
+        "distribution errors",
+        [
+            f"### Distribution errors ({len(errors)})",
+            "",
+            _row(["Action ID", "Element", "Action", "Form", "Key", "Error", "Reason", "Status"]),
+            _row(["---"] * 8),
+        ],
+    )
+    for e in errors:
+        s.rows.append(
+            _row(
+                [
+                    str(e["action_id"]),
+                    _cell(e["element"]),
+                    _cell(e["action"]),
+                    _cell(e["form"]),
+                    _link(e["key"], e.get("url")),
+                    _cell(e["error_type"]),
+                    _cell(e["reason"]),
+                    _cell(e["status"]),
+                ]
             )
-        out.append(s)
-    pending = doc["pending_updates"]
-    if pending:
-        s = _Section(
-            "pending updates",
-            [
-                f"### Pending updates ({len(pending)})",
-                "",
-                _row(["Element", "Action", "Form", "Key", "Attempts", "Next retry", "Last error"]),
-                _row(["---"] * 7),
-            ],
         )
-        for p in pending:
-            s.rows.append(
-                _row(
-                    [
-                        _cell(p["element"]),
-                        _cell(p["action"]),
-                        _cell(p["form"]),
-                        _link(p["key"], p.get("url")),
-                        str(p["attempts"]),
-                        _cell(p["next_retry"]),
-                        _cell(p["last_error"]),
-                    ]
-                )
+    return s
+
+
+def _pending_section(pending: list[Document]) -> _Section | None:
+    if not pending:
+        return None
+    s = _Section(
+        "pending updates",
+        [
+            f"### Pending updates ({len(pending)})",
+            "",
+            _row(["Element", "Action", "Form", "Key", "Attempts", "Next retry", "Last error"]),
+            _row(["---"] * 7),
+        ],
+    )
+    for p in pending:
+        s.rows.append(
+            _row(
+                [
+                    _cell(p["element"]),
+                    _cell(p["action"]),
+                    _cell(p["form"]),
+                    _link(p["key"], p.get("url")),
+                    str(p["attempts"]),
+                    _cell(p["next_retry"]),
+                    _cell(p["last_error"]),
+                ]
             )
-        out.append(s)
-    elements = doc["elements"]
-    if elements:
-        s = _Section(
-            "elements",
-            [
-                "### Elements",
-                "",
-                _row(["Element", "Status", "Revision", "Detail"]),
-                _row(["---"] * 4),
-            ],
         )
-        for name, e in elements.items():
-            rev = "" if e["revision"] is None else str(e["revision"])
-            s.rows.append(_row([_cell(name), _cell(e["status"]), rev, _cell(e["detail"])]))
-        out.append(s)
+    return s
+
+
+def _elements_section(elements: Document) -> _Section | None:
+    if not elements:
+        return None
+    s = _Section(
+        "elements",
+        [
+            "### Elements",
+            "",
+            _row(["Element", "Status", "Revision", "Detail"]),
+            _row(["---"] * 4),
+        ],
+    )
+    for name, e in elements.items():
+        rev = "" if e["revision"] is None else str(e["revision"])
+        s.rows.append(_row([_cell(name), _cell(e["status"]), rev, _cell(e["detail"])]))
+    return s
+
+
+def _resources_section(doc: Document) -> _Section | None:
     open_resources = [r for r in doc["resources"] if r["class"] != "ok"]
-    if open_resources:
-        s = _Section(
-            "resources not completed",
-            [
-                f"### Resources not completed ({doc['counts']['resources_not_completed']})",
-                "",
-                _row(["Resource", "Status", "Elements"]),
-                _row(["---"] * 3),
-            ],
+    if not open_resources:
+        return None
+    s = _Section(
+        "resources not completed",
+        [
+            f"### Resources not completed ({doc['counts']['resources_not_completed']})",
+            "",
+            _row(["Resource", "Status", "Elements"]),
+            _row(["---"] * 3),
+        ],
+    )
+    for r in open_resources:
+        shared = " ⇄" if r["shared"] else ""
+        links = ", ".join(_link(x["element"], x.get("url")) for x in r["links"])
+        s.rows.append(
+            _row([_cell(f"{r['kind']}/{r['resource']}") + shared, _cell(r["status"]), links])
         )
-        for r in open_resources:
-            shared = " ⇄" if r["shared"] else ""
-            links = ", ".join(_link(x["element"], x.get("url")) for x in r["links"])
-            s.rows.append(
-                _row([_cell(f"{r['kind']}/{r['resource']}") + shared, _cell(r["status"]), links])
-            )
-        out.append(s)
-    events = doc["events"]
-    if events:
-        s = _Section("events", ["### Recent events", ""])
-        for ev in reversed(events):  # newest first: a chat reader wants the latest
-            s.rows.append(f"- {md_code(ev['time'])} **{_cell(ev['type'])}** {_cell(ev['message'])}")
-        out.append(s)
-    return out
+    return s
+
+
+def _events_section(events: list[Document]) -> _Section | None:
+    if not events:
+        return None
+    s = _Section("events", ["### Recent events", ""])
+    for ev in reversed(events):  # newest first: a chat reader wants the latest
+        s.rows.append(f"- {md_code(ev['time'])} **{_cell(ev['type'])}** {_cell(ev['message'])}")
+    return s
 
 
 def summary_lines(doc: Document) -> list[str]:

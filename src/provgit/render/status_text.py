@@ -31,6 +31,16 @@ def _where(r: Document) -> str:
 
 
 def render(doc: Document) -> str:
+    lines = _header(doc)
+    lines += _elements(doc["elements"])
+    lines += _open_resources(doc)
+    lines += _errors(doc["distribution_errors"])
+    lines += _pending(doc["pending_updates"])
+    return "\n".join(lines) + "\n"
+
+
+def _header(doc: Document) -> list[str]:
+    """The summary line, alarms, the worst line, the last run and any filter."""
     c = doc["counts"]
     level = doc["alarm"]["level"]
     lines = [
@@ -56,8 +66,11 @@ def render(doc: Document) -> str:
     if flt:
         shown = [f"{k} {v}" for k, v in flt.items() if v]
         lines.append(f"Showing {', '.join(shown)} only")
-    elements = doc["elements"]
-    lines += ["", "Elements:"]
+    return lines
+
+
+def _elements(elements: Document) -> list[str]:
+    lines = ["", "Elements:"]
     if elements:
         lines += _table(
             [["ELEMENT", "STATUS", "REVISION", "DETAIL"]]
@@ -73,58 +86,68 @@ def render(doc: Document) -> str:
         )
     else:
         lines.append("  none yet")
+    return lines
+
+
+def _open_resources(doc: Document) -> list[str]:
     open_resources = [r for r in doc["resources"] if r["class"] != "ok"]
-    if open_resources:
-        lines += ["", f"Resources not completed ({c['resources_not_completed']}):"]
-        lines += _table(
+    if not open_resources:
+        return []
+    lines = ["", f"Resources not completed ({doc['counts']['resources_not_completed']}):"]
+    lines += _table(
+        [
             [
-                [
-                    f"{r['kind']}/{r['resource']}" + (" ⇄" if r["shared"] else ""),
-                    r["status"],
-                    f"{r['completed']}/{r['total']}",
-                    _where(r),
-                ]
-                for r in open_resources[:MAX_ROWS]
+                f"{r['kind']}/{r['resource']}" + (" ⇄" if r["shared"] else ""),
+                r["status"],
+                f"{r['completed']}/{r['total']}",
+                _where(r),
             ]
-        )
-        lines += _more(len(open_resources) - MAX_ROWS, "resources")
-    errors = doc["distribution_errors"]
-    if errors:
-        lines += ["", f"Distribution errors ({len(errors)}):"]
-        lines += _table(
-            [["ID", "ELEMENT", "ACTION", "FORM", "KEY", "ERROR", "STATUS", "REASON"]]
-            + [
-                [
-                    str(e["action_id"]),
-                    e["element"],
-                    e["action"],
-                    e["form"],
-                    e["key"],
-                    e["error_type"],
-                    e["status"],
-                    e["reason"],
-                ]
-                for e in errors[:MAX_ROWS]
+            for r in open_resources[:MAX_ROWS]
+        ]
+    )
+    return lines + _more(len(open_resources) - MAX_ROWS, "resources")
+
+
+def _errors(errors: list[Document]) -> list[str]:
+    if not errors:
+        return []
+    lines = ["", f"Distribution errors ({len(errors)}):"]
+    lines += _table(
+        [["ID", "ELEMENT", "ACTION", "FORM", "KEY", "ERROR", "STATUS", "REASON"]]
+        + [
+            [
+                str(e["action_id"]),
+                e["element"],
+                e["action"],
+                e["form"],
+                e["key"],
+                e["error_type"],
+                e["status"],
+                e["reason"],
             ]
-        )
-        lines += _more(len(errors) - MAX_ROWS, "distribution errors")
-    pending = doc["pending_updates"]
-    if pending:
-        lines += ["", f"Pending updates ({len(pending)}):"]
-        lines += _table(
-            [["ELEMENT", "ACTION", "FORM", "KEY", "ATTEMPTS", "NEXT RETRY", "LAST ERROR"]]
-            + [
-                [
-                    p["element"],
-                    p["action"],
-                    p["form"],
-                    p["key"],
-                    str(p["attempts"]),
-                    p["next_retry"],
-                    p["last_error"],
-                ]
-                for p in pending[:MAX_ROWS]
+            for e in errors[:MAX_ROWS]
+        ]
+    )
+    return lines + _more(len(errors) - MAX_ROWS, "distribution errors")
+
+
+def _pending(pending: list[Document]) -> list[str]:
+    if not pending:
+        return []
+    lines = ["", f"Pending updates ({len(pending)}):"]
+    lines += _table(
+        [["ELEMENT", "ACTION", "FORM", "KEY", "ATTEMPTS", "NEXT RETRY", "LAST ERROR"]]
+        + [
+            [
+                p["element"],
+                p["action"],
+                p["form"],
+                p["key"],
+                str(p["attempts"]),
+                p["next_retry"],
+                p["last_error"],
             ]
-        )
-        lines += _more(len(pending) - MAX_ROWS, "pending updates")
-    return "\n".join(lines) + "\n"
+            for p in pending[:MAX_ROWS]
+        ]
+    )
+    return lines + _more(len(pending) - MAX_ROWS, "pending updates")

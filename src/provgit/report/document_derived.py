@@ -1,0 +1,331 @@
+"""The status document derived from the target, the elements' last
+observations and the journal (`report.derive`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from provgit.apply import standing
+from provgit.apply import status as st
+from provgit.apply.result import ApplyResult
+from provgit.journal import Journal, Suspension
+from provgit.observe import Observation
+from provgit.plan.model import ElementPlan
+from provgit.projection.project import COLLECTION_KIND, Target
+from provgit.projection.store import TargetStore
+from provgit.report import derive as dv
+from provgit.report.document_common import (
+    FORMAT,
+    Document,
+    GitSource,
+    Links,
+    held_text,
+    iso_now,
+    ivr_service_alarm,
+    run_entry,
+)
+from provgit.report.journal_read import element_revisions
+from provgit.secrets import redact
+
+
+def derived_document(
+    journal: Journal,
+    source: Target | TargetStore,
+    memo_digest: str | None,
+    types: dict[str, str],
+    observations: Mapping[str, Observation] | None,
+    state_dir: Path,
+    links: Links,
+    plans: Mapping[str, ElementPlan] | None,
+    target_version: object,
+    target_delta: Any,
+    *,
+    network: str | None,
+    result: ApplyResult | None,
+    git: GitSource | None,
+    max_events: int,
+    max_resources: int,
+) -> Document:
+    now = iso_now()
+    rows = journal.element_statuses()
+    by_plan = {
+        name: (p.observed_revision, dv.plan_ops(p.operations))
+        for name, p in (plans or {}).items()
+        if p.observed_revision is not None
+    }
+    facts = dv.element_facts(
+        types, state_dir, dv.element_rows(journal.path), observations, memo_digest, by_plan
+    )
+    jf = dv.journal_facts(journal.path, {n: f.revision for n, f in facts.items()})
+
+    def finish(derived: dv.Derived) -> Document:
+        return _document_from(
+            journal,
+            derived,
+            jf,
+            facts,
+            types,
+            links,
+            now,
+            rows,
+            network=network,
+            result=result,
+            git=git,
+            max_events=max_events,
+            max_resources=max_resources,
+        )
+
+    derived: dv.Derived | None = None
+    if isinstance(source, TargetStore):
+        derived = dv.derive_fast(source, facts, jf)
+        if derived is None:
+            loaded = source.load()
+            if loaded is None:
+                loaded = Target({n: {} for n in types}, {}, {})
+            derived = dv.derive(loaded, facts, jf)
+    else:
+        if by_plan and target_version is not None:
+            with dv.VIEW_LOCK:
+                view = dv.memory_view(source, target_version, target_delta)
+                derived = dv.derive_fast(view, facts, jf)
+                if derived is not None:
+                    # Listed under the lock too: the view is read to list resources.
+                    return finish(derived)
+        if derived is None:
+            derived = dv.derive(source, facts, jf)
+    return finish(derived)
+
+
+def _document_from(
+    journal: Journal,
+    derived: dv.Derived,
+    jf: dv.JournalFacts,
+    facts: Mapping[str, dv.ElementFacts],
+    types: dict[str, str],
+    links: Links,
+    now: str,
+    rows: Mapping[str, Mapping[str, Any]],
+    *,
+    network: str | None,
+    result: ApplyResult | None,
+    git: GitSource | None,
+    max_events: int,
+    max_resources: int,
+) -> Document:
+    suspensions = journal.suspensions()
+    elements = _element_entries(journal, derived, facts, types, rows, suspensions, now)
+    errors, pending = _problems(jf, links)
+    ordered = sorted(
+        derived.resources.values(),
+        key=lambda r: (r.state == dv.COMPLETED, r.kind, r.resource),
+    )
+    by_state: dict[str, int] = {}
+    for r in ordered:
+        by_state[r.state] = by_state.get(r.state, 0) + 1
+    if derived.completed_extra:
+        by_state[dv.COMPLETED] = by_state.get(dv.COMPLETED, 0) + derived.completed_extra
+    listed = _listed_resources(derived, ordered, max_resources)
+    total_resources = len(ordered) + derived.completed_extra
+    last_run = journal.runs(1)
+    run_id = last_run[0]["id"] if last_run else None
+    resources = _resource_entries(listed, links, types, run_id, now)
+    not_completed = sum(n for s, n in by_state.items() if s != dv.COMPLETED)
+    in_sync = derived.in_sync and not errors and not pending
+    worst = _worst_state(derived, ordered, bool(errors), bool(pending))
+    return {
+        "format": FORMAT,
+        "generated": now,
+        "network": network,
+        "status": st.SYNC_COMPLETED if in_sync else st.SYNC_INCOMPLETE,
+        "in_sync": in_sync,
+        "worst": {"state": worst, "status": dv.LABELS[worst]},
+        "run": run_entry(journal, result),
+        "source": None
+        if git is None
+        else {"commit": git.commit, "dirty": git.dirty, "path": git.path},
+        "alarm": {
+            "level": journal.alarm_level(),
+            "distribution_errors": len(errors),
+            "ivr_service": ivr_service_alarm(elements),
+        },
+        "counts": {
+            "elements": len(elements),
+            "elements_not_completed": sum(
+                1 for e in elements.values() if e["sync"] != dv.COMPLETED
+            ),
+            "elements_not_observed": sum(1 for e in elements.values() if not e["observed"]),
+            "resources": total_resources,
+            "resources_not_completed": not_completed,
+            "resources_omitted": total_resources - len(resources),
+            "resources_by_state": dict(sorted(by_state.items())),
+            "records_not_deleted": sum(len(v) for v in derived.deletes_not_applied.values()),
+            "records_not_deleted_by_kind": _not_deleted_by_kind(derived),
+            "drift": sum(len(v) for v in derived.drift.values()),
+            "distribution_errors": len(errors),
+            "pending_updates": len(pending),
+        },
+        "elements": elements,
+        "resources": resources,
+        "distribution_errors": errors,
+        "pending_updates": pending,
+        "events": [e.to_json() for e in journal.recent_events(max_events)],
+        "suspensions": [s.to_json() for s in suspensions.values()],
+    }
+
+
+def _element_entries(
+    journal: Journal,
+    derived: dv.Derived,
+    facts: Mapping[str, dv.ElementFacts],
+    types: dict[str, str],
+    rows: Mapping[str, Mapping[str, Any]],
+    suspensions: Mapping[str, Suspension],
+    now: str,
+) -> dict[str, Document]:
+    """Each element's entry: its derived state, in the words the last run or a hold gives it."""
+    revisions = element_revisions(journal.path)
+    # A run killed mid-apply (SIGKILL, power loss) leaves its "Synching" rows
+    # behind until the next run settles it: nothing is writing there.
+    dead = {run["id"] for run in standing.dead_runs(journal)}
+    elements: dict[str, Document] = {}
+    for name in sorted(types):
+        f = facts[name]
+        s = derived.elements[name]
+        row = rows.get(name)
+        text = dv.element_text(name, s, types[name])
+        cls = dv.status_class_of(s)
+        if (
+            row is not None
+            and row["status"].startswith("Synching ")
+            and f.readable
+            and row["run_id"] not in dead
+        ):
+            text = row["status"]  # a run is writing there right now
+        else:
+            held = held_text(name, s, row, suspensions)
+            if held is not None:
+                text, cls = held, "held"
+        elements[name] = {
+            "status": text,
+            "class": cls,
+            "sync": s,
+            "observed": f.readable,
+            "state": f.state if not f.readable else (row["state"] if row else f.state),
+            "type": types[name] or None,
+            "revision": revisions.get(name),
+            "run_id": row["run_id"] if row else None,
+            "detail": f.detail if not f.readable else (row["detail"] if row else None),
+            "time": row["time"] if row else now,
+            "records_not_deleted": len(derived.deletes_not_applied.get(name, ())),
+        }
+    return elements
+
+
+def _problems(jf: dv.JournalFacts, links: Links) -> tuple[list[Document], list[Document]]:
+    """Distribution errors (by action) and pending updates (by record), with their links."""
+    errors = []
+    for de in jf.errors.values():
+        d = de.to_json()
+        d["detail"] = redact(d["detail"])
+        d["url"] = links.url(de.element, de.form, de.collection, de.key)
+        errors.append(d)
+    errors.sort(key=lambda d: d["action_id"])
+    pending = []
+    for p in sorted(jf.pending.values(), key=lambda p: (p.element, p.collection, p.key)):
+        d = p.to_json()
+        d["form"] = links.form(p.element, p.collection)
+        d["url"] = links.url(p.element, d["form"], p.collection, p.key)
+        pending.append(d)
+    return errors, pending
+
+
+def _listed_resources(
+    derived: dv.Derived, ordered: list[dv.ResourceState], max_resources: int
+) -> list[dv.ResourceState]:
+    """The resources the document lists: problems first, then completed ones to the bound."""
+    listed = ordered[:max_resources]
+    if derived.store is not None:
+        # Completed resources the summary did not look at, to the bound.
+        room = max_resources - len(listed)
+        if room > 0 and derived.completed_extra:
+            for k, res, n in derived.store.first_resources(room, set(derived.resources)):
+                listed.append(dv.ResourceState(k, res, dv.COMPLETED, n, n, {}, {}))
+        # Every element of each listed resource, those not looked at being completed.
+        lands = derived.store.landing_of(
+            (r.kind, r.resource) for r in listed if len(r.elements) < r.total
+        )
+        for r in listed:
+            for el, ref in lands.get((r.kind, r.resource), {}).items():
+                if el not in r.elements:
+                    r.elements[el] = dv.COMPLETED
+                    r.records[el] = ref
+    return listed
+
+
+def _resource_entries(
+    listed: list[dv.ResourceState],
+    links: Links,
+    types: Mapping[str, str],
+    run_id: int | None,
+    now: str,
+) -> list[Document]:
+    resources = []
+    for r in listed:
+        per: dict[str, Document] = {}
+        rlinks = []
+        for el, s in sorted(r.elements.items()):
+            coll, key = r.records[el]
+            link = links.link(el, coll, key)
+            rlinks.append(link)
+            per[el] = {
+                "state": s,
+                "status": dv.label(s, types.get(el)),
+                "collection": coll,
+                "key": key,
+                "url": link["url"],
+            }
+        text = dv.resource_text(r, types)
+        resources.append(
+            {
+                "kind": r.kind,
+                "resource": r.resource,
+                "status": text,
+                "class": dv.status_class_of(r.state),
+                "state": r.state,
+                "completed": r.completed,
+                "total": r.total,
+                # SDS's sharing icon: the same data lands on several elements.
+                "shared": r.total > 1,
+                "run_id": run_id,
+                "time": now,
+                "links": rlinks,
+                "elements": per,
+            }
+        )
+    return resources
+
+
+def _worst_state(
+    derived: dv.Derived, ordered: list[dv.ResourceState], errors: bool, pending: bool
+) -> str:
+    worst = derived.worst()
+    for r in ordered:
+        worst = dv.worst(worst, r.state)
+        if r.state != dv.COMPLETED:
+            break  # sorted problems first; the elements already carry the worst
+    if (errors or pending) and worst == dv.COMPLETED:
+        worst = dv.DISTRIBUTION_ERROR if errors else dv.PENDING
+    return worst
+
+
+def _not_deleted_by_kind(derived: dv.Derived) -> dict[str, int]:
+    """Records still to delete, by the kind of resource they were (so that
+    `status --kind users` does not answer for a removed user still there)."""
+    out: dict[str, int] = {}
+    for refs in derived.deletes_not_applied.values():
+        for coll, _key in refs:
+            kind = COLLECTION_KIND.get(coll, coll)
+            out[kind] = out.get(kind, 0) + 1
+    return dict(sorted(out.items()))

@@ -1,0 +1,66 @@
+"""The states a record, resource or element can be in, worst first, and their words."""
+
+from __future__ import annotations
+
+from provgit.apply import status as st
+
+# Machine names of the states, worst first (a resource or element takes the
+# worst state of its records; the page header takes the worst of all).
+TOKEN_REFUSED = "token_refused"
+DRIFT = "drift"
+OFFLINE = "offline"
+STOPPED = "stopped"
+UNREADABLE = "error"
+DISTRIBUTION_ERROR = "distribution_error"
+PENDING = "pending"
+NOT_APPLIED = "not_applied"
+UNKNOWN = "unknown"
+COMPLETED = "completed"
+SEVERITY = (
+    TOKEN_REFUSED,
+    DRIFT,
+    OFFLINE,
+    STOPPED,
+    UNREADABLE,
+    DISTRIBUTION_ERROR,
+    PENDING,
+    NOT_APPLIED,
+    UNKNOWN,
+    COMPLETED,
+)
+_RANK = {s: i for i, s in enumerate(SEVERITY)}
+DOWN_STATES = frozenset({OFFLINE, STOPPED, UNREADABLE, TOKEN_REFUSED, UNKNOWN})
+
+# The IVR seed's words for an IVR server that cannot serve ("All" devices).
+IVR_DOWN = "IVR services are stopped or the server is offline"
+TOKEN_REFUSED_TEXT = "Token refused"
+UNKNOWN_TEXT = "Unknown (never observed)"
+DRIFT_TEXT = "Drift"
+NOT_APPLIED_TEXT = "Not yet applied"
+PENDING_TEXT = "Pending update"
+LABELS = {
+    TOKEN_REFUSED: TOKEN_REFUSED_TEXT,
+    DRIFT: DRIFT_TEXT,
+    OFFLINE: st.OFFLINE,
+    STOPPED: st.STOPPED,
+    UNREADABLE: "Element error",
+    DISTRIBUTION_ERROR: "Distribution error",
+    PENDING: PENDING_TEXT,
+    NOT_APPLIED: NOT_APPLIED_TEXT,
+    UNKNOWN: UNKNOWN_TEXT,
+    COMPLETED: st.SYNC_COMPLETED,
+}
+
+Ref = tuple[str, str]  # (collection, key)
+Write = tuple[str, str | None, int]  # (action, fields hash, revision)
+
+
+def worst(a: str, b: str) -> str:
+    return a if _RANK[a] <= _RANK[b] else b
+
+
+def label(state: str, element_type: str | None = None) -> str:
+    """The words of a state; an IVR server that cannot serve says what the seed says."""
+    if element_type == "ivr" and state in (OFFLINE, STOPPED):
+        return IVR_DOWN
+    return LABELS[state]
