@@ -46,9 +46,10 @@ from provgit.model.telephony import Role, Template, User
 from provgit.observe import Observation
 from provgit.plan.compute import field_changes
 from provgit.projection.canonical import canonical, same_value
-from provgit.projection.project import COLLECTION_KIND, landings
+from provgit.projection.project import landings
 from provgit.projection.topology import Topology
 from provgit.records import MICOLLAB, MIVB, form_name
+from provgit.registry import CENTRAL_KINDS, SIMPLE_KINDS, collections_of
 from provgit.secrets import SENSITIVE, UNRESOLVED, Fingerprinter, is_sensitive
 from provgit.source import ConfigSource
 from provgit.validate.rules import check_rules
@@ -95,7 +96,8 @@ def rule_central(rules: ImportRules) -> str:
     )
 
 
-CENTRAL = {"templates", "roles", "departments", "locations"}
+# Kinds provisioned centrally on MiCollab (from the registry).
+CENTRAL = CENTRAL_KINDS
 USER_DATA = ("first_name", "last_name", "directory_name", "department", "location")
 YAML_SOURCE = "yaml"
 
@@ -748,9 +750,7 @@ class _Analyser:
             if self.state.of(item.kind).get(item.key) is None:
                 for element in item.elements:
                     etype = self.etypes.get(element, "")
-                    collection = next(
-                        (c for c, k in COLLECTION_KIND.items() if k == item.kind), item.kind
-                    )
+                    collection = next(iter(collections_of(item.kind)), item.kind)
                     item.drifted.append(
                         Drifted(
                             element,
@@ -841,18 +841,8 @@ def _pydantic_message(e: ValidationError) -> str:
     return "would not validate: " + "; ".join(parts)
 
 
-SIMPLE_ORDER = [
-    "classes_of_service",
-    "cor_groups",
-    "departments",
-    "locations",
-    "templates",
-    "roles",
-    "ivr_media_servers",
-    "prompts",
-    "subroutines",
-    "workflows",
-]
+# The kinds read back one record per resource, in the registry's order.
+SIMPLE_ORDER = SIMPLE_KINDS
 
 
 def analyse(
