@@ -425,7 +425,7 @@ def render(
     root: Path, state: DesiredState, items: Sequence[Item], header: str = ""
 ) -> dict[str, bytes]:
     """Every written item rendered into its file: relative path -> the file's new bytes."""
-    from provgit.importing.analysis import _dump  # the same normal form the analysis compared
+    from provgit.importing.items import dump as _dump  # the normal form the analysis compared
 
     files = plan_files([i for i in items if i.written], state)
     rendered: dict[str, bytes] = {}
