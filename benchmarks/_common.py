@@ -12,7 +12,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from provgit.compose import connect, desired_target  # noqa: E402
 from provgit.drivers.base import WriteOp  # noqa: E402
-from provgit.plan.ordering import COLLECTION_ORDER  # noqa: E402
+from provgit.registry import COLLECTION_ORDER  # noqa: E402
 from provgit.source import read_directory  # noqa: E402
 from provgit.validate import validate_source  # noqa: E402
 

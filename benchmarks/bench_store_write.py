@@ -25,7 +25,7 @@ from _common import generated
 
 from provgit.compose import desired_target
 from provgit.drivers.base import WriteOp
-from provgit.plan.ordering import COLLECTION_ORDER
+from provgit.registry import COLLECTION_ORDER
 from provgit.simulator.store import ElementStore
 from provgit.source import read_directory
 from provgit.validate import validate_source

@@ -48,27 +48,13 @@ from _common import generated  # noqa: E402
 
 from provgit.compose import connect, desired_target  # noqa: E402
 from provgit.drivers.base import WriteOp  # noqa: E402
+from provgit.registry import COLLECTION_ORDER as ORDER  # noqa: E402
 from provgit.source import read_directory  # noqa: E402
 from provgit.validate import validate_source  # noqa: E402
 
 PY = sys.executable
 TOKEN = "bench-token"
 ELEMENTS = [("micollab1", "micollab"), ("mivb01", "mivb"), ("mivb02", "mivb"), ("ivr1", "ivr")]
-ORDER = (
-    "departments",
-    "locations",
-    "cos",
-    "cor_groups",
-    "templates",
-    "roles",
-    "users",
-    "phones",
-    "remote_directory",
-    "media_servers",
-    "prompts",
-    "subroutines",
-    "workflows",
-)
 
 
 def elements_yaml(urls: dict[str, str] | None, sims: Path) -> str:

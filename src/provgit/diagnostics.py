@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from provgit.registry import SHORT_KINDS as SHORT_KINDS
+
 Severity = Literal["error", "warning"]
 
 
-# Kinds whose records plan shows under a shorter collection name (target's names).
-SHORT_KINDS = {"classes_of_service": "cos", "ivr_media_servers": "media_servers"}
+# SHORT_KINDS: kinds whose records plan shows under a shorter collection name
+# (the registry derives it from each kind's collections).
 
 
 @dataclass(frozen=True, order=True)

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+# Element types and the collections each holds (with the admin form name users
+# know them by) come from the registry of kinds.
+from provgit.registry import COLLECTIONS as COLLECTIONS
+from provgit.registry import DIRECTORY as DIRECTORY
+from provgit.registry import IVR as IVR
+from provgit.registry import MICOLLAB as MICOLLAB
+from provgit.registry import MIVB as MIVB
+
 # A record's fields: a JSON object (str keys, JSON values).
 Fields = dict[str, Any]
 # collection -> key -> fields
@@ -20,45 +28,8 @@ META_PREFIX = "_"
 MANAGED_BY = "_managed_by"
 MANAGED_BY_VALUE = "provgit"
 
-# Element types.
-MIVB = "mivb"
-MICOLLAB = "micollab"
-IVR = "ivr"
-# An LDAP directory (an OU) MiCollab reads its users from through IDS.
-DIRECTORY = "directory"
 # Types the element store and simulator serve (a directory is a real LDAP server).
 ELEMENT_TYPES = (MIVB, MICOLLAB, IVR)
-
-# The collections each element type holds, with the admin form name users know
-# them by (SDS distribution errors name the form).
-COLLECTIONS: dict[str, dict[str, str]] = {
-    MICOLLAB: {
-        "departments": "Department",
-        "locations": "Location",
-        "templates": "User Template",
-        "roles": "Role",
-        "users": "User and Services",
-    },
-    MIVB: {
-        "cos": "Class of Service Options",
-        "cor_groups": "Class of Restriction Group",
-        "departments": "Department",
-        "locations": "Location",
-        "templates": "User Template",
-        "roles": "Role",
-        "users": "User and Device Configuration",
-        "remote_directory": "Remote Directory Number Assignment",
-    },
-    DIRECTORY: {
-        "users": "User (directory entry read by MiCollab IDS)",
-    },
-    IVR: {
-        "media_servers": "Media Server",
-        "prompts": "Prompt",
-        "subroutines": "Subroutine",
-        "workflows": "Workflow",
-    },
-}
 
 
 def form_name(element_type: str, collection: str) -> str:

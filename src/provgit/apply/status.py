@@ -14,6 +14,7 @@ elements failed.
 from __future__ import annotations
 
 from provgit.model.settings import Alarms
+from provgit.registry import IVR_KINDS as IVR_KINDS
 
 SYNC_COMPLETED = "Sync Completed"
 SYNC_INCOMPLETE = "Sync Incomplete"
@@ -26,8 +27,7 @@ LOCKED = "Locked"
 # Observation / element states in which an element counts as down: its writes
 # are kept as pending updates, and going in or out of them is an event.
 DOWN_STATES = frozenset({"offline", "stopped", "unauthorized", "locked", "error"})
-# Resource kinds the IVR seed calls "IVR" content.
-IVR_KINDS = frozenset({"ivr_media_servers", "prompts", "subroutines", "workflows"})
+# IVR_KINDS (the kinds the IVR seed calls "IVR" content) comes from the registry.
 ALARM_LEVELS = ("warning", "minor", "major")
 
 

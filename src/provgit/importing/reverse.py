@@ -19,8 +19,8 @@ from typing import Any
 
 from provgit.model.kinds import KINDS
 from provgit.observe import Observation
-from provgit.projection.project import COLLECTION_KIND
 from provgit.records import IVR, MICOLLAB, MIVB, Fields
+from provgit.registry import SIMPLE_COLLECTIONS
 from provgit.secrets import SENSITIVE
 
 PERIODS = ("day", "night1", "night2")
@@ -28,10 +28,8 @@ COS_FIELDS = tuple(f"cos_{p}" for p in PERIODS)
 COR_FIELDS = tuple(f"cor_{p}" for p in PERIODS)
 
 # Record collection -> resource kind, for the kinds that map one record to one
-# resource. Users (three collections) have their own views below.
-SIMPLE: dict[str, str] = {
-    c: k for c, k in COLLECTION_KIND.items() if c not in ("users", "remote_directory")
-}
+# resource (from the registry). Users (three collections) have their own views below.
+SIMPLE = SIMPLE_COLLECTIONS
 
 
 @dataclass(frozen=True)

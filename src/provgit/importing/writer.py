@@ -35,20 +35,12 @@ from provgit.importing.analysis import Item
 from provgit.model.kinds import KINDS
 from provgit.model.state import DesiredState
 from provgit.projection.canonical import normal
+from provgit.registry import LAYOUT as REGISTRY_LAYOUT
 from provgit.source import ConfigSource, SourceFile, blob_id
 
-LAYOUT = {
-    "departments": "organization.yaml",
-    "locations": "organization.yaml",
-    "templates": "roles-and-templates.yaml",
-    "roles": "roles-and-templates.yaml",
-    "classes_of_service": "network/classes-of-service.yaml",
-    "cor_groups": "network/classes-of-service.yaml",
-    "ivr_media_servers": "ivr/media-servers.yaml",
-    "prompts": "ivr/prompts.yaml",
-    "subroutines": "ivr/subroutines.yaml",
-    "workflows": "ivr/workflows.yaml",
-}
+# Where a new record of a kind goes when no file holds the kind yet (the
+# registry's import layout; users follow their department, below).
+LAYOUT = REGISTRY_LAYOUT
 # Small mappings people write on one line: `cos: {day: 10, night1: 60}`.
 FLOW_KEYS = {"cos", "cor", "voicemail_pin", "hot_desk_pin", "options", "token"}
 FLOW_LIST_ITEMS = {"phones"}
@@ -433,7 +425,7 @@ def render(
     root: Path, state: DesiredState, items: Sequence[Item], header: str = ""
 ) -> dict[str, bytes]:
     """Every written item rendered into its file: relative path -> the file's new bytes."""
-    from provgit.importing.analysis import _dump  # the same normal form the analysis compared
+    from provgit.importing.items import dump as _dump  # the normal form the analysis compared
 
     files = plan_files([i for i in items if i.written], state)
     rendered: dict[str, bytes] = {}

@@ -1,6 +1,8 @@
-"""The resource kinds: YAML key, model, and how a record's key is formed.
+"""The resource kinds' models: YAML key, model, and how a resource's key is formed.
 
-Adding a resource kind means a model here and a projection in `target`.
+Everything else about a kind (its collections, order, wording, import layout)
+is its entry in `provgit.registry`. Adding a resource kind means a model bound
+here, a projection in `projection/` and a registry entry.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from provgit.model.telephony import (
     Template,
     User,
 )
+
+# Aliases users reach for in `provgit show KIND/KEY` come from the registry.
+from provgit.registry import KIND_ALIASES as KIND_ALIASES
 
 
 @dataclass(frozen=True)
@@ -70,25 +75,19 @@ KINDS: dict[str, Kind] = {
     ]
 }
 
-# Aliases users reach for in `provgit show KIND/KEY`.
-KIND_ALIASES = {
-    "element": "elements",
-    "cos": "classes_of_service",
-    "class_of_service": "classes_of_service",
-    "cor": "cor_groups",
-    "cor_group": "cor_groups",
-    "department": "departments",
-    "location": "locations",
-    "template": "templates",
-    "role": "roles",
-    "user": "users",
-    "media_server": "ivr_media_servers",
-    "media_servers": "ivr_media_servers",
-    "ivr_media_server": "ivr_media_servers",
-    "prompt": "prompts",
-    "subroutine": "subroutines",
-    "workflow": "workflows",
-}
+
+def bind(kind: Kind) -> None:
+    """Give a kind its model (the kind's registry entry says the rest).
+
+    Refuses a kind already bound: a model is never silently replaced."""
+    if kind.plural in KINDS:
+        raise ValueError(f"kind {kind.plural!r} already has a model")
+    KINDS[kind.plural] = kind
+
+
+def unbind(plural: str) -> None:
+    """Drop a kind bound with `bind` (KeyError if it is not)."""
+    del KINDS[plural]
 
 
 def resolve_kind(name: str) -> Kind | None:

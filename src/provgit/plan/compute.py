@@ -16,6 +16,7 @@ from provgit.plan.safety import check_thresholds, is_protected
 from provgit.projection.canonical import is_empty, same_value
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, META_PREFIX, Fields
+from provgit.registry import KEYED_APART
 from provgit.secrets import SENSITIVE, UNRESOLVED, is_sensitive
 from provgit.wire.protocol import StoredRecord
 
@@ -85,8 +86,9 @@ def _visible(fields: Fields) -> dict[str, Any]:
 def deleted_resource(collection: str, key: str, fields: Fields) -> tuple[str, str]:
     """The (kind, key) an observed record belongs to, when the config no longer has it."""
     kind = COLLECTION_KIND.get(collection, collection)
-    if collection == "remote_directory":
-        return kind, str(fields.get("login_id", key))
+    resource_field = KEYED_APART.get(collection)
+    if resource_field is not None:
+        return kind, str(fields.get(resource_field, key))
     return kind, key
 
 

@@ -12,31 +12,22 @@ from collections.abc import Sequence
 
 from provgit.plan.model import Operation
 
-COLLECTION_ORDER = [
-    "departments",
-    "locations",
-    "cos",
-    "cor_groups",
-    "templates",
-    "roles",
-    "users",
-    "remote_directory",
-    "media_servers",
-    "prompts",
-    "subroutines",
-    "workflows",
-]
-_RANK = {c: i for i, c in enumerate(COLLECTION_ORDER)}
-# Records nothing else references: deleting them first frees DNs and names.
-DELETE_FIRST = {"users", "remote_directory", "workflows"}
+# Each collection's reference order and whether it is deleted first come from
+# the registry of kinds (re-exported here for the benchmarks).
+from provgit.registry import COLLECTION_ORDER as COLLECTION_ORDER
+from provgit.registry import DELETE_FIRST as DELETE_FIRST
+
 _ACTION_RANK = {"modify": 0, "add": 1}
 
 
-def _rank(collection: str) -> int:
-    return _RANK.get(collection, len(_RANK))
-
-
 def order(ops: Sequence[Operation]) -> list[Operation]:
+    # Ranked per call, not once at import: a kind registered later ranks too.
+    ranks = {c: i for i, c in enumerate(COLLECTION_ORDER)}
+    last = len(ranks)
+
+    def _rank(collection: str) -> int:
+        return ranks.get(collection, last)
+
     early = [o for o in ops if o.action == "delete" and o.collection in DELETE_FIRST]
     late = [o for o in ops if o.action == "delete" and o.collection not in DELETE_FIRST]
     writes = [o for o in ops if o.action != "delete"]

@@ -21,6 +21,7 @@ from provgit.plan.model import ElementPlan, Operation, Plan, canonical
 from provgit.plan.safety import check_thresholds, is_protected
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import COLLECTIONS
+from provgit.registry import KEYED_APART
 from provgit.secrets import is_sensitive
 
 Path = tuple[str | int, ...]
@@ -120,7 +121,7 @@ def _delete_problems(
     kind = COLLECTION_KIND.get(op.collection, op.collection)
     # Planning labels a delete by its collection (a remote directory entry by
     # its user's login): another label would dodge a per-kind threshold.
-    if op.kind != kind or (op.collection != "remote_directory" and op.resource != op.key):
+    if op.kind != kind or (op.collection not in KEYED_APART and op.resource != op.key):
         return [
             f"{record}: the plan says it comes from {op.kind} {op.resource!r}; "
             f"a delete of this record belongs to {kind}"

@@ -1,44 +1,42 @@
 """Resources -> records per element, following the SDS sharing scopes.
 
-Defaults, as SDS shares them:
-- classes of service and COR groups: the call servers of every cluster;
-- departments and locations: MiCollab and every call server;
-- templates: MiCollab plus the call servers of the template's admin group
-  (every call server when it names none); roles follow their template;
-- users: a user record on MiCollab; the phone record on the hosting call
-  server and its resilient partner; a remote directory entry per DN on the
-  other call servers of the host's cluster;
-- IVR media servers, prompts, subroutines, workflows: every IVR server.
-
+Each kind's projection (`telephony.py`, `ivr.py`) says where its resources
+land; `PROJECTIONS` binds kinds to them (`extend.py` adds one at run time).
 `settings.sharing[kind].scope` overrides a kind's scope; `exclude` lists keys
 provgit does not share at all.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from provgit.model.common import CorSet, CosSet
-from provgit.model.ivr import MediaServer, Prompt, Step, Subroutine, Workflow
 from provgit.model.state import DesiredState
-from provgit.model.telephony import (
-    ClassOfService,
-    CorGroup,
-    Department,
-    Location,
-    Role,
-    Template,
-    User,
-)
-from provgit.projection.topology import Topology
-from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields, Records
+from provgit.projection import ivr, telephony
+from provgit.projection.context import Context, Emit, Projection, RecordRef
+from provgit.records import Fields, Records
+
+# Record collection -> resource kind, and the collections whose record key is
+# not the resource's key: from the registry of kinds (re-exported: many read them).
+from provgit.registry import COLLECTION_KIND as COLLECTION_KIND
+from provgit.registry import KEYED_APART
+from provgit.registry import LEAF_KINDS as LEAF_KINDS
 from provgit.secrets import Fingerprinter
 
-RecordRef = tuple[str, str]  # (collection, key) on the same element
+__all__ = [
+    "COLLECTION_KIND",
+    "LEAF_KINDS",
+    "PROJECTIONS",
+    "Emit",
+    "Landing",
+    "RecordRef",
+    "Target",
+    "landings",
+    "project",
+    "reproject",
+    "shared_fields",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +48,6 @@ class Landing:
     key: str
     fields: Fields
     depends_on: tuple[RecordRef, ...] = ()
-
-
-# Projections call this for every record instead of building objects: a large
-# network projects hundreds of thousands of records.
-Emit = Callable[[str, str, str, Fields, tuple[RecordRef, ...]], None]
-_NO_DEPS: tuple[RecordRef, ...] = ()
 
 
 @dataclass
@@ -76,395 +68,18 @@ class Target:
         return found or (COLLECTION_KIND.get(collection, collection), key)
 
 
-# Record collection -> resource kind, for collections that map one to one.
-COLLECTION_KIND = {
-    "cos": "classes_of_service",
-    "cor_groups": "cor_groups",
-    "departments": "departments",
-    "locations": "locations",
-    "templates": "templates",
-    "roles": "roles",
-    "users": "users",
-    "remote_directory": "users",
-    "media_servers": "ivr_media_servers",
-    "prompts": "prompts",
-    "subroutines": "subroutines",
-    "workflows": "workflows",
-}
-
-
-class _Context:
-    def __init__(
-        self,
-        state: DesiredState,
-        fingerprints: Fingerprinter,
-        read_other: Callable[[str], bytes | None],
-    ) -> None:
-        self.state = state
-        self.topo = Topology.of(state.elements)
-        self.fp = fingerprints
-        self.read_other = read_other
-        self.scopes = {k: s.scope for k, s in state.settings.sharing.items() if s.scope}
-        self.templates: dict[str, Template] = state.of("templates")
-        self.roles: dict[str, Role] = state.of("roles")
-        self.roles_folded = {k.casefold(): v for k, v in self.roles.items()}
-        self._audio: dict[str, tuple[str, int] | None] = {}
-        self._template_elements: dict[str | None, list[str]] = {}
-        self._phone_defaults: dict[str | None, _PhoneDefaults] = {}
-        self._cos: dict[
-            tuple[int, int | None, int | None], tuple[dict[str, str], tuple[RecordRef, ...]]
-        ] = {}
-        self._cor: dict[
-            tuple[int, int | None, int | None], tuple[dict[str, int], tuple[RecordRef, ...]]
-        ] = {}
-
-    def scope(self, kind: str, default: str) -> str:
-        return self.scopes.get(kind, default)
-
-    def audio(self, path: str) -> tuple[str, int] | None:
-        if path not in self._audio:
-            data = self.read_other(path)
-            self._audio[path] = (
-                (hashlib.sha256(data).hexdigest(), len(data)) if data is not None else None
-            )
-        return self._audio[path]
-
-    def phone_defaults(self, template_name: str | None) -> _PhoneDefaults:
-        found = self._phone_defaults.get(template_name)
-        if found is None:
-            t = self.templates.get(template_name) if template_name else None
-            cos, cos_deps = _cos_fields(t.cos if t else None)
-            cor, cor_deps = _cor_fields(t.cor if t else None)
-            found = _PhoneDefaults(
-                tuple(p.label for p in t.phones) if t else (),
-                tuple(p.device_type for p in t.phones) if t else (),
-                cos,
-                cor,
-                cos_deps + cor_deps,
-            )
-            self._phone_defaults[template_name] = found
-        return found
-
-    def cos_fields(self, cos: CosSet) -> tuple[dict[str, str], tuple[RecordRef, ...]]:
-        k = (cos.day, cos.night1, cos.night2)
-        if k not in self._cos:
-            self._cos[k] = _cos_fields(cos)
-        return self._cos[k]
-
-    def cor_fields(self, cor: CorSet) -> tuple[dict[str, int], tuple[RecordRef, ...]]:
-        k = (cor.day, cor.night1, cor.night2)
-        if k not in self._cor:
-            self._cor[k] = _cor_fields(cor)
-        return self._cor[k]
-
-    def template_elements(self, admin_group: str | None) -> list[str]:
-        if admin_group not in self._template_elements:
-            scope = self.scope("templates", "admin_group")
-            topo = self.topo
-            if scope == "none":
-                servers: list[str] = []
-            elif scope == "admin_group" and admin_group is not None:
-                servers = topo.admin_groups.get(admin_group, [])
-            else:
-                servers = topo.call_servers
-            self._template_elements[admin_group] = topo.micollab + servers
-        return self._template_elements[admin_group]
-
-
-def _rec(**fields: Any) -> Fields:
-    fields[MANAGED_BY] = MANAGED_BY_VALUE
-    return fields
-
-
-def _cos(ctx: _Context, emit: Emit, key: str, m: ClassOfService) -> None:
-    if ctx.scope("classes_of_service", "cluster") == "none":
-        return
-    fields = _rec(number=m.number, comment=m.comment, options=dict(m.options))
-    for el in ctx.topo.call_servers:
-        emit(el, "cos", key, fields, _NO_DEPS)
-
-
-def _cor(ctx: _Context, emit: Emit, key: str, m: CorGroup) -> None:
-    if ctx.scope("cor_groups", "cluster") == "none":
-        return
-    fields = _rec(number=m.number, comment=m.comment, members=list(m.members))
-    for el in ctx.topo.call_servers:
-        emit(el, "cor_groups", key, fields, _NO_DEPS)
-
-
-def _named(collection: str, kind: str) -> Projection:
-    def project(ctx: _Context, emit: Emit, key: str, m: Department | Location) -> None:
-        scope = ctx.scope(kind, "all_elements")
-        targets = ctx.topo.micollab
-        if scope == "call_servers":
-            targets = ctx.topo.call_servers
-        elif scope != "none":
-            targets = ctx.topo.micollab + ctx.topo.call_servers
-        fields = _rec(name=m.name, description=m.description)
-        for el in targets:
-            emit(el, collection, key, fields, _NO_DEPS)
-
-    return project
-
-
-def _template(ctx: _Context, emit: Emit, key: str, m: Template) -> None:
-    fields = _rec(
-        name=m.name,
-        description=m.description,
-        phones=[p.model_dump() for p in m.phones],
-        cos=m.cos.numbers() if m.cos else None,
-        cor=m.cor.numbers() if m.cor else None,
-    )
-    for el in ctx.template_elements(m.admin_group):
-        emit(el, "templates", key, fields, _NO_DEPS)
-
-
-def _role(ctx: _Context, emit: Emit, key: str, m: Role) -> None:
-    template = ctx.templates.get(m.template)
-    fields = _rec(name=m.name, description=m.description, template=m.template)
-    targets = ctx.template_elements(template.admin_group if template else None)
-    if ctx.scope("roles", "admin_group") == "none":
-        targets = ctx.topo.micollab
-    for el in targets:
-        emit(el, "roles", key, fields, (("templates", m.template),))
-
-
-@dataclass(frozen=True)
-class _PhoneDefaults:
-    """What a template gives each phone of a user, computed once per template."""
-
-    labels: tuple[str, ...]
-    device_types: tuple[str, ...]
-    cos: dict[str, str]
-    cor: dict[str, int]
-    deps: tuple[RecordRef, ...]
-
-
-def _cos_fields(cos: CosSet | None) -> tuple[dict[str, str], tuple[RecordRef, ...]]:
-    if cos is None:
-        return {}, ()
-    n = cos.numbers()
-    fields = {
-        "cos_day": str(n["day"]),
-        "cos_night1": str(n["night1"]),
-        "cos_night2": str(n["night2"]),
-    }
-    return fields, tuple(dict.fromkeys(("cos", v) for v in fields.values()))
-
-
-def _cor_fields(cor: CorSet | None) -> tuple[dict[str, int], tuple[RecordRef, ...]]:
-    if cor is None:
-        return {}, ()
-    n = cor.numbers()
-    fields = {"cor_day": n["day"], "cor_night1": n["night1"], "cor_night2": n["night2"]}
-    return fields, tuple(dict.fromkeys(("cor_groups", str(v)) for v in fields.values()))
-
-
-def _user(ctx: _Context, emit: Emit, key: str, u: User) -> None:
-    topo = ctx.topo
-    role = ctx.roles_folded.get(u.role.casefold()) if u.role else None
-    template_name = u.template or (role.template if role else None)
-    defaults = ctx.phone_defaults(template_name)
-    directory_name = u.effective_directory_name()
-
-    phones: list[Fields] = []
-    directory: list[Fields] = []
-    deps: list[RecordRef] = []
-    n_labels = len(defaults.labels)
-    for i, s in enumerate(u.services):
-        label = s.label or (defaults.labels[i] if i < n_labels else f"Phone {i + 1}")
-        device = s.device_type or (defaults.device_types[i] if i < n_labels else "generic")
-        directory.append({"dn": s.dn, "label": label, "device_type": device})
-        phone: Fields = {"dn": s.dn, "label": label, "device_type": device}
-        if s.cos is None:
-            phone.update(defaults.cos)
-        else:
-            fields, more = ctx.cos_fields(s.cos)
-            phone.update(fields)
-            deps.extend(more)
-        if s.cor is None:
-            phone.update(defaults.cor)
-        else:
-            cor_f, cor_d = ctx.cor_fields(s.cor)
-            phone.update(cor_f)
-            deps.extend(cor_d)
-        if s.hot_desk_pin:
-            phone["hot_desk_pin"] = ctx.fp.field(s.hot_desk_pin)
-        phones.append(phone)
-
-    place: tuple[RecordRef, ...] = ()
-    if u.department:
-        place += (("departments", u.department),)
-    if u.location:
-        place += (("locations", u.location),)
-
-    user_fields = _rec(
-        login_id=u.login_id,
-        first_name=u.first_name,
-        last_name=u.last_name,
-        directory_name=directory_name,
-        department=u.department,
-        location=u.location,
-        email=u.email,
-        role=u.role,
-        template=template_name,
-        host=u.host,
-        services=directory,
-    )
-    if u.voicemail_pin:
-        user_fields["voicemail_pin"] = ctx.fp.field(u.voicemail_pin)
-    mcl_deps = place
-    if u.role:
-        mcl_deps += (("roles", role.name if role else u.role),)
-    if template_name:
-        mcl_deps += (("templates", template_name),)
-    for el in topo.micollab:
-        emit(el, "users", key, user_fields, mcl_deps)
-    _directory_user(ctx, emit, key, u, [str(p["dn"]) for p in directory])
-
-    scope = ctx.scope("users", "cluster")
-    if scope == "none":
-        return
-    hosts = [u.host] if scope == "hosting_element" else topo.pair(u.host)
-    phone_fields = _rec(
-        login_id=u.login_id,
-        first_name=u.first_name,
-        last_name=u.last_name,
-        directory_name=directory_name,
-        department=u.department,
-        location=u.location,
-        services=phones,
-    )
-    phone_deps = (
-        defaults.deps + place if not deps else tuple(dict.fromkeys((*deps, *defaults.deps, *place)))
-    )
-    for el in hosts:
-        emit(el, "users", key, phone_fields, phone_deps)
-
-    if scope in ("hosting_element", "resilient_pair"):
-        return
-    if scope in ("call_servers", "all_elements"):
-        others = topo.call_servers
-    elif scope == "admin_group":
-        others = topo.admin_group_of(u.host)
-    else:
-        others = topo.cluster_of(u.host)
-    for el in others:
-        if el in hosts:
-            continue
-        for p in directory:
-            emit(
-                el,
-                "remote_directory",
-                p["dn"],
-                _rec(dn=p["dn"], directory_name=directory_name, host=u.host, login_id=u.login_id),
-                _NO_DEPS,
-            )
-
-
-def _directory_user(ctx: _Context, emit: Emit, key: str, u: User, dns: list[str]) -> None:
-    """A directory element (MiCollab IDS's source) gets the user as an entry: only
-    the fields its attribute mapping carries, so what it reads back compares equal."""
-    values: dict[str, Any] = {
-        "login_id": u.login_id,
-        "first_name": u.first_name,
-        "last_name": u.last_name,
-        "email": u.email,
-        "department": u.department,
-        "location": u.location,
-        "primary_dn": dns[0] if dns else None,
-        "secondary_dn": dns[1] if len(dns) > 1 else None,
-        "role": u.role,
-        "host": u.host,
-    }
-    for el in ctx.topo.directories:
-        settings = ctx.topo.elements[el].directory
-        if settings is None:
-            continue
-        carried = settings.mapping()
-        fields = _rec(**{f: v for f, v in values.items() if f in carried and v is not None})
-        emit(el, "users", key, fields, _NO_DEPS)
-
-
-def _ivr_targets(ctx: _Context, kind: str) -> list[str]:
-    return [] if ctx.scope(kind, "all_elements") == "none" else ctx.topo.ivr_servers
-
-
-def _media_server(ctx: _Context, emit: Emit, key: str, m: MediaServer) -> None:
-    fields = _rec(**m.model_dump())
-    for el in _ivr_targets(ctx, "ivr_media_servers"):
-        emit(el, "media_servers", key, fields, _NO_DEPS)
-
-
-def _prompt(ctx: _Context, emit: Emit, key: str, m: Prompt) -> None:
-    audio = ctx.audio(m.file)
-    fields = _rec(
-        name=m.name,
-        language=m.language,
-        file=m.file,
-        description=m.description,
-        audio_sha256=audio[0] if audio else None,
-        audio_bytes=audio[1] if audio else None,
-    )
-    for el in _ivr_targets(ctx, "prompts"):
-        emit(el, "prompts", key, fields, _NO_DEPS)
-
-
-def _step_deps(ctx: _Context, steps: list[Step]) -> list[RecordRef]:
-    prompts = ctx.state.of("prompts")
-    deps: list[RecordRef] = []
-    for s in steps:
-        if s.prompt:
-            deps.extend(("prompts", k) for k, p in prompts.items() if p.name == s.prompt)
-        if s.subroutine:
-            deps.append(("subroutines", s.subroutine))
-        for choice in s.choices.values():
-            kind, _, name = choice.partition(":")
-            if kind == "subroutine" and name:
-                deps.append(("subroutines", name))
-    return list(dict.fromkeys(deps))
-
-
-def _steps(steps: list[Step]) -> list[Fields]:
-    return [s.model_dump(exclude_defaults=True) for s in steps]
-
-
-def _subroutine(ctx: _Context, emit: Emit, key: str, m: Subroutine) -> None:
-    fields = _rec(
-        name=m.name, media_type=m.media_type, description=m.description, steps=_steps(m.steps)
-    )
-    deps = tuple(d for d in _step_deps(ctx, m.steps) if d != ("subroutines", key))
-    for el in _ivr_targets(ctx, "subroutines"):
-        emit(el, "subroutines", key, fields, deps)
-
-
-def _workflow(ctx: _Context, emit: Emit, key: str, m: Workflow) -> None:
-    fields = _rec(
-        name=m.name,
-        media_type=m.media_type,
-        description=m.description,
-        media_servers=list(m.media_servers),
-        steps=_steps(m.steps),
-    )
-    deps = _step_deps(ctx, m.steps) + [("media_servers", s) for s in m.media_servers]
-    for el in _ivr_targets(ctx, "workflows"):
-        emit(el, "workflows", key, fields, tuple(deps))
-
-
-Projection = Callable[[_Context, Emit, str, Any], None]
-
 PROJECTIONS: dict[str, Projection] = {
-    "classes_of_service": _cos,
-    "cor_groups": _cor,
-    "departments": _named("departments", "departments"),
-    "locations": _named("locations", "locations"),
-    "templates": _template,
-    "roles": _role,
-    "users": _user,
-    "ivr_media_servers": _media_server,
-    "prompts": _prompt,
-    "subroutines": _subroutine,
-    "workflows": _workflow,
+    "classes_of_service": telephony.cos,
+    "cor_groups": telephony.cor,
+    "departments": telephony.named("departments", "departments"),
+    "locations": telephony.named("locations", "locations"),
+    "templates": telephony.template,
+    "roles": telephony.role,
+    "users": telephony.user,
+    "ivr_media_servers": ivr.media_server,
+    "prompts": ivr.prompt,
+    "subroutines": ivr.subroutine,
+    "workflows": ivr.workflow,
 }
 
 
@@ -491,7 +106,7 @@ def landings(
     ) -> None:
         out.append(Landing(element, collection, k, fields, deps))
 
-    fn(_Context(state, fingerprints, read_other), collect, key, model)
+    fn(Context(state, fingerprints, read_other), collect, key, model)
     return out
 
 
@@ -510,7 +125,7 @@ def project(
     fingerprints: Fingerprinter,
     read_other: Callable[[str], bytes | None] = _no_files,
 ) -> Target:
-    ctx = _Context(state, fingerprints, read_other)
+    ctx = Context(state, fingerprints, read_other)
     records: dict[str, Records] = {name: {} for name in state.elements}
     depends: dict[str, dict[RecordRef, tuple[RecordRef, ...]]] = {n: {} for n in state.elements}
     origin: dict[str, dict[RecordRef, tuple[str, str]]] = {n: {} for n in state.elements}
@@ -526,7 +141,7 @@ def project(
         coll[key] = fields
         if deps:
             depends[element][(collection, key)] = deps
-        if collection == "remote_directory":
+        if collection in KEYED_APART:
             origin[element][(collection, key)] = (current[0], current[1])
 
     for kind, fn in PROJECTIONS.items():
@@ -541,10 +156,6 @@ def project(
     return Target(
         records, depends, origin, list(dict.fromkeys(fingerprints.unresolved)), all_excluded
     )
-
-
-# Kinds nothing else refers to: a change to one of them changes only its own records.
-LEAF_KINDS = frozenset({"users", "workflows"})
 
 
 def reproject(
@@ -579,8 +190,8 @@ def reproject(
         origin = {el: dict(o) for el, o in previous.origin.items()}
     delta: dict[str, set[RecordRef]] = {el: set() for el in records}
     excluded = previous.excluded
-    old_ctx = _Context(old, Fingerprinter(None, False), read_other)
-    new_ctx = _Context(new, fingerprints, read_other)
+    old_ctx = Context(old, Fingerprinter(None, False), read_other)
+    new_ctx = Context(new, fingerprints, read_other)
 
     def drop(
         element: str, collection: str, key: str, fields: Fields, deps: tuple[RecordRef, ...]
@@ -598,7 +209,7 @@ def reproject(
         records[element].setdefault(collection, {})[key] = fields
         if deps:
             depends[element][(collection, key)] = deps
-        if collection == "remote_directory":
+        if collection in KEYED_APART:
             origin[element][(collection, key)] = (current[0], current[1])
         delta[element].add((collection, key))
 

@@ -7,6 +7,7 @@ from rich.text import Text
 
 from provgit.plan.errors import ResourceError
 from provgit.plan.model import ElementPlan, Operation, Plan
+from provgit.registry import KEYED_APART
 from provgit.render.values import short
 
 _MARK = {"delete": ("-", "red"), "modify": ("~", "yellow"), "add": ("+", "green")}
@@ -50,7 +51,7 @@ def _op_lines(op: Operation, detail: bool) -> list[Text]:
     mark, style = _MARK[op.action]
     head = Text(f"  {mark} {op.action:<6} ", style=style)
     head.append(f"{op.collection}/{op.key}", style="bold")
-    if op.collection == "remote_directory" or op.resource != op.key:
+    if op.collection in KEYED_APART or op.resource != op.key:
         head.append(f"  ({op.kind}/{op.resource})", style="dim")
     lines = [head]
     if not detail:
