@@ -64,7 +64,7 @@ AGAINST = [
         "provgit.observe -> provgit.simulator",
     ),
     ("render/escape.py", "import provgit.cli", NO_CLI, "provgit.render.escape -> provgit.cli"),
-    ("report/html.py", "import sqlite3", REPORT, "provgit.report.html -> sqlite3"),
+    ("report/states.py", "import sqlite3", REPORT, "provgit.report.states -> sqlite3"),
     ("cli/init.py", "import provgit.drivers", API, "provgit.cli.init -> provgit.drivers"),
 ]
 
