@@ -20,8 +20,6 @@ differs.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sqlite3
 import threading
@@ -31,7 +29,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from provgit.apply import status as st
-from provgit.journal.db import DistributionError, PendingUpdate, fields_hash
+from provgit.journal import (
+    DistributionError,
+    JournalError,
+    JournalReader,
+    PendingUpdate,
+    fields_hash,
+)
 from provgit.observe import Observation, ObservationCache
 from provgit.plan.compute import field_changes
 from provgit.projection.project import COLLECTION_KIND, Target
@@ -190,88 +194,43 @@ class Derived:
 # ---- inputs -------------------------------------------------------------------
 
 
-def _connect_ro(path: Path) -> sqlite3.Connection | None:
-    if not path.exists():
-        return None
-    try:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=15)
-    except sqlite3.Error:
-        return None
-
-
 def _query_last_writes(path: Path, element: str, refs: list[Ref]) -> dict[Ref, Write]:
-    db = _connect_ro(path)
-    if db is None:
+    try:
+        with JournalReader.open_read_only(path) as journal:
+            return journal.acknowledged_writes(element, refs)
+    except (JournalError, sqlite3.Error):
         return {}
-    wanted = json.dumps([f"{c}\x1f{k}" for c, k in refs])
-    out: dict[Ref, Write] = {}
-    with contextlib.closing(db):
-        try:
-            rows = db.execute(
-                "SELECT i.collection, i.key, i.action, i.fields_hash, o.revision "
-                "FROM intents i JOIN outcomes o ON o.intent_id = i.id "
-                "WHERE i.element = ? AND o.outcome = 'ok' "
-                "AND i.collection || char(31) || i.key IN (SELECT value FROM json_each(?)) "
-                "ORDER BY i.id",
-                (element, wanted),
-            ).fetchall()
-        except sqlite3.Error:
-            return {}
-    for coll, key, action, digest, revision in rows:
-        out[(coll, key)] = (action, digest, -1 if revision is None else int(revision))
-    return out
 
 
 def element_rows(journal_path: Path) -> dict[str, tuple[str, str | None, float]]:
     """Each element's state as the last run left it: (state, detail, time)."""
-    db = _connect_ro(journal_path)
-    if db is None:
+    try:
+        with JournalReader.open_read_only(journal_path) as journal:
+            return journal.element_states()
+    except (JournalError, sqlite3.Error):
         return {}
-    with contextlib.closing(db):
-        try:
-            return {
-                name: (state, detail, float(t))
-                for name, state, detail, t in db.execute(
-                    "SELECT element, state, detail, time FROM element_status"
-                )
-            }
-        except sqlite3.Error:
-            return {}
 
 
 def journal_facts(journal_path: Path, observed_revisions: Mapping[str, int | None]) -> JournalFacts:
     """Everything the derivation needs from the journal, through a read-only
     connection (a report runs beside writers)."""
     facts = JournalFacts({}, {}, {}, {}, journal_path)
-    db = _connect_ro(journal_path)
-    if db is None:
+    try:
+        journal = JournalReader.open_read_only(journal_path)
+    except JournalError:
         return facts
-    from provgit.journal.db import _DE_COLUMNS, _de
-
-    with contextlib.closing(db):
+    with journal:
         try:
-            for row in db.execute("SELECT * FROM pending"):
-                p = PendingUpdate(*row)
+            for p in journal.pending():
                 facts.pending[(p.element, p.collection, p.key)] = p
-            for row in db.execute(f"SELECT {_DE_COLUMNS} FROM dist_errors"):
-                de = _de(row)
+            for de in journal.distribution_errors():
                 facts.errors[(de.element, de.collection, de.key)] = de
-            for name, state, detail, t in db.execute(
-                "SELECT element, state, detail, time FROM element_status"
-            ):
-                facts.element_rows[name] = (state, detail, t)
+            facts.element_rows.update(journal.element_states())
             for name, revision in observed_revisions.items():
                 if revision is None:
                     continue
                 # provgit's acknowledged writes the observation does not show yet.
-                after: dict[Ref, Write] = {}
-                for coll, key, action, digest, rev in db.execute(
-                    "SELECT i.collection, i.key, i.action, i.fields_hash, o.revision "
-                    "FROM intents i JOIN outcomes o ON o.intent_id = i.id "
-                    "WHERE i.element = ? AND o.outcome = 'ok' AND o.revision > ? ORDER BY i.id",
-                    (name, revision),
-                ):
-                    after[(coll, key)] = (action, digest, int(rev))
+                after = journal.acknowledged_writes_after(name, revision)
                 if after:
                     facts.writes_after[name] = after
         except sqlite3.Error:

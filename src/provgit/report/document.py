@@ -14,7 +14,6 @@ can open.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
@@ -25,8 +24,7 @@ from typing import Any
 from provgit.apply import standing
 from provgit.apply import status as st
 from provgit.apply.result import ApplyResult
-from provgit.journal import NETWORK, Journal, Suspension
-from provgit.journal.db import last_writes
+from provgit.journal import NETWORK, Journal, JournalError, Suspension
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan
@@ -161,16 +159,10 @@ def _element_revisions(path: Path) -> dict[str, int]:
 
     Read through a separate read-only connection (reports run beside writers).
     """
-    if not path.exists():
-        return {}
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=15)
-    except sqlite3.Error:
-        return {}
-    try:
-        with contextlib.closing(db):
-            return {name: revision for name, (_, revision) in last_writes(db).items()}
-    except sqlite3.Error:
+        with Journal.open_read_only(path) as reader:
+            return reader.last_revisions()
+    except (JournalError, sqlite3.Error):
         return {}
 
 
