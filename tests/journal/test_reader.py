@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from provgit.journal import SCHEMA_VERSION, Intent, Journal, JournalError, JournalReader
+from provgit.journal import (
+    SCHEMA_VERSION,
+    Intent,
+    Journal,
+    JournalError,
+    JournalReader,
+    read_journal,
+)
 
 from .helpers import digest, journal_from_fixture, rows, schema
 
@@ -98,3 +105,17 @@ def test_the_reader_sees_what_a_writer_commits_while_it_is_open(tmp_path: Path) 
             # Not committed yet: the reader does not see it.
             assert [e.message for e in reader.events()] == ["first"]
         assert [e.message for e in reader.events()] == ["first", "second"]
+
+
+def test_read_journal_gives_the_default_where_there_is_no_journal_to_read(
+    tmp_path: Path,
+) -> None:
+    path, _ = _journal_with_rows(tmp_path / "ok")
+    assert read_journal(path, JournalReader.pending_count, -1) == 1
+    assert read_journal(tmp_path / "none" / "journal.sqlite", JournalReader.pending_count, -1) == -1
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"not a journal, " * 100)
+    assert read_journal(damaged, JournalReader.pending_count, -1) == -1
+    with Journal(path) as j:
+        j.set_meta("schema_version", str(SCHEMA_VERSION + 1))
+    assert read_journal(path, JournalReader.pending_count, -1) == -1

@@ -37,6 +37,7 @@ from provgit.journal.db import (
     PendingUpdate,
     Suspension,
     fields_hash,
+    read_journal,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "PendingUpdate",
     "Suspension",
     "fields_hash",
+    "read_journal",
 ]

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from provgit.journal.reader import JournalReader, Ref
+from provgit.journal.reader import JournalReader, Ref, read_journal
 from provgit.journal.rows import (
     DE_COLUMNS,
     EVENT_TYPES,
@@ -57,6 +57,7 @@ __all__ = [
     "Suspension",
     "fields_hash",
     "last_writes",
+    "read_journal",
 ]
 
 

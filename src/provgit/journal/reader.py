@@ -9,9 +9,10 @@ as its migration would leave it and refuses one from a newer provgit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from provgit.journal.dist_errors import DistributionErrors
 from provgit.journal.drift import DriftItems
@@ -28,12 +29,14 @@ from provgit.journal.rows import (
     Suspension,
 )
 from provgit.journal.runs import Runs
+from provgit.journal.schema import JournalError
 from provgit.journal.statuses import Statuses
 from provgit.journal.store import FILENAME, Store, open_read_only
 from provgit.journal.suspensions import Suspensions
 from provgit.journal.writes import AckedWrite, Writes
 
 Ref = tuple[str, str]
+T = TypeVar("T")
 
 
 class JournalReader:
@@ -160,3 +163,15 @@ class JournalReader:
     def drift_items(self, element: str | None = None) -> list[DriftItem]:
         """See `DriftItems.drift_items`."""
         return self._drift.drift_items(element)
+
+
+def read_journal(path: str | Path, read: Callable[[JournalReader], T], default: T) -> T:
+    """`read` over a reader of the journal `path` (file or state directory), or
+    `default` when there is none or it cannot be read (from a newer provgit,
+    damaged, or locked past the busy timeout): for reports, which show what
+    they can beside a run that is writing."""
+    try:
+        with JournalReader.open_read_only(path) as reader:
+            return read(reader)
+    except (JournalError, sqlite3.Error):
+        return default

@@ -21,7 +21,6 @@ differs.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,10 +30,10 @@ from typing import Any, Protocol
 from provgit.apply import status as st
 from provgit.journal import (
     DistributionError,
-    JournalError,
     JournalReader,
     PendingUpdate,
     fields_hash,
+    read_journal,
 )
 from provgit.observe import Observation, ObservationCache
 from provgit.plan.compute import field_changes
@@ -195,46 +194,34 @@ class Derived:
 
 
 def _query_last_writes(path: Path, element: str, refs: list[Ref]) -> dict[Ref, Write]:
-    try:
-        with JournalReader.open_read_only(path) as journal:
-            return journal.acknowledged_writes(element, refs)
-    except (JournalError, sqlite3.Error):
-        return {}
+    return read_journal(path, lambda journal: journal.acknowledged_writes(element, refs), {})
 
 
 def element_rows(journal_path: Path) -> dict[str, tuple[str, str | None, float]]:
     """Each element's state as the last run left it: (state, detail, time)."""
-    try:
-        with JournalReader.open_read_only(journal_path) as journal:
-            return journal.element_states()
-    except (JournalError, sqlite3.Error):
-        return {}
+    return read_journal(journal_path, JournalReader.element_states, {})
 
 
 def journal_facts(journal_path: Path, observed_revisions: Mapping[str, int | None]) -> JournalFacts:
     """Everything the derivation needs from the journal, through a read-only
-    connection (a report runs beside writers)."""
+    reader (a report runs beside writers); what could be read before an error."""
     facts = JournalFacts({}, {}, {}, {}, journal_path)
-    try:
-        journal = JournalReader.open_read_only(journal_path)
-    except JournalError:
-        return facts
-    with journal:
-        try:
-            for p in journal.pending():
-                facts.pending[(p.element, p.collection, p.key)] = p
-            for de in journal.distribution_errors():
-                facts.errors[(de.element, de.collection, de.key)] = de
-            facts.element_rows.update(journal.element_states())
-            for name, revision in observed_revisions.items():
-                if revision is None:
-                    continue
-                # provgit's acknowledged writes the observation does not show yet.
-                after = journal.acknowledged_writes_after(name, revision)
-                if after:
-                    facts.writes_after[name] = after
-        except sqlite3.Error:
-            pass
+
+    def read(journal: JournalReader) -> None:
+        for p in journal.pending():
+            facts.pending[(p.element, p.collection, p.key)] = p
+        for de in journal.distribution_errors():
+            facts.errors[(de.element, de.collection, de.key)] = de
+        facts.element_rows.update(journal.element_states())
+        for name, revision in observed_revisions.items():
+            if revision is None:
+                continue
+            # provgit's acknowledged writes the observation does not show yet.
+            after = journal.acknowledged_writes_after(name, revision)
+            if after:
+                facts.writes_after[name] = after
+
+    read_journal(journal_path, read, None)
     return facts
 
 

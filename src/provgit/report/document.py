@@ -14,7 +14,6 @@ can open.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 from provgit.apply import standing
 from provgit.apply import status as st
 from provgit.apply.result import ApplyResult
-from provgit.journal import NETWORK, Journal, JournalError, Suspension
+from provgit.journal import NETWORK, Journal, JournalReader, Suspension, read_journal
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan
@@ -159,11 +158,7 @@ def _element_revisions(path: Path) -> dict[str, int]:
 
     Read through a separate read-only connection (reports run beside writers).
     """
-    try:
-        with Journal.open_read_only(path) as reader:
-            return reader.last_revisions()
-    except (JournalError, sqlite3.Error):
-        return {}
+    return read_journal(path, JournalReader.last_revisions, {})
 
 
 def _run(journal: Journal, result: ApplyResult | None) -> Document | None:
