@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from provgit.drivers.base import (
+from provgit.fsutil import atomic_write
+from provgit.records import COLLECTIONS, MANAGED_BY, Fields
+from provgit.wire.protocol import (
     Driver,
     ElementError,
     FeedTooOldError,
@@ -32,8 +34,6 @@ from provgit.drivers.base import (
     TransportError,
     UnauthorizedError,
 )
-from provgit.fsutil import atomic_write
-from provgit.records import COLLECTIONS, MANAGED_BY, Fields
 
 ObservedState = Literal["running", "locked", "offline", "unauthorized", "error"]
 ObservedRecords = dict[str, dict[str, StoredRecord]]

@@ -21,7 +21,10 @@ from typing import Any
 
 from provgit.model.common import SECRET_KEY_PATTERN, SecretRef
 
-SENSITIVE = "$sensitive"
+# The marker is the element protocol's (what provgit writes, elements split off),
+# re-exported: the pipeline imports it from here.
+from provgit.wire.sensitive import SENSITIVE as SENSITIVE
+
 SHOWN = "(sensitive)"
 UNRESOLVED = "unresolved"
 

@@ -15,15 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from provgit.drivers.base import (
-    ChangeFeed,
-    DriverConfig,
-    ElementInfo,
-    Page,
-    WriteOp,
-    WriteResult,
-)
+from provgit.drivers.base import DriverConfig
 from provgit.simulator.store import ElementStore
+from provgit.wire.protocol import ChangeFeed, ElementInfo, Page, WriteOp, WriteResult
 
 
 def store_path(config: DriverConfig) -> Path:

@@ -39,9 +39,11 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from provgit.drivers.base import (
+from provgit.drivers.base import DriverConfig
+from provgit.records import MANAGED_BY, META_PREFIX, Fields
+from provgit.wire import codec, sensitive
+from provgit.wire.protocol import (
     ChangeFeed,
-    DriverConfig,
     ElementError,
     ElementInfo,
     NotFoundError,
@@ -51,8 +53,6 @@ from provgit.drivers.base import (
     WriteOp,
     WriteResult,
 )
-from provgit.records import MANAGED_BY, META_PREFIX, Fields
-from provgit.simulator import rules, wire
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 32
@@ -110,7 +110,7 @@ def _server_total(header: str | None) -> float | None:
 def comparable(fields: Fields) -> Fields:
     """Fields as provgit compares them: secrets as fingerprints, `_` fields
     dropped except `_managed_by`."""
-    redacted, _ = rules.split_secrets(fields)
+    redacted, _ = sensitive.split_secrets(fields)
     return {k: v for k, v in redacted.items() if not k.startswith(META_PREFIX) or k == MANAGED_BY}
 
 
@@ -123,7 +123,7 @@ class HttpDriver:
         if not url or not isinstance(url, str):
             raise ValueError(f"element {config.element}: the http driver needs a 'url' setting")
         self.name = config.element
-        self.base = url.rstrip("/") + wire.API_PREFIX
+        self.base = url.rstrip("/") + codec.API_PREFIX
         self.token: str | None = settings.get("token") or None
         self.timeout = float(settings.get("timeout", DEFAULT_TIMEOUT))
         self.concurrency = int(settings.get("concurrency", DEFAULT_CONCURRENCY))
@@ -181,7 +181,7 @@ class HttpDriver:
         body: Any = None,
     ) -> tuple[int, Any]:
         session, semaphore = self._open()
-        data = None if body is None else wire.dumps(body)
+        data = None if body is None else codec.dumps(body)
         if data is not None:
             headers = {**(headers or {}), "Content-Type": "application/json"}
         async with semaphore:
@@ -204,7 +204,7 @@ class HttpDriver:
                     f"connection to element {self.name} failed: {type(e).__name__}"
                 ) from None
         try:
-            parsed = wire.loads(raw) if raw else None
+            parsed = codec.loads(raw) if raw else None
         except ValueError:
             parsed = None
         if status >= 500 and status != 503:
@@ -246,7 +246,7 @@ class HttpDriver:
             message = body.get("message") if isinstance(body, dict) else None
             raise OfflineError(message or f"element {self.name} is stopped/offline")
         if status >= 400:
-            raise wire.error_from_json(body, status)
+            raise codec.error_from_json(body, status)
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         status, body, _ = await self._call("GET", path, params=params, retry_sent=True)
@@ -276,7 +276,7 @@ class HttpDriver:
             params["cursor"] = cursor
         b = await self._get(f"/collections/{quote(collection, safe='')}/records", params)
         try:
-            records = [wire.record_from_json(item) for item in b["records"]]
+            records = [codec.record_from_json(item) for item in b["records"]]
             return Page(records, b.get("next_cursor"), b["revision"])
         except (KeyError, TypeError):
             raise self._garbled() from None
@@ -284,7 +284,7 @@ class HttpDriver:
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         b = await self._get("/changes", {"since": str(since), "limit": str(limit)})
         try:
-            return ChangeFeed([wire.change_from_json(c) for c in b["changes"]], b["revision"])
+            return ChangeFeed([codec.change_from_json(c) for c in b["changes"]], b["revision"])
         except (KeyError, TypeError):
             raise self._garbled() from None
 
@@ -331,7 +331,7 @@ class HttpDriver:
         if not ops:
             return []
         status, body, _ = await self._call(
-            "POST", "/batch", body={"ops": [wire.op_to_json(op) for op in ops]}, retry_sent=False
+            "POST", "/batch", body={"ops": [codec.op_to_json(op) for op in ops]}, retry_sent=False
         )
         self._raise(status, body)
         items = body.get("results") if isinstance(body, dict) else None
@@ -342,7 +342,7 @@ class HttpDriver:
             if item.get("ok"):
                 results.append(WriteResult(ok=True, revision=item.get("revision")))
             else:
-                error: ElementError = wire.error_from_json(item.get("error"), item.get("status"))
+                error: ElementError = codec.error_from_json(item.get("error"), item.get("status"))
                 results.append(WriteResult(ok=False, error=error))
         return results
 

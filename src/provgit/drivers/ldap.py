@@ -43,11 +43,13 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 from pyasn1.codec.ber import encoder as ber  # ldap3's own ASN.1 library
 
-from provgit.drivers.base import (
+from provgit.drivers.base import DriverConfig
+from provgit.model.directory import FIELDS, PRESET_CLASSES, PRESET_RDN, carried
+from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
+from provgit.wire.protocol import (
     Change,
     ChangeFeed,
     ConflictError,
-    DriverConfig,
     ElementError,
     ElementInfo,
     FeedTooOldError,
@@ -63,8 +65,6 @@ from provgit.drivers.base import (
     WriteOp,
     WriteResult,
 )
-from provgit.model.directory import FIELDS, PRESET_CLASSES, PRESET_RDN, carried
-from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 
 USERS = "users"
 FORM = "User and Services (IDS entry)"

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import cast
 
-from provgit.drivers.base import Driver, DriverConfig
+from provgit.drivers.base import DriverConfig
+from provgit.model.network import DEFAULT_DRIVER as DEFAULT_DRIVER
+from provgit.wire.protocol import Driver
 
 ENTRY_POINT_GROUP = "provgit.drivers"
-DEFAULT_DRIVER = "embedded"
 # Imported lazily so picking `embedded` never imports aiohttp.
 BUILTINS: dict[str, str] = {
     "embedded": "provgit.drivers.embedded:EmbeddedDriver",

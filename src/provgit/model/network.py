@@ -77,6 +77,11 @@ class Connection(Model):
         return check_option_values(v)
 
 
+# The driver an element has when its config names none. Defined with the model
+# (not the driver registry) so validation can ask it without importing drivers.
+DEFAULT_DRIVER = "embedded"
+
+
 class Element(Model):
     name: Identifier
     type: ElementType
@@ -84,7 +89,7 @@ class Element(Model):
     cluster: Identifier | None = None
     admin_group: Identifier | None = None
     partner: Identifier | None = None
-    driver: Identifier = "embedded"
+    driver: Identifier = DEFAULT_DRIVER
     connection: Connection = Connection()
     # e.g. "https://mivb1.example.net/admin/{form}?key={key}": a link into the
     # element's own admin form for a record ({collection}, {form}, {key}).

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provgit.drivers.base import StoredRecord
 from provgit.model.settings import Settings
 from provgit.observe import Observation
 from provgit.plan.errors import resource_errors, secret_warnings
@@ -18,6 +17,7 @@ from provgit.projection.canonical import is_empty, same_value
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, META_PREFIX, Fields
 from provgit.secrets import SENSITIVE, UNRESOLVED, is_sensitive
+from provgit.wire.protocol import StoredRecord
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provgit.drivers.base import StoredRecord
 from provgit.fsutil import atomic_write
 from provgit.model.network import Element
 from provgit.model.settings import Settings
@@ -42,6 +41,7 @@ from provgit.projection import Target
 from provgit.secrets import UNRESOLVED, Fingerprinter, parse_ref
 from provgit.source import ConfigSource, blob_id
 from provgit.validate.cache import Reads, tree_key
+from provgit.wire.protocol import StoredRecord
 
 FORMAT = "plan-memo-2"  # 2: delete operations say whether provgit created the record
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from provgit.drivers.base import Refusal
 from provgit.records import COLLECTIONS, MIVB, Fields, form_name
+from provgit.wire.protocol import Refusal
+from provgit.wire.sensitive import SENSITIVE
 
 MAX_STRING = 255
 MAX_COS_COMMENT = 15
@@ -20,7 +21,6 @@ COS_RANGE = (1, 110)
 COR_GROUP_RANGE = (1, 64)
 # Service fields naming a Class of Service on a call server.
 COS_FIELDS = ("cos_day", "cos_night1", "cos_night2")
-SENSITIVE = "$sensitive"
 
 
 def check_collection(element_type: str, collection: str) -> Refusal | None:
@@ -114,20 +114,6 @@ def _any_long_string(value: Any) -> bool:
     return False
 
 
-def _any_sensitive(value: Any) -> bool:
-    """Whether a value holds a `{"$sensitive": ...}` object anywhere."""
-    if isinstance(value, dict):
-        if SENSITIVE in value:
-            return True
-        value = value.values()
-    elif not isinstance(value, list):
-        return False
-    for v in value:  # noqa: SIM110 (a loop: no generator per call on the write path)
-        if isinstance(v, dict | list) and _any_sensitive(v):
-            return True
-    return False
-
-
 def _long_strings(value: Any, path: str) -> Iterator[tuple[str, int]]:
     if isinstance(value, str):
         if len(value) > MAX_STRING:
@@ -173,31 +159,3 @@ def cos_references(element_type: str, fields: Fields) -> list[tuple[str, str]]:
             if isinstance(value, int | str):
                 out.append((f"services[{i}].{name}", str(value)))
     return out
-
-
-def split_secrets(fields: Fields) -> tuple[Fields, dict[str, Any]]:
-    """Redact `{"$sensitive": fp, "value": v}` objects, wherever they are.
-
-    Returns the fields as stored and returned (everything but the plaintext:
-    the fingerprint and any non-secret reference such as `ref`) and the
-    plaintexts by JSON path, kept apart so no read path can ever return them.
-    """
-    secrets: dict[str, Any] = {}
-    if not _any_sensitive(fields):
-        # Most records hold no secret: a copy of the top level (the store adds
-        # its own top-level fields to it; nested values are only serialized).
-        return dict(fields), secrets
-
-    def walk(value: Any, path: str) -> Any:
-        if isinstance(value, dict):
-            if SENSITIVE in value:
-                if "value" in value:
-                    secrets[path] = value["value"]
-                return {k: v for k, v in value.items() if k != "value"}
-            return {k: walk(v, f"{path}.{k}") for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return value
-
-    redacted = {k: walk(v, k) for k, v in fields.items()}
-    return redacted, secrets

@@ -24,15 +24,9 @@ from typing import Any
 
 from aiohttp import web
 
-from provgit.drivers.base import (
-    ConflictError,
-    ElementError,
-    RefusedError,
-    StoredRecord,
-    WriteOp,
-)
-from provgit.simulator import wire
 from provgit.simulator.store import MAX_PAGE, ElementStore
+from provgit.wire import codec
+from provgit.wire.protocol import ConflictError, ElementError, RefusedError, StoredRecord, WriteOp
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -62,7 +56,7 @@ FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        body=wire.dumps(body),
+        body=codec.dumps(body),
         status=status,
         content_type="application/json",
         charset="utf-8",
@@ -76,7 +70,7 @@ def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
 
 
 def _element_error(error: ElementError, *, if_match: bool = False) -> web.Response:
-    return _json(error.to_json(), wire.status_for(error, if_match=if_match))
+    return _json(error.to_json(), codec.status_for(error, if_match=if_match))
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -116,7 +110,7 @@ def make_app(
                 value.strip().encode(), token.encode()
             ):
                 return _error(401, "unauthorized", "missing or wrong bearer token")
-        if not request.path.startswith(wire.API_PREFIX):
+        if not request.path.startswith(codec.API_PREFIX):
             return await _answer(request, handler)  # admin: no faults
         f = request.app[FAULTS]
         loop = asyncio.get_running_loop()
@@ -159,7 +153,7 @@ def make_app(
     app[STORE] = store
     app[FAULTS] = faults or Faults()
     store.forced_refusals = app[FAULTS].refuse
-    p = wire.API_PREFIX
+    p = codec.API_PREFIX
     app.router.add_get(f"{p}/element", _info)
     app.router.add_get(f"{p}/collections/{{collection}}/records", _list)
     app.router.add_get(f"{p}/collections/{{collection}}/records/{{key:.+}}", _get)
@@ -208,7 +202,7 @@ def _revision_header(request: web.Request, name: str) -> int | None:
 
 async def _body(request: web.Request) -> Any:
     try:
-        return wire.loads(await request.read())
+        return codec.loads(await request.read())
     except ValueError:  # orjson's JSONDecodeError, invalid UTF-8 included
         raise _BadRequest("request body is not valid JSON") from None
 
@@ -299,7 +293,7 @@ async def _changes(request: web.Request) -> web.Response:
     feed = request.app[STORE].changes(since, limit)
     return _json(
         {
-            "changes": [wire.change_to_json(c) for c in feed.changes],
+            "changes": [codec.change_to_json(c) for c in feed.changes],
             "revision": feed.revision,
             "more": len(feed.changes) >= limit,
         }
@@ -312,7 +306,7 @@ async def _batch(request: web.Request) -> web.Response:
     if not isinstance(items, list):
         raise _BadRequest('the request body must be {"ops": [...]}')
     try:
-        ops = [wire.op_from_json(item) for item in items]
+        ops = [codec.op_from_json(item) for item in items]
     except ValueError as e:
         raise _BadRequest(f"bad operation: {e}") from None
     store = request.app[STORE]
@@ -322,7 +316,7 @@ async def _batch(request: web.Request) -> web.Response:
         if result.error is None:
             out.append({"ok": True, "revision": result.revision})
         else:
-            status = wire.status_for(result.error, if_match=op.if_revision is not None)
+            status = codec.status_for(result.error, if_match=op.if_revision is not None)
             out.append({"ok": False, "status": status, "error": result.error.to_json()})
     return _json({"results": out, "revision": store.revision})
 
@@ -382,7 +376,7 @@ def apply_faults(store: ElementStore, faults: Faults, changes: dict[str, Any]) -
 async def _edit(request: web.Request) -> web.Response:
     body = await _body(request)
     try:
-        op = wire.op_from_json(body)
+        op = codec.op_from_json(body)
     except ValueError as e:
         raise _BadRequest(f"bad edit: {e}") from None
     try:

@@ -24,7 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from provgit.drivers.base import (
+from provgit.fsutil import private_sqlite
+from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
+from provgit.simulator import rules
+from provgit.wire import codec
+from provgit.wire.protocol import (
     Change,
     ChangeFeed,
     ConflictError,
@@ -41,9 +45,7 @@ from provgit.drivers.base import (
     WriteOp,
     WriteResult,
 )
-from provgit.fsutil import private_sqlite
-from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
-from provgit.simulator import rules, wire
+from provgit.wire.sensitive import SENSITIVE, split_secrets
 
 VERSIONS = {
     "mivb": "MiVoice Business 10.1 (sim)",
@@ -77,7 +79,7 @@ CREATE TABLE IF NOT EXISTS changes (
 
 
 def _dumps(value: Any) -> str:
-    return wire.dumps(value).decode()
+    return codec.dumps(value).decode()
 
 
 class ElementStore:
@@ -208,7 +210,7 @@ class ElementStore:
 
     def list_records(self, collection: str, cursor: str | None = None, limit: int = 1000) -> Page:
         rows, next_cursor, revision = self.list_records_json(collection, cursor, limit)
-        records = [StoredRecord(collection, key, wire.loads(text), rev) for key, text, rev in rows]
+        records = [StoredRecord(collection, key, codec.loads(text), rev) for key, text, rev in rows]
         return Page(records, next_cursor, revision)
 
     def list_records_json(
@@ -247,7 +249,7 @@ class ElementStore:
         ).fetchone()
         if row is None:
             raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
-        return StoredRecord(collection, key, wire.loads(row[0]), row[1])
+        return StoredRecord(collection, key, codec.loads(row[0]), row[1])
 
     def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         """Changes after revision `since`, oldest first.
@@ -276,7 +278,7 @@ class ElementStore:
         more = len(rows) > limit
         rows = rows[:limit]
         changes = [
-            Change(r[0], r[1], r[2], r[3], None if r[4] is None else wire.loads(r[4]), r[5])
+            Change(r[0], r[1], r[2], r[3], None if r[4] is None else codec.loads(r[4]), r[5])
             for r in rows
         ]
         return ChangeFeed(changes, changes[-1].revision if more else revision)
@@ -392,8 +394,8 @@ class ElementStore:
             raise RefusedError(
                 f"{form} {key} refused: " + "; ".join(r.reason for r in refusals), refusals
             )
-        stored, secrets = rules.split_secrets(op.fields)
-        old: Fields = wire.loads(row[0]) if row is not None else {}
+        stored, secrets = split_secrets(op.fields)
+        old: Fields = codec.loads(row[0]) if row is not None else {}
         # Element-filled bookkeeping; provgit ignores `_` fields except _managed_by.
         for name, value in old.items():
             if name.startswith(META_PREFIX) and name != MANAGED_BY:
@@ -411,7 +413,7 @@ class ElementStore:
             self._unindex(collection, key)
         if dns or cos:
             self._index(collection, key, dns, cos)
-        if secrets or rules.SENSITIVE in text or (row is not None and rules.SENSITIVE in row[0]):
+        if secrets or SENSITIVE in text or (row is not None and SENSITIVE in row[0]):
             self._store_secrets(collection, key, stored, secrets)
         db.execute(
             "INSERT INTO changes VALUES (?, ?, ?, 'put', ?, ?)",
@@ -542,7 +544,7 @@ class ElementStore:
 
 def _sensitive_paths(value: Any, path: str) -> Iterator[str]:
     if isinstance(value, dict):
-        if rules.SENSITIVE in value:
+        if SENSITIVE in value:
             yield path
             return
         for k, v in value.items():

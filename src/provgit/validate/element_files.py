@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from provgit.drivers.registry import DEFAULT_DRIVER
 from provgit.model.findings import Finding, Pointer
+from provgit.model.network import DEFAULT_DRIVER
 from provgit.model.state import DesiredState
 
 # What provgit keeps at the top of a state directory (see journal, secrets,

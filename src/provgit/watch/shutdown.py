@@ -12,14 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from provgit.drivers.base import (
-    ChangeFeed,
-    Driver,
-    ElementInfo,
-    Page,
-    WriteOp,
-    WriteResult,
-)
+from provgit.wire.protocol import ChangeFeed, Driver, ElementInfo, Page, WriteOp, WriteResult
 
 
 class Gate:

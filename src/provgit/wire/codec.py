@@ -1,8 +1,9 @@
 """The element API v1 on the wire: status codes, error bodies, JSON shapes.
 
-Shared by the simulator server and the http driver so both ends agree on one
-table; the OpenAPI document (`provgit/openapi/element-api-v1.yaml`) is the
-written contract and the tests hold the server to it.
+Shared by the simulator server (and its store's JSON columns) and the http
+driver so both ends agree on one table; the OpenAPI document
+(`provgit/openapi/element-api-v1.yaml`) is the written contract and the tests
+hold the server to it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from provgit.drivers.base import (
+from provgit.wire.protocol import (
     Change,
     ConflictError,
     ElementError,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from provgit.simulator import wire
+from provgit.wire import codec
 
 RECORDS = [
     {"login_id": "jdoe", "first_name": "Zoë", "services": [{"dn": "2001", "cos_day": "1"}]},
@@ -19,16 +19,16 @@ RECORDS = [
 @pytest.mark.parametrize("record", RECORDS)
 def test_dumps_writes_what_the_json_module_writes(record: dict[str, object]) -> None:
     expected = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
-    assert wire.dumps(record) == expected
-    assert wire.loads(wire.dumps(record)) == record
+    assert codec.dumps(record) == expected
+    assert codec.loads(codec.dumps(record)) == record
 
 
 def test_what_orjson_refuses_still_goes_out() -> None:
     big = {"n": 2**70, 1: "int key"}
-    assert wire.loads(wire.dumps(big)) == {"n": 2**70, "1": "int key"}
+    assert codec.loads(codec.dumps(big)) == {"n": 2**70, "1": "int key"}
 
 
 @pytest.mark.parametrize("bad", [b"", b"{", b"\xff\xfe", b"{'a': 1}", b"[1,]"])
 def test_loads_of_invalid_json_is_a_value_error(bad: bytes) -> None:
     with pytest.raises(ValueError):
-        wire.loads(bad)
+        codec.loads(bad)

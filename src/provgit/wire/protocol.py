@@ -1,0 +1,201 @@
+"""The element protocol: what provgit and an element say to each other.
+
+The records, pages, change feeds and conditional writes both ends exchange,
+the element's answers as exceptions, and the one interface every element
+driver implements. Both the drivers and the simulator build on this module;
+neither imports the other for it.
+
+A driver speaks to one element: list records (paged), read the change feed
+since a revision, and put/delete a record conditionally on its revision. All
+methods are async so the http driver can pool connections; the embedded driver
+simply answers at once.
+
+Errors are the element's answers, as exceptions, so callers can tell a refusal
+(a distribution error an admin must look at) from a transport problem (a
+pending update to retry later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from provgit.records import Fields
+
+ElementState = Literal["running", "locked", "offline"]
+
+
+@dataclass(frozen=True)
+class ElementInfo:
+    name: str
+    type: str
+    version: str
+    revision: int
+    state: ElementState
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    collection: str
+    key: str
+    fields: Fields
+    revision: int  # per-record revision (the element revision of its last write)
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[StoredRecord]
+    next_cursor: str | None
+    revision: int  # element revision the page was read at
+
+
+@dataclass(frozen=True)
+class Change:
+    revision: int
+    collection: str
+    key: str
+    op: Literal["put", "delete"]
+    fields: Fields | None  # None for deletes
+    record_revision: int
+
+
+@dataclass(frozen=True)
+class ChangeFeed:
+    changes: list[Change]
+    revision: int  # element revision at the time of reading
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    """One conditional write.
+
+    `if_revision`: None means create only if absent; an int means the record
+    must currently be at that revision (update/delete).
+    """
+
+    op: Literal["put", "delete"]
+    collection: str
+    key: str
+    fields: Fields | None = None
+    if_revision: int | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    ok: bool
+    revision: int | None = None  # new record revision on success
+    error: ElementError | None = None
+
+
+# ---- the element's answers -------------------------------------------------
+
+
+class ElementError(Exception):
+    """Base of everything an element (or the road to it) answers with."""
+
+    code: str = "error"
+    # Transport-class errors are retried later (pending updates); the rest are
+    # distribution errors an admin must act on.
+    retryable: bool = False
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail: dict[str, Any] = detail
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.detail}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    form: str
+    field: str | None
+    reason: str
+
+
+class RefusedError(ElementError):
+    """The element refused the data (validation), naming form, field and reason."""
+
+    code = "refused"
+
+    def __init__(self, message: str, refusals: Sequence[Refusal] = ()) -> None:
+        super().__init__(message)
+        self.refusals = list(refusals)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "refusals": [
+                {"form": r.form, "field": r.field, "reason": r.reason} for r in self.refusals
+            ],
+        }
+
+
+class ConflictError(ElementError):
+    """Changed by another user (stale revision, or create of an existing record)."""
+
+    code = "conflict"
+
+
+class NotFoundError(ElementError):
+    code = "not_found"
+
+
+class LockedError(ElementError):
+    """The element is busy (e.g. a sync in progress); try again later."""
+
+    code = "locked"
+    retryable = True
+
+
+class OfflineError(ElementError):
+    """Services stopped or the element is offline."""
+
+    code = "offline"
+    retryable = True
+
+
+class TransportError(ElementError):
+    """Could not talk to the element (connection refused, timeout, 5xx)."""
+
+    code = "transport"
+    retryable = True
+
+
+class UnauthorizedError(ElementError):
+    code = "unauthorized"
+
+
+class FeedTooOldError(ElementError):
+    """The change feed no longer reaches back to the asked revision: resync fully."""
+
+    code = "feed_too_old"
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """What provgit needs from a network element."""
+
+    name: str
+
+    async def info(self) -> ElementInfo: ...
+
+    async def list_records(
+        self, collection: str, cursor: str | None = None, limit: int = 1000
+    ) -> Page: ...
+
+    async def changes(self, since: int, limit: int = 10000) -> ChangeFeed: ...
+
+    async def write(self, op: WriteOp) -> WriteResult:
+        """Apply one conditional write; element errors are raised."""
+        ...
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Apply several writes; per-op errors come back in the results, while
+        errors that concern the whole element (offline, locked, transport) raise."""
+        ...
+
+    async def close(self) -> None: ...
