@@ -2,9 +2,9 @@
 
 A function may be longer when the line above its `def` (or above its first
 decorator) says why, as `# long: <reason>` (a hot loop kept in one piece, for
-instance). Files other work is splitting right now are listed in SPLITTING;
-an entry that no longer needs to be there makes this test fail too, so the
-list only ever shrinks.
+instance). CLI commands whose wiring still moves to the API are listed in
+LONG_FOR_NOW; an entry that no longer needs to be there makes this test fail
+too, so the list only ever shrinks.
 """
 
 from __future__ import annotations
@@ -19,10 +19,6 @@ MAX_FILE_LINES = 500
 MAX_FUNCTION_LINES = 80
 LONG_MARK = "# long:"
 
-# Relative to src/provgit: whole files (their length and every function in them).
-SPLITTING: dict[str, str] = {
-    "journal/db.py": "being split in #14 (Journal: schema, repositories, read-only opener)",
-}
 # (file, function): CLI commands whose pipeline wiring moves to the library API in #14.
 LONG_FOR_NOW: dict[tuple[str, str], str] = {
     ("cli/apply.py", "command"): "pipeline wiring moves to the library API in #14",
@@ -72,7 +68,7 @@ def test_no_source_file_is_over_500_lines() -> None:
     over = [
         f"src/provgit/{_name(p)}: {n} lines (at most {MAX_FILE_LINES}); split it by responsibility"
         for p in _sources()
-        if _name(p) not in SPLITTING and (n := _file_lines(p)) > MAX_FILE_LINES
+        if (n := _file_lines(p)) > MAX_FILE_LINES
     ]
     assert not over, "\n".join(over)
 
@@ -82,20 +78,10 @@ def test_no_function_is_over_80_lines_without_a_reason() -> None:
         f"src/provgit/{_name(p)}:{line}: {name} is {length} lines (at most "
         f"{MAX_FUNCTION_LINES}); split it, or write `{LONG_MARK} <why>` above the def"
         for p in _sources()
-        if _name(p) not in SPLITTING
         for name, line, length in _long_functions(p)
         if (_name(p), name) not in LONG_FOR_NOW
     ]
     assert not over, "\n".join(over)
-
-
-@pytest.mark.parametrize("name", sorted(SPLITTING))
-def test_a_file_being_split_is_listed_only_while_it_needs_to_be(name: str) -> None:
-    path = SRC / name
-    assert path.exists(), f"{name} is gone: remove it from SPLITTING"
-    assert _file_lines(path) > MAX_FILE_LINES or _long_functions(path), (
-        f"{name} is within the limits now: remove it from SPLITTING"
-    )
 
 
 @pytest.mark.parametrize(("name", "function"), sorted(LONG_FOR_NOW))

@@ -2,6 +2,23 @@
 
 One SQLite file (`<state_dir>/journal.sqlite`, WAL, `synchronous=FULL` so a
 commit is on disk before the element write it announces is sent).
+
+Tables (schema version in `meta`; migrations in schema.py), one module each:
+  meta            k/v: schema_version, alarm_level, ...          meta.py
+  runs            one row per apply/reconcile/errors run          runs.py
+  intents         written (and fsynced) before an element write   writes.py
+  outcomes        written after the element answered; an intent without an
+                  outcome is a write whose fate is unknown        writes.py
+  pending         updates that could not be delivered             pending.py
+  dist_errors     SDS distribution errors an admin must retry, force or
+                  delete; one per (element, collection, key)      dist_errors.py
+  element_status, resource_status, status_history                 statuses.py
+  events          the feed; `id` is stable (AUTOINCREMENT)        events.py
+  drift           (schema 2) open drift items                     drift.py
+  suspensions     (schema 3) writes held by a person              suspensions.py
+
+`Journal` (db.py) reads and writes; `JournalReader` (reader.py), from
+`Journal.open_read_only(path)`, only reads and never changes the file.
 """
 
 from provgit.journal.db import (
@@ -15,10 +32,12 @@ from provgit.journal.db import (
     Intent,
     Journal,
     JournalError,
+    JournalReader,
     LastWrite,
     PendingUpdate,
     Suspension,
     fields_hash,
+    read_journal,
 )
 
 __all__ = [
@@ -32,8 +51,10 @@ __all__ = [
     "Intent",
     "Journal",
     "JournalError",
+    "JournalReader",
     "LastWrite",
     "PendingUpdate",
     "Suspension",
     "fields_hash",
+    "read_journal",
 ]
