@@ -30,6 +30,14 @@ from provgit.api.errors import (
     UsageProblem,
 )
 from provgit.api.importing import ImportReport
+from provgit.api.inspect import (
+    InspectedPlan,
+    Landings,
+    Resources,
+    inspect_saved_plan,
+    kind_named,
+    kind_names,
+)
 from provgit.api.planning import PlanRun
 from provgit.api.running import Applied
 from provgit.api.saved import SavedPlan, open_saved_plan
@@ -52,9 +60,11 @@ __all__ = [
     "ErrorList",
     "Hold",
     "ImportReport",
+    "InspectedPlan",
     "Interrupted",
     "InvalidConfig",
     "JournalUnavailable",
+    "Landings",
     "NoProgress",
     "NothingToDo",
     "PendingUpdate",
@@ -66,12 +76,16 @@ __all__ = [
     "Progress",
     "ProvgitError",
     "Reapplied",
+    "Resources",
     "SavedPlan",
     "SignedPlan",
     "Status",
     "UsageProblem",
     "Verdict",
     "default_state_dir",
+    "inspect_saved_plan",
+    "kind_named",
+    "kind_names",
     "open_saved_plan",
     "retry_choice",
 ]

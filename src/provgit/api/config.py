@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from provgit.api import distribution
+from provgit.api import distribution, inspect
 from provgit.api.distribution import Deleted, ErrorList, Reapplied
 from provgit.api.errors import (
     InvalidConfig,
@@ -19,6 +19,7 @@ from provgit.api.errors import (
     UsageProblem,
 )
 from provgit.api.importing import ImportReport, capture_drift, import_network
+from provgit.api.inspect import Landings, Resources
 from provgit.api.network import desired_target
 from provgit.api.planning import PlanRun, diff_states, plan_from_memo, plan_network
 from provgit.api.running import Applied, apply_and_report
@@ -33,6 +34,7 @@ from provgit.diagnostics import Diagnostic
 from provgit.fsutil import atomic_write
 from provgit.journal import DistributionError
 from provgit.model.findings import resolve
+from provgit.model.kinds import Kind
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.plan import Plan, PlanOptions, signing
@@ -236,6 +238,16 @@ class Config:
             label,
         )
         return Diff(plan, head_state.settings, base_valid.ok)
+
+    # -- look, contacting nothing ------------------------------------------
+
+    def resources(self, kind: Kind | None = None) -> Resources:
+        """Every resource of the config (of `kind` only), with the elements each lands on."""
+        return inspect.resources(self, kind)
+
+    def landings(self, kind: Kind, key: str) -> Landings:
+        """Where the resource `kind`/`key` lands (the key matched regardless of case)."""
+        return inspect.landings_of(self, kind, key)
 
     # -- apply ------------------------------------------------------------
 

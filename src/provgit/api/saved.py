@@ -110,4 +110,6 @@ def open_saved_plan(
         if unknown:
             raise UsageProblem(f"element(s) not in the plan: {', '.join(unknown)}")
         plan = plan.only(tuple(elements))
-    return SavedPlan(cfg, PlanRun(plan, state, cfg.source))
+    # Observed when it was made, not now: records it does not touch are not
+    # known to be in sync, so their pending updates and errors stay.
+    return SavedPlan(cfg, PlanRun(plan, state, cfg.source, fresh=False))

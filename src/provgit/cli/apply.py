@@ -8,11 +8,10 @@ from pathlib import Path
 import click
 
 from provgit import aio, exitcodes
-from provgit.api import Config, PlanRefused, open_saved_plan
+from provgit.api import Config, PlanOptions, PlanRefused, open_saved_plan
 from provgit.cli import applying
 from provgit.cli.common import api_errors, invalid_shown_as, state_dir_option
 from provgit.cli.plan import emit, plan_options
-from provgit.plan import PlanOptions
 
 # Refusals listed in text output (JSON lists them all).
 MAX_SHOWN = 20

@@ -15,11 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichBar
 
-from provgit.api import running
+from provgit.api import ApplyResult, Progress, running
 from provgit.api.errors import JournalUnavailable
 from provgit.api.running import execute as execute
-from provgit.apply import ApplyResult
-from provgit.apply.progress import Progress
 from provgit.journal import Journal
 from provgit.render import apply_summary
 

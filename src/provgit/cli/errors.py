@@ -12,10 +12,9 @@ from typing import Any
 import click
 
 from provgit import aio, exitcodes
-from provgit.api import Config, NothingToDo, Reapplied, retry_choice
+from provgit.api import Config, DistributionError, NothingToDo, Reapplied, retry_choice
 from provgit.cli import applying
 from provgit.cli.common import api_errors, state_dir_option
-from provgit.journal import DistributionError
 from provgit.records import form_name_of
 
 CSV_COLUMNS = [

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from provgit import aio, exitcodes
-from provgit.api import Config, PlanRun, UsageProblem
+from provgit.api import Config, Plan, PlanOptions, PlanRun, UsageProblem
 from provgit.cli.common import (
     api_errors,
     config_path_argument,
@@ -18,7 +18,6 @@ from provgit.cli.common import (
     state_dir_for,
     state_dir_option,
 )
-from provgit.plan import Plan, PlanOptions
 from provgit.render import plan_markdown, plan_text
 
 FORMATS = ["text", "markdown", "json"]

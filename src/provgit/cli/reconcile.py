@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from provgit import aio
-from provgit.api import Config
+from provgit.api import Config, PlanOptions
 from provgit.cli import applying
 from provgit.cli.common import (
     api_errors,
@@ -16,7 +16,6 @@ from provgit.cli.common import (
     state_dir_option,
 )
 from provgit.cli.plan import plan_options
-from provgit.plan import PlanOptions
 
 
 @click.command("reconcile")
