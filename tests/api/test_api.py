@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.watch.helpers import git
 
 from provgit.api import (
     Applied,
@@ -262,3 +263,26 @@ def test_suspend_then_resume_returns_the_hold(sample: Path) -> None:
     assert held.suspension is not None and held.suspension.reason == "maintenance"
     assert config.resume("mivb1", by="ops").suspension is not None
     assert config.resume("mivb1", by="ops").suspension is None
+
+
+def test_open_commit_diffs_two_commits_without_contacting_an_element(sample: Path) -> None:
+    git(sample, "init", "-q", "-b", "main")
+    git(sample, "add", "-A")
+    git(sample, "commit", "-q", "-m", "base")
+    sales = sample / "people" / "sales.yaml"
+    sales.write_text(sales.read_text().replace("first_name: James", "first_name: Jim"))
+    git(sample, "commit", "-q", "-am", "rename")
+    head = Config.open_commit(sample, "HEAD", sample.parent / "state")
+    base = Config.open_commit(sample, "HEAD~1", sample.parent / "state")
+    diff = head.diff_against(base, "HEAD~1..HEAD")
+    assert diff.base_valid
+    changed = {
+        (e.element, op.action, op.collection, op.key)
+        for e in diff.plan.elements
+        for op in e.operations
+    }
+    assert ("mivb3", "modify", "users", "jpatel") in changed
+    assert all(key == "jpatel" for _, _, _, key in changed)
+    assert not (sample.parent / "state" / "elements").exists()  # nothing contacted
+    with pytest.raises(UsageProblem):
+        Config.open_commit(sample, "no-such-rev")
