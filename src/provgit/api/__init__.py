@@ -47,13 +47,17 @@ from provgit.apply import ApplyResult
 from provgit.apply.progress import NoProgress, Progress
 from provgit.journal import DistributionError, PendingUpdate
 from provgit.plan import Plan, PlanOptions
+from provgit.plan.model import FORMAT as PLAN_FORMAT
+from provgit.source import ConfigSource
 from provgit.validate.cache import Verdict
 
 __all__ = [
+    "PLAN_FORMAT",
     "Applied",
     "ApplyResult",
     "Config",
     "ConfigNotFound",
+    "ConfigSource",
     "Deleted",
     "Diff",
     "DistributionError",

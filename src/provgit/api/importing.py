@@ -48,6 +48,15 @@ class ImportReport:
     rendered: bool = False  # any YAML would change
     warnings: list[str] = field(default_factory=list)
 
+    def json(self) -> str:
+        return report.dumps(self.report)
+
+    def markdown(self) -> str:
+        return report.markdown(self.report, self.markdown_max_bytes)
+
+    def text(self) -> str:
+        return report.text(self.report)
+
     @property
     def exit_code(self) -> int:
         """4 when something was not written (Unresolved items, or a refused config), else 0."""

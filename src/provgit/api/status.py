@@ -14,6 +14,8 @@ from provgit.api.running import existing_journal, open_journal
 from provgit.journal import NETWORK, Suspension
 from provgit.model.kinds import KINDS, resolve_kind
 from provgit.model.settings import Settings
+from provgit.report import markdown as report_markdown
+from provgit.report import text as report_text
 from provgit.report.document import Document, build_document, filtered
 from provgit.validate import validate_source
 
@@ -38,6 +40,14 @@ class Status:
     def in_sync(self) -> bool:
         """In sync for what the document shows, and the config validates."""
         return not self.problems and bool(self.document["in_sync"])
+
+    def text(self) -> str:
+        """As `provgit status` prints it."""
+        return report_text.render(self.document)
+
+    def markdown(self, max_bytes: int | None = None) -> str:
+        """Bounded to `max_bytes` (default: reports.markdown_max_bytes)."""
+        return report_markdown.render(self.document, max_bytes or self.markdown_max_bytes)
 
 
 def status(config: Config, element: str | None = None, kind: str | None = None) -> Status:

@@ -8,17 +8,14 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichBar
 
-from provgit.api import ApplyResult, Progress, running
-from provgit.api.errors import JournalUnavailable
+from provgit.api import ApplyResult, Progress
 from provgit.api.running import execute as execute
-from provgit.journal import Journal
 from provgit.render import apply_summary
 
 MAX_PROBLEMS_SHOWN = 20
@@ -78,21 +75,6 @@ class BarProgress:
     def element_finished(self, element: str, status: str) -> None:
         task = self.tasks[element]
         self.bar.update(task, completed=self.bar.tasks[task].total, status=status)
-
-
-def open_journal(state_dir: Path) -> Journal:
-    try:
-        return running.open_journal(state_dir)
-    except JournalUnavailable as e:
-        raise click.ClickException(str(e)) from None
-
-
-def existing_journal(config: Path, state_dir: Path) -> Journal:
-    """The journal of past runs; reading commands must not create state."""
-    try:
-        return running.existing_journal(config, state_dir)
-    except JournalUnavailable as e:
-        raise click.ClickException(str(e)) from None
 
 
 @contextlib.contextmanager

@@ -13,14 +13,10 @@ import click
 from rich.console import Console
 
 from provgit import exitcodes
-from provgit.api import sources
-from provgit.api.errors import InvalidConfig, ProvgitError, UsageProblem
+from provgit.api import ConfigSource, InvalidConfig, ProvgitError, UsageProblem, sources
 from provgit.api.sources import default_state_dir
 from provgit.api.sources import settings_missing_message as settings_missing_message
-from provgit.model.settings import Settings
 from provgit.render import diagnostics as render_diag
-from provgit.source import ConfigSource
-from provgit.validate import Validated, validate_source
 
 config_path_argument = click.argument(
     "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
@@ -39,15 +35,6 @@ state_dir_option = click.option(
     help="Where provgit keeps caches, journal and embedded elements "
     "(default: PATH/.provgit, or $PROVGIT_STATE_DIR).",
 )
-
-
-def read_settings(path: Path) -> Settings | None:
-    """PATH/provgit.yaml alone, or None when it is missing or invalid.
-
-    For commands that must answer without the whole config being valid (or
-    loaded): `status`, `errors delete`. `validate` says what is wrong with it.
-    """
-    return sources.read_settings(path)
 
 
 def read_source(path: Path) -> ConfigSource:
@@ -72,14 +59,6 @@ def show_invalid(e: InvalidConfig, fmt: str = "text") -> NoReturn:
             err=True,
         )
     raise click.exceptions.Exit(exitcodes.INVALID)
-
-
-def load_valid(source: ConfigSource, cache_dir: Path | None, fmt: str = "text") -> Validated:
-    """Validate, or print every problem and stop with exit code 1 (nothing is changed)."""
-    result = validate_source(source, cache_dir)
-    if not result.ok:
-        show_invalid(InvalidConfig(source.root, result.diagnostics), fmt)
-    return result
 
 
 @contextlib.contextmanager

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from provgit import aio
-from provgit.api import Config
+from provgit.api import Config, ImportReport
 from provgit.cli.common import api_errors, invalid_shown_as, state_dir_option
-from provgit.importing import report
 
 FORMATS = ["text", "json", "markdown"]
 
 
-def _emit(value: dict[str, Any], fmt: str, max_bytes: int) -> None:
+def _emit(done: ImportReport, fmt: str) -> None:
     if fmt == "json":
-        click.echo(report.dumps(value), nl=False)
+        click.echo(done.json(), nl=False)
     elif fmt == "markdown":
-        click.echo(report.markdown(value, max_bytes), nl=False)
+        click.echo(done.markdown(), nl=False)
     else:
-        click.echo(report.text(value), nl=False)
+        click.echo(done.text(), nl=False)
 
 
 @click.command("import")
@@ -94,7 +92,7 @@ def command(
                     elements, dry_run=dry_run, prefer_element=prefer_element, report_dir=report_dir
                 )
             )
-    _emit(done.report, fmt, done.markdown_max_bytes)
+    _emit(done, fmt)
     for warning in done.warnings:
         click.echo(warning, err=True)
     if fmt == "text":

@@ -10,7 +10,6 @@ import orjson
 from provgit import exitcodes
 from provgit.api import Config
 from provgit.cli.common import api_errors, config_path_argument, state_dir_option
-from provgit.report import markdown, text
 
 
 @click.command("status")
@@ -66,9 +65,9 @@ def command(
         # orjson: the pure-Python indenting encoder took 0.4 s on 100,000 users.
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     elif fmt == "markdown":
-        click.echo(markdown.render(doc, max_bytes or status.markdown_max_bytes), nl=False)
+        click.echo(status.markdown(max_bytes), nl=False)
     else:
-        click.echo(text.render(doc), nl=False)
+        click.echo(status.text(), nl=False)
     if invalid:
         return exitcodes.INVALID
     return exitcodes.OK if doc["in_sync"] else exitcodes.APPLIED_WITH_ERRORS
