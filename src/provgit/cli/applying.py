@@ -56,15 +56,21 @@ class BarProgress:
             transient=False,
         )
         self.tasks: dict[str, TaskID] = {}
+        self.started = False
 
     def __enter__(self) -> BarProgress:
-        self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+        if self.started:
+            self.bar.stop()
 
     def element_started(self, element: str, total: int) -> None:
+        # Started with the apply, not before: the API call plans first (reconcile,
+        # errors retry), and planning shows no bar.
+        if not self.started:
+            self.bar.start()
+            self.started = True
         self.tasks[element] = self.bar.add_task(
             element, total=max(total, 1), element=element, status=f"Synching {element}"
         )
