@@ -83,7 +83,9 @@ class Config:
 
     `Config.open(path)` reads the directory now (and raises `ConfigNotFound`
     when it is not a config); `Config.at(path)` reads it on first use;
-    `Config.open_commit(repo, rev)` reads a commit from git.
+    `Config.open_commit(repo, rev)` reads a commit from git. The files are
+    read once: a handle is a snapshot, so open a new one to see later edits.
+    `state_dir` defaults to $PROVGIT_STATE_DIR, else ROOT/.provgit.
     """
 
     def __init__(self, root: Path, state_dir: Path, source: ConfigSource | None = None) -> None:
