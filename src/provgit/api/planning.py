@@ -1,0 +1,293 @@
+"""Planning: the memo path when nothing it depends on changed, else target +
+observe + plan; the contact-free diff of two configs; what `status` derives from.
+
+Internal to the API (`provgit.api`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from provgit.api.network import Network, connect, desired_target, fingerprinter, observe_network
+from provgit.drivers.base import Driver, ElementError, StoredRecord
+from provgit.model.settings import Settings
+from provgit.model.state import DesiredState
+from provgit.observe import Observation, ObservationCache, changes_since, observe
+from provgit.plan import Plan, PlanOptions, compute_plan, memo
+from provgit.plan.errors import resource_errors, secret_warnings
+from provgit.plan.memo import MemoInputs
+from provgit.plan.model import ElementPlan
+from provgit.plan.renames import rename_warnings
+from provgit.projection import Target, project
+from provgit.projection.store import TargetStore
+from provgit.records import COLLECTIONS
+from provgit.secrets import Fingerprinter
+from provgit.source import ConfigSource
+from provgit.validate.cache import recording_reads
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    """A plan and the config it was made from.
+
+    On the memo path `state` is light: the settings and elements the last full
+    plan stored, no resources (the plan did not need them). It carries no
+    projection: the full path's is not kept, the memo path never makes one.
+    """
+
+    plan: Plan
+    state: DesiredState
+    source: ConfigSource
+    # Observed in this run (a saved plan is not): records with no operation
+    # are in sync, so an apply may close their pending updates and errors.
+    fresh: bool = True
+
+    @property
+    def settings(self) -> Settings:
+        return self.state.settings
+
+
+async def plan_network(
+    state: DesiredState,
+    source: ConfigSource,
+    config_root: Path,
+    state_dir: Path,
+    options: PlanOptions,
+) -> PlanRun:
+    """target + observe + plan for a validated config (the full path)."""
+    fp = fingerprinter(state, state_dir)
+    recorded, reads = recording_reads(source)
+    target = project(state, fp, recorded.read_other)
+    network = connect(state, state_dir, config_root, options.elements)
+    try:
+        observed = await observe_network(network, state_dir)
+    finally:
+        await network.close()
+    plan = compute_plan(
+        target,
+        observed,
+        state.settings,
+        {n: e.type for n, e in state.elements.items()},
+        options,
+        commit=source.commit,
+        source=str(config_root),
+    )
+    if memo.enabled():
+        _remember(
+            state,
+            source,
+            MemoInputs(reads, tuple(fp.seen)),
+            target,
+            observed,
+            plan,
+            state_dir,
+            options,
+        )
+    return PlanRun(plan, state, source)
+
+
+def _remember(
+    state: DesiredState,
+    source: ConfigSource,
+    inputs: MemoInputs,
+    target: Target,
+    observed: dict[str, Observation],
+    plan: Plan,
+    state_dir: Path,
+    options: PlanOptions,
+) -> None:
+    store = memo.PlanMemo(state_dir)
+    digest, _ = memo.inputs_digest(source, inputs, fingerprinter(state, state_dir), options)
+    targets = TargetStore(store.target_path)
+    if targets.digest() != digest:
+        targets.save(target, digest)
+    store.save_meta(memo.MemoMeta(digest, inputs, state.settings, dict(state.elements)))
+    for ep in plan.elements:
+        obs = observed.get(ep.element)
+        if obs is None or not ep.observed:
+            store.forget_element(ep.element)
+            continue
+        keys = {c: list(recs) for c, recs in obs.records.items()}
+        store.save_element(ep.element, memo.memo_of(ep, digest, keys))
+
+
+async def plan_from_memo(
+    source: ConfigSource, config_root: Path, state_dir: Path, options: PlanOptions
+) -> PlanRun | None:
+    """The plan from the last one and each element's change feed, when nothing
+    else it depends on changed; None means "take the full path"."""
+    if not memo.enabled():
+        return None
+    store = memo.PlanMemo(state_dir)
+    meta = store.load_meta()
+    if meta is None:
+        return None
+    light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
+    digest, unresolved = memo.inputs_digest(
+        source, meta.inputs, fingerprinter(light, state_dir), options
+    )
+    targets = TargetStore(store.target_path)
+    if digest != meta.digest or targets.digest() != digest:
+        return None
+    if any(n not in meta.elements for n in options.elements):
+        return None  # the full path says which names are unknown
+    names = [n for n in meta.elements if not options.elements or n in options.elements]
+    entries = {n: store.load_element(n) for n in names}
+    if any(e is None or e.digest != digest for e in entries.values()):
+        return None
+    network = connect(light, state_dir, config_root, options.elements)
+    try:
+        results = await asyncio.gather(
+            *(
+                _refresh_plan(n, network.drivers.get(n), entries[n], targets, meta, options)  # type: ignore[arg-type]
+                for n in names
+            )
+        )
+        if all(r is not None for r in results):
+            await _refresh_cache(network, state_dir, names)
+    finally:
+        await network.close()
+    refreshed = dict(zip(names, results, strict=True))
+    if any(r is None for r in refreshed.values()):
+        return None
+    elements = []
+    for name, found in refreshed.items():
+        assert found is not None
+        element_plan, element_memo = found
+        elements.append(element_plan)
+        store.save_element(name, element_memo)
+    plan = Plan(
+        network=meta.settings.network,
+        elements=tuple(elements),
+        commit=source.commit,
+        source=str(config_root),
+        warnings=secret_warnings(unresolved, resource_errors(elements)) + rename_warnings(elements),
+        prune=options.prune,
+        allow_deletes=options.allow_deletes,
+        allow_updates=options.allow_updates,
+    )
+    return PlanRun(plan, light, source)
+
+
+async def _refresh_cache(network: Network, state_dir: Path, names: Sequence[str]) -> None:
+    """Bring the observation cache to the elements' feeds. The memo path reads
+    only what changed since the last plan; `status` derives from the cache once
+    the config changes, and a stale one shows a record the element no longer
+    holds (a write a killed run landed, an out-of-band edit) as it was."""
+    cache = ObservationCache(state_dir)
+    previous = {n: o for n in names if (o := cache.load(n)) is not None and o.ok}
+    drivers = {n: network.drivers[n] for n in previous if n in network.drivers}
+    if not drivers:
+        return
+    observed = await observe(drivers, previous)
+    with contextlib.suppress(OSError):
+        cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
+
+
+async def _refresh_plan(
+    name: str,
+    driver: Driver | None,
+    entry: memo.ElementMemo,
+    targets: TargetStore,
+    meta: memo.MemoMeta,
+    options: PlanOptions,
+) -> tuple[ElementPlan, memo.ElementMemo] | None:
+    if driver is None:
+        return None
+    element_type = meta.elements[name].type
+    try:
+        info = await driver.info()
+        if info.state == "offline":
+            return None
+        latest, revision = await changes_since(
+            name, driver, entry.revision, list(COLLECTIONS.get(element_type, {}))
+        )
+    except ElementError:
+        return None  # the full path observes it and says why
+    observed = Observation(name, "locked" if info.state == "locked" else "running", revision)
+    return memo.refresh(
+        entry,
+        latest,
+        targets.partial(name, latest),
+        observed,
+        element_type,
+        meta.settings,
+        options,
+    )
+
+
+def diff_states(
+    head: DesiredState,
+    head_source: ConfigSource,
+    base: DesiredState | None,
+    base_source: ConfigSource,
+    label: str,
+) -> Plan:
+    """What changes on each element between two configs, contacting no element:
+    the base's projection stands in for what the elements hold (None: an empty
+    network). Secret references, not values, are fingerprinted."""
+    fp = Fingerprinter(None, resolve_values=False)
+    head_target = project(head, fp, head_source.read_other)
+    base_target = project(base, fp, base_source.read_other) if base else Target({}, {}, {})
+    observed = {
+        name: Observation(
+            name,
+            "running",
+            1,
+            {
+                coll: {k: StoredRecord(coll, k, f, 1) for k, f in recs.items()}
+                for coll, recs in base_target.records.get(name, {}).items()
+            },
+        )
+        for name in head.elements
+    }
+    return compute_plan(
+        head_target,
+        observed,
+        head.settings,
+        {n: e.type for n, e in head.elements.items()},
+        PlanOptions(),
+        commit=head_source.commit,
+        source=label,
+        mode="diff",
+    )
+
+
+@dataclass(frozen=True)
+class StatusInputs:
+    """What `provgit status` derives from when the config changed since the last plan."""
+
+    state: DesiredState | None  # None: the config does not validate
+    target: Target | None
+    problems: int = 0  # validation problems of the config as it is now
+
+
+def status_inputs(
+    source: ConfigSource, state_dir: Path, cache_dir: Path | None
+) -> StatusInputs | None:
+    """The config as it is now, projected, when the target the last plan stored
+    is not its projection (None: the stored one is). A config that does not
+    validate gives no state, only its problem count: the last good target
+    stands, and the caller says the status is not of the config as it is."""
+    from provgit.validate import validate_source
+
+    store = memo.PlanMemo(state_dir)
+    meta = store.load_meta()
+    if meta is not None:
+        light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
+        stored = TargetStore(store.target_path).digest()
+        fp = fingerprinter(light, state_dir)
+        for prune in (False, True):  # the digest covers --prune; either plan will do
+            digest, _ = memo.inputs_digest(source, meta.inputs, fp, PlanOptions(prune=prune))
+            if digest == meta.digest and stored == digest:
+                return None
+    validated = validate_source(source, cache_dir)
+    if not validated.ok:
+        errors = sum(1 for d in validated.diagnostics if d.severity == "error")
+        return StatusInputs(None, None, errors)
+    state = validated.state
+    return StatusInputs(state, desired_target(state, source.read_other, state_dir))
