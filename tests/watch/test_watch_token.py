@@ -36,7 +36,7 @@ def test_token_refused_shows_in_the_live_status_and_its_writes_wait_until_taken_
 
     # A change reaches cs2 slowly; once some of it has landed there, cs2
     # stops taking provgit's token (revoked in the middle of the run).
-    cs2.faults(latency_ms=150)
+    cs2.faults(latency_ms=300)
     mark = w.mark()
     write_config(tmp_path / "config", sims, users=6, extra_settings=SERIAL, first_name="Cy")
 
