@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from provgit.api.network import Network
+from provgit.api.planning import plan_network
 from provgit.apply import ApplyOptions
 from provgit.apply.waves import waves as cut_waves
 from provgit.cli.common import read_source
-from provgit.compose import Network, plan_network
 from provgit.drivers.http import HttpDriver
 from provgit.plan import PlanOptions
 from provgit.validate import validate_source

@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
+from provgit.api.network import connect
+from provgit.api.planning import plan_network
 from provgit.apply import ApplyOptions, ApplyResult, WriteMoment, apply_plan
 from provgit.apply import status as st
 from provgit.apply.transport import write_op
 from provgit.apply.waves import waves
 from provgit.cli.common import read_source
-from provgit.compose import connect, plan_network
 from provgit.drivers.base import WriteOp
 from provgit.journal import Journal
 from provgit.plan import Plan, PlanOptions

@@ -1,5 +1,5 @@
-"""provgit as a library: the one way the command line (and, next, the watcher)
-reaches the pipeline.
+"""provgit as a library: the one way the command line and the watcher
+reach the pipeline (the watcher's own needs: `provgit.api.watching`).
 
     from provgit.api import Config
 

@@ -1,7 +1,7 @@
 """Connecting to the elements and reading them: config -> drivers -> observations.
 
-Internal to the API (`provgit.api`); the watcher still reaches it through
-`provgit.compose` until it moves onto the API.
+Internal to the API (`provgit.api`); the watcher reaches it through
+`provgit.api.watching`.
 """
 
 from __future__ import annotations
