@@ -34,11 +34,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from apply.helpers import cli, cli_killed_at
 from provgit.api.network import desired_target
 from provgit.drivers.base import WriteOp
+from provgit.incremental.disk import PlanMemo
+from provgit.incremental.store import TargetStore
 from provgit.journal.db import Journal
 from provgit.observe import own_fields
 from provgit.plan.compute import field_changes
-from provgit.plan.memo import PlanMemo
-from provgit.projection.store import TargetStore
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE
 from provgit.report import derive as dv
 from provgit.simulator import rules
