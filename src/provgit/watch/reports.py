@@ -100,8 +100,9 @@ def render_html(doc: Document) -> str:
     return tag + page
 
 
-def render_atom(doc: Document) -> str:
-    return status_atom.render(doc)
+def render_atom(doc: Document, *, page: str, self_href: str) -> str:
+    """The feed as served: `page` and `self_href` as URLs on the server."""
+    return status_atom.render(doc, page=page, self_href=self_href)
 
 
 def dumps(doc: Document) -> str:
