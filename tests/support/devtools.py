@@ -55,6 +55,19 @@ class Page:
             await asyncio.sleep(0.25)
         raise AssertionError(f"not within {timeout} s: {expression}")
 
+    async def open(self, url: str, width: int, height: int = 800) -> None:
+        """Load `url` in a viewport `width` px wide (a phone: mobile emulation)."""
+        await self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=width < 600,
+        )
+        await self.send("Page.enable")
+        await self.send("Page.navigate", url=url)
+        await self.wait_for("document.readyState === 'complete'", 30)
+
 
 @asynccontextmanager
 async def browser(tmp_path: Path) -> AsyncIterator[Page]:
@@ -98,15 +111,41 @@ def _devtools_port(proc: subprocess.Popen[str]) -> int:
             return int(found.group(1))
     raise AssertionError("chromium exited before it listened for DevTools")
 
-    async def open(self, url: str, width: int, height: int = 800) -> None:
-        """Load `url` in a viewport `width` px wide (a phone: mobile emulation)."""
-        await self.send(
-            "Emulation.setDeviceMetricsOverride",
-            width=width,
-            height=height,
-            deviceScaleFactor=1,
-            mobile=width < 600,
-        )
-        await self.send("Page.enable")
-        await self.send("Page.navigate", url=url)
-        await self.wait_for("document.readyState === 'complete'", 30)
+
+AXE_VERSION = "4.14.1"
+
+
+def axe_source() -> str:
+    """axe-core's script, as scripts/test fetched it at setup (never here)."""
+    import os
+
+    import pytest
+
+    default = Path(__file__).resolve().parents[2] / ".venv" / f"axe-core-{AXE_VERSION}"
+    path = Path(os.environ.get("PROVGIT_AXE_JS") or default / "axe.min.js")
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    if os.environ.get("PROVGIT_SKIP_BROWSER") == "1":
+        pytest.skip("PROVGIT_SKIP_BROWSER=1: no accessibility check in a browser")
+    pytest.fail(
+        f"axe-core is not at {path}: scripts/test fetches it at setup (npm pack "
+        f"axe-core@{AXE_VERSION}); or set PROVGIT_AXE_JS to an axe.min.js, or "
+        "PROVGIT_SKIP_BROWSER=1 to skip"
+    )
+
+
+async def axe_violations(page: Page, source: str) -> list[str]:
+    """axe-core's violations on the page as it is now, one line each (rule, impact,
+    the first nodes and what to fix); empty when it finds none."""
+    await page.eval(source)
+    script = (
+        "axe.run(document).then(r => JSON.stringify(r.violations.map(v => v.id + ' (' + "
+        "v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' — ' + "
+        "n.failureSummary).join(' | '))))"
+    )
+    answer = await page.send(
+        "Runtime.evaluate", expression=script, awaitPromise=True, returnByValue=True
+    )
+    assert "exceptionDetails" not in answer, answer
+    found: list[str] = json.loads(answer["result"]["value"])
+    return found

@@ -68,9 +68,11 @@ td { overflow-wrap: anywhere; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
   white-space: nowrap; }
 @media (max-width: 600px) {
-  header, main { padding: 12px; }
-  section { padding: 8px; }
-  th, td { padding: 4px; }
+  body { font-size: 13px; }
+  header, main { padding: 12px 8px; }
+  section { padding: 8px 6px; }
+  th, td { padding: 3px; }
+  .status { white-space: normal; }
 }
 """
 
