@@ -28,11 +28,12 @@ from provgit.schema import rendered
     "schema.",
 )
 def command(out: Path, check: bool) -> int:
-    """Write JSON Schemas (draft 2020-12) for config documents, provgit.yaml and status.json.
+    """Write JSON Schemas (draft 2020-12) for config documents and provgit.yaml.
 
     Point an editor's YAML language server at them for completion and inline
     errors; `provgit validate` still checks what a schema cannot (references,
-    uniqueness).
+    uniqueness). It also writes `status.schema.json`, the status report's
+    schema as provgit ships it.
     """
     files = rendered()
     if check:
