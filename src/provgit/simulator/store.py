@@ -56,6 +56,7 @@ VERSIONS = {
 STATES: tuple[ElementState, ...] = ("running", "locked", "offline")
 DEFAULT_RETENTION = 10_000
 MAX_PAGE = 5000
+MAX_FEED_PAGE = 100_000
 STALE = "changed by another user, refresh"
 
 _SCHEMA = """
@@ -261,15 +262,23 @@ class ElementStore:
         change returned, so asking again since it continues where this stopped.
         """
         self._check_readable()
-        limit = max(1, min(limit, 100_000))
+        limit = max(1, min(limit, MAX_FEED_PAGE))
         self._db.execute("BEGIN")
         try:
             revision = self.revision
             floor = int(self._get("feed_floor"))
-            if since < floor or since > revision:
+            if since < floor:
                 raise FeedTooOldError(
                     f"change feed of {self.name} no longer reaches revision {since} "
                     f"(kept from {floor}), too old, resync"
+                )
+            if since > revision:
+                # Not "too old": the asker saw revisions this element never had
+                # (it was reset, replaced or restored from a backup). Its copy is
+                # from another history, so the answer is the same: resync.
+                raise FeedTooOldError(
+                    f"revision {since} is ahead of element {self.name} (at {revision}): "
+                    "the element was reset or restored, resync"
                 )
             rows = self._db.execute(
                 "SELECT revision, collection, key, op, fields, record_revision FROM changes "
@@ -439,6 +448,8 @@ class ElementStore:
         self.forced_refusals.clear()
 
     def _check_collection(self, collection: str) -> None:
+        # Reads refuse an unknown collection as writes do (422, naming it), so
+        # one path answers one way whatever the method.
         refusal = rules.check_collection(self.element_type, collection)
         if refusal is not None:
-            raise NotFoundError(refusal.reason)
+            raise RefusedError(refusal.reason, [refusal])

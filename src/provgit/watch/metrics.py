@@ -18,11 +18,13 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from provgit.api.watching import ALARM_LEVELS, SYNC_COMPLETED, ApplyResult, Suspension
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# What a scraper gets unless it asks for OpenMetrics: the Prometheus text
+# format 0.0.4, which every scraper reads.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 OP_RESULTS = ("ok", "failed", "pending", "skipped", "held")
 
 
@@ -118,5 +120,11 @@ class Metrics:
                 self.element_synced(e.element, now)
         self.counts(result.pending_updates, result.distribution_errors, result.alarm)
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """(body, content type) for a scrape whose Accept header is `accept`:
+        OpenMetrics 1.0 (ending `# EOF`) when it asks for
+        `application/openmetrics-text`, else the Prometheus text format 0.0.4."""
+        if not accept or "application/openmetrics-text" not in accept:
+            return generate_latest(self.registry), CONTENT_TYPE
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
