@@ -261,6 +261,10 @@ class Watcher:
         self.journal = Journal.open(self.o.state_dir)
         self.apply_journal = Journal.open(self.o.state_dir)
         self._mark_interrupted()  # a run of ours that died without finishing
+        # Runs of other processes that died (SIGKILL, power loss): marked now,
+        # not at the first apply, which may be long coming (a removal held, a
+        # resync with nothing to do).
+        standing.settle_dead_runs(self.journal, os.uname().nodename, 0)
         if self.follower is not None:
             await asyncio.to_thread(self.follower.prepare)
             await asyncio.to_thread(self.follower.check_ref)
