@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -407,6 +408,7 @@ class SimsModel(RuleBasedStateMachine):
             assert not doc["in_sync"] or truth.in_sync
             assert r.code == (1 if refused else 0 if doc["in_sync"] else 4)
             return
+        schema_errors(doc, sdir / "status" / "status.json")
         counts = {res: (x["completed"], x["total"]) for res, x in shown.items()}
         assert counts == truth.resources, (counts, truth.resources)
         for res, x in shown.items():
@@ -511,6 +513,22 @@ class SimsModel(RuleBasedStateMachine):
             res = truth.target.resource_of(element, coll, key)
             assert shown[res][element]["state"] == dv.DRIFT, (res, element, shown[res])
         assert doc["counts"]["drift"] == len(drifted), (doc["counts"], drifted)
+
+
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "schemas" / "status.schema.json").read_text()
+)
+
+
+def schema_errors(doc: dict[str, Any], written: Path) -> None:
+    """The status document, and the one the last run wrote, follow the published schema."""
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    docs = [("status --format json", doc)]
+    if written.exists():
+        docs.append((str(written), json.loads(written.read_text())))
+    for name, d in docs:
+        found = [f"{e.json_path}: {e.message}" for e in validator.iter_errors(d)]
+        assert not found, (name, found[:5])
 
 
 KINDS = ["users", "classes_of_service", "workflows"]
