@@ -9,6 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.provgit-installed${extra:+-$extra}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  . scripts/_ldap_headers.sh
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra:+[$extra]}"
   touch "$stamp"

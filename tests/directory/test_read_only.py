@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.apply.helpers import cli
-from tests.ldap.test_directory_validation import messages, network
+from tests.directory.test_directory_validation import messages, network
 from tests.validate.base import validate
 
 from provgit.plan.compute import READ_ONLY_NOTE

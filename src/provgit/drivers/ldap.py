@@ -44,6 +44,7 @@ from ldap3.utils.dn import escape_rdn
 from pyasn1.codec.ber import encoder as ber  # ldap3's own ASN.1 library
 
 from provgit.drivers.base import DriverConfig
+from provgit.drivers.ldap_read import Reader
 from provgit.model.directory import FIELDS, PRESET_CLASSES, PRESET_RDN, carried
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 from provgit.wire.protocol import (
@@ -71,6 +72,7 @@ FORM = "User and Services (IDS entry)"
 # provgit's ownership mark on an entry (a `description` value).
 MARKER_ATTRIBUTE = "description"
 MARKER = f"managed-by={MANAGED_BY_VALUE}"
+MARKER_BYTES = MARKER.encode()
 ASSERTION_OID = "1.3.6.1.1.12"
 T = TypeVar("T")
 
@@ -133,7 +135,20 @@ class LdapDriver:
         self.object_classes = list(d.get("object_classes") or PRESET_CLASSES[preset])
         self.attributes = sorted(set(self.mapping.values()))
         self._conn: ldap3.Connection | None = None
+        # Reads go through libldap (python-ldap): see provgit.drivers.ldap_read.
+        self._reader = Reader(
+            self.name,
+            self.url,
+            self.base,
+            self.bind_dn,
+            self._password,
+            self.timeout,
+            self.start_tls,
+            self.ca_file,
+        )
         self._lock = threading.Lock()
+        # (field, attribute in lower case) of what an entry carries, for decoding reads.
+        self._wanted = [(f, a.lower()) for f in FIELDS if (a := self.mapping.get(f))]
         # key -> revision of the entries (managed or not) last seen; None: no full
         # read yet. A refresh reports the keys gone from the OU since as deletes.
         self._known: dict[str, int] | None = None
@@ -190,25 +205,33 @@ class LdapDriver:
 
         return await asyncio.to_thread(run)
 
+    async def _read(self, fn: Callable[[Reader], T]) -> T:
+        def run() -> T:
+            with self._lock:
+                return fn(self._reader)
+
+        return await asyncio.to_thread(run)
+
     # ---- entries <-> records ------------------------------------------------------
 
     def _dn(self, key: str) -> str:
         return f"{self.rdn}={escape_rdn(key)},{self.base}"
 
-    def _record(self, entry: Mapping[str, Any]) -> StoredRecord | None:
-        attrs = _lower(entry.get("raw_attributes") or {})
+    def _record(self, raw: Mapping[str, Sequence[bytes]]) -> StoredRecord | None:
+        """A read entry's attributes (values as the wire gives them) -> a record."""
+        attrs = {k.lower(): v for k, v in raw.items()}
         fields: Fields = {}
-        for f in FIELDS:
-            a = self.mapping.get(f)
-            if a and attrs.get(a.lower()):
-                fields[f] = attrs[a.lower()][0]
+        for f, a in self._wanted:
+            values = attrs.get(a)
+            if values:
+                fields[f] = _text(values[0])
         key = fields.get("login_id")
         csn = attrs.get("entrycsn")
         if not key or not csn:
             return None
-        if MARKER in attrs.get(MARKER_ATTRIBUTE.lower(), []):
+        if MARKER_BYTES in attrs.get(MARKER_ATTRIBUTE.lower(), ()):
             fields[MANAGED_BY] = MANAGED_BY_VALUE
-        return StoredRecord(USERS, str(key), fields, csn_revision(csn[0]))
+        return StoredRecord(USERS, str(key), fields, csn_revision(_text(csn[0])))
 
     def _entry(self, key: str, fields: Fields) -> dict[str, list[str]]:
         values: dict[str, list[str]] = {}
@@ -255,17 +278,10 @@ class LdapDriver:
         start = _now_revision()
         cookie = base64.b64decode(cursor) if cursor else None
 
-        def page(conn: ldap3.Connection) -> Page:
-            entries = self._search(
-                conn,
-                f"({self.mapping['login_id']}=*)",
-                self._read_attrs(),
-                paged_size=max(1, limit),
-                paged_cookie=cookie,
-            )
-            controls = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
-            nxt = (controls.get("value") or {}).get("cookie") or None
-            records = [r for r in map(self._record, entries) if r is not None]
+        def page(reader: Reader) -> Page:
+            flt = f"({self.mapping['login_id']}=*)"
+            entries, nxt = reader.page(flt, self._read_attrs(), max(1, limit), cookie)
+            records = [r for _, attrs in entries if (r := self._record(attrs)) is not None]
             if cookie is None:
                 self._pending = {}
             self._pending.update({r.key: r.revision for r in records})
@@ -273,7 +289,7 @@ class LdapDriver:
                 self._known = dict(self._pending)
             return Page(records, base64.b64encode(nxt).decode() if nxt else None, start)
 
-        return await self._call(page)
+        return await self._read(page)
 
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         if self._known is None:
@@ -281,13 +297,12 @@ class LdapDriver:
             raise FeedTooOldError(f"element {self.name}: no full read yet in this process")
         stamp = _stamp(since).strftime("%Y%m%d%H%M%SZ")
 
-        def read(conn: ldap3.Connection) -> ChangeFeed:
+        def read(reader: Reader) -> ChangeFeed:
             assert self._known is not None
             login = self.mapping["login_id"]
-            changed = self._search(
-                conn, f"(&({login}=*)(modifyTimestamp>={stamp}))", self._read_attrs()
-            )
-            present = self._present_keys(conn)
+            flt = f"(&({login}=*)(modifyTimestamp>={stamp}))"
+            changed = [attrs for _, attrs in reader.every(flt, self._read_attrs())]
+            present = self._present_keys(reader)
             out: list[Change] = []
             top = since
             for r in map(self._record, changed):
@@ -301,24 +316,17 @@ class LdapDriver:
             self._known.update({c.key: c.revision for c in out if c.op == "put"})
             return ChangeFeed(out, top)
 
-        return await self._call(read)
+        return await self._read(read)
 
-    def _present_keys(self, conn: ldap3.Connection) -> set[str]:
+    def _present_keys(self, reader: Reader) -> set[str]:
         """Every user name in the OU (names only: cheap next to a full read)."""
         login = self.mapping["login_id"]
-        flt = f"({login}=*)"
         keys: set[str] = set()
-        cookie: bytes | None = None
-        while True:
-            entries = self._search(conn, flt, [login], paged_size=1000, paged_cookie=cookie)
-            for e in entries:
-                values = _lower(e.get("raw_attributes") or {}).get(login.lower())
-                if values:
-                    keys.add(values[0])
-            controls = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
-            cookie = (controls.get("value") or {}).get("cookie") or None
-            if not cookie:
-                return keys
+        for _, attrs in reader.every(f"({login}=*)", [login]):
+            values = {k.lower(): v for k, v in attrs.items()}.get(login.lower())
+            if values:
+                keys.add(_text(values[0]))
+        return keys
 
     async def write(self, op: WriteOp) -> WriteResult:
         return await self._call(lambda conn: self._write(conn, op))
@@ -428,11 +436,16 @@ class LdapDriver:
     async def close(self) -> None:
         def close() -> None:
             with self._lock:
+                self._reader.close()
                 if self._conn is not None:
                     self._conn.unbind()
                     self._conn = None
 
         await asyncio.to_thread(close)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _lower(attrs: Mapping[str, Any]) -> dict[str, list[str]]:
