@@ -6,8 +6,9 @@ Starts Debian's slapd on a loopback port (the test suite's fixture,
 tests/directory/slapd.py), loads N user entries with `slapadd` (not timed), then
 times `observe` of the element through the `ldap` driver: paged searches of
 1,000 entries, every entry decoded into a provgit record. Also times
-`ldapsearch` of the same entries to a file (the C client, the floor) and,
-with --profile, prints where the driver's time goes.
+`ldapsearch` of the same entries to a file (the C client, the floor), the
+CPU seconds provgit and slapd spent (steadier than wall time on a loaded
+machine) and, with --profile, where the main thread's time goes.
 """
 
 from __future__ import annotations
@@ -52,18 +53,28 @@ def config(server: slapd.Slapd) -> DriverConfig:
     return DriverConfig("dir1", "directory", settings)
 
 
-def read_once(server: slapd.Slapd, n: int) -> float:
-    async def body() -> float:
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def read_once(server: slapd.Slapd, n: int) -> tuple[float, float, float]:
+    """(wall seconds, provgit's CPU seconds, slapd's CPU seconds) of one full read."""
+
+    async def body() -> tuple[float, float, float]:
         driver = LdapDriver(config(server))
         try:
-            t = time.perf_counter()
+            t, cpu, server_cpu = time.perf_counter(), time.process_time(), cpu_of(server.proc.pid)
             observed = (await observe({"dir1": driver}))["dir1"]
             took = time.perf_counter() - t
+            cpu = time.process_time() - cpu
+            server_cpu = cpu_of(server.proc.pid) - server_cpu
         finally:
             await driver.close()
         assert observed.ok, observed.error
         assert len(observed.records["users"]) == n, len(observed.records["users"])
-        return took
+        return took, cpu, server_cpu
 
     return asyncio.run(body())
 
@@ -98,11 +109,19 @@ def main() -> None:
         print(f"slapadd of {args.entries:,} entries: {time.perf_counter() - t:.1f} s")
         try:
             read_once(server, args.entries)  # warm slapd's caches
-            times = [read_once(server, args.entries) for _ in range(args.runs)]
+            runs = [read_once(server, args.entries) for _ in range(args.runs)]
             floor = [ldapsearch_once(server, Path(tmp) / "out.ldif") for _ in range(args.runs)]
+            times = [r[0] for r in runs]
             print(
                 f"driver full read, {args.entries:,} entries: median "
                 f"{statistics.median(times):.2f} s (runs {', '.join(f'{x:.2f}' for x in times)})"
+            )
+            # CPU seconds hardly move with the machine's load: with the two
+            # processes alone on the machine, the read takes about their sum
+            # (paged results alternate between them) or less.
+            print(
+                f"  CPU: provgit {statistics.median(r[1] for r in runs):.2f} s, "
+                f"slapd {statistics.median(r[2] for r in runs):.2f} s (medians)"
             )
             print(
                 f"ldapsearch (C) to a file:          median {statistics.median(floor):.2f} s "
@@ -113,7 +132,7 @@ def main() -> None:
                 prof = cProfile.Profile()
                 prof.enable()
                 read_once(server, args.entries)
-                prof.disable()
+                prof.disable()  # the main thread only: the driver reads in a worker thread
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
         finally:
             server.stop()
