@@ -7,6 +7,9 @@ per-field overrides). Every entry provgit creates carries a marker value in
 `description`; entries without it are listed (so `import` and plans see them)
 but never written or deleted, and nothing outside the OU is ever touched.
 
+Reads go through python-ldap (`provgit.drivers.ldap_read`: libldap decodes
+in C), writes through ldap3 (its assertion control); each keeps a connection.
+
 Revisions are the entries' `entryCSN` (microsecond change sequence numbers, so a
 change made in the directory meanwhile is a conflict): updates and deletes carry
 the LDAP assertion control (RFC 4528) naming the CSN they were planned against.
@@ -27,14 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import math
 import os
 import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import ldap3
@@ -45,6 +46,9 @@ from ldap3.utils.dn import escape_rdn
 from pyasn1.codec.ber import encoder as ber  # ldap3's own ASN.1 library
 
 from provgit.drivers.base import DriverConfig
+from provgit.drivers.ldap_csn import csn_bounds as _csn_bounds
+from provgit.drivers.ldap_csn import csn_revision
+from provgit.drivers.ldap_csn import stamp as _stamp
 from provgit.drivers.ldap_read import Reader
 from provgit.model.directory import FIELDS, PRESET_CLASSES, PRESET_RDN, carried
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
@@ -83,44 +87,6 @@ T = TypeVar("T")
 def mapping_of(directory: Mapping[str, Any]) -> dict[str, str]:
     """field -> attribute for what this element carries (preset, then overrides)."""
     return carried(str(directory.get("preset") or "active_directory"), directory.get("attributes"))
-
-
-# ---- revisions: entryCSN <-> int ------------------------------------------------
-# An entryCSN is `YYYYmmddHHMMSS.ffffffZ#count#sid#mod`. The revision is the
-# microseconds since the epoch times 1000 plus the count: ordered as the CSNs
-# are, and inside a signed 64-bit integer (the journal's column) for centuries.
-
-
-def csn_revision(csn: str) -> int:
-    # Sliced by hand: datetime.strptime was half the cost of decoding a read entry.
-    y, mo, d = int(csn[0:4]), int(csn[4:6]), int(csn[6:8])
-    h, mi, sec = int(csn[8:10]), int(csn[10:12]), int(csn[12:14])
-    if csn[14:15] != "." or csn[21:22] != "Z":
-        raise ValueError(f"not an entryCSN: {csn!r}")
-    fraction = int(csn[15:21])
-    count = int(csn[23:].partition("#")[0] or "0", 16) if csn[22:23] == "#" else 0
-    seconds = (_day(y, mo, d) * 24 + h) * 3600 + mi * 60 + sec
-    return (seconds * 1_000_000 + fraction) * 1000 + min(count, 999)
-
-
-@functools.lru_cache(maxsize=4096)
-def _day(year: int, month: int, day: int) -> int:
-    """Days since the epoch (a full read's CSNs share a few days: cached)."""
-    return date(year, month, day).toordinal() - _EPOCH_DAY
-
-
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
-
-
-def _stamp(revision: int) -> datetime:
-    micros = revision // 1000
-    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
-
-
-def _csn_bounds(revision: int) -> tuple[str, str]:
-    stamp = _stamp(revision).strftime("%Y%m%d%H%M%S.%fZ")
-    count = f"{revision % 1000:06x}"
-    return f"{stamp}#{count}#000#000000", f"{stamp}#{count}#fff#ffffff"
 
 
 def _assertion(filter_text: str) -> tuple[str, bool, bytes]:
@@ -278,16 +244,6 @@ class LdapDriver:
             values[a] = [] if v is None or v == "" else [str(v)]
         values[self.mapping["login_id"]] = [key]
         return values
-
-    def _search(
-        self, conn: ldap3.Connection, flt: str, attrs: list[str], **kw: Any
-    ) -> list[dict[str, Any]]:
-        ok = conn.search(
-            self.base, flt, ldap3.LEVEL, attributes=attrs, time_limit=int(self.timeout), **kw
-        )
-        if not ok and conn.result.get("result") not in (0, 32):
-            raise _error(self.name, conn.result)
-        return [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
 
     def _read_attrs(self) -> list[str]:
         return [*self.attributes, MARKER_ATTRIBUTE, "entryCSN"]
