@@ -154,55 +154,33 @@ class Delivery:
         await ledger.call(commit)
 
     async def _hold(self, w: ElementWork) -> None:
-        """Writes a suspension or a sync window holds: pending updates naming it
-        (their dependents are then skipped, and planned again next run)."""
-        name, etype = w.plan.element, w.plan.element_type
-        held: list[tuple[Operation, holds.Hold]] = []
-        overridden: set[str] = set()
-        for op in w.ops:
-            h = self.decisions.holds.hold(name, etype, op.kind)
-            if h is not None:
-                held.append((op, h))
-            elif self.options.override_window is not None:
-                closed = self.decisions.holds.window(name, etype, op.kind)
-                if closed is not None and closed.window is not None:
-                    overridden.add(closed.window)
-        if not held and not overridden:
+        """Writes a suspension, a sync window or the call load holds: pending
+        updates naming it (their dependents are then skipped, and planned
+        again next run). See apply/holds.py."""
+        name, ledger, journal = w.plan.element, self.ledger, self.journal
+        h = self.decisions.holds
+        since: dict[Ref, float] = {}
+        if any(holds.quiet_rule(self.settings, name, op.kind) for op in w.ops):
+            pending = await ledger.call(journal.pending, name)
+            since = {(p.collection, p.key): p.first_failed for p in pending}
+        d = await holds.element_holds(h, name, w.plan.element_type, w.ops, w.driver, since)
+        if not (d.held or d.overridden or d.load_overridden or d.waited_out):
             return
-        ledger, journal = self.ledger, self.journal
-        windows = sorted({h.window for _, h in held if h.window})
-        # One event when an element starts being held, not one per retry run.
-        was = (ledger.before.get(name) or {}).get("status") or ""
-        if was.startswith("Held by window "):
-            windows = []
+        events = holds.hold_events(name, d, ledger.before.get(name), self.options.override_window)
 
         def commit() -> None:
             with journal.transaction():
-                for op, h in held:
-                    ledger.record_pending(name, op, h.reason)
-                if windows:
-                    journal.add_event(
-                        "window_held",
-                        f"{name}: {len(held)} change(s) held by window {', '.join(windows)}; "
-                        "they go out when it opens",
-                        element=name,
-                        run_id=ledger.run_id,
-                    )
-                if overridden:
-                    journal.add_event(
-                        "window_override",
-                        f"{name}: window {', '.join(sorted(overridden))} overridden: "
-                        f"{self.options.override_window}",
-                        element=name,
-                        run_id=ledger.run_id,
-                    )
+                for op, hold in d.held:
+                    ledger.record_pending(name, op, hold.reason, first=h.now)
+                for kind, message in events:
+                    journal.add_event(kind, message, element=name, run_id=ledger.run_id)
 
         await ledger.call(commit)
-        for op, h in held:
-            w.settle(op, "pending", message=h.reason, error_type=h.source)
-        if held:
-            w.hold = held[0][1]
-        taken = {(op.collection, op.key) for op, _ in held}
+        for op, hold in d.held:
+            w.settle(op, "pending", message=hold.reason, error_type=hold.source)
+        if d.held:
+            w.hold = d.held[0][1]
+        taken = {(op.collection, op.key) for op, _ in d.held}
         w.ops = [op for op in w.ops if (op.collection, op.key) not in taken]
 
     # ---- one wave ---------------------------------------------------------------

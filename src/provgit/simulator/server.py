@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from provgit.simulator.callload import HELP
 from provgit.simulator.store import MAX_PAGE, ElementStore
 from provgit.wire import codec
 from provgit.wire.protocol import ConflictError, ElementError, RefusedError, StoredRecord, WriteOp
@@ -334,6 +335,7 @@ def _faults_json(app: web.Application) -> dict[str, Any]:
         "offline": state == "offline",
         "locked": state == "locked",
         "refuse": [{"collection": c, "key": k} for c, k in sorted(f.refuse)],
+        "call_load": store.call_load_profile,
     }
 
 
@@ -354,6 +356,12 @@ async def _set_faults(request: web.Request) -> web.Response:
 
 def apply_faults(store: ElementStore, faults: Faults, changes: dict[str, Any]) -> None:
     """Apply a partial fault setting (the /admin/faults body)."""
+    if "call_load" in changes:
+        # A profile (simulator/callload.py) that starts now, or null: none reported.
+        load = changes["call_load"]
+        if load is not None and (isinstance(load, bool) or not isinstance(load, (str, int, float))):
+            raise ValueError(f"call_load must be {HELP}, or null")
+        store.set_call_load(None if load is None else str(load))
     for name in ("latency_ms", "jitter_ms", "error_rate"):
         if name in changes:
             value = float(changes[name])
