@@ -84,6 +84,8 @@ class Delivery:
             await self._unreachable(w)
             self.progress.element_finished(name, w.result.status)
             return
+        # What it said before this run (set_status below moves `before` on).
+        before = dict(ledger.before.get(name) or {})
         await ledger.call(ledger.set_status, name, st.synching(name), "running", None)
         # The plan in hand was computed from an observation newer than any
         # crashed write (or the staleness check proved nothing moved since), so
@@ -95,7 +97,7 @@ class Delivery:
             if (name, e.collection, e.key) not in self.options.release:
                 w.held[(e.collection, e.key)] = (e.id, e.fields_hash)
         w.troubled.update((p.collection, p.key) for p in await ledger.call(journal.pending, name))
-        await self._hold(w)
+        await self._hold(w, before)
         for wave in waves(w.ops):
             await self._wave(w, wave)
             self.progress.advanced(name, w.done, total)
@@ -153,7 +155,7 @@ class Delivery:
 
         await ledger.call(commit)
 
-    async def _hold(self, w: ElementWork) -> None:
+    async def _hold(self, w: ElementWork, before: Mapping[str, Any]) -> None:
         """Writes a suspension, a sync window or the call load holds: pending
         updates naming it (their dependents are then skipped, and planned
         again next run). See apply/holds.py."""
@@ -166,7 +168,7 @@ class Delivery:
         d = await holds.element_holds(h, name, w.plan.element_type, w.ops, w.driver, since)
         if not (d.held or d.overridden or d.load_overridden or d.waited_out):
             return
-        events = holds.hold_events(name, d, ledger.before.get(name), self.options.override_window)
+        events = holds.hold_events(name, d, before, self.options.override_window)
 
         def commit() -> None:
             with journal.transaction():
@@ -178,8 +180,7 @@ class Delivery:
         await ledger.call(commit)
         for op, hold in d.held:
             w.settle(op, "pending", message=hold.reason, error_type=hold.source)
-        if d.held:
-            w.hold = d.held[0][1]
+        w.hold = holds.strongest([hold for _, hold in d.held])
         taken = {(op.collection, op.key) for op, _ in d.held}
         w.ops = [op for op in w.ops if (op.collection, op.key) not in taken]
 

@@ -194,6 +194,14 @@ def deferred_reason(load: CallLoad, rule: QuietLoad) -> str:
     return f"Deferred: call load {_pct(load.load_percent)} % (limit {_pct(rule.limit)} %)"
 
 
+_PRIORITY = {"suspended": 0, "window": 1, "call_load": 2}
+
+
+def strongest(found: Sequence[Hold]) -> Hold | None:
+    """The hold to name when several do: a suspension, else a window, else the load."""
+    return min(found, key=lambda h: _PRIORITY.get(h.source, 3), default=None)
+
+
 async def read_load(driver: Driver) -> CallLoad | None:
     """The element's call load now; None when it reports none or cannot say."""
     try:
@@ -286,12 +294,12 @@ async def element_holds(
                 waited[ref] = f"{reason}, sent after waiting {rule.max_wait}"
             else:
                 by_ref[ref] = Hold("call_load", reason)
-    # Never half: a group with any change held is held whole.
+    # Never half: a group with any change held is held whole, by its strongest hold.
     for group in set(groups.values()):
-        first = next((by_ref[r] for r in sorted(group) if r in by_ref), None)
+        first = strongest([by_ref[r] for r in sorted(group) if r in by_ref])
         if first is not None:
             for r in group:
-                by_ref.setdefault(r, first)
+                by_ref[r] = first
     for op in ops:
         ref = (op.collection, op.key)
         if ref in by_ref:
