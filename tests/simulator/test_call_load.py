@@ -131,3 +131,20 @@ def test_the_embedded_driver_reports_its_call_load_setting(tmp_path: Path) -> No
     assert asyncio.run(load(call_load="40")) == CallLoad(round(PORTS * 0.4), 0, 40.0)
     # Kept in the element file: a driver without the setting reads it too.
     assert asyncio.run(load()) == CallLoad(round(PORTS * 0.4), 0, 40.0)
+
+
+@pytest.mark.slow
+def test_element_fault_changes_the_call_load_of_a_running_simulator(loaded: Simulator) -> None:
+    from click.testing import CliRunner
+
+    from provgit.cli import main
+
+    env = {"PROVGIT_ELEMENT_TOKEN": loaded.token or ""}
+    runner = CliRunner()
+    r = runner.invoke(main, ["element", "fault", "--url", loaded.url, "--call-load", "30"], env=env)
+    assert r.exit_code == 0, r.output
+    assert _info_load(loaded) == CallLoad(round(PORTS * 0.3), 0, 30.0)
+    r = runner.invoke(
+        main, ["element", "fault", "--url", loaded.url, "--call-load", "none"], env=env
+    )
+    assert r.exit_code == 0 and _info_load(loaded) is None
