@@ -232,6 +232,16 @@ def ivr_groups(ops: Sequence[Operation]) -> dict[Ref, frozenset[Ref]]:
         for d in op.depends_on:
             if d in parent:
                 parent[find(d)] = find(ref)
+    # What a removed prompt or subroutine was used by is not in the plan (the
+    # old records named it): a removal goes with every IVR change there.
+    removals = [
+        (op.collection, op.key)
+        for op in ops
+        if op.action == "delete" and op.kind in IVR_CHANGE_KINDS
+    ]
+    for r in removals:
+        for other in parent:
+            parent[find(other)] = find(r)
     members: dict[Ref, set[Ref]] = {}
     for r in parent:
         members.setdefault(find(r), set()).add(r)
