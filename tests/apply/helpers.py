@@ -21,9 +21,9 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from provgit.api.network import Network, connect
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.cli import main
-from provgit.compose import Network, connect
 from provgit.journal import Journal
 from provgit.plan import Plan
 from provgit.simulator.store import ElementStore

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from apply.helpers import cli, cli_killed_at
-from provgit.compose import desired_target
+from provgit.api.network import desired_target
 from provgit.drivers.base import WriteOp
 from provgit.journal.db import Journal
 from provgit.observe import own_fields

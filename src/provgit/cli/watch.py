@@ -9,11 +9,9 @@ from pathlib import Path
 import click
 
 from provgit import aio, exitcodes
+from provgit.api.watching import SETTINGS_FILE, JournalError, PlanOptions
 from provgit.cli.common import settings_missing_message, state_dir_for, state_dir_option
 from provgit.cli.plan import plan_options
-from provgit.journal import JournalError
-from provgit.plan import PlanOptions
-from provgit.source import SETTINGS_FILE
 from provgit.watch.follower import FollowError
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher, WatchOptions

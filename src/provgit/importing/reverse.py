@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from provgit import registry
 from provgit.model.kinds import KINDS
 from provgit.observe import Observation
 from provgit.records import IVR, MICOLLAB, MIVB, Fields
@@ -160,8 +161,36 @@ def _steps(steps: Any) -> list[dict[str, Any]]:
     return [minimal(s) for s in steps if isinstance(s, dict)]
 
 
+# The collections `_simple` reads back itself; any other one-record-each
+# collection is a kind registered at run time, read back by its entry.
+_BUILTIN_SIMPLE = frozenset(
+    (
+        "cos",
+        "cor_groups",
+        "departments",
+        "locations",
+        "templates",
+        "roles",
+        "media_servers",
+        "prompts",
+        "subroutines",
+        "workflows",
+    )
+)
+
+
+def _registered(collection: str, key: str, f: Fields) -> dict[str, Any]:
+    entry = registry.entry_of(SIMPLE[collection])
+    data = {k: v for k, v in f.items() if not k.startswith("_")}
+    if entry is not None and entry.reverse is not None:
+        return entry.reverse(key, data)
+    return data
+
+
 def _simple(collection: str, key: str, f: Fields) -> tuple[dict[str, Any], dict[str, Any]]:
     """One record of a one-to-one collection -> (resource data, meta)."""
+    if collection not in _BUILTIN_SIMPLE:
+        return minimal(_registered(collection, key, f)), {}
     if collection in ("cos", "cor_groups"):
         number = f.get("number", key)
         data: dict[str, Any] = {"number": int(number), "comment": f.get("comment")}

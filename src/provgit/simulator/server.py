@@ -44,6 +44,9 @@ class Faults:
     jitter_ms: float = 0.0
     error_rate: float = 0.0
     refuse: set[tuple[str, str]] = field(default_factory=set)
+    # The element no longer accepts the token it was given (revoked, expired):
+    # every API call is answered 401, as a wrong token is; admin calls are not.
+    token_revoked: bool = False
     # How late a sleep ends on this machine, learnt from every delayed answer.
     late: float = TIMER_SLACK
 
@@ -114,6 +117,8 @@ def make_app(
         if not request.path.startswith(codec.API_PREFIX):
             return await _answer(request, handler)  # admin: no faults
         f = request.app[FAULTS]
+        if f.token_revoked:
+            return _error(401, "unauthorized", "missing or wrong bearer token")
         loop = asyncio.get_running_loop()
         started = loop.time()
         if f.error_rate and random.random() < f.error_rate:
@@ -335,6 +340,7 @@ def _faults_json(app: web.Application) -> dict[str, Any]:
         "offline": state == "offline",
         "locked": state == "locked",
         "refuse": [{"collection": c, "key": k} for c, k in sorted(f.refuse)],
+        "token_revoked": f.token_revoked,
         "call_load": store.call_load_profile,
     }
 
@@ -368,6 +374,8 @@ def apply_faults(store: ElementStore, faults: Faults, changes: dict[str, Any]) -
             if value < 0 or (name == "error_rate" and value > 1):
                 raise ValueError(f"{name} out of range")
             setattr(faults, name, value)
+    if "token_revoked" in changes:
+        faults.token_revoked = bool(changes["token_revoked"])
     if "refuse" in changes:
         faults.refuse.clear()
         for item in changes["refuse"] or []:
@@ -399,6 +407,7 @@ async def _reset(request: web.Request) -> web.Response:
     store.reset()
     faults.latency_ms = faults.jitter_ms = faults.error_rate = 0.0
     faults.refuse.clear()
+    faults.token_revoked = False
     return _json({"revision": store.revision})
 
 

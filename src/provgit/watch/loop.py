@@ -31,12 +31,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provgit.apply import status as st
-from provgit.journal import NETWORK, Journal
+from provgit.api.watching import NETWORK, SYNC_COMPLETED, Desired, Journal, StageCache
 from provgit.publish import reports_dir
 from provgit.watch.config_tracker import ConfigTracker
 from provgit.watch.follower import GitFollower
-from provgit.watch.incremental import Desired, StageCache
 from provgit.watch.journals import Journals
 from provgit.watch.live import LiveStatus
 from provgit.watch.logs import Log
@@ -294,7 +292,7 @@ class Watcher:
         self.metrics.counts(j.pending_count(), j.distribution_error_count(), j.alarm_level())
         self.metrics.suspensions(j.suspensions())
         for name, row in j.element_statuses().items():
-            if row["status"] == st.SYNC_COMPLETED:
+            if row["status"] == SYNC_COMPLETED:
                 with contextlib.suppress(ValueError):
                     self.metrics.element_synced(
                         name,

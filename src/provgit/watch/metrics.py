@@ -20,9 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from provgit.apply.result import ApplyResult
-from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED
-from provgit.journal import Suspension
+from provgit.api.watching import ALARM_LEVELS, SYNC_COMPLETED, ApplyResult, Suspension
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OP_RESULTS = ("ok", "failed", "pending", "skipped", "held")

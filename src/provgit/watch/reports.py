@@ -1,4 +1,5 @@
-"""The watcher's use of `provgit.report` and `provgit.publish` (issue 6): no rendering here.
+"""The watcher's status reports: the document from the API
+(`provgit.api.watching.status_document`), written with `provgit.publish`.
 
 Directory mode writes the reports exactly as `provgit reconcile` does
 (`write_reports`, with the note when the config sits in a git work tree).
@@ -12,48 +13,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from provgit.apply.result import ApplyResult
-from provgit.journal import Journal
-from provgit.model.state import DesiredState
-from provgit.observe import Observation
-from provgit.projection.project import Target
+from provgit.api.watching import (
+    ApplyResult,
+    DesiredState,
+    Document,
+    Journal,
+    Observation,
+    StatusPlans,
+    Target,
+)
+from provgit.api.watching import status_document as document
 from provgit.publish import notes, write_reports
 from provgit.render import status_atom, status_html
 from provgit.render.status_files import status_json
-from provgit.report.document import GitSource, build_document
-from provgit.watch.incremental import StatusPlans
 
-Document = dict[str, Any]
+__all__ = [
+    "REFRESH_SECONDS",
+    "document",
+    "dumps",
+    "render_atom",
+    "render_html",
+    "write_files",
+    "write_note",
+]
+
 REFRESH_SECONDS = 5
-
-
-def document(
-    journal: Journal,
-    *,
-    network: str | None,
-    result: ApplyResult | None = None,
-    state: DesiredState | None = None,
-    commit: str | None = None,
-    config_path: str = ".",
-    target: Target | None = None,
-    observations: Mapping[str, Observation] | None = None,
-    plans: StatusPlans | None = None,
-) -> Document:
-    git = GitSource(commit=commit, dirty=False, path=config_path) if commit else None
-    return build_document(
-        journal,
-        network=network,
-        result=result,
-        state=state,
-        git=git,
-        target=target,
-        observations=observations,
-        plans=plans[2] if plans else None,
-        target_version=plans[0] if plans else None,
-        target_delta=plans[1] if plans else None,
-    )
 
 
 def write_files(
