@@ -63,7 +63,8 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
 @click.option(
     "--override-window",
     is_flag=True,
-    help="Write even where a sync window holds changes (needs --reason; journaled).",
+    help="Write even where a sync window or the call load holds changes "
+    "(needs --reason; journaled).",
 )
 @click.option("--reason", help="Why the window is overridden (recorded in the journal).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")

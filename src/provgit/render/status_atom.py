@@ -41,6 +41,8 @@ TITLES = {
     "suspended": "Suspended",
     "resumed": "Resumed",
     "window_held": "Held by sync window",
+    "call_load_deferred": "Deferred by call load",
+    "call_load_waited_out": "Sent after waiting for the call load",
     "window_override": "Sync window overridden",
     "element_removed": "Element removed",
 }

@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from provgit.simulator.callload import HELP, LoadProfile
 from provgit.simulator.store import ElementStore
 
 # First guess of how late a sleep ends (the selector rounds up to whole
@@ -22,7 +23,7 @@ MAX_LATE = 0.005
 
 _NUMBERS = ("latency_ms", "jitter_ms", "error_rate")
 _FLAGS = ("offline", "locked", "token_revoked")
-KNOWN = (*_NUMBERS, *_FLAGS, "refuse")
+KNOWN = (*_NUMBERS, *_FLAGS, "refuse", "call_load")
 
 
 @dataclass
@@ -51,6 +52,8 @@ class FaultChange:
     locked: bool | None
     refuse: frozenset[tuple[str, str]] | None
     token_revoked: bool | None = None
+    # A call-load profile starting now ("" for none), or None: leave it.
+    call_load: str | None = None
 
 
 def read_change(body: Any) -> FaultChange:
@@ -64,9 +67,24 @@ def read_change(body: Any) -> FaultChange:
     numbers = {name: _number(name, body[name]) for name in _NUMBERS if name in body}
     flags = {name: _flag(name, body[name]) for name in _FLAGS if name in body}
     refuse = _refuse(body["refuse"]) if "refuse" in body else None
+    call_load = _call_load(body["call_load"]) if "call_load" in body else None
     return FaultChange(
-        numbers, flags.get("offline"), flags.get("locked"), refuse, flags.get("token_revoked")
+        numbers,
+        flags.get("offline"),
+        flags.get("locked"),
+        refuse,
+        flags.get("token_revoked"),
+        call_load,
     )
+
+
+def _call_load(value: Any) -> str:
+    """A profile's canonical text ("" for null), read before anything changes."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"call_load must be {HELP}, or null; got {_json_type(value)}")
+    return LoadProfile.parse(str(value)).text()
 
 
 def _number(name: str, value: Any) -> float:
@@ -123,6 +141,8 @@ def apply_faults(store: ElementStore, faults: Faults, changes: Any) -> None:
     """Apply a partial fault setting (the /admin/faults body): all of it or, on a
     ValueError, none of it."""
     change = read_change(changes)
+    if change.call_load is not None:
+        store.set_call_load(change.call_load or None)
     for name, value in change.numbers.items():
         setattr(faults, name, value)
     if change.token_revoked is not None:

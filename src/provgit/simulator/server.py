@@ -357,6 +357,7 @@ def _faults_json(app: web.Application) -> dict[str, Any]:
         "locked": state == "locked",
         "refuse": [{"collection": c, "key": k} for c, k in sorted(f.refuse)],
         "token_revoked": f.token_revoked,
+        "call_load": store.call_load_profile,
     }
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from provgit.fsutil import private_sqlite
 from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
 from provgit.simulator import rules
+from provgit.simulator.callload import LoadProfile, load_at
 from provgit.simulator.store_tables import Indexes, Secrets
 from provgit.wire import codec
 from provgit.wire.protocol import (
@@ -195,16 +196,38 @@ class ElementStore:
     def revision(self) -> int:
         return int(self._get("revision"))
 
-    def info(self) -> ElementInfo:
-        """Always answers, even offline: the state is part of the answer."""
+    def info(self, now: float | None = None) -> ElementInfo:
+        """Always answers, even offline: the state is part of the answer.
+        `now` (default: the system clock) places the call-load profile."""
         meta = self._meta()
+        load = None
+        if meta.get("call_load"):
+            elapsed = (time.time() if now is None else now) - float(meta["call_load_since"])
+            load = load_at(LoadProfile.parse(meta["call_load"]), elapsed)
         return ElementInfo(
             name=meta["name"],
             type=meta["type"],
             version=meta["version"],
             revision=int(meta["revision"]),
             state=self.state,
+            call_load=load,
         )
+
+    def set_call_load(
+        self, profile: str | None, now: float | None = None, *, keep: bool = False
+    ) -> None:
+        """Report a call load following `profile` from `now` on (None: none).
+        `keep`: leave it (and when it started) alone if it is that profile
+        already. Raises ProfileError for a profile that cannot be read."""
+        text = "" if profile is None else LoadProfile.parse(profile).text()
+        if keep and (self.call_load_profile or "") == text:
+            return
+        with self._tx():
+            self._set_meta(call_load=text, call_load_since=str(time.time() if now is None else now))
+
+    @property
+    def call_load_profile(self) -> str | None:
+        return self._meta().get("call_load") or None
 
     def _check_readable(self) -> None:
         if self.state == "offline":
@@ -444,7 +467,9 @@ class ElementStore:
             for table in ("records", "dns", "cos_refs", "secrets", "changes"):
                 self._db.execute(f"DELETE FROM {table}")
             revision = self.revision + 1
-            self._set_meta(revision=str(revision), feed_floor=str(revision), state="running")
+            self._set_meta(
+                revision=str(revision), feed_floor=str(revision), state="running", call_load=""
+            )
         self.forced_refusals.clear()
 
     def _check_collection(self, collection: str) -> None:

@@ -26,6 +26,8 @@ from provgit.api.watching import ALARM_LEVELS, SYNC_COMPLETED, ApplyResult, Susp
 # format 0.0.4, which every scraper reads.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 OP_RESULTS = ("ok", "failed", "pending", "skipped", "held")
+# First word of a held element's status -> what holds it (apply/holds.py).
+_HELD_BY = {"Suspended:": "suspended", "Held": "window", "Deferred:": "call_load"}
 
 
 class Metrics:
@@ -79,6 +81,14 @@ class Metrics:
             registry=r,
         )
         self._suspended_labels: set[str] = set()
+        self.held = Gauge(
+            "provgit_held_elements",
+            "1 while the last run held an element's work, by what holds it "
+            "(suspended, window, call_load)",
+            ["element", "by"],
+            registry=r,
+        )
+        self._held_labels: set[tuple[str, str]] = set()
         self.running = Gauge(
             "provgit_watch_reconcile_running", "1 while a reconcile runs", registry=r
         )
@@ -118,7 +128,21 @@ class Metrics:
         for e in result.elements:
             if e.status == SYNC_COMPLETED:
                 self.element_synced(e.element, now)
+        self.holds(result)
         self.counts(result.pending_updates, result.distribution_errors, result.alarm)
+
+    def holds(self, result: ApplyResult) -> None:
+        """Mirror which elements the run held, and why (the status words' start)."""
+        now = {
+            (e.element, _HELD_BY[e.status.split(" ")[0]])
+            for e in result.elements
+            if e.outcome == "held" and e.status.split(" ")[0] in _HELD_BY
+        }
+        ran = {e.element for e in result.elements}
+        for label in self._held_labels | now:
+            if label in now or label[0] in ran:
+                self.held.labels(*label).set(1 if label in now else 0)
+        self._held_labels |= now
 
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """(body, content type) for a scrape whose Accept header is `accept`:
