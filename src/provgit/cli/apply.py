@@ -32,6 +32,29 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
     return exitcodes.REFUSED
 
 
+def _planned(cfg: Config, options: PlanOptions, fmt: str) -> PlanRun:
+    """Plan the config, showing the plan in text mode before asking."""
+    with invalid_shown_as("json" if fmt == "json" else "text"):
+        run = aio.run(cfg.plan(options))
+    if fmt == "text":
+        emit(run.plan, "text", False, run.settings.reports.markdown_max_bytes)
+    return run
+
+
+def _confirm(has_changes: bool, yes: bool) -> int | None:
+    """None to go on; else the exit code (no terminal to ask on, or declined).
+    The apply still checks that no element moved while a person read the plan."""
+    if not has_changes or yes:
+        return None
+    if not applying.stdin_is_tty():
+        click.echo("error: no terminal to confirm on; pass --yes to apply without asking", err=True)
+        return exitcodes.INVALID
+    if not click.confirm("Apply these changes?", default=False, err=True):
+        click.echo("Nothing applied.", err=True)
+        return exitcodes.OK
+    return None
+
+
 @click.command("apply")
 @click.argument(
     "target",
@@ -72,29 +95,6 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
 @plan_options
 @state_dir_option
 @api_errors
-def _planned(cfg: Config, options: PlanOptions, fmt: str) -> PlanRun:
-    """Plan the config, showing the plan in text mode before asking."""
-    with invalid_shown_as("json" if fmt == "json" else "text"):
-        run = aio.run(cfg.plan(options))
-    if fmt == "text":
-        emit(run.plan, "text", False, run.settings.reports.markdown_max_bytes)
-    return run
-
-
-def _confirm(has_changes: bool, yes: bool) -> int | None:
-    """None to go on; else the exit code (no terminal to ask on, or declined).
-    The apply still checks that no element moved while a person read the plan."""
-    if not has_changes or yes:
-        return None
-    if not applying.stdin_is_tty():
-        click.echo("error: no terminal to confirm on; pass --yes to apply without asking", err=True)
-        return exitcodes.INVALID
-    if not click.confirm("Apply these changes?", default=False, err=True):
-        click.echo("Nothing applied.", err=True)
-        return exitcodes.OK
-    return None
-
-
 def command(
     target: Path,
     yes: bool,
