@@ -269,7 +269,8 @@ class Config:
         ("changed by another user"), and with it the whole apply unless
         `partial`. Drifted records are held in `drift.mode: report` unless
         `overwrite_drift`; `override_window` (the reason, journaled) writes
-        through closed sync windows. `Interrupted` when SIGTERM stops it.
+        through closed sync windows and call-load deferrals. `Interrupted`
+        when SIGTERM stops it.
         """
         options = ApplyOptions(
             command="apply",
@@ -289,9 +290,12 @@ class Config:
         *,
         partial: bool = False,
         overwrite_drift: bool = False,
+        override_window: str | None = None,
         progress: Progress | None = None,
     ) -> Applied:
-        """Plan and apply in one run, and write the status reports."""
+        """Plan and apply in one run, and write the status reports.
+        `override_window` (the reason, journaled) writes through closed sync
+        windows and call-load deferrals, as `apply`'s does."""
         run = await self.plan(options)
         # The plan was observed in this run and writes are conditional per record,
         # so a whole-element staleness check would only refuse needlessly.
@@ -301,6 +305,7 @@ class Config:
             partial=partial,
             fresh=True,
             overwrite_drift=overwrite_drift,
+            override_window=override_window,
         )
         return await apply_and_report(
             run.plan,

@@ -31,7 +31,7 @@ from provgit.api.network import Network, connect, observe_network, remember_writ
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.drift_detect import review as review_drift
 from provgit.apply.holds import SYSTEM_CLOCK, Clock, next_change
-from provgit.apply.standing import all_in_sync, down_elements, unfinished
+from provgit.apply.standing import all_in_sync, down_elements, settle_dead_runs, unfinished
 from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED, synching
 from provgit.journal import NETWORK, DriftItem, Journal, JournalError, Suspension
 from provgit.model.settings import Settings
@@ -89,6 +89,7 @@ __all__ = [
     "resolve_commit",
     "review_drift",
     "run_git",
+    "settle_dead_runs",
     "status_document",
     "synching",
     "tree_key",

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from provgit import aio, exitcodes
-from provgit.api import Config, PlanOptions, PlanRefused, open_saved_plan
+from provgit.api import Config, PlanOptions, PlanRefused, PlanRun, open_saved_plan
 from provgit.cli import applying
 from provgit.cli.common import api_errors, invalid_shown_as, state_dir_option
 from provgit.cli.plan import emit, plan_options
@@ -30,6 +30,29 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
             click.echo(f"… and {more} more (--format json shows all)", err=True)
         click.echo("Nothing was applied.", err=True)
     return exitcodes.REFUSED
+
+
+def _planned(cfg: Config, options: PlanOptions, fmt: str) -> PlanRun:
+    """Plan the config, showing the plan in text mode before asking."""
+    with invalid_shown_as("json" if fmt == "json" else "text"):
+        run = aio.run(cfg.plan(options))
+    if fmt == "text":
+        emit(run.plan, "text", False, run.settings.reports.markdown_max_bytes)
+    return run
+
+
+def _confirm(has_changes: bool, yes: bool) -> int | None:
+    """None to go on; else the exit code (no terminal to ask on, or declined).
+    The apply still checks that no element moved while a person read the plan."""
+    if not has_changes or yes:
+        return None
+    if not applying.stdin_is_tty():
+        click.echo("error: no terminal to confirm on; pass --yes to apply without asking", err=True)
+        return exitcodes.INVALID
+    if not click.confirm("Apply these changes?", default=False, err=True):
+        click.echo("Nothing applied.", err=True)
+        return exitcodes.OK
+    return None
 
 
 @click.command("apply")
@@ -63,7 +86,8 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
 @click.option(
     "--override-window",
     is_flag=True,
-    help="Write even where a sync window holds changes (needs --reason; journaled).",
+    help="Write even where a sync window or the call load holds changes "
+    "(needs --reason; journaled).",
 )
 @click.option("--reason", help="Why the window is overridden (recorded in the journal).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -129,24 +153,11 @@ def command(
         cfg, run = saved.config, saved.run
     else:
         cfg = Config.at(target, state_dir)
-        with invalid_shown_as("json" if fmt == "json" else "text"):
-            run = aio.run(
-                cfg.plan(PlanOptions(prune, allow_mass_delete, allow_mass_update, elements))
-            )
-        if fmt == "text":
-            emit(run.plan, "text", False, run.settings.reports.markdown_max_bytes)
-        if run.plan.has_changes and not yes:
-            if not applying.stdin_is_tty():
-                click.echo(
-                    "error: no terminal to confirm on; pass --yes to apply without asking",
-                    err=True,
-                )
-                return exitcodes.INVALID
-            if not click.confirm("Apply these changes?", default=False, err=True):
-                click.echo("Nothing applied.", err=True)
-                return exitcodes.OK
-        # Observed moments ago, but a confirmation can take long: the apply
-        # still checks that no element moved since.
+        options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
+        run = _planned(cfg, options, fmt)
+        declined = _confirm(run.plan.has_changes, yes)
+        if declined is not None:
+            return declined
     with applying.progress_for(fmt) as progress:
         applied = aio.run(
             cfg.apply(

@@ -32,6 +32,13 @@ from provgit.cli.plan import plan_options
     is_flag=True,
     help="Write records changed outside provgit that drift mode report holds.",
 )
+@click.option(
+    "--override-window",
+    is_flag=True,
+    help="Write even where a sync window or the call load holds changes "
+    "(needs --reason; journaled).",
+)
+@click.option("--reason", help="Why the hold is overridden (recorded in the journal).")
 @plan_options
 @state_dir_option
 @api_errors
@@ -41,6 +48,8 @@ def command(
     full: bool,
     partial: bool,
     overwrite_drift: bool,
+    override_window: bool,
+    reason: str | None,
     elements: tuple[str, ...],
     prune: bool,
     allow_mass_delete: bool,
@@ -57,12 +66,17 @@ def command(
     A record changed outside provgit since provgit wrote it is drift: with
     `drift.mode: report` it is held, not overwritten, until --overwrite-drift.
     An element that is down gets its writes kept as pending updates at once.
+    Changes a sync window or the call load holds wait as pending updates;
+    --override-window --reason TEXT writes them now (journaled as an event).
 
     Exit codes: 0 in sync, 1 invalid input, 3 refused for safety (nothing
     applied), 4 applied with errors, pending updates left (an element down or
     refusing the token) or drift held, 143 stopped by SIGTERM (journaled as
     interrupted).
     """
+    if override_window and not (reason or "").strip():
+        raise click.UsageError("--override-window needs --reason TEXT (it is journaled)")
+    override = reason.strip() if override_window and reason else None
     config = Config.at(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
     with (
@@ -71,7 +85,11 @@ def command(
     ):
         applied = aio.run(
             config.reconcile(
-                options, partial=partial, overwrite_drift=overwrite_drift, progress=progress
+                options,
+                partial=partial,
+                overwrite_drift=overwrite_drift,
+                override_window=override,
+                progress=progress,
             )
         )
     applying.warn(applied.warnings)

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Mapping
 from provgit.incremental.known import Known, warnings_by_record
 from provgit.model.settings import Settings
 from provgit.observe import Observation
-from provgit.plan.compute import PlanOptions, assemble, plan_element, plan_record
+from provgit.plan.compute import (
+    PlanOptions,
+    assemble,
+    plan_element,
+    plan_record,
+    read_only_plan,
+)
 from provgit.plan.model import ElementPlan, Operation
 from provgit.projection.project import RecordRef, Target
 from provgit.wire.protocol import StoredRecord
@@ -45,6 +51,7 @@ def replan(
     warnings = dict(known.warnings)
     keys = None if known.keys is None else {c: set(k) for c, k in known.keys.items()}
     records = desired.records.get(name, {})
+    read_only = name in desired.read_only
     for (coll, key), stored in changed.items():
         ops.pop((coll, key), None)
         warnings.pop(f"{coll}/{key}", None)
@@ -54,6 +61,8 @@ def replan(
                 have.discard(key)
             else:
                 have.add(key)
+        if read_only:
+            continue  # a source: nothing to plan, only what it holds to count
         found = plan_record(
             coll, key, records.get(coll, {}).get(key), stored, desired, name, settings, options
         )
@@ -65,16 +74,19 @@ def replan(
         count = sum(len(r) for r in obs.records.values())
     else:
         count = sum(len(k) for k in keys.values())
-    element_plan = assemble(
-        name,
-        element_type,
-        obs,
-        list(ops.values()),
-        list(warnings.values()),
-        count,
-        settings,
-        options,
-    )
+    if read_only:
+        element_plan = read_only_plan(name, element_type, obs, count)
+    else:
+        element_plan = assemble(
+            name,
+            element_type,
+            obs,
+            list(ops.values()),
+            list(warnings.values()),
+            count,
+            settings,
+            options,
+        )
     kept = Known(
         known.version,
         obs.revision,

@@ -31,7 +31,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provgit.api.watching import NETWORK, SYNC_COMPLETED, Desired, Journal, StageCache
+from provgit.api.watching import (
+    NETWORK,
+    SYNC_COMPLETED,
+    Desired,
+    Journal,
+    StageCache,
+    settle_dead_runs,
+)
 from provgit.publish import reports_dir
 from provgit.watch.config_tracker import ConfigTracker
 from provgit.watch.follower import GitFollower
@@ -150,6 +157,10 @@ class Watcher:
         self.o.state_dir.mkdir(parents=True, exist_ok=True)
         self.journals.open()
         self._mark_interrupted()  # a run of ours that died without finishing
+        # Runs of other processes that died (SIGKILL, power loss): marked now,
+        # not at the first apply, which may be long coming (a removal held, a
+        # resync with nothing to do).
+        settle_dead_runs(self.journal, os.uname().nodename, 0)
         if self.follower is not None:
             await asyncio.to_thread(self.follower.prepare)
             await asyncio.to_thread(self.follower.check_ref)

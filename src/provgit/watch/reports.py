@@ -73,20 +73,14 @@ def write_note(repo: Path, doc: Document, push: bool) -> str | None:
 
 
 def render_html(doc: Document) -> str:
-    """The status page, made live: it reloads itself every few seconds."""
-    page = status_html.render(doc)
-    tag = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
-    if 'http-equiv="refresh"' in page:
-        return page
-    head = page.find("<head>")
-    if head >= 0:
-        at = head + len("<head>")
-        return page[:at] + tag + page[at:]
-    return tag + page
+    """The status page, made live: it refreshes itself in place every few
+    seconds (no reload, so filters, scroll and the URL fragment stay)."""
+    return status_html.render(doc, live_seconds=REFRESH_SECONDS)
 
 
-def render_atom(doc: Document) -> str:
-    return status_atom.render(doc)
+def render_atom(doc: Document, *, page: str, self_href: str) -> str:
+    """The feed as served: `page` and `self_href` as URLs on the server."""
+    return status_atom.render(doc, page=page, self_href=self_href)
 
 
 def dumps(doc: Document) -> str:
