@@ -58,3 +58,29 @@ def test_the_old_module_paths_still_name_the_moved_classes() -> None:
     assert memo.ElementMemo is Known
     assert memo.inputs_digest is disk.inputs_digest
     assert old_store.TargetStore is store.TargetStore
+
+
+def test_re_planning_a_read_only_element_equals_planning_it_in_full() -> None:
+    # A read-only element is a source: even a record provgit marked, changed
+    # since the last plan and absent from the config, is not deleted there.
+    from provgit.drivers.base import StoredRecord
+    from provgit.incremental.replan import replan_element
+    from provgit.model.settings import Settings
+    from provgit.observe import Observation
+    from provgit.plan import PlanOptions
+    from provgit.plan.compute import plan_element
+    from provgit.projection import Target
+    from provgit.records import MANAGED_BY, MANAGED_BY_VALUE
+
+    target = Target({"dir1": {}}, {}, {}, read_only=frozenset({"dir1"}))
+    settings, options = Settings(), PlanOptions(prune=True)
+    before = Observation("dir1", "running", 3, {})
+    previous = plan_element("dir1", "directory", target, before, settings, options)
+    entry = StoredRecord("users", "ann", {"cn": "Ann", MANAGED_BY: MANAGED_BY_VALUE}, 4)
+    after = Observation("dir1", "running", 4, {"users": {"ann": entry}}, base_revision=3)
+    full = plan_element("dir1", "directory", target, after, settings, options)
+    again = replan_element(
+        "dir1", "directory", target, after, settings, options, previous, {("users", "ann")}
+    )
+    assert full.operations == ()
+    assert again.to_json() == full.to_json()
