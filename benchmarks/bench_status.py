@@ -60,8 +60,8 @@ def timed_status(root: Path, state_dir: Path) -> tuple[float, dict[str, object]]
 
 def in_process(state_dir: Path) -> dict[str, float]:
     """The stages of one status, timed in this process (the summary path)."""
-    from provgit.plan.memo import PlanMemo
-    from provgit.projection.store import TargetStore
+    from provgit.incremental.disk import PlanMemo
+    from provgit.incremental.store import TargetStore
     from provgit.report import derive as dv
 
     out: dict[str, float] = {}
@@ -85,8 +85,8 @@ def in_process(state_dir: Path) -> dict[str, float]:
 
 
 def _target_records(state_dir: Path) -> list[dict[str, object]]:
-    from provgit.plan.memo import PlanMemo
-    from provgit.projection.store import TargetStore
+    from provgit.incremental.disk import PlanMemo
+    from provgit.incremental.store import TargetStore
 
     target = TargetStore(PlanMemo(state_dir).target_path).load()
     assert target is not None

@@ -12,10 +12,11 @@ import pytest
 from ruamel.yaml import YAML
 
 from provgit.drivers.base import StoredRecord
+from provgit.incremental.replan import replan_element
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan import PlanOptions
-from provgit.plan.compute import plan_element, replan_element
+from provgit.plan.compute import plan_element
 from provgit.projection import Target, project
 from provgit.projection.project import reproject
 from provgit.secrets import Fingerprinter

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from provgit.api.network import desired_target
+from provgit.incremental.disk import PlanMemo
+from provgit.incremental.store import TargetStore
 from provgit.journal.db import Journal
 from provgit.observe import own_fields
 from provgit.plan.compute import field_changes
-from provgit.plan.memo import PlanMemo
 from provgit.projection.project import Target
-from provgit.projection.store import TargetStore
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE
 from provgit.report import derive as dv
 from provgit.simulator import rules

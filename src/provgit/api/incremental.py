@@ -11,7 +11,8 @@ A batch command starts from nothing each time; the watcher holds, in memory:
   are projected again (`target.reproject`);
 - the last observation of every element, refreshed through the change feed,
   and the last plan of every element: a run re-plans only the records whose
-  desired state moved or that the feed named (`plan.compute.replan_element`).
+  desired state moved or that the feed named (`provgit.incremental`'s
+  `MemorySession`, the same per-element loop as the CLI's plan memo).
 
 Only composition: the stages themselves are called as the CLI calls them, and
 validation finishes through the same `validate.validate_built` as
@@ -27,16 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from provgit.api.network import desired_target, fingerprinter
+from provgit.incremental.memory import MemorySession
+from provgit.incremental.memory import StatusPlans as StatusPlans  # the watcher's name for it
 from provgit.load.loader import LoadedFile, load_files
 from provgit.model.build import FileModels, build_file
 from provgit.model.kinds import KINDS
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
-from provgit.plan import Plan, PlanOptions, compute_plan
-from provgit.plan.model import ElementPlan
+from provgit.plan import Plan, PlanOptions
 from provgit.projection import Target
-from provgit.projection.project import RecordRef, reproject
+from provgit.projection.project import reproject
 from provgit.source import SETTINGS_FILE, ConfigSource, blob_id
 from provgit.validate import Validated, validate_built
 from provgit.validate.cache import Reads, recording_reads
@@ -69,15 +71,10 @@ class Desired:
 @dataclasses.dataclass
 class _Projected:
     key: str
-    serial: int
     target: Target
     state: DesiredState
     files: dict[str, FileModels]  # path -> models of the files it was projected from
     reads: Reads  # other files the projection read (prompt audio) -> blob id
-
-
-# (projection serial, (from serial, to serial, records moved per element), plans)
-StatusPlans = tuple[int, tuple[int, int, dict[str, set[RecordRef]]] | None, dict[str, ElementPlan]]
 
 
 class StageCache:
@@ -87,11 +84,8 @@ class StageCache:
         self._built: dict[tuple[str, str], FileModels] = {}
         self._last: tuple[str, Validated] | None = None
         self._projected: _Projected | None = None
-        self._serial = 0
-        # (from target serial, to target serial, records moved per element)
-        self._delta: tuple[int, int, dict[str, set[RecordRef]]] | None = None
-        # element -> (target serial, options, its last plan)
-        self._plans: dict[str, tuple[int, PlanOptions, ElementPlan]] = {}
+        # The projection serial and each element's last plan against it.
+        self._session = MemorySession()
         self.observations: dict[str, Observation] = {}
 
     def clear(self) -> None:
@@ -100,8 +94,7 @@ class StageCache:
         self._built.clear()
         self._last = None
         self._projected = None
-        self._delta = None
-        self._plans.clear()
+        self._session.clear()
         self.observations.clear()
 
     def validate(self, source: ConfigSource) -> tuple[str, Validated]:
@@ -158,34 +151,21 @@ class StageCache:
                     recorded.read_other,
                     in_place=True,
                 )
-        self._serial += 1
         if found is not None and prev is not None:
-            target, delta = found
-            self._delta = (prev.serial, self._serial, delta)
+            target, moved = found
+            self._session.projected(target, moved)
             reads = {**prev.reads, **reads}
         else:
             target = desired_target(state, recorded.read_other, self.state_dir)
-            self._delta = None
-        self._projected = _Projected(key, self._serial, target, state, files, reads)
+            self._session.projected(target, None)
+        self._projected = _Projected(key, target, state, files, reads)
         return Desired(key, source, validated, target)
 
     def last_plans(self, desired: Desired) -> StatusPlans | None:
         """The serial of `desired`'s projection, each element's last plan
         against it, and the records the last reprojection moved (what status
         derives from, `report.derive`)."""
-        projected = self._projected
-        if projected is None or projected.target is not desired.target:
-            return None
-        return (
-            projected.serial,
-            self._delta,
-            {
-                name: plan
-                # A copy first: the server asks from another thread while runs plan.
-                for name, (serial, _, plan) in dict(self._plans).items()
-                if serial == projected.serial
-            },
-        )
+        return self._session.last_plans(desired.target)
 
     def plan(
         self,
@@ -197,42 +177,10 @@ class StageCache:
         source: str,
     ) -> Plan:
         """`compute_plan`, re-planning per element only what moved since its last plan."""
-        projected = self._projected
-        serial = (
-            projected.serial if projected is not None and projected.target is desired.target else -1
+        types = {n: e.type for n, e in desired.state.elements.items()}
+        return self._session.plan(
+            desired.target, observed, settings, types, options, commit, source
         )
-        replan: dict[str, tuple[ElementPlan, set[RecordRef]]] = {}
-        for name, obs in observed.items():
-            last = self._plans.get(name)
-            if last is None or serial < 0 or obs.changed is None:
-                continue
-            last_serial, last_options, last_plan = last
-            if last_options != options or obs.base_revision != last_plan.observed_revision:
-                continue
-            keys = set(obs.changed)
-            if last_serial != serial:
-                delta = self._delta
-                if delta is None or delta[0] != last_serial or delta[1] != serial:
-                    continue
-                keys |= delta[2].get(name, set())
-            replan[name] = (last_plan, keys)
-        state = desired.state
-        plan = compute_plan(
-            desired.target,
-            observed,
-            settings,
-            {n: e.type for n, e in state.elements.items()},
-            options,
-            commit=commit,
-            source=source,
-            replan=replan,
-        )
-        for element_plan in plan.elements:
-            if element_plan.observed and serial >= 0:
-                self._plans[element_plan.element] = (serial, options, element_plan)
-            else:
-                self._plans.pop(element_plan.element, None)
-        return plan
 
 
 def _same_reads(reads: Reads, source: ConfigSource) -> bool:

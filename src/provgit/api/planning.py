@@ -14,16 +14,16 @@ from pathlib import Path
 
 from provgit.api.network import Network, connect, desired_target, fingerprinter, observe_network
 from provgit.drivers.base import Driver, ElementError, StoredRecord
+from provgit.incremental import disk as memo
+from provgit.incremental.disk import MemoInputs
+from provgit.incremental.known import Known, known_of
+from provgit.incremental.session import Replan, plan_incrementally
+from provgit.incremental.store import TargetStore
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache, changes_since, observe
-from provgit.plan import Plan, PlanOptions, compute_plan, memo
-from provgit.plan.errors import resource_errors, secret_warnings
-from provgit.plan.memo import MemoInputs
-from provgit.plan.model import ElementPlan
-from provgit.plan.renames import rename_warnings
+from provgit.plan import Plan, PlanOptions, compute_plan
 from provgit.projection import Target, project
-from provgit.projection.store import TargetStore
 from provgit.records import COLLECTIONS
 from provgit.secrets import Fingerprinter
 from provgit.source import ConfigSource
@@ -112,7 +112,7 @@ def _remember(
             store.forget_element(ep.element)
             continue
         keys = {c: list(recs) for c, recs in obs.records.items()}
-        store.save_element(ep.element, memo.memo_of(ep, digest, keys))
+        store.save_element(ep.element, known_of(ep, digest, keys))
 
 
 async def plan_from_memo(
@@ -137,39 +137,39 @@ async def plan_from_memo(
         return None  # the full path says which names are unknown
     names = [n for n in meta.elements if not options.elements or n in options.elements]
     entries = {n: store.load_element(n) for n in names}
-    if any(e is None or e.digest != digest for e in entries.values()):
+    if any(e is None or e.version != digest for e in entries.values()):
         return None
     network = connect(light, state_dir, config_root, options.elements)
     try:
         results = await asyncio.gather(
-            *(
-                _refresh_plan(n, network.drivers.get(n), entries[n], targets, meta, options)  # type: ignore[arg-type]
-                for n in names
-            )
+            *(_read_changes(n, network.drivers.get(n), entries[n], meta) for n in names)  # type: ignore[arg-type]
         )
         if all(r is not None for r in results):
             await _refresh_cache(network, state_dir, names)
     finally:
         await network.close()
-    refreshed = dict(zip(names, results, strict=True))
-    if any(r is None for r in refreshed.values()):
-        return None
-    elements = []
-    for name, found in refreshed.items():
-        assert found is not None
-        element_plan, element_memo = found
-        elements.append(element_plan)
-        store.save_element(name, element_memo)
-    plan = Plan(
-        network=meta.settings.network,
-        elements=tuple(elements),
-        commit=source.commit,
-        source=str(config_root),
-        warnings=secret_warnings(unresolved, resource_errors(elements)) + rename_warnings(elements),
-        prune=options.prune,
-        allow_deletes=options.allow_deletes,
-        allow_updates=options.allow_updates,
+    observations: dict[str, Observation] = {}
+    replans: dict[str, Replan] = {}
+    for name, found in zip(names, results, strict=True):
+        if found is None:
+            return None
+        observations[name], latest = found
+        entry = entries[name]
+        assert entry is not None
+        replans[name] = Replan(entry, latest, targets.partial(name, latest))
+    plan, kept = plan_incrementally(
+        {n: meta.elements[n].type for n in names},
+        observations,
+        replans,
+        None,
+        unresolved,
+        meta.settings,
+        options,
+        source.commit,
+        str(config_root),
     )
+    for name, known in kept.items():
+        store.save_element(name, known)
     return PlanRun(plan, light, source)
 
 
@@ -188,14 +188,11 @@ async def _refresh_cache(network: Network, state_dir: Path, names: Sequence[str]
         cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
 
 
-async def _refresh_plan(
-    name: str,
-    driver: Driver | None,
-    entry: memo.ElementMemo,
-    targets: TargetStore,
-    meta: memo.MemoMeta,
-    options: PlanOptions,
-) -> tuple[ElementPlan, memo.ElementMemo] | None:
+async def _read_changes(
+    name: str, driver: Driver | None, entry: Known, meta: memo.MemoMeta
+) -> tuple[Observation, dict[tuple[str, str], StoredRecord | None]] | None:
+    """The element as its change feed has it since the memo's revision: its
+    state and revision, and the records written since (None: deleted)."""
     if driver is None:
         return None
     element_type = meta.elements[name].type
@@ -209,15 +206,7 @@ async def _refresh_plan(
     except ElementError:
         return None  # the full path observes it and says why
     observed = Observation(name, "locked" if info.state == "locked" else "running", revision)
-    return memo.refresh(
-        entry,
-        latest,
-        targets.partial(name, latest),
-        observed,
-        element_type,
-        meta.settings,
-        options,
-    )
+    return observed, latest
 
 
 def diff_states(

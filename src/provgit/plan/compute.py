@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,54 +264,6 @@ def _unobserved(
     return ElementPlan(name, element_type, obs.state, None, error=obs.error, queued=queued)
 
 
-def replan_element(
-    name: str,
-    element_type: str,
-    target: Target,
-    obs: Observation,
-    settings: Settings,
-    options: PlanOptions,
-    previous: ElementPlan,
-    keys: set[tuple[str, str]],
-) -> ElementPlan:
-    """`plan_element`, given the plan of the same element computed against the
-    same settings and options, re-planning only `keys`: the records whose
-    desired or observed state changed since that plan."""
-    if not obs.ok:
-        return _unobserved(name, element_type, target, obs, settings, options)
-    ops = {(op.collection, op.key): op for op in previous.operations}
-    warnings = {w.split(" ", 1)[0]: w for w in previous.warnings}
-    desired = target.records.get(name, {})
-    for coll, key in keys:
-        ops.pop((coll, key), None)
-        warnings.pop(f"{coll}/{key}", None)
-        found = plan_record(
-            coll,
-            key,
-            desired.get(coll, {}).get(key),
-            obs.records.get(coll, {}).get(key),
-            target,
-            name,
-            settings,
-            options,
-        )
-        if isinstance(found, Operation):
-            ops[(coll, key)] = found
-        elif found is not None:
-            warnings[f"{coll}/{key}"] = found
-    observed_count = sum(len(r) for r in obs.records.values())
-    return assemble(
-        name,
-        element_type,
-        obs,
-        list(ops.values()),
-        list(warnings.values()),
-        observed_count,
-        settings,
-        options,
-    )
-
-
 def compute_plan(
     target: Target,
     observations: Mapping[str, Observation],
@@ -321,25 +273,44 @@ def compute_plan(
     commit: str | None = None,
     source: str | None = None,
     mode: str = "plan",
-    replan: Mapping[str, tuple[ElementPlan, set[tuple[str, str]]]] | None = None,
 ) -> Plan:
-    """The plan for every element. `replan` gives, for some elements, their
-    previous plan (same settings and options) and the records that changed
-    since it: only those are planned again (`replan_element`)."""
-    names = [n for n in element_types if not options.elements or n in options.elements]
-    replan = replan or {}
-    elements = tuple(
-        replan_element(n, element_types[n], target, observations[n], settings, options, *replan[n])
-        if n in replan
-        else plan_element(n, element_types[n], target, observations[n], settings, options)
-        for n in names
-        if n in observations
-    )
-    warnings = secret_warnings(target.unresolved_secrets, resource_errors(elements))
+    """The plan for every element (re-planning only what changed since a
+    last plan is `provgit.incremental`'s job)."""
+    elements = [
+        plan_element(n, element_types[n], target, observations[n], settings, options)
+        for n in planned_names(element_types, observations, options)
+    ]
+    return gather(elements, target.unresolved_secrets, settings, options, commit, source, mode)
+
+
+def planned_names(
+    element_types: Mapping[str, str], observations: Mapping[str, Observation], options: PlanOptions
+) -> list[str]:
+    """The elements a plan covers, in config order: those observed, limited
+    to `options.elements` when it names any."""
+    return [
+        n
+        for n in element_types
+        if (not options.elements or n in options.elements) and n in observations
+    ]
+
+
+def gather(
+    elements: Sequence[ElementPlan],
+    unresolved_secrets: Sequence[str],
+    settings: Settings,
+    options: PlanOptions,
+    commit: str | None,
+    source: str | None,
+    mode: str = "plan",
+) -> Plan:
+    """The plan of the network from each element's, with the warnings that
+    span elements (unresolved secrets, renames)."""
+    warnings = secret_warnings(list(unresolved_secrets), resource_errors(elements))
     warnings += rename_warnings(elements)
     return Plan(
         network=settings.network,
-        elements=elements,
+        elements=tuple(elements),
         commit=commit,
         source=source,
         mode="diff" if mode == "diff" else "plan",

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from provgit.apply.result import ApplyResult
+from provgit.incremental.store import TargetStore
 from provgit.journal import Journal
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan
 from provgit.projection.project import Target
-from provgit.projection.store import TargetStore
 from provgit.report.document_common import (
     DOWN_STATUSES,
     FORMAT,
@@ -141,7 +141,7 @@ def _derive_inputs(
     last plan's (the memo under the state directory); and the digest of the
     target when it is the last plan's (its per-element memos then stand for
     readings of the elements)."""
-    from provgit.plan.memo import PlanMemo
+    from provgit.incremental.disk import PlanMemo
 
     network = state.settings.network if state is not None else None
     digest = None

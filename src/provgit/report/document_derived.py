@@ -10,11 +10,11 @@ from typing import Any
 from provgit.apply import standing
 from provgit.apply import status as st
 from provgit.apply.result import ApplyResult
+from provgit.incremental.store import TargetStore
 from provgit.journal import Journal, Suspension
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan
 from provgit.projection.project import COLLECTION_KIND, Target
-from provgit.projection.store import TargetStore
 from provgit.report import derive as dv
 from provgit.report.document_common import (
     FORMAT,

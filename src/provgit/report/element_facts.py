@@ -152,10 +152,10 @@ def _load_cached(
 def _load_memo(
     state_dir: Path, element: str, digest: str
 ) -> tuple[int, dict[Ref, tuple[str, int | None]], float] | None:
-    """The last plan of an element (plan.memo), read raw: its revision and operations."""
+    """The last plan of an element (incremental.disk), read raw: its revision and operations."""
     import marshal
 
-    from provgit.plan import memo
+    from provgit.incremental import disk as memo
 
     path = memo.PlanMemo(state_dir).dir / "elements" / f"{memo._safe(element)}.marshal"
     try:

@@ -1,4 +1,4 @@
-"""The target as status reads it: the stored one (`projection.store.TargetStore`)
+"""The target as status reads it: the stored one (`incremental.store.TargetStore`)
 or one in memory (`MemoryView`, the watcher's, kept up to date run by run)."""
 
 from __future__ import annotations

@@ -1,0 +1,33 @@
+"""Incremental planning: re-plan only what changed since the last plan.
+
+One package for both users of it:
+
+- the CLI (`provgit plan`, `apply`, `reconcile`) keeps, on disk, what the last
+  full plan knew of each element (`disk.PlanMemo`) and the projected target
+  (`store.TargetStore`); while nothing the projection depends on changed, the
+  next plan reads each element's change feed and re-plans the records it names;
+- the watcher keeps the same per element in memory (`memory.MemorySession`),
+  with the numbered projection it was planned against and the records a
+  reprojection moved.
+
+Both hold one `known.Known` per element and run one loop
+(`session.plan_incrementally` over `replan.replan`); the result equals the full
+plan (`plan.compute.compute_plan`), which tests/plan/test_memo.py and
+tests/plan/test_incremental.py hold it to over random edits.
+"""
+
+from provgit.incremental.known import Known, known_of
+from provgit.incremental.memory import MemorySession, StatusPlans
+from provgit.incremental.replan import replan, replan_element
+from provgit.incremental.session import Replan, plan_incrementally
+
+__all__ = [
+    "Known",
+    "MemorySession",
+    "Replan",
+    "StatusPlans",
+    "known_of",
+    "plan_incrementally",
+    "replan",
+    "replan_element",
+]

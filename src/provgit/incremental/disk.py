@@ -1,0 +1,149 @@
+"""The CLI's incremental planning state on disk: the last plan per element,
+refreshed through the change feed.
+
+A full plan projects the whole network and compares every record of every
+element: for 100,000 users that is ~300,000 records, seconds of work that
+mostly re-proves "unchanged". The result only depends on
+
+- the inputs of the projection: the config files (git blob ids), the prompt
+  audio the projection read, the fingerprints of the secrets it used, provgit's
+  code (see `validate.cache.code_fingerprint`) and the planning options; and
+- what each element holds, which only changes through writes its change feed
+  lists.
+
+So after each full plan provgit keeps, per element, the element revision it
+saw, the operations it planned, and the keys it observed, plus the projected
+target on disk (`store.TargetStore`). While the inputs digest is the same, the
+next plan reads each element's feed since that revision and re-plans exactly
+the records the feed names (`replan.replan`, the loop the watcher runs too),
+reusing the rest. The result
+equals the full computation (a property test holds it to that); anything
+unexpected (feed too old, a missing memo, an element that cannot be read)
+falls back to the full path. `PROVGIT_NO_MEMO=1` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provgit.fsutil import atomic_write
+from provgit.incremental.known import Known
+from provgit.model.network import Element
+from provgit.model.settings import Settings
+from provgit.plan.compute import PlanOptions
+from provgit.plan.model import Operation
+from provgit.secrets import UNRESOLVED, Fingerprinter, parse_ref
+from provgit.source import ConfigSource, blob_id
+from provgit.validate.cache import Reads, tree_key
+
+FORMAT = "plan-memo-2"  # 2: delete operations say whether provgit created the record
+
+
+def enabled() -> bool:
+    return os.environ.get("PROVGIT_NO_MEMO", "") in ("", "0")
+
+
+@dataclass(frozen=True)
+class MemoInputs:
+    """What the projection depended on besides the config files themselves."""
+
+    reads: Reads  # prompt audio: path -> blob id (None: absent)
+    secret_refs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemoMeta:
+    digest: str
+    inputs: MemoInputs
+    settings: Settings
+    elements: dict[str, Element]
+
+
+# What the memo keeps of an element: its `version` is the inputs digest.
+ElementMemo = Known
+
+
+def inputs_digest(
+    source: ConfigSource,
+    inputs: MemoInputs,
+    fingerprints: Fingerprinter,
+    options: PlanOptions,
+) -> tuple[str, list[str]]:
+    """The digest of everything a plan depends on but the elements, and the
+    secret references that cannot be resolved here."""
+    h = hashlib.sha256(f"{FORMAT}\0{tree_key(source)}".encode())
+    for rel in sorted(inputs.reads):
+        data = source.read_other(rel)
+        h.update(f"\0audio:{rel}:{None if data is None else blob_id(data)}".encode())
+    unresolved = []
+    for described in sorted(inputs.secret_refs):
+        fp = fingerprints.field(parse_ref(described))["$sensitive"]
+        if fp == UNRESOLVED:
+            unresolved.append(described)
+        h.update(f"\0secret:{described}:{fp}".encode())
+    h.update(f"\0prune:{options.prune}".encode())
+    return h.hexdigest(), unresolved
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+class PlanMemo:
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        self.dir = Path(state_dir) / "memo"
+
+    @property
+    def target_path(self) -> Path:
+        return self.dir / "target.sqlite"
+
+    def load_meta(self) -> MemoMeta | None:
+        try:
+            meta = pickle.loads((self.dir / "meta.pickle").read_bytes())
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
+            return None
+        return meta if isinstance(meta, MemoMeta) else None
+
+    def save_meta(self, meta: MemoMeta) -> None:
+        # Our own file, read only by us: pickle keeps the pydantic settings and elements.
+        atomic_write(self.dir / "meta.pickle", pickle.dumps(meta))
+
+    def load_element(self, element: str) -> Known | None:
+        try:
+            doc: dict[str, Any] = marshal.loads(
+                (self.dir / "elements" / f"{_safe(element)}.marshal").read_bytes()
+            )
+            if doc["format"] != FORMAT or doc["element"] != element:
+                return None
+            return Known(
+                doc["digest"],
+                doc["revision"],
+                tuple(Operation.from_json(o) for o in doc["operations"]),
+                dict(doc["warnings"]),
+                {c: list(k) for c, k in doc["keys"].items()},
+            )
+        except (OSError, EOFError, ValueError, TypeError, KeyError):
+            return None
+
+    def save_element(self, element: str, memo: Known) -> None:
+        assert memo.keys is not None, "the memo counts what the element holds by its keys"
+        doc = {
+            "format": FORMAT,
+            "element": element,
+            "digest": memo.version,
+            "revision": memo.revision,
+            "operations": [op.to_json() for op in memo.operations],
+            "warnings": memo.warnings,
+            "keys": memo.keys,
+        }
+        atomic_write(self.dir / "elements" / f"{_safe(element)}.marshal", marshal.dumps(doc))
+
+    def forget_element(self, element: str) -> None:
+        (self.dir / "elements" / f"{_safe(element)}.marshal").unlink(missing_ok=True)

@@ -1,0 +1,69 @@
+"""The per-element plan loop both incremental paths run.
+
+Each element either has what its last plan knew and the records changed since
+(`Replan`: re-planned through `replan.replan`), or is planned in full against
+the whole target (`plan.compute.plan_element`). The watcher
+(`memory.MemorySession`) mixes both; the CLI's memo path
+(`provgit.api.planning.plan_from_memo`) re-plans every element or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from provgit.incremental.known import Known
+from provgit.incremental.replan import Changes, replan
+from provgit.model.settings import Settings
+from provgit.observe import Observation
+from provgit.plan.compute import PlanOptions, gather, plan_element, planned_names
+from provgit.plan.model import ElementPlan, Plan
+from provgit.projection.project import Target
+
+
+@dataclass(frozen=True)
+class Replan:
+    """An element to re-plan: what its last plan knew, the records changed
+    since, and a target holding at least their desired records."""
+
+    known: Known
+    changed: Changes
+    desired: Target
+
+
+def plan_incrementally(
+    element_types: Mapping[str, str],
+    observations: Mapping[str, Observation],
+    replans: Mapping[str, Replan],
+    target: Target | None,
+    unresolved_secrets: Sequence[str],
+    settings: Settings,
+    options: PlanOptions,
+    commit: str | None,
+    source: str | None,
+) -> tuple[Plan, dict[str, Known]]:
+    """`compute_plan`, re-planning the elements in `replans` from what they
+    changed; the others are planned in full against `target` (None: every
+    element is in `replans`). Returns the plan and, for each re-planned
+    element, what to keep of it for next time."""
+    elements: list[ElementPlan] = []
+    kept: dict[str, Known] = {}
+    for name in planned_names(element_types, observations, options):
+        obs = observations[name]
+        again = replans.get(name)
+        if again is not None and obs.ok:
+            element_plan, kept[name] = replan(
+                again.known,
+                again.changed,
+                again.desired,
+                obs,
+                element_types[name],
+                settings,
+                options,
+            )
+        else:
+            assert target is not None, f"{name}: nothing to plan it against"
+            element_plan = plan_element(name, element_types[name], target, obs, settings, options)
+        elements.append(element_plan)
+    plan = gather(elements, unresolved_secrets, settings, options, commit, source)
+    return plan, kept

@@ -1,0 +1,233 @@
+"""The projected target on disk, for point look-ups by (element, collection, key).
+
+The memo path re-plans only the records an element's change feed names
+(`replan.replan`); it needs the desired fields of just those, without
+projecting the whole network again (`partial`: the part of the target a
+re-plan reads, as the watcher reads its whole target in memory). Status reads
+it too (`provgit.report`). One SQLite file, replaced whole (write then rename) whenever the
+inputs of the projection change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from provgit.fsutil import private_sqlite
+from provgit.projection.project import COLLECTION_KIND, RecordRef, Target
+
+_SCHEMA = """
+CREATE TABLE records (
+  element TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
+  fields BLOB NOT NULL, depends BLOB, origin BLOB,
+  PRIMARY KEY (element, collection, key)
+) WITHOUT ROWID;
+CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+-- Where each resource lands (its first record on each element) and on how many
+-- elements: what a status with nothing to report reads instead of every record.
+CREATE TABLE resources (
+  kind TEXT NOT NULL, resource TEXT NOT NULL, total INTEGER NOT NULL,
+  PRIMARY KEY (kind, resource)
+) WITHOUT ROWID;
+CREATE TABLE landing (
+  kind TEXT NOT NULL, resource TEXT NOT NULL, element TEXT NOT NULL,
+  collection TEXT NOT NULL, key TEXT NOT NULL,
+  PRIMARY KEY (kind, resource, element)
+) WITHOUT ROWID;
+CREATE INDEX landing_element ON landing (element);
+"""
+
+
+class TargetStore:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def digest(self) -> str | None:
+        if not self.path.exists():
+            return None
+        try:
+            with contextlib.closing(sqlite3.connect(self.path)) as db:
+                row = db.execute("SELECT v FROM meta WHERE k = 'digest'").fetchone()
+        except sqlite3.Error:
+            return None
+        return None if row is None else str(marshal.loads(row[0]))
+
+    def save(self, target: Target, digest: str) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(tmp)  # desired records of every element: owner-only
+        with contextlib.closing(sqlite3.connect(tmp)) as db:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")  # the rename below is the commit point
+            db.executescript(_SCHEMA)
+            dumps = marshal.dumps
+            for element, collections in target.records.items():
+                depends = target.depends.get(element, {})
+                origin = target.origin.get(element, {})
+                db.executemany(
+                    "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        (
+                            element,
+                            coll,
+                            key,
+                            dumps(fields),
+                            dumps(depends[(coll, key)]) if (coll, key) in depends else None,
+                            dumps(origin[(coll, key)]) if (coll, key) in origin else None,
+                        )
+                        for coll, recs in collections.items()
+                        for key, fields in recs.items()
+                    ),
+                )
+            landing: dict[tuple[str, str], dict[str, RecordRef]] = {}
+            for element, collections in target.records.items():
+                origin = target.origin.get(element, {})
+                for coll, recs in collections.items():
+                    kind_of = COLLECTION_KIND.get(coll, coll)
+                    for key in recs:
+                        res = origin.get((coll, key)) or (kind_of, key)
+                        landing.setdefault(res, {}).setdefault(element, (coll, key))
+            db.executemany(
+                "INSERT INTO resources VALUES (?, ?, ?)",
+                ((k, r, len(els)) for (k, r), els in landing.items()),
+            )
+            db.executemany(
+                "INSERT INTO landing VALUES (?, ?, ?, ?, ?)",
+                (
+                    (k, r, el, coll, key)
+                    for (k, r), els in landing.items()
+                    for el, (coll, key) in els.items()
+                ),
+            )
+            db.execute(
+                "INSERT INTO meta VALUES ('excluded', ?)",
+                (marshal.dumps(sorted(target.excluded)),),
+            )
+            db.execute(
+                "INSERT INTO meta VALUES ('read_only', ?)",
+                (marshal.dumps(sorted(target.read_only)),),
+            )
+            db.execute("INSERT INTO meta VALUES ('digest', ?)", (marshal.dumps(digest),))
+            # Every element, even one the config gives no record: status lists it.
+            db.execute(
+                "INSERT INTO meta VALUES ('elements', ?)", (marshal.dumps(sorted(target.records)),)
+            )
+            db.commit()
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def partial(self, element: str, refs: Iterable[RecordRef]) -> Target:
+        """A Target holding just these records of one element (absent ones: not desired)."""
+        records: dict[str, dict[str, dict[str, object]]] = {}
+        depends: dict[RecordRef, tuple[RecordRef, ...]] = {}
+        origin: dict[RecordRef, tuple[str, str]] = {}
+        with contextlib.closing(sqlite3.connect(self.path)) as db:
+            excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
+            read_only_row = db.execute("SELECT v FROM meta WHERE k = 'read_only'").fetchone()
+            query = (
+                "SELECT fields, depends, origin FROM records "
+                "WHERE element = ? AND collection = ? AND key = ?"
+            )
+            for coll, key in refs:
+                row = db.execute(query, (element, coll, key)).fetchone()
+                if row is None:
+                    continue
+                records.setdefault(coll, {})[key] = marshal.loads(row[0])
+                if row[1] is not None:
+                    depends[(coll, key)] = tuple(tuple(d) for d in marshal.loads(row[1]))
+                if row[2] is not None:
+                    kind, resource = marshal.loads(row[2])
+                    origin[(coll, key)] = (kind, resource)
+        excluded = {tuple(x) for x in marshal.loads(excluded_row[0])} if excluded_row else set()
+        return Target(
+            {element: records},
+            {element: depends},
+            {element: origin},
+            excluded=excluded,
+            read_only=frozenset(marshal.loads(read_only_row[0])) if read_only_row else frozenset(),
+        )
+
+    def load(self) -> Target | None:
+        """The whole target (records, where each came from, exclusions), without
+        dependencies: what status derives from. None when absent or unreadable."""
+        if not self.path.exists():
+            return None
+        records: dict[str, dict[str, dict[str, dict[str, object]]]] = {}
+        origin: dict[str, dict[RecordRef, tuple[str, str]]] = {}
+        loads = marshal.loads
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+                excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
+                elements = [r[0] for r in db.execute("SELECT v FROM meta WHERE k = 'elements'")]
+                for element, coll, key, fields, org in db.execute(
+                    "SELECT element, collection, key, fields, origin FROM records"
+                ):
+                    recs = records.get(element)
+                    if recs is None:
+                        recs = records[element] = {}
+                        origin[element] = {}
+                    by_coll = recs.get(coll)
+                    if by_coll is None:
+                        by_coll = recs[coll] = {}
+                    by_coll[key] = loads(fields)
+                    if org is not None:
+                        kind, resource = loads(org)
+                        origin[element][(coll, key)] = (kind, resource)
+        except sqlite3.Error:
+            return None
+        for names in elements:
+            for name in loads(names):
+                records.setdefault(name, {})
+                origin.setdefault(name, {})
+        excluded = {tuple(x) for x in loads(excluded_row[0])} if excluded_row else set()
+        return Target(records, {}, origin, excluded=excluded)
+
+    def totals(self) -> dict[tuple[str, str], int] | None:
+        """(kind, resource) -> how many elements it lands on (None: an older file)."""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+                return {(k, r): int(n) for k, r, n in db.execute("SELECT * FROM resources")}
+        except sqlite3.Error:
+            return None
+
+    def landing_on(self, element: str) -> list[tuple[str, str, str, str]]:
+        """(kind, resource, collection, key) of every resource landing on `element`."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            return list(
+                db.execute(
+                    "SELECT kind, resource, collection, key FROM landing WHERE element = ?",
+                    (element,),
+                )
+            )
+
+    def landing_of(
+        self, resources: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, RecordRef]]:
+        """Element -> first record, for each of these resources."""
+        out: dict[tuple[str, str], dict[str, RecordRef]] = {}
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            for kind, resource in resources:
+                for element, coll, key in db.execute(
+                    "SELECT element, collection, key FROM landing WHERE kind = ? AND resource = ?",
+                    (kind, resource),
+                ):
+                    out.setdefault((kind, resource), {})[element] = (coll, key)
+        return out
+
+    def first_resources(self, limit: int, skip: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
+        """The first `limit` resources in (kind, resource) order, not in `skip`."""
+        out: list[tuple[str, str, int]] = []
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            for k, r, n in db.execute("SELECT kind, resource, total FROM resources"):
+                if (k, r) in skip:
+                    continue
+                out.append((k, r, int(n)))
+                if len(out) >= limit:
+                    break
+        return out
