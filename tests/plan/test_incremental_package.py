@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provgit.incremental.disk import PlanMemo
-from provgit.incremental.known import Known, known_of
+from provgit.incremental.known import known_of
 from provgit.plan.model import ElementPlan, Operation
 from provgit.report.element_facts import _load_memo
 
@@ -47,17 +47,6 @@ def test_known_round_trips_through_the_memo_and_status_reads_it(tmp_path: Path) 
     assert (revision, ops) == (12, {("users", "u1"): ("modify", 7)})
     # A memo planned against another target is not status's to read.
     assert _load_memo(tmp_path, "mivb1", "digest-2") is None
-
-
-def test_the_old_module_paths_still_name_the_moved_classes() -> None:
-    from provgit.incremental import disk, store
-    from provgit.plan import memo
-    from provgit.projection import store as old_store
-
-    assert memo.PlanMemo is disk.PlanMemo
-    assert memo.ElementMemo is Known
-    assert memo.inputs_digest is disk.inputs_digest
-    assert old_store.TargetStore is store.TargetStore
 
 
 def test_re_planning_a_read_only_element_equals_planning_it_in_full() -> None:
