@@ -12,7 +12,8 @@ from typing import Literal
 from provgit.apply import holds
 from provgit.plan import PlanOptions
 
-DriftMode = Literal["report", "correct"]
+# propose: held as in report, and committed to a drift branch (propose.py).
+DriftMode = Literal["report", "correct", "propose"]
 # The most problems, drifted records or held resources one status entry names.
 MAX_PROBLEMS = 20
 
