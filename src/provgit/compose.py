@@ -14,6 +14,14 @@ from pathlib import Path
 from provgit.apply.result import ApplyResult
 from provgit.drivers.base import Driver, DriverConfig, ElementError, StoredRecord
 from provgit.drivers.registry import make_driver
+
+# `watch --drift propose` reaches the drift branch through here (the API today).
+from provgit.importing.drift_branch import DriftError as DriftError
+from provgit.importing.drift_proposal import SHOWN as SHOWN
+from provgit.importing.drift_proposal import Pushed as Pushed
+from provgit.importing.drift_proposal import propose_drift as propose_drift
+from provgit.importing.drift_proposal import push_drift_branch as push_drift_branch
+from provgit.importing.drift_proposal import record_proposal as record_proposal
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import (

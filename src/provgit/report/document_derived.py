@@ -173,17 +173,22 @@ def _document_from(
         "pending_updates": pending,
         "events": [e.to_json() for e in journal.recent_events(max_events)],
         "suspensions": [s.to_json() for s in suspensions.values()],
-        "drift_proposed": [
-            {
-                "element": el,
-                "collection": coll,
-                "key": key,
-                "branch": branch,
-                "url": links.url(el, links.form(el, coll), coll, key),
-            }
-            for (el, coll, key), branch in sorted(jf.proposed.items())[:max_resources]
-        ],
+        "drift_proposed": _proposed(jf, links, max_resources),
     }
+
+
+def _proposed(jf: dv.JournalFacts, links: Links, bound: int) -> list[Document]:
+    """Drifted records held while a drift branch proposes them, with the branch."""
+    return [
+        {
+            "element": el,
+            "collection": coll,
+            "key": key,
+            "branch": branch,
+            "url": links.url(el, links.form(el, coll), coll, key),
+        }
+        for (el, coll, key), branch in sorted(jf.proposed.items())[:bound]
+    ]
 
 
 def _element_entries(
