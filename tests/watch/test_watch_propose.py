@@ -191,3 +191,35 @@ def test_propose_needs_a_repository(tmp_path: Path, sims: list[Sim]) -> None:
     r = cli_process("watch", str(config), "--drift", "propose")
     assert r.code == 1, (r.out, r.err)
     assert "--drift propose" in r.err and "--repo" in r.err
+
+
+def test_a_failed_push_is_logged_and_retried_and_the_watcher_goes_on(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    cs1, _ = sims
+    bare, work = make_repo(tmp_path)
+    write_config(work, sims, users=2)
+    commit_all(work, "config")
+    w = _watch(bare, tmp_path / "state", watches)
+    w.wait_log("run_finished", timeout=60)
+    away = bare.with_name("away.git")
+    bare.rename(away)  # the remote is gone (down, moved, refusing)
+
+    mark = w.mark()
+    _edit_cos(cs1, EDITED)
+    failed = w.wait_log("drift_push_failed", after=mark, timeout=30)
+    proposed = w.wait_log("drift_proposed", after=mark, timeout=30)
+    assert proposed["pushed"] is False and failed["branch"] == proposed["branch"]
+    events = [e for e in w.status()["events"] if e["type"] == "drift_proposed"]
+    assert "push to origin failed" in events[0]["message"]
+    # Not fatal: later runs go on (and try the push again).
+    w.wait_logs(
+        "drift_push_failed", 2, lambda e: e["branch"] == proposed["branch"], after=mark, timeout=30
+    )
+    assert cs1.records()["cos"]["7"]["comment"] == EDITED
+
+    away.rename(bare)  # the remote is back: the next run's retry lands
+    pushed = w.wait_log("drift_branch_pushed", after=mark, timeout=30)
+    assert pushed["branch"] == proposed["branch"]
+    assert _drift_branches(bare) == [proposed["branch"]]
+    assert len(w.events("drift_proposed")) == 1
