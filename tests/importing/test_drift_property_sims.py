@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from tests.importing.conftest import cli
 from tests.importing.sample_network import SAMPLE, SECRETS, git, snapshot
-from tests.importing.test_drift_property import CALL_SERVERS, _edits, _outside
+from tests.importing.test_drift_property import CALL_SERVERS, _edits, _outside, _set
 
 from apply.helpers import Sim, start_sims
 from watch.helpers import TOKEN, Watch, start_watch
@@ -159,16 +159,24 @@ def _commit_by_watch(net: Network) -> tuple[str | None, set[str]]:
     phases=[Phase.explicit, Phase.generate],  # examples share the network: no shrinking
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@example(seed=2, via="watch")
-@example(seed=1, via="import")
-@given(seed=st.integers(min_value=0, max_value=2**16), via=st.sampled_from(["import", "watch"]))
+@example(seed=2, via="watch", ivr=True)
+@example(seed=1, via="import", ivr=True)
+@given(
+    seed=st.integers(min_value=0, max_value=2**16),
+    via=st.sampled_from(["import", "watch"]),
+    ivr=st.booleans(),
+)
 def test_element_edits_committed_merged_and_reconciled_leave_one_value_everywhere(
-    network: Network, seed: int, via: str
+    network: Network, seed: int, via: str, ivr: bool
 ) -> None:
     net = network
     net.round += 1
     rng = random.Random(seed)
-    for element, collection, key, change in _edits(rng, net.records("micollab1", "users")):
+    edits = _edits(rng, net.records("micollab1", "users"))
+    if ivr:  # an edit on one IVR server (listed first, so its value wins the tie)
+        text = f"Edited on ivr1 {net.round}"
+        edits.append(("ivr1", "media_servers", "media-ottawa", _set(("description",), text)))
+    for element, collection, key, change in edits:
         _edit(net.sims[element], collection, key, change)
     before = snapshot(net.root)
 
@@ -192,6 +200,10 @@ def test_element_edits_committed_merged_and_reconciled_leave_one_value_everywher
         assert phone["first_name"] == user["first_name"], login
         assert [s["label"] for s in phone["services"]] == [s["label"] for s in user["services"]]
     assert len({net.records(e, "cos")["10"]["comment"] for e in CALL_SERVERS}) == 1
+    media = [net.records(e, "media_servers")["media-ottawa"] for e in ("ivr1", "ivr2")]
+    assert media[0]["description"] == media[1]["description"]
+    if ivr:
+        assert "ivr_media_servers/media-ottawa" in written, written
 
     # The watcher applies the merged commit too (nothing left to write), so
     # that the next example's edits are drift to it, not an older config.
