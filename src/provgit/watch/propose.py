@@ -57,8 +57,10 @@ class Proposer:
         """A resync's drift (propose mode): proposed on a branch, once."""
         await self.retry_pushes()
         follower, desired = self.config.follower, self.config.desired
-        if not c.drift or follower is None or desired is None or not desired.source.commit:
-            self._sig = None if not c.drift else self._sig
+        if not c.drift:
+            self._sig = None  # gone (merged, corrected): the same drift again is new
+            return
+        if follower is None or desired is None or not desired.source.commit:
             return
         if not all(o.ok for o in observed.values()):
             # What an element that cannot be read holds is unknown: the
@@ -84,9 +86,11 @@ class Proposer:
                 desired.source,
                 observed,
             )
-        except (DriftError, OSError) as e:
-            self.log.warning("drift_proposal_failed", error=f"{type(e).__name__}: {e}")
-            return  # tried again on the next resync
+        except Exception as e:  # git refused, a file unwritable, …: never fatal
+            # The drift stays held as in report mode; the next resync tries again.
+            what = str(e) if isinstance(e, DriftError) else f"{type(e).__name__}: {e}"
+            self.log.warning("drift_proposal_failed", error=what)
+            return
         self._sig = sig
         if proposal.branch is None:
             self.log.info("drift_not_proposed", reason=proposal.why)
