@@ -4,8 +4,8 @@ The drifted records stay as the element holds them (held, as in `report`
 mode) and what the elements hold is written into the YAML the way
 `import --drift` writes it (importing/analysis.py decides, importing/writer.py
 keeps every byte it does not change), committed in a temporary worktree of the
-applied commit (importing/drift_branch.py: the followed repository's refs and
-any checkout are left alone) onto `provgit/drift/<element>-<hash>`, and
+applied commit (importing/drift_branch.py: the followed ref and any checkout
+are left alone) onto the new branch `provgit/drift/<element>-<hash>`, and
 pushed to `origin` when the repository has one. A person merges the branch
 into the followed ref (the change then reaches every element sharing the
 record through the normal config run) or closes it.
