@@ -117,6 +117,8 @@ def test_out_of_band_edit_is_proposed_on_a_branch_and_merging_it_shares_it(
     code, feed, _ = w.get("/feed.atom")
     assert code == 200 and "Drift proposed: cs1" in feed and branch in feed
     assert _proposed_metric(w) == {"cs1": 1.0}
+    code, page, _ = w.get("/")
+    assert code == 200 and "Drift proposed" in page
 
     # Proposed once: later resyncs find the same drift and say nothing new.
     again = w.mark()
