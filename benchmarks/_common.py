@@ -10,7 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from provgit.compose import connect, desired_target  # noqa: E402
+from provgit.api.network import connect, desired_target  # noqa: E402
 from provgit.drivers.base import WriteOp  # noqa: E402
 from provgit.registry import COLLECTION_ORDER  # noqa: E402
 from provgit.source import read_directory  # noqa: E402

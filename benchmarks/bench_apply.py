@@ -44,9 +44,10 @@ sys.path.insert(0, str(HERE.parent / "src"))
 from _common import generated, populate  # noqa: E402
 
 from provgit import aio  # noqa: E402
+from provgit.api.network import connect  # noqa: E402
+from provgit.api.planning import plan_network  # noqa: E402
 from provgit.apply import ApplyOptions, apply_plan  # noqa: E402
 from provgit.apply.waves import waves  # noqa: E402
-from provgit.compose import connect, plan_network  # noqa: E402
 from provgit.journal import Journal  # noqa: E402
 from provgit.plan import PlanOptions  # noqa: E402
 from provgit.source import read_directory  # noqa: E402

@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 from _common import generated
 
-from provgit.compose import desired_target
+from provgit.api.network import desired_target
 from provgit.drivers.base import WriteOp
 from provgit.registry import COLLECTION_ORDER
 from provgit.simulator.store import ElementStore

@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from _common import generated  # noqa: E402
 
-from provgit.compose import connect, desired_target  # noqa: E402
+from provgit.api.network import connect, desired_target  # noqa: E402
 from provgit.drivers.base import WriteOp  # noqa: E402
 from provgit.registry import COLLECTION_ORDER as ORDER  # noqa: E402
 from provgit.source import read_directory  # noqa: E402

@@ -9,6 +9,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.provgit-installed${extra:+-$extra}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  # The test extra includes python-ldap (fast-ldap), which builds against C headers.
+  if [ "$extra" = "test" ]; then . scripts/_ldap_headers.sh; fi
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra:+[$extra]}"
   touch "$stamp"

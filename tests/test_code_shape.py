@@ -2,9 +2,7 @@
 
 A function may be longer when the line above its `def` (or above its first
 decorator) says why, as `# long: <reason>` (a hot loop kept in one piece, for
-instance). CLI commands whose wiring still moves to the API are listed in
-LONG_FOR_NOW; an entry that no longer needs to be there makes this test fail
-too, so the list only ever shrinks.
+instance); nothing else is exempt.
 """
 
 from __future__ import annotations
@@ -12,19 +10,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parent.parent / "src" / "provgit"
 MAX_FILE_LINES = 500
 MAX_FUNCTION_LINES = 80
 LONG_MARK = "# long:"
 
 # (file, function): CLI commands whose pipeline wiring moves to the library API in #14.
-LONG_FOR_NOW: dict[tuple[str, str], str] = {
-    ("cli/apply.py", "command"): "pipeline wiring moves to the library API in #14",
-    ("cli/show.py", "command"): "pipeline wiring moves to the library API in #14",
-    ("cli/watch.py", "command"): "pipeline wiring moves to the library API in #14",
-}
 
 
 def _sources() -> list[Path]:
@@ -79,16 +70,8 @@ def test_no_function_is_over_80_lines_without_a_reason() -> None:
         f"{MAX_FUNCTION_LINES}); split it, or write `{LONG_MARK} <why>` above the def"
         for p in _sources()
         for name, line, length in _long_functions(p)
-        if (_name(p), name) not in LONG_FOR_NOW
     ]
     assert not over, "\n".join(over)
-
-
-@pytest.mark.parametrize(("name", "function"), sorted(LONG_FOR_NOW))
-def test_a_long_function_is_listed_only_while_it_is_long(name: str, function: str) -> None:
-    path = SRC / name
-    long = {n for n, _, _ in _long_functions(path)} if path.exists() else set()
-    assert function in long, f"{name}: {function} is within the limit now: remove it"
 
 
 def test_a_long_function_without_a_reason_is_found(tmp_path: Path) -> None:

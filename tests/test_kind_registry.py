@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,8 @@ from provgit.projection.context import NO_DEPS, Context, Emit, rec
 from provgit.projection.extend import register_kind, registered_kind
 from provgit.projection.project import COLLECTION_KIND, PROJECTIONS
 from provgit.records import COLLECTIONS, MIVB, form_name
+from provgit.simulator.store import ElementStore
+from provgit.wire.protocol import WriteOp
 
 
 class SpeedDial(Model):
@@ -134,3 +137,42 @@ def test_a_toy_kind_is_validated_planned_in_order_applied_and_shown_in_status(
     assert ran.code == 0, ran.err
     shown = [(r["kind"], r["resource"], r["status"]) for r in json.loads(ran.out)["resources"]]
     assert shown == [("speed_dials", "Reception", "Sync Completed")]
+
+
+def test_a_toy_kind_is_read_back_by_import_with_no_other_module_edited(
+    tmp_path: Path, speed_dials: None
+) -> None:
+    state = tmp_path / "state"
+    root = write_net(
+        tmp_path / "cfg", "speed_dials:\n  - {name: Reception, number: '100', department: Sales}\n"
+    )
+    assert cli("apply", str(root), "--state-dir", str(state), "--yes").code == 0
+
+    def imported(*extra: str) -> dict[str, Any]:
+        ran = cli("import", "--into", str(root), "--state-dir", str(state), *extra)
+        assert ran.code == 0, ran.out + ran.err
+        report: dict[str, Any] = json.loads((state / "import" / "import.json").read_text())
+        return report
+
+    # In sync: the element's record reads back as exactly the YAML's resource.
+    summary = imported("--dry-run")["summary"]
+    assert (summary["automatic"], summary["review"], summary["unchanged"]) == (0, 0, 2)
+
+    held = read_store(state / "elements" / "cs1.sqlite")["speed_dials"]["Reception"]
+    store = ElementStore(state / "elements" / "cs1.sqlite")
+    try:
+        store.write(
+            WriteOp("put", "speed_dials", "Reception", {**held, "number": "101"}), force=True
+        )
+    finally:
+        store.close()
+    # Read back and compared field by field: the element's side is shown for review.
+    (item,) = imported("--dry-run")["items"]
+    assert (item["kind"], item["key"], item["category"]) == ("speed_dials", "Reception", "review")
+    sides = {s["source"]: s["values"] for s in item["conflicts"][0]["sides"]}
+    assert sides == {"yaml": {"number": "100"}, "cs1": {"number": "101"}}
+    assert imported("--prefer-element")["summary"]["written"] == 1
+    assert "number: '101'" in (root / "net.yaml").read_text()
+    assert cli("validate", str(root), "--no-cache").code == 0
+    ran = cli("plan", str(root), "--state-dir", str(state), "--detailed-exitcode")
+    assert ran.code == 0, ran.out

@@ -66,7 +66,11 @@ def test_wheel_from_the_sdist_installs_and_runs_the_sample_outside_the_repositor
     with zipfile.ZipFile(wheel) as whl:
         files = set(whl.namelist())
         metadata = whl.read(next(n for n in files if n.endswith(".dist-info/METADATA"))).decode()
-    assert {"provgit/py.typed", "provgit/openapi/element-api-v1.yaml"} <= files
+    assert {
+        "provgit/py.typed",
+        "provgit/openapi/element-api-v1.yaml",
+        "provgit/schemas/status.schema.json",
+    } <= files
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in files)
     assert "License-Expression: Apache-2.0" in metadata
 
@@ -101,6 +105,14 @@ def test_wheel_from_the_sdist_installs_and_runs_the_sample_outside_the_repositor
     assert "--port" in _run([provgit, "element", "serve", "--help"], tmp_path, env)
     # The schemas shipped in the sdist are the ones the installed models generate.
     _run([provgit, "schema", "--check", "--out", sample.parent / "schemas"], tmp_path, env)
+    # The installed wheel carries the status schema itself (no repository needed):
+    # `provgit schema` writes it, and the report validates against that copy.
+    written = tmp_path / "written-schemas"
+    assert "status.schema.json" in _run([provgit, "schema", "--out", written], tmp_path, env)
+    shipped = json.loads((written / "status.schema.json").read_text("utf-8"))
+    assert shipped == schema
+    assert not list(jsonschema.Draft202012Validator(shipped).iter_errors(status))
+    _run([provgit, "schema", "--check", "--out", written], tmp_path, env)
 
 
 def _source_tree(dest: Path) -> Path:

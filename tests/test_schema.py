@@ -61,11 +61,19 @@ def test_schema_check_passes_on_the_repository_and_fails_on_stale_files(tmp_path
     assert ok.exit_code == 0, ok.output
     written = runner.invoke(main, ["schema", "--out", str(tmp_path)])
     assert written.exit_code == 0, written.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CONFIG_FILE, SETTINGS_FILE])
+    # The status document's schema comes along: an installed provgit ships it.
+    names = [CONFIG_FILE, SETTINGS_FILE, "status.schema.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    assert (tmp_path / "status.schema.json").read_bytes() == (
+        SCHEMAS / "status.schema.json"
+    ).read_bytes()
     (tmp_path / CONFIG_FILE).write_text("{}\n")
     stale = runner.invoke(main, ["schema", "--check", "--out", str(tmp_path)])
     assert stale.exit_code == 1
     assert f"{CONFIG_FILE}: out of date" in stale.output
+    (tmp_path / "status.schema.json").write_text('{"$id": "x"}\n')
+    stale = runner.invoke(main, ["schema", "--check", "--out", str(tmp_path)])
+    assert "status.schema.json: out of date with the schema provgit ships" in stale.output
 
 
 def test_secret_ref_is_an_object_with_env_or_file() -> None:

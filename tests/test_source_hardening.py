@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from apply.helpers import read_store
+from provgit.api.incremental import StageCache
 from provgit.cli import main
 from provgit.journal import Journal
 from provgit.load.yaml_events import MAX_NESTING, parse_documents
@@ -29,7 +30,6 @@ from provgit.source import read_directory
 from provgit.source.git import GitSourceError, read_commit, resolve_commit
 from provgit.validate import validate_source
 from provgit.watch.follower import FollowError, GitFollower
-from provgit.watch.incremental import StageCache
 from provgit.watch.triggers import ConfigFilter
 from validate.base import BASE, write
 

@@ -14,9 +14,10 @@ up to date in place by `register`/`unregister`: read them, never mutate them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 # Element types (re-exported by `records`).
 MIVB = "mivb"
@@ -66,6 +67,12 @@ class KindEntry:
     # Where import puts a new record when no file holds its kind yet, relative
     # to the config root; None: import's own rule (users: people/<department>.yaml).
     layout: str | None = None
+    # How import reads one stored record (key, fields without bookkeeping)
+    # back into the resource's YAML data: the inverse of the kind's
+    # projection. None for a built-in kind (importing/reverse.py knows them);
+    # for a kind added at run time, None means the record's fields are the
+    # resource's fields, which holds for a projection that copies the model.
+    reverse: Callable[[str, Mapping[str, Any]], dict[str, Any]] | None = None
 
 
 def _one(

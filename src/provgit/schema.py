@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,15 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://provgit.dev/schemas/"
 CONFIG_FILE = "provgit-config.schema.json"
 SETTINGS_FILE = "provgit-settings.schema.json"
+# Written by hand (it describes the report provgit writes, not a file people
+# type) and shipped in the package, so an installed provgit has it too; the
+# copy under `schemas/` is what `provgit schema` writes from it.
+STATUS_FILE = "status.schema.json"
+
+
+def status_schema_text() -> str:
+    """The status document's schema (`provgit.status/1`), as shipped in the package."""
+    return (resources.files("provgit") / "schemas" / STATUS_FILE).read_text(encoding="utf-8")
 
 
 def _defs(models: Sequence[type[BaseModel]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -111,26 +121,35 @@ def rendered() -> dict[str, str]:
     return {
         CONFIG_FILE: _dump(config_schema()),
         SETTINGS_FILE: _dump(settings_schema()),
+        STATUS_FILE: status_schema_text(),
     }
 
 
 def check(out: Path) -> list[str]:
     """Problems with the schemas in `out`, one line each; empty when all are good.
 
-    Generated files must equal what the models generate now. Every other
-    `*.schema.json` there is written by hand (`status.schema.json` describes the
-    report provgit writes, not a file people type): it must be JSON, a valid
-    draft 2020-12 schema under its metaschema, and name itself in `$id`.
+    Generated files must equal what the models generate now, and
+    `status.schema.json` the one provgit ships. A hand-written schema (the
+    shipped status schema, and any other `*.schema.json` in `out`) must be
+    JSON, a valid draft 2020-12 schema under its metaschema, and name itself in
+    `$id`.
     """
     problems = []
+    with resources.as_file(resources.files("provgit") / "schemas" / STATUS_FILE) as shipped:
+        problems += [f"{shipped}: {p}" for p in _hand_written_problems(shipped)]
     for name, text in rendered().items():
         try:
             current: str | None = (out / name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             current = None
-        if current != text:
-            why = "missing" if current is None else "out of date with the models"
-            problems.append(f"{out / name}: {why} (run `provgit schema` to regenerate)")
+        if current == text:
+            continue
+        source = "the schema provgit ships" if name == STATUS_FILE else "the models"
+        why = "missing" if current is None else f"out of date with {source}"
+        problems.append(f"{out / name}: {why} (run `provgit schema` to regenerate)")
+        if current is not None and name == STATUS_FILE:
+            # Say what is wrong with it too, not only that it differs.
+            problems += [f"{out / name}: {p}" for p in _hand_written_problems(out / name)]
     for path in sorted(out.glob("*.schema.json")):
         if path.name not in rendered():
             problems += [f"{path}: {p}" for p in _hand_written_problems(path)]

@@ -21,9 +21,9 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from provgit.api.network import Network, connect
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.cli import main
-from provgit.compose import Network, connect
 from provgit.journal import Journal
 from provgit.plan import Plan
 from provgit.simulator.store import ElementStore
@@ -52,6 +52,8 @@ class Sim:
     proc: subprocess.Popen[str]
     url: str
     db: Path
+    # The bearer token a simulator started with --token-env takes (admin too).
+    token: str | None = None
 
     def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
         request = urllib.request.Request(
@@ -60,6 +62,8 @@ class Sim:
             method="POST",
             headers={"Content-Type": "application/json"},
         )
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 

@@ -1,7 +1,7 @@
 """Engine paths reached in-process, on real element stores (embedded elements)
 and a real simulator process: a create that finds its record already there,
 an element that goes down mid-apply or before it, a journal that cannot
-commit intents, and a batch the element refuses outright."""
+commit intents, and a token refused at apply time."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
+from provgit.api.network import connect
+from provgit.api.planning import plan_network
 from provgit.apply import ApplyOptions, ApplyResult, WriteMoment, apply_plan
 from provgit.apply import status as st
 from provgit.apply.transport import write_op
 from provgit.apply.waves import waves
 from provgit.cli.common import read_source
-from provgit.compose import connect, plan_network
 from provgit.drivers.base import WriteOp
 from provgit.journal import Journal
 from provgit.plan import Plan, PlanOptions
@@ -226,7 +227,9 @@ def test_an_element_going_down_before_its_first_write_lands_is_stopped_with_all_
     assert _keys_on(config, "users") == set()
 
 
-def test_an_element_going_down_mid_apply_keeps_the_rest_pending(tmp_path: Path) -> None:
+def test_an_element_going_down_mid_apply_is_stopped_and_keeps_the_rest_pending(
+    tmp_path: Path,
+) -> None:
     config = _config(tmp_path / "config", users=4, batch_size=1)
     plan = _plan(config)
     (ep,) = plan.elements
@@ -241,11 +244,16 @@ def test_an_element_going_down_mid_apply_keeps_the_rest_pending(tmp_path: Path) 
     counts = cs1.counts()
     assert counts["ok"] == 1 and counts["pending"] == len(ep.operations) - 1, counts
     assert calls.sent == 4  # the first write, then the second and its two retries
-    assert cs1.outcome == "failed" and cs1.status == st.failed("cs1")
+    # What the element is, not "Failed cs1": the write that landed counts as done.
+    assert cs1.outcome == "unreachable" and cs1.state == "stopped"
+    assert cs1.status == st.STOPPED
     pending = [op for op in cs1.operations if op.status == "pending"]
     assert {op.error_type for op in pending} == {"offline"}
     with Journal.open(config / ".provgit") as j:
         assert j.pending_count() == len(pending)
+        assert j.distribution_error_count() == 0
+        assert j.element_statuses()["cs1"]["status"] == st.STOPPED
+        assert [e.element for e in j.events() if e.type == "element_down"] == ["cs1"]
         assert j.open_intents() == []
     # The element came back: the next run delivers the rest, nothing twice.
     store = _store(config)
@@ -332,7 +340,7 @@ def guarded_sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         sim.stop()
 
 
-def test_a_batch_refused_outright_is_not_retried_and_fails_each_write(
+def test_a_token_refused_at_apply_is_not_retried_and_keeps_every_write_pending(
     tmp_path: Path, guarded_sim: Sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cs1 = f", driver: http, connection: {{url: '{guarded_sim.url}', token: {{env: CS1_TOKEN}}}}"
@@ -346,19 +354,30 @@ def test_a_batch_refused_outright_is_not_retried_and_fails_each_write(
     calls = Calls()
     result = _apply(config, plan, calls)
 
-    ops = _statuses(result)
-    failed = {ref for ref, op in ops.items() if op.status == "failed"}
-    assert failed and {ops[ref].error_type for ref in failed} == {"unauthorized"}
-    assert {op.status for op in ops.values()} <= {"failed", "skipped"}
-    # One call per wave that had something to send: none was retried.
-    assert calls.sent == sum(
-        1 for wave in waves(ep.operations) if any((op.collection, op.key) in failed for op in wave)
-    )
+    (e,) = [e for e in result.elements if e.element == "cs1"]
+    # The element's state (its token is refused), not a distribution error per record.
+    assert e.outcome == "unreachable" and e.state == "unauthorized"
+    assert e.status == st.TOKEN_REFUSED
+    assert {op.status for op in e.operations} == {"pending"}
+    assert len(e.operations) == len(ep.operations)
+    assert {op.error_type for op in e.operations} == {"unauthorized"}
+    # One call, not retried; nothing more is sent once the token is refused.
+    assert calls.sent == 1
     assert guarded_sim.records() == {}
     with Journal.open(config / ".provgit") as j:
-        assert j.distribution_error_count() == len(failed)
-        assert j.pending_count() == 0
+        assert j.distribution_error_count() == 0
+        assert j.pending_count() == len(ep.operations)
+        assert j.element_statuses()["cs1"]["status"] == st.TOKEN_REFUSED
+        assert [e.element for e in j.events() if e.type == "element_down"] == ["cs1"]
         assert j.open_intents() == []
+    # The token is right again: the next run delivers every kept write.
+    monkeypatch.setenv("CS1_TOKEN", "the-right-token-not-a-secret")
+    again = _apply(config, _plan(config))
+    assert again.ok, [(e.element, e.status) for e in again.elements]
+    assert set(guarded_sim.records()["users"]) == {f"u{n:02d}" for n in range(3)}
+    with Journal.open(config / ".provgit") as j:
+        assert j.pending_count() == 0
+        assert [e.element for e in j.events() if e.type == "element_up"] == ["cs1"]
 
 
 def test_provgit_reads_no_kill_variable_only_the_launcher_does(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from provgit.api.planning import plan_network
 from provgit.apply import ApplyOptions, ApplyResult
 from provgit.cli.common import read_source
-from provgit.compose import plan_network
 from provgit.plan import PlanOptions
 from provgit.validate import validate_source
 

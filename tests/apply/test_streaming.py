@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from provgit.api.network import connect
+from provgit.api.planning import plan_network
 from provgit.apply import ApplyOptions, apply_plan
 from provgit.cli.common import read_source
-from provgit.compose import connect, plan_network
 from provgit.drivers.base import Driver, WriteOp, WriteResult
 from provgit.journal import Journal
 from provgit.plan import PlanOptions

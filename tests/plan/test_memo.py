@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from provgit.compose import PlanRun, connect, plan_from_memo, plan_network
+from provgit.api.network import connect
+from provgit.api.planning import PlanRun, plan_from_memo, plan_network
 from provgit.drivers.base import ElementError, WriteOp
 from provgit.plan import Plan, PlanOptions
 from provgit.secrets import with_values

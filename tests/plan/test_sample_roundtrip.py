@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from provgit.compose import PlanRun, connect, plan_network
+from provgit.api.network import connect
+from provgit.api.planning import PlanRun, plan_network
 from provgit.drivers.base import WriteOp
 from provgit.plan import PlanOptions
 from provgit.secrets import with_values

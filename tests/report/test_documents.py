@@ -122,7 +122,7 @@ def test_feed_parses_without_bozo_and_matches_events(lab: Lab) -> None:
         events = j.recent_events(1000)
     assert [e.id for e in reversed(events)] == [int(x.id.rsplit("/", 1)[1]) for x in feed.entries]
     for entry, ev in zip(feed.entries, reversed(events), strict=True):
-        assert entry.id == status_atom.entry_id("lab", ev.id)
+        assert entry.id == status_atom.entry_id("lab", ev.id, ev.to_json()["time"])
         assert entry.summary == ev.message
         assert entry.tags[0].term == ev.type
     titles = [x.title for x in feed.entries]

@@ -25,26 +25,16 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from apply.helpers import cli, cli_killed_at
-from provgit.compose import desired_target
 from provgit.drivers.base import WriteOp
 from provgit.journal.db import Journal
-from provgit.observe import own_fields
-from provgit.plan.compute import field_changes
-from provgit.plan.memo import PlanMemo
-from provgit.projection.store import TargetStore
-from provgit.records import MANAGED_BY, MANAGED_BY_VALUE
-from provgit.report import derive as dv
-from provgit.simulator import rules
 from provgit.simulator.store import ElementStore
-from provgit.source import read_directory
-from provgit.validate import validate_source
+from report.status_oracle import Oracle, paths_agree, queued_and_refused, read_element, target_of
 
 ELEMENTS = {"mcl": "micollab", "cs1": "mivb", "cs2": "mivb", "cs3": "mivb", "ivr1": "ivr"}
 NAMES = ["ann", "bob", "cy", "di", "ed"]
@@ -52,7 +42,6 @@ NAMES = ["ann", "bob", "cy", "di", "ed"]
 # element sees it (so a record an embedded element refuses cannot be made from
 # the config), and status derives from the target of the last run's plan.
 TOO_LONG = "Night shift overflow"
-Ref3 = tuple[str, str, str]
 FIRST = ["A", "B", "C"]
 
 
@@ -96,61 +85,15 @@ def write(root: Path, users: dict[str, str], cos_comment: str, workflow: str) ->
     (root / "net.yaml").write_text("\n".join(lines) + "\n")
 
 
-class Oracle:
-    """From the config and the element stores alone: each resource's
-    (completed, total), whether the network is in sync, the records a locked
-    element does not hold as desired (pending updates once a run tried), and
-    the records an element refuses by its own rules (distribution errors once
-    a run tried)."""
-
-    def __init__(self, root: Path, config: Path | None = None) -> None:
-        source = read_directory(config or root)
-        state = validate_source(source, None).state
-        sdir = root / ".provgit"
-        target = desired_target(state, source.read_other, sdir)
-        per: dict[tuple[str, str], dict[str, bool]] = {}
-        self.in_sync = True
-        self.unwritable: set[Ref3] = set()
-        self.refused: set[Ref3] = set()
-        self.down: set[str] = set()
-        for element, kind in ELEMENTS.items():
-            store = ElementStore(sdir / "elements" / f"{element}.sqlite")
-            try:
-                el_state = store.state
-                held: dict[str, dict[str, Any]] = {}
-                rows = store._db.execute("SELECT collection, key, fields FROM records").fetchall()
-                for coll, key, fields in rows:
-                    held.setdefault(coll, {})[key] = own_fields(json.loads(fields))
-            finally:
-                store.close()
-            online = el_state != "offline"
-            if el_state != "running":
-                self.down.add(element)
-            self.in_sync = self.in_sync and online
-            desired = target.records.get(element, {})
-            for coll, recs in desired.items():
-                for key, want in recs.items():
-                    res = target.resource_of(element, coll, key)
-                    got = held.get(coll, {}).get(key)
-                    held_as_desired = got is not None and not field_changes(want, got)
-                    ok = online and held_as_desired
-                    if rules.check_record(kind, coll, key, want):
-                        self.refused.add((element, coll, key))
-                    elif not held_as_desired and el_state == "locked":
-                        # (offline: what it holds may have changed unseen
-                        # before it went down; only a locked one is read)
-                        self.unwritable.add((element, coll, key))
-                    here = per.setdefault(res, {})
-                    here[element] = here.get(element, True) and ok
-            for coll, recs in held.items():
-                for key, fields in recs.items():
-                    if (
-                        key not in desired.get(coll, {})
-                        and fields.get(MANAGED_BY) == MANAGED_BY_VALUE
-                    ):
-                        self.in_sync = False  # provgit's record the config no longer has
-        self.resources = {res: (sum(v.values()), len(v)) for res, v in per.items()}
-        self.in_sync = self.in_sync and all(c == t for c, t in self.resources.values())
+def oracle(root: Path, config: Path | None = None) -> Oracle:
+    """The oracle of the config at `config` (default `root`) and the embedded
+    element stores under ROOT/.provgit."""
+    sdir = root / ".provgit"
+    elements = {
+        name: read_element(sdir / "elements" / f"{name}.sqlite", kind)
+        for name, kind in ELEMENTS.items()
+    }
+    return Oracle(target_of(config or root, sdir), elements)
 
 
 class StatusModel(RuleBasedStateMachine):
@@ -183,7 +126,7 @@ class StatusModel(RuleBasedStateMachine):
             write(self.good, self.users, self.cos, self.workflow)
 
     def _oracle(self) -> Oracle:
-        return Oracle(self.root, self.good if self.cos == TOO_LONG else None)
+        return oracle(self.root, self.good if self.cos == TOO_LONG else None)
 
     def _store(self, element: str) -> ElementStore:
         return ElementStore(self.root / ".provgit" / "elements" / f"{element}.sqlite")
@@ -314,52 +257,6 @@ class StatusModel(RuleBasedStateMachine):
         assert ("does not validate" in r.err) == refused
         queued_and_refused(self.root / ".provgit", doc, truth, self.just_ran)
         paths_agree(self.root / ".provgit")
-
-
-def queued_and_refused(sdir: Path, doc: dict[str, Any], truth: Oracle, just_ran: bool) -> None:
-    """The pending updates and distribution errors status shows are the
-    journal's; right after a run, they are what the elements make of the config."""
-    with Journal.open(sdir) as j:
-        pending = {(p.element, p.collection, p.key) for p in j.pending()}
-        errors = {(e.element, e.collection, e.key) for e in j.distribution_errors()}
-    assert doc["counts"]["pending_updates"] == len(pending) == len(doc["pending_updates"])
-    assert doc["counts"]["distribution_errors"] == len(errors) == len(doc["distribution_errors"])
-    assert {(p["element"], p["collection"], p["key"]) for p in doc["pending_updates"]} == pending
-    assert {(e["element"], e["collection"], e["key"]) for e in doc["distribution_errors"]} == errors
-    if pending or errors:
-        assert not doc["in_sync"]
-    if not just_ran:
-        return
-    # A record the element's rules refuse is a distribution error, not pending.
-    assert errors == truth.refused, (errors, truth.refused)
-    # Every write a locked element did not take is queued (or refused);
-    # nothing is queued for an element that took everything.
-    assert truth.unwritable <= pending | errors, (truth.unwritable, pending)
-    assert all(p[0] in truth.down for p in pending), (pending, truth.down)
-
-
-def paths_agree(sdir: Path) -> None:
-    """The summary paths (stored target, target in memory) say what reading
-    every record says."""
-    store = TargetStore(PlanMemo(sdir).target_path)
-    target, meta = store.load(), PlanMemo(sdir).load_meta()
-    if target is None or meta is None:
-        return
-    types = {n: str(e.type) for n, e in meta.elements.items()}
-    journal = sdir / "journal.sqlite"
-    facts = dv.element_facts(types, sdir, dv.element_rows(journal), None, store.digest())
-    jf = dv.journal_facts(journal, {n: f.revision for n, f in facts.items()})
-    full = dv.derive(target, facts, jf)
-    expected = {k: (r.state, r.completed, r.total) for k, r in full.resources.items()}
-    for view in (store, dv.MemoryView(target)):
-        fast = dv.derive_fast(view, facts, jf)
-        if fast is None:
-            return
-        got = {k: (r.state, r.completed, r.total) for k, r in fast.resources.items()}
-        assert got == {k: v for k, v in expected.items() if k in got}
-        assert {k for k, v in expected.items() if v[0] != "completed"} <= set(got)
-        assert len(got) + fast.completed_extra == len(expected)
-        assert fast.elements == full.elements
 
 
 StatusModel.TestCase.settings = settings(

@@ -243,7 +243,8 @@ def test_paging_returns_every_record_once_in_key_order(element: Element) -> None
             if cursor is None:
                 break
         assert got == sorted(keys)
-        with pytest.raises(NotFoundError):
+        # An unknown collection is refused, naming it, on reads as on writes (issue 17).
+        with pytest.raises(RefusedError, match="no_such_collection"):
             await d.list_records("no_such_collection")
 
     element.run(body)

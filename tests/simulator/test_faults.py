@@ -107,6 +107,28 @@ def test_wrong_or_missing_token_gives_unauthorized(simulator: Simulator) -> None
     asyncio.run(main())
 
 
+def test_revoked_token_fault_refuses_the_right_token_until_lifted(simulator: Simulator) -> None:
+    faults = simulator.admin("/admin/faults", {"token_revoked": True})
+    assert faults["token_revoked"] is True
+
+    async def main(refused: bool) -> None:
+        driver = http(simulator.url)
+        try:
+            if refused:
+                with pytest.raises(UnauthorizedError):
+                    await driver.info()
+                with pytest.raises(UnauthorizedError):
+                    await driver.write_batch([WriteOp("put", "cos", "1", {})])
+            else:
+                assert (await driver.write(WriteOp("put", "cos", "1", {}))).ok
+        finally:
+            await driver.close()
+
+    asyncio.run(main(refused=True))
+    simulator.admin("/admin/faults", {"token_revoked": False})
+    asyncio.run(main(refused=False))
+
+
 def test_nobody_listening_gives_transport_error() -> None:
     async def main() -> None:
         driver = http(f"http://127.0.0.1:{free_port_closed()}", retries=1)

@@ -237,7 +237,8 @@ def test_endpoints_answer_while_reconciling(
     )
     code, page, headers = w.get("/")
     assert code == 200 and headers["Content-Type"].startswith("text/html")
-    assert 'http-equiv="refresh"' in page
+    # Live without reloading (issue 17): it refreshes itself in place.
+    assert 'data-live="5"' in page and 'http-equiv="refresh"' not in page
     code, feed, _ = w.get("/feed.atom")
     assert code == 200
     ET.fromstring(feed)

@@ -84,6 +84,8 @@ class Delivery:
             await self._unreachable(w)
             self.progress.element_finished(name, w.result.status)
             return
+        # What it said before this run (set_status below moves `before` on).
+        before = dict(ledger.before.get(name) or {})
         await ledger.call(ledger.set_status, name, st.synching(name), "running", None)
         # The plan in hand was computed from an observation newer than any
         # crashed write (or the staleness check proved nothing moved since), so
@@ -95,7 +97,7 @@ class Delivery:
             if (name, e.collection, e.key) not in self.options.release:
                 w.held[(e.collection, e.key)] = (e.id, e.fields_hash)
         w.troubled.update((p.collection, p.key) for p in await ledger.call(journal.pending, name))
-        await self._hold(w)
+        await self._hold(w, before)
         for wave in waves(w.ops):
             await self._wave(w, wave)
             self.progress.advanced(name, w.done, total)
@@ -153,56 +155,33 @@ class Delivery:
 
         await ledger.call(commit)
 
-    async def _hold(self, w: ElementWork) -> None:
-        """Writes a suspension or a sync window holds: pending updates naming it
-        (their dependents are then skipped, and planned again next run)."""
-        name, etype = w.plan.element, w.plan.element_type
-        held: list[tuple[Operation, holds.Hold]] = []
-        overridden: set[str] = set()
-        for op in w.ops:
-            h = self.decisions.holds.hold(name, etype, op.kind)
-            if h is not None:
-                held.append((op, h))
-            elif self.options.override_window is not None:
-                closed = self.decisions.holds.window(name, etype, op.kind)
-                if closed is not None and closed.window is not None:
-                    overridden.add(closed.window)
-        if not held and not overridden:
+    async def _hold(self, w: ElementWork, before: Mapping[str, Any]) -> None:
+        """Writes a suspension, a sync window or the call load holds: pending
+        updates naming it (their dependents are then skipped, and planned
+        again next run). See apply/holds.py."""
+        name, ledger, journal = w.plan.element, self.ledger, self.journal
+        h = self.decisions.holds
+        since: dict[Ref, float] = {}
+        if any(holds.quiet_rule(self.settings, name, op.kind) for op in w.ops):
+            pending = await ledger.call(journal.pending, name)
+            since = {(p.collection, p.key): p.first_failed for p in pending}
+        d = await holds.element_holds(h, name, w.plan.element_type, w.ops, w.driver, since)
+        if not (d.held or d.overridden or d.load_overridden or d.waited_out):
             return
-        ledger, journal = self.ledger, self.journal
-        windows = sorted({h.window for _, h in held if h.window})
-        # One event when an element starts being held, not one per retry run.
-        was = (ledger.before.get(name) or {}).get("status") or ""
-        if was.startswith("Held by window "):
-            windows = []
+        events = holds.hold_events(name, d, before, self.options.override_window)
 
         def commit() -> None:
             with journal.transaction():
-                for op, h in held:
-                    ledger.record_pending(name, op, h.reason)
-                if windows:
-                    journal.add_event(
-                        "window_held",
-                        f"{name}: {len(held)} change(s) held by window {', '.join(windows)}; "
-                        "they go out when it opens",
-                        element=name,
-                        run_id=ledger.run_id,
-                    )
-                if overridden:
-                    journal.add_event(
-                        "window_override",
-                        f"{name}: window {', '.join(sorted(overridden))} overridden: "
-                        f"{self.options.override_window}",
-                        element=name,
-                        run_id=ledger.run_id,
-                    )
+                for op, hold in d.held:
+                    ledger.record_pending(name, op, hold.reason, first=h.now)
+                for kind, message in events:
+                    journal.add_event(kind, message, element=name, run_id=ledger.run_id)
 
         await ledger.call(commit)
-        for op, h in held:
-            w.settle(op, "pending", message=h.reason, error_type=h.source)
-        if held:
-            w.hold = held[0][1]
-        taken = {(op.collection, op.key) for op, _ in held}
+        for op, hold in d.held:
+            w.settle(op, "pending", message=hold.reason, error_type=hold.source)
+        w.hold = holds.strongest([hold for _, hold in d.held])
+        taken = {(op.collection, op.key) for op, _ in d.held}
         w.ops = [op for op in w.ops if (op.collection, op.key) not in taken]
 
     # ---- one wave ---------------------------------------------------------------

@@ -19,7 +19,10 @@ How a run goes:
      success).
   5. Element-wide transport trouble (offline, locked, unreachable) is retried
      with exponential backoff and jitter (apply/transport.py), then the
-     element's remaining work is kept as pending updates. Per-record refusals
+     element's remaining work is kept as pending updates; a refused token
+     is not retried, its writes wait the same way. The element then shows
+     that state (Stopped, Offline, Token refused), also when some of its
+     writes landed before (apply/outcomes.py). Per-record refusals
      and conflicts become distribution errors (apply/outcomes.py); whatever
      depends on them (transitively) is skipped. An element that could not
      even be observed gets its queued writes (the plan's, against what it

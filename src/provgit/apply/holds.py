@@ -1,25 +1,41 @@
-"""Which planned writes wait: suspensions (kept in the journal) and sync windows
-(`windows:` in provgit.yaml), decided at one instant of an injected clock.
+"""Which planned writes wait: suspensions (kept in the journal), sync windows
+(`windows:` in provgit.yaml) and IVR content while an IVR server's call load
+is high (`apply.quiet_load`), decided at one instant of an injected clock.
 
 A held write is observed and planned like any other, then kept as a pending
 update whose reason names what holds it; the next run after the hold lifts
-sends it (the watcher schedules one at the next opening, `next_change`).
+sends it (the watcher schedules one at the next opening, `next_change`, and
+retries deferred work as it retries any pending update).
+
+Holds come in order: a suspension, else a window, else the call load. The
+call load is read through the driver when the element's turn comes; a change
+deferred longer than its rule's `max_wait` (counted from when it first became
+a pending update) goes out whatever the load. A workflow and the prompts and
+subroutines it depends on on one element form a group that is held whole or
+not at all, whatever holds a part of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from provgit.journal import FILENAME as JOURNAL_FILE
 from provgit.journal import NETWORK, Journal, JournalError, Suspension
 from provgit.model.cron import active_start, next_start
-from provgit.model.settings import Settings, SyncWindow
-from provgit.plan.model import Plan
+from provgit.model.settings import IVR_CHANGE_KINDS, QuietLoad, Settings, SyncWindow
+from provgit.plan.model import Operation, Plan
+from provgit.wire.protocol import CallLoad, Driver, ElementError
+
+Ref = tuple[str, str]
+# How long reading an element's call load may take before its changes go
+# out as if it reported none (the writes then meet whatever it answers).
+LOAD_TIMEOUT = 10.0
 
 
 class Clock(Protocol):
@@ -50,7 +66,7 @@ def in_scope(w: SyncWindow, element: str, element_type: str, kind: str) -> bool:
 
 @dataclass(frozen=True)
 class Hold:
-    """Why a write waits: `source` is "suspended" or "window"."""
+    """Why a write waits: `source` is "suspended", "window" or "call_load"."""
 
     source: str
     reason: str  # the status words, e.g. "Held by window night (deny, until ...)"
@@ -154,3 +170,204 @@ def preview_lines(
             shown = ", ".join(ops[:5]) + (f", … {len(ops) - 5} more" if len(ops) > 5 else "")
             lines.append(f"held: {len(ops)} operation(s) on {ep.element}: {reason}: {shown}")
     return lines
+
+
+# ---- call load -------------------------------------------------------------------
+
+
+def quiet_rule(settings: Settings, element: str, kind: str) -> QuietLoad | None:
+    """The `apply.quiet_load` rule for `kind` changes on `element` (the first in scope)."""
+    if kind not in IVR_CHANGE_KINDS:
+        return None
+    for q in settings.apply.quiet_load:
+        if (not q.elements or element in q.elements) and (not q.kinds or kind in q.kinds):
+            return q
+    return None
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1f}".removesuffix(".0")
+
+
+def deferred_reason(load: CallLoad, rule: QuietLoad) -> str:
+    """The status words: "Deferred: call load 85 % (limit 20 %)"."""
+    return f"Deferred: call load {_pct(load.load_percent)} % (limit {_pct(rule.limit)} %)"
+
+
+_PRIORITY = {"suspended": 0, "window": 1, "call_load": 2}
+
+
+def strongest(found: Sequence[Hold]) -> Hold | None:
+    """The hold to name when several do: a suspension, else a window, else the load."""
+    return min(found, key=lambda h: _PRIORITY.get(h.source, 3), default=None)
+
+
+async def read_load(driver: Driver) -> CallLoad | None:
+    """The element's call load now; None when it reports none or cannot say."""
+    try:
+        info = await asyncio.wait_for(driver.info(), LOAD_TIMEOUT)
+    except (ElementError, TimeoutError):
+        return None
+    return info.call_load
+
+
+def ivr_groups(ops: Sequence[Operation]) -> dict[Ref, frozenset[Ref]]:
+    """Each IVR content change -> the changes it goes out with: those it
+    depends on and those depending on it (transitively) among `ops`."""
+    parent: dict[Ref, Ref] = {}
+
+    def find(r: Ref) -> Ref:
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    for op in ops:
+        if op.kind in IVR_CHANGE_KINDS:
+            parent[(op.collection, op.key)] = (op.collection, op.key)
+    for op in ops:
+        ref = (op.collection, op.key)
+        if ref not in parent:
+            continue
+        for d in op.depends_on:
+            if d in parent:
+                parent[find(d)] = find(ref)
+    # What a removed prompt or subroutine was used by is not in the plan (the
+    # old records named it): a removal goes with every IVR change there.
+    removals = [
+        (op.collection, op.key)
+        for op in ops
+        if op.action == "delete" and op.kind in IVR_CHANGE_KINDS
+    ]
+    for r in removals:
+        for other in parent:
+            parent[find(other)] = find(r)
+    members: dict[Ref, set[Ref]] = {}
+    for r in parent:
+        members.setdefault(find(r), set()).add(r)
+    return {r: frozenset(members[find(r)]) for r in parent}
+
+
+@dataclass
+class ElementHolds:
+    """What holds one element's writes this run, and what went through."""
+
+    held: list[tuple[Operation, Hold]] = field(default_factory=list)
+    # Windows `--override-window` went through.
+    overridden: set[str] = field(default_factory=set)
+    # Set when `--override-window` sent changes the call load would defer.
+    load_overridden: str | None = None
+    # Sent although the load is high: they waited `max_wait` (the reason, and the ops).
+    waited_out: list[tuple[Operation, str]] = field(default_factory=list)
+
+
+async def element_holds(
+    h: Holds,
+    element: str,
+    element_type: str,
+    ops: Sequence[Operation],
+    driver: Driver | None,
+    since: Mapping[Ref, float],
+) -> ElementHolds:
+    """Decide which of `ops` wait on `element`. `since`: when each record's
+    pending update first waited (max_wait counts from it)."""
+    out = ElementHolds()
+    by_ref: dict[Ref, Hold] = {}
+    for op in ops:
+        hold = h.hold(element, element_type, op.kind)
+        if hold is not None:
+            by_ref[(op.collection, op.key)] = hold
+        elif h.override:
+            closed = h.window(element, element_type, op.kind)
+            if closed is not None and closed.window is not None:
+                out.overridden.add(closed.window)
+    groups = ivr_groups(ops)
+    rules = {
+        (op.collection, op.key): rule
+        for op in ops
+        if (op.collection, op.key) not in by_ref
+        and (rule := quiet_rule(h.settings, element, op.kind)) is not None
+    }
+    load = await read_load(driver) if rules and driver is not None else None
+    waited: dict[Ref, str] = {}
+    if load is not None:
+        for ref, rule in rules.items():
+            if load.load_percent <= rule.limit:
+                continue
+            reason = deferred_reason(load, rule)
+            if h.override:
+                out.load_overridden = reason
+                continue
+            group = groups.get(ref, frozenset({ref}))
+            start = min(since.get(r, h.now) for r in group)
+            if h.now - start >= rule.max_wait_seconds:
+                waited[ref] = f"{reason}, sent after waiting {rule.max_wait}"
+            else:
+                by_ref[ref] = Hold("call_load", reason)
+    # Never half: a group with any change held is held whole, by its strongest hold.
+    for group in set(groups.values()):
+        first = strongest([by_ref[r] for r in sorted(group) if r in by_ref])
+        if first is not None:
+            for r in group:
+                by_ref[r] = first
+    for op in ops:
+        ref = (op.collection, op.key)
+        if ref in by_ref:
+            out.held.append((op, by_ref[ref]))
+        elif ref in waited:
+            out.waited_out.append((op, waited[ref]))
+    return out
+
+
+def hold_events(
+    element: str,
+    d: ElementHolds,
+    before: Mapping[str, Any] | None,
+    override: str | None,
+) -> list[tuple[str, str]]:
+    """The journal events (type, message) for what `d` decided on `element`.
+    A hold is told once, when it starts, not on every retry (`before`: the
+    element's status row before the run)."""
+    was = str((before or {}).get("status") or "")
+    out: list[tuple[str, str]] = []
+    windows = sorted({h.window for _, h in d.held if h.window})
+    if windows and not was.startswith("Held by window "):
+        out.append(
+            (
+                "window_held",
+                f"{element}: {len(d.held)} change(s) held by window {', '.join(windows)}; "
+                "they go out when it opens",
+            )
+        )
+    deferred = [h for _, h in d.held if h.source == "call_load"]
+    if deferred and not was.startswith("Deferred: "):
+        out.append(
+            (
+                "call_load_deferred",
+                f"{element}: {len(d.held)} IVR change(s) {deferred[0].reason[0].lower()}"
+                f"{deferred[0].reason[1:]}; they go out when the load falls",
+            )
+        )
+    if d.waited_out:
+        out.append(
+            (
+                "call_load_waited_out",
+                f"{element}: {len(d.waited_out)} IVR change(s) sent: {d.waited_out[0][1]}",
+            )
+        )
+    if d.overridden:
+        out.append(
+            (
+                "window_override",
+                f"{element}: window {', '.join(sorted(d.overridden))} overridden: {override}",
+            )
+        )
+    if d.load_overridden:
+        out.append(
+            (
+                "window_override",
+                f"{element}: call load deferral overridden "
+                f"({d.load_overridden.removeprefix('Deferred: ')}): {override}",
+            )
+        )
+    return out

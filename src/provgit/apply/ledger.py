@@ -104,10 +104,13 @@ class Ledger:
             fields_hash=fields_hash(op.action, op.fields),
         )
 
-    def record_pending(self, name: str, op: Operation, error: str) -> None:
+    def record_pending(
+        self, name: str, op: Operation, error: str, first: float | None = None
+    ) -> None:
+        """`first`: when a new pending update started waiting (a hold's clock; default now)."""
         next_retry = time.time() + self.settings.apply.retry_max_seconds
         self.journal.upsert_pending(
-            name, op.collection, op.key, op.action, op.kind, op.resource, error, next_retry
+            name, op.collection, op.key, op.action, op.kind, op.resource, error, next_retry, first
         )
 
     def set_status(self, name: str, status: str, state: str, detail: str | None) -> None:

@@ -77,7 +77,9 @@ def classify(op: Operation, answer: WriteResult) -> Outcome:
     # An element may quote what it was sent: no secret of this record goes on
     # into the journal, the status or a log.
     message = scrub(err.message, op.fields)
-    if err.retryable:
+    if err.retryable or isinstance(err, UnauthorizedError):
+        # A refused token is the element's trouble, not the record's: the
+        # write waits, as for an element that is down, until the token is fixed.
         return Undelivered(err.code, message)
     if isinstance(err, ConflictError):
         return Rejected("conflict", "changed by another user; refresh", message)
@@ -111,16 +113,27 @@ def down_state(error: ElementError) -> str:
     return error.code
 
 
+# Element states that say the element itself cannot take writes now (its
+# services are stopped, it cannot be reached, it refuses provgit's token):
+# what the element is, whatever of the run landed before.
+ELEMENT_DOWN = frozenset({"stopped", "offline", "unauthorized"})
+
+
 def conclude(w: ElementWork) -> None:
     """Set `w`'s final status and outcome from what became of its operations."""
     name, result = w.plan.element, w.result
     counts = result.counts()
     problems = sum(v for k, v in counts.items() if k != "ok")
-    if w.down is not None and counts["ok"] == 0 and problems:
-        result.state = down_state(w.down)
+    state = down_state(w.down) if w.down is not None else None
+    if w.down is not None and problems and (counts["ok"] == 0 or state in ELEMENT_DOWN):
+        # Down (or refusing the token) before or in the middle of its writes:
+        # the element shows that state, the rest are pending updates, and
+        # the writes that landed count as done.
+        assert state is not None
+        result.state = state
         result.status = (
-            st.down_status(name, result.state, w.plan.element_type)
-            if result.state in ("stopped", "offline", "unauthorized")
+            st.down_status(name, state, w.plan.element_type)
+            if state in ELEMENT_DOWN
             else st.failed(name)
         )
         result.outcome = "unreachable"

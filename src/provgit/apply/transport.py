@@ -18,6 +18,7 @@ from provgit.drivers.base import (
     FeedTooOldError,
     StoredRecord,
     TransportError,
+    UnauthorizedError,
     WriteOp,
     WriteResult,
 )
@@ -107,6 +108,10 @@ class Transport:
             retry: list[int] = []
             if answers is None:
                 if not error.retryable:
+                    if isinstance(error, UnauthorizedError):
+                        # The token is refused: no retry helps, and no later
+                        # write of this run is sent; they wait for a fixed token.
+                        w.down = w.down or error
                     for i in remaining:
                         results[i] = WriteResult(ok=False, error=error)
                     break
@@ -115,6 +120,8 @@ class Transport:
                 for i, answer in zip(remaining, answers, strict=True):
                     if answer.ok or answer.error is None or not answer.error.retryable:
                         results[i] = answer
+                        if isinstance(answer.error, UnauthorizedError):
+                            w.down = w.down or answer.error
                     else:
                         retry.append(i)
                         error = answer.error

@@ -8,55 +8,13 @@ from pathlib import Path
 import click
 
 from provgit import aio, exitcodes
-from provgit.apply import ApplyOptions
+from provgit.api import Config, PlanOptions, PlanRefused, PlanRun, open_saved_plan
 from provgit.cli import applying
-from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
-from provgit.cli.plan import emit, make_plan, plan_options
-from provgit.compose import desired_target
-from provgit.plan import PlanFormatError, PlanOptions, signing
-from provgit.plan.recheck import recheck
-from provgit.plan.signing import PlanSignatureError
-from provgit.publish import reports_dir
+from provgit.cli.common import api_errors, invalid_shown_as, state_dir_option
+from provgit.cli.plan import emit, plan_options
 
 # Refusals listed in text output (JSON lists them all).
 MAX_SHOWN = 20
-
-
-def _read_plan(path: Path) -> tuple[str, str | None]:
-    """The plan file's text, and the config path it names (not trusted yet:
-    only used to find the config and key its signature is checked against)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise click.UsageError(f"cannot read the plan {path}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise click.UsageError(f"{path} is not a provgit plan (not text)") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise click.UsageError(f"{path}: plan file is not JSON: {e}") from None
-    named = doc.get("source") if isinstance(doc, dict) else None
-    return text, named if isinstance(named, str) else None
-
-
-def _named_config(plan_file: Path, named: str | None) -> Path:
-    """The config a saved plan names, when it may be believed without --config.
-
-    The plan's `source` is not signed-checked yet, and it decides which config
-    (and so which key) the signature is checked with: a plan pointing at a
-    config its author controls could sign itself. So it is only taken when it
-    lies in the current directory or below (the checkout the job runs in);
-    anywhere else the user says where the config is.
-    """
-    root = Path(named or ".")
-    cwd = Path.cwd().resolve()
-    resolved = root.resolve()
-    if resolved == cwd or cwd in resolved.parents:
-        return root
-    raise click.UsageError(
-        f"{plan_file} was made from the config at {named!r}, outside the current "
-        "directory; pass --config PATH to say which config (and key) it is checked against"
-    )
 
 
 def _refuse(path: Path, problems: list[str], fmt: str) -> int:
@@ -72,6 +30,29 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
             click.echo(f"… and {more} more (--format json shows all)", err=True)
         click.echo("Nothing was applied.", err=True)
     return exitcodes.REFUSED
+
+
+def _planned(cfg: Config, options: PlanOptions, fmt: str) -> PlanRun:
+    """Plan the config, showing the plan in text mode before asking."""
+    with invalid_shown_as("json" if fmt == "json" else "text"):
+        run = aio.run(cfg.plan(options))
+    if fmt == "text":
+        emit(run.plan, "text", False, run.settings.reports.markdown_max_bytes)
+    return run
+
+
+def _confirm(has_changes: bool, yes: bool) -> int | None:
+    """None to go on; else the exit code (no terminal to ask on, or declined).
+    The apply still checks that no element moved while a person read the plan."""
+    if not has_changes or yes:
+        return None
+    if not applying.stdin_is_tty():
+        click.echo("error: no terminal to confirm on; pass --yes to apply without asking", err=True)
+        return exitcodes.INVALID
+    if not click.confirm("Apply these changes?", default=False, err=True):
+        click.echo("Nothing applied.", err=True)
+        return exitcodes.OK
+    return None
 
 
 @click.command("apply")
@@ -105,13 +86,15 @@ def _refuse(path: Path, problems: list[str], fmt: str) -> int:
 @click.option(
     "--override-window",
     is_flag=True,
-    help="Write even where a sync window holds changes (needs --reason; journaled).",
+    help="Write even where a sync window or the call load holds changes "
+    "(needs --reason; journaled).",
 )
 @click.option("--reason", help="Why the window is overridden (recorded in the journal).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--full", is_flag=True, help="List every problem (text output).")
 @plan_options
 @state_dir_option
+@api_errors
 def command(
     target: Path,
     yes: bool,
@@ -162,85 +145,29 @@ def command(
                 "--prune and --allow-mass-* decide what is planned; a saved plan has been "
                 "planned already (plan again with them)"
             )
-        text, named = _read_plan(target)
-        root = config or _named_config(target, named)
-        sdir = state_dir_for(root, state_dir)
-        source = read_source(root)
-        state = load_valid(source, sdir / "cache", "json" if fmt == "json" else "text").state
-        # The signature first, before anything in the plan is believed.
-        key = signing.plan_key(state.settings.secret_key, sdir, create=False)
         try:
-            plan = signing.verify(text, key)
-        except PlanSignatureError as e:
-            return _refuse(target, [str(e)], fmt)
-        except PlanFormatError as e:
-            raise click.UsageError(f"{target}: {e}") from None
-        if state.settings.network != plan.network:
-            raise click.UsageError(
-                f"the plan is for network {plan.network!r} but the config at {root} is "
-                f"{state.settings.network!r} (pass --config)"
-            )
-        # Then everything planning this config would refuse (nothing contacted yet).
-        problems = recheck(
-            plan,
-            desired_target(state, source.read_other, sdir),
-            state.settings,
-            {n: e.type for n, e in state.elements.items()},
-        )
-        if problems:
-            return _refuse(target, problems, fmt)
-        if elements:
-            unknown = [e for e in elements if plan.element(e) is None]
-            if unknown:
-                raise click.UsageError(f"element(s) not in the plan: {', '.join(unknown)}")
-            plan = plan.only(elements)
-        options = ApplyOptions(
-            command="apply",
-            check_stale=True,
-            partial=partial,
-            overwrite_drift=overwrite_drift,
-            override_window=override,
-        )
+            with invalid_shown_as("json" if fmt == "json" else "text"):
+                saved = open_saved_plan(target, config, state_dir, elements)
+        except PlanRefused as e:
+            return _refuse(target, e.problems, fmt)
+        cfg, run = saved.config, saved.run
     else:
-        root = target
-        sdir = state_dir_for(root, state_dir)
-        run = aio.run(
-            make_plan(
-                root,
-                sdir,
-                PlanOptions(prune, allow_mass_delete, allow_mass_update, elements),
-                "json" if fmt == "json" else "text",
+        cfg = Config.at(target, state_dir)
+        options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
+        run = _planned(cfg, options, fmt)
+        declined = _confirm(run.plan.has_changes, yes)
+        if declined is not None:
+            return declined
+    with applying.progress_for(fmt) as progress:
+        applied = aio.run(
+            cfg.apply(
+                run,
+                partial=partial,
+                overwrite_drift=overwrite_drift,
+                override_window=override,
+                progress=progress,
             )
         )
-        plan, state = run.plan, run.state
-        if fmt == "text":
-            emit(plan, "text", False, state.settings.reports.markdown_max_bytes)
-        if plan.has_changes and not yes:
-            if not applying.stdin_is_tty():
-                click.echo(
-                    "error: no terminal to confirm on; pass --yes to apply without asking",
-                    err=True,
-                )
-                return exitcodes.INVALID
-            if not click.confirm("Apply these changes?", default=False, err=True):
-                click.echo("Nothing applied.", err=True)
-                return exitcodes.OK
-        # Observed moments ago, but a confirmation can take long: still check.
-        options = ApplyOptions(
-            command="apply",
-            check_stale=True,
-            partial=partial,
-            fresh=True,
-            overwrite_drift=overwrite_drift,
-            override_window=override,
-        )
-    journal = applying.open_journal(sdir)
-    try:
-        result = aio.run(
-            applying.execute_with_progress(plan, state, root, sdir, journal, options, fmt)
-        )
-        applying.report(result, journal, reports_dir(state, root, sdir), state, root)
-    finally:
-        journal.close()
-    applying.render(result, fmt, full)
-    return result.exit_code()
+    applying.warn(applied.warnings)
+    applying.render(applied.result, fmt, full)
+    return applied.exit_code

@@ -1,32 +1,21 @@
-"""Shared by apply, reconcile and errors: compose connect -> apply -> report, and show it.
-
-Composition and rendering only; the work happens in `provgit.apply`.
-"""
+"""Shared by apply, reconcile and errors: progress while the API applies, and
+the result shown. Rendering only; the work happens behind `provgit.api`."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import signal
 import sys
 import time
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichBar
 
-from provgit import exitcodes
-from provgit.apply import ApplyOptions, ApplyResult, apply_plan
-from provgit.apply.progress import Progress
-from provgit.compose import connect, remember_writes
-from provgit.journal import Journal, JournalError
-from provgit.journal.db import FILENAME
-from provgit.model.state import DesiredState
-from provgit.plan import Plan
-from provgit.publish import write_status
+from provgit.api import ApplyResult, Progress
+from provgit.api.running import execute as execute
 from provgit.render import apply_summary
 
 MAX_PROBLEMS_SHOWN = 20
@@ -67,15 +56,21 @@ class BarProgress:
             transient=False,
         )
         self.tasks: dict[str, TaskID] = {}
+        self.started = False
 
     def __enter__(self) -> BarProgress:
-        self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+        if self.started:
+            self.bar.stop()
 
     def element_started(self, element: str, total: int) -> None:
+        # Started with the apply, not before: the API call plans first (reconcile,
+        # errors retry), and planning shows no bar.
+        if not self.started:
+            self.bar.start()
+            self.started = True
         self.tasks[element] = self.bar.add_task(
             element, total=max(total, 1), element=element, status=f"Synching {element}"
         )
@@ -88,110 +83,20 @@ class BarProgress:
         self.bar.update(task, completed=self.bar.tasks[task].total, status=status)
 
 
-def open_journal(state_dir: Path) -> Journal:
-    try:
-        return Journal.open(state_dir)
-    except JournalError as e:
-        raise click.ClickException(str(e)) from None
-
-
-def existing_journal(config: Path, state_dir: Path) -> Journal:
-    """The journal of past runs; reading commands must not create state (a
-    mistyped path would otherwise answer "no errors")."""
-    path = state_dir / FILENAME
-    if not path.is_file():
-        raise click.ClickException(
-            f"no runs recorded for {config} (no journal in {state_dir}); "
-            "run `provgit reconcile` or `provgit apply` first"
-        )
-    try:
-        return Journal(path)
-    except JournalError as e:
-        raise click.ClickException(str(e)) from None
-
-
-async def execute(
-    plan: Plan,
-    state: DesiredState,
-    config_root: Path,
-    state_dir: Path,
-    journal: Journal,
-    options: ApplyOptions,
-    progress: Progress,
-) -> ApplyResult:
-    network = connect(state, state_dir, config_root, [e.element for e in plan.elements])
-    # SIGTERM (a service manager stopping us) cancels the run: the engine
-    # journals it as interrupted, and what is left is planned again next time.
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    stopped: list[int] = []
-
-    def stop() -> None:
-        stopped.append(signal.SIGTERM)
-        if task is not None:
-            task.cancel()
-
-    handled = False
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGTERM, stop)
-        handled = True
-    try:
-        result = await apply_plan(
-            plan,
-            network.drivers,
-            journal,
-            state.settings,
-            state_dir,
-            options,
-            progress,
-            network.unavailable,
-        )
-        remember_writes(state_dir, plan, result)
-        return result
-    except asyncio.CancelledError:
-        if not stopped:
-            raise
-        run = journal.runs(1)
-        which = f"run {run[0]['id']}" if run else "the run"
-        raise exitcodes.Interrupted(
-            f"Interrupted: {which} was stopped by SIGTERM before it finished; it is journaled "
-            "as interrupted, and the next run plans what is left again."
-        ) from None
-    finally:
-        if handled:
-            loop.remove_signal_handler(signal.SIGTERM)
-        await network.close()
-
-
-async def execute_with_progress(
-    plan: Plan,
-    state: DesiredState,
-    config_root: Path,
-    state_dir: Path,
-    journal: Journal,
-    options: ApplyOptions,
-    fmt: str,
-) -> ApplyResult:
+@contextlib.contextmanager
+def progress_for(fmt: str) -> Iterator[Progress]:
     """Bars on a terminal, plain lines otherwise; nothing on stdout when JSON is asked."""
     err = Console(stderr=True, highlight=False)
     if fmt == "text" and err.is_terminal:
         with BarProgress(err) as bar:
-            return await execute(plan, state, config_root, state_dir, journal, options, bar)
-    return await execute(plan, state, config_root, state_dir, journal, options, PlainProgress())
+            yield bar
+    else:
+        yield PlainProgress()
 
 
-def report(
-    result: ApplyResult,
-    journal: Journal,
-    directory: Path,
-    state: DesiredState | None = None,
-    config_root: Path | None = None,
-) -> Path | None:
-    try:
-        return write_status(directory, result, journal, state=state, config_root=config_root)
-    except OSError as e:
-        click.echo(f"warning: cannot write the status report to {directory}: {e}", err=True)
-        return None
+def warn(lines: Iterable[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
 
 
 def render(result: ApplyResult, fmt: str, full: bool = False) -> None:

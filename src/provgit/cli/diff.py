@@ -7,17 +7,15 @@ from pathlib import Path
 import click
 
 from provgit import exitcodes
+from provgit.api import Config
 from provgit.cli.common import (
+    api_errors,
     config_path_argument,
     console,
-    load_valid,
-    state_dir_for,
+    invalid_shown_as,
     state_dir_option,
 )
 from provgit.cli.plan import FORMATS, emit
-from provgit.compose import diff_states
-from provgit.source.git import GitSourceError, read_commit
-from provgit.validate import validate_source
 
 
 @click.command("diff")
@@ -30,6 +28,7 @@ from provgit.validate import validate_source
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the two revisions differ.")
 @click.option("--full", is_flag=True, help="Show every operation (text output).")
 @state_dir_option
+@api_errors
 def command(
     path: Path,
     base: str,
@@ -46,23 +45,12 @@ def command(
     element credentials runs on a pull request. --format github prints
     annotations for validation problems of the head commit.
     """
-    cache = state_dir_for(path, state_dir) / "cache"
-    try:
-        head_src = read_commit(path, head)
-        base_src = read_commit(path, base)
-    except GitSourceError as e:
-        raise click.UsageError(str(e)) from None
-    head_valid = load_valid(head_src, cache, fmt)
-    base_valid = validate_source(base_src, cache)
-    settings = head_valid.state.settings
-    plan = diff_states(
-        head_valid.state,
-        head_src,
-        base_valid.state if base_valid.ok else None,
-        base_src,
-        f"{base}..{head}",
-    )
-    if not base_valid.ok:
+    head_config = Config.open_commit(path, head, state_dir)
+    base_config = Config.open_commit(path, base, state_dir)
+    with invalid_shown_as(fmt):
+        diff = head_config.diff_against(base_config, f"{base}..{head}")
+    plan, settings = diff.plan, diff.settings
+    if not diff.base_valid:
         console(err=True).print(
             f"warning: the base revision {base} does not validate; diffing against an empty network"
         )

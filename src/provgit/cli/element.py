@@ -75,6 +75,12 @@ def element() -> None:
     show_default=True,
     help="Changes kept for the feed; older 'since' answers 410 too old.",
 )
+@click.option(
+    "--call-load",
+    metavar="PROFILE",
+    help="Report a live call load: a percent (85) or seconds:percent steps "
+    "('0:10,60:85,300:15') from the start.",
+)
 def serve(
     name: str,
     element_type: str,
@@ -89,6 +95,7 @@ def serve(
     locked: bool,
     admin: bool,
     retention: int,
+    call_load: str | None,
 ) -> int:
     """Serve one element from the SQLite file DB until SIGTERM."""
     from provgit.simulator.server import Faults, print_ready
@@ -111,6 +118,11 @@ def serve(
         click.echo(f"error: cannot open element store {db}: {e}", err=True)
         return exitcodes.INVALID
     store.set_state("offline" if offline else "locked" if locked else "running")
+    try:
+        store.set_call_load(call_load)
+    except ValueError as e:
+        click.echo(f"error: --call-load: {e}", err=True)
+        return exitcodes.INVALID
     faults = Faults(latency_ms=latency_ms, jitter_ms=jitter_ms, error_rate=error_rate)
     try:
         aio.run(
@@ -145,6 +157,9 @@ def serve(
     help="Refuse writes of this record (repeatable); replaces the list.",
 )
 @click.option("--no-refuse", is_flag=True, help="Clear the refused records.")
+@click.option(
+    "--call-load", metavar="PROFILE", help="A new call-load profile from now ('none': no load)."
+)
 def fault(
     url: str,
     token_env: str,
@@ -155,6 +170,7 @@ def fault(
     locked: bool | None,
     refuse: tuple[str, ...],
     no_refuse: bool,
+    call_load: str | None,
 ) -> int:
     """Change the faults of a running simulator (started with --admin); prints them."""
     body: dict[str, Any] = {}
@@ -176,6 +192,8 @@ def fault(
                 return exitcodes.INVALID
             items.append({"collection": collection, "key": key})
         body["refuse"] = items
+    if call_load is not None:
+        body["call_load"] = None if call_load.strip().lower() == "none" else call_load
     request = urllib.request.Request(
         url.rstrip("/") + "/admin/faults",
         data=json.dumps(body).encode(),

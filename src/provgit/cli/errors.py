@@ -12,12 +12,9 @@ from typing import Any
 import click
 
 from provgit import aio, exitcodes
-from provgit.apply import ApplyOptions, standing
+from provgit.api import Config, DistributionError, NothingToDo, Reapplied, retry_choice
 from provgit.cli import applying
-from provgit.cli.common import read_settings, state_dir_for, state_dir_option
-from provgit.cli.plan import make_plan
-from provgit.journal import DistributionError, Journal
-from provgit.plan import PlanOptions
+from provgit.cli.common import api_errors, state_dir_option
 from provgit.records import form_name_of
 
 CSV_COLUMNS = [
@@ -55,15 +52,8 @@ def command() -> None:
     """
 
 
-# Error types that mean "another user changed the record": only these are forced.
-CONFLICTS = ("conflict", "not_found")
-
 # Action ids are SQLite integers; anything else is a usage error, not a crash.
 ERROR_ID = click.IntRange(1, 2**63 - 1)
-
-
-def _journal(config: Path, state_dir: str | None) -> Journal:
-    return applying.existing_journal(config, state_dir_for(config, state_dir))
 
 
 def _csv(errors: Sequence[DistributionError]) -> str:
@@ -100,6 +90,7 @@ TEXT_HEADER = (
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text")
 @config_option
 @state_dir_option
+@api_errors
 def list_(
     element: str | None,
     form: str | None,
@@ -110,15 +101,8 @@ def list_(
     state_dir: str | None,
 ) -> int:
     """List distribution errors (exit 0 even when there are some)."""
-    with _journal(config, state_dir) as journal:
-        if element is not None:
-            _check_element(journal, element)
-        errors = journal.distribution_errors(element=element, form=form, error_type=error_type)
-        pending = journal.pending_count()
-        # SDS shows pending updates beside the errors: writes kept for an
-        # element that is down, locked or refusing the token, retried on schedule.
-        queued = journal.pending(element)
-        alarm = journal.alarm_level()
+    found = Config.at(config, state_dir).distribution_errors(element, form, error_type)
+    errors, pending, queued, alarm = found.errors, found.pending_count, found.pending, found.alarm
     if group_by == "form":
         errors = sorted(errors, key=lambda e: (e.form, e.id))
     if fmt == "csv":
@@ -176,82 +160,27 @@ def list_(
     return exitcodes.OK
 
 
-def _check_element(journal: Journal, element: str) -> None:
-    """A mistyped element is a usage error, not "no distribution errors"."""
-    known = set(journal.element_statuses())
-    known.update(e.element for e in journal.distribution_errors())
-    known.update(p.element for p in journal.pending())
-    if element not in known:
-        listed = ", ".join(sorted(known)) or "none recorded yet"
-        raise click.UsageError(f"no element {element} (known: {listed})")
-
-
-def _select(journal: Journal, ids: Sequence[int], all_: bool) -> list[DistributionError]:
-    if all_ and ids:
-        raise click.UsageError("give IDS or --all, not both")
-    if not all_ and not ids:
-        raise click.UsageError(
-            "give the action ids to act on (see `provgit errors list`), or --all"
-        )
-    if all_:
-        return journal.distribution_errors()
-    found = journal.distribution_errors(ids=list(ids))
-    missing = sorted(set(ids) - {e.id for e in found})
-    if missing:
-        raise click.UsageError(
-            f"no distribution error with id {', '.join(map(str, missing))} "
-            "(see `provgit errors list`)"
-        )
-    return found
-
-
-def _reapply(
-    config: Path, state_dir: str | None, chosen: list[DistributionError], command_name: str
-) -> int:
-    """Plan the chosen records again from the config and the elements now, and apply just them."""
-    sdir = state_dir_for(config, state_dir)
-    keys = frozenset((e.element, e.collection, e.key) for e in chosen)
-    with applying.open_journal(sdir) as journal:
-        journal.set_distribution_error_status([e.id for e in chosen], "retry pending")
-    elements = tuple(sorted({e.element for e in chosen}))
-    run = aio.run(make_plan(config, sdir, PlanOptions(elements=elements)))
-    options = ApplyOptions(
-        command=command_name, check_stale=False, only=keys, release=keys, fresh=False
-    )
-    with applying.open_journal(sdir) as journal:
-        result = aio.run(
-            applying.execute_with_progress(
-                run.plan, run.state, config, sdir, journal, options, "text"
-            )
-        )
-    ids = {(e.element, e.collection, e.key): e.id for e in chosen}
-    refused = {ep.element: ep.refusal for ep in result.elements if ep.refusal}
-    if result.refusal is not None or refused:
-        # Not retried: said so, and the errors go back to idle (a "retry
-        # pending" that nothing will ever retry would hide them).
-        not_retried = [e for e in chosen if result.refusal is not None or e.element in refused]
-        with applying.open_journal(sdir) as journal:
-            journal.set_distribution_error_status([e.id for e in not_retried], "idle")
-        by_element: dict[str, list[DistributionError]] = {}
-        for e in not_retried:
-            by_element.setdefault(e.element, []).append(e)
-        for element, errs in by_element.items():
-            why = refused.get(element) or result.refusal
-            # One line per error when few; thousands stuck behind one threshold: one line.
-            if len(errs) <= PENDING_SHOWN:
-                for e in errs:
-                    click.echo(
-                        f"{e.id}: {e.element} {e.collection}/{e.key} not retried: {why}", err=True
-                    )
-            else:
+def _show_reapplied(done: Reapplied) -> int:
+    """What a retry or force did, record by record."""
+    for element, (why, errs) in done.not_retried.items():
+        # One line per error when few; thousands stuck behind one threshold: one line.
+        if len(errs) <= PENDING_SHOWN:
+            for e in errs:
                 click.echo(
-                    f"{len(errs)} distribution error(s) on {element} not retried: {why}", err=True
+                    f"{e.id}: {e.element} {e.collection}/{e.key} not retried: {why}", err=True
                 )
+        else:
+            click.echo(
+                f"{len(errs)} distribution error(s) on {element} not retried: {why}", err=True
+            )
+    if done.not_retried:
         click.echo(
             "A retry plans the whole element again: apply or reconcile the config "
             "(with the flag named, if intended), or change it, then retry.",
             err=True,
         )
+    result = done.result
+    ids = done.ids
     for ref in result.settled:
         element, collection, key = ref
         click.echo(f"{ids[ref]}: {element} {collection}/{key} is already in sync; cleared")
@@ -264,7 +193,7 @@ def _reapply(
                 click.echo(line + f"{op.status}: {op.message or ''}")
     left = result.distribution_errors
     click.echo(f"{left} distribution error(s) left, {result.pending_updates} pending update(s)")
-    return result.exit_code()
+    return done.exit_code
 
 
 @command.command("retry")
@@ -272,6 +201,7 @@ def _reapply(
 @click.option("--all", "all_", is_flag=True, help="Retry every distribution error.")
 @config_option
 @state_dir_option
+@api_errors
 def retry(ids: tuple[int, ...], all_: bool, config: Path, state_dir: str | None) -> int:
     """Retry distribution errors: plan those records again from the config and the
     elements as they are now, and apply just them.
@@ -279,49 +209,40 @@ def retry(ids: tuple[int, ...], all_: bool, config: Path, state_dir: str | None)
     Conflicts (a record changed by another user) are not overwritten by a
     retry; use `provgit errors force ID` for that, or change the config.
     """
-    with _journal(config, state_dir) as journal:
-        chosen = _select(journal, ids, all_)
-    conflicts = [e for e in chosen if e.error_type in CONFLICTS]
-    for e in conflicts:
-        click.echo(
-            f"{e.id}: {e.element} {e.collection}/{e.key} was changed by another user; "
-            f"not overwritten (provgit errors force {e.id} to overwrite it)",
-            err=True,
-        )
-    chosen = [e for e in chosen if e not in conflicts]
+    cfg = Config.at(config, state_dir)
+    chosen, conflicts = retry_choice(cfg.select_errors(ids, all_))
+    applying.warn(conflicts)
     if not chosen:
         if not all_:
             return exitcodes.REFUSED
         click.echo("Nothing to retry.")
         return exitcodes.OK
-    return _reapply(config, state_dir, chosen, "errors retry")
+    with applying.progress_for("text") as progress:
+        done = aio.run(cfg.retry(chosen, progress))
+    return _show_reapplied(done)
 
 
 @command.command("force")
 @click.argument("ids", nargs=-1, type=ERROR_ID, required=True)
 @config_option
 @state_dir_option
+@api_errors
 def force(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
     """Overwrite conflicts with the config's value (the other user's change is lost).
 
     Only conflicts (a record another user changed or removed): other errors are
     refused with nothing done; `provgit errors retry` is for those.
     """
-    with _journal(config, state_dir) as journal:
-        chosen = _select(journal, ids, False)
-    others = [e for e in chosen if e.error_type not in CONFLICTS]
-    if others:
-        for e in others:
-            click.echo(
-                f"{e.id}: {e.element} {e.collection}/{e.key} is not a conflict "
-                f"({e.error_type}: {e.reason}); force only overwrites another user's change. "
-                f"Use `provgit errors retry {e.id}` (after fixing the config if the element "
-                "refused it)",
-                err=True,
-            )
-        click.echo("Nothing was forced.", err=True)
+    cfg = Config.at(config, state_dir)
+    chosen = cfg.select_errors(ids, False)
+    try:
+        with applying.progress_for("text") as progress:
+            done = aio.run(cfg.force(chosen, progress))
+    except NothingToDo as e:
+        applying.warn(e.skipped)
+        click.echo(str(e), err=True)
         return exitcodes.INVALID
-    return _reapply(config, state_dir, chosen, "errors force")
+    return _show_reapplied(done)
 
 
 @command.command("delete")
@@ -330,33 +251,29 @@ def force(ids: tuple[int, ...], config: Path, state_dir: str | None) -> int:
 @click.option("--yes", is_flag=True, help="With --all: do not ask (needed without a terminal).")
 @config_option
 @state_dir_option
+@api_errors
 def delete(ids: tuple[int, ...], all_: bool, yes: bool, config: Path, state_dir: str | None) -> int:
     """Delete distribution errors (IDS, or --all). The records are tried again by
     the next reconcile."""
-    settings = read_settings(config)
-    with _journal(config, state_dir) as journal:
-        chosen = _select(journal, ids, all_)
-        if all_ and chosen and not yes:
-            if not applying.stdin_is_tty():
-                click.echo(
-                    f"error: --all deletes {len(chosen)} distribution error(s); no terminal "
-                    "to confirm on: pass --yes",
-                    err=True,
-                )
-                return exitcodes.INVALID
-            if not click.confirm(
-                f"Delete all {len(chosen)} distribution error(s)?", default=False, err=True
-            ):
-                click.echo("Nothing deleted.", err=True)
-                return exitcodes.OK
-        n = journal.delete_distribution_errors([e.id for e in chosen])
-        left = journal.distribution_error_count()
-        # The alarm follows the count now, not at the next run.
-        alarm = journal.alarm_level()
-        if settings is not None:
-            alarm = standing.update_alarm(journal, settings.alarms)
+    cfg = Config.at(config, state_dir)
+    chosen = cfg.select_errors(ids, all_)
+    if all_ and chosen and not yes:
+        if not applying.stdin_is_tty():
+            click.echo(
+                f"error: --all deletes {len(chosen)} distribution error(s); no terminal "
+                "to confirm on: pass --yes",
+                err=True,
+            )
+            return exitcodes.INVALID
+        if not click.confirm(
+            f"Delete all {len(chosen)} distribution error(s)?", default=False, err=True
+        ):
+            click.echo("Nothing deleted.", err=True)
+            return exitcodes.OK
+    deleted = cfg.delete_errors(chosen)
+    n, left, alarm = deleted.deleted, deleted.left, deleted.alarm
     click.echo(f"{n} distribution error(s) deleted, {left} left")
-    if settings is None:
+    if not deleted.settings_read:
         click.echo(
             f"{config / 'provgit.yaml'} could not be read: the alarm is recomputed by the "
             "next run (provgit validate says what is wrong)",

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from provgit import exitcodes
-from provgit.cli.common import load_valid, read_source, state_dir_for, state_dir_option
-from provgit.diagnostics import SHORT_KINDS
-from provgit.model.kinds import KINDS, resolve_kind
-from provgit.projection.project import project
-from provgit.secrets import Fingerprinter
+from provgit.api import Config, kind_named, kind_names
+from provgit.cli.common import api_errors, state_dir_option
 
 
 @click.command("list")
@@ -29,6 +25,7 @@ from provgit.secrets import Fingerprinter
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @state_dir_option
+@api_errors
 def command(kind: str | None, path: Path, fmt: str, state_dir: str | None) -> int:
     """List the resources provgit manages: every resource of the config (of KIND
     only, e.g. users or cos), one per line as `provgit show` takes it, with the
@@ -40,49 +37,13 @@ def command(kind: str | None, path: Path, fmt: str, state_dir: str | None) -> in
     """
     chosen = None
     if kind is not None:
-        chosen = resolve_kind(kind)
+        chosen = kind_named(kind)
         if chosen is None:
-            raise click.UsageError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
-    source = read_source(path)
-    state = load_valid(source, state_dir_for(path, state_dir) / "cache").state
-    kinds = (
-        [chosen] if chosen is not None else [k for k in KINDS.values() if k.plural != "elements"]
-    )
-    rows: list[dict[str, Any]] = []
-    if chosen is not None and chosen.plural == "elements":
-        for name, el in state.elements.items():
-            rows.append(
-                {
-                    "kind": "elements",
-                    "key": name,
-                    "address": f"elements/{name}",
-                    "type": el.type,
-                    "elements": [],
-                }
-            )
-    else:
-        # One projection of the whole config (no secret resolved): where each record lands.
-        target = project(state, Fingerprinter(None, False), source.read_other)
-        lands: dict[tuple[str, str], list[str]] = {}
-        for element, records in target.records.items():
-            for collection, keyed in records.items():
-                for key in keyed:
-                    where = lands.setdefault(target.resource_of(element, collection, key), [])
-                    if element not in where:
-                        where.append(element)
-        for k in kinds:
-            short = SHORT_KINDS.get(k.plural, k.plural)
-            for key in state.of(k.plural):
-                rows.append(
-                    {
-                        "kind": k.plural,
-                        "key": key,
-                        "address": f"{short}/{key}",
-                        "elements": lands.get((k.plural, key), []),
-                    }
-                )
+            raise click.UsageError(f"unknown kind {kind!r}; kinds: {', '.join(kind_names())}")
+    found = Config.at(path, state_dir).resources(chosen)
+    rows = found.rows
     if fmt == "json":
-        click.echo(json.dumps({"network": state.settings.network, "resources": rows}, indent=1))
+        click.echo(json.dumps({"network": found.network, "resources": rows}, indent=1))
         return exitcodes.OK
     if not rows:
         click.echo(

@@ -9,19 +9,15 @@ from typing import Any, TypeVar
 import click
 
 from provgit import aio, exitcodes
-from provgit.apply import drift_detect as drift
-from provgit.apply import holds
+from provgit.api import Config, Plan, PlanOptions, PlanRun, UsageProblem
 from provgit.cli.common import (
+    api_errors,
     config_path_argument,
     console,
-    load_valid,
-    read_source,
+    invalid_shown_as,
     state_dir_for,
     state_dir_option,
 )
-from provgit.compose import PlanRun, plan_from_memo, plan_network
-from provgit.fsutil import atomic_write
-from provgit.plan import Plan, PlanOptions, signing
 from provgit.render import plan_markdown, plan_text
 
 FORMATS = ["text", "markdown", "json"]
@@ -102,17 +98,13 @@ async def make_plan(
     options: PlanOptions,
     fmt: str = "text",
 ) -> PlanRun:
-    source = read_source(path)
-    remembered = await plan_from_memo(source, path, state_dir, options)
-    if remembered is not None:
-        return remembered
-    valid = load_valid(source, state_dir / "cache", fmt)
-    unknown = [e for e in options.elements if e not in valid.state.elements]
-    if unknown:
-        raise click.UsageError(
-            f"unknown element(s): {', '.join(unknown)} (known: {', '.join(valid.state.elements)})"
-        )
-    return await plan_network(valid.state, source, path, state_dir, options)
+    """`Config.plan` with its errors as the command line says them (kept for
+    the tests and tools that call it)."""
+    with invalid_shown_as(fmt):
+        try:
+            return await Config.at(path, state_dir).plan(options)
+        except UsageProblem as e:
+            raise click.UsageError(str(e)) from None
 
 
 def check_out_path(out: Path) -> None:
@@ -150,6 +142,7 @@ def check_out_path(out: Path) -> None:
 @click.option("--full", is_flag=True, help="Show every operation (text output).")
 @plan_options
 @state_dir_option
+@api_errors
 def command(
     path: Path,
     fmt: str,
@@ -175,36 +168,29 @@ def command(
     """
     if out is not None:
         check_out_path(out)
-    sdir = state_dir_for(path, state_dir)
+    config = Config.at(path, state_dir_for(path, state_dir))
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
-    run = aio.run(make_plan(path, sdir, options, fmt))
+    with invalid_shown_as(fmt):
+        run = aio.run(config.plan(options))
     plan = run.plan
     if out is not None or fmt == "json":
         # Signed, so `provgit apply` can tell it is what this command planned.
-        key = signing.plan_key(run.settings.secret_key, sdir)
-        assert not isinstance(key, str)  # made when missing
-        if key.fallback:
-            click.echo(
-                f"warning: {key.fallback}: the plan is signed with the state directory's key "
-                f"({key.where}); only this state directory can apply it",
-                err=True,
-            )
-        signed = signing.signed_bytes(plan, key)
+        signed = config.sign(run)
+        if signed.warning:
+            click.echo(signed.warning, err=True)
     if out is not None:
-        try:
-            atomic_write(out, b"".join(signed))
-        except OSError as e:
-            raise click.ClickException(f"cannot save the plan to {out}: {e.strerror or e}") from e
+        config.save_plan(signed, out)
     if fmt == "json":
-        for piece in signed:  # bytes: written as they are, not decoded again
+        for piece in signed.pieces:  # bytes: written as they are, not decoded again
             click.echo(piece, nl=False)
     else:
         emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
+    notes = config.plan_notes(run, drift=fmt == "text")
     if fmt == "text":
-        for line in drift.preview_lines(plan, sdir, run.settings):
+        for line in notes.drift:
             click.echo(line)
     # Stdout carries the plan itself in JSON and markdown: these go to stderr there.
-    for line in holds.preview_lines(plan, sdir, run.settings):
+    for line in notes.holds:
         click.echo(line, err=fmt != "text")
     if out is not None:
         # On stderr when stdout carries the plan itself (JSON, markdown).

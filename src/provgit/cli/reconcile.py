@@ -7,12 +7,15 @@ from pathlib import Path
 import click
 
 from provgit import aio
-from provgit.apply import ApplyOptions
+from provgit.api import Config, PlanOptions
 from provgit.cli import applying
-from provgit.cli.common import config_path_argument, state_dir_for, state_dir_option
-from provgit.cli.plan import make_plan, plan_options
-from provgit.plan import PlanOptions
-from provgit.publish import reports_dir
+from provgit.cli.common import (
+    api_errors,
+    config_path_argument,
+    invalid_shown_as,
+    state_dir_option,
+)
+from provgit.cli.plan import plan_options
 
 
 @click.command("reconcile")
@@ -29,14 +32,24 @@ from provgit.publish import reports_dir
     is_flag=True,
     help="Write records changed outside provgit that drift mode report holds.",
 )
+@click.option(
+    "--override-window",
+    is_flag=True,
+    help="Write even where a sync window or the call load holds changes "
+    "(needs --reason; journaled).",
+)
+@click.option("--reason", help="Why the hold is overridden (recorded in the journal).")
 @plan_options
 @state_dir_option
+@api_errors
 def command(
     path: Path,
     fmt: str,
     full: bool,
     partial: bool,
     overwrite_drift: bool,
+    override_window: bool,
+    reason: str | None,
     elements: tuple[str, ...],
     prune: bool,
     allow_mass_delete: bool,
@@ -53,37 +66,34 @@ def command(
     A record changed outside provgit since provgit wrote it is drift: with
     `drift.mode: report` it is held, not overwritten, until --overwrite-drift.
     An element that is down gets its writes kept as pending updates at once.
+    Changes a sync window or the call load holds wait as pending updates;
+    --override-window --reason TEXT writes them now (journaled as an event).
 
     Exit codes: 0 in sync, 1 invalid input, 3 refused for safety (nothing
     applied), 4 applied with errors, pending updates left (an element down or
     refusing the token) or drift held, 143 stopped by SIGTERM (journaled as
     interrupted).
     """
-    sdir = state_dir_for(path, state_dir)
+    if override_window and not (reason or "").strip():
+        raise click.UsageError("--override-window needs --reason TEXT (it is journaled)")
+    override = reason.strip() if override_window and reason else None
+    config = Config.at(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
-    run = aio.run(make_plan(path, sdir, options, "json" if fmt == "json" else "text"))
-    # The plan was observed in this run and writes are conditional per record,
-    # so a whole-element staleness check would only refuse needlessly.
-    apply_options = ApplyOptions(
-        command="reconcile",
-        check_stale=False,
-        partial=partial,
-        fresh=True,
-        overwrite_drift=overwrite_drift,
-    )
-    journal = applying.open_journal(sdir)
-    try:
-        result = aio.run(
-            applying.execute_with_progress(
-                run.plan, run.state, path, sdir, journal, apply_options, fmt
+    with (
+        invalid_shown_as("json" if fmt == "json" else "text"),
+        applying.progress_for(fmt) as progress,
+    ):
+        applied = aio.run(
+            config.reconcile(
+                options,
+                partial=partial,
+                overwrite_drift=overwrite_drift,
+                override_window=override,
+                progress=progress,
             )
         )
-        written = applying.report(
-            result, journal, reports_dir(run.state, path, sdir), run.state, path
-        )
-    finally:
-        journal.close()
-    applying.render(result, fmt, full)
-    if written is not None and fmt == "text":
-        click.echo(f"Status written to {written}")
-    return result.exit_code()
+    applying.warn(applied.warnings)
+    applying.render(applied.result, fmt, full)
+    if applied.status_file is not None and fmt == "text":
+        click.echo(f"Status written to {applied.status_file}")
+    return applied.exit_code

@@ -23,15 +23,17 @@ from provgit.schema import rendered
 @click.option(
     "--check",
     is_flag=True,
-    help="Write nothing; exit 1 when a generated file in --out differs from what the models "
-    "generate, or another *.schema.json there (status.schema.json) is not a valid schema.",
+    help="Write nothing; exit 1 when a file in --out differs from what the models generate "
+    "(status.schema.json: from the one provgit ships), or a *.schema.json there is not a valid "
+    "schema.",
 )
 def command(out: Path, check: bool) -> int:
     """Write JSON Schemas (draft 2020-12) for config documents and provgit.yaml.
 
     Point an editor's YAML language server at them for completion and inline
     errors; `provgit validate` still checks what a schema cannot (references,
-    uniqueness).
+    uniqueness). It also writes `status.schema.json`, the status report's
+    schema as provgit ships it.
     """
     files = rendered()
     if check:

@@ -10,23 +10,10 @@ import click
 from rich.table import Table
 
 from provgit import exitcodes
-from provgit.cli.common import (
-    console,
-    load_valid,
-    read_settings,
-    read_source,
-    state_dir_for,
-    state_dir_option,
-)
-from provgit.model.kinds import KINDS, resolve_kind
-from provgit.plan import Plan, PlanFormatError, signing
-from provgit.plan.signing import PlanSignatureError
-from provgit.projection.project import landings, shared_fields
-from provgit.records import form_name
+from provgit.api import Config, inspect_saved_plan, kind_named, kind_names
+from provgit.cli.common import api_errors, console, state_dir_option
 from provgit.render import plan_text
 from provgit.render.values import short
-from provgit.report.links import reach_through
-from provgit.secrets import Fingerprinter
 
 
 @click.command("show")
@@ -37,6 +24,7 @@ from provgit.secrets import Fingerprinter
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--full", is_flag=True, help="Show every operation of a saved plan (text output).")
 @state_dir_option
+@api_errors
 def command(resource: str, path: Path | None, fmt: str, full: bool, state_dir: str | None) -> int:
     """Show where a resource lands, or what a saved plan would do.
 
@@ -53,49 +41,21 @@ def command(resource: str, path: Path | None, fmt: str, full: bool, state_dir: s
         return show_plan(Path(resource), path, fmt, full, state_dir)
     path = path or Path(".")
     kind_name, sep, key = resource.partition("/")
-    kind = resolve_kind(kind_name)
+    kind = kind_named(kind_name)
     if not sep or kind is None:
         raise click.UsageError(
-            f"expected KIND/KEY (e.g. users/jdoe; kinds: {', '.join(KINDS)}) "
+            f"expected KIND/KEY (e.g. users/jdoe; kinds: {', '.join(kind_names())}) "
             f"or a plan file ({resource!r} is not a file)"
         )
-    source = read_source(path)
-    valid = load_valid(source, state_dir_for(path, state_dir) / "cache")
-    state = valid.state
-    records = state.of(kind.plural)
-    if key not in records:
-        folded = {k.casefold(): k for k in records}
-        if key.casefold() in folded:
-            key = folded[key.casefold()]
-        else:
-            raise click.UsageError(f"no {kind.singular} {key!r} in the config at {path}")
-    lands = landings(state, kind.plural, key, Fingerprinter(None, False), source.read_other)
-    shared = shared_fields(lands)
-    rows = []
-    for land in lands:
-        el = state.elements[land.element]
-        form = form_name(el.type, land.collection)
-        rows.append(
-            {
-                "element": land.element,
-                "element_type": el.type,
-                "collection": land.collection,
-                "form": form,
-                "key": land.key,
-                "link": reach_through(
-                    el.reach_through, land.element, form, land.collection, land.key
-                ),
-                "fields": {k: v for k, v in land.fields.items() if not k.startswith("_")},
-            }
-        )
-    origin = state.origins.get((kind.plural, key))
+    found = Config.at(path, state_dir).landings(kind, key)
+    key, rows, shared = found.key, found.rows, found.shared_fields
     if fmt == "json":
         click.echo(
             json.dumps(
                 {
                     "kind": kind.plural,
                     "key": key,
-                    "defined_in": origin.file if origin else None,
+                    "defined_in": found.defined_in,
                     "shared_fields": shared,
                     "landings": rows,
                 },
@@ -105,7 +65,8 @@ def command(resource: str, path: Path | None, fmt: str, full: bool, state_dir: s
         )
         return exitcodes.OK
     out = console()
-    out.print(f"[bold]{kind.singular} {key}[/bold]  (defined in {origin.file if origin else '?'})")
+    defined_in = found.defined_in if found.defined_in is not None else "?"
+    out.print(f"[bold]{kind.singular} {key}[/bold]  (defined in {defined_in})")
     if not rows:
         out.print("lands on no element (excluded from sharing, or no element of its type)")
         return exitcodes.OK
@@ -133,63 +94,17 @@ def command(resource: str, path: Path | None, fmt: str, full: bool, state_dir: s
     return exitcodes.OK
 
 
-def _signature_note(
-    text: str, doc: dict[str, object], config: Path | None, state_dir: str | None
-) -> str:
-    """Whether the plan's signature holds, in one sentence (never a reason to refuse:
-    showing a plan is harmless, applying it checks again)."""
-    signature = doc.get(signing.SIGNATURE)
-    if not isinstance(signature, dict):
-        return "signature: none (apply refuses an unsigned plan)"
-    if config is None:
-        named = doc.get("source")
-        config = Path(named) if isinstance(named, str) else None
-    settings = read_settings(config) if config is not None else None
-    if config is None or settings is None:
-        return (
-            "signature: not checked (no readable config at "
-            f"{str(config) if config else 'the path the plan names'}; pass it as PATH)"
-        )
-    key = signing.plan_key(settings.secret_key, state_dir_for(config, state_dir), create=False)
-    if isinstance(key, str):
-        return f"signature: not checked: {key}"
-    try:
-        signing.verify(text, key)
-    except PlanSignatureError as e:
-        return f"signature: DOES NOT HOLD for the config at {config}: {e}"
-    except PlanFormatError as e:
-        return f"signature: not checked: {e}"
-    return f"signature: holds under the key of the config at {config}"
-
-
 def show_plan(
     plan_file: Path, config: Path | None, fmt: str, full: bool, state_dir: str | None
 ) -> int:
     """A saved plan, as `provgit plan` showed it (like `terraform show plan.out`)."""
-    try:
-        text = plan_file.read_text(encoding="utf-8")
-        doc = json.loads(text)
-    except OSError as e:
-        raise click.UsageError(f"cannot read the plan {plan_file}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise click.UsageError(
-            f"{plan_file} is not a provgit plan (not JSON); give KIND/KEY or a file "
-            "from `provgit plan --out`"
-        ) from None
-    body = (
-        {k: v for k, v in doc.items() if k != signing.SIGNATURE} if isinstance(doc, dict) else doc
-    )
-    try:
-        plan = Plan.from_json(body)
-    except PlanFormatError as e:
-        raise click.UsageError(f"{plan_file}: {e}") from None
-    note = _signature_note(text, doc, config, state_dir)
+    seen = inspect_saved_plan(plan_file, config, state_dir)
     if fmt == "json":
         # The file as saved (the signature included), pretty-printed, with the check.
-        click.echo(json.dumps({**doc, "signature_check": note}, indent=1))
+        click.echo(json.dumps({**seen.document, "signature_check": seen.signature}, indent=1))
         return exitcodes.OK
     out = console()
     out.print(f"Saved plan {plan_file}", highlight=False)
-    out.print(note, highlight=False, soft_wrap=True)
-    plan_text.render(plan, out, None if full else 200)
+    out.print(seen.signature, highlight=False, soft_wrap=True)
+    plan_text.render(seen.plan, out, None if full else 200)
     return exitcodes.OK

@@ -8,27 +8,8 @@ import click
 import orjson
 
 from provgit import exitcodes
-from provgit.cli.applying import existing_journal
-from provgit.cli.common import (
-    config_path_argument,
-    read_settings,
-    read_source,
-    state_dir_for,
-    state_dir_option,
-)
-from provgit.compose import status_inputs
-from provgit.model.kinds import KINDS, resolve_kind
-from provgit.model.settings import Settings
-from provgit.render import status_markdown, status_text
-from provgit.report.document import build_document, filtered
-
-
-def _settings(path: Path) -> tuple[str | None, int]:
-    """Network name (the journal does not keep it) and markdown bound."""
-    settings = read_settings(path)
-    if settings is None:
-        return None, Settings().reports.markdown_max_bytes
-    return settings.network, settings.reports.markdown_max_bytes
+from provgit.api import Config
+from provgit.cli.common import api_errors, config_path_argument, state_dir_option
 
 
 @click.command("status")
@@ -43,6 +24,7 @@ def _settings(path: Path) -> tuple[str | None, int]:
     help="Bound of the markdown output (default: reports.markdown_max_bytes).",
 )
 @state_dir_option
+@api_errors
 def command(
     path: Path,
     fmt: str,
@@ -69,32 +51,8 @@ def command(
     then the last valid config's), 4 distribution errors, pending updates or elements or
     resources not completed remain.
     """
-    sdir = state_dir_for(path, state_dir)
-    kind_name: str | None = None
-    if kind is not None:
-        found = resolve_kind(kind)
-        if found is None:
-            raise click.UsageError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
-        kind_name = found.plural
-    journal = existing_journal(path, sdir)
-    try:
-        network, bound = _settings(path)
-        # The config as it is now: a change not applied yet shows as such.
-        now = status_inputs(read_source(path), sdir, sdir / "cache")
-        doc = build_document(
-            journal,
-            network=network,
-            state=now.state if now else None,
-            target=now.target if now else None,
-            state_dir=sdir,
-        )
-        if element is not None and element not in doc["elements"]:
-            known = ", ".join(doc["elements"]) or "none yet"
-            raise click.UsageError(f"no status for element {element!r}; known: {known}")
-    finally:
-        journal.close()
-    doc = filtered(doc, element=element, kind=kind_name)
-    invalid = now.problems if now is not None else 0
+    status = Config.at(path, state_dir).status(element, kind)
+    doc, invalid = status.document, status.problems
     if invalid:
         # A CI gate asking "is what is in git in sync?" must not hear yes.
         click.echo(
@@ -107,9 +65,9 @@ def command(
         # orjson: the pure-Python indenting encoder took 0.4 s on 100,000 users.
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     elif fmt == "markdown":
-        click.echo(status_markdown.render(doc, max_bytes or bound), nl=False)
+        click.echo(status.markdown(max_bytes), nl=False)
     else:
-        click.echo(status_text.render(doc), nl=False)
+        click.echo(status.text(), nl=False)
     if invalid:
         return exitcodes.INVALID
     return exitcodes.OK if doc["in_sync"] else exitcodes.APPLIED_WITH_ERRORS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -10,13 +9,9 @@ from pathlib import Path
 import click
 
 from provgit import exitcodes
-from provgit.cli.common import config_path_argument, read_source, state_dir_for, state_dir_option
-from provgit.diagnostics import Diagnostic
-from provgit.model.findings import resolve
+from provgit.api import Config
+from provgit.cli.common import api_errors, config_path_argument, state_dir_option
 from provgit.render import diagnostics as render
-from provgit.secret_refs import check_references
-from provgit.validate import validate_source
-from provgit.validate.cache import Verdict, VerdictStore, recording_reads
 
 
 @click.command("validate")
@@ -36,6 +31,7 @@ from provgit.validate.cache import Verdict, VerdictStore, recording_reads
     help="Also check that every secret reference resolves here (for a deploy job).",
 )
 @state_dir_option
+@api_errors
 def command(path: Path, fmt: str, no_cache: bool, secrets: bool, state_dir: str | None) -> int:
     """Validate the config at PATH (default: the current directory).
 
@@ -45,27 +41,7 @@ def command(path: Path, fmt: str, no_cache: bool, secrets: bool, state_dir: str 
     variable, an unreadable file) is a problem too; its value is never shown.
     """
     started = time.perf_counter()
-    source = read_source(path)
-    cache = None if no_cache else state_dir_for(path, state_dir) / "cache"
-    # Nothing changed since the last run: answer from the stored verdict
-    # (see provgit.validate.cache) instead of rebuilding every model.
-    store = None if cache is None else VerdictStore(cache)
-    # Secrets depend on the environment, not the files: never a stored verdict.
-    result = None if store is None or secrets else store.get(source)
-    if result is None:
-        traced, reads = recording_reads(source)
-        full = validate_source(traced, cache)
-        result = Verdict(
-            full.diagnostics, full.state.counts(), full.files, full.parsed, full.cached
-        )
-        if store is not None:
-            store.put(source, result, reads)
-        if secrets and full.ok:
-            # Where every reference is written; the value is never read out.
-            found = resolve(check_references(full.state), full.state.sources)
-            result = dataclasses.replace(
-                result, diagnostics=sorted(result.diagnostics + found, key=Diagnostic.sort_key)
-            )
+    result = Config.at(path, state_dir).validate(use_cache=not no_cache, secrets=secrets)
     elapsed = time.perf_counter() - started
     counts = {k: v for k, v in result.counts.items() if v}
     if fmt == "json":

@@ -8,7 +8,7 @@ import platform
 import click
 
 from provgit import __version__, exitcodes
-from provgit.plan.model import FORMAT as PLAN_FORMAT
+from provgit.api import PLAN_FORMAT
 
 
 @click.command("version")

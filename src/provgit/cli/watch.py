@@ -9,11 +9,9 @@ from pathlib import Path
 import click
 
 from provgit import aio, exitcodes
+from provgit.api.watching import SETTINGS_FILE, JournalError, PlanOptions
 from provgit.cli.common import settings_missing_message, state_dir_for, state_dir_option
 from provgit.cli.plan import plan_options
-from provgit.journal import JournalError
-from provgit.plan import PlanOptions
-from provgit.source import SETTINGS_FILE
 from provgit.watch.follower import FollowError
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher, WatchOptions
@@ -21,6 +19,35 @@ from provgit.watch.options import DriftMode
 from provgit.watch.server import is_loopback
 
 DEFAULT_PORT = 8472
+
+
+def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tuple[Path, Path, str]:
+    """(config directory or state dir for a repository, state dir, subdir in the
+    repository); a usage error for what git or the loop would misread."""
+    if repo:
+        if repo.startswith("-") or ref.startswith("-"):
+            # git would take it as an option (--upload-pack=... runs a command).
+            raise click.UsageError(
+                f"--repo and --ref cannot start with '-' "
+                f"(got {repo if repo.startswith('-') else ref!r}): "
+                "give a URL or a path (./-name for a folder named so)"
+            )
+        subdir = path.as_posix()
+        if path.is_absolute() or ".." in path.parts:
+            raise click.UsageError(
+                "with --repo, PATH is the config directory inside the repository"
+            )
+        sdir = Path(state_dir or os.environ.get("PROVGIT_STATE_DIR") or ".provgit")
+        config = sdir
+    else:
+        if not path.is_dir():
+            raise click.UsageError(f"config directory {str(path)!r} does not exist")
+        if not ((path / SETTINGS_FILE).is_file() or (path / SETTINGS_FILE).is_symlink()):
+            raise click.UsageError(settings_missing_message(path))
+        subdir = "."
+        sdir = state_dir_for(path, state_dir)
+        config = path
+    return config, sdir, subdir
 
 
 @click.command("watch")
@@ -127,29 +154,7 @@ def command(
             f"--host {host} is not a loopback address: set a bearer token in ${token_env} "
             "(every request will need it)"
         )
-    if repo:
-        if repo.startswith("-") or ref.startswith("-"):
-            # git would take it as an option (--upload-pack=... runs a command).
-            raise click.UsageError(
-                f"--repo and --ref cannot start with '-' "
-                f"(got {repo if repo.startswith('-') else ref!r}): "
-                "give a URL or a path (./-name for a folder named so)"
-            )
-        subdir = path.as_posix()
-        if path.is_absolute() or ".." in path.parts:
-            raise click.UsageError(
-                "with --repo, PATH is the config directory inside the repository"
-            )
-        sdir = Path(state_dir or os.environ.get("PROVGIT_STATE_DIR") or ".provgit")
-        config = sdir
-    else:
-        if not path.is_dir():
-            raise click.UsageError(f"config directory {str(path)!r} does not exist")
-        if not ((path / SETTINGS_FILE).is_file() or (path / SETTINGS_FILE).is_symlink()):
-            raise click.UsageError(settings_missing_message(path))
-        subdir = "."
-        sdir = state_dir_for(path, state_dir)
-        config = path
+    config, sdir, subdir = _where(path, repo, ref, state_dir)
     options = WatchOptions(
         config=config.resolve(),
         state_dir=sdir.resolve(),

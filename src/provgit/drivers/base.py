@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provgit.wire.protocol import (
+    CallLoad,
     Change,
     ChangeFeed,
     ConflictError,
@@ -36,6 +37,7 @@ from provgit.wire.protocol import (
 )
 
 __all__ = [
+    "CallLoad",
     "Change",
     "ChangeFeed",
     "ConflictError",

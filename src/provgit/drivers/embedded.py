@@ -8,6 +8,9 @@ Settings:
   path       (optional) the store file; default `<state_dir>/elements/<element>.sqlite`,
              created on first use with the element's type
   retention  (optional) changes kept for the feed (default 10,000)
+  call_load  (optional) the call load the element reports: a percent (85) or
+             seconds:percent steps ('0:10,60:85'), counted from when the
+             profile was first given (kept in the store file)
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class EmbeddedDriver:
                 element_type=self.config.element_type,
                 retention=retention,
             )
+            profile = self.config.settings.get("call_load")
+            if profile is not None:
+                # Set once: a step profile keeps counting from when it was first given.
+                self._store.set_call_load(str(profile), keep=True)
         return self._store
 
     async def info(self) -> ElementInfo:

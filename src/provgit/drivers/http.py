@@ -43,6 +43,7 @@ from provgit.drivers.base import DriverConfig
 from provgit.records import MANAGED_BY, META_PREFIX, Fields
 from provgit.wire import codec, sensitive
 from provgit.wire.protocol import (
+    CallLoad,
     ChangeFeed,
     ElementError,
     ElementInfo,
@@ -264,8 +265,20 @@ class HttpDriver:
     async def info(self) -> ElementInfo:
         b = await self._get("/element")
         try:
-            return ElementInfo(b["name"], b["type"], b["version"], b["revision"], b["state"])
-        except KeyError:
+            load = b.get("call_load")
+            call_load = (
+                None
+                if load is None
+                else CallLoad(
+                    int(load["active_calls"]),
+                    int(load["queued_calls"]),
+                    float(load["load_percent"]),
+                )
+            )
+            return ElementInfo(
+                b["name"], b["type"], b["version"], b["revision"], b["state"], call_load
+            )
+        except (KeyError, TypeError, ValueError):
             raise self._garbled() from None
 
     async def list_records(

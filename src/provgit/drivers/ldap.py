@@ -7,6 +7,9 @@ per-field overrides). Every entry provgit creates carries a marker value in
 `description`; entries without it are listed (so `import` and plans see them)
 but never written or deleted, and nothing outside the OU is ever touched.
 
+Reads go through python-ldap (`provgit.drivers.ldap_read`: libldap decodes
+in C), writes through ldap3 (its assertion control); each keeps a connection.
+
 Revisions are the entries' `entryCSN` (microsecond change sequence numbers, so a
 change made in the directory meanwhile is a conflict): updates and deletes carry
 the LDAP assertion control (RFC 4528) naming the CSN they were planned against.
@@ -27,13 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import math
 import os
 import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import ldap3
@@ -44,6 +47,15 @@ from ldap3.utils.dn import escape_rdn
 from pyasn1.codec.ber import encoder as ber  # ldap3's own ASN.1 library
 
 from provgit.drivers.base import DriverConfig
+from provgit.drivers.ldap_csn import csn_bounds as _csn_bounds
+from provgit.drivers.ldap_csn import csn_revision
+from provgit.drivers.ldap_csn import stamp as _stamp
+from provgit.drivers.ldap_read3 import Reader as SlowReader
+
+try:  # python-ldap: the `fast-ldap` extra (it builds against libldap's headers)
+    from provgit.drivers.ldap_read import Reader as FastReader
+except ImportError:  # pragma: no cover - depends on the install
+    FastReader = None  # type: ignore[assignment,misc]
 from provgit.model.directory import FIELDS, PRESET_CLASSES, PRESET_RDN, carried
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 from provgit.wire.protocol import (
@@ -71,6 +83,9 @@ FORM = "User and Services (IDS entry)"
 # provgit's ownership mark on an entry (a `description` value).
 MARKER_ATTRIBUTE = "description"
 MARKER = f"managed-by={MANAGED_BY_VALUE}"
+MARKER_BYTES = MARKER.encode()
+# What `_record` makes of the entryCSN and marker attributes (not user fields).
+_CSN, _MARK = "\0csn", "\0mark"
 ASSERTION_OID = "1.3.6.1.1.12"
 T = TypeVar("T")
 
@@ -78,31 +93,6 @@ T = TypeVar("T")
 def mapping_of(directory: Mapping[str, Any]) -> dict[str, str]:
     """field -> attribute for what this element carries (preset, then overrides)."""
     return carried(str(directory.get("preset") or "active_directory"), directory.get("attributes"))
-
-
-# ---- revisions: entryCSN <-> int ------------------------------------------------
-# An entryCSN is `YYYYmmddHHMMSS.ffffffZ#count#sid#mod`. The revision is the
-# microseconds since the epoch times 1000 plus the count: ordered as the CSNs
-# are, and inside a signed 64-bit integer (the journal's column) for centuries.
-
-
-def csn_revision(csn: str) -> int:
-    stamp, _, rest = csn.partition("#")
-    when = datetime.strptime(stamp, "%Y%m%d%H%M%S.%fZ").replace(tzinfo=UTC)
-    count = int(rest.partition("#")[0] or "0", 16)
-    micros = int(when.timestamp()) * 1_000_000 + when.microsecond
-    return micros * 1000 + min(count, 999)
-
-
-def _stamp(revision: int) -> datetime:
-    micros = revision // 1000
-    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
-
-
-def _csn_bounds(revision: int) -> tuple[str, str]:
-    stamp = _stamp(revision).strftime("%Y%m%d%H%M%S.%fZ")
-    count = f"{revision % 1000:06x}"
-    return f"{stamp}#{count}#000#000000", f"{stamp}#{count}#fff#ffffff"
 
 
 def _assertion(filter_text: str) -> tuple[str, bool, bytes]:
@@ -133,7 +123,29 @@ class LdapDriver:
         self.object_classes = list(d.get("object_classes") or PRESET_CLASSES[preset])
         self.attributes = sorted(set(self.mapping.values()))
         self._conn: ldap3.Connection | None = None
+        # Reads go through libldap (python-ldap, the `fast-ldap` extra) when it
+        # is installed, else through ldap3 (see provgit.drivers.ldap_read3).
+        self._reader: FastReader | SlowReader
+        if FastReader is not None:
+            self._reader = FastReader(
+                self.name,
+                self.url,
+                self.base,
+                self.bind_dn,
+                self._password,
+                self.timeout,
+                self.start_tls,
+                self.ca_file,
+            )
+        else:
+            self._reader = SlowReader(
+                self.name, self.base, self.timeout, self._connect, _error, self._drop
+            )
         self._lock = threading.Lock()
+        # (field, attribute in lower case) of what an entry carries, for decoding
+        # reads; and each attribute name as the server spells it -> its field.
+        self._wanted = [(f, a.lower()) for f in FIELDS if (a := self.mapping.get(f))]
+        self._names: dict[str, tuple[str, ...]] = {}
         # key -> revision of the entries (managed or not) last seen; None: no full
         # read yet. A refresh reports the keys gone from the OU since as deletes.
         self._known: dict[str, int] | None = None
@@ -184,9 +196,21 @@ class LdapDriver:
                     return fn(conn)
                 except lx.LDAPException as e:
                     # A dropped connection is a transport problem; the next call reconnects.
-                    conn.unbind()
-                    self._conn = None
+                    self._drop()
                     raise TransportError(f"element {self.name}: {e}") from e
+
+        return await asyncio.to_thread(run)
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(lx.LDAPException):
+                conn.unbind()
+
+    async def _read(self, fn: Callable[[FastReader | SlowReader], T]) -> T:
+        def run() -> T:
+            with self._lock:
+                return fn(self._reader)
 
         return await asyncio.to_thread(run)
 
@@ -195,20 +219,41 @@ class LdapDriver:
     def _dn(self, key: str) -> str:
         return f"{self.rdn}={escape_rdn(key)},{self.base}"
 
-    def _record(self, entry: Mapping[str, Any]) -> StoredRecord | None:
-        attrs = _lower(entry.get("raw_attributes") or {})
+    def _record(self, raw: Mapping[str, Sequence[bytes]]) -> StoredRecord | None:
+        """A read entry's attributes (values as bytes, as libldap gives them) -> a record."""
         fields: Fields = {}
-        for f in FIELDS:
-            a = self.mapping.get(f)
-            if a and attrs.get(a.lower()):
-                fields[f] = attrs[a.lower()][0]
+        csn: bytes | None = None
+        owned = False
+        names = self._names
+        for attribute, values in raw.items():
+            targets = names.get(attribute)
+            if targets is None:  # first sight of this spelling of an attribute name
+                targets = names[attribute] = self._fields_of(attribute.lower())
+            if not values or not targets:
+                continue
+            if targets[0] == _CSN:
+                csn = values[0]
+            elif targets[0] == _MARK:
+                owned = MARKER_BYTES in values
+            else:
+                text = values[0].decode("utf-8", "replace")
+                for name in targets:
+                    fields[name] = text
         key = fields.get("login_id")
-        csn = attrs.get("entrycsn")
-        if not key or not csn:
+        if not key or csn is None:
             return None
-        if MARKER in attrs.get(MARKER_ATTRIBUTE.lower(), []):
+        if owned:
             fields[MANAGED_BY] = MANAGED_BY_VALUE
-        return StoredRecord(USERS, str(key), fields, csn_revision(csn[0]))
+        return StoredRecord(USERS, str(key), fields, csn_revision(csn.decode("ascii", "replace")))
+
+    def _fields_of(self, attribute: str) -> tuple[str, ...]:
+        """A read attribute (lower case) -> the fields it carries (an override may
+        map two to one attribute), or (_CSN,), (_MARK,), () for none."""
+        if attribute == "entrycsn":
+            return (_CSN,)
+        if attribute == MARKER_ATTRIBUTE.lower():
+            return (_MARK,)
+        return tuple(f for f, a in self._wanted if a == attribute)
 
     def _entry(self, key: str, fields: Fields) -> dict[str, list[str]]:
         values: dict[str, list[str]] = {}
@@ -217,16 +262,6 @@ class LdapDriver:
             values[a] = [] if v is None or v == "" else [str(v)]
         values[self.mapping["login_id"]] = [key]
         return values
-
-    def _search(
-        self, conn: ldap3.Connection, flt: str, attrs: list[str], **kw: Any
-    ) -> list[dict[str, Any]]:
-        ok = conn.search(
-            self.base, flt, ldap3.LEVEL, attributes=attrs, time_limit=int(self.timeout), **kw
-        )
-        if not ok and conn.result.get("result") not in (0, 32):
-            raise _error(self.name, conn.result)
-        return [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
 
     def _read_attrs(self) -> list[str]:
         return [*self.attributes, MARKER_ATTRIBUTE, "entryCSN"]
@@ -255,17 +290,10 @@ class LdapDriver:
         start = _now_revision()
         cookie = base64.b64decode(cursor) if cursor else None
 
-        def page(conn: ldap3.Connection) -> Page:
-            entries = self._search(
-                conn,
-                f"({self.mapping['login_id']}=*)",
-                self._read_attrs(),
-                paged_size=max(1, limit),
-                paged_cookie=cookie,
-            )
-            controls = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
-            nxt = (controls.get("value") or {}).get("cookie") or None
-            records = [r for r in map(self._record, entries) if r is not None]
+        def page(reader: FastReader | SlowReader) -> Page:
+            flt = f"({self.mapping['login_id']}=*)"
+            entries, nxt = reader.page(flt, self._read_attrs(), max(1, limit), cookie)
+            records = [r for _, attrs in entries if (r := self._record(attrs)) is not None]
             if cookie is None:
                 self._pending = {}
             self._pending.update({r.key: r.revision for r in records})
@@ -273,7 +301,7 @@ class LdapDriver:
                 self._known = dict(self._pending)
             return Page(records, base64.b64encode(nxt).decode() if nxt else None, start)
 
-        return await self._call(page)
+        return await self._read(page)
 
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         if self._known is None:
@@ -281,13 +309,12 @@ class LdapDriver:
             raise FeedTooOldError(f"element {self.name}: no full read yet in this process")
         stamp = _stamp(since).strftime("%Y%m%d%H%M%SZ")
 
-        def read(conn: ldap3.Connection) -> ChangeFeed:
+        def read(reader: FastReader | SlowReader) -> ChangeFeed:
             assert self._known is not None
             login = self.mapping["login_id"]
-            changed = self._search(
-                conn, f"(&({login}=*)(modifyTimestamp>={stamp}))", self._read_attrs()
-            )
-            present = self._present_keys(conn)
+            flt = f"(&({login}=*)(modifyTimestamp>={stamp}))"
+            changed = [attrs for _, attrs in reader.every(flt, self._read_attrs())]
+            present = self._present_keys(reader)
             out: list[Change] = []
             top = since
             for r in map(self._record, changed):
@@ -301,24 +328,17 @@ class LdapDriver:
             self._known.update({c.key: c.revision for c in out if c.op == "put"})
             return ChangeFeed(out, top)
 
-        return await self._call(read)
+        return await self._read(read)
 
-    def _present_keys(self, conn: ldap3.Connection) -> set[str]:
+    def _present_keys(self, reader: FastReader | SlowReader) -> set[str]:
         """Every user name in the OU (names only: cheap next to a full read)."""
         login = self.mapping["login_id"]
-        flt = f"({login}=*)"
         keys: set[str] = set()
-        cookie: bytes | None = None
-        while True:
-            entries = self._search(conn, flt, [login], paged_size=1000, paged_cookie=cookie)
-            for e in entries:
-                values = _lower(e.get("raw_attributes") or {}).get(login.lower())
-                if values:
-                    keys.add(values[0])
-            controls = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
-            cookie = (controls.get("value") or {}).get("cookie") or None
-            if not cookie:
-                return keys
+        for _, attrs in reader.every(f"({login}=*)", [login]):
+            values = {k.lower(): v for k, v in attrs.items()}.get(login.lower())
+            if values:
+                keys.add(_text(values[0]))
+        return keys
 
     async def write(self, op: WriteOp) -> WriteResult:
         return await self._call(lambda conn: self._write(conn, op))
@@ -428,11 +448,16 @@ class LdapDriver:
     async def close(self) -> None:
         def close() -> None:
             with self._lock:
+                self._reader.close()
                 if self._conn is not None:
                     self._conn.unbind()
                     self._conn = None
 
         await asyncio.to_thread(close)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _lower(attrs: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -56,7 +56,7 @@ from provgit.importing.items import (
     rule_central,
     sides,
 )
-from provgit.importing.pairing import Group, UserGroup, fold, pair
+from provgit.importing.pairing import Group, UserGroup, fold, names_only_dropped, pair
 from provgit.importing.reverse import ElementViews, reverse
 from provgit.importing.users import UserDecider
 from provgit.model.common import Model
@@ -219,6 +219,8 @@ class _Analyser:
         for kind in kinds:
             existing = {fold(kind, k): k for k in self.state.of(kind)}
             for key, group in groups.get(kind, {}).items():
+                if not names_only_dropped(group, existing):
+                    continue
                 data, conflicts, problems = self.choose(group)
                 yaml_key = existing.get(fold(kind, key), key)
                 if kind in ("roles",) and yaml_key != key and "name" in data:
@@ -232,7 +234,7 @@ class _Analyser:
     def users(self, groups: Mapping[str, UserGroup]) -> None:
         for login, g in groups.items():
             data, conflicts, problems, secrets = self.decider.decide(g)
-            elements = ([g.micollab.element] if g.micollab else []) + list(g.phones)
+            elements = g.elements()
             self.settle("users", login, data, elements, conflicts, problems, secrets)
 
     # -- deciding an item --

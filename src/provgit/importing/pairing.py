@@ -2,7 +2,9 @@
 
 - Templates, roles (names ignore case), departments, locations, classes of
   service and COR groups (by number), IVR content: by key.
-- Users: MiCollab users by login id; then each call server's phone record
+- Users: MiCollab users by login id, then directory entries (MiCollab IDS's
+  source) by login id, a directory standing in for the MiCollab where the
+  network has none; then each call server's phone record
   joins the MiCollab user with its login id, or, when MiCollab has no such
   login, the one MiCollab user holding its DNs (paired by DN, the login on the
   call server differs); what is left groups by login id.
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from provgit.importing.reverse import ElementViews, RemoteEntry, Seen, UserView
 from provgit.model.kinds import KINDS
 from provgit.model.telephony import User
-from provgit.records import MICOLLAB
+from provgit.records import DIRECTORY, MICOLLAB
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Group:
 class UserGroup:
     login: str
     micollab: UserView | None = None
+    # directory element -> its entry for this user (MiCollab IDS's source)
+    directory: dict[str, UserView] = field(default_factory=dict)
     phones: dict[str, UserView] = field(default_factory=dict)  # call server -> phone record
     remote: list[RemoteEntry] = field(default_factory=list)
     # call server -> its login id, where it was paired by DN under another login
@@ -44,15 +48,28 @@ class UserGroup:
     conflicts: list[str] = field(default_factory=list)
 
     @property
+    def central(self) -> UserView | None:
+        """Where the user's own data is mastered: the MiCollab, else a directory
+        (which MiCollab IDS creates its users from)."""
+        return self.micollab or next(iter(self.directory.values()), None)
+
+    @property
+    def sources(self) -> list[UserView]:
+        """Every view of this user but the call servers' phone records."""
+        return ([self.micollab] if self.micollab else []) + list(self.directory.values())
+
+    @property
     def dns(self) -> set[str]:
-        out: set[str] = set(self.micollab.dns) if self.micollab else set()
-        for v in self.phones.values():
+        out: set[str] = set()
+        for v in [*self.sources, *self.phones.values()]:
             out.update(v.dns)
         return out
 
     def where(self) -> str:
-        names = ([self.micollab.element] if self.micollab else []) + list(self.phones)
-        return ", ".join(names)
+        return ", ".join(self.elements())
+
+    def elements(self) -> list[str]:
+        return [v.element for v in self.sources] + list(self.phones)
 
 
 @dataclass
@@ -83,6 +100,20 @@ def _pair_simple(views: Mapping[str, ElementViews]) -> dict[str, dict[str, Group
     return {kind: {g.key: g for g in groups.values()} for kind, groups in by_fold.items()}
 
 
+def names_only_dropped(group: Group, existing: Mapping[str, str]) -> bool:
+    """Drop the views of a department or location that only a directory entry
+    names (a name is all it knows): they count only where no other element
+    and no YAML (`existing`: folded key -> key) has it. False: nothing is
+    left to import."""
+    if not any(v.element_type == DIRECTORY for v in group.views):
+        return True
+    others = [v for v in group.views if v.element_type != DIRECTORY]
+    if others:
+        group.views = others
+        return True
+    return fold(group.kind, group.key) not in existing
+
+
 def _pair_users(
     views: Mapping[str, ElementViews], existing: Mapping[str, User]
 ) -> dict[str, UserGroup]:
@@ -95,9 +126,19 @@ def _pair_users(
             groups[u.login_id] = UserGroup(u.login_id, micollab=u)
             for dn in u.dns:
                 mcl_dn.setdefault(dn, u.login_id)
+    for ev in views.values():
+        if ev.element_type != DIRECTORY:
+            continue
+        for u in ev.users:
+            group = groups.get(u.login_id)
+            if group is None:
+                group = groups[u.login_id] = UserGroup(u.login_id)
+            group.directory.setdefault(ev.element, u)
+            for dn in u.dns:
+                mcl_dn.setdefault(dn, u.login_id)
     mcl_logins = set(groups)
     for ev in views.values():
-        if ev.element_type == MICOLLAB:
+        if ev.element_type in (MICOLLAB, DIRECTORY):
             continue
         for u in ev.users:
             target = _phone_group(u, ev.element, groups, mcl_logins, mcl_dn)
@@ -158,11 +199,12 @@ def _dn_conflicts(groups: dict[str, UserGroup], existing: Mapping[str, User]) ->
 def _email_conflicts(groups: dict[str, UserGroup], existing: Mapping[str, User]) -> None:
     for login, g in groups.items():
         yaml_user = existing.get(login)
-        if yaml_user is None or g.micollab is None:
+        central = g.central
+        if yaml_user is None or central is None:
             continue
-        theirs = g.micollab.fields.get("email")
+        theirs = central.fields.get("email")
         if yaml_user.email and theirs and yaml_user.email.casefold() != str(theirs).casefold():
             g.conflicts.append(
                 f"login {login} has email {yaml_user.email} in the YAML but {theirs} on "
-                f"{g.micollab.element}: login id and email must both match to pair a user"
+                f"{central.element}: login id and email must both match to pair a user"
             )

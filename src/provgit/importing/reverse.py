@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from provgit import registry
 from provgit.model.kinds import KINDS
 from provgit.observe import Observation
-from provgit.records import IVR, MICOLLAB, MIVB, Fields
+from provgit.records import DIRECTORY, IVR, MICOLLAB, MIVB, Fields
 from provgit.registry import SIMPLE_COLLECTIONS
 from provgit.secrets import SENSITIVE
 
@@ -160,8 +161,36 @@ def _steps(steps: Any) -> list[dict[str, Any]]:
     return [minimal(s) for s in steps if isinstance(s, dict)]
 
 
+# The collections `_simple` reads back itself; any other one-record-each
+# collection is a kind registered at run time, read back by its entry.
+_BUILTIN_SIMPLE = frozenset(
+    (
+        "cos",
+        "cor_groups",
+        "departments",
+        "locations",
+        "templates",
+        "roles",
+        "media_servers",
+        "prompts",
+        "subroutines",
+        "workflows",
+    )
+)
+
+
+def _registered(collection: str, key: str, f: Fields) -> dict[str, Any]:
+    entry = registry.entry_of(SIMPLE[collection])
+    data = {k: v for k, v in f.items() if not k.startswith("_")}
+    if entry is not None and entry.reverse is not None:
+        return entry.reverse(key, data)
+    return data
+
+
 def _simple(collection: str, key: str, f: Fields) -> tuple[dict[str, Any], dict[str, Any]]:
     """One record of a one-to-one collection -> (resource data, meta)."""
+    if collection not in _BUILTIN_SIMPLE:
+        return minimal(_registered(collection, key, f)), {}
     if collection in ("cos", "cor_groups"):
         number = f.get("number", key)
         data: dict[str, Any] = {"number": int(number), "comment": f.get("comment")}
@@ -252,15 +281,51 @@ def _user_view(element: str, element_type: str, key: str, f: Fields) -> UserView
     )
 
 
+# What a directory entry says about its user (the fields its mapping carries).
+DIRECTORY_USER = ("first_name", "last_name", "email", "department", "location", "role", "host")
+
+
+def _directory_view(element: str, key: str, f: Fields) -> UserView:
+    """A directory entry as MiCollab IDS reads it: user data, the role from
+    `employeeType`, the host from `ipPhone`, and its DNs (primary, secondary)
+    as services whose labels and device types the role's template gives."""
+    dns = [f.get("primary_dn"), f.get("secondary_dn")]
+    services = tuple({"dn": str(d)} for d in dns if d is not None and str(d) != "")
+    fields = minimal({k: f.get(k) for k in DIRECTORY_USER})
+    return UserView(element, DIRECTORY, str(f.get("login_id") or key), fields, services)
+
+
+def _named_by(view: UserView) -> list[Seen]:
+    """The departments and locations a directory entry names: a name is all a
+    directory knows of them, so they count only where nothing else has them."""
+    out = []
+    for kind, name in (
+        ("departments", view.fields.get("department")),
+        ("locations", view.fields.get("location")),
+    ):
+        if name:
+            data = {"name": str(name)}
+            out.append(Seen(kind, str(name), view.element, DIRECTORY, "users", data))
+    return out
+
+
 def reverse_element(obs: Observation, element_type: str) -> ElementViews:
     """Every record one element holds -> views, per resource."""
     out = ElementViews(obs.element, element_type)
+    named: set[tuple[str, str]] = set()  # departments and locations a directory names
     for collection, records in sorted(obs.records.items()):
         for key, stored in sorted(records.items()):
             f = stored.fields
             try:
                 if collection == "users" and element_type in (MICOLLAB, MIVB):
                     out.users.append(_user_view(obs.element, element_type, key, f))
+                elif collection == "users" and element_type == DIRECTORY:
+                    view = _directory_view(obs.element, key, f)
+                    out.users.append(view)
+                    for seen in _named_by(view):
+                        if (seen.kind, seen.key) not in named:
+                            named.add((seen.kind, seen.key))
+                            out.seen.append(seen)
                 elif collection == "remote_directory":
                     out.remote.append(
                         RemoteEntry(
@@ -308,7 +373,7 @@ def reverse(
     out: dict[str, ElementViews] = {}
     for name, etype in element_types.items():
         obs = observed.get(name)
-        if obs is None or not obs.ok or etype not in (MICOLLAB, MIVB, IVR):
+        if obs is None or not obs.ok or etype not in (MICOLLAB, MIVB, IVR, DIRECTORY):
             continue
         out[name] = reverse_element(obs, etype)
     return out

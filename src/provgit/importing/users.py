@@ -29,6 +29,7 @@ from provgit.model.settings import ImportRules
 from provgit.model.state import DesiredState
 from provgit.model.telephony import Role, Template, User
 from provgit.projection.topology import Topology
+from provgit.records import DIRECTORY
 
 USER_DATA = ("first_name", "last_name", "directory_name", "department", "location")
 
@@ -51,7 +52,8 @@ class UserDecider:
 
     def host(self, g: UserGroup) -> tuple[str | None, list[Conflict], list[str]]:
         holders = sorted(g.phones, key=lambda e: self.order[e])
-        named = g.micollab.fields.get("host") if g.micollab else None
+        central = g.central
+        named = central.fields.get("host") if central else None
         conflicts: list[Conflict] = []
         if not holders:
             if named in self.topo.call_servers:
@@ -81,7 +83,7 @@ class UserDecider:
                     Conflict(
                         "host",
                         [
-                            Side(g.micollab.element if g.micollab else "micollab", {"host": named}),
+                            Side(central.element if central else "micollab", {"host": named}),
                             Side(", ".join(holders), {"holds the phone record": True}),
                         ],
                         host,
@@ -144,18 +146,25 @@ class UserDecider:
         round: import.rules.user_data). Email, role, template and host are only
         on the MiCollab. Returns the view that won and the fields it gives."""
         rules = self.rules
-        base = g.micollab or phone
+        central = g.central
+        base = central or phone
         if rules.user_data == "call_server" and phone is not None:
             base = phone
         assert base is not None
-        fields = dict(g.micollab.fields) if g.micollab else {}
+        fields = dict(central.fields) if central else {}
         if base is phone and phone is not None:
             for k in USER_DATA:
                 fields.pop(k, None)
         fields.update(base.fields)
+        # A directory entry carries no directory name: the phone record's stands.
+        named = phone.fields.get("directory_name") if phone else None
+        if base.element_type == DIRECTORY and named:
+            fields["directory_name"] = named
         views = []
-        for v in ([g.micollab] if g.micollab else []) + list(g.phones.values()):
+        for v in [*g.sources, *g.phones.values()]:
             d = {k: v.fields.get(k) for k in USER_DATA}
+            if v.element_type == DIRECTORY:
+                d["directory_name"] = named
             if not d.get("directory_name"):
                 d["directory_name"] = f"{d.get('last_name')}, {d.get('first_name')}"
             views.append((v.element, d))
@@ -194,6 +203,21 @@ class UserDecider:
                         [
                             Side(g.micollab.element, {"services": mcl}),
                             Side(phone.element, {"services": short}),
+                        ],
+                        phone_source,
+                        rule_phone_data(rules),
+                    )
+                )
+        for entry in g.directory.values():
+            # An entry carries DNs only (primary, secondary): compare those.
+            phone_dns = list(phone.dns) if phone is not None else []
+            if phone is not None and list(entry.dns) != phone_dns[: len(entry.dns)]:
+                conflicts.append(
+                    Conflict(
+                        "phone data",
+                        [
+                            Side(entry.element, {"dns": list(entry.dns)}),
+                            Side(phone.element, {"dns": phone_dns}),
                         ],
                         phone_source,
                         rule_phone_data(rules),
@@ -275,10 +299,11 @@ class UserDecider:
 
 
 def _login_conflict(g: UserGroup) -> Conflict:
+    central = g.central
     return Conflict(
         "login id",
-        [Side(g.micollab.element if g.micollab else "micollab", {"login_id": g.login})]
+        [Side(central.element if central else "micollab", {"login_id": g.login})]
         + [Side(e, {"login_id": lg}) for e, lg in g.paired_by_dn.items()],
-        g.micollab.element if g.micollab else g.login,
+        central.element if central else g.login,
         RULE_LOGIN,
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from provgit.fsutil import atomic_write
 from provgit.importing.analysis import Item
@@ -117,6 +117,15 @@ def _node(value: Any, key: str | None = None, in_list: str | None = None) -> Any
             s.fa.set_flow_style()
         return s
     return _scalar(value)
+
+
+def _same_quotes(have: Any, value: Any) -> Any:
+    """A changed string keeps the quotes its author wrote ('100' -> '101')."""
+    if isinstance(value, str) and isinstance(
+        have, SingleQuotedScalarString | DoubleQuotedScalarString
+    ):
+        return type(have)(str(value))
+    return value
 
 
 def _is_block(v: Any) -> bool:
@@ -379,7 +388,7 @@ def _merge(
             continue
         value = _node(want, name)
         if name in target:
-            target[name] = value
+            target[name] = _same_quotes(have, value)
             continue
         # A new field goes where the model puts it (else after the fields before it).
         rank = order or list(data)

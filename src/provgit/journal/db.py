@@ -132,9 +132,10 @@ class Journal(JournalReader):
         resource: str,
         error: str,
         next_retry: float,
+        first: float | None = None,
     ) -> None:
         self._pending.upsert_pending(
-            element, collection, key, action, kind, resource, error, next_retry
+            element, collection, key, action, kind, resource, error, next_retry, first
         )
 
     def clear_pending(self, element: str, keys: Iterable[Ref] | None = None) -> int:

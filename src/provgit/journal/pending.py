@@ -26,7 +26,10 @@ class PendingUpdates:
         resource: str,
         error: str,
         next_retry: float,
+        first: float | None = None,
     ) -> None:
+        """Record (or count one more attempt of) a pending update. `first`:
+        when a new one started waiting (default now; a hold passes its clock's)."""
         now = time.time()
         with self._store.transaction():
             self._store.db.execute(
@@ -35,7 +38,18 @@ class PendingUpdates:
                 "action = excluded.action, attempts = attempts + 1, "
                 "last_attempt = excluded.last_attempt, next_retry = excluded.next_retry, "
                 "last_error = excluded.last_error",
-                (element, collection, key, action, kind, resource, now, now, next_retry, error),
+                (
+                    element,
+                    collection,
+                    key,
+                    action,
+                    kind,
+                    resource,
+                    now if first is None else first,
+                    now,
+                    next_retry,
+                    error,
+                ),
             )
 
     def clear_pending(self, element: str, keys: Iterable[tuple[str, str]] | None = None) -> int:

@@ -32,6 +32,8 @@ EVENT_TYPES = (
     "resumed",  # a suspension lifted; the held work goes out on the next run
     "window_held",  # a sync window held a run's changes as pending updates
     "window_override",  # apply --override-window went through a closed window
+    "call_load_deferred",  # IVR content changes wait for an IVR server's call load to fall
+    "call_load_waited_out",  # ... and went out after apply.quiet_load's max_wait
 )
 # The element name a network-wide suspension is kept under.
 NETWORK = ""

@@ -97,6 +97,8 @@ class Element(Model):
     description: Text = ""
     # A directory element (type directory, driver ldap): the OU and the mapping.
     directory: DirectorySettings | None = None
+    # Observed (plan, status, import read it) but never written: a source, not a target.
+    read_only: bool = False
 
     @model_validator(mode="after")
     def _checks(self) -> Element:

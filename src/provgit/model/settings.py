@@ -54,6 +54,33 @@ class Alarms(Model):
     major: Annotated[int, Field(ge=0)] = 1000
 
 
+IVR_CHANGE_KINDS = ("prompts", "subroutines", "workflows")
+
+
+class QuietLoad(Model):
+    """IVR content changes (prompts, subroutines, workflows) wait while an IVR
+    server's live call load is above `limit` percent of its capacity, and go
+    out once it falls to it or after `max_wait` (then as the sync windows say).
+    The first rule whose scope matches an element and kind applies."""
+
+    # Percent of the element's call capacity in use above which changes wait.
+    limit: Annotated[float, Field(ge=0, le=100)]
+    # How long a change waits at most, from when it first waited ("90m", "2h").
+    max_wait: str = "2h"
+    # Scope: both empty is every IVR server and kind; else all given lists must match.
+    elements: list[str] = []
+    kinds: list[str] = []
+
+    @field_validator("max_wait")
+    @classmethod
+    def _max_wait(cls, v: str) -> str:
+        return _check_duration(v, "max_wait")
+
+    @property
+    def max_wait_seconds(self) -> float:
+        return _seconds(self.max_wait)
+
+
 class ApplySettings(Model):
     element_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     queue_cap: Annotated[int, Field(ge=1)] = 60_000
@@ -69,6 +96,8 @@ class ApplySettings(Model):
     # are pruned from the journal at the end of a run. Open intents, pending
     # updates, distribution errors and statuses are never pruned.
     journal_retention_days: Annotated[float, Field(gt=0)] = 30.0
+    # Call-load-aware IVR changes (apply/holds.py): rules, the first in scope wins.
+    quiet_load: list[QuietLoad] = []
 
 
 class Reports(Model):
@@ -159,14 +188,7 @@ class SyncWindow(Model):
     @field_validator("duration")
     @classmethod
     def _duration(cls, v: str) -> str:
-        m = _DURATION.match(v.strip())
-        if not v.strip() or m is None or not any(m.groups()):
-            raise ValueError(
-                f"bad duration {v!r}: write days, hours and minutes such as '90m', '2h', '1d12h'"
-            )
-        if _seconds(v) <= 0:
-            raise ValueError("a window's duration must be longer than 0")
-        return v
+        return _check_duration(v, "a window's duration")
 
     @field_validator("time_zone")
     @classmethod
@@ -190,6 +212,17 @@ class SyncWindow(Model):
     @property
     def seconds(self) -> float:
         return _seconds(self.duration)
+
+
+def _check_duration(v: str, what: str) -> str:
+    m = _DURATION.match(v.strip())
+    if not v.strip() or m is None or not any(m.groups()):
+        raise ValueError(
+            f"bad duration {v!r}: write days, hours and minutes such as '90m', '2h', '1d12h'"
+        )
+    if _seconds(v) <= 0:
+        raise ValueError(f"{what} must be longer than 0")
+    return v
 
 
 def _seconds(duration: str) -> float:

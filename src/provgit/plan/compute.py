@@ -183,6 +183,30 @@ def assemble(
     )
 
 
+# The note a read-only element's plan carries instead of operations.
+READ_ONLY_NOTE = "read-only element: observed, never written (read_only: true in the config)"
+
+
+def read_only_plan(
+    name: str, element_type: str, obs: Observation, records: int | None = None
+) -> ElementPlan:
+    """A read-only element is a source: its observation, no operations, a note.
+    Not even provgit's own records are deleted there (the config sends it nothing)."""
+    return ElementPlan(
+        name,
+        element_type,
+        obs.state,
+        obs.revision if obs.ok else None,
+        error=None if obs.ok else obs.error,
+        warnings=(READ_ONLY_NOTE,),
+        observed_records=(
+            records if records is not None else sum(len(r) for r in obs.records.values())
+        )
+        if obs.ok
+        else 0,
+    )
+
+
 def plan_element(
     name: str,
     element_type: str,
@@ -191,6 +215,8 @@ def plan_element(
     settings: Settings,
     options: PlanOptions,
 ) -> ElementPlan:
+    if name in target.read_only:
+        return read_only_plan(name, element_type, obs)
     if not obs.ok:
         return _unobserved(name, element_type, target, obs, settings, options)
     desired = target.records.get(name, {})

@@ -35,7 +35,7 @@ from provgit.fsutil import atomic_write
 from provgit.model.network import Element
 from provgit.model.settings import Settings
 from provgit.observe import Observation
-from provgit.plan.compute import PlanOptions, assemble, plan_record
+from provgit.plan.compute import PlanOptions, assemble, plan_record, read_only_plan
 from provgit.plan.model import ElementPlan, Operation
 from provgit.projection import Target
 from provgit.secrets import UNRESOLVED, Fingerprinter, parse_ref
@@ -188,6 +188,8 @@ def refresh(
             have.discard(key)
         else:
             have.add(key)
+        if name in partial.read_only:
+            continue
         found = plan_record(
             coll, key, desired.get(coll, {}).get(key), stored, partial, name, settings, options
         )
@@ -195,16 +197,20 @@ def refresh(
             ops[(coll, key)] = found
         elif found is not None:
             warnings[f"{coll}/{key}"] = found
-    element_plan = assemble(
-        name,
-        element_type,
-        observed,
-        list(ops.values()),
-        list(warnings.values()),
-        sum(len(k) for k in keys.values()),
-        settings,
-        options,
-    )
+    count = sum(len(k) for k in keys.values())
+    if name in partial.read_only:
+        element_plan = read_only_plan(name, element_type, observed, count)
+    else:
+        element_plan = assemble(
+            name,
+            element_type,
+            observed,
+            list(ops.values()),
+            list(warnings.values()),
+            count,
+            settings,
+            options,
+        )
     kept = ElementMemo(
         entry.digest,
         observed.revision,

@@ -192,5 +192,11 @@ def recheck(
                 f"the config as a {element_type}"
             )
             continue
+        if ep.element in target.read_only and (ep.operations or ep.queued):
+            problems.append(
+                f"{ep.element}: the plan writes to it, but the config marks it read_only "
+                "(observed, never written); run `provgit plan` again"
+            )
+            continue
         problems += _element_problems(ep, element_type, plan, target, settings)
     return problems

@@ -61,6 +61,9 @@ class Target:
     unresolved_secrets: list[str] = field(default_factory=list)
     # (kind, key) excluded from sharing: provgit neither writes nor deletes them.
     excluded: set[tuple[str, str]] = field(default_factory=set)
+    # Elements marked read_only: observed, never written (sources, not targets).
+    # They hold no desired records, and the plan gives them no operations.
+    read_only: frozenset[str] = frozenset()
 
     def resource_of(self, element: str, collection: str, key: str) -> tuple[str, str]:
         """The (kind, key) a record comes from."""
@@ -87,6 +90,24 @@ def _no_files(rel: str) -> bytes | None:
     return None
 
 
+def read_only_elements(state: DesiredState) -> frozenset[str]:
+    return frozenset(n for n, e in state.elements.items() if e.read_only)
+
+
+def _writable(emit: Emit, read_only: frozenset[str]) -> Emit:
+    """`emit`, dropping the records meant for read-only elements (none: `emit` itself)."""
+    if not read_only:
+        return emit
+
+    def only_writable(
+        element: str, collection: str, key: str, fields: Fields, deps: tuple[RecordRef, ...]
+    ) -> None:
+        if element not in read_only:
+            emit(element, collection, key, fields, deps)
+
+    return only_writable
+
+
 def landings(
     state: DesiredState,
     kind: str,
@@ -106,7 +127,12 @@ def landings(
     ) -> None:
         out.append(Landing(element, collection, k, fields, deps))
 
-    fn(Context(state, fingerprints, read_other), collect, key, model)
+    fn(
+        Context(state, fingerprints, read_other),
+        _writable(collect, read_only_elements(state)),
+        key,
+        model,
+    )
     return out
 
 
@@ -144,6 +170,8 @@ def project(
         if collection in KEYED_APART:
             origin[element][(collection, key)] = (current[0], current[1])
 
+    read_only = read_only_elements(state)
+    to = _writable(emit, read_only)
     for kind, fn in PROJECTIONS.items():
         sharing = state.settings.sharing.get(kind)
         excluded = set(sharing.exclude) if sharing else set()
@@ -152,9 +180,14 @@ def project(
             if key in excluded:
                 continue
             current[:] = [kind, key]
-            fn(ctx, emit, key, model)
+            fn(ctx, to, key, model)
     return Target(
-        records, depends, origin, list(dict.fromkeys(fingerprints.unresolved)), all_excluded
+        records,
+        depends,
+        origin,
+        list(dict.fromkeys(fingerprints.unresolved)),
+        all_excluded,
+        read_only,
     )
 
 
@@ -215,21 +248,23 @@ def reproject(
 
     # All removals first: a DN that moves from one user to another in the same
     # change must not be removed after it was added.
+    read_only = previous.read_only  # the elements are the same (checked above)
+    drop_w, add_w = _writable(drop, read_only), _writable(add, read_only)
     for kind, keys in changed.items():
         fn = PROJECTIONS[kind]
         for key in keys:
             model = old.of(kind).get(key)
             if model is not None and (kind, key) not in excluded:
-                fn(old_ctx, drop, key, model)
+                fn(old_ctx, drop_w, key, model)
     for kind, keys in changed.items():
         fn = PROJECTIONS[kind]
         for key in sorted(keys):
             model = new.of(kind).get(key)
             if model is not None and (kind, key) not in excluded:
                 current[:] = [kind, key]
-                fn(new_ctx, add, key, model)
+                fn(new_ctx, add_w, key, model)
     unresolved = list(dict.fromkeys([*previous.unresolved_secrets, *fingerprints.unresolved]))
     if in_place:
         previous.unresolved_secrets = unresolved
         return previous, delta
-    return Target(records, depends, origin, unresolved, excluded), delta
+    return Target(records, depends, origin, unresolved, excluded, read_only), delta

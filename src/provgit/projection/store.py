@@ -106,6 +106,10 @@ class TargetStore:
                 "INSERT INTO meta VALUES ('excluded', ?)",
                 (marshal.dumps(sorted(target.excluded)),),
             )
+            db.execute(
+                "INSERT INTO meta VALUES ('read_only', ?)",
+                (marshal.dumps(sorted(target.read_only)),),
+            )
             db.execute("INSERT INTO meta VALUES ('digest', ?)", (marshal.dumps(digest),))
             # Every element, even one the config gives no record: status lists it.
             db.execute(
@@ -123,6 +127,7 @@ class TargetStore:
         origin: dict[RecordRef, tuple[str, str]] = {}
         with contextlib.closing(sqlite3.connect(self.path)) as db:
             excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
+            read_only_row = db.execute("SELECT v FROM meta WHERE k = 'read_only'").fetchone()
             query = (
                 "SELECT fields, depends, origin FROM records "
                 "WHERE element = ? AND collection = ? AND key = ?"
@@ -143,6 +148,7 @@ class TargetStore:
             {element: depends},
             {element: origin},
             excluded=excluded,
+            read_only=frozenset(marshal.loads(read_only_row[0])) if read_only_row else frozenset(),
         )
 
     def load(self) -> Target | None:

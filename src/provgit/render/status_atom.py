@@ -1,19 +1,28 @@
 """The journal's events as an Atom 1.0 feed (`feed.atom`), the seeds' RSS feed.
 
-Entry ids are tag URIs built from the network and the journal's event id,
-which SQLite's AUTOINCREMENT never reuses, so a feed reader sees each event
-once however often the feed is rewritten.
+Entry ids are tag URIs (RFC 4151) built from the network, the event's time
+and the journal's event id. SQLite's AUTOINCREMENT never reuses an id within
+one journal, so a feed reader sees each event once however often the feed is
+rewritten; the time keeps ids apart across journals (another state directory,
+a journal started afresh), whose ids start again from 1.
+
+Links depend on where the feed is served: beside `index.html` as a file, or
+at `/feed.atom` on the watch server, whose page is `/`. The caller says which.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from provgit.report.document import Document
 
 # RFC 4151 tag URIs: a name and a date we control, no registration needed.
-_TAG = "tag:provgit.invalid,2025:"
+_TAG = "tag:provgit,2026:"
+# Where the feed sits beside the status page, as report files.
+FILE_PAGE = "index.html"
+FILE_SELF = "feed.atom"
 
 TITLES = {
     "sync_completed": "Sync Completed",
@@ -33,6 +42,8 @@ TITLES = {
     "suspended": "Suspended",
     "resumed": "Resumed",
     "window_held": "Held by sync window",
+    "call_load_deferred": "Deferred by call load",
+    "call_load_waited_out": "Sent after waiting for the call load",
     "window_override": "Sync window overridden",
     "element_removed": "Element removed",
 }
@@ -42,12 +53,20 @@ def _x(value: Any) -> str:
     return escape("" if value is None else str(value), {'"': "&quot;"})
 
 
+def _name(network: str) -> str:
+    # A tag URI's specific part is URI characters: a network named with spaces
+    # or accents still gives a valid id.
+    return quote(network, safe="-._~")
+
+
 def feed_id(network: str) -> str:
-    return f"{_TAG}{network}/events"
+    return f"{_TAG}{_name(network)}/events"
 
 
-def entry_id(network: str, event_id: int) -> str:
-    return f"{_TAG}{network}/event/{event_id}"
+def entry_id(network: str, event_id: int, time: str) -> str:
+    """`tag:provgit,2026:<network>/event/<time>/<id>`, e.g. `.../event/20261130T054222Z/7`."""
+    stamp = "".join(c for c in time if c.isalnum())
+    return f"{_TAG}{_name(network)}/event/{stamp}/{event_id}"
 
 
 def entry_title(event: dict[str, Any]) -> str:
@@ -55,7 +74,9 @@ def entry_title(event: dict[str, Any]) -> str:
     return f"{label}: {event['element']}" if event.get("element") else label
 
 
-def render(doc: Document) -> str:
+def render(doc: Document, *, page: str = FILE_PAGE, self_href: str = FILE_SELF) -> str:
+    """The feed; `page` is the status page's URL and `self_href` the feed's own,
+    both as seen from where the feed is served."""
     network = doc["network"] or "network"
     events = list(reversed(doc["events"]))  # newest first, as readers expect
     updated = events[0]["time"] if events else doc["generated"]
@@ -67,19 +88,20 @@ def render(doc: Document) -> str:
         f"  <subtitle>{_x(doc['status'])}</subtitle>",
         f"  <updated>{_x(updated)}</updated>",
         "  <author><name>provgit</name></author>",
-        '  <link rel="alternate" type="text/html" href="index.html"/>',
+        f'  <link rel="self" type="application/atom+xml" href="{_x(self_href)}"/>',
+        f'  <link rel="alternate" type="text/html" href="{_x(page)}"/>',
         "  <generator>provgit</generator>",
     ]
     for ev in events:
         category = f'    <category term="{_x(ev["type"])}"/>'
         out += [
             "  <entry>",
-            f"    <id>{_x(entry_id(network, ev['id']))}</id>",
+            f"    <id>{_x(entry_id(network, ev['id'], ev['time']))}</id>",
             f"    <title>{_x(entry_title(ev))}</title>",
             f"    <updated>{_x(ev['time'])}</updated>",
             f"    <published>{_x(ev['time'])}</published>",
             category,
-            f'    <link rel="alternate" type="text/html" href="index.html#event-{ev["id"]}"/>',
+            f'    <link rel="alternate" type="text/html" href="{_x(page)}#event-{ev["id"]}"/>',
             f'    <content type="text">{_x(ev["message"])}</content>',
             "  </entry>",
         ]

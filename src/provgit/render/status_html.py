@@ -7,11 +7,19 @@ links out are reach-through links into the elements' own admin forms.
 
 Filtering (resources by kind and status) runs in the page; the URL fragment
 (`#kind=users&status=Sync%20Incomplete`) carries it, so a filtered view can be
-linked to and a headless browser can render one.
+linked to and a headless browser can render one. Without JavaScript the page
+shows everything, unfiltered.
+
+Served live by the watcher (`live_seconds`), the page fetches itself every few
+seconds and swaps in the parts that changed, without a navigation: filters,
+scroll position and the URL fragment stay. It fetches the page rather than
+`/status.json` so there is one renderer (this module), not a second one in
+JavaScript to drift from it. Only then may it connect anywhere (its own origin).
 """
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -21,6 +29,8 @@ _CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
     "img-src data:; base-uri 'none'; form-action 'none'"
 )
+# The live page fetches itself, and nothing else.
+_CSP_LIVE = _CSP + "; connect-src 'self'"
 
 _CSS = """
 :root { --ok:#1b7f3b; --syncing:#8a6d00; --failed:#b3261e; --down:#555; --line:#d8dbe0; }
@@ -45,22 +55,32 @@ tr[hidden] { display: none; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600;
   color: #fff; background: var(--down); }
 .badge.ok { background: var(--ok); } .badge.failed { background: var(--failed); }
-.alarm-warning { background: #b58900; } .alarm-minor { background: #cb4b16; }
+.alarm-warning { background: #7a5c00; } .alarm-minor { background: #a63c0e; }
 .alarm-major { background: var(--failed); }
 .shared { color: #0b57d0; font-weight: 700; cursor: help; }
 .muted { color: #667; }
-.filters { display: flex; gap: 12px; align-items: center; margin-bottom: 8px; }
+.filters { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; margin-bottom: 8px; }
 code { font-size: 12px; }
+/* A wide table scrolls inside its card instead of widening the page; long
+   words (keys, reasons) wrap. */
+section { overflow-x: auto; }
+td { overflow-wrap: anywhere; }
+.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+  white-space: nowrap; }
+@media (max-width: 600px) {
+  body { font-size: 13px; }
+  header, main { padding: 12px 8px; }
+  section { padding: 8px 6px; }
+  th, td { padding: 3px; }
+  .status { white-space: normal; }
+}
 """
 
 # Reads the fragment, sets the selects, hides rows; the selects write the
 # fragment back. Rows carry data-kind/data-status; counts are recomputed.
+# `setup` runs again after a live refresh swaps the resources in.
 _JS = """
 (function () {
-  var kind = document.getElementById('f-kind');
-  var status = document.getElementById('f-status');
-  var rows = document.querySelectorAll('#resources tbody tr');
-  var shown = document.getElementById('shown');
   function params() {
     var out = {};
     location.hash.replace(/^#/, '').split('&').forEach(function (p) {
@@ -69,37 +89,80 @@ _JS = """
     });
     return out;
   }
-  function apply() {
-    var n = 0;
-    rows.forEach(function (r) {
-      var ok = (!kind.value || r.dataset.kind === kind.value) &&
-               (!status.value || r.dataset.status === status.value);
-      r.hidden = !ok;
-      if (ok) { n += 1; }
+  function setup() {
+    var kind = document.getElementById('f-kind');
+    var status = document.getElementById('f-status');
+    var rows = document.querySelectorAll('#resources tbody tr');
+    var shown = document.getElementById('shown');
+    function apply() {
+      var n = 0;
+      rows.forEach(function (r) {
+        var ok = (!kind.value || r.dataset.kind === kind.value) &&
+                 (!status.value || r.dataset.status === status.value);
+        r.hidden = !ok;
+        if (ok) { n += 1; }
+      });
+      shown.textContent = n + ' of ' + rows.length + ' shown';
+      document.body.dataset.filterKind = kind.value;
+      document.body.dataset.filterStatus = status.value;
+    }
+    function fromHash() {
+      var p = params();
+      kind.value = p.kind || '';
+      status.value = p.status || '';
+      if (kind.value !== (p.kind || '')) { kind.value = ''; }
+      if (status.value !== (p.status || '')) { status.value = ''; }
+      apply();
+    }
+    function toHash() {
+      var parts = [];
+      if (kind.value) { parts.push('kind=' + encodeURIComponent(kind.value)); }
+      if (status.value) { parts.push('status=' + encodeURIComponent(status.value)); }
+      history.replaceState(null, '', parts.length ? '#' + parts.join('&') : location.pathname);
+      apply();
+    }
+    kind.addEventListener('change', toHash);
+    status.addEventListener('change', toHash);
+    fromHash();
+    return fromHash;
+  }
+  var refilter = setup();
+  window.addEventListener('hashchange', function () { refilter(); });
+  var every = Number(document.body.dataset.live || 0) * 1000;
+  if (!every || !window.fetch || !window.DOMParser) { return; }
+  var live = document.getElementById('live');
+  // Swap in the parts of a fresh copy of this page whose HTML changed.
+  function swap(text) {
+    var next = new DOMParser().parseFromString(text, 'text/html');
+    var changed = false;
+    document.querySelectorAll('[data-part]').forEach(function (old) {
+      var fresh = next.querySelector('[data-part="' + old.dataset.part + '"]');
+      if (fresh && fresh.outerHTML !== old.outerHTML) {
+        old.replaceWith(document.importNode(fresh, true));
+        changed = true;
+      }
     });
-    shown.textContent = n + ' of ' + rows.length + ' shown';
-    document.body.dataset.filterKind = kind.value;
-    document.body.dataset.filterStatus = status.value;
+    if (changed) {
+      document.title = next.title;
+      refilter = setup();
+    }
+    document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
   }
-  function fromHash() {
-    var p = params();
-    kind.value = p.kind || '';
-    status.value = p.status || '';
-    if (kind.value !== (p.kind || '')) { kind.value = ''; }
-    if (status.value !== (p.status || '')) { status.value = ''; }
-    apply();
+  function tick() {
+    var busy = document.activeElement && document.activeElement.tagName === 'SELECT';
+    if (document.hidden || busy) { setTimeout(tick, every); return; }
+    fetch(location.pathname + location.search, {cache: 'no-store', credentials: 'same-origin'})
+      .then(function (r) { if (!r.ok) { throw new Error('HTTP ' + r.status); } return r.text(); })
+      .then(function (text) {
+        swap(text);
+        live.textContent = 'Live: updated ' + new Date().toLocaleTimeString();
+      })
+      .catch(function () {
+        live.textContent = 'Live updates paused: the watcher did not answer; retrying.';
+      })
+      .then(function () { setTimeout(tick, every); });
   }
-  function toHash() {
-    var parts = [];
-    if (kind.value) { parts.push('kind=' + encodeURIComponent(kind.value)); }
-    if (status.value) { parts.push('status=' + encodeURIComponent(status.value)); }
-    history.replaceState(null, '', parts.length ? '#' + parts.join('&') : location.pathname);
-    apply();
-  }
-  kind.addEventListener('change', toHash);
-  status.addEventListener('change', toHash);
-  window.addEventListener('hashchange', fromHash);
-  fromHash();
+  setTimeout(tick, every);
 })();
 """
 
@@ -152,9 +215,11 @@ def _resources(doc: Document) -> str:
     for r in resources:
         marker = ""
         if r["shared"]:
+            # The arrow is decoration; the words are for screen readers.
             marker = (
-                f' <span class="shared" title="Shared data: lands on {r["total"]} elements" '
-                f'aria-label="shared">⇄</span>'
+                f' <span class="shared" title="Shared data: lands on {r["total"]} elements">'
+                f'<span aria-hidden="true">⇄</span><span class="sr"> shared data, lands on '
+                f"{r['total']} elements</span></span>"
             )
         links = ", ".join(_a(f"{x['element']}: {x['form']}", x.get("url")) for x in r["links"])
         rows.append(
@@ -304,16 +369,34 @@ def _header(doc: Document) -> str:
     )
 
 
-def render(doc: Document) -> str:
+def _parts(html: str) -> str:
+    """Name each part a live refresh may swap: the header and every section."""
+    html = html.replace("<header>", '<header data-part="header">', 1)
+    return re.sub(r'<section id="([^"]+)">', r'<section id="\1" data-part="\1">', html)
+
+
+def render(doc: Document, *, live_seconds: int | None = None) -> str:
+    """The page; `live_seconds` (the watcher's page) makes it refresh itself in
+    place that often, without reloading."""
     title = f"{doc['network'] or 'network'}: {doc['status']} — provgit"
+    live = bool(live_seconds)
+    body = f' data-live="{int(live_seconds or 0)}"' if live else ""
+    note = (
+        f'<p id="live" class="muted">Live: updates every {int(live_seconds or 0)} s.</p>'
+        if live
+        else ""
+    )
+    parts = _parts(
+        f"{_header(doc)}<main>{note}{_elements(doc)}{_errors(doc)}{_pending(doc)}"
+        f"{_resources(doc)}{_events(doc)}</main>"
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP_LIVE if live else _CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="generator" content="provgit {_e(doc["format"])}">'
         '<link rel="alternate" type="application/atom+xml" title="Events" href="feed.atom">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f"{_header(doc)}<main>{_elements(doc)}{_errors(doc)}{_pending(doc)}"
-        f"{_resources(doc)}{_events(doc)}</main><script>{_JS}</script></body></html>\n"
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body{body}>"
+        f"{parts}<script>{_JS}</script></body></html>\n"
     )

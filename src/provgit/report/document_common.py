@@ -39,8 +39,8 @@ def iso_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-# A suspension or a sync window holds the element's writes (apply/holds.py).
-HELD_PREFIXES = ("Suspended: ", "Held by window ")
+# A suspension, a sync window or the call load holds the element's writes (apply/holds.py).
+HELD_PREFIXES = ("Suspended: ", "Held by window ", "Deferred: ")
 
 
 def status_class(status: str) -> str:
@@ -64,7 +64,7 @@ def held_text(
 ) -> str | None:
     """What holds an element's work, when nothing worse is wrong there: a
     suspension (from the journal, so it shows before the next run) or the
-    sync window the last run named. Down, drifted or failed elements keep
+    sync window or call load the last run named. Down, drifted or failed elements keep
     those words: they need a person more than a hold does."""
     if state not in (dv.PENDING, dv.NOT_APPLIED, dv.COMPLETED):
         return None
@@ -72,7 +72,7 @@ def held_text(
     if s is not None:
         return s.describe()
     last = row["status"] if row is not None else ""
-    if state != dv.COMPLETED and last.startswith("Held by window "):
+    if state != dv.COMPLETED and last.startswith(HELD_PREFIXES[1:]):
         return str(last)
     return None
 

@@ -16,40 +16,26 @@ import asyncio
 import hmac
 import json
 import random
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
-from provgit.simulator.store import MAX_PAGE, ElementStore
+from provgit.simulator import conditions
+from provgit.simulator.faults import MAX_LATE, Faults, apply_faults
+from provgit.simulator.store import MAX_FEED_PAGE, MAX_PAGE, STALE, ElementStore
 from provgit.wire import codec
 from provgit.wire.protocol import ConflictError, ElementError, RefusedError, StoredRecord, WriteOp
 
+__all__ = ["Faults", "apply_faults", "make_app", "print_ready", "serve"]
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# First guess of how late a sleep ends (the selector rounds up to whole
-# milliseconds); each answer then corrects it (see `Faults.late`).
-TIMER_SLACK = 0.001
-MAX_LATE = 0.005
 STORE: web.AppKey[ElementStore] = web.AppKey("store", ElementStore)
-
-
-@dataclass
-class Faults:
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    error_rate: float = 0.0
-    refuse: set[tuple[str, str]] = field(default_factory=set)
-    # How late a sleep ends on this machine, learnt from every delayed answer.
-    late: float = TIMER_SLACK
-
-    def delay(self) -> float:
-        jitter = random.uniform(-self.jitter_ms, self.jitter_ms) if self.jitter_ms else 0.0
-        return max(0.0, self.latency_ms + jitter) / 1000.0
-
 
 FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
 
@@ -83,7 +69,11 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Unknown routes and methods answer JSON too, like everything else.
         if e.status == 404:
             return _error(404, "not_found", f"no such resource: {request.path}")
-        return _error(e.status, "bad_request", e.reason)
+        response = _error(e.status, "bad_request", e.reason)
+        # A 405 must say which methods the resource has (RFC 9110 15.5.6).
+        if "Allow" in e.headers:
+            response.headers["Allow"] = e.headers["Allow"]
+        return response
     except ElementError as e:
         return _element_error(e)
 
@@ -113,6 +103,8 @@ def make_app(
         if not request.path.startswith(codec.API_PREFIX):
             return await _answer(request, handler)  # admin: no faults
         f = request.app[FAULTS]
+        if f.token_revoked:
+            return _error(401, "unauthorized", "missing or wrong bearer token")
         loop = asyncio.get_running_loop()
         started = loop.time()
         if f.error_rate and random.random() < f.error_rate:
@@ -172,32 +164,51 @@ def make_app(
 # ---- helpers -----------------------------------------------------------------
 
 
-def _int_query(request: web.Request, name: str, default: int | None = None) -> int:
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def _int_query(
+    request: web.Request,
+    name: str,
+    default: int | None = None,
+    *,
+    low: int = 0,
+    high: int = codec.MAX_REVISION,
+) -> int:
+    """An integer query parameter in [low, high], as the OpenAPI document bounds it."""
     raw = request.query.get(name)
     if raw is None:
         if default is None:
             raise _BadRequest(f"query parameter {name!r} is required")
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _BadRequest(f"query parameter {name!r} must be an integer") from None
-    if value < 0:
-        raise _BadRequest(f"query parameter {name!r} must not be negative")
+    # Plain ASCII digits only: int() would also take " 1_000" or other scripts' digits.
+    if not _INTEGER.fullmatch(raw):
+        raise _BadRequest(f"query parameter {name!r} must be an integer")
+    value = int(raw)
+    if not low <= value <= high:
+        raise _BadRequest(f"query parameter {name!r} must be from {low} to {high}, got {value}")
     return value
 
 
-def _revision_header(request: web.Request, name: str) -> int | None:
-    raw = request.headers.get(name)
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if raw.startswith("W/"):
-        raw = raw[2:]
+def _if_match(request: web.Request) -> conditions.IfMatch | None:
     try:
-        return int(raw.strip('"'))
-    except ValueError:
-        raise _BadRequest(f'{name} must be a record revision, e.g. "12"') from None
+        return conditions.parse_if_match(request.headers.get("If-Match"))
+    except conditions.MalformedHeader as e:
+        raise _BadRequest(str(e)) from None
+
+
+def _at_revision(
+    store: ElementStore, collection: str, key: str, if_match: conditions.IfMatch
+) -> int:
+    """The revision to write at for an If-Match that is not one strong tag
+    (`*`, weak tags, lists): the record's own, when the header matches it."""
+    exact = if_match.exact
+    if exact is not None:
+        return exact
+    current = store.get_record(collection, key).revision  # absent: 404, as for one tag
+    if not if_match.matches(current):
+        raise ConflictError(f"{collection}/{key} is at revision {current}: {STALE}")
+    return current
 
 
 async def _body(request: web.Request) -> Any:
@@ -226,7 +237,7 @@ async def _info(request: web.Request) -> web.Response:
 async def _list(request: web.Request) -> web.Response:
     store = request.app[STORE]
     collection = request.match_info["collection"]
-    limit = min(max(_int_query(request, "limit", 1000), 1), MAX_PAGE)
+    limit = _int_query(request, "limit", 1000, low=1, high=MAX_PAGE)
     rows, cursor, revision = store.list_records_json(
         collection, request.query.get("cursor") or None, limit
     )
@@ -250,8 +261,11 @@ async def _get(request: web.Request) -> web.Response:
 
 async def _put(request: web.Request) -> web.Response:
     collection, key = request.match_info["collection"], request.match_info["key"]
-    if_match = _revision_header(request, "If-Match")
-    create_only = request.headers.get("If-None-Match", "").strip() == "*"
+    if_match = _if_match(request)
+    try:
+        create_only = conditions.create_only(request.headers.get("If-None-Match"))
+    except conditions.MalformedHeader as e:
+        raise _BadRequest(str(e)) from None
     if if_match is None and not create_only:
         return _error(
             428,
@@ -264,7 +278,13 @@ async def _put(request: web.Request) -> web.Response:
         raise _BadRequest("the request body must be a JSON object of fields")
     store = request.app[STORE]
     try:
-        revision, text = store.write_json(WriteOp("put", collection, key, fields, if_match))
+        if if_match is not None and create_only:
+            # Both conditions (RFC 9110 13.2.2): a record If-Match can hold for
+            # exists, so If-None-Match: * fails; an absent one is 404 as ever.
+            store.get_record(collection, key)
+            raise ConflictError(f"{collection}/{key} already exists: {STALE}")
+        at = None if if_match is None else _at_revision(store, collection, key, if_match)
+        revision, text = store.write_json(WriteOp("put", collection, key, fields, at))
     except ConflictError as e:
         return _element_error(e, if_match=if_match is not None)
     # The stored fields are already JSON (secrets redacted): splice them in.
@@ -279,9 +299,11 @@ async def _put(request: web.Request) -> web.Response:
 
 async def _delete(request: web.Request) -> web.Response:
     collection, key = request.match_info["collection"], request.match_info["key"]
-    if_match = _revision_header(request, "If-Match")
+    if_match = _if_match(request)
+    store = request.app[STORE]
     try:
-        result = request.app[STORE].write(WriteOp("delete", collection, key, None, if_match))
+        at = None if if_match is None else _at_revision(store, collection, key, if_match)
+        result = store.write(WriteOp("delete", collection, key, None, at))
     except ConflictError as e:
         return _element_error(e, if_match=True)
     return _json({"collection": collection, "key": key, "revision": result.revision})
@@ -289,7 +311,7 @@ async def _delete(request: web.Request) -> web.Response:
 
 async def _changes(request: web.Request) -> web.Response:
     since = _int_query(request, "since")
-    limit = max(_int_query(request, "limit", 10000), 1)
+    limit = _int_query(request, "limit", 10000, low=1, high=MAX_FEED_PAGE)
     feed = request.app[STORE].changes(since, limit)
     return _json(
         {
@@ -334,6 +356,8 @@ def _faults_json(app: web.Application) -> dict[str, Any]:
         "offline": state == "offline",
         "locked": state == "locked",
         "refuse": [{"collection": c, "key": k} for c, k in sorted(f.refuse)],
+        "token_revoked": f.token_revoked,
+        "call_load": store.call_load_profile,
     }
 
 
@@ -343,34 +367,11 @@ async def _get_faults(request: web.Request) -> web.Response:
 
 async def _set_faults(request: web.Request) -> web.Response:
     body = await _body(request)
-    if not isinstance(body, dict):
-        raise _BadRequest("the request body must be an object")
     try:
         apply_faults(request.app[STORE], request.app[FAULTS], body)
-    except (TypeError, ValueError) as e:
-        raise _BadRequest(str(e)) from None
+    except ValueError as e:
+        raise _BadRequest(f"bad faults: {e}") from None
     return _json(_faults_json(request.app))
-
-
-def apply_faults(store: ElementStore, faults: Faults, changes: dict[str, Any]) -> None:
-    """Apply a partial fault setting (the /admin/faults body)."""
-    for name in ("latency_ms", "jitter_ms", "error_rate"):
-        if name in changes:
-            value = float(changes[name])
-            if value < 0 or (name == "error_rate" and value > 1):
-                raise ValueError(f"{name} out of range")
-            setattr(faults, name, value)
-    if "refuse" in changes:
-        faults.refuse.clear()
-        for item in changes["refuse"] or []:
-            faults.refuse.add((str(item["collection"]), str(item["key"])))
-    offline = changes.get("offline")
-    locked = changes.get("locked")
-    if offline is not None or locked is not None:
-        state = store.state
-        is_offline = state == "offline" if offline is None else bool(offline)
-        is_locked = state == "locked" if locked is None else bool(locked)
-        store.set_state("offline" if is_offline else "locked" if is_locked else "running")
 
 
 async def _edit(request: web.Request) -> web.Response:
@@ -391,6 +392,7 @@ async def _reset(request: web.Request) -> web.Response:
     store.reset()
     faults.latency_ms = faults.jitter_ms = faults.error_rate = 0.0
     faults.refuse.clear()
+    faults.token_revoked = False
     return _json({"revision": store.revision})
 
 

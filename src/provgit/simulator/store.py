@@ -27,6 +27,7 @@ from typing import Any
 from provgit.fsutil import private_sqlite
 from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
 from provgit.simulator import rules
+from provgit.simulator.callload import LoadProfile, load_at
 from provgit.simulator.store_tables import Indexes, Secrets
 from provgit.wire import codec
 from provgit.wire.protocol import (
@@ -56,6 +57,7 @@ VERSIONS = {
 STATES: tuple[ElementState, ...] = ("running", "locked", "offline")
 DEFAULT_RETENTION = 10_000
 MAX_PAGE = 5000
+MAX_FEED_PAGE = 100_000
 STALE = "changed by another user, refresh"
 
 _SCHEMA = """
@@ -194,16 +196,38 @@ class ElementStore:
     def revision(self) -> int:
         return int(self._get("revision"))
 
-    def info(self) -> ElementInfo:
-        """Always answers, even offline: the state is part of the answer."""
+    def info(self, now: float | None = None) -> ElementInfo:
+        """Always answers, even offline: the state is part of the answer.
+        `now` (default: the system clock) places the call-load profile."""
         meta = self._meta()
+        load = None
+        if meta.get("call_load"):
+            elapsed = (time.time() if now is None else now) - float(meta["call_load_since"])
+            load = load_at(LoadProfile.parse(meta["call_load"]), elapsed)
         return ElementInfo(
             name=meta["name"],
             type=meta["type"],
             version=meta["version"],
             revision=int(meta["revision"]),
             state=self.state,
+            call_load=load,
         )
+
+    def set_call_load(
+        self, profile: str | None, now: float | None = None, *, keep: bool = False
+    ) -> None:
+        """Report a call load following `profile` from `now` on (None: none).
+        `keep`: leave it (and when it started) alone if it is that profile
+        already. Raises ProfileError for a profile that cannot be read."""
+        text = "" if profile is None else LoadProfile.parse(profile).text()
+        if keep and (self.call_load_profile or "") == text:
+            return
+        with self._tx():
+            self._set_meta(call_load=text, call_load_since=str(time.time() if now is None else now))
+
+    @property
+    def call_load_profile(self) -> str | None:
+        return self._meta().get("call_load") or None
 
     def _check_readable(self) -> None:
         if self.state == "offline":
@@ -261,15 +285,23 @@ class ElementStore:
         change returned, so asking again since it continues where this stopped.
         """
         self._check_readable()
-        limit = max(1, min(limit, 100_000))
+        limit = max(1, min(limit, MAX_FEED_PAGE))
         self._db.execute("BEGIN")
         try:
             revision = self.revision
             floor = int(self._get("feed_floor"))
-            if since < floor or since > revision:
+            if since < floor:
                 raise FeedTooOldError(
                     f"change feed of {self.name} no longer reaches revision {since} "
                     f"(kept from {floor}), too old, resync"
+                )
+            if since > revision:
+                # Not "too old": the asker saw revisions this element never had
+                # (it was reset, replaced or restored from a backup). Its copy is
+                # from another history, so the answer is the same: resync.
+                raise FeedTooOldError(
+                    f"revision {since} is ahead of element {self.name} (at {revision}): "
+                    "the element was reset or restored, resync"
                 )
             rows = self._db.execute(
                 "SELECT revision, collection, key, op, fields, record_revision FROM changes "
@@ -435,10 +467,14 @@ class ElementStore:
             for table in ("records", "dns", "cos_refs", "secrets", "changes"):
                 self._db.execute(f"DELETE FROM {table}")
             revision = self.revision + 1
-            self._set_meta(revision=str(revision), feed_floor=str(revision), state="running")
+            self._set_meta(
+                revision=str(revision), feed_floor=str(revision), state="running", call_load=""
+            )
         self.forced_refusals.clear()
 
     def _check_collection(self, collection: str) -> None:
+        # Reads refuse an unknown collection as writes do (422, naming it), so
+        # one path answers one way whatever the method.
         refusal = rules.check_collection(self.element_type, collection)
         if refusal is not None:
-            raise NotFoundError(refusal.reason)
+            raise RefusedError(refusal.reason, [refusal])

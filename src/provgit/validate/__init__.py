@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from provgit.diagnostics import Diagnostic
-from provgit.load.loader import load_files
-from provgit.model.build import build_state
+from provgit.load.loader import LoadedFile, gc_frozen, load_files
+from provgit.model.build import FileModels, assemble_state, build_file
 from provgit.model.findings import Finding, resolve
 from provgit.model.state import DesiredState
 from provgit.source import SETTINGS_FILE, ConfigSource
@@ -51,7 +52,41 @@ def validate_source(
     source: ConfigSource, cache_dir: str | os.PathLike[str] | None, workers: int | None = None
 ) -> Validated:
     loaded = load_files(source, cache_dir, workers)
-    state, findings = build_state(loaded.files, commit=source.commit, root=source.root)
+    # Validation allocates a few million objects that all survive: without the
+    # collector walking them again and again (see model.build.build_state).
+    with gc_frozen():
+        built = [build_file(f) for f in loaded.files]
+        state, findings = assemble_state(
+            loaded.files, built, commit=source.commit, root=source.root
+        )
+    return _checked(source, state, findings, loaded.diagnostics, loaded.parsed)
+
+
+def validate_built(
+    source: ConfigSource,
+    files: Sequence[LoadedFile],
+    built: Sequence[FileModels],
+    load_diagnostics: Sequence[Diagnostic],
+    parsed: int,
+) -> Validated:
+    """The rest of validation once every file is parsed and its models built:
+    one network, its checks across records, and the counts. The watcher's
+    incremental validation (`provgit.api.incremental`), which keeps parsed
+    files and built models between runs, finishes through here as
+    `validate_source` does, so both find and count alike: `parsed` is how many
+    files were parsed this time, every other file counts as cached (the disk
+    cache or the watcher's memory)."""
+    state, findings = assemble_state(files, built, commit=source.commit, root=source.root)
+    return _checked(source, state, findings, load_diagnostics, parsed)
+
+
+def _checked(
+    source: ConfigSource,
+    state: DesiredState,
+    findings: list[Finding],
+    load_diagnostics: Sequence[Diagnostic],
+    parsed: int,
+) -> Validated:
     findings = check_network(state, source, findings)
-    diags = sorted(loaded.diagnostics + resolve(findings, state.sources), key=Diagnostic.sort_key)
-    return Validated(state, diags, len(source.files), loaded.parsed, loaded.cached)
+    diags = sorted([*load_diagnostics, *resolve(findings, state.sources)], key=Diagnostic.sort_key)
+    return Validated(state, diags, len(source.files), parsed, len(source.files) - parsed)

@@ -5,7 +5,7 @@ journal, the signing key, caches and memos: an element's store opened on one
 of them writes element tables into it (or fails on it). Two elements on one
 file are one element: a write to either shows on both, and each reports the
 other's records as its own. Symlinks are followed when drivers start
-(compose.py); here the text of the paths is compared.
+(api/network.py); here the text of the paths is compared.
 """
 
 from __future__ import annotations

@@ -42,26 +42,12 @@ class NetworkRules(RuleBase):
                 )
             if e.partner is not None:
                 self.check_partner(name, e, suggest)
-        directory = next((n for n, e in elements.items() if e.type == "directory"), None)
-        if micollab is not None and directory is not None:
-            # MiCollab creates users from the directory through IDS: provgit writing
-            # them to both would be two writers of one user record.
-            self.add(
-                "elements",
-                directory,
-                ("type",),
-                f"directory element '{directory}' and MiCollab '{micollab}' at {{other}} "
-                "would both receive the users: MiCollab IDS creates its users from the "
-                "directory, so provgit must write them to one of the two",
-                "keep the directory element (MiCollab reads it through IDS) or the MiCollab "
-                "element, not both",
-                "duplicate",
-                self.at("elements", micollab, "type"),
-            )
+        self.check_directory(micollab)
         # An element whose type is wrong may be the MiCollab: say nothing more then.
+        has_directory = any(e.type == "directory" for e in elements.values())
         if (
             micollab is None
-            and directory is None
+            and not has_directory
             and all(e.type is not None for e in elements.values())
         ):
             for kind in ("users", "roles", "templates"):
@@ -77,6 +63,32 @@ class NetworkRules(RuleBase):
                         "missing",
                     )
                     break
+
+    def check_directory(self, micollab: str | None) -> None:
+        """A directory element beside the MiCollab: MiCollab IDS creates its users from
+        the directory, so provgit writing users to both is two writers of one user.
+        It makes sense only with one of them read_only: the MiCollab observed (IDS
+        fills it from the directory provgit writes), or the directory observed (a
+        corporate directory provgit imports from, the MiCollab written)."""
+        if micollab is None:
+            return
+        m = self.elements[micollab]
+        for name, e in self.elements.items():
+            if e.type != "directory" or e.read_only or m.read_only:
+                continue
+            self.add(
+                "elements",
+                name,
+                ("type",),
+                f"directory element '{name}' and MiCollab '{micollab}' at {{other}} "
+                "would both receive the users: MiCollab IDS creates its users from the "
+                "directory, so provgit must write them to one of the two",
+                f"mark one read_only: true: the MiCollab (provgit writes '{name}', IDS "
+                f"carries the users on, provgit observes '{micollab}'), or the directory "
+                f"(provgit reads '{name}' and writes '{micollab}'); or remove one",
+                "duplicate",
+                self.at("elements", micollab, "type"),
+            )
 
     def check_partner(self, name: str, e: Element, suggest: Suggest) -> None:
         assert e.partner is not None

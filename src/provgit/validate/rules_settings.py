@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from provgit.load.yaml_events import Path
 from provgit.model.findings import Finding, Pointer
 from provgit.model.kinds import KINDS
-from provgit.model.settings import Settings
+from provgit.model.settings import IVR_CHANGE_KINDS, Settings
 from provgit.source import SETTINGS_FILE
 from provgit.validate.rules_base import RuleBase, Suggest, few
 
@@ -83,3 +85,39 @@ class SettingsRules(RuleBase):
                             code="settings",
                         )
                     )
+        for i, q in enumerate(s.apply.quiet_load):
+            self._quiet_load(i, q.kinds, q.elements, here)
+
+    def _quiet_load(
+        self, i: int, kinds: list[str], names: list[str], here: Callable[..., Pointer]
+    ) -> None:
+        """apply.quiet_load[i] scopes IVR content on IVR servers only."""
+        what = f"apply.quiet_load[{i}]"
+        for j, k in enumerate(kinds):
+            if k not in IVR_CHANGE_KINDS:
+                self.out.append(
+                    Finding(
+                        here("apply", "quiet_load", i, "kinds", j),
+                        f"{what}.kinds: '{k}' is not held by call load",
+                        hint=f"quiet_load holds IVR content: {', '.join(IVR_CHANGE_KINDS)}",
+                        code="settings",
+                    )
+                )
+        for j, name in enumerate(names):
+            el = self.elements.get(name)
+            if el is None:
+                close = Suggest(self.elements)(name)
+                msg, hint = (
+                    f"{what}.elements: unknown element '{name}'",
+                    f"did you mean {close}?" if close else "name an IVR server under elements:",
+                )
+            elif el.type != "ivr":
+                msg = f"{what}.elements: '{name}' is a {el.type}, not an IVR server"
+                hint = "quiet_load holds IVR content, which only IVR servers carry"
+            else:
+                continue
+            self.out.append(
+                Finding(
+                    here("apply", "quiet_load", i, "elements", j), msg, hint=hint, code="settings"
+                )
+            )

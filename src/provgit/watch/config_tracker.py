@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import time
 
-from provgit.journal import Journal
-from provgit.model.settings import Settings
-from provgit.model.state import DesiredState
-from provgit.plan import Plan
-from provgit.source import ConfigSource
-from provgit.validate import Validated
+from provgit.api.watching import (
+    ConfigSource,
+    Desired,
+    DesiredState,
+    Journal,
+    Plan,
+    Settings,
+    StageCache,
+    Validated,
+)
 from provgit.watch.follower import FollowError, GitFollower
-from provgit.watch.incremental import Desired, StageCache
 from provgit.watch.live import LiveStatus
 from provgit.watch.logs import Log
 from provgit.watch.metrics import Metrics

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from provgit.plan import Plan
-from provgit.plan.model import Operation
+from provgit.api.watching import Operation, Plan
 
 Ref = tuple[str, str, str]  # (element, collection, key)
 SHOWN = 5

@@ -14,8 +14,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from provgit.source import ConfigSource
-from provgit.source.git import CommitReader, GitSourceError, resolve_commit, run_git
+from provgit.api.watching import (
+    CommitReader,
+    ConfigSource,
+    GitSourceError,
+    resolve_commit,
+    run_git,
+)
 
 # The follower's failures are git's: one exception type, one message style.
 FollowError = GitSourceError

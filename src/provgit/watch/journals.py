@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provgit.journal import Journal
+from provgit.api.watching import Journal
 
 
 class Journals:

@@ -14,12 +14,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from provgit.apply import ApplyResult
-from provgit.apply import status as st
-from provgit.journal import Journal
+from provgit.api.watching import ApplyResult, Desired, Journal, StageCache, synching
 from provgit.watch import reports
 from provgit.watch.drift_policy import Classified, describe
-from provgit.watch.incremental import Desired, StageCache
 from provgit.watch.logs import Log
 from provgit.watch.metrics import Metrics
 from provgit.watch.options import MAX_PROBLEMS, DriftMode, WatchOptions, iso
@@ -274,12 +271,12 @@ class Progress:
 
     def element_started(self, element: str, total: int) -> None:
         if total:
-            self.live.progress[element] = f"{st.synching(element)} (0/{total})"
+            self.live.progress[element] = f"{synching(element)} (0/{total})"
             self.log.info("element_syncing", element=element, operations=total)
         self.live.touch()
 
     def advanced(self, element: str, done: int, total: int) -> None:
-        self.live.progress[element] = f"{st.synching(element)} ({done}/{total})"
+        self.live.progress[element] = f"{synching(element)} ({done}/{total})"
         self.live.touch()
 
     def element_finished(self, element: str, status: str) -> None:

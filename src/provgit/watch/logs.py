@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from provgit.secrets import redact
+from provgit.api.watching import redact
 
 LEVELS = ("debug", "info", "warning", "error")
 

@@ -31,12 +31,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provgit.apply import status as st
-from provgit.journal import NETWORK, Journal
+from provgit.api.watching import (
+    NETWORK,
+    SYNC_COMPLETED,
+    Desired,
+    Journal,
+    StageCache,
+    settle_dead_runs,
+)
 from provgit.publish import reports_dir
 from provgit.watch.config_tracker import ConfigTracker
 from provgit.watch.follower import GitFollower
-from provgit.watch.incremental import Desired, StageCache
 from provgit.watch.journals import Journals
 from provgit.watch.live import LiveStatus
 from provgit.watch.logs import Log
@@ -152,6 +157,10 @@ class Watcher:
         self.o.state_dir.mkdir(parents=True, exist_ok=True)
         self.journals.open()
         self._mark_interrupted()  # a run of ours that died without finishing
+        # Runs of other processes that died (SIGKILL, power loss): marked now,
+        # not at the first apply, which may be long coming (a removal held, a
+        # resync with nothing to do).
+        settle_dead_runs(self.journal, os.uname().nodename, 0)
         if self.follower is not None:
             await asyncio.to_thread(self.follower.prepare)
             await asyncio.to_thread(self.follower.check_ref)
@@ -295,7 +304,7 @@ class Watcher:
         self.metrics.suspensions(j.suspensions())
         self.reconciler.proposer.refresh_metrics()
         for name, row in j.element_statuses().items():
-            if row["status"] == st.SYNC_COMPLETED:
+            if row["status"] == SYNC_COMPLETED:
                 with contextlib.suppress(ValueError):
                     self.metrics.element_synced(
                         name,

@@ -18,14 +18,16 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
-from provgit.apply.result import ApplyResult
-from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED
-from provgit.journal import Suspension
+from provgit.api.watching import ALARM_LEVELS, SYNC_COMPLETED, ApplyResult, Suspension
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# What a scraper gets unless it asks for OpenMetrics: the Prometheus text
+# format 0.0.4, which every scraper reads.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 OP_RESULTS = ("ok", "failed", "pending", "skipped", "held")
+# First word of a held element's status -> what holds it (apply/holds.py).
+_HELD_BY = {"Suspended:": "suspended", "Held": "window", "Deferred:": "call_load"}
 
 
 class Metrics:
@@ -87,6 +89,14 @@ class Metrics:
             registry=r,
         )
         self._suspended_labels: set[str] = set()
+        self.held = Gauge(
+            "provgit_held_elements",
+            "1 while the last run held an element's work, by what holds it "
+            "(suspended, window, call_load)",
+            ["element", "by"],
+            registry=r,
+        )
+        self._held_labels: set[tuple[str, str]] = set()
         self.running = Gauge(
             "provgit_watch_reconcile_running", "1 while a reconcile runs", registry=r
         )
@@ -132,7 +142,27 @@ class Metrics:
         for e in result.elements:
             if e.status == SYNC_COMPLETED:
                 self.element_synced(e.element, now)
+        self.holds(result)
         self.counts(result.pending_updates, result.distribution_errors, result.alarm)
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    def holds(self, result: ApplyResult) -> None:
+        """Mirror which elements the run held, and why (the status words' start)."""
+        now = {
+            (e.element, _HELD_BY[e.status.split(" ")[0]])
+            for e in result.elements
+            if e.outcome == "held" and e.status.split(" ")[0] in _HELD_BY
+        }
+        ran = {e.element for e in result.elements}
+        for label in self._held_labels | now:
+            if label in now or label[0] in ran:
+                self.held.labels(*label).set(1 if label in now else 0)
+        self._held_labels |= now
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """(body, content type) for a scrape whose Accept header is `accept`:
+        OpenMetrics 1.0 (ending `# EOF`) when it asks for
+        `application/openmetrics-text`, else the Prometheus text format 0.0.4."""
+        if not accept or "application/openmetrics-text" not in accept:
+            return generate_latest(self.registry), CONTENT_TYPE
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from provgit.apply import holds
-from provgit.plan import PlanOptions
+from provgit.api.watching import SYSTEM_CLOCK, Clock, PlanOptions
 
 # propose: held as in report, and committed to a drift branch (propose.py).
 DriftMode = Literal["report", "correct", "propose"]
@@ -38,7 +37,7 @@ class WatchOptions:
     retry_check_seconds: float = 1.0
     plan: PlanOptions = field(default_factory=PlanOptions)
     # "Now" for sync windows: the system's, or a test's fake clock (injected).
-    clock: holds.Clock = holds.SYSTEM_CLOCK
+    clock: Clock = SYSTEM_CLOCK
 
 
 def resource_names(resources: Sequence[tuple[str, str]]) -> list[str]:

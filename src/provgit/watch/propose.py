@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from provgit.compose import (
-    SHOWN,
+from provgit.api.watching import (
+    PROPOSAL_SHOWN,
     DriftError,
+    Observation,
     Pushed,
     propose_drift,
     push_drift_branch,
     record_proposal,
 )
-from provgit.observe import Observation
 from provgit.watch.config_tracker import ConfigTracker
 from provgit.watch.drift_policy import Classified
 from provgit.watch.journals import Journals
@@ -104,7 +104,7 @@ class Proposer:
             created=proposal.created,
             commit=proposal.commit,
             elements=proposal.elements,
-            records=proposal.records[:SHOWN],
+            records=proposal.records[:PROPOSAL_SHOWN],
             pushed=pushed.remote is not None and pushed.error is None,
         )
         self.live.note_proposal(proposal.branch, proposal.created, pushed.remote, pushed.error)

@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from provgit.model.state import DesiredState
-from provgit.plan.model import Plan
+from provgit.api.watching import DesiredState, Plan
 
 Resource = tuple[str, str]  # (kind, key)
 # Held like a removal: a changed provgit.yaml (a half-saved one drops sharing

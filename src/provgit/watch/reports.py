@@ -1,4 +1,5 @@
-"""The watcher's use of `provgit.report` and `provgit.publish` (issue 6): no rendering here.
+"""The watcher's status reports: the document from the API
+(`provgit.api.watching.status_document`), written with `provgit.publish`.
 
 Directory mode writes the reports exactly as `provgit reconcile` does
 (`write_reports`, with the note when the config sits in a git work tree).
@@ -12,48 +13,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from provgit.apply.result import ApplyResult
-from provgit.journal import Journal
-from provgit.model.state import DesiredState
-from provgit.observe import Observation
-from provgit.projection.project import Target
+from provgit.api.watching import (
+    ApplyResult,
+    DesiredState,
+    Document,
+    Journal,
+    Observation,
+    StatusPlans,
+    Target,
+)
+from provgit.api.watching import status_document as document
 from provgit.publish import notes, write_reports
 from provgit.render import status_atom, status_html
 from provgit.render.status_files import status_json
-from provgit.report.document import GitSource, build_document
-from provgit.watch.incremental import StatusPlans
 
-Document = dict[str, Any]
+__all__ = [
+    "REFRESH_SECONDS",
+    "document",
+    "dumps",
+    "render_atom",
+    "render_html",
+    "write_files",
+    "write_note",
+]
+
 REFRESH_SECONDS = 5
-
-
-def document(
-    journal: Journal,
-    *,
-    network: str | None,
-    result: ApplyResult | None = None,
-    state: DesiredState | None = None,
-    commit: str | None = None,
-    config_path: str = ".",
-    target: Target | None = None,
-    observations: Mapping[str, Observation] | None = None,
-    plans: StatusPlans | None = None,
-) -> Document:
-    git = GitSource(commit=commit, dirty=False, path=config_path) if commit else None
-    return build_document(
-        journal,
-        network=network,
-        result=result,
-        state=state,
-        git=git,
-        target=target,
-        observations=observations,
-        plans=plans[2] if plans else None,
-        target_version=plans[0] if plans else None,
-        target_delta=plans[1] if plans else None,
-    )
 
 
 def write_files(
@@ -88,20 +73,14 @@ def write_note(repo: Path, doc: Document, push: bool) -> str | None:
 
 
 def render_html(doc: Document) -> str:
-    """The status page, made live: it reloads itself every few seconds."""
-    page = status_html.render(doc)
-    tag = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
-    if 'http-equiv="refresh"' in page:
-        return page
-    head = page.find("<head>")
-    if head >= 0:
-        at = head + len("<head>")
-        return page[:at] + tag + page[at:]
-    return tag + page
+    """The status page, made live: it refreshes itself in place every few
+    seconds (no reload, so filters, scroll and the URL fragment stay)."""
+    return status_html.render(doc, live_seconds=REFRESH_SECONDS)
 
 
-def render_atom(doc: Document) -> str:
-    return status_atom.render(doc)
+def render_atom(doc: Document, *, page: str, self_href: str) -> str:
+    """The feed as served: `page` and `self_href` as URLs on the server."""
+    return status_atom.render(doc, page=page, self_href=self_href)
 
 
 def dumps(doc: Document) -> str:

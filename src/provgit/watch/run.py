@@ -15,18 +15,31 @@ import contextlib
 import time
 from collections.abc import Mapping
 
-from provgit.apply import ApplyOptions, ApplyResult, apply_plan, holds, standing
-from provgit.apply import drift_detect as drift_items
-from provgit.compose import Network, connect, observe_network, remember_writes
-from provgit.journal import DriftItem
-from provgit.observe import Observation, ObservationCache
-from provgit.plan import Plan
+from provgit.api.watching import (
+    ApplyOptions,
+    ApplyResult,
+    Desired,
+    DriftItem,
+    Network,
+    Observation,
+    ObservationCache,
+    Plan,
+    StageCache,
+    all_in_sync,
+    apply_plan,
+    connect,
+    down_elements,
+    next_change,
+    observe_network,
+    remember_writes,
+    review_drift,
+    unfinished,
+)
 from provgit.publish import reports_dir
 from provgit.render import apply_summary
 from provgit.watch import reports
 from provgit.watch.config_tracker import ConfigTracker
 from provgit.watch.drift_policy import Classified, classify
-from provgit.watch.incremental import Desired, StageCache
 from provgit.watch.journals import Journals
 from provgit.watch.live import LiveStatus, Progress
 from provgit.watch.logs import Log
@@ -66,7 +79,7 @@ class Reconciler:
         desired = self.config.desired
         if desired is None:
             return set()
-        return standing.down_elements(self.journals.loop, desired.state.elements)
+        return down_elements(self.journals.loop, desired.state.elements)
 
     async def reconcile(
         self, config_run: bool, reasons: set[str]
@@ -122,11 +135,11 @@ class Reconciler:
         leave unfinished is drift. Which writes go out (None: all), and
         whether the run may start new work."""
         mode = self.config.drift_mode
-        classified = classify(plan, standing.unfinished(self.journals.loop), self.down_elements())
+        classified = classify(plan, unfinished(self.journals.loop), self.down_elements())
         # Into the journal (items, events) like the drift any run finds,
         # including changes to records provgit never wrote.
         await asyncio.to_thread(
-            drift_items.review,
+            review_drift,
             plan,
             self.journals.apply,  # off the loop, as apply uses it
             "correct" if mode == "correct" else "report",
@@ -176,7 +189,7 @@ class Reconciler:
             ops = 0
         if ops or not all(o.ok for o in observed.values()):
             return False
-        return standing.all_in_sync(self.journals.loop, observed)
+        return all_in_sync(self.journals.loop, observed)
 
     async def _apply(
         self, plan: Plan, network: Network, only: Only | None, fresh: bool
@@ -194,7 +207,7 @@ class Reconciler:
         )
         desired = self.config.desired
         assert desired is not None
-        self.timers.window_change = holds.next_change(desired.state.settings, self.o.clock.now())
+        self.timers.window_change = next_change(desired.state.settings, self.o.clock.now())
         return await apply_plan(
             plan,
             drivers,

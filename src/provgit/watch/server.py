@@ -4,7 +4,8 @@
   GET  /status.json  the status document (+ a `watch` section: applied commit,
                      running reconcile, refused config, drift)
   GET  /feed.atom    events as an Atom feed
-  GET  /metrics      Prometheus text format
+  GET  /metrics      Prometheus text format 0.0.4, or OpenMetrics 1.0 when the
+                     scraper's Accept asks for application/openmetrics-text
   GET  /healthz      200 while the loop is alive
   POST /reconcile    fetch and reconcile now (a git host's webhook); token required
   POST /suspend      {"reason": TEXT, "element": NAME?, "who": TEXT?}: hold writes
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from provgit.watch import reports
-from provgit.watch.metrics import CONTENT_TYPE, Metrics
+from provgit.watch.metrics import Metrics
 
 
 class StatusProvider(Protocol):
@@ -101,13 +102,15 @@ async def _status(request: web.Request) -> web.Response:
 
 async def _feed(request: web.Request) -> web.Response:
     doc = await _document(request)
-    body = reports.render_atom(doc)
+    # On the server the page is `/`, and the feed's own URL is the one asked for.
+    body = reports.render_atom(doc, page="/", self_href=str(request.url))
     return web.Response(text=body, content_type="application/atom+xml", charset="utf-8")
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    body = request.app[PROVIDER].metrics.exposition()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+    # Content negotiation (OpenMetrics or Prometheus text), so caches keep both.
+    body, content_type = request.app[PROVIDER].metrics.exposition(request.headers.get("Accept"))
+    return web.Response(body=body, headers={"Content-Type": content_type, "Vary": "Accept"})
 
 
 async def _healthz(request: web.Request) -> web.Response:

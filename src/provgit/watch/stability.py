@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from provgit.source import ConfigSource, read_directory
-from provgit.watch.incremental import tree_key
+from provgit.api.watching import ConfigSource, read_directory, tree_key
 
 MAX_SETTLE_SECONDS = 30.0
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from provgit.source import IGNORED_DIRS
+from provgit.api.watching import IGNORED_DIRS
 
 Request = Callable[[str], None]
 

@@ -154,7 +154,22 @@ def op_from_json(item: Any) -> WriteOp:
     fields = item.get("fields")
     if op == "put" and not isinstance(fields, dict):
         raise ValueError("a put needs 'fields', an object")
-    if_revision = item.get("if_revision")
-    if if_revision is not None and (type(if_revision) is not int or if_revision < 0):
-        raise ValueError("if_revision must be a non-negative integer or null")
-    return WriteOp(op, collection, key, fields if op == "put" else None, if_revision)
+    return WriteOp(op, collection, key, fields if op == "put" else None, _revision(item))
+
+
+# The largest revision an element can hold (SQLite's INTEGER).
+MAX_REVISION = 2**63 - 1
+
+
+def _revision(item: dict[str, Any]) -> int | None:
+    """`if_revision`: null, or an integer 0..MAX_REVISION. JSON has one number
+    type, so 3.0 is the integer 3 (as JSON Schema's `integer` says); a boolean
+    is not a number."""
+    value = item.get("if_revision")
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is not int or not 0 <= value <= MAX_REVISION:
+        raise ValueError(f"if_revision must be null or an integer from 0 to {MAX_REVISION}")
+    return value

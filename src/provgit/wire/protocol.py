@@ -27,12 +27,25 @@ ElementState = Literal["running", "locked", "offline"]
 
 
 @dataclass(frozen=True)
+class CallLoad:
+    """The live call load an IVR server (or a call server) reports: what
+    `apply.quiet_load` compares before IVR content changes go out."""
+
+    active_calls: int
+    queued_calls: int
+    # Share of the element's call capacity in use, in percent (0-100).
+    load_percent: float
+
+
+@dataclass(frozen=True)
 class ElementInfo:
     name: str
     type: str
     version: str
     revision: int
     state: ElementState
+    # None: the element does not report its call load.
+    call_load: CallLoad | None = None
 
 
 @dataclass(frozen=True)

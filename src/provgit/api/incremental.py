@@ -13,7 +13,10 @@ A batch command starts from nothing each time; the watcher holds, in memory:
   and the last plan of every element: a run re-plans only the records whose
   desired state moved or that the feed named (`plan.compute.replan_element`).
 
-Only composition: the stages themselves are called as the CLI calls them.
+Only composition: the stages themselves are called as the CLI calls them, and
+validation finishes through the same `validate.validate_built` as
+`validate_source`, so both find and count alike. The watcher holds one
+`StageCache` (its incremental planning session) for its whole life.
 """
 
 from __future__ import annotations
@@ -23,11 +26,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from provgit.compose import desired_target, fingerprinter
-from provgit.diagnostics import Diagnostic
+from provgit.api.network import desired_target, fingerprinter
 from provgit.load.loader import LoadedFile, load_files
-from provgit.model.build import FileModels, assemble_state, build_file
-from provgit.model.findings import resolve
+from provgit.model.build import FileModels, build_file
 from provgit.model.kinds import KINDS
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
@@ -37,7 +38,7 @@ from provgit.plan.model import ElementPlan
 from provgit.projection import Target
 from provgit.projection.project import RecordRef, reproject
 from provgit.source import SETTINGS_FILE, ConfigSource, blob_id
-from provgit.validate import Validated, check_network
+from provgit.validate import Validated, validate_built
 from provgit.validate.cache import Reads, recording_reads
 
 
@@ -107,7 +108,10 @@ class StageCache:
         """`validate_source`, re-parsing and re-checking only files not seen before."""
         key = tree_key(source)
         if self._last is not None and self._last[0] == key:
-            return self._last
+            # Nothing parsed this time: counted as `validate_source` counts a
+            # tree it finds whole in its cache, not as the run that parsed it.
+            last = self._last[1]
+            return key, dataclasses.replace(last, parsed=0, cached=last.files)
         changed = [f for f in source.files if f.blob_id not in self._docs]
         loaded = load_files(dataclasses.replace(source, files=changed), self.state_dir / "cache")
         for lf in loaded.files:
@@ -126,15 +130,8 @@ class StageCache:
             k = (f.path, f.blob_id)
             built[k] = self._built.get(k) or build_file(f)
         self._built = built
-        state, findings = assemble_state(
-            files, list(built.values()), commit=source.commit, root=source.root
-        )
-        findings = check_network(state, source, findings)
-        diags = sorted(
-            loaded.diagnostics + resolve(findings, state.sources), key=Diagnostic.sort_key
-        )
-        validated = Validated(
-            state, diags, len(source.files), loaded.parsed, len(source.files) - loaded.parsed
+        validated = validate_built(
+            source, files, list(built.values()), loaded.diagnostics, loaded.parsed
         )
         if validated.ok:
             self._last = (key, validated)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.ldap import slapd
+from tests.directory import slapd
 
 
 def test_slapd_takes_ad_and_inetorgperson_entries_and_stamps_them(

@@ -1,38 +1,22 @@
-"""Wiring shared by the commands and the watch loop: config -> drivers -> observations.
+"""Planning: the memo path when nothing it depends on changed, else target +
+observe + plan; the contact-free diff of two configs; what `status` derives from.
 
-Only composition lives here; each step calls one stage.
+Internal to the API (`provgit.api`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from provgit.apply.result import ApplyResult
-from provgit.drivers.base import Driver, DriverConfig, ElementError, StoredRecord
-from provgit.drivers.registry import make_driver
-
-# `watch --drift propose` reaches the drift branch through here (the API today).
-from provgit.importing.drift_branch import DriftError as DriftError
-from provgit.importing.drift_proposal import SHOWN as SHOWN
-from provgit.importing.drift_proposal import Pushed as Pushed
-from provgit.importing.drift_proposal import propose_drift as propose_drift
-from provgit.importing.drift_proposal import push_drift_branch as push_drift_branch
-from provgit.importing.drift_proposal import record_proposal as record_proposal
+from provgit.api.network import Network, connect, desired_target, fingerprinter, observe_network
+from provgit.drivers.base import Driver, ElementError, StoredRecord
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
-from provgit.observe import (
-    Observation,
-    ObservationCache,
-    ObservedState,
-    Write,
-    changes_since,
-    observe,
-    with_writes,
-)
+from provgit.observe import Observation, ObservationCache, changes_since, observe
 from provgit.plan import Plan, PlanOptions, compute_plan, memo
 from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.memo import MemoInputs
@@ -41,163 +25,26 @@ from provgit.plan.renames import rename_warnings
 from provgit.projection import Target, project
 from provgit.projection.store import TargetStore
 from provgit.records import COLLECTIONS
-from provgit.secrets import Fingerprinter, SecretUnavailable, network_key, resolve
+from provgit.secrets import Fingerprinter
 from provgit.source import ConfigSource
 from provgit.validate.cache import recording_reads
 
 
-@dataclass
-class Network:
-    drivers: dict[str, Driver]
-    # Elements that cannot even be contacted (e.g. their token is not set), with why.
-    unavailable: dict[str, str]
-
-    async def close(self) -> None:
-        await asyncio.gather(*(d.close() for d in self.drivers.values()), return_exceptions=True)
-
-
-def fingerprinter(
-    state: DesiredState, state_dir: Path, resolve_values: bool = True
-) -> Fingerprinter:
-    if not resolve_values:
-        return Fingerprinter(None, resolve_values=False)
-    key = network_key(state.settings.secret_key, state_dir)
-    assert key is not None  # made when missing
-    return Fingerprinter(key.secret)
-
-
-def desired_target(
-    state: DesiredState,
-    read_other: Callable[[str], bytes | None],
-    state_dir: Path,
-    resolve_secrets: bool = True,
-) -> Target:
-    return project(state, fingerprinter(state, state_dir, resolve_secrets), read_other)
-
-
-def connect(
-    state: DesiredState, state_dir: Path, config_root: Path, only: Sequence[str] = ()
-) -> Network:
-    drivers: dict[str, Driver] = {}
-    unavailable: dict[str, str] = {}
-    for name, e in state.elements.items():
-        if only and name not in only:
-            continue
-        settings: dict[str, object] = {
-            "driver": e.driver,
-            "timeout": e.connection.timeout,
-            "concurrency": e.connection.concurrency,
-            **e.connection.options,
-        }
-        if e.connection.url:
-            settings["url"] = e.connection.url
-        if e.directory is not None:
-            settings["directory"] = e.directory.model_dump()
-        if e.connection.path:
-            # Relative to the state directory, and (validation checked the text)
-            # still inside it once symlinks are followed, unless allowed out.
-            p = state_dir / Path(e.connection.path).expanduser()
-            try:
-                inside = p.resolve().is_relative_to(state_dir.resolve())
-            except (OSError, RuntimeError):  # a symlink loop: the driver says so
-                inside = True
-            if not inside and not e.connection.allow_outside_state_dir:
-                unavailable[name] = (
-                    f"connection.path {e.connection.path!r} leads outside the state directory "
-                    f"{state_dir} (through a symlink); set allow_outside_state_dir: true "
-                    "to use it"
-                )
-                continue
-            settings["path"] = str(p)
-        if e.connection.token is not None:
-            try:
-                settings["token"] = resolve(e.connection.token)
-            except SecretUnavailable as err:
-                unavailable[name] = f"token {e.connection.token.describe()}: {err}"
-                continue
-        config = DriverConfig(name, e.type, settings, str(state_dir))
-        try:
-            drivers[name] = make_driver(config)
-        except Exception as err:  # a third-party driver failing to start is that element's problem
-            unavailable[name] = f"driver {e.driver!r} could not start: {err}"
-    return Network(drivers, unavailable)
-
-
-async def observe_network(
-    network: Network,
-    state_dir: Path,
-    incremental: bool = True,
-    previous: Mapping[str, Observation] | None = None,
-    save: bool = True,
-) -> dict[str, Observation]:
-    """Every element's observation, refreshed from `previous` (default: the
-    observation cache) through the change feeds; elements that could not even
-    be contacted are marked unauthorized with why."""
-    cache = ObservationCache(state_dir)
-    if previous is None:
-        previous = cache.load_all(list(network.drivers)) if incremental else {}
-    observed = await observe(network.drivers, previous)
-    if save:
-        # A failed reading is marked as such; the last good one is kept.
-        cache.save_all(observed, previous)
-    for name, why in network.unavailable.items():
-        # A token that is not set: the element would refuse us ("token
-        # refused"); a driver that would not start is an error of its own.
-        state: ObservedState = "unauthorized" if why.startswith("token ") else "error"
-        observed[name] = Observation(name, state, None, error=why)
-        if save:
-            cache.mark_down(observed[name])
-    # An element found down keeps what it last held, so its planned writes
-    # can be queued as pending updates at once.
-    for name, o in observed.items():
-        if not o.ok:
-            last = previous.get(name) if name in previous else cache.load(name)
-            observed[name] = o.with_last_known(last)
-    return observed
-
-
-def landed_writes(plan: Plan, result: ApplyResult) -> dict[str, list[Write]]:
-    """Per element, the writes of `plan` that `result` says landed."""
-    out: dict[str, list[Write]] = {}
-    for e in result.elements:
-        ok = {(r.collection, r.key): r.revision for r in e.operations if r.status == "ok"}
-        ep = plan.element(e.element) if ok else None
-        if ep is None:
-            continue
-        out[e.element] = [
-            (op.collection, op.key, None if op.action == "delete" else op.fields, ok[ref])
-            for op in ep.operations
-            if (ref := (op.collection, op.key)) in ok
-        ]
-    return out
-
-
-def remember_writes(
-    state_dir: Path,
-    plan: Plan,
-    result: ApplyResult,
-    observations: dict[str, Observation] | None = None,
-) -> None:
-    """Keep each element's last observation true after an apply: in
-    `observations` (the watcher's, in memory), else in the observation cache."""
-    landed = landed_writes(plan, result)
-    if observations is not None:
-        for name, writes in landed.items():
-            if name in observations:
-                observations[name] = with_writes(observations[name], writes)
-        return
-    cache = ObservationCache(state_dir)
-    for name, writes in landed.items():
-        with contextlib.suppress(OSError):
-            cache.record_writes(name, writes)
-
-
 @dataclass(frozen=True)
 class PlanRun:
+    """A plan and the config it was made from.
+
+    On the memo path `state` is light: the settings and elements the last full
+    plan stored, no resources (the plan did not need them). It carries no
+    projection: the full path's is not kept, the memo path never makes one.
+    """
+
     plan: Plan
     state: DesiredState
-    target: Target
     source: ConfigSource
+    # Observed in this run (a saved plan is not): records with no operation
+    # are in sync, so an apply may close their pending updates and errors.
+    fresh: bool = True
 
     @property
     def settings(self) -> Settings:
@@ -240,7 +87,7 @@ async def plan_network(
             state_dir,
             options,
         )
-    return PlanRun(plan, state, target, source)
+    return PlanRun(plan, state, source)
 
 
 def _remember(
@@ -323,7 +170,7 @@ async def plan_from_memo(
         allow_deletes=options.allow_deletes,
         allow_updates=options.allow_updates,
     )
-    return PlanRun(plan, light, Target({}, {}, {}), source)
+    return PlanRun(plan, light, source)
 
 
 async def _refresh_cache(network: Network, state_dir: Path, names: Sequence[str]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.apply.helpers import cli
-from tests.ldap import slapd
+from tests.directory import slapd
 
 from provgit.source import read_directory
 from provgit.validate import validate_source

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.ldap import slapd
+from tests.directory import slapd
 
 from provgit.drivers.base import (
     ConflictError,
     Driver,
     DriverConfig,
     NotFoundError,
+    TransportError,
     WriteOp,
 )
 from provgit.drivers.ldap import MARKER, LdapDriver
@@ -332,5 +333,16 @@ def test_tls_with_an_untrusted_certificate_is_offline_not_sent_in_clear(
         observed = (await observe({"dir1": d}))["dir1"]
         assert observed.state == "offline"
         assert observed.error and "certificate verify failed" in observed.error, observed.error
+
+    run(LdapDriver(tls_config(tls_directory, tls_directory.tls_url, False, ca=False)), body)
+
+
+def test_a_read_over_tls_with_an_untrusted_certificate_is_refused_not_sent_in_clear(
+    tls_directory: slapd.Slapd,
+) -> None:
+    # The read path (python-ldap) checks the certificate as the write path does.
+    async def body(d: Driver) -> None:
+        with pytest.raises(TransportError, match="certificate did not verify"):
+            await d.list_records("users")
 
     run(LdapDriver(tls_config(tls_directory, tls_directory.tls_url, False, ca=False)), body)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.ldap import slapd
+from tests.directory import slapd
 
 
 @pytest.fixture

@@ -1,0 +1,397 @@
+"""The config handle: a config (a directory, or a commit of one) and the state
+directory provgit keeps beside it. Every operation of the library API starts
+from one (see `provgit.api`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from provgit.api import distribution, inspect
+from provgit.api.distribution import Deleted, ErrorList, Reapplied
+from provgit.api.errors import (
+    InvalidConfig,
+    NothingToDo,
+    ProvgitError,
+    UsageProblem,
+)
+from provgit.api.importing import ImportReport, capture_drift, import_network
+from provgit.api.inspect import Landings, Resources
+from provgit.api.network import desired_target
+from provgit.api.planning import PlanRun, diff_states, plan_from_memo, plan_network
+from provgit.api.running import Applied, apply_and_report
+from provgit.api.sources import default_state_dir, read_config_directory, read_settings
+from provgit.api.status import Hold, Status
+from provgit.api.status import resume as resume_writes
+from provgit.api.status import status as status_of
+from provgit.api.status import suspend as suspend_writes
+from provgit.apply import ApplyOptions, drift_detect, holds
+from provgit.apply.progress import NoProgress, Progress
+from provgit.diagnostics import Diagnostic
+from provgit.fsutil import atomic_write
+from provgit.journal import DistributionError
+from provgit.model.findings import resolve
+from provgit.model.kinds import Kind
+from provgit.model.settings import Settings
+from provgit.model.state import DesiredState
+from provgit.plan import Plan, PlanOptions, signing
+from provgit.projection import Target
+from provgit.secret_refs import check_references
+from provgit.source import ConfigSource
+from provgit.source.git import GitSourceError, read_commit
+from provgit.validate import Validated, validate_source
+from provgit.validate.cache import Verdict, VerdictStore, recording_reads
+
+
+@dataclass(frozen=True)
+class SignedPlan:
+    """A plan signed with the network's key, as `provgit plan --out` saves it.
+    `warning`: the key is the state directory's own (no usable secret_key), so
+    only this state directory can apply it."""
+
+    pieces: list[bytes]
+    warning: str | None = None
+
+    def data(self) -> bytes:
+        return b"".join(self.pieces)
+
+
+@dataclass(frozen=True)
+class PlanNotes:
+    """What an apply of a plan would do beyond its operations, one line each:
+    drifted records it would hold or overwrite, and operations a suspension or
+    sync window would hold now (read from the journal; nothing contacted)."""
+
+    drift: list[str]
+    holds: list[str]
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What changes on each element between two configs, contacting no element."""
+
+    plan: Plan
+    settings: Settings
+    base_valid: bool  # False: the base does not validate; diffed against an empty network
+
+
+class Config:
+    """A config and its state directory. Nothing is read until asked for.
+
+    `Config.open(path)` reads the directory now (and raises `ConfigNotFound`
+    when it is not a config); `Config.at(path)` reads it on first use;
+    `Config.open_commit(repo, rev)` reads a commit from git. The files are
+    read once: a handle is a snapshot, so open a new one to see later edits.
+    `state_dir` defaults to $PROVGIT_STATE_DIR, else ROOT/.provgit.
+    """
+
+    def __init__(self, root: Path, state_dir: Path, source: ConfigSource | None = None) -> None:
+        self.root = root
+        self.state_dir = state_dir
+        self._source = source
+        self._validated: Validated | None = None
+
+    @classmethod
+    def at(cls, path: Path | str, state_dir: Path | str | None = None) -> Config:
+        root = Path(path)
+        return cls(root, default_state_dir(root, state_dir))
+
+    @classmethod
+    def open(cls, path: Path | str, state_dir: Path | str | None = None) -> Config:
+        config = cls.at(path, state_dir)
+        config.source  # noqa: B018 (read now: a wrong path is said here)
+        return config
+
+    @classmethod
+    def open_commit(cls, repo: Path | str, rev: str, state_dir: Path | str | None = None) -> Config:
+        root = Path(repo)
+        try:
+            source = read_commit(root, rev)
+        except GitSourceError as e:
+            raise UsageProblem(str(e)) from None
+        return cls(root, default_state_dir(root, state_dir), source)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.state_dir / "cache"
+
+    @property
+    def source(self) -> ConfigSource:
+        """The config files (read once, on first use)."""
+        if self._source is None:
+            self._source = read_config_directory(self.root)
+        return self._source
+
+    def settings(self) -> Settings | None:
+        """provgit.yaml alone (None: missing or invalid), without validating the rest."""
+        return read_settings(self.root)
+
+    # -- validate ---------------------------------------------------------
+
+    def validate(self, use_cache: bool = True, secrets: bool = False) -> Verdict:
+        """Every problem of the config (`Verdict.ok`: none is an error).
+
+        With `use_cache`, a config unchanged since the last validation is
+        answered from the stored verdict. With `secrets`, a secret reference
+        that does not resolve here is a problem too (its value is never read out).
+        """
+        source = self.source
+        cache = self.cache_dir if use_cache else None
+        store = None if cache is None else VerdictStore(cache)
+        # Secrets depend on the environment, not the files: never a stored verdict.
+        result = None if store is None or secrets else store.get(source)
+        if result is not None:
+            return result
+        traced, reads = recording_reads(source)
+        full = validate_source(traced, cache)
+        result = Verdict(
+            full.diagnostics, full.state.counts(), full.files, full.parsed, full.cached
+        )
+        if store is not None:
+            store.put(source, result, reads)
+        if secrets and full.ok:
+            found = resolve(check_references(full.state), full.state.sources)
+            result = dataclasses.replace(
+                result, diagnostics=sorted(result.diagnostics + found, key=Diagnostic.sort_key)
+            )
+        return result
+
+    def validated(self) -> Validated:
+        """The config validated, with its desired state (check `.ok`)."""
+        if self._validated is None:
+            self._validated = validate_source(self.source, self.cache_dir)
+        return self._validated
+
+    def state(self) -> DesiredState:
+        """The desired state; `InvalidConfig` when the config does not validate."""
+        valid = self.validated()
+        if not valid.ok:
+            raise InvalidConfig(self.source.root, valid.diagnostics)
+        return valid.state
+
+    def target(self, resolve_secrets: bool = True) -> Target:
+        """What every element should hold (secrets fingerprinted, never shown)."""
+        return desired_target(self.state(), self.source.read_other, self.state_dir, resolve_secrets)
+
+    # -- plan -------------------------------------------------------------
+
+    async def plan(self, options: PlanOptions | None = None) -> PlanRun:
+        """What would change on every element (nothing is changed).
+
+        Taken from the last plan and each element's change feed when nothing
+        else it depends on changed, else planned in full (validate, project,
+        observe every element). `InvalidConfig` when the config does not
+        validate; `UsageProblem` for an element the config does not name.
+        """
+        options = options or PlanOptions()
+        source = self.source
+        remembered = await plan_from_memo(source, self.root, self.state_dir, options)
+        if remembered is not None:
+            return remembered
+        state = self.state()
+        unknown = [e for e in options.elements if e not in state.elements]
+        if unknown:
+            raise UsageProblem(
+                f"unknown element(s): {', '.join(unknown)} (known: {', '.join(state.elements)})"
+            )
+        return await plan_network(state, source, self.root, self.state_dir, options)
+
+    def sign(self, run: PlanRun) -> SignedPlan:
+        """`run.plan` signed, so an apply can tell it is what was planned (the
+        state directory's key is made when the config has no usable secret_key)."""
+        key = signing.plan_key(run.settings.secret_key, self.state_dir)
+        assert not isinstance(key, str)  # made when missing
+        warning = None
+        if key.fallback:
+            warning = (
+                f"warning: {key.fallback}: the plan is signed with the state directory's key "
+                f"({key.where}); only this state directory can apply it"
+            )
+        return SignedPlan(signing.signed_bytes(run.plan, key), warning)
+
+    def save_plan(self, signed: SignedPlan, out: Path) -> None:
+        """Write a signed plan to `out` (atomically; the directory must exist)."""
+        try:
+            atomic_write(out, signed.data())
+        except OSError as e:
+            raise ProvgitError(f"cannot save the plan to {out}: {e.strerror or e}") from e
+
+    def plan_notes(self, run: PlanRun, drift: bool = True) -> PlanNotes:
+        """What applying `run` would hold or overwrite (`drift`: False leaves the
+        drifted records out, unread)."""
+        return PlanNotes(
+            drift_detect.preview_lines(run.plan, self.state_dir, run.settings) if drift else [],
+            holds.preview_lines(run.plan, self.state_dir, run.settings),
+        )
+
+    def diff_against(self, base: Config, label: str) -> Diff:
+        """What changes on each element from `base` to this config (no element
+        contacted; a base that does not validate stands for an empty network)."""
+        head_state = self.state()
+        base_valid = base.validated()
+        plan = diff_states(
+            head_state,
+            self.source,
+            base_valid.state if base_valid.ok else None,
+            base.source,
+            label,
+        )
+        return Diff(plan, head_state.settings, base_valid.ok)
+
+    # -- look, contacting nothing ------------------------------------------
+
+    def resources(self, kind: Kind | None = None) -> Resources:
+        """Every resource of the config (of `kind` only), with the elements each lands on."""
+        return inspect.resources(self, kind)
+
+    def landings(self, kind: Kind, key: str) -> Landings:
+        """Where the resource `kind`/`key` lands (the key matched regardless of case)."""
+        return inspect.landings_of(self, kind, key)
+
+    # -- apply ------------------------------------------------------------
+
+    async def apply(
+        self,
+        run: PlanRun,
+        *,
+        partial: bool = False,
+        overwrite_drift: bool = False,
+        override_window: str | None = None,
+        progress: Progress | None = None,
+    ) -> Applied:
+        """Apply `run.plan` (from `plan()`, or a saved plan from `open_saved_plan`)
+        and write the status reports.
+
+        An element whose revision moved since the plan observed it is refused
+        ("changed by another user"), and with it the whole apply unless
+        `partial`. Drifted records are held in `drift.mode: report` unless
+        `overwrite_drift`; `override_window` (the reason, journaled) writes
+        through closed sync windows and call-load deferrals. `Interrupted`
+        when SIGTERM stops it.
+        """
+        options = ApplyOptions(
+            command="apply",
+            check_stale=True,
+            partial=partial,
+            fresh=run.fresh,
+            overwrite_drift=overwrite_drift,
+            override_window=override_window,
+        )
+        return await apply_and_report(
+            run.plan, run.state, self.root, self.state_dir, options, progress or NoProgress()
+        )
+
+    async def reconcile(
+        self,
+        options: PlanOptions | None = None,
+        *,
+        partial: bool = False,
+        overwrite_drift: bool = False,
+        override_window: str | None = None,
+        progress: Progress | None = None,
+    ) -> Applied:
+        """Plan and apply in one run, and write the status reports.
+        `override_window` (the reason, journaled) writes through closed sync
+        windows and call-load deferrals, as `apply`'s does."""
+        run = await self.plan(options)
+        # The plan was observed in this run and writes are conditional per record,
+        # so a whole-element staleness check would only refuse needlessly.
+        apply_options = ApplyOptions(
+            command="reconcile",
+            check_stale=False,
+            partial=partial,
+            fresh=True,
+            overwrite_drift=overwrite_drift,
+            override_window=override_window,
+        )
+        return await apply_and_report(
+            run.plan,
+            run.state,
+            self.root,
+            self.state_dir,
+            apply_options,
+            progress or NoProgress(),
+        )
+
+    # -- status and holds ---------------------------------------------------
+
+    def status(self, element: str | None = None, kind: str | None = None) -> Status:
+        """The sync status, derived from the journal and the last observations
+        (no element contacted). `JournalUnavailable` before the first run."""
+        return status_of(self, element, kind)
+
+    def suspend(self, reason: str, element: str | None = None, by: str | None = None) -> Hold:
+        """Hold writes to the network (or `element`) until `resume`; runs still
+        observe and plan, and the writes wait as pending updates."""
+        return suspend_writes(self, reason, element, by)
+
+    def resume(self, element: str | None = None, by: str | None = None) -> Hold:
+        """Lift a suspension (`Hold.suspension` None: there was none)."""
+        return resume_writes(self, element, by)
+
+    # -- distribution errors ------------------------------------------------
+
+    def distribution_errors(
+        self,
+        element: str | None = None,
+        form: str | None = None,
+        error_type: str | None = None,
+    ) -> ErrorList:
+        return distribution.list_errors(self, element, form, error_type)
+
+    def select_errors(self, ids: Sequence[int] = (), all_: bool = False) -> list[DistributionError]:
+        """The distribution errors `ids` name, or every one (`all_`)."""
+        return distribution.select(self, ids, all_)
+
+    async def retry(
+        self, chosen: Sequence[DistributionError], progress: Progress | None = None
+    ) -> Reapplied:
+        """Plan those records again from the config and the elements as they are
+        now, and apply just them. Conflicts (another user's change) are left
+        out (`Reapplied.skipped` says so; `NothingToDo` when nothing is left)."""
+        retried, skipped = distribution.retry_choice(chosen)
+        return await distribution.reapply(self, retried, "errors retry", progress, skipped)
+
+    async def force(
+        self, chosen: Sequence[DistributionError], progress: Progress | None = None
+    ) -> Reapplied:
+        """Overwrite conflicts with the config's value (the other user's change
+        is lost). `NothingToDo` with nothing done when any chosen one is not a conflict."""
+        refusals = distribution.force_refusals(chosen)
+        if refusals:
+            raise NothingToDo("Nothing was forced.", refusals)
+        return await distribution.reapply(self, list(chosen), "errors force", progress)
+
+    def delete_errors(self, chosen: Sequence[DistributionError]) -> Deleted:
+        """Delete them; the next reconcile tries the records again."""
+        return distribution.delete(self, chosen)
+
+    # -- import -------------------------------------------------------------
+
+    async def import_network(
+        self,
+        elements: Sequence[str] = (),
+        *,
+        dry_run: bool = False,
+        prefer_element: bool = False,
+        report_dir: Path | None = None,
+    ) -> ImportReport:
+        """Read the elements and write what they hold into this config as YAML
+        (nothing written with `dry_run`); the report is saved in `report_dir`
+        (default STATE_DIR/import)."""
+        return await import_network(self, tuple(elements), dry_run, prefer_element, report_dir)
+
+    async def capture_drift(
+        self,
+        elements: Sequence[str] = (),
+        *,
+        dry_run: bool = False,
+        report_dir: Path | None = None,
+        branch: str | None = None,
+    ) -> ImportReport:
+        """Out-of-band changes on the elements as a commit on a new git branch
+        (`ImportReport.branch`); the working tree and current branch stay as they are."""
+        return await capture_drift(self, tuple(elements), dry_run, report_dir, branch)

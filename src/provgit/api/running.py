@@ -1,0 +1,167 @@
+"""Applying a plan: connect -> apply -> remember the writes -> reports, and the journal.
+
+Internal to the API (`provgit.api`); the work itself happens in `provgit.apply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provgit.api.errors import JournalUnavailable
+from provgit.api.network import connect, remember_writes
+from provgit.apply import ApplyOptions, ApplyResult, apply_plan
+from provgit.apply.progress import Progress
+from provgit.exitcodes import Interrupted
+from provgit.journal import Journal, JournalError
+from provgit.journal.db import FILENAME
+from provgit.model.state import DesiredState
+from provgit.plan import Plan
+from provgit.publish import reports_dir, write_status
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an apply (or reconcile) did: the engine's result, where the status
+    report went (None: not written, or not asked for) and the warnings on the
+    way (a report that could not be written, say), each one sentence."""
+
+    result: ApplyResult
+    status_file: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """What `provgit apply` exits with for it (0 in sync, 3 refused, 4 errors left)."""
+        return self.result.exit_code()
+
+
+def open_journal(state_dir: Path) -> Journal:
+    """The journal, created when there is none yet."""
+    try:
+        return Journal.open(state_dir)
+    except JournalError as e:
+        raise JournalUnavailable(str(e)) from None
+
+
+def existing_journal(config: Path, state_dir: Path) -> Journal:
+    """The journal of past runs; reading must not create state (a mistyped
+    path would otherwise answer "no errors")."""
+    path = state_dir / FILENAME
+    if not path.is_file():
+        raise JournalUnavailable(
+            f"no runs recorded for {config} (no journal in {state_dir}); "
+            "run `provgit reconcile` or `provgit apply` first"
+        )
+    try:
+        return Journal(path)
+    except JournalError as e:
+        raise JournalUnavailable(str(e)) from None
+
+
+async def execute(
+    plan: Plan,
+    state: DesiredState,
+    config_root: Path,
+    state_dir: Path,
+    journal: Journal,
+    options: ApplyOptions,
+    progress: Progress,
+) -> ApplyResult:
+    """Apply `plan` to the elements it names and keep the observation cache true.
+
+    SIGTERM (a service manager stopping us) cancels the run: the engine
+    journals it as interrupted, `Interrupted` is raised, and what is left is
+    planned again next time."""
+    network = connect(state, state_dir, config_root, [e.element for e in plan.elements])
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stopped: list[int] = []
+
+    def stop() -> None:
+        stopped.append(signal.SIGTERM)
+        if task is not None:
+            task.cancel()
+
+    handled = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGTERM, stop)
+        handled = True
+    try:
+        result = await apply_plan(
+            plan,
+            network.drivers,
+            journal,
+            state.settings,
+            state_dir,
+            options,
+            progress,
+            network.unavailable,
+        )
+        remember_writes(state_dir, plan, result)
+        return result
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+        run = journal.runs(1)
+        which = f"run {run[0]['id']}" if run else "the run"
+        raise Interrupted(
+            f"Interrupted: {which} was stopped by SIGTERM before it finished; it is journaled "
+            "as interrupted, and the next run plans what is left again."
+        ) from None
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGTERM)
+        await network.close()
+
+
+def write_report(
+    result: ApplyResult,
+    journal: Journal,
+    state: DesiredState,
+    config_root: Path,
+    state_dir: Path,
+    warnings: list[str],
+) -> Path | None:
+    """Every report of a finished run; the path of `status.json`, or None (said
+    in `warnings`) when the reports directory cannot be written."""
+    directory = reports_dir(state, config_root, state_dir)
+    try:
+        return write_status(
+            directory,
+            result,
+            journal,
+            state=state,
+            config_root=config_root,
+            warn=lambda message: warnings.append(f"warning: {message}"),
+        )
+    except OSError as e:
+        warnings.append(f"warning: cannot write the status report to {directory}: {e}")
+        return None
+
+
+async def apply_and_report(
+    plan: Plan,
+    state: DesiredState,
+    config_root: Path,
+    state_dir: Path,
+    options: ApplyOptions,
+    progress: Progress,
+    report: bool = True,
+) -> Applied:
+    """Open the journal, apply, write the reports (when `report`), close."""
+    journal = open_journal(state_dir)
+    try:
+        result = await execute(plan, state, config_root, state_dir, journal, options, progress)
+        warnings: list[str] = []
+        written = (
+            write_report(result, journal, state, config_root, state_dir, warnings)
+            if report
+            else None
+        )
+    finally:
+        journal.close()
+    return Applied(result, written, warnings)

@@ -1,0 +1,140 @@
+"""Status (derived from the journal and the last observations, contacting no
+element) and the suspensions that hold writes. Internal to the API."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provgit.api.errors import UsageProblem
+from provgit.api.planning import status_inputs
+from provgit.api.running import existing_journal, open_journal
+from provgit.journal import NETWORK, Suspension
+from provgit.model.kinds import KINDS, resolve_kind
+from provgit.model.settings import Settings
+from provgit.render import status_markdown as report_markdown
+from provgit.render import status_text as report_text
+from provgit.report.document import Document, build_document, filtered
+from provgit.validate import validate_source
+
+if TYPE_CHECKING:
+    from provgit.api.config import Config
+
+
+@dataclass(frozen=True)
+class Status:
+    """The sync status document (`provgit status --format json` prints it).
+
+    `problems`: validation problems of the config as it is now; when not 0 the
+    document is the status of the last valid config, and the config as it is
+    now cannot be applied."""
+
+    document: Document
+    problems: int
+    network: str | None
+    markdown_max_bytes: int
+
+    @property
+    def in_sync(self) -> bool:
+        """In sync for what the document shows, and the config validates."""
+        return not self.problems and bool(self.document["in_sync"])
+
+    def text(self) -> str:
+        """As `provgit status` prints it."""
+        return report_text.render(self.document)
+
+    def markdown(self, max_bytes: int | None = None) -> str:
+        """Bounded to `max_bytes` (default: reports.markdown_max_bytes)."""
+        return report_markdown.render(self.document, max_bytes or self.markdown_max_bytes)
+
+
+def status(config: Config, element: str | None = None, kind: str | None = None) -> Status:
+    kind_name: str | None = None
+    if kind is not None:
+        found = resolve_kind(kind)
+        if found is None:
+            raise UsageProblem(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        kind_name = found.plural
+    journal = existing_journal(config.root, config.state_dir)
+    try:
+        # The network's name (the journal does not keep it) and the markdown bound.
+        settings = config.settings()
+        network = settings.network if settings is not None else None
+        bound = (settings or Settings()).reports.markdown_max_bytes
+        # The config as it is now: a change not applied yet shows as such.
+        now = status_inputs(config.source, config.state_dir, config.cache_dir)
+        doc = build_document(
+            journal,
+            network=network,
+            state=now.state if now else None,
+            target=now.target if now else None,
+            state_dir=config.state_dir,
+        )
+        if element is not None and element not in doc["elements"]:
+            known = ", ".join(doc["elements"]) or "none yet"
+            raise UsageProblem(f"no status for element {element!r}; known: {known}")
+    finally:
+        journal.close()
+    doc = filtered(doc, element=element, kind=kind_name)
+    return Status(doc, now.problems if now is not None else 0, network, bound)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A suspension set (or, from resume, lifted: None when there was none)."""
+
+    element: str | None  # None: the whole network
+    suspension: Suspension | None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.suspension.to_json() if self.suspension is not None else {}
+
+
+def who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _check_element(config: Config, element: str | None) -> list[str]:
+    """A mistyped element would hold nothing: refuse a name the config lacks.
+    A config that does not validate cannot say; then only a warning (a freeze
+    must still be possible while the config is broken)."""
+    if element is None:
+        return []
+    valid = validate_source(config.source, config.cache_dir)
+    if not valid.ok:
+        return [
+            f"warning: the config at {config.root} does not validate; "
+            f"element {element!r} not checked"
+        ]
+    if element not in valid.state.elements:
+        known = ", ".join(valid.state.elements)
+        raise UsageProblem(f"unknown element {element!r} (known: {known})")
+    return []
+
+
+def suspend(config: Config, reason: str, element: str | None, by: str | None) -> Hold:
+    if not reason.strip():
+        raise UsageProblem("--reason must say why (it is shown in the status)")
+    warnings = _check_element(config, element)
+    journal = open_journal(config.state_dir)
+    try:
+        s = journal.suspend(element or NETWORK, reason.strip(), by or who(), time.time())
+    finally:
+        journal.close()
+    return Hold(element, s, warnings)
+
+
+def resume(config: Config, element: str | None, by: str | None) -> Hold:
+    warnings = _check_element(config, element)
+    journal = open_journal(config.state_dir)
+    try:
+        s = journal.resume(element or NETWORK, by or who())
+    finally:
+        journal.close()
+    return Hold(element, s, warnings)

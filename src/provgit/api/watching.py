@@ -1,0 +1,147 @@
+"""What the watcher (`provgit.watch`) uses of the pipeline, beyond `Config`.
+
+A long-running process composes the stages as `provgit reconcile` does, but
+keeps state between runs and wraps each step (gated drivers, live progress,
+timers). Rather than a second copy of that wiring, the watcher calls the
+pieces below, all typed:
+
+- `StageCache` (`provgit.api.incremental`): the incremental planning session
+  the watcher holds for its life: validate, project, plan, re-doing only what
+  changed since the last run;
+- `connect`, `observe_network`, `remember_writes` (`provgit.api.network`):
+  the elements and what they hold;
+- `apply_plan` with `ApplyOptions`, and the journal's standing questions
+  (`down_elements`, `unfinished`, `all_in_sync`, `review_drift`);
+- `status_document`: the status document of a run, which the watcher
+  publishes and serves (`provgit.watch.reports`);
+- the value types these take and return, and the few source helpers a
+  follower of a git repository or a directory needs.
+
+Names are re-exported from their stage unchanged: a watcher's `Plan` is the
+CLI's `Plan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from provgit.api.incremental import Desired, StageCache, StatusPlans, tree_key
+from provgit.api.network import Network, connect, observe_network, remember_writes
+from provgit.apply import ApplyOptions, ApplyResult, apply_plan
+from provgit.apply.drift_detect import review as review_drift
+from provgit.apply.holds import SYSTEM_CLOCK, Clock, next_change
+from provgit.apply.standing import all_in_sync, down_elements, settle_dead_runs, unfinished
+from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED, synching
+
+# `watch --drift propose`: the drift branch (importing/drift_proposal.py).
+from provgit.importing.drift_branch import DriftError
+from provgit.importing.drift_proposal import (
+    SHOWN as PROPOSAL_SHOWN,
+)
+from provgit.importing.drift_proposal import (
+    Pushed,
+    propose_drift,
+    push_drift_branch,
+    record_proposal,
+)
+from provgit.journal import NETWORK, DriftItem, Journal, JournalError, Suspension
+from provgit.model.settings import Settings
+from provgit.model.state import DesiredState
+from provgit.observe import Observation, ObservationCache
+from provgit.plan import Plan, PlanOptions
+from provgit.plan.model import Operation
+from provgit.projection import Target
+from provgit.report.document import GitSource, build_document
+from provgit.secrets import redact
+from provgit.source import IGNORED_DIRS, SETTINGS_FILE, ConfigSource, read_directory
+from provgit.source.git import CommitReader, GitSourceError, resolve_commit, run_git
+from provgit.validate import Validated
+
+__all__ = [
+    "ALARM_LEVELS",
+    "IGNORED_DIRS",
+    "NETWORK",
+    "PROPOSAL_SHOWN",
+    "SETTINGS_FILE",
+    "SYNC_COMPLETED",
+    "SYSTEM_CLOCK",
+    "ApplyOptions",
+    "ApplyResult",
+    "Clock",
+    "CommitReader",
+    "ConfigSource",
+    "Desired",
+    "DesiredState",
+    "Document",
+    "DriftError",
+    "DriftItem",
+    "GitSourceError",
+    "Journal",
+    "JournalError",
+    "Network",
+    "Observation",
+    "ObservationCache",
+    "Operation",
+    "Plan",
+    "PlanOptions",
+    "Pushed",
+    "Settings",
+    "StageCache",
+    "StatusPlans",
+    "Suspension",
+    "Target",
+    "Validated",
+    "all_in_sync",
+    "apply_plan",
+    "connect",
+    "down_elements",
+    "next_change",
+    "observe_network",
+    "propose_drift",
+    "push_drift_branch",
+    "read_directory",
+    "record_proposal",
+    "redact",
+    "remember_writes",
+    "resolve_commit",
+    "review_drift",
+    "run_git",
+    "settle_dead_runs",
+    "status_document",
+    "synching",
+    "tree_key",
+    "unfinished",
+]
+
+Document = dict[str, Any]
+
+
+def status_document(
+    journal: Journal,
+    *,
+    network: str | None,
+    result: ApplyResult | None = None,
+    state: DesiredState | None = None,
+    commit: str | None = None,
+    config_path: str = ".",
+    target: Target | None = None,
+    observations: Mapping[str, Observation] | None = None,
+    plans: StatusPlans | None = None,
+) -> Document:
+    """The status document (`provgit.report`) of the watcher's last run:
+    derived from the journal and, when given, the run's result, desired state,
+    projection, observations and last plans (`StageCache.last_plans`)."""
+    git = GitSource(commit=commit, dirty=False, path=config_path) if commit else None
+    return build_document(
+        journal,
+        network=network,
+        result=result,
+        state=state,
+        git=git,
+        target=target,
+        observations=observations,
+        plans=plans[2] if plans else None,
+        target_version=plans[0] if plans else None,
+        target_delta=plans[1] if plans else None,
+    )

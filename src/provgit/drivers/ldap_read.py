@@ -1,0 +1,144 @@
+"""The `ldap` driver's read path: paged searches through python-ldap (libldap, C).
+
+ldap3 decodes BER in pure Python: a full read of 100,000 entries took about
+ten times as long as the same search with OpenLDAP's own client (see
+benchmarks/README.md, "Directory full read"). python-ldap hands the decoding
+to libldap, so reads (full reads, refreshes, the OU's user names) go through
+it; writes stay on ldap3, whose assertion control the conditional writes use.
+
+One connection, opened on first use and kept; calls come from the driver's
+worker thread under its lock. TLS as the ldap3 side: the chain and host name
+are always checked (against `ca_file` when given).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import ldap
+from ldap.controls import SimplePagedResultsControl
+
+from provgit.wire.protocol import (
+    ElementError,
+    LockedError,
+    OfflineError,
+    TransportError,
+    UnauthorizedError,
+)
+
+Entry = tuple[str, dict[str, list[bytes]]]
+PAGED = SimplePagedResultsControl.controlType
+
+
+class Reader:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        base: str,
+        bind_dn: str | None,
+        password: str | None,
+        timeout: int,
+        start_tls: bool = False,
+        ca_file: str | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.base = base
+        self.bind_dn = bind_dn
+        self._password = password
+        self.timeout = timeout
+        self.start_tls = start_tls
+        self.ca_file = ca_file
+        self._conn: Any = None
+
+    def __repr__(self) -> str:  # never show the password
+        return f"Reader({self.name!r}, {self.url!r})"
+
+    def _connect(self) -> Any:
+        if self._conn is not None:
+            return self._conn
+        conn = ldap.initialize(self.url)
+        conn.set_option(ldap.OPT_PROTOCOL_VERSION, 3)
+        conn.set_option(ldap.OPT_REFERRALS, 0)
+        conn.set_option(ldap.OPT_NETWORK_TIMEOUT, self.timeout)
+        conn.set_option(ldap.OPT_TIMEOUT, self.timeout)
+        conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
+        if self.ca_file:
+            conn.set_option(ldap.OPT_X_TLS_CACERTFILE, self.ca_file)
+        conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # applies the TLS options above
+        try:
+            if self.start_tls:
+                conn.start_tls_s()
+            conn.simple_bind_s(self.bind_dn or "", self._password or "")
+        except ldap.LDAPError as e:
+            with contextlib.suppress(ldap.LDAPError):
+                conn.unbind_s()
+            raise self._error(e) from None
+        self._conn = conn
+        return conn
+
+    def page(
+        self, flt: str, attrs: Sequence[str], size: int, cookie: bytes | None
+    ) -> tuple[list[Entry], bytes | None]:
+        """One page of a one-level search under the base, and the next page's cookie."""
+        conn = self._connect()
+        control = SimplePagedResultsControl(True, size=size, cookie=cookie or b"")
+        try:
+            msgid = conn.search_ext(
+                self.base,
+                ldap.SCOPE_ONELEVEL,
+                flt,
+                list(attrs),
+                serverctrls=[control],
+                timeout=self.timeout,
+            )
+            _, data, _, controls = conn.result3(msgid, timeout=self.timeout)
+        except ldap.NO_SUCH_OBJECT:
+            return [], None
+        except ldap.LDAPError as e:
+            self.close()  # the next call reconnects
+            raise self._error(e) from None
+        nxt = next((c.cookie for c in controls if c.controlType == PAGED), None)
+        entries = [(dn, attrs) for dn, attrs in data if dn is not None]
+        return entries, nxt or None
+
+    def every(self, flt: str, attrs: Sequence[str], size: int = 1000) -> Iterator[Entry]:
+        """Every entry a one-level search finds, page by page."""
+        cookie: bytes | None = None
+        while True:
+            entries, cookie = self.page(flt, attrs, size, cookie)
+            yield from entries
+            if not cookie:
+                return
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(ldap.LDAPError):  # a connection that already broke
+                conn.unbind_s()
+
+    def _error(self, e: ldap.LDAPError) -> ElementError:
+        info = e.args[0] if e.args and isinstance(e.args[0], dict) else {}
+        text = f"element {self.name}: {info.get('desc', type(e).__name__)}"
+        if info.get("info"):
+            text += f": {info['info']}"
+        if isinstance(e, ldap.INVALID_CREDENTIALS):
+            return UnauthorizedError(
+                f"element {self.name}: the directory refused the bind DN and password "
+                "(token refused): check connection.token and directory.bind_dn"
+            )
+        if isinstance(e, ldap.BUSY):
+            return LockedError(text)
+        if isinstance(e, ldap.UNAVAILABLE | ldap.UNWILLING_TO_PERFORM):
+            return OfflineError(text)
+        if isinstance(e, ldap.SERVER_DOWN | ldap.CONNECT_ERROR | ldap.TIMEOUT):
+            tls = self.start_tls or self.url.lower().startswith("ldaps:")
+            # libldap says no more than "can't contact" when the certificate fails.
+            why = " (or its TLS certificate did not verify against directory.ca_file)"
+            return TransportError(
+                f"element {self.name}: cannot reach {self.url}{why if tls else ''}: {text}"
+            )
+        return TransportError(text)

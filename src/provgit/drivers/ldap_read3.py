@@ -1,0 +1,87 @@
+"""The `ldap` driver's read path when python-ldap is not installed: the same
+paged one-level searches through ldap3 (pure Python, about 5x slower on a full
+read of 100,000 entries: benchmarks/README.md, "Directory full read").
+
+python-ldap needs libldap's and libsasl2's headers to install; provgit must not
+ask that of every user, so it is the `fast-ldap` extra and this reader stands in
+when it is absent. Same interface and answers as `ldap_read.Reader`: entries as
+(dn, {attribute: [bytes]}) and the next page's cookie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import ldap3
+from ldap3.core import exceptions as lx
+
+from provgit.wire.protocol import ElementError, TransportError
+
+Entry = tuple[str, dict[str, list[bytes]]]
+PAGED = "1.2.840.113556.1.4.319"
+
+
+class Reader:
+    """Reads through the driver's own ldap3 connection (`connect` opens or
+    reuses it, binding and checking TLS; calls run under the driver's lock)."""
+
+    def __init__(
+        self,
+        name: str,
+        base: str,
+        timeout: int,
+        connect: Callable[[], ldap3.Connection],
+        error: Callable[[str, Mapping[str, Any]], ElementError],
+        drop: Callable[[], None],
+    ) -> None:
+        self.name = name
+        self.base = base
+        self.timeout = timeout
+        self._connect = connect
+        self._error = error
+        self._drop = drop
+
+    def page(
+        self, flt: str, attrs: Sequence[str], size: int, cookie: bytes | None
+    ) -> tuple[list[Entry], bytes | None]:
+        """One page of a one-level search under the base, and the next page's cookie."""
+        conn = self._connect()
+        try:
+            ok = conn.search(
+                self.base,
+                flt,
+                ldap3.LEVEL,
+                attributes=list(attrs),
+                time_limit=self.timeout,
+                paged_size=size,
+                paged_cookie=cookie,
+            )
+        except lx.LDAPException as e:
+            self._drop()  # the next call reconnects
+            raise TransportError(f"element {self.name}: {e}") from e
+        if not ok:
+            if conn.result.get("result") == 32:  # no such object: the OU is not there
+                return [], None
+            if conn.result.get("result") != 0:
+                raise self._error(self.name, conn.result)
+        entries = [
+            (str(e["dn"]), {str(k): list(v) for k, v in (e.get("raw_attributes") or {}).items()})
+            for e in conn.response or []
+            if e.get("type") == "searchResEntry"
+        ]
+        controls = (conn.result.get("controls") or {}).get(PAGED) or {}
+        nxt = (controls.get("value") or {}).get("cookie") or None
+        return entries, nxt
+
+    def every(self, flt: str, attrs: Sequence[str], size: int = 1000) -> Iterator[Entry]:
+        """Every entry a one-level search finds, page by page."""
+        cookie: bytes | None = None
+        while True:
+            entries, cookie = self.page(flt, attrs, size, cookie)
+            yield from entries
+            if not cookie:
+                return
+
+    def close(self) -> None:
+        """The connection is the driver's: it closes it."""
