@@ -45,11 +45,22 @@ def private_file(path: str | os.PathLike[str]) -> None:
     For files that hold element data or keys (element stores hold PINs as the
     element does). An existing file written by an older version is narrowed too.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # An existing file is never opened: closing any descriptor of a file drops
+    # every POSIX lock this process holds on it, and an SQLite database open
+    # here (the journal: the watcher holds several connections) would lose the
+    # locks that keep another process from checkpointing or resetting its WAL
+    # underneath: "database disk image is malformed".
     try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        os.chmod(path, 0o600)
+        return
+    except FileNotFoundError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # created meanwhile by someone else
+        os.chmod(path, 0o600)
+        return
+    os.close(fd)
 
 
 def private_sqlite(path: str | os.PathLike[str]) -> None:

@@ -37,8 +37,8 @@ def _set(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def _edits(rng: random.Random, root: Path) -> list[Edit]:
-    users = records(root, "micollab1", "users")
+def _edits(rng: random.Random, users: dict[str, dict[str, Any]]) -> list[Edit]:
+    """Random element edits, given the users the MiCollab holds."""
     out: list[Edit] = []
     for n, login in enumerate(rng.sample(sorted(users), 4)):
         host = str(users[login]["host"])
@@ -81,7 +81,7 @@ def _outside(text: str, changed: set[str]) -> list[str]:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_element_edits_round_trip_through_a_drift_branch(synced: Path, seed: int) -> None:
     rng = random.Random(seed)
-    for element, collection, key, change in _edits(rng, synced):
+    for element, collection, key, change in _edits(rng, records(synced, "micollab1", "users")):
         edit(synced, element, collection, key, change)
     before = snapshot(synced)
 

@@ -66,3 +66,16 @@ def test_empty_and_absent_lists_and_numeric_text_are_one_value() -> None:
     assert field_changes({"dn": "2113"}, {"dn": "2114"}) == {
         "dn": {"before": "2114", "after": "2113"}
     }
+
+
+def test_a_user_taking_its_template_from_its_role_equals_one_naming_it() -> None:
+    # What an element holds names the template; the YAML may leave it to the role.
+    by_role = {"login_id": "a", "first_name": "A", "last_name": "B", "role": "Clerk"}
+    named = {**by_role, "template": "Desk"}
+    assert canonical("users", by_role, TEMPLATES, ROLES) == canonical(
+        "users", named, TEMPLATES, ROLES
+    )
+    other = {**by_role, "template": "Other"}
+    assert canonical("users", other, TEMPLATES, ROLES) != canonical(
+        "users", by_role, TEMPLATES, ROLES
+    )

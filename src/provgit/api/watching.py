@@ -33,6 +33,18 @@ from provgit.apply.drift_detect import review as review_drift
 from provgit.apply.holds import SYSTEM_CLOCK, Clock, next_change
 from provgit.apply.standing import all_in_sync, down_elements, settle_dead_runs, unfinished
 from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED, synching
+
+# `watch --drift propose`: the drift branch (importing/drift_proposal.py).
+from provgit.importing.drift_branch import DriftError
+from provgit.importing.drift_proposal import (
+    SHOWN as PROPOSAL_SHOWN,
+)
+from provgit.importing.drift_proposal import (
+    Pushed,
+    propose_drift,
+    push_drift_branch,
+    record_proposal,
+)
 from provgit.journal import NETWORK, DriftItem, Journal, JournalError, Suspension
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
@@ -50,6 +62,7 @@ __all__ = [
     "ALARM_LEVELS",
     "IGNORED_DIRS",
     "NETWORK",
+    "PROPOSAL_SHOWN",
     "SETTINGS_FILE",
     "SYNC_COMPLETED",
     "SYSTEM_CLOCK",
@@ -61,6 +74,7 @@ __all__ = [
     "Desired",
     "DesiredState",
     "Document",
+    "DriftError",
     "DriftItem",
     "GitSourceError",
     "Journal",
@@ -71,6 +85,7 @@ __all__ = [
     "Operation",
     "Plan",
     "PlanOptions",
+    "Pushed",
     "Settings",
     "StageCache",
     "StatusPlans",
@@ -83,7 +98,10 @@ __all__ = [
     "down_elements",
     "next_change",
     "observe_network",
+    "propose_drift",
+    "push_drift_branch",
     "read_directory",
+    "record_proposal",
     "redact",
     "remember_writes",
     "resolve_commit",

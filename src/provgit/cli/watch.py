@@ -15,6 +15,7 @@ from provgit.cli.plan import plan_options
 from provgit.watch.follower import FollowError
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher, WatchOptions
+from provgit.watch.options import DriftMode
 from provgit.watch.server import is_loopback
 
 DEFAULT_PORT = 8472
@@ -61,10 +62,11 @@ def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tup
 @click.option("--ref", default="main", show_default=True, help="Branch to follow (--repo).")
 @click.option(
     "--drift",
-    type=click.Choice(["report", "correct"]),
+    type=click.Choice(["report", "correct", "propose"]),
     default=None,
     help="What a run does with records changed outside provgit: report holds them "
-    "until a person decides, correct overwrites them (default: `drift.mode` of "
+    "until a person decides, correct overwrites them, propose (--repo) holds them and "
+    "commits them to a drift branch for review (default: `drift.mode` of "
     "provgit.yaml, else report).",
 )
 @click.option(
@@ -159,7 +161,7 @@ def command(
         repo=repo,
         ref=ref,
         subdir=subdir,
-        drift="correct" if drift == "correct" else "report" if drift == "report" else None,
+        drift=_drift_mode(drift, repo),
         resync_seconds=resync_seconds,
         fetch_seconds=fetch_seconds,
         step_ms=debounce_ms,
@@ -191,3 +193,13 @@ def command(
     except OSError as e:
         raise click.ClickException(f"cannot start: {e.strerror or e}") from None
     return exitcodes.OK
+
+
+def _drift_mode(drift: str | None, repo: str | None) -> DriftMode | None:
+    if drift == "propose" and repo is None:
+        raise click.UsageError(
+            "--drift propose commits drift to a branch of the config repository: "
+            "it needs --repo (watch a git repository, not a directory)"
+        )
+    modes: dict[str, DriftMode] = {"report": "report", "correct": "correct", "propose": "propose"}
+    return modes.get(drift) if drift else None

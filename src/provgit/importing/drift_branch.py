@@ -9,7 +9,9 @@ current branch stay exactly as they were.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -54,19 +56,55 @@ def head_checkout(config_root: Path, branch: str) -> Iterator[Checkout]:
         repo.head.commit  # noqa: B018 - raises when there is no commit yet
     except ValueError:
         raise DriftError("the repository has no commit yet: commit the config first") from None
-    if branch in {h.name for h in repo.heads}:
+    _check_branch(repo, branch)
+    top = Path(repo.working_tree_dir).resolve()
+    rel = config_root.resolve().relative_to(top)
+    with _worktree(repo, "HEAD", str(rel)) as checkout:
+        yield checkout
+
+
+@contextmanager
+def commit_checkout(repo_dir: Path, commit: str, subdir: str) -> Iterator[Checkout]:
+    """`commit` of the repository at `repo_dir` (bare or not), checked out somewhere
+    temporary; the config root is `subdir` inside it (`watch --drift propose`)."""
+    import git
+
+    try:
+        repo = git.Repo(repo_dir)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise DriftError(f"{repo_dir} is not a git repository") from None
+    with _worktree(repo, commit, subdir) as checkout:
+        yield checkout
+
+
+def _check_branch(repo: Any, branch: str) -> None:
+    import git
+
+    if branch_exists(repo, branch):
         raise DriftError(f"branch {branch} already exists: choose another with --branch")
     try:
         repo.git.check_ref_format("--branch", branch)
     except git.GitCommandError:
         raise DriftError(f"{branch!r} is not a valid branch name") from None
-    top = Path(repo.working_tree_dir).resolve()
-    rel = config_root.resolve().relative_to(top)
+
+
+def branch_exists(repo: Any, branch: str) -> bool:
+    return branch in {h.name for h in repo.heads}
+
+
+@contextmanager
+def _worktree(repo: Any, commit: str, subdir: str) -> Iterator[Checkout]:
+    import git
+
     tmp = Path(tempfile.mkdtemp(prefix="provgit-drift-"))
     wt = tmp / "worktree"
-    repo.git.worktree("add", "--detach", str(wt), "HEAD")
     try:
-        yield Checkout(repo, wt, wt / rel)
+        repo.git.worktree("add", "--detach", str(wt), commit)
+    except git.GitCommandError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DriftError(f"cannot check out {commit}: {e.stderr.strip()}") from None
+    try:
+        yield Checkout(repo, wt, wt / subdir)
     finally:
         with contextlib.suppress(git.GitCommandError):
             repo.git.worktree("remove", "--force", str(wt))
@@ -107,7 +145,9 @@ def _lines(item: Item) -> list[str]:
     return out or [f"- {item.ref}: {item.action}"]
 
 
-def commit_message(analysis: Analysis, elements: list[str] | None = None) -> str:
+def commit_message(
+    analysis: Analysis, elements: list[str] | None = None, by: str = "provgit import --drift"
+) -> str:
     """What a reviewer reads: per written record, element, form, record, field: before -> after."""
     written = analysis.writes
     where = elements if elements is not None else drifted_elements(analysis)
@@ -118,7 +158,7 @@ def commit_message(analysis: Analysis, elements: list[str] | None = None) -> str
     lines = [
         subject,
         "",
-        f"`provgit import --drift` found {len(written)} record(s) changed outside provgit",
+        f"`{by}` found {len(written)} record(s) changed outside provgit",
         "and wrote them into the YAML for review (the YAML's value -> the element's):",
         "",
     ]
@@ -157,3 +197,67 @@ def commit_branch(
     commit = wt.index.commit(message, author=who, committer=who)
     checkout.repo.create_head(branch, commit.hexsha)
     return str(commit.hexsha)
+
+
+# `watch --drift propose`: one branch per batch of drift, named after it.
+PROPOSAL_PREFIX = "provgit/drift/"
+# user:password@ in a URL git echoes back.
+_USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
+NAMED = 3  # elements named in a proposal branch; more are counted
+
+
+def drift_digest(analysis: Analysis) -> str:
+    """A hash of the drift itself (records, fields, the YAML's and the element's
+    values), not of the commit it is based on: the same drift found again, after
+    a restart or an unrelated config commit, names the same branch."""
+    entries = sorted(
+        json.dumps(
+            [item.ref, d.element, d.collection, d.key, d.op, sorted(d.fields.items())],
+            default=str,
+            sort_keys=True,
+        )
+        for item in analysis.writes
+        for d in item.drifted
+    )
+    entries += sorted(
+        json.dumps([i.ref, i.data], default=str, sort_keys=True) for i in analysis.writes
+    )
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def proposal_branch(analysis: Analysis) -> str:
+    """`provgit/drift/<element>-<short hash>` (`a+b-…` for a few elements,
+    `a+3more-…` for many): predictable, and the same for the same drift."""
+    elements = drifted_elements(analysis) or sorted(
+        {e for i in analysis.writes for e in i.elements}
+    )
+    names = [_ref_safe(e) for e in elements]
+    who = "+".join(names) if len(names) <= NAMED else f"{names[0]}+{len(names) - 1}more"
+    return f"{PROPOSAL_PREFIX}{who or 'elements'}-{drift_digest(analysis)[:10]}"
+
+
+def _ref_safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "_"
+
+
+def has_remote(repo: Any, name: str = "origin") -> bool:
+    return name in {r.name for r in repo.remotes}
+
+
+def push_branch(repo: Any, branch: str, remote: str = "origin", timeout: float = 120) -> str | None:
+    """Push `branch` to `remote`; None when it landed, else why not (never raises)."""
+    import git
+
+    try:
+        repo.git.push(
+            "--quiet",
+            "--",
+            remote,
+            f"refs/heads/{branch}:refs/heads/{branch}",
+            kill_after_timeout=timeout,
+        )
+    except git.GitCommandError as e:
+        text = str(e.stderr or e).strip()
+        # git may echo the remote's URL, credentials included: never log them.
+        return _USERINFO.sub(r"\1***@", text.splitlines()[-1]) if text else "git push failed"
+    return None

@@ -18,6 +18,7 @@ EVENT_TYPES = (
     "alarm_raised",
     "alarm_cleared",
     "drift",
+    "drift_proposed",  # watch --drift propose: drift committed to a drift branch for review
     "refused",  # apply refused for safety (stale plan, threshold, lock, queue cap)
     "config_refused",  # the watcher refused an invalid config; the last good one stays
     "interrupted",  # a run stopped by a signal, or found dead (no finish), by the next run

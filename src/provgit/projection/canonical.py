@@ -99,6 +99,10 @@ def _user(
     if is_empty(out.get("directory_name")):
         out["directory_name"] = f"{last}, {first}"
     t = _template_of(data, templates, roles)
+    if t is not None and is_empty(out.get("template")):
+        # A user's template comes from its role when it names none: "role Agent"
+        # and "role Agent, template Basic" (what the elements hold) are one record.
+        out["template"] = t.name
     labels = [p.label for p in t.phones] if t is not None else []
     devices = [p.device_type for p in t.phones] if t is not None else []
     t_cos = periods(t.cos) if t is not None and t.cos is not None else None

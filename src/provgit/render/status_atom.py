@@ -30,6 +30,7 @@ TITLES = {
     "alarm_raised": "Alarm raised",
     "alarm_cleared": "Alarm cleared",
     "drift": "Drift found",
+    "drift_proposed": "Drift proposed",
     "refused": "Refused",
     "config_refused": "Config refused",
     "interrupted": "Run interrupted",

@@ -36,6 +36,8 @@ from provgit.report.states import (
     DISTRIBUTION_ERROR,
     DOWN_STATES,
     DRIFT,
+    DRIFT_PROPOSED,
+    DRIFT_PROPOSED_TEXT,
     DRIFT_TEXT,
     IVR_DOWN,
     LABELS,
@@ -64,6 +66,8 @@ __all__ = [
     "DISTRIBUTION_ERROR",
     "DOWN_STATES",
     "DRIFT",
+    "DRIFT_PROPOSED",
+    "DRIFT_PROPOSED_TEXT",
     "DRIFT_TEXT",
     "FAST_LIMIT",
     "IVR_DOWN",
@@ -290,6 +294,9 @@ def _settle_differing(
         ref3 = (name, *ref)
         if ref3 in errors or ref3 in pending:
             s = DISTRIBUTION_ERROR if ref3 in errors else PENDING
+        elif ref3 in journal.proposed:
+            # Held as the element holds it while a branch proposes it for the config.
+            s = DRIFT_PROPOSED
         # provgit wrote this record; what is there now is not that write.
         elif w is not None and w[0] != "delete" and (got is None or got[1] != w[2]):
             s = DRIFT
@@ -443,12 +450,16 @@ def resource_text(r: ResourceState, element_types: Mapping[str, str]) -> str:
         return st.syncing(r.kind, r.completed, r.total)
     if r.state in (OFFLINE, STOPPED) and r.kind in st.IVR_KINDS:
         return IVR_DOWN
+    if r.state == DRIFT_PROPOSED:
+        return DRIFT_PROPOSED_TEXT
     return st.SYNC_INCOMPLETE
 
 
 def element_text(name: str, state: str, element_type: str | None) -> str:
     if state == COMPLETED:
         return st.SYNC_COMPLETED
+    if state == DRIFT_PROPOSED:
+        return DRIFT_PROPOSED_TEXT
     if state in (DISTRIBUTION_ERROR, DRIFT, PENDING):
         return st.failed(name)
     return label(state, element_type)
@@ -461,6 +472,8 @@ def status_class_of(state: str) -> str:
         return "down"
     if state in (PENDING, NOT_APPLIED):
         return "syncing"
+    if state == DRIFT_PROPOSED:
+        return "held"  # waiting for a person to merge or close the branch
     return "failed"
 
 

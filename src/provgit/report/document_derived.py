@@ -130,7 +130,7 @@ def _document_from(
     total_resources = len(ordered) + derived.completed_extra
     last_run = journal.runs(1)
     run_id = last_run[0]["id"] if last_run else None
-    resources = _resource_entries(listed, links, types, run_id, now)
+    resources = _resource_entries(listed, links, types, run_id, now, jf.proposed)
     not_completed = sum(n for s, n in by_state.items() if s != dv.COMPLETED)
     in_sync = derived.in_sync and not errors and not pending
     worst = _worst_state(derived, ordered, bool(errors), bool(pending))
@@ -163,6 +163,7 @@ def _document_from(
             "records_not_deleted": sum(len(v) for v in derived.deletes_not_applied.values()),
             "records_not_deleted_by_kind": _not_deleted_by_kind(derived),
             "drift": sum(len(v) for v in derived.drift.values()),
+            "drift_proposed": len(jf.proposed),
             "distribution_errors": len(errors),
             "pending_updates": len(pending),
         },
@@ -172,7 +173,22 @@ def _document_from(
         "pending_updates": pending,
         "events": [e.to_json() for e in journal.recent_events(max_events)],
         "suspensions": [s.to_json() for s in suspensions.values()],
+        "drift_proposed": _proposed(jf, links, max_resources),
     }
+
+
+def _proposed(jf: dv.JournalFacts, links: Links, bound: int) -> list[Document]:
+    """Drifted records held while a drift branch proposes them, with the branch."""
+    return [
+        {
+            "element": el,
+            "collection": coll,
+            "key": key,
+            "branch": branch,
+            "url": links.url(el, links.form(el, coll), coll, key),
+        }
+        for (el, coll, key), branch in sorted(jf.proposed.items())[:bound]
+    ]
 
 
 def _element_entries(
@@ -270,6 +286,7 @@ def _resource_entries(
     types: Mapping[str, str],
     run_id: int | None,
     now: str,
+    proposed: Mapping[tuple[str, str, str], str],
 ) -> list[Document]:
     resources = []
     for r in listed:
@@ -286,6 +303,8 @@ def _resource_entries(
                 "key": key,
                 "url": link["url"],
             }
+            if s == dv.DRIFT_PROPOSED and (el, coll, key) in proposed:
+                per[el]["branch"] = proposed[(el, coll, key)]
         text = dv.resource_text(r, types)
         resources.append(
             {

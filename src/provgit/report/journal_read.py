@@ -8,7 +8,7 @@ reads as what could be read before the error.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from provgit.journal import DistributionError, JournalReader, PendingUpdate, read_journal
@@ -25,6 +25,8 @@ class JournalFacts:
     # than the element's observation
     writes_after: dict[str, dict[Ref, Write]]
     path: Path | None = None
+    # (element, collection, key) -> the branch its drift is proposed on
+    proposed: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def last_writes(self, element: str, refs: Iterable[Ref]) -> dict[Ref, Write]:
         """provgit's last acknowledged write of each of these records (any age)."""
@@ -52,6 +54,9 @@ def journal_facts(journal_path: Path, observed_revisions: Mapping[str, int | Non
         for de in journal.distribution_errors():
             facts.errors[(de.element, de.collection, de.key)] = de
         facts.element_rows.update(journal.element_states())
+        for d in journal.drift_items():
+            if d.state == "captured" and d.note:
+                facts.proposed[(d.element, d.collection, d.key)] = d.note
         for name, revision in observed_revisions.items():
             if revision is None:
                 continue

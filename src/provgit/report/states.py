@@ -12,6 +12,9 @@ OFFLINE = "offline"
 STOPPED = "stopped"
 UNREADABLE = "error"
 DISTRIBUTION_ERROR = "distribution_error"
+# Drift held while a branch proposing it waits for review (`watch --drift
+# propose`, `import --drift`): in hand, so below drift and errors.
+DRIFT_PROPOSED = "drift_proposed"
 PENDING = "pending"
 NOT_APPLIED = "not_applied"
 UNKNOWN = "unknown"
@@ -23,6 +26,7 @@ SEVERITY = (
     STOPPED,
     UNREADABLE,
     DISTRIBUTION_ERROR,
+    DRIFT_PROPOSED,
     PENDING,
     NOT_APPLIED,
     UNKNOWN,
@@ -36,6 +40,7 @@ IVR_DOWN = "IVR services are stopped or the server is offline"
 TOKEN_REFUSED_TEXT = "Token refused"
 UNKNOWN_TEXT = "Unknown (never observed)"
 DRIFT_TEXT = "Drift"
+DRIFT_PROPOSED_TEXT = "Drift proposed"
 NOT_APPLIED_TEXT = "Not yet applied"
 PENDING_TEXT = "Pending update"
 LABELS = {
@@ -45,6 +50,7 @@ LABELS = {
     STOPPED: st.STOPPED,
     UNREADABLE: "Element error",
     DISTRIBUTION_ERROR: "Distribution error",
+    DRIFT_PROPOSED: DRIFT_PROPOSED_TEXT,
     PENDING: PENDING_TEXT,
     NOT_APPLIED: NOT_APPLIED_TEXT,
     UNKNOWN: UNKNOWN_TEXT,

@@ -4,7 +4,7 @@ When the config did not change since it was applied, every operation a fresh
 plan still holds is either a pending update or distribution error being
 retried (provgit's own unfinished work) or drift (someone changed the element
 out of band). This module tells them apart and words drift for the feed;
-whether drift is corrected is the loop's choice (`--drift correct|report`).
+whether drift is corrected is the loop's choice (`--drift correct|report|propose`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def classify(
     return Classified(frozenset(mine), drift)
 
 
-def describe(element: str, ops: list[Operation], corrected: bool) -> str:
+def describe(element: str, ops: list[Operation], mode: str) -> str:
     """One feed line per element, naming the first few records (never their values)."""
     what = {"add": "missing", "modify": "changed", "delete": "unexpected"}
     shown = ", ".join(
@@ -67,5 +67,8 @@ def describe(element: str, ops: list[Operation], corrected: bool) -> str:
         for op in ops[:SHOWN]
     )
     more = f", and {len(ops) - SHOWN} more" if len(ops) > SHOWN else ""
-    verb = "corrected" if corrected else "reported (not corrected: --drift report)"
+    verb = {
+        "correct": "corrected",
+        "propose": "held and proposed on a drift branch (--drift propose)",
+    }.get(mode, "reported (not corrected: --drift report)")
     return f"drift on {element}: {len(ops)} record(s) differ from the config: {shown}{more}; {verb}"

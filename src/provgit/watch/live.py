@@ -173,10 +173,13 @@ class LiveStatus:
             self.touch()
             return
         corrected = mode == "correct"
+        proposed = self.drift.get("proposed") if self.drift is not None else None
         self.drift = {
             "time": iso(time.time()),
             "records": c.drift_count,
             "corrected": corrected,
+            # propose: the branch of the last proposal, until a newer one is made.
+            **({"proposed": proposed} if proposed and mode == "propose" else {}),
             "elements": {
                 el: [
                     {
@@ -201,8 +204,21 @@ class LiveStatus:
                 element=el,
                 records=len(ops),
                 corrected=corrected,
-                message=describe(el, ops, corrected),
+                message=describe(el, ops, mode),
             )
+
+    def note_proposal(
+        self, branch: str, created: bool, remote: str | None, push_error: str | None
+    ) -> None:
+        """`--drift propose`: the branch the drift shown is proposed on."""
+        if self.drift is not None:
+            self.drift["proposed"] = {
+                "branch": branch,
+                "created": created,
+                "remote": remote,
+                "pushed": remote is not None and push_error is None,
+            }
+        self.touch()
 
     def note_run_drift(self, result: ApplyResult) -> None:
         """Drift a config run found (an edit made just before it): logged, and

@@ -302,6 +302,7 @@ class Watcher:
         j = self.journal
         self.metrics.counts(j.pending_count(), j.distribution_error_count(), j.alarm_level())
         self.metrics.suspensions(j.suspensions())
+        self.reconciler.proposer.refresh_metrics()
         for name, row in j.element_statuses().items():
             if row["status"] == SYNC_COMPLETED:
                 with contextlib.suppress(ValueError):

@@ -69,6 +69,14 @@ class Metrics:
             ["element"],
             registry=r,
         )
+        self.drift_proposed = Gauge(
+            "provgit_drift_proposed_records",
+            "Drifted records proposed on a drift branch (watch --drift propose, or "
+            "import --drift), held until it is merged or closed, per element",
+            ["element"],
+            registry=r,
+        )
+        self._proposed_labels: set[str] = set()
         self.refused = Counter(
             "provgit_watch_refused_configs",
             "Config versions refused because they are invalid",
@@ -110,6 +118,12 @@ class Metrics:
         for element in self._suspended_labels | now:
             self.suspended.labels(element).set(1 if element in now else 0)
         self._suspended_labels |= now
+
+    def proposed(self, counts: Mapping[str, int]) -> None:
+        """Mirror the journal's proposed drift records (0 once merged or corrected)."""
+        for element in self._proposed_labels | set(counts):
+            self.drift_proposed.labels(element).set(counts.get(element, 0))
+        self._proposed_labels |= set(counts)
 
     def element_synced(self, element: str, at: float) -> None:
         self.last_sync.labels(element).set(at)

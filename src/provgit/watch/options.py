@@ -11,7 +11,8 @@ from typing import Literal
 
 from provgit.api.watching import SYSTEM_CLOCK, Clock, PlanOptions
 
-DriftMode = Literal["report", "correct"]
+# propose: held as in report, and committed to a drift branch (propose.py).
+DriftMode = Literal["report", "correct", "propose"]
 # The most problems, drifted records or held resources one status entry names.
 MAX_PROBLEMS = 20
 

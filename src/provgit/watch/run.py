@@ -44,6 +44,7 @@ from provgit.watch.journals import Journals
 from provgit.watch.live import LiveStatus, Progress
 from provgit.watch.logs import Log
 from provgit.watch.options import WatchOptions
+from provgit.watch.propose import Proposer
 from provgit.watch.shutdown import Gate, GatedDriver
 from provgit.watch.timers import Timers
 
@@ -71,6 +72,7 @@ class Reconciler:
         # git mode: embedded elements and relative report dirs live in the state dir
         self.config_root = options.state_dir if config.follower else options.config
         self.gate: Gate | None = None  # the writes of the run going on (closed to stop)
+        self.proposer = Proposer(options, config, live, journals, log)
         self._first_observation = True
 
     def down_elements(self) -> set[str]:
@@ -109,7 +111,7 @@ class Reconciler:
             only: Only | None = None
             fresh = True
             if not config_run:
-                only, fresh = await self._review_drift(plan)
+                only, fresh = await self._review_drift(plan, observed)
                 if self._nothing_to_do(plan, observed, only):
                     return None, "in sync"
             with self.live.timed("apply"):
@@ -126,7 +128,9 @@ class Reconciler:
             self.timers.after_retry(result.pending_updates + len(self.down_elements()))
         return result, outcome
 
-    async def _review_drift(self, plan: Plan) -> tuple[Only | None, bool]:
+    async def _review_drift(
+        self, plan: Plan, observed: Mapping[str, Observation]
+    ) -> tuple[Only | None, bool]:
         """A run not about a new config: what it finds that provgit did not
         leave unfinished is drift. Which writes go out (None: all), and
         whether the run may start new work."""
@@ -138,12 +142,14 @@ class Reconciler:
             review_drift,
             plan,
             self.journals.apply,  # off the loop, as apply uses it
-            mode,
+            "correct" if mode == "correct" else "report",
             settle=True,
             extra=_items(classified),
         )
         self.live.note_drift(classified, mode)
-        if classified.drift and mode == "report":
+        if mode == "propose":
+            await self.proposer.review(classified, observed)
+        if classified.drift and mode != "correct":
             return classified.unfinished, False
         return None, True
 
@@ -195,7 +201,8 @@ class Reconciler:
             check_stale=False,
             fresh=fresh,
             only=only,
-            drift=self.config.drift_mode,
+            # propose holds drift as report does (the branch is proposed on resyncs).
+            drift="correct" if self.config.drift_mode == "correct" else "report",
             clock=self.o.clock,
         )
         desired = self.config.desired
@@ -215,6 +222,9 @@ class Reconciler:
     async def _after_apply(self, result: ApplyResult, config_run: bool, desired: Desired) -> None:
         if config_run:
             self.live.note_run_drift(result)
+            await self.proposer.retry_pushes()
+        # Proposed drift closes when a merged branch makes the element equal the config.
+        self.proposer.refresh_metrics()
         for e in result.elements:
             self.log.info("element_status", element=e.element, status=e.status, **e.counts())
         self.log.info(
