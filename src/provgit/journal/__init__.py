@@ -37,6 +37,7 @@ from provgit.journal.db import (
     PendingUpdate,
     Suspension,
     fields_hash,
+    journal_exists,
     read_journal,
 )
 
@@ -56,5 +57,6 @@ __all__ = [
     "PendingUpdate",
     "Suspension",
     "fields_hash",
+    "journal_exists",
     "read_journal",
 ]
