@@ -28,6 +28,14 @@ def pg_url(pg_server: pg.Server) -> str:
     return pg_server.url(pg_server.new_database())
 
 
+@pytest.fixture(autouse=True)
+def _journal_in_the_state_directory() -> Iterator[None]:
+    """No test leaves a journal URL (from --journal-url or provgit.yaml) behind."""
+    yield
+    location.use_journal_url(None)
+    location.configure(None)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """The journal on this backend for the test (for PostgreSQL: a new database)."""

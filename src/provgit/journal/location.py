@@ -19,6 +19,7 @@ ENV = "PROVGIT_JOURNAL_URL"
 class JournalLocation:
     url: str
     password: str | None = None
+    problem: str | None = None  # why the password could not be read (said on opening)
 
     def __repr__(self) -> str:
         # Never the password, whichever way it came.
@@ -37,11 +38,11 @@ def use_journal_url(url: str | None) -> None:
     _given = JournalLocation(url) if url else None
 
 
-def configure(url: str | None, password: str | None = None) -> None:
-    """The journal URL (and password) of provgit.yaml's `journal:`; the command
-    line and the environment take precedence."""
+def configure(url: str | None, password: str | None = None, problem: str | None = None) -> None:
+    """The journal URL (and password, or why it is not readable) of
+    provgit.yaml's `journal:`; the command line and the environment take precedence."""
     global _configured
-    _configured = JournalLocation(url, password) if url else None
+    _configured = JournalLocation(url, password, problem) if url else None
 
 
 def journal_location() -> JournalLocation | None:

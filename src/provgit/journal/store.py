@@ -166,6 +166,8 @@ def _open_postgres(location: JournalLocation, path: Path, *, read_only: bool) ->
             f"cannot {verb} the journal {where}: the PostgreSQL driver is not installed; "
             "install provgit with the `postgresql` extra (pip install 'provgit[postgresql]')"
         ) from None
+    if location.problem is not None:
+        raise JournalError(f"cannot {verb} the journal {where}: {location.problem}")
     try:
         db = connect(location.url, location.password)
     except psycopg.Error as e:
