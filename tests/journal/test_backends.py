@@ -17,6 +17,7 @@ from provgit.journal import (
     JournalError,
     JournalReader,
     LastWrite,
+    journal_exists,
     location,
     read_journal,
 )
@@ -197,3 +198,18 @@ def test_a_server_that_is_down_or_refuses_the_login_is_a_clear_error_without_the
         assert message.startswith(f"cannot open the journal postgresql://{pg.USER}@127.0.0.1:")
         assert pg.PASSWORD not in message
     assert list(tmp_path.iterdir()) == []  # nothing written in the state directory
+
+
+def test_an_empty_postgresql_database_has_no_journal_until_one_is_written(
+    tmp_path: Path, pg_url: str
+) -> None:
+    location.use_journal_url(pg_url)
+    try:
+        assert not journal_exists(tmp_path)
+        with pytest.raises(JournalError, match="no journal at postgresql://provgit@"):
+            JournalReader.open_read_only(tmp_path)
+        assert not journal_exists(tmp_path)  # looking created nothing
+        Journal.open(tmp_path).close()
+        assert journal_exists(tmp_path)
+    finally:
+        location.use_journal_url(None)

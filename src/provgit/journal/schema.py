@@ -31,6 +31,10 @@ class JournalError(Exception):
     """The journal cannot be opened or is from a newer provgit."""
 
 
+class NoJournal(JournalError):
+    """There is no journal to read (none was ever written there)."""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int  # the schema this step produces

@@ -21,6 +21,7 @@ from provgit.journal.backend import Db, SqliteDb
 from provgit.journal.location import JournalLocation, journal_location
 from provgit.journal.schema import (
     JournalError,
+    NoJournal,
     migrate,
     missing_tables,
     refuse_newer,
@@ -83,9 +84,18 @@ class Store:
 
 
 def journal_exists(state_dir: Path) -> bool:
-    """Whether the state directory has a journal to read (a PostgreSQL journal,
-    when one is configured, counts as there: opening it tells)."""
-    return journal_location() is not None or (state_dir / FILENAME).exists()
+    """Whether the state directory has a journal to read: its file, or the
+    configured PostgreSQL database holds one (a database that cannot be
+    reached counts as there: opening it says what is wrong)."""
+    if journal_location() is None:
+        return (state_dir / FILENAME).exists()
+    try:
+        open_read_only(state_dir / FILENAME).close()
+    except NoJournal:
+        return False
+    except JournalError:
+        return True
+    return True
 
 
 def open_writable(path: Path) -> Store:
@@ -128,7 +138,7 @@ def open_read_only(path: Path) -> Store:
     if location is not None:
         return _open_postgres(location, path, read_only=True)
     if not path.is_file():
-        raise JournalError(f"no journal at {path}")
+        raise NoJournal(f"no journal at {path}")
     try:
         conn = sqlite3.connect(
             f"{path.resolve().as_uri()}?mode=ro",
@@ -175,7 +185,7 @@ def _open_postgres(location: JournalLocation, path: Path, *, read_only: bool) ->
     try:
         version = stored_version(db, where)
         if read_only and version == 0:
-            raise JournalError(f"no journal at {where}")
+            raise NoJournal(f"no journal at {where}")
         refuse_newer(version, where)
         if read_only:
             # Temporary tables first: a read-only session may not create them.
