@@ -15,6 +15,9 @@ Schema history:
   2  drift, and the intents_record index
   3  suspensions
 
+The statements are SQLite's; a PostgreSQL journal runs the same steps through
+its adapter's `ddl` (postgres.py), which only renames types.
+
 To change the schema: append a step, never edit one that has shipped.
 """
 
