@@ -41,7 +41,7 @@ def test_every_earlier_schema_version_has_a_journal_to_migrate_from() -> None:
     assert set(EARLIER.values()) == set(range(1, SCHEMA_VERSION))
 
 
-def test_a_new_journal_records_the_current_schema_version(tmp_path: Path) -> None:
+def test_a_new_journal_records_the_current_schema_version(tmp_path: Path, backend: str) -> None:
     with Journal.open(tmp_path) as j:
         assert j.meta("schema_version") == str(SCHEMA_VERSION)
 

@@ -95,7 +95,9 @@ def test_the_reader_never_creates_a_journal(tmp_path: Path) -> None:
     assert not missing.parent.exists()
 
 
-def test_the_reader_sees_what_a_writer_commits_while_it_is_open(tmp_path: Path) -> None:
+def test_the_reader_sees_what_a_writer_commits_while_it_is_open(
+    tmp_path: Path, backend: str
+) -> None:
     with Journal.open(tmp_path) as writer, Journal.open_read_only(writer.path) as reader:
         assert reader.events() == []
         writer.add_event("sync_completed", "first")

@@ -46,6 +46,7 @@ from provgit.api.status import Hold, Status
 from provgit.apply import ApplyResult
 from provgit.apply.progress import NoProgress, Progress
 from provgit.journal import DistributionError, PendingUpdate
+from provgit.journal.location import use_journal_url
 from provgit.plan import Plan, PlanOptions
 from provgit.plan.model import FORMAT as PLAN_FORMAT
 from provgit.source import ConfigSource
@@ -92,4 +93,5 @@ __all__ = [
     "kind_names",
     "open_saved_plan",
     "retry_choice",
+    "use_journal_url",
 ]

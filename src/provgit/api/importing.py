@@ -19,8 +19,7 @@ from provgit.importing import drift_branch as drift_git
 from provgit.importing import report
 from provgit.importing.analysis import Analysis, Options, analyse
 from provgit.importing.writer import WriteError, check, commit, render
-from provgit.journal import FILENAME as JOURNAL_FILE
-from provgit.journal import Journal, JournalError
+from provgit.journal import Journal, JournalError, journal_exists
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.source import ConfigSource
@@ -191,7 +190,7 @@ async def capture_drift(
     )
     _save_report(value, rdir, "drift", max_bytes)
     warnings: list[str] = []
-    if made and (sdir / JOURNAL_FILE).exists():
+    if made and journal_exists(sdir):
         # The drift items of these elements are now on the branch: no longer
         # open, still held until the branch is merged (or overwritten).
         try:

@@ -17,7 +17,7 @@ from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
 from provgit.exitcodes import Interrupted
 from provgit.journal import Journal, JournalError
-from provgit.journal.db import FILENAME
+from provgit.journal.db import FILENAME, journal_exists
 from provgit.model.state import DesiredState
 from provgit.plan import Plan
 from provgit.publish import reports_dir, write_status
@@ -51,7 +51,7 @@ def existing_journal(config: Path, state_dir: Path) -> Journal:
     """The journal of past runs; reading must not create state (a mistyped
     path would otherwise answer "no errors")."""
     path = state_dir / FILENAME
-    if not path.is_file():
+    if not journal_exists(state_dir):
         raise JournalUnavailable(
             f"no runs recorded for {config} (no journal in {state_dir}); "
             "run `provgit reconcile` or `provgit apply` first"

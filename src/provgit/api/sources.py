@@ -5,16 +5,44 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from provgit import secrets
 from provgit.api.errors import ConfigNotFound
+from provgit.journal import location as journal_location
 from provgit.load.yaml_events import YamlProblem, parse_documents
 from provgit.model.settings import Settings
 from provgit.source import SETTINGS_FILE, ConfigSource, read_directory
 
 
 def default_state_dir(root: Path, state_dir: Path | str | None = None) -> Path:
-    """Where provgit keeps its state: `state_dir`, $PROVGIT_STATE_DIR, or ROOT/.provgit."""
+    """Where provgit keeps its state: `state_dir`, $PROVGIT_STATE_DIR, or ROOT/.provgit.
+
+    The journal goes with the state: ROOT/provgit.yaml's `journal:` is taken
+    up here (every command finds its state through this function)."""
+    use_journal_settings(root)
     chosen = state_dir or os.environ.get("PROVGIT_STATE_DIR")
     return Path(chosen) if chosen else root / ".provgit"
+
+
+def use_journal_settings(root: Path) -> None:
+    """Select the journal provgit.yaml names in `journal:` (none: the state
+    directory's file). --journal-url and $PROVGIT_JOURNAL_URL still win."""
+    try:
+        text = (root / SETTINGS_FILE).read_bytes()
+    except OSError:
+        text = b""
+    # Most configs have no `journal:`: spare them a second parse of provgit.yaml.
+    settings = read_settings(root) if b"journal" in text else None
+    if settings is None or settings.journal.url is None:
+        journal_location.configure(None)
+        return
+    password, problem = None, None
+    ref = settings.journal.password
+    if ref is not None:
+        try:
+            password = secrets.resolve(ref, for_element=False)
+        except secrets.SecretUnavailable as e:
+            problem = f"journal.password {ref.describe()} is not usable here ({e})"
+    journal_location.configure(settings.journal.url, password, problem)
 
 
 def settings_missing_message(path: Path) -> str:

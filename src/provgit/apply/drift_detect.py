@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from provgit.journal import FILENAME as JOURNAL_FILE
-from provgit.journal import DriftItem, Journal, JournalError
+from provgit.journal import DriftItem, Journal, JournalError, journal_exists
 from provgit.model.settings import Settings
 from provgit.plan.model import Operation, Plan
 
@@ -274,7 +273,7 @@ def capture(journal: Journal, elements: list[str], branch: str) -> list[DriftIte
 def preview_lines(plan: Plan, state_dir: Path, settings: Settings) -> list[str]:
     """For `provgit plan`: the planned records that have drifted and what an
     apply would do with them. Reads the journal only (none yet: no lines)."""
-    if not (state_dir / JOURNAL_FILE).exists():
+    if not journal_exists(state_dir):
         return []
     try:
         with Journal.open(state_dir) as journal:

@@ -25,8 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from provgit.journal import FILENAME as JOURNAL_FILE
-from provgit.journal import NETWORK, Journal, JournalError, Suspension
+from provgit.journal import NETWORK, Journal, JournalError, Suspension, journal_exists
 from provgit.model.cron import active_start, next_start
 from provgit.model.settings import IVR_CHANGE_KINDS, QuietLoad, Settings, SyncWindow
 from provgit.plan.model import Operation, Plan
@@ -150,7 +149,7 @@ def preview_lines(
     """For `provgit plan`: the planned operations a suspension or a window would
     hold now, one line per element and reason. Reads the journal only if there is one."""
     suspensions: dict[str, Suspension] = {}
-    if (state_dir / JOURNAL_FILE).exists():
+    if journal_exists(state_dir):
         try:
             with Journal.open(state_dir) as journal:
                 suspensions = journal.suspensions()

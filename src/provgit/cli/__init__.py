@@ -136,7 +136,15 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="provgit", message="%(prog)s %(version)s")
-def main() -> None:
+@click.option(
+    "--journal-url",
+    metavar="URL",
+    default=None,
+    help="Keep the journal in this PostgreSQL database (postgresql://user@host/db) "
+    "instead of the state directory's file; also $PROVGIT_JOURNAL_URL or journal.url "
+    "in provgit.yaml.",
+)
+def main(journal_url: str | None) -> None:
     """Provision a telephony network from git.
 
     Validate the desired state kept as YAML, plan it against every network
@@ -147,3 +155,7 @@ def main() -> None:
     or pending updates left, 5 incomplete (some elements not observed),
     143 stopped by SIGTERM (journaled as interrupted).
     """
+    if journal_url:
+        from provgit.api import use_journal_url  # only then: --help stays fast
+
+        use_journal_url(journal_url)

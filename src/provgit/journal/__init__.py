@@ -2,6 +2,9 @@
 
 One SQLite file (`<state_dir>/journal.sqlite`, WAL, `synchronous=FULL` so a
 commit is on disk before the element write it announces is sent).
+Or, with a journal URL (location.py: --journal-url, $PROVGIT_JOURNAL_URL,
+provgit.yaml's `journal.url`), a PostgreSQL database (postgres.py) with the
+same tables; backend.py is the seam the table modules write through.
 
 Tables (schema version in `meta`; migrations in schema.py), one module each:
   meta            k/v: schema_version, alarm_level, ...          meta.py
@@ -37,6 +40,7 @@ from provgit.journal.db import (
     PendingUpdate,
     Suspension,
     fields_hash,
+    journal_exists,
     read_journal,
 )
 
@@ -56,5 +60,6 @@ __all__ = [
     "PendingUpdate",
     "Suspension",
     "fields_hash",
+    "journal_exists",
     "read_journal",
 ]

@@ -34,7 +34,7 @@ from provgit.journal.rows import (
     fields_hash,
 )
 from provgit.journal.schema import SCHEMA_VERSION, JournalError
-from provgit.journal.store import FILENAME, open_writable
+from provgit.journal.store import FILENAME, journal_exists, open_writable
 from provgit.journal.writes import last_writes
 
 # The names this module had before the split, for code that imports them here.
@@ -56,6 +56,7 @@ __all__ = [
     "PendingUpdate",
     "Suspension",
     "fields_hash",
+    "journal_exists",
     "last_writes",
     "read_journal",
 ]

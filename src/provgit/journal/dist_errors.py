@@ -43,7 +43,7 @@ class DistributionErrors:
                 "action = excluded.action, error_type = excluded.error_type, "
                 "reason = excluded.reason, status = 'idle', detail = excluded.detail, "
                 "fields_hash = excluded.fields_hash, last_retried = excluded.last_retried, "
-                "attempts = attempts + 1",
+                "attempts = dist_errors.attempts + 1",
                 (
                     element,
                     collection,
@@ -72,7 +72,7 @@ class DistributionErrors:
                 "DELETE FROM dist_errors WHERE element = ? AND collection = ? AND key = ?",
                 [(element, c, k) for c, k in keys],
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     def distribution_errors(
         self,
@@ -102,7 +102,7 @@ class DistributionErrors:
             cur = self._store.db.executemany(
                 "DELETE FROM dist_errors WHERE id = ?", [(i,) for i in ids]
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     def set_distribution_error_status(self, ids: Sequence[int], status: str) -> None:
         with self._store.transaction():

@@ -28,12 +28,12 @@ class Events:
         if type_ not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type_!r}")
         with self._store.transaction():
-            cur = self._store.db.execute(
+            row = self._store.db.execute(
                 "INSERT INTO events (time, type, element, resource, message, run_id) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (time.time(), type_, element, resource, message, run_id),
-            )
-        return int(cur.lastrowid or 0)
+            ).fetchone()
+        return int(row[0])
 
     def events(self, since_id: int = 0, limit: int = 1000) -> list[Event]:
         rows = self._store.db.execute(

@@ -35,7 +35,7 @@ class PendingUpdates:
             self._store.db.execute(
                 "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
                 "ON CONFLICT (element, collection, key) DO UPDATE SET "
-                "action = excluded.action, attempts = attempts + 1, "
+                "action = excluded.action, attempts = pending.attempts + 1, "
                 "last_attempt = excluded.last_attempt, next_retry = excluded.next_retry, "
                 "last_error = excluded.last_error",
                 (
@@ -57,12 +57,12 @@ class PendingUpdates:
         with self._store.transaction():
             if keys is None:
                 cur = self._store.db.execute("DELETE FROM pending WHERE element = ?", (element,))
-                return cur.rowcount
+                return int(cur.rowcount)
             cur = self._store.db.executemany(
                 "DELETE FROM pending WHERE element = ? AND collection = ? AND key = ?",
                 [(element, c, k) for c, k in keys],
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     def pending(self, element: str | None = None) -> list[PendingUpdate]:
         sql = "SELECT * FROM pending"

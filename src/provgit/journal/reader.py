@@ -9,11 +9,11 @@ as its migration would leave it and refuses one from a newer provgit.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from provgit.journal.backend import database_errors
 from provgit.journal.dist_errors import DistributionErrors
 from provgit.journal.drift import DriftItems
 from provgit.journal.events import Events
@@ -46,7 +46,7 @@ class JournalReader:
         """Over an opened store; use `open_read_only` (or `Journal`) to get one."""
         self.path = store.path
         self._store = store
-        self._db = store.db  # the connection, for tests that inspect the file
+        self._db = store.db.conn  # the driver's connection, for tests that inspect it
         self._meta = Meta(store)
         self._runs = Runs(store, self._meta)
         self._writes = Writes(store)
@@ -173,5 +173,7 @@ def read_journal(path: str | Path, read: Callable[[JournalReader], T], default: 
     try:
         with JournalReader.open_read_only(path) as reader:
             return read(reader)
-    except (JournalError, sqlite3.Error):
+    except JournalError:
+        return default
+    except database_errors():
         return default

@@ -26,12 +26,12 @@ class Runs:
         commit: str | None = None,
     ) -> int:
         with self._store.transaction():
-            cur = self._store.db.execute(
+            row = self._store.db.execute(
                 "INSERT INTO runs (command, pid, host, started, plan_checksum, commit_id) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (command, pid, host, time.time(), plan_checksum, commit),
-            )
-        return int(cur.lastrowid or 0)
+            ).fetchone()
+        return int(row[0])
 
     def finish_run(self, run_id: int, outcome: str, summary: dict[str, Any]) -> None:
         with self._store.transaction():

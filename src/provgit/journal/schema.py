@@ -15,18 +15,27 @@ Schema history:
   2  drift, and the intents_record index
   3  suspensions
 
+The statements are SQLite's; a PostgreSQL journal runs the same steps through
+its adapter's `ddl` (postgres.py), which only renames types.
+
 To change the schema: append a step, never edit one that has shipped.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from provgit.journal.backend import Db
 
 
 class JournalError(Exception):
     """The journal cannot be opened or is from a newer provgit."""
+
+
+class NoJournal(JournalError):
+    """There is no journal to read (none was ever written there)."""
 
 
 @dataclass(frozen=True)
@@ -123,12 +132,9 @@ CREATE TABLE IF NOT EXISTS suspensions (
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
-def stored_version(db: sqlite3.Connection, path: Path) -> int:
-    """The schema version the journal records (0: a new, empty file). Reads only."""
-    has_meta = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-    ).fetchone()
-    if has_meta is None:
+def stored_version(db: Db, path: str) -> int:
+    """The schema version the journal records (0: a new, empty one). Reads only."""
+    if "meta" not in db.table_names():
         return 0
     row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
     if row is None:
@@ -142,7 +148,7 @@ def stored_version(db: sqlite3.Connection, path: Path) -> int:
         ) from None
 
 
-def refuse_newer(version: int, path: Path) -> None:
+def refuse_newer(version: int, path: str) -> None:
     if version > SCHEMA_VERSION:
         raise JournalError(
             f"the journal {path} is from a newer provgit (schema {version}, "
@@ -150,14 +156,14 @@ def refuse_newer(version: int, path: Path) -> None:
         )
 
 
-def migrate(db: sqlite3.Connection, path: Path) -> int:
+def migrate(db: Db, path: str) -> int:
     """Bring the journal to SCHEMA_VERSION in one transaction; returns the
     version it had. A journal from a newer provgit is refused unchanged."""
     before = stored_version(db, path)
     refuse_newer(before, path)
     if before == SCHEMA_VERSION:
         return before
-    db.execute("BEGIN IMMEDIATE")
+    db.begin(exclusive=True)
     try:
         # Read again under the write lock: another process may have migrated it.
         before = stored_version(db, path)
@@ -165,7 +171,7 @@ def migrate(db: sqlite3.Connection, path: Path) -> int:
         for step in MIGRATIONS:
             if step.version > before:
                 for statement in step.statements:
-                    db.execute(statement)
+                    db.execute(db.ddl(statement))
         db.execute(
             "INSERT INTO meta VALUES ('schema_version', ?) "
             "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
@@ -178,18 +184,18 @@ def migrate(db: sqlite3.Connection, path: Path) -> int:
     return before
 
 
-def missing_tables(db: sqlite3.Connection) -> list[str]:
+def missing_tables(db: Db) -> list[str]:
     """CREATE TEMP TABLE statements for the tables an older journal lacks.
 
     A read-only reader cannot migrate; it lays empty temporary tables (which
     live in memory, not in the file) over the missing ones, so it reads an
     old journal as the migration would leave it: nothing in the new tables.
     """
-    present = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    present = db.table_names()
     out = []
     for step in MIGRATIONS:
         for statement in step.statements:
             words = statement.split()
             if words[:5] == ["CREATE", "TABLE", "IF", "NOT", "EXISTS"] and words[5] not in present:
-                out.append("CREATE TEMP TABLE " + " ".join(words[5:]))
+                out.append(db.ddl("CREATE TEMP TABLE " + " ".join(words[5:])))
     return out

@@ -25,7 +25,9 @@ class Statuses:
                 "SELECT status FROM element_status WHERE element = ?", (element,)
             ).fetchone()
             self._store.db.execute(
-                "INSERT OR REPLACE INTO element_status VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO element_status VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (element) "
+                "DO UPDATE SET status = excluded.status, state = excluded.state, "
+                "run_id = excluded.run_id, detail = excluded.detail, time = excluded.time",
                 (element, status, state, run_id, detail, now),
             )
             if row is None or row[0] != status:
@@ -87,7 +89,10 @@ class Statuses:
                     changed,
                 )
             self._store.db.executemany(
-                "INSERT OR REPLACE INTO resource_status VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO resource_status VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, resource) DO UPDATE SET status = excluded.status, "
+                "completed = excluded.completed, total = excluded.total, "
+                "run_id = excluded.run_id, time = excluded.time",
                 [(*r, run_id, now) for r in rows],
             )
 

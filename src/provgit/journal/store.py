@@ -1,10 +1,11 @@
-"""Opening the journal file: for writing (migrated) or for reading only.
+"""Opening the journal: for writing (migrated) or for reading only.
 
-One SQLite file (`<state_dir>/journal.sqlite`, WAL, `synchronous=FULL` so a
-commit is on disk before the element write it announces is sent). A writer's
-calls commit on their own unless made inside `Store.transaction()`, which
-groups them into one commit (one fsync), so a batch of 200 writes costs two
-fsyncs, not 400.
+By default one SQLite file (`<state_dir>/journal.sqlite`, WAL,
+`synchronous=FULL` so a commit is on disk before the element write it
+announces is sent); with a journal URL (location.py) a PostgreSQL database
+(postgres.py). A writer's calls commit on their own unless made inside
+`Store.transaction()`, which groups them into one commit (one fsync), so a
+batch of 200 writes costs two fsyncs, not 400.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from provgit.fsutil import private_sqlite
+from provgit.journal.backend import Db, SqliteDb
+from provgit.journal.location import JournalLocation, journal_location
 from provgit.journal.schema import (
     JournalError,
+    NoJournal,
     migrate,
     missing_tables,
     refuse_newer,
@@ -28,11 +33,16 @@ BUSY_TIMEOUT_MS = 15000
 
 
 class Store:
-    """One connection to the journal and the transaction nesting over it."""
+    """One connection to the journal and the transaction nesting over it.
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+    `path`: the state directory's journal file (where a SQLite journal is);
+    `where`: what messages name (that path, or the URL without its password).
+    """
+
+    def __init__(self, db: Db, path: Path, where: str | None = None) -> None:
         self.db = db
         self.path = path
+        self.where = where or str(path)
         self._depth = 0
 
     def close(self) -> None:
@@ -48,7 +58,7 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.begin()
         self._depth = 1
         try:
             yield
@@ -66,29 +76,48 @@ class Store:
         For outcomes: one lost in a crash leaves an open intent, which the next
         run settles by observing the element again, so it need not cost a fsync.
         """
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.set_durable(False)
         try:
             yield
         finally:
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.set_durable(True)
+
+
+def journal_exists(state_dir: Path) -> bool:
+    """Whether the state directory has a journal to read: its file, or the
+    configured PostgreSQL database holds one (a database that cannot be
+    reached counts as there: opening it says what is wrong)."""
+    if journal_location() is None:
+        return (state_dir / FILENAME).exists()
+    try:
+        open_read_only(state_dir / FILENAME).close()
+    except NoJournal:
+        return False
+    except JournalError:
+        return True
+    return True
 
 
 def open_writable(path: Path) -> Store:
-    """Open (creating it if need be) and migrate the journal at `path`."""
+    """Open (creating it if need be) and migrate the journal at `path`, or the
+    configured PostgreSQL journal."""
+    location = journal_location()
+    if location is not None:
+        return _open_postgres(location, path, read_only=False)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         private_sqlite(path)  # records element data: owner-only
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except (sqlite3.Error, OSError) as e:
         raise JournalError(f"cannot open the journal {path}: {e}") from None
+    db = SqliteDb(conn)
     try:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         # Refused before anything is written, WAL mode included.
-        refuse_newer(stored_version(db, path), path)
+        refuse_newer(stored_version(db, str(path)), str(path))
         db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a committed intent survives power loss, not just a crash.
-        db.execute("PRAGMA synchronous=FULL")
-        migrate(db, path)
+        db.set_durable(True)
+        migrate(db, str(path))
     except sqlite3.Error as e:
         db.close()
         raise JournalError(f"cannot open the journal {path}: {e}") from None
@@ -99,15 +128,19 @@ def open_writable(path: Path) -> Store:
 
 
 def open_read_only(path: Path) -> Store:
-    """Open the journal at `path` to read: never creates, writes or migrates it.
+    """Open the journal at `path` (or the configured PostgreSQL journal) to read:
+    never creates, writes or migrates it.
 
     A journal from an older provgit reads as its migration would leave it (the
     tables it lacks are empty); one from a newer provgit is refused.
     """
+    location = journal_location()
+    if location is not None:
+        return _open_postgres(location, path, read_only=True)
     if not path.is_file():
-        raise JournalError(f"no journal at {path}")
+        raise NoJournal(f"no journal at {path}")
     try:
-        db = sqlite3.connect(
+        conn = sqlite3.connect(
             f"{path.resolve().as_uri()}?mode=ro",
             uri=True,
             timeout=BUSY_TIMEOUT_MS / 1000,
@@ -116,8 +149,9 @@ def open_read_only(path: Path) -> Store:
         )
     except sqlite3.Error as e:
         raise JournalError(f"cannot read the journal {path}: {e}") from None
+    db = SqliteDb(conn)
     try:
-        refuse_newer(stored_version(db, path), path)
+        refuse_newer(stored_version(db, str(path)), str(path))
         # TEMP tables live in memory, never in the file.
         for statement in missing_tables(db):
             db.execute(statement)
@@ -128,3 +162,52 @@ def open_read_only(path: Path) -> Store:
         db.close()
         raise
     return Store(db, path)
+
+
+def _open_postgres(location: JournalLocation, path: Path, *, read_only: bool) -> Store:
+    from provgit.journal.postgres import connect, redact
+
+    where = redact(location.url, location.password)
+    verb = "read" if read_only else "open"
+    try:
+        import psycopg
+    except ImportError:
+        raise JournalError(
+            f"cannot {verb} the journal {where}: the PostgreSQL driver is not installed; "
+            "install provgit with the `postgresql` extra (pip install 'provgit[postgresql]')"
+        ) from None
+    if location.problem is not None:
+        raise JournalError(f"cannot {verb} the journal {where}: {location.problem}")
+    try:
+        db = connect(location.url, location.password)
+    except psycopg.Error as e:
+        raise JournalError(f"cannot {verb} the journal {where}: {_shown(e, location)}") from None
+    try:
+        version = stored_version(db, where)
+        if read_only and version == 0:
+            raise NoJournal(f"no journal at {where}")
+        refuse_newer(version, where)
+        if read_only:
+            # Temporary tables first: a read-only session may not create them.
+            for statement in missing_tables(db):
+                db.execute(statement)
+            db.execute("SET default_transaction_read_only = on")
+        else:
+            migrate(db, where)
+    except psycopg.Error as e:
+        db.close()
+        raise JournalError(f"cannot {verb} the journal {where}: {_shown(e, location)}") from None
+    except JournalError:
+        db.close()
+        raise
+    return Store(db, path, where)
+
+
+def _shown(error: Exception, location: JournalLocation) -> str:
+    from provgit.journal.postgres import redact
+
+    text = " ".join(str(error).split())
+    for secret in (location.password, urlsplit(location.url).password):
+        if secret:
+            text = text.replace(secret, "***")
+    return text.replace(location.url, redact(location.url))

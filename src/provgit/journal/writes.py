@@ -9,24 +9,19 @@ it by observing the element again.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from provgit.journal.backend import Db
 from provgit.journal.rows import Intent, LastWrite
 from provgit.journal.store import Store
 
-# (collection, key) rows from a JSON array of pairs (one statement parameter).
-_REFS = (
-    "r (collection, key) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
-    "FROM json_each(?))"
-)
 # (collection, key) -> (action, fields hash, revision): an acknowledged write.
 AckedWrite = tuple[str, str | None, int]
 
 
-def last_writes(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+def last_writes(db: Db) -> dict[str, tuple[int, int]]:
     """Per element, its newest write that gave a revision: (intent id, revision).
 
     Every element written to has a status row; the (element, id) index makes
@@ -54,7 +49,7 @@ class Writes:
             return []
         now = time.time()
         with self._store.transaction():
-            self._store.db.executemany(
+            return self._store.db.insert_ids(
                 "INSERT INTO intents (run_id, element, collection, key, action, "
                 "if_revision, fields_hash, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -71,9 +66,6 @@ class Writes:
                     for i in intents
                 ],
             )
-            # Inside one write transaction nobody else inserts: the ids are consecutive.
-            last = int(self._store.db.execute("SELECT last_insert_rowid()").fetchone()[0])
-        return list(range(last - len(intents) + 1, last + 1))
 
     def record_outcomes(
         self, outcomes: Iterable[tuple[int, str, int | None, str | None, str | None]]
@@ -82,7 +74,10 @@ class Writes:
         now = time.time()
         with self._store.transaction():
             self._store.db.executemany(
-                "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (intent_id) "
+                "DO UPDATE SET outcome = excluded.outcome, revision = excluded.revision, "
+                "error_type = excluded.error_type, message = excluded.message, "
+                "time = excluded.time",
                 [(*o, now) for o in outcomes],
             )
 
@@ -115,8 +110,10 @@ class Writes:
         # The records go in as one JSON parameter: no temporary table to write.
         # First each record's newest write (one covering-index seek each)...
         wanted = json.dumps([list(ref) for ref in refs])
-        rows = self._store.db.execute(
-            f"WITH {_REFS} SELECT r.collection, r.key, i.action, o.outcome, o.revision FROM r "
+        db = self._store.db
+        rows = db.execute(
+            f"WITH {db.refs_cte} "
+            "SELECT r.collection, r.key, i.action, o.outcome, o.revision FROM r "
             "JOIN intents i ON i.id = (SELECT MAX(id) FROM intents "
             "WHERE element = ? AND collection = r.collection AND key = r.key) "
             "LEFT JOIN outcomes o ON o.intent_id = i.id",
@@ -126,8 +123,8 @@ class Writes:
         rows = [row for row in rows if row[3] != "error"]
         if refused:
             # ...then, for the few the element refused last, the write before.
-            rows += self._store.db.execute(
-                f"WITH {_REFS} SELECT r.collection, r.key, i.action, o.outcome, o.revision "
+            rows += db.execute(
+                f"WITH {db.refs_cte} SELECT r.collection, r.key, i.action, o.outcome, o.revision "
                 "FROM r JOIN intents i ON i.id = (SELECT i2.id FROM intents i2 "
                 "LEFT JOIN outcomes o2 ON o2.intent_id = i2.id "
                 "WHERE i2.element = ? AND i2.collection = r.collection AND i2.key = r.key "
@@ -148,11 +145,12 @@ class Writes:
         """provgit's last acknowledged ("ok") write of each of these records of
         `element` (any age)."""
         wanted = json.dumps([f"{c}\x1f{k}" for c, k in refs])
-        rows = self._store.db.execute(
+        db = self._store.db
+        rows = db.execute(
             "SELECT i.collection, i.key, i.action, i.fields_hash, o.revision "
             "FROM intents i JOIN outcomes o ON o.intent_id = i.id "
             "WHERE i.element = ? AND o.outcome = 'ok' "
-            "AND i.collection || char(31) || i.key IN (SELECT value FROM json_each(?)) "
+            f"AND i.collection || {db.unit_sep} || i.key IN ({db.json_texts}) "
             "ORDER BY i.id",
             (element, wanted),
         ).fetchall()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -115,6 +116,33 @@ class DriftSettings(Model):
     # overwritten and the drift recorded as corrected. Unset: each command's
     # own default (apply and reconcile correct, watch reports).
     mode: Literal["report", "correct"] | None = None
+
+
+class JournalSettings(Model):
+    """Where the journal lives: unset, the state directory's SQLite file; `url`
+    (postgresql://user@host:port/database), a PostgreSQL database. The
+    password is a secret reference, never part of the URL in the repository."""
+
+    url: str | None = None
+    password: SecretRef | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql_without_password(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                f"journal.url must be a postgresql:// URL (got scheme {parts.scheme!r}); "
+                "leave it out to keep the journal in the state directory"
+            )
+        if parts.password is not None or "password=" in parts.query.lower():
+            raise ValueError(
+                "journal.url holds a password: remove it from the URL and write "
+                "journal.password: {env: VARIABLE} (or {file: /path/outside/the/repo})"
+            )
+        return url
 
 
 class WatchSettings(Model):
@@ -243,6 +271,7 @@ class Settings(Model):
     drift: DriftSettings = DriftSettings()
     windows: list[SyncWindow] = []
     watch: WatchSettings = WatchSettings()
+    journal: JournalSettings = JournalSettings()
     # `import:` in provgit.yaml (`import` is a Python keyword).
     import_: ImportSettings = Field(default=ImportSettings(), alias="import")
     sharing: dict[str, Sharing] = {}
