@@ -65,3 +65,35 @@ def test_status_beside_the_watcher_shows_the_drift_its_resync_found(
     row = _cos(doc, "7")
     assert (row["status"], doc["in_sync"]) == (live_row["status"], live["in_sync"]), row
     assert ran.code != 0
+
+
+def test_status_beside_the_watcher_shows_the_drift_a_config_run_found(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    cs1 = sims[0]
+    config = write_config(tmp_path / "config", sims, users=2)
+    # No resyncs: only the config run reads the element after the edit.
+    w = start_watch(
+        [str(config), "--resync-seconds", "0", "--debounce-ms", "50", "--drift", "report"]
+    )
+    watches.append(w)
+    first = w.wait_log("run_finished", timeout=60)
+    assert first["outcome"] == "Sync Completed", w.logs[-10:]
+    cs1.admin(
+        "/admin/edit",
+        {"op": "put", "collection": "cos", "key": "7", "fields": {"number": 7, "comment": "Hand"}},
+    )
+    mark = w.mark()
+    write_config(tmp_path / "config", sims, users=2, first_name="Bea")
+    found = w.wait_log("drift", after=mark, timeout=30)
+    assert found["element"] == "cs1" and found["held"] == 1
+    w.wait_log("run_finished", after=mark, timeout=30)
+    live = w.status()
+    live_row = _cos(live, "7")
+    assert live["in_sync"] is False and live_row["status"] != "Sync Completed", live_row
+
+    ran = cli_process("status", str(config), "--format", "json")
+    doc = json.loads(ran.out)
+    row = _cos(doc, "7")
+    assert (row["status"], doc["in_sync"]) == (live_row["status"], live["in_sync"]), row
+    assert ran.code != 0

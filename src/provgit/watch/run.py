@@ -177,8 +177,10 @@ class Reconciler:
             await self.save_observations(dict(self._on_disk))
         return observed
 
-    async def save_observations(self, previous: Mapping[str, Observation] | None = None) -> None:
-        current = dict(self.cache.observations)
+    async def save_observations(
+        self, previous: Mapping[str, Observation] | None = None, only: set[str] | None = None
+    ) -> None:
+        current = {n: o for n, o in self.cache.observations.items() if only is None or n in only}
         if current:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(
@@ -228,6 +230,11 @@ class Reconciler:
     async def _after_apply(self, result: ApplyResult, config_run: bool, desired: Desired) -> None:
         if config_run:
             self.live.note_run_drift(result)
+            # The reading that found drift is the latest word for `provgit
+            # status` too: saved for those elements (config runs save nothing else).
+            found = {str(d["element"]) for d in result.drift}
+            if found:
+                await self.save_observations(dict(self._on_disk), found)
             await self.proposer.retry_pushes()
         # Proposed drift closes when a merged branch makes the element equal the config.
         self.proposer.refresh_metrics()
