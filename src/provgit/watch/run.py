@@ -74,6 +74,10 @@ class Reconciler:
         self.gate: Gate | None = None  # the writes of the run going on (closed to stop)
         self.proposer = Proposer(options, config, live, journals, log)
         self._first_observation = True
+        # The reading of each element the cache file holds (loaded or last
+        # saved): a save compares with it, not with the newer reading in
+        # memory that a run without a save (a config run) may have taken.
+        self._on_disk: dict[str, Observation] = {}
 
     def down_elements(self) -> set[str]:
         desired = self.config.desired
@@ -154,11 +158,12 @@ class Reconciler:
         return None, True
 
     async def _observe(self, network: Network, save: bool) -> dict[str, Observation]:
-        previous: Mapping[str, Observation] = self.cache.observations
+        previous: Mapping[str, Observation] = dict(self.cache.observations)
         if not previous:
             previous = await asyncio.to_thread(
                 ObservationCache(self.o.state_dir).load_all, list(network.drivers)
             )
+            self._on_disk.update(previous)
         observed = await observe_network(network, self.o.state_dir, previous=previous, save=False)
         for name, o in observed.items():
             if o.ok:
@@ -169,16 +174,19 @@ class Reconciler:
             # should not pay; a later start refreshes from an older file
             # through the change feed all the same.
             self._first_observation = False
-            await self.save_observations(previous)
+            await self.save_observations(dict(self._on_disk))
         return observed
 
-    async def save_observations(self, previous: Mapping[str, Observation] | None = None) -> None:
-        current = dict(self.cache.observations)
+    async def save_observations(
+        self, previous: Mapping[str, Observation] | None = None, only: set[str] | None = None
+    ) -> None:
+        current = {n: o for n, o in self.cache.observations.items() if only is None or n in only}
         if current:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(
                     ObservationCache(self.o.state_dir).save_all, current, previous
                 )
+                self._on_disk.update(current)
 
     def _nothing_to_do(
         self, plan: Plan, observed: Mapping[str, Observation], only: Only | None
@@ -222,6 +230,11 @@ class Reconciler:
     async def _after_apply(self, result: ApplyResult, config_run: bool, desired: Desired) -> None:
         if config_run:
             self.live.note_run_drift(result)
+            # The reading that found drift is the latest word for `provgit
+            # status` too: saved for those elements (config runs save nothing else).
+            found = {str(d["element"]) for d in result.drift}
+            if found:
+                await self.save_observations(dict(self._on_disk), found)
             await self.proposer.retry_pushes()
         # Proposed drift closes when a merged branch makes the element equal the config.
         self.proposer.refresh_metrics()
