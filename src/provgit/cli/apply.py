@@ -136,9 +136,7 @@ def command(
         raise click.UsageError(
             f"{str(target)!r} does not exist (a plan file or a config directory)"
         )
-    if override_window and not (reason or "").strip():
-        raise click.UsageError("--override-window needs --reason TEXT (it is journaled)")
-    override = reason.strip() if override_window and reason else None
+    override = applying.override_reason(override_window, reason)
     if target.is_file():
         if prune or allow_mass_delete or allow_mass_update:
             raise click.UsageError(

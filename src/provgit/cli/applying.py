@@ -161,5 +161,15 @@ def render(result: ApplyResult, fmt: str, full: bool = False) -> None:
         out("See `provgit errors list`; retry with `provgit errors retry ID`.")
 
 
+def override_reason(override_window: bool, reason: str | None) -> str | None:
+    """The journaled reason for going through a sync window, or None when not
+    overriding; an override without a reason is a usage error."""
+    if not override_window:
+        return None
+    if not (reason or "").strip():
+        raise click.UsageError("--override-window needs --reason TEXT (it is journaled)")
+    return (reason or "").strip()
+
+
 def stdin_is_tty() -> bool:
     return sys.stdin.isatty()

@@ -74,9 +74,7 @@ def command(
     refusing the token) or drift held, 143 stopped by SIGTERM (journaled as
     interrupted).
     """
-    if override_window and not (reason or "").strip():
-        raise click.UsageError("--override-window needs --reason TEXT (it is journaled)")
-    override = reason.strip() if override_window and reason else None
+    override = applying.override_reason(override_window, reason)
     config = Config.at(path, state_dir)
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
     with (

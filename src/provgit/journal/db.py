@@ -20,7 +20,6 @@ from typing import Any
 
 from provgit.journal.reader import JournalReader, Ref, read_journal
 from provgit.journal.rows import (
-    DE_COLUMNS,
     EVENT_TYPES,
     NETWORK,
     DistributionError,
@@ -30,16 +29,12 @@ from provgit.journal.rows import (
     LastWrite,
     PendingUpdate,
     Suspension,
-    distribution_error,
     fields_hash,
 )
 from provgit.journal.schema import SCHEMA_VERSION, JournalError
 from provgit.journal.store import FILENAME, journal_exists, open_writable
 from provgit.journal.writes import last_writes
 
-# The names this module had before the split, for code that imports them here.
-_DE_COLUMNS = DE_COLUMNS
-_de = distribution_error
 __all__ = [
     "EVENT_TYPES",
     "FILENAME",
