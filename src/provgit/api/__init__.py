@@ -17,40 +17,101 @@ and importing contact the elements and are coroutines; the rest is synchronous.
 
 from __future__ import annotations
 
-from provgit.api.config import Config, Diff, PlanNotes, SignedPlan
-from provgit.api.distribution import Deleted, ErrorList, Reapplied, retry_choice
-from provgit.api.errors import (
-    ConfigNotFound,
-    Interrupted,
-    InvalidConfig,
-    JournalUnavailable,
-    NothingToDo,
-    PlanRefused,
-    ProvgitError,
-    UsageProblem,
-)
-from provgit.api.importing import ImportReport
-from provgit.api.inspect import (
-    InspectedPlan,
-    Landings,
-    Resources,
-    inspect_saved_plan,
-    kind_named,
-    kind_names,
-)
-from provgit.api.planning import PlanRun
-from provgit.api.running import Applied
-from provgit.api.saved import SavedPlan, open_saved_plan
-from provgit.api.sources import default_state_dir
-from provgit.api.status import Hold, Status
-from provgit.apply import ApplyResult
-from provgit.apply.progress import NoProgress, Progress
-from provgit.journal import DistributionError, PendingUpdate
-from provgit.journal.location import use_journal_url
-from provgit.plan import Plan, PlanOptions
-from provgit.plan.model import FORMAT as PLAN_FORMAT
-from provgit.source import ConfigSource
-from provgit.validate.cache import Verdict
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provgit.api.config import Config, Diff, PlanNotes, SignedPlan
+    from provgit.api.distribution import Deleted, ErrorList, Reapplied, retry_choice
+    from provgit.api.errors import (
+        ConfigNotFound,
+        Interrupted,
+        InvalidConfig,
+        JournalUnavailable,
+        NothingToDo,
+        PlanRefused,
+        ProvgitError,
+        UsageProblem,
+    )
+    from provgit.api.importing import ImportReport
+    from provgit.api.inspect import (
+        InspectedPlan,
+        Landings,
+        Resources,
+        inspect_saved_plan,
+        kind_named,
+        kind_names,
+    )
+    from provgit.api.planning import PlanRun
+    from provgit.api.running import Applied
+    from provgit.api.saved import SavedPlan, open_saved_plan
+    from provgit.api.sources import default_state_dir
+    from provgit.api.status import Hold, Status
+    from provgit.apply import ApplyResult
+    from provgit.apply.progress import NoProgress, Progress
+    from provgit.journal import DistributionError, PendingUpdate
+    from provgit.journal.location import use_journal_url
+    from provgit.plan import Plan, PlanOptions
+    from provgit.plan.model import FORMAT as PLAN_FORMAT
+    from provgit.source import ConfigSource
+    from provgit.validate.cache import Verdict
+
+# Loaded on first use (PEP 562): `from provgit.api import Config` must not load
+# the apply engine and the drivers for `provgit validate` or `provgit status`.
+_LAZY: dict[str, tuple[str, str]] = {
+    "Config": ("provgit.api.config", "Config"),
+    "Diff": ("provgit.api.config", "Diff"),
+    "PlanNotes": ("provgit.api.config", "PlanNotes"),
+    "SignedPlan": ("provgit.api.config", "SignedPlan"),
+    "Deleted": ("provgit.api.distribution", "Deleted"),
+    "ErrorList": ("provgit.api.distribution", "ErrorList"),
+    "Reapplied": ("provgit.api.distribution", "Reapplied"),
+    "retry_choice": ("provgit.api.distribution", "retry_choice"),
+    "ConfigNotFound": ("provgit.api.errors", "ConfigNotFound"),
+    "Interrupted": ("provgit.api.errors", "Interrupted"),
+    "InvalidConfig": ("provgit.api.errors", "InvalidConfig"),
+    "JournalUnavailable": ("provgit.api.errors", "JournalUnavailable"),
+    "NothingToDo": ("provgit.api.errors", "NothingToDo"),
+    "PlanRefused": ("provgit.api.errors", "PlanRefused"),
+    "ProvgitError": ("provgit.api.errors", "ProvgitError"),
+    "UsageProblem": ("provgit.api.errors", "UsageProblem"),
+    "ImportReport": ("provgit.api.importing", "ImportReport"),
+    "InspectedPlan": ("provgit.api.inspect", "InspectedPlan"),
+    "Landings": ("provgit.api.inspect", "Landings"),
+    "Resources": ("provgit.api.inspect", "Resources"),
+    "inspect_saved_plan": ("provgit.api.inspect", "inspect_saved_plan"),
+    "kind_named": ("provgit.api.inspect", "kind_named"),
+    "kind_names": ("provgit.api.inspect", "kind_names"),
+    "PlanRun": ("provgit.api.planning", "PlanRun"),
+    "Applied": ("provgit.api.running", "Applied"),
+    "SavedPlan": ("provgit.api.saved", "SavedPlan"),
+    "open_saved_plan": ("provgit.api.saved", "open_saved_plan"),
+    "default_state_dir": ("provgit.api.sources", "default_state_dir"),
+    "Hold": ("provgit.api.status", "Hold"),
+    "Status": ("provgit.api.status", "Status"),
+    "ApplyResult": ("provgit.apply", "ApplyResult"),
+    "NoProgress": ("provgit.apply.progress", "NoProgress"),
+    "Progress": ("provgit.apply.progress", "Progress"),
+    "DistributionError": ("provgit.journal", "DistributionError"),
+    "PendingUpdate": ("provgit.journal", "PendingUpdate"),
+    "use_journal_url": ("provgit.journal.location", "use_journal_url"),
+    "Plan": ("provgit.plan", "Plan"),
+    "PlanOptions": ("provgit.plan", "PlanOptions"),
+    "PLAN_FORMAT": ("provgit.plan.model", "FORMAT"),
+    "ConfigSource": ("provgit.source", "ConfigSource"),
+    "Verdict": ("provgit.validate.cache", "Verdict"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'provgit.api' has no attribute {name!r}") from None
+    value = getattr(import_module(module), attr)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "PLAN_FORMAT",

@@ -9,26 +9,15 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provgit.api import distribution, inspect
-from provgit.api.distribution import Deleted, ErrorList, Reapplied
 from provgit.api.errors import (
     InvalidConfig,
     NothingToDo,
     ProvgitError,
     UsageProblem,
 )
-from provgit.api.importing import ImportReport, capture_drift, import_network
-from provgit.api.inspect import Landings, Resources
-from provgit.api.network import desired_target
-from provgit.api.planning import PlanRun, diff_states, plan_from_memo, plan_network
-from provgit.api.running import Applied, apply_and_report
 from provgit.api.sources import default_state_dir, read_config_directory, read_settings
-from provgit.api.status import Hold, Status
-from provgit.api.status import resume as resume_writes
-from provgit.api.status import status as status_of
-from provgit.api.status import suspend as suspend_writes
-from provgit.apply import ApplyOptions, drift_detect, holds
 from provgit.apply.progress import NoProgress, Progress
 from provgit.diagnostics import Diagnostic
 from provgit.fsutil import atomic_write
@@ -44,6 +33,18 @@ from provgit.source import ConfigSource
 from provgit.source.git import GitSourceError, read_commit
 from provgit.validate import Validated, validate_source
 from provgit.validate.cache import Verdict, VerdictStore, recording_reads
+
+if TYPE_CHECKING:
+    from provgit.api.distribution import Deleted, ErrorList, Reapplied
+    from provgit.api.importing import ImportReport
+    from provgit.api.inspect import Landings, Resources
+    from provgit.api.planning import PlanRun
+    from provgit.api.running import Applied
+    from provgit.api.status import Hold, Status
+
+# Planning, applying, importing and the error actions load the whole pipeline
+# (the apply engine, the drivers): they are imported where used, so
+# `provgit validate` and `provgit status` do not pay for them (~0.2 s a run).
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,8 @@ class Config:
 
     def target(self, resolve_secrets: bool = True) -> Target:
         """What every element should hold (secrets fingerprinted, never shown)."""
+        from provgit.api.network import desired_target
+
         return desired_target(self.state(), self.source.read_other, self.state_dir, resolve_secrets)
 
     # -- plan -------------------------------------------------------------
@@ -186,6 +189,8 @@ class Config:
         observe every element). `InvalidConfig` when the config does not
         validate; `UsageProblem` for an element the config does not name.
         """
+        from provgit.api.planning import plan_from_memo, plan_network
+
         options = options or PlanOptions()
         source = self.source
         remembered = await plan_from_memo(source, self.root, self.state_dir, options)
@@ -222,6 +227,8 @@ class Config:
     def plan_notes(self, run: PlanRun, drift: bool = True) -> PlanNotes:
         """What applying `run` would hold or overwrite (`drift`: False leaves the
         drifted records out, unread)."""
+        from provgit.apply import drift_detect, holds
+
         return PlanNotes(
             drift_detect.preview_lines(run.plan, self.state_dir, run.settings) if drift else [],
             holds.preview_lines(run.plan, self.state_dir, run.settings),
@@ -230,6 +237,8 @@ class Config:
     def diff_against(self, base: Config, label: str) -> Diff:
         """What changes on each element from `base` to this config (no element
         contacted; a base that does not validate stands for an empty network)."""
+        from provgit.api.planning import diff_states
+
         head_state = self.state()
         base_valid = base.validated()
         plan = diff_states(
@@ -245,10 +254,14 @@ class Config:
 
     def resources(self, kind: Kind | None = None) -> Resources:
         """Every resource of the config (of `kind` only), with the elements each lands on."""
+        from provgit.api import inspect
+
         return inspect.resources(self, kind)
 
     def landings(self, kind: Kind, key: str) -> Landings:
         """Where the resource `kind`/`key` lands (the key matched regardless of case)."""
+        from provgit.api import inspect
+
         return inspect.landings_of(self, kind, key)
 
     # -- apply ------------------------------------------------------------
@@ -272,6 +285,9 @@ class Config:
         through closed sync windows and call-load deferrals. `Interrupted`
         when SIGTERM stops it.
         """
+        from provgit.api.running import apply_and_report
+        from provgit.apply import ApplyOptions
+
         options = ApplyOptions(
             command="apply",
             check_stale=True,
@@ -296,6 +312,9 @@ class Config:
         """Plan and apply in one run, and write the status reports.
         `override_window` (the reason, journaled) writes through closed sync
         windows and call-load deferrals, as `apply`'s does."""
+        from provgit.api.running import apply_and_report
+        from provgit.apply import ApplyOptions
+
         run = await self.plan(options)
         # The plan was observed in this run and writes are conditional per record,
         # so a whole-element staleness check would only refuse needlessly.
@@ -321,15 +340,21 @@ class Config:
     def status(self, element: str | None = None, kind: str | None = None) -> Status:
         """The sync status, derived from the journal and the last observations
         (no element contacted). `JournalUnavailable` before the first run."""
+        from provgit.api.status import status as status_of
+
         return status_of(self, element, kind)
 
     def suspend(self, reason: str, element: str | None = None, by: str | None = None) -> Hold:
         """Hold writes to the network (or `element`) until `resume`; runs still
         observe and plan, and the writes wait as pending updates."""
+        from provgit.api.status import suspend as suspend_writes
+
         return suspend_writes(self, reason, element, by)
 
     def resume(self, element: str | None = None, by: str | None = None) -> Hold:
         """Lift a suspension (`Hold.suspension` None: there was none)."""
+        from provgit.api.status import resume as resume_writes
+
         return resume_writes(self, element, by)
 
     # -- distribution errors ------------------------------------------------
@@ -340,10 +365,14 @@ class Config:
         form: str | None = None,
         error_type: str | None = None,
     ) -> ErrorList:
+        from provgit.api import distribution
+
         return distribution.list_errors(self, element, form, error_type)
 
     def select_errors(self, ids: Sequence[int] = (), all_: bool = False) -> list[DistributionError]:
         """The distribution errors `ids` name, or every one (`all_`)."""
+        from provgit.api import distribution
+
         return distribution.select(self, ids, all_)
 
     async def retry(
@@ -352,6 +381,8 @@ class Config:
         """Plan those records again from the config and the elements as they are
         now, and apply just them. Conflicts (another user's change) are left
         out (`Reapplied.skipped` says so; `NothingToDo` when nothing is left)."""
+        from provgit.api import distribution
+
         retried, skipped = distribution.retry_choice(chosen)
         return await distribution.reapply(self, retried, "errors retry", progress, skipped)
 
@@ -360,6 +391,8 @@ class Config:
     ) -> Reapplied:
         """Overwrite conflicts with the config's value (the other user's change
         is lost). `NothingToDo` with nothing done when any chosen one is not a conflict."""
+        from provgit.api import distribution
+
         refusals = distribution.force_refusals(chosen)
         if refusals:
             raise NothingToDo("Nothing was forced.", refusals)
@@ -367,6 +400,8 @@ class Config:
 
     def delete_errors(self, chosen: Sequence[DistributionError]) -> Deleted:
         """Delete them; the next reconcile tries the records again."""
+        from provgit.api import distribution
+
         return distribution.delete(self, chosen)
 
     # -- import -------------------------------------------------------------
@@ -382,6 +417,8 @@ class Config:
         """Read the elements and write what they hold into this config as YAML
         (nothing written with `dry_run`); the report is saved in `report_dir`
         (default STATE_DIR/import)."""
+        from provgit.api.importing import import_network
+
         return await import_network(self, tuple(elements), dry_run, prefer_element, report_dir)
 
     async def capture_drift(
@@ -394,4 +431,6 @@ class Config:
     ) -> ImportReport:
         """Out-of-band changes on the elements as a commit on a new git branch
         (`ImportReport.branch`); the working tree and current branch stay as they are."""
+        from provgit.api.importing import capture_drift
+
         return await capture_drift(self, tuple(elements), dry_run, report_dir, branch)
