@@ -1,4 +1,5 @@
-"""`provgit validate` starts small: no HTTP client, no element server code."""
+"""`provgit validate` starts small: no HTTP client, no element server code, and
+none of the stages after validation (the library API loads them on use)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ try:
     main(["validate", sys.argv[1], "--no-cache"])
 except SystemExit as e:
     assert e.code == 0, e.code
-heavy = sorted(m for m in sys.modules if m == "aiohttp" or m.startswith("provgit.simulator"))
+later = ("provgit.simulator", "provgit.drivers", "provgit.apply", "provgit.importing",
+         "provgit.publish", "provgit.incremental")
+heavy = sorted(m for m in sys.modules if m == "aiohttp" or m.startswith(later))
 print("HEAVY", heavy)
 """
 

@@ -18,7 +18,6 @@ from provgit.api.errors import (
     UsageProblem,
 )
 from provgit.api.sources import default_state_dir, read_config_directory, read_settings
-from provgit.apply.progress import NoProgress, Progress
 from provgit.diagnostics import Diagnostic
 from provgit.fsutil import atomic_write
 from provgit.journal import DistributionError
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from provgit.api.planning import PlanRun
     from provgit.api.running import Applied
     from provgit.api.status import Hold, Status
+    from provgit.apply.progress import Progress
 
 # Planning, applying, importing and the error actions load the whole pipeline
 # (the apply engine, the drivers): they are imported where used, so
@@ -287,6 +287,7 @@ class Config:
         """
         from provgit.api.running import apply_and_report
         from provgit.apply import ApplyOptions
+        from provgit.apply.progress import NoProgress
 
         options = ApplyOptions(
             command="apply",
@@ -314,6 +315,7 @@ class Config:
         windows and call-load deferrals, as `apply`'s does."""
         from provgit.api.running import apply_and_report
         from provgit.apply import ApplyOptions
+        from provgit.apply.progress import NoProgress
 
         run = await self.plan(options)
         # The plan was observed in this run and writes are conditional per record,
