@@ -14,12 +14,13 @@ are always checked (against `ca_file` when given).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import ldap
 from ldap.controls import SimplePagedResultsControl
 
+from provgit.drivers.ldap_pages import Entry, PagedReader
 from provgit.wire.protocol import (
     ElementError,
     LockedError,
@@ -28,11 +29,10 @@ from provgit.wire.protocol import (
     UnauthorizedError,
 )
 
-Entry = tuple[str, dict[str, list[bytes]]]
 PAGED = SimplePagedResultsControl.controlType
 
 
-class Reader:
+class Reader(PagedReader):
     def __init__(
         self,
         name: str,
@@ -104,15 +104,6 @@ class Reader:
         nxt = next((c.cookie for c in controls if c.controlType == PAGED), None)
         entries = [(dn, attrs) for dn, attrs in data if dn is not None]
         return entries, nxt or None
-
-    def every(self, flt: str, attrs: Sequence[str], size: int = 1000) -> Iterator[Entry]:
-        """Every entry a one-level search finds, page by page."""
-        cookie: bytes | None = None
-        while True:
-            entries, cookie = self.page(flt, attrs, size, cookie)
-            yield from entries
-            if not cookie:
-                return
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

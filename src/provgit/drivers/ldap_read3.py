@@ -10,19 +10,19 @@ when it is absent. Same interface and answers as `ldap_read.Reader`: entries as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ldap3
 from ldap3.core import exceptions as lx
 
+from provgit.drivers.ldap_pages import Entry, PagedReader
 from provgit.wire.protocol import ElementError, TransportError
 
-Entry = tuple[str, dict[str, list[bytes]]]
 PAGED = "1.2.840.113556.1.4.319"
 
 
-class Reader:
+class Reader(PagedReader):
     """Reads through the driver's own ldap3 connection (`connect` opens or
     reuses it, binding and checking TLS; calls run under the driver's lock)."""
 
@@ -73,15 +73,6 @@ class Reader:
         controls = (conn.result.get("controls") or {}).get(PAGED) or {}
         nxt = (controls.get("value") or {}).get("cookie") or None
         return entries, nxt
-
-    def every(self, flt: str, attrs: Sequence[str], size: int = 1000) -> Iterator[Entry]:
-        """Every entry a one-level search finds, page by page."""
-        cookie: bytes | None = None
-        while True:
-            entries, cookie = self.page(flt, attrs, size, cookie)
-            yield from entries
-            if not cookie:
-                return
 
     def close(self) -> None:
         """The connection is the driver's: it closes it."""
