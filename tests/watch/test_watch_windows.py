@@ -121,7 +121,7 @@ def test_deny_window_holds_a_change_and_the_watcher_releases_it_when_it_closes(
 
         await _until(held)
         assert "users" not in cs1.records()
-        assert watcher.timers.window_change == _at(2, 0)  # when the window closes
+        assert watcher.timers.release_at == _at(2, 0)  # when the window closes
         clock.t = _at(2, 0, 1)  # the window closed
         await _until(lambda: set(cs1.records().get("users", {})) == {"user0", "user1"})
 

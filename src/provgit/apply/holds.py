@@ -18,6 +18,7 @@ not at all, whatever holds a part of it.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -188,9 +189,31 @@ def _pct(x: float) -> str:
     return f"{x:.1f}".removesuffix(".0")
 
 
+# Every call-load deferral's status words start so (report/document_common.py).
+DEFERRED = "Deferred: call load"
+
+
+def checked_load(load: CallLoad) -> str | None:
+    """What is wrong with a load an element reports (None: usable). A share
+    of capacity is 0-100 %; anything else (negative, over 100, NaN) is never
+    taken as "quiet": the changes wait as if the load were high."""
+    x = load.load_percent
+    if not math.isfinite(x) or not 0 <= x <= 100:
+        return f"reported as {x!r} %, outside 0-100"
+    return None
+
+
 def deferred_reason(load: CallLoad, rule: QuietLoad) -> str:
     """The status words: "Deferred: call load 85 % (limit 20 %)"."""
-    return f"Deferred: call load {_pct(load.load_percent)} % (limit {_pct(rule.limit)} %)"
+    bad = checked_load(load)
+    if bad is not None:
+        return f"{DEFERRED} unusable, {bad} (limit {_pct(rule.limit)} %)"
+    return f"{DEFERRED} {_pct(load.load_percent)} % (limit {_pct(rule.limit)} %)"
+
+
+def over_limit(load: CallLoad, rule: QuietLoad) -> bool:
+    """Whether `load` holds changes under `rule` (an unusable load does)."""
+    return checked_load(load) is not None or load.load_percent > rule.limit
 
 
 _PRIORITY = {"suspended": 0, "window": 1, "call_load": 2}
@@ -291,7 +314,7 @@ async def element_holds(
     waited: dict[Ref, str] = {}
     if load is not None:
         for ref, rule in rules.items():
-            if load.load_percent <= rule.limit:
+            if not over_limit(load, rule):
                 continue
             reason = deferred_reason(load, rule)
             if h.override:
