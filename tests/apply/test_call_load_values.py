@@ -113,3 +113,14 @@ def test_the_next_release_is_the_earliest_max_wait_still_to_come() -> None:
     assert next_release(SETTINGS, pending, T0 + 1800) == T0 + 2400
     assert next_release(SETTINGS, pending, T0 + 2400) is None
     assert next_release(SETTINGS, [], T0) is None
+
+
+def test_work_held_by_a_window_opening_beyond_the_look_ahead_is_looked_at_again_in_a_week() -> None:
+    monthly = Settings.model_validate(
+        {"windows": [{"name": "m", "kind": "allow", "schedule": "0 2 1 * *", "duration": "2h"}]}
+    )
+    mid_month = 1_781_000_000.0  # 2026-06-09: the 1st is more than a week away
+    held = [_pending("users", mid_month, "Held by window m (outside allow window, …)")]
+    assert next_release(monthly, held, mid_month) == mid_month + 7 * 86400
+    # Nothing held: nothing to look at again.
+    assert next_release(monthly, [], mid_month) is None

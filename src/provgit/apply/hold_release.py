@@ -22,6 +22,11 @@ from provgit.journal import PendingUpdate
 from provgit.model.settings import QuietLoad, Settings
 from provgit.wire.protocol import Driver
 
+# A window's next opening is looked for a week ahead (model/cron.py): held
+# work whose window opens later (a monthly one) is looked at again then.
+LOOK_AGAIN_SECONDS = 7 * 86400
+WINDOW_HELD = "Held by window "
+
 
 def deferred(pending: Sequence[PendingUpdate]) -> list[PendingUpdate]:
     """The pending updates the call load holds (their reason says so)."""
@@ -45,6 +50,8 @@ def next_release(settings: Settings, pending: Sequence[PendingUpdate], now: floa
     edge = next_change(settings, now)
     if edge is not None and edge > now:
         times.append(edge)
+    elif settings.windows and any(p.last_error.startswith(WINDOW_HELD) for p in pending):
+        times.append(now + LOOK_AGAIN_SECONDS)
     return min(times, default=None)
 
 
