@@ -199,15 +199,20 @@ def test_plan_shows_what_a_window_or_a_suspension_would_hold(
     config = write_config(tmp_path / "config", sims, users=2, extra_settings=always)
     r = cli("plan", str(config))
     assert r.code == 0, r.out
-    held = [line for line in r.out.splitlines() if line.startswith("held: ")]
+    lines = r.out.splitlines()
     assert any(
-        line.startswith("held: 2 operation(s) on cs1: Held by window always (deny, until ")
-        and "add users/user0" in line
-        for line in held
+        line.strip().startswith("would wait: deny window 'always' (until ")
+        and line.endswith(": 2 operation(s)")
+        for line in lines
     ), r.out
+    assert any("users/user0  (would wait)" in line for line in lines), r.out
+    assert "4 would wait if applied now" in r.out  # cs1 and mcl users
     assert cli("suspend", str(config), "--element", "cs1", "--reason", "audit").code == 0
     r = cli("plan", str(config))
-    assert any("on cs1: Suspended: audit (since " in line for line in r.out.splitlines()), r.out
+    assert any(
+        line.strip().startswith("would wait: suspended: audit (since ")
+        for line in r.out.splitlines()
+    ), r.out
     assert cs1.records() == {}  # planning wrote nothing
 
 

@@ -57,6 +57,16 @@ HEAD = "version: 1\nnetwork: test\nwindows:\n"
             "provgit.yaml:8:21",
             "windows[w].elements: unknown element 'cs9'",
         ),
+        (
+            "  - {name: w, kind: allow, schedule: '0 2 30 2 *', duration: 1h}\n",
+            "provgit.yaml:4:28",
+            "bad schedule: day(s) 30 never occur in month(s) 2: the window would never open",
+        ),
+        (
+            "  - {name: w, kind: allow, schedule: '0 2 31 4,6,9,11 *', duration: 1h}\n",
+            "provgit.yaml:4:28",
+            "day(s) 31 never occur in month(s) 4, 6, 9, 11",
+        ),
     ],
     ids=[
         "hour_out_of_range",
@@ -67,6 +77,8 @@ HEAD = "version: 1\nnetwork: test\nwindows:\n"
         "unknown_time_zone",
         "unknown_kind",
         "unknown_element",
+        "february_30th",
+        "31st_of_short_months",
     ],
 )
 def test_bad_window_is_reported_where_it_is_written(

@@ -185,10 +185,22 @@ class Watch:
 
 
 def start_watch(args: Sequence[str], env: dict[str, str] | None = None) -> Watch:
+    return _spawn([*WATCH, "--port", "0", "--log-format", "json", *args], env)
+
+
+def start_watch_with_clock(clock_file: Path, config: Path) -> Watch:
+    """A watcher process on `config` whose clock reads `clock_file` (support/watch_clock.py)."""
+    return _spawn([sys.executable, str(WATCH_CLOCK), str(clock_file), str(config)], None)
+
+
+WATCH_CLOCK = Path(__file__).resolve().parent.parent / "support" / "watch_clock.py"
+
+
+def _spawn(argv: Sequence[str], env: dict[str, str] | None) -> Watch:
     full_env = {**os.environ, PROVGIT_WATCH_TOKEN: TOKEN, **(env or {})}
     full_env.pop("PROVGIT_STATE_DIR", None)
     proc = subprocess.Popen(
-        [*WATCH, "--port", "0", "--log-format", "json", *args],
+        list(argv),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -20,6 +20,8 @@ from apply.helpers import Sim, start_sims, write_config
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher, WatchOptions
 
+from .helpers import commit_all, make_repo
+
 pytestmark = pytest.mark.slow
 TOKEN = "watch-test-token-not-a-secret"
 DENY = """\
@@ -121,7 +123,7 @@ def test_deny_window_holds_a_change_and_the_watcher_releases_it_when_it_closes(
 
         await _until(held)
         assert "users" not in cs1.records()
-        assert watcher.timers.window_change == _at(2, 0)  # when the window closes
+        await _until(lambda: watcher.timers.release_at == _at(2, 0))  # when the window closes
         clock.t = _at(2, 0, 1)  # the window closed
         await _until(lambda: set(cs1.records().get("users", {})) == {"user0", "user1"})
 
@@ -179,3 +181,60 @@ def test_suspend_and_resume_need_the_token(sims: list[Sim], tmp_path: Path) -> N
         assert watcher.journal.suspensions() == {}
 
     _run_watcher(config, FakeClock(_at(1, 12)), body)
+
+
+def test_a_deny_window_holds_a_new_commits_changes_until_it_closes_in_git_mode(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    (cs1,) = sims
+    bare, work = make_repo(tmp_path)
+    write_config(work, sims, users=1, extra_settings=DENY)
+    commit_all(work, "one user")
+    clock = FakeClock(_at(1, 12))  # before the freeze
+    options = WatchOptions(
+        config=(tmp_path / "state").resolve(),
+        state_dir=(tmp_path / "state").resolve(),
+        repo=str(bare),
+        token=TOKEN,
+        retry_check_seconds=0.05,
+        resync_seconds=3600,
+        fetch_seconds=0.1,
+        clock=clock,
+    )
+    log = io.StringIO()
+    watcher = Watcher(options, Log("json", stream=log))
+
+    def users() -> set[str]:
+        return set(cs1.records().get("users", {}))
+
+    async def body(url: str) -> None:
+        await _until(lambda: users() == {"user0"})
+        clock.t = _at(1, 22, 30)  # the freeze is on
+        write_config(work, sims, users=2, extra_settings=DENY)
+        second = await asyncio.to_thread(commit_all, work, "a second user")
+
+        def held() -> bool:
+            _, doc = _request(url + "/status.json")
+            cs = doc["elements"].get("cs1", {})
+            return bool(
+                doc["watch"]["config_commit"] == second
+                and str(cs.get("status", "")).startswith("Held by window evening_freeze")
+            )
+
+        await _until(held)
+        assert users() == {"user0"}  # the commit's user waits
+        await _until(lambda: watcher.timers.release_at == _at(2, 0))
+        clock.t = _at(2, 0)  # the freeze ends
+        await _until(lambda: users() == {"user0", "user1"})
+
+    async def main() -> None:
+        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(watcher.run(ready.set_result))
+        try:
+            await body(await asyncio.wait_for(ready, 30))
+        finally:
+            watcher.stop()
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(main())
+    assert '"run_crashed"' not in log.getvalue()

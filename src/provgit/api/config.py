@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from provgit.api.planning import PlanRun
     from provgit.api.running import Applied
     from provgit.api.status import Hold, Status
+    from provgit.apply.holds import Clock
     from provgit.apply.progress import Progress
 
 # Planning, applying, importing and the error actions load the whole pipeline
@@ -63,11 +64,11 @@ class SignedPlan:
 @dataclass(frozen=True)
 class PlanNotes:
     """What an apply of a plan would do beyond its operations, one line each:
-    drifted records it would hold or overwrite, and operations a suspension or
-    sync window would hold now (read from the journal; nothing contacted)."""
+    drifted records it would hold or overwrite (read from the journal; nothing
+    contacted). What a hold would keep back is in the plan itself
+    (`Config.preview_holds`)."""
 
     drift: list[str]
-    holds: list[str]
 
 
 @dataclass(frozen=True)
@@ -227,12 +228,38 @@ class Config:
     def plan_notes(self, run: PlanRun, drift: bool = True) -> PlanNotes:
         """What applying `run` would hold or overwrite (`drift`: False leaves the
         drifted records out, unread)."""
-        from provgit.apply import drift_detect, holds
+        from provgit.apply import drift_detect
 
         return PlanNotes(
-            drift_detect.preview_lines(run.plan, self.state_dir, run.settings) if drift else [],
-            holds.preview_lines(run.plan, self.state_dir, run.settings),
+            drift_detect.preview_lines(run.plan, self.state_dir, run.settings) if drift else []
         )
+
+    async def preview_holds(self, run: PlanRun, clock: Clock | None = None) -> PlanRun:
+        """`run` with the operations a suspension, a sync window or the call
+        load would hold if applied now marked in its plan (`would_wait`; the
+        call load read from the elements it matters on). Informational: apply
+        decides again. `clock`: "now" (the system's by default)."""
+        from provgit.api.network import connect
+        from provgit.apply import hold_preview
+        from provgit.apply.holds import SYSTEM_CLOCK
+
+        settings = run.settings
+        suspensions, pending = hold_preview.journal_holds(self.state_dir)
+        names = hold_preview.load_elements(run.plan, settings)
+        network = connect(run.state, self.state_dir, self.root, names) if names else None
+        try:
+            plan = await hold_preview.with_would_wait(
+                run.plan,
+                settings,
+                suspensions,
+                pending,
+                network.drivers if network else {},
+                (clock or SYSTEM_CLOCK).now(),
+            )
+        finally:
+            if network is not None:
+                await network.close()
+        return dataclasses.replace(run, plan=plan)
 
     def diff_against(self, base: Config, label: str) -> Diff:
         """What changes on each element from `base` to this config (no element

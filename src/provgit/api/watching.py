@@ -23,14 +23,16 @@ CLI's `Plan`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from provgit.api.incremental import Desired, StageCache, StatusPlans, tree_key
 from provgit.api.network import Network, connect, observe_network, remember_writes
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.drift_detect import review as review_drift
-from provgit.apply.holds import SYSTEM_CLOCK, Clock, next_change
+from provgit.apply.hold_release import deferred, load_fell, next_release
+from provgit.apply.holds import SYSTEM_CLOCK, Clock
 from provgit.apply.standing import all_in_sync, down_elements, settle_dead_runs, unfinished
 from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED, synching
 
@@ -45,7 +47,7 @@ from provgit.importing.drift_proposal import (
     push_drift_branch,
     record_proposal,
 )
-from provgit.journal import NETWORK, DriftItem, Journal, JournalError, Suspension
+from provgit.journal import NETWORK, DriftItem, Journal, JournalError, PendingUpdate, Suspension
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
@@ -83,6 +85,7 @@ __all__ = [
     "Observation",
     "ObservationCache",
     "Operation",
+    "PendingUpdate",
     "Plan",
     "PlanOptions",
     "Pushed",
@@ -94,9 +97,11 @@ __all__ = [
     "Validated",
     "all_in_sync",
     "apply_plan",
+    "call_load_fell",
     "connect",
+    "deferred",
     "down_elements",
-    "next_change",
+    "next_release",
     "observe_network",
     "propose_drift",
     "push_drift_branch",
@@ -145,3 +150,18 @@ def status_document(
         target_version=plans[0] if plans else None,
         target_delta=plans[1] if plans else None,
     )
+
+
+async def call_load_fell(
+    state: DesiredState, state_dir: Path, config_root: Path, pending: Sequence[PendingUpdate]
+) -> list[str]:
+    """The elements whose deferred IVR changes the call load would let out now
+    (read from those elements only, no run): see `apply.hold_release.load_fell`."""
+    names = sorted({p.element for p in deferred(pending)})
+    if not names:
+        return []
+    network = connect(state, state_dir, config_root, names)
+    try:
+        return await load_fell(state.settings, network.drivers, pending)
+    finally:
+        await network.close()

@@ -4,8 +4,8 @@ is high (`apply.quiet_load`), decided at one instant of an injected clock.
 
 A held write is observed and planned like any other, then kept as a pending
 update whose reason names what holds it; the next run after the hold lifts
-sends it (the watcher schedules one at the next opening, `next_change`, and
-retries deferred work as it retries any pending update).
+sends it (the watcher wakes for it: apply/hold_release.py). `provgit plan`
+shows what would wait (apply/hold_preview.py).
 
 Holds come in order: a suspension, else a window, else the call load. The
 call load is read through the driver when the element's turn comes; a change
@@ -18,17 +18,17 @@ not at all, whatever holds a part of it.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
-from provgit.journal import NETWORK, Journal, JournalError, Suspension, journal_exists
+from provgit.journal import NETWORK, Suspension
 from provgit.model.cron import active_start, next_start
 from provgit.model.settings import IVR_CHANGE_KINDS, QuietLoad, Settings, SyncWindow
-from provgit.plan.model import Operation, Plan
+from provgit.plan.model import Operation
 from provgit.wire.protocol import CallLoad, Driver, ElementError
 
 Ref = tuple[str, str]
@@ -70,6 +70,16 @@ class Hold:
     source: str
     reason: str  # the status words, e.g. "Held by window night (deny, until ...)"
     window: str | None = None
+    # What `provgit plan` says would wait, e.g. "deny window 'night' (until ...)".
+    preview: str = ""
+
+    def would_wait(self) -> str:
+        """The plan's words for this hold (after "would wait: ")."""
+        if self.preview:
+            return self.preview
+        if self.source == "suspended":
+            return "suspended: " + self.reason.removeprefix("Suspended: ")
+        return self.reason.removeprefix("Deferred: ")
 
 
 @dataclass(frozen=True)
@@ -112,13 +122,23 @@ class Holds:
             start = self._start(w)
             if start is not None:
                 until = _local(start + w.seconds, w)
-                return Hold("window", f"Held by window {w.name} (deny, until {until})", w.name)
+                return Hold(
+                    "window",
+                    f"Held by window {w.name} (deny, until {until})",
+                    w.name,
+                    f"deny window '{w.name}' (until {until})",
+                )
         allows = [w for w in scoped if w.kind == "allow"]
         if allows and not any(self._start(w) is not None for w in allows):
             w = allows[0]
             opens = next_start(w.cron, w.zone, self.now)
             when = f"opens {_local(opens, w)}" if opens is not None else "not open this week"
-            return Hold("window", f"Held by window {w.name} (outside allow window, {when})", w.name)
+            return Hold(
+                "window",
+                f"Held by window {w.name} (outside allow window, {when})",
+                w.name,
+                f"outside allow window '{w.name}' ({when})",
+            )
         return None
 
     def hold(self, element: str, element_type: str, kind: str) -> Hold | None:
@@ -143,34 +163,6 @@ def next_change(settings: Settings, now: float) -> float | None:
     return min(times) if times else None
 
 
-def preview_lines(
-    plan: Plan, state_dir: Path, settings: Settings, clock: Clock = SYSTEM_CLOCK
-) -> list[str]:
-    """For `provgit plan`: the planned operations a suspension or a window would
-    hold now, one line per element and reason. Reads the journal only if there is one."""
-    suspensions: dict[str, Suspension] = {}
-    if journal_exists(state_dir):
-        try:
-            with Journal.open(state_dir) as journal:
-                suspensions = journal.suspensions()
-        except JournalError:
-            pass
-    if not suspensions and not settings.windows:
-        return []
-    h = Holds(settings, suspensions, clock.now())
-    lines = []
-    for ep in plan.elements:
-        by_reason: dict[str, list[str]] = {}
-        for op in ep.operations:
-            hold = h.hold(ep.element, ep.element_type, op.kind)
-            if hold is not None:
-                by_reason.setdefault(hold.reason, []).append(f"{op.action} {op.kind}/{op.resource}")
-        for reason, ops in by_reason.items():
-            shown = ", ".join(ops[:5]) + (f", … {len(ops) - 5} more" if len(ops) > 5 else "")
-            lines.append(f"held: {len(ops)} operation(s) on {ep.element}: {reason}: {shown}")
-    return lines
-
-
 # ---- call load -------------------------------------------------------------------
 
 
@@ -188,9 +180,31 @@ def _pct(x: float) -> str:
     return f"{x:.1f}".removesuffix(".0")
 
 
+# Every call-load deferral's status words start so (report/document_common.py).
+DEFERRED = "Deferred: call load"
+
+
+def checked_load(load: CallLoad) -> str | None:
+    """What is wrong with a load an element reports (None: usable). A share
+    of capacity is 0-100 %; anything else (negative, over 100, NaN) is never
+    taken as "quiet": the changes wait as if the load were high."""
+    x = load.load_percent
+    if not math.isfinite(x) or not 0 <= x <= 100:
+        return f"reported as {x!r} %, outside 0-100"
+    return None
+
+
 def deferred_reason(load: CallLoad, rule: QuietLoad) -> str:
     """The status words: "Deferred: call load 85 % (limit 20 %)"."""
-    return f"Deferred: call load {_pct(load.load_percent)} % (limit {_pct(rule.limit)} %)"
+    bad = checked_load(load)
+    if bad is not None:
+        return f"{DEFERRED} unusable, {bad} (limit {_pct(rule.limit)} %)"
+    return f"{DEFERRED} {_pct(load.load_percent)} % (limit {_pct(rule.limit)} %)"
+
+
+def over_limit(load: CallLoad, rule: QuietLoad) -> bool:
+    """Whether `load` holds changes under `rule` (an unusable load does)."""
+    return checked_load(load) is not None or load.load_percent > rule.limit
 
 
 _PRIORITY = {"suspended": 0, "window": 1, "call_load": 2}
@@ -291,7 +305,7 @@ async def element_holds(
     waited: dict[Ref, str] = {}
     if load is not None:
         for ref, rule in rules.items():
-            if load.load_percent <= rule.limit:
+            if not over_limit(load, rule):
                 continue
             reason = deferred_reason(load, rule)
             if h.override:

@@ -172,6 +172,8 @@ def command(
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
     with invalid_shown_as(fmt):
         run = aio.run(config.plan(options))
+    # What a hold would keep back is part of the plan (and of its signature).
+    run = aio.run(config.preview_holds(run))
     plan = run.plan
     if out is not None or fmt == "json":
         # Signed, so `provgit apply` can tell it is what this command planned.
@@ -189,9 +191,6 @@ def command(
     if fmt == "text":
         for line in notes.drift:
             click.echo(line)
-    # Stdout carries the plan itself in JSON and markdown: these go to stderr there.
-    for line in notes.holds:
-        click.echo(line, err=fmt != "text")
     if out is not None:
         # On stderr when stdout carries the plan itself (JSON, markdown).
         click.echo(f"plan saved to {out} (apply it with `provgit apply {out}`)", err=fmt != "text")

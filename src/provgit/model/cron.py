@@ -21,6 +21,10 @@ _FIELDS = (
 )
 
 
+# The longest each month can be (February in a leap year).
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 class CronError(ValueError):
     """A schedule that is not five valid cron fields."""
 
@@ -72,7 +76,21 @@ class Cron:
             )
         sets = [_field(p, *spec) for p, spec in zip(parts, _FIELDS, strict=True)]
         weekdays = frozenset(d % 7 for d in sets[4])
-        return cls(sets[0], sets[1], sets[2], sets[3], weekdays, parts[2] == "*", parts[4] == "*")
+        cron = cls(sets[0], sets[1], sets[2], sets[3], weekdays, parts[2] == "*", parts[4] == "*")
+        never = cron.never()
+        if never is not None:
+            raise CronError(never)
+        return cron
+
+    def never(self) -> str | None:
+        """Why this schedule can never fire (None: it can), e.g. "0 0 30 2 *"."""
+        if self.days_any or not self.weekdays_any:
+            return None  # any day, or a weekday will do: some date always matches
+        if any(d <= _MONTH_DAYS[m - 1] for m in self.months for d in self.days):
+            return None
+        days = ", ".join(str(d) for d in sorted(self.days))
+        months = ", ".join(str(m) for m in sorted(self.months))
+        return f"day(s) {days} never occur in month(s) {months}: the window would never open"
 
     def matches(self, t: datetime) -> bool:
         if t.minute not in self.minutes or t.hour not in self.hours or t.month not in self.months:

@@ -99,6 +99,9 @@ class ApplySettings(Model):
     journal_retention_days: Annotated[float, Field(gt=0)] = 30.0
     # Call-load-aware IVR changes (apply/holds.py): rules, the first in scope wins.
     quiet_load: list[QuietLoad] = []
+    # How often the watcher reads the call load of elements with deferred IVR
+    # changes, so they go out within this long of the load falling.
+    load_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 15.0
 
 
 class Reports(Model):

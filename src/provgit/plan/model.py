@@ -120,6 +120,32 @@ class Operation:
 
 
 @dataclass(frozen=True)
+class WouldWait:
+    """Planned operations on one element that a suspension, a sync window or
+    the call load would hold if applied when planned (`apply/hold_preview.py`).
+    Informational: apply decides again when it runs."""
+
+    source: str  # "suspended", "window" or "call_load"
+    reason: str  # e.g. "call load 85 % (limit 20 %)"
+    operations: tuple[tuple[str, str], ...]  # (collection, key), in plan order
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "reason": self.reason,
+            "operations": [list(r) for r in self.operations],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> WouldWait:
+        return cls(
+            str(d["source"]),
+            str(d["reason"]),
+            tuple((str(a), str(b)) for a, b in d.get("operations", [])),
+        )
+
+
+@dataclass(frozen=True)
 class ElementPlan:
     element: str
     element_type: str
@@ -135,6 +161,8 @@ class ElementPlan:
     # plans again from what the element holds); apply keeps them as pending
     # updates at once, the way SDS queues updates for an element that is down.
     queued: tuple[Operation, ...] = ()
+    # What a hold would keep back if applied now (filled in for `provgit plan`).
+    would_wait: tuple[WouldWait, ...] = ()
 
     @property
     def observed(self) -> bool:
@@ -166,6 +194,7 @@ class ElementPlan:
             "operations": [op.to_json() for op in self.operations],
             # Only when there are some: older plan files keep their checksum.
             **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
+            **({"would_wait": [w.to_json() for w in self.would_wait]} if self.would_wait else {}),
         }
 
     @classmethod
@@ -181,6 +210,7 @@ class ElementPlan:
             warnings=tuple(d.get("warnings", [])),
             observed_records=int(d.get("observed_records", 0)),
             queued=tuple(Operation.from_json(o) for o in d.get("queued", [])),
+            would_wait=tuple(WouldWait.from_json(w) for w in d.get("would_wait", [])),
         )
 
 
@@ -225,6 +255,10 @@ class Plan:
 
     def element(self, name: str) -> ElementPlan | None:
         return next((e for e in self.elements if e.element == name), None)
+
+    def waiting(self) -> int:
+        """Operations a hold would keep back if applied now."""
+        return sum(len(w.operations) for e in self.elements for w in e.would_wait)
 
     def totals(self) -> dict[str, int]:
         c: Counter[str] = Counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from provgit.plan.model import ElementPlan, Operation, Plan
 from provgit.render.escape import md_code, md_html, md_text
-from provgit.render.plan_text import error_line, summary_line
+from provgit.render.plan_text import error_line, summary_line, would_wait_line
 from provgit.render.values import short
 
 MARKER = "<!-- provgit-plan -->"
@@ -12,7 +12,7 @@ MARKER = "<!-- provgit-plan -->"
 MAX_ERRORS = 20
 
 
-def _op_row(op: Operation) -> str:
+def _op_row(op: Operation, waits: bool = False) -> str:
     if op.action == "modify":
         detail = "; ".join(
             f"{md_code(f)}: {md_code(short(c.get('before'), 40))} → "
@@ -24,6 +24,8 @@ def _op_row(op: Operation) -> str:
     else:
         detail = ""
     sign = {"add": "➕ add", "modify": "✏️ modify", "delete": "🗑️ delete"}[op.action]
+    if waits:
+        sign += " ⏸️ would wait"
     return f"| {sign} | {md_code(f'{op.collection}/{op.key}')} | {detail} |"
 
 
@@ -32,6 +34,8 @@ def _state(e: ElementPlan) -> str:
         return f"⚠️ {e.state}"
     if e.refusal:
         return "⛔ refused"
+    if e.would_wait:
+        return "changes, ⏸️ some would wait"
     return "changes" if e.operations else "✅ in sync"
 
 
@@ -72,6 +76,7 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
                     f"> {len(e.queued)} change(s) kept as pending updates until it is back"
                 )
         notes += [f"> ⚠️ {md_text(w)}" for w in e.warnings]
+        notes += [f"> ⏸️ {md_text(would_wait_line(w))}" for w in e.would_wait]
         if not e.operations and not notes:
             continue
         c = e.counts()
@@ -90,8 +95,9 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
             continue
         budget -= size
         ops = sorted(e.operations, key=lambda o: {"delete": 0, "modify": 1, "add": 2}[o.action])
+        waiting = {r for w in e.would_wait for r in w.operations}
         for i, op in enumerate(ops):
-            row = _op_row(op)
+            row = _op_row(op, (op.collection, op.key) in waiting)
             if len(row.encode()) + 1 > budget:
                 omitted += len(ops) - i
                 block.append(f"| … | {len(ops) - i} more operation(s) not shown | |")

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.text import Text
 
 from provgit.plan.errors import ResourceError
-from provgit.plan.model import ElementPlan, Operation, Plan
+from provgit.plan.model import ElementPlan, Operation, Plan, WouldWait
 from provgit.registry import KEYED_APART
 from provgit.render.values import short
 
@@ -32,6 +32,11 @@ def summary_line(plan: Plan) -> str:
             f"{len(unreachable)} not reachable ({names})"
             + (f", {queued} change(s) kept for it as pending updates" if queued else "")
         )
+    waiting = plan.waiting()
+    if waiting:
+        parts.append(
+            f"{waiting} would wait if applied now (a suspension, a sync window or the call load)"
+        )
     if plan.refused:
         parts.append(f"{len(plan.refused)} refused for safety")
     if plan.errors:
@@ -47,12 +52,19 @@ def error_line(e: ResourceError) -> str:
     )
 
 
-def _op_lines(op: Operation, detail: bool) -> list[Text]:
+def would_wait_line(w: WouldWait) -> str:
+    """One element's operations a hold would keep back, and why."""
+    return f"would wait: {w.reason}: {len(w.operations)} operation(s)"
+
+
+def _op_lines(op: Operation, detail: bool, waits: bool = False) -> list[Text]:
     mark, style = _MARK[op.action]
     head = Text(f"  {mark} {op.action:<6} ", style=style)
     head.append(f"{op.collection}/{op.key}", style="bold")
     if op.collection in KEYED_APART or op.resource != op.key:
         head.append(f"  ({op.kind}/{op.resource})", style="dim")
+    if waits:
+        head.append("  (would wait)", style="magenta")
     lines = [head]
     if not detail:
         return lines
@@ -98,12 +110,15 @@ def _element(e: ElementPlan, limit: int | None) -> list[Text]:
         out.append(Text(f"  REFUSED: {e.refusal}", style="bold red"))
     for w in e.warnings:
         out.append(Text(f"  warning: {w}", style="yellow"))
+    for ww in e.would_wait:
+        out.append(Text(f"  {would_wait_line(ww)}", style="magenta"))
+    waiting = {r for ww in e.would_wait for r in ww.operations}
     ops = sorted(e.operations, key=lambda o: _DISPLAY_ORDER[o.action])
     if not ops:
         out.append(Text("  in sync", style="green"))
     shown = ops if limit is None else ops[:limit]
     for op in shown:
-        out.extend(_op_lines(op, detail=True))
+        out.extend(_op_lines(op, True, (op.collection, op.key) in waiting))
     if len(shown) < len(ops):
         out.append(Text(f"  … and {len(ops) - len(shown)} more (use --full)", style="dim"))
     return out

@@ -95,6 +95,7 @@ class Watcher:
         self.reconciler = Reconciler(
             options, self.cache, self.config, self.live, self.timers, self.journals, log
         )
+        self.timers.poll_load = self.reconciler.poll_load
 
     @property
     def journal(self) -> Journal:
@@ -321,6 +322,8 @@ class Watcher:
 
     async def _cycle(self, reasons: set[str]) -> None:
         started = time.monotonic()
+        # Holds in this run are decided at or after this instant of the clock.
+        since = self.o.clock.now()
         reason = ",".join(sorted(reasons))
         self.live.begin_run(reason)
         outcome = "error"
@@ -337,6 +340,7 @@ class Watcher:
                 return
             result, outcome = await self.reconciler.reconcile(config_run, reasons)
         finally:
+            self.reconciler.schedule_release(since)
             desired = self.config.desired
             self.live.end_run(
                 reason,

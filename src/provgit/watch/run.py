@@ -27,9 +27,11 @@ from provgit.api.watching import (
     StageCache,
     all_in_sync,
     apply_plan,
+    call_load_fell,
     connect,
+    deferred,
     down_elements,
-    next_change,
+    next_release,
     observe_network,
     remember_writes,
     review_drift,
@@ -78,6 +80,42 @@ class Reconciler:
         # saved): a save compares with it, not with the newer reading in
         # memory that a run without a save (a config run) may have taken.
         self._on_disk: dict[str, Observation] = {}
+
+    # ---- held work: when it may go out ------------------------------------------
+
+    def schedule_release(self, since: float) -> None:
+        """After a run whose holds were decided at clock time `since`: wake
+        at the next moment held work may go out (a deadline that passed during
+        the run wakes at once), and read the call load while work is deferred."""
+        desired = self.config.desired
+        if desired is None:
+            return
+        settings = desired.state.settings
+        pending = self.journals.loop.pending()
+        self.timers.release_at = next_release(settings, pending, since)
+        waiting = deferred(pending)
+        self.timers.load_poll_at = (
+            self.o.clock.now() + settings.apply.load_poll_seconds if waiting else None
+        )
+
+    async def poll_load(self) -> None:
+        """Read the call load of the elements with deferred work; a run when
+        it fell for one of them, else read again after `load_poll_seconds`."""
+        desired = self.config.desired
+        pending = deferred(self.journals.loop.pending())
+        if desired is None or not pending:
+            return
+        try:
+            fell = await call_load_fell(desired.state, self.o.state_dir, self.config_root, pending)
+        except Exception as e:  # a bad read must not stop the timers; max_wait still holds
+            self.log.warning("call_load_poll_failed", error=f"{type(e).__name__}: {e}")
+            fell = []
+        if fell:
+            self.log.info("call_load_fell", elements=fell)
+            self.timers.trigger("load")
+        else:
+            poll = desired.state.settings.apply.load_poll_seconds
+            self.timers.load_poll_at = self.o.clock.now() + poll
 
     def down_elements(self) -> set[str]:
         desired = self.config.desired
@@ -215,7 +253,6 @@ class Reconciler:
         )
         desired = self.config.desired
         assert desired is not None
-        self.timers.window_change = next_change(desired.state.settings, self.o.clock.now())
         return await apply_plan(
             plan,
             drivers,

@@ -1,6 +1,11 @@
 """The watcher's clocks: resync and fetch ticks, retries of pending updates
-(backing off while they move nothing), sync windows opening or closing, the
-read that confirms held removals, and the full garbage collection once idle.
+(backing off while they move nothing), the moment held work may go out (a
+sync window opening or closing, a call-load `max_wait` running out), the
+call-load reads of elements with deferred work, the read that confirms held
+removals, and the full garbage collection once idle.
+
+Held work is timed by the injected clock (`WatchOptions.clock`), so a test's
+fake clock moving past a window's end or a `max_wait` wakes the watcher.
 
 Timers only ask for a run (`trigger(reason)`); the loop's single flight
 decides when it happens.
@@ -12,7 +17,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from provgit.watch.options import WatchOptions
 from provgit.watch.triggers import every
@@ -34,8 +39,13 @@ class Timers:
         self.retry_floor = options.retry_check_seconds
         self._retry_not_before = 0.0
         self._pending_before: int | None = None
-        # When a sync window next opens or closes (clock time): a run is due then.
-        self.window_change: float | None = None
+        # When held work may next go out by the clock (a window edge, a
+        # max_wait deadline; clock time): a run is due then.
+        self.release_at: float | None = None
+        # When to read the call load of elements with deferred work (clock time).
+        self.load_poll_at: float | None = None
+        # Reads it; set by the loop (asks for a run itself when the load fell).
+        self.poll_load: Callable[[], Awaitable[None]] | None = None
         self._confirm: asyncio.TimerHandle | None = None
         self._deep_gc_due = False
 
@@ -60,22 +70,31 @@ class Timers:
         self, running: Callable[[], bool], retry_due: Callable[[float], bool]
     ) -> None:
         """Ask for a retry run when a pending update's next retry time has come
-        (`retry_due(now)`), and for a run when a sync window opened or closed."""
+        (`retry_due(now)`), for a run when held work may go out, and read the
+        call load of elements with deferred work when that is due."""
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), self.o.retry_check_seconds)
                 return
-            at = self.window_change
-            if at is not None and not running() and self.o.clock.now() >= at:
-                # A sync window opened or closed: held work may go out now.
-                self.window_change = None
-                self.trigger("window")
+            if not running():
+                await self._held(self.o.clock.now())
             now = time.time()
             if now < self._retry_not_before or running():
                 continue
             if retry_due(now):
                 self.trigger("retry")
                 self._retry_not_before = now + self.retry_floor
+
+    async def _held(self, now: float) -> None:
+        at = self.release_at
+        if at is not None and now >= at:
+            # A window opened or closed, or a max_wait ran out.
+            self.release_at = None
+            self.trigger("release")
+        poll = self.load_poll_at
+        if poll is not None and now >= poll and self.poll_load is not None:
+            self.load_poll_at = None
+            await self.poll_load()
 
     def after_retry(self, pending_now: int) -> None:
         """Back off while retries do not move anything (an element still down).
