@@ -24,6 +24,8 @@ def _op_row(op: Operation) -> str:
     else:
         detail = ""
     sign = {"add": "➕ add", "modify": "✏️ modify", "delete": "🗑️ delete"}[op.action]
+    if op.claim:
+        sign += " (claim: takes ownership)"
     return f"| {sign} | {md_code(f'{op.collection}/{op.key}')} | {detail} |"
 
 

@@ -53,6 +53,8 @@ def _op_lines(op: Operation, detail: bool) -> list[Text]:
     head.append(f"{op.collection}/{op.key}", style="bold")
     if op.collection in KEYED_APART or op.resource != op.key:
         head.append(f"  ({op.kind}/{op.resource})", style="dim")
+    if op.claim:
+        head.append("  claim: not provgit's yet, takes ownership", style="bold yellow")
     lines = [head]
     if not detail:
         return lines
