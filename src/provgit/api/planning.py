@@ -266,7 +266,9 @@ def status_inputs(
 
     store = memo.PlanMemo(state_dir)
     meta = store.load_meta()
-    if meta is not None:
+    # A read-only element's differences from the config are projected from the
+    # config itself (the stored target holds nothing for it): validate then.
+    if meta is not None and not any(e.read_only for e in meta.elements.values()):
         light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
         stored = TargetStore(store.target_path).digest()
         fp = fingerprinter(light, state_dir)
