@@ -79,7 +79,9 @@ def derived_document(
             max_events=max_events,
             max_resources=max_resources,
         )
-        if derived.read_only and state is not None:
+        # Not in the watcher's reports (`plans`): the comparison projects the
+        # whole config, which its runs otherwise re-plan only in part.
+        if derived.read_only and state is not None and plans is None:
             _read_only_details(doc, state, facts, state_dir, max_resources)
         return doc
 
