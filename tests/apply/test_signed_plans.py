@@ -321,9 +321,19 @@ def relabel_an_unprotected_delete(doc: dict[str, Any]) -> None:
     _op(doc, "mcl", "users", "asmith")["kind"] = "departments"
 
 
+def claim_without_the_option(doc: dict[str, Any]) -> None:
+    """A modify turned into taking ownership, in a plan not made with --claim."""
+    _op(doc, "mcl", "users", "jdoe")["claim"] = True
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
+        (
+            claim_without_the_option,
+            "mcl: modify users/jdoe takes ownership of a record provgit did not create, "
+            "but the plan was not made with --claim",
+        ),
         (
             add_protected_delete,
             "mcl: delete users/reception: protected (safety.protected in provgit.yaml)",

@@ -194,7 +194,13 @@ class Config:
 
         options = options or PlanOptions()
         source = self.source
-        remembered = await plan_from_memo(source, self.root, self.state_dir, options)
+        # A claim is planned from a full read: the memo re-plans only what
+        # changed, and would not see the unowned records that did not.
+        remembered = (
+            None
+            if options.claim
+            else await plan_from_memo(source, self.root, self.state_dir, options)
+        )
         if remembered is not None:
             return remembered
         state = self.state()

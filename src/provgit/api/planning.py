@@ -266,17 +266,23 @@ def status_inputs(
 
     store = memo.PlanMemo(state_dir)
     meta = store.load_meta()
+    current = False
     if meta is not None:
         light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
         stored = TargetStore(store.target_path).digest()
         fp = fingerprinter(light, state_dir)
         for prune in (False, True):  # the digest covers --prune; either plan will do
             digest, _ = memo.inputs_digest(source, meta.inputs, fp, PlanOptions(prune=prune))
-            if digest == meta.digest and stored == digest:
-                return None
+            current = current or (digest == meta.digest and stored == digest)
+        if current and not any(e.read_only for e in meta.elements.values()):
+            return None
     validated = validate_source(source, cache_dir)
     if not validated.ok:
         errors = sum(1 for d in validated.diagnostics if d.severity == "error")
         return StatusInputs(None, None, errors)
     state = validated.state
+    if current:
+        # The stored target stands; the state is for what a read-only element
+        # would get (the stored target holds nothing for it).
+        return StatusInputs(state, None)
     return StatusInputs(state, desired_target(state, source.read_other, state_dir))

@@ -330,6 +330,11 @@ class Applier:
     async def _moved(self, w: ElementWork) -> str | None:
         """Why a saved plan is stale for `w`, or None if its element has not moved."""
         assert w.driver is not None
+        if getattr(w.driver, "revision_is_clock", False):
+            # No revision of the whole element to compare (a directory's is the
+            # time of the read): every write there is conditional on its own
+            # record's revision instead, so a record changed since is a conflict.
+            return None
         try:
             info = await w.driver.info()
         except ElementError:

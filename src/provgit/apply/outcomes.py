@@ -62,6 +62,11 @@ class Rejected:
 Outcome = Landed | Undelivered | Rejected
 
 
+UNOWNED_REASON = (
+    "not provgit's (no ownership marker): `provgit plan --claim` plans taking ownership"
+)
+
+
 def may_be_identical(op: Operation, answer: WriteResult) -> bool:
     """A create that met an existing record: if it holds what we want, it landed."""
     return not answer.ok and isinstance(answer.error, ConflictError) and op.if_revision is None
@@ -82,6 +87,9 @@ def classify(op: Operation, answer: WriteResult) -> Outcome:
         # write waits, as for an element that is down, until the token is fixed.
         return Undelivered(err.code, message)
     if isinstance(err, ConflictError):
+        if err.detail.get("unowned"):
+            # Not a concurrent change: the record was never provgit's to write.
+            return Rejected("conflict", UNOWNED_REASON, message)
         return Rejected("conflict", "changed by another user; refresh", message)
     if isinstance(err, NotFoundError):
         return Rejected("not_found", "deleted by another user; refresh", message)

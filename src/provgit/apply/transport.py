@@ -82,7 +82,7 @@ def write_op(op: Operation) -> WriteOp:
     fields = op.fields or {}
     if has_secret(fields):
         fields = with_values(fields)
-    return WriteOp("put", op.collection, op.key, fields, op.if_revision)
+    return WriteOp("put", op.collection, op.key, fields, op.if_revision, op.claim)
 
 
 class Transport:

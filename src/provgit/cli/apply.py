@@ -11,7 +11,7 @@ from provgit import aio, exitcodes
 from provgit.api import Config, PlanOptions, PlanRefused, PlanRun, open_saved_plan
 from provgit.cli import applying
 from provgit.cli.common import api_errors, invalid_shown_as, state_dir_option
-from provgit.cli.plan import emit, plan_options
+from provgit.cli.plan import claim_option, emit, plan_options
 
 # Refusals listed in text output (JSON lists them all).
 MAX_SHOWN = 20
@@ -93,6 +93,7 @@ def _confirm(has_changes: bool, yes: bool) -> int | None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--full", is_flag=True, help="List every problem (text output).")
 @plan_options
+@claim_option
 @state_dir_option
 @api_errors
 def command(
@@ -109,6 +110,7 @@ def command(
     prune: bool,
     allow_mass_delete: bool,
     allow_mass_update: bool,
+    claim: bool,
     state_dir: str | None,
 ) -> int:
     """Apply a saved plan (PLAN_FILE from `provgit plan --out`), or plan the config
@@ -138,9 +140,9 @@ def command(
         )
     override = applying.override_reason(override_window, reason)
     if target.is_file():
-        if prune or allow_mass_delete or allow_mass_update:
+        if prune or allow_mass_delete or allow_mass_update or claim:
             raise click.UsageError(
-                "--prune and --allow-mass-* decide what is planned; a saved plan has been "
+                "--prune, --claim and --allow-mass-* decide what is planned; a saved plan has been "
                 "planned already (plan again with them)"
             )
         try:
@@ -151,7 +153,7 @@ def command(
         cfg, run = saved.config, saved.run
     else:
         cfg = Config.at(target, state_dir)
-        options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
+        options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements, claim)
         run = _planned(cfg, options, fmt)
         declined = _confirm(run.plan.has_changes, yes)
         if declined is not None:

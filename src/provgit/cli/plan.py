@@ -57,6 +57,17 @@ def plan_options(f: F) -> F:
     return f
 
 
+def claim_option(f: F) -> F:
+    """--claim (plan, apply and reconcile; watch never claims)."""
+    return click.option(
+        "--claim",
+        is_flag=True,
+        help="Take ownership of records the config has that provgit did not create "
+        "(e.g. directory entries `provgit import` read): planned as modifies, written "
+        "only where the element still holds what was planned.",
+    )(f)
+
+
 def emit(plan: Plan, fmt: str, full: bool, markdown_max: int) -> None:
     if fmt == "json":
         click.echo(plan.dumps(), nl=False)
@@ -141,6 +152,7 @@ def check_out_path(out: Path) -> None:
 )
 @click.option("--full", is_flag=True, help="Show every operation (text output).")
 @plan_options
+@claim_option
 @state_dir_option
 @api_errors
 def command(
@@ -154,6 +166,7 @@ def command(
     prune: bool,
     allow_mass_delete: bool,
     allow_mass_update: bool,
+    claim: bool,
     state_dir: str | None,
 ) -> int:
     """Plan the config at PATH against every element and show what would change.
@@ -169,7 +182,7 @@ def command(
     if out is not None:
         check_out_path(out)
     config = Config.at(path, state_dir_for(path, state_dir))
-    options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
+    options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements, claim)
     with invalid_shown_as(fmt):
         run = aio.run(config.plan(options))
     # What a hold would keep back is part of the plan (and of its signature).

@@ -15,7 +15,7 @@ from provgit.cli.common import (
     invalid_shown_as,
     state_dir_option,
 )
-from provgit.cli.plan import plan_options
+from provgit.cli.plan import claim_option, plan_options
 
 
 @click.command("reconcile")
@@ -40,6 +40,7 @@ from provgit.cli.plan import plan_options
 )
 @click.option("--reason", help="Why the hold is overridden (recorded in the journal).")
 @plan_options
+@claim_option
 @state_dir_option
 @api_errors
 def command(
@@ -54,6 +55,7 @@ def command(
     prune: bool,
     allow_mass_delete: bool,
     allow_mass_update: bool,
+    claim: bool,
     state_dir: str | None,
 ) -> int:
     """Bring every element in line with the config at PATH, and report.
@@ -76,7 +78,7 @@ def command(
     """
     override = applying.override_reason(override_window, reason)
     config = Config.at(path, state_dir)
-    options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements)
+    options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements, claim)
     with (
         invalid_shown_as("json" if fmt == "json" else "text"),
         applying.progress_for(fmt) as progress,

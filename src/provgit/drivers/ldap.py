@@ -50,6 +50,7 @@ from provgit.drivers.base import DriverConfig
 from provgit.drivers.ldap_csn import csn_bounds as _csn_bounds
 from provgit.drivers.ldap_csn import csn_revision
 from provgit.drivers.ldap_csn import stamp as _stamp
+from provgit.drivers.ldap_errors import error_of, lowered, text_of
 from provgit.drivers.ldap_read3 import Reader as SlowReader
 
 try:  # python-ldap: the `fast-ldap` extra (it builds against libldap's headers)
@@ -103,6 +104,8 @@ def _assertion(filter_text: str) -> tuple[str, bool, bytes]:
 class LdapDriver:
     """A Driver over one LDAP connection (calls run in a worker thread, one at a time)."""
 
+    revision_is_clock = True  # info(): a read's time; apply checks each entryCSN instead
+
     def __init__(self, config: DriverConfig) -> None:
         self.name = config.element
         self.config = config
@@ -139,7 +142,7 @@ class LdapDriver:
             )
         else:
             self._reader = SlowReader(
-                self.name, self.base, self.timeout, self._connect, _error, self._drop
+                self.name, self.base, self.timeout, self._connect, error_of, self._drop
             )
         self._lock = threading.Lock()
         # (field, attribute in lower case) of what an entry carries, for decoding
@@ -181,7 +184,7 @@ class LdapDriver:
                         f"element {self.name}: the directory refused the bind DN and "
                         "password (token refused): check connection.token and directory.bind_dn"
                     )
-                raise _error(self.name, conn.result)
+                raise error_of(self.name, conn.result)
         except lx.LDAPException as e:
             conn.unbind()
             raise TransportError(f"element {self.name}: cannot reach {self.url}: {e}") from e
@@ -247,8 +250,7 @@ class LdapDriver:
         return StoredRecord(USERS, str(key), fields, csn_revision(csn.decode("ascii", "replace")))
 
     def _fields_of(self, attribute: str) -> tuple[str, ...]:
-        """A read attribute (lower case) -> the fields it carries (an override may
-        map two to one attribute), or (_CSN,), (_MARK,), () for none."""
+        """An attribute (lower case) -> its fields (maybe 2), or (_CSN,), (_MARK,), ()."""
         if attribute == "entrycsn":
             return (_CSN,)
         if attribute == MARKER_ATTRIBUTE.lower():
@@ -277,7 +279,7 @@ class LdapDriver:
                         f"element {self.name}: the base OU {self.base!r} does not exist "
                         "in the directory: create it, or fix directory.base_dn"
                     )
-                raise _error(self.name, conn.result)
+                raise error_of(self.name, conn.result)
             return ElementInfo(self.name, "directory", "LDAP", _now_revision(), "running")
 
         return await self._call(ask)
@@ -337,7 +339,7 @@ class LdapDriver:
         for _, attrs in reader.every(f"({login}=*)", [login]):
             values = {k.lower(): v for k, v in attrs.items()}.get(login.lower())
             if values:
-                keys.add(_text(values[0]))
+                keys.add(text_of(values[0]))
         return keys
 
     async def write(self, op: WriteOp) -> WriteResult:
@@ -365,6 +367,8 @@ class LdapDriver:
             )
         dn = self._dn(op.key)
         owned = f"({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)})"
+        if op.claim and op.op == "put" and op.if_revision is not None:
+            return self._claim(conn, dn, op)
         if op.if_revision is not None:
             low, high = _csn_bounds(op.if_revision)
             flt = f"(&(entryCSN>={low})(entryCSN<={high}){owned})"
@@ -402,9 +406,37 @@ class LdapDriver:
             changes = {a: [(ldap3.MODIFY_REPLACE, v)] for a, v in values.items()}
             if not conn.modify(dn, changes, controls=controls):
                 raise self._write_error(conn, dn, op)
+        return self._written(conn, dn, op)
+
+    def _claim(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> WriteResult:
+        """Take ownership of an entry provgit did not create (`plan --claim`):
+        the entry exactly as planned (its entryCSN, no marker yet) gets the
+        marker (beside the admin's description) and the planned values in one modify;
+        a change in the directory since the plan read it is a conflict, nothing written."""
+        low, high = _csn_bounds(op.if_revision or 0)
+        not_owned = f"(!({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)}))"
+        flt = f"(&(entryCSN>={low})(entryCSN<={high}){not_owned})"
+        values = self._entry(op.key, op.fields or {})
+        changes: dict[str, list[tuple[Any, list[str]]]] = {
+            a: [(ldap3.MODIFY_REPLACE, v)] for a, v in values.items()
+        }
+        changes.setdefault(MARKER_ATTRIBUTE, []).append((ldap3.MODIFY_ADD, [MARKER]))
+        if not conn.modify(dn, changes, controls=[_assertion(flt)]):
+            if conn.result.get("result") == 122:
+                raise ConflictError(
+                    f"element {self.name}: {dn} was changed in the directory (or claimed) "
+                    "since the plan read it; nothing written: plan --claim again",
+                    collection=USERS,
+                    key=op.key,
+                )
+            raise self._write_error(conn, dn, op)
+        return self._written(conn, dn, op)
+
+    def _written(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> WriteResult:
+        """The result of a write that landed: the entry's new entryCSN."""
         entries = conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["entryCSN"])
         csn = (
-            _lower(conn.response[0].get("raw_attributes") or {}).get("entrycsn")
+            lowered(conn.response[0].get("raw_attributes") or {}).get("entrycsn")
             if entries
             else None
         )
@@ -423,9 +455,11 @@ class LdapDriver:
             if not self._owned(conn, dn):
                 return ConflictError(
                     f"element {self.name}: {dn} is not managed by provgit (no "
-                    f"{MARKER_ATTRIBUTE}: {MARKER}); provgit does not change it",
+                    f"{MARKER_ATTRIBUTE}: {MARKER}); provgit does not change it "
+                    "(`provgit plan --claim` plans taking ownership of it)",
                     collection=USERS,
                     key=op.key,
+                    unowned=True,
                 )
             return ConflictError(
                 f"element {self.name}: {dn} was changed by another user in the directory "
@@ -443,7 +477,7 @@ class LdapDriver:
                 f"element {self.name}: the directory refused {dn}: {reason}",
                 [Refusal(FORM, None, reason)],
             )
-        return _error(self.name, conn.result)
+        return error_of(self.name, conn.result)
 
     async def close(self) -> None:
         def close() -> None:
@@ -456,17 +490,6 @@ class LdapDriver:
         await asyncio.to_thread(close)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _lower(attrs: Mapping[str, Any]) -> dict[str, list[str]]:
-    return {
-        k.lower(): [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in vs]
-        for k, vs in attrs.items()
-    }
-
-
 # How far the directory's clock may run behind provgit's: a read's start is taken
 # this much earlier, so a refresh re-reads (and drops as unchanged) the entries
 # of that window rather than missing a change stamped by a slower clock.
@@ -475,15 +498,3 @@ CLOCK_SKEW = 5.0
 
 def _now_revision() -> int:
     return int((time.time() - CLOCK_SKEW) * 1_000_000) * 1000
-
-
-def _error(name: str, result: Mapping[str, Any]) -> ElementError:
-    code = result.get("result")
-    text = f"element {name}: {result.get('description')} ({code}): {result.get('message') or ''}"
-    if code == 49:
-        return UnauthorizedError(text.strip())
-    if code == 51:
-        return LockedError(text.strip())
-    if code in (52, 53):
-        return OfflineError(text.strip())
-    return TransportError(text.strip())

@@ -89,6 +89,8 @@ def inputs_digest(
             unresolved.append(described)
         h.update(f"\0secret:{described}:{fp}".encode())
     h.update(f"\0prune:{options.prune}".encode())
+    if options.claim:  # only then: memos made before --claim stay valid
+        h.update(b"\0claim")
     return h.hexdigest(), unresolved
 
 

@@ -164,6 +164,7 @@ class TargetStore:
         try:
             with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
                 excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
+                ro_row = db.execute("SELECT v FROM meta WHERE k = 'read_only'").fetchone()
                 elements = [r[0] for r in db.execute("SELECT v FROM meta WHERE k = 'elements'")]
                 for element, coll, key, fields, org in db.execute(
                     "SELECT element, collection, key, fields, origin FROM records"
@@ -186,7 +187,8 @@ class TargetStore:
                 records.setdefault(name, {})
                 origin.setdefault(name, {})
         excluded = {tuple(x) for x in loads(excluded_row[0])} if excluded_row else set()
-        return Target(records, {}, origin, excluded=excluded)
+        read_only = frozenset(loads(ro_row[0])) if ro_row else frozenset()
+        return Target(records, {}, origin, excluded=excluded, read_only=read_only)
 
     def totals(self) -> dict[tuple[str, str], int] | None:
         """(kind, resource) -> how many elements it lands on (None: an older file)."""

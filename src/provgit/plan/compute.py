@@ -27,6 +27,9 @@ class PlanOptions:
     allow_deletes: bool = False
     allow_updates: bool = False
     elements: tuple[str, ...] = ()  # limit to these elements (empty: all)
+    # Take ownership of records the config has that provgit did not create
+    # (entries `import` read from a directory): a conditional write adding the marker.
+    claim: bool = False
 
 
 def _same(desired: Any, observed: Any) -> bool:
@@ -79,6 +82,14 @@ def field_changes(desired: Fields, observed: Fields) -> dict[str, dict[str, Any]
     return changes
 
 
+def _unowned(desired: Fields, observed: Fields) -> bool:
+    """provgit would own the record (the config marks it) but the element's
+    copy lacks the marker: someone else made it."""
+    return (
+        desired.get(MANAGED_BY) == MANAGED_BY_VALUE and observed.get(MANAGED_BY) != MANAGED_BY_VALUE
+    )
+
+
 def _visible(fields: Fields) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k[0] != "_" and v is not None}
 
@@ -120,6 +131,9 @@ def plan_record(
         if desired == stored.fields:
             return None
         changes = field_changes(desired, stored.fields)
+        claim = options.claim and _unowned(desired, stored.fields)
+        if claim:
+            changes[MANAGED_BY] = {"before": None, "after": MANAGED_BY_VALUE}
         if not changes:
             return None
         kind, resource = target.resource_of(element, collection, key)
@@ -133,6 +147,7 @@ def plan_record(
             fields=desired,
             if_revision=stored.revision,
             depends_on=target.depends.get(element, {}).get((collection, key), ()),
+            claim=claim,
         )
     if stored is None:
         return None
@@ -316,6 +331,7 @@ def gather(
         mode="diff" if mode == "diff" else "plan",
         warnings=warnings,
         prune=options.prune,
+        claim=options.claim,
         allow_deletes=options.allow_deletes,
         allow_updates=options.allow_updates,
     )

@@ -80,6 +80,9 @@ class Operation:
     # delete: whether the element's record said provgit created it (apply
     # re-checks the prune rules with it).
     managed: bool | None = None
+    # modify: the element's record is not provgit's yet (no ownership marker);
+    # the write takes ownership, still only at `if_revision` (`plan --claim`).
+    claim: bool = False
 
     @property
     def destructive(self) -> bool:
@@ -101,6 +104,8 @@ class Operation:
             out["depends_on"] = [list(d) for d in self.depends_on]
         if self.managed is not None:
             out["managed"] = self.managed
+        if self.claim:  # only when set: other plans keep their checksum
+            out["claim"] = True
         return out
 
     @classmethod
@@ -116,6 +121,7 @@ class Operation:
             if_revision=d.get("if_revision"),
             depends_on=tuple((a, b) for a, b in d.get("depends_on", [])),
             managed=d.get("managed"),
+            claim=d.get("claim") is True,
         )
 
 
@@ -226,6 +232,7 @@ class Plan:
     prune: bool = False
     allow_deletes: bool = False
     allow_updates: bool = False
+    claim: bool = False
 
     @property
     def has_changes(self) -> bool:
@@ -281,6 +288,8 @@ class Plan:
                 "prune": self.prune,
                 "allow_mass_delete": self.allow_deletes,
                 "allow_mass_update": self.allow_updates,
+                # Only when set: plans made before --claim keep their checksum.
+                **({"claim": True} if self.claim else {}),
             },
             "totals": self.totals(),
         }
@@ -327,6 +336,7 @@ class Plan:
                 prune=options.get("prune") is True,
                 allow_deletes=options.get("allow_mass_delete") is True,
                 allow_updates=options.get("allow_mass_update") is True,
+                claim=options.get("claim") is True,
             )
         except KeyError as e:
             raise PlanFormatError(

@@ -149,6 +149,11 @@ def _element_problems(
     for op in ep.operations:
         if op.action in ("add", "modify"):
             problems += _write_problems(ep.element, op, target)
+            if op.claim and (op.action != "modify" or not plan.claim):
+                problems.append(
+                    f"{ep.element}: {op.action} {op.collection}/{op.key} takes ownership of "
+                    "a record provgit did not create, but the plan was not made with --claim"
+                )
         elif op.action == "delete":
             problems += _delete_problems(ep.element, element_type, op, plan, target, settings)
         else:

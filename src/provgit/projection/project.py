@@ -136,6 +136,37 @@ def landings(
     return out
 
 
+def read_only_records(
+    state: DesiredState,
+    fingerprints: Fingerprinter,
+    read_other: Callable[[str], bytes | None] = _no_files,
+) -> dict[str, dict[RecordRef, tuple[Fields, tuple[str, str]]]]:
+    """What the config would put on each read-only element, were it writable:
+    element -> (collection, key) -> (fields, (kind, resource)). Never sent
+    anywhere; status lists how the element differs from it, as information."""
+    read_only = read_only_elements(state)
+    out: dict[str, dict[RecordRef, tuple[Fields, tuple[str, str]]]] = {n: {} for n in read_only}
+    if not read_only:
+        return out
+    ctx = Context(state, fingerprints, read_other)
+    current = ("", "")
+
+    def keep(
+        element: str, collection: str, key: str, fields: Fields, deps: tuple[RecordRef, ...]
+    ) -> None:
+        if element in read_only:
+            out[element][(collection, key)] = (fields, current)
+
+    for kind, fn in PROJECTIONS.items():
+        sharing = state.settings.sharing.get(kind)
+        excluded = set(sharing.exclude) if sharing else set()
+        for key, model in state.of(kind).items():
+            if key not in excluded:
+                current = (kind, key)
+                fn(ctx, keep, key, model)
+    return out
+
+
 def shared_fields(lands: list[Landing]) -> list[str]:
     """Fields that land with the same value on several elements (SDS's sharing icon)."""
     seen: dict[str, set[str]] = {}

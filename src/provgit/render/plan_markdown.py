@@ -24,6 +24,8 @@ def _op_row(op: Operation, waits: bool = False) -> str:
     else:
         detail = ""
     sign = {"add": "➕ add", "modify": "✏️ modify", "delete": "🗑️ delete"}[op.action]
+    if op.claim:
+        sign += " (claim: takes ownership)"
     if waits:
         sign += " ⏸️ would wait"
     return f"| {sign} | {md_code(f'{op.collection}/{op.key}')} | {detail} |"

@@ -63,6 +63,8 @@ def _op_lines(op: Operation, detail: bool, waits: bool = False) -> list[Text]:
     head.append(f"{op.collection}/{op.key}", style="bold")
     if op.collection in KEYED_APART or op.resource != op.key:
         head.append(f"  ({op.kind}/{op.resource})", style="dim")
+    if op.claim:
+        head.append("  claim: not provgit's yet, takes ownership", style="bold yellow")
     if waits:
         head.append("  (would wait)", style="magenta")
     lines = [head]

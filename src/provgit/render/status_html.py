@@ -52,6 +52,7 @@ tr[hidden] { display: none; }
 .status.ok { color: var(--ok); } .status.syncing { color: var(--syncing); }
 .status.failed { color: var(--failed); } .status.down { color: var(--down); }
 .status.held { color: var(--down); font-style: italic; }
+.status.info { color: #0b57d0; font-weight: 400; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600;
   color: #fff; background: var(--down); }
 .badge.ok { background: var(--ok); } .badge.failed { background: var(--failed); }

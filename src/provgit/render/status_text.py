@@ -33,6 +33,7 @@ def _where(r: Document) -> str:
 def render(doc: Document) -> str:
     lines = _header(doc)
     lines += _elements(doc["elements"])
+    lines += _read_only(doc["elements"])
     lines += _open_resources(doc)
     lines += _errors(doc["distribution_errors"])
     lines += _pending(doc["pending_updates"])
@@ -86,6 +87,24 @@ def _elements(elements: Document) -> list[str]:
         )
     else:
         lines.append("  none yet")
+    return lines
+
+
+def _read_only(elements: Document) -> list[str]:
+    """How read-only elements differ from the config: information, counted nowhere."""
+    lines: list[str] = []
+    for name, e in elements.items():
+        ro = e.get("read_only")
+        if not ro or not ro["differences"]:
+            continue
+        lines += ["", f"Read-only {name}: differs from the config (information, not written):"]
+        lines += _table(
+            [
+                [f"{d['collection']}/{d['key']}", d["change"], ", ".join(d["fields"])]
+                for d in ro["differences"][:20]
+            ]
+        )
+        lines += _more(len(ro["differences"]) - 20 + ro["omitted"], "difference(s)")
     return lines
 
 

@@ -46,6 +46,8 @@ from provgit.report.states import (
     OFFLINE,
     PENDING,
     PENDING_TEXT,
+    READ_ONLY,
+    READ_ONLY_TEXT,
     SEVERITY,
     STOPPED,
     TOKEN_REFUSED,
@@ -55,7 +57,9 @@ from provgit.report.states import (
     UNREADABLE,
     Ref,
     Write,
+    element_text,
     label,
+    status_class_of,
     worst,
 )
 from provgit.report.target_view import VIEW_LOCK, MemoryView, TargetView, memory_view
@@ -77,6 +81,8 @@ __all__ = [
     "OFFLINE",
     "PENDING",
     "PENDING_TEXT",
+    "READ_ONLY",
+    "READ_ONLY_TEXT",
     "SEVERITY",
     "STOPPED",
     "TOKEN_REFUSED",
@@ -134,16 +140,19 @@ class Derived:
     # resources not in `resources`, and the store to list them from.
     completed_extra: int = 0
     store: TargetView | None = None
+    # Elements marked read_only: their state is READ_ONLY, and they count in
+    # neither in_sync nor the worst state (nothing lands there).
+    read_only: frozenset[str] = frozenset()
 
     @property
     def observed_all(self) -> bool:
-        return all(f.readable for f in self.element_facts.values())
+        return all(f.readable for n, f in self.element_facts.items() if n not in self.read_only)
 
     @property
     def in_sync(self) -> bool:
         return (
             self.observed_all
-            and all(s == COMPLETED for s in self.elements.values())
+            and all(s in (COMPLETED, READ_ONLY) for s in self.elements.values())
             and all(r.state == COMPLETED for r in self.resources.values())
             and not any(self.deletes_not_applied.values())
         )
@@ -151,7 +160,8 @@ class Derived:
     def worst(self) -> str:
         out = COMPLETED
         for s in self.elements.values():
-            out = worst(out, s)
+            if s != READ_ONLY:
+                out = worst(out, s)
         return out
 
 
@@ -185,6 +195,11 @@ def derive(
     deletes: dict[str, list[Ref]] = {}
     pending, errors = journal.pending, journal.errors
     for name, facts in elements.items():
+        if name in target.read_only:
+            # A source, not a target: no landing to derive (not even provgit's
+            # own records there are deleted, so none is "not deleted" either).
+            el_states[name] = READ_ONLY
+            continue
         desired = target.records.get(name, {})
         after = journal.writes_after.get(name, {})
         here, first, differing = _classify(
@@ -205,7 +220,7 @@ def derive(
             if ref3[0] == name and ref3[2] not in desired.get(ref3[1], {}):
                 el_state = worst(el_state, DISTRIBUTION_ERROR if ref3 in errors else PENDING)
         el_states[name] = el_state
-    return Derived(resources, el_states, dict(elements), deletes, drift)
+    return Derived(resources, el_states, dict(elements), deletes, drift, read_only=target.read_only)
 
 
 def _classify(
@@ -362,6 +377,7 @@ def derive_fast(
     records: dict[str, dict[str, dict[str, Fields]]] = {}
     origin: dict[str, dict[Ref, tuple[str, str]]] = {}
     excluded: set[tuple[str, str]] = set()
+    read_only = store.partial(next(iter(elements)), ()).read_only if elements else frozenset()
     looked = 0
     for name, f in elements.items():
         if f.readable:
@@ -381,7 +397,9 @@ def derive_fast(
                 recs.setdefault(coll, {})[key] = {}
                 org[(coll, key)] = (kind, resource)
             records[name], origin[name] = recs, org
-    derived = derive(Target(records, {}, origin, excluded=excluded), elements, journal)
+    derived = derive(
+        Target(records, {}, origin, excluded=excluded, read_only=read_only), elements, journal
+    )
     for res, r in derived.resources.items():
         r.total = totals.get(res, r.total)
         r.completed = r.total - sum(1 for s in r.elements.values() if s != COMPLETED)
@@ -453,28 +471,6 @@ def resource_text(r: ResourceState, element_types: Mapping[str, str]) -> str:
     if r.state == DRIFT_PROPOSED:
         return DRIFT_PROPOSED_TEXT
     return st.SYNC_INCOMPLETE
-
-
-def element_text(name: str, state: str, element_type: str | None) -> str:
-    if state == COMPLETED:
-        return st.SYNC_COMPLETED
-    if state == DRIFT_PROPOSED:
-        return DRIFT_PROPOSED_TEXT
-    if state in (DISTRIBUTION_ERROR, DRIFT, PENDING):
-        return st.failed(name)
-    return label(state, element_type)
-
-
-def status_class_of(state: str) -> str:
-    if state == COMPLETED:
-        return "ok"
-    if state in (OFFLINE, STOPPED, UNKNOWN):
-        return "down"
-    if state in (PENDING, NOT_APPLIED):
-        return "syncing"
-    if state == DRIFT_PROPOSED:
-        return "held"  # waiting for a person to merge or close the branch
-    return "failed"
 
 
 def describe(d: Derived) -> dict[str, Any]:

@@ -114,6 +114,7 @@ def build_document(
             git=git,
             max_events=max_events,
             max_resources=max_resources,
+            state=state,
         )
     if network is None:
         network = (

@@ -12,6 +12,7 @@ from provgit.apply import status as st
 from provgit.apply.result import ApplyResult
 from provgit.incremental.store import TargetStore
 from provgit.journal import Journal, Suspension
+from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan
 from provgit.projection.project import COLLECTION_KIND, Target
@@ -27,6 +28,7 @@ from provgit.report.document_common import (
     run_entry,
 )
 from provgit.report.journal_read import element_revisions
+from provgit.report.read_only import detail_of, read_only_entries
 from provgit.secrets import redact
 
 
@@ -47,6 +49,7 @@ def derived_document(
     git: GitSource | None,
     max_events: int,
     max_resources: int,
+    state: DesiredState | None = None,
 ) -> Document:
     now = iso_now()
     rows = journal.element_statuses()
@@ -61,7 +64,7 @@ def derived_document(
     jf = dv.journal_facts(journal.path, {n: f.revision for n, f in facts.items()})
 
     def finish(derived: dv.Derived) -> Document:
-        return _document_from(
+        doc = _document_from(
             journal,
             derived,
             jf,
@@ -76,6 +79,11 @@ def derived_document(
             max_events=max_events,
             max_resources=max_resources,
         )
+        # Not in the watcher's reports (`plans`): the comparison projects the
+        # whole config, which its runs otherwise re-plan only in part.
+        if derived.read_only and state is not None and plans is None:
+            _read_only_details(doc, state, facts, state_dir, max_resources)
+        return doc
 
     derived: dv.Derived | None = None
     if isinstance(source, TargetStore):
@@ -153,8 +161,9 @@ def _document_from(
         "counts": {
             "elements": len(elements),
             "elements_not_completed": sum(
-                1 for e in elements.values() if e["sync"] != dv.COMPLETED
+                1 for e in elements.values() if e["sync"] not in (dv.COMPLETED, dv.READ_ONLY)
             ),
+            "elements_read_only": len(derived.read_only & set(elements)),
             "elements_not_observed": sum(1 for e in elements.values() if not e["observed"]),
             "resources": total_resources,
             "resources_not_completed": not_completed,
@@ -175,6 +184,23 @@ def _document_from(
         "suspensions": [s.to_json() for s in suspensions.values()],
         "drift_proposed": _proposed(jf, links, max_resources),
     }
+
+
+def _read_only_details(
+    doc: Document,
+    state: DesiredState,
+    facts: Mapping[str, dv.ElementFacts],
+    state_dir: Path,
+    bound: int,
+) -> None:
+    """How each read-only element differs from what the config would put
+    there (information: it is no landing, and counts in nothing)."""
+    entries = read_only_entries(state, facts, state_dir, bound)
+    for name, entry in entries.items():
+        element = doc["elements"].get(name)
+        if element is not None:
+            element["read_only"] = entry
+            element["detail"] = detail_of(entry)
 
 
 def _proposed(jf: dv.JournalFacts, links: Links, bound: int) -> list[Document]:
@@ -211,6 +237,8 @@ def _element_entries(
         s = derived.elements[name]
         row = rows.get(name)
         text = dv.element_text(name, s, types[name])
+        if s == dv.READ_ONLY and not f.readable:
+            text = f"Read only: not observed ({dv.label(f.state, types[name])})"
         cls = dv.status_class_of(s)
         if (
             row is not None

@@ -33,6 +33,11 @@ SEVERITY = (
     COMPLETED,
 )
 _RANK = {s: i for i, s in enumerate(SEVERITY)}
+# An element marked read_only (observed, never written): outside the ranking on
+# purpose. Nothing lands there, so it is neither a completed landing nor one
+# provgit still owes: no resource counts it and it never holds back in_sync.
+READ_ONLY = "read_only"
+READ_ONLY_TEXT = "Read only: observed, not written by provgit"
 DOWN_STATES = frozenset({OFFLINE, STOPPED, UNREADABLE, TOKEN_REFUSED, UNKNOWN})
 
 # The IVR seed's words for an IVR server that cannot serve ("All" devices).
@@ -55,6 +60,7 @@ LABELS = {
     NOT_APPLIED: NOT_APPLIED_TEXT,
     UNKNOWN: UNKNOWN_TEXT,
     COMPLETED: st.SYNC_COMPLETED,
+    READ_ONLY: READ_ONLY_TEXT,
 }
 
 Ref = tuple[str, str]  # (collection, key)
@@ -70,3 +76,29 @@ def label(state: str, element_type: str | None = None) -> str:
     if element_type == "ivr" and state in (OFFLINE, STOPPED):
         return IVR_DOWN
     return LABELS[state]
+
+
+def element_text(name: str, state: str, element_type: str | None) -> str:
+    if state == READ_ONLY:
+        return READ_ONLY_TEXT
+    if state == COMPLETED:
+        return st.SYNC_COMPLETED
+    if state == DRIFT_PROPOSED:
+        return DRIFT_PROPOSED_TEXT
+    if state in (DISTRIBUTION_ERROR, DRIFT, PENDING):
+        return st.failed(name)
+    return label(state, element_type)
+
+
+def status_class_of(state: str) -> str:
+    if state == COMPLETED:
+        return "ok"
+    if state == READ_ONLY:
+        return "info"  # neither good nor bad: provgit does not write there
+    if state in (OFFLINE, STOPPED, UNKNOWN):
+        return "down"
+    if state in (PENDING, NOT_APPLIED):
+        return "syncing"
+    if state == DRIFT_PROPOSED:
+        return "held"  # waiting for a person to merge or close the branch
+    return "failed"

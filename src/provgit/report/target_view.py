@@ -100,7 +100,13 @@ class MemoryView:
             records.setdefault(coll, {})[key] = fields
             if (coll, key) in origin:
                 org[(coll, key)] = origin[(coll, key)]
-        return Target({element: records}, {}, {element: org}, excluded=self.target.excluded)
+        return Target(
+            {element: records},
+            {},
+            {element: org},
+            excluded=self.target.excluded,
+            read_only=self.target.read_only,
+        )
 
     def landing_on(self, element: str) -> list[tuple[str, str, str, str]]:
         return [

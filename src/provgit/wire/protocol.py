@@ -92,6 +92,10 @@ class WriteOp:
     key: str
     fields: Fields | None = None
     if_revision: int | None = None
+    # A put that takes ownership of a record provgit did not create (`plan
+    # --claim`): an element that guards its records by an ownership marker
+    # (the ldap driver) accepts it at `if_revision` and adds the marker.
+    claim: bool = False
 
 
 @dataclass(frozen=True)
