@@ -20,6 +20,7 @@ from provgit.api.watching import (
     ApplyResult,
     Desired,
     DriftItem,
+    JournalError,
     Network,
     Observation,
     ObservationCache,
@@ -91,7 +92,11 @@ class Reconciler:
         if desired is None:
             return
         settings = desired.state.settings
-        pending = self.journals.loop.pending()
+        try:
+            pending = self.journals.loop.pending()
+        except JournalError as e:  # the run's own error is what matters; retries still come
+            self.log.warning("release_schedule_failed", error=str(e))
+            return
         self.timers.release_at = next_release(settings, pending, since)
         waiting = deferred(pending)
         self.timers.load_poll_at = (
