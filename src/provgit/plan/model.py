@@ -14,12 +14,13 @@ import functools
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from provgit.secrets import redact
+from provgit.secrets import PLAIN as _PLAIN
+from provgit.secrets import SENSITIVE, redact
 
 if TYPE_CHECKING:
     from provgit.plan.errors import ResourceError
@@ -64,26 +65,118 @@ def join_sorted(parts: dict[str, bytes]) -> list[bytes]:
     return out
 
 
-@dataclass(frozen=True)
+def _added(fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An add's changes: every visible field of the record, as its "after"."""
+    return {k: {"after": v} for k, v in fields.items() if k[0] != "_" and v is not None}
+
+
+def _shown(value: Any) -> Any:
+    return value if type(value) in _PLAIN else redact(value)
+
+
+@dataclass(frozen=True, slots=True, init=False, eq=False)
 class Operation:
     action: Action
     collection: str
     key: str
     kind: str  # resource kind it comes from (for status per resource)
     resource: str  # that resource's key
-    # add: the whole record; modify: only the fields that change; delete: the record removed.
-    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The changes as given; None on an add planned here, whose changes are its
+    # fields (`changes` derives them: a first rollout's hundreds of thousands
+    # of adds do not each hold a second copy of their record).
+    delta: dict[str, dict[str, Any]] | None
     # What to write (add/modify); secrets as references, never values.
-    fields: dict[str, Any] | None = None
-    if_revision: int | None = None
-    depends_on: tuple[tuple[str, str], ...] = ()
+    fields: dict[str, Any] | None
+    if_revision: int | None
+    depends_on: tuple[tuple[str, str], ...]
     # delete: whether the element's record said provgit created it (apply
     # re-checks the prune rules with it).
-    managed: bool | None = None
+    managed: bool | None
+
+    def __init__(
+        self,
+        action: Action,
+        collection: str,
+        key: str,
+        kind: str,
+        resource: str,
+        changes: dict[str, dict[str, Any]] | None = None,
+        fields: dict[str, Any] | None = None,
+        if_revision: int | None = None,
+        depends_on: tuple[tuple[str, str], ...] = (),
+        managed: bool | None = None,
+    ) -> None:
+        """`changes` None: derived from `fields` (an add), else none."""
+        put = object.__setattr__
+        put(self, "action", action)
+        put(self, "collection", collection)
+        put(self, "key", key)
+        put(self, "kind", kind)
+        put(self, "resource", resource)
+        put(self, "delta", changes)
+        put(self, "fields", fields)
+        put(self, "if_revision", if_revision)
+        put(self, "depends_on", depends_on)
+        put(self, "managed", managed)
+
+    @property
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """add: the whole record; modify: the fields that change; delete: the record removed."""
+        if self.delta is not None:
+            return self.delta
+        if self.action == "add" and self.fields is not None:
+            return _added(self.fields)
+        return {}
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.action,
+            self.collection,
+            self.key,
+            self.kind,
+            self.resource,
+            self.changes,
+            self.fields,
+            self.if_revision,
+            self.depends_on,
+            self.managed,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Operation):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # holds dicts, as the dataclass did
+
+    def __repr__(self) -> str:
+        return (
+            f"Operation({self.action!r}, {self.collection!r}, {self.key!r}, "
+            f"{self.kind!r}, {self.resource!r}, changes={self.changes!r}, "
+            f"fields={self.fields!r}, if_revision={self.if_revision!r}, "
+            f"depends_on={self.depends_on!r}, managed={self.managed!r})"
+        )
 
     @property
     def destructive(self) -> bool:
         return self.action == "delete"
+
+    def shown_changes(self) -> dict[str, dict[str, Any]]:
+        """`changes` as a plan shows them: secrets as "(sensitive)"."""
+        if self.delta is None:
+            if self.action != "add" or self.fields is None:
+                return {}
+            return {
+                k: {"after": _shown(v)}
+                for k, v in self.fields.items()
+                if k[0] != "_" and v is not None
+            }
+        return {
+            k: {a: _shown(v) for a, v in c.items()}
+            if type(c) is dict and SENSITIVE not in c
+            else redact(c)
+            for k, c in self.delta.items()
+        }
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -92,7 +185,7 @@ class Operation:
             "key": self.key,
             "kind": self.kind,
             "resource": self.resource,
-            "changes": redact(self.changes),
+            "changes": self.shown_changes(),
             "if_revision": self.if_revision,
         }
         if self.fields is not None:
