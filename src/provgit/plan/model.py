@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,25 +54,33 @@ def legacy_canonical(doc: Any) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def join_sorted(parts: dict[str, bytes]) -> list[bytes]:
-    """The pieces of `canonical` of a dict whose values are already canonical
-    bytes (what `canonical` of the whole dict would give, without serializing
-    any value twice)."""
-    out = [b"{"]
+def join_sorted(parts: Mapping[str, Iterable[bytes]]) -> Iterator[bytes]:
+    """The pieces of `canonical` of a dict whose values come as pieces of
+    their canonical bytes (what `canonical` of the whole dict would give,
+    without serializing any value twice or holding it whole)."""
+    yield b"{"
     for i, k in enumerate(sorted(parts)):
-        out.append((b"," if i else b"") + orjson.dumps(k) + b":")
-        out.append(parts[k])
-    out.append(b"}")
-    return out
+        yield (b"," if i else b"") + orjson.dumps(k) + b":"
+        yield from parts[k]
+    yield b"}"
+
+
+# Operations serialized at a time: what a plan's output holds in flight.
+BATCH = 2000
+
+
+def operation_pieces(ops: Sequence[Operation]) -> Iterator[bytes]:
+    """`canonical` of a list of operations, a batch at a time."""
+    yield b"["
+    for i in range(0, len(ops), BATCH):
+        chunk = canonical([op.to_json() for op in ops[i : i + BATCH]])
+        yield (b"," if i else b"") + chunk[1:-1]
+    yield b"]"
 
 
 def _added(fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """An add's changes: every visible field of the record, as its "after"."""
     return {k: {"after": v} for k, v in fields.items() if k[0] != "_" and v is not None}
-
-
-def _shown(value: Any) -> Any:
-    return value if type(value) in _PLAIN else redact(value)
 
 
 @dataclass(frozen=True, slots=True, init=False, eq=False)
@@ -166,13 +175,14 @@ class Operation:
         if self.delta is None:
             if self.action != "add" or self.fields is None:
                 return {}
+            # `_shown` inlined: called for every field of every operation.
             return {
-                k: {"after": _shown(v)}
+                k: {"after": v if type(v) in _PLAIN else redact(v)}
                 for k, v in self.fields.items()
                 if k[0] != "_" and v is not None
             }
         return {
-            k: {a: _shown(v) for a, v in c.items()}
+            k: {a: v if type(v) in _PLAIN else redact(v) for a, v in c.items()}
             if type(c) is dict and SENSITIVE not in c
             else redact(c)
             for k, c in self.delta.items()
@@ -246,6 +256,22 @@ class ElementPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **self._head(),
+            "operations": [op.to_json() for op in self.operations],
+            # Only when there are some: older plan files keep their checksum.
+            **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
+        }
+
+    def canonical_pieces(self) -> Iterator[bytes]:
+        """`canonical` of `to_json`, its operations serialized a batch at a time."""
+        parts: dict[str, Iterable[bytes]] = {k: (canonical(v),) for k, v in self._head().items()}
+        parts["operations"] = operation_pieces(self.operations)
+        if self.queued:
+            parts["queued"] = operation_pieces(self.queued)
+        return join_sorted(parts)
+
+    def _head(self) -> dict[str, Any]:
+        return {
             "element": self.element,
             "type": self.element_type,
             "state": self.state,
@@ -256,9 +282,6 @@ class ElementPlan:
             "observed_records": self.observed_records,
             "counts": self.counts(),
             "counts_by_kind": self.counts_by_kind(),
-            "operations": [op.to_json() for op in self.operations],
-            # Only when there are some: older plan files keep their checksum.
-            **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
         }
 
     @classmethod
@@ -354,16 +377,23 @@ class Plan:
         body["errors"] = [e.to_json() for e in self.errors]
         return body
 
-    def canonical_parts(self) -> dict[str, bytes]:
-        """`canonical` of each top-level value of `to_json`. Elements are
-        serialized one at a time, so the JSON of all operations is never held
-        as Python objects at once (a first rollout has hundreds of thousands)."""
-        parts = {k: canonical(v) for k, v in self._head().items()}
-        pieces = [canonical(e.to_json()) for e in self.elements]
-        parts["elements"] = b"[" + b",".join(pieces) + b"]"
-        del pieces
-        parts["errors"] = canonical([e.to_json() for e in self.errors])
+    def canonical_parts(self) -> dict[str, Iterable[bytes]]:
+        """The pieces of `canonical` of each top-level value of `to_json`.
+        Elements are serialized as the pieces are read, a batch of operations
+        at a time: a first rollout's hundreds of thousands of operations are
+        never all held serialized (nor as JSON objects)."""
+        parts: dict[str, Iterable[bytes]] = {k: (canonical(v),) for k, v in self._head().items()}
+        parts["elements"] = self._element_pieces()
+        parts["errors"] = (canonical([e.to_json() for e in self.errors]),)
         return parts
+
+    def _element_pieces(self) -> Iterator[bytes]:
+        yield b"["
+        for i, e in enumerate(self.elements):
+            if i:
+                yield b","
+            yield from e.canonical_pieces()
+        yield b"]"
 
     def dumps(self) -> str:
         """The JSON form, unsigned (`signing.signed_text` is what apply accepts)."""
