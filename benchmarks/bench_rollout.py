@@ -28,8 +28,8 @@ HERE = Path(__file__).resolve().parent
 from _common import generated  # noqa: E402
 
 
-def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS MB, exit code) of one CLI run."""
+def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, float, int, float]:
+    """(seconds, peak RSS MB, exit code, CPU seconds) of one CLI run."""
     t = time.perf_counter()
     with out.open("wb") as f:
         p = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.PIPE)
@@ -40,7 +40,7 @@ def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, float,
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode not in (0, 2):
         raise SystemExit(f"provgit plan failed ({p.returncode}): {err[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, p.returncode
+    return elapsed, usage.ru_maxrss / 1024, p.returncode, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -67,7 +67,7 @@ def main() -> None:
     timed([*base, "--format", "text"], envs[0], out)  # fills the parse cache
     print(f"{args.users:,} users, load {os.getloadavg()[0]:.2f}")
     for fmt in args.formats.split(","):
-        runs: list[list[tuple[float, float, int]]] = [[] for _ in srcs]
+        runs: list[list[tuple[float, float, int, float]]] = [[] for _ in srcs]
         sizes = [0] * len(srcs)
         for _ in range(args.runs):
             for i, env in enumerate(envs):
@@ -79,6 +79,7 @@ def main() -> None:
             print(
                 f"{fmt} {src}: median {statistics.median(secs):.2f}s "
                 f"({', '.join(f'{s:.2f}' for s in secs)}), "
+                f"CPU median {statistics.median(r[3] for r in got):.2f}s, "
                 f"peak RSS {max(r[1] for r in got):.0f} MB, output {size / 1e6:.1f} MB, "
                 f"load {os.getloadavg()[0]:.2f}"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -16,6 +17,17 @@ def atomic_write(
     The file keeps mkstemp's 0600 (right for state) unless `mode` says otherwise
     (reports a web server or a colleague's browser must read use 0644).
     """
+    atomic_write_pieces(path, (data,), fsync, mode)
+
+
+def atomic_write_pieces(
+    path: str | os.PathLike[str],
+    pieces: Iterable[bytes],
+    fsync: bool = True,
+    mode: int | None = None,
+) -> None:
+    """`atomic_write` of the pieces' bytes, each written as it comes (the
+    whole is never held): nothing is at `path` until every piece is written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
@@ -23,7 +35,8 @@ def atomic_write(
         with os.fdopen(fd, "wb") as f:
             if mode is not None:
                 os.fchmod(f.fileno(), mode)
-            f.write(data)
+            for piece in pieces:
+                f.write(piece)
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())

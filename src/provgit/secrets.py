@@ -327,7 +327,7 @@ def is_sensitive(value: Any) -> bool:
 
 # Values `redact` returns as they are without a call: nearly every field (a
 # first rollout's plan redacts millions of them).
-_PLAIN = frozenset({str, int, float, bool, type(None)})
+PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def redact(value: Any) -> Any:
@@ -335,9 +335,9 @@ def redact(value: Any) -> Any:
     if is_sensitive(value):
         return SHOWN
     if isinstance(value, dict):
-        return {k: v if type(v) in _PLAIN else redact(v) for k, v in value.items()}
+        return {k: v if type(v) in PLAIN else redact(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [v if type(v) in _PLAIN else redact(v) for v in value]
+        return [v if type(v) in PLAIN else redact(v) for v in value]
     return value
 
 

@@ -192,3 +192,22 @@ def test_canonical_of_non_string_keys_is_that_of_its_parsed_copy() -> None:
 
     doc = {"b": {2: "x", 10: "y"}, "a": [1, {"k": None}]}
     assert canonical(doc) == canonical(json.loads(json.dumps(doc)))
+
+
+def test_a_large_plan_is_signed_in_pieces_no_bigger_than_a_batch_and_verifies() -> None:
+    from provgit.plan.model import BATCH, canonical
+
+    ops = tuple(
+        Operation("add", "users", f"u{i}", "users", f"u{i}", fields={"first_name": f"N{i}"})
+        for i in range(4 * BATCH + 1)
+    )
+    plan = Plan("net", (ElementPlan("mivb1", "mivb", "running", 7, ops),))
+    pieces = list(signing.signed_bytes(plan, KEY))
+    data = b"".join(pieces)
+    # Serialized a batch of operations at a time: no piece holds the whole plan.
+    assert max(len(p) for p in pieces) < len(data) / 3
+    # The bytes streamed are the one canonical form, and their signature holds.
+    assert data == canonical(signing.signed_document(plan, KEY)) + b"\n"
+    again = signing.verify(data.decode(), KEY)
+    assert again == plan
+    assert again.elements[0].operations[0].changes == {"first_name": {"after": "N0"}}

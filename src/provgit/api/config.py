@@ -6,7 +6,7 @@ from one (see `provgit.api`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,7 @@ from provgit.api.errors import (
 )
 from provgit.api.sources import default_state_dir, read_config_directory, read_settings
 from provgit.diagnostics import Diagnostic
-from provgit.fsutil import atomic_write
+from provgit.fsutil import atomic_write_pieces
 from provgit.journal import DistributionError
 from provgit.model.findings import resolve
 from provgit.model.kinds import Kind
@@ -54,11 +54,14 @@ class SignedPlan:
     `warning`: the key is the state directory's own (no usable secret_key), so
     only this state directory can apply it."""
 
-    pieces: list[bytes]
+    pieces: Iterable[bytes]  # made as they are read: read them once
     warning: str | None = None
 
-    def data(self) -> bytes:
-        return b"".join(self.pieces)
+
+def _tee(pieces: Iterable[bytes], also: Callable[[bytes], object]) -> Iterator[bytes]:
+    for piece in pieces:
+        also(piece)
+        yield piece
 
 
 @dataclass(frozen=True)
@@ -224,10 +227,16 @@ class Config:
             )
         return SignedPlan(signing.signed_bytes(run.plan, key), warning)
 
-    def save_plan(self, signed: SignedPlan, out: Path) -> None:
-        """Write a signed plan to `out` (atomically; the directory must exist)."""
+    def save_plan(
+        self, signed: SignedPlan, out: Path, also: Callable[[bytes], object] | None = None
+    ) -> None:
+        """Write a signed plan to `out` (atomically; the directory must exist),
+        each piece as it is made; `also` gets the same pieces (stdout)."""
+        pieces = signed.pieces
+        if also is not None:
+            pieces = _tee(pieces, also)
         try:
-            atomic_write(out, signed.data())
+            atomic_write_pieces(out, pieces)
         except OSError as e:
             raise ProvgitError(f"cannot save the plan to {out}: {e.strerror or e}") from e
 

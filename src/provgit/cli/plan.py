@@ -77,6 +77,10 @@ def emit(plan: Plan, fmt: str, full: bool, markdown_max: int) -> None:
         plan_text.render(plan, console(), None if full else 200)
 
 
+def _echo(piece: bytes) -> None:
+    click.echo(piece, nl=False)
+
+
 def exit_code(plan: Plan, detailed: bool, allow_unreachable: bool = False) -> int:
     """3 refused for safety; 5 when some element could not be observed (a CI
     gate must not pass without looking at part of the network) unless
@@ -193,12 +197,15 @@ def command(
         signed = config.sign(run)
         if signed.warning:
             click.echo(signed.warning, err=True)
+    # The JSON goes out as it is made, to the file and stdout at once: bytes,
+    # written as they are, not decoded again.
+    stdout = _echo if fmt == "json" else None
     if out is not None:
-        config.save_plan(signed, out)
-    if fmt == "json":
-        for piece in signed.pieces:  # bytes: written as they are, not decoded again
-            click.echo(piece, nl=False)
-    else:
+        config.save_plan(signed, out, stdout)
+    elif stdout is not None:
+        for piece in signed.pieces:
+            stdout(piece)
+    if fmt != "json":
         emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
     notes = config.plan_notes(run, drift=fmt == "text")
     if fmt == "text":

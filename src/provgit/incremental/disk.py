@@ -43,7 +43,9 @@ from provgit.secrets import UNRESOLVED, Fingerprinter, parse_ref
 from provgit.source import ConfigSource, blob_id
 from provgit.validate.cache import Reads, tree_key
 
-FORMAT = "plan-memo-2"  # 2: delete operations say whether provgit created the record
+# 2: delete operations say whether provgit created the record; 3: operations
+# as tuples of their attributes (an add's changes derived from its fields).
+FORMAT = "plan-memo-3"
 
 
 def enabled() -> bool:
@@ -94,6 +96,12 @@ def inputs_digest(
     return h.hexdigest(), unresolved
 
 
+def operation_summary(raw: list[tuple[Any, ...]]) -> dict[tuple[str, str], tuple[str, Any]]:
+    """(collection, key) -> (action, if_revision) of a memo's operations as
+    stored (what status reads without building the operations)."""
+    return {(o[1], o[2]): (o[0], o[7]) for o in raw}
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
@@ -127,7 +135,7 @@ class PlanMemo:
             return Known(
                 doc["digest"],
                 doc["revision"],
-                tuple(Operation.from_json(o) for o in doc["operations"]),
+                tuple(Operation(*o) for o in doc["operations"]),
                 dict(doc["warnings"]),
                 {c: list(k) for c, k in doc["keys"].items()},
             )
@@ -141,7 +149,23 @@ class PlanMemo:
             "element": element,
             "digest": memo.version,
             "revision": memo.revision,
-            "operations": [op.to_json() for op in memo.operations],
+            # Not redacted: fingerprints and references only, like the target
+            # store beside it (owner-only files); no value is ever in a plan.
+            "operations": [
+                (
+                    op.action,
+                    op.collection,
+                    op.key,
+                    op.kind,
+                    op.resource,
+                    op.delta,
+                    op.fields,
+                    op.if_revision,
+                    op.depends_on,
+                    op.managed,
+                )
+                for op in memo.operations
+            ],
             "warnings": memo.warnings,
             "keys": memo.keys,
         }

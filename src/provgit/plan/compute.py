@@ -123,8 +123,7 @@ def plan_record(
                 key,
                 kind,
                 resource,
-                changes={k: {"after": v} for k, v in _visible(desired).items()},
-                fields=desired,
+                fields=desired,  # its changes derive from them
                 depends_on=target.depends.get(element, {}).get((collection, key), ()),
             )
         # Unchanged records are the bulk of every plan: plain equality first.
@@ -321,9 +320,14 @@ def gather(
 ) -> Plan:
     """The plan of the network from each element's, with the warnings that
     span elements (unresolved secrets, renames)."""
-    warnings = secret_warnings(list(unresolved_secrets), resource_errors(elements))
+    # An operation holds an "unresolved" fingerprint only for a reference the
+    # projection could not resolve, and those are `unresolved_secrets` (the
+    # memo path's too: its digest covers every fingerprint). None: no
+    # operation to scan (a first rollout writes hundreds of thousands).
+    errors = resource_errors(elements) if unresolved_secrets else ()
+    warnings = secret_warnings(list(unresolved_secrets), errors)
     warnings += rename_warnings(elements)
-    return Plan(
+    plan = Plan(
         network=settings.network,
         elements=tuple(elements),
         commit=commit,
@@ -335,3 +339,6 @@ def gather(
         allow_deletes=options.allow_deletes,
         allow_updates=options.allow_updates,
     )
+    # Found once: `Plan.errors` derives them again only for a plan read back.
+    object.__setattr__(plan, "errors", errors)
+    return plan

@@ -14,12 +14,14 @@ import functools
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from provgit.secrets import redact
+from provgit.secrets import PLAIN as _PLAIN
+from provgit.secrets import SENSITIVE, redact
 
 if TYPE_CHECKING:
     from provgit.plan.errors import ResourceError
@@ -52,41 +54,145 @@ def legacy_canonical(doc: Any) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def join_sorted(parts: dict[str, bytes]) -> list[bytes]:
-    """The pieces of `canonical` of a dict whose values are already canonical
-    bytes (what `canonical` of the whole dict would give, without serializing
-    any value twice)."""
-    out = [b"{"]
+def join_sorted(parts: Mapping[str, Iterable[bytes]]) -> Iterator[bytes]:
+    """The pieces of `canonical` of a dict whose values come as pieces of
+    their canonical bytes (what `canonical` of the whole dict would give,
+    without serializing any value twice or holding it whole)."""
+    yield b"{"
     for i, k in enumerate(sorted(parts)):
-        out.append((b"," if i else b"") + orjson.dumps(k) + b":")
-        out.append(parts[k])
-    out.append(b"}")
-    return out
+        yield (b"," if i else b"") + orjson.dumps(k) + b":"
+        yield from parts[k]
+    yield b"}"
 
 
-@dataclass(frozen=True)
+# Operations serialized at a time: what a plan's output holds in flight.
+BATCH = 2000
+
+
+def operation_pieces(ops: Sequence[Operation]) -> Iterator[bytes]:
+    """`canonical` of a list of operations, a batch at a time."""
+    yield b"["
+    for i in range(0, len(ops), BATCH):
+        chunk = canonical([op.to_json() for op in ops[i : i + BATCH]])
+        yield (b"," if i else b"") + chunk[1:-1]
+    yield b"]"
+
+
+def _added(fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An add's changes: every visible field of the record, as its "after"."""
+    return {k: {"after": v} for k, v in fields.items() if k[0] != "_" and v is not None}
+
+
+@dataclass(frozen=True, slots=True, init=False, eq=False)
 class Operation:
     action: Action
     collection: str
     key: str
     kind: str  # resource kind it comes from (for status per resource)
     resource: str  # that resource's key
-    # add: the whole record; modify: only the fields that change; delete: the record removed.
-    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The changes as given; None on an add planned here, whose changes are its
+    # fields (`changes` derives them: a first rollout's hundreds of thousands
+    # of adds do not each hold a second copy of their record).
+    delta: dict[str, dict[str, Any]] | None
     # What to write (add/modify); secrets as references, never values.
-    fields: dict[str, Any] | None = None
-    if_revision: int | None = None
-    depends_on: tuple[tuple[str, str], ...] = ()
+    fields: dict[str, Any] | None
+    if_revision: int | None
+    depends_on: tuple[tuple[str, str], ...]
     # delete: whether the element's record said provgit created it (apply
     # re-checks the prune rules with it).
-    managed: bool | None = None
+    managed: bool | None
     # modify: the element's record is not provgit's yet (no ownership marker);
     # the write takes ownership, still only at `if_revision` (`plan --claim`).
-    claim: bool = False
+    claim: bool
+
+    def __init__(
+        self,
+        action: Action,
+        collection: str,
+        key: str,
+        kind: str,
+        resource: str,
+        changes: dict[str, dict[str, Any]] | None = None,
+        fields: dict[str, Any] | None = None,
+        if_revision: int | None = None,
+        depends_on: tuple[tuple[str, str], ...] = (),
+        managed: bool | None = None,
+        claim: bool = False,
+    ) -> None:
+        """`changes` None: derived from `fields` (an add), else none."""
+        put = object.__setattr__
+        put(self, "action", action)
+        put(self, "collection", collection)
+        put(self, "key", key)
+        put(self, "kind", kind)
+        put(self, "resource", resource)
+        put(self, "delta", changes)
+        put(self, "fields", fields)
+        put(self, "if_revision", if_revision)
+        put(self, "depends_on", depends_on)
+        put(self, "managed", managed)
+        put(self, "claim", claim)
+
+    @property
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """add: the whole record; modify: the fields that change; delete: the record removed."""
+        if self.delta is not None:
+            return self.delta
+        if self.action == "add" and self.fields is not None:
+            return _added(self.fields)
+        return {}
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.action,
+            self.collection,
+            self.key,
+            self.kind,
+            self.resource,
+            self.changes,
+            self.fields,
+            self.if_revision,
+            self.depends_on,
+            self.managed,
+            self.claim,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Operation):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # holds dicts, as the dataclass did
+
+    def __repr__(self) -> str:
+        return (
+            f"Operation({self.action!r}, {self.collection!r}, {self.key!r}, "
+            f"{self.kind!r}, {self.resource!r}, changes={self.changes!r}, "
+            f"fields={self.fields!r}, if_revision={self.if_revision!r}, "
+            f"depends_on={self.depends_on!r}, managed={self.managed!r}, claim={self.claim!r})"
+        )
 
     @property
     def destructive(self) -> bool:
         return self.action == "delete"
+
+    def shown_changes(self) -> dict[str, dict[str, Any]]:
+        """`changes` as a plan shows them: secrets as "(sensitive)"."""
+        if self.delta is None:
+            if self.action != "add" or self.fields is None:
+                return {}
+            # `_shown` inlined: called for every field of every operation.
+            return {
+                k: {"after": v if type(v) in _PLAIN else redact(v)}
+                for k, v in self.fields.items()
+                if k[0] != "_" and v is not None
+            }
+        return {
+            k: {a: v if type(v) in _PLAIN else redact(v) for a, v in c.items()}
+            if type(c) is dict and SENSITIVE not in c
+            else redact(c)
+            for k, c in self.delta.items()
+        }
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -95,7 +201,7 @@ class Operation:
             "key": self.key,
             "kind": self.kind,
             "resource": self.resource,
-            "changes": redact(self.changes),
+            "changes": self.shown_changes(),
             "if_revision": self.if_revision,
         }
         if self.fields is not None:
@@ -187,6 +293,25 @@ class ElementPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **self._head(),
+            "operations": [op.to_json() for op in self.operations],
+            # Only when there are some: older plan files keep their checksum.
+            **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
+            **({"would_wait": [w.to_json() for w in self.would_wait]} if self.would_wait else {}),
+        }
+
+    def canonical_pieces(self) -> Iterator[bytes]:
+        """`canonical` of `to_json`, its operations serialized a batch at a time."""
+        parts: dict[str, Iterable[bytes]] = {k: (canonical(v),) for k, v in self._head().items()}
+        parts["operations"] = operation_pieces(self.operations)
+        if self.queued:
+            parts["queued"] = operation_pieces(self.queued)
+        if self.would_wait:
+            parts["would_wait"] = (canonical([w.to_json() for w in self.would_wait]),)
+        return join_sorted(parts)
+
+    def _head(self) -> dict[str, Any]:
+        return {
             "element": self.element,
             "type": self.element_type,
             "state": self.state,
@@ -197,10 +322,6 @@ class ElementPlan:
             "observed_records": self.observed_records,
             "counts": self.counts(),
             "counts_by_kind": self.counts_by_kind(),
-            "operations": [op.to_json() for op in self.operations],
-            # Only when there are some: older plan files keep their checksum.
-            **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
-            **({"would_wait": [w.to_json() for w in self.would_wait]} if self.would_wait else {}),
         }
 
     @classmethod
@@ -304,16 +425,23 @@ class Plan:
         body["errors"] = [e.to_json() for e in self.errors]
         return body
 
-    def canonical_parts(self) -> dict[str, bytes]:
-        """`canonical` of each top-level value of `to_json`. Elements are
-        serialized one at a time, so the JSON of all operations is never held
-        as Python objects at once (a first rollout has hundreds of thousands)."""
-        parts = {k: canonical(v) for k, v in self._head().items()}
-        pieces = [canonical(e.to_json()) for e in self.elements]
-        parts["elements"] = b"[" + b",".join(pieces) + b"]"
-        del pieces
-        parts["errors"] = canonical([e.to_json() for e in self.errors])
+    def canonical_parts(self) -> dict[str, Iterable[bytes]]:
+        """The pieces of `canonical` of each top-level value of `to_json`.
+        Elements are serialized as the pieces are read, a batch of operations
+        at a time: a first rollout's hundreds of thousands of operations are
+        never all held serialized (nor as JSON objects)."""
+        parts: dict[str, Iterable[bytes]] = {k: (canonical(v),) for k, v in self._head().items()}
+        parts["elements"] = self._element_pieces()
+        parts["errors"] = (canonical([e.to_json() for e in self.errors]),)
         return parts
+
+    def _element_pieces(self) -> Iterator[bytes]:
+        yield b"["
+        for i, e in enumerate(self.elements):
+            if i:
+                yield b","
+            yield from e.canonical_pieces()
+        yield b"]"
 
     def dumps(self) -> str:
         """The JSON form, unsigned (`signing.signed_text` is what apply accepts)."""

@@ -38,10 +38,21 @@ def order(ops: Sequence[Operation]) -> list[Operation]:
     return early + _callees_first(writes) + late
 
 
+def _depend_within(ops: list[Operation], index: dict[tuple[str, str], int]) -> bool:
+    """Whether any operation depends on another of its own collection (plain
+    loops: it looks at every dependency of a first rollout)."""
+    for o in ops:
+        collection = o.collection
+        for d in o.depends_on:
+            if d[0] == collection and d in index:
+                return True
+    return False
+
+
 def _callees_first(ops: list[Operation]) -> list[Operation]:
     """Within a collection, records that others of it depend on go first (subroutines)."""
     index = {(o.collection, o.key): i for i, o in enumerate(ops)}
-    if not any(d in index and d[0] == o.collection for o in ops for d in o.depends_on):
+    if not _depend_within(ops, index):
         return ops
     out: list[Operation] = []
     placed: set[int] = set()

@@ -18,6 +18,8 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -84,24 +86,33 @@ def signed_document(plan: Plan, key: NetworkKey) -> dict[str, Any]:
     return doc
 
 
-def signed_bytes(plan: Plan, key: NetworkKey) -> list[bytes]:
+def signed_bytes(plan: Plan, key: NetworkKey) -> Iterator[bytes]:
     """The saved form of a plan (what `provgit apply PLAN_FILE` accepts), in
-    pieces to write in order: `canonical` of the signed document, each value
-    serialized once and the HMAC taken over those same bytes."""
-    header = {"algorithm": ALGORITHM, "key": key.source, "key_id": key_id(key)}
+    pieces to write in order as they are made: `canonical` of the signed
+    document, each value serialized once and the HMAC taken over those same
+    bytes as they pass. The signature sorts after the elements, so only the
+    few small values after it wait for it."""
+    header = canonical({"algorithm": ALGORITHM, "key": key.source, "key_id": key_id(key)})
     parts = plan.canonical_parts()
-    parts[SIGNATURE] = canonical(header)
-    pieces = join_sorted(parts)
-    at = 2 + 2 * sorted(parts).index(SIGNATURE)  # "{", then a key and a value each
-    del parts
+    parts[SIGNATURE] = (header,)
+    keys = sorted(parts)
+    at = keys.index(SIGNATURE)
     mac = _hmac(key)
-    for piece in pieces:
+    for i, k in enumerate(keys[:at]):
+        for piece in chain(((b"," if i else b"{") + orjson.dumps(k) + b":",), parts[k]):
+            mac.update(piece)
+            yield piece
+    key_piece = (b"," if at else b"{") + orjson.dumps(SIGNATURE) + b":"
+    # What sorts after the signature: a few small values (source, totals, ...).
+    tail = b"".join(join_sorted({k: parts[k] for k in keys[at + 1 :]}))[1:]
+    tail = (b"," + tail) if tail != b"}" else tail
+    for piece in (key_piece, header, tail):
         mac.update(piece)
     # `canonical` of the header with "value" added: sorted last, so it goes
     # just before the header's closing brace.
-    pieces[at] = pieces[at][:-1] + b',"value":' + orjson.dumps(mac.hexdigest()) + b"}"
-    pieces.append(b"\n")
-    return pieces
+    yield key_piece + header[:-1] + b',"value":' + orjson.dumps(mac.hexdigest()) + b"}"
+    yield tail
+    yield b"\n"
 
 
 def signed_text(plan: Plan, key: NetworkKey) -> str:

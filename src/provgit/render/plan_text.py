@@ -146,7 +146,7 @@ def render(plan: Plan, console: Console, limit: int | None = 200) -> None:
     )
     for e in elements:
         console.print()
-        for line in _element(e, limit):
-            console.print(line, soft_wrap=True)
+        # One print per element: rich's cost is per call, not per line.
+        console.print(Text("\n").join(_element(e, limit)), soft_wrap=True)
     console.print()
     console.print(Text("Summary: " + summary_line(plan), style="bold"))

@@ -163,9 +163,6 @@ def _load_memo(
         doc = marshal.loads(path.read_bytes())
         if doc["format"] != memo.FORMAT or doc["element"] != element or doc["digest"] != digest:
             return None
-        ops = {
-            (o["collection"], o["key"]): (o["action"], o["if_revision"]) for o in doc["operations"]
-        }
-        return int(doc["revision"]), ops, mtime
-    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        return int(doc["revision"]), memo.operation_summary(doc["operations"]), mtime
+    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
         return None
