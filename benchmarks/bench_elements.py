@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import RUNS
+
 from provgit.drivers.base import DriverConfig, WriteOp
 from provgit.drivers.http import HttpDriver
 from provgit.simulator.store import ElementStore
@@ -158,7 +160,7 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=100_000, help="records for the full read")
     ap.add_argument("--page", type=int, default=5000, help="listing page size")
     ap.add_argument(
-        "--repeat", type=int, default=3, help="runs of each measure (best and median shown)"
+        "--repeat", type=int, default=RUNS, help="runs of each measure (best and median shown)"
     )
     ap.add_argument("--writes", type=int, default=4000, help="writes per throughput run")
     ap.add_argument("--concurrency", type=int, default=32)

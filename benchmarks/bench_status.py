@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -30,32 +29,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _common import generated, populate  # noqa: E402
+from _common import RUNS, CliRun, describe, generated, populate, provgit, run_cli  # noqa: E402
 from bench_plan import drift, set_secrets, timed_plan  # noqa: E402
 
 
+def status_run(root: Path, state_dir: Path) -> CliRun:
+    argv = provgit("status", str(root), "--state-dir", str(state_dir), "--format", "json")
+    return run_cli(argv, ok=(0, 4))
+
+
 def timed_status(root: Path, state_dir: Path) -> tuple[float, dict[str, object]]:
-    t = time.perf_counter()
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "provgit",
-            "status",
-            str(root),
-            "--state-dir",
-            str(state_dir),
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    elapsed = time.perf_counter() - t
-    if r.returncode not in (0, 4):
-        raise SystemExit(f"provgit status failed ({r.returncode}): {r.stderr[-2000:]}")
+    r = status_run(root, state_dir)
     doc: dict[str, object] = json.loads(r.stdout)
-    return elapsed, doc
+    return r.seconds, doc
 
 
 def in_process(state_dir: Path) -> dict[str, float]:
@@ -98,7 +84,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--users", type=int, default=100_000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=RUNS)
     ap.add_argument("--fresh", action="store_true", help="populate and plan again")
     args = ap.parse_args()
     root = generated(args.users)
@@ -133,26 +119,25 @@ def main() -> None:
         capture_output=True,
     )
     print(f"reconcile: {time.perf_counter() - t:.2f}s")
-    times = []
-    doc: dict[str, object] = {}
-    for i in range(args.runs):
-        elapsed, doc = timed_status(root, state_dir)
-        times.append(elapsed)
-        print(f"status {i + 1}: {elapsed:.2f}s")
+    runs = [status_run(root, state_dir) for _ in range(args.runs)]
+    for i, r in enumerate(runs):
+        print(f"status {i + 1}: {describe([r])}")
+    doc: dict[str, object] = json.loads(runs[-1].stdout)
     counts = doc["counts"]
     print(f"  counts: {counts}")
     n = sum(len(recs) for recs in _target_records(state_dir))
     print(f"  stages in process: { {k: round(v, 3) for k, v in in_process(state_dir).items()} }")
     edited = drift(state_dir, 0.01)
     planned, _, _ = timed_plan(root, state_dir)
-    drifted, doc = timed_status(root, state_dir)
+    drifted = status_run(root, state_dir)
+    doc = json.loads(drifted.stdout)
     print(
-        f"after {edited:,} out-of-band edits and a plan ({planned:.2f}s): status {drifted:.2f}s, "
-        f"{doc['counts']}"  # type: ignore[index]
+        f"after {edited:,} out-of-band edits and a plan ({planned:.2f}s): status "
+        f"{describe([drifted])}, {doc['counts']}"
     )
     print(
         f"\nprovgit status, {args.users:,} users, {n:,} records over 15 elements, warm: "
-        f"median {statistics.median(times):.2f}s (floor 1 s)"
+        f"{describe(runs)} (floor 1 s)"
     )
 
 

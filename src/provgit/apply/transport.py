@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from provgit.apply.work import ElementWork
 from provgit.drivers.base import (
@@ -25,7 +25,8 @@ from provgit.drivers.base import (
 from provgit.model.settings import Settings
 from provgit.plan.compute import field_changes
 from provgit.plan.model import Operation
-from provgit.secrets import SENSITIVE, with_values
+from provgit.secret_refs import has_reference
+from provgit.secrets import with_values
 
 # When a write hook is called: "before" the Nth write call is sent (its
 # intents are committed), "after" it returned (its outcome not yet journaled).
@@ -56,31 +57,13 @@ def backoff(settings: Settings, attempt: int) -> float:
     )
 
 
-def has_secret(value: Any) -> bool:
-    """Whether a record holds a secret reference (most do not: skip resolving them).
-
-    Called once per write: plain loops, no generators (a third of the cost).
-    """
-    if type(value) is dict:
-        if SENSITIVE in value:
-            return True
-        for v in value.values():
-            if (type(v) is dict or type(v) is list) and has_secret(v):
-                return True
-    elif type(value) is list:
-        for v in value:
-            if (type(v) is dict or type(v) is list) and has_secret(v):
-                return True
-    return False
-
-
 def write_op(op: Operation) -> WriteOp:
     """The element write for `op`; raises SecretUnavailable for a missing secret."""
     if op.action == "delete":
         return WriteOp("delete", op.collection, op.key, None, op.if_revision)
     # Secrets are resolved here, right before the write, and nowhere else.
     fields = op.fields or {}
-    if has_secret(fields):
+    if has_reference(fields):
         fields = with_values(fields)
     return WriteOp("put", op.collection, op.key, fields, op.if_revision, op.claim)
 
