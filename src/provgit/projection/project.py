@@ -9,7 +9,7 @@ provgit does not share at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from provgit.model.state import DesiredState
@@ -151,7 +151,9 @@ def project(
     state: DesiredState,
     fingerprints: Fingerprinter,
     read_other: Callable[[str], bytes | None] = _no_files,
+    only: Mapping[str, set[str]] | None = None,
 ) -> Target:
+    """Every resource's records; `only` (kind -> keys): just those resources'."""
     ctx = Context(state, fingerprints, read_other)
     records: dict[str, Records] = {name: {} for name in state.elements}
     depends: dict[str, dict[RecordRef, tuple[RecordRef, ...]]] = {n: {} for n in state.elements}
@@ -177,8 +179,11 @@ def project(
         sharing = state.settings.sharing.get(kind)
         excluded = set(sharing.exclude) if sharing else set()
         all_excluded.update((kind, k) for k in excluded)
+        wanted = None if only is None else only.get(kind, set())
+        if wanted is not None and not wanted:
+            continue
         for key, model in state.of(kind).items():
-            if key in excluded:
+            if key in excluded or (wanted is not None and key not in wanted):
                 continue
             current[:] = [kind, key]
             fn(ctx, to, key, model)

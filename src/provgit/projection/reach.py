@@ -163,3 +163,22 @@ class DependencyIndex:
         for host in hosts:
             add("users", self.users_on_host.get(host, ()))
         return {k: v for k, v in out.items() if v}
+
+
+def secret_refs(state: DesiredState) -> list[str]:
+    """Every secret reference a full projection of `state` fingerprints (what
+    `project`'s fingerprinter has `seen`), read off the models: a user's
+    voicemail PIN and hot-desk PINs (`telephony.user`), unless the user is
+    excluded from sharing."""
+    sharing = state.settings.sharing.get("users")
+    excluded = set(sharing.exclude) if sharing else set()
+    refs: dict[str, None] = {}
+    for key, user in state.of("users").items():
+        if key in excluded:
+            continue
+        for service in user.services:
+            if service.hot_desk_pin:
+                refs[service.hot_desk_pin.describe()] = None
+        if user.voicemail_pin:
+            refs[user.voicemail_pin.describe()] = None
+    return list(refs)
