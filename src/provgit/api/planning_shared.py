@@ -21,7 +21,7 @@ Internal to the API (`provgit.api`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from provgit.api.network import connect, fingerprinter
@@ -37,7 +37,8 @@ from provgit.model.network import Element
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
 from provgit.plan import PlanOptions
-from provgit.projection import project
+from provgit.projection import Target, project
+from provgit.projection.project import RecordRef
 from provgit.projection.reach import CONNECTION_FIELDS, DependencyIndex, element_reach, secret_refs
 from provgit.source import ConfigSource
 from provgit.validate.cache import files_key, recording_reads
@@ -49,6 +50,28 @@ def _reconnected(old: Mapping[str, Element], new: Mapping[str, Element]) -> bool
     return any(
         getattr(old[n], f) != getattr(e, f) for n, e in new.items() for f in CONNECTION_FIELDS
     )
+
+
+def _desired(
+    name: str, refs: Iterable[RecordRef], moved: set[RecordRef], partial: Target, store: TargetStore
+) -> Target:
+    """The desired records of `refs` on one element: those the change moved as
+    just projected (`partial`), the others (named by the feed) as stored."""
+    rest = [r for r in refs if r not in moved]
+    out = store.partial(name, rest) if rest else Target({name: {}}, {name: {}}, {name: {}})
+    records, depends, origin = out.records[name], out.depends[name], out.origin[name]
+    have = partial.records.get(name, {})
+    for coll, key in moved:
+        fields = have.get(coll, {}).get(key)
+        if fields is None:
+            continue
+        records.setdefault(coll, {})[key] = fields
+        if (dep := partial.depends.get(name, {}).get((coll, key))) is not None:
+            depends[(coll, key)] = dep
+        if (org := partial.origin.get(name, {}).get((coll, key))) is not None:
+            origin[(coll, key)] = org
+    out.excluded, out.read_only = partial.excluded, partial.read_only
+    return out
 
 
 async def plan_shared_change(  # long: one guarded sequence, each step may send to the full path
@@ -124,7 +147,8 @@ async def plan_shared_change(  # long: one guarded sequence, each step may send 
                     return None
                 for coll, key in extra:
                     changes[(coll, key)] = cached.records.get(coll, {}).get(key)
-            replans[name] = Replan(known[name], changes, targets.partial(name, changes))
+            desired = _desired(name, changes, moved.get(name, set()), partial, targets)
+            replans[name] = Replan(known[name], changes, desired)
         plan, kept = plan_incrementally(
             {n: state.elements[n].type for n in names},
             observations,
