@@ -74,7 +74,8 @@ def _desired(
     return out
 
 
-async def plan_shared_change(  # long: one guarded sequence, each step may send to the full path
+# long: one guarded sequence in which every step may send the plan to the full path
+async def plan_shared_change(
     state: DesiredState,
     source: ConfigSource,
     config_root: Path,
