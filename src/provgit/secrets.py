@@ -300,11 +300,17 @@ class Fingerprinter:
         self.unresolved: list[str] = []
         # Every reference fingerprinted, with its fingerprint (for plan memos).
         self.seen: dict[str, str] = {}
+        # Resolved once per run: a plan after a config change fingerprints
+        # every reference for two digests and the projection.
+        self._fields: dict[str, dict[str, Any]] = {}
 
     def field(self, ref: SecretRef) -> dict[str, Any]:
-        found = self._field(ref)
+        described = ref.describe()
+        found = self._fields.get(described)
+        if found is None:
+            found = self._fields[described] = self._field(ref)
         self.seen[found["ref"]] = found[SENSITIVE]
-        return found
+        return dict(found)
 
     def _field(self, ref: SecretRef) -> dict[str, Any]:
         described = ref.describe()

@@ -189,9 +189,11 @@ class Config:
         """What would change on every element (nothing is changed).
 
         Taken from the last plan and each element's change feed when nothing
-        else it depends on changed, else planned in full (validate, project,
-        observe every element). `InvalidConfig` when the config does not
-        validate; `UsageProblem` for an element the config does not name.
+        else it depends on changed; after a config change, only what the change
+        reaches is projected and planned again (`planning_shared`); else
+        planned in full (validate, project, observe every element).
+        `InvalidConfig` when the config does not validate; `UsageProblem`
+        for an element the config does not name.
         """
         from provgit.api.planning import plan_from_memo, plan_network
 
@@ -212,6 +214,11 @@ class Config:
             raise UsageProblem(
                 f"unknown element(s): {', '.join(unknown)} (known: {', '.join(state.elements)})"
             )
+        from provgit.api.planning_shared import plan_shared_change
+
+        changed = await plan_shared_change(state, source, self.root, self.state_dir, options)
+        if changed is not None:
+            return changed
         return await plan_network(state, source, self.root, self.state_dir, options)
 
     def sign(self, run: PlanRun) -> SignedPlan:

@@ -7,8 +7,9 @@ A batch command starts from nothing each time; the watcher holds, in memory:
   (the on-disk parse cache still serves a fresh start);
 - the last validated config and its projection, reused as they are while the
   tree (every path and blob id, and the prompt audio read) is the same, which
-  is every resync and retry; when only users or workflows changed, only those
-  are projected again (`target.reproject`);
+  is every resync and retry; when records changed, only they and what reads
+  them (a template's roles and users, a role's users, an element's hosted
+  users: `projection.reach`) are projected again (`reproject`);
 - the last observation of every element, refreshed through the change feed,
   and the last plan of every element: a run re-plans only the records whose
   desired state moved or that the feed named (`provgit.incremental`'s
@@ -39,6 +40,7 @@ from provgit.observe import Observation
 from provgit.plan import Plan, PlanOptions
 from provgit.projection import Target
 from provgit.projection.project import reproject
+from provgit.projection.reach import DependencyIndex
 from provgit.source import SETTINGS_FILE, ConfigSource, blob_id
 from provgit.validate import Validated, validate_built
 from provgit.validate.cache import Reads, recording_reads
@@ -75,6 +77,7 @@ class _Projected:
     state: DesiredState
     files: dict[str, FileModels]  # path -> models of the files it was projected from
     reads: Reads  # other files the projection read (prompt audio) -> blob id
+    index: DependencyIndex  # who reads which shared record in `state`, kept up to date
 
 
 class StageCache:
@@ -141,6 +144,9 @@ class StageCache:
         if prev is not None:
             changed = _changed_resources(prev.files, files)
             if changed is not None:
+                # Moved to the new state before the reach is read off it (and
+                # rebuilt below when the change cannot be bounded).
+                prev.index.update(prev.state, state, changed)
                 # In place: the watcher only ever applies the newest valid config.
                 found = reproject(
                     prev.target,
@@ -150,15 +156,18 @@ class StageCache:
                     fingerprinter(state, self.state_dir),
                     recorded.read_other,
                     in_place=True,
+                    index=prev.index,
                 )
         if found is not None and prev is not None:
             target, moved = found
             self._session.projected(target, moved)
             reads = {**prev.reads, **reads}
+            index = prev.index
         else:
             target = desired_target(state, recorded.read_other, self.state_dir)
             self._session.projected(target, None)
-        self._projected = _Projected(key, target, state, files, reads)
+            index = DependencyIndex.of(state)
+        self._projected = _Projected(key, target, state, files, reads, index)
         return Desired(key, source, validated, target)
 
     def last_plans(self, desired: Desired) -> StatusPlans | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from provgit.api.network import Network, connect, desired_target, fingerprinter, observe_network
 from provgit.drivers.base import Driver, ElementError, StoredRecord
 from provgit.incremental import disk as memo
+from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs
 from provgit.incremental.known import Known, known_of
 from provgit.incremental.session import Replan, plan_incrementally
@@ -105,6 +106,7 @@ def _remember(
     targets = TargetStore(store.target_path)
     if targets.digest() != digest:
         targets.save(target, digest)
+    shared.save(store.dir, shared.owners_of(target, state, source, digest))
     store.save_meta(memo.MemoMeta(digest, inputs, state.settings, dict(state.elements)))
     for ep in plan.elements:
         obs = observed.get(ep.element)
@@ -173,13 +175,23 @@ async def plan_from_memo(
     return PlanRun(plan, light, source)
 
 
-async def _refresh_cache(network: Network, state_dir: Path, names: Sequence[str]) -> None:
+async def _refresh_cache(
+    network: Network,
+    state_dir: Path,
+    names: Sequence[str],
+    loaded: dict[str, Observation] | None = None,
+) -> None:
     """Bring the observation cache to the elements' feeds. The memo path reads
     only what changed since the last plan; `status` derives from the cache once
     the config changes, and a stale one shows a record the element no longer
-    holds (a write a killed run landed, an out-of-band edit) as it was."""
+    holds (a write a killed run landed, an out-of-band edit) as it was.
+    `loaded`: the cache as the caller already read it."""
     cache = ObservationCache(state_dir)
-    previous = {n: o for n in names if (o := cache.load(n)) is not None and o.ok}
+    loaded = dict(loaded or {})
+    for name in names:
+        if name not in loaded and (found := cache.load(name)) is not None:
+            loaded[name] = found
+    previous = {n: o for n, o in loaded.items() if o.ok}
     drivers = {n: network.drivers[n] for n in previous if n in network.drivers}
     if not drivers:
         return

@@ -6,6 +6,8 @@ One package for both users of it:
   full plan knew of each element (`disk.PlanMemo`) and the projected target
   (`store.TargetStore`); while nothing the projection depends on changed, the
   next plan reads each element's change feed and re-plans the records it names;
+  after a config change, `shared` (what each file defined, which records each
+  resource became) bounds what to project and plan again;
 - the watcher keeps the same per element in memory (`memory.MemorySession`),
   with the numbered projection it was planned against and the records a
   reprojection moved.

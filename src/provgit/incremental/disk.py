@@ -77,10 +77,12 @@ def inputs_digest(
     inputs: MemoInputs,
     fingerprints: Fingerprinter,
     options: PlanOptions,
+    tree: str | None = None,
 ) -> tuple[str, list[str]]:
     """The digest of everything a plan depends on but the elements, and the
-    secret references that cannot be resolved here."""
-    h = hashlib.sha256(f"{FORMAT}\0{tree_key(source)}".encode())
+    secret references that cannot be resolved here. `tree`: the config files'
+    key (`validate.cache.tree_key`) to use instead of `source`'s."""
+    h = hashlib.sha256(f"{FORMAT}\0{tree or tree_key(source)}".encode())
     for rel in sorted(inputs.reads):
         data = source.read_other(rel)
         h.update(f"\0audio:{rel}:{None if data is None else blob_id(data)}".encode())

@@ -2,8 +2,9 @@
 
 A long-running watcher keeps the last plan of every element, made against a
 numbered projection (its serial): a run re-plans only the records the change
-feed named since that plan and, when the projection moved since (only users or
-workflows changed: `projection.project.reproject`), the records it moved.
+feed named since that plan and, when the projection moved since (records
+changed, and what reads them was projected again:
+`projection.project.reproject`), the records it moved.
 Anything else (another projection, other options, a feed that does not start
 at the plan's revision) plans the element in full.
 """

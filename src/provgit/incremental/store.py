@@ -16,6 +16,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from provgit.fsutil import private_sqlite
 from provgit.projection.project import COLLECTION_KIND, RecordRef, Target
@@ -249,3 +250,101 @@ class TargetStore:
                 if len(out) >= limit:
                     break
         return out
+
+    def replace(
+        self,
+        digest: str,
+        old: dict[str, set[RecordRef]],
+        new: Target,
+        resources: set[tuple[str, str]],
+    ) -> dict[str, set[RecordRef]]:
+        """Replace, in one transaction, some resources' records: `old` the
+        records they had (element -> refs), `new` a target holding exactly the
+        records they have now, `resources` their (kind, key). The stored digest
+        becomes `digest`. Returns per element the records whose desired state
+        (fields, dependencies, origin) changed: the only ones to plan again."""
+        dumps, loads = marshal.dumps, marshal.loads
+        moved: dict[str, set[RecordRef]] = {}
+        with contextlib.closing(sqlite3.connect(self.path)) as db:
+            before: dict[tuple[str, str, str], tuple[object, ...]] = {}
+            for element, refs in old.items():
+                for coll, key in refs:
+                    row = db.execute(
+                        "SELECT fields, depends, origin FROM records "
+                        "WHERE element = ? AND collection = ? AND key = ?",
+                        (element, coll, key),
+                    ).fetchone()
+                    if row is not None:
+                        before[(element, coll, key)] = tuple(
+                            None if v is None else loads(v) for v in row
+                        )
+            db.executemany(
+                "DELETE FROM records WHERE element = ? AND collection = ? AND key = ?",
+                list(before),
+            )
+            after: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+            for element, collections in new.records.items():
+                depends = new.depends.get(element, {})
+                origin = new.origin.get(element, {})
+                for coll, recs in collections.items():
+                    for key, fields in recs.items():
+                        dep = depends.get((coll, key))
+                        org = origin.get((coll, key))
+                        after[(element, coll, key)] = (
+                            fields,
+                            None if dep is None else [list(d) for d in dep],
+                            None if org is None else list(org),
+                        )
+            db.executemany(
+                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (el, c, k, dumps(f), _dumps_or_none(d), _dumps_or_none(o))
+                    for (el, c, k), (f, d, o) in after.items()
+                ),
+            )
+            for ref in before.keys() | after.keys():
+                if _plain(before.get(ref)) != _plain(after.get(ref)):
+                    moved.setdefault(ref[0], set()).add((ref[1], ref[2]))
+            self._relocate(db, new, resources)
+            db.execute("UPDATE meta SET v = ? WHERE k = 'digest'", (dumps(digest),))
+            db.commit()
+        return moved
+
+    @staticmethod
+    def _relocate(db: sqlite3.Connection, new: Target, resources: set[tuple[str, str]]) -> None:
+        """Where the replaced resources land now (`landing`, `resources`)."""
+        db.executemany("DELETE FROM landing WHERE kind = ? AND resource = ?", list(resources))
+        db.executemany("DELETE FROM resources WHERE kind = ? AND resource = ?", list(resources))
+        landing: dict[tuple[str, str], dict[str, RecordRef]] = {}
+        for element, collections in new.records.items():
+            origin = new.origin.get(element, {})
+            for coll, recs in collections.items():
+                kind_of = COLLECTION_KIND.get(coll, coll)
+                for key in recs:
+                    res = origin.get((coll, key)) or (kind_of, key)
+                    landing.setdefault(res, {}).setdefault(element, (coll, key))
+        db.executemany(
+            "INSERT OR REPLACE INTO resources VALUES (?, ?, ?)",
+            ((k, r, len(els)) for (k, r), els in landing.items()),
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO landing VALUES (?, ?, ?, ?, ?)",
+            ((k, r, el, c, key) for (k, r), els in landing.items() for el, (c, key) in els.items()),
+        )
+
+
+def _dumps_or_none(value: Any) -> bytes | None:
+    return None if value is None else marshal.dumps(value)
+
+
+def _plain(stored: tuple[object, ...] | None) -> object:
+    """A stored row's desired state in one comparable shape (tuples and lists
+    alike: marshal gives back what it was given)."""
+    if stored is None:
+        return None
+    fields, depends, origin = stored
+    return (
+        fields,
+        None if depends is None else [list(d) for d in depends],  # type: ignore[attr-defined]
+        None if origin is None else list(origin),  # type: ignore[call-overload]
+    )

@@ -9,12 +9,13 @@ provgit does not share at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from provgit.model.state import DesiredState
 from provgit.projection import ivr, telephony
 from provgit.projection.context import Context, Emit, Projection, RecordRef
+from provgit.projection.reach import DependencyIndex, element_reach
 from provgit.records import Fields, Records
 
 # Record collection -> resource kind, and the collections whose record key is
@@ -181,7 +182,9 @@ def project(
     state: DesiredState,
     fingerprints: Fingerprinter,
     read_other: Callable[[str], bytes | None] = _no_files,
+    only: Mapping[str, set[str]] | None = None,
 ) -> Target:
+    """Every resource's records; `only` (kind -> keys): just those resources'."""
     ctx = Context(state, fingerprints, read_other)
     records: dict[str, Records] = {name: {} for name in state.elements}
     depends: dict[str, dict[RecordRef, tuple[RecordRef, ...]]] = {n: {} for n in state.elements}
@@ -207,8 +210,11 @@ def project(
         sharing = state.settings.sharing.get(kind)
         excluded = set(sharing.exclude) if sharing else set()
         all_excluded.update((kind, k) for k in excluded)
+        wanted = None if only is None else only.get(kind, set())
+        if wanted is not None and not wanted:
+            continue
         for key, model in state.of(kind).items():
-            if key in excluded:
+            if key in excluded or (wanted is not None and key not in wanted):
                 continue
             current[:] = [kind, key]
             fn(ctx, to, key, model)
@@ -230,20 +236,40 @@ def reproject(
     fingerprints: Fingerprinter,
     read_other: Callable[[str], bytes | None] = _no_files,
     in_place: bool = False,
+    index: DependencyIndex | None = None,
 ) -> tuple[Target, dict[str, set[RecordRef]]] | None:
     """The target after only the `changed` resources (kind -> keys) changed, and
-    per element the records that moved; None when the change reaches further
-    (settings, elements or a kind others refer to) and a full projection is due.
+    per element the records that moved; None when the reach of the change
+    cannot be bounded (settings, elements added or re-scoped: `reach.py`) and a
+    full projection is due. The changed resources and every resource that
+    reads one of them (a template's roles and users, a role's users, an
+    element's hosted users) are projected again; `index` is `new`'s
+    (`DependencyIndex.of(new)` when not given).
 
     `in_place` updates `previous` itself instead of a copy (copying 300,000
     records' index costs a fifth of a second): for a caller that drops it.
     """
-    if (
-        not set(changed) <= LEAF_KINDS
-        or old.settings != new.settings
-        or old.elements != new.elements
-    ):
+    # The sharing scopes and exclusions are settings: every record may move.
+    if old.settings != new.settings:
         return None
+    hosts = element_reach(old.elements, new.elements)
+    if hosts is None:
+        return None
+    reached = (index or DependencyIndex.of(new)).reach(changed, hosts, new)
+    if reached is None:
+        return None
+    return _reproject(previous, old, new, reached, fingerprints, read_other, in_place)
+
+
+def _reproject(
+    previous: Target,
+    old: DesiredState,
+    new: DesiredState,
+    changed: dict[str, set[str]],
+    fingerprints: Fingerprinter,
+    read_other: Callable[[str], bytes | None],
+    in_place: bool,
+) -> tuple[Target, dict[str, set[RecordRef]]]:
     if in_place:
         records, depends, origin = previous.records, previous.depends, previous.origin
     else:
@@ -287,13 +313,21 @@ def reproject(
             model = old.of(kind).get(key)
             if model is not None and (kind, key) not in excluded:
                 fn(old_ctx, drop_w, key, model)
-    for kind, keys in changed.items():
-        fn = PROJECTIONS[kind]
-        for key in sorted(keys):
-            model = new.of(kind).get(key)
-            if model is not None and (kind, key) not in excluded:
+    # In `project`'s order (kinds, then file order): a record two resources
+    # emit ends as the full projection leaves it.
+    for kind, fn in PROJECTIONS.items():
+        wanted = changed.get(kind)
+        if not wanted:
+            continue
+        for key, model in new.of(kind).items():
+            if key in wanted and (kind, key) not in excluded:
                 current[:] = [kind, key]
                 fn(new_ctx, add_w, key, model)
+    for element, moved in delta.items():
+        # A collection the change emptied is absent, as in a full projection.
+        for collection in {c for c, _ in moved}:
+            if not records[element].get(collection, True):
+                del records[element][collection]
     unresolved = list(dict.fromkeys([*previous.unresolved_secrets, *fingerprints.unresolved]))
     if in_place:
         previous.unresolved_secrets = unresolved

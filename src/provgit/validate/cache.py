@@ -107,11 +107,18 @@ class VerdictStore:
 
 
 def tree_key(source: ConfigSource) -> str:
+    return files_key(
+        {f.path: f.blob_id for f in source.files}, [(e.path, e.message) for e in source.errors]
+    )
+
+
+def files_key(files: dict[str, str], errors: list[tuple[str, str]]) -> str:
+    """`tree_key` of a tree with these files (path -> blob id) and read errors."""
     h = hashlib.sha256(code_fingerprint().encode())
-    for f in sorted(source.files, key=lambda f: f.path):
-        h.update(f"\0{f.path}\0{f.blob_id}".encode())
-    for e in sorted(source.errors, key=lambda e: e.path):
-        h.update(f"\0!{e.path}\0{e.message}".encode())
+    for path in sorted(files):
+        h.update(f"\0{path}\0{files[path]}".encode())
+    for path, message in sorted(errors):
+        h.update(f"\0!{path}\0{message}".encode())
     return h.hexdigest()
 
 

@@ -1,0 +1,161 @@
+"""The CLI's memo after a config change: what each config file defines and
+which records each resource became, so a change re-projects and re-plans only
+the resources it reaches (`projection.reach`), not the whole network.
+
+Kept beside the plan memo (`memo/owners.marshal`), written by every full plan
+and brought up to date by every plan that takes this path. Its digest is the
+plan memo's: an owners file of another plan is not used.
+"""
+
+from __future__ import annotations
+
+import marshal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provgit.fsutil import atomic_write
+from provgit.load.cache import ParseCache
+from provgit.model.state import DesiredState
+from provgit.projection.project import COLLECTION_KIND, RecordRef, Target
+from provgit.source import ConfigSource
+
+FORMAT = "owners-2"
+
+Resource = tuple[str, str]  # (kind, key)
+# (kind, key, where in the file's parsed documents: document, kind, index)
+Defined = tuple[str, str, tuple[Any, ...]]
+# (kind, key) -> the records it became: (element, collection, key)
+Records = dict[Resource, list[tuple[str, str, str]]]
+
+
+@dataclass
+class Owners:
+    digest: str
+    files: dict[str, str]  # config file path -> blob id
+    defines: dict[str, list[Defined]]  # config file path -> what it defines, and where
+    records: Records
+
+
+def load(directory: Path) -> Owners | None:
+    try:
+        doc = marshal.loads((directory / "owners.marshal").read_bytes())
+        if doc["format"] != FORMAT:
+            return None
+        return Owners(
+            doc["digest"],
+            dict(doc["files"]),
+            {p: [(k, r, tuple(at)) for k, r, at in d] for p, d in doc["defines"].items()},
+            {(k, r): [tuple(x) for x in refs] for (k, r), refs in doc["records"].items()},
+        )
+    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        return None
+
+
+def save(directory: Path, owners: Owners) -> None:
+    doc = {
+        "format": FORMAT,
+        "digest": owners.digest,
+        "files": owners.files,
+        "defines": owners.defines,
+        "records": owners.records,
+    }
+    atomic_write(directory / "owners.marshal", marshal.dumps(doc))
+
+
+def forget(directory: Path) -> None:
+    (directory / "owners.marshal").unlink(missing_ok=True)
+
+
+def records_of(target: Target) -> Records:
+    """Each resource's records in `target`."""
+    out: Records = {}
+    for element, collections in target.records.items():
+        origin = target.origin.get(element, {})
+        for coll, recs in collections.items():
+            kind_of = COLLECTION_KIND.get(coll, coll)
+            for key in recs:
+                res = origin.get((coll, key)) or (kind_of, key)
+                found = out.get(res)
+                if found is None:
+                    found = out[res] = []
+                found.append((element, coll, key))
+    return out
+
+
+def defines_of(state: DesiredState) -> dict[str, list[Defined]]:
+    out: dict[str, list[Defined]] = {}
+    for (kind, key), pointer in state.origins.items():
+        out.setdefault(pointer.file, []).append((kind, key, tuple(pointer.path)))
+    return out
+
+
+def owners_of(target: Target, state: DesiredState, source: ConfigSource, digest: str) -> Owners:
+    files = {f.path: f.blob_id for f in source.files}
+    return Owners(digest, files, defines_of(state), records_of(target))
+
+
+def changed_files(owners: Owners, source: ConfigSource) -> set[str]:
+    now = {f.path: f.blob_id for f in source.files}
+    return {p for p in owners.files.keys() | now.keys() if owners.files.get(p) != now.get(p)}
+
+
+def _item(docs: list[Any] | None, path: tuple[Any, ...]) -> Any:
+    """The parsed item a resource was built from (None: not found)."""
+    try:
+        di, kind_name, i = path
+        return docs[di][kind_name][i] if docs is not None else None
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+
+
+def changed_resources(
+    owners: Owners, state: DesiredState, source: ConfigSource, parsed: ParseCache
+) -> dict[str, set[str]]:
+    """kind -> keys whose record, in the changed files, is not what it was:
+    added, removed, or parsed to another item (a model is built from its item
+    alone, `model.build`). A file the parse cache no longer holds counts as
+    changed throughout."""
+    out: dict[str, set[str]] = {}
+    now_defined = defines_of(state)
+    blobs = {f.path: f.blob_id for f in source.files}
+    for path in changed_files(owners, source):
+        old_docs = parsed.get(owners.files[path]) if path in owners.files else None
+        new_docs = parsed.get(blobs[path]) if path in blobs else None
+        before = {(k, key): p for k, key, p in owners.defines.get(path, ())}
+        after = {(k, key): p for k, key, p in now_defined.get(path, ())}
+        for resource in before.keys() | after.keys():
+            old = _item(old_docs, before[resource]) if resource in before else None
+            new = _item(new_docs, after[resource]) if resource in after else None
+            if old is None or new is None or old != new:
+                out.setdefault(resource[0], set()).add(resource[1])
+    return out
+
+
+def old_refs(owners: Owners, reached: Mapping[str, set[str]]) -> dict[str, set[RecordRef]]:
+    """element -> the records the reached resources had."""
+    out: dict[str, set[RecordRef]] = {}
+    for kind, keys in reached.items():
+        for key in keys:
+            for element, coll, rkey in owners.records.get((kind, key), ()):
+                out.setdefault(element, set()).add((coll, rkey))
+    return out
+
+
+def moved_on(
+    owners: Owners,
+    reached: Mapping[str, set[str]],
+    partial: Target,
+    state: DesiredState,
+    source: ConfigSource,
+    digest: str,
+) -> Owners:
+    """`owners` after the reached resources were projected again into `partial`."""
+    records = dict(owners.records)
+    for kind, keys in reached.items():
+        for key in keys:
+            records.pop((kind, key), None)
+    records.update(records_of(partial))
+    files = {f.path: f.blob_id for f in source.files}
+    return Owners(digest, files, defines_of(state), records)

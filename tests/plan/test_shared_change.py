@@ -1,0 +1,269 @@
+"""A plan after a change to shared records (templates, roles, COS, elements,
+prompts) re-projects and re-plans only what the change reaches, and gives
+exactly the full plan.
+
+Random sequences of config edits across several files, out-of-band edits on
+the elements and partial applies; after each config edit the plan taken from
+the last one (`plan_shared_change`) must equal the plan computed from scratch,
+and the target it stored must equal the full projection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from provgit.api.network import connect, fingerprinter
+from provgit.api.planning import PlanRun, plan_from_memo, plan_network
+from provgit.api.planning_shared import plan_shared_change
+from provgit.drivers.base import ElementError, WriteOp
+from provgit.incremental.disk import PlanMemo
+from provgit.incremental.store import TargetStore
+from provgit.plan import Plan, PlanOptions
+from provgit.projection import project
+from provgit.secrets import with_values
+from provgit.simulator.store import ElementStore
+from provgit.source import read_directory
+from provgit.validate import validate_source
+
+HERE = Path(__file__).parent
+_yaml = YAML(typ="safe", pure=True)
+
+
+def _network() -> dict[str, Any]:
+    base = _yaml.load((HERE / "base.yaml").read_text())
+    base["templates"].append(
+        {
+            "name": "Pair",
+            "admin_group": "east",
+            "phones": [
+                {"label": "Desk", "device_type": "6930", "primary": True},
+                {"label": "Soft", "device_type": "MiCollab"},
+            ],
+            "cos": {"day": 1},
+        }
+    )
+    base["roles"].append({"name": "Lead", "template": "Pair"})
+    base["classes_of_service"].append({"number": 7, "comment": "Sales"})
+    return base
+
+
+# Which file holds which kinds: an edit changes one file, as an admin's would.
+FILES = {
+    "network.yaml": ("elements", "classes_of_service", "cor_groups", "departments", "locations"),
+    "roles.yaml": ("templates", "roles"),
+    "users.yaml": ("users",),
+    "ivr.yaml": ("ivr_media_servers", "prompts", "subroutines", "workflows"),
+}
+
+
+def _write(root: Path, net: dict[str, Any]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    settings = {"network": "shared", "safety": {"max_deletes": {"count": 1000}}}
+    (root / "provgit.yaml").write_text(json.dumps(settings))
+    for name, kinds in FILES.items():
+        (root / name).write_text(json.dumps({k: net[k] for k in kinds}))
+    (root / "audio").mkdir(exist_ok=True)
+    wav = next((HERE.parents[1] / "sample-config").rglob("*.wav"))
+    shutil.copy(wav, root / "audio" / "welcome.wav")
+
+
+def _user(i: int, rng: random.Random, name: str = "User") -> dict[str, Any]:
+    user: dict[str, Any] = {
+        "login_id": f"u{i:03d}",
+        "first_name": name,
+        "last_name": f"N{i}",
+        "role": rng.choice(["Agent", "Lead"]),
+        "host": rng.choice(["mivb1", "mivb2", "mivb3", "mivb4"]),
+        "voicemail_pin": {"env": "SHARED_PIN"},
+        "services": [{"dn": str(3000 + i)}],
+    }
+    if rng.random() < 0.3:
+        user["template"] = rng.choice(["Basic", "Pair"])
+    return user
+
+
+def _edit(net: dict[str, Any], rng: random.Random, step: int) -> str:
+    """One config edit; returns its name."""
+    what = rng.choice(["template", "template", "role", "cos", "partner", "element", "user"])
+    what = rng.choice([what, what, "prompt"])
+    if what == "template":
+        t = rng.choice(net["templates"])
+        phone = t["phones"][0]
+        phone["device_type"] = rng.choice(["6920", "6930", "6940"])
+        t["description"] = f"edit {step}"
+    elif what == "role":
+        r = rng.choice(net["roles"])
+        r["template"] = rng.choice(["Basic", "Pair"])
+    elif what == "cos":
+        c = rng.choice(net["classes_of_service"])
+        c["comment"] = f"edit {step}"
+    elif what == "partner":
+        by_name = {e["name"]: e for e in net["elements"]}
+        paired = by_name["mivb1"].get("partner") == "mivb2"
+        by_name["mivb1"]["partner"] = "mivb3" if paired else "mivb2"
+        by_name["mivb2"]["partner"] = None if paired else "mivb1"
+        by_name["mivb3"]["partner"] = "mivb1" if paired else None
+    elif what == "element":
+        rng.choice(net["elements"])["description"] = f"edit {step}"
+    elif what == "user":
+        i = rng.randrange(len(net["users"]))
+        net["users"][i] = _user(int(net["users"][i]["login_id"][1:]), rng, f"Renamed{step}")
+    else:
+        prompts = net["prompts"]
+        if len(prompts) == 1:
+            prompts.append({**prompts[0], "language": "fr-CA"})
+        else:
+            prompts.pop()
+    return what
+
+
+def _plan(root: Path, state: Path) -> PlanRun:
+    source = read_directory(root)
+    valid = validate_source(source, state / "cache")
+    assert valid.ok, valid.diagnostics[:3]
+    return asyncio.run(plan_network(valid.state, source, root, state, PlanOptions()))
+
+
+def _shared(root: Path, state: Path) -> PlanRun | None:
+    source = read_directory(root)
+    valid = validate_source(source, state / "cache")
+    assert valid.ok, valid.diagnostics[:3]
+    return asyncio.run(plan_shared_change(valid.state, source, root, state, PlanOptions()))
+
+
+def _full(root: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> PlanRun:
+    with monkeypatch.context() as m:
+        m.setenv("PROVGIT_NO_MEMO", "1")
+        return _plan(root, state)
+
+
+def _comparable(plan: Plan) -> list[Any]:
+    return [
+        (
+            e["element"],
+            e["observed_revision"],
+            e["observed_records"],
+            e["refusal"],
+            e["warnings"],
+            e["operations"],
+        )
+        for e in plan.to_json()["elements"]
+    ]
+
+
+def _apply_some(run: PlanRun, root: Path, state: Path, rng: random.Random) -> None:
+    network = connect(run.state, state, root)
+
+    async def go() -> None:
+        for ep in run.plan.elements:
+            for op in ep.operations:
+                if rng.random() < 0.5:
+                    continue
+                fields = with_values(op.fields) if op.fields is not None else None
+                action = "delete" if op.action == "delete" else "put"
+                write = WriteOp(action, op.collection, op.key, fields, op.if_revision)
+                with contextlib.suppress(ElementError):
+                    await network.drivers[ep.element].write(write)
+        await network.close()
+
+    asyncio.run(go())
+
+
+def _out_of_band(state: Path, rng: random.Random) -> None:
+    store = ElementStore(rng.choice(sorted((state / "elements").glob("mivb*.sqlite"))))
+    try:
+        users = store.list_records("users", None, 1000).records
+        if users and rng.random() < 0.6:
+            r = rng.choice(users)
+            fields = {**r.fields, "first_name": "Edited"}
+            store.write(WriteOp("put", "users", r.key, fields, r.revision))
+        else:
+            store.write(
+                WriteOp("put", "cos", "1", {"number": 1, "comment": "Edited"}, None), force=True
+            )
+    finally:
+        store.close()
+
+
+def _stored_is_the_projection(root: Path, state: Path) -> None:
+    source = read_directory(root)
+    valid = validate_source(source, state / "cache")
+    stored = TargetStore(PlanMemo(state).target_path).load()
+    full = project(valid.state, fingerprinter(valid.state, state), source.read_other)
+    assert stored is not None
+    assert {e: r for e, r in stored.records.items() if r} == {
+        e: r for e, r in full.records.items() if r
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_shared_change_plan_equals_full_plan_through_random_edits(
+    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHARED_PIN", "1234")
+    rng = random.Random(seed)
+    root, state = tmp_path / "config", tmp_path / "state"
+    net = _network()
+    net["users"] = [_user(i, rng) for i in range(16)]
+    _write(root, net)
+    run = _plan(root, state)  # full, writes the memo
+    shared_plans = 0
+    for step in range(12):
+        roll = rng.random()
+        if roll < 0.25:
+            _apply_some(run, root, state, rng)
+        elif roll < 0.4:
+            _out_of_band(state, rng)
+        edit = _edit(net, rng, step)
+        _write(root, net)
+        full = _full(root, state, monkeypatch)
+        changed = _shared(root, state)
+        assert changed is not None, f"step {step}: {edit} took the full path"
+        shared_plans += 1
+        assert _comparable(changed.plan) == _comparable(full.plan), f"step {step} ({edit})"
+        _stored_is_the_projection(root, state)
+        # The memo is current again: the next plan with no change comes from it.
+        remembered = asyncio.run(plan_from_memo(read_directory(root), root, state, PlanOptions()))
+        assert remembered is not None, f"step {step}: memo not current after {edit}"
+        assert _comparable(remembered.plan) == _comparable(full.plan)
+        run = full
+    assert shared_plans == 12
+
+
+def test_a_change_whose_reach_cannot_be_bounded_takes_the_full_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHARED_PIN", "1234")
+    rng = random.Random(9)
+    root, state = tmp_path / "config", tmp_path / "state"
+    net = _network()
+    net["users"] = [_user(i, rng) for i in range(6)]
+    _write(root, net)
+    _plan(root, state)
+    # mivb4 moves to the east cluster: every cluster-wide record moves with it.
+    mivb4 = next(e for e in net["elements"] if e["name"] == "mivb4")
+    mivb4.update(cluster="east", admin_group="east")
+    _write(root, net)
+    assert _shared(root, state) is None
+    _plan(root, state)
+    # Settings: the sharing scopes may move every record.
+    (root / "provgit.yaml").write_text(json.dumps({"network": "renamed"}))
+    assert _shared(root, state) is None
+    _plan(root, state)
+    # A template edit after those is bounded again.
+    net["templates"][0]["description"] = "bounded"
+    _write(root, net)
+    (root / "provgit.yaml").write_text(json.dumps({"network": "renamed"}))
+    full = _full(root, state, monkeypatch)
+    changed = _shared(root, state)
+    assert changed is not None
+    assert _comparable(changed.plan) == _comparable(full.plan)
