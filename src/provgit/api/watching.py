@@ -46,6 +46,10 @@ from provgit.importing.drift_proposal import (
     record_proposal,
 )
 from provgit.journal import NETWORK, DriftItem, Journal, JournalError, Suspension
+from provgit.journal import leases as lease_ops
+from provgit.journal.backend import database_errors
+from provgit.journal.leases import LEADER, Lease, LeaseDbError, LeaseStore
+from provgit.journal.location import JournalLocation, journal_location
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
@@ -61,6 +65,7 @@ from provgit.validate import Validated
 __all__ = [
     "ALARM_LEVELS",
     "IGNORED_DIRS",
+    "LEADER",
     "NETWORK",
     "PROPOSAL_SHOWN",
     "SETTINGS_FILE",
@@ -79,6 +84,10 @@ __all__ = [
     "GitSourceError",
     "Journal",
     "JournalError",
+    "JournalLocation",
+    "Lease",
+    "LeaseDbError",
+    "LeaseStore",
     "Network",
     "Observation",
     "ObservationCache",
@@ -95,7 +104,10 @@ __all__ = [
     "all_in_sync",
     "apply_plan",
     "connect",
+    "database_errors",
     "down_elements",
+    "journal_location",
+    "lease_ops",
     "next_change",
     "observe_network",
     "propose_drift",

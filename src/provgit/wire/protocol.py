@@ -182,6 +182,25 @@ class UnauthorizedError(ElementError):
     code = "unauthorized"
 
 
+class FencedError(ElementError):
+    """The write carried a fencing token lower than one the element has seen:
+    the writer lost its lease on the element to another replica (a provgit
+    replica's problem, never the record's; the new holder writes it)."""
+
+    code = "fenced"
+
+
+FENCE_HEADER = "X-Provgit-Fence"
+
+
+def parse_fence(value: str) -> tuple[str, int]:
+    """`<element>/<token>` as (element, token); ValueError when malformed."""
+    element, sep, token = value.rpartition("/")
+    if not sep or not element or not token.isdigit():
+        raise ValueError(f"{FENCE_HEADER} must be <element>/<token> (a non-negative integer)")
+    return element, int(token)
+
+
 class FeedTooOldError(ElementError):
     """The change feed no longer reaches back to the asked revision: resync fully."""
 
