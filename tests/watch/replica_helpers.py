@@ -107,6 +107,7 @@ class Cluster:
     bare: Path
     work: Path
     started: list[Watch]
+    extra: str = ""  # more of provgit.yaml
     count: int = 0
 
     def commit(self, first_name: str) -> str:
@@ -116,7 +117,7 @@ class Cluster:
             users=self.users,
             embedded_mcl=False,
             first_name=first_name,
-            extra_settings=EXTRA,
+            extra_settings=self.extra,
         )
         return commit_all(self.work, f"users named {first_name}")
 
@@ -134,6 +135,7 @@ class Cluster:
                 "0",
                 "--fetch-seconds",
                 "0.3",
+                "--allow-mass-update",
                 "--lease-seconds",
                 str(self.lease_seconds),
                 *extra,
@@ -165,14 +167,17 @@ class Cluster:
         return all(first_names(s) == {name} for s in self.sims)
 
 
-EXTRA = ""
-
-
 def make_cluster(
-    tmp: Path, sims: list[Sim], journal_url: str, lease_seconds: float, users: int
+    tmp: Path,
+    sims: list[Sim],
+    journal_url: str,
+    lease_seconds: float,
+    users: int,
+    extra: str = "",
 ) -> Cluster:
+    """A repository with a first commit (users named Ann) for `sims`."""
     bare, work = make_repo(tmp)
-    c = Cluster(tmp, sims, journal_url, lease_seconds, users, bare, work, [])
+    c = Cluster(tmp, sims, journal_url, lease_seconds, users, bare, work, [], extra)
     c.commit("Ann")
     return c
 

@@ -278,8 +278,13 @@ class Watcher:
             except asyncio.CancelledError:
                 if not self.stopping:
                     raise
-                self._mark_interrupted()
+                with contextlib.suppress(*database_errors()):
+                    self._mark_interrupted()
                 break
+            except database_errors() as e:
+                # The journal went away mid-run (a replica cut off): not a bug;
+                # the run's open intents are settled by whoever applies next.
+                self.log.warning("run_failed", error=f"journal unreachable: {type(e).__name__}")
             except Exception as e:  # a bug in one run must not end the reconciler
                 self.log.error("run_crashed", error=f"{type(e).__name__}: {e}")
             finally:
@@ -367,6 +372,11 @@ class Watcher:
         outcome = "error"
         result = None
         try:
+            if self.replica is not None and not self.replica.healthy:
+                # Cut off from the journal: no run until it answers (the
+                # replica's own rounds notice, and a lease claim triggers one).
+                outcome = "journal unreachable"
+                return
             config_run = await self.config.refresh(reasons, self.journal) or self.config.pending
             if self.config.desired is None:
                 outcome = "no valid config"
