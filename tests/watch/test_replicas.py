@@ -147,7 +147,7 @@ def _journal_counts(url: str) -> tuple[int, int]:
     return int(pending[0]), int(errors[0])
 
 
-SLOW_APPLY = "apply:\n  batch_size: 4\n  batches_in_flight: 1\n"
+SLOW_APPLY = "  batch_size: 4\n  batches_in_flight: 1\n"  # continues `apply:`
 
 
 @pytest.mark.slow
