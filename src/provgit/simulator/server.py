@@ -33,6 +33,7 @@ from provgit.wire.protocol import (
     FENCE_HEADER,
     ConflictError,
     ElementError,
+    FencedError,
     RefusedError,
     StoredRecord,
     WriteOp,
@@ -184,7 +185,8 @@ def _fence(request: web.Request) -> tuple[str, int] | None:
     try:
         return parse_fence(value.strip())
     except ValueError as e:
-        raise _BadRequest(str(e)) from None
+        # Fail closed: a fence that cannot be compared is refused as a stale one.
+        raise FencedError(f"write refused: {e}") from None
 
 
 def _int_query(

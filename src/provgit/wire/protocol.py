@@ -17,6 +17,7 @@ pending update to retry later).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -193,12 +194,19 @@ class FencedError(ElementError):
 FENCE_HEADER = "X-Provgit-Fence"
 
 
+# Same as the header's pattern in element-api-v1.yaml.
+FENCE_PATTERN = re.compile(r"([A-Za-z0-9_.-]{1,200})/([0-9]{1,18})")
+
+
 def parse_fence(value: str) -> tuple[str, int]:
     """`<element>/<token>` as (element, token); ValueError when malformed."""
-    element, sep, token = value.rpartition("/")
-    if not sep or not element or not token.isdigit():
-        raise ValueError(f"{FENCE_HEADER} must be <element>/<token> (a non-negative integer)")
-    return element, int(token)
+    match = FENCE_PATTERN.fullmatch(value)
+    if match is None:
+        raise ValueError(
+            f"{FENCE_HEADER} must be <element>/<token>: an element name (letters, digits, "
+            "_ . -) and an integer of at most 18 digits"
+        )
+    return match.group(1), int(match.group(2))
 
 
 class FeedTooOldError(ElementError):
