@@ -89,9 +89,7 @@ def _order(replica: str, element: str) -> str:
     return hashlib.sha256(f"{replica}/{element}".encode()).hexdigest()
 
 
-def _starved(
-    table: dict[str, Lease], elements: frozenset[str], live: list[str], me: str
-) -> bool:
+def _starved(table: dict[str, Lease], elements: frozenset[str], live: list[str], me: str) -> bool:
     """A live replica holds fewer than its floor share while `me` holds the
     most (ties: the first id): `me` hands one element over. One replica per
     round gives, so the elements do not all move at once."""
