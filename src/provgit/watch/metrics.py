@@ -105,6 +105,11 @@ class Metrics:
             "provgit_watch_start_timestamp_seconds", "When the watcher started", registry=r
         )
         self.up_since.set(time.time())
+        self._replica_gauges(r)
+        for res in OP_RESULTS:
+            self.operations.labels(res)
+
+    def _replica_gauges(self, r: CollectorRegistry) -> None:
         self.lease_holder = Gauge(
             "provgit_element_lease_holder",
             "Replicas on a shared journal: 1 for the replica holding each element's lease "
@@ -124,8 +129,6 @@ class Metrics:
         )
         # Replicas: read at each scrape (the leases change between runs).
         self.replica_source: Callable[[], Snapshot] | None = None
-        for res in OP_RESULTS:
-            self.operations.labels(res)
 
     def counts(self, pending: int, errors: int, alarm: str | None) -> None:
         self.pending.set(pending)
