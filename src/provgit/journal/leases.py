@@ -50,6 +50,7 @@ class Lease:
     token: int
     expires: float  # epoch seconds, the database's clock
     live: bool  # held and not expired
+    now: float  # the database's clock when read
 
 
 def ensure_tables(db: Any) -> None:
@@ -125,7 +126,9 @@ def leases(db: Any) -> dict[str, Lease]:
         f"SELECT element, holder, token, expires, {_NOW} FROM replica_leases ORDER BY element"
     )
     return {
-        e: Lease(e, holder, int(token), float(expires), holder is not None and expires > now)
+        e: Lease(
+            e, holder, int(token), float(expires), holder is not None and expires > now, float(now)
+        )
         for e, holder, token, expires, now in rows
     }
 

@@ -68,6 +68,8 @@ class Round:
     released: set[str]
     leases: dict[str, Lease]
     replicas: list[str]
+    # Seconds until another replica's lease on an element of ours expires (None: none).
+    next_expiry: float | None = None
 
 
 @dataclass
@@ -131,6 +133,7 @@ class Replica:
         self.leases: dict[str, Lease] = {}
         self.replicas: list[str] = []
         self._round_lock = asyncio.Lock()  # the ticker and a run's first claim
+        self._next_expiry: float | None = None
 
     @property
     def margin(self) -> float:
@@ -181,8 +184,12 @@ class Replica:
         """Renew, claim and rebalance every tick until `stop` is set."""
         while not stop.is_set():
             await self.step()
+            wait = self.tick
+            if self._next_expiry is not None:
+                # A dead replica's lease runs out before the next tick: be there.
+                wait = min(wait, max(0.02, self._next_expiry + 0.02))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.tick)
+                await asyncio.wait_for(stop.wait(), wait)
 
     async def step(self) -> None:
         async with self._round_lock:
@@ -216,6 +223,7 @@ class Replica:
             self.held[e] = Held(token, until)
             self.log.info("lease_claimed", replica=self.id, element=e, token=token)
         self.leases, self.replicas = r.leases, r.replicas
+        self._next_expiry = r.next_expiry
         if set(r.claimed) - {LEADER}:
             self.on_change("lease")
         if LEADER in r.claimed:
@@ -273,7 +281,14 @@ class Replica:
                 claimed[LEADER] = token
         if claimed or released:
             table = lease_ops.leases(db)
-        return Round(renewed - released, claimed, released, table, live)
+        others = [
+            lease.expires - lease.now
+            for e, lease in table.items()
+            if lease.live and lease.holder != self.id and (e in elements or e == LEADER)
+        ]
+        return Round(
+            renewed - released, claimed, released, table, live, min(others) if others else None
+        )
 
     async def stop(self) -> None:
         """SIGTERM: hand every lease over at once, and leave the replica list."""
