@@ -48,6 +48,10 @@ from provgit.importing.drift_proposal import (
     record_proposal,
 )
 from provgit.journal import NETWORK, DriftItem, Journal, JournalError, PendingUpdate, Suspension
+from provgit.journal import leases as lease_ops
+from provgit.journal.backend import database_errors
+from provgit.journal.leases import LEADER, Lease, LeaseDbError, LeaseStore
+from provgit.journal.location import JournalLocation, journal_location
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
@@ -63,6 +67,7 @@ from provgit.validate import Validated
 __all__ = [
     "ALARM_LEVELS",
     "IGNORED_DIRS",
+    "LEADER",
     "NETWORK",
     "PROPOSAL_SHOWN",
     "SETTINGS_FILE",
@@ -81,6 +86,10 @@ __all__ = [
     "GitSourceError",
     "Journal",
     "JournalError",
+    "JournalLocation",
+    "Lease",
+    "LeaseDbError",
+    "LeaseStore",
     "Network",
     "Observation",
     "ObservationCache",
@@ -99,8 +108,11 @@ __all__ = [
     "apply_plan",
     "call_load_fell",
     "connect",
+    "database_errors",
     "deferred",
     "down_elements",
+    "journal_location",
+    "lease_ops",
     "next_release",
     "observe_network",
     "propose_drift",

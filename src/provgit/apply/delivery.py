@@ -26,7 +26,13 @@ from provgit.apply.resources import ResourceTally
 from provgit.apply.transport import Transport, identical, write_op
 from provgit.apply.waves import waves
 from provgit.apply.work import ElementWork, chosen
-from provgit.drivers.base import ElementError, TransportError, WriteOp, WriteResult
+from provgit.drivers.base import (
+    ElementError,
+    FencedError,
+    TransportError,
+    WriteOp,
+    WriteResult,
+)
 from provgit.journal import Intent, fields_hash
 from provgit.model.settings import Settings
 from provgit.plan.model import Operation
@@ -371,7 +377,9 @@ class Delivery:
                 continue
             assert answer.error is not None
             rows.append((ids[i], "error", None, answer.error.code, outcome.message))
-            if isinstance(outcome, oc.Undelivered):
+            if isinstance(outcome, oc.LostLease):
+                w.settle(op, "pending", message=outcome.message, error_type="lost_lease")
+            elif isinstance(outcome, oc.Undelivered):
                 pending.append((op, outcome))
             else:
                 errors.append((op, outcome))
@@ -393,6 +401,12 @@ class Delivery:
         w.settle(op, "failed", message=reason, error_type=error_type, error_id=eid)
 
     async def _pending(self, w: ElementWork, ops: list[Operation], e: ElementError) -> None:
+        if isinstance(e, FencedError):
+            # The lease is lost: the new holder plans these records from what it
+            # observes; these were never sent and this replica journals nothing of them.
+            for op in ops:
+                w.settle(op, "pending", message=e.message, error_type="lost_lease")
+            return
         messages = [scrub(e.message, op.fields) for op in ops]
         await self.ledger.pending(w.plan.element, ops, messages)
         for op, message in zip(ops, messages, strict=True):

@@ -16,6 +16,7 @@ from provgit.apply.resources import ResourceTally
 from provgit.apply.result import ApplyResult, removed_resources
 from provgit.apply.standing import update_alarm
 from provgit.apply.work import ElementWork
+from provgit.drivers.base import FencedError
 from provgit.model.settings import Settings
 
 
@@ -33,6 +34,12 @@ async def close_element(
     """An element is done: its status, its resources, its pending updates and
     errors made stale, the drift its writes corrected, one event."""
     oc.conclude(w)
+    if isinstance(w.down, FencedError):
+        # Lost the lease mid-run: the element's new holder owns its status,
+        # its pending updates and errors from now on; this replica writes none.
+        w.result.status, w.result.state = f"{w.plan.element}: lease lost", "lost_lease"
+        w.result.error = w.down.message
+        return
     name, journal, run_id = w.plan.element, ledger.journal, ledger.run_id
     counts = w.result.counts()
     rows = tally.element_rows(w.result)

@@ -18,6 +18,7 @@ from provgit.apply.work import ElementWork
 from provgit.drivers.base import (
     ConflictError,
     ElementError,
+    FencedError,
     NotFoundError,
     OfflineError,
     RefusedError,
@@ -47,6 +48,15 @@ class Undelivered:
 
 
 @dataclass(frozen=True)
+class LostLease:
+    """The element refused the write's fencing token: this replica lost its
+    lease on the element, whose new holder writes the record. Neither a
+    pending update nor a distribution error of this replica's."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class Rejected:
     """The element refused this record: a distribution error.
 
@@ -59,7 +69,7 @@ class Rejected:
     message: str
 
 
-Outcome = Landed | Undelivered | Rejected
+Outcome = Landed | Undelivered | Rejected | LostLease
 
 
 UNOWNED_REASON = (
@@ -82,6 +92,8 @@ def classify(op: Operation, answer: WriteResult) -> Outcome:
     # An element may quote what it was sent: no secret of this record goes on
     # into the journal, the status or a log.
     message = scrub(err.message, op.fields)
+    if isinstance(err, FencedError):
+        return LostLease(message)
     if err.retryable or isinstance(err, UnauthorizedError):
         # A refused token is the element's trouble, not the record's: the
         # write waits, as for an element that is down, until the token is fixed.

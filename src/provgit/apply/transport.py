@@ -16,6 +16,7 @@ from provgit.drivers.base import (
     Driver,
     ElementError,
     FeedTooOldError,
+    FencedError,
     StoredRecord,
     TransportError,
     UnauthorizedError,
@@ -91,7 +92,7 @@ class Transport:
             retry: list[int] = []
             if answers is None:
                 if not error.retryable:
-                    if isinstance(error, UnauthorizedError):
+                    if isinstance(error, UnauthorizedError | FencedError):
                         # The token is refused: no retry helps, and no later
                         # write of this run is sent; they wait for a fixed token.
                         w.down = w.down or error
@@ -103,7 +104,7 @@ class Transport:
                 for i, answer in zip(remaining, answers, strict=True):
                     if answer.ok or answer.error is None or not answer.error.retryable:
                         results[i] = answer
-                        if isinstance(answer.error, UnauthorizedError):
+                        if isinstance(answer.error, UnauthorizedError | FencedError):
                             w.down = w.down or answer.error
                     else:
                         retry.append(i)

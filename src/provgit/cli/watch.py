@@ -114,6 +114,13 @@ def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tup
     show_default=True,
     help="On SIGTERM, how long to wait for element writes in flight.",
 )
+@click.option(
+    "--lease-seconds",
+    type=click.FloatRange(min=1, max=3600),
+    default=None,
+    help="With a PostgreSQL journal: how long an element's lease lasts without renewal "
+    "(default: journal.lease_seconds of provgit.yaml, else 15).",
+)
 @plan_options
 @state_dir_option
 def command(
@@ -130,6 +137,7 @@ def command(
     log_format: str,
     debug: bool,
     stop_timeout: float,
+    lease_seconds: float | None,
     elements: tuple[str, ...],
     prune: bool,
     allow_mass_delete: bool,
@@ -169,6 +177,7 @@ def command(
         port=port,
         token=token,
         stop_timeout=stop_timeout,
+        lease_seconds=lease_seconds,
         plan=PlanOptions(prune, allow_mass_delete, allow_mass_update, elements),
     )
     # The cyclic GC stays off during runs (as for batch commands: it doubles the

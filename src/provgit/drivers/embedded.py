@@ -20,7 +20,14 @@ from pathlib import Path
 
 from provgit.drivers.base import DriverConfig
 from provgit.simulator.store import ElementStore
-from provgit.wire.protocol import ChangeFeed, ElementInfo, Page, WriteOp, WriteResult
+from provgit.wire.protocol import (
+    ChangeFeed,
+    ElementInfo,
+    Page,
+    WriteOp,
+    WriteResult,
+    parse_fence,
+)
 
 
 def store_path(config: DriverConfig) -> Path:
@@ -38,6 +45,8 @@ class EmbeddedDriver:
         self.config = config
         self.path = store_path(config)
         self._store: ElementStore | None = None
+        # `<element>/<token>` while a provgit replica holds the element's lease.
+        self.fence: str | None = None
 
     @property
     def store(self) -> ElementStore:
@@ -68,10 +77,13 @@ class EmbeddedDriver:
         return self.store.changes(since, limit)
 
     async def write(self, op: WriteOp) -> WriteResult:
-        return self.store.write(op)
+        return self.store.write(op, fence=self._fence())
 
     async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
-        return self.store.write_batch(ops)
+        return self.store.write_batch(ops, fence=self._fence())
+
+    def _fence(self) -> tuple[str, int] | None:
+        return None if self.fence is None else parse_fence(self.fence)
 
     async def close(self) -> None:
         if self._store is not None:

@@ -43,6 +43,7 @@ from provgit.drivers.base import DriverConfig
 from provgit.records import MANAGED_BY, META_PREFIX, Fields
 from provgit.wire import codec, sensitive
 from provgit.wire.protocol import (
+    FENCE_HEADER,
     CallLoad,
     ChangeFeed,
     ElementError,
@@ -133,6 +134,9 @@ class HttpDriver:
             raise ValueError(
                 f"element {config.element}: timeout must be > 0, concurrency >= 1, retries >= 0"
             )
+        # `<element>/<token>` while a provgit replica holds the element's lease:
+        # sent with every write so the element refuses a replica that lost it.
+        self.fence: str | None = None
         self._session: aiohttp.ClientSession | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self.stats = RequestStats()
@@ -311,6 +315,7 @@ class HttpDriver:
                 if op.if_revision is None
                 else {"If-Match": f'"{op.if_revision}"'}
             )
+            headers.update(self._fence_header())
             status, body, retried = await self._call(
                 "PUT", path, headers=headers, body=op.fields, retry_sent=True
             )
@@ -320,6 +325,7 @@ class HttpDriver:
                     return WriteResult(ok=True, revision=landed)
         else:
             headers = {} if op.if_revision is None else {"If-Match": f'"{op.if_revision}"'}
+            headers.update(self._fence_header())
             status, body, retried = await self._call(
                 "DELETE", path, headers=headers, retry_sent=True
             )
@@ -329,6 +335,9 @@ class HttpDriver:
         if not isinstance(body, dict) or "revision" not in body:
             raise self._garbled()
         return WriteResult(ok=True, revision=int(body["revision"]))
+
+    def _fence_header(self) -> dict[str, str]:
+        return {} if self.fence is None else {FENCE_HEADER: self.fence}
 
     async def _landed(self, op: WriteOp) -> int | None:
         """After an ambiguous put: the record's revision if it holds what we sent."""
@@ -344,7 +353,11 @@ class HttpDriver:
         if not ops:
             return []
         status, body, _ = await self._call(
-            "POST", "/batch", body={"ops": [codec.op_to_json(op) for op in ops]}, retry_sent=False
+            "POST",
+            "/batch",
+            headers=self._fence_header(),
+            body={"ops": [codec.op_to_json(op) for op in ops]},
+            retry_sent=False,
         )
         self._raise(status, body)
         items = body.get("results") if isinstance(body, dict) else None

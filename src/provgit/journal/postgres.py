@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -65,21 +65,39 @@ class PostgresDb:
     json_texts = "SELECT jsonb_array_elements_text(?::jsonb)"
     unit_sep = "chr(31)"
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, reconnect: Callable[[], Any] | None = None) -> None:
         self.conn = conn
+        # A connection the server dropped (restart, pg_terminate_backend, a
+        # network cut) is made again by the next statement outside a
+        # transaction: a watcher rejoins once the database is back. The
+        # statement that met the broken connection still fails.
+        self._reconnect = reconnect
+        self._setup: list[str] = []
+
+    def session(self, sql: str) -> None:
+        """A statement that sets up the session, run again on every new connection."""
+        self.conn.execute(sql)
+        self._setup.append(sql)
+
+    def _live(self) -> Any:
+        if self.conn.closed and self._reconnect is not None:
+            self.conn = self._reconnect()
+            for sql in self._setup:
+                self.conn.execute(sql)
+        return self.conn
 
     def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
-        return self.conn.execute(_placeholders(sql), args)
+        return self._live().execute(_placeholders(sql), args)
 
     def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any:
-        cur = self.conn.cursor()
+        cur = self._live().cursor()
         rows = list(args)
         if rows:
             cur.executemany(_placeholders(sql), rows)
         return cur
 
     def insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        cur = self.conn.cursor()
+        cur = self._live().cursor()
         cur.executemany(_placeholders(sql) + " RETURNING id", rows, returning=True)
         ids = []
         while True:
@@ -89,13 +107,13 @@ class PostgresDb:
         return ids
 
     def begin(self, exclusive: bool = False) -> None:
-        self.conn.execute("BEGIN")
+        self._live().execute("BEGIN")
         if exclusive:
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
 
     def set_durable(self, durable: bool) -> None:
         # off: a crash may lose the last commits, never tear one (like SQLite's NORMAL).
-        self.conn.execute(f"SET synchronous_commit = {'on' if durable else 'off'}")
+        self._live().execute(f"SET synchronous_commit = {'on' if durable else 'off'}")
 
     def table_names(self) -> set[str]:
         rows = self.conn.execute(
@@ -113,7 +131,7 @@ class PostgresDb:
         self.conn.close()
 
 
-def connect(url: str, password: str | None) -> PostgresDb:
+def connect(url: str, password: str | None, timeout: float = CONNECT_TIMEOUT_S) -> PostgresDb:
     """A connection to the journal database at `url` (autocommit: each statement
     commits unless inside `begin()`). Raises psycopg.Error or ImportError."""
     import psycopg  # only a PostgreSQL journal needs the driver
@@ -121,11 +139,15 @@ def connect(url: str, password: str | None) -> PostgresDb:
     extra: dict[str, Any] = {}
     if password is not None:
         extra["password"] = password
-    conn = psycopg.connect(
-        url,
-        autocommit=True,
-        connect_timeout=CONNECT_TIMEOUT_S,
-        application_name="provgit",
-        **extra,
-    )
-    return PostgresDb(conn)
+
+    def open_connection() -> Any:
+        return psycopg.connect(
+            url,
+            autocommit=True,
+            # libpq counts whole seconds (and 1 as 2): at least 2.
+            connect_timeout=max(2, round(timeout)),
+            application_name="provgit",
+            **extra,
+        )
+
+    return PostgresDb(open_connection(), open_connection)

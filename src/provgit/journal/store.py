@@ -190,8 +190,8 @@ def _open_postgres(location: JournalLocation, path: Path, *, read_only: bool) ->
         if read_only:
             # Temporary tables first: a read-only session may not create them.
             for statement in missing_tables(db):
-                db.execute(statement)
-            db.execute("SET default_transaction_read_only = on")
+                db.session(statement)
+            db.session("SET default_transaction_read_only = on")
         else:
             migrate(db, where)
     except psycopg.Error as e:

@@ -186,14 +186,18 @@ def _status(text: str, cls: str) -> str:
 
 
 def _elements(doc: Document) -> str:
+    # Replicas on a shared journal: which one holds each element's lease.
+    replica = (doc.get("watch") or {}).get("replica")
+    holders: dict[str, Any] = replica["holders"] if replica else {}
     rows = []
     for name, e in doc["elements"].items():
+        holder = f'<td class="holder">{_e(holders.get(name) or "nobody")}</td>' if replica else ""
         rows.append(
             f'<tr data-element="{_e(name)}"><td>{_e(name)}</td><td>{_e(e["type"] or "")}</td>'
             f"<td>{_status(e['status'], e['class'])}</td>"
             f"<td>{_e('' if e['revision'] is None else e['revision'])}</td>"
             f"<td>{_e(e['state'])}</td><td>{_e(e['detail'] or '')}</td>"
-            f"<td class=muted>{_e(e['time'])}</td></tr>"
+            f"<td class=muted>{_e(e['time'])}</td>{holder}</tr>"
         )
     body = (
         "".join(rows)
@@ -201,8 +205,27 @@ def _elements(doc: Document) -> str:
     )
     return (
         '<section id="elements"><h2>Elements</h2><table><thead><tr><th>Element</th><th>Type</th>'
-        "<th>Sync Status</th><th>Revision</th><th>State</th><th>Detail</th><th>Since</th></tr>"
-        f"</thead><tbody>{body}</tbody></table></section>"
+        "<th>Sync Status</th><th>Revision</th><th>State</th><th>Detail</th><th>Since</th>"
+        + ("<th>Held by replica</th>" if replica else "")
+        + f"</tr></thead><tbody>{body}</tbody></table></section>"
+        + _replica(replica)
+    )
+
+
+def _replica(r: dict[str, Any] | None) -> str:
+    if not r:
+        return ""
+    state = (
+        '<span class="status ok">reaches the journal</span>'
+        if r["healthy"]
+        else f'<span class="status failed">cut off from the journal, writes stopped: '
+        f"{_e(r['error'] or '')}</span>"
+    )
+    return (
+        f'<p id="replica" class="muted">This page is served by replica {_e(r["id"])}'
+        f"{' (leader)' if r['leader'] else ''}: {state}; it holds "
+        f"{_e(', '.join(r['holds']) or 'no element')}; live replicas: "
+        f"{_e(', '.join(r['replicas']))}.</p>"
     )
 
 

@@ -29,7 +29,16 @@ from provgit.simulator import conditions
 from provgit.simulator.faults import MAX_LATE, Faults, apply_faults
 from provgit.simulator.store import MAX_FEED_PAGE, MAX_PAGE, STALE, ElementStore
 from provgit.wire import codec
-from provgit.wire.protocol import ConflictError, ElementError, RefusedError, StoredRecord, WriteOp
+from provgit.wire.protocol import (
+    FENCE_HEADER,
+    ConflictError,
+    ElementError,
+    FencedError,
+    RefusedError,
+    StoredRecord,
+    WriteOp,
+    parse_fence,
+)
 
 __all__ = ["Faults", "apply_faults", "make_app", "print_ready", "serve"]
 
@@ -158,6 +167,7 @@ def make_app(
         app.router.add_post("/admin/faults", _set_faults)
         app.router.add_post("/admin/edit", _edit)
         app.router.add_post("/admin/reset", _reset)
+        app.router.add_get("/admin/fences", _fences)
     return app
 
 
@@ -165,6 +175,18 @@ def make_app(
 
 
 _INTEGER = re.compile(r"-?[0-9]+")
+
+
+def _fence(request: web.Request) -> tuple[str, int] | None:
+    """The writer's fencing token (`X-Provgit-Fence`), if it sent one."""
+    value = request.headers.get(FENCE_HEADER)
+    if value is None:
+        return None
+    try:
+        return parse_fence(value.strip())
+    except ValueError as e:
+        # Fail closed: a fence that cannot be compared is refused as a stale one.
+        raise FencedError(f"write refused: {e}") from None
 
 
 def _int_query(
@@ -284,7 +306,9 @@ async def _put(request: web.Request) -> web.Response:
             store.get_record(collection, key)
             raise ConflictError(f"{collection}/{key} already exists: {STALE}")
         at = None if if_match is None else _at_revision(store, collection, key, if_match)
-        revision, text = store.write_json(WriteOp("put", collection, key, fields, at))
+        revision, text = store.write_json(
+            WriteOp("put", collection, key, fields, at), _fence(request)
+        )
     except ConflictError as e:
         return _element_error(e, if_match=if_match is not None)
     # The stored fields are already JSON (secrets redacted): splice them in.
@@ -303,7 +327,7 @@ async def _delete(request: web.Request) -> web.Response:
     store = request.app[STORE]
     try:
         at = None if if_match is None else _at_revision(store, collection, key, if_match)
-        result = store.write(WriteOp("delete", collection, key, None, at))
+        result = store.write(WriteOp("delete", collection, key, None, at), fence=_fence(request))
     except ConflictError as e:
         return _element_error(e, if_match=True)
     return _json({"collection": collection, "key": key, "revision": result.revision})
@@ -332,7 +356,7 @@ async def _batch(request: web.Request) -> web.Response:
     except ValueError as e:
         raise _BadRequest(f"bad operation: {e}") from None
     store = request.app[STORE]
-    results = store.write_batch(ops)
+    results = store.write_batch(ops, fence=_fence(request))
     out: list[dict[str, Any]] = []
     for op, result in zip(ops, results, strict=True):
         if result.error is None:
@@ -385,6 +409,10 @@ async def _edit(request: web.Request) -> web.Response:
     except RefusedError as e:
         return _element_error(e)
     return _json({"collection": op.collection, "key": op.key, "revision": result.revision})
+
+
+async def _fences(request: web.Request) -> web.Response:
+    return _json(request.app[STORE].fences.report())
 
 
 async def _reset(request: web.Request) -> web.Response:

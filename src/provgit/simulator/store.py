@@ -28,7 +28,7 @@ from provgit.fsutil import private_sqlite
 from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
 from provgit.simulator import rules
 from provgit.simulator.callload import LoadProfile, load_at
-from provgit.simulator.store_tables import Indexes, Secrets
+from provgit.simulator.store_tables import Fence, Fences, Indexes, Secrets
 from provgit.wire import codec
 from provgit.wire.protocol import (
     Change,
@@ -37,6 +37,7 @@ from provgit.wire.protocol import (
     ElementInfo,
     ElementState,
     FeedTooOldError,
+    FencedError,
     LockedError,
     NotFoundError,
     OfflineError,
@@ -145,6 +146,7 @@ class ElementStore:
         self.version: str = meta["version"]
         self._indexes = Indexes(self._db, self.element_type)
         self._secrets = Secrets(self._db)
+        self.fences = Fences(self._db)
 
     # ---- plumbing --------------------------------------------------------
 
@@ -320,35 +322,42 @@ class ElementStore:
 
     # ---- writes ----------------------------------------------------------
 
-    def write(self, op: WriteOp, *, force: bool = False) -> WriteResult:
+    def write(self, op: WriteOp, *, force: bool = False, fence: Fence | None = None) -> WriteResult:
         """One conditional write in its own transaction; element errors raise."""
-        result = self.write_batch([op], force=force)[0]
+        result = self.write_batch([op], force=force, fence=fence)[0]
         if result.error is not None:
             raise result.error
         return result
 
-    def write_batch(self, ops: Sequence[WriteOp], *, force: bool = False) -> list[WriteResult]:
+    def write_batch(
+        self, ops: Sequence[WriteOp], *, force: bool = False, fence: Fence | None = None
+    ) -> list[WriteResult]:
         """All ops in one transaction, one element revision per successful op.
 
         Refused or stale ops come back as failed results and change nothing;
         later ops see the earlier ones (a COS created first can be used next).
         `force` is the element admin's own tool (out-of-band edits): it skips
         the revision conditions and the locked state, not the element's rules.
+        A `fence` (element, token) lower than one seen refuses the whole batch.
         """
-        return [result for result, _ in self._write(ops, force)]
+        return [result for result, _ in self._write(ops, force, fence)]
 
-    def write_json(self, op: WriteOp) -> tuple[int, str | None]:
+    def write_json(self, op: WriteOp, fence: Fence | None = None) -> tuple[int, str | None]:
         """One conditional write; (revision, fields as stored, JSON; None for a
         delete). Lets the server answer without reading the record back."""
-        result, text = self._write([op], False)[0]
+        result, text = self._write([op], False, fence)[0]
         if result.error is not None:
             raise result.error
         assert result.revision is not None
         return result.revision, text
 
-    def _write(self, ops: Sequence[WriteOp], force: bool) -> list[tuple[WriteResult, str | None]]:
+    def _write(
+        self, ops: Sequence[WriteOp], force: bool, fence: Fence | None = None
+    ) -> list[tuple[WriteResult, str | None]]:
         results: list[tuple[WriteResult, str | None]] = []
+        stale = None
         with self._tx():
+            stale = None if fence is None else self.fences.admit(fence, len(ops))
             # One read of the meta rows: state, revision and feed floor, all
             # under the write lock (a write costs a dozen statements; each counts).
             meta = self._meta()
@@ -358,6 +367,11 @@ class ElementStore:
             if state == "locked" and not force:
                 raise LockedError(f"element {self.name} is locked (busy), try again later")
             revision = int(meta["revision"])
+            if stale is not None:
+                assert fence is not None
+                self.fences.refused(fence, len(ops))  # committed: the refusal is kept
+                refused = WriteResult(ok=False, error=FencedError(stale))
+                results, ops = [(refused, None)] * len(ops), ()
             for op in ops:
                 try:
                     text = self._apply(op, revision + 1, force)
@@ -367,6 +381,8 @@ class ElementStore:
                     results.append((WriteResult(ok=False, error=e), None))
             if revision == int(meta["revision"]):
                 return results
+            if fence is not None:
+                self.fences.wrote(fence, int(meta["revision"]) + 1, revision)
             self._set_meta(revision=str(revision))
             # Trim in steps of 1 % of the retention, not on every write: the
             # feed keeps at least `retention` changes, at most 1 % more.

@@ -13,6 +13,9 @@ from provgit.wire import codec
 from provgit.wire.protocol import Refusal, RefusedError
 from provgit.wire.sensitive import SENSITIVE
 
+# (fence name, token): the element a provgit replica holds a lease on, and its token.
+Fence = tuple[str, int]
+
 
 def _dumps(value: Any) -> str:
     return codec.dumps(value).decode()
@@ -149,3 +152,74 @@ def _sensitive_paths(value: Any, path: str) -> Iterator[str]:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from _sensitive_paths(v, f"{path}[{i}]")
+
+
+class Fences:
+    """Fencing tokens (`X-Provgit-Fence: <element>/<token>`): the highest token
+    seen per fence name, and which fence each change was written under.
+
+    A write with a lower token than one already seen is refused as a whole
+    (FencedError): its sender lost its lease to a newer holder. A write
+    without a fence is not checked (a single provgit, an admin's edit).
+    """
+
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS fences (name TEXT PRIMARY KEY, token INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS change_fences ("
+        " revision INTEGER PRIMARY KEY, name TEXT NOT NULL, token INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS fence_refusals ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, token INTEGER NOT NULL,"
+        " highest INTEGER NOT NULL, ops INTEGER NOT NULL);"
+    )
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        db.executescript(self.SCHEMA)
+
+    def admit(self, fence: tuple[str, int], ops: int) -> str | None:
+        """Inside the write's transaction: None to go ahead, else why it is refused
+        (the refusal is recorded by the caller after its rollback, `refused`)."""
+        name, token = fence
+        row = self.db.execute("SELECT token FROM fences WHERE name = ?", (name,)).fetchone()
+        if row is not None and token < int(row[0]):
+            return (
+                f"fencing token {token} for {name} is stale: token {row[0]} was seen; "
+                "the writer lost its lease on this element to another replica"
+            )
+        if row is None or token > int(row[0]):
+            self.db.execute(
+                "INSERT INTO fences VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET token = ?",
+                (name, token, token),
+            )
+        return None
+
+    def refused(self, fence: tuple[str, int], ops: int) -> None:
+        row = self.db.execute("SELECT token FROM fences WHERE name = ?", (fence[0],)).fetchone()
+        self.db.execute(
+            "INSERT INTO fence_refusals (name, token, highest, ops) VALUES (?, ?, ?, ?)",
+            (fence[0], fence[1], int(row[0]) if row else 0, ops),
+        )
+
+    def wrote(self, fence: tuple[str, int], first: int, last: int) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO change_fences VALUES (?, ?, ?)",
+            [(r, fence[0], fence[1]) for r in range(first, last + 1)],
+        )
+
+    def report(self) -> dict[str, Any]:
+        """What GET /admin/fences shows: tokens, refusals and each change's fence."""
+        return {
+            "highest": {n: t for n, t in self.db.execute("SELECT name, token FROM fences")},
+            "refused": [
+                {"name": n, "token": t, "highest": h, "ops": o}
+                for n, t, h, o in self.db.execute(
+                    "SELECT name, token, highest, ops FROM fence_refusals ORDER BY id"
+                )
+            ],
+            "changes": [
+                {"revision": r, "name": n, "token": t}
+                for r, n, t in self.db.execute(
+                    "SELECT revision, name, token FROM change_fences ORDER BY revision"
+                )
+            ],
+        }

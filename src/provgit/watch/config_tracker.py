@@ -29,6 +29,7 @@ from provgit.watch.logs import Log
 from provgit.watch.metrics import Metrics
 from provgit.watch.options import MAX_PROBLEMS, DriftMode, WatchOptions, iso, resource_names
 from provgit.watch.removals import SETTINGS_CHANGE, Held, RemovalGuard, removals
+from provgit.watch.replicas import Replica
 from provgit.watch.stability import settled_read
 from provgit.watch.timers import Timers
 
@@ -65,6 +66,9 @@ class ConfigTracker:
         # (a provgit.yaml saved in two chunks drops the sharing exclusions and
         # the protected list) waits for a confirming read like a removal.
         self.applied_settings: Settings | None = None
+        # Replicas on a shared journal: only the leader follows the ref; the
+        # others apply the commit it published (`target_key`).
+        self.replica: Replica | None = None
 
     @property
     def drift_mode(self) -> DriftMode:
@@ -98,7 +102,7 @@ class ConfigTracker:
         first, self._first = self._first, False
         reload = "reload" in reasons
         if self.follower is not None:
-            look = first or reload or bool(reasons & {"fetch", "webhook"})
+            look = first or reload or bool(reasons & {"fetch", "webhook", "leader"})
             return await self._refresh_git(look, reload, journal)
         self.read_refused = False
         if not (first or reload or "change" in reasons or "confirm" in reasons):
@@ -120,16 +124,32 @@ class ConfigTracker:
         assert self.desired is not None
         return first or reload or self.desired.key != before
 
+    def target_key(self) -> str:
+        return self.applied_key().replace("watch.applied:", "watch.leader_commit:", 1)
+
+    async def _head(self, journal: Journal) -> str:
+        """The commit to apply: the ref's head (fetched), or, for a replica that
+        is not the leader, the commit the leader published."""
+        assert self.follower is not None
+        published = None
+        if self.replica is not None and not self.replica.leader:
+            published = journal.meta(self.target_key())
+        if published is not None:
+            if not await asyncio.to_thread(self.follower.has, published):
+                await asyncio.to_thread(self.follower.fetch)
+            return published
+        try:
+            await asyncio.to_thread(self.follower.fetch)
+        except FollowError as e:
+            self.log.warning("fetch_failed", source=self.follower.display, error=str(e))
+        return await asyncio.to_thread(self.follower.head)
+
     async def _refresh_git(self, look: bool, reload: bool, journal: Journal) -> bool:
         assert self.follower is not None
         if not look:
             return False
         try:
-            await asyncio.to_thread(self.follower.fetch)
-        except FollowError as e:
-            self.log.warning("fetch_failed", source=self.follower.display, error=str(e))
-        try:
-            head = await asyncio.to_thread(self.follower.head)
+            head = await self._head(journal)
         except FollowError as e:
             self.log.error("ref_unreadable", error=str(e))
             return False
@@ -140,6 +160,8 @@ class ConfigTracker:
         with self.live.timed("read"):
             source = await asyncio.to_thread(self.follower.read, head)
         if await self._consider(source, head, journal):
+            if self.replica is not None and self.replica.leader:
+                journal.set_meta(self.target_key(), head)
             return reload or head != self.applied_commit
         if self.desired is None and self.applied_commit and self.applied_commit != head:
             # Starting on a refused commit: the last good one stays the desired state.

@@ -111,6 +111,14 @@ class GitFollower:
                 timeout=300,
             )
 
+    def has(self, commit: str) -> bool:
+        """Whether the repository holds `commit` (a replica may not have fetched it yet)."""
+        try:
+            run_git(self.repo, "cat-file", "-e", f"{commit}^{{commit}}")
+        except FollowError:
+            return False
+        return True
+
     def head(self) -> str:
         try:
             return resolve_commit(self.repo, self.ref)

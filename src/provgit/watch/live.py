@@ -14,12 +14,20 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from provgit.api.watching import ApplyResult, Desired, Journal, StageCache, synching
+from provgit.api.watching import (
+    ApplyResult,
+    Desired,
+    Journal,
+    StageCache,
+    database_errors,
+    synching,
+)
 from provgit.watch import reports
 from provgit.watch.drift_policy import Classified, describe
 from provgit.watch.logs import Log
 from provgit.watch.metrics import Metrics
 from provgit.watch.options import MAX_PROBLEMS, DriftMode, WatchOptions, iso
+from provgit.watch.replicas import Replica, replica_json
 
 DOC_TTL = 1.0
 
@@ -53,6 +61,7 @@ class LiveStatus:
         self._doc: tuple[float, int, dict[str, Any]] | None = None
         self._doc_lock = threading.Lock()
         self._doc_journal: Journal | None = None
+        self.replica: Replica | None = None  # replicas on a shared journal
 
     def touch(self) -> None:
         self.version += 1
@@ -122,19 +131,14 @@ class LiveStatus:
         if self._doc is not None and self._doc[1] == self.version and now - self._doc[0] < DOC_TTL:
             return self._doc[2]
         git = self.git_source is not None
-        if self._doc_journal is None:
-            self._doc_journal = Journal.open(self.o.state_dir)
-        doc = reports.document(
-            self._doc_journal,
-            network=desired.state.settings.network if desired else None,
-            state=desired.state if desired else None,
-            commit=applied_commit if git else None,
-            config_path=self.o.subdir if git else str(self.o.config),
-            # Derived from what the watcher holds in memory (report.derive).
-            target=desired.target if desired else None,
-            observations=dict(self.cache.observations),
-            plans=self.cache.last_plans(desired) if desired else None,
-        )
+        doc: dict[str, Any]
+        try:
+            doc = self._journal_document(desired, applied_commit)
+        except database_errors():
+            if self._doc is None:
+                raise
+            # Cut off from the journal: the last document, saying so (watch.replica).
+            doc = dict(self._doc[2])
         doc["watch"] = {
             "mode": "git" if git else "directory",
             "source": self.git_source if git else str(self.o.config),
@@ -149,8 +153,28 @@ class LiveStatus:
             "drift": self.drift,
             "drift_mode": drift_mode,
         }
+        if self.replica is not None:
+            doc["watch"]["replica"] = replica_json(self.replica.snapshot())
         self._doc = (now, self.version, doc)
         return doc
+
+    def _journal_document(
+        self, desired: Desired | None, applied_commit: str | None
+    ) -> dict[str, Any]:
+        git = self.git_source is not None
+        if self._doc_journal is None:
+            self._doc_journal = Journal.open(self.o.state_dir)
+        return reports.document(
+            self._doc_journal,
+            network=desired.state.settings.network if desired else None,
+            state=desired.state if desired else None,
+            commit=applied_commit if git else None,
+            config_path=self.o.subdir if git else str(self.o.config),
+            # Derived from what the watcher holds in memory (report.derive).
+            target=desired.target if desired else None,
+            observations=dict(self.cache.observations),
+            plans=self.cache.last_plans(desired) if desired else None,
+        )
 
     def close(self) -> None:
         with self._doc_lock:  # the server is down: no document is being built

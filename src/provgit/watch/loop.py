@@ -37,6 +37,8 @@ from provgit.api.watching import (
     Desired,
     Journal,
     StageCache,
+    database_errors,
+    journal_location,
     settle_dead_runs,
 )
 from provgit.publish import reports_dir
@@ -47,6 +49,7 @@ from provgit.watch.live import LiveStatus
 from provgit.watch.logs import Log
 from provgit.watch.metrics import Metrics
 from provgit.watch.options import MAX_PROBLEMS, DriftMode, WatchOptions
+from provgit.watch.replicas import DEFAULT_LEASE_SECONDS, Replica, replica_json
 from provgit.watch.run import Reconciler
 from provgit.watch.server import start as start_server
 from provgit.watch.timers import Timers
@@ -76,6 +79,21 @@ class Watcher:
             else None
         )
         self.journals = Journals(options.state_dir)
+        # A PostgreSQL journal may be shared by replicas: elements are applied
+        # by whichever replica holds their lease (replicas.py).
+        location = journal_location()
+        self.replica = (
+            None
+            if location is None
+            else Replica(
+                location.url,
+                location.password,
+                options.lease_seconds or DEFAULT_LEASE_SECONDS,
+                log,
+                self.trigger,
+            )
+        )
+        self._replica_stop = asyncio.Event()
         self.requests: set[str] = set()
         self.wake = asyncio.Event()
         self.stop_event = asyncio.Event()
@@ -96,6 +114,9 @@ class Watcher:
             options, self.cache, self.config, self.live, self.timers, self.journals, log
         )
         self.timers.poll_load = self.reconciler.poll_load
+        self.reconciler.replica = self.config.replica = self.live.replica = self.replica
+        if self.replica is not None:
+            self.metrics.replica_source = self.replica.snapshot
 
     @property
     def journal(self) -> Journal:
@@ -139,11 +160,17 @@ class Watcher:
         return s.to_json()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        return self.live.alive, {
+        detail: dict[str, Any] = {
             "running": self.live.running is not None,
             "applied_commit": self.config.applied_commit,
             "has_valid_config": self.config.desired is not None,
         }
+        ok = self.live.alive
+        if self.replica is not None:
+            # Cut off from the journal: not fit to write (it stopped), say so.
+            detail["replica"] = replica_json(self.replica.snapshot())
+            ok = ok and self.replica.healthy
+        return ok, detail
 
     def status_document(self) -> dict[str, Any]:
         """The live document (called off the event loop, see live.py)."""
@@ -182,6 +209,12 @@ class Watcher:
             pid=os.getpid(),
         )
         ready(url)
+        replica_task = None
+        if self.replica is not None:
+            self.replica.url = url
+            replica_task = asyncio.create_task(
+                self.replica.run(self._replica_stop), name="replica-leases"
+            )
         background = [
             asyncio.create_task(
                 self.timers.pending(lambda: self.live.running is not None, self._retry_due),
@@ -203,6 +236,11 @@ class Watcher:
                 t.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             self.timers.cancel_confirm()
+            if self.replica is not None and replica_task is not None:
+                # The run is over (its writes drained): hand the leases over now.
+                self._replica_stop.set()
+                await asyncio.gather(replica_task, return_exceptions=True)
+                await self.replica.stop()
             await self.reconciler.save_observations()
             await runner.cleanup()
             self.journals.close()
@@ -241,8 +279,13 @@ class Watcher:
             except asyncio.CancelledError:
                 if not self.stopping:
                     raise
-                self._mark_interrupted()
+                with contextlib.suppress(*database_errors()):
+                    self._mark_interrupted()
                 break
+            except database_errors() as e:
+                # The journal went away mid-run (a replica cut off): not a bug;
+                # the run's open intents are settled by whoever applies next.
+                self.log.warning("run_failed", error=f"journal unreachable: {type(e).__name__}")
             except Exception as e:  # a bug in one run must not end the reconciler
                 self.log.error("run_crashed", error=f"{type(e).__name__}: {e}")
             finally:
@@ -315,8 +358,11 @@ class Watcher:
 
     def _retry_due(self, now: float) -> bool:
         """A pending update's next retry time has come, or an element is down."""
-        due = [p for p in self.journal.pending() if p.next_retry <= now]
-        return bool(due or self.reconciler.down_elements())
+        try:
+            due = [p for p in self.journal.pending() if p.next_retry <= now]
+            return bool(due or self.reconciler.down_elements())
+        except database_errors():
+            return False  # the journal is unreachable (a replica cut off): said elsewhere
 
     # ---- one run --------------------------------------------------------------
 
@@ -329,6 +375,11 @@ class Watcher:
         outcome = "error"
         result = None
         try:
+            if self.replica is not None and not self.replica.healthy:
+                # Cut off from the journal: no run until it answers (the
+                # replica's own rounds notice, and a lease claim triggers one).
+                outcome = "journal unreachable"
+                return
             config_run = await self.config.refresh(reasons, self.journal) or self.config.pending
             if self.config.desired is None:
                 outcome = "no valid config"

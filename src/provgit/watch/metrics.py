@@ -8,7 +8,7 @@ at start, so a scrape never touches the journal.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -21,6 +21,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from provgit.api.watching import ALARM_LEVELS, SYNC_COMPLETED, ApplyResult, Suspension
+from provgit.watch.replicas import Snapshot
 
 # What a scraper gets unless it asks for OpenMetrics: the Prometheus text
 # format 0.0.4, which every scraper reads.
@@ -104,8 +105,30 @@ class Metrics:
             "provgit_watch_start_timestamp_seconds", "When the watcher started", registry=r
         )
         self.up_since.set(time.time())
+        self._replica_gauges(r)
         for res in OP_RESULTS:
             self.operations.labels(res)
+
+    def _replica_gauges(self, r: CollectorRegistry) -> None:
+        self.lease_holder = Gauge(
+            "provgit_element_lease_holder",
+            "Replicas on a shared journal: 1 for the replica holding each element's lease "
+            "(as this replica last read the leases; element '@leader': the leader)",
+            ["element", "replica"],
+            registry=r,
+        )
+        self._lease_labels: set[tuple[str, str]] = set()
+        self.replica_healthy = Gauge(
+            "provgit_replica_healthy",
+            "Replicas on a shared journal: 1 while this replica reaches the lease database "
+            "(0: cut off, it writes nothing)",
+            registry=r,
+        )
+        self.replica_holds = Gauge(
+            "provgit_replica_elements_held", "Elements this replica applies now", registry=r
+        )
+        # Replicas: read at each scrape (the leases change between runs).
+        self.replica_source: Callable[[], Snapshot] | None = None
 
     def counts(self, pending: int, errors: int, alarm: str | None) -> None:
         self.pending.set(pending)
@@ -158,10 +181,20 @@ class Metrics:
                 self.held.labels(*label).set(1 if label in now else 0)
         self._held_labels |= now
 
+    def _leases(self, s: Snapshot) -> None:
+        self.replica_healthy.set(1 if s.healthy else 0)
+        self.replica_holds.set(len(s.held))
+        now = {(e, holder) for e, holder in s.holders.items() if holder is not None}
+        for label in self._lease_labels | now:
+            self.lease_holder.labels(*label).set(1 if label in now else 0)
+        self._lease_labels |= now
+
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """(body, content type) for a scrape whose Accept header is `accept`:
         OpenMetrics 1.0 (ending `# EOF`) when it asks for
         `application/openmetrics-text`, else the Prometheus text format 0.0.4."""
+        if self.replica_source is not None:
+            self._leases(self.replica_source())
         if not accept or "application/openmetrics-text" not in accept:
             return generate_latest(self.registry), CONTENT_TYPE
         encoder, content_type = choose_encoder(accept)

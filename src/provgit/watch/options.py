@@ -36,6 +36,8 @@ class WatchOptions:
     stop_timeout: float = 10.0
     retry_check_seconds: float = 1.0
     plan: PlanOptions = field(default_factory=PlanOptions)
+    # Replicas on a PostgreSQL journal: the lease time (None: `journal.lease_seconds`).
+    lease_seconds: float | None = None
     # "Now" for sync windows: the system's, or a test's fake clock (injected).
     clock: Clock = SYSTEM_CLOCK
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Mapping
 
@@ -25,6 +26,7 @@ from provgit.api.watching import (
     Observation,
     ObservationCache,
     Plan,
+    PlanOptions,
     StageCache,
     all_in_sync,
     apply_plan,
@@ -48,6 +50,7 @@ from provgit.watch.live import LiveStatus, Progress
 from provgit.watch.logs import Log
 from provgit.watch.options import WatchOptions
 from provgit.watch.propose import Proposer
+from provgit.watch.replicas import FencedDriver, Replica
 from provgit.watch.shutdown import Gate, GatedDriver
 from provgit.watch.timers import Timers
 
@@ -81,6 +84,10 @@ class Reconciler:
         # saved): a save compares with it, not with the newer reading in
         # memory that a run without a save (a config run) may have taken.
         self._on_disk: dict[str, Observation] = {}
+        self.replica: Replica | None = None  # replicas on a shared journal (replicas.py)
+        # Replicas: the elements held since their last config run. One taken
+        # over (or taken back) gets the config applied, as its last holder would.
+        self._applied: set[str] = set()
 
     # ---- held work: when it may go out ------------------------------------------
 
@@ -126,16 +133,61 @@ class Reconciler:
         desired = self.config.desired
         if desired is None:
             return set()
-        return down_elements(self.journals.loop, desired.state.elements)
+        elements = desired.state.elements
+        if self.replica is not None:
+            # Another replica's elements are its business.
+            held = set(self.replica.writable())
+            elements = {n: e for n, e in elements.items() if n in held}
+        return down_elements(self.journals.loop, elements)
+
+    async def _held(self, desired: Desired) -> PlanOptions | None:
+        """A replica plans and applies the elements it holds only (None: it holds none)."""
+        replica = self.replica
+        if replica is None:
+            return self.o.plan
+        settings = desired.state.settings
+        if self.o.lease_seconds is None:
+            replica.lease_seconds = settings.journal.lease_seconds
+        wanted = self.o.plan.elements
+        replica.elements = frozenset(n for n in desired.state.elements if not wanted or n in wanted)
+        if not replica.writable():
+            await replica.step()  # the first run: claim before planning
+        held = replica.writable()
+        replica.busy = frozenset(held)
+        return dataclasses.replace(self.o.plan, elements=tuple(held)) if held else None
 
     async def reconcile(
         self, config_run: bool, reasons: set[str]
     ) -> tuple[ApplyResult | None, str]:
         desired = self.config.desired
         assert desired is not None
+        plan_options = await self._held(desired)
+        if plan_options is None:
+            # The config is applied by the first run that holds an element.
+            self.config.pending = config_run or self.config.pending
+            return None, "no element held"
+        if self.replica is not None:
+            held = set(plan_options.elements)
+            self._applied &= held
+            if held - self._applied:
+                # Elements just taken over: the config is applied to them, as the
+                # replica that held them would have (their open intents settle first).
+                config_run = True
+        try:
+            result, outcome = await self._reconcile(config_run, reasons, desired, plan_options)
+            if config_run and result is not None and result.refusal is None:
+                self._applied |= set(plan_options.elements)
+            return result, outcome
+        finally:
+            if self.replica is not None:
+                self.replica.busy = frozenset()
+
+    async def _reconcile(
+        self, config_run: bool, reasons: set[str], desired: Desired, plan_options: PlanOptions
+    ) -> tuple[ApplyResult | None, str]:
         state = desired.state
         journal = self.journals.loop
-        network = connect(state, self.o.state_dir, self.config_root, self.o.plan.elements)
+        network = connect(state, self.o.state_dir, self.config_root, plan_options.elements)
         try:
             with self.live.timed("observe"):
                 observed = await self._observe(
@@ -147,7 +199,7 @@ class Reconciler:
                     desired,
                     observed,
                     state.settings,
-                    self.o.plan,
+                    plan_options,
                     desired.source.commit,
                     desired.source.root,
                 )
@@ -246,7 +298,11 @@ class Reconciler:
         self, plan: Plan, network: Network, only: Only | None, fresh: bool
     ) -> ApplyResult:
         gate = self.gate = Gate()
-        drivers = {n: GatedDriver(d, gate) for n, d in network.drivers.items()}
+        replica = self.replica
+        drivers = {
+            n: GatedDriver(d if replica is None else FencedDriver(d, replica), gate)
+            for n, d in network.drivers.items()
+        }
         options = ApplyOptions(
             command="watch",
             check_stale=False,
@@ -299,6 +355,8 @@ class Reconciler:
             self.config.set_applied(commit, self.journals.loop)
         await self._write_reports(result, desired)
         notes = desired.state.settings.reports.git_notes
+        if self.replica is not None and not self.replica.leader:
+            notes = False  # one note per commit: the leader's
         if git and config_run and commit and result.refusal is None and notes:
             await self._write_note(result, desired, commit)
 

@@ -18,6 +18,7 @@ from provgit.wire.protocol import (
     ConflictError,
     ElementError,
     FeedTooOldError,
+    FencedError,
     LockedError,
     NotFoundError,
     OfflineError,
@@ -62,6 +63,7 @@ ERROR_CLASSES: dict[str, type[ElementError]] = {
     "offline": OfflineError,
     "unauthorized": UnauthorizedError,
     "feed_too_old": FeedTooOldError,
+    "fenced": FencedError,
     "transport": TransportError,
 }
 
@@ -82,6 +84,8 @@ def status_for(error: ElementError, *, if_match: bool = False) -> int:
     an existing record (If-None-Match: *) is 409."""
     if isinstance(error, ConflictError):
         return 412 if if_match else 409
+    if isinstance(error, FencedError):
+        return 409
     for status, cls in STATUS_CLASSES.items():
         if type(error) is cls:
             return status

@@ -17,6 +17,7 @@ pending update to retry later).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -184,6 +185,32 @@ class TransportError(ElementError):
 
 class UnauthorizedError(ElementError):
     code = "unauthorized"
+
+
+class FencedError(ElementError):
+    """The write carried a fencing token lower than one the element has seen:
+    the writer lost its lease on the element to another replica (a provgit
+    replica's problem, never the record's; the new holder writes it)."""
+
+    code = "fenced"
+
+
+FENCE_HEADER = "X-Provgit-Fence"
+
+
+# Same as the header's pattern in element-api-v1.yaml.
+FENCE_PATTERN = re.compile(r"([A-Za-z0-9_.-]{1,200})/([0-9]{1,18})")
+
+
+def parse_fence(value: str) -> tuple[str, int]:
+    """`<element>/<token>` as (element, token); ValueError when malformed."""
+    match = FENCE_PATTERN.fullmatch(value)
+    if match is None:
+        raise ValueError(
+            f"{FENCE_HEADER} must be <element>/<token>: an element name (letters, digits, "
+            "_ . -) and an integer of at most 18 digits"
+        )
+    return match.group(1), int(match.group(2))
 
 
 class FeedTooOldError(ElementError):

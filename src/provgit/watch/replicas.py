@@ -1,0 +1,362 @@
+"""Replicas of one network's watcher on a shared PostgreSQL journal (issue #19).
+
+Any number of `provgit watch` processes may share a PostgreSQL journal. Each
+holds leases (journal/leases.py) on a fair share of the network's elements and
+applies only those; one of them also holds the leader's lease and is the one
+that follows the git ref. Every `tick` a replica, in one round trip to the
+database: says it is alive, renews what it holds, claims free or expired
+elements up to its share (the elements divided by the live replicas), hands
+back what it holds beyond its share when it is not writing to it, and tries
+for the leader's lease.
+
+A lease is good for `lease_seconds` on the database's clock; this process
+stops writing to an element `margin` seconds before that, counted on its own
+clock from when the renewal was sent (`valid`). So a replica cut off from the
+database stops before its leases can expire and another replica take them;
+the fencing token it sends with each write (`fence`) makes the element refuse
+it should a write be late all the same. While cut off it says so (log,
+`/healthz` 503, the status), and once the database answers again it claims
+elements afresh, with new tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from provgit.api.watching import (
+    LEADER,
+    Lease,
+    LeaseDbError,
+    LeaseStore,
+    lease_ops,
+)
+from provgit.watch.logs import Log
+from provgit.wire.protocol import (
+    ChangeFeed,
+    Driver,
+    ElementInfo,
+    FencedError,
+    Page,
+    WriteOp,
+    WriteResult,
+)
+
+DEFAULT_LEASE_SECONDS = 15.0
+
+
+@dataclass
+class Held:
+    token: int
+    valid_until: float  # time.monotonic(): no write to the element after this
+
+
+@dataclass
+class Round:
+    """What one round with the database came to."""
+
+    renewed: set[str]
+    claimed: dict[str, int]
+    released: set[str]
+    leases: dict[str, Lease]
+    replicas: list[str]
+    # Seconds until another replica's lease on an element of ours expires (None: none).
+    next_expiry: float | None = None
+
+
+@dataclass
+class Snapshot:
+    """The replica's state as the status shows it (no secrets, no clocks)."""
+
+    replica: str
+    leader: bool
+    healthy: bool
+    error: str | None
+    held: list[str]
+    holders: dict[str, str | None] = field(default_factory=dict)
+    replicas: list[str] = field(default_factory=list)
+
+
+def _order(replica: str, element: str) -> str:
+    # Each replica tries the free elements in its own order: two replicas
+    # claiming at once mostly reach for different ones.
+    return hashlib.sha256(f"{replica}/{element}".encode()).hexdigest()
+
+
+def _starved(table: dict[str, Lease], elements: frozenset[str], live: list[str], me: str) -> bool:
+    """A live replica holds fewer than its floor share while `me` holds the
+    most (ties: the first id): `me` hands one element over. One replica per
+    round gives, so the elements do not all move at once."""
+    if len(live) < 2:
+        return False
+    counts = dict.fromkeys(live, 0)
+    for e in elements:
+        lease = table.get(e)
+        if lease is not None and lease.live and lease.holder in counts:
+            counts[lease.holder] += 1
+    floor = len(elements) // len(live)
+    if min(counts.values()) >= floor or counts.get(me, 0) <= floor:
+        return False
+    most = max(counts.values())
+    return me == min(r for r, n in counts.items() if n == most)
+
+
+class Replica:
+    def __init__(
+        self,
+        url: str,
+        password: str | None,
+        lease_seconds: float,
+        log: Log,
+        on_change: Callable[[str], None],
+    ) -> None:
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(2).hex()}"
+        self.lease_seconds = lease_seconds
+        self.log = log
+        self.on_change = on_change
+        self.store = LeaseStore(url, password, timeout=self.margin)
+        self.held: dict[str, Held] = {}
+        self.elements: frozenset[str] = frozenset()  # the network's (from the config)
+        self.busy: frozenset[str] = frozenset()  # what the running apply writes to
+        self.url: str | None = None  # the status server's, shown to the other replicas
+        self.connected = True
+        self.error: str | None = None
+        self.stopped_writes = False
+        self.leases: dict[str, Lease] = {}
+        self.replicas: list[str] = []
+        self._round_lock = asyncio.Lock()  # the ticker and a run's first claim
+        self._next_expiry: float | None = None
+
+    @property
+    def margin(self) -> float:
+        """Writes stop this long before a lease could expire."""
+        return max(0.5, self.lease_seconds / 5)
+
+    @property
+    def tick(self) -> float:
+        return min(1.0, self.lease_seconds / 5)
+
+    @property
+    def leader(self) -> bool:
+        return self.valid(LEADER) is not None
+
+    @property
+    def healthy(self) -> bool:
+        return self.connected
+
+    def valid(self, element: str) -> Held | None:
+        """The lease on `element` if this replica may still write to it."""
+        held = self.held.get(element)
+        if held is None or time.monotonic() >= held.valid_until:
+            return None
+        return held
+
+    def fence(self, element: str) -> str | None:
+        held = self.valid(element)
+        return None if held is None else f"{element}/{held.token}"
+
+    def writable(self) -> list[str]:
+        """The elements this replica applies now."""
+        return sorted(e for e in self.held if e != LEADER and self.valid(e) is not None)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            self.id,
+            self.leader,
+            self.healthy,
+            self.error,
+            self.writable(),
+            {e: (lease.holder if lease.live else None) for e, lease in self.leases.items()},
+            list(self.replicas),
+        )
+
+    # ---- the rounds ----------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Renew, claim and rebalance every tick until `stop` is set."""
+        while not stop.is_set():
+            await self.step()
+            wait = self.tick
+            if self._next_expiry is not None:
+                # A dead replica's lease runs out before the next tick: be there.
+                wait = min(wait, max(0.02, self._next_expiry + 0.02))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+
+    async def step(self) -> None:
+        async with self._round_lock:
+            await self._step()
+
+    async def _step(self) -> None:
+        sent = time.monotonic()
+        tokens = {e: h.token for e, h in self.held.items()}
+        try:
+            r: Round = await asyncio.to_thread(
+                self.store.call, self._round, tokens, self.elements, self.busy
+            )
+        except LeaseDbError as failure:
+            self._cut_off(str(failure))
+            return
+        if not self.connected:
+            self.log.info("journal_reachable", replica=self.id)
+        self.connected, self.error, self.stopped_writes = True, None, False
+        until = sent + self.lease_seconds - self.margin
+        lost = set(tokens) - r.renewed - r.released
+        for e in sorted(lost):
+            self.held.pop(e, None)
+            self.log.warning("lease_lost", replica=self.id, element=e)
+        for e in r.released:
+            self.held.pop(e, None)
+            self.log.info("lease_released", replica=self.id, element=e)
+        for e in r.renewed:
+            if e in self.held:
+                self.held[e].valid_until = until
+        for e, token in sorted(r.claimed.items()):
+            self.held[e] = Held(token, until)
+            self.log.info("lease_claimed", replica=self.id, element=e, token=token)
+        self.leases, self.replicas = r.leases, r.replicas
+        self._next_expiry = r.next_expiry
+        if set(r.claimed) - {LEADER}:
+            self.on_change("lease")
+        if LEADER in r.claimed:
+            self.on_change("leader")
+
+    def _cut_off(self, error: str) -> None:
+        if self.connected:
+            self.log.error("journal_unreachable", replica=self.id, error=error)
+        self.connected, self.error = False, error
+        now = time.monotonic()
+        gone = sorted(e for e, h in self.held.items() if now >= h.valid_until)
+        for e in gone:
+            # Past the margin: another replica may hold it soon; a later
+            # reconnection claims it again with a new token.
+            del self.held[e]
+        if gone and not self.stopped_writes:
+            self.stopped_writes = True
+            self.log.error(
+                "writes_stopped",
+                replica=self.id,
+                elements=[e for e in gone if e != LEADER],
+                reason="leases not renewed; they may expire",
+            )
+
+    def _round(
+        self, db: Any, tokens: dict[str, int], elements: frozenset[str], busy: frozenset[str]
+    ) -> Round:
+        """One round trip's statements (in the worker thread)."""
+        lease_ops.heartbeat(db, self.id, socket.gethostname(), os.getpid(), self.url)
+        renewed = lease_ops.renew(db, self.id, tokens, self.lease_seconds)
+        live = lease_ops.live_replicas(db, self.lease_seconds)
+        table = lease_ops.leases(db)
+        mine = {e for e in renewed if e != LEADER}
+        gone_from_config = {e for e in mine if e not in elements}
+        share = math.ceil(len(elements) / max(1, len(live)))
+        keep = mine - gone_from_config
+        give = max(0, len(keep) - share)
+        if not give and _starved(table, elements, live, self.id):
+            give = 1
+        excess = sorted(keep - busy, key=lambda e: _order(self.id, e))[:give]
+        released = gone_from_config | set(excess)
+        lease_ops.release(db, self.id, released)
+        free = sorted(
+            (e for e in elements if e not in table or not table[e].live),
+            key=lambda e: _order(self.id, e),
+        )
+        claimed: dict[str, int] = {}
+        for e in free[: max(0, share - len(keep - released))]:
+            token = lease_ops.claim(db, e, self.id, self.lease_seconds)
+            if token is not None:
+                claimed[e] = token
+        if LEADER not in renewed:
+            token = lease_ops.claim(db, LEADER, self.id, self.lease_seconds)
+            if token is not None:
+                claimed[LEADER] = token
+        if claimed or released:
+            table = lease_ops.leases(db)
+        others = [
+            lease.expires - lease.now
+            for e, lease in table.items()
+            if lease.live and lease.holder != self.id and (e in elements or e == LEADER)
+        ]
+        return Round(
+            renewed - released, claimed, released, table, live, min(others) if others else None
+        )
+
+    async def stop(self) -> None:
+        """SIGTERM: hand every lease over at once, and leave the replica list."""
+        held = list(self.held)
+        self.held.clear()
+        try:
+            await asyncio.to_thread(self.store.call, self._leave, held)
+            self.log.info("leases_released", replica=self.id, elements=held)
+        except LeaseDbError as e:
+            self.log.warning("leases_not_released", replica=self.id, error=str(e))
+        finally:
+            self.store.close()
+
+    def _leave(self, db: Any, held: list[str]) -> None:
+        lease_ops.release(db, self.id, held)
+        lease_ops.forget(db, self.id)
+
+
+class FencedDriver:
+    """A driver whose writes carry this replica's fencing token for the element,
+    and are not sent at all once the lease is no longer good (`Replica.valid`)."""
+
+    def __init__(self, inner: Driver, replica: Replica) -> None:
+        self.inner = inner
+        self.replica = replica
+        self.name = inner.name
+
+    async def info(self) -> ElementInfo:
+        return await self.inner.info()
+
+    async def list_records(
+        self, collection: str, cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        return await self.inner.list_records(collection, cursor, limit)
+
+    async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
+        return await self.inner.changes(since, limit)
+
+    def _fence(self) -> None:
+        fence = self.replica.fence(self.name)
+        if fence is None:
+            raise FencedError(
+                f"replica {self.replica.id} no longer holds the lease on element "
+                f"{self.name}: the write was not sent (its new holder writes it)"
+            )
+        if hasattr(self.inner, "fence"):
+            self.inner.fence = fence
+
+    async def write(self, op: WriteOp) -> WriteResult:
+        self._fence()
+        return await self.inner.write(op)
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        self._fence()
+        return await self.inner.write_batch(ops)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def replica_json(s: Snapshot) -> dict[str, Any]:
+    """`watch.replica` of the live status document."""
+    return {
+        "id": s.replica,
+        "leader": s.leader,
+        "healthy": s.healthy,
+        "error": s.error,
+        "holds": s.held,
+        "holders": s.holders,
+        "replicas": s.replicas,
+    }

@@ -1,0 +1,187 @@
+"""Replicas of `provgit watch` on one PostgreSQL journal: the setup the replica
+tests and the failover benchmark share (real PostgreSQL, simulators, processes)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from apply.helpers import Sim, write_config
+
+from .helpers import Watch, commit_all, make_repo, start_watch
+
+T = TypeVar("T")
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60.0) -> T:
+    """Poll `check` until it returns something truthy (bounded); its value."""
+    end = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            value = check()
+        except (AssertionError, OSError, ValueError, KeyError) as e:
+            value, last = None, e
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"not within {timeout} s: {what} (last: {last!r})")
+        time.sleep(0.05)
+
+
+def sim_changes(sim: Sim, since: int = 0) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        with urllib.request.urlopen(f"{sim.url}/v1/changes?since={since}", timeout=10) as r:
+            body = json.loads(r.read())
+        out += body["changes"]
+        if not body["more"]:
+            return out
+        since = body["revision"]
+
+
+def sim_revision(sim: Sim) -> int:
+    with urllib.request.urlopen(f"{sim.url}/v1/element", timeout=10) as r:
+        return int(json.loads(r.read())["revision"])
+
+
+def fences(sim: Sim) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{sim.url}/admin/fences", timeout=10) as r:
+        report: dict[str, Any] = json.loads(r.read())
+    return report
+
+
+def fenced_put(sim: Sim, fence: str, key: str) -> tuple[int, dict[str, Any]]:
+    """A create of `cos/<key>` sent with the fencing header `fence`."""
+    request = urllib.request.Request(
+        f"{sim.url}/v1/collections/cos/records/{key}",
+        data=json.dumps({"number": int(key), "comment": "stale"}).encode(),
+        method="PUT",
+        headers={
+            "Content-Type": "application/json",
+            "If-None-Match": "*",
+            "X-Provgit-Fence": fence,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def written_twice(sim: Sim, since: int) -> dict[tuple[str, str], int]:
+    """Records the element changed more than once after revision `since`."""
+    counts: dict[tuple[str, str], int] = {}
+    for c in sim_changes(sim, since):
+        key = (c["collection"], c["key"])
+        counts[key] = counts.get(key, 0) + 1
+    return {k: n for k, n in counts.items() if n > 1}
+
+
+def first_names(sim: Sim) -> set[str]:
+    """The first names of the users the element holds (mivb: `users` collection)."""
+    names = set()
+    for c in sim_changes(sim):
+        if c["op"] == "put" and c["collection"] == "users" and c["fields"]:
+            names.add((c["key"], c["fields"].get("first_name")))
+    latest: dict[str, str] = dict(sorted(names))
+    return set(latest.values())
+
+
+@dataclass
+class Cluster:
+    """One network (a git repository), its simulators and a PostgreSQL journal."""
+
+    tmp: Path
+    sims: list[Sim]
+    journal_url: str
+    lease_seconds: float
+    users: int
+    bare: Path
+    work: Path
+    started: list[Watch]
+    extra: str = ""  # more of provgit.yaml
+    count: int = 0
+
+    def commit(self, first_name: str) -> str:
+        write_config(
+            self.work,
+            self.sims,
+            users=self.users,
+            embedded_mcl=False,
+            first_name=first_name,
+            extra_settings=self.extra,
+        )
+        return commit_all(self.work, f"users named {first_name}")
+
+    def start(self, *extra: str) -> Watch:
+        self.count += 1
+        w = start_watch(
+            [
+                "--repo",
+                str(self.bare),
+                "--ref",
+                "main",
+                "--state-dir",
+                str(self.tmp / f"replica{self.count}"),
+                "--resync-seconds",
+                "0",
+                "--fetch-seconds",
+                "0.3",
+                "--allow-mass-update",
+                "--lease-seconds",
+                str(self.lease_seconds),
+                *extra,
+            ],
+            env={"PROVGIT_JOURNAL_URL": self.journal_url},
+        )
+        self.started.append(w)
+        return w
+
+    def holders(self, w: Watch) -> dict[str, str | None]:
+        replica = w.status()["watch"]["replica"]
+        return {e: h for e, h in replica["holders"].items() if not e.startswith("@")}
+
+    def elements(self) -> list[str]:
+        return [s.name for s in self.sims]
+
+    def spread(self, w: Watch, replicas: Sequence[Watch]) -> dict[str, str] | None:
+        """The holders once every element is held and every replica holds one."""
+        holders = self.holders(w)
+        pids = {str(r.proc.pid) for r in replicas}
+        held = {e: h for e, h in holders.items() if h is not None}
+        if set(held) != set(self.elements()):
+            return None
+        if {h.split(":")[1] for h in held.values()} != pids:
+            return None
+        return held
+
+    def all_named(self, name: str) -> bool:
+        return all(first_names(s) == {name} for s in self.sims)
+
+
+def make_cluster(
+    tmp: Path,
+    sims: list[Sim],
+    journal_url: str,
+    lease_seconds: float,
+    users: int,
+    extra: str = "",
+) -> Cluster:
+    """A repository with a first commit (users named Ann) for `sims`."""
+    bare, work = make_repo(tmp)
+    c = Cluster(tmp, sims, journal_url, lease_seconds, users, bare, work, [], extra)
+    c.commit("Ann")
+    return c
+
+
+def by_pid(replicas: Sequence[Watch], replica_id: str) -> Watch:
+    pid = int(replica_id.split(":")[1])
+    return next(w for w in replicas if w.proc.pid == pid)

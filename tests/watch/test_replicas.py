@@ -1,0 +1,257 @@
+"""Replicas of `provgit watch` sharing one PostgreSQL journal (issue #19): real
+PostgreSQL (tests/journal/pg.py), real simulators, real watch processes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from apply.helpers import Sim, start_sims
+from journal import pg
+
+from .helpers import Watch
+from .replica_helpers import (
+    by_pid,
+    fenced_put,
+    fences,
+    make_cluster,
+    sim_revision,
+    wait_for,
+    written_twice,
+)
+
+LEASE = 3.0
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[pg.Server]:
+    why = pg.missing()
+    if why is not None:
+        pytest.fail(f"PostgreSQL is needed for the replica tests: {why}")
+    with pg.running() as server:
+        yield server
+
+
+@pytest.fixture
+def four_sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    # Three call servers and the MiCollab the users live on.
+    specs = [("cs1", "mivb"), ("cs2", "mivb"), ("cs3", "mivb"), ("mcl", "micollab")]
+    started = start_sims(tmp_path, specs)
+    try:
+        yield started
+    finally:
+        for s in started:
+            s.stop()
+
+
+def test_replicas_share_the_elements_and_write_each_record_once(
+    tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
+) -> None:
+    url = pg_server.url(pg_server.new_database())
+    c = make_cluster(tmp_path, four_sims, url, LEASE, users=40)
+    replicas = [c.start() for _ in range(3)]
+    watches += replicas
+    held = wait_for(
+        "the elements spread over three replicas", lambda: c.spread(replicas[0], replicas)
+    )
+    wait_for("every element has the first commit", lambda: c.all_named("Ann"))
+    assert not any(written_twice(s, 0) for s in four_sims)
+    before = {s.name: sim_revision(s) for s in four_sims}
+    c.commit("Bea")
+    wait_for("every element has the second commit", lambda: c.all_named("Bea"))
+    for s in four_sims:
+        assert written_twice(s, before[s.name]) == {}, s.name
+        # Each element was written under its holder's lease only.
+        report = fences(s)
+        assert {ch["name"] for ch in report["changes"]} == {s.name}
+        assert report["refused"] == []
+    assert set(held) == {s.name for s in four_sims}
+
+
+def _lease_rows(url: str) -> dict[str, tuple[str | None, int]]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT element, holder, token FROM replica_leases").fetchall()
+    return {e: (h, int(t)) for e, h, t in rows}
+
+
+def test_status_and_metrics_say_which_replica_holds_each_element(
+    tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
+) -> None:
+    url = pg_server.url(pg_server.new_database())
+    c = make_cluster(tmp_path, four_sims, url, LEASE, users=3)
+    replicas = [c.start() for _ in range(2)]
+    watches += replicas
+    held = wait_for(
+        "the elements spread over two replicas", lambda: c.spread(replicas[0], replicas)
+    )
+    rows = _lease_rows(url)
+    assert {e: h for e, (h, _) in rows.items() if not e.startswith("@")} == held
+    for w in replicas:
+        doc = w.status()["watch"]["replica"]
+        assert sorted(doc["holds"]) == sorted(e for e, h in held.items() if h == doc["id"])
+        assert doc["healthy"] is True
+        code, metrics, _ = w.get("/metrics")
+        assert code == 200
+        for element, holder in held.items():
+            line = f'provgit_element_lease_holder{{element="{element}",replica="{holder}"}} 1.0'
+            assert line in metrics
+        code, page, _ = w.get("/")
+        assert code == 200 and "Held by replica" in page and doc["id"] in page
+    assert sum(w.status()["watch"]["replica"]["leader"] for w in replicas) == 1
+
+
+def test_sigterm_hands_the_leases_over_at_once(
+    tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
+) -> None:
+    url = pg_server.url(pg_server.new_database())
+    # A lease far longer than the waits below: only a handover can move them in time.
+    c = make_cluster(tmp_path, four_sims, url, 120.0, users=3)
+    replicas = [c.start() for _ in range(2)]
+    watches += replicas
+    held = wait_for(
+        "the elements spread over two replicas", lambda: c.spread(replicas[0], replicas)
+    )
+    leaving = by_pid(replicas, next(iter(held.values())))
+    staying = next(w for w in replicas if w is not leaving)
+    theirs = sorted(e for e, h in held.items() if by_pid(replicas, h) is leaving)
+    assert leaving.stop() == 0
+    leaving.wait_log("leases_released", timeout=5)
+    # Released rows (holder NULL), not left to expire: nobody holds them as the leaver.
+    assert all(
+        holder is None or by_pid(replicas, holder) is staying
+        for holder, _ in _lease_rows(url).values()
+    )
+    wait_for(
+        f"the staying replica holds {theirs} too",
+        lambda: set(theirs) <= set(staying.status()["watch"]["replica"]["holds"]),
+        timeout=30,
+    )
+    c.commit("Cid")
+    wait_for("every element has the new commit", lambda: c.all_named("Cid"))
+
+
+def _journal_counts(url: str) -> tuple[int, int]:
+    """(pending updates, distribution errors) in the shared journal."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pending = conn.execute("SELECT count(*) FROM pending").fetchone()
+        errors = conn.execute("SELECT count(*) FROM dist_errors").fetchone()
+    assert pending is not None and errors is not None
+    return int(pending[0]), int(errors[0])
+
+
+SLOW_APPLY = "  batch_size: 4\n  batches_in_flight: 1\n"  # continues `apply:`
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_holder_mid_apply_another_replica_finishes_writing_nothing_twice(
+    tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
+) -> None:
+    url = pg_server.url(pg_server.new_database())
+    for s in four_sims:
+        s.admin("/admin/faults", {"latency_ms": 20})
+    c = make_cluster(tmp_path, four_sims, url, 2.0, users=60, extra=SLOW_APPLY)
+    alive = [c.start() for _ in range(3)]
+    killed: list[Watch] = []
+    rng = random.Random(19)
+    try:
+        wait_for("the first commit everywhere", lambda: c.all_named("Ann"), timeout=120)
+        for round_ in range(5):
+            name = f"N{round_}x"
+            before = {s.name: sim_revision(s) for s in four_sims}
+            target = rng.choice(four_sims)
+            writes = rng.randint(1, 40)
+            c.commit(name)
+            wait_for(
+                f"{writes} writes on {target.name}",
+                lambda: sim_revision(target) - before[target.name] >= writes,  # noqa: B023
+                timeout=120,
+            )
+            holder = _lease_rows(url)[target.name][0]
+            assert holder is not None
+            victim = by_pid(alive, holder)
+            victim.proc.kill()
+            victim.proc.wait(timeout=30)
+            alive.remove(victim)
+            killed.append(victim)
+            alive.append(c.start())
+            wait_for(f"every element named {name}", lambda: c.all_named(name), timeout=120)  # noqa: B023
+            for s in four_sims:
+                assert written_twice(s, before[s.name]) == {}, (round_, s.name)
+                assert fences(s)["refused"] == []
+            wait_for("no pending update or error left", lambda: _journal_counts(url) == (0, 0))
+    finally:
+        for w in killed:
+            if w.proc.poll() is None:
+                w.proc.kill()
+        watches += alive
+
+
+def test_a_replica_cut_off_from_postgresql_stops_writing_and_rejoins(
+    tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
+) -> None:
+    import psycopg
+
+    database = pg_server.new_database()
+    url = pg_server.url(database)
+    # Replica A logs in as its own role, so its sessions can be cut alone.
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS cutoff")
+        conn.execute(f"CREATE ROLE cutoff LOGIN SUPERUSER PASSWORD '{pg.PASSWORD}'")
+    cut_url = url.replace(f"//{pg.USER}:", "//cutoff:", 1)
+    c = make_cluster(tmp_path, four_sims, url, LEASE, users=6)
+    b = c.start()
+    watches.append(b)
+    c.journal_url = cut_url
+    a = c.start()
+    watches.append(a)
+    held = wait_for("the elements spread over both", lambda: c.spread(b, [a, b]))
+    a_id = a.status()["watch"]["replica"]["id"]
+    a_elements = sorted(e for e, h in held.items() if h == a_id)
+    a_tokens = {e: t for e, (_, t) in _lease_rows(url).items() if e in a_elements}
+    mark = a.mark()
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute("ALTER ROLE cutoff NOLOGIN")
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'cutoff'"
+        )
+    wait_for("A's /healthz says 503", lambda: a.get("/healthz")[0] == 503, timeout=30)
+    a.wait_log("journal_unreachable", after=mark)
+    a.wait_log("writes_stopped", after=mark, timeout=30)
+    assert a.status()["watch"]["replica"]["healthy"] is False
+    cut_at = {s.name: sim_revision(s) for s in four_sims}
+    wait_for(
+        "B holds every element",
+        lambda: set(b.status()["watch"]["replica"]["holds"]) == set(c.elements()),
+        timeout=30,
+    )
+    c.commit("Dee")
+    wait_for("every element named Dee", lambda: c.all_named("Dee"), timeout=60)
+    sims = {s.name: s for s in four_sims}
+    for e in a_elements:
+        s = sims[e]
+        report = fences(s)
+        # Nothing reached A's elements under A's token once it was cut off ...
+        late = [ch for ch in report["changes"] if ch["revision"] > cut_at[e]]
+        assert late and all(ch["token"] > a_tokens[e] for ch in late), late
+        # ... and the element refuses a write with it.
+        code, body = fenced_put(s, f"{e}/{a_tokens[e]}", "99")
+        assert (code, body["code"]) == (409, "fenced"), body
+        assert fences(s)["refused"][-1]["token"] == a_tokens[e]
+    for s in four_sims:
+        assert written_twice(s, cut_at[s.name]) == {}
+    mark = a.mark()
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute("ALTER ROLE cutoff LOGIN")
+    wait_for("A's /healthz says 200 again", lambda: a.get("/healthz")[0] == 200, timeout=30)
+    a.wait_log("journal_reachable", after=mark)
+    wait_for("A holds elements again", lambda: a.status()["watch"]["replica"]["holds"], timeout=60)
+    c.commit("Eve")
+    wait_for("every element named Eve", lambda: c.all_named("Eve"), timeout=60)
