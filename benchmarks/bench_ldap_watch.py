@@ -6,9 +6,10 @@ config, to the entry changed in a real slapd ("Sync Completed").
 Setup: a throwaway slapd (the test suite's fixture, tests/directory/slapd.py)
 and a network of two elements (users in people files of 500): `dir1`, a
 directory element (driver ldap, the Active Directory mapping) on that slapd,
-and `cs1`, the call server the users are hosted on (embedded). N users, each on both. Every record is written to
-the elements before the watcher starts (through the drivers, as an apply
-would), so the watcher starts on a network in sync.
+and `cs1`, the call server the users are hosted on (embedded). N users, each
+on both. Every record is written to the elements before the watcher starts
+(through the drivers, as an apply would), so the watcher starts on a network
+in sync.
 
 Trigger: `provgit watch --repo DIR --ref main --fetch-seconds 0` on the config
 as a git work tree; a one-user change (last name, so it reaches the
