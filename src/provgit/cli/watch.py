@@ -81,7 +81,16 @@ def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tup
     type=click.FloatRange(min=0),
     default=60.0,
     show_default=True,
-    help="Fetch the repository this often (--repo; 0: only on POST /reconcile).",
+    help="Fetch the repository this often (--repo; 0: only on POST /reconcile). "
+    "A local repository is also watched: a new commit is seen as git writes its ref.",
+)
+@click.option(
+    "--ref-check-seconds",
+    type=click.FloatRange(min=0.05),
+    default=10.0,
+    show_default=True,
+    help="Re-read a local repository's ref this often even without a file event "
+    "(--repo on a local path; a safety net for missed events).",
 )
 @click.option(
     "--debounce-ms",
@@ -123,6 +132,7 @@ def command(
     drift: str | None,
     resync_seconds: float,
     fetch_seconds: float,
+    ref_check_seconds: float,
     debounce_ms: int,
     host: str,
     port: int,
@@ -164,6 +174,7 @@ def command(
         drift=_drift_mode(drift, repo),
         resync_seconds=resync_seconds,
         fetch_seconds=fetch_seconds,
+        ref_check_seconds=ref_check_seconds,
         step_ms=debounce_ms,
         host=host,
         port=port,
