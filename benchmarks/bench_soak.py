@@ -40,6 +40,7 @@ import threading
 import time
 import tracemalloc
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,19 @@ class Soak:
             flush=True,
         )
 
+    def census_growth(self, before: Counter[str], after: Counter[str]) -> None:
+        grown = Counter(after)
+        grown.subtract(before)
+        print(f"objects by type, growth since commit {self.a.every}:")
+        for name, count in grown.most_common(15):
+            print(f"  {count:+,} {name} ({after[name]:,})")
+        # Who holds the newest objects of the type that grew most.
+        name = grown.most_common(1)[0][0]
+        newest = [o for o in gc.get_objects() if _type_name(o) == name][-3:]
+        for o in newest:
+            holders = [_type_name(r) for r in gc.get_referrers(o) if r is not newest]
+            print(f"  a {name} held by {holders[:6]}: {repr(o)[:160]}")
+
     async def main(self) -> None:
         ready = asyncio.Event()
 
@@ -167,6 +181,7 @@ class Soak:
         for c in clients:
             c.start()
         base: tracemalloc.Snapshot | None = None
+        census: Counter[str] = Counter()
         try:
             for n in range(1, self.a.commits + 1):
                 t0 = time.perf_counter()
@@ -180,6 +195,10 @@ class Soak:
                     self.record(n)
                 if self.a.tracemalloc and n == self.a.every:
                     base = tracemalloc.take_snapshot()
+                if self.a.census and n == self.a.every:
+                    census = object_census()
+                if self.a.census and n == self.a.commits:
+                    self.census_growth(census, object_census())
         finally:
             stop.set()
             self.watcher.stop()
@@ -202,6 +221,21 @@ def change_one_user(root: Path, n: int) -> Path:
     f = files[n % len(files)]
     f.write_text(re.sub(r"first_name: \S+", f"first_name: Soak{n}", f.read_text(), count=1))
     return f
+
+
+def _type_name(o: object) -> str:
+    t = type(o)
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def object_census() -> Counter[str]:
+    """Live objects by type, frozen ones included (a diagnostic: it unfreezes,
+    collects and freezes again, as the watcher's own full collection does)."""
+    gc.unfreeze()
+    gc.collect()
+    found = Counter(_type_name(o) for o in gc.get_objects())
+    gc.freeze()
+    return found
 
 
 def setup(args: argparse.Namespace, tmp: Path) -> tuple[Path, list[subprocess.Popen[str]]]:
@@ -231,6 +265,7 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=100, help="record RSS every N commits")
     ap.add_argument("--clients", type=int, default=2, help="threads polling the status server")
     ap.add_argument("--tracemalloc", action="store_true", help="show where memory grew")
+    ap.add_argument("--census", action="store_true", help="live objects by type: what grew")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--show-log", action="store_true", help="print the watcher's log lines")
     a = ap.parse_args()
@@ -249,7 +284,7 @@ def main() -> int:
             f"{a.commits} commits in {elapsed:.0f} s, "
             f"median {statistics.median(soak.seconds):.3f} s per commit"
         )
-        if not a.no_readme and not a.tracemalloc:
+        if not a.no_readme and not a.tracemalloc and not a.census:
             write_readme(a, soak, elapsed)
         return 0
     finally:

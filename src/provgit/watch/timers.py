@@ -22,7 +22,8 @@ DEEP_GC_IDLE_SECONDS = 30.0
 # or, in a watcher never idle that long, runs after a run once this long passed
 # since the last one (a few seconds at 100,000 users, once in ten minutes).
 DEEP_GC_BUSY_SECONDS = 600.0
-# Survivors of the runs since the last freeze beyond which they are frozen.
+# Objects left by the runs since the last freeze beyond which they are frozen
+# (a one-user change at 100,000 users leaves a few thousand).
 FREEZE_AT_OBJECTS = 200_000
 # The confirming read of held removals starts this long after the grace ends.
 CONFIRM_MARGIN_SECONDS = 0.05
@@ -130,21 +131,23 @@ class Timers:
     def after_run(self) -> None:
         """Runs go with the cyclic GC off (cli/__init__.py); a process that
         lives for weeks collects between runs instead."""
-        # What is not frozen: what runs left since the last freeze, survivors
-        # and cyclic garbage. Collected before any freeze, or that garbage is
-        # frozen with the survivors and kept until a full collection, which a
-        # watcher applying a commit every few seconds never reached while it
-        # waited for 30 s of idleness (0.27 MB per commit). Frozen objects
-        # are not walked, so this costs what the runs since the last freeze
-        # left alive.
-        gc.collect()
-        if len(gc.get_objects(generation=2)) > FREEZE_AT_OBJECTS:
-            # Many survivors (a first run, a change that reprojected
-            # everything): frozen, out of every later collection's way, as
-            # walking 100,000 users' models takes seconds. A one-user change
-            # leaves a few thousand: they stay collectable, so the next run's
-            # collection frees what replaced them.
+        if gc.get_count()[0] > FREEZE_AT_OBJECTS:
+            # A big run (the first at 100,000 users, a change that reprojected
+            # everything) left millions of objects: walking them takes seconds
+            # that the next commit would wait for. Frozen unwalked, out of every
+            # later collection's way; their garbage waits for the next full
+            # collection (idle, or DEEP_GC_BUSY_SECONDS).
             gc.freeze()
+        else:
+            # What is not frozen: what runs left since the last freeze,
+            # survivors and cyclic garbage. Collected, not frozen with the
+            # survivors: a watcher applying a commit every few seconds never
+            # had the 30 s of idleness its full collection waited for, and kept
+            # every run's cycles (0.27 MB per commit in the #16 soak). Frozen
+            # objects are not walked: this costs what those runs left alive.
+            gc.collect()
+            if len(gc.get_objects(generation=2)) > FREEZE_AT_OBJECTS:
+                gc.freeze()  # survivors of many small runs: out of the way too
         self._deep_gc_due = True
         if time.monotonic() - self._deep_gc_at > DEEP_GC_BUSY_SECONDS:
             # Busy for long: frozen objects that became cyclic garbage since
