@@ -49,6 +49,8 @@ class RefFilter:
                 continue
             if not parts:
                 continue
+            if parts[:2] == ("refs", "notes"):
+                return False  # the watcher's own git notes, written after each run
             if parts[0] == "refs" or parts in (("HEAD",), ("packed-refs",)):
                 return True
             # A linked worktree's HEAD: .git/worktrees/NAME/HEAD.
