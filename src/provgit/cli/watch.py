@@ -86,11 +86,12 @@ def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tup
 )
 @click.option(
     "--ref-check-seconds",
-    type=click.FloatRange(min=0.05),
+    type=click.FloatRange(min=0),
     default=10.0,
     show_default=True,
     help="Re-read a local repository's ref this often even without a file event "
-    "(--repo on a local path; a safety net for missed events).",
+    "(--repo on a local path; a safety net for missed events). 0: do not watch the "
+    "refs at all (new commits only through --fetch-seconds and POST /reconcile).",
 )
 @click.option(
     "--debounce-ms",

@@ -195,7 +195,7 @@ class Watcher:
             background.append(
                 asyncio.create_task(self._watch_files([self.o.state_dir]), name="watchfiles")
             )
-        elif git_dirs:
+        elif git_dirs and self.o.ref_check_seconds > 0:
             background.append(asyncio.create_task(self._watch_refs(git_dirs), name="refs"))
         self.trigger("start")
         try:
