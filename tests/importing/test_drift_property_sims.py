@@ -101,6 +101,10 @@ def network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Network
                 str(state),
                 "--fetch-seconds",
                 "0",
+                # Not the ref watch either: the test's own merge and reconcile
+                # must not race a run of the watcher.
+                "--ref-check-seconds",
+                "0",
                 "--resync-seconds",
                 "0",
                 "--drift",

@@ -81,7 +81,17 @@ def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tup
     type=click.FloatRange(min=0),
     default=60.0,
     show_default=True,
-    help="Fetch the repository this often (--repo; 0: only on POST /reconcile).",
+    help="Fetch the repository this often (--repo; 0: only on POST /reconcile). "
+    "A local repository is also watched: a new commit is seen as git writes its ref.",
+)
+@click.option(
+    "--ref-check-seconds",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Re-read a local repository's ref this often even without a file event "
+    "(--repo on a local path; a safety net for missed events). 0: do not watch the "
+    "refs at all (new commits only through --fetch-seconds and POST /reconcile).",
 )
 @click.option(
     "--debounce-ms",
@@ -130,6 +140,7 @@ def command(
     drift: str | None,
     resync_seconds: float,
     fetch_seconds: float,
+    ref_check_seconds: float,
     debounce_ms: int,
     host: str,
     port: int,
@@ -172,6 +183,7 @@ def command(
         drift=_drift_mode(drift, repo),
         resync_seconds=resync_seconds,
         fetch_seconds=fetch_seconds,
+        ref_check_seconds=ref_check_seconds,
         step_ms=debounce_ms,
         host=host,
         port=port,

@@ -54,7 +54,12 @@ class ConfigTracker:
         self.metrics = metrics
         self.desired: Desired | None = None
         self.applied_commit: str | None = None
-        self.tried: set[str] = set()  # commits (or trees) already run or refused
+        # The last commit (or tree) refused: the ref staying on it is not judged
+        # again on every tick. One, not a set of every commit seen: a watcher
+        # applying a commit every few seconds for months kept them all, and a
+        # force-push back to an older good commit was ignored (that commit
+        # was "tried") although the ref now names it.
+        self.refused_id: str | None = None
         self._first = True
         # A new config was held (removals), not applied yet: the next run applies it.
         self.pending = False
@@ -92,7 +97,7 @@ class ConfigTracker:
     def reload(self) -> None:
         """SIGHUP: every cache dropped, every config judged again."""
         self.cache.clear()
-        self.tried.clear()
+        self.refused_id = None
 
     # ---- reading and validating ------------------------------------------------------
 
@@ -102,7 +107,7 @@ class ConfigTracker:
         first, self._first = self._first, False
         reload = "reload" in reasons
         if self.follower is not None:
-            look = first or reload or bool(reasons & {"fetch", "webhook", "leader"})
+            look = first or reload or bool(reasons & {"fetch", "webhook", "leader", "ref"})
             return await self._refresh_git(look, reload, journal)
         self.read_refused = False
         if not (first or reload or "change" in reasons or "confirm" in reasons):
@@ -154,7 +159,9 @@ class ConfigTracker:
             self.log.error("ref_unreadable", error=str(e))
             return False
         current = self.desired.source.commit if self.desired else None
-        if not reload and (head == current or (head in self.tried and self.desired is not None)):
+        if not reload and (
+            head == current or (head == self.refused_id and self.desired is not None)
+        ):
             return False
         self.log.info("commit_found", commit=head, applied=self.applied_commit)
         with self.live.timed("read"):
@@ -167,6 +174,7 @@ class ConfigTracker:
             # Starting on a refused commit: the last good one stays the desired state.
             good = await asyncio.to_thread(self.follower.read, self.applied_commit)
             await self._consider(good, self.applied_commit, journal)
+            self.refused_id = head  # still the ref's commit, still refused
         return False
 
     async def _consider(self, source: ConfigSource, label: str, journal: Journal) -> bool:
@@ -174,10 +182,11 @@ class ConfigTracker:
         with self.live.timed("validate"):
             key, validated = await asyncio.to_thread(self.cache.validate, source)
         ident = source.commit or key
-        self.tried.add(ident)
         if not validated.ok:
+            self.refused_id = ident
             self._refuse(source, label, ident, validated, journal)
             return False
+        self.refused_id = None  # the ref moving back to it later is news again
         if self.live.refused is not None and self.live.refused.get("id") != ident:
             self.live.refused = None  # a newer good config replaces the refusal
         if (

@@ -119,6 +119,18 @@ class GitFollower:
             return False
         return True
 
+    def git_dirs(self) -> list[Path]:
+        """Where a local repository's refs live: its git directory and, for a
+        linked worktree, the common one (refs/, packed-refs); none for a URL."""
+        if self.remote:
+            return []
+        out = run_git(
+            self.repo, "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir"
+        )
+        dirs = list(dict.fromkeys(Path(x).resolve() for x in out.decode().splitlines() if x))
+        # A linked worktree's own directory lies inside the common one: watched once.
+        return [d for d in dirs if not any(d != o and d.is_relative_to(o) for o in dirs)]
+
     def head(self) -> str:
         try:
             return resolve_commit(self.repo, self.ref)

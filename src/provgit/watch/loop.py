@@ -43,12 +43,13 @@ from provgit.api.watching import (
 )
 from provgit.publish import reports_dir
 from provgit.watch.config_tracker import ConfigTracker
-from provgit.watch.follower import GitFollower
+from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.journals import Journals
 from provgit.watch.live import LiveStatus
 from provgit.watch.logs import Log
 from provgit.watch.metrics import Metrics
 from provgit.watch.options import MAX_PROBLEMS, DriftMode, WatchOptions
+from provgit.watch.refs import follow_refs
 from provgit.watch.replicas import DEFAULT_LEASE_SECONDS, Replica, replica_json
 from provgit.watch.run import Reconciler
 from provgit.watch.server import start as start_server
@@ -183,6 +184,7 @@ class Watcher:
     async def run(self, ready: Any) -> None:
         """Serve and reconcile until SIGTERM/SIGINT; `ready(url)` once listening."""
         self.o.state_dir.mkdir(parents=True, exist_ok=True)
+        git_dirs: list[Path] = []
         self.journals.open()
         self._mark_interrupted()  # a run of ours that died without finishing
         # Runs of other processes that died (SIGKILL, power loss): marked now,
@@ -192,6 +194,7 @@ class Watcher:
         if self.follower is not None:
             await asyncio.to_thread(self.follower.prepare)
             await asyncio.to_thread(self.follower.check_ref)
+            git_dirs = await asyncio.to_thread(self.follower.git_dirs)
             self.config.load_applied(self.journal)
         self._seed_metrics()
         runner, url = await start_server(self, self.o.host, self.o.port, self.o.token)
@@ -226,6 +229,8 @@ class Watcher:
             background.append(
                 asyncio.create_task(self._watch_files([self.o.state_dir]), name="watchfiles")
             )
+        elif git_dirs and self.o.ref_check_seconds > 0:
+            background.append(asyncio.create_task(self._watch_refs(git_dirs), name="refs"))
         self.trigger("start")
         try:
             await self._single_flight()
@@ -263,6 +268,30 @@ class Watcher:
             )
         except Exception as e:  # the watcher keeps serving and resyncing
             self.log.error("file_watch_failed", error=f"{type(e).__name__}: {e}")
+
+    async def _watch_refs(self, git_dirs: list[Path]) -> None:
+        """A local repository: a new commit of the ref asks for a run (refs.py)."""
+        follower = self.follower
+        assert follower is not None
+
+        def read_ref() -> str | None:
+            try:
+                return follower.head()
+            except FollowError:
+                return None  # a deleted branch: the fetch tick and the runs say so
+
+        try:
+            await follow_refs(
+                git_dirs,
+                read_ref,
+                self.trigger,
+                self.stop_event,
+                last=await asyncio.to_thread(read_ref),
+                check_seconds=self.o.ref_check_seconds,
+                on_error=lambda e: self.log.warning("ref_read_failed", error=str(e)),
+            )
+        except Exception as e:  # the watcher keeps serving; the fetch tick still runs
+            self.log.error("ref_watch_failed", error=f"{type(e).__name__}: {e}")
 
     async def _single_flight(self) -> None:
         while not self.stopping:

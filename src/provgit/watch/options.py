@@ -28,6 +28,8 @@ class WatchOptions:
     drift: DriftMode | None = None
     resync_seconds: float = 300.0
     fetch_seconds: float = 60.0
+    # A local repository's refs are watched (refs.py); this is the safety re-read.
+    ref_check_seconds: float = 10.0
     step_ms: int = 50
     debounce_ms: int = 1600
     host: str = "127.0.0.1"

@@ -1,0 +1,70 @@
+"""The watcher's collections between runs (timers.py): with the cyclic GC off,
+what a run leaves as cyclic garbage must still be freed, also in a watcher
+that is never idle (a commit every few seconds). The memory curve itself is
+benchmarks/bench_soak.py; here, that the garbage of one run is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provgit.watch.options import WatchOptions
+from provgit.watch.timers import DEEP_GC_BUSY_SECONDS, Timers
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a cycle: only the cyclic GC frees it
+
+
+@pytest.fixture
+def gc_as_the_cli_leaves_it() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if was:
+            gc.enable()
+
+
+def _timers(tmp_path: Path) -> Timers:
+    return Timers(
+        WatchOptions(config=tmp_path, state_dir=tmp_path), lambda _: None, asyncio.Event()
+    )
+
+
+def _cycle() -> weakref.ref[_Node]:
+    return weakref.ref(_Node())
+
+
+def test_cyclic_garbage_of_a_run_is_freed_after_it_not_frozen(
+    tmp_path: Path, gc_as_the_cli_leaves_it: None
+) -> None:
+    timers = _timers(tmp_path)
+    garbage = _cycle()
+    assert garbage() is not None  # the GC is off: nothing freed it yet
+    timers.after_run()
+    assert garbage() is None
+
+
+def test_frozen_garbage_is_freed_by_a_full_collection_in_a_watcher_never_idle(
+    tmp_path: Path, gc_as_the_cli_leaves_it: None
+) -> None:
+    timers = _timers(tmp_path)
+    kept = _Node()
+    survivor = weakref.ref(kept)
+    gc.freeze()  # a big run's survivors, frozen
+    del kept  # a later run replaced them: garbage, but frozen
+    timers.after_run()
+    assert survivor() is not None  # a run's collection does not walk frozen objects
+    timers._deep_gc_at = time.monotonic() - DEEP_GC_BUSY_SECONDS - 1
+    timers.after_run()
+    assert survivor() is None
