@@ -26,6 +26,7 @@ from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.source import ConfigSource
 from provgit.validate import Validated, validate_source
+from provgit.validate.by_file import validate_by_file
 from provgit.validate.cache import Verdict, VerdictStore, recording_reads
 
 if TYPE_CHECKING:
@@ -148,6 +149,12 @@ class Config:
         if result is not None:
             return result
         traced, reads = recording_reads(source)
+        if cache is not None and not secrets:
+            # Each file's facts kept: after an edit only the edited files are checked again.
+            result = validate_by_file(traced, cache)
+            assert store is not None
+            store.put(source, result, reads)
+            return result
         full = validate_source(traced, cache)
         result = Verdict(
             full.diagnostics, full.state.counts(), full.files, full.parsed, full.cached
