@@ -26,7 +26,6 @@ from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.source import ConfigSource
 from provgit.validate import Validated, validate_source
-from provgit.validate.by_file import validate_by_file
 from provgit.validate.cache import Verdict, VerdictStore, recording_reads
 
 if TYPE_CHECKING:
@@ -150,6 +149,8 @@ class Config:
             return result
         traced, reads = recording_reads(source)
         if cache is not None and not secrets:
+            from provgit.validate.by_file import validate_by_file
+
             # Each file's facts kept: after an edit only the edited files are checked again.
             result = validate_by_file(traced, cache)
             assert store is not None
