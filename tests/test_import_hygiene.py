@@ -1,5 +1,6 @@
 """`provgit validate` starts small: no HTTP client, no element server code, and
-none of the stages after validation (the library API loads them on use)."""
+none of the stages after validation, not even the planner, the journal's
+tables, SQLite or asyncio (the library API loads them on use)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ try:
 except SystemExit as e:
     assert e.code == 0, e.code
 later = ("provgit.simulator", "provgit.drivers", "provgit.apply", "provgit.importing",
-         "provgit.publish", "provgit.incremental")
-heavy = sorted(m for m in sys.modules if m == "aiohttp" or m.startswith(later))
+         "provgit.publish", "provgit.incremental", "provgit.plan", "provgit.projection",
+         "provgit.journal.db", "provgit.observe")
+heavy = sorted(m for m in sys.modules
+               if m in ("aiohttp", "asyncio", "sqlite3") or m.startswith(later))
 print("HEAVY", heavy)
 """
 

@@ -11,13 +11,13 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provgit.api.errors import JournalUnavailable
+from provgit.api.journals import existing_journal as existing_journal
+from provgit.api.journals import open_journal as open_journal
 from provgit.api.network import connect, remember_writes
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
 from provgit.exitcodes import Interrupted
-from provgit.journal import Journal, JournalError
-from provgit.journal.db import FILENAME, journal_exists
+from provgit.journal import Journal
 from provgit.model.state import DesiredState
 from provgit.plan import Plan
 from provgit.publish import reports_dir, write_status
@@ -37,29 +37,6 @@ class Applied:
     def exit_code(self) -> int:
         """What `provgit apply` exits with for it (0 in sync, 3 refused, 4 errors left)."""
         return self.result.exit_code()
-
-
-def open_journal(state_dir: Path) -> Journal:
-    """The journal, created when there is none yet."""
-    try:
-        return Journal.open(state_dir)
-    except JournalError as e:
-        raise JournalUnavailable(str(e)) from None
-
-
-def existing_journal(config: Path, state_dir: Path) -> Journal:
-    """The journal of past runs; reading must not create state (a mistyped
-    path would otherwise answer "no errors")."""
-    path = state_dir / FILENAME
-    if not journal_exists(state_dir):
-        raise JournalUnavailable(
-            f"no runs recorded for {config} (no journal in {state_dir}); "
-            "run `provgit reconcile` or `provgit apply` first"
-        )
-    try:
-        return Journal(path)
-    except JournalError as e:
-        raise JournalUnavailable(str(e)) from None
 
 
 async def execute(

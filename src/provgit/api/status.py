@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provgit.api.errors import UsageProblem
+from provgit.api.journals import existing_journal, open_journal
 from provgit.api.planning import status_inputs
-from provgit.api.running import existing_journal, open_journal
 from provgit.journal import NETWORK, Suspension
 from provgit.model.kinds import KINDS, resolve_kind
 from provgit.model.settings import Settings

@@ -24,25 +24,41 @@ Tables (schema version in `meta`; migrations in schema.py), one module each:
 `Journal.open_read_only(path)`, only reads and never changes the file.
 """
 
-from provgit.journal.db import (
-    EVENT_TYPES,
-    FILENAME,
-    NETWORK,
-    SCHEMA_VERSION,
-    DistributionError,
-    DriftItem,
-    Event,
-    Intent,
-    Journal,
-    JournalError,
-    JournalReader,
-    LastWrite,
-    PendingUpdate,
-    Suspension,
-    fields_hash,
-    journal_exists,
-    read_journal,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provgit.journal.db import (
+        EVENT_TYPES,
+        FILENAME,
+        NETWORK,
+        SCHEMA_VERSION,
+        DistributionError,
+        DriftItem,
+        Event,
+        Intent,
+        Journal,
+        JournalError,
+        JournalReader,
+        LastWrite,
+        PendingUpdate,
+        Suspension,
+        fields_hash,
+        journal_exists,
+        read_journal,
+    )
+
+
+# Loaded on first use (PEP 562): `provgit.journal.location` (which every
+# command reads to find its journal) must not load SQLite and every table
+# module for `provgit validate`.
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'provgit.journal' has no attribute {name!r}")
+    value = getattr(import_module("provgit.journal.db"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EVENT_TYPES",

@@ -12,10 +12,6 @@ from provgit.model.build import FileModels, assemble_state, build_file
 from provgit.model.findings import Finding, resolve
 from provgit.model.state import DesiredState
 from provgit.source import SETTINGS_FILE, ConfigSource
-from provgit.validate.element_files import check_element_files
-from provgit.validate.rules import check_rules
-from provgit.validate.secret_files import check_secret_files
-from provgit.validate.secret_reuse import check_secret_reuse
 
 
 @dataclass(frozen=True)
@@ -36,6 +32,13 @@ def check_network(
 ) -> list[Finding]:
     """Each record's own findings plus the checks across records and files
     (shared with the watcher's incremental validation)."""
+    # The rules are loaded here, not with the package: `provgit status` and the
+    # plan memo read `validate.cache` and never run them.
+    from provgit.validate.element_files import check_element_files
+    from provgit.validate.rules import check_rules
+    from provgit.validate.secret_files import check_secret_files
+    from provgit.validate.secret_reuse import check_secret_reuse
+
     if any(e.path == SETTINGS_FILE for e in source.errors):
         # provgit.yaml could not be read: that error says it, not a second one.
         findings = [f for f in findings if not (f.code == "settings" and not f.at.path)]

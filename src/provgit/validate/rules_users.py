@@ -6,11 +6,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from provgit.model.login import skeleton
+from provgit.model.network import Element
 from provgit.model.telephony import User
 from provgit.validate.rules_base import RuleBase, Suggest, dn_index, or_suggest, shown
 
 # Call servers accept at most this many characters of a name in their directory.
 DIRECTORY_NAME_MAX = 21
+
+
+def hosting(elements: Mapping[str, Element]) -> set[str]:
+    """The elements a user may name as host."""
+    # An element whose type failed its own check may well be a call server.
+    return {n for n, e in elements.items() if e.type in ("mivb", None)}
+
+
+def directory_name_too_long(u: User) -> bool:
+    """The name a call server would derive (no directory_name given) is too long."""
+    return (
+        u.directory_name is None
+        and u.last_name is not None
+        and u.first_name is not None
+        and len(u.last_name) + 2 + len(u.first_name) > DIRECTORY_NAME_MAX
+    )
 
 
 class UserRules(RuleBase):
@@ -22,8 +39,7 @@ class UserRules(RuleBase):
         templates = self.state.all_of("templates")
         departments = self.state.all_of("departments")
         locations = self.state.all_of("locations")
-        # An element whose type failed its own check may well be a call server.
-        call_servers = {n for n, e in self.elements.items() if e.type in ("mivb", None)}
+        call_servers = hosting(self.elements)
         s_role, s_template = Suggest(roles), Suggest(templates)
         s_dept, s_loc = Suggest(departments), Suggest(locations)
         s_host = Suggest(sorted(call_servers))
@@ -67,12 +83,7 @@ class UserRules(RuleBase):
                 self.check_host(login, u.host, s_host)
             if u.services:
                 self.check_services(login, u, dns, users)
-            if (
-                u.directory_name is None
-                and u.last_name is not None
-                and u.first_name is not None
-                and len(u.last_name) + 2 + len(u.first_name) > DIRECTORY_NAME_MAX
-            ):
+            if directory_name_too_long(u):
                 self.long_directory_name(login, u)
         self.check_logins(users)
         # After all DNs are known, so the order of users does not matter.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from provgit.load.yaml_events import Path as DataPath
 from provgit.model.common import SecretRef
@@ -19,9 +20,7 @@ from provgit.source import SETTINGS_FILE, ConfigSource
 
 
 def check_secret_files(state: DesiredState, source: ConfigSource) -> list[Finding]:
-    if source.disk_root is None:
-        return []
-    root = _real(Path(source.disk_root))
+    root = config_root(source)
     if root is None:
         return []
     out: list[Finding] = []
@@ -30,9 +29,8 @@ def check_secret_files(state: DesiredState, source: ConfigSource) -> list[Findin
     real: dict[str, Path | None] = {}
     for at, kind, key, ref in _file_refs(state):
         assert ref.file is not None
-        if ref.file not in pseudo:
-            pseudo[ref.file] = pseudo_file(Path(ref.file).expanduser())
-        if pseudo[ref.file]:
+        problem = file_problem(ref.file, root, pseudo, real)
+        if problem == "pseudo":
             out.append(
                 Finding(
                     at,
@@ -46,10 +44,7 @@ def check_secret_files(state: DesiredState, source: ConfigSource) -> list[Findin
                 )
             )
             continue
-        if ref.file not in real:
-            real[ref.file] = _real(Path(ref.file).expanduser())
-        target = real[ref.file]
-        if target is not None and target.is_relative_to(root):
+        if problem == "inside":
             out.append(
                 Finding(
                     at,
@@ -63,6 +58,26 @@ def check_secret_files(state: DesiredState, source: ConfigSource) -> list[Findin
                 )
             )
     return out
+
+
+def config_root(source: ConfigSource) -> Path | None:
+    """The folder secret files must lie outside of (None: no such check here)."""
+    return None if source.disk_root is None else _real(Path(source.disk_root))
+
+
+def file_problem(
+    file: str, root: Path, pseudo: dict[str, bool], real: dict[str, Path | None]
+) -> Literal["pseudo", "inside"] | None:
+    """What is wrong with a secret file `file` (`pseudo`, `real`: looked up
+    once per check, as 100,000 PINs may name one key file)."""
+    if file not in pseudo:
+        pseudo[file] = pseudo_file(Path(file).expanduser())
+    if pseudo[file]:
+        return "pseudo"
+    if file not in real:
+        real[file] = _real(Path(file).expanduser())
+    target = real[file]
+    return "inside" if target is not None and target.is_relative_to(root) else None
 
 
 def _real(p: Path) -> Path | None:

@@ -21,16 +21,22 @@ from provgit.model.state import DesiredState
 from provgit.source import SETTINGS_FILE
 
 
-def check_secret_reuse(state: DesiredState) -> list[Finding]:
+def guarded_secrets(state: DesiredState, seen: dict[str, Path]) -> dict[str, str]:
+    """The identity of every secret no PIN may be (the key, the tokens) -> what it is."""
     key = state.settings.secret_key
     guarded: dict[str, str] = {}
-    seen: dict[str, Path] = {}
     if key is not None:
         guarded[_identity(key, seen)] = "the network's secret_key (it signs plans)"
     for name, element in state.elements.items():
         token = element.connection.token
         if token is not None:
             guarded.setdefault(_identity(token, seen), f"element {name}'s connection token")
+    return guarded
+
+
+def check_secret_reuse(state: DesiredState) -> list[Finding]:
+    seen: dict[str, Path] = {}
+    guarded = guarded_secrets(state, seen)
     if not guarded:
         return []
     out: list[Finding] = []
@@ -54,13 +60,17 @@ def check_secret_reuse(state: DesiredState) -> list[Finding]:
 
 
 def _identity(ref: SecretRef, seen: dict[str, Path]) -> str:
+    return identity(ref.env, ref.file, ref.key, seen)
+
+
+def identity(env: str | None, file: str | None, key: str | None, seen: dict[str, Path]) -> str:
     """Two references to the same secret compare equal (a file through any link)."""
-    if ref.env is not None:
-        return f"env:{ref.env}"
-    assert ref.file is not None
+    if env is not None:
+        return f"env:{env}"
+    assert file is not None
     # A key file holds many secrets: the same file with another key is another secret.
-    keyed = f"#key:{ref.key}" if ref.key is not None else ""
-    return f"file:{_real(ref.file, seen)}{keyed}"
+    keyed = f"#key:{key}" if key is not None else ""
+    return f"file:{_real(file, seen)}{keyed}"
 
 
 def _real(file: str, seen: dict[str, Path]) -> Path:
