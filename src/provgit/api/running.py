@@ -17,6 +17,7 @@ from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
 from provgit.exitcodes import Interrupted
 from provgit.journal import Journal, JournalError
+from provgit.journal.schema import JournalLost
 from provgit.journal.db import FILENAME, journal_exists
 from provgit.model.state import DesiredState
 from provgit.plan import Plan
@@ -111,6 +112,11 @@ async def execute(
         raise Interrupted(
             f"Interrupted: {which} was stopped by SIGTERM before it finished; it is journaled "
             "as interrupted, and the next run plans what is left again."
+        ) from None
+    except JournalLost as e:
+        raise JournalUnavailable(
+            f"the run stopped: {e}. No element was written without its intent journaled; "
+            "writes whose outcome is not recorded are settled by the next run"
         ) from None
     finally:
         if handled:
