@@ -2,13 +2,15 @@
 sessions (`pg_terminate_backend`) at a chosen write: the journal's database
 connection drops in the middle of a real `provgit reconcile`.
 
-    python tests/support/pg_drop_at.py POINT ADMIN_URL PROVGIT-ARGS...
+    python tests/support/pg_drop_at.py POINT ADMIN_URL KEEP_OUT PROVGIT-ARGS...
 
 POINT is as for tests/support/kill_after.py. ADMIN_URL is the server's
 maintenance database (with its password); every session whose
 application_name is `provgit` is terminated, and the hook waits until none is
-left. The hook goes in through provgit's public injection point
-(`provgit.apply.install_write_hook`).
+left. KEEP_OUT: a database name to refuse connections to from then on
+(ALLOW_CONNECTIONS false: the server stays down for provgit), or "-".
+The hook says on stderr how many sessions it ended. It goes in through
+provgit's public injection point (`provgit.apply.install_write_hook`).
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ LAUNCHER = Path(__file__).resolve()
 DEADLINE_S = 20
 
 
-def command(point: str, admin_url: str, *args: str) -> list[str]:
-    return [sys.executable, str(LAUNCHER), point, admin_url, *args]
+def command(point: str, admin_url: str, keep_out: str, *args: str) -> list[str]:
+    return [sys.executable, str(LAUNCHER), point, admin_url, keep_out, *args]
 
 
-def terminate(admin_url: str) -> None:
+def terminate(admin_url: str, keep_out: str = "-") -> int:
     """End every provgit session on the server; returns once none is left."""
     import psycopg
 
+    ended = 0
     with psycopg.connect(admin_url, autocommit=True) as conn:
+        if keep_out != "-":
+            conn.execute(f"ALTER DATABASE {keep_out} ALLOW_CONNECTIONS false")
         end = time.monotonic() + DEADLINE_S
         while True:
             left = conn.execute(
@@ -37,7 +42,8 @@ def terminate(admin_url: str) -> None:
                 "WHERE application_name = 'provgit' AND pid <> pg_backend_pid()"
             ).fetchone()
             if not left or not left[0] or time.monotonic() > end:
-                return
+                return ended
+            ended += int(left[0])
             time.sleep(0.02)
 
 
@@ -46,14 +52,15 @@ def main(argv: list[str]) -> None:
     from provgit.cli import main as provgit
     from support.kill_after import parse_point
 
-    raw, admin_url, *rest = argv
+    raw, admin_url, keep_out, *rest = argv
     point = parse_point(raw)
     if point is None:
         raise SystemExit(f"pg_drop_at: {raw!r} is not a write point (N or N:before)")
 
     def drop(n: int, moment: WriteMoment) -> None:
         if (n, moment) == point:
-            terminate(admin_url)
+            ended = terminate(admin_url, keep_out)
+            print(f"pg_drop_at: ended {ended} provgit session(s)", file=sys.stderr)
 
     install_write_hook(drop)
     sys.argv = ["provgit", *rest]

@@ -17,8 +17,8 @@ from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
 from provgit.exitcodes import Interrupted
 from provgit.journal import Journal, JournalError
-from provgit.journal.schema import JournalLost
 from provgit.journal.db import FILENAME, journal_exists
+from provgit.journal.schema import JournalLost
 from provgit.model.state import DesiredState
 from provgit.plan import Plan
 from provgit.publish import reports_dir, write_status
