@@ -4,6 +4,7 @@ ends with a clear message and exit code, and the next run settles it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -119,3 +120,23 @@ def test_a_journal_down_past_the_retries_stops_the_apply_before_the_next_element
     assert _open_intents(url) == []
     assert {key for _, c, key in _on_sims(sims) if c == "users"} == {f"user{i}" for i in range(6)}
     assert _runs(url)[-1][1] == "Sync Completed"
+
+
+def test_a_journal_cluster_restarted_mid_apply_is_reconnected_and_the_run_completes(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    # A cluster of its own: restarting the shared one would cut other tests off.
+    with pg.running() as server:
+        if server.restart_argv is None:
+            pytest.skip("PROVGIT_TEST_PG_URL names a server this test cannot restart")
+        url = server.url(server.new_database())
+        config = write_config(tmp_path / "config", sims, users=6, extra_settings=SERIAL)
+        restart = "restart:" + json.dumps(server.restart_argv)
+        ran = _reconcile_dropped_at("11", server, url, config, keep_out=restart)
+        assert "pg_drop_at: restarted the cluster" in ran.err, ran.err
+        assert ran.code == 0, ran.out + ran.err
+        assert _runs(url) == [(1, "Sync Completed")]
+        assert _open_intents(url) == []
+        written = _on_sims(sims)
+        assert {key for _, c, key in written if c == "users"} == {f"user{i}" for i in range(6)}
+        assert written <= _journaled(url)

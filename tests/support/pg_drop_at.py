@@ -8,13 +8,16 @@ POINT is as for tests/support/kill_after.py. ADMIN_URL is the server's
 maintenance database (with its password); every session whose
 application_name is `provgit` is terminated, and the hook waits until none is
 left. KEEP_OUT: a database name to refuse connections to from then on
-(ALLOW_CONNECTIONS false: the server stays down for provgit), or "-".
+(ALLOW_CONNECTIONS false: the server stays down for provgit), "-", or
+"restart:" and a JSON argv that restarts the cluster (run instead of terminating).
 The hook says on stderr how many sessions it ended. It goes in through
 provgit's public injection point (`provgit.apply.install_write_hook`).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,7 +61,11 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"pg_drop_at: {raw!r} is not a write point (N or N:before)")
 
     def drop(n: int, moment: WriteMoment) -> None:
-        if (n, moment) == point:
+        if (n, moment) == point and keep_out.startswith("restart:"):
+            argv = json.loads(keep_out.removeprefix("restart:"))
+            subprocess.run(argv, check=True, capture_output=True, timeout=DEADLINE_S * 3)
+            print("pg_drop_at: restarted the cluster", file=sys.stderr)
+        elif (n, moment) == point:
             ended = terminate(admin_url, keep_out)
             print(f"pg_drop_at: ended {ended} provgit session(s)", file=sys.stderr)
 

@@ -128,12 +128,14 @@ class PostgresDb:
     def _guarded(self, statement: str, run: Callable[[], Any]) -> Any:
         import psycopg
 
-        reading = statement.upper().startswith(_READS) and not self._in_transaction
-        if self.lost is not None and not reading:
+        upper = statement.upper()
+        # BEGIN writes nothing: after a break it is as safe to send again as a read.
+        reading = upper.startswith((*_READS, "BEGIN")) and not self._in_transaction
+        if self.lost is not None and not upper.startswith(_READS):
             from provgit.journal.schema import JournalLost
 
             raise JournalLost(self.lost)
-        if statement.upper().startswith(("COMMIT", "ROLLBACK")):
+        if upper.startswith(("COMMIT", "ROLLBACK")):
             self._in_transaction = False
         try:
             return run()
@@ -143,7 +145,7 @@ class PostgresDb:
             self._in_transaction = False
             cause = " ".join(str(e).split()) or type(e).__name__
             self._connect_again(cause)
-            if statement.upper().startswith("ROLLBACK"):
+            if upper.startswith("ROLLBACK"):
                 return None  # the transaction went with the connection
             if reading:
                 return run()
