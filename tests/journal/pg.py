@@ -60,6 +60,8 @@ class Server:
     admin_url: str  # the maintenance database, with the password
     host: str
     port: int
+    # The command that restarts this cluster (none for PROVGIT_TEST_PG_URL's).
+    restart_argv: list[str] | None = None
 
     def new_database(self) -> str:
         """A new, empty database; its URL without the password."""
@@ -135,7 +137,25 @@ def running() -> Iterator[Server]:
             ],
             **run,  # type: ignore[arg-type]
         )
-        yield Server(f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/postgres", "127.0.0.1", port)
+        restart = [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "-o",
+            options,
+            "-l",
+            str(root / "log"),
+            "restart",
+        ]
+        yield Server(
+            f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/postgres", "127.0.0.1", port, restart
+        )
     finally:
         subprocess.run(
             [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "-t", "20", "stop"],

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         kind_named,
         kind_names,
     )
+    from provgit.api.journal import migrate_journal
     from provgit.api.planning import PlanRun
     from provgit.api.running import Applied
     from provgit.api.saved import SavedPlan, open_saved_plan
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from provgit.apply.progress import NoProgress, Progress
     from provgit.journal import DistributionError, PendingUpdate
     from provgit.journal.location import use_journal_url
+    from provgit.journal.transfer import Transfer
     from provgit.plan import Plan, PlanOptions
     from provgit.plan.model import FORMAT as PLAN_FORMAT
     from provgit.source import ConfigSource
@@ -95,6 +97,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DistributionError": ("provgit.journal", "DistributionError"),
     "PendingUpdate": ("provgit.journal", "PendingUpdate"),
     "use_journal_url": ("provgit.journal.location", "use_journal_url"),
+    "migrate_journal": ("provgit.api.journal", "migrate_journal"),
+    "Transfer": ("provgit.journal.transfer", "Transfer"),
     "Plan": ("provgit.plan", "Plan"),
     "PlanOptions": ("provgit.plan", "PlanOptions"),
     "PLAN_FORMAT": ("provgit.plan.model", "FORMAT"),
@@ -146,12 +150,14 @@ __all__ = [
     "SavedPlan",
     "SignedPlan",
     "Status",
+    "Transfer",
     "UsageProblem",
     "Verdict",
     "default_state_dir",
     "inspect_saved_plan",
     "kind_named",
     "kind_names",
+    "migrate_journal",
     "open_saved_plan",
     "retry_choice",
     "use_journal_url",

@@ -11,6 +11,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provgit.api.errors import JournalUnavailable
 from provgit.api.journals import existing_journal as existing_journal
 from provgit.api.journals import open_journal as open_journal
 from provgit.api.network import connect, remember_writes
@@ -18,6 +19,7 @@ from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
 from provgit.exitcodes import Interrupted
 from provgit.journal import Journal
+from provgit.journal.schema import JournalLost
 from provgit.model.state import DesiredState
 from provgit.plan import Plan
 from provgit.publish import reports_dir, write_status
@@ -88,6 +90,11 @@ async def execute(
         raise Interrupted(
             f"Interrupted: {which} was stopped by SIGTERM before it finished; it is journaled "
             "as interrupted, and the next run plans what is left again."
+        ) from None
+    except JournalLost as e:
+        raise JournalUnavailable(
+            f"the run stopped: {e}. No element was written without its intent journaled; "
+            "writes whose outcome is not recorded are settled by the next run"
         ) from None
     finally:
         if handled:

@@ -12,6 +12,7 @@ from provgit.api.errors import UsageProblem
 from provgit.api.journals import existing_journal, open_journal
 from provgit.api.planning import status_inputs
 from provgit.journal import NETWORK, Suspension
+from provgit.journal.location import journal_location
 from provgit.model.kinds import KINDS, resolve_kind
 from provgit.model.settings import Settings
 from provgit.render import status_markdown as report_markdown
@@ -35,6 +36,9 @@ class Status:
     problems: int
     network: str | None
     markdown_max_bytes: int
+    # Set when this machine holds no observations of the elements and the
+    # journal is shared: the statuses are those the last run recorded there.
+    remembered_from: str | None = None
 
     @property
     def in_sync(self) -> bool:
@@ -65,11 +69,12 @@ def status(config: Config, element: str | None = None, kind: str | None = None) 
         bound = (settings or Settings()).reports.markdown_max_bytes
         # The config as it is now: a change not applied yet shows as such.
         now = status_inputs(config.source, config.state_dir, config.cache_dir)
+        remembered = _remembered_only(config)
         doc = build_document(
             journal,
             network=network,
-            state=now.state if now else None,
-            target=now.target if now else None,
+            state=now.state if now and not remembered else None,
+            target=now.target if now and not remembered else None,
             state_dir=config.state_dir,
         )
         if element is not None and element not in doc["elements"]:
@@ -78,7 +83,23 @@ def status(config: Config, element: str | None = None, kind: str | None = None) 
     finally:
         journal.close()
     doc = filtered(doc, element=element, kind=kind_name)
-    return Status(doc, now.problems if now is not None else 0, network, bound)
+    problems = now.problems if now is not None else 0
+    if remembered:
+        run = doc.get("run") or {}
+        when = f" (finished {run['finished']})" if run.get("finished") else ""
+        return Status(doc, problems, network, bound, f"run {run.get('id')}{when}")
+    return Status(doc, problems, network, bound)
+
+
+def _remembered_only(config: Config) -> bool:
+    """Whether the status can only be the one the shared journal records: it
+    is on PostgreSQL and this machine never observed an element (another host
+    runs the network; its observations stay there). Deriving against the
+    config would call every resource unknown, which says nothing true."""
+    if journal_location() is None:
+        return False
+    observed = config.state_dir / "observed"
+    return not observed.is_dir() or not any(observed.iterdir())
 
 
 @dataclass(frozen=True)

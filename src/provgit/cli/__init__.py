@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "apply",
     "reconcile",
     "errors",
+    "journal",
     "import_",
     "status",
     "watch",
@@ -47,6 +48,7 @@ SUMMARIES = {
     "diff": "Show what changes on each element between two commits of the config at PATH.",
     "element": "Network element simulator (the element API v1 over HTTP).",
     "errors": "Distribution errors: records an element refused, or that another user changed.",
+    "journal": "The journal's own operations: move it to a shared PostgreSQL database.",
     "init": "Scaffold a config repository in DIR (created if missing): provgit.yaml, a "
     ".gitignore that keeps .provgit/ (state, embedded elements, secret.key) out of git, "
     "example elements and users that validate and plan on embedded elements, and "

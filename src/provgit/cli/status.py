@@ -61,6 +61,13 @@ def command(
             "config, and the config as it is now cannot be applied",
             err=True,
         )
+    if status.remembered_from is not None:
+        click.echo(
+            f"note: this machine holds no observations of the elements: the statuses are "
+            f"those {status.remembered_from} recorded in the shared journal, not derived "
+            "against the config as it is here",
+            err=True,
+        )
     if fmt == "json":
         # orjson: the pure-Python indenting encoder took 0.4 s on 100,000 users.
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())

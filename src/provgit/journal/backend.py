@@ -79,6 +79,9 @@ class SqliteDb:
     json_texts = "SELECT value FROM json_each(?)"
     unit_sep = "char(31)"
 
+    def rearm(self) -> None:
+        """Nothing to do: a SQLite file does not drop its connection."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         # Bound methods: no adapter frame on the default journal's hot path.

@@ -156,7 +156,7 @@ class LeaseStore:
 
         try:
             if self._db is None or self._db.conn.closed:
-                self._db = connect(self.url, self.password, timeout=self.timeout)
+                self._db = connect(self.url, self.password, timeout=self.timeout, retry=False)
                 ms = max(100, int(self.timeout * 1000))
                 self._db.execute(f"SET statement_timeout = {ms}")
                 self._db.execute(f"SET lock_timeout = {ms}")

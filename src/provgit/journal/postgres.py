@@ -7,12 +7,22 @@ statement's `?` placeholders become psycopg's `%s`.
 
 A URL is shown only without its password (`redact`): in messages, logs and
 exceptions.
+
+A connection that breaks (the server restarted, the session terminated) is
+opened again with bounded retries and backoff (`RECONNECT_DELAYS_S`), and the
+session's settings replayed. A read is then run again. A write is not: it may
+or may not have committed, so `JournalLost` is raised and every later write
+on this adapter refused, so the run stops before its next element write
+(intent first: nothing reaches an element without its intent journaled). The
+next run settles the intents left open by observing their elements.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +30,10 @@ from urllib.parse import urlsplit, urlunsplit
 # Any fixed number: the migration's lock (one migrating process at a time).
 _MIGRATION_LOCK = 0x70726F76  # "prov"
 CONNECT_TIMEOUT_S = 10
+# Waits between reconnection attempts: about 8 s in all, within which a
+# restarted server is usually back; then the run stops and says so.
+RECONNECT_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 4.0)
+_READS = ("SELECT", "SET", "ROLLBACK", "CREATE TEMP")
 
 _DDL = (
     (
@@ -65,58 +79,142 @@ class PostgresDb:
     json_texts = "SELECT jsonb_array_elements_text(?::jsonb)"
     unit_sep = "chr(31)"
 
-    def __init__(self, conn: Any, reconnect: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        reconnect: Callable[[], Any] | None = None,
+        where: str = "the journal",
+        retry: bool = True,
+    ) -> None:
         self.conn = conn
-        # A connection the server dropped (restart, pg_terminate_backend, a
-        # network cut) is made again by the next statement outside a
-        # transaction: a watcher rejoins once the database is back. The
-        # statement that met the broken connection still fails.
         self._reconnect = reconnect
-        self._setup: list[str] = []
+        self._where = where
+        # The lease store (watch replicas) opens its own connection again on
+        # its next round and must fail fast, not wait out the retries: it has
+        # to stop writing before its leases can expire.
+        self._retry = retry
+        self._in_transaction = False
+        self._session: dict[str, str] = {}  # SET and CREATE TEMP: replayed on a new connection
+        self.lost: str | None = None  # why writes are refused since a connection broke
 
     def session(self, sql: str) -> None:
         """A statement that sets up the session, run again on every new connection."""
-        self.conn.execute(sql)
-        self._setup.append(sql)
+        self._session[sql.split(" =")[0]] = sql
+        self.execute(sql)
 
-    def _live(self) -> Any:
-        if self.conn.closed and self._reconnect is not None:
-            self.conn = self._reconnect()
-            for sql in self._setup:
-                self.conn.execute(sql)
-        return self.conn
+    def rearm(self) -> None:
+        """Accept writes again after a lost connection: only at the start of a
+        new run, whose plan is made from the journal as the database holds it
+        (a long-running watcher keeps its connection across runs)."""
+        self.lost = None
 
     def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
-        return self._live().execute(_placeholders(sql), args)
+        statement = sql.lstrip()
+        if statement.startswith(("SET ", "CREATE TEMP")):
+            self._session[statement.split(" =")[0]] = statement
+        return self._guarded(statement, lambda: self.conn.execute(_placeholders(sql), args))
 
     def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any:
-        cur = self._live().cursor()
         rows = list(args)
-        if rows:
-            cur.executemany(_placeholders(sql), rows)
-        return cur
+
+        def run() -> Any:
+            cur = self.conn.cursor()
+            if rows:
+                cur.executemany(_placeholders(sql), rows)
+            return cur
+
+        return self._guarded(sql.lstrip(), run)
 
     def insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        cur = self._live().cursor()
-        cur.executemany(_placeholders(sql) + " RETURNING id", rows, returning=True)
-        ids = []
-        while True:
-            ids.append(int(cur.fetchone()[0]))
-            if not cur.nextset():
-                break
-        return ids
+        def run() -> list[int]:
+            cur = self.conn.cursor()
+            cur.executemany(_placeholders(sql) + " RETURNING id", rows, returning=True)
+            ids = []
+            while True:
+                ids.append(int(cur.fetchone()[0]))
+                if not cur.nextset():
+                    break
+            return ids
+
+        return self._guarded(sql.lstrip(), run)  # type: ignore[no-any-return]
 
     def begin(self, exclusive: bool = False) -> None:
-        self._live().execute("BEGIN")
+        self.execute("BEGIN")
+        self._in_transaction = True
         if exclusive:
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+
+    def _guarded(self, statement: str, run: Callable[[], Any]) -> Any:
+        import psycopg
+
+        if not self._retry:
+            return run()
+        if self.conn.closed and self._reconnect is not None and not self._in_transaction:
+            # Closed before this statement was sent: opening it again is safe
+            # for a write too (a watcher rejoins once the database is back).
+            self._connect_again("the connection was closed")
+
+        upper = statement.upper()
+        # BEGIN writes nothing: after a break it is as safe to send again as a read.
+        reading = upper.startswith((*_READS, "BEGIN")) and not self._in_transaction
+        if self.lost is not None and not upper.startswith(_READS):
+            from provgit.journal.schema import JournalLost
+
+            raise JournalLost(self.lost)
+        if upper.startswith(("COMMIT", "ROLLBACK")):
+            self._in_transaction = False
+        try:
+            return run()
+        except psycopg.OperationalError as e:
+            if self._reconnect is None or not (self.conn.broken or self.conn.closed):
+                raise
+            self._in_transaction = False
+            cause = " ".join(str(e).split()) or type(e).__name__
+            self._connect_again(cause)
+            if upper.startswith("ROLLBACK"):
+                return None  # the transaction went with the connection
+            if reading:
+                return run()
+            from provgit.journal.schema import JournalLost
+
+            self.lost = (
+                f"the connection to {self._where} broke during a write ({cause}); it may not "
+                "be recorded, so this run writes nothing more: the next run settles it"
+            )
+            raise JournalLost(self.lost) from None
+
+    def _connect_again(self, cause: str) -> None:
+        import psycopg
+
+        from provgit.journal.schema import JournalLost
+
+        assert self._reconnect is not None
+        for delay in RECONNECT_DELAYS_S:
+            time.sleep(delay)
+            try:
+                conn = self._reconnect()
+            except psycopg.OperationalError:
+                continue
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
+            self.conn = conn
+            for statement in self._session.values():
+                conn.execute(_placeholders(statement))
+            return
+        waited = sum(RECONNECT_DELAYS_S)
+        self.lost = (
+            f"{self._where} cannot be reached ({cause}; {len(RECONNECT_DELAYS_S)} attempts "
+            f"over {waited:.0f} s): this run writes nothing more; run again once the "
+            "database is back"
+        )
+        raise JournalLost(self.lost) from None
 
     def set_durable(self, durable: bool) -> None:
         # off: a crash may lose the last commits, never tear one (like SQLite's NORMAL).
-        self._live().execute(f"SET synchronous_commit = {'on' if durable else 'off'}")
+        self.execute(f"SET synchronous_commit = {'on' if durable else 'off'}")
 
     def table_names(self) -> set[str]:
-        rows = self.conn.execute(
+        rows = self.execute(
             "SELECT c.relname FROM pg_class c WHERE c.relkind IN ('r', 'i') "
             "AND pg_table_is_visible(c.oid)"
         )
@@ -131,7 +229,9 @@ class PostgresDb:
         self.conn.close()
 
 
-def connect(url: str, password: str | None, timeout: float = CONNECT_TIMEOUT_S) -> PostgresDb:
+def connect(
+    url: str, password: str | None, timeout: float = CONNECT_TIMEOUT_S, retry: bool = True
+) -> PostgresDb:
     """A connection to the journal database at `url` (autocommit: each statement
     commits unless inside `begin()`). Raises psycopg.Error or ImportError."""
     import psycopg  # only a PostgreSQL journal needs the driver
@@ -150,4 +250,4 @@ def connect(url: str, password: str | None, timeout: float = CONNECT_TIMEOUT_S) 
             **extra,
         )
 
-    return PostgresDb(open_connection(), open_connection)
+    return PostgresDb(open_connection(), open_connection, redact(url, password), retry)

@@ -34,6 +34,12 @@ class JournalError(Exception):
     """The journal cannot be opened or is from a newer provgit."""
 
 
+class JournalLost(JournalError):
+    """The journal's database went away during a run and a write could not be
+    recorded (or may not have been): the run must stop before its next element
+    write. The message never holds the password."""
+
+
 class NoJournal(JournalError):
     """There is no journal to read (none was ever written there)."""
 

@@ -103,7 +103,7 @@ def open_writable(path: Path) -> Store:
     configured PostgreSQL journal."""
     location = journal_location()
     if location is not None:
-        return _open_postgres(location, path, read_only=False)
+        return open_postgres(location, path, read_only=False)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         private_sqlite(path)  # records element data: owner-only
@@ -136,7 +136,12 @@ def open_read_only(path: Path) -> Store:
     """
     location = journal_location()
     if location is not None:
-        return _open_postgres(location, path, read_only=True)
+        return open_postgres(location, path, read_only=True)
+    return open_file_read_only(path)
+
+
+def open_file_read_only(path: Path) -> Store:
+    """The SQLite journal file at `path`, to read (whatever journal is configured)."""
     if not path.is_file():
         raise NoJournal(f"no journal at {path}")
     try:
@@ -164,7 +169,7 @@ def open_read_only(path: Path) -> Store:
     return Store(db, path)
 
 
-def _open_postgres(location: JournalLocation, path: Path, *, read_only: bool) -> Store:
+def open_postgres(location: JournalLocation, path: Path, *, read_only: bool) -> Store:
     from provgit.journal.postgres import connect, redact
 
     where = redact(location.url, location.password)
@@ -181,7 +186,7 @@ def _open_postgres(location: JournalLocation, path: Path, *, read_only: bool) ->
     try:
         db = connect(location.url, location.password)
     except psycopg.Error as e:
-        raise JournalError(f"cannot {verb} the journal {where}: {_shown(e, location)}") from None
+        raise JournalError(f"cannot {verb} the journal {where}: {shown(e, location)}") from None
     try:
         version = stored_version(db, where)
         if read_only and version == 0:
@@ -196,14 +201,14 @@ def _open_postgres(location: JournalLocation, path: Path, *, read_only: bool) ->
             migrate(db, where)
     except psycopg.Error as e:
         db.close()
-        raise JournalError(f"cannot {verb} the journal {where}: {_shown(e, location)}") from None
+        raise JournalError(f"cannot {verb} the journal {where}: {shown(e, location)}") from None
     except JournalError:
         db.close()
         raise
     return Store(db, path, where)
 
 
-def _shown(error: Exception, location: JournalLocation) -> str:
+def shown(error: Exception, location: JournalLocation) -> str:
     from provgit.journal.postgres import redact
 
     text = " ".join(str(error).split())
