@@ -56,6 +56,10 @@ class Db(Protocol):
         """Start a write transaction; `exclusive`: one writer at a time (migrations)."""
         ...
 
+    def rearm(self) -> None:
+        """Accept writes again after a lost connection (at the start of a run)."""
+        ...
+
     def set_durable(self, durable: bool) -> None:
         """Whether a commit waits until it is on disk."""
         ...
