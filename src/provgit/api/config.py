@@ -42,9 +42,8 @@ if TYPE_CHECKING:
     from provgit.projection import Target
 
 # Planning, applying, importing and the error actions load the whole pipeline
-# (the apply engine, the drivers), and planning alone the journal, asyncio and
-# the projection: they are imported where used, so `provgit validate` and
-# `provgit status` do not pay for them (~0.2 s a run).
+# (apply engine, drivers; planning also the journal, asyncio, the projection):
+# imported where used, so `validate` and `status` do not pay for them (~0.2 s).
 
 
 @dataclass(frozen=True)
