@@ -18,6 +18,7 @@ from .replica_helpers import (
     fenced_put,
     fences,
     make_cluster,
+    rewritten_unchanged,
     sim_revision,
     wait_for,
     written_twice,
@@ -65,6 +66,7 @@ def test_replicas_share_the_elements_and_write_each_record_once(
     wait_for("every element has the second commit", lambda: c.all_named("Bea"))
     for s in four_sims:
         assert written_twice(s, before[s.name]) == {}, s.name
+        assert rewritten_unchanged(s) == [], s.name
         # Each element was written under its holder's lease only.
         report = fences(s)
         assert {ch["name"] for ch in report["changes"]} == {s.name}
@@ -185,6 +187,7 @@ def test_sigkill_of_the_holder_mid_apply_another_replica_finishes_writing_nothin
             wait_for(f"every element named {name}", lambda: c.all_named(name), timeout=120)  # noqa: B023
             for s in four_sims:
                 assert written_twice(s, before[s.name]) == {}, (round_, s.name)
+                assert rewritten_unchanged(s) == [], (round_, s.name)
                 assert fences(s)["refused"] == []
             wait_for("no pending update or error left", lambda: _journal_counts(url) == (0, 0))
     finally:
