@@ -49,6 +49,35 @@ def four_sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
             s.stop()
 
 
+def _put(sim: Sim, key: str, comment: str, revision: int | None) -> int:
+    """A put of `cos/<key>` (a create when `revision` is None); the new revision."""
+    import json
+    import urllib.request
+
+    condition = {"If-None-Match": "*"} if revision is None else {"If-Match": f'"{revision}"'}
+    request = urllib.request.Request(
+        f"{sim.url}/v1/collections/cos/records/{key}",
+        data=json.dumps({"number": int(key), "comment": comment}).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json", **condition},
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return int(r.headers["ETag"].strip('"'))
+
+
+def test_a_record_put_back_with_the_value_it_had_counts_as_written_twice(
+    four_sims: list[Sim],
+) -> None:
+    # What the replica tests' `rewritten_unchanged` catches, on a real element:
+    # a change of value is not a double write, the same value again is.
+    cs1 = four_sims[0]
+    first = _put(cs1, "7", "a", None)
+    second = _put(cs1, "7", "b", first)
+    assert rewritten_unchanged(cs1) == []
+    third = _put(cs1, "7", "b", second)
+    assert rewritten_unchanged(cs1) == [("cos", "7", third)]
+
+
 def test_replicas_share_the_elements_and_write_each_record_once(
     tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
 ) -> None:
