@@ -85,14 +85,39 @@ def written_twice(sim: Sim, since: int) -> dict[tuple[str, str], int]:
     return {k: n for k, n in counts.items() if n > 1}
 
 
-def first_names(sim: Sim) -> set[str]:
-    """The first names of the users the element holds (mivb: `users` collection)."""
-    names = set()
+def rewritten_unchanged(sim: Sim) -> list[tuple[str, str, int]]:
+    """(collection, key, revision) of every write, over the element's whole
+    history, that put a record back with the fields it already had (the
+    element's own `_…` bookkeeping aside): a record written twice, whatever
+    the rounds of a test around it."""
+    last: dict[tuple[str, str], Any] = {}
+    found = []
     for c in sim_changes(sim):
-        if c["op"] == "put" and c["collection"] == "users" and c["fields"]:
-            names.add((c["key"], c["fields"].get("first_name")))
-    latest: dict[str, str] = dict(sorted(names))
-    return set(latest.values())
+        key = (c["collection"], c["key"])
+        fields = c["fields"] if c["op"] == "put" else None
+        own = None if fields is None else {k: v for k, v in fields.items() if k[0] != "_"}
+        if key in last and own is not None and last[key] == own:
+            found.append((*key, int(c["revision"])))
+        last[key] = own
+    return found
+
+
+def current_names(sim: Sim) -> set[str]:
+    """The first names the element's records carry now: a user's `first_name`
+    and the first name in a `directory_name` ("Last, First"), which the
+    remote directory entries of users hosted elsewhere carry too."""
+    latest: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for c in sim_changes(sim):
+        latest[(c["collection"], c["key"])] = c["fields"] if c["op"] == "put" else None
+    names = set()
+    for fields in latest.values():
+        if not fields:
+            continue
+        if fields.get("first_name"):
+            names.add(fields["first_name"])
+        if fields.get("directory_name"):
+            names.add(str(fields["directory_name"]).rsplit(", ", 1)[-1])
+    return names
 
 
 @dataclass
@@ -164,7 +189,11 @@ class Cluster:
         return held
 
     def all_named(self, name: str) -> bool:
-        return all(first_names(s) == {name} for s in self.sims)
+        """Every record that carries a first name carries `name`: the commit
+        is applied in full. (The users alone are not enough: the remote
+        directory entries are written after them, and a round that starts
+        counting writes before those land counts them against itself.)"""
+        return all(current_names(s) == {name} for s in self.sims)
 
 
 def make_cluster(

@@ -18,6 +18,7 @@ from .replica_helpers import (
     fenced_put,
     fences,
     make_cluster,
+    rewritten_unchanged,
     sim_revision,
     wait_for,
     written_twice,
@@ -48,6 +49,35 @@ def four_sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
             s.stop()
 
 
+def _put(sim: Sim, key: str, comment: str, revision: int | None) -> int:
+    """A put of `cos/<key>` (a create when `revision` is None); the new revision."""
+    import json
+    import urllib.request
+
+    condition = {"If-None-Match": "*"} if revision is None else {"If-Match": f'"{revision}"'}
+    request = urllib.request.Request(
+        f"{sim.url}/v1/collections/cos/records/{key}",
+        data=json.dumps({"number": int(key), "comment": comment}).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json", **condition},
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return int(r.headers["ETag"].strip('"'))
+
+
+def test_a_record_put_back_with_the_value_it_had_counts_as_written_twice(
+    four_sims: list[Sim],
+) -> None:
+    # What the replica tests' `rewritten_unchanged` catches, on a real element:
+    # a change of value is not a double write, the same value again is.
+    cs1 = four_sims[0]
+    first = _put(cs1, "7", "a", None)
+    second = _put(cs1, "7", "b", first)
+    assert rewritten_unchanged(cs1) == []
+    third = _put(cs1, "7", "b", second)
+    assert rewritten_unchanged(cs1) == [("cos", "7", third)]
+
+
 def test_replicas_share_the_elements_and_write_each_record_once(
     tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
 ) -> None:
@@ -65,6 +95,7 @@ def test_replicas_share_the_elements_and_write_each_record_once(
     wait_for("every element has the second commit", lambda: c.all_named("Bea"))
     for s in four_sims:
         assert written_twice(s, before[s.name]) == {}, s.name
+        assert rewritten_unchanged(s) == [], s.name
         # Each element was written under its holder's lease only.
         report = fences(s)
         assert {ch["name"] for ch in report["changes"]} == {s.name}
@@ -185,6 +216,7 @@ def test_sigkill_of_the_holder_mid_apply_another_replica_finishes_writing_nothin
             wait_for(f"every element named {name}", lambda: c.all_named(name), timeout=120)  # noqa: B023
             for s in four_sims:
                 assert written_twice(s, before[s.name]) == {}, (round_, s.name)
+                assert rewritten_unchanged(s) == [], (round_, s.name)
                 assert fences(s)["refused"] == []
             wait_for("no pending update or error left", lambda: _journal_counts(url) == (0, 0))
     finally:
