@@ -60,12 +60,14 @@ __all__ = [
 class Journal(JournalReader):
     """The journal at `path`, created or migrated on opening. One instance per thread."""
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(open_writable(Path(path)))
+    def __init__(self, path: str | Path, patient: bool = True) -> None:
+        super().__init__(open_writable(Path(path), patient))
 
     @classmethod
-    def open(cls, state_dir: str | Path) -> Journal:
-        return cls(Path(state_dir) / FILENAME)
+    def open(cls, state_dir: str | Path, patient: bool = True) -> Journal:
+        """`patient=False` (the watcher): on PostgreSQL, no waiting out
+        reconnection retries; a dropped connection is the caller's error."""
+        return cls(Path(state_dir) / FILENAME, patient)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -89,9 +89,11 @@ class PostgresDb:
         self.conn = conn
         self._reconnect = reconnect
         self._where = where
-        # The lease store (watch replicas) opens its own connection again on
-        # its next round and must fail fast, not wait out the retries: it has
-        # to stop writing before its leases can expire.
+        # A watcher (its journals and its lease store) must fail fast, not
+        # wait out the retries: a cut-off replica has to stop writing before
+        # its leases can expire, and keep answering /healthz. Without retry a
+        # connection closed before a statement is opened again once, and any
+        # error is the caller's.
         self._retry = retry
         self._in_transaction = False
         self._session: dict[str, str] = {}  # SET and CREATE TEMP: replayed on a new connection
@@ -148,7 +150,7 @@ class PostgresDb:
         import psycopg
 
         if not self._retry:
-            return run()
+            return self._unguarded(statement, run)
         if self.conn.closed and self._reconnect is not None and not self._in_transaction:
             # Closed before this statement was sent: opening it again is safe
             # for a write too (a watcher rejoins once the database is back).
@@ -182,6 +184,22 @@ class PostgresDb:
                 "be recorded, so this run writes nothing more: the next run settles it"
             )
             raise JournalLost(self.lost) from None
+
+    def _unguarded(self, statement: str, run: Callable[[], Any]) -> Any:
+        upper = statement.upper()
+        if upper.startswith(("COMMIT", "ROLLBACK")):
+            self._in_transaction = False
+            if upper.startswith("ROLLBACK") and self.conn.closed:
+                return None  # the transaction went with the connection
+        elif self.conn.closed and self._reconnect is not None and not self._in_transaction:
+            self._reopen()  # one attempt: its error is the caller's
+        return run()
+
+    def _reopen(self) -> None:
+        assert self._reconnect is not None
+        self.conn = self._reconnect()
+        for statement in self._session.values():
+            self.conn.execute(_placeholders(statement))
 
     def _connect_again(self, cause: str) -> None:
         import psycopg

@@ -98,12 +98,13 @@ def journal_exists(state_dir: Path) -> bool:
     return True
 
 
-def open_writable(path: Path) -> Store:
+def open_writable(path: Path, patient: bool = True) -> Store:
     """Open (creating it if need be) and migrate the journal at `path`, or the
-    configured PostgreSQL journal."""
+    configured PostgreSQL journal (`patient`: reconnect with retries after a
+    dropped connection, see PostgresDb)."""
     location = journal_location()
     if location is not None:
-        return open_postgres(location, path, read_only=False)
+        return open_postgres(location, path, read_only=False, patient=patient)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         private_sqlite(path)  # records element data: owner-only
@@ -169,7 +170,9 @@ def open_file_read_only(path: Path) -> Store:
     return Store(db, path)
 
 
-def open_postgres(location: JournalLocation, path: Path, *, read_only: bool) -> Store:
+def open_postgres(
+    location: JournalLocation, path: Path, *, read_only: bool, patient: bool = True
+) -> Store:
     from provgit.journal.postgres import connect, redact
 
     where = redact(location.url, location.password)
@@ -184,7 +187,7 @@ def open_postgres(location: JournalLocation, path: Path, *, read_only: bool) -> 
     if location.problem is not None:
         raise JournalError(f"cannot {verb} the journal {where}: {location.problem}")
     try:
-        db = connect(location.url, location.password)
+        db = connect(location.url, location.password, retry=patient)
     except psycopg.Error as e:
         raise JournalError(f"cannot {verb} the journal {where}: {shown(e, location)}") from None
     try:

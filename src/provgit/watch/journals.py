@@ -19,8 +19,8 @@ class Journals:
         self._apply: Journal | None = None
 
     def open(self) -> None:
-        self._loop = Journal.open(self.state_dir)
-        self._apply = Journal.open(self.state_dir)
+        self._loop = Journal.open(self.state_dir, patient=False)
+        self._apply = Journal.open(self.state_dir, patient=False)
 
     @property
     def loop(self) -> Journal:

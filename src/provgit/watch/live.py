@@ -163,7 +163,7 @@ class LiveStatus:
     ) -> dict[str, Any]:
         git = self.git_source is not None
         if self._doc_journal is None:
-            self._doc_journal = Journal.open(self.o.state_dir)
+            self._doc_journal = Journal.open(self.o.state_dir, patient=False)
         return reports.document(
             self._doc_journal,
             network=desired.state.settings.network if desired else None,

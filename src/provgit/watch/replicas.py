@@ -40,15 +40,7 @@ from provgit.api.watching import (
     lease_ops,
 )
 from provgit.watch.logs import Log
-from provgit.wire.protocol import (
-    ChangeFeed,
-    Driver,
-    ElementInfo,
-    FencedError,
-    Page,
-    WriteOp,
-    WriteResult,
-)
+from provgit.wire.protocol import Driver, FencedError, ForwardingDriver, WriteOp, WriteResult
 
 DEFAULT_LEASE_SECONDS = 15.0
 
@@ -307,25 +299,13 @@ class Replica:
         lease_ops.forget(db, self.id)
 
 
-class FencedDriver:
+class FencedDriver(ForwardingDriver):
     """A driver whose writes carry this replica's fencing token for the element,
     and are not sent at all once the lease is no longer good (`Replica.valid`)."""
 
     def __init__(self, inner: Driver, replica: Replica) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.replica = replica
-        self.name = inner.name
-
-    async def info(self) -> ElementInfo:
-        return await self.inner.info()
-
-    async def list_records(
-        self, collection: str, cursor: str | None = None, limit: int = 1000
-    ) -> Page:
-        return await self.inner.list_records(collection, cursor, limit)
-
-    async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
-        return await self.inner.changes(since, limit)
 
     def _fence(self) -> None:
         fence = self.replica.fence(self.name)
@@ -344,9 +324,6 @@ class FencedDriver:
     async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         self._fence()
         return await self.inner.write_batch(ops)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 def replica_json(s: Snapshot) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from provgit.wire.protocol import ChangeFeed, Driver, ElementInfo, Page, WriteOp, WriteResult
+from provgit.wire.protocol import Driver, ForwardingDriver, WriteOp, WriteResult
 
 
 class Gate:
@@ -45,24 +45,12 @@ class Gate:
             await asyncio.Event().wait()  # never sent; the run is cancelled meanwhile
 
 
-class GatedDriver:
+class GatedDriver(ForwardingDriver):
     """A driver whose writes stop at the gate once it is closed."""
 
     def __init__(self, inner: Driver, gate: Gate) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.gate = gate
-        self.name = inner.name
-
-    async def info(self) -> ElementInfo:
-        return await self.inner.info()
-
-    async def list_records(
-        self, collection: str, cursor: str | None = None, limit: int = 1000
-    ) -> Page:
-        return await self.inner.list_records(collection, cursor, limit)
-
-    async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
-        return await self.inner.changes(since, limit)
 
     async def write(self, op: WriteOp) -> WriteResult:
         await self.gate.hold()
@@ -79,6 +67,3 @@ class GatedDriver:
             return await self.inner.write_batch(ops)
         finally:
             self.gate.leave()
-
-    async def close(self) -> None:
-        await self.inner.close()

@@ -243,3 +243,33 @@ class Driver(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class ForwardingDriver:
+    """A driver around another that reads and closes through it unchanged; a
+    subclass decides what happens to writes (the watcher's shutdown gate, a
+    replica's fencing)."""
+
+    def __init__(self, inner: Driver) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    async def info(self) -> ElementInfo:
+        return await self.inner.info()
+
+    async def list_records(
+        self, collection: str, cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        return await self.inner.list_records(collection, cursor, limit)
+
+    async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
+        return await self.inner.changes(since, limit)
+
+    async def write(self, op: WriteOp) -> WriteResult:
+        return await self.inner.write(op)
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        return await self.inner.write_batch(ops)
+
+    async def close(self) -> None:
+        await self.inner.close()
