@@ -56,10 +56,6 @@ class Db(Protocol):
         """Start a write transaction; `exclusive`: one writer at a time (migrations)."""
         ...
 
-    def rearm(self) -> None:
-        """Accept writes again after a lost connection (at the start of a run)."""
-        ...
-
     def set_durable(self, durable: bool) -> None:
         """Whether a commit waits until it is on disk."""
         ...
@@ -82,9 +78,6 @@ class SqliteDb:
     )
     json_texts = "SELECT value FROM json_each(?)"
     unit_sep = "char(31)"
-
-    def rearm(self) -> None:
-        """Nothing to do: a SQLite file does not drop its connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn

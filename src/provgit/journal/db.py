@@ -81,11 +81,6 @@ class Journal(JournalReader):
         with self._store.relaxed():
             yield
 
-    def rearm(self) -> None:
-        """At the start of a run: accept writes again after a PostgreSQL
-        connection broke during an earlier run's write (that run stopped)."""
-        self._store.db.rearm()
-
     def set_meta(self, k: str, v: str) -> None:
         self._meta.set(k, v)
 

@@ -104,12 +104,6 @@ class PostgresDb:
         self._session[sql.split(" =")[0]] = sql
         self.execute(sql)
 
-    def rearm(self) -> None:
-        """Accept writes again after a lost connection: only at the start of a
-        new run, whose plan is made from the journal as the database holds it
-        (a long-running watcher keeps its connection across runs)."""
-        self.lost = None
-
     def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
         statement = sql.lstrip()
         if statement.startswith(("SET ", "CREATE TEMP")):

@@ -187,8 +187,6 @@ class Reconciler:
     ) -> tuple[ApplyResult | None, str]:
         state = desired.state
         journal = self.journals.loop
-        for j in (journal, self.journals.apply):
-            j.rearm()
         network = connect(state, self.o.state_dir, self.config_root, plan_options.elements)
         try:
             with self.live.timed("observe"):
