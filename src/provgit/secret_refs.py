@@ -10,6 +10,7 @@ reference is ever named, never a value.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,9 @@ def shown(described: str) -> str:
 def missing(described: str) -> str:
     """Why a reference that did not resolve is missing (from the reference alone)."""
     if described.startswith("env:"):
+        # Set but blank counts as missing too (secrets.resolve); say which it is.
+        if os.environ.get(described[4:]) is not None:
+            return f"secret {shown(described)} is empty"
         return f"secret {shown(described)} is not set"
     return f"secret {shown(described)} cannot be read"
 
