@@ -241,6 +241,17 @@ def test_plan_edited_after_signing_is_refused_and_nothing_reaches_an_element(
     _assert_refused(config, plan_file, before, runs, message)
 
 
+@pytest.mark.parametrize("keep", [0.25, 0.5, 0.999])
+def test_a_truncated_plan_is_refused_and_nothing_reaches_an_element(
+    config: Path, plan_file: Path, keep: float
+) -> None:
+    # A plan artifact cut short in transfer is a damaged plan, not a usage slip.
+    before, runs = _stores(config), _runs(config)
+    data = plan_file.read_bytes()
+    plan_file.write_bytes(data[: int(len(data) * keep)])
+    _assert_refused(config, plan_file, before, runs, "the plan file is truncated or damaged")
+
+
 def test_mismatch_names_the_key_it_was_checked_with(config: Path, plan_file: Path) -> None:
     _tamper(plan_file, change_a_field)
     r = cli("apply", str(plan_file), "--config", str(config), "--yes")

@@ -41,6 +41,16 @@ def read_plan_file(path: Path) -> tuple[str, str | None]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
+        if text.lstrip().startswith("{"):
+            # Begun as a plan is (a JSON object) but cut short or mangled: an
+            # artifact damaged in transfer is refused, not taken for a typo.
+            raise PlanRefused(
+                str(path),
+                [
+                    f"the plan file is truncated or damaged (not JSON: {e}) and is not "
+                    "applied; make it again with `provgit plan --out FILE`"
+                ],
+            ) from None
         raise UsageProblem(f"{path}: plan file is not JSON: {e}") from None
     named = doc.get("source") if isinstance(doc, dict) else None
     return text, named if isinstance(named, str) else None
