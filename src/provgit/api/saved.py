@@ -85,10 +85,10 @@ def open_saved_plan(
     """Read `plan_file` and check it against the config at `config` (default:
     the one it names, when that is in the current directory).
 
-    Raises `PlanRefused` when its signature does not hold or the config would
-    not plan it (tampered, stale rules); `InvalidConfig` when the config does
-    not validate; `UsageProblem` for a file that is not a plan, a plan of
-    another network, or `elements` it does not hold. Nothing is contacted.
+    Raises `PlanRefused` when its signature does not hold, it is another
+    network's, or the config would not plan it (tampered, stale rules);
+    `InvalidConfig` when the config does not validate; `UsageProblem` for a
+    file that is not a plan, or `elements` it does not hold. Nothing is contacted.
     """
     text, named = read_plan_file(plan_file)
     cfg = Config.at(config or named_config(plan_file, named), state_dir)
@@ -102,9 +102,14 @@ def open_saved_plan(
     except PlanFormatError as e:
         raise UsageProblem(f"{plan_file}: {e}") from None
     if state.settings.network != plan.network:
-        raise UsageProblem(
-            f"the plan is for network {plan.network!r} but the config at {cfg.root} is "
-            f"{state.settings.network!r} (pass --config)"
+        # Networks may share a secret_key (lab and production in one CI): the
+        # signature holds, yet this plan must reach no element of this network.
+        raise PlanRefused(
+            str(plan_file),
+            [
+                f"the plan is for network {plan.network!r} but the config at {cfg.root} is "
+                f"{state.settings.network!r}; pass --config with that network's config"
+            ],
         )
     # Then everything planning this config would refuse (nothing contacted yet).
     problems = recheck(
