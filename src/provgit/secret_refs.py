@@ -11,8 +11,10 @@ reference is ever named, never a value.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -131,12 +133,15 @@ def check_references(state: DesiredState) -> list[Finding]:
     """A finding for every reference that does not resolve here (`validate --secrets`)."""
     out: list[Finding] = []
     verdicts: dict[str, str | None] = {}
+    modes: dict[str, int | None] = {}  # each file looked at once
     for r in located_references(state):
         described = r.ref.describe()
         if described not in verdicts:
             verdicts[described] = unresolvable(described)
         why = verdicts[described]
         if why is None:
+            if r.ref.file is not None:
+                out.extend(_shared_with_others(r, modes))
             continue
         if r.ref.env:
             hint = (
@@ -151,3 +156,30 @@ def check_references(state: DesiredState) -> list[Finding]:
             hint = f"make {r.ref.file} readable where provgit applies; its first line is the value"
         out.append(Finding(r.at, why, r.kind, r.key, hint, code="secret"))
     return out
+
+
+# A warning, not an error: the value is still secret from the config, but any
+# account on the machine (a web server, a build user) may read it.
+PERMISSIONS_CODE = "secret-permissions"
+
+
+def _shared_with_others(r: LocatedRef, modes: dict[str, int | None]) -> list[Finding]:
+    assert r.ref.file is not None
+    if r.ref.file not in modes:
+        try:
+            modes[r.ref.file] = stat.S_IMODE(Path(r.ref.file).expanduser().stat().st_mode)
+        except OSError:
+            modes[r.ref.file] = None
+    mode = modes[r.ref.file]
+    if mode is None or not mode & stat.S_IROTH:
+        return []
+    return [
+        Finding(
+            r.at,
+            f"secret file {r.ref.file} is readable by every user of this machine (mode {mode:04o})",
+            r.kind,
+            r.key,
+            f"chmod o-r {r.ref.file} (600, or 640 with a group provgit runs in)",
+            code=PERMISSIONS_CODE,
+        )
+    ]

@@ -272,3 +272,33 @@ def test_an_empty_secret_is_refused_like_a_missing_one(tmp_path: Path) -> None:
     assert sorted(errors) == ["envuser", "fileuser", "keyuser"]
     assert errors["envuser"].startswith(f"secret {{env: {UNSET}}} is empty")
     assert "4242" not in ran.out + ran.err
+
+
+def test_validate_secrets_warns_of_a_secret_file_every_user_may_read(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("PIN_A=4711\n")
+    config = write_config(tmp_path / "config", [], users=0, embedded_mcl=True)
+    (config / "net.yaml").write_text(
+        "elements:\n"
+        "  - {name: mcl, type: micollab, ceid: 1}\n"
+        "  - {name: cs1, type: mivb, ceid: 2, cluster: east}\n"
+        "users:\n"
+        "  - login_id: jdoe\n"
+        "    first_name: J\n"
+        "    last_name: Doe\n"
+        "    host: cs1\n"
+        f"    voicemail_pin: {{file: {keys}, key: PIN_A}}\n"
+        "    services: [{dn: '3000'}]\n"
+    )
+    keys.chmod(0o644)
+    shared = cli_process("validate", str(config), "--secrets")
+    # A warning: the config still validates, and the value is never shown.
+    assert shared.code == 0, shared.out + shared.err
+    assert (
+        f"net.yaml:9:5: warning: [users/jdoe] secret file {keys} is readable by every user "
+        "of this machine (mode 0644)" in shared.out
+    ), shared.out
+    assert "4711" not in shared.out + shared.err
+    keys.chmod(0o600)
+    private = cli_process("validate", str(config), "--secrets")
+    assert private.code == 0 and "warning" not in private.out, private.out

@@ -166,9 +166,12 @@ class Config:
         if store is not None:
             store.put(source, result, reads)
         if secrets and full.ok:
-            from provgit.secret_refs import check_references
+            from provgit.secret_refs import PERMISSIONS_CODE, check_references
 
-            found = resolve(check_references(full.state), full.state.sources)
+            found = [
+                dataclasses.replace(d, severity="warning") if d.code == PERMISSIONS_CODE else d
+                for d in resolve(check_references(full.state), full.state.sources)
+            ]
             result = dataclasses.replace(
                 result, diagnostics=sorted(result.diagnostics + found, key=Diagnostic.sort_key)
             )
