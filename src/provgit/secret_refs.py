@@ -10,6 +10,7 @@ reference is ever named, never a value.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from collections.abc import Iterator
@@ -19,8 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from provgit.diagnostics import Diagnostic
 from provgit.model.common import SecretRef
 from provgit.model.findings import Finding, Pointer
+from provgit.model.findings import resolve as resolve_findings
 from provgit.model.state import DesiredState
 from provgit.secrets import SENSITIVE, SecretUnavailable, parse_ref, resolve
 from provgit.source import SETTINGS_FILE
@@ -127,6 +130,15 @@ def located_references(state: DesiredState) -> list[LocatedRef]:
         for path, ref in _walk(model, ()):
             found.append(LocatedRef(Pointer(origin.file, (*origin.path, *path)), ref, kind, key))
     return found
+
+
+def reference_diagnostics(state: DesiredState) -> list[Diagnostic]:
+    """`check_references` located (file:line:col); a secret file others may
+    read is a warning, the rest are errors."""
+    return [
+        dataclasses.replace(d, severity="warning") if d.code == PERMISSIONS_CODE else d
+        for d in resolve_findings(check_references(state), state.sources)
+    ]
 
 
 def check_references(state: DesiredState) -> list[Finding]:

@@ -236,6 +236,8 @@ def test_an_empty_secret_is_refused_like_a_missing_one(tmp_path: Path) -> None:
     keys.write_text("PIN_A=\nPIN_B=4242\n")
     blank = tmp_path / "blank-pin"
     blank.write_text("\n")
+    for private in (keys, blank):
+        private.chmod(0o600)
     config = write_config(tmp_path / "config", [], users=0, embedded_mcl=True)
     (config / "net.yaml").write_text(
         "elements:\n"
