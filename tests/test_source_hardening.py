@@ -381,3 +381,47 @@ def test_git_follower_on_a_work_tree_refuses_a_secret_file_inside_the_config(
     assert [d.message[:40] for d in result.diagnostics] == [
         f"secret file {config}/pins/alice is inside the config root"[:40]
     ]
+
+
+# -- submodules ---------------------------------------------------------------------
+
+
+def _add_submodule(repo: Path, tmp_path: Path, at: str) -> None:
+    """A real submodule holding a users file, checked out at `at` and committed."""
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    write(other, {"more.yaml": "departments:\n  - name: Ghost\n"})
+    _commit(other)
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(other), at)
+    _commit(repo)
+
+
+def test_a_submodule_inside_the_config_is_an_error_from_git_and_from_a_checkout(
+    repo: Path, tmp_path: Path
+) -> None:
+    # A checkout reads the submodule's files, a commit cannot: the two would
+    # plan different networks (a diff "in sync" while the checkout adds users).
+    _commit(repo)
+    _add_submodule(repo, tmp_path, "config/people")
+    files, errors = _messages(repo / "config")
+    assert "people/more.yaml" not in files
+    assert len(errors) == 1 and errors[0].startswith("people: a git submodule")
+    on_disk = read_directory(repo / "config")
+    assert [f.path for f in on_disk.files if f.path.startswith("people")] == []
+    assert [f"{e.path}: {e.message}" for e in on_disk.errors] == errors
+    p = subprocess.run(
+        [sys.executable, "-m", "provgit", "diff", "config", "--base", "HEAD~1"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "people: " in p.stdout + p.stderr and "submodule" in p.stdout + p.stderr
+
+
+def test_a_submodule_outside_the_config_folder_is_not_read(repo: Path, tmp_path: Path) -> None:
+    _add_submodule(repo, tmp_path, "tools")
+    files, errors = _messages(repo / "config")
+    assert errors == [] and "provgit.yaml" in files

@@ -10,14 +10,20 @@ reference is ever named, never a value.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from provgit.diagnostics import Diagnostic
 from provgit.model.common import SecretRef
 from provgit.model.findings import Finding, Pointer
+from provgit.model.findings import resolve as resolve_findings
 from provgit.model.state import DesiredState
 from provgit.secrets import SENSITIVE, SecretUnavailable, parse_ref, resolve
 from provgit.source import SETTINGS_FILE
@@ -35,6 +41,9 @@ def shown(described: str) -> str:
 def missing(described: str) -> str:
     """Why a reference that did not resolve is missing (from the reference alone)."""
     if described.startswith("env:"):
+        # Set but blank counts as missing too (secrets.resolve); say which it is.
+        if os.environ.get(described[4:]) is not None:
+            return f"secret {shown(described)} is empty"
         return f"secret {shown(described)} is not set"
     return f"secret {shown(described)} cannot be read"
 
@@ -123,16 +132,28 @@ def located_references(state: DesiredState) -> list[LocatedRef]:
     return found
 
 
+def reference_diagnostics(state: DesiredState) -> list[Diagnostic]:
+    """`check_references` located (file:line:col); a secret file others may
+    read is a warning, the rest are errors."""
+    return [
+        dataclasses.replace(d, severity="warning") if d.code == PERMISSIONS_CODE else d
+        for d in resolve_findings(check_references(state), state.sources)
+    ]
+
+
 def check_references(state: DesiredState) -> list[Finding]:
     """A finding for every reference that does not resolve here (`validate --secrets`)."""
     out: list[Finding] = []
     verdicts: dict[str, str | None] = {}
+    modes: dict[str, int | None] = {}  # each file looked at once
     for r in located_references(state):
         described = r.ref.describe()
         if described not in verdicts:
             verdicts[described] = unresolvable(described)
         why = verdicts[described]
         if why is None:
+            if r.ref.file is not None:
+                out.extend(_shared_with_others(r, modes))
             continue
         if r.ref.env:
             hint = (
@@ -147,3 +168,30 @@ def check_references(state: DesiredState) -> list[Finding]:
             hint = f"make {r.ref.file} readable where provgit applies; its first line is the value"
         out.append(Finding(r.at, why, r.kind, r.key, hint, code="secret"))
     return out
+
+
+# A warning, not an error: the value is still secret from the config, but any
+# account on the machine (a web server, a build user) may read it.
+PERMISSIONS_CODE = "secret-permissions"
+
+
+def _shared_with_others(r: LocatedRef, modes: dict[str, int | None]) -> list[Finding]:
+    assert r.ref.file is not None
+    if r.ref.file not in modes:
+        try:
+            modes[r.ref.file] = stat.S_IMODE(Path(r.ref.file).expanduser().stat().st_mode)
+        except OSError:
+            modes[r.ref.file] = None
+    mode = modes[r.ref.file]
+    if mode is None or not mode & stat.S_IROTH:
+        return []
+    return [
+        Finding(
+            r.at,
+            f"secret file {r.ref.file} is readable by every user of this machine (mode {mode:04o})",
+            r.kind,
+            r.key,
+            f"chmod o-r {r.ref.file} (600, or 640 with a group provgit runs in)",
+            code=PERMISSIONS_CODE,
+        )
+    ]

@@ -41,6 +41,9 @@ def resolve(ref: SecretRef, for_element: bool = True) -> str:
         value = os.environ.get(ref.env)
         if value is None:
             raise SecretUnavailable(f"environment variable {ref.env} is not set")
+        if not value.strip():
+            # CI maps a secret nobody configured to "": never write a blank PIN.
+            raise SecretUnavailable(f"environment variable {ref.env} is empty")
         return value
     assert ref.file is not None
     if ref.key is not None:
@@ -53,6 +56,8 @@ def resolve(ref: SecretRef, for_element: bool = True) -> str:
         value = values.get(ref.key)
         if value is None:
             raise SecretUnavailable(f"secret file {ref.file}: key {ref.key} is not in the file")
+        if not value:
+            raise SecretUnavailable(f"secret file {ref.file}: key {ref.key} is empty")
         return value
     path = Path(ref.file).expanduser()
     if pseudo_file(path):
@@ -87,8 +92,8 @@ def resolve(ref: SecretRef, for_element: bool = True) -> str:
     except UnicodeDecodeError as e:
         # Name the file, never its content.
         raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
-    if not head:
-        raise SecretUnavailable(f"cannot read secret file {ref.file}: IndexError")
+    if not value:
+        raise SecretUnavailable(f"cannot read secret file {ref.file}: its first line is empty")
     return value
 
 

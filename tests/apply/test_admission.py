@@ -228,3 +228,79 @@ def test_a_refused_user_queued_for_a_down_element_stays_off_it_when_it_returns(
     assert done.code == 0, done.out + done.err
     assert _holds(cs1.records(), "user1") == ["remote_directory/3001"]
     assert cli_process("status", str(config), env=_env(**{UNSET: "9157"})).code == 0
+
+
+def test_an_empty_secret_is_refused_like_a_missing_one(tmp_path: Path) -> None:
+    # A CI job maps a secret nobody configured to "": that must not blank a PIN.
+    keys = tmp_path / "keys"
+    keys.write_text("PIN_A=\nPIN_B=4242\n")
+    blank = tmp_path / "blank-pin"
+    blank.write_text("\n")
+    for private in (keys, blank):
+        private.chmod(0o600)
+    config = write_config(tmp_path / "config", [], users=0, embedded_mcl=True)
+    (config / "net.yaml").write_text(
+        "elements:\n"
+        "  - {name: mcl, type: micollab, ceid: 1}\n"
+        "  - {name: cs1, type: mivb, ceid: 2, cluster: east}\n"
+        "users:\n"
+        + "".join(
+            f"  - {{login_id: {login}, first_name: J, last_name: D, host: cs1, "
+            f"voicemail_pin: {ref}, services: [{{dn: '{3000 + i}'}}]}}\n"
+            for i, (login, ref) in enumerate(
+                [
+                    ("envuser", f"{{env: {UNSET}}}"),
+                    ("keyuser", f"{{file: {keys}, key: PIN_A}}"),
+                    ("fileuser", f"{{file: {blank}}}"),
+                    ("fine", f"{{file: {keys}, key: PIN_B}}"),
+                ]
+            )
+        )
+    )
+    env = _env(**{UNSET: ""})
+    checked = cli_process("validate", str(config), "--secrets", env=env)
+    assert checked.code == 1, checked.out + checked.err
+    assert f"[users/envuser] secret {{env: {UNSET}}} is empty" in checked.out
+    assert f"[users/keyuser] secret {{file: {keys}, key: PIN_A}} cannot be read" in checked.out
+    assert f"[users/fileuser] secret {{file: {blank}}} cannot be read" in checked.out
+    assert "users/fine" not in checked.out
+
+    ran = cli_process("reconcile", str(config), "--format", "json", env=env)
+    assert ran.code == 4, ran.out + ran.err
+    mcl = read_store(config / ".provgit" / "elements" / "mcl.sqlite")
+    assert sorted(mcl.get("users", {})) == ["fine"]
+    with journal(config / ".provgit") as j:
+        errors = {e.key: e.reason for e in j.distribution_errors() if e.element == "mcl"}
+    assert sorted(errors) == ["envuser", "fileuser", "keyuser"]
+    assert errors["envuser"].startswith(f"secret {{env: {UNSET}}} is empty")
+    assert "4242" not in ran.out + ran.err
+
+
+def test_validate_secrets_warns_of_a_secret_file_every_user_may_read(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("PIN_A=4711\n")
+    config = write_config(tmp_path / "config", [], users=0, embedded_mcl=True)
+    (config / "net.yaml").write_text(
+        "elements:\n"
+        "  - {name: mcl, type: micollab, ceid: 1}\n"
+        "  - {name: cs1, type: mivb, ceid: 2, cluster: east}\n"
+        "users:\n"
+        "  - login_id: jdoe\n"
+        "    first_name: J\n"
+        "    last_name: Doe\n"
+        "    host: cs1\n"
+        f"    voicemail_pin: {{file: {keys}, key: PIN_A}}\n"
+        "    services: [{dn: '3000'}]\n"
+    )
+    keys.chmod(0o644)
+    shared = cli_process("validate", str(config), "--secrets")
+    # A warning: the config still validates, and the value is never shown.
+    assert shared.code == 0, shared.out + shared.err
+    assert (
+        f"net.yaml:9:5: warning: [users/jdoe] secret file {keys} is readable by every user "
+        "of this machine (mode 0644)" in shared.out
+    ), shared.out
+    assert "4711" not in shared.out + shared.err
+    keys.chmod(0o600)
+    private = cli_process("validate", str(config), "--secrets")
+    assert private.code == 0 and "warning" not in private.out, private.out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -239,6 +240,30 @@ def test_plan_edited_after_signing_is_refused_and_nothing_reaches_an_element(
     before, runs = _stores(config), _runs(config)
     _tamper(plan_file, edit)
     _assert_refused(config, plan_file, before, runs, message)
+
+
+@pytest.mark.parametrize("keep", [0.25, 0.5, 0.999])
+def test_a_truncated_plan_is_refused_and_nothing_reaches_an_element(
+    config: Path, plan_file: Path, keep: float
+) -> None:
+    # A plan artifact cut short in transfer is a damaged plan, not a usage slip.
+    before, runs = _stores(config), _runs(config)
+    data = plan_file.read_bytes()
+    plan_file.write_bytes(data[: int(len(data) * keep)])
+    _assert_refused(config, plan_file, before, runs, "the plan file is truncated or damaged")
+
+
+def test_a_plan_applied_to_another_network_with_the_same_key_is_refused(
+    config: Path, plan_file: Path, tmp_path: Path
+) -> None:
+    # A lab and production signing with one key: production's plan must not
+    # reach the lab (or the reverse) however it is pointed at it.
+    other = tmp_path / "other"
+    shutil.copytree(config, other)  # the state directory (and its key) too
+    settings = other / "provgit.yaml"
+    settings.write_text(settings.read_text().replace("network: smoke", "network: lab"))
+    before, runs = _stores(other), _runs(other)
+    _assert_refused(other, plan_file, before, runs, "the plan is for network 'smoke'")
 
 
 def test_mismatch_names_the_key_it_was_checked_with(config: Path, plan_file: Path) -> None:

@@ -20,7 +20,6 @@ from provgit.api.errors import (
 from provgit.api.sources import default_state_dir, read_config_directory, read_settings
 from provgit.diagnostics import Diagnostic
 from provgit.fsutil import atomic_write_pieces
-from provgit.model.findings import resolve
 from provgit.model.kinds import Kind
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
@@ -166,9 +165,9 @@ class Config:
         if store is not None:
             store.put(source, result, reads)
         if secrets and full.ok:
-            from provgit.secret_refs import check_references
+            from provgit.secret_refs import reference_diagnostics
 
-            found = resolve(check_references(full.state), full.state.sources)
+            found = reference_diagnostics(full.state)
             result = dataclasses.replace(
                 result, diagnostics=sorted(result.diagnostics + found, key=Diagnostic.sort_key)
             )

@@ -41,6 +41,16 @@ def read_plan_file(path: Path) -> tuple[str, str | None]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
+        if text.lstrip().startswith("{"):
+            # Begun as a plan is (a JSON object) but cut short or mangled: an
+            # artifact damaged in transfer is refused, not taken for a typo.
+            raise PlanRefused(
+                str(path),
+                [
+                    f"the plan file is truncated or damaged (not JSON: {e}) and is not "
+                    "applied; make it again with `provgit plan --out FILE`"
+                ],
+            ) from None
         raise UsageProblem(f"{path}: plan file is not JSON: {e}") from None
     named = doc.get("source") if isinstance(doc, dict) else None
     return text, named if isinstance(named, str) else None
@@ -75,10 +85,10 @@ def open_saved_plan(
     """Read `plan_file` and check it against the config at `config` (default:
     the one it names, when that is in the current directory).
 
-    Raises `PlanRefused` when its signature does not hold or the config would
-    not plan it (tampered, stale rules); `InvalidConfig` when the config does
-    not validate; `UsageProblem` for a file that is not a plan, a plan of
-    another network, or `elements` it does not hold. Nothing is contacted.
+    Raises `PlanRefused` when its signature does not hold, it is another
+    network's, or the config would not plan it (tampered, stale rules);
+    `InvalidConfig` when the config does not validate; `UsageProblem` for a
+    file that is not a plan, or `elements` it does not hold. Nothing is contacted.
     """
     text, named = read_plan_file(plan_file)
     cfg = Config.at(config or named_config(plan_file, named), state_dir)
@@ -92,9 +102,14 @@ def open_saved_plan(
     except PlanFormatError as e:
         raise UsageProblem(f"{plan_file}: {e}") from None
     if state.settings.network != plan.network:
-        raise UsageProblem(
-            f"the plan is for network {plan.network!r} but the config at {cfg.root} is "
-            f"{state.settings.network!r} (pass --config)"
+        # Networks may share a secret_key (lab and production in one CI): the
+        # signature holds, yet this plan must reach no element of this network.
+        raise PlanRefused(
+            str(plan_file),
+            [
+                f"the plan is for network {plan.network!r} but the config at {cfg.root} is "
+                f"{state.settings.network!r}; pass --config with that network's config"
+            ],
         )
     # Then everything planning this config would refuse (nothing contacted yet).
     problems = recheck(

@@ -10,6 +10,7 @@ refusal a second applier gets can name it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -33,6 +34,20 @@ class LockHeld(Exception):
             else "another process"
         )
         super().__init__(f"element {element} is being applied by {who}; try again when it is done")
+
+
+class LockUnsafe(LockHeld):
+    """The lock file is a symbolic link: taking it would truncate its target."""
+
+    def __init__(self, element: str, path: Path) -> None:
+        self.element = element
+        self.holder = {}
+        Exception.__init__(
+            self,
+            f"element {element} is not applied: its lock file {path} is a symbolic link, "
+            "and provgit never writes through one (it would truncate the file it points "
+            "to); remove the link",
+        )
 
 
 def _lock_path(state_dir: Path, element: str) -> Path:
@@ -60,7 +75,14 @@ class ElementLock:
     def acquire(self, command: str) -> None:
         """Take the lock or raise LockHeld at once (never waits)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # A link planted here (a shared cache, a stray `ln -s`) would have the
+            # holder written over, and on release truncate, the file it names.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise LockUnsafe(self.element, self.path) from None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

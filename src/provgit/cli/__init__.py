@@ -7,6 +7,7 @@ command named `command`; they are registered below and imported only when run
 
 from __future__ import annotations
 
+import errno
 import gc
 import importlib
 import sys
@@ -133,7 +134,29 @@ class _Group(click.Group):
             # A run stopped by SIGTERM: said plainly, not as an error.
             click.echo(str(e), err=True)
             sys.exit(exitcodes.INTERRUPTED)
+        except Exception as e:
+            if not _out_of_space(e):
+                raise
+            click.echo(
+                f"error: provgit could not write its files ({e}): the disk is full or a "
+                "file size limit was reached. Each file provgit keeps is replaced whole or "
+                "in a transaction, so none is left half-written; free space and run again.",
+                err=True,
+            )
+            sys.exit(exitcodes.INVALID)
         sys.exit(rv if isinstance(rv, int) else exitcodes.OK)
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+# SQLite's words for the same (SQLITE_FULL, and SQLITE_IOERR that EFBIG becomes).
+_SQLITE_NO_SPACE = ("database or disk is full", "disk I/O error")
+
+
+def _out_of_space(e: BaseException) -> bool:
+    if isinstance(e, OSError):
+        return e.errno in _NO_SPACE
+    # sqlite3 is not imported here for every command: recognised by its module.
+    return type(e).__module__ == "sqlite3" and str(e) in _SQLITE_NO_SPACE
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -21,6 +21,13 @@ from pathlib import Path
 MAX_FILE_BYTES = 64 * 1024 * 1024
 SETTINGS_FILE = "provgit.yaml"
 IGNORED_DIRS = {".git", ".provgit", ".venv", "node_modules", "__pycache__"}
+# A checkout reads a submodule's files but a commit holds only its id: read the
+# first way, the config would differ from what `diff` and `watch --repo` read.
+NESTED_REPOSITORY = (
+    "a git submodule or nested repository: its files are not in this repository's "
+    "commits, so a checkout and a commit (diff, watch --repo) would define different "
+    "networks; copy its files into this repository instead"
+)
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,9 @@ class _Walk:
             if is_yaml_name(name):
                 self.add_file(child, real)
         for path, child, real in subdirs:
+            if os.path.lexists(real / ".git"):
+                self.error(child, NESTED_REPOSITORY)
+                continue
             first = self.seen_dirs.get(real)
             if first is not None:
                 self.error(

@@ -16,7 +16,9 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from provgit.source import (
+    IGNORED_DIRS,
     MAX_FILE_BYTES,
+    NESTED_REPOSITORY,
     ConfigSource,
     SourceError,
     SourceFile,
@@ -101,9 +103,11 @@ class CommitReader:
                 continue
             meta, _, raw_path = entry.partition(b"\t")
             mode, kind, oid, size_text = meta.decode().split()
-            if kind != "blob":
-                continue  # a submodule is not config
             name = raw_path.decode("utf-8", errors="surrogateescape")
+            if kind == "commit" and not _ignored(name):
+                errors.append(SourceError(name, NESTED_REPOSITORY))
+            if kind != "blob":
+                continue
             entries[name] = (mode, oid, int(size_text))
         links = {n: e[1] for n, e in entries.items() if e[0] == _SYMLINK_MODE}
         self.load_blobs([oid for oid in links.values() if oid not in self.blobs])
@@ -265,6 +269,11 @@ def _follow_links(entries: dict[str, tuple[str, str, int]], links: dict[str, byt
         if not _hidden(name):
             add_link(name, name, 0)
     return out
+
+
+def _ignored(name: str) -> bool:
+    # The folders a directory walk skips (hidden ones, node_modules, ...).
+    return any(p.startswith(".") or p in IGNORED_DIRS for p in PurePosixPath(name).parts)
 
 
 def _hidden(name: str) -> bool:

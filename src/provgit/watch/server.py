@@ -12,6 +12,11 @@
                      (the network, or one element); token required
   POST /resume       {"element": NAME?, "who": TEXT?}: lift it, run now; token required
 
+Connections are bounded (MAX_CONNECTIONS; more are closed at once) and so is
+the time a client may take to send a whole request (REQUEST_SECONDS): clients
+that open connections and trickle headers (slowloris) would otherwise hold
+every file descriptor the watcher has, and its runs could open nothing.
+
 On 127.0.0.1 (the default) reads are open; bound anywhere else, every request
 needs `Authorization: Bearer <token>` (the token comes from an environment
 variable, never from the command line, so `ps` does not show it).
@@ -25,6 +30,8 @@ import ipaddress
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_server import Server
 
 from provgit.watch import reports
 from provgit.watch.metrics import Metrics
@@ -195,12 +202,58 @@ def make_app(
     return app
 
 
+MAX_CONNECTIONS = 200
+REQUEST_SECONDS = 10.0
+
+
+class _GuardedHandler(RequestHandler):
+    """A connection that is closed when over the cap, or when a whole window
+    of REQUEST_SECONDS passes with no request received and none being served."""
+
+    _deadline: asyncio.TimerHandle | None = None
+    _seen = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        manager = self._manager
+        if manager is not None and len(manager.connections) > MAX_CONNECTIONS:
+            transport.close()
+            return
+        self._deadline = self._loop.call_later(REQUEST_SECONDS, self._check)
+
+    def _check(self) -> None:
+        busy = self._current_request is not None or self._request_count != self._seen
+        if not busy:
+            self.force_close()  # closes the transport
+            return
+        self._seen = self._request_count
+        self._deadline = self._loop.call_later(REQUEST_SECONDS, self._check)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(exc)
+
+
+class _GuardedServer(Server):
+    def __call__(self) -> RequestHandler:
+        return _GuardedHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _Runner(web.AppRunner):
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        # The app builds its own Server; only the handler it makes differs.
+        server.__class__ = _GuardedServer
+        return server
+
+
 async def start(
     provider: StatusProvider, host: str, port: int, token: str | None
 ) -> tuple[web.AppRunner, str]:
     """Bind and serve; returns the runner (to clean up) and the URL actually bound."""
     app = make_app(provider, token, reads_need_token=not is_loopback(host))
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    runner = _Runner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
