@@ -8,6 +8,9 @@ untimed plan first fills the parse cache; before each timed run the plan memo
 is deleted, so each run computes the whole plan (what an admin's first plan
 does, minus the cold parse). Times the real CLI in a fresh process, text and
 JSON (signed, as `--out` writes it), stdout to a file; peak RSS from wait4().
+`--formats reconcile` times `provgit reconcile` end to end instead: observe,
+plan, apply to the empty embedded elements, journal and status report, each
+run on a state directory holding only the parse cache (its elements empty).
 `--src` runs another tree's sources; given twice or more, the trees' runs
 are interleaved (before, after, before, ...) so they share the machine's load.
 """
@@ -39,8 +42,25 @@ def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, float,
     err = p.stderr.read().decode()
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode not in (0, 2):
-        raise SystemExit(f"provgit plan failed ({p.returncode}): {err[-2000:]}")
+        raise SystemExit(f"provgit {cmd[3]} failed ({p.returncode}): {err[-2000:]}")
     return elapsed, usage.ru_maxrss / 1024, p.returncode, usage.ru_utime + usage.ru_stime
+
+
+def reconcile(root: Path, state_dir: Path) -> list[str]:
+    """argv of a reconcile onto empty elements: a state directory holding only
+    the parse cache of `state_dir` (filled by the untimed plan). The config is
+    a copy whose `apply.queue_cap` admits every create at once (the default,
+    60,000, refuses a first rollout of this size: "apply in parts")."""
+    config = state_dir.with_name(state_dir.name + "-config")
+    if not config.exists():
+        shutil.copytree(root, config)
+        with (config / "provgit.yaml").open("a") as f:
+            f.write("apply:\n  queue_cap: 1000000\n")
+    fresh = state_dir.with_name(state_dir.name + "-reconcile")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    shutil.copytree(state_dir / "cache", fresh / "cache")
+    return [sys.executable, "-m", "provgit", "reconcile", str(config), "--state-dir", str(fresh)]
 
 
 def main() -> None:
@@ -71,8 +91,11 @@ def main() -> None:
         sizes = [0] * len(srcs)
         for _ in range(args.runs):
             for i, env in enumerate(envs):
-                shutil.rmtree(state_dir / "memo", ignore_errors=True)
-                runs[i].append(timed([*base, "--format", fmt], env, out))
+                if fmt == "reconcile":
+                    runs[i].append(timed(reconcile(root, state_dir), env, out))
+                else:
+                    shutil.rmtree(state_dir / "memo", ignore_errors=True)
+                    runs[i].append(timed([*base, "--format", fmt], env, out))
                 sizes[i] = out.stat().st_size
         for src, got, size in zip(srcs, runs, sizes, strict=True):
             secs = [r[0] for r in got]

@@ -54,45 +54,51 @@ def _insert_records(db: sqlite3.Connection, target: Target) -> None:
         origin = target.origin.get(element, {})
         for coll in sorted(collections):
             recs = collections[coll]
-            db.executemany(
-                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+            # One list per collection, built by a comprehension: a generator
+            # fed to executemany costs a Python frame resume per row.
+            rows = [
                 (
-                    (
-                        element,
-                        coll,
-                        key,
-                        dumps(recs[key]),
-                        dumps(depends[(coll, key)]) if (coll, key) in depends else None,
-                        dumps(origin[(coll, key)]) if (coll, key) in origin else None,
-                    )
-                    for key in sorted(recs)
-                ),
-            )
+                    element,
+                    coll,
+                    key,
+                    dumps(recs[key]),
+                    None if (dep := depends.get((coll, key))) is None else dumps(dep),
+                    None if (org := origin.get((coll, key))) is None else dumps(org),
+                )
+                for key in sorted(recs)
+            ]
+            db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def _first_records(target: Target, element: str) -> dict[tuple[str, str], RecordRef]:
+    """Each resource's first record on `element`, in the projection's order."""
+    first: dict[tuple[str, str], RecordRef] = {}
+    origin = target.origin.get(element, {})
+    for coll, recs in target.records[element].items():
+        kind_of = COLLECTION_KIND.get(coll, coll)
+        for key in recs:
+            ref = (coll, key)
+            res = origin.get(ref) or (kind_of, key)
+            if res not in first:
+                first[res] = ref
+    return first
 
 
 def _insert_landing(db: sqlite3.Connection, target: Target) -> None:
     """Where each resource lands: its first record on each element (in the
     projection's order), written in key order."""
-    landing: dict[tuple[str, str], dict[str, RecordRef]] = {}
-    for element, collections in target.records.items():
-        origin = target.origin.get(element, {})
-        for coll, recs in collections.items():
-            kind_of = COLLECTION_KIND.get(coll, coll)
-            for key in recs:
-                res = origin.get((coll, key)) or (kind_of, key)
-                landing.setdefault(res, {}).setdefault(element, (coll, key))
-    ordered = sorted(landing.items())
+    rows: list[tuple[str, str, str, str, str]] = []
+    totals: dict[tuple[str, str], int] = {}
+    for element in target.records:
+        for (kind, resource), (coll, key) in _first_records(target, element).items():
+            rows.append((kind, resource, element, coll, key))
+            totals[(kind, resource)] = totals.get((kind, resource), 0) + 1
     db.executemany(
-        "INSERT INTO resources VALUES (?, ?, ?)", ((k, r, len(els)) for (k, r), els in ordered)
+        "INSERT INTO resources VALUES (?, ?, ?)",
+        [(k, r, n) for (k, r), n in sorted(totals.items())],
     )
-    db.executemany(
-        "INSERT INTO landing VALUES (?, ?, ?, ?, ?)",
-        (
-            (k, r, el, coll, key)
-            for (k, r), els in ordered
-            for el, (coll, key) in sorted(els.items())
-        ),
-    )
+    rows.sort()
+    db.executemany("INSERT INTO landing VALUES (?, ?, ?, ?, ?)", rows)
     db.execute(_INDEXES)
 
 

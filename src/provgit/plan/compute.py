@@ -234,6 +234,8 @@ def plan_element(
     if not obs.ok:
         return _unobserved(name, element_type, target, obs, settings, options)
     desired = target.records.get(name, {})
+    depends = target.depends.get(name, {})
+    resource_of = target.resource_of
     ops: list[Operation] = []
     warnings: list[str] = []
     observed_count = 0
@@ -243,8 +245,16 @@ def plan_element(
         observed_count += len(have)
         for key, fields in want.items():
             stored = have.get(key)
-            # Inline the common case: a record that is there and unchanged.
-            if stored is not None and fields == stored.fields:
+            # Inline the common cases: a record that is there and unchanged,
+            # and (a first rollout's every record) one that is not there.
+            if stored is None:
+                kind, resource = resource_of(name, collection, key)
+                dep = depends.get((collection, key), ())
+                ops.append(
+                    Operation("add", collection, key, kind, resource, None, fields, None, dep)
+                )
+                continue
+            if fields == stored.fields:
                 continue
             found = plan_record(collection, key, fields, stored, target, name, settings, options)
             if isinstance(found, Operation):

@@ -24,17 +24,16 @@ def order(ops: Sequence[Operation]) -> list[Operation]:
     # Ranked per call, not once at import: a kind registered later ranks too.
     ranks = {c: i for i, c in enumerate(COLLECTION_ORDER)}
     last = len(ranks)
-
-    def _rank(collection: str) -> int:
-        return ranks.get(collection, last)
+    # The sort keys look ranks up inline: one Python call per operation, not two.
+    rank = ranks.get
 
     early = [o for o in ops if o.action == "delete" and o.collection in DELETE_FIRST]
     late = [o for o in ops if o.action == "delete" and o.collection not in DELETE_FIRST]
     writes = [o for o in ops if o.action != "delete"]
-    early.sort(key=lambda o: (-_rank(o.collection), o.key))
-    late.sort(key=lambda o: (-_rank(o.collection), o.key))
+    early.sort(key=lambda o: (-rank(o.collection, last), o.key))
+    late.sort(key=lambda o: (-rank(o.collection, last), o.key))
     # Modifies before adds inside a collection: a modify may release a DN an add takes.
-    writes.sort(key=lambda o: (_rank(o.collection), _ACTION_RANK[o.action], o.key))
+    writes.sort(key=lambda o: (rank(o.collection, last), _ACTION_RANK[o.action], o.key))
     return early + _callees_first(writes) + late
 
 
