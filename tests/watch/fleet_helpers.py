@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class FleetRig:
     nets: list[Net]
     password: str
     lease_seconds: float
+    url: str  # the journal's database, without the password
     replicas: list[Watch] = field(default_factory=list)
     count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -158,7 +160,14 @@ def make_fleet(tmp: Path, count: int, journal_url: str, password: str, lease: fl
         lines.append(f"  - {{name: {n.name}, repo: {json.dumps(str(n.bare))}, ref: main}}")
     file = tmp / "fleet.yaml"
     file.write_text("\n".join(lines) + "\n")
-    return FleetRig(tmp, file, nets, password, lease)
+    return FleetRig(tmp, file, nets, password, lease, journal_url)
+
+
+def fleet_status(w: Watch) -> dict[str, Any]:
+    """A replica's /status.json (a fleet's document can take seconds on a loaded machine)."""
+    with urllib.request.urlopen(w.url + "/status.json", timeout=120) as r:
+        doc: dict[str, Any] = json.loads(r.read())
+    return doc
 
 
 def settled(docs: list[dict[str, Any]], names: set[str]) -> dict[str, str] | None:
