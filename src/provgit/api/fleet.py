@@ -97,7 +97,7 @@ def _schema_problems(file: str, data: bytes, doc: Any) -> list[str]:
         jsonschema.Draft202012Validator(schema).iter_errors(doc),
         key=lambda e: [str(p) for p in e.absolute_path],
     )
-    paths = [(0, *e.absolute_path) for e in errors]
+    paths = [(0, *e.absolute_path, *_unexpected(e)) for e in errors]
     where = locate(data, paths) if errors else {}
     problems = []
     for e, p in zip(errors, paths, strict=True):
@@ -114,6 +114,15 @@ def _schema_problems(file: str, data: bytes, doc: Any) -> list[str]:
             message = "a secret must be a reference, not a value"
         problems.append(f"{file}:{line}:{col}: {at}: {message}" + (f" ({hint})" if hint else ""))
     return problems
+
+
+def _unexpected(e: jsonschema.ValidationError) -> tuple[str, ...]:
+    """An unexpected key: pointed at itself, not at the mapping holding it."""
+    if e.validator != "additionalProperties" or not isinstance(e.instance, dict):
+        return ()
+    known = e.schema.get("properties", {}) if isinstance(e.schema, dict) else {}
+    extra = [k for k in e.instance if k not in known]
+    return (str(extra[0]),) if extra else ()
 
 
 def _duplicates(file: str, data: bytes, doc: dict[str, Any]) -> list[str]:

@@ -33,9 +33,11 @@ def _read(file: Path) -> Fleet:
 
 @click.group("fleet")
 def command() -> None:
-    """Serve many networks from one process: a fleet file lists them (each a git
-    repository, its ref and config directory, and what its secrets resolve to) and
-    the PostgreSQL journal the fleet's replicas share.
+    """Serve many networks from one process (a fleet file); replicas share them.
+
+    The fleet file lists the networks (each a git repository, its ref and config
+    directory, and what its secrets resolve to) and the PostgreSQL journal the
+    fleet's replicas share.
 
     Every `provgit fleet watch` of the same fleet file is a replica: each runs a
     fair share of the networks (networks / live replicas, rounded up) and takes

@@ -73,15 +73,17 @@ def plan_round(
     """(networks to start stopping, free networks to claim in order), pure:
     the share computation the tests check as data."""
     share = fair_share(len(names), len(live))
-    keeping = mine - draining
-    give = max(0, len(keeping) - share)
-    if not give and not draining and starved(table, names, live, me):
-        give = 1
-    drain = set(sorted(keeping, key=lambda n: claim_order(me, n))[:give])
     free = sorted(
         (n for n in names if n not in mine and (n not in table or not table[n].live)),
         key=lambda n: claim_order(me, n),
     )
+    keeping = mine - draining
+    give = max(0, len(keeping) - share)
+    # A replica below its floor with none free: the fullest hands one over. With
+    # networks free, the one below takes those instead (nothing need move).
+    if not give and not draining and not free and starved(table, names, live, me):
+        give = 1
+    drain = set(sorted(keeping, key=lambda n: claim_order(me, n))[:give])
     return drain, free[: min(CLAIMS_PER_ROUND, max(0, share - len(mine)))]
 
 
