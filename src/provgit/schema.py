@@ -33,7 +33,9 @@ SETTINGS_FILE = "provgit-settings.schema.json"
 STATUS_FILE = "status.schema.json"
 # The fleet file's (`provgit fleet watch`): hand-written too, read to validate one.
 FLEET_FILE = "fleet.schema.json"
-SHIPPED = (STATUS_FILE, FLEET_FILE)
+# The fleet's /status.json (`provgit fleet watch`).
+FLEET_STATUS_FILE = "fleet-status.schema.json"
+SHIPPED = (STATUS_FILE, FLEET_FILE, FLEET_STATUS_FILE)
 
 
 def shipped_schema_text(name: str) -> str:
@@ -131,6 +133,7 @@ def rendered() -> dict[str, str]:
         SETTINGS_FILE: _dump(settings_schema()),
         STATUS_FILE: status_schema_text(),
         FLEET_FILE: shipped_schema_text(FLEET_FILE),
+        FLEET_STATUS_FILE: shipped_schema_text(FLEET_STATUS_FILE),
     }
 
 

@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from apply.helpers import cli
 from journal import pg
+from provgit.schema import FLEET_STATUS_FILE, shipped_schema_text, status_schema_text
 
 from .fleet_helpers import FleetRig, all_named, fleet_status, make_fleet, settled, spread
 from .helpers import Watch
@@ -37,11 +39,14 @@ def pg_server() -> Iterator[pg.Server]:
 
 @pytest.fixture
 def rig(
-    tmp_path: Path, pg_server: pg.Server, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, pg_server: pg.Server, monkeypatch: pytest.MonkeyPatch, request: Any
 ) -> Iterator[FleetRig]:
+    """A fleet of NETWORKS networks (or as many as the test's indirect
+    parameter says); every replica still running is stopped at the end and
+    must exit cleanly."""
     monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    url = pg_server.new_database()
-    r = make_fleet(tmp_path, NETWORKS, url, pg.PASSWORD, LEASE)
+    count = getattr(request, "param", NETWORKS)
+    r = make_fleet(tmp_path, count, pg_server.new_database(), pg.PASSWORD, LEASE)
     try:
         yield r
     finally:
@@ -63,6 +68,16 @@ def _unclean(w: Watch) -> list[str]:
     return problems
 
 
+def _valid(doc: dict[str, Any]) -> None:
+    fleet = json.loads(shipped_schema_text(FLEET_STATUS_FILE))
+    jsonschema.Draft202012Validator(fleet).validate(doc)
+    status = jsonschema.Draft202012Validator(json.loads(status_schema_text()))
+    for n in doc["networks"]:
+        assert (n["document"] is not None) == n["here"], n["name"]
+        if n["document"] is not None:
+            status.validate(n["document"])
+
+
 def _docs(replicas: list[Watch]) -> list[dict[str, Any]]:
     return [fleet_status(w) for w in replicas if w.proc.poll() is None]
 
@@ -73,6 +88,7 @@ def _settled_as(replicas: list[Watch], names: set[str], shares: list[int]) -> An
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a bound for a loaded machine; ~60 s on a quiet one
 def test_fleet_networks_spread_over_replicas_move_on_sigterm_and_spread_back(
     rig: FleetRig, pg_server: pg.Server
 ) -> None:
@@ -85,9 +101,11 @@ def test_fleet_networks_spread_over_replicas_move_on_sigterm_and_spread_back(
         lambda: _settled_as(replicas, names, [6, 7, 7]),
         timeout=SETTLE,
     )
-    # Any replica's document says who holds each network: the same answer.
+    # Any replica's document says who holds each network: the same answer;
+    # each is a valid fleet document, with valid network documents in it.
     for doc in _docs(replicas):
         assert {n["name"]: n["holder"] for n in doc["networks"]} == held
+        _valid(doc)
 
     # SIGTERM one: its networks move to the other two (handed over at once).
     leaving = replicas[0]
@@ -136,3 +154,31 @@ def test_fleet_networks_spread_over_replicas_move_on_sigterm_and_spread_back(
         "e03": "Sync Completed",
         "me03": "Sync Completed",
     }
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("rig", [4], indirect=True)
+def test_a_killed_replicas_networks_are_taken_over_once_their_leases_expire(
+    rig: FleetRig,
+) -> None:
+    names = rig.names()
+    a, b = rig.start_together(2)
+    held = wait_for(
+        "4 networks in sync, 2 each", lambda: _settled_as([a, b], names, [2, 2]), SETTLE
+    )
+    a_id = fleet_status(a)["replica"]["id"]
+    orphans = {n for n, r in held.items() if r == a_id}
+    a.proc.kill()  # no handover: its leases run out
+    a.proc.wait(timeout=30)
+    wait_for("b runs all 4, in sync", lambda: _settled_as([b], names, [4]), SETTLE)
+    # b took them with new fencing tokens: a's late writes would be refused.
+    claims = {
+        line["network"]: line["token"]
+        for line in b.logs
+        if line.get("event") == "network_claimed" and line["network"] in orphans
+    }
+    assert set(claims) == orphans and all(t >= 2 for t in claims.values()), claims
+    net = next(n for n in rig.nets if n.name in orphans)
+    net.commit("Cy")
+    wait_for("a commit to a network taken over lands", lambda: all_named(net, "Cy"), SETTLE)
