@@ -66,6 +66,7 @@ class FleetSupervisor:
         self.stop_event = asyncio.Event()
         self.wake = asyncio.Event()
         self.url: str | None = None
+        self._drains: set[asyncio.Task[None]] = set()  # networks being handed back
 
     @property
     def id(self) -> str:
@@ -125,9 +126,11 @@ class FleetSupervisor:
         r = self.running.get(name)
         if r is None:
             return
+        first = not r.stopping
         r.stopping = True
         if not r.task.done():
-            r.watcher.stop()
+            if first:  # a second stop would cancel the run (the forced stop)
+                r.watcher.stop()
             timeout = self.template.stop_timeout + 5.0
             try:
                 await asyncio.wait_for(asyncio.shield(r.stopped.wait()), timeout)
@@ -136,8 +139,9 @@ class FleetSupervisor:
                 r.watcher.stop()  # a second stop cancels the run
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(r.stopped.wait(), 5.0)
-        self.running.pop(name, None)
-        self.log.info("network_stopped", network=name, replica=self.id)
+        if self.running.get(name) is r:
+            del self.running[name]
+            self.log.info("network_stopped", network=name, replica=self.id)
 
     async def _drain(self, lease: str) -> None:
         await self._stop(network_of(lease))
@@ -147,7 +151,7 @@ class FleetSupervisor:
     # ---- the rounds -----------------------------------------------------------------
 
     async def _rounds(self) -> None:
-        drains: set[asyncio.Task[None]] = set()
+        drains = self._drains
         while not self.stop_event.is_set():
             r = await self.leases.step()
             if r is None:
@@ -168,8 +172,6 @@ class FleetSupervisor:
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken(), self.leases.tick)
-        for t in drains:
-            t.cancel()
 
     async def _woken(self) -> None:
         waits = [
@@ -213,11 +215,26 @@ class FleetSupervisor:
         try:
             await self._rounds()
         finally:
-            await asyncio.gather(*(self._stop(n) for n in list(self.running)))
+            # The networks stay ours (renewed, nothing claimed) until each
+            # watcher has drained; only then are they handed back.
+            self.leases.closing = True
+            drained = asyncio.Event()
+            renewing = asyncio.create_task(self._renew_until(drained))
+            await asyncio.gather(*(self._stop(n) for n in list(self.running)), *self._drains)
+            # Not cancelled: a round in its thread would race `leave` on the connection.
+            drained.set()
+            await asyncio.gather(renewing, return_exceptions=True)
             await self.leases.leave()
             status.close()
             await runner.cleanup()
             self.log.info("fleet_stopped", replica=self.id)
+
+    async def _renew_until(self, drained: asyncio.Event) -> None:
+        while not drained.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(drained.wait(), self.leases.tick)
+            if not drained.is_set():
+                await self.leases.step()
 
     def _on_stop(self, sig: int) -> None:
         if self.stop_event.is_set():

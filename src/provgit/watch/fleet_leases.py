@@ -104,6 +104,8 @@ class FleetLeases:
         self.replicas: list[str] = []
         self.urls: dict[str, str | None] = {}
         self.rounds = 0
+        # Stopping (SIGTERM): rounds only renew, while the watchers drain.
+        self.closing = False
 
     @property
     def margin(self) -> float:
@@ -182,7 +184,7 @@ class FleetLeases:
         claimed: dict[str, int] = {}
         # The first round only says this replica is alive: replicas started
         # together then see each other before claiming, instead of one taking all.
-        if self.rounds > 0:
+        if self.rounds > 0 and not self.closing:
             drain, free = plan_round(self.id, self.names, mine, draining & mine, table, live)
             for n in free:
                 token = lease_ops.claim(db, n, self.id, self.lease_seconds)
