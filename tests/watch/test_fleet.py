@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from apply.helpers import cli
+from apply.helpers import cli_process
 from journal import pg
 from provgit.schema import FLEET_STATUS_FILE, shipped_schema_text, status_schema_text
 
@@ -144,7 +144,9 @@ def test_fleet_networks_spread_over_replicas_move_on_sigterm_and_spread_back(
     # From any machine: one network's status, from its own schema only.
     url = pg_server.url(rig.url)
     empty = rig.tmp / "elsewhere"
-    status = cli(
+    # In its own process: --journal-url and --network set process-wide state,
+    # which must not reach the next test of this worker.
+    status = cli_process(
         "--journal-url", url, "--network", net.name, "status", "--format", "json",
         "--state-dir", str(empty), str(net.work),
     )  # fmt: skip
