@@ -55,14 +55,24 @@ def test_schemas_are_draft_2020_12_with_an_id() -> None:
         jsonschema.Draft202012Validator.check_schema(schema)
 
 
+FLEET = ("fleet.schema.json", "fleet-status.schema.json")
+
+
 def test_schema_check_passes_on_the_repository_and_fails_on_stale_files(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(main, ["schema", "--check", "--out", str(SCHEMAS)])
     assert ok.exit_code == 0, ok.output
     written = runner.invoke(main, ["schema", "--out", str(tmp_path)])
     assert written.exit_code == 0, written.output
-    # The status document's schema comes along: an installed provgit ships it.
-    names = [CONFIG_FILE, SETTINGS_FILE, "status.schema.json"]
+    # The status document's and the fleet file's schemas come along: an
+    # installed provgit ships them.
+    names = [
+        CONFIG_FILE,
+        SETTINGS_FILE,
+        "status.schema.json",
+        "fleet.schema.json",
+        "fleet-status.schema.json",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
     assert (tmp_path / "status.schema.json").read_bytes() == (
         SCHEMAS / "status.schema.json"
@@ -157,7 +167,7 @@ def test_schemas_are_plain_json_files() -> None:
 
 def test_schema_check_covers_the_hand_written_status_schema(tmp_path: Path) -> None:
     runner = CliRunner()
-    for name in (CONFIG_FILE, SETTINGS_FILE, "status.schema.json"):
+    for name in (CONFIG_FILE, SETTINGS_FILE, "status.schema.json", *FLEET):
         (tmp_path / name).write_bytes((SCHEMAS / name).read_bytes())
     assert runner.invoke(main, ["schema", "--check", "--out", str(tmp_path)]).exit_code == 0
     status = tmp_path / "status.schema.json"
@@ -178,5 +188,5 @@ def test_every_committed_schema_is_checked_and_valid() -> None:
     from provgit.schema import check
 
     names = {p.name for p in SCHEMAS.glob("*.schema.json")}
-    assert {CONFIG_FILE, SETTINGS_FILE, "status.schema.json"} <= names
+    assert {CONFIG_FILE, SETTINGS_FILE, "status.schema.json", *FLEET} <= names
     assert check(SCHEMAS) == []

@@ -31,11 +31,21 @@ SETTINGS_FILE = "provgit-settings.schema.json"
 # type) and shipped in the package, so an installed provgit has it too; the
 # copy under `schemas/` is what `provgit schema` writes from it.
 STATUS_FILE = "status.schema.json"
+# The fleet file's (`provgit fleet watch`): hand-written too, read to validate one.
+FLEET_FILE = "fleet.schema.json"
+# The fleet's /status.json (`provgit fleet watch`).
+FLEET_STATUS_FILE = "fleet-status.schema.json"
+SHIPPED = (STATUS_FILE, FLEET_FILE, FLEET_STATUS_FILE)
+
+
+def shipped_schema_text(name: str) -> str:
+    """A hand-written schema, as shipped in the package."""
+    return (resources.files("provgit") / "schemas" / name).read_text(encoding="utf-8")
 
 
 def status_schema_text() -> str:
     """The status document's schema (`provgit.status/1`), as shipped in the package."""
-    return (resources.files("provgit") / "schemas" / STATUS_FILE).read_text(encoding="utf-8")
+    return shipped_schema_text(STATUS_FILE)
 
 
 def _defs(models: Sequence[type[BaseModel]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -122,6 +132,8 @@ def rendered() -> dict[str, str]:
         CONFIG_FILE: _dump(config_schema()),
         SETTINGS_FILE: _dump(settings_schema()),
         STATUS_FILE: status_schema_text(),
+        FLEET_FILE: shipped_schema_text(FLEET_FILE),
+        FLEET_STATUS_FILE: shipped_schema_text(FLEET_STATUS_FILE),
     }
 
 
@@ -135,8 +147,9 @@ def check(out: Path) -> list[str]:
     `$id`.
     """
     problems = []
-    with resources.as_file(resources.files("provgit") / "schemas" / STATUS_FILE) as shipped:
-        problems += [f"{shipped}: {p}" for p in _hand_written_problems(shipped)]
+    for hand_written in SHIPPED:
+        with resources.as_file(resources.files("provgit") / "schemas" / hand_written) as shipped:
+            problems += [f"{shipped}: {p}" for p in _hand_written_problems(shipped)]
     for name, text in rendered().items():
         try:
             current: str | None = (out / name).read_text(encoding="utf-8")
@@ -144,10 +157,10 @@ def check(out: Path) -> list[str]:
             current = None
         if current == text:
             continue
-        source = "the schema provgit ships" if name == STATUS_FILE else "the models"
+        source = "the schema provgit ships" if name in SHIPPED else "the models"
         why = "missing" if current is None else f"out of date with {source}"
         problems.append(f"{out / name}: {why} (run `provgit schema` to regenerate)")
-        if current is not None and name == STATUS_FILE:
+        if current is not None and name in SHIPPED:
             # Say what is wrong with it too, not only that it differs.
             problems += [f"{out / name}: {p}" for p in _hand_written_problems(out / name)]
     for path in sorted(out.glob("*.schema.json")):

@@ -8,6 +8,7 @@ the reference right before the element write.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 import os
@@ -15,8 +16,10 @@ import re
 import secrets as _random
 import stat
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from provgit.model.common import SECRET_KEY_PATTERN, SecretRef
@@ -33,11 +36,26 @@ class SecretUnavailable(Exception):
     """The reference cannot be resolved here (unset variable, unreadable file)."""
 
 
+# A fleet's network (api/fleet.py): its `{env: NAME}` references resolve through
+# the fleet file's mapping first, so two networks in one process each get their own.
+_env_overrides: contextvars.ContextVar[Mapping[str, SecretRef] | None] = contextvars.ContextVar(
+    "provgit_secret_env", default=None
+)
+
+
+def use_env_overrides(overrides: Mapping[str, SecretRef]) -> None:
+    """In the current context: `{env: NAME}` means `overrides[NAME]` where given."""
+    _env_overrides.set(MappingProxyType(dict(overrides)))
+
+
 def resolve(ref: SecretRef, for_element: bool = True) -> str:
     """The secret's value. `for_element`: it is sent to an element (a PIN, a
     token), so a state directory's signing key is refused (only the network's
     `secret_key` may name one)."""
     if ref.env is not None:
+        instead = (_env_overrides.get() or {}).get(ref.env)
+        if instead is not None and instead.env != ref.env:
+            return resolve(instead, for_element)
         value = os.environ.get(ref.env)
         if value is None:
             raise SecretUnavailable(f"environment variable {ref.env} is not set")

@@ -33,6 +33,7 @@ def _journal_in_the_state_directory() -> Iterator[None]:
     """No test leaves a journal URL (from --journal-url or provgit.yaml) behind."""
     yield
     location.use_journal_url(None)
+    location.use_network(None)
     location.configure(None)
 
 

@@ -8,8 +8,19 @@ from pathlib import Path
 import pytest
 
 from apply.helpers import Sim, start_sims
+from provgit.journal import location
 
 from .helpers import Watch
+
+
+@pytest.fixture(autouse=True)
+def _journal_in_the_state_directory() -> Iterator[None]:
+    """No test leaves a journal URL or a fleet network (from an in-process
+    `cli("--journal-url", ..., "--network", ...)`) to the next one."""
+    yield
+    location.use_journal_url(None)
+    location.use_network(None)
+    location.configure(None)
 
 
 @pytest.fixture

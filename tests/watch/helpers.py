@@ -188,6 +188,12 @@ def start_watch(args: Sequence[str], env: dict[str, str] | None = None) -> Watch
     return _spawn([*WATCH, "--port", "0", "--log-format", "json", *args], env)
 
 
+def start_fleet(args: Sequence[str], env: dict[str, str] | None = None) -> Watch:
+    """A `provgit fleet watch` replica (its status server: the fleet's document)."""
+    argv = [sys.executable, "-m", "provgit", "fleet", "watch", "--port", "0"]
+    return _spawn([*argv, "--log-format", "json", *args], env)
+
+
 def start_watch_with_clock(clock_file: Path, config: Path) -> Watch:
     """A watcher process on `config` whose clock reads `clock_file` (support/watch_clock.py)."""
     return _spawn([sys.executable, str(WATCH_CLOCK), str(clock_file), str(config)], None)

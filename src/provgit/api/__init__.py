@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from provgit.apply import ApplyResult
     from provgit.apply.progress import NoProgress, Progress
     from provgit.journal import DistributionError, PendingUpdate
-    from provgit.journal.location import use_journal_url
+    from provgit.journal.location import network_schema, use_journal_url, use_network
     from provgit.journal.transfer import Transfer
     from provgit.plan import Plan, PlanOptions
     from provgit.plan.model import FORMAT as PLAN_FORMAT
@@ -97,6 +97,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DistributionError": ("provgit.journal", "DistributionError"),
     "PendingUpdate": ("provgit.journal", "PendingUpdate"),
     "use_journal_url": ("provgit.journal.location", "use_journal_url"),
+    "use_network": ("provgit.journal.location", "use_network"),
+    "network_schema": ("provgit.journal.location", "network_schema"),
     "migrate_journal": ("provgit.api.journal", "migrate_journal"),
     "Transfer": ("provgit.journal.transfer", "Transfer"),
     "Plan": ("provgit.plan", "Plan"),
@@ -158,7 +160,9 @@ __all__ = [
     "kind_named",
     "kind_names",
     "migrate_journal",
+    "network_schema",
     "open_saved_plan",
     "retry_choice",
     "use_journal_url",
+    "use_network",
 ]

@@ -20,6 +20,7 @@ from provgit import __version__, exitcodes
 # module's without a trailing underscore: `import_` is `provgit import`).
 COMMAND_MODULES = [
     "validate",
+    "fleet",
     "element",
     "plan",
     "diff",
@@ -48,6 +49,7 @@ SUMMARIES = {
     "at PATH and apply it.",
     "diff": "Show what changes on each element between two commits of the config at PATH.",
     "element": "Network element simulator (the element API v1 over HTTP).",
+    "fleet": "Serve many networks from one process (a fleet file); replicas share them.",
     "errors": "Distribution errors: records an element refused, or that another user changed.",
     "journal": "The journal's own operations: move it to a shared PostgreSQL database.",
     "init": "Scaffold a config repository in DIR (created if missing): provgit.yaml, a "
@@ -169,7 +171,15 @@ def _out_of_space(e: BaseException) -> bool:
     "instead of the state directory's file; also $PROVGIT_JOURNAL_URL or journal.url "
     "in provgit.yaml.",
 )
-def main(journal_url: str | None) -> None:
+@click.option(
+    "--network",
+    metavar="NAME",
+    default=None,
+    help="One network of a fleet (`provgit fleet watch`): its journal in the PostgreSQL "
+    "database of --journal-url / $PROVGIT_JOURNAL_URL / journal.url (e.g. `provgit "
+    "--journal-url URL --network east status`).",
+)
+def main(journal_url: str | None, network: str | None) -> None:
     """Provision a telephony network from git.
 
     Validate the desired state kept as YAML, plan it against every network
@@ -184,3 +194,11 @@ def main(journal_url: str | None) -> None:
         from provgit.api import use_journal_url  # only then: --help stays fast
 
         use_journal_url(journal_url)
+    if network:
+        from provgit.api import network_schema, use_network
+
+        try:
+            network_schema(network)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--network") from None
+        use_network(network)

@@ -133,6 +133,26 @@ def leases(db: Any) -> dict[str, Lease]:
     }
 
 
+def leases_in(db: Any, schema: str) -> dict[str, Lease]:
+    """The element leases of a fleet network's journal (its schema, `network_schema`;
+    {} while it has none), read from the fleet's connection."""
+    if not schema.replace("_", "").isalnum():
+        raise ValueError(f"not a journal schema name: {schema!r}")
+    found = db.execute("SELECT to_regclass(?)", (f"{schema}.replica_leases",)).fetchone()
+    if found is None or found[0] is None:
+        return {}
+    rows = db.execute(
+        f"SELECT element, holder, token, expires, {_NOW} FROM {schema}.replica_leases "
+        "ORDER BY element"
+    )
+    return {
+        e: Lease(
+            e, holder, int(token), float(expires), holder is not None and expires > now, float(now)
+        )
+        for e, holder, token, expires, now in rows
+    }
+
+
 class LeaseDbError(Exception):
     """The lease database could not be reached or answered with an error."""
 
@@ -143,10 +163,13 @@ class LeaseStore:
     so a database that went away is noticed well before a lease could expire.
     A broken connection is dropped and made again on the next call."""
 
-    def __init__(self, url: str, password: str | None, timeout: float) -> None:
+    def __init__(
+        self, url: str, password: str | None, timeout: float, schema: str | None = None
+    ) -> None:
         self.url = url
         self.password = password
         self.timeout = timeout
+        self.schema = schema  # a fleet network's: its element leases live with its journal
         self._db: Any = None
 
     def call(self, fn: Any, *args: Any) -> Any:
@@ -156,7 +179,14 @@ class LeaseStore:
 
         try:
             if self._db is None or self._db.conn.closed:
-                self._db = connect(self.url, self.password, timeout=self.timeout, retry=False)
+                self._db = connect(
+                    self.url,
+                    self.password,
+                    timeout=self.timeout,
+                    retry=False,
+                    schema=self.schema,
+                    create=self.schema is not None,
+                )
                 ms = max(100, int(self.timeout * 1000))
                 self._db.execute(f"SET statement_timeout = {ms}")
                 self._db.execute(f"SET lock_timeout = {ms}")

@@ -9,8 +9,10 @@ the URL: `journal.password` in provgit.yaml is a secret reference.
 
 from __future__ import annotations
 
+import contextvars
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 ENV = "PROVGIT_JOURNAL_URL"
 
@@ -20,6 +22,8 @@ class JournalLocation:
     url: str
     password: str | None = None
     problem: str | None = None  # why the password could not be read (said on opening)
+    # A fleet's network: its journal's tables in this PostgreSQL schema (`network_schema`).
+    schema: str | None = None
 
     def __repr__(self) -> str:
         # Never the password, whichever way it came.
@@ -30,6 +34,37 @@ class JournalLocation:
 
 _given: JournalLocation | None = None
 _configured: JournalLocation | None = None
+_network: str | None = None  # `--network`: one network of a fleet
+# A fleet runs many networks' watchers in one process: each runs in a context
+# (its asyncio task, and the threads it hands work to) naming its own journal.
+_scoped: contextvars.ContextVar[JournalLocation | None] = contextvars.ContextVar(
+    "provgit_journal", default=None
+)
+_NETWORK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def network_schema(network: str) -> str:
+    """The PostgreSQL schema of a fleet network's journal. Network names are
+    [a-z0-9-] (the fleet file's schema), so `-` -> `_` keeps them apart and
+    the result needs no quoting."""
+    if not _NETWORK_NAME.match(network):
+        raise ValueError(f"not a fleet network name: {network!r} (a-z, 0-9 and '-')")
+    return "provgit_net_" + network.replace("-", "_")
+
+
+def for_network(location: JournalLocation, network: str) -> JournalLocation:
+    return replace(location, schema=network_schema(network))
+
+
+def use_scoped(location: JournalLocation | None) -> None:
+    """The journal of the current context (a fleet network's watcher task)."""
+    _scoped.set(location)
+
+
+def use_network(network: str | None) -> None:
+    """`--network NAME`: one network of a fleet, in the journal given otherwise."""
+    global _network
+    _network = network
 
 
 def use_journal_url(url: str | None) -> None:
@@ -47,6 +82,16 @@ def configure(url: str | None, password: str | None = None, problem: str | None 
 
 def journal_location() -> JournalLocation | None:
     """The PostgreSQL journal to use, or None for the state directory's file."""
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
+    found = _unscoped()
+    if found is not None and _network is not None:
+        return for_network(found, _network)
+    return found
+
+
+def _unscoped() -> JournalLocation | None:
     if _given is not None:
         return _given
     env = os.environ.get(ENV, "").strip()

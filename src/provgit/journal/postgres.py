@@ -242,10 +242,17 @@ class PostgresDb:
 
 
 def connect(
-    url: str, password: str | None, timeout: float = CONNECT_TIMEOUT_S, retry: bool = True
+    url: str,
+    password: str | None,
+    timeout: float = CONNECT_TIMEOUT_S,
+    retry: bool = True,
+    schema: str | None = None,
+    create: bool = False,
 ) -> PostgresDb:
     """A connection to the journal database at `url` (autocommit: each statement
-    commits unless inside `begin()`). Raises psycopg.Error or ImportError."""
+    commits unless inside `begin()`). `schema`: a fleet network's journal, the
+    only schema its statements see (created first when `create`). Raises
+    psycopg.Error or ImportError."""
     import psycopg  # only a PostgreSQL journal needs the driver
 
     extra: dict[str, Any] = {}
@@ -262,4 +269,33 @@ def connect(
             **extra,
         )
 
-    return PostgresDb(open_connection(), open_connection, redact(url, password), retry)
+    where = redact(url, password) + (f" (schema {schema})" if schema else "")
+    db = PostgresDb(open_connection(), open_connection, where, retry)
+    if schema is not None:
+        try:
+            if create:
+                ensure_schema(db, schema)
+            # Only the network's schema: its tables can never mix with another's.
+            db.session(f"SET search_path = {schema}")
+        except BaseException:
+            db.close()
+            raise
+    return db
+
+
+# One lock for creating schemas: replicas starting at once would race on it.
+_SCHEMA_LOCK = 0x666C6565  # "flee"
+
+
+def ensure_schema(db: PostgresDb, schema: str) -> None:
+    """Create a fleet network's schema (`schema` is `network_schema`'s: no quoting needed)."""
+    if not re.fullmatch(r"[a-z0-9_]+", schema):
+        raise ValueError(f"not a journal schema name: {schema!r}")
+    db.begin()
+    try:
+        db.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+        db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

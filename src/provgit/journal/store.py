@@ -176,6 +176,8 @@ def open_postgres(
     from provgit.journal.postgres import connect, redact
 
     where = redact(location.url, location.password)
+    if location.schema:
+        where += f" (schema {location.schema})"
     verb = "read" if read_only else "open"
     try:
         import psycopg
@@ -187,7 +189,13 @@ def open_postgres(
     if location.problem is not None:
         raise JournalError(f"cannot {verb} the journal {where}: {location.problem}")
     try:
-        db = connect(location.url, location.password, retry=patient)
+        db = connect(
+            location.url,
+            location.password,
+            retry=patient,
+            schema=location.schema,
+            create=not read_only,
+        )
     except psycopg.Error as e:
         raise JournalError(f"cannot {verb} the journal {where}: {shown(e, location)}") from None
     try:

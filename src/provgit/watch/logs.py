@@ -25,11 +25,19 @@ class Log:
         self.min_level = 0 if debug else 1
         # Lines come from the event loop and from worker threads (validation).
         self._lock = threading.Lock()
+        self.bound: dict[str, Any] = {}
+
+    def bind(self, **fields: Any) -> Log:
+        """The same log, every line carrying `fields` too (a fleet's `network`)."""
+        child = Log(self.fmt, self.stream)
+        child.min_level, child._lock = self.min_level, self._lock
+        child.bound = {**self.bound, **fields}
+        return child
 
     def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
         if LEVELS.index(level) < self.min_level:
             return
-        clean = redact(fields)
+        clean = redact({**self.bound, **fields} if self.bound else fields)
         now = time.time()
         stamp = (
             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

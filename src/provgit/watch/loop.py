@@ -42,6 +42,7 @@ from provgit.api.watching import (
     settle_dead_runs,
 )
 from provgit.publish import reports_dir
+from provgit.watch import reports
 from provgit.watch.config_tracker import ConfigTracker
 from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.journals import Journals
@@ -92,6 +93,8 @@ class Watcher:
                 options.lease_seconds or DEFAULT_LEASE_SECONDS,
                 log,
                 self.trigger,
+                schema=location.schema,
+                replica_id=options.replica_id,
             )
         )
         self._replica_stop = asyncio.Event()
@@ -173,6 +176,12 @@ class Watcher:
             ok = ok and self.replica.healthy
         return ok, detail
 
+    def page(self, doc: dict[str, Any]) -> str:
+        return reports.render_html(doc)
+
+    def feed(self, doc: dict[str, Any], page: str, self_href: str) -> str | None:
+        return reports.render_atom(doc, page=page, self_href=self_href)
+
     def status_document(self) -> dict[str, Any]:
         """The live document (called off the event loop, see live.py)."""
         return self.live.document(
@@ -185,7 +194,10 @@ class Watcher:
         """Serve and reconcile until SIGTERM/SIGINT; `ready(url)` once listening."""
         self.o.state_dir.mkdir(parents=True, exist_ok=True)
         git_dirs: list[Path] = []
-        self.journals.open()
+        # Off the loop: opening (and migrating) a PostgreSQL journal takes a
+        # while, and a fleet's other watchers and lease renewals share the loop.
+        # (The thread runs in this task's context: a fleet network's journal.)
+        await asyncio.to_thread(self.journals.open)
         self._mark_interrupted()  # a run of ours that died without finishing
         # Runs of other processes that died (SIGKILL, power loss): marked now,
         # not at the first apply, which may be long coming (a removal held, a
@@ -197,11 +209,13 @@ class Watcher:
             git_dirs = await asyncio.to_thread(self.follower.git_dirs)
             self.config.load_applied(self.journal)
         self._seed_metrics()
-        runner, url = await start_server(self, self.o.host, self.o.port, self.o.token)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_stop, sig)
-        loop.add_signal_handler(signal.SIGHUP, self._on_reload)
+        runner, url = None, self.o.fleet_url
+        if not self.o.in_fleet:
+            runner, url = await start_server(self, self.o.host, self.o.port, self.o.token)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_stop, sig)
+            loop.add_signal_handler(signal.SIGHUP, self._on_reload)
         self.log.info(
             "watch_started",
             url=url,
@@ -247,7 +261,8 @@ class Watcher:
                 await asyncio.gather(replica_task, return_exceptions=True)
                 await self.replica.stop()
             await self.reconciler.save_observations()
-            await runner.cleanup()
+            if runner is not None:
+                await runner.cleanup()
             self.journals.close()
             self.live.close()
             self.log.info("watch_stopped")
@@ -353,6 +368,10 @@ class Watcher:
             await asyncio.sleep(JOURNAL_GRACE_SECONDS)
         if task is not None and not task.done():
             task.cancel()
+
+    def reload(self) -> None:
+        """SIGHUP's work (for a watcher run in-process)."""
+        self._on_reload()
 
     def _on_reload(self) -> None:
         self.log.info("reloading")

@@ -40,6 +40,11 @@ class WatchOptions:
     plan: PlanOptions = field(default_factory=PlanOptions)
     # Replicas on a PostgreSQL journal: the lease time (None: `journal.lease_seconds`).
     lease_seconds: float | None = None
+    # A fleet (fleet.py): the process's replica id, shared by its networks'
+    # watchers, which serve no status of their own and leave the signals to it.
+    replica_id: str | None = None
+    in_fleet: bool = False
+    fleet_url: str | None = None  # the fleet's status server (shown to other replicas)
     # "Now" for sync windows: the system's, or a test's fake clock (injected).
     clock: Clock = SYSTEM_CLOCK
 

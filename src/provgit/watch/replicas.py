@@ -77,13 +77,17 @@ class Snapshot:
     replicas: list[str] = field(default_factory=list)
 
 
-def _order(replica: str, element: str) -> str:
+def new_replica_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(2).hex()}"
+
+
+def claim_order(replica: str, element: str) -> str:
     # Each replica tries the free elements in its own order: two replicas
     # claiming at once mostly reach for different ones.
     return hashlib.sha256(f"{replica}/{element}".encode()).hexdigest()
 
 
-def _starved(table: dict[str, Lease], elements: frozenset[str], live: list[str], me: str) -> bool:
+def starved(table: dict[str, Lease], elements: frozenset[str], live: list[str], me: str) -> bool:
     """A live replica holds fewer than its floor share while `me` holds the
     most (ties: the first id): `me` hands one element over. One replica per
     round gives, so the elements do not all move at once."""
@@ -109,12 +113,14 @@ class Replica:
         lease_seconds: float,
         log: Log,
         on_change: Callable[[str], None],
+        schema: str | None = None,
+        replica_id: str | None = None,
     ) -> None:
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(2).hex()}"
+        self.id = replica_id or new_replica_id()
         self.lease_seconds = lease_seconds
         self.log = log
         self.on_change = on_change
-        self.store = LeaseStore(url, password, timeout=self.margin)
+        self.store = LeaseStore(url, password, timeout=self.margin, schema=schema)
         self.held: dict[str, Held] = {}
         self.elements: frozenset[str] = frozenset()  # the network's (from the config)
         self.busy: frozenset[str] = frozenset()  # what the running apply writes to
@@ -253,14 +259,14 @@ class Replica:
         share = math.ceil(len(elements) / max(1, len(live)))
         keep = mine - gone_from_config
         give = max(0, len(keep) - share)
-        if not give and _starved(table, elements, live, self.id):
+        if not give and starved(table, elements, live, self.id):
             give = 1
-        excess = sorted(keep - busy, key=lambda e: _order(self.id, e))[:give]
+        excess = sorted(keep - busy, key=lambda e: claim_order(self.id, e))[:give]
         released = gone_from_config | set(excess)
         lease_ops.release(db, self.id, released)
         free = sorted(
             (e for e in elements if e not in table or not table[e].live),
-            key=lambda e: _order(self.id, e),
+            key=lambda e: claim_order(self.id, e),
         )
         claimed: dict[str, int] = {}
         for e in free[: max(0, share - len(keep - released))]:

@@ -33,14 +33,22 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
-from provgit.watch import reports
-from provgit.watch.metrics import Metrics
+from provgit.render.status_files import status_json
+
+
+class Exposition(Protocol):
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]: ...
 
 
 class StatusProvider(Protocol):
-    metrics: Metrics
+    @property
+    def metrics(self) -> Exposition: ...
 
     def status_document(self) -> dict[str, Any]: ...
+
+    def page(self, doc: dict[str, Any]) -> str: ...
+
+    def feed(self, doc: dict[str, Any], page: str, self_href: str) -> str | None: ...
 
     def trigger(self, reason: str) -> None: ...
 
@@ -99,18 +107,21 @@ async def _document(request: web.Request) -> dict[str, Any]:
 
 async def _index(request: web.Request) -> web.Response:
     doc = await _document(request)
-    return web.Response(text=reports.render_html(doc), content_type="text/html", charset="utf-8")
+    page = request.app[PROVIDER].page(doc)
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
 
 
 async def _status(request: web.Request) -> web.Response:
     doc = await _document(request)
-    return web.Response(text=reports.dumps(doc), content_type="application/json")
+    return web.Response(text=status_json(doc), content_type="application/json")
 
 
 async def _feed(request: web.Request) -> web.Response:
     doc = await _document(request)
     # On the server the page is `/`, and the feed's own URL is the one asked for.
-    body = reports.render_atom(doc, page="/", self_href=str(request.url))
+    body = request.app[PROVIDER].feed(doc, "/", str(request.url))
+    if body is None:
+        return web.json_response({"error": "no feed here: read each network's"}, status=404)
     return web.Response(text=body, content_type="application/atom+xml", charset="utf-8")
 
 

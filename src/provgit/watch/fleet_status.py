@@ -1,0 +1,233 @@
+"""The status server's provider in fleet mode: every network of the fleet at once.
+
+/status.json lists each network with the replica holding its lease, and each
+of its elements with the replica holding that element's lease (read from the
+network's own journal schema, so a network held by another replica shows too);
+for the networks this replica runs it adds their watcher's own live document.
+/metrics merges the watchers' metrics under a `network` label and adds the
+fleet's own gauges; the page groups by network.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from provgit.api.fleet import network_schema
+from provgit.api.watching import Lease, LeaseDbError, LeaseStore, lease_ops
+from provgit.render.fleet_page import render_fleet_html
+from provgit.watch import reports
+from provgit.watch.fleet_leases import FLEET_SCHEMA
+from provgit.watch.options import iso
+
+if TYPE_CHECKING:
+    from provgit.watch.fleet import FleetSupervisor, Running
+
+FORMAT = "provgit.fleet-status/1"
+PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class FleetStatus:
+    def __init__(self, supervisor: FleetSupervisor) -> None:
+        self.s = supervisor
+        fleet = supervisor.fleet
+        # Its own connection (documents are made off the event loop), one caller at a time.
+        self._store = LeaseStore(
+            fleet.journal.url,
+            fleet.journal.password,
+            timeout=supervisor.leases.margin,
+            schema=FLEET_SCHEMA,
+        )
+        self._lock = threading.Lock()
+        self.metrics = self  # the server asks `provider.metrics.exposition`
+
+    def close(self) -> None:
+        with self._lock:
+            self._store.close()
+
+    # ---- the server's provider --------------------------------------------------------
+
+    def trigger(self, reason: str) -> None:
+        for r in list(self.s.running.values()):
+            r.watcher.trigger(reason)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        leases = self.s.leases
+        failed = sorted(n for n, r in self.s.running.items() if r.error is not None)
+        detail = {
+            "replica": leases.id,
+            "networks": sorted(self.s.running),
+            "failed": failed,
+            "error": leases.error,
+        }
+        return leases.connected, detail
+
+    def _network_and_element(self, element: str | None) -> tuple[Running, str | None]:
+        name, _, rest = (element or "").partition("/")
+        r = self.s.running.get(name)
+        if r is None:
+            raise KeyError(f"network {name!r} is not run by this replica ({self.s.id})")
+        return r, rest or None
+
+    def suspend(self, element: str | None, reason: str, who: str) -> dict[str, Any]:
+        """`element`: NETWORK or NETWORK/ELEMENT (a fleet serves many networks)."""
+        try:
+            r, el = self._network_and_element(element)
+        except KeyError as e:
+            return {"error": str(e.args[0])}
+        return {"network": r.network.name, **r.watcher.suspend(el, reason, who)}
+
+    def resume(self, element: str | None, who: str) -> dict[str, Any] | None:
+        try:
+            r, el = self._network_and_element(element)
+        except KeyError as e:
+            return {"error": str(e.args[0])}
+        resumed = r.watcher.resume(el, who)
+        return None if resumed is None else {"network": r.network.name, **resumed}
+
+    def status_document(self) -> dict[str, Any]:
+        """The fleet's document (called off the event loop)."""
+        leases = self.s.leases
+        names = [n.name for n in self.s.fleet.networks]
+        element_leases, error = self._element_leases(names)
+        networks = [self._network(n, element_leases.get(n)) for n in names]
+        return {
+            "format": FORMAT,
+            "generated": iso(time.time()),
+            "lease_seconds": self.s.fleet.lease_seconds,
+            "replica": {
+                "id": leases.id,
+                "url": self.s.url,
+                "healthy": leases.connected,
+                "error": leases.error or error,
+                "holds": sorted(self.s.running),
+                "replicas": list(leases.replicas),
+                "urls": dict(leases.urls),
+            },
+            "networks": networks,
+        }
+
+    def _element_leases(self, names: list[str]) -> tuple[dict[str, dict[str, Lease]], str | None]:
+        def read(db: Any) -> dict[str, dict[str, Lease]]:
+            return {n: lease_ops.leases_in(db, network_schema(n)) for n in names}
+
+        with self._lock:
+            try:
+                found: dict[str, dict[str, Lease]] = self._store.call(read)
+                return found, None
+            except LeaseDbError as e:
+                return {}, str(e)
+
+    def _network(self, name: str, element_leases: dict[str, Lease] | None) -> dict[str, Any]:
+        r = self.s.running.get(name)
+        doc, error = None, None if r is None else r.error
+        if r is not None and not r.stopping and r.error is None:
+            try:
+                # A copy of its context: the watcher's own may be entered on the loop now.
+                doc = r.context.copy().run(r.watcher.status_document)
+            except Exception as e:  # one network's journal away must not hide the others
+                error = f"status not readable: {type(e).__name__}: {e}"
+        statuses = {e: s.get("status") for e, s in (doc or {}).get("elements", {}).items()}
+        elements = [
+            {
+                "name": e,
+                "holder": lease.holder if lease.live else None,
+                "status": statuses.get(e),
+            }
+            for e, lease in sorted((element_leases or {}).items())
+            if not e.startswith("@")
+        ]
+        return {
+            "name": name,
+            "holder": self.s.leases.holder(name),
+            "here": r is not None,
+            "state": _state(r),
+            "error": error,
+            "status": None if doc is None else doc.get("status"),
+            "in_sync": None if doc is None else doc.get("in_sync"),
+            "elements": elements,
+            "document": doc,
+        }
+
+    # ---- /metrics and the page -------------------------------------------------------
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        parts = {
+            name: r.watcher.metrics.exposition(None)[0].decode()
+            for name, r in sorted(self.s.running.items())
+        }
+        return (merge_expositions(parts) + self._own()).encode(), PROMETHEUS
+
+    def _own(self) -> str:
+        leases = self.s.leases
+        lines = [
+            "# HELP provgit_fleet_network_holder 1 for the replica holding each network's "
+            "lease (as this replica last read the leases)",
+            "# TYPE provgit_fleet_network_holder gauge",
+        ]
+        for n in self.s.fleet.networks:
+            holder = leases.holder(n.name)
+            if holder is not None:
+                lines.append(
+                    f'provgit_fleet_network_holder{{network="{n.name}",replica="{holder}"}} 1.0'
+                )
+        lines += [
+            "# HELP provgit_fleet_networks_held Networks this replica runs now",
+            "# TYPE provgit_fleet_networks_held gauge",
+            f"provgit_fleet_networks_held {float(len(self.s.running))}",
+            "# HELP provgit_fleet_healthy 1 while this replica reaches the fleet's database",
+            "# TYPE provgit_fleet_healthy gauge",
+            f"provgit_fleet_healthy {1.0 if leases.connected else 0.0}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def page(self, doc: dict[str, Any]) -> str:
+        return render_fleet_html(doc, reports.REFRESH_SECONDS)
+
+    def feed(self, doc: dict[str, Any], page: str, self_href: str) -> str | None:
+        return None  # each network's events are in its own journal: `provgit status --network`
+
+
+def _state(r: Running | None) -> str:
+    if r is None:
+        return "elsewhere"
+    if r.stopping:
+        return "stopping"
+    if r.error is not None:
+        return "failed"
+    return "running"
+
+
+def merge_expositions(parts: dict[str, str]) -> str:
+    """The Prometheus texts of several networks' watchers as one: each family's
+    HELP and TYPE once, every sample with a `network` label first."""
+    families: dict[str, list[str]] = {}
+    heads: dict[str, list[str]] = {}
+    for network, text in parts.items():
+        current = ""
+        for line in text.splitlines():
+            if line.startswith(("# HELP ", "# TYPE ")):
+                current = line.split(" ", 3)[2]
+                heads.setdefault(current, [])
+                if len(heads[current]) < 2 and line not in heads[current]:
+                    heads[current].append(line)
+                families.setdefault(current, [])
+            elif line and not line.startswith("#"):
+                families.setdefault(current, []).append(_labelled(line, network))
+    out: list[str] = []
+    for name, samples in families.items():
+        out += heads.get(name, [])
+        out += samples
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _labelled(sample: str, network: str) -> str:
+    label = f'network="{network}"'
+    name_end = min(i for i in (sample.find("{"), sample.find(" ")) if i >= 0)
+    name, rest = sample[:name_end], sample[name_end:]
+    if rest.startswith("{}"):
+        return f"{name}{{{label}}}{rest[2:]}"
+    if rest.startswith("{"):
+        return f"{name}{{{label},{rest[1:]}"
+    return f"{name}{{{label}}}{rest}"

@@ -1,0 +1,198 @@
+"""A fleet of small networks for `provgit fleet watch` tests: one git
+repository per network, a fleet file naming them, replica processes.
+
+Each network's element is an embedded element (the simulator's ElementStore,
+same semantics and same fencing as `provgit element serve`) in one directory
+all replicas share: twenty simulator processes would cost ~30 s of CPU to
+start on a loaded machine, and a network moving between replicas must find
+its element where the last holder left it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apply.helpers import SETTINGS
+from provgit.simulator.store import ElementStore
+
+from .helpers import Watch, commit_all, make_repo, start_fleet
+
+PASSWORD_ENV = "FLEET_TEST_PG_PASSWORD"
+
+
+@dataclass
+class Net:
+    name: str
+    # The call server's store file (shared by the replicas); the MiCollab's is
+    # beside it, named with an `m` before.
+    element: Path
+    bare: Path
+    work: Path
+
+    def commit(self, first_name: str) -> str:
+        self.work.mkdir(parents=True, exist_ok=True)
+        (self.work / "provgit.yaml").write_text(SETTINGS.format(extra=""))
+        mcl = self.element.with_name("m" + self.element.name)
+        lines = [
+            "elements:",
+            f"  - {{name: {self.element.stem}, type: mivb, ceid: 10, cluster: east, "
+            f"connection: {{path: {json.dumps(str(self.element))}, "
+            "allow_outside_state_dir: true}}",
+            f"  - {{name: {mcl.stem}, type: micollab, ceid: 1, "
+            f"connection: {{path: {json.dumps(str(mcl))}, allow_outside_state_dir: true}}}}",
+            "classes_of_service:",
+            "  - {number: 1, comment: Default}",
+            "templates:",
+            "  - name: Basic",
+            '    phones: [{label: Desk, device_type: "6920", primary: true}]',
+            "    cos: {day: 1}",
+            "roles:",
+            "  - {name: Agent, template: Basic}",
+            "users:",
+        ]
+        for n in range(2):
+            lines += [
+                f"  - {{login_id: user{n}, first_name: {first_name}, last_name: Person{n}, "
+                f'role: Agent, host: {self.element.stem}, services: [{{dn: "{3000 + n}"}}]}}'
+            ]
+        (self.work / "net.yaml").write_text("\n".join(lines) + "\n")
+        return commit_all(self.work, f"users named {first_name}")
+
+    def changes(self) -> list[Any]:
+        store = ElementStore(self.element)
+        try:
+            return store.changes(0).changes
+        finally:
+            store.close()
+
+    def first_names(self) -> set[str]:
+        latest: dict[tuple[str, str], Any] = {}
+        for c in self.changes():
+            latest[(c.collection, c.key)] = c.fields
+        return {f["first_name"] for f in latest.values() if f and f.get("first_name")}
+
+    def rewritten_unchanged(self) -> list[tuple[str, str, int]]:
+        """Writes that put a record back with the fields it already had."""
+        last: dict[tuple[str, str], Any] = {}
+        found = []
+        for c in self.changes():
+            own = None if c.fields is None else {k: v for k, v in c.fields.items() if k[0] != "_"}
+            if (
+                (c.collection, c.key) in last
+                and own is not None
+                and last[(c.collection, c.key)] == own
+            ):
+                found.append((c.collection, c.key, c.revision))
+            last[(c.collection, c.key)] = own
+        return found
+
+
+@dataclass
+class FleetRig:
+    tmp: Path
+    file: Path
+    nets: list[Net]
+    password: str
+    lease_seconds: float
+    url: str  # the journal's database, without the password
+    replicas: list[Watch] = field(default_factory=list)
+    count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, slot: int | None = None) -> Watch:
+        """A replica; `slot` reuses a stopped replica's state directory (a restart)."""
+        if slot is None:
+            with self._lock:
+                self.count += 1
+                slot = self.count
+        w = start_fleet(
+            [
+                str(self.file),
+                "--state-dir",
+                str(self.tmp / f"replica{slot}"),
+                "--fetch-seconds",
+                "0.3",
+                "--resync-seconds",
+                "0",
+                "--allow-mass-update",
+            ],
+            env={PASSWORD_ENV: self.password},
+        )
+        self.replicas.append(w)
+        return w
+
+    def start_together(self, count: int) -> list[Watch]:
+        """`count` replicas started at once (as a deployment's would be)."""
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(lambda _: self.start(), range(count)))
+
+    def names(self) -> set[str]:
+        return {n.name for n in self.nets}
+
+
+def make_fleet(tmp: Path, count: int, journal_url: str, password: str, lease: float) -> FleetRig:
+    """`count` networks of one element each (users named Ann), and the fleet file."""
+    nets = []
+    shared = tmp / "elements"
+    shared.mkdir()
+    for i in range(count):
+        root = tmp / f"net{i:02d}"
+        root.mkdir()
+        bare, work = make_repo(root)
+        net = Net(f"net-{i:02d}", shared / f"e{i:02d}.sqlite", bare, work)
+        net.commit("Ann")
+        nets.append(net)
+    lines = [
+        "version: 1",
+        "journal:",
+        f"  url: {journal_url}",
+        f"  password: {{env: {PASSWORD_ENV}}}",
+        f"leases: {{seconds: {lease}}}",
+        "networks:",
+    ]
+    for n in nets:
+        lines.append(f"  - {{name: {n.name}, repo: {json.dumps(str(n.bare))}, ref: main}}")
+    file = tmp / "fleet.yaml"
+    file.write_text("\n".join(lines) + "\n")
+    return FleetRig(tmp, file, nets, password, lease, journal_url)
+
+
+def fleet_status(w: Watch) -> dict[str, Any]:
+    """A replica's /status.json (a fleet's document can take seconds on a loaded machine)."""
+    with urllib.request.urlopen(w.url + "/status.json", timeout=120) as r:
+        doc: dict[str, Any] = json.loads(r.read())
+    return doc
+
+
+def settled(docs: list[dict[str, Any]], names: set[str]) -> dict[str, str] | None:
+    """network -> replica, once every network is held, runs on its holder and
+    is Sync Completed there with each of its elements held by that replica
+    (as each replica's own /status.json says); else None."""
+    held: dict[str, str] = {}
+    for doc in docs:
+        me = doc["replica"]["id"]
+        for n in doc["networks"]:
+            if not n["here"]:
+                continue
+            if n["holder"] != me or n["status"] != "Sync Completed" or not n["elements"]:
+                return None
+            if any(e["holder"] != me or e["status"] != "Sync Completed" for e in n["elements"]):
+                return None
+            if n["name"] in held:
+                return None  # run by two replicas at once
+            held[n["name"]] = me
+    return held if set(held) == names else None
+
+
+def spread(held: dict[str, str]) -> list[int]:
+    return sorted(Counter(held.values()).values())
+
+
+def all_named(net: Net, name: str) -> bool:
+    return net.first_names() == {name}
