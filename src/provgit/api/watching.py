@@ -50,7 +50,7 @@ from provgit.importing.drift_proposal import (
 from provgit.journal import NETWORK, DriftItem, Journal, JournalError, PendingUpdate, Suspension
 from provgit.journal import leases as lease_ops
 from provgit.journal.backend import database_errors
-from provgit.journal.leases import LEADER, Lease, LeaseDbError, LeaseStore
+from provgit.journal.leases import LEADER, Fences, Lease, LeaseDbError, LeaseStore
 from provgit.journal.location import JournalLocation, journal_location
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
@@ -83,6 +83,7 @@ __all__ = [
     "Document",
     "DriftError",
     "DriftItem",
+    "Fences",
     "GitSourceError",
     "Journal",
     "JournalError",

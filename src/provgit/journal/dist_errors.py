@@ -33,7 +33,9 @@ class DistributionErrors:
     ) -> int:
         """Record a refusal/conflict; a repeat of the same record keeps its action id."""
         now = time.time()
-        with self._store.transaction():
+        with self._store.transaction(), self._store.fenced(element, "distribution error") as held:
+            if not held:
+                return 0
             self._store.db.execute(
                 "INSERT INTO dist_errors (element, collection, key, form, kind, resource, action, "
                 "error_type, reason, status, detail, fields_hash, time, last_retried, attempts) "
@@ -67,7 +69,9 @@ class DistributionErrors:
         return int(row[0])
 
     def clear_distribution_errors(self, element: str, keys: Iterable[tuple[str, str]]) -> int:
-        with self._store.transaction():
+        with self._store.transaction(), self._store.fenced(element, "distribution error") as held:
+            if not held:
+                return 0
             cur = self._store.db.executemany(
                 "DELETE FROM dist_errors WHERE element = ? AND collection = ? AND key = ?",
                 [(element, c, k) for c, k in keys],

@@ -20,7 +20,9 @@ class Statuses:
         self, element: str, status: str, state: str, run_id: int | None, detail: str | None = None
     ) -> None:
         now = time.time()
-        with self._store.transaction():
+        with self._store.transaction(), self._store.fenced(element, "status") as held:
+            if not held:
+                return
             row = self._store.db.execute(
                 "SELECT status FROM element_status WHERE element = ?", (element,)
             ).fetchone()
