@@ -4,17 +4,19 @@ PostgreSQL (tests/journal/pg.py), real simulators, real watch processes."""
 from __future__ import annotations
 
 import random
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from apply.helpers import Sim, start_sims
+from apply.helpers import Sim, start_sims, write_config
 from journal import pg
 
-from .helpers import Watch
+from .helpers import Watch, commit_all
 from .replica_helpers import (
+    Cluster,
     by_pid,
     fenced_put,
     fences,
@@ -345,3 +347,51 @@ def test_a_replica_paused_past_its_lease_cannot_overwrite_the_new_holders_status
     assert doc["watch"]["replica"]["holders"]["cs1"] == doc["watch"]["replica"]["id"]
     assert _journal_counts(url) == (0, 0)
     assert fences(cs1)["refused"] == []
+
+
+def _with_directory(c: Cluster, read_only: bool) -> str:
+    """The cluster's config plus an LDAP directory element; the commit."""
+    write_config(c.work, c.sims, users=c.users, embedded_mcl=False, first_name="Ann")
+    (c.tmp / "bind-password").write_text("not-used\n")
+    net = c.work / "net.yaml"
+    flag = "    read_only: true\n" if read_only else ""
+    directory = (
+        "elements:\n"
+        "  - name: dir1\n"
+        "    type: directory\n"
+        "    ceid: 9\n"
+        "    driver: ldap\n"
+        "    connection:\n"
+        "      url: ldap://127.0.0.1:9\n"
+        f"      token: {{file: {c.tmp / 'bind-password'}}}\n"
+        "    directory:\n"
+        "      base_dn: ou=people,dc=example,dc=com\n"
+        "      bind_dn: cn=provgit,dc=example,dc=com\n"
+        f"{flag}"
+    )
+    net.write_text(net.read_text().replace("elements:\n", directory, 1))
+    return commit_all(c.work, f"a directory (read_only: {read_only})")
+
+
+def test_replicas_refuse_a_directory_they_would_write_unfenced_and_take_a_read_only_one(
+    tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
+) -> None:
+    url = pg_server.url(pg_server.new_database())
+    # The call servers only: the directory, not a MiCollab, receives the users.
+    c = make_cluster(tmp_path, four_sims[:3], url, LEASE, users=3)
+    commit = _with_directory(c, read_only=False)
+    a = c.start()
+    watches.append(a)
+    refused = a.wait_log("config_refused", timeout=60)
+    assert "dir1 (driver ldap) cannot be written by replicas" in refused["first"]
+    doc = a.status()
+    problem = doc["watch"]["refused"]["problems"][0]
+    assert doc["watch"]["refused"]["commit"] == commit
+    # Where (file:line:col of the element), what, and how to fix it.
+    assert re.fullmatch(r"net\.yaml:[23]:\d+", problem["where"]), problem
+    assert problem["code"] == "replica_unfenced_element"
+    assert "read_only: true" in problem["hint"]
+    # Nothing was written anywhere.
+    assert all(sim_revision(s) == 0 for s in c.sims)
+    _with_directory(c, read_only=True)
+    wait_for("a read-only directory is accepted", lambda: c.all_named("Ann"), timeout=120)

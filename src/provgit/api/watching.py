@@ -29,6 +29,7 @@ from typing import Any
 
 from provgit.api.incremental import Desired, StageCache, StatusPlans, tree_key
 from provgit.api.network import Network, connect, observe_network, remember_writes
+from provgit.api.replica_checks import refuse_unfenced
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.drift_detect import review as review_drift
 from provgit.apply.hold_release import deferred, load_fell, next_release
@@ -121,6 +122,7 @@ __all__ = [
     "read_directory",
     "record_proposal",
     "redact",
+    "refuse_unfenced",
     "remember_writes",
     "resolve_commit",
     "review_drift",
