@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from provgit.journal.backend import delete_refs
 from provgit.journal.rows import DE_COLUMNS, DistributionError, distribution_error
 from provgit.journal.store import Store
 
@@ -72,11 +73,7 @@ class DistributionErrors:
         with self._store.transaction(), self._store.fenced(element, "distribution error") as held:
             if not held:
                 return 0
-            cur = self._store.db.executemany(
-                "DELETE FROM dist_errors WHERE element = ? AND collection = ? AND key = ?",
-                [(element, c, k) for c, k in keys],
-            )
-            return int(cur.rowcount)
+            return delete_refs(self._store.db, "dist_errors", element, keys)
 
     def distribution_errors(
         self,

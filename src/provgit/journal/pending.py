@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from provgit.journal.backend import delete_refs
 from provgit.journal.rows import PendingUpdate
 from provgit.journal.store import Store
 
@@ -62,11 +63,7 @@ class PendingUpdates:
             if keys is None:
                 cur = self._store.db.execute("DELETE FROM pending WHERE element = ?", (element,))
                 return int(cur.rowcount)
-            cur = self._store.db.executemany(
-                "DELETE FROM pending WHERE element = ? AND collection = ? AND key = ?",
-                [(element, c, k) for c, k in keys],
-            )
-            return int(cur.rowcount)
+            return delete_refs(self._store.db, "pending", element, keys)
 
     def pending(self, element: str | None = None) -> list[PendingUpdate]:
         sql = "SELECT * FROM pending"
