@@ -2,6 +2,12 @@
 
     .venv/bin/python benchmarks/bench_apply.py [--users 10000] [--latency-ms 20]
         [--settings defaults,serialised] [--runs 5] [--noop-users 100000] [--skip-noop]
+        [--journals sqlite,postgresql]
+
+`--journals sqlite,postgresql` runs each apply with the journal in the state
+directory's SQLite file and on a throwaway PostgreSQL cluster (a new database
+per run), interleaved, and prints PostgreSQL's writes/s over SQLite's per
+round (issue 19: floor 0.9).
 
 1. Apply: 10,000 new users over 4 simulator elements (one MiCollab, three call
    servers; `provgit element serve` processes, http driver) with 20 ms injected
@@ -32,6 +38,7 @@ Figures are printed and written to benchmarks/README-apply.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -263,13 +270,39 @@ def bench_apply(  # long: one run end to end, its figures gathered as it goes
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def apply_child(users: int, latency_ms: float, setting: str) -> dict[str, Any]:
-    """One apply run in a fresh process (its own RSS and imports), with the load."""
+def apply_child(
+    users: int, latency_ms: float, setting: str, journal_url: str | None = None
+) -> dict[str, Any]:
+    """One apply run in a fresh process (its own RSS and imports), with the load;
+    its journal in the state directory, or at `journal_url` (PostgreSQL)."""
     argv = [PY, __file__, "--child", setting, "--users", str(users)]
-    r = run_cli([*argv, "--latency-ms", str(latency_ms)])
+    env = dict(os.environ)
+    env.pop("PROVGIT_JOURNAL_URL", None)
+    if journal_url is not None:
+        env["PROVGIT_JOURNAL_URL"] = journal_url
+    r = run_cli([*argv, "--latency-ms", str(latency_ms)], env=env)
     out: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
-    out["setting"] = setting
+    out["setting"] = setting if journal_url is None else f"{setting}, PostgreSQL journal"
     out["load"] = round(r.load, 2)
+    return out
+
+
+def journal_urls(journals: list[str], stack: contextlib.ExitStack) -> dict[str, Any]:
+    """Per journal named in --journals, a function giving a new journal's URL
+    (None: the SQLite file). PostgreSQL: a throwaway cluster on 127.0.0.1
+    (tests/journal/pg.py, as the test suite starts it), a new database per run."""
+    out: dict[str, Any] = {}
+    for j in journals:
+        if j == "sqlite":
+            out[j] = lambda: None
+        elif j == "postgresql":
+            sys.path.insert(0, str(HERE.parent / "tests"))
+            from journal import pg
+
+            server = stack.enter_context(pg.running())
+            out[j] = lambda s=server: s.url(s.new_database())
+        else:
+            raise SystemExit(f"--journals: {j!r} is neither sqlite nor postgresql")
     return out
 
 
@@ -329,18 +362,44 @@ def main() -> int:
     ap.add_argument("--noop-users", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=RUNS)
     ap.add_argument("--skip-noop", action="store_true")
+    ap.add_argument(
+        "--journals",
+        default="sqlite",
+        help="comma-separated: sqlite, postgresql (each run on each, interleaved)",
+    )
     ap.add_argument("--no-write", action="store_true", help="Do not update README-apply.md.")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(bench_apply(args.users, args.latency_ms, *SETTINGS[args.child])))
         return 0
     names = args.settings.split(",")
-    got: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    for i in range(args.runs):  # interleaved, so each setting sees the same load
-        for n in names:
-            got[n].append(apply_child(args.users, args.latency_ms, n))
-            print(json.dumps({"run": i + 1, "apply": got[n][-1]}), flush=True)
-    applied = [median_row(got[n]) for n in names]
+    got: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with contextlib.ExitStack() as stack:
+        urls = journal_urls(args.journals.split(","), stack)
+        for i in range(args.runs):  # interleaved, so each setting sees the same load
+            for n in names:
+                for j, url in urls.items():
+                    row = apply_child(args.users, args.latency_ms, n, url())
+                    got.setdefault((n, j), []).append(row)
+                    print(json.dumps({"run": i + 1, "apply": row}), flush=True)
+    applied = [median_row(runs) for runs in got.values()]
+    for n in names:
+        if (n, "sqlite") in got and (n, "postgresql") in got:
+            ratio = [
+                pg_run["writes_per_second"] / lite["writes_per_second"]
+                for lite, pg_run in zip(got[(n, "sqlite")], got[(n, "postgresql")], strict=True)
+            ]
+            # Per round (the two ran one after the other), then the median.
+            print(
+                json.dumps(
+                    {
+                        "setting": n,
+                        "postgresql_over_sqlite_writes_per_second": [round(r, 3) for r in ratio],
+                        "median": round(statistics.median(ratio), 3),
+                    }
+                ),
+                flush=True,
+            )
     print(json.dumps({"medians": applied}, indent=1), flush=True)
     noop = None if args.skip_noop else bench_noop(args.noop_users, args.runs)
     if noop is not None:

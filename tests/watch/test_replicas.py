@@ -4,16 +4,19 @@ PostgreSQL (tests/journal/pg.py), real simulators, real watch processes."""
 from __future__ import annotations
 
 import random
+import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from apply.helpers import Sim, start_sims
+from apply.helpers import Sim, start_sims, write_config
 from journal import pg
 
-from .helpers import Watch
+from .helpers import Watch, commit_all
 from .replica_helpers import (
+    Cluster,
     by_pid,
     fenced_put,
     fences,
@@ -287,3 +290,108 @@ def test_a_replica_cut_off_from_postgresql_stops_writing_and_rejoins(
     wait_for("A holds elements again", lambda: a.status()["watch"]["replica"]["holds"], timeout=60)
     c.commit("Eve")
     wait_for("every element named Eve", lambda: c.all_named("Eve"), timeout=60)
+
+
+def _status_row(url: str, element: str) -> tuple[str, int] | None:
+    """(status, pid of the run that wrote it) of `element`'s row in the shared journal."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT s.status, r.pid FROM element_status s JOIN runs r ON r.id = s.run_id "
+            "WHERE s.element = %s",
+            (element,),
+        ).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+def test_a_replica_paused_past_its_lease_cannot_overwrite_the_new_holders_status(
+    tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
+) -> None:
+    url = pg_server.url(pg_server.new_database())
+    c = make_cluster(tmp_path, four_sims, url, 2.0, users=3)
+    a = c.start()
+    watches.append(a)
+    wait_for("A applied the first commit", lambda: c.all_named("Ann"), timeout=120)
+    cs1 = four_sims[0]
+    # cs1 answers A's next write late: the write lands, its answer is held.
+    cs1.admin("/admin/faults", {"latency_ms": 1500})
+    before = sim_revision(cs1)
+    c.commit("Bea")
+    wait_for("A's write landed on cs1", lambda: sim_revision(cs1) > before, timeout=120)
+    a.proc.send_signal(signal.SIGSTOP)  # A waits for the answer, frozen
+    try:
+        cs1.admin("/admin/faults", {"latency_ms": 0})
+        b = c.start()
+        watches.append(b)
+        # B takes cs1 once A's lease ran out, settles A's write by observing
+        # cs1, and says what it observed.
+        wait_for("B applied the commit", lambda: c.all_named("Bea"), timeout=120)
+        wait_for(
+            "cs1's status is B's",
+            lambda: _status_row(url, "cs1") == ("Sync Completed", b.proc.pid),
+            timeout=120,
+        )
+        mark = a.mark()
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    # A gets its answer late: what it journals about cs1 is dropped, not put
+    # over B's rows, and it says so.
+    a.wait_log("lease_lost", lambda line: line["element"] == "cs1", after=mark)
+    a.wait_log("sync_result", after=mark, timeout=60)
+    assert _status_row(url, "cs1") == ("Sync Completed", b.proc.pid)
+    a.wait_log("journal_write_dropped", lambda line: line["element"] == "cs1", after=mark)
+    # The holder's status page says what it observed.
+    doc = wait_for("B's status page", b.status)
+    assert doc["elements"]["cs1"]["status"] == "Sync Completed", doc["elements"]["cs1"]
+    assert doc["watch"]["replica"]["holders"]["cs1"] == doc["watch"]["replica"]["id"]
+    assert _journal_counts(url) == (0, 0)
+    assert fences(cs1)["refused"] == []
+
+
+def _with_directory(c: Cluster, read_only: bool) -> str:
+    """The cluster's config plus an LDAP directory element; the commit."""
+    write_config(c.work, c.sims, users=c.users, embedded_mcl=False, first_name="Ann")
+    (c.tmp / "bind-password").write_text("not-used\n")
+    net = c.work / "net.yaml"
+    flag = "    read_only: true\n" if read_only else ""
+    directory = (
+        "elements:\n"
+        "  - name: dir1\n"
+        "    type: directory\n"
+        "    ceid: 9\n"
+        "    driver: ldap\n"
+        "    connection:\n"
+        "      url: ldap://127.0.0.1:9\n"
+        f"      token: {{file: {c.tmp / 'bind-password'}}}\n"
+        "    directory:\n"
+        "      base_dn: ou=people,dc=example,dc=com\n"
+        "      bind_dn: cn=provgit,dc=example,dc=com\n"
+        f"{flag}"
+    )
+    net.write_text(net.read_text().replace("elements:\n", directory, 1))
+    return commit_all(c.work, f"a directory (read_only: {read_only})")
+
+
+def test_replicas_refuse_a_directory_they_would_write_unfenced_and_take_a_read_only_one(
+    tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
+) -> None:
+    url = pg_server.url(pg_server.new_database())
+    # The call servers only: the directory, not a MiCollab, receives the users.
+    c = make_cluster(tmp_path, four_sims[:3], url, LEASE, users=3)
+    commit = _with_directory(c, read_only=False)
+    a = c.start()
+    watches.append(a)
+    refused = a.wait_log("config_refused", timeout=60)
+    assert "dir1 (driver ldap) cannot be written by replicas" in refused["first"]
+    doc = a.status()
+    problem = doc["watch"]["refused"]["problems"][0]
+    assert doc["watch"]["refused"]["commit"] == commit
+    # Where (file:line:col of the element), what, and how to fix it.
+    assert re.fullmatch(r"net\.yaml:[23]:\d+", problem["where"]), problem
+    assert problem["code"] == "replica_unfenced_element"
+    assert "read_only: true" in problem["hint"]
+    # Nothing was written anywhere.
+    assert all(sim_revision(s) == 0 for s in c.sims)
+    _with_directory(c, read_only=True)
+    wait_for("a read-only directory is accepted", lambda: c.all_named("Ann"), timeout=120)

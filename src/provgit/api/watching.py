@@ -29,6 +29,7 @@ from typing import Any
 
 from provgit.api.incremental import Desired, StageCache, StatusPlans, tree_key
 from provgit.api.network import Network, connect, observe_network, remember_writes
+from provgit.api.replica_checks import refuse_unfenced
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.drift_detect import review as review_drift
 from provgit.apply.hold_release import deferred, load_fell, next_release
@@ -50,7 +51,7 @@ from provgit.importing.drift_proposal import (
 from provgit.journal import NETWORK, DriftItem, Journal, JournalError, PendingUpdate, Suspension
 from provgit.journal import leases as lease_ops
 from provgit.journal.backend import database_errors
-from provgit.journal.leases import LEADER, Lease, LeaseDbError, LeaseStore
+from provgit.journal.leases import LEADER, Fences, Lease, LeaseDbError, LeaseStore
 from provgit.journal.location import JournalLocation, journal_location
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
@@ -83,6 +84,7 @@ __all__ = [
     "Document",
     "DriftError",
     "DriftItem",
+    "Fences",
     "GitSourceError",
     "Journal",
     "JournalError",
@@ -120,6 +122,7 @@ __all__ = [
     "read_directory",
     "record_proposal",
     "redact",
+    "refuse_unfenced",
     "remember_writes",
     "resolve_commit",
     "review_drift",

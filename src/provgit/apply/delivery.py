@@ -33,7 +33,7 @@ from provgit.drivers.base import (
     WriteOp,
     WriteResult,
 )
-from provgit.journal import Intent, fields_hash
+from provgit.journal import Intent, LeaseLost, fields_hash
 from provgit.model.settings import Settings
 from provgit.plan.model import Operation
 from provgit.secrets import SecretUnavailable, scrub
@@ -333,7 +333,13 @@ class Delivery:
             # Intents are committed before the batch waits for its slot, and
             # outcomes after it gives the slot back: both overlap the batches in
             # flight instead of adding to every request's round trip.
-            ids = await self.ledger.record_intents(intents)
+            try:
+                ids = await self.ledger.record_intents(intents)
+            except LeaseLost as e:
+                # Another replica took the element: nothing more goes to it from here.
+                w.down = FencedError(str(e))
+                await self._pending(w, [op for op, _ in batch], w.down)
+                return
             assert w.driver is not None
             async with flight or contextlib.nullcontext():
                 if halted is not None and halted.is_set():

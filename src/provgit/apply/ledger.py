@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from provgit.apply import outcomes as oc
 from provgit.apply import status as st
-from provgit.journal import Intent, Journal, fields_hash
+from provgit.journal import Intent, Journal, LeaseLost, fields_hash
 from provgit.model.settings import Settings
 from provgit.plan.model import Operation
 from provgit.records import form_name
@@ -73,6 +73,15 @@ class Ledger:
                 for _, f in queued + self._intent_queue:
                     f.cancel()
                 raise
+            except LeaseLost as e:
+                # Those elements moved to another replica: their batches fail,
+                # the others' intents are written on the next turn.
+                for batch, f in queued:
+                    if batch and batch[0].element in e.elements and not f.done():
+                        f.set_exception(LeaseLost(e.elements))
+                kept = [(b, f) for b, f in queued if not f.done()]
+                self._intent_queue = kept + self._intent_queue
+                continue
             except Exception as e:  # each waiting batch fails with it (disk full, say)
                 for _, f in queued:
                     if not f.done():
@@ -159,7 +168,7 @@ class Ledger:
 
         def commit() -> list[int]:
             with journal.relaxed(), journal.transaction():
-                journal.record_outcomes(rows)
+                journal.record_outcomes(rows, name)
                 if landed:
                     journal.clear_pending(name, landed)
                     journal.clear_distribution_errors(name, landed)

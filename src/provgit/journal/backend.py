@@ -14,6 +14,7 @@ and DDL for PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 from collections.abc import Iterable, Sequence
@@ -43,6 +44,9 @@ class Db(Protocol):
     json_texts: str
     # The one-character separator that joins collection and key (0x1f).
     unit_sep: str
+    # Whether a statement costs a round trip (a server): many rows then go as
+    # one JSON parameter of one statement, not one statement per row.
+    remote: bool
 
     def execute(self, sql: str, args: Sequence[Any] = ..., /) -> Any: ...
 
@@ -78,6 +82,7 @@ class SqliteDb:
     )
     json_texts = "SELECT value FROM json_each(?)"
     unit_sep = "char(31)"
+    remote = False
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -117,3 +122,24 @@ def database_errors() -> tuple[type[Exception], ...]:
     if psycopg is not None:
         errors += (psycopg.Error,)
     return errors
+
+
+def delete_refs(db: Db, table: str, element: str, keys: Iterable[tuple[str, str]]) -> int:
+    """Delete `element`'s rows of `table` (keyed element, collection, key) for
+    these records; how many went. On a server one statement for them all
+    (a batch clears 200 records: 200 statements cost 200 executions there)."""
+    if not db.remote:
+        cur = db.executemany(
+            f"DELETE FROM {table} WHERE element = ? AND collection = ? AND key = ?",
+            [(element, c, k) for c, k in keys],
+        )
+        return int(cur.rowcount)
+    refs = [[c, k] for c, k in keys]
+    if not refs:
+        return 0
+    cur = db.execute(
+        f"WITH {db.refs_cte} DELETE FROM {table} t USING r "
+        "WHERE t.element = ? AND t.collection = r.collection AND t.key = r.key",
+        (json.dumps(refs), element),
+    )
+    return int(cur.rowcount)

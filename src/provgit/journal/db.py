@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from provgit.journal.leases import Fences, LeaseLost
 from provgit.journal.reader import JournalReader, Ref, read_journal
 from provgit.journal.rows import (
     EVENT_TYPES,
@@ -43,11 +44,13 @@ __all__ = [
     "DistributionError",
     "DriftItem",
     "Event",
+    "Fences",
     "Intent",
     "Journal",
     "JournalError",
     "JournalReader",
     "LastWrite",
+    "LeaseLost",
     "PendingUpdate",
     "Suspension",
     "fields_hash",
@@ -110,10 +113,26 @@ class Journal(JournalReader):
         return self._writes.record_intents(run_id, intents)
 
     def record_outcomes(
-        self, outcomes: Iterable[tuple[int, str, int | None, str | None, str | None]]
+        self,
+        outcomes: Iterable[tuple[int, str, int | None, str | None, str | None]],
+        element: str | None = None,
     ) -> None:
-        """(intent id, outcome, revision, error type, message) rows."""
-        self._writes.record_outcomes(outcomes)
+        """(intent id, outcome, revision, error type, message) rows (of `element`'s intents)."""
+        self._writes.record_outcomes(outcomes, element)
+
+    def fence_by(self, fences: Fences, idle_seconds: float) -> None:
+        """Replicas: writes about an element from now on need its lease
+        (`Store.fenced`), and a transaction left idle `idle_seconds` (a process
+        stopped mid-way) is ended by the server, so its locks never hold up the
+        element's next holder."""
+        from provgit.journal.postgres import PostgresDb
+
+        if not isinstance(self._store.db, PostgresDb):
+            return  # one writer per SQLite file: nothing to fence
+        self._store.fences = fences
+        self._store.db.session(
+            f"SET idle_in_transaction_session_timeout = {max(100, int(idle_seconds * 1000))}"
+        )
 
     def resolve_open_intents(self, element: str, note: str) -> int:
         """Close the unknown intents of `element` (after it was observed again)."""

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from provgit.journal.backend import delete_refs
 from provgit.journal.rows import DE_COLUMNS, DistributionError, distribution_error
 from provgit.journal.store import Store
 
@@ -33,7 +34,9 @@ class DistributionErrors:
     ) -> int:
         """Record a refusal/conflict; a repeat of the same record keeps its action id."""
         now = time.time()
-        with self._store.transaction():
+        with self._store.transaction(), self._store.fenced(element, "distribution error") as held:
+            if not held:
+                return 0
             self._store.db.execute(
                 "INSERT INTO dist_errors (element, collection, key, form, kind, resource, action, "
                 "error_type, reason, status, detail, fields_hash, time, last_retried, attempts) "
@@ -67,12 +70,10 @@ class DistributionErrors:
         return int(row[0])
 
     def clear_distribution_errors(self, element: str, keys: Iterable[tuple[str, str]]) -> int:
-        with self._store.transaction():
-            cur = self._store.db.executemany(
-                "DELETE FROM dist_errors WHERE element = ? AND collection = ? AND key = ?",
-                [(element, c, k) for c, k in keys],
-            )
-            return int(cur.rowcount)
+        with self._store.transaction(), self._store.fenced(element, "distribution error") as held:
+            if not held:
+                return 0
+            return delete_refs(self._store.db, "dist_errors", element, keys)
 
     def distribution_errors(
         self,

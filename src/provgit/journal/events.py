@@ -28,6 +28,8 @@ class Events:
         if type_ not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type_!r}")
         with self._store.transaction():
+            if element is not None and self._store.lost([element], f"{type_} event"):
+                return 0
             row = self._store.db.execute(
                 "INSERT INTO events (time, type, element, resource, message, run_id) "
                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",

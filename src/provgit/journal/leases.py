@@ -18,9 +18,11 @@ guarded by file locks) and hold no history worth migrating.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from provgit.journal.schema import JournalError
 
 # Not an element name: element names are identifiers (registry), never start with '@'.
 LEADER = "@leader"
@@ -151,6 +153,42 @@ def leases_in(db: Any, schema: str) -> dict[str, Lease]:
         )
         for e, holder, token, expires, now in rows
     }
+
+
+@dataclass(frozen=True)
+class Fences:
+    """What a replica's journal writes about an element are conditional on:
+    `holder` still holding the element's lease with the token `token(element)`
+    gives (None: not held). `dropped(element, what)` is told of each write left
+    out because the lease moved on (for the log)."""
+
+    holder: str
+    token: Callable[[str], int | None]
+    dropped: Callable[[str, str], None]
+
+
+def holds(db: Any, element: str, holder: str, token: int) -> bool:
+    """Whether `holder` holds `element` with `token`, locking the lease row
+    (FOR SHARE) until the caller's transaction ends: a claim by another replica
+    waits for that commit, so no row written in it can land after the new
+    holder's."""
+    row = db.execute(
+        "SELECT 1 FROM replica_leases WHERE element = ? AND holder = ? AND token = ? FOR SHARE",
+        (element, holder, token),
+    ).fetchone()
+    return row is not None
+
+
+class LeaseLost(JournalError):
+    """Intents about elements whose lease this replica no longer holds: none was
+    written (nothing may reach an element without its intent)."""
+
+    def __init__(self, elements: Iterable[str]) -> None:
+        self.elements = frozenset(elements)
+        super().__init__(
+            f"the lease on {', '.join(sorted(self.elements))} moved to another replica: "
+            "no write is journaled or sent (its new holder writes it)"
+        )
 
 
 class LeaseDbError(Exception):

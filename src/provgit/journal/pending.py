@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from provgit.journal.backend import delete_refs
 from provgit.journal.rows import PendingUpdate
 from provgit.journal.store import Store
 
@@ -31,7 +32,9 @@ class PendingUpdates:
         """Record (or count one more attempt of) a pending update. `first`:
         when a new one started waiting (default now; a hold passes its clock's)."""
         now = time.time()
-        with self._store.transaction():
+        with self._store.transaction(), self._store.fenced(element, "pending update") as held:
+            if not held:
+                return
             self._store.db.execute(
                 "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
                 "ON CONFLICT (element, collection, key) DO UPDATE SET "
@@ -54,15 +57,13 @@ class PendingUpdates:
 
     def clear_pending(self, element: str, keys: Iterable[tuple[str, str]] | None = None) -> int:
         """Forget pending updates of `element` (all of them when `keys` is None)."""
-        with self._store.transaction():
+        with self._store.transaction(), self._store.fenced(element, "pending update") as held:
+            if not held:
+                return 0
             if keys is None:
                 cur = self._store.db.execute("DELETE FROM pending WHERE element = ?", (element,))
                 return int(cur.rowcount)
-            cur = self._store.db.executemany(
-                "DELETE FROM pending WHERE element = ? AND collection = ? AND key = ?",
-                [(element, c, k) for c, k in keys],
-            )
-            return int(cur.rowcount)
+            return delete_refs(self._store.db, "pending", element, keys)
 
     def pending(self, element: str | None = None) -> list[PendingUpdate]:
         sql = "SELECT * FROM pending"

@@ -78,6 +78,7 @@ class PostgresDb:
     )
     json_texts = "SELECT jsonb_array_elements_text(?::jsonb)"
     unit_sep = "chr(31)"
+    remote = True
 
     def __init__(
         self,

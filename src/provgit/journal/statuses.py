@@ -4,6 +4,7 @@ words; a resource absent has never been out of sync) and `status_history`
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -20,7 +21,9 @@ class Statuses:
         self, element: str, status: str, state: str, run_id: int | None, detail: str | None = None
     ) -> None:
         now = time.time()
-        with self._store.transaction():
+        with self._store.transaction(), self._store.fenced(element, "status") as held:
+            if not held:
+                return
             row = self._store.db.execute(
                 "SELECT status FROM element_status WHERE element = ?", (element,)
             ).fetchone()
@@ -83,11 +86,10 @@ class Statuses:
                     for k, r, s, _, _ in rows
                     if before.get((k, r)) != s
                 ]
-                self._store.db.executemany(
-                    "INSERT INTO status_history (scope, subject, status, run_id, time) "
-                    "VALUES ('resource', ?, ?, ?, ?)",
-                    changed,
-                )
+                self._history(changed)
+            if self._store.db.remote:
+                self._upsert_at_once(rows, run_id, now)
+                return
             self._store.db.executemany(
                 "INSERT INTO resource_status VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (kind, resource) DO UPDATE SET status = excluded.status, "
@@ -95,6 +97,40 @@ class Statuses:
                 "run_id = excluded.run_id, time = excluded.time",
                 [(*r, run_id, now) for r in rows],
             )
+
+    def _history(self, changed: list[tuple[str, str, int | None, float]]) -> None:
+        db = self._store.db
+        if not db.remote:
+            db.executemany(
+                "INSERT INTO status_history (scope, subject, status, run_id, time) "
+                "VALUES ('resource', ?, ?, ?, ?)",
+                changed,
+            )
+        elif changed:
+            # On a server: one statement (10,000 resources are 10,000 executions
+            # there otherwise), in the rows' order.
+            db.execute(
+                "INSERT INTO status_history (scope, subject, status, run_id, time) "
+                "SELECT 'resource', v->>0, v->>1, (v->>2)::bigint, (v->>3)::float8 "
+                "FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS x(v, n) ORDER BY n",
+                (json.dumps(changed),),
+            )
+
+    def _upsert_at_once(
+        self, rows: list[tuple[str, str, str, int, int]], run_id: int | None, now: float
+    ) -> None:
+        # One row per resource (as one upsert after another would leave it).
+        last = {(r[0], r[1]): r for r in rows}
+        if not last:
+            return
+        self._store.db.execute(
+            "INSERT INTO resource_status SELECT v->>0, v->>1, v->>2, (v->>3)::bigint, "
+            "(v->>4)::bigint, ?::bigint, ? FROM jsonb_array_elements(?::jsonb) AS v "
+            "ON CONFLICT (kind, resource) DO UPDATE SET status = excluded.status, "
+            "completed = excluded.completed, total = excluded.total, "
+            "run_id = excluded.run_id, time = excluded.time",
+            (run_id, now, json.dumps(list(last.values()))),
+        )
 
     def resource_statuses(self, not_completed_only: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT kind, resource, status, completed, total, run_id, time FROM resource_status"

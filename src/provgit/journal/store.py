@@ -11,13 +11,14 @@ batch of 200 writes costs two fsyncs, not 400.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from provgit.fsutil import private_sqlite
 from provgit.journal.backend import Db, SqliteDb
+from provgit.journal.leases import Fences, holds
 from provgit.journal.location import JournalLocation, journal_location
 from provgit.journal.schema import (
     JournalError,
@@ -44,6 +45,9 @@ class Store:
         self.path = path
         self.where = where or str(path)
         self._depth = 0
+        # Replicas on PostgreSQL: writes about an element need its lease (leases.py).
+        self.fences: Fences | None = None
+        self._fenced: dict[str, bool] = {}  # this transaction's checks, per element
 
     def close(self) -> None:
         self.db.close()
@@ -60,6 +64,7 @@ class Store:
             return
         self.db.begin()
         self._depth = 1
+        self._fenced = {}
         try:
             yield
         except BaseException:
@@ -68,6 +73,34 @@ class Store:
             raise
         self._depth = 0
         self.db.execute("COMMIT")
+
+    @contextmanager
+    def fenced(self, element: str, what: str) -> Iterator[bool]:
+        """A transaction (or the one going on) in which rows about `element` may
+        be written: False when this replica no longer holds its lease, and the
+        caller writes nothing. Without fences (SQLite, one process) always True."""
+        fences = self.fences
+        if fences is None:
+            yield True
+            return
+        with self.transaction():
+            known = self._fenced.get(element)
+            if known is None:
+                token = fences.token(element)
+                known = token is not None and holds(self.db, element, fences.holder, token)
+                self._fenced[element] = known
+                if not known:
+                    fences.dropped(element, what)
+            yield known
+
+    def lost(self, elements: Iterable[str], what: str) -> set[str]:
+        """Of `elements`, those whose lease this replica no longer holds (see `fenced`)."""
+        lost = set()
+        for e in sorted(set(elements)):
+            with self.fenced(e, what) as ok:
+                if not ok:
+                    lost.add(e)
+        return lost
 
     @contextmanager
     def relaxed(self) -> Iterator[None]:

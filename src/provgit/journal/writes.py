@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from provgit.journal.backend import Db
+from provgit.journal.leases import LeaseLost
 from provgit.journal.rows import Intent, LastWrite
 from provgit.journal.store import Store
 
@@ -49,6 +50,11 @@ class Writes:
             return []
         now = time.time()
         with self._store.transaction():
+            lost = self._store.lost((i.element for i in intents), "intent")
+            if lost:
+                raise LeaseLost(lost)
+            if self._store.db.remote:
+                return self._insert_intents_at_once(run_id, intents, now)
             return self._store.db.insert_ids(
                 "INSERT INTO intents (run_id, element, collection, key, action, "
                 "if_revision, fields_hash, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -67,19 +73,75 @@ class Writes:
                 ],
             )
 
+    def _insert_intents_at_once(
+        self, run_id: int, intents: Sequence[Intent], now: float
+    ) -> list[int]:
+        """On a server: one statement for the batch (one execution, not one per
+        intent). The ids come from the identity sequence in the rows' order
+        (ORDER BY n), so sorted they are the intents' ids in order."""
+        rows = json.dumps(
+            [
+                [i.element, i.collection, i.key, i.action, i.if_revision, i.fields_hash]
+                for i in intents
+            ]
+        )
+        ids = self._store.db.execute(
+            "INSERT INTO intents (run_id, element, collection, key, action, "
+            "if_revision, fields_hash, time) "
+            "SELECT ?, v->>0, v->>1, v->>2, v->>3, (v->>4)::bigint, v->>5, ? "
+            "FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS x(v, n) ORDER BY n "
+            "RETURNING id",
+            (run_id, now, rows),
+        ).fetchall()
+        return sorted(int(r[0]) for r in ids)
+
     def record_outcomes(
-        self, outcomes: Iterable[tuple[int, str, int | None, str | None, str | None]]
+        self,
+        outcomes: Iterable[tuple[int, str, int | None, str | None, str | None]],
+        element: str | None = None,
     ) -> None:
-        """(intent id, outcome, revision, error type, message) rows."""
+        """(intent id, outcome, revision, error type, message) rows (of
+        `element`'s intents, when the caller knows: saves finding it out)."""
         now = time.time()
+        rows = list(outcomes)
         with self._store.transaction():
+            if self._store.fences is not None and rows:
+                rows = self._held_outcomes(rows, element)
+            if self._store.db.remote:
+                if rows:  # one statement for them all (a server runs each it gets)
+                    self._store.db.execute(
+                        "INSERT INTO outcomes SELECT (v->>0)::bigint, v->>1, (v->>2)::bigint, "
+                        "v->>3, v->>4, ? FROM jsonb_array_elements(?::jsonb) AS v "
+                        "ON CONFLICT (intent_id) DO UPDATE SET outcome = excluded.outcome, "
+                        "revision = excluded.revision, error_type = excluded.error_type, "
+                        "message = excluded.message, time = excluded.time",
+                        (now, json.dumps(rows)),
+                    )
+                return
             self._store.db.executemany(
                 "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (intent_id) "
                 "DO UPDATE SET outcome = excluded.outcome, revision = excluded.revision, "
                 "error_type = excluded.error_type, message = excluded.message, "
                 "time = excluded.time",
-                [(*o, now) for o in outcomes],
+                [(*o, now) for o in rows],
             )
+
+    def _held_outcomes(
+        self, rows: list[tuple[int, str, int | None, str | None, str | None]], element: str | None
+    ) -> list[tuple[int, str, int | None, str | None, str | None]]:
+        """The outcomes about elements still held: one whose element moved on
+        leaves its intent open, for the new holder to settle by observing."""
+        if element is not None:
+            return [] if self._store.lost([element], "outcome") else rows
+        of = dict(
+            self._store.db.execute(
+                # Fences are PostgreSQL's only (a list is an array there).
+                "SELECT id, element FROM intents WHERE id = ANY(?)",
+                ([r[0] for r in rows],),
+            ).fetchall()
+        )
+        lost = self._store.lost(set(of.values()), "outcome")
+        return [r for r in rows if of.get(r[0]) not in lost]
 
     def open_intents(self, element: str | None = None) -> list[Intent]:
         """Intents with no outcome: writes whose fate is unknown."""
@@ -97,7 +159,7 @@ class Writes:
     def resolve_open_intents(self, element: str, note: str) -> int:
         """Close the unknown intents of `element` (after it was observed again)."""
         open_ = self.open_intents(element)
-        self.record_outcomes((i.id, "resolved", None, None, note) for i in open_)
+        self.record_outcomes(((i.id, "resolved", None, None, note) for i in open_), element)
         return len(open_)
 
     def last_record_writes(

@@ -22,6 +22,7 @@ from provgit.api.watching import (
     Settings,
     StageCache,
     Validated,
+    refuse_unfenced,
 )
 from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.live import LiveStatus
@@ -181,6 +182,9 @@ class ConfigTracker:
         """Validate `source` and keep it as the desired state if valid; False if refused."""
         with self.live.timed("validate"):
             key, validated = await asyncio.to_thread(self.cache.validate, source)
+            if self.replica is not None and validated.ok:
+                # Replicas: an element they would write without a fence is refused.
+                validated = refuse_unfenced(validated)
         ident = source.commit or key
         if not validated.ok:
             self.refused_id = ident

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provgit.api.watching import Journal
+from provgit.api.watching import Fences, Journal
 
 
 class Journals:
@@ -17,10 +17,16 @@ class Journals:
         self.state_dir = state_dir
         self._loop: Journal | None = None
         self._apply: Journal | None = None
+        # Replicas: what journal writes about an element are conditional on,
+        # and how long the server lets a transaction sit idle (replicas.py).
+        self.fences: tuple[Fences, float] | None = None
 
     def open(self) -> None:
         self._loop = Journal.open(self.state_dir, patient=False)
         self._apply = Journal.open(self.state_dir, patient=False)
+        if self.fences is not None:
+            for j in (self._loop, self._apply):
+                j.fence_by(*self.fences)
 
     @property
     def loop(self) -> Journal:

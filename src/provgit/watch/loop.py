@@ -121,6 +121,7 @@ class Watcher:
         self.reconciler.replica = self.config.replica = self.live.replica = self.replica
         if self.replica is not None:
             self.metrics.replica_source = self.replica.snapshot
+            self.journals.fences = (self.replica.fences(), self.replica.lease_seconds / 2)
 
     @property
     def journal(self) -> Journal:

@@ -34,6 +34,7 @@ from typing import Any
 
 from provgit.api.watching import (
     LEADER,
+    Fences,
     Lease,
     LeaseDbError,
     LeaseStore,
@@ -160,6 +161,27 @@ class Replica:
     def fence(self, element: str) -> str | None:
         held = self.valid(element)
         return None if held is None else f"{element}/{held.token}"
+
+    def fences(self) -> Fences:
+        """What this replica's journal writes about an element are conditional
+        on: the token it holds the element's lease with, checked by the
+        database in the write's transaction (a late row of a replica that lost
+        the lease is dropped, never put over the new holder's)."""
+
+        def token(element: str) -> int | None:
+            held = self.held.get(element)
+            return None if held is None else held.token
+
+        def dropped(element: str, what: str) -> None:
+            self.log.warning(
+                "journal_write_dropped",
+                replica=self.id,
+                element=element,
+                write=what,
+                reason="the lease moved to another replica, which writes it",
+            )
+
+        return Fences(self.id, token, dropped)
 
     def writable(self) -> list[str]:
         """The elements this replica applies now."""
