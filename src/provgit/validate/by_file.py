@@ -190,16 +190,48 @@ def _valid(source: ConfigSource, facts: dict[str, FileFacts], parsed: int) -> Ve
     rest = [LoadedFile(f.path, f.blob_id, f.data, facts[f.path].rest) for f in source.files]
     with gc_frozen():
         built = [_build_rest(lf) for lf in rest]
-        state, findings = assemble_state(rest, built, commit=source.commit, root=source.root)
-    if findings or check_network(state, source, findings):
-        return None
     users = list(facts.values())
-    if not _users_fit(state, source, users):
+    state = _network_fits(source, rest, built, users)
+    if state is None:
         return None
     counts = state.counts()
     counts[_USERS] = sum(len(x.logins) for x in users)
     files = len(source.files)
     return Verdict([], counts, files, parsed, files - parsed)
+
+
+def facts_say_valid(
+    source: ConfigSource,
+    files: Sequence[LoadedFile],
+    built: Sequence[FileModels],
+    facts: Sequence[FileFacts],
+) -> bool:
+    """True when the facts show the config valid with no finding at all, as
+    `validate_by_file` decides it, from models already built (the watcher keeps
+    every file's models and facts between runs): the network without its users
+    gets every rule, the users only the checks on their facts."""
+    if any(x.dirty for x in facts):
+        return False
+    rest = [dataclasses.replace(b, models=_no_users(b.models)) for b in built]
+    return _network_fits(source, files, rest, facts) is not None
+
+
+def _no_users(models: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in models.items() if k != _USERS}
+
+
+def _network_fits(
+    source: ConfigSource,
+    files: Sequence[LoadedFile],
+    rest: Sequence[FileModels],
+    users: Sequence[FileFacts],
+) -> DesiredState | None:
+    """The network without users, if no rule finds anything in it nor in the users' facts."""
+    with gc_frozen():
+        state, findings = assemble_state(files, rest, commit=source.commit, root=source.root)
+    if findings or check_network(state, source, findings):
+        return None
+    return state if _users_fit(state, source, users) else None
 
 
 def _build_rest(f: LoadedFile) -> FileModels:
