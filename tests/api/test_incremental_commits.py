@@ -4,7 +4,8 @@ validation of the same commit answers: the same verdict, the same problems at
 the same file:line:col, the same counts and the same network; though a valid
 commit is judged from each file's kept facts without the rules across users
 (`validate.by_file.facts_say_valid`) and its network merged from each file's
-keyed models (`model.build.assemble_unique`)."""
+keyed models (`model.build.assemble_unique`). And what it projects, only the
+records that changed projected again, is the projection of the cold network."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.watch.helpers import git
 
 import provgit.api.incremental as incremental
 from provgit.api.incremental import StageCache
+from provgit.api.network import desired_target
 from provgit.source.git import CommitReader
 from provgit.validate import Validated, validate_source
 
@@ -85,9 +87,20 @@ def test_commit_after_commit_the_watcher_validates_as_a_cold_validation(
         git(tree.root, "commit", "-q", "--allow-empty", "-m", ",".join(done))
         head = git(tree.root, "rev-parse", "HEAD")
         before = len(full_runs)
-        _, fast = cache.validate(reader.read(head))
-        cold = validate_source(CommitReader(tree.root, "", "cfg@main").read(head), None)
+        source = reader.read(head)
+        key, fast = cache.validate(source)
+        cold_source = CommitReader(tree.root, "", "cfg@main").read(head)
+        cold = validate_source(cold_source, None)
         _same(fast, cold, [str(seed), *done])
+        if cold.ok:
+            # Reprojected from the last commit: only the users whose record changed.
+            target = cache.desired(key, source, fast).target
+            full = desired_target(cold.state, cold_source.read_other, tmp_path / "cold")
+            for part in ("records", "depends", "origin", "excluded", "read_only"):
+                assert getattr(target, part) == getattr(full, part), (part, done)
+            # Reprojection keeps the references it has met (project.py: a
+            # deleted user's stay listed), so every one the cold one lists.
+            assert set(full.unresolved_secrets) <= set(target.unresolved_secrets), done
         kind = "invalid" if not cold.ok else "full valid" if len(full_runs) > before else "fast"
         answered[kind] += 1
 

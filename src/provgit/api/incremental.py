@@ -235,7 +235,8 @@ def _same_reads(reads: Reads, source: ConfigSource) -> bool:
 def _changed_resources(
     before: dict[str, FileModels], after: dict[str, FileModels]
 ) -> dict[str, set[str]] | None:
-    """kind -> keys defined in the files that differ; None if settings changed."""
+    """kind -> keys whose record differs between the files before and after
+    (added, removed or edited); None if settings changed."""
     changed: dict[str, set[str]] = {}
     for path in set(before) | set(after):
         old, new = before.get(path), after.get(path)
@@ -243,10 +244,21 @@ def _changed_resources(
             continue
         if path == SETTINGS_FILE:
             return None
-        for models in (old, new):
-            if models is None:
-                continue
-            for kind, items in models.models.items():
-                key_of = KINDS[kind].key
-                changed.setdefault(kind, set()).update(key_of(m) for _, m in items)
+        was, now = _by_key(old), _by_key(new)
+        for kind in was.keys() | now.keys():
+            a, b = was.get(kind, {}), now.get(kind, {})
+            # A one-line edit of a 2,000-user file reprojects one user, not
+            # 2,000: models are values (their pointers are kept apart).
+            keys = a.keys() ^ b.keys()
+            keys.update(k for k in a.keys() & b.keys() if a[k] != b[k])
+            if keys:
+                changed.setdefault(kind, set()).update(keys)
     return changed
+
+
+def _by_key(models: FileModels | None) -> dict[str, dict[str, Any]]:
+    if models is None:
+        return {}
+    return {
+        kind: {KINDS[kind].key(m): m for _, m in items} for kind, items in models.models.items()
+    }
