@@ -45,6 +45,7 @@ from provgit.source import SETTINGS_FILE, ConfigSource, blob_id
 from provgit.validate import Validated, validate_built
 from provgit.validate.by_file import FileFacts, facts_of, facts_say_valid
 from provgit.validate.cache import Reads, recording_reads
+from provgit.validate.fact_index import FactIndex
 
 
 def tree_key(source: ConfigSource) -> str:
@@ -89,6 +90,7 @@ class StageCache:
         # Each file's part in the rules across users, by path and blob (validate.by_file).
         self._facts: dict[tuple[str, str], FileFacts] = {}
         self._keyed: dict[tuple[str, str], Keyed] = {}
+        self._index = FactIndex()
         self._last: tuple[str, Validated] | None = None
         self._projected: _Projected | None = None
         # The projection serial and each element's last plan against it.
@@ -101,6 +103,7 @@ class StageCache:
         self._built.clear()
         self._facts.clear()
         self._keyed.clear()
+        self._index = FactIndex()
         self._last = None
         self._projected = None
         self._session.clear()
@@ -150,8 +153,11 @@ class StageCache:
             k = (f.path, f.blob_id)
             facts[k] = self._facts.get(k) or facts_of(f, self._built[k])
         self._facts = facts
+        self._index.track(facts)
         built = list(self._built.values())
-        if loaded.diagnostics or not facts_say_valid(source, files, built, list(facts.values())):
+        if loaded.diagnostics or not facts_say_valid(
+            source, files, built, list(facts.values()), self._index.unique()
+        ):
             return None
         # Every key is unique and no file has a finding (just shown): the
         # network is each file's keyed models merged, no key checked again.
