@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provgit.api.network import desired_target, fingerprinter
 from provgit.incremental.memory import MemorySession
@@ -43,9 +43,11 @@ from provgit.projection.project import reproject
 from provgit.projection.reach import DependencyIndex
 from provgit.source import SETTINGS_FILE, ConfigSource, blob_id
 from provgit.validate import Validated, validate_built
-from provgit.validate.by_file import FileFacts, facts_of, facts_say_valid
 from provgit.validate.cache import Reads, recording_reads
-from provgit.validate.fact_index import FactIndex
+
+if TYPE_CHECKING:
+    from provgit.validate.by_file import FileFacts
+    from provgit.validate.fact_index import FactIndex
 
 
 def tree_key(source: ConfigSource) -> str:
@@ -90,7 +92,7 @@ class StageCache:
         # Each file's part in the rules across users, by path and blob (validate.by_file).
         self._facts: dict[tuple[str, str], FileFacts] = {}
         self._keyed: dict[tuple[str, str], Keyed] = {}
-        self._index = FactIndex()
+        self._index: FactIndex | None = None
         self._last: tuple[str, Validated] | None = None
         self._projected: _Projected | None = None
         # The projection serial and each element's last plan against it.
@@ -103,7 +105,7 @@ class StageCache:
         self._built.clear()
         self._facts.clear()
         self._keyed.clear()
-        self._index = FactIndex()
+        self._index = None
         self._last = None
         self._projected = None
         self._session.clear()
@@ -148,15 +150,20 @@ class StageCache:
         """The config valid with no finding, known from each file's facts
         (`validate.by_file`) without the rules across 100,000 users; None when
         the facts cannot tell, and the full validation answers."""
+        # Loaded on first use: the rules they import would slow the watcher's start.
+        from provgit.validate.by_file import facts_of, facts_say_valid
+        from provgit.validate.fact_index import FactIndex
+
         facts = {}
         for f in files:
             k = (f.path, f.blob_id)
             facts[k] = self._facts.get(k) or facts_of(f, self._built[k])
         self._facts = facts
-        self._index.track(facts)
+        index = self._index = self._index or FactIndex()
+        index.track(facts)
         built = list(self._built.values())
         if loaded.diagnostics or not facts_say_valid(
-            source, files, built, list(facts.values()), self._index.unique()
+            source, files, built, list(facts.values()), index.unique()
         ):
             return None
         # Every key is unique and no file has a finding (just shown): the

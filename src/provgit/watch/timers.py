@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import gc
 import time
 from collections.abc import Awaitable, Callable
@@ -198,6 +197,8 @@ def release_freed_memory() -> bool:
     (the #16 soak: +11 % from 100 to 600 commits). About 3 ms at 100,000 users
     (a 750 MB heap), between runs."""
     if not _TRIM:
+        import ctypes  # only here: not every watcher start pays for it
+
         try:
             _TRIM.append(ctypes.CDLL(None).malloc_trim)
         except (AttributeError, OSError):  # not glibc: musl, macOS, Windows
