@@ -61,7 +61,7 @@ from provgit.watch.logs import Log  # noqa: E402
 from provgit.watch.loop import Watcher, WatchOptions  # noqa: E402
 
 # How long one commit may take to be applied before the soak gives up.
-COMMIT_TIMEOUT = 120.0
+COMMIT_TIMEOUT = 600.0
 
 
 def rss_mb() -> float:

@@ -168,6 +168,11 @@ class Watcher:
                 self.lines.append((time.perf_counter(), doc))
                 self.cond.notify_all()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the watcher process so far (/proc, Linux)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def mark(self) -> int:
         with self.cond:
             return len(self.lines)
@@ -227,21 +232,23 @@ def measure(
 ) -> dict[str, Any]:
     """Medians of `runs` changes; with `seen`, also the time to the watcher's
     `seen` log line (when the run read the change: what watching adds)."""
-    latencies, stages, loads, noticed = [], [], [], []
+    latencies, stages, loads, noticed, cpu = [], [], [], [], []
     for n in range(runs):
         loads.append(round(os.getloadavg()[0], 2))
         mark = w.mark()
+        c0 = w.cpu_seconds()
         t0 = time.perf_counter()
         change(n)
         at, _ = w.wait("sync_result", mark, status="Sync Completed")
         _, finished = w.wait("run_finished", mark)
+        cpu.append(round(w.cpu_seconds() - c0, 3))
         if seen is not None:
             noticed.append(round(w.wait(seen, mark)[0] - t0, 3))
         latencies.append(at - t0)
         stages.append(finished.get("stages", {}))
         print(
             f"  {label} run {n + 1}: {at - t0:.3f} s  seen {noticed[-1:]}  "
-            f"stages {finished.get('stages')}",
+            f"cpu {cpu[-1]} s  stages {finished.get('stages')}",
             flush=True,
         )
         time.sleep(0.3)
@@ -251,6 +258,9 @@ def measure(
         "median": round(statistics.median(latencies), 3),
         "stages": med,
         "load": loads,
+        # The watcher's own CPU (user + sys, every thread) from the change to its run's end.
+        "cpu": cpu,
+        "cpu_median": round(statistics.median(cpu), 3),
     }
     if noticed:
         out["seen"] = noticed

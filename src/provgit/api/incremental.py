@@ -26,13 +26,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provgit.api.network import desired_target, fingerprinter
 from provgit.incremental.memory import MemorySession
 from provgit.incremental.memory import StatusPlans as StatusPlans  # the watcher's name for it
-from provgit.load.loader import LoadedFile, load_files
-from provgit.model.build import FileModels, build_file
+from provgit.load.loader import Loaded, LoadedFile, gc_frozen, load_files
+from provgit.model.build import FileModels, Keyed, assemble_unique, build_file, keyed
 from provgit.model.kinds import KINDS
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
@@ -44,6 +44,10 @@ from provgit.projection.reach import DependencyIndex
 from provgit.source import SETTINGS_FILE, ConfigSource, blob_id
 from provgit.validate import Validated, validate_built
 from provgit.validate.cache import Reads, recording_reads
+
+if TYPE_CHECKING:
+    from provgit.validate.by_file import FileFacts
+    from provgit.validate.fact_index import FactIndex
 
 
 def tree_key(source: ConfigSource) -> str:
@@ -85,6 +89,10 @@ class StageCache:
         self.state_dir = state_dir
         self._docs: dict[str, list[Any]] = {}
         self._built: dict[tuple[str, str], FileModels] = {}
+        # Each file's part in the rules across users, by path and blob (validate.by_file).
+        self._facts: dict[tuple[str, str], FileFacts] = {}
+        self._keyed: dict[tuple[str, str], Keyed] = {}
+        self._index: FactIndex | None = None
         self._last: tuple[str, Validated] | None = None
         self._projected: _Projected | None = None
         # The projection serial and each element's last plan against it.
@@ -95,6 +103,9 @@ class StageCache:
         """Forget everything (SIGHUP): the next run reads and parses from the disk cache."""
         self._docs.clear()
         self._built.clear()
+        self._facts.clear()
+        self._keyed.clear()
+        self._index = None
         self._last = None
         self._projected = None
         self._session.clear()
@@ -126,12 +137,45 @@ class StageCache:
             k = (f.path, f.blob_id)
             built[k] = self._built.get(k) or build_file(f)
         self._built = built
-        validated = validate_built(
+        validated = self._valid_by_facts(source, files, loaded) or validate_built(
             source, files, list(built.values()), loaded.diagnostics, loaded.parsed
         )
         if validated.ok:
             self._last = (key, validated)
         return key, validated
+
+    def _valid_by_facts(
+        self, source: ConfigSource, files: list[LoadedFile], loaded: Loaded
+    ) -> Validated | None:
+        """The config valid with no finding, known from each file's facts
+        (`validate.by_file`) without the rules across 100,000 users; None when
+        the facts cannot tell, and the full validation answers."""
+        # Loaded on first use: the rules they import would slow the watcher's start.
+        from provgit.validate.by_file import facts_of, facts_say_valid
+        from provgit.validate.fact_index import FactIndex
+
+        facts = {}
+        for f in files:
+            k = (f.path, f.blob_id)
+            facts[k] = self._facts.get(k) or facts_of(f, self._built[k])
+        self._facts = facts
+        index = self._index = self._index or FactIndex()
+        index.track(facts)
+        built = list(self._built.values())
+        if loaded.diagnostics or not facts_say_valid(
+            source, files, built, list(facts.values()), index.unique()
+        ):
+            return None
+        # Every key is unique and no file has a finding (just shown): the
+        # network is each file's keyed models merged, no key checked again.
+        by_file = {k: self._keyed.get(k) or keyed(b) for k, b in self._built.items()}
+        self._keyed = by_file
+        with gc_frozen():
+            state = assemble_unique(
+                files, built, list(by_file.values()), commit=source.commit, root=source.root
+            )
+        n = len(source.files)
+        return Validated(state, [], n, loaded.parsed, n - loaded.parsed)
 
     def desired(self, key: str, source: ConfigSource, validated: Validated) -> Desired:
         state = validated.state
@@ -204,7 +248,8 @@ def _same_reads(reads: Reads, source: ConfigSource) -> bool:
 def _changed_resources(
     before: dict[str, FileModels], after: dict[str, FileModels]
 ) -> dict[str, set[str]] | None:
-    """kind -> keys defined in the files that differ; None if settings changed."""
+    """kind -> keys whose record differs between the files before and after
+    (added, removed or edited); None if settings changed."""
     changed: dict[str, set[str]] = {}
     for path in set(before) | set(after):
         old, new = before.get(path), after.get(path)
@@ -212,10 +257,21 @@ def _changed_resources(
             continue
         if path == SETTINGS_FILE:
             return None
-        for models in (old, new):
-            if models is None:
-                continue
-            for kind, items in models.models.items():
-                key_of = KINDS[kind].key
-                changed.setdefault(kind, set()).update(key_of(m) for _, m in items)
+        was, now = _by_key(old), _by_key(new)
+        for kind in was.keys() | now.keys():
+            a, b = was.get(kind, {}), now.get(kind, {})
+            # A one-line edit of a 2,000-user file reprojects one user, not
+            # 2,000: models are values (their pointers are kept apart).
+            keys = a.keys() ^ b.keys()
+            keys.update(k for k in a.keys() & b.keys() if a[k] != b[k])
+            if keys:
+                changed.setdefault(kind, set()).update(keys)
     return changed
+
+
+def _by_key(models: FileModels | None) -> dict[str, dict[str, Any]]:
+    if models is None:
+        return {}
+    return {
+        kind: {KINDS[kind].key(m): m for _, m in items} for kind, items in models.models.items()
+    }

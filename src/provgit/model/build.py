@@ -157,6 +157,59 @@ def assemble_state(
     return state, findings
 
 
+# One file's models by kind: key -> model, and (kind, key) -> where it is written.
+Keyed = dict[str, tuple[dict[str, Any], dict[tuple[str, str], Pointer]]]
+
+
+def keyed(b: FileModels) -> Keyed:
+    """`b`'s models by kind and key, as `assemble_state` indexes them (kept per
+    file by the watcher, so a new commit indexes only the files it changed)."""
+    out: Keyed = {}
+    for name, items in b.models.items():
+        key_of = KINDS[name].key
+        models: dict[str, Any] = {}
+        origins: dict[tuple[str, str], Pointer] = {}
+        for ptr, model in items:
+            key = key_of(model)
+            models[key] = model
+            origins[(name, key)] = ptr
+        out[name] = (models, origins)
+    return out
+
+
+def assemble_unique(
+    files: Sequence[LoadedFile],
+    built: Sequence[FileModels],
+    by_file: Sequence[Keyed],
+    commit: str | None = None,
+    root: str = ".",
+) -> DesiredState:
+    """What `assemble_state` builds when it finds nothing: for files already
+    known to hold no finding, no salvaged record and no key twice (folded where
+    the kind folds case), which the caller has checked. Dict merges in the
+    same order as `_index` (kind, then file), instead of a key at a time."""
+    settings = next(b.settings for b in built if b.settings is not None)
+    resources: dict[str, dict[str, Any]] = {}
+    origins: dict[tuple[str, str], Pointer] = {}
+    for name in KINDS:
+        merged: dict[str, Any] = {}
+        for k in by_file:
+            found = k.get(name)
+            if found is not None:
+                merged.update(found[0])
+                origins.update(found[1])
+        resources[name] = merged
+    return DesiredState(
+        settings=settings,
+        resources=resources,
+        partial={name: {} for name in KINDS},
+        origins=origins,
+        sources={f.path: f.data for f in files},
+        commit=commit,
+        root=root,
+    )
+
+
 SETTINGS_HOW = (
     "create it at the config root with at least 'version: 1' and 'network: NAME' "
     "(see sample-config/provgit.yaml)"

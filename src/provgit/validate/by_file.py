@@ -190,16 +190,51 @@ def _valid(source: ConfigSource, facts: dict[str, FileFacts], parsed: int) -> Ve
     rest = [LoadedFile(f.path, f.blob_id, f.data, facts[f.path].rest) for f in source.files]
     with gc_frozen():
         built = [_build_rest(lf) for lf in rest]
-        state, findings = assemble_state(rest, built, commit=source.commit, root=source.root)
-    if findings or check_network(state, source, findings):
-        return None
     users = list(facts.values())
-    if not _users_fit(state, source, users):
+    state = _network_fits(source, rest, built, users)
+    if state is None:
         return None
     counts = state.counts()
     counts[_USERS] = sum(len(x.logins) for x in users)
     files = len(source.files)
     return Verdict([], counts, files, parsed, files - parsed)
+
+
+def facts_say_valid(
+    source: ConfigSource,
+    files: Sequence[LoadedFile],
+    built: Sequence[FileModels],
+    facts: Sequence[FileFacts],
+    unique: bool | None = None,
+) -> bool:
+    """True when the facts show the config valid with no finding at all, as
+    `validate_by_file` decides it, from models already built (the watcher keeps
+    every file's models and facts between runs): the network without its users
+    gets every rule, the users only the checks on their facts. `unique`: the
+    identities' uniqueness when the caller counts it (`fact_index.FactIndex`)."""
+    if any(x.dirty for x in facts):
+        return False
+    rest = [dataclasses.replace(b, models=_no_users(b.models)) for b in built]
+    return _network_fits(source, files, rest, facts, unique) is not None
+
+
+def _no_users(models: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in models.items() if k != _USERS}
+
+
+def _network_fits(
+    source: ConfigSource,
+    files: Sequence[LoadedFile],
+    rest: Sequence[FileModels],
+    users: Sequence[FileFacts],
+    unique: bool | None = None,
+) -> DesiredState | None:
+    """The network without users, if no rule finds anything in it nor in the users' facts."""
+    with gc_frozen():
+        state, findings = assemble_state(files, rest, commit=source.commit, root=source.root)
+    if findings or check_network(state, source, findings):
+        return None
+    return state if _users_fit(state, source, users, unique) else None
 
 
 def _build_rest(f: LoadedFile) -> FileModels:
@@ -208,20 +243,19 @@ def _build_rest(f: LoadedFile) -> FileModels:
     return build_file(f)
 
 
-def _users_fit(state: DesiredState, source: ConfigSource, users: Sequence[FileFacts]) -> bool:
+def _users_fit(
+    state: DesiredState,
+    source: ConfigSource,
+    users: Sequence[FileFacts],
+    unique: bool | None = None,
+) -> bool:
     """No rule across users would find anything (`check_users`, the users'
     part of `check_secret_files` and `check_secret_reuse`, `_index`)."""
     total = sum(len(x.logins) for x in users)
     if total == 0:
         return True
-    for column in ("logins", "folded", "looks"):
-        if len(set(chain.from_iterable(getattr(x, column) for x in users))) != total:
-            return False
-    dns = set(chain.from_iterable(x.dns for x in users))
-    if len(dns) != sum(len(x.dns) for x in users):
+    if not (_unique(users, total) if unique is None else unique):
         return False
-    if not dns.isdisjoint(chain.from_iterable(x.logins for x in users)):
-        return False  # a login id equal to a DN: the rule tells whose
     elements = state.all_of("elements")
     if not any(e.type in ("micollab", "directory") for e in elements.values()):
         return False  # users live on the MiCollab (check_elements says so)
@@ -237,6 +271,17 @@ def _users_fit(state: DesiredState, source: ConfigSource, users: Sequence[FileFa
     if not set().union(*(x.cor for x in users)) <= cor:
         return False
     return _secrets_fit(state, source, users)
+
+
+def _unique(users: Sequence[FileFacts], total: int) -> bool:
+    for column in ("logins", "folded", "looks"):
+        if len(set(chain.from_iterable(getattr(x, column) for x in users))) != total:
+            return False
+    dns = set(chain.from_iterable(x.dns for x in users))
+    if len(dns) != sum(len(x.dns) for x in users):
+        return False
+    # A login id equal to a DN: the rule tells whose.
+    return dns.isdisjoint(chain.from_iterable(x.logins for x in users))
 
 
 def _secrets_fit(state: DesiredState, source: ConfigSource, users: Iterable[FileFacts]) -> bool:

@@ -168,6 +168,7 @@ class Timers:
             if len(gc.get_objects(generation=2)) > FREEZE_AT_OBJECTS:
                 gc.freeze()  # survivors of many small runs: out of the way too
         self._deep_gc_due = True
+        release_freed_memory()
         if time.monotonic() - self._deep_gc_at > DEEP_GC_BUSY_SECONDS:
             # Busy for long: frozen objects that became cyclic garbage since
             # are freed only by a full collection; one now and then, even
@@ -178,5 +179,32 @@ class Timers:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        release_freed_memory()
         self._deep_gc_due = False
         self._deep_gc_at = time.monotonic()
+
+
+_TRIM: list[Callable[[int], int] | None] = []
+
+
+def release_freed_memory() -> bool:
+    """Give the heap's free pages back to the system (glibc's malloc_trim);
+    False where there is no such call.
+
+    What a run frees stays in the C allocator's heaps (glibc keeps them for
+    reuse, and a page with one live object in it cannot be returned), so a
+    watcher's RSS crept up run after run with no Python object accumulating
+    (the #16 soak: +11 % from 100 to 600 commits). About 3 ms at 100,000 users
+    (a 750 MB heap), between runs."""
+    if not _TRIM:
+        import ctypes  # only here: not every watcher start pays for it
+
+        try:
+            _TRIM.append(ctypes.CDLL(None).malloc_trim)
+        except (AttributeError, OSError):  # not glibc: musl, macOS, Windows
+            _TRIM.append(None)
+    trim = _TRIM[0]
+    if trim is None:
+        return False
+    trim(0)
+    return True
