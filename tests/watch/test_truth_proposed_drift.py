@@ -64,7 +64,9 @@ def _status_cli(work: Path, state: Path) -> tuple[int, dict[str, Any]]:
     return ran.code, json.loads(ran.out)
 
 
-def _proposed(sims: list[Sim], tmp_path: Path, watches: list[Watch]) -> tuple[Watch, Path, Path, Path, str]:
+def _proposed(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> tuple[Watch, Path, Path, Path, str]:
     cs1 = sims[0]
     bare, work = make_repo(tmp_path)
     write_config(work, sims, users=2)
@@ -120,3 +122,73 @@ def test_proposed_drift_reads_drift_proposed_in_status_cli_and_after_a_watcher_r
     code, doc = _status_cli(work, state)
     _assert_proposed_everywhere(doc, branch)
     assert git(bare, "rev-parse", "--verify", "-q", f"refs/heads/{branch}")
+
+
+def test_closing_a_drift_branch_unmerged_rejects_it_and_the_config_wins(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    cs1 = sims[0]
+    w, bare, work, state, branch = _proposed(sims, tmp_path, watches)
+    assert cs1.records()["cos"]["7"]["comment"] == EDITED
+    proposed_before = len(w.events("drift_proposed"))
+
+    # A reviewer closes the pull request and deletes the branch on the remote.
+    mark = w.mark()
+    git(bare, "branch", "-D", branch)
+    closed = w.wait_log("drift_proposal_closed", after=mark, timeout=30)
+    assert closed["branch"] == branch and closed["elements"] == ["cs1"], closed
+    # The config wins: provgit corrects the element, the hold is released.
+    assert wait_for(lambda: cs1.records()["cos"]["7"]["comment"] == "Sales", 30)
+    assert wait_for(lambda: w.status()["status"] == "Sync Completed", 30), w.status()["counts"]
+    doc = w.status()
+    assert doc["drift_proposed"] == [] and doc["counts"]["drift_proposed"] == 0
+    assert _cos7(doc)["elements"]["cs1"]["state"] == "completed"
+    assert _proposed_metric(w) == {"cs1": 0.0}
+    rejected = [e for e in doc["events"] if e["type"] == "drift_rejected"]
+    assert len(rejected) == 1 and branch in rejected[0]["message"], doc["events"]
+    assert any(e["type"] == "drift" and "corrected" in e["message"] for e in doc["events"])
+    # Not proposed again, not pushed back.
+    after = w.mark()
+    w.wait_logs("run_finished", 2, lambda e: "resync" in e["reason"], after=after, timeout=30)
+    assert len(w.events("drift_proposed")) == proposed_before
+    assert git(bare, "for-each-ref", "refs/heads/provgit/drift/") == ""
+    assert cs1.records()["cos"]["7"]["comment"] == "Sales"
+
+    # A restart neither resurrects the branch nor the hold.
+    assert w.stop() == 0
+    w = _watch(bare, state, watches)
+    first = w.wait_log("run_finished", timeout=60)
+    assert first["outcome"] in ("Sync Completed", "in sync"), first
+    assert git(bare, "for-each-ref", "refs/heads/provgit/drift/") == ""
+    code, doc2 = _status_cli(work, state)
+    assert (code, doc2["status"]) == (0, "Sync Completed"), doc2["counts"]
+
+
+def test_an_unpushed_drift_branch_is_not_read_as_closed(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    """A branch whose push failed is missing on the remote without anyone
+    closing it: the drift stays held and proposed."""
+    cs1 = sims[0]
+    bare, work = make_repo(tmp_path)
+    write_config(work, sims, users=2)
+    commit_all(work, "config")
+    state = tmp_path / "state"
+    w = _watch(bare, state, watches)
+    assert w.wait_log("run_finished", timeout=60)["outcome"] == "Sync Completed"
+    # Pushes refused from now on (a hook on the remote), fetches still work.
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    mark = w.mark()
+    cs1.admin(
+        "/admin/edit",
+        {"op": "put", "collection": "cos", "key": "7", "fields": {"number": 7, "comment": EDITED}},
+    )
+    proposed = w.wait_log("drift_proposed", after=mark, timeout=30)
+    assert proposed["pushed"] is False
+    again = w.mark()
+    w.wait_logs("run_finished", 3, lambda e: "resync" in e["reason"], after=again, timeout=30)
+    assert not w.events("drift_proposal_closed")
+    assert cs1.records()["cos"]["7"]["comment"] == EDITED
+    _assert_proposed_everywhere(w.status(), proposed["branch"])

@@ -233,3 +233,7 @@ class Journal(JournalReader):
     def capture_drift(self, elements: Iterable[str], note: str) -> list[DriftItem]:
         """See `DriftItems.capture_drift`."""
         return self._drift.capture_drift(elements, note)
+
+    def reject_drift(self, note: str) -> list[DriftItem]:
+        """See `DriftItems.reject_drift`."""
+        return self._drift.reject_drift(note)

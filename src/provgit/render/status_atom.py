@@ -31,6 +31,7 @@ TITLES = {
     "alarm_cleared": "Alarm cleared",
     "drift": "Drift found",
     "drift_proposed": "Drift proposed",
+    "drift_rejected": "Drift proposal closed: config wins",
     "refused": "Refused",
     "config_refused": "Config refused",
     "interrupted": "Run interrupted",

@@ -246,10 +246,12 @@ class Reconciler:
             extra=_items(classified),
         )
         self.live.note_drift(classified, mode)
+        rejected: frozenset[tuple[str, str, str]] = frozenset()
         if mode == "propose":
-            await self.proposer.review(classified, observed)
+            rejected = frozenset(await self.proposer.review(classified, observed))
         if classified.drift and mode != "correct":
-            return classified.unfinished, False
+            # A closed proposal's drift is the config's to correct, like unfinished work.
+            return classified.unfinished | rejected, False
         return None, True
 
     async def _observe(self, network: Network, save: bool) -> dict[str, Observation]:
