@@ -31,7 +31,7 @@ from provgit.api.incremental import Desired, StageCache, StatusPlans, tree_key
 from provgit.api.network import Network, connect, observe_network, remember_writes
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.drift_detect import review as review_drift
-from provgit.apply.hold_release import deferred, load_fell, next_release
+from provgit.apply.hold_release import deferred, held, load_fell, next_release
 from provgit.apply.holds import SYSTEM_CLOCK, Clock
 from provgit.apply.standing import all_in_sync, down_elements, settle_dead_runs, unfinished
 from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED, synching
@@ -116,6 +116,7 @@ __all__ = [
     "deferred",
     "down_elements",
     "drop_local_branch",
+    "held",
     "journal_location",
     "lease_ops",
     "next_release",

@@ -167,14 +167,17 @@ class Delivery:
         again next run). See apply/holds.py."""
         name, ledger, journal = w.plan.element, self.ledger, self.journal
         h = self.decisions.holds
+        if not w.ops:
+            return  # nothing to hold, nothing released
         since: dict[Ref, float] = {}
         if any(holds.quiet_rule(self.settings, name, op.kind) for op in w.ops):
             pending = await ledger.call(journal.pending, name)
             since = {(p.collection, p.key): p.first_failed for p in pending}
         d = await holds.element_holds(h, name, w.plan.element_type, w.ops, w.driver, since)
-        if not (d.held or d.overridden or d.load_overridden or d.waited_out):
-            return
         events = holds.hold_events(name, d, before, self.options.override_window)
+        if not (events or d.held):
+            return
+        w.result.released = holds.released_why(d, str(before.get("status") or ""))
 
         def commit() -> None:
             with journal.transaction():

@@ -71,6 +71,8 @@ class ElementResult:
     refusal: str | None = None
     error: str | None = None
     operations: list[OpResult] = field(default_factory=list)
+    # Held work this run let go, and why ("released: window opened", ...).
+    released: str | None = None
 
     def counts(self) -> dict[str, int]:
         c = Counter(op.status for op in self.operations)

@@ -45,6 +45,7 @@ TITLES = {
     "window_held": "Held by sync window",
     "call_load_deferred": "Deferred by call load",
     "call_load_waited_out": "Sent after waiting for the call load",
+    "hold_released": "Held work released",
     "window_override": "Sync window overridden",
     "element_removed": "Element removed",
 }

@@ -339,6 +339,8 @@ class Reconciler:
         # Proposed drift closes when a merged branch makes the element equal the config.
         self.proposer.refresh_metrics()
         for e in result.elements:
+            if e.released:
+                self.log.info("hold_released", element=e.element, why=e.released)
             self.log.info("element_status", element=e.element, status=e.status, **e.counts())
         self.log.info(
             "sync_result",
