@@ -13,12 +13,14 @@ fsyncs, not 400.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from provgit.journal.reader import JournalReader, Ref, read_journal
+from provgit.journal.backend import database_errors
+from provgit.journal.reader import IDENTITY, JournalReader, Ref, read_journal
 from provgit.journal.rows import (
     EVENT_TYPES,
     NETWORK,
@@ -62,6 +64,11 @@ class Journal(JournalReader):
 
     def __init__(self, path: str | Path, patient: bool = True) -> None:
         super().__init__(open_writable(Path(path), patient))
+        if self.identity() is None:
+            # Best effort: a journal that cannot take the write now (disk
+            # full, read-only) still opens; its feed ids go without it.
+            with suppress(*database_errors()):
+                self.set_meta(IDENTITY, secrets.token_hex(8))
 
     @classmethod
     def open(cls, state_dir: str | Path, patient: bool = True) -> Journal:
