@@ -88,7 +88,7 @@ class Delivery:
         self.progress.element_started(name, total)
         if not w.plan.observed or w.driver is None:
             await self._unreachable(w)
-            self.progress.element_finished(name, w.result.status)
+            self.progress.element_finished(name, w.result.shown)
             return
         # What it said before this run (set_status below moves `before` on).
         before = dict(ledger.before.get(name) or {})
@@ -108,7 +108,7 @@ class Delivery:
             await self._wave(w, wave)
             self.progress.advanced(name, w.done, total)
         await close_element(ledger, w, self.tally, self.options, self.decisions.drift_found)
-        self.progress.element_finished(name, w.result.status)
+        self.progress.element_finished(name, w.result.shown)
 
     async def _unreachable(self, w: ElementWork) -> None:
         """An element not observed: its status says why (stopped, offline, token
