@@ -106,3 +106,27 @@ def test_a_read_only_element_is_observed_but_never_planned_or_written(
     status = cli("status", str(root), "--format", "json")
     doc = json.loads(status.out)
     assert "micollab1" not in json.dumps(doc.get("resources", [])), status.out
+
+
+def test_the_apply_result_line_of_a_read_only_element_says_observed_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provgit.report.states import READ_ONLY_TEXT
+
+    root = sample(tmp_path, monkeypatch)
+    first = cli("reconcile", str(root))
+    assert first.code == 0, first.out + first.err
+    elements = root / "network" / "elements.yaml"
+    elements.write_text(read_only(elements.read_text(), "micollab1"))
+    for command in (["reconcile", str(root)], ["apply", str(root), "--yes"]):
+        ran = cli(*command)
+        assert ran.code == 0, ran.out + ran.err
+        lines = {line.split()[0]: line for line in ran.out.splitlines() if line[:1].isalnum()}
+        # The same words as the status: observed, not written; never "Sync Completed".
+        assert lines["micollab1"].split(None, 1)[1] == READ_ONLY_TEXT, ran.out
+        assert lines["mivb1"].split(None, 1)[1] == "Sync Completed", ran.out
+        assert f"micollab1: {READ_ONLY_TEXT}" in ran.err
+        assert "micollab1: Sync Completed" not in ran.err
+    status = cli("status", str(root), "--format", "json")
+    doc = json.loads(status.out)
+    assert doc["elements"]["micollab1"]["status"] == READ_ONLY_TEXT

@@ -120,9 +120,10 @@ def test_feed_parses_without_bozo_and_matches_events(lab: Lab) -> None:
     assert feed.version == "atom10"
     with Journal.open(lab.root / ".provgit") as j:
         events = j.recent_events(1000)
+        identity = j.identity()
     assert [e.id for e in reversed(events)] == [int(x.id.rsplit("/", 1)[1]) for x in feed.entries]
     for entry, ev in zip(feed.entries, reversed(events), strict=True):
-        assert entry.id == status_atom.entry_id("lab", ev.id, ev.to_json()["time"])
+        assert entry.id == status_atom.entry_id("lab", ev.id, ev.to_json()["time"], identity)
         assert entry.summary == ev.message
         assert entry.tags[0].term == ev.type
     titles = [x.title for x in feed.entries]
@@ -139,6 +140,28 @@ def test_feed_entry_ids_are_stable_across_rewrites(tmp_path: Path) -> None:
         ids2 = [x.id for x in feedparser.parse((tmp_path / "r" / FEED_FILE).read_text()).entries]
     assert first.warnings == []
     assert ids2[1:] == ids1 and len(ids2) == len(ids1) + 1
+
+
+def test_feed_entry_ids_of_two_journals_of_one_network_differ_in_the_same_second(
+    tmp_path: Path,
+) -> None:
+    ids: list[list[str]] = []
+    for name in ("a", "b"):
+        with Journal.open(tmp_path / name) as j:
+            j.add_event("sync_completed", "cs1: Sync Completed", element="cs1")
+            doc = build_document(j, network="t")
+        # The same event id at the same second in both journals.
+        doc["events"][0]["time"] = "2026-12-06T12:00:00Z"
+        feed = feedparser.parse(status_atom.render(doc))
+        assert not feed.bozo, feed.get("bozo_exception")
+        ids.append([x.id for x in feed.entries])
+    (a,), (b,) = ids
+    assert a != b and a.rsplit("/", 1)[1] == b.rsplit("/", 1)[1] == "1"
+    # Each journal keeps its identity: the ids stay across reopenings.
+    with Journal.open(tmp_path / "a") as j:
+        again = build_document(j, network="t")
+    again["events"][0]["time"] = "2026-12-06T12:00:00Z"
+    assert [x.id for x in feedparser.parse(status_atom.render(again)).entries] == [a]
 
 
 def test_markdown_summary_first_and_bounded(tmp_path: Path) -> None:

@@ -50,7 +50,8 @@ def test_served_feed_links_itself_and_resolving_entries(
     ids = [entry.id for entry in feed.entries]
     assert len(set(ids)) == len(ids)
     for entry in feed.entries:
-        assert re.fullmatch(r"tag:provgit,2026:t/event/\d{8}T\d{6}Z/\d+", entry.id), entry.id
+        pattern = r"tag:provgit,2026:t/event/[0-9a-f]{16}/\d{8}T\d{6}Z/\d+"
+        assert re.fullmatch(pattern, entry.id), entry.id
         target = urljoin(feed_url, entry.link)
         assert target.startswith(w.url + "/#event-")
         code, page, _ = _get(target)

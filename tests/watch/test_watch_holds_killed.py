@@ -96,7 +96,9 @@ def _visible_everywhere(w: Watch, config: Path, kind: str) -> None:
 
 
 def _until_held(w: Watch, words: str, by: str) -> None:
-    # The held metric is set when the run that held the work has ended.
+    # The held metric is right from startup (the journal's word); the status
+    # says "Synching" while the watcher's first run holds the work again.
+    w.wait_log("run_finished", timeout=60)
     held = wait_for(lambda: _status(w).startswith(words) and _held_metric(w, by) == "1.0", 60)
     assert held, f"not held: {_status(w)!r}"
 

@@ -32,7 +32,7 @@ from provgit.api.network import Network, connect, observe_network, remember_writ
 from provgit.api.replica_checks import refuse_unfenced
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.drift_detect import review as review_drift
-from provgit.apply.hold_release import deferred, load_fell, next_release
+from provgit.apply.hold_release import deferred, held, load_fell, next_release
 from provgit.apply.holds import SYSTEM_CLOCK, Clock
 from provgit.apply.standing import all_in_sync, down_elements, settle_dead_runs, unfinished
 from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED, synching
@@ -44,6 +44,9 @@ from provgit.importing.drift_proposal import (
 )
 from provgit.importing.drift_proposal import (
     Pushed,
+    close_proposal,
+    drop_local_branch,
+    proposal_closed,
     propose_drift,
     push_drift_branch,
     record_proposal,
@@ -109,14 +112,18 @@ __all__ = [
     "all_in_sync",
     "apply_plan",
     "call_load_fell",
+    "close_proposal",
     "connect",
     "database_errors",
     "deferred",
     "down_elements",
+    "drop_local_branch",
+    "held",
     "journal_location",
     "lease_ops",
     "next_release",
     "observe_network",
+    "proposal_closed",
     "propose_drift",
     "push_drift_branch",
     "read_directory",

@@ -88,7 +88,7 @@ class Delivery:
         self.progress.element_started(name, total)
         if not w.plan.observed or w.driver is None:
             await self._unreachable(w)
-            self.progress.element_finished(name, w.result.status)
+            self.progress.element_finished(name, w.result.shown)
             return
         # What it said before this run (set_status below moves `before` on).
         before = dict(ledger.before.get(name) or {})
@@ -108,7 +108,7 @@ class Delivery:
             await self._wave(w, wave)
             self.progress.advanced(name, w.done, total)
         await close_element(ledger, w, self.tally, self.options, self.decisions.drift_found)
-        self.progress.element_finished(name, w.result.status)
+        self.progress.element_finished(name, w.result.shown)
 
     async def _unreachable(self, w: ElementWork) -> None:
         """An element not observed: its status says why (stopped, offline, token
@@ -167,14 +167,17 @@ class Delivery:
         again next run). See apply/holds.py."""
         name, ledger, journal = w.plan.element, self.ledger, self.journal
         h = self.decisions.holds
+        if not w.ops:
+            return  # nothing to hold, nothing released
         since: dict[Ref, float] = {}
         if any(holds.quiet_rule(self.settings, name, op.kind) for op in w.ops):
             pending = await ledger.call(journal.pending, name)
             since = {(p.collection, p.key): p.first_failed for p in pending}
         d = await holds.element_holds(h, name, w.plan.element_type, w.ops, w.driver, since)
-        if not (d.held or d.overridden or d.load_overridden or d.waited_out):
-            return
         events = holds.hold_events(name, d, before, self.options.override_window)
+        if not (events or d.held):
+            return
+        w.result.released = holds.released_why(d, str(before.get("status") or ""))
 
         def commit() -> None:
             with journal.transaction():

@@ -241,7 +241,8 @@ class Applier:
             run_id=self.ledger.run_id,
         )
         if mode == "report" and not self.options.overwrite_drift:
-            self.drift_held = dict(self.drift.found)
+            # A rejected proposal's drift is not held: the config wins.
+            self.drift_held = {r: d for r, d in self.drift.found.items() if d.state != "rejected"}
 
     def _over_cap(self, result: ApplyResult, work: list[ElementWork]) -> bool:
         total = sum(len(w.ops) for w in work)

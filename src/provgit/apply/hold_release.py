@@ -28,6 +28,13 @@ LOOK_AGAIN_SECONDS = 7 * 86400
 WINDOW_HELD = "Held by window "
 
 
+def held(p: PendingUpdate) -> bool:
+    """Whether a hold keeps `p` (a window, the call load, a suspension): its
+    release is timed by the hold (a window edge, max_wait, a load poll, a
+    resume), never by the retry schedule."""
+    return p.last_error.startswith((WINDOW_HELD, DEFERRED, "Suspended: "))
+
+
 def deferred(pending: Sequence[PendingUpdate]) -> list[PendingUpdate]:
     """The pending updates the call load holds (their reason says so)."""
     return [p for p in pending if p.last_error.startswith(DEFERRED)]

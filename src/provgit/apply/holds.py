@@ -272,6 +272,8 @@ class ElementHolds:
     load_overridden: str | None = None
     # Sent although the load is high: they waited `max_wait` (the reason, and the ops).
     waited_out: list[tuple[Operation, str]] = field(default_factory=list)
+    # The call load read this run (None: not read, or the element reports none).
+    load: CallLoad | None = None
 
 
 async def element_holds(
@@ -302,6 +304,7 @@ async def element_holds(
         and (rule := quiet_rule(h.settings, element, op.kind)) is not None
     }
     load = await read_load(driver) if rules and driver is not None else None
+    out.load = load
     waited: dict[Ref, str] = {}
     if load is not None:
         for ref, rule in rules.items():
@@ -330,6 +333,21 @@ async def element_holds(
         elif ref in waited:
             out.waited_out.append((op, waited[ref]))
     return out
+
+
+def released_why(d: ElementHolds, was: str) -> str | None:
+    """Why the work an element's last status said was held goes out now
+    ("released: window opened", "released: call load fell to 5 %",
+    "released: max_wait reached"); None when it was not held or still is."""
+    if d.held or not was.startswith(("Held by window ", "Deferred: ")):
+        return None
+    if was.startswith("Held by window "):
+        return "released: window opened"
+    if d.waited_out:
+        return "released: max_wait reached"
+    if d.load is not None and checked_load(d.load) is None:
+        return f"released: call load fell to {_pct(d.load.load_percent)} %"
+    return "released: call load no longer holds it"
 
 
 def hold_events(
@@ -368,6 +386,9 @@ def hold_events(
                 f"{element}: {len(d.waited_out)} IVR change(s) sent: {d.waited_out[0][1]}",
             )
         )
+    released = released_why(d, was)
+    if released is not None:
+        out.append(("hold_released", f"{element}: {released}; the held changes go out"))
     if d.overridden:
         out.append(
             (

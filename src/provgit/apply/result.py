@@ -71,6 +71,18 @@ class ElementResult:
     refusal: str | None = None
     error: str | None = None
     operations: list[OpResult] = field(default_factory=list)
+    # Held work this run let go, and why ("released: window opened", ...).
+    released: str | None = None
+    # Marked read_only in the config: observed, never written.
+    read_only: bool = False
+
+    @property
+    def shown(self) -> str:
+        """The status words a person reads for this run: a read_only element
+        in sync was observed, not written (never "Sync Completed")."""
+        from provgit.apply.status import READ_ONLY
+
+        return READ_ONLY if self.read_only and self.outcome == "in_sync" else self.status
 
     def counts(self) -> dict[str, int]:
         c = Counter(op.status for op in self.operations)

@@ -17,6 +17,8 @@ from provgit.model.settings import Alarms
 from provgit.registry import IVR_KINDS as IVR_KINDS
 
 SYNC_COMPLETED = "Sync Completed"
+# An element marked read_only: what a run did there (report/states.py says the same).
+READ_ONLY = "Read only: observed, not written by provgit"
 SYNC_INCOMPLETE = "Sync Incomplete"
 STOPPED = "Stopped"
 OFFLINE = "Offline"

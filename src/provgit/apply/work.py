@@ -18,7 +18,14 @@ def initial(ep: ElementPlan) -> ElementResult:
     """An element's result before anything is done: in sync if observed (until
     its work says otherwise), else down with the plan's reason."""
     if ep.observed:
-        return ElementResult(ep.element, ep.element_type, st.SYNC_COMPLETED, "in_sync", ep.state)
+        return ElementResult(
+            ep.element,
+            ep.element_type,
+            st.SYNC_COMPLETED,
+            "in_sync",
+            ep.state,
+            read_only=ep.read_only,
+        )
     state = ep.state if ep.state in st.DOWN_STATES else "offline"
     return ElementResult(
         ep.element,

@@ -112,7 +112,7 @@ def render(result: ApplyResult, fmt: str, full: bool = False) -> None:
         parts = [f"{c['ok']} applied"] + [
             f"{c[k]} {k}" for k in ("failed", "pending", "skipped", "held") if c[k]
         ]
-        line = f"{e.element:<{width}}  {e.status}"
+        line = f"{e.element:<{width}}  {e.shown}"
         if e.operations:
             line += f"  ({', '.join(parts)})"
         out(line)

@@ -20,6 +20,7 @@ to close.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from provgit.apply import drift_detect
 from provgit.importing import drift_branch as branches
 from provgit.importing.analysis import Options, analyse
 from provgit.importing.writer import WriteError, check, commit, render
-from provgit.journal import Journal
+from provgit.journal import DriftItem, Journal
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.source import ConfigSource
@@ -100,6 +101,54 @@ def push_drift_branch(repo_dir: Path, branch: str) -> Pushed:
     if not branches.has_remote(repo):
         return Pushed(None)
     return Pushed("origin", branches.push_branch(repo, branch))
+
+
+def proposal_closed(repo_dir: Path, branch: str, pushed: bool) -> bool:
+    """Whether a person closed the proposal on `branch` without merging it:
+    deleted from `origin` after it was pushed there (`pushed`), or from the
+    repository itself when it has no remote. False when that cannot be told
+    (git failed, the push never landed): a proposal is never dropped on a doubt."""
+    import git
+
+    try:
+        repo = git.Repo(repo_dir)
+        if not branches.has_remote(repo):
+            return not branches.branch_exists(repo, branch)
+        if not pushed:
+            return False
+        out = repo.git.ls_remote("--heads", "origin", f"refs/heads/{branch}", kill_after_timeout=60)
+    except (git.GitCommandError, git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return False
+    return not str(out).strip()
+
+
+def drop_local_branch(repo_dir: Path, branch: str) -> None:
+    """Delete `branch` from the repository (the watcher's own clone); never raises."""
+    import git
+
+    # Already gone, or no repository: nothing to drop.
+    with contextlib.suppress(
+        git.GitCommandError, git.InvalidGitRepositoryError, git.NoSuchPathError
+    ):
+        git.Repo(repo_dir).git.branch("-D", "--", branch)
+
+
+def close_proposal(journal: Journal, branch: str) -> list[DriftItem]:
+    """The proposal on `branch` was closed unmerged: rejected. The config wins:
+    its drift items are no longer held and the next run overwrites the records;
+    a `drift_rejected` event per element says so. Returns the items."""
+    with journal.transaction():
+        items = journal.reject_drift(branch)
+        for element, mine in sorted(drift_detect.by_element(items).items()):
+            shown = ", ".join(f"{d.collection}/{d.key}" for d in mine[:SHOWN])
+            more = f", and {len(mine) - SHOWN} more" if len(mine) > SHOWN else ""
+            journal.add_event(
+                "drift_rejected",
+                f"drift proposal branch {branch} closed without merging: drift on {element} "
+                f"rejected, the config wins and the next run overwrites it: {shown}{more}",
+                element=element,
+            )
+    return items
 
 
 def record_proposal(journal: Journal, proposal: Proposal, pushed: Pushed) -> bool:

@@ -13,13 +13,15 @@ fsyncs, not 400.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from provgit.journal.backend import database_errors
 from provgit.journal.leases import Fences, LeaseLost
-from provgit.journal.reader import JournalReader, Ref, read_journal
+from provgit.journal.reader import IDENTITY, JournalReader, Ref, read_journal
 from provgit.journal.rows import (
     EVENT_TYPES,
     NETWORK,
@@ -65,6 +67,11 @@ class Journal(JournalReader):
 
     def __init__(self, path: str | Path, patient: bool = True) -> None:
         super().__init__(open_writable(Path(path), patient))
+        if self.identity() is None:
+            # Best effort: a journal that cannot take the write now (disk
+            # full, read-only) still opens; its feed ids go without it.
+            with suppress(*database_errors()):
+                self.set_meta(IDENTITY, secrets.token_hex(8))
 
     @classmethod
     def open(cls, state_dir: str | Path, patient: bool = True) -> Journal:
@@ -252,3 +259,7 @@ class Journal(JournalReader):
     def capture_drift(self, elements: Iterable[str], note: str) -> list[DriftItem]:
         """See `DriftItems.capture_drift`."""
         return self._drift.capture_drift(elements, note)
+
+    def reject_drift(self, note: str) -> list[DriftItem]:
+        """See `DriftItems.reject_drift`."""
+        return self._drift.reject_drift(note)

@@ -85,16 +85,29 @@ class DriftItems:
         names = list(elements)
         with self._store.transaction():
             self._store.db.executemany(
-                "UPDATE drift SET state = 'captured', note = ? WHERE element = ?",
+                # A rejected item waits for the run that corrects it: not proposed again.
+                "UPDATE drift SET state = 'captured', note = ? "
+                "WHERE element = ? AND state != 'rejected'",
                 [(note, n) for n in names],
             )
             return [d for d in self.drift_items() if d.element in names]
+
+    def reject_drift(self, note: str) -> list[DriftItem]:
+        """The branch `note` was closed unmerged: its captured items become
+        "rejected" (the config wins, the next run overwrites them); returns them."""
+        with self._store.transaction():
+            self._store.db.execute(
+                "UPDATE drift SET state = 'rejected' WHERE state = 'captured' AND note = ?",
+                (note,),
+            )
+            return [d for d in self.drift_items() if d.state == "rejected" and d.note == note]
 
     def drift_items(self, element: str | None = None) -> list[DriftItem]:
         """Drift items, read only, ordered by element, collection, key: every record
         found changed outside provgit that is neither corrected, overwritten nor
         equal to the config again. `state` "captured": `import --drift` put it on
-        a branch (still held until merged or overwritten)."""
+        a branch (still held until merged or overwritten); "rejected": that branch
+        was closed unmerged, the next run overwrites the record."""
         sql = f"SELECT {DRIFT_COLUMNS} FROM drift"
         args: tuple[Any, ...] = ()
         if element is not None:

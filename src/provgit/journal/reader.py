@@ -38,6 +38,9 @@ from provgit.journal.writes import AckedWrite, Writes
 Ref = tuple[str, str]
 T = TypeVar("T")
 
+# journal meta: the journal's random identity (feed entry ids).
+IDENTITY = "journal_id"
+
 
 class JournalReader:
     """The journal of one state directory, to read. One instance per thread."""
@@ -77,6 +80,11 @@ class JournalReader:
         self.close()
 
     # meta
+    def identity(self) -> str | None:
+        """This journal's own random id (set when a writer first opens it):
+        two journals of one network tell their events apart by it."""
+        return self.meta(IDENTITY)
+
     def meta(self, k: str) -> str | None:
         return self._meta.get(k)
 

@@ -19,6 +19,7 @@ EVENT_TYPES = (
     "alarm_cleared",
     "drift",
     "drift_proposed",  # watch --drift propose: drift committed to a drift branch for review
+    "drift_rejected",  # ... and that branch closed unmerged: the config wins, drift overwritten
     "refused",  # apply refused for safety (stale plan, threshold, lock, queue cap)
     "config_refused",  # the watcher refused an invalid config; the last good one stays
     "interrupted",  # a run stopped by a signal, or found dead (no finish), by the next run
@@ -34,6 +35,7 @@ EVENT_TYPES = (
     "window_override",  # apply --override-window went through a closed window
     "call_load_deferred",  # IVR content changes wait for an IVR server's call load to fall
     "call_load_waited_out",  # ... and went out after apply.quiet_load's max_wait
+    "hold_released",  # held work released: a window opened, the call load fell, max_wait
 )
 # The element name a network-wide suspension is kept under.
 NETWORK = ""
@@ -202,7 +204,9 @@ class DriftItem:
     change: str  # "changed", "missing" (deleted outside provgit), "unexpected" (re-created)
     fields: tuple[str, ...]  # names of the fields that differ from the config; never values
     revision: int | None  # the record's revision when last found (None: absent)
-    state: str  # "open", or "captured" (by `import --drift`, on the branch in `note`)
+    # "open", "captured" (by `import --drift`, on the branch in `note`), or
+    # "rejected" (that branch closed unmerged: the next run overwrites it)
+    state: str
     note: str | None
     first_seen: float
     last_seen: float

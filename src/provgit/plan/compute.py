@@ -9,7 +9,7 @@ from typing import Any
 from provgit.model.settings import Settings
 from provgit.observe import Observation
 from provgit.plan.errors import resource_errors, secret_warnings
-from provgit.plan.model import ElementPlan, Operation, Plan
+from provgit.plan.model import READ_ONLY_NOTE, ElementPlan, Operation, Plan
 from provgit.plan.ordering import order
 from provgit.plan.renames import rename_warnings
 from provgit.plan.safety import check_thresholds, is_protected
@@ -195,10 +195,6 @@ def assemble(
         warnings=tuple(sorted(warnings)),
         observed_records=observed_count,
     )
-
-
-# The note a read-only element's plan carries instead of operations.
-READ_ONLY_NOTE = "read-only element: observed, never written (read_only: true in the config)"
 
 
 def read_only_plan(

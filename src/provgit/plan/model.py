@@ -257,6 +257,10 @@ class WouldWait:
         )
 
 
+# The note a read-only element's plan carries instead of operations.
+READ_ONLY_NOTE = "read-only element: observed, never written (read_only: true in the config)"
+
+
 @dataclass(frozen=True)
 class ElementPlan:
     element: str
@@ -279,6 +283,11 @@ class ElementPlan:
     @property
     def observed(self) -> bool:
         return self.observed_revision is not None
+
+    @property
+    def read_only(self) -> bool:
+        """Marked read_only in the config: observed, never written."""
+        return READ_ONLY_NOTE in self.warnings
 
     def counts(self) -> dict[str, int]:
         c = Counter(op.action for op in self.operations)

@@ -31,6 +31,7 @@ TITLES = {
     "alarm_cleared": "Alarm cleared",
     "drift": "Drift found",
     "drift_proposed": "Drift proposed",
+    "drift_rejected": "Drift proposal closed: config wins",
     "refused": "Refused",
     "config_refused": "Config refused",
     "interrupted": "Run interrupted",
@@ -44,6 +45,7 @@ TITLES = {
     "window_held": "Held by sync window",
     "call_load_deferred": "Deferred by call load",
     "call_load_waited_out": "Sent after waiting for the call load",
+    "hold_released": "Held work released",
     "window_override": "Sync window overridden",
     "element_removed": "Element removed",
 }
@@ -63,10 +65,15 @@ def feed_id(network: str) -> str:
     return f"{_TAG}{_name(network)}/events"
 
 
-def entry_id(network: str, event_id: int, time: str) -> str:
-    """`tag:provgit,2026:<network>/event/<time>/<id>`, e.g. `.../event/20261130T054222Z/7`."""
+def entry_id(network: str, event_id: int, time: str, journal: str | None = None) -> str:
+    """`tag:provgit,2026:<network>/event/<journal>/<time>/<id>`, e.g.
+    `.../event/3f2a9c0d1e4b5a69/20261130T054222Z/7`: the journal's identity
+    keeps two journals of one network (event 7 each, the same second) apart.
+    A journal without one (read-only, never opened by a writer since) has
+    the older form, without it."""
     stamp = "".join(c for c in time if c.isalnum())
-    return f"{_TAG}{_name(network)}/event/{stamp}/{event_id}"
+    who = f"{_name(journal)}/" if journal else ""
+    return f"{_TAG}{_name(network)}/event/{who}{stamp}/{event_id}"
 
 
 def entry_title(event: dict[str, Any]) -> str:
@@ -78,6 +85,7 @@ def render(doc: Document, *, page: str = FILE_PAGE, self_href: str = FILE_SELF) 
     """The feed; `page` is the status page's URL and `self_href` the feed's own,
     both as seen from where the feed is served."""
     network = doc["network"] or "network"
+    journal = doc.get("journal_id")
     events = list(reversed(doc["events"]))  # newest first, as readers expect
     updated = events[0]["time"] if events else doc["generated"]
     out = [
@@ -96,7 +104,7 @@ def render(doc: Document, *, page: str = FILE_PAGE, self_href: str = FILE_SELF) 
         category = f'    <category term="{_x(ev["type"])}"/>'
         out += [
             "  <entry>",
-            f"    <id>{_x(entry_id(network, ev['id'], ev['time']))}</id>",
+            f"    <id>{_x(entry_id(network, ev['id'], ev['time'], journal))}</id>",
             f"    <title>{_x(entry_title(ev))}</title>",
             f"    <updated>{_x(ev['time'])}</updated>",
             f"    <published>{_x(ev['time'])}</published>",

@@ -312,6 +312,8 @@ def _settle_differing(
         elif ref3 in journal.proposed:
             # Held as the element holds it while a branch proposes it for the config.
             s = DRIFT_PROPOSED
+        elif ref3 in journal.rejected:
+            pass  # not yet applied: the config wins over a closed proposal
         # provgit wrote this record; what is there now is not that write.
         elif w is not None and w[0] != "delete" and (got is None or got[1] != w[2]):
             s = DRIFT

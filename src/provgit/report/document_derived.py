@@ -181,6 +181,7 @@ def _document_from(
         "distribution_errors": errors,
         "pending_updates": pending,
         "events": [e.to_json() for e in journal.recent_events(max_events)],
+        "journal_id": journal.identity(),
         "suspensions": [s.to_json() for s in suspensions.values()],
         "drift_proposed": _proposed(jf, links, max_resources),
     }

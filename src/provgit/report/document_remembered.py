@@ -75,6 +75,7 @@ def remembered_document(
         "distribution_errors": errors,
         "pending_updates": pending,
         "events": events,
+        "journal_id": journal.identity(),
         "suspensions": [s.to_json() for s in journal.suspensions().values()],
     }
 

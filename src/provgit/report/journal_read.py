@@ -27,6 +27,8 @@ class JournalFacts:
     path: Path | None = None
     # (element, collection, key) -> the branch its drift is proposed on
     proposed: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # Drift of a proposal closed unmerged: the config wins, the next run overwrites it.
+    rejected: set[tuple[str, str, str]] = field(default_factory=set)
 
     def last_writes(self, element: str, refs: Iterable[Ref]) -> dict[Ref, Write]:
         """provgit's last acknowledged write of each of these records (any age)."""
@@ -57,6 +59,8 @@ def journal_facts(journal_path: Path, observed_revisions: Mapping[str, int | Non
         for d in journal.drift_items():
             if d.state == "captured" and d.note:
                 facts.proposed[(d.element, d.collection, d.key)] = d.note
+            elif d.state == "rejected":
+                facts.rejected.add((d.element, d.collection, d.key))
         for name, revision in observed_revisions.items():
             if revision is None:
                 continue

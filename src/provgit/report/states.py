@@ -37,7 +37,7 @@ _RANK = {s: i for i, s in enumerate(SEVERITY)}
 # purpose. Nothing lands there, so it is neither a completed landing nor one
 # provgit still owes: no resource counts it and it never holds back in_sync.
 READ_ONLY = "read_only"
-READ_ONLY_TEXT = "Read only: observed, not written by provgit"
+READ_ONLY_TEXT = st.READ_ONLY
 DOWN_STATES = frozenset({OFFLINE, STOPPED, UNREADABLE, TOKEN_REFUSED, UNKNOWN})
 
 # The IVR seed's words for an IVR server that cannot serve ("All" devices).

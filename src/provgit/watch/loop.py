@@ -36,8 +36,10 @@ from provgit.api.watching import (
     SYNC_COMPLETED,
     Desired,
     Journal,
+    JournalError,
     StageCache,
     database_errors,
+    held,
     journal_location,
     settle_dead_runs,
 )
@@ -63,6 +65,8 @@ __all__ = ["MAX_PROBLEMS", "WatchOptions", "Watcher"]
 # After the writes on the wire drained, the engine journals each answer right
 # after it arrives: a stop gives it this moment before cancelling the run.
 JOURNAL_GRACE_SECONDS = 0.2
+# Triggers that only ask "did the ref move?": no run when it did not.
+LOOK_ONLY = frozenset({"fetch", "ref"})
 
 
 class Watcher:
@@ -396,7 +400,9 @@ class Watcher:
         self.metrics.counts(j.pending_count(), j.distribution_error_count(), j.alarm_level())
         self.metrics.suspensions(j.suspensions())
         self.reconciler.proposer.refresh_metrics()
-        for name, row in j.element_statuses().items():
+        statuses = j.element_statuses()
+        self.metrics.holds_from(statuses)  # what is held is known before any run
+        for name, row in statuses.items():
             if row["status"] == SYNC_COMPLETED:
                 with contextlib.suppress(ValueError):
                     self.metrics.element_synced(
@@ -405,10 +411,17 @@ class Watcher:
                         - time.timezone,
                     )
 
+    def _may_only_look(self) -> bool:
+        """Whether a fetch that finds the ref unmoved may skip the run: not
+        for a replica (leases decide its runs) nor before a config is applied."""
+        c = self.config
+        return self.replica is None and c.desired is not None and not c.pending
+
     def _retry_due(self, now: float) -> bool:
         """A pending update's next retry time has come, or an element is down."""
         try:
-            due = [p for p in self.journal.pending() if p.next_retry <= now]
+            # Held work waits for its hold's wake (timers.py), not for retries.
+            due = [p for p in self.journal.pending() if p.next_retry <= now and not held(p)]
             return bool(due or self.reconciler.down_elements())
         except database_errors():
             return False  # the journal is unreachable (a replica cut off): said elsewhere
@@ -416,6 +429,15 @@ class Watcher:
     # ---- one run --------------------------------------------------------------
 
     async def _cycle(self, reasons: set[str]) -> None:
+        looked: bool | None = None
+        if reasons <= LOOK_ONLY and self._may_only_look():
+            # Only "did the ref move?": when it did not, no run, no log line.
+            # Nothing a run would find that the resync, retry and release
+            # timers do not look for already (held work waits for its wake,
+            # not for every fetch), and the wake times are left as they are.
+            looked = await self.config.refresh(reasons, self.journal)
+            if not looked:
+                return
         started = time.monotonic()
         # Holds in this run are decided at or after this instant of the clock.
         since = self.o.clock.now()
@@ -429,7 +451,9 @@ class Watcher:
                 # replica's own rounds notice, and a lease claim triggers one).
                 outcome = "journal unreachable"
                 return
-            config_run = await self.config.refresh(reasons, self.journal) or self.config.pending
+            if looked is None:
+                looked = await self.config.refresh(reasons, self.journal)
+            config_run = looked or self.config.pending
             if self.config.desired is None:
                 outcome = "no valid config"
                 return
@@ -441,6 +465,9 @@ class Watcher:
             result, outcome = await self.reconciler.reconcile(config_run, reasons)
         finally:
             self.reconciler.schedule_release(since)
+            with contextlib.suppress(JournalError, *database_errors()):
+                # Released or newly held: the gauge follows the journal.
+                self.metrics.holds_from(self.journal.element_statuses())
             desired = self.config.desired
             self.live.end_run(
                 reason,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -179,6 +180,19 @@ class Metrics:
         for label in self._held_labels | now:
             if label in now or label[0] in ran:
                 self.held.labels(*label).set(1 if label in now else 0)
+        self._held_labels |= now
+
+    def holds_from(self, statuses: Mapping[str, Mapping[str, Any]]) -> None:
+        """Mirror the holds the journal's element statuses name (at startup,
+        before any run, and after every run: a run with nothing to apply
+        leaves the gauge as it found it otherwise)."""
+        now = {
+            (name, _HELD_BY[first])
+            for name, row in statuses.items()
+            if (first := str(row.get("status") or "").split(" ")[0]) in _HELD_BY
+        }
+        for label in self._held_labels | now:
+            self.held.labels(*label).set(1 if label in now else 0)
         self._held_labels |= now
 
     def _leases(self, s: Snapshot) -> None:

@@ -18,6 +18,9 @@ from provgit.api.watching import (
     DriftError,
     Observation,
     Pushed,
+    close_proposal,
+    drop_local_branch,
+    proposal_closed,
     propose_drift,
     push_drift_branch,
     record_proposal,
@@ -30,6 +33,10 @@ from provgit.watch.logs import Log
 from provgit.watch.options import WatchOptions
 
 Signature = frozenset[tuple[str, str, str, str, int | None]]
+Ref = tuple[str, str, str]  # (element, collection, key)
+# journal meta: a drift branch that reached `origin` (only such a branch can
+# be closed there; one whose push failed is still being retried).
+PUSHED = "drift_pushed/"
 
 
 class Proposer:
@@ -53,9 +60,25 @@ class Proposer:
         self._sig: Signature | None = None
         self._unpushed: set[str] = set()  # branches whose push failed: retried each run
 
-    async def review(self, c: Classified, observed: Mapping[str, Observation]) -> None:
-        """A resync's drift (propose mode): proposed on a branch, once."""
+    async def review(self, c: Classified, observed: Mapping[str, Observation]) -> set[Ref]:
+        """A resync's drift (propose mode): proposed on a branch, once. Returns
+        the records of closed (rejected) proposals: the run overwrites them."""
         await self.retry_pushes()
+        rejected = await self.close_rejected()
+        if rejected:
+            # The config wins over a closed proposal's drift: corrected, not proposed again.
+            c = Classified(
+                c.unfinished,
+                {
+                    el: kept
+                    for el, ops in c.drift.items()
+                    if (kept := [op for op in ops if (el, op.collection, op.key) not in rejected])
+                },
+            )
+        await self._propose(c, observed)
+        return rejected
+
+    async def _propose(self, c: Classified, observed: Mapping[str, Observation]) -> None:
         follower, desired = self.config.follower, self.config.desired
         if not c.drift:
             self._sig = None  # gone (merged, corrected): the same drift again is new
@@ -110,6 +133,40 @@ class Proposer:
         self.live.note_proposal(proposal.branch, proposal.created, pushed.remote, pushed.error)
         self.refresh_metrics()
 
+    async def close_rejected(self) -> set[Ref]:
+        """Proposals a person closed without merging are rejected (the config
+        wins: the run overwrites their records); returns every record whose
+        drift is rejected and not yet overwritten."""
+        follower = self.config.follower
+        if follower is None:
+            return set()
+        items = self.journals.loop.drift_items()
+        journal = self.journals.loop
+        for branch in sorted({d.note for d in items if d.state == "captured" and d.note}):
+            pushed = journal.meta(PUSHED + branch) is not None
+            if branch in self._unpushed or not await asyncio.to_thread(
+                proposal_closed, follower.repo, branch, pushed
+            ):
+                continue
+            closed = await asyncio.to_thread(close_proposal, self.journals.apply, branch)
+            self.log.info(
+                "drift_proposal_closed",
+                branch=branch,
+                elements=sorted({d.element for d in closed}),
+                records=[f"{d.collection}/{d.key}" for d in closed][:PROPOSAL_SHOWN],
+                outcome="rejected: the config wins, the records are overwritten",
+            )
+            if follower.remote:
+                # The watcher's own clone: the same drift made again is proposed anew.
+                await asyncio.to_thread(drop_local_branch, follower.repo, branch)
+            self._sig = None
+            self.refresh_metrics()
+        return {
+            (d.element, d.collection, d.key)
+            for d in self.journals.loop.drift_items()
+            if d.state == "rejected"
+        }
+
     async def retry_pushes(self) -> None:
         follower = self.config.follower
         if follower is None:
@@ -120,6 +177,8 @@ class Proposer:
 
     def _note_push(self, branch: str, pushed: Pushed) -> None:
         if pushed.error is None:
+            if pushed.remote is not None:
+                self.journals.loop.set_meta(PUSHED + branch, "1")
             if branch in self._unpushed:
                 self.log.info("drift_branch_pushed", branch=branch, remote=pushed.remote)
             self._unpushed.discard(branch)

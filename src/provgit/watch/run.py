@@ -246,10 +246,12 @@ class Reconciler:
             extra=_items(classified),
         )
         self.live.note_drift(classified, mode)
+        rejected: frozenset[tuple[str, str, str]] = frozenset()
         if mode == "propose":
-            await self.proposer.review(classified, observed)
+            rejected = frozenset(await self.proposer.review(classified, observed))
         if classified.drift and mode != "correct":
-            return classified.unfinished, False
+            # A closed proposal's drift is the config's to correct, like unfinished work.
+            return classified.unfinished | rejected, False
         return None, True
 
     async def _observe(self, network: Network, save: bool) -> dict[str, Observation]:
@@ -337,6 +339,8 @@ class Reconciler:
         # Proposed drift closes when a merged branch makes the element equal the config.
         self.proposer.refresh_metrics()
         for e in result.elements:
+            if e.released:
+                self.log.info("hold_released", element=e.element, why=e.released)
             self.log.info("element_status", element=e.element, status=e.status, **e.counts())
         self.log.info(
             "sync_result",
