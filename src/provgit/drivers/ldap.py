@@ -36,29 +36,38 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import ldap3
 from ldap3.core import exceptions as lx
-from ldap3.operation.search import compile_filter, parse_filter
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import escape_rdn
-from pyasn1.codec.ber import encoder as ber  # ldap3's own ASN.1 library
 
 from provgit.drivers.base import DriverConfig
 from provgit.drivers.ldap_csn import csn_bounds as _csn_bounds
 from provgit.drivers.ldap_csn import csn_revision
 from provgit.drivers.ldap_csn import stamp as _stamp
+from provgit.drivers.ldap_entries import Codec
 from provgit.drivers.ldap_errors import error_of, lowered, text_of
+from provgit.drivers.ldap_names import child_dn, filter_value, is_child
 from provgit.drivers.ldap_read3 import Reader as SlowReader
+from provgit.drivers.ldap_write import (
+    FORM,
+    MARKER,
+    MARKER_ATTRIBUTE,
+    USERS,
+    assertion,
+    lookup,
+    write_error,
+)
+from provgit.drivers.ldap_write import (
+    owned as is_owned,
+)
 
 try:  # python-ldap: the `fast-ldap` extra (it builds against libldap's headers)
     from provgit.drivers.ldap_read import Reader as FastReader
 except ImportError:  # pragma: no cover - depends on the install
     FastReader = None  # type: ignore[assignment,misc]
-from provgit.model.directory import FIELDS, PRESET_CLASSES, PRESET_RDN, carried
-from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
+from provgit.model.directory import PRESET_CLASSES, PRESET_RDN, carried
 from provgit.wire.protocol import (
     Change,
     ChangeFeed,
@@ -79,26 +88,12 @@ from provgit.wire.protocol import (
     WriteResult,
 )
 
-USERS = "users"
-FORM = "User and Services (IDS entry)"
-# provgit's ownership mark on an entry (a `description` value).
-MARKER_ATTRIBUTE = "description"
-MARKER = f"managed-by={MANAGED_BY_VALUE}"
-MARKER_BYTES = MARKER.encode()
-# What `_record` makes of the entryCSN and marker attributes (not user fields).
-_CSN, _MARK = "\0csn", "\0mark"
-ASSERTION_OID = "1.3.6.1.1.12"
 T = TypeVar("T")
 
 
 def mapping_of(directory: Mapping[str, Any]) -> dict[str, str]:
     """field -> attribute for what this element carries (preset, then overrides)."""
     return carried(str(directory.get("preset") or "active_directory"), directory.get("attributes"))
-
-
-def _assertion(filter_text: str) -> tuple[str, bool, bytes]:
-    node = parse_filter(filter_text, None, True, True, None, False)
-    return (ASSERTION_OID, True, ber.encode(compile_filter(node.elements[0])))
 
 
 class LdapDriver:
@@ -124,7 +119,6 @@ class LdapDriver:
         self.mapping = mapping_of(d)
         self.rdn = str(d.get("rdn_attribute") or PRESET_RDN[preset])
         self.object_classes = list(d.get("object_classes") or PRESET_CLASSES[preset])
-        self.attributes = sorted(set(self.mapping.values()))
         self._conn: ldap3.Connection | None = None
         # Reads go through libldap (python-ldap, the `fast-ldap` extra) when it
         # is installed, else through ldap3 (see provgit.drivers.ldap_read3).
@@ -145,13 +139,13 @@ class LdapDriver:
                 self.name, self.base, self.timeout, self._connect, error_of, self._drop
             )
         self._lock = threading.Lock()
-        # (field, attribute in lower case) of what an entry carries, for decoding
-        # reads; and each attribute name as the server spells it -> its field.
-        self._wanted = [(f, a.lower()) for f in FIELDS if (a := self.mapping.get(f))]
-        self._names: dict[str, tuple[str, ...]] = {}
+        self.codec = Codec(self.mapping)
         # key -> revision of the entries (managed or not) last seen; None: no full
         # read yet. A refresh reports the keys gone from the OU since as deletes.
         self._known: dict[str, int] | None = None
+        # key -> DN of the entries last read: an entry provgit did not create
+        # (imported, claimed) keeps the DN it has, whatever its RDN.
+        self._dns: dict[str, str] = {}
         self._pending: dict[str, int] = {}
 
     def __repr__(self) -> str:  # never show the password
@@ -220,53 +214,40 @@ class LdapDriver:
     # ---- entries <-> records ------------------------------------------------------
 
     def _dn(self, key: str) -> str:
-        return f"{self.rdn}={escape_rdn(key)},{self.base}"
+        return child_dn(self.rdn, key, self.base)
 
-    def _record(self, raw: Mapping[str, Sequence[bytes]]) -> StoredRecord | None:
-        """A read entry's attributes (values as bytes, as libldap gives them) -> a record."""
-        fields: Fields = {}
-        csn: bytes | None = None
-        owned = False
-        names = self._names
-        for attribute, values in raw.items():
-            targets = names.get(attribute)
-            if targets is None:  # first sight of this spelling of an attribute name
-                targets = names[attribute] = self._fields_of(attribute.lower())
-            if not values or not targets:
-                continue
-            if targets[0] == _CSN:
-                csn = values[0]
-            elif targets[0] == _MARK:
-                owned = MARKER_BYTES in values
-            else:
-                text = values[0].decode("utf-8", "replace")
-                for name in targets:
-                    fields[name] = text
-        key = fields.get("login_id")
-        if not key or csn is None:
-            return None
-        if owned:
-            fields[MANAGED_BY] = MANAGED_BY_VALUE
-        return StoredRecord(USERS, str(key), fields, csn_revision(csn.decode("ascii", "replace")))
+    def _target(self, conn: ldap3.Connection, op: WriteOp) -> str:
+        """The DN `op` writes: a new entry's is `rdn=<login>` under the OU; an
+        existing entry keeps its own (as read, else found by its login), so an
+        imported `uid=jdoe` or `cn=John Doe` is changed where it is. Whatever
+        the login holds, the DN is checked to be one level under the OU."""
+        if op.op == "put" and op.if_revision is None:
+            dn = self._dn(op.key)
+        else:
+            dn = (
+                self._dns.get(op.key)
+                or lookup(conn, self.name, self.base, self.mapping["login_id"], op.key)
+                or self._dn(op.key)
+            )
+        if not is_child(dn, self.base):
+            raise RefusedError(
+                f"element {self.name}: {dn!r} is not an entry of {self.base!r}; "
+                "provgit writes only directly under its OU",
+                [Refusal(FORM, "login_id", "names an entry outside the OU")],
+            )
+        return dn
 
-    def _fields_of(self, attribute: str) -> tuple[str, ...]:
-        """An attribute (lower case) -> its fields (maybe 2), or (_CSN,), (_MARK,), ()."""
-        if attribute == "entrycsn":
-            return (_CSN,)
-        if attribute == MARKER_ATTRIBUTE.lower():
-            return (_MARK,)
-        return tuple(f for f, a in self._wanted if a == attribute)
-
-    def _entry(self, key: str, fields: Fields) -> dict[str, list[str]]:
-        values: dict[str, list[str]] = {}
-        for f, a in self.mapping.items():
-            v = fields.get(f)
-            values[a] = [] if v is None or v == "" else [str(v)]
-        values[self.mapping["login_id"]] = [key]
-        return values
-
-    def _read_attrs(self) -> list[str]:
-        return [*self.attributes, MARKER_ATTRIBUTE, "entryCSN"]
+    def _records(
+        self, entries: Iterable[tuple[str, Mapping[str, Sequence[bytes]]]]
+    ) -> list[StoredRecord]:
+        """Read entries -> records, remembering each one's DN for writes."""
+        out = []
+        for dn, attrs in entries:
+            r = self.codec.record(attrs)
+            if r is not None:
+                self._dns[r.key] = dn
+                out.append(r)
+        return out
 
     # ---- the Driver interface ---------------------------------------------------------
 
@@ -294,8 +275,8 @@ class LdapDriver:
 
         def page(reader: FastReader | SlowReader) -> Page:
             flt = f"({self.mapping['login_id']}=*)"
-            entries, nxt = reader.page(flt, self._read_attrs(), max(1, limit), cookie)
-            records = [r for _, attrs in entries if (r := self._record(attrs)) is not None]
+            entries, nxt = reader.page(flt, self.codec.read_attrs(), max(1, limit), cookie)
+            records = self._records(entries)
             if cookie is None:
                 self._pending = {}
             self._pending.update({r.key: r.revision for r in records})
@@ -315,18 +296,20 @@ class LdapDriver:
             assert self._known is not None
             login = self.mapping["login_id"]
             flt = f"(&({login}=*)(modifyTimestamp>={stamp}))"
-            changed = [attrs for _, attrs in reader.every(flt, self._read_attrs())]
+            changed = self._records(reader.every(flt, self.codec.read_attrs()))
             present = self._present_keys(reader)
             out: list[Change] = []
             top = since
-            for r in map(self._record, changed):
-                if r is None or r.revision <= since:
+            for r in changed:
+                if r.revision <= since:
                     continue
                 top = max(top, r.revision)
                 out.append(Change(r.revision, USERS, r.key, "put", r.fields, r.revision))
             for key in sorted(set(self._known) - present):
                 out.append(Change(top, USERS, key, "delete", None, self._known[key]))
             self._known = {k: v for k, v in self._known.items() if k in present}
+            for gone in self._dns.keys() - present:
+                del self._dns[gone]
             self._known.update({c.key: c.revision for c in out if c.op == "put"})
             return ChangeFeed(out, top)
 
@@ -365,8 +348,8 @@ class LdapDriver:
                 f"element {self.name}: a directory holds users only, not {op.collection}",
                 [Refusal(op.collection, None, "not carried by a directory element")],
             )
-        dn = self._dn(op.key)
-        owned = f"({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)})"
+        dn = self._target(conn, op)
+        owned = f"({MARKER_ATTRIBUTE}={filter_value(MARKER)})"
         if op.claim and op.op == "put" and op.if_revision is not None:
             return self._claim(conn, dn, op)
         if op.if_revision is not None:
@@ -374,14 +357,15 @@ class LdapDriver:
             flt = f"(&(entryCSN>={low})(entryCSN<={high}){owned})"
         else:
             flt = owned
-        controls = [_assertion(flt)]
+        controls = [assertion(flt)]
         if op.op == "delete":
             if not conn.delete(dn, controls=controls):
-                raise self._write_error(conn, dn, op)
+                raise write_error(conn, self.name, dn, op.key)
             if self._known is not None:
                 self._known.pop(op.key, None)
+            self._dns.pop(op.key, None)
             return WriteResult(True)
-        values = self._entry(op.key, op.fields or {})
+        values = self.codec.entry(op.key, op.fields or {})
         if op.if_revision is None:
             attrs = {a: v for a, v in values.items() if v}
             attrs[MARKER_ATTRIBUTE] = [MARKER]
@@ -397,15 +381,15 @@ class LdapDriver:
                 if conn.result.get("result") == 68:
                     raise ConflictError(
                         f"element {self.name}: {dn} already exists"
-                        + ("" if self._owned(conn, dn) else " and is not managed by provgit"),
+                        + ("" if is_owned(conn, dn) else " and is not managed by provgit"),
                         collection=USERS,
                         key=op.key,
                     )
-                raise self._write_error(conn, dn, op)
+                raise write_error(conn, self.name, dn, op.key)
         else:
             changes = {a: [(ldap3.MODIFY_REPLACE, v)] for a, v in values.items()}
             if not conn.modify(dn, changes, controls=controls):
-                raise self._write_error(conn, dn, op)
+                raise write_error(conn, self.name, dn, op.key)
         return self._written(conn, dn, op)
 
     def _claim(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> WriteResult:
@@ -414,14 +398,14 @@ class LdapDriver:
         marker (beside the admin's description) and the planned values in one modify;
         a change in the directory since the plan read it is a conflict, nothing written."""
         low, high = _csn_bounds(op.if_revision or 0)
-        not_owned = f"(!({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)}))"
+        not_owned = f"(!({MARKER_ATTRIBUTE}={filter_value(MARKER)}))"
         flt = f"(&(entryCSN>={low})(entryCSN<={high}){not_owned})"
-        values = self._entry(op.key, op.fields or {})
+        values = self.codec.entry(op.key, op.fields or {})
         changes: dict[str, list[tuple[Any, list[str]]]] = {
             a: [(ldap3.MODIFY_REPLACE, v)] for a, v in values.items()
         }
         changes.setdefault(MARKER_ATTRIBUTE, []).append((ldap3.MODIFY_ADD, [MARKER]))
-        if not conn.modify(dn, changes, controls=[_assertion(flt)]):
+        if not conn.modify(dn, changes, controls=[assertion(flt)]):
             if conn.result.get("result") == 122:
                 raise ConflictError(
                     f"element {self.name}: {dn} was changed in the directory (or claimed) "
@@ -429,7 +413,7 @@ class LdapDriver:
                     collection=USERS,
                     key=op.key,
                 )
-            raise self._write_error(conn, dn, op)
+            raise write_error(conn, self.name, dn, op.key)
         return self._written(conn, dn, op)
 
     def _written(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> WriteResult:
@@ -441,43 +425,10 @@ class LdapDriver:
             else None
         )
         revision = csn_revision(csn[0]) if csn else None
+        self._dns[op.key] = dn
         if revision is not None and self._known is not None:
             self._known[op.key] = revision
         return WriteResult(True, revision)
-
-    def _owned(self, conn: ldap3.Connection, dn: str) -> bool:
-        flt = f"({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)})"
-        return bool(conn.search(dn, flt, ldap3.BASE, attributes=["1.1"]) and conn.response)
-
-    def _write_error(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> ElementError:
-        code = conn.result.get("result")
-        if code == 122:  # assertionFailed
-            if not self._owned(conn, dn):
-                return ConflictError(
-                    f"element {self.name}: {dn} is not managed by provgit (no "
-                    f"{MARKER_ATTRIBUTE}: {MARKER}); provgit does not change it "
-                    "(`provgit plan --claim` plans taking ownership of it)",
-                    collection=USERS,
-                    key=op.key,
-                    unowned=True,
-                )
-            return ConflictError(
-                f"element {self.name}: {dn} was changed by another user in the directory "
-                "since it was read; refresh",
-                collection=USERS,
-                key=op.key,
-            )
-        if code == 32:
-            return NotFoundError(
-                f"element {self.name}: {dn} does not exist", collection=USERS, key=op.key
-            )
-        if code in (17, 18, 19, 21, 64, 65, 67, 69):
-            reason = str(conn.result.get("message") or conn.result.get("description"))
-            return RefusedError(
-                f"element {self.name}: the directory refused {dn}: {reason}",
-                [Refusal(FORM, None, reason)],
-            )
-        return error_of(self.name, conn.result)
 
     async def close(self) -> None:
         def close() -> None:
