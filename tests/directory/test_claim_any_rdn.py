@@ -56,7 +56,9 @@ def openldap_config(root: Path) -> None:
     text = elements.read_text()
     classes = f"      object_classes: [{', '.join(slapd.AD_OBJECT_CLASSES)}]\n"
     assert classes in text
-    elements.write_text(text.replace(classes, "      preset: openldap\n      attributes: {host: ipPhone}\n"))
+    elements.write_text(
+        text.replace(classes, "      preset: openldap\n      attributes: {host: ipPhone}\n")
+    )
 
 
 def login_attribute(preset: str) -> str:

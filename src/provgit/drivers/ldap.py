@@ -13,10 +13,13 @@ in C), writes through ldap3 (its assertion control); each keeps a connection.
 Revisions are the entries' `entryCSN` (microsecond change sequence numbers, so a
 change made in the directory meanwhile is a conflict): updates and deletes carry
 the LDAP assertion control (RFC 4528) naming the CSN they were planned against.
-Full reads use the simple paged results control; refreshes search
-`modifyTimestamp>=` the last revision and find deletions by listing the OU's
-user names against what this driver last saw (the first refresh in a process
-answers "feed too old", so it starts with one full read).
+Full reads use the simple paged results control. Refreshes use the content
+synchronisation control (RFC 4533) where the server offers it, O(changes),
+else search `modifyTimestamp>=` the last revision and list the OU's user
+names to find deletions (provgit.drivers.ldap_refresh). What was seen is kept
+for the process, per element and settings (the watcher makes new drivers
+every run); the first refresh in a process answers "feed too old", so it
+starts with one full read.
 
 Settings (DriverConfig.settings):
   url        ldap://host[:port] or ldaps://host[:port]
@@ -36,7 +39,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import ldap3
@@ -45,11 +48,12 @@ from ldap3.core import exceptions as lx
 from provgit.drivers.base import DriverConfig
 from provgit.drivers.ldap_csn import csn_bounds as _csn_bounds
 from provgit.drivers.ldap_csn import csn_revision
-from provgit.drivers.ldap_csn import stamp as _stamp
 from provgit.drivers.ldap_entries import Codec
-from provgit.drivers.ldap_errors import error_of, lowered, text_of
+from provgit.drivers.ldap_errors import error_of, lowered
 from provgit.drivers.ldap_names import child_dn, filter_value, is_child
+from provgit.drivers.ldap_pages import SyncRefreshRequired
 from provgit.drivers.ldap_read3 import Reader as SlowReader
+from provgit.drivers.ldap_refresh import Seen
 from provgit.drivers.ldap_write import (
     FORM,
     MARKER,
@@ -69,7 +73,6 @@ except ImportError:  # pragma: no cover - depends on the install
     FastReader = None  # type: ignore[assignment,misc]
 from provgit.model.directory import PRESET_CLASSES, PRESET_RDN, carried
 from provgit.wire.protocol import (
-    Change,
     ChangeFeed,
     ConflictError,
     ElementError,
@@ -81,7 +84,6 @@ from provgit.wire.protocol import (
     Page,
     Refusal,
     RefusedError,
-    StoredRecord,
     TransportError,
     UnauthorizedError,
     WriteOp,
@@ -138,15 +140,13 @@ class LdapDriver:
             self._reader = SlowReader(
                 self.name, self.base, self.timeout, self._connect, error_of, self._drop
             )
-        self._lock = threading.Lock()
         self.codec = Codec(self.mapping)
-        # key -> revision of the entries (managed or not) last seen; None: no full
-        # read yet. A refresh reports the keys gone from the OU since as deletes.
-        self._known: dict[str, int] | None = None
-        # key -> DN of the entries last read: an entry provgit did not create
-        # (imported, claimed) keeps the DN it has, whatever its RDN.
-        self._dns: dict[str, str] = {}
-        self._pending: dict[str, int] = {}
+        # The entries (managed or not) last seen: revisions (a refresh reports the
+        # keys gone since as deletes), DNs (an entry provgit did not create keeps
+        # the DN it has, whatever its RDN), entryUUIDs, the synchronisation cookie.
+        # Kept for the process (the watcher makes new drivers every run), per
+        # element and directory settings, with the lock that guards it.
+        self.seen, self._lock = _seen(self)
 
     def __repr__(self) -> str:  # never show the password
         return f"LdapDriver({self.name!r}, {self.url!r}, base={self.base!r})"
@@ -185,16 +185,22 @@ class LdapDriver:
         self._conn = conn
         return conn
 
-    async def _call(self, fn: Callable[[ldap3.Connection], T]) -> T:
+    async def _call(self, fn: Callable[[ldap3.Connection], T], read: bool = False) -> T:
         def run() -> T:
             with self._lock:
-                conn = self._connect()
-                try:
-                    return fn(conn)
-                except lx.LDAPException as e:
-                    # A dropped connection is a transport problem; the next call reconnects.
-                    self._drop()
-                    raise TransportError(f"element {self.name}: {e}") from e
+                for again in (read, False):
+                    fresh = self._conn is None or self._conn.closed
+                    conn = self._connect()
+                    try:
+                        return fn(conn)
+                    except lx.LDAPException as e:
+                        # A dropped connection is a transport problem; the next call
+                        # reconnects. A read on a kept connection the server dropped
+                        # (it restarted) is asked again at once; a write never is.
+                        self._drop()
+                        if not (again and not fresh):
+                            raise TransportError(f"element {self.name}: {e}") from e
+                raise AssertionError("unreachable")
 
         return await asyncio.to_thread(run)
 
@@ -225,7 +231,7 @@ class LdapDriver:
             dn = self._dn(op.key)
         else:
             dn = (
-                self._dns.get(op.key)
+                self.seen.dns.get(op.key)
                 or lookup(conn, self.name, self.base, self.mapping["login_id"], op.key)
                 or self._dn(op.key)
             )
@@ -236,18 +242,6 @@ class LdapDriver:
                 [Refusal(FORM, "login_id", "names an entry outside the OU")],
             )
         return dn
-
-    def _records(
-        self, entries: Iterable[tuple[str, Mapping[str, Sequence[bytes]]]]
-    ) -> list[StoredRecord]:
-        """Read entries -> records, remembering each one's DN for writes."""
-        out = []
-        for dn, attrs in entries:
-            r = self.codec.record(attrs)
-            if r is not None:
-                self._dns[r.key] = dn
-                out.append(r)
-        return out
 
     # ---- the Driver interface ---------------------------------------------------------
 
@@ -263,7 +257,7 @@ class LdapDriver:
                 raise error_of(self.name, conn.result)
             return ElementInfo(self.name, "directory", "LDAP", _now_revision(), "running")
 
-        return await self._call(ask)
+        return await self._call(ask, read=True)
 
     async def list_records(
         self, collection: str, cursor: str | None = None, limit: int = 1000
@@ -276,54 +270,23 @@ class LdapDriver:
         def page(reader: FastReader | SlowReader) -> Page:
             flt = f"({self.mapping['login_id']}=*)"
             entries, nxt = reader.page(flt, self.codec.read_attrs(), max(1, limit), cookie)
-            records = self._records(entries)
-            if cookie is None:
-                self._pending = {}
-            self._pending.update({r.key: r.revision for r in records})
-            if nxt is None:
-                self._known = dict(self._pending)
+            records = self.seen.page(entries, cookie is None, nxt is None)
             return Page(records, base64.b64encode(nxt).decode() if nxt else None, start)
 
         return await self._read(page)
 
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
-        if self._known is None:
-            # Deletions are only found against what was seen: start from a full read.
-            raise FeedTooOldError(f"element {self.name}: no full read yet in this process")
-        stamp = _stamp(since).strftime("%Y%m%d%H%M%SZ")
-
         def read(reader: FastReader | SlowReader) -> ChangeFeed:
-            assert self._known is not None
-            login = self.mapping["login_id"]
-            flt = f"(&({login}=*)(modifyTimestamp>={stamp}))"
-            changed = self._records(reader.every(flt, self.codec.read_attrs()))
-            present = self._present_keys(reader)
-            out: list[Change] = []
-            top = since
-            for r in changed:
-                if r.revision <= since:
-                    continue
-                top = max(top, r.revision)
-                out.append(Change(r.revision, USERS, r.key, "put", r.fields, r.revision))
-            for key in sorted(set(self._known) - present):
-                out.append(Change(top, USERS, key, "delete", None, self._known[key]))
-            self._known = {k: v for k, v in self._known.items() if k in present}
-            for gone in self._dns.keys() - present:
-                del self._dns[gone]
-            self._known.update({c.key: c.revision for c in out if c.op == "put"})
-            return ChangeFeed(out, top)
+            try:
+                return self.seen.refresh(reader, self.mapping["login_id"], since)
+            except SyncRefreshRequired as e:
+                self.seen.known = None
+                raise FeedTooOldError(
+                    f"element {self.name}: the directory cannot continue the content "
+                    f"synchronisation from its cookie ({e}): reading it all again"
+                ) from None
 
         return await self._read(read)
-
-    def _present_keys(self, reader: FastReader | SlowReader) -> set[str]:
-        """Every user name in the OU (names only: cheap next to a full read)."""
-        login = self.mapping["login_id"]
-        keys: set[str] = set()
-        for _, attrs in reader.every(f"({login}=*)", [login]):
-            values = {k.lower(): v for k, v in attrs.items()}.get(login.lower())
-            if values:
-                keys.add(text_of(values[0]))
-        return keys
 
     async def write(self, op: WriteOp) -> WriteResult:
         return await self._call(lambda conn: self._write(conn, op))
@@ -361,9 +324,7 @@ class LdapDriver:
         if op.op == "delete":
             if not conn.delete(dn, controls=controls):
                 raise write_error(conn, self.name, dn, op.key)
-            if self._known is not None:
-                self._known.pop(op.key, None)
-            self._dns.pop(op.key, None)
+            self.seen.deleted(op.key)
             return WriteResult(True)
         values = self.codec.entry(op.key, op.fields or {})
         if op.if_revision is None:
@@ -417,17 +378,14 @@ class LdapDriver:
         return self._written(conn, dn, op)
 
     def _written(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> WriteResult:
-        """The result of a write that landed: the entry's new entryCSN."""
-        entries = conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["entryCSN"])
-        csn = (
-            lowered(conn.response[0].get("raw_attributes") or {}).get("entrycsn")
-            if entries
-            else None
-        )
+        """The result of a write that landed: the entry's new entryCSN (and its
+        entryUUID, so a refresh can name its deletion)."""
+        attrs = ["entryCSN", "entryUUID"]
+        found = conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=attrs)
+        got = lowered(conn.response[0].get("raw_attributes") or {}) if found else {}
+        csn, uuid = got.get("entrycsn"), got.get("entryuuid")
         revision = csn_revision(csn[0]) if csn else None
-        self._dns[op.key] = dn
-        if revision is not None and self._known is not None:
-            self._known[op.key] = revision
+        self.seen.written(op.key, dn, revision, uuid[0] if uuid else None)
         return WriteResult(True, revision)
 
     async def close(self) -> None:
@@ -439,6 +397,19 @@ class LdapDriver:
                     self._conn = None
 
         await asyncio.to_thread(close)
+
+
+_SEEN: dict[tuple[str, ...], tuple[Seen, threading.Lock]] = {}
+_SEEN_LOCK = threading.Lock()
+
+
+def _seen(d: LdapDriver) -> tuple[Seen, threading.Lock]:
+    key = (d.name, d.url, d.base, d.bind_dn or "", d.rdn, repr(sorted(d.mapping.items())))
+    with _SEEN_LOCK:
+        found = _SEEN.get(key)
+        if found is None:
+            found = _SEEN[key] = (Seen(d.name, d.codec), threading.Lock())
+        return found
 
 
 # How far the directory's clock may run behind provgit's: a read's start is taken

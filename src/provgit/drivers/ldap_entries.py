@@ -69,4 +69,4 @@ class Codec:
         return values
 
     def read_attrs(self) -> list[str]:
-        return [*self.attributes, MARKER_ATTRIBUTE, "entryCSN"]
+        return [*self.attributes, MARKER_ATTRIBUTE, "entryCSN", "entryUUID"]
