@@ -13,10 +13,12 @@ import pytest
 from tests.apply.helpers import cli
 from tests.directory import slapd
 from tests.directory.test_claim import plan_json, rename, search
+from tests.directory.test_driver import all_users, config, jdoe, run
 from tests.directory.test_hostile_names import subtree
 from tests.directory.test_import import config as import_config
 
-from provgit.drivers.ldap import MARKER
+from provgit.drivers.base import Driver, WriteOp
+from provgit.drivers.ldap import MARKER, LdapDriver
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +132,23 @@ def test_an_entry_edited_after_the_plan_is_not_claimed_whatever_its_rdn(
     assert applied.code == 4, applied.out + applied.err
     entry = search(directory, slapd.BASE_OU, f"({login_attribute(preset)}={login})")
     assert "sn: Edited-Meanwhile" in entry and "description" not in entry, entry
+
+
+def test_a_dn_remembered_from_an_earlier_read_that_is_gone_is_found_again_by_login(
+    directory: slapd.Slapd,
+) -> None:
+    directory.ldap("ldapadd", person(AD, "uid=jdoe", "jdoe", "Jane", "Doe", "2001"))
+
+    async def body(d: Driver) -> None:
+        assert isinstance(d, LdapDriver)
+        seen = (await all_users(d))["jdoe"]
+        # What a driver of this process remembered of another directory at this address.
+        d.seen.dns["jdoe"] = f"cn=jdoe,{slapd.BASE_OU}"
+        done = await d.write(
+            WriteOp("put", "users", "jdoe", jdoe(last_name="Doe-Smith"), seen.revision, claim=True)
+        )
+        assert done.ok and d.seen.dns["jdoe"] == f"uid=jdoe,{slapd.BASE_OU}"
+
+    run(LdapDriver(config(directory)), body)
+    entry = search(directory, slapd.BASE_OU, "(sAMAccountName=jdoe)")
+    assert entry.startswith(f"dn: uid=jdoe,{slapd.BASE_OU}") and "sn: Doe-Smith" in entry, entry

@@ -311,7 +311,16 @@ class LdapDriver:
                 f"element {self.name}: a directory holds users only, not {op.collection}",
                 [Refusal(op.collection, None, "not carried by a directory element")],
             )
-        dn = self._target(conn, op)
+        try:
+            return self._write_at(conn, op, self._target(conn, op))
+        except NotFoundError:
+            if self.seen.dns.pop(op.key, None) is None:
+                raise
+            # The DN last read is gone (renamed, or another server at this
+            # address): find the entry by its login, once.
+            return self._write_at(conn, op, self._target(conn, op))
+
+    def _write_at(self, conn: ldap3.Connection, op: WriteOp, dn: str) -> WriteResult:
         owned = f"({MARKER_ATTRIBUTE}={filter_value(MARKER)})"
         if op.claim and op.op == "put" and op.if_revision is not None:
             return self._claim(conn, dn, op)
