@@ -121,6 +121,12 @@ def entry(server: slapd.Slapd, login: str) -> str:
     ).stdout
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Arrival:
     """When an entry's `sn` becomes a value: a base search every 5 ms on its
     own connection (one entry: far below a millisecond of slapd's time)."""
@@ -195,6 +201,8 @@ def main() -> int:
         completed: list[float] = []
         stages: list[dict[str, float]] = []
         load: list[float] = []
+        cpu_watch: list[float] = []
+        cpu_slapd: list[float] = []
         for n in range(a.runs):
             number = (n * 7919) % a.users
             login = f"u{number:06d}"
@@ -211,11 +219,14 @@ def main() -> int:
             mark = w.mark()
             load.append(os.getloadavg()[0])
             arrival = Arrival(server, login, f"Bench{n}")
+            c0 = (cpu_seconds(w.proc.pid), cpu_seconds(server.proc.pid))
             t0 = time.perf_counter()
             git(root, "commit", "-q", "-m", f"user {login}", "--", str(staff.relative_to(root)))
             w.post("/reconcile")
             at, _ = w.wait("sync_result", mark, status="Sync Completed")
             _, finished = w.wait("run_finished", mark)
+            cpu_watch.append(cpu_seconds(w.proc.pid) - c0[0])
+            cpu_slapd.append(cpu_seconds(server.proc.pid) - c0[1])
             arrival.close()
             assert arrival.at is not None and f"sn: Bench{n}" in entry(server, login)
             latencies.append(arrival.at - t0)
@@ -223,7 +234,8 @@ def main() -> int:
             stages.append(finished.get("stages", {}))
             print(
                 f"  run {n + 1}: in the directory {arrival.at - t0:.3f} s, Sync Completed "
-                f"{at - t0:.3f} s  stages {finished.get('stages')}",
+                f"{at - t0:.3f} s  CPU watch {cpu_watch[-1]:.2f} s slapd {cpu_slapd[-1]:.2f} s  "
+                f"stages {finished.get('stages')}",
                 flush=True,
             )
         med_stages = {
@@ -237,6 +249,8 @@ def main() -> int:
             "completed_median": round(statistics.median(completed), 3),
             "stages": med_stages,
             "load": [round(x, 2) for x in load],
+            "cpu_watch": round(statistics.median(cpu_watch), 3),
+            "cpu_slapd": round(statistics.median(cpu_slapd), 3),
         }
         print(result)
         if not a.no_readme:
@@ -269,6 +283,9 @@ def write_readme(r: dict[str, Any]) -> None:
             f"{', '.join(map(str, r['runs']))} | <= 0.5 s | {ok} |",
             f"| same run: commit -> the watcher's sync_result: Sync Completed | "
             f"{r['completed_median']} | {', '.join(map(str, r['completed']))} | | |",
+            "",
+            f"Median CPU per run (user + system, from before the commit to the run's end): "
+            f"watcher {r['cpu_watch']} s, slapd {r['cpu_slapd']} s.",
             "",
             f"Median stages of the watcher's run (s): {stages}.",
             "<!-- bench_ldap_watch:end -->",

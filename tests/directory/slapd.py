@@ -14,12 +14,13 @@ killed at teardown whatever the test did.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
@@ -127,7 +128,17 @@ def make_certificates(root: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
-def config_ldif(db_dir: Path, tls: tuple[Path, Path, Path] | None = None) -> str:
+# The content synchronisation provider (RFC 4533): refreshes with a cookie
+# cost O(changes); its session log names deletions without a present phase.
+SYNCPROV = (
+    "dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
+    "objectClass: olcSyncProvConfig\nolcOverlay: {0}syncprov\nolcSpSessionlog: 100000\n"
+)
+
+
+def config_ldif(
+    db_dir: Path, tls: tuple[Path, Path, Path] | None = None, syncprov: bool = True
+) -> str:
     tls_lines = (
         f"olcTLSCACertificateFile: {tls[0]}\nolcTLSCertificateFile: {tls[1]}\n"
         f"olcTLSCertificateKeyFile: {tls[2]}\n"
@@ -137,7 +148,8 @@ def config_ldif(db_dir: Path, tls: tuple[Path, Path, Path] | None = None) -> str
     parts = [
         f"dn: cn=config\nobjectClass: olcGlobal\ncn: config\n{tls_lines}",
         "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
-        f"olcModulePath: {MODULE_DIR}\nolcModuleLoad: back_mdb\n",
+        f"olcModulePath: {MODULE_DIR}\nolcModuleLoad: back_mdb\n"
+        + ("olcModuleLoad: syncprov\n" if syncprov else ""),
         "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n",
     ]
     for s in SCHEMAS:
@@ -159,9 +171,11 @@ def config_ldif(db_dir: Path, tls: tuple[Path, Path, Path] | None = None) -> str
         f"olcDbDirectory: {db_dir}\nolcRootDN: {ROOT_DN}\nolcRootPW: {ROOT_PW}\n"
         "olcDbMaxSize: 1073741824\nolcDbNoSync: TRUE\n"
         "olcLimits: * size.soft=500 size.pr=unlimited\n"
-        "olcDbIndex: objectClass eq\nolcDbIndex: entryCSN eq\n"
+        "olcDbIndex: objectClass eq\nolcDbIndex: entryCSN eq\nolcDbIndex: entryUUID eq\n"
         "olcAccess: {0}to * by * read\n"
     )
+    if syncprov:
+        parts.append(SYNCPROV)
     return "\n".join(p.rstrip("\n") + "\n" for p in parts)
 
 
@@ -180,6 +194,7 @@ class Slapd:
     root: Path
     tls_port: int | None = None
     ca_file: Path | None = None
+    command: list[str] = field(default_factory=list)
 
     @property
     def tls_url(self) -> str:
@@ -203,6 +218,17 @@ class Slapd:
             raise AssertionError(f"{tool} failed ({done.returncode}): {done.stderr.strip()}")
         return done
 
+    def restart(self) -> None:
+        """Stop and start the same server (same data, same port): what it kept
+        only in memory (syncprov's session log) is gone."""
+        self.stop()
+        self.proc = _launch(self.root, self.command, self.port)
+
+    def searches(self) -> list[int]:
+        """With `stats`: how many entries each search so far sent, in order."""
+        log = (self.root / "slapd.log").read_text(errors="replace")
+        return [int(n) for n in re.findall(r"SEARCH RESULT tag=101 .*?nentries=(\d+)", log)]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -213,15 +239,25 @@ class Slapd:
                 self.proc.wait(timeout=10)
 
 
-def start(root: Path, seed: str = "", tls: bool = False) -> Slapd:
+def start(
+    root: Path,
+    seed: str = "",
+    tls: bool = False,
+    syncprov: bool = True,
+    stats: bool = False,
+) -> Slapd:
     """A fresh slapd under `root`, listening on a free loopback port (and, with
-    `tls`, ldaps:// on another, StartTLS on the first, a throwaway CA's cert)."""
+    `tls`, ldaps:// on another, StartTLS on the first, a throwaway CA's cert).
+    `syncprov`: offer the content synchronisation control (RFC 4533), as a
+    directory set up for provgit does; without it, as Active Directory or an
+    OpenLDAP without the overlay. `stats`: log each operation to slapd.log
+    (slapd's `stats` level: a search's result line says how many entries it sent)."""
     conf = root / "slapd.d"
     db = root / "db"
     conf.mkdir(parents=True)
     db.mkdir()
     certs = make_certificates(root) if tls else None
-    (root / "config.ldif").write_text(config_ldif(db, certs))
+    (root / "config.ldif").write_text(config_ldif(db, certs, syncprov))
     (root / "data.ldif").write_text(data_ldif() + ("\n" + seed if seed else ""))
     subprocess.run(
         [SLAPADD, "-n", "0", "-F", str(conf), "-l", str(root / "config.ldif")],
@@ -238,15 +274,19 @@ def start(root: Path, seed: str = "", tls: bool = False) -> Slapd:
     port = free_port()
     tls_port = free_port() if tls else None
     urls = f"ldap://127.0.0.1:{port}/" + (f" ldaps://127.0.0.1:{tls_port}/" if tls else "")
-    log = (root / "slapd.log").open("wb")
+    # -d: stay in the foreground (so the process is ours to kill); 0 is quiet.
+    command = [SLAPD, "-d", "stats" if stats else "0", "-F", str(conf), "-h", urls]
+    server = Slapd(_launch(root, command, port), port, root, tls_port, certs[0] if certs else None)
+    server.command = command
+    return server
+
+
+def _launch(root: Path, command: list[str], port: int) -> subprocess.Popen[bytes]:
+    """Start slapd and wait (bounded) until it listens on `port`."""
+    log = (root / "slapd.log").open("ab")
     proc = subprocess.Popen(
-        # -d 0: stay in the foreground (so the process is ours to kill) and quiet.
-        [SLAPD, "-d", "0", "-F", str(conf), "-h", urls],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "LC_ALL": "C"},
+        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LC_ALL": "C"}
     )
-    server = Slapd(proc, port, root, tls_port, certs[0] if certs else None)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if proc.poll() is not None:
@@ -255,10 +295,11 @@ def start(root: Path, seed: str = "", tls: bool = False) -> Slapd:
             )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return server
+                return proc
         except OSError:
             if time.monotonic() > deadline:
-                server.stop()
+                proc.kill()
+                proc.wait(timeout=10)
                 raise RuntimeError(
                     f"slapd did not listen on {port} within {START_TIMEOUT}s"
                 ) from None

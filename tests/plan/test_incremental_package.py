@@ -49,6 +49,30 @@ def test_known_round_trips_through_the_memo_and_status_reads_it(tmp_path: Path) 
     assert _load_memo(tmp_path, "mivb1", "digest-2") is None
 
 
+def test_a_claim_stays_a_claim_through_the_memo(tmp_path: Path) -> None:
+    # `plan --claim` twice: the second plan is re-planned from the memo, and a
+    # claim that came back as a plain modify would be refused by the directory.
+    claim = Operation(
+        "modify",
+        "users",
+        "jdoe",
+        "user",
+        "jdoe",
+        changes={"_managed_by": {"before": None, "after": "provgit"}},
+        fields={"login_id": "jdoe", "_managed_by": "provgit"},
+        if_revision=9,
+        claim=True,
+    )
+    plan = ElementPlan("dir1", "directory", "running", 12, (claim,), observed_records=1)
+    memo = PlanMemo(tmp_path)
+    memo.save_element("dir1", known_of(plan, "digest-1", {"users": ["jdoe"]}))
+
+    loaded = memo.load_element("dir1")
+
+    assert loaded is not None
+    assert [op.claim for op in loaded.operations] == [True]
+
+
 def test_re_planning_a_read_only_element_equals_planning_it_in_full() -> None:
     # A read-only element is a source: even a record provgit marked, changed
     # since the last plan and absent from the config, is not deleted there.

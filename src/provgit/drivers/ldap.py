@@ -13,10 +13,13 @@ in C), writes through ldap3 (its assertion control); each keeps a connection.
 Revisions are the entries' `entryCSN` (microsecond change sequence numbers, so a
 change made in the directory meanwhile is a conflict): updates and deletes carry
 the LDAP assertion control (RFC 4528) naming the CSN they were planned against.
-Full reads use the simple paged results control; refreshes search
-`modifyTimestamp>=` the last revision and find deletions by listing the OU's
-user names against what this driver last saw (the first refresh in a process
-answers "feed too old", so it starts with one full read).
+Full reads use the simple paged results control. Refreshes use the content
+synchronisation control (RFC 4533) where the server offers it, O(changes),
+else search `modifyTimestamp>=` the last revision and list the OU's user
+names to find deletions (provgit.drivers.ldap_refresh). What was seen is kept
+for the process, per element and settings (the watcher makes new drivers
+every run); the first refresh in a process answers "feed too old", so it
+starts with one full read.
 
 Settings (DriverConfig.settings):
   url        ldap://host[:port] or ldaps://host[:port]
@@ -41,26 +44,35 @@ from typing import Any, TypeVar
 
 import ldap3
 from ldap3.core import exceptions as lx
-from ldap3.operation.search import compile_filter, parse_filter
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import escape_rdn
-from pyasn1.codec.ber import encoder as ber  # ldap3's own ASN.1 library
 
 from provgit.drivers.base import DriverConfig
 from provgit.drivers.ldap_csn import csn_bounds as _csn_bounds
 from provgit.drivers.ldap_csn import csn_revision
-from provgit.drivers.ldap_csn import stamp as _stamp
-from provgit.drivers.ldap_errors import error_of, lowered, text_of
+from provgit.drivers.ldap_entries import Codec
+from provgit.drivers.ldap_errors import error_of, lowered
+from provgit.drivers.ldap_names import child_dn, filter_value, is_child
+from provgit.drivers.ldap_pages import SyncRefreshRequired
 from provgit.drivers.ldap_read3 import Reader as SlowReader
+from provgit.drivers.ldap_refresh import Seen
+from provgit.drivers.ldap_write import (
+    FORM,
+    MARKER,
+    MARKER_ATTRIBUTE,
+    USERS,
+    assertion,
+    lookup,
+    write_error,
+)
+from provgit.drivers.ldap_write import (
+    owned as is_owned,
+)
 
 try:  # python-ldap: the `fast-ldap` extra (it builds against libldap's headers)
     from provgit.drivers.ldap_read import Reader as FastReader
 except ImportError:  # pragma: no cover - depends on the install
     FastReader = None  # type: ignore[assignment,misc]
-from provgit.model.directory import FIELDS, PRESET_CLASSES, PRESET_RDN, carried
-from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
+from provgit.model.directory import PRESET_CLASSES, PRESET_RDN, carried
 from provgit.wire.protocol import (
-    Change,
     ChangeFeed,
     ConflictError,
     ElementError,
@@ -72,33 +84,18 @@ from provgit.wire.protocol import (
     Page,
     Refusal,
     RefusedError,
-    StoredRecord,
     TransportError,
     UnauthorizedError,
     WriteOp,
     WriteResult,
 )
 
-USERS = "users"
-FORM = "User and Services (IDS entry)"
-# provgit's ownership mark on an entry (a `description` value).
-MARKER_ATTRIBUTE = "description"
-MARKER = f"managed-by={MANAGED_BY_VALUE}"
-MARKER_BYTES = MARKER.encode()
-# What `_record` makes of the entryCSN and marker attributes (not user fields).
-_CSN, _MARK = "\0csn", "\0mark"
-ASSERTION_OID = "1.3.6.1.1.12"
 T = TypeVar("T")
 
 
 def mapping_of(directory: Mapping[str, Any]) -> dict[str, str]:
     """field -> attribute for what this element carries (preset, then overrides)."""
     return carried(str(directory.get("preset") or "active_directory"), directory.get("attributes"))
-
-
-def _assertion(filter_text: str) -> tuple[str, bool, bytes]:
-    node = parse_filter(filter_text, None, True, True, None, False)
-    return (ASSERTION_OID, True, ber.encode(compile_filter(node.elements[0])))
 
 
 class LdapDriver:
@@ -124,7 +121,6 @@ class LdapDriver:
         self.mapping = mapping_of(d)
         self.rdn = str(d.get("rdn_attribute") or PRESET_RDN[preset])
         self.object_classes = list(d.get("object_classes") or PRESET_CLASSES[preset])
-        self.attributes = sorted(set(self.mapping.values()))
         self._conn: ldap3.Connection | None = None
         # Reads go through libldap (python-ldap, the `fast-ldap` extra) when it
         # is installed, else through ldap3 (see provgit.drivers.ldap_read3).
@@ -144,15 +140,13 @@ class LdapDriver:
             self._reader = SlowReader(
                 self.name, self.base, self.timeout, self._connect, error_of, self._drop
             )
-        self._lock = threading.Lock()
-        # (field, attribute in lower case) of what an entry carries, for decoding
-        # reads; and each attribute name as the server spells it -> its field.
-        self._wanted = [(f, a.lower()) for f in FIELDS if (a := self.mapping.get(f))]
-        self._names: dict[str, tuple[str, ...]] = {}
-        # key -> revision of the entries (managed or not) last seen; None: no full
-        # read yet. A refresh reports the keys gone from the OU since as deletes.
-        self._known: dict[str, int] | None = None
-        self._pending: dict[str, int] = {}
+        self.codec = Codec(self.mapping)
+        # The entries (managed or not) last seen: revisions (a refresh reports the
+        # keys gone since as deletes), DNs (an entry provgit did not create keeps
+        # the DN it has, whatever its RDN), entryUUIDs, the synchronisation cookie.
+        # Kept for the process (the watcher makes new drivers every run), per
+        # element and directory settings, with the lock that guards it.
+        self.seen, self._lock = _seen(self)
 
     def __repr__(self) -> str:  # never show the password
         return f"LdapDriver({self.name!r}, {self.url!r}, base={self.base!r})"
@@ -191,16 +185,22 @@ class LdapDriver:
         self._conn = conn
         return conn
 
-    async def _call(self, fn: Callable[[ldap3.Connection], T]) -> T:
+    async def _call(self, fn: Callable[[ldap3.Connection], T], read: bool = False) -> T:
         def run() -> T:
             with self._lock:
-                conn = self._connect()
-                try:
-                    return fn(conn)
-                except lx.LDAPException as e:
-                    # A dropped connection is a transport problem; the next call reconnects.
-                    self._drop()
-                    raise TransportError(f"element {self.name}: {e}") from e
+                for again in (read, False):
+                    fresh = self._conn is None or self._conn.closed
+                    conn = self._connect()
+                    try:
+                        return fn(conn)
+                    except lx.LDAPException as e:
+                        # A dropped connection is a transport problem; the next call
+                        # reconnects. A read on a kept connection the server dropped
+                        # (it restarted) is asked again at once; a write never is.
+                        self._drop()
+                        if not (again and not fresh):
+                            raise TransportError(f"element {self.name}: {e}") from e
+                raise AssertionError("unreachable")
 
         return await asyncio.to_thread(run)
 
@@ -220,53 +220,28 @@ class LdapDriver:
     # ---- entries <-> records ------------------------------------------------------
 
     def _dn(self, key: str) -> str:
-        return f"{self.rdn}={escape_rdn(key)},{self.base}"
+        return child_dn(self.rdn, key, self.base)
 
-    def _record(self, raw: Mapping[str, Sequence[bytes]]) -> StoredRecord | None:
-        """A read entry's attributes (values as bytes, as libldap gives them) -> a record."""
-        fields: Fields = {}
-        csn: bytes | None = None
-        owned = False
-        names = self._names
-        for attribute, values in raw.items():
-            targets = names.get(attribute)
-            if targets is None:  # first sight of this spelling of an attribute name
-                targets = names[attribute] = self._fields_of(attribute.lower())
-            if not values or not targets:
-                continue
-            if targets[0] == _CSN:
-                csn = values[0]
-            elif targets[0] == _MARK:
-                owned = MARKER_BYTES in values
-            else:
-                text = values[0].decode("utf-8", "replace")
-                for name in targets:
-                    fields[name] = text
-        key = fields.get("login_id")
-        if not key or csn is None:
-            return None
-        if owned:
-            fields[MANAGED_BY] = MANAGED_BY_VALUE
-        return StoredRecord(USERS, str(key), fields, csn_revision(csn.decode("ascii", "replace")))
-
-    def _fields_of(self, attribute: str) -> tuple[str, ...]:
-        """An attribute (lower case) -> its fields (maybe 2), or (_CSN,), (_MARK,), ()."""
-        if attribute == "entrycsn":
-            return (_CSN,)
-        if attribute == MARKER_ATTRIBUTE.lower():
-            return (_MARK,)
-        return tuple(f for f, a in self._wanted if a == attribute)
-
-    def _entry(self, key: str, fields: Fields) -> dict[str, list[str]]:
-        values: dict[str, list[str]] = {}
-        for f, a in self.mapping.items():
-            v = fields.get(f)
-            values[a] = [] if v is None or v == "" else [str(v)]
-        values[self.mapping["login_id"]] = [key]
-        return values
-
-    def _read_attrs(self) -> list[str]:
-        return [*self.attributes, MARKER_ATTRIBUTE, "entryCSN"]
+    def _target(self, conn: ldap3.Connection, op: WriteOp) -> str:
+        """The DN `op` writes: a new entry's is `rdn=<login>` under the OU; an
+        existing entry keeps its own (as read, else found by its login), so an
+        imported `uid=jdoe` or `cn=John Doe` is changed where it is. Whatever
+        the login holds, the DN is checked to be one level under the OU."""
+        if op.op == "put" and op.if_revision is None:
+            dn = self._dn(op.key)
+        else:
+            dn = (
+                self.seen.dns.get(op.key)
+                or lookup(conn, self.name, self.base, self.mapping["login_id"], op.key)
+                or self._dn(op.key)
+            )
+        if not is_child(dn, self.base):
+            raise RefusedError(
+                f"element {self.name}: {dn!r} is not an entry of {self.base!r}; "
+                "provgit writes only directly under its OU",
+                [Refusal(FORM, "login_id", "names an entry outside the OU")],
+            )
+        return dn
 
     # ---- the Driver interface ---------------------------------------------------------
 
@@ -282,7 +257,7 @@ class LdapDriver:
                 raise error_of(self.name, conn.result)
             return ElementInfo(self.name, "directory", "LDAP", _now_revision(), "running")
 
-        return await self._call(ask)
+        return await self._call(ask, read=True)
 
     async def list_records(
         self, collection: str, cursor: str | None = None, limit: int = 1000
@@ -294,53 +269,24 @@ class LdapDriver:
 
         def page(reader: FastReader | SlowReader) -> Page:
             flt = f"({self.mapping['login_id']}=*)"
-            entries, nxt = reader.page(flt, self._read_attrs(), max(1, limit), cookie)
-            records = [r for _, attrs in entries if (r := self._record(attrs)) is not None]
-            if cookie is None:
-                self._pending = {}
-            self._pending.update({r.key: r.revision for r in records})
-            if nxt is None:
-                self._known = dict(self._pending)
+            entries, nxt = reader.page(flt, self.codec.read_attrs(), max(1, limit), cookie)
+            records = self.seen.page(entries, cookie is None, nxt is None)
             return Page(records, base64.b64encode(nxt).decode() if nxt else None, start)
 
         return await self._read(page)
 
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
-        if self._known is None:
-            # Deletions are only found against what was seen: start from a full read.
-            raise FeedTooOldError(f"element {self.name}: no full read yet in this process")
-        stamp = _stamp(since).strftime("%Y%m%d%H%M%SZ")
-
         def read(reader: FastReader | SlowReader) -> ChangeFeed:
-            assert self._known is not None
-            login = self.mapping["login_id"]
-            flt = f"(&({login}=*)(modifyTimestamp>={stamp}))"
-            changed = [attrs for _, attrs in reader.every(flt, self._read_attrs())]
-            present = self._present_keys(reader)
-            out: list[Change] = []
-            top = since
-            for r in map(self._record, changed):
-                if r is None or r.revision <= since:
-                    continue
-                top = max(top, r.revision)
-                out.append(Change(r.revision, USERS, r.key, "put", r.fields, r.revision))
-            for key in sorted(set(self._known) - present):
-                out.append(Change(top, USERS, key, "delete", None, self._known[key]))
-            self._known = {k: v for k, v in self._known.items() if k in present}
-            self._known.update({c.key: c.revision for c in out if c.op == "put"})
-            return ChangeFeed(out, top)
+            try:
+                return self.seen.refresh(reader, self.mapping["login_id"], since)
+            except SyncRefreshRequired as e:
+                self.seen.known = None
+                raise FeedTooOldError(
+                    f"element {self.name}: the directory cannot continue the content "
+                    f"synchronisation from its cookie ({e}): reading it all again"
+                ) from None
 
         return await self._read(read)
-
-    def _present_keys(self, reader: FastReader | SlowReader) -> set[str]:
-        """Every user name in the OU (names only: cheap next to a full read)."""
-        login = self.mapping["login_id"]
-        keys: set[str] = set()
-        for _, attrs in reader.every(f"({login}=*)", [login]):
-            values = {k.lower(): v for k, v in attrs.items()}.get(login.lower())
-            if values:
-                keys.add(text_of(values[0]))
-        return keys
 
     async def write(self, op: WriteOp) -> WriteResult:
         return await self._call(lambda conn: self._write(conn, op))
@@ -365,8 +311,17 @@ class LdapDriver:
                 f"element {self.name}: a directory holds users only, not {op.collection}",
                 [Refusal(op.collection, None, "not carried by a directory element")],
             )
-        dn = self._dn(op.key)
-        owned = f"({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)})"
+        try:
+            return self._write_at(conn, op, self._target(conn, op))
+        except NotFoundError:
+            if self.seen.dns.pop(op.key, None) is None:
+                raise
+            # The DN last read is gone (renamed, or another server at this
+            # address): find the entry by its login, once.
+            return self._write_at(conn, op, self._target(conn, op))
+
+    def _write_at(self, conn: ldap3.Connection, op: WriteOp, dn: str) -> WriteResult:
+        owned = f"({MARKER_ATTRIBUTE}={filter_value(MARKER)})"
         if op.claim and op.op == "put" and op.if_revision is not None:
             return self._claim(conn, dn, op)
         if op.if_revision is not None:
@@ -374,14 +329,13 @@ class LdapDriver:
             flt = f"(&(entryCSN>={low})(entryCSN<={high}){owned})"
         else:
             flt = owned
-        controls = [_assertion(flt)]
+        controls = [assertion(flt)]
         if op.op == "delete":
             if not conn.delete(dn, controls=controls):
-                raise self._write_error(conn, dn, op)
-            if self._known is not None:
-                self._known.pop(op.key, None)
+                raise write_error(conn, self.name, dn, op.key)
+            self.seen.deleted(op.key)
             return WriteResult(True)
-        values = self._entry(op.key, op.fields or {})
+        values = self.codec.entry(op.key, op.fields or {})
         if op.if_revision is None:
             attrs = {a: v for a, v in values.items() if v}
             attrs[MARKER_ATTRIBUTE] = [MARKER]
@@ -397,15 +351,15 @@ class LdapDriver:
                 if conn.result.get("result") == 68:
                     raise ConflictError(
                         f"element {self.name}: {dn} already exists"
-                        + ("" if self._owned(conn, dn) else " and is not managed by provgit"),
+                        + ("" if is_owned(conn, dn) else " and is not managed by provgit"),
                         collection=USERS,
                         key=op.key,
                     )
-                raise self._write_error(conn, dn, op)
+                raise write_error(conn, self.name, dn, op.key)
         else:
             changes = {a: [(ldap3.MODIFY_REPLACE, v)] for a, v in values.items()}
             if not conn.modify(dn, changes, controls=controls):
-                raise self._write_error(conn, dn, op)
+                raise write_error(conn, self.name, dn, op.key)
         return self._written(conn, dn, op)
 
     def _claim(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> WriteResult:
@@ -414,14 +368,14 @@ class LdapDriver:
         marker (beside the admin's description) and the planned values in one modify;
         a change in the directory since the plan read it is a conflict, nothing written."""
         low, high = _csn_bounds(op.if_revision or 0)
-        not_owned = f"(!({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)}))"
+        not_owned = f"(!({MARKER_ATTRIBUTE}={filter_value(MARKER)}))"
         flt = f"(&(entryCSN>={low})(entryCSN<={high}){not_owned})"
-        values = self._entry(op.key, op.fields or {})
+        values = self.codec.entry(op.key, op.fields or {})
         changes: dict[str, list[tuple[Any, list[str]]]] = {
             a: [(ldap3.MODIFY_REPLACE, v)] for a, v in values.items()
         }
         changes.setdefault(MARKER_ATTRIBUTE, []).append((ldap3.MODIFY_ADD, [MARKER]))
-        if not conn.modify(dn, changes, controls=[_assertion(flt)]):
+        if not conn.modify(dn, changes, controls=[assertion(flt)]):
             if conn.result.get("result") == 122:
                 raise ConflictError(
                     f"element {self.name}: {dn} was changed in the directory (or claimed) "
@@ -429,55 +383,19 @@ class LdapDriver:
                     collection=USERS,
                     key=op.key,
                 )
-            raise self._write_error(conn, dn, op)
+            raise write_error(conn, self.name, dn, op.key)
         return self._written(conn, dn, op)
 
     def _written(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> WriteResult:
-        """The result of a write that landed: the entry's new entryCSN."""
-        entries = conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["entryCSN"])
-        csn = (
-            lowered(conn.response[0].get("raw_attributes") or {}).get("entrycsn")
-            if entries
-            else None
-        )
+        """The result of a write that landed: the entry's new entryCSN (and its
+        entryUUID, so a refresh can name its deletion)."""
+        attrs = ["entryCSN", "entryUUID"]
+        found = conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=attrs)
+        got = lowered(conn.response[0].get("raw_attributes") or {}) if found else {}
+        csn, uuid = got.get("entrycsn"), got.get("entryuuid")
         revision = csn_revision(csn[0]) if csn else None
-        if revision is not None and self._known is not None:
-            self._known[op.key] = revision
+        self.seen.written(op.key, dn, revision, uuid[0] if uuid else None)
         return WriteResult(True, revision)
-
-    def _owned(self, conn: ldap3.Connection, dn: str) -> bool:
-        flt = f"({MARKER_ATTRIBUTE}={escape_filter_chars(MARKER)})"
-        return bool(conn.search(dn, flt, ldap3.BASE, attributes=["1.1"]) and conn.response)
-
-    def _write_error(self, conn: ldap3.Connection, dn: str, op: WriteOp) -> ElementError:
-        code = conn.result.get("result")
-        if code == 122:  # assertionFailed
-            if not self._owned(conn, dn):
-                return ConflictError(
-                    f"element {self.name}: {dn} is not managed by provgit (no "
-                    f"{MARKER_ATTRIBUTE}: {MARKER}); provgit does not change it "
-                    "(`provgit plan --claim` plans taking ownership of it)",
-                    collection=USERS,
-                    key=op.key,
-                    unowned=True,
-                )
-            return ConflictError(
-                f"element {self.name}: {dn} was changed by another user in the directory "
-                "since it was read; refresh",
-                collection=USERS,
-                key=op.key,
-            )
-        if code == 32:
-            return NotFoundError(
-                f"element {self.name}: {dn} does not exist", collection=USERS, key=op.key
-            )
-        if code in (17, 18, 19, 21, 64, 65, 67, 69):
-            reason = str(conn.result.get("message") or conn.result.get("description"))
-            return RefusedError(
-                f"element {self.name}: the directory refused {dn}: {reason}",
-                [Refusal(FORM, None, reason)],
-            )
-        return error_of(self.name, conn.result)
 
     async def close(self) -> None:
         def close() -> None:
@@ -488,6 +406,19 @@ class LdapDriver:
                     self._conn = None
 
         await asyncio.to_thread(close)
+
+
+_SEEN: dict[tuple[str, ...], tuple[Seen, threading.Lock]] = {}
+_SEEN_LOCK = threading.Lock()
+
+
+def _seen(d: LdapDriver) -> tuple[Seen, threading.Lock]:
+    key = (d.name, d.url, d.base, d.bind_dn or "", d.rdn, repr(sorted(d.mapping.items())))
+    with _SEEN_LOCK:
+        found = _SEEN.get(key)
+        if found is None:
+            found = _SEEN[key] = (Seen(d.name, d.codec), threading.Lock())
+        return found
 
 
 # How far the directory's clock may run behind provgit's: a read's start is taken

@@ -8,6 +8,11 @@ from collections.abc import Iterator, Sequence
 Entry = tuple[str, dict[str, list[bytes]]]
 
 
+class SyncRefreshRequired(Exception):
+    """The server cannot continue a content synchronisation from this cookie
+    (e-syncRefreshRequired, or a cookie it refuses): read everything again."""
+
+
 class PagedReader:
     """A reader that answers one page at a time (`page`), with `every` on top."""
 

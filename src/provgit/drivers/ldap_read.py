@@ -14,13 +14,14 @@ are always checked (against `ca_file` when given).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import ldap
 from ldap.controls import SimplePagedResultsControl
 
-from provgit.drivers.ldap_pages import Entry, PagedReader
+from provgit.drivers.ldap_pages import Entry, PagedReader, SyncRefreshRequired
+from provgit.drivers.ldap_sync import SyncResult, offered, refresh
 from provgit.wire.protocol import (
     ElementError,
     LockedError,
@@ -30,6 +31,7 @@ from provgit.wire.protocol import (
 )
 
 PAGED = SimplePagedResultsControl.controlType
+T = TypeVar("T")
 
 
 class Reader(PagedReader):
@@ -53,6 +55,7 @@ class Reader(PagedReader):
         self.start_tls = start_tls
         self.ca_file = ca_file
         self._conn: Any = None
+        self._sync: bool | None = None  # the server offers RFC 4533 (asked once per connection)
 
     def __repr__(self) -> str:  # never show the password
         return f"Reader({self.name!r}, {self.url!r})"
@@ -80,13 +83,26 @@ class Reader(PagedReader):
         self._conn = conn
         return conn
 
+    def _run(self, fn: Callable[[Any], T], again: bool = True) -> T:
+        """`fn` on the kept connection. One the server dropped (it restarted) is
+        opened again once, with `again`: a read, asked again on a new connection."""
+        fresh = self._conn is None
+        conn = self._connect()
+        try:
+            return fn(conn)
+        except ldap.SERVER_DOWN:
+            self.close()
+            if fresh or not again:
+                raise
+        return fn(self._connect())
+
     def page(
         self, flt: str, attrs: Sequence[str], size: int, cookie: bytes | None
     ) -> tuple[list[Entry], bytes | None]:
         """One page of a one-level search under the base, and the next page's cookie."""
-        conn = self._connect()
         control = SimplePagedResultsControl(True, size=size, cookie=cookie or b"")
-        try:
+
+        def search(conn: Any) -> tuple[Any, Any]:
             msgid = conn.search_ext(
                 self.base,
                 ldap.SCOPE_ONELEVEL,
@@ -96,6 +112,11 @@ class Reader(PagedReader):
                 timeout=self.timeout,
             )
             _, data, _, controls = conn.result3(msgid, timeout=self.timeout)
+            return data, controls
+
+        try:
+            # A paging cookie belongs to its connection: only a first page is asked again.
+            data, controls = self._run(search, again=cookie is None)
         except ldap.NO_SUCH_OBJECT:
             return [], None
         except ldap.LDAPError as e:
@@ -105,7 +126,37 @@ class Reader(PagedReader):
         entries = [(dn, attrs) for dn, attrs in data if dn is not None]
         return entries, nxt or None
 
+    def can_sync(self) -> bool:
+        """Whether refreshes can use the content synchronisation control here."""
+        if self._sync is None:
+            try:
+                found = self._run(lambda conn: offered(conn, self.timeout))
+            except ldap.LDAPError as e:
+                self.close()
+                raise self._error(e) from None
+            self._sync = found
+            return found
+        return self._sync
+
+    def sync(self, flt: str, attrs: Sequence[str], cookie: bytes | None) -> SyncResult:
+        """A refreshOnly synchronisation of the entries one level under the base."""
+        try:
+            return self._run(lambda c: refresh(c, self.base, flt, attrs, cookie, self.timeout))
+        except ldap.NO_SUCH_OBJECT:  # the OU is not there: nothing is
+            return SyncResult(None, complete_presence=True)
+        except (ldap.SERVER_DOWN, ldap.CONNECT_ERROR, ldap.TIMEOUT) as e:
+            self.close()
+            raise self._error(e) from None
+        except ldap.LDAPError as e:
+            if cookie is None:
+                self.close()
+                raise self._error(e) from None
+            # A cookie the server will not take (malformed, another server's):
+            # start over from a full read rather than stay stuck on it.
+            raise SyncRefreshRequired(str(self._error(e))) from None
+
     def close(self) -> None:
+        self._sync = None
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(ldap.LDAPError):  # a connection that already broke

@@ -11,7 +11,7 @@ when it is absent. Same interface and answers as `ldap_read.Reader`: entries as
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import ldap3
 from ldap3.core import exceptions as lx
@@ -73,6 +73,13 @@ class Reader(PagedReader):
         controls = (conn.result.get("controls") or {}).get(PAGED) or {}
         nxt = (controls.get("value") or {}).get("cookie") or None
         return entries, nxt
+
+    def can_sync(self) -> bool:
+        """ldap3 has no content synchronisation: refreshes list the OU's names."""
+        return False
+
+    def sync(self, flt: str, attrs: Sequence[str], cookie: bytes | None) -> NoReturn:
+        raise NotImplementedError("content synchronisation needs python-ldap (fast-ldap)")
 
     def close(self) -> None:
         """The connection is the driver's: it closes it."""

@@ -165,6 +165,8 @@ class PlanMemo:
                     op.if_revision,
                     op.depends_on,
                     op.managed,
+                    # A claim planned with --claim stays one when the memo plans again.
+                    op.claim,
                 )
                 for op in memo.operations
             ],
