@@ -291,9 +291,10 @@ def status_inputs(
         light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
         stored = TargetStore(store.target_path).digest()
         fp = fingerprinter(light, state_dir)
-        for prune in (False, True):  # the digest covers --prune; either plan will do
-            digest, _ = memo.inputs_digest(source, meta.inputs, fp, PlanOptions(prune=prune))
-            current = current or (digest == meta.digest and stored == digest)
+        # The digest covers --prune; either plan will do.
+        either = [PlanOptions(prune=False), PlanOptions(prune=True)]
+        digests, _ = memo.inputs_digests(source, meta.inputs, fp, either)
+        current = stored == meta.digest and meta.digest in digests
         if current and not any(e.read_only for e in meta.elements.values()):
             return None
     validated = validate_source(source, cache_dir)
