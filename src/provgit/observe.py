@@ -280,6 +280,39 @@ class ObservationCache:
     def _writes_path(self, element: str) -> Path:
         return self._path(element).with_suffix(".writes.marshal")
 
+    def _stamp_path(self, element: str) -> Path:
+        return self._path(element).with_suffix(".revision.marshal")
+
+    def revision(self, element: str) -> int | None:
+        """The revision of the cached observation, without loading it (None:
+        unknown, absent, or provgit's writes recorded beside it). Read from a
+        stamp that names the file's identity: a file replaced without its
+        stamp (a crash between the two) is not vouched for."""
+        try:
+            fmt, revision, identity = marshal.loads(self._stamp_path(element).read_bytes())
+            st = os.stat(self._path(element))
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+        if self._writes_path(element).exists():
+            return None
+        if fmt != self.FORMAT or tuple(identity) != (st.st_ino, st.st_size, st.st_mtime_ns):
+            return None
+        return revision if isinstance(revision, int) else None
+
+    def still_current(self, element: str) -> None:
+        """The element was read at the cached revision: what `save` of the same
+        reading does, without reading or writing the observation."""
+        self._down_path(element).unlink(missing_ok=True)
+
+    def _stamp(self, element: str, revision: int | None) -> None:
+        try:
+            st = os.stat(self._path(element))
+        except OSError:
+            return
+        doc = (self.FORMAT, revision, (st.st_ino, st.st_size, st.st_mtime_ns))
+        with contextlib.suppress(OSError):
+            atomic_write(self._stamp_path(element), marshal.dumps(doc))
+
     def load(self, element: str) -> Observation | None:
         """The cached observation, or None if absent or unreadable (then read fully)."""
         try:
@@ -319,7 +352,11 @@ class ObservationCache:
             return
         self._down_path(observation.element).unlink(missing_ok=True)
         if previous is not None and previous.revision == observation.revision:
-            return  # nothing changed on the element since the file was written
+            # Nothing changed on the element since the file was written (a
+            # file from before stamps gets its stamp).
+            if not self._stamp_path(observation.element).exists():
+                self._stamp(observation.element, observation.revision)
+            return
         self._write(observation)
 
     def _down_path(self, element: str) -> Path:
@@ -363,6 +400,7 @@ class ObservationCache:
         atomic_write(self._path(observation.element), marshal.dumps(doc))
         # Read after those writes landed: the observation holds them now.
         self._writes_path(observation.element).unlink(missing_ok=True)
+        self._stamp(observation.element, observation.revision)
 
     def save_all(
         self,

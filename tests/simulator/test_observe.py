@@ -223,6 +223,7 @@ def test_observation_cache_round_trips_and_writes_atomically(tmp_path: Path) -> 
     assert sorted(p.name for p in (tmp_path / "observed").iterdir()) == [
         "cs_1.down.marshal",
         "cs_1.marshal",
+        "cs_1.revision.marshal",
     ]
     down = cache.down("cs/1")
     assert down is not None and down[:2] == ("offline", "down")
@@ -230,3 +231,43 @@ def test_observation_cache_round_trips_and_writes_atomically(tmp_path: Path) -> 
     assert cache.down("cs/1") is None
     (tmp_path / "observed" / "cs_1.marshal").write_bytes(b"garbage")
     assert cache.load("cs/1") is None
+
+
+def test_cache_revision_is_vouched_for_only_while_the_file_is_the_one_stamped(
+    tmp_path: Path,
+) -> None:
+    seed(tmp_path, "cs1", 3)
+    cache = ObservationCache(tmp_path)
+    assert cache.revision("cs1") is None
+
+    async def read() -> Observation:
+        d = embedded(tmp_path, "cs1")
+        try:
+            return (await observe({"cs1": d}))["cs1"]
+        finally:
+            await d.close()
+
+    obs = asyncio.run(read())
+    cache.save(obs)
+    assert obs.revision is not None and cache.revision("cs1") == obs.revision
+    # provgit's own writes recorded beside it: the file alone is not the element.
+    cache.record_writes("cs1", [("locations", "k0001", {"i": 9}, obs.revision + 1)])
+    assert cache.revision("cs1") is None
+    cache.save(asyncio.run(read()))
+    assert cache.revision("cs1") == obs.revision
+    # A file replaced without its stamp (a crash between the two writes).
+    stamp = (tmp_path / "observed" / "cs1.revision.marshal").read_bytes()
+    store = ElementStore(tmp_path / "elements" / "cs1.sqlite")
+    store.write(WriteOp("put", "locations", "another", {"i": 1000}))
+    store.close()
+    newer = asyncio.run(read())
+    cache.save(newer, obs)
+    assert newer.revision is not None and cache.revision("cs1") == newer.revision
+    (tmp_path / "observed" / "cs1.revision.marshal").write_bytes(stamp)
+    assert cache.revision("cs1") is None
+    obs = newer
+    # A cache from before stamps gets one when a reading finds it current.
+    (tmp_path / "observed" / "cs1.revision.marshal").unlink()
+    assert cache.revision("cs1") is None
+    cache.save(asyncio.run(read()), cache.load("cs1"))
+    assert cache.revision("cs1") == obs.revision

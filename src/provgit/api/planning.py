@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,7 +147,8 @@ async def plan_from_memo(
             *(_read_changes(n, network.drivers.get(n), entries[n], meta) for n in names)  # type: ignore[arg-type]
         )
         if all(r is not None for r in results):
-            await _refresh_cache(network, state_dir, names)
+            now = {n: r[0].revision for n, r in zip(names, results, strict=True) if r is not None}
+            await _refresh_cache(network, state_dir, names, current=now)
     finally:
         await network.close()
     observations: dict[str, Observation] = {}
@@ -180,15 +181,22 @@ async def _refresh_cache(
     state_dir: Path,
     names: Sequence[str],
     loaded: dict[str, Observation] | None = None,
+    current: Mapping[str, int | None] | None = None,
 ) -> None:
     """Bring the observation cache to the elements' feeds. The memo path reads
     only what changed since the last plan; `status` derives from the cache once
     the config changes, and a stale one shows a record the element no longer
     holds (a write a killed run landed, an out-of-band edit) as it was.
-    `loaded`: the cache as the caller already read it."""
+    `loaded`: the cache as the caller already read it; `current`: the
+    elements' revisions now (a cache at that revision is not read at all:
+    loading 300,000 cached records was most of a reconcile with nothing to do)."""
     cache = ObservationCache(state_dir)
     loaded = dict(loaded or {})
     for name in names:
+        now = (current or {}).get(name)
+        if name not in loaded and now is not None and cache.revision(name) == now:
+            cache.still_current(name)
+            continue
         if name not in loaded and (found := cache.load(name)) is not None:
             loaded[name] = found
     previous = {n: o for n, o in loaded.items() if o.ok}
@@ -283,9 +291,10 @@ def status_inputs(
         light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
         stored = TargetStore(store.target_path).digest()
         fp = fingerprinter(light, state_dir)
-        for prune in (False, True):  # the digest covers --prune; either plan will do
-            digest, _ = memo.inputs_digest(source, meta.inputs, fp, PlanOptions(prune=prune))
-            current = current or (digest == meta.digest and stored == digest)
+        # The digest covers --prune; either plan will do.
+        either = [PlanOptions(prune=False), PlanOptions(prune=True)]
+        digests, _ = memo.inputs_digests(source, meta.inputs, fp, either)
+        current = stored == meta.digest and meta.digest in digests
         if current and not any(e.read_only for e in meta.elements.values()):
             return None
     validated = validate_source(source, cache_dir)

@@ -39,7 +39,7 @@ from provgit.model.network import Element
 from provgit.model.settings import Settings
 from provgit.plan.compute import PlanOptions
 from provgit.plan.model import Operation
-from provgit.secrets import UNRESOLVED, Fingerprinter, parse_ref
+from provgit.secrets import UNRESOLVED, Fingerprinter
 from provgit.source import ConfigSource, blob_id
 from provgit.validate.cache import Reads, tree_key
 
@@ -82,20 +82,36 @@ def inputs_digest(
     """The digest of everything a plan depends on but the elements, and the
     secret references that cannot be resolved here. `tree`: the config files'
     key (`validate.cache.tree_key`) to use instead of `source`'s."""
+    digests, unresolved = inputs_digests(source, inputs, fingerprints, [options], tree)
+    return digests[0], unresolved
+
+
+def inputs_digests(
+    source: ConfigSource,
+    inputs: MemoInputs,
+    fingerprints: Fingerprinter,
+    options: list[PlanOptions],
+    tree: str | None = None,
+) -> tuple[list[str], list[str]]:
+    """`inputs_digest` for each of `options`, the common part hashed once."""
     h = hashlib.sha256(f"{FORMAT}\0{tree or tree_key(source)}".encode())
     for rel in sorted(inputs.reads):
         data = source.read_other(rel)
         h.update(f"\0audio:{rel}:{None if data is None else blob_id(data)}".encode())
     unresolved = []
     for described in sorted(inputs.secret_refs):
-        fp = fingerprints.field(parse_ref(described))["$sensitive"]
+        fp = fingerprints.fingerprint(described)
         if fp == UNRESOLVED:
             unresolved.append(described)
         h.update(f"\0secret:{described}:{fp}".encode())
-    h.update(f"\0prune:{options.prune}".encode())
-    if options.claim:  # only then: memos made before --claim stay valid
-        h.update(b"\0claim")
-    return h.hexdigest(), unresolved
+    digests = []
+    for option in options:
+        each = h.copy()
+        each.update(f"\0prune:{option.prune}".encode())
+        if option.claim:  # only then: memos made before --claim stay valid
+            each.update(b"\0claim")
+        digests.append(each.hexdigest())
+    return digests, unresolved
 
 
 def operation_summary(raw: list[tuple[Any, ...]]) -> dict[tuple[str, str], tuple[str, Any]]:

@@ -221,6 +221,26 @@ class TargetStore:
         except sqlite3.Error:
             return None
 
+    def resource_count(self) -> int | None:
+        """How many resources the target has (None: an older file)."""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+                return int(db.execute("SELECT count(*) FROM resources").fetchone()[0])
+        except sqlite3.Error:
+            return None
+
+    def totals_of(self, resources: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """`totals()` of just these resources (the ones the target has): a
+        status in sync looks at a few, not at all 100,000."""
+        out: dict[tuple[str, str], int] = {}
+        query = "SELECT total FROM resources WHERE kind = ? AND resource = ?"
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            for res in resources:
+                row = db.execute(query, res).fetchone()
+                if row is not None:
+                    out[res] = int(row[0])
+        return out
+
     def landing_on(self, element: str) -> list[tuple[str, str, str, str]]:
         """(kind, resource, collection, key) of every resource landing on `element`."""
         with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:

@@ -369,8 +369,8 @@ def derive_fast(
     when there is too much to look at)."""
     if any(f.readable and f.ops is None for f in elements.values()):
         return None
-    totals = store.totals()
-    if totals is None:
+    count = store.resource_count()
+    if count is None:
         return None
     mine: dict[str, set[Ref]] = {n: set() for n in elements}
     for e, c, k in (*journal.pending, *journal.errors):
@@ -402,10 +402,11 @@ def derive_fast(
     derived = derive(
         Target(records, {}, origin, excluded=excluded, read_only=read_only), elements, journal
     )
+    totals = store.totals_of(derived.resources)
     for res, r in derived.resources.items():
         r.total = totals.get(res, r.total)
         r.completed = r.total - sum(1 for s in r.elements.values() if s != COMPLETED)
-    derived.completed_extra = len(totals) - sum(1 for res in derived.resources if res in totals)
+    derived.completed_extra = count - len(totals)
     derived.store = store
     return derived
 

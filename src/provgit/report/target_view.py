@@ -18,6 +18,10 @@ class TargetView(Protocol):
 
     def totals(self) -> Mapping[tuple[str, str], int] | None: ...
 
+    def resource_count(self) -> int | None: ...
+
+    def totals_of(self, resources: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]: ...
+
     def partial(self, element: str, refs: Iterable[Ref]) -> Target: ...
 
     def landing_on(self, element: str) -> list[tuple[str, str, str, str]]: ...
@@ -87,6 +91,13 @@ class MemoryView:
 
     def totals(self) -> Mapping[tuple[str, str], int]:
         return _Totals(self._landing)
+
+    def resource_count(self) -> int:
+        return len(self._landing)
+
+    def totals_of(self, resources: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        lands = self._landing
+        return {res: len(lands[res]) for res in resources if res in lands}
 
     def partial(self, element: str, refs: Iterable[Ref]) -> Target:
         have = self.target.records.get(element, {})

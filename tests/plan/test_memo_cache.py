@@ -1,0 +1,60 @@
+"""A plan from the memo keeps the observation cache at the elements' feeds
+(status derives from it once the config changes), reading a cached
+observation only when its element moved since: with nothing to do, no cache
+file is loaded; after an out-of-band edit, that element's cache holds it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from plan.test_memo import _config, _plan, _user
+from provgit.api.planning import plan_from_memo
+from provgit.drivers.base import WriteOp
+from provgit.observe import Observation, ObservationCache
+from provgit.plan import PlanOptions
+from provgit.simulator.store import ElementStore
+from provgit.source import read_directory
+
+
+def _memo_plan(root: Path, state: Path) -> None:
+    run = asyncio.run(plan_from_memo(read_directory(root), root, state, PlanOptions()))
+    assert run is not None, "the memo path was not taken"
+
+
+def test_memo_plan_loads_only_the_cache_of_an_element_that_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMO_PIN", "1234")
+    root, state = tmp_path / "config", tmp_path / "state"
+    _config(root, [_user(i) for i in range(9)])
+    _plan(root, state)
+    loads: list[str] = []
+    load = ObservationCache.load
+
+    def counting(cache: ObservationCache, element: str) -> Observation | None:
+        loads.append(element)
+        return load(cache, element)
+
+    monkeypatch.setattr(ObservationCache, "load", counting)
+    _memo_plan(root, state)  # the first one after the full plan may refresh
+    loads.clear()
+    _memo_plan(root, state)
+    assert loads == [], "a plan with nothing new read the observation cache"
+
+    store = ElementStore(state / "elements" / "mivb3.sqlite")
+    try:
+        store.write(WriteOp("put", "departments", "legacy", {"name": "Oob"}, None), force=True)
+        revision = store.revision
+    finally:
+        store.close()
+    _memo_plan(root, state)
+    assert loads == ["mivb3"]
+    cached = load(ObservationCache(state), "mivb3")
+    assert cached is not None and cached.revision == revision
+    assert cached.records["departments"]["legacy"].fields["name"] == "Oob"
+    loads.clear()
+    _memo_plan(root, state)
+    assert loads == []

@@ -1,0 +1,107 @@
+"""The plan memo's digest covers every secret's value through its keyed
+fingerprint: a changed PIN (in the environment, a single-value file or a key
+file) must make the next plan take the full path, and the digest, the memo
+and the stored target never hold a value. Fingerprints taken from the
+reference as the memo stores it ("env:NAME") must be those of the projection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from plan.test_memo import _config, _plan, _user
+from provgit import secrets
+from provgit.api.planning import plan_from_memo
+from provgit.plan import PlanOptions
+from provgit.secrets import SENSITIVE, UNRESOLVED, Fingerprinter, parse_ref
+from provgit.source import read_directory
+
+KEY = b"k" * 32
+
+
+def _write(path: Path, text: str) -> None:
+    """Replaced, as an editor or a secrets agent replaces a file."""
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _memo_used(root: Path, state: Path) -> bool:
+    found = asyncio.run(plan_from_memo(read_directory(root), root, state, PlanOptions()))
+    return found is not None
+
+
+def _everything_stored(state: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted((state / "memo").rglob("*")) if p.is_file())
+
+
+@pytest.mark.parametrize("where", ["env", "file", "key"])
+def test_a_changed_pin_misses_the_memo_and_no_value_is_stored(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A key file is read once per run: each plan here stands for a new run.
+    monkeypatch.setattr(secrets, "_RECHECK_AFTER", 0.0)
+    keys = tmp_path / "secrets"
+    keys.mkdir()
+    pin = keys / "pin"
+    refs = {
+        "env": {"env": "MEMO_PIN"},
+        "file": {"file": str(pin)},
+        "key": {"file": str(keys / "pins"), "key": "U000"},
+    }
+
+    def set_pin(value: str) -> None:
+        monkeypatch.setenv("MEMO_PIN", value)
+        _write(pin, value + "\n")
+        _write(keys / "pins", f"U000={value}\nU001=5555\n")
+
+    set_pin("48213")
+    root, state = tmp_path / "config", tmp_path / "state"
+    users = [{**_user(i), "voicemail_pin": refs[where]} for i in range(3)]
+    _config(root, users)
+    _plan(root, state)
+    assert _memo_used(root, state)
+    set_pin("48213")  # the same value again (a new file): still the memo
+    assert _memo_used(root, state)
+    set_pin("97531")
+    assert not _memo_used(root, state), f"a changed PIN ({where}) reused the memo"
+    _plan(root, state)
+    assert _memo_used(root, state)
+    stored = _everything_stored(state)
+    assert b"97531" not in stored and b"48213" not in stored
+
+
+def test_fingerprint_of_a_stored_reference_is_the_projections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FP_SET", "2468")
+    monkeypatch.delenv("FP_UNSET", raising=False)
+    (tmp_path / "pin").write_text("1357\n")
+    (tmp_path / "pins").write_text("A=1111\n")
+    described = [
+        "env:FP_SET",
+        "env:FP_UNSET",
+        f"file:{tmp_path / 'pin'}",
+        f"file:{tmp_path / 'absent'}",
+        f"key:A@{tmp_path / 'pins'}",
+        f"key:B@{tmp_path / 'pins'}",
+    ]
+    for key in (KEY, None):
+        by_field, by_reference = Fingerprinter(key), Fingerprinter(key)
+        for d in described:
+            expected = by_field.field(parse_ref(d))[SENSITIVE]
+            got = by_reference.fingerprint(d)
+            assert got == expected, d
+            assert by_reference.seen[d] == got
+            for value in ("2468", "1357", "1111"):
+                assert value not in got
+        assert by_reference.unresolved == by_field.unresolved
+    keyed = Fingerprinter(KEY)
+    assert keyed.fingerprint("env:FP_UNSET") == UNRESOLVED
+    assert keyed.unresolved == ["env:FP_UNSET"]
+    before = keyed.fingerprint("env:FP_SET")
+    monkeypatch.setenv("FP_SET", "2469")
+    assert Fingerprinter(KEY).fingerprint("env:FP_SET") != before
