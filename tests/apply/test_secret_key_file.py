@@ -25,6 +25,7 @@ def _key_file(tmp_path: Path, extra: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# voicemail PINs", "", *(f"{k}={v}" for k, v in PINS.items())]
     path.write_text("\n".join(lines) + "\n" + extra)
+    path.chmod(0o600)  # as the README asks: a key file every user may read is warned of
     return path
 
 

@@ -71,12 +71,12 @@ class FailingJournal(Journal):
 
     outcomes_left = 5
 
-    def record_outcomes(self, outcomes: Any) -> None:
+    def record_outcomes(self, outcomes: Any, element: str | None = None) -> None:
         rows = list(outcomes)
         if rows and FailingJournal.outcomes_left <= 0:
             raise sqlite3.OperationalError("database or disk is full")
         FailingJournal.outcomes_left -= len(rows)
-        super().record_outcomes(rows)
+        super().record_outcomes(rows, element)
 
 
 def _apply(config: Path, journal_class: type[Journal] = Journal) -> tuple[Recording, Any]:

@@ -125,6 +125,8 @@ class Replica:
         self.held: dict[str, Held] = {}
         self.elements: frozenset[str] = frozenset()  # the network's (from the config)
         self.busy: frozenset[str] = frozenset()  # what the running apply writes to
+        # The lease tokens the running reconcile began with (None: no run).
+        self.run_tokens: dict[str, int] | None = None
         self.url: str | None = None  # the status server's, shown to the other replicas
         self.connected = True
         self.error: str | None = None
@@ -170,7 +172,13 @@ class Replica:
 
         def token(element: str) -> int | None:
             held = self.held.get(element)
-            return None if held is None else held.token
+            if held is None:
+                return None
+            if self.run_tokens is not None and self.run_tokens.get(element) != held.token:
+                # Claimed again since the run began: what the run journals
+                # was seen under the lease it lost, so it is dropped too.
+                return None
+            return held.token
 
         def dropped(element: str, what: str) -> None:
             self.log.warning(

@@ -154,6 +154,7 @@ class Reconciler:
             await replica.step()  # the first run: claim before planning
         held = replica.writable()
         replica.busy = frozenset(held)
+        replica.run_tokens = {e: replica.held[e].token for e in held} if held else None
         return dataclasses.replace(self.o.plan, elements=tuple(held)) if held else None
 
     async def reconcile(
@@ -181,6 +182,7 @@ class Reconciler:
         finally:
             if self.replica is not None:
                 self.replica.busy = frozenset()
+                self.replica.run_tokens = None
 
     async def _reconcile(
         self, config_run: bool, reasons: set[str], desired: Desired, plan_options: PlanOptions
