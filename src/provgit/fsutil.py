@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterable
@@ -52,6 +53,18 @@ def atomic_write_pieces(
 _SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 
+class PlantedLink(OSError):
+    """A file provgit keeps private (a store, the journal, a key) is a symbolic
+    link: chmod and SQLite would act on whatever it points at."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(
+            errno.ELOOP,
+            f"{os.fspath(path)} is a symbolic link; provgit keeps its state files itself "
+            "and does not write through links: remove the link (and check who made it)",
+        )
+
+
 def private_file(path: str | os.PathLike[str]) -> None:
     """Make `path` a file only its owner may read (0600), creating it empty if absent.
 
@@ -63,6 +76,8 @@ def private_file(path: str | os.PathLike[str]) -> None:
     # here (the journal: the watcher holds several connections) would lose the
     # locks that keep another process from checkpointing or resetting its WAL
     # underneath: "database disk image is malformed".
+    if os.path.islink(path):
+        raise PlantedLink(path)
     try:
         os.chmod(path, 0o600)
         return

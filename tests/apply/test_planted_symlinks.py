@@ -37,3 +37,45 @@ def test_a_symlink_planted_at_an_element_lock_is_refused_and_its_target_untouche
     assert again.code == 0, again.out + again.err
     assert victim.read_text() == VICTIM
     assert "Basic" in read_store(store)["templates"]
+
+
+def test_a_symlink_planted_at_the_journal_is_refused_and_its_target_untouched(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path / "config", [], users=0, embedded_mcl=True)
+    victim = tmp_path / "bashrc"
+    victim.write_text(VICTIM)
+    victim.chmod(0o644)
+    state = config / ".provgit"
+    state.mkdir(parents=True)
+    (state / "journal.sqlite").symlink_to(victim)
+
+    ran = cli("reconcile", str(config))
+    assert ran.code != 0, ran.out + ran.err
+    assert "journal.sqlite is a symbolic link" in ran.out + ran.err
+    assert "Traceback" not in ran.out + ran.err
+    # Neither narrowed (chmod through the link) nor written as a database.
+    assert victim.read_text() == VICTIM
+    assert victim.stat().st_mode & 0o777 == 0o644
+    store = state / "elements" / "mcl.sqlite"
+    assert not store.exists() or read_store(store).get("templates", {}) == {}
+
+
+def test_a_symlink_planted_at_an_embedded_element_store_is_refused_and_its_target_untouched(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path / "config", [], users=0, embedded_mcl=True)
+    victim = tmp_path / "bashrc"
+    victim.write_text(VICTIM)
+    victim.chmod(0o644)
+    elements = config / ".provgit" / "elements"
+    elements.mkdir(parents=True)
+    (elements / "mcl.sqlite").symlink_to(victim)
+
+    ran = cli("reconcile", str(config))
+    assert ran.code != 0, ran.out + ran.err
+    assert "mcl.sqlite is a symbolic link" in ran.out + ran.err
+    assert "Traceback" not in ran.out + ran.err
+    assert "Sync Completed: " not in ran.out
+    assert victim.read_text() == VICTIM
+    assert victim.stat().st_mode & 0o777 == 0o644
