@@ -112,6 +112,13 @@ def renew(db: Any, replica: str, held: dict[str, int], seconds: float) -> set[st
     return {e for e, token in rows if held.get(e) == int(token)}
 
 
+def leave(db: Any, replica: str, held: Iterable[str]) -> None:
+    """A replica stopping: hand over what it holds and leave the replica list
+    (the others' fair share grows at their next round)."""
+    release(db, replica, held)
+    forget(db, replica)
+
+
 def release(db: Any, replica: str, elements: Iterable[str]) -> None:
     """Hand the leases over at once (the next claim finds them free)."""
     names = list(elements)

@@ -200,13 +200,9 @@ class FleetLeases:
         held = list(self.held)
         self.held.clear()
         try:
-            await asyncio.to_thread(self.store.call, self._leave, held)
+            await asyncio.to_thread(self.store.call, lease_ops.leave, self.id, held)
             self.log.info("networks_released", replica=self.id, networks=held)
         except LeaseDbError as e:
             self.log.warning("networks_not_released", replica=self.id, error=str(e))
         finally:
             self.store.close()
-
-    def _leave(self, db: Any, held: list[str]) -> None:
-        lease_ops.release(db, self.id, held)
-        lease_ops.forget(db, self.id)

@@ -323,16 +323,12 @@ class Replica:
         held = list(self.held)
         self.held.clear()
         try:
-            await asyncio.to_thread(self.store.call, self._leave, held)
+            await asyncio.to_thread(self.store.call, lease_ops.leave, self.id, held)
             self.log.info("leases_released", replica=self.id, elements=held)
         except LeaseDbError as e:
             self.log.warning("leases_not_released", replica=self.id, error=str(e))
         finally:
             self.store.close()
-
-    def _leave(self, db: Any, held: list[str]) -> None:
-        lease_ops.release(db, self.id, held)
-        lease_ops.forget(db, self.id)
 
 
 class FencedDriver(ForwardingDriver):
