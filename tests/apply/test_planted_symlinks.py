@@ -6,6 +6,7 @@ Whoever may create a file in the state directory (a shared CI cache, a careless
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .helpers import cli, read_store, write_config
@@ -79,3 +80,10 @@ def test_a_symlink_planted_at_an_embedded_element_store_is_refused_and_its_targe
     assert "Sync Completed: " not in ran.out
     assert victim.read_text() == VICTIM
     assert victim.stat().st_mode & 0o777 == 0o644
+    # What the admin and the CI gate read afterwards: not in sync.
+    status = cli("status", str(config), "--format", "json")
+    assert status.code != 0, status.out + status.err
+    doc = json.loads(status.out)
+    assert doc["elements"]["mcl"]["status"] != "Sync Completed", doc["elements"]["mcl"]
+    saved = json.loads((config / ".provgit" / "status" / "status.json").read_text())
+    assert saved["elements"]["mcl"]["status"] != "Sync Completed"
