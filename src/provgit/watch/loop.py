@@ -123,6 +123,7 @@ class Watcher:
             options, self.cache, self.config, self.live, self.timers, self.journals, log
         )
         self.timers.poll_load = self.reconciler.poll_load
+        self.metrics.statuses_source = self.live.element_rows
         self.reconciler.replica = self.config.replica = self.live.replica = self.replica
         self.takeovers: Takeovers | None = None
         if self.replica is not None:
