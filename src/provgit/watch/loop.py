@@ -434,10 +434,10 @@ class Watcher:
                     )
 
     def _may_only_look(self) -> bool:
-        """Whether a fetch that finds the ref unmoved may skip the run: not
-        for a replica (leases decide its runs) nor before a config is applied."""
+        """Whether a fetch that finds the ref (or the leader's commit) unmoved may
+        skip the run: not before a config is applied (new leases ask for a run)."""
         c = self.config
-        return self.replica is None and c.desired is not None and not c.pending
+        return c.desired is not None and not c.pending
 
     def _retry_due(self, now: float) -> bool:
         """A pending update's next retry time has come, or an element is down."""
