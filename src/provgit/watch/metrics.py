@@ -72,13 +72,7 @@ class Metrics:
             ["element"],
             registry=r,
         )
-        self.in_sync = Gauge(
-            "provgit_element_in_sync",
-            "1 while an element's status in the journal is Sync Completed (whichever "
-            "replica holds it), else 0",
-            ["element"],
-            registry=r,
-        )
+        self._status_gauges(r)
         self.drift = Gauge(
             "provgit_drift_records",
             "Records that drifted from the config, per element",
@@ -123,6 +117,15 @@ class Metrics:
         self._replica_gauges(r)
         for res in OP_RESULTS:
             self.operations.labels(res)
+
+    def _status_gauges(self, r: CollectorRegistry) -> None:
+        self.in_sync = Gauge(
+            "provgit_element_in_sync",
+            "1 while an element's status in the journal is Sync Completed (whichever "
+            "replica holds it), else 0",
+            ["element"],
+            registry=r,
+        )
 
     def _replica_gauges(self, r: CollectorRegistry) -> None:
         self.lease_holder = Gauge(
