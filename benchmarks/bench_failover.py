@@ -138,9 +138,12 @@ def main() -> None:
                 w.stop()
             for s in sims:
                 s.stop()
+    floor = args.lease + 2
+    over = sum(t > floor for t in times)
     print(
         f"lease {args.lease:g} s, {len(times)} rounds: median {statistics.median(times):.2f} s, "
-        f"max {max(times):.2f} s, min {min(times):.2f} s; records written twice: {twice}; "
+        f"max {max(times):.2f} s, min {min(times):.2f} s; over {floor:g} s: {over}; "
+        f"records written twice: {twice}; "
         f"load {load[0]:.1f} at the start, {load_end[0]:.1f} at the end"
     )
 

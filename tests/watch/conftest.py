@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from apply.helpers import Sim, start_sims
+from journal import pg
 from provgit.journal import location
 
 from .helpers import Watch
@@ -47,3 +48,25 @@ def watches() -> Iterator[list[Watch]]:
         problems = {w.proc.pid: w.shutdown_problems() for w in started}
         unclean = {pid: p for pid, p in problems.items() if p}
         assert not unclean, f"watchers that did not stop cleanly: {unclean}"
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[pg.Server]:
+    why = pg.missing()
+    if why is not None:
+        pytest.fail(f"PostgreSQL is needed for the replica tests: {why}")
+    with pg.running() as server:
+        yield server
+
+
+@pytest.fixture
+def four_sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    # Three call servers and the MiCollab the users live on.
+    specs = [("cs1", "mivb"), ("cs2", "mivb"), ("cs3", "mivb"), ("mcl", "micollab")]
+    started = start_sims(tmp_path, specs)
+    try:
+        yield started
+    finally:
+        for s in started:
+            s.stop()

@@ -214,3 +214,11 @@ def make_cluster(
 def by_pid(replicas: Sequence[Watch], replica_id: str) -> Watch:
     pid = int(replica_id.split(":")[1])
     return next(w for w in replicas if w.proc.pid == pid)
+
+
+def lease_rows(url: str) -> dict[str, tuple[str | None, int]]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT element, holder, token FROM replica_leases").fetchall()
+    return {e: (h, int(t)) for e, h, t in rows}

@@ -6,12 +6,11 @@ from __future__ import annotations
 import random
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from apply.helpers import Sim, start_sims, write_config
+from apply.helpers import Sim, write_config
 from journal import pg
 
 from .helpers import Watch, commit_all
@@ -20,6 +19,7 @@ from .replica_helpers import (
     by_pid,
     fenced_put,
     fences,
+    lease_rows,
     make_cluster,
     rewritten_unchanged,
     sim_revision,
@@ -28,28 +28,6 @@ from .replica_helpers import (
 )
 
 LEASE = 3.0
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[pg.Server]:
-    why = pg.missing()
-    if why is not None:
-        pytest.fail(f"PostgreSQL is needed for the replica tests: {why}")
-    with pg.running() as server:
-        yield server
-
-
-@pytest.fixture
-def four_sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    # Three call servers and the MiCollab the users live on.
-    specs = [("cs1", "mivb"), ("cs2", "mivb"), ("cs3", "mivb"), ("mcl", "micollab")]
-    started = start_sims(tmp_path, specs)
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
 
 
 def _put(sim: Sim, key: str, comment: str, revision: int | None) -> int:
@@ -106,14 +84,6 @@ def test_replicas_share_the_elements_and_write_each_record_once(
     assert set(held) == {s.name for s in four_sims}
 
 
-def _lease_rows(url: str) -> dict[str, tuple[str | None, int]]:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT element, holder, token FROM replica_leases").fetchall()
-    return {e: (h, int(t)) for e, h, t in rows}
-
-
 def test_status_and_metrics_say_which_replica_holds_each_element(
     tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
 ) -> None:
@@ -124,7 +94,7 @@ def test_status_and_metrics_say_which_replica_holds_each_element(
     held = wait_for(
         "the elements spread over two replicas", lambda: c.spread(replicas[0], replicas)
     )
-    rows = _lease_rows(url)
+    rows = lease_rows(url)
     assert {e: h for e, (h, _) in rows.items() if not e.startswith("@")} == held
     for w in replicas:
         doc = w.status()["watch"]["replica"]
@@ -159,7 +129,7 @@ def test_sigterm_hands_the_leases_over_at_once(
     # Released rows (holder NULL), not left to expire: nobody holds them as the leaver.
     assert all(
         holder is None or by_pid(replicas, holder) is staying
-        for holder, _ in _lease_rows(url).values()
+        for holder, _ in lease_rows(url).values()
     )
     wait_for(
         f"the staying replica holds {theirs} too",
@@ -208,7 +178,7 @@ def test_sigkill_of_the_holder_mid_apply_another_replica_finishes_writing_nothin
                 lambda: sim_revision(target) - before[target.name] >= writes,  # noqa: B023
                 timeout=120,
             )
-            holder = _lease_rows(url)[target.name][0]
+            holder = lease_rows(url)[target.name][0]
             assert holder is not None
             victim = by_pid(alive, holder)
             victim.proc.kill()
@@ -250,7 +220,7 @@ def test_a_replica_cut_off_from_postgresql_stops_writing_and_rejoins(
     held = wait_for("the elements spread over both", lambda: c.spread(b, [a, b]))
     a_id = a.status()["watch"]["replica"]["id"]
     a_elements = sorted(e for e, h in held.items() if h == a_id)
-    a_tokens = {e: t for e, (_, t) in _lease_rows(url).items() if e in a_elements}
+    a_tokens = {e: t for e, (_, t) in lease_rows(url).items() if e in a_elements}
     mark = a.mark()
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         conn.execute("ALTER ROLE cutoff NOLOGIN")
@@ -346,7 +316,7 @@ def test_a_replica_paused_past_its_lease_cannot_overwrite_the_new_holders_status
     replicas = [a, b]
 
     def holder_says_completed() -> bool:
-        holder = _lease_rows(url)["cs1"][0]
+        holder = lease_rows(url)["cs1"][0]
         if holder is None:
             return False
         w = by_pid(replicas, holder)

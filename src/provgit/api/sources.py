@@ -34,6 +34,8 @@ def use_journal_settings(root: Path) -> None:
     settings = read_settings(root) if b"journal" in text else None
     if settings is None or settings.journal.url is None:
         journal_location.configure(None)
+        # Before any file is touched: --network's journal is not this directory's.
+        journal_location.journal_location()
         return
     password, problem = None, None
     ref = settings.journal.password

@@ -35,7 +35,7 @@ from provgit.apply.drift_detect import review as review_drift
 from provgit.apply.hold_release import deferred, held, load_fell, next_release
 from provgit.apply.holds import SYSTEM_CLOCK, Clock
 from provgit.apply.standing import all_in_sync, down_elements, settle_dead_runs, unfinished
-from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED, synching
+from provgit.apply.status import ALARM_LEVELS, SYNC_COMPLETED, SYNC_INCOMPLETE, synching
 
 # `watch --drift propose`: the drift branch (importing/drift_proposal.py).
 from provgit.importing.drift_branch import DriftError
@@ -63,6 +63,7 @@ from provgit.plan import Plan, PlanOptions
 from provgit.plan.model import Operation
 from provgit.projection import Target
 from provgit.report.document import GitSource, build_document
+from provgit.report.document_common import status_class
 from provgit.secrets import redact
 from provgit.source import IGNORED_DIRS, SETTINGS_FILE, ConfigSource, read_directory
 from provgit.source.git import CommitReader, GitSourceError, resolve_commit, run_git
@@ -76,6 +77,7 @@ __all__ = [
     "PROPOSAL_SHOWN",
     "SETTINGS_FILE",
     "SYNC_COMPLETED",
+    "SYNC_INCOMPLETE",
     "SYSTEM_CLOCK",
     "ApplyOptions",
     "ApplyResult",
@@ -135,6 +137,7 @@ __all__ = [
     "review_drift",
     "run_git",
     "settle_dead_runs",
+    "status_class",
     "status_document",
     "synching",
     "tree_key",

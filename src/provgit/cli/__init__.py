@@ -137,6 +137,9 @@ class _Group(click.Group):
             click.echo(str(e), err=True)
             sys.exit(exitcodes.INTERRUPTED)
         except Exception as e:
+            if type(e).__name__ == "NetworkWithoutJournal":  # provgit.journal.location
+                click.echo(f"Error: {e}", err=True)
+                sys.exit(exitcodes.INVALID)
             if isinstance(e, OSError) and type(e).__name__ == "PlantedLink":  # provgit.fsutil
                 click.echo(f"error: {e.strerror}; provgit stopped before writing to it.", err=True)
                 sys.exit(exitcodes.REFUSED)

@@ -32,6 +32,20 @@ class JournalLocation:
         return f"JournalLocation({redact(self.url, self.password)!r})"
 
 
+class NetworkWithoutJournal(Exception):
+    """`--network NAME` with no PostgreSQL journal to find the network in: the
+    state directory's file is not that network's journal, so nothing is read
+    from or written to it (a usage error)."""
+
+    def __init__(self, network: str) -> None:
+        super().__init__(
+            f"--network {network} names a fleet network, whose journal is in a PostgreSQL "
+            "database, but no journal URL is given: pass --journal-url postgresql://…, "
+            f"set ${ENV}, or set journal.url in provgit.yaml (or leave out --network "
+            "for the state directory's own journal)"
+        )
+
+
 _given: JournalLocation | None = None
 _configured: JournalLocation | None = None
 _network: str | None = None  # `--network`: one network of a fleet
@@ -81,14 +95,17 @@ def configure(url: str | None, password: str | None = None, problem: str | None 
 
 
 def journal_location() -> JournalLocation | None:
-    """The PostgreSQL journal to use, or None for the state directory's file."""
+    """The PostgreSQL journal to use, or None for the state directory's file
+    (NetworkWithoutJournal: a fleet network is named, and no database)."""
     scoped = _scoped.get()
     if scoped is not None:
         return scoped
     found = _unscoped()
-    if found is not None and _network is not None:
-        return for_network(found, _network)
-    return found
+    if _network is None:
+        return found
+    if found is None:
+        raise NetworkWithoutJournal(_network)
+    return for_network(found, _network)
 
 
 def _unscoped() -> JournalLocation | None:

@@ -15,11 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from provgit.api.watching import (
+    SYNC_COMPLETED,
+    SYNC_INCOMPLETE,
     ApplyResult,
     Desired,
     Journal,
     StageCache,
     database_errors,
+    status_class,
     synching,
 )
 from provgit.watch import reports
@@ -164,7 +167,7 @@ class LiveStatus:
         git = self.git_source is not None
         if self._doc_journal is None:
             self._doc_journal = Journal.open(self.o.state_dir, patient=False)
-        return reports.document(
+        doc = reports.document(
             self._doc_journal,
             network=desired.state.settings.network if desired else None,
             state=desired.state if desired else None,
@@ -175,6 +178,36 @@ class LiveStatus:
             observations=dict(self.cache.observations),
             plans=self.cache.last_plans(desired) if desired else None,
         )
+        if self.replica is not None:
+            self._holders_say(doc, self._doc_journal.element_statuses())
+        return doc
+
+    def _holders_say(self, doc: dict[str, Any], rows: dict[str, dict[str, Any]]) -> None:
+        """Replicas: an element another replica holds is as its holder last
+        journaled it (this replica's reading of it, if any, is old), and each
+        element names its holder."""
+        assert self.replica is not None
+        snap = self.replica.snapshot()
+        for name, entry in doc["elements"].items():
+            holder = entry["holder"] = snap.holders.get(name)
+            row = rows.get(name)
+            if holder is None or holder == snap.replica or row is None:
+                continue
+            for key in ("sync", "observed", "read_only", "records_not_deleted"):
+                entry.pop(key, None)  # from this replica's own (old) reading
+            entry.update(
+                {k: row[k] for k in ("status", "state", "run_id", "detail", "time")},
+                **{"class": status_class(row["status"])},
+            )
+        if any(e["status"] != SYNC_COMPLETED for e in doc["elements"].values()):
+            doc["in_sync"], doc["status"] = False, SYNC_INCOMPLETE
+
+    def element_rows(self) -> dict[str, dict[str, Any]]:
+        """Every element's status as the journal holds it (for /metrics)."""
+        with self._doc_lock:
+            if self._doc_journal is None:
+                self._doc_journal = Journal.open(self.o.state_dir, patient=False)
+            return self._doc_journal.element_statuses()
 
     def close(self) -> None:
         with self._doc_lock:  # the server is down: no document is being built

@@ -56,6 +56,7 @@ from provgit.watch.refs import follow_refs
 from provgit.watch.replicas import DEFAULT_LEASE_SECONDS, Replica, replica_json
 from provgit.watch.run import Reconciler
 from provgit.watch.server import start as start_server
+from provgit.watch.takeover import Takeovers
 from provgit.watch.timers import Timers
 from provgit.watch.triggers import watch_directory
 
@@ -122,10 +123,17 @@ class Watcher:
             options, self.cache, self.config, self.live, self.timers, self.journals, log
         )
         self.timers.poll_load = self.reconciler.poll_load
+        self.metrics.statuses_source = self.live.element_rows
         self.reconciler.replica = self.config.replica = self.live.replica = self.replica
+        self.takeovers: Takeovers | None = None
         if self.replica is not None:
             self.metrics.replica_source = self.replica.snapshot
-            self.journals.fences = (self.replica.fences(), self.replica.lease_seconds / 2)
+            self.journals.fences = (
+                self.replica.fences(lambda: self.reconciler.run_tokens),
+                self.replica.lease_seconds / 2,
+            )
+            # Elements claimed during a run are not left waiting for it (takeover.py).
+            self.takeovers = Takeovers(self.reconciler, self.replica, lambda: self.task is not None)
 
     @property
     def journal(self) -> Journal:
@@ -148,6 +156,8 @@ class Watcher:
     def trigger(self, reason: str) -> None:
         self.requests.add(reason)
         self.wake.set()
+        if reason == "lease" and self.task is not None and self.takeovers is not None:
+            self.takeovers.poke()
 
     def suspend(self, element: str | None, reason: str, who: str) -> dict[str, Any]:
         """POST /suspend: writes wait from the next run on (kept in the journal)."""
@@ -260,6 +270,8 @@ class Watcher:
                 t.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             self.timers.cancel_confirm()
+            if self.takeovers is not None:
+                await self.takeovers.close()
             if self.replica is not None and replica_task is not None:
                 # The run is over (its writes drained): hand the leases over now.
                 self._replica_stop.set()
@@ -352,11 +364,15 @@ class Watcher:
             self.log.warning("stop_forced", signal=name)
             if self.task is not None:
                 self.task.cancel()
+            if self.takeovers is not None and self.takeovers.task is not None:
+                self.takeovers.task.cancel()
             return
         self.log.info("stopping", signal=name, running=self.live.running is not None)
         self.stopping = True
         self.stop_event.set()
         self.wake.set()
+        if self.takeovers is not None:
+            self.takeovers.close_gate()
         if self.task is not None:
             asyncio.get_running_loop().create_task(self._drain_and_cancel())
 
@@ -366,13 +382,19 @@ class Watcher:
         if gate is not None:
             gate.close()
             try:
-                await asyncio.wait_for(gate.drained(), self.o.stop_timeout)
+                await asyncio.wait_for(
+                    asyncio.gather(gate.drained(), self._takeover_drained()), self.o.stop_timeout
+                )
             except TimeoutError:
                 self.log.warning("stop_timeout", in_flight=gate.in_flight)
             # The engine journals an answer right after it arrives; give it that moment.
             await asyncio.sleep(JOURNAL_GRACE_SECONDS)
         if task is not None and not task.done():
             task.cancel()
+
+    async def _takeover_drained(self) -> None:
+        if self.takeovers is not None:
+            await self.takeovers.drained()
 
     def reload(self) -> None:
         """SIGHUP's work (for a watcher run in-process)."""
@@ -412,10 +434,10 @@ class Watcher:
                     )
 
     def _may_only_look(self) -> bool:
-        """Whether a fetch that finds the ref unmoved may skip the run: not
-        for a replica (leases decide its runs) nor before a config is applied."""
+        """Whether a fetch that finds the ref (or the leader's commit) unmoved may
+        skip the run: not before a config is applied (new leases ask for a run)."""
         c = self.config
-        return self.replica is None and c.desired is not None and not c.pending
+        return c.desired is not None and not c.pending
 
     def _retry_due(self, now: float) -> bool:
         """A pending update's next retry time has come, or an element is down."""

@@ -7,6 +7,7 @@ at start, so a scrape never touches the journal.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,7 +22,13 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
-from provgit.api.watching import ALARM_LEVELS, SYNC_COMPLETED, ApplyResult, Suspension
+from provgit.api.watching import (
+    ALARM_LEVELS,
+    SYNC_COMPLETED,
+    ApplyResult,
+    Suspension,
+    database_errors,
+)
 from provgit.watch.replicas import Snapshot
 
 # What a scraper gets unless it asks for OpenMetrics: the Prometheus text
@@ -65,6 +72,7 @@ class Metrics:
             ["element"],
             registry=r,
         )
+        self._status_gauges(r)
         self.drift = Gauge(
             "provgit_drift_records",
             "Records that drifted from the config, per element",
@@ -110,6 +118,15 @@ class Metrics:
         for res in OP_RESULTS:
             self.operations.labels(res)
 
+    def _status_gauges(self, r: CollectorRegistry) -> None:
+        self.in_sync = Gauge(
+            "provgit_element_in_sync",
+            "1 while an element's status in the journal is Sync Completed (whichever "
+            "replica holds it), else 0",
+            ["element"],
+            registry=r,
+        )
+
     def _replica_gauges(self, r: CollectorRegistry) -> None:
         self.lease_holder = Gauge(
             "provgit_element_lease_holder",
@@ -130,6 +147,8 @@ class Metrics:
         )
         # Replicas: read at each scrape (the leases change between runs).
         self.replica_source: Callable[[], Snapshot] | None = None
+        # Every element's journal status row (the status's own journal connection).
+        self.statuses_source: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None
 
     def counts(self, pending: int, errors: int, alarm: str | None) -> None:
         self.pending.set(pending)
@@ -209,6 +228,10 @@ class Metrics:
         `application/openmetrics-text`, else the Prometheus text format 0.0.4."""
         if self.replica_source is not None:
             self._leases(self.replica_source())
+        if self.statuses_source is not None:
+            with contextlib.suppress(*database_errors()):
+                for name, row in self.statuses_source().items():
+                    self.in_sync.labels(name).set(1 if row["status"] == SYNC_COMPLETED else 0)
         if not accept or "application/openmetrics-text" not in accept:
             return generate_latest(self.registry), CONTENT_TYPE
         encoder, content_type = choose_encoder(accept)

@@ -124,9 +124,8 @@ class Replica:
         self.store = LeaseStore(url, password, timeout=self.margin, schema=schema)
         self.held: dict[str, Held] = {}
         self.elements: frozenset[str] = frozenset()  # the network's (from the config)
-        self.busy: frozenset[str] = frozenset()  # what the running apply writes to
-        # The lease tokens the running reconcile began with (None: no run).
-        self.run_tokens: dict[str, int] | None = None
+        # What the runs going on write to (a run and a takeover's, disjoint).
+        self.busy: frozenset[str] = frozenset()
         self.url: str | None = None  # the status server's, shown to the other replicas
         self.connected = True
         self.error: str | None = None
@@ -164,17 +163,20 @@ class Replica:
         held = self.valid(element)
         return None if held is None else f"{element}/{held.token}"
 
-    def fences(self) -> Fences:
+    def fences(self, run_tokens: Callable[[], dict[str, int] | None]) -> Fences:
         """What this replica's journal writes about an element are conditional
         on: the token it holds the element's lease with, checked by the
         database in the write's transaction (a late row of a replica that lost
-        the lease is dropped, never put over the new holder's)."""
+        the lease is dropped, never put over the new holder's). `run_tokens`:
+        the tokens the run writing through this journal began with (None: no
+        run), so each run is fenced by its own leases."""
 
         def token(element: str) -> int | None:
             held = self.held.get(element)
             if held is None:
                 return None
-            if self.run_tokens is not None and self.run_tokens.get(element) != held.token:
+            tokens = run_tokens()
+            if tokens is not None and tokens.get(element) != held.token:
                 # Claimed again since the run began: what the run journals
                 # was seen under the lease it lost, so it is dropped too.
                 return None
@@ -194,6 +196,15 @@ class Replica:
     def writable(self) -> list[str]:
         """The elements this replica applies now."""
         return sorted(e for e in self.held if e != LEADER and self.valid(e) is not None)
+
+    def begin(self, elements: Sequence[str]) -> dict[str, int]:
+        """A run starts writing to `elements`: kept (not handed over) until
+        `end`; the tokens it writes under."""
+        self.busy |= frozenset(elements)
+        return {e: self.held[e].token for e in elements}
+
+    def end(self, elements: Sequence[str]) -> None:
+        self.busy -= frozenset(elements)
 
     def snapshot(self) -> Snapshot:
         return Snapshot(

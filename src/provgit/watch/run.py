@@ -88,6 +88,16 @@ class Reconciler:
         # Replicas: the elements held since their last config run. One taken
         # over (or taken back) gets the config applied, as its last holder would.
         self._applied: set[str] = set()
+        # The lease tokens the running reconcile began with (None: no run);
+        # this reconciler's journal writes are fenced by them.
+        self.run_tokens: dict[str, int] | None = None
+        # A takeover's reconciler (takeover.py): runs beside the loop's for
+        # elements just taken over; the network-wide steps are the loop's.
+        self.takeover = False
+        # Shared with a takeover's reconciler: one plan and one report
+        # written at a time (the stage cache and the report files are one).
+        self.plan_lock = asyncio.Lock()
+        self.report_lock = asyncio.Lock()
 
     # ---- held work: when it may go out ------------------------------------------
 
@@ -140,36 +150,48 @@ class Reconciler:
             elements = {n: e for n, e in elements.items() if n in held}
         return down_elements(self.journals.loop, elements)
 
-    async def _held(self, desired: Desired) -> PlanOptions | None:
-        """A replica plans and applies the elements it holds only (None: it holds none)."""
+    async def _held(self, desired: Desired, only: frozenset[str] | None) -> PlanOptions | None:
+        """A replica plans and applies the elements it holds only (None: it
+        holds none); `only`: a takeover's elements."""
         replica = self.replica
         if replica is None:
             return self.o.plan
-        settings = desired.state.settings
-        if self.o.lease_seconds is None:
-            replica.lease_seconds = settings.journal.lease_seconds
-        wanted = self.o.plan.elements
-        replica.elements = frozenset(n for n in desired.state.elements if not wanted or n in wanted)
-        if not replica.writable():
-            await replica.step()  # the first run: claim before planning
-        held = replica.writable()
-        replica.busy = frozenset(held)
-        replica.run_tokens = {e: replica.held[e].token for e in held} if held else None
-        return dataclasses.replace(self.o.plan, elements=tuple(held)) if held else None
+        if only is None:
+            settings = desired.state.settings
+            if self.o.lease_seconds is None:
+                replica.lease_seconds = settings.journal.lease_seconds
+            wanted = self.o.plan.elements
+            replica.elements = frozenset(
+                n for n in desired.state.elements if not wanted or n in wanted
+            )
+            if not replica.writable():
+                await replica.step()  # the first run: claim before planning
+        # An element another run of ours writes to (a takeover's) waits for it:
+        # two runs never write to one element.
+        held = [
+            e for e in replica.writable() if e not in replica.busy and (only is None or e in only)
+        ]
+        if not held:
+            return None
+        self.run_tokens = replica.begin(held)
+        return dataclasses.replace(self.o.plan, elements=tuple(held))
 
     async def reconcile(
-        self, config_run: bool, reasons: set[str]
+        self, config_run: bool, reasons: set[str], only: frozenset[str] | None = None
     ) -> tuple[ApplyResult | None, str]:
         desired = self.config.desired
         assert desired is not None
-        plan_options = await self._held(desired)
+        plan_options = await self._held(desired, only)
         if plan_options is None:
-            # The config is applied by the first run that holds an element.
-            self.config.pending = config_run or self.config.pending
+            if not self.takeover:
+                # The config is applied by the first run that holds an element.
+                self.config.pending = config_run or self.config.pending
             return None, "no element held"
         if self.replica is not None:
             held = set(plan_options.elements)
-            self._applied &= held
+            if not self.takeover:
+                # Forgotten once no longer held (a takeover's elements are held).
+                self._applied &= set(self.replica.busy)
             if held - self._applied:
                 # Elements just taken over: the config is applied to them, as the
                 # replica that held them would have (their open intents settle first).
@@ -181,8 +203,8 @@ class Reconciler:
             return result, outcome
         finally:
             if self.replica is not None:
-                self.replica.busy = frozenset()
-                self.replica.run_tokens = None
+                self.replica.end(plan_options.elements)
+                self.run_tokens = None
 
     async def _reconcile(
         self, config_run: bool, reasons: set[str], desired: Desired, plan_options: PlanOptions
@@ -196,15 +218,16 @@ class Reconciler:
                     network, save=self._first_observation or "resync" in reasons
                 )
             with self.live.timed("plan"):
-                plan = await asyncio.to_thread(
-                    self.cache.plan,
-                    desired,
-                    observed,
-                    state.settings,
-                    plan_options,
-                    desired.source.commit,
-                    desired.source.root,
-                )
+                async with self.plan_lock:
+                    plan = await asyncio.to_thread(
+                        self.cache.plan,
+                        desired,
+                        observed,
+                        state.settings,
+                        plan_options,
+                        desired.source.commit,
+                        desired.source.root,
+                    )
             if self.config.follower is None and self.config.hold_removals(plan, state, journal):
                 self.config.pending = config_run or self.config.pending
                 return None, "removal held"
@@ -220,7 +243,7 @@ class Reconciler:
                 remember_writes(self.o.state_dir, plan, result, self.cache.observations)
         finally:
             await network.close()
-        if config_run:
+        if config_run and not self.takeover:
             self.config.pending = False
         outcome = "refused" if result.refusal else result.overall
         with self.live.timed("report"):
@@ -337,7 +360,8 @@ class Reconciler:
             found = {str(d["element"]) for d in result.drift}
             if found:
                 await self.save_observations(dict(self._on_disk), found)
-            await self.proposer.retry_pushes()
+            if not self.takeover:
+                await self.proposer.retry_pushes()
         # Proposed drift closes when a merged branch makes the element equal the config.
         self.proposer.refresh_metrics()
         for e in result.elements:
@@ -356,10 +380,11 @@ class Reconciler:
             **apply_summary.fields(result),
         )
         commit = desired.source.commit
-        git = self.config.follower is not None
+        git = self.config.follower is not None and not self.takeover
         if config_run and commit and git and result.refusal is None:
             self.config.set_applied(commit, self.journals.loop)
-        await self._write_reports(result, desired)
+        async with self.report_lock:
+            await self._write_reports(result, desired)
         notes = desired.state.settings.reports.git_notes
         if self.replica is not None and not self.replica.leader:
             notes = False  # one note per commit: the leader's
