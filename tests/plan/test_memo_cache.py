@@ -6,6 +6,7 @@ file is loaded; after an out-of-band edit, that element's cache holds it."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,41 @@ def test_memo_plan_loads_only_the_cache_of_an_element_that_moved(
     loads.clear()
     _memo_plan(root, state)
     assert loads == []
+
+
+def test_a_copied_state_directory_loads_its_caches_once_then_never_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy (a backup restored, a state directory moved to another disk)
+    gives every cache file a new identity, so no stamp vouches for it: the
+    next plan loads them, and must stamp them again instead of loading them
+    on every run from then on."""
+    monkeypatch.setenv("MEMO_PIN", "1234")
+    root, original = tmp_path / "config", tmp_path / "state"
+    _config(root, [_user(i) for i in range(9)])
+    _plan(root, original)
+    _memo_plan(root, original)
+    state = tmp_path / "copied"
+    shutil.copytree(original, state)  # new inodes: the stamps no longer name the files
+    assert all(ObservationCache(state).revision(e.stem) is None for e in _caches(state))
+    loads: list[str] = []
+    load = ObservationCache.load
+
+    def counting(cache: ObservationCache, element: str) -> Observation | None:
+        loads.append(element)
+        return load(cache, element)
+
+    monkeypatch.setattr(ObservationCache, "load", counting)
+    _memo_plan(root, state)
+    assert sorted(loads) == sorted(e.stem for e in _caches(state))
+    loads.clear()
+    _memo_plan(root, state)
+    assert loads == [], "the copied caches were loaded again on a plan with nothing new"
+
+
+def _caches(state: Path) -> list[Path]:
+    return [
+        p
+        for p in (state / "observed").glob("*.marshal")
+        if p.name.count(".") == 1  # not the stamps, writes or down files beside them
+    ]
