@@ -66,6 +66,11 @@ class MemoMeta:
     inputs: MemoInputs
     settings: Settings
     elements: dict[str, Element]
+    # The same inputs with each secret's reference in place of its value's
+    # fingerprint (`reference_digests`): what a machine without the secret
+    # values can still check, so `status` there needs no full derivation.
+    # None in a memo from before it (the next full plan adds it).
+    references: str | None = None
 
 
 # What the memo keeps of an element: its `version` is the inputs digest.
@@ -94,16 +99,38 @@ def inputs_digests(
     tree: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """`inputs_digest` for each of `options`, the common part hashed once."""
-    h = hashlib.sha256(f"{FORMAT}\0{tree or tree_key(source)}".encode())
-    for rel in sorted(inputs.reads):
-        data = source.read_other(rel)
-        h.update(f"\0audio:{rel}:{None if data is None else blob_id(data)}".encode())
+    h = _common(source, inputs, tree)
     unresolved = []
     for described in sorted(inputs.secret_refs):
         fp = fingerprints.fingerprint(described)
         if fp == UNRESOLVED:
             unresolved.append(described)
         h.update(f"\0secret:{described}:{fp}".encode())
+    return _per_option(h, options), unresolved
+
+
+def reference_digests(
+    source: ConfigSource, inputs: MemoInputs, options: list[PlanOptions], tree: str | None = None
+) -> list[str]:
+    """`inputs_digests` with no secret value in it: the references only (the
+    config, code and prompt audio as there). Equal while nothing but a secret's
+    value changed; never equal to an `inputs_digests` digest."""
+    h = _common(source, inputs, tree)
+    h.update(b"\0references")
+    for described in sorted(inputs.secret_refs):
+        h.update(f"\0secret:{described}".encode())
+    return _per_option(h, options)
+
+
+def _common(source: ConfigSource, inputs: MemoInputs, tree: str | None) -> Any:
+    h = hashlib.sha256(f"{FORMAT}\0{tree or tree_key(source)}".encode())
+    for rel in sorted(inputs.reads):
+        data = source.read_other(rel)
+        h.update(f"\0audio:{rel}:{None if data is None else blob_id(data)}".encode())
+    return h
+
+
+def _per_option(h: Any, options: list[PlanOptions]) -> list[str]:
     digests = []
     for option in options:
         each = h.copy()
@@ -111,7 +138,7 @@ def inputs_digests(
         if option.claim:  # only then: memos made before --claim stay valid
             each.update(b"\0claim")
         digests.append(each.hexdigest())
-    return digests, unresolved
+    return digests
 
 
 def operation_summary(raw: list[tuple[Any, ...]]) -> dict[tuple[str, str], tuple[str, Any]]:
