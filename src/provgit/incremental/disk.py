@@ -6,7 +6,7 @@ element: for 100,000 users that is ~300,000 records, seconds of work that
 mostly re-proves "unchanged". The result only depends on
 
 - the inputs of the projection: the config files (git blob ids), the prompt
-  audio the projection read, the fingerprints of the secrets it used, provgit's
+  audio the projection read, a keyed digest of the secrets' values, provgit's
   code (see `validate.cache.code_fingerprint`) and the planning options; and
 - what each element holds, which only changes through writes its change feed
   lists.
@@ -39,7 +39,7 @@ from provgit.model.network import Element
 from provgit.model.settings import Settings
 from provgit.plan.compute import PlanOptions
 from provgit.plan.model import Operation
-from provgit.secrets import UNRESOLVED, Fingerprinter
+from provgit.secrets import Fingerprinter
 from provgit.source import ConfigSource, blob_id
 from provgit.validate.cache import Reads, tree_key
 
@@ -100,12 +100,12 @@ def inputs_digests(
 ) -> tuple[list[str], list[str]]:
     """`inputs_digest` for each of `options`, the common part hashed once."""
     h = _common(source, inputs, tree)
-    unresolved = []
-    for described in sorted(inputs.secret_refs):
-        fp = fingerprints.fingerprint(described)
-        if fp == UNRESOLVED:
-            unresolved.append(described)
-        h.update(f"\0secret:{described}:{fp}".encode())
+    refs = sorted(inputs.secret_refs)
+    # One keyed digest over every value, not a fingerprint each: the same
+    # changes change it (tests/plan/test_memo_secrets.py).
+    values, unresolved = fingerprints.values_digest(refs)
+    h.update(f"\0secrets:{len(refs)}:{values}\0".encode())
+    h.update("\0".join(refs).encode())
     return _per_option(h, options), unresolved
 
 
@@ -116,9 +116,9 @@ def reference_digests(
     config, code and prompt audio as there). Equal while nothing but a secret's
     value changed; never equal to an `inputs_digests` digest."""
     h = _common(source, inputs, tree)
-    h.update(b"\0references")
-    for described in sorted(inputs.secret_refs):
-        h.update(f"\0secret:{described}".encode())
+    refs = sorted(inputs.secret_refs)
+    h.update(f"\0references:{len(refs)}\0".encode())
+    h.update("\0".join(refs).encode())
     return _per_option(h, options)
 
 
