@@ -174,7 +174,9 @@ async def plan_from_memo(
         str(config_root),
     )
     for name, known in kept.items():
-        store.save_element(name, known)
+        # Nothing new on the element: its memo file already says this.
+        if known != entries[name]:
+            store.save_element(name, known)
     if meta.references is None:
         # A memo from before the reference digest: give it one (what `status`
         # checks where the secret values are not set), without a full plan.
