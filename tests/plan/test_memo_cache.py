@@ -97,3 +97,35 @@ def _caches(state: Path) -> list[Path]:
         for p in (state / "observed").glob("*.marshal")
         if p.name.count(".") == 1  # not the stamps, writes or down files beside them
     ]
+
+
+def test_a_memo_plan_with_nothing_new_rewrites_no_element_memo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provgit.incremental.disk import PlanMemo
+
+    monkeypatch.setenv("MEMO_PIN", "1234")
+    root, state = tmp_path / "config", tmp_path / "state"
+    _config(root, [_user(i) for i in range(9)])
+    _plan(root, state)
+    _memo_plan(root, state)  # the first one after the full plan may move revisions on
+    saved: list[str] = []
+    save = PlanMemo.save_element
+
+    def counting(memo: PlanMemo, element: str, known: object) -> None:
+        saved.append(element)
+        save(memo, element, known)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PlanMemo, "save_element", counting)
+    _memo_plan(root, state)
+    assert saved == [], "a plan with nothing new rewrote element memos"
+    store = ElementStore(state / "elements" / "mivb3.sqlite")
+    try:
+        store.write(WriteOp("put", "departments", "legacy", {"name": "Oob"}, None), force=True)
+    finally:
+        store.close()
+    _memo_plan(root, state)
+    assert saved == ["mivb3"]
+    memo = PlanMemo(state).load_element("mivb3")
+    assert memo is not None and memo.keys is not None
+    assert "legacy" in memo.keys["departments"]
