@@ -160,3 +160,21 @@ def test_a_memo_from_before_the_reference_digest_gets_one_from_the_next_memo_pla
     again = memo.load_meta()
     assert again is not None and again.references == meta.references
     assert TargetStore(memo.target_path).digest() == meta.digest
+
+
+def test_without_secrets_a_memo_from_before_the_reference_digest_derives_nothing(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It cannot tell a config change from none: not in sync, not derived,
+    until a plan where the secrets are set gives the memo its reference digest."""
+    import dataclasses
+
+    config = _reconciled(sample)
+    memo = PlanMemo(config.state_dir)
+    meta = memo.load_meta()
+    assert meta is not None
+    memo.save_meta(dataclasses.replace(meta, references=None))
+    _unset_secrets(monkeypatch)
+    status = _status(config, monkeypatch, projected=False)
+    assert not status.in_sync
+    assert status.document["secrets_unavailable"]["config_changed"] is True

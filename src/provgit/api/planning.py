@@ -345,8 +345,11 @@ def status_inputs(
         missing = len(unresolved) + (key.fallback is not None)
         if missing:
             secrets = SecretsUnavailable(missing, False)
-        if not current and missing and meta.references is not None and stored == meta.digest:
-            if meta.references not in memo.reference_digests(source, meta.inputs, either):
+        if not current and missing and stored == meta.digest:
+            # A memo without a reference digest (from before it) cannot say
+            # either: as if the config changed, until the next plan adds one.
+            refs = memo.reference_digests(source, meta.inputs, either) if meta.references else []
+            if meta.references not in refs:
                 return StatusInputs(None, None, secrets=SecretsUnavailable(missing, True))
             current = True
         if current and not any(e.read_only for e in meta.elements.values()):
@@ -360,4 +363,6 @@ def status_inputs(
         # The stored target stands; the state is for what a read-only element
         # would get (the stored target holds nothing for it).
         return StatusInputs(state, None, secrets=secrets)
-    return StatusInputs(state, desired_target(state, source.read_other, state_dir))
+    # No memo to stand on (or a stored target not the memo's): the full
+    # derivation, where an unresolved secret compares equal; the note says so.
+    return StatusInputs(state, desired_target(state, source.read_other, state_dir), secrets=secrets)
