@@ -352,9 +352,11 @@ class ObservationCache:
             return
         self._down_path(observation.element).unlink(missing_ok=True)
         if previous is not None and previous.revision == observation.revision:
-            # Nothing changed on the element since the file was written (a
-            # file from before stamps gets its stamp).
-            if not self._stamp_path(observation.element).exists():
+            # Nothing changed on the element since the file was written. A
+            # file from before stamps, or one whose stamp no longer names it
+            # (a copied or restored state directory), gets its stamp: else
+            # every later no-op run loads the whole observation again.
+            if self.revision(observation.element) != observation.revision:
                 self._stamp(observation.element, observation.revision)
             return
         self._write(observation)

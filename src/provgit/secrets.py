@@ -16,7 +16,7 @@ import re
 import secrets as _random
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -346,16 +346,46 @@ class Fingerprinter:
         self.seen[described] = fp
         return fp
 
+    def values_digest(self, described: Sequence[str]) -> tuple[str, list[str]]:
+        """One keyed digest of the values of all of `described` (in that order),
+        and the references that do not resolve here: what a plan memo's digest
+        needs, without a fingerprint per reference (100,000 PINs are 100,000
+        HMACs; this is one). Any value changed, set or unset changes it; it
+        holds no value. Without a key: the references' digest."""
+        if not self.resolve_values:
+            plain = hashlib.sha256(b"refs")
+            for d in described:
+                plain.update(b"\0" + d.encode())
+            return plain.hexdigest(), []
+        assert self.key is not None
+        mac = hmac.new(self.key, b"values", "sha256")
+        unresolved = []
+        environ = os.environ
+        for d in described:
+            value = self._value(d, None, environ)
+            if value is None:
+                unresolved.append(d)
+                mac.update(b"\0\1" + d.encode())
+            else:
+                # Length-prefixed: no two lists of values hash alike.
+                data = value.encode()
+                mac.update(b"\0%d:" % len(data) + data)
+        return mac.hexdigest(), unresolved
+
+    @staticmethod
+    def _value(described: str, ref: SecretRef | None, environ: Mapping[str, str]) -> str | None:
+        name = described[4:] if described.startswith("env:") else ""
+        try:
+            # What `resolve` does for a variable, without the pydantic reference.
+            return environ.get(name) if name else resolve(ref or parse_ref(described))
+        except SecretUnavailable:
+            return None
+
     def _field(self, described: str, ref: SecretRef | None) -> dict[str, Any]:
         if not self.resolve_values:
             digest = hashlib.sha256(b"ref:" + described.encode()).hexdigest()[:24]
             return {SENSITIVE: f"ref:{digest}", "ref": described}
-        name = described[4:] if described.startswith("env:") else ""
-        try:
-            # What `resolve` does for a variable, without the pydantic reference.
-            value = os.environ.get(name) if name else resolve(ref or parse_ref(described))
-        except SecretUnavailable:
-            value = None
+        value = self._value(described, ref, os.environ)
         if value is None:
             self.unresolved.append(described)
             return {SENSITIVE: UNRESOLVED, "ref": described}

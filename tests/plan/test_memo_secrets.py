@@ -1,5 +1,5 @@
-"""The plan memo's digest covers every secret's value through its keyed
-fingerprint: a changed PIN (in the environment, a single-value file or a key
+"""The plan memo's digest covers every secret's value through one keyed
+digest: a changed PIN (in the environment, a single-value file or a key
 file) must make the next plan take the full path, and the digest, the memo
 and the stored target never hold a value. Fingerprints taken from the
 reference as the memo stores it ("env:NAME") must be those of the projection."""
@@ -105,3 +105,32 @@ def test_fingerprint_of_a_stored_reference_is_the_projections(
     before = keyed.fingerprint("env:FP_SET")
     monkeypatch.setenv("FP_SET", "2469")
     assert Fingerprinter(KEY).fingerprint("env:FP_SET") != before
+
+
+def test_one_digest_of_all_values_changes_with_any_value_and_holds_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refs = ["env:VD_A", "env:VD_B", "env:VD_C"]
+    monkeypatch.setenv("VD_A", "1357")
+    monkeypatch.setenv("VD_B", "2468")
+    monkeypatch.delenv("VD_C", raising=False)
+    first, unresolved = Fingerprinter(KEY).values_digest(refs)
+    assert unresolved == ["env:VD_C"]
+    assert "1357" not in first and "2468" not in first
+    assert Fingerprinter(KEY).values_digest(refs)[0] == first  # stable across runs
+    assert Fingerprinter(b"o" * 32).values_digest(refs)[0] != first  # keyed
+    seen = {first}
+    for name, value in [("VD_A", "1358"), ("VD_B", ""), ("VD_C", "9999")]:
+        monkeypatch.setenv(name, value)
+        now, _ = Fingerprinter(KEY).values_digest(refs)
+        assert now not in seen, f"{name}={value!r} did not change the digest"
+        seen.add(now)
+    monkeypatch.delenv("VD_A")
+    assert Fingerprinter(KEY).values_digest(refs)[1] == ["env:VD_A"]
+    # Values that only differ in where one ends and the next begins.
+    monkeypatch.setenv("VD_A", "12")
+    monkeypatch.setenv("VD_B", "3")
+    split_one = Fingerprinter(KEY).values_digest(refs[:2])[0]
+    monkeypatch.setenv("VD_A", "1")
+    monkeypatch.setenv("VD_B", "23")
+    assert Fingerprinter(KEY).values_digest(refs[:2])[0] != split_one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,38 @@ def test_push_failure_is_a_warning_and_push_works(
     assert written.warnings == []
     pushed = git(remote, "notes", "--ref=provgit", "show", git(root, "rev-parse", "HEAD").strip())
     assert json.loads(pushed)["run"]["id"] == written.document["run"]["id"]
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_the_note_is_signed_by_the_configured_identity_else_by_provgit(
+    configured: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPORT_TEST_PIN", "1234")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("NAME", "EMAIL"):
+        for who in ("AUTHOR", "COMMITTER"):
+            monkeypatch.delenv(f"GIT_{who}_{name}", raising=False)
+    monkeypatch.delenv("EMAIL", raising=False)
+    root = new_repo(tmp_path)
+    if configured:
+        git(root, "config", "user.name", "Ops Bot")
+        git(root, "config", "user.email", "ops@example.net")
+    reconcile(root)
+    assert note(root)["format"] == "provgit.note/1"
+    author = git(root, "log", "-1", "--format=%an <%ae>", "refs/notes/provgit").strip()
+    assert author == ("Ops Bot <ops@example.net>" if configured else "provgit <provgit@localhost>")
+
+
+def test_local_git_commands_get_no_secret_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PIN environment (tens of thousands of variables) is not copied into
+    every git process; what git reads is."""
+    from provgit.publish import notes
+
+    monkeypatch.setenv("VM_PIN_SOMEONE", "4821")
+    monkeypatch.setenv("GIT_SSH_COMMAND", "ssh -i key")
+    local, push = notes._env(False), notes._env(True)
+    assert "VM_PIN_SOMEONE" not in local and local["GIT_SSH_COMMAND"] == "ssh -i key"
+    assert local["PATH"] == os.environ["PATH"] and local["LC_ALL"] == "C"
+    # A push keeps everything a credential helper or proxy may read.
+    assert push["VM_PIN_SOMEONE"] == "4821"

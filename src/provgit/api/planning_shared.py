@@ -164,7 +164,10 @@ async def plan_shared_change(
         shared.save(store.dir, shared.moved_on(owners, reached, partial, state, source, digest))
         for name, k in kept.items():
             store.save_element(name, Known(digest, k.revision, k.operations, k.warnings, k.keys))
-        store.save_meta(memo.MemoMeta(digest, inputs, state.settings, dict(state.elements)))
+        references = memo.reference_digests(source, inputs, [options])[0]
+        store.save_meta(
+            memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references)
+        )
         await _refresh_cache(network, state_dir, names, loaded)
     finally:
         await network.close()

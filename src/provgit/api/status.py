@@ -18,6 +18,7 @@ from provgit.model.settings import Settings
 from provgit.render import status_markdown as report_markdown
 from provgit.render import status_text as report_text
 from provgit.report.document import Document, build_document, filtered
+from provgit.report.document_views import without_secret_values
 from provgit.validate import validate_source
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ def status(config: Config, element: str | None = None, kind: str | None = None) 
     finally:
         journal.close()
     doc = filtered(doc, element=element, kind=kind_name)
+    secrets = now.secrets if now is not None and not remembered else None
+    if secrets is not None:
+        doc = without_secret_values(doc, secrets.unresolved, secrets.config_changed)
     problems = now.problems if now is not None else 0
     if remembered:
         run = doc.get("run") or {}

@@ -6,7 +6,7 @@ element: for 100,000 users that is ~300,000 records, seconds of work that
 mostly re-proves "unchanged". The result only depends on
 
 - the inputs of the projection: the config files (git blob ids), the prompt
-  audio the projection read, the fingerprints of the secrets it used, provgit's
+  audio the projection read, a keyed digest of the secrets' values, provgit's
   code (see `validate.cache.code_fingerprint`) and the planning options; and
 - what each element holds, which only changes through writes its change feed
   lists.
@@ -39,7 +39,7 @@ from provgit.model.network import Element
 from provgit.model.settings import Settings
 from provgit.plan.compute import PlanOptions
 from provgit.plan.model import Operation
-from provgit.secrets import UNRESOLVED, Fingerprinter
+from provgit.secrets import Fingerprinter
 from provgit.source import ConfigSource, blob_id
 from provgit.validate.cache import Reads, tree_key
 
@@ -66,6 +66,11 @@ class MemoMeta:
     inputs: MemoInputs
     settings: Settings
     elements: dict[str, Element]
+    # The same inputs with each secret's reference in place of its value's
+    # fingerprint (`reference_digests`): what a machine without the secret
+    # values can still check, so `status` there needs no full derivation.
+    # None in a memo from before it (the next full plan adds it).
+    references: str | None = None
 
 
 # What the memo keeps of an element: its `version` is the inputs digest.
@@ -94,16 +99,38 @@ def inputs_digests(
     tree: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """`inputs_digest` for each of `options`, the common part hashed once."""
+    h = _common(source, inputs, tree)
+    refs = sorted(inputs.secret_refs)
+    # One keyed digest over every value, not a fingerprint each: the same
+    # changes change it (tests/plan/test_memo_secrets.py).
+    values, unresolved = fingerprints.values_digest(refs)
+    h.update(f"\0secrets:{len(refs)}:{values}\0".encode())
+    h.update("\0".join(refs).encode())
+    return _per_option(h, options), unresolved
+
+
+def reference_digests(
+    source: ConfigSource, inputs: MemoInputs, options: list[PlanOptions], tree: str | None = None
+) -> list[str]:
+    """`inputs_digests` with no secret value in it: the references only (the
+    config, code and prompt audio as there). Equal while nothing but a secret's
+    value changed; never equal to an `inputs_digests` digest."""
+    h = _common(source, inputs, tree)
+    refs = sorted(inputs.secret_refs)
+    h.update(f"\0references:{len(refs)}\0".encode())
+    h.update("\0".join(refs).encode())
+    return _per_option(h, options)
+
+
+def _common(source: ConfigSource, inputs: MemoInputs, tree: str | None) -> Any:
     h = hashlib.sha256(f"{FORMAT}\0{tree or tree_key(source)}".encode())
     for rel in sorted(inputs.reads):
         data = source.read_other(rel)
         h.update(f"\0audio:{rel}:{None if data is None else blob_id(data)}".encode())
-    unresolved = []
-    for described in sorted(inputs.secret_refs):
-        fp = fingerprints.fingerprint(described)
-        if fp == UNRESOLVED:
-            unresolved.append(described)
-        h.update(f"\0secret:{described}:{fp}".encode())
+    return h
+
+
+def _per_option(h: Any, options: list[PlanOptions]) -> list[str]:
     digests = []
     for option in options:
         each = h.copy()
@@ -111,7 +138,7 @@ def inputs_digests(
         if option.claim:  # only then: memos made before --claim stay valid
             each.update(b"\0claim")
         digests.append(each.hexdigest())
-    return digests, unresolved
+    return digests
 
 
 def operation_summary(raw: list[tuple[Any, ...]]) -> dict[tuple[str, str], tuple[str, Any]]:

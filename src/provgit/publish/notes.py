@@ -31,8 +31,36 @@ class GitError(Exception):
     pass
 
 
-def _git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT, stdin: str | None = None) -> str:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+# What a local git command may need of the environment. Not the rest: a
+# network's PIN references are often environment variables (20,000 and more),
+# and each git process would get them all, copied and exec'd, for nothing.
+_LOCAL_ENV = ("PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "EMAIL", "GNUPGHOME")
+_LOCAL_ENV_PREFIXES = ("GIT_", "XDG_")
+
+
+def _env(full: bool) -> dict[str, str]:
+    """The environment of a git command: all of it for a push (credential
+    helpers, SSH agents, proxies read what they read), else what git reads."""
+    if full:
+        env = dict(os.environ)
+    else:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in _LOCAL_ENV or k.startswith(_LOCAL_ENV_PREFIXES)
+        }
+    env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    return env
+
+
+def _git(
+    repo: Path,
+    *args: str,
+    timeout: float = GIT_TIMEOUT,
+    stdin: str | None = None,
+    full_env: bool = False,
+) -> str:
+    env = _env(full_env)
     try:
         p = subprocess.run(
             ["git", "-C", str(repo), *args],
@@ -64,8 +92,11 @@ def git_source(config_root: Path, ignore: Sequence[Path] = ()) -> GitSource | No
     """
     root = config_root.resolve()
     try:
-        top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
-        commit = _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}").strip()
+        # One process for both (no commit yet: it fails, as --verify would).
+        top_line, commit = _git(root, "rev-parse", "--show-toplevel", "HEAD^{commit}", "--").split(
+            "\n"
+        )[:2]
+        top = Path(top_line)
         status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=normal", "--", ".")
     except GitError:
         return None
@@ -129,27 +160,27 @@ def write_note(config_root: Path, doc: Document) -> None:
         raise GitError("the status has no git commit")
     repo = config_root.resolve()
     body = json.dumps(note_body(doc), indent=2, sort_keys=True) + "\n"
-    identity: tuple[str, ...] = ()
-    try:
-        _git(repo, "config", "user.email")
-    except GitError:
-        identity = _FALLBACK_IDENTITY
     # -f replaces an earlier provgit note on the same commit; the notes ref's
     # own history keeps the older one (`git log -p refs/notes/provgit`).
-    _git(
-        repo,
-        *identity,
-        "notes",
-        f"--ref={NOTES_REF}",
-        "add",
-        "-f",
-        "-F",
-        "-",
-        # --end-of-options: the commit comes from a status document; a value
-        # shaped like an option must never be read as one.
-        "--end-of-options",
-        source["commit"],
-        stdin=body,
+    # --end-of-options: the commit comes from a status document; a value
+    # shaped like an option must never be read as one.
+    add = ("notes", f"--ref={NOTES_REF}", "add", "-f", "-F", "-", "--end-of-options")
+    try:
+        # The configured identity only (never one git guesses), as one
+        # process; without one, provgit's own.
+        _git(repo, "-c", "user.useConfigOnly=true", *add, source["commit"], stdin=body)
+    except GitError as e:
+        if not _no_identity(str(e)):
+            raise
+        _git(repo, *_FALLBACK_IDENTITY, *add, source["commit"], stdin=body)
+
+
+def _no_identity(message: str) -> bool:
+    """Whether git refused for want of a configured name or e-mail address."""
+    text = message.lower()
+    return any(
+        s in text
+        for s in ("user.useconfigonly", "tell me who you are", "auto-detect", "empty ident")
     )
 
 
@@ -163,6 +194,7 @@ def push_notes(config_root: Path, remote: str = REMOTE) -> None:
         remote,
         f"{NOTES_REF}:{NOTES_REF}",
         timeout=PUSH_TIMEOUT,
+        full_env=True,
     )
 
 

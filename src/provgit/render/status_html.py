@@ -382,6 +382,9 @@ def _header(doc: Document) -> str:
     pointer = ""
     if not doc["in_sync"]:
         pointer = f'<div id="pointer"><a href="#elements">{_e(SERVER_PAGE)}</a></div>'
+    secrets = doc.get("secrets_unavailable")
+    if secrets:
+        pointer += f'<div id="secrets-note" class="muted">Note: {_e(secrets["note"])}</div>'
     return (
         f"<header><h1>{_e(doc['network'] or 'network')}: "
         f'<span id="overall" class="badge {cls}">{_e(doc["status"])}</span> {alarm}</h1>'

@@ -200,6 +200,9 @@ def summary_lines(doc: Document) -> list[str]:
     if where:
         text = ", ".join(where)
         lines += ["", text[:1].upper() + text[1:] + "."]
+    secrets = doc.get("secrets_unavailable")
+    if secrets:
+        lines += ["", f"**Note:** {_cell(secrets['note'])}"]
     return lines
 
 

@@ -63,6 +63,9 @@ def _header(doc: Document) -> list[str]:
             + (f", finished {run['finished']}" if run.get("finished") else "")
             + (f": {run['outcome']}" if run.get("outcome") else "")
         )
+    secrets = doc.get("secrets_unavailable")
+    if secrets:
+        lines.append(f"Note: {secrets['note']}")
     flt = doc.get("filter")
     if flt:
         shown = [f"{k} {v}" for k, v in flt.items() if v]

@@ -21,6 +21,8 @@ def worst_line(doc: Document) -> str | None:
     if refused:
         n = refused.get("count", 0)
         return f"Config refused: {n} problem(s); the last good config stays applied"
+    if (doc.get("secrets_unavailable") or {}).get("config_changed"):
+        return NOT_DERIVED
     worst = doc.get("worst")
     if not worst or worst["state"] == dv.COMPLETED:
         if doc["in_sync"]:
@@ -36,6 +38,42 @@ def worst_line(doc: Document) -> str | None:
             text = f"{where[0]}: {e['status']}"
         return text + more
     return str(worst["status"])
+
+
+NOT_DERIVED = (
+    "Not derived: the config changed since the last plan and secret values are not set here"
+)
+
+
+def without_secret_values(doc: Document, unresolved: int, config_changed: bool) -> Document:
+    """`doc`, derived where secret values could not be read, saying so. With
+    the config changed since the last plan, the document is the last plan's
+    config's, and it is not in sync: nothing here knows whether the change
+    landed (a PIN cannot be compared without its value)."""
+    if config_changed:
+        note = (
+            f"secret values are not set here ({unresolved} reference(s) unresolved) and "
+            "the config (or provgit) changed since the last plan: its status cannot be "
+            "derived without them; shown is the status of the last plan's config. Run "
+            "`provgit plan` where the secrets are set."
+        )
+    else:
+        note = (
+            f"secret values are not set here ({unresolved} reference(s) unresolved): "
+            "a secret whose value changed since the last plan is not seen."
+        )
+    out = {
+        **doc,
+        "secrets_unavailable": {
+            "unresolved": unresolved,
+            "config_changed": config_changed,
+            "note": note,
+        },
+    }
+    if config_changed:
+        out["in_sync"] = False
+        out["status"] = st.SYNC_INCOMPLETE
+    return out
 
 
 def unique_links(links: Iterable[Document]) -> list[Document]:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from urllib.parse import quote
+
+# What quote(key, safe="") leaves as it is: a key of only these needs no
+# quoting (nearly all of them: a status lists thousands of links).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+
+
+@lru_cache(maxsize=256)
+def _quoted_form(form: str) -> str:
+    return quote(form)
 
 
 def reach_through(
@@ -13,7 +24,10 @@ def reach_through(
         return None
     try:
         return template.format(
-            element=element, form=quote(form), collection=collection, key=quote(key, safe="")
+            element=element,
+            form=_quoted_form(form),
+            collection=collection,
+            key=key if _UNRESERVED(key) else quote(key, safe=""),
         )
     except (KeyError, IndexError, ValueError):
         return None
