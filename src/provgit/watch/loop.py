@@ -275,7 +275,9 @@ class Watcher:
     async def _watch_files(self, ignore: list[Path]) -> None:
         extra = []
         if self.desired is not None:
-            extra.append(reports_dir(self.desired.state, self.o.config, self.o.state_dir))
+            # A directory leading outside through a link is refused at write time.
+            with contextlib.suppress(OSError):
+                extra.append(reports_dir(self.desired.state, self.o.config, self.o.state_dir))
         try:
             await watch_directory(
                 self.o.config,
