@@ -216,7 +216,9 @@ class Watcher:
         self._seed_metrics()
         runner, url = None, self.o.fleet_url
         if not self.o.in_fleet:
-            runner, url = await start_server(self, self.o.host, self.o.port, self.o.token)
+            runner, url = await start_server(
+                self, self.o.host, self.o.port, self.o.token, self.o.webhook_secret
+            )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._on_stop, sig)
