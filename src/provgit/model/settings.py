@@ -6,7 +6,7 @@ import re
 from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -168,7 +168,8 @@ class JournalSettings(Model):
                 f"journal.url must be a postgresql:// URL (got scheme {parts.scheme!r}); "
                 "leave it out to keep the journal in the state directory"
             )
-        if parts.password is not None or "password=" in parts.query.lower():
+        # libpq percent-decodes query keys: `pass%77ord=` is a password too.
+        if parts.password is not None or "password" in unquote(parts.query).lower():
             raise ValueError(
                 "journal.url holds a password: remove it from the URL and write "
                 "journal.password: {env: VARIABLE} (or {file: /path/outside/the/repo})"
