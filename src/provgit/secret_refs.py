@@ -25,7 +25,7 @@ from provgit.model.common import SecretRef
 from provgit.model.findings import Finding, Pointer
 from provgit.model.findings import resolve as resolve_findings
 from provgit.model.state import DesiredState
-from provgit.secrets import SENSITIVE, SecretUnavailable, parse_ref, resolve
+from provgit.secrets import SENSITIVE, NotInFleetSecrets, SecretUnavailable, parse_ref, resolve
 from provgit.source import SETTINGS_FILE
 
 
@@ -52,6 +52,11 @@ def unresolvable(described: str) -> str | None:
     """None when the reference resolves here; else why not (no value, ever)."""
     try:
         resolve(parse_ref(described))
+    except NotInFleetSecrets:
+        return (
+            f"secret {shown(described)} is not mapped for this network under secrets: in "
+            "the fleet file (a network of a fleet reads only its own secrets)"
+        )
     except SecretUnavailable as e:
         if described.startswith("env:"):
             return missing(described)

@@ -36,26 +36,52 @@ class SecretUnavailable(Exception):
     """The reference cannot be resolved here (unset variable, unreadable file)."""
 
 
-# A fleet's network (api/fleet.py): its `{env: NAME}` references resolve through
-# the fleet file's mapping first, so two networks in one process each get their own.
+# A fleet's network (api/fleet.py): its `{env: NAME}` references resolve
+# through the fleet file's mapping for that network, and only through it. The
+# process's environment holds the fleet's journal password and every other
+# network's secrets, and its files are readable by all: a network's config
+# (written by that network's people) must not name them and have them sent
+# to its elements as a PIN.
 _env_overrides: contextvars.ContextVar[Mapping[str, SecretRef] | None] = contextvars.ContextVar(
     "provgit_secret_env", default=None
 )
 
 
 def use_env_overrides(overrides: Mapping[str, SecretRef]) -> None:
-    """In the current context: `{env: NAME}` means `overrides[NAME]` where given."""
+    """In the current context: `{env: NAME}` means `overrides[NAME]`, and a
+    reference the mapping does not give is not usable."""
     _env_overrides.set(MappingProxyType(dict(overrides)))
+
+
+class NotInFleetSecrets(SecretUnavailable):
+    """A fleet network's config names a secret its `secrets:` does not map."""
+
+
+def _fleet_ref(ref: SecretRef) -> SecretRef:
+    """In a fleet network's context, the host's reference that the fleet file
+    maps `ref` to; outside a fleet, `ref` itself."""
+    overrides = _env_overrides.get()
+    if overrides is None:
+        return ref
+    instead = overrides.get(ref.env) if ref.env is not None else None
+    if instead is None:
+        raise NotInFleetSecrets(
+            f"{ref.describe()} is not among this network's secrets in the fleet file: a "
+            "network of a fleet reads only what its own `secrets:` maps (add it there "
+            "and write {env: NAME} in the config)"
+        )
+    return instead
 
 
 def resolve(ref: SecretRef, for_element: bool = True) -> str:
     """The secret's value. `for_element`: it is sent to an element (a PIN, a
     token), so a state directory's signing key is refused (only the network's
     `secret_key` may name one)."""
+    return _resolve(_fleet_ref(ref), for_element)
+
+
+def _resolve(ref: SecretRef, for_element: bool) -> str:
     if ref.env is not None:
-        instead = (_env_overrides.get() or {}).get(ref.env)
-        if instead is not None and instead.env != ref.env:
-            return resolve(instead, for_element)
         value = os.environ.get(ref.env)
         if value is None:
             raise SecretUnavailable(f"environment variable {ref.env} is not set")
@@ -376,8 +402,13 @@ class Fingerprinter:
     def _value(described: str, ref: SecretRef | None, environ: Mapping[str, str]) -> str | None:
         name = described[4:] if described.startswith("env:") else ""
         try:
-            # What `resolve` does for a variable, without the pydantic reference.
-            return environ.get(name) if name else resolve(ref or parse_ref(described))
+            if name and _env_overrides.get() is None:
+                # What `resolve` does for a variable, without the pydantic
+                # reference: a blank one (a CI secret nobody set) is missing.
+                value = environ.get(name)
+                return value if value and value.strip() else None
+            # A fleet network's references go through its mapping (`resolve`).
+            return resolve(ref or parse_ref(described))
         except SecretUnavailable:
             return None
 

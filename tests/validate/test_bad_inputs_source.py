@@ -279,6 +279,24 @@ CASES: dict[str, Case] = {
         {CASE: element("connection: {allow_outside_state_dir: false, path: /tmp/x.sqlite}")},
         ["site/case.yaml:5:50: 'path' must be relative to the state directory"],
     ),
+    # -- reports.dir: the repository keeps the reports in the config root or state dir
+    "reports_dir_absolute": Case(
+        {"provgit.yaml": "version: 1\nnetwork: test\nreports: {dir: /etc/cron.d}\n"},
+        ["provgit.yaml:3:11: 'dir' must be a directory inside the config root or the state"],
+        hint="set PROVGIT_REPORTS_DIR",
+    ),
+    "reports_dir_climbing_out": Case(
+        {"provgit.yaml": "version: 1\nnetwork: test\nreports:\n  dir: .provgit/../../..\n"},
+        ["provgit.yaml:4:3: 'dir' must be a directory inside the config root or the state"],
+    ),
+    "reports_dir_in_home": Case(
+        {"provgit.yaml": "version: 1\nnetwork: test\nreports: {dir: ~/.ssh}\n"},
+        ["provgit.yaml:3:11: 'dir' must be a directory inside the config root"],
+    ),
+    "reports_dir_in_git_hooks": Case(
+        {"provgit.yaml": "version: 1\nnetwork: test\nreports: {dir: .git/hooks}\n"},
+        ["provgit.yaml:3:11: 'dir' must be a directory inside the config root"],
+    ),
     # -- typed options: YAML 1.1 booleans are refused with a hint
     "cos_option_yaml11_no": Case(
         {CASE: cos("{toll_denied: no}")},

@@ -97,7 +97,7 @@ def test_each_network_has_a_schema_of_its_own(network: str, schema: str) -> None
     assert network_schema(network) == schema
 
 
-@pytest.mark.parametrize("network", ["East", "east_1", "-east", "", "a" * 64, "e;drop"])
+@pytest.mark.parametrize("network", ["East", "east_1", "-east", "", "a" * 52, "e;drop"])
 def test_a_network_name_that_could_mix_or_inject_has_no_schema(network: str) -> None:
     with pytest.raises(ValueError):
         network_schema(network)

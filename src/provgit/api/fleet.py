@@ -107,7 +107,7 @@ def _schema_problems(file: str, data: bytes, doc: Any) -> list[str]:
         hint = _HINTS.get(str(e.validator))
         if e.validator == "pattern" and at.endswith("/name"):
             message = f"network name {e.instance!r} is not usable"
-            hint = "use lower-case letters, digits and '-', at most 63, e.g. east-1"
+            hint = "use lower-case letters, digits and '-', at most 51, e.g. east-1"
         elif e.validator == "pattern" and at.endswith(("/repo", "/ref")):
             hint = "a leading '-' would be read by git as an option"
         elif e.validator == "oneOf":

@@ -112,8 +112,9 @@ def write_report(
 ) -> Path | None:
     """Every report of a finished run; the path of `status.json`, or None (said
     in `warnings`) when the reports directory cannot be written."""
-    directory = reports_dir(state, config_root, state_dir)
+    directory: Path | str = state.settings.reports.dir
     try:
+        directory = reports_dir(state, config_root, state_dir)
         return write_status(
             directory,
             result,

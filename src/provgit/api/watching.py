@@ -23,6 +23,7 @@ CLI's `Plan`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ from provgit.journal import leases as lease_ops
 from provgit.journal.backend import database_errors
 from provgit.journal.leases import LEADER, Fences, Lease, LeaseDbError, LeaseStore
 from provgit.journal.location import JournalLocation, journal_location
+from provgit.model.common import SecretRef
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
@@ -64,7 +66,7 @@ from provgit.plan.model import Operation
 from provgit.projection import Target
 from provgit.report.document import GitSource, build_document
 from provgit.report.document_common import status_class
-from provgit.secrets import redact
+from provgit.secrets import SecretUnavailable, redact, resolve
 from provgit.source import IGNORED_DIRS, SETTINGS_FILE, ConfigSource, read_directory
 from provgit.source.git import CommitReader, GitSourceError, resolve_commit, run_git
 from provgit.validate import Validated
@@ -142,6 +144,7 @@ __all__ = [
     "synching",
     "tree_key",
     "unfinished",
+    "webhook_secret",
 ]
 
 Document = dict[str, Any]
@@ -190,3 +193,17 @@ async def call_load_fell(
         return await load_fell(state.settings, network.drivers, pending)
     finally:
         await network.close()
+
+
+def webhook_secret(env: str, file: str | None) -> str | None:
+    """The secret a git host signs its webhook deliveries with: the first line
+    of `file` when given (absolute, outside the repository), else the variable
+    `env`; None when that variable is unset. Raises ValueError (naming the
+    reference, never the value) when a given file cannot be read or is empty."""
+    if file is None and not os.environ.get(env):
+        return None
+    try:
+        ref = SecretRef(file=file) if file is not None else SecretRef(env=env)
+        return resolve(ref, for_element=False)
+    except (SecretUnavailable, ValueError) as e:
+        raise ValueError(f"webhook secret: {e}") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from provgit import aio, exitcodes
-from provgit.api.watching import SETTINGS_FILE, JournalError, PlanOptions
+from provgit.api.watching import SETTINGS_FILE, JournalError, PlanOptions, webhook_secret
 from provgit.cli.common import settings_missing_message, state_dir_for, state_dir_option
 from provgit.cli.plan import plan_options
 from provgit.watch.follower import FollowError
@@ -48,6 +48,23 @@ def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tup
         sdir = state_dir_for(path, state_dir)
         config = path
     return config, sdir, subdir
+
+
+def _credentials(
+    host: str, token_env: str, secret_env: str, secret_file: Path | None
+) -> tuple[str | None, str | None]:
+    """The bearer token and the webhook secret, from the environment or a file."""
+    token = os.environ.get(token_env) or None
+    if not is_loopback(host) and not token:
+        raise click.UsageError(
+            f"--host {host} is not a loopback address: set a bearer token in ${token_env} "
+            "(every request will need it)"
+        )
+    try:
+        file = str(secret_file.absolute()) if secret_file else None
+        return token, webhook_secret(secret_env, file)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
 
 
 @click.command("watch")
@@ -115,6 +132,21 @@ def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tup
     help="Environment variable holding the bearer token for POST /reconcile (and for "
     "every request when --host is not a loopback address).",
 )
+@click.option(
+    "--webhook-secret-env",
+    default="PROVGIT_WEBHOOK_SECRET",
+    show_default=True,
+    help="Environment variable holding the secret of a GitHub or GitLab webhook: "
+    "POST /reconcile then also takes a delivery signed (X-Hub-Signature-256) or "
+    "tokened (X-Gitlab-Token) with it.",
+)
+@click.option(
+    "--webhook-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A file (outside the config repository) whose first line is the webhook "
+    "secret, instead of --webhook-secret-env.",
+)
 @click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain")
 @click.option("--debug", is_flag=True, help="Log more (file change batches).")
 @click.option(
@@ -145,6 +177,8 @@ def command(
     host: str,
     port: int,
     token_env: str,
+    webhook_secret_env: str,
+    webhook_secret_file: Path | None,
     log_format: str,
     debug: bool,
     stop_timeout: float,
@@ -163,16 +197,12 @@ def command(
     drift is found by a periodic resync and reported or corrected (--drift).
 
     A status server answers on --host/--port: / (live page), /status.json,
-    /feed.atom, /metrics (Prometheus), /healthz, POST /reconcile (webhook,
-    bearer token). SIGTERM/SIGINT finish the writes in flight and exit 0;
-    SIGHUP re-reads the config and drops every cache.
+    /feed.atom, /metrics (Prometheus), /healthz, POST /reconcile (webhook:
+    bearer token, GitHub signature or GitLab token). SIGTERM/SIGINT finish
+    the writes in flight and exit 0; SIGHUP re-reads the config and drops
+    every cache.
     """
-    token = os.environ.get(token_env) or None
-    if not is_loopback(host) and not token:
-        raise click.UsageError(
-            f"--host {host} is not a loopback address: set a bearer token in ${token_env} "
-            "(every request will need it)"
-        )
+    token, secret = _credentials(host, token_env, webhook_secret_env, webhook_secret_file)
     config, sdir, subdir = _where(path, repo, ref, state_dir)
     options = WatchOptions(
         config=config.resolve(),
@@ -188,6 +218,7 @@ def command(
         host=host,
         port=port,
         token=token,
+        webhook_secret=secret,
         stop_timeout=stop_timeout,
         lease_seconds=lease_seconds,
         plan=PlanOptions(prune, allow_mass_delete, allow_mass_update, elements),

@@ -81,7 +81,8 @@ def build(
         "refused": list(refused or []),
         "set_these_secrets": secrets,
         "skipped_records": analysis.skipped,
-        "items": [_item(i) for i in items],
+        # Refused: no item reached the YAML, whatever the analysis meant to write.
+        "items": [{**_item(i), "written": False} if refused else _item(i) for i in items],
     }
 
 

@@ -54,7 +54,10 @@ _network: str | None = None  # `--network`: one network of a fleet
 _scoped: contextvars.ContextVar[JournalLocation | None] = contextvars.ContextVar(
     "provgit_journal", default=None
 )
-_NETWORK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# PostgreSQL cuts identifiers at 63 bytes without an error: with the 12 of
+# "provgit_net_", a longer name would share its schema with every name that
+# starts with the same 51 characters.
+_NETWORK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,50}$")
 
 
 def network_schema(network: str) -> str:
@@ -62,7 +65,9 @@ def network_schema(network: str) -> str:
     [a-z0-9-] (the fleet file's schema), so `-` -> `_` keeps them apart and
     the result needs no quoting."""
     if not _NETWORK_NAME.match(network):
-        raise ValueError(f"not a fleet network name: {network!r} (a-z, 0-9 and '-')")
+        raise ValueError(
+            f"not a fleet network name: {network!r} (a-z, 0-9 and '-', at most 51 characters)"
+        )
     return "provgit_net_" + network.replace("-", "_")
 
 

@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 # Any fixed number: the migration's lock (one migrating process at a time).
 _MIGRATION_LOCK = 0x70726F76  # "prov"
@@ -58,7 +58,12 @@ def redact(url: str, password: str | None = None) -> str:
         userinfo, _, host = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}@{host}"
-    query = re.sub(r"(?i)(^|&)password=[^&]*", r"\1password=***", parts.query)
+    # libpq percent-decodes query keys (`pass%77ord=` is `password=`), and
+    # `sslpassword` unlocks the client key: hide the value of every such key.
+    query = "&".join(
+        f"{k}=***" if "password" in unquote(k).lower() and sep else f"{k}{sep}{v}"
+        for k, sep, v in (pair.partition("=") for pair in parts.query.split("&"))
+    )
     shown = urlunsplit((parts.scheme, netloc, parts.path, query, ""))
     return shown.replace(password, "***") if password else shown
 

@@ -23,6 +23,7 @@ To change the schema: append a step, never edit one that has shipped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -136,11 +137,29 @@ CREATE TABLE IF NOT EXISTS suspensions (
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
+# The tables the migrations make (meta aside): in a database without provgit's
+# meta table, one of these is another application's.
+JOURNAL_TABLES = frozenset(
+    m.group(1)
+    for step in MIGRATIONS
+    for statement in step.statements
+    if (m := re.match(r"\s*CREATE TABLE IF NOT EXISTS (\w+)", statement))
+) - {"meta"}
 
 
 def stored_version(db: Db, path: str) -> int:
     """The schema version the journal records (0: a new, empty one). Reads only."""
-    if "meta" not in db.table_names():
+    tables = db.table_names()
+    if "meta" not in tables:
+        foreign = sorted(JOURNAL_TABLES & tables)
+        if foreign:
+            # Creating the rest beside them, then writing runs into theirs,
+            # would change (or break on) someone else's data.
+            raise JournalError(
+                f"the journal {path} is not a provgit journal: it holds tables provgit did "
+                f"not make ({', '.join(foreign)}) and no provgit schema version; nothing was "
+                "changed there: give provgit a database (or schema) of its own"
+            )
         return 0
     row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
     if row is None:

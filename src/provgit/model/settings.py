@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from pathlib import PurePosixPath
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from provgit.model.common import Identifier, Model, SecretRef
+from provgit.model.common import Hinted, Identifier, Model, SecretRef
 from provgit.model.cron import Cron, CronError
 
 Scope = Literal[
@@ -105,10 +106,32 @@ class ApplySettings(Model):
 
 
 class Reports(Model):
+    # Relative to the config root (`.provgit/...`: the state directory). The
+    # repository names where the watcher writes, so a merged change must not
+    # reach /etc or ~/.ssh: an operator's own directory comes from the
+    # environment (PROVGIT_REPORTS_DIR), never from the config.
     dir: str = ".provgit/status"
     git_notes: bool = True
     push_notes: bool = False
     markdown_max_bytes: Annotated[int, Field(ge=1000)] = 60_000
+
+    @field_validator("dir")
+    @classmethod
+    def _inside_config_or_state(cls, v: str) -> str:
+        p = PurePosixPath(v)
+        climbs = ".." in p.parts or ".git" in p.parts
+        if not v.strip() or p.is_absolute() or v.startswith("~") or climbs or "\\" in v:
+            raise Hinted(
+                f"must be a directory inside the config root or the state directory, "
+                f"without '..' or .git (got {v!r}): the repository cannot send the reports "
+                "elsewhere on the machine",
+                "write e.g. dir: .provgit/status (the state directory) or dir: status "
+                "(in the config root); to publish elsewhere, set PROVGIT_REPORTS_DIR in "
+                "provgit's environment",
+            )
+        if "\x00" in v:
+            raise ValueError("must not contain a NUL character")
+        return v
 
 
 class DriftSettings(Model):
@@ -145,7 +168,8 @@ class JournalSettings(Model):
                 f"journal.url must be a postgresql:// URL (got scheme {parts.scheme!r}); "
                 "leave it out to keep the journal in the state directory"
             )
-        if parts.password is not None or "password=" in parts.query.lower():
+        # libpq percent-decodes query keys: `pass%77ord=` is a password too.
+        if parts.password is not None or "password" in unquote(parts.query).lower():
             raise ValueError(
                 "journal.url holds a password: remove it from the URL and write "
                 "journal.password: {env: VARIABLE} (or {file: /path/outside/the/repo})"

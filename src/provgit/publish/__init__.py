@@ -13,6 +13,7 @@ in a git work tree, a note under `refs/notes/provgit` on the applied commit.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,8 +48,10 @@ __all__ = [
     "HTML_FILE",
     "MARKDOWN_FILE",
     "MAX_EVENTS",
+    "REPORTS_DIR_ENV",
     "STATUS_FILE",
     "STATUS_FORMAT",
+    "ReportsDirOutside",
     "Written",
     "build_document",
     "render_all",
@@ -70,14 +73,43 @@ class Written:
     warnings: list[str] = field(default_factory=list)
 
 
+# The operator's own reports directory (any path): the environment is theirs,
+# the repository's `reports.dir` is whoever merged last.
+REPORTS_DIR_ENV = "PROVGIT_REPORTS_DIR"
+
+
+class ReportsDirOutside(OSError):
+    """`reports.dir` reaches outside the config root and state directory
+    through a symbolic link: nothing is written there."""
+
+
 def reports_dir(state: DesiredState, config_root: Path, state_dir: Path) -> Path:
-    """`reports.dir`: relative to the config root; a leading `.provgit` means the state dir."""
+    """`reports.dir`: relative to the config root; a leading `.provgit` means the state dir.
+
+    PROVGIT_REPORTS_DIR overrides it. Raises ReportsDirOutside when the
+    configured directory leads, once symlinks are followed, outside both the
+    config root and the state directory (validation refused '..' and absolute
+    paths already; a link is only seen here)."""
+    override = os.environ.get(REPORTS_DIR_ENV)
+    if override:
+        return Path(override)
     configured = Path(state.settings.reports.dir)
-    if configured.is_absolute():
-        return configured
     if configured.parts and configured.parts[0] == ".provgit":
-        return state_dir.joinpath(*configured.parts[1:])
-    return config_root / configured
+        found = state_dir.joinpath(*configured.parts[1:])
+    else:
+        found = config_root / configured
+    try:
+        real = found.resolve()
+        inside = any(real.is_relative_to(root.resolve()) for root in (config_root, state_dir))
+    except (OSError, RuntimeError):  # a link loop: writing there fails on its own
+        inside = True
+    if not inside:
+        raise ReportsDirOutside(
+            f"reports.dir {state.settings.reports.dir!r} leads outside the config root and "
+            f"the state directory (to {real}, through a symbolic link); nothing was written "
+            f"there: remove the link, or set {REPORTS_DIR_ENV} to publish elsewhere",
+        )
+    return found
 
 
 def publish(path: Path, data: bytes) -> None:

@@ -142,6 +142,12 @@ class LiveStatus:
                 raise
             # Cut off from the journal: the last document, saying so (watch.replica).
             doc = dict(self._doc[2])
+        if desired is None and doc["in_sync"]:
+            # No config read yet, or every one refused since the start: nothing
+            # was compared with the elements, so nothing is known to be in sync
+            # (a network that never validated would say "Sync Completed").
+            doc["in_sync"] = False
+            doc["status"] = "Sync Incomplete"
         doc["watch"] = {
             "mode": "git" if git else "directory",
             "source": self.git_source if git else str(self.o.config),

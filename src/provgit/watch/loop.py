@@ -226,7 +226,9 @@ class Watcher:
         self._seed_metrics()
         runner, url = None, self.o.fleet_url
         if not self.o.in_fleet:
-            runner, url = await start_server(self, self.o.host, self.o.port, self.o.token)
+            runner, url = await start_server(
+                self, self.o.host, self.o.port, self.o.token, self.o.webhook_secret
+            )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._on_stop, sig)
@@ -287,7 +289,9 @@ class Watcher:
     async def _watch_files(self, ignore: list[Path]) -> None:
         extra = []
         if self.desired is not None:
-            extra.append(reports_dir(self.desired.state, self.o.config, self.o.state_dir))
+            # A directory leading outside through a link is refused at write time.
+            with contextlib.suppress(OSError):
+                extra.append(reports_dir(self.desired.state, self.o.config, self.o.state_dir))
         try:
             await watch_directory(
                 self.o.config,

@@ -34,7 +34,9 @@ class WatchOptions:
     debounce_ms: int = 1600
     host: str = "127.0.0.1"
     port: int = 0
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
+    # Checks GitHub's X-Hub-Signature-256 and GitLab's X-Gitlab-Token on POST /reconcile.
+    webhook_secret: str | None = field(default=None, repr=False)
     stop_timeout: float = 10.0
     retry_check_seconds: float = 1.0
     plan: PlanOptions = field(default_factory=PlanOptions)

@@ -7,7 +7,9 @@
   GET  /metrics      Prometheus text format 0.0.4, or OpenMetrics 1.0 when the
                      scraper's Accept asks for application/openmetrics-text
   GET  /healthz      200 while the loop is alive
-  POST /reconcile    fetch and reconcile now (a git host's webhook); token required
+  POST /reconcile    fetch and reconcile now (a git host's webhook): the bearer
+                     token, or a GitHub signature / GitLab token made with the
+                     webhook secret (webhook.py)
   POST /suspend      {"reason": TEXT, "element": NAME?, "who": TEXT?}: hold writes
                      (the network, or one element); token required
   POST /resume       {"element": NAME?, "who": TEXT?}: lift it, run now; token required
@@ -19,13 +21,13 @@ every file descriptor the watcher has, and its runs could open nothing.
 
 On 127.0.0.1 (the default) reads are open; bound anywhere else, every request
 needs `Authorization: Bearer <token>` (the token comes from an environment
-variable, never from the command line, so `ps` does not show it).
+variable, never from the command line, so `ps` does not show it), except
+POST /reconcile, which checks its own three ways in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 from typing import Any, Protocol
 
@@ -34,6 +36,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
 from provgit.render.status_files import status_json
+from provgit.watch.webhook import bearer_ok, verdict
 
 
 class Exposition(Protocol):
@@ -70,16 +73,12 @@ def is_loopback(host: str) -> bool:
 
 PROVIDER: web.AppKey[StatusProvider] = web.AppKey("provider", StatusProvider)
 TOKEN: web.AppKey[str | None] = web.AppKey("token", str)
+WEBHOOK_SECRET: web.AppKey[str | None] = web.AppKey("webhook_secret", str)
 READS_NEED_TOKEN: web.AppKey[bool] = web.AppKey("reads_need_token", bool)
 
 
 def _authorized(request: web.Request) -> bool:
-    token = request.app[TOKEN]
-    if not token:
-        return False
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), token)
+    return bearer_ok(request, request.app[TOKEN])
 
 
 def _deny(message: str, status: int = 401) -> web.Response:
@@ -92,7 +91,9 @@ def _deny(message: str, status: int = 401) -> web.Response:
 
 @web.middleware
 async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.app[READS_NEED_TOKEN] and request.path != "/healthz" and not _authorized(request):
+    # A git host's delivery carries its own proof, not the bearer token.
+    own_auth = request.path in ("/healthz", "/reconcile")
+    if request.app[READS_NEED_TOKEN] and not own_auth and not _authorized(request):
         return _deny("a bearer token is required")
     response: web.StreamResponse = await handler(request)
     response.headers.setdefault("Cache-Control", "no-store")
@@ -150,11 +151,12 @@ def _writer_denied(request: web.Request) -> web.Response | None:
 
 
 async def _reconcile(request: web.Request) -> web.Response:
-    denied = _writer_denied(request)
-    if denied is not None:
-        return denied
-    request.app[PROVIDER].trigger("webhook")
-    return web.json_response({"accepted": True}, status=202)
+    found = await verdict(request, request.app[TOKEN], request.app[WEBHOOK_SECRET])
+    if found.run:
+        request.app[PROVIDER].trigger("webhook")
+    if found.status == 401:
+        return _deny(found.body["error"])
+    return web.json_response(found.body, status=found.status)
 
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
@@ -196,11 +198,15 @@ async def _resume(request: web.Request) -> web.Response:
 
 
 def make_app(
-    provider: StatusProvider, token: str | None, reads_need_token: bool
+    provider: StatusProvider,
+    token: str | None,
+    reads_need_token: bool,
+    webhook_secret: str | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[_guard], client_max_size=1 << 20)
     app[PROVIDER] = provider
     app[TOKEN] = token
+    app[WEBHOOK_SECRET] = webhook_secret
     app[READS_NEED_TOKEN] = reads_need_token
     app.router.add_get("/", _index)
     app.router.add_get("/status.json", _status)
@@ -260,10 +266,14 @@ class _Runner(web.AppRunner):
 
 
 async def start(
-    provider: StatusProvider, host: str, port: int, token: str | None
+    provider: StatusProvider,
+    host: str,
+    port: int,
+    token: str | None,
+    webhook_secret: str | None = None,
 ) -> tuple[web.AppRunner, str]:
     """Bind and serve; returns the runner (to clean up) and the URL actually bound."""
-    app = make_app(provider, token, reads_need_token=not is_loopback(host))
+    app = make_app(provider, token, not is_loopback(host), webhook_secret)
     runner = _Runner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
