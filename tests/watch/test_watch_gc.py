@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 
 from provgit.watch.options import WatchOptions
-from provgit.watch.timers import DEEP_GC_BUSY_SECONDS, Timers, release_freed_memory
+from provgit.watch.timers import (
+    DEEP_GC_BUSY_SECONDS,
+    FROZEN_GROWTH,
+    Timers,
+    release_freed_memory,
+)
 
 
 class _Node:
@@ -70,6 +75,28 @@ def test_frozen_garbage_is_freed_by_a_full_collection_in_a_watcher_never_idle(
     timers._deep_gc_at = time.monotonic() - DEEP_GC_BUSY_SECONDS - 1
     timers.after_run()
     assert survivor() is None
+
+
+def test_garbage_frozen_by_runs_stays_within_a_share_of_the_frozen_objects(
+    tmp_path: Path, gc_as_the_cli_leaves_it: None
+) -> None:
+    # Each run freezes what validation built (load/loader.py gc_frozen), and
+    # the run's garbage with it; commits come faster than DEEP_GC_BUSY_SECONDS.
+    timers = _timers(tmp_path)
+    gc.freeze()
+    timers.after_run()  # the first run
+    base = gc.get_freeze_count()
+    per_run = 1_000
+    first: list[weakref.ref[_Node]] = []
+    most = 0
+    for _ in range(int(4 * FROZEN_GROWTH * base / per_run) + 10):  # 4x what the bound allows
+        garbage = [_cycle() for _ in range(per_run // 2)]  # a _Node and its dict each
+        first = first or garbage
+        gc.freeze()
+        timers.after_run()
+        most = max(most, gc.get_freeze_count())
+    assert most <= base * (1 + FROZEN_GROWTH) + 2 * per_run
+    assert all(g() is None for g in first)
 
 
 @pytest.mark.skipif(
