@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_soak.py [--users 200] [--commits 10000]
         [--every 100] [--clients 2] [--curve FILE] [--snapshots 100,300,600]
-        [--census] [--no-readme]
+        [--census] [--no-readme] [--readme-from FILE]
 
 Setup: the generated network (benchmarks/generate.py) of --users users, cut
 down to 4 simulator elements as in bench_watch.py (`provgit element serve`,
@@ -383,7 +383,13 @@ def main() -> int:
     ap.add_argument("--census", action="store_true", help="live objects by type: what grew")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--show-log", action="store_true", help="print the watcher's log lines")
+    ap.add_argument(
+        "--readme-from", help="write README-watch.md's block from this --curve file, run nothing"
+    )
     a = ap.parse_args()
+    if a.readme_from:
+        write_readme(a, read_curve(a.readme_from))
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     procs: list[subprocess.Popen[str]] = []
     try:
@@ -400,7 +406,7 @@ def main() -> int:
             f"median {statistics.median(soak.seconds):.3f} s per commit"
         )
         if not a.no_readme and not a.snapshots and not a.census:
-            write_readme(a, soak, elapsed)
+            write_readme(a, soak.curve)
         return 0
     finally:
         for p in procs:
@@ -413,29 +419,35 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_readme(a: argparse.Namespace, soak: Soak, elapsed: float) -> None:
-    curve = soak.curve
-    at100 = next((p["rss_mb"] for p in curve if p["commits"] == a.every), curve[0]["rss_mb"])
+def write_readme(a: argparse.Namespace, curve: list[dict[str, Any]]) -> None:
+    """The curve's block in README-watch.md: the first sample, the one at
+    --every, every 500th commit and the last."""
+    at100 = next((p for p in curve if p["commits"] == a.every), curve[0])
     last = curve[-1]
-    growth = (last["rss_mb"] - at100) / at100 * 100
+    growth = (last["rss_mb"] - at100["rss_mb"]) / at100["rss_mb"] * 100
+    loads = [p["load"] for p in curve]
     lines = [
         "<!-- bench_soak:start -->",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPU(s), "
-        f"{a.users:,} users on 4 simulators, {a.commits:,} commits applied one after "
-        f"the other in {elapsed:.0f} s (median {statistics.median(soak.seconds):.3f} s "
-        f"per commit), {a.clients} status clients polling.",
+        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} CPU(s), "
+        f"{a.users:,} users on 4 simulators, {last['commits']:,} commits applied one after "
+        f"the other in {last['seconds']:.0f} s ({last['seconds'] / last['commits']:.2f} s "
+        f"per commit), {a.clients} status clients polling, load (1 min) "
+        f"{min(loads):.0f}-{max(loads):.0f}.",
         "",
-        f"RSS after {last['commits']:,} commits: {last['rss_mb']} MB; after {a.every}: "
-        f"{at100} MB ({growth:+.1f} %; the floor is within 10 %).",
+        f"RSS after {last['commits']:,} commits: {last['rss_mb']} MB; after "
+        f"{at100['commits']}: {at100['rss_mb']} MB ({growth:+.1f} %; the floor is within 10 %).",
         "",
-        "| commits | RSS MB | frozen objects | GC-tracked objects | load (1 min) |",
-        "| ---: | ---: | ---: | ---: | ---: |",
+        "| commits | RSS MB | malloc in use MB | malloc free MB | SQLite MB | frozen objects "
+        "| threads | load (1 min) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for p in curve:
-        lines.append(
-            f"| {p['commits']:,} | {p['rss_mb']} | {p['frozen']:,} | {p['gc_objects']:,} "
-            f"| {p['load']} |"
-        )
+        if p is curve[0] or p is at100 or p is last or p["commits"] % 500 == 0:
+            lines.append(
+                f"| {p['commits']:,} | {p['rss_mb']} | {p.get('malloc_used_mb', '')} "
+                f"| {p.get('malloc_free_mb', '')} | {p.get('sqlite_mb', '')} | {p['frozen']:,} "
+                f"| {p['threads']} | {p['load']} |"
+            )
     lines.append("<!-- bench_soak:end -->")
     block = "\n".join(lines)
     path = HERE / "README-watch.md"
@@ -450,6 +462,13 @@ def write_readme(a: argparse.Namespace, soak: Soak, elapsed: float) -> None:
     else:
         text += "\n## Soak: memory over applied commits\n\n" + block + "\n"
     path.write_text(text)
+
+
+def read_curve(path: str) -> list[dict[str, Any]]:
+    """The samples a --curve file kept (a run stopped early included)."""
+    with open(path) as f:
+        found = [json.loads(line) for line in f if line.strip()]
+    return [p for p in found if "rss_mb" in p]
 
 
 if __name__ == "__main__":
