@@ -21,6 +21,7 @@ from provgit.watch.timers import (
     DEEP_GC_BUSY_SECONDS,
     FROZEN_GROWTH,
     Timers,
+    limit_malloc_arenas,
     release_freed_memory,
 )
 
@@ -110,3 +111,17 @@ def test_freed_heap_pages_are_handed_back_after_every_run_on_glibc(
     # the soak benchmark's curve (benchmarks/README-watch.md), not a test's.
     assert release_freed_memory()
     _timers(tmp_path).after_run()
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
+    reason="arenas are glibc's",
+)
+def test_malloc_arenas_are_limited_unless_the_environment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What the limit saves is the soak benchmark's curve, not a test's.
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_malloc_arenas()  # glibc took the setting
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert not limit_malloc_arenas()  # the admin's, read by glibc at start, stands
