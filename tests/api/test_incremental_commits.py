@@ -114,3 +114,37 @@ def test_commit_after_commit_the_watcher_validates_as_a_cold_validation(
             commit_and_compare(["revert"])
     # Valid commits were answered by the facts, and broken ones were caught.
     assert answered["fast"] and answered["invalid"], answered
+
+
+def test_commit_after_commit_the_watchers_caches_hold_only_the_current_commits_files(
+    tmp_path: Path,
+) -> None:
+    # A watcher lives for weeks of commits: what it keeps between them is the
+    # last commit's files, whatever came before (the #16 soak's bound).
+    rng = random.Random(7)
+    tree = Tree(tmp_path / "cfg", rng)
+    git(tree.root, "init", "-q", "-b", "main")
+    cache = StageCache(tmp_path / "state")
+    reader = CommitReader(tree.root, "", "cfg@main")
+    seen: list[set[tuple[str, str]]] = []  # each commit's files
+    for n in range(30):
+        edits = BREAKING if n % 5 == 4 else EDITS  # refused commits among them
+        saved = tree.snapshot()
+        tree.edit(edits)
+        tree.flush()
+        git(tree.root, "add", "-A")
+        git(tree.root, "commit", "-q", "--allow-empty", "-m", str(n))
+        source = reader.read(git(tree.root, "rev-parse", "HEAD"))
+        cache.validate(source)
+        seen.append({(f.path, f.blob_id) for f in source.files})
+        if edits is BREAKING:
+            tree.restore(saved)
+    tree_blobs = {line.split()[2] for line in git(tree.root, "ls-tree", "-r", "HEAD").splitlines()}
+    current = {f.blob_id for f in source.files}
+    files = {(f.path, f.blob_id) for f in source.files}
+    assert current <= set(reader.blobs) <= tree_blobs  # other files read (audio) too
+    assert set(cache._docs) <= current
+    assert set(cache._built) <= files
+    assert set(cache._facts) <= files
+    # Kept from the last commit valid by the facts alone: one commit's, not all.
+    assert any(set(cache._keyed) <= f for f in seen)

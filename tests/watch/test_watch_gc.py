@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from provgit.watch.options import WatchOptions
-from provgit.watch.timers import DEEP_GC_BUSY_SECONDS, Timers, release_freed_memory
+from provgit.watch.timers import (
+    DEEP_GC_BUSY_SECONDS,
+    FROZEN_GROWTH,
+    Timers,
+    limit_malloc_arenas,
+    release_freed_memory,
+)
 
 
 class _Node:
@@ -72,6 +78,28 @@ def test_frozen_garbage_is_freed_by_a_full_collection_in_a_watcher_never_idle(
     assert survivor() is None
 
 
+def test_garbage_frozen_by_runs_stays_within_a_share_of_the_frozen_objects(
+    tmp_path: Path, gc_as_the_cli_leaves_it: None
+) -> None:
+    # Each run freezes what validation built (load/loader.py gc_frozen), and
+    # the run's garbage with it; commits come faster than DEEP_GC_BUSY_SECONDS.
+    timers = _timers(tmp_path)
+    gc.freeze()
+    timers.after_run()  # the first run
+    base = gc.get_freeze_count()
+    per_run = 1_000
+    first: list[weakref.ref[_Node]] = []
+    most = 0
+    for _ in range(int(4 * FROZEN_GROWTH * base / per_run) + 10):  # 4x what the bound allows
+        garbage = [_cycle() for _ in range(per_run // 2)]  # a _Node and its dict each
+        first = first or garbage
+        gc.freeze()
+        timers.after_run()
+        most = max(most, gc.get_freeze_count())
+    assert most <= base * (1 + FROZEN_GROWTH) + 2 * per_run
+    assert all(g() is None for g in first)
+
+
 @pytest.mark.skipif(
     not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
     reason="malloc_trim is glibc's",
@@ -83,3 +111,17 @@ def test_freed_heap_pages_are_handed_back_after_every_run_on_glibc(
     # the soak benchmark's curve (benchmarks/README-watch.md), not a test's.
     assert release_freed_memory()
     _timers(tmp_path).after_run()
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
+    reason="arenas are glibc's",
+)
+def test_malloc_arenas_are_limited_unless_the_environment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What the limit saves is the soak benchmark's curve, not a test's.
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_malloc_arenas()  # glibc took the setting
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert not limit_malloc_arenas()  # the admin's, read by glibc at start, stands

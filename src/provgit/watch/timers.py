@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from provgit.watch.options import WatchOptions
 from provgit.watch.triggers import every
@@ -30,6 +32,14 @@ DEEP_GC_BUSY_SECONDS = 600.0
 # Objects left by the runs since the last freeze beyond which they are frozen
 # (a one-user change at 100,000 users leaves a few thousand).
 FREEZE_AT_OBJECTS = 200_000
+# or once the frozen objects grew by this share since the last one. Each run
+# freezes what validation built (load/loader.py `gc_frozen`), and with it
+# whatever of the run was garbage or became garbage later: about 70 objects a
+# commit at 200 users, 0.02 MB, never freed in a watcher committed to faster
+# than DEEP_GC_BUSY_SECONDS (the #16 soak: +14 % RSS in 900 commits). As
+# CPython's own rule for its oldest generation, a share of what a full
+# collection walks: its cost stays in proportion to the growth it frees.
+FROZEN_GROWTH = 0.10
 # The confirming read of held removals starts this long after the grace ends.
 CONFIRM_MARGIN_SECONDS = 0.05
 
@@ -55,6 +65,11 @@ class Timers:
         self._confirm: asyncio.TimerHandle | None = None
         self._deep_gc_due = False
         self._deep_gc_at = time.monotonic()
+        # Frozen objects after the last full collection (None: none yet) and
+        # after the last run.
+        self._frozen_base: int | None = None
+        self._frozen_last = gc.get_freeze_count()
+        limit_malloc_arenas()  # before the runs' worker threads allocate
 
     def start(self, git: bool) -> list[asyncio.Task[None]]:
         """The resync tick, and in git mode the fetch tick."""
@@ -168,12 +183,28 @@ class Timers:
             if len(gc.get_objects(generation=2)) > FREEZE_AT_OBJECTS:
                 gc.freeze()  # survivors of many small runs: out of the way too
         self._deep_gc_due = True
-        release_freed_memory()
-        if time.monotonic() - self._deep_gc_at > DEEP_GC_BUSY_SECONDS:
-            # Busy for long: frozen objects that became cyclic garbage since
-            # are freed only by a full collection; one now and then, even
-            # between two runs, keeps them bounded.
+        if self._deep_collect_due():
+            # Frozen objects that became cyclic garbage are freed only by a
+            # full collection; one now and then, even between two runs, keeps
+            # them bounded.
             self._deep_collect()
+        else:
+            release_freed_memory()
+
+    def _deep_collect_due(self) -> bool:
+        """Busy for long, or the frozen objects grew by FROZEN_GROWTH since the
+        last full collection (not counting a big run's: see after_run)."""
+        frozen = gc.get_freeze_count()
+        grew, self._frozen_last = frozen - self._frozen_last, frozen
+        if self._frozen_base is None:
+            self._frozen_base = frozen  # the first run: the measure
+        elif grew > FREEZE_AT_OBJECTS:
+            # A big run: what it froze moves the measure up (walking it now
+            # would cost seconds the next commit waits for).
+            self._frozen_base += grew
+        elif frozen > self._frozen_base * (1 + FROZEN_GROWTH):
+            return True
+        return time.monotonic() - self._deep_gc_at > DEEP_GC_BUSY_SECONDS
 
     def _deep_collect(self) -> None:
         gc.unfreeze()
@@ -182,9 +213,40 @@ class Timers:
         release_freed_memory()
         self._deep_gc_due = False
         self._deep_gc_at = time.monotonic()
+        self._frozen_base = self._frozen_last = gc.get_freeze_count()
 
 
-_TRIM: list[Callable[[int], int] | None] = []
+# glibc's malloc gives a thread that finds the arenas busy one of its own, up
+# to 8 per core; what each keeps free stays out of the others' reach (the #16
+# soak: 5 MB more held free in the heaps, growing as the thread pool grew). Two
+# are enough for a watcher: its threads mostly wait on the GIL anyway.
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's malloc.h
+_LIBC: list[Any] = []
+
+
+def _glibc() -> Any:
+    """glibc's malloc calls (ctypes), or None where they are not (musl, macOS)."""
+    if not _LIBC:
+        import ctypes  # only here: not every watcher start pays for it
+
+        try:
+            libc = ctypes.CDLL(None)
+            _ = (libc.malloc_trim, libc.mallopt)  # both, or neither
+            _LIBC.append(libc)
+        except (AttributeError, OSError):
+            _LIBC.append(None)
+    return _LIBC[0]
+
+
+def limit_malloc_arenas() -> bool:
+    """At most MALLOC_ARENAS malloc arenas in this process from now on (arenas
+    already made stay); False where there is no such setting, or MALLOC_ARENA_MAX
+    in the environment said otherwise (glibc read it at start)."""
+    libc = _glibc()
+    if libc is None or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    return bool(libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS) == 1)
 
 
 def release_freed_memory() -> bool:
@@ -196,15 +258,8 @@ def release_freed_memory() -> bool:
     watcher's RSS crept up run after run with no Python object accumulating
     (the #16 soak: +11 % from 100 to 600 commits). About 3 ms at 100,000 users
     (a 750 MB heap), between runs."""
-    if not _TRIM:
-        import ctypes  # only here: not every watcher start pays for it
-
-        try:
-            _TRIM.append(ctypes.CDLL(None).malloc_trim)
-        except (AttributeError, OSError):  # not glibc: musl, macOS, Windows
-            _TRIM.append(None)
-    trim = _TRIM[0]
-    if trim is None:
+    libc = _glibc()
+    if libc is None:
         return False
-    trim(0)
+    libc.malloc_trim(0)
     return True
