@@ -386,19 +386,14 @@ class Watcher:
         if gate is not None:
             gate.close()
             try:
-                await asyncio.wait_for(
-                    asyncio.gather(gate.drained(), self._takeover_drained()), self.o.stop_timeout
-                )
+                runs = [gate.drained()] + ([self.takeovers.drained()] if self.takeovers else [])
+                await asyncio.wait_for(asyncio.gather(*runs), self.o.stop_timeout)
             except TimeoutError:
                 self.log.warning("stop_timeout", in_flight=gate.in_flight)
             # The engine journals an answer right after it arrives; give it that moment.
             await asyncio.sleep(JOURNAL_GRACE_SECONDS)
         if task is not None and not task.done():
             task.cancel()
-
-    async def _takeover_drained(self) -> None:
-        if self.takeovers is not None:
-            await self.takeovers.drained()
 
     def reload(self) -> None:
         """SIGHUP's work (for a watcher run in-process)."""
