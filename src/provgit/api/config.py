@@ -218,17 +218,26 @@ class Config:
         )
         if remembered is not None:
             return remembered
+        from provgit.api.planning_shared import plan_shared_change, plan_shared_light
+
+        # Without every user's model when the files' stored facts settle the validation.
+        light = (
+            None
+            if options.claim
+            else await plan_shared_light(source, self.root, self.state_dir, options)
+        )
+        if light is not None and not isinstance(light, str):
+            return light
         state = self.state()
         unknown = [e for e in options.elements if e not in state.elements]
         if unknown:
             raise UsageProblem(
                 f"unknown element(s): {', '.join(unknown)} (known: {', '.join(state.elements)})"
             )
-        from provgit.api.planning_shared import plan_shared_change
-
-        changed = await plan_shared_change(state, source, self.root, self.state_dir, options)
-        if changed is not None:
-            return changed
+        if light == "state":
+            changed = await plan_shared_change(state, source, self.root, self.state_dir, options)
+            if changed is not None:
+                return changed
         return await plan_network(state, source, self.root, self.state_dir, options)
 
     def sign(self, run: PlanRun) -> SignedPlan:

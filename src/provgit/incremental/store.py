@@ -289,47 +289,51 @@ class TargetStore:
         records they have now, `resources` their (kind, key). The stored digest
         becomes `digest`. Returns per element the records whose desired state
         (fields, dependencies, origin) changed: the only ones to plan again."""
-        dumps, loads = marshal.dumps, marshal.loads
-        moved: dict[str, set[RecordRef]] = {}
+        dumps = marshal.dumps
         with contextlib.closing(sqlite3.connect(self.path)) as db:
-            before: dict[tuple[str, str, str], tuple[object, ...]] = {}
-            for element, refs in old.items():
-                for coll, key in refs:
-                    row = db.execute(
-                        "SELECT fields, depends, origin FROM records "
-                        "WHERE element = ? AND collection = ? AND key = ?",
-                        (element, coll, key),
-                    ).fetchone()
-                    if row is not None:
-                        before[(element, coll, key)] = tuple(
-                            None if v is None else loads(v) for v in row
-                        )
-            db.executemany(
-                "DELETE FROM records WHERE element = ? AND collection = ? AND key = ?",
-                list(before),
+            # The old records by one join, not one SELECT per record (32,026 for
+            # a template at 100,000 users).
+            db.execute(
+                "CREATE TEMP TABLE old (element TEXT, collection TEXT, key TEXT, "
+                "PRIMARY KEY (element, collection, key)) WITHOUT ROWID"
             )
-            after: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+            db.executemany(
+                "INSERT OR IGNORE INTO old VALUES (?, ?, ?)",
+                [(el, c, k) for el, refs in old.items() for c, k in refs],
+            )
+            before: dict[tuple[str, str, str], tuple[bytes, bytes | None, bytes | None]] = {
+                (el, c, k): (f, d, o)
+                for el, c, k, f, d, o in db.execute(
+                    "SELECT r.element, r.collection, r.key, r.fields, r.depends, r.origin "
+                    "FROM old JOIN records AS r USING (element, collection, key)"
+                )
+            }
+            db.execute(
+                "DELETE FROM records WHERE (element, collection, key) IN "
+                "(SELECT element, collection, key FROM old)"
+            )
+            db.execute("DROP TABLE old")
+            after: dict[tuple[str, str, str], tuple[bytes, bytes | None, bytes | None]] = {}
             for element, collections in new.records.items():
                 depends = new.depends.get(element, {})
                 origin = new.origin.get(element, {})
                 for coll, recs in collections.items():
                     for key, fields in recs.items():
-                        dep = depends.get((coll, key))
-                        org = origin.get((coll, key))
+                        # Dumped as `save` dumps them, so an unchanged row is
+                        # mostly told by its bytes alone.
                         after[(element, coll, key)] = (
-                            fields,
-                            None if dep is None else [list(d) for d in dep],
-                            None if org is None else list(org),
+                            dumps(fields),
+                            _dumps_or_none(depends.get((coll, key))),
+                            _dumps_or_none(origin.get((coll, key))),
                         )
             db.executemany(
                 "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    (el, c, k, dumps(f), _dumps_or_none(d), _dumps_or_none(o))
-                    for (el, c, k), (f, d, o) in after.items()
-                ),
+                [(el, c, k, f, d, o) for (el, c, k), (f, d, o) in after.items()],
             )
+            moved: dict[str, set[RecordRef]] = {}
             for ref in before.keys() | after.keys():
-                if _plain(before.get(ref)) != _plain(after.get(ref)):
+                was, now = before.get(ref), after.get(ref)
+                if was != now and _plain(was) != _plain(now):
                     moved.setdefault(ref[0], set()).add((ref[1], ref[2]))
             self._relocate(db, new, resources)
             db.execute("UPDATE meta SET v = ? WHERE k = 'digest'", (dumps(digest),))
@@ -363,14 +367,16 @@ def _dumps_or_none(value: Any) -> bytes | None:
     return None if value is None else marshal.dumps(value)
 
 
-def _plain(stored: tuple[object, ...] | None) -> object:
-    """A stored row's desired state in one comparable shape (tuples and lists
-    alike: marshal gives back what it was given)."""
+def _plain(stored: tuple[bytes, bytes | None, bytes | None] | None) -> object:
+    """A stored row's desired state in one comparable shape (marshal may give
+    the same value other bytes, and a row written by an older version holds
+    lists where this one dumps tuples)."""
     if stored is None:
         return None
+    loads = marshal.loads
     fields, depends, origin = stored
     return (
-        fields,
-        None if depends is None else [list(d) for d in depends],  # type: ignore[attr-defined]
-        None if origin is None else list(origin),  # type: ignore[call-overload]
+        loads(fields),
+        None if depends is None else [list(d) for d in loads(depends)],
+        None if origin is None else list(loads(origin)),
     )
