@@ -43,6 +43,7 @@ from provgit.plan import PlanOptions
 from provgit.projection import Target, project
 from provgit.projection.project import RecordRef
 from provgit.projection.reach import CONNECTION_FIELDS, element_reach
+from provgit.secrets import Fingerprinter
 from provgit.source import ConfigSource
 from provgit.validate.by_file import network_if_valid
 from provgit.validate.cache import files_key, recording_reads
@@ -105,6 +106,8 @@ class _Memo:
     meta: memo.MemoMeta
     owners: shared.Owners
     targets: TargetStore
+    # Its references fingerprinted (each once a run: the new digest reuses them).
+    fingerprints: Fingerprinter
 
 
 def _memo(source: ConfigSource, state_dir: Path, options: PlanOptions) -> _Memo | None:
@@ -124,7 +127,7 @@ def _memo(source: ConfigSource, state_dir: Path, options: PlanOptions) -> _Memo 
     light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
     fp = fingerprinter(light, state_dir)
     was, _ = memo.inputs_digest(source, meta.inputs, fp, options, files_key(owners.files, []))
-    return _Memo(store, meta, owners, targets) if was == meta.digest else None
+    return _Memo(store, meta, owners, targets, fp) if was == meta.digest else None
 
 
 async def plan_shared_light(
@@ -176,7 +179,7 @@ async def _plan_view(
     state = view.network
     if state.settings != meta.settings:
         return None  # settings set every sharing scope: the reach is everything
-    fp = fingerprinter(state, state_dir)
+    fp = memo_now.fingerprints  # the same settings, so the same key
     hosts = element_reach(meta.elements, state.elements)
     if hosts is None or _reconnected(meta.elements, state.elements):
         return None
@@ -216,15 +219,23 @@ async def _plan_view(
             observations[name], latest = found
             changes = dict(latest)
             mine = moved.get(name, set())
-            if mine:
+            extra = mine - latest.keys()  # not in the feed since the memo's revision
+            now = observations[name].revision
+            if extra and now is not None and cache.revision(name) == now:
+                # The cache is of the element as it is now: just those records.
+                got = cache.fields_of(name, extra)
+                if got is None:
+                    return None
+                cache.still_current(name)
+                changes.update(got)
+            elif mine:
                 # One element's cache at a time (300,000 records in all), dropped
                 # before the next is read.
-                got = await _from_cache(network, cache, name, known[name], observations[name])
-                # Not in the feed since the memo's revision: as the cache has them.
-                if extra := mine - latest.keys():
-                    if got is None:
+                cached = await _from_cache(network, cache, name, known[name], observations[name])
+                if extra:
+                    if cached is None:
                         return None
-                    changes.update({(c, k): got.get(c, {}).get(k) for c, k in extra})
+                    changes.update({(c, k): cached.get(c, {}).get(k) for c, k in extra})
             desired = _desired(name, changes, mine, partial, targets)
             replans[name] = Replan(known[name], changes, desired)
         plan, kept = plan_incrementally(

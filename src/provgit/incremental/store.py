@@ -291,6 +291,9 @@ class TargetStore:
         (fields, dependencies, origin) changed: the only ones to plan again."""
         dumps = marshal.dumps
         with contextlib.closing(sqlite3.connect(self.path)) as db:
+            # The pages a large replace reads and rewrites, held (64 MB; the
+            # 2 MB default reads many of them from the file again).
+            db.execute("PRAGMA cache_size = -65536")
             # The old records by one join, not one SELECT per record (32,026 for
             # a template at 100,000 users).
             db.execute(
@@ -313,28 +316,24 @@ class TargetStore:
                 "(SELECT element, collection, key FROM old)"
             )
             db.execute("DROP TABLE old")
-            after: dict[tuple[str, str, str], tuple[bytes, bytes | None, bytes | None]] = {}
+            rows: list[tuple[str, str, str, bytes, bytes | None, bytes | None]] = []
+            moved: dict[str, set[RecordRef]] = {}
             for element, collections in new.records.items():
                 depends = new.depends.get(element, {})
                 origin = new.origin.get(element, {})
                 for coll, recs in collections.items():
                     for key, fields in recs.items():
+                        dep, org = depends.get((coll, key)), origin.get((coll, key))
                         # Dumped as `save` dumps them, so an unchanged row is
                         # mostly told by its bytes alone.
-                        after[(element, coll, key)] = (
-                            dumps(fields),
-                            _dumps_or_none(depends.get((coll, key))),
-                            _dumps_or_none(origin.get((coll, key))),
-                        )
-            db.executemany(
-                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
-                [(el, c, k, f, d, o) for (el, c, k), (f, d, o) in after.items()],
-            )
-            moved: dict[str, set[RecordRef]] = {}
-            for ref in before.keys() | after.keys():
-                was, now = before.get(ref), after.get(ref)
-                if was != now and _plain(was) != _plain(now):
-                    moved.setdefault(ref[0], set()).add((ref[1], ref[2]))
+                        row = (dumps(fields), _dumps_or_none(dep), _dumps_or_none(org))
+                        rows.append((element, coll, key, *row))
+                        was = before.pop((element, coll, key), None)
+                        if was != row and _plain(was) != _shape(fields, dep, org):
+                            moved.setdefault(element, set()).add((coll, key))
+            for element, coll, key in before:  # records the resources no longer have
+                moved.setdefault(element, set()).add((coll, key))
+            db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
             self._relocate(db, new, resources)
             db.execute("UPDATE meta SET v = ? WHERE k = 'digest'", (dumps(digest),))
             db.commit()
@@ -343,8 +342,16 @@ class TargetStore:
     @staticmethod
     def _relocate(db: sqlite3.Connection, new: Target, resources: set[tuple[str, str]]) -> None:
         """Where the replaced resources land now (`landing`, `resources`)."""
-        db.executemany("DELETE FROM landing WHERE kind = ? AND resource = ?", list(resources))
-        db.executemany("DELETE FROM resources WHERE kind = ? AND resource = ?", list(resources))
+        db.execute(
+            "CREATE TEMP TABLE gone (kind TEXT, resource TEXT, PRIMARY KEY (kind, resource)) "
+            "WITHOUT ROWID"
+        )
+        db.executemany("INSERT OR IGNORE INTO gone VALUES (?, ?)", list(resources))
+        for table in ("landing", "resources"):
+            db.execute(
+                f"DELETE FROM {table} WHERE (kind, resource) IN (SELECT kind, resource FROM gone)"
+            )
+        db.execute("DROP TABLE gone")
         landing: dict[tuple[str, str], dict[str, RecordRef]] = {}
         for element, collections in new.records.items():
             origin = new.origin.get(element, {})
@@ -368,15 +375,23 @@ def _dumps_or_none(value: Any) -> bytes | None:
 
 
 def _plain(stored: tuple[bytes, bytes | None, bytes | None] | None) -> object:
-    """A stored row's desired state in one comparable shape (marshal may give
-    the same value other bytes, and a row written by an older version holds
-    lists where this one dumps tuples)."""
+    """A stored row's desired state in `_shape` (a row written by an older
+    version holds lists where this one dumps tuples)."""
     if stored is None:
         return None
     loads = marshal.loads
     fields, depends, origin = stored
-    return (
+    return _shape(
         loads(fields),
-        None if depends is None else [list(d) for d in loads(depends)],
-        None if origin is None else list(loads(origin)),
+        None if depends is None else loads(depends),
+        None if origin is None else loads(origin),
+    )
+
+
+def _shape(fields: object, depends: Any, origin: Any) -> object:
+    """A record's desired state in one comparable shape (tuples and lists alike)."""
+    return (
+        fields,
+        None if depends is None else [list(d) for d in depends],
+        None if origin is None else list(origin),
     )
