@@ -21,13 +21,13 @@ Internal to the API (`provgit.api`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from provgit.api.network import Network, connect, fingerprinter
-from provgit.api.planning import PlanRun, _read_changes, _refresh_cache
+from provgit.api.planning import PlanRun, _read_changes, _refresh_cache, plan_network
 from provgit.incremental import disk as memo
 from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs
@@ -128,6 +128,31 @@ def _memo(source: ConfigSource, state_dir: Path, options: PlanOptions) -> _Memo 
     fp = fingerprinter(light, state_dir)
     was, _ = memo.inputs_digest(source, meta.inputs, fp, options, files_key(owners.files, []))
     return _Memo(store, meta, owners, targets, fp) if was == meta.digest else None
+
+
+async def plan_changed(
+    source: ConfigSource,
+    config_root: Path,
+    state_dir: Path,
+    options: PlanOptions,
+    validated: Callable[[], DesiredState],
+) -> PlanRun:
+    """The plan after a config change: through the shared path without every
+    user's model when it can, else with the validated state (`validated`:
+    `InvalidConfig` when it does not validate), else in full."""
+    light = (
+        "full"
+        if options.claim
+        else await plan_shared_light(source, config_root, state_dir, options)
+    )
+    if not isinstance(light, str):
+        return light
+    state = validated()
+    if light == "state":
+        changed = await plan_shared_change(state, source, config_root, state_dir, options)
+        if changed is not None:
+            return changed
+    return await plan_network(state, source, config_root, state_dir, options)
 
 
 async def plan_shared_light(
