@@ -42,7 +42,7 @@ from provgit.observe import Observation, ObservationCache, ObservedRecords
 from provgit.plan import PlanOptions
 from provgit.projection import Target, project
 from provgit.projection.project import RecordRef
-from provgit.projection.reach import CONNECTION_FIELDS, element_reach
+from provgit.projection.reach import CONNECTION_FIELDS, DependencyIndex, element_reach
 from provgit.secrets import Fingerprinter
 from provgit.source import ConfigSource
 from provgit.validate.by_file import network_if_valid
@@ -210,7 +210,10 @@ async def _plan_view(
         return None
     parsed = ParseCache(state_dir / "cache")
     changed = shared.changed_resources(owners, view.defines, source, parsed)
-    reached = view.index().reach(changed, hosts, state)
+    # The reverse edges of 100,000 users are read only when a template, a role
+    # or a partner changed: a COS or a prompt reaches no user.
+    readers = hosts or changed.keys() & {"templates", "roles"}
+    reached = (view.index() if readers else DependencyIndex()).reach(changed, hosts, state)
     names = list(meta.elements)
     entries = {n: store.load_element(n) for n in names}
     if reached is None or any(e is None or e.version != meta.digest for e in entries.values()):
