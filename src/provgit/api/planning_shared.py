@@ -122,6 +122,8 @@ def _memo(source: ConfigSource, state_dir: Path, options: PlanOptions) -> _Memo 
     targets = TargetStore(store.target_path)
     if meta is None or owners is None or owners.digest != meta.digest:
         return None
+    if any(e.read_only for e in meta.elements.values()):
+        return None  # status compares a read-only element's full reading: observe it
     if targets.digest() != meta.digest:
         return None
     light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
@@ -167,7 +169,7 @@ async def plan_shared_light(
     if found is None:
         return "full"
     network = network_if_valid(source, state_dir / "cache")
-    if network is None:
+    if network is None or any(e.read_only for e in network.elements.values()):
         return "state"  # a finding to report, or one the facts cannot settle
     view = light_view(found.owners, network, source, ParseCache(state_dir / "cache"))
     if view is None:
@@ -188,7 +190,9 @@ async def plan_shared_change(
     found = _memo(source, state_dir, options)
     if found is None:
         return None
-    return await _plan_view(view_of(state), found, source, config_root, state_dir, options)
+    run = await _plan_view(view_of(state), found, source, config_root, state_dir, options)
+    # The whole state: a read-only element's status is derived from it.
+    return None if run is None else PlanRun(run.plan, state, source)
 
 
 # long: one guarded sequence in which every step may send the plan to the full path
