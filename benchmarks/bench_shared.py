@@ -2,7 +2,7 @@
 that used to miss the plan memo and plan the whole network.
 
     .venv/bin/python benchmarks/bench_shared.py [--users 100000] [--runs 5]
-        [--source DIR] [--reuse]
+        [--source DIR] [--reuse] [--src DIR ...]
 
 Steps: copy the generated network (or --source) to a work directory; put every
 record it projects onto its 15 embedded elements (as an apply would; --reuse
@@ -19,6 +19,13 @@ of the process, with the 1-minute load average when it started. Medians.
 
 Also times a full plan (PROVGIT_NO_MEMO=1) as the reference: what each of
 these cost before. Floors (issue 16): <= 2.5 s and <= 800 MB at 100,000 users.
+
+`--src DIR` (twice or more: an A/B) runs each tree's sources (PYTHONPATH)
+with its own copy of the config and state (the code is in the memo's digest:
+one state shared by two trees would re-plan in full at every switch), warmed
+per tree, and the trees' runs interleaved (A, B, A, B: the same load), each
+tree given the same edit. A plan refused for safety (exit 3: over
+`safety.max_updates`) is computed in full all the same and counts.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -83,37 +90,55 @@ def timed_plan(root: Path, state_dir: Path, env: dict[str, str]) -> tuple[float,
     elapsed = time.perf_counter() - t
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code
-    if code not in (0, 2):
+    if code not in (0, 2, 3):
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"provgit plan failed ({code}): {err[-2000:]}")
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def measure(
-    label: str,
-    runs: int,
-    step: Callable[[int], None],
-    root: Path,
-    state: Path,
-    env: dict[str, str],
-) -> None:
-    walls: list[float] = []
-    cpus: list[float] = []
-    rss: list[float] = []
-    loads: list[float] = []
-    for i in range(runs):
-        step(i)
-        loads.append(os.getloadavg()[0])
-        wall, cpu, peak = timed_plan(root, state, env)
-        walls.append(wall)
-        cpus.append(cpu)
-        rss.append(peak)
-        print(f"  {label} run {i + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU, {peak:.0f} MB")
-    print(
-        f"{label}: median {statistics.median(walls):.2f} s wall, "
-        f"{statistics.median(cpus):.2f} s CPU, peak RSS {statistics.median(rss):.0f} MB "
-        f"(max {max(rss):.0f}); load {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores"
+@dataclass
+class Tree:
+    label: str
+    root: Path
+    state: Path
+    env: dict[str, str]
+    figures: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
+
+    def run(self, label: str, extra: dict[str, str] | None = None) -> None:
+        load = os.getloadavg()[0]
+        wall, cpu, peak = timed_plan(self.root, self.state, {**self.env, **(extra or {})})
+        self.figures.setdefault(label, []).append((wall, cpu, peak, load))
+        n = len(self.figures[label])
+        print(f"  {self.label}: {label} run {n}: {wall:.2f} s wall, {cpu:.2f} s CPU, ", end="")
+        print(f"{peak:.0f} MB, load {load:.1f}", flush=True)
+
+
+def summary(tree: Tree, label: str) -> str:
+    runs = tree.figures[label]
+    walls, cpus, rss, loads = ([r[i] for r in runs] for i in range(4))
+    return (
+        f"{tree.label}: {label}: CPU median {statistics.median(cpus):.2f} s "
+        f"({min(cpus):.2f}-{max(cpus):.2f}), peak RSS max {max(rss):.0f} MB, "
+        f"wall median {statistics.median(walls):.2f} s, {len(runs)} runs, "
+        f"load {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores"
     )
+
+
+def trees(args: argparse.Namespace, root: Path, state: Path) -> list[Tree]:
+    """One tree per --src (its own copy of config and state), or this one."""
+    env = dict(os.environ)
+    if not args.src:
+        return [Tree("this tree", root, state, env)]
+    out = []
+    for i, src in enumerate(args.src):
+        home = root.parent / f"tree-{i}"
+        if not (args.reuse and home.exists()):
+            shutil.rmtree(home, ignore_errors=True)
+            shutil.copytree(root, home / "config")
+            shutil.copytree(state, home / "state")
+        tree_env = dict(env, PYTHONPATH=str(src.resolve()))
+        out.append(Tree(str(src), home / "config", home / "state", tree_env))
+    return out
 
 
 def main() -> None:
@@ -125,6 +150,8 @@ def main() -> None:
     ap.add_argument("--source", type=Path, help="a generated network to copy (not written)")
     ap.add_argument("--reuse", action="store_true", help="keep the elements of the last run")
     ap.add_argument("--no-reference", action="store_true", help="skip the full-plan runs")
+    ap.add_argument("--src", type=Path, action="append", help="a tree's src (repeat: A/B)")
+    ap.add_argument("--kinds", nargs="+", choices=list(EDITS), default=list(EDITS))
     args = ap.parse_args()
     work = HERE / "out" / f"shared-{args.users}"
     root, state = work / "config", work / "state"
@@ -135,22 +162,25 @@ def main() -> None:
         n = populate(root, state)
         print(f"populated {n:,} records in {time.perf_counter() - t:.1f}s")
     set_secrets(root)
-    env = dict(os.environ)
-    for label in ("full plan, writes the memo", "memo hit"):  # caches warm
-        load = os.getloadavg()[0]
-        wall, cpu, peak = timed_plan(root, state, env)
-        print(f"warm-up, {label}: {wall:.2f} s wall, {cpu:.2f} s CPU, {peak:.0f} MB", end="")
-        print(f", load {load:.1f}")
+    each = trees(args, root, state)
+    for tree in each:
+        for label in ("warm-up: full plan, writes the memo", "warm-up: memo hit"):
+            tree.run(label)
     seq = iter(range(10_000))
-    for kind in EDITS:
-
-        def step(_run: int, kind: str = kind) -> None:
-            edit(root, kind, next(seq))
-
-        measure(f"{kind} change", args.runs, step, root, state, env)
+    for kind in args.kinds:
+        for _ in range(args.runs):
+            n = next(seq)
+            for tree in each:
+                edit(tree.root, kind, n)
+                tree.run(f"{kind} change")
     if not args.no_reference:
-        full_env = {**env, "PROVGIT_NO_MEMO": "1"}
-        measure("full plan (reference)", args.runs, lambda _i: None, root, state, full_env)
+        for _ in range(args.runs):
+            for tree in each:
+                tree.run("full plan (reference)", {"PROVGIT_NO_MEMO": "1"})
+    for label in [f"{k} change" for k in args.kinds] + ["full plan (reference)"]:
+        for tree in each:
+            if label in tree.figures:
+                print(summary(tree, label))
 
 
 if __name__ == "__main__":

@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from provgit.api import Config, InvalidConfig
+from provgit.api import config as config_module
 from provgit.api.network import connect, fingerprinter
 from provgit.api.planning import PlanRun, plan_from_memo, plan_network
-from provgit.api.planning_shared import plan_shared_change
+from provgit.api.planning_shared import plan_shared_change, plan_shared_light
 from provgit.drivers.base import ElementError, WriteOp
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.store import TargetStore
@@ -133,8 +135,12 @@ def _plan(root: Path, state: Path) -> PlanRun:
     return asyncio.run(plan_network(valid.state, source, root, state, PlanOptions()))
 
 
-def _shared(root: Path, state: Path) -> PlanRun | None:
+def _shared(root: Path, state: Path, light: bool = False) -> PlanRun | None:
     source = read_directory(root)
+    if light:
+        # Validated from the files' stored facts; no user model but the reached ones.
+        found = asyncio.run(plan_shared_light(source, root, state, PlanOptions()))
+        return None if isinstance(found, str) else found
     valid = validate_source(source, state / "cache")
     assert valid.ok, valid.diagnostics[:3]
     return asyncio.run(plan_shared_change(valid.state, source, root, state, PlanOptions()))
@@ -205,9 +211,12 @@ def _stored_is_the_projection(root: Path, state: Path) -> None:
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize(
+    ("seed", "light"),
+    [(1, True), (2, True), (3, True), (4, True), (5, True), (1, False), (2, False)],
+)
 def test_shared_change_plan_equals_full_plan_through_random_edits(
-    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seed: int, light: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHARED_PIN", "1234")
     rng = random.Random(seed)
@@ -226,7 +235,7 @@ def test_shared_change_plan_equals_full_plan_through_random_edits(
         edit = _edit(net, rng, step)
         _write(root, net)
         full = _full(root, state, monkeypatch)
-        changed = _shared(root, state)
+        changed = _shared(root, state, light)
         assert changed is not None, f"step {step}: {edit} took the full path"
         shared_plans += 1
         assert _comparable(changed.plan) == _comparable(full.plan), f"step {step} ({edit})"
@@ -253,10 +262,12 @@ def test_a_change_whose_reach_cannot_be_bounded_takes_the_full_path(
     mivb4 = next(e for e in net["elements"] if e["name"] == "mivb4")
     mivb4.update(cluster="east", admin_group="east")
     _write(root, net)
+    assert _shared(root, state, light=True) is None
     assert _shared(root, state) is None
     _plan(root, state)
     # Settings: the sharing scopes may move every record.
     (root / "provgit.yaml").write_text(json.dumps({"network": "renamed"}))
+    assert _shared(root, state, light=True) is None
     assert _shared(root, state) is None
     _plan(root, state)
     # A template edit after those is bounded again.
@@ -267,3 +278,62 @@ def test_a_change_whose_reach_cannot_be_bounded_takes_the_full_path(
     changed = _shared(root, state)
     assert changed is not None
     assert _comparable(changed.plan) == _comparable(full.plan)
+
+
+def _no_full_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("every user's model was built")
+
+    monkeypatch.setattr(config_module, "validate_source", refuse)
+
+
+def test_config_plan_after_a_template_edit_builds_no_user_but_the_reached_and_status_is_true(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHARED_PIN", "1234")
+    rng = random.Random(11)
+    root, state = tmp_path / "config", tmp_path / "state"
+    net = _network()
+    net["users"] = [_user(i, rng) for i in range(20)]
+    _write(root, net)
+    assert asyncio.run(Config.open(root, state).reconcile()).exit_code == 0
+    # A template's phone and one user's name, in two files.
+    pair = next(t for t in net["templates"] if t["name"] == "Pair")
+    pair["phones"][0]["device_type"] = "6940"
+    net["users"][3]["first_name"] = "Edited"
+    _write(root, net)
+    full = _full(root, state, monkeypatch)
+    with monkeypatch.context() as m:
+        _no_full_validation(m)
+        config = Config.open(root, state)
+        run = asyncio.run(config.plan())
+        assert _comparable(run.plan) == _comparable(full.plan)
+        assert any(ep.operations for ep in run.plan.elements)
+        applied = asyncio.run(config.apply(run))
+    assert applied.exit_code == 0
+    status = Config.open(root, state).status()
+    assert status.in_sync and status.problems == 0
+    assert all(r["status"] == "Sync Completed" for r in status.document["resources"])
+    _stored_is_the_projection(root, state)
+
+
+def test_a_template_edit_that_breaks_the_config_is_reported_and_changes_no_memo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHARED_PIN", "1234")
+    rng = random.Random(12)
+    root, state = tmp_path / "config", tmp_path / "state"
+    net = _network()
+    net["users"] = [_user(i, rng) for i in range(6)]
+    _write(root, net)
+    _plan(root, state)
+    memo_files = {p: p.read_bytes() for p in (state / "memo").rglob("*") if p.is_file()}
+    # Two primary phones: the template fails its own checks.
+    pair = next(t for t in net["templates"] if t["name"] == "Pair")
+    pair["phones"][1]["primary"] = True
+    _write(root, net)
+    with pytest.raises(InvalidConfig) as raised:
+        asyncio.run(Config.open(root, state).plan())
+    where = raised.value.diagnostics[0]
+    assert where.location.file == "roles.yaml" and "primary" in where.message
+    assert {p: p.read_bytes() for p in (state / "memo").rglob("*") if p.is_file()} == memo_files

@@ -204,7 +204,7 @@ class Config:
         `InvalidConfig` when the config does not validate; `UsageProblem`
         for an element the config does not name.
         """
-        from provgit.api.planning import plan_from_memo, plan_network
+        from provgit.api.planning import plan_from_memo
         from provgit.plan import PlanOptions
 
         options = options or PlanOptions()
@@ -218,18 +218,17 @@ class Config:
         )
         if remembered is not None:
             return remembered
-        state = self.state()
-        unknown = [e for e in options.elements if e not in state.elements]
-        if unknown:
-            raise UsageProblem(
-                f"unknown element(s): {', '.join(unknown)} (known: {', '.join(state.elements)})"
-            )
-        from provgit.api.planning_shared import plan_shared_change
+        from provgit.api.planning_shared import plan_changed
 
-        changed = await plan_shared_change(state, source, self.root, self.state_dir, options)
-        if changed is not None:
-            return changed
-        return await plan_network(state, source, self.root, self.state_dir, options)
+        def validated() -> DesiredState:
+            state = self.state()
+            unknown = [e for e in options.elements if e not in state.elements]
+            if unknown:
+                known = ", ".join(state.elements)
+                raise UsageProblem(f"unknown element(s): {', '.join(unknown)} (known: {known})")
+            return state
+
+        return await plan_changed(source, self.root, self.state_dir, options, validated)
 
     def sign(self, run: PlanRun) -> SignedPlan:
         """`run.plan` signed, so an apply can tell it is what was planned (the

@@ -20,6 +20,7 @@ from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs
 from provgit.incremental.known import Known, known_of
 from provgit.incremental.session import Replan, plan_incrementally
+from provgit.incremental.shared_view import view_of
 from provgit.incremental.store import TargetStore
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
@@ -107,7 +108,8 @@ def _remember(
     targets = TargetStore(store.target_path)
     if targets.digest() != digest:
         targets.save(target, digest)
-    shared.save(store.dir, shared.owners_of(target, state, source, digest))
+    view = view_of(state)
+    shared.save(store.dir, shared.owners_of(target, view.defines, view.users, source, digest))
     references = memo.reference_digests(source, inputs, [options])[0]
     store.save_meta(memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references))
     for ep in plan.elements:

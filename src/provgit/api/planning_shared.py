@@ -21,26 +21,31 @@ Internal to the API (`provgit.api`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from provgit.api.network import connect, fingerprinter
-from provgit.api.planning import PlanRun, _read_changes, _refresh_cache
+from provgit.api.network import Network, connect, fingerprinter
+from provgit.api.planning import PlanRun, _read_changes, _refresh_cache, plan_network
 from provgit.incremental import disk as memo
 from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs
 from provgit.incremental.known import Known
 from provgit.incremental.session import Replan, plan_incrementally
+from provgit.incremental.shared_view import SharedView, light_view, view_of
 from provgit.incremental.store import TargetStore
 from provgit.load.cache import ParseCache
 from provgit.model.network import Element
 from provgit.model.state import DesiredState
-from provgit.observe import Observation, ObservationCache
+from provgit.observe import Observation, ObservationCache, ObservedRecords
 from provgit.plan import PlanOptions
 from provgit.projection import Target, project
 from provgit.projection.project import RecordRef
-from provgit.projection.reach import CONNECTION_FIELDS, DependencyIndex, element_reach, secret_refs
+from provgit.projection.reach import CONNECTION_FIELDS, DependencyIndex, element_reach
+from provgit.secrets import Fingerprinter
 from provgit.source import ConfigSource
+from provgit.validate.by_file import network_if_valid
 from provgit.validate.cache import files_key, recording_reads
 
 
@@ -74,16 +79,40 @@ def _desired(
     return out
 
 
-# long: one guarded sequence in which every step may send the plan to the full path
-async def plan_shared_change(
-    state: DesiredState,
-    source: ConfigSource,
-    config_root: Path,
-    state_dir: Path,
-    options: PlanOptions,
-) -> PlanRun | None:
-    """The plan for `state` from the last one, re-projecting only what changed
-    since and what reads it; None means "take the full path"."""
+async def _from_cache(
+    network: Network, cache: ObservationCache, name: str, known: Known, now: Observation
+) -> ObservedRecords | None:
+    """The element's records as its observation cache has them, the cache
+    then brought to the element's feed (`status` derives from it once the
+    config changed). None when the cache cannot stand in for the records the
+    feed does not name: absent, failed, or not read between the memo's
+    revision and now."""
+    cached = cache.load(name)
+    if cached is None:
+        return None
+    await _refresh_cache(network, cache.dir.parent, [name], {name: cached})
+    if not cached.ok or cached.revision is None or now.revision is None:
+        return None
+    if not known.revision <= cached.revision <= now.revision:
+        return None
+    return cached.records
+
+
+@dataclass(frozen=True)
+class _Memo:
+    """The last plan's memo, current but for the config files."""
+
+    store: memo.PlanMemo
+    meta: memo.MemoMeta
+    owners: shared.Owners
+    targets: TargetStore
+    # Its references fingerprinted (each once a run: the new digest reuses them).
+    fingerprints: Fingerprinter
+
+
+def _memo(source: ConfigSource, state_dir: Path, options: PlanOptions) -> _Memo | None:
+    """The memo, when everything but the config files is as the last plan had
+    it: the code, the prompt audio, the secret values, --prune."""
     # A plan of some elements would leave the others' memos behind.
     if not memo.enabled() or options.elements:
         return None
@@ -93,28 +122,114 @@ async def plan_shared_change(
     targets = TargetStore(store.target_path)
     if meta is None or owners is None or owners.digest != meta.digest:
         return None
-    if targets.digest() != meta.digest or state.settings != meta.settings:
-        return None  # settings set every sharing scope: the reach is everything
-    fp = fingerprinter(state, state_dir)
-    # Everything but the config files as the last plan had it: the code, the
-    # prompt audio, the secret values, --prune.
-    was, _ = memo.inputs_digest(source, meta.inputs, fp, options, files_key(owners.files, []))
-    if was != meta.digest:
+    if any(e.read_only for e in meta.elements.values()):
+        return None  # status compares a read-only element's full reading: observe it
+    if targets.digest() != meta.digest:
         return None
+    light = DesiredState(meta.settings, {"elements": meta.elements}, commit=source.commit)
+    fp = fingerprinter(light, state_dir)
+    was, _ = memo.inputs_digest(source, meta.inputs, fp, options, files_key(owners.files, []))
+    return _Memo(store, meta, owners, targets, fp) if was == meta.digest else None
+
+
+async def plan_changed(
+    source: ConfigSource,
+    config_root: Path,
+    state_dir: Path,
+    options: PlanOptions,
+    validated: Callable[[], DesiredState],
+) -> PlanRun:
+    """The plan after a config change: through the shared path without every
+    user's model when it can, else with the validated state (`validated`:
+    `InvalidConfig` when it does not validate), else in full."""
+    light = (
+        "full"
+        if options.claim
+        else await plan_shared_light(source, config_root, state_dir, options)
+    )
+    if not isinstance(light, str):
+        return light
+    state = validated()
+    if light == "state":
+        changed = await plan_shared_change(state, source, config_root, state_dir, options)
+        if changed is not None:
+            return changed
+    return await plan_network(state, source, config_root, state_dir, options)
+
+
+async def plan_shared_light(
+    source: ConfigSource, config_root: Path, state_dir: Path, options: PlanOptions
+) -> PlanRun | Literal["state", "full"]:
+    """`plan_shared_change` without building every user's model: the config
+    validated from each file's stored facts (`validate.by_file`), the users
+    read from the owners memo but for the changed files and the reached users
+    (`incremental.shared_view`). "state": this cannot tell, try
+    `plan_shared_change` with the validated state; "full": take the full path."""
+    found = _memo(source, state_dir, options)
+    if found is None:
+        return "full"
+    network = network_if_valid(source, state_dir / "cache")
+    if network is None or any(e.read_only for e in network.elements.values()):
+        return "state"  # a finding to report, or one the facts cannot settle
+    view = light_view(found.owners, network, source, ParseCache(state_dir / "cache"))
+    if view is None:
+        return "state"
+    run = await _plan_view(view, found, source, config_root, state_dir, options)
+    return "full" if run is None else run
+
+
+async def plan_shared_change(
+    state: DesiredState,
+    source: ConfigSource,
+    config_root: Path,
+    state_dir: Path,
+    options: PlanOptions,
+) -> PlanRun | None:
+    """The plan for `state` from the last one, re-projecting only what changed
+    since and what reads it; None means "take the full path"."""
+    found = _memo(source, state_dir, options)
+    if found is None:
+        return None
+    run = await _plan_view(view_of(state), found, source, config_root, state_dir, options)
+    # The whole state: a read-only element's status is derived from it.
+    return None if run is None else PlanRun(run.plan, state, source)
+
+
+# long: one guarded sequence in which every step may send the plan to the full path
+async def _plan_view(
+    view: SharedView,
+    memo_now: _Memo,
+    source: ConfigSource,
+    config_root: Path,
+    state_dir: Path,
+    options: PlanOptions,
+) -> PlanRun | None:
+    store, meta, owners, targets = memo_now.store, memo_now.meta, memo_now.owners, memo_now.targets
+    state = view.network
+    if state.settings != meta.settings:
+        return None  # settings set every sharing scope: the reach is everything
+    fp = memo_now.fingerprints  # the same settings, so the same key
     hosts = element_reach(meta.elements, state.elements)
     if hosts is None or _reconnected(meta.elements, state.elements):
         return None
     parsed = ParseCache(state_dir / "cache")
-    changed = shared.changed_resources(owners, state, source, parsed)
-    reached = DependencyIndex.of(state).reach(changed, hosts, state)
+    changed = shared.changed_resources(owners, view.defines, source, parsed)
+    # The reverse edges of 100,000 users are read only when a template, a role
+    # or a partner changed: a COS or a prompt reaches no user.
+    readers = hosts or changed.keys() & {"templates", "roles"}
+    reached = (view.index() if readers else DependencyIndex()).reach(changed, hosts, state)
     names = list(meta.elements)
     entries = {n: store.load_element(n) for n in names}
     if reached is None or any(e is None or e.version != meta.digest for e in entries.values()):
         return None
     known: dict[str, Known] = {n: e for n, e in entries.items() if e is not None}
+    projected = view.state_with(reached.get("users", set()))
+    if projected is None:
+        return None
     recorded, reads = recording_reads(source)
-    partial = project(state, fp, recorded.read_other, only=reached)
-    inputs = MemoInputs({**meta.inputs.reads, **reads}, tuple(secret_refs(state)))
+    partial = project(projected, fp, recorded.read_other, only=reached)
+    del projected
+    inputs = MemoInputs({**meta.inputs.reads, **reads}, tuple(view.secret_refs()))
     digest, unresolved = memo.inputs_digest(source, inputs, fp, options)
 
     network = connect(state, state_dir, config_root)
@@ -129,26 +244,31 @@ async def plan_shared_change(
         # a full plan that follows finds it current.
         moved = targets.replace(digest, shared.old_refs(owners, reached), partial, resources)
         cache = ObservationCache(state_dir)
-        loaded = {n: o for n in names if moved.get(n) and (o := cache.load(n)) is not None}
-        observations: dict[str, Observation] = {}
         replans: dict[str, Replan] = {}
+        observations: dict[str, Observation] = {}
         for name, found in zip(names, results, strict=True):
             assert found is not None
             observations[name], latest = found
             changes = dict(latest)
-            extra = moved.get(name, set()) - latest.keys()
-            if extra:
-                # Not in the feed since the memo's revision: as the cache has it,
-                # when the cache was read at or after that revision.
-                cached = loaded.get(name)
-                rev = observations[name].revision
-                if cached is None or not cached.ok or cached.revision is None or rev is None:
+            mine = moved.get(name, set())
+            extra = mine - latest.keys()  # not in the feed since the memo's revision
+            now = observations[name].revision
+            if extra and now is not None and cache.revision(name) == now:
+                # The cache is of the element as it is now: just those records.
+                got = cache.fields_of(name, extra)
+                if got is None:
                     return None
-                if not known[name].revision <= cached.revision <= rev:
-                    return None
-                for coll, key in extra:
-                    changes[(coll, key)] = cached.records.get(coll, {}).get(key)
-            desired = _desired(name, changes, moved.get(name, set()), partial, targets)
+                cache.still_current(name)
+                changes.update(got)
+            elif mine:
+                # One element's cache at a time (300,000 records in all), dropped
+                # before the next is read.
+                cached = await _from_cache(network, cache, name, known[name], observations[name])
+                if extra:
+                    if cached is None:
+                        return None
+                    changes.update({(c, k): cached.get(c, {}).get(k) for c, k in extra})
+            desired = _desired(name, changes, mine, partial, targets)
             replans[name] = Replan(known[name], changes, desired)
         plan, kept = plan_incrementally(
             {n: state.elements[n].type for n in names},
@@ -161,14 +281,15 @@ async def plan_shared_change(
             source.commit,
             str(config_root),
         )
-        shared.save(store.dir, shared.moved_on(owners, reached, partial, state, source, digest))
+        after = shared.moved_on(owners, reached, partial, view.defines, view.users, source, digest)
+        shared.save(store.dir, after)
         for name, k in kept.items():
             store.save_element(name, Known(digest, k.revision, k.operations, k.warnings, k.keys))
         references = memo.reference_digests(source, inputs, [options])[0]
         store.save_meta(
             memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references)
         )
-        await _refresh_cache(network, state_dir, names, loaded)
     finally:
         await network.close()
-    return PlanRun(plan, state, source)
+    light = DesiredState(state.settings, {"elements": state.elements}, commit=source.commit)
+    return PlanRun(plan, light, source)

@@ -21,13 +21,16 @@ from provgit.model.state import DesiredState
 from provgit.projection.project import COLLECTION_KIND, RecordRef, Target
 from provgit.source import ConfigSource
 
-FORMAT = "owners-2"
+FORMAT = "owners-3"
 
 Resource = tuple[str, str]  # (kind, key)
 # (kind, key, where in the file's parsed documents: document, kind, index)
 Defined = tuple[str, str, tuple[Any, ...]]
 # (kind, key) -> the records it became: (element, collection, key)
 Records = dict[Resource, list[tuple[str, str, str]]]
+# A user as a plan that does not project it reads it: key, template, role,
+# host, the secret references its projection fingerprints (`shared_view`).
+UserEdge = tuple[str, str | None, str | None, str, list[str]]
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Owners:
     files: dict[str, str]  # config file path -> blob id
     defines: dict[str, list[Defined]]  # config file path -> what it defines, and where
     records: Records
+    users: dict[str, list[UserEdge]]  # config file path -> its users' edges
 
 
 def load(directory: Path) -> Owners | None:
@@ -48,6 +52,7 @@ def load(directory: Path) -> Owners | None:
             dict(doc["files"]),
             {p: [(k, r, tuple(at)) for k, r, at in d] for p, d in doc["defines"].items()},
             {(k, r): [tuple(x) for x in refs] for (k, r), refs in doc["records"].items()},
+            {p: [(k, t, r, h, list(s)) for k, t, r, h, s in e] for p, e in doc["users"].items()},
         )
     except (OSError, EOFError, ValueError, TypeError, KeyError):
         return None
@@ -60,6 +65,7 @@ def save(directory: Path, owners: Owners) -> None:
         "files": owners.files,
         "defines": owners.defines,
         "records": owners.records,
+        "users": owners.users,
     }
     atomic_write(directory / "owners.marshal", marshal.dumps(doc))
 
@@ -91,9 +97,15 @@ def defines_of(state: DesiredState) -> dict[str, list[Defined]]:
     return out
 
 
-def owners_of(target: Target, state: DesiredState, source: ConfigSource, digest: str) -> Owners:
+def owners_of(
+    target: Target,
+    defines: dict[str, list[Defined]],
+    users: dict[str, list[UserEdge]],
+    source: ConfigSource,
+    digest: str,
+) -> Owners:
     files = {f.path: f.blob_id for f in source.files}
-    return Owners(digest, files, defines_of(state), records_of(target))
+    return Owners(digest, files, defines, records_of(target), users)
 
 
 def changed_files(owners: Owners, source: ConfigSource) -> set[str]:
@@ -101,7 +113,7 @@ def changed_files(owners: Owners, source: ConfigSource) -> set[str]:
     return {p for p in owners.files.keys() | now.keys() if owners.files.get(p) != now.get(p)}
 
 
-def _item(docs: list[Any] | None, path: tuple[Any, ...]) -> Any:
+def item_at(docs: list[Any] | None, path: tuple[Any, ...]) -> Any:
     """The parsed item a resource was built from (None: not found)."""
     try:
         di, kind_name, i = path
@@ -111,14 +123,16 @@ def _item(docs: list[Any] | None, path: tuple[Any, ...]) -> Any:
 
 
 def changed_resources(
-    owners: Owners, state: DesiredState, source: ConfigSource, parsed: ParseCache
+    owners: Owners,
+    now_defined: dict[str, list[Defined]],
+    source: ConfigSource,
+    parsed: ParseCache,
 ) -> dict[str, set[str]]:
     """kind -> keys whose record, in the changed files, is not what it was:
     added, removed, or parsed to another item (a model is built from its item
     alone, `model.build`). A file the parse cache no longer holds counts as
     changed throughout."""
     out: dict[str, set[str]] = {}
-    now_defined = defines_of(state)
     blobs = {f.path: f.blob_id for f in source.files}
     for path in changed_files(owners, source):
         old_docs = parsed.get(owners.files[path]) if path in owners.files else None
@@ -126,8 +140,8 @@ def changed_resources(
         before = {(k, key): p for k, key, p in owners.defines.get(path, ())}
         after = {(k, key): p for k, key, p in now_defined.get(path, ())}
         for resource in before.keys() | after.keys():
-            old = _item(old_docs, before[resource]) if resource in before else None
-            new = _item(new_docs, after[resource]) if resource in after else None
+            old = item_at(old_docs, before[resource]) if resource in before else None
+            new = item_at(new_docs, after[resource]) if resource in after else None
             if old is None or new is None or old != new:
                 out.setdefault(resource[0], set()).add(resource[1])
     return out
@@ -147,7 +161,8 @@ def moved_on(
     owners: Owners,
     reached: Mapping[str, set[str]],
     partial: Target,
-    state: DesiredState,
+    defines: dict[str, list[Defined]],
+    users: dict[str, list[UserEdge]],
     source: ConfigSource,
     digest: str,
 ) -> Owners:
@@ -158,4 +173,4 @@ def moved_on(
             records.pop((kind, key), None)
     records.update(records_of(partial))
     files = {f.path: f.blob_id for f in source.files}
-    return Owners(digest, files, defines_of(state), records)
+    return Owners(digest, files, defines, records, users)

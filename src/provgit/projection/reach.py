@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 
 from provgit.model.network import Element
 from provgit.model.state import DesiredState
-from provgit.model.telephony import User
+from provgit.model.telephony import Role, User
 from provgit.registry import LEAF_KINDS
 
 # Kinds no projection looks up (see the module docstring).
@@ -96,9 +96,25 @@ class DependencyIndex:
             index.roles_of_template.setdefault(role.template, set()).add(key)
         return index
 
+    @classmethod
+    def of_edges(
+        cls, users: Iterable[tuple[str, str | None, str | None, str]], roles: Mapping[str, Role]
+    ) -> DependencyIndex:
+        """The index from each user's (key, template, role, host), without its model."""
+        index = cls()
+        for key, template, role, host in users:
+            index._edges(key, template, role, host, True)
+        for key, r in roles.items():
+            index.roles_of_template.setdefault(r.template, set()).add(key)
+        return index
+
     def _user(self, key: str, user: User, add: bool) -> None:
-        template, role = user.template, user.role
-        edges: list[tuple[dict[str, set[str]], str]] = [(self.users_on_host, user.host)]
+        self._edges(key, user.template, user.role, user.host, add)
+
+    def _edges(
+        self, key: str, template: str | None, role: str | None, host: str, add: bool
+    ) -> None:
+        edges: list[tuple[dict[str, set[str]], str]] = [(self.users_on_host, host)]
         if template:
             edges.append((self.users_of_template, template))
         if role:

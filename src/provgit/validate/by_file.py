@@ -163,6 +163,36 @@ class FactStore:
 def validate_by_file(source: ConfigSource, cache_dir: Path) -> Verdict:
     """What `validate_source` would answer, from each file's stored facts where
     they settle it (valid), else from the full validation."""
+    facts, missing, loaded, built = _facts(source, cache_dir)
+    if not loaded.diagnostics:
+        quick = _valid(source, facts)
+        if quick is not None:
+            state, users = quick
+            counts = state.counts()
+            counts[_USERS] = users
+            files = len(source.files)
+            return Verdict([], counts, files, loaded.parsed, files - loaded.parsed)
+    return _full(source, cache_dir, missing, loaded, built)
+
+
+def network_if_valid(source: ConfigSource, cache_dir: Path) -> DesiredState | None:
+    """The network without its users when the stored facts show the config
+    valid with no finding (as `validate_by_file` decides it); None when they do
+    not settle it (then only the full validation answers). What a plan after a
+    change to shared records projects from: it builds only the users the
+    change reaches."""
+    facts, _, loaded, _ = _facts(source, cache_dir)
+    if loaded.diagnostics:
+        return None
+    quick = _valid(source, facts)
+    return None if quick is None else quick[0]
+
+
+def _facts(
+    source: ConfigSource, cache_dir: Path
+) -> tuple[dict[str, FileFacts], dict[str, SourceFile], Loaded, dict[str, FileModels]]:
+    """Each file's facts (stored, or made now from the files without them),
+    those files, as loaded and as built."""
     store = FactStore(cache_dir)
     facts: dict[str, FileFacts] = {}
     for f in source.files:
@@ -176,15 +206,12 @@ def validate_by_file(source: ConfigSource, cache_dir: Path) -> Verdict:
     for lf in loaded.files:
         facts[lf.path] = facts_of(lf, built[lf.path])
         store.put(missing[lf.path], facts[lf.path])
-    if not loaded.diagnostics:
-        quick = _valid(source, facts, loaded.parsed)
-        if quick is not None:
-            return quick
-    return _full(source, cache_dir, missing, loaded, built)
+    return facts, missing, loaded, built
 
 
-def _valid(source: ConfigSource, facts: dict[str, FileFacts], parsed: int) -> Verdict | None:
-    """The verdict "valid" when the facts show it; None when they do not."""
+def _valid(source: ConfigSource, facts: dict[str, FileFacts]) -> tuple[DesiredState, int] | None:
+    """The network without users and the number of users, when the facts
+    show the config valid; None when they do not."""
     if any(x.dirty for x in facts.values()):
         return None
     rest = [LoadedFile(f.path, f.blob_id, f.data, facts[f.path].rest) for f in source.files]
@@ -194,10 +221,7 @@ def _valid(source: ConfigSource, facts: dict[str, FileFacts], parsed: int) -> Ve
     state = _network_fits(source, rest, built, users)
     if state is None:
         return None
-    counts = state.counts()
-    counts[_USERS] = sum(len(x.logins) for x in users)
-    files = len(source.files)
-    return Verdict([], counts, files, parsed, files - parsed)
+    return state, sum(len(x.logins) for x in users)
 
 
 def facts_say_valid(
