@@ -114,7 +114,8 @@ def _remember(
             store.forget_element(ep.element)
             continue
         keys = {c: list(recs) for c, recs in obs.records.items()}
-        store.save_element(ep.element, known_of(ep, digest, keys))
+        # The plan was made against `target`: its writes' fields are its rows.
+        store.save_element(ep.element, known_of(ep, digest, keys), rows_in_target=True)
 
 
 async def plan_from_memo(
@@ -172,7 +173,8 @@ async def plan_from_memo(
         str(config_root),
     )
     for name, known in kept.items():
-        store.save_element(name, known)
+        # Re-planned against the stored target: its writes' fields are its rows.
+        store.save_element(name, known, rows_in_target=True)
     return PlanRun(plan, light, source)
 
 
