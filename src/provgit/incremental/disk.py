@@ -175,17 +175,22 @@ class PlanMemo:
         without put back from the target store's rows; None when the store is
         not the one the memo was planned against or lacks a row (the memo is
         then not used: the full path plans)."""
-        missing = {(o[1], o[2]): i for i, o in enumerate(raw) if o[6] is None and o[0] in _WRITES}
-        if not missing:
+        wanted = [i for i, o in enumerate(raw) if o[6] is None and o[0] in _WRITES]
+        if not wanted:
             return raw
         store = TargetStore(self.target_path)
         if store.digest() != digest:
             return None
+        blobs = store.field_blobs(element, [(raw[i][1], raw[i][2]) for i in wanted])
+        loads = marshal.loads
         ops = list(raw)
-        for ref, fields in store.rows_of(element, missing):
-            i = missing.pop(ref)
-            ops[i] = (*ops[i][:6], fields, *ops[i][7:])
-        return None if missing else ops
+        for i in wanted:
+            o = ops[i]
+            blob = blobs.get((o[1], o[2]))
+            if blob is None:
+                return None
+            ops[i] = (*o[:6], loads(blob), *o[7:])
+        return ops
 
     def save_element(self, element: str, memo: Known, *, rows_in_target: bool = False) -> None:
         """`rows_in_target`: every add's and modify's fields are its record's
