@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import marshal
 import random
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,61 @@ def test_memo_plan_equals_full_plan_through_random_changes(
         assert _comparable(remembered.plan) == _comparable(full.plan), f"step {step} ({action})"
         run = full
     assert used_memo >= 5
+
+
+def _memo_doc(state: Path, element: str) -> tuple[Path, dict[str, Any]]:
+    path = state / "memo" / "elements" / f"{element}.marshal"
+    return path, marshal.loads(path.read_bytes())
+
+
+def test_a_memo_keeps_an_adds_fields_once_in_the_target_store_and_plans_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMO_PIN", "1234")
+    root, state = tmp_path / "config", tmp_path / "state"
+    _config(root, [_user(i) for i in range(6)])
+    _plan(root, state)  # onto empty elements: every record an add
+
+    _, doc = _memo_doc(state, "mivb1")
+    adds = [o for o in doc["operations"] if o[0] == "add"]
+    assert adds and all(o[6] is None for o in adds)
+    remembered = _memo(root, state)
+    assert remembered is not None
+    full = _full(root, state, monkeypatch)
+    assert _comparable(remembered.plan) == _comparable(full.plan)
+    assert [op.fields for ep in remembered.plan.elements for op in ep.operations] == [
+        op.fields for ep in full.plan.elements for op in ep.operations
+    ]
+
+
+def test_an_older_memo_format_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # plan-memo-3 stored every add's fields; read now, a None there would be
+    # taken for "in the target store": such a memo is not read at all.
+    monkeypatch.setenv("MEMO_PIN", "1234")
+    root, state = tmp_path / "config", tmp_path / "state"
+    _config(root, [_user(i) for i in range(6)])
+    _plan(root, state)
+    path, doc = _memo_doc(state, "mivb1")
+    path.write_bytes(marshal.dumps({**doc, "format": "plan-memo-3"}))
+
+    assert _memo(root, state) is None
+    rerun = _plan(root, state)  # the full path plans and writes the memo anew
+    assert _comparable(rerun.plan) == _comparable(_full(root, state, monkeypatch).plan)
+    assert _memo(root, state) is not None
+
+
+def test_a_memo_whose_target_store_lacks_an_adds_row_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMO_PIN", "1234")
+    root, state = tmp_path / "config", tmp_path / "state"
+    _config(root, [_user(i) for i in range(6)])
+    _plan(root, state)
+    with contextlib.closing(sqlite3.connect(state / "memo" / "target.sqlite")) as db:
+        gone = db.execute(
+            "DELETE FROM records WHERE element = 'mivb1' AND collection = 'users'"
+        ).rowcount
+        db.commit()
+    assert gone > 0
+
+    assert _memo(root, state) is None  # never a plan with an add of no fields

@@ -118,7 +118,8 @@ def _remember(
             store.forget_element(ep.element)
             continue
         keys = {c: list(recs) for c, recs in obs.records.items()}
-        store.save_element(ep.element, known_of(ep, digest, keys))
+        # The plan was made against `target`: its writes' fields are its rows.
+        store.save_element(ep.element, known_of(ep, digest, keys), rows_in_target=True)
 
 
 async def plan_from_memo(
@@ -177,7 +178,8 @@ async def plan_from_memo(
     )
     for name, known in kept.items():
         if not _same_memo(known, entries[name], replans[name]):
-            store.save_element(name, known)
+            # Re-planned against the stored target: its writes' fields are its rows.
+            store.save_element(name, known, rows_in_target=True)
     if meta.references is None:
         # A memo from before the reference digest: give it one (what `status`
         # checks where the secret values are not set), without a full plan.

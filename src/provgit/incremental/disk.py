@@ -29,12 +29,14 @@ import marshal
 import os
 import pickle
 import re
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from provgit.fsutil import atomic_write
 from provgit.incremental.known import Known
+from provgit.incremental.store import TargetStore
 from provgit.model.network import Element
 from provgit.model.settings import Settings
 from provgit.plan.compute import PlanOptions
@@ -44,8 +46,11 @@ from provgit.source import ConfigSource, blob_id
 from provgit.validate.cache import Reads, tree_key
 
 # 2: delete operations say whether provgit created the record; 3: operations
-# as tuples of their attributes (an add's changes derived from its fields).
-FORMAT = "plan-memo-3"
+# as tuples of their attributes (an add's changes derived from its fields);
+# 4: an add or modify may leave out its fields (None): they are its record's
+# row in the target store beside the memo.
+FORMAT = "plan-memo-4"
+_WRITES = ("add", "modify")
 
 
 def enabled() -> bool:
@@ -177,18 +182,50 @@ class PlanMemo:
             )
             if doc["format"] != FORMAT or doc["element"] != element:
                 return None
+            raw = self._with_fields(element, doc["digest"], doc["operations"])
+            if raw is None:
+                return None
             return Known(
                 doc["digest"],
                 doc["revision"],
-                tuple(Operation(*o) for o in doc["operations"]),
+                tuple(Operation(*o) for o in raw),
                 dict(doc["warnings"]),
                 {c: list(k) for c, k in doc["keys"].items()},
             )
-        except (OSError, EOFError, ValueError, TypeError, KeyError):
+        except (OSError, EOFError, ValueError, TypeError, KeyError, sqlite3.Error):
             return None
 
-    def save_element(self, element: str, memo: Known) -> None:
+    def _with_fields(
+        self, element: str, digest: str, raw: list[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...]] | None:
+        """The stored operations with the fields an add or modify was stored
+        without put back from the target store's rows; None when the store is
+        not the one the memo was planned against or lacks a row (the memo is
+        then not used: the full path plans)."""
+        wanted = [i for i, o in enumerate(raw) if o[6] is None and o[0] in _WRITES]
+        if not wanted:
+            return raw
+        store = TargetStore(self.target_path)
+        if store.digest() != digest:
+            return None
+        blobs = store.field_blobs(element, [(raw[i][1], raw[i][2]) for i in wanted])
+        loads = marshal.loads
+        ops = list(raw)
+        for i in wanted:
+            o = ops[i]
+            blob = blobs.get((o[1], o[2]))
+            if blob is None:
+                return None
+            ops[i] = (*o[:6], loads(blob), *o[7:])
+        return ops
+
+    def save_element(self, element: str, memo: Known, *, rows_in_target: bool = False) -> None:
+        """`rows_in_target`: every add's and modify's fields are its record's
+        row in the target store of `memo.version` (as a plan against that
+        target makes them): they are left out here, not stored twice (most of
+        a first rollout's memo) and read back from the store."""
         assert memo.keys is not None, "the memo counts what the element holds by its keys"
+        drop = _WRITES if rows_in_target else ()
         doc = {
             "format": FORMAT,
             "element": element,
@@ -204,7 +241,7 @@ class PlanMemo:
                     op.kind,
                     op.resource,
                     op.delta,
-                    op.fields,
+                    None if op.action in drop else op.fields,
                     op.if_revision,
                     op.depends_on,
                     op.managed,

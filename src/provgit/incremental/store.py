@@ -14,7 +14,7 @@ import contextlib
 import marshal
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +175,24 @@ class TargetStore:
             excluded=excluded,
             read_only=frozenset(marshal.loads(read_only_row[0])) if read_only_row else frozenset(),
         )
+
+    def field_blobs(self, element: str, refs: Collection[RecordRef]) -> dict[RecordRef, bytes]:
+        """The marshalled desired fields of these records of `element` (absent
+        ones: not in the result); the caller loads only those it uses."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            if len(refs) < 1000:
+                query = (
+                    "SELECT fields FROM records WHERE element = ? AND collection = ? AND key = ?"
+                )
+                found = {}
+                for coll, key in refs:
+                    row = db.execute(query, (element, coll, key)).fetchone()
+                    if row is not None:
+                        found[(coll, key)] = row[0]
+                return found
+            # Many (a first rollout's adds): one pass over the element's rows.
+            query = "SELECT collection, key, fields FROM records WHERE element = ?"
+            return {(coll, key): fields for coll, key, fields in db.execute(query, (element,))}
 
     def load(self) -> Target | None:
         """The whole target (records, where each came from, exclusions), without

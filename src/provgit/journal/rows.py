@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 EVENT_TYPES = (
     "sync_completed",
@@ -45,10 +48,39 @@ def iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
+# orjson hands anything but plain JSON values to `default` (which refuses):
+# those take the standard encoder, whose bytes the journal's digests are of.
+_FAST = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+# A float outside a string (the two encoders spell some differently).
+_FLOAT = re.compile(rb"[:,\[]-?[0-9]+[.eE]")
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
 def fields_hash(action: str, fields: Any) -> str:
-    """A stable digest of what a write would put (secrets appear as fingerprints only)."""
-    body = json.dumps([action, fields], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(body.encode()).hexdigest()[:32]
+    """A stable digest of what a write would put (secrets appear as fingerprints only).
+
+    The digest is of the standard encoder's compact, key-sorted, ASCII-escaped
+    JSON (journals hold such digests). orjson writes the same bytes for plain
+    ASCII values without floats, DEL or null (a NaN or infinity is its null),
+    ~9x faster (two digests a write: a tenth of a first rollout's apply);
+    anything else takes the standard encoder.
+    """
+    try:
+        body = orjson.dumps([action, fields], default=_refuse, option=_FAST)
+    except TypeError:  # orjson.JSONEncodeError too
+        body = b"\x80"  # not ASCII: the standard encoder below
+    if not body.isascii() or b"\x7f" in body or b"null" in body or _FLOAT.search(body) is not None:
+        text = json.dumps([action, fields], sort_keys=True, separators=(",", ":"), default=str)
+        body = text.encode()
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
