@@ -112,9 +112,9 @@ def test_a_memo_plan_with_nothing_new_rewrites_no_element_memo(
     saved: list[str] = []
     save = PlanMemo.save_element
 
-    def counting(memo: PlanMemo, element: str, known: object) -> None:
+    def counting(memo: PlanMemo, element: str, known: object, **kwargs: bool) -> None:
         saved.append(element)
-        save(memo, element, known)  # type: ignore[arg-type]
+        save(memo, element, known, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(PlanMemo, "save_element", counting)
     _memo_plan(root, state)
