@@ -128,12 +128,12 @@ class Watcher:
         self.takeovers: Takeovers | None = None
         if self.replica is not None:
             self.metrics.replica_source = self.replica.snapshot
-            self.journals.fences = (
-                self.replica.fences(lambda: self.reconciler.run_tokens),
-                self.replica.lease_seconds / 2,
-            )
+            fences = self.replica.fences(lambda: self.reconciler.run_tokens)
+            self.journals.fences = (fences, self.replica.lease_seconds / 2)
             # Elements claimed during a run are not left waiting for it (takeover.py).
-            self.takeovers = Takeovers(self.reconciler, self.replica, lambda: self.task is not None)
+            self.takeovers = Takeovers(
+                self.reconciler, self.replica, lambda: self.task is not None, self.trigger
+            )
 
     @property
     def journal(self) -> Journal:

@@ -39,9 +39,11 @@ class Takeovers:
         main: Reconciler,
         replica: Replica,
         running: Callable[[], bool],
+        rerun: Callable[[str], None],
     ) -> None:
         self.main = main
         self.running = running  # whether the loop's run goes on
+        self.rerun = rerun  # asks the loop for a run (Watcher.trigger)
         self.replica = replica
         self.log = log = main.log
         journals = Journals(main.o.state_dir)
@@ -76,19 +78,29 @@ class Takeovers:
         self.task = asyncio.get_running_loop().create_task(self._runs(), name="takeover")
 
     async def _runs(self) -> None:
-        # Claims made during a takeover run get the next one.
-        while not self.stopping:
-            elements = self.waiting()
-            desired = self.main.config.desired
-            if not elements or desired is None:
-                return
-            await self._one(elements)
-            if self.main.config.desired is not desired:
-                # A new config came while this applied an older one: the
-                # loop's next run applies it to these elements too.
-                self.main._applied -= elements
-            if not self.running():
-                return  # the loop's next run takes what was claimed since
+        behind = False
+        try:
+            # Claims made during a takeover run get the next one.
+            while not self.stopping:
+                elements = self.waiting()
+                desired = self.main.config.desired
+                if not elements or desired is None:
+                    return
+                await self._one(elements)
+                if self.main.config.desired is not desired:
+                    # A new config came while this applied an older one: a
+                    # loop's run applies it to these elements too.
+                    self.main._applied -= elements
+                    behind = True
+                if not self.running():
+                    return  # the loop's next run takes what was claimed since
+        finally:
+            if behind and not self.stopping:
+                # The loop's run for that config may have ended already (it
+                # left these elements to us, busy): without this nothing
+                # would run for them until the next commit (a fetch that
+                # finds none starts no run).
+                self.rerun("takeover")
 
     async def _one(self, elements: frozenset[str]) -> None:
         self.log.info("takeover_run", replica=self.replica.id, elements=sorted(elements))
