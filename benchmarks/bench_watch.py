@@ -97,6 +97,9 @@ def prepare(users: int, root: Path, sims: Path) -> None:
     settings += "\napply: {queue_cap: 2000000}\n" if "apply:" not in settings else ""
     (root / "provgit.yaml").write_text(settings)
     (root / "network" / "elements.yaml").write_text(elements_yaml(None, sims))
+    # The elements' files are outside the state directory: this host says where
+    # (here and in the watchers started after, which copy the environment).
+    os.environ["PROVGIT_ELEMENT_FILES_DIR"] = str(sims)
 
 
 def populate(root: Path, state_dir: Path) -> int:

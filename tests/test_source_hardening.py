@@ -294,10 +294,45 @@ def test_element_path_outside_the_state_directory_when_allowed(
 ) -> None:
     monkeypatch.setenv("ALICE_PIN", "4321")
     root, state, sims = tmp_path / "config", tmp_path / "state", tmp_path / "sims"
+    monkeypatch.setenv("PROVGIT_ELEMENT_FILES_DIR", f"{tmp_path / 'elsewhere'}:{sims}")
     _with_element(root, f"{{allow_outside_state_dir: true, path: '{sims}/ivr9.sqlite'}}")
     result = CliRunner().invoke(main, ["reconcile", str(root), "--state-dir", str(state)])
     assert result.exit_code == 0, result.output
     assert any(read_store(sims / "ivr9.sqlite").values())
+
+
+@pytest.mark.parametrize("named", [None, "elsewhere", "sims/../elsewhere"])
+def test_a_repository_alone_cannot_put_an_element_file_outside_the_state_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: str | None
+) -> None:
+    """allow_outside_state_dir comes from the repository: a pull request could
+    point an element at any SQLite file provgit may write (another network's
+    store, an application's database). Only a directory the host's operator
+    names in PROVGIT_ELEMENT_FILES_DIR lets it out; elsewhere the element is
+    not contacted, its file is not made, and the status says it is not in sync."""
+    monkeypatch.setenv("ALICE_PIN", "4321")
+    root, state, sims = tmp_path / "config", tmp_path / "state", tmp_path / "sims"
+    sims.mkdir()
+    victim = sims / "other-network.sqlite"
+    victim.write_bytes(b"")
+    if named is None:
+        monkeypatch.delenv("PROVGIT_ELEMENT_FILES_DIR", raising=False)
+    else:
+        monkeypatch.setenv("PROVGIT_ELEMENT_FILES_DIR", str(tmp_path / named))
+    _with_element(root, f"{{allow_outside_state_dir: true, path: '{victim}'}}")
+    result = CliRunner().invoke(
+        main, ["reconcile", str(root), "--state-dir", str(state), "--format", "json"]
+    )
+    assert result.exit_code != 0
+    assert "PROVGIT_ELEMENT_FILES_DIR" in result.output
+    assert victim.read_bytes() == b""
+    assert sorted(p.name for p in sims.iterdir()) == ["other-network.sqlite"]
+    status = CliRunner().invoke(
+        main, ["status", str(root), "--state-dir", str(state), "--format", "json"]
+    )
+    doc = json.loads(status.output)
+    assert doc["in_sync"] is False
+    assert doc["elements"]["ivr9"]["status"] != "Sync Completed"
 
 
 # -- what stays valid -----------------------------------------------------------------

@@ -122,7 +122,8 @@ class FleetRig:
                 "0",
                 "--allow-mass-update",
             ],
-            env={PASSWORD_ENV: self.password},
+            # The networks' element files are in a directory the replicas share.
+            env={PASSWORD_ENV: self.password, "PROVGIT_ELEMENT_FILES_DIR": str(self.tmp)},
         )
         self.replicas.append(w)
         return w

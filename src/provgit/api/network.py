@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,23 @@ from provgit.observe import (
 from provgit.plan import Plan
 from provgit.projection import Target, project
 from provgit.secrets import Fingerprinter, SecretUnavailable, network_key, resolve
+
+# Directories (os.pathsep-separated) where an embedded element's file may live
+# outside the state directory: set by whoever runs provgit on the host, never
+# by the repository (whose `allow_outside_state_dir` alone would let a pull
+# request open any SQLite file provgit may write, e.g. another network's store).
+ELEMENT_FILES_ENV = "PROVGIT_ELEMENT_FILES_DIR"
+
+
+def operator_allows(path: Path) -> bool:
+    """Whether `path` (followed through symlinks) is inside a directory the
+    environment names in PROVGIT_ELEMENT_FILES_DIR."""
+    named = [d for d in os.environ.get(ELEMENT_FILES_ENV, "").split(os.pathsep) if d.strip()]
+    try:
+        real = path.resolve()
+        return any(real.is_relative_to(Path(d).expanduser().resolve()) for d in named)
+    except (OSError, RuntimeError):  # a symlink loop: not allowed
+        return False
 
 
 @dataclass
@@ -89,6 +107,15 @@ def connect(
                     f"connection.path {e.connection.path!r} leads outside the state directory "
                     f"{state_dir} (through a symlink); set allow_outside_state_dir: true "
                     "to use it"
+                )
+                continue
+            if not inside and not operator_allows(p):
+                unavailable[name] = (
+                    f"connection.path {e.connection.path!r} is outside the state directory "
+                    f"{state_dir} and outside every directory named in {ELEMENT_FILES_ENV} "
+                    "on this host: the config's allow_outside_state_dir counts only there (a "
+                    "repository alone cannot choose a file elsewhere on this host); set "
+                    f"{ELEMENT_FILES_ENV} in the environment of provgit to the directory"
                 )
                 continue
             settings["path"] = str(p)
