@@ -37,6 +37,31 @@ state_dir_option = click.option(
 )
 
 
+# The status server and the drift resync, the same for `watch` and `fleet watch`.
+host_option = click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Status server address."
+)
+resync_option = click.option(
+    "--resync-seconds",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Observe every element this often to find drift (0: never).",
+)
+log_format_option = click.option(
+    "--log-format", type=click.Choice(["plain", "json"]), default="plain"
+)
+
+
+port_option = click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=8472,
+    show_default=True,
+    help="Status server port (0: any free port; the URL is printed on start).",
+)
+
+
 def read_source(path: Path) -> ConfigSource:
     try:
         return sources.read_config_directory(path)

@@ -12,12 +12,11 @@ import click
 from provgit import aio, exitcodes
 from provgit.api.fleet import Fleet, FleetFileError, read_fleet
 from provgit.api.watching import PlanOptions
+from provgit.cli.common import host_option, log_format_option, port_option, resync_option
 from provgit.watch.fleet import FleetSupervisor
 from provgit.watch.logs import Log
 from provgit.watch.options import WatchOptions
 from provgit.watch.server import is_loopback
-
-DEFAULT_PORT = 8472
 
 
 def _read(file: Path) -> Fleet:
@@ -58,14 +57,8 @@ def check(file: Path) -> int:
 
 @command.command("watch")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Status server address.")
-@click.option(
-    "--port",
-    type=click.IntRange(min=0, max=65535),
-    default=DEFAULT_PORT,
-    show_default=True,
-    help="Status server port (0: any free port; the URL is printed on start).",
-)
+@host_option
+@port_option
 @click.option(
     "--state-dir",
     type=click.Path(path_type=Path),
@@ -80,13 +73,7 @@ def check(file: Path) -> int:
     show_default=True,
     help="Fetch each network's repository this often (0: only on POST /reconcile).",
 )
-@click.option(
-    "--resync-seconds",
-    type=click.FloatRange(min=0),
-    default=300.0,
-    show_default=True,
-    help="Observe every element this often to find drift (0: never).",
-)
+@resync_option
 @click.option(
     "--stop-timeout",
     type=click.FloatRange(min=0),
@@ -102,7 +89,7 @@ def check(file: Path) -> int:
     help="Environment variable holding the bearer token (POST; every request when "
     "--host is not a loopback address).",
 )
-@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain")
+@log_format_option
 @click.option("--allow-mass-update", is_flag=True, help="As `provgit watch`, for every network.")
 @click.option("--allow-mass-delete", is_flag=True, help="As `provgit watch`, for every network.")
 def watch(

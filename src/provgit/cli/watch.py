@@ -10,15 +10,21 @@ import click
 
 from provgit import aio, exitcodes
 from provgit.api.watching import SETTINGS_FILE, JournalError, PlanOptions, webhook_secret
-from provgit.cli.common import settings_missing_message, state_dir_for, state_dir_option
+from provgit.cli.common import (
+    host_option,
+    log_format_option,
+    port_option,
+    resync_option,
+    settings_missing_message,
+    state_dir_for,
+    state_dir_option,
+)
 from provgit.cli.plan import plan_options
 from provgit.watch.follower import FollowError
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher, WatchOptions
 from provgit.watch.options import DriftMode
 from provgit.watch.server import is_loopback
-
-DEFAULT_PORT = 8472
 
 
 def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tuple[Path, Path, str]:
@@ -86,13 +92,7 @@ def _credentials(
     "commits them to a drift branch for review (default: `drift.mode` of "
     "provgit.yaml, else report).",
 )
-@click.option(
-    "--resync-seconds",
-    type=click.FloatRange(min=0),
-    default=300.0,
-    show_default=True,
-    help="Observe every element this often to find drift (0: never).",
-)
+@resync_option
 @click.option(
     "--fetch-seconds",
     type=click.FloatRange(min=0),
@@ -117,14 +117,8 @@ def _credentials(
     show_default=True,
     help="Quiet time after a file change before reconciling (directory mode).",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Status server address.")
-@click.option(
-    "--port",
-    type=click.IntRange(min=0, max=65535),
-    default=DEFAULT_PORT,
-    show_default=True,
-    help="Status server port (0: any free port; the URL is printed on start).",
-)
+@host_option
+@port_option
 @click.option(
     "--token-env",
     default="PROVGIT_WATCH_TOKEN",
@@ -147,7 +141,7 @@ def _credentials(
     help="A file (outside the config repository) whose first line is the webhook "
     "secret, instead of --webhook-secret-env.",
 )
-@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain")
+@log_format_option
 @click.option("--debug", is_flag=True, help="Log more (file change batches).")
 @click.option(
     "--stop-timeout",
