@@ -19,7 +19,6 @@ next run settles the intents left open by observing their elements.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import time
@@ -74,8 +73,37 @@ def _placeholders(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+class Rows:
+    """A statement's result, read whole before its connection went back to the
+    pool (the rows never depend on a connection another journal may hold)."""
+
+    def __init__(self, cur: Any) -> None:
+        self.rowcount = int(cur.rowcount)
+        self.description = cur.description
+        self._rows: list[Any] = cur.fetchall() if cur.description is not None else []
+        self._next = 0
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
+
+    def __iter__(self) -> Any:
+        return iter(self.fetchall())
+
+
 class PostgresDb:
-    """The journal in a PostgreSQL database, through one psycopg connection."""
+    """The journal in a PostgreSQL database, through the process's shared pool
+    (pool.py): a connection is borrowed for a statement, or for a transaction
+    from `begin()` to its COMMIT/ROLLBACK, and given back reset. The session's
+    settings (`SET`: search_path, timeouts, durability) are sent on each
+    checkout, before the statement: a connection that died idle in the pool is
+    found then and replaced, and nothing of the statement was sent."""
 
     refs_cte = (
         "r (collection, key) AS (SELECT value->>0, value->>1 "
@@ -86,50 +114,54 @@ class PostgresDb:
     remote = True
 
     def __init__(
-        self,
-        conn: Any,
-        reconnect: Callable[[], Any] | None = None,
-        where: str = "the journal",
-        retry: bool = True,
+        self, shared: Any, where: str = "the journal", retry: bool = True, wait_s: float = 10.0
     ) -> None:
-        self.conn = conn
-        self._reconnect = reconnect
+        self.shared = shared  # pool.SharedPool
         self._where = where
         # A watcher (its journals and its lease store) must fail fast, not
         # wait out the retries: a cut-off replica has to stop writing before
-        # its leases can expire, and keep answering /healthz. Without retry a
-        # connection closed before a statement is opened again once, and any
-        # error is the caller's.
+        # its leases can expire, and keep answering /healthz. Without retry
+        # any error is the caller's.
         self._retry = retry
+        self._wait_s = wait_s  # for a connection of the pool
+        self._held: Any = None  # the open transaction's connection (or the pinned one)
+        self._pinned = False  # TEMP tables live in one session: this db keeps its connection
         self._in_transaction = False
-        self._session: dict[str, str] = {}  # SET and CREATE TEMP: replayed on a new connection
+        self._session: dict[str, str] = {}  # SET and CREATE TEMP: sent on every checkout
         self.lost: str | None = None  # why writes are refused since a connection broke
+        self.closed = False
 
     def session(self, sql: str) -> None:
-        """A statement that sets up the session, run again on every new connection."""
-        self._session[sql.split(" =")[0]] = sql
+        """A statement that sets up the session, sent again on every checkout."""
         self.execute(sql)
 
     def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
         statement = sql.lstrip()
         if statement.startswith(("SET ", "CREATE TEMP")):
             self._session[statement.split(" =")[0]] = statement
-        return self._guarded(statement, lambda: self.conn.execute(_placeholders(sql), args))
+            if statement.startswith("CREATE TEMP") and not self._pinned:
+                self._pinned = True
+                if self._held is None:
+                    self._held = self._checkout()
+                    return None  # created by the checkout
+            if self._held is None:
+                return None  # sent with the next checkout
+        return self._guarded(statement, lambda conn: Rows(conn.execute(_placeholders(sql), args)))
 
     def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any:
         rows = list(args)
 
-        def run() -> Any:
-            cur = self.conn.cursor()
+        def run(conn: Any) -> Any:
+            cur = conn.cursor()
             if rows:
                 cur.executemany(_placeholders(sql), rows)
-            return cur
+            return Rows(cur)
 
         return self._guarded(sql.lstrip(), run)
 
     def insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        def run() -> list[int]:
-            cur = self.conn.cursor()
+        def run(conn: Any) -> list[int]:
+            cur = conn.cursor()
             cur.executemany(_placeholders(sql) + " RETURNING id", rows, returning=True)
             ids = []
             while True:
@@ -142,82 +174,134 @@ class PostgresDb:
 
     def begin(self, exclusive: bool = False) -> None:
         self.execute("BEGIN")
-        self._in_transaction = True
         if exclusive:
             self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
-    def _guarded(self, statement: str, run: Callable[[], Any]) -> Any:
+    # ---- connections ---------------------------------------------------------------
+
+    def _prelude(self, with_temp: bool) -> str:
+        return "; ".join(
+            s for s in self._session.values() if with_temp or not s.startswith("CREATE TEMP")
+        )
+
+    def _checkout(self) -> Any:
+        """A connection of the pool with this journal's session set on it; one
+        that died idle (server restarted, session terminated) is dropped and
+        the next taken."""
         import psycopg
 
-        if not self._retry:
-            return self._unguarded(statement, run)
-        if self.conn.closed and self._reconnect is not None and not self._in_transaction:
-            # Closed before this statement was sent: opening it again is safe
-            # for a write too (a watcher rejoins once the database is back).
-            self._connect_again("the connection was closed")
+        prelude = self._prelude(with_temp=self._pinned)
+        for _ in range(self.shared.max_size + 1):
+            conn = self.shared.get(self._wait_s)
+            try:
+                if prelude:
+                    conn.execute(prelude.encode())
+                return conn
+            except psycopg.OperationalError:
+                broken = conn.broken or conn.closed
+                self.shared.put(conn)  # a broken one is replaced by the pool
+                if not broken:
+                    raise
+        raise psycopg.OperationalError(f"no working connection to {self._where}")
+
+    def _give_back(self) -> None:
+        conn, self._held = self._held, None
+        if conn is None:
+            return
+        if self._pinned and not conn.closed:
+            import psycopg
+
+            try:
+                conn.execute("DISCARD ALL")  # its TEMP tables must not shadow another's
+            except psycopg.Error:
+                conn.close()
+        self.shared.put(conn)
+
+    def _guarded(self, statement: str, run: Callable[[Any], Any]) -> Any:
+        import psycopg
+
+        from provgit.journal.schema import JournalLost
 
         upper = statement.upper()
-        # BEGIN writes nothing: after a break it is as safe to send again as a read.
+        ending = upper.startswith(("COMMIT", "ROLLBACK"))
+        if ending and not self._in_transaction:
+            return None  # the transaction went with its connection
         reading = upper.startswith((*_READS, "BEGIN")) and not self._in_transaction
-        if self.lost is not None and not upper.startswith(_READS):
-            from provgit.journal.schema import JournalLost
-
+        if self.lost is not None and self._retry and not upper.startswith(_READS):
             raise JournalLost(self.lost)
-        if upper.startswith(("COMMIT", "ROLLBACK")):
-            self._in_transaction = False
         try:
-            return run()
+            return self._run(upper, run)
         except psycopg.OperationalError as e:
-            if self._reconnect is None or not (self.conn.broken or self.conn.closed):
+            if not self._retry or isinstance(e, _pool_exhausted()):
                 raise
-            self._in_transaction = False
             cause = " ".join(str(e).split()) or type(e).__name__
             self._connect_again(cause)
             if upper.startswith("ROLLBACK"):
-                return None  # the transaction went with the connection
+                return None
             if reading:
-                return run()
-            from provgit.journal.schema import JournalLost
-
+                return self._run(upper, run)
             self.lost = (
                 f"the connection to {self._where} broke during a write ({cause}); it may not "
                 "be recorded, so this run writes nothing more: the next run settles it"
             )
             raise JournalLost(self.lost) from None
 
-    def _unguarded(self, statement: str, run: Callable[[], Any]) -> Any:
-        upper = statement.upper()
-        if upper.startswith(("COMMIT", "ROLLBACK")):
-            self._in_transaction = False
-            if upper.startswith("ROLLBACK") and self.conn.closed:
-                return None  # the transaction went with the connection
-        elif self.conn.closed and self._reconnect is not None and not self._in_transaction:
-            self._reopen()  # one attempt: its error is the caller's
-        return run()
+    def _run(self, upper: str, run: Callable[[Any], Any]) -> Any:
+        """`run` on the transaction's (or pinned) connection, else on one borrowed for it."""
+        import psycopg
 
-    def _reopen(self) -> None:
-        assert self._reconnect is not None
-        self.conn = self._reconnect()
-        for statement in self._session.values():
-            self.conn.execute(_placeholders(statement))
+        if self._pinned and self._held is not None and self._held.closed:
+            self._held = None  # re-pinned below (its TEMP tables made again)
+        if upper.startswith("BEGIN") and not self._in_transaction:
+            conn = self._held if self._pinned and self._held is not None else self._checkout()
+            try:
+                result = run(conn)
+            except BaseException:
+                if not self._pinned:
+                    self.shared.put(conn)
+                raise
+            self._held, self._in_transaction = conn, True
+            return result
+        if self._held is None and self._pinned:
+            self._held = self._checkout()
+        if self._held is not None:
+            ending = upper.startswith(("COMMIT", "ROLLBACK"))
+            try:
+                return run(self._held)
+            except psycopg.OperationalError:
+                if self._held.broken or self._held.closed:
+                    self._in_transaction = False
+                    self._give_back()
+                raise
+            finally:
+                if ending:
+                    self._in_transaction = False
+                    if not self._pinned:
+                        self._give_back()
+        conn = self._checkout()
+        try:
+            return run(conn)
+        finally:
+            self.shared.put(conn)
 
     def _connect_again(self, cause: str) -> None:
+        """Wait (bounded, with backoff) until a connection works again."""
         import psycopg
 
         from provgit.journal.schema import JournalLost
 
-        assert self._reconnect is not None
+        self._in_transaction = False
+        self._give_back()
         for delay in RECONNECT_DELAYS_S:
             time.sleep(delay)
             try:
-                conn = self._reconnect()
+                conn = self._checkout()
             except psycopg.OperationalError:
                 continue
-            with contextlib.suppress(psycopg.Error):
-                self.conn.close()
-            self.conn = conn
-            for statement in self._session.values():
-                conn.execute(_placeholders(statement))
+            if self._pinned:
+                self._held = conn
+            else:
+                self.shared.put(conn)
             return
         waited = sum(RECONNECT_DELAYS_S)
         self.lost = (
@@ -244,7 +328,22 @@ class PostgresDb:
         return statement
 
     def close(self) -> None:
-        self.conn.close()
+        if self.closed:
+            return
+        self.closed = True
+        self._in_transaction = False
+        try:
+            self._give_back()
+        finally:
+            from provgit.journal import pool
+
+            pool.release(self.shared)
+
+
+def _pool_exhausted() -> type[Exception]:
+    from provgit.journal.pool import pool_exhausted
+
+    return pool_exhausted()
 
 
 def connect(
@@ -254,38 +353,31 @@ def connect(
     retry: bool = True,
     schema: str | None = None,
     create: bool = False,
+    pool_size: int | None = None,
+    kind: str = "journal",
 ) -> PostgresDb:
-    """A connection to the journal database at `url` (autocommit: each statement
-    commits unless inside `begin()`). `schema`: a fleet network's journal, the
-    only schema its statements see (created first when `create`). Raises
-    psycopg.Error or ImportError."""
-    import psycopg  # only a PostgreSQL journal needs the driver
-
-    extra: dict[str, Any] = {}
-    if password is not None:
-        extra["password"] = password
-
-    def open_connection() -> Any:
-        return psycopg.connect(
-            url,
-            autocommit=True,
-            # libpq counts whole seconds (and 1 as 2): at least 2.
-            connect_timeout=max(2, round(timeout)),
-            application_name="provgit",
-            **extra,
-        )
+    """The journal database at `url`, through the process's pool for it
+    (autocommit: each statement commits unless inside `begin()`). `schema`: a
+    fleet network's journal, the only schema its statements see (created first
+    when `create`). `pool_size`: the process's connections to the database in
+    all (the first journal to open the pool sets it). Raises psycopg.Error or
+    ImportError."""
+    from provgit.journal import pool  # only a PostgreSQL journal needs the driver
 
     where = redact(url, password) + (f" (schema {schema})" if schema else "")
-    db = PostgresDb(open_connection(), open_connection, where, retry)
-    if schema is not None:
-        try:
-            if create:
-                ensure_schema(db, schema)
+    shared = pool.acquire(url, password, redact(url, password), pool_size, kind, timeout)
+    db = PostgresDb(shared, where, retry, wait_s=max(timeout, 2.0))
+    try:
+        if schema is not None:
             # Only the network's schema: its tables can never mix with another's.
             db.session(f"SET search_path = {schema}")
-        except BaseException:
-            db.close()
-            raise
+            if create:
+                ensure_schema(db, schema)
+        # Reached now, not at the first statement: an unreachable server is the opener's error.
+        db.execute("SELECT 1")
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
