@@ -41,8 +41,8 @@ LEASE_CONNECTIONS = 2
 MIN_POOL_SIZE = LEASE_CONNECTIONS + 1
 # An idle connection goes after this long (a quiet fleet holds few).
 MAX_IDLE_S = 60.0
-# No connection by then and not all in use: connecting fails or is slow (see `get`).
-FIRST_WAIT_S = 0.5
+# How often a wait for a connection looks whether opening one failed (see `get`).
+SLICE_S = 0.25
 
 # The pool's own log lines (a failed connection attempt, retried in the
 # background) are not provgit's output; its errors reach the journal's caller.
@@ -136,11 +136,11 @@ class SharedPool:
         }
         if password is not None:
             kwargs["password"] = password
-        self.url = url
-        self._kwargs = kwargs
-        self.probe()  # a wrong password or an absent server: its own error, now
+        # The last failure to open a connection: (time.monotonic(), error).
+        self.connect_error: tuple[float, Exception] | None = None
         self.pool = ConnectionPool(
             url,
+            connection_class=_connection_class(self),
             kwargs=kwargs,
             min_size=0,
             max_size=max_size,
@@ -155,25 +155,26 @@ class SharedPool:
         return int(self.pool.max_size)
 
     def get(self, timeout: float) -> Any:
-        """A connection within `timeout` s. While one is free or can be opened
-        it comes at once; when none comes within `FIRST_WAIT_S` and not all are
-        in use, opening one is failing: its own error is raised now (a watcher
-        must answer /healthz and stop writing, not wait out the timeout)."""
+        """A connection within `timeout` s. When opening one fails meanwhile
+        (the pool opens them in the background), that error is raised at once:
+        a watcher must answer /healthz and stop writing, not wait out the
+        timeout, and the caller sees the server's own words."""
         from psycopg_pool import PoolTimeout
 
         started = time.monotonic()
-        try:
-            conn = self.pool.getconn(timeout=min(FIRST_WAIT_S, timeout))
-        except PoolTimeout:
-            if self.in_use < self.max_size:
-                self.probe()  # raises why connecting fails; else the server is just slow
+        while True:
+            left = timeout - (time.monotonic() - started)
             try:
-                conn = self.pool.getconn(timeout=max(0.0, timeout - (time.monotonic() - started)))
+                conn = self.pool.getconn(timeout=max(0.01, min(SLICE_S, left)))
+                break
             except PoolTimeout as e:
-                if self.in_use < self.max_size:
-                    self.probe()
-                    raise
-                raise self._exhausted(timeout) from e
+                failed = self.connect_error
+                if failed is not None and failed[0] >= started - SLICE_S:
+                    raise failed[1] from None
+                if left <= SLICE_S:
+                    if self.in_use < self.max_size:
+                        raise  # connecting is slow: the pool's own timeout error
+                    raise self._exhausted(timeout) from e
         with _lock:
             self.in_use += 1
         return conn
@@ -190,12 +191,6 @@ class SharedPool:
             f"for {timeout:.1f} s, so this statement was not run; raise journal.pool_size "
             "(provgit.yaml or the fleet file) if this happens under normal load"
         )
-
-    def probe(self) -> None:
-        """Connect once outside the pool: raises what connecting raises."""
-        import psycopg
-
-        psycopg.connect(self.url, **self._kwargs).close()
 
     def put(self, conn: Any) -> None:
         with _lock:
@@ -214,6 +209,25 @@ class SharedPool:
             self.last_exhausted,
             self.in_use,
         )
+
+
+def _connection_class(shared: SharedPool) -> Any:
+    """psycopg's connection, noting on `shared` why opening one failed (the
+    pool retries in the background and keeps the error to itself)."""
+    import psycopg
+
+    class Connection(psycopg.Connection[Any]):
+        @classmethod
+        def connect(cls, *args: Any, **kwargs: Any) -> Any:
+            try:
+                conn = super().connect(*args, **kwargs)
+            except psycopg.Error as e:
+                shared.connect_error = (time.monotonic(), e)
+                raise
+            shared.connect_error = None
+            return conn
+
+    return Connection
 
 
 def _reset(conn: Any) -> None:

@@ -371,10 +371,10 @@ def connect(
         if schema is not None:
             # Only the network's schema: its tables can never mix with another's.
             db.session(f"SET search_path = {schema}")
-            if create:
-                ensure_schema(db, schema)
-        # Reached now, not at the first statement: an unreachable server is the opener's error.
-        db.execute("SELECT 1")
+        # Reached now, without the retries: an unreachable server is the opener's error.
+        db._run("SELECT", lambda conn: Rows(conn.execute("SELECT 1")))
+        if schema is not None and create:
+            ensure_schema(db, schema)
     except BaseException:
         db.close()
         raise
