@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -130,6 +131,9 @@ class PostgresDb:
         self._session: dict[str, str] = {}  # SET and CREATE TEMP: sent on every checkout
         self.lost: str | None = None  # why writes are refused since a connection broke
         self.closed = False
+        # Threads sharing this journal take turns, as they did on one connection:
+        # none may use a connection while another gives it back to the pool.
+        self._lock = threading.RLock()
 
     def session(self, sql: str) -> None:
         """A statement that sets up the session, sent again on every checkout."""
@@ -137,16 +141,19 @@ class PostgresDb:
 
     def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
         statement = sql.lstrip()
-        if statement.startswith(("SET ", "CREATE TEMP")):
-            self._session[statement.split(" =")[0]] = statement
-            if statement.startswith("CREATE TEMP") and not self._pinned:
-                self._pinned = True
+        with self._lock:
+            if statement.startswith(("SET ", "CREATE TEMP")):
+                self._session[statement.split(" =")[0]] = statement
+                if statement.startswith("CREATE TEMP") and not self._pinned:
+                    self._pinned = True
+                    if self._held is None:
+                        self._held = self._checkout()
+                        return None  # created by the checkout
                 if self._held is None:
-                    self._held = self._checkout()
-                    return None  # created by the checkout
-            if self._held is None:
-                return None  # sent with the next checkout
-        return self._guarded(statement, lambda conn: Rows(conn.execute(_placeholders(sql), args)))
+                    return None  # sent with the next checkout
+            return self._guarded(
+                statement, lambda conn: Rows(conn.execute(_placeholders(sql), args))
+            )
 
     def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any:
         rows = list(args)
@@ -218,6 +225,10 @@ class PostgresDb:
         self.shared.put(conn)
 
     def _guarded(self, statement: str, run: Callable[[Any], Any]) -> Any:
+        with self._lock:
+            return self._guarded_locked(statement, run)
+
+    def _guarded_locked(self, statement: str, run: Callable[[Any], Any]) -> Any:
         import psycopg
 
         from provgit.journal.schema import JournalLost
@@ -328,12 +339,14 @@ class PostgresDb:
         return statement
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._in_transaction = False
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._in_transaction = False
         try:
-            self._give_back()
+            with self._lock:
+                self._give_back()
         finally:
             from provgit.journal import pool
 
