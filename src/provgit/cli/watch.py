@@ -226,8 +226,6 @@ def command(
     # The cyclic GC stays off during runs (as for batch commands: it doubles the
     # cost of building 100,000 users); the loop collects between runs instead.
     log = Log(log_format, debug=debug)
-    # A statement that found every pooled journal connection in use for its
-    # whole wait was not run (the run stops, the next retries): said here.
     journal_pool.on_exhausted(lambda info: log.warning("journal_pool_exhausted", **info))
     watcher = Watcher(options, log)
 
