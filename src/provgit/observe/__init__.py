@@ -6,23 +6,25 @@ copy of it, so a no-op refresh reads nothing but an empty feed; when the feed
 no longer reaches that far back ("too old, resync") it falls back to a full
 read. An element that cannot be read becomes an Observation with its state and
 the error message, never an exception: one element down never stops the rest.
+
+A feed can lie (a vendor bug, a backup restored under the same revision, an
+edit straight into the element's database): a change it never names is never
+seen by refreshes. So an element named in `full` is refreshed and then read in
+full as verification; what the full read holds that the refreshed copy does
+not is `Observation.missed`, changes the feed missed (drift, and a sign the
+element's feed cannot be trusted). Each observation carries when its element
+was last read in full (`full_read_at`), kept with the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import marshal
-import os
-import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-from provgit.fsutil import atomic_write
 from provgit.records import COLLECTIONS, MANAGED_BY, Fields
 from provgit.wire.protocol import (
     Driver,
@@ -60,6 +62,11 @@ class Observation:
     # its change feed named (so a plan can re-plan just those).
     base_revision: int | None = None
     changed: frozenset[tuple[str, str]] | None = field(default=None, repr=False)
+    # When the element was last read in full (time.time(); None: unknown).
+    full_read_at: float | None = None
+    # Records a full read found changed with no word from the change feed,
+    # not yet reviewed as drift by a run (kept with the cache until then).
+    missed: frozenset[tuple[str, str]] = field(default=frozenset(), repr=False)
 
     def with_last_known(self, last: Observation | None) -> Observation:
         """This failed observation carrying what `last` (a good one) read: the
@@ -79,16 +86,18 @@ async def observe(
     drivers: Mapping[str, Driver],
     previous: Mapping[str, Observation] | None = None,
     collections: Mapping[str, Sequence[str]] | None = None,
+    full: Collection[str] = (),
 ) -> dict[str, Observation]:
     """Observe every element in parallel.
 
     `collections` maps an element type to the collections to read (default:
-    all of `records.COLLECTIONS` for the type).
+    all of `records.COLLECTIONS` for the type). Elements named in `full` are
+    read in full, verifying what their change feed said (`Observation.missed`).
     """
     names = list(drivers)
     results = await asyncio.gather(
         *(
-            _observe_one(name, drivers[name], (previous or {}).get(name), collections)
+            _observe_one(name, drivers[name], (previous or {}).get(name), collections, name in full)
             for name in names
         )
     )
@@ -100,6 +109,7 @@ async def _observe_one(
     driver: Driver,
     previous: Observation | None,
     collections: Mapping[str, Sequence[str]] | None,
+    full: bool = False,
 ) -> Observation:
     try:
         info = await driver.info()
@@ -114,9 +124,13 @@ async def _observe_one(
             and all(c in previous.records for c in wanted)
         ):
             try:
-                return await _refresh(name, driver, previous, wanted, info.state)
+                refreshed = await _refresh(name, driver, previous, wanted, info.state)
             except FeedTooOldError:
                 pass  # resync below
+            else:
+                if not full:
+                    return refreshed
+                return await _verify(name, driver, refreshed, wanted, info.state)
         return await _full_read(name, driver, wanted, info.state, info.revision)
     except ElementError as e:
         return Observation(name, _state_of(e), None, error=e.message)
@@ -175,7 +189,33 @@ async def _full_read(
                 raise TransportError(f"element {name} repeated paging cursor {cursor!r}")
             seen.add(cursor)
         records[collection] = found
-    return Observation(name, _running(state), start, records, None, incremental=False)
+    return Observation(
+        name, _running(state), start, records, None, incremental=False, full_read_at=time.time()
+    )
+
+
+async def _verify(
+    name: str, driver: Driver, refreshed: Observation, collections: Sequence[str], state: str
+) -> Observation:
+    """A full read checked against what the change feed said (`refreshed`):
+    the records it holds otherwise are changes the feed missed. A record the
+    feed names after the refresh was changed while paging: not counted."""
+    assert refreshed.revision is not None
+    found = await _full_read(name, driver, collections, state, refreshed.revision)
+    try:
+        moved, _ = await changes_since(name, driver, refreshed.revision, collections)
+    except FeedTooOldError:
+        return found  # so many changes meanwhile that nothing can be told apart
+    missed = set(refreshed.missed)
+    for collection in collections:
+        mine, theirs = refreshed.records.get(collection, {}), found.records.get(collection, {})
+        if mine == theirs:
+            continue
+        for key in mine.keys() | theirs.keys():
+            ref = (collection, key)
+            if ref not in moved and mine.get(key) != theirs.get(key):
+                missed.add(ref)
+    return dataclasses.replace(found, missed=frozenset(missed))
 
 
 async def changes_since(
@@ -227,6 +267,8 @@ async def _refresh(
         incremental=True,
         base_revision=previous.revision,
         changed=frozenset(latest),
+        full_read_at=previous.full_read_at,
+        missed=previous.missed,
     )
 
 
@@ -255,178 +297,6 @@ def with_writes(obs: Observation, writes: Sequence[Write]) -> Observation:
     return dataclasses.replace(obs, records=records)
 
 
-class ObservationCache:
-    """The last observation per element, under `<state_dir>/observed/`, so the
-    next run can refresh incrementally through the change feed.
-
-    Stored with `marshal` (plain dicts, lists and tuples): for 300,000 records it
-    writes in a tenth of a second where pickling the record objects took six.
-
-    provgit's own writes that landed since the file was written go to a small
-    file beside it (`<element>.writes.marshal`), applied on load: rewriting
-    the whole observation for a one-user change would cost more than the
-    change. Writing the observation again drops them (it holds them by then).
-    """
-
-    FORMAT = 2
-
-    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
-        self.dir = Path(state_dir) / "observed"
-
-    def _path(self, element: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", element)
-        return self.dir / f"{safe}.marshal"
-
-    def _writes_path(self, element: str) -> Path:
-        return self._path(element).with_suffix(".writes.marshal")
-
-    def _stamp_path(self, element: str) -> Path:
-        return self._path(element).with_suffix(".revision.marshal")
-
-    def revision(self, element: str) -> int | None:
-        """The revision of the cached observation, without loading it (None:
-        unknown, absent, or provgit's writes recorded beside it). Read from a
-        stamp that names the file's identity: a file replaced without its
-        stamp (a crash between the two) is not vouched for."""
-        try:
-            fmt, revision, identity = marshal.loads(self._stamp_path(element).read_bytes())
-            st = os.stat(self._path(element))
-        except (OSError, EOFError, ValueError, TypeError):
-            return None
-        if self._writes_path(element).exists():
-            return None
-        if fmt != self.FORMAT or tuple(identity) != (st.st_ino, st.st_size, st.st_mtime_ns):
-            return None
-        return revision if isinstance(revision, int) else None
-
-    def still_current(self, element: str) -> None:
-        """The element was read at the cached revision: what `save` of the same
-        reading does, without reading or writing the observation."""
-        self._down_path(element).unlink(missing_ok=True)
-
-    def _stamp(self, element: str, revision: int | None) -> None:
-        try:
-            st = os.stat(self._path(element))
-        except OSError:
-            return
-        doc = (self.FORMAT, revision, (st.st_ino, st.st_size, st.st_mtime_ns))
-        with contextlib.suppress(OSError):
-            atomic_write(self._stamp_path(element), marshal.dumps(doc))
-
-    def load(self, element: str) -> Observation | None:
-        """The cached observation, or None if absent or unreadable (then read fully)."""
-        try:
-            doc = marshal.loads(self._path(element).read_bytes())
-            if doc["format"] != self.FORMAT or doc["element"] != element:
-                return None
-            records: ObservedRecords = {
-                coll: {key: StoredRecord(coll, key, f, rev) for key, (f, rev) in recs.items()}
-                for coll, recs in doc["records"].items()
-            }
-            found = Observation(element, doc["state"], doc["revision"], records)
-        except (OSError, EOFError, ValueError, TypeError, KeyError):
-            return None
-        return with_writes(found, self._writes(element))
-
-    def fields_of(
-        self, element: str, refs: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str], StoredRecord | None] | None:
-        """Just these records of the cached observation (None: absent or
-        unreadable): what `load` gives of them, without building the other
-        300,000. Only for a cache `revision` vouches for (no writes beside it)."""
-        try:
-            doc = marshal.loads(self._path(element).read_bytes())
-            if doc["format"] != self.FORMAT or doc["element"] != element:
-                return None
-            records = doc["records"]
-            out: dict[tuple[str, str], StoredRecord | None] = {}
-            for coll, key in refs:
-                found = records.get(coll, {}).get(key)
-                out[(coll, key)] = None if found is None else StoredRecord(coll, key, *found)
-            return out
-        except (OSError, EOFError, ValueError, TypeError, KeyError):
-            return None
-
-    def _writes(self, element: str) -> list[Write]:
-        try:
-            return [tuple(w) for w in marshal.loads(self._writes_path(element).read_bytes())]
-        except (OSError, EOFError, ValueError, TypeError):
-            return []
-
-    def load_all(self, elements: Sequence[str]) -> dict[str, Observation]:
-        out: dict[str, Observation] = {}
-        for element in elements:
-            found = self.load(element)
-            if found is not None:
-                out[element] = found
-        return out
-
-    def save(self, observation: Observation, previous: Observation | None = None) -> None:
-        """Write then rename, so a crash leaves the old file or the new, never half."""
-        if not observation.ok:
-            # Keep the last good one to refresh from, and say it is not the
-            # latest word: `provgit status` after a plan that found the
-            # element down must not show the older reading as current.
-            self.mark_down(observation)
-            return
-        self._down_path(observation.element).unlink(missing_ok=True)
-        if previous is not None and previous.revision == observation.revision:
-            # Nothing changed on the element since the file was written. A
-            # file from before stamps, or one whose stamp no longer names it
-            # (a copied or restored state directory), gets its stamp: else
-            # every later no-op run loads the whole observation again.
-            if self.revision(observation.element) != observation.revision:
-                self._stamp(observation.element, observation.revision)
-            return
-        self._write(observation)
-
-    def _down_path(self, element: str) -> Path:
-        return self._path(element).with_suffix(".down.marshal")
-
-    def mark_down(self, observation: Observation) -> None:
-        """The element could not be read: its state and why, with the time."""
-        doc = (str(observation.state), observation.error, time.time())
-        with contextlib.suppress(OSError):
-            atomic_write(self._down_path(observation.element), marshal.dumps(doc))
-
-    def down(self, element: str) -> tuple[str, str | None, float] | None:
-        """The last reading's failure (state, why, time), when it failed."""
-        try:
-            state, error, at = marshal.loads(self._down_path(element).read_bytes())
-            return str(state), None if error is None else str(error), float(at)
-        except (OSError, EOFError, ValueError, TypeError):
-            return None
-
-    def record_writes(self, element: str, writes: Sequence[Write]) -> None:
-        """Keep provgit's landed writes with the cached observation (`with_writes` on load)."""
-        if not writes or not self._path(element).exists():
-            return
-        try:
-            data = marshal.dumps([*self._writes(element), *writes])
-        except ValueError:  # a value marshal cannot hold: the next observation says it
-            return
-        atomic_write(self._writes_path(element), data)
-
-    def _write(self, observation: Observation) -> None:
-        doc = {
-            "format": self.FORMAT,
-            "element": observation.element,
-            "state": observation.state,
-            "revision": observation.revision,
-            "records": {
-                coll: {key: (r.fields, r.revision) for key, r in recs.items()}
-                for coll, recs in observation.records.items()
-            },
-        }
-        atomic_write(self._path(observation.element), marshal.dumps(doc))
-        # Read after those writes landed: the observation holds them now.
-        self._writes_path(observation.element).unlink(missing_ok=True)
-        self._stamp(observation.element, observation.revision)
-
-    def save_all(
-        self,
-        observations: Mapping[str, Observation],
-        previous: Mapping[str, Observation] | None = None,
-    ) -> None:
-        for name, observation in observations.items():
-            self.save(observation, (previous or {}).get(name))
+# The cache needs the names above; importing it last keeps `provgit.observe`
+# the one door to both.
+from provgit.observe.cache import ObservationCache as ObservationCache  # noqa: E402
