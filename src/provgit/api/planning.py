@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from provgit.api.network import Network, connect, desired_target, fingerprinter, observe_network
@@ -48,6 +49,9 @@ class PlanRun:
     # Observed in this run (a saved plan is not): records with no operation
     # are in sync, so an apply may close their pending updates and errors.
     fresh: bool = True
+    # Per element, records a full read found changed that the change feed
+    # never named (drift; the element's feed cannot be trusted).
+    feed_missed: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
@@ -60,14 +64,19 @@ async def plan_network(
     config_root: Path,
     state_dir: Path,
     options: PlanOptions,
+    full_read: bool = False,
 ) -> PlanRun:
-    """target + observe + plan for a validated config (the full path)."""
+    """target + observe + plan for a validated config (the full path). An
+    element whose last full read is older than `observe.full_read_hours`
+    (every element with `full_read`) is read in full."""
     fp = fingerprinter(state, state_dir)
     recorded, reads = recording_reads(source)
     target = project(state, fp, recorded.read_other)
     network = connect(state, state_dir, config_root, options.elements)
+    names = list(network.drivers)
+    full = names if full_read else full_reads_due(state_dir, names, state.settings)
     try:
-        observed = await observe_network(network, state_dir)
+        observed = await observe_network(network, state_dir, full=full)
     finally:
         await network.close()
     plan = compute_plan(
@@ -90,7 +99,14 @@ async def plan_network(
             state_dir,
             options,
         )
-    return PlanRun(plan, state, source)
+    missed = {n: o.missed for n, o in observed.items() if o.missed}
+    return PlanRun(plan, state, source, feed_missed=missed)
+
+
+def full_reads_due(state_dir: Path, names: Sequence[str], settings: Settings) -> set[str]:
+    """The elements whose change feed has gone unverified too long."""
+    max_age = settings.observe.full_read_hours * 3600
+    return ObservationCache(state_dir).full_read_due(names, max_age, time.time())
 
 
 def _remember(
@@ -122,11 +138,22 @@ def _remember(
         store.save_element(ep.element, known_of(ep, digest, keys), rows_in_target=True)
 
 
+def memo_full_reads_due(state_dir: Path, options: PlanOptions) -> bool:
+    """Whether an element the last plan named (all, or `options.elements`)
+    is due a full read: then the plan takes the full path, which reads it."""
+    meta = memo.PlanMemo(state_dir).load_meta()
+    if meta is None:
+        return False
+    names = [n for n in meta.elements if not options.elements or n in options.elements]
+    return bool(full_reads_due(state_dir, names, meta.settings))
+
+
 async def plan_from_memo(
     source: ConfigSource, config_root: Path, state_dir: Path, options: PlanOptions
 ) -> PlanRun | None:
     """The plan from the last one and each element's change feed, when nothing
-    else it depends on changed; None means "take the full path"."""
+    else it depends on changed (and no element is due a full read); None
+    means "take the full path"."""
     if not memo.enabled():
         return None
     store = memo.PlanMemo(state_dir)
@@ -143,6 +170,8 @@ async def plan_from_memo(
     if any(n not in meta.elements for n in options.elements):
         return None  # the full path says which names are unknown
     names = [n for n in meta.elements if not options.elements or n in options.elements]
+    if full_reads_due(state_dir, names, meta.settings):
+        return None
     entries = {n: store.load_element(n) for n in names}
     if any(e is None or e.version != digest for e in entries.values()):
         return None
