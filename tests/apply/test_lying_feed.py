@@ -123,9 +123,7 @@ def test_a_full_read_is_due_after_full_read_hours(sims: list[Sim], config: Path)
     assert cs1.records()["cos"]["7"]["comment"] == "Sales"
 
 
-def test_status_says_when_each_element_was_last_read_in_full(
-    sims: list[Sim], config: Path
-) -> None:
+def test_status_says_when_each_element_was_last_read_in_full(sims: list[Sim], config: Path) -> None:
     before = _element_status(config, "cs1")["full_read_at"]
     assert isinstance(before, str)
     _age_full_reads(config, 3)

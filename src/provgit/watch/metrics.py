@@ -87,6 +87,18 @@ class Metrics:
             registry=r,
         )
         self._proposed_labels: set[str] = set()
+        self.full_reads = Counter(
+            "provgit_full_reads",
+            "Full reads of an element verifying its change feed, per element",
+            ["element"],
+            registry=r,
+        )
+        self.feed_missed = Counter(
+            "provgit_feed_missed_changes",
+            "Changes a full read found that the element's change feed never named, per element",
+            ["element"],
+            registry=r,
+        )
         self.refused = Counter(
             "provgit_watch_refused_configs",
             "Config versions refused because they are invalid",
