@@ -1,14 +1,17 @@
 """`provgit watch` and an element whose change feed lies.
 
-A real watcher and real simulators; the silent edit (no feed entry, no
-revision moved) goes through the simulator's admin endpoint. Resyncs follow
-the feed and cannot see it; the watcher's own full reads (one element a run,
-`observe.watch_full_read_minutes`) find it: drift like any other, said once
-as "change feed missed" (journal event, log, /metrics).
+A real watcher and real simulators; a record of one element is edited in
+its database file directly. Resyncs follow the feed (and the element's
+digest, which does not know either) and cannot see it; the watcher's own
+full reads (one element a run, `observe.watch_full_read_minutes`) find it:
+drift like any other, said once as "change feed missed" (journal event,
+log, /metrics).
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -21,17 +24,17 @@ from .helpers import Watch, start_watch
 pytestmark = pytest.mark.slow
 
 
-def _silent_edit(sim: Sim) -> None:
-    sim.admin(
-        "/admin/edit",
-        {
-            "op": "put",
-            "collection": "cos",
-            "key": "7",
-            "fields": {"number": 7, "comment": "Restored"},
-            "silent": True,
-        },
-    )
+def _edit_database(sim: Sim) -> None:
+    """An admin edits the element's database behind its back: neither its
+    change feed nor its content digest knows; only a full read finds it."""
+    with sqlite3.connect(sim.db) as db:
+        (text,) = db.execute(
+            "SELECT fields FROM records WHERE collection='cos' AND key='7'"
+        ).fetchone()
+        db.execute(
+            "UPDATE records SET fields = ? WHERE collection = 'cos' AND key = '7'",
+            (json.dumps(dict(json.loads(text), comment="Restored")),),
+        )
 
 
 def _metric(w: Watch, name: str) -> dict[str | None, float]:
@@ -59,7 +62,7 @@ def test_the_watchers_full_reads_find_what_the_feed_missed(
     watches.append(w)
     w.wait_log("run_finished", timeout=60)
     mark = w.mark()
-    _silent_edit(cs1)
+    _edit_database(cs1)
     found = w.wait_log("feed_missed", after=mark, timeout=60)
     assert found["element"] == "cs1" and found["changes"] == 1
     # Drift like any other: logged and (correct mode) overwritten.

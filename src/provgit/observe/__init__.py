@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from provgit.records import COLLECTIONS, MANAGED_BY, Fields
+from provgit.wire.digest import digest_of, moved, to_text
 from provgit.wire.protocol import (
     Driver,
     ElementError,
+    ElementInfo,
     FeedTooOldError,
     LockedError,
     OfflineError,
@@ -47,6 +49,8 @@ PAGE = 5000
 FEED_PAGE = 10000
 # Bounds the feed loop: past this many pages a full read is cheaper anyway.
 MAX_FEED_PAGES = 100
+# `Observation.digest` of an element whose own digest disagreed with a full read.
+UNTRUSTED = -1
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class Observation:
     # Records a full read found changed with no word from the change feed,
     # not yet reviewed as drift by a run (kept with the cache until then).
     missed: frozenset[tuple[str, str]] = field(default=frozenset(), repr=False)
+    # The content digest of `records` (wire/digest.py), kept when the element
+    # reports its own: equal revisions, unequal digests mean the feed lied.
+    digest: int | None = None
 
     def with_last_known(self, last: Observation | None) -> Observation:
         """This failed observation carrying what `last` (a good one) read: the
@@ -116,6 +123,8 @@ async def _observe_one(
         if info.state == "offline":
             return Observation(name, "offline", None, error=f"element {name} is stopped/offline")
         wanted = list((collections or {}).get(info.type) or COLLECTIONS.get(info.type, {}).keys())
+        # The element's digest covers all it holds: comparable only with all of it.
+        digest = info.digest is not None and set(wanted) >= set(COLLECTIONS.get(info.type, {}))
         # A previous observation helps only if it covers every collection wanted now.
         if (
             previous is not None
@@ -124,18 +133,30 @@ async def _observe_one(
             and all(c in previous.records for c in wanted)
         ):
             try:
-                refreshed = await _refresh(name, driver, previous, wanted, info.state)
+                refreshed = await _refresh(name, driver, previous, wanted, info.state, digest)
             except FeedTooOldError:
                 pass  # resync below
             else:
-                if not full:
+                if not full and not _contradicted(refreshed, info):
                     return refreshed
-                return await _verify(name, driver, refreshed, wanted, info.state)
-        return await _full_read(name, driver, wanted, info.state, info.revision)
+                return await _verify(name, driver, refreshed, wanted, info, digest)
+        return await _full_read(name, driver, wanted, info.state, info.revision, digest)
     except ElementError as e:
         return Observation(name, _state_of(e), None, error=e.message)
     except Exception as e:  # a driver bug must not take the other elements down
         return Observation(name, "error", None, error=f"{type(e).__name__}: {e}")
+
+
+def _contradicted(refreshed: Observation, info: ElementInfo) -> bool:
+    """The element's digest at the revision the feed was read to is not
+    that of the copy the feed brought there: the feed missed something."""
+    return (
+        info.digest is not None
+        and refreshed.digest is not None
+        and refreshed.digest != UNTRUSTED
+        and refreshed.revision == info.revision
+        and to_text(refreshed.digest) != info.digest
+    )
 
 
 def _state_of(error: ElementError) -> ObservedState:
@@ -168,7 +189,7 @@ def _normalized(record: StoredRecord) -> StoredRecord:
 
 
 async def _full_read(
-    name: str, driver: Driver, collections: Sequence[str], state: str, start: int
+    name: str, driver: Driver, collections: Sequence[str], state: str, start: int, digest: bool
 ) -> Observation:
     # `start` is the revision read before paging: changes made while paging
     # show up again in the next refresh rather than being lost.
@@ -190,22 +211,44 @@ async def _full_read(
             seen.add(cursor)
         records[collection] = found
     return Observation(
-        name, _running(state), start, records, None, incremental=False, full_read_at=time.time()
+        name,
+        _running(state),
+        start,
+        records,
+        None,
+        incremental=False,
+        full_read_at=time.time(),
+        digest=_digest_of(records) if digest else None,
+    )
+
+
+def _digest_of(records: ObservedRecords) -> int:
+    return digest_of(
+        ((c, k, r.fields) for c, recs in records.items() for k, r in recs.items()), own=True
     )
 
 
 async def _verify(
-    name: str, driver: Driver, refreshed: Observation, collections: Sequence[str], state: str
+    name: str,
+    driver: Driver,
+    refreshed: Observation,
+    collections: Sequence[str],
+    info: ElementInfo,
+    digest: bool,
 ) -> Observation:
     """A full read checked against what the change feed said (`refreshed`):
     the records it holds otherwise are changes the feed missed. A record the
     feed names after the refresh was changed while paging: not counted."""
     assert refreshed.revision is not None
-    found = await _full_read(name, driver, collections, state, refreshed.revision)
+    found = await _full_read(name, driver, collections, info.state, refreshed.revision, digest)
     try:
-        moved, _ = await changes_since(name, driver, refreshed.revision, collections)
+        named, _ = await changes_since(name, driver, refreshed.revision, collections)
     except FeedTooOldError:
         return found  # so many changes meanwhile that nothing can be told apart
+    if not named and found.digest is not None and _contradicted(found, info):
+        # The element's own digest disagrees with all it holds (its database
+        # edited behind its back): not used, else every run would read it all.
+        found = dataclasses.replace(found, digest=UNTRUSTED)
     missed = set(refreshed.missed)
     for collection in collections:
         mine, theirs = refreshed.records.get(collection, {}), found.records.get(collection, {})
@@ -213,7 +256,7 @@ async def _verify(
             continue
         for key in mine.keys() | theirs.keys():
             ref = (collection, key)
-            if ref not in moved and mine.get(key) != theirs.get(key):
+            if ref not in named and mine.get(key) != theirs.get(key):
                 missed.add(ref)
     return dataclasses.replace(found, missed=frozenset(missed))
 
@@ -248,12 +291,25 @@ async def changes_since(
 
 
 async def _refresh(
-    name: str, driver: Driver, previous: Observation, collections: Sequence[str], state: str
+    name: str,
+    driver: Driver,
+    previous: Observation,
+    collections: Sequence[str],
+    state: str,
+    digest: bool = False,
 ) -> Observation:
     assert previous.revision is not None
     records = {c: dict(previous.records.get(c, {})) for c in collections}
     latest, revision = await changes_since(name, driver, previous.revision, collections)
+    # A copy from before digests gets one once; after that each change moves it.
+    value = previous.digest if previous.digest is not None or not digest else _digest_of(records)
     for (collection, key), record in latest.items():
+        old = records[collection].get(key)
+        if value is not None and value != UNTRUSTED:
+            new = None if record is None else record.fields
+            value = moved(
+                value, collection, key, None if old is None else old.fields, new, own=True
+            )
         if record is None:
             records[collection].pop(key, None)
         else:
@@ -269,6 +325,7 @@ async def _refresh(
         changed=frozenset(latest),
         full_read_at=previous.full_read_at,
         missed=previous.missed,
+        digest=value,
     )
 
 
@@ -284,17 +341,22 @@ def with_writes(obs: Observation, writes: Sequence[Write]) -> Observation:
         return obs
     records = dict(obs.records)
     copied: set[str] = set()
+    value = obs.digest
     for collection, key, fields, revision in writes:
         if collection not in copied:
             records[collection] = dict(records.get(collection, {}))
             copied.add(collection)
-        if fields is None:
+        old = records[collection].get(key)
+        own = None if fields is None else own_fields(fields)
+        if value is not None and value != UNTRUSTED:
+            value = moved(
+                value, collection, key, None if old is None else old.fields, own, own=True
+            )
+        if own is None:
             records[collection].pop(key, None)
         else:
-            records[collection][key] = StoredRecord(
-                collection, key, own_fields(fields), revision or 0
-            )
-    return dataclasses.replace(obs, records=records)
+            records[collection][key] = StoredRecord(collection, key, own, revision or 0)
+    return dataclasses.replace(obs, records=records, digest=value)
 
 
 # The cache needs the names above; importing it last keeps `provgit.observe`

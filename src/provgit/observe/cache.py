@@ -86,8 +86,14 @@ class ObservationCache:
         unknown, absent, or provgit's writes recorded beside it). Read from a
         stamp that names the file's identity: a file replaced without its
         stamp (a crash between the two) is not vouched for."""
+        stamped = self.stamped(element)
+        return None if stamped is None else stamped[0]
+
+    def stamped(self, element: str) -> tuple[int, int | None] | None:
+        """The revision and the content digest (None: none kept) of the
+        cached observation, as `revision` vouches for them."""
         try:
-            fmt, revision, identity = marshal.loads(self._stamp_path(element).read_bytes())
+            fmt, revision, identity, *rest = marshal.loads(self._stamp_path(element).read_bytes())
             st = os.stat(self._path(element))
         except (OSError, EOFError, ValueError, TypeError):
             return None
@@ -95,19 +101,21 @@ class ObservationCache:
             return None
         if fmt != self.FORMAT or tuple(identity) != (st.st_ino, st.st_size, st.st_mtime_ns):
             return None
-        return revision if isinstance(revision, int) else None
+        if not isinstance(revision, int):
+            return None
+        return revision, (rest[0] if rest and isinstance(rest[0], int) else None)
 
     def still_current(self, element: str) -> None:
         """The element was read at the cached revision: what `save` of the same
         reading does, without reading or writing the observation."""
         self._down_path(element).unlink(missing_ok=True)
 
-    def _stamp(self, element: str, revision: int | None) -> None:
+    def _stamp(self, element: str, revision: int | None, digest: int | None) -> None:
         try:
             st = os.stat(self._path(element))
         except OSError:
             return
-        doc = (self.FORMAT, revision, (st.st_ino, st.st_size, st.st_mtime_ns))
+        doc = (self.FORMAT, revision, (st.st_ino, st.st_size, st.st_mtime_ns), digest)
         with contextlib.suppress(OSError):
             atomic_write(self._stamp_path(element), marshal.dumps(doc))
 
@@ -128,6 +136,7 @@ class ObservationCache:
                 records,
                 full_read_at=self.full_read_at(element),
                 missed=self.missed(element),
+                digest=doc.get("digest"),
             )
         except (OSError, EOFError, ValueError, TypeError, KeyError):
             return None
@@ -187,8 +196,8 @@ class ObservationCache:
             # file from before stamps, or one whose stamp no longer names it
             # (a copied or restored state directory), gets its stamp: else
             # every later no-op run loads the whole observation again.
-            if self.revision(observation.element) != observation.revision:
-                self._stamp(observation.element, observation.revision)
+            if self.stamped(observation.element) != (observation.revision, observation.digest):
+                self._stamp(observation.element, observation.revision, observation.digest)
             return
         self._write(observation)
 
@@ -225,6 +234,7 @@ class ObservationCache:
             "element": observation.element,
             "state": observation.state,
             "revision": observation.revision,
+            "digest": observation.digest,
             "records": {
                 coll: {key: (r.fields, r.revision) for key, r in recs.items()}
                 for coll, recs in observation.records.items()
@@ -233,7 +243,7 @@ class ObservationCache:
         atomic_write(self._path(observation.element), marshal.dumps(doc))
         # Read after those writes landed: the observation holds them now.
         self._writes_path(observation.element).unlink(missing_ok=True)
-        self._stamp(observation.element, observation.revision)
+        self._stamp(observation.element, observation.revision, observation.digest)
 
     def save_all(
         self,

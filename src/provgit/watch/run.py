@@ -295,15 +295,14 @@ class Reconciler:
         observed = await observe_network(
             network, self.o.state_dir, previous=previous, save=False, full=full
         )
-        if full:
-            verify.say_missed(
-                observed,
-                full,
-                self.journals.loop,
-                ObservationCache(self.o.state_dir),
-                self.live.metrics,
-                self.log,
-            )
+        verify.say_missed(
+            observed,
+            full,
+            self.journals.loop,
+            ObservationCache(self.o.state_dir),
+            self.live.metrics,
+            self.log,
+        )
         for name, o in observed.items():
             if o.ok:
                 self.cache.observations[name] = o

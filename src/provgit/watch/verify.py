@@ -45,14 +45,13 @@ def say_missed(
     metrics: Metrics,
     log: Log,
 ) -> None:
-    """Count the full reads; say what they found the feeds missed, once:
-    the missed records are cleared from the readings once said (the plan
-    made from these readings finds them as drift all the same)."""
-    for name in full:
-        o = observed.get(name)
-        if o is None or not o.ok:
-            continue
-        metrics.full_reads.labels(name).inc()
+    """Count the full reads; say what they (or a digest that did not agree,
+    observe.py) found the feeds missed, once: the missed records are cleared
+    from the readings once said (the plan made from these readings finds
+    them as drift all the same)."""
+    for name, o in list(observed.items()):
+        if name in full and o.ok:
+            metrics.full_reads.labels(name).inc()
         if not o.missed:
             continue
         metrics.feed_missed.labels(name).inc(len(o.missed))
