@@ -200,14 +200,11 @@ class Config:
         Taken from the last plan and each element's change feed when nothing
         else it depends on changed; after a config change, only what the change
         reaches is projected and planned again (`planning_shared`); else
-        planned in full (validate, project, observe every element). An
-        element due a full read (`observe.full_read_hours`; all with
-        `full_read`) takes the full path, which reads it in full and checks
-        what its change feed said.
+        planned in full (validate, project, observe every element), as when an
+        element is due a full read (`observe.full_read_hours`; all: `full_read`).
         `InvalidConfig` when the config does not validate; `UsageProblem`
-        for an element the config does not name.
-        """
-        from provgit.api.planning import memo_full_reads_due, plan_from_memo, plan_network
+        for an element the config does not name."""
+        from provgit.api.planning import plan_from_memo
         from provgit.plan import PlanOptions
 
         options = options or PlanOptions()
@@ -231,10 +228,7 @@ class Config:
                 raise UsageProblem(f"unknown element(s): {', '.join(unknown)} (known: {known})")
             return state
 
-        if full_read or memo_full_reads_due(self.state_dir, options):
-            state = validated()
-            return await plan_network(state, source, self.root, self.state_dir, options, full_read)
-        return await plan_changed(source, self.root, self.state_dir, options, validated)
+        return await plan_changed(source, self.root, self.state_dir, options, validated, full_read)
 
     def sign(self, run: PlanRun) -> SignedPlan:
         """`run.plan` signed, so an apply can tell it is what was planned (the
@@ -379,8 +373,7 @@ class Config:
     ) -> Applied:
         """Plan and apply in one run, and write the status reports.
         `override_window` (the reason, journaled) writes through closed sync
-        windows and call-load deferrals, as `apply`'s does. `full_read`: read
-        every element in full (else those due, `observe.full_read_hours`)."""
+        windows and call-load deferrals, as `apply`'s does; `full_read`: as `plan`'s."""
         from provgit.api.running import apply_and_report
         from provgit.apply import ApplyOptions
         from provgit.apply.progress import NoProgress
@@ -397,7 +390,7 @@ class Config:
             override_window=override_window,
             feed_missed=run.feed_missed,
         )
-        applied = await apply_and_report(
+        return await apply_and_report(
             run.plan,
             run.state,
             self.root,
@@ -405,14 +398,6 @@ class Config:
             apply_options,
             progress or NoProgress(),
         )
-        if run.feed_missed:
-            from provgit.observe import ObservationCache
-
-            # Reviewed as drift and said in the journal: not said again.
-            cache = ObservationCache(self.state_dir)
-            for name in run.feed_missed:
-                cache.forget_missed(name)
-        return applied
 
     # -- status and holds ---------------------------------------------------
 

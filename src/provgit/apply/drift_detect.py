@@ -26,6 +26,7 @@ from typing import Literal
 
 from provgit.journal import DriftItem, Journal, JournalError, journal_exists
 from provgit.model.settings import Settings
+from provgit.observe import ObservationCache
 from provgit.plan.model import Operation, Plan
 
 DriftMode = Literal["report", "correct"]
@@ -302,12 +303,15 @@ def capture(journal: Journal, elements: list[str], branch: str) -> list[DriftIte
 
 def preview_lines(plan: Plan, state_dir: Path, settings: Settings) -> list[str]:
     """For `provgit plan`: the planned records that have drifted and what an
-    apply would do with them. Reads the journal only (none yet: no lines)."""
+    apply would do with them. Reads the journal (none yet: no lines), and
+    what full reads found the change feeds missed (kept with the cache)."""
+    cache = ObservationCache(state_dir)
+    missed = {ep.element: cache.missed(ep.element) for ep in plan.elements}
     if not journal_exists(state_dir):
         return []
     try:
         with Journal.open(state_dir) as journal:
-            found = detect(plan, journal)
+            found = detect(plan, journal, missed=missed)
     except JournalError:
         return []
     mode = mode_for(settings)
