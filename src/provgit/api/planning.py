@@ -23,7 +23,7 @@ from provgit.incremental.known import Known, known_of
 from provgit.incremental.session import Replan, plan_incrementally
 from provgit.incremental.shared_view import view_of
 from provgit.incremental.store import TargetStore
-from provgit.model.settings import Settings
+from provgit.model.settings import ObserveSettings, Settings
 from provgit.model.state import DesiredState
 from provgit.observe import (
     UNTRUSTED,
@@ -113,7 +113,9 @@ async def plan_network(
 
 def full_reads_due(state_dir: Path, names: Sequence[str], settings: Settings) -> set[str]:
     """The elements whose change feed has gone unverified too long."""
-    max_age = settings.observe.full_read_hours * 3600
+    # Settings a memo kept from before `observe:` existed lack it: the default.
+    observe = getattr(settings, "observe", None) or ObserveSettings()
+    max_age = observe.full_read_hours * 3600
     return ObservationCache(state_dir).full_read_due(names, max_age, time.time())
 
 
