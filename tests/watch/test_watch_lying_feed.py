@@ -84,3 +84,32 @@ def test_the_watchers_full_reads_find_what_the_feed_missed(
         missed = [e for e in j.events() if e.type == "feed_missed"]
     assert [e.element for e in missed] == ["cs1"]
     assert "missed 1 change" in missed[0].message and "cos/7" in missed[0].message
+
+
+def test_between_full_reads_the_digest_finds_a_silent_edit_at_the_next_resync(
+    sims: list[Sim], tmp_path: Path, watches: list[Watch]
+) -> None:
+    cs1 = sims[0]
+    config = write_config(tmp_path / "config", sims, users=2)  # full reads hourly
+    w = start_watch([str(config), "--resync-seconds", "0.2", "--drift", "report"])
+    watches.append(w)
+    w.wait_log("run_finished", timeout=60)
+    mark = w.mark()
+    # No feed entry, no revision moved; the element's digest moves.
+    cs1.admin(
+        "/admin/edit",
+        {
+            "op": "put",
+            "collection": "cos",
+            "key": "7",
+            "fields": {"number": 7, "comment": "Restored"},
+            "silent": True,
+        },
+    )
+    found = w.wait_log("feed_missed", after=mark, timeout=60)
+    assert found["element"] == "cs1" and found["changes"] == 1
+    drift = w.wait_log("drift", lambda e: e["element"] == "cs1", after=mark, timeout=30)
+    assert drift["corrected"] is False
+    assert cs1.records()["cos"]["7"]["comment"] == "Restored"
+    # Found by the digest, not by a full read on the timer.
+    assert "cs1" not in _metric(w, "provgit_full_reads")
