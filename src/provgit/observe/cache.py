@@ -59,8 +59,13 @@ class ObservationCache:
         return float(at) if isinstance(at, int | float) else None
 
     def full_read_due(self, elements: Iterable[str], max_age: float, now: float) -> set[str]:
-        """The elements whose last full read is `max_age` seconds old or unknown."""
-        return {e for e in elements if now - (self.full_read_at(e) or 0.0) >= max_age}
+        """The cached elements whose last full read is `max_age` seconds old or
+        unknown (one never cached is read in full when it is read at all)."""
+        return {
+            e
+            for e in elements
+            if now - (self.full_read_at(e) or 0.0) >= max_age and self._path(e).exists()
+        }
 
     def missed(self, element: str) -> frozenset[tuple[str, str]]:
         """Changes a full read found that the feed had not named, not yet reviewed."""

@@ -426,12 +426,8 @@ class ElementStore:
             db.execute("DELETE FROM records WHERE collection = ? AND key = ?", (collection, key))
             self._indexes.remove(collection, key)
             self._secrets.drop(collection, key)
-            if not feed:
-                return None
-            db.execute(
-                "INSERT INTO changes VALUES (?, ?, ?, 'delete', NULL, ?)",
-                (revision, collection, key, revision),
-            )
+            if feed:
+                self._log_change(revision, collection, key, None)
             return None
         if op.op != "put" or not isinstance(op.fields, dict):
             raise RefusedError(
@@ -469,13 +465,15 @@ class ElementStore:
             self._indexes.add(collection, key, dns, cos)
         if secrets or SENSITIVE in text or (row is not None and SENSITIVE in row[0]):
             self._secrets.store(collection, key, stored, secrets)
-        if not feed:
-            return text
-        db.execute(
-            "INSERT INTO changes VALUES (?, ?, ?, 'put', ?, ?)",
-            (revision, collection, key, text, revision),
-        )
+        if feed:
+            self._log_change(revision, collection, key, text)
         return text
+
+    def _log_change(self, revision: int, collection: str, key: str, text: str | None) -> None:
+        """The change feed's entry of a write (`text` None: a delete)."""
+        op = "delete" if text is None else "put"
+        row = (revision, collection, key, op, text, revision)
+        self._db.execute("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", row)
 
     def has_secret(self, collection: str, key: str, path: str) -> bool:
         """Whether the element holds a plaintext at `path` (tests; never the value)."""
