@@ -222,6 +222,7 @@ def test_observation_cache_round_trips_and_writes_atomically(tmp_path: Path) -> 
     # Beside it, the failed reading (status shows the element down, not the old reading).
     assert sorted(p.name for p in (tmp_path / "observed").iterdir()) == [
         "cs_1.down.marshal",
+        "cs_1.fullread.marshal",
         "cs_1.marshal",
         "cs_1.revision.marshal",
     ]

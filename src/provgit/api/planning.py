@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from provgit.api.network import Network, connect, desired_target, fingerprinter, observe_network
@@ -22,15 +23,23 @@ from provgit.incremental.known import Known, known_of
 from provgit.incremental.session import Replan, plan_incrementally
 from provgit.incremental.shared_view import view_of
 from provgit.incremental.store import TargetStore
-from provgit.model.settings import Settings
+from provgit.model.settings import ObserveSettings, Settings
 from provgit.model.state import DesiredState
-from provgit.observe import Observation, ObservationCache, changes_since, observe
+from provgit.observe import (
+    UNTRUSTED,
+    Observation,
+    ObservationCache,
+    ObservedState,
+    changes_since,
+    observe,
+)
 from provgit.plan import Plan, PlanOptions, compute_plan
 from provgit.projection import Target, project
 from provgit.records import COLLECTIONS
 from provgit.secrets import Fingerprinter, network_key
 from provgit.source import ConfigSource
 from provgit.validate.cache import recording_reads
+from provgit.wire.digest import from_text
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ class PlanRun:
     # Observed in this run (a saved plan is not): records with no operation
     # are in sync, so an apply may close their pending updates and errors.
     fresh: bool = True
+    # Per element, records a full read found changed that the change feed
+    # never named (drift; the element's feed cannot be trusted).
+    feed_missed: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
@@ -60,14 +72,19 @@ async def plan_network(
     config_root: Path,
     state_dir: Path,
     options: PlanOptions,
+    full_read: bool = False,
 ) -> PlanRun:
-    """target + observe + plan for a validated config (the full path)."""
+    """target + observe + plan for a validated config (the full path). An
+    element whose last full read is older than `observe.full_read_hours`
+    (every element with `full_read`) is read in full."""
     fp = fingerprinter(state, state_dir)
     recorded, reads = recording_reads(source)
     target = project(state, fp, recorded.read_other)
     network = connect(state, state_dir, config_root, options.elements)
+    names = list(network.drivers)
+    full = names if full_read else full_reads_due(state_dir, names, state.settings)
     try:
-        observed = await observe_network(network, state_dir)
+        observed = await observe_network(network, state_dir, full=full)
     finally:
         await network.close()
     plan = compute_plan(
@@ -90,7 +107,16 @@ async def plan_network(
             state_dir,
             options,
         )
-    return PlanRun(plan, state, source)
+    missed = {n: o.missed for n, o in observed.items() if o.missed}
+    return PlanRun(plan, state, source, feed_missed=missed)
+
+
+def full_reads_due(state_dir: Path, names: Sequence[str], settings: Settings) -> set[str]:
+    """The elements whose change feed has gone unverified too long."""
+    # Settings a memo kept from before `observe:` existed lack it: the default.
+    observe = getattr(settings, "observe", None) or ObserveSettings()
+    max_age = observe.full_read_hours * 3600
+    return ObservationCache(state_dir).full_read_due(names, max_age, time.time())
 
 
 def _remember(
@@ -122,11 +148,26 @@ def _remember(
         store.save_element(ep.element, known_of(ep, digest, keys), rows_in_target=True)
 
 
+def memo_full_reads_due(state_dir: Path, options: PlanOptions) -> bool:
+    """Whether an element the last plan named (all, or `options.elements`)
+    is due a full read, or had one find changes its feed missed (not yet
+    reviewed): then the plan takes the full path, which reads it."""
+    meta = memo.PlanMemo(state_dir).load_meta()
+    if meta is None:
+        return False
+    names = [n for n in meta.elements if not options.elements or n in options.elements]
+    cache = ObservationCache(state_dir)
+    return bool(full_reads_due(state_dir, names, meta.settings)) or any(
+        cache.missed(n) for n in names
+    )
+
+
 async def plan_from_memo(
     source: ConfigSource, config_root: Path, state_dir: Path, options: PlanOptions
 ) -> PlanRun | None:
     """The plan from the last one and each element's change feed, when nothing
-    else it depends on changed; None means "take the full path"."""
+    else it depends on changed (and no element is due a full read); None
+    means "take the full path"."""
     if not memo.enabled():
         return None
     store = memo.PlanMemo(state_dir)
@@ -143,6 +184,8 @@ async def plan_from_memo(
     if any(n not in meta.elements for n in options.elements):
         return None  # the full path says which names are unknown
     names = [n for n in meta.elements if not options.elements or n in options.elements]
+    if full_reads_due(state_dir, names, meta.settings):
+        return None
     entries = {n: store.load_element(n) for n in names}
     if any(e is None or e.version != digest for e in entries.values()):
         return None
@@ -151,11 +194,18 @@ async def plan_from_memo(
         results = await asyncio.gather(
             *(_read_changes(n, network.drivers.get(n), entries[n], meta) for n in names)  # type: ignore[arg-type]
         )
+        lied: set[str] = set()
         if all(r is not None for r in results):
-            now = {n: r[0].revision for n, r in zip(names, results, strict=True) if r is not None}
-            await _refresh_cache(network, state_dir, names, current=now)
+            now = {
+                n: (r[0].revision, r[0].digest)
+                for n, r in zip(names, results, strict=True)
+                if r is not None
+            }
+            lied = await _refresh_cache(network, state_dir, names, current=now)
     finally:
         await network.close()
+    if lied:
+        return None  # the full path plans from the full reads that found it
     observations: dict[str, Observation] = {}
     replans: dict[str, Replan] = {}
     for name, found in zip(names, results, strict=True):
@@ -207,20 +257,23 @@ async def _refresh_cache(
     state_dir: Path,
     names: Sequence[str],
     loaded: dict[str, Observation] | None = None,
-    current: Mapping[str, int | None] | None = None,
-) -> None:
+    current: Mapping[str, tuple[int | None, int | None]] | None = None,
+) -> set[str]:
     """Bring the observation cache to the elements' feeds. The memo path reads
     only what changed since the last plan; `status` derives from the cache once
     the config changes, and a stale one shows a record the element no longer
     holds (a write a killed run landed, an out-of-band edit) as it was.
     `loaded`: the cache as the caller already read it; `current`: the
-    elements' revisions now (a cache at that revision is not read at all:
-    loading 300,000 cached records was most of a reconcile with nothing to do)."""
+    elements' revisions and content digests now (a cache at that revision
+    and digest is not read at all: loading 300,000 cached records was most of
+    a reconcile with nothing to do). The elements whose feed missed changes
+    (the digest said so, a full read found them) are returned."""
     cache = ObservationCache(state_dir)
     loaded = dict(loaded or {})
     for name in names:
-        now = (current or {}).get(name)
-        if name not in loaded and now is not None and cache.revision(name) == now:
+        now, digest = (current or {}).get(name, (None, None))
+        stamped = cache.stamped(name) if name not in loaded and now is not None else None
+        if stamped is not None and stamped[0] == now and _agrees(stamped[1], digest):
             cache.still_current(name)
             continue
         if name not in loaded and (found := cache.load(name)) is not None:
@@ -228,10 +281,17 @@ async def _refresh_cache(
     previous = {n: o for n, o in loaded.items() if o.ok}
     drivers = {n: network.drivers[n] for n in previous if n in network.drivers}
     if not drivers:
-        return
+        return set()
     observed = await observe(drivers, previous)
     with contextlib.suppress(OSError):
         cache.save_all({n: o for n, o in observed.items() if o.ok}, previous)
+    return {n for n, o in observed.items() if o.missed}
+
+
+def _agrees(kept: int | None, element: int | None) -> bool:
+    """The cached copy's digest is the element's, or one of them has none
+    (or the element's own was found not to be trusted)."""
+    return kept is None or element is None or kept in (element, UNTRUSTED)
 
 
 async def _read_changes(
@@ -251,8 +311,10 @@ async def _read_changes(
         )
     except ElementError:
         return None  # the full path observes it and says why
-    observed = Observation(name, "locked" if info.state == "locked" else "running", revision)
-    return observed, latest
+    state: ObservedState = "locked" if info.state == "locked" else "running"
+    # The digest only counts at the revision it was read at (`_refresh_cache`).
+    digest = from_text(info.digest) if revision == info.revision else None
+    return Observation(name, state, revision, digest=digest), latest
 
 
 def diff_states(

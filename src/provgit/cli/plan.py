@@ -57,6 +57,16 @@ def plan_options(f: F) -> F:
     return f
 
 
+def full_read_option(f: F) -> F:
+    """--full-read, shared by plan and reconcile."""
+    return click.option(
+        "--full-read",
+        is_flag=True,
+        help="Read every element in full, checking what its change feed said "
+        "(default: only elements last read in full before observe.full_read_hours).",
+    )(f)
+
+
 def claim_option(f: F) -> F:
     """--claim (plan, apply and reconcile; watch never claims)."""
     return click.option(
@@ -157,6 +167,7 @@ def check_out_path(out: Path) -> None:
 @click.option("--full", is_flag=True, help="Show every operation (text output).")
 @plan_options
 @claim_option
+@full_read_option
 @state_dir_option
 @api_errors
 def command(
@@ -171,6 +182,7 @@ def command(
     allow_mass_delete: bool,
     allow_mass_update: bool,
     claim: bool,
+    full_read: bool,
     state_dir: str | None,
 ) -> int:
     """Plan the config at PATH against every element and show what would change.
@@ -188,7 +200,7 @@ def command(
     config = Config.at(path, state_dir_for(path, state_dir))
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements, claim)
     with invalid_shown_as(fmt):
-        run = aio.run(config.plan(options))
+        run = aio.run(config.plan(options, full_read))
     # What a hold would keep back is part of the plan (and of its signature).
     run = aio.run(config.preview_holds(run))
     plan = run.plan

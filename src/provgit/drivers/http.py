@@ -279,8 +279,15 @@ class HttpDriver:
                     float(load["load_percent"]),
                 )
             )
+            digest = b.get("digest")
             return ElementInfo(
-                b["name"], b["type"], b["version"], b["revision"], b["state"], call_load
+                b["name"],
+                b["type"],
+                b["version"],
+                b["revision"],
+                b["state"],
+                call_load,
+                digest if isinstance(digest, str) else None,
             )
         except (KeyError, TypeError, ValueError):
             raise self._garbled() from None

@@ -32,6 +32,8 @@ class ElementFacts:
     # revision); every other record of the target was as desired.
     ops: dict[Ref, tuple[str, int | None]] | None = field(default=None, repr=False)
     objects: bool = False  # `records` holds StoredRecord objects, not (fields, revision)
+    # When the element was last read in full (its change feed verified); None: unknown.
+    full_read_at: float | None = None
 
     @property
     def readable(self) -> bool:
@@ -121,6 +123,10 @@ def element_facts(
             out[name] = ElementFacts(name, etype, "running", revision, records)
         else:
             out[name] = ElementFacts(name, etype, UNKNOWN, detail="never observed")
+    for name, facts in out.items():
+        obs = (observations or {}).get(name)
+        # One small file per element: what the status rests on, at little cost.
+        facts.full_read_at = obs.full_read_at if obs is not None else cache.full_read_at(name)
     return out
 
 

@@ -28,7 +28,7 @@ from provgit.fsutil import private_sqlite
 from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
 from provgit.simulator import rules
 from provgit.simulator.callload import LoadProfile, load_at
-from provgit.simulator.store_tables import Fence, Fences, Indexes, Secrets
+from provgit.simulator.store_tables import SCHEMA, ContentDigest, Fence, Fences, Indexes, Secrets
 from provgit.wire import codec
 from provgit.wire.protocol import (
     Change,
@@ -60,26 +60,6 @@ DEFAULT_RETENTION = 10_000
 MAX_PAGE = 5000
 MAX_FEED_PAGE = 100_000
 STALE = "changed by another user, refresh"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records (
-  collection TEXT NOT NULL, key TEXT NOT NULL, fields TEXT NOT NULL, revision INTEGER NOT NULL,
-  PRIMARY KEY (collection, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dns (
-  dn TEXT PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS dns_owner ON dns (collection, key);
-CREATE TABLE IF NOT EXISTS cos_refs (
-  cos TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
-  PRIMARY KEY (cos, collection, key)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS cos_refs_owner ON cos_refs (collection, key);
-CREATE TABLE IF NOT EXISTS secrets (
-  collection TEXT NOT NULL, key TEXT NOT NULL, path TEXT NOT NULL, value TEXT NOT NULL,
-  PRIMARY KEY (collection, key, path)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS changes (
-  revision INTEGER PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL,
-  op TEXT NOT NULL, fields TEXT, record_revision INTEGER NOT NULL);
-"""
 
 
 def _dumps(value: Any) -> str:
@@ -119,7 +99,7 @@ class ElementStore:
         self._db.execute("PRAGMA busy_timeout=10000")
         # executescript commits on its own, so the schema goes first, then a
         # transaction decides who initialises a new file.
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         with self._tx():
             meta = self._meta()
             if "type" not in meta:
@@ -147,6 +127,7 @@ class ElementStore:
         self._indexes = Indexes(self._db, self.element_type)
         self._secrets = Secrets(self._db)
         self.fences = Fences(self._db)
+        self._digest = ContentDigest(self._db)
 
     # ---- plumbing --------------------------------------------------------
 
@@ -206,6 +187,9 @@ class ElementStore:
         if meta.get("call_load"):
             elapsed = (time.time() if now is None else now) - float(meta["call_load_since"])
             load = load_at(LoadProfile.parse(meta["call_load"]), elapsed)
+        if (digest := meta.get("digest")) is None:  # a file from before it: made once
+            with self._tx():
+                self._set_meta(digest=(digest := self._digest.start(self._meta()).text()))
         return ElementInfo(
             name=meta["name"],
             type=meta["type"],
@@ -213,6 +197,7 @@ class ElementStore:
             revision=int(meta["revision"]),
             state=self.state,
             call_load=load,
+            digest=digest,
         )
 
     def set_call_load(
@@ -342,6 +327,18 @@ class ElementStore:
         """
         return [result for result, _ in self._write(ops, force, fence)]
 
+    def write_silently(self, op: WriteOp) -> None:
+        """A change the feed never names, no revision moved (a lying feed)."""
+        with self._tx():
+            self._check_readable()
+            row = self._db.execute(
+                "SELECT revision FROM records WHERE collection = ? AND key = ?",
+                (op.collection, op.key),
+            ).fetchone()
+            self._digest.start(self._meta())
+            self._apply(op, self.revision if row is None else int(row[0]), True, feed=False)
+            self._set_meta(digest=self._digest.text())
+
     def write_json(self, op: WriteOp, fence: Fence | None = None) -> tuple[int, str | None]:
         """One conditional write; (revision, fields as stored, JSON; None for a
         delete). Lets the server answer without reading the record back."""
@@ -367,6 +364,7 @@ class ElementStore:
             if state == "locked" and not force:
                 raise LockedError(f"element {self.name} is locked (busy), try again later")
             revision = int(meta["revision"])
+            self._digest.start(meta)
             if stale is not None:
                 assert fence is not None
                 self.fences.refused(fence, len(ops))  # committed: the refusal is kept
@@ -383,7 +381,7 @@ class ElementStore:
                 return results
             if fence is not None:
                 self.fences.wrote(fence, int(meta["revision"]) + 1, revision)
-            self._set_meta(revision=str(revision))
+            self._set_meta(revision=str(revision), digest=self._digest.text())
             # Trim in steps of 1 % of the retention, not on every write: the
             # feed keeps at least `retention` changes, at most 1 % more.
             floor = revision - self.retention
@@ -392,9 +390,10 @@ class ElementStore:
                 self._set_meta(feed_floor=str(floor))
         return results
 
-    def _apply(self, op: WriteOp, revision: int, force: bool) -> str | None:
+    def _apply(self, op: WriteOp, revision: int, force: bool, feed: bool = True) -> str | None:
         """Apply one op at `revision`; the stored fields JSON (None for a delete).
-        Every check comes before the first change, so a refusal changes nothing."""
+        Every check comes before the first change, so a refusal changes nothing;
+        `feed=False`: the change feed does not name it (`write_silently`)."""
         db = self._db
         collection, key = op.collection, op.key
         refusal = rules.check_collection(self.element_type, collection)
@@ -423,13 +422,12 @@ class ElementStore:
             if row is None:
                 raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
             self._indexes.check_delete(collection, key, form)
+            self._digest.moved(collection, key, codec.loads(row[0]), None)
             db.execute("DELETE FROM records WHERE collection = ? AND key = ?", (collection, key))
             self._indexes.remove(collection, key)
             self._secrets.drop(collection, key)
-            db.execute(
-                "INSERT INTO changes VALUES (?, ?, ?, 'delete', NULL, ?)",
-                (revision, collection, key, revision),
-            )
+            if feed:
+                self._log_change(revision, collection, key, None)
             return None
         if op.op != "put" or not isinstance(op.fields, dict):
             raise RefusedError(
@@ -453,6 +451,7 @@ class ElementStore:
                 stored.setdefault(name, value)
         stored.setdefault("_created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         text = _dumps(stored)
+        self._digest.moved(collection, key, old if row is not None else None, codec.loads(text))
         db.execute(
             "INSERT INTO records VALUES (?, ?, ?, ?) ON CONFLICT (collection, key) "
             "DO UPDATE SET fields = excluded.fields, revision = excluded.revision",
@@ -466,11 +465,15 @@ class ElementStore:
             self._indexes.add(collection, key, dns, cos)
         if secrets or SENSITIVE in text or (row is not None and SENSITIVE in row[0]):
             self._secrets.store(collection, key, stored, secrets)
-        db.execute(
-            "INSERT INTO changes VALUES (?, ?, ?, 'put', ?, ?)",
-            (revision, collection, key, text, revision),
-        )
+        if feed:
+            self._log_change(revision, collection, key, text)
         return text
+
+    def _log_change(self, revision: int, collection: str, key: str, text: str | None) -> None:
+        """The change feed's entry of a write (`text` None: a delete)."""
+        op = "delete" if text is None else "put"
+        row = (revision, collection, key, op, text, revision)
+        self._db.execute("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", row)
 
     def has_secret(self, collection: str, key: str, path: str) -> bool:
         """Whether the element holds a plaintext at `path` (tests; never the value)."""
@@ -483,9 +486,8 @@ class ElementStore:
             for table in ("records", "dns", "cos_refs", "secrets", "changes"):
                 self._db.execute(f"DELETE FROM {table}")
             revision = self.revision + 1
-            self._set_meta(
-                revision=str(revision), feed_floor=str(revision), state="running", call_load=""
-            )
+            self._set_meta(revision=str(revision), feed_floor=str(revision), state="running")
+            self._set_meta(call_load="", digest=ContentDigest.EMPTY)
         self.forced_refusals.clear()
 
     def _check_collection(self, collection: str) -> None:

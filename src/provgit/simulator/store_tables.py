@@ -10,8 +10,30 @@ from typing import Any
 from provgit.records import Fields
 from provgit.simulator import rules
 from provgit.wire import codec
+from provgit.wire import digest as content
 from provgit.wire.protocol import Refusal, RefusedError
 from provgit.wire.sensitive import SENSITIVE
+
+# The store's tables (see `store.py`); IF NOT EXISTS: opening a file makes them.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+  collection TEXT NOT NULL, key TEXT NOT NULL, fields TEXT NOT NULL, revision INTEGER NOT NULL,
+  PRIMARY KEY (collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dns (
+  dn TEXT PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dns_owner ON dns (collection, key);
+CREATE TABLE IF NOT EXISTS cos_refs (
+  cos TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
+  PRIMARY KEY (cos, collection, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cos_refs_owner ON cos_refs (collection, key);
+CREATE TABLE IF NOT EXISTS secrets (
+  collection TEXT NOT NULL, key TEXT NOT NULL, path TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (collection, key, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+  revision INTEGER PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL,
+  op TEXT NOT NULL, fields TEXT, record_revision INTEGER NOT NULL);
+"""
 
 # (fence name, token): the element a provgit replica holds a lease on, and its token.
 Fence = tuple[str, int]
@@ -223,3 +245,29 @@ class Fences:
                 )
             ],
         }
+
+
+class ContentDigest:
+    """The element's content digest (wire/digest.py) while a write runs: taken
+    from the meta row at the start, moved per written record, put back by
+    the store with the revision."""
+
+    EMPTY = content.to_text(0)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.value = 0
+
+    def start(self, meta: dict[str, str]) -> ContentDigest:
+        kept = content.from_text(meta.get("digest"))
+        if kept is None:  # a file from before the digest: from every record, once
+            rows = self.db.execute("SELECT collection, key, fields FROM records")
+            kept = content.digest_of((c, k, codec.loads(f)) for c, k, f in rows)
+        self.value = kept
+        return self
+
+    def moved(self, collection: str, key: str, old: Fields | None, new: Fields | None) -> None:
+        self.value = content.moved(self.value, collection, key, old, new)
+
+    def text(self) -> str:
+        return content.to_text(self.value)
