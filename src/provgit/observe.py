@@ -60,6 +60,16 @@ class Observation:
     # its change feed named (so a plan can re-plan just those).
     base_revision: int | None = None
     changed: frozenset[tuple[str, str]] | None = field(default=None, repr=False)
+    # The highest revision provgit's own writes laid over this reading got: the
+    # element has been there, whatever `revision` (the read's) says.
+    reached: int | None = None
+
+    def behind(self, revision: int) -> bool:
+        """An element now at `revision` is behind what this observation saw it
+        reach: replaced, reinstalled or repointed, its feed since then is
+        empty, not "too old", and says nothing of what it lost."""
+        assert self.revision is not None
+        return revision < max(self.revision, self.reached or 0)
 
     def with_last_known(self, last: Observation | None) -> Observation:
         """This failed observation carrying what `last` (a good one) read: the
@@ -111,6 +121,7 @@ async def _observe_one(
             previous is not None
             and previous.ok
             and previous.revision is not None
+            and not previous.behind(info.revision)
             and all(c in previous.records for c in wanted)
         ):
             try:
@@ -242,7 +253,9 @@ def with_writes(obs: Observation, writes: Sequence[Write]) -> Observation:
         return obs
     records = dict(obs.records)
     copied: set[str] = set()
+    reached = obs.reached
     for collection, key, fields, revision in writes:
+        reached = max(reached or 0, revision or 0)
         if collection not in copied:
             records[collection] = dict(records.get(collection, {}))
             copied.add(collection)
@@ -252,7 +265,7 @@ def with_writes(obs: Observation, writes: Sequence[Write]) -> Observation:
             records[collection][key] = StoredRecord(
                 collection, key, own_fields(fields), revision or 0
             )
-    return dataclasses.replace(obs, records=records)
+    return dataclasses.replace(obs, records=records, reached=reached)
 
 
 class ObservationCache:

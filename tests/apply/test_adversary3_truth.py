@@ -1,0 +1,74 @@
+"""Status truth when the careless admin or the element itself changes what
+provgit believes: attacks of the third adversary pass, each against real
+simulator processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provgit import exitcodes
+
+from .helpers import Sim, cli, start_sims, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def _repoint(config: Path, old: Sim, new: Sim) -> None:
+    net = config / "net.yaml"
+    net.write_text(net.read_text().replace(old.url, new.url))
+
+
+def test_an_element_replaced_by_a_fresh_server_gets_everything_again_not_sync_completed(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    # cs1 is replaced (a new server, or the old one reinstalled): the admin
+    # points the config at it. Its revision starts again at 0, below the one
+    # provgit last observed; the feed "since 4" on it is empty. Trusting it
+    # said Sync Completed on an element that holds nothing.
+    cs1, _ = sims
+    config = write_config(tmp_path / "config", sims, users=4)
+    assert cli("reconcile", str(config)).code == 0
+    assert cs1.records()["users"]
+    (fresh,) = start_sims(tmp_path / "replacement", [("cs1", "mivb")])
+    try:
+        _repoint(config, cs1, fresh)
+        r = cli("reconcile", str(config), "--format", "json")
+        assert r.code == 0, r.out
+        by = {e["element"]: e for e in json.loads(r.out)["elements"]}
+        assert by["cs1"]["counts"]["ok"] > 0, by["cs1"]
+        assert fresh.records()["users"].keys() == cs1.records()["users"].keys()
+        assert fresh.records()["cos"].keys() == cs1.records()["cos"].keys() != set()
+        status = json.loads(cli("status", str(config), "--format", "json").out)
+        assert status["in_sync"] is True
+    finally:
+        fresh.stop()
+
+
+def test_an_element_reinstalled_at_the_same_address_gets_everything_again(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    # Nothing in the config changes (the plan memo stands): the server at
+    # cs1's address comes back empty, at the revision provgit last read it
+    # (0), below the one its writes reached.
+    cs1, _ = sims
+    config = write_config(tmp_path / "config", sims, users=4)
+    assert cli("reconcile", str(config)).code == 0
+    held = cs1.records()
+    cs1.stop()
+    port = cs1.url.rsplit(":", 1)[1]
+    (again,) = start_sims(tmp_path / "reinstalled", [("cs1", "mivb")], "--port", port)
+    try:
+        assert again.url == cs1.url
+        r = cli("reconcile", str(config), "--format", "json")
+        assert r.code == 0, r.out
+        by = {e["element"]: e for e in json.loads(r.out)["elements"]}
+        assert by["cs1"]["counts"]["ok"] > 0, by["cs1"]
+        assert {c: set(v) for c, v in again.records().items()} == {
+            c: set(v) for c, v in held.items()
+        }
+        assert cli("status", str(config)).code == exitcodes.OK
+    finally:
+        again.stop()
