@@ -72,3 +72,38 @@ def test_an_element_reinstalled_at_the_same_address_gets_everything_again(
         assert cli("status", str(config)).code == exitcodes.OK
     finally:
         again.stop()
+
+
+@pytest.mark.parametrize("lie", ["drop", "alter"])
+def test_an_element_that_answers_done_but_keeps_something_else_is_never_sync_completed(
+    sims: list[Sim], tmp_path: Path, lie: str
+) -> None:
+    # cs1 answers every write 200 with a revision, then stores nothing
+    # ("drop") or other values ("alter"). Its answer is not its word on what
+    # it holds: its change feed is, and the status must say so.
+    cs1, _ = sims
+    config = write_config(tmp_path / "config", sims, users=4)
+    assert cli("reconcile", str(config)).code == 0
+    cs1.faults(lie=lie)
+    write_config(tmp_path / "config", sims, users=4, first_name="Bea")
+    r = cli("reconcile", str(config), "--format", "json")
+    assert r.code == exitcodes.APPLIED_WITH_ERRORS, r.out
+    by = {e["element"]: e for e in json.loads(r.out)["elements"]}
+    assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+    assert by["cs1"]["counts"]["failed"] > 0, by["cs1"]
+    assert by["cs2"]["status"] == "Sync Completed"
+    for _ in range(2):  # and every later run says it again
+        status = json.loads(cli("status", str(config), "--format", "json").out)
+        assert status["in_sync"] is False
+        rows = status["elements"]
+        assert rows["cs1"]["status"] != "Sync Completed", rows["cs1"]
+        assert rows["cs2"]["status"] == "Sync Completed"
+        assert cli("reconcile", str(config)).code == exitcodes.APPLIED_WITH_ERRORS
+
+    # Told the truth again: the errors an admin retries land.
+    cs1.faults(lie=None)
+    retried = cli("errors", "retry", "--all", "-C", str(config))
+    assert retried.code == 0, retried.out
+    assert cli("reconcile", str(config)).code == 0
+    assert cli("status", str(config)).code == 0
+    assert {u["first_name"] for u in cs1.records()["users"].values()} == {"Bea"}

@@ -109,8 +109,8 @@ class ElementStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention = max(1, retention)
-        # Simulator fault: (collection, key) the element refuses to write.
-        self.forced_refusals: set[tuple[str, str]] = set()
+        self.forced_refusals: set[tuple[str, str]] = set()  # fault: (collection, key) refused
+        self.lie: str | None = None  # fault: writes answered as done, "drop"ped or "alter"ed
         # The store holds PINs as the element does: owner-only, WAL and SHM too.
         private_sqlite(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -152,8 +152,7 @@ class ElementStore:
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        # IMMEDIATE takes the write lock up front, so the revision read inside
-        # the transaction is the one we commit on, across processes too.
+        # IMMEDIATE locks up front: the revision read inside is the one committed on.
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -374,7 +373,10 @@ class ElementStore:
                 results, ops = [(refused, None)] * len(ops), ()
             for op in ops:
                 try:
-                    text = self._apply(op, revision + 1, force)
+                    if self.lie == "drop" and not force:  # answered as done, not kept
+                        text = None if op.op == "delete" else _dumps(op.fields)
+                    else:
+                        text = self._apply(op, revision + 1, force)
                     revision += 1
                     results.append((WriteResult(ok=True, revision=revision), text))
                 except (RefusedError, ConflictError, NotFoundError) as e:
@@ -452,6 +454,8 @@ class ElementStore:
             if name.startswith(META_PREFIX) and name != MANAGED_BY:
                 stored.setdefault(name, value)
         stored.setdefault("_created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if self.lie == "alter" and not force:
+            stored = rules.altered(stored)
         text = _dumps(stored)
         db.execute(
             "INSERT INTO records VALUES (?, ?, ?, ?) ON CONFLICT (collection, key) "
