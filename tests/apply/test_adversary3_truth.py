@@ -11,7 +11,7 @@ import pytest
 
 from provgit import exitcodes
 
-from .helpers import Sim, cli, start_sims, write_config
+from .helpers import Sim, cli, cli_process, start_sims, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +107,34 @@ def test_an_element_that_answers_done_but_keeps_something_else_is_never_sync_com
     assert cli("reconcile", str(config)).code == 0
     assert cli("status", str(config)).code == 0
     assert {u["first_name"] for u in cs1.records()["users"].values()} == {"Bea"}
+
+
+def test_escape_sequences_an_element_sends_never_reach_the_terminal_or_the_reports(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    # A hostile element's refusal reason: retitle the window, write the
+    # clipboard (OSC 52), clear the screen, move up and print a fake verdict;
+    # then 100,000 characters to flood the journal and every CI log.
+    cs1, _ = sims
+    config = write_config(tmp_path / "config", sims, users=4)
+    hostile = (
+        "\x1b]0;owned\x07\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x1b[1A\r"
+        "cs1  Sync Completed\u202e" + "x" * 100_000
+    )
+    cs1.faults(refuse=[{"collection": "users", "key": "user0"}], refuse_reason=hostile)
+    ran = [cli_process("reconcile", str(config))]
+    assert ran[0].code == exitcodes.APPLIED_WITH_ERRORS, ran[0].out
+    ran += [
+        cli_process("status", str(config)),
+        cli_process("errors", "list", "-C", str(config)),
+        cli_process("status", str(config), "--format", "json"),
+    ]
+    for r in ran:
+        for stream in (r.out, r.err):
+            assert "\x1b" not in stream and "\x07" not in stream and "\u202e" not in stream
+            assert "x" * 2000 not in stream
+    assert "<U+001B>]0;owned<U+0007>" in ran[2].out  # shown, so the admin sees it
+    state = config / ".provgit" / "status"
+    for report in ("status.json", "status.md", "index.html", "feed.atom"):
+        text = (state / report).read_text()
+        assert "\x1b" not in text and "\\u001b" not in text.lower(), report

@@ -383,6 +383,7 @@ def _faults_json(app: web.Application) -> dict[str, Any]:
         "token_revoked": f.token_revoked,
         "call_load": store.call_load_profile,
         "lie": store.lie,
+        "refuse_reason": store.refusal_reason,
     }
 
 

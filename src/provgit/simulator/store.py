@@ -110,6 +110,7 @@ class ElementStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention = max(1, retention)
         self.forced_refusals: set[tuple[str, str]] = set()  # fault: (collection, key) refused
+        self.refusal_reason = "The element refused this record (injected fault)"
         self.lie: str | None = None  # fault: writes answered as done, "drop"ped or "alter"ed
         # The store holds PINs as the element does: owner-only, WAL and SHM too.
         private_sqlite(self.path)
@@ -117,8 +118,7 @@ class ElementStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=10000")
-        # executescript commits on its own, so the schema goes first, then a
-        # transaction decides who initialises a new file.
+        # executescript commits on its own: schema first, then a transaction decides who inits.
         self._db.executescript(_SCHEMA)
         with self._tx():
             meta = self._meta()
@@ -419,7 +419,7 @@ class ElementStore:
         if (collection, key) in self.forced_refusals:
             raise RefusedError(
                 f"{form} {key} refused by the element",
-                [Refusal(form, None, "The element refused this record (injected fault)")],
+                [Refusal(form, None, self.refusal_reason)],
             )
         if op.op == "delete":
             if row is None:
