@@ -417,6 +417,8 @@ class Delivery:
         }
         if not landed or since is None or w.driver is None:
             return
+        if getattr(w.driver, "revision_is_clock", False):
+            return  # a directory: its feed is read by time, not by the writes' revisions
         seen = await feed_at(w.driver, since, set(landed))
         if seen is None:
             return
