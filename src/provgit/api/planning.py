@@ -304,7 +304,9 @@ async def _read_changes(
     element_type = meta.elements[name].type
     try:
         info = await driver.info()
-        if info.state == "offline":
+        if info.state == "offline" or info.revision < entry.revision:
+            # Behind the memo: a replaced, reinstalled or repointed element,
+            # whose empty feed would say it holds what the memo saw.
             return None
         latest, revision = await changes_since(
             name, driver, entry.revision, list(COLLECTIONS.get(element_type, {}))

@@ -120,5 +120,7 @@ def api_errors(f: Callable[P, R]) -> Callable[P, R]:
 
 
 def console(err: bool = False) -> Console:
-    # Colours only on a terminal; CI logs and pipes get plain text.
-    return Console(stderr=err, highlight=False, soft_wrap=True)
+    # Colours only on a terminal; CI logs and pipes get plain text. No markup:
+    # names and values are user text, and "[/bold]" in a last name raised a
+    # MarkupError, "[link=...]" made a hidden hyperlink. Styles go in Text.
+    return Console(stderr=err, highlight=False, soft_wrap=True, markup=False)

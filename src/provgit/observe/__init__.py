@@ -74,6 +74,16 @@ class Observation:
     # The content digest of `records` (wire/digest.py), kept when the element
     # reports its own: equal revisions, unequal digests mean the feed lied.
     digest: int | None = None
+    # The highest revision provgit's own writes laid over this reading got: the
+    # element has been there, whatever `revision` (the read's) says.
+    reached: int | None = None
+
+    def behind(self, revision: int) -> bool:
+        """An element now at `revision` is behind what this observation saw it
+        reach: replaced, reinstalled or repointed, its feed since then is
+        empty, not "too old", and says nothing of what it lost."""
+        assert self.revision is not None
+        return revision < max(self.revision, self.reached or 0)
 
     def with_last_known(self, last: Observation | None) -> Observation:
         """This failed observation carrying what `last` (a good one) read: the
@@ -130,6 +140,7 @@ async def _observe_one(
             previous is not None
             and previous.ok
             and previous.revision is not None
+            and not (previous.behind(info.revision) and not _clock(driver))
             and all(c in previous.records for c in wanted)
         ):
             try:
@@ -157,6 +168,11 @@ def _contradicted(refreshed: Observation, info: ElementInfo) -> bool:
         and refreshed.revision == info.revision
         and to_text(refreshed.digest) != info.digest
     )
+
+
+def _clock(driver: Driver) -> bool:
+    """A directory's revision is the time of a read, not a count of its writes."""
+    return bool(getattr(driver, "revision_is_clock", False))
 
 
 def _state_of(error: ElementError) -> ObservedState:
@@ -342,7 +358,9 @@ def with_writes(obs: Observation, writes: Sequence[Write]) -> Observation:
     records = dict(obs.records)
     copied: set[str] = set()
     value = obs.digest
+    reached = obs.reached
     for collection, key, fields, revision in writes:
+        reached = max(reached or 0, revision or 0)
         if collection not in copied:
             records[collection] = dict(records.get(collection, {}))
             copied.add(collection)
@@ -356,7 +374,7 @@ def with_writes(obs: Observation, writes: Sequence[Write]) -> Observation:
             records[collection].pop(key, None)
         else:
             records[collection][key] = StoredRecord(collection, key, own, revision or 0)
-    return dataclasses.replace(obs, records=records, digest=value)
+    return dataclasses.replace(obs, records=records, digest=value, reached=reached)
 
 
 # The cache needs the names above; importing it last keeps `provgit.observe`

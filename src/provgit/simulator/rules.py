@@ -159,3 +159,12 @@ def cos_references(element_type: str, fields: Fields) -> list[tuple[str, str]]:
             if isinstance(value, int | str):
                 out.append((f"services[{i}].{name}", str(value)))
     return out
+
+
+def altered(fields: Fields) -> Fields:
+    """What a lying element (fault `lie: alter`) stores of a put it answers as
+    done: its first text field (by name) changed."""
+    for name in sorted(fields):
+        if not name.startswith("_") and isinstance(fields[name], str):
+            return {**fields, name: fields[name] + "~"}
+    return {**fields, "_altered": True}

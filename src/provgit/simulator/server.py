@@ -382,6 +382,8 @@ def _faults_json(app: web.Application) -> dict[str, Any]:
         "refuse": [{"collection": c, "key": k} for c, k in sorted(f.refuse)],
         "token_revoked": f.token_revoked,
         "call_load": store.call_load_profile,
+        "lie": store.lie,
+        "refuse_reason": store.refusal_reason,
     }
 
 
@@ -427,6 +429,7 @@ async def _reset(request: web.Request) -> web.Response:
     faults.latency_ms = faults.jitter_ms = faults.error_rate = 0.0
     faults.refuse.clear()
     faults.token_revoked = False
+    store.lie = None
     return _json({"revision": store.revision})
 
 

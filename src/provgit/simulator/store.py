@@ -89,16 +89,16 @@ class ElementStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention = max(1, retention)
-        # Simulator fault: (collection, key) the element refuses to write.
-        self.forced_refusals: set[tuple[str, str]] = set()
+        self.forced_refusals: set[tuple[str, str]] = set()  # fault: (collection, key) refused
+        self.refusal_reason = "The element refused this record (injected fault)"
+        self.lie: str | None = None  # fault: writes answered as done, "drop"ped or "alter"ed
         # The store holds PINs as the element does: owner-only, WAL and SHM too.
         private_sqlite(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=10000")
-        # executescript commits on its own, so the schema goes first, then a
-        # transaction decides who initialises a new file.
+        # executescript commits on its own: schema first, then a transaction decides who inits.
         self._db.executescript(SCHEMA)
         with self._tx():
             meta = self._meta()
@@ -133,8 +133,7 @@ class ElementStore:
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        # IMMEDIATE takes the write lock up front, so the revision read inside
-        # the transaction is the one we commit on, across processes too.
+        # IMMEDIATE locks up front: the revision read inside is the one committed on.
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -372,7 +371,10 @@ class ElementStore:
                 results, ops = [(refused, None)] * len(ops), ()
             for op in ops:
                 try:
-                    text = self._apply(op, revision + 1, force)
+                    if self.lie == "drop" and not force:  # answered as done, not kept
+                        text = None if op.op == "delete" else _dumps(op.fields)
+                    else:
+                        text = self._apply(op, revision + 1, force)
                     revision += 1
                     results.append((WriteResult(ok=True, revision=revision), text))
                 except (RefusedError, ConflictError, NotFoundError) as e:
@@ -416,7 +418,7 @@ class ElementStore:
         if (collection, key) in self.forced_refusals:
             raise RefusedError(
                 f"{form} {key} refused by the element",
-                [Refusal(form, None, "The element refused this record (injected fault)")],
+                [Refusal(form, None, self.refusal_reason)],
             )
         if op.op == "delete":
             if row is None:
@@ -450,6 +452,8 @@ class ElementStore:
             if name.startswith(META_PREFIX) and name != MANAGED_BY:
                 stored.setdefault(name, value)
         stored.setdefault("_created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if self.lie == "alter" and not force:
+            stored = rules.altered(stored)
         text = _dumps(stored)
         self._digest.moved(collection, key, old if row is not None else None, codec.loads(text))
         db.execute(
