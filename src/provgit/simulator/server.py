@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from provgit.simulator import conditions
+from provgit.simulator.callload import ProfileError
 from provgit.simulator.faults import MAX_LATE, Faults, apply_faults
 from provgit.simulator.store import MAX_FEED_PAGE, MAX_PAGE, STALE, ElementStore
 from provgit.wire import codec
@@ -395,6 +396,9 @@ async def _set_faults(request: web.Request) -> web.Response:
     body = await _body(request)
     try:
         apply_faults(request.app[STORE], request.app[FAULTS], body)
+    except ProfileError as e:
+        # Well-typed, as the schema allows, but not a profile the element can follow.
+        return _error(422, "refused", f"bad faults: {e}")
     except ValueError as e:
         raise _BadRequest(f"bad faults: {e}") from None
     return _json(_faults_json(request.app))
