@@ -28,7 +28,8 @@ from aiohttp import web
 from provgit.simulator import conditions
 from provgit.simulator.callload import ProfileError
 from provgit.simulator.faults import MAX_LATE, Faults, apply_faults
-from provgit.simulator.store import MAX_FEED_PAGE, MAX_PAGE, STALE, ElementStore
+from provgit.simulator.store import MAX_FEED_PAGE, MAX_PAGE, ElementStore
+from provgit.simulator.store_batch import STALE
 from provgit.wire import codec
 from provgit.wire.protocol import (
     FENCE_HEADER,

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from provgit.fsutil import private_sqlite
-from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
+from provgit.records import ELEMENT_TYPES
 from provgit.simulator import rules
 from provgit.simulator.callload import LoadProfile, load_at
+from provgit.simulator.store_batch import BatchWriter
 from provgit.simulator.store_tables import SCHEMA, ContentDigest, Fence, Fences, Indexes, Secrets
 from provgit.wire import codec
 from provgit.wire.protocol import (
@@ -42,13 +43,11 @@ from provgit.wire.protocol import (
     NotFoundError,
     OfflineError,
     Page,
-    Refusal,
     RefusedError,
     StoredRecord,
     WriteOp,
     WriteResult,
 )
-from provgit.wire.sensitive import SENSITIVE, split_secrets
 
 VERSIONS = {
     "mivb": "MiVoice Business 10.1 (sim)",
@@ -59,7 +58,6 @@ STATES: tuple[ElementState, ...] = ("running", "locked", "offline")
 DEFAULT_RETENTION = 10_000
 MAX_PAGE = 5000
 MAX_FEED_PAGE = 100_000
-STALE = "changed by another user, refresh"
 
 
 def _dumps(value: Any) -> str:
@@ -335,7 +333,10 @@ class ElementStore:
                 (op.collection, op.key),
             ).fetchone()
             self._digest.start(self._meta())
-            self._apply(op, self.revision if row is None else int(row[0]), True, feed=False)
+            batch = self._batch([op], True)
+            batch.apply(0, op, self.revision if row is None else int(row[0]))
+            batch.changes.clear()  # the feed never names it
+            batch.flush()
             self._set_meta(digest=self._digest.text())
 
     def write_json(self, op: WriteOp, fence: Fence | None = None) -> tuple[int, str | None]:
@@ -355,7 +356,7 @@ class ElementStore:
         with self._tx():
             stale = None if fence is None else self.fences.admit(fence, len(ops))
             # One read of the meta rows: state, revision and feed floor, all
-            # under the write lock (a write costs a dozen statements; each counts).
+            # under the write lock; the ops' own reads and writes are per batch.
             meta = self._meta()
             state = meta.get("state")
             if state == "offline":
@@ -369,18 +370,20 @@ class ElementStore:
                 self.fences.refused(fence, len(ops))  # committed: the refusal is kept
                 refused = WriteResult(ok=False, error=FencedError(stale))
                 results, ops = [(refused, None)] * len(ops), ()
-            for op in ops:
+            batch = self._batch(ops, force)
+            for i, op in enumerate(ops):
                 try:
                     if self.lie == "drop" and not force:  # answered as done, not kept
                         text = None if op.op == "delete" else _dumps(op.fields)
                     else:
-                        text = self._apply(op, revision + 1, force)
+                        text = batch.apply(i, op, revision + 1)
                     revision += 1
                     results.append((WriteResult(ok=True, revision=revision), text))
                 except (RefusedError, ConflictError, NotFoundError) as e:
                     results.append((WriteResult(ok=False, error=e), None))
             if revision == int(meta["revision"]):
                 return results
+            batch.flush()
             if fence is not None:
                 self.fences.wrote(fence, int(meta["revision"]) + 1, revision)
             self._set_meta(revision=str(revision), digest=self._digest.text())
@@ -392,92 +395,22 @@ class ElementStore:
                 self._set_meta(feed_floor=str(floor))
         return results
 
-    def _apply(self, op: WriteOp, revision: int, force: bool, feed: bool = True) -> str | None:
-        """Apply one op at `revision`; the stored fields JSON (None for a delete).
-        Every check comes before the first change, so a refusal changes nothing;
-        `feed=False`: the change feed does not name it (`write_silently`)."""
-        db = self._db
-        collection, key = op.collection, op.key
-        refusal = rules.check_collection(self.element_type, collection)
-        if refusal is not None:
-            raise RefusedError(refusal.reason, [refusal])
-        form = form_name(self.element_type, collection)
-        row = db.execute(
-            "SELECT fields, revision FROM records WHERE collection = ? AND key = ?",
-            (collection, key),
-        ).fetchone()
-        if not force:
-            if row is None and op.if_revision is not None:
-                raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
-            if row is not None and op.if_revision is None and op.op == "put":
-                raise ConflictError(f"{collection}/{key} already exists: {STALE}")
-            if row is not None and op.if_revision is not None and row[1] != op.if_revision:
-                raise ConflictError(
-                    f"{collection}/{key} is at revision {row[1]}, not {op.if_revision}: {STALE}"
-                )
-        if (collection, key) in self.forced_refusals:
-            raise RefusedError(
-                f"{form} {key} refused by the element",
-                [Refusal(form, None, self.refusal_reason)],
-            )
-        if op.op == "delete":
-            if row is None:
-                raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
-            self._indexes.check_delete(collection, key, form)
-            self._digest.moved(collection, key, codec.loads(row[0]), None)
-            db.execute("DELETE FROM records WHERE collection = ? AND key = ?", (collection, key))
-            self._indexes.remove(collection, key)
-            self._secrets.drop(collection, key)
-            if feed:
-                self._log_change(revision, collection, key, None)
-            return None
-        if op.op != "put" or not isinstance(op.fields, dict):
-            raise RefusedError(
-                f"{form} {key}: a put needs an object of fields",
-                [Refusal(form, None, "A put needs an object of fields")],
-            )
-        # Walked once per write: the checks and the index upkeep share them.
-        dns = rules.directory_numbers(op.fields)
-        cos = rules.cos_references(self.element_type, op.fields)
-        refusals = rules.check_record(self.element_type, collection, key, op.fields)
-        refusals += self._indexes.check_references(collection, key, dns, cos, form)
-        if refusals:
-            raise RefusedError(
-                f"{form} {key} refused: " + "; ".join(r.reason for r in refusals), refusals
-            )
-        stored, secrets = split_secrets(op.fields)
-        old: Fields = codec.loads(row[0]) if row is not None else {}
-        # Element-filled bookkeeping; provgit ignores `_` fields except _managed_by.
-        for name, value in old.items():
-            if name.startswith(META_PREFIX) and name != MANAGED_BY:
-                stored.setdefault(name, value)
-        stored.setdefault("_created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        if self.lie == "alter" and not force:
-            stored = rules.altered(stored)
-        text = _dumps(stored)
-        self._digest.moved(collection, key, old if row is not None else None, codec.loads(text))
-        db.execute(
-            "INSERT INTO records VALUES (?, ?, ?, ?) ON CONFLICT (collection, key) "
-            "DO UPDATE SET fields = excluded.fields, revision = excluded.revision",
-            (collection, key, text, revision),
+    def _batch(self, ops: Sequence[WriteOp], force: bool) -> BatchWriter:
+        """A batch's writer, its rows read (inside the caller's transaction)."""
+        batch = BatchWriter(
+            self._db,
+            self.name,
+            self.element_type,
+            self._indexes,
+            self._secrets,
+            self.forced_refusals,
+            force,
+            digest=self._digest,
+            refusal_reason=self.refusal_reason,
+            lie=self.lie,
         )
-        # Index and secret upkeep only for records that have (or had) any:
-        # most records have neither, and these statements are half a write.
-        if self._indexes.indexed(old):
-            self._indexes.remove(collection, key)
-        if dns or cos:
-            self._indexes.add(collection, key, dns, cos)
-        if secrets or SENSITIVE in text or (row is not None and SENSITIVE in row[0]):
-            self._secrets.store(collection, key, stored, secrets)
-        if feed:
-            self._log_change(revision, collection, key, text)
-        return text
-
-    def _log_change(self, revision: int, collection: str, key: str, text: str | None) -> None:
-        """The change feed's entry of a write (`text` None: a delete)."""
-        op = "delete" if text is None else "put"
-        row = (revision, collection, key, op, text, revision)
-        self._db.execute("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", row)
+        batch.prefetch(ops)
+        return batch
 
     def has_secret(self, collection: str, key: str, path: str) -> bool:
         """Whether the element holds a plaintext at `path` (tests; never the value)."""
