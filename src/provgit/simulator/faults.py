@@ -76,7 +76,7 @@ def read_change(body: Any) -> FaultChange:
     call_load = _call_load(body["call_load"]) if "call_load" in body else None
     lie = _lie(body["lie"]) if "lie" in body else None
     reason = body.get("refuse_reason")
-    if reason is not None and not isinstance(reason, str):
+    if "refuse_reason" in body and not isinstance(reason, str):
         raise ValueError(f"refuse_reason must be a string, got {_json_type(reason)}")
     return FaultChange(
         numbers,
