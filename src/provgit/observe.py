@@ -10,7 +10,6 @@ the error message, never an exception: one element down never stops the rest.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import marshal
@@ -85,6 +84,9 @@ async def observe(
     `collections` maps an element type to the collections to read (default:
     all of `records.COLLECTIONS` for the type).
     """
+    # Here, not at the top: `status` reads observation types only, and asyncio is ~30 modules.
+    import asyncio
+
     names = list(drivers)
     results = await asyncio.gather(
         *(
