@@ -18,7 +18,6 @@ was last read in full (`full_read_at`), kept with the cache.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -111,6 +110,9 @@ async def observe(
     all of `records.COLLECTIONS` for the type). Elements named in `full` are
     read in full, verifying what their change feed said (`Observation.missed`).
     """
+    # Here, not at the top: `status` reads observation types only, and asyncio is ~30 modules.
+    import asyncio
+
     names = list(drivers)
     results = await asyncio.gather(
         *(

@@ -169,8 +169,14 @@ _JS = """
 """
 
 
+# What `escape(quote=True)` replaces: most strings of a page hold none of it
+# (a W100k page escapes ~30,000), and one search is cheaper than five replaces.
+_ESCAPED = re.compile("[&<>\"']").search
+
+
 def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    text = "" if value is None else str(value)
+    return escape(text, quote=True) if _ESCAPED(text) else text
 
 
 def _a(text: Any, url: str | None) -> str:
