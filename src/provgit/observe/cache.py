@@ -10,9 +10,11 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from provgit.fsutil import atomic_write
 from provgit.observe import Observation, ObservedRecords, Write, with_writes
+from provgit.records import Fields
 from provgit.wire.protocol import StoredRecord
 
 
@@ -27,9 +29,13 @@ class ObservationCache:
     file beside it (`<element>.writes.marshal`), applied on load: rewriting
     the whole observation for a one-user change would cost more than the
     change. Writing the observation again drops them (it holds them by then).
+
+    Each collection is its own marshal blob inside the file (format 3): a plan
+    after a role or COS edit reads that collection's records, not the 100,000
+    users beside them.
     """
 
-    FORMAT = 2
+    FORMAT = 3
 
     def __init__(self, state_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(state_dir) / "observed"
@@ -131,8 +137,11 @@ class ObservationCache:
             if doc["format"] != self.FORMAT or doc["element"] != element:
                 return None
             records: ObservedRecords = {
-                coll: {key: StoredRecord(coll, key, f, rev) for key, (f, rev) in recs.items()}
-                for coll, recs in doc["records"].items()
+                coll: {
+                    key: StoredRecord(coll, key, f, rev)
+                    for key, (f, rev) in marshal.loads(blob).items()
+                }
+                for coll, blob in doc["records"].items()
             }
             found = Observation(
                 element,
@@ -157,12 +166,29 @@ class ObservationCache:
             doc = marshal.loads(self._path(element).read_bytes())
             if doc["format"] != self.FORMAT or doc["element"] != element:
                 return None
-            records = doc["records"]
+            blobs = doc["records"]
+            records: dict[str, dict[str, Any]] = {}  # only the collections asked for
             out: dict[tuple[str, str], StoredRecord | None] = {}
             for coll, key in refs:
-                found = records.get(coll, {}).get(key)
+                recs = records.get(coll)
+                if recs is None:
+                    blob = blobs.get(coll)
+                    recs = records[coll] = {} if blob is None else marshal.loads(blob)
+                found = recs.get(key)
                 out[(coll, key)] = None if found is None else StoredRecord(coll, key, *found)
             return out
+        except (OSError, EOFError, ValueError, TypeError, KeyError):
+            return None
+
+    def raw(self, element: str) -> tuple[int, dict[str, dict[str, tuple[Fields, int]]]] | None:
+        """The cached revision and records as plain tuples, no record objects
+        (None: absent or unreadable)."""
+        try:
+            doc = marshal.loads(self._path(element).read_bytes())
+            if doc["format"] != self.FORMAT or doc["element"] != element:
+                return None
+            records = {coll: marshal.loads(blob) for coll, blob in doc["records"].items()}
+            return int(doc["revision"]), records
         except (OSError, EOFError, ValueError, TypeError, KeyError):
             return None
 
@@ -241,7 +267,7 @@ class ObservationCache:
             "revision": observation.revision,
             "digest": observation.digest,
             "records": {
-                coll: {key: (r.fields, r.revision) for key, r in recs.items()}
+                coll: marshal.dumps({key: (r.fields, r.revision) for key, r in recs.items()})
                 for coll, recs in observation.records.items()
             },
         }

@@ -142,17 +142,12 @@ def _load_cached(
 ) -> tuple[int, dict[str, dict[str, tuple[Fields, int]]], float] | None:
     """The cache file as plain tuples (no record objects: 300,000 of them cost
     more than the whole derivation)."""
-    import marshal
-
-    path = cache._path(element)
     try:
-        mtime = os.stat(path).st_mtime
-        doc = marshal.loads(path.read_bytes())
-        if doc["format"] != ObservationCache.FORMAT or doc["element"] != element:
-            return None
-        return int(doc["revision"]), doc["records"], mtime
-    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        mtime = os.stat(cache._path(element)).st_mtime
+    except OSError:
         return None
+    found = cache.raw(element)
+    return None if found is None else (*found, mtime)
 
 
 def _load_memo(
