@@ -15,8 +15,8 @@ from pathlib import Path
 
 from provgit.api.network import Network, connect, desired_target, fingerprinter, observe_network
 from provgit.drivers.base import Driver, ElementError, StoredRecord
+from provgit.incremental import apart, shared
 from provgit.incremental import disk as memo
-from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs
 from provgit.incremental.known import Known, known_of
 from provgit.incremental.session import Replan, plan_incrementally
@@ -65,51 +65,75 @@ async def plan_network(
     fp = fingerprinter(state, state_dir)
     recorded, reads = recording_reads(source)
     target = project(state, fp, recorded.read_other)
-    network = connect(state, state_dir, config_root, options.elements)
+    inputs = MemoInputs(reads, tuple(fp.seen))
+    # The target store and owners index need only the projection: written
+    # apart (a forked child) while the elements are observed and planned.
+    writing = _write_target(state, source, inputs, target, state_dir, options)
     try:
-        observed = await observe_network(network, state_dir)
-    finally:
-        await network.close()
-    plan = compute_plan(
-        target,
-        observed,
-        state.settings,
-        {n: e.type for n, e in state.elements.items()},
-        options,
-        commit=source.commit,
-        source=str(config_root),
-    )
-    if memo.enabled():
-        _remember(
-            state,
-            source,
-            MemoInputs(reads, tuple(fp.seen)),
+        network = connect(state, state_dir, config_root, options.elements)
+        try:
+            observed = await observe_network(network, state_dir)
+        finally:
+            await network.close()
+        plan = compute_plan(
             target,
             observed,
-            plan,
-            state_dir,
+            state.settings,
+            {n: e.type for n, e in state.elements.items()},
             options,
+            commit=source.commit,
+            source=str(config_root),
         )
+    finally:
+        if writing is not None:
+            writing.join()
+    if memo.enabled():
+        _remember(state, source, inputs, observed, plan, state_dir, options)
     return PlanRun(plan, state, source)
+
+
+def _write_target(
+    state: DesiredState,
+    source: ConfigSource,
+    inputs: MemoInputs,
+    target: Target,
+    state_dir: Path,
+    options: PlanOptions,
+) -> apart.Apart | None:
+    """Start writing the memo's target store and owners index (None: no memo)."""
+    if not memo.enabled():
+        return None
+    store = memo.PlanMemo(state_dir)
+    digest, _ = memo.inputs_digest(source, inputs, fingerprinter(state, state_dir), options)
+    targets = TargetStore(store.target_path)
+    write_store = targets.digest() != digest
+
+    def work() -> None:
+        # Each resource's records, found once: the owners index and the
+        # store's landing table are both made from them.
+        records = shared.records_of(target)
+        if write_store:
+            targets.save(target, digest, records)
+        view = view_of(state)
+        owners = shared.owners_of(target, view.defines, view.users, source, digest, records)
+        shared.save(store.dir, owners)
+
+    return apart.start(work)
 
 
 def _remember(
     state: DesiredState,
     source: ConfigSource,
     inputs: MemoInputs,
-    target: Target,
     observed: dict[str, Observation],
     plan: Plan,
     state_dir: Path,
     options: PlanOptions,
 ) -> None:
+    """The rest of the memo, once its target store and owners are written
+    (`_write_target`): the meta, then each element's operations."""
     store = memo.PlanMemo(state_dir)
     digest, _ = memo.inputs_digest(source, inputs, fingerprinter(state, state_dir), options)
-    targets = TargetStore(store.target_path)
-    if targets.digest() != digest:
-        targets.save(target, digest)
-    view = view_of(state)
-    shared.save(store.dir, shared.owners_of(target, view.defines, view.users, source, digest))
     references = memo.reference_digests(source, inputs, [options])[0]
     store.save_meta(memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references))
     for ep in plan.elements:
