@@ -4,17 +4,20 @@ one a write in process leaves, and a child that fails loses nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import marshal
 import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from plan.test_memo import _config, _full, _memo, _plan, _user
+from provgit.api import Config, PlanOptions, memo_written_behind
 from provgit.incremental import apart
 from provgit.incremental.shared import records_of
 from provgit.incremental.store import TargetStore
@@ -155,3 +158,35 @@ def test_landing_rows_from_each_resources_records_are_those_from_the_target(
     TargetStore(tmp_path / "from-target.sqlite").save(target, "d")
     TargetStore(tmp_path / "from-records.sqlite").save(target, "d", records_of(target))
     assert _rows(tmp_path / "from-target.sqlite") == _rows(tmp_path / "from-records.sqlite")
+
+
+def test_within_memo_written_behind_a_plan_returns_before_its_store_is_written_and_waits_on_leaving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMO_PIN", "1234")
+    root, state = tmp_path / "config", tmp_path / "state"
+    _config(root, [_user(i) for i in range(6)])
+    go = tmp_path / "go"
+    parent = os.getpid()
+    real = TargetStore.save
+
+    def save(self: TargetStore, *args: Any) -> None:
+        if os.getpid() != parent:
+            deadline = time.monotonic() + 60
+            while not go.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)  # polls a file the test makes (bounded)
+        real(self, *args)
+
+    monkeypatch.setattr(TargetStore, "save", save)
+    config = Config.at(root, state)
+    with memo_written_behind():
+        run = asyncio.run(config.plan(PlanOptions()))
+        assert run.plan.has_changes
+        # The child holds its write until told: the plan came back without it.
+        assert not (state / "memo" / "target.sqlite").exists()
+        assert _memo(root, state) is None  # meanwhile the memo is not used
+        go.touch()
+    assert (state / "memo" / "target.sqlite").exists()
+    remembered = _memo(root, state)
+    assert remembered is not None
+    assert remembered.plan.to_json()["elements"] == run.plan.to_json()["elements"]

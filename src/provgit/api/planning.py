@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,7 @@ async def plan_network(
     # The target store and owners index need only the projection: written
     # apart (a forked child) while the elements are observed and planned.
     writing = _write_target(state, source, inputs, target, state_dir, options)
+    behind = _BEHIND.get()
     try:
         network = connect(state, state_dir, config_root, options.elements)
         try:
@@ -86,10 +88,36 @@ async def plan_network(
         )
     finally:
         if writing is not None:
-            writing.join()
+            if behind is None:
+                writing.join()
+            else:
+                behind.append(writing)
     if memo.enabled():
         _remember(state, source, inputs, observed, plan, state_dir, options)
     return PlanRun(plan, state, source)
+
+
+# Set by `memo_written_behind`: the memo writes still in flight, waited for
+# when it ends (None: each full plan waits for its own before it returns).
+_BEHIND: ContextVar[list[apart.Apart] | None] = ContextVar("memo_written_behind", default=None)
+
+
+@contextlib.contextmanager
+def memo_written_behind() -> Iterator[None]:
+    """Within: a full plan returns while its target store and owners index are
+    still being written (`_write_target`), so its caller renders the plan on
+    one core as they are written on the other; they are waited for (and a
+    failed write done again here) on leaving. Until then the memo is simply
+    not used (its meta names a digest the store does not have yet): only for
+    a caller that reads no stored target meanwhile (`provgit plan`)."""
+    pending: list[apart.Apart] = []
+    token = _BEHIND.set(pending)
+    try:
+        yield
+    finally:
+        _BEHIND.reset(token)
+        for writing in pending:
+            writing.join()
 
 
 def _write_target(
