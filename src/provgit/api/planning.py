@@ -10,14 +10,15 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from provgit.api.network import Network, connect, fingerprinter, observe_network
 from provgit.drivers.base import Driver, ElementError, StoredRecord
+from provgit.incremental import apart, shared
 from provgit.incremental import disk as memo
-from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs
 from provgit.incremental.known import Known, known_of
 from provgit.incremental.session import Replan, plan_incrementally
@@ -80,33 +81,36 @@ async def plan_network(
     fp = fingerprinter(state, state_dir)
     recorded, reads = recording_reads(source)
     target = project(state, fp, recorded.read_other)
-    network = connect(state, state_dir, config_root, options.elements)
-    names = list(network.drivers)
-    full = names if full_read else full_reads_due(state_dir, names, state.settings)
+    inputs = MemoInputs(reads, tuple(fp.seen))
+    # The target store and owners index need only the projection: written
+    # apart (a forked child) while the elements are observed and planned.
+    writing = _write_target(state, source, inputs, target, state_dir, options)
+    behind = _BEHIND.get()
     try:
-        observed = await observe_network(network, state_dir, full=full)
-    finally:
-        await network.close()
-    plan = compute_plan(
-        target,
-        observed,
-        state.settings,
-        {n: e.type for n, e in state.elements.items()},
-        options,
-        commit=source.commit,
-        source=str(config_root),
-    )
-    if memo.enabled():
-        _remember(
-            state,
-            source,
-            MemoInputs(reads, tuple(fp.seen)),
+        network = connect(state, state_dir, config_root, options.elements)
+        names = list(network.drivers)
+        full = names if full_read else full_reads_due(state_dir, names, state.settings)
+        try:
+            observed = await observe_network(network, state_dir, full=full)
+        finally:
+            await network.close()
+        plan = compute_plan(
             target,
             observed,
-            plan,
-            state_dir,
+            state.settings,
+            {n: e.type for n, e in state.elements.items()},
             options,
+            commit=source.commit,
+            source=str(config_root),
         )
+    finally:
+        if writing is not None:
+            if behind is None:
+                writing.join()
+            else:
+                behind.append(writing)
+    if memo.enabled():
+        _remember(state, source, inputs, observed, plan, state_dir, options)
     missed = {n: o.missed for n, o in observed.items() if o.missed}
     return PlanRun(plan, state, source, feed_missed=missed)
 
@@ -119,23 +123,71 @@ def full_reads_due(state_dir: Path, names: Sequence[str], settings: Settings) ->
     return ObservationCache(state_dir).full_read_due(names, max_age, time.time())
 
 
-def _remember(
+# Set by `memo_written_behind`: the memo writes still in flight, waited for
+# when it ends (None: each full plan waits for its own before it returns).
+_BEHIND: ContextVar[list[apart.Apart] | None] = ContextVar("memo_written_behind", default=None)
+
+
+@contextlib.contextmanager
+def memo_written_behind() -> Iterator[None]:
+    """Within: a full plan returns while its target store and owners index are
+    still being written (`_write_target`), so its caller renders the plan on
+    one core as they are written on the other; they are waited for (and a
+    failed write done again here) on leaving. Until then the memo is simply
+    not used (its meta names a digest the store does not have yet): only for
+    a caller that reads no stored target meanwhile (`provgit plan`)."""
+    pending: list[apart.Apart] = []
+    token = _BEHIND.set(pending)
+    try:
+        yield
+    finally:
+        _BEHIND.reset(token)
+        for writing in pending:
+            writing.join()
+
+
+def _write_target(
     state: DesiredState,
     source: ConfigSource,
     inputs: MemoInputs,
     target: Target,
+    state_dir: Path,
+    options: PlanOptions,
+) -> apart.Apart | None:
+    """Start writing the memo's target store and owners index (None: no memo)."""
+    if not memo.enabled():
+        return None
+    store = memo.PlanMemo(state_dir)
+    digest, _ = memo.inputs_digest(source, inputs, fingerprinter(state, state_dir), options)
+    targets = TargetStore(store.target_path)
+    write_store = targets.digest() != digest
+
+    def work() -> None:
+        # Each resource's records, found once: the owners index and the
+        # store's landing table are both made from them.
+        records = shared.records_of(target)
+        if write_store:
+            targets.save(target, digest, records)
+        view = view_of(state)
+        owners = shared.owners_of(target, view.defines, view.users, source, digest, records)
+        shared.save(store.dir, owners)
+
+    return apart.start(work)
+
+
+def _remember(
+    state: DesiredState,
+    source: ConfigSource,
+    inputs: MemoInputs,
     observed: dict[str, Observation],
     plan: Plan,
     state_dir: Path,
     options: PlanOptions,
 ) -> None:
+    """The rest of the memo, once its target store and owners are written
+    (`_write_target`): the meta, then each element's operations."""
     store = memo.PlanMemo(state_dir)
     digest, _ = memo.inputs_digest(source, inputs, fingerprinter(state, state_dir), options)
-    targets = TargetStore(store.target_path)
-    if targets.digest() != digest:
-        targets.save(target, digest)
-    view = view_of(state)
-    shared.save(store.dir, shared.owners_of(target, view.defines, view.users, source, digest))
     references = memo.reference_digests(source, inputs, [options])[0]
     store.save_meta(memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references))
     for ep in plan.elements:

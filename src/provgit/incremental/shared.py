@@ -102,9 +102,11 @@ def owners_of(
     users: dict[str, list[UserEdge]],
     source: ConfigSource,
     digest: str,
+    records: Records | None = None,
 ) -> Owners:
+    """`records`: `records_of(target)` when the caller has it already."""
     files = {f.path: f.blob_id for f in source.files}
-    return Owners(digest, files, defines, records_of(target), users)
+    return Owners(digest, files, defines, records_of(target) if records is None else records, users)
 
 
 def changed_files(owners: Owners, source: ConfigSource) -> set[str]:

@@ -14,7 +14,7 @@ import contextlib
 import marshal
 import os
 import sqlite3
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +84,46 @@ def _first_records(target: Target, element: str) -> dict[tuple[str, str], Record
     return first
 
 
-def _insert_landing(db: sqlite3.Connection, target: Target) -> None:
-    """Where each resource lands: its first record on each element (in the
-    projection's order), written in key order."""
+def _landing_of(
+    target: Target,
+) -> tuple[list[tuple[str, str, str, str, str]], dict[tuple[str, str], int]]:
     rows: list[tuple[str, str, str, str, str]] = []
     totals: dict[tuple[str, str], int] = {}
     for element in target.records:
         for (kind, resource), (coll, key) in _first_records(target, element).items():
             rows.append((kind, resource, element, coll, key))
             totals[(kind, resource)] = totals.get((kind, resource), 0) + 1
+    return rows, totals
+
+
+def _landing_from(
+    records: Mapping[tuple[str, str], list[tuple[str, str, str]]],
+) -> tuple[list[tuple[str, str, str, str, str]], dict[tuple[str, str], int]]:
+    """`_landing_of` from each resource's records in the projection's order
+    (`incremental.shared.records_of`: grouped by element, in its order), which
+    the full plan has at hand: the first of each element's run is the row."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    totals: dict[tuple[str, str], int] = {}
+    for (kind, resource), refs in records.items():
+        last = None
+        n = 0
+        for element, coll, key in refs:
+            if element != last:
+                rows.append((kind, resource, element, coll, key))
+                last = element
+                n += 1
+        totals[(kind, resource)] = n
+    return rows, totals
+
+
+def _insert_landing(
+    db: sqlite3.Connection,
+    target: Target,
+    records: Mapping[tuple[str, str], list[tuple[str, str, str]]] | None,
+) -> None:
+    """Where each resource lands: its first record on each element (in the
+    projection's order), written in key order."""
+    rows, totals = _landing_of(target) if records is None else _landing_from(records)
     db.executemany(
         "INSERT INTO resources VALUES (?, ?, ?)",
         [(k, r, n) for (k, r), n in sorted(totals.items())],
@@ -116,7 +147,14 @@ class TargetStore:
             return None
         return None if row is None else str(marshal.loads(row[0]))
 
-    def save(self, target: Target, digest: str) -> None:
+    def save(
+        self,
+        target: Target,
+        digest: str,
+        records: Mapping[tuple[str, str], list[tuple[str, str, str]]] | None = None,
+    ) -> None:
+        """`records`: each resource's records (`incremental.shared.records_of`
+        of `target`) when the caller has them: the landing rows come from them."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.unlink(missing_ok=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +164,7 @@ class TargetStore:
             db.execute("PRAGMA synchronous=OFF")  # the rename below is the commit point
             db.executescript(_SCHEMA)
             _insert_records(db, target)
-            _insert_landing(db, target)
+            _insert_landing(db, target, records)
             db.execute(
                 "INSERT INTO meta VALUES ('excluded', ?)",
                 (marshal.dumps(sorted(target.excluded)),),
