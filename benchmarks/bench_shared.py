@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _common import generated, populate  # noqa: E402
+from _common import generated, populate, run_cli  # noqa: E402
 from bench_plan import set_secrets  # noqa: E402
 
 EDITS = {
@@ -77,23 +76,13 @@ def edit(root: Path, kind: str, n: int) -> None:
 
 
 def timed_plan(root: Path, state_dir: Path, env: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (MB) of one `provgit plan`."""
+    """Wall seconds, CPU seconds and peak RSS (MB) of one `provgit plan`,
+    through `run_cli`'s small launcher: started from this process (grown by
+    `set_secrets`), the CLI's peak RSS would be at least this process's (Linux
+    keeps it across exec), so any figure below ~450 MB read as ~450 MB."""
     argv = [sys.executable, "-m", "provgit", "plan", str(root), "--state-dir", str(state_dir)]
-    t = time.perf_counter()
-    proc = subprocess.Popen(
-        [*argv, "--format", "json", "--detailed-exitcode"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - t
-    code = os.waitstatus_to_exitcode(status)
-    proc.returncode = code
-    if code not in (0, 2, 3):
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise SystemExit(f"provgit plan failed ({code}): {err[-2000:]}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    run = run_cli([*argv, "--format", "json", "--detailed-exitcode"], env, ok=(0, 2, 3))
+    return run.seconds, run.cpu_seconds, run.rss_mb
 
 
 @dataclass

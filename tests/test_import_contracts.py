@@ -58,7 +58,7 @@ AGAINST = [
         "provgit.simulator.store -> provgit.drivers.base",
     ),
     (
-        "observe.py",
+        "observe/__init__.py",
         "import provgit.simulator.store",
         SIMULATOR,
         "provgit.observe -> provgit.simulator",

@@ -349,9 +349,10 @@ class Fingerprinter:
         self.unresolved: list[str] = []
         # Every reference fingerprinted, with its fingerprint (for plan memos).
         self.seen: dict[str, str] = {}
-        # Resolved once per run: a plan after a config change fingerprints
-        # every reference for two digests and the projection.
+        # Resolved once per run, and so are values digests: a plan after a config
+        # change fingerprints every reference for two digests and the projection.
         self._fields: dict[str, dict[str, Any]] = {}
+        self._values: dict[tuple[str, ...], tuple[str, list[str]]] = {}
 
     def field(self, ref: SecretRef) -> dict[str, Any]:
         described = ref.describe()
@@ -378,6 +379,11 @@ class Fingerprinter:
         needs, without a fingerprint per reference (100,000 PINs are 100,000
         HMACs; this is one). Any value changed, set or unset changes it; it
         holds no value. Without a key: the references' digest."""
+        if (found := self._values.get(asked := tuple(described))) is None:
+            found = self._values[asked] = self._values_digest(asked)
+        return found[0], list(found[1])
+
+    def _values_digest(self, described: Sequence[str]) -> tuple[str, list[str]]:
         if not self.resolve_values:
             plain = hashlib.sha256(b"refs")
             for d in described:

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from provgit.api import Config, planning
+from provgit.api import Config, network
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.store import TargetStore
 from provgit.report.document_views import NOT_DERIVED, worst_line
@@ -45,14 +45,14 @@ def _unset_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 def _status(config: Config, monkeypatch: pytest.MonkeyPatch, projected: bool) -> Any:
     """The status, and whether it projected the config (the full derivation)."""
     projections: list[int] = []
-    desired_target = planning.desired_target
+    desired_target = network.desired_target
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         projections.append(1)
         return desired_target(*args, **kwargs)
 
     with monkeypatch.context() as m:
-        m.setattr(planning, "desired_target", counting)
+        m.setattr(network, "desired_target", counting)
         # As `provgit status` runs: the config files as they are now.
         status = Config.at(config.root, config.state_dir).status()
     assert bool(projections) == projected, "projected" if projections else "not projected"

@@ -15,6 +15,7 @@ import contextlib
 import json
 import random
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,20 @@ def _stored_is_the_projection(root: Path, state: Path) -> None:
     assert {e: r for e, r in stored.records.items() if r} == {
         e: r for e, r in full.records.items() if r
     }
+    # Where each resource lands (what status reads) is what a full save writes.
+    fresh = state.parent / "fresh" / "target.sqlite"
+    fresh.parent.mkdir(exist_ok=True)
+    fresh.unlink(missing_ok=True)
+    TargetStore(fresh).save(full, "fresh")
+    assert _landing(PlanMemo(state).target_path) == _landing(fresh)
+
+
+def _landing(path: Path) -> tuple[list[Any], list[Any]]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return (
+            db.execute("SELECT * FROM resources ORDER BY 1, 2").fetchall(),
+            db.execute("SELECT * FROM landing ORDER BY 1, 2, 3").fetchall(),
+        )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -50,3 +54,54 @@ def test_show_unknown_resource_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "no user 'nobody'" in result.output
+
+
+MARKUP_NET = """\
+elements:
+  - {name: mcl, type: micollab, ceid: 1}
+  - {name: cs1, type: mivb, ceid: 10, cluster: east}
+classes_of_service:
+  - {number: 1, comment: Default}
+templates:
+  - name: Basic
+    phones: [{label: Desk, device_type: "6920", primary: true}]
+    cos: {day: 1}
+roles:
+  - {name: Agent, template: Basic}
+users:
+  - login_id: "[red]u0"
+    first_name: "[link=https://evil.example/]Ann[/link]"
+    last_name: "[/bold]Lee"
+    directory_name: "Lee Ann"
+    role: Agent
+    host: cs1
+    services:
+      - {dn: "3000"}
+"""
+
+
+def test_show_prints_rich_markup_in_names_as_written_never_as_styles_or_links(
+    tmp_path: Path,
+) -> None:
+    # "[/bold]" in a last name crashed `show` with a MarkupError traceback;
+    # "[link=...]" in a first name became a hidden terminal hyperlink.
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "provgit.yaml").write_text("version: 1\nnetwork: t\n")
+    (config / "net.yaml").write_text(MARKUP_NET)
+    env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": "200"}
+    argv = [sys.executable, "-m", "provgit", "show", "users/[red]u0", str(config)]
+    p = subprocess.run(
+        [*argv, "--state-dir", str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    assert "\x1b]8;" not in p.stdout  # no OSC 8 hyperlink
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", p.stdout)
+    assert '"[link=https://evil.example/]Ann[/link]"' in plain, plain
+    assert '"[/bold]Lee"' in plain
+    assert "user [red]u0" in plain and "users/[red]u0" in plain

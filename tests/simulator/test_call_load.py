@@ -100,13 +100,16 @@ def test_the_http_driver_reads_the_load_the_fault_endpoint_sets(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bad", ["0:10,60:500", {"percent": 5}, True])
+# A text the schema allows but no profile (percent above 100): 422; the wrong type: 400.
+@pytest.mark.parametrize(
+    ("bad", "code"), [("0:10,60:500", 422), ({"percent": 5}, 400), (True, 400)]
+)
 def test_a_bad_call_load_fault_is_refused_and_changes_nothing(
-    loaded: Simulator, bad: object
+    loaded: Simulator, bad: object, code: int
 ) -> None:
     with pytest.raises(urllib.error.HTTPError) as e:
         loaded.admin("/admin/faults", {"call_load": bad})
-    assert e.value.code == 400
+    assert e.value.code == code
     assert "call" in e.value.read().decode()
     assert _info_load(loaded) == CallLoad(round(PORTS * 0.85), 0, 85.0)
 

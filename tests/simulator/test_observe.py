@@ -222,6 +222,7 @@ def test_observation_cache_round_trips_and_writes_atomically(tmp_path: Path) -> 
     # Beside it, the failed reading (status shows the element down, not the old reading).
     assert sorted(p.name for p in (tmp_path / "observed").iterdir()) == [
         "cs_1.down.marshal",
+        "cs_1.fullread.marshal",
         "cs_1.marshal",
         "cs_1.revision.marshal",
     ]
@@ -271,3 +272,38 @@ def test_cache_revision_is_vouched_for_only_while_the_file_is_the_one_stamped(
     assert cache.revision("cs1") is None
     cache.save(asyncio.run(read()), cache.load("cs1"))
     assert cache.revision("cs1") == obs.revision
+
+
+def test_cached_records_of_one_collection_are_read_without_the_others(tmp_path: Path) -> None:
+    """A plan after a COS or role edit asks the cache for a few records of
+    one collection: it gets what a full load gives of them, and the other
+    collections (100,000 users) are not decoded, so a damaged one does not
+    stand in its way while a full load refuses the file."""
+    import marshal
+
+    from provgit.wire.protocol import StoredRecord
+
+    records = {
+        "cos": {"1": StoredRecord("cos", "1", {"number": 1, "comment": "Open"}, 3)},
+        "users": {
+            f"u{i}": StoredRecord("users", f"u{i}", {"login_id": f"u{i}"}, 10 + i)
+            for i in range(50)
+        },
+    }
+    cache = ObservationCache(tmp_path)
+    cache.save(Observation("cs1", "running", 60, records))
+    loaded = cache.load("cs1")
+    assert loaded is not None and loaded.records == records
+    asked = [("cos", "1"), ("cos", "2"), ("users", "u7"), ("roles", "r")]
+    assert cache.fields_of("cs1", asked) == {
+        ("cos", "1"): records["cos"]["1"],
+        ("cos", "2"): None,
+        ("users", "u7"): records["users"]["u7"],
+        ("roles", "r"): None,
+    }
+    path = tmp_path / "observed" / "cs1.marshal"
+    doc = marshal.loads(path.read_bytes())
+    path.write_bytes(marshal.dumps({**doc, "records": {**doc["records"], "users": b"\xff"}}))
+    assert cache.load("cs1") is None
+    assert cache.fields_of("cs1", [("cos", "1")]) == {("cos", "1"): records["cos"]["1"]}
+    assert cache.fields_of("cs1", [("users", "u7")]) is None

@@ -302,6 +302,7 @@ def test_batch_takes_an_integral_number_as_if_revision(
         ({"refuse": [{"collection": "c", "key": "k", "x": 1}]}, "refuse[0] has unknown name"),
         (["offline"], "the request body must be a JSON object of faults"),
         ({"error_rate": 0.5, "offline": "yes"}, "offline must be true or false"),
+        ({"refuse_reason": None}, "refuse_reason must be a string, got null"),
     ],
 )
 def test_admin_faults_refuses_a_bad_body_and_changes_nothing(

@@ -471,6 +471,17 @@ safety:
         {"provgit.yaml": "version: 1\nnetwork: test\nalarms:\n  minor: lots\n"},
         ["provgit.yaml:4:3: 'minor' must be a whole number"],
     ),
+    "settings_observe_out_of_range": Case(
+        {
+            "provgit.yaml": "version: 1\nnetwork: test\nobserve:\n  full_read_hours: 0\n"
+            "  watch_full_read_minutes: often\n  full_reads: 3\n"
+        },
+        [
+            "provgit.yaml:4:3: 'full_read_hours' is 0; it must be more than 0.0",
+            "provgit.yaml:5:3: 'watch_full_read_minutes' must be a number, got 'often' (text)",
+            "provgit.yaml:6:3: unknown field 'full_reads'",
+        ],
+    ),
     "settings_unknown_field": Case(
         {"provgit.yaml": "version: 1\nnetwork: test\nsaftey: {}\n"},
         ["provgit.yaml:3:1: unknown field 'saftey'"],

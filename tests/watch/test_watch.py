@@ -58,8 +58,9 @@ def test_commit_applied_with_note_bad_commit_refused(
     # A commit that fails validation is refused; c1 stays applied.
     users = (work / "net.yaml").read_text().replace('dn: "3001"', 'dn: "3000"')
     (work / "net.yaml").write_text(users)
-    bad = commit_all(work, "duplicate DN")
+    # Marked before the commit: the ref watch may refuse it before the next line.
     mark = w.mark()
+    bad = commit_all(work, "duplicate DN")
     refused = w.wait_log("config_refused", after=mark)
     assert refused["first"].startswith("net.yaml:")
     doc = w.status()
@@ -76,8 +77,8 @@ def test_commit_applied_with_note_bad_commit_refused(
 
     # The next good commit is applied (the webhook makes it immediate).
     write_config(work, sims, users=2, first_name="Bea")
-    c3 = commit_all(work, "rename")
     mark = w.mark()
+    c3 = commit_all(work, "rename")
     assert w.post("/reconcile")[0] in (401, 403)
     assert w.post("/reconcile", TOKEN)[0] == 202
     w.wait_log("git_note_written", lambda e: e["commit"] == c3, after=mark)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         kind_names,
     )
     from provgit.api.journal import migrate_journal
-    from provgit.api.planning import PlanRun
+    from provgit.api.planning import PlanRun, memo_written_behind
     from provgit.api.running import Applied
     from provgit.api.saved import SavedPlan, open_saved_plan
     from provgit.api.sources import default_state_dir
@@ -85,6 +85,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "kind_named": ("provgit.api.inspect", "kind_named"),
     "kind_names": ("provgit.api.inspect", "kind_names"),
     "PlanRun": ("provgit.api.planning", "PlanRun"),
+    "memo_written_behind": ("provgit.api.planning", "memo_written_behind"),
     "Applied": ("provgit.api.running", "Applied"),
     "SavedPlan": ("provgit.api.saved", "SavedPlan"),
     "open_saved_plan": ("provgit.api.saved", "open_saved_plan"),
@@ -159,6 +160,7 @@ __all__ = [
     "inspect_saved_plan",
     "kind_named",
     "kind_names",
+    "memo_written_behind",
     "migrate_journal",
     "network_schema",
     "open_saved_plan",

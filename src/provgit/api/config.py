@@ -194,16 +194,16 @@ class Config:
 
     # -- plan -------------------------------------------------------------
 
-    async def plan(self, options: PlanOptions | None = None) -> PlanRun:
+    async def plan(self, options: PlanOptions | None = None, full_read: bool = False) -> PlanRun:
         """What would change on every element (nothing is changed).
 
         Taken from the last plan and each element's change feed when nothing
         else it depends on changed; after a config change, only what the change
         reaches is projected and planned again (`planning_shared`); else
-        planned in full (validate, project, observe every element).
+        planned in full (validate, project, observe every element), as when an
+        element is due a full read (`observe.full_read_hours`; all: `full_read`).
         `InvalidConfig` when the config does not validate; `UsageProblem`
-        for an element the config does not name.
-        """
+        for an element the config does not name."""
         from provgit.api.planning import plan_from_memo
         from provgit.plan import PlanOptions
 
@@ -213,7 +213,7 @@ class Config:
         # changed, and would not see the unowned records that did not.
         remembered = (
             None
-            if options.claim
+            if options.claim or full_read
             else await plan_from_memo(source, self.root, self.state_dir, options)
         )
         if remembered is not None:
@@ -228,7 +228,7 @@ class Config:
                 raise UsageProblem(f"unknown element(s): {', '.join(unknown)} (known: {known})")
             return state
 
-        return await plan_changed(source, self.root, self.state_dir, options, validated)
+        return await plan_changed(source, self.root, self.state_dir, options, validated, full_read)
 
     def sign(self, run: PlanRun) -> SignedPlan:
         """`run.plan` signed, so an apply can tell it is what was planned (the
@@ -369,15 +369,16 @@ class Config:
         overwrite_drift: bool = False,
         override_window: str | None = None,
         progress: Progress | None = None,
+        full_read: bool = False,
     ) -> Applied:
         """Plan and apply in one run, and write the status reports.
         `override_window` (the reason, journaled) writes through closed sync
-        windows and call-load deferrals, as `apply`'s does."""
+        windows and call-load deferrals, as `apply`'s does; `full_read`: as `plan`'s."""
         from provgit.api.running import apply_and_report
         from provgit.apply import ApplyOptions
         from provgit.apply.progress import NoProgress
 
-        run = await self.plan(options)
+        run = await self.plan(options, full_read)
         # The plan was observed in this run and writes are conditional per record,
         # so a whole-element staleness check would only refuse needlessly.
         apply_options = ApplyOptions(
@@ -387,6 +388,7 @@ class Config:
             fresh=True,
             overwrite_drift=overwrite_drift,
             override_window=override_window,
+            feed_missed=run.feed_missed,
         )
         return await apply_and_report(
             run.plan,

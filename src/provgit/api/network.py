@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,14 +139,16 @@ async def observe_network(
     incremental: bool = True,
     previous: Mapping[str, Observation] | None = None,
     save: bool = True,
+    full: Collection[str] = (),
 ) -> dict[str, Observation]:
     """Every element's observation, refreshed from `previous` (default: the
-    observation cache) through the change feeds; elements that could not even
-    be contacted are marked unauthorized with why."""
+    observation cache) through the change feeds, and read in full for those
+    in `full` (verifying the feed); elements that could not even be contacted
+    are marked unauthorized with why."""
     cache = ObservationCache(state_dir)
     if previous is None:
         previous = cache.load_all(list(network.drivers)) if incremental else {}
-    observed = await observe(network.drivers, previous)
+    observed = await observe(network.drivers, previous, full=full)
     if save:
         # A failed reading is marked as such; the last good one is kept.
         cache.save_all(observed, previous)

@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Literal
 
 from provgit.api.network import Network, connect, fingerprinter
-from provgit.api.planning import PlanRun, _read_changes, _refresh_cache, plan_network
+from provgit.api.planning import (
+    PlanRun,
+    _read_changes,
+    _refresh_cache,
+    memo_full_reads_due,
+    plan_network,
+)
 from provgit.incremental import disk as memo
 from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs
@@ -138,10 +144,14 @@ async def plan_changed(
     state_dir: Path,
     options: PlanOptions,
     validated: Callable[[], DesiredState],
+    full_read: bool = False,
 ) -> PlanRun:
     """The plan after a config change: through the shared path without every
     user's model when it can, else with the validated state (`validated`:
-    `InvalidConfig` when it does not validate), else in full."""
+    `InvalidConfig` when it does not validate), else in full; in full too
+    when an element is due a full read (every one with `full_read`)."""
+    if full_read or memo_full_reads_due(state_dir, options):
+        return await plan_network(validated(), source, config_root, state_dir, options, full_read)
     light = (
         "full"
         if options.claim

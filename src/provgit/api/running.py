@@ -21,6 +21,7 @@ from provgit.exitcodes import Interrupted
 from provgit.journal import Journal
 from provgit.journal.schema import JournalLost
 from provgit.model.state import DesiredState
+from provgit.observe import ObservationCache
 from provgit.plan import Plan
 from provgit.publish import reports_dir, write_status
 
@@ -149,4 +150,10 @@ async def apply_and_report(
         )
     finally:
         journal.close()
+    if options.feed_missed:
+        # Reviewed as drift and journaled by this apply: not said again.
+        cache = ObservationCache(state_dir)
+        for name in options.feed_missed:
+            with contextlib.suppress(OSError):
+                cache.forget_missed(name)
     return Applied(result, written, warnings)

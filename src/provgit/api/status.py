@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from provgit.api.errors import UsageProblem
 from provgit.api.journals import existing_journal, open_journal
-from provgit.api.planning import status_inputs
+from provgit.api.status_inputs import status_inputs
 from provgit.journal import NETWORK, Suspension
 from provgit.journal.location import journal_location
 from provgit.model.kinds import KINDS, resolve_kind

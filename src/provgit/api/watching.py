@@ -32,6 +32,7 @@ from provgit.api.incremental import Desired, StageCache, StatusPlans, tree_key
 from provgit.api.network import Network, connect, observe_network, remember_writes
 from provgit.api.replica_checks import refuse_unfenced
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
+from provgit.apply.drift_detect import feed_missed_message
 from provgit.apply.drift_detect import review as review_drift
 from provgit.apply.hold_release import deferred, held, load_fell, next_release
 from provgit.apply.holds import SYSTEM_CLOCK, Clock
@@ -123,6 +124,7 @@ __all__ = [
     "deferred",
     "down_elements",
     "drop_local_branch",
+    "feed_missed_message",
     "held",
     "journal_location",
     "journal_pool",

@@ -1,11 +1,48 @@
 """The apply stage: execute a Plan on the elements, durably, and say what happened."""
 
-from provgit.apply.engine import Applier, apply_plan
-from provgit.apply.locks import ElementLock, LockHeld
-from provgit.apply.options import ApplyOptions
-from provgit.apply.progress import NoProgress, Progress
-from provgit.apply.result import ApplyResult, ElementResult, OpResult
-from provgit.apply.transport import WriteHook, WriteMoment, install_write_hook
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provgit.apply.engine import Applier, apply_plan
+    from provgit.apply.locks import ElementLock, LockHeld
+    from provgit.apply.options import ApplyOptions
+    from provgit.apply.progress import NoProgress, Progress
+    from provgit.apply.result import ApplyResult, ElementResult, OpResult
+    from provgit.apply.transport import WriteHook, WriteMoment, install_write_hook
+
+# Loaded on first use (PEP 562): the report derivation reads `apply.status`
+# and `apply.standing`, and `status` the result type; importing any submodule
+# runs this file first, and the engine (waves, transport, drift detection,
+# holds: ~40 modules) is no part of a status.
+_LAZY: dict[str, str] = {
+    "Applier": "provgit.apply.engine",
+    "apply_plan": "provgit.apply.engine",
+    "ElementLock": "provgit.apply.locks",
+    "LockHeld": "provgit.apply.locks",
+    "ApplyOptions": "provgit.apply.options",
+    "NoProgress": "provgit.apply.progress",
+    "Progress": "provgit.apply.progress",
+    "ApplyResult": "provgit.apply.result",
+    "ElementResult": "provgit.apply.result",
+    "OpResult": "provgit.apply.result",
+    "WriteHook": "provgit.apply.transport",
+    "WriteMoment": "provgit.apply.transport",
+    "install_write_hook": "provgit.apply.transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'provgit.apply' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Applier",

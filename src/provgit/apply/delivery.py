@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from provgit.apply.ledger import Ledger, OutcomeRow, Ref
 from provgit.apply.options import ApplyOptions
 from provgit.apply.progress import Progress
 from provgit.apply.resources import ResourceTally
-from provgit.apply.transport import Transport, identical, write_op
+from provgit.apply.transport import Transport, feed_at, identical, not_kept, write_op
 from provgit.apply.waves import waves
 from provgit.apply.work import ElementWork, chosen
 from provgit.drivers.base import (
@@ -107,6 +108,7 @@ class Delivery:
         for wave in waves(w.ops):
             await self._wave(w, wave)
             self.progress.advanced(name, w.done, total)
+        await self._verify(w)
         await close_element(ledger, w, self.tally, self.options, self.decisions.drift_found)
         self.progress.element_finished(name, w.result.shown)
 
@@ -399,6 +401,40 @@ class Delivery:
             w.settle(op, "failed", message=r.reason, error_type=r.error_type, error_id=eid)
         for op, u in pending:
             w.settle(op, "pending", message=u.message, error_type=u.code)
+
+    async def _verify(self, w: ElementWork) -> None:
+        """The element's change feed, not its answers, says what it holds: a
+        write answered as done that the feed does not hold as sent (a lying or
+        broken element) is a distribution error, never Sync Completed."""
+        since = w.plan.observed_revision
+        landed = {
+            r.revision: i
+            for i, r in enumerate(w.result.operations)
+            if r.status == "ok"
+            and r.revision is not None
+            and since is not None
+            and r.revision > since
+        }
+        if not landed or since is None or w.driver is None:
+            return
+        if getattr(w.driver, "revision_is_clock", False):
+            return  # a directory: its feed is read by time, not by the writes' revisions
+        seen = await feed_at(w.driver, since, set(landed))
+        if seen is None:
+            return
+        ops = {(op.collection, op.key): op for op in w.ops}
+        for revision, i in sorted(landed.items()):
+            r = w.result.operations[i]
+            op = ops.get((r.collection, r.key))
+            why = None if op is None else not_kept(op, seen.get(revision))
+            if op is None or why is None:
+                continue
+            eid = await self.ledger.distribution_error(
+                w.plan.element, w.plan.element_type, op, "not_stored", why
+            )
+            w.result.operations[i] = w.outcomes[(op.collection, op.key)] = dataclasses.replace(
+                r, status="failed", message=why, error_type="not_stored", error_id=eid
+            )
 
     async def _distribution_error(
         self, w: ElementWork, op: Operation, error_type: str, reason: str

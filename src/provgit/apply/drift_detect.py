@@ -26,6 +26,7 @@ from typing import Literal
 
 from provgit.journal import DriftItem, Journal, JournalError, journal_exists
 from provgit.model.settings import Settings
+from provgit.observe import ObservationCache
 from provgit.plan.model import Operation, Plan
 
 DriftMode = Literal["report", "correct"]
@@ -64,17 +65,24 @@ def _is_drift(op: Operation, action: str, outcome: str | None, revision: int | N
 
 
 def detect(
-    plan: Plan, journal: Journal, known: Mapping[Ref, DriftItem] | None = None
+    plan: Plan,
+    journal: Journal,
+    known: Mapping[Ref, DriftItem] | None = None,
+    missed: Mapping[str, frozenset[tuple[str, str]]] | None = None,
 ) -> dict[Ref, DriftItem]:
     """Drift among the records `plan` would write, by element revision; records
-    with an open drift item (`known`) stay drift while the plan still writes them."""
+    with an open drift item (`known`) stay drift while the plan still writes them.
+    `missed`: records a full read found changed with no word from the change
+    feed: their revision may say nothing (a backup restored under the same
+    one), so they are drift if provgit wrote them at all."""
     known = journal_items(journal) if known is None else known
     now = time.time()
     found: dict[Ref, DriftItem] = {}
     for ep in plan.elements:
         if not ep.observed or not ep.operations:
             continue
-        if journal.meta(BASELINE + ep.element) == str(ep.observed_revision):
+        lied = (missed or {}).get(ep.element, frozenset())
+        if not lied and journal.meta(BASELINE + ep.element) == str(ep.observed_revision):
             # Nobody changed the element since a run looked at it and wrote
             # to it: only drift already known can be there. Saves a journal
             # look-up per planned record (~1 s per 100,000).
@@ -87,8 +95,9 @@ def detect(
             ref = (ep.element, op.collection, op.key)
             write = last.get((op.collection, op.key))
             before = known.get(ref)
-            drifted = write is not None and _is_drift(
-                op, write.action, write.outcome, write.revision
+            drifted = write is not None and (
+                _is_drift(op, write.action, write.outcome, write.revision)
+                or ((op.collection, op.key) in lied and write.outcome == "ok")
             )
             if not drifted and before is None:
                 continue
@@ -174,16 +183,19 @@ def review(
     settle: bool,
     run_id: int | None = None,
     extra: Iterable[DriftItem] = (),
+    missed: Mapping[str, frozenset[tuple[str, str]]] | None = None,
 ) -> Review:
     """Find drift in `plan`, record it (one event per element for what is new)
     and, when `settle` (the plan was observed in this run), close the items of
     observed records the plan leaves alone: the element equals the config again.
 
     `extra`: drift found by other means (the watcher's resync finds changes to
-    records provgit never wrote), recorded the same way.
+    records provgit never wrote), recorded the same way. `missed`: per
+    element, what a full read found the change feed had not said (see
+    `detect`), with an event saying the element's feed cannot be trusted.
     """
     known = journal_items(journal)
-    found = detect(plan, journal, known)
+    found = detect(plan, journal, known, missed)
     for d in extra:
         ref = (d.element, d.collection, d.key)
         if ref not in found:
@@ -208,6 +220,14 @@ def review(
             )
     result = Review(found)
     with journal.transaction():
+        for element, refs in sorted((missed or {}).items()):
+            if refs:
+                journal.add_event(
+                    "feed_missed",
+                    feed_missed_message(element, refs),
+                    element=element,
+                    run_id=run_id,
+                )
         result.new = journal.upsert_drift(found.values())
         what = "to be overwritten (drift mode correct)" if mode == "correct" else f"held ({HINT})"
         for element, items in sorted(by_element(result.new).items()):
@@ -236,6 +256,17 @@ def review(
                     run_id=run_id,
                 )
     return result
+
+
+def feed_missed_message(element: str, refs: Iterable[tuple[str, str]]) -> str:
+    """The event of a full read that found changes the change feed never named."""
+    named = sorted(refs)
+    shown = ", ".join(f"{c}/{k}" for c, k in named[:SHOWN])
+    more = f", and {len(named) - SHOWN} more" if len(named) > SHOWN else ""
+    return (
+        f"change feed of {element} missed {len(named)} change(s) a full read found: "
+        f"{shown}{more}; its feed cannot be trusted (check the element's change log)"
+    )
 
 
 def corrected(
@@ -272,12 +303,15 @@ def capture(journal: Journal, elements: list[str], branch: str) -> list[DriftIte
 
 def preview_lines(plan: Plan, state_dir: Path, settings: Settings) -> list[str]:
     """For `provgit plan`: the planned records that have drifted and what an
-    apply would do with them. Reads the journal only (none yet: no lines)."""
+    apply would do with them. Reads the journal (none yet: no lines), and
+    what full reads found the change feeds missed (kept with the cache)."""
+    cache = ObservationCache(state_dir)
+    missed = {ep.element: cache.missed(ep.element) for ep in plan.elements}
     if not journal_exists(state_dir):
         return []
     try:
         with Journal.open(state_dir) as journal:
-            found = detect(plan, journal)
+            found = detect(plan, journal, missed=missed)
     except JournalError:
         return []
     mode = mode_for(settings)

@@ -239,6 +239,7 @@ class Applier:
             # records equal the config again.
             settle=self.options.fresh or not self.options.check_stale,
             run_id=self.ledger.run_id,
+            missed=self.options.feed_missed,
         )
         if mode == "report" and not self.options.overwrite_drift:
             # A rejected proposal's drift is not held: the config wins.

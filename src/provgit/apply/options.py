@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from provgit.apply import drift_detect as drift
 from provgit.apply import holds
@@ -33,6 +34,9 @@ class ApplyOptions:
     drift: drift.DriftMode | None = None
     # A person decided: write drifted records even in report mode.
     overwrite_drift: bool = False
+    # Per element, records a full read found changed with no word from the
+    # change feed: drift whatever their revision says, and an event.
+    feed_missed: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
     # Where "now" comes from for sync windows (apply/holds.py); tests pass a fake.
     clock: holds.Clock = holds.SYSTEM_CLOCK
     # apply --override-window --reason TEXT: go through closed windows (journaled).

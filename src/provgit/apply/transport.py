@@ -26,6 +26,7 @@ from provgit.drivers.base import (
 from provgit.model.settings import Settings
 from provgit.plan.compute import field_changes
 from provgit.plan.model import Operation
+from provgit.records import Fields
 from provgit.secret_refs import has_reference
 from provgit.secrets import with_values
 
@@ -171,3 +172,41 @@ async def identical(w: ElementWork, op: Operation) -> int | None:
     if found is None or field_changes(op.fields or {}, found.fields):
         return None
     return found.revision
+
+
+async def feed_at(
+    driver: Driver, since: int, revisions: set[int]
+) -> dict[int, tuple[str, str, Fields | None]] | None:
+    """The element's change feed at `revisions` (all after `since`): what it
+    says each of those changes was, (collection, key, fields; None for a
+    delete). None when the feed cannot say (too old, element gone, driver
+    error): then the next observation does."""
+    last = max(revisions)
+    out: dict[int, tuple[str, str, Fields | None]] = {}
+    try:
+        while since < last:
+            feed = await driver.changes(since)
+            for c in feed.changes:
+                if c.revision in revisions:
+                    out[c.revision] = (c.collection, c.key, None if c.op == "delete" else c.fields)
+            if not feed.changes or feed.changes[-1].revision <= since:
+                break
+            since = feed.changes[-1].revision
+    except (FeedTooOldError, ElementError):
+        return None
+    except Exception:  # a driver bug: the next observation says what is there
+        return None
+    return out
+
+
+def not_kept(op: Operation, change: tuple[str, str, Fields | None] | None) -> str | None:
+    """Why the element does not hold `op`, answered as done, as its feed has it
+    at the write's revision (None: it does)."""
+    if change is None or change[:2] != (op.collection, op.key):
+        return "the element answered the write as done, but its change feed does not hold it"
+    fields = change[2]
+    if op.action == "delete":
+        return None if fields is None else "the element kept the record it answered as deleted"
+    if fields is None or field_changes(op.fields or {}, fields):
+        return "the element answered the write as done, but holds other values"
+    return None

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichBar
 
 from provgit.api import ApplyResult, Progress
 from provgit.api.running import execute as execute
 from provgit.render import apply_summary
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -46,6 +49,9 @@ class BarProgress:
     """A rich progress bar per element, on a terminal."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichBar
+
         self.bar = RichBar(
             TextColumn("{task.fields[element]:<16}"),
             BarColumn(),
@@ -83,15 +89,30 @@ class BarProgress:
         self.bar.update(task, completed=self.bar.tasks[task].total, status=status)
 
 
+def _may_be_terminal() -> bool:
+    """False only where rich's `Console.is_terminal` is False too (no tty, no
+    TTY_COMPATIBLE=1, no FORCE_COLOR): rich is ~40 modules, loaded only where a
+    bar may be drawn (a CI log, a pipe or `--format json` never has one)."""
+    if os.environ.get("TTY_COMPATIBLE") == "1" or os.environ.get("FORCE_COLOR") is not None:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except ValueError:  # closed
+        return False
+
+
 @contextlib.contextmanager
 def progress_for(fmt: str) -> Iterator[Progress]:
     """Bars on a terminal, plain lines otherwise; nothing on stdout when JSON is asked."""
-    err = Console(stderr=True, highlight=False)
-    if fmt == "text" and err.is_terminal:
-        with BarProgress(err) as bar:
-            yield bar
-    else:
-        yield PlainProgress()
+    if fmt == "text" and _may_be_terminal():
+        from rich.console import Console
+
+        err = Console(stderr=True, highlight=False)
+        if err.is_terminal:
+            with BarProgress(err) as bar:
+                yield bar
+            return
+    yield PlainProgress()
 
 
 def warn(lines: Iterable[str]) -> None:

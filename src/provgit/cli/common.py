@@ -7,16 +7,18 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 import click
-from rich.console import Console
 
 from provgit import exitcodes
 from provgit.api import ConfigSource, InvalidConfig, ProvgitError, UsageProblem, sources
 from provgit.api.sources import default_state_dir
 from provgit.api.sources import settings_missing_message as settings_missing_message
 from provgit.render import diagnostics as render_diag
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 config_path_argument = click.argument(
     "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
@@ -120,5 +122,11 @@ def api_errors(f: Callable[P, R]) -> Callable[P, R]:
 
 
 def console(err: bool = False) -> Console:
-    # Colours only on a terminal; CI logs and pipes get plain text.
-    return Console(stderr=err, highlight=False, soft_wrap=True)
+    # rich is ~40 modules: loaded by the commands that print through it, not
+    # by every command (`status --format json` never does).
+    from rich.console import Console
+
+    # Colours only on a terminal; CI logs and pipes get plain text. No markup:
+    # names and values are user text, and "[/bold]" in a last name raised a
+    # MarkupError, "[link=...]" made a hidden hyperlink. Styles go in Text.
+    return Console(stderr=err, highlight=False, soft_wrap=True, markup=False)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from provgit import aio, exitcodes
-from provgit.api import Config, Plan, PlanOptions, PlanRun, UsageProblem
+from provgit.api import Config, Plan, PlanOptions, PlanRun, UsageProblem, memo_written_behind
 from provgit.cli.common import (
     api_errors,
     config_path_argument,
@@ -55,6 +55,16 @@ def plan_options(f: F) -> F:
     ):
         f = opt(f)
     return f
+
+
+def full_read_option(f: F) -> F:
+    """--full-read, shared by plan and reconcile."""
+    return click.option(
+        "--full-read",
+        is_flag=True,
+        help="Read every element in full, checking what its change feed said "
+        "(default: only elements last read in full before observe.full_read_hours).",
+    )(f)
 
 
 def claim_option(f: F) -> F:
@@ -157,6 +167,7 @@ def check_out_path(out: Path) -> None:
 @click.option("--full", is_flag=True, help="Show every operation (text output).")
 @plan_options
 @claim_option
+@full_read_option
 @state_dir_option
 @api_errors
 def command(
@@ -171,6 +182,7 @@ def command(
     allow_mass_delete: bool,
     allow_mass_update: bool,
     claim: bool,
+    full_read: bool,
     state_dir: str | None,
 ) -> int:
     """Plan the config at PATH against every element and show what would change.
@@ -187,33 +199,37 @@ def command(
         check_out_path(out)
     config = Config.at(path, state_dir_for(path, state_dir))
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements, claim)
-    with invalid_shown_as(fmt):
-        run = aio.run(config.plan(options))
-    # What a hold would keep back is part of the plan (and of its signature).
-    run = aio.run(config.preview_holds(run))
-    plan = run.plan
-    if out is not None or fmt == "json":
-        # Signed, so `provgit apply` can tell it is what this command planned.
-        signed = config.sign(run)
-        if signed.warning:
-            click.echo(signed.warning, err=True)
-    # The JSON goes out as it is made, to the file and stdout at once: bytes,
-    # written as they are, not decoded again.
-    stdout = _echo if fmt == "json" else None
-    if out is not None:
-        config.save_plan(signed, out, stdout)
-    elif stdout is not None:
-        for piece in signed.pieces:
-            stdout(piece)
-    if fmt != "json":
-        emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
-    notes = config.plan_notes(run, drift=fmt == "text")
-    if fmt == "text":
-        for line in notes.drift:
-            click.echo(line)
-    if out is not None:
-        # On stderr when stdout carries the plan itself (JSON, markdown).
-        click.echo(f"plan saved to {out} (apply it with `provgit apply {out}`)", err=fmt != "text")
+    # A full plan's memo is written by a child while the plan is rendered here.
+    with memo_written_behind():
+        with invalid_shown_as(fmt):
+            run = aio.run(config.plan(options, full_read))
+        # What a hold would keep back is part of the plan (and of its signature).
+        run = aio.run(config.preview_holds(run))
+        plan = run.plan
+        if out is not None or fmt == "json":
+            # Signed, so `provgit apply` can tell it is what this command planned.
+            signed = config.sign(run)
+            if signed.warning:
+                click.echo(signed.warning, err=True)
+        # The JSON goes out as it is made, to the file and stdout at once: bytes,
+        # written as they are, not decoded again.
+        stdout = _echo if fmt == "json" else None
+        if out is not None:
+            config.save_plan(signed, out, stdout)
+        elif stdout is not None:
+            for piece in signed.pieces:
+                stdout(piece)
+        if fmt != "json":
+            emit(plan, fmt, full, run.settings.reports.markdown_max_bytes)
+        notes = config.plan_notes(run, drift=fmt == "text")
+        if fmt == "text":
+            for line in notes.drift:
+                click.echo(line)
+        if out is not None:
+            # On stderr when stdout carries the plan itself (JSON, markdown).
+            click.echo(
+                f"plan saved to {out} (apply it with `provgit apply {out}`)", err=fmt != "text"
+            )
     note = unreachable_note(plan, allow_unreachable)
     if note is not None:
         click.echo(note, err=True)

@@ -15,7 +15,7 @@ from provgit.cli.common import (
     invalid_shown_as,
     state_dir_option,
 )
-from provgit.cli.plan import claim_option, plan_options
+from provgit.cli.plan import claim_option, full_read_option, plan_options
 
 
 @click.command("reconcile")
@@ -41,6 +41,7 @@ from provgit.cli.plan import claim_option, plan_options
 @click.option("--reason", help="Why the hold is overridden (recorded in the journal).")
 @plan_options
 @claim_option
+@full_read_option
 @state_dir_option
 @api_errors
 def command(
@@ -56,6 +57,7 @@ def command(
     allow_mass_delete: bool,
     allow_mass_update: bool,
     claim: bool,
+    full_read: bool,
     state_dir: str | None,
 ) -> int:
     """Bring every element in line with the config at PATH, and report.
@@ -90,6 +92,7 @@ def command(
                 overwrite_drift=overwrite_drift,
                 override_window=override,
                 progress=progress,
+                full_read=full_read,
             )
         )
     applying.warn(applied.warnings)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from provgit import exitcodes
 from provgit.api import Config, inspect_saved_plan, kind_named, kind_names
@@ -66,7 +67,7 @@ def command(resource: str, path: Path | None, fmt: str, full: bool, state_dir: s
         return exitcodes.OK
     out = console()
     defined_in = found.defined_in if found.defined_in is not None else "?"
-    out.print(f"[bold]{kind.singular} {key}[/bold]  (defined in {defined_in})")
+    out.print(Text(f"{kind.singular} {key}", style="bold"), f" (defined in {defined_in})")
     if not rows:
         out.print("lands on no element (excluded from sharing, or no element of its type)")
         return exitcodes.OK

@@ -214,7 +214,8 @@ class HttpDriver:
             parsed = None
         if status >= 500 and status != 503:
             message = parsed.get("message") if isinstance(parsed, dict) else None
-            raise _Ambiguous(f"element {self.name} answered HTTP {status}: {message or 'error'}")
+            said = codec.element_text(message or "error")
+            raise _Ambiguous(f"element {self.name} answered HTTP {status}: {said}")
         return status, parsed
 
     async def _call(
@@ -249,7 +250,9 @@ class HttpDriver:
     def _raise(self, status: int, body: Any) -> None:
         if status == 503:
             message = body.get("message") if isinstance(body, dict) else None
-            raise OfflineError(message or f"element {self.name} is stopped/offline")
+            raise OfflineError(
+                codec.element_text(message or f"element {self.name} is stopped/offline")
+            )
         if status >= 400:
             raise codec.error_from_json(body, status)
 
@@ -279,8 +282,15 @@ class HttpDriver:
                     float(load["load_percent"]),
                 )
             )
+            digest = b.get("digest")
             return ElementInfo(
-                b["name"], b["type"], b["version"], b["revision"], b["state"], call_load
+                b["name"],
+                b["type"],
+                b["version"],
+                b["revision"],
+                b["state"],
+                call_load,
+                digest if isinstance(digest, str) else None,
             )
         except (KeyError, TypeError, ValueError):
             raise self._garbled() from None

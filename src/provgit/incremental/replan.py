@@ -49,7 +49,9 @@ def replan(
     assert obs.revision is not None
     ops = {(op.collection, op.key): op for op in known.operations}
     warnings = dict(known.warnings)
-    keys = None if known.keys is None else {c: set(k) for c, k in known.keys.items()}
+    # As sets only to change them: a plan with nothing changed (most of them)
+    # keeps the lists it had (100,000 keys an element).
+    keys = None if known.keys is None or not changed else {c: set(k) for c, k in known.keys.items()}
     records = desired.records.get(name, {})
     read_only = name in desired.read_only
     for (coll, key), stored in changed.items():
@@ -70,10 +72,10 @@ def replan(
             ops[(coll, key)] = found
         elif found is not None:
             warnings[f"{coll}/{key}"] = found
-    if keys is None:
+    if known.keys is None:
         count = sum(len(r) for r in obs.records.values())
     else:
-        count = sum(len(k) for k in keys.values())
+        count = sum(len(k) for k in (keys or known.keys).values())
     if read_only:
         element_plan = read_only_plan(name, element_type, obs, count)
     else:
@@ -92,7 +94,7 @@ def replan(
         obs.revision,
         element_plan.operations,
         warnings,
-        None if keys is None else {c: list(k) for c, k in keys.items()},
+        known.keys if keys is None else {c: list(k) for c, k in keys.items()},
         known.options,
     )
     return element_plan, kept

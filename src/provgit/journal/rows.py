@@ -39,6 +39,7 @@ EVENT_TYPES = (
     "call_load_deferred",  # IVR content changes wait for an IVR server's call load to fall
     "call_load_waited_out",  # ... and went out after apply.quiet_load's max_wait
     "hold_released",  # held work released: a window opened, the call load fell, max_wait
+    "feed_missed",  # a full read found changes the element's change feed never named
 )
 # The element name a network-wide suspension is kept under.
 NETWORK = ""

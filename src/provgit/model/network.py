@@ -100,6 +100,19 @@ class Element(Model):
     # Observed (plan, status, import read it) but never written: a source, not a target.
     read_only: bool = False
 
+    @field_validator("reach_through")
+    @classmethod
+    def _web_link(cls, v: str | None) -> str | None:
+        # Every status page and report links records through it: a
+        # "javascript:" or "data:" template ran in the reader's browser.
+        if v is not None and urlsplit(v).scheme.lower() not in ("http", "https"):
+            raise Hinted(
+                f"must be an http:// or https:// URL (got a {urlsplit(v).scheme or 'relative'!r} "
+                "link): every status page and report links records through it",
+                "write e.g. reach_through: https://mivb1.example.net/admin/{form}?key={key}",
+            )
+        return v
+
     @model_validator(mode="after")
     def _checks(self) -> Element:
         if self.type == "mivb" and self.cluster is None:

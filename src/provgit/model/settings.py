@@ -144,6 +144,18 @@ class DriftSettings(Model):
     mode: Literal["report", "correct"] | None = None
 
 
+class ObserveSettings(Model):
+    """How provgit knows what an element holds: its change feed between full
+    reads, and a full read (verifying the feed) at least this often."""
+
+    # `plan` and `reconcile` read an element in full when its last full read
+    # is older than this (a feed that missed a change is found then at the latest).
+    full_read_hours: Annotated[float, Field(gt=0, le=8760)] = 24.0
+    # `provgit watch`: how often each element is read in full, one element a
+    # run at most (reading 15 elements of 300,000 records at once stalls a run).
+    watch_full_read_minutes: Annotated[float, Field(gt=0, le=525600)] = 60.0
+
+
 class JournalSettings(Model):
     """Where the journal lives: unset, the state directory's SQLite file; `url`
     (postgresql://user@host:port/database), a PostgreSQL database. The
@@ -306,6 +318,7 @@ class Settings(Model):
     apply: ApplySettings = ApplySettings()
     reports: Reports = Reports()
     drift: DriftSettings = DriftSettings()
+    observe: ObserveSettings = ObserveSettings()
     windows: list[SyncWindow] = []
     watch: WatchSettings = WatchSettings()
     journal: JournalSettings = JournalSettings()

@@ -44,10 +44,11 @@ def _env(full: bool) -> dict[str, str]:
     if full:
         env = dict(os.environ)
     else:
+        # The names first, the values of the few kept: `items()` decodes every
+        # value (20,000 PINs: ~40 ms a git command).
+        environ = os.environ
         env = {
-            k: v
-            for k, v in os.environ.items()
-            if k in _LOCAL_ENV or k.startswith(_LOCAL_ENV_PREFIXES)
+            k: environ[k] for k in environ if k in _LOCAL_ENV or k.startswith(_LOCAL_ENV_PREFIXES)
         }
     env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
     return env

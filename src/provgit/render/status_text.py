@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
+import time
+
 from provgit.apply.status import IVR_DOWN
 from provgit.report.document import Document, worst_line
 
@@ -32,7 +35,7 @@ def _where(r: Document) -> str:
 
 def render(doc: Document) -> str:
     lines = _header(doc)
-    lines += _elements(doc["elements"])
+    lines += _elements(doc["elements"], doc.get("generated"))
     lines += _read_only(doc["elements"])
     lines += _open_resources(doc)
     lines += _errors(doc["distribution_errors"])
@@ -73,7 +76,29 @@ def _header(doc: Document) -> list[str]:
     return lines
 
 
-def _elements(elements: Document) -> list[str]:
+def verified(e: Document, generated: str | None) -> str:
+    """What the element's records rest on: "verified in full 3 h ago" (its
+    last full read), "" when the document does not say."""
+    at = e.get("full_read_at")
+    if not at or not generated:
+        return ""
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    try:
+        seconds = calendar.timegm(time.strptime(generated, fmt)) - calendar.timegm(
+            time.strptime(at, fmt)
+        )
+    except ValueError:
+        return ""
+    if seconds < 60:
+        return "verified in full just now"
+    if seconds < 3600:
+        return f"verified in full {seconds // 60} min ago"
+    if seconds < 48 * 3600:
+        return f"verified in full {seconds // 3600} h ago"
+    return f"verified in full {seconds // 86400} days ago"
+
+
+def _elements(elements: Document, generated: str | None = None) -> list[str]:
     lines = ["", "Elements:"]
     if elements:
         lines += _table(
@@ -83,7 +108,7 @@ def _elements(elements: Document) -> list[str]:
                     name,
                     e["status"],
                     "" if e["revision"] is None else str(e["revision"]),
-                    e["detail"] or "",
+                    "; ".join(x for x in (e["detail"], verified(e, generated)) if x),
                 ]
                 for name, e in elements.items()
             ]

@@ -259,7 +259,10 @@ def _classify(
             else:
                 w = after.get((coll, key))
                 if w is not None:
-                    s = COMPLETED if _matches(w, want) else queued or NOT_APPLIED
+                    # A write that lands clears its record's queue; one queued
+                    # after it is the element's own word against its answer
+                    # (a write it acknowledged but did not keep).
+                    s = queued or (COMPLETED if _matches(w, want) else NOT_APPLIED)
                 elif planned is not None:
                     op = planned.get((coll, key))
                     if op is None:

@@ -107,18 +107,26 @@ class Links:
     def __init__(self, state: DesiredState | None, result: ApplyResult | None) -> None:
         self.templates: dict[str, str | None] = {}
         self.types: dict[str, str] = {}
+        self._forms: dict[tuple[str, str], str] = {}
         if result is not None:
             self.types.update({e.element: e.element_type for e in result.elements})
         if state is not None:
             self.add(state.elements)
 
     def add(self, elements: Mapping[str, Any]) -> None:
+        self._forms.clear()
         for name, el in elements.items():
             self.templates[name] = el.reach_through
             self.types[name] = el.type
 
     def form(self, element: str, collection: str) -> str:
-        return form_name_of(collection, self.types.get(element))
+        # Asked once per listed record (thousands), answered per element and collection.
+        found = self._forms.get((element, collection))
+        if found is None:
+            found = self._forms[(element, collection)] = form_name_of(
+                collection, self.types.get(element)
+            )
+        return found
 
     def url(self, element: str, form: str, collection: str, key: str) -> str | None:
         return safe_url(reach_through(self.templates.get(element), element, form, collection, key))

@@ -3,6 +3,7 @@ observations and the journal (`report.derive`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,9 @@ def _element_entries(
             "detail": f.detail if not f.readable else (row["detail"] if row else None),
             "time": row["time"] if row else now,
             "records_not_deleted": len(derived.deletes_not_applied.get(name, ())),
+            "full_read_at": None
+            if f.full_read_at is None
+            else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(f.full_read_at)),
         }
     return elements
 

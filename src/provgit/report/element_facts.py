@@ -32,6 +32,8 @@ class ElementFacts:
     # revision); every other record of the target was as desired.
     ops: dict[Ref, tuple[str, int | None]] | None = field(default=None, repr=False)
     objects: bool = False  # `records` holds StoredRecord objects, not (fields, revision)
+    # When the element was last read in full (its change feed verified); None: unknown.
+    full_read_at: float | None = None
 
     @property
     def readable(self) -> bool:
@@ -121,6 +123,10 @@ def element_facts(
             out[name] = ElementFacts(name, etype, "running", revision, records)
         else:
             out[name] = ElementFacts(name, etype, UNKNOWN, detail="never observed")
+    for name, facts in out.items():
+        obs = (observations or {}).get(name)
+        # One small file per element: what the status rests on, at little cost.
+        facts.full_read_at = obs.full_read_at if obs is not None else cache.full_read_at(name)
     return out
 
 
@@ -136,17 +142,12 @@ def _load_cached(
 ) -> tuple[int, dict[str, dict[str, tuple[Fields, int]]], float] | None:
     """The cache file as plain tuples (no record objects: 300,000 of them cost
     more than the whole derivation)."""
-    import marshal
-
-    path = cache._path(element)
     try:
-        mtime = os.stat(path).st_mtime
-        doc = marshal.loads(path.read_bytes())
-        if doc["format"] != ObservationCache.FORMAT or doc["element"] != element:
-            return None
-        return int(doc["revision"]), doc["records"], mtime
-    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        mtime = os.stat(cache._path(element)).st_mtime
+    except OSError:
         return None
+    found = cache.raw(element)
+    return None if found is None else (*found, mtime)
 
 
 def _load_memo(

@@ -23,7 +23,8 @@ MAX_LATE = 0.005
 
 _NUMBERS = ("latency_ms", "jitter_ms", "error_rate")
 _FLAGS = ("offline", "locked", "token_revoked")
-KNOWN = (*_NUMBERS, *_FLAGS, "refuse", "call_load")
+KNOWN = (*_NUMBERS, *_FLAGS, "refuse", "call_load", "lie", "refuse_reason")
+LIES = ("drop", "alter")
 
 
 @dataclass
@@ -54,6 +55,11 @@ class FaultChange:
     token_revoked: bool | None = None
     # A call-load profile starting now ("" for none), or None: leave it.
     call_load: str | None = None
+    # "drop", "alter", "" (tell the truth again), or None: leave it.
+    lie: str | None = None
+    # The reason given for the refusals `refuse` forces (any text: a hostile
+    # element's), or None: leave it.
+    refuse_reason: str | None = None
 
 
 def read_change(body: Any) -> FaultChange:
@@ -68,6 +74,10 @@ def read_change(body: Any) -> FaultChange:
     flags = {name: _flag(name, body[name]) for name in _FLAGS if name in body}
     refuse = _refuse(body["refuse"]) if "refuse" in body else None
     call_load = _call_load(body["call_load"]) if "call_load" in body else None
+    lie = _lie(body["lie"]) if "lie" in body else None
+    reason = body.get("refuse_reason")
+    if "refuse_reason" in body and not isinstance(reason, str):
+        raise ValueError(f"refuse_reason must be a string, got {_json_type(reason)}")
     return FaultChange(
         numbers,
         flags.get("offline"),
@@ -75,7 +85,17 @@ def read_change(body: Any) -> FaultChange:
         refuse,
         flags.get("token_revoked"),
         call_load,
+        lie,
+        reason,
     )
+
+
+def _lie(value: Any) -> str:
+    if value is None:
+        return ""
+    if value not in LIES:
+        raise ValueError(f"lie must be one of {', '.join(LIES)}, or null")
+    return str(value)
 
 
 def _call_load(value: Any) -> str:
@@ -143,6 +163,10 @@ def apply_faults(store: ElementStore, faults: Faults, changes: Any) -> None:
     change = read_change(changes)
     if change.call_load is not None:
         store.set_call_load(change.call_load or None)
+    if change.lie is not None:
+        store.lie = change.lie or None
+    if change.refuse_reason is not None:
+        store.refusal_reason = change.refuse_reason
     for name, value in change.numbers.items():
         setattr(faults, name, value)
     if change.token_revoked is not None:

@@ -37,8 +37,21 @@ def _int_key(key: str) -> int | None:
     return int(key) if key.isascii() and key.isdigit() else None
 
 
-def check_record(element_type: str, collection: str, key: str, fields: Fields) -> list[Refusal]:
-    """Range and length rules for one record (fields as sent, secrets included)."""
+def check_record(
+    element_type: str,
+    collection: str,
+    key: str,
+    fields: Fields,
+    *,
+    secrets: dict[str, Any] | None = None,
+    encoded: bytes | None = None,
+) -> list[Refusal]:
+    """Range and length rules for one record (fields as sent, secrets included).
+
+    The store's bulk path passes what it has already: the plaintexts by path
+    (`split_secrets`), so the passcodes need no walk of their own, and the
+    fields as JSON, which rules out long strings for most records at C speed.
+    """
     form = form_name(element_type, collection)
     out: list[Refusal] = []
     if collection == "cos":
@@ -60,16 +73,37 @@ def check_record(element_type: str, collection: str, key: str, fields: Fields) -
         )
     # The paths are built only for a record that has a long string (few do:
     # building one per value was a tenth of a bulk write).
-    for path, length in _long_strings(fields, "") if _any_long_string(fields) else ():
+    maybe_long = _any_long_string(fields) if encoded is None else _may_be_long(encoded)
+    for path, length in _long_strings(fields, "") if maybe_long else ():
         # The length, never the value: it may be a secret.
         out.append(Refusal(form, path, f"Value is {length} characters, at most {MAX_STRING}"))
     if len(key) > MAX_STRING:
         out.append(Refusal(form, "key", f"Key is {len(key)} characters, at most {MAX_STRING}"))
-    for path, value in _trivial_passcodes(fields, ""):
+    passcodes = _trivial_passcodes(fields, "") if secrets is None else _trivial(secrets)
+    for path, value in passcodes:
         # Quoted on purpose: some real elements echo what they refuse, and
         # provgit must keep such an echo of a secret out of everything it writes.
         out.append(Refusal(form, path, f"Passcode {value} is too simple (all one digit)"))
     return out
+
+
+def _trivial(secrets: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    # split_secrets' paths are the ones _trivial_passcodes builds, in its order.
+    for path, secret in secrets.items():
+        trivial = isinstance(secret, str) and len(secret) > 1 and len(set(secret)) == 1
+        if trivial and secret.isdigit():
+            yield path, secret
+
+
+def _may_be_long(encoded: bytes) -> bool:
+    """False when no string in this JSON can be over MAX_STRING characters: a
+    string's bytes are at least its characters, and without an escaped quote
+    each string is one piece between quotes."""
+    if len(encoded) <= MAX_STRING:
+        return False
+    if b'\\"' in encoded:
+        return True
+    return max(map(len, encoded.split(b'"'))) > MAX_STRING
 
 
 def _trivial_passcodes(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -159,3 +193,12 @@ def cos_references(element_type: str, fields: Fields) -> list[tuple[str, str]]:
             if isinstance(value, int | str):
                 out.append((f"services[{i}].{name}", str(value)))
     return out
+
+
+def altered(fields: Fields) -> Fields:
+    """What a lying element (fault `lie: alter`) stores of a put it answers as
+    done: its first text field (by name) changed."""
+    for name in sorted(fields):
+        if not name.startswith("_") and isinstance(fields[name], str):
+            return {**fields, name: fields[name] + "~"}
+    return {**fields, "_altered": True}

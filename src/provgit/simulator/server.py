@@ -26,8 +26,10 @@ from typing import Any
 from aiohttp import web
 
 from provgit.simulator import conditions
+from provgit.simulator.callload import ProfileError
 from provgit.simulator.faults import MAX_LATE, Faults, apply_faults
-from provgit.simulator.store import MAX_FEED_PAGE, MAX_PAGE, STALE, ElementStore
+from provgit.simulator.store import MAX_FEED_PAGE, MAX_PAGE, ElementStore
+from provgit.simulator.store_batch import STALE
 from provgit.wire import codec
 from provgit.wire.protocol import (
     FENCE_HEADER,
@@ -382,6 +384,8 @@ def _faults_json(app: web.Application) -> dict[str, Any]:
         "refuse": [{"collection": c, "key": k} for c, k in sorted(f.refuse)],
         "token_revoked": f.token_revoked,
         "call_load": store.call_load_profile,
+        "lie": store.lie,
+        "refuse_reason": store.refusal_reason,
     }
 
 
@@ -393,6 +397,9 @@ async def _set_faults(request: web.Request) -> web.Response:
     body = await _body(request)
     try:
         apply_faults(request.app[STORE], request.app[FAULTS], body)
+    except ProfileError as e:
+        # Well-typed, as the schema allows, but not a profile the element can follow.
+        return _error(422, "refused", f"bad faults: {e}")
     except ValueError as e:
         raise _BadRequest(f"bad faults: {e}") from None
     return _json(_faults_json(request.app))
@@ -400,12 +407,18 @@ async def _set_faults(request: web.Request) -> web.Response:
 
 async def _edit(request: web.Request) -> web.Response:
     body = await _body(request)
+    # `silent: true`: the change feed never names this edit (a lying feed).
+    silent = isinstance(body, dict) and body.pop("silent", False) is True
     try:
         op = codec.op_from_json(body)
     except ValueError as e:
         raise _BadRequest(f"bad edit: {e}") from None
+    store = request.app[STORE]
     try:
-        result = request.app[STORE].write(op, force=True)
+        if silent:
+            store.write_silently(op)
+            return _json({"collection": op.collection, "key": op.key, "revision": store.revision})
+        result = store.write(op, force=True)
     except RefusedError as e:
         return _element_error(e)
     return _json({"collection": op.collection, "key": op.key, "revision": result.revision})
@@ -421,6 +434,7 @@ async def _reset(request: web.Request) -> web.Response:
     faults.latency_ms = faults.jitter_ms = faults.error_rate = 0.0
     faults.refuse.clear()
     faults.token_revoked = False
+    store.lie = None
     return _json({"revision": store.revision})
 
 

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from provgit.fsutil import private_sqlite
-from provgit.records import ELEMENT_TYPES, MANAGED_BY, META_PREFIX, Fields, form_name
+from provgit.records import ELEMENT_TYPES
 from provgit.simulator import rules
 from provgit.simulator.callload import LoadProfile, load_at
-from provgit.simulator.store_tables import Fence, Fences, Indexes, Secrets
+from provgit.simulator.store_batch import BatchWriter
+from provgit.simulator.store_tables import SCHEMA, ContentDigest, Fence, Fences, Indexes, Secrets
 from provgit.wire import codec
 from provgit.wire.protocol import (
     Change,
@@ -42,13 +43,11 @@ from provgit.wire.protocol import (
     NotFoundError,
     OfflineError,
     Page,
-    Refusal,
     RefusedError,
     StoredRecord,
     WriteOp,
     WriteResult,
 )
-from provgit.wire.sensitive import SENSITIVE, split_secrets
 
 VERSIONS = {
     "mivb": "MiVoice Business 10.1 (sim)",
@@ -59,27 +58,6 @@ STATES: tuple[ElementState, ...] = ("running", "locked", "offline")
 DEFAULT_RETENTION = 10_000
 MAX_PAGE = 5000
 MAX_FEED_PAGE = 100_000
-STALE = "changed by another user, refresh"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records (
-  collection TEXT NOT NULL, key TEXT NOT NULL, fields TEXT NOT NULL, revision INTEGER NOT NULL,
-  PRIMARY KEY (collection, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dns (
-  dn TEXT PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS dns_owner ON dns (collection, key);
-CREATE TABLE IF NOT EXISTS cos_refs (
-  cos TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
-  PRIMARY KEY (cos, collection, key)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS cos_refs_owner ON cos_refs (collection, key);
-CREATE TABLE IF NOT EXISTS secrets (
-  collection TEXT NOT NULL, key TEXT NOT NULL, path TEXT NOT NULL, value TEXT NOT NULL,
-  PRIMARY KEY (collection, key, path)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS changes (
-  revision INTEGER PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL,
-  op TEXT NOT NULL, fields TEXT, record_revision INTEGER NOT NULL);
-"""
 
 
 def _dumps(value: Any) -> str:
@@ -109,17 +87,17 @@ class ElementStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention = max(1, retention)
-        # Simulator fault: (collection, key) the element refuses to write.
-        self.forced_refusals: set[tuple[str, str]] = set()
+        self.forced_refusals: set[tuple[str, str]] = set()  # fault: (collection, key) refused
+        self.refusal_reason = "The element refused this record (injected fault)"
+        self.lie: str | None = None  # fault: writes answered as done, "drop"ped or "alter"ed
         # The store holds PINs as the element does: owner-only, WAL and SHM too.
         private_sqlite(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=10000")
-        # executescript commits on its own, so the schema goes first, then a
-        # transaction decides who initialises a new file.
-        self._db.executescript(_SCHEMA)
+        # executescript commits on its own: schema first, then a transaction decides who inits.
+        self._db.executescript(SCHEMA)
         with self._tx():
             meta = self._meta()
             if "type" not in meta:
@@ -147,13 +125,13 @@ class ElementStore:
         self._indexes = Indexes(self._db, self.element_type)
         self._secrets = Secrets(self._db)
         self.fences = Fences(self._db)
+        self._digest = ContentDigest(self._db)
 
     # ---- plumbing --------------------------------------------------------
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        # IMMEDIATE takes the write lock up front, so the revision read inside
-        # the transaction is the one we commit on, across processes too.
+        # IMMEDIATE locks up front: the revision read inside is the one committed on.
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -206,6 +184,9 @@ class ElementStore:
         if meta.get("call_load"):
             elapsed = (time.time() if now is None else now) - float(meta["call_load_since"])
             load = load_at(LoadProfile.parse(meta["call_load"]), elapsed)
+        if (digest := meta.get("digest")) is None:  # a file from before it: made once
+            with self._tx():
+                self._set_meta(digest=(digest := self._digest.start(self._meta()).text()))
         return ElementInfo(
             name=meta["name"],
             type=meta["type"],
@@ -213,6 +194,7 @@ class ElementStore:
             revision=int(meta["revision"]),
             state=self.state,
             call_load=load,
+            digest=digest,
         )
 
     def set_call_load(
@@ -342,6 +324,21 @@ class ElementStore:
         """
         return [result for result, _ in self._write(ops, force, fence)]
 
+    def write_silently(self, op: WriteOp) -> None:
+        """A change the feed never names, no revision moved (a lying feed)."""
+        with self._tx():
+            self._check_readable()
+            row = self._db.execute(
+                "SELECT revision FROM records WHERE collection = ? AND key = ?",
+                (op.collection, op.key),
+            ).fetchone()
+            self._digest.start(self._meta())
+            batch = self._batch([op], True)
+            batch.apply(0, op, self.revision if row is None else int(row[0]))
+            batch.changes.clear()  # the feed never names it
+            batch.flush()
+            self._set_meta(digest=self._digest.text())
+
     def write_json(self, op: WriteOp, fence: Fence | None = None) -> tuple[int, str | None]:
         """One conditional write; (revision, fields as stored, JSON; None for a
         delete). Lets the server answer without reading the record back."""
@@ -359,7 +356,7 @@ class ElementStore:
         with self._tx():
             stale = None if fence is None else self.fences.admit(fence, len(ops))
             # One read of the meta rows: state, revision and feed floor, all
-            # under the write lock (a write costs a dozen statements; each counts).
+            # under the write lock; the ops' own reads and writes are per batch.
             meta = self._meta()
             state = meta.get("state")
             if state == "offline":
@@ -367,23 +364,29 @@ class ElementStore:
             if state == "locked" and not force:
                 raise LockedError(f"element {self.name} is locked (busy), try again later")
             revision = int(meta["revision"])
+            self._digest.start(meta)
             if stale is not None:
                 assert fence is not None
                 self.fences.refused(fence, len(ops))  # committed: the refusal is kept
                 refused = WriteResult(ok=False, error=FencedError(stale))
                 results, ops = [(refused, None)] * len(ops), ()
-            for op in ops:
+            batch = self._batch(ops, force)
+            for i, op in enumerate(ops):
                 try:
-                    text = self._apply(op, revision + 1, force)
+                    if self.lie == "drop" and not force:  # answered as done, not kept
+                        text = None if op.op == "delete" else _dumps(op.fields)
+                    else:
+                        text = batch.apply(i, op, revision + 1)
                     revision += 1
                     results.append((WriteResult(ok=True, revision=revision), text))
                 except (RefusedError, ConflictError, NotFoundError) as e:
                     results.append((WriteResult(ok=False, error=e), None))
             if revision == int(meta["revision"]):
                 return results
+            batch.flush()
             if fence is not None:
                 self.fences.wrote(fence, int(meta["revision"]) + 1, revision)
-            self._set_meta(revision=str(revision))
+            self._set_meta(revision=str(revision), digest=self._digest.text())
             # Trim in steps of 1 % of the retention, not on every write: the
             # feed keeps at least `retention` changes, at most 1 % more.
             floor = revision - self.retention
@@ -392,85 +395,22 @@ class ElementStore:
                 self._set_meta(feed_floor=str(floor))
         return results
 
-    def _apply(self, op: WriteOp, revision: int, force: bool) -> str | None:
-        """Apply one op at `revision`; the stored fields JSON (None for a delete).
-        Every check comes before the first change, so a refusal changes nothing."""
-        db = self._db
-        collection, key = op.collection, op.key
-        refusal = rules.check_collection(self.element_type, collection)
-        if refusal is not None:
-            raise RefusedError(refusal.reason, [refusal])
-        form = form_name(self.element_type, collection)
-        row = db.execute(
-            "SELECT fields, revision FROM records WHERE collection = ? AND key = ?",
-            (collection, key),
-        ).fetchone()
-        if not force:
-            if row is None and op.if_revision is not None:
-                raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
-            if row is not None and op.if_revision is None and op.op == "put":
-                raise ConflictError(f"{collection}/{key} already exists: {STALE}")
-            if row is not None and op.if_revision is not None and row[1] != op.if_revision:
-                raise ConflictError(
-                    f"{collection}/{key} is at revision {row[1]}, not {op.if_revision}: {STALE}"
-                )
-        if (collection, key) in self.forced_refusals:
-            raise RefusedError(
-                f"{form} {key} refused by the element",
-                [Refusal(form, None, "The element refused this record (injected fault)")],
-            )
-        if op.op == "delete":
-            if row is None:
-                raise NotFoundError(f"{collection}/{key} does not exist on element {self.name}")
-            self._indexes.check_delete(collection, key, form)
-            db.execute("DELETE FROM records WHERE collection = ? AND key = ?", (collection, key))
-            self._indexes.remove(collection, key)
-            self._secrets.drop(collection, key)
-            db.execute(
-                "INSERT INTO changes VALUES (?, ?, ?, 'delete', NULL, ?)",
-                (revision, collection, key, revision),
-            )
-            return None
-        if op.op != "put" or not isinstance(op.fields, dict):
-            raise RefusedError(
-                f"{form} {key}: a put needs an object of fields",
-                [Refusal(form, None, "A put needs an object of fields")],
-            )
-        # Walked once per write: the checks and the index upkeep share them.
-        dns = rules.directory_numbers(op.fields)
-        cos = rules.cos_references(self.element_type, op.fields)
-        refusals = rules.check_record(self.element_type, collection, key, op.fields)
-        refusals += self._indexes.check_references(collection, key, dns, cos, form)
-        if refusals:
-            raise RefusedError(
-                f"{form} {key} refused: " + "; ".join(r.reason for r in refusals), refusals
-            )
-        stored, secrets = split_secrets(op.fields)
-        old: Fields = codec.loads(row[0]) if row is not None else {}
-        # Element-filled bookkeeping; provgit ignores `_` fields except _managed_by.
-        for name, value in old.items():
-            if name.startswith(META_PREFIX) and name != MANAGED_BY:
-                stored.setdefault(name, value)
-        stored.setdefault("_created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        text = _dumps(stored)
-        db.execute(
-            "INSERT INTO records VALUES (?, ?, ?, ?) ON CONFLICT (collection, key) "
-            "DO UPDATE SET fields = excluded.fields, revision = excluded.revision",
-            (collection, key, text, revision),
+    def _batch(self, ops: Sequence[WriteOp], force: bool) -> BatchWriter:
+        """A batch's writer, its rows read (inside the caller's transaction)."""
+        batch = BatchWriter(
+            self._db,
+            self.name,
+            self.element_type,
+            self._indexes,
+            self._secrets,
+            self.forced_refusals,
+            force,
+            digest=self._digest,
+            refusal_reason=self.refusal_reason,
+            lie=self.lie,
         )
-        # Index and secret upkeep only for records that have (or had) any:
-        # most records have neither, and these statements are half a write.
-        if self._indexes.indexed(old):
-            self._indexes.remove(collection, key)
-        if dns or cos:
-            self._indexes.add(collection, key, dns, cos)
-        if secrets or SENSITIVE in text or (row is not None and SENSITIVE in row[0]):
-            self._secrets.store(collection, key, stored, secrets)
-        db.execute(
-            "INSERT INTO changes VALUES (?, ?, ?, 'put', ?, ?)",
-            (revision, collection, key, text, revision),
-        )
-        return text
+        batch.prefetch(ops)
+        return batch
 
     def has_secret(self, collection: str, key: str, path: str) -> bool:
         """Whether the element holds a plaintext at `path` (tests; never the value)."""
@@ -483,9 +423,8 @@ class ElementStore:
             for table in ("records", "dns", "cos_refs", "secrets", "changes"):
                 self._db.execute(f"DELETE FROM {table}")
             revision = self.revision + 1
-            self._set_meta(
-                revision=str(revision), feed_floor=str(revision), state="running", call_load=""
-            )
+            self._set_meta(revision=str(revision), feed_floor=str(revision), state="running")
+            self._set_meta(call_load="", digest=ContentDigest.EMPTY)
         self.forced_refusals.clear()
 
     def _check_collection(self, collection: str) -> None:

@@ -8,10 +8,31 @@ from collections.abc import Iterator
 from typing import Any
 
 from provgit.records import Fields
-from provgit.simulator import rules
 from provgit.wire import codec
+from provgit.wire import digest as content
 from provgit.wire.protocol import Refusal, RefusedError
 from provgit.wire.sensitive import SENSITIVE
+
+# The store's tables (see `store.py`); IF NOT EXISTS: opening a file makes them.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+  collection TEXT NOT NULL, key TEXT NOT NULL, fields TEXT NOT NULL, revision INTEGER NOT NULL,
+  PRIMARY KEY (collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dns (
+  dn TEXT PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dns_owner ON dns (collection, key);
+CREATE TABLE IF NOT EXISTS cos_refs (
+  cos TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
+  PRIMARY KEY (cos, collection, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cos_refs_owner ON cos_refs (collection, key);
+CREATE TABLE IF NOT EXISTS secrets (
+  collection TEXT NOT NULL, key TEXT NOT NULL, path TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (collection, key, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+  revision INTEGER PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL,
+  op TEXT NOT NULL, fields TEXT, record_revision INTEGER NOT NULL);
+"""
 
 # (fence name, token): the element a provgit replica holds a lease on, and its token.
 Fence = tuple[str, int]
@@ -22,53 +43,12 @@ def _dumps(value: Any) -> str:
 
 
 class Indexes:
-    """`dns` (DN -> the record using it) and `cos_refs` (COS -> records naming it)."""
+    """`dns` (DN -> the record using it) and `cos_refs` (COS -> records naming it).
+    Checked and kept up to date per batch by `store_batch.BatchWriter`."""
 
     def __init__(self, db: sqlite3.Connection, element_type: str) -> None:
         self.db = db
         self.element_type = element_type
-
-    def indexed(self, fields: Fields) -> bool:
-        return bool(
-            rules.directory_numbers(fields) or rules.cos_references(self.element_type, fields)
-        )
-
-    def check_references(
-        self,
-        collection: str,
-        key: str,
-        dns: list[tuple[str, str]],
-        cos_refs: list[tuple[str, str]],
-        form: str,
-    ) -> list[Refusal]:
-        out: list[Refusal] = []
-        seen: dict[str, str] = {}
-        for path, dn in dns:
-            if dn in seen:
-                out.append(Refusal(form, path, f"DN {dn} is used twice in this record"))
-                continue
-            seen[dn] = path
-            owner = self.db.execute(
-                "SELECT collection, key FROM dns WHERE dn = ?", (dn,)
-            ).fetchone()
-            if owner is not None and (owner[0], owner[1]) != (collection, key):
-                out.append(Refusal(form, path, f"DN {dn} is already used by {owner[0]}/{owner[1]}"))
-        # A record names the same COS for several periods (day, night1,
-        # night2): one lookup each, nothing is written in between.
-        exists: dict[str, bool] = {}
-        for path, cos in cos_refs:
-            if cos not in exists:
-                exists[cos] = (
-                    self.db.execute(
-                        "SELECT 1 FROM records WHERE collection = 'cos' AND key = ?", (cos,)
-                    ).fetchone()
-                    is not None
-                )
-            if not exists[cos]:
-                out.append(
-                    Refusal(form, path, f"Class of Service {cos} does not exist on this element")
-                )
-        return out
 
     def check_delete(self, collection: str, key: str, form: str) -> None:
         if collection != "cos":
@@ -81,29 +61,6 @@ class Indexes:
             names = ", ".join(f"{c}/{k}" for c, k in users)
             reason = f"Class of Service {key} is still used by {names}"
             raise RefusedError(f"{form} {key} refused: {reason}", [Refusal(form, None, reason)])
-
-    def add(
-        self,
-        collection: str,
-        key: str,
-        dns: list[tuple[str, str]],
-        cos_refs: list[tuple[str, str]],
-    ) -> None:
-        # Only the statements that have rows (an empty executemany still costs).
-        if dns:
-            self.db.executemany(
-                "INSERT OR IGNORE INTO dns VALUES (?, ?, ?)",
-                [(dn, collection, key) for _, dn in dns],
-            )
-        if cos_refs:
-            self.db.executemany(
-                "INSERT OR IGNORE INTO cos_refs VALUES (?, ?, ?)",
-                [(cos, collection, key) for _, cos in cos_refs],
-            )
-
-    def remove(self, collection: str, key: str) -> None:
-        self.db.execute("DELETE FROM dns WHERE collection = ? AND key = ?", (collection, key))
-        self.db.execute("DELETE FROM cos_refs WHERE collection = ? AND key = ?", (collection, key))
 
 
 class Secrets:
@@ -123,13 +80,22 @@ class Secrets:
             ).fetchall()
         )
         self.db.execute("DELETE FROM secrets WHERE collection = ? AND key = ?", (collection, key))
+        rows = self.rows(collection, key, stored, secrets, kept)
+        self.db.executemany("INSERT INTO secrets VALUES (?, ?, ?, ?)", rows)
+
+    @staticmethod
+    def rows(
+        collection: str, key: str, stored: Fields, secrets: dict[str, Any], kept: dict[str, str]
+    ) -> list[tuple[str, str, str, str]]:
+        """The secret rows of a record written as `stored`: the plaintexts sent,
+        else the ones `kept` for a fingerprint sent alone."""
         rows: list[tuple[str, str, str, str]] = []
         for path in _sensitive_paths(stored, ""):
             if path in secrets:
                 rows.append((collection, key, path, _dumps(secrets[path])))
             elif path in kept:
                 rows.append((collection, key, path, kept[path]))
-        self.db.executemany("INSERT INTO secrets VALUES (?, ?, ?, ?)", rows)
+        return rows
 
     def drop(self, collection: str, key: str) -> None:
         self.db.execute("DELETE FROM secrets WHERE collection = ? AND key = ?", (collection, key))
@@ -223,3 +189,29 @@ class Fences:
                 )
             ],
         }
+
+
+class ContentDigest:
+    """The element's content digest (wire/digest.py) while a write runs: taken
+    from the meta row at the start, moved per written record, put back by
+    the store with the revision."""
+
+    EMPTY = content.to_text(0)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.value = 0
+
+    def start(self, meta: dict[str, str]) -> ContentDigest:
+        kept = content.from_text(meta.get("digest"))
+        if kept is None:  # a file from before the digest: from every record, once
+            rows = self.db.execute("SELECT collection, key, fields FROM records")
+            kept = content.digest_of((c, k, codec.loads(f)) for c, k, f in rows)
+        self.value = kept
+        return self
+
+    def moved(self, collection: str, key: str, old: Fields | None, new: Fields | None) -> None:
+        self.value = content.moved(self.value, collection, key, old, new)
+
+    def text(self) -> str:
+        return content.to_text(self.value)

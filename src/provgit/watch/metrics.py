@@ -87,6 +87,7 @@ class Metrics:
             registry=r,
         )
         self._proposed_labels: set[str] = set()
+        self._verification_counters(r)
         self.refused = Counter(
             "provgit_watch_refused_configs",
             "Config versions refused because they are invalid",
@@ -117,6 +118,21 @@ class Metrics:
         self._replica_gauges(r)
         for res in OP_RESULTS:
             self.operations.labels(res)
+
+    def _verification_counters(self, r: CollectorRegistry) -> None:
+        """How the watcher checks what the elements' change feeds said."""
+        self.full_reads = Counter(
+            "provgit_full_reads",
+            "Full reads of an element verifying its change feed, per element",
+            ["element"],
+            registry=r,
+        )
+        self.feed_missed = Counter(
+            "provgit_feed_missed_changes",
+            "Changes a full read found that the element's change feed never named, per element",
+            ["element"],
+            registry=r,
+        )
 
     def _status_gauges(self, r: CollectorRegistry) -> None:
         self.in_sync = Gauge(

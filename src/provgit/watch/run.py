@@ -42,7 +42,7 @@ from provgit.api.watching import (
 )
 from provgit.publish import reports_dir
 from provgit.render import apply_summary
-from provgit.watch import reports
+from provgit.watch import reports, verify
 from provgit.watch.config_tracker import ConfigTracker
 from provgit.watch.drift_policy import Classified, classify
 from provgit.watch.journals import Journals
@@ -286,7 +286,23 @@ class Reconciler:
                 ObservationCache(self.o.state_dir).load_all, list(network.drivers)
             )
             self._on_disk.update(previous)
-        observed = await observe_network(network, self.o.state_dir, previous=previous, save=False)
+        desired = self.config.desired
+        full = (
+            verify.due(previous, list(network.drivers), desired.state.settings, time.time())
+            if desired is not None
+            else set()
+        )
+        observed = await observe_network(
+            network, self.o.state_dir, previous=previous, save=False, full=full
+        )
+        verify.say_missed(
+            observed,
+            full,
+            self.journals.loop,
+            ObservationCache(self.o.state_dir),
+            self.live.metrics,
+            self.log,
+        )
         for name, o in observed.items():
             if o.ok:
                 self.cache.observations[name] = o

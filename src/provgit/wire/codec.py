@@ -9,6 +9,7 @@ hold the server to it.
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 import orjson
@@ -92,18 +93,43 @@ def status_for(error: ElementError, *, if_match: bool = False) -> int:
     return 500
 
 
+# An element's message is kept to this many characters: it is journaled, and
+# shown in every status, report and CI log.
+MESSAGE_MAX = 2000
+
+
+def element_text(value: Any) -> str:
+    """Text an element sent (a message, a refusal's reason) as one bounded
+    line, control and invisible characters shown as U+XXXX: it reaches the
+    admin's terminal, and an escape sequence there can clear the screen,
+    retitle the window, write the clipboard or print a fake "Sync Completed"."""
+    text = "" if value is None else str(value)
+    if len(text) > MESSAGE_MAX:
+        text = text[: MESSAGE_MAX - 1] + "…"
+    if text.isprintable():
+        return text
+    return "".join(
+        f"<U+{ord(c):04X}>" if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") else c
+        for c in text
+    )
+
+
 def error_from_json(body: Any, status: int | None = None) -> ElementError:
     """Rebuild the element's error from a JSON error body (or just its status)."""
     if not isinstance(body, dict):
         body = {}
     code = body.get("code")
-    message = str(body.get("message") or f"element answered HTTP {status}")
+    message = element_text(body.get("message") or f"element answered HTTP {status}")
     cls = ERROR_CLASSES.get(str(code)) if code else None
     if cls is None:
         cls = STATUS_CLASSES.get(status or 0, TransportError)
     if cls is RefusedError:
         refusals = [
-            Refusal(str(r.get("form", "")), r.get("field"), str(r.get("reason", "")))
+            Refusal(
+                element_text(r.get("form", "")),
+                None if r.get("field") is None else element_text(r.get("field")),
+                element_text(r.get("reason", "")),
+            )
             for r in body.get("refusals") or []
             if isinstance(r, dict)
         ]

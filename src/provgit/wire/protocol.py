@@ -47,6 +47,9 @@ class ElementInfo:
     state: ElementState
     # None: the element does not report its call load.
     call_load: CallLoad | None = None
+    # The content digest of every record it holds (wire/digest.py); None:
+    # the element does not report one (the feed is then verified by full reads only).
+    digest: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,155 @@
+"""The element store's bulk write path: a batch reads what its ops touch once
+and writes in bulk, yet every op sees the ones before it, a refused op changes
+nothing, every write has exactly one feed entry and a stale fence refuses the
+whole batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provgit.simulator.store import ElementStore
+from provgit.wire.protocol import (
+    ConflictError,
+    FencedError,
+    NotFoundError,
+    RefusedError,
+    WriteOp,
+)
+
+PIN = {"$sensitive": "sha256:feed", "value": "4711"}
+
+
+def put(collection: str, key: str, fields: dict[str, Any], rev: int | None = None) -> WriteOp:
+    return WriteOp("put", collection, key, fields, rev)
+
+
+def user(dn: str, cos: str = "1", **extra: Any) -> dict[str, Any]:
+    return {"services": [{"dn": dn, "cos_day": cos}], **extra}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ElementStore:
+    s = ElementStore(tmp_path / "e.sqlite", element_type="mivb", retention=1000)
+    assert all(r.ok for r in s.write_batch([put("cos", "1", {}), put("users", "b", user("200"))]))
+    return s
+
+
+def feed_keys(store: ElementStore, since: int) -> list[tuple[str, str, str]]:
+    return [(c.op, c.collection, c.key) for c in store.changes(since).changes]
+
+
+def test_a_conflict_in_the_middle_of_a_batch_changes_only_that_write(
+    store: ElementStore,
+) -> None:
+    start = store.revision
+    b = store.get_record("users", "b")
+    results = store.write_batch(
+        [
+            put("users", "a", user("100")),
+            put("users", "b", user("201"), rev=b.revision + 7),  # stale
+            put("users", "c", user("300")),
+            put("users", "a", user("101")),  # create-only: exists since op 1
+        ]
+    )
+    assert [r.ok for r in results] == [True, False, True, False]
+    assert [r.revision for r in results if r.ok] == [start + 1, start + 2]
+    assert isinstance(results[1].error, ConflictError)
+    assert isinstance(results[3].error, ConflictError)
+    assert store.get_record("users", "b") == b
+    assert store.get_record("users", "a").fields["services"][0]["dn"] == "100"
+    assert feed_keys(store, start) == [("put", "users", "a"), ("put", "users", "c")]
+    assert store.revision == start + 2
+
+
+def test_later_ops_of_a_batch_see_the_dns_and_cos_of_earlier_ones(store: ElementStore) -> None:
+    start = store.revision
+    results = store.write_batch(
+        [
+            put("users", "a", user("100")),
+            put("users", "a", user("101"), rev=start + 1),  # frees DN 100
+            put("users", "d", user("100")),  # takes it, same batch
+            put("users", "e", user("101")),  # a holds it now
+            put("cos", "7", {}),
+            put("users", "f", user("700", cos="7")),  # the COS made two ops ago
+            WriteOp("delete", "cos", "7", None, start + 4),  # still used by f
+            WriteOp("delete", "users", "b", None, 2),
+            put("users", "g", user("200")),  # b's DN, freed by its delete
+        ]
+    )
+    assert [r.ok for r in results] == [True, True, True, False, True, True, False, True, True]
+    assert isinstance(results[3].error, RefusedError)
+    assert results[3].error.refusals[0].reason == "DN 101 is already used by users/a"
+    assert isinstance(results[6].error, RefusedError)
+    assert "still used by users/f" in results[6].error.refusals[0].reason
+    with pytest.raises(NotFoundError):
+        store.get_record("users", "b")
+    # The index rows written in bulk are the ones the next batch is checked against.
+    later = store.write_batch(
+        [put("users", x, user(dn)) for x, dn in (("h", "100"), ("i", "101"), ("j", "200"))]
+        + [put("users", "k", user("201"))]
+    )
+    owners = [r.error.refusals[0].reason for r in later if isinstance(r.error, RefusedError)]
+    taken = (("100", "d"), ("101", "a"), ("200", "g"))
+    assert owners == [f"DN {dn} is already used by users/{u}" for dn, u in taken]
+    assert later[3].ok
+    assert len(feed_keys(store, start)) == 7 + 1
+
+
+def test_a_pin_kept_when_the_same_batch_rewrites_its_record_without_the_value(
+    store: ElementStore,
+) -> None:
+    start = store.revision
+    fingerprint = {"$sensitive": "sha256:feed"}
+    results = store.write_batch(
+        [
+            put("users", "p", user("400", voicemail_pin=PIN)),
+            put("users", "p", user("401", voicemail_pin=fingerprint), rev=start + 1),
+            put("users", "q", user("500", voicemail_pin=PIN)),
+            put("users", "q", user("501"), rev=start + 3),  # the PIN field is gone
+        ]
+    )
+    assert all(r.ok for r in results)
+    assert store.has_secret("users", "p", "voicemail_pin")
+    assert not store.has_secret("users", "q", "voicemail_pin")
+    assert "4711" not in repr(store.changes(start))
+
+
+def test_a_stale_fence_refuses_the_whole_batch_and_writes_nothing(store: ElementStore) -> None:
+    assert store.write_batch([put("users", "a", user("100"))], fence=("e", 5))[0].ok
+    assert store.write_batch([put("users", "n", user("110"))], fence=("e", 6))[0].ok
+    start = store.revision
+    results = store.write_batch(
+        [
+            put("users", "x", user("120")),
+            put("users", "a", user("130"), rev=1),  # would conflict anyway
+            WriteOp("delete", "users", "n", None, start),
+        ],
+        fence=("e", 5),
+    )
+    assert [type(r.error) for r in results] == [FencedError] * 3
+    assert store.revision == start
+    assert feed_keys(store, start) == []
+    with pytest.raises(NotFoundError):
+        store.get_record("users", "x")
+    report = store.fences.report()
+    assert report["refused"] == [{"name": "e", "token": 5, "highest": 6, "ops": 3}]
+    assert [c["token"] for c in report["changes"]] == [5, 6]
+
+
+def test_a_batch_that_fails_half_way_leaves_nothing_of_it(store: ElementStore) -> None:
+    start = store.revision
+    ops = [put("users", f"u{i}", user(str(600 + i))) for i in range(40)]
+    # A value the element cannot encode: the write raises (not an element
+    # refusal), after 20 ops are held in memory and a COS delete flushed them.
+    ops[10:10] = [put("cos", "9", {}), WriteOp("delete", "cos", "9", None, start + 11)]
+    ops.insert(30, put("users", "bad", {"services": [], "tags": {1, 2}}))
+    with pytest.raises(TypeError):
+        store.write_batch(ops)
+    assert store.revision == start
+    assert feed_keys(store, start) == []
+    with pytest.raises(NotFoundError):
+        store.get_record("users", "u0")
+    assert store.write_batch([put("users", "u0", user("600"))])[0].ok
