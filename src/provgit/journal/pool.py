@@ -11,10 +11,16 @@ setting (`journal.pool_size` in provgit.yaml and the fleet file, default
 for the leases, so a renewal never waits behind journal transactions, and the
 rest to the journals'.
 
-A connection going back is reset (`RESET ALL`; rolled back first by the pool
-when a transaction was left open), so no network's `search_path` or session
-setting outlives its checkout. Leases are rows (leases.py), not session
-advisory locks, so no lease depends on a connection staying checked out.
+A connection remembers the session settings it carries (`prelude`: the SET
+statements of the journal that last set it up). A borrower whose settings
+match pays nothing; any other gets `RESET ALL` and its own SETs first (in
+`get`, or `pending`: in one pipeline with its statement), so no network's
+`search_path` reaches another's statement and a statement outside a
+transaction costs one round trip. A connection given back inside a
+transaction (rolled back by the pool) or after a SET of unknown outcome
+carries unknown settings: its next borrower resets it whatever it needs.
+Leases are rows (leases.py), not session advisory locks, so no lease depends
+on a connection staying checked out.
 
 All connections in use for longer than a journal waits (`wait_s`): the
 statement is not run and `pool_exhausted()` (a psycopg OperationalError: every
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -144,7 +151,6 @@ class SharedPool:
             kwargs=kwargs,
             min_size=0,
             max_size=max_size,
-            reset=_reset,
             max_idle=MAX_IDLE_S,
             name=f"provgit-{kind}",
             open=True,
@@ -154,7 +160,40 @@ class SharedPool:
     def max_size(self) -> int:
         return int(self.pool.max_size)
 
-    def get(self, timeout: float) -> Any:
+    def get(self, timeout: float, prelude: tuple[str, ...] = (), defer: bool = False) -> Any:
+        """A connection within `timeout` s, carrying only the session settings
+        `prelude` (SET statements) makes; when `defer`, what it still needs
+        sent is left for `pending`, to go with the borrower's statement. One
+        the server hung up on while it was idle (restart, terminated session)
+        is closed and the next taken: found by a look at its socket, without a
+        round trip, so nothing of the borrower's statement is sent on it."""
+        import psycopg
+
+        for _ in range(self.max_size + 1):
+            conn = self._borrow(timeout)
+            if _hung_up(conn):
+                conn.close()
+                self.put(conn)  # the pool opens another
+                continue
+            if conn.provgit_prelude != prelude:
+                conn.provgit_prelude = None
+                conn.provgit_target = prelude
+                if not defer:
+                    self._fit_now(conn)
+            return conn
+        raise psycopg.OperationalError(f"no working connection to {self.where}")
+
+    def _fit_now(self, conn: Any) -> None:
+        import psycopg
+
+        try:
+            conn.execute("; ".join(pending(conn)).encode())
+        except psycopg.Error:
+            self.put(conn)
+            raise
+        settled(conn)
+
+    def _borrow(self, timeout: float) -> Any:
         """A connection within `timeout` s. When opening one fails meanwhile
         (the pool opens them in the background), that error is raised at once:
         a watcher must answer /healthz and stop writing, not wait out the
@@ -193,6 +232,10 @@ class SharedPool:
         )
 
     def put(self, conn: Any) -> None:
+        import psycopg
+
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.provgit_prelude = None  # rolled back by the pool: its SETs are unknown
         with _lock:
             self.in_use -= 1
         self.pool.putconn(conn)
@@ -217,6 +260,11 @@ def _connection_class(shared: SharedPool) -> Any:
     import psycopg
 
     class Connection(psycopg.Connection[Any]):
+        # The session settings it carries (None: unknown, reset before use) and
+        # those its borrower asked for.
+        provgit_prelude: tuple[str, ...] | None = ()
+        provgit_target: tuple[str, ...] | None = ()
+
         @classmethod
         def connect(cls, *args: Any, **kwargs: Any) -> Any:
             try:
@@ -230,9 +278,33 @@ def _connection_class(shared: SharedPool) -> Any:
     return Connection
 
 
-def _reset(conn: Any) -> None:
-    # Another network's journal may borrow it next: none of this one's settings stay.
-    conn.execute("RESET ALL")
+def pending(conn: Any) -> list[str]:
+    """The statements `conn` needs before its borrower's: none when it carries
+    the borrower's settings (or is no longer fresh from `get`), else `RESET
+    ALL` (another network's search_path must not stay) and the borrower's SETs."""
+    if conn.provgit_target is None or conn.provgit_prelude == conn.provgit_target:
+        return []
+    return ["RESET ALL", *conn.provgit_target]
+
+
+def settled(conn: Any) -> None:
+    """`pending(conn)` ran: it carries its borrower's settings."""
+    conn.provgit_prelude = conn.provgit_target
+
+
+def unsettled(conn: Any) -> None:
+    """A SET ran on `conn` outside `get` (it may be rolled back with its
+    transaction): its next borrower resets it."""
+    conn.provgit_prelude = conn.provgit_target = None
+
+
+def _hung_up(conn: Any) -> bool:
+    # An idle session has nothing to say: anything readable is the server's
+    # goodbye (FATAL, then end of stream) or a stream already closed.
+    if conn.closed or conn.broken:
+        return True
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    return bool(readable)
 
 
 def acquire(

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from provgit.journal import pool
+
 # Any fixed number: the migration's lock (one migrating process at a time).
 _MIGRATION_LOCK = 0x70726F76  # "prov"
 CONNECT_TIMEOUT_S = 10
@@ -101,10 +103,11 @@ class Rows:
 class PostgresDb:
     """The journal in a PostgreSQL database, through the process's shared pool
     (pool.py): a connection is borrowed for a statement, or for a transaction
-    from `begin()` to its COMMIT/ROLLBACK, and given back reset. The session's
-    settings (`SET`: search_path, timeouts, durability) are sent on each
-    checkout, before the statement: a connection that died idle in the pool is
-    found then and replaced, and nothing of the statement was sent."""
+    from `begin()` to its COMMIT/ROLLBACK, and given back. The session's
+    settings (`SET`: search_path, timeouts, durability) are sent only to a
+    connection that does not carry them yet, in one pipeline with the
+    statement (pool.py); a connection that died idle in the pool is found by
+    `pool.SharedPool.get` before anything is sent on it, and replaced."""
 
     refs_cte = (
         "r (collection, key) AS (SELECT value->>0, value->>1 "
@@ -151,9 +154,13 @@ class PostgresDb:
                         return None  # created by the checkout
                 if self._held is None:
                     return None  # sent with the next checkout
-            return self._guarded(
-                statement, lambda conn: Rows(conn.execute(_placeholders(sql), args))
-            )
+                result = self._guarded(
+                    statement, lambda conn: conn.execute(_placeholders(sql), args)
+                )
+                if self._held is not None:
+                    pool.unsettled(self._held)  # a transaction's SET may be rolled back
+                return result
+            return self._guarded(statement, lambda conn: conn.execute(_placeholders(sql), args))
 
     def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any:
         rows = list(args)
@@ -162,14 +169,17 @@ class PostgresDb:
             cur = conn.cursor()
             if rows:
                 cur.executemany(_placeholders(sql), rows)
-            return Rows(cur)
+            return cur
 
         return self._guarded(sql.lstrip(), run)
 
     def insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        def run(conn: Any) -> list[int]:
+        def run(conn: Any) -> Any:
             cur = conn.cursor()
             cur.executemany(_placeholders(sql) + " RETURNING id", rows, returning=True)
+            return cur
+
+        def read(cur: Any) -> list[int]:
             ids = []
             while True:
                 ids.append(int(cur.fetchone()[0]))
@@ -177,7 +187,7 @@ class PostgresDb:
                     break
             return ids
 
-        return self._guarded(sql.lstrip(), run)  # type: ignore[no-any-return]
+        return self._guarded(sql.lstrip(), run, read)  # type: ignore[no-any-return]
 
     def begin(self, exclusive: bool = False) -> None:
         self.execute("BEGIN")
@@ -186,30 +196,39 @@ class PostgresDb:
 
     # ---- connections ---------------------------------------------------------------
 
-    def _prelude(self, with_temp: bool) -> str:
-        return "; ".join(
+    def _prelude(self, with_temp: bool) -> tuple[str, ...]:
+        return tuple(
             s for s in self._session.values() if with_temp or not s.startswith("CREATE TEMP")
         )
 
-    def _checkout(self) -> Any:
-        """A connection of the pool with this journal's session set on it; one
-        that died idle (server restarted, session terminated) is dropped and
-        the next taken."""
+    def _checkout(self, defer: bool = False) -> Any:
+        """A connection of the pool for this journal's session: its settings
+        made now, or (`defer`) left for `_on` to send with the statement."""
+        return self.shared.get(self._wait_s, self._prelude(self._pinned), defer)
+
+    def _may_defer(self) -> bool:
+        """Whether the settings may share the statement's implicit transaction:
+        not a `default_transaction_*` one (read-only), which only a transaction
+        begun after it obeys."""
         import psycopg
 
-        prelude = self._prelude(with_temp=self._pinned)
-        for _ in range(self.shared.max_size + 1):
-            conn = self.shared.get(self._wait_s)
-            try:
-                if prelude:
-                    conn.execute(prelude.encode())
-                return conn
-            except psycopg.OperationalError:
-                broken = conn.broken or conn.closed
-                self.shared.put(conn)  # a broken one is replaced by the pool
-                if not broken:
-                    raise
-        raise psycopg.OperationalError(f"no working connection to {self._where}")
+        return psycopg.Pipeline.is_supported() and not any(
+            s.startswith("SET default_transaction_") for s in self._session.values()
+        )
+
+    def _on(self, conn: Any, run: Callable[[Any], Any], read: Callable[[Any], Any]) -> Any:
+        """`run` on `conn`, after the settings it still lacks, in one pipeline:
+        one round trip (their implicit transaction commits with the statement,
+        or neither stays, so the connection is then reset again)."""
+        todo = pool.pending(conn)
+        if not todo:
+            return read(run(conn))
+        with conn.pipeline():
+            for statement in todo:
+                conn.execute(statement.encode())
+            cur = run(conn)
+        pool.settled(conn)
+        return read(cur)
 
     def _give_back(self) -> None:
         conn, self._held = self._held, None
@@ -220,15 +239,22 @@ class PostgresDb:
 
             try:
                 conn.execute("DISCARD ALL")  # its TEMP tables must not shadow another's
+                conn.provgit_prelude = ()
             except psycopg.Error:
                 conn.close()
         self.shared.put(conn)
 
-    def _guarded(self, statement: str, run: Callable[[Any], Any]) -> Any:
+    def _guarded(
+        self, statement: str, run: Callable[[Any], Any], read: Callable[[Any], Any] = Rows
+    ) -> Any:
+        """`run` (a statement, giving its cursor) and `read` (the result from
+        the cursor) with the reconnection rules of the module docstring."""
         with self._lock:
-            return self._guarded_locked(statement, run)
+            return self._guarded_locked(statement, run, read)
 
-    def _guarded_locked(self, statement: str, run: Callable[[Any], Any]) -> Any:
+    def _guarded_locked(
+        self, statement: str, run: Callable[[Any], Any], read: Callable[[Any], Any]
+    ) -> Any:
         import psycopg
 
         from provgit.journal.schema import JournalLost
@@ -241,7 +267,7 @@ class PostgresDb:
         if self.lost is not None and self._retry and not upper.startswith(_READS):
             raise JournalLost(self.lost)
         try:
-            return self._run(upper, run)
+            return self._run(upper, run, read)
         except psycopg.OperationalError as e:
             if not self._retry or isinstance(e, _pool_exhausted()):
                 raise
@@ -250,23 +276,25 @@ class PostgresDb:
             if upper.startswith("ROLLBACK"):
                 return None
             if reading:
-                return self._run(upper, run)
+                return self._run(upper, run, read)
             self.lost = (
                 f"the connection to {self._where} broke during a write ({cause}); it may not "
                 "be recorded, so this run writes nothing more: the next run settles it"
             )
             raise JournalLost(self.lost) from None
 
-    def _run(self, upper: str, run: Callable[[Any], Any]) -> Any:
+    def _run(self, upper: str, run: Callable[[Any], Any], read: Callable[[Any], Any]) -> Any:
         """`run` on the transaction's (or pinned) connection, else on one borrowed for it."""
         import psycopg
 
         if self._pinned and self._held is not None and self._held.closed:
             self._held = None  # re-pinned below (its TEMP tables made again)
         if upper.startswith("BEGIN") and not self._in_transaction:
+            # The settings first, on their own: a BEGIN in their pipeline would
+            # make them part of a transaction that may roll back.
             conn = self._held if self._pinned and self._held is not None else self._checkout()
             try:
-                result = run(conn)
+                result = read(run(conn))
             except BaseException:
                 if not self._pinned:
                     self.shared.put(conn)
@@ -278,7 +306,7 @@ class PostgresDb:
         if self._held is not None:
             ending = upper.startswith(("COMMIT", "ROLLBACK"))
             try:
-                return run(self._held)
+                return self._on(self._held, run, read)
             except psycopg.OperationalError:
                 if self._held.broken or self._held.closed:
                     self._in_transaction = False
@@ -289,9 +317,9 @@ class PostgresDb:
                     self._in_transaction = False
                     if not self._pinned:
                         self._give_back()
-        conn = self._checkout()
+        conn = self._checkout(defer=self._may_defer())
         try:
-            return run(conn)
+            return self._on(conn, run, read)
         finally:
             self.shared.put(conn)
 
@@ -348,8 +376,6 @@ class PostgresDb:
             with self._lock:
                 self._give_back()
         finally:
-            from provgit.journal import pool
-
             pool.release(self.shared)
 
 
@@ -375,8 +401,6 @@ def connect(
     when `create`). `pool_size`: the process's connections to the database in
     all (the first journal to open the pool sets it). Raises psycopg.Error or
     ImportError."""
-    from provgit.journal import pool  # only a PostgreSQL journal needs the driver
-
     where = redact(url, password) + (f" (schema {schema})" if schema else "")
     shared = pool.acquire(url, password, redact(url, password), pool_size, kind, timeout)
     db = PostgresDb(shared, where, retry, wait_s=max(timeout, 2.0))
@@ -385,7 +409,7 @@ def connect(
             # Only the network's schema: its tables can never mix with another's.
             db.session(f"SET search_path = {schema}")
         # Reached now, without the retries: an unreachable server is the opener's error.
-        db._run("SELECT", lambda conn: Rows(conn.execute("SELECT 1")))
+        db._run("SELECT", lambda conn: conn.execute("SELECT 1"), Rows)
         if schema is not None and create:
             ensure_schema(db, schema)
     except BaseException:
