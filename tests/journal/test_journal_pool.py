@@ -8,6 +8,7 @@ error (no deadlock) that the status and the log can show. Real PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,18 @@ def test_twenty_network_journals_share_a_pool_within_its_bound_and_each_keeps_it
     for i, j in enumerate(journals):
         runs = j.runs()
         assert len(runs) == 2 and {r["host"] for r in runs} == {f"host-{i}"}, i
+    # Every connection lent out came back (none leaks past its statement).
+    assert [s.in_use for s in pool.stats()] == [0] * len(pool.stats())
     for j in journals:
         j.close()
+    # The pool closed with its last journal, every connection with it; a
+    # backend leaves the server's list once its process exits (slow when the
+    # machine is loaded, hence the generous bound).
+    assert pool.stats() == []
+    deadline = time.monotonic() + 90
+    while _sessions(pg_server, app_name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sessions(pg_server, app_name) == 0
 
 
 def test_a_connection_given_back_keeps_no_search_path_and_no_open_transaction(
