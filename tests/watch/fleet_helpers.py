@@ -24,6 +24,10 @@ from provgit.simulator.store import ElementStore
 from .helpers import Watch, commit_all, make_repo, start_fleet
 
 PASSWORD_ENV = "FLEET_TEST_PG_PASSWORD"
+APP_PREFIX = "provgit-fleet-replica"
+# The fleet file's journal.pool_size: each replica's connections to the
+# database, whatever the number of networks it serves (10 of 20 here).
+POOL_SIZE = 8
 
 
 @dataclass
@@ -122,8 +126,13 @@ class FleetRig:
                 "0",
                 "--allow-mass-update",
             ],
-            # The networks' element files are in a directory the replicas share.
-            env={PASSWORD_ENV: self.password, "PROVGIT_ELEMENT_FILES_DIR": str(self.tmp)},
+            # The networks' element files are in a directory the replicas share;
+            # each replica's sessions are named apart in pg_stat_activity.
+            env={
+                PASSWORD_ENV: self.password,
+                "PROVGIT_ELEMENT_FILES_DIR": str(self.tmp),
+                "PGAPPNAME": f"{APP_PREFIX}{slot}",
+            },
         )
         self.replicas.append(w)
         return w
@@ -154,6 +163,7 @@ def make_fleet(tmp: Path, count: int, journal_url: str, password: str, lease: fl
         "journal:",
         f"  url: {journal_url}",
         f"  password: {{env: {PASSWORD_ENV}}}",
+        f"  pool_size: {POOL_SIZE}",
         f"leases: {{seconds: {lease}}}",
         "networks:",
     ]
@@ -197,3 +207,35 @@ def spread(held: dict[str, str]) -> list[int]:
 
 def all_named(net: Net, name: str) -> bool:
     return net.first_names() == {name}
+
+
+class SessionCounter:
+    """The most sessions each replica held at once (pg_stat_activity by
+    application_name), sampled on a thread while a test runs."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.most: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> SessionCounter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _sample(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True, application_name="counter") as c:
+            while not self._stop.wait(0.1):
+                rows = c.execute(
+                    "SELECT application_name, count(*) FROM pg_stat_activity "
+                    "WHERE application_name LIKE %s GROUP BY 1",
+                    (APP_PREFIX + "%",),
+                ).fetchall()
+                for app, n in rows:
+                    self.most[app] = max(self.most[app], int(n))

@@ -17,7 +17,16 @@ from apply.helpers import cli_process
 from journal import pg
 from provgit.schema import FLEET_STATUS_FILE, shipped_schema_text, status_schema_text
 
-from .fleet_helpers import FleetRig, all_named, fleet_status, make_fleet, settled, spread
+from .fleet_helpers import (
+    POOL_SIZE,
+    FleetRig,
+    SessionCounter,
+    all_named,
+    fleet_status,
+    make_fleet,
+    settled,
+    spread,
+)
 from .helpers import Watch
 from .replica_helpers import wait_for
 
@@ -92,6 +101,15 @@ def _settled_as(replicas: list[Watch], names: set[str], shares: list[int]) -> An
 def test_fleet_networks_spread_over_replicas_move_on_sigterm_and_spread_back(
     rig: FleetRig, pg_server: pg.Server
 ) -> None:
+    with SessionCounter(pg_server.admin_url) as counter:
+        _spread_move_and_spread_back(rig, pg_server)
+    # Each replica served 6 to 10 networks (3 journals and a lease store each:
+    # ~40 sessions before the shared pool) within the fleet file's pool_size.
+    assert counter.most and max(counter.most.values()) <= POOL_SIZE, counter.most
+    assert len(counter.most) == 3, counter.most  # every replica was seen
+
+
+def _spread_move_and_spread_back(rig: FleetRig, pg_server: pg.Server) -> None:
     names = rig.names()
     replicas = rig.start_together(3)
 

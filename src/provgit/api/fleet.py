@@ -191,7 +191,7 @@ def _build(path: Path, doc: dict[str, Any]) -> Fleet:
     )
     return Fleet(
         path,
-        JournalLocation(journal["url"], password, problem),
+        JournalLocation(journal["url"], password, problem, pool_size=journal.get("pool_size")),
         float(doc.get("leases", {}).get("seconds", DEFAULT_FLEET_LEASE_SECONDS)),
         state if state.is_absolute() else path.parent / state,
         networks,

@@ -33,7 +33,8 @@ def use_journal_settings(root: Path) -> None:
     # Most configs have no `journal:`: spare them a second parse of provgit.yaml.
     settings = read_settings(root) if b"journal" in text else None
     if settings is None or settings.journal.url is None:
-        journal_location.configure(None)
+        # journal.pool_size still bounds the pool of a --journal-url journal.
+        journal_location.configure(None, pool_size=settings.journal.pool_size if settings else None)
         # Before any file is touched: --network's journal is not this directory's.
         journal_location.journal_location()
         return
@@ -44,7 +45,7 @@ def use_journal_settings(root: Path) -> None:
             password = secrets.resolve(ref, for_element=False)
         except secrets.SecretUnavailable as e:
             problem = f"journal.password {ref.describe()} is not usable here ({e})"
-    journal_location.configure(settings.journal.url, password, problem)
+    journal_location.configure(settings.journal.url, password, problem, settings.journal.pool_size)
 
 
 def settings_missing_message(path: Path) -> str:

@@ -55,6 +55,7 @@ from provgit.importing.drift_proposal import (
 )
 from provgit.journal import NETWORK, DriftItem, Journal, JournalError, PendingUpdate, Suspension
 from provgit.journal import leases as lease_ops
+from provgit.journal import pool as journal_pool
 from provgit.journal.backend import database_errors
 from provgit.journal.leases import LEADER, Fences, Lease, LeaseDbError, LeaseStore
 from provgit.journal.location import JournalLocation, journal_location
@@ -126,6 +127,7 @@ __all__ = [
     "feed_missed_message",
     "held",
     "journal_location",
+    "journal_pool",
     "lease_ops",
     "next_release",
     "observe_network",

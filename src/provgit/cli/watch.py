@@ -9,7 +9,13 @@ from pathlib import Path
 import click
 
 from provgit import aio, exitcodes
-from provgit.api.watching import SETTINGS_FILE, JournalError, PlanOptions, webhook_secret
+from provgit.api.watching import (
+    SETTINGS_FILE,
+    JournalError,
+    PlanOptions,
+    journal_pool,
+    webhook_secret,
+)
 from provgit.cli.common import (
     host_option,
     log_format_option,
@@ -220,6 +226,7 @@ def command(
     # The cyclic GC stays off during runs (as for batch commands: it doubles the
     # cost of building 100,000 users); the loop collects between runs instead.
     log = Log(log_format, debug=debug)
+    journal_pool.on_exhausted(lambda info: log.warning("journal_pool_exhausted", **info))
     watcher = Watcher(options, log)
 
     def ready(url: str) -> None:

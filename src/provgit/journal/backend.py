@@ -37,7 +37,6 @@ class Cursor(Protocol):
 class Db(Protocol):
     """One connection to the journal, in autocommit mode outside `begin()`."""
 
-    conn: Any  # the driver's own connection (sqlite3 or psycopg)
     # A JSON array of [collection, key] pairs as the rows r(collection, key).
     refs_cte: str
     # A JSON array of strings as a one-column row set.

@@ -203,19 +203,25 @@ class LeaseDbError(Exception):
 
 
 class LeaseStore:
-    """The replica's own connection for its leases: separate from the journal's
-    so a renewal never waits behind an apply's transaction, with short timeouts
-    so a database that went away is noticed well before a lease could expire.
-    A broken connection is dropped and made again on the next call."""
+    """The replica's leases, through the process's small lease pool (pool.py),
+    apart from the journals' so a renewal never waits behind an apply's
+    transaction, with short timeouts so a database that went away is noticed
+    well before a lease could expire. Leases are rows, not session locks: no
+    lease depends on which connection of the pool a call borrows."""
 
     def __init__(
-        self, url: str, password: str | None, timeout: float, schema: str | None = None
+        self,
+        url: str,
+        password: str | None,
+        timeout: float,
+        schema: str | None = None,
     ) -> None:
         self.url = url
         self.password = password
         self.timeout = timeout
         self.schema = schema  # a fleet network's: its element leases live with its journal
         self._db: Any = None
+        self._ready = False  # the tables made (once per store)
 
     def call(self, fn: Any, *args: Any) -> Any:
         import psycopg
@@ -223,7 +229,7 @@ class LeaseStore:
         from provgit.journal.postgres import connect, redact
 
         try:
-            if self._db is None or self._db.conn.closed:
+            if self._db is None:
                 self._db = connect(
                     self.url,
                     self.password,
@@ -231,14 +237,16 @@ class LeaseStore:
                     retry=False,
                     schema=self.schema,
                     create=self.schema is not None,
+                    kind="leases",
                 )
                 ms = max(100, int(self.timeout * 1000))
-                self._db.execute(f"SET statement_timeout = {ms}")
-                self._db.execute(f"SET lock_timeout = {ms}")
+                self._db.session(f"SET statement_timeout = {ms}")
+                self._db.session(f"SET lock_timeout = {ms}")
+            if not self._ready:
                 ensure_tables(self._db)
+                self._ready = True
             return fn(self._db, *args)
         except psycopg.Error as e:
-            self.close()
             text = " ".join(str(e).split())
             if self.password:
                 text = text.replace(self.password, "***")

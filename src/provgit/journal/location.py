@@ -24,6 +24,8 @@ class JournalLocation:
     problem: str | None = None  # why the password could not be read (said on opening)
     # A fleet's network: its journal's tables in this PostgreSQL schema (`network_schema`).
     schema: str | None = None
+    # The most connections this process opens to the database (journal.pool_size; pool.py).
+    pool_size: int | None = None
 
     def __repr__(self) -> str:
         # Never the password, whichever way it came.
@@ -49,6 +51,7 @@ class NetworkWithoutJournal(Exception):
 _given: JournalLocation | None = None
 _configured: JournalLocation | None = None
 _network: str | None = None  # `--network`: one network of a fleet
+_pool_size: int | None = None  # provgit.yaml's journal.pool_size, whichever URL wins
 # A fleet runs many networks' watchers in one process: each runs in a context
 # (its asyncio task, and the threads it hands work to) naming its own journal.
 _scoped: contextvars.ContextVar[JournalLocation | None] = contextvars.ContextVar(
@@ -92,11 +95,18 @@ def use_journal_url(url: str | None) -> None:
     _given = JournalLocation(url) if url else None
 
 
-def configure(url: str | None, password: str | None = None, problem: str | None = None) -> None:
-    """The journal URL (and password, or why it is not readable) of
-    provgit.yaml's `journal:`; the command line and the environment take precedence."""
-    global _configured
-    _configured = JournalLocation(url, password, problem) if url else None
+def configure(
+    url: str | None,
+    password: str | None = None,
+    problem: str | None = None,
+    pool_size: int | None = None,
+) -> None:
+    """The journal URL (and password, or why it is not readable, and the pool's
+    bound) of provgit.yaml's `journal:`; the command line and the environment
+    take precedence for the URL."""
+    global _configured, _pool_size
+    _pool_size = pool_size
+    _configured = JournalLocation(url, password, problem, pool_size=pool_size) if url else None
 
 
 def journal_location() -> JournalLocation | None:
@@ -115,8 +125,8 @@ def journal_location() -> JournalLocation | None:
 
 def _unscoped() -> JournalLocation | None:
     if _given is not None:
-        return _given
+        return replace(_given, pool_size=_pool_size)
     env = os.environ.get(ENV, "").strip()
     if env:
-        return JournalLocation(env)
+        return JournalLocation(env, pool_size=_pool_size)
     return _configured

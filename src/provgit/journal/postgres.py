@@ -19,13 +19,15 @@ next run settles the intents left open by observing their elements.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+from provgit.journal import pool
 
 # Any fixed number: the migration's lock (one migrating process at a time).
 _MIGRATION_LOCK = 0x70726F76  # "prov"
@@ -74,8 +76,38 @@ def _placeholders(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+class Rows:
+    """A statement's result, read whole before its connection went back to the
+    pool (the rows never depend on a connection another journal may hold)."""
+
+    def __init__(self, cur: Any) -> None:
+        self.rowcount = int(cur.rowcount)
+        self.description = cur.description
+        self._rows: list[Any] = cur.fetchall() if cur.description is not None else []
+        self._next = 0
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
+
+    def __iter__(self) -> Any:
+        return iter(self.fetchall())
+
+
 class PostgresDb:
-    """The journal in a PostgreSQL database, through one psycopg connection."""
+    """The journal in a PostgreSQL database, through the process's shared pool
+    (pool.py): a connection is borrowed for a statement, or for a transaction
+    from `begin()` to its COMMIT/ROLLBACK, and given back. The session's
+    settings (`SET`: search_path, timeouts, durability) are sent only to a
+    connection that does not carry them yet, in one pipeline with the
+    statement (pool.py); a connection that died idle in the pool is found by
+    `pool.SharedPool.get` before anything is sent on it, and replaced."""
 
     refs_cte = (
         "r (collection, key) AS (SELECT value->>0, value->>1 "
@@ -86,41 +118,55 @@ class PostgresDb:
     remote = True
 
     def __init__(
-        self,
-        conn: Any,
-        reconnect: Callable[[], Any] | None = None,
-        where: str = "the journal",
-        retry: bool = True,
+        self, shared: Any, where: str = "the journal", retry: bool = True, wait_s: float = 10.0
     ) -> None:
-        self.conn = conn
-        self._reconnect = reconnect
+        self.shared = shared  # pool.SharedPool
         self._where = where
         # A watcher (its journals and its lease store) must fail fast, not
         # wait out the retries: a cut-off replica has to stop writing before
-        # its leases can expire, and keep answering /healthz. Without retry a
-        # connection closed before a statement is opened again once, and any
-        # error is the caller's.
+        # its leases can expire, and keep answering /healthz. Without retry
+        # any error is the caller's.
         self._retry = retry
+        self._wait_s = wait_s  # for a connection of the pool
+        self._held: Any = None  # the open transaction's connection (or the pinned one)
+        self._pinned = False  # TEMP tables live in one session: this db keeps its connection
         self._in_transaction = False
-        self._session: dict[str, str] = {}  # SET and CREATE TEMP: replayed on a new connection
+        self._session: dict[str, str] = {}  # SET and CREATE TEMP: sent on every checkout
         self.lost: str | None = None  # why writes are refused since a connection broke
+        self.closed = False
+        # Threads sharing this journal take turns, as they did on one connection:
+        # none may use a connection while another gives it back to the pool.
+        self._lock = threading.RLock()
 
     def session(self, sql: str) -> None:
-        """A statement that sets up the session, run again on every new connection."""
-        self._session[sql.split(" =")[0]] = sql
+        """A statement that sets up the session, sent again on every checkout."""
         self.execute(sql)
 
     def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
         statement = sql.lstrip()
-        if statement.startswith(("SET ", "CREATE TEMP")):
-            self._session[statement.split(" =")[0]] = statement
-        return self._guarded(statement, lambda: self.conn.execute(_placeholders(sql), args))
+        with self._lock:
+            if statement.startswith(("SET ", "CREATE TEMP")):
+                self._session[statement.split(" =")[0]] = statement
+                if statement.startswith("CREATE TEMP") and not self._pinned:
+                    self._pinned = True
+                    if self._held is None:
+                        self._held = self._checkout()
+                        return None  # created by the checkout
+                if self._held is None:
+                    return None  # sent with the next checkout
+                result = self._guarded(
+                    statement, lambda conn: conn.execute(_placeholders(sql), args)
+                )
+                if self._held is not None:
+                    pool.unsettled(self._held)  # a transaction's SET may be rolled back
+                return result
+            return self._guarded(statement, lambda conn: conn.execute(_placeholders(sql), args))
 
     def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any:
         rows = list(args)
 
-        def run() -> Any:
-            cur = self.conn.cursor()
+        def run(conn: Any) -> Any:
+            cur = conn.cursor()
             if rows:
                 cur.executemany(_placeholders(sql), rows)
             return cur
@@ -128,9 +174,12 @@ class PostgresDb:
         return self._guarded(sql.lstrip(), run)
 
     def insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        def run() -> list[int]:
-            cur = self.conn.cursor()
+        def run(conn: Any) -> Any:
+            cur = conn.cursor()
             cur.executemany(_placeholders(sql) + " RETURNING id", rows, returning=True)
+            return cur
+
+        def read(cur: Any) -> list[int]:
             ids = []
             while True:
                 ids.append(int(cur.fetchone()[0]))
@@ -138,86 +187,160 @@ class PostgresDb:
                     break
             return ids
 
-        return self._guarded(sql.lstrip(), run)  # type: ignore[no-any-return]
+        return self._guarded(sql.lstrip(), run, read)  # type: ignore[no-any-return]
 
     def begin(self, exclusive: bool = False) -> None:
         self.execute("BEGIN")
-        self._in_transaction = True
         if exclusive:
             self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
-    def _guarded(self, statement: str, run: Callable[[], Any]) -> Any:
+    # ---- connections ---------------------------------------------------------------
+
+    def _prelude(self, with_temp: bool) -> tuple[str, ...]:
+        return tuple(
+            s for s in self._session.values() if with_temp or not s.startswith("CREATE TEMP")
+        )
+
+    def _checkout(self, defer: bool = False) -> Any:
+        """A connection of the pool for this journal's session: its settings
+        made now, or (`defer`) left for `_on` to send with the statement."""
+        return self.shared.get(self._wait_s, self._prelude(self._pinned), defer)
+
+    def _may_defer(self) -> bool:
+        """Whether the settings may share the statement's implicit transaction:
+        not a `default_transaction_*` one (read-only), which only a transaction
+        begun after it obeys."""
         import psycopg
 
-        if not self._retry:
-            return self._unguarded(statement, run)
-        if self.conn.closed and self._reconnect is not None and not self._in_transaction:
-            # Closed before this statement was sent: opening it again is safe
-            # for a write too (a watcher rejoins once the database is back).
-            self._connect_again("the connection was closed")
+        return psycopg.Pipeline.is_supported() and not any(
+            s.startswith("SET default_transaction_") for s in self._session.values()
+        )
+
+    def _on(self, conn: Any, run: Callable[[Any], Any], read: Callable[[Any], Any]) -> Any:
+        """`run` on `conn`, after the settings it still lacks, in one pipeline:
+        one round trip (their implicit transaction commits with the statement,
+        or neither stays, so the connection is then reset again)."""
+        todo = pool.pending(conn)
+        if not todo:
+            return read(run(conn))
+        with conn.pipeline():
+            for statement in todo:
+                conn.execute(statement.encode())
+            cur = run(conn)
+        pool.settled(conn)
+        return read(cur)
+
+    def _give_back(self) -> None:
+        conn, self._held = self._held, None
+        if conn is None:
+            return
+        if self._pinned and not conn.closed:
+            import psycopg
+
+            try:
+                conn.execute("DISCARD ALL")  # its TEMP tables must not shadow another's
+                conn.provgit_prelude = ()
+            except psycopg.Error:
+                conn.close()
+        self.shared.put(conn)
+
+    def _guarded(
+        self, statement: str, run: Callable[[Any], Any], read: Callable[[Any], Any] = Rows
+    ) -> Any:
+        """`run` (a statement, giving its cursor) and `read` (the result from
+        the cursor) with the reconnection rules of the module docstring."""
+        with self._lock:
+            return self._guarded_locked(statement, run, read)
+
+    def _guarded_locked(
+        self, statement: str, run: Callable[[Any], Any], read: Callable[[Any], Any]
+    ) -> Any:
+        import psycopg
+
+        from provgit.journal.schema import JournalLost
 
         upper = statement.upper()
-        # BEGIN writes nothing: after a break it is as safe to send again as a read.
+        ending = upper.startswith(("COMMIT", "ROLLBACK"))
+        if ending and not self._in_transaction:
+            return None  # the transaction went with its connection
         reading = upper.startswith((*_READS, "BEGIN")) and not self._in_transaction
-        if self.lost is not None and not upper.startswith(_READS):
-            from provgit.journal.schema import JournalLost
-
+        if self.lost is not None and self._retry and not upper.startswith(_READS):
             raise JournalLost(self.lost)
-        if upper.startswith(("COMMIT", "ROLLBACK")):
-            self._in_transaction = False
         try:
-            return run()
+            return self._run(upper, run, read)
         except psycopg.OperationalError as e:
-            if self._reconnect is None or not (self.conn.broken or self.conn.closed):
+            if not self._retry or isinstance(e, _pool_exhausted()):
                 raise
-            self._in_transaction = False
             cause = " ".join(str(e).split()) or type(e).__name__
             self._connect_again(cause)
             if upper.startswith("ROLLBACK"):
-                return None  # the transaction went with the connection
+                return None
             if reading:
-                return run()
-            from provgit.journal.schema import JournalLost
-
+                return self._run(upper, run, read)
             self.lost = (
                 f"the connection to {self._where} broke during a write ({cause}); it may not "
                 "be recorded, so this run writes nothing more: the next run settles it"
             )
             raise JournalLost(self.lost) from None
 
-    def _unguarded(self, statement: str, run: Callable[[], Any]) -> Any:
-        upper = statement.upper()
-        if upper.startswith(("COMMIT", "ROLLBACK")):
-            self._in_transaction = False
-            if upper.startswith("ROLLBACK") and self.conn.closed:
-                return None  # the transaction went with the connection
-        elif self.conn.closed and self._reconnect is not None and not self._in_transaction:
-            self._reopen()  # one attempt: its error is the caller's
-        return run()
+    def _run(self, upper: str, run: Callable[[Any], Any], read: Callable[[Any], Any]) -> Any:
+        """`run` on the transaction's (or pinned) connection, else on one borrowed for it."""
+        import psycopg
 
-    def _reopen(self) -> None:
-        assert self._reconnect is not None
-        self.conn = self._reconnect()
-        for statement in self._session.values():
-            self.conn.execute(_placeholders(statement))
+        if self._pinned and self._held is not None and self._held.closed:
+            self._held = None  # re-pinned below (its TEMP tables made again)
+        if upper.startswith("BEGIN") and not self._in_transaction:
+            # The settings first, on their own: a BEGIN in their pipeline would
+            # make them part of a transaction that may roll back.
+            conn = self._held if self._pinned and self._held is not None else self._checkout()
+            try:
+                result = read(run(conn))
+            except BaseException:
+                if not self._pinned:
+                    self.shared.put(conn)
+                raise
+            self._held, self._in_transaction = conn, True
+            return result
+        if self._held is None and self._pinned:
+            self._held = self._checkout()
+        if self._held is not None:
+            ending = upper.startswith(("COMMIT", "ROLLBACK"))
+            try:
+                return self._on(self._held, run, read)
+            except psycopg.OperationalError:
+                if self._held.broken or self._held.closed:
+                    self._in_transaction = False
+                    self._give_back()
+                raise
+            finally:
+                if ending:
+                    self._in_transaction = False
+                    if not self._pinned:
+                        self._give_back()
+        conn = self._checkout(defer=self._may_defer())
+        try:
+            return self._on(conn, run, read)
+        finally:
+            self.shared.put(conn)
 
     def _connect_again(self, cause: str) -> None:
+        """Wait (bounded, with backoff) until a connection works again."""
         import psycopg
 
         from provgit.journal.schema import JournalLost
 
-        assert self._reconnect is not None
+        self._in_transaction = False
+        self._give_back()
         for delay in RECONNECT_DELAYS_S:
             time.sleep(delay)
             try:
-                conn = self._reconnect()
+                conn = self._checkout()
             except psycopg.OperationalError:
                 continue
-            with contextlib.suppress(psycopg.Error):
-                self.conn.close()
-            self.conn = conn
-            for statement in self._session.values():
-                conn.execute(_placeholders(statement))
+            if self._pinned:
+                self._held = conn
+            else:
+                self.shared.put(conn)
             return
         waited = sum(RECONNECT_DELAYS_S)
         self.lost = (
@@ -244,7 +367,22 @@ class PostgresDb:
         return statement
 
     def close(self) -> None:
-        self.conn.close()
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._in_transaction = False
+        try:
+            with self._lock:
+                self._give_back()
+        finally:
+            pool.release(self.shared)
+
+
+def _pool_exhausted() -> type[Exception]:
+    from provgit.journal.pool import pool_exhausted
+
+    return pool_exhausted()
 
 
 def connect(
@@ -254,38 +392,29 @@ def connect(
     retry: bool = True,
     schema: str | None = None,
     create: bool = False,
+    pool_size: int | None = None,
+    kind: str = "journal",
 ) -> PostgresDb:
-    """A connection to the journal database at `url` (autocommit: each statement
-    commits unless inside `begin()`). `schema`: a fleet network's journal, the
-    only schema its statements see (created first when `create`). Raises
-    psycopg.Error or ImportError."""
-    import psycopg  # only a PostgreSQL journal needs the driver
-
-    extra: dict[str, Any] = {}
-    if password is not None:
-        extra["password"] = password
-
-    def open_connection() -> Any:
-        return psycopg.connect(
-            url,
-            autocommit=True,
-            # libpq counts whole seconds (and 1 as 2): at least 2.
-            connect_timeout=max(2, round(timeout)),
-            application_name="provgit",
-            **extra,
-        )
-
+    """The journal database at `url`, through the process's pool for it
+    (autocommit: each statement commits unless inside `begin()`). `schema`: a
+    fleet network's journal, the only schema its statements see (created first
+    when `create`). `pool_size`: the process's connections to the database in
+    all (the first journal to open the pool sets it). Raises psycopg.Error or
+    ImportError."""
     where = redact(url, password) + (f" (schema {schema})" if schema else "")
-    db = PostgresDb(open_connection(), open_connection, where, retry)
-    if schema is not None:
-        try:
-            if create:
-                ensure_schema(db, schema)
+    shared = pool.acquire(url, password, redact(url, password), pool_size, kind, timeout)
+    db = PostgresDb(shared, where, retry, wait_s=max(timeout, 2.0))
+    try:
+        if schema is not None:
             # Only the network's schema: its tables can never mix with another's.
             db.session(f"SET search_path = {schema}")
-        except BaseException:
-            db.close()
-            raise
+        # Reached now, without the retries: an unreachable server is the opener's error.
+        db._run("SELECT", lambda conn: conn.execute("SELECT 1"), Rows)
+        if schema is not None and create:
+            ensure_schema(db, schema)
+    except BaseException:
+        db.close()
+        raise
     return db
 
 

@@ -49,7 +49,9 @@ class JournalReader:
         """Over an opened store; use `open_read_only` (or `Journal`) to get one."""
         self.path = store.path
         self._store = store
-        self._db = store.db.conn  # the driver's connection, for tests that inspect it
+        # For tests that inspect it: the SQLite connection, or the PostgreSQL
+        # journal's adapter (its connections are the pool's, lent per statement).
+        self._db = getattr(store.db, "conn", store.db)
         self._meta = Meta(store)
         self._runs = Runs(store, self._meta)
         self._writes = Writes(store)

@@ -228,6 +228,7 @@ def open_postgres(
             retry=patient,
             schema=location.schema,
             create=not read_only,
+            pool_size=location.pool_size,
         )
     except psycopg.Error as e:
         raise JournalError(f"cannot {verb} the journal {where}: {shown(e, location)}") from None

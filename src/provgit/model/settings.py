@@ -168,6 +168,11 @@ class JournalSettings(Model):
     # another after this long; one cut off from the database stops writing
     # a fifth of it (at least 0.5 s) earlier.
     lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 15.0
+    # The most connections one process opens to the database: every journal
+    # it opens (a fleet: every network's) shares one pool of them; 2 go to the
+    # leases. A replica costs PostgreSQL this many of its max_connections
+    # (default 100), whatever the number of networks (docs/deployment.md).
+    pool_size: Annotated[int, Field(ge=3, le=1000)] = 12
 
     @field_validator("url")
     @classmethod

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provgit.api.fleet import Fleet, FleetNetwork, enter_network
+from provgit.api.watching import journal_pool
 from provgit.watch.fleet_leases import FleetLeases, lease_name, network_of
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher
@@ -67,6 +68,9 @@ class FleetSupervisor:
         self.wake = asyncio.Event()
         self.url: str | None = None
         self._drains: set[asyncio.Task[None]] = set()  # networks being handed back
+        # A statement that found every pooled connection in use for its whole
+        # wait was not run (its run stops, the next one retries): said here.
+        journal_pool.on_exhausted(lambda info: log.warning("journal_pool_exhausted", **info))
 
     @property
     def id(self) -> str:

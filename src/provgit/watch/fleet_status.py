@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from provgit.api.fleet import network_schema
-from provgit.api.watching import Lease, LeaseDbError, LeaseStore, lease_ops
+from provgit.api.watching import Lease, LeaseDbError, LeaseStore, journal_pool, lease_ops
 from provgit.render.fleet_page import render_fleet_html
 from provgit.watch import reports
 from provgit.watch.fleet_leases import FLEET_SCHEMA
@@ -104,6 +104,7 @@ class FleetStatus:
                 "holds": sorted(self.s.running),
                 "replicas": list(leases.replicas),
                 "urls": dict(leases.urls),
+                "pools": [_pool(p) for p in journal_pool.stats()],
             },
             "networks": networks,
         }
@@ -231,3 +232,12 @@ def _labelled(sample: str, network: str) -> str:
     if rest.startswith("{"):
         return f"{name}{{{label},{rest[1:]}"
     return f"{name}{{{label}}}{rest}"
+
+
+def _pool(stats: Any) -> dict[str, Any]:
+    """One of this process's connection pools to the journal database: a
+    wait that ran out while all were in use shows here (and in the log)."""
+    d: dict[str, Any] = stats.as_dict()
+    last = d["last_exhausted"]
+    d["last_exhausted"] = None if last is None else iso(last)
+    return d
