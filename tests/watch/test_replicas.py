@@ -323,11 +323,18 @@ def test_a_replica_paused_past_its_lease_cannot_overwrite_the_new_holders_status
             return False
         w = by_pid(replicas, holder)
         doc = w.status()
-        return (
-            _status_row(url, "cs1") == ("Sync Completed", w.proc.pid)
-            and doc["elements"]["cs1"]["status"] == "Sync Completed"
-            and doc["watch"]["replica"]["holders"]["cs1"] == doc["watch"]["replica"]["id"]
+        said = (
+            _status_row(url, "cs1"),
+            w.proc.pid,
+            doc["elements"]["cs1"],
+            doc["watch"]["replica"]["holders"]["cs1"],
+            doc["watch"]["replica"]["id"],
         )
+        # Raised, not returned: wait_for names the last of these if it never holds.
+        assert said[0] == ("Sync Completed", w.proc.pid), said
+        assert said[2]["status"] == "Sync Completed", said
+        assert said[3] == said[4], said
+        return True
 
     wait_for("cs1's holder says Sync Completed", holder_says_completed, timeout=120)
     assert _journal_counts(url) == (0, 0)

@@ -335,6 +335,10 @@ class Reconciler:
             ops = 0
         if ops or not all(o.ok for o in observed.values()):
             return False
+        # A replica's journal rows may be another replica's (an element that
+        # came back to us): skipping would leave them naming the old holder.
+        if self.replica is not None:
+            return False
         return all_in_sync(self.journals.loop, observed)
 
     async def _apply(
