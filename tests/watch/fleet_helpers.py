@@ -106,6 +106,9 @@ class FleetRig:
     lease_seconds: float
     url: str  # the journal's database, without the password
     replicas: list[Watch] = field(default_factory=list)
+    fetch_seconds: float = 0.3
+    # Environment every replica gets on top (a remote fleet's git URL rewrites).
+    env: dict[str, str] = field(default_factory=dict)
     count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -121,7 +124,7 @@ class FleetRig:
                 "--state-dir",
                 str(self.tmp / f"replica{slot}"),
                 "--fetch-seconds",
-                "0.3",
+                str(self.fetch_seconds),
                 "--resync-seconds",
                 "0",
                 "--allow-mass-update",
@@ -132,6 +135,7 @@ class FleetRig:
                 PASSWORD_ENV: self.password,
                 "PROVGIT_ELEMENT_FILES_DIR": str(self.tmp),
                 "PGAPPNAME": f"{APP_PREFIX}{slot}",
+                **self.env,
             },
         )
         self.replicas.append(w)
@@ -146,8 +150,22 @@ class FleetRig:
         return {n.name for n in self.nets}
 
 
-def make_fleet(tmp: Path, count: int, journal_url: str, password: str, lease: float) -> FleetRig:
-    """`count` networks of one element each (users named Ann), and the fleet file."""
+# The host a remote fleet's repositories claim to be on: git rewrites its URLs
+# to the local bare repositories (url.<base>.insteadOf), so no traffic leaves.
+REMOTE = "https://git.example.test/fleet/"
+
+
+def make_fleet(
+    tmp: Path,
+    count: int,
+    journal_url: str,
+    password: str,
+    lease: float,
+    webhook_secret_env: str | None = None,
+) -> FleetRig:
+    """`count` networks of one element each (users named Ann), and the fleet file.
+    With `webhook_secret_env` the repositories are remote URLs (REMOTE + name)
+    and the fleet's webhook secret is that variable."""
     nets = []
     shared = tmp / "elements"
     shared.mkdir()
@@ -167,11 +185,20 @@ def make_fleet(tmp: Path, count: int, journal_url: str, password: str, lease: fl
         f"leases: {{seconds: {lease}}}",
         "networks:",
     ]
-    for n in nets:
-        lines.append(f"  - {{name: {n.name}, repo: {json.dumps(str(n.bare))}, ref: main}}")
+    env: dict[str, str] = {}
+    if webhook_secret_env is not None:
+        lines.insert(1, f"webhook_secret: {{env: {webhook_secret_env}}}")
+        env["GIT_CONFIG_COUNT"] = str(len(nets))
+    for i, n in enumerate(nets):
+        repo = str(n.bare)
+        if webhook_secret_env is not None:
+            repo = f"{REMOTE}{n.name}.git"
+            env[f"GIT_CONFIG_KEY_{i}"] = f"url.{n.bare}.insteadOf"
+            env[f"GIT_CONFIG_VALUE_{i}"] = repo
+        lines.append(f"  - {{name: {n.name}, repo: {json.dumps(repo)}, ref: main}}")
     file = tmp / "fleet.yaml"
     file.write_text("\n".join(lines) + "\n")
-    return FleetRig(tmp, file, nets, password, lease, journal_url)
+    return FleetRig(tmp, file, nets, password, lease, journal_url, env=env)
 
 
 def fleet_status(w: Watch) -> dict[str, Any]:
