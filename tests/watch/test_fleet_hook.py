@@ -119,6 +119,21 @@ def test_a_webhook_secret_written_as_a_value_is_refused_with_where_and_never_ech
     assert SECRET_A not in problem
 
 
+def test_a_pool_too_small_for_the_relays_listener_is_refused_saying_why(tmp_path: Path) -> None:
+    file = tmp_path / "fleet.yaml"
+    file.write_text(
+        "version: 1\n"
+        "journal: {url: 'postgresql://u@127.0.0.1/f', pool_size: 3}\n"
+        "networks: [{name: east, repo: 'https://github.com/acme/east'}]\n"
+    )
+    with pytest.raises(FleetFileError) as e:
+        read_fleet(file)
+    assert e.value.problems == [
+        f"{file}:2:46: journal/pool_size: 3 is less than the minimum of 4 (2 go to the "
+        "leases, 1 listens for relayed webhooks, the rest to the journals)"
+    ]
+
+
 # ---- the endpoint ---------------------------------------------------------------------
 
 
