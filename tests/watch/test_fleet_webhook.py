@@ -114,10 +114,14 @@ def test_a_delivery_to_a_replica_not_running_the_network_is_applied_by_the_one_t
         )
         wait_for("the commit applied by its holder", lambda: all_named(net, "Bob"), SETTLE)
         assert all_named(rig.nets[1], "Ann")  # the other network was not touched
+        # The run that applied it was the relayed delivery's (nothing else fetches).
         run = holder.wait_log(
-            "run_finished", lambda e: e.get("network") == net.name, after=mark, timeout=SETTLE
+            "run_finished",
+            lambda e: e.get("network") == net.name and "webhook" in e["reason"],
+            after=mark,
+            timeout=SETTLE,
         )
-        assert "webhook" in run["reason"], run
+        assert run["outcome"] == "Sync Completed", run
 
         # Sent to the holder itself: run there, nothing relayed.
         net.commit("Cy")
