@@ -191,7 +191,9 @@ def start_watch(args: Sequence[str], env: dict[str, str] | None = None) -> Watch
 def start_fleet(args: Sequence[str], env: dict[str, str] | None = None) -> Watch:
     """A `provgit fleet watch` replica (its status server: the fleet's document)."""
     argv = [sys.executable, "-m", "provgit", "fleet", "watch", "--port", "0"]
-    return _spawn([*argv, "--log-format", "json", *args], env)
+    # A bound, not a figure: replicas are started two or three at once, each
+    # importing the whole watcher, and at load 40 on 2 cores that passed 30 s.
+    return _spawn([*argv, "--log-format", "json", *args], env, start_timeout=3 * START_TIMEOUT)
 
 
 def start_watch_with_clock(clock_file: Path, config: Path) -> Watch:
@@ -202,7 +204,9 @@ def start_watch_with_clock(clock_file: Path, config: Path) -> Watch:
 WATCH_CLOCK = Path(__file__).resolve().parent.parent / "support" / "watch_clock.py"
 
 
-def _spawn(argv: Sequence[str], env: dict[str, str] | None) -> Watch:
+def _spawn(
+    argv: Sequence[str], env: dict[str, str] | None, start_timeout: float = START_TIMEOUT
+) -> Watch:
     full_env = {**os.environ, PROVGIT_WATCH_TOKEN: TOKEN, **(env or {})}
     full_env.pop("PROVGIT_STATE_DIR", None)
     proc = subprocess.Popen(
@@ -241,7 +245,7 @@ def _spawn(argv: Sequence[str], env: dict[str, str] | None) -> Watch:
     err_reader = threading.Thread(target=read_err, daemon=True)
     err_reader.start()
     watch._readers += [out_reader, err_reader]
-    ready.wait(START_TIMEOUT)
+    ready.wait(start_timeout)
     if not found:
         proc.kill()
         proc.wait(timeout=5)

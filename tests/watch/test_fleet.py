@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from .fleet_helpers import (
     SessionCounter,
     all_named,
     fleet_status,
+    logged_in_sync,
     make_fleet,
     settled,
     spread,
@@ -59,7 +61,10 @@ def rig(
     try:
         yield r
     finally:
-        problems = {w.proc.pid: _unclean(w) for w in r.replicas}
+        # Stopped together, as a deployment's are: each waits for its own.
+        with ThreadPoolExecutor(max(1, len(r.replicas))) as pool:
+            found = list(pool.map(_unclean, r.replicas))
+        problems = {w.proc.pid: p for w, p in zip(r.replicas, found, strict=True)}
         assert not {p: v for p, v in problems.items() if v}, problems
 
 
@@ -88,12 +93,24 @@ def _valid(doc: dict[str, Any]) -> None:
 
 
 def _docs(replicas: list[Watch]) -> list[dict[str, Any]]:
-    return [fleet_status(w) for w in replicas if w.proc.poll() is None]
+    """Each live replica's /status.json, asked of all at once: a document costs
+    its replica seconds on a loaded machine, and one after another they added up."""
+    live = [w for w in replicas if w.proc.poll() is None]
+    with ThreadPoolExecutor(max(1, len(live))) as pool:
+        return list(pool.map(fleet_status, live))
 
 
-def _settled_as(replicas: list[Watch], names: set[str], shares: list[int]) -> Any:
-    held = settled(_docs(replicas), names)
-    return held if held is not None and spread(held) == shares else None
+def _settled_as(
+    replicas: list[Watch], names: set[str], shares: list[int]
+) -> tuple[dict[str, str], list[dict[str, Any]]] | None:
+    """(network -> replica, the documents saying so) once every network is in
+    sync on its holder with `shares`; the logs are read first (free), the
+    documents only once the logs say so."""
+    if logged_in_sync(replicas, names) != shares:
+        return None
+    docs = _docs(replicas)
+    held = settled(docs, names)
+    return (held, docs) if held is not None and spread(held) == shares else None
 
 
 @pytest.mark.slow
@@ -114,25 +131,25 @@ def _spread_move_and_spread_back(rig: FleetRig, pg_server: pg.Server) -> None:
     replicas = rig.start_together(3)
 
     # Every network in sync on the replica holding it, 6-7 on each.
-    held = wait_for(
+    held, docs = wait_for(
         "20 networks in sync, 6-7 per replica",
         lambda: _settled_as(replicas, names, [6, 7, 7]),
         timeout=SETTLE,
     )
     # Any replica's document says who holds each network: the same answer;
     # each is a valid fleet document, with valid network documents in it.
-    for doc in _docs(replicas):
+    for doc in docs:
         assert {n["name"]: n["holder"] for n in doc["networks"]} == held
         _valid(doc)
 
     # SIGTERM one: its networks move to the other two (handed over at once).
     leaving = replicas[0]
-    leaving_id = fleet_status(leaving)["replica"]["id"]
+    leaving_id = docs[0]["replica"]["id"]
     moving = {n for n, r in held.items() if r == leaving_id}
     assert leaving.stop() == 0
     assert any(line.get("event") == "networks_released" for line in leaving.logs)
     rest = replicas[1:]
-    held = wait_for(
+    held, _ = wait_for(
         "the stopped replica's networks in sync on the other two",
         lambda: _settled_as(rest, names, [10, 10]),
         timeout=SETTLE,
@@ -142,7 +159,7 @@ def _spread_move_and_spread_back(rig: FleetRig, pg_server: pg.Server) -> None:
     # Started again (its state directory kept): the load spreads back.
     back = rig.start(slot=1)
     now = [back, *rest]
-    held = wait_for(
+    wait_for(
         "the networks spread back over three replicas",
         lambda: _settled_as(now, names, [6, 7, 7]),
         timeout=SETTLE,
@@ -152,7 +169,7 @@ def _spread_move_and_spread_back(rig: FleetRig, pg_server: pg.Server) -> None:
     net = rig.nets[3]
     net.commit("Bob")
     wait_for("the commit applied", lambda: all_named(net, "Bob"), timeout=SETTLE)
-    wait_for("every network in sync again", lambda: settled(_docs(now), names), timeout=SETTLE)
+    wait_for("every network in sync again", lambda: _settled_as(now, names, [6, 7, 7]), SETTLE)
     # Nothing was written twice across the moves: a network taken over finds
     # its elements in sync and leaves them be.
     for n in rig.nets:
@@ -184,10 +201,10 @@ def test_a_killed_replicas_networks_are_taken_over_once_their_leases_expire(
 ) -> None:
     names = rig.names()
     a, b = rig.start_together(2)
-    held = wait_for(
+    held, docs = wait_for(
         "4 networks in sync, 2 each", lambda: _settled_as([a, b], names, [2, 2]), SETTLE
     )
-    a_id = fleet_status(a)["replica"]["id"]
+    a_id = docs[0]["replica"]["id"]
     orphans = {n for n, r in held.items() if r == a_id}
     a.proc.kill()  # no handover: its leases run out
     a.proc.wait(timeout=30)

@@ -57,6 +57,8 @@ class FleetNetwork:
     drift: str | None = None
     # NAME of the network's {env: NAME} references -> where the value is on this host.
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)
+    # Where the git host's webhook secret is (the network's own, else the fleet's).
+    webhook_secret: SecretRef | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def _schema_problems(file: str, data: bytes, doc: Any) -> list[str]:
             hint = "use lower-case letters, digits and '-', at most 51, e.g. east-1"
         elif e.validator == "pattern" and at.endswith(("/repo", "/ref")):
             hint = "a leading '-' would be read by git as an option"
+        elif e.validator == "minimum" and at.endswith("pool_size"):
+            hint = "2 go to the leases, 1 listens for relayed webhooks, the rest to the journals"
         elif e.validator == "oneOf":
             message = "a secret must be a reference, not a value"
         problems.append(f"{file}:{line}:{col}: {at}: {message}" + (f" ({hint})" if hint else ""))
@@ -178,6 +182,7 @@ def _build(path: Path, doc: dict[str, Any]) -> Fleet:
         except secrets.SecretUnavailable as e:
             problem = f"journal.password {ref.describe()} is not usable here ({e})"
     state = Path(doc.get("state_dir", ".provgit-fleet"))
+    fleet_hook = doc.get("webhook_secret")
     networks = tuple(
         FleetNetwork(
             n["name"],
@@ -186,6 +191,7 @@ def _build(path: Path, doc: dict[str, Any]) -> Fleet:
             n.get("path", "."),
             n.get("drift"),
             {k: _secret(v) for k, v in (n.get("secrets") or {}).items()},
+            _hook_secret(n.get("webhook_secret", fleet_hook)),
         )
         for n in doc["networks"]
     )
@@ -196,6 +202,10 @@ def _build(path: Path, doc: dict[str, Any]) -> Fleet:
         state if state.is_absolute() else path.parent / state,
         networks,
     )
+
+
+def _hook_secret(ref: Mapping[str, Any] | None) -> SecretRef | None:
+    return None if ref is None else _secret(ref)
 
 
 def enter_network(fleet: Fleet, network: FleetNetwork) -> None:

@@ -59,6 +59,8 @@ from provgit.journal import pool as journal_pool
 from provgit.journal.backend import database_errors
 from provgit.journal.leases import LEADER, Fences, Lease, LeaseDbError, LeaseStore
 from provgit.journal.location import JournalLocation, journal_location
+from provgit.journal.notify import Listener as RelayListener
+from provgit.journal.notify import notify as relay_notify
 from provgit.model.common import SecretRef
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
@@ -109,6 +111,8 @@ __all__ = [
     "Plan",
     "PlanOptions",
     "Pushed",
+    "RelayListener",
+    "SecretUnavailable",
     "Settings",
     "StageCache",
     "StatusPlans",
@@ -138,7 +142,9 @@ __all__ = [
     "record_proposal",
     "redact",
     "refuse_unfenced",
+    "relay_notify",
     "remember_writes",
+    "resolve",
     "resolve_commit",
     "review_drift",
     "run_git",

@@ -58,6 +58,15 @@ logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 _lock = threading.Lock()
 _pools: dict[tuple[str, str, str | None], SharedPool] = {}
 _exhausted_reporter: Callable[[dict[str, Any]], None] | None = None
+# Connections this process holds outside the pools (a fleet replica's webhook
+# listener, notify.py), taken from the journals' share of the size.
+_reserved = 0
+
+
+def reserve(connections: int) -> None:
+    """Count `connections` held outside the pools in the size (before any pool opens)."""
+    global _reserved
+    _reserved = connections
 
 
 def application_name() -> str:
@@ -323,7 +332,8 @@ def acquire(
     with _lock:
         shared = _pools.get(key)
         if shared is None:
-            max_size = LEASE_CONNECTIONS if kind == "leases" else total - LEASE_CONNECTIONS
+            journals = max(1, total - LEASE_CONNECTIONS - _reserved)
+            max_size = LEASE_CONNECTIONS if kind == "leases" else journals
             shared = SharedPool(key, url, password, kind, max_size, connect_timeout)
             shared.where = where
             _pools[key] = shared

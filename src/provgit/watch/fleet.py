@@ -28,7 +28,9 @@ from typing import Any
 
 from provgit.api.fleet import Fleet, FleetNetwork, enter_network
 from provgit.api.watching import journal_pool
+from provgit.watch.fleet_hook import FleetHook
 from provgit.watch.fleet_leases import FleetLeases, lease_name, network_of
+from provgit.watch.fleet_relay import Relay
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher
 from provgit.watch.options import WatchOptions
@@ -71,6 +73,9 @@ class FleetSupervisor:
         # A statement that found every pooled connection in use for its whole
         # wait was not run (its run stops, the next one retries): said here.
         journal_pool.on_exhausted(lambda info: log.warning("journal_pool_exhausted", **info))
+        # The relay's listening connection is one of the fleet's pool_size.
+        journal_pool.reserve(1)
+        self.relay = Relay(fleet.journal.url, fleet.journal.password, self.leases.margin, log)
 
     @property
     def id(self) -> str:
@@ -152,6 +157,32 @@ class FleetSupervisor:
         self.leases.stopped.add(lease)
         self.wake.set()  # hand it back at once, not at the next tick
 
+    # ---- webhook deliveries -----------------------------------------------------------
+
+    async def deliver(self, name: str) -> dict[str, Any]:
+        """A proven delivery for `name`: a run here, or relayed to the replica running it."""
+        r = self.running.get(name)
+        if r is not None and not r.stopping and r.error is None:
+            r.watcher.trigger("webhook")
+            return {"network": name, "here": True, "holder": self.id}
+        relayed = await self.relay.send(name)
+        holder = self.leases.holder(name)
+        answer: dict[str, Any] = {
+            "network": name,
+            "here": False,
+            "holder": holder,
+            "relayed": relayed,
+        }
+        if holder is None:
+            answer["note"] = "no replica runs it now: the one that takes it over fetches first"
+        return answer
+
+    def _relayed(self, name: str) -> None:
+        r = self.running.get(name)
+        if r is not None and not r.stopping:
+            r.watcher.trigger("webhook")
+            self.log.info("webhook_relayed", network=name, replica=self.id)
+
     # ---- the rounds -----------------------------------------------------------------
 
     async def _rounds(self) -> None:
@@ -202,7 +233,10 @@ class FleetSupervisor:
         from provgit.watch.fleet_status import FleetStatus
 
         status = FleetStatus(self)
-        runner, url = await start_server(status, host, port, token)
+        hook = FleetHook(self.fleet.networks, token, self.deliver, status.trigger, self.log)
+        runner, url = await start_server(status, host, port, token, reconcile=hook.handle)
+        self.relay.start(self._relayed)
+        hook.check_secrets()
         self.url = self.leases.url = url
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -229,6 +263,7 @@ class FleetSupervisor:
             drained.set()
             await asyncio.gather(renewing, return_exceptions=True)
             await self.leases.leave()
+            await self.relay.close()
             status.close()
             await runner.cleanup()
             self.log.info("fleet_stopped", replica=self.id)

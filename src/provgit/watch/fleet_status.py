@@ -60,6 +60,8 @@ class FleetStatus:
             "networks": sorted(self.s.running),
             "failed": failed,
             "error": leases.error,
+            # Deliveries for networks other replicas run reach them through it.
+            "webhook_relay": self.s.relay.listening,
         }
         return leases.connected, detail
 

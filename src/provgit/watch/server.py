@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -75,6 +76,9 @@ PROVIDER: web.AppKey[StatusProvider] = web.AppKey("provider", StatusProvider)
 TOKEN: web.AppKey[str | None] = web.AppKey("token", str)
 WEBHOOK_SECRET: web.AppKey[str | None] = web.AppKey("webhook_secret", str)
 READS_NEED_TOKEN: web.AppKey[bool] = web.AppKey("reads_need_token", bool)
+# A fleet's own POST /reconcile (fleet_hook.py): a delivery names its network.
+Reconcile = Callable[[web.Request], Awaitable[web.Response]]
+RECONCILE: web.AppKey[Reconcile | None] = web.AppKey("reconcile", object)  # type: ignore[arg-type]
 
 
 def _authorized(request: web.Request) -> bool:
@@ -151,6 +155,9 @@ def _writer_denied(request: web.Request) -> web.Response | None:
 
 
 async def _reconcile(request: web.Request) -> web.Response:
+    own = request.app[RECONCILE]
+    if own is not None:
+        return await own(request)
     found = await verdict(request, request.app[TOKEN], request.app[WEBHOOK_SECRET])
     if found.run:
         request.app[PROVIDER].trigger("webhook")
@@ -202,8 +209,10 @@ def make_app(
     token: str | None,
     reads_need_token: bool,
     webhook_secret: str | None = None,
+    reconcile: Reconcile | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[_guard], client_max_size=1 << 20)
+    app[RECONCILE] = reconcile
     app[PROVIDER] = provider
     app[TOKEN] = token
     app[WEBHOOK_SECRET] = webhook_secret
@@ -271,9 +280,10 @@ async def start(
     port: int,
     token: str | None,
     webhook_secret: str | None = None,
+    reconcile: Reconcile | None = None,
 ) -> tuple[web.AppRunner, str]:
     """Bind and serve; returns the runner (to clean up) and the URL actually bound."""
-    app = make_app(provider, token, not is_loopback(host), webhook_secret)
+    app = make_app(provider, token, not is_loopback(host), webhook_secret, reconcile)
     runner = _Runner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

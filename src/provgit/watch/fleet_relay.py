@@ -1,0 +1,76 @@
+"""A delivery for a network another replica runs: relayed to it (issue #19).
+
+The replica a git host's delivery reaches checks it (fleet_hook.py); if the
+network runs here it starts a run, else it sends the network's name on the
+fleet's NOTIFY channel (journal/notify.py) and the replica running it
+fetches at once. Every replica listens on a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+from provgit.api.watching import LeaseDbError, LeaseStore, RelayListener, relay_notify
+from provgit.watch.fleet_leases import FLEET_SCHEMA
+from provgit.watch.logs import Log
+
+
+class Relay:
+    def __init__(self, url: str, password: str | None, timeout: float, log: Log) -> None:
+        self.log = log
+        self.listener = RelayListener(url, password, timeout)
+        # Its own store (one sender at a time): never in the way of the lease rounds.
+        self._store = LeaseStore(url, password, timeout=timeout, schema=FLEET_SCHEMA)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self.listener.connected.is_set()
+
+    def start(self, heard: Callable[[str], None]) -> None:
+        """Listen; `heard(network)` on the event loop for each name relayed to this fleet."""
+        loop = asyncio.get_running_loop()
+
+        def on_heard(name: str) -> None:
+            loop.call_soon_threadsafe(heard, name)
+
+        def on_state(error: str | None) -> None:
+            if error is None:
+                loop.call_soon_threadsafe(lambda: self.log.info("webhook_relay_listening"))
+            else:
+                loop.call_soon_threadsafe(
+                    lambda: self.log.warning("webhook_relay_unreachable", error=error)
+                )
+
+        self._thread = threading.Thread(
+            target=self.listener.run,
+            args=(self._stop, on_heard, on_state),
+            name="fleet-webhook-relay",
+            daemon=True,
+        )
+        self._thread.start()
+
+    async def send(self, network: str) -> bool:
+        """Ask the replica running `network` to fetch now; False if the database is away."""
+
+        def call() -> None:
+            with self._lock:
+                self._store.call(relay_notify, network)
+
+        try:
+            await asyncio.to_thread(call)
+        except LeaseDbError as e:
+            self.log.warning("webhook_not_relayed", network=network, error=str(e))
+            return False
+        return True
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5.0)
+        with self._lock:
+            self._store.close()
