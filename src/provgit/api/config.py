@@ -213,8 +213,8 @@ class Config:
         # changed, and would not see the unowned records that did not.
         remembered = (
             None
-            if options.claim or full_read
-            else await plan_from_memo(source, self.root, self.state_dir, options)
+            if options.claim
+            else await plan_from_memo(source, self.root, self.state_dir, options, full_read)
         )
         if remembered is not None:
             return remembered
