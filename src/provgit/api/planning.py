@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provgit.api import verifying
 from provgit.api.network import Network, connect, fingerprinter, observe_network
 from provgit.drivers.base import Driver, ElementError, StoredRecord
 from provgit.incremental import apart, shared
@@ -35,6 +36,7 @@ from provgit.observe import (
     observe,
 )
 from provgit.plan import Plan, PlanOptions, compute_plan
+from provgit.plan.feed_check import with_feed_checks
 from provgit.projection import Target, project
 from provgit.records import COLLECTIONS
 from provgit.secrets import Fingerprinter
@@ -112,6 +114,7 @@ async def plan_network(
     if memo.enabled():
         _remember(state, source, inputs, observed, plan, state_dir, options)
     missed = {n: o.missed for n, o in observed.items() if o.missed}
+    plan = with_feed_checks(plan, verifying.feed_checks_of(observed, full))
     return PlanRun(plan, state, source, feed_missed=missed)
 
 
@@ -227,8 +230,6 @@ async def plan_from_memo(
     due a full read (every one with `full_read`) is read in full here, one at
     a time, and what its feed missed is re-planned with what the feed named
     (`verifying`), instead of planning the whole network again."""
-    from provgit.api import verifying
-
     if not memo.enabled():
         return None
     store = memo.PlanMemo(state_dir)
@@ -305,6 +306,7 @@ async def plan_from_memo(
         # checks where the secret values are not set), without a full plan.
         references = memo.reference_digests(source, meta.inputs, [options])[0]
         store.save_meta(dataclasses.replace(meta, references=references))
+    plan = with_feed_checks(plan, verifying.feed_checks(verified, earlier))
     return PlanRun(plan, light, source, feed_missed=verifying.missed_of(verified, earlier))
 
 

@@ -16,13 +16,15 @@ Internal to the API (`provgit.api`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from provgit.api.network import Network
-from provgit.observe import Observation, ObservationCache, observe
+from provgit.observe import UNTRUSTED, Observation, ObservationCache, observe
+from provgit.plan.feed_check import FeedCheck
 from provgit.projection.project import RecordRef
+from provgit.wire.digest import to_text
 from provgit.wire.protocol import StoredRecord
 
 Held = dict[RecordRef, StoredRecord | None]
@@ -37,6 +39,9 @@ class Verified:
     missed: dict[str, frozenset[RecordRef]] = field(default_factory=dict)
     held: dict[str, Held] = field(default_factory=dict)
     revision: dict[str, int] = field(default_factory=dict)
+    # When each was read, and the content digest of what it held.
+    at: dict[str, float] = field(default_factory=dict)
+    digest: dict[str, int | None] = field(default_factory=dict)
 
 
 def _held(obs: Observation, refs: Iterable[RecordRef]) -> Held:
@@ -64,6 +69,7 @@ async def verify_due(network: Network, state_dir: Path, due: Sequence[str]) -> V
         found.missed[name] = obs.missed
         found.held[name] = _held(obs, obs.missed)
         found.revision[name] = obs.revision
+        found.at[name], found.digest[name] = obs.full_read_at, obs.digest
         del obs, cached  # the next element's records replace these
     return found
 
@@ -118,4 +124,33 @@ def missed_of(
     for name, refs in (verified.missed if verified is not None else {}).items():
         if refs:
             out[name] = refs
+    return out
+
+
+def _check(at: float | None, digest: int | None, missed: Iterable[RecordRef]) -> FeedCheck:
+    kept = None if at is None or digest is None or digest == UNTRUSTED else to_text(digest)
+    return FeedCheck(at, kept, tuple(sorted(missed)))
+
+
+def feed_checks(
+    verified: Verified, earlier: Mapping[str, frozenset[RecordRef]]
+) -> dict[str, FeedCheck]:
+    """What the plan carries of the feeds (`plan.feed_check`) on the memo path."""
+    out = {n: _check(None, None, refs) for n, refs in earlier.items() if refs}
+    for name, at in verified.at.items():
+        out[name] = _check(at, verified.digest.get(name), verified.missed.get(name, ()))
+    return out
+
+
+def feed_checks_of(
+    observed: Mapping[str, Observation], full: Collection[str]
+) -> dict[str, FeedCheck]:
+    """The same on the full path: the elements of `full` read in full this
+    run, and any whose feed missed changes no run reviewed yet."""
+    out: dict[str, FeedCheck] = {}
+    for name, obs in observed.items():
+        read = name in full and obs.ok and not obs.incremental and obs.full_read_at is not None
+        if read or obs.missed:
+            at = obs.full_read_at if read else None
+            out[name] = _check(at, obs.digest if read else None, obs.missed)
     return out
