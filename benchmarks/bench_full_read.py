@@ -34,36 +34,42 @@ def main() -> None:
     ap.add_argument("--state", type=Path, help="bench_status.py's state directory to copy")
     ap.add_argument("--root", type=Path, help="the generated network (default: generated)")
     ap.add_argument("--out", type=Path, default=HERE / "out", help="where the copies go")
+    ap.add_argument("--after-src", type=Path, help="a frozen `src` of this tree (default: it)")
+    ap.add_argument("--only", choices=("before", "after"), help="measure one tree")
     args = ap.parse_args()
     root = args.root or generated(args.users)
     set_secrets(root)
     source = args.state or HERE / "out" / f"status-state-{args.users}"
     if not (source / "journal.sqlite").exists():
         raise SystemExit(f"run bench_status.py first (no {source})")
+    names = (args.only,) if args.only else ("before", "after")
     states: dict[str, Path] = {}
-    for name in ("before", "after"):
+    for name in names:
         states[name] = args.out / f"fullread-{name}-{args.users}"
         shutil.rmtree(states[name], ignore_errors=True)
         shutil.copytree(source, states[name])
-    srcs: dict[str, Path | None] = {"before": args.before_src, "after": None}
+    # A tree edited while it is measured changes the code version the memo
+    # depends on (a full plan): measure a frozen copy.
+    srcs: dict[str, Path | None] = {"before": args.before_src, "after": args.after_src}
     # Warm up each copy (its first run may plan in full: the copied memo names
     # another config path, an element file gets its digest).
-    for name in ("before", "after"):
+    for name in names:
         for _ in range(2):
             print(_line(f"warm-up, {name}", [_reconcile(root, states[name], srcs[name])]))
-    runs: dict[str, list[CliRun]] = {"before": [], "after": []}
+    runs: dict[str, list[CliRun]] = {n: [] for n in names}
     noop: list[CliRun] = []
     for _ in range(args.runs):
-        for name in ("before", "after"):
+        for name in names:
             ran = _reconcile(root, states[name], srcs[name], "--full-read")
             if ran.exit_code != 0:
                 raise SystemExit(f"{name}: exit {ran.exit_code}: {ran.stderr[-2000:]}")
             runs[name].append(ran)
             print(_line(f"reconcile --full-read, {name}", [ran]), flush=True)
-        noop.append(_reconcile(root, states["after"], None))
-    for name in ("before", "after"):
+        last = names[-1]
+        noop.append(_reconcile(root, states[last], srcs[last]))
+    for name in names:
         print(_line(f"reconcile --full-read, {name}", runs[name]))
-    print(_line("no-op reconcile, after", noop))
+    print(_line(f"no-op reconcile, {names[-1]}", noop))
 
 
 if __name__ == "__main__":
