@@ -213,8 +213,8 @@ class Config:
         # changed, and would not see the unowned records that did not.
         remembered = (
             None
-            if options.claim or full_read
-            else await plan_from_memo(source, self.root, self.state_dir, options)
+            if options.claim
+            else await plan_from_memo(source, self.root, self.state_dir, options, full_read)
         )
         if remembered is not None:
             return remembered
@@ -339,12 +339,11 @@ class Config:
         and write the status reports.
 
         An element whose revision moved since the plan observed it is refused
-        ("changed by another user"), and with it the whole apply unless
-        `partial`. Drifted records are held in `drift.mode: report` unless
-        `overwrite_drift`; `override_window` (the reason, journaled) writes
-        through closed sync windows and call-load deferrals. `Interrupted`
-        when SIGTERM stops it.
-        """
+        ("changed by another user"), and with it the whole apply unless `partial`.
+        Drift (and what the plan's full reads found feeds missed) is held in drift
+        mode report unless `overwrite_drift`; `override_window` (the reason,
+        journaled) writes through closed sync windows and call-load deferrals.
+        `Interrupted` when SIGTERM stops it."""
         from provgit.api.running import apply_and_report
         from provgit.apply import ApplyOptions
         from provgit.apply.progress import NoProgress
@@ -356,6 +355,7 @@ class Config:
             fresh=run.fresh,
             overwrite_drift=overwrite_drift,
             override_window=override_window,
+            feed_missed=run.feed_missed,
         )
         return await apply_and_report(
             run.plan, run.state, self.root, self.state_dir, options, progress or NoProgress()

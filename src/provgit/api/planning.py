@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provgit.api import verifying
 from provgit.api.network import Network, connect, fingerprinter, observe_network
 from provgit.drivers.base import Driver, ElementError, StoredRecord
 from provgit.incremental import apart, shared
@@ -35,6 +36,7 @@ from provgit.observe import (
     observe,
 )
 from provgit.plan import Plan, PlanOptions, compute_plan
+from provgit.plan.feed_check import with_feed_checks
 from provgit.projection import Target, project
 from provgit.records import COLLECTIONS
 from provgit.secrets import Fingerprinter
@@ -112,6 +114,7 @@ async def plan_network(
     if memo.enabled():
         _remember(state, source, inputs, observed, plan, state_dir, options)
     missed = {n: o.missed for n, o in observed.items() if o.missed}
+    plan = with_feed_checks(plan, verifying.feed_checks_of(observed, full))
     return PlanRun(plan, state, source, feed_missed=missed)
 
 
@@ -214,12 +217,19 @@ def memo_full_reads_due(state_dir: Path, options: PlanOptions) -> bool:
     )
 
 
+# long: one guarded sequence in which every step may send the plan to the full path
 async def plan_from_memo(
-    source: ConfigSource, config_root: Path, state_dir: Path, options: PlanOptions
+    source: ConfigSource,
+    config_root: Path,
+    state_dir: Path,
+    options: PlanOptions,
+    full_read: bool = False,
 ) -> PlanRun | None:
     """The plan from the last one and each element's change feed, when nothing
-    else it depends on changed (and no element is due a full read); None
-    means "take the full path"."""
+    else it depends on changed; None means "take the full path". An element
+    due a full read (every one with `full_read`) is read in full here, one at
+    a time, and what its feed missed is re-planned with what the feed named
+    (`verifying`), instead of planning the whole network again."""
     if not memo.enabled():
         return None
     store = memo.PlanMemo(state_dir)
@@ -236,34 +246,43 @@ async def plan_from_memo(
     if any(n not in meta.elements for n in options.elements):
         return None  # the full path says which names are unknown
     names = [n for n in meta.elements if not options.elements or n in options.elements]
-    if full_reads_due(state_dir, names, meta.settings):
-        return None
+    due = names if full_read else sorted(full_reads_due(state_dir, names, meta.settings))
     entries = {n: store.load_element(n) for n in names}
     if any(e is None or e.version != digest for e in entries.values()):
         return None
     network = connect(light, state_dir, config_root, options.elements)
     try:
+        # Before the feeds are read: a change after a full read is then named
+        # by the feed, and re-planned from it.
+        verified = await verifying.verify_due(network, state_dir, due)
+        if verified is None:
+            return None
         results = await asyncio.gather(
             *(_read_changes(n, network.drivers.get(n), entries[n], meta) for n in names)  # type: ignore[arg-type]
         )
-        lied: set[str] = set()
         if all(r is not None for r in results):
             now = {
                 n: (r[0].revision, r[0].digest)
                 for n, r in zip(names, results, strict=True)
                 if r is not None
             }
-            lied = await _refresh_cache(network, state_dir, names, current=now)
+            # What it finds the feeds missed (the digest said so) stays with
+            # the cache, unreviewed, and is re-planned below.
+            await _refresh_cache(network, state_dir, names, current=now)
     finally:
         await network.close()
-    if lied:
-        return None  # the full path plans from the full reads that found it
+    if any(found is None for found in results):
+        return None
+    earlier, earlier_held = verifying.unreviewed(state_dir, names, due)
     observations: dict[str, Observation] = {}
     replans: dict[str, Replan] = {}
     for name, found in zip(names, results, strict=True):
-        if found is None:
-            return None
+        assert found is not None
         observations[name], latest = found
+        if name in verified.held:
+            latest = verifying.with_missed(latest, verified.held[name], verified.revision.get(name))
+        elif name in earlier_held:
+            latest = verifying.with_missed(latest, earlier_held[name], None)
         entry = entries[name]
         assert entry is not None
         replans[name] = Replan(entry, latest, targets.partial(name, latest))
@@ -287,7 +306,8 @@ async def plan_from_memo(
         # checks where the secret values are not set), without a full plan.
         references = memo.reference_digests(source, meta.inputs, [options])[0]
         store.save_meta(dataclasses.replace(meta, references=references))
-    return PlanRun(plan, light, source)
+    plan = with_feed_checks(plan, verifying.feed_checks(verified, earlier))
+    return PlanRun(plan, light, source, feed_missed=verifying.missed_of(verified, earlier))
 
 
 def _same_memo(known: Known, entry: Known | None, replan: Replan) -> bool:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from provgit.api.errors import JournalUnavailable
 from provgit.api.journals import existing_journal as existing_journal
 from provgit.api.journals import open_journal as open_journal
 from provgit.api.network import connect, remember_writes
+from provgit.api.saved_feed import mark_said, note_full_reads, unsaid
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
 from provgit.exitcodes import Interrupted
@@ -140,9 +141,15 @@ async def apply_and_report(
 ) -> Applied:
     """Open the journal, apply, write the reports (when `report`), close."""
     journal = open_journal(state_dir)
+    saved = not options.fresh
     try:
+        if saved and options.feed_missed:
+            # A saved plan says what its full read found once, however often applied.
+            options = replace(options, feed_missed=unsaid(plan, journal, options.feed_missed))
         result = await execute(plan, state, config_root, state_dir, journal, options, progress)
-        warnings: list[str] = []
+        if saved:
+            mark_said(plan, journal, options.feed_missed)
+        warnings: list[str] = note_full_reads(plan, state_dir) if saved else []
         written = (
             write_report(result, journal, state, config_root, state_dir, warnings)
             if report

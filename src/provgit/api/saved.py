@@ -17,6 +17,7 @@ from provgit.api.errors import PlanRefused, UsageProblem
 from provgit.api.network import desired_target
 from provgit.api.planning import PlanRun
 from provgit.plan import PlanFormatError, signing
+from provgit.plan.feed_check import feed_missed_of
 from provgit.plan.recheck import recheck
 from provgit.plan.signing import PlanSignatureError
 
@@ -127,4 +128,5 @@ def open_saved_plan(
         plan = plan.only(tuple(elements))
     # Observed when it was made, not now: records it does not touch are not
     # known to be in sync, so their pending updates and errors stay.
-    return SavedPlan(cfg, PlanRun(plan, state, cfg.source, fresh=False))
+    missed = feed_missed_of(plan)  # signed with the plan: believed now
+    return SavedPlan(cfg, PlanRun(plan, state, cfg.source, fresh=False, feed_missed=missed))

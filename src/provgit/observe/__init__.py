@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -206,6 +206,23 @@ def _normalized(record: StoredRecord) -> StoredRecord:
     return StoredRecord(record.collection, record.key, own, record.revision)
 
 
+async def _pages(name: str, driver: Driver, collection: str) -> AsyncIterator[StoredRecord]:
+    """Every record of one collection, normalised, a page at a time."""
+    cursor: str | None = None
+    seen: set[str] = set()
+    while True:
+        page = await driver.list_records(collection, cursor, PAGE)
+        for record in page.records:
+            yield _normalized(record)
+        cursor = page.next_cursor
+        if cursor is None or not page.records:
+            return
+        # An element that hands back a cursor twice would page forever.
+        if cursor in seen:
+            raise TransportError(f"element {name} repeated paging cursor {cursor!r}")
+        seen.add(cursor)
+
+
 async def _full_read(
     name: str, driver: Driver, collections: Sequence[str], state: str, start: int, digest: bool
 ) -> Observation:
@@ -213,21 +230,7 @@ async def _full_read(
     # show up again in the next refresh rather than being lost.
     records: ObservedRecords = {}
     for collection in collections:
-        found: dict[str, StoredRecord] = {}
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            page = await driver.list_records(collection, cursor, PAGE)
-            for record in page.records:
-                found[record.key] = _normalized(record)
-            cursor = page.next_cursor
-            if cursor is None or not page.records:
-                break
-            # An element that hands back a cursor twice would page forever.
-            if cursor in seen:
-                raise TransportError(f"element {name} repeated paging cursor {cursor!r}")
-            seen.add(cursor)
-        records[collection] = found
+        records[collection] = {r.key: r async for r in _pages(name, driver, collection)}
     return Observation(
         name,
         _running(state),
@@ -256,9 +259,36 @@ async def _verify(
 ) -> Observation:
     """A full read checked against what the change feed said (`refreshed`):
     the records it holds otherwise are changes the feed missed. A record the
-    feed names after the refresh was changed while paging: not counted."""
+    feed names after the refresh was changed while paging: not counted.
+
+    Streamed into `refreshed`'s own record maps (`_refresh` made them for this
+    read alone): a record read as the copy has it keeps the copy's object, so
+    verifying an element that holds what its feed said costs a page, not a
+    second copy of the element."""
     assert refreshed.revision is not None
-    found = await _full_read(name, driver, collections, info.state, refreshed.revision, digest)
+    differ: set[tuple[str, str]] = set()
+    records = refreshed.records
+    for collection in collections:
+        mine = records.setdefault(collection, {})
+        seen: set[str] = set()
+        async for record in _pages(name, driver, collection):
+            seen.add(record.key)
+            if mine.get(record.key) != record:
+                differ.add((collection, record.key))
+                mine[record.key] = record
+        for key in [k for k in mine if k not in seen]:
+            differ.add((collection, key))
+            del mine[key]
+    found = Observation(
+        name,
+        _running(info.state),
+        refreshed.revision,
+        records,
+        None,
+        incremental=False,
+        full_read_at=time.time(),
+        digest=_digest_of(records) if digest else None,
+    )
     try:
         named, _ = await changes_since(name, driver, refreshed.revision, collections)
     except FeedTooOldError:
@@ -267,15 +297,7 @@ async def _verify(
         # The element's own digest disagrees with all it holds (its database
         # edited behind its back): not used, else every run would read it all.
         found = dataclasses.replace(found, digest=UNTRUSTED)
-    missed = set(refreshed.missed)
-    for collection in collections:
-        mine, theirs = refreshed.records.get(collection, {}), found.records.get(collection, {})
-        if mine == theirs:
-            continue
-        for key in mine.keys() | theirs.keys():
-            ref = (collection, key)
-            if ref not in named and mine.get(key) != theirs.get(key):
-                missed.add(ref)
+    missed = set(refreshed.missed) | {ref for ref in differ if ref not in named}
     return dataclasses.replace(found, missed=frozenset(missed))
 
 

@@ -84,6 +84,10 @@ class ObservationCache:
     def forget_missed(self, element: str) -> None:
         self._missed_path(element).unlink(missing_ok=True)  # a run reviewed them
 
+    def note_full_read(self, element: str, at: float) -> None:
+        """The element was read in full at `at` and found as cached here."""
+        atomic_write(self._full_read_path(element), marshal.dumps(at))
+
     def _note_verification(self, observation: Observation) -> None:
         element = observation.element
         at = observation.full_read_at

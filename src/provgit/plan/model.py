@@ -12,14 +12,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from provgit.plan.canonical import PlanFormatError as PlanFormatError
+from provgit.plan.canonical import canonical as canonical
+from provgit.plan.canonical import join_sorted as join_sorted
+from provgit.plan.canonical import legacy_canonical as legacy_canonical
+from provgit.plan.feed_check import FeedCheck
 from provgit.secrets import PLAIN as _PLAIN
 from provgit.secrets import SENSITIVE, redact
 
@@ -30,39 +34,6 @@ FORMAT = "provgit.plan/2"
 # Formats before plans were signed: refused with a clear message, never applied.
 UNSIGNED_FORMATS = ("provgit.plan/1",)
 Action = Literal["add", "modify", "delete"]
-
-
-class PlanFormatError(Exception):
-    """A saved plan file that is not a provgit plan, or was edited."""
-
-
-def canonical(doc: Any) -> bytes:
-    """The one serialization of a JSON value that is signed and checksummed:
-    sorted keys, no spaces, UTF-8 (parse it and serialize again: same bytes).
-    orjson: the plan is serialized once, in this form, and that is the file."""
-    try:
-        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        # A dict with non-string keys (json.dumps wrote them as strings): the
-        # same bytes its parsed-back copy gives. Slower, so not the first try.
-        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-
-
-def legacy_canonical(doc: Any) -> bytes:
-    """`canonical` before plans were written with orjson (ASCII escapes): only
-    to check plans saved by an older provgit."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def join_sorted(parts: Mapping[str, Iterable[bytes]]) -> Iterator[bytes]:
-    """The pieces of `canonical` of a dict whose values come as pieces of
-    their canonical bytes (what `canonical` of the whole dict would give,
-    without serializing any value twice or holding it whole)."""
-    yield b"{"
-    for i, k in enumerate(sorted(parts)):
-        yield (b"," if i else b"") + orjson.dumps(k) + b":"
-        yield from parts[k]
-    yield b"}"
 
 
 # Operations serialized at a time: what a plan's output holds in flight.
@@ -279,6 +250,8 @@ class ElementPlan:
     queued: tuple[Operation, ...] = ()
     # What a hold would keep back if applied now (filled in for `provgit plan`).
     would_wait: tuple[WouldWait, ...] = ()
+    # What this plan's run found of the element's change feed (a full read).
+    feed_check: FeedCheck | None = None
 
     @property
     def observed(self) -> bool:
@@ -307,6 +280,7 @@ class ElementPlan:
             # Only when there are some: older plan files keep their checksum.
             **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
             **({"would_wait": [w.to_json() for w in self.would_wait]} if self.would_wait else {}),
+            **({"feed_check": self.feed_check.to_json()} if self.feed_check else {}),
         }
 
     def canonical_pieces(self) -> Iterator[bytes]:
@@ -317,6 +291,8 @@ class ElementPlan:
             parts["queued"] = operation_pieces(self.queued)
         if self.would_wait:
             parts["would_wait"] = (canonical([w.to_json() for w in self.would_wait]),)
+        if self.feed_check:
+            parts["feed_check"] = (canonical(self.feed_check.to_json()),)
         return join_sorted(parts)
 
     def _head(self) -> dict[str, Any]:
@@ -347,6 +323,7 @@ class ElementPlan:
             observed_records=int(d.get("observed_records", 0)),
             queued=tuple(Operation.from_json(o) for o in d.get("queued", [])),
             would_wait=tuple(WouldWait.from_json(w) for w in d.get("would_wait", [])),
+            feed_check=FeedCheck.from_json(d["feed_check"]) if "feed_check" in d else None,
         )
 
 
