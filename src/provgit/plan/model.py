@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from provgit.plan.moves import Move
 from provgit.secrets import PLAIN as _PLAIN
 from provgit.secrets import SENSITIVE, redact
 
@@ -90,9 +91,8 @@ class Operation:
     key: str
     kind: str  # resource kind it comes from (for status per resource)
     resource: str  # that resource's key
-    # The changes as given; None on an add planned here, whose changes are its
-    # fields (`changes` derives them: a first rollout's hundreds of thousands
-    # of adds do not each hold a second copy of their record).
+    # The changes as given; None on an add planned here: `changes` derives them
+    # from its fields (a first rollout's adds do not each hold two copies).
     delta: dict[str, dict[str, Any]] | None
     # What to write (add/modify); secrets as references, never values.
     fields: dict[str, Any] | None
@@ -279,6 +279,7 @@ class ElementPlan:
     queued: tuple[Operation, ...] = ()
     # What a hold would keep back if applied now (filled in for `provgit plan`).
     would_wait: tuple[WouldWait, ...] = ()
+    moves: tuple[Move, ...] = ()
 
     @property
     def observed(self) -> bool:
@@ -307,6 +308,7 @@ class ElementPlan:
             # Only when there are some: older plan files keep their checksum.
             **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
             **({"would_wait": [w.to_json() for w in self.would_wait]} if self.would_wait else {}),
+            **({"moves": [m.to_json() for m in self.moves]} if self.moves else {}),
         }
 
     def canonical_pieces(self) -> Iterator[bytes]:
@@ -317,6 +319,8 @@ class ElementPlan:
             parts["queued"] = operation_pieces(self.queued)
         if self.would_wait:
             parts["would_wait"] = (canonical([w.to_json() for w in self.would_wait]),)
+        if self.moves:
+            parts["moves"] = (canonical([m.to_json() for m in self.moves]),)
         return join_sorted(parts)
 
     def _head(self) -> dict[str, Any]:
@@ -347,6 +351,7 @@ class ElementPlan:
             observed_records=int(d.get("observed_records", 0)),
             queued=tuple(Operation.from_json(o) for o in d.get("queued", [])),
             would_wait=tuple(WouldWait.from_json(w) for w in d.get("would_wait", [])),
+            moves=tuple(Move.from_json(m) for m in d.get("moves", [])),
         )
 
 
