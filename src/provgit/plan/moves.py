@@ -74,7 +74,13 @@ def mark_moves(
     a call server gives up is not where it moves). `elsewhere`: records wanted
     on elements this plan does not cover (a plan cut to some elements), which
     count as creates not confirmed in the run."""
-    deleted = {(op.collection, op.key) for e in elements for op in e.operations if _moves_whole(op)}
+    # The action first, inline: a first rollout's plan holds a million adds.
+    deleted = {
+        (op.collection, op.key)
+        for e in elements
+        for op in e.operations
+        if op.action == "delete" and _moves_whole(op)
+    }
     if not deleted:
         return list(elements)
     created: dict[Ref, list[Where]] = {}
@@ -121,10 +127,15 @@ def wanted_elsewhere(
     known = {e.element for e in elements if e.observed or e.queued}
     if not cut:
         known |= {n for n in element_types if n not in {e.element for e in elements}}
-    deleted = [(op.collection, op.key) for e in elements for op in e.operations if _moves_whole(op)]
     out: dict[Ref, list[Where]] = {}
-    if not deleted:
-        return out
+    if known >= set(element_types):
+        return out  # every element of the network says what it holds
+    deleted = [
+        (op.collection, op.key)
+        for e in elements
+        for op in e.operations
+        if op.action == "delete" and _moves_whole(op)
+    ]
     for name, records in wanted.items():
         if name in known or name not in element_types:
             continue
