@@ -74,32 +74,32 @@ def mark_moves(
     a call server gives up is not where it moves). `elsewhere`: records wanted
     on elements this plan does not cover (a plan cut to some elements), which
     count as creates not confirmed in the run."""
-    # The action first, inline: a first rollout's plan holds a million adds.
-    deleted = {
-        (op.collection, op.key)
-        for e in elements
-        for op in e.operations
-        if op.action == "delete" and _moves_whole(op)
-    }
-    if not deleted:
+    # Plain loops, the action looked at first: a first rollout's plan holds a
+    # million adds and no delete (benchmarks/bench_moves.py).
+    deletes: dict[str, list[Operation]] = {}
+    for e in elements:
+        found = [op for op in e.operations if op.action == "delete" and _moves_whole(op)]
+        if found:
+            deletes[e.element] = found
+    if not deletes:
         return list(elements)
+    keys = {op.key for found in deletes.values() for op in found}
+    deleted = {(op.collection, op.key) for found in deletes.values() for op in found}
     created: dict[Ref, list[Where]] = {}
     for e in elements:
-        for op in (*e.operations, *e.queued):
-            ref = (op.collection, op.key)
-            if op.action == "add" and ref in deleted:
-                created.setdefault(ref, []).append((e.element, e.element_type))
+        for ops in (e.operations, e.queued):
+            for op in ops:
+                if op.key in keys and op.action == "add":
+                    ref = (op.collection, op.key)
+                    if ref in deleted:
+                        created.setdefault(ref, []).append((e.element, e.element_type))
     for ref, where in (elsewhere or {}).items():
         if ref in deleted:
             created.setdefault(ref, []).extend(where)
-    if not created:
-        return list(elements)
     out = []
     for e in elements:
         moves = []
-        for op in e.operations:
-            if not _moves_whole(op):
-                continue
+        for op in deletes.get(e.element, ()) if created else ():
             to = {n for n, t in created.get((op.collection, op.key), ()) if t == e.element_type}
             to.discard(e.element)
             if to:
