@@ -191,6 +191,18 @@ def write_config(
     return root
 
 
+def move_user0(config: Path, to: str = "cs2") -> None:
+    """user0 (hosted on cs1 by write_config) now hosted on `to`."""
+    net = config / "net.yaml"
+    head, mark, rest = net.read_text().partition("  - login_id: user0\n")
+    net.write_text(head + mark + rest.replace("    host: cs1\n", f"    host: {to}\n", 1))
+
+
+def users_on(sim: Sim) -> set[str]:
+    """The users `sim` hosts (not its directory entries for others)."""
+    return set(sim.records().get("users", {}))
+
+
 @dataclass
 class Ran:
     code: int

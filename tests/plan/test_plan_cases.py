@@ -155,6 +155,13 @@ def test_plan_case(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert ep is not None
         op = next(o for o in ep.operations if (o.collection, o.key) == (coll, key))
         assert sorted(list(d) for d in op.depends_on) == sorted(deps)
+    # Deletes that wait for the record's create on another element (plan/moves.py).
+    moves = {
+        e.element: [f"{m.collection}/{m.key} -> {', '.join(m.to)}" for m in e.moves]
+        for e in plan.elements
+        if e.moves
+    }
+    assert moves == case.get("expect_moves", {}), f"{path.name}: {case['description']}"
     # Every case's plan survives its JSON form and never holds a secret value.
     text = plan.dumps()
     assert Plan.loads(text).checksum() == plan.checksum()

@@ -209,11 +209,11 @@ class Config:
 
         options = options or PlanOptions()
         source = self.source
-        # A claim is planned from a full read: the memo re-plans only what
-        # changed, and would not see the unowned records that did not.
+        # Planned in full: a claim (the memo would not see unowned records that
+        # did not change), a plan cut to some elements (its moves need the whole target).
         remembered = (
             None
-            if options.claim
+            if options.claim or options.elements
             else await plan_from_memo(source, self.root, self.state_dir, options, full_read)
         )
         if remembered is not None:

@@ -150,7 +150,9 @@ async def plan_changed(
     user's model when it can, else with the validated state (`validated`:
     `InvalidConfig` when it does not validate), else in full; in full too
     when an element is due a full read (every one with `full_read`)."""
-    if full_read or memo_full_reads_due(state_dir, options):
+    # A plan cut to some elements: the deletes it holds as moves (plan/moves.py)
+    # need what the config wants on the elements it leaves out (the whole target).
+    if full_read or options.elements or memo_full_reads_due(state_dir, options):
         return await plan_network(validated(), source, config_root, state_dir, options, full_read)
     light = (
         "full"

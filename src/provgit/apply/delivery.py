@@ -21,6 +21,7 @@ from provgit.apply import status as st
 from provgit.apply.admission import Admission
 from provgit.apply.finish import close_element
 from provgit.apply.ledger import Ledger, OutcomeRow, Ref
+from provgit.apply.moves import split_moves
 from provgit.apply.options import ApplyOptions
 from provgit.apply.progress import Progress
 from provgit.apply.resources import ResourceTally
@@ -105,12 +106,19 @@ class Delivery:
                 w.held[(e.collection, e.key)] = (e.id, e.fields_hash)
         w.troubled.update((p.collection, p.key) for p in await ledger.call(journal.pending, name))
         await self._hold(w, before)
+        split_moves(w)
         for wave in waves(w.ops):
-            await self._wave(w, wave)
+            await self.wave(w, wave)
             self.progress.advanced(name, w.done, total)
-        await self._verify(w)
-        await close_element(ledger, w, self.tally, self.options, self.decisions.drift_found)
-        self.progress.element_finished(name, w.result.shown)
+        await self.verify(w)
+
+    async def close(self, w: ElementWork) -> None:
+        """The element's end (after `element`, and for a move's old element
+        after its deletes: apply/moves.py)."""
+        if not w.plan.observed or w.driver is None:
+            return  # `element` closed it as unreachable
+        await close_element(self.ledger, w, self.tally, self.options, self.decisions.drift_found)
+        self.progress.element_finished(w.plan.element, w.result.shown)
 
     async def _unreachable(self, w: ElementWork) -> None:
         """An element not observed: its status says why (stopped, offline, token
@@ -197,7 +205,7 @@ class Delivery:
 
     # ---- one wave ---------------------------------------------------------------
 
-    async def _wave(self, w: ElementWork, wave: list[Operation]) -> None:
+    async def wave(self, w: ElementWork, wave: list[Operation]) -> None:
         """Send one wave as batches, several in flight, preparing them as they go.
 
         Batches are prepared (skips, holds, secrets, intents) only a few ahead
@@ -402,11 +410,13 @@ class Delivery:
         for op, u in pending:
             w.settle(op, "pending", message=u.message, error_type=u.code)
 
-    async def _verify(self, w: ElementWork) -> None:
+    async def verify(self, w: ElementWork, since: int | None = None) -> None:
         """The element's change feed, not its answers, says what it holds: a
         write answered as done that the feed does not hold as sent (a lying or
-        broken element) is a distribution error, never Sync Completed."""
-        since = w.plan.observed_revision
+        broken element) is a distribution error, never Sync Completed.
+        `since`: the writes after that revision (default: all of this run)."""
+        if since is None:
+            since = w.plan.observed_revision
         landed = {
             r.revision: i
             for i, r in enumerate(w.result.operations)

@@ -9,7 +9,9 @@ How a run goes:
      again"). Any refusal stops the whole run unless `partial`.
   3. Workers, at most `element_concurrency` elements at once. On one element
      the plan's order is cut into waves (apply/waves.py). A wave goes out as
-     batches (several in flight); the next wave waits for it.
+     batches (several in flight); the next wave waits for it. The deletes of
+     records moving to another element wait for the whole run's creates and
+     go out only where the create landed and was kept (apply/moves.py).
   4. Per batch: intents are committed (fsync) first, then `write_batch`, then
      outcomes (apply/ledger.py). After a SIGKILL an intent without an outcome
      is a write of unknown fate; the next run closes it once the element has
@@ -46,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from provgit.apply import drift_detect as drift
-from provgit.apply import holds
+from provgit.apply import holds, moves
 from provgit.apply import outcomes as oc
 from provgit.apply import status as st
 from provgit.apply.admission import review
@@ -197,10 +199,24 @@ class Applier:
         async def one(w: ElementWork) -> None:
             async with gate:
                 await delivery.element(w)
+                if not w.later:
+                    await delivery.close(w)
 
         # Every element is seen through before a failure is raised: no write may
         # still be going out once the locks are released.
         ends = await asyncio.gather(*(one(w) for w in runnable), return_exceptions=True)
+        # Then the deletes of moves (apply/moves.py): once every element's
+        # creates are done and checked; an element that failed confirms none.
+        done = {w.plan.element: w for w, end in zip(runnable, ends, strict=True) if end is None}
+        confirmed = moves.created(done)
+
+        async def old_home(w: ElementWork) -> None:
+            async with gate:
+                await moves.finish_moves(delivery, w, confirmed)
+                await delivery.close(w)
+
+        later = [w for w in done.values() if w.later]
+        ends += await asyncio.gather(*(old_home(w) for w in later), return_exceptions=True)
         for end in ends:
             if isinstance(end, BaseException):
                 raise end

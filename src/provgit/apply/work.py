@@ -55,6 +55,8 @@ class ElementWork:
     outcomes: dict[Ref, OpResult] = field(default_factory=dict)
     # Set when a suspension or a sync window held some of its writes.
     hold: holds.Hold | None = None
+    # Deletes that wait for the run's creates on other elements (apply/moves.py).
+    later: list[Operation] = field(default_factory=list)
 
     def settle(
         self,

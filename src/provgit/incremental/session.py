@@ -18,6 +18,7 @@ from provgit.model.settings import Settings
 from provgit.observe import Observation
 from provgit.plan.compute import PlanOptions, gather, plan_element, planned_names
 from provgit.plan.model import ElementPlan, Plan
+from provgit.plan.moves import wanted_elsewhere
 from provgit.projection.project import Target
 
 
@@ -65,5 +66,11 @@ def plan_incrementally(
             assert target is not None, f"{name}: nothing to plan it against"
             element_plan = plan_element(name, element_types[name], target, obs, settings, options)
         elements.append(element_plan)
-    plan = gather(elements, unresolved_secrets, settings, options, commit, source)
+    # Deletes of records an element never observed should get wait for it (plan/moves.py).
+    elsewhere = (
+        None if target is None else wanted_elsewhere(elements, target.records, element_types, False)
+    )
+    plan = gather(
+        elements, unresolved_secrets, settings, options, commit, source, "plan", elsewhere
+    )
     return plan, kept

@@ -10,6 +10,7 @@ from provgit.model.settings import Settings
 from provgit.observe import Observation
 from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.model import READ_ONLY_NOTE, ElementPlan, Operation, Plan
+from provgit.plan.moves import mark_moves, wanted_elsewhere
 from provgit.plan.ordering import order
 from provgit.plan.renames import rename_warnings
 from provgit.plan.safety import check_thresholds, is_protected
@@ -300,7 +301,11 @@ def compute_plan(
         plan_element(n, element_types[n], target, observations[n], settings, options)
         for n in planned_names(element_types, observations, options)
     ]
-    return gather(elements, target.unresolved_secrets, settings, options, commit, source, mode)
+    cut = bool(options.elements)
+    elsewhere = wanted_elsewhere(elements, target.records, element_types, cut)
+    return gather(
+        elements, target.unresolved_secrets, settings, options, commit, source, mode, elsewhere
+    )
 
 
 def planned_names(
@@ -323,9 +328,12 @@ def gather(
     commit: str | None,
     source: str | None,
     mode: str = "plan",
+    elsewhere: Mapping[tuple[str, str], Sequence[tuple[str, str]]] | None = None,
 ) -> Plan:
     """The plan of the network from each element's, with the warnings that
-    span elements (unresolved secrets, renames)."""
+    span elements (unresolved secrets, renames) and the moves between them
+    (`elsewhere`: see plan/moves.py)."""
+    elements = mark_moves(elements, elsewhere)
     # An operation holds an "unresolved" fingerprint only for a reference the
     # projection could not resolve, and those are `unresolved_secrets` (the
     # memo path's too: its digest covers every fingerprint). None: no

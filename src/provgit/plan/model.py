@@ -24,6 +24,7 @@ from provgit.plan.canonical import canonical as canonical
 from provgit.plan.canonical import join_sorted as join_sorted
 from provgit.plan.canonical import legacy_canonical as legacy_canonical
 from provgit.plan.feed_check import FeedCheck
+from provgit.plan.moves import Move
 from provgit.secrets import PLAIN as _PLAIN
 from provgit.secrets import SENSITIVE, redact
 
@@ -61,9 +62,8 @@ class Operation:
     key: str
     kind: str  # resource kind it comes from (for status per resource)
     resource: str  # that resource's key
-    # The changes as given; None on an add planned here, whose changes are its
-    # fields (`changes` derives them: a first rollout's hundreds of thousands
-    # of adds do not each hold a second copy of their record).
+    # The changes as given; None on an add planned here: `changes` derives them
+    # from its fields (a first rollout's adds do not each hold two copies).
     delta: dict[str, dict[str, Any]] | None
     # What to write (add/modify); secrets as references, never values.
     fields: dict[str, Any] | None
@@ -252,6 +252,7 @@ class ElementPlan:
     would_wait: tuple[WouldWait, ...] = ()
     # What this plan's run found of the element's change feed (a full read).
     feed_check: FeedCheck | None = None
+    moves: tuple[Move, ...] = ()
 
     @property
     def observed(self) -> bool:
@@ -281,6 +282,7 @@ class ElementPlan:
             **({"queued": [op.to_json() for op in self.queued]} if self.queued else {}),
             **({"would_wait": [w.to_json() for w in self.would_wait]} if self.would_wait else {}),
             **({"feed_check": self.feed_check.to_json()} if self.feed_check else {}),
+            **({"moves": [m.to_json() for m in self.moves]} if self.moves else {}),
         }
 
     def canonical_pieces(self) -> Iterator[bytes]:
@@ -293,6 +295,8 @@ class ElementPlan:
             parts["would_wait"] = (canonical([w.to_json() for w in self.would_wait]),)
         if self.feed_check:
             parts["feed_check"] = (canonical(self.feed_check.to_json()),)
+        if self.moves:
+            parts["moves"] = (canonical([m.to_json() for m in self.moves]),)
         return join_sorted(parts)
 
     def _head(self) -> dict[str, Any]:
@@ -324,6 +328,7 @@ class ElementPlan:
             queued=tuple(Operation.from_json(o) for o in d.get("queued", [])),
             would_wait=tuple(WouldWait.from_json(w) for w in d.get("would_wait", [])),
             feed_check=FeedCheck.from_json(d["feed_check"]) if "feed_check" in d else None,
+            moves=tuple(Move.from_json(m) for m in d.get("moves", [])),
         )
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from provgit.plan.model import ElementPlan, Operation, Plan
+from provgit.plan.moves import move_map
 from provgit.render.escape import md_code, md_html, md_text
-from provgit.render.plan_text import error_line, summary_line, would_wait_line
+from provgit.render.plan_text import error_line, move_note, summary_line, would_wait_line
 from provgit.render.values import short
 
 MARKER = "<!-- provgit-plan -->"
@@ -12,7 +15,7 @@ MARKER = "<!-- provgit-plan -->"
 MAX_ERRORS = 20
 
 
-def _op_row(op: Operation, waits: bool = False) -> str:
+def _op_row(op: Operation, waits: bool = False, moving: Sequence[str] = ()) -> str:
     if op.action == "modify":
         detail = "; ".join(
             f"{md_code(f)}: {md_code(short(c.get('before'), 40))} → "
@@ -28,6 +31,8 @@ def _op_row(op: Operation, waits: bool = False) -> str:
         sign += " (claim: takes ownership)"
     if waits:
         sign += " ⏸️ would wait"
+    if moving:
+        sign += f" ⏳ {md_text(move_note(moving))}"
     return f"| {sign} | {md_code(f'{op.collection}/{op.key}')} | {detail} |"
 
 
@@ -98,8 +103,10 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
         budget -= size
         ops = sorted(e.operations, key=lambda o: {"delete": 0, "modify": 1, "add": 2}[o.action])
         waiting = {r for w in e.would_wait for r in w.operations}
+        moving = move_map(e)
         for i, op in enumerate(ops):
-            row = _op_row(op, (op.collection, op.key) in waiting)
+            ref = (op.collection, op.key)
+            row = _op_row(op, ref in waiting, moving.get(ref, ()))
             if len(row.encode()) + 1 > budget:
                 omitted += len(ops) - i
                 block.append(f"| … | {len(ops) - i} more operation(s) not shown | |")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.text import Text
 
 from provgit.plan.errors import ResourceError
 from provgit.plan.model import ElementPlan, Operation, Plan, WouldWait
+from provgit.plan.moves import move_map
 from provgit.registry import KEYED_APART
 from provgit.render.values import short
 
@@ -57,7 +60,14 @@ def would_wait_line(w: WouldWait) -> str:
     return f"would wait: {w.reason}: {len(w.operations)} operation(s)"
 
 
-def _op_lines(op: Operation, detail: bool, waits: bool = False) -> list[Text]:
+def move_note(to: Sequence[str]) -> str:
+    """What a plan says of a move's delete (plan/moves.py)."""
+    return f"move: waits for the create on {', '.join(to)}; deleted here once it is there"
+
+
+def _op_lines(
+    op: Operation, detail: bool, waits: bool = False, moving: Sequence[str] = ()
+) -> list[Text]:
     mark, style = _MARK[op.action]
     head = Text(f"  {mark} {op.action:<6} ", style=style)
     head.append(f"{op.collection}/{op.key}", style="bold")
@@ -67,6 +77,8 @@ def _op_lines(op: Operation, detail: bool, waits: bool = False) -> list[Text]:
         head.append("  claim: not provgit's yet, takes ownership", style="bold yellow")
     if waits:
         head.append("  (would wait)", style="magenta")
+    if moving:
+        head.append(f"  ({move_note(moving)})", style="magenta")
     lines = [head]
     if not detail:
         return lines
@@ -119,8 +131,10 @@ def _element(e: ElementPlan, limit: int | None) -> list[Text]:
     if not ops:
         out.append(Text("  in sync", style="green"))
     shown = ops if limit is None else ops[:limit]
+    moving = move_map(e)
     for op in shown:
-        out.extend(_op_lines(op, True, (op.collection, op.key) in waiting))
+        ref = (op.collection, op.key)
+        out.extend(_op_lines(op, True, ref in waiting, moving.get(ref, ())))
     if len(shown) < len(ops):
         out.append(Text(f"  … and {len(ops) - len(shown)} more (use --full)", style="dim"))
     return out

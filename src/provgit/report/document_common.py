@@ -12,6 +12,7 @@ from provgit.apply import status as st
 from provgit.apply.result import ApplyResult
 from provgit.journal import NETWORK, Journal, Suspension
 from provgit.model.state import DesiredState
+from provgit.plan.moves import MOVE_PENDING
 from provgit.records import form_name_of
 from provgit.report import states as dv
 from provgit.report.links import reach_through
@@ -39,8 +40,9 @@ def iso_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-# A suspension, a sync window or the call load holds the element's writes (apply/holds.py).
-HELD_PREFIXES = ("Suspended: ", "Held by window ", "Deferred: ")
+# A suspension, a sync window or the call load holds the element's writes
+# (apply/holds.py), or a move waits for its new element (plan/moves.py).
+HELD_PREFIXES = ("Suspended: ", "Held by window ", "Deferred: ", MOVE_PENDING)
 
 
 def status_class(status: str) -> str:

@@ -1,0 +1,75 @@
+"""CPU cost of finding moves in a plan (plan/moves.py) on a first rollout's size.
+
+    .venv/bin/python benchmarks/bench_moves.py [--users 70000] [--elements 15] [--runs 5]
+
+A first rollout plans an add of every record on every element and no delete:
+`mark_moves` (every plan, in `gather`) and `wanted_elsewhere` (every full
+plan) must cost next to nothing there. Also timed: the same plan with 1 % of
+the users moving between two call servers (a delete and an add each). CPU
+seconds of this process (time.process_time), median of --runs, load beside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from provgit.plan.model import ElementPlan, Operation
+from provgit.plan.moves import mark_moves, wanted_elsewhere
+
+
+def _plan(users: int, elements: int, moving: int) -> list[ElementPlan]:
+    out = []
+    for e in range(elements):
+        ops = [
+            Operation("add", "users", f"u{i}", "users", f"u{i}", None, {"login_id": f"u{i}"})
+            for i in range(users)
+        ]
+        if e < 2:
+            # Users 0..moving-1 leave element 0 for element 1.
+            action = "delete" if e == 0 else "add"
+            ops[:moving] = [
+                Operation(action, "users", f"u{i}", "users", f"u{i}", {}, None)
+                for i in range(moving)
+            ]
+        out.append(ElementPlan(f"e{e}", "mivb", "running", 1, tuple(ops)))
+    return out
+
+
+def _cpu(runs: int, work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.process_time()
+        work()
+        times.append(time.process_time() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--users", type=int, default=70_000)
+    p.add_argument("--elements", type=int, default=15)
+    p.add_argument("--runs", type=int, default=5)
+    a = p.parse_args()
+    types = {f"e{e}": "mivb" for e in range(a.elements)}
+    for moving in (0, a.users // 100):
+        plan = _plan(a.users, a.elements, moving)
+        ops = sum(len(e.operations) for e in plan)
+        marked = _cpu(a.runs, lambda plan=plan: mark_moves(plan))  # type: ignore[misc]
+        elsewhere = _cpu(a.runs, lambda plan=plan: wanted_elsewhere(plan, {}, types, False))  # type: ignore[misc]
+        print(
+            f"{ops:,} operations, {moving:,} moving: mark_moves {marked:.3f} s CPU, "
+            f"wanted_elsewhere {elsewhere:.4f} s CPU (median of {a.runs}), "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""A move's delete is marked in the plan (plan/moves.py): kept through the
+JSON form and the signature, shown by the renderers; a plan without one
+serializes as before."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+
+from provgit.model.settings import Settings
+from provgit.plan import ElementPlan, Operation, Plan, signing
+from provgit.plan.compute import PlanOptions, gather
+from provgit.plan.moves import Move
+from provgit.render import plan_markdown, plan_text
+from provgit.secrets import FROM_SECRET_KEY, NetworkKey
+
+KEY = NetworkKey(b"k" * 32, FROM_SECRET_KEY, "env:PROVGIT_SECRET_KEY")
+
+
+def _op(action: str, collection: str, key: str, resource: str | None = None) -> Operation:
+    fields = None if action == "delete" else {"login_id": key}
+    return Operation(action, collection, key, "users", resource or key, {}, fields)  # type: ignore[arg-type]
+
+
+def _moved() -> Plan:
+    """alice moves from cs1 to cs2 (a directory entry the other way); bob is removed."""
+    elements = [
+        ElementPlan(
+            "cs1",
+            "mivb",
+            "running",
+            4,
+            (_op("delete", "users", "alice"), _op("delete", "users", "bob")),
+        ),
+        ElementPlan("cs2", "mivb", "running", 4, (_op("add", "users", "alice"),)),
+        ElementPlan("mcl", "micollab", "running", 2, (_op("add", "users", "bob"),)),
+    ]
+    return gather(elements, (), Settings(network="net"), PlanOptions(), None, None)
+
+
+def test_the_delete_of_a_moved_user_waits_for_its_new_host_and_a_removal_does_not() -> None:
+    plan = _moved()
+    cs1 = plan.element("cs1")
+    assert cs1 is not None
+    # bob is created on mcl, another element type: not where it moves.
+    assert cs1.moves == (Move("users", "alice", ("cs2",)),)
+    assert all(not e.moves for e in plan.elements if e.element != "cs1")
+
+
+def test_moves_survive_the_json_form_and_the_signature() -> None:
+    plan = _moved()
+    again = Plan.loads(plan.dumps())
+    assert again.checksum() == plan.checksum()
+    assert again.element("cs1").moves == plan.element("cs1").moves  # type: ignore[union-attr]
+    verified = signing.verify(signing.signed_text(plan, KEY), KEY)
+    assert verified.element("cs1").moves == (Move("users", "alice", ("cs2",)),)  # type: ignore[union-attr]
+    # Cut to the old element (apply --element): the mark stays with it.
+    assert plan.only(("cs1",)).element("cs1").moves == plan.element("cs1").moves  # type: ignore[union-attr]
+
+
+def test_a_plan_without_moves_serializes_as_before() -> None:
+    plan = Plan("net", (ElementPlan("cs1", "mivb", "running", 4, (_op("delete", "users", "x"),)),))
+    assert "moves" not in json.loads(plan.dumps())["elements"][0]
+
+
+def test_the_plan_says_the_delete_waits_for_the_create() -> None:
+    plan = _moved()
+    console = Console(record=True, width=200)
+    plan_text.render(plan, console)
+    lines = [x for x in console.export_text().splitlines() if "delete" in x and "users/" in x]
+    alice = next(x for x in lines if "users/alice" in x)
+    bob = next(x for x in lines if "users/bob" in x)
+    assert "move: waits for the create on cs2; deleted here once it is there" in alice
+    assert "move" not in bob
+    md = plan_markdown.render(plan)
+    row = next(x for x in md.splitlines() if "users/alice" in x and "delete" in x)
+    assert "waits for the create on cs2" in row
