@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from provgit.plan.add_bytes import AddWriter
 from provgit.secrets import PLAIN as _PLAIN
 from provgit.secrets import SENSITIVE, redact
 
@@ -70,11 +71,13 @@ BATCH = 2000
 
 
 def operation_pieces(ops: Sequence[Operation]) -> Iterator[bytes]:
-    """`canonical` of a list of operations, a batch at a time."""
+    """`canonical` of a list of operations, a batch at a time; plain adds
+    straight from their fields (`add_bytes`), the rest through `to_json`."""
+    adds = AddWriter()
     yield b"["
     for i in range(0, len(ops), BATCH):
-        chunk = canonical([op.to_json() for op in ops[i : i + BATCH]])
-        yield (b"," if i else b"") + chunk[1:-1]
+        done = [adds.add(op) or canonical(op.to_json()) for op in ops[i : i + BATCH]]
+        yield (b"," if i else b"") + b",".join(done)
     yield b"]"
 
 
