@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from provgit.plan.add_bytes import AddWriter
 from provgit.plan.canonical import PlanFormatError as PlanFormatError
 from provgit.plan.canonical import canonical as canonical
 from provgit.plan.canonical import join_sorted as join_sorted
@@ -42,11 +43,13 @@ BATCH = 2000
 
 
 def operation_pieces(ops: Sequence[Operation]) -> Iterator[bytes]:
-    """`canonical` of a list of operations, a batch at a time."""
+    """`canonical` of a list of operations, a batch at a time; plain adds
+    straight from their fields (`add_bytes`), the rest through `to_json`."""
+    adds = AddWriter()
     yield b"["
     for i in range(0, len(ops), BATCH):
-        chunk = canonical([op.to_json() for op in ops[i : i + BATCH]])
-        yield (b"," if i else b"") + chunk[1:-1]
+        done = [adds.add(op) or canonical(op.to_json()) for op in ops[i : i + BATCH]]
+        yield (b"," if i else b"") + b",".join(done)
     yield b"]"
 
 
