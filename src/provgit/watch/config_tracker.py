@@ -107,7 +107,16 @@ class ConfigTracker:
 
     async def refresh(self, reasons: set[str], journal: Journal) -> bool:
         """Read and validate the config if something says it may have changed;
-        True when a new valid config is to be applied."""
+        True when a new valid config is to be applied. It stays `pending`
+        until a config run finishes (run.py clears it): a run that stops
+        before (cut off from the journal, the journal gone mid-run, a crash)
+        leaves it to the next run, as no later look at the unmoved ref (or
+        tree) would find it new again."""
+        new = await self._refresh(reasons, journal)
+        self.pending = self.pending or new
+        return new
+
+    async def _refresh(self, reasons: set[str], journal: Journal) -> bool:
         first, self._first = self._first, False
         reload = "reload" in reasons
         if self.follower is not None:
