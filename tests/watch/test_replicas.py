@@ -317,6 +317,10 @@ def test_a_replica_paused_past_its_lease_cannot_overwrite_the_new_holders_status
     a = c.start()
     watches.append(a)
     wait_for("A applied the first commit", lambda: c.all_named("Ann"), timeout=120)
+    # ... and its run is over: on a loaded machine the records are there well
+    # before the run ends, and a late write of that run would pass for the
+    # next commit's below (A then paused mid-transaction, not mid-write).
+    a.wait_log("run_finished", lambda line: line["outcome"] == "Sync Completed", timeout=120)
     cs1 = four_sims[0]
     # cs1 answers A's next write late: the write lands, its answer is held
     # (long enough that a loaded machine still stops A before the answer).
