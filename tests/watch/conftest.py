@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,23 @@ from apply.helpers import Sim, start_sims
 from journal import pg
 from provgit.journal import location
 
+from .explain import explain
 from .helpers import Watch
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test that started watchers says what they logged and, for
+    replicas, what the shared journal holds (explain.py), taken at the
+    failure, while the watchers still run."""
+    report = yield
+    funcargs = getattr(item, "funcargs", {})
+    started = funcargs.get("watches")
+    if report.when == "call" and report.failed and started:
+        where = funcargs["tmp_path"] / "explain" if "tmp_path" in funcargs else None
+        if where is not None:
+            report.sections.append(("what the watchers saw", explain(started, where)))
+    return report
 
 
 @pytest.fixture(autouse=True)

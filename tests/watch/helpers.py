@@ -44,6 +44,8 @@ class Watch:
     _changed: threading.Condition = field(default_factory=threading.Condition)
     _readers: list[threading.Thread] = field(default_factory=list)
     _stderr_closed: bool = False
+    # The shared journal it writes to (replicas): what a failed test prints.
+    journal_url: str | None = None
 
     def get(self, path: str, token: str | None = None) -> tuple[int, str, dict[str, str]]:
         request = urllib.request.Request(self.url + path)

@@ -167,6 +167,7 @@ class Cluster:
             ],
             env={"PROVGIT_JOURNAL_URL": self.journal_url},
         )
+        w.journal_url = self.journal_url
         self.started.append(w)
         return w
 

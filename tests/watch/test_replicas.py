@@ -3,10 +3,12 @@ PostgreSQL (tests/journal/pg.py), real simulators, real watch processes."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,6 +236,7 @@ def test_a_replica_cut_off_from_postgresql_stops_writing_and_rejoins(
     a.wait_log("writes_stopped", after=mark, timeout=30)
     assert a.status()["watch"]["replica"]["healthy"] is False
     cut_at = {s.name: sim_revision(s) for s in four_sims}
+    assert_vouches_for_nothing(a.status(), c.elements())
     wait_for(
         "B holds every element",
         lambda: set(b.status()["watch"]["replica"]["holds"]) == set(c.elements()),
@@ -241,6 +244,10 @@ def test_a_replica_cut_off_from_postgresql_stops_writing_and_rejoins(
     )
     c.commit("Dee")
     wait_for("every element named Dee", lambda: c.all_named("Dee"), timeout=60)
+    # B vouches for what it applied; A, still cut off, for nothing.
+    b_id = b.status()["watch"]["replica"]["id"]
+    wait_for("B says every element is Sync Completed", lambda: b_completed(b, c, b_id))
+    assert_vouches_for_nothing(a.status(), c.elements())
     sims = {s.name: s for s in four_sims}
     for e in a_elements:
         s = sims[e]
@@ -264,6 +271,31 @@ def test_a_replica_cut_off_from_postgresql_stops_writing_and_rejoins(
     wait_for("every element named Eve", lambda: c.all_named("Eve"), timeout=60)
 
 
+SCHEMA = Path(__file__).resolve().parents[2] / "src/provgit/schemas/status.schema.json"
+
+
+def assert_vouches_for_nothing(doc: dict[str, Any], elements: list[str]) -> None:
+    """The live status of a replica cut off from the journal: no element (nor
+    the network) in sync, each saying why, and still a valid document."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    problems = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+    assert problems == [], problems
+    assert doc["watch"]["replica"]["healthy"] is False
+    assert (doc["status"], doc["in_sync"]) == ("Sync Incomplete", False)
+    said = {e: (doc["elements"][e]["status"], doc["elements"][e]["detail"]) for e in elements}
+    assert all(s != "Sync Completed" and "cut off" in str(d) for s, d in said.values()), said
+    assert all(r["status"] != "Sync Completed" for r in doc["resources"]), doc["resources"]
+
+
+def b_completed(b: Watch, c: Cluster, b_id: str) -> bool:
+    doc = b.status()
+    said = {e: (doc["elements"][e]["status"], doc["elements"][e]["holder"]) for e in c.elements()}
+    assert said == dict.fromkeys(c.elements(), ("Sync Completed", b_id)), said
+    return doc["in_sync"] is True
+
+
 def _status_row(url: str, element: str) -> tuple[str, int] | None:
     """(status, pid of the run that wrote it) of `element`'s row in the shared journal."""
     import psycopg
@@ -285,6 +317,10 @@ def test_a_replica_paused_past_its_lease_cannot_overwrite_the_new_holders_status
     a = c.start()
     watches.append(a)
     wait_for("A applied the first commit", lambda: c.all_named("Ann"), timeout=120)
+    # ... and its run is over: on a loaded machine the records are there well
+    # before the run ends, and a late write of that run would pass for the
+    # next commit's below (A then paused mid-transaction, not mid-write).
+    a.wait_log("run_finished", lambda line: line["outcome"] == "Sync Completed", timeout=120)
     cs1 = four_sims[0]
     # cs1 answers A's next write late: the write lands, its answer is held
     # (long enough that a loaded machine still stops A before the answer).

@@ -14,6 +14,7 @@ import asyncio
 import time
 
 from provgit.api.watching import (
+    LEADER,
     ConfigSource,
     Desired,
     DesiredState,
@@ -75,6 +76,8 @@ class ConfigTracker:
         # Replicas on a shared journal: only the leader follows the ref; the
         # others apply the commit it published (`target_key`).
         self.replica: Replica | None = None
+        # (leader's lease token, commit) this replica last published as leader.
+        self._published: tuple[int, str] | None = None
 
     @property
     def drift_mode(self) -> DriftMode:
@@ -104,7 +107,16 @@ class ConfigTracker:
 
     async def refresh(self, reasons: set[str], journal: Journal) -> bool:
         """Read and validate the config if something says it may have changed;
-        True when a new valid config is to be applied."""
+        True when a new valid config is to be applied. It stays `pending`
+        until a config run finishes (run.py clears it): a run that stops
+        before (cut off from the journal, the journal gone mid-run, a crash)
+        leaves it to the next run, as no later look at the unmoved ref (or
+        tree) would find it new again."""
+        new = await self._refresh(reasons, journal)
+        self.pending = self.pending or new
+        return new
+
+    async def _refresh(self, reasons: set[str], journal: Journal) -> bool:
         first, self._first = self._first, False
         reload = "reload" in reasons
         if self.follower is not None:
@@ -150,6 +162,19 @@ class ConfigTracker:
             self.log.warning("fetch_failed", source=self.follower.display, error=str(e))
         return await asyncio.to_thread(self.follower.head)
 
+    def _publish(self, head: str, journal: Journal) -> None:
+        """The leader: `head`, valid and the desired state, is the commit the
+        other replicas apply; written once per commit and leader's lease.
+        Looked at on every read of the ref, not only when a commit is loaded:
+        a leader whose lease lapsed on its own clock while it loaded one (a
+        renewal late on a loaded machine) leads again a round later with that
+        commit loaded, and the other replicas would never get it."""
+        lease = None if self.replica is None else self.replica.valid(LEADER)
+        if lease is None or self._published == (lease.token, head):
+            return
+        journal.set_meta(self.target_key(), head)
+        self._published = (lease.token, head)
+
     async def _refresh_git(self, look: bool, reload: bool, journal: Journal) -> bool:
         assert self.follower is not None
         if not look:
@@ -163,13 +188,14 @@ class ConfigTracker:
         if not reload and (
             head == current or (head == self.refused_id and self.desired is not None)
         ):
+            if head == current:
+                self._publish(head, journal)
             return False
         self.log.info("commit_found", commit=head, applied=self.applied_commit)
         with self.live.timed("read"):
             source = await asyncio.to_thread(self.follower.read, head)
         if await self._consider(source, head, journal):
-            if self.replica is not None and self.replica.leader:
-                journal.set_meta(self.target_key(), head)
+            self._publish(head, journal)
             return reload or head != self.applied_commit
         if self.desired is None and self.applied_commit and self.applied_commit != head:
             # Starting on a refused commit: the last good one stays the desired state.

@@ -9,6 +9,7 @@ number; the document is rebuilt only when it moved (or after DOC_TTL).
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,38 @@ from provgit.watch.options import MAX_PROBLEMS, DriftMode, WatchOptions, iso
 from provgit.watch.replicas import Replica, replica_json
 
 DOC_TTL = 1.0
+# What a replica cut off from the shared journal says of every element and
+# resource: it stopped writing and cannot read what their holders did since.
+CUT_OFF_DETAIL = (
+    "this replica is cut off from the shared journal: it stopped writing and "
+    "cannot vouch for this element (what its holder did since is unknown here)"
+)
+
+
+def unvouched(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` (not changed) as a replica cut off from the journal shows it:
+    nothing in sync, every element and resource unknown. Its last reading
+    would say "Sync Completed" for elements another replica may have written
+    since, or that a commit it cannot see has not reached."""
+    doc = copy.deepcopy(doc)
+    doc["in_sync"], doc["status"] = False, SYNC_INCOMPLETE
+    not_known = {"status": SYNC_INCOMPLETE, "class": status_class(SYNC_INCOMPLETE)}
+    for entry in doc["elements"].values():
+        entry.update(not_known, detail=CUT_OFF_DETAIL)
+        if "sync" in entry:
+            entry["sync"] = "unknown"
+    for resource in doc["resources"]:
+        resource.update(not_known)
+        if "state" in resource:
+            resource["state"] = "unknown"
+        for landing in resource.get("elements", {}).values():
+            landing.update(state="unknown", status=SYNC_INCOMPLETE)
+    counts = doc["counts"]
+    counts["elements_not_completed"] = counts["elements"]
+    counts["resources_not_completed"] = counts["resources"]
+    if "worst" in doc:
+        doc["worst"] = {"state": "unknown", "status": SYNC_INCOMPLETE}
+    return doc
 
 
 class LiveStatus:
@@ -135,13 +168,21 @@ class LiveStatus:
             return self._doc[2]
         git = self.git_source is not None
         doc: dict[str, Any]
+        cut_off = self.replica is not None and not self.replica.healthy
         try:
-            doc = self._journal_document(desired, applied_commit)
+            if cut_off and self._doc is not None:
+                # Not read at all: a read waits out the pool's reconnection
+                # (10 s), longer than a client waits for the page.
+                doc = self._doc[2]
+            else:
+                doc = self._journal_document(desired, applied_commit)
         except database_errors():
             if self._doc is None:
                 raise
             # Cut off from the journal: the last document, saying so (watch.replica).
-            doc = dict(self._doc[2])
+            doc, cut_off = self._doc[2], True
+        if cut_off:
+            doc = unvouched(doc)
         if desired is None and doc["in_sync"]:
             # No config read yet, or every one refused since the start: nothing
             # was compared with the elements, so nothing is known to be in sync

@@ -440,16 +440,22 @@ class Watcher:
 
     def _retry_due(self, now: float) -> bool:
         """A pending update's next retry time has come, or an element is down."""
+        if self.replica is not None and not self.replica.healthy:
+            return False  # cut off (said elsewhere): a read would block the loop
         try:
             # Held work waits for its hold's wake (timers.py), not for retries.
             due = [p for p in self.journal.pending() if p.next_retry <= now and not held(p)]
             return bool(due or self.reconciler.down_elements())
         except database_errors():
-            return False  # the journal is unreachable (a replica cut off): said elsewhere
+            return False
 
     # ---- one run --------------------------------------------------------------
 
     async def _cycle(self, reasons: set[str]) -> None:
+        if self.replica is not None and not self.replica.healthy:
+            # Cut off: no journal read (a pool wait stalls the loop and the page).
+            self.requests |= reasons - LOOK_ONLY  # for the next run
+            return
         looked: bool | None = None
         if reasons <= LOOK_ONLY and self._may_only_look():
             # Only "did the ref move?": when it did not, no run, no log line.
@@ -467,11 +473,6 @@ class Watcher:
         outcome = "error"
         result = None
         try:
-            if self.replica is not None and not self.replica.healthy:
-                # Cut off from the journal: no run until it answers (the
-                # replica's own rounds notice, and a lease claim triggers one).
-                outcome = "journal unreachable"
-                return
             if looked is None:
                 looked = await self.config.refresh(reasons, self.journal)
             config_run = looked or self.config.pending
