@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from provgit.environ import environ_view
 from provgit.model.common import SECRET_KEY_PATTERN, SecretRef
 
 # The marker is the element protocol's (what provgit writes, elements split off),
@@ -392,7 +393,7 @@ class Fingerprinter:
         assert self.key is not None
         mac = hmac.new(self.key, b"values", "sha256")
         unresolved = []
-        environ = os.environ
+        environ = environ_view()  # 20,000 PIN variables and more: read fast
         for d in described:
             value = self._value(d, None, environ)
             if value is None:
@@ -409,8 +410,7 @@ class Fingerprinter:
         name = described[4:] if described.startswith("env:") else ""
         try:
             if name and _env_overrides.get() is None:
-                # What `resolve` does for a variable, without the pydantic
-                # reference: a blank one (a CI secret nobody set) is missing.
+                # As `resolve` reads a variable, sans pydantic: blank (unset CI secret) is missing.
                 value = environ.get(name)
                 return value if value and value.strip() else None
             # A fleet network's references go through its mapping (`resolve`).

@@ -135,3 +135,31 @@ def test_one_digest_of_all_values_changes_with_any_value_and_holds_none(
     monkeypatch.setenv("VD_A", "1")
     monkeypatch.setenv("VD_B", "23")
     assert Fingerprinter(KEY).values_digest(refs[:2])[0] != split_one
+
+
+def test_values_digest_from_the_environment_store_equals_the_one_through_os_environ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = {
+        "VS_ASCII": "1357",
+        "VS_UTF8": "pïn-ünïcode",
+        "VS_SPACES": "  \t ",  # blank: missing
+        "VS_UNICODE_BLANK": "\xa0\u2003",  # blank for str.strip, not for bytes.strip
+        "VS_SEPARATOR": "\x1c\x1f",  # the same
+        "VS_PADDED": " 2468 ",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("VS_UNSET", raising=False)
+    refs = sorted(f"env:{n}" for n in [*values, "VS_UNSET"])
+    assert secrets.environ_view() is not os.environ  # POSIX: the fast read is what runs
+    fast = Fingerprinter(KEY).values_digest(refs)
+    monkeypatch.setattr(secrets, "environ_view", lambda: os.environ)
+    through_environ = Fingerprinter(KEY).values_digest(refs)
+    assert fast == through_environ
+    assert sorted(fast[1]) == [
+        "env:VS_SEPARATOR",
+        "env:VS_SPACES",
+        "env:VS_UNICODE_BLANK",
+        "env:VS_UNSET",
+    ]

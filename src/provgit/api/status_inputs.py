@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from provgit.incremental import disk as memo
 from provgit.incremental.store import TargetStore
 from provgit.model.state import DesiredState
-from provgit.plan.compute import PlanOptions
+from provgit.plan.options import PlanOptions
 from provgit.secrets import Fingerprinter, network_key
 from provgit.source import ConfigSource
 

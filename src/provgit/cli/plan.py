@@ -18,7 +18,6 @@ from provgit.cli.common import (
     state_dir_for,
     state_dir_option,
 )
-from provgit.render import plan_markdown, plan_text
 
 FORMATS = ["text", "markdown", "json"]
 
@@ -79,6 +78,10 @@ def claim_option(f: F) -> F:
 
 
 def emit(plan: Plan, fmt: str, full: bool, markdown_max: int) -> None:
+    # Here, not at the top: `reconcile` and `apply` import this module for its
+    # options, and the text renderer loads rich (~60 modules).
+    from provgit.render import plan_markdown, plan_text
+
     if fmt == "json":
         click.echo(plan.dumps(), nl=False)
     elif fmt == "markdown":

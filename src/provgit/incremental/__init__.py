@@ -18,10 +18,41 @@ plan (`plan.compute.compute_plan`), which tests/plan/test_memo.py and
 tests/plan/test_incremental.py hold it to over random edits.
 """
 
-from provgit.incremental.known import Known, known_of
-from provgit.incremental.memory import MemorySession, StatusPlans
-from provgit.incremental.replan import replan, replan_element
-from provgit.incremental.session import Replan, plan_incrementally
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provgit.incremental.known import Known, known_of
+    from provgit.incremental.memory import MemorySession, StatusPlans
+    from provgit.incremental.replan import replan, replan_element
+    from provgit.incremental.session import Replan, plan_incrementally
+
+# Loaded on first use (PEP 562): a status reads the plan memo (`disk`, `store`)
+# and importing them runs this file first; the re-plan loop loads the plan
+# computation, the projection and the observation reads.
+_LAZY: dict[str, str] = {
+    "Known": "provgit.incremental.known",
+    "known_of": "provgit.incremental.known",
+    "MemorySession": "provgit.incremental.memory",
+    "StatusPlans": "provgit.incremental.memory",
+    "replan": "provgit.incremental.replan",
+    "replan_element": "provgit.incremental.replan",
+    "Replan": "provgit.incremental.session",
+    "plan_incrementally": "provgit.incremental.session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'provgit.incremental' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Known",

@@ -39,8 +39,8 @@ from provgit.incremental.known import Known
 from provgit.incremental.store import TargetStore
 from provgit.model.network import Element
 from provgit.model.settings import Settings
-from provgit.plan.compute import PlanOptions
 from provgit.plan.model import Operation
+from provgit.plan.options import PlanOptions
 from provgit.secrets import Fingerprinter
 from provgit.source import ConfigSource, blob_id
 from provgit.validate.cache import Reads, tree_key

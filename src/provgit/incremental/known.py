@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provgit.plan.compute import PlanOptions
 from provgit.plan.model import ElementPlan, Operation
+from provgit.plan.options import PlanOptions
 
 
 @dataclass(frozen=True)

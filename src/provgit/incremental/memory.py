@@ -18,8 +18,8 @@ from provgit.incremental.replan import held
 from provgit.incremental.session import Replan, plan_incrementally
 from provgit.model.settings import Settings
 from provgit.observe import Observation
-from provgit.plan.compute import PlanOptions
 from provgit.plan.model import ElementPlan, Plan
+from provgit.plan.options import PlanOptions
 from provgit.projection.project import RecordRef, Target
 
 # (from serial, to serial, records moved per element)

@@ -6,7 +6,6 @@ import gc
 import marshal
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +113,10 @@ def load_files(
             # consumed as they arrive, so unmarshalling and writing the cache
             # overlap with the parsing still going on.
             order = sorted(todo, key=lambda f: -len(f.data))
+            # Imported here: a warm validate parses nothing, and the pool
+            # loads multiprocessing (~20 modules).
+            from concurrent.futures import ProcessPoolExecutor
+
             pool = ProcessPoolExecutor(max_workers=min(n, len(todo)))
             parsed = zip(order, pool.map(_parse_in_worker, [f.data for f in order]), strict=True)
         else:

@@ -1,7 +1,37 @@
 """The plan stage: a pure function of (desired, observed, settings) -> `Plan`."""
 
-from provgit.plan.compute import PlanOptions, compute_plan
-from provgit.plan.model import ElementPlan, Operation, Plan, PlanFormatError
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provgit.plan.compute import compute_plan
+    from provgit.plan.model import ElementPlan, Operation, Plan, PlanFormatError
+    from provgit.plan.options import PlanOptions
+
+# Loaded on first use (PEP 562): a status reads `plan.model` and `plan.options`
+# (the memo), and importing any submodule runs this file first; the
+# computation loads the projection, the observation reads and the ordering.
+_LAZY: dict[str, str] = {
+    "ElementPlan": "provgit.plan.model",
+    "Operation": "provgit.plan.model",
+    "Plan": "provgit.plan.model",
+    "PlanFormatError": "provgit.plan.model",
+    "PlanOptions": "provgit.plan.options",
+    "compute_plan": "provgit.plan.compute",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'provgit.plan' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ElementPlan",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from provgit.model.settings import Settings
@@ -11,6 +10,7 @@ from provgit.observe import Observation
 from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.model import READ_ONLY_NOTE, ElementPlan, Operation, Plan
 from provgit.plan.moves import mark_moves, wanted_elsewhere
+from provgit.plan.options import PlanOptions as PlanOptions
 from provgit.plan.ordering import order
 from provgit.plan.renames import rename_warnings
 from provgit.plan.safety import check_thresholds, is_protected
@@ -21,16 +21,7 @@ from provgit.registry import KEYED_APART
 from provgit.secrets import SENSITIVE, UNRESOLVED, is_sensitive
 from provgit.wire.protocol import StoredRecord
 
-
-@dataclass(frozen=True)
-class PlanOptions:
-    prune: bool = False  # delete records provgit did not create, for every kind
-    allow_deletes: bool = False
-    allow_updates: bool = False
-    elements: tuple[str, ...] = ()  # limit to these elements (empty: all)
-    # Take ownership of records the config has that provgit did not create
-    # (entries `import` read from a directory): a conditional write adding the marker.
-    claim: bool = False
+_DEFAULT = PlanOptions()
 
 
 def _same(desired: Any, observed: Any) -> bool:
@@ -290,7 +281,7 @@ def compute_plan(
     observations: Mapping[str, Observation],
     settings: Settings,
     element_types: Mapping[str, str],
-    options: PlanOptions = PlanOptions(),
+    options: PlanOptions = _DEFAULT,
     commit: str | None = None,
     source: str | None = None,
     mode: str = "plan",

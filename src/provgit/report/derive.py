@@ -26,7 +26,6 @@ from typing import Any
 
 from provgit.apply import status as st
 from provgit.journal.db import fields_hash
-from provgit.plan.compute import field_changes
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 from provgit.report.element_facts import ElementFacts, element_facts
@@ -223,6 +222,15 @@ def derive(
     return Derived(resources, el_states, dict(elements), deletes, drift, read_only=target.read_only)
 
 
+def _field_changes(want: Fields, got: Fields) -> dict[str, dict[str, Any]]:
+    """`plan.compute.field_changes`, loaded at the first record not equal as
+    stored: a status in sync compares none, and the plan computation loads the
+    ordering, safety and rename checks."""
+    from provgit.plan.compute import field_changes
+
+    return field_changes(want, got)
+
+
 def _classify(
     name: str,
     facts: ElementFacts,
@@ -279,7 +287,7 @@ def _classify(
                         differing.append(((coll, key), res, want, None))
                         continue
                     f = got.fields if objects else got[0]
-                    if f == want or not field_changes(want, f):
+                    if f == want or not _field_changes(want, f):
                         s = COMPLETED
                     else:
                         rev = got.revision if objects else got[1]
@@ -421,8 +429,6 @@ def _deletes_not_applied(
     target: Target,
 ) -> list[Ref]:
     """Records provgit created that the config no longer has and that are still there."""
-    from provgit.plan.compute import deleted_resource
-
     out: list[Ref] = []
     if facts.ops is not None:
         # The plan deletes only what provgit created (or --prune says).
@@ -449,6 +455,9 @@ def _deletes_not_applied(
             w = after.get((coll, key))
             if w is not None and w[0] == "delete":
                 continue
+            # Loaded at the first such record: a status in sync meets none.
+            from provgit.plan.compute import deleted_resource
+
             if deleted_resource(coll, key, fields) in target.excluded:
                 continue
             out.append((coll, key))

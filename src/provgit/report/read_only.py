@@ -17,7 +17,6 @@ from typing import Any
 
 from provgit.model.state import DesiredState
 from provgit.observe import ObservationCache
-from provgit.plan.compute import field_changes
 from provgit.projection.project import read_only_records
 from provgit.records import Fields
 from provgit.report.element_facts import ElementFacts, _load_cached
@@ -63,6 +62,9 @@ def _compare(
     objects: bool,
     bound: int,
 ) -> Document:
+    # Here: read-only elements are rare, and a status without one loads no plan computation.
+    from provgit.plan.compute import field_changes
+
     matching = 0
     differences: list[Document] = []
     for (coll, key), (fields, (kind, resource)) in sorted(wanted.items()):
