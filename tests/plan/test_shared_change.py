@@ -366,6 +366,7 @@ def test_a_shared_plan_stopped_after_writing_the_owners_plans_in_full_next_and_e
     _plan(root, state)
     net["templates"][0]["description"] = "stopped"
     _write(root, net)
+
     def stop(*_: Any, **__: Any) -> Any:
         raise KeyboardInterrupt("stopped after the target and owners were written")
 
