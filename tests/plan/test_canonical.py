@@ -79,3 +79,29 @@ def test_a_user_taking_its_template_from_its_role_equals_one_naming_it() -> None
     assert canonical("users", other, TEMPLATES, ROLES) != canonical(
         "users", by_role, TEMPLATES, ROLES
     )
+
+
+def test_nested_maps_compare_by_meaning_each_side_and_report_a_real_difference() -> None:
+    desk = {"dn": "2113", "label": "", "device_type": "6920", "tags": []}
+    held = {"dn": 2113, "device_type": "6920", "_rev": 7, "cos": None}
+    # Empty or absent on either side, numeric text, the element's own keys: the same.
+    assert field_changes({"services": [desk]}, {"services": [held]}) == {}
+    # The element's own key on provgit's side is provgit's value: missing is a change.
+    mine = {**desk, "_note": "x"}
+    assert field_changes({"services": [mine]}, {"services": [held]}) != {}
+    # A value only the element holds (not its bookkeeping) is a change, as is
+    # another device type; the whole field is shown before and after.
+    extra = {**held, "label": "Desk"}
+    assert field_changes({"services": [desk]}, {"services": [extra]}) == {
+        "services": {"before": [extra], "after": [desk]}
+    }
+    other = {**held, "device_type": "6940"}
+    assert field_changes({"services": [desk]}, {"services": [other]}) == {
+        "services": {"before": [other], "after": [desk]}
+    }
+    # A secret compares by its fingerprint; an unresolved one is never a change.
+    pin = {"$sensitive": "ab12", "ref": "env:PIN"}
+    assert field_changes({"p": {"v": pin}}, {"p": {"v": dict(pin)}}) == {}
+    assert field_changes({"p": {"v": pin}}, {"p": {"v": {**pin, "$sensitive": "cd34"}}}) != {}
+    unresolved = {"$sensitive": "unresolved", "ref": "env:PIN"}
+    assert field_changes({"p": {"v": unresolved}}, {"p": {"v": pin}}) == {}

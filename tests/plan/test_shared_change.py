@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from provgit.api import Config, InvalidConfig
+from provgit.api import Config, InvalidConfig, planning_shared
 from provgit.api import config as config_module
 from provgit.api.network import connect, fingerprinter
 from provgit.api.planning import PlanRun, plan_from_memo, plan_network
@@ -352,3 +352,41 @@ def test_a_template_edit_that_breaks_the_config_is_reported_and_changes_no_memo(
     where = raised.value.diagnostics[0]
     assert where.location.file == "roles.yaml" and "primary" in where.message
     assert {p: p.read_bytes() for p in (state / "memo").rglob("*") if p.is_file()} == memo_files
+
+
+def test_a_shared_plan_stopped_after_writing_the_owners_plans_in_full_next_and_equals_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHARED_PIN", "1234")
+    rng = random.Random(5)
+    root, state = tmp_path / "config", tmp_path / "state"
+    net = _network()
+    net["users"] = [_user(i, rng) for i in range(8)]
+    _write(root, net)
+    _plan(root, state)
+    net["templates"][0]["description"] = "stopped"
+    _write(root, net)
+
+    def stop(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt("stopped after the target and owners were written")
+
+    # Stopped where the caches are read: the target store and the owners memo
+    # are the new config's already, the meta and element memos the old one's.
+    with monkeypatch.context() as m:
+        m.setattr(planning_shared, "plan_incrementally", stop)
+        with pytest.raises(KeyboardInterrupt):
+            _shared(root, state, light=True)
+    owners = (state / "memo" / "owners.marshal").read_bytes()
+    # Neither path reads that half-written memo as current: both send it in full.
+    assert _shared(root, state, light=True) is None
+    assert _shared(root, state) is None
+    assert (state / "memo" / "owners.marshal").read_bytes() == owners
+    full = _full(root, state, monkeypatch)
+    again = _plan(root, state)  # the full path, with the memo: writes it whole
+    assert _comparable(again.plan) == _comparable(full.plan)
+    net["templates"][0]["description"] = "bounded again"
+    _write(root, net)
+    full = _full(root, state, monkeypatch)
+    changed = _shared(root, state, light=True)
+    assert changed is not None
+    assert _comparable(changed.plan) == _comparable(full.plan)

@@ -255,6 +255,15 @@ async def _plan_view(
         # From here the stored target is the new config's (its digest says so):
         # a full plan that follows finds it current.
         moved = targets.replace(digest, shared.old_refs(owners, reached), partial, resources)
+        # The owners go to disk now (under the new digest: the old meta does
+        # not match them until it is written, so a run that stops here plans
+        # in full next time), and their records (every record of the network)
+        # are let go before the observation caches are decoded: the peak.
+        shared.save(
+            store.dir,
+            shared.moved_on(owners, reached, partial, view.defines, view.users, source, digest),
+        )
+        owners.records.clear()
         cache = ObservationCache(state_dir)
         replans: dict[str, Replan] = {}
         observations: dict[str, Observation] = {}
@@ -293,8 +302,6 @@ async def _plan_view(
             source.commit,
             str(config_root),
         )
-        after = shared.moved_on(owners, reached, partial, view.defines, view.users, source, digest)
-        shared.save(store.dir, after)
         for name, k in kept.items():
             store.save_element(name, Known(digest, k.revision, k.operations, k.warnings, k.keys))
         references = memo.reference_digests(source, inputs, [options])[0]
