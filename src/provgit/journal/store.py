@@ -31,6 +31,12 @@ from provgit.journal.schema import (
 
 FILENAME = "journal.sqlite"
 BUSY_TIMEOUT_MS = 15000
+# Each connection's page cache, in KiB (SQLite's default is 2,000). A watcher
+# keeps its journal connections for weeks while the file grows, and each
+# cache filled to its bound: 6 MB of a 75 MB watcher after 10,000 commits.
+# The journal's hot pages (recent runs, the index tops) fit in far less; the
+# rest comes from the OS's file cache at the cost of a copy.
+PAGE_CACHE_KIB = 512
 
 
 class Store:
@@ -147,6 +153,7 @@ def open_writable(path: Path, patient: bool = True) -> Store:
     db = SqliteDb(conn)
     try:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         # Refused before anything is written, WAL mode included.
         refuse_newer(stored_version(db, str(path)), str(path))
         db.execute("PRAGMA journal_mode=WAL")
@@ -190,6 +197,7 @@ def open_file_read_only(path: Path) -> Store:
         raise JournalError(f"cannot read the journal {path}: {e}") from None
     db = SqliteDb(conn)
     try:
+        db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         refuse_newer(stored_version(db, str(path)), str(path))
         # TEMP tables live in memory, never in the file.
         for statement in missing_tables(db):
