@@ -114,6 +114,48 @@ LIBC, SQLITE = _libc(), _sqlite()
 MB = 1024 * 1024
 
 
+def sqlite_connections() -> list[tuple[str, float, float, float]]:
+    """Each live sqlite3 connection: (its main database file, MB its page
+    cache, schema and prepared statements hold), from sqlite3_db_status:
+    where SQLite's heap grows. The connection's `sqlite3 *` is read from the
+    object (CPython's pysqlite_Connection keeps it right after the object
+    header), so this is for measuring only."""
+    import sqlite3
+
+    if SQLITE is None:
+        return []
+    status = SQLITE.sqlite3_db_status
+    status.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.c_int,
+    ]
+    filename = SQLITE.sqlite3_db_filename
+    filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    filename.restype = ctypes.c_char_p
+    found = []
+    gc.unfreeze()  # the watcher froze its long-lived objects: get_objects skips those
+    everything = gc.get_objects()
+    gc.freeze()
+    for o in everything:
+        if not isinstance(o, sqlite3.Connection):
+            continue
+        db = ctypes.c_void_p.from_address(id(o) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+        if not db:
+            continue  # closed
+        raw = filename(db, b"main")
+        name = raw.decode() if raw else ":memory:"
+        used = []
+        for op in (1, 2, 3):  # CACHE_USED, SCHEMA_USED, STMT_USED
+            cur, high = ctypes.c_int(0), ctypes.c_int(0)
+            status(db, op, ctypes.byref(cur), ctypes.byref(high), 0)
+            used.append(round(cur.value / MB, 2))
+        found.append((name, used[0], used[1], used[2]))
+    return found
+
+
 def heap_figures() -> dict[str, float]:
     """The C allocator's heaps and SQLite's own heap, in MB."""
     found: dict[str, float] = {}
@@ -318,6 +360,9 @@ class Soak:
                     census = object_census()
                 if self.a.census and n == self.a.commits:
                     self.census_growth(census, object_census())
+                if self.a.census and n % self.a.every == 0:
+                    for name, cache, schema, stmt in sqlite_connections():
+                        print(f"  sqlite {name}: cache {cache} MB, schema {schema}, stmts {stmt}")
         finally:
             stop.set()
             self.watcher.stop()
