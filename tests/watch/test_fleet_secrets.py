@@ -56,10 +56,15 @@ def _network(doc: dict[str, Any], name: str) -> dict[str, Any]:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_network_of_a_fleet_cannot_send_the_fleets_or_another_networks_secrets(
-    tmp_path: Path, pg_server: pg.Server, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    pg_server: pg.Server,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
     rig: FleetRig = make_fleet(tmp_path, 2, pg_server.new_database(), pg.PASSWORD, 4.0)
+    # A replica left running outlives the test and holds the cluster's connections.
+    request.addfinalizer(lambda: [w.stop() for w in rig.replicas if w.proc.poll() is None])
     spy_net, own_net = rig.nets
     pin_file = tmp_path / "net01-pin"
     pin_file.write_text(OTHER_FILE_PIN + "\n")
