@@ -311,7 +311,11 @@ class HttpDriver:
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         b = await self._get("/changes", {"since": str(since), "limit": str(limit)})
         try:
-            return ChangeFeed([codec.change_from_json(c) for c in b["changes"]], b["revision"])
+            return ChangeFeed(
+                [codec.change_from_json(c) for c in b["changes"]],
+                b["revision"],
+                b.get("more") is True,
+            )
         except (KeyError, TypeError):
             raise self._garbled() from None
 
