@@ -12,7 +12,7 @@ import pytest
 
 from provgit import exitcodes
 
-from .helpers import Sim, cli, write_config
+from .helpers import Sim, cli, start_sims, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -58,3 +58,31 @@ def test_an_element_that_does_not_keep_what_it_answered_is_never_sync_completed(
     assert cli("reconcile", str(config)).code == 0
     assert cli("status", str(config)).code == 0
     assert _holds_as_sent(cs1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole left open: when the change feed no longer reaches the writes (more "
+    "changes than the element keeps, or a truncated feed), the kept-write check is "
+    "skipped and the writes count as kept; verifying them then needs a full read of "
+    "their collections after the apply (a cost on every large rollout): for the lead",
+)
+def test_writes_past_a_truncated_feed_that_the_element_did_not_keep_are_not_sync_completed(
+    tmp_path: Path,
+) -> None:
+    # cs1 keeps 3 changes in its feed and drops every write it answers as
+    # done: 8 renames push the feed past the revision the check reads from.
+    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")], "--retention", "3")
+    try:
+        cs1 = sims[0]
+        config = write_config(tmp_path / "config", sims, users=8)
+        assert cli("reconcile", str(config)).code == 0
+        cs1.faults(lie="drop")
+        write_config(tmp_path / "config", sims, users=8, first_name="Bea")
+        r = cli("reconcile", str(config), "--format", "json")
+        by = {e["element"]: e for e in json.loads(r.out)["elements"]}
+        assert not _holds_as_sent(cs1)
+        assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+    finally:
+        for s in sims:
+            s.stop()
