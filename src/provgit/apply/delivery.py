@@ -25,7 +25,14 @@ from provgit.apply.moves import split_moves
 from provgit.apply.options import ApplyOptions
 from provgit.apply.progress import Progress
 from provgit.apply.resources import ResourceTally
-from provgit.apply.transport import Transport, feed_at, identical, not_kept, write_op
+from provgit.apply.transport import (
+    FeedSince,
+    Transport,
+    feed_at,
+    identical,
+    not_kept,
+    write_op,
+)
 from provgit.apply.waves import waves
 from provgit.apply.work import ElementWork, chosen
 from provgit.drivers.base import (
@@ -410,34 +417,42 @@ class Delivery:
         for op, u in pending:
             w.settle(op, "pending", message=u.message, error_type=u.code)
 
-    async def verify(self, w: ElementWork, since: int | None = None) -> None:
+    async def verify(self, w: ElementWork, since: int | None = None, start: int = 0) -> None:
         """The element's change feed, not its answers, says what it holds: a
         write answered as done that the feed does not hold as sent (a lying or
         broken element) is a distribution error, never Sync Completed.
-        `since`: the writes after that revision (default: all of this run)."""
-        if since is None:
-            since = w.plan.observed_revision
-        landed = {
-            r.revision: i
-            for i, r in enumerate(w.result.operations)
-            if r.status == "ok"
-            and r.revision is not None
-            and since is not None
-            and r.revision > since
-        }
-        if not landed or since is None or w.driver is None:
+        `since`, `start`: the writes settled from `start` on (default: the run's)."""
+        since = w.plan.observed_revision if since is None else since
+        if since is None or w.driver is None:
             return
         if getattr(w.driver, "revision_is_clock", False):
             return  # a directory: its feed is read by time, not by the writes' revisions
-        seen = await feed_at(w.driver, since, set(landed))
+        # Every write answered as done: one answered with no revision, or one
+        # from before the element was observed, or the revision of another
+        # write (two ops, one revision: one change) cannot be what it holds.
+        landed = [
+            i
+            for i, r in enumerate(w.result.operations)
+            if i >= start and r.status == "ok" and (r.revision is not None or r.action != "delete")
+        ]
+        if not landed:
+            return
+        after = {
+            rev
+            for i in landed
+            if (rev := w.result.operations[i].revision) is not None and rev > since
+        }
+        seen = await feed_at(w.driver, since, after) if after else FeedSince({}, {})
         if seen is None:
             return
         ops = {(op.collection, op.key): op for op in w.ops}
-        for revision, i in sorted(landed.items()):
+        for i in landed:
             r = w.result.operations[i]
             op = ops.get((r.collection, r.key))
-            why = None if op is None else not_kept(op, seen.get(revision))
-            if op is None or why is None:
+            if op is None:
+                continue
+            why = _not_held(op, r.revision, since, seen)
+            if why is None:
                 continue
             eid = await self.ledger.distribution_error(
                 w.plan.element, w.plan.element_type, op, "not_stored", why
@@ -466,3 +481,20 @@ class Delivery:
         await self.ledger.pending(w.plan.element, ops, messages)
         for op, message in zip(ops, messages, strict=True):
             w.settle(op, "pending", message=message, error_type=e.code)
+
+
+def _not_held(op: Operation, revision: int | None, since: int, seen: FeedSince) -> str | None:
+    """Why the element does not hold `op`, answered as done at `revision`,
+    as its change feed since `since` has it (None: it does)."""
+    if revision is None or revision <= since:
+        return (
+            "the element answered the write as done, but not at a revision after "
+            f"the one it was observed at ({since}): its change feed cannot hold it"
+        )
+    why = not_kept(op, seen.at.get(revision))
+    if why is not None:
+        return why
+    last = seen.last.get((op.collection, op.key))
+    if last is not None and last[0] > revision and not_kept(op, last[1]) is not None:
+        return "the element changed the record again after it answered the write as done"
+    return None

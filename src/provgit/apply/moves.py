@@ -115,6 +115,7 @@ async def finish_moves(delivery: Delivery, w: ElementWork, confirmed: Confirmed)
         default=w.plan.observed_revision,
     )
     w.ops = [*w.ops, *going]
+    start = len(w.result.operations)  # the writes before were verified already
     for wave in waves(going):
         await delivery.wave(w, wave)
-    await delivery.verify(w, since)
+    await delivery.verify(w, since, start)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from provgit.apply.work import ElementWork
@@ -174,32 +175,51 @@ async def identical(w: ElementWork, op: Operation) -> int | None:
     return found.revision
 
 
-async def feed_at(
-    driver: Driver, since: int, revisions: set[int]
-) -> dict[int, tuple[str, str, Fields | None]] | None:
-    """The element's change feed at `revisions` (all after `since`): what it
-    says each of those changes was, (collection, key, fields; None for a
-    delete). None when the feed cannot say (too old, element gone, driver
-    error): then the next observation does."""
-    last = max(revisions)
-    out: dict[int, tuple[str, str, Fields | None]] = {}
+# A change the element's feed says it made: (collection, key, fields; None for a delete).
+FeedChange = tuple[str, str, Fields | None]
+# Bounds the kept-write check's feed reads: past this the next observation says.
+MAX_FEED_PAGES = 100
+
+
+@dataclass
+class FeedSince:
+    """What an element's change feed says since a revision: the changes at
+    the revisions asked for, and each record's last change (its revision)."""
+
+    at: dict[int, FeedChange]
+    last: dict[tuple[str, str], tuple[int, FeedChange]]
+
+
+async def feed_at(driver: Driver, since: int, revisions: set[int]) -> FeedSince | None:
+    """The element's change feed from `since` to its end: what it says each
+    change at `revisions` (all after `since`) was, and what it changed last
+    of each record (a write kept, then changed a moment later, is not held).
+    None when the feed cannot say (too old, element gone, driver error):
+    then the next observation does."""
+    found = FeedSince({}, {})
+    last, past = max(revisions), 0
     try:
-        while since < last:
+        while past <= MAX_FEED_PAGES:
             feed = await driver.changes(since)
             for c in feed.changes:
+                change = (c.collection, c.key, None if c.op == "delete" else c.fields)
                 if c.revision in revisions:
-                    out[c.revision] = (c.collection, c.key, None if c.op == "delete" else c.fields)
+                    found.at[c.revision] = change
+                found.last[(c.collection, c.key)] = (c.revision, change)
             if not feed.changes or feed.changes[-1].revision <= since:
                 break
             since = feed.changes[-1].revision
+            if not feed.more and since >= feed.revision:
+                break
+            past += since >= last  # pages past the writes: bounded
     except (FeedTooOldError, ElementError):
         return None
     except Exception:  # a driver bug: the next observation says what is there
         return None
-    return out
+    return found
 
 
-def not_kept(op: Operation, change: tuple[str, str, Fields | None] | None) -> str | None:
+def not_kept(op: Operation, change: FeedChange | None) -> str | None:
     """Why the element does not hold `op`, answered as done, as its feed has it
     at the write's revision (None: it does)."""
     if change is None or change[:2] != (op.collection, op.key):

@@ -76,6 +76,12 @@ def element() -> None:
     help="Changes kept for the feed; older 'since' answers 410 too old.",
 )
 @click.option(
+    "--feed-page",
+    type=click.IntRange(min=1),
+    help="The most changes one change-feed answer holds, whatever limit is asked "
+    "(an element that pages below it; default: the API's maximum).",
+)
+@click.option(
     "--call-load",
     metavar="PROFILE",
     help="Report a live call load: a percent (85) or seconds:percent steps "
@@ -95,6 +101,7 @@ def serve(
     locked: bool,
     admin: bool,
     retention: int,
+    feed_page: int | None,
     call_load: str | None,
 ) -> int:
     """Serve one element from the SQLite file DB until SIGTERM."""
@@ -117,6 +124,8 @@ def serve(
     except (ValueError, OSError, sqlite3.Error) as e:
         click.echo(f"error: cannot open element store {db}: {e}", err=True)
         return exitcodes.INVALID
+    if feed_page is not None:
+        store.feed_page = min(feed_page, store.feed_page)
     store.set_state("offline" if offline else "locked" if locked else "running")
     try:
         store.set_call_load(call_load)

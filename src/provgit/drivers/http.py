@@ -62,6 +62,11 @@ DEFAULT_RETRIES = 2
 BACKOFF = (0.1, 0.3, 1.0)
 
 
+# The most one answer may hold: a page of 5,000 records or a feed page of
+# 10,000 changes is a few MB, so this is far above any honest one.
+MAX_ANSWER_BYTES = 256 * 2**20
+
+
 class _NotSent(Exception):
     """The connection could not be made: the element never saw the request."""
 
@@ -195,7 +200,7 @@ class HttpDriver:
                 async with session.request(
                     method, self._url(path), params=params, headers=headers, data=data
                 ) as response:
-                    raw = await response.read()
+                    raw = await self._read_capped(response)
                     status = response.status
                 self.stats.add(time.perf_counter() - sent, response.headers.get("Server-Timing"))
             except aiohttp.ClientConnectorError as e:
@@ -263,6 +268,26 @@ class HttpDriver:
             raise self._garbled()
         return body
 
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        """The answer's body, refused past MAX_ANSWER_BYTES: an element that
+        streams without end (or claims to) must not take provgit's memory."""
+        if (response.content_length or 0) > MAX_ANSWER_BYTES:
+            raise self._too_big()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(1 << 20):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise self._too_big()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_big(self) -> TransportError:
+        return TransportError(
+            f"element {self.name} answered more than {MAX_ANSWER_BYTES // 2**20} MiB "
+            "to one request: not read further"
+        )
+
     def _garbled(self) -> TransportError:
         # Something answers at that URL, but not the element API v1.
         return TransportError(f"element {self.name} answered something that is not element API v1")
@@ -311,7 +336,11 @@ class HttpDriver:
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         b = await self._get("/changes", {"since": str(since), "limit": str(limit)})
         try:
-            return ChangeFeed([codec.change_from_json(c) for c in b["changes"]], b["revision"])
+            return ChangeFeed(
+                [codec.change_from_json(c) for c in b["changes"]],
+                b["revision"],
+                b.get("more") is True,
+            )
         except (KeyError, TypeError):
             raise self._garbled() from None
 

@@ -325,7 +325,10 @@ async def changes_since(
                 )
             )
         revision = feed.revision
-        if len(feed.changes) < FEED_PAGE:
+        # A short page is the end only when the element says so: one that
+        # pages below FEED_PAGE has more due (it was read as all, and what
+        # changed past its first page went unseen for a run).
+        if len(feed.changes) < FEED_PAGE and not feed.more:
             return latest, revision
     raise FeedTooOldError(f"element {name}: too many changes to follow, resync")
 

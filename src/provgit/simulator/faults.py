@@ -24,7 +24,7 @@ MAX_LATE = 0.005
 _NUMBERS = ("latency_ms", "jitter_ms", "error_rate")
 _FLAGS = ("offline", "locked", "token_revoked")
 KNOWN = (*_NUMBERS, *_FLAGS, "refuse", "call_load", "lie", "refuse_reason")
-LIES = ("drop", "alter")
+LIES = ("drop", "alter", "revert", "one", "stale")
 
 
 @dataclass
@@ -55,7 +55,7 @@ class FaultChange:
     token_revoked: bool | None = None
     # A call-load profile starting now ("" for none), or None: leave it.
     call_load: str | None = None
-    # "drop", "alter", "" (tell the truth again), or None: leave it.
+    # One of LIES, "" (tell the truth again), or None: leave it.
     lie: str | None = None
     # The reason given for the refusals `refuse` forces (any text: a hostile
     # element's), or None: leave it.

@@ -343,7 +343,7 @@ async def _changes(request: web.Request) -> web.Response:
         {
             "changes": [codec.change_to_json(c) for c in feed.changes],
             "revision": feed.revision,
-            "more": len(feed.changes) >= limit,
+            "more": feed.more,
         }
     )
 

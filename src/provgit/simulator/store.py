@@ -17,6 +17,7 @@ Tables:
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -89,7 +90,9 @@ class ElementStore:
         self.retention = max(1, retention)
         self.forced_refusals: set[tuple[str, str]] = set()  # fault: (collection, key) refused
         self.refusal_reason = "The element refused this record (injected fault)"
-        self.lie: str | None = None  # fault: writes answered as done, "drop"ped or "alter"ed
+        # The most changes a feed answer holds (`element serve --feed-page`).
+        self.feed_page = MAX_FEED_PAGE
+        self.lie: str | None = None  # fault: writes answered as done, not kept as sent (LIES)
         # The store holds PINs as the element does: owner-only, WAL and SHM too.
         private_sqlite(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -269,7 +272,7 @@ class ElementStore:
         change returned, so asking again since it continues where this stopped.
         """
         self._check_readable()
-        limit = max(1, min(limit, MAX_FEED_PAGE))
+        limit = max(1, min(limit, self.feed_page))
         self._db.execute("BEGIN")
         try:
             revision = self.revision
@@ -300,7 +303,7 @@ class ElementStore:
             Change(r[0], r[1], r[2], r[3], None if r[4] is None else codec.loads(r[4]), r[5])
             for r in rows
         ]
-        return ChangeFeed(changes, changes[-1].revision if more else revision)
+        return ChangeFeed(changes, changes[-1].revision if more else revision, more)
 
     # ---- writes ----------------------------------------------------------
 
@@ -371,14 +374,25 @@ class ElementStore:
                 refused = WriteResult(ok=False, error=FencedError(stale))
                 results, ops = [(refused, None)] * len(ops), ()
             batch = self._batch(ops, force)
+            lie = None if force else self.lie
             for i, op in enumerate(ops):
                 try:
-                    if self.lie == "drop" and not force:  # answered as done, not kept
+                    if lie in ("drop", "stale") or (lie == "one" and i < len(ops) - 1):
+                        # Answered as done, not kept, at a revision of its own
+                        # ("drop"), at the one the batch's last op gets, the
+                        # one op it keeps ("one"), or at the element's
+                        # revision before the write ("stale").
                         text = None if op.op == "delete" else _dumps(op.fields)
-                    else:
-                        text = batch.apply(i, op, revision + 1)
+                        if lie == "drop":
+                            revision += 1
+                        answered = revision + 1 if lie == "one" else revision
+                        results.append((WriteResult(ok=True, revision=answered), text))
+                        continue
+                    text = batch.apply(i, op, revision + 1)
                     revision += 1
                     results.append((WriteResult(ok=True, revision=revision), text))
+                    if lie == "revert" and op.op == "put":
+                        revision = _change_again(batch, i, op, revision)
                 except (RefusedError, ConflictError, NotFoundError) as e:
                     results.append((WriteResult(ok=False, error=e), None))
             if revision == int(meta["revision"]):
@@ -433,3 +447,15 @@ class ElementStore:
         refusal = rules.check_collection(self.element_type, collection)
         if refusal is not None:
             raise RefusedError(refusal.reason, [refusal])
+
+
+def _change_again(batch: BatchWriter, i: int, op: WriteOp, revision: int) -> int:
+    """The "revert" lie: the put just kept at `revision` changed by the element
+    a moment later (its first text field, as "alter" does), a feed entry of
+    its own at the next revision. The new revision."""
+    batch.alter = True
+    try:
+        batch.apply(i, dataclasses.replace(op, if_revision=revision), revision + 1)
+    finally:
+        batch.alter = False
+    return revision + 1

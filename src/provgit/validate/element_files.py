@@ -1,4 +1,5 @@
-"""Each embedded element has a file of its own, apart from provgit's files.
+"""Each embedded element has a file of its own, apart from provgit's files;
+every element has cache files of its own.
 
 `connection.path` is relative to the state directory, which also holds the
 journal, the signing key, caches and memos: an element's store opened on one
@@ -20,10 +21,14 @@ from provgit.model.state import DesiredState
 # cache, memo, observe, locks, reports, watch --repo, import).
 _OWN = {"journal.sqlite", "secret.key", "cache", "memo", "observed", "locks", "status"}
 _OWN |= {"repo.git", "import"}
+# The observation cache keeps `<element>.marshal` and beside it
+# `<element>.<side>.marshal` (observe/cache.py): element `x.writes`'s file
+# would be element x's landed writes.
+_CACHE_SIDES = ("writes", "revision", "fullread", "missed", "down")
 
 
 def check_element_files(state: DesiredState) -> list[Finding]:
-    out: list[Finding] = []
+    out = _cache_twins(state)
     owners: dict[PurePosixPath, str] = {}
     given: list[tuple[str, PurePosixPath]] = []
     for name, element in state.elements.items():
@@ -62,6 +67,26 @@ def check_element_files(state: DesiredState) -> list[Finding]:
                     kind="elements",
                     key=name,
                     hint=f"give the element a file of its own, e.g. path: elements/{name}.sqlite",
+                )
+            )
+    return out
+
+
+def _cache_twins(state: DesiredState) -> list[Finding]:
+    """Elements named `x.writes` (`.revision`, ...) beside an element `x`."""
+    out: list[Finding] = []
+    for name in state.elements:
+        base, _, side = name.rpartition(".")
+        if side in _CACHE_SIDES and base in state.elements:
+            origin = state.origins.get(("elements", name), Pointer("", ()))
+            out.append(
+                Finding(
+                    Pointer(origin.file, (*origin.path, "name")),
+                    f"element name {name!r} is that of a file provgit keeps beside element "
+                    f"{base!r}'s (its cached {side}): each would overwrite the other",
+                    kind="elements",
+                    key=name,
+                    hint=f"rename the element, e.g. {base}-{side}",
                 )
             )
     return out

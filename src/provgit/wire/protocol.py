@@ -81,6 +81,9 @@ class Change:
 class ChangeFeed:
     changes: list[Change]
     revision: int  # element revision at the time of reading
+    # More changes are due: ask again since `revision` (an element may page
+    # below the limit asked for; the feed's revision is then its last change).
+    more: bool = False
 
 
 @dataclass(frozen=True)
