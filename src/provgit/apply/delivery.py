@@ -30,7 +30,7 @@ from provgit.apply.transport import (
     Transport,
     feed_at,
     identical,
-    not_kept,
+    not_held,
     write_op,
 )
 from provgit.apply.waves import waves
@@ -442,7 +442,8 @@ class Delivery:
             for i in landed
             if (rev := w.result.operations[i].revision) is not None and rev > since
         }
-        seen = await feed_at(w.driver, since, after) if after else FeedSince({}, {})
+        written = {op.collection for op in w.ops}
+        seen = await feed_at(w.driver, since, after, written) if after else FeedSince({}, {})
         if seen is None:
             return
         ops = {(op.collection, op.key): op for op in w.ops}
@@ -451,7 +452,7 @@ class Delivery:
             op = ops.get((r.collection, r.key))
             if op is None:
                 continue
-            why = _not_held(op, r.revision, since, seen)
+            why = not_held(op, r.revision, since, seen)
             if why is None:
                 continue
             eid = await self.ledger.distribution_error(
@@ -481,20 +482,3 @@ class Delivery:
         await self.ledger.pending(w.plan.element, ops, messages)
         for op, message in zip(ops, messages, strict=True):
             w.settle(op, "pending", message=message, error_type=e.code)
-
-
-def _not_held(op: Operation, revision: int | None, since: int, seen: FeedSince) -> str | None:
-    """Why the element does not hold `op`, answered as done at `revision`,
-    as its change feed since `since` has it (None: it does)."""
-    if revision is None or revision <= since:
-        return (
-            "the element answered the write as done, but not at a revision after "
-            f"the one it was observed at ({since}): its change feed cannot hold it"
-        )
-    why = not_kept(op, seen.at.get(revision))
-    if why is not None:
-        return why
-    last = seen.last.get((op.collection, op.key))
-    if last is not None and last[0] > revision and not_kept(op, last[1]) is not None:
-        return "the element changed the record again after it answered the write as done"
-    return None

@@ -188,14 +188,21 @@ class FeedSince:
 
     at: dict[int, FeedChange]
     last: dict[tuple[str, str], tuple[int, FeedChange]]
+    # What the written collections hold now, read in full: the answer when
+    # the feed no longer reaches back to the writes (None: the feed did).
+    now: dict[tuple[str, str], Fields] | None = None
 
 
-async def feed_at(driver: Driver, since: int, revisions: set[int]) -> FeedSince | None:
+async def feed_at(
+    driver: Driver, since: int, revisions: set[int], collections: set[str]
+) -> FeedSince | None:
     """The element's change feed from `since` to its end: what it says each
     change at `revisions` (all after `since`) was, and what it changed last
     of each record (a write kept, then changed a moment later, is not held).
-    None when the feed cannot say (too old, element gone, driver error):
-    then the next observation does."""
+    A feed that no longer reaches back to `since` (a rollout of more writes
+    than the element keeps changes of): `collections` read in full instead,
+    or the writes would count as kept unseen. None when the element cannot
+    say (gone, driver error): then the next observation does."""
     found = FeedSince({}, {})
     last, past = max(revisions), 0
     try:
@@ -212,11 +219,50 @@ async def feed_at(driver: Driver, since: int, revisions: set[int]) -> FeedSince 
             if not feed.more and since >= feed.revision:
                 break
             past += since >= last  # pages past the writes: bounded
-    except (FeedTooOldError, ElementError):
+    except FeedTooOldError:
+        return await _held_now(driver, collections)
+    except ElementError:
         return None
     except Exception:  # a driver bug: the next observation says what is there
         return None
     return found
+
+
+async def _held_now(driver: Driver, collections: set[str]) -> FeedSince | None:
+    now: dict[tuple[str, str], Fields] = {}
+    try:
+        for collection in sorted(collections):
+            cursor: str | None = None
+            while True:
+                page = await driver.list_records(collection, cursor)
+                now.update(((r.collection, r.key), r.fields) for r in page.records)
+                if not (cursor := page.next_cursor):
+                    break
+    except Exception:  # the element went away meanwhile: the next observation says
+        return None
+    return FeedSince({}, {}, now)
+
+
+def not_held(op: Operation, revision: int | None, since: int, seen: FeedSince) -> str | None:
+    """Why the element does not hold `op`, answered as done at `revision`,
+    as its change feed since `since` (or its records now) has it (None: it does)."""
+    if revision is None or revision <= since:
+        return (
+            "the element answered the write as done, but not at a revision after "
+            f"the one it was observed at ({since}): its change feed cannot hold it"
+        )
+    if seen.now is not None:
+        key = (op.collection, op.key)
+        if key not in seen.now:
+            return None if op.action == "delete" else "the element does not hold the record"
+        return not_kept(op, (*key, seen.now[key]))
+    why = not_kept(op, seen.at.get(revision))
+    if why is not None:
+        return why
+    last = seen.last.get((op.collection, op.key))
+    if last is not None and last[0] > revision and not_kept(op, last[1]) is not None:
+        return "the element changed the record again after it answered the write as done"
+    return None
 
 
 def not_kept(op: Operation, change: FeedChange | None) -> str | None:
