@@ -39,11 +39,11 @@ from provgit.api.fleet import FleetNetwork
 from provgit.api.watching import SecretUnavailable, resolve
 from provgit.watch.logs import Log
 from provgit.watch.webhook import (
-    BODY_SECONDS,
     GITHUB_RUN_EVENTS,
     GITLAB_RUN_EVENTS,
     Verdict,
     bearer_ok,
+    read_body,
     same,
 )
 
@@ -283,17 +283,6 @@ def _proves(request: web.Request, body: bytes, gitlab: bool, secret: str) -> boo
 
 
 async def _read(request: web.Request) -> bytes | Verdict:
-    if (request.content_length or 0) > MAX_BODY:
-        return Verdict(413, {"error": f"the body is over {MAX_BODY} bytes"})
     chunks: list[bytes] = []
-    read = 0
-    try:
-        async with asyncio.timeout(BODY_SECONDS):
-            async for chunk in request.content.iter_chunked(1 << 16):
-                read += len(chunk)
-                if read > MAX_BODY:
-                    return Verdict(413, {"error": f"the body is over {MAX_BODY} bytes"})
-                chunks.append(chunk)
-    except TimeoutError:
-        return Verdict(408, {"error": f"the body took over {BODY_SECONDS:g} s to arrive"})
-    return b"".join(chunks)
+    refused = await read_body(request, chunks.append, MAX_BODY)
+    return refused if refused is not None else b"".join(chunks)

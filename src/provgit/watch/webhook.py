@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,21 +59,30 @@ def _denied(message: str) -> Verdict:
     return Verdict(401, {"error": message})
 
 
-async def _body_digest(request: web.Request, secret: str) -> str | Verdict:
-    if (request.content_length or 0) > MAX_BODY:
-        return Verdict(413, {"error": f"the body is over {MAX_BODY} bytes"})
-    mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+async def read_body(
+    request: web.Request, take: Callable[[bytes], object], most: int = MAX_BODY
+) -> Verdict | None:
+    """Stream the body into `take`, at most `most` bytes within BODY_SECONDS
+    (a slow or endless sender is cut off); the refusal, or None once read."""
+    if (request.content_length or 0) > most:
+        return Verdict(413, {"error": f"the body is over {most} bytes"})
     read = 0
     try:
         async with asyncio.timeout(BODY_SECONDS):
             async for chunk in request.content.iter_chunked(1 << 16):
                 read += len(chunk)
-                if read > MAX_BODY:
-                    return Verdict(413, {"error": f"the body is over {MAX_BODY} bytes"})
-                mac.update(chunk)
+                if read > most:
+                    return Verdict(413, {"error": f"the body is over {most} bytes"})
+                take(chunk)
     except TimeoutError:
         return Verdict(408, {"error": f"the body took over {BODY_SECONDS:g} s to arrive"})
-    return "sha256=" + mac.hexdigest()
+    return None
+
+
+async def _body_digest(request: web.Request, secret: str) -> str | Verdict:
+    mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+    refused = await read_body(request, mac.update)
+    return refused if refused is not None else "sha256=" + mac.hexdigest()
 
 
 async def _github(request: web.Request, secret: str) -> Verdict:
