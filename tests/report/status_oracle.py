@@ -10,6 +10,7 @@ processes; only how an element is read differs.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,10 @@ from provgit.api.network import desired_target
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.store import TargetStore
 from provgit.journal.db import Journal
+from provgit.journal.rows import PendingUpdate
 from provgit.observe import own_fields
 from provgit.plan.compute import field_changes
+from provgit.plan.moves import MOVE_PENDING
 from provgit.projection.project import Target
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE
 from provgit.report import derive as dv
@@ -151,8 +154,9 @@ def queued_and_refused(
     refusal. `held`: elements where a record changed out of band was left in
     place (drift report mode): what depends on it stays queued."""
     with Journal.open(sdir) as j:
-        pending = {(p.element, p.collection, p.key) for p in j.pending()}
+        rows = j.pending()
         errors = {(e.element, e.collection, e.key) for e in j.distribution_errors()}
+    pending = {(p.element, p.collection, p.key) for p in rows}
     assert doc["counts"]["pending_updates"] == len(pending) == len(doc["pending_updates"])
     assert doc["counts"]["distribution_errors"] == len(errors) == len(doc["distribution_errors"])
     assert {(p["element"], p["collection"], p["key"]) for p in doc["pending_updates"]} == pending
@@ -178,7 +182,36 @@ def queued_and_refused(
     # Every write a locked element did not take is queued (or refused);
     # nothing is queued for an element that took everything.
     assert truth.unwritable <= pending | errors, (truth.unwritable, pending)
-    assert all(p[0] in truth.down | held for p in pending), (pending, truth.down)
+    moving = _held_moves(rows, truth.down, errors)
+    assert all(p[0] in truth.down | held or p in moving for p in pending), (pending, truth.down)
+
+
+_HELD_UNTIL = re.compile(r"delete of (\S+)/(\S+) held until (.+) has it")
+_WAITS_FOR = re.compile(r"waits for the delete of (\S+)/(\S+)$")
+
+
+def _held_moves(rows: list[PendingUpdate], down: set[str], errors: set[Ref3]) -> set[Ref3]:
+    """Make before break: the pending updates an element that took every
+    write may keep. A record moving to an element that did not take it (down,
+    or its create refused) keeps its old copy (its delete held until the new
+    element has it), and the writes ordered after that delete wait for it."""
+    held: set[Ref3] = set()
+    for p in rows:
+        m = _HELD_UNTIL.search(p.last_error) if p.last_error.startswith(MOVE_PENDING) else None
+        if m is None:
+            continue
+        ref = (m.group(1), m.group(2))
+        to = m.group(3).split(", ")
+        if all(e in down or (e, *ref) in errors for e in to):
+            held.add((p.element, *ref))
+    waiting = {
+        (p.element, p.collection, p.key)
+        for p in rows
+        if p.last_error.startswith(MOVE_PENDING)
+        and (m := _WAITS_FOR.search(p.last_error))
+        and (p.element, m.group(1), m.group(2)) in held
+    }
+    return held | waiting
 
 
 def paths_agree(sdir: Path) -> None:
