@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from rich.console import Console
 
 from provgit.model.settings import Settings
@@ -76,3 +77,13 @@ def test_the_plan_says_the_delete_waits_for_the_create() -> None:
     md = plan_markdown.render(plan)
     row = next(x for x in md.splitlines() if "users/alice" in x and "delete" in x)
     assert "waits for the create on cs2" in row
+
+
+def test_a_signed_plan_whose_move_mark_was_removed_is_refused() -> None:
+    # Without its mark the old host's delete would go out at once: the user
+    # without a phone until the new host has it.
+    doc = json.loads(signing.signed_text(_moved(), KEY))
+    cs1 = next(e for e in doc["elements"] if e["element"] == "cs1")
+    del cs1["moves"]
+    with pytest.raises(signing.PlanSignatureError):
+        signing.verify(json.dumps(doc), KEY)
