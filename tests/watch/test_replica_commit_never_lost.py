@@ -82,8 +82,10 @@ def _in_process_replica(c: Cluster, log: io.StringIO) -> Watcher:
 
 
 def _after_loading(leader: Watcher, then: Callable[[Replica], None]) -> list[str]:
-    """From now on, `then(replica)` right after each commit the watcher
-    loads (nothing of its runs in between); the commits it did that for."""
+    """`then(replica)` right after the next commit the watcher loads (nothing
+    of its runs in between), once: the commit it did that for. Once, not at
+    every load: a lease lapsed at every load is never renewed in time to
+    publish, and the leader swings between its commit and the published one."""
     assert leader.replica is not None
     replica, tracker = leader.replica, leader.config
     consider = tracker._consider
@@ -91,7 +93,7 @@ def _after_loading(leader: Watcher, then: Callable[[Replica], None]) -> list[str
 
     async def consider_then(source: ConfigSource, label: str, journal: Journal) -> bool:
         valid = await consider(source, label, journal)
-        if valid and source.commit:
+        if valid and source.commit and not loaded:
             then(replica)
             loaded.append(source.commit)
         return valid
