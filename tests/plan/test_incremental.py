@@ -257,6 +257,23 @@ def test_a_template_change_reaches_only_its_users_and_roles(tmp_path: Path) -> N
     assert cos == {"classes_of_service": {"1"}}
 
 
+def test_the_index_from_user_edges_is_the_index_from_the_user_models(tmp_path: Path) -> None:
+    """The shared path builds its index from each user's (key, template, role,
+    host) without the models: the same tables."""
+    rng = random.Random(8)
+    users = [_user(i, rng) for i in range(40)]
+    for i, u in enumerate(users):
+        u["role"] = ["Lead", "Agent"][i % 2]
+        if i % 3 == 0:
+            u["template"] = rng.choice(["Basic", "Pair"])
+    state = _shared_state(tmp_path / "a", users, {})
+    edges = [(k, u.template, u.role, u.host) for k, u in state.of("users").items()]
+    from_edges = DependencyIndex.of_edges(edges, state.of("roles"))
+    from_models = DependencyIndex.of(state)
+    assert vars(from_edges) == vars(from_models)
+    assert from_edges.untemplated_users_of_role and from_edges.users_of_template
+
+
 def test_reproject_declines_changes_whose_reach_is_unbounded(tmp_path: Path) -> None:
     rng = random.Random(1)
     users = [_user(i, rng) for i in range(3)]

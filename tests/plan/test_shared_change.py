@@ -16,6 +16,7 @@ import json
 import random
 import shutil
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,14 @@ from provgit.api.planning_shared import plan_shared_change, plan_shared_light
 from provgit.drivers.base import ElementError, WriteOp
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.store import TargetStore
+from provgit.observe import ObservationCache
 from provgit.plan import Plan, PlanOptions
 from provgit.projection import project
 from provgit.secrets import with_values
 from provgit.simulator.store import ElementStore
 from provgit.source import read_directory
 from provgit.validate import validate_source
+from provgit.wire.protocol import StoredRecord
 
 HERE = Path(__file__).parent
 _yaml = YAML(typ="safe", pure=True)
@@ -390,3 +393,56 @@ def test_a_shared_plan_stopped_after_writing_the_owners_plans_in_full_next_and_e
     changed = _shared(root, state, light=True)
     assert changed is not None
     assert _comparable(changed.plan) == _comparable(full.plan)
+
+
+def test_shared_plan_equals_full_plan_when_an_edit_reaches_few_of_many_cached_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 users, four of them on a rarely used template: an edit of it
+    reaches a handful of MiCollab's users, which the observation cache gives
+    by reading each where it lies; an edit of a common one, most of them
+    (the whole collection decoded). Either way the plan is the full plan's,
+    with some of the last plan applied and the elements edited out of band."""
+    monkeypatch.setenv("SHARED_PIN", "1234")
+    rng = random.Random(16)
+    root, state = tmp_path / "config", tmp_path / "state"
+    net = _network()
+    soft = {"label": "Soft", "device_type": "MiCollab", "primary": True}
+    rare = {**net["templates"][1], "name": "Rare", "phones": [soft]}
+    net["templates"].append(rare)
+    net["users"] = [_user(i, rng) for i in range(200)]
+    for user in rng.sample(net["users"], 4):
+        user["template"] = "Rare"
+    _write(root, net)
+    asked: list[int] = []
+    fields_of = ObservationCache.fields_of
+
+    def counting(
+        cache: ObservationCache, element: str, refs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredRecord | None] | None:
+        refs = list(refs)
+        if element == "mcl":
+            asked.append(sum(1 for c, _ in refs if c == "users"))
+        return fields_of(cache, element, refs)
+
+    monkeypatch.setattr(ObservationCache, "fields_of", counting)
+    run = _plan(root, state)
+    for step in range(8):
+        if step % 3 == 2:
+            _apply_some(run, root, state, rng)
+        elif step % 3 == 1:
+            _out_of_band(state, rng)
+        t = rare if step % 2 == 0 else rng.choice(net["templates"][:2])
+        t["phones"][-1]["label"] = f"Edit {step}"
+        _write(root, net)
+        full = _full(root, state, monkeypatch)
+        changed = _shared(root, state, light=step % 2 == 0)
+        assert changed is not None, f"step {step} took the full path"
+        assert _comparable(changed.plan) == _comparable(full.plan), f"step {step}"
+        _stored_is_the_projection(root, state)
+        run = full
+    # Both ways of reading the cache were taken: a few of 200, and most of them.
+    raw = ObservationCache(state).raw("mcl")
+    assert raw is not None
+    held = len(raw[1]["users"])
+    assert 0 < min(n for n in asked if n) * 16 < held < max(asked) * 2, (asked, held)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from provgit.drivers.base import (
 from provgit.drivers.embedded import EmbeddedDriver
 from provgit.drivers.http import HttpDriver
 from provgit.observe import Observation, ObservationCache, observe
+from provgit.observe.cache import _header
 from provgit.simulator.store import ElementStore
+from provgit.wire.protocol import StoredRecord
 
 from .conftest import TOKEN, Simulator, free_port_closed
 
@@ -279,7 +282,6 @@ def test_cached_records_of_one_collection_are_read_without_the_others(tmp_path: 
     one collection: it gets what a full load gives of them, and the other
     collections (100,000 users) are not decoded, so a damaged one does not
     stand in its way while a full load refuses the file."""
-    import marshal
 
     from provgit.wire.protocol import StoredRecord
 
@@ -301,9 +303,89 @@ def test_cached_records_of_one_collection_are_read_without_the_others(tmp_path: 
         ("users", "u7"): records["users"]["u7"],
         ("roles", "r"): None,
     }
+    # The users' sections damaged (the tail of the file): a full load
+    # refuses the file, the COS record still reads, the users do not.
     path = tmp_path / "observed" / "cs1.marshal"
-    doc = marshal.loads(path.read_bytes())
-    path.write_bytes(marshal.dumps({**doc, "records": {**doc["records"], "users": b"\xff"}}))
+    with open(path, "rb") as f:
+        head, base = _header(f, "cs1")
+    users_at = base + head["collections"]["users"][0]
+    data = path.read_bytes()
+    path.write_bytes(data[:users_at] + b"\xff" * (len(data) - users_at))
     assert cache.load("cs1") is None
     assert cache.fields_of("cs1", [("cos", "1")]) == {("cos", "1"): records["cos"]["1"]}
     assert cache.fields_of("cs1", [("users", "u7")]) is None
+
+
+def _users(n: int, start: int = 0) -> dict[str, StoredRecord]:
+    return {
+        f"u{i}": StoredRecord(
+            "users", f"u{i}", {"login_id": f"u{i}", "services": [{"dn": str(i)}]}, 100 + i
+        )
+        for i in range(start, start + n)
+    }
+
+
+def test_a_few_cached_records_read_alone_equal_what_a_full_load_gives(tmp_path: Path) -> None:
+    """A template edit reaches a fraction of the users: those are decoded
+    from their own bytes; asked for most of a collection, the whole blob is
+    decoded instead. Both give exactly the full load's records, absent keys
+    as None, whatever the order asked."""
+    import random
+
+    records = {"users": _users(400), "cos": {"1": StoredRecord("cos", "1", {"n": 1}, 3)}}
+    cache = ObservationCache(tmp_path)
+    cache.save(Observation("cs1", "running", 900, records))
+    full = cache.load("cs1")
+    assert full is not None and full.records == records and full.revision == 900
+    raw = cache.raw("cs1")
+    assert raw is not None and raw[0] == 900
+    assert raw[1]["users"]["u5"] == ({"login_id": "u5", "services": [{"dn": "5"}]}, 105)
+    rng = random.Random(16)
+    for share in (1, 24, 26, 199, 201, 400):  # either side of 1/16 and of half
+        keys = [*rng.sample(sorted(records["users"]), share), "nobody"]
+        got = cache.fields_of("cs1", [("users", k) for k in keys])
+        assert got == {("users", k): records["users"].get(k) for k in keys}
+
+
+def test_a_cache_file_of_the_previous_format_reads_as_absent_never_misread(
+    tmp_path: Path,
+) -> None:
+    """Format 3 (one marshal dict, each collection a blob) with its stamp, as
+    the previous release wrote them: not vouched for, not loaded, no records
+    read from it, so the element is read in full; the next save rewrites it."""
+    import marshal
+
+    records = {"users": _users(3)}
+    old = {
+        "format": 3,
+        "element": "cs1",
+        "state": "running",
+        "revision": 7,
+        "digest": None,
+        "records": {
+            "users": marshal.dumps({k: (r.fields, r.revision) for k, r in records["users"].items()})
+        },
+    }
+    observed = tmp_path / "observed"
+    observed.mkdir()
+    (observed / "cs1.marshal").write_bytes(marshal.dumps(old))
+    st = os.stat(observed / "cs1.marshal")
+    stamp = (3, 7, (st.st_ino, st.st_size, st.st_mtime_ns), None)
+    (observed / "cs1.revision.marshal").write_bytes(marshal.dumps(stamp))
+    cache = ObservationCache(tmp_path)
+    assert cache.revision("cs1") is None
+    assert cache.load("cs1") is None and cache.raw("cs1") is None
+    assert cache.fields_of("cs1", [("users", "u1")]) is None
+    cache.save(Observation("cs1", "running", 8, records))
+    assert cache.revision("cs1") == 8
+    assert cache.fields_of("cs1", [("users", "u1")]) == {("users", "u1"): records["users"]["u1"]}
+
+
+def test_another_elements_cache_file_is_not_read_as_this_ones(tmp_path: Path) -> None:
+    cache = ObservationCache(tmp_path)
+    cache.save(Observation("cs1", "running", 5, {"users": _users(2)}))
+    cache.save(Observation("cs2", "running", 6, {"users": _users(2, start=10)}))
+    observed = tmp_path / "observed"
+    (observed / "cs2.marshal").write_bytes((observed / "cs1.marshal").read_bytes())
+    assert cache.load("cs2") is None and cache.raw("cs2") is None
+    assert cache.fields_of("cs2", [("users", "u0")]) is None

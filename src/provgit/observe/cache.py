@@ -3,16 +3,19 @@ when it was last read in full and what a full read found the feed missed."""
 
 from __future__ import annotations
 
+import array
 import contextlib
 import marshal
 import os
 import re
+import struct
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from provgit.fsutil import atomic_write
+from provgit.fsutil import atomic_write, atomic_write_pieces
 from provgit.observe import Observation, ObservedRecords, Write, with_writes
 from provgit.records import Fields
 from provgit.wire.protocol import StoredRecord
@@ -30,12 +33,19 @@ class ObservationCache:
     the whole observation for a one-user change would cost more than the
     change. Writing the observation again drops them (it holds them by then).
 
-    Each collection is its own marshal blob inside the file (format 3): a plan
-    after a role or COS edit reads that collection's records, not the 100,000
-    users beside them.
+    Format 4: a fixed prefix (magic, format, header length), a marshal header
+    (element, state, revision, digest, and where each collection's sections
+    are), then per collection three sections: the whole collection as one
+    marshal blob (a full read decodes it in one call, sharing repeated
+    strings), its keys with the offset of each record, and each record's own
+    marshal bytes. A plan after a template edit asks for the ~28 % of the
+    100,000 users it reaches: those are decoded alone (0.43 against 0.81 CPU s
+    for the whole blob, and only they are held); a role or COS edit reads its
+    collection's sections, never the users'. An older format's file is not
+    this one's magic: it reads as absent, so the element is read in full.
     """
 
-    FORMAT = 3
+    FORMAT = 4
 
     def __init__(self, state_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(state_dir) / "observed"
@@ -137,26 +147,25 @@ class ObservationCache:
     def load(self, element: str) -> Observation | None:
         """The cached observation, or None if absent or unreadable (then read fully)."""
         try:
-            doc = marshal.loads(self._path(element).read_bytes())
-            if doc["format"] != self.FORMAT or doc["element"] != element:
-                return None
-            records: ObservedRecords = {
-                coll: {
-                    key: StoredRecord(coll, key, f, rev)
-                    for key, (f, rev) in marshal.loads(blob).items()
+            with open(self._path(element), "rb") as f:
+                head, base = _header(f, element)
+                records: ObservedRecords = {
+                    coll: {
+                        key: StoredRecord(coll, key, fields, rev)
+                        for key, (fields, rev) in _whole(f, base, where).items()
+                    }
+                    for coll, where in head["collections"].items()
                 }
-                for coll, blob in doc["records"].items()
-            }
             found = Observation(
                 element,
-                doc["state"],
-                doc["revision"],
+                head["state"],
+                head["revision"],
                 records,
                 full_read_at=self.full_read_at(element),
                 missed=self.missed(element),
-                digest=doc.get("digest"),
+                digest=head["digest"],
             )
-        except (OSError, EOFError, ValueError, TypeError, KeyError):
+        except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
             return None
         return with_writes(found, self._writes(element))
 
@@ -164,36 +173,37 @@ class ObservationCache:
         self, element: str, refs: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], StoredRecord | None] | None:
         """Just these records of the cached observation (None: absent or
-        unreadable): what `load` gives of them, without building the other
-        300,000. Only for a cache `revision` vouches for (no writes beside it)."""
+        unreadable): what `load` gives of them, decoding only them (or their
+        whole collection when they are most of it: one call is cheaper per
+        record). Only for a cache `revision` vouches for (no writes beside it)."""
+        asked: dict[str, list[str]] = {}
+        for coll, key in refs:
+            asked.setdefault(coll, []).append(key)
+        out: dict[tuple[str, str], StoredRecord | None] = {}
         try:
-            doc = marshal.loads(self._path(element).read_bytes())
-            if doc["format"] != self.FORMAT or doc["element"] != element:
-                return None
-            blobs = doc["records"]
-            records: dict[str, dict[str, Any]] = {}  # only the collections asked for
-            out: dict[tuple[str, str], StoredRecord | None] = {}
-            for coll, key in refs:
-                recs = records.get(coll)
-                if recs is None:
-                    blob = blobs.get(coll)
-                    recs = records[coll] = {} if blob is None else marshal.loads(blob)
-                found = recs.get(key)
-                out[(coll, key)] = None if found is None else StoredRecord(coll, key, *found)
+            with open(self._path(element), "rb") as f:
+                head, base = _header(f, element)
+                for coll, keys in asked.items():
+                    where = head["collections"].get(coll)
+                    found = {} if where is None else _records(f, base, where, keys)
+                    for key in keys:
+                        got = found.get(key)
+                        out[(coll, key)] = None if got is None else StoredRecord(coll, key, *got)
             return out
-        except (OSError, EOFError, ValueError, TypeError, KeyError):
+        except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
             return None
 
     def raw(self, element: str) -> tuple[int, dict[str, dict[str, tuple[Fields, int]]]] | None:
         """The cached revision and records as plain tuples, no record objects
         (None: absent or unreadable)."""
         try:
-            doc = marshal.loads(self._path(element).read_bytes())
-            if doc["format"] != self.FORMAT or doc["element"] != element:
-                return None
-            records = {coll: marshal.loads(blob) for coll, blob in doc["records"].items()}
-            return int(doc["revision"]), records
-        except (OSError, EOFError, ValueError, TypeError, KeyError):
+            with open(self._path(element), "rb") as f:
+                head, base = _header(f, element)
+                records = {
+                    coll: _whole(f, base, where) for coll, where in head["collections"].items()
+                }
+            return int(head["revision"]), records
+        except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
             return None
 
     def _writes(self, element: str) -> list[Write]:
@@ -264,18 +274,28 @@ class ObservationCache:
         atomic_write(self._writes_path(element), data)
 
     def _write(self, observation: Observation) -> None:
-        doc = {
-            "format": self.FORMAT,
-            "element": observation.element,
-            "state": observation.state,
-            "revision": observation.revision,
-            "digest": observation.digest,
-            "records": {
-                coll: marshal.dumps({key: (r.fields, r.revision) for key, r in recs.items()})
-                for coll, recs in observation.records.items()
-            },
-        }
-        atomic_write(self._path(observation.element), marshal.dumps(doc))
+        sections: list[bytes] = []
+        at = 0
+        collections: dict[str, tuple[int, ...]] = {}
+        for coll, recs in observation.records.items():
+            where: list[int] = []
+            for blob in _sections(recs):
+                where += [at, len(blob)]
+                sections.append(blob)
+                at += len(blob)
+            collections[coll] = tuple(where)
+        head = marshal.dumps(
+            {
+                "element": observation.element,
+                "state": observation.state,
+                "revision": observation.revision,
+                "digest": observation.digest,
+                "byteorder": sys.byteorder,
+                "collections": collections,
+            }
+        )
+        prefix = _PREFIX.pack(_MAGIC, self.FORMAT, len(head))
+        atomic_write_pieces(self._path(observation.element), [prefix, head, *sections])
         # Read after those writes landed: the observation holds them now.
         self._writes_path(observation.element).unlink(missing_ok=True)
         self._stamp(observation.element, observation.revision, observation.digest)
@@ -287,3 +307,79 @@ class ObservationCache:
     ) -> None:
         for name, observation in observations.items():
             self.save(observation, (previous or {}).get(name))
+
+
+_MAGIC = b"PGOBSV"
+_PREFIX = struct.Struct("<6sHQ")  # magic, format, header length
+
+
+def _header(f: IO[bytes], element: str) -> tuple[dict[str, Any], int]:
+    """The file's header and where its sections start; ValueError for a file
+    of another format or element (an older format is rebuilt by a full read,
+    never misread)."""
+    prefix = f.read(_PREFIX.size)
+    if len(prefix) != _PREFIX.size:
+        raise ValueError("truncated")
+    magic, fmt, size = _PREFIX.unpack(prefix)
+    if magic != _MAGIC or fmt != ObservationCache.FORMAT:
+        raise ValueError("another format")
+    head = marshal.loads(_exactly(f, size))
+    if head["element"] != element or head["byteorder"] != sys.byteorder:
+        raise ValueError("another element's file")
+    return head, _PREFIX.size + size
+
+
+def _exactly(f: IO[bytes], size: int) -> bytes:
+    data = f.read(size)
+    if len(data) != size:
+        raise ValueError("truncated")
+    return data
+
+
+def _section(f: IO[bytes], base: int, where: Sequence[int], i: int) -> bytes:
+    f.seek(base + where[2 * i])
+    return _exactly(f, where[2 * i + 1])
+
+
+def _sections(recs: Mapping[str, StoredRecord]) -> tuple[bytes, bytes, bytes]:
+    """A collection's whole blob, its index (keys, record offsets) and its records."""
+    whole = marshal.dumps({key: (r.fields, r.revision) for key, r in recs.items()})
+    parts = [marshal.dumps((r.fields, r.revision)) for r in recs.values()]
+    offsets = array.array("Q", [0])
+    for part in parts:
+        offsets.append(offsets[-1] + len(part))
+    index = marshal.dumps((list(recs), offsets.tobytes()))
+    return whole, index, b"".join(parts)
+
+
+def _whole(f: IO[bytes], base: int, where: Sequence[int]) -> dict[str, Any]:
+    found = marshal.loads(_section(f, base, where, 0))
+    if not isinstance(found, dict):
+        raise ValueError("not a collection")
+    return found
+
+
+def _records(f: IO[bytes], base: int, where: Sequence[int], keys: Sequence[str]) -> dict[str, Any]:
+    """These keys' (fields, revision) of one collection (absent keys left out)."""
+    names, raw_offsets = marshal.loads(_section(f, base, where, 1))
+    if 2 * len(keys) > len(names):
+        return _whole(f, base, where)  # most of it: one call is cheaper
+    offsets = array.array("Q")
+    offsets.frombytes(raw_offsets)
+    if len(offsets) != len(names) + 1:
+        raise ValueError("index does not match its keys")
+    position = dict(zip(names, range(len(names)), strict=True))
+    at = sorted(i for i in map(position.get, keys) if i is not None)
+    out: dict[str, Any] = {}
+    if 16 * len(at) < len(names):
+        # A few (a role's users among 100,000): each read where it lies, not
+        # the whole section (36 MB for MiCollab's users) for a few hundred.
+        start = base + where[4]
+        for i in at:
+            f.seek(start + offsets[i])
+            out[names[i]] = marshal.loads(_exactly(f, offsets[i + 1] - offsets[i]))
+        return out
+    body = memoryview(_section(f, base, where, 2))
+    for i in at:
+        out[names[i]] = marshal.loads(body[offsets[i] : offsets[i + 1]])
+    return out

@@ -102,8 +102,19 @@ class DependencyIndex:
     ) -> DependencyIndex:
         """The index from each user's (key, template, role, host), without its model."""
         index = cls()
+        # `_edges` inlined: for 100,000 users its call and list per user were
+        # half of building the index.
+        on_host, of_template = index.users_on_host, index.users_of_template
+        of_role, untemplated = index.users_of_role, index.untemplated_users_of_role
         for key, template, role, host in users:
-            index._edges(key, template, role, host, True)
+            on_host.setdefault(host, set()).add(key)
+            if template:
+                of_template.setdefault(template, set()).add(key)
+            if role:
+                folded = role.casefold()
+                of_role.setdefault(folded, set()).add(key)
+                if not template:
+                    untemplated.setdefault(folded, set()).add(key)
         for key, r in roles.items():
             index.roles_of_template.setdefault(r.template, set()).add(key)
         return index
