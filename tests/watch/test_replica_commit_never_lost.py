@@ -102,9 +102,38 @@ def _after_loading(leader: Watcher, then: Callable[[Replica], None]) -> list[str
     return loaded
 
 
-def _lapse(replica: Replica) -> None:
-    """The leader's lease lapses on its own clock (before it could publish)."""
-    replica.held[LEADER].valid_until = 0.0
+def _lapsed_while_loading(leader: Watcher) -> list[str]:
+    """The leader's lease lapses on its own clock while it loads the next
+    commit, and a round renews it right after: lapsed from the moment the
+    commit is loaded to the end of that read of the ref, nothing else (no
+    await in between, so no round of the ticker undoes it first). The
+    commit loaded so, once. Deterministic: a leader that publishes only as
+    it loads a commit never publishes this one (3e0f86d's lost update)."""
+    assert leader.replica is not None
+    replica, tracker = leader.replica, leader.config
+    consider, refresh = tracker._consider, tracker._refresh_git
+    loaded: list[str] = []
+    lapsed: list[float] = []
+
+    async def consider_then_lapse(source: ConfigSource, label: str, journal: Journal) -> bool:
+        valid = await consider(source, label, journal)
+        if valid and source.commit and not loaded:
+            held = replica.held[LEADER]
+            lapsed.append(held.valid_until)
+            held.valid_until = 0.0
+            loaded.append(source.commit)
+        return valid
+
+    async def refresh_then_renew(look: bool, reload: bool, journal: Journal) -> bool:
+        try:
+            return await refresh(look, reload, journal)
+        finally:
+            if lapsed:
+                replica.held[LEADER].valid_until = lapsed.pop()
+
+    tracker._consider = consider_then_lapse  # type: ignore[method-assign]
+    tracker._refresh_git = refresh_then_renew  # type: ignore[method-assign]
+    return loaded
 
 
 def _cut_off(replica: Replica) -> None:
@@ -161,11 +190,11 @@ def test_a_commit_the_leader_loaded_while_its_lease_lapsed_reaches_every_replica
         await _until("the leader published Bea", lambda: _published(url) == bea, timeout=120)
         await _until("Bea everywhere", lambda: c.all_named("Bea"), timeout=120)
         token = replica.held[LEADER].token
-        lapsed = _after_loading(leader, _lapse)
+        lapsed = _lapsed_while_loading(leader)
         eve = await asyncio.to_thread(c.commit, "Eve")
         await _until("the leader loaded the commit", lambda: eve in lapsed)
         # The other replica applies the commit to its elements only once the
-        # leader published it; the leader renews its lease on the next round.
+        # leader published it: on a later read of the ref, that finds it unmoved.
         await _until(
             f"every element named Eve (the other replica holds {other_holds()})",
             lambda: c.all_named("Eve"),

@@ -225,6 +225,7 @@ def test_a_replica_cut_off_from_postgresql_stops_writing_and_rejoins(
     a_id = a.status()["watch"]["replica"]["id"]
     a_elements = sorted(e for e, h in held.items() if h == a_id)
     a_tokens = {e: t for e, (_, t) in lease_rows(url).items() if e in a_elements}
+    wait_for("A's /metrics: every element in sync", lambda: metrics_in_sync(a, c.elements()))
     mark = a.mark()
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         conn.execute("ALTER ROLE cutoff NOLOGIN")
@@ -237,6 +238,8 @@ def test_a_replica_cut_off_from_postgresql_stops_writing_and_rejoins(
     assert a.status()["watch"]["replica"]["healthy"] is False
     cut_at = {s.name: sim_revision(s) for s in four_sims}
     assert_vouches_for_nothing(a.status(), c.elements())
+    # /metrics too, at once and from memory: the rows it read last said Sync Completed.
+    assert metrics_in_sync(a, c.elements()) == dict.fromkeys(c.elements(), False)
     wait_for(
         "B holds every element",
         lambda: set(b.status()["watch"]["replica"]["holds"]) == set(c.elements()),
@@ -287,6 +290,22 @@ def assert_vouches_for_nothing(doc: dict[str, Any], elements: list[str]) -> None
     said = {e: (doc["elements"][e]["status"], doc["elements"][e]["detail"]) for e in elements}
     assert all(s != "Sync Completed" and "cut off" in str(d) for s, d in said.values()), said
     assert all(r["status"] != "Sync Completed" for r in doc["resources"]), doc["resources"]
+
+
+def metrics_in_sync(w: Watch, elements: list[str]) -> dict[str, bool] | None:
+    """Each element's `provgit_element_in_sync` on `w`'s /metrics (None: not
+    every element in sync). A replica cut off from the journal says it is
+    (`provgit_replica_healthy` 0) and counts no element in sync."""
+    code, body, _ = w.get("/metrics")
+    assert code == 200, body
+    values = dict(re.findall(r'^provgit_element_in_sync\{element="([^"]+)"\} (\S+)$', body, re.M))
+    said = {e: values.get(e) for e in elements}
+    healthy = re.search(r"^provgit_replica_healthy (\S+)$", body, re.M)
+    assert healthy is not None, body
+    if healthy.group(1) == "0.0":
+        assert said == dict.fromkeys(elements, "0.0"), said
+        return dict.fromkeys(elements, False)
+    return dict.fromkeys(elements, True) if set(said.values()) == {"1.0"} else None
 
 
 def b_completed(b: Watch, c: Cluster, b_id: str) -> bool:

@@ -38,6 +38,7 @@ from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan import Plan, PlanOptions
+from provgit.plan.moves import mark_cut_moves
 from provgit.projection import Target
 from provgit.projection.project import reproject
 from provgit.projection.reach import DependencyIndex
@@ -231,9 +232,14 @@ class StageCache:
     ) -> Plan:
         """`compute_plan`, re-planning per element only what moved since its last plan."""
         types = {n: e.type for n, e in desired.state.elements.items()}
-        return self._session.plan(
+        plan = self._session.plan(
             desired.target, observed, settings, types, options, commit, source
         )
+        if options.elements:
+            # Cut (a replica's elements): a record moving to an element left
+            # out is deleted once that element has it (make before break).
+            plan = mark_cut_moves(plan, desired.target.records, types)
+        return plan
 
 
 def _same_reads(reads: Reads, source: ConfigSource) -> bool:

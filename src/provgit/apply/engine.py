@@ -208,7 +208,11 @@ class Applier:
         # Then the deletes of moves (apply/moves.py): once every element's
         # creates are done and checked; an element that failed confirms none.
         done = {w.plan.element: w for w, end in zip(runnable, ends, strict=True) if end is None}
-        confirmed = moves.created(done)
+        # Moves to elements this run does not cover: the journal says (a
+        # replica's run covers the elements it holds; another creates there).
+        planned = {ep.element for ep in self.plan.elements}
+        elsewhere = await moves.kept_elsewhere(self.ledger, done.values(), planned)
+        confirmed = moves.created(done, elsewhere)
 
         async def old_home(w: ElementWork) -> None:
             async with gate:

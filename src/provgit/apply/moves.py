@@ -15,7 +15,7 @@ is planned again by the next run the same way, so nothing is lost or doubled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING
 
 from provgit.apply import holds
@@ -27,6 +27,7 @@ from provgit.registry import DELETE_FIRST
 
 if TYPE_CHECKING:
     from provgit.apply.delivery import Delivery
+    from provgit.apply.ledger import Ledger
 
 Ref = tuple[str, str]
 # Whether `element` has the record `ref` from this run (created and kept).
@@ -54,16 +55,55 @@ def split_moves(w: ElementWork) -> None:
     w.ops = [op for op in w.ops if (op.collection, op.key) not in taken]
 
 
-def created(works: dict[str, ElementWork]) -> Confirmed:
-    """Whether an element of this run has a record: its add landed and the
-    kept-write check found it (an element not in the run: no)."""
+def created(works: dict[str, ElementWork], elsewhere: frozenset[tuple[str, Ref]]) -> Confirmed:
+    """Whether an element has a record: of this run, its add landed and the
+    kept-write check found it; not in the run, the journal says so
+    (`elsewhere`, from `kept_elsewhere`)."""
 
     def confirmed(element: str, ref: Ref) -> bool:
+        if (element, ref) in elsewhere:
+            return True
         w = works.get(element)
         r = None if w is None else w.outcomes.get(ref)
         return r is not None and r.action == "add" and r.status == "ok"
 
     return confirmed
+
+
+async def kept_elsewhere(
+    ledger: Ledger, works: Iterable[ElementWork], planned: Collection[str]
+) -> frozenset[tuple[str, Ref]]:
+    """(element, record) of the moves of `works` to elements this run does
+    not cover (`planned`: those it does; another replica holds the others)
+    that the shared journal says hold the record: provgit's newest write of
+    it there is an add that landed ("ok"), and no pending update or
+    distribution error (a write the kept-write check found dropped) is open
+    for it. A create of this run decides for an element of the run, never
+    the journal: an element that failed confirms none."""
+    asked: dict[str, set[Ref]] = {}
+    for w in works:
+        for ref, to in move_map(w.plan).items():
+            for element in to:
+                if element not in planned:
+                    asked.setdefault(element, set()).add(ref)
+    if not asked:
+        return frozenset()
+    journal = ledger.journal
+
+    def read() -> frozenset[tuple[str, Ref]]:
+        out: set[tuple[str, Ref]] = set()
+        for element, refs in asked.items():
+            last = journal.last_record_writes(element, refs)
+            open_ = {(p.collection, p.key) for p in journal.pending(element)}
+            open_ |= {(d.collection, d.key) for d in journal.distribution_errors(element=element)}
+            for ref in refs:
+                write = last.get(ref)
+                landed = write is not None and (write.action, write.outcome) == ("add", "ok")
+                if landed and ref not in open_:
+                    out.add((element, ref))
+        return frozenset(out)
+
+    return await ledger.call(read)
 
 
 def _held(w: ElementWork, confirmed: Confirmed) -> list[tuple[Operation, str]]:
@@ -90,6 +130,31 @@ def _held(w: ElementWork, confirmed: Confirmed) -> list[tuple[Operation, str]]:
     return out
 
 
+async def _announce(delivery: Delivery, name: str, held: list[tuple[Operation, str]]) -> None:
+    """A journal event for the moves `name` holds back that were not held
+    before (a retry holding the same ones again says nothing new): the
+    events feed and `provgit events` tell what waits, and for which element."""
+    if not held:
+        return
+    ledger = delivery.ledger
+    journal = ledger.journal
+
+    def commit() -> None:
+        before = {
+            (p.collection, p.key)
+            for p in journal.pending(name)
+            if p.last_error.startswith(MOVE_PENDING)
+        }
+        new = [why for op, why in held if (op.collection, op.key) not in before]
+        if not new:
+            return
+        more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
+        message = f"{name}: {new[0][len(MOVE_PENDING) :]}{more}: make before break"
+        journal.add_event("move_held", message, element=name, run_id=ledger.run_id)
+
+    await ledger.call(commit)
+
+
 async def finish_moves(delivery: Delivery, w: ElementWork, confirmed: Confirmed) -> None:
     """Send `w`'s deletes that the moves allow now; keep the others pending."""
     if not w.later:
@@ -97,6 +162,8 @@ async def finish_moves(delivery: Delivery, w: ElementWork, confirmed: Confirmed)
     held = _held(w, confirmed) if w.down is None else []
     if held:
         name = w.plan.element
+        moving = move_map(w.plan)
+        await _announce(delivery, name, [h for h in held if (h[0].collection, h[0].key) in moving])
         await delivery.ledger.pending(name, [op for op, _ in held], [why for _, why in held])
         for op, why in held:
             w.settle(op, "pending", message=why, error_type=MOVE)

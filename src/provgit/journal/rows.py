@@ -28,6 +28,7 @@ EVENT_TYPES = (
     "interrupted",  # a run stopped by a signal, or found dead (no finish), by the next run
     "element_down",  # an element found down (stopped, offline, token refused, ...)
     "element_up",  # an element that was down answers again
+    "move_held",  # a moving record's delete held until its new element has it
     "resource_removed",  # a resource deleted from every element it was on
     "element_removed",  # an element left the config: its queued writes and errors dropped
     "removal_held",  # watch: records gone from the files wait for a confirming read

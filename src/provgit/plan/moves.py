@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from provgit.registry import KEYED_APART
 
 if TYPE_CHECKING:
-    from provgit.plan.model import ElementPlan, Operation
+    from provgit.plan.model import ElementPlan, Operation, Plan
 
 Ref = tuple[str, str]
 Where = tuple[str, str]  # (element, element type)
@@ -143,3 +143,20 @@ def wanted_elsewhere(
             if key in records.get(collection, {}):
                 out.setdefault((collection, key), []).append((name, element_types[name]))
     return out
+
+
+def mark_cut_moves(
+    plan: Plan,
+    wanted: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    element_types: Mapping[str, str],
+) -> Plan:
+    """`plan`, cut to some elements (a replica's: the elements it holds), with
+    the deletes of records `wanted` on an element it leaves out marked as
+    moves there, however it was planned (a re-plan from memory knows no
+    other element's records). Another replica creates the record there; the
+    delete waits until the shared journal says that create was kept
+    (apply/moves.py)."""
+    elsewhere = wanted_elsewhere(plan.elements, wanted, element_types, True)
+    if not elsewhere:
+        return plan
+    return dataclasses.replace(plan, elements=tuple(mark_moves(plan.elements, elsewhere)))

@@ -46,6 +46,7 @@ TITLES = {
     "call_load_waited_out": "Sent after waiting for the call load",
     "hold_released": "Held work released",
     "feed_missed": "Change feed missed changes",
+    "move_held": "Move held until the new element has it",
     "window_override": "Sync window overridden",
     "element_removed": "Element removed",
 }

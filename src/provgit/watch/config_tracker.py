@@ -120,7 +120,10 @@ class ConfigTracker:
         first, self._first = self._first, False
         reload = "reload" in reasons
         if self.follower is not None:
-            look = first or reload or bool(reasons & {"fetch", "webhook", "leader", "ref"})
+            # "lease": elements claimed (taken back after a cut-off, say) get
+            # the newest commit, not one loaded before another replica applied
+            # a newer one to them (no fetch timer may have looked since).
+            look = first or reload or bool(reasons & {"fetch", "webhook", "leader", "ref", "lease"})
             return await self._refresh_git(look, reload, journal)
         self.read_refused = False
         if not (first or reload or "change" in reasons or "confirm" in reasons):

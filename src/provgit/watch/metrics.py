@@ -24,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 
 from provgit.api.watching import (
     ALARM_LEVELS,
+    LEADER,
     SYNC_COMPLETED,
     ApplyResult,
     Suspension,
@@ -142,6 +143,7 @@ class Metrics:
             ["element"],
             registry=r,
         )
+        self._sync_labels: set[str] = set()
 
     def _replica_gauges(self, r: CollectorRegistry) -> None:
         self.lease_holder = Gauge(
@@ -238,16 +240,30 @@ class Metrics:
             self.lease_holder.labels(*label).set(1 if label in now else 0)
         self._lease_labels |= now
 
+    def _cut_off(self, s: Snapshot) -> None:
+        """A replica cut off from the journal: no element in sync (it vouches
+        for nothing, as its /status.json says), answered from memory. Not
+        read: a read waits out the pool's reconnection on the server's event
+        loop, the lease rounds and every other request with it, and its
+        failure left the gauges at the last rows read (Sync Completed)."""
+        self._sync_labels |= {e for e in s.holders if e != LEADER}
+        for name in self._sync_labels:
+            self.in_sync.labels(name).set(0)
+
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """(body, content type) for a scrape whose Accept header is `accept`:
         OpenMetrics 1.0 (ending `# EOF`) when it asks for
         `application/openmetrics-text`, else the Prometheus text format 0.0.4."""
-        if self.replica_source is not None:
-            self._leases(self.replica_source())
-        if self.statuses_source is not None:
+        snap = None if self.replica_source is None else self.replica_source()
+        if snap is not None:
+            self._leases(snap)
+        if snap is not None and not snap.healthy:
+            self._cut_off(snap)
+        elif self.statuses_source is not None:
             with contextlib.suppress(*database_errors()):
                 for name, row in self.statuses_source().items():
                     self.in_sync.labels(name).set(1 if row["status"] == SYNC_COMPLETED else 0)
+                    self._sync_labels.add(name)
         if not accept or "application/openmetrics-text" not in accept:
             return generate_latest(self.registry), CONTENT_TYPE
         encoder, content_type = choose_encoder(accept)

@@ -85,9 +85,11 @@ class Reconciler:
         # memory that a run without a save (a config run) may have taken.
         self._on_disk: dict[str, Observation] = {}
         self.replica: Replica | None = None  # replicas on a shared journal (replicas.py)
-        # Replicas: the elements held since their last config run. One taken
-        # over (or taken back) gets the config applied, as its last holder would.
-        self._applied: set[str] = set()
+        # Replicas: the lease token each element held got the config applied
+        # under. A new token is a new claim (taken over, or taken back after
+        # a cut-off during which another replica may have applied a newer
+        # commit or left work unfinished): the config is applied again.
+        self._applied: dict[str, int] = {}
         # The lease tokens the running reconcile began with (None: no run);
         # this reconciler's journal writes are fenced by them.
         self.run_tokens: dict[str, int] | None = None
@@ -187,19 +189,21 @@ class Reconciler:
                 # The config is applied by the first run that holds an element.
                 self.config.pending = config_run or self.config.pending
             return None, "no element held"
+        tokens = self.run_tokens or {}
         if self.replica is not None:
-            held = set(plan_options.elements)
             if not self.takeover:
                 # Forgotten once no longer held (a takeover's elements are held).
-                self._applied &= set(self.replica.busy)
-            if held - self._applied:
-                # Elements just taken over: the config is applied to them, as the
-                # replica that held them would have (their open intents settle first).
+                for e in [e for e in self._applied if e not in self.replica.busy]:
+                    del self._applied[e]
+            if any(self._applied.get(e) != t for e, t in tokens.items()):
+                # Elements claimed since their last config run: the config is
+                # applied to them, as the replica that held them would have
+                # (their open intents settle first).
                 config_run = True
         try:
             result, outcome = await self._reconcile(config_run, reasons, desired, plan_options)
             if config_run and result is not None and result.refusal is None:
-                self._applied |= set(plan_options.elements)
+                self._applied.update(tokens)
             return result, outcome
         finally:
             if self.replica is not None:

@@ -90,7 +90,8 @@ class Takeovers:
                 if self.main.config.desired is not desired:
                     # A new config came while this applied an older one: a
                     # loop's run applies it to these elements too.
-                    self.main._applied -= elements
+                    for e in elements:
+                        self.main._applied.pop(e, None)
                     behind = True
                 if not self.running():
                     return  # the loop's next run takes what was claimed since
