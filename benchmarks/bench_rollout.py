@@ -11,6 +11,7 @@ JSON (signed, as `--out` writes it), stdout to a file; peak RSS from wait4().
 `--formats reconcile` times `provgit reconcile` end to end instead: observe,
 plan, apply to the empty embedded elements, journal and status report, each
 run on a state directory holding only the parse cache (its elements empty).
+`--trace` writes each run's RSS twice a second beside its last progress line.
 `--src` runs another tree's sources; given twice or more, the trees' runs
 are interleaved (before, after, before, ...) so they share the machine's load.
 """
@@ -18,6 +19,7 @@ are interleaved (before, after, before, ...) so they share the machine's load.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -31,15 +33,39 @@ HERE = Path(__file__).resolve().parent
 from _common import generated  # noqa: E402
 
 
-def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, float, int, float]:
-    """(seconds, peak RSS MB, exit code, CPU seconds) of one CLI run."""
+def _sample(pid: int, err: Path, t0: float) -> tuple[float, float, int, str] | None:
+    """(wall s, CPU s of the process itself, RSS MB, last progress line) now."""
+    try:
+        rss = int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0])
+        ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]
+    except (OSError, IndexError):
+        return None
+    lines = err.read_bytes().splitlines()
+    line = lines[-1].decode(errors="replace")[-60:] if lines else ""
+    cpu = sum(int(x) for x in ticks) / os.sysconf("SC_CLK_TCK")
+    return round(time.perf_counter() - t0, 1), round(cpu, 1), rss // 1024, line
+
+
+def timed(
+    cmd: list[str], env: dict[str, str], out: Path, trace: Path | None = None
+) -> tuple[float, float, int, float]:
+    """(seconds, peak RSS MB, exit code, CPU seconds) of one CLI run. `trace`:
+    also write the process's RSS twice a second beside its last progress line
+    (JSON), which says in which phase the peak is."""
     t = time.perf_counter()
-    with out.open("wb") as f:
-        p = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.PIPE)
+    err_path = out.with_suffix(".err")
+    samples = []
+    with out.open("wb") as f, err_path.open("wb") as e:
+        p = subprocess.Popen(cmd, env=env, stdout=f, stderr=e)
+        while trace is not None and p.poll() is None:
+            if (got := _sample(p.pid, err_path, t)) is not None:
+                samples.append(got)
+            time.sleep(0.5)
         _, status, usage = os.wait4(p.pid, 0)
     elapsed = time.perf_counter() - t
-    assert p.stderr is not None
-    err = p.stderr.read().decode()
+    if trace is not None:
+        trace.write_text(json.dumps(samples))
+    err = err_path.read_text(errors="replace")
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode not in (0, 2):
         raise SystemExit(f"provgit {cmd[3]} failed ({p.returncode}): {err[-2000:]}")
@@ -71,6 +97,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--src", type=Path, action="append")
     ap.add_argument("--formats", default="text,json")
+    ap.add_argument(
+        "--trace", action="store_true", help="RSS over time of each run: out/rollout-trace-*.json"
+    )
     args = ap.parse_args()
     root = generated(args.users)
     sys.path.insert(0, str(HERE))
@@ -91,11 +120,12 @@ def main() -> None:
         sizes = [0] * len(srcs)
         for _ in range(args.runs):
             for i, env in enumerate(envs):
+                trace = HERE / "out" / f"rollout-trace-{fmt}-{i}-{_}.json" if args.trace else None
                 if fmt == "reconcile":
-                    runs[i].append(timed(reconcile(root, state_dir), env, out))
+                    runs[i].append(timed(reconcile(root, state_dir), env, out, trace))
                 else:
                     shutil.rmtree(state_dir / "memo", ignore_errors=True)
-                    runs[i].append(timed([*base, "--format", fmt], env, out))
+                    runs[i].append(timed([*base, "--format", fmt], env, out, trace))
                 sizes[i] = out.stat().st_size
         for src, got, size in zip(srcs, runs, sizes, strict=True):
             secs = [r[0] for r in got]

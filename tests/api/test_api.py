@@ -286,3 +286,37 @@ def test_open_commit_diffs_two_commits_without_contacting_an_element(sample: Pat
     assert not (sample.parent / "state" / "elements").exists()  # nothing contacted
     with pytest.raises(UsageProblem):
         Config.open_commit(sample, "no-such-rev")
+
+
+def test_reconcile_lets_its_plan_go_before_the_reports(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first rollout's reports read the stored target beside whatever the
+    run still holds: the plan (every operation and its fields) is let go first."""
+    import gc
+    import weakref
+
+    from provgit.api import running
+    from provgit.api.config import Config as ConfigClass
+
+    plans: list[weakref.ref[object]] = []
+    alive_at_report: list[bool] = []
+    planned = ConfigClass.plan
+
+    async def plan_and_watch(self: Config, *args: object, **kw: object) -> object:
+        run = await planned(self, *args, **kw)  # type: ignore[arg-type]
+        plans.append(weakref.ref(run.plan))
+        return run
+
+    write_report = running.write_report
+
+    def report(*args: object, **kw: object) -> object:
+        gc.collect()
+        alive_at_report.append(plans[-1]() is not None)
+        return write_report(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ConfigClass, "plan", plan_and_watch)
+    monkeypatch.setattr(running, "write_report", report)
+    applied = _reconcile(_open(sample))
+    assert applied.exit_code == 0 and applied.result.ok
+    assert alive_at_report == [False]

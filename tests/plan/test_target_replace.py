@@ -54,3 +54,32 @@ def test_replace_moves_only_records_whose_desired_state_changed(tmp_path: Path) 
     assert store.digest() == "d2"
     stored = store.partial("mivb1", [("users", k) for k in ("same", "fields", "gone", "new")])
     assert stored.records["mivb1"]["users"] == {"same": {"n": 1}, "fields": {"n": 30}, "new": {}}
+
+
+def test_a_target_read_one_element_at_a_time_is_the_one_open_when_reading_began(
+    tmp_path: Path,
+) -> None:
+    """The report after a rollout reads the stored target per element (not all
+    of it at once); a plan replacing the file meanwhile is not mixed in."""
+    store = TargetStore(tmp_path / "target.sqlite")
+    first = Target(
+        {"mivb1": {"users": {"a": {"n": 1}}}, "mivb2": {"users": {"b": {"n": 2}}}, "ivr1": {}},
+        {},
+        {"mivb1": {("users", "a"): ("users", "a")}, "mivb2": {}, "ivr1": {}},
+    )
+    store.save(first, "d1")
+    with store.one_by_one() as load:
+        names = load("")
+        assert names is not None
+        assert names.records == {"mivb1": {}, "mivb2": {}, "ivr1": {}}
+        one = load("mivb1")
+        assert one is not None
+        assert one.records["mivb1"] == {"users": {"a": {"n": 1}}}
+        assert one.records["mivb2"] == {}
+        assert one.origin["mivb1"] == {("users", "a"): ("users", "a")}
+        # A plan writes a new target (write, then rename over the file).
+        store.save(Target({"mivb2": {"users": {"b": {"n": 20}}}}, {}, {"mivb2": {}}), "d2")
+        two = load("mivb2")
+        assert two is not None and two.records["mivb2"] == {"users": {"b": {"n": 2}}}
+    whole = store.load()
+    assert whole is not None and whole.records["mivb2"] == {"users": {"b": {"n": 20}}}

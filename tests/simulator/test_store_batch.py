@@ -153,3 +153,49 @@ def test_a_batch_that_fails_half_way_leaves_nothing_of_it(store: ElementStore) -
     with pytest.raises(NotFoundError):
         store.get_record("users", "u0")
     assert store.write_batch([put("users", "u0", user("600"))])[0].ok
+
+
+def test_a_create_is_stored_as_sent_with_created_and_moves_the_digest_as_a_full_encode(
+    tmp_path: Path,
+) -> None:
+    """The bulk path splices `_created` into the create's own encoding and
+    hashes what was sent; the bytes and the digest are those the general path
+    (encode the stored dict, hash it read back) gives."""
+    from provgit.wire import codec
+    from provgit.wire import digest as content
+
+    s = ElementStore(tmp_path / "d.sqlite", element_type="mivb", retention=1000)
+    sent = {"name": "Zoë", "n": 2, "services": [{"dn": "300"}, "x"], "_managed_by": "provgit"}
+    assert all(r.ok for r in s.write_batch([put("users", "u", sent)]))
+    text = s._db.execute("SELECT fields FROM records WHERE key = 'u'").fetchone()[0]
+    created = codec.loads(text)["_created"]
+    assert text == codec.dumps({**sent, "_created": created}).decode()
+    assert s._meta()["digest"] == content.to_text(content.record_hash("users", "u", sent))
+    # The general path (an update) keeps `_created` and moves the digest alike.
+    changed = {**sent, "name": "Zoe"}
+    assert all(r.ok for r in s.write_batch([put("users", "u", changed, 1)]))
+    assert codec.loads(s._db.execute("SELECT fields FROM records").fetchone()[0]) == {
+        **changed,
+        "_created": created,
+    }
+    assert s._meta()["digest"] == content.to_text(content.record_hash("users", "u", changed))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"dn": "100", "directory_name": "x" * 22},
+        {"services": "none"},
+        {"services": ["skip", {"dn": "1", "cos_day": 7, "cos_night1": True}, {"dn": 5}]},
+        {"services": [{"directory_name": "y" * 30, "cos_night2": "3", "cos_day": None}]},
+    ],
+)
+def test_one_walk_finds_what_the_three_rules_find(fields: dict[str, Any]) -> None:
+    from provgit.simulator import rules
+
+    for etype in ("mivb", "micollab"):
+        dns, cos, long_names = rules.walk(etype, fields)
+        assert dns == rules.directory_numbers(fields)
+        assert cos == rules.cos_references(etype, fields)
+        assert long_names == list(rules._directory_name_fields(fields))

@@ -390,13 +390,10 @@ class Config:
             override_window=override_window,
             feed_missed=run.feed_missed,
         )
+        handed, state = [run.plan], run.state
+        del run  # the plan goes with `handed`: let go before the report
         return await apply_and_report(
-            run.plan,
-            run.state,
-            self.root,
-            self.state_dir,
-            apply_options,
-            progress or NoProgress(),
+            handed, state, self.root, self.state_dir, apply_options, progress or NoProgress()
         )
 
     # -- status and holds ---------------------------------------------------

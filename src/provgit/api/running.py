@@ -131,7 +131,7 @@ def write_report(
 
 
 async def apply_and_report(
-    plan: Plan,
+    handed: Plan | list[Plan],
     state: DesiredState,
     config_root: Path,
     state_dir: Path,
@@ -139,7 +139,11 @@ async def apply_and_report(
     progress: Progress,
     report: bool = True,
 ) -> Applied:
-    """Open the journal, apply, write the reports (when `report`), close."""
+    """Open the journal, apply, write the reports (when `report`), close.
+    `handed` as a one-plan list: the caller keeps no other reference, and the
+    plan is let go before the reports (a first rollout's report held it beside
+    its own reading of the target: the run's peak)."""
+    plan = handed.pop() if isinstance(handed, list) else handed
     journal = open_journal(state_dir)
     saved = not options.fresh
     try:
@@ -150,6 +154,7 @@ async def apply_and_report(
         if saved:
             mark_said(plan, journal, options.feed_missed)
         warnings: list[str] = note_full_reads(plan, state_dir) if saved else []
+        del plan
         written = (
             write_report(result, journal, state, config_root, state_dir, warnings)
             if report

@@ -14,7 +14,7 @@ import contextlib
 import marshal
 import os
 import sqlite3
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -232,21 +232,28 @@ class TargetStore:
             query = "SELECT collection, key, fields FROM records WHERE element = ?"
             return {(coll, key): fields for coll, key, fields in db.execute(query, (element,))}
 
-    def load(self) -> Target | None:
+    def load(self, only: str | None = None, db: sqlite3.Connection | None = None) -> Target | None:
         """The whole target (records, where each came from, exclusions), without
-        dependencies: what status derives from. None when absent or unreadable."""
-        if not self.path.exists():
+        dependencies: what status derives from. None when absent or unreadable.
+        `only`: the records of that element alone ("": of none), all named;
+        `db`: read through this connection (`one_by_one`), not one of its own."""
+        if not self.path.exists() and db is None:
             return None
         records: dict[str, dict[str, dict[str, dict[str, object]]]] = {}
         origin: dict[str, dict[RecordRef, tuple[str, str]]] = {}
         loads = marshal.loads
+        own = db is None
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            if db is None:
+                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            with contextlib.closing(db) if own else contextlib.nullcontext(db):
                 excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
                 ro_row = db.execute("SELECT v FROM meta WHERE k = 'read_only'").fetchone()
                 elements = [r[0] for r in db.execute("SELECT v FROM meta WHERE k = 'elements'")]
+                query = "SELECT element, collection, key, fields, origin FROM records"
+                where = () if only is None else (only,)
                 for element, coll, key, fields, org in db.execute(
-                    "SELECT element, collection, key, fields, origin FROM records"
+                    query + (" WHERE element = ?" if where else ""), where
                 ):
                     recs = records.get(element)
                     if recs is None:
@@ -268,6 +275,17 @@ class TargetStore:
         excluded = {tuple(x) for x in loads(excluded_row[0])} if excluded_row else set()
         read_only = frozenset(loads(ro_row[0])) if ro_row else frozenset()
         return Target(records, {}, origin, excluded=excluded, read_only=read_only)
+
+    @contextlib.contextmanager
+    def one_by_one(self) -> Iterator[Callable[[str], Target | None]]:
+        """`load(only=name)` per name, all of the file as it is now (not a new one)."""
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        except sqlite3.Error:
+            yield lambda only: None
+            return
+        with contextlib.closing(db):
+            yield lambda only: self.load(only, db)
 
     def totals(self) -> dict[tuple[str, str], int] | None:
         """(kind, resource) -> how many elements it lands on (None: an older file)."""

@@ -20,7 +20,7 @@ differs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,8 +186,10 @@ def derive(
     target: Target,
     elements: Mapping[str, ElementFacts],
     journal: JournalFacts,
+    per_element: Callable[[str], Target | None] | None = None,
 ) -> Derived:
-    """The status of every (resource, element) pair `target` produces."""
+    """The status of every (resource, element) pair `target` produces;
+    `per_element` gives each element's records in turn (`target` names them)."""
     resources: dict[tuple[str, str], ResourceState] = {}
     el_states: dict[str, str] = {}
     drift: dict[str, list[Ref]] = {}
@@ -199,10 +201,11 @@ def derive(
             # own records there are deleted, so none is "not deleted" either).
             el_states[name] = READ_ONLY
             continue
-        desired = target.records.get(name, {})
+        part = target if per_element is None else per_element(name) or target
+        desired = part.records.get(name, {})
         after = journal.writes_after.get(name, {})
         here, first, differing = _classify(
-            name, facts, desired, target.origin.get(name, {}), after, journal
+            name, facts, desired, part.origin.get(name, {}), after, journal
         )
         if differing:
             _settle_differing(name, differing, journal, here, first, drift)

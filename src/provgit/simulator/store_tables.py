@@ -213,5 +213,8 @@ class ContentDigest:
     def moved(self, collection: str, key: str, old: Fields | None, new: Fields | None) -> None:
         self.value = content.moved(self.value, collection, key, old, new)
 
+    def created(self, collection: str, key: str, new: Fields) -> None:
+        self.value = (self.value + content.record_hash(collection, key, new)) % content.MODULUS
+
     def text(self) -> str:
         return content.to_text(self.value)
