@@ -20,10 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provgit.environ import environ_view
-from provgit.model.common import SECRET_KEY_PATTERN, SecretRef
+from provgit.model.secret_patterns import SECRET_KEY_PATTERN
+
+if TYPE_CHECKING:  # pydantic (~0.15 s to import): only `parse_ref` builds one
+    from provgit.model.common import SecretRef
 
 # The marker is the element protocol's (what provgit writes, elements split off),
 # re-exported: the pipeline imports it from here.
@@ -37,20 +40,18 @@ class SecretUnavailable(Exception):
     """The reference cannot be resolved here (unset variable, unreadable file)."""
 
 
-# A fleet's network (api/fleet.py): its `{env: NAME}` references resolve
-# through the fleet file's mapping for that network, and only through it. The
-# process's environment holds the fleet's journal password and every other
-# network's secrets, and its files are readable by all: a network's config
-# (written by that network's people) must not name them and have them sent
-# to its elements as a PIN.
+# A fleet's network (api/fleet.py): its `{env: NAME}` references resolve through
+# the fleet file's mapping for that network, and only through it. The process's
+# environment holds the fleet's journal password and every other network's
+# secrets, and its files are readable by all: a network's config (written by
+# that network's people) must not name them and have them sent to its elements.
 _env_overrides: contextvars.ContextVar[Mapping[str, SecretRef] | None] = contextvars.ContextVar(
     "provgit_secret_env", default=None
 )
 
 
 def use_env_overrides(overrides: Mapping[str, SecretRef]) -> None:
-    """In the current context: `{env: NAME}` means `overrides[NAME]`, and a
-    reference the mapping does not give is not usable."""
+    """Here on: `{env: NAME}` means `overrides[NAME]`; a NAME it lacks is not usable."""
     _env_overrides.set(MappingProxyType(dict(overrides)))
 
 
@@ -59,8 +60,7 @@ class NotInFleetSecrets(SecretUnavailable):
 
 
 def _fleet_ref(ref: SecretRef) -> SecretRef:
-    """In a fleet network's context, the host's reference that the fleet file
-    maps `ref` to; outside a fleet, `ref` itself."""
+    """In a fleet network, the host's reference the fleet file maps `ref` to; else `ref`."""
     overrides = _env_overrides.get()
     if overrides is None:
         return ref
@@ -185,11 +185,10 @@ MAX_KEY_FILE_BYTES = 64 * 1024 * 1024
 
 def _key_file(name: str) -> tuple[dict[str, str], bool]:
     """NAME -> value of a key file, and whether it is a state directory's key
-    file. `NAME=value` lines; blank lines and lines starting with # are
-    skipped; the value is the rest of the line after the first `=`, without
-    surrounding whitespace. Read as a single-value secret file is (a regular
-    file only, never a pipe or a kernel file). Errors name the file and the
-    line number, never a line's content."""
+    file. `NAME=value` lines; blank lines and lines starting with # are skipped;
+    the value is the rest of the line after the first `=`, without surrounding
+    whitespace. Read as a single-value secret file is (a regular file only,
+    never a pipe or a kernel file). Errors name the file and line, never its content."""
     now = time.monotonic()
     cached = _KEY_FILES.get(name)
     if cached is not None and now - cached[0] < _RECHECK_AFTER:
@@ -330,8 +329,9 @@ def network_key(
 
 
 def parse_ref(described: str) -> SecretRef:
-    """The reference `SecretRef.describe()` wrote ("env:NAME", "file:/path" or
-    "key:NAME@/path")."""
+    """The reference `SecretRef.describe()` wrote: env:NAME, file:/path or key:NAME@/path."""
+    from provgit.model.common import SecretRef
+
     kind, _, name = described.partition(":")
     if kind == "key":
         key, _, path = name.partition("@")

@@ -6,12 +6,18 @@ pending update, and the totals it looks up must be those of the target."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from provgit.api import Config
+from provgit.incremental.disk import PlanMemo
+from provgit.incremental.memo_summary import read_summary, summary_of
 from provgit.incremental.store import TargetStore
 from provgit.report import derive
 from provgit.simulator.store import ElementStore
@@ -93,3 +99,90 @@ def test_fast_status_says_what_the_full_derivation_says_through_drift_and_a_pend
     assert fast == full and not fast["in_sync"]
     assert fast["counts"]["pending_updates"] >= 1
     assert {p["element"] for p in fast["pending_updates"]} == {"mivb3"}
+
+
+def _comparable(doc: Any) -> Any:
+    doc = dict(doc)
+    now = doc.pop("generated")
+    doc["resources"] = [
+        {**r, "time": "now"} if r.get("time") == now else r for r in doc["resources"]
+    ]
+    return doc
+
+
+def test_status_in_sync_says_from_the_memo_summary_what_it_says_from_the_pickle(
+    sample: Path,
+) -> None:
+    config = Config.open(sample, sample.parent / "state")
+    assert asyncio.run(config.reconcile()).exit_code == 0
+    summary = config.state_dir / "memo" / "meta.json"
+    pickled = config.state_dir / "memo" / "meta.pickle"
+    assert summary.is_file(), "the plan wrote no summary beside the pickle"
+    meta = PlanMemo(config.state_dir).load_meta()
+    assert meta is not None
+    assert PlanMemo(config.state_dir).load_summary() == summary_of(meta)
+    from_summary = config.status()
+    assert from_summary.network == "northwind-voice" and from_summary.in_sync
+    good = summary.read_bytes()
+    doc = json.loads(good)
+    other = {**doc, "pickle_sha256": hashlib.sha256(pickled.read_bytes() + b"x").hexdigest()}
+    # Torn, of another pickle, of another shape, gone: the pickle is read instead.
+    for bad in (
+        good[: len(good) // 2],
+        json.dumps(other).encode(),
+        json.dumps({**doc, "network": 7}).encode(),
+        json.dumps({**doc, "elements": {"mivb1": ["mivb", None]}}).encode(),
+        None,
+    ):
+        if bad is None:
+            summary.unlink()
+        else:
+            summary.write_bytes(bad)
+        assert read_summary(summary, pickled) is None
+        from_pickle = config.status()
+        assert _comparable(from_pickle.document) == _comparable(from_summary.document)
+        assert from_pickle.network == from_summary.network
+
+
+def test_status_after_a_settings_edit_names_the_network_the_config_names_now(
+    sample: Path,
+) -> None:
+    config = Config.open(sample, sample.parent / "state")
+    assert asyncio.run(config.reconcile()).exit_code == 0
+    settings = sample / "provgit.yaml"
+    settings.write_text(settings.read_text().replace("network: northwind-voice", "network: nw2"))
+    status = config.status()
+    # Not the name the memo of the last plan holds: provgit.yaml changed since.
+    assert status.network == "nw2" and status.document["network"] == "nw2"
+    # Read afresh (as the CLI does): the new name, validated.
+    fresh = Config.open(sample, sample.parent / "state").status()
+    assert fresh.network == "nw2" and fresh.document["network"] == "nw2"
+    settings.write_text(settings.read_text().replace("network: nw2", "network: [nw2"))
+    broken = Config.open(sample, sample.parent / "state").status()
+    assert broken.problems and not broken.in_sync
+    assert broken.network is None
+
+
+PROBE = """
+import sys
+from provgit.cli import main
+try:
+    main(["status", sys.argv[1], "--state-dir", sys.argv[2], "--format", "json"])
+except SystemExit as e:
+    print("EXIT", e.code)
+print("MODELS", sorted(m for m in sys.modules if m == "pydantic" or m.startswith("ruamel")))
+"""
+
+
+def test_status_in_sync_builds_no_model(sample: Path) -> None:
+    config = Config.open(sample, sample.parent / "state")
+    assert asyncio.run(config.reconcile()).exit_code == 0
+    argv = [sys.executable, "-c", PROBE, str(sample), str(config.state_dir)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "EXIT 0" in out and "MODELS []" in out, out[-500:]
+    # The config changed since the plan: validated (the models built) as before.
+    (sample / "people" / "sales.yaml").write_text(
+        (sample / "people" / "sales.yaml").read_text() + NEW_USER
+    )
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "EXIT 4" in out and "'pydantic'" in out, out[-500:]

@@ -20,14 +20,11 @@ from provgit.api.errors import (
 from provgit.api.sources import default_state_dir, read_config_directory, read_settings
 from provgit.diagnostics import Diagnostic
 from provgit.fsutil import atomic_write_pieces
-from provgit.model.kinds import Kind
-from provgit.model.settings import Settings
-from provgit.model.state import DesiredState
 from provgit.source import ConfigSource
 from provgit.validate import Validated, validate_source
 from provgit.validate.cache import Verdict, VerdictStore, recording_reads
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
     from provgit.api.distribution import Deleted, ErrorList, Reapplied
     from provgit.api.importing import ImportReport
     from provgit.api.inspect import Landings, Resources
@@ -37,6 +34,9 @@ if TYPE_CHECKING:
     from provgit.apply.holds import Clock
     from provgit.apply.progress import Progress
     from provgit.journal import DistributionError
+    from provgit.model.kinds import Kind
+    from provgit.model.settings import Settings
+    from provgit.model.state import DesiredState
     from provgit.plan import Plan, PlanOptions
     from provgit.projection import Target
 

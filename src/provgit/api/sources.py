@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provgit import secrets
 from provgit.api.errors import ConfigNotFound
 from provgit.journal import location as journal_location
-from provgit.load.yaml_events import YamlProblem, parse_documents
-from provgit.model.settings import Settings
 from provgit.source import SETTINGS_FILE, ConfigSource, read_directory
+
+if TYPE_CHECKING:  # pydantic, ruamel: a status in sync parses no settings
+    from provgit.model.settings import Settings
 
 
 def default_state_dir(root: Path, state_dir: Path | str | None = None) -> Path:
@@ -92,6 +94,9 @@ def read_config_directory(path: Path) -> ConfigSource:
 def read_settings(path: Path) -> Settings | None:
     """PATH/provgit.yaml alone, or None when it is missing or invalid (for
     answers that must not need the whole config to be valid)."""
+    from provgit.load.yaml_events import YamlProblem, parse_documents
+    from provgit.model.settings import Settings
+
     try:
         docs = parse_documents((path / "provgit.yaml").read_bytes())
         return Settings.model_validate(docs[0] if docs else {})

@@ -10,16 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from provgit.api.errors import UsageProblem
 from provgit.api.journals import existing_journal, open_journal
-from provgit.api.status_inputs import status_inputs
+from provgit.api.status_inputs import StatusInputs, status_inputs
 from provgit.journal import NETWORK, Suspension
 from provgit.journal.location import journal_location
-from provgit.model.kinds import KINDS, resolve_kind
-from provgit.model.settings import Settings
-from provgit.render import status_markdown as report_markdown
-from provgit.render import status_text as report_text
 from provgit.report.document import Document, build_document, filtered
 from provgit.report.document_views import without_secret_values
-from provgit.validate import validate_source
+from provgit.source import SETTINGS_FILE
 
 if TYPE_CHECKING:
     from provgit.api.config import Config
@@ -48,34 +44,38 @@ class Status:
 
     def text(self) -> str:
         """As `provgit status` prints it."""
+        from provgit.render import status_text as report_text
+
         return report_text.render(self.document)
 
     def markdown(self, max_bytes: int | None = None) -> str:
         """Bounded to `max_bytes` (default: reports.markdown_max_bytes)."""
+        from provgit.render import status_markdown as report_markdown
+
         return report_markdown.render(self.document, max_bytes or self.markdown_max_bytes)
 
 
 def status(config: Config, element: str | None = None, kind: str | None = None) -> Status:
     kind_name: str | None = None
     if kind is not None:
+        from provgit.model.kinds import KINDS, resolve_kind
+
         found = resolve_kind(kind)
         if found is None:
             raise UsageProblem(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
         kind_name = found.plural
     journal = existing_journal(config.root, config.state_dir)
     try:
-        # The network's name (the journal does not keep it) and the markdown bound.
-        settings = config.settings()
-        network = settings.network if settings is not None else None
-        bound = (settings or Settings()).reports.markdown_max_bytes
         # The config as it is now: a change not applied yet shows as such.
         now = status_inputs(config.source, config.state_dir, config.cache_dir)
+        # The network's name (the journal does not keep it) and the markdown bound.
+        network, bound = _named(config, now)
         remembered = _remembered_only(config)
         doc = build_document(
             journal,
             network=network,
-            state=now.state if now and not remembered else None,
-            target=now.target if now and not remembered else None,
+            state=None if remembered else now.state,
+            target=None if remembered else now.target,
             state_dir=config.state_dir,
         )
         if element is not None and element not in doc["elements"]:
@@ -84,15 +84,38 @@ def status(config: Config, element: str | None = None, kind: str | None = None) 
     finally:
         journal.close()
     doc = filtered(doc, element=element, kind=kind_name)
-    secrets = now.secrets if now is not None and not remembered else None
+    secrets = None if remembered else now.secrets
     if secrets is not None:
         doc = without_secret_values(doc, secrets.unresolved, secrets.config_changed)
-    problems = now.problems if now is not None else 0
+    problems = now.problems
     if remembered:
         run = doc.get("run") or {}
         when = f" (finished {run['finished']})" if run.get("finished") else ""
         return Status(doc, problems, network, bound, f"run {run.get('id')}{when}")
     return Status(doc, problems, network, bound)
+
+
+def _named(config: Config, now: StatusInputs) -> tuple[str | None, int]:
+    """The network's name and the markdown bound of provgit.yaml as it is on
+    disk: the memo's when its target stands for the config as read and the
+    file is still the one read (its settings are then the memo's: no pydantic
+    needed to read them), else provgit.yaml's."""
+    if now.memo is not None and _settings_as_read(config):
+        return now.memo.network, now.memo.markdown_max_bytes
+    from provgit.model.settings import Settings
+
+    settings = config.settings()
+    network = settings.network if settings is not None else None
+    return network, (settings or Settings()).reports.markdown_max_bytes
+
+
+def _settings_as_read(config: Config) -> bool:
+    # A Config keeps its source: the file may have changed since it was read.
+    read = next((f.data for f in config.source.files if f.path == SETTINGS_FILE), None)
+    try:
+        return read is not None and read == (config.root / SETTINGS_FILE).read_bytes()
+    except OSError:
+        return False
 
 
 def _remembered_only(config: Config) -> bool:
@@ -131,6 +154,8 @@ def _check_element(config: Config, element: str | None) -> list[str]:
     must still be possible while the config is broken)."""
     if element is None:
         return []
+    from provgit.validate import validate_source
+
     valid = validate_source(config.source, config.cache_dir)
     if not valid.ok:
         return [

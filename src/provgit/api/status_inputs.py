@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 from provgit.incremental import disk as memo
 from provgit.incremental.store import TargetStore
-from provgit.model.state import DesiredState
 from provgit.plan.options import PlanOptions
-from provgit.secrets import Fingerprinter, network_key
+from provgit.secrets import Fingerprinter, network_key, parse_ref
 from provgit.source import ConfigSource
 
 if TYPE_CHECKING:
+    from provgit.incremental.memo_summary import MemoSummary
+    from provgit.model.state import DesiredState
     from provgit.projection import Target
 
 
@@ -33,6 +34,10 @@ class StatusInputs:
     # Secret values not available here (the PIN environment, a key file,
     # secret_key): None when every one was.
     secrets: SecretsUnavailable | None = None
+    # The last plan's memo when its stored target is the config as it is now
+    # (provgit.yaml included): its settings' network name and markdown bound
+    # are the config's, read without pydantic.
+    memo: MemoSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -46,11 +51,9 @@ class SecretsUnavailable:
     config_changed: bool
 
 
-def status_inputs(
-    source: ConfigSource, state_dir: Path, cache_dir: Path | None
-) -> StatusInputs | None:
+def status_inputs(source: ConfigSource, state_dir: Path, cache_dir: Path | None) -> StatusInputs:
     """The config as it is now, projected, when the target the last plan stored
-    is not its projection (None: the stored one is). A config that does not
+    is not its projection (no state and `memo` set: the stored one is). A config that does not
     validate gives no state, only its problem count: the last good target
     stands, and the caller says the status is not of the config as it is.
 
@@ -64,12 +67,13 @@ def status_inputs(
     from provgit.validate import validate_source
 
     store = memo.PlanMemo(state_dir)
-    meta = store.load_meta()
+    meta = store.load_summary()
     current = False
     secrets: SecretsUnavailable | None = None
     if meta is not None:
         stored = TargetStore(store.target_path).digest()
-        key = network_key(meta.settings.secret_key, state_dir)
+        secret_key = parse_ref(meta.secret_key) if meta.secret_key is not None else None
+        key = network_key(secret_key, state_dir)
         assert key is not None  # made when missing
         # The digest covers --prune; either plan will do.
         either = [PlanOptions(prune=False), PlanOptions(prune=True)]
@@ -88,7 +92,7 @@ def status_inputs(
                 return StatusInputs(None, None, secrets=SecretsUnavailable(missing, True))
             current = True
         if current and not any(e.read_only for e in meta.elements.values()):
-            return StatusInputs(None, None, secrets=secrets) if secrets else None
+            return StatusInputs(None, None, secrets=secrets, memo=meta)
     validated = validate_source(source, cache_dir)
     if not validated.ok:
         errors = sum(1 for d in validated.diagnostics if d.severity == "error")

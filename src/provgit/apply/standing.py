@@ -12,10 +12,13 @@ import os
 import time
 from collections.abc import Collection, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provgit.apply import status as st
 from provgit.journal import Journal
-from provgit.model.settings import Alarms
+
+if TYPE_CHECKING:  # pydantic: a status in sync builds no settings model
+    from provgit.model.settings import Alarms
 
 Record = tuple[str, str, str]  # (element, collection, key)
 

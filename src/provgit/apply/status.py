@@ -13,8 +13,12 @@ elements failed.
 
 from __future__ import annotations
 
-from provgit.model.settings import Alarms
+from typing import TYPE_CHECKING
+
 from provgit.registry import IVR_KINDS as IVR_KINDS
+
+if TYPE_CHECKING:  # pydantic: a status in sync builds no settings model
+    from provgit.model.settings import Alarms
 
 SYNC_COMPLETED = "Sync Completed"
 # An element marked read_only: what a run did there (report/states.py says the same).

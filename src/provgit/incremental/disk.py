@@ -32,18 +32,22 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provgit.fsutil import atomic_write
 from provgit.incremental.known import Known
+from provgit.incremental.memo_summary import MemoSummary, read_summary, summary_of, write_summary
 from provgit.incremental.store import TargetStore
-from provgit.model.network import Element
-from provgit.model.settings import Settings
 from provgit.plan.model import Operation
 from provgit.plan.options import PlanOptions
 from provgit.secrets import Fingerprinter
 from provgit.source import ConfigSource, blob_id
 from provgit.validate.cache import Reads, tree_key
+
+if TYPE_CHECKING:
+    # Only in MemoMeta's pickle: reading the summary imports no pydantic.
+    from provgit.model.network import Element
+    from provgit.model.settings import Settings
 
 # 2: delete operations say whether provgit created the record; 3: operations
 # as tuples of their attributes (an add's changes derived from its fields);
@@ -173,7 +177,17 @@ class PlanMemo:
 
     def save_meta(self, meta: MemoMeta) -> None:
         # Our own file, read only by us: pickle keeps the pydantic settings and elements.
-        atomic_write(self.dir / "meta.pickle", pickle.dumps(meta))
+        pickled = pickle.dumps(meta)
+        atomic_write(self.dir / "meta.pickle", pickled)
+        write_summary(self.dir / "meta.json", meta, pickled)
+
+    def load_summary(self) -> MemoSummary | None:
+        """What a status reads of the meta (`memo_summary`): from its JSON,
+        else from the pickle; None when there is no meta."""
+        found = read_summary(self.dir / "meta.json", self.dir / "meta.pickle")
+        if found is None and (meta := self.load_meta()) is not None:
+            return summary_of(meta)
+        return found
 
     def load_element(self, element: str) -> Known | None:
         try:

@@ -16,6 +16,9 @@ from pydantic import (
     model_validator,
 )
 
+from provgit.model.secret_patterns import SECRET_FILE_PATTERN as SECRET_FILE_PATTERN
+from provgit.model.secret_patterns import SECRET_KEY_PATTERN as SECRET_KEY_PATTERN
+
 
 class Model(BaseModel):
     """Frozen, strict, no unknown fields: a typo is an error, never ignored."""
@@ -111,13 +114,6 @@ Text = Annotated[str, StringConstraints(max_length=255)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 MediaType = Literal["voice", "email", "chat", "sms", "open"]
 ElementType = Literal["mivb", "micollab", "ivr", "directory"]
-
-
-# A secret file is absolute or in the home directory: a relative path would be
-# a file inside the config repository. The JSON Schema says the same.
-SECRET_FILE_PATTERN = r"^(/|~/)"
-# A name in a key file (`{file: PATH, key: NAME}`): what a `NAME=value` line starts with.
-SECRET_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 
 
 class SecretRef(Model):

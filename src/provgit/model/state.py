@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from provgit.model.common import Model
-from provgit.model.findings import Pointer
-from provgit.model.network import Element
-from provgit.model.settings import Settings
+if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
+    from provgit.model.common import Model
+    from provgit.model.findings import Pointer
+    from provgit.model.network import Element
+    from provgit.model.settings import Settings
 
-M = TypeVar("M", bound=Model)
+
+M = TypeVar("M", bound="Model")
 
 
 @dataclass(frozen=True)

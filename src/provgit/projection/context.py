@@ -6,14 +6,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provgit.model.common import CorSet, CosSet
-from provgit.model.state import DesiredState
-from provgit.model.telephony import Role, Template
 from provgit.projection.topology import Topology
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 from provgit.secrets import Fingerprinter
+
+if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
+    from provgit.model.common import CorSet, CosSet
+    from provgit.model.state import DesiredState
+    from provgit.model.telephony import Role, Template
 
 RecordRef = tuple[str, str]  # (collection, key) on the same element
 

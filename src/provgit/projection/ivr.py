@@ -3,9 +3,13 @@ workflows go to every IVR server (`sharing.<kind>.scope: none` keeps them off)."
 
 from __future__ import annotations
 
-from provgit.model.ivr import MediaServer, Prompt, Step, Subroutine, Workflow
+from typing import TYPE_CHECKING
+
 from provgit.projection.context import NO_DEPS, Context, Emit, RecordRef, rec
 from provgit.records import Fields
+
+if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
+    from provgit.model.ivr import MediaServer, Prompt, Step, Subroutine, Workflow
 
 
 def _ivr_targets(ctx: Context, kind: str) -> list[str]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from provgit.model.state import DesiredState
 from provgit.projection import ivr, telephony
 from provgit.projection.context import Context, Emit, Projection, RecordRef
 from provgit.projection.reach import DependencyIndex, element_reach
@@ -24,6 +24,9 @@ from provgit.registry import COLLECTION_KIND as COLLECTION_KIND
 from provgit.registry import KEYED_APART
 from provgit.registry import LEAF_KINDS as LEAF_KINDS
 from provgit.secrets import Fingerprinter
+
+if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
+    from provgit.model.state import DesiredState
 
 __all__ = [
     "COLLECTION_KIND",

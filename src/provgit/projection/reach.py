@@ -27,11 +27,14 @@ instead of rebuilding it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from provgit.model.network import Element
-from provgit.model.state import DesiredState
-from provgit.model.telephony import Role, User
 from provgit.registry import LEAF_KINDS
+
+if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
+    from provgit.model.network import Element
+    from provgit.model.state import DesiredState
+    from provgit.model.telephony import Role, User
 
 # Kinds no projection looks up (see the module docstring).
 READ_BY_NONE = frozenset(

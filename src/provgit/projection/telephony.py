@@ -11,17 +11,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provgit.model.telephony import (
-    ClassOfService,
-    CorGroup,
-    Department,
-    Location,
-    Role,
-    Template,
-    User,
-)
 from provgit.projection.context import (
     NO_DEPS,
     Context,
@@ -32,6 +23,17 @@ from provgit.projection.context import (
     rec,
 )
 from provgit.records import Fields
+
+if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
+    from provgit.model.telephony import (
+        ClassOfService,
+        CorGroup,
+        Department,
+        Location,
+        Role,
+        Template,
+        User,
+    )
 
 
 def cos(ctx: Context, emit: Emit, key: str, m: ClassOfService) -> None:

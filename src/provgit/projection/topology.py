@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from provgit.model.network import Element
+if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
+    from provgit.model.network import Element
 
 
 @dataclass(frozen=True)

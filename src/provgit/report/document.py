@@ -155,11 +155,11 @@ def _derive_inputs(
             return None
         target = None
         if state is None:
-            meta = memo.load_meta()
+            meta = memo.load_summary()
             if meta is None:
                 return None
             links.add(meta.elements)
-            network = meta.settings.network
+            network = meta.network
     if state is not None:
         types: dict[str, str] = {n: str(e.type) for n, e in state.elements.items()}
     elif target is not None:

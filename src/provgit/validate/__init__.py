@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from provgit.diagnostics import Diagnostic
-from provgit.load.loader import LoadedFile, gc_frozen, load_files
-from provgit.model.build import FileModels, assemble_state, build_file
-from provgit.model.findings import Finding, resolve
-from provgit.model.state import DesiredState
 from provgit.source import SETTINGS_FILE, ConfigSource
+
+if TYPE_CHECKING:
+    from provgit.load.loader import LoadedFile
+    from provgit.model.build import FileModels
+    from provgit.model.findings import Finding
+    from provgit.model.state import DesiredState
+
+# The loader and the models (pydantic) are imported by the functions that run
+# them: `provgit status` and the plan memo read `validate.cache` (this package)
+# and, in sync, never validate.
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,9 @@ def check_network(
 def validate_source(
     source: ConfigSource, cache_dir: str | os.PathLike[str] | None, workers: int | None = None
 ) -> Validated:
+    from provgit.load.loader import gc_frozen, load_files
+    from provgit.model.build import assemble_state, build_file
+
     loaded = load_files(source, cache_dir, workers)
     # Validation allocates a few million objects that all survive: without the
     # collector walking them again and again (see model.build.build_state).
@@ -79,6 +89,8 @@ def validate_built(
     `validate_source` does, so both find and count alike: `parsed` is how many
     files were parsed this time, every other file counts as cached (the disk
     cache or the watcher's memory)."""
+    from provgit.model.build import assemble_state
+
     state, findings = assemble_state(files, built, commit=source.commit, root=source.root)
     return _checked(source, state, findings, load_diagnostics, parsed)
 
@@ -90,6 +102,8 @@ def _checked(
     load_diagnostics: Sequence[Diagnostic],
     parsed: int,
 ) -> Validated:
+    from provgit.model.findings import resolve
+
     findings = check_network(state, source, findings)
     diags = sorted([*load_diagnostics, *resolve(findings, state.sources)], key=Diagnostic.sort_key)
     return Validated(state, diags, len(source.files), parsed, len(source.files) - parsed)
