@@ -53,6 +53,7 @@ from provgit.wire.protocol import (
     ChangeFeed,
     ElementError,
     ElementInfo,
+    FeedTooOldError,
     NotFoundError,
     OfflineError,
     Page,
@@ -354,13 +355,30 @@ class HttpDriver:
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         b = await self._get("/changes", {"since": str(since), "limit": str(limit)})
         try:
-            return ChangeFeed(
+            feed = ChangeFeed(
                 [codec.change_from_json(c) for c in b["changes"]],
                 b["revision"],
                 b.get("more") is True,
             )
         except (KeyError, TypeError):
             raise self._garbled() from None
+        self._in_order(feed, since)
+        return feed
+
+    def _in_order(self, feed: ChangeFeed, since: int) -> None:
+        """A feed's changes come oldest first, each after `since` and at most
+        the feed's revision. Read in another order, a record's older change
+        would pass for its last and the copy keep a value the element no
+        longer holds: such a feed is not used, the element is read in full."""
+        before = since
+        for c in feed.changes:
+            if not before < c.revision <= feed.revision:
+                raise FeedTooOldError(
+                    f"element {self.name}: its change feed is not in revision order "
+                    f"(revision {c.revision} after {before}, feed at {feed.revision}): "
+                    "not used, read in full"
+                )
+            before = c.revision
 
     async def write(self, op: WriteOp) -> WriteResult:
         path = self._record_path(op.collection, op.key)
