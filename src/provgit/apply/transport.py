@@ -202,7 +202,7 @@ async def feed_at(
     A feed that no longer reaches back to `since` (a rollout of more writes
     than the element keeps changes of): `collections` read in full instead,
     or the writes would count as kept unseen. None when the element cannot
-    say (gone, driver error): then the next observation does."""
+    say (gone, driver error, a listing without end): the writes stay unchecked."""
     found = FeedSince({}, {})
     last, past = max(revisions), 0
     try:
@@ -233,14 +233,25 @@ async def _held_now(driver: Driver, collections: set[str]) -> FeedSince | None:
     try:
         for collection in sorted(collections):
             cursor: str | None = None
+            seen: set[str] = set()
             while True:
                 page = await driver.list_records(collection, cursor)
                 now.update(((r.collection, r.key), r.fields) for r in page.records)
-                if not (cursor := page.next_cursor):
+                if not (cursor := page.next_cursor) or not page.records:
                     break
-    except Exception:  # the element went away meanwhile: the next observation says
+                if cursor in seen:  # a cursor handed back twice would page for ever
+                    return None
+                seen.add(cursor)
+    except Exception:  # the element went away meanwhile: not known to be kept
         return None
     return FeedSince({}, {}, now)
+
+
+# Why a write answered as done stays pending: its keeping could not be read.
+UNCHECKED = (
+    "the element answered the write as done, but its change feed (or past the feed's "
+    "reach, its records) could not be read to check it kept it: checked again next run"
+)
 
 
 def not_held(op: Operation, revision: int | None, since: int, seen: FeedSince) -> str | None:
