@@ -69,6 +69,14 @@ def test_writes_an_element_keeps_none_of_with_a_failing_feed_are_not_sync_comple
     assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
     assert _in_sync(config)["cs1"] != "Sync Completed"
 
+    # Honest and in sight again: the next run lands the writes, and only then
+    # is cs1 Sync Completed (its copy did not take the dropped writes as held).
+    cs1.faults(lie=None)
+    write_config(tmp_path / "config", sims, users=4, first_name="Bea")
+    assert cli("reconcile", str(config)).code == 0
+    assert all(u["first_name"] == "Bea" for u in cs1.records()["users"].values())
+    assert _in_sync(config)["cs1"] == "Sync Completed"
+
 
 def test_a_move_to_an_element_that_keeps_nothing_and_hides_its_feed_keeps_the_user(
     sims: list[Sim], blind: Blind, tmp_path: Path
