@@ -97,3 +97,20 @@ def test_a_move_that_renames_the_user_keeps_the_old_one_until_the_new_host_has_i
     _reconcile(config)
     assert "user0" in users_on(cs1), "DN 3000 is on no call server while cs2 is down"
     assert _status(config)["in_sync"] is False
+
+
+def test_a_saved_move_applied_twice_leaves_the_user_on_the_new_host_only(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    cs1, cs2 = sims
+    config = write_config(tmp_path / "config", sims, users=3)
+    assert cli("reconcile", str(config)).code == 0
+    move_user0(config)
+    plan = tmp_path / "plan.json"
+    assert cli("plan", str(config), "--out", str(plan)).code == 0
+    for _ in range(2):
+        r = cli("apply", str(plan), "--config", str(config), "--yes")
+        assert "user0" in users_on(cs2), r.out + r.err
+        assert "user0" not in users_on(cs1), r.out + r.err
+    status = _status(config)
+    assert status["in_sync"] is True, status["elements"]
