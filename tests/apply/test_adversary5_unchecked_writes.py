@@ -7,6 +7,7 @@ run. Real simulators behind a hostile element on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -14,6 +15,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from provgit.apply.result import ElementResult
+from provgit.apply.transport import identical
+from provgit.apply.work import ElementWork
+from provgit.drivers.base import DriverConfig, WriteOp
+from provgit.drivers.http import HttpDriver
+from provgit.plan.model import ElementPlan, Operation
 
 from .helpers import Sim, cli, cli_process, move_user0, start_sims, users_on, write_config
 
@@ -115,3 +123,26 @@ def test_a_listing_that_never_ends_past_the_feeds_reach_does_not_hold_the_run(
     finally:
         for s in sims:
             s.stop()
+
+
+def test_a_create_met_by_a_record_does_not_read_a_feed_without_end_for_ever(
+    sims: list[Sim], blind: Blind
+) -> None:
+    # A create that meets a record reads the feed since the plan's revision
+    # to see whether the record is what it sent (transport.identical): cs1's
+    # feed then answers one more change, and more to come, every time.
+    cs1 = sims[0]
+    seen = blind(cs1, "endless")
+    driver = HttpDriver(DriverConfig("cs1", "mivb", {"url": seen.url, "timeout": 5}))
+    op = Operation("add", "users", "user9", "users", "user9", fields={"first_name": "Ann"})
+    plan = ElementPlan("cs1", "mivb", "running", 0, (op,))
+    w = ElementWork(plan, driver, [op], ElementResult("cs1", "mivb", "", "applied"))
+
+    async def run() -> int | None:
+        try:
+            await driver.write_batch([WriteOp("put", "users", "user9", {"x": "1"}, None)])
+            return await asyncio.wait_for(identical(w, op), timeout=120)
+        finally:
+            await driver.close()
+
+    assert asyncio.run(run()) is None  # not known to be identical: not counted as landed

@@ -5,6 +5,8 @@ element will not let provgit check what it kept:
   feed500  the change feed answers HTTP 500 (and the listing still works)
   cursor   a record listing answers the first page with the same next_cursor
            every time (a listing that never ends)
+  endless  (from the first write asked, answered or not) the change feed
+           answers one more change, and more to come, every time it is asked
 
     python tests/support/blind_element.py SIMULATOR_URL MODE
 
@@ -33,6 +35,13 @@ async def main(upstream: str, mode: str) -> None:
         listing = request.method == "GET" and request.path.endswith("/records")
         if written and mode == "feed500" and request.path.endswith("/changes"):
             return web.json_response({"code": "error", "message": "feed broken"}, status=500)
+        if mode == "endless" and request.method in ("PUT", "POST", "DELETE"):
+            written = True
+        if written and mode == "endless" and request.path.endswith("/changes"):
+            since = int(request.rel_url.query.get("since", "0"))
+            change = {"revision": since + 1, "collection": "users", "key": "nobody"}
+            change.update(op="delete", record_revision=since + 1)
+            return web.json_response({"changes": [change], "revision": since + 1, "more": True})
         query = request.rel_url.query.copy()
         if written and mode == "cursor" and listing:
             query.pop("cursor", None)

@@ -154,7 +154,7 @@ async def identical(w: ElementWork, op: Operation) -> int | None:
     since = w.plan.observed_revision or 0
     found: StoredRecord | None = None
     try:
-        while True:
+        for _ in range(MAX_FEED_PAGES):  # a feed that never ends is not read for ever
             feed = await w.driver.changes(since)
             for c in feed.changes:
                 if (c.collection, c.key) == (op.collection, op.key):
@@ -166,6 +166,8 @@ async def identical(w: ElementWork, op: Operation) -> int | None:
             if not feed.changes or feed.revision <= since:
                 break
             since = feed.revision
+        else:
+            return None
     except (FeedTooOldError, ElementError):
         return None
     except Exception:  # a driver bug: then it is not known to be identical
