@@ -446,7 +446,8 @@ class Delivery:
         written = {op.collection for op in w.ops}
         seen = await feed_at(w.driver, since, after, written) if after else FeedSince({}, {})
         if seen is None:
-            await self._unchecked(w, landed)
+            if w.down is None:  # down mid-run: Stopped whatever its writes, as before
+                await self._unchecked(w, landed)
             return
         ops = {(op.collection, op.key): op for op in w.ops}
         for i in landed:
@@ -465,8 +466,7 @@ class Delivery:
             )
 
     async def _unchecked(self, w: ElementWork, landed: list[int]) -> None:
-        """Writes the element would not let be checked are not kept (else Sync
-        Completed, and a move's old delete sent, for writes it dropped): pending."""
+        """Writes the element lets no one check are not kept (else Sync Completed): pending."""
         ops, unchecked = {(op.collection, op.key): op for op in w.ops}, list[Operation]()
         for i in landed:
             r = w.result.operations[i]
