@@ -87,6 +87,7 @@ def connect(
         settings: dict[str, object] = {
             "driver": e.driver,
             "timeout": e.connection.timeout,
+            "request_deadline": e.connection.request_deadline,
             "concurrency": e.connection.concurrency,
             **e.connection.options,
         }

@@ -26,6 +26,7 @@ from provgit.apply.options import ApplyOptions
 from provgit.apply.progress import Progress
 from provgit.apply.resources import ResourceTally
 from provgit.apply.transport import (
+    UNCHECKED,
     FeedSince,
     Transport,
     feed_at,
@@ -445,6 +446,8 @@ class Delivery:
         written = {op.collection for op in w.ops}
         seen = await feed_at(w.driver, since, after, written) if after else FeedSince({}, {})
         if seen is None:
+            if w.down is None:  # down mid-run: Stopped whatever its writes, as before
+                await self._unchecked(w, landed)
             return
         ops = {(op.collection, op.key): op for op in w.ops}
         for i in landed:
@@ -461,6 +464,19 @@ class Delivery:
             w.result.operations[i] = w.outcomes[(op.collection, op.key)] = dataclasses.replace(
                 r, status="failed", message=why, error_type="not_stored", error_id=eid
             )
+
+    async def _unchecked(self, w: ElementWork, landed: list[int]) -> None:
+        """Writes the element lets no one check are not kept (else Sync Completed): pending."""
+        ops, unchecked = {(op.collection, op.key): op for op in w.ops}, list[Operation]()
+        for i in landed:
+            r = w.result.operations[i]
+            if (op := ops.get((r.collection, r.key))) is None:
+                continue
+            unchecked.append(op)
+            w.result.operations[i] = w.outcomes[(op.collection, op.key)] = dataclasses.replace(
+                r, status="pending", message=UNCHECKED, error_type="unchecked"
+            )
+        await self.ledger.pending(w.plan.element, unchecked, [UNCHECKED] * len(unchecked))
 
     async def _distribution_error(
         self, w: ElementWork, op: Operation, error_type: str, reason: str

@@ -154,7 +154,7 @@ async def identical(w: ElementWork, op: Operation) -> int | None:
     since = w.plan.observed_revision or 0
     found: StoredRecord | None = None
     try:
-        while True:
+        for _ in range(MAX_FEED_PAGES):  # a feed that never ends is not read for ever
             feed = await w.driver.changes(since)
             for c in feed.changes:
                 if (c.collection, c.key) == (op.collection, op.key):
@@ -166,6 +166,8 @@ async def identical(w: ElementWork, op: Operation) -> int | None:
             if not feed.changes or feed.revision <= since:
                 break
             since = feed.revision
+        else:
+            return None
     except (FeedTooOldError, ElementError):
         return None
     except Exception:  # a driver bug: then it is not known to be identical
@@ -202,7 +204,7 @@ async def feed_at(
     A feed that no longer reaches back to `since` (a rollout of more writes
     than the element keeps changes of): `collections` read in full instead,
     or the writes would count as kept unseen. None when the element cannot
-    say (gone, driver error): then the next observation does."""
+    say (gone, driver error, a listing without end): the writes stay unchecked."""
     found = FeedSince({}, {})
     last, past = max(revisions), 0
     try:
@@ -233,14 +235,25 @@ async def _held_now(driver: Driver, collections: set[str]) -> FeedSince | None:
     try:
         for collection in sorted(collections):
             cursor: str | None = None
+            seen: set[str] = set()
             while True:
                 page = await driver.list_records(collection, cursor)
                 now.update(((r.collection, r.key), r.fields) for r in page.records)
-                if not (cursor := page.next_cursor):
+                if not (cursor := page.next_cursor) or not page.records:
                     break
-    except Exception:  # the element went away meanwhile: the next observation says
+                if cursor in seen:  # a cursor handed back twice would page for ever
+                    return None
+                seen.add(cursor)
+    except Exception:  # the element went away meanwhile: not known to be kept
         return None
     return FeedSince({}, {}, now)
+
+
+# Why a write answered as done stays pending: its keeping could not be read.
+UNCHECKED = (
+    "the element answered the write as done, but its change feed (or past the feed's "
+    "reach, its records) could not be read to check it kept it: checked again next run"
+)
 
 
 def not_held(op: Operation, revision: int | None, since: int, seen: FeedSince) -> str | None:

@@ -4,6 +4,11 @@ Settings:
   url          base URL of the element, e.g. http://127.0.0.1:8080
   token        bearer token, already resolved from its reference (or None)
   timeout      seconds, for connecting and for each read (default 10)
+  request_deadline
+               seconds for the whole of one request, its answer read to the
+               end (default 120): an element that sends a byte inside each
+               read timeout would otherwise hold the request, and the run,
+               for ever
   concurrency  requests in flight at once to this element (default 32)
   retries      extra attempts where a retry is safe (default 2)
 
@@ -48,6 +53,7 @@ from provgit.wire.protocol import (
     ChangeFeed,
     ElementError,
     ElementInfo,
+    FeedTooOldError,
     NotFoundError,
     OfflineError,
     Page,
@@ -57,6 +63,7 @@ from provgit.wire.protocol import (
 )
 
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_REQUEST_DEADLINE = 120.0
 DEFAULT_CONCURRENCY = 32
 DEFAULT_RETRIES = 2
 BACKOFF = (0.1, 0.3, 1.0)
@@ -133,11 +140,13 @@ class HttpDriver:
         self.base = url.rstrip("/") + codec.API_PREFIX
         self.token: str | None = settings.get("token") or None
         self.timeout = float(settings.get("timeout", DEFAULT_TIMEOUT))
+        self.deadline = float(settings.get("request_deadline", DEFAULT_REQUEST_DEADLINE))
         self.concurrency = int(settings.get("concurrency", DEFAULT_CONCURRENCY))
         self.retries = int(settings.get("retries", DEFAULT_RETRIES))
-        if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0:
+        if self.concurrency < 1 or self.timeout <= 0 or self.deadline <= 0 or self.retries < 0:
             raise ValueError(
-                f"element {config.element}: timeout must be > 0, concurrency >= 1, retries >= 0"
+                f"element {config.element}: timeout and request_deadline must be > 0, "
+                "concurrency >= 1, retries >= 0"
             )
         # `<element>/<token>` while a provgit replica holds the element's lease:
         # sent with every write so the element refuses a replica that lost it.
@@ -195,17 +204,27 @@ class HttpDriver:
         if data is not None:
             headers = {**(headers or {}), "Content-Type": "application/json"}
         async with semaphore:
+            # Started once a place is free: waiting for one is not the element's time.
+            whole = asyncio.timeout(self.deadline)
             try:
                 sent = time.perf_counter()
-                async with session.request(
-                    method, self._url(path), params=params, headers=headers, data=data
-                ) as response:
+                async with (
+                    whole,
+                    session.request(
+                        method, self._url(path), params=params, headers=headers, data=data
+                    ) as response,
+                ):
                     raw = await self._read_capped(response)
                     status = response.status
                 self.stats.add(time.perf_counter() - sent, response.headers.get("Server-Timing"))
             except aiohttp.ClientConnectorError as e:
                 raise _NotSent(f"cannot connect to element {self.name}: {e.os_error}") from None
             except TimeoutError:
+                if whole.expired():
+                    raise _Ambiguous(
+                        f"element {self.name} did not answer in full within {self.deadline:g} s "
+                        "(connection.request_deadline)"
+                    ) from None
                 raise _Ambiguous(
                     f"element {self.name} did not answer within {self.timeout:g} s"
                 ) from None
@@ -336,13 +355,30 @@ class HttpDriver:
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
         b = await self._get("/changes", {"since": str(since), "limit": str(limit)})
         try:
-            return ChangeFeed(
+            feed = ChangeFeed(
                 [codec.change_from_json(c) for c in b["changes"]],
                 b["revision"],
                 b.get("more") is True,
             )
         except (KeyError, TypeError):
             raise self._garbled() from None
+        self._in_order(feed, since)
+        return feed
+
+    def _in_order(self, feed: ChangeFeed, since: int) -> None:
+        """A feed's changes come oldest first, each after `since` and at most
+        the feed's revision. Read in another order, a record's older change
+        would pass for its last and the copy keep a value the element no
+        longer holds: such a feed is not used, the element is read in full."""
+        before = since
+        for c in feed.changes:
+            if not before < c.revision <= feed.revision:
+                raise FeedTooOldError(
+                    f"element {self.name}: its change feed is not in revision order "
+                    f"(revision {c.revision} after {before}, feed at {feed.revision}): "
+                    "not used, read in full"
+                )
+            before = c.revision
 
     async def write(self, op: WriteOp) -> WriteResult:
         path = self._record_path(op.collection, op.key)

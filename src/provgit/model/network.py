@@ -19,6 +19,10 @@ from provgit.model.common import (
 )
 from provgit.model.directory import DirectorySettings
 
+# Seconds: an honest answer (a page of 5,000 records, a feed page of 10,000
+# changes) takes well under a second on a LAN; this leaves room for a slow one.
+DEFAULT_REQUEST_DEADLINE = 120.0
+
 
 class Connection(Model):
     """Driver settings; `token` is a secret reference, never a value."""
@@ -26,6 +30,9 @@ class Connection(Model):
     url: str | None = None
     token: SecretRef | None = None
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    # The whole of one request, its answer read to the end: a per-read timeout
+    # alone never fires on an element that sends a byte now and then.
+    request_deadline: Annotated[float, Field(gt=0, le=3600)] = DEFAULT_REQUEST_DEADLINE
     concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
     # `path` may leave the state directory only when this says so (read before `path`).
     allow_outside_state_dir: bool = False

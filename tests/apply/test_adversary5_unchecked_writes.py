@@ -1,0 +1,148 @@
+"""The kept-write check that cannot be made: an element that answers its
+writes as done, keeps none of them, and then will not let provgit look (its
+change feed fails, or its listing past the feed's reach never ends). Writes
+not seen kept are not kept: the element is never Sync Completed, a move's
+delete on the old host waits, and a listing that never ends does not hold the
+run. Real simulators behind a hostile element on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from provgit.apply.result import ElementResult
+from provgit.apply.transport import identical
+from provgit.apply.work import ElementWork
+from provgit.drivers.base import DriverConfig, WriteOp
+from provgit.drivers.http import HttpDriver
+from provgit.plan.model import ElementPlan, Operation
+
+from .helpers import Sim, cli, cli_process, move_user0, start_sims, users_on, write_config
+
+pytestmark = pytest.mark.slow
+
+BLIND = Path(__file__).parent.parent / "support" / "blind_element.py"
+Blind = Callable[[Sim, str], Sim]
+
+
+@pytest.fixture
+def blind() -> Iterator[Blind]:
+    """`sim` as seen through an element that goes blind after a write (MODE)."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(sim: Sim, mode: str) -> Sim:
+        proc = subprocess.Popen(
+            [sys.executable, str(BLIND), sim.url, mode], stdout=subprocess.PIPE, text=True
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # bounded: the fixture's process answers or dies
+        assert line.startswith("listening on "), line
+        return Sim(sim.name, sim.type, sim.proc, line.split()[-1], sim.db)
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _by(out: str) -> dict[str, dict[str, object]]:
+    return {e["element"]: e for e in json.loads(out)["elements"]}
+
+
+def _in_sync(config: Path) -> dict[str, str]:
+    status = json.loads(cli("status", str(config), "--format", "json").out)
+    return {n: e["status"] for n, e in status["elements"].items()}
+
+
+def test_writes_an_element_keeps_none_of_with_a_failing_feed_are_not_sync_completed(
+    sims: list[Sim], blind: Blind, tmp_path: Path
+) -> None:
+    cs1, cs2 = sims
+    config = write_config(tmp_path / "config", sims, users=4)
+    assert cli("reconcile", str(config)).code == 0  # straight to cs1: cached, feed next
+    cs1.faults(lie="drop")
+    write_config(tmp_path / "config", [blind(cs1, "feed500"), cs2], users=4, first_name="Bea")
+    by = _by(cli("reconcile", str(config), "--format", "json").out)
+    assert "Bea" not in json.dumps(cs1.records()["users"])  # nothing kept
+    assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+    assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
+    assert _in_sync(config)["cs1"] != "Sync Completed"
+
+    # Honest and in sight again: the next run lands the writes, and only then
+    # is cs1 Sync Completed (its copy did not take the dropped writes as held).
+    cs1.faults(lie=None)
+    write_config(tmp_path / "config", sims, users=4, first_name="Bea")
+    assert cli("reconcile", str(config)).code == 0
+    assert all(u["first_name"] == "Bea" for u in cs1.records()["users"].values())
+    assert _in_sync(config)["cs1"] == "Sync Completed"
+
+
+def test_a_move_to_an_element_that_keeps_nothing_and_hides_its_feed_keeps_the_user(
+    sims: list[Sim], blind: Blind, tmp_path: Path
+) -> None:
+    cs1, cs2 = sims
+    config = write_config(tmp_path / "config", sims, users=3)
+    assert cli("reconcile", str(config)).code == 0
+    cs2.faults(lie="drop")
+    write_config(tmp_path / "config", [cs1, blind(cs2, "feed500")], users=3)
+    move_user0(config)
+    by = _by(cli("reconcile", str(config), "--format", "json").out)
+    assert "user0" not in users_on(cs2)  # dropped
+    assert "user0" in users_on(cs1), "user0 is on no call server"
+    assert by["cs2"]["status"] != "Sync Completed", by["cs2"]
+    assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+
+
+def test_a_listing_that_never_ends_past_the_feeds_reach_does_not_hold_the_run(
+    tmp_path: Path, blind: Blind, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cs1 keeps 3 changes in its feed: 8 renames push the check past it, to a
+    # listing of the written collections, which cs1 then pages without end.
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")], "--retention", "3")
+    try:
+        cs1, cs2 = sims
+        config = write_config(tmp_path / "config", sims, users=8)
+        assert cli("reconcile", str(config)).code == 0
+        cs1.faults(lie="drop")
+        write_config(tmp_path / "config", [blind(cs1, "cursor"), cs2], users=8, first_name="Bea")
+        r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
+        by = _by(r.out)
+        assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+        assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
+        assert _in_sync(config)["cs1"] != "Sync Completed"
+    finally:
+        for s in sims:
+            s.stop()
+
+
+def test_a_create_met_by_a_record_does_not_read_a_feed_without_end_for_ever(
+    sims: list[Sim], blind: Blind
+) -> None:
+    # A create that meets a record reads the feed since the plan's revision
+    # to see whether the record is what it sent (transport.identical): cs1's
+    # feed then answers one more change, and more to come, every time.
+    cs1 = sims[0]
+    seen = blind(cs1, "endless")
+    driver = HttpDriver(DriverConfig("cs1", "mivb", {"url": seen.url, "timeout": 5}))
+    op = Operation("add", "users", "user9", "users", "user9", fields={"first_name": "Ann"})
+    plan = ElementPlan("cs1", "mivb", "running", 0, (op,))
+    w = ElementWork(plan, driver, [op], ElementResult("cs1", "mivb", "", "applied"))
+
+    async def run() -> int | None:
+        try:
+            await driver.write_batch([WriteOp("put", "users", "user9", {"x": "1"}, None)])
+            return await asyncio.wait_for(identical(w, op), timeout=120)
+        finally:
+            await driver.close()
+
+    assert asyncio.run(run()) is None  # not known to be identical: not counted as landed
