@@ -39,9 +39,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed_request(w: Watch) -> float:
+def timed_request(w: Watch) -> float | None:
+    """Seconds, or None when no answer came within fleet_status's 120 s."""
     started = time.perf_counter()
-    fleet_status(w)
+    try:
+        fleet_status(w)
+    except TimeoutError:
+        return None
     return time.perf_counter() - started
 
 
@@ -49,15 +53,17 @@ def measure(w: Watch, requests: int, clients: int) -> dict[str, Any]:
     load = os.getloadavg()[0]
     before = cpu_seconds(w.proc.pid)
     if clients == 1:
-        walls = [timed_request(w) for _ in range(requests)]
+        answers = [timed_request(w) for _ in range(requests)]
     else:
         with ThreadPoolExecutor(clients) as pool:
-            walls = list(pool.map(lambda _: timed_request(w), range(requests * clients)))
+            answers = list(pool.map(lambda _: timed_request(w), range(requests * clients)))
     cpu = cpu_seconds(w.proc.pid) - before
+    walls = [a for a in answers if a is not None] or [float("nan")]
     return {
         "clients": clients,
-        "requests": len(walls),
-        "cpu_ms_per_request": round(1000 * cpu / len(walls), 1),
+        "requests": len(answers),
+        "timed_out": answers.count(None),
+        "cpu_ms_per_request": round(1000 * cpu / len(answers), 1),
         "cpu_seconds": round(cpu, 2),
         "wall_median_s": round(statistics.median(walls), 3),
         "wall_max_s": round(max(walls), 3),
@@ -86,13 +92,14 @@ def main() -> None:
             settle_s = time.monotonic() - started
             time.sleep(5)  # the networks' last journal writes after their runs
             built = fleet_status(w)["replica"].get("documents_built")
-            out = {
+            out: dict[str, Any] = {
                 "networks": args.networks,
                 "settled_seconds": round(settle_s, 1),
                 "code": os.environ.get("PYTHONPATH") or "this checkout",
                 "sequential": measure(w, args.requests, 1),
-                "concurrent": measure(w, args.each, args.clients),
             }
+            print(json.dumps(out), file=sys.stderr, flush=True)  # kept if the rest fails
+            out["concurrent"] = measure(w, args.each, args.clients)
             after = fleet_status(w)["replica"].get("documents_built")
             out["documents_built_during"] = None if built is None else after - built
             print(json.dumps(out, indent=1))
