@@ -105,7 +105,8 @@ def spread(replicas: list[Watcher]) -> None:
 def status(url: str) -> Any:
     import urllib.request
 
-    with urllib.request.urlopen(url + "/status.json", timeout=120) as r:
+    # A 100,000-user document took over 120 s at load 35-40 (2026-12-07).
+    with urllib.request.urlopen(url + "/status.json", timeout=900) as r:
         return json.loads(r.read())
 
 

@@ -106,9 +106,11 @@ def test_a_delivery_to_a_replica_not_running_the_network_is_applied_by_the_one_t
         net.commit("Bob")
         status, body = _deliver(other, _push(net.name))
         assert status == 202, body
+        note = body["networks"][0].pop("note")
         assert body["networks"] == [
             {"network": net.name, "here": False, "holder": held[net.name], "relayed": True}
         ]
+        assert note.startswith(f"relayed to {held[net.name]}, which fetches now"), note
         holder.wait_log(
             "webhook_relayed", lambda e: e["network"] == net.name, timeout=SETTLE, after=mark
         )

@@ -162,6 +162,38 @@ def leases_in(db: Any, schema: str) -> dict[str, Lease]:
     }
 
 
+# What a fleet's status page keys a network's cached document on: any row a
+# status derivation reads that a run, a suspension, a cleared error or a
+# drift reading adds, removes or changes moves one of these (run ids and
+# ends, events, status history, each table's count and latest time).
+_MARK_PARTS = (
+    "SELECT max(id), max(finished), count(finished) FROM {s}.runs",
+    "SELECT max(id) FROM {s}.events",
+    "SELECT max(id) FROM {s}.status_history",
+    "SELECT count(*), max(time) FROM {s}.element_status",
+    "SELECT count(*), max(last_attempt) FROM {s}.pending",
+    "SELECT count(*), max(last_retried), max(id) FROM {s}.dist_errors",
+    "SELECT count(*), max(since) FROM {s}.suspensions",
+    "SELECT count(*), max(last_seen) FROM {s}.drift",
+)
+
+
+def journal_mark(db: Any, schema: str) -> tuple[Any, ...] | None:
+    """A fleet network's journal (its schema) in a few numbers that change
+    whenever what its status says may have (None while it has no journal),
+    read from the fleet's connection in one round trip."""
+    if not schema.replace("_", "").isalnum():
+        raise ValueError(f"not a journal schema name: {schema!r}")
+    found = db.execute("SELECT to_regclass(?)", (f"{schema}.suspensions",)).fetchone()
+    if found is None or found[0] is None:
+        return None
+    # Each part is one row of aggregates: joined, one row of them all.
+    parts = ", ".join(f"({q.format(s=schema)}) AS x{i}" for i, q in enumerate(_MARK_PARTS))
+    sql = f"SELECT * FROM {parts}"
+    row = db.execute(sql).fetchone()
+    return None if row is None else tuple(row)
+
+
 @dataclass(frozen=True)
 class Fences:
     """What a replica's journal writes about an element are conditional on:

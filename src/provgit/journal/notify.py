@@ -5,8 +5,11 @@ load balancer picks any). That replica sends the network's name, and nothing
 else (no secret, no body), on the fleet's channel; every replica of the fleet
 listens, and the one running the network fetches at once. NOTIFY reaches only
 the sessions listening when it commits: a replica whose listener is down (the
-database away) misses it, and its periodic fetch (and a takeover's first
-fetch) still brings the commit.
+database away, its session terminated) misses it. So after each (re)connect,
+once its LISTEN is in force, the listener says so (`state(None)`) and the
+replica fetches every network it runs: a name sent while it was away is
+caught then, not at the next periodic fetch (a takeover's first fetch covers
+a network that had no holder).
 
 The listener holds one connection of its own for its whole life (LISTEN is a
 session's state: a pooled connection is reset between borrowers), counted in
@@ -51,7 +54,9 @@ class Listener:
         heard: Callable[[str], None],
         state: Callable[[str | None], None],
     ) -> None:
-        """Until `stop`: listen, and reconnect (backing off) whenever the session goes."""
+        """Until `stop`: listen, and reconnect (backing off) whenever the session goes.
+        `state(None)` after every LISTEN (the first one included), `state(error)`
+        when the session is lost or cannot be opened."""
         failures = 0
         while not stop.is_set():
             try:
@@ -86,9 +91,11 @@ class Listener:
         with psycopg.connect(self.url, **kwargs) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             self.connected.set()
-            if self.error is not None:
-                self.error = None
-                state(None)
+            self.error = None
+            # Every time, not only after an error: a session terminated between
+            # two waits is found only by the wait that follows, and what was
+            # sent meanwhile is gone either way.
+            state(None)
             while not stop.is_set():
                 for n in conn.notifies(timeout=0.5):
                     if n.channel == CHANNEL:

@@ -173,9 +173,17 @@ class FleetSupervisor:
             "holder": holder,
             "relayed": relayed,
         }
-        if holder is None:
-            answer["note"] = "no replica runs it now: the one that takes it over fetches first"
+        answer["note"] = _next_step(holder, relayed, self.fleet.lease_seconds)
         return answer
+
+    def _listening(self) -> None:
+        """The relay's listener (re)connected: what was relayed while it was not
+        listening is lost, so every network run here fetches now (a look at its
+        ref, as the periodic fetch does: a run only when the ref moved)."""
+        names = sorted(n for n, r in self.running.items() if not r.stopping and r.error is None)
+        for name in names:
+            self.running[name].watcher.trigger("fetch")
+        self.log.info("webhook_relay_listening", replica=self.id, fetching=names)
 
     def _relayed(self, name: str) -> None:
         r = self.running.get(name)
@@ -235,7 +243,7 @@ class FleetSupervisor:
         status = FleetStatus(self)
         hook = FleetHook(self.fleet.networks, token, self.deliver, status.trigger, self.log)
         runner, url = await start_server(status, host, port, token, reconcile=hook.handle)
-        self.relay.start(self._relayed)
+        self.relay.start(self._relayed, self._listening)
         hook.check_secrets()
         self.url = self.leases.url = url
         loop = asyncio.get_running_loop()
@@ -287,3 +295,18 @@ class FleetSupervisor:
     def _on_reload(self) -> None:
         for r in self.running.values():
             r.watcher.reload()
+
+
+def _next_step(holder: str | None, relayed: bool, lease_seconds: float) -> str:
+    """What a delivery's sender is told happens next for a network run elsewhere."""
+    takeover = (
+        f"the replica that takes it over (within the lease time, {lease_seconds:g} s) fetches first"
+    )
+    if not relayed:
+        return (
+            "not relayed (the fleet's database is away): its holder fetches when its "
+            "relay listener reconnects, or at its next periodic fetch"
+        )
+    if holder is None:
+        return f"no replica runs it now: {takeover}"
+    return f"relayed to {holder}, which fetches now; if that replica is gone, {takeover}"

@@ -3,7 +3,9 @@
 The replica a git host's delivery reaches checks it (fleet_hook.py); if the
 network runs here it starts a run, else it sends the network's name on the
 fleet's NOTIFY channel (journal/notify.py) and the replica running it
-fetches at once. Every replica listens on a thread of its own.
+fetches at once. Every replica listens on a thread of its own; each time its
+listener (re)connects it fetches every network it runs, since a name sent
+while it was not listening is lost (journal/notify.py).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ class Relay:
     def listening(self) -> bool:
         return self.listener.connected.is_set()
 
-    def start(self, heard: Callable[[str], None]) -> None:
-        """Listen; `heard(network)` on the event loop for each name relayed to this fleet."""
+    def start(self, heard: Callable[[str], None], listening: Callable[[], None]) -> None:
+        """Listen; `heard(network)` on the event loop for each name relayed to this
+        fleet, `listening()` there after each (re)connect."""
         loop = asyncio.get_running_loop()
 
         def on_heard(name: str) -> None:
@@ -40,7 +43,7 @@ class Relay:
 
         def on_state(error: str | None) -> None:
             if error is None:
-                loop.call_soon_threadsafe(lambda: self.log.info("webhook_relay_listening"))
+                loop.call_soon_threadsafe(listening)
             else:
                 loop.call_soon_threadsafe(
                     lambda: self.log.warning("webhook_relay_unreachable", error=error)

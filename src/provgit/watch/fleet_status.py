@@ -6,12 +6,22 @@ network's own journal schema, so a network held by another replica shows too);
 for the networks this replica runs it adds their watcher's own live document.
 /metrics merges the watchers' metrics under a `network` label and adds the
 fleet's own gauges; the page groups by network.
+
+Deriving one network's status takes seconds on a loaded machine, so each
+network's part of the document is kept and built again only when something
+it says may have changed: its watcher's own version (every run's start, end
+and progress), its journal's mark (journal/leases.py `journal_mark`: a run,
+a suspension, a cleared error written by any process), its network lease's
+holder, its element leases' holders, its watcher's replica state; and at
+least every REFRESH_SECONDS for the texts that age. A request then costs a
+few small queries per network, not a derivation per network.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provgit.api.fleet import network_schema
@@ -26,6 +36,16 @@ if TYPE_CHECKING:
 
 FORMAT = "provgit.fleet-status/1"
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+# The longest a network's part of the document is served unchanged while
+# nothing it is keyed on moved: what ages in it (times since) lags this much.
+REFRESH_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class _Kept:
+    key: tuple[Any, ...]
+    built: float  # time.monotonic()
+    entry: dict[str, Any]
 
 
 class FleetStatus:
@@ -40,6 +60,11 @@ class FleetStatus:
             schema=FLEET_SCHEMA,
         )
         self._lock = threading.Lock()
+        # Held while a network's part is looked up or built: concurrent
+        # requests wait for one build instead of each deriving it.
+        self._build = threading.Lock()
+        self._kept: dict[str, _Kept] = {}
+        self.builds = 0  # derivations made (the tests and the benchmark read it)
         self.metrics = self  # the server asks `provider.metrics.exposition`
 
     def close(self) -> None:
@@ -92,8 +117,9 @@ class FleetStatus:
         """The fleet's document (called off the event loop)."""
         leases = self.s.leases
         names = [n.name for n in self.s.fleet.networks]
-        element_leases, error = self._element_leases(names)
-        networks = [self._network(n, element_leases.get(n)) for n in names]
+        element_leases, marks, error = self._journal_state(names, sorted(self.s.running))
+        with self._build:
+            networks = [self._kept_network(n, element_leases.get(n), marks.get(n)) for n in names]
         return {
             "format": FORMAT,
             "generated": iso(time.time()),
@@ -107,20 +133,84 @@ class FleetStatus:
                 "replicas": list(leases.replicas),
                 "urls": dict(leases.urls),
                 "pools": [_pool(p) for p in journal_pool.stats()],
+                "documents_built": self.builds,
             },
             "networks": networks,
         }
 
-    def _element_leases(self, names: list[str]) -> tuple[dict[str, dict[str, Lease]], str | None]:
-        def read(db: Any) -> dict[str, dict[str, Lease]]:
-            return {n: lease_ops.leases_in(db, network_schema(n)) for n in names}
+    def _journal_state(
+        self, names: list[str], here: list[str]
+    ) -> tuple[dict[str, dict[str, Lease]], dict[str, Any], str | None]:
+        """Every network's element leases, and the journal mark of those run here."""
+
+        def read(db: Any) -> tuple[dict[str, dict[str, Lease]], dict[str, Any]]:
+            leases = {n: lease_ops.leases_in(db, network_schema(n)) for n in names}
+            marks = {n: lease_ops.journal_mark(db, network_schema(n)) for n in here}
+            return leases, marks
 
         with self._lock:
             try:
-                found: dict[str, dict[str, Lease]] = self._store.call(read)
-                return found, None
+                found, marks = self._store.call(read)
+                return found, marks, None
             except LeaseDbError as e:
-                return {}, str(e)
+                return {}, {}, str(e)
+
+    def _kept_network(
+        self, name: str, element_leases: dict[str, Lease] | None, mark: Any
+    ) -> dict[str, Any]:
+        """The network's part, built again only when its key moved or it aged."""
+        r = self.s.running.get(name)
+        key = self._key(name, r, element_leases, mark)
+        kept = self._kept.get(name)
+        now = time.monotonic()
+        if kept is not None and kept.key == key and now - kept.built < REFRESH_SECONDS:
+            return kept.entry
+        if r is not None:
+            # The watcher keeps its own document for a second: a change its
+            # version does not count (another process's journal write) would
+            # find that one.
+            r.watcher.touch()
+            key = self._key(name, r, element_leases, mark)
+        entry = self._network(name, element_leases)
+        self.builds += 1
+        if entry["error"] is None or r is None or r.error is not None:
+            self._kept[name] = _Kept(key, now, entry)
+        else:  # not readable now: asked again next time
+            self._kept.pop(name, None)
+        return entry
+
+    def _key(
+        self,
+        name: str,
+        r: Running | None,
+        element_leases: dict[str, Lease] | None,
+        mark: Any,
+    ) -> tuple[Any, ...]:
+        holders = tuple(
+            (e, lease.holder if lease.live else None)
+            for e, lease in sorted((element_leases or {}).items())
+        )
+        watcher: tuple[Any, ...] = ()
+        if r is not None:
+            live, config = r.watcher.live, r.watcher.config
+            watcher = (id(r), live.version, config.applied_commit, config.drift_mode)
+            if live.replica is not None:
+                snap = live.replica.snapshot()
+                watcher += (
+                    snap.leader,
+                    snap.healthy,
+                    snap.error,
+                    tuple(snap.held),
+                    tuple(sorted(snap.holders.items())),
+                )
+        return (
+            _state(r),
+            None if r is None else r.error,
+            self.s.leases.holder(name),
+            holders,
+            mark,
+            watcher,
+        )
 
     def _network(self, name: str, element_leases: dict[str, Lease] | None) -> dict[str, Any]:
         r = self.s.running.get(name)

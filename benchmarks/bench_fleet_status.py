@@ -1,0 +1,111 @@
+"""A fleet replica's CPU per `/status.json` request, 20 networks (issue #19).
+
+    .venv/bin/python benchmarks/bench_fleet_status.py [--networks 20] [--requests 20]
+
+Setup: tests/watch/fleet_helpers.py's fleet (each network a git repository
+of 2 users on two embedded elements), a throwaway PostgreSQL cluster
+(tests/journal/pg.py), one `provgit fleet watch` replica holding every
+network, left until each network is Sync Completed and quiet. Then
+--requests requests one after the other, and --clients clients at once
+making --each each. CPU = the replica's user + sys (/proc/PID/stat)
+over the requests, divided by their number; wall = each request's own time.
+To measure the code before the kept documents, run it with PYTHONPATH set to
+that code's `src` (the replica is started with this environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from journal import pg  # noqa: E402
+from watch.fleet_helpers import fleet_status, make_fleet, settled  # noqa: E402
+from watch.helpers import Watch  # noqa: E402
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_request(w: Watch) -> float | None:
+    """Seconds, or None when no answer came within fleet_status's 120 s."""
+    started = time.perf_counter()
+    try:
+        fleet_status(w)
+    except TimeoutError:
+        return None
+    return time.perf_counter() - started
+
+
+def measure(w: Watch, requests: int, clients: int) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    before = cpu_seconds(w.proc.pid)
+    if clients == 1:
+        answers = [timed_request(w) for _ in range(requests)]
+    else:
+        with ThreadPoolExecutor(clients) as pool:
+            answers = list(pool.map(lambda _: timed_request(w), range(requests * clients)))
+    cpu = cpu_seconds(w.proc.pid) - before
+    walls = [a for a in answers if a is not None] or [float("nan")]
+    return {
+        "clients": clients,
+        "requests": len(answers),
+        "timed_out": answers.count(None),
+        "cpu_ms_per_request": round(1000 * cpu / len(answers), 1),
+        "cpu_seconds": round(cpu, 2),
+        "wall_median_s": round(statistics.median(walls), 3),
+        "wall_max_s": round(max(walls), 3),
+        "load_before": round(load, 1),
+        "load_after": round(os.getloadavg()[0], 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--networks", type=int, default=20)
+    ap.add_argument("--requests", type=int, default=20)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--each", type=int, default=5, help="requests per concurrent client")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, pg.running() as server:
+        rig = make_fleet(Path(tmp), args.networks, server.new_database(), pg.PASSWORD, 15.0)
+        rig.fetch_seconds = 5.0
+        w = rig.start()
+        try:
+            started = time.monotonic()
+            while settled([fleet_status(w)], rig.names()) is None:
+                if time.monotonic() - started > 900:
+                    raise SystemExit("the fleet did not settle in 900 s")
+                time.sleep(2)  # a benchmark's poll, not a test's
+            settle_s = time.monotonic() - started
+            time.sleep(5)  # the networks' last journal writes after their runs
+            built = fleet_status(w)["replica"].get("documents_built")
+            out: dict[str, Any] = {
+                "networks": args.networks,
+                "settled_seconds": round(settle_s, 1),
+                "code": os.environ.get("PYTHONPATH") or "this checkout",
+                "sequential": measure(w, args.requests, 1),
+            }
+            print(json.dumps(out), file=sys.stderr, flush=True)  # kept if the rest fails
+            out["concurrent"] = measure(w, args.each, args.clients)
+            after = fleet_status(w)["replica"].get("documents_built")
+            out["documents_built_during"] = None if built is None else after - built
+            print(json.dumps(out, indent=1))
+        finally:
+            w.stop()
+
+
+if __name__ == "__main__":
+    main()
