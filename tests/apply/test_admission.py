@@ -22,7 +22,7 @@ from .helpers import Sim, cli_process, journal, read_store, write_config
 SET_PIN = "PROVGIT_TEST_ADMISSION_PIN_SET"
 HOT_DESK = "PROVGIT_TEST_ADMISSION_HOTDESK_SET"
 UNSET = "PROVGIT_TEST_ADMISSION_PIN_UNSET"
-VALUES = {SET_PIN: "4711", HOT_DESK: "8080"}
+VALUES = {SET_PIN: "47118093", HOT_DESK: "80802651"}
 
 
 def _config(tmp_path: Path, sims: list[Sim]) -> Path:
@@ -233,7 +233,7 @@ def test_a_refused_user_queued_for_a_down_element_stays_off_it_when_it_returns(
 def test_an_empty_secret_is_refused_like_a_missing_one(tmp_path: Path) -> None:
     # A CI job maps a secret nobody configured to "": that must not blank a PIN.
     keys = tmp_path / "keys"
-    keys.write_text("PIN_A=\nPIN_B=4242\n")
+    keys.write_text("PIN_A=\nPIN_B=42429157\n")
     blank = tmp_path / "blank-pin"
     blank.write_text("\n")
     for private in (keys, blank):
@@ -273,12 +273,12 @@ def test_an_empty_secret_is_refused_like_a_missing_one(tmp_path: Path) -> None:
         errors = {e.key: e.reason for e in j.distribution_errors() if e.element == "mcl"}
     assert sorted(errors) == ["envuser", "fileuser", "keyuser"]
     assert errors["envuser"].startswith(f"secret {{env: {UNSET}}} is empty")
-    assert "4242" not in ran.out + ran.err
+    assert "42429157" not in ran.out + ran.err
 
 
 def test_validate_secrets_warns_of_a_secret_file_every_user_may_read(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
-    keys.write_text("PIN_A=4711\n")
+    keys.write_text("PIN_A=47113592\n")
     config = write_config(tmp_path / "config", [], users=0, embedded_mcl=True)
     (config / "net.yaml").write_text(
         "elements:\n"
@@ -300,7 +300,7 @@ def test_validate_secrets_warns_of_a_secret_file_every_user_may_read(tmp_path: P
         f"net.yaml:9:5: warning: [users/jdoe] secret file {keys} is readable by every user "
         "of this machine (mode 0644)" in shared.out
     ), shared.out
-    assert "4711" not in shared.out + shared.err
+    assert "47113592" not in shared.out + shared.err
     keys.chmod(0o600)
     private = cli_process("validate", str(config), "--secrets")
     assert private.code == 0 and "warning" not in private.out, private.out

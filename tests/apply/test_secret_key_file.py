@@ -17,7 +17,7 @@ from provgit.secrets import SecretUnavailable, parse_ref, resolve
 from .helpers import cli_process, read_store, write_config
 
 # Values no output may hold (they would show a secret leaked).
-PINS = {"PIN_JDOE": "739146", "PIN_ASMITH": "602857"}
+PINS = {"PIN_JDOE": "73914628", "PIN_ASMITH": "60285741"}
 
 
 def _key_file(tmp_path: Path, extra: str = "") -> Path:
@@ -106,8 +106,8 @@ def test_key_file_values_are_the_rest_of_the_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "why"),
     [
-        ("A=1\nnot a pair 4711\n", "line 2 is not NAME=value"),
-        ("A=1\nA=4711\n", "line 2 repeats A"),
+        ("A=1\nnot a pair 47113592\n", "line 2 is not NAME=value"),
+        ("A=1\nA=47113592\n", "line 2 repeats A"),
     ],
 )
 def test_a_damaged_key_file_names_the_line_never_its_content(
@@ -118,7 +118,7 @@ def test_a_damaged_key_file_names_the_line_never_its_content(
     with pytest.raises(SecretUnavailable) as e:
         resolve(SecretRef(file=str(path), key="A"))
     assert str(e.value) == f"secret file {path}: {why}"
-    assert "4711" not in str(e.value)
+    assert "47113592" not in str(e.value)
 
 
 def test_an_env_reference_cannot_name_a_key() -> None:

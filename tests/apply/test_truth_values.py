@@ -4,13 +4,15 @@ observation after provgit's own writes, dead runs."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from provgit import exitcodes
 from provgit.apply.result import ApplyResult, ElementResult, OpResult
-from provgit.apply.standing import settle_dead_runs
+from provgit.apply.standing import down_elements, settle_dead_runs
+from provgit.apply.status import OFFLINE, synching
 from provgit.cli.plan import exit_code
 from provgit.drivers.base import StoredRecord
 from provgit.journal import Journal
@@ -114,3 +116,36 @@ def test_every_journal_event_type_is_in_the_schema_and_has_a_feed_title() -> Non
     schema = json.loads((Path(__file__).resolve().parents[2] / SCHEMA).read_text())
     assert set(schema["$defs"]["event"]["properties"]["type"]["enum"]) == set(EVENT_TYPES)
     assert set(TITLES) == set(EVENT_TYPES)
+
+
+def test_an_element_another_live_process_is_applying_is_not_down_until_that_run_is_left(
+    tmp_path: Path,
+) -> None:
+    # A watcher sharing the state with a `provgit reconcile` took the
+    # reconcile's "Synching" for an element left mid-apply and started a retry
+    # run beside it (the drift property test's CI failure, 2026-12-07).
+    here = os.uname().nodename
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, text=True
+    )
+    try:
+        with Journal.open(tmp_path) as j:
+            live = j.start_run("reconcile", other.pid, here)
+            j.set_element_status("cs1", synching("cs1"), "running", live)
+            mine = j.start_run("watch", os.getpid(), here)
+            j.set_element_status("cs2", synching("cs2"), "running", mine)
+            remote = j.start_run("reconcile", other.pid, "another-host")
+            j.set_element_status("cs3", synching("cs3"), "running", remote)
+            j.set_element_status("cs4", OFFLINE, "offline", live)
+            everything = ["cs1", "cs2", "cs3", "cs4"]
+            # Another process of this host applies cs1 now; this process's own
+            # unfinished run and another host's (not seen from here) count as left.
+            assert down_elements(j, everything) == {"cs2", "cs3", "cs4"}
+            other.stdin.close()  # type: ignore[union-attr]
+            other.wait(timeout=30)
+            # Its process gone before the run finished: left mid-apply.
+            assert down_elements(j, everything) == {"cs1", "cs2", "cs3", "cs4"}
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait(timeout=30)

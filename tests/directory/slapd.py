@@ -271,14 +271,41 @@ def start(
         capture_output=True,
         timeout=300,
     )
-    port = free_port()
-    tls_port = free_port() if tls else None
-    urls = f"ldap://127.0.0.1:{port}/" + (f" ldaps://127.0.0.1:{tls_port}/" if tls else "")
-    # -d: stay in the foreground (so the process is ours to kill); 0 is quiet.
-    command = [SLAPD, "-d", "stats" if stats else "0", "-F", str(conf), "-h", urls]
-    server = Slapd(_launch(root, command, port), port, root, tls_port, certs[0] if certs else None)
-    server.command = command
-    return server
+    # A free port is closed again before slapd binds it: another process on
+    # the machine (a connect's ephemeral port, another session's server) may
+    # take it meanwhile. Then slapd cannot bind, and the next pair is tried.
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        tls_port = free_port() if tls else None
+        urls = f"ldap://127.0.0.1:{port}/" + (f" ldaps://127.0.0.1:{tls_port}/" if tls else "")
+        # -d: stay in the foreground (so the process is ours to kill); 0 is quiet.
+        command = [SLAPD, "-d", "stats" if stats else "0", "-F", str(conf), "-h", urls]
+        try:
+            proc = _launch(root, command, port)
+        except PortTaken:
+            if attempt == PORT_ATTEMPTS:
+                raise
+            continue
+        server = Slapd(proc, port, root, tls_port, certs[0] if certs else None)
+        server.command = command
+        return server
+    raise AssertionError("unreachable")
+
+
+def _in_use(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+class PortTaken(RuntimeError):
+    """slapd could not bind its port: another process took it first."""
+
+
+PORT_ATTEMPTS = 3
 
 
 def _launch(root: Path, command: list[str], port: int) -> subprocess.Popen[bytes]:
@@ -290,9 +317,10 @@ def _launch(root: Path, command: list[str], port: int) -> subprocess.Popen[bytes
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"slapd exited with {proc.returncode}: {(root / 'slapd.log').read_text()[-2000:]}"
-            )
+            said = (root / "slapd.log").read_text(errors="replace")[-2000:]
+            # Quiet (-d 0), slapd says nothing of a failed bind: the port says.
+            error = PortTaken if _in_use(port) else RuntimeError
+            raise error(f"slapd exited with {proc.returncode}: {said}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return proc

@@ -49,6 +49,9 @@ def missing() -> str | None:
     return None
 
 
+PORT_ATTEMPTS = 3
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,7 +100,6 @@ def running() -> Iterator[Server]:
     pwfile.write_text(PASSWORD + "\n")
     if as_user:
         shutil.chown(pwfile, "nobody")
-    port = _free_port()
     run = {"check": True, "capture_output": True, "timeout": START_TIMEOUT_S * 2}
     pg_ctl = str(_tool("pg_ctl"))
     try:
@@ -119,24 +121,25 @@ def running() -> Iterator[Server]:
             ],
             **run,  # type: ignore[arg-type]
         )
-        options = f"-h 127.0.0.1 -p {port} -k {root} -F -c max_connections=200"
-        subprocess.run(
-            [
-                *as_user,
-                pg_ctl,
-                "-D",
-                str(data),
-                "-w",
-                "-t",
-                str(START_TIMEOUT_S),
-                "-o",
-                options,
-                "-l",
-                str(root / "log"),
-                "start",
-            ],
-            **run,  # type: ignore[arg-type]
-        )
+        # A free port is closed again before the server binds it: another
+        # process on the machine (a connect's ephemeral port, another
+        # session's server) may take it meanwhile. Then the start fails on the
+        # bind, and another port is tried.
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = _free_port()
+            options = f"-h 127.0.0.1 -p {port} -k {root} -F -c max_connections=200"
+            start = [*as_user, pg_ctl, "-D", str(data), "-w", "-t", str(START_TIMEOUT_S)]
+            try:
+                subprocess.run(
+                    [*start, "-o", options, "-l", str(root / "log"), "start"],
+                    **run,  # type: ignore[arg-type]
+                )
+                break
+            except subprocess.CalledProcessError:
+                said = (root / "log").read_text(errors="replace")
+                if attempt == PORT_ATTEMPTS or "could not bind" not in said:
+                    raise
+                (root / "log").write_text("")  # the next start's own words
         restart = [
             *as_user,
             pg_ctl,

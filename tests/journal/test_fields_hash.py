@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provgit.journal.rows import fields_hash
@@ -30,6 +30,9 @@ _values = st.recursive(
 )
 
 
+# No deadline: hypothesis fails an example slower than 200 ms of wall clock,
+# which a descheduled worker on a loaded 2-core CI machine is, by chance.
+@settings(deadline=None)
 @given(st.sampled_from(["add", "modify"]), st.dictionaries(st.text(), _values, max_size=6))
 def test_fields_hash_is_the_digest_journals_hold_for_any_json_value(
     action: str, fields: dict[str, Any]

@@ -58,29 +58,29 @@ def test_a_changed_pin_misses_the_memo_and_no_value_is_stored(
         _write(pin, value + "\n")
         _write(keys / "pins", f"U000={value}\nU001=5555\n")
 
-    set_pin("48213")
+    set_pin("48213906")
     root, state = tmp_path / "config", tmp_path / "state"
     users = [{**_user(i), "voicemail_pin": refs[where]} for i in range(3)]
     _config(root, users)
     _plan(root, state)
     assert _memo_used(root, state)
-    set_pin("48213")  # the same value again (a new file): still the memo
+    set_pin("48213906")  # the same value again (a new file): still the memo
     assert _memo_used(root, state)
-    set_pin("97531")
+    set_pin("97531864")
     assert not _memo_used(root, state), f"a changed PIN ({where}) reused the memo"
     _plan(root, state)
     assert _memo_used(root, state)
     stored = _everything_stored(state)
-    assert b"97531" not in stored and b"48213" not in stored
+    assert b"97531864" not in stored and b"48213906" not in stored
 
 
 def test_fingerprint_of_a_stored_reference_is_the_projections(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FP_SET", "2468")
+    monkeypatch.setenv("FP_SET", "2468-set")
     monkeypatch.delenv("FP_UNSET", raising=False)
-    (tmp_path / "pin").write_text("1357\n")
-    (tmp_path / "pins").write_text("A=1111\n")
+    (tmp_path / "pin").write_text("1357-file\n")
+    (tmp_path / "pins").write_text("A=1111-key\n")
     described = [
         "env:FP_SET",
         "env:FP_UNSET",
@@ -96,14 +96,14 @@ def test_fingerprint_of_a_stored_reference_is_the_projections(
             got = by_reference.fingerprint(d)
             assert got == expected, d
             assert by_reference.seen[d] == got
-            for value in ("2468", "1357", "1111"):
+            for value in ("2468-set", "1357-file", "1111-key"):
                 assert value not in got
         assert by_reference.unresolved == by_field.unresolved
     keyed = Fingerprinter(KEY)
     assert keyed.fingerprint("env:FP_UNSET") == UNRESOLVED
     assert keyed.unresolved == ["env:FP_UNSET"]
     before = keyed.fingerprint("env:FP_SET")
-    monkeypatch.setenv("FP_SET", "2469")
+    monkeypatch.setenv("FP_SET", "2469-set")
     assert Fingerprinter(KEY).fingerprint("env:FP_SET") != before
 
 

@@ -19,8 +19,8 @@ from .fleet_helpers import PASSWORD_ENV, FleetRig, fleet_status, make_fleet
 from .helpers import commit_all
 from .replica_helpers import wait_for
 
-OTHER_PIN = "80417"  # net-01's, from the process environment
-OTHER_FILE_PIN = "91526"  # net-01's, from a file the process can read
+OTHER_PIN = "80417263"  # net-01's, from the process environment
+OTHER_FILE_PIN = "91526384"  # net-01's, from a file the process can read
 SETTLE = 180.0
 
 

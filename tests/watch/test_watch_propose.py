@@ -137,11 +137,16 @@ def test_out_of_band_edit_is_proposed_on_a_branch_and_merging_it_shares_it(
     # A person merges the branch: the change reaches every element sharing the record.
     git(work, "fetch", "-q", "origin")
     git(work, "merge", "-q", "--ff-only", f"origin/{branch}")
+    pushed = w.mark()
     git(work, "push", "-q", "origin", "HEAD:main")
     merged = git(work, "rev-parse", "HEAD")
     assert wait_for(lambda: cs2.records()["cos"]["7"]["comment"] == EDITED, 30)
     assert wait_for(lambda: w.status()["watch"]["applied_commit"] == merged, 30)
     assert wait_for(lambda: w.status()["status"] == "Sync Completed", 30), w.status()["counts"]
+    # The run that applied the merge says so before it ends (reports, notes
+    # follow): the resync looked at below is one that starts after its end.
+    applied = w.wait_log("sync_result", lambda e: e.get("commit") == merged, after=pushed)
+    w.wait_log("run_finished", after=w.logs.index(applied, pushed))
     doc = w.status()
     assert doc["drift_proposed"] == [] and doc["counts"]["drift_proposed"] == 0
     assert _cos7(doc)["status"] == "Sync Completed"

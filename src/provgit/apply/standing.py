@@ -25,17 +25,40 @@ Record = tuple[str, str, str]  # (element, collection, key)
 
 def down_elements(journal: Journal, elements: Collection[str]) -> set[str]:
     """Elements of `elements` the last run could not bring in sync for want of
-    reaching them (offline, stopped, or left mid-apply): their work is still to do."""
+    reaching them (offline, stopped, or left mid-apply): their work is still to do.
+
+    "Synching" written by a run of another process of this host that is still
+    running is not left mid-apply: that run is applying it now. Counted as
+    down, a watcher started a retry run beside a `provgit reconcile` and took
+    the reconcile's writes, under way, for its own unfinished work (to write
+    again from its config, which may be older, or to fail on the element lock)."""
+    statuses = journal.element_statuses()
+    applying = (
+        _applying_elsewhere(journal)
+        if any(row["status"].startswith("Synching ") for row in statuses.values())
+        else set()
+    )
     return {
         name
-        for name, row in journal.element_statuses().items()
+        for name, row in statuses.items()
         if name in elements
         and row["status"] != st.SYNC_COMPLETED
         and (
             row["status"] in (st.OFFLINE, st.STOPPED, st.TOKEN_REFUSED)
-            or row["status"].startswith("Synching ")
+            or (row["status"].startswith("Synching ") and row["run_id"] not in applying)
             or row["state"] != "running"
         )
+    }
+
+
+def _applying_elsewhere(journal: Journal) -> set[int]:
+    """Unfinished runs of another live process of this host. A run of another
+    host cannot be seen from here: its "Synching" still counts as left."""
+    host, me = os.uname().nodename, os.getpid()
+    return {
+        run["id"]
+        for run in journal.unfinished_runs()
+        if run["host"] == host and run["pid"] != me and _alive(run["pid"], run["started"])
     }
 
 
