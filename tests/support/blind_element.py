@@ -17,25 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 
 import aiohttp
 from aiohttp import web
+from element_proxy import forward, serve
 
-HOP = {"content-length", "transfer-encoding", "connection", "content-encoding", "host"}
+WRITES = ("PUT", "POST", "DELETE")
 
 
 async def main(upstream: str, mode: str) -> None:
-    session = aiohttp.ClientSession()
     written = False
 
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def handle(request: web.Request, session: aiohttp.ClientSession) -> web.StreamResponse:
         nonlocal written
         listing = request.method == "GET" and request.path.endswith("/records")
         if written and mode == "feed500" and request.path.endswith("/changes"):
             return web.json_response({"code": "error", "message": "feed broken"}, status=500)
-        if mode == "endless" and request.method in ("PUT", "POST", "DELETE"):
+        if mode == "endless" and request.method in WRITES:
             written = True
         if written and mode == "endless" and request.path.endswith("/changes"):
             since = int(request.rel_url.query.get("since", "0"))
@@ -45,34 +44,16 @@ async def main(upstream: str, mode: str) -> None:
         query = request.rel_url.query.copy()
         if written and mode == "cursor" and listing:
             query.pop("cursor", None)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
-        async with session.request(
-            request.method, upstream + request.rel_url.path, params=query, headers=headers,
-            data=await request.read(),
-        ) as answer:  # fmt: skip
-            body = await answer.read()
-            kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP}
-            if request.method in ("PUT", "POST", "DELETE") and answer.status < 300:
-                written = True
-            elif written and mode == "cursor" and listing and answer.status == 200:
-                page = json.loads(body)
-                page["next_cursor"] = "again"
-                body = json.dumps(page).encode()
-            return web.Response(status=answer.status, body=body, headers=kept)
+        status, body, headers = await forward(session, upstream, request, params=query)
+        if request.method in WRITES and status < 300:
+            written = True
+        elif written and mode == "cursor" and listing and status == 200:
+            page = json.loads(body)
+            page["next_cursor"] = "again"
+            body = json.dumps(page).encode()
+        return web.Response(status=status, body=body, headers=headers)
 
-    app = web.Application(client_max_size=64 * 2**20)
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    print(f"listening on http://127.0.0.1:{port}", flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-    await session.close()
+    await serve(handle)
 
 
 if __name__ == "__main__":

@@ -10,20 +10,17 @@ Prints "listening on http://127.0.0.1:PORT" once serving; stops on SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 
 import aiohttp
 from aiohttp import web
+from element_proxy import forward, serve
 
 CHUNK = b'{"revision": 1, "collection": "users", "key": "x", "op": "delete"},' * 16384
-HOP = {"content-length", "transfer-encoding", "connection", "content-encoding", "host"}
 
 
 async def main(upstream: str, mib: int) -> None:
-    session = aiohttp.ClientSession()
-
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def handle(request: web.Request, session: aiohttp.ClientSession) -> web.StreamResponse:
         if request.method == "GET" and request.path.endswith("/changes"):
             out = web.StreamResponse(headers={"Content-Type": "application/json"})
             await out.prepare(request)
@@ -33,28 +30,10 @@ async def main(upstream: str, mib: int) -> None:
                 await out.write(CHUNK)
                 sent += len(CHUNK)
             return out
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
-        async with session.request(
-            request.method, upstream + request.rel_url.path_qs, headers=headers,
-            data=await request.read(),
-        ) as answer:  # fmt: skip
-            body = await answer.read()
-            kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP}
-            return web.Response(status=answer.status, body=body, headers=kept)
+        status, body, headers = await forward(session, upstream, request)
+        return web.Response(status=status, body=body, headers=headers)
 
-    app = web.Application(client_max_size=64 * 2**20)
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    print(f"listening on http://127.0.0.1:{port}", flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-    await session.close()
+    await serve(handle)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 
 import aiohttp
 from aiohttp import web
-
-HOP = {"content-length", "transfer-encoding", "connection", "content-encoding", "host"}
+from element_proxy import forward, serve
 
 
 def _hostile(path: str, body: bytes) -> bytes:
@@ -34,33 +32,13 @@ def _hostile(path: str, body: bytes) -> bytes:
 
 
 async def main(upstream: str) -> None:
-    session = aiohttp.ClientSession()
+    async def handle(request: web.Request, session: aiohttp.ClientSession) -> web.StreamResponse:
+        status, body, headers = await forward(session, upstream, request)
+        if request.method == "GET" and status == 200:
+            body = _hostile(request.path, body)
+        return web.Response(status=status, body=body, headers=headers)
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
-        async with session.request(
-            request.method, upstream + request.rel_url.path_qs, headers=headers,
-            data=await request.read(),
-        ) as answer:  # fmt: skip
-            body = await answer.read()
-            if request.method == "GET" and answer.status == 200:
-                body = _hostile(request.path, body)
-            kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP}
-            return web.Response(status=answer.status, body=body, headers=kept)
-
-    app = web.Application(client_max_size=64 * 2**20)
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    print(f"listening on http://127.0.0.1:{port}", flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-    await session.close()
+    await serve(handle)
 
 
 if __name__ == "__main__":
