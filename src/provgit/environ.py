@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 
 def environ_store() -> dict[bytes, bytes] | None:
@@ -49,3 +49,31 @@ def environ_view() -> Mapping[str, str]:
     is reachable, else `os.environ` itself."""
     data = environ_store()
     return os.environ if data is None else EnvironView(data)
+
+
+# What `str.strip()` takes away from an ASCII string (`str.isspace` is true for
+# \x1c-\x1f as well, `bytes.strip()` leaves them).
+_BLANK = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def usable_values(names: Sequence[str]) -> list[bytes | None]:
+    """Each variable of `names` as `value.encode()`, None where it is unset or
+    blank (as a secret reference reads it: an unset CI secret is often empty).
+    Read from the store's bytes, not decoded and encoded again: a plan memo's
+    digest covers 20,000 PIN variables and more on every run."""
+    data = environ_store()
+    if data is None:
+        return [_usable(os.environ.get(name)) for name in names]
+    enc = sys.getfilesystemencoding()
+    out: list[bytes | None] = []
+    for name in names:
+        raw = data.get(name.encode(enc, "surrogateescape"))
+        if raw is not None and not raw.isascii():
+            out.append(_usable(raw.decode(enc, "surrogateescape")))
+        else:
+            out.append(raw if raw and raw.strip(_BLANK) else None)
+    return out
+
+
+def _usable(value: str | None) -> bytes | None:
+    return value.encode() if value and value.strip() else None

@@ -163,3 +163,26 @@ def test_values_digest_from_the_environment_store_equals_the_one_through_os_envi
         "env:VS_UNICODE_BLANK",
         "env:VS_UNSET",
     ]
+
+
+@pytest.mark.parametrize(
+    "value", ["8642", "", "  ", "\t\n", "\x1c", " 12 ", "\x1c5", "\u00a0", "é8642", "\u00a0\u2003"]
+)
+def test_the_memo_digest_reads_a_variable_as_a_secret_reference_does(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The digest reads variables from the environment's bytes (fast, 20,000
+    # PINs and more); what it takes for unset must be what `resolve` refuses,
+    # and a set value must count as that value, ASCII or not.
+    monkeypatch.setenv("MEMO_PIN", value)
+    ref = "env:MEMO_PIN"
+    try:
+        resolved: str | None = secrets.resolve(parse_ref(ref))
+    except secrets.SecretUnavailable:
+        resolved = None
+    digest, unresolved = Fingerprinter(KEY).values_digest([ref])
+    assert unresolved == ([] if resolved is not None else [ref])
+    monkeypatch.setenv("MEMO_PIN", resolved if resolved is not None else "")
+    assert Fingerprinter(KEY).values_digest([ref])[0] == digest
+    monkeypatch.setenv("MEMO_PIN", (resolved or "") + "1")
+    assert Fingerprinter(KEY).values_digest([ref])[0] != digest
