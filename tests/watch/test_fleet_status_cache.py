@@ -177,7 +177,14 @@ def test_the_kept_network_documents_say_what_a_fresh_derivation_says_after_each_
             gone = _served(other, n.name)
             # The replica it left shows no document of its own, least of all a kept one.
             assert gone["here"] is False and gone["document"] is None, gone
-            assert gone["status"] is None and gone["holder"] == held[n.name], gone
+            assert gone["status"] is None, gone
+            # It names the new holder from its next lease round on (until then, no
+            # holder: it read the leases before the take-over; CI 2026-12-07 saw that).
+            wait_for(
+                f"{n.name}'s holder named by the replica it left",
+                lambda w=other, name=n.name: _served(w, name)["holder"] == held[name],
+                timeout=SETTLE,
+            )
             _agrees(_served(holder, n.name), _fresh(rig, pg_server, n))
     finally:
         for w in replicas:
