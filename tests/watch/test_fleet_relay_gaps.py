@@ -87,7 +87,11 @@ def test_a_delivery_relayed_while_the_holders_listener_reconnects_is_fetched_whe
     tmp_path: Path, pg_server: pg.Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    rig, database = _rig(tmp_path, pg_server, 4.0)
+    # A lease of 20 s, not 4: while the database refuses new sessions, the
+    # holder's renewals may fail, and with 4 s its lease lapsed before the
+    # delivery (the fresh-clone CI of 2026-12-07 04:26: holder None). The test
+    # is about the relay, not about a lapse; nothing here waits out a lease.
+    rig, database = _rig(tmp_path, pg_server, 20.0)
     # One after the other: replica N's sessions are named APP_PREFIX + N.
     replicas = [rig.start(), rig.start()]
     try:
