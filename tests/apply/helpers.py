@@ -6,6 +6,7 @@ then SIGKILL) by the fixture that started it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,3 +273,19 @@ async def apply_in_process(
     finally:
         await network.close()
         j.close()
+
+
+@contextlib.contextmanager
+def hostile(script: Path, sim: Sim, *args: str) -> Iterator[Sim]:
+    """`sim` as seen through a hostile element of tests/support (SCRIPT SIM_URL ARGS)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(script), sim.url, *args], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # bounded: the process answers or dies
+        assert line.startswith("listening on "), line
+        yield Sim(sim.name, sim.type, sim.proc, line.split()[-1], sim.db)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

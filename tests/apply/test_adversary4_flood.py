@@ -6,8 +6,6 @@ elements go on. Real simulator processes behind a hostile one on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from provgit.drivers.http import MAX_ANSWER_BYTES
 
-from .helpers import Sim, cli, write_config
+from .helpers import Sim, cli, hostile, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +25,8 @@ def flooding(sims: list[Sim]) -> Iterator[Sim]:
     """cs1's address as seen through an element whose feed floods."""
     cs1 = sims[0]
     mib = MAX_ANSWER_BYTES // 2**20 + 64  # past the cap, finite either way
-    proc = subprocess.Popen(
-        [sys.executable, str(FLOOD), cs1.url, str(mib)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # bounded: the fixture's process answers or dies
-        assert line.startswith("listening on "), line
-        yield Sim(cs1.name, cs1.type, cs1.proc, line.split()[-1], cs1.db)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with hostile(FLOOD, cs1, str(mib)) as seen:
+        yield seen
 
 
 def test_a_flooding_change_feed_is_cut_off_and_never_sync_completed(

@@ -8,8 +8,6 @@ hostile element on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Sim, cli, write_config
+from .helpers import Sim, cli, hostile, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -28,17 +26,8 @@ REORDER = Path(__file__).parent.parent / "support" / "reorder_element.py"
 def reordering(sims: list[Sim]) -> Iterator[Sim]:
     """cs1's address as seen through an element whose feed comes newest first."""
     cs1 = sims[0]
-    proc = subprocess.Popen(
-        [sys.executable, str(REORDER), cs1.url], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # bounded: the fixture's process answers or dies
-        assert line.startswith("listening on "), line
-        yield Sim(cs1.name, cs1.type, cs1.proc, line.split()[-1], cs1.db)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with hostile(REORDER, cs1) as seen:
+        yield seen
 
 
 def _put_behind_provgits_back(sim: Sim, key: str, **changed: Any) -> None:

@@ -8,9 +8,8 @@ run. Real simulators behind a hostile element on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from provgit.drivers.base import DriverConfig, WriteOp
 from provgit.drivers.http import HttpDriver
 from provgit.plan.model import ElementPlan, Operation
 
-from .helpers import Sim, cli, cli_process, move_user0, start_sims, users_on, write_config
+from .helpers import Sim, cli, cli_process, hostile, move_user0, start_sims, users_on, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -34,24 +33,8 @@ Blind = Callable[[Sim, str], Sim]
 @pytest.fixture
 def blind() -> Iterator[Blind]:
     """`sim` as seen through an element that goes blind after a write (MODE)."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(sim: Sim, mode: str) -> Sim:
-        proc = subprocess.Popen(
-            [sys.executable, str(BLIND), sim.url, mode], stdout=subprocess.PIPE, text=True
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # bounded: the fixture's process answers or dies
-        assert line.startswith("listening on "), line
-        return Sim(sim.name, sim.type, sim.proc, line.split()[-1], sim.db)
-
-    try:
-        yield start
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with contextlib.ExitStack() as stack:
+        yield lambda sim, mode: stack.enter_context(hostile(BLIND, sim, mode))
 
 
 def _by(out: str) -> dict[str, dict[str, object]]:
