@@ -110,6 +110,16 @@ def test_a_delivery_relayed_while_the_holders_listener_reconnects_is_fetched_whe
         holder.wait_log(
             "webhook_relayed", lambda e: e["network"] == net.name, timeout=SETTLE, after=mark
         )
+        # The run that delivery asked for must be over before the cut: when a run
+        # was already going, it starts after that one and would find Bob's commit
+        # below (the fresh-clone CI of 2026-12-07 05:15: a "webhook" run, not the
+        # catch-up fetch, brought it).
+        holder.wait_log(
+            "run_finished",
+            lambda e: e.get("network") == net.name and "webhook" in e["reason"],
+            timeout=SETTLE,
+            after=mark,
+        )
 
         mark = holder.mark()
         with _no_new_sessions(pg_server, database):
