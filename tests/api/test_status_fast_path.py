@@ -170,7 +170,8 @@ try:
     main(["status", sys.argv[1], "--state-dir", sys.argv[2], "--format", "json"])
 except SystemExit as e:
     print("EXIT", e.code)
-print("MODELS", sorted(m for m in sys.modules if m == "pydantic" or m.startswith("ruamel")))
+print("MODELS", sorted(m for m in sys.modules
+                       if m in ("pydantic", "importlib.metadata") or m.startswith("ruamel")))
 """
 
 
