@@ -170,7 +170,8 @@ try:
     main(["status", sys.argv[1], "--state-dir", sys.argv[2], "--format", "json"])
 except SystemExit as e:
     print("EXIT", e.code)
-print("MODELS", sorted(m for m in sys.modules if m == "pydantic" or m.startswith("ruamel")))
+print("MODELS", sorted(m for m in sys.modules
+                       if m in ("pydantic", "importlib.metadata") or m.startswith("ruamel")))
 """
 
 
@@ -186,3 +187,31 @@ def test_status_in_sync_builds_no_model(sample: Path) -> None:
     )
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert "EXIT 4" in out and "'pydantic'" in out, out[-500:]
+
+
+RECONCILE_PROBE = """
+import sys
+from provgit.cli import main
+try:
+    main(["reconcile", sys.argv[1], "--state-dir", sys.argv[2]])
+except SystemExit as e:
+    print("EXIT", e.code)
+print("LOADED", sorted(m for m in sys.modules
+                       if m.startswith("ruamel") or m == "provgit.model.telephony"))
+"""
+
+
+def test_reconcile_with_nothing_to_do_reads_no_yaml_and_builds_no_user_model(
+    sample: Path,
+) -> None:
+    config = Config.open(sample, sample.parent / "state")
+    assert asyncio.run(config.reconcile()).exit_code == 0
+    argv = [sys.executable, "-c", RECONCILE_PROBE, str(sample), str(config.state_dir)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "EXIT 0" in out and "LOADED []" in out, out[-500:]
+    # A changed file: parsed and validated (file:line:col), as before.
+    (sample / "people" / "sales.yaml").write_text(
+        (sample / "people" / "sales.yaml").read_text() + NEW_USER
+    )
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "EXIT 0" in out and "'ruamel.yaml'" in out, out[-500:]

@@ -23,7 +23,6 @@ from provgit.incremental import disk as memo
 from provgit.incremental.disk import MemoInputs
 from provgit.incremental.known import Known, known_of
 from provgit.incremental.session import Replan, plan_incrementally
-from provgit.incremental.shared_view import view_of
 from provgit.incremental.store import TargetStore
 from provgit.model.settings import ObserveSettings, Settings
 from provgit.model.state import DesiredState
@@ -166,6 +165,10 @@ def _write_target(
     write_store = targets.digest() != digest
 
     def work() -> None:
+        # Only a full plan writes the owners index: its view of the users loads
+        # every telephony model, which a plan from the memo never needs.
+        from provgit.incremental.shared_view import view_of
+
         # Each resource's records, found once: the owners index and the
         # store's landing table are both made from them.
         records = shared.records_of(target)

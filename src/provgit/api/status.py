@@ -77,6 +77,7 @@ def status(config: Config, element: str | None = None, kind: str | None = None) 
             state=None if remembered else now.state,
             target=None if remembered else now.target,
             state_dir=config.state_dir,
+            summary=now.memo,
         )
         if element is not None and element not in doc["elements"]:
             known = ", ".join(doc["elements"]) or "none yet"

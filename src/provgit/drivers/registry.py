@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import cast
 
 from provgit.drivers.base import DriverConfig
@@ -35,6 +34,8 @@ def _load(target: str) -> DriverFactory:
 
 
 def known_drivers() -> list[str]:
+    from importlib.metadata import entry_points
+
     names = set(BUILTINS)
     names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     return sorted(names)
@@ -46,6 +47,9 @@ def make_driver(config: DriverConfig, driver: str | None = None) -> Driver:
     if name in BUILTINS:
         factory = _load(BUILTINS[name])
     else:
+        # Only for a plugin: importing the metadata reader is ~40 ms.
+        from importlib.metadata import entry_points
+
         found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
         if not found:
             raise UnknownDriverError(

@@ -107,9 +107,11 @@ def _checked(doc: Any, pickle_sha: str) -> MemoSummary | None:
         and _is(doc["secret_key"], str, None)
         and type(doc["markdown_max_bytes"]) is int
         and isinstance(reads, dict)
-        and all(_is(v, str, None) for v in reads.values())
+        # Inline, not `_is`: ~20,000 secret references at 100,000 users, and a
+        # call per value was most of reading the summary.
+        and all(v is None or type(v) is str for v in reads.values())
         and isinstance(refs, list)
-        and all(_is(r, str) for r in refs)
+        and all(type(r) is str for r in refs)
         and isinstance(elements, dict)
         and all(_element_ok(e) for e in elements.values())
     )

@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from provgit.diagnostics import Diagnostic, Location
-from provgit.load.yaml_events import Path
-from provgit.load.yaml_locate import locate
+
+if TYPE_CHECKING:
+    # The YAML reader (ruamel) loads only when a finding is located: an apply
+    # builds findings' types (secret_refs) but reports none.
+    from provgit.load.yaml_events import Path
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Finding:
 
 
 def resolve(findings: Iterable[Finding], sources: Mapping[str, bytes]) -> list[Diagnostic]:
+    from provgit.load.yaml_locate import locate
+
     findings = list(findings)
     wanted: dict[str, set[Path]] = defaultdict(set)
     for f in findings:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provgit.apply.result import ApplyResult
 from provgit.incremental.store import TargetStore
@@ -42,6 +42,9 @@ from provgit.report.document_common import (
 from provgit.report.document_derived import derived_document
 from provgit.report.document_remembered import remembered_document
 from provgit.report.document_views import SERVER_PAGE, filtered, worst_line
+
+if TYPE_CHECKING:
+    from provgit.incremental.memo_summary import MemoSummary
 
 # The names renderers, publishing and the CLI read through `document`.
 __all__ = [
@@ -78,6 +81,7 @@ def build_document(
     plans: Mapping[str, ElementPlan] | None = None,
     target_version: object = None,
     target_delta: Any = None,
+    summary: MemoSummary | None = None,
 ) -> Document:
     """The latest state of the network, as a value.
 
@@ -90,11 +94,12 @@ def build_document(
     `plans` (the watcher's last plan of each element, against `target` at
     `target_version`) stand for the observations they were planned from, so
     only what they name is looked at; `target_delta` (`derive.memory_view`)
-    keeps the view of the target up to date from run to run.
+    keeps the view of the target up to date from run to run. `summary`: the
+    plan memo's summary as the caller already read it from `state_dir`.
     """
     links = Links(state, result)
     sdir = state_dir if state_dir is not None else journal.path.parent
-    derived_from = _derive_inputs(sdir, state, target, links)
+    derived_from = _derive_inputs(sdir, state, target, links, summary)
     if derived_from is not None:
         if network is None:
             network = result.network if result is not None else derived_from[2]
@@ -136,7 +141,11 @@ def build_document(
 
 
 def _derive_inputs(
-    state_dir: Path, state: DesiredState | None, target: Target | None, links: Links
+    state_dir: Path,
+    state: DesiredState | None,
+    target: Target | None,
+    links: Links,
+    summary: MemoSummary | None = None,
 ) -> tuple[Target | TargetStore, dict[str, str], str | None, str | None] | None:
     """The target and element types to derive from: the caller's, else the
     last plan's (the memo under the state directory); and the digest of the
@@ -155,7 +164,8 @@ def _derive_inputs(
             return None
         target = None
         if state is None:
-            meta = memo.load_summary()
+            # Read once per status: checking its ~20,000 references is not free.
+            meta = summary or memo.load_summary()
             if meta is None:
                 return None
             links.add(meta.elements)
