@@ -97,3 +97,97 @@ def test_re_planning_a_read_only_element_equals_planning_it_in_full() -> None:
     )
     assert full.operations == ()
     assert again.to_json() == full.to_json()
+
+
+def _ops(n: int) -> tuple[Operation, ...]:
+    return tuple(
+        Operation(
+            "modify",
+            "users",
+            f"u{i}",
+            "user",
+            f"u{i}",
+            changes={"first_name": {"before": f"Ann{i}", "after": f"Bob{i}"}},
+            fields={"first_name": f"Bob{i}", "services": [{"type": "6920"}]},
+            if_revision=i,
+        )
+        for i in range(n)
+    )
+
+
+def test_a_memo_read_without_the_records_to_plan_again_re_plans_to_the_same_plan(
+    tmp_path: Path,
+) -> None:
+    # The shared path leaves the operations of the records it plans again
+    # undecoded (`StoredKnown.known(skip=...)`): `replan` replaces them anyway.
+    from provgit.drivers.base import StoredRecord
+    from provgit.incremental.known import Known
+    from provgit.incremental.replan import replan
+    from provgit.model.settings import Settings
+    from provgit.observe import Observation
+    from provgit.plan import PlanOptions
+    from provgit.projection import Target
+
+    keys = {"users": [f"u{i}" for i in range(6)]}
+    known = Known("digest-1", 12, _ops(6), {"users/u4": "users/u4 is protected"}, keys)
+    memo = PlanMemo(tmp_path)
+    memo.save_element("mivb1", known)
+    stored = memo.load_stored("mivb1")
+    assert stored is not None
+    # u1 now as desired, u3 changed again, u4 deleted, u9 new.
+    desired = {
+        "u1": {"first_name": "Bob1", "services": [{"type": "6920"}]},
+        "u3": {"first_name": "Cy3", "services": [{"type": "6930"}]},
+        "u9": {"first_name": "Dee", "services": []},
+    }
+    changes = {
+        ("users", "u1"): StoredRecord("users", "u1", dict(desired["u1"]), 13),
+        ("users", "u3"): StoredRecord("users", "u3", {"first_name": "Ann3"}, 13),
+        ("users", "u4"): None,
+    }
+    target = Target({"mivb1": {"users": desired}}, {"mivb1": {}}, {"mivb1": {}})
+    obs = Observation("mivb1", "running", 13, {}, base_revision=12)
+    settings, options = Settings(), PlanOptions()
+
+    whole = replan(stored.known(), changes, target, obs, "mivb", settings, options)
+    cut = stored.known(skip=changes.keys())
+    assert len(cut.operations) == 3
+    part = replan(cut, changes, target, obs, "mivb", settings, options)
+
+    assert part[0].to_json() == whole[0].to_json()
+    assert part[1] == whole[1]
+    assert sorted(op.key for op in part[0].operations) == ["u0", "u2", "u3", "u5"]
+    assert part[1].warnings == {}
+
+
+def test_a_memo_saved_from_the_one_it_was_read_from_writes_each_operation_as_it_is_now(
+    tmp_path: Path,
+) -> None:
+    # Operations kept from the memo are written as the bytes they were read
+    # from; one planned again (a new object for the same record) as it is now.
+    from provgit.incremental.known import Known
+
+    keys = {"users": [f"u{i}" for i in range(4)]}
+    memo = PlanMemo(tmp_path)
+    memo.save_element("mivb1", Known("digest-1", 12, _ops(4), {}, keys))
+    stored = memo.load_stored("mivb1")
+    assert stored is not None
+    read = stored.known()
+    again = Operation(
+        "modify",
+        "users",
+        "u2",
+        "user",
+        "u2",
+        changes={"first_name": {"before": "Ann2", "after": "Cy"}},
+        fields={"first_name": "Cy", "services": []},
+        if_revision=13,
+    )
+    now = (read.operations[0], read.operations[1], again, read.operations[3])
+    memo.save_element("mivb1", Known("digest-2", 13, now, {}, keys), kept=stored)
+
+    loaded = memo.load_element("mivb1")
+    assert loaded is not None
+    assert loaded.operations == now
+    assert loaded.operations[2].fields == {"first_name": "Cy", "services": []}
+    assert loaded.version == "digest-2"

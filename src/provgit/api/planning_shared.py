@@ -36,7 +36,7 @@ from provgit.api.planning import (
 )
 from provgit.incremental import disk as memo
 from provgit.incremental import shared
-from provgit.incremental.disk import MemoInputs
+from provgit.incremental.disk import MemoInputs, StoredKnown
 from provgit.incremental.known import Known
 from provgit.incremental.session import Replan, plan_incrementally
 from provgit.incremental.shared_view import SharedView, light_view, view_of
@@ -231,10 +231,12 @@ async def _plan_view(
     readers = hosts or changed.keys() & {"templates", "roles"}
     reached = (view.index() if readers else DependencyIndex()).reach(changed, hosts, state)
     names = list(meta.elements)
-    entries = {n: store.load_element(n) for n in names}
+    entries = {n: store.load_stored(n) for n in names}
     if reached is None or any(e is None or e.version != meta.digest for e in entries.values()):
         return None
-    known: dict[str, Known] = {n: e for n, e in entries.items() if e is not None}
+    stored: dict[str, StoredKnown] = {n: e for n, e in entries.items() if e is not None}
+    # Their operations are decoded once what is planned again is known.
+    known: dict[str, Known] = {n: e.head() for n, e in stored.items()}
     projected = view.state_with(reached.get("users", set()))
     if projected is None:
         return None
@@ -290,7 +292,7 @@ async def _plan_view(
                         return None
                     changes.update({(c, k): cached.get(c, {}).get(k) for c, k in extra})
             desired = _desired(name, changes, mine, partial, targets)
-            replans[name] = Replan(known[name], changes, desired)
+            replans[name] = Replan(stored[name].known(skip=changes.keys()), changes, desired)
         plan, kept = plan_incrementally(
             {n: state.elements[n].type for n in names},
             observations,
@@ -303,7 +305,8 @@ async def _plan_view(
             str(config_root),
         )
         for name, k in kept.items():
-            store.save_element(name, Known(digest, k.revision, k.operations, k.warnings, k.keys))
+            after = Known(digest, k.revision, k.operations, k.warnings, k.keys)
+            store.save_element(name, after, kept=stored[name])
         references = memo.reference_digests(source, inputs, [options])[0]
         store.save_meta(
             memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references)

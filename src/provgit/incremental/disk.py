@@ -30,6 +30,7 @@ import os
 import pickle
 import re
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,8 +53,10 @@ if TYPE_CHECKING:
 # 2: delete operations say whether provgit created the record; 3: operations
 # as tuples of their attributes (an add's changes derived from its fields);
 # 4: an add or modify may leave out its fields (None): they are its record's
-# row in the target store beside the memo.
-FORMAT = "plan-memo-4"
+# row in the target store beside the memo. 5: each operation's changes and
+# fields are their own marshal bytes, decoded only for the operations a plan
+# keeps (`StoredKnown`).
+FORMAT = "plan-memo-5"
 _WRITES = ("add", "modify")
 
 
@@ -190,63 +193,82 @@ class PlanMemo:
         return found
 
     def load_element(self, element: str) -> Known | None:
+        stored = self.load_stored(element)
+        return None if stored is None else stored.known()
+
+    def load_stored(self, element: str) -> StoredKnown | None:
+        """The element's memo with its operations' changes and fields still
+        one marshal blob: a re-plan that replaces all of an element's
+        operations (a template edit: MiCollab's 28,403 pending updates) does
+        not decode them."""
         try:
             doc: dict[str, Any] = marshal.loads(
                 (self.dir / "elements" / f"{_safe(element)}.marshal").read_bytes()
             )
             if doc["format"] != FORMAT or doc["element"] != element:
                 return None
-            raw = self._with_fields(element, doc["digest"], doc["operations"])
-            if raw is None:
+            ops, payload = doc["operations"], doc["payload"]
+            filled = self._fields_in_target(element, doc["digest"], ops, doc["stored_without"])
+            if filled is None:
                 return None
-            return Known(
-                doc["digest"],
-                doc["revision"],
-                tuple(Operation(*o) for o in raw),
-                dict(doc["warnings"]),
-                {c: list(k) for c, k in doc["keys"].items()},
+            return StoredKnown(
+                doc["digest"], doc["revision"], ops, payload, filled, doc["warnings"], doc["keys"]
             )
         except (OSError, EOFError, ValueError, TypeError, KeyError, sqlite3.Error):
             return None
 
-    def _with_fields(
-        self, element: str, digest: str, raw: list[tuple[Any, ...]]
-    ) -> list[tuple[Any, ...]] | None:
-        """The stored operations with the fields an add or modify was stored
-        without put back from the target store's rows; None when the store is
-        not the one the memo was planned against or lacks a row (the memo is
-        then not used: the full path plans)."""
-        wanted = [i for i, o in enumerate(raw) if o[6] is None and o[0] in _WRITES]
-        if not wanted:
-            return raw
+    def _fields_in_target(
+        self, element: str, digest: str, ops: list[tuple[Any, ...]], without: list[int]
+    ) -> dict[int, bytes] | None:
+        """The marshalled fields of the operations (by index) stored without
+        them, from the target store's rows; None when the store is not the
+        one the memo was planned against or lacks a row (the memo is then not
+        used: the full path plans). Read now, while the store is that one."""
+        if not without:
+            return {}
         store = TargetStore(self.target_path)
         if store.digest() != digest:
             return None
-        blobs = store.field_blobs(element, [(raw[i][1], raw[i][2]) for i in wanted])
-        loads = marshal.loads
-        ops = list(raw)
-        for i in wanted:
-            o = ops[i]
-            blob = blobs.get((o[1], o[2]))
+        blobs = store.field_blobs(element, [(ops[i][1], ops[i][2]) for i in without])
+        filled = {}
+        for i in without:
+            blob = blobs.get((ops[i][1], ops[i][2]))
             if blob is None:
                 return None
-            ops[i] = (*o[:6], loads(blob), *o[7:])
-        return ops
+            filled[i] = blob
+        return filled
 
-    def save_element(self, element: str, memo: Known, *, rows_in_target: bool = False) -> None:
+    def save_element(
+        self,
+        element: str,
+        memo: Known,
+        *,
+        rows_in_target: bool = False,
+        kept: StoredKnown | None = None,
+    ) -> None:
         """`rows_in_target`: every add's and modify's fields are its record's
         row in the target store of `memo.version` (as a plan against that
         target makes them): they are left out here, not stored twice (most of
-        a first rollout's memo) and read back from the store."""
+        a first rollout's memo) and read back from the store. `kept`: the
+        memo `memo`'s operations were read from; when they are all still the
+        ones it decoded, its changes and fields are written as read."""
         assert memo.keys is not None, "the memo counts what the element holds by its keys"
         drop = _WRITES if rows_in_target else ()
+        ops = memo.operations
+        without = [i for i, op in enumerate(ops) if op.action in drop]
+        if kept is not None and not drop and kept.holds_exactly(ops):
+            payload = kept.payload
+        else:
+            payload = marshal.dumps(
+                [(op.delta, None if op.action in drop else op.fields) for op in ops]
+            )
         doc = {
             "format": FORMAT,
             "element": element,
             "digest": memo.version,
             "revision": memo.revision,
-            # Not redacted: fingerprints and references only, like the target
-            # store beside it (owner-only files); no value is ever in a plan.
+            # Each operation's attributes but its changes and fields (None
+            # here: status reads these alone), which are `payload`, in order.
             "operations": [
                 (
                     op.action,
@@ -254,16 +276,20 @@ class PlanMemo:
                     op.key,
                     op.kind,
                     op.resource,
-                    op.delta,
-                    None if op.action in drop else op.fields,
+                    None,
+                    None,
                     op.if_revision,
                     op.depends_on,
                     op.managed,
                     # A claim planned with --claim stays one when the memo plans again.
                     op.claim,
                 )
-                for op in memo.operations
+                for op in ops
             ],
+            # Not redacted: fingerprints and references only, like the target
+            # store beside it (owner-only files); no value is ever in a plan.
+            "payload": payload,
+            "stored_without": without,
             "warnings": memo.warnings,
             "keys": memo.keys,
         }
@@ -271,3 +297,70 @@ class PlanMemo:
 
     def forget_element(self, element: str) -> None:
         (self.dir / "elements" / f"{_safe(element)}.marshal").unlink(missing_ok=True)
+
+
+@dataclass
+class StoredKnown:
+    """An element memo as stored: each operation's attributes as a tuple, its
+    changes and fields in one marshal blob (`payload`), decoded only when an
+    operation of it is kept; `filled`: the fields of those stored without
+    them, from the target store (by index)."""
+
+    version: str
+    revision: int
+    operations: list[tuple[Any, ...]]
+    payload: bytes
+    filled: dict[int, bytes]
+    warnings: dict[str, str]
+    keys: dict[str, list[str]]
+    # Every operation, as `known()` decoded them (none left out, none filled).
+    decoded: tuple[Operation, ...] | None = None
+
+    def head(self) -> Known:
+        """What the memo says of the element but its operations."""
+        return Known(self.version, self.revision, (), self.warnings, self.keys)
+
+    def known(self, skip: Collection[tuple[str, str]] = ()) -> Known:
+        """The memo, without the operations of the records in `skip`: the
+        records to plan again, whose operations `replan` replaces, so leaving
+        them out changes no plan."""
+        keep = [i for i, o in enumerate(self.operations) if not skip or (o[1], o[2]) not in skip]
+        ops: tuple[Operation, ...] = ()
+        if keep:
+            loads = marshal.loads
+            payload = loads(self.payload)
+            filled = self.filled
+            ops = tuple(
+                Operation(
+                    (o := self.operations[i])[0],
+                    o[1],
+                    o[2],
+                    o[3],
+                    o[4],
+                    payload[i][0],
+                    loads(filled[i]) if i in filled else payload[i][1],
+                    o[7],
+                    o[8],
+                    o[9],
+                    o[10],
+                )
+                for i in keep
+            )
+            if len(keep) == len(self.operations) and not filled:
+                self.decoded = ops
+        return Known(
+            self.version,
+            self.revision,
+            ops,
+            dict(self.warnings),
+            {c: list(k) for c, k in self.keys.items()},
+        )
+
+    def holds_exactly(self, ops: tuple[Operation, ...]) -> bool:
+        """`ops` are the operations `known()` decoded, all and in order."""
+        was = self.decoded
+        return (
+            was is not None
+            and len(was) == len(ops)
+            and all(a is b for a, b in zip(was, ops, strict=True))
+        )
