@@ -389,3 +389,38 @@ def test_another_elements_cache_file_is_not_read_as_this_ones(tmp_path: Path) ->
     (observed / "cs2.marshal").write_bytes((observed / "cs1.marshal").read_bytes())
     assert cache.load("cs2") is None and cache.raw("cs2") is None
     assert cache.fields_of("cs2", [("users", "u0")]) is None
+
+
+def test_equal_strings_of_cached_records_load_as_one_object_and_values_unchanged(
+    tmp_path: Path,
+) -> None:
+    """The watcher keeps every element's observation between runs (#16): a
+    department or role that 1,000 users name is held once after a load, not
+    1,000 times, and every record still equals what was saved (a string
+    inside a list of dicts too). Records read alone (`fields_of`) are equal."""
+
+    def dept() -> str:
+        return "".join(["Sales ", "West"])  # a new object each time, as a wire read gives
+
+    records = {
+        f"u{i}": StoredRecord(
+            "users",
+            f"u{i}",
+            {"login_id": f"u{i}", "department": dept(), "services": [{"label": dept()}]},
+            100 + i,
+        )
+        for i in range(50)
+    }
+    first, second = records["u0"].fields, records["u1"].fields
+    assert first["department"] is not second["department"]
+    saved = Observation("cs1", "running", 9, {"users": dict(records)})
+    cache = ObservationCache(tmp_path)
+    cache.save(saved)
+    loaded = cache.load("cs1")
+    assert loaded is not None and loaded.records == {"users": records}
+    users = loaded.records["users"]
+    names = {id(r.fields["department"]) for r in users.values()}
+    labels = {id(r.fields["services"][0]["label"]) for r in users.values()}
+    assert len(names | labels) == 1
+    assert len({id(r.fields["login_id"]) for r in users.values()}) == 50
+    assert cache.fields_of("cs1", [("users", "u7")]) == {("users", "u7"): records["u7"]}

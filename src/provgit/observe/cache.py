@@ -149,9 +149,13 @@ class ObservationCache:
         try:
             with open(self._path(element), "rb") as f:
                 head, base = _header(f, element)
+                # A file written before its strings were shared (below): shared
+                # as it is read, once; the next save writes them shared.
+                memo: dict[str, str] = {}
+                share = head.get("shared") is not True
                 records: ObservedRecords = {
                     coll: {
-                        key: StoredRecord(coll, key, fields, rev)
+                        key: StoredRecord(coll, key, _share(fields, memo) if share else fields, rev)
                         for key, (fields, rev) in _whole(f, base, where).items()
                     }
                     for coll, where in head["collections"].items()
@@ -277,6 +281,14 @@ class ObservationCache:
         sections: list[bytes] = []
         at = 0
         collections: dict[str, tuple[int, ...]] = {}
+        memo: dict[str, str] = {}
+        for recs in observation.records.values():
+            for r in recs.values():
+                _share(r.fields, memo)
+        # Dropped before marshal runs: it writes each string with more than
+        # one reference once (the shared ones), and a string only the memo
+        # also held would cost it a lookup for nothing.
+        del memo
         for coll, recs in observation.records.items():
             where: list[int] = []
             for blob in _sections(recs):
@@ -292,6 +304,7 @@ class ObservationCache:
                 "digest": observation.digest,
                 "byteorder": sys.byteorder,
                 "collections": collections,
+                "shared": True,
             }
         )
         prefix = _PREFIX.pack(_MAGIC, self.FORMAT, len(head))
@@ -341,8 +354,31 @@ def _section(f: IO[bytes], base: int, where: Sequence[int], i: int) -> bytes:
     return _exactly(f, where[2 * i + 1])
 
 
+def _share(fields: Fields, memo: dict[str, str]) -> Fields:
+    """`fields`, each string in it now the equal one in `memo` (added if
+    new). In place: an equal string for an equal one changes nothing any
+    reader sees. 100,000 users repeat a few hundred departments, roles,
+    templates, hosts and first names; held once, the observations the
+    watcher keeps between runs take ~40 % less memory (#16)."""
+    get = memo.setdefault
+    for name, value in fields.items():
+        kind = type(value)
+        if kind is str:
+            fields[name] = get(value, value)
+        elif kind is list:
+            value[:] = [
+                get(v, v) if type(v) is str else _share(v, memo) if type(v) is dict else v
+                for v in value
+            ]
+        elif kind is dict:
+            _share(value, memo)
+    return fields
+
+
 def _sections(recs: Mapping[str, StoredRecord]) -> tuple[bytes, bytes, bytes]:
-    """A collection's whole blob, its index (keys, record offsets) and its records."""
+    """A collection's whole blob, its index (keys, record offsets) and its
+    records. Equal strings are one object by now (`_share`): marshal writes
+    each once in the whole blob, and a load shares it again."""
     whole = marshal.dumps({key: (r.fields, r.revision) for key, r in recs.items()})
     parts = [marshal.dumps((r.fields, r.revision)) for r in recs.values()]
     offsets = array.array("Q", [0])

@@ -52,7 +52,9 @@ class ElementInfo:
     digest: str | None = None
 
 
-@dataclass(frozen=True)
+# slots: an observation of 100,000 users holds ~300,000 of these (no
+# per-record __dict__: ~100 bytes each, ~30 MB in the watcher, #16).
+@dataclass(frozen=True, slots=True)
 class StoredRecord:
     collection: str
     key: str
