@@ -57,11 +57,13 @@ def timed(
     samples = []
     with out.open("wb") as f, err_path.open("wb") as e:
         p = subprocess.Popen(cmd, env=env, stdout=f, stderr=e)
-        while trace is not None and p.poll() is None:
+        # Not p.poll(): it reaps the child, and wait4() then has no usage to give.
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG if trace is not None else 0)
+        while pid == 0:
             if (got := _sample(p.pid, err_path, t)) is not None:
                 samples.append(got)
             time.sleep(0.5)
-        _, status, usage = os.wait4(p.pid, 0)
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
     elapsed = time.perf_counter() - t
     if trace is not None:
         trace.write_text(json.dumps(samples))
@@ -100,6 +102,11 @@ def main() -> None:
     ap.add_argument(
         "--trace", action="store_true", help="RSS over time of each run: out/rollout-trace-*.json"
     )
+    ap.add_argument(
+        "--keep-cache",
+        action="store_true",
+        help="reuse the parse cache an earlier run left (skips the untimed plan)",
+    )
     args = ap.parse_args()
     root = generated(args.users)
     sys.path.insert(0, str(HERE))
@@ -109,11 +116,12 @@ def main() -> None:
     srcs = args.src or [HERE.parent / "src"]
     envs = [dict(os.environ, PYTHONPATH=str(src.resolve())) for src in srcs]
     state_dir = HERE / "out" / f"rollout-state-{args.users}"
-    shutil.rmtree(state_dir, ignore_errors=True)
     out = HERE / "out" / "rollout-plan.out"
     out.parent.mkdir(parents=True, exist_ok=True)
     base = [sys.executable, "-m", "provgit", "plan", str(root), "--state-dir", str(state_dir)]
-    timed([*base, "--format", "text"], envs[0], out)  # fills the parse cache
+    if not (args.keep_cache and (state_dir / "cache").exists()):
+        shutil.rmtree(state_dir, ignore_errors=True)
+        timed([*base, "--format", "text"], envs[0], out)  # fills the parse cache
     print(f"{args.users:,} users, load {os.getloadavg()[0]:.2f}")
     for fmt in args.formats.split(","):
         runs: list[list[tuple[float, float, int, float]]] = [[] for _ in srcs]

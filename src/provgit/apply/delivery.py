@@ -443,13 +443,12 @@ class Delivery:
             for i in landed
             if (rev := w.result.operations[i].revision) is not None and rev > since
         }
-        written = {op.collection for op in w.ops}
-        seen = await feed_at(w.driver, since, after, written) if after else FeedSince({}, {})
+        ops = {(op.collection, op.key): op for op in w.ops}
+        seen = await feed_at(w.driver, since, after, ops) if after else FeedSince({}, {})
         if seen is None:
             if w.down is None:  # down mid-run: Stopped whatever its writes, as before
                 await self._unchecked(w, landed)
             return
-        ops = {(op.collection, op.key): op for op in w.ops}
         for i in landed:
             r = w.result.operations[i]
             op = ops.get((r.collection, r.key))

@@ -17,7 +17,8 @@ OpStatus = Literal["ok", "failed", "pending", "skipped", "held"]
 ElementOutcome = Literal["in_sync", "applied", "failed", "refused", "unreachable", "held"]
 
 
-@dataclass(frozen=True)
+# Slots: a first rollout holds 304,616 of these until its report is written.
+@dataclass(frozen=True, slots=True)
 class OpResult:
     action: str
     collection: str

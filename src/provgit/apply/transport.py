@@ -190,21 +190,24 @@ class FeedSince:
 
     at: dict[int, FeedChange]
     last: dict[tuple[str, str], tuple[int, FeedChange]]
-    # What the written collections hold now, read in full: the answer when
-    # the feed no longer reaches back to the writes (None: the feed did).
-    now: dict[tuple[str, str], Fields] | None = None
+    # Past the feed's reach: the written collections read in full, page by
+    # page, each written record's verdict as it came by (why it is not kept;
+    # None: it is). Verdicts, not the records: a first rollout's 100,000
+    # records held whole beside the run set its peak. None: the feed reached.
+    now: dict[tuple[str, str], str | None] | None = None
 
 
 async def feed_at(
-    driver: Driver, since: int, revisions: set[int], collections: set[str]
+    driver: Driver, since: int, revisions: set[int], ops: dict[tuple[str, str], Operation]
 ) -> FeedSince | None:
     """The element's change feed from `since` to its end: what it says each
     change at `revisions` (all after `since`) was, and what it changed last
     of each record (a write kept, then changed a moment later, is not held).
     A feed that no longer reaches back to `since` (a rollout of more writes
-    than the element keeps changes of): `collections` read in full instead,
-    or the writes would count as kept unseen. None when the element cannot
-    say (gone, driver error, a listing without end): the writes stay unchecked."""
+    than the element keeps changes of): the collections of `ops` (the writes
+    by record) read in full instead, or the writes would count as kept unseen.
+    None when the element cannot say (gone, driver error, a listing without
+    end): the writes stay unchecked."""
     found = FeedSince({}, {})
     last, past = max(revisions), 0
     try:
@@ -222,7 +225,7 @@ async def feed_at(
                 break
             past += since >= last  # pages past the writes: bounded
     except FeedTooOldError:
-        return await _held_now(driver, collections)
+        return await _held_now(driver, ops)
     except ElementError:
         return None
     except Exception:  # a driver bug: the next observation says what is there
@@ -230,15 +233,18 @@ async def feed_at(
     return found
 
 
-async def _held_now(driver: Driver, collections: set[str]) -> FeedSince | None:
-    now: dict[tuple[str, str], Fields] = {}
+async def _held_now(driver: Driver, ops: dict[tuple[str, str], Operation]) -> FeedSince | None:
+    now: dict[tuple[str, str], str | None] = {}
     try:
-        for collection in sorted(collections):
+        for collection in sorted({c for c, _ in ops}):
             cursor: str | None = None
             seen: set[str] = set()
             while True:
                 page = await driver.list_records(collection, cursor)
-                now.update(((r.collection, r.key), r.fields) for r in page.records)
+                for r in page.records:
+                    key = (r.collection, r.key)
+                    if (op := ops.get(key)) is not None:
+                        now[key] = not_kept(op, (*key, r.fields))
                 if not (cursor := page.next_cursor) or not page.records:
                     break
                 if cursor in seen:  # a cursor handed back twice would page for ever
@@ -268,7 +274,7 @@ def not_held(op: Operation, revision: int | None, since: int, seen: FeedSince) -
         key = (op.collection, op.key)
         if key not in seen.now:
             return None if op.action == "delete" else "the element does not hold the record"
-        return not_kept(op, (*key, seen.now[key]))
+        return seen.now[key]
     why = not_kept(op, seen.at.get(revision))
     if why is not None:
         return why
