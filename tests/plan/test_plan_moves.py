@@ -87,3 +87,37 @@ def test_a_signed_plan_whose_move_mark_was_removed_is_refused() -> None:
     del cs1["moves"]
     with pytest.raises(signing.PlanSignatureError):
         signing.verify(json.dumps(doc), KEY)
+
+
+def _renamed_move() -> Plan:
+    """alice (DN 2001) moves from cs1 to cs2 and is renamed alice2 on the way."""
+    gone = Operation(
+        "delete", "users", "alice", "users", "alice", {"services": {"before": [{"dn": "2001"}]}}
+    )
+    made = Operation(
+        "add", "users", "alice2", "users", "alice2", None, {"services": [{"dn": "2001"}]}
+    )
+    elements = [
+        ElementPlan("cs1", "mivb", "running", 4, (gone,)),
+        ElementPlan("cs2", "mivb", "running", 4, (made,)),
+    ]
+    return gather(elements, (), Settings(network="net"), PlanOptions(), None, None)
+
+
+def test_a_move_that_renames_is_paired_by_the_person_and_signed_with_its_new_key() -> None:
+    plan = _renamed_move()
+    want = (Move("users", "alice", ("cs2",), "alice2"),)
+    assert plan.element("cs1").moves == want  # type: ignore[union-attr]
+    verified = signing.verify(signing.signed_text(plan, KEY), KEY)
+    assert verified.element("cs1").moves == want  # type: ignore[union-attr]
+    # The new key is signed: a plan pointing the wait at another record is refused.
+    doc = json.loads(signing.signed_text(plan, KEY))
+    cs1 = next(e for e in doc["elements"] if e["element"] == "cs1")
+    cs1["moves"][0]["as"] = "mallory"
+    with pytest.raises(signing.PlanSignatureError):
+        signing.verify(json.dumps(doc), KEY)
+
+
+def test_a_plain_move_serializes_without_a_new_key() -> None:
+    cs1 = json.loads(_moved().dumps())["elements"][0]
+    assert cs1["moves"] == [{"collection": "users", "key": "alice", "to": ["cs2"]}]
