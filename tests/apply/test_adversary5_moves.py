@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from provgit.plan import Plan, signing
+from provgit.secrets import network_key
+
 from .helpers import Sim, cli, move_user0, start_sims, users_on, write_config
 
 pytestmark = pytest.mark.slow
@@ -134,3 +137,30 @@ def test_a_saved_move_applied_twice_leaves_the_user_on_the_new_host_only(
         assert "user0" not in users_on(cs1), r.out + r.err
     status = _status(config)
     assert status["in_sync"] is True, status["elements"]
+
+
+def test_a_saved_plan_that_renames_on_a_move_without_holding_it_back_is_refused(
+    three: list[Sim], tmp_path: Path
+) -> None:
+    """Saved by a provgit that paired moves by record key: the same plan,
+    signed with the network's key, without the mark. Applying it would delete
+    user0 from cs1 at once while cs2 is down."""
+    cs1, cs2, _ = three
+    config = write_config(tmp_path / "config", three, users=3)
+    assert cli("reconcile", str(config)).code == 0
+    move_user0(config, "cs2")
+    _rename_user0(config, "user9")
+    saved = tmp_path / "plan.json"
+    assert cli("plan", str(config), "--out", str(saved)).code == 0
+    doc = json.loads(saved.read_text())
+    doc.pop(signing.SIGNATURE)
+    for e in doc["elements"]:
+        e.pop("moves", None)
+    key = network_key(None, config / ".provgit", create=False)
+    assert key is not None
+    saved.write_text(signing.signed_text(Plan.from_json(doc), key))
+    cs2.faults(offline=True)
+    r = cli("apply", str(saved), "--config", str(config), "--yes")
+    assert r.code != 0
+    assert "the delete of users/user0 moves it to cs2 as users/user9" in r.out + r.err
+    assert "user0" in users_on(cs1)

@@ -257,3 +257,26 @@ def mark_cut_moves(
     if not elsewhere:
         return plan
     return dataclasses.replace(plan, elements=tuple(mark_moves(plan.elements, elsewhere)))
+
+
+def unmarked_moves(elements: Sequence[ElementPlan]) -> list[str]:
+    """The moves `elements`' own operations make that their marks do not hold
+    back: a saved plan from a provgit that paired moves by record key only
+    (a move that renames went unmarked) would delete the old copy at once.
+    Apply refuses such a plan; planning again marks them."""
+    bare = [dataclasses.replace(e, moves=()) if e.moves else e for e in elements]
+    problems = []
+    for e, derived in zip(elements, mark_moves(bare), strict=True):
+        have = {(ref, w) for ref, wants in move_wants(e).items() for w in wants}
+        for ref, wants in move_wants(derived).items():
+            missing = [(t, made) for t, made in wants if (ref, (t, made)) not in have]
+            if missing:
+                where = ", ".join(
+                    t if made == ref else f"{t} as {made[0]}/{made[1]}" for t, made in missing
+                )
+                problems.append(
+                    f"{e.element}: the delete of {ref[0]}/{ref[1]} moves it to {where}, but "
+                    "the plan does not hold it back until it is there (saved by an older "
+                    "provgit?): run `provgit plan --out FILE` again"
+                )
+    return problems
