@@ -107,32 +107,77 @@ def _persons(deletes: Mapping[str, Sequence[Operation]]) -> dict[tuple[str, Iden
     return out
 
 
+def _may_be(fields: Mapping[str, Any], dns: set[str], emails: set[str]) -> bool:
+    """Whether an add may be a deleted person (a DN or the email in common):
+    looked at for every add of a plan with deletes, so no set is built."""
+    services = fields.get("services")
+    if type(services) is list:
+        for s in services:
+            if type(s) is dict and (dn := s.get("dn")) is not None and str(dn) in dns:
+                return True
+    email = fields.get("email")
+    return isinstance(email, str) and email.casefold() in emails
+
+
 def _creates(
     elements: Sequence[ElementPlan], deletes: Mapping[str, Sequence[Operation]]
 ) -> dict[Ref, list[Created]]:
     """Each deleted record -> where the plan creates (or queues) it: under
-    its key, or under another key with the same person (a rename)."""
+    its key, or, for a delete no element of its type re-creates under its
+    key, under another key with the same person (a rename)."""
     keys = {op.key for found in deletes.values() for op in found}
     deleted = {(op.collection, op.key) for found in deletes.values() for op in found}
-    persons = _persons(deletes)
-    kinds = {c for c, _ in persons}
     created: dict[Ref, list[Created]] = {}
     for e in elements:
         for ops in (e.operations, e.queued):
             for op in ops:
-                if op.action != "add":
-                    continue
-                if op.key in keys and (op.collection, op.key) in deleted:
+                if op.action == "add" and op.key in keys and (op.collection, op.key) in deleted:
                     created.setdefault((op.collection, op.key), []).append(
                         (e.element, e.element_type, op.key)
                     )
-                if op.collection in kinds and op.fields:
-                    for ident in identities(op.fields):
-                        for old in persons.get((op.collection, ident), ()):
-                            if old != op.key:
-                                where = (e.element, e.element_type, op.key)
-                                created.setdefault((op.collection, old), []).append(where)
+    types = {e.element: e.element_type for e in elements}
+    lone = {
+        name: alone
+        for name, found in deletes.items()
+        if (alone := [op for op in found if not _by_key(name, types[name], op, created)])
+    }
+    # Only those are looked for by person: a plain move (the same login)
+    # costs no scan of every add (benchmarks/bench_moves.py).
+    persons = _persons(lone)
+    if persons:
+        _by_person(elements, persons, created)
     return created
+
+
+def _by_key(
+    name: str, element_type: str, op: Operation, created: Mapping[Ref, list[Created]]
+) -> bool:
+    """Whether another element of `name`'s type creates `op`'s record under its key."""
+    where = created.get((op.collection, op.key), ())
+    return any(t == element_type and n != name for n, t, _ in where)
+
+
+def _by_person(
+    elements: Sequence[ElementPlan],
+    persons: Mapping[tuple[str, Identity], set[str]],
+    created: dict[Ref, list[Created]],
+) -> None:
+    """Add to `created` the adds of another key that are a deleted person."""
+    kinds = {c for c, _ in persons}
+    dns = {v for (_, (what, v)) in persons if what == "DN"}
+    emails = {v for (_, (what, v)) in persons if what == "email"}
+    for e in elements:
+        for ops in (e.operations, e.queued):
+            for op in ops:
+                if op.action != "add" or op.collection not in kinds or not op.fields:
+                    continue
+                if not _may_be(op.fields, dns, emails):
+                    continue
+                for ident in identities(op.fields):
+                    for old in persons.get((op.collection, ident), ()):
+                        if old != op.key:
+                            where = (e.element, e.element_type, op.key)
+                            created.setdefault((op.collection, old), []).append(where)
 
 
 def mark_moves(
@@ -227,6 +272,8 @@ def wanted_elsewhere(
     }
     deleted = [(op.collection, op.key) for found in deletes.values() for op in found]
     persons = _persons(deletes) if deleted else {}
+    dns = {v for (_, (what, v)) in persons if what == "DN"}
+    emails = {v for (_, (what, v)) in persons if what == "email"}
     for name, records in wanted.items():
         if name in known or name not in element_types:
             continue
@@ -236,6 +283,8 @@ def wanted_elsewhere(
                 out.setdefault((collection, key), []).append((*where, key))
         for collection in {c for c, _ in persons}:
             for key, fields in records.get(collection, {}).items():
+                if not _may_be(fields, dns, emails):
+                    continue
                 for ident in identities(fields):
                     for old in persons.get((collection, ident), ()):
                         if old != key:
