@@ -5,7 +5,8 @@
 A first rollout plans an add of every record on every element and no delete:
 `mark_moves` (every plan, in `gather`) and `wanted_elsewhere` (every full
 plan) must cost next to nothing there. Also timed: the same plan with 1 % of
-the users moving between two call servers (a delete and an add each). CPU
+the users moving between two call servers (a delete and an add each), and
+moving renamed (paired by DN, not by key: every add looked at). CPU
 seconds of this process (time.process_time), median of --runs, load beside.
 """
 
@@ -25,18 +26,24 @@ from provgit.plan.model import ElementPlan, Operation
 from provgit.plan.moves import mark_moves, wanted_elsewhere
 
 
-def _plan(users: int, elements: int, moving: int) -> list[ElementPlan]:
+def _user(action: str, i: int, key: str) -> Operation:
+    services = [{"dn": str(10_000 + i)}]
+    if action == "delete":
+        return Operation("delete", "users", key, "users", key, {"services": {"before": services}})
+    fields = {"login_id": key, "services": services}
+    return Operation("add", "users", key, "users", key, None, fields)
+
+
+def _plan(users: int, elements: int, moving: int, renamed: bool = False) -> list[ElementPlan]:
     out = []
     for e in range(elements):
-        ops = [
-            Operation("add", "users", f"u{i}", "users", f"u{i}", None, {"login_id": f"u{i}"})
-            for i in range(users)
-        ]
+        ops = [_user("add", i, f"u{i}") for i in range(users)]
         if e < 2:
-            # Users 0..moving-1 leave element 0 for element 1.
-            action = "delete" if e == 0 else "add"
+            # Users 0..moving-1 leave element 0 for element 1 (as r<i>: renamed).
             ops[:moving] = [
-                Operation(action, "users", f"u{i}", "users", f"u{i}", {}, None)
+                _user("delete", i, f"u{i}")
+                if e == 0
+                else _user("add", i, f"r{i}" if renamed else f"u{i}")
                 for i in range(moving)
             ]
         out.append(ElementPlan(f"e{e}", "mivb", "running", 1, tuple(ops)))
@@ -59,13 +66,15 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5)
     a = p.parse_args()
     types = {f"e{e}": "mivb" for e in range(a.elements)}
-    for moving in (0, a.users // 100):
-        plan = _plan(a.users, a.elements, moving)
+    for moving, renamed in ((0, False), (a.users // 100, False), (a.users // 100, True)):
+        plan = _plan(a.users, a.elements, moving, renamed)
         ops = sum(len(e.operations) for e in plan)
+        assert sum(len(e.moves) for e in mark_moves(plan)) == moving
         marked = _cpu(a.runs, lambda plan=plan: mark_moves(plan))  # type: ignore[misc]
         elsewhere = _cpu(a.runs, lambda plan=plan: wanted_elsewhere(plan, {}, types, False))  # type: ignore[misc]
+        how = " and renamed" if renamed else ""
         print(
-            f"{ops:,} operations, {moving:,} moving: mark_moves {marked:.3f} s CPU, "
+            f"{ops:,} operations, {moving:,} moving{how}: mark_moves {marked:.3f} s CPU, "
             f"wanted_elsewhere {elsewhere:.4f} s CPU (median of {a.runs}), "
             f"load {os.getloadavg()[0]:.1f}"
         )

@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from provgit.plan import Plan, signing
+from provgit.secrets import network_key
+
 from .helpers import Sim, cli, move_user0, start_sims, users_on, write_config
 
 pytestmark = pytest.mark.slow
@@ -78,13 +81,6 @@ def test_a_move_chained_onto_a_held_move_lands_only_where_the_config_says_now(
     assert status["in_sync"] is True, status["elements"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a move that renames login_id is a delete of the old key and a create of "
-    "a new one: plan/moves.py pairs deletes with creates by key, so the old user is "
-    "deleted at once and, its new host down, the person (DN 3000) is on no call "
-    "server until it is back. Pairing by a service DN is not a small fix",
-)
 def test_a_move_that_renames_the_user_keeps_the_old_one_until_the_new_host_has_it(
     three: list[Sim], tmp_path: Path
 ) -> None:
@@ -94,9 +90,36 @@ def test_a_move_that_renames_the_user_keeps_the_old_one_until_the_new_host_has_i
     move_user0(config, "cs2")
     _rename_user0(config, "user9")
     cs2.faults(offline=True)
-    _reconcile(config)
+    by = _reconcile(config)
     assert "user0" in users_on(cs1), "DN 3000 is on no call server while cs2 is down"
+    assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+    held = cli("status", str(config), "--element", "cs1").out
+    assert "delete of users/user0 held until cs2 has it as users/user9" in held, held
     assert _status(config)["in_sync"] is False
+
+    cs2.faults(offline=False)
+    _reconcile(config)
+    assert users_on(cs2) >= {"user9"} and "user0" not in users_on(cs1)
+    status = _status(config)
+    assert status["in_sync"] is True, status["elements"]
+
+
+def test_a_move_that_renames_the_user_completes_in_one_run_when_the_new_host_takes_it(
+    three: list[Sim], tmp_path: Path
+) -> None:
+    cs1, cs2, cs3 = three
+    config = write_config(tmp_path / "config", three, users=3)
+    assert cli("reconcile", str(config)).code == 0
+    move_user0(config, "cs2")
+    _rename_user0(config, "user9")
+    by = _reconcile(config)
+    assert {n: by[n]["status"] for n in ("cs1", "cs2", "cs3")} == dict.fromkeys(
+        ("cs1", "cs2", "cs3"), "Sync Completed"
+    ), by
+    assert "user9" in users_on(cs2) and "user0" not in users_on(cs1)
+    # cs1 keeps the directory entry that sends DN 3000 to its new host.
+    assert cs1.records()["remote_directory"]["3000"]["login_id"] == "user9"
+    assert "user0" not in users_on(cs3)
 
 
 def test_a_saved_move_applied_twice_leaves_the_user_on_the_new_host_only(
@@ -114,3 +137,30 @@ def test_a_saved_move_applied_twice_leaves_the_user_on_the_new_host_only(
         assert "user0" not in users_on(cs1), r.out + r.err
     status = _status(config)
     assert status["in_sync"] is True, status["elements"]
+
+
+def test_a_saved_plan_that_renames_on_a_move_without_holding_it_back_is_refused(
+    three: list[Sim], tmp_path: Path
+) -> None:
+    """Saved by a provgit that paired moves by record key: the same plan,
+    signed with the network's key, without the mark. Applying it would delete
+    user0 from cs1 at once while cs2 is down."""
+    cs1, cs2, _ = three
+    config = write_config(tmp_path / "config", three, users=3)
+    assert cli("reconcile", str(config)).code == 0
+    move_user0(config, "cs2")
+    _rename_user0(config, "user9")
+    saved = tmp_path / "plan.json"
+    assert cli("plan", str(config), "--out", str(saved)).code == 0
+    doc = json.loads(saved.read_text())
+    doc.pop(signing.SIGNATURE)
+    for e in doc["elements"]:
+        e.pop("moves", None)
+    key = network_key(None, config / ".provgit", create=False)
+    assert key is not None
+    saved.write_text(signing.signed_text(Plan.from_json(doc), key))
+    cs2.faults(offline=True)
+    r = cli("apply", str(saved), "--config", str(config), "--yes")
+    assert r.code != 0
+    assert "the delete of users/user0 moves it to cs2 as users/user9" in r.out + r.err
+    assert "user0" in users_on(cs1)

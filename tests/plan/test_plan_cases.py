@@ -157,7 +157,11 @@ def test_plan_case(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert sorted(list(d) for d in op.depends_on) == sorted(deps)
     # Deletes that wait for the record's create on another element (plan/moves.py).
     moves = {
-        e.element: [f"{m.collection}/{m.key} -> {', '.join(m.to)}" for m in e.moves]
+        e.element: [
+            f"{m.collection}/{m.key} -> {', '.join(m.to)}"
+            + ("" if m.as_key is None else f" as {m.as_key}")
+            for m in e.moves
+        ]
         for e in plan.elements
         if e.moves
     }

@@ -4,6 +4,7 @@ serializes as before."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from rich.console import Console
 from provgit.model.settings import Settings
 from provgit.plan import ElementPlan, Operation, Plan, signing
 from provgit.plan.compute import PlanOptions, gather
-from provgit.plan.moves import Move
+from provgit.plan.moves import Move, unmarked_moves
 from provgit.render import plan_markdown, plan_text
 from provgit.secrets import FROM_SECRET_KEY, NetworkKey
 
@@ -87,3 +88,58 @@ def test_a_signed_plan_whose_move_mark_was_removed_is_refused() -> None:
     del cs1["moves"]
     with pytest.raises(signing.PlanSignatureError):
         signing.verify(json.dumps(doc), KEY)
+
+
+def _renamed_move() -> Plan:
+    """alice (DN 2001) moves from cs1 to cs2 and is renamed alice2 on the way."""
+    gone = Operation(
+        "delete", "users", "alice", "users", "alice", {"services": {"before": [{"dn": "2001"}]}}
+    )
+    made = Operation(
+        "add", "users", "alice2", "users", "alice2", None, {"services": [{"dn": "2001"}]}
+    )
+    elements = [
+        ElementPlan("cs1", "mivb", "running", 4, (gone,)),
+        ElementPlan("cs2", "mivb", "running", 4, (made,)),
+    ]
+    return gather(elements, (), Settings(network="net"), PlanOptions(), None, None)
+
+
+def test_a_move_that_renames_is_paired_by_the_person_and_signed_with_its_new_key() -> None:
+    plan = _renamed_move()
+    want = (Move("users", "alice", ("cs2",), "alice2"),)
+    assert plan.element("cs1").moves == want  # type: ignore[union-attr]
+    verified = signing.verify(signing.signed_text(plan, KEY), KEY)
+    assert verified.element("cs1").moves == want  # type: ignore[union-attr]
+    # The new key is signed: a plan pointing the wait at another record is refused.
+    doc = json.loads(signing.signed_text(plan, KEY))
+    cs1 = next(e for e in doc["elements"] if e["element"] == "cs1")
+    cs1["moves"][0]["as"] = "mallory"
+    with pytest.raises(signing.PlanSignatureError):
+        signing.verify(json.dumps(doc), KEY)
+
+
+def test_a_plain_move_serializes_without_a_new_key() -> None:
+    cs1 = json.loads(_moved().dumps())["elements"][0]
+    assert cs1["moves"] == [{"collection": "users", "key": "alice", "to": ["cs2"]}]
+
+
+def test_a_saved_plan_whose_renaming_move_is_not_held_back_is_refused_on_apply() -> None:
+    # Saved (and signed) by a provgit that paired moves by record key only:
+    # its old host's delete would go out at once. Apply refuses it; planning
+    # again marks it.
+    old = _renamed_move()
+    old = Plan(
+        old.network,
+        tuple(dataclasses.replace(e, moves=()) for e in old.elements),
+        mode=old.mode,
+    )
+    again = Plan.loads(signing.verify(signing.signed_text(old, KEY), KEY).dumps())
+    problems = unmarked_moves(again.elements)
+    assert len(problems) == 1 and "cs1" in problems[0], problems
+    assert "users/alice" in problems[0] and "cs2 as users/alice2" in problems[0]
+    assert "provgit plan" in problems[0]
+    assert unmarked_moves(_renamed_move().elements) == []
+    assert unmarked_moves(_moved().elements) == []
+    # Cut to the old host (apply --element cs1): still held back.
+    assert unmarked_moves(_renamed_move().only(("cs1",)).elements) == []

@@ -57,7 +57,12 @@ async def execute(
     SIGTERM (a service manager stopping us) cancels the run: the engine
     journals it as interrupted, `Interrupted` is raised, and what is left is
     planned again next time."""
-    network = connect(state, state_dir, config_root, [e.element for e in plan.elements])
+    # The new homes of its moves too, read (never written) before an old
+    # home lets a user go (apply/moves.py).
+    homes = {t for e in plan.elements for m in e.moves for t in m.to}
+    network = connect(
+        state, state_dir, config_root, [*(e.element for e in plan.elements), *sorted(homes)]
+    )
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     stopped: list[int] = []

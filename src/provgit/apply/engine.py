@@ -212,7 +212,8 @@ class Applier:
         # replica's run covers the elements it holds; another creates there).
         planned = {ep.element for ep in self.plan.elements}
         elsewhere = await moves.kept_elsewhere(self.ledger, done.values(), planned)
-        confirmed = moves.created(done, elsewhere)
+        # Each new home is read before the old one lets go (apply/moves.py).
+        confirmed = await moves.created(done, elsewhere, self.drivers)
 
         async def old_home(w: ElementWork) -> None:
             async with gate:

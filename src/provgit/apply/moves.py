@@ -4,8 +4,12 @@ old one only once the new one has it (plan/moves.py marks those deletes).
 An element's marked deletes, and the deletes its plan orders after them (a
 COS or template the moving users still name there), are taken out of its
 waves. Every element's waves and kept-write check run first; then each
-marked delete goes out if its create landed and was kept on every element
-the plan creates it on, in this run. Otherwise it stays a pending update
+marked delete goes out if its create landed (in this run, or, on an element
+the run does not cover, as the journal says) on every element the plan
+creates it on, and reading each of those elements now (its change feed from
+that create on) finds it still there: an answer or a journal row is not the
+record, and a new host reinstalled or dropping what it acknowledged must not
+leave the user nowhere. Otherwise it stays a pending update
 whose reason says what it waits for ("Move pending: ..."), the element shows
 that reason instead of Sync Completed, and the next run, planned against what
 the elements hold then, completes the move (or, the create never having
@@ -15,19 +19,21 @@ is planned again by the next run the same way, so nothing is lost or doubled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from provgit.apply import holds
+from provgit.apply.transport import FeedSince, feed_at
 from provgit.apply.waves import waves
 from provgit.apply.work import ElementWork
 from provgit.plan.model import Operation
-from provgit.plan.moves import MOVE_PENDING, held_reason, move_map
+from provgit.plan.moves import MOVE_PENDING, held_reason, move_map, move_wants
 from provgit.registry import DELETE_FIRST
 
 if TYPE_CHECKING:
     from provgit.apply.delivery import Delivery
     from provgit.apply.ledger import Ledger
+    from provgit.drivers.base import Driver
 
 Ref = tuple[str, str]
 # Whether `element` has the record `ref` from this run (created and kept).
@@ -45,6 +51,14 @@ def split_moves(w: ElementWork) -> None:
     resources = {(op.kind, op.resource) for op in w.ops if (op.collection, op.key) in moving}
     if not resources:
         return  # held before (a window) or not in this run: nothing waits
+    # A move that renames: the writes of the new name here (the directory
+    # entry taking the DN the old user still holds) wait as well.
+    kinds = {ref: op.kind for op in w.ops if (ref := (op.collection, op.key)) in moving}
+    resources |= {
+        (kinds[ref], m.as_key)
+        for m in w.plan.moves
+        if m.as_key is not None and (ref := (m.collection, m.key)) in kinds
+    }
     w.later = [
         op
         for op in w.ops
@@ -55,70 +69,127 @@ def split_moves(w: ElementWork) -> None:
     w.ops = [op for op in w.ops if (op.collection, op.key) not in taken]
 
 
-def created(works: dict[str, ElementWork], elsewhere: frozenset[tuple[str, Ref]]) -> Confirmed:
-    """Whether an element has a record: of this run, its add landed and the
-    kept-write check found it; not in the run, the journal says so
-    (`elsewhere`, from `kept_elsewhere`)."""
+# (element, record) -> the revision its create landed at there.
+Landed = dict[tuple[str, Ref], int]
+
+
+def _landed(works: Mapping[str, ElementWork], elsewhere: Landed) -> Landed:
+    """Each create a held move waits for that landed: of this run, its add
+    answered ok and the kept-write check found it; not in the run, the
+    journal says so (`elsewhere`, from `kept_elsewhere`)."""
+    out: Landed = {}
+    for w in works.values():
+        for wants in move_wants(w.plan).values():
+            for element, ref in wants:
+                if (element, ref) in elsewhere:
+                    out[(element, ref)] = elsewhere[(element, ref)]
+                    continue
+                n = works.get(element)
+                r = None if n is None else n.outcomes.get(ref)
+                if r is not None and r.action == "add" and r.status == "ok" and r.revision:
+                    out[(element, ref)] = r.revision
+    return out
+
+
+def _holds(ref: Ref, revision: int, seen: FeedSince) -> bool:
+    """Whether the feed since just before `revision` (or the records read in
+    full) shows the element holding `ref` now: created there at `revision`
+    and not deleted since (a reinstalled element's feed no longer has it)."""
+    if seen.now is not None:
+        return ref in seen.now
+    at = seen.at.get(revision)
+    if at is None or at[:2] != ref or at[2] is None:
+        return False
+    last = seen.last.get(ref)
+    return last is None or last[1][2] is not None
+
+
+async def created(
+    works: Mapping[str, ElementWork], elsewhere: Landed, drivers: Mapping[str, Driver]
+) -> Confirmed:
+    """Whether an element has a record a move waits for, read on it now:
+    the create landed (`_landed`) and the element's change feed from that
+    create on still holds it. An ok answer or a journal row is not enough:
+    the element may have been reinstalled or dropped the record since, and
+    the old copy is the user's only one. An element that cannot be read
+    (no driver here, down, a broken feed) confirms nothing: the delete waits."""
+    landed = _landed(works, elsewhere)
+    asked: dict[str, dict[Ref, int]] = {}
+    for (element, ref), revision in landed.items():
+        asked.setdefault(element, {})[ref] = revision
+    held: set[tuple[str, Ref]] = set()
+    for element, refs in asked.items():
+        w = works.get(element)
+        driver = w.driver if w is not None and w.down is None else drivers.get(element)
+        if driver is None:
+            continue
+        since = min(refs.values()) - 1
+        seen = await feed_at(driver, since, set(refs.values()), {c for c, _ in refs})
+        if seen is not None:
+            held |= {(element, r) for r, rev in refs.items() if _holds(r, rev, seen)}
 
     def confirmed(element: str, ref: Ref) -> bool:
-        if (element, ref) in elsewhere:
-            return True
-        w = works.get(element)
-        r = None if w is None else w.outcomes.get(ref)
-        return r is not None and r.action == "add" and r.status == "ok"
+        return (element, ref) in held
 
     return confirmed
 
 
 async def kept_elsewhere(
     ledger: Ledger, works: Iterable[ElementWork], planned: Collection[str]
-) -> frozenset[tuple[str, Ref]]:
+) -> Landed:
     """(element, record) of the moves of `works` to elements this run does
     not cover (`planned`: those it does; another replica holds the others)
     that the shared journal says hold the record: provgit's newest write of
     it there is an add that landed ("ok"), and no pending update or
     distribution error (a write the kept-write check found dropped) is open
-    for it. A create of this run decides for an element of the run, never
+    for it; with the revision it landed at, from which `created` reads the
+    element. A create of this run decides for an element of the run, never
     the journal: an element that failed confirms none."""
     asked: dict[str, set[Ref]] = {}
     for w in works:
-        for ref, to in move_map(w.plan).items():
-            for element in to:
+        for wants in move_wants(w.plan).values():
+            for element, ref in wants:
                 if element not in planned:
                     asked.setdefault(element, set()).add(ref)
     if not asked:
-        return frozenset()
+        return {}
     journal = ledger.journal
 
-    def read() -> frozenset[tuple[str, Ref]]:
-        out: set[tuple[str, Ref]] = set()
+    def read() -> Landed:
+        out: Landed = {}
         for element, refs in asked.items():
             last = journal.last_record_writes(element, refs)
             open_ = {(p.collection, p.key) for p in journal.pending(element)}
             open_ |= {(d.collection, d.key) for d in journal.distribution_errors(element=element)}
             for ref in refs:
                 write = last.get(ref)
-                landed = write is not None and (write.action, write.outcome) == ("add", "ok")
-                if landed and ref not in open_:
-                    out.add((element, ref))
-        return frozenset(out)
+                if write is None or (write.action, write.outcome) != ("add", "ok"):
+                    continue
+                if write.revision and ref not in open_:
+                    out[(element, ref)] = write.revision
+        return out
 
     return await ledger.call(read)
 
 
 def _held(w: ElementWork, confirmed: Confirmed) -> list[tuple[Operation, str]]:
     """The writes of `w.later` that wait, each with its reason."""
-    moving = move_map(w.plan)
+    moving = move_wants(w.plan)
+    renamed = {(m.collection, m.key): m.as_key for m in w.plan.moves if m.as_key is not None}
     out: list[tuple[Operation, str]] = []
     # Resource -> the held delete its other writes wait for.
     waits: dict[tuple[str, str], str] = {}
     first: str | None = None
     for op in w.later:
         ref = (op.collection, op.key)
-        missing = [e for e in moving.get(ref, ()) if not confirmed(e, ref)]
+        missing = [e for e, made in moving.get(ref, ()) if not confirmed(e, made)]
         if missing:
-            out.append((op, held_reason(op.collection, op.key, missing)))
+            as_key = renamed.get(ref)
+            why = held_reason(op.collection, op.key, list(dict.fromkeys(missing)), as_key)
+            out.append((op, why))
             waits[(op.kind, op.resource)] = first = first or f"{op.collection}/{op.key}"
+            if as_key is not None:
+                waits[(op.kind, as_key)] = first
             continue
         after = waits.get((op.kind, op.resource))
         if after is None and op.action == "delete" and ref not in moving:

@@ -337,7 +337,7 @@ def gather(
     commit: str | None,
     source: str | None,
     mode: str = "plan",
-    elsewhere: Mapping[tuple[str, str], Sequence[tuple[str, str]]] | None = None,
+    elsewhere: Mapping[tuple[str, str], Sequence[tuple[str, str, str]]] | None = None,
 ) -> Plan:
     """The plan of the network from each element's, with the warnings that
     span elements (unresolved secrets, renames) and the moves between them

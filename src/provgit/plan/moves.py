@@ -11,6 +11,15 @@ same run (landed and kept), and otherwise keeps it as a pending update
 the record, deletes it at once. A record removed from the config (created
 nowhere) is not a move: it is deleted at once.
 
+A move is paired by the person, not only by the record key: a user moved
+and renamed in one commit (login_id user0 -> user9) is a delete of
+users/user0 on the old host and a create of users/user9 on the new one. The
+delete waits for that create as for one of the same key, paired by what the
+projection keeps across a rename (a service DN, the email: plan/identity.py),
+and the move names the key it is created with there (`Move.as_key`). An
+element that re-creates the person itself (renamed in place) is not moving
+it: its delete pairs by key only.
+
 The marks are part of the plan (`ElementPlan.moves`, signed with it), so a
 saved plan applied later, or a plan cut to some elements, holds the same.
 """
@@ -22,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from provgit.plan.identity import Identity, deleted_fields, identities
 from provgit.registry import KEYED_APART
 
 if TYPE_CHECKING:
@@ -29,33 +39,54 @@ if TYPE_CHECKING:
 
 Ref = tuple[str, str]
 Where = tuple[str, str]  # (element, element type)
+# Where a record is created: (element, element type, the key it has there).
+Created = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
 class Move:
-    """The delete of `collection`/`key` on its element waits for its create on `to`."""
+    """The delete of `collection`/`key` on its element waits for its create on
+    `to`, under `as_key` there when the move renames it (None: the same key)."""
 
     collection: str
     key: str
     to: tuple[str, ...]
+    as_key: str | None = None
+
+    @property
+    def created(self) -> Ref:
+        """The record whose create on `to` the delete waits for."""
+        return (self.collection, self.key if self.as_key is None else self.as_key)
 
     def to_json(self) -> dict[str, Any]:
-        return {"collection": self.collection, "key": self.key, "to": list(self.to)}
+        out: dict[str, Any] = {"collection": self.collection, "key": self.key, "to": list(self.to)}
+        if self.as_key is not None:  # only then: a plain move's plan keeps its checksum
+            out["as"] = self.as_key
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Move:
-        return cls(str(d["collection"]), str(d["key"]), tuple(str(t) for t in d["to"]))
+        as_key = d.get("as")
+        return cls(
+            str(d["collection"]),
+            str(d["key"]),
+            tuple(str(t) for t in d["to"]),
+            None if as_key is None else str(as_key),
+        )
 
 
 # Every status word of a move's held write starts so (report/document_common.py).
 MOVE_PENDING = "Move pending: "
 
 
-def held_reason(collection: str, key: str, missing: Sequence[str]) -> str:
+def held_reason(
+    collection: str, key: str, missing: Sequence[str], as_key: str | None = None
+) -> str:
     """The status words of a delete kept back: the move is not done yet."""
+    renamed = "" if as_key is None or as_key == key else f" as {collection}/{as_key}"
     return (
         f"{MOVE_PENDING}delete of {collection}/{key} held until "
-        f"{', '.join(missing)} has it (created and kept there)"
+        f"{', '.join(missing)} has it{renamed} (created and kept there)"
     )
 
 
@@ -66,14 +97,98 @@ def _moves_whole(op: Operation) -> bool:
     return op.action == "delete" and op.key == op.resource and op.collection not in KEYED_APART
 
 
+def _persons(deletes: Mapping[str, Sequence[Operation]]) -> dict[tuple[str, Identity], set[str]]:
+    """(collection, identity) -> the keys of the deleted records that carry it."""
+    out: dict[tuple[str, Identity], set[str]] = {}
+    for found in deletes.values():
+        for op in found:
+            for ident in identities(deleted_fields(op)):
+                out.setdefault((op.collection, ident), set()).add(op.key)
+    return out
+
+
+def _may_be(fields: Mapping[str, Any], dns: set[str], emails: set[str]) -> bool:
+    """Whether an add may be a deleted person (a DN or the email in common):
+    looked at for every add of a plan with deletes, so no set is built."""
+    services = fields.get("services")
+    if type(services) is list:
+        for s in services:
+            if type(s) is dict and (dn := s.get("dn")) is not None and str(dn) in dns:
+                return True
+    email = fields.get("email")
+    return isinstance(email, str) and email.casefold() in emails
+
+
+def _creates(
+    elements: Sequence[ElementPlan], deletes: Mapping[str, Sequence[Operation]]
+) -> dict[Ref, list[Created]]:
+    """Each deleted record -> where the plan creates (or queues) it: under
+    its key, or, for a delete no element of its type re-creates under its
+    key, under another key with the same person (a rename)."""
+    keys = {op.key for found in deletes.values() for op in found}
+    deleted = {(op.collection, op.key) for found in deletes.values() for op in found}
+    created: dict[Ref, list[Created]] = {}
+    for e in elements:
+        for ops in (e.operations, e.queued):
+            for op in ops:
+                if op.action == "add" and op.key in keys and (op.collection, op.key) in deleted:
+                    created.setdefault((op.collection, op.key), []).append(
+                        (e.element, e.element_type, op.key)
+                    )
+    types = {e.element: e.element_type for e in elements}
+    lone = {
+        name: alone
+        for name, found in deletes.items()
+        if (alone := [op for op in found if not _by_key(name, types[name], op, created)])
+    }
+    # Only those are looked for by person: a plain move (the same login)
+    # costs no scan of every add (benchmarks/bench_moves.py).
+    persons = _persons(lone)
+    if persons:
+        _by_person(elements, persons, created)
+    return created
+
+
+def _by_key(
+    name: str, element_type: str, op: Operation, created: Mapping[Ref, list[Created]]
+) -> bool:
+    """Whether another element of `name`'s type creates `op`'s record under its key."""
+    where = created.get((op.collection, op.key), ())
+    return any(t == element_type and n != name for n, t, _ in where)
+
+
+def _by_person(
+    elements: Sequence[ElementPlan],
+    persons: Mapping[tuple[str, Identity], set[str]],
+    created: dict[Ref, list[Created]],
+) -> None:
+    """Add to `created` the adds of another key that are a deleted person."""
+    kinds = {c for c, _ in persons}
+    dns = {v for (_, (what, v)) in persons if what == "DN"}
+    emails = {v for (_, (what, v)) in persons if what == "email"}
+    for e in elements:
+        for ops in (e.operations, e.queued):
+            for op in ops:
+                if op.action != "add" or op.collection not in kinds or not op.fields:
+                    continue
+                if not _may_be(op.fields, dns, emails):
+                    continue
+                for ident in identities(op.fields):
+                    for old in persons.get((op.collection, ident), ()):
+                        if old != op.key:
+                            where = (e.element, e.element_type, op.key)
+                            created.setdefault((op.collection, old), []).append(where)
+
+
 def mark_moves(
-    elements: Sequence[ElementPlan], elsewhere: Mapping[Ref, Sequence[Where]] | None = None
+    elements: Sequence[ElementPlan], elsewhere: Mapping[Ref, Sequence[Created]] | None = None
 ) -> list[ElementPlan]:
-    """`elements` with each one's deletes that are moves marked: the record is
-    created on another element of the same type (a MiCollab keeping the user
-    a call server gives up is not where it moves). `elsewhere`: records wanted
-    on elements this plan does not cover (a plan cut to some elements), which
-    count as creates not confirmed in the run."""
+    """`elements` with each one's deletes that are moves marked: the record
+    (or the person it is, renamed) is created on another element of the same
+    type (a MiCollab keeping the user a call server gives up is not where it
+    moves). `elsewhere`: records wanted on elements this plan does not cover
+    (a plan cut to some elements), which count as creates not confirmed in
+    the run."""
     # Plain loops, the action looked at first: a first rollout's plan holds a
     # million adds and no delete (benchmarks/bench_moves.py).
     deletes: dict[str, list[Operation]] = {}
@@ -83,34 +198,53 @@ def mark_moves(
             deletes[e.element] = found
     if not deletes:
         return list(elements)
-    keys = {op.key for found in deletes.values() for op in found}
-    deleted = {(op.collection, op.key) for found in deletes.values() for op in found}
-    created: dict[Ref, list[Where]] = {}
-    for e in elements:
-        for ops in (e.operations, e.queued):
-            for op in ops:
-                if op.key in keys and op.action == "add":
-                    ref = (op.collection, op.key)
-                    if ref in deleted:
-                        created.setdefault(ref, []).append((e.element, e.element_type))
+    created = _creates(elements, deletes)
     for ref, where in (elsewhere or {}).items():
-        if ref in deleted:
-            created.setdefault(ref, []).extend(where)
+        created.setdefault(ref, []).extend(where)
     out = []
     for e in elements:
         moves = []
         for op in deletes.get(e.element, ()) if created else ():
-            to = {n for n, t in created.get((op.collection, op.key), ()) if t == e.element_type}
-            to.discard(e.element)
-            if to:
-                moves.append(Move(op.collection, op.key, tuple(sorted(to))))
+            moves += _moves_of(e, op, created.get((op.collection, op.key), ()))
         out.append(dataclasses.replace(e, moves=tuple(moves)) if moves else e)
     return out
 
 
+def _moves_of(e: ElementPlan, op: Operation, where: Sequence[Created]) -> list[Move]:
+    """The moves of `e`'s delete `op` to the elements of `e`'s type `where`
+    creates it on, one per key it has there. None when `e` re-creates the
+    person itself under another key (renamed in place: it keeps it)."""
+    by_key: dict[str, set[str]] = {}
+    for name, element_type, key in where:
+        if element_type == e.element_type:
+            by_key.setdefault(key, set()).add(name)
+    if any(e.element in names for key, names in by_key.items() if key != op.key):
+        by_key = {op.key: by_key.get(op.key, set())}
+    moves = []
+    for key, names in sorted(by_key.items()):
+        names.discard(e.element)
+        if names:
+            as_key = None if key == op.key else key
+            moves.append(Move(op.collection, op.key, tuple(sorted(names)), as_key))
+    return moves
+
+
 def move_map(e: ElementPlan) -> dict[Ref, tuple[str, ...]]:
     """(collection, key) of each delete on `e` that waits for a create -> where."""
-    return {(m.collection, m.key): m.to for m in e.moves}
+    out: dict[Ref, tuple[str, ...]] = {}
+    for m in e.moves:
+        ref = (m.collection, m.key)
+        out[ref] = tuple(sorted({*out.get(ref, ()), *m.to}))
+    return out
+
+
+def move_wants(e: ElementPlan) -> dict[Ref, list[tuple[str, Ref]]]:
+    """(collection, key) of each delete on `e` that waits -> each (element,
+    record) whose create it waits for (the record renamed on the way, or not)."""
+    out: dict[Ref, list[tuple[str, Ref]]] = {}
+    for m in e.moves:
+        out.setdefault((m.collection, m.key), []).extend((t, m.created) for t in m.to)
+    return out
 
 
 def wanted_elsewhere(
@@ -118,30 +252,43 @@ def wanted_elsewhere(
     wanted: Mapping[str, Mapping[str, Mapping[str, Any]]],
     element_types: Mapping[str, str],
     cut: bool,
-) -> dict[Ref, list[Where]]:
+) -> dict[Ref, list[Created]]:
     """Each record the deletes of `elements` remove that `wanted` (element ->
-    collection -> key -> fields, the config's) has on an element the plan
-    cannot say holds it: one never observed (down, nothing queued for it), or,
-    for a plan `cut` to some elements, one it leaves out. The delete waits as
-    for a create not confirmed."""
+    collection -> key -> fields, the config's) has, under its key or renamed
+    (the same person), on an element the plan cannot say holds it: one never
+    observed (down, nothing queued for it), or, for a plan `cut` to some
+    elements, one it leaves out. The delete waits as for a create not
+    confirmed."""
     known = {e.element for e in elements if e.observed or e.queued}
     if not cut:
         known |= {n for n in element_types if n not in {e.element for e in elements}}
-    out: dict[Ref, list[Where]] = {}
+    out: dict[Ref, list[Created]] = {}
     if known >= set(element_types):
         return out  # every element of the network says what it holds
-    deleted = [
-        (op.collection, op.key)
+    deletes = {
+        e.element: found
         for e in elements
-        for op in e.operations
-        if op.action == "delete" and _moves_whole(op)
-    ]
+        if (found := [op for op in e.operations if op.action == "delete" and _moves_whole(op)])
+    }
+    deleted = [(op.collection, op.key) for found in deletes.values() for op in found]
+    persons = _persons(deletes) if deleted else {}
+    dns = {v for (_, (what, v)) in persons if what == "DN"}
+    emails = {v for (_, (what, v)) in persons if what == "email"}
     for name, records in wanted.items():
         if name in known or name not in element_types:
             continue
+        where = (name, element_types[name])
         for collection, key in deleted:
             if key in records.get(collection, {}):
-                out.setdefault((collection, key), []).append((name, element_types[name]))
+                out.setdefault((collection, key), []).append((*where, key))
+        for collection in {c for c, _ in persons}:
+            for key, fields in records.get(collection, {}).items():
+                if not _may_be(fields, dns, emails):
+                    continue
+                for ident in identities(fields):
+                    for old in persons.get((collection, ident), ()):
+                        if old != key:
+                            out.setdefault((collection, old), []).append((*where, key))
     return out
 
 
@@ -154,9 +301,31 @@ def mark_cut_moves(
     the deletes of records `wanted` on an element it leaves out marked as
     moves there, however it was planned (a re-plan from memory knows no
     other element's records). Another replica creates the record there; the
-    delete waits until the shared journal says that create was kept
-    (apply/moves.py)."""
+    delete waits until that element is read to hold it (apply/moves.py)."""
     elsewhere = wanted_elsewhere(plan.elements, wanted, element_types, True)
     if not elsewhere:
         return plan
     return dataclasses.replace(plan, elements=tuple(mark_moves(plan.elements, elsewhere)))
+
+
+def unmarked_moves(elements: Sequence[ElementPlan]) -> list[str]:
+    """The moves `elements`' own operations make that their marks do not hold
+    back: a saved plan from a provgit that paired moves by record key only
+    (a move that renames went unmarked) would delete the old copy at once.
+    Apply refuses such a plan; planning again marks them."""
+    bare = [dataclasses.replace(e, moves=()) if e.moves else e for e in elements]
+    problems = []
+    for e, derived in zip(elements, mark_moves(bare), strict=True):
+        have = {(ref, w) for ref, wants in move_wants(e).items() for w in wants}
+        for ref, wants in move_wants(derived).items():
+            missing = [(t, made) for t, made in wants if (ref, (t, made)) not in have]
+            if missing:
+                where = ", ".join(
+                    t if made == ref else f"{t} as {made[0]}/{made[1]}" for t, made in missing
+                )
+                problems.append(
+                    f"{e.element}: the delete of {ref[0]}/{ref[1]} moves it to {where}, but "
+                    "the plan does not hold it back until it is there (saved by an older "
+                    "provgit?): run `provgit plan --out FILE` again"
+                )
+    return problems

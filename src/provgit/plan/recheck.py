@@ -18,6 +18,7 @@ from typing import Any
 
 from provgit.model.settings import Settings
 from provgit.plan.model import ElementPlan, Operation, Plan, canonical
+from provgit.plan.moves import unmarked_moves
 from provgit.plan.safety import check_thresholds, is_protected
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import COLLECTIONS
@@ -204,4 +205,6 @@ def recheck(
             )
             continue
         problems += _element_problems(ep, element_type, plan, target, settings)
+    # Make before break: every move its own writes make is held back.
+    problems += unmarked_moves(plan.elements)
     return problems

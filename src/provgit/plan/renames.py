@@ -10,29 +10,9 @@ two unrelated changes: this names it for what it is.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from provgit.plan.model import ElementPlan, Operation
-
-USERS = "users"
-
-
-def _identities(fields: dict[str, Any]) -> set[tuple[str, str]]:
-    """What makes two user records the same person: an email, a directory number."""
-    found: set[tuple[str, str]] = set()
-    email = fields.get("email")
-    if isinstance(email, str) and email:
-        found.add(("email", email.casefold()))
-    services = fields.get("services")
-    if isinstance(services, list):
-        for s in services:
-            if isinstance(s, dict) and s.get("dn"):
-                found.add(("DN", str(s["dn"])))
-    return found
-
-
-def _deleted_fields(op: Operation) -> dict[str, Any]:
-    return {k: c.get("before") for k, c in op.changes.items() if isinstance(c, dict)}
+from provgit.plan.identity import USERS, deleted_fields, identities
+from provgit.plan.model import ElementPlan
 
 
 def rename_warnings(elements: Iterable[ElementPlan]) -> tuple[str, ...]:
@@ -43,14 +23,14 @@ def rename_warnings(elements: Iterable[ElementPlan]) -> tuple[str, ...]:
         deleted: dict[tuple[str, str], str] = {}
         for op in ops:
             if op.action == "delete" and op.collection == USERS:
-                for ident in _identities(_deleted_fields(op)):
+                for ident in identities(deleted_fields(op)):
                     deleted[ident] = op.key
         if not deleted:
             continue
         for op in ops:
             if op.action != "add" or op.collection != USERS:
                 continue
-            for ident in sorted(_identities(op.fields or {})):
+            for ident in sorted(identities(op.fields or {})):
                 old = deleted.get(ident)
                 if old is not None and old != op.key:
                     where, same = pairs.setdefault((old, op.key), ([], set()))

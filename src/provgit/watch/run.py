@@ -350,9 +350,18 @@ class Reconciler:
     ) -> ApplyResult:
         gate = self.gate = Gate()
         replica = self.replica
+        desired = self.config.desired
+        assert desired is not None
+        # The new homes of its moves that this run does not cover (another
+        # replica's elements): read, never written, before an old home lets a
+        # user go (apply/moves.py). Fenced all the same: no write passes.
+        homes = sorted(
+            {t for e in plan.elements for m in e.moves for t in m.to} - set(network.drivers)
+        )
+        read = connect(desired.state, self.o.state_dir, self.config_root, homes) if homes else None
         drivers = {
             n: GatedDriver(d if replica is None else FencedDriver(d, replica), gate)
-            for n, d in network.drivers.items()
+            for n, d in {**network.drivers, **(read.drivers if read else {})}.items()
         }
         options = ApplyOptions(
             command="watch",
@@ -363,18 +372,20 @@ class Reconciler:
             drift="correct" if self.config.drift_mode == "correct" else "report",
             clock=self.o.clock,
         )
-        desired = self.config.desired
-        assert desired is not None
-        return await apply_plan(
-            plan,
-            drivers,
-            self.journals.apply,
-            desired.state.settings,
-            self.o.state_dir,
-            options,
-            Progress(self.live, self.log),
-            network.unavailable,
-        )
+        try:
+            return await apply_plan(
+                plan,
+                drivers,
+                self.journals.apply,
+                desired.state.settings,
+                self.o.state_dir,
+                options,
+                Progress(self.live, self.log),
+                network.unavailable,
+            )
+        finally:
+            if read is not None:
+                await read.close()
 
     async def _after_apply(self, result: ApplyResult, config_run: bool, desired: Desired) -> None:
         if config_run:
