@@ -127,6 +127,12 @@ class Watch:
         with self._changed:
             return len(self.logs)
 
+    def past(self, line: dict[str, Any]) -> int:
+        """The mark just after `line` (a line wait_log returned): a wait from
+        there sees only what was logged after it, never an earlier run's line."""
+        with self._changed:
+            return next(i for i, x in enumerate(self.logs) if x is line) + 1
+
     def wait_idle_run(self, after: int, timeout: float = 20.0) -> dict[str, Any]:
         return self.wait_log("run_finished", timeout=timeout, after=after)
 

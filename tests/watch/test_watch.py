@@ -153,7 +153,7 @@ def test_drift_reported_then_corrected(
     _edit_cos(cs1, "Again")
     drift = w2.wait_log("drift", after=mark)
     assert drift["corrected"] is True
-    assert wait_for(lambda: cs1.records()["cos"]["1"]["comment"] == "Default", 15)
+    assert wait_for(lambda: cs1.records()["cos"]["1"]["comment"] == "Default", 60)
 
 
 # ---- pending updates -------------------------------------------------------------
