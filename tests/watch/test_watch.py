@@ -224,11 +224,14 @@ def test_endpoints_answer_while_reconciling(
     sims: list[Sim], tmp_path: Path, watches: list[Watch]
 ) -> None:
     config = write_config(tmp_path / "config", sims, users=2)
+    # Every element request takes 1 s (inside the config's 5 s timeout), so the
+    # run goes on for a second and more after "element_syncing": at 0.4 s its writes
+    # ended about as the line was read, less than this test may lag at load 30+.
     for s in sims:
-        s.faults(latency_ms=400)  # every element request takes 0.4 s: the run lasts seconds
+        s.faults(latency_ms=1000)
     w = start_watch([str(config), "--resync-seconds", "0"])
     watches.append(w)
-    assert w.wait_log("element_syncing", timeout=30)
+    assert w.wait_log("element_syncing", timeout=60)
     doc = w.status()
     assert doc["watch"]["running"] is not None
     assert doc["watch"]["running"]["reason"] == "start"
