@@ -32,6 +32,7 @@ def test_each_replica_says_what_the_holder_of_every_element_journaled(
     replicas = [c.start() for _ in range(2)]
     watches += replicas
     held = wait_for("the elements spread over two", lambda: c.spread(replicas[0], replicas))
+    wait_for("both replicas name those holders", lambda: c.agreed(replicas, held))
     wait_for("the first commit everywhere", lambda: c.all_named("Ann"), timeout=120)
 
     def all_completed(w: Watch) -> bool:

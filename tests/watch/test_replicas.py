@@ -101,6 +101,7 @@ def test_status_and_metrics_say_which_replica_holds_each_element(
     held = wait_for(
         "the elements spread over two replicas", lambda: c.spread(replicas[0], replicas)
     )
+    wait_for("both replicas name those holders", lambda: c.agreed(replicas, held))
     rows = lease_rows(url)
     assert {e: h for e, (h, _) in rows.items() if not e.startswith("@")} == held
     for w in replicas:
