@@ -72,8 +72,8 @@ def test_token_refused_shows_in_the_live_status_and_its_writes_wait_until_taken_
     assert {u["first_name"] for u in cs2.records()["users"].values()} == {"Ann", "Cy"}
 
     # The token is taken again: the pending updates go out on their retry.
+    mark = w.mark()  # before the token is taken: the retry may end at once
     cs2.faults(token_revoked=False)
-    mark = w.mark()
     w.wait_log(
         "sync_result",
         lambda e: e["pending_updates"] == 0 and e["status"] == "Sync Completed",
