@@ -216,6 +216,18 @@ def start_watch_with_clock(clock_file: Path, config: Path) -> Watch:
 WATCH_CLOCK = Path(__file__).resolve().parent.parent / "support" / "watch_clock.py"
 
 
+def set_clock(clock_file: Path, now: float) -> None:
+    """Set a clock_file watcher's "now" in one step. The watcher reads the
+    file every 50 ms; a write_text in place (truncate, then write) can let it
+    read an empty file, and the ValueError ends its timers task (nothing in
+    timers.pending catches it): no load poll or release comes after. The
+    likely cause of a call-load hold never lifting in one of two runs of
+    tests/watch at load ~40."""
+    part = clock_file.with_name(clock_file.name + ".part")
+    part.write_text(repr(now))
+    os.replace(part, clock_file)
+
+
 def _spawn(
     argv: Sequence[str], env: dict[str, str] | None, start_timeout: float = START_TIMEOUT
 ) -> Watch:
