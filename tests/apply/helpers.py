@@ -245,7 +245,9 @@ def journal(state: Path) -> Journal:
     return Journal.open(state)
 
 
-def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
+def wait_for(predicate: Any, timeout: float = 60.0) -> bool:
+    """Poll `predicate` until true (True) or `timeout` passed (False). The
+    default is a bound for a loaded machine (10 s was not, at load 30+)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -288,4 +290,6 @@ def hostile(script: Path, sim: Sim, *args: str) -> Iterator[Sim]:
         yield Sim(sim.name, sim.type, sim.proc, line.split()[-1], sim.db)
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        # A bound: the proxy drains its connections on SIGTERM (a flood may be
+        # mid-write), which took seconds at load 30+.
+        proc.wait(timeout=60)

@@ -64,7 +64,7 @@ def trickling(sims: list[Sim]) -> Iterator[Trickling]:
         yield Trickling(Sim(cs1.name, cs1.type, cs1.proc, url, cs1.db), lines)
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=60)  # a bound: it drains its connections on SIGTERM
 
 
 def _deadline(config: Path, element: str, seconds: str) -> None:

@@ -93,7 +93,10 @@ def test_element_lost_mid_wave_keeps_the_rest_as_pending_then_lands(
         extra_settings="  batch_size: 1\n  batches_in_flight: 1\n",
     )
     state = config / ".provgit"
-    cs1.faults(latency_ms=100)
+    # 0.4 s an answer (was 0.1 s): the users still to go once three landed
+    # take ~3.6 s, more than this test's poll may lag at load 30+; at 0.1 s a
+    # late poll could find the run over, with nothing left to lose.
+    cs1.faults(latency_ms=400)
     proc = subprocess.Popen(
         [*PROVGIT, "reconcile", str(config), "--format", "json"],
         stdout=subprocess.PIPE,
@@ -102,7 +105,7 @@ def test_element_lost_mid_wave_keeps_the_rest_as_pending_then_lands(
     )
     try:
         # A few users in, the element stops answering for good.
-        assert wait_for(lambda: len(cs1.records().get("users", {})) >= 3, timeout=30)
+        assert wait_for(lambda: len(cs1.records().get("users", {})) >= 3, timeout=60)
         cs1.faults(offline=True)
         out, err = proc.communicate(timeout=60)
     finally:

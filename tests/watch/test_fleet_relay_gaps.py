@@ -215,7 +215,10 @@ def test_a_delivery_for_a_network_no_replica_runs_is_accepted_and_lands_on_takeo
     import psycopg
 
     monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    rig, _ = _rig(tmp_path, pg_server, 4.0)
+    # 20 s, not 4: the receiver alone must keep its one network while the test
+    # reads which is free and delivers for it; the ghost leaves by its row's
+    # delete, not by a lapse, so nothing here waits out a lease.
+    rig, _ = _rig(tmp_path, pg_server, 20.0)
     admin_db = pg_server.url(rig.url)
     receiver = rig.start()
     try:

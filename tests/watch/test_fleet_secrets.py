@@ -62,7 +62,8 @@ def test_a_network_of_a_fleet_cannot_send_the_fleets_or_another_networks_secrets
     request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    rig: FleetRig = make_fleet(tmp_path, 2, pg_server.new_database(), pg.PASSWORD, 4.0)
+    # A lease no wait below outlives (not 4 s): one replica, nothing here tests a lapse.
+    rig: FleetRig = make_fleet(tmp_path, 2, pg_server.new_database(), pg.PASSWORD, 20.0)
     # A replica left running outlives the test and holds the cluster's connections.
     request.addfinalizer(lambda: [w.stop() for w in rig.replicas if w.proc.poll() is None])
     spy_net, own_net = rig.nets

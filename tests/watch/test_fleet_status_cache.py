@@ -94,7 +94,10 @@ def test_the_kept_network_documents_say_what_a_fresh_derivation_says_after_each_
     tmp_path: Path, pg_server: pg.Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    rig = make_fleet(tmp_path, 2, pg_server.new_database(), pg.PASSWORD, 4.0)
+    # 20 s, not 4: the lease moves here by a hand-back to a second replica, never
+    # by a lapse; at load 30+ a renewal late past a 4 s lease's margin stopped
+    # a network between two reads the test compares.
+    rig = make_fleet(tmp_path, 2, pg_server.new_database(), pg.PASSWORD, 20.0)
     first = rig.start()
     replicas = [first]
     try:
@@ -136,8 +139,20 @@ def test_the_kept_network_documents_say_what_a_fresh_derivation_says_after_each_
             lock.rollback()
             lock.close()
 
-        # Another process writes the journal (nothing the watcher counts itself).
-        wait_for("the element writable again", lambda: _served(first, net.name)["in_sync"])
+        # Another process writes the journal (nothing the watcher counts itself),
+        # once the retry that brings Bob is over: a run still finishing when the
+        # suspension is written would change the document between the reads below.
+        first.wait_log(
+            "run_finished",
+            lambda e: e.get("network") == net.name and e["outcome"] == "Sync Completed",
+            after=mark,
+            timeout=SETTLE,
+        )
+        wait_for(
+            "the element writable again",
+            lambda: _served(first, net.name)["in_sync"],
+            timeout=SETTLE,
+        )
         before = _served(first, net.name)
         _provgit(rig, pg_server, net, "suspend", "--reason", "maintenance window")
         served = _served(first, net.name)

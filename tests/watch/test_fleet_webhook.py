@@ -74,8 +74,12 @@ def test_a_delivery_to_a_replica_not_running_the_network_is_applied_by_the_one_t
     tmp_path: Path, pg_server: pg.Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    # A lease no wait below outlives, not 4 s: the test reads the holder once
+    # and expects it in each answer; at load 30+ a renewal late by more than
+    # the lease's margin would move the network in between. Nothing here
+    # waits out a lease (handovers at start are released, not lapsed).
     rig = make_fleet(
-        tmp_path, 2, pg_server.new_database(), pg.PASSWORD, 4.0, webhook_secret_env=SECRET_ENV
+        tmp_path, 2, pg_server.new_database(), pg.PASSWORD, 20.0, webhook_secret_env=SECRET_ENV
     )
     rig.env[SECRET_ENV] = SECRET
     rig.fetch_seconds = 0  # only a delivery fetches: nothing else can bring the commit

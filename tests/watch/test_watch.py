@@ -153,7 +153,7 @@ def test_drift_reported_then_corrected(
     _edit_cos(cs1, "Again")
     drift = w2.wait_log("drift", after=mark)
     assert drift["corrected"] is True
-    assert wait_for(lambda: cs1.records()["cos"]["1"]["comment"] == "Default", 15)
+    assert wait_for(lambda: cs1.records()["cos"]["1"]["comment"] == "Default", 60)
 
 
 # ---- pending updates -------------------------------------------------------------
@@ -176,8 +176,8 @@ def test_element_down_then_back_pending_update_lands_without_new_change(
     w.wait_log("sync_result", lambda e: e["pending_updates"] > 0, after=mark)
     assert w.status()["counts"]["pending_updates"] > 0
     assert cs2.records()["users"]["user1"]["first_name"] == "Ann"
+    mark = w.mark()  # before the element is back: its retry may end at once
     cs2.faults(locked=False)
-    mark = w.mark()
     w.wait_log(
         "sync_result",
         lambda e: e["pending_updates"] == 0 and e["status"] == "Sync Completed",
@@ -201,8 +201,8 @@ def test_element_down_then_back_pending_update_lands_without_new_change(
         after=mark,
     )
     assert w.status()["counts"]["pending_updates"] > 0
+    mark = w.mark()  # before the element is back: its retry may end at once
     cs2.faults(offline=False)
-    mark = w.mark()
     w.wait_log("sync_result", lambda e: e["status"] == "Sync Completed", after=mark, timeout=30)
     assert cs2.records()["users"]["user1"]["first_name"] == "Di"
     doc = w.status()
@@ -224,11 +224,14 @@ def test_endpoints_answer_while_reconciling(
     sims: list[Sim], tmp_path: Path, watches: list[Watch]
 ) -> None:
     config = write_config(tmp_path / "config", sims, users=2)
+    # Every element request takes 1 s (inside the config's 5 s timeout), so the
+    # run goes on for a second and more after "element_syncing": at 0.4 s its writes
+    # ended about as the line was read, less than this test may lag at load 30+.
     for s in sims:
-        s.faults(latency_ms=400)  # every element request takes 0.4 s: the run lasts seconds
+        s.faults(latency_ms=1000)
     w = start_watch([str(config), "--resync-seconds", "0"])
     watches.append(w)
-    assert w.wait_log("element_syncing", timeout=30)
+    assert w.wait_log("element_syncing", timeout=60)
     doc = w.status()
     assert doc["watch"]["running"] is not None
     assert doc["watch"]["running"]["reason"] == "start"

@@ -17,7 +17,7 @@ import pytest
 from apply.helpers import Sim, cli, journal, start_sims, wait_for
 from apply.test_call_load_holds import ALL, IVR_CONTENT, NONE, T0, write_ivr_config
 
-from .helpers import TOKEN, Watch, start_watch_with_clock
+from .helpers import TOKEN, Watch, set_clock, start_watch_with_clock
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +111,7 @@ def test_work_held_survives_a_killed_watcher_and_goes_out_when_the_hold_lifts(
     (config / "provgit.yaml").write_text(SETTINGS)
     clock = tmp_path / "clock"
     # Only the hold under test holds: the window is closed and the load quiet otherwise.
-    clock.write_text(repr(T0 if kind == "window" else AFTER))
+    set_clock(clock, T0 if kind == "window" else AFTER)
     ivr.faults(call_load=85 if kind == "call_load" else 5)
     if kind == "suspended":
         assert cli("suspend", str(config), "--reason", "cutover").code == 0
@@ -140,10 +140,10 @@ def test_work_held_survives_a_killed_watcher_and_goes_out_when_the_hold_lifts(
             code, answer = second.post("/resume", TOKEN)
             assert code == 200, answer
         elif kind == "window":
-            clock.write_text(repr(CLOSES))
+            set_clock(clock, CLOSES)
         else:
             ivr.faults(call_load=5)
-            clock.write_text(repr(AFTER + 60))  # one load poll later
+            set_clock(clock, AFTER + 60)  # one load poll later
         _until(lambda: _content(ivr) == ALL)
         _until(lambda: _pending(config) == set())
         _until(lambda: _status(second) == "Sync Completed")

@@ -39,8 +39,8 @@ def test_watch_holds_a_moved_users_delete_until_its_new_host_has_it(
     assert doc["status"] != "Sync Completed"
     assert doc["elements"]["cs1"]["status"].startswith(HELD)
 
+    mark = w.mark()  # before the element is back: its retry may end at once
     cs2.faults(offline=False)
-    mark = w.mark()
     w.wait_log("sync_result", lambda e: e["status"] == "Sync Completed", after=mark, timeout=60)
     assert wait_for(lambda: "user0" in users_on(cs2) and "user0" not in users_on(cs1))
     assert w.status()["elements"]["cs1"]["status"] == "Sync Completed"

@@ -134,11 +134,20 @@ def test_post_suspend_holds_work_and_post_resume_releases_it(
     sims: list[Sim], tmp_path: Path
 ) -> None:
     (cs1,) = sims
-    config = write_config(tmp_path / "config", sims, users=1)
-    # Suspended before the watcher starts: it comes from the journal.
+    # No user at first: the start run, going as the body begins, has no user
+    # to write before the suspension (it did race the POST below).
+    config = write_config(tmp_path / "config", sims, users=0)
     clock = FakeClock(_at(1, 12))
 
+    def start_run_over() -> bool:
+        _, doc = _request(url_of[0] + "/status.json")
+        return doc["watch"]["last_run"] is not None and doc["watch"]["running"] is None
+
+    url_of: list[str] = []
+
     async def body(watcher: Watcher, url: str) -> None:
+        url_of.append(url)
+        await _until(start_run_over)
         code, answer = await asyncio.to_thread(_request, url + "/suspend", {})
         assert code == 400 and "reason" in answer["error"]
         code, answer = await asyncio.to_thread(
@@ -148,6 +157,7 @@ def test_post_suspend_holds_work_and_post_resume_releases_it(
         )
         assert code == 200, answer
         assert answer["suspended"]["who"] == "ops"
+        write_config(tmp_path / "config", sims, users=1)  # work for the suspension to hold
         code, _ = await asyncio.to_thread(_request, url + "/reconcile", {})
         assert code == 202
 
@@ -155,10 +165,15 @@ def test_post_suspend_holds_work_and_post_resume_releases_it(
             _, doc = _request(url + "/status.json")
             e = json.loads(doc) if isinstance(doc, str) else doc
             status = str(e["elements"].get("cs1", {}).get("status", ""))
-            return status.startswith("Suspended: carrier cutover (since ") and e["suspensions"]
+            held = e["counts"]["pending_updates"] > 0  # the run came and held the user
+            return (
+                status.startswith("Suspended: carrier cutover (since ")
+                and e["suspensions"]
+                and held
+            )
 
         await _until(suspended_status)
-        assert cs1.records() == {}
+        assert "users" not in cs1.records()
         _, metrics = await asyncio.to_thread(_request, url + "/metrics")
         assert 'provgit_suspended{element="cs1"} 1.0' in metrics
         code, answer = await asyncio.to_thread(_request, url + "/resume", {"element": "cs1"})
