@@ -42,3 +42,53 @@ def test_the_back_off_is_at_least_a_second_without_resyncs(tmp_path: Path) -> No
     for _ in range(3):
         t.after_retry(1)
     assert t.retry_floor == 1.0
+
+
+class _ClockThatFailsOnce:
+    """A clock whose first read raises (a clock file caught half-written, say)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def now(self) -> float:
+        self.reads += 1
+        if self.reads == 1:
+            raise ValueError("could not convert string to float: ''")
+        return 2_000_000_000.0
+
+
+def test_a_tick_that_raises_is_reported_and_the_timers_go_on(tmp_path: Path) -> None:
+    """Before, the first exception ended the task for good: held work was never
+    released, retries never asked, while the status said "pending" for ever."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        asked: list[str] = []
+        failures: list[str] = []
+        stop = asyncio.Event()
+        released = asyncio.Event()
+
+        def trigger(reason: str) -> None:
+            asked.append(reason)
+            if reason == "release":
+                released.set()
+
+        options = WatchOptions(
+            config=tmp_path,
+            state_dir=tmp_path,
+            retry_check_seconds=0.01,
+            resync_seconds=0,
+            clock=_ClockThatFailsOnce(),
+        )
+        timers = Timers(options, trigger, stop, lambda e: failures.append(repr(e)))
+        timers.release_at = 0.0  # held work may go out now
+        task = asyncio.create_task(timers.pending(lambda: False, lambda now: False))
+        try:
+            await asyncio.wait_for(released.wait(), 30)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+        return asked, failures
+
+    asked, failures = asyncio.run(scenario())
+    assert failures == ["ValueError(\"could not convert string to float: ''\")"]
+    assert asked == ["release"]

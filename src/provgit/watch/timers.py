@@ -47,10 +47,18 @@ Trigger = Callable[[str], None]
 
 
 class Timers:
-    def __init__(self, options: WatchOptions, trigger: Trigger, stop: asyncio.Event) -> None:
+    def __init__(
+        self,
+        options: WatchOptions,
+        trigger: Trigger,
+        stop: asyncio.Event,
+        failed: Callable[[Exception], None] = lambda e: None,
+    ) -> None:
         self.o = options
         self.trigger = trigger
         self.stop = stop
+        # Told of a tick that raised (the loop logs it); the ticks go on.
+        self.failed = failed
         # Pending updates: how often a retry may be asked (backs off, see after_retry).
         self.retry_floor = options.retry_check_seconds
         self._retry_not_before = 0.0
@@ -98,14 +106,26 @@ class Timers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), self.o.retry_check_seconds)
                 return
-            if not running():
-                await self._held(self.o.clock.now())
-            now = time.time()
-            if now < self._retry_not_before or running():
-                continue
-            if retry_due(now):
-                self.trigger("retry")
-                self._retry_not_before = now + self.retry_floor
+            try:
+                await self._tick(running, retry_due)
+            except Exception as e:
+                # One bad tick (a clock, journal or element read that failed)
+                # must not end this task: nothing else asks for the retries, the
+                # release of held work or the load polls, so they would stop
+                # for good while the status said "pending" for ever.
+                self.failed(e)
+
+    async def _tick(
+        self, running: Callable[[], bool], retry_due: Callable[[float], bool]
+    ) -> None:
+        if not running():
+            await self._held(self.o.clock.now())
+        now = time.time()
+        if now < self._retry_not_before or running():
+            return
+        if retry_due(now):
+            self.trigger("retry")
+            self._retry_not_before = now + self.retry_floor
 
     async def _held(self, now: float) -> None:
         at = self.release_at
