@@ -7,6 +7,9 @@ element will not let provgit check what it kept:
            every time (a listing that never ends)
   endless  (from the first write asked, answered or not) the change feed
            answers one more change, and more to come, every time it is asked
+  huge     as endless, and every write it passes on is answered as done at a
+           revision 10**12 past the simulator's: a feed read up to the writes
+           never gets there
 
     python tests/support/blind_element.py SIMULATOR_URL MODE
 
@@ -24,6 +27,16 @@ from aiohttp import web
 from element_proxy import forward, serve
 
 WRITES = ("PUT", "POST", "DELETE")
+HUGE = 10**12
+
+
+def _huge(body: bytes) -> bytes:
+    """A write's answer with every revision in it moved HUGE further on."""
+    doc = json.loads(body)
+    for item in doc.get("results", [doc]):
+        if isinstance(item, dict) and isinstance(item.get("revision"), int):
+            item["revision"] += HUGE
+    return json.dumps(doc).encode()
 
 
 async def main(upstream: str, mode: str) -> None:
@@ -34,9 +47,10 @@ async def main(upstream: str, mode: str) -> None:
         listing = request.method == "GET" and request.path.endswith("/records")
         if written and mode == "feed500" and request.path.endswith("/changes"):
             return web.json_response({"code": "error", "message": "feed broken"}, status=500)
+        endless = mode in ("endless", "huge")
         if mode == "endless" and request.method in WRITES:
             written = True
-        if written and mode == "endless" and request.path.endswith("/changes"):
+        if written and endless and request.path.endswith("/changes"):
             since = int(request.rel_url.query.get("since", "0"))
             change = {"revision": since + 1, "collection": "users", "key": "nobody"}
             change.update(op="delete", record_revision=since + 1)
@@ -47,6 +61,8 @@ async def main(upstream: str, mode: str) -> None:
         status, body, headers = await forward(session, upstream, request, params=query)
         if request.method in WRITES and status < 300:
             written = True
+            if mode == "huge":
+                body = _huge(body)
         elif written and mode == "cursor" and listing and status == 200:
             page = json.loads(body)
             page["next_cursor"] = "again"

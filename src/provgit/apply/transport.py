@@ -179,8 +179,12 @@ async def identical(w: ElementWork, op: Operation) -> int | None:
 
 # A change the element's feed says it made: (collection, key, fields; None for a delete).
 FeedChange = tuple[str, str, Fields | None]
-# Bounds the kept-write check's feed reads: past this the next observation says.
+# Bounds the kept-write check's feed reads: past this many pages that settle
+# none of the writes, the written collections are read in full instead.
 MAX_FEED_PAGES = 100
+# Bounds what one listing of a collection may hold (records): far past any
+# real element (W100k: 100,000 users), short of provgit's memory.
+MAX_LISTED = 10_000_000
 
 
 @dataclass
@@ -206,10 +210,14 @@ async def feed_at(
     or the writes would count as kept unseen. None when the element cannot
     say (gone, driver error, a listing without end): the writes stay unchecked."""
     found = FeedSince({}, {})
-    last, past = max(revisions), 0
+    # Pages that settle none of the writes (other writers' changes, or past
+    # the writes): bounded, else an element that answered its writes at a
+    # revision its feed never reaches, paging "more" for ever, holds the run.
+    idle = 0
     try:
-        while past <= MAX_FEED_PAGES:
+        while True:
             feed = await driver.changes(since)
+            settled = len(found.at)
             for c in feed.changes:
                 change = (c.collection, c.key, None if c.op == "delete" else c.fields)
                 if c.revision in revisions:
@@ -220,7 +228,9 @@ async def feed_at(
             since = feed.changes[-1].revision
             if not feed.more and since >= feed.revision:
                 break
-            past += since >= last  # pages past the writes: bounded
+            idle += len(found.at) == settled
+            if idle > MAX_FEED_PAGES:  # the feed is not believed: the records say
+                return await _held_now(driver, collections)
     except FeedTooOldError:
         return await _held_now(driver, collections)
     except ElementError:
@@ -235,15 +245,18 @@ async def _held_now(driver: Driver, collections: set[str]) -> FeedSince | None:
     try:
         for collection in sorted(collections):
             cursor: str | None = None
-            seen: set[str] = set()
             while True:
                 page = await driver.list_records(collection, cursor)
+                held = len(now)
                 now.update(((r.collection, r.key), r.fields) for r in page.records)
                 if not (cursor := page.next_cursor) or not page.records:
                     break
-                if cursor in seen:  # a cursor handed back twice would page for ever
+                # A page that brings no record not listed yet (a cursor handed
+                # back twice, the same records under new cursors) would page
+                # for ever; one that brings ever more past any real element's
+                # size would take provgit's memory.
+                if len(now) == held or len(now) > MAX_LISTED:
                     return None
-                seen.add(cursor)
     except Exception:  # the element went away meanwhile: not known to be kept
         return None
     return FeedSince({}, {}, now)
