@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.apply.helpers import cli, cli_process
 from tests.directory import slapd
 from tests.directory.test_driver import config, jdoe
+from tests.directory.test_end_to_end import directory_config
 
 from provgit.drivers.base import TransportError, WriteOp
 from provgit.drivers.ldap import LdapDriver
@@ -37,7 +40,7 @@ def trickling(directory: slapd.Slapd) -> Iterator[str]:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # bounded: the process answers or dies
         assert line.startswith("listening on "), line
-        yield "ldap://" + line.split()[-1]
+        yield "ldap://" + line.split()[-1]  # 127.0.0.1:PORT
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -83,3 +86,28 @@ def test_a_trickling_directory_fails_a_write_after_the_request_deadline(
             await asyncio.wait_for(d.close(), 60)
 
     asyncio.run(body())
+
+
+@pytest.mark.slow
+def test_a_run_against_a_trickling_directory_ends_with_a_clear_error_and_it_is_not_in_sync(
+    tmp_path: Path,
+    directory: slapd.Slapd,
+    trickling: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    port = int(trickling.rsplit(":", 1)[1])
+    root = directory_config(tmp_path, dataclasses.replace(directory, port=port), monkeypatch)
+    elements = root / "network" / "elements.yaml"
+    text = elements.read_text()
+    at = f"      url: ldap://127.0.0.1:{port}\n"
+    assert at in text
+    elements.write_text(text.replace(at, at + "      request_deadline: 3\n"))
+    # The guard only keeps a broken build from hanging the suite.
+    r = cli_process("reconcile", str(root), "--format", "json", timeout=180)
+    assert r.code != 0, r.out
+    assert "connection.request_deadline" in r.out + r.err, r.out + r.err
+    run = {e["element"]: e["status"] for e in json.loads(r.out)["elements"]}
+    assert run["dir1"] != "Sync Completed", r.out
+    status = json.loads(cli("status", str(root), "--format", "json").out)
+    assert status["elements"]["dir1"]["status"] != "Sync Completed"
