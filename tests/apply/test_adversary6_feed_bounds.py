@@ -19,6 +19,7 @@ import pytest
 from provgit.apply.transport import feed_at
 from provgit.drivers.base import DriverConfig, WriteOp
 from provgit.drivers.http import HttpDriver
+from provgit.observe import observe
 
 from .helpers import Sim, cli, cli_process, hostile, write_config
 
@@ -86,3 +87,22 @@ def test_a_write_dropped_behind_an_endless_feed_is_not_held(sims: list[Sim], bli
     seen, _ = _feed_past_writes(blind(sims[0], "huge"))
     assert seen is not None and seen.now is not None
     assert ("users", "user9") not in seen.now
+
+
+def test_a_full_read_that_lists_the_same_records_under_ever_new_cursors_ends_in_error(
+    sims: list[Sim], blind: Blind
+) -> None:
+    seen = blind(sims[0], "fresh")
+    driver = HttpDriver(DriverConfig("cs1", "mivb", {"url": seen.url, "timeout": 5}))
+
+    async def run() -> str | None:
+        try:
+            put = WriteOp("put", "users", "user9", {"first_name": "Ann"}, None)
+            assert (await driver.write_batch([put]))[0].ok  # from now on: ever new cursors
+            found = await asyncio.wait_for(observe({"cs1": driver}), 120)
+            return found["cs1"].error
+        finally:
+            await driver.close()
+
+    error = asyncio.run(run())
+    assert error is not None and "cs1" in error

@@ -5,6 +5,8 @@ element will not let provgit check what it kept:
   feed500  the change feed answers HTTP 500 (and the listing still works)
   cursor   a record listing answers the first page with the same next_cursor
            every time (a listing that never ends)
+  fresh    as cursor, with a new next_cursor every time (the same records
+           under ever new cursors)
   endless  (from the first write asked, answered or not) the change feed
            answers one more change, and more to come, every time it is asked
   huge     as endless, and every write it passes on is answered as done at a
@@ -41,9 +43,10 @@ def _huge(body: bytes) -> bytes:
 
 async def main(upstream: str, mode: str) -> None:
     written = False
+    handed = 0
 
     async def handle(request: web.Request, session: aiohttp.ClientSession) -> web.StreamResponse:
-        nonlocal written
+        nonlocal written, handed
         listing = request.method == "GET" and request.path.endswith("/records")
         if written and mode == "feed500" and request.path.endswith("/changes"):
             return web.json_response({"code": "error", "message": "feed broken"}, status=500)
@@ -56,16 +59,18 @@ async def main(upstream: str, mode: str) -> None:
             change.update(op="delete", record_revision=since + 1)
             return web.json_response({"changes": [change], "revision": since + 1, "more": True})
         query = request.rel_url.query.copy()
-        if written and mode == "cursor" and listing:
+        again = mode in ("cursor", "fresh")
+        if written and again and listing:
             query.pop("cursor", None)
         status, body, headers = await forward(session, upstream, request, params=query)
         if request.method in WRITES and status < 300:
             written = True
             if mode == "huge":
                 body = _huge(body)
-        elif written and mode == "cursor" and listing and status == 200:
+        elif written and again and listing and status == 200:
             page = json.loads(body)
-            page["next_cursor"] = "again"
+            handed += 1
+            page["next_cursor"] = "again" if mode == "cursor" else f"again-{handed}"
             body = json.dumps(page).encode()
         return web.Response(status=status, body=body, headers=headers)
 

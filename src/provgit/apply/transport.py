@@ -25,6 +25,7 @@ from provgit.drivers.base import (
     WriteResult,
 )
 from provgit.model.settings import Settings
+from provgit.observe import MAX_LISTED
 from provgit.plan.compute import field_changes
 from provgit.plan.model import Operation
 from provgit.records import Fields
@@ -182,9 +183,6 @@ FeedChange = tuple[str, str, Fields | None]
 # Bounds the kept-write check's feed reads: past this many pages that settle
 # none of the writes, the written collections are read in full instead.
 MAX_FEED_PAGES = 100
-# Bounds what one listing of a collection may hold (records): far past any
-# real element (W100k: 100,000 users), short of provgit's memory.
-MAX_LISTED = 10_000_000
 
 
 @dataclass
