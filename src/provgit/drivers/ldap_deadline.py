@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import threading
 from collections.abc import Callable
@@ -28,9 +29,11 @@ async def in_thread(run: Callable[[], T], deadline: float, name: str) -> T:
     # Answered after the deadline: nobody waits, the error is not "unretrieved".
     done.add_done_callback(lambda f: f.cancelled() or f.exception())
 
+    context = contextvars.copy_context()  # as asyncio.to_thread does
+
     def work() -> None:
         try:
-            result = run()
+            result = context.run(run)
         except BaseException as e:  # handed to the awaiting coroutine
             settle = functools.partial(_settle, done, None, e)
         else:
