@@ -17,9 +17,10 @@ import pytest
 
 from provgit.api import Config
 from provgit.incremental.disk import PlanMemo
-from provgit.incremental.memo_summary import read_summary, summary_of
+from provgit.incremental.memo_summary import memo_key, read_summary, summary_of
 from provgit.incremental.store import TargetStore
 from provgit.report import derive
+from provgit.secrets import local_key
 from provgit.simulator.store import ElementStore
 
 from .conftest import edit_element, element_record
@@ -125,7 +126,8 @@ def test_status_in_sync_says_from_the_memo_summary_what_it_says_from_the_pickle(
     assert from_summary.network == "northwind-voice" and from_summary.in_sync
     good = summary.read_bytes()
     doc = json.loads(good)
-    other = {**doc, "pickle_sha256": hashlib.sha256(pickled.read_bytes() + b"x").hexdigest()}
+    other = {**doc, "pickle_hmac": hashlib.sha256(pickled.read_bytes() + b"x").hexdigest()}
+    key = memo_key(local_key(config.state_dir))
     # Torn, of another pickle, of another shape, gone: the pickle is read instead.
     for bad in (
         good[: len(good) // 2],
@@ -138,7 +140,7 @@ def test_status_in_sync_says_from_the_memo_summary_what_it_says_from_the_pickle(
             summary.unlink()
         else:
             summary.write_bytes(bad)
-        assert read_summary(summary, pickled) is None
+        assert read_summary(summary, pickled, key) is None
         from_pickle = config.status()
         assert _comparable(from_pickle.document) == _comparable(from_summary.document)
         assert from_pickle.network == from_summary.network

@@ -5,8 +5,13 @@ element will not let provgit check what it kept:
   feed500  the change feed answers HTTP 500 (and the listing still works)
   cursor   a record listing answers the first page with the same next_cursor
            every time (a listing that never ends)
+  fresh    as cursor, with a new next_cursor every time (the same records
+           under ever new cursors)
   endless  (from the first write asked, answered or not) the change feed
            answers one more change, and more to come, every time it is asked
+  huge     as endless, and every write it passes on is answered as done at a
+           revision 10**12 past the simulator's: a feed read up to the writes
+           never gets there
 
     python tests/support/blind_element.py SIMULATOR_URL MODE
 
@@ -24,32 +29,48 @@ from aiohttp import web
 from element_proxy import forward, serve
 
 WRITES = ("PUT", "POST", "DELETE")
+HUGE = 10**12
+
+
+def _huge(body: bytes) -> bytes:
+    """A write's answer with every revision in it moved HUGE further on."""
+    doc = json.loads(body)
+    for item in doc.get("results", [doc]):
+        if isinstance(item, dict) and isinstance(item.get("revision"), int):
+            item["revision"] += HUGE
+    return json.dumps(doc).encode()
 
 
 async def main(upstream: str, mode: str) -> None:
     written = False
+    handed = 0
 
     async def handle(request: web.Request, session: aiohttp.ClientSession) -> web.StreamResponse:
-        nonlocal written
+        nonlocal written, handed
         listing = request.method == "GET" and request.path.endswith("/records")
         if written and mode == "feed500" and request.path.endswith("/changes"):
             return web.json_response({"code": "error", "message": "feed broken"}, status=500)
+        endless = mode in ("endless", "huge")
         if mode == "endless" and request.method in WRITES:
             written = True
-        if written and mode == "endless" and request.path.endswith("/changes"):
+        if written and endless and request.path.endswith("/changes"):
             since = int(request.rel_url.query.get("since", "0"))
             change = {"revision": since + 1, "collection": "users", "key": "nobody"}
             change.update(op="delete", record_revision=since + 1)
             return web.json_response({"changes": [change], "revision": since + 1, "more": True})
         query = request.rel_url.query.copy()
-        if written and mode == "cursor" and listing:
+        again = mode in ("cursor", "fresh")
+        if written and again and listing:
             query.pop("cursor", None)
         status, body, headers = await forward(session, upstream, request, params=query)
         if request.method in WRITES and status < 300:
             written = True
-        elif written and mode == "cursor" and listing and status == 200:
+            if mode == "huge":
+                body = _huge(body)
+        elif written and again and listing and status == 200:
             page = json.loads(body)
-            page["next_cursor"] = "again"
+            handed += 1
+            page["next_cursor"] = "again" if mode == "cursor" else f"again-{handed}"
             body = json.dumps(page).encode()
         return web.Response(status=status, body=body, headers=headers)
 

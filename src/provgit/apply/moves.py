@@ -124,7 +124,7 @@ async def created(
         if driver is None:
             continue
         since = min(refs.values()) - 1
-        seen = await feed_at(driver, since, set(refs.values()), {c for c, _ in refs})
+        seen = await feed_at(driver, since, set(refs.values()), dict.fromkeys(refs))
         if seen is not None:
             held |= {(element, r) for r, rev in refs.items() if _holds(r, rev, seen)}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +25,7 @@ from provgit.drivers.base import (
     WriteResult,
 )
 from provgit.model.settings import Settings
+from provgit.observe import MAX_LISTED
 from provgit.plan.compute import field_changes
 from provgit.plan.model import Operation
 from provgit.records import Fields
@@ -179,7 +180,8 @@ async def identical(w: ElementWork, op: Operation) -> int | None:
 
 # A change the element's feed says it made: (collection, key, fields; None for a delete).
 FeedChange = tuple[str, str, Fields | None]
-# Bounds the kept-write check's feed reads: past this the next observation says.
+# Bounds the kept-write check's feed reads: past this many pages that settle
+# none of the writes, the written collections are read in full instead.
 MAX_FEED_PAGES = 100
 
 
@@ -198,7 +200,10 @@ class FeedSince:
 
 
 async def feed_at(
-    driver: Driver, since: int, revisions: set[int], ops: dict[tuple[str, str], Operation]
+    driver: Driver,
+    since: int,
+    revisions: set[int],
+    ops: Mapping[tuple[str, str], Operation | None],
 ) -> FeedSince | None:
     """The element's change feed from `since` to its end: what it says each
     change at `revisions` (all after `since`) was, and what it changed last
@@ -209,10 +214,14 @@ async def feed_at(
     None when the element cannot say (gone, driver error, a listing without
     end): the writes stay unchecked."""
     found = FeedSince({}, {})
-    last, past = max(revisions), 0
+    # Pages that settle none of the writes (other writers' changes, or past
+    # the writes): bounded, else an element that answered its writes at a
+    # revision its feed never reaches, paging "more" for ever, holds the run.
+    idle = 0
     try:
-        while past <= MAX_FEED_PAGES:
+        while True:
             feed = await driver.changes(since)
+            settled = len(found.at)
             for c in feed.changes:
                 change = (c.collection, c.key, None if c.op == "delete" else c.fields)
                 if c.revision in revisions:
@@ -223,7 +232,9 @@ async def feed_at(
             since = feed.changes[-1].revision
             if not feed.more and since >= feed.revision:
                 break
-            past += since >= last  # pages past the writes: bounded
+            idle += len(found.at) == settled
+            if idle > MAX_FEED_PAGES:  # the feed is not believed: the records say
+                return await _held_now(driver, ops)
     except FeedTooOldError:
         return await _held_now(driver, ops)
     except ElementError:
@@ -233,23 +244,35 @@ async def feed_at(
     return found
 
 
-async def _held_now(driver: Driver, ops: dict[tuple[str, str], Operation]) -> FeedSince | None:
+async def _held_now(
+    driver: Driver, ops: Mapping[tuple[str, str], Operation | None]
+) -> FeedSince | None:
+    """Past the feed's reach: each record of `ops` as its element lists it now,
+    its verdict (why it is not kept; None: it is, or for a record asked with
+    no operation, that the element holds it at all). Not listed: not held."""
     now: dict[tuple[str, str], str | None] = {}
     try:
         for collection in sorted({c for c, _ in ops}):
             cursor: str | None = None
-            seen: set[str] = set()
+            # A page's first key: no two pages of one listing begin with the same record.
+            firsts: set[str] = set()
+            listed = 0
             while True:
                 page = await driver.list_records(collection, cursor)
                 for r in page.records:
                     key = (r.collection, r.key)
-                    if (op := ops.get(key)) is not None:
-                        now[key] = not_kept(op, (*key, r.fields))
+                    if key in ops:
+                        op = ops[key]
+                        now[key] = None if op is None else not_kept(op, (*key, r.fields))
                 if not (cursor := page.next_cursor) or not page.records:
                     break
-                if cursor in seen:  # a cursor handed back twice would page for ever
+                # A cursor handed back twice, or the same records under ever new
+                # cursors, would page for ever; ever more records past any real
+                # element's size would hold the run as long.
+                first, listed = page.records[0].key, listed + len(page.records)
+                if first in firsts or listed > MAX_LISTED:
                     return None
-                seen.add(cursor)
+                firsts.add(first)
     except Exception:  # the element went away meanwhile: not known to be kept
         return None
     return FeedSince({}, {}, now)

@@ -25,6 +25,14 @@ Settings (DriverConfig.settings):
   url        ldap://host[:port] or ldaps://host[:port]
   token      the bind password, already resolved from its secret reference
   timeout    seconds for connecting and for each operation
+  request_deadline
+             seconds for the whole of one call (a page, a refresh, a batch of
+             writes), its answers read to the end (default 120, as the http
+             driver's): a directory that sends a byte inside each read timeout,
+             or never answers a search, would otherwise hold the run for ever.
+             Past it the call fails with an error naming this setting, its
+             connections are cut, and this driver refuses further calls (the
+             run reports the element not in sync; the next run connects anew)
   directory  base_dn, bind_dn, preset, attributes (field -> attribute or None),
              object_classes, start_tls (see provgit.model.directory)
 """
@@ -36,6 +44,7 @@ import base64
 import contextlib
 import math
 import os
+import socket
 import ssl
 import threading
 import time
@@ -48,6 +57,7 @@ from ldap3.core import exceptions as lx
 from provgit.drivers.base import DriverConfig
 from provgit.drivers.ldap_csn import csn_bounds as _csn_bounds
 from provgit.drivers.ldap_csn import csn_revision
+from provgit.drivers.ldap_deadline import in_thread
 from provgit.drivers.ldap_entries import Codec
 from provgit.drivers.ldap_errors import error_of, lowered
 from provgit.drivers.ldap_names import child_dn, filter_value, is_child
@@ -72,6 +82,7 @@ try:  # python-ldap: the `fast-ldap` extra (it builds against libldap's headers)
 except ImportError:  # pragma: no cover - depends on the install
     FastReader = None  # type: ignore[assignment,misc]
 from provgit.model.directory import PRESET_CLASSES, PRESET_RDN, carried
+from provgit.model.network import DEFAULT_REQUEST_DEADLINE
 from provgit.wire.protocol import (
     ChangeFeed,
     ConflictError,
@@ -111,6 +122,10 @@ class LdapDriver:
         self.url = str(s.get("url") or "")
         # Whole seconds: ldap3 sets socket timeouts with struct-packed integers.
         self.timeout = max(1, math.ceil(float(s.get("timeout") or 10.0)))
+        self.deadline = float(s.get("request_deadline") or DEFAULT_REQUEST_DEADLINE)
+        # Why calls are refused: a call ran past the deadline (its thread may
+        # still be inside libldap or ldap3, holding the connection).
+        self._expired: str | None = None
         self.base = str(d.get("base_dn") or "")
         self.bind_dn = str(d.get("bind_dn") or "") or None
         self._password: str | None = s.get("token") or None
@@ -185,10 +200,35 @@ class LdapDriver:
         self._conn = conn
         return conn
 
+    async def _bounded(self, run: Callable[[], T]) -> T:
+        if self._expired is not None:
+            raise TransportError(self._expired)
+        try:
+            return await in_thread(run, self.deadline, f"ldap {self.name}")
+        except TimeoutError:
+            self._expired = (
+                f"element {self.name}: the directory did not answer in full within "
+                f"{self.deadline:g} s (connection.request_deadline)"
+            )
+            self._cut()
+            raise TransportError(self._expired) from None
+
+    def _cut(self) -> None:
+        """Shut the connections' sockets (not under the lock: the late call
+        holds it), so the thread still in a read gets an error and lets go."""
+        conn = self._conn
+        sock = getattr(conn, "socket", None) if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._reader.cut()
+
     async def _call(self, fn: Callable[[ldap3.Connection], T], read: bool = False) -> T:
         def run() -> T:
             with self._lock:
                 for again in (read, False):
+                    if self._expired is not None:  # cut meanwhile: not asked again
+                        raise TransportError(self._expired)
                     fresh = self._conn is None or self._conn.closed
                     conn = self._connect()
                     try:
@@ -202,7 +242,7 @@ class LdapDriver:
                             raise TransportError(f"element {self.name}: {e}") from e
                 raise AssertionError("unreachable")
 
-        return await asyncio.to_thread(run)
+        return await self._bounded(run)
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -213,9 +253,11 @@ class LdapDriver:
     async def _read(self, fn: Callable[[FastReader | SlowReader], T]) -> T:
         def run() -> T:
             with self._lock:
+                if self._expired is not None:
+                    raise TransportError(self._expired)
                 return fn(self._reader)
 
-        return await asyncio.to_thread(run)
+        return await self._bounded(run)
 
     # ---- entries <-> records ------------------------------------------------------
 
@@ -398,6 +440,10 @@ class LdapDriver:
         return WriteResult(True, revision)
 
     async def close(self) -> None:
+        if self._expired is not None:
+            self._cut()  # the late call holds the lock; its thread ends on the cut
+            return
+
         def close() -> None:
             with self._lock:
                 self._reader.close()

@@ -14,6 +14,8 @@ are always checked (against `ca_file` when given).
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -55,6 +57,10 @@ class Reader(PagedReader):
         self.start_tls = start_tls
         self.ca_file = ca_file
         self._conn: Any = None
+        # The connection's socket (a duplicate descriptor): shut from another
+        # thread when a call runs past the deadline (`cut`).
+        self._socket: socket.socket | None = None
+        self._was_cut = False
         self._sync: bool | None = None  # the server offers RFC 4533 (asked once per connection)
 
     def __repr__(self) -> str:  # never show the password
@@ -76,6 +82,7 @@ class Reader(PagedReader):
             if self.start_tls:
                 conn.start_tls_s()
             conn.simple_bind_s(self.bind_dn or "", self._password or "")
+            self._socket = socket.socket(fileno=os.dup(conn.get_option(ldap.OPT_DESC)))
         except ldap.LDAPError as e:
             with contextlib.suppress(ldap.LDAPError):
                 conn.unbind_s()
@@ -92,7 +99,7 @@ class Reader(PagedReader):
             return fn(conn)
         except ldap.SERVER_DOWN:
             self.close()
-            if fresh or not again:
+            if fresh or not again or self._was_cut:  # cut: past the deadline, not again
                 raise
         return fn(self._connect())
 
@@ -155,8 +162,19 @@ class Reader(PagedReader):
             # start over from a full read rather than stay stuck on it.
             raise SyncRefreshRequired(str(self._error(e))) from None
 
+    def cut(self) -> None:
+        """Shut the connection's socket under a call that ran past the deadline
+        (from another thread: python-ldap holds the connection meanwhile)."""
+        self._was_cut = True
+        if (sock := self._socket) is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         self._sync = None
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()  # the duplicate: the connection's own closes with it
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(ldap.LDAPError):  # a connection that already broke

@@ -81,5 +81,8 @@ class Reader(PagedReader):
     def sync(self, flt: str, attrs: Sequence[str], cookie: bytes | None) -> NoReturn:
         raise NotImplementedError("content synchronisation needs python-ldap (fast-ldap)")
 
+    def cut(self) -> None:
+        """The connection is the driver's: it cuts it."""
+
     def close(self) -> None:
         """The connection is the driver's: it closes it."""

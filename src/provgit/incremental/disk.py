@@ -37,11 +37,19 @@ from typing import TYPE_CHECKING, Any
 
 from provgit.fsutil import atomic_write
 from provgit.incremental.known import Known
-from provgit.incremental.memo_summary import MemoSummary, read_summary, summary_of, write_summary
+from provgit.incremental.memo_summary import (
+    MemoSummary,
+    memo_key,
+    read_summary,
+    seal,
+    summary_of,
+    unseal,
+    write_summary,
+)
 from provgit.incremental.store import TargetStore
 from provgit.plan.model import Operation
 from provgit.plan.options import PlanOptions
-from provgit.secrets import Fingerprinter
+from provgit.secrets import Fingerprinter, network_key
 from provgit.source import ConfigSource, blob_id
 from provgit.validate.cache import Reads, tree_key
 
@@ -171,23 +179,33 @@ class PlanMemo:
     def target_path(self) -> Path:
         return self.dir / "target.sqlite"
 
+    def _key(self, create: bool = False) -> bytes | None:
+        """The memo's key (`memo_summary.memo_key`); None: the state directory has none."""
+        found = network_key(None, self.dir.parent, create)
+        return None if found is None else memo_key(found.secret)
+
     def load_meta(self) -> MemoMeta | None:
         try:
-            meta = pickle.loads((self.dir / "meta.pickle").read_bytes())
+            pickled = unseal(self._key(), (self.dir / "meta.pickle").read_bytes())
+            if pickled is None:  # not sealed by us: never unpickled (it would run)
+                return None
+            meta = pickle.loads(pickled)
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
             return None
         return meta if isinstance(meta, MemoMeta) else None
 
     def save_meta(self, meta: MemoMeta) -> None:
-        # Our own file, read only by us: pickle keeps the pydantic settings and elements.
-        pickled = pickle.dumps(meta)
-        atomic_write(self.dir / "meta.pickle", pickled)
-        write_summary(self.dir / "meta.json", meta, pickled)
+        # Pickle keeps the pydantic settings and elements; sealed, as it runs what it says.
+        key = self._key(create=True)
+        assert key is not None, "a key is made when there is none"
+        sealed = seal(key, pickle.dumps(meta))
+        atomic_write(self.dir / "meta.pickle", sealed)
+        write_summary(self.dir / "meta.json", meta, sealed, key)
 
     def load_summary(self) -> MemoSummary | None:
         """What a status reads of the meta (`memo_summary`): from its JSON,
         else from the pickle; None when there is no meta."""
-        found = read_summary(self.dir / "meta.json", self.dir / "meta.pickle")
+        found = read_summary(self.dir / "meta.json", self.dir / "meta.pickle", self._key())
         if found is None and (meta := self.load_meta()) is not None:
             return summary_of(meta)
         return found

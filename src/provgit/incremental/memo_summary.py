@@ -3,15 +3,28 @@
 The pickle (`disk.MemoMeta`) holds the pydantic settings and elements: reading
 it imports pydantic and builds every model class (~0.2 s of a 0.7 s status at
 100,000 users). A status in sync needs a handful of plain values of it, so
-`save_meta` writes them here too, with the sha-256 of the pickle they were
-taken from. The reader checks every field's type and that digest: a summary
-that is torn, hand-edited, from another pickle or of another shape is None,
-and the caller reads the pickle (`summary_of(load_meta())`), as before.
+`save_meta` writes them here too. The reader checks every field's type: a
+summary that is torn, of another shape or from another pickle is None, and
+the caller reads the pickle (`summary_of(load_meta())`), as before.
+
+Keyed, not just digested. The pickle is unpickled, which runs what it says,
+and the summary decides what `status` reports: a sha-256 beside them ties
+them against accidents only, since whoever writes one can write the other
+and the digest. Both are sealed with an HMAC under a key derived from the
+state directory's key (`secrets.local_key`, 0600): the pickle file starts
+with the HMAC of its content (checked before unpickling, `unseal`), and the
+summary carries that HMAC and one of its own. So one who can write memo/ but
+cannot read the key makes nothing of theirs believed or run: refused, the
+slow path is taken (the pickle, else a full derivation). One who can read
+the key or replace it (owns the state directory) is provgit's own user: the
+state directory is trusted local state, as its journal is. A rollback to an
+earlier memo, sealed by us, stays possible: its inputs digest then says
+whether it still applies.
 """
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +36,36 @@ from provgit.fsutil import atomic_write
 if TYPE_CHECKING:
     from provgit.incremental.disk import MemoInputs, MemoMeta
 
-SUMMARY_FORMAT = "memo-summary-1"
+SUMMARY_FORMAT = "memo-summary-2"
+MAC_BYTES = 32  # HMAC-SHA256
+# Domain separation: the state directory's key also signs plans.
+_MEMO_KEY = b"provgit plan memo key v1"
+_PICKLE = b"provgit plan memo pickle v1\0"
+_SUMMARY = b"provgit plan memo summary v1\0"
+
+
+def memo_key(state_key: bytes) -> bytes:
+    """The memo's own key, derived from the state directory's key."""
+    return hmac.digest(state_key, _MEMO_KEY, "sha256")
+
+
+def seal(key: bytes, pickled: bytes) -> bytes:
+    """The pickle file's bytes: the HMAC of `pickled`, then `pickled`."""
+    return hmac.digest(key, _PICKLE + pickled, "sha256") + pickled
+
+
+def unseal(key: bytes | None, sealed: bytes) -> bytes | None:
+    """The pickle in `sealed` when its HMAC holds under `key`, else None."""
+    if key is None or len(sealed) <= MAC_BYTES:
+        return None
+    mac, pickled = sealed[:MAC_BYTES], sealed[MAC_BYTES:]
+    expected = hmac.digest(key, _PICKLE + pickled, "sha256")
+    return pickled if hmac.compare_digest(mac, expected) else None
+
+
+def _summary_mac(key: bytes, doc: dict[str, Any]) -> str:
+    body = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    return hmac.new(key, _SUMMARY + body, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -63,11 +105,12 @@ def summary_of(meta: MemoMeta) -> MemoSummary:
     )
 
 
-def write_summary(path: Path, meta: MemoMeta, pickled: bytes) -> None:
+def write_summary(path: Path, meta: MemoMeta, sealed: bytes, key: bytes) -> None:
+    """The summary of `meta`, whose pickle file holds `sealed` (`seal`)."""
     s = summary_of(meta)
-    doc = {
+    doc: dict[str, Any] = {
         "format": SUMMARY_FORMAT,
-        "pickle_sha256": hashlib.sha256(pickled).hexdigest(),
+        "pickle_hmac": sealed[:MAC_BYTES].hex(),
         "digest": s.digest,
         "reads": s.inputs.reads,
         "secret_refs": list(s.inputs.secret_refs),
@@ -77,27 +120,35 @@ def write_summary(path: Path, meta: MemoMeta, pickled: bytes) -> None:
         "secret_key": s.secret_key,
         "elements": {n: [e.type, e.reach_through, e.read_only] for n, e in s.elements.items()},
     }
+    doc["hmac"] = _summary_mac(key, doc)
     atomic_write(path, orjson.dumps(doc))
 
 
-def read_summary(path: Path, pickle_path: Path) -> MemoSummary | None:
-    """The summary at `path` when it is well formed and taken from the pickle
-    now at `pickle_path`, else None."""
+def read_summary(path: Path, pickle_path: Path, key: bytes | None) -> MemoSummary | None:
+    """The summary at `path` when it is well formed, sealed with `key` and
+    taken from the pickle now at `pickle_path`, else None."""
+    if key is None:
+        return None
     try:
         doc = orjson.loads(path.read_bytes())
-        pickled = pickle_path.read_bytes()
+        with pickle_path.open("rb") as f:
+            pickle_mac = f.read(MAC_BYTES)  # the pickle's own HMAC: enough to tie them
     except (OSError, orjson.JSONDecodeError):
         return None
     try:
-        return _checked(doc, hashlib.sha256(pickled).hexdigest())
+        if not isinstance(doc, dict) or not isinstance(given := doc.pop("hmac", None), str):
+            return None
+        if not hmac.compare_digest(given, _summary_mac(key, doc)):
+            return None
+        return _checked(doc, pickle_mac.hex())
     except (TypeError, ValueError, KeyError):
         return None
 
 
-def _checked(doc: Any, pickle_sha: str) -> MemoSummary | None:
+def _checked(doc: Any, pickle_mac: str) -> MemoSummary | None:
     if not isinstance(doc, dict) or doc.get("format") != SUMMARY_FORMAT:
         return None
-    if doc["pickle_sha256"] != pickle_sha:
+    if doc["pickle_hmac"] != pickle_mac:
         return None
     reads, refs, elements = doc["reads"], doc["secret_refs"], doc["elements"]
     fields = (

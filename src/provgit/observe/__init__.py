@@ -48,6 +48,9 @@ PAGE = 5000
 FEED_PAGE = 10000
 # Bounds the feed loop: past this many pages a full read is cheaper anyway.
 MAX_FEED_PAGES = 100
+# Bounds one listing of a collection (records): far past any real element
+# (W100k: 100,000 users), short of provgit's memory.
+MAX_LISTED = 10_000_000
 # `Observation.digest` of an element whose own digest disagreed with a full read.
 UNTRUSTED = -1
 
@@ -210,6 +213,9 @@ async def _pages(name: str, driver: Driver, collection: str) -> AsyncIterator[St
     """Every record of one collection, normalised, a page at a time."""
     cursor: str | None = None
     seen: set[str] = set()
+    # A page's first key: no two pages of one listing begin with the same record.
+    firsts: set[str] = set()
+    listed = 0
     while True:
         page = await driver.list_records(collection, cursor, PAGE)
         for record in page.records:
@@ -217,10 +223,18 @@ async def _pages(name: str, driver: Driver, collection: str) -> AsyncIterator[St
         cursor = page.next_cursor
         if cursor is None or not page.records:
             return
-        # An element that hands back a cursor twice would page forever.
-        if cursor in seen:
-            raise TransportError(f"element {name} repeated paging cursor {cursor!r}")
+        # An element that hands back a cursor twice, or the same records under
+        # ever new cursors, or more records than any element holds, would page
+        # for ever (or take provgit's memory).
+        first, listed = page.records[0].key, listed + len(page.records)
+        if cursor in seen or first in firsts:
+            raise TransportError(f"element {name} repeated a page of its {collection} listing")
+        if listed > MAX_LISTED:
+            raise TransportError(
+                f"element {name} listed more than {MAX_LISTED} {collection}: not read further"
+            )
         seen.add(cursor)
+        firsts.add(first)
 
 
 async def _full_read(

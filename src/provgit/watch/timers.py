@@ -115,9 +115,7 @@ class Timers:
                 # for good while the status said "pending" for ever.
                 self.failed(e)
 
-    async def _tick(
-        self, running: Callable[[], bool], retry_due: Callable[[float], bool]
-    ) -> None:
+    async def _tick(self, running: Callable[[], bool], retry_due: Callable[[float], bool]) -> None:
         if not running():
             await self._held(self.o.clock.now())
         now = time.time()
