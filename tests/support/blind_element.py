@@ -5,6 +5,10 @@ element will not let provgit check what it kept:
   feed500  the change feed answers HTTP 500 (and the listing still works)
   cursor   a record listing answers the first page with the same next_cursor
            every time (a listing that never ends)
+  fresh    a record listing answers the first page every time, with a
+           next_cursor never given before (a listing that never ends and
+           never repeats a cursor)
+  fresh-always  as fresh, from the start (the first observation too)
   endless  (from the first write asked, answered or not) the change feed
            answers one more change, and more to come, every time it is asked
 
@@ -28,9 +32,10 @@ WRITES = ("PUT", "POST", "DELETE")
 
 async def main(upstream: str, mode: str) -> None:
     written = False
+    handed = 0  # fresh: cursors handed out
 
     async def handle(request: web.Request, session: aiohttp.ClientSession) -> web.StreamResponse:
-        nonlocal written
+        nonlocal written, handed
         listing = request.method == "GET" and request.path.endswith("/records")
         if written and mode == "feed500" and request.path.endswith("/changes"):
             return web.json_response({"code": "error", "message": "feed broken"}, status=500)
@@ -42,7 +47,8 @@ async def main(upstream: str, mode: str) -> None:
             change.update(op="delete", record_revision=since + 1)
             return web.json_response({"changes": [change], "revision": since + 1, "more": True})
         query = request.rel_url.query.copy()
-        if written and mode == "cursor" and listing:
+        fresh = (written and mode == "fresh") or mode == "fresh-always"
+        if ((written and mode == "cursor") or fresh) and listing:
             query.pop("cursor", None)
         status, body, headers = await forward(session, upstream, request, params=query)
         if request.method in WRITES and status < 300:
@@ -50,6 +56,11 @@ async def main(upstream: str, mode: str) -> None:
         elif written and mode == "cursor" and listing and status == 200:
             page = json.loads(body)
             page["next_cursor"] = "again"
+            body = json.dumps(page).encode()
+        elif fresh and listing and status == 200:
+            page = json.loads(body)
+            handed += 1
+            page["next_cursor"] = f"fresh{handed}"
             body = json.dumps(page).encode()
         return web.Response(status=status, body=body, headers=headers)
 

@@ -25,6 +25,7 @@ from provgit.drivers.base import (
     WriteResult,
 )
 from provgit.model.settings import Settings
+from provgit.observe import new_page
 from provgit.plan.compute import field_changes
 from provgit.plan.model import Operation
 from provgit.records import Fields
@@ -236,8 +237,11 @@ async def _held_now(driver: Driver, collections: set[str]) -> FeedSince | None:
         for collection in sorted(collections):
             cursor: str | None = None
             seen: set[str] = set()
+            firsts: set[str] = set()
             while True:
                 page = await driver.list_records(collection, cursor)
+                if page.records and not new_page(page.records[0].key, firsts):
+                    return None  # a page listed again: it would page for ever
                 now.update(((r.collection, r.key), r.fields) for r in page.records)
                 if not (cursor := page.next_cursor) or not page.records:
                     break

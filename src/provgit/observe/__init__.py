@@ -210,8 +210,12 @@ async def _pages(name: str, driver: Driver, collection: str) -> AsyncIterator[St
     """Every record of one collection, normalised, a page at a time."""
     cursor: str | None = None
     seen: set[str] = set()
+    firsts: set[str] = set()  # each page's first key
     while True:
         page = await driver.list_records(collection, cursor, PAGE)
+        if page.records and not new_page(page.records[0].key, firsts):
+            # Its first page again with a cursor never seen: it would page forever.
+            raise TransportError(f"element {name} listed the same {collection} page again")
         for record in page.records:
             yield _normalized(record)
         cursor = page.next_cursor
@@ -221,6 +225,15 @@ async def _pages(name: str, driver: Driver, collection: str) -> AsyncIterator[St
         if cursor in seen:
             raise TransportError(f"element {name} repeated paging cursor {cursor!r}")
         seen.add(cursor)
+
+
+def new_page(first_key: str, firsts: set[str]) -> bool:
+    """Whether a page starting at `first_key` is one not listed yet (and note it):
+    pages of one listing are disjoint, so no two start at one record."""
+    if first_key in firsts:
+        return False
+    firsts.add(first_key)
+    return True
 
 
 async def _full_read(
