@@ -74,6 +74,8 @@ class Relay:
     async def send(self, network: str) -> bool:
         """Ask the replica running `network` to fetch now; False if the database is away."""
         with self._queue_lock:
+            if self._closed:  # shutting down: the sender thread takes no more
+                return False
             queued = self._queued.get(network)
             mine = queued is None
             if queued is None:
@@ -100,7 +102,8 @@ class Relay:
         self._stop.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5.0)
-        self._sender.shutdown(wait=False)
-        with self._lock:
+        with self._queue_lock:
             self._closed = True
+        self._sender.shutdown(wait=False)  # what is queued fails at once (closed)
+        with self._lock:
             self._store.close()
