@@ -9,6 +9,9 @@ network, left until each network is Sync Completed and quiet. Then
 --requests requests one after the other, and --clients clients at once
 making --each each. CPU = the replica's user + sys (/proc/PID/stat)
 over the requests, divided by their number; wall = each request's own time.
+--soak SECONDS: then --clients clients poll for that long (each request after
+the last answer), the replica's RSS read every 10 s; every answer checked to
+say each network in sync (the fleet is quiet: any other answer is a lie).
 To measure the code before the kept documents, run it with PYTHONPATH set to
 that code's `src` (the replica is started with this environment).
 """
@@ -72,12 +75,58 @@ def measure(w: Watch, requests: int, clients: int) -> dict[str, Any]:
     }
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def soak(w: Watch, seconds: float, clients: int) -> dict[str, Any]:
+    """`clients` polling /status.json for `seconds`: RSS over time, answers, lies."""
+    end = time.monotonic() + seconds
+    counts = {"answers": 0, "timed_out": 0, "not_in_sync": 0}
+
+    def client(_: int) -> None:
+        while time.monotonic() < end:
+            try:
+                doc = fleet_status(w)
+            except TimeoutError:
+                counts["timed_out"] += 1
+                continue
+            counts["answers"] += 1
+            if not all(n.get("in_sync") is True for n in doc["networks"]):
+                counts["not_in_sync"] += 1
+
+    load = os.getloadavg()[0]
+    samples = [round(rss_mb(w.proc.pid), 1)]
+    before = cpu_seconds(w.proc.pid)
+    with ThreadPoolExecutor(clients) as pool:
+        running = [pool.submit(client, i) for i in range(clients)]
+        while not all(f.done() for f in running):
+            time.sleep(10)  # a benchmark's sampling period
+            samples.append(round(rss_mb(w.proc.pid), 1))
+        for f in running:
+            f.result()
+    return {
+        "seconds": seconds,
+        "clients": clients,
+        **counts,
+        "cpu_seconds": round(cpu_seconds(w.proc.pid) - before, 1),
+        "rss_mb_first_last_max": [samples[0], samples[-1], max(samples)],
+        "rss_mb_samples": samples,
+        "load_before": round(load, 1),
+        "load_after": round(os.getloadavg()[0], 1),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--networks", type=int, default=20)
     ap.add_argument("--requests", type=int, default=20)
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--each", type=int, default=5, help="requests per concurrent client")
+    ap.add_argument("--soak", type=float, default=0.0, help="then poll this many seconds")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, pg.running() as server:
         rig = make_fleet(Path(tmp), args.networks, server.new_database(), pg.PASSWORD, 15.0)
@@ -102,6 +151,9 @@ def main() -> None:
             out["concurrent"] = measure(w, args.each, args.clients)
             after = fleet_status(w)["replica"].get("documents_built")
             out["documents_built_during"] = None if built is None else after - built
+            if args.soak:
+                print(json.dumps(out), file=sys.stderr, flush=True)
+                out["soak"] = soak(w, args.soak, args.clients)
             print(json.dumps(out, indent=1))
         finally:
             w.stop()

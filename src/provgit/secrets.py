@@ -105,28 +105,12 @@ def _resolve(ref: SecretRef, for_element: bool) -> str:
             raise SecretUnavailable(f"secret file {ref.file}: key {ref.key} is empty")
         return value
     path = Path(ref.file).expanduser()
-    if pseudo_file(path):
-        raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
     if for_element and state_dir_key(path):
         raise SecretUnavailable(
             f"secret file {ref.file} is a provgit state directory's signing key; "
             "it is never sent to an element"
         )
-    try:
-        # Non-blocking, so a named pipe is refused instead of waited on.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        raise SecretUnavailable(f"cannot read secret file {ref.file}: {type(e).__name__}") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SecretUnavailable(f"secret file {ref.file} is not a regular file")
-        try:
-            # Only the first line is the value: read no further than it can be.
-            head = f.read(MAX_SECRET_BYTES + 1)
-        except OSError as e:
-            raise SecretUnavailable(
-                f"cannot read secret file {ref.file}: {type(e).__name__}"
-            ) from None
+    head = _read_regular(ref.file, path, MAX_SECRET_BYTES)[1] or b""  # the value: line 1
     line, newline, _ = head.partition(b"\n")
     if not newline and len(head) > MAX_SECRET_BYTES:
         raise SecretUnavailable(
@@ -173,6 +157,28 @@ def pseudo_file(path: Path) -> bool:
     )
 
 
+def _read_regular(
+    name: str, path: Path, limit: int, known: tuple[int, int, int] | None = None
+) -> tuple[tuple[int, int, int], bytes | None]:
+    """A regular file's identity and first `limit` + 1 bytes (None if `known`); no content shown."""
+    if pseudo_file(path):
+        raise SecretUnavailable(f"secret file {name} is not a regular file")
+    try:
+        # Non-blocking, so a named pipe is refused instead of waited on.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretUnavailable(f"secret file {name} is not a regular file")
+        identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+        try:
+            return identity, None if identity == known else f.read(limit + 1)
+        except OSError as e:
+            raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
+
+
 # Key files (`{file: PATH, key: NAME}`) read this run: path -> (when checked,
 # the file's identity, its values, whether it is a state directory's key).
 # Read once, not once per reference; stat'ed again at most once a second so a
@@ -195,24 +201,11 @@ def _key_file(name: str) -> tuple[dict[str, str], bool]:
         return cached[2], cached[3]
     _KEY_FILES.pop(name, None)
     path = Path(name).expanduser()
-    if pseudo_file(path):
-        raise SecretUnavailable(f"secret file {name} is not a regular file")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise SecretUnavailable(f"secret file {name} is not a regular file")
-        identity = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if cached is not None and cached[1] == identity:
-            _KEY_FILES[name] = (now, identity, cached[2], cached[3])
-            return cached[2], cached[3]
-        try:
-            data = f.read(MAX_KEY_FILE_BYTES + 1)
-        except OSError as e:
-            raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
+    identity, data = _read_regular(name, path, MAX_KEY_FILE_BYTES, cached and cached[1])
+    if data is None:
+        assert cached is not None  # unchanged since it was read
+        _KEY_FILES[name] = (now, identity, cached[2], cached[3])
+        return cached[2], cached[3]
     if len(data) > MAX_KEY_FILE_BYTES:
         raise SecretUnavailable(
             f"secret file {name}: a key file is longer than {MAX_KEY_FILE_BYTES} bytes"
@@ -222,7 +215,8 @@ def _key_file(name: str) -> tuple[dict[str, str], bool]:
     except UnicodeDecodeError as e:
         raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
     values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -232,6 +226,12 @@ def _key_file(name: str) -> tuple[dict[str, str], bool]:
             raise SecretUnavailable(f"secret file {name}: line {number} is not NAME=value")
         if key in values:
             raise SecretUnavailable(f"secret file {name}: line {number} repeats {key}")
+        if number == len(lines) and not text.endswith(("\n", "\r")):
+            # Read while rewritten in place: "PIN=602" of "PIN=60285741" is no PIN to send.
+            raise SecretUnavailable(
+                f"secret file {name}: line {number} does not end with a newline (the file "
+                "cut off while being written?); end its last line with a newline"
+            )
         values[key] = value.strip()
     is_state_key = state_dir_key(path)
     _KEY_FILES[name] = (now, identity, values, is_state_key)

@@ -149,3 +149,28 @@ def test_a_token_and_pins_in_one_key_file_are_different_secrets(tmp_path: Path) 
     (config / "net.yaml").write_text(net.replace("key: PIN_ASMITH", "key: TOKEN_CS1"))
     valid = validate_source(read_directory(config), None)
     assert [d.message for d in valid.diagnostics if "connection token" in d.message]
+
+
+def test_a_key_file_cut_off_mid_line_is_refused_and_no_truncated_pin_reaches_an_element(
+    tmp_path: Path,
+) -> None:
+    """An in-place rewrite (`cat new > pins.env`) read half-written: its last
+    line is cut off ("PIN_ASMITH=602"). That is not a PIN to send: the key file
+    is refused, naming the line, and asmith's PIN is not written at all."""
+    pins = _key_file(tmp_path)
+    whole = pins.read_text()
+    pins.write_text(whole[: whole.index("60285741") + 3])  # "...PIN_ASMITH=602"
+    with pytest.raises(SecretUnavailable) as e:
+        resolve(SecretRef(file=str(pins), key="PIN_ASMITH"))
+    assert str(e.value) == (
+        f"secret file {pins}: line 4 does not end with a newline (the file cut off while "
+        "being written?); end its last line with a newline"
+    )
+    config = _config(tmp_path, pins, "PIN_ASMITH")
+    ran = cli_process("reconcile", str(config), "--format", "json", env=_env())
+    assert ran.code != 0, ran.out + ran.err
+    users = read_store(config / ".provgit" / "elements" / "mcl.sqlite").get("users", {})
+    assert "602" not in json.dumps(users)
+    assert "line 4 does not end with a newline" in ran.out + ran.err
+    for value in PINS.values():
+        assert value not in ran.out + ran.err

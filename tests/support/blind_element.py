@@ -5,8 +5,10 @@ element will not let provgit check what it kept:
   feed500  the change feed answers HTTP 500 (and the listing still works)
   cursor   a record listing answers the first page with the same next_cursor
            every time (a listing that never ends)
-  fresh    as cursor, with a new next_cursor every time (the same records
-           under ever new cursors)
+  fresh    a record listing answers the first page every time, with a
+           next_cursor never given before (a listing that never ends and
+           never repeats a cursor: the same records under ever new cursors)
+  fresh-always  as fresh, from the start (the first observation too)
   endless  (from the first write asked, answered or not) the change feed
            answers one more change, and more to come, every time it is asked
   huge     as endless, and every write it passes on is answered as done at a
@@ -43,7 +45,7 @@ def _huge(body: bytes) -> bytes:
 
 async def main(upstream: str, mode: str) -> None:
     written = False
-    handed = 0
+    handed = 0  # fresh: cursors handed out
 
     async def handle(request: web.Request, session: aiohttp.ClientSession) -> web.StreamResponse:
         nonlocal written, handed
@@ -59,18 +61,19 @@ async def main(upstream: str, mode: str) -> None:
             change.update(op="delete", record_revision=since + 1)
             return web.json_response({"changes": [change], "revision": since + 1, "more": True})
         query = request.rel_url.query.copy()
-        again = mode in ("cursor", "fresh")
-        if written and again and listing:
+        fresh = (written and mode == "fresh") or mode == "fresh-always"
+        again = (written and mode == "cursor") or fresh
+        if again and listing:
             query.pop("cursor", None)
         status, body, headers = await forward(session, upstream, request, params=query)
         if request.method in WRITES and status < 300:
             written = True
             if mode == "huge":
                 body = _huge(body)
-        elif written and again and listing and status == 200:
+        elif again and listing and status == 200:
             page = json.loads(body)
             handed += 1
-            page["next_cursor"] = "again" if mode == "cursor" else f"again-{handed}"
+            page["next_cursor"] = "again" if mode == "cursor" else f"fresh{handed}"
             body = json.dumps(page).encode()
         return web.Response(status=status, body=body, headers=headers)
 

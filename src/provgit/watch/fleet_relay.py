@@ -6,6 +6,14 @@ fleet's NOTIFY channel (journal/notify.py) and the replica running it
 fetches at once. Every replica listens on a thread of its own; each time its
 listener (re)connects it fetches every network it runs, since a name sent
 while it was not listening is lost (journal/notify.py).
+
+A proven delivery can be sent again and again (a GitHub signature has no
+nonce), so the NOTIFYs do not grow with the deliveries: per network one in
+flight and one queued, which every delivery arriving meanwhile shares (the
+queued one starts after it arrived, so its holder fetches what it pushed).
+They go out on the relay's own thread: a database that answers slowly, or not
+at all, holds up no thread of the default executor, which the lease rounds
+and the status documents run on.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from provgit.api.watching import LeaseDbError, LeaseStore, RelayListener, relay_notify
 from provgit.watch.fleet_leases import FLEET_SCHEMA
@@ -28,6 +37,11 @@ class Relay:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-relay-send")
+        # network -> its NOTIFY queued on the sender thread and not started yet.
+        self._queued: dict[str, Future[None]] = {}
+        self._queue_lock = threading.Lock()
+        self._closed = False
 
     @property
     def listening(self) -> bool:
@@ -59,21 +73,37 @@ class Relay:
 
     async def send(self, network: str) -> bool:
         """Ask the replica running `network` to fetch now; False if the database is away."""
-
-        def call() -> None:
-            with self._lock:
-                self._store.call(relay_notify, network)
-
+        with self._queue_lock:
+            if self._closed:  # shutting down: the sender thread takes no more
+                return False
+            queued = self._queued.get(network)
+            mine = queued is None
+            if queued is None:
+                queued = self._sender.submit(self._notify, network)
+                self._queued[network] = queued
         try:
-            await asyncio.to_thread(call)
+            await asyncio.wrap_future(queued)
         except LeaseDbError as e:
-            self.log.warning("webhook_not_relayed", network=network, error=str(e))
+            if mine:  # once per attempt, not once per delivery that shared it
+                self.log.warning("webhook_not_relayed", network=network, error=str(e))
             return False
         return True
+
+    def _notify(self, network: str) -> None:
+        with self._queue_lock:
+            # Started: a delivery arriving from now on queues the next NOTIFY.
+            self._queued.pop(network, None)
+        with self._lock:
+            if self._closed:
+                raise LeaseDbError("the relay is closed")
+            self._store.call(relay_notify, network)
 
     async def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5.0)
+        with self._queue_lock:
+            self._closed = True
+        self._sender.shutdown(wait=False)  # what is queued fails at once (closed)
         with self._lock:
             self._store.close()

@@ -1,0 +1,87 @@
+"""An element whose record listing never ends and never repeats a cursor:
+every page is its first page again, each with a next_cursor it never gave
+before. A repeated cursor was caught (adversary5); fresh ones paged for ever,
+holding the run (its first observation, or the kept-write check past the
+feed's reach). A page that brings no record not listed before ends the
+listing: the element is not read (or its writes not checked), it is never
+Sync Completed, and the other elements are applied. Real simulators behind a
+hostile element on 127.0.0.1 (tests/support/blind_element.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .helpers import Sim, cli, cli_process, hostile, start_sims, write_config
+
+pytestmark = pytest.mark.slow
+
+BLIND = Path(__file__).parent.parent / "support" / "blind_element.py"
+Blind = Callable[[Sim, str], Sim]
+
+
+@pytest.fixture
+def blind() -> Iterator[Blind]:
+    with contextlib.ExitStack() as stack:
+        yield lambda sim, mode: stack.enter_context(hostile(BLIND, sim, mode))
+
+
+def _by(out: str) -> dict[str, dict[str, object]]:
+    return {e["element"]: e for e in json.loads(out)["elements"]}
+
+
+def _in_sync(config: Path) -> dict[str, str]:
+    status = json.loads(cli("status", str(config), "--format", "json").out)
+    return {n: e["status"] for n, e in status["elements"].items()}
+
+
+def test_an_observation_whose_listing_never_ends_does_not_hold_the_run(
+    tmp_path: Path, blind: Blind, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cs1 keeps 3 changes in its feed: after 8 creates a new state directory
+    # cannot read it from its feed and lists its records, without end.
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")], "--retention", "3")
+    try:
+        cs1, cs2 = sims
+        config = write_config(tmp_path / "config", sims, users=8)
+        assert cli("reconcile", str(config)).code == 0
+        shutil.rmtree(config / ".provgit")
+        write_config(tmp_path / "config", [blind(cs1, "fresh-always"), cs2], users=8)
+        r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
+        by = _by(r.out)
+        assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+        assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
+        assert _in_sync(config)["cs1"] != "Sync Completed"
+    finally:
+        for s in sims:
+            s.stop()
+
+
+def test_a_kept_write_check_whose_listing_never_ends_does_not_hold_the_run(
+    tmp_path: Path, blind: Blind, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cs1 keeps 3 changes in its feed: 8 renames push the check past it, to a
+    # listing of the written collections, which cs1 then pages without end.
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")], "--retention", "3")
+    try:
+        cs1, cs2 = sims
+        config = write_config(tmp_path / "config", sims, users=8)
+        assert cli("reconcile", str(config)).code == 0
+        cs1.faults(lie="drop")
+        write_config(tmp_path / "config", [blind(cs1, "fresh"), cs2], users=8, first_name="Bea")
+        r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
+        by = _by(r.out)
+        assert "Bea" not in json.dumps(cs1.records()["users"])  # nothing kept
+        assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+        assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
+        assert _in_sync(config)["cs1"] != "Sync Completed"
+    finally:
+        for s in sims:
+            s.stop()
