@@ -1,10 +1,11 @@
 """Make before break when the new host's copy was edited before the old host's
 delete ran (a replica per element, or `reconcile --element`): the old host's
 delete waits for the journal to say the new host holds the record, which
-kept_elsewhere (apply/moves.py) reads as "provgit's newest write there is an
-add that landed". After a second commit edits the moved user, the newest
-write there is a modify that landed: the record is there just the same, but
-the delete waits for ever and the user stays on both call servers.
+kept_elsewhere (apply/moves.py) reads as "provgit's newest write there
+landed with the record in it" (and then reads the new host itself). After a
+second commit edits the moved user, the newest write there is a modify that
+landed: before, only an add counted, so the delete waited for ever and the
+user stayed on both call servers.
 Real simulators on 127.0.0.1."""
 
 from __future__ import annotations
@@ -18,12 +19,6 @@ from .helpers import Sim, cli, move_user0, users_on, write_config
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply/moves.kept_elsewhere confirms a move only when the new host's newest "
-    "write is an add; a modify that landed after it (an edit of the moved user) leaves "
-    "the old host's delete held for ever (reported to the lead: move6's module)",
-)
 def test_a_move_whose_new_copy_was_edited_before_the_old_host_ran_still_leaves_the_old_host(
     sims: list[Sim], tmp_path: Path
 ) -> None:

@@ -140,7 +140,7 @@ async def kept_elsewhere(
     """(element, record) of the moves of `works` to elements this run does
     not cover (`planned`: those it does; another replica holds the others)
     that the shared journal says hold the record: provgit's newest write of
-    it there is an add that landed ("ok"), and no pending update or
+    it there is an add or modify that landed ("ok"), and no pending update or
     distribution error (a write the kept-write check found dropped) is open
     for it; with the revision it landed at, from which `created` reads the
     element. A create of this run decides for an element of the run, never
@@ -163,7 +163,10 @@ async def kept_elsewhere(
             open_ |= {(d.collection, d.key) for d in journal.distribution_errors(element=element)}
             for ref in refs:
                 write = last.get(ref)
-                if write is None or (write.action, write.outcome) != ("add", "ok"):
+                # An add, or a modify after it (the moved record edited on its
+                # new host before the old host's turn): either way the newest
+                # write there landed with the record in it.
+                if write is None or write.outcome != "ok" or write.action == "delete":
                     continue
                 if write.revision and ref not in open_:
                     out[(element, ref)] = write.revision
