@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from pathlib import Path
 
+from provgit.watch.logs import Log
 from provgit.watch.options import WatchOptions
 from provgit.watch.timers import Timers
 
@@ -61,9 +64,9 @@ def test_a_tick_that_raises_is_reported_and_the_timers_go_on(tmp_path: Path) -> 
     """Before, the first exception ended the task for good: held work was never
     released, retries never asked, while the status said "pending" for ever."""
 
-    async def scenario() -> tuple[list[str], list[str]]:
+    async def scenario() -> tuple[list[str], list[dict[str, str]]]:
         asked: list[str] = []
-        failures: list[str] = []
+        logged = io.StringIO()
         stop = asyncio.Event()
         released = asyncio.Event()
 
@@ -79,7 +82,7 @@ def test_a_tick_that_raises_is_reported_and_the_timers_go_on(tmp_path: Path) -> 
             resync_seconds=0,
             clock=_ClockThatFailsOnce(),
         )
-        timers = Timers(options, trigger, stop, lambda e: failures.append(repr(e)))
+        timers = Timers(options, trigger, stop, Log("json", logged))
         timers.release_at = 0.0  # held work may go out now
         task = asyncio.create_task(timers.pending(lambda: False, lambda now: False))
         try:
@@ -87,8 +90,10 @@ def test_a_tick_that_raises_is_reported_and_the_timers_go_on(tmp_path: Path) -> 
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
-        return asked, failures
+        return asked, [json.loads(line) for line in logged.getvalue().splitlines()]
 
-    asked, failures = asyncio.run(scenario())
-    assert failures == ["ValueError(\"could not convert string to float: ''\")"]
+    asked, lines = asyncio.run(scenario())
+    assert [(e["level"], e["event"], e["error"]) for e in lines] == [
+        ("error", "timer_failed", "ValueError: could not convert string to float: ''")
+    ]
     assert asked == ["release"]

@@ -108,12 +108,7 @@ class Watcher:
         self.stop_event = asyncio.Event()
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
-        self.timers = Timers(
-            options,
-            self.trigger,
-            self.stop_event,
-            lambda e: self.log.error("timer_failed", error=f"{type(e).__name__}: {e}"),
-        )
+        self.timers = Timers(options, self.trigger, self.stop_event, log)
         self.live = LiveStatus(
             options,
             self.follower.display if self.follower else None,

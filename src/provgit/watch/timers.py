@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from provgit.watch.logs import Log
 from provgit.watch.options import WatchOptions
 from provgit.watch.triggers import every
 
@@ -52,13 +53,12 @@ class Timers:
         options: WatchOptions,
         trigger: Trigger,
         stop: asyncio.Event,
-        failed: Callable[[Exception], None] = lambda e: None,
+        log: Log | None = None,
     ) -> None:
         self.o = options
         self.trigger = trigger
         self.stop = stop
-        # Told of a tick that raised (the loop logs it); the ticks go on.
-        self.failed = failed
+        self.log = log
         # Pending updates: how often a retry may be asked (backs off, see after_retry).
         self.retry_floor = options.retry_check_seconds
         self._retry_not_before = 0.0
@@ -113,7 +113,8 @@ class Timers:
                 # must not end this task: nothing else asks for the retries, the
                 # release of held work or the load polls, so they would stop
                 # for good while the status said "pending" for ever.
-                self.failed(e)
+                if self.log is not None:
+                    self.log.error("timer_failed", error=f"{type(e).__name__}: {e}")
 
     async def _tick(self, running: Callable[[], bool], retry_due: Callable[[float], bool]) -> None:
         if not running():
