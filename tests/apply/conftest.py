@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from support.kill_after import KILL_HOOK_ENV
 
-from .helpers import Sim, start_sims
+from .helpers import BLIND, Blind, Sim, hostile, start_sims
 
 
 @pytest.fixture
@@ -23,3 +24,10 @@ def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]
     finally:
         for s in started:
             s.stop()
+
+
+@pytest.fixture
+def blind() -> Iterator[Blind]:
+    """`blind(sim, MODE)`: `sim` as seen through an element that goes blind (MODE)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda sim, mode: stack.enter_context(hostile(BLIND, sim, mode))

@@ -293,3 +293,19 @@ def hostile(script: Path, sim: Sim, *args: str) -> Iterator[Sim]:
         # A bound: the proxy drains its connections on SIGTERM (a flood may be
         # mid-write), which took seconds at load 30+.
         proc.wait(timeout=60)
+
+
+BLIND = Path(__file__).parent.parent / "support" / "blind_element.py"
+# `blind(sim, MODE)`: `sim` as seen through tests/support/blind_element.py.
+Blind = Callable[[Sim, str], Sim]
+
+
+def reported(out: str) -> dict[str, dict[str, Any]]:
+    """A `--format json` run's element entries, by element."""
+    return {e["element"]: e for e in json.loads(out)["elements"]}
+
+
+def status_by_element(config: Path) -> dict[str, str]:
+    """What `provgit status` says of each element now."""
+    status = json.loads(cli("status", str(config), "--format", "json").out)
+    return {n: e["status"] for n, e in status["elements"].items()}

@@ -8,9 +8,7 @@ run. Real simulators behind a hostile element on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,28 +20,20 @@ from provgit.drivers.base import DriverConfig, WriteOp
 from provgit.drivers.http import HttpDriver
 from provgit.plan.model import ElementPlan, Operation
 
-from .helpers import Sim, cli, cli_process, hostile, move_user0, start_sims, users_on, write_config
+from .helpers import (
+    Blind,
+    Sim,
+    cli,
+    cli_process,
+    move_user0,
+    reported,
+    start_sims,
+    status_by_element,
+    users_on,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
-
-BLIND = Path(__file__).parent.parent / "support" / "blind_element.py"
-Blind = Callable[[Sim, str], Sim]
-
-
-@pytest.fixture
-def blind() -> Iterator[Blind]:
-    """`sim` as seen through an element that goes blind after a write (MODE)."""
-    with contextlib.ExitStack() as stack:
-        yield lambda sim, mode: stack.enter_context(hostile(BLIND, sim, mode))
-
-
-def _by(out: str) -> dict[str, dict[str, object]]:
-    return {e["element"]: e for e in json.loads(out)["elements"]}
-
-
-def _in_sync(config: Path) -> dict[str, str]:
-    status = json.loads(cli("status", str(config), "--format", "json").out)
-    return {n: e["status"] for n, e in status["elements"].items()}
 
 
 def test_writes_an_element_keeps_none_of_with_a_failing_feed_are_not_sync_completed(
@@ -54,11 +44,11 @@ def test_writes_an_element_keeps_none_of_with_a_failing_feed_are_not_sync_comple
     assert cli("reconcile", str(config)).code == 0  # straight to cs1: cached, feed next
     cs1.faults(lie="drop")
     write_config(tmp_path / "config", [blind(cs1, "feed500"), cs2], users=4, first_name="Bea")
-    by = _by(cli("reconcile", str(config), "--format", "json").out)
+    by = reported(cli("reconcile", str(config), "--format", "json").out)
     assert "Bea" not in json.dumps(cs1.records()["users"])  # nothing kept
     assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
     assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
-    assert _in_sync(config)["cs1"] != "Sync Completed"
+    assert status_by_element(config)["cs1"] != "Sync Completed"
 
     # Honest and in sight again: the next run lands the writes, and only then
     # is cs1 Sync Completed (its copy did not take the dropped writes as held).
@@ -66,7 +56,7 @@ def test_writes_an_element_keeps_none_of_with_a_failing_feed_are_not_sync_comple
     write_config(tmp_path / "config", sims, users=4, first_name="Bea")
     assert cli("reconcile", str(config)).code == 0
     assert all(u["first_name"] == "Bea" for u in cs1.records()["users"].values())
-    assert _in_sync(config)["cs1"] == "Sync Completed"
+    assert status_by_element(config)["cs1"] == "Sync Completed"
 
 
 def test_a_move_to_an_element_that_keeps_nothing_and_hides_its_feed_keeps_the_user(
@@ -78,7 +68,7 @@ def test_a_move_to_an_element_that_keeps_nothing_and_hides_its_feed_keeps_the_us
     cs2.faults(lie="drop")
     write_config(tmp_path / "config", [cs1, blind(cs2, "feed500")], users=3)
     move_user0(config)
-    by = _by(cli("reconcile", str(config), "--format", "json").out)
+    by = reported(cli("reconcile", str(config), "--format", "json").out)
     assert "user0" not in users_on(cs2)  # dropped
     assert "user0" in users_on(cs1), "user0 is on no call server"
     assert by["cs2"]["status"] != "Sync Completed", by["cs2"]
@@ -99,10 +89,10 @@ def test_a_listing_that_never_ends_past_the_feeds_reach_does_not_hold_the_run(
         cs1.faults(lie="drop")
         write_config(tmp_path / "config", [blind(cs1, "cursor"), cs2], users=8, first_name="Bea")
         r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
-        by = _by(r.out)
+        by = reported(r.out)
         assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
         assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
-        assert _in_sync(config)["cs1"] != "Sync Completed"
+        assert status_by_element(config)["cs1"] != "Sync Completed"
     finally:
         for s in sims:
             s.stop()

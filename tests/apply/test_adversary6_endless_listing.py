@@ -9,35 +9,23 @@ hostile element on 127.0.0.1 (tests/support/blind_element.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from .helpers import Sim, cli, cli_process, hostile, start_sims, write_config
+from .helpers import (
+    Blind,
+    cli,
+    cli_process,
+    reported,
+    start_sims,
+    status_by_element,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
-
-BLIND = Path(__file__).parent.parent / "support" / "blind_element.py"
-Blind = Callable[[Sim, str], Sim]
-
-
-@pytest.fixture
-def blind() -> Iterator[Blind]:
-    with contextlib.ExitStack() as stack:
-        yield lambda sim, mode: stack.enter_context(hostile(BLIND, sim, mode))
-
-
-def _by(out: str) -> dict[str, dict[str, object]]:
-    return {e["element"]: e for e in json.loads(out)["elements"]}
-
-
-def _in_sync(config: Path) -> dict[str, str]:
-    status = json.loads(cli("status", str(config), "--format", "json").out)
-    return {n: e["status"] for n, e in status["elements"].items()}
 
 
 def test_an_observation_whose_listing_never_ends_does_not_hold_the_run(
@@ -54,10 +42,10 @@ def test_an_observation_whose_listing_never_ends_does_not_hold_the_run(
         shutil.rmtree(config / ".provgit")
         write_config(tmp_path / "config", [blind(cs1, "fresh-always"), cs2], users=8)
         r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
-        by = _by(r.out)
+        by = reported(r.out)
         assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
         assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
-        assert _in_sync(config)["cs1"] != "Sync Completed"
+        assert status_by_element(config)["cs1"] != "Sync Completed"
     finally:
         for s in sims:
             s.stop()
@@ -77,11 +65,11 @@ def test_a_kept_write_check_whose_listing_never_ends_does_not_hold_the_run(
         cs1.faults(lie="drop")
         write_config(tmp_path / "config", [blind(cs1, "fresh"), cs2], users=8, first_name="Bea")
         r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
-        by = _by(r.out)
+        by = reported(r.out)
         assert "Bea" not in json.dumps(cs1.records()["users"])  # nothing kept
         assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
         assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
-        assert _in_sync(config)["cs1"] != "Sync Completed"
+        assert status_by_element(config)["cs1"] != "Sync Completed"
     finally:
         for s in sims:
             s.stop()

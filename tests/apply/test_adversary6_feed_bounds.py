@@ -9,9 +9,7 @@ element on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,22 +20,16 @@ from provgit.drivers.http import HttpDriver
 from provgit.observe import observe
 from provgit.plan.model import Operation
 
-from .helpers import Sim, cli, cli_process, hostile, write_config
+from .helpers import (
+    Blind,
+    Sim,
+    cli,
+    cli_process,
+    reported,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
-
-BLIND = Path(__file__).parent.parent / "support" / "blind_element.py"
-Blind = Callable[[Sim, str], Sim]
-
-
-@pytest.fixture
-def blind() -> Iterator[Blind]:
-    with contextlib.ExitStack() as stack:
-        yield lambda sim, mode: stack.enter_context(hostile(BLIND, sim, mode))
-
-
-def _statuses(out: str) -> dict[str, str]:
-    return {e["element"]: e["status"] for e in json.loads(out)["elements"]}
 
 
 def test_writes_answered_past_a_feed_that_never_reaches_them_do_not_hold_the_run(
@@ -49,7 +41,7 @@ def test_writes_answered_past_a_feed_that_never_reaches_them_do_not_hold_the_run
     cs1.faults(lie="drop")  # answers the writes as done, keeps none
     write_config(tmp_path / "config", [blind(cs1, "huge"), cs2], users=4, first_name="Bea")
     r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
-    by = _statuses(r.out)
+    by = {n: e["status"] for n, e in reported(r.out).items()}
     assert "Bea" not in json.dumps(cs1.records()["users"])
     assert by["cs1"] != "Sync Completed", r.out
     assert by["cs2"] == "Sync Completed", r.out
