@@ -216,12 +216,15 @@ def fleet_status(w: Watch) -> dict[str, Any]:
 def settled(docs: list[dict[str, Any]], names: set[str]) -> dict[str, str] | None:
     """network -> replica, once every network is held, runs on its holder and
     is Sync Completed there with each of its elements held by that replica
-    (as each replica's own /status.json says); else None."""
+    (as each replica's own /status.json says), and every other replica names
+    that holder; else None."""
     held: dict[str, str] = {}
+    named: list[tuple[str, str | None]] = []  # (network, holder) as the others name it
     for doc in docs:
         me = doc["replica"]["id"]
         for n in doc["networks"]:
             if not n["here"]:
+                named.append((n["name"], n["holder"]))
                 continue
             if n["holder"] != me or n["status"] != "Sync Completed" or not n["elements"]:
                 return None
@@ -230,7 +233,13 @@ def settled(docs: list[dict[str, Any]], names: set[str]) -> dict[str, str] | Non
             if n["name"] in held:
                 return None  # run by two replicas at once
             held[n["name"]] = me
-    return held if set(held) == names else None
+    if set(held) != names:
+        return None
+    # Every replica names that holder too: a replica learns of a take-over at
+    # its next lease round, and until then answers for the network with no
+    # holder (the fresh-clone CI of 2026-12-07 07:30: a delivery's answer
+    # read `holder: None` from the replica the network had just left).
+    return held if all(held.get(name) == holder for name, holder in named) else None
 
 
 def logged_in_sync(replicas: list[Watch], names: set[str]) -> list[int] | None:
