@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .helpers import (
     Blind,
+    Sim,
     cli,
     cli_process,
     reported,
@@ -28,48 +30,51 @@ from .helpers import (
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def short_feed_sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
+    """cs1 and cs2 keeping 3 changes in their feeds: 8 writes outrun them."""
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")], "--retention", "3")
+    try:
+        yield sims
+    finally:
+        for s in sims:
+            s.stop()
+
+
 def test_an_observation_whose_listing_never_ends_does_not_hold_the_run(
-    tmp_path: Path, blind: Blind, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, blind: Blind, short_feed_sims: list[Sim]
 ) -> None:
-    # cs1 keeps 3 changes in its feed: after 8 creates a new state directory
-    # cannot read it from its feed and lists its records, without end.
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")], "--retention", "3")
-    try:
-        cs1, cs2 = sims
-        config = write_config(tmp_path / "config", sims, users=8)
-        assert cli("reconcile", str(config)).code == 0
-        shutil.rmtree(config / ".provgit")
-        write_config(tmp_path / "config", [blind(cs1, "fresh-always"), cs2], users=8)
-        r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
-        by = reported(r.out)
-        assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
-        assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
-        assert status_by_element(config)["cs1"] != "Sync Completed"
-    finally:
-        for s in sims:
-            s.stop()
+    # After 8 creates a new state directory cannot read cs1 from its feed and
+    # lists its records, without end.
+    cs1, cs2 = sims = short_feed_sims
+    config = write_config(tmp_path / "config", sims, users=8)
+    assert cli("reconcile", str(config)).code == 0
+    shutil.rmtree(config / ".provgit")
+    write_config(tmp_path / "config", [blind(cs1, "fresh-always"), cs2], users=8)
+    r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
+    by = reported(r.out)
+    assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+    assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
+    assert status_by_element(config)["cs1"] != "Sync Completed"
 
 
+# cursor: the same next_cursor every time (adversary5); fresh: the same first
+# page under a cursor never given before (adversary6).
+@pytest.mark.parametrize("mode", ["cursor", "fresh"])
 def test_a_kept_write_check_whose_listing_never_ends_does_not_hold_the_run(
-    tmp_path: Path, blind: Blind, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, blind: Blind, short_feed_sims: list[Sim], mode: str
 ) -> None:
-    # cs1 keeps 3 changes in its feed: 8 renames push the check past it, to a
-    # listing of the written collections, which cs1 then pages without end.
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")], "--retention", "3")
-    try:
-        cs1, cs2 = sims
-        config = write_config(tmp_path / "config", sims, users=8)
-        assert cli("reconcile", str(config)).code == 0
-        cs1.faults(lie="drop")
-        write_config(tmp_path / "config", [blind(cs1, "fresh"), cs2], users=8, first_name="Bea")
-        r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
-        by = reported(r.out)
-        assert "Bea" not in json.dumps(cs1.records()["users"])  # nothing kept
-        assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
-        assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
-        assert status_by_element(config)["cs1"] != "Sync Completed"
-    finally:
-        for s in sims:
-            s.stop()
+    # 8 renames push the check past cs1's feed, to a listing of the written
+    # collections, which cs1 then pages without end.
+    cs1, cs2 = sims = short_feed_sims
+    config = write_config(tmp_path / "config", sims, users=8)
+    assert cli("reconcile", str(config)).code == 0
+    cs1.faults(lie="drop")
+    write_config(tmp_path / "config", [blind(cs1, mode), cs2], users=8, first_name="Bea")
+    r = cli_process("reconcile", str(config), "--format", "json", timeout=120)
+    by = reported(r.out)
+    assert "Bea" not in json.dumps(cs1.records()["users"])  # nothing kept
+    assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+    assert by["cs2"]["status"] == "Sync Completed", by["cs2"]
+    assert status_by_element(config)["cs1"] != "Sync Completed"
