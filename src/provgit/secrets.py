@@ -8,6 +8,7 @@ the reference right before the element write.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -245,19 +246,36 @@ FROM_STATE_DIR = "state-dir key"
 MIN_SECRET_KEY = 16  # characters
 
 
+# A state directory's key is 64 hex digits; a file far longer is no key of ours.
+_MAX_STATE_KEY_BYTES = 4096
+
+
 def _read_key(path: Path) -> bytes | None:
+    """The state directory's key; None when the file is missing or damaged.
+    A regular file only, read up to a bound: a named pipe there (read would
+    wait for a writer for ever) or a link to /dev/zero (read would fill memory)
+    is a damaged key, as a torn one is."""
     try:
-        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            data = f.read(_MAX_STATE_KEY_BYTES + 1)
+            if len(data) > _MAX_STATE_KEY_BYTES:
+                return None
+            key = bytes.fromhex(data.decode("ascii").strip())
+            if len(key) < 16:
+                return None
+            # A key file made by an older provgit, or copied in, may be readable by others.
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, 0o600)
     except (OSError, ValueError):
         return None
-    if len(key) < 16:
-        return None
-    try:
-        # A key file made by an older provgit, or copied in, may be readable by others.
-        if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            os.chmod(path, 0o600)
-    except OSError:
-        pass
     return key
 
 
