@@ -111,7 +111,13 @@ def _resolve(ref: SecretRef, for_element: bool) -> str:
             f"secret file {ref.file} is a provgit state directory's signing key; "
             "it is never sent to an element"
         )
-    head = _read_regular(ref.file, path, MAX_SECRET_BYTES)[1] or b""  # the value: line 1
+    _, data, real = _read_regular(ref.file, path, MAX_SECRET_BYTES)
+    if for_element and state_dir_key(real):  # linked there since the check above
+        raise SecretUnavailable(
+            f"secret file {ref.file} is a provgit state directory's signing key; "
+            "it is never sent to an element"
+        )
+    head = data or b""  # the value: line 1
     line, newline, _ = head.partition(b"\n")
     if not newline and len(head) > MAX_SECRET_BYTES:
         raise SecretUnavailable(
@@ -158,10 +164,19 @@ def pseudo_file(path: Path) -> bool:
     )
 
 
+def _opened_path(fd: int, path: Path) -> Path:
+    """Where the open file `fd` is: what was opened, not what `path` names now."""
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:  # no /proc: the name as it resolves now
+        return path.resolve()
+
+
 def _read_regular(
     name: str, path: Path, limit: int, known: tuple[int, int, int] | None = None
-) -> tuple[tuple[int, int, int], bytes | None]:
-    """A regular file's identity and first `limit` + 1 bytes (None if `known`); no content shown."""
+) -> tuple[tuple[int, int, int], bytes | None, Path]:
+    """A regular file's identity, first `limit` + 1 bytes (None if `known`)
+    and where it is (after links, as opened); no content shown."""
     if pseudo_file(path):
         raise SecretUnavailable(f"secret file {name} is not a regular file")
     try:
@@ -171,11 +186,14 @@ def _read_regular(
         raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        # Checked again on what was opened: the name may have become a link
+        # (to /proc/self/environ, a regular file there) since the check above.
+        real = _opened_path(fd, path)
+        if not stat.S_ISREG(st.st_mode) or pseudo_file(real):
             raise SecretUnavailable(f"secret file {name} is not a regular file")
         identity = (st.st_ino, st.st_size, st.st_mtime_ns)
         try:
-            return identity, None if identity == known else f.read(limit + 1)
+            return identity, None if identity == known else f.read(limit + 1), real
         except OSError as e:
             raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
 
@@ -202,7 +220,7 @@ def _key_file(name: str) -> tuple[dict[str, str], bool]:
         return cached[2], cached[3]
     _KEY_FILES.pop(name, None)
     path = Path(name).expanduser()
-    identity, data = _read_regular(name, path, MAX_KEY_FILE_BYTES, cached and cached[1])
+    identity, data, real = _read_regular(name, path, MAX_KEY_FILE_BYTES, cached and cached[1])
     if data is None:
         assert cached is not None  # unchanged since it was read
         _KEY_FILES[name] = (now, identity, cached[2], cached[3])
@@ -234,7 +252,7 @@ def _key_file(name: str) -> tuple[dict[str, str], bool]:
                 "cut off while being written?); end its last line with a newline"
             )
         values[key] = value.strip()
-    is_state_key = state_dir_key(path)
+    is_state_key = state_dir_key(real)  # the file read, not what the name says now
     _KEY_FILES[name] = (now, identity, values, is_state_key)
     return values, is_state_key
 
