@@ -182,3 +182,28 @@ def test_a_user_renamed_moved_and_renumbered_onto_a_host_that_is_down_stays_wher
     assert _where(two, "user9") == {"cs2"} and not _where(two, "user0")
     assert _where(two, "hire") == ({"cs1"} if hire else set())
     assert _status(config)["in_sync"] is True
+
+
+def test_a_move_taken_back_before_the_new_host_had_it_leaves_the_user_where_it_was_only(
+    two: list[Sim], tmp_path: Path
+) -> None:
+    _, cs2 = two
+    config = write_config(tmp_path / "config", two, users=2)
+    assert cli("reconcile", str(config)).code == 0
+    _edit_user(config, "user0", h=("host: cs1", "host: cs2"))
+    cs2.faults(offline=True)
+    _, by = _reconcile(config)
+    assert _where(two, "user0") == {"cs1"}, "user0 left cs1 before cs2 had it"
+    assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+    # Taken back while cs2 is still down; then cs2 returns.
+    _edit_user(config, "user0", h=("host: cs2", "host: cs1"))
+    _, by = _reconcile(config)
+    assert _where(two, "user0") == {"cs1"}
+    assert by["cs1"]["status"] == "Sync Completed", by["cs1"]
+    cs2.faults(offline=False)
+    _, by = _reconcile(config)
+    assert _where(two, "user0") == {"cs1"}, "cs2 got the create the config took back"
+    assert {n: by[n]["status"] for n in ("cs1", "cs2")} == dict.fromkeys(
+        ("cs1", "cs2"), "Sync Completed"
+    ), by
+    assert _status(config)["in_sync"] is True
