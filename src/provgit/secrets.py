@@ -270,11 +270,13 @@ _MAX_STATE_KEY_BYTES = 4096
 
 def _read_key(path: Path) -> bytes | None:
     """The state directory's key; None when the file is missing or damaged.
-    A regular file only, read up to a bound: a named pipe there (read would
-    wait for a writer for ever) or a link to /dev/zero (read would fill memory)
-    is a damaged key, as a torn one is."""
+    A regular file only, not a link, read up to a bound: a named pipe there
+    (read would wait for a writer for ever), a link (to /dev/zero, read until
+    memory ran out; to a file of the user's, taken as the key and chmod'ed)
+    is a damaged key, as a torn one is: `local_key` puts a new one in its
+    place, the link's target untouched."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
     try:

@@ -72,3 +72,24 @@ def test_a_key_file_a_read_never_ends_on_is_a_damaged_key_not_a_hang(
         assert old.hex() not in out
     after = _provgit("status", str(sample), "--state-dir", str(state), "--format", "json")
     assert after.returncode == 0, after.stdout[-2000:] + after.stderr[-2000:]
+
+
+def test_a_key_file_planted_as_a_link_is_not_followed_and_its_target_untouched(
+    sample: Path, tmp_path: Path
+) -> None:
+    state = sample.parent / "state"
+    assert asyncio.run(Config.open(sample, state).reconcile()).exit_code == 0
+    # Another file of the user's (a key of theirs, world-readable): a link to
+    # it planted as secret.key must neither become provgit's key nor be chmod'ed.
+    theirs = tmp_path / "theirs.key"
+    theirs.write_text("ab" * 32 + "\n")
+    theirs.chmod(0o644)
+    key = state / "secret.key"
+    key.unlink()
+    key.symlink_to(theirs)
+    assert local_key(state) != bytes.fromhex("ab" * 32)
+    ran = _provgit("reconcile", str(sample), "--state-dir", str(state))
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert theirs.read_text() == "ab" * 32 + "\n"
+    assert theirs.stat().st_mode & 0o777 == 0o644
+    assert key.is_file() and not key.is_symlink()
