@@ -8,7 +8,6 @@ the reference right before the element write.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -24,6 +23,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from provgit.environ import environ_view, usable_values
+from provgit.fsutil import opened_path as _opened_path
+from provgit.fsutil import read_state_key as _read_key
 from provgit.model.secret_patterns import SECRET_KEY_PATTERN
 
 if TYPE_CHECKING:  # pydantic (~0.15 s to import): only `parse_ref` builds one
@@ -164,14 +165,6 @@ def pseudo_file(path: Path) -> bool:
     )
 
 
-def _opened_path(fd: int, path: Path) -> Path:
-    """Where the open file `fd` is: what was opened, not what `path` names now."""
-    try:
-        return Path(os.readlink(f"/proc/self/fd/{fd}"))
-    except OSError:  # no /proc: the name as it resolves now
-        return path.resolve()
-
-
 def _read_regular(
     name: str, path: Path, limit: int, known: tuple[int, int, int] | None = None
 ) -> tuple[tuple[int, int, int], bytes | None, Path]:
@@ -262,41 +255,6 @@ KEY_FILE = "secret.key"
 FROM_SECRET_KEY = "secret_key"
 FROM_STATE_DIR = "state-dir key"
 MIN_SECRET_KEY = 16  # characters
-
-
-# A state directory's key is 64 hex digits; a file far longer is no key of ours.
-_MAX_STATE_KEY_BYTES = 4096
-
-
-def _read_key(path: Path) -> bytes | None:
-    """The state directory's key; None when the file is missing or damaged.
-    A regular file only, not a link, read up to a bound: a named pipe there
-    (read would wait for a writer for ever), a link (to /dev/zero, read until
-    memory ran out; to a file of the user's, taken as the key and chmod'ed)
-    is a damaged key, as a torn one is: `local_key` puts a new one in its
-    place, the link's target untouched."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            data = f.read(_MAX_STATE_KEY_BYTES + 1)
-            if len(data) > _MAX_STATE_KEY_BYTES:
-                return None
-            key = bytes.fromhex(data.decode("ascii").strip())
-            if len(key) < 16:
-                return None
-            # A key file made by an older provgit, or copied in, may be readable by others.
-            if stat.S_IMODE(st.st_mode) & 0o077:
-                with contextlib.suppress(OSError):
-                    os.fchmod(fd, 0o600)
-    except (OSError, ValueError):
-        return None
-    return key
 
 
 def local_key(state_dir: str | os.PathLike[str]) -> bytes:
