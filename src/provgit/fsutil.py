@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -98,3 +99,46 @@ def private_sqlite(path: str | os.PathLike[str]) -> None:
         side = Path(f"{os.fspath(path)}{suffix}")
         with contextlib.suppress(FileNotFoundError, PermissionError):
             os.chmod(side, 0o600)
+
+
+# A state directory's key is 64 hex digits; a file far longer is no key of ours.
+_MAX_STATE_KEY_BYTES = 4096
+
+
+def read_state_key(path: Path) -> bytes | None:
+    """The state directory's key; None when the file is missing or damaged.
+    A regular file only, not a link, read up to a bound: a named pipe there
+    (read would wait for a writer for ever), a link (to /dev/zero, read until
+    memory ran out; to a file of the user's, taken as the key and chmod'ed)
+    is a damaged key, as a torn one is: `secrets.local_key` puts a new one in its
+    place, the link's target untouched."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            data = f.read(_MAX_STATE_KEY_BYTES + 1)
+            if len(data) > _MAX_STATE_KEY_BYTES:
+                return None
+            key = bytes.fromhex(data.decode("ascii").strip())
+            if len(key) < 16:
+                return None
+            # A key file made by an older provgit, or copied in, may be readable by others.
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, 0o600)
+    except (OSError, ValueError):
+        return None
+    return key
+
+
+def opened_path(fd: int, path: Path) -> Path:
+    """Where the open file `fd` is: what was opened, not what `path` names now."""
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:  # no /proc: the name as it resolves now
+        return path.resolve()

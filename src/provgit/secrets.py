@@ -23,6 +23,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from provgit.environ import environ_view, usable_values
+from provgit.fsutil import opened_path as _opened_path
+from provgit.fsutil import read_state_key as _read_key
 from provgit.model.secret_patterns import SECRET_KEY_PATTERN
 
 if TYPE_CHECKING:  # pydantic (~0.15 s to import): only `parse_ref` builds one
@@ -110,7 +112,13 @@ def _resolve(ref: SecretRef, for_element: bool) -> str:
             f"secret file {ref.file} is a provgit state directory's signing key; "
             "it is never sent to an element"
         )
-    head = _read_regular(ref.file, path, MAX_SECRET_BYTES)[1] or b""  # the value: line 1
+    _, data, real = _read_regular(ref.file, path, MAX_SECRET_BYTES)
+    if for_element and state_dir_key(real):  # linked there since the check above
+        raise SecretUnavailable(
+            f"secret file {ref.file} is a provgit state directory's signing key; "
+            "it is never sent to an element"
+        )
+    head = data or b""  # the value: line 1
     line, newline, _ = head.partition(b"\n")
     if not newline and len(head) > MAX_SECRET_BYTES:
         raise SecretUnavailable(
@@ -159,8 +167,9 @@ def pseudo_file(path: Path) -> bool:
 
 def _read_regular(
     name: str, path: Path, limit: int, known: tuple[int, int, int] | None = None
-) -> tuple[tuple[int, int, int], bytes | None]:
-    """A regular file's identity and first `limit` + 1 bytes (None if `known`); no content shown."""
+) -> tuple[tuple[int, int, int], bytes | None, Path]:
+    """A regular file's identity, first `limit` + 1 bytes (None if `known`)
+    and where it is (after links, as opened); no content shown."""
     if pseudo_file(path):
         raise SecretUnavailable(f"secret file {name} is not a regular file")
     try:
@@ -170,11 +179,14 @@ def _read_regular(
         raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        # Checked again on what was opened: the name may have become a link
+        # (to /proc/self/environ, a regular file there) since the check above.
+        real = _opened_path(fd, path)
+        if not stat.S_ISREG(st.st_mode) or pseudo_file(real):
             raise SecretUnavailable(f"secret file {name} is not a regular file")
         identity = (st.st_ino, st.st_size, st.st_mtime_ns)
         try:
-            return identity, None if identity == known else f.read(limit + 1)
+            return identity, None if identity == known else f.read(limit + 1), real
         except OSError as e:
             raise SecretUnavailable(f"cannot read secret file {name}: {type(e).__name__}") from None
 
@@ -201,7 +213,7 @@ def _key_file(name: str) -> tuple[dict[str, str], bool]:
         return cached[2], cached[3]
     _KEY_FILES.pop(name, None)
     path = Path(name).expanduser()
-    identity, data = _read_regular(name, path, MAX_KEY_FILE_BYTES, cached and cached[1])
+    identity, data, real = _read_regular(name, path, MAX_KEY_FILE_BYTES, cached and cached[1])
     if data is None:
         assert cached is not None  # unchanged since it was read
         _KEY_FILES[name] = (now, identity, cached[2], cached[3])
@@ -233,7 +245,7 @@ def _key_file(name: str) -> tuple[dict[str, str], bool]:
                 "cut off while being written?); end its last line with a newline"
             )
         values[key] = value.strip()
-    is_state_key = state_dir_key(path)
+    is_state_key = state_dir_key(real)  # the file read, not what the name says now
     _KEY_FILES[name] = (now, identity, values, is_state_key)
     return values, is_state_key
 
@@ -243,22 +255,6 @@ KEY_FILE = "secret.key"
 FROM_SECRET_KEY = "secret_key"
 FROM_STATE_DIR = "state-dir key"
 MIN_SECRET_KEY = 16  # characters
-
-
-def _read_key(path: Path) -> bytes | None:
-    try:
-        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except (OSError, ValueError):
-        return None
-    if len(key) < 16:
-        return None
-    try:
-        # A key file made by an older provgit, or copied in, may be readable by others.
-        if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            os.chmod(path, 0o600)
-    except OSError:
-        pass
-    return key
 
 
 def local_key(state_dir: str | os.PathLike[str]) -> bytes:

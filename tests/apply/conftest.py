@@ -27,6 +27,18 @@ def sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]
 
 
 @pytest.fixture
+def short_feed_sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
+    """cs1 and cs2 keeping 3 changes in their feeds: 8 writes outrun them."""
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")], "--retention", "3")
+    try:
+        yield sims
+    finally:
+        for s in sims:
+            s.stop()
+
+
+@pytest.fixture
 def blind() -> Iterator[Blind]:
     """`blind(sim, MODE)`: `sim` as seen through an element that goes blind (MODE)."""
     with contextlib.ExitStack() as stack:

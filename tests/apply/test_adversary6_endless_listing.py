@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,24 +21,11 @@ from .helpers import (
     cli,
     cli_process,
     reported,
-    start_sims,
     status_by_element,
     write_config,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def short_feed_sims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    """cs1 and cs2 keeping 3 changes in their feeds: 8 writes outrun them."""
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    sims = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")], "--retention", "3")
-    try:
-        yield sims
-    finally:
-        for s in sims:
-            s.stop()
 
 
 def test_an_observation_whose_listing_never_ends_does_not_hold_the_run(

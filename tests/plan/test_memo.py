@@ -23,8 +23,9 @@ from ruamel.yaml import YAML
 from provgit.api.network import connect
 from provgit.api.planning import PlanRun, plan_from_memo, plan_network
 from provgit.drivers.base import ElementError, WriteOp
+from provgit.incremental.memo_summary import MAC_BYTES, memo_key, seal
 from provgit.plan import Plan, PlanOptions
-from provgit.secrets import with_values
+from provgit.secrets import local_key, with_values
 from provgit.simulator.store import ElementStore
 from provgit.source import read_directory
 from provgit.validate import validate_source
@@ -181,7 +182,12 @@ def test_memo_plan_equals_full_plan_through_random_changes(
 
 def _memo_doc(state: Path, element: str) -> tuple[Path, dict[str, Any]]:
     path = state / "memo" / "elements" / f"{element}.marshal"
-    return path, marshal.loads(path.read_bytes())
+    return path, marshal.loads(path.read_bytes()[MAC_BYTES:])  # past its seal
+
+
+def _write_memo_doc(state: Path, path: Path, doc: dict[str, Any]) -> None:
+    """`doc` as the element memo at `path`, sealed with the state's key (as provgit seals it)."""
+    path.write_bytes(seal(memo_key(local_key(state)), marshal.dumps(doc)))
 
 
 def test_a_memo_keeps_an_adds_fields_once_in_the_target_store_and_plans_the_same(
@@ -213,7 +219,7 @@ def test_an_older_memo_format_is_not_used(tmp_path: Path, monkeypatch: pytest.Mo
     _config(root, [_user(i) for i in range(6)])
     _plan(root, state)
     path, doc = _memo_doc(state, "mivb1")
-    path.write_bytes(marshal.dumps({**doc, "format": "plan-memo-3"}))
+    _write_memo_doc(state, path, {**doc, "format": "plan-memo-3"})
 
     assert _memo(root, state) is None
     rerun = _plan(root, state)  # the full path plans and writes the memo anew

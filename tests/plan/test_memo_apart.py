@@ -19,6 +19,7 @@ import pytest
 from plan.test_memo import _config, _full, _memo, _plan, _user
 from provgit.api import Config, PlanOptions, memo_written_behind
 from provgit.incremental import apart
+from provgit.incremental.memo_summary import MAC_BYTES
 from provgit.incremental.shared import records_of
 from provgit.incremental.store import TargetStore
 
@@ -34,9 +35,13 @@ def _rows(path: Path) -> dict[str, list[Any]]:
 
 
 def _memo_files(state: Path) -> dict[str, Any]:
-    files = sorted((state / "memo" / "elements").glob("*.marshal"))
-    files.append(state / "memo" / "owners.marshal")
-    return {f.name: marshal.loads(f.read_bytes()) for f in files}
+    # Element memos past their seal (each state directory has its own key).
+    found = {
+        f.name: marshal.loads(f.read_bytes()[MAC_BYTES:])
+        for f in sorted((state / "memo" / "elements").glob("*.marshal"))
+    }
+    found["owners.marshal"] = marshal.loads((state / "memo" / "owners.marshal").read_bytes())
+    return found
 
 
 def test_a_plan_whose_target_store_is_written_apart_leaves_the_memo_one_process_leaves(

@@ -11,6 +11,10 @@ element will not let provgit check what it kept:
   fresh-always  as fresh, from the start (the first observation too)
   endless  (from the first write asked, answered or not) the change feed
            answers one more change, and more to come, every time it is asked
+  invent   a record listing (from the start) answers every page full: the
+           simulator's records and records it makes up, under keys never
+           listed before, with a next_cursor never given before (a listing
+           that never ends, never repeats, and grows without bound)
   huge     as endless, and every write it passes on is answered as done at a
            revision 10**12 past the simulator's: a feed read up to the writes
            never gets there
@@ -62,7 +66,7 @@ async def main(upstream: str, mode: str) -> None:
             return web.json_response({"changes": [change], "revision": since + 1, "more": True})
         query = request.rel_url.query.copy()
         fresh = (written and mode == "fresh") or mode == "fresh-always"
-        again = (written and mode == "cursor") or fresh
+        again = (written and mode == "cursor") or fresh or mode == "invent"
         if again and listing:
             query.pop("cursor", None)
         status, body, headers = await forward(session, upstream, request, params=query)
@@ -70,6 +74,19 @@ async def main(upstream: str, mode: str) -> None:
             written = True
             if mode == "huge":
                 body = _huge(body)
+        elif mode == "invent" and listing and status == 200:
+            page = json.loads(body)
+            handed += 1
+            limit = int(request.rel_url.query.get("limit", "1000"))
+            made = page["records"][0] if page["records"] else None
+            if made is not None:
+                # The simulator's own on the first page only: no page repeats another.
+                real = page["records"] if handed == 1 else []
+                page["records"] = real + [
+                    {**made, "key": f"made{handed}-{i}"} for i in range(limit - len(real))
+                ]
+            page["next_cursor"] = f"invent{handed}"
+            body = json.dumps(page).encode()
         elif again and listing and status == 200:
             page = json.loads(body)
             handed += 1

@@ -214,16 +214,35 @@ class PlanMemo:
         stored = self.load_stored(element)
         return None if stored is None else stored.known()
 
+    def element_doc(self, element: str, key: bytes | None = None) -> dict[str, Any] | None:
+        """The element memo's document when its seal holds (`key`: the memo
+        key, read here when not given), else None. Sealed like the meta: its
+        operations say what `status` reports pending, so an empty list written
+        by one without the key would make it say Sync Completed (and the next
+        plan re-plan nothing)."""
+        try:
+            if key is None and (key := self._key()) is None:
+                return None
+            data = unseal(key, self.element_path(element).read_bytes())
+            if data is None:
+                return None
+            doc = marshal.loads(data)
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+        ok = isinstance(doc, dict) and doc.get("format") == FORMAT
+        return doc if ok and doc.get("element") == element else None
+
+    def element_path(self, element: str) -> Path:
+        return self.dir / "elements" / f"{_safe(element)}.marshal"
+
     def load_stored(self, element: str) -> StoredKnown | None:
         """The element's memo with its operations' changes and fields still
         one marshal blob: a re-plan that replaces all of an element's
         operations (a template edit: MiCollab's 28,403 pending updates) does
         not decode them."""
         try:
-            doc: dict[str, Any] = marshal.loads(
-                (self.dir / "elements" / f"{_safe(element)}.marshal").read_bytes()
-            )
-            if doc["format"] != FORMAT or doc["element"] != element:
+            doc = self.element_doc(element)
+            if doc is None:
                 return None
             ops, payload = doc["operations"], doc["payload"]
             filled = self._fields_in_target(element, doc["digest"], ops, doc["stored_without"])
@@ -311,10 +330,12 @@ class PlanMemo:
             "warnings": memo.warnings,
             "keys": memo.keys,
         }
-        atomic_write(self.dir / "elements" / f"{_safe(element)}.marshal", marshal.dumps(doc))
+        key = self._key(create=True)
+        assert key is not None, "a key is made when there is none"
+        atomic_write(self.element_path(element), seal(key, marshal.dumps(doc)))
 
     def forget_element(self, element: str) -> None:
-        (self.dir / "elements" / f"{_safe(element)}.marshal").unlink(missing_ok=True)
+        self.element_path(element).unlink(missing_ok=True)
 
 
 @dataclass

@@ -48,9 +48,11 @@ PAGE = 5000
 FEED_PAGE = 10000
 # Bounds the feed loop: past this many pages a full read is cheaper anyway.
 MAX_FEED_PAGES = 100
-# Bounds one listing of a collection (records): far past any real element
-# (W100k: 100,000 users), short of provgit's memory.
-MAX_LISTED = 10_000_000
+# Bounds one listing of a collection (records): past any element provgit is
+# sized for (the 300,000-user target puts 300,000 users on one MiCollab), and
+# short of its memory: a listing is held whole, and ten million records (the
+# bound before) took all of it (~1.5 KB a user record held).
+MAX_LISTED = 1_000_000
 # `Observation.digest` of an element whose own digest disagreed with a full read.
 UNTRUSTED = -1
 

@@ -153,17 +153,16 @@ def _load_cached(
 def _load_memo(
     state_dir: Path, element: str, digest: str
 ) -> tuple[int, dict[Ref, tuple[str, int | None]], float] | None:
-    """The last plan of an element (incremental.disk), read raw: its revision and operations."""
-    import marshal
-
+    """The last plan of an element (incremental.disk), read raw: its revision
+    and operations; None unless sealed with the state directory's key."""
     from provgit.incremental import disk as memo
 
-    path = memo.PlanMemo(state_dir).dir / "elements" / f"{memo._safe(element)}.marshal"
+    store = memo.PlanMemo(state_dir)
     try:
-        mtime = os.stat(path).st_mtime
-        doc = marshal.loads(path.read_bytes())
-        if doc["format"] != memo.FORMAT or doc["element"] != element or doc["digest"] != digest:
+        mtime = os.stat(store.element_path(element)).st_mtime
+        doc = store.element_doc(element)
+        if doc is None or doc["digest"] != digest:
             return None
         return int(doc["revision"]), memo.operation_summary(doc["operations"]), mtime
-    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
+    except (OSError, ValueError, TypeError, KeyError, IndexError):
         return None

@@ -1,0 +1,209 @@
+"""Adversary 7: moves paired by person, attacked. Two users swapping hosts and
+directory numbers in one commit; a user removed while a new hire takes its
+number elsewhere. Whatever the elements do, a user the config keeps is on some
+call server after every run, and no element says Sync Completed while it does
+not hold what the config wants. Real simulator processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import Sim, cli, start_sims, users_on, write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
+    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
+    try:
+        yield started
+    finally:
+        for s in started:
+            s.stop()
+
+
+def _reconcile(config: Path) -> tuple[int, dict[str, dict[str, Any]]]:
+    r = cli("reconcile", str(config), "--format", "json")
+    return r.code, {e["element"]: e for e in json.loads(r.out)["elements"]}
+
+
+def _status(config: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(cli("status", str(config), "--format", "json").out)
+    return doc
+
+
+def _user_block(net: str, login: str) -> tuple[int, int]:
+    start = net.index(f"  - login_id: {login}\n")
+    end = net.find("  - login_id: ", start + 1)
+    return start, len(net) if end < 0 else end
+
+
+def _edit_user(config: Path, login: str, **changes: str) -> None:
+    """`login`'s block with each `old=new` text replaced once."""
+    net = (config / "net.yaml").read_text()
+    start, end = _user_block(net, login)
+    block = net[start:end]
+    for old, new in changes.values():
+        assert old in block, (old, block)
+        block = block.replace(old, new, 1)
+    (config / "net.yaml").write_text(net[:start] + block + net[end:])
+
+
+def _where(sims: list[Sim], login: str) -> set[str]:
+    return {s.name for s in sims if login in users_on(s)}
+
+
+def _swap(config: Path, hosts: bool) -> None:
+    """user0 (cs1, DN 3000) and user1 (cs2, DN 3001) trade numbers, and hosts too."""
+    h0 = {"h": ("host: cs1", "host: cs2")} if hosts else {}
+    h1 = {"h": ("host: cs2", "host: cs1")} if hosts else {}
+    _edit_user(config, "user0", d=('"3000"', '"3001"'), **h0)
+    _edit_user(config, "user1", d=('"3001"', '"3000"'), **h1)
+
+
+def _runs_stay_safe(config: Path, sims: list[Sim], runs: int) -> dict[str, Any]:
+    """Reconcile `runs` times; after each, both users are on some call server
+    and an element that says Sync Completed holds what the config wants there."""
+    wanted = {s.name: set() for s in sims}
+    net = (config / "net.yaml").read_text()
+    for login in ("user0", "user1"):
+        start, end = _user_block(net, login)
+        host = net[start:end].split("host: ", 1)[1].split("\n", 1)[0]
+        wanted[host].add(login)
+    status: dict[str, Any] = {}
+    for run in range(runs):
+        _, by = _reconcile(config)
+        status = _status(config)
+        for login in ("user0", "user1"):
+            assert _where(sims, login), f"{login} is on no call server after run {run}"
+        for sim in sims:
+            if by[sim.name]["status"] == "Sync Completed":
+                assert wanted[sim.name] <= users_on(sim), (sim.name, by[sim.name])
+        if status["in_sync"]:
+            break
+    return status
+
+
+@pytest.mark.parametrize("hosts", [False, True], ids=["numbers", "numbers-and-hosts"])
+def test_users_swapping_numbers_never_leave_a_user_nowhere_nor_say_sync_completed_untrue(
+    two: list[Sim], tmp_path: Path, hosts: bool
+) -> None:
+    config = write_config(tmp_path / "config", two, users=2)
+    assert cli("reconcile", str(config)).code == 0
+    _swap(config, hosts)
+    status = _runs_stay_safe(config, two, 3)
+    if not status["in_sync"]:
+        # Stuck (see the xfail below): said as it is, every DN still with one user.
+        assert status["counts"]["resources_not_completed"] >= 2
+        assert _where(two, "user0") and _where(two, "user1")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A DN swap is never planned apart: each write (a modify on the MiCollab, the "
+    "create on the new host) is refused while the other user still holds the number, and "
+    "a move's delete waits for that create, so every run fails the same way for ever. "
+    "Needs the swap broken by the planner (a free number in between, or a delete first "
+    "where the user is on another host already); left to the lead.",
+)
+@pytest.mark.parametrize("hosts", [False, True], ids=["numbers", "numbers-and-hosts"])
+def test_users_swapping_numbers_in_one_commit_end_with_each_others_numbers(
+    two: list[Sim], tmp_path: Path, hosts: bool
+) -> None:
+    config = write_config(tmp_path / "config", two, users=2)
+    assert cli("reconcile", str(config)).code == 0
+    _swap(config, hosts)
+    status = _runs_stay_safe(config, two, 3)
+    assert status["in_sync"] is True, status["elements"]
+    if hosts:
+        assert _where(two, "user0") == {"cs2"} and _where(two, "user1") == {"cs1"}
+
+
+def _add_email(config: Path, login: str, email: str) -> None:
+    net = (config / "net.yaml").read_text()
+    start, end = _user_block(net, login)
+    block = net[start:end].replace("    role: Agent\n", f"    role: Agent\n    email: {email}\n", 1)
+    (config / "net.yaml").write_text(net[:start] + block + net[end:])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Moves pair by person within one element type, from what its records hold: a "
+    "call server's user record has no email, so a user renamed, moved and renumbered in "
+    "one commit shares nothing with its old record there (the MiCollab's delete/add pair "
+    "does, by email, but is not consulted). Its delete is not a move and runs at once: on "
+    "no call server while the new host is down (status honest: not in sync). A new hire "
+    "given the old number pairs with it instead ('renamed in place'). Needs pairing "
+    "across element types; left to the lead.",
+)
+@pytest.mark.parametrize("hire", [False, True], ids=["renumbered", "number-to-a-new-hire"])
+def test_a_user_renamed_moved_and_renumbered_onto_a_host_that_is_down_stays_where_it_was(
+    two: list[Sim], tmp_path: Path, hire: bool
+) -> None:
+    _, cs2 = two
+    config = write_config(tmp_path / "config", two, users=2)
+    _add_email(config, "user0", "ann.person0@example.com")
+    assert cli("reconcile", str(config)).code == 0
+    assert _where(two, "user0") == {"cs1"}
+    # user0 becomes user9 on cs2 with a number of its own (same person: the
+    # email); with `hire`, a new hire on cs1 gets its old number 3000.
+    _edit_user(
+        config,
+        "user0",
+        k=("login_id: user0", "login_id: user9"),
+        h=("host: cs1", "host: cs2"),
+        d=('"3000"', '"3005"'),
+    )
+    if hire:
+        net = config / "net.yaml"
+        net.write_text(
+            net.read_text()
+            + "  - login_id: hire\n    first_name: New\n    last_name: Hire\n    role: Agent\n"
+            + '    host: cs1\n    services:\n      - {dn: "3000"}\n'
+        )
+    cs2.faults(offline=True)
+    _, by = _reconcile(config)
+    assert _where(two, "user0") | _where(two, "user9"), (
+        "user0 (now user9) is on no call server while cs2 is down: " + json.dumps(by["cs1"])
+    )
+    assert _status(config)["in_sync"] is False
+    cs2.faults(offline=False)
+    for _ in range(3):
+        _reconcile(config)
+        if _status(config)["in_sync"]:
+            break
+    assert _where(two, "user9") == {"cs2"} and not _where(two, "user0")
+    assert _where(two, "hire") == ({"cs1"} if hire else set())
+    assert _status(config)["in_sync"] is True
+
+
+def test_a_move_taken_back_before_the_new_host_had_it_leaves_the_user_where_it_was_only(
+    two: list[Sim], tmp_path: Path
+) -> None:
+    _, cs2 = two
+    config = write_config(tmp_path / "config", two, users=2)
+    assert cli("reconcile", str(config)).code == 0
+    _edit_user(config, "user0", h=("host: cs1", "host: cs2"))
+    cs2.faults(offline=True)
+    _, by = _reconcile(config)
+    assert _where(two, "user0") == {"cs1"}, "user0 left cs1 before cs2 had it"
+    assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
+    # Taken back while cs2 is still down; then cs2 returns.
+    _edit_user(config, "user0", h=("host: cs2", "host: cs1"))
+    _, by = _reconcile(config)
+    assert _where(two, "user0") == {"cs1"}
+    assert by["cs1"]["status"] == "Sync Completed", by["cs1"]
+    cs2.faults(offline=False)
+    _, by = _reconcile(config)
+    assert _where(two, "user0") == {"cs1"}, "cs2 got the create the config took back"
+    assert {n: by[n]["status"] for n in ("cs1", "cs2")} == dict.fromkeys(
+        ("cs1", "cs2"), "Sync Completed"
+    ), by
+    assert _status(config)["in_sync"] is True
