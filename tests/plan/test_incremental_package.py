@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.known import known_of
 from provgit.plan.model import ElementPlan, Operation
@@ -191,3 +193,29 @@ def test_a_memo_saved_from_the_one_it_was_read_from_writes_each_operation_as_it_
     assert loaded.operations == now
     assert loaded.operations[2].fields == {"first_name": "Cy", "services": []}
     assert loaded.version == "digest-2"
+
+
+def test_a_memo_decodes_only_the_operations_it_keeps(tmp_path: Path) -> None:
+    # A template edit plans MiCollab's 28,403 pending updates again and keeps
+    # 2 of its operations: those two alone are decoded. Here the bytes of an
+    # operation planned again are damaged: a read that decodes it fails.
+    import marshal
+
+    from provgit.incremental.known import Known
+
+    keys = {"users": [f"u{i}" for i in range(4)]}
+    memo = PlanMemo(tmp_path)
+    memo.save_element("mivb1", Known("digest-1", 12, _ops(4), {}, keys))
+    path = tmp_path / "memo" / "elements" / "mivb1.marshal"
+    doc = marshal.loads(path.read_bytes())
+    blobs = marshal.loads(doc["payload"])
+    blobs[2] = b"\xff not marshal"
+    doc["payload"] = marshal.dumps(blobs)
+    path.write_bytes(marshal.dumps(doc))
+
+    stored = memo.load_stored("mivb1")
+    assert stored is not None
+    kept = stored.known(skip={("users", "u2")})
+    assert kept.operations == tuple(op for op in _ops(4) if op.key != "u2")
+    with pytest.raises(ValueError):
+        stored.known()

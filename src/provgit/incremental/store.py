@@ -228,8 +228,22 @@ class TargetStore:
                     if row is not None:
                         found[(coll, key)] = row[0]
                 return found
-            # Many (a first rollout's adds): one pass over the element's rows.
-            query = "SELECT collection, key, fields FROM records WHERE element = ?"
+            rows = db.execute(
+                "SELECT count(*) FROM records WHERE element = ?", (element,)
+            ).fetchone()[0]
+            if 2 * len(refs) > rows:
+                # Most of them (a first rollout's adds): one pass over the element's rows.
+                query = "SELECT collection, key, fields FROM records WHERE element = ?"
+                return {(c, k): fields for c, k, fields in db.execute(query, (element,))}
+            # Some: one join with the refs, not a pass over all the element's
+            # rows (MiCollab's 28,403 pending updates of its 100,286 rows: 0.22
+            # -> 0.11 s; a call server's 1,746 of 16,971: 0.037 -> 0.013 s).
+            db.execute("CREATE TEMP TABLE wanted (collection TEXT, key TEXT)")
+            db.executemany("INSERT INTO wanted VALUES (?, ?)", refs)
+            query = (
+                "SELECT w.collection, w.key, r.fields FROM wanted AS w CROSS JOIN records AS r "
+                "ON r.element = ? AND r.collection = w.collection AND r.key = w.key"
+            )
             return {(coll, key): fields for coll, key, fields in db.execute(query, (element,))}
 
     def load(self, only: str | None = None, db: sqlite3.Connection | None = None) -> Target | None:
