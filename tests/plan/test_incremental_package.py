@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.known import known_of
 from provgit.plan.model import ElementPlan, Operation
@@ -191,3 +193,61 @@ def test_a_memo_saved_from_the_one_it_was_read_from_writes_each_operation_as_it_
     assert loaded.operations == now
     assert loaded.operations[2].fields == {"first_name": "Cy", "services": []}
     assert loaded.version == "digest-2"
+
+
+def test_a_memo_decodes_only_the_chunks_of_the_operations_it_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A template edit plans MiCollab's 28,403 pending updates again and keeps
+    # 2 of its operations: only their chunks are decoded. Here the chunk of
+    # the operations planned again is damaged: a read that decodes it fails.
+    import marshal
+
+    from provgit.incremental import disk
+    from provgit.incremental.known import Known
+
+    monkeypatch.setattr(disk, "CHUNK", 2)
+    keys = {"users": [f"u{i}" for i in range(6)]}
+    memo = PlanMemo(tmp_path)
+    memo.save_element("mivb1", Known("digest-1", 12, _ops(6), {}, keys))
+    path = tmp_path / "memo" / "elements" / "mivb1.marshal"
+    doc = marshal.loads(path.read_bytes())
+    chunks = marshal.loads(doc["payload"])
+    assert len(chunks) == 3
+    chunks[1] = b"\xff not marshal"
+    doc["payload"] = marshal.dumps(chunks)
+    path.write_bytes(marshal.dumps(doc))
+
+    stored = memo.load_stored("mivb1")
+    assert stored is not None
+    kept = stored.known(skip={("users", "u2"), ("users", "u3")})
+    assert kept.operations == tuple(op for op in _ops(6) if op.key not in ("u2", "u3"))
+    with pytest.raises(ValueError):
+        stored.known()
+
+
+def test_a_memo_saved_again_with_one_chunk_planned_again_reads_back_as_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import marshal
+
+    from provgit.incremental import disk
+    from provgit.incremental.known import Known
+
+    monkeypatch.setattr(disk, "CHUNK", 2)
+    keys = {"users": [f"u{i}" for i in range(5)]}
+    memo = PlanMemo(tmp_path)
+    memo.save_element("mivb1", Known("digest-1", 12, _ops(5), {}, keys))
+    path = tmp_path / "memo" / "elements" / "mivb1.marshal"
+    before = marshal.loads(marshal.loads(path.read_bytes())["payload"])
+    stored = memo.load_stored("mivb1")
+    assert stored is not None
+    read = stored.known().operations
+    again = _ops(5)[2]  # an equal operation, planned again: a new object
+    now = (*read[:2], again, *read[3:])
+    memo.save_element("mivb1", Known("digest-2", 13, now, {}, keys), kept=stored)
+
+    after = marshal.loads(marshal.loads(path.read_bytes())["payload"])
+    assert len(after) == 3 and after[0] == before[0] and after[2] == before[2]
+    loaded = memo.load_element("mivb1")
+    assert loaded is not None and loaded.operations == now

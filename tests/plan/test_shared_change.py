@@ -230,13 +230,19 @@ def _landing(path: Path) -> tuple[list[Any], list[Any]]:
 
 
 @pytest.mark.parametrize(
-    ("seed", "light"),
-    [(s, True) for s in range(1, 8)] + [(s, False) for s in range(1, 4)],
+    ("seed", "light", "chunk"),
+    [(s, True, None) for s in range(1, 8)]
+    + [(s, False, None) for s in range(1, 4)]
+    # Memo chunks of 2 operations: each read decodes some chunks and leaves
+    # others, each save writes some as read and some again.
+    + [(s, True, 2) for s in range(8, 11)],
 )
 def test_shared_change_plan_equals_full_plan_through_random_edits(
-    seed: int, light: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seed: int, light: bool, chunk: int | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHARED_PIN", "1234")
+    if chunk is not None:
+        monkeypatch.setattr("provgit.incremental.disk.CHUNK", chunk)
     rng = random.Random(seed)
     root, state = tmp_path / "config", tmp_path / "state"
     net = _network()

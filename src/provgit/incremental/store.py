@@ -218,19 +218,19 @@ class TargetStore:
         """The marshalled desired fields of these records of `element` (absent
         ones: not in the result); the caller loads only those it uses."""
         with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
-            if len(refs) < 1000:
-                query = (
-                    "SELECT fields FROM records WHERE element = ? AND collection = ? AND key = ?"
-                )
-                found = {}
-                for coll, key in refs:
-                    row = db.execute(query, (element, coll, key)).fetchone()
-                    if row is not None:
-                        found[(coll, key)] = row[0]
-                return found
-            # Many (a first rollout's adds): one pass over the element's rows.
-            query = "SELECT collection, key, fields FROM records WHERE element = ?"
-            return {(coll, key): fields for coll, key, fields in db.execute(query, (element,))}
+            count = "SELECT count(*) FROM records WHERE element = ?"
+            if len(refs) >= 1000 and 2 * len(refs) > db.execute(count, (element,)).fetchone()[0]:
+                # Most of them (a first rollout's adds): one pass over the element's rows.
+                query = "SELECT collection, key, fields FROM records WHERE element = ?"
+                return {(c, k): fields for c, k, fields in db.execute(query, (element,))}
+            # Else a join with the refs, not a pass over the element (MiCollab: 0.22 -> 0.11 s).
+            db.execute("CREATE TEMP TABLE wanted (collection TEXT, key TEXT)")
+            db.executemany("INSERT INTO wanted VALUES (?, ?)", refs)
+            query = (
+                "SELECT w.collection, w.key, r.fields FROM wanted AS w CROSS JOIN records AS r "
+                "ON r.element = ? AND r.collection = w.collection AND r.key = w.key"
+            )
+            return {(c, k): fields for c, k, fields in db.execute(query, (element,))}
 
     def load(self, only: str | None = None, db: sqlite3.Connection | None = None) -> Target | None:
         """The whole target (records, where each came from, exclusions), without

@@ -24,6 +24,7 @@ from provgit.plan.canonical import PlanFormatError as PlanFormatError
 from provgit.plan.canonical import canonical as canonical
 from provgit.plan.canonical import join_sorted as join_sorted
 from provgit.plan.canonical import legacy_canonical as legacy_canonical
+from provgit.plan.change_bytes import ChangeWriter
 from provgit.plan.feed_check import FeedCheck
 from provgit.plan.moves import Move
 from provgit.secrets import PLAIN as _PLAIN
@@ -44,11 +45,15 @@ BATCH = 2000
 
 def operation_pieces(ops: Sequence[Operation]) -> Iterator[bytes]:
     """`canonical` of a list of operations, a batch at a time; plain adds
-    straight from their fields (`add_bytes`), the rest through `to_json`."""
-    adds = AddWriter()
+    straight from their fields (`add_bytes`), modifies and deletes from their
+    changes (`change_bytes`), the rest through `to_json`."""
+    adds, changes = AddWriter(), ChangeWriter()
     yield b"["
     for i in range(0, len(ops), BATCH):
-        done = [adds.add(op) or canonical(op.to_json()) for op in ops[i : i + BATCH]]
+        done = [
+            adds.add(op) or changes.change(op) or canonical(op.to_json())
+            for op in ops[i : i + BATCH]
+        ]
         yield (b"," if i else b"") + b",".join(done)
     yield b"]"
 
