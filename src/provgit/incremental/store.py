@@ -43,38 +43,40 @@ CREATE TABLE landing (
 """
 
 
+def _by_collection(refs: Mapping[RecordRef, Any]) -> dict[str, dict[str, bytes]]:
+    """Each record's value marshalled, by collection then key: the rows then
+    look it up by key alone (no (collection, key) tuple built and hashed per
+    row). Most records share their dependencies (a user's template, a role's
+    COS): each distinct value is marshalled once (the same bytes)."""
+    dumped: dict[Any, bytes] = {}
+    out: dict[str, dict[str, bytes]] = {}
+    for (coll, key), value in refs.items():
+        got = dumped.get(value)
+        if got is None:
+            got = dumped[value] = marshal.dumps(value)
+        of_coll = out.get(coll)
+        if of_coll is None:
+            of_coll = out[coll] = {}
+        of_coll[key] = got
+    return out
+
+
 def _insert_records(db: sqlite3.Connection, target: Target) -> None:
     """Every record, in primary key order: each row appends to the table's
     B-tree (in the projection's order they land all over it, twice the time)."""
     dumps = marshal.dumps
-    # Most records share their dependencies (a user's template, a role's
-    # COS): each distinct tuple is marshalled once (the same bytes).
-    dumped: dict[Any, bytes] = {}
-
-    def dumps_once(value: Any) -> bytes:
-        out = dumped.get(value)
-        if out is None:
-            out = dumped[value] = dumps(value)
-        return out
-
     for element in sorted(target.records):
         collections = target.records[element]
-        depends = target.depends.get(element, {})
-        origin = target.origin.get(element, {})
+        depends = _by_collection(target.depends.get(element, {}))
+        origin = _by_collection(target.origin.get(element, {}))
         for coll in sorted(collections):
             recs = collections[coll]
+            deps = depends.get(coll, {}).get
+            orgs = origin.get(coll, {}).get
             # One list per collection, built by a comprehension: a generator
             # fed to executemany costs a Python frame resume per row.
             rows = [
-                (
-                    element,
-                    coll,
-                    key,
-                    dumps(recs[key]),
-                    None if (dep := depends.get((coll, key))) is None else dumps_once(dep),
-                    None if (org := origin.get((coll, key))) is None else dumps(org),
-                )
-                for key in sorted(recs)
+                (element, coll, key, dumps(recs[key]), deps(key), orgs(key)) for key in sorted(recs)
             ]
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
 
