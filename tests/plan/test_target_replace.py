@@ -8,6 +8,7 @@ import marshal
 import sqlite3
 from pathlib import Path
 
+from provgit.incremental.shared import records_of
 from provgit.incremental.store import TargetStore
 from provgit.projection.project import Target
 
@@ -83,3 +84,56 @@ def test_a_target_read_one_element_at_a_time_is_the_one_open_when_reading_began(
         assert two is not None and two.records["mivb2"] == {"users": {"b": {"n": 2}}}
     whole = store.load()
     assert whole is not None and whole.records["mivb2"] == {"users": {"b": {"n": 20}}}
+
+
+def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(path) as db:
+        return {
+            t: db.execute(f"SELECT * FROM {t}").fetchall()
+            for t in ("records", "landing", "resources", "meta")
+        }
+
+
+def test_the_landing_rows_from_a_full_plans_records_are_those_found_from_the_target(
+    tmp_path: Path,
+) -> None:
+    """The full plan hands `save` each resource's records (in key order, made
+    so, not sorted); the rows and totals equal those the target alone gives,
+    for resources on several elements, several records of one resource on an
+    element (its first wins), kinds and names out of order, non-ASCII names."""
+    target = Target(
+        {
+            "mivb2": {
+                "users": {"zed": {"n": 1}, "ann": {"n": 2}, "émile": {"n": 3}},
+                "cos": {"9": {"c": 1}, "10": {"c": 2}},
+            },
+            "mivb1": {
+                "users": {"ann": {"n": 2}, "bob": {"n": 4}},
+                "remote_directory": {"ann-rd": {"r": 1}, "ann-rd2": {"r": 2}},
+            },
+            "micollab": {"users": {"bob": {"m": 1}}},
+            "empty": {},
+        },
+        {"mivb2": {("users", "zed"): (("cos", "9"),), ("users", "ann"): (("cos", "9"),)}},
+        {
+            "mivb1": {
+                ("remote_directory", "ann-rd"): ("users", "ann"),
+                ("remote_directory", "ann-rd2"): ("users", "ann"),
+            },
+            "micollab": {("users", "bob"): ("users", "zed")},
+        },
+    )
+    given = TargetStore(tmp_path / "given.sqlite")
+    given.save(target, "d", records_of(target))
+    found = TargetStore(tmp_path / "found.sqlite")
+    found.save(target, "d")
+    tables = _tables(given.path)
+    assert tables == _tables(found.path)
+    assert ("users", "ann", "mivb1", "users", "ann") in tables["landing"]
+    assert ("users", "ann", 2) in tables["resources"]
+    assert ("users", "zed", 2) in tables["resources"]
+    assert given.landing_on("mivb1") == found.landing_on("mivb1")
+    # Dependencies shared by records are stored as each record's own would be.
+    deps = {r[2]: r[4] for r in tables["records"] if r[0] == "mivb2" and r[1] == "users"}
+    assert marshal.loads(deps["zed"]) == marshal.loads(deps["ann"]) == (("cos", "9"),)
+    assert deps["émile"] is None

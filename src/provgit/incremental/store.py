@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from provgit.fsutil import private_sqlite
+from provgit.incremental.landing import insert_landing
 from provgit.projection.project import COLLECTION_KIND, RecordRef, Target
 
 _SCHEMA = """
@@ -40,8 +41,24 @@ CREATE TABLE landing (
   PRIMARY KEY (kind, resource, element)
 ) WITHOUT ROWID;
 """
-# Made once the rows are in: one sort instead of an index kept up per row.
-_INDEXES = "CREATE INDEX landing_element ON landing (element);"
+
+
+def _by_collection(refs: Mapping[RecordRef, Any]) -> dict[str, dict[str, bytes]]:
+    """Each record's value marshalled, by collection then key: the rows then
+    look it up by key alone (no (collection, key) tuple built and hashed per
+    row). Most records share their dependencies (a user's template, a role's
+    COS): each distinct value is marshalled once (the same bytes)."""
+    dumped: dict[Any, bytes] = {}
+    out: dict[str, dict[str, bytes]] = {}
+    for (coll, key), value in refs.items():
+        got = dumped.get(value)
+        if got is None:
+            got = dumped[value] = marshal.dumps(value)
+        of_coll = out.get(coll)
+        if of_coll is None:
+            of_coll = out[coll] = {}
+        of_coll[key] = got
+    return out
 
 
 def _insert_records(db: sqlite3.Connection, target: Target) -> None:
@@ -50,87 +67,18 @@ def _insert_records(db: sqlite3.Connection, target: Target) -> None:
     dumps = marshal.dumps
     for element in sorted(target.records):
         collections = target.records[element]
-        depends = target.depends.get(element, {})
-        origin = target.origin.get(element, {})
+        depends = _by_collection(target.depends.get(element, {}))
+        origin = _by_collection(target.origin.get(element, {}))
         for coll in sorted(collections):
             recs = collections[coll]
+            deps = depends.get(coll, {}).get
+            orgs = origin.get(coll, {}).get
             # One list per collection, built by a comprehension: a generator
             # fed to executemany costs a Python frame resume per row.
             rows = [
-                (
-                    element,
-                    coll,
-                    key,
-                    dumps(recs[key]),
-                    None if (dep := depends.get((coll, key))) is None else dumps(dep),
-                    None if (org := origin.get((coll, key))) is None else dumps(org),
-                )
-                for key in sorted(recs)
+                (element, coll, key, dumps(recs[key]), deps(key), orgs(key)) for key in sorted(recs)
             ]
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
-
-
-def _first_records(target: Target, element: str) -> dict[tuple[str, str], RecordRef]:
-    """Each resource's first record on `element`, in the projection's order."""
-    first: dict[tuple[str, str], RecordRef] = {}
-    origin = target.origin.get(element, {})
-    for coll, recs in target.records[element].items():
-        kind_of = COLLECTION_KIND.get(coll, coll)
-        for key in recs:
-            ref = (coll, key)
-            res = origin.get(ref) or (kind_of, key)
-            if res not in first:
-                first[res] = ref
-    return first
-
-
-def _landing_of(
-    target: Target,
-) -> tuple[list[tuple[str, str, str, str, str]], dict[tuple[str, str], int]]:
-    rows: list[tuple[str, str, str, str, str]] = []
-    totals: dict[tuple[str, str], int] = {}
-    for element in target.records:
-        for (kind, resource), (coll, key) in _first_records(target, element).items():
-            rows.append((kind, resource, element, coll, key))
-            totals[(kind, resource)] = totals.get((kind, resource), 0) + 1
-    return rows, totals
-
-
-def _landing_from(
-    records: Mapping[tuple[str, str], list[tuple[str, str, str]]],
-) -> tuple[list[tuple[str, str, str, str, str]], dict[tuple[str, str], int]]:
-    """`_landing_of` from each resource's records in the projection's order
-    (`incremental.shared.records_of`: grouped by element, in its order), which
-    the full plan has at hand: the first of each element's run is the row."""
-    rows: list[tuple[str, str, str, str, str]] = []
-    totals: dict[tuple[str, str], int] = {}
-    for (kind, resource), refs in records.items():
-        last = None
-        n = 0
-        for element, coll, key in refs:
-            if element != last:
-                rows.append((kind, resource, element, coll, key))
-                last = element
-                n += 1
-        totals[(kind, resource)] = n
-    return rows, totals
-
-
-def _insert_landing(
-    db: sqlite3.Connection,
-    target: Target,
-    records: Mapping[tuple[str, str], list[tuple[str, str, str]]] | None,
-) -> None:
-    """Where each resource lands: its first record on each element (in the
-    projection's order), written in key order."""
-    rows, totals = _landing_of(target) if records is None else _landing_from(records)
-    db.executemany(
-        "INSERT INTO resources VALUES (?, ?, ?)",
-        [(k, r, n) for (k, r), n in sorted(totals.items())],
-    )
-    rows.sort()
-    db.executemany("INSERT INTO landing VALUES (?, ?, ?, ?, ?)", rows)
-    db.execute(_INDEXES)
 
 
 class TargetStore:
@@ -164,7 +112,7 @@ class TargetStore:
             db.execute("PRAGMA synchronous=OFF")  # the rename below is the commit point
             db.executescript(_SCHEMA)
             _insert_records(db, target)
-            _insert_landing(db, target, records)
+            insert_landing(db, target, records)
             db.execute(
                 "INSERT INTO meta VALUES ('excluded', ?)",
                 (marshal.dumps(sorted(target.excluded)),),

@@ -9,6 +9,7 @@ references), deletes of what others reference run last, in reverse order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from provgit.plan.model import Operation
 
@@ -18,6 +19,7 @@ from provgit.registry import COLLECTION_ORDER as COLLECTION_ORDER
 from provgit.registry import DELETE_FIRST as DELETE_FIRST
 
 _ACTION_RANK = {"modify": 0, "add": 1}
+_key = attrgetter("key")
 
 
 def order(ops: Sequence[Operation]) -> list[Operation]:
@@ -29,29 +31,57 @@ def order(ops: Sequence[Operation]) -> list[Operation]:
 
     early = [o for o in ops if o.action == "delete" and o.collection in DELETE_FIRST]
     late = [o for o in ops if o.action == "delete" and o.collection not in DELETE_FIRST]
-    writes = [o for o in ops if o.action != "delete"]
     early.sort(key=lambda o: (-rank(o.collection, last), o.key))
     late.sort(key=lambda o: (-rank(o.collection, last), o.key))
     # Modifies before adds inside a collection: a modify may release a DN an add takes.
-    writes.sort(key=lambda o: (rank(o.collection, last), _ACTION_RANK[o.action], o.key))
+    # The writes are put in runs of one rank and action, each sorted by key
+    # alone: the order of one sort by (rank, action, key), without a tuple
+    # built and compared per operation (a first rollout's 100,000 adds an element).
+    runs: dict[tuple[int, int], list[Operation]] = {}
+    for o in ops:
+        action = o.action
+        if action == "delete":
+            continue
+        place = (rank(o.collection, last), _ACTION_RANK[action])
+        run = runs.get(place)
+        if run is None:
+            run = runs[place] = []
+        run.append(o)
+    writes: list[Operation] = []
+    for place in sorted(runs):
+        run = runs[place]
+        run.sort(key=_key)
+        writes += run
     return early + _callees_first(writes) + late
 
 
-def _depend_within(ops: list[Operation], index: dict[tuple[str, str], int]) -> bool:
-    """Whether any operation depends on another of its own collection (plain
-    loops: it looks at every dependency of a first rollout)."""
+def _depend_within(ops: list[Operation]) -> dict[tuple[str, str], int] | None:
+    """The operations' index by record when one depends on another of its own
+    collection, else None. Plain loops, and the index built only for an
+    operation naming its own collection: a first rollout's 300,000 adds
+    depend on other collections only."""
+    for o in ops:
+        collection = o.collection
+        for d in o.depends_on:
+            if d[0] == collection:
+                return _index_if_within(ops)
+    return None
+
+
+def _index_if_within(ops: list[Operation]) -> dict[tuple[str, str], int] | None:
+    index = {(o.collection, o.key): i for i, o in enumerate(ops)}
     for o in ops:
         collection = o.collection
         for d in o.depends_on:
             if d[0] == collection and d in index:
-                return True
-    return False
+                return index
+    return None
 
 
 def _callees_first(ops: list[Operation]) -> list[Operation]:
     """Within a collection, records that others of it depend on go first (subroutines)."""
-    index = {(o.collection, o.key): i for i, o in enumerate(ops)}
-    if not _depend_within(ops, index):
+    index = _depend_within(ops)
+    if index is None:
         return ops
     out: list[Operation] = []
     placed: set[int] = set()
