@@ -42,8 +42,10 @@ class MemoryView:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        # (kind, resource) -> element -> its records there
-        self._landing: dict[tuple[str, str], dict[str, set[Ref]]] = {}
+        # (kind, resource) -> element -> its record there, or its records
+        # when more than one: a set per (resource, element) took ~65 MB at
+        # 100,000 users where nearly every resource has one record per element (#16).
+        self._landing: dict[tuple[str, str], dict[str, Ref | set[Ref]]] = {}
         # element -> record -> (kind, resource)
         self._res_of: dict[str, dict[Ref, tuple[str, str]]] = {}
         # every resource in order, until one comes or goes
@@ -65,8 +67,9 @@ class MemoryView:
             if old is not None:
                 here = landing[old]
                 mine = here[element]
-                mine.discard(ref)
-                if not mine:
+                if isinstance(mine, set):
+                    mine.discard(ref)
+                if not isinstance(mine, set) or not mine:
                     del here[element]
                     if not here:
                         del landing[old]
@@ -77,12 +80,16 @@ class MemoryView:
                 res_of[ref] = res
                 found = landing.get(res)
                 if found is None:
-                    landing[res] = {element: {ref}}
+                    landing[res] = {element: ref}
                     self._sorted = None
-                elif element in found:
-                    found[element].add(ref)
+                elif element not in found:
+                    found[element] = ref
                 else:
-                    found[element] = {ref}
+                    mine = found[element]
+                    if isinstance(mine, set):
+                        mine.add(ref)
+                    else:
+                        found[element] = {mine, ref}
 
     def update(self, delta: Mapping[str, Iterable[Ref]]) -> None:
         """The records `delta` names changed in the target (in place)."""
@@ -121,14 +128,14 @@ class MemoryView:
 
     def landing_on(self, element: str) -> list[tuple[str, str, str, str]]:
         return [
-            (k, r, *min(els[element])) for (k, r), els in self._landing.items() if element in els
+            (k, r, *_first(els[element])) for (k, r), els in self._landing.items() if element in els
         ]
 
     def landing_of(
         self, resources: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], dict[str, Ref]]:
         return {
-            res: {el: min(refs) for el, refs in self._landing[res].items()}
+            res: {el: _first(refs) for el, refs in self._landing[res].items()}
             for res in resources
             if res in self._landing
         }
@@ -146,10 +153,15 @@ class MemoryView:
         return out
 
 
+def _first(refs: Ref | set[Ref]) -> Ref:
+    """The least of a resource's records on an element (its only one, mostly)."""
+    return min(refs) if isinstance(refs, set) else refs
+
+
 class _Totals(Mapping[tuple[str, str], int]):
     """(kind, resource) -> elements it lands on, read through the view (no copy)."""
 
-    def __init__(self, landing: Mapping[tuple[str, str], Mapping[str, set[Ref]]]) -> None:
+    def __init__(self, landing: Mapping[tuple[str, str], Mapping[str, object]]) -> None:
         self._landing = landing
 
     def __getitem__(self, res: tuple[str, str]) -> int:
