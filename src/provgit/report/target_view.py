@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import Fields
@@ -46,8 +46,9 @@ class MemoryView:
         # when more than one: a set per (resource, element) took ~65 MB at
         # 100,000 users where nearly every resource has one record per element (#16).
         self._landing: dict[tuple[str, str], dict[str, Ref | set[Ref]]] = {}
-        # element -> record -> (kind, resource)
-        self._res_of: dict[str, dict[Ref, tuple[str, str]]] = {}
+        # element -> record -> (kind, resource); None for the resource its
+        # collection and key name (most: a tuple each was ~17 MB at 100,000 users)
+        self._res_of: dict[str, dict[Ref, tuple[str, str] | None]] = {}
         # every resource in order, until one comes or goes
         self._sorted: list[tuple[str, str]] | None = None
         for element in target.records:
@@ -63,8 +64,10 @@ class MemoryView:
         res_of = self._res_of.setdefault(element, {})
         landing = self._landing
         for ref in refs:
-            old = res_of.pop(ref, None)
-            if old is not None:
+            coll, key = ref
+            was = res_of.pop(ref, _ABSENT)
+            if was is not _ABSENT:
+                old = was or (COLLECTION_KIND.get(coll, coll), key)
                 here = landing[old]
                 mine = here[element]
                 if isinstance(mine, set):
@@ -74,10 +77,9 @@ class MemoryView:
                     if not here:
                         del landing[old]
                         self._sorted = None
-            coll, key = ref
             if key in recs.get(coll, {}):
-                res = origin.get(ref) or (COLLECTION_KIND.get(coll, coll), key)
-                res_of[ref] = res
+                given = res_of[ref] = origin.get(ref)
+                res = given or (COLLECTION_KIND.get(coll, coll), key)
                 found = landing.get(res)
                 if found is None:
                     landing[res] = {element: ref}
@@ -151,6 +153,9 @@ class MemoryView:
                 if len(out) >= limit:
                     break
         return out
+
+
+_ABSENT: Any = object()
 
 
 def _first(refs: Ref | set[Ref]) -> Ref:
