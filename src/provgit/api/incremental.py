@@ -2,9 +2,10 @@
 
 A batch command starts from nothing each time; the watcher holds, in memory:
 
-- the parsed documents and the checked models of every file, by path and
-  blob id: a run re-parses and re-checks only the files whose content changed
-  (the on-disk parse cache still serves a fresh start);
+- the checked models and validation facts of every file, by path and blob
+  id: a run re-parses and re-checks only the files whose content changed
+  (the on-disk parse cache still serves a fresh start); the parsed documents
+  are dropped once a file's models and facts are built;
 - the last validated config and its projection, reused as they are while the
   tree (every path and blob id, and the prompt audio read) is the same, which
   is every resync and retry; when records changed, only they and what reads
@@ -88,7 +89,6 @@ class _Projected:
 class StageCache:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        self._docs: dict[str, list[Any]] = {}
         self._built: dict[tuple[str, str], FileModels] = {}
         # Each file's part in the rules across users, by path and blob (validate.by_file).
         self._facts: dict[tuple[str, str], FileFacts] = {}
@@ -102,7 +102,6 @@ class StageCache:
 
     def clear(self) -> None:
         """Forget everything (SIGHUP): the next run reads and parses from the disk cache."""
-        self._docs.clear()
         self._built.clear()
         self._facts.clear()
         self._keyed.clear()
@@ -120,18 +119,18 @@ class StageCache:
             # tree it finds whole in its cache, not as the run that parsed it.
             last = self._last[1]
             return key, dataclasses.replace(last, parsed=0, cached=last.files)
-        changed = [f for f in source.files if f.blob_id not in self._docs]
+        # A file's parsed documents serve only to build its models and facts:
+        # not kept once both are (89 MB at 100,000 users, #16). Nothing else
+        # reads them; the full validation reads each file's text.
+        known = {k for k in self._built if k in self._facts}
+        changed = [f for f in source.files if (f.path, f.blob_id) not in known]
         loaded = load_files(dataclasses.replace(source, files=changed), self.state_dir / "cache")
-        for lf in loaded.files:
-            self._docs[lf.blob_id] = lf.docs
+        docs = {lf.blob_id: lf.docs for lf in loaded.files}
         files = [
-            LoadedFile(f.path, f.blob_id, f.data, self._docs[f.blob_id])
+            LoadedFile(f.path, f.blob_id, f.data, docs.get(f.blob_id, []))
             for f in source.files
-            if f.blob_id in self._docs
+            if f.blob_id in docs or (f.path, f.blob_id) in known
         ]
-        live = {f.blob_id for f in source.files}
-        for blob in [b for b in self._docs if b not in live]:
-            del self._docs[blob]
         # Models carry their file's path in their pointers: keyed by path and blob.
         built = {}
         for f in files:

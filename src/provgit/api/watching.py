@@ -65,6 +65,7 @@ from provgit.model.common import SecretRef
 from provgit.model.settings import Settings
 from provgit.model.state import DesiredState
 from provgit.observe import Observation, ObservationCache
+from provgit.observe.share import headers, load_sharing, share_desired
 from provgit.plan import Plan, PlanOptions
 from provgit.plan.model import Operation
 from provgit.projection import Target
@@ -129,10 +130,12 @@ __all__ = [
     "down_elements",
     "drop_local_branch",
     "feed_missed_message",
+    "headers",
     "held",
     "journal_location",
     "journal_pool",
     "lease_ops",
+    "load_sharing",
     "next_release",
     "observe_network",
     "proposal_closed",
@@ -149,6 +152,7 @@ __all__ = [
     "review_drift",
     "run_git",
     "settle_dead_runs",
+    "share_desired",
     "status_class",
     "status_document",
     "synching",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import Fields
@@ -42,10 +42,13 @@ class MemoryView:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        # (kind, resource) -> element -> its records there
-        self._landing: dict[tuple[str, str], dict[str, set[Ref]]] = {}
-        # element -> record -> (kind, resource)
-        self._res_of: dict[str, dict[Ref, tuple[str, str]]] = {}
+        # (kind, resource) -> element -> its record there, or its records
+        # when more than one: a set per (resource, element) took ~65 MB at
+        # 100,000 users where nearly every resource has one record per element (#16).
+        self._landing: dict[tuple[str, str], dict[str, Ref | set[Ref]]] = {}
+        # element -> record -> (kind, resource); None for the resource its
+        # collection and key name (most: a tuple each was ~17 MB at 100,000 users)
+        self._res_of: dict[str, dict[Ref, tuple[str, str] | None]] = {}
         # every resource in order, until one comes or goes
         self._sorted: list[tuple[str, str]] | None = None
         for element in target.records:
@@ -61,28 +64,34 @@ class MemoryView:
         res_of = self._res_of.setdefault(element, {})
         landing = self._landing
         for ref in refs:
-            old = res_of.pop(ref, None)
-            if old is not None:
+            coll, key = ref
+            was = res_of.pop(ref, _ABSENT)
+            if was is not _ABSENT:
+                old = was or (COLLECTION_KIND.get(coll, coll), key)
                 here = landing[old]
                 mine = here[element]
-                mine.discard(ref)
-                if not mine:
+                if isinstance(mine, set):
+                    mine.discard(ref)
+                if not isinstance(mine, set) or not mine:
                     del here[element]
                     if not here:
                         del landing[old]
                         self._sorted = None
-            coll, key = ref
             if key in recs.get(coll, {}):
-                res = origin.get(ref) or (COLLECTION_KIND.get(coll, coll), key)
-                res_of[ref] = res
+                given = res_of[ref] = origin.get(ref)
+                res = given or (COLLECTION_KIND.get(coll, coll), key)
                 found = landing.get(res)
                 if found is None:
-                    landing[res] = {element: {ref}}
+                    landing[res] = {element: ref}
                     self._sorted = None
-                elif element in found:
-                    found[element].add(ref)
+                elif element not in found:
+                    found[element] = ref
                 else:
-                    found[element] = {ref}
+                    mine = found[element]
+                    if isinstance(mine, set):
+                        mine.add(ref)
+                    else:
+                        found[element] = {mine, ref}
 
     def update(self, delta: Mapping[str, Iterable[Ref]]) -> None:
         """The records `delta` names changed in the target (in place)."""
@@ -121,14 +130,14 @@ class MemoryView:
 
     def landing_on(self, element: str) -> list[tuple[str, str, str, str]]:
         return [
-            (k, r, *min(els[element])) for (k, r), els in self._landing.items() if element in els
+            (k, r, *_first(els[element])) for (k, r), els in self._landing.items() if element in els
         ]
 
     def landing_of(
         self, resources: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], dict[str, Ref]]:
         return {
-            res: {el: min(refs) for el, refs in self._landing[res].items()}
+            res: {el: _first(refs) for el, refs in self._landing[res].items()}
             for res in resources
             if res in self._landing
         }
@@ -146,10 +155,18 @@ class MemoryView:
         return out
 
 
+_ABSENT: Any = object()
+
+
+def _first(refs: Ref | set[Ref]) -> Ref:
+    """The least of a resource's records on an element (its only one, mostly)."""
+    return min(refs) if isinstance(refs, set) else refs
+
+
 class _Totals(Mapping[tuple[str, str], int]):
     """(kind, resource) -> elements it lands on, read through the view (no copy)."""
 
-    def __init__(self, landing: Mapping[tuple[str, str], Mapping[str, set[Ref]]]) -> None:
+    def __init__(self, landing: Mapping[tuple[str, str], Mapping[str, object]]) -> None:
         self._landing = landing
 
     def __getitem__(self, res: tuple[str, str]) -> int:

@@ -34,10 +34,13 @@ from provgit.api.watching import (
     connect,
     deferred,
     down_elements,
+    headers,
+    load_sharing,
     next_release,
     observe_network,
     remember_writes,
     review_drift,
+    share_desired,
     unfinished,
 )
 from provgit.publish import reports_dir
@@ -285,12 +288,13 @@ class Reconciler:
 
     async def _observe(self, network: Network, save: bool) -> dict[str, Observation]:
         previous: Mapping[str, Observation] = dict(self.cache.observations)
+        desired = self.config.desired
+        records = None if desired is None else desired.target.records  # shared with (#16)
         if not previous:
             previous = await asyncio.to_thread(
-                ObservationCache(self.o.state_dir).load_all, list(network.drivers)
+                load_sharing, ObservationCache(self.o.state_dir), list(network.drivers), records
             )
-            self._on_disk.update(previous)
-        desired = self.config.desired
+            self._on_disk.update(headers(previous))
         full = (
             verify.due(previous, list(network.drivers), desired.state.settings, time.time())
             if desired is not None
@@ -308,6 +312,8 @@ class Reconciler:
             self.log,
         )
         for name, o in observed.items():
+            if o.ok and not o.incremental and records is not None:
+                o = observed[name] = share_desired(o, records.get(name, {}))  # a full read
             if o.ok:
                 self.cache.observations[name] = o
         if save:
@@ -328,7 +334,7 @@ class Reconciler:
                 await asyncio.to_thread(
                     ObservationCache(self.o.state_dir).save_all, current, previous
                 )
-                self._on_disk.update(current)
+                self._on_disk.update(headers(current))
 
     def _nothing_to_do(
         self, plan: Plan, observed: Mapping[str, Observation], only: Only | None
