@@ -45,9 +45,44 @@ def test_an_unreadable_other_file_reads_as_absent_without_raising(
     (tmp_path / "a.wav").write_bytes(b"RIFF")
     source = read_directory(tmp_path)
     assert source.read_other("a.wav") == b"RIFF"
+    real = os.open
 
-    def denied(self: Path) -> bool:
-        raise PermissionError(13, "Permission denied", str(self))
+    def denied(path: str, flags: int, *args: int) -> int:
+        if path.endswith("a.wav"):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, flags, *args)
 
-    monkeypatch.setattr(Path, "is_file", denied)
+    monkeypatch.setattr(os, "open", denied)
     assert source.read_other("a.wav") is None
+
+
+def test_other_files_are_read_only_as_plain_files_inside_the_root(tmp_path: Path) -> None:
+    """Prompt audio named by the config: a link inside the tree is followed, one
+    out of it, a folder, a FIFO (which would block a read), a name with NUL and
+    a path leaving the root read as absent."""
+    config = tmp_path / "config"
+    _config(config)
+    (config / "audio").mkdir()
+    (config / "audio" / "a.wav").write_bytes(b"RIFF-a")
+    (tmp_path / "outside.wav").write_bytes(b"secret")
+    os.symlink("a.wav", config / "audio" / "same.wav")
+    os.symlink(tmp_path / "outside.wav", config / "audio" / "out.wav")
+    os.symlink(tmp_path, config / "up")
+    os.mkfifo(config / "audio" / "pipe.wav")
+    read = read_directory(config).read_other
+    assert read("audio/a.wav") == b"RIFF-a"
+    assert read("audio/same.wav") == b"RIFF-a"
+    assert read("audio/../audio/a.wav") == b"RIFF-a"
+    for absent in (
+        "audio/out.wav",
+        "up/outside.wav",
+        "../outside.wav",
+        str(tmp_path / "outside.wav"),
+        "audio",
+        "audio/",
+        "audio/pipe.wav",
+        "audio/missing.wav",
+        "audio/a\0.wav",
+        "..",
+    ):
+        assert read(absent) is None, absent

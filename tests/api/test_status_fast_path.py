@@ -19,6 +19,7 @@ from provgit.api import Config
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.memo_summary import memo_key, read_summary, summary_of
 from provgit.incremental.store import TargetStore
+from provgit.model.common import Model
 from provgit.report import derive
 from provgit.secrets import local_key
 from provgit.simulator.store import ElementStore
@@ -217,3 +218,51 @@ def test_reconcile_with_nothing_to_do_reads_no_yaml_and_builds_no_user_model(
     )
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert "EXIT 0" in out and "'ruamel.yaml'" in out, out[-500:]
+
+
+BUILT_PROBE = """
+import sys
+from provgit.cli import main
+try:
+    main(["reconcile", sys.argv[1], "--state-dir", sys.argv[2]])
+except SystemExit as e:
+    print("EXIT", e.code)
+from provgit.model.common import Model
+def every(c):
+    for s in c.__subclasses__():
+        yield s
+        yield from every(s)
+print("BUILT", sorted({c.__name__ for c in every(Model) if c.__pydantic_complete__}))
+"""
+
+
+def test_reconcile_with_nothing_to_do_builds_no_validator_for_the_memos_settings(
+    sample: Path,
+) -> None:
+    """The memo's settings and elements are unpickled, never validated: their
+    models' validators are built only when a config is validated (deferred;
+    the defaults made without validating), and then validate as before."""
+    config = Config.open(sample, sample.parent / "state")
+    assert asyncio.run(config.reconcile()).exit_code == 0
+    argv = [sys.executable, "-c", BUILT_PROBE, str(sample), str(config.state_dir)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "EXIT 0" in out and "BUILT []" in out, out[-500:]
+    settings = sample / "provgit.yaml"
+    settings.write_text(settings.read_text() + "\nunknown_setting: 1\n")
+    out = subprocess.run(argv, capture_output=True, text=True).stdout
+    assert "EXIT 1" in out and "'Settings'" in out, out[-500:]
+
+
+def test_the_defaults_made_without_validating_are_the_validated_ones() -> None:
+    from provgit.model.network import Connection, Element
+    from provgit.model.settings import Settings
+
+    default = Settings()
+    assert default == Settings.model_validate({}) == Settings.model_validate_json("{}")
+    for name, info in Settings.model_fields.items():
+        if isinstance(info.default, Model):
+            assert info.default == type(info.default).model_validate(
+                info.default.model_dump(by_alias=True)
+            ), name
+    element = Element.model_validate({"name": "e1", "type": "mivb", "ceid": 1, "cluster": "c1"})
+    assert element.connection == Connection.model_validate({})

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from provgit.report.links import reach_through
+from provgit.report.links import link_maker, reach_through
 
 TEMPLATE = "https://admin.example/{element}/{form}/{collection}?key={key}"
 
@@ -29,3 +29,30 @@ def test_a_link_quotes_what_a_url_reserves_and_leaves_plain_keys_as_they_are(
 def test_a_template_naming_an_unknown_field_gives_no_link() -> None:
     assert reach_through("https://x/{nope}", "mivb1", "Users", "users", "k") is None
     assert reach_through(None, "mivb1", "Users", "users", "k") is None
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        TEMPLATE,
+        "https://x/{key}/{key}?f={form}&e={element}",
+        "{key}",
+        "javascript:{key}",
+        "https://x/{{literal}}/{key}",
+        "https://x/{key!r}",
+        "https://x/{key:>12}",
+        "https://x/{key[0]}",
+        "https://x/{0}",
+        "https://x/{nope}",
+        "https://x/{",
+        "https://x/}",
+        "https://x/{element}{form}{collection}",
+        "",
+    ],
+)
+@pytest.mark.parametrize("key", ["jpatel", "a b", "x/y", "", "{key}", "é"])
+def test_a_link_made_from_the_parsed_template_is_the_formatted_one(template: str, key: str) -> None:
+    """`link_maker` parses a template once per element and collection; what it
+    makes is what `reach_through` formats, for any template an admin may write."""
+    made = link_maker(template, "mivb1", "Users and Services", "users")
+    assert made(key) == reach_through(template, "mivb1", "Users and Services", "users", key)

@@ -23,7 +23,10 @@ from provgit.model.secret_patterns import SECRET_KEY_PATTERN as SECRET_KEY_PATTE
 class Model(BaseModel):
     """Frozen, strict, no unknown fields: a typo is an error, never ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # Validators are built at the first validation, not at import: a no-op
+    # reconcile only unpickles the memo's settings and elements (their class
+    # defaults are made with `model_construct` for the same reason).
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
 
 class Hinted(ValueError):

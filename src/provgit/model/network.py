@@ -97,7 +97,7 @@ class Element(Model):
     admin_group: Identifier | None = None
     partner: Identifier | None = None
     driver: Identifier = DEFAULT_DRIVER
-    connection: Connection = Connection()
+    connection: Connection = Connection.model_construct()
     # e.g. "https://mivb1.example.net/admin/{form}?key={key}": a link into the
     # element's own admin form for a record ({collection}, {form}, {key}).
     reach_through: str | None = None

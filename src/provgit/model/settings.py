@@ -38,8 +38,8 @@ class ElementSafety(Model):
 
 
 class Safety(Model):
-    max_deletes: Threshold = Threshold(count=100, percent=10.0)
-    max_updates: Threshold = Threshold(count=5000, percent=50.0)
+    max_deletes: Threshold = Threshold.model_construct(count=100, percent=10.0)
+    max_updates: Threshold = Threshold.model_construct(count=5000, percent=50.0)
     # Kinds whose records provgit did not create may be deleted (off by default).
     prune: list[str] = []
     # "kind/key" of records that are never deleted, whatever the plan says.
@@ -223,7 +223,7 @@ class ImportRules(Model):
 class ImportSettings(Model):
     """`provgit import`: the pairing and conflict rules in force."""
 
-    rules: ImportRules = ImportRules()
+    rules: ImportRules = ImportRules.model_construct()
 
 
 class Sharing(Model):
@@ -313,17 +313,17 @@ class Settings(Model):
     version: Literal[1] = 1
     network: Identifier = "network"
     description: str = ""
-    safety: Safety = Safety()
-    alarms: Alarms = Alarms()
-    apply: ApplySettings = ApplySettings()
-    reports: Reports = Reports()
-    drift: DriftSettings = DriftSettings()
-    observe: ObserveSettings = ObserveSettings()
+    safety: Safety = Safety.model_construct()
+    alarms: Alarms = Alarms.model_construct()
+    apply: ApplySettings = ApplySettings.model_construct()
+    reports: Reports = Reports.model_construct()
+    drift: DriftSettings = DriftSettings.model_construct()
+    observe: ObserveSettings = ObserveSettings.model_construct()
     windows: list[SyncWindow] = []
-    watch: WatchSettings = WatchSettings()
-    journal: JournalSettings = JournalSettings()
+    watch: WatchSettings = WatchSettings.model_construct()
+    journal: JournalSettings = JournalSettings.model_construct()
     # `import:` in provgit.yaml (`import` is a Python keyword).
-    import_: ImportSettings = Field(default=ImportSettings(), alias="import")
+    import_: ImportSettings = Field(default=ImportSettings.model_construct(), alias="import")
     sharing: dict[str, Sharing] = {}
     # Keys the fingerprints of secrets (a plan sees a PIN changed without
     # holding it) and the signatures of saved plans; without one, the state

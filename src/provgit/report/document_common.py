@@ -4,7 +4,7 @@ status classes, holds, the IVR service alarm, reach-through links, the run."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from provgit.model.state import DesiredState
 from provgit.plan.moves import MOVE_PENDING
 from provgit.records import form_name_of
 from provgit.report import states as dv
-from provgit.report.links import reach_through
+from provgit.report.links import link_maker
 
 FORMAT = "provgit.status/1"
 MAX_EVENTS = 50
@@ -110,6 +110,8 @@ class Links:
         self.templates: dict[str, str | None] = {}
         self.types: dict[str, str] = {}
         self._forms: dict[tuple[str, str], str] = {}
+        # Per element, form and collection: the template parsed once (`link_maker`).
+        self._makers: dict[tuple[str, str, str], Callable[[str], str | None]] = {}
         if result is not None:
             self.types.update({e.element: e.element_type for e in result.elements})
         if state is not None:
@@ -117,6 +119,7 @@ class Links:
 
     def add(self, elements: Mapping[str, Any]) -> None:
         self._forms.clear()
+        self._makers.clear()
         for name, el in elements.items():
             self.templates[name] = el.reach_through
             self.types[name] = el.type
@@ -131,7 +134,13 @@ class Links:
         return found
 
     def url(self, element: str, form: str, collection: str, key: str) -> str | None:
-        return safe_url(reach_through(self.templates.get(element), element, form, collection, key))
+        made = self._makers.get((element, form, collection))
+        if made is None:
+            template = self.templates.get(element)
+            made = self._makers[(element, form, collection)] = link_maker(
+                template, element, form, collection
+            )
+        return safe_url(made(key))
 
     def link(self, element: str, collection: str, key: str, form: str | None = None) -> Document:
         form = form or self.form(element, collection)

@@ -246,18 +246,46 @@ def read_directory(root: str | os.PathLike[str]) -> ConfigSource:
     )
 
 
+_OPEN = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
 def _directory_reader(base: Path) -> Callable[[str], bytes | None]:
-    root = base.resolve()
+    root = os.path.realpath(base)
+    inside = os.path.join(root, "")
+    # Each folder resolved once, not once per file: a network's prompt audio
+    # (hundreds of files, read for every plan memo's digest) shares a few folders.
+    folders: dict[str, str] = {}
+
+    def resolved(path: str) -> str:
+        head, name = os.path.split(path)
+        if name in ("", ".", ".."):
+            return os.path.realpath(path)
+        found = folders.get(head)
+        if found is None:
+            found = folders[head] = os.path.realpath(head)
+        return os.path.join(found, name)
 
     def read(rel: str) -> bytes | None:
         # Only plain files inside the root: a symlink out of the tree counts as
         # absent, and so does a file we may not read (the rules report it).
         try:
-            p = (base / rel).resolve()
-            if not p.is_relative_to(root) or not p.is_file():
+            p = resolved(os.path.join(base, rel))
+            if not p.startswith(inside):
                 return None
-            return p.read_bytes()
-        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
+            try:
+                # The last step is not followed here (a link is resolved in full
+                # below); non-blocking: a FIFO named *.wav must not hang us.
+                fd = os.open(p, _OPEN | os.O_NOFOLLOW)
+            except OSError as e:
+                if e.errno != errno.ELOOP:
+                    return None
+                p = os.path.realpath(p)
+                if not p.startswith(inside):
+                    return None
+                fd = os.open(p, _OPEN)
+            with open(fd, "rb") as f:
+                return f.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except (OSError, ValueError):  # ValueError: a NUL in the name
             return None
 
     return read
