@@ -26,6 +26,7 @@ from provgit.apply import holds
 from provgit.apply.transport import FeedSince, feed_at
 from provgit.apply.waves import waves
 from provgit.apply.work import ElementWork
+from provgit.plan.identity import deleted_fields, identities
 from provgit.plan.model import Operation
 from provgit.plan.moves import MOVE_PENDING, held_reason, move_map, move_wants
 from provgit.registry import DELETE_FIRST
@@ -59,6 +60,7 @@ def split_moves(w: ElementWork) -> None:
         for m in w.plan.moves
         if m.as_key is not None and (ref := (m.collection, m.key)) in kinds
     }
+    resources |= {r for taken in _taking(w.ops, moving).values() for r in taken}
     w.later = [
         op
         for op in w.ops
@@ -67,6 +69,30 @@ def split_moves(w: ElementWork) -> None:
     ]
     taken = {(op.collection, op.key) for op in w.later}
     w.ops = [op for op in w.ops if (op.collection, op.key) not in taken]
+
+
+def _taking(ops: Iterable[Operation], moving: Collection[Ref]) -> dict[Ref, set[tuple[str, str]]]:
+    """Each moving record `ops` delete -> the resources whose adds here take a
+    number or an email it still holds (a new hire given the DN of a user
+    moving away, in the same commit). The element refuses them while the
+    record is there, so they wait for its delete instead of failing."""
+    held = {
+        (op.collection, op.key): ids
+        for op in ops
+        if op.action == "delete"
+        and (op.collection, op.key) in moving
+        and (ids := identities(deleted_fields(op)))
+    }
+    out: dict[Ref, set[tuple[str, str]]] = {}
+    if not held:
+        return out
+    for op in ops:
+        if op.action == "add" and op.fields:
+            mine = identities(op.fields)
+            for ref, ids in held.items():
+                if mine & ids and ref != (op.collection, op.key):
+                    out.setdefault(ref, set()).add((op.kind, op.resource))
+    return out
 
 
 # (element, record) -> the revision its create landed at there.
@@ -179,6 +205,7 @@ def _held(w: ElementWork, confirmed: Confirmed) -> list[tuple[Operation, str]]:
     """The writes of `w.later` that wait, each with its reason."""
     moving = move_wants(w.plan)
     renamed = {(m.collection, m.key): m.as_key for m in w.plan.moves if m.as_key is not None}
+    taking = _taking(w.later, moving) if moving else {}
     out: list[tuple[Operation, str]] = []
     # Resource -> the held delete its other writes wait for.
     waits: dict[tuple[str, str], str] = {}
@@ -193,6 +220,8 @@ def _held(w: ElementWork, confirmed: Confirmed) -> list[tuple[Operation, str]]:
             waits[(op.kind, op.resource)] = first = first or f"{op.collection}/{op.key}"
             if as_key is not None:
                 waits[(op.kind, as_key)] = first
+            for resource in taking.get(ref, ()):
+                waits[resource] = f"{op.collection}/{op.key}"
             continue
         after = waits.get((op.kind, op.resource))
         if after is None and op.action == "delete" and ref not in moving:

@@ -27,7 +27,7 @@ saved plan applied later, or a plan cut to some elements, holds the same.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -157,27 +157,78 @@ def _by_key(
     return any(t == element_type and n != name for n, t, _ in where)
 
 
+def _adds(
+    elements: Sequence[ElementPlan], kinds: set[str]
+) -> Iterator[tuple[ElementPlan, Operation, dict[str, Any]]]:
+    for e in elements:
+        for ops in (e.operations, e.queued):
+            for op in ops:
+                if op.action == "add" and op.collection in kinds and op.fields:
+                    yield e, op, op.fields
+
+
 def _by_person(
     elements: Sequence[ElementPlan],
     persons: Mapping[tuple[str, Identity], set[str]],
     created: dict[Ref, list[Created]],
 ) -> None:
-    """Add to `created` the adds of another key that are a deleted person."""
+    """Add to `created` the adds of another key that are a deleted person.
+    An add is the person its key is on every element: a call server's user
+    record has no email, the MiCollab's add of the same key has it."""
     kinds = {c for c, _ in persons}
+    dns, emails = _values(persons)
+    maybe = {
+        (op.collection, op.key)
+        for _, op, fields in _adds(elements, kinds)
+        if _may_be(fields, dns, emails)
+    }
+    if not maybe:
+        return
+    found: dict[Ref, set[Identity]] = {}
+    where: dict[Ref, list[Created]] = {}
+    for e, op, fields in _adds(elements, kinds):
+        ref = (op.collection, op.key)
+        if ref in maybe:
+            found.setdefault(ref, set()).update(identities(fields))
+            where.setdefault(ref, []).append((e.element, e.element_type, op.key))
+    for (collection, old), keys in _pairs(found, persons).items():
+        for key in sorted(keys):
+            created.setdefault((collection, old), []).extend(where[(collection, key)])
+
+
+def _values(persons: Mapping[tuple[str, Identity], set[str]]) -> tuple[set[str], set[str]]:
+    """The DNs and the emails the deleted persons carry."""
     dns = {v for (_, (what, v)) in persons if what == "DN"}
     emails = {v for (_, (what, v)) in persons if what == "email"}
-    for e in elements:
-        for ops in (e.operations, e.queued):
-            for op in ops:
-                if op.action != "add" or op.collection not in kinds or not op.fields:
+    return dns, emails
+
+
+def _pairs(
+    found: Mapping[Ref, set[Identity]], persons: Mapping[tuple[str, Identity], set[str]]
+) -> dict[Ref, set[str]]:
+    """Each deleted record -> the other keys its person is added under
+    (`found`: each added record's identities). An email names a person; a
+    DN is handed on (a new hire given the number of someone who moved, in
+    the same commit). So a record paired by its email is paired by nothing
+    else, and a DN shared by two records with different emails pairs none."""
+    old_emails: dict[Ref, set[str]] = {}
+    for (collection, (what, v)), keys in persons.items():
+        if what == "email":
+            for k in keys:
+                old_emails.setdefault((collection, k), set()).add(v)
+    by_old: dict[Ref, dict[str, bool]] = {}
+    for (collection, key), idents in found.items():
+        emails = {v for what, v in idents if what == "email"}
+        for ident in idents:
+            for old in persons.get((collection, ident), ()):
+                mine = old_emails.get((collection, old))
+                if old == key or (ident[0] == "DN" and emails and mine and not emails & mine):
                     continue
-                if not _may_be(op.fields, dns, emails):
-                    continue
-                for ident in identities(op.fields):
-                    for old in persons.get((op.collection, ident), ()):
-                        if old != op.key:
-                            where = (e.element, e.element_type, op.key)
-                            created.setdefault((op.collection, old), []).append(where)
+                paired = by_old.setdefault((collection, old), {})
+                paired[key] = paired.get(key, False) or ident[0] == "email"
+    return {
+        old: {k for k, e in paired.items() if e} or set(paired) for old, paired in by_old.items()
+    }
 
 
 def mark_moves(
@@ -271,24 +322,36 @@ def wanted_elsewhere(
         if (found := [op for op in e.operations if op.action == "delete" and _moves_whole(op)])
     }
     deleted = [(op.collection, op.key) for found in deletes.values() for op in found]
-    persons = _persons(deletes) if deleted else {}
-    dns = {v for (_, (what, v)) in persons if what == "DN"}
-    emails = {v for (_, (what, v)) in persons if what == "email"}
-    for name, records in wanted.items():
-        if name in known or name not in element_types:
-            continue
-        where = (name, element_types[name])
+    unknown = {n for n in wanted if n not in known and n in element_types}
+    for name in sorted(unknown):
         for collection, key in deleted:
-            if key in records.get(collection, {}):
-                out.setdefault((collection, key), []).append((*where, key))
-        for collection in {c for c, _ in persons}:
-            for key, fields in records.get(collection, {}).items():
-                if not _may_be(fields, dns, emails):
-                    continue
-                for ident in identities(fields):
-                    for old in persons.get((collection, ident), ()):
-                        if old != key:
-                            out.setdefault((collection, old), []).append((*where, key))
+            if key in wanted[name].get(collection, {}):
+                out.setdefault((collection, key), []).append((name, element_types[name], key))
+    persons = _persons(deletes) if deleted else {}
+    if not persons:
+        return out
+    # The person a record is comes from every element's record of its key
+    # (a call server's has no email), as in _by_person.
+    kinds = {c for c, _ in persons}
+    dns, emails = _values(persons)
+    maybe = {
+        (collection, key)
+        for records in wanted.values()
+        for collection in kinds
+        for key, fields in records.get(collection, {}).items()
+        if _may_be(fields, dns, emails)
+    }
+    ids_of: dict[Ref, set[Identity]] = {}
+    for records in wanted.values():
+        for collection, key in maybe:
+            fields = records.get(collection, {}).get(key)
+            if fields is not None:
+                ids_of.setdefault((collection, key), set()).update(identities(fields))
+    for (collection, old), keys in _pairs(ids_of, persons).items():
+        for name in sorted(unknown):
+            for key in sorted(keys):
+                if key in wanted[name].get(collection, {}):
+                    out.setdefault((collection, old), []).append((name, element_types[name], key))
     return out
 
 
