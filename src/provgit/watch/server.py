@@ -160,7 +160,7 @@ async def _reconcile(request: web.Request) -> web.Response:
         return await own(request)
     found = await verdict(request, request.app[TOKEN], request.app[WEBHOOK_SECRET])
     if found.run:
-        request.app[PROVIDER].trigger("webhook")
+        request.app[PROVIDER].trigger(found.reason)
     if found.status == 401:
         return _deny(found.body["error"])
     return web.json_response(found.body, status=found.status)
