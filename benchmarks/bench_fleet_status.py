@@ -11,7 +11,9 @@ making --each each. CPU = the replica's user + sys (/proc/PID/stat)
 over the requests, divided by their number; wall = each request's own time.
 --soak SECONDS: then --clients clients poll for that long (each request after
 the last answer), the replica's RSS read every 10 s; every answer checked to
-say each network in sync (the fleet is quiet: any other answer is a lie).
+say each network in sync (the fleet is quiet: any other answer is a lie), the
+answers served from memory (`fresh: false`) and the leases the replica lost
+(its log) counted.
 To measure the code before the kept documents, run it with PYTHONPATH set to
 that code's `src` (the replica is started with this environment).
 """
@@ -46,7 +48,7 @@ def timed_request(w: Watch) -> float | None:
     """Seconds, or None when no answer came within fleet_status's 120 s."""
     started = time.perf_counter()
     try:
-        fleet_status(w)
+        fleet_status(w, fresh=False)  # what a client gets, fresh or from memory
     except TimeoutError:
         return None
     return time.perf_counter() - started
@@ -85,18 +87,24 @@ def rss_mb(pid: int) -> float:
 def soak(w: Watch, seconds: float, clients: int) -> dict[str, Any]:
     """`clients` polling /status.json for `seconds`: RSS over time, answers, lies."""
     end = time.monotonic() + seconds
-    counts = {"answers": 0, "timed_out": 0, "not_in_sync": 0}
+    counts = {"answers": 0, "timed_out": 0, "not_in_sync": 0, "not_fresh": 0}
+    walls: list[float] = []
+    mark = w.mark()
 
     def client(_: int) -> None:
         while time.monotonic() < end:
+            started = time.perf_counter()
             try:
-                doc = fleet_status(w)
+                doc = fleet_status(w, fresh=False)
             except TimeoutError:
                 counts["timed_out"] += 1
                 continue
+            walls.append(time.perf_counter() - started)
             counts["answers"] += 1
             if not all(n.get("in_sync") is True for n in doc["networks"]):
                 counts["not_in_sync"] += 1
+            if doc.get("fresh") is False:  # the last document built, from memory
+                counts["not_fresh"] += 1
 
     load = os.getloadavg()[0]
     samples = [round(rss_mb(w.proc.pid), 1)]
@@ -108,10 +116,15 @@ def soak(w: Watch, seconds: float, clients: int) -> dict[str, Any]:
             samples.append(round(rss_mb(w.proc.pid), 1))
         for f in running:
             f.result()
+    lost = [e for e in w.logs[mark:] if e.get("event") in ("lease_lost", "network_lease_lost")]
     return {
         "seconds": seconds,
         "clients": clients,
         **counts,
+        "wall_median_s": round(statistics.median(walls), 3) if walls else None,
+        "wall_max_s": round(max(walls), 3) if walls else None,
+        # A lease round starved by status requests (the default executor) shows here.
+        "leases_lost": len(lost),
         "cpu_seconds": round(cpu_seconds(w.proc.pid) - before, 1),
         "rss_mb_first_last_max": [samples[0], samples[-1], max(samples)],
         "rss_mb_samples": samples,

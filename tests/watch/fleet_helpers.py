@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -206,11 +207,17 @@ def make_fleet(
     return FleetRig(tmp, file, nets, password, lease, journal_url, env=env)
 
 
-def fleet_status(w: Watch) -> dict[str, Any]:
-    """A replica's /status.json (a fleet's document can take seconds on a loaded machine)."""
-    with urllib.request.urlopen(w.url + "/status.json", timeout=120) as r:
-        doc: dict[str, Any] = json.loads(r.read())
-    return doc
+def fleet_status(w: Watch, fresh: bool = True) -> dict[str, Any]:
+    """A replica's /status.json (a fleet's document can take seconds on a
+    loaded machine). `fresh`: asked again until the answer is a document built
+    after the request (a build past the replica's wait is answered with the
+    last one, `fresh: false`), as the tests compare it with what just happened."""
+    end = time.monotonic() + 120
+    while True:
+        with urllib.request.urlopen(w.url + "/status.json", timeout=120) as r:
+            doc: dict[str, Any] = json.loads(r.read())
+        if not fresh or doc.get("fresh", True) or time.monotonic() > end:
+            return doc
 
 
 def settled(docs: list[dict[str, Any]], names: set[str]) -> dict[str, str] | None:

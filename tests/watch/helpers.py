@@ -214,6 +214,16 @@ def start_watch_with_clock(clock_file: Path, config: Path) -> Watch:
 
 
 WATCH_CLOCK = Path(__file__).resolve().parent.parent / "support" / "watch_clock.py"
+WALL_CLOCK = Path(__file__).resolve().parent.parent / "support" / "replica_clock.py"
+
+
+def start_watch_with_wall_clock(
+    offset_file: Path, args: Sequence[str], env: dict[str, str] | None = None
+) -> Watch:
+    """`provgit watch ARGS` whose wall clock is the real one plus the offset in
+    `offset_file` (support/replica_clock.py; `set_clock` writes it)."""
+    argv = [sys.executable, str(WALL_CLOCK), str(offset_file), "watch", "--port", "0"]
+    return _spawn([*argv, "--log-format", "json", *args], env)
 
 
 def set_clock(clock_file: Path, now: float) -> None:

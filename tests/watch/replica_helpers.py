@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from apply.helpers import Sim, write_config
 
-from .helpers import Watch, commit_all, make_repo, start_watch
+from .helpers import Watch, commit_all, make_repo, start_watch, start_watch_with_wall_clock
 
 T = TypeVar("T")
 
@@ -149,27 +149,31 @@ class Cluster:
         )
         return commit_all(self.work, f"users named {first_name}")
 
-    def start(self, *extra: str) -> Watch:
+    def start(self, *extra: str, wall_clock: Path | None = None) -> Watch:
+        """A replica (`wall_clock`: its wall clock's offset file, see
+        start_watch_with_wall_clock)."""
         self.count += 1
-        w = start_watch(
-            [
-                "--repo",
-                str(self.bare),
-                "--ref",
-                "main",
-                "--state-dir",
-                str(self.tmp / f"replica{self.count}"),
-                "--resync-seconds",
-                "0",
-                "--fetch-seconds",
-                "0.3",
-                "--allow-mass-update",
-                "--lease-seconds",
-                str(self.lease_seconds),
-                *extra,
-            ],
-            env={"PROVGIT_JOURNAL_URL": self.journal_url},
-        )
+        args = [
+            "--repo",
+            str(self.bare),
+            "--ref",
+            "main",
+            "--state-dir",
+            str(self.tmp / f"replica{self.count}"),
+            "--resync-seconds",
+            "0",
+            "--fetch-seconds",
+            "0.3",
+            "--allow-mass-update",
+            "--lease-seconds",
+            str(self.lease_seconds),
+            *extra,
+        ]
+        env = {"PROVGIT_JOURNAL_URL": self.journal_url}
+        if wall_clock is None:
+            w = start_watch(args, env=env)
+        else:
+            w = start_watch_with_wall_clock(wall_clock, args, env=env)
         w.journal_url = self.journal_url
         self.started.append(w)
         return w

@@ -37,6 +37,24 @@ SETTLE = 180.0
 FLEET_SCHEMA = "provgit_fleet"
 
 
+def _delivery_looks(w: Watch, network: str) -> int:
+    """Looks at `network`'s ref that a delivery asked for and that found the
+    applied commit (no run), from the replica's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(w.get("/metrics")[1]):
+        if family.name == "provgit_watch_unmoved_looks":
+            total += sum(
+                s.value
+                for s in family.samples
+                if s.name.endswith("_total")
+                and s.labels.get("network") == network
+                and "webhook" in s.labels["reason"].split(",")
+            )
+    return int(total)
+
+
 def _rig(tmp_path: Path, server: pg.Server, lease: float) -> tuple[FleetRig, str]:
     db = server.new_database()
     rig = make_fleet(tmp_path, 2, db, pg.PASSWORD, lease, webhook_secret_env=SECRET_ENV)
@@ -105,21 +123,29 @@ def test_a_delivery_relayed_while_the_holders_listener_reconnects_is_fetched_whe
 
         # The relay works (and the receiver's sending session is open).
         mark = holder.mark()
+        looks = _delivery_looks(holder, net.name)
         status, body = _deliver(receiver, _push(net.name))
         assert status == 202 and body["networks"][0]["relayed"] is True, body
         holder.wait_log(
             "webhook_relayed", lambda e: e["network"] == net.name, timeout=SETTLE, after=mark
         )
-        # The run that delivery asked for must be over before the cut: when a run
-        # was already going, it starts after that one and would find Bob's commit
-        # below (the fresh-clone CI of 2026-12-07 05:15: a "webhook" run, not the
-        # catch-up fetch, brought it).
-        holder.wait_log(
-            "run_finished",
-            lambda e: e.get("network") == net.name and "webhook" in e["reason"],
-            timeout=SETTLE,
-            after=mark,
-        )
+
+        # What that delivery asked for must be over before the cut: still to
+        # come, it would find Bob's commit below (the fresh-clone CI of
+        # 2026-12-07 05:15: a "webhook" run, not the catch-up fetch, brought it).
+        # The commit is applied already: a look at the ref, or, joined to a run
+        # asked for meanwhile, that run.
+        def handled() -> bool:
+            ran = [
+                e
+                for e in holder.logs[mark:]
+                if e.get("event") == "run_finished"
+                and e.get("network") == net.name
+                and "webhook" in e["reason"]
+            ]
+            return bool(ran) or _delivery_looks(holder, net.name) > looks
+
+        wait_for("the relayed delivery handled", handled, timeout=SETTLE)
 
         mark = holder.mark()
         with _no_new_sessions(pg_server, database):

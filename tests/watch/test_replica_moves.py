@@ -19,7 +19,14 @@ from apply.helpers import Sim, write_config
 from journal import pg
 
 from .helpers import Watch, commit_all
-from .replica_helpers import by_pid, make_cluster, sim_changes, wait_for
+from .replica_helpers import (
+    by_pid,
+    make_cluster,
+    sim_changes,
+    sim_revision,
+    wait_for,
+    written_twice,
+)
 
 pytestmark = pytest.mark.slow
 # No lease is waited out here (the elements spread by hand-backs): 20 s, not
@@ -110,3 +117,96 @@ def test_a_user_moving_between_replicas_leaves_its_old_host_once_the_new_one_has
         wait_for("every element Sync Completed", lambda: all_completed(w), timeout=120)  # noqa: B023
     assert _rows(url, "SELECT element, key, last_error FROM pending") == []
     assert _rows(url, "SELECT element, key, reason FROM dist_errors") == []
+
+
+def test_a_renaming_move_survives_the_sigkill_of_the_new_hosts_replica(
+    tmp_path: Path, four_sims: list[Sim], pg_server: pg.Server, watches: list[Watch]
+) -> None:
+    """user<n> moves from cs-old (replica A's) to cs-new (replica B's) and is
+    renamed user9 in the same commit; cs-new is down, so B's create of user9
+    is a pending update and A holds its delete of user<n>. B is SIGKILLed
+    there, mid-move. A takes cs-new once B's lease expires, creates user9
+    from the journal's pending update, and only then deletes user<n>: at no
+    moment is the person on neither host, nothing is written twice, and no
+    element says Sync Completed before the move is done."""
+    url = pg_server.url(pg_server.new_database())
+    c = make_cluster(tmp_path, four_sims, url, LEASE, users=3)
+    replicas = [c.start(), c.start()]
+    killed: list[Watch] = []
+    try:
+        held = wait_for("the elements spread over both", lambda: c.spread(replicas[0], replicas))
+        wait_for("Ann everywhere", lambda: c.all_named("Ann"), timeout=120)
+        hosts = [s.name for s in four_sims if s.type == "mivb"]
+        old, new = next((x, y) for x in hosts for y in hosts if held[x] != held[y])
+        a, b = by_pid(replicas, held[old]), by_pid(replicas, held[new])
+        a_id = a.status()["watch"]["replica"]["id"]
+        sims = {s.name: s for s in four_sims}
+        user = f"user{hosts.index(old)}"
+        assert _has(sims[old], "users", user) and not _has(sims[new], "users", "user9")
+
+        sims[new].admin("/admin/faults", {"offline": True})
+        write_config(c.work, c.sims, users=c.users, embedded_mcl=False, first_name="Ann")
+        net = c.work / "net.yaml"
+        head, _, rest = net.read_text().partition(f"  - login_id: {user}\n")
+        rest = rest.replace(f"    host: {old}\n", f"    host: {new}\n", 1)
+        net.write_text(head + "  - login_id: user9\n" + rest)
+        commit_all(c.work, f"{user} moves from {old} to {new} as user9")
+
+        up = {new: False}  # an offline simulator answers nothing, not even its feed
+
+        def somewhere() -> None:
+            if _has(sims[old], "users", user):
+                return
+            assert up[new] and _has(sims[new], "users", "user9"), (
+                f"{user} is on neither {old} nor {new} (as user9)"
+            )
+
+        def mid_move() -> bool:
+            somewhere()
+            waits = _rows(
+                url,
+                "SELECT last_error FROM pending WHERE element = %s AND key = %s",
+                old,
+                user,
+            )
+            creates = _rows(url, "SELECT 1 FROM pending WHERE element = %s AND key = 'user9'", new)
+            said = a.status()["elements"][old]["status"]
+            return bool(
+                waits
+                and str(waits[0][0]).startswith(
+                    f"Move pending: delete of users/{user} held until {new} has it"
+                )
+                and creates
+                and str(said).startswith("Move pending")
+            )
+
+        wait_for(f"{old}'s delete waiting, {new}'s create pending", mid_move, timeout=120)
+        b.proc.kill()
+        b.proc.wait(timeout=30)
+        replicas.remove(b)
+        killed.append(b)
+        sims[new].admin("/admin/faults", {"offline": False})
+        up[new] = True
+        before = sim_revision(sims[new])
+
+        def moved() -> bool:
+            somewhere()
+            doc = a.status()
+            if doc["elements"][old]["status"] == "Sync Completed":
+                # Completed only once the move is: user9 on its new host, user<n> gone.
+                assert _has(sims[new], "users", "user9"), doc["elements"][old]
+                assert not _has(sims[old], "users", user), doc["elements"][old]
+            said = {e: doc["elements"][e]["status"] for e in c.elements()}
+            holders = {e: doc["elements"][e]["holder"] for e in c.elements()}
+            return set(said.values()) == {"Sync Completed"} and set(holders.values()) == {a_id}
+
+        wait_for("A holds every element, all Sync Completed", moved, timeout=180)
+        assert _has(sims[new], "users", "user9") and not _has(sims[old], "users", user)
+        assert written_twice(sims[new], before) == {}
+        assert _rows(url, "SELECT element, key, last_error FROM pending") == []
+        assert _rows(url, "SELECT element, key, reason FROM dist_errors") == []
+    finally:
+        for w in killed:
+            if w.proc.poll() is None:
+                w.proc.kill()
+        watches += replicas

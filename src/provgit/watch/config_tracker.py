@@ -34,6 +34,10 @@ from provgit.watch.removals import SETTINGS_CHANGE, Held, RemovalGuard, removals
 from provgit.watch.replicas import Replica
 from provgit.watch.stability import settled_read
 from provgit.watch.timers import Timers
+from provgit.watch.webhook import ASKED, DELIVERY
+
+# Triggers that only ask "did the ref move?": no run when it did not.
+LOOK_ONLY = frozenset({"fetch", "ref"})
 
 
 class ConfigTracker:
@@ -85,6 +89,15 @@ class ConfigTracker:
         settings = self.desired.state.settings if self.desired is not None else None
         return self.o.drift or (settings.drift.mode if settings else None) or "report"
 
+    def only_looks(self, reasons: set[str]) -> bool:
+        """Whether a look that finds the ref (or the leader's commit) unmoved
+        may skip the run `reasons` ask for: they only ask "did it move?" (a
+        fetch tick, a ref write and, following git, a git host's delivery,
+        which anyone holding one can replay at will: each must cost a fetch,
+        not a plan), and a config was applied (new leases ask for a run)."""
+        looks = LOOK_ONLY | {DELIVERY} if self.follower is not None else LOOK_ONLY
+        return reasons <= looks and self.desired is not None and not self.pending
+
     # ---- git mode: which commit is applied -----------------------------------------
 
     def applied_key(self) -> str:
@@ -123,7 +136,8 @@ class ConfigTracker:
             # "lease": elements claimed (taken back after a cut-off, say) get
             # the newest commit, not one loaded before another replica applied
             # a newer one to them (no fetch timer may have looked since).
-            look = first or reload or bool(reasons & {"fetch", "webhook", "leader", "ref", "lease"})
+            asks = {"fetch", DELIVERY, ASKED, "leader", "ref", "lease"}
+            look = first or reload or bool(reasons & asks)
             return await self._refresh_git(look, reload, journal)
         self.read_refused = False
         if not (first or reload or "change" in reasons or "confirm" in reasons):

@@ -39,6 +39,7 @@ from provgit.api.fleet import FleetNetwork
 from provgit.api.watching import SecretUnavailable, resolve
 from provgit.watch.logs import Log
 from provgit.watch.webhook import (
+    ASKED,
     GITHUB_RUN_EVENTS,
     GITLAB_RUN_EVENTS,
     Verdict,
@@ -195,7 +196,7 @@ class FleetHook:
 
     async def verdict(self, request: web.Request) -> Verdict:
         if bearer_ok(request, self.token):
-            self.trigger_all("webhook")
+            self.trigger_all(ASKED)
             return Verdict(202, {"accepted": True}, run=True)
         gitlab = "X-Gitlab-Token" in request.headers
         if not gitlab and "X-Hub-Signature-256" not in request.headers:

@@ -15,12 +15,25 @@ a suspension, a cleared error written by any process), its network lease's
 holder, its element leases' holders, its watcher's replica state; and at
 least every REFRESH_SECONDS for the texts that age. A request then costs a
 few small queries per network, not a derivation per network.
+
+A request never builds the document itself (`served_document`): one thread
+of the fleet's own builds it, one build at a time, and every request that
+arrives during a build shares the next one. A request waits for a document
+built after it arrived at most FRESH_WAIT seconds; past that it is answered
+with the last one built, marked `fresh: false` (its `generated` says when).
+So a build held up (a network's journal locked or slow, a starved CPU) holds
+up no request and no thread of the default executor, which the lease rounds
+and the runs' journal calls wait for: 20 clients polling a fleet at load 40
+saw 151 requests of 245 go unanswered for 120 s, each waiting, one build at a
+time, for networks derived again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +52,9 @@ PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 # The longest a network's part of the document is served unchanged while
 # nothing it is keyed on moved: what ages in it (times since) lags this much.
 REFRESH_SECONDS = 15.0
+# The longest a request waits for a document built after it arrived before it
+# is answered with the last one built (`fresh: false`).
+FRESH_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -66,10 +82,62 @@ class FleetStatus:
         self._kept: dict[str, _Kept] = {}
         self.builds = 0  # derivations made (the tests and the benchmark read it)
         self.metrics = self  # the server asks `provider.metrics.exposition`
+        # Whole documents, built by one thread of their own (served_document).
+        self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-status")
+        self._asks = threading.Lock()
+        self._building: Future[dict[str, Any]] | None = None
+        self._next: Future[dict[str, Any]] | None = None
+        self._last: dict[str, Any] | None = None
 
     def close(self) -> None:
+        self._builder.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             self._store.close()
+
+    # ---- documents served from memory ------------------------------------------------
+
+    async def served_document(self) -> dict[str, Any]:
+        """The document a request is answered with: one built after it arrived
+        if ready within FRESH_WAIT, else the last one built (`fresh: false`).
+        Only the very first document is waited for whole."""
+        wanted = asyncio.wrap_future(self._after_now())
+        try:
+            return await asyncio.wait_for(asyncio.shield(wanted), FRESH_WAIT)
+        except Exception:  # not ready in time, or that build failed
+            last = self._last
+            if last is None:
+                return await wanted
+            return {**last, "fresh": False}
+
+    def _after_now(self) -> Future[dict[str, Any]]:
+        """A build that starts now or, one being under way, the next one."""
+        with self._asks:
+            if self._building is None:
+                self._building = self._start(Future())
+                return self._building
+            if self._next is None:
+                self._next = Future()
+            return self._next
+
+    def _start(self, done: Future[dict[str, Any]]) -> Future[dict[str, Any]]:
+        try:
+            self._builder.submit(self._build_into, done)
+        except RuntimeError as e:  # shut down: the server is closing
+            done.set_exception(e)
+        return done
+
+    def _build_into(self, done: Future[dict[str, Any]]) -> None:
+        try:
+            doc = self.status_document()
+        except BaseException as e:
+            done.set_exception(e)
+        else:
+            self._last = doc
+            done.set_result(doc)
+        finally:
+            with self._asks:
+                following, self._next = self._next, None
+                self._building = None if following is None else self._start(following)
 
     # ---- the server's provider --------------------------------------------------------
 
@@ -123,6 +191,7 @@ class FleetStatus:
         return {
             "format": FORMAT,
             "generated": iso(time.time()),
+            "fresh": True,
             "lease_seconds": self.s.fleet.lease_seconds,
             "replica": {
                 "id": leases.id,

@@ -45,7 +45,7 @@ from provgit.api.watching import (
 )
 from provgit.publish import reports_dir
 from provgit.watch import reports
-from provgit.watch.config_tracker import ConfigTracker
+from provgit.watch.config_tracker import LOOK_ONLY, ConfigTracker
 from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.journals import Journals
 from provgit.watch.live import LiveStatus
@@ -61,13 +61,11 @@ from provgit.watch.timers import Timers
 from provgit.watch.triggers import watch_directory
 
 # Kept importable from here (the CLI and tests import them from loop).
-__all__ = ["MAX_PROBLEMS", "WatchOptions", "Watcher"]
+__all__ = ["LOOK_ONLY", "MAX_PROBLEMS", "WatchOptions", "Watcher"]
 
 # After the writes on the wire drained, the engine journals each answer right
 # after it arrives: a stop gives it this moment before cancelling the run.
 JOURNAL_GRACE_SECONDS = 0.2
-# Triggers that only ask "did the ref move?": no run when it did not.
-LOOK_ONLY = frozenset({"fetch", "ref"})
 
 
 class Watcher:
@@ -432,12 +430,6 @@ class Watcher:
                         - time.timezone,
                     )
 
-    def _may_only_look(self) -> bool:
-        """Whether a fetch that finds the ref (or the leader's commit) unmoved may
-        skip the run: not before a config is applied (new leases ask for a run)."""
-        c = self.config
-        return c.desired is not None and not c.pending
-
     def _retry_due(self, now: float) -> bool:
         """A pending update's next retry time has come, or an element is down."""
         if self.replica is not None and not self.replica.healthy:
@@ -457,13 +449,14 @@ class Watcher:
             self.requests |= reasons - LOOK_ONLY  # for the next run
             return
         looked: bool | None = None
-        if reasons <= LOOK_ONLY and self._may_only_look():
+        if self.config.only_looks(reasons):
             # Only "did the ref move?": when it did not, no run, no log line.
             # Nothing a run would find that the resync, retry and release
             # timers do not look for already (held work waits for its wake,
             # not for every fetch), and the wake times are left as they are.
             looked = await self.config.refresh(reasons, self.journal)
             if not looked:
+                self.metrics.looked(reasons)
                 return
         started = time.monotonic()
         # Holds in this run are decided at or after this instant of the clock.

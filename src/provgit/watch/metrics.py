@@ -51,6 +51,13 @@ class Metrics:
             ["reason", "outcome"],
             registry=r,
         )
+        self.looks = Counter(
+            "provgit_watch_unmoved_looks",
+            "Looks at the ref that found the applied commit and started no run, by what "
+            "asked (a git host's delivery replayed or relayed: webhook)",
+            ["reason"],
+            registry=r,
+        )
         self.duration = Histogram(
             "provgit_watch_run_duration_seconds",
             "Duration of reconcile runs",
@@ -185,6 +192,9 @@ class Metrics:
         for element in self._proposed_labels | set(counts):
             self.drift_proposed.labels(element).set(counts.get(element, 0))
         self._proposed_labels |= set(counts)
+
+    def looked(self, reasons: set[str]) -> None:
+        self.looks.labels(",".join(sorted(reasons))).inc()
 
     def element_synced(self, element: str, at: float) -> None:
         self.last_sync.labels(element).set(at)

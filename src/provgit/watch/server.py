@@ -105,8 +105,14 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 async def _document(request: web.Request) -> dict[str, Any]:
+    provider = request.app[PROVIDER]
+    # A fleet's documents are built apart and served from memory (fleet_status.py).
+    served = getattr(provider, "served_document", None)
+    if served is not None:
+        kept: dict[str, Any] = await served()
+        return kept
     # Off the event loop: deriving a large network's status must not hold up runs.
-    doc: dict[str, Any] = await asyncio.to_thread(request.app[PROVIDER].status_document)
+    doc: dict[str, Any] = await asyncio.to_thread(provider.status_document)
     return doc
 
 
@@ -160,7 +166,7 @@ async def _reconcile(request: web.Request) -> web.Response:
         return await own(request)
     found = await verdict(request, request.app[TOKEN], request.app[WEBHOOK_SECRET])
     if found.run:
-        request.app[PROVIDER].trigger("webhook")
+        request.app[PROVIDER].trigger(found.reason)
     if found.status == 401:
         return _deny(found.body["error"])
     return web.json_response(found.body, status=found.status)

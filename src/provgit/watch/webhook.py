@@ -30,6 +30,13 @@ MAX_BODY = 25 << 20
 BODY_SECONDS = 10.0
 GITHUB_RUN_EVENTS = frozenset({"push"})
 GITLAB_RUN_EVENTS = frozenset({"Push Hook"})
+# The run reasons: a git host's push (or one relayed by another replica of a
+# fleet) only says the ref may have moved, and a proven delivery can be sent
+# again and again (a signature has no nonce), so a watcher following git first
+# looks whether the ref moved past the applied commit (loop.py); the bearer
+# token is someone asking for a run now.
+DELIVERY = "webhook"
+ASKED = "reconcile"
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Verdict:
     status: int
     body: dict[str, Any] = field(default_factory=dict)
     run: bool = False
+    reason: str = DELIVERY
 
 
 def same(given: str, expected: str) -> bool:
@@ -128,7 +136,7 @@ async def verdict(request: web.Request, token: str | None, secret: str | None) -
             },
         )
     if bearer_ok(request, token):
-        return Verdict(202, {"accepted": True}, run=True)
+        return Verdict(202, {"accepted": True}, run=True, reason=ASKED)
     if secret and "X-Hub-Signature-256" in request.headers:
         return await _github(request, secret)
     if secret and "X-Gitlab-Token" in request.headers:
