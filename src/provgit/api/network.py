@@ -27,6 +27,7 @@ from provgit.observe import (
 )
 from provgit.plan import Plan
 from provgit.projection import Target, project
+from provgit.records import Fields
 from provgit.secrets import Fingerprinter, SecretUnavailable, network_key, resolve
 
 # Directories (os.pathsep-separated) where an embedded element's file may live
@@ -141,15 +142,17 @@ async def observe_network(
     previous: Mapping[str, Observation] | None = None,
     save: bool = True,
     full: Collection[str] = (),
+    expected: Mapping[str, Mapping[str, Mapping[str, Fields]]] | None = None,
 ) -> dict[str, Observation]:
     """Every element's observation, refreshed from `previous` (default: the
     observation cache) through the change feeds, and read in full for those
     in `full` (verifying the feed); elements that could not even be contacted
-    are marked unauthorized with why."""
+    are marked unauthorized with why. `expected`: the projection's records
+    (`observe`: what a full read finds equal is held once)."""
     cache = ObservationCache(state_dir)
     if previous is None:
         previous = cache.load_all(list(network.drivers)) if incremental else {}
-    observed = await observe(network.drivers, previous, full=full)
+    observed = await observe(network.drivers, previous, full=full, expected=expected)
     if save:
         # A failed reading is marked as such; the last good one is kept.
         cache.save_all(observed, previous)

@@ -92,7 +92,7 @@ async def plan_network(
         names = list(network.drivers)
         full = names if full_read else full_reads_due(state_dir, names, state.settings)
         try:
-            observed = await observe_network(network, state_dir, full=full)
+            observed = await observe_network(network, state_dir, full=full, expected=target.records)
         finally:
             await network.close()
         plan = compute_plan(

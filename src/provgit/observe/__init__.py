@@ -108,12 +108,16 @@ async def observe(
     previous: Mapping[str, Observation] | None = None,
     collections: Mapping[str, Sequence[str]] | None = None,
     full: Collection[str] = (),
+    expected: Mapping[str, Mapping[str, Mapping[str, Fields]]] | None = None,
 ) -> dict[str, Observation]:
     """Observe every element in parallel.
 
     `collections` maps an element type to the collections to read (default:
     all of `records.COLLECTIONS` for the type). Elements named in `full` are
     read in full, verifying what their change feed said (`Observation.missed`).
+    `expected`: per element, the records the caller expects by collection and
+    key (a plan's projection); a record read in full that equals its expected
+    fields is held as those very fields, not as a copy of its own.
     """
     # Here, not at the top: `status` reads observation types only, and asyncio is ~30 modules.
     import asyncio
@@ -121,7 +125,14 @@ async def observe(
     names = list(drivers)
     results = await asyncio.gather(
         *(
-            _observe_one(name, drivers[name], (previous or {}).get(name), collections, name in full)
+            _observe_one(
+                name,
+                drivers[name],
+                (previous or {}).get(name),
+                collections,
+                name in full,
+                (expected or {}).get(name),
+            )
             for name in names
         )
     )
@@ -134,6 +145,7 @@ async def _observe_one(
     previous: Observation | None,
     collections: Mapping[str, Sequence[str]] | None,
     full: bool = False,
+    expected: Mapping[str, Mapping[str, Fields]] | None = None,
 ) -> Observation:
     try:
         info = await driver.info()
@@ -158,7 +170,7 @@ async def _observe_one(
                 if not full and not _contradicted(refreshed, info):
                     return refreshed
                 return await _verify(name, driver, refreshed, wanted, info, digest)
-        return await _full_read(name, driver, wanted, info.state, info.revision, digest)
+        return await _full_read(name, driver, wanted, info.state, info.revision, digest, expected)
     except ElementError as e:
         return Observation(name, _state_of(e), None, error=e.message)
     except Exception as e:  # a driver bug must not take the other elements down
@@ -204,6 +216,27 @@ def own_fields(fields: Fields) -> Fields:
     return {k: v for k, v in fields.items() if k[0] != "_" or k == MANAGED_BY}
 
 
+def share_strings(fields: Fields, memo: dict[str, str]) -> Fields:
+    """`fields`, each string in it now the equal one in `memo` (added if
+    new). In place: an equal string for an equal one changes nothing any
+    reader sees. 100,000 users repeat a few hundred departments, roles,
+    templates, hosts and first names; held once, the observations the
+    watcher keeps between runs take ~40 % less memory (#16)."""
+    get = memo.setdefault
+    for name, value in fields.items():
+        kind = type(value)
+        if kind is str:
+            fields[name] = get(value, value)
+        elif kind is list:
+            value[:] = [
+                get(v, v) if type(v) is str else share_strings(v, memo) if type(v) is dict else v
+                for v in value
+            ]
+        elif kind is dict:
+            share_strings(value, memo)
+    return fields
+
+
 def _normalized(record: StoredRecord) -> StoredRecord:
     own = own_fields(record.fields)
     if own is record.fields:
@@ -240,13 +273,34 @@ async def _pages(name: str, driver: Driver, collection: str) -> AsyncIterator[St
 
 
 async def _full_read(
-    name: str, driver: Driver, collections: Sequence[str], state: str, start: int, digest: bool
+    name: str,
+    driver: Driver,
+    collections: Sequence[str],
+    state: str,
+    start: int,
+    digest: bool,
+    expected: Mapping[str, Mapping[str, Fields]] | None = None,
 ) -> Observation:
     # `start` is the revision read before paging: changes made while paging
     # show up again in the next refresh rather than being lost.
     records: ObservedRecords = {}
+    # Each record arrives decoded on its own: 100,000 users would hold their
+    # departments, roles, hosts and markers once per record, and an element
+    # in sync a second copy of the projection (the largest part of a full
+    # plan's memory, #16), but for this.
+    memo: dict[str, str] = {}
     for collection in collections:
-        records[collection] = {r.key: r async for r in _pages(name, driver, collection)}
+        like = (expected or {}).get(collection, {})
+        got: dict[str, StoredRecord] = {}
+        async for r in _pages(name, driver, collection):
+            same = like.get(r.key)
+            if same is not None and same == r.fields:
+                r = StoredRecord(collection, r.key, same, r.revision)
+            else:
+                share_strings(r.fields, memo)
+            got[r.key] = r
+        records[collection] = got
+    del memo
     return Observation(
         name,
         _running(state),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from provgit.fsutil import atomic_write, atomic_write_pieces
-from provgit.observe import Observation, ObservedRecords, Write, with_writes
+from provgit.observe import Observation, ObservedRecords, Write, share_strings, with_writes
 from provgit.records import Fields
 from provgit.wire.protocol import StoredRecord
 
@@ -155,7 +155,9 @@ class ObservationCache:
                 share = head.get("shared") is not True
                 records: ObservedRecords = {
                     coll: {
-                        key: StoredRecord(coll, key, _share(fields, memo) if share else fields, rev)
+                        key: StoredRecord(
+                            coll, key, share_strings(fields, memo) if share else fields, rev
+                        )
                         for key, (fields, rev) in _whole(f, base, where).items()
                     }
                     for coll, where in head["collections"].items()
@@ -284,7 +286,7 @@ class ObservationCache:
         memo: dict[str, str] = {}
         for recs in observation.records.values():
             for r in recs.values():
-                _share(r.fields, memo)
+                share_strings(r.fields, memo)
         # Dropped before marshal runs: it writes each string with more than
         # one reference once (the shared ones), and a string only the memo
         # also held would cost it a lookup for nothing.
@@ -354,30 +356,9 @@ def _section(f: IO[bytes], base: int, where: Sequence[int], i: int) -> bytes:
     return _exactly(f, where[2 * i + 1])
 
 
-def _share(fields: Fields, memo: dict[str, str]) -> Fields:
-    """`fields`, each string in it now the equal one in `memo` (added if
-    new). In place: an equal string for an equal one changes nothing any
-    reader sees. 100,000 users repeat a few hundred departments, roles,
-    templates, hosts and first names; held once, the observations the
-    watcher keeps between runs take ~40 % less memory (#16)."""
-    get = memo.setdefault
-    for name, value in fields.items():
-        kind = type(value)
-        if kind is str:
-            fields[name] = get(value, value)
-        elif kind is list:
-            value[:] = [
-                get(v, v) if type(v) is str else _share(v, memo) if type(v) is dict else v
-                for v in value
-            ]
-        elif kind is dict:
-            _share(value, memo)
-    return fields
-
-
 def _sections(recs: Mapping[str, StoredRecord]) -> tuple[bytes, bytes, bytes]:
     """A collection's whole blob, its index (keys, record offsets) and its
-    records. Equal strings are one object by now (`_share`): marshal writes
+    records. Equal strings are one object by now (`share_strings`): marshal writes
     each once in the whole blob, and a load shares it again."""
     whole = marshal.dumps({key: (r.fields, r.revision) for key, r in recs.items()})
     parts = [marshal.dumps((r.fields, r.revision)) for r in recs.values()]
