@@ -216,6 +216,16 @@ def own_fields(fields: Fields) -> Fields:
     return {k: v for k, v in fields.items() if k[0] != "_" or k == MANAGED_BY}
 
 
+def held_as(rec: StoredRecord, expected: Fields | None) -> StoredRecord:
+    """`rec` holding `expected` itself when its fields equal it (the
+    projection's record, held anyway): in sync, one copy, not two. Nothing
+    reads a difference, since plans compare by value and no one changes a
+    record's fields in place."""
+    if expected is not None and expected is not rec.fields and expected == rec.fields:
+        return StoredRecord(rec.collection, rec.key, expected, rec.revision)
+    return rec
+
+
 def share_strings(fields: Fields, memo: dict[str, str]) -> Fields:
     """`fields`, each string in it now the equal one in `memo` (added if
     new). In place: an equal string for an equal one changes nothing any
@@ -293,12 +303,10 @@ async def _full_read(
         like = (expected or {}).get(collection, {})
         got: dict[str, StoredRecord] = {}
         async for r in _pages(name, driver, collection):
-            same = like.get(r.key)
-            if same is not None and same == r.fields:
-                r = StoredRecord(collection, r.key, same, r.revision)
-            else:
+            held = held_as(r, like.get(r.key))
+            if held is r:
                 share_strings(r.fields, memo)
-            got[r.key] = r
+            got[r.key] = held
         records[collection] = got
     del memo
     return Observation(

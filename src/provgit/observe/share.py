@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
-from provgit.observe import Observation, ObservationCache, ObservedRecords
+from provgit.observe import Observation, ObservationCache, ObservedRecords, held_as
 from provgit.records import Fields
 from provgit.wire.protocol import StoredRecord
 
@@ -36,10 +36,7 @@ def share_desired(
             continue
         out: dict[str, StoredRecord] = {}
         for key, rec in recs.items():
-            fields = want.get(key)
-            if fields is not None and fields is not rec.fields and fields == rec.fields:
-                rec = StoredRecord(rec.collection, rec.key, fields, rec.revision)
-            out[key] = rec
+            out[key] = held_as(rec, want.get(key))
         records[coll] = out
     return dataclasses.replace(observation, records=records)
 

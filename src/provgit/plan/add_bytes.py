@@ -23,12 +23,12 @@ from provgit.secrets import PLAIN, SENSITIVE, redact
 if TYPE_CHECKING:
     from provgit.plan.model import Operation
 
-_SORTED = orjson.OPT_SORT_KEYS
+SORTED = orjson.OPT_SORT_KEYS
 # How a secret's marker key appears in serialized bytes: a value whose bytes
 # do not hold it has no secret in it, and is shown as it is written (redact
 # would return an equal copy). A string that merely contains it is redacted
 # the long way, which is still exact.
-_MARKER = orjson.dumps(SENSITIVE) + b":"
+MARKER = orjson.dumps(SENSITIVE) + b":"
 # The keys of an add's JSON object (`Operation.to_json`), in sorted order,
 # with what sits between them; claim, depends_on and managed only when set.
 _HEAD = b'{"action":"add","changes":{'
@@ -43,7 +43,7 @@ _KIND = b',"kind":'
 _RESOURCE = b',"resource":'
 
 
-class _Names(dict[str, bytes]):
+class Names(dict[str, bytes]):
     """A field name's `"name":` bytes, made once per name."""
 
     def __missing__(self, name: str) -> bytes:
@@ -66,7 +66,7 @@ class AddWriter:
     as it does)."""
 
     def __init__(self) -> None:
-        self._names = _Names()
+        self._names = Names()
         self._afters = _Afters()
         # Collections and kinds only: a handful of names (values are not
         # kept, so what this holds does not grow with the plan).
@@ -96,12 +96,12 @@ class AddWriter:
             if type(name) is not str:
                 return None
             value = fields[name]
-            data = dumps(value, option=_SORTED)
+            data = dumps(value, option=SORTED)
             written.append(names[name] + data)
             if name[0] == "_" or value is None:
                 continue
-            if type(value) not in PLAIN and _MARKER in data:
-                data = dumps(redact(value), option=_SORTED)
+            if type(value) not in PLAIN and MARKER in data:
+                data = dumps(redact(value), option=SORTED)
             shown.append(afters[name] + data + b"}")
         return b"".join(
             (

@@ -18,15 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from provgit.plan.add_bytes import MARKER, SORTED, Names
 from provgit.secrets import PLAIN, SENSITIVE, redact
 
 if TYPE_CHECKING:
     from provgit.plan.model import Operation
 
-_SORTED = orjson.OPT_SORT_KEYS
-# Any dict with the marker key serializes with these bytes; a string that
-# merely contains them sends the operation the general way, which is exact.
-_MARKER = orjson.dumps(SENSITIVE) + b":"
 # The keys of `Operation.to_json`, in sorted order, with what sits between
 # them; claim, depends_on, fields and managed only when set.
 _ACTION = b'{"action":'
@@ -42,22 +39,13 @@ _MANAGED = b',"managed":'
 _RESOURCE = b',"resource":'
 
 
-class _Names(dict[str, bytes]):
-    """A field name's `"name":` bytes, made once per name."""
-
-    def __missing__(self, name: str) -> bytes:
-        made = orjson.dumps(name) + b":"
-        self[name] = made
-        return made
-
-
 class ChangeWriter:
     """Serializes the modifies and deletes of one plan (its few labels:
     actions, collections, kinds, are made once)."""
 
     def __init__(self) -> None:
         self._labels: dict[str, bytes] = {}
-        self._names = _Names()
+        self._names = Names()
 
     def _label(self, s: str) -> bytes:
         made = self._labels.get(s)
@@ -75,14 +63,14 @@ class ChangeWriter:
             if type(name) is not str:
                 return None
             c = delta[name]
-            data = dumps(c, option=_SORTED)
-            if _MARKER in data:
+            data = dumps(c, option=SORTED)
+            if MARKER in data:
                 shown = (
                     {a: v if type(v) in PLAIN else redact(v) for a, v in c.items()}
                     if type(c) is dict and SENSITIVE not in c
                     else redact(c)
                 )
-                data = dumps(shown, option=_SORTED)
+                data = dumps(shown, option=SORTED)
             parts.append(names[name] + data)
         return b"{" + b",".join(parts) + b"}"
 
@@ -94,8 +82,8 @@ class ChangeWriter:
             return None
         dumps = orjson.dumps
         try:
-            given = dumps(delta, option=_SORTED)
-            changes = self._shown(delta) if _MARKER in given else given
+            given = dumps(delta, option=SORTED)
+            changes = self._shown(delta) if MARKER in given else given
             if changes is None:
                 return None
             return b"".join(
@@ -108,7 +96,7 @@ class ChangeWriter:
                     _COLLECTION,
                     self._label(op.collection),
                     _DEPENDS_ON + dumps(op.depends_on) if op.depends_on else b"",
-                    b"" if op.fields is None else _FIELDS + dumps(op.fields, option=_SORTED),
+                    b"" if op.fields is None else _FIELDS + dumps(op.fields, option=SORTED),
                     _IF_REVISION,
                     dumps(op.if_revision),
                     _KEY,
