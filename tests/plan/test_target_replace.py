@@ -137,3 +137,33 @@ def test_the_landing_rows_from_a_full_plans_records_are_those_found_from_the_tar
     deps = {r[2]: r[4] for r in tables["records"] if r[0] == "mivb2" and r[1] == "users"}
     assert marshal.loads(deps["zed"]) == marshal.loads(deps["ann"]) == (("cos", "9"),)
     assert deps["émile"] is None
+
+
+def test_where_many_resources_land_is_read_whatever_their_number_and_kinds(
+    tmp_path: Path,
+) -> None:
+    """A status lists ~2,000 resources: asked together (in chunks), each one's
+    landing is what its rows say, over more than a chunk of one kind, several
+    kinds, resources on no element and ones asked for twice."""
+    users = {f"u{i:04d}": {"n": i} for i in range(1203)}
+    target = Target(
+        {
+            "mivb1": {"users": {k: v for k, v in users.items() if v["n"] % 2 == 0}},
+            "mivb2": {"users": {k: v for k, v in users.items() if v["n"] % 3 == 0}},
+            "mcl": {"users": users, "cos": {"1": {"c": 1}, "7": {"c": 7}}},
+        },
+        {},
+        {},
+    )
+    store = TargetStore(tmp_path / "target.sqlite")
+    store.save(target, "d")
+    asked = [("users", k) for k in users] + [("classes_of_service", n) for n in ("1", "7")]
+    asked.append(("users", "none"))
+    got = store.landing_of([*asked, ("users", "u0006")])
+    rows = _tables(store.path)["landing"]
+    expected: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
+    for kind, resource, element, coll, key in rows:
+        expected.setdefault((str(kind), str(resource)), {})[str(element)] = (str(coll), str(key))
+    assert got == expected
+    assert set(got["users", "u0006"]) == {"mivb1", "mivb2", "mcl"}
+    assert ("users", "none") not in got and len(got) == 1203 + 2

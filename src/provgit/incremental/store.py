@@ -278,13 +278,20 @@ class TargetStore:
     ) -> dict[tuple[str, str], dict[str, RecordRef]]:
         """Element -> first record, for each of these resources."""
         out: dict[tuple[str, str], dict[str, RecordRef]] = {}
+        by_kind: dict[str, list[str]] = {}
+        for kind, resource in resources:
+            by_kind.setdefault(kind, []).append(resource)
+        # A status lists ~2,000 resources: one statement per 500, not per resource.
         with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
-            for kind, resource in resources:
-                for element, coll, key in db.execute(
-                    "SELECT element, collection, key FROM landing WHERE kind = ? AND resource = ?",
-                    (kind, resource),
-                ):
-                    out.setdefault((kind, resource), {})[element] = (coll, key)
+            for kind, names in by_kind.items():
+                for i in range(0, len(names), 500):
+                    part = names[i : i + 500]
+                    for resource, element, coll, key in db.execute(
+                        "SELECT resource, element, collection, key FROM landing "
+                        f"WHERE kind = ? AND resource IN ({','.join('?' * len(part))})",
+                        (kind, *part),
+                    ):
+                        out.setdefault((kind, resource), {})[element] = (coll, key)
         return out
 
     def first_resources(self, limit: int, skip: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
