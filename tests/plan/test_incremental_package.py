@@ -9,6 +9,7 @@ import pytest
 
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.known import known_of
+from provgit.incremental.memo_summary import seal
 from provgit.plan.model import ElementPlan, Operation
 from provgit.report.element_facts import _load_memo
 
@@ -211,12 +212,16 @@ def test_a_memo_decodes_only_the_chunks_of_the_operations_it_keeps(
     memo = PlanMemo(tmp_path)
     memo.save_element("mivb1", Known("digest-1", 12, _ops(6), {}, keys))
     path = tmp_path / "memo" / "elements" / "mivb1.marshal"
-    doc = marshal.loads(path.read_bytes())
+    doc = memo.element_doc("mivb1")
+    assert doc is not None
     chunks = marshal.loads(doc["payload"])
     assert len(chunks) == 3
     chunks[1] = b"\xff not marshal"
     doc["payload"] = marshal.dumps(chunks)
-    path.write_bytes(marshal.dumps(doc))
+    # Sealed again with the memo's key: only the chunk is damaged.
+    key = memo._key()
+    assert key is not None
+    path.write_bytes(seal(key, marshal.dumps(doc)))
 
     stored = memo.load_stored("mivb1")
     assert stored is not None
@@ -238,8 +243,14 @@ def test_a_memo_saved_again_with_one_chunk_planned_again_reads_back_as_saved(
     keys = {"users": [f"u{i}" for i in range(5)]}
     memo = PlanMemo(tmp_path)
     memo.save_element("mivb1", Known("digest-1", 12, _ops(5), {}, keys))
-    path = tmp_path / "memo" / "elements" / "mivb1.marshal"
-    before = marshal.loads(marshal.loads(path.read_bytes())["payload"])
+
+    def chunks() -> list[bytes]:
+        doc = memo.element_doc("mivb1")
+        assert doc is not None
+        found: list[bytes] = marshal.loads(doc["payload"])
+        return found
+
+    before = chunks()
     stored = memo.load_stored("mivb1")
     assert stored is not None
     read = stored.known().operations
@@ -247,7 +258,7 @@ def test_a_memo_saved_again_with_one_chunk_planned_again_reads_back_as_saved(
     now = (*read[:2], again, *read[3:])
     memo.save_element("mivb1", Known("digest-2", 13, now, {}, keys), kept=stored)
 
-    after = marshal.loads(marshal.loads(path.read_bytes())["payload"])
+    after = chunks()
     assert len(after) == 3 and after[0] == before[0] and after[2] == before[2]
     loaded = memo.load_element("mivb1")
     assert loaded is not None and loaded.operations == now

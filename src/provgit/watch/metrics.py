@@ -101,6 +101,20 @@ class Metrics:
             "Config versions refused because they are invalid",
             registry=r,
         )
+        self._hold_gauges(r)
+        self.running = Gauge(
+            "provgit_watch_reconcile_running", "1 while a reconcile runs", registry=r
+        )
+        self.up_since = Gauge(
+            "provgit_watch_start_timestamp_seconds", "When the watcher started", registry=r
+        )
+        self.up_since.set(time.time())
+        self._replica_gauges(r)
+        for res in OP_RESULTS:
+            self.operations.labels(res)
+
+    def _hold_gauges(self, r: CollectorRegistry) -> None:
+        """What keeps an element's writes back: a suspension, a window, call load."""
         self.suspended = Gauge(
             "provgit_suspended",
             "1 while writes are suspended, per element ('*': the whole network)",
@@ -116,16 +130,6 @@ class Metrics:
             registry=r,
         )
         self._held_labels: set[tuple[str, str]] = set()
-        self.running = Gauge(
-            "provgit_watch_reconcile_running", "1 while a reconcile runs", registry=r
-        )
-        self.up_since = Gauge(
-            "provgit_watch_start_timestamp_seconds", "When the watcher started", registry=r
-        )
-        self.up_since.set(time.time())
-        self._replica_gauges(r)
-        for res in OP_RESULTS:
-            self.operations.labels(res)
 
     def _verification_counters(self, r: CollectorRegistry) -> None:
         """How the watcher checks what the elements' change feeds said."""
