@@ -6,12 +6,11 @@ cache file must be what a reading on its own gives, drift included."""
 from __future__ import annotations
 
 import asyncio
-import random
 import shutil
 from pathlib import Path
 
 import pytest
-from test_shared_change import _comparable, _full, _network, _user, _write
+from test_shared_change import _comparable, _full, _user, _write, _written
 
 from provgit.api import Config
 from provgit.api.network import connect, fingerprinter
@@ -61,11 +60,7 @@ def test_a_full_plan_holding_the_projection_plans_and_caches_what_a_reading_alon
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHARED_PIN", "1234")
-    rng = random.Random(5)
-    root, state = tmp_path / "config", tmp_path / "state"
-    net = _network()
-    net["users"] = [_user(i, rng) for i in range(24)]
-    _write(root, net)
+    root, state, net, rng = _written(tmp_path, 5, 24)
     assert asyncio.run(Config.open(root, state).reconcile()).exit_code == 0
     _drift(state)
     net["users"][5] = _user(5, rng, "Renamed")
@@ -94,11 +89,7 @@ def test_a_full_read_holds_an_in_sync_record_as_the_expected_fields_and_a_drifte
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHARED_PIN", "1234")
-    rng = random.Random(6)
-    root, state = tmp_path / "config", tmp_path / "state"
-    net = _network()
-    net["users"] = [_user(i, rng) for i in range(12)]
-    _write(root, net)
+    root, state, _net, _rng = _written(tmp_path, 6, 12)
     assert asyncio.run(Config.open(root, state).reconcile()).exit_code == 0
     _drift(state)
     target, alone = _alone(root, state)

@@ -97,6 +97,19 @@ def _user(i: int, rng: random.Random, name: str = "User") -> dict[str, Any]:
     return user
 
 
+def _written(
+    tmp_path: Path, seed: int, users: int
+) -> tuple[Path, Path, dict[str, Any], random.Random]:
+    """The base network with `users` random users (from `seed`) written to
+    tmp_path/config: (config, state directory, network, the random source)."""
+    rng = random.Random(seed)
+    root, state = tmp_path / "config", tmp_path / "state"
+    net = _network()
+    net["users"] = [_user(i, rng) for i in range(users)]
+    _write(root, net)
+    return root, state, net, rng
+
+
 def _edit(net: dict[str, Any], rng: random.Random, step: int) -> str:
     """One config edit; returns its name."""
     what = rng.choice(["template", "template", "role", "cos", "partner", "element", "user"])
@@ -243,11 +256,7 @@ def test_shared_change_plan_equals_full_plan_through_random_edits(
     monkeypatch.setenv("SHARED_PIN", "1234")
     if chunk is not None:
         monkeypatch.setattr("provgit.incremental.disk.CHUNK", chunk)
-    rng = random.Random(seed)
-    root, state = tmp_path / "config", tmp_path / "state"
-    net = _network()
-    net["users"] = [_user(i, rng) for i in range(16)]
-    _write(root, net)
+    root, state, net, rng = _written(tmp_path, seed, 16)
     run = _plan(root, state)  # full, writes the memo
     shared_plans = 0
     for step in range(12):
@@ -276,11 +285,7 @@ def test_a_change_whose_reach_cannot_be_bounded_takes_the_full_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHARED_PIN", "1234")
-    rng = random.Random(9)
-    root, state = tmp_path / "config", tmp_path / "state"
-    net = _network()
-    net["users"] = [_user(i, rng) for i in range(6)]
-    _write(root, net)
+    root, state, net, _rng = _written(tmp_path, 9, 6)
     _plan(root, state)
     # mivb4 moves to the east cluster: every cluster-wide record moves with it.
     mivb4 = next(e for e in net["elements"] if e["name"] == "mivb4")
@@ -315,11 +320,7 @@ def test_config_plan_after_a_template_edit_builds_no_user_but_the_reached_and_st
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHARED_PIN", "1234")
-    rng = random.Random(11)
-    root, state = tmp_path / "config", tmp_path / "state"
-    net = _network()
-    net["users"] = [_user(i, rng) for i in range(20)]
-    _write(root, net)
+    root, state, net, _rng = _written(tmp_path, 11, 20)
     assert asyncio.run(Config.open(root, state).reconcile()).exit_code == 0
     # A template's phone and one user's name, in two files.
     pair = next(t for t in net["templates"] if t["name"] == "Pair")
@@ -345,11 +346,7 @@ def test_a_template_edit_that_breaks_the_config_is_reported_and_changes_no_memo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHARED_PIN", "1234")
-    rng = random.Random(12)
-    root, state = tmp_path / "config", tmp_path / "state"
-    net = _network()
-    net["users"] = [_user(i, rng) for i in range(6)]
-    _write(root, net)
+    root, state, net, _rng = _written(tmp_path, 12, 6)
     _plan(root, state)
     memo_files = {p: p.read_bytes() for p in (state / "memo").rglob("*") if p.is_file()}
     # Two primary phones: the template fails its own checks.
@@ -367,11 +364,7 @@ def test_a_shared_plan_stopped_after_writing_the_owners_plans_in_full_next_and_e
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHARED_PIN", "1234")
-    rng = random.Random(5)
-    root, state = tmp_path / "config", tmp_path / "state"
-    net = _network()
-    net["users"] = [_user(i, rng) for i in range(8)]
-    _write(root, net)
+    root, state, net, _rng = _written(tmp_path, 5, 8)
     _plan(root, state)
     net["templates"][0]["description"] = "stopped"
     _write(root, net)
