@@ -7,26 +7,14 @@ not hold what the config wants. Real simulator processes on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .helpers import Sim, cli, start_sims, users_on, write_config
+from .helpers import Sim, cli, users_on, write_config
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sim]]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    started = start_sims(tmp_path, [("cs1", "mivb"), ("cs2", "mivb")])
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
 
 
 def _reconcile(config: Path) -> tuple[int, dict[str, dict[str, Any]]]:
@@ -93,16 +81,16 @@ def _runs_stay_safe(config: Path, sims: list[Sim], runs: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("hosts", [False, True], ids=["numbers", "numbers-and-hosts"])
 def test_users_swapping_numbers_never_leave_a_user_nowhere_nor_say_sync_completed_untrue(
-    two: list[Sim], tmp_path: Path, hosts: bool
+    sims: list[Sim], tmp_path: Path, hosts: bool
 ) -> None:
-    config = write_config(tmp_path / "config", two, users=2)
+    config = write_config(tmp_path / "config", sims, users=2)
     assert cli("reconcile", str(config)).code == 0
     _swap(config, hosts)
-    status = _runs_stay_safe(config, two, 3)
+    status = _runs_stay_safe(config, sims, 3)
     if not status["in_sync"]:
         # Stuck (see the xfail below): said as it is, every DN still with one user.
         assert status["counts"]["resources_not_completed"] >= 2
-        assert _where(two, "user0") and _where(two, "user1")
+        assert _where(sims, "user0") and _where(sims, "user1")
 
 
 @pytest.mark.xfail(
@@ -115,15 +103,15 @@ def test_users_swapping_numbers_never_leave_a_user_nowhere_nor_say_sync_complete
 )
 @pytest.mark.parametrize("hosts", [False, True], ids=["numbers", "numbers-and-hosts"])
 def test_users_swapping_numbers_in_one_commit_end_with_each_others_numbers(
-    two: list[Sim], tmp_path: Path, hosts: bool
+    sims: list[Sim], tmp_path: Path, hosts: bool
 ) -> None:
-    config = write_config(tmp_path / "config", two, users=2)
+    config = write_config(tmp_path / "config", sims, users=2)
     assert cli("reconcile", str(config)).code == 0
     _swap(config, hosts)
-    status = _runs_stay_safe(config, two, 3)
+    status = _runs_stay_safe(config, sims, 3)
     assert status["in_sync"] is True, status["elements"]
     if hosts:
-        assert _where(two, "user0") == {"cs2"} and _where(two, "user1") == {"cs1"}
+        assert _where(sims, "user0") == {"cs2"} and _where(sims, "user1") == {"cs1"}
 
 
 def _add_email(config: Path, login: str, email: str) -> None:
@@ -135,13 +123,13 @@ def _add_email(config: Path, login: str, email: str) -> None:
 
 @pytest.mark.parametrize("hire", [False, True], ids=["renumbered", "number-to-a-new-hire"])
 def test_a_user_renamed_moved_and_renumbered_onto_a_host_that_is_down_stays_where_it_was(
-    two: list[Sim], tmp_path: Path, hire: bool
+    sims: list[Sim], tmp_path: Path, hire: bool
 ) -> None:
-    _, cs2 = two
-    config = write_config(tmp_path / "config", two, users=2)
+    _, cs2 = sims
+    config = write_config(tmp_path / "config", sims, users=2)
     _add_email(config, "user0", "ann.person0@example.com")
     assert cli("reconcile", str(config)).code == 0
-    assert _where(two, "user0") == {"cs1"}
+    assert _where(sims, "user0") == {"cs1"}
     # user0 becomes user9 on cs2 with a number of its own (same person: the
     # email); with `hire`, a new hire on cs1 gets its old number 3000.
     _edit_user(
@@ -160,7 +148,7 @@ def test_a_user_renamed_moved_and_renumbered_onto_a_host_that_is_down_stays_wher
         )
     cs2.faults(offline=True)
     _, by = _reconcile(config)
-    assert _where(two, "user0") | _where(two, "user9"), (
+    assert _where(sims, "user0") | _where(sims, "user9"), (
         "user0 (now user9) is on no call server while cs2 is down: " + json.dumps(by["cs1"])
     )
     assert _status(config)["in_sync"] is False
@@ -174,30 +162,30 @@ def test_a_user_renamed_moved_and_renumbered_onto_a_host_that_is_down_stays_wher
         _reconcile(config)
         if _status(config)["in_sync"]:
             break
-    assert _where(two, "user9") == {"cs2"} and not _where(two, "user0")
-    assert _where(two, "hire") == ({"cs1"} if hire else set())
+    assert _where(sims, "user9") == {"cs2"} and not _where(sims, "user0")
+    assert _where(sims, "hire") == ({"cs1"} if hire else set())
     assert _status(config)["in_sync"] is True
 
 
 def test_a_move_taken_back_before_the_new_host_had_it_leaves_the_user_where_it_was_only(
-    two: list[Sim], tmp_path: Path
+    sims: list[Sim], tmp_path: Path
 ) -> None:
-    _, cs2 = two
-    config = write_config(tmp_path / "config", two, users=2)
+    _, cs2 = sims
+    config = write_config(tmp_path / "config", sims, users=2)
     assert cli("reconcile", str(config)).code == 0
     _edit_user(config, "user0", h=("host: cs1", "host: cs2"))
     cs2.faults(offline=True)
     _, by = _reconcile(config)
-    assert _where(two, "user0") == {"cs1"}, "user0 left cs1 before cs2 had it"
+    assert _where(sims, "user0") == {"cs1"}, "user0 left cs1 before cs2 had it"
     assert by["cs1"]["status"] != "Sync Completed", by["cs1"]
     # Taken back while cs2 is still down; then cs2 returns.
     _edit_user(config, "user0", h=("host: cs2", "host: cs1"))
     _, by = _reconcile(config)
-    assert _where(two, "user0") == {"cs1"}
+    assert _where(sims, "user0") == {"cs1"}
     assert by["cs1"]["status"] == "Sync Completed", by["cs1"]
     cs2.faults(offline=False)
     _, by = _reconcile(config)
-    assert _where(two, "user0") == {"cs1"}, "cs2 got the create the config took back"
+    assert _where(sims, "user0") == {"cs1"}, "cs2 got the create the config took back"
     assert {n: by[n]["status"] for n in ("cs1", "cs2")} == dict.fromkeys(
         ("cs1", "cs2"), "Sync Completed"
     ), by
