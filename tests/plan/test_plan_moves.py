@@ -143,3 +143,53 @@ def test_a_saved_plan_whose_renaming_move_is_not_held_back_is_refused_on_apply()
     assert unmarked_moves(_moved().elements) == []
     # Cut to the old host (apply --element cs1): still held back.
     assert unmarked_moves(_renamed_move().only(("cs1",)).elements) == []
+
+
+def _renumbered_move() -> Plan:
+    """alice (DN 2001 on cs1) becomes alice2 (DN 2005 on cs2): nothing of the
+    call servers' records is common; the MiCollab's records carry the email."""
+    email = "alice.martin@example.com"
+
+    def before(fields: dict[str, object]) -> dict[str, object]:
+        return {k: {"before": v} for k, v in fields.items()}
+
+    def op(action: str, key: str, fields: dict[str, object]) -> Operation:
+        if action == "delete":
+            return Operation("delete", "users", key, "users", key, before(fields))  # type: ignore[arg-type]
+        return Operation("add", "users", key, "users", key, None, fields)
+
+    elements = [
+        ElementPlan(
+            "cs1", "mivb", "running", 4, (op("delete", "alice", {"services": [{"dn": "2001"}]}),)
+        ),
+        ElementPlan(
+            "cs2", "mivb", "running", 4, (op("add", "alice2", {"services": [{"dn": "2005"}]}),)
+        ),
+        ElementPlan(
+            "mcl",
+            "micollab",
+            "running",
+            2,
+            (op("delete", "alice", {"email": email}), op("add", "alice2", {"email": email})),
+        ),
+    ]
+    return gather(elements, (), Settings(network="net"), PlanOptions(), None, None)
+
+
+def test_a_saved_plan_whose_move_paired_by_the_micollabs_email_is_not_held_back_is_refused() -> (
+    None
+):
+    # A plan saved by a provgit that paired a person within one element type:
+    # renamed and renumbered, the move went unmarked and cs1 would delete
+    # alice at once. Planned now it is held; the old saved plan is refused.
+    plan = _renumbered_move()
+    assert plan.element("cs1").moves == (Move("users", "alice", ("cs2",), "alice2"),)  # type: ignore[union-attr]
+    assert plan.element("mcl").moves == ()  # type: ignore[union-attr]
+    old = Plan(
+        plan.network, tuple(dataclasses.replace(e, moves=()) for e in plan.elements), mode=plan.mode
+    )
+    again = Plan.loads(signing.verify(signing.signed_text(old, KEY), KEY).dumps())
+    problems = unmarked_moves(again.elements)
+    assert len(problems) == 1 and problems[0].startswith("cs1: "), problems
+    assert "cs2 as users/alice2" in problems[0] and "provgit plan" in problems[0]
+    assert unmarked_moves(plan.elements) == []
