@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from provgit.api import Config
+from provgit.load.cache import CACHE_FORMAT
 from provgit.source import read_directory
 from provgit.validate import validate_source
 from provgit.validate.by_file import FORMAT
@@ -272,7 +273,7 @@ def test_one_edited_file_is_the_only_one_read_again(tmp_path: Path) -> None:
     state = tmp_path / "state"
     assert Config.at(tree.root, state).validate().ok
     # Without the parse cache a full validation would parse every file again.
-    shutil.rmtree(state / "cache" / "v1")
+    shutil.rmtree(state / "cache" / f"v{CACHE_FORMAT}")
     tree.people["people/p1.yaml"][0]["first_name"] = "Zed"
     tree.flush()
     verdict = Config.at(tree.root, state).validate()

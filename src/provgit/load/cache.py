@@ -16,7 +16,7 @@ from typing import Any
 from provgit.fsutil import atomic_write
 
 # Bump when the parser's output for the same bytes could change.
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"  # 2: integers past 64 bits refused (yaml_events.OutOfRange)
 
 
 class ParseCache:

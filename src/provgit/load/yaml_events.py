@@ -65,14 +65,34 @@ _NUMERIC_START = frozenset("0123456789+-.")
 _STR_TAGS = frozenset(("tag:yaml.org,2002:str", "!"))
 
 
+class OutOfRange(ValueError):
+    """An integer past 64 bits: no field of provgit's takes one, the journal
+    and the JSON documents (orjson) cannot hold one, and past 4,300 digits
+    Python will not even read it (a traceback, not a located problem)."""
+
+
+# An integer's digits past this many are out of range whatever they are (2**63 has 19).
+_INT_DIGITS = 20
+
+
+def _int(v: str, base: int = 10) -> int:
+    if len(v) > _INT_DIGITS * (1 if base == 10 else 4):
+        raise OutOfRange(v)
+    n = int(v, base)
+    if not -(2**63) <= n < 2**63:
+        raise OutOfRange(v)
+    return n
+
+
 def resolve_plain(v: str) -> Any:
-    """YAML 1.2 core schema resolution of a plain scalar (so `no` stays a string)."""
+    """YAML 1.2 core schema resolution of a plain scalar (so `no` stays a
+    string). OutOfRange for an integer past 64 bits."""
     if not v or v in _NULLS:
         return None
     c = v[0]
     if c in _NUMERIC_START:
         if _INT.fullmatch(v):
-            return int(v)
+            return _int(v)
         if _FLOAT.fullmatch(v):
             return float(v)
         if _INF.fullmatch(v):
@@ -80,9 +100,9 @@ def resolve_plain(v: str) -> Any:
         if _NAN.fullmatch(v):
             return float("nan")
         if _INT_OCT.fullmatch(v):
-            return int(v[2:], 8)
+            return _int(v[2:], 8)
         if _INT_HEX.fullmatch(v):
-            return int(v[2:], 16)
+            return _int(v[2:], 16)
         return v
     b = _BOOLS.get(v)
     return v if b is None else b
@@ -91,7 +111,10 @@ def resolve_plain(v: str) -> Any:
 def _tagged(tag: str, v: str, line: int, col: int) -> Any:
     if tag in _STR_TAGS:
         return v
-    resolved = resolve_plain(v)
+    try:
+        resolved = resolve_plain(v)
+    except OutOfRange:
+        raise YamlProblem(_OUT_OF_RANGE, line, col, _OUT_OF_RANGE_HINT) from None
     wanted = {
         "tag:yaml.org,2002:int": int,
         "tag:yaml.org,2002:float": float,
@@ -324,7 +347,10 @@ def parse_documents(data: bytes) -> list[Any]:
                 raw = ev[1]
                 value = memo.get(raw, no_key)
                 if value is no_key:
-                    value = memo[raw] = plain(raw)
+                    try:
+                        value = memo[raw] = plain(raw)
+                    except OutOfRange:
+                        _out_of_range(ev[2])
                 if cur_map:
                     if key is no_key:
                         if value in cur or value == "<<":
@@ -350,7 +376,10 @@ def parse_documents(data: bytes) -> list[Any]:
                 elif not style and ev[4][0]:
                     value = memo.get(raw, no_key)
                     if value is no_key:
-                        value = memo[raw] = plain(raw)
+                        try:
+                            value = memo[raw] = plain(raw)
+                        except OutOfRange:
+                            _out_of_range(ev[6])
                 else:
                     value = raw
                 if ev[2] is not None:
@@ -434,6 +463,14 @@ def parse_documents(data: bytes) -> list[Any]:
                 cur[key] = value
                 key = no_key
     return docs
+
+
+_OUT_OF_RANGE = "an integer past 64 bits; refused"
+_OUT_OF_RANGE_HINT = "no provgit field takes a number this large: check the digits"
+
+
+def _out_of_range(mark: Any) -> NoReturn:
+    raise YamlProblem(_OUT_OF_RANGE, mark.line + 1, mark.column + 1, _OUT_OF_RANGE_HINT)
 
 
 def _bad_key(value: Any, mark: Any, style: Any) -> NoReturn:

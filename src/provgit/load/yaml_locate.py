@@ -17,6 +17,7 @@ from provgit.load.yaml_events import (
     SEQ_END,
     SEQ_START,
     STREAM,
+    OutOfRange,
     Path,
     YamlProblem,
     event_reader,
@@ -96,5 +97,8 @@ def locate(data: bytes, paths: Iterable[Path]) -> dict[Path, tuple[int, int]]:
 
 
 def _key(raw: str) -> str | int:
-    v = resolve_plain(raw)
+    try:
+        v = resolve_plain(raw)
+    except OutOfRange:  # refused by the parse; here only a place to point at
+        return raw
     return v if isinstance(v, (str, int)) and not isinstance(v, bool) else raw

@@ -199,6 +199,18 @@ class ObservationCache:
         except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
             return None
 
+    def header_revision(self, element: str) -> int | None:
+        """The revision the cached observation was read at, from its header
+        alone (None: absent or unreadable); provgit's writes beside it not
+        counted."""
+        try:
+            with open(self._path(element), "rb") as f:
+                head, _ = _header(f, element)
+            revision = head["revision"]
+        except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
+            return None
+        return revision if type(revision) is int else None
+
     def raw(self, element: str) -> tuple[int, dict[str, dict[str, tuple[Fields, int]]]] | None:
         """The cached revision and records as plain tuples, no record objects
         (None: absent or unreadable)."""

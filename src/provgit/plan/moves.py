@@ -263,14 +263,16 @@ def mark_moves(
 
 def _moves_of(e: ElementPlan, op: Operation, where: Sequence[Created]) -> list[Move]:
     """The moves of `e`'s delete `op` to the elements of `e`'s type `where`
-    creates it on, one per key it has there. None when `e` re-creates the
-    person itself under another key (renamed in place: it keeps it)."""
+    creates it on, one per key it has there. A key `e` re-creates the person
+    under itself is no move (renamed in place: it keeps it); the keys only
+    other elements create it under still are (two users may share an email:
+    a new hire here given the moving user's email is not where it went)."""
     by_key: dict[str, set[str]] = {}
     for name, element_type, key in where:
         if element_type == e.element_type:
             by_key.setdefault(key, set()).add(name)
-    if any(e.element in names for key, names in by_key.items() if key != op.key):
-        by_key = {op.key: by_key.get(op.key, set())}
+    for key in [k for k, names in by_key.items() if k != op.key and e.element in names]:
+        del by_key[key]
     moves = []
     for key, names in sorted(by_key.items()):
         names.discard(e.element)

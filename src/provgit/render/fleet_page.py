@@ -17,13 +17,16 @@ def _text(value: Any) -> str:
     return "—" if value is None else escape(str(value))
 
 
-def _network(n: dict[str, Any]) -> list[str]:
+def _network(n: dict[str, Any], as_of: str | None) -> list[str]:
+    """`as_of`: when the document was built, for one served from memory
+    (`fresh: false`): what it says is not vouched for now, so not green."""
     status = n.get("status")
-    cls = "ok" if status == "Sync Completed" else "bad"
+    cls = "ok" if status == "Sync Completed" and as_of is None else "bad"
+    said = f"{status} (as of {as_of})" if status and as_of is not None else status
     out = [
         f'<h2 id="net-{escape(n["name"])}">{escape(n["name"])}</h2>',
         f"<p>held by <code>{_text(n.get('holder'))}</code> · {_text(n.get('state'))}"
-        + (f' · <span class="{cls}">{_text(status)}</span>' if status else "")
+        + (f' · <span class="{cls}">{_text(said)}</span>' if status else "")
         + (f' · <span class="bad">{_text(n.get("error"))}</span>' if n.get("error") else "")
         + "</p>",
         "<table><tr><th>element</th><th>held by</th><th>status</th></tr>",
@@ -51,7 +54,16 @@ def render_fleet_html(doc: dict[str, Any], refresh_seconds: int) -> str:
         + ", ".join(f"<code>{escape(r)}</code>" for r in replica.get("replicas", []))
         + "</p>",
     ]
+    # A document served from memory: the last one built, a newer one not
+    # ready in time (a network's journal locked or slow). It may be hours old.
+    as_of = None if doc.get("fresh", True) is not False else str(doc.get("generated"))
+    if as_of is not None:
+        body.append(
+            f'<p class="bad">Not fresh: the last status built, at {_text(as_of)}; a newer '
+            "one was not ready in time (a network's journal locked or slow?). What it says "
+            "may have changed since.</p>"
+        )
     for n in doc.get("networks", []):
-        body += _network(n)
+        body += _network(n, as_of)
     body.append("</body></html>")
     return "\n".join(body) + "\n"

@@ -103,6 +103,11 @@ def element_facts(
             loaded = _load_cached(cache, name)
             if planned is not None and loaded is not None and planned[0] < loaded[0]:
                 planned = None
+        elif (seen := cache.header_revision(name)) is not None and planned[0] < seen:
+            # A memo of an older reading than the cache's, yet newer on disk:
+            # copied back (sealed by provgit, of the same target). Its mtime
+            # says nothing; the reading it was planned from is older.
+            planned, loaded = None, _load_cached(cache, name)
         mtime = max([t for t in (loaded and loaded[2], planned and planned[2]) if t] or [0.0])
         # A plan (or run) that could not read the element since: its failure
         # is the newer word, unless a run found it down later still.

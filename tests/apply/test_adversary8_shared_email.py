@@ -1,0 +1,56 @@
+"""adversary8: a new hire on a moving user's old host given the moving user's
+email (two users may share one; the pairing folds its case). user0 (cs1) is
+renamed user9, moved to cs2 and renumbered while cs2 is down: before, cs1
+took the hire for user0 re-created in place and deleted user0 at once, so
+user0 was on no call server. Real simulator processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .helpers import Sim, cli, write_config
+from .test_adversary7_moves import _add_email, _edit_user, _reconcile, _status, _where
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("email", ["ann.person0@example.com", "Ann.Person0@EXAMPLE.com"])
+def test_a_hire_sharing_a_moving_users_email_on_its_old_host_leaves_it_on_no_call_server_never(
+    sims: list[Sim], tmp_path: Path, email: str
+) -> None:
+    _, cs2 = sims
+    config = write_config(tmp_path / "config", sims, users=2)
+    _add_email(config, "user0", "ann.person0@example.com")
+    assert cli("reconcile", str(config)).code == 0
+    assert _where(sims, "user0") == {"cs1"}
+    _edit_user(
+        config,
+        "user0",
+        k=("login_id: user0", "login_id: user9"),
+        h=("host: cs1", "host: cs2"),
+        d=('"3000"', '"3005"'),
+    )
+    net = config / "net.yaml"
+    net.write_text(
+        net.read_text()
+        + "  - login_id: hire\n    first_name: New\n    last_name: Hire\n    role: Agent\n"
+        + f'    email: {email}\n    host: cs1\n    services:\n      - {{dn: "3009"}}\n'
+    )
+    cs2.faults(offline=True)
+    _, by = _reconcile(config)
+    assert _where(sims, "user0") | _where(sims, "user9"), (
+        "user0 (now user9) is on no call server while cs2 is down: " + json.dumps(by["cs1"])
+    )
+    assert _where(sims, "hire") == {"cs1"}
+    assert _status(config)["in_sync"] is False
+    cs2.faults(offline=False)
+    for _ in range(3):
+        _reconcile(config)
+        if _status(config)["in_sync"]:
+            break
+    assert _where(sims, "user9") == {"cs2"} and not _where(sims, "user0")
+    assert _where(sims, "hire") == {"cs1"}
+    assert _status(config)["in_sync"] is True
