@@ -66,6 +66,18 @@ class PlantedLink(OSError):
         )
 
 
+class StateFileIsDirectory(OSError):
+    """A file provgit keeps (a key) is a directory: replacing it would drop
+    whatever is in it, and writing into it is not what was meant."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(
+            errno.EISDIR,
+            f"{os.fspath(path)} is a directory where provgit keeps a file; move it away "
+            "(and check who made it), then run again",
+        )
+
+
 def private_file(path: str | os.PathLike[str]) -> None:
     """Make `path` a file only its owner may read (0600), creating it empty if absent.
 

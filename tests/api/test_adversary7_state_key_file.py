@@ -93,3 +93,31 @@ def test_a_key_file_planted_as_a_link_is_not_followed_and_its_target_untouched(
     assert theirs.read_text() == "ab" * 32 + "\n"
     assert theirs.stat().st_mode & 0o777 == 0o644
     assert key.is_file() and not key.is_symlink()
+
+
+def test_a_key_file_that_is_a_directory_is_refused_plainly_and_left_as_it_is(
+    sample: Path,
+) -> None:
+    state = sample.parent / "state"
+    assert asyncio.run(Config.open(sample, state).reconcile()).exit_code == 0
+    key = state / "secret.key"
+    key.unlink()
+    key.mkdir()
+    (key / "kept").write_text("someone's file\n")
+    elements = sorted((p.name, p.stat().st_mtime_ns) for p in (state / "elements").iterdir())
+
+    for command in ("status", "reconcile"):
+        out = _provgit(command, str(sample), "--state-dir", str(state))
+        assert out.returncode == 3, out.stdout[-2000:] + out.stderr[-2000:]
+        assert "Traceback" not in out.stderr
+        assert f"{key} is a directory where provgit keeps a file" in out.stderr
+    assert (key / "kept").read_text() == "someone's file\n"
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (state / "elements").iterdir()) == (
+        elements
+    )
+
+    (key / "kept").unlink()
+    key.rmdir()
+    ran = _provgit("reconcile", str(sample), "--state-dir", str(state))
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert key.is_file()

@@ -140,7 +140,7 @@ class _Group(click.Group):
             if type(e).__name__ == "NetworkWithoutJournal":  # provgit.journal.location
                 click.echo(f"Error: {e}", err=True)
                 sys.exit(exitcodes.INVALID)
-            if isinstance(e, OSError) and type(e).__name__ == "PlantedLink":  # provgit.fsutil
+            if isinstance(e, OSError) and type(e).__name__ in _REFUSED_STATE_FILES:
                 click.echo(f"error: {e.strerror}; provgit stopped before writing to it.", err=True)
                 sys.exit(exitcodes.REFUSED)
             if not _out_of_space(e):
@@ -155,6 +155,8 @@ class _Group(click.Group):
         sys.exit(rv if isinstance(rv, int) else exitcodes.OK)
 
 
+# provgit.fsutil's refusals of a state file (by name: not imported for every command).
+_REFUSED_STATE_FILES = ("PlantedLink", "StateFileIsDirectory")
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 # SQLite's words for the same (SQLITE_FULL, and SQLITE_IOERR that EFBIG becomes).
 _SQLITE_NO_SPACE = ("database or disk is full", "disk I/O error")
