@@ -6,7 +6,9 @@ A first rollout plans an add of every record on every element and no delete:
 `mark_moves` (every plan, in `gather`) and `wanted_elsewhere` (every full
 plan) must cost next to nothing there. Also timed: the same plan with 1 % of
 the users moving between two call servers (a delete and an add each), and
-moving renamed (paired by DN, not by key: every add looked at). CPU
+moving renamed (paired by DN, not by key: every add looked at). And
+`break_swaps` (plan/swaps.py, every plan) on each, and on 1 % of the users
+swapping numbers in pairs on every element (a spare step per pair). CPU
 seconds of this process (time.process_time), median of --runs, load beside.
 """
 
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from provgit.plan.model import ElementPlan, Operation
 from provgit.plan.moves import mark_moves, wanted_elsewhere
+from provgit.plan.swaps import break_swaps
 
 
 def _user(action: str, i: int, key: str) -> Operation:
@@ -50,6 +53,21 @@ def _plan(users: int, elements: int, moving: int, renamed: bool = False) -> list
     return out
 
 
+def _swapping(users: int, elements: int, pairs: int) -> list[ElementPlan]:
+    """Every element holds every user; users 2k and 2k+1 (k < pairs) swap numbers."""
+    out = []
+    for e in range(elements):
+        ops = []
+        for i in range(2 * pairs):
+            j = i + 1 if i % 2 == 0 else i - 1
+            before, after = [{"dn": str(10_000 + i)}], [{"dn": str(10_000 + j)}]
+            fields = {"login_id": f"u{i}", "services": after}
+            changes = {"services": {"before": before, "after": after}}
+            ops.append(Operation("modify", "users", f"u{i}", "users", f"u{i}", changes, fields, 1))
+        out.append(ElementPlan(f"e{e}", "mivb", "running", 1, tuple(ops)))
+    return out
+
+
 def _cpu(runs: int, work: Callable[[], object]) -> float:
     times = []
     for _ in range(runs):
@@ -72,12 +90,22 @@ def main() -> None:
         assert sum(len(e.moves) for e in mark_moves(plan)) == moving
         marked = _cpu(a.runs, lambda plan=plan: mark_moves(plan))  # type: ignore[misc]
         elsewhere = _cpu(a.runs, lambda plan=plan: wanted_elsewhere(plan, {}, types, False))  # type: ignore[misc]
+        swaps = _cpu(a.runs, lambda plan=plan: break_swaps(plan, set))  # type: ignore[misc]
         how = " and renamed" if renamed else ""
         print(
             f"{ops:,} operations, {moving:,} moving{how}: mark_moves {marked:.3f} s CPU, "
-            f"wanted_elsewhere {elsewhere:.4f} s CPU (median of {a.runs}), "
-            f"load {os.getloadavg()[0]:.1f}"
+            f"wanted_elsewhere {elsewhere:.4f} s CPU, break_swaps {swaps:.3f} s CPU "
+            f"(median of {a.runs}), load {os.getloadavg()[0]:.1f}"
         )
+    pairs = a.users // 200
+    plan = _swapping(a.users, a.elements, pairs)
+    assert all(len(e.swaps) == pairs for e in break_swaps(plan, set))
+    swaps = _cpu(a.runs, lambda: break_swaps(plan, set))
+    print(
+        f"{2 * pairs * a.elements:,} modifies, {pairs:,} pairs swapping numbers on each of "
+        f"{a.elements} elements: break_swaps {swaps:.3f} s CPU (median of {a.runs}), "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -88,19 +88,11 @@ def test_users_swapping_numbers_never_leave_a_user_nowhere_nor_say_sync_complete
     _swap(config, hosts)
     status = _runs_stay_safe(config, sims, 3)
     if not status["in_sync"]:
-        # Stuck (see the xfail below): said as it is, every DN still with one user.
+        # Not there yet: said as it is, every DN still with one user.
         assert status["counts"]["resources_not_completed"] >= 2
         assert _where(sims, "user0") and _where(sims, "user1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A DN swap is never planned apart: each write (a modify on the MiCollab, the "
-    "create on the new host) is refused, or waits, while the other user still holds the "
-    "number, and a move's delete waits for that create, so every run stops the same way. "
-    "Needs the swap broken by the planner (a free number in between, or a delete first "
-    "where the user is on another host already); left to the lead.",
-)
 @pytest.mark.parametrize("hosts", [False, True], ids=["numbers", "numbers-and-hosts"])
 def test_users_swapping_numbers_in_one_commit_end_with_each_others_numbers(
     sims: list[Sim], tmp_path: Path, hosts: bool

@@ -166,6 +166,18 @@ def test_plan_case(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         if e.moves
     }
     assert moves == case.get("expect_moves", {}), f"{path.name}: {case['description']}"
+    # A number swap's temporary spare-number steps (plan/swaps.py).
+    swaps = {
+        e.element: [
+            f"{s.collection}/{s.key} "
+            + ", ".join(f"{dn} as {spare}" for dn, spare in s.spares)
+            + ("" if s.home is None else f" leaving for {s.home}")
+            for s in e.swaps
+        ]
+        for e in plan.elements
+        if e.swaps
+    }
+    assert swaps == case.get("expect_swaps", {}), f"{path.name}: {case['description']}"
     # Every case's plan survives its JSON form and never holds a secret value.
     text = plan.dumps()
     assert Plan.loads(text).checksum() == plan.checksum()

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from provgit.apply import drift_detect as drift
-from provgit.apply import holds, moves
+from provgit.apply import holds, moves, swaps
 from provgit.apply import outcomes as oc
 from provgit.apply import status as st
 from provgit.apply.admission import review
@@ -199,6 +199,7 @@ class Applier:
         async def one(w: ElementWork) -> None:
             async with gate:
                 await delivery.element(w)
+                await swaps.finish_swaps(delivery, w)
                 if not w.later:
                     await delivery.close(w)
 

@@ -16,9 +16,16 @@ from provgit.incremental.known import Known
 from provgit.incremental.replan import Changes, replan
 from provgit.model.settings import Settings
 from provgit.observe import Observation
-from provgit.plan.compute import PlanOptions, gather, plan_element, planned_names
+from provgit.plan.compute import (
+    PlanOptions,
+    gather,
+    numbers_in_use,
+    plan_element,
+    planned_names,
+)
 from provgit.plan.model import ElementPlan, Plan
 from provgit.plan.moves import wanted_elsewhere
+from provgit.plan.swaps import break_swaps
 from provgit.projection.project import Target
 
 
@@ -66,6 +73,9 @@ def plan_incrementally(
             assert target is not None, f"{name}: nothing to plan it against"
             element_plan = plan_element(name, element_types[name], target, obs, settings, options)
         elements.append(element_plan)
+    # A number swap's cycle is broken with a spare DN (plan/swaps.py).
+    targets = [*([] if target is None else [target]), *(r.desired for r in replans.values())]
+    elements = break_swaps(elements, lambda: numbers_in_use(targets, observations))
     # Deletes of records an element never observed should get wait for it (plan/moves.py).
     elsewhere = (
         None if target is None else wanted_elsewhere(elements, target.records, element_types, False)

@@ -14,6 +14,7 @@ from provgit.plan.options import PlanOptions as PlanOptions
 from provgit.plan.ordering import order
 from provgit.plan.renames import rename_warnings
 from provgit.plan.safety import check_thresholds, is_protected
+from provgit.plan.swaps import break_swaps, dns_in_use
 from provgit.projection.canonical import is_empty, same_value
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, META_PREFIX, Fields
@@ -310,11 +311,19 @@ def compute_plan(
         plan_element(n, element_types[n], target, observations[n], settings, options)
         for n in planned_names(element_types, observations, options)
     ]
+    elements = break_swaps(elements, lambda: numbers_in_use([target], observations))
     cut = bool(options.elements)
     elsewhere = wanted_elsewhere(elements, target.records, element_types, cut)
     return gather(
         elements, target.unresolved_secrets, settings, options, commit, source, mode, elsewhere
     )
+
+
+def numbers_in_use(targets: Sequence[Target], observations: Mapping[str, Observation]) -> set[str]:
+    """Every DN the config uses or an element was seen to hold: a number
+    swap's spare is none of them (plan/swaps.py)."""
+    wanted = [records for t in targets for records in t.records.values()]
+    return dns_in_use([*wanted, *(obs.records for obs in observations.values())])
 
 
 def planned_names(

@@ -27,6 +27,7 @@ from provgit.plan.canonical import legacy_canonical as legacy_canonical
 from provgit.plan.change_bytes import ChangeWriter
 from provgit.plan.feed_check import FeedCheck
 from provgit.plan.moves import Move
+from provgit.plan.swap_mark import Swap
 from provgit.secrets import PLAIN as _PLAIN
 from provgit.secrets import SENSITIVE, redact
 
@@ -261,6 +262,8 @@ class ElementPlan:
     # What this plan's run found of the element's change feed (a full read).
     feed_check: FeedCheck | None = None
     moves: tuple[Move, ...] = ()
+    # Temporary spare-number steps of a number swap (plan/swaps.py).
+    swaps: tuple[Swap, ...] = ()
 
     @property
     def observed(self) -> bool:
@@ -291,6 +294,7 @@ class ElementPlan:
             **({"would_wait": [w.to_json() for w in self.would_wait]} if self.would_wait else {}),
             **({"feed_check": self.feed_check.to_json()} if self.feed_check else {}),
             **({"moves": [m.to_json() for m in self.moves]} if self.moves else {}),
+            **({"swaps": [s.to_json() for s in self.swaps]} if self.swaps else {}),
         }
 
     def canonical_pieces(self) -> Iterator[bytes]:
@@ -305,6 +309,8 @@ class ElementPlan:
             parts["feed_check"] = (canonical(self.feed_check.to_json()),)
         if self.moves:
             parts["moves"] = (canonical([m.to_json() for m in self.moves]),)
+        if self.swaps:
+            parts["swaps"] = (canonical([s.to_json() for s in self.swaps]),)
         return join_sorted(parts)
 
     def _head(self) -> dict[str, Any]:
@@ -337,6 +343,7 @@ class ElementPlan:
             would_wait=tuple(WouldWait.from_json(w) for w in d.get("would_wait", [])),
             feed_check=FeedCheck.from_json(d["feed_check"]) if "feed_check" in d else None,
             moves=tuple(Move.from_json(m) for m in d.get("moves", [])),
+            swaps=tuple(Swap.from_json(s) for s in d.get("swaps", [])),
         )
 
 

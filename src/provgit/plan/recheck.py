@@ -20,6 +20,8 @@ from provgit.model.settings import Settings
 from provgit.plan.model import ElementPlan, Operation, Plan, canonical
 from provgit.plan.moves import unmarked_moves
 from provgit.plan.safety import check_thresholds, is_protected
+from provgit.plan.swap_mark import Swap
+from provgit.plan.swaps import SPARE_DN, dns_in_use, rebuilt, unspared
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import COLLECTIONS
 from provgit.registry import KEYED_APART
@@ -143,12 +145,31 @@ def _delete_problems(
     return []
 
 
+def _step_problems(ep: ElementPlan, op: Operation, swap: Swap, target: Target) -> list[str]:
+    """A number swap's spare step (plan/swaps.py): the record the config
+    wants (on `swap.home` for one leaving `ep`'s element) with only its DNs
+    replaced by spares no record of the config uses."""
+    record = f"{ep.element}: {op.action} {op.collection}/{op.key}"
+    used = dns_in_use(target.records.values())
+    bad = [s for _, s in swap.spares if not SPARE_DN.match(s) or s in used]
+    if bad:
+        return [f"{record}: spare DN {bad[0]} of a number swap is not a free number"]
+    if swap.home is not None and target.records.get(swap.home) is None:
+        return [f"{record}: the config puts nothing on {swap.home}, where it moves"]
+    back = rebuilt(op, unspared(op.fields or {}, swap))
+    return _write_problems(swap.home or ep.element, back, target)
+
+
 def _element_problems(
     ep: ElementPlan, element_type: str, plan: Plan, target: Target, settings: Settings
 ) -> list[str]:
     problems = []
+    swaps = {(s.collection, s.key): s for s in ep.swaps}
     for op in ep.operations:
-        if op.action in ("add", "modify"):
+        swap = swaps.get((op.collection, op.key))
+        if swap is not None and op.action == "modify":
+            problems += _step_problems(ep, op, swap, target)
+        elif op.action in ("add", "modify"):
             problems += _write_problems(ep.element, op, target)
             if op.claim and (op.action != "modify" or not plan.claim):
                 problems.append(

@@ -15,7 +15,9 @@ MARKER = "<!-- provgit-plan -->"
 MAX_ERRORS = 20
 
 
-def _op_row(op: Operation, waits: bool = False, moving: Sequence[str] = ()) -> str:
+def _op_row(
+    op: Operation, waits: bool = False, moving: Sequence[str] = (), swap: str | None = None
+) -> str:
     if op.action == "modify":
         detail = "; ".join(
             f"{md_code(f)}: {md_code(short(c.get('before'), 40))} → "
@@ -33,6 +35,8 @@ def _op_row(op: Operation, waits: bool = False, moving: Sequence[str] = ()) -> s
         sign += " ⏸️ would wait"
     if moving:
         sign += f" ⏳ {md_text(move_note(moving))}"
+    if swap is not None:
+        sign += f" ⏳ {md_text(swap)}"
     return f"| {sign} | {md_code(f'{op.collection}/{op.key}')} | {detail} |"
 
 
@@ -104,9 +108,10 @@ def render(plan: Plan, max_bytes: int = 60_000) -> str:
         ops = sorted(e.operations, key=lambda o: {"delete": 0, "modify": 1, "add": 2}[o.action])
         waiting = {r for w in e.would_wait for r in w.operations}
         moving = move_map(e)
+        swaps = {(s.collection, s.key): s.note() for s in e.swaps}
         for i, op in enumerate(ops):
             ref = (op.collection, op.key)
-            row = _op_row(op, ref in waiting, moving.get(ref, ()))
+            row = _op_row(op, ref in waiting, moving.get(ref, ()), swaps.get(ref))
             if len(row.encode()) + 1 > budget:
                 omitted += len(ops) - i
                 block.append(f"| … | {len(ops) - i} more operation(s) not shown | |")

@@ -66,7 +66,11 @@ def move_note(to: Sequence[str]) -> str:
 
 
 def _op_lines(
-    op: Operation, detail: bool, waits: bool = False, moving: Sequence[str] = ()
+    op: Operation,
+    detail: bool,
+    waits: bool = False,
+    moving: Sequence[str] = (),
+    swap: str | None = None,
 ) -> list[Text]:
     mark, style = _MARK[op.action]
     head = Text(f"  {mark} {op.action:<6} ", style=style)
@@ -79,6 +83,8 @@ def _op_lines(
         head.append("  (would wait)", style="magenta")
     if moving:
         head.append(f"  ({move_note(moving)})", style="magenta")
+    if swap is not None:
+        head.append(f"  ({swap})", style="magenta")
     lines = [head]
     if not detail:
         return lines
@@ -132,9 +138,10 @@ def _element(e: ElementPlan, limit: int | None) -> list[Text]:
         out.append(Text("  in sync", style="green"))
     shown = ops if limit is None else ops[:limit]
     moving = move_map(e)
+    swaps = {(s.collection, s.key): s.note() for s in e.swaps}
     for op in shown:
         ref = (op.collection, op.key)
-        out.extend(_op_lines(op, True, ref in waiting, moving.get(ref, ())))
+        out.extend(_op_lines(op, True, ref in waiting, moving.get(ref, ()), swaps.get(ref)))
     if len(shown) < len(ops):
         out.append(Text(f"  … and {len(ops) - len(shown)} more (use --full)", style="dim"))
     return out
