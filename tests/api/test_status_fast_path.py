@@ -20,7 +20,7 @@ from provgit.incremental.disk import PlanMemo
 from provgit.incremental.memo_summary import memo_key, read_summary, summary_of
 from provgit.incremental.store import TargetStore
 from provgit.model.common import Model
-from provgit.report import derive
+from provgit.report import derive, derived_part
 from provgit.secrets import local_key
 from provgit.simulator.store import ElementStore
 
@@ -54,6 +54,8 @@ def _documents(config: Config, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, An
 
     with monkeypatch.context() as m:
         m.setattr(TargetStore, "totals_of", counting)
+        # Derived each time, not the last report's part read back (`report.derived_part`).
+        m.setattr(derived_part, "load_part", lambda state_dir, key: None)
         fast = dict(config.status().document)
         assert looked_up, "the fast path was not taken"
         looked_up.clear()

@@ -262,3 +262,32 @@ def test_a_memo_saved_again_with_one_chunk_planned_again_reads_back_as_saved(
     assert len(after) == 3 and after[0] == before[0] and after[2] == before[2]
     loaded = memo.load_element("mivb1")
     assert loaded is not None and loaded.operations == now
+
+
+def test_the_report_reads_an_element_memo_without_its_keys_and_a_plan_with_them(
+    tmp_path: Path,
+) -> None:
+    # The keys (every record the element holds: 304,616 at W100k) are their
+    # own bytes in the memo: the report's reading of an element's revision and
+    # operations does not decode them; a plan does, and a damaged blob of them
+    # sends it to the full path.
+    import marshal
+
+    from provgit.incremental.known import Known
+
+    keys = {"users": [f"u{i}" for i in range(6)]}
+    memo = PlanMemo(tmp_path)
+    memo.save_element("mivb1", Known("digest-1", 12, _ops(3), {}, keys))
+    stored = memo.load_stored("mivb1")
+    assert stored is not None and stored.keys == keys
+
+    doc = memo.element_doc("mivb1")
+    assert doc is not None
+    doc["keys"] = b"\xff not marshal"
+    key = memo._key()
+    assert key is not None
+    (tmp_path / "memo" / "elements" / "mivb1.marshal").write_bytes(seal(key, marshal.dumps(doc)))
+    read = _load_memo(tmp_path, "mivb1", "digest-1")
+    assert read is not None and read[0] == 12
+    assert set(read[1]) == {("users", f"u{i}") for i in range(3)}
+    assert memo.load_stored("mivb1") is None

@@ -68,8 +68,11 @@ if TYPE_CHECKING:
 # marshal bytes: keeping 2 of MiCollab's 28,403 operations decoded all of them.
 # (Not one blob per operation: each would repeat the field names marshal
 # shares within a blob; a memo hit decoding all 49,781 then took ~10 % more
-# CPU and ~50 MB more.)
-FORMAT = "plan-memo-6"
+# CPU and ~50 MB more.) 7: the observed keys are marshal bytes of their own,
+# decoded only by a plan: the report reads an element's revision and
+# operations, and decoding W100k's 304,616 keys to get them was most of its
+# reading of the memos (twice in a reconcile with nothing to do).
+FORMAT = "plan-memo-7"
 CHUNK = 1024
 _WRITES = ("add", "modify")
 
@@ -254,8 +257,11 @@ class PlanMemo:
             filled = self._fields_in_target(element, doc["digest"], ops, doc["stored_without"])
             if filled is None:
                 return None
+            keys = marshal.loads(doc["keys"])
+            if not isinstance(keys, dict):
+                return None
             return StoredKnown(
-                doc["digest"], doc["revision"], ops, payload, filled, doc["warnings"], doc["keys"]
+                doc["digest"], doc["revision"], ops, payload, filled, doc["warnings"], keys
             )
         except (OSError, EOFError, ValueError, TypeError, KeyError, sqlite3.Error):
             return None
@@ -340,7 +346,8 @@ class PlanMemo:
             "payload": dumps(payload),
             "stored_without": without,
             "warnings": memo.warnings,
-            "keys": memo.keys,
+            # Its own bytes: decoded by a plan (`load_stored`), never by status.
+            "keys": dumps(memo.keys),
         }
         key = self._key(create=True)
         assert key is not None, "a key is made when there is none"

@@ -16,8 +16,9 @@ from provgit.journal import Journal, Suspension
 from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan
-from provgit.projection.project import COLLECTION_KIND, Target
+from provgit.projection.project import Target
 from provgit.report import derive as dv
+from provgit.report import derived_part as reuse
 from provgit.report.document_common import (
     FORMAT,
     Document,
@@ -64,27 +65,55 @@ def derived_document(
     )
     jf = dv.journal_facts(journal.path, {n: f.revision for n, f in facts.items()})
 
-    def finish(derived: dv.Derived) -> Document:
-        doc = _document_from(
-            journal,
-            derived,
-            jf,
-            facts,
-            types,
-            links,
-            now,
-            rows,
-            network=network,
-            result=result,
-            git=git,
-            max_events=max_events,
-            max_resources=max_resources,
+    key = (
+        reuse.reuse_key(memo_digest, types, facts, jf, links, max_resources)
+        if isinstance(source, TargetStore) and observations is None and plans is None
+        else None
+    )
+    part = reuse.load_part(state_dir, key) if key is not None else None
+    if part is None:
+        part = _derive_part(
+            source, facts, jf, links, types, by_plan, target_version, target_delta, max_resources
         )
-        # Not in the watcher's reports (`plans`): the comparison projects the
-        # whole config, which its runs otherwise re-plan only in part.
-        if derived.read_only and state is not None and plans is None:
-            _read_only_details(doc, state, facts, state_dir, max_resources)
-        return doc
+        if key is not None:
+            reuse.save_part(state_dir, key, part)
+    doc = _document_from(
+        journal,
+        part,
+        jf,
+        facts,
+        types,
+        links,
+        now,
+        rows,
+        network=network,
+        result=result,
+        git=git,
+        max_events=max_events,
+        max_resources=max_resources,
+    )
+    # Not in the watcher's reports (`plans`): the comparison projects the
+    # whole config, which its runs otherwise re-plan only in part.
+    if part.read_only and state is not None and plans is None:
+        _read_only_details(doc, state, facts, state_dir, max_resources)
+    return doc
+
+
+def _derive_part(
+    source: Target | TargetStore,
+    facts: Mapping[str, dv.ElementFacts],
+    jf: dv.JournalFacts,
+    links: Links,
+    types: dict[str, str],
+    by_plan: Mapping[str, tuple[int, dict[dv.Ref, tuple[str, int | None]]]],
+    target_version: object,
+    target_delta: Any,
+    max_resources: int,
+) -> reuse.DerivedPart:
+    """The derivation, and the document's part of it."""
+
+    def part(derived: dv.Derived) -> reuse.DerivedPart:
+        return reuse.part_of(derived, links, types, jf.proposed, max_resources)
 
     derived: dv.Derived | None = None
     if isinstance(source, TargetStore):
@@ -105,15 +134,15 @@ def derived_document(
                 derived = dv.derive_fast(view, facts, jf)
                 if derived is not None:
                     # Listed under the lock too: the view is read to list resources.
-                    return finish(derived)
+                    return part(derived)
         if derived is None:
             derived = dv.derive(source, facts, jf)
-    return finish(derived)
+    return part(derived)
 
 
 def _document_from(
     journal: Journal,
-    derived: dv.Derived,
+    part: reuse.DerivedPart,
     jf: dv.JournalFacts,
     facts: Mapping[str, dv.ElementFacts],
     types: dict[str, str],
@@ -128,25 +157,18 @@ def _document_from(
     max_resources: int,
 ) -> Document:
     suspensions = journal.suspensions()
-    elements = _element_entries(journal, derived, facts, types, rows, suspensions, now)
+    elements = _element_entries(journal, part, facts, types, rows, suspensions, now)
     errors, pending = _problems(jf, links)
-    ordered = sorted(
-        derived.resources.values(),
-        key=lambda r: (r.state == dv.COMPLETED, r.kind, r.resource),
-    )
-    by_state: dict[str, int] = {}
-    for r in ordered:
-        by_state[r.state] = by_state.get(r.state, 0) + 1
-    if derived.completed_extra:
-        by_state[dv.COMPLETED] = by_state.get(dv.COMPLETED, 0) + derived.completed_extra
-    listed = _listed_resources(derived, ordered, max_resources)
-    total_resources = len(ordered) + derived.completed_extra
     last_run = journal.runs(1)
     run_id = last_run[0]["id"] if last_run else None
-    resources = _resource_entries(listed, links, types, run_id, now, jf.proposed)
+    resources = reuse.stamped(part, run_id, now)
+    by_state = part.by_state
+    total_resources = part.total_resources
     not_completed = sum(n for s, n in by_state.items() if s != dv.COMPLETED)
-    in_sync = derived.in_sync and not errors and not pending
-    worst = _worst_state(derived, ordered, bool(errors), bool(pending))
+    in_sync = part.in_sync and not errors and not pending
+    worst = part.worst
+    if (errors or pending) and worst == dv.COMPLETED:
+        worst = dv.DISTRIBUTION_ERROR if errors else dv.PENDING
     return {
         "format": FORMAT,
         "generated": now,
@@ -168,15 +190,15 @@ def _document_from(
             "elements_not_completed": sum(
                 1 for e in elements.values() if e["sync"] not in (dv.COMPLETED, dv.READ_ONLY)
             ),
-            "elements_read_only": len(derived.read_only & set(elements)),
+            "elements_read_only": len(set(part.read_only) & set(elements)),
             "elements_not_observed": sum(1 for e in elements.values() if not e["observed"]),
             "resources": total_resources,
             "resources_not_completed": not_completed,
             "resources_omitted": total_resources - len(resources),
-            "resources_by_state": dict(sorted(by_state.items())),
-            "records_not_deleted": sum(len(v) for v in derived.deletes_not_applied.values()),
-            "records_not_deleted_by_kind": _not_deleted_by_kind(derived),
-            "drift": sum(len(v) for v in derived.drift.values()),
+            "resources_by_state": dict(by_state),
+            "records_not_deleted": part.records_not_deleted,
+            "records_not_deleted_by_kind": dict(part.records_not_deleted_by_kind),
+            "drift": part.drift,
             "drift_proposed": len(jf.proposed),
             "distribution_errors": len(errors),
             "pending_updates": len(pending),
@@ -225,7 +247,7 @@ def _proposed(jf: dv.JournalFacts, links: Links, bound: int) -> list[Document]:
 
 def _element_entries(
     journal: Journal,
-    derived: dv.Derived,
+    part: reuse.DerivedPart,
     facts: Mapping[str, dv.ElementFacts],
     types: dict[str, str],
     rows: Mapping[str, Mapping[str, Any]],
@@ -240,7 +262,7 @@ def _element_entries(
     elements: dict[str, Document] = {}
     for name in sorted(types):
         f = facts[name]
-        s = derived.elements[name]
+        s = part.elements[name]
         row = rows.get(name)
         text = dv.element_text(name, s, types[name])
         if s == dv.READ_ONLY and not f.readable:
@@ -268,7 +290,7 @@ def _element_entries(
             "run_id": row["run_id"] if row else None,
             "detail": f.detail if not f.readable else (row["detail"] if row else None),
             "time": row["time"] if row else now,
-            "records_not_deleted": len(derived.deletes_not_applied.get(name, ())),
+            "records_not_deleted": part.not_deleted.get(name, 0),
             "full_read_at": None
             if f.full_read_at is None
             else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(f.full_read_at)),
@@ -292,96 +314,3 @@ def _problems(jf: dv.JournalFacts, links: Links) -> tuple[list[Document], list[D
         d["url"] = links.url(p.element, d["form"], p.collection, p.key)
         pending.append(d)
     return errors, pending
-
-
-def _listed_resources(
-    derived: dv.Derived, ordered: list[dv.ResourceState], max_resources: int
-) -> list[dv.ResourceState]:
-    """The resources the document lists: problems first, then completed ones to the bound."""
-    listed = ordered[:max_resources]
-    if derived.store is not None:
-        # Completed resources the summary did not look at, to the bound.
-        room = max_resources - len(listed)
-        if room > 0 and derived.completed_extra:
-            for k, res, n in derived.store.first_resources(room, set(derived.resources)):
-                listed.append(dv.ResourceState(k, res, dv.COMPLETED, n, n, {}, {}))
-        # Every element of each listed resource, those not looked at being completed.
-        lands = derived.store.landing_of(
-            (r.kind, r.resource) for r in listed if len(r.elements) < r.total
-        )
-        for r in listed:
-            for el, ref in lands.get((r.kind, r.resource), {}).items():
-                if el not in r.elements:
-                    r.elements[el] = dv.COMPLETED
-                    r.records[el] = ref
-    return listed
-
-
-def _resource_entries(
-    listed: list[dv.ResourceState],
-    links: Links,
-    types: Mapping[str, str],
-    run_id: int | None,
-    now: str,
-    proposed: Mapping[tuple[str, str, str], str],
-) -> list[Document]:
-    resources = []
-    for r in listed:
-        per: dict[str, Document] = {}
-        rlinks = []
-        for el, s in sorted(r.elements.items()):
-            coll, key = r.records[el]
-            link = links.link(el, coll, key)
-            rlinks.append(link)
-            per[el] = {
-                "state": s,
-                "status": dv.label(s, types.get(el)),
-                "collection": coll,
-                "key": key,
-                "url": link["url"],
-            }
-            if s == dv.DRIFT_PROPOSED and (el, coll, key) in proposed:
-                per[el]["branch"] = proposed[(el, coll, key)]
-        text = dv.resource_text(r, types)
-        resources.append(
-            {
-                "kind": r.kind,
-                "resource": r.resource,
-                "status": text,
-                "class": dv.status_class_of(r.state),
-                "state": r.state,
-                "completed": r.completed,
-                "total": r.total,
-                # SDS's sharing icon: the same data lands on several elements.
-                "shared": r.total > 1,
-                "run_id": run_id,
-                "time": now,
-                "links": rlinks,
-                "elements": per,
-            }
-        )
-    return resources
-
-
-def _worst_state(
-    derived: dv.Derived, ordered: list[dv.ResourceState], errors: bool, pending: bool
-) -> str:
-    worst = derived.worst()
-    for r in ordered:
-        worst = dv.worst(worst, r.state)
-        if r.state != dv.COMPLETED:
-            break  # sorted problems first; the elements already carry the worst
-    if (errors or pending) and worst == dv.COMPLETED:
-        worst = dv.DISTRIBUTION_ERROR if errors else dv.PENDING
-    return worst
-
-
-def _not_deleted_by_kind(derived: dv.Derived) -> dict[str, int]:
-    """Records still to delete, by the kind of resource they were (so that
-    `status --kind users` does not answer for a removed user still there)."""
-    out: dict[str, int] = {}
-    for refs in derived.deletes_not_applied.values():
-        for coll, _key in refs:
-            kind = COLLECTION_KIND.get(coll, coll)
-            out[kind] = out.get(kind, 0) + 1
-    return dict(sorted(out.items()))
