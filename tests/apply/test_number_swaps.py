@@ -130,16 +130,16 @@ def test_a_saved_swap_plan_shows_its_spare_step_applies_once_and_is_refused_when
     saved = tmp_path / "plan.json"
     shown = cli("plan", str(config), "--out", str(saved))
     assert shown.code == 0, shown.out + shown.err
-    assert "swap: temporary spare DN 9999 for 3001; deleted here once cs2 has it" in shown.out
+    assert "swap: temporary spare DN 9989 for 3001; deleted here once cs2 has it" in shown.out
     doc = json.loads(saved.read_text())
     marks = {e["element"]: e.get("swaps") for e in doc["elements"]}
     assert marks["cs1"] == [
-        {"collection": "users", "key": "user0", "spares": [["3001", "9999"]], "home": "cs2"}
+        {"collection": "users", "key": "user0", "spares": [["3001", "9989"]], "home": "cs2"}
     ]
     r = cli("apply", str(saved), "--config", str(config), "--yes", "--format", "json")
     by = {e["element"]: e for e in json.loads(r.out)["elements"]}
     _assert_safe(config, sims, by)
-    assert by["cs1"]["status"].startswith("Move pending: users/user0 is on spare DN 9999"), by
+    assert by["cs1"]["status"].startswith("Move pending: users/user0 is on spare DN 9989"), by
     # The elements moved since: the same plan again is stale, and changes nothing.
     before = {s.name: _held(s) for s in sims}
     again = cli("apply", str(saved), "--config", str(config), "--yes")

@@ -65,6 +65,17 @@ def test_a_swap_step_without_its_mark_or_with_a_number_the_config_uses_is_refuse
 
 
 def test_the_spare_is_the_highest_free_number_of_the_length_else_of_seven_digits() -> None:
-    assert free_dn("2001", {"9999", "9998"}) == "9997"
-    assert free_dn("7", {str(n) for n in range(10)}) == "9999999"
-    assert free_dn("*55", set()) == "9999999"
+    assert free_dn("2001", {"9989", "9988"}) == "9987"
+    assert free_dn("7", {str(n) for n in range(10)}) == "9989999"
+    assert free_dn("*55", set()) == "9989999"
+
+
+@pytest.mark.parametrize(
+    ("dn", "used", "spare"),
+    [("301", set(), "998"), ("2001", set(), "9989"), ("12", {"99", "98"}, "97")],
+)
+def test_the_spare_is_never_an_emergency_number_nor_starts_with_one(
+    dn: str, used: set[str], spare: str
+) -> None:
+    assert free_dn(dn, used) == spare
+    assert not spare.startswith(("999", "911", "112", "000"))

@@ -280,14 +280,25 @@ def rebuilt(
     )
 
 
+# Emergency and public-service numbers (112, 911, 999, 000, ...). The highest
+# free number is often 999 or 9999: a user put on one for a swap, however
+# briefly, could take the calls a call server's digit analysis routes there.
+_NEVER_SPARE = (
+    "000", "08", "100", "101", "102", "108", "110", "111", "112", "117",
+    "118", "119", "15", "17", "18", "190", "192", "193", "911", "999",
+)  # fmt: skip
+
+
 def free_dn(dn: str, used: Iterable[str]) -> str:
-    """The highest number of `dn`'s length (else of 7 digits) not in `used`."""
+    """The highest number of `dn`'s length (else of 7 digits) not in `used`,
+    and neither an emergency number nor starting with one."""
     taken = set(used)
     lengths = [len(dn)] if dn.isdigit() and 1 <= len(dn) <= 7 else []
     for length in [*lengths, 7]:
         for n in range(10**length - 1, 10 ** (length - 1) - 1, -1):
-            if str(n) not in taken:
-                return str(n)
+            spare = str(n)
+            if spare not in taken and not spare.startswith(_NEVER_SPARE):
+                return spare
     raise ValueError("no spare directory number is free")
 
 
