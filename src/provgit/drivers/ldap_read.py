@@ -81,9 +81,15 @@ class Reader(PagedReader):
         try:
             if self.start_tls:
                 conn.start_tls_s()
-            conn.simple_bind_s(self.bind_dn or "", self._password or "")
+            # Sent, then awaited: the socket is known (to `cut`) while the answer
+            # comes, so a bind answered a byte at a time ends at the deadline.
+            msgid = conn.simple_bind(self.bind_dn or "", self._password or "")
             self._socket = socket.socket(fileno=os.dup(conn.get_option(ldap.OPT_DESC)))
+            if self._was_cut:  # cut before the socket was known
+                raise ldap.SERVER_DOWN({"desc": "cut past connection.request_deadline"})
+            conn.result(msgid, all=1, timeout=self.timeout)
         except ldap.LDAPError as e:
+            self.close()
             with contextlib.suppress(ldap.LDAPError):
                 conn.unbind_s()
             raise self._error(e) from None
