@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import ldap3
 from ldap3.core import exceptions as lx
 
-from provgit.drivers.ldap_pages import Entry, PagedReader
+from provgit.drivers.ldap_pages import AnswerTooLarge, Budget, Entry, PagedReader
 from provgit.wire.protocol import ElementError, TransportError
 
 PAGED = "1.2.840.113556.1.4.319"
@@ -47,6 +47,10 @@ class Reader(PagedReader):
     ) -> tuple[list[Entry], bytes | None]:
         """One page of a one-level search under the base, and the next page's cookie."""
         conn = self._connect()
+        budget = Budget.page(self.name, size)
+        # ldap3 holds a whole answer before it decodes it: its bytes are
+        # counted as they arrive, on the socket it reads them from.
+        counted = conn.socket = Counted(conn.socket, budget)
         try:
             ok = conn.search(
                 self.base,
@@ -59,7 +63,12 @@ class Reader(PagedReader):
             )
         except lx.LDAPException as e:
             self._drop()  # the next call reconnects
+            if counted.too_large is not None:
+                raise TransportError(str(counted.too_large)) from None
             raise TransportError(f"element {self.name}: {e}") from e
+        finally:
+            if conn.socket is counted:
+                conn.socket = counted.inner
         if not ok:
             if conn.result.get("result") == 32:  # no such object: the OU is not there
                 return [], None
@@ -70,6 +79,11 @@ class Reader(PagedReader):
             for e in conn.response or []
             if e.get("type") == "searchResEntry"
         ]
+        try:
+            budget.count(len(entries))
+        except AnswerTooLarge as e:
+            self._drop()
+            raise TransportError(str(e)) from None
         controls = (conn.result.get("controls") or {}).get(PAGED) or {}
         nxt = (controls.get("value") or {}).get("cookie") or None
         return entries, nxt
@@ -86,3 +100,25 @@ class Reader(PagedReader):
 
     def close(self) -> None:
         """The connection is the driver's: it closes it."""
+
+
+class Counted:
+    """A socket whose received bytes count against a budget: past it, a read
+    fails (ldap3 drops the connection) and `too_large` says why."""
+
+    def __init__(self, inner: Any, budget: Budget) -> None:
+        self.inner = inner
+        self.budget = budget
+        self.too_large: AnswerTooLarge | None = None
+
+    def recv(self, size: int) -> bytes:
+        data: bytes = self.inner.recv(size)
+        try:
+            self.budget.over(len(data))
+        except AnswerTooLarge as e:
+            self.too_large = e
+            raise OSError(str(e)) from None
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
