@@ -74,10 +74,9 @@ def test_a_page_answered_without_end_is_cut_past_its_size(
     message = asyncio.run(_refused_page(flooding, 100))
     assert message.startswith("element dir1: the directory answered more than"), message
     assert "request_deadline" not in message, message
-    if reads == "python-ldap":  # entry by entry
-        assert "more than 100 entries" in message and "paged results" in message, message
-    else:  # ldap3 holds an answer whole before decoding it: its bytes are counted
-        assert "more than 6 MiB to one search" in message, message
+    # ldap3 holds an answer whole before decoding it: its messages are counted
+    # on the socket; python-ldap's entry by entry.
+    assert "more than 100 entries" in message and "paged results" in message, message
 
 
 def test_a_refresh_answered_without_end_is_cut_past_its_bytes(

@@ -4,6 +4,7 @@ one-level search to its end."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import chain
 
 Entry = tuple[str, dict[str, list[bytes]]]
 
@@ -31,10 +32,10 @@ class PagedReader:
                 return
 
 
-# What one entry of a page's answer may take on average (the DN and the values
-# asked for; a user's run to a few hundred bytes): a page of `size` entries is
-# cut past (size + 1) times this, and no answer past MAX_ANSWER_BYTES (as the
-# http driver's answers), however it is paged.
+# What one entry of a page's answer may take on average (its DN and the values
+# asked for, their attributes' names not counted; a user's come to a few hundred
+# bytes): a page of `size` entries is cut past (size + 1) times this, and no
+# answer past MAX_ANSWER_BYTES (as the http driver's answers), however paged.
 ENTRY_BYTES = 64 * 1024
 MAX_ANSWER_BYTES = 256 * 2**20
 
@@ -64,7 +65,7 @@ class Budget:
     def take(self, dn: str, attrs: dict[str, list[bytes]]) -> None:
         """One entry more; AnswerTooLarge past the budget."""
         self.count(1)
-        self.over(len(dn) + sum(len(k) + sum(map(len, vs)) for k, vs in attrs.items()))
+        self.over(len(dn) + sum(map(len, chain.from_iterable(attrs.values()))))
 
     def count(self, entries: int) -> None:
         """`entries` entries more; AnswerTooLarge past the budget."""

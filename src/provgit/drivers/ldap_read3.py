@@ -48,8 +48,8 @@ class Reader(PagedReader):
         """One page of a one-level search under the base, and the next page's cookie."""
         conn = self._connect()
         budget = Budget.page(self.name, size)
-        # ldap3 holds a whole answer before it decodes it: its bytes are
-        # counted as they arrive, on the socket it reads them from.
+        # ldap3 holds a whole answer before it decodes it: its bytes and
+        # messages are counted as they arrive, on the socket it reads them from.
         counted = conn.socket = Counted(conn.socket, budget)
         try:
             ok = conn.search(
@@ -79,11 +79,6 @@ class Reader(PagedReader):
             for e in conn.response or []
             if e.get("type") == "searchResEntry"
         ]
-        try:
-            budget.count(len(entries))
-        except AnswerTooLarge as e:
-            self._drop()
-            raise TransportError(str(e)) from None
         controls = (conn.result.get("controls") or {}).get(PAGED) or {}
         nxt = (controls.get("value") or {}).get("cookie") or None
         return entries, nxt
@@ -103,22 +98,61 @@ class Reader(PagedReader):
 
 
 class Counted:
-    """A socket whose received bytes count against a budget: past it, a read
-    fails (ldap3 drops the connection) and `too_large` says why."""
+    """A socket whose received bytes, and the LDAP messages they begin, count
+    against a budget as they arrive (ldap3 decodes them only after): past it,
+    a read fails (ldap3 drops the connection) and `too_large` says why. One
+    message is the search's end, not an entry."""
 
     def __init__(self, inner: Any, budget: Budget) -> None:
         self.inner = inner
         self.budget = budget
         self.too_large: AnswerTooLarge | None = None
+        self._head = b""  # the start of a message whose length is not read yet
+        self._left = 0  # bytes of the current message still to come
+        self._spare = 1  # the search's result message
 
     def recv(self, size: int) -> bytes:
         data: bytes = self.inner.recv(size)
         try:
             self.budget.over(len(data))
+            new = self._messages(data)
+            spare = min(new, self._spare)
+            self._spare -= spare
+            self.budget.count(new - spare)
         except AnswerTooLarge as e:
             self.too_large = e
             raise OSError(str(e)) from None
         return data
 
+    def _messages(self, data: bytes) -> int:
+        """How many LDAP messages begin in `data` (BER: a tag, then the length)."""
+        count, i = 0, 0
+        while i < len(data):
+            if self._left:
+                step = min(self._left, len(data) - i)
+                self._left -= step
+                i += step
+                continue
+            self._head += data[i : i + 1]  # a header is a few bytes: one at a time
+            i += 1
+            whole = _message_size(self._head)
+            if whole is not None:
+                count += 1
+                self._left = whole - len(self._head)
+                self._head = b""
+        return count
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def _message_size(head: bytes) -> int | None:
+    """The whole size of the message `head` begins (None: more of it needed)."""
+    if len(head) < 2:
+        return None
+    if head[1] < 0x80:  # short form
+        return 2 + head[1]
+    n = head[1] & 0x7F
+    if len(head) < 2 + n:
+        return None
+    return 2 + n + int.from_bytes(head[2 : 2 + n], "big")
