@@ -7,17 +7,20 @@ setting, and the driver refuses further calls at once (the next run connects ane
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.apply.helpers import cli, cli_process
 from tests.directory import slapd
-from tests.directory.test_driver import config, jdoe
+from tests.directory.test_driver import config, jdoe, ldapsearch
 from tests.directory.test_end_to_end import directory_config
 
 from provgit.drivers.base import TransportError, WriteOp
@@ -31,8 +34,22 @@ BIND_ANSWER = 14
 @pytest.fixture
 def trickling(directory: slapd.Slapd) -> Iterator[str]:
     """ldap://… of `directory` behind a proxy that trickles after the bind."""
+    with _trickle(directory, 0.5, BIND_ANSWER) as url:
+        yield url
+
+
+@pytest.fixture
+def trickling_bind(directory: slapd.Slapd) -> Iterator[str]:
+    """ldap://… of `directory` behind a proxy that trickles from the first byte:
+    the bind's answer (14 bytes) takes 28 s, each byte well inside the read timeout."""
+    with _trickle(directory, 2.0, 0) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _trickle(directory: slapd.Slapd, period: float, passed: int) -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, str(TRICKLE), "127.0.0.1", str(directory.port), "0.5", str(BIND_ANSWER)],
+        [sys.executable, str(TRICKLE), "127.0.0.1", str(directory.port), str(period), str(passed)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -46,10 +63,44 @@ def trickling(directory: slapd.Slapd) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def _through(url: str, deadline: float) -> LdapDriver:
+def _through(url: str, deadline: float, timeout: float = 5.0) -> LdapDriver:
     c = config(None, url=url)  # the directory behind the proxy
-    settings = {**c.settings, "timeout": 5.0, "request_deadline": deadline}
+    settings = {**c.settings, "timeout": timeout, "request_deadline": deadline}
     return LdapDriver(dataclasses.replace(c, settings=settings))
+
+
+def _worker_ends(d: LdapDriver, within: float) -> None:
+    """The driver's worker thread (stuck in a read past the deadline) ends
+    within `within` seconds of the call's failure: it was cut, not left to the trickle."""
+    end = time.monotonic() + within
+    for t in [t for t in threading.enumerate() if t.name == f"ldap {d.name}"]:
+        t.join(max(0.0, end - time.monotonic()))
+        assert not t.is_alive(), "the call's thread still reads the trickling bind"
+
+
+@pytest.mark.parametrize("call", ["read", "write"])
+def test_a_bind_answered_a_byte_at_a_time_is_cut_at_the_request_deadline(
+    directory: slapd.Slapd, trickling_bind: str, call: str
+) -> None:
+    """Reads bind through python-ldap, writes through ldap3: each bind is cut
+    at the deadline (its socket shut), not left to the 28 s trickle or to the
+    30 s `timeout`, so its thread lets go of the element's lock at once."""
+
+    async def body() -> None:
+        d = _through(trickling_bind, 2.0, timeout=30.0)
+        try:
+            with pytest.raises(TransportError, match="request_deadline"):
+                if call == "read":
+                    await asyncio.wait_for(d.list_records("users"), 120)
+                else:
+                    await asyncio.wait_for(d.write(WriteOp("put", "users", "jdoe", jdoe())), 120)
+            _worker_ends(d, 8.0)
+        finally:
+            await asyncio.wait_for(d.close(), 60)
+
+    asyncio.run(body())
+    # Nothing was written through the trickle.
+    assert "jdoe" not in ldapsearch(directory, "(objectClass=*)", "sAMAccountName")
 
 
 def test_a_trickling_directory_fails_a_full_read_after_the_request_deadline(

@@ -182,8 +182,12 @@ class LdapDriver:
             raise_exceptions=False,
             auto_referrals=False,
         )
+        # Known before it opens: a bind that trickles past the deadline is cut too.
+        self._conn = conn
         try:
             conn.open()
+            if self._expired is not None:  # cut before its socket was there to cut
+                raise TransportError(self._expired)
             if self.start_tls and not conn.start_tls():
                 raise TransportError(f"element {self.name}: StartTLS failed: {conn.result}")
             if not conn.bind():
@@ -194,10 +198,13 @@ class LdapDriver:
                         "password (token refused): check connection.token and directory.bind_dn"
                     )
                 raise error_of(self.name, conn.result)
-        except lx.LDAPException as e:
-            conn.unbind()
-            raise TransportError(f"element {self.name}: cannot reach {self.url}: {e}") from e
-        self._conn = conn
+        except BaseException as e:
+            self._conn = None
+            with contextlib.suppress(lx.LDAPException):
+                conn.unbind()
+            if isinstance(e, lx.LDAPException):
+                raise TransportError(f"element {self.name}: cannot reach {self.url}: {e}") from e
+            raise
         return conn
 
     async def _bounded(self, run: Callable[[], T]) -> T:

@@ -4,6 +4,7 @@ one-level search to its end."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import chain
 
 Entry = tuple[str, dict[str, list[bytes]]]
 
@@ -29,3 +30,60 @@ class PagedReader:
             yield from entries
             if not cookie:
                 return
+
+
+# What one entry of a page's answer may take on average (its DN and the values
+# asked for, their attributes' names not counted; a user's come to a few hundred
+# bytes): a page of `size` entries is cut past (size + 1) times this, and no
+# answer past MAX_ANSWER_BYTES (as the http driver's answers), however paged.
+ENTRY_BYTES = 64 * 1024
+MAX_ANSWER_BYTES = 256 * 2**20
+
+
+class AnswerTooLarge(Exception):
+    """A search's answer passed its budget: the read stops there (`Budget`)."""
+
+
+class Budget:
+    """Counts one search's answer as it arrives, entry by entry. A server that
+    ignores the paged results control (or floods) sends one answer of any size
+    within the request deadline; the reader stops it at `size` entries (a page
+    asked for, RFC 2696: never more) or at its bytes, rather than hold it all."""
+
+    def __init__(self, name: str, entries: int | None, size_bytes: int) -> None:
+        self.name = name
+        self.max_entries = entries
+        self.max_bytes = min(size_bytes, MAX_ANSWER_BYTES)
+        self.entries = 0
+        self.bytes = 0
+
+    @classmethod
+    def page(cls, name: str, size: int) -> Budget:
+        """A page of `size` entries."""
+        return cls(name, size, (size + 1) * ENTRY_BYTES)
+
+    def take(self, dn: str, attrs: dict[str, list[bytes]]) -> None:
+        """One entry more; AnswerTooLarge past the budget."""
+        self.count(1)
+        self.over(len(dn) + sum(map(len, chain.from_iterable(attrs.values()))))
+
+    def count(self, entries: int) -> None:
+        """`entries` entries more; AnswerTooLarge past the budget."""
+        self.entries += entries
+        if self.max_entries is not None and self.entries > self.max_entries:
+            raise AnswerTooLarge(
+                f"element {self.name}: the directory answered more than {self.max_entries} "
+                "entries to a page of that size (it ignores the paged results control): "
+                "not read further"
+            )
+
+    def over(self, more: int) -> None:
+        """`more` bytes more; AnswerTooLarge past the budget."""
+        self.bytes += more
+        if self.bytes > self.max_bytes:
+            cap = self.max_bytes
+            size = f"{cap // 2**20} MiB" if cap >= 2**20 else f"{cap // 1024} KiB"
+            raise AnswerTooLarge(
+                f"element {self.name}: the directory answered more than {size} "
+                "to one search: not read further"
+            )

@@ -16,13 +16,21 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import ldap
 from ldap.controls import SimplePagedResultsControl
 
-from provgit.drivers.ldap_pages import Entry, PagedReader, SyncRefreshRequired
+from provgit.drivers.ldap_pages import (
+    MAX_ANSWER_BYTES,
+    AnswerTooLarge,
+    Budget,
+    Entry,
+    PagedReader,
+    SyncRefreshRequired,
+)
 from provgit.drivers.ldap_sync import SyncResult, offered, refresh
 from provgit.wire.protocol import (
     ElementError,
@@ -81,9 +89,15 @@ class Reader(PagedReader):
         try:
             if self.start_tls:
                 conn.start_tls_s()
-            conn.simple_bind_s(self.bind_dn or "", self._password or "")
+            # Sent, then awaited: the socket is known (to `cut`) while the answer
+            # comes, so a bind answered a byte at a time ends at the deadline.
+            msgid = conn.simple_bind(self.bind_dn or "", self._password or "")
             self._socket = socket.socket(fileno=os.dup(conn.get_option(ldap.OPT_DESC)))
+            if self._was_cut:  # cut before the socket was known
+                raise ldap.SERVER_DOWN({"desc": "cut past connection.request_deadline"})
+            conn.result(msgid, all=1, timeout=self.timeout)
         except ldap.LDAPError as e:
+            self.close()
             with contextlib.suppress(ldap.LDAPError):
                 conn.unbind_s()
             raise self._error(e) from None
@@ -109,7 +123,7 @@ class Reader(PagedReader):
         """One page of a one-level search under the base, and the next page's cookie."""
         control = SimplePagedResultsControl(True, size=size, cookie=cookie or b"")
 
-        def search(conn: Any) -> tuple[Any, Any]:
+        def search(conn: Any) -> tuple[list[Entry], Any]:
             msgid = conn.search_ext(
                 self.base,
                 ldap.SCOPE_ONELEVEL,
@@ -118,20 +132,40 @@ class Reader(PagedReader):
                 serverctrls=[control],
                 timeout=self.timeout,
             )
-            _, data, _, controls = conn.result3(msgid, timeout=self.timeout)
-            return data, controls
+            return self._answer(conn, msgid, Budget.page(self.name, size))
 
         try:
             # A paging cookie belongs to its connection: only a first page is asked again.
-            data, controls = self._run(search, again=cookie is None)
+            entries, controls = self._run(search, again=cookie is None)
         except ldap.NO_SUCH_OBJECT:
             return [], None
         except ldap.LDAPError as e:
             self.close()  # the next call reconnects
             raise self._error(e) from None
+        except AnswerTooLarge as e:
+            self.close()  # the rest of the answer is not read: the connection goes
+            raise TransportError(str(e)) from None
         nxt = next((c.cookie for c in controls if c.controlType == PAGED), None)
-        entries = [(dn, attrs) for dn, attrs in data if dn is not None]
         return entries, nxt or None
+
+    def _answer(self, conn: Any, msgid: int, budget: Budget) -> tuple[list[Entry], Any]:
+        """A search's entries and its result's controls, read one message at a
+        time as they arrive and counted against `budget`:
+        the whole answer is never held before it is known to fit. Within
+        `timeout` in all, as one libldap call would be."""
+        end = time.monotonic() + self.timeout
+        entries: list[Entry] = []
+        while True:
+            left = max(0.001, end - time.monotonic())
+            kind, data, _, controls = conn.result3(msgid, all=0, timeout=left)
+            for dn, attrs in data:
+                if dn is None or not isinstance(attrs, dict):  # a continuation reference
+                    budget.take("", {})
+                    continue
+                budget.take(dn, attrs)
+                entries.append((dn, attrs))
+            if kind == ldap.RES_SEARCH_RESULT:
+                return entries, controls
 
     def can_sync(self) -> bool:
         """Whether refreshes can use the content synchronisation control here."""
@@ -147,10 +181,19 @@ class Reader(PagedReader):
 
     def sync(self, flt: str, attrs: Sequence[str], cookie: bytes | None) -> SyncResult:
         """A refreshOnly synchronisation of the entries one level under the base."""
+
+        def ask(conn: Any) -> SyncResult:
+            # No page size: as many changes as there are, up to MAX_ANSWER_BYTES.
+            budget = Budget(self.name, None, MAX_ANSWER_BYTES)
+            return refresh(conn, self.base, flt, attrs, cookie, self.timeout, budget)
+
         try:
-            return self._run(lambda c: refresh(c, self.base, flt, attrs, cookie, self.timeout))
+            return self._run(ask)
         except ldap.NO_SUCH_OBJECT:  # the OU is not there: nothing is
             return SyncResult(None, complete_presence=True)
+        except AnswerTooLarge as e:
+            self.close()
+            raise TransportError(str(e)) from None
         except (ldap.SERVER_DOWN, ldap.CONNECT_ERROR, ldap.TIMEOUT) as e:
             self.close()
             raise self._error(e) from None

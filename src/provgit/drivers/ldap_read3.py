@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import ldap3
 from ldap3.core import exceptions as lx
 
-from provgit.drivers.ldap_pages import Entry, PagedReader
+from provgit.drivers.ldap_pages import AnswerTooLarge, Budget, Entry, PagedReader
 from provgit.wire.protocol import ElementError, TransportError
 
 PAGED = "1.2.840.113556.1.4.319"
@@ -47,6 +47,10 @@ class Reader(PagedReader):
     ) -> tuple[list[Entry], bytes | None]:
         """One page of a one-level search under the base, and the next page's cookie."""
         conn = self._connect()
+        budget = Budget.page(self.name, size)
+        # ldap3 holds a whole answer before it decodes it: its bytes and
+        # messages are counted as they arrive, on the socket it reads them from.
+        counted = conn.socket = Counted(conn.socket, budget)
         try:
             ok = conn.search(
                 self.base,
@@ -59,7 +63,12 @@ class Reader(PagedReader):
             )
         except lx.LDAPException as e:
             self._drop()  # the next call reconnects
+            if counted.too_large is not None:
+                raise TransportError(str(counted.too_large)) from None
             raise TransportError(f"element {self.name}: {e}") from e
+        finally:
+            if conn.socket is counted:
+                conn.socket = counted.inner
         if not ok:
             if conn.result.get("result") == 32:  # no such object: the OU is not there
                 return [], None
@@ -86,3 +95,64 @@ class Reader(PagedReader):
 
     def close(self) -> None:
         """The connection is the driver's: it closes it."""
+
+
+class Counted:
+    """A socket whose received bytes, and the LDAP messages they begin, count
+    against a budget as they arrive (ldap3 decodes them only after): past it,
+    a read fails (ldap3 drops the connection) and `too_large` says why. One
+    message is the search's end, not an entry."""
+
+    def __init__(self, inner: Any, budget: Budget) -> None:
+        self.inner = inner
+        self.budget = budget
+        self.too_large: AnswerTooLarge | None = None
+        self._head = b""  # the start of a message whose length is not read yet
+        self._left = 0  # bytes of the current message still to come
+        self._spare = 1  # the search's result message
+
+    def recv(self, size: int) -> bytes:
+        data: bytes = self.inner.recv(size)
+        try:
+            self.budget.over(len(data))
+            new = self._messages(data)
+            spare = min(new, self._spare)
+            self._spare -= spare
+            self.budget.count(new - spare)
+        except AnswerTooLarge as e:
+            self.too_large = e
+            raise OSError(str(e)) from None
+        return data
+
+    def _messages(self, data: bytes) -> int:
+        """How many LDAP messages begin in `data` (BER: a tag, then the length)."""
+        count, i = 0, 0
+        while i < len(data):
+            if self._left:
+                step = min(self._left, len(data) - i)
+                self._left -= step
+                i += step
+                continue
+            self._head += data[i : i + 1]  # a header is a few bytes: one at a time
+            i += 1
+            whole = _message_size(self._head)
+            if whole is not None:
+                count += 1
+                self._left = whole - len(self._head)
+                self._head = b""
+        return count
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _message_size(head: bytes) -> int | None:
+    """The whole size of the message `head` begins (None: more of it needed)."""
+    if len(head) < 2:
+        return None
+    if head[1] < 0x80:  # short form
+        return 2 + head[1]
+    n = head[1] & 0x7F
+    if len(head) < 2 + n:
+        return None
+    return 2 + n + int.from_bytes(head[2 : 2 + n], "big")

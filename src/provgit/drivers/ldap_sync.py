@@ -30,7 +30,7 @@ from ldap.syncrepl import (
     SyncStateControl,
 )
 
-from provgit.drivers.ldap_pages import SyncRefreshRequired
+from provgit.drivers.ldap_pages import MAX_ANSWER_BYTES, Budget, SyncRefreshRequired
 
 SYNC_OID = "1.3.6.1.4.1.4203.1.9.1.1"  # the root DSE's supportedControl value
 REFRESH_REQUIRED = 4096  # e-syncRefreshRequired: the cookie is no good, start over
@@ -68,8 +68,11 @@ def refresh(
     attrs: Sequence[str],
     cookie: bytes | None,
     timeout: int,
+    budget: Budget | None = None,
 ) -> SyncResult:
-    """One refreshOnly search of the entries one level under `base`."""
+    """One refreshOnly search of the entries one level under `base`, its
+    answer counted against `budget` as it arrives (AnswerTooLarge past it)."""
+    budget = budget or Budget("", None, MAX_ANSWER_BYTES)
     control = SyncRequestControl(criticality=1, cookie=cookie, mode="refreshOnly")
     try:
         msgid = conn.search_ext(
@@ -99,9 +102,11 @@ def refresh(
             return out
         if kind == ldap.RES_SEARCH_ENTRY:
             for dn, entry_attrs, entry_ctrls in msgs:
+                budget.take(dn or "", entry_attrs or {})
                 _entry(out, dn, entry_attrs, entry_ctrls)
         elif kind == ldap.RES_INTERMEDIATE:
             for name, value, _ in msgs:
+                budget.over(len(value or b""))
                 if name == SyncInfoMessage.responseName:
                     _info(out, SyncInfoMessage(value))
 

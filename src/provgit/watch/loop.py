@@ -54,6 +54,7 @@ from provgit.watch.metrics import Metrics
 from provgit.watch.options import MAX_PROBLEMS, DriftMode, WatchOptions
 from provgit.watch.refs import follow_refs
 from provgit.watch.replicas import DEFAULT_LEASE_SECONDS, Replica, replica_json
+from provgit.watch.retry_clock import RetryClock
 from provgit.watch.run import Reconciler
 from provgit.watch.server import start as start_server
 from provgit.watch.takeover import Takeovers
@@ -76,6 +77,7 @@ class Watcher:
     def __init__(self, options: WatchOptions, log: Log) -> None:
         self.o = options
         self.log = log
+        self.retry_clock = RetryClock(log)  # rows stamped by a clock ahead (#19)
         self.metrics = Metrics()
         self.cache = StageCache(options.state_dir)
         self.follower = (
@@ -436,8 +438,10 @@ class Watcher:
             return False  # cut off (said elsewhere): a read would block the loop
         try:
             # Held work waits for its hold's wake (timers.py), not for retries.
-            due = [p for p in self.journal.pending() if p.next_retry <= now and not held(p)]
-            return bool(due or self.reconciler.down_elements())
+            rows = [p for p in self.journal.pending() if not held(p)]
+            d = self.desired
+            most = d.state.settings.apply.retry_max_seconds if d is not None else 30.0
+            return self.retry_clock.due(rows, now, most) or bool(self.reconciler.down_elements())
         except database_errors():
             return False
 
