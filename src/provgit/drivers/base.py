@@ -37,7 +37,13 @@ from provgit.wire.protocol import (
     WriteResult,
 )
 
+# The most one answer of an element may hold, whatever the driver: a page of
+# 5,000 records or a feed page of 10,000 changes is a few MB, so this is far
+# above any honest one; past it the read stops and the element is not in sync.
+MAX_ANSWER_BYTES = 256 * 2**20
+
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "CallLoad",
     "Change",
     "ChangeFeed",

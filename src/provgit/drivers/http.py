@@ -44,7 +44,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from provgit.drivers.base import DriverConfig
+from provgit.drivers.base import MAX_ANSWER_BYTES, DriverConfig
 from provgit.records import MANAGED_BY, META_PREFIX, Fields
 from provgit.wire import codec, sensitive
 from provgit.wire.protocol import (
@@ -67,11 +67,6 @@ DEFAULT_REQUEST_DEADLINE = 120.0
 DEFAULT_CONCURRENCY = 32
 DEFAULT_RETRIES = 2
 BACKOFF = (0.1, 0.3, 1.0)
-
-
-# The most one answer may hold: a page of 5,000 records or a feed page of
-# 10,000 changes is a few MB, so this is far above any honest one.
-MAX_ANSWER_BYTES = 256 * 2**20
 
 
 class _NotSent(Exception):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from itertools import chain
 
+from provgit.drivers.base import MAX_ANSWER_BYTES as MAX_ANSWER_BYTES
+
 Entry = tuple[str, dict[str, list[bytes]]]
 
 
@@ -37,7 +39,6 @@ class PagedReader:
 # bytes): a page of `size` entries is cut past (size + 1) times this, and no
 # answer past MAX_ANSWER_BYTES (as the http driver's answers), however paged.
 ENTRY_BYTES = 64 * 1024
-MAX_ANSWER_BYTES = 256 * 2**20
 
 
 class AnswerTooLarge(Exception):
