@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "src"))
+# This tree's src, unless PYTHONPATH names another tree's (an A/B: "run with
+# PYTHONPATH=<tree>/src"); inserted first, it used to win over PYTHONPATH, so
+# such a run timed this tree whatever PYTHONPATH said.
+if not any(
+    (Path(p) / "provgit").is_dir() for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+):
+    sys.path.insert(0, str(HERE.parent / "src"))
 
 from provgit.api.network import connect, desired_target  # noqa: E402
 from provgit.drivers.base import WriteOp  # noqa: E402

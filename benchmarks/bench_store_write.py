@@ -1,6 +1,6 @@
 """Time the element store's bulk write path against raw SQLite.
 
-    .venv/bin/python benchmarks/bench_store_write.py [--users 10000] [--runs 3]
+    .venv/bin/python benchmarks/bench_store_write.py [--users 10000] [--runs 3] [--gc]
 
 Projects the network (benchmarks/generate.py) once, then writes every record
 into fresh element stores (`ElementStore.write_batch`, batches of 5,000, the
@@ -8,12 +8,17 @@ same conditional writes, indexes and change-feed rows an apply makes) and, for
 the floor, the same rows with a plain SQLite insert into a records table and a
 change-feed table. Run with PYTHONPATH=<tree>/src to time another tree.
 Both wall and CPU seconds (`time.process_time`, this process: the machine is
-shared, compare CPU) are written.
+shared, compare CPU) are written. The cyclic GC is off while both write, as
+every provgit process leaves it (`cli/__init__.py`: the embedded driver and
+`element serve` run so): with it on, the collections walk the projected
+network this process holds, a cost no provgit process has (`--gc`: on, as
+this benchmark ran before 2026-12-07 11:30).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import sqlite3
@@ -57,6 +62,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--gc", action="store_true", help="leave the cyclic GC on (as before)")
     args = ap.parse_args()
     root = generated(args.users)
     tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
@@ -75,6 +81,9 @@ def main() -> None:
         for name in target.records
     }
     n = sum(len(ops) for _, ops in work.values())
+    if not args.gc:
+        gc.disable()  # as the CLI leaves it
+        gc.freeze()
     store_s, raw_s, store_cpu, raw_cpu = [], [], [], []
     for run in range(args.runs):
         d = tmp / f"run{run}"
@@ -98,11 +107,15 @@ def main() -> None:
     s, r = statistics.median(store_s), statistics.median(raw_s)
     sc, rc = statistics.median(store_cpu), statistics.median(raw_cpu)
     print(
-        f"{n:,} records: store {s:.2f}s ({', '.join(f'{x:.2f}' for x in store_s)}), "
-        f"raw SQLite {r:.2f}s, ratio {s / r:.1f}x; CPU store {sc:.2f}s "
-        f"({', '.join(f'{x:.2f}' for x in store_cpu)}), raw {rc:.2f}s, ratio {sc / rc:.1f}x, "
-        f"load {os.getloadavg()[0]:.2f}"
+        f"{n:,} records: store {s:.2f}s ({_each(store_s)}), raw SQLite {r:.2f}s, "
+        f"ratio {s / r:.1f}x; CPU store {sc:.2f}s ({_each(store_cpu)}), raw {rc:.2f}s "
+        f"({_each(raw_cpu)}), ratio {sc / rc:.1f}x, load {os.getloadavg()[0]:.2f}, "
+        f"GC {'on' if args.gc else 'off'}"
     )
+
+
+def _each(figures: list[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in figures)
 
 
 if __name__ == "__main__":

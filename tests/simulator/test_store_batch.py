@@ -182,10 +182,64 @@ def test_a_create_is_stored_as_sent_with_created_and_moves_the_digest_as_a_full_
 
 
 @pytest.mark.parametrize(
+    "sent",
+    [
+        {"name": "a"},
+        {"name": "a", "_managed_by": "provgit"},
+        {"name": "a", "_managed_by": "provgit", "_seen": 1},
+        {"name": "a", "_seen": 1},
+        {"_seen": "_managed_by", "name": "a"},
+        {"name": "_x", "_managed_by": "provgit"},
+        {"name": "a", "_managed_by": "provgit", "nested": {"_inner": 1}},
+        {"_managed_by": "provgit", "services": [{"dn": "301", "_by": "x"}]},
+    ],
+)
+def test_a_creates_digest_leaves_out_exactly_the_bookkeeping_the_general_path_does(
+    tmp_path: Path, sent: dict[str, Any]
+) -> None:
+    """A create is hashed without copying its fields when its JSON shows no
+    top-level `_` field but the ownership mark; whatever the `_` keys and
+    values, the digest is the one of the fields as provgit compares them."""
+    from provgit.wire import digest as content
+
+    s = ElementStore(tmp_path / "d.sqlite", element_type="mivb", retention=1000)
+    assert all(r.ok for r in s.write_batch([put("users", "u", sent)]))
+    assert s._meta()["digest"] == content.to_text(content.record_hash("users", "u", sent))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"note": "y" * 255},
+        {"note": "y" * 256},
+        {"y" * 300: "short"},
+        {"a": "é" * 200, "b": 1},
+        {"a": "é" * 256},
+        {"a": 'q"' * 100 + "y" * 256},
+        {"a": ["x", {"deep": "z" * 300}]},
+        {"a": "x", "b": "\\" + "w" * 300},
+        {"t": "t" * 254 + "é"},
+    ],
+)
+def test_the_long_string_scan_finds_what_the_walk_finds(fields: dict[str, Any]) -> None:
+    """The bulk path rules long strings out from the fields' JSON (one C scan
+    from each quote); whenever a value is over 255 characters it must say
+    "maybe", so the refusals are those of the walk of the fields."""
+    from provgit.simulator import rules
+    from provgit.wire import codec
+
+    encoded = codec.dumps(fields)
+    by_scan = rules.check_record("ivr", "prompts", "k", fields, encoded=encoded)
+    by_walk = rules.check_record("ivr", "prompts", "k", fields)
+    assert by_scan == by_walk
+
+
+@pytest.mark.parametrize(
     "fields",
     [
         {},
         {"dn": "100", "directory_name": "x" * 22},
+        {"services": [{"dn": "1", "cos_day": "12", "cos_night1": 60, "cos_night2": False}]},
         {"services": "none"},
         {"services": ["skip", {"dn": "1", "cos_day": 7, "cos_night1": True}, {"dn": 5}]},
         {"services": [{"directory_name": "y" * 30, "cos_night2": "3", "cos_day": None}]},

@@ -82,7 +82,7 @@ class BatchWriter:
         self.held: set[Key] = set()
         # Pending: final record rows, records to re-index (their final index
         # entries), records without secrets any more, new secret rows, feed rows.
-        self.dirty: dict[Key, _Row | None] = {}
+        self.dirty: dict[Key, tuple[str, str, str, int] | None] = {}
         self.reindex: dict[Key, tuple[list[str], list[str]]] = {}
         self.drop_secrets: set[Key] = set()
         self.secret_rows: list[tuple[str, str, str, str]] = []
@@ -97,25 +97,35 @@ class BatchWriter:
         one for the DNs and one for the COS their fields use."""
         keys: dict[str, set[str]] = {}
         dns: set[str] = set()
+        cos_named: set[str] = set()
+        walks, element_type, walk = self.walks, self.element_type, rules.walk
         for op in ops:
-            keys.setdefault(op.collection, set()).add(op.key)
-            walk = None
+            names = keys.get(op.collection)
+            if names is None:
+                names = keys[op.collection] = set()
+            names.add(op.key)
             if op.op == "put" and isinstance(op.fields, dict):
-                walk = rules.walk(self.element_type, op.fields)
-                found, cos, _ = walk
-                dns.update(dn for _, dn in found)
-                keys.setdefault("cos", set()).update(c for _, c in cos)
-            self.walks.append(walk)
+                walked = walk(element_type, op.fields)
+                walks.append(walked)
+                found, cos, _ = walked
+                for _, dn in found:
+                    dns.add(dn)
+                for _, number in cos:
+                    cos_named.add(number)
+            else:
+                walks.append(None)
+        if cos_named:
+            keys.setdefault("cos", set()).update(cos_named)
+        rows, held = self.rows, self.held
         for collection, names in keys.items():
-            for key in names:
-                self.rows[(collection, key)] = None
+            rows.update({(collection, key): None for key in names})
             for key, fields, revision in self.db.execute(
                 "SELECT key, fields, revision FROM records WHERE collection = ? "
                 "AND key IN (SELECT value FROM json_each(?))",
                 (collection, _json_list(names)),
             ):
-                self.rows[(collection, key)] = (fields, revision)
-                self.held.add((collection, key))
+                rows[(collection, key)] = (fields, revision)
+                held.add((collection, key))
         if dns:
             for dn in dns:
                 self.dn_owner[dn] = None
@@ -127,7 +137,7 @@ class BatchWriter:
 
     def _set(self, key: Key, row: _Row | None) -> None:
         self.rows[key] = row
-        self.dirty[key] = row
+        self.dirty[key] = None if row is None else (key[0], key[1], row[0], row[1])
 
     # ---- one op ----------------------------------------------------------
 
@@ -135,19 +145,21 @@ class BatchWriter:
         """Op `i` of the batch at `revision`; the stored fields JSON (None for a
         delete). Every check comes before the first change, so a refusal
         changes nothing."""
-        collection, key = op.collection, op.key
+        collection = op.collection
+        owner = (collection, op.key)
         form = self.forms.get(collection)
         if form is None:
             refusal = rules.check_collection(self.element_type, collection)
             if refusal is not None:
                 raise RefusedError(refusal.reason, [refusal])
             form = self.forms[collection] = form_name(self.element_type, collection)
-        row = self.rows[(collection, key)]
-        if not self.force:
+        row = self.rows[owner]
+        # A create of an absent record meets its condition: most of a rollout.
+        if not self.force and (row is not None or op.if_revision is not None):
             self._check_condition(op, row)
-        if (collection, key) in self.refusals:
+        if owner in self.refusals:
             raise RefusedError(
-                f"{form} {key} refused by the element",
+                f"{form} {op.key} refused by the element",
                 [Refusal(form, None, self.refusal_reason)],
             )
         if op.op == "delete":
@@ -156,10 +168,10 @@ class BatchWriter:
         walk = self.walks[i]
         if op.op != "put" or walk is None or not isinstance(op.fields, dict):
             raise RefusedError(
-                f"{form} {key}: a put needs an object of fields",
+                f"{form} {op.key}: a put needs an object of fields",
                 [Refusal(form, None, "A put needs an object of fields")],
             )
-        return self._put(op, op.fields, row, revision, form, walk)
+        return self._put(owner, op.fields, row, revision, form, walk)
 
     def _check_condition(self, op: WriteOp, row: _Row | None) -> None:
         where = f"{op.collection}/{op.key}"
@@ -188,14 +200,14 @@ class BatchWriter:
 
     def _put(
         self,
-        op: WriteOp,
+        owner: Key,
         fields: Fields,
         row: _Row | None,
         revision: int,
         form: str,
         walk: _Walk,
     ) -> str:
-        collection, key = op.collection, op.key
+        collection, key = owner
         dns, cos, long_names = walk
         # One C-speed encoding tells which records have secrets or long strings
         # at all: most have neither, and walking every record for them was a
@@ -216,7 +228,8 @@ class BatchWriter:
             form=form,
             long_names=long_names,
         )
-        refusals += self._check_references((collection, key), dns, cos, form)
+        if dns or cos:
+            refusals += self._check_references(owner, dns, cos, form)
         if refusals:
             raise RefusedError(
                 f"{form} {key} refused: " + "; ".join(r.reason for r in refusals), refusals
@@ -227,17 +240,18 @@ class BatchWriter:
             # it again and parsing it back for the digest was a fifth of a put.
             text, old = (encoded[:-1] + self.created_tail).decode(), None
             if self.digest is not None:
-                self.digest.created(collection, key, fields)
+                self.digest.created(collection, key, fields, encoded)
         else:
             text, stored, old = self._stored(collection, key, row, stored)
-        reindexed = self._unindex((collection, key), row, old)
+        reindexed = row is not None and self._unindex(owner, row, old)
         if dns or cos or reindexed:
             for _, dn in dns:
-                self.dn_owner[dn] = (collection, key)
-            self.reindex[(collection, key)] = ([dn for _, dn in dns], [c for _, c in cos])
+                self.dn_owner[dn] = owner
+            self.reindex[owner] = ([dn for _, dn in dns], [c for _, c in cos])
         if secrets or SENSITIVE in text or (row is not None and SENSITIVE in row[0]):
-            self._keep_secrets((collection, key), stored, secrets)
-        self._set((collection, key), (text, revision))
+            self._keep_secrets(owner, stored, secrets)
+        self.rows[owner] = (text, revision)
+        self.dirty[owner] = (collection, key, text, revision)
         self.changes.append((revision, collection, key, "put", text, revision))
         return text
 
@@ -311,16 +325,16 @@ class BatchWriter:
         """Write the pending rows: one executemany per table."""
         db = self.db
         held = [k for k in self.reindex if k in self.held]
-        if self.dirty:
-            gone = [k for k, row in self.dirty.items() if row is None]
+        if dirty := self.dirty:
+            gone = [k for k, row in dirty.items() if row is None]
             if gone:
                 db.executemany("DELETE FROM records WHERE collection = ? AND key = ?", gone)
             db.executemany(
                 "INSERT INTO records VALUES (?, ?, ?, ?) ON CONFLICT (collection, key) "
                 "DO UPDATE SET fields = excluded.fields, revision = excluded.revision",
-                [(c, k, row[0], row[1]) for (c, k), row in self.dirty.items() if row is not None],
+                [row for row in dirty.values() if row is not None],
             )
-            self.held.update(k for k, row in self.dirty.items() if row is not None)
+            self.held.update(dirty)
             self.held.difference_update(gone)
             self.dirty = {}
         if self.reindex:

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from provgit.records import Fields
+from provgit.records import MANAGED_BY, Fields
 from provgit.wire import codec
 from provgit.wire import digest as content
 from provgit.wire.protocol import Refusal, RefusedError
@@ -213,8 +213,14 @@ class ContentDigest:
     def moved(self, collection: str, key: str, old: Fields | None, new: Fields | None) -> None:
         self.value = content.moved(self.value, collection, key, old, new)
 
-    def created(self, collection: str, key: str, new: Fields) -> None:
-        self.value = (self.value + content.record_hash(collection, key, new)) % content.MODULUS
+    def created(self, collection: str, key: str, new: Fields, encoded: bytes) -> None:
+        """A record created as `new`, whose JSON is `encoded`. When the only
+        `"_` in that JSON is the ownership mark's key (or there is none), no
+        top-level field is `_` bookkeeping: the fields are hashed as they are,
+        without the copy that leaves bookkeeping out."""
+        own = encoded.count(b'"_') == (1 if MANAGED_BY in new else 0)
+        share = content.record_hash(collection, key, new, own=own)
+        self.value = (self.value + share) % content.MODULUS
 
     def text(self) -> str:
         return content.to_text(self.value)

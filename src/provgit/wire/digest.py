@@ -22,6 +22,9 @@ import orjson
 from provgit.records import MANAGED_BY
 
 MODULUS = 2**64
+# An empty 8-byte BLAKE2b: a copy of it hashes a record in less than half the
+# time of a new one (the constructor parses its keyword arguments each time).
+_BLAKE8 = hashlib.blake2b(digest_size=8)
 
 
 def record_hash(
@@ -33,8 +36,9 @@ def record_hash(
         return 0
     if not own:
         fields = {k: v for k, v in fields.items() if k[:1] != "_" or k == MANAGED_BY}
-    data = orjson.dumps([collection, key, fields], option=orjson.OPT_SORT_KEYS)
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+    h = _BLAKE8.copy()
+    h.update(orjson.dumps([collection, key, fields], option=orjson.OPT_SORT_KEYS))
+    return int.from_bytes(h.digest(), "little")
 
 
 def moved(
