@@ -1,7 +1,7 @@
 """What a plan after a shared-record change writes and computes, and what it
 leaves alone (#16): a template edit that moves no record between elements
-leaves where each resource lands as stored, and a stored row whose value is
-unchanged is not written again.
+leaves where each resource lands as stored, a stored row whose value is
+unchanged is not written again, and the secret values are digested once.
 Each plan still equals the full plan, and an apply of it ends in sync."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from test_shared_change import (
     _comparable,
     _full,
+    _plan,
     _shared,
     _stored_is_the_projection,
     _write,
@@ -26,6 +27,7 @@ from provgit.api import Config
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.store import TargetStore
 from provgit.projection.project import Target
+from provgit.secrets import Fingerprinter
 
 
 def _landing(state: Path) -> tuple[list[Any], list[Any]]:
@@ -105,3 +107,34 @@ def test_a_row_whose_value_is_unchanged_is_not_written_again(tmp_path: Path) -> 
     assert store.partial("mivb1", [("users", "changed")]).records["mivb1"]["users"] == {
         "changed": {"n": 20}
     }
+
+
+def test_a_plan_after_a_config_change_digests_the_secret_values_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memo is checked as unchanged, then for the shared path, under the
+    same references: one digest of their values, not two; and a value
+    changed before the next plan is seen by it (nothing kept across plans)."""
+    monkeypatch.setenv("SHARED_PIN", "1234")
+    root, state, net, _rng = _written(tmp_path, 22, 24)
+    _plan(root, state)
+    digests: list[int] = []
+    digest = Fingerprinter._values_digest
+
+    def counting(fp: Fingerprinter, described: Any) -> tuple[str, list[str]]:
+        digests.append(len(described))
+        return digest(fp, described)
+
+    monkeypatch.setattr(Fingerprinter, "_values_digest", counting)
+    net["templates"][0]["description"] = "once"
+    _write(root, net)
+    full = _full(root, state, monkeypatch)
+    digests.clear()
+    before = asyncio.run(Config.open(root, state).plan())
+    assert _comparable(before.plan) == _comparable(full.plan)
+    assert len(digests) == 1 and digests[0] > 0
+    # Nothing kept across plans: a value changed since is seen by the next.
+    monkeypatch.setenv("SHARED_PIN", "4321")
+    full = _full(root, state, monkeypatch)
+    run = asyncio.run(Config.open(root, state).plan())
+    assert _comparable(run.plan) == _comparable(full.plan) != _comparable(before.plan)
