@@ -354,6 +354,10 @@ class Fingerprinter:
         self._fields: dict[str, dict[str, Any]] = {}
         self._values: dict[tuple[str, ...], tuple[str, list[str]]] = {}
 
+    def share_values(self, digests: dict[tuple[str, ...], tuple[str, list[str]]]) -> None:
+        """Keep values digests in `digests`, shared with fingerprinters of the same key."""
+        self._values = digests
+
     def field(self, ref: SecretRef) -> dict[str, Any]:
         described = ref.describe()
         found = self._fields.get(described)

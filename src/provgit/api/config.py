@@ -204,31 +204,34 @@ class Config:
         element is due a full read (`observe.full_read_hours`; all: `full_read`).
         `InvalidConfig` when the config does not validate; `UsageProblem`
         for an element the config does not name."""
+        from provgit.api.network import values_digested_once
         from provgit.api.planning import plan_from_memo
         from provgit.plan import PlanOptions
 
-        options = options or PlanOptions()
-        source = self.source
-        # Planned in full: a claim (the memo would not see unowned records that
-        # did not change), a plan cut to some elements (its moves need the whole target).
-        remembered = (
-            None
-            if options.claim or options.elements
-            else await plan_from_memo(source, self.root, self.state_dir, options, full_read)
-        )
-        if remembered is not None:
-            return remembered
-        from provgit.api.planning_shared import plan_changed
+        with values_digested_once():  # the memo's digest is taken twice, its values once
+            options = options or PlanOptions()
+            source = self.source
+            # Planned in full: a claim (the memo would not see unowned records that
+            # did not change), a plan cut to some elements (its moves need the whole target).
+            remembered = (
+                None
+                if options.claim or options.elements
+                else await plan_from_memo(source, self.root, self.state_dir, options, full_read)
+            )
+            if remembered is not None:
+                return remembered
+            from provgit.api.planning_shared import plan_changed
 
-        def validated() -> DesiredState:
-            state = self.state()
-            unknown = [e for e in options.elements if e not in state.elements]
-            if unknown:
-                known = ", ".join(state.elements)
-                raise UsageProblem(f"unknown element(s): {', '.join(unknown)} (known: {known})")
-            return state
+            def validated() -> DesiredState:
+                state = self.state()
+                unknown = [e for e in options.elements if e not in state.elements]
+                if unknown:
+                    known = ", ".join(state.elements)
+                    raise UsageProblem(f"unknown element(s): {', '.join(unknown)} (known: {known})")
+                return state
 
-        return await plan_changed(source, self.root, self.state_dir, options, validated, full_read)
+            root, state_dir = self.root, self.state_dir
+            return await plan_changed(source, root, state_dir, options, validated, full_read)
 
     def sign(self, run: PlanRun) -> SignedPlan:
         """`run.plan` signed, so an apply can tell it is what was planned (the

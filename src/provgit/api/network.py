@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,25 @@ class Network:
         await asyncio.gather(*(d.close() for d in self.drivers.values()), return_exceptions=True)
 
 
+# Within `values_digested_once`: each key's values digests, shared by every
+# fingerprinter made meanwhile (a plan after a config change checks the memo
+# twice, each time digesting the values of the same 20,000 PINs).
+_DIGESTS: ContextVar[dict[bytes, dict[tuple[str, ...], tuple[str, list[str]]]] | None] = ContextVar(
+    "values_digests", default=None
+)
+
+
+@contextlib.contextmanager
+def values_digested_once() -> Iterator[None]:
+    """Within: a values digest (`Fingerprinter.values_digest`) is computed once
+    per key and references; for one command, whose secret values do not change."""
+    token = _DIGESTS.set({})
+    try:
+        yield
+    finally:
+        _DIGESTS.reset(token)
+
+
 def fingerprinter(
     state: DesiredState, state_dir: Path, resolve_values: bool = True
 ) -> Fingerprinter:
@@ -65,7 +85,10 @@ def fingerprinter(
         return Fingerprinter(None, resolve_values=False)
     key = network_key(state.settings.secret_key, state_dir)
     assert key is not None  # made when missing
-    return Fingerprinter(key.secret)
+    found = Fingerprinter(key.secret)
+    if (shared := _DIGESTS.get()) is not None:
+        found.share_values(shared.setdefault(key.secret, {}))
+    return found
 
 
 def desired_target(

@@ -256,14 +256,17 @@ async def _plan_view(
         resources = {(k, key) for k, keys in reached.items() for key in keys}
         # From here the stored target is the new config's (its digest says so):
         # a full plan that follows finds it current.
-        moved = targets.replace(digest, shared.old_refs(owners, reached), partial, resources)
+        now_records = shared.records_of(partial)
+        relocate = not shared.same_records(owners, resources, now_records)
+        old = shared.old_refs(owners, reached)
+        moved = targets.replace(digest, old, partial, resources, relocate)
         # The owners go to disk now (under the new digest: the old meta does
         # not match them until it is written, so a run that stops here plans
         # in full next time), and their records (every record of the network)
         # are let go before the observation caches are decoded: the peak.
         shared.save(
             store.dir,
-            shared.moved_on(owners, reached, partial, view.defines, view.users, source, digest),
+            shared.moved_on(owners, reached, now_records, view.defines, view.users, source, digest),
         )
         owners.records.clear()
         cache = ObservationCache(state_dir)

@@ -10,7 +10,7 @@ plan memo's: an owners file of another plan is not used.
 from __future__ import annotations
 
 import marshal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,20 +158,31 @@ def old_refs(owners: Owners, reached: Mapping[str, set[str]]) -> dict[str, set[R
     return out
 
 
+def same_records(owners: Owners, resources: Iterable[Resource], now: Records) -> bool:
+    """Whether each of `resources` and each resource of `now` (`records_of`
+    a partial target) has the records it had, in the same order: then where
+    each lands (`incremental.landing`, derived from them) is as it was."""
+    was = owners.records.get
+    return all(was(r) == now.get(r) for r in resources) and all(
+        was(r) == found for r, found in now.items()
+    )
+
+
 def moved_on(
     owners: Owners,
     reached: Mapping[str, set[str]],
-    partial: Target,
+    partial: Records,
     defines: dict[str, list[Defined]],
     users: dict[str, list[UserEdge]],
     source: ConfigSource,
     digest: str,
 ) -> Owners:
-    """`owners` after the reached resources were projected again into `partial`."""
+    """`owners` after the reached resources were projected again into a
+    partial target (`partial`: its `records_of`)."""
     records = dict(owners.records)
     for kind, keys in reached.items():
         for key in keys:
             records.pop((kind, key), None)
-    records.update(records_of(partial))
+    records.update(partial)
     files = {f.path: f.blob_id for f in source.files}
     return Owners(digest, files, defines, records, users)

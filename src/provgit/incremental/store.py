@@ -43,6 +43,9 @@ CREATE TABLE landing (
 """
 
 
+Row = tuple[bytes, bytes | None, bytes | None]  # fields, depends, origin
+
+
 def _by_collection(refs: Mapping[RecordRef, Any]) -> dict[str, dict[str, bytes]]:
     """Each record's value marshalled, by collection then key: the rows then
     look it up by key alone (no (collection, key) tuple built and hashed per
@@ -312,12 +315,17 @@ class TargetStore:
         old: dict[str, set[RecordRef]],
         new: Target,
         resources: set[tuple[str, str]],
+        relocate: bool = True,
     ) -> dict[str, set[RecordRef]]:
         """Replace, in one transaction, some resources' records: `old` the
         records they had (element -> refs), `new` a target holding exactly the
         records they have now, `resources` their (kind, key). The stored digest
         becomes `digest`. Returns per element the records whose desired state
-        (fields, dependencies, origin) changed: the only ones to plan again."""
+        (fields, dependencies, origin) changed: the only ones to plan again.
+        `relocate` False: the caller knows each resource has the same records
+        as before, in the same order (`shared.same_records`), so where each
+        lands is as stored (a template edit: 38,000 records looked at for
+        nothing)."""
         dumps = marshal.dumps
         with contextlib.closing(sqlite3.connect(self.path)) as db:
             # The pages a large replace reads and rewrites, held (64 MB; the
@@ -333,7 +341,7 @@ class TargetStore:
                 "INSERT OR IGNORE INTO old VALUES (?, ?, ?)",
                 [(el, c, k) for el, refs in old.items() for c, k in refs],
             )
-            before: dict[tuple[str, str, str], tuple[bytes, bytes | None, bytes | None]] = {
+            before: dict[tuple[str, str, str], Row] = {
                 (el, c, k): (f, d, o)
                 for el, c, k, f, d, o in db.execute(
                     "SELECT r.element, r.collection, r.key, r.fields, r.depends, r.origin "
@@ -341,29 +349,7 @@ class TargetStore:
                 )
             }
             db.execute("DROP TABLE old")
-            # Only the rows whose bytes changed are written: a row left as it
-            # was costs SQLite nothing (a template edit leaves ~15 % of them).
-            added: list[tuple[str, str, str, bytes, bytes | None, bytes | None]] = []
-            rewritten: list[tuple[bytes, bytes | None, bytes | None, str, str, str]] = []
-            moved: dict[str, set[RecordRef]] = {}
-            for element, collections in new.records.items():
-                depends = new.depends.get(element, {})
-                origin = new.origin.get(element, {})
-                for coll, recs in collections.items():
-                    for key, fields in recs.items():
-                        dep, org = depends.get((coll, key)), origin.get((coll, key))
-                        # Dumped as `save` dumps them, so an unchanged row is
-                        # mostly told by its bytes alone.
-                        row = (dumps(fields), _dumps_or_none(dep), _dumps_or_none(org))
-                        was = before.pop((element, coll, key), None)
-                        if was == row:
-                            continue
-                        if was is None:
-                            added.append((element, coll, key, *row))
-                        else:
-                            rewritten.append((*row, element, coll, key))
-                        if _differ(was, fields, dep, org):
-                            moved.setdefault(element, set()).add((coll, key))
+            added, rewritten, moved = _compared(new, before)
             for element, coll, key in before:  # records the resources no longer have
                 moved.setdefault(element, set()).add((coll, key))
             db.executemany(
@@ -378,7 +364,8 @@ class TargetStore:
                 rewritten,
             )
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", added)
-            self._relocate(db, new, resources)
+            if relocate:
+                self._relocate(db, new, resources)
             db.execute("UPDATE meta SET v = ? WHERE k = 'digest'", (dumps(digest),))
             db.commit()
         return moved
@@ -430,22 +417,65 @@ def _dumps_or_none(value: Any) -> bytes | None:
     return None if value is None else marshal.dumps(value)
 
 
-def _differ(
-    stored: tuple[bytes, bytes | None, bytes | None] | None, fields: object, dep: Any, org: Any
-) -> bool:
-    """Whether a stored row's desired state is not this one (marshal may give
-    the same value other bytes; a row written by an older version holds lists
-    where this one dumps tuples). The fields first: a template edit changes
-    those of 32,026 records, and their dependencies need not be read then."""
-    if stored is None:
-        return True
+def _compared(
+    new: Target, before: dict[tuple[str, str, str], Row]
+) -> tuple[
+    list[tuple[str, str, str, bytes, bytes | None, bytes | None]],
+    list[tuple[bytes, bytes | None, bytes | None, str, str, str]],
+    dict[str, set[RecordRef]],
+]:
+    """The rows to add and to rewrite, and per element the records whose
+    desired state changed, of `new` against the stored rows `before` (those
+    found are popped: what is left is no longer desired). Only the rows whose
+    value changed are written: a row left as it was costs SQLite nothing (a
+    template edit leaves ~15 % of them, most in other bytes: marshal's depend
+    on how the objects are shared)."""
+    dumps, loads = marshal.dumps, marshal.loads
+    pop = before.pop
+    added: list[tuple[str, str, str, bytes, bytes | None, bytes | None]] = []
+    rewritten: list[tuple[bytes, bytes | None, bytes | None, str, str, str]] = []
+    moved: dict[str, set[RecordRef]] = {}
+    for element, collections in new.records.items():
+        depends = new.depends.get(element, {})
+        origin = new.origin.get(element, {})
+        for coll, recs in collections.items():
+            for key, fields in recs.items():
+                ref = (coll, key)
+                dep, org = depends.get(ref), origin.get(ref)
+                blob = dumps(fields)  # as `save` dumps them
+                was = pop((element, coll, key), None)
+                if was is None:
+                    added.append(
+                        (element, coll, key, blob, _dumps_or_none(dep), _dumps_or_none(org))
+                    )
+                else:
+                    # The fields first: a template edit changes those of 32,026
+                    # records, whose dependencies then need not be read.
+                    if (was[0] == blob or loads(was[0]) == fields) and _same_links(was, dep, org):
+                        continue
+                    rewritten.append(
+                        (blob, _dumps_or_none(dep), _dumps_or_none(org), element, coll, key)
+                    )
+                found = moved.get(element)
+                if found is None:
+                    found = moved[element] = set()
+                found.add(ref)
+    return added, rewritten, moved
+
+
+def _same_links(stored: Row, dep: Any, org: Any) -> bool:
+    """Whether a stored row's dependencies and origin are these (a row
+    written by an older version holds lists where this one dumps tuples)."""
     loads = marshal.loads
-    was_fields, was_dep, was_org = stored
-    if loads(was_fields) != fields:
-        return True
-    if _listed(None if was_dep is None else loads(was_dep)) != _listed(dep):
-        return True
-    return (None if was_org is None else list(loads(was_org))) != (
+    _, was_dep, was_org = stored
+    if was_dep is None or dep is None:
+        if was_dep is not None or dep is not None:
+            return False
+    else:
+        was = loads(was_dep)
+        if was != dep and _listed(was) != _listed(dep):
+            return False
+    return (None if was_org is None else list(loads(was_org))) == (
         None if org is None else list(org)
     )
 
