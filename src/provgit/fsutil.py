@@ -123,11 +123,15 @@ def read_state_key(path: Path) -> bytes | None:
     (read would wait for a writer for ever), a link (to /dev/zero, read until
     memory ran out; to a file of the user's, taken as the key and chmod'ed)
     is a damaged key, as a torn one is: `secrets.local_key` puts a new one in its
-    place, the link's target untouched."""
+    place, the link's target untouched. A directory there is refused
+    (`StateFileIsDirectory`): replacing it would drop what it holds."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
+    if stat.S_ISDIR(os.fstat(fd).st_mode):  # not replaced: whatever is in it would go
+        os.close(fd)
+        raise StateFileIsDirectory(path)
     try:
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(fd)

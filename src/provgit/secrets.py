@@ -23,7 +23,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from provgit.environ import environ_view, usable_values
-from provgit.fsutil import StateFileIsDirectory
 from provgit.fsutil import opened_path as _opened_path
 from provgit.fsutil import read_state_key as _read_key
 from provgit.model.secret_patterns import SECRET_KEY_PATTERN
@@ -279,8 +278,6 @@ def local_key(state_dir: str | os.PathLike[str]) -> bytes:
             found = _read_key(path)
             if found is not None:
                 return found
-            if stat.S_ISDIR(os.lstat(path).st_mode):
-                raise StateFileIsDirectory(path) from None
             os.replace(tmp, path)  # a damaged key file
         except OSError:
             os.replace(tmp, path)  # no hard links on this file system
