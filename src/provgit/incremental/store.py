@@ -76,11 +76,13 @@ def _insert_records(db: sqlite3.Connection, target: Target) -> None:
             recs = collections[coll]
             deps = depends.get(coll, {}).get
             orgs = origin.get(coll, {}).get
-            # One list per collection, built by a comprehension: a generator
-            # fed to executemany costs a Python frame resume per row.
-            rows = [
-                (element, coll, key, dumps(recs[key]), deps(key), orgs(key)) for key in sorted(recs)
-            ]
+            # Marshalled in the projection's order (each record's objects were
+            # made together: in key order they are visited all over memory,
+            # ~0.7 s more at 100,000 users), then the rows in key order. One
+            # list per collection, built by a comprehension: a generator fed
+            # to executemany costs a Python frame resume per row.
+            blobs = {key: dumps(fields) for key, fields in recs.items()}
+            rows = [(element, coll, key, blobs[key], deps(key), orgs(key)) for key in sorted(blobs)]
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 

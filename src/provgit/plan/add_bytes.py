@@ -3,9 +3,10 @@
 A first rollout's plan is hundreds of thousands of adds. Going through
 `Operation.to_json` builds a dict per operation and a `{"after": v}` dict per
 field (about three million at 100,000 users), then orjson walks and sorts them
-all and Python frees them: most of a signed plan's CPU. Here each field value
-is serialized once (orjson, sorted keys) and those bytes are used twice: in
-the add's `fields` and, unless the value must be redacted, in its `changes`.
+all and Python frees them: most of a signed plan's CPU. Here the add's
+`fields` are the record serialized in one call (orjson, sorted keys), and
+each shown field's value once more for its `changes` (redacted if it must
+be): no dict made per field.
 The bytes are exactly those of `canonical(op.to_json())`
 (tests/plan/test_add_bytes.py compares them on a generated network and on
 hostile values); any operation this does not cover (not a plain add, a value
@@ -35,9 +36,9 @@ _HEAD = b'{"action":"add","changes":{'
 _CLAIM = b'},"claim":true,"collection":'
 _COLLECTION = b'},"collection":'
 _DEPENDS_ON = b',"depends_on":'
-_FIELDS = b',"fields":{'
+_FIELDS = b',"fields":'
 _MANAGED = b',"managed":'
-_IF_REVISION = b'},"if_revision":'
+_IF_REVISION = b',"if_revision":'
 _KEY = b',"key":'
 _KIND = b',"kind":'
 _RESOURCE = b',"resource":'
@@ -66,7 +67,6 @@ class AddWriter:
     as it does)."""
 
     def __init__(self) -> None:
-        self._names = Names()
         self._afters = _Afters()
         # Collections and kinds only: a handful of names (values are not
         # kept, so what this holds does not grow with the plan).
@@ -88,21 +88,33 @@ class AddWriter:
         except TypeError:  # e.g. a non-string key in a nested dict: the general way
             return None
 
-    def _add(self, op: Operation, fields: dict[str, Any]) -> bytes | None:
-        names, afters, dumps = self._names, self._afters, orjson.dumps
+    def _shown(self, fields: dict[str, Any]) -> list[bytes]:
+        """Each shown field's entry in an add's `changes`, secrets redacted."""
+        afters, dumps = self._afters, orjson.dumps
         shown: list[bytes] = []
-        written: list[bytes] = []
         for name in sorted(fields):
-            if type(name) is not str:
-                return None
             value = fields[name]
-            data = dumps(value, option=SORTED)
-            written.append(names[name] + data)
             if name[0] == "_" or value is None:
                 continue
+            data = dumps(value, option=SORTED)
             if type(value) not in PLAIN and MARKER in data:
                 data = dumps(redact(value), option=SORTED)
             shown.append(afters[name] + data + b"}")
+        return shown
+
+    def _add(self, op: Operation, fields: dict[str, Any]) -> bytes | None:
+        afters, dumps = self._afters, orjson.dumps
+        # The add's `fields` are the record's own bytes, in one call (a key
+        # that is not a string raises TypeError: the general way).
+        written = dumps(fields, option=SORTED)
+        if MARKER in written:  # a secret somewhere (or a string naming its marker)
+            shown = self._shown(fields)
+        else:  # nothing to redact: each shown value as it is
+            shown = [
+                afters[name] + dumps(fields[name], option=SORTED) + b"}"
+                for name in sorted(fields)
+                if name[0] != "_" and fields[name] is not None
+            ]
         return b"".join(
             (
                 _HEAD,
@@ -111,7 +123,7 @@ class AddWriter:
                 self._label(op.collection),
                 _DEPENDS_ON + dumps(op.depends_on) if op.depends_on else b"",
                 _FIELDS,
-                b",".join(written),
+                written,
                 _IF_REVISION,
                 dumps(op.if_revision),
                 _KEY,
