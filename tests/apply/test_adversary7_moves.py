@@ -113,6 +113,17 @@ def _add_email(config: Path, login: str, email: str) -> None:
     (config / "net.yaml").write_text(net[:start] + block + net[end:])
 
 
+def _rename_move_renumber(config: Path) -> None:
+    """user0 (on cs1, 3000) becomes user9 on cs2 with 3005: the same person by its email."""
+    _edit_user(
+        config,
+        "user0",
+        k=("login_id: user0", "login_id: user9"),
+        h=("host: cs1", "host: cs2"),
+        d=('"3000"', '"3005"'),
+    )
+
+
 @pytest.mark.parametrize("hire", [False, True], ids=["renumbered", "number-to-a-new-hire"])
 def test_a_user_renamed_moved_and_renumbered_onto_a_host_that_is_down_stays_where_it_was(
     sims: list[Sim], tmp_path: Path, hire: bool
@@ -124,13 +135,7 @@ def test_a_user_renamed_moved_and_renumbered_onto_a_host_that_is_down_stays_wher
     assert _where(sims, "user0") == {"cs1"}
     # user0 becomes user9 on cs2 with a number of its own (same person: the
     # email); with `hire`, a new hire on cs1 gets its old number 3000.
-    _edit_user(
-        config,
-        "user0",
-        k=("login_id: user0", "login_id: user9"),
-        h=("host: cs1", "host: cs2"),
-        d=('"3000"', '"3005"'),
-    )
+    _rename_move_renumber(config)
     if hire:
         net = config / "net.yaml"
         net.write_text(

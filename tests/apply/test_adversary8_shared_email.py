@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from .helpers import Sim, cli, write_config
-from .test_adversary7_moves import _add_email, _edit_user, _reconcile, _status, _where
+from .test_adversary7_moves import (
+    _add_email,
+    _reconcile,
+    _rename_move_renumber,
+    _status,
+    _where,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +32,7 @@ def test_a_hire_sharing_a_moving_users_email_on_its_old_host_leaves_it_on_no_cal
     _add_email(config, "user0", "ann.person0@example.com")
     assert cli("reconcile", str(config)).code == 0
     assert _where(sims, "user0") == {"cs1"}
-    _edit_user(
-        config,
-        "user0",
-        k=("login_id: user0", "login_id: user9"),
-        h=("host: cs1", "host: cs2"),
-        d=('"3000"', '"3005"'),
-    )
+    _rename_move_renumber(config)
     net = config / "net.yaml"
     net.write_text(
         net.read_text()

@@ -20,6 +20,7 @@ from journal import pg
 
 from .helpers import Watch, commit_all
 from .replica_helpers import (
+    Cluster,
     by_pid,
     make_cluster,
     sim_changes,
@@ -42,6 +43,15 @@ def _has(sim: Sim, collection: str, key: str) -> bool:
         if (c["collection"], c["key"]) == (collection, key):
             last = c["op"]
     return last == "put"
+
+
+def _commit_move(c: Cluster, user: str, old: str, new: str) -> None:
+    """Commit the cluster's config with `user` moved from host `old` to `new`."""
+    write_config(c.work, c.sims, users=c.users, embedded_mcl=False, first_name="Ann")
+    net = c.work / "net.yaml"
+    head, mark, rest = net.read_text().partition(f"  - login_id: {user}\n")
+    net.write_text(head + mark + rest.replace(f"    host: {old}\n", f"    host: {new}\n", 1))
+    commit_all(c.work, f"{user} moves from {old} to {new}")
 
 
 def _rows(url: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -69,11 +79,7 @@ def test_a_user_moving_between_replicas_leaves_its_old_host_once_the_new_one_has
     assert _has(sims[old], "users", user) and not _has(sims[new], "users", user)
     # The new host is down: its replica cannot create the user there.
     sims[new].admin("/admin/faults", {"offline": True})
-    write_config(c.work, c.sims, users=c.users, embedded_mcl=False, first_name="Ann")
-    net = c.work / "net.yaml"
-    head, mark, rest = net.read_text().partition(f"  - login_id: {user}\n")
-    net.write_text(head + mark + rest.replace(f"    host: {old}\n", f"    host: {new}\n", 1))
-    commit_all(c.work, f"{user} moves from {old} to {new}")
+    _commit_move(c, user, old, new)
 
     waits = f"Move pending: delete of users/{user} held until {new} has it"
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from apply.helpers import Sim, write_config
+from apply.helpers import Sim
 from journal import pg
 
-from .helpers import Watch, commit_all, set_clock
+from .helpers import Watch, set_clock
 from .replica_helpers import by_pid, make_cluster, wait_for
-from .test_replica_moves import _has
+from .test_replica_moves import _commit_move, _has
 
 pytestmark = pytest.mark.slow
 LEASE = 20.0  # as test_replica_moves: no lease is waited out here
@@ -72,11 +72,7 @@ def test_a_retry_stamped_hours_ahead_by_a_replicas_clock_is_retried_once_it_is_p
 
     # The new host is down: A holds the user's delete back, stamped by its clock.
     sims[new].admin("/admin/faults", {"offline": True})
-    write_config(c.work, c.sims, users=c.users, embedded_mcl=False, first_name="Ann")
-    net = c.work / "net.yaml"
-    head, mark, rest = net.read_text().partition(f"  - login_id: {user}\n")
-    net.write_text(head + mark + rest.replace(f"    host: {old}\n", f"    host: {new}\n", 1))
-    commit_all(c.work, f"{user} moves from {old} to {new}")
+    _commit_move(c, user, old, new)
 
     def stamped_ahead() -> bool:
         ahead = _pending_retry(url, old, user)
