@@ -113,6 +113,26 @@ def _add_email(config: Path, login: str, email: str) -> None:
     (config / "net.yaml").write_text(net[:start] + block + net[end:])
 
 
+def _ann_as_user0_on_cs1(sims: list[Sim], tmp_path: Path) -> Path:
+    """Two users reconciled onto cs1; user0 has Ann's email (who the person is)."""
+    config = write_config(tmp_path / "config", sims, users=2)
+    _add_email(config, "user0", "ann.person0@example.com")
+    assert cli("reconcile", str(config)).code == 0
+    assert _where(sims, "user0") == {"cs1"}
+    return config
+
+
+def _add_hire(config: Path, dn: str, email: str | None = None) -> None:
+    """A new hire on cs1 with `dn` (and `email`)."""
+    net = config / "net.yaml"
+    net.write_text(
+        net.read_text()
+        + "  - login_id: hire\n    first_name: New\n    last_name: Hire\n    role: Agent\n"
+        + (f"    email: {email}\n" if email else "")
+        + f'    host: cs1\n    services:\n      - {{dn: "{dn}"}}\n'
+    )
+
+
 def _rename_move_renumber(config: Path) -> None:
     """user0 (on cs1, 3000) becomes user9 on cs2 with 3005: the same person by its email."""
     _edit_user(
@@ -129,20 +149,12 @@ def test_a_user_renamed_moved_and_renumbered_onto_a_host_that_is_down_stays_wher
     sims: list[Sim], tmp_path: Path, hire: bool
 ) -> None:
     _, cs2 = sims
-    config = write_config(tmp_path / "config", sims, users=2)
-    _add_email(config, "user0", "ann.person0@example.com")
-    assert cli("reconcile", str(config)).code == 0
-    assert _where(sims, "user0") == {"cs1"}
+    config = _ann_as_user0_on_cs1(sims, tmp_path)
     # user0 becomes user9 on cs2 with a number of its own (same person: the
     # email); with `hire`, a new hire on cs1 gets its old number 3000.
     _rename_move_renumber(config)
     if hire:
-        net = config / "net.yaml"
-        net.write_text(
-            net.read_text()
-            + "  - login_id: hire\n    first_name: New\n    last_name: Hire\n    role: Agent\n"
-            + '    host: cs1\n    services:\n      - {dn: "3000"}\n'
-        )
+        _add_hire(config, "3000")
     cs2.faults(offline=True)
     _, by = _reconcile(config)
     assert _where(sims, "user0") | _where(sims, "user9"), (

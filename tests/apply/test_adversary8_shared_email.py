@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import Sim, cli, write_config
+from .helpers import Sim
 from .test_adversary7_moves import (
-    _add_email,
+    _add_hire,
+    _ann_as_user0_on_cs1,
     _reconcile,
     _rename_move_renumber,
     _status,
@@ -28,17 +29,9 @@ def test_a_hire_sharing_a_moving_users_email_on_its_old_host_leaves_it_on_no_cal
     sims: list[Sim], tmp_path: Path, email: str
 ) -> None:
     _, cs2 = sims
-    config = write_config(tmp_path / "config", sims, users=2)
-    _add_email(config, "user0", "ann.person0@example.com")
-    assert cli("reconcile", str(config)).code == 0
-    assert _where(sims, "user0") == {"cs1"}
+    config = _ann_as_user0_on_cs1(sims, tmp_path)
     _rename_move_renumber(config)
-    net = config / "net.yaml"
-    net.write_text(
-        net.read_text()
-        + "  - login_id: hire\n    first_name: New\n    last_name: Hire\n    role: Agent\n"
-        + f'    email: {email}\n    host: cs1\n    services:\n      - {{dn: "3009"}}\n'
-    )
+    _add_hire(config, "3009", email)
     cs2.faults(offline=True)
     _, by = _reconcile(config)
     assert _where(sims, "user0") | _where(sims, "user9"), (
