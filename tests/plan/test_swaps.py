@@ -62,6 +62,13 @@ def test_a_swap_step_without_its_mark_or_with_a_number_the_config_uses_is_refuse
     assert problems == [
         "mivb3: modify users/alice: spare DN 2001 of a number swap is not a free number"
     ]
+    # A saved plan parking alice on an emergency number's prefix (as the spare
+    # choice did before it passed them over) is refused too.
+    emergency = Swap("users", "alice", (("2002", "9999"),), "mivb4")
+    problems = _check(_with_swaps(plan, "mivb3", (emergency,)), target, state)
+    assert problems == [
+        "mivb3: modify users/alice: spare DN 9999 of a number swap is not a free number"
+    ]
 
 
 def test_the_spare_is_the_highest_free_number_of_the_length_else_of_seven_digits() -> None:

@@ -21,7 +21,7 @@ from provgit.plan.model import ElementPlan, Operation, Plan, canonical
 from provgit.plan.moves import unmarked_moves
 from provgit.plan.safety import check_thresholds, is_protected
 from provgit.plan.swap_mark import Swap
-from provgit.plan.swaps import SPARE_DN, dns_in_use, rebuilt, unspared
+from provgit.plan.swaps import dns_in_use, rebuilt, spare_allowed, unspared
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import COLLECTIONS
 from provgit.registry import KEYED_APART
@@ -151,7 +151,7 @@ def _step_problems(ep: ElementPlan, op: Operation, swap: Swap, target: Target) -
     replaced by spares no record of the config uses."""
     record = f"{ep.element}: {op.action} {op.collection}/{op.key}"
     used = dns_in_use(target.records.values())
-    bad = [s for _, s in swap.spares if not SPARE_DN.match(s) or s in used]
+    bad = [s for _, s in swap.spares if not spare_allowed(s) or s in used]
     if bad:
         return [f"{record}: spare DN {bad[0]} of a number swap is not a free number"]
     if swap.home is not None and target.records.get(swap.home) is None:

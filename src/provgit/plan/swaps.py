@@ -289,6 +289,11 @@ _NEVER_SPARE = (
 )  # fmt: skip
 
 
+def spare_allowed(dn: str) -> bool:
+    """A DN a swap may park a user on: a valid one, not an emergency number's."""
+    return bool(SPARE_DN.match(dn)) and not dn.startswith(_NEVER_SPARE)
+
+
 def free_dn(dn: str, used: Iterable[str]) -> str:
     """The highest number of `dn`'s length (else of 7 digits) not in `used`,
     and neither an emergency number nor starting with one."""
@@ -297,7 +302,7 @@ def free_dn(dn: str, used: Iterable[str]) -> str:
     for length in [*lengths, 7]:
         for n in range(10**length - 1, 10 ** (length - 1) - 1, -1):
             spare = str(n)
-            if spare not in taken and not spare.startswith(_NEVER_SPARE):
+            if spare not in taken and spare_allowed(spare):
                 return spare
     raise ValueError("no spare directory number is free")
 
