@@ -42,6 +42,12 @@ def test_a_fleet_page_served_from_memory_says_when_it_was_built_and_shows_no_gre
     assert 'class="ok">Sync Completed<' in fresh and "Not fresh" not in fresh
 
 
+def _page(url: str) -> str:
+    with urllib.request.urlopen(url + "/", timeout=ANSWER_WITHIN) as r:
+        page: str = r.read().decode()
+    return page
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_fleet_page_while_a_networks_journal_is_locked_is_not_a_green_sync(
@@ -55,14 +61,14 @@ def test_the_fleet_page_while_a_networks_journal_is_locked_is_not_a_green_sync(
     w = rig.start()
     try:
         wait_for("the network in sync", lambda: settled([fleet_status(w)], rig.names()), SETTLE)
-        with urllib.request.urlopen(w.url + "/", timeout=ANSWER_WITHIN) as r:
-            assert 'class="ok">Sync Completed<' in r.read().decode()
+        # Waited for, not read once: a run the watcher starts on its own after
+        # the first (its settle read) says "Synching" on the page while it lasts.
+        wait_for("the page green", lambda: 'class="ok">Sync Completed<' in _page(w.url), SETTLE)
         schema = network_schema(rig.nets[0].name)
         with psycopg.connect(pg_server.url(database), autocommit=False) as conn:
             # Every build of the document waits until this block ends.
             conn.execute(f"LOCK TABLE {schema}.suspensions IN ACCESS EXCLUSIVE MODE")
-            with urllib.request.urlopen(w.url + "/", timeout=ANSWER_WITHIN) as r:
-                page = r.read().decode()
+            page = _page(w.url)
             conn.rollback()
         assert 'class="ok"' not in page, page
         assert "Not fresh" in page
