@@ -9,12 +9,10 @@ request deadline)."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
-from tests.directory.test_answer_size import DEADLINE, FLOOD, _driver
+from tests.directory.test_answer_size import DEADLINE, _driver, serving
 
 from provgit.drivers import ldap_pages
 from provgit.drivers.base import TransportError
@@ -25,20 +23,7 @@ HUGE = 8 * 2**20  # one entry's value: far past a call's budget
 @pytest.fixture
 def huge_base() -> Iterator[str]:
     """ldap://127.0.0.1:PORT of a server answering a base search with one huge entry."""
-    proc = subprocess.Popen(
-        [sys.executable, str(FLOOD), "--huge-base", str(HUGE)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # bounded: the process answers or dies
-        assert line.startswith("listening on "), line
-        yield "ldap://" + line.split()[-1]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    yield from serving("--huge-base", str(HUGE))
 
 
 def test_a_base_search_answered_with_one_enormous_entry_is_cut_as_it_arrives(

@@ -22,7 +22,7 @@ from provgit.incremental import apart, shared
 from provgit.incremental import disk as memo
 from provgit.incremental.disk import MemoInputs
 from provgit.incremental.known import Known, known_of
-from provgit.incremental.session import Replan, SpareNeedsFullPlan, plan_incrementally
+from provgit.incremental.session import Replan, plan_incrementally
 from provgit.incremental.store import TargetStore
 from provgit.model.settings import ObserveSettings, Settings
 from provgit.model.state import DesiredState
@@ -289,20 +289,20 @@ async def plan_from_memo(
         entry = entries[name]
         assert entry is not None
         replans[name] = Replan(entry, latest, targets.partial(name, latest))
-    try:
-        plan, kept = plan_incrementally(
-            {n: meta.elements[n].type for n in names},
-            observations,
-            replans,
-            None,
-            unresolved,
-            meta.settings,
-            options,
-            source.commit,
-            str(config_root),
-        )
-    except SpareNeedsFullPlan:
+    planned = plan_incrementally(
+        {n: meta.elements[n].type for n in names},
+        observations,
+        replans,
+        None,
+        unresolved,
+        meta.settings,
+        options,
+        source.commit,
+        str(config_root),
+    )
+    if planned is None:
         return None  # a number swap's spare is chosen knowing every number
+    plan, kept = planned
     for name, known in kept.items():
         if not _same_memo(known, entries[name], replans[name]):
             # Re-planned against the stored target: its writes' fields are its rows.

@@ -38,7 +38,7 @@ from provgit.incremental import disk as memo
 from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs, StoredKnown
 from provgit.incremental.known import Known
-from provgit.incremental.session import Replan, SpareNeedsFullPlan, plan_incrementally
+from provgit.incremental.session import Replan, plan_incrementally
 from provgit.incremental.shared_view import SharedView, light_view, view_of
 from provgit.incremental.store import TargetStore
 from provgit.load.cache import ParseCache
@@ -296,20 +296,20 @@ async def _plan_view(
                     changes.update({(c, k): cached.get(c, {}).get(k) for c, k in extra})
             desired = _desired(name, changes, mine, partial, targets)
             replans[name] = Replan(stored[name].known(skip=changes.keys()), changes, desired)
-        try:
-            plan, kept = plan_incrementally(
-                {n: state.elements[n].type for n in names},
-                observations,
-                replans,
-                None,
-                unresolved,
-                state.settings,
-                options,
-                source.commit,
-                str(config_root),
-            )
-        except SpareNeedsFullPlan:
+        planned = plan_incrementally(
+            {n: state.elements[n].type for n in names},
+            observations,
+            replans,
+            None,
+            unresolved,
+            state.settings,
+            options,
+            source.commit,
+            str(config_root),
+        )
+        if planned is None:
             return None  # a number swap's spare is chosen knowing every number
+        plan, kept = planned
         for name, k in kept.items():
             after = Known(digest, k.revision, k.operations, k.warnings, k.keys)
             store.save_element(name, after, kept=stored[name])

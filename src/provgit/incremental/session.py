@@ -29,12 +29,12 @@ from provgit.plan.swaps import break_swaps
 from provgit.projection.project import Target
 
 
-class SpareNeedsFullPlan(Exception):
+class _SpareNeedsFullPlan(Exception):
     """A number swap's cycle found by a plan that knows only the records the
     feeds named (target None): the numbers held by the others and used by the
     rest of the config are unknown, and a spare picked among what it knows may
     be one of them (refused by the element every run, or a second holder of a
-    number on another one). The caller plans in full instead."""
+    number on another one). Planned in full instead."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,12 @@ def plan_incrementally(
     options: PlanOptions,
     commit: str | None,
     source: str | None,
-) -> tuple[Plan, dict[str, Known]]:
+) -> tuple[Plan, dict[str, Known]] | None:
     """`compute_plan`, re-planning the elements in `replans` from what they
     changed; the others are planned in full against `target` (None: every
     element is in `replans`). Returns the plan and, for each re-planned
-    element, what to keep of it for next time; `SpareNeedsFullPlan` when a
-    number swap needs a spare and `target` is None."""
+    element, what to keep of it for next time; None when a number swap needs
+    a spare and `target` is None (plan in full)."""
     elements: list[ElementPlan] = []
     kept: dict[str, Known] = {}
     for name in planned_names(element_types, observations, options):
@@ -87,10 +87,13 @@ def plan_incrementally(
 
     def in_use() -> set[str]:
         if target is None:
-            raise SpareNeedsFullPlan
+            raise _SpareNeedsFullPlan
         return numbers_in_use(targets, observations)
 
-    elements = break_swaps(elements, in_use)
+    try:
+        elements = break_swaps(elements, in_use)
+    except _SpareNeedsFullPlan:
+        return None
     # Deletes of records an element never observed should get wait for it (plan/moves.py).
     elsewhere = (
         None if target is None else wanted_elsewhere(elements, target.records, element_types, False)
