@@ -89,13 +89,19 @@ def _taking(ops: Iterable[Operation], moving: Collection[Ref]) -> dict[Ref, set[
     if not held:
         return out
     for op in ops:
-        if op.action != "delete" and op.fields:
+        if op.action == "delete" or not op.fields:
+            continue
+        if op.action == "modify":
+            # Only what it takes (not what it held before): none unless it
+            # changes a number or the email.
+            if "services" not in op.changes and "email" not in op.changes:
+                continue
+            mine = identities(op.fields) - identities({**op.fields, **deleted_fields(op)})
+        else:
             mine = identities(op.fields)
-            if op.action == "modify":  # only what it takes: not what it held before
-                mine -= identities({**op.fields, **deleted_fields(op)})
-            for ref, ids in held.items():
-                if mine & ids and ref != (op.collection, op.key):
-                    out.setdefault(ref, set()).add((op.kind, op.resource))
+        for ref, ids in held.items():
+            if mine & ids and ref != (op.collection, op.key):
+                out.setdefault(ref, set()).add((op.kind, op.resource))
     return out
 
 
