@@ -35,8 +35,16 @@ DEADLINE = 30.0
 @pytest.fixture
 def flooding() -> Iterator[str]:
     """ldap://127.0.0.1:PORT of a server whose searches never end."""
+    yield from serving()
+
+
+def serving(*args: str) -> Iterator[str]:
+    """ldap://127.0.0.1:PORT of tests/support/flood_ldap.py run with `args`."""
     proc = subprocess.Popen(
-        [sys.executable, str(FLOOD)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        [sys.executable, str(FLOOD), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         assert proc.stdout is not None

@@ -2,8 +2,10 @@
 it takes any simple bind, answers a base search with the base entry alone,
 and answers every other search with entries without end (until the client
 closes), never the search's end: one unbounded answer, within any deadline.
+With `--huge-base BYTES`, a base search's entry carries a value of BYTES bytes
+(one enormous entry, then the search's end).
 
-    python tests/support/flood_ldap.py
+    python tests/support/flood_ldap.py [--huge-base BYTES]
 
 Prints "listening on 127.0.0.1:PORT" once serving, and "sent N" (to stderr)
 for each flood a client cut; stops on SIGTERM. BER by hand: only what a
@@ -80,6 +82,8 @@ def _recv_message(sock: socket.socket) -> bytes | None:
 
 
 class Handler(socketserver.BaseRequestHandler):
+    huge_base = 0  # bytes of the value a base search's entry carries (0: none)
+
     def handle(self) -> None:
         sock: socket.socket = self.request
         while (body := _recv_message(sock)) is not None:
@@ -95,7 +99,10 @@ class Handler(socketserver.BaseRequestHandler):
                 base = body[b_start:b_end]
                 _, s_start, _ = _read_tlv(body, b_end)
                 if body[s_start] == 0:  # scope base: the base entry, and done
-                    sock.sendall(_message(msgid, _entry(base, {b"objectClass": b"top"})))
+                    attrs = {b"objectClass": b"top"}
+                    if self.huge_base:
+                        attrs[b"description"] = b"x" * self.huge_base
+                    sock.sendall(_message(msgid, _entry(base, attrs)))
                     sock.sendall(_message(msgid, _result(SEARCH_DONE)))
                 else:
                     self._flood(sock, msgid, base)
@@ -126,6 +133,8 @@ class Handler(socketserver.BaseRequestHandler):
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--huge-base"]:
+        Handler.huge_base = int(sys.argv[2])
     socketserver.ThreadingTCPServer.daemon_threads = True
     socketserver.ThreadingTCPServer.allow_reuse_address = True
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)

@@ -289,7 +289,7 @@ async def plan_from_memo(
         entry = entries[name]
         assert entry is not None
         replans[name] = Replan(entry, latest, targets.partial(name, latest))
-    plan, kept = plan_incrementally(
+    planned = plan_incrementally(
         {n: meta.elements[n].type for n in names},
         observations,
         replans,
@@ -300,6 +300,9 @@ async def plan_from_memo(
         source.commit,
         str(config_root),
     )
+    if planned is None:
+        return None  # a number swap's spare is chosen knowing every number
+    plan, kept = planned
     for name, known in kept.items():
         if not _same_memo(known, entries[name], replans[name]):
             # Re-planned against the stored target: its writes' fields are its rows.

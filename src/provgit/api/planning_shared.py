@@ -296,7 +296,7 @@ async def _plan_view(
                     changes.update({(c, k): cached.get(c, {}).get(k) for c, k in extra})
             desired = _desired(name, changes, mine, partial, targets)
             replans[name] = Replan(stored[name].known(skip=changes.keys()), changes, desired)
-        plan, kept = plan_incrementally(
+        planned = plan_incrementally(
             {n: state.elements[n].type for n in names},
             observations,
             replans,
@@ -307,6 +307,9 @@ async def _plan_view(
             source.commit,
             str(config_root),
         )
+        if planned is None:
+            return None  # a number swap's spare is chosen knowing every number
+        plan, kept = planned
         for name, k in kept.items():
             after = Known(digest, k.revision, k.operations, k.warnings, k.keys)
             store.save_element(name, after, kept=stored[name])

@@ -72,10 +72,12 @@ def split_moves(w: ElementWork) -> None:
 
 
 def _taking(ops: Iterable[Operation], moving: Collection[Ref]) -> dict[Ref, set[tuple[str, str]]]:
-    """Each moving record `ops` delete -> the resources whose adds here take a
-    number or an email it still holds (a new hire given the DN of a user
-    moving away, in the same commit). The element refuses them while the
-    record is there, so they wait for its delete instead of failing."""
+    """Each moving record `ops` delete -> the resources whose adds or modifies
+    here take a number or an email it still holds (a new hire given the DN of
+    a user moving away, a user renumbered to it, in the same commit). The
+    element refuses them while the record is there, so they wait for its
+    delete instead of failing (a refused write is held by its error until a
+    person retries it)."""
     held = {
         (op.collection, op.key): ids
         for op in ops
@@ -87,11 +89,19 @@ def _taking(ops: Iterable[Operation], moving: Collection[Ref]) -> dict[Ref, set[
     if not held:
         return out
     for op in ops:
-        if op.action == "add" and op.fields:
+        if op.action == "delete" or not op.fields:
+            continue
+        if op.action == "modify":
+            # Only what it takes (not what it held before): none unless it
+            # changes a number or the email.
+            if "services" not in op.changes and "email" not in op.changes:
+                continue
+            mine = identities(op.fields) - identities({**op.fields, **deleted_fields(op)})
+        else:
             mine = identities(op.fields)
-            for ref, ids in held.items():
-                if mine & ids and ref != (op.collection, op.key):
-                    out.setdefault(ref, set()).add((op.kind, op.resource))
+        for ref, ids in held.items():
+            if mine & ids and ref != (op.collection, op.key):
+                out.setdefault(ref, set()).add((op.kind, op.resource))
     return out
 
 

@@ -61,7 +61,8 @@ from provgit.drivers.ldap_deadline import in_thread
 from provgit.drivers.ldap_entries import Codec
 from provgit.drivers.ldap_errors import error_of, lowered
 from provgit.drivers.ldap_names import child_dn, filter_value, is_child
-from provgit.drivers.ldap_pages import SyncRefreshRequired
+from provgit.drivers.ldap_pages import Budget, SyncRefreshRequired
+from provgit.drivers.ldap_read3 import Counted
 from provgit.drivers.ldap_read3 import Reader as SlowReader
 from provgit.drivers.ldap_refresh import Seen
 from provgit.drivers.ldap_write import (
@@ -238,6 +239,9 @@ class LdapDriver:
                         raise TransportError(self._expired)
                     fresh = self._conn is None or self._conn.closed
                     conn = self._connect()
+                    # Its answers (an entry, a DN or two) counted as they arrive:
+                    # ldap3 holds a message whole, and one entry may be enormous.
+                    counted = conn.socket = Counted(conn.socket, Budget.call(self.name))
                     try:
                         return fn(conn)
                     except lx.LDAPException as e:
@@ -245,8 +249,13 @@ class LdapDriver:
                         # reconnects. A read on a kept connection the server dropped
                         # (it restarted) is asked again at once; a write never is.
                         self._drop()
+                        if counted.too_large is not None:
+                            raise TransportError(str(counted.too_large)) from None
                         if not (again and not fresh):
                             raise TransportError(f"element {self.name}: {e}") from e
+                    finally:
+                        if conn.socket is counted:
+                            conn.socket = counted.inner
                 raise AssertionError("unreachable")
 
         return await self._bounded(run)

@@ -39,6 +39,9 @@ class PagedReader:
 # bytes): a page of `size` entries is cut past (size + 1) times this, and no
 # answer past MAX_ANSWER_BYTES (as the http driver's answers), however paged.
 ENTRY_BYTES = 64 * 1024
+# What the answers to one of the driver's own calls may take (a base entry's
+# existence, a written entry's entryCSN and entryUUID, the DNs of a login).
+CALL_BYTES = 16 * ENTRY_BYTES
 
 
 class AnswerTooLarge(Exception):
@@ -62,6 +65,12 @@ class Budget:
     def page(cls, name: str, size: int) -> Budget:
         """A page of `size` entries."""
         return cls(name, size, (size + 1) * ENTRY_BYTES)
+
+    @classmethod
+    def call(cls, name: str) -> Budget:
+        """The answers to one call of the driver's own (an entry's revision, a
+        login's DN, the base's existence): a few entries of a few names."""
+        return cls(name, None, CALL_BYTES)
 
     def take(self, dn: str, attrs: dict[str, list[bytes]]) -> None:
         """One entry more; AnswerTooLarge past the budget."""

@@ -108,7 +108,7 @@ class MemorySession:
             for name, obs in observed.items()
             if (found := self._replan(name, obs, serial, options)) is not None
         }
-        plan, _ = plan_incrementally(
+        planned = plan_incrementally(
             element_types,
             observed,
             replans,
@@ -119,6 +119,8 @@ class MemorySession:
             commit,
             source,
         )
+        assert planned is not None  # with the whole target: every number is known
+        plan, _ = planned
         for element_plan in plan.elements:
             name = element_plan.element
             if element_plan.observed and serial >= 0:

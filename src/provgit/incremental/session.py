@@ -29,6 +29,14 @@ from provgit.plan.swaps import break_swaps
 from provgit.projection.project import Target
 
 
+class _SpareNeedsFullPlan(Exception):
+    """A number swap's cycle found by a plan that knows only the records the
+    feeds named (target None): the numbers held by the others and used by the
+    rest of the config are unknown, and a spare picked among what it knows may
+    be one of them (refused by the element every run, or a second holder of a
+    number on another one). Planned in full instead."""
+
+
 @dataclass(frozen=True)
 class Replan:
     """An element to re-plan: what its last plan knew, the records changed
@@ -49,11 +57,12 @@ def plan_incrementally(
     options: PlanOptions,
     commit: str | None,
     source: str | None,
-) -> tuple[Plan, dict[str, Known]]:
+) -> tuple[Plan, dict[str, Known]] | None:
     """`compute_plan`, re-planning the elements in `replans` from what they
     changed; the others are planned in full against `target` (None: every
     element is in `replans`). Returns the plan and, for each re-planned
-    element, what to keep of it for next time."""
+    element, what to keep of it for next time; None when a number swap needs
+    a spare and `target` is None (plan in full)."""
     elements: list[ElementPlan] = []
     kept: dict[str, Known] = {}
     for name in planned_names(element_types, observations, options):
@@ -75,7 +84,16 @@ def plan_incrementally(
         elements.append(element_plan)
     # A number swap's cycle is broken with a spare DN (plan/swaps.py).
     targets = [*([] if target is None else [target]), *(r.desired for r in replans.values())]
-    elements = break_swaps(elements, lambda: numbers_in_use(targets, observations))
+
+    def in_use() -> set[str]:
+        if target is None:
+            raise _SpareNeedsFullPlan
+        return numbers_in_use(targets, observations)
+
+    try:
+        elements = break_swaps(elements, in_use)
+    except _SpareNeedsFullPlan:
+        return None
     # Deletes of records an element never observed should get wait for it (plan/moves.py).
     elsewhere = (
         None if target is None else wanted_elsewhere(elements, target.records, element_types, False)

@@ -87,8 +87,11 @@ class ApplySettings(Model):
     element_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     queue_cap: Annotated[int, Field(ge=1)] = 60_000
     retry_attempts: Annotated[int, Field(ge=0, le=20)] = 4
-    retry_base_seconds: Annotated[float, Field(ge=0)] = 0.5
-    retry_max_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # At most a day: a pending update's next retry is now plus this, shown as
+    # a time (.inf or 1e300 validated, then every report with a pending
+    # update failed on a time past any calendar).
+    retry_base_seconds: Annotated[float, Field(ge=0, le=86400)] = 0.5
+    retry_max_seconds: Annotated[float, Field(ge=0, le=86400)] = 30.0
     # Writes per request to an element, where its driver takes batches.
     batch_size: Annotated[int, Field(ge=1, le=5000)] = 200
     # Requests open at once to one element. 1 keeps an element's writes in

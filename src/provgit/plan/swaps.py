@@ -290,13 +290,19 @@ _NEVER_SPARE = (
 
 
 def spare_allowed(dn: str) -> bool:
-    """A DN a swap may park a user on: a valid one, not an emergency number's."""
-    return bool(SPARE_DN.match(dn)) and not dn.startswith(_NEVER_SPARE)
+    """A DN a swap may park a user on: a valid one, neither an emergency
+    number's nor the start of one (a user on 99 or 11 takes the call to 999 or
+    112 at its second digit, a digit analysis matching the shorter number)."""
+    return (
+        bool(SPARE_DN.match(dn))
+        and not dn.startswith(_NEVER_SPARE)
+        and not any(n.startswith(dn) for n in _NEVER_SPARE)
+    )
 
 
 def free_dn(dn: str, used: Iterable[str]) -> str:
     """The highest number of `dn`'s length (else of 7 digits) not in `used`,
-    and neither an emergency number nor starting with one."""
+    and neither an emergency number, nor starting with one, nor its start."""
     taken = set(used)
     lengths = [len(dn)] if dn.isdigit() and 1 <= len(dn) <= 7 else []
     for length in [*lengths, 7]:
