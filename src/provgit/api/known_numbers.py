@@ -1,0 +1,46 @@
+"""The numbers in use beyond what a plan has in hand, for a number swap's spare.
+
+A plan breaks a number swap with a spare DN that must ring no one else
+(plan/numbers.py). The full path has the whole target and observes every
+element, except in a run cut to some (`--element`); the memo paths plan
+from the records that changed (a partial target, observations without
+records). Here the rest is read only when a swap needs a spare: the config's
+stored target, element by element, and what the observation cache says each
+element held (the last reads, with provgit's own writes since).
+
+Internal to the API (`provgit.api`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from provgit.incremental.store import TargetStore
+from provgit.observe import ObservationCache
+from provgit.plan.numbers import numbers_held
+
+
+def known_numbers(
+    state_dir: Path, elements: Iterable[str], stored: TargetStore | None = None
+) -> Callable[[], set[str]]:
+    """What `elements` were last seen to hold and (with `stored`) the
+    config's records for them: asked once, and only for a spare."""
+    names = list(elements)
+
+    def found() -> set[str]:
+        out: set[str] = set()
+        if stored is not None:
+            with stored.one_by_one() as load:
+                for name in names:
+                    target = load(name)
+                    if target is not None:
+                        out.update(numbers_held(target.records.values()))
+        cache = ObservationCache(state_dir)
+        for name in names:  # one element's records at a time
+            seen = cache.load(name)
+            if seen is not None:
+                out.update(numbers_held([seen.records]))
+        return out
+
+    return found
