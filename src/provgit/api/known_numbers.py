@@ -13,19 +13,25 @@ Internal to the API (`provgit.api`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 from provgit.incremental.store import TargetStore
-from provgit.observe import ObservationCache
+from provgit.observe import ObservationCache, ObservedRecords
 from provgit.plan.numbers import numbers_held
 
 
 def known_numbers(
-    state_dir: Path, elements: Iterable[str], stored: TargetStore | None = None
+    state_dir: Path,
+    elements: Iterable[str],
+    stored: TargetStore | None = None,
+    owners: Collection[str] = (),
 ) -> Callable[[], set[str]]:
     """What `elements` were last seen to hold and (with `stored`) the
-    config's records for them: asked once, and only for a spare."""
+    config's records for them: asked once, and only for a spare. The records
+    of `owners` (users, by key or `login_id`) are left out: a number a swap's
+    own user holds rings no one else (a saved plan applied once already is
+    refused as stale, not for its own spare)."""
     names = list(elements)
 
     def found() -> set[str]:
@@ -40,7 +46,25 @@ def known_numbers(
         for name in names:  # one element's records at a time
             seen = cache.load(name)
             if seen is not None:
-                out.update(numbers_held([seen.records]))
+                out.update(numbers_held([_without(seen.records, owners)]))
         return out
 
     return found
+
+
+def _without(records: ObservedRecords, owners: Collection[str]) -> ObservedRecords:
+    if not owners:
+        return records
+    return {
+        coll: {
+            key: r
+            for key, r in recs.items()
+            if key not in owners and _login(r.fields) not in owners
+        }
+        for coll, recs in records.items()
+    }
+
+
+def _login(fields: object) -> str | None:
+    login = fields.get("login_id") if isinstance(fields, dict) else None
+    return login if isinstance(login, str) else None

@@ -119,8 +119,11 @@ def open_saved_plan(
         desired_target(state, cfg.source.read_other, cfg.state_dir),
         state.settings,
         {n: e.type for n, e in state.elements.items()},
-        # A swap's spare clashes with no number an element was last seen to hold.
-        known_numbers(cfg.state_dir, state.elements),
+        # A swap's spare clashes with no number an element was last seen to
+        # hold (but its own user's).
+        known_numbers(
+            cfg.state_dir, state.elements, owners={s.key for e in plan.elements for s in e.swaps}
+        ),
     )
     if problems:
         raise PlanRefused(str(plan_file), problems)

@@ -22,14 +22,25 @@ MAX_RESOURCES = 8  # per line
 MAX_ELEMENTS = 4  # per resource
 
 
+# The status a resource is named under on an element, of all its records'
+# there: the worst (a user whose phone record landed and whose directory entry
+# failed is not "applied" there; nor one a number swap left on a spare number).
+_WORST = {"failed": 0, "pending": 1, "held": 2, "skipped": 3, "ok": 4}
+
+
 def by_status(result: ApplyResult) -> dict[str, dict[str, list[str]]]:
-    """status -> "kind/resource" -> the elements it had that status on, in run order."""
-    out: dict[str, dict[str, list[str]]] = {}
+    """status -> "kind/resource" -> the elements it had that status on (its
+    worst there: each resource is named once per element), in run order."""
+    worst: dict[tuple[str, str], str] = {}
     for e in result.elements:
         for op in e.operations:
-            elements = out.setdefault(op.status, {}).setdefault(f"{op.kind}/{op.resource}", [])
-            if e.element not in elements:
-                elements.append(e.element)
+            at = (f"{op.kind}/{op.resource}", e.element)
+            was = worst.get(at)
+            if was is None or _WORST.get(op.status, 0) < _WORST.get(was, 0):
+                worst[at] = op.status
+    out: dict[str, dict[str, list[str]]] = {}
+    for (resource, element), status in worst.items():
+        out.setdefault(status, {}).setdefault(resource, []).append(element)
     return out
 
 
