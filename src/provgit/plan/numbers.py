@@ -16,7 +16,7 @@ public-service numbers are never spares, nor their prefixes and extensions.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 SPARE_DN = re.compile(r"^[0-9*#]{1,7}$")
@@ -50,55 +50,82 @@ def _number_field(name: str) -> bool:
     return name in _NUMBER_FIELDS or name.endswith(("_dn", "_number"))
 
 
-def _dialable(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = str(value)
-    return text if _DIALABLE.match(text) else None
+# Field name -> what it is: 0 bookkeeping (skipped), 1 a number, 2 anything
+# else. Bounded: an element's records may carry any names.
+_SEEN: dict[str, int] = {}
+_SEEN_MAX = 4096
 
 
-def _in_value(value: Any) -> Iterator[str]:
-    """The numbers anywhere in one field's value."""
-    if isinstance(value, list):
-        for item in value:
-            yield from _in_value(item)
-    elif isinstance(value, Mapping):
-        yield from numbers_in(value)
+def _field_kind(name: str) -> int:
+    kind = _SEEN.get(name)
+    if kind is None:
+        kind = 0 if name.startswith("_") else 1 if _number_field(name) else 2
+        if len(_SEEN) < _SEEN_MAX:
+            _SEEN[name] = kind
+    return kind
 
 
-def numbers_in(fields: Mapping[str, Any]) -> Iterator[str]:
-    """Every number a record's fields name, at any depth: number fields, an
-    IVR step's transfer target and its menu's `transfer:NUMBER` choices."""
+def _add(value: Any, out: set[str]) -> None:
+    t = type(value)
+    if t is str:
+        if _DIALABLE.match(value):
+            out.add(value)
+    elif t is int:
+        out.add(str(value))
+
+
+def _collect(fields: Mapping[str, Any], out: set[str]) -> None:
+    """Every number a record's fields name, at any depth, into `out`: number
+    fields, an IVR step's transfer target and its menu's `transfer:NUMBER`
+    choices. (One pass in plain loops: a spare reads every record there is.)"""
     transfer = fields.get("action") == "transfer"
     for name, value in fields.items():
-        if not isinstance(name, str) or name.startswith("_"):
+        kind = _field_kind(name) if type(name) is str else 0
+        if kind == 0:
             continue
-        if _number_field(name) or (transfer and name == "target"):
-            found = _dialable(value)
-            if found is not None:
-                yield found
-        elif name == "choices" and isinstance(value, Mapping):
-            for choice in value.values():
-                if isinstance(choice, str) and choice.startswith("transfer:"):
-                    found = _dialable(choice.removeprefix("transfer:"))
-                    if found is not None:
-                        yield found
-        else:
-            yield from _in_value(value)
+        if kind == 1 or (transfer and name == "target"):
+            _add(value, out)
+            continue
+        t = type(value)
+        if t is list:
+            _collect_list(value, out)
+        elif t is dict or (t is not str and isinstance(value, Mapping)):
+            if name == "choices":
+                for choice in value.values():
+                    if isinstance(choice, str) and choice.startswith("transfer:"):
+                        _add(choice[9:], out)
+            else:
+                _collect(value, out)
+
+
+def _collect_list(items: list[Any], out: set[str]) -> None:
+    for item in items:
+        if type(item) is dict or isinstance(item, Mapping):
+            _collect(item, out)
+        elif type(item) is list:
+            _collect_list(item, out)
+
+
+def numbers_in(fields: Mapping[str, Any]) -> set[str]:
+    """Every number a record's fields name (see `_collect`)."""
+    out: set[str] = set()
+    _collect(fields, out)
+    return out
 
 
 def numbers_held(collections: Iterable[Mapping[str, Mapping[str, Any]]]) -> set[str]:
     """Every number in `collections` (each collection -> key -> fields, or a
     stored record): what its records' fields name, and each key that is one."""
     out: set[str] = set()
+    dialable = _DIALABLE.match
     for by_collection in collections:
         for records in by_collection.values():
             for key, record in records.items():
-                if _DIALABLE.match(key):
+                if dialable(key):
                     out.add(key)
-                fields = record if isinstance(record, Mapping) else record.fields
+                fields = record if type(record) is dict else getattr(record, "fields", record)
                 if isinstance(fields, Mapping):
-                    out.update(numbers_in(fields))
+                    _collect(fields, out)
     return out
 
 

@@ -31,16 +31,16 @@ _WORST = {"failed": 0, "pending": 1, "held": 2, "skipped": 3, "ok": 4}
 def by_status(result: ApplyResult) -> dict[str, dict[str, list[str]]]:
     """status -> "kind/resource" -> the elements it had that status on (its
     worst there: each resource is named once per element), in run order."""
-    worst: dict[tuple[str, str], str] = {}
-    for e in result.elements:
-        for op in e.operations:
-            at = (f"{op.kind}/{op.resource}", e.element)
-            was = worst.get(at)
-            if was is None or _WORST.get(op.status, 0) < _WORST.get(was, 0):
-                worst[at] = op.status
     out: dict[str, dict[str, list[str]]] = {}
-    for (resource, element), status in worst.items():
-        out.setdefault(status, {}).setdefault(resource, []).append(element)
+    for e in result.elements:
+        here: dict[str, str] = {}
+        for op in e.operations:
+            name = f"{op.kind}/{op.resource}"
+            was = here.get(name)
+            if was is None or (was != op.status and _WORST[op.status] < _WORST[was]):
+                here[name] = op.status
+        for name, status in here.items():
+            out.setdefault(status, {}).setdefault(name, []).append(e.element)
     return out
 
 
