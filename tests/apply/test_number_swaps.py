@@ -99,6 +99,24 @@ def test_three_users_rotating_their_numbers_end_with_them(sims: list[Sim], tmp_p
     _converge(config, sims)
 
 
+def test_a_swap_planned_in_full_is_broken_again_by_the_run_from_its_memo(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    """A plan in full keeps in its memo the writes as they were before the
+    swap was broken: the run planned from that memo breaks it again, mark and
+    all. (It kept the step without its mark: the spare went out as an
+    ordinary write, or the final number was refused.)"""
+    config = write_config(tmp_path / "config", sims, users=3)
+    assert cli("reconcile", str(config)).code == 0
+    _set_users(config, {"user0": ("cs1", "3002"), "user2": ("cs1", "3000")})
+    shown = cli("plan", str(config), "--full-read")
+    assert "swap: temporary spare DN 9989 for 3002" in shown.out, shown.out + shown.err
+    by = _reconcile(config)
+    _assert_safe(config, sims, by)
+    assert by["cs1"]["status"].startswith("Move pending: users/user0 is on spare DN 9989"), by
+    _converge(config, sims)
+
+
 @pytest.mark.parametrize(
     ("down", "point"), [("cs1", "3"), ("cs1", "4"), ("cs2", "6"), ("cs2", "7")]
 )

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from plan.test_swaps import _check, _planned, _with_swaps
+from provgit.plan.numbers import free_dn, spare_allowed
 from provgit.plan.swap_mark import Swap
-from provgit.plan.swaps import free_dn, spare_allowed
 
 EMERGENCY = ("000", "08", "100", "101", "102", "108", "110", "111", "112", "117")
 EMERGENCY += ("118", "119", "15", "17", "18", "190", "192", "193", "911", "999")
@@ -37,4 +37,5 @@ def test_a_saved_plan_parking_a_user_on_an_emergency_numbers_start_is_refused(
     step = Swap("users", "alice", (("2002", start),), "mivb4")
     assert _check(_with_swaps(plan, "mivb3", (step,)), target, state) == [
         f"mivb3: modify users/alice: spare DN {start} of a number swap is not a free number"
+        " (an emergency number or close to one)"
     ]

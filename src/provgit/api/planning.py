@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provgit.api import verifying
+from provgit.api.known_numbers import known_numbers
 from provgit.api.network import Network, connect, fingerprinter, observe_network
 from provgit.drivers.base import Driver, ElementError, StoredRecord
 from provgit.incremental import apart, shared
@@ -103,6 +104,8 @@ async def plan_network(
             options,
             commit=source.commit,
             source=str(config_root),
+            # A run cut to some elements: what the others were last seen to hold.
+            more_numbers=known_numbers(state_dir, (n for n in state.elements if n not in observed)),
         )
     finally:
         if writing is not None:
@@ -299,6 +302,7 @@ async def plan_from_memo(
         options,
         source.commit,
         str(config_root),
+        known_numbers(state_dir, meta.elements, targets),
     )
     if planned is None:
         return None  # a number swap's spare is chosen knowing every number

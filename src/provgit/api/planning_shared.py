@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from provgit.api.known_numbers import known_numbers
 from provgit.api.network import Network, connect, fingerprinter
 from provgit.api.planning import (
     PlanRun,
@@ -306,6 +307,7 @@ async def _plan_view(
             options,
             source.commit,
             str(config_root),
+            known_numbers(state_dir, state.elements, targets),
         )
         if planned is None:
             return None  # a number swap's spare is chosen knowing every number

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from provgit.api.config import Config
 from provgit.api.errors import PlanRefused, UsageProblem
+from provgit.api.known_numbers import known_numbers
 from provgit.api.network import desired_target
 from provgit.api.planning import PlanRun
 from provgit.plan import PlanFormatError, signing
@@ -118,6 +119,11 @@ def open_saved_plan(
         desired_target(state, cfg.source.read_other, cfg.state_dir),
         state.settings,
         {n: e.type for n, e in state.elements.items()},
+        # A swap's spare clashes with no number an element was last seen to
+        # hold (but its own user's).
+        known_numbers(
+            cfg.state_dir, state.elements, owners={s.key for e in plan.elements for s in e.swaps}
+        ),
     )
     if problems:
         raise PlanRefused(str(plan_file), problems)

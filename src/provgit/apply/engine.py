@@ -218,7 +218,7 @@ class Applier:
 
         async def old_home(w: ElementWork) -> None:
             async with gate:
-                await moves.finish_moves(delivery, w, confirmed)
+                await moves.finish_moves(delivery, w, confirmed, planned)
                 await delivery.close(w)
 
         later = [w for w in done.values() if w.later]

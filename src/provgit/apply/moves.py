@@ -211,8 +211,11 @@ async def kept_elsewhere(
     return await ledger.call(read)
 
 
-def _held(w: ElementWork, confirmed: Confirmed) -> list[tuple[Operation, str]]:
-    """The writes of `w.later` that wait, each with its reason."""
+def _held(
+    w: ElementWork, confirmed: Confirmed, planned: Collection[str]
+) -> list[tuple[Operation, str]]:
+    """The writes of `w.later` that wait, each with its reason (`planned`:
+    the elements of the run; a new home outside it is said to be)."""
     moving = move_wants(w.plan)
     renamed = {(m.collection, m.key): m.as_key for m in w.plan.moves if m.as_key is not None}
     taking = _taking(w.later, moving) if moving else {}
@@ -225,7 +228,9 @@ def _held(w: ElementWork, confirmed: Confirmed) -> list[tuple[Operation, str]]:
         missing = [e for e, made in moving.get(ref, ()) if not confirmed(e, made)]
         if missing:
             as_key = renamed.get(ref)
-            why = held_reason(op.collection, op.key, list(dict.fromkeys(missing)), as_key)
+            missing = list(dict.fromkeys(missing))
+            outside = [e for e in missing if e not in planned]
+            why = held_reason(op.collection, op.key, missing, as_key, outside)
             out.append((op, why))
             waits[(op.kind, op.resource)] = first = first or f"{op.collection}/{op.key}"
             if as_key is not None:
@@ -268,11 +273,14 @@ async def _announce(delivery: Delivery, name: str, held: list[tuple[Operation, s
     await ledger.call(commit)
 
 
-async def finish_moves(delivery: Delivery, w: ElementWork, confirmed: Confirmed) -> None:
-    """Send `w`'s deletes that the moves allow now; keep the others pending."""
+async def finish_moves(
+    delivery: Delivery, w: ElementWork, confirmed: Confirmed, planned: Collection[str]
+) -> None:
+    """Send `w`'s deletes that the moves allow now; keep the others pending
+    (`planned`: the elements of the run)."""
     if not w.later:
         return
-    held = _held(w, confirmed) if w.down is None else []
+    held = _held(w, confirmed, planned) if w.down is None else []
     if held:
         name = w.plan.element
         moving = move_map(w.plan)

@@ -149,7 +149,12 @@ class ApplyResult:
             return exitcodes.REFUSED
         if self.ok:
             return exitcodes.OK
-        if all(e.outcome in ("refused", "in_sync", "held") for e in self.elements):
+        # Refused or held with nothing written: a held element some of whose
+        # writes landed (a number swap's spare step, a window closing mid-run)
+        # applied something, and owes the rest.
+        if all(e.outcome in ("refused", "in_sync", "held") for e in self.elements) and not any(
+            op.status == "ok" for e in self.elements for op in e.operations
+        ):
             return exitcodes.REFUSED
         return exitcodes.APPLIED_WITH_ERRORS
 

@@ -41,6 +41,6 @@ def known_of(
 ) -> Known:
     """What to keep of an element's plan (it must have observed the element)."""
     assert plan.observed_revision is not None
-    return Known(
-        version, plan.observed_revision, plan.operations, warnings_by_record(plan), keys, options
-    )
+    # A swap's steps are not kept: the plan from this memo breaks the cycle again.
+    ops = plan.operations if plan.unbroken is None else plan.unbroken
+    return Known(version, plan.observed_revision, ops, warnings_by_record(plan), keys, options)

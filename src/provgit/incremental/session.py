@@ -9,7 +9,7 @@ the whole target (`plan.compute.plan_element`). The watcher
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from provgit.incremental.known import Known
@@ -25,8 +25,10 @@ from provgit.plan.compute import (
 )
 from provgit.plan.model import ElementPlan, Plan
 from provgit.plan.moves import wanted_elsewhere
+from provgit.plan.numbers import numbers_held
 from provgit.plan.swaps import break_swaps
 from provgit.projection.project import Target
+from provgit.wire.protocol import StoredRecord
 
 
 class _SpareNeedsFullPlan(Exception):
@@ -57,12 +59,16 @@ def plan_incrementally(
     options: PlanOptions,
     commit: str | None,
     source: str | None,
+    more_numbers: Callable[[], Iterable[str]] | None = None,
 ) -> tuple[Plan, dict[str, Known]] | None:
     """`compute_plan`, re-planning the elements in `replans` from what they
     changed; the others are planned in full against `target` (None: every
     element is in `replans`). Returns the plan and, for each re-planned
     element, what to keep of it for next time; None when a number swap needs
-    a spare and `target` is None (plan in full)."""
+    a spare and `target` is None (plan in full). `more_numbers`: the numbers
+    the config and the elements hold beyond `target`, the replans' records
+    and the observations' (a partial target, observations without records:
+    a number swap's spare must clash with none of them)."""
     elements: list[ElementPlan] = []
     kept: dict[str, Known] = {}
     for name in planned_names(element_types, observations, options):
@@ -84,11 +90,12 @@ def plan_incrementally(
         elements.append(element_plan)
     # A number swap's cycle is broken with a spare DN (plan/swaps.py).
     targets = [*([] if target is None else [target]), *(r.desired for r in replans.values())]
+    more = lambda: _more(replans, more_numbers)  # noqa: E731
 
     def in_use() -> set[str]:
         if target is None:
             raise _SpareNeedsFullPlan
-        return numbers_in_use(targets, observations)
+        return numbers_in_use(targets, observations, more)
 
     try:
         elements = break_swaps(elements, in_use)
@@ -102,3 +109,19 @@ def plan_incrementally(
         elements, unresolved_secrets, settings, options, commit, source, "plan", elsewhere
     )
     return plan, kept
+
+
+def _more(replans: Mapping[str, Replan], more: Callable[[], Iterable[str]] | None) -> set[str]:
+    """The numbers of the records the feeds named (what the elements hold of
+    them now), and the caller's."""
+    held: list[dict[str, dict[str, StoredRecord]]] = []
+    for again in replans.values():
+        by_collection: dict[str, dict[str, StoredRecord]] = {}
+        for (coll, key), record in again.changed.items():
+            if record is not None:
+                by_collection.setdefault(coll, {})[key] = record
+        held.append(by_collection)
+    found = numbers_held(held)
+    if more is not None:
+        found.update(more())
+    return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from provgit.model.settings import Settings
@@ -10,11 +10,12 @@ from provgit.observe import Observation
 from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.model import READ_ONLY_NOTE, ElementPlan, Operation, Plan
 from provgit.plan.moves import mark_moves, wanted_elsewhere
+from provgit.plan.numbers import numbers_held
 from provgit.plan.options import PlanOptions as PlanOptions
 from provgit.plan.ordering import order
 from provgit.plan.renames import rename_warnings
 from provgit.plan.safety import check_thresholds, is_protected
-from provgit.plan.swaps import break_swaps, dns_in_use
+from provgit.plan.swaps import break_swaps
 from provgit.projection.canonical import is_empty, same_value
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, META_PREFIX, Fields
@@ -308,14 +309,17 @@ def compute_plan(
     commit: str | None = None,
     source: str | None = None,
     mode: str = "plan",
+    more_numbers: Callable[[], Iterable[str]] | None = None,
 ) -> Plan:
     """The plan for every element (re-planning only what changed since a
-    last plan is `provgit.incremental`'s job)."""
+    last plan is `provgit.incremental`'s job). `more_numbers`: the numbers
+    the elements not in `observations` were last seen to hold (a run cut to
+    some elements), asked only for a number swap's spare."""
     elements = [
         plan_element(n, element_types[n], target, observations[n], settings, options)
         for n in planned_names(element_types, observations, options)
     ]
-    elements = break_swaps(elements, lambda: numbers_in_use([target], observations))
+    elements = break_swaps(elements, lambda: numbers_in_use([target], observations, more_numbers))
     cut = bool(options.elements)
     elsewhere = wanted_elsewhere(elements, target.records, element_types, cut)
     return gather(
@@ -323,11 +327,19 @@ def compute_plan(
     )
 
 
-def numbers_in_use(targets: Sequence[Target], observations: Mapping[str, Observation]) -> set[str]:
-    """Every DN the config uses or an element was seen to hold: a number
-    swap's spare is none of them (plan/swaps.py)."""
+def numbers_in_use(
+    targets: Sequence[Target],
+    observations: Mapping[str, Observation],
+    more: Callable[[], Iterable[str]] | None = None,
+) -> set[str]:
+    """Every number the config uses or an element was seen to hold (and
+    `more`, the caller's): a number swap's spare clashes with none of them
+    (plan/numbers.py)."""
     wanted = [records for t in targets for records in t.records.values()]
-    return dns_in_use([*wanted, *(obs.records for obs in observations.values())])
+    found = numbers_held([*wanted, *(obs.records for obs in observations.values())])
+    if more is not None:
+        found.update(more())
+    return found
 
 
 def planned_names(

@@ -14,7 +14,7 @@ import functools
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -264,6 +264,9 @@ class ElementPlan:
     moves: tuple[Move, ...] = ()
     # Temporary spare-number steps of a number swap (plan/swaps.py).
     swaps: tuple[Swap, ...] = ()
+    # The operations before the swaps were broken: what a plan memo keeps, so a
+    # plan from it breaks them again, marks and all (never in the plan's JSON).
+    unbroken: tuple[Operation, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def observed(self) -> bool:

@@ -80,13 +80,20 @@ MOVE_PENDING = "Move pending: "
 
 
 def held_reason(
-    collection: str, key: str, missing: Sequence[str], as_key: str | None = None
+    collection: str,
+    key: str,
+    missing: Sequence[str],
+    as_key: str | None = None,
+    outside: Sequence[str] = (),
 ) -> str:
-    """The status words of a delete kept back: the move is not done yet."""
+    """The status words of a delete kept back: the move is not done yet
+    (`outside`: those of `missing` the run did not cover, `--element`)."""
     renamed = "" if as_key is None or as_key == key else f" as {collection}/{as_key}"
+    away = [e for e in missing if e in outside]
+    cut = f"; {', '.join(away)} {'is' if len(away) == 1 else 'are'} not in this run" if away else ""
     return (
         f"{MOVE_PENDING}delete of {collection}/{key} held until "
-        f"{', '.join(missing)} has it{renamed} (created and kept there)"
+        f"{', '.join(missing)} has it{renamed} (created and kept there{cut})"
     )
 
 

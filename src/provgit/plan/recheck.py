@@ -13,15 +13,16 @@ was asked), within the safety thresholds. A pure function; the CLI composes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from provgit.model.settings import Settings
 from provgit.plan.model import ElementPlan, Operation, Plan, canonical
 from provgit.plan.moves import unmarked_moves
+from provgit.plan.numbers import Taken, numbers_held, spare_allowed
 from provgit.plan.safety import check_thresholds, is_protected
 from provgit.plan.swap_mark import Swap
-from provgit.plan.swaps import dns_in_use, rebuilt, spare_allowed, unspared
+from provgit.plan.swaps import rebuilt, unspared
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import COLLECTIONS
 from provgit.registry import KEYED_APART
@@ -145,15 +146,21 @@ def _delete_problems(
     return []
 
 
-def _step_problems(ep: ElementPlan, op: Operation, swap: Swap, target: Target) -> list[str]:
+def _step_problems(
+    ep: ElementPlan, op: Operation, swap: Swap, target: Target, taken: Callable[[], Taken]
+) -> list[str]:
     """A number swap's spare step (plan/swaps.py): the record the config
     wants (on `swap.home` for one leaving `ep`'s element) with only its DNs
-    replaced by spares no record of the config uses."""
+    replaced by spares that clash with no number in use (`taken`)."""
     record = f"{ep.element}: {op.action} {op.collection}/{op.key}"
-    used = dns_in_use(target.records.values())
-    bad = [s for _, s in swap.spares if not spare_allowed(s) or s in used]
-    if bad:
-        return [f"{record}: spare DN {bad[0]} of a number swap is not a free number"]
+    for _, spare in swap.spares:
+        if not spare_allowed(spare):
+            why = "an emergency number or close to one"
+        elif (clash := taken().clash(spare)) is not None:
+            why = f"{clash} is in use" if clash == spare else f"it clashes with {clash}, in use"
+        else:
+            continue
+        return [f"{record}: spare DN {spare} of a number swap is not a free number ({why})"]
     if swap.home is not None and target.records.get(swap.home) is None:
         return [f"{record}: the config puts nothing on {swap.home}, where it moves"]
     back = rebuilt(op, unspared(op.fields or {}, swap))
@@ -161,14 +168,19 @@ def _step_problems(ep: ElementPlan, op: Operation, swap: Swap, target: Target) -
 
 
 def _element_problems(
-    ep: ElementPlan, element_type: str, plan: Plan, target: Target, settings: Settings
+    ep: ElementPlan,
+    element_type: str,
+    plan: Plan,
+    target: Target,
+    settings: Settings,
+    taken: Callable[[], Taken],
 ) -> list[str]:
     problems = []
     swaps = {(s.collection, s.key): s for s in ep.swaps}
     for op in ep.operations:
         swap = swaps.get((op.collection, op.key))
         if swap is not None and op.action == "modify":
-            problems += _step_problems(ep, op, swap, target)
+            problems += _step_problems(ep, op, swap, target, taken)
         elif op.action in ("add", "modify"):
             problems += _write_problems(ep.element, op, target)
             if op.claim and (op.action != "modify" or not plan.claim):
@@ -197,11 +209,30 @@ def _element_problems(
     return problems
 
 
+def _taken(target: Target, more: Callable[[], Iterable[str]] | None) -> Callable[[], Taken]:
+    """The numbers in use (plan/numbers.py), found once when first asked."""
+    found: list[Taken] = []
+
+    def taken() -> Taken:
+        if not found:
+            numbers = numbers_held(target.records.values())
+            found.append(Taken([*numbers, *(more() if more is not None else ())]))
+        return found[0]
+
+    return taken
+
+
 def recheck(
-    plan: Plan, target: Target, settings: Settings, element_types: Mapping[str, str]
+    plan: Plan,
+    target: Target,
+    settings: Settings,
+    element_types: Mapping[str, str],
+    more_numbers: Callable[[], Iterable[str]] | None = None,
 ) -> list[str]:
     """What in `plan` planning the config (`target`, `settings`) would refuse;
-    empty when it may be applied."""
+    empty when it may be applied. `more_numbers`: the numbers the elements
+    were last seen to hold (a swap's spare clashes with none of them either)."""
+    taken = _taken(target, more_numbers)
     if plan.mode != "plan":
         return ["this is the output of `provgit diff`, not a plan for the elements"]
     gone = [e.element for e in plan.elements if e.element not in element_types]
@@ -225,7 +256,7 @@ def recheck(
                 "(observed, never written); run `provgit plan` again"
             )
             continue
-        problems += _element_problems(ep, element_type, plan, target, settings)
+        problems += _element_problems(ep, element_type, plan, target, settings, taken)
     # Make before break: every move its own writes make is held back.
     problems += unmarked_moves(plan.elements)
     return problems

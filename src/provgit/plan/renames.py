@@ -20,6 +20,10 @@ def rename_warnings(elements: Iterable[ElementPlan]) -> tuple[str, ...]:
     pairs: dict[tuple[str, str], tuple[list[str], set[tuple[str, str]]]] = {}
     for e in elements:
         ops = e.operations or e.queued
+        # A user moving to another element under its own key (or another
+        # than the add's) is not renamed here: another user takes its number
+        # (a swap across hosts planned for one of them, `--element`).
+        moving = {m.key: m.as_key for m in e.moves if m.collection == USERS}
         deleted: dict[tuple[str, str], str] = {}
         for op in ops:
             if op.action == "delete" and op.collection == USERS:
@@ -32,6 +36,8 @@ def rename_warnings(elements: Iterable[ElementPlan]) -> tuple[str, ...]:
                 continue
             for ident in sorted(identities(op.fields or {})):
                 old = deleted.get(ident)
+                if old in moving and moving[old] != op.key:
+                    continue
                 if old is not None and old != op.key:
                     where, same = pairs.setdefault((old, op.key), ([], set()))
                     if e.element not in where:

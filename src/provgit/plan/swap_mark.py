@@ -32,6 +32,11 @@ class Swap:
             f"number swap; {then}"
         )
 
+    def step_note(self) -> str:
+        """What the step's write, landed, did (its result's message)."""
+        spares = ", ".join(f"{spare} for {dn}" for dn, spare in self.spares)
+        return f"written with spare DN {spares} (a number swap's temporary step)"
+
     def note(self) -> str:
         """What `provgit plan` says of the step's write."""
         spares = ", ".join(f"{spare} for {dn}" for dn, spare in self.spares)

@@ -23,9 +23,10 @@ it. Option (b), a delete first where the user already sits on another host,
 never breaks a swap: neither user is on its new host yet, and a delete before
 the create would leave a user on no call server.
 
-The spare is a DN no observed record on any element holds and the config
-uses nowhere (1 to 7 of 0-9*#: the highest free number of the disputed DN's
-length, else of 7 digits). The steps are part of the plan (`ElementPlan.swaps`,
+The spare is a number that clashes with no number any record names, in the
+config or as observed on any element of the network, nor with one of them
+in a dial plan (plan/numbers.py: the highest such number of the disputed
+DN's length, else of 7 digits). The steps are part of the plan (`ElementPlan.swaps`,
 signed with it), shown by `provgit plan`; a saved plan's step is re-checked
 as the record the config wants with the spares put back (plan/recheck.py).
 Apply keeps each landed step as a pending update ("Move pending: ... spare
@@ -35,18 +36,17 @@ DN ..."): no element says Sync Completed while a user is on a spare number.
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from provgit.plan.identity import USERS
 from provgit.plan.model import Action, ElementPlan, Operation
+from provgit.plan.numbers import Taken, free_dn
 from provgit.plan.ordering import order
 from provgit.plan.swap_mark import Swap
 
 Node = tuple[str, int]  # (element, index of the operation in its list)
-SPARE_DN = re.compile(r"^[0-9*#]{1,7}$")
 
 
 def _dns(services: Any) -> list[str]:
@@ -157,7 +157,7 @@ class _Breaker:
         self.elements = list(elements)
         self.index = {e.element: i for i, e in enumerate(self.elements)}
         self._in_use = in_use
-        self.used: set[str] | None = None
+        self.used: Taken | None = None
         self.spare_of: dict[tuple[str, str], str] = {}  # (key, DN) -> spare
         self.graph = _Graph()
 
@@ -165,7 +165,7 @@ class _Breaker:
         """The same spare for a person's DN on every element."""
         if (key, dn) not in self.spare_of:
             if self.used is None:
-                self.used = self._in_use()
+                self.used = Taken(self._in_use())
             spare = free_dn(dn, self.used)
             self.used.add(spare)
             self.spare_of[(key, dn)] = spare
@@ -280,45 +280,12 @@ def rebuilt(
     )
 
 
-# Emergency and public-service numbers (112, 911, 999, 000, ...). The highest
-# free number is often 999 or 9999: a user put on one for a swap, however
-# briefly, could take the calls a call server's digit analysis routes there.
-_NEVER_SPARE = (
-    "000", "08", "100", "101", "102", "108", "110", "111", "112", "117",
-    "118", "119", "15", "17", "18", "190", "192", "193", "911", "999",
-)  # fmt: skip
-
-
-def spare_allowed(dn: str) -> bool:
-    """A DN a swap may park a user on: a valid one, neither an emergency
-    number's nor the start of one (a user on 99 or 11 takes the call to 999 or
-    112 at its second digit, a digit analysis matching the shorter number)."""
-    return (
-        bool(SPARE_DN.match(dn))
-        and not dn.startswith(_NEVER_SPARE)
-        and not any(n.startswith(dn) for n in _NEVER_SPARE)
-    )
-
-
-def free_dn(dn: str, used: Iterable[str]) -> str:
-    """The highest number of `dn`'s length (else of 7 digits) not in `used`,
-    and neither an emergency number, nor starting with one, nor its start."""
-    taken = set(used)
-    lengths = [len(dn)] if dn.isdigit() and 1 <= len(dn) <= 7 else []
-    for length in [*lengths, 7]:
-        for n in range(10**length - 1, 10 ** (length - 1) - 1, -1):
-            spare = str(n)
-            if spare not in taken and spare_allowed(spare):
-                return spare
-    raise ValueError("no spare directory number is free")
-
-
 def break_swaps(
     elements: Sequence[ElementPlan], in_use: Callable[[], set[str]]
 ) -> list[ElementPlan]:
     """`elements` with each cycle of DN writes broken by a spare number step.
-    `in_use`: every DN an element holds or the config uses (asked only when a
-    cycle is found)."""
+    `in_use`: every number an element of the network holds or the config
+    uses (plan/numbers.py; asked only when a cycle is found)."""
     if not any(op.action != "add" and op.collection == USERS for e in elements for op in _ops(e)):
         return list(elements)  # a first rollout: adds only
     breaker = _Breaker(elements, in_use)
@@ -327,20 +294,8 @@ def break_swaps(
     # user's modify frees must not go out beside it, and is refused if that fails.
     edges = breaker.graph.edges.items()
     chained = {a[0] for a, targets in edges if any(t[0] == a[0] for t in targets)}
-    return [_chained(e) if e.swaps or e.element in chained else e for e in breaker.elements]
-
-
-def dns_in_use(collections: Iterable[Mapping[str, Mapping[str, Any]]]) -> set[str]:
-    """Every DN in `collections` (each collection -> key -> fields, or a
-    stored record): its services, a `dn` field, a key that is one."""
-    out: set[str] = set()
-    for by_collection in collections:
-        for records in by_collection.values():
-            for key, record in records.items():
-                if SPARE_DN.match(key):
-                    out.add(key)
-                fields = record if isinstance(record, Mapping) else record.fields
-                out.update(_dns(fields.get("services")))
-                if fields.get("dn") is not None:
-                    out.add(str(fields["dn"]))
-    return out
+    out = [_chained(e) if e.swaps or e.element in chained else e for e in breaker.elements]
+    return [
+        b if b is a else dataclasses.replace(b, unbroken=a.operations)
+        for a, b in zip(elements, out, strict=True)
+    ]

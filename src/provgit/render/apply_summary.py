@@ -22,14 +22,25 @@ MAX_RESOURCES = 8  # per line
 MAX_ELEMENTS = 4  # per resource
 
 
+# The status a resource is named under on an element, of all its records'
+# there: the worst (a user whose phone record landed and whose directory entry
+# failed is not "applied" there; nor one a number swap left on a spare number).
+_WORST = {"failed": 0, "pending": 1, "held": 2, "skipped": 3, "ok": 4}
+
+
 def by_status(result: ApplyResult) -> dict[str, dict[str, list[str]]]:
-    """status -> "kind/resource" -> the elements it had that status on, in run order."""
+    """status -> "kind/resource" -> the elements it had that status on (its
+    worst there: each resource is named once per element), in run order."""
     out: dict[str, dict[str, list[str]]] = {}
     for e in result.elements:
+        here: dict[str, str] = {}
         for op in e.operations:
-            elements = out.setdefault(op.status, {}).setdefault(f"{op.kind}/{op.resource}", [])
-            if e.element not in elements:
-                elements.append(e.element)
+            name = f"{op.kind}/{op.resource}"
+            was = here.get(name)
+            if was is None or (was != op.status and _WORST[op.status] < _WORST[was]):
+                here[name] = op.status
+        for name, status in here.items():
+            out.setdefault(status, {}).setdefault(name, []).append(e.element)
     return out
 
 
