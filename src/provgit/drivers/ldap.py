@@ -61,7 +61,7 @@ from provgit.drivers.ldap_deadline import in_thread
 from provgit.drivers.ldap_entries import Codec
 from provgit.drivers.ldap_errors import error_of, lowered
 from provgit.drivers.ldap_names import child_dn, filter_value, is_child
-from provgit.drivers.ldap_pages import SyncRefreshRequired
+from provgit.drivers.ldap_pages import SyncRefreshRequired, entry_bytes
 from provgit.drivers.ldap_read3 import Reader as SlowReader
 from provgit.drivers.ldap_refresh import Seen
 from provgit.drivers.ldap_write import (
@@ -320,7 +320,8 @@ class LdapDriver:
             flt = f"({self.mapping['login_id']}=*)"
             entries, nxt = reader.page(flt, self.codec.read_attrs(), max(1, limit), cookie)
             records = self.seen.page(entries, cookie is None, nxt is None)
-            return Page(records, base64.b64encode(nxt).decode() if nxt else None, start)
+            cursor = base64.b64encode(nxt).decode() if nxt else None
+            return Page(records, cursor, start, entry_bytes(entries))
 
         return await self._read(page)
 
