@@ -102,6 +102,45 @@ def test_a_refresh_answered_without_end_is_cut_past_its_bytes(
     asyncio.run(body())
 
 
+@pytest.fixture
+def fat_base() -> Iterator[str]:
+    """ldap://127.0.0.1:PORT of a server answering a base search with one
+    entry that never ends (a message whose length says 2 GiB)."""
+    argv = [sys.executable, str(FLOOD), "fat-base"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # bounded: the process answers or dies
+        assert line.startswith("listening on "), line
+        yield "ldap://" + line.split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_base_entry_without_end_is_cut_past_its_bytes(
+    fat_base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ldap3 holds a message whole before decoding it: a base search (the
+    element's info, a write's read-back) answered with one endless entry was
+    held until the request deadline. Cut at the answer budget (256 MiB; 1 MiB
+    here, not to send that much in a test), counted as it arrives."""
+    monkeypatch.setattr(ldap_pages, "MAX_ANSWER_BYTES", 2**20, raising=False)
+
+    async def body() -> None:
+        d = _driver(fat_base)
+        try:
+            with pytest.raises(TransportError) as e:
+                await asyncio.wait_for(d.info(), 3 * DEADLINE)
+            message = str(e.value)
+            assert "element dir1: the directory answered more than 1 MiB" in message, message
+            assert "request_deadline" not in message, message
+        finally:
+            await asyncio.wait_for(d.close(), 60)
+
+    asyncio.run(body())
+
+
 @pytest.mark.slow
 def test_a_run_against_a_flooding_directory_says_why_and_it_is_not_in_sync(
     tmp_path: Path, directory: slapd.Slapd, flooding: str, monkeypatch: pytest.MonkeyPatch

@@ -61,8 +61,9 @@ from provgit.drivers.ldap_deadline import in_thread
 from provgit.drivers.ldap_entries import Codec
 from provgit.drivers.ldap_errors import error_of, lowered
 from provgit.drivers.ldap_names import child_dn, filter_value, is_child
-from provgit.drivers.ldap_pages import SyncRefreshRequired, entry_bytes
+from provgit.drivers.ldap_pages import MAX_ANSWER_BYTES, Budget, SyncRefreshRequired, entry_bytes
 from provgit.drivers.ldap_read3 import Reader as SlowReader
+from provgit.drivers.ldap_read3 import counting
 from provgit.drivers.ldap_refresh import Seen
 from provgit.drivers.ldap_write import (
     FORM,
@@ -238,13 +239,18 @@ class LdapDriver:
                         raise TransportError(self._expired)
                     fresh = self._conn is None or self._conn.closed
                     conn = self._connect()
+                    # Its answers (a base entry, a write's lookup and read-back) as a page's.
+                    budget = Budget(self.name, None, MAX_ANSWER_BYTES)
                     try:
-                        return fn(conn)
+                        with counting(conn, budget) as counted:
+                            return fn(conn)
                     except lx.LDAPException as e:
                         # A dropped connection is a transport problem; the next call
                         # reconnects. A read on a kept connection the server dropped
                         # (it restarted) is asked again at once; a write never is.
                         self._drop()
+                        if counted.too_large is not None:
+                            raise TransportError(str(counted.too_large)) from None
                         if not (again and not fresh):
                             raise TransportError(f"element {self.name}: {e}") from e
                 raise AssertionError("unreachable")
