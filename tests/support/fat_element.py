@@ -1,9 +1,10 @@
 """A hostile element in front of a real simulator: every request goes to the
 simulator and its answer back, except a record listing, which answers the
 simulator's records on its first page and then page after page of records
-it makes up, each RECORD_KIB kibibytes of one field, under keys and cursors
-never given before, until MIB mebibytes of them were sent (few records, many
-bytes: far under any record count provgit bounds, far over its memory).
+it makes up, each RECORD_KIB kibibytes of one field (a value of its own),
+under keys and cursors never given before, until MIB mebibytes of them were
+sent (few records, many bytes: far under any record count provgit bounds,
+far over its memory).
 
     python tests/support/fat_element.py SIMULATOR_URL MIB [RECORD_KIB]
 
@@ -43,7 +44,8 @@ async def main(upstream: str, mib: int, record_kib: int) -> None:
         made = []
         while len(made) < PER_PAGE and sent < mib * 2**20:
             handed += 1
-            fat = "x" * (record_kib * 1024)
+            # Each its own value: equal strings would be held once (observe's share_strings).
+            fat = f"{handed:010d}".ljust(record_kib * 1024, "x")
             made.append(
                 {"collection": collection, "key": f"fat{handed}", "revision": 1}
                 | {"fields": {"note": fat}}
