@@ -110,6 +110,33 @@ def test_a_refresh_answered_without_end_is_cut_past_its_bytes(
     asyncio.run(body())
 
 
+@pytest.fixture
+def fat_base() -> Iterator[str]:
+    """ldap://127.0.0.1:PORT of a server answering a base search with one
+    entry that never ends (a message whose length says 2 GiB)."""
+    yield from serving("fat-base")
+
+
+def test_a_base_entry_without_end_is_cut_past_its_bytes(fat_base: str) -> None:
+    """ldap3 holds a message whole before decoding it: a base search (the
+    element's info, a write's read-back) answered with one endless entry was
+    held until the request deadline. Cut at a call's budget (1 MiB: an entry,
+    a DN or two), counted as it arrives."""
+
+    async def body() -> None:
+        d = _driver(fat_base)
+        try:
+            with pytest.raises(TransportError) as e:
+                await asyncio.wait_for(d.info(), 3 * DEADLINE)
+            message = str(e.value)
+            assert "element dir1: the directory answered more than 1 MiB" in message, message
+            assert "request_deadline" not in message, message
+        finally:
+            await asyncio.wait_for(d.close(), 60)
+
+    asyncio.run(body())
+
+
 @pytest.mark.slow
 def test_a_run_against_a_flooding_directory_says_why_and_it_is_not_in_sync(
     tmp_path: Path, directory: slapd.Slapd, flooding: str, monkeypatch: pytest.MonkeyPatch

@@ -5,7 +5,11 @@ closes), never the search's end: one unbounded answer, within any deadline.
 With `--huge-base BYTES`, a base search's entry carries a value of BYTES bytes
 (one enormous entry, then the search's end).
 
-    python tests/support/flood_ldap.py [--huge-base BYTES]
+    python tests/support/flood_ldap.py [--huge-base BYTES | fat-base]
+
+fat-base: a base search is answered with one entry that never ends instead
+(its length says 2 GiB; its bytes come until the client closes): one message,
+which a client holds whole before decoding it.
 
 Prints "listening on 127.0.0.1:PORT" once serving, and "sent N" (to stderr)
 for each flood a client cut; stops on SIGTERM. BER by hand: only what a
@@ -24,6 +28,7 @@ BIND, BIND_DONE, UNBIND = 0x60, 0x61, 0x42
 SEARCH, ENTRY, SEARCH_DONE = 0x63, 0x64, 0x65
 EXTENDED, EXTENDED_DONE = 0x77, 0x78
 UNWILLING = 53
+FAT_BASE = sys.argv[1:] == ["fat-base"]
 
 
 def _length(n: int) -> bytes:
@@ -98,6 +103,9 @@ class Handler(socketserver.BaseRequestHandler):
                 _, b_start, b_end = _read_tlv(body, op_start)
                 base = body[b_start:b_end]
                 _, s_start, _ = _read_tlv(body, b_end)
+                if body[s_start] == 0 and FAT_BASE:
+                    self._fat_entry(sock, msgid)
+                    return
                 if body[s_start] == 0:  # scope base: the base entry, and done
                     attrs = {b"objectClass": b"top"}
                     if self.huge_base:
@@ -111,6 +119,20 @@ class Handler(socketserver.BaseRequestHandler):
                 sock.sendall(_message(msgid, _result(EXTENDED_DONE, UNWILLING)))
             else:  # a write: refused (its answer's tag is the request's plus one)
                 sock.sendall(_message(msgid, _result(op + 1, UNWILLING)))
+
+    def _fat_entry(self, sock: socket.socket, msgid: int) -> None:
+        size = 2**31  # said, never all sent
+        head = _tlv(0x02, msgid.to_bytes(4, "big", signed=True))
+        head += bytes([ENTRY, 0x84]) + (size - len(head) - 6).to_bytes(4, "big")
+        sent = 0
+        try:
+            sock.sendall(bytes([0x30, 0x84]) + size.to_bytes(4, "big") + head)
+            chunk = b"x" * 65536
+            while sent < size:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # the client cut the answer
+            print(f"sent {sent}", file=sys.stderr, flush=True)
 
     def _flood(self, sock: socket.socket, msgid: int, base: bytes) -> None:
         sent = 0

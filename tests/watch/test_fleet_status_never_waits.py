@@ -66,14 +66,18 @@ def test_status_is_answered_from_memory_while_a_networks_journal_is_locked(
             with ThreadPoolExecutor(CLIENTS) as pool:
                 answers = list(pool.map(lambda _: _ask(w), range(CLIENTS)))
             for doc in answers:
-                # Every network, from memory, saying what it said before and that
-                # it could not be built again now.
+                # Every network, from memory, that it could not be built again
+                # now: no status given as known, what it said before kept as such.
                 assert [n["name"] for n in doc["networks"]] == [
                     n["name"] for n in before["networks"]
                 ]
                 by = {n["name"]: n for n in doc["networks"]}
                 was = {n["name"]: n for n in before["networks"]}
                 assert {k: (v["status"], v["in_sync"]) for k, v in by.items()} == {
+                    k: (None, None) for k in was
+                }
+                last = {k: v["last_known"] for k, v in by.items()}
+                assert {k: (v["status"], v["in_sync"]) for k, v in last.items()} == {
                     k: (v["status"], v["in_sync"]) for k, v in was.items()
                 }
                 assert doc["fresh"] is False, doc["replica"]

@@ -26,6 +26,7 @@ from provgit.drivers.base import (
 )
 from provgit.model.settings import Settings
 from provgit.observe import MAX_LISTED
+from provgit.observe.received import Received
 from provgit.plan.compute import field_changes
 from provgit.plan.model import Operation
 from provgit.records import Fields
@@ -251,6 +252,8 @@ async def _held_now(
     its verdict (why it is not kept; None: it is, or for a record asked with
     no operation, that the element holds it at all). Not listed: not held."""
     now: dict[tuple[str, str], str | None] = {}
+    # Not held, but read: an element sending without end would hold the run.
+    received = Received(driver.name)
     try:
         for collection in sorted({c for c, _ in ops}):
             cursor: str | None = None
@@ -259,6 +262,7 @@ async def _held_now(
             listed = 0
             while True:
                 page = await driver.list_records(collection, cursor)
+                received.take(collection, page)  # past its bound: not known kept
                 for r in page.records:
                     key = (r.collection, r.key)
                     if key in ops:

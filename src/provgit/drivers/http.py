@@ -193,6 +193,7 @@ class HttpDriver:
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         body: Any = None,
+        received: list[int] | None = None,
     ) -> tuple[int, Any]:
         session, semaphore = self._open()
         data = None if body is None else codec.dumps(body)
@@ -211,6 +212,8 @@ class HttpDriver:
                 ):
                     raw = await self._read_capped(response)
                     status = response.status
+                if received is not None:
+                    received.append(len(raw))
                 self.stats.add(time.perf_counter() - sent, response.headers.get("Server-Timing"))
             except aiohttp.ClientConnectorError as e:
                 raise _NotSent(f"cannot connect to element {self.name}: {e.os_error}") from None
@@ -246,13 +249,14 @@ class HttpDriver:
         headers: dict[str, str] | None = None,
         body: Any = None,
         retry_sent: bool,
+        received: list[int] | None = None,
     ) -> tuple[int, Any, bool]:
         """(status, body, retried-after-ambiguous). Transport failures raise TransportError."""
         ambiguous = False
         for attempt in range(self.retries + 1):
             try:
                 status, parsed = await self._once(
-                    method, path, params=params, headers=headers, body=body
+                    method, path, params=params, headers=headers, body=body, received=received
                 )
                 return status, parsed, ambiguous
             except _NotSent as e:
@@ -275,8 +279,16 @@ class HttpDriver:
         if status >= 400:
             raise codec.error_from_json(body, status)
 
-    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        status, body, _ = await self._call("GET", path, params=params, retry_sent=True)
+    async def _get(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        received: list[int] | None = None,
+    ) -> Any:
+        """The answer's body, parsed; its size as received appended to `received`."""
+        status, body, _ = await self._call(
+            "GET", path, params=params, retry_sent=True, received=received
+        )
         self._raise(status, body)
         if not isinstance(body, dict):
             raise self._garbled()
@@ -340,10 +352,12 @@ class HttpDriver:
         params = {"limit": str(limit)}
         if cursor is not None:
             params["cursor"] = cursor
-        b = await self._get(f"/collections/{quote(collection, safe='')}/records", params)
+        path = f"/collections/{quote(collection, safe='')}/records"
+        received: list[int] = []
+        b = await self._get(path, params, received)
         try:
             records = [codec.record_from_json(item) for item in b["records"]]
-            return Page(records, b.get("next_cursor"), b["revision"])
+            return Page(records, b.get("next_cursor"), b["revision"], received[-1])
         except (KeyError, TypeError):
             raise self._garbled() from None
 

@@ -61,9 +61,9 @@ from provgit.drivers.ldap_deadline import in_thread
 from provgit.drivers.ldap_entries import Codec
 from provgit.drivers.ldap_errors import error_of, lowered
 from provgit.drivers.ldap_names import child_dn, filter_value, is_child
-from provgit.drivers.ldap_pages import Budget, SyncRefreshRequired
-from provgit.drivers.ldap_read3 import Counted
+from provgit.drivers.ldap_pages import Budget, SyncRefreshRequired, entry_bytes
 from provgit.drivers.ldap_read3 import Reader as SlowReader
+from provgit.drivers.ldap_read3 import counting
 from provgit.drivers.ldap_refresh import Seen
 from provgit.drivers.ldap_write import (
     FORM,
@@ -241,9 +241,10 @@ class LdapDriver:
                     conn = self._connect()
                     # Its answers (an entry, a DN or two) counted as they arrive:
                     # ldap3 holds a message whole, and one entry may be enormous.
-                    counted = conn.socket = Counted(conn.socket, Budget.call(self.name))
+                    budget = Budget.call(self.name)
                     try:
-                        return fn(conn)
+                        with counting(conn, budget) as counted:
+                            return fn(conn)
                     except lx.LDAPException as e:
                         # A dropped connection is a transport problem; the next call
                         # reconnects. A read on a kept connection the server dropped
@@ -253,9 +254,6 @@ class LdapDriver:
                             raise TransportError(str(counted.too_large)) from None
                         if not (again and not fresh):
                             raise TransportError(f"element {self.name}: {e}") from e
-                    finally:
-                        if conn.socket is counted:
-                            conn.socket = counted.inner
                 raise AssertionError("unreachable")
 
         return await self._bounded(run)
@@ -329,7 +327,8 @@ class LdapDriver:
             flt = f"({self.mapping['login_id']}=*)"
             entries, nxt = reader.page(flt, self.codec.read_attrs(), max(1, limit), cookie)
             records = self.seen.page(entries, cookie is None, nxt is None)
-            return Page(records, base64.b64encode(nxt).decode() if nxt else None, start)
+            cursor = base64.b64encode(nxt).decode() if nxt else None
+            return Page(records, cursor, start, entry_bytes(entries))
 
         return await self._read(page)
 

@@ -75,7 +75,7 @@ class Budget:
     def take(self, dn: str, attrs: dict[str, list[bytes]]) -> None:
         """One entry more; AnswerTooLarge past the budget."""
         self.count(1)
-        self.over(len(dn) + sum(map(len, chain.from_iterable(attrs.values()))))
+        self.over(_size(dn, attrs))
 
     def count(self, entries: int) -> None:
         """`entries` entries more; AnswerTooLarge past the budget."""
@@ -97,3 +97,13 @@ class Budget:
                 f"element {self.name}: the directory answered more than {size} "
                 "to one search: not read further"
             )
+
+
+def _size(dn: str, attrs: dict[str, list[bytes]]) -> int:
+    return len(dn) + sum(map(len, chain.from_iterable(attrs.values())))
+
+
+def entry_bytes(entries: Sequence[Entry]) -> int:
+    """What a page's entries took as received, as `Budget` counts them (their
+    DNs and values): what a listing's byte budget counts (observe/received.py)."""
+    return sum(_size(dn, attrs) for dn, attrs in entries)

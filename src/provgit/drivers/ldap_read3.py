@@ -10,7 +10,8 @@ when it is absent. Same interface and answers as `ldap_read.Reader`: entries as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 import ldap3
@@ -144,6 +145,19 @@ class Counted:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+@contextlib.contextmanager
+def counting(conn: ldap3.Connection, budget: Budget) -> Iterator[Counted]:
+    """`conn`'s answers counted against `budget` while in the block (ldap3
+    holds a message whole before decoding it: one entry of any size would
+    be held, bounded only by the request deadline)."""
+    counted = conn.socket = Counted(conn.socket, budget)
+    try:
+        yield counted
+    finally:
+        if conn.socket is counted:
+            conn.socket = counted.inner
 
 
 def _message_size(head: bytes) -> int | None:

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from provgit.observe.received import Received
 from provgit.records import COLLECTIONS, MANAGED_BY, Fields
 from provgit.wire.digest import digest_of, moved, to_text
 from provgit.wire.protocol import (
@@ -51,7 +52,8 @@ MAX_FEED_PAGES = 100
 # Bounds one listing of a collection (records): past any element provgit is
 # sized for (the 300,000-user target puts 300,000 users on one MiCollab), and
 # short of its memory: a listing is held whole, and ten million records (the
-# bound before) took all of it (~1.5 KB a user record held).
+# bound before) took all of it (~1.5 KB a user record held). Its bytes are
+# bounded too (observe/received.py): records of any size would take it anyway.
 MAX_LISTED = 1_000_000
 # `Observation.digest` of an element whose own digest disagreed with a full read.
 UNTRUSTED = -1
@@ -254,8 +256,11 @@ def _normalized(record: StoredRecord) -> StoredRecord:
     return StoredRecord(record.collection, record.key, own, record.revision)
 
 
-async def _pages(name: str, driver: Driver, collection: str) -> AsyncIterator[StoredRecord]:
-    """Every record of one collection, normalised, a page at a time."""
+async def _pages(
+    name: str, driver: Driver, collection: str, received: Received
+) -> AsyncIterator[StoredRecord]:
+    """Every record of one collection, normalised, a page at a time, each
+    page's bytes counted into `received` before its records are held."""
     cursor: str | None = None
     seen: set[str] = set()
     # A page's first key: no two pages of one listing begin with the same record.
@@ -263,6 +268,7 @@ async def _pages(name: str, driver: Driver, collection: str) -> AsyncIterator[St
     listed = 0
     while True:
         page = await driver.list_records(collection, cursor, PAGE)
+        received.take(collection, page)
         for record in page.records:
             yield _normalized(record)
         cursor = page.next_cursor
@@ -299,10 +305,11 @@ async def _full_read(
     # in sync a second copy of the projection (the largest part of a full
     # plan's memory, #16), but for this.
     memo: dict[str, str] = {}
+    received = Received(name)
     for collection in collections:
         like = (expected or {}).get(collection, {})
         got: dict[str, StoredRecord] = {}
-        async for r in _pages(name, driver, collection):
+        async for r in _pages(name, driver, collection, received):
             held = held_as(r, like.get(r.key))
             if held is r:
                 share_strings(r.fields, memo)
@@ -346,10 +353,11 @@ async def _verify(
     assert refreshed.revision is not None
     differ: set[tuple[str, str]] = set()
     records = refreshed.records
+    received = Received(name)
     for collection in collections:
         mine = records.setdefault(collection, {})
         seen: set[str] = set()
-        async for record in _pages(name, driver, collection):
+        async for record in _pages(name, driver, collection, received):
             seen.add(record.key)
             if mine.get(record.key) != record:
                 differ.add((collection, record.key))

@@ -19,10 +19,14 @@ def _text(value: Any) -> str:
 
 def _network(n: dict[str, Any], as_of: str | None) -> list[str]:
     """`as_of`: when the document was built, for one served from memory
-    (`fresh: false`): what it says is not vouched for now, so not green."""
-    status = n.get("status")
+    (`fresh: false`): what it says is not vouched for now, so not green, and
+    the statuses shown are its last known ones (`last_known`), as of then."""
+    last = n.get("last_known") if as_of is not None else None
+    known: dict[str, Any] = last if isinstance(last, dict) else n
+    status = known.get("status")
     cls = "ok" if status == "Sync Completed" and as_of is None else "bad"
     said = f"{status} (as of {as_of})" if status and as_of is not None else status
+    statuses = known.get("elements") if known is not n else None
     out = [
         f'<h2 id="net-{escape(n["name"])}">{escape(n["name"])}</h2>',
         f"<p>held by <code>{_text(n.get('holder'))}</code> · {_text(n.get('state'))}"
@@ -32,9 +36,12 @@ def _network(n: dict[str, Any], as_of: str | None) -> list[str]:
         "<table><tr><th>element</th><th>held by</th><th>status</th></tr>",
     ]
     for e in n.get("elements", []):
+        shown = e.get("status")
+        if isinstance(statuses, dict) and statuses.get(e["name"]) is not None:
+            shown = f"{statuses[e['name']]} (last known)"
         out.append(
             f"<tr><td>{_text(e['name'])}</td><td><code>{_text(e.get('holder'))}</code></td>"
-            f"<td>{_text(e.get('status'))}</td></tr>"
+            f"<td>{_text(shown)}</td></tr>"
         )
     out.append("</table>")
     return out

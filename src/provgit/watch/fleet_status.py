@@ -20,10 +20,12 @@ A request never builds the document itself (`served_document`): one thread
 of the fleet's own builds it, one build at a time, and every request that
 arrives during a build shares the next one. A request waits for a document
 built after it arrived at most FRESH_WAIT seconds; past that it is answered
-with the last one built, marked `fresh: false` (its `generated` says when).
-So a build held up (a network's journal locked or slow, a starved CPU) holds
-up no request and no thread of the default executor, which the lease rounds
-and the runs' journal calls wait for: 20 clients polling a fleet at load 40
+with the last one built, marked `fresh: false` (its `generated` says when),
+every network's and element's status in it null and its last known value
+under the network's `last_known` (`not_fresh`). So a build held up (a
+network's journal locked or slow, a starved CPU) holds up no request and no
+thread of the default executor, which the lease rounds and the runs' journal
+calls wait for: 20 clients polling a fleet at load 40
 saw 151 requests of 245 go unanswered for 120 s, each waiting, one build at a
 time, for networks derived again.
 """
@@ -107,7 +109,7 @@ class FleetStatus:
             last = self._last
             if last is None:
                 return await wanted
-            return {**last, "fresh": False}
+            return not_fresh(last)
 
     def _after_now(self) -> Future[dict[str, Any]]:
         """A build that starts now or, one being under way, the next one."""
@@ -315,8 +317,10 @@ class FleetStatus:
     # ---- /metrics and the page -------------------------------------------------------
 
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        # Each in a copy of its network's context: a watcher's metrics read its
+        # own journal (elsewhere, the context names none, or another's).
         parts = {
-            name: r.watcher.metrics.exposition(None)[0].decode()
+            name: r.context.copy().run(r.watcher.metrics.exposition, None)[0].decode()
             for name, r in sorted(self.s.running.items())
         }
         return (merge_expositions(parts) + self._own()).encode(), PROMETHEUS
@@ -349,6 +353,28 @@ class FleetStatus:
 
     def feed(self, doc: dict[str, Any], page: str, self_href: str) -> str | None:
         return None  # each network's events are in its own journal: `provgit status --network`
+
+
+def not_fresh(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` (not changed) served from memory (`fresh: false`): no network's
+    or element's status is known now, so each says null, its last known
+    values kept under `last_known` with when they were built (`as_of`). A
+    dashboard reading `in_sync` sees true only in a document built for it."""
+    networks = []
+    for n in doc["networks"]:
+        last = {
+            "as_of": doc["generated"],
+            "status": n["status"],
+            "in_sync": n["in_sync"],
+            "elements": {e["name"]: e["status"] for e in n["elements"]},
+            "document": n["document"],
+        }
+        elements = [{**e, "status": None} for e in n["elements"]]
+        networks.append(
+            {**n, "status": None, "in_sync": None, "elements": elements, "document": None}
+            | {"last_known": last}
+        )
+    return {**doc, "fresh": False, "networks": networks}
 
 
 def _state(r: Running | None) -> str:

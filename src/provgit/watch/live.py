@@ -97,6 +97,10 @@ class LiveStatus:
         self._doc: tuple[float, int, dict[str, Any]] | None = None
         self._doc_lock = threading.Lock()
         self._doc_journal: Journal | None = None
+        # /metrics' own: a scrape (on the event loop) must not wait for a
+        # document's build, which a locked or slow journal holds up for long.
+        self._rows_lock = threading.Lock()
+        self._rows_journal: Journal | None = None
         self.replica: Replica | None = None  # replicas on a shared journal
 
     def touch(self) -> None:
@@ -251,16 +255,20 @@ class LiveStatus:
 
     def element_rows(self) -> dict[str, dict[str, Any]]:
         """Every element's status as the journal holds it (for /metrics)."""
-        with self._doc_lock:
-            if self._doc_journal is None:
-                self._doc_journal = Journal.open(self.o.state_dir, patient=False)
-            return self._doc_journal.element_statuses()
+        with self._rows_lock:
+            if self._rows_journal is None:
+                self._rows_journal = Journal.open(self.o.state_dir, patient=False)
+            return self._rows_journal.element_statuses()
 
     def close(self) -> None:
         with self._doc_lock:  # the server is down: no document is being built
             if self._doc_journal is not None:
                 self._doc_journal.close()
                 self._doc_journal = None
+        with self._rows_lock:
+            if self._rows_journal is not None:
+                self._rows_journal.close()
+                self._rows_journal = None
 
     # ---- drift ----------------------------------------------------------------------
 

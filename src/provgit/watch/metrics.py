@@ -7,7 +7,7 @@ at start, so a scrape never touches the journal.
 
 from __future__ import annotations
 
-import contextlib
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -150,7 +150,7 @@ class Metrics:
         self.in_sync = Gauge(
             "provgit_element_in_sync",
             "1 while an element's status in the journal is Sync Completed (whichever "
-            "replica holds it), else 0",
+            "replica holds it), else 0; NaN while the journal cannot be read (not known)",
             ["element"],
             registry=r,
         )
@@ -274,8 +274,14 @@ class Metrics:
         if snap is not None and not snap.healthy:
             self._cut_off(snap)
         elif self.statuses_source is not None:
-            with contextlib.suppress(*database_errors()):
-                for name, row in self.statuses_source().items():
+            try:
+                rows = self.statuses_source()
+            except database_errors():
+                # Not known now: not 1 (or 0) as last read, however long ago.
+                for name in self._sync_labels:
+                    self.in_sync.labels(name).set(math.nan)
+            else:
+                for name, row in rows.items():
                     self.in_sync.labels(name).set(1 if row["status"] == SYNC_COMPLETED else 0)
                     self._sync_labels.add(name)
         if not accept or "application/openmetrics-text" not in accept:

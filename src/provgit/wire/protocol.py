@@ -67,6 +67,10 @@ class Page:
     records: list[StoredRecord]
     next_cursor: str | None
     revision: int  # element revision the page was read at
+    # The bytes its answer took as received (decoded, before parsing), which a
+    # listing's byte budget counts (observe/received.py); None: not counted
+    # (an element in this process, holding what it lists already).
+    received: int | None = None
 
 
 @dataclass(frozen=True)
