@@ -51,8 +51,10 @@ def resources_html(doc: Document, state_dir: Path) -> str:
     return section
 
 
-def _mac(mac_key: bytes, body: bytes) -> bytes:
-    return hmac.digest(mac_key, _DOMAIN + body, "sha256")
+def _mac(mac_key: bytes, body: bytes | memoryview) -> bytes:
+    mac = hmac.new(mac_key, _DOMAIN, "sha256")
+    mac.update(body)  # not joined: 2 MB at 100,000 users
+    return mac.digest()
 
 
 def _load(path: Path, mac_key: bytes, key: bytes) -> str | None:
@@ -62,7 +64,7 @@ def _load(path: Path, mac_key: bytes, key: bytes) -> str | None:
         return None
     if len(sealed) <= _MAC_BYTES:
         return None
-    mac, body = sealed[:_MAC_BYTES], sealed[_MAC_BYTES:]
+    mac, body = sealed[:_MAC_BYTES], memoryview(sealed)[_MAC_BYTES:]
     if not hmac.compare_digest(mac, _mac(mac_key, body)):
         return None
     try:

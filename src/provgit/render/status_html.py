@@ -25,6 +25,8 @@ import re
 from html import escape
 from typing import Any
 
+import orjson
+
 from provgit.render.status_text import verified
 from provgit.report.document import SERVER_PAGE, Document, worst_line
 
@@ -307,8 +309,9 @@ def resources_key(doc: Document) -> bytes | None:
         for r in doc["resources"]
     ]
     try:
-        body = marshal.dumps((entries, doc["counts"].get("resources_omitted", 0)), 2)
-    except ValueError:  # not plain values (marshal refuses, never guesses)
+        # JSON: one value, one text (marshal's bytes depend on reference counts).
+        body = orjson.dumps([entries, doc["counts"].get("resources_omitted", 0)])
+    except orjson.JSONEncodeError:  # not plain values
         return None
     return hashlib.sha256(_SECTION_CODE + body).digest()
 
