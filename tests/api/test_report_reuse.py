@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from provgit.api import Config
+from provgit.render import status_html
 from provgit.report import derive
 from provgit.report import derived_part as reuse
 from provgit.simulator.store import ElementStore
@@ -140,3 +141,66 @@ def test_an_element_down_since_the_last_report_is_derived_again(
     doc = _comparable(config.status().document)
     assert not doc["in_sync"] and doc["elements"]["mivb3"]["sync"] != derive.COMPLETED
     assert doc == _derived_status(config, monkeypatch)
+
+
+def _section(page: str) -> str:
+    start = page.index('<section id="resources-section"')
+    return page[start : page.index("</section>", start) + len("</section>")]
+
+
+def test_the_pages_resource_list_is_kept_and_read_back_only_for_the_same_entries(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reconcile with nothing to do reads the page's resource list back
+    instead of rendering it again; a list that changed, or a kept one that
+    was tampered with, is rendered again: each page's list is its document's."""
+    config = _in_sync(sample)
+    kept = config.state_dir / "memo" / "report-html.marshal"  # publish/kept_html.py
+    assert kept.is_file()
+    rendered: list[int] = []
+    render = status_html._resources
+
+    def counting(doc: Any) -> str:
+        rendered.append(1)
+        return render(doc)
+
+    def page_agrees(applied: Any) -> dict[str, Any]:
+        doc = json.loads(applied.status_file.read_text())
+        page = (applied.status_file.parent / "index.html").read_text()
+        assert _section(page) == status_html.resources_section(doc)
+        return doc
+
+    monkeypatch.setattr(status_html, "_resources", counting)
+    applied = asyncio.run(config.reconcile())
+    assert applied.exit_code == 0 and not rendered
+    assert page_agrees(applied)["resources"]
+    rendered.clear()  # page_agrees renders to compare
+
+    # Another user's change: the list is not the kept one's.
+    record = element_record(config.state_dir, "mivb3", "users", "jpatel")
+    edit_element(config.state_dir, "mivb3", "users", "jpatel", {**record, "last_name": "Oob"})
+    store = ElementStore(config.state_dir / "elements" / "mivb3.sqlite")
+    try:
+        store.set_state("locked")  # held as a pending update: the list shows it
+    finally:
+        store.close()
+    applied = asyncio.run(config.reconcile())
+    assert applied.exit_code == 4 and rendered
+    doc = page_agrees(applied)
+    assert any(r["state"] != derive.COMPLETED for r in doc["resources"])
+    store = ElementStore(config.state_dir / "elements" / "mivb3.sqlite")
+    try:
+        store.set_state("running")
+    finally:
+        store.close()
+    assert asyncio.run(config.reconcile()).exit_code == 0
+    assert asyncio.run(config.reconcile()).exit_code == 0
+
+    # A kept list tampered with is not believed.
+    data = bytearray(kept.read_bytes())
+    data[-1] ^= 1
+    kept.write_bytes(bytes(data))
+    rendered.clear()
+    applied = asyncio.run(config.reconcile())
+    assert applied.exit_code == 0 and rendered
+    page_agrees(applied)

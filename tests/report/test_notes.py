@@ -157,3 +157,42 @@ def test_local_git_commands_get_no_secret_variables(monkeypatch: pytest.MonkeyPa
     assert local["PATH"] == os.environ["PATH"] and local["LC_ALL"] == "C"
     # A push keeps everything a credential helper or proxy may read.
     assert push["VM_PIN_SOMEONE"] == "4821"
+
+
+def test_one_report_reads_the_environment_once_for_its_git_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git_source's two commands and the note's share one reading of the
+    environment (20,000 PIN names looked at each time); the next report reads
+    it again, so a variable set between runs reaches git."""
+    from provgit.publish import notes
+
+    monkeypatch.setenv("REPORT_TEST_PIN", "1234")
+    root = new_repo(tmp_path)
+    reconcile(root)
+    reads: list[object] = []
+    store = notes.environ_store
+
+    def counted() -> Any:
+        reads.append(store())
+        return reads[-1]
+
+    monkeypatch.setattr(notes, "environ_store", counted)
+    git_calls: list[dict[str, str]] = []
+    run = subprocess.run
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        git_calls.append(kwargs["env"])
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(notes.subprocess, "run", recorded)
+    reconcile(root)
+    assert len(git_calls) == 3 and len(reads) == 1
+    assert all(env == git_calls[0] for env in git_calls)
+    monkeypatch.setenv("GIT_TRACE_TEST_MARK", "1")
+    reconcile(root)
+    assert len(git_calls) == 6 and len(reads) == 2
+    assert all(env["GIT_TRACE_TEST_MARK"] == "1" for env in git_calls[3:])
+    assert "REPORT_TEST_PIN" not in git_calls[-1]
+    monkeypatch.undo()
+    assert note(root)["run"]["id"] == 3

@@ -28,7 +28,7 @@ from provgit.model.state import DesiredState
 from provgit.observe import Observation
 from provgit.plan.model import ElementPlan
 from provgit.projection.project import Target
-from provgit.publish import notes
+from provgit.publish import kept_html, notes
 from provgit.render.status_files import (
     FEED_FILE,
     HTML_FILE,
@@ -152,34 +152,38 @@ def write_reports(
     problems never raise and come back as warnings.
     """
     reports = settings or (state.settings.reports if state is not None else Reports())
-    git = (
-        _git_source(journal, result.run_id if result else None, config_root, reports_dir)
-        if config_root is not None
-        else None
-    )
-    doc = build_document(
-        journal,
-        result=result,
-        state=state,
-        git=git,
-        target=target,
-        observations=observations,
-        plans=plans,
-        target_version=target_version,
-        target_delta=target_delta,
-    )
-    feed_doc = {**doc, "events": [e.to_json() for e in journal.recent_events(FEED_EVENTS)]}
-    written = Written(reports_dir, doc)
-    for name, text in render_all(doc, feed_doc, reports.markdown_max_bytes).items():
-        path = reports_dir / name
-        publish(path, text.encode())
-        written.files.append(path)
-    if git is not None and config_root is not None and reports.git_notes:
-        noted, warning = notes.write_and_push(config_root, doc, reports.push_notes)
-        if noted:
-            written.note_commit = git.commit
-        if warning is not None:
-            written.warnings.append(f"{warning} (commit {git.commit[:12]})")
+    # One reading of the environment for the (three) git commands.
+    with notes.environment_read_once():
+        git = (
+            _git_source(journal, result.run_id if result else None, config_root, reports_dir)
+            if config_root is not None
+            else None
+        )
+        doc = build_document(
+            journal,
+            result=result,
+            state=state,
+            git=git,
+            target=target,
+            observations=observations,
+            plans=plans,
+            target_version=target_version,
+            target_delta=target_delta,
+        )
+        feed_doc = {**doc, "events": [e.to_json() for e in journal.recent_events(FEED_EVENTS)]}
+        written = Written(reports_dir, doc)
+        # The page's resource list: read back when the last report's was of the same entries.
+        section = kept_html.resources_html(doc, journal.path.parent)
+        for name, text in render_all(doc, feed_doc, reports.markdown_max_bytes, section).items():
+            path = reports_dir / name
+            publish(path, text.encode())
+            written.files.append(path)
+        if git is not None and config_root is not None and reports.git_notes:
+            noted, warning = notes.write_and_push(config_root, doc, reports.push_notes)
+            if noted:
+                written.note_commit = git.commit
+            if warning is not None:
+                written.warnings.append(f"{warning} (commit {git.commit[:12]})")
     return written
 
 

@@ -8,10 +8,12 @@ run already happened, so a failed note is a warning for the caller to show.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +43,43 @@ _LOCAL_ENV_B = frozenset(os.fsencode(n) for n in _LOCAL_ENV)
 _LOCAL_ENV_PREFIXES_B = tuple(os.fsencode(p) for p in _LOCAL_ENV_PREFIXES)
 
 
+# Within `environment_read_once`: the local git environment, once built.
+_LOCAL: ContextVar[list[dict[str, str]] | None] = ContextVar("git_local_env", default=None)
+
+
+@contextlib.contextmanager
+def environment_read_once() -> Iterator[None]:
+    """Within: the local git commands (`git_source`'s two, the note's) share one
+    reading of the environment. Building it looks at every name (20,000 PIN
+    variables: a few ms a command); the environment of one report's commands
+    is the same. Scoped, not kept for the process: a watcher or a library
+    caller may change the environment between runs."""
+    token = _LOCAL.set([])
+    try:
+        yield
+    finally:
+        _LOCAL.reset(token)
+
+
 def _env(full: bool) -> dict[str, str]:
     """The environment of a git command: all of it for a push (credential
     helpers, SSH agents, proxies read what they read), else what git reads."""
     if full:
         env = dict(os.environ)
-    elif (store := environ_store()) is not None:
+        env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+        return env
+    once = _LOCAL.get()
+    if once:
+        return dict(once[0])
+    env = _local_env()
+    if once is not None:
+        once.append(env)
+    return dict(env)
+
+
+def _local_env() -> dict[str, str]:
+    """What a local git command reads of the environment (`_LOCAL_ENV`)."""
+    if (store := environ_store()) is not None:
         # The encoded names, the few kept decoded: iterating `os.environ`
         # decodes every name (20,000 PINs: ~8 ms a git command).
         env = {

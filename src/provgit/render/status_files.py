@@ -20,11 +20,17 @@ def status_json(doc: Document) -> str:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
 
 
-def render_all(doc: Document, feed_doc: Document, markdown_max_bytes: int) -> dict[str, str]:
-    """File name -> content for every report (pure: no I/O)."""
+def render_all(
+    doc: Document,
+    feed_doc: Document,
+    markdown_max_bytes: int,
+    html_resources: str | None = None,
+) -> dict[str, str]:
+    """File name -> content for every report (pure: no I/O). `html_resources`:
+    the page's resource list, when the caller has it (`status_html.resources_section`)."""
     return {
         STATUS_FILE: status_json(doc),
         MARKDOWN_FILE: status_markdown.render(doc, markdown_max_bytes),
-        HTML_FILE: status_html.render(doc),
+        HTML_FILE: status_html.render(doc, resources=html_resources),
         FEED_FILE: status_atom.render(feed_doc),
     }

@@ -19,9 +19,13 @@ JavaScript to drift from it. Only then may it connect anywhere (its own origin).
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import re
 from html import escape
 from typing import Any
+
+import orjson
 
 from provgit.render.status_text import verified
 from provgit.report.document import SERVER_PAGE, Document, worst_line
@@ -282,6 +286,36 @@ def _resources(doc: Document) -> str:
     )
 
 
+def resources_section(doc: Document) -> str:
+    """The page's resource list (2,000 rows and 8,731 reach-through links at
+    100,000 users: the largest part of the page to render)."""
+    return _parts(_resources(doc))
+
+
+def resources_key(doc: Document) -> bytes | None:
+    """What `resources_section` renders from, as a digest (the rendering code
+    included): equal keys, equal sections. None: a value it cannot digest."""
+    entries = [
+        [
+            r["kind"],
+            r["resource"],
+            r["status"],
+            r["class"],
+            r["completed"],
+            r["total"],
+            r["shared"],
+            r["links"],
+        ]
+        for r in doc["resources"]
+    ]
+    try:
+        # JSON: one value, one text (marshal's bytes depend on reference counts).
+        body = orjson.dumps([entries, doc["counts"].get("resources_omitted", 0)])
+    except orjson.JSONEncodeError:  # not plain values
+        return None
+    return hashlib.sha256(_SECTION_CODE + body).digest()
+
+
 def _errors(doc: Document) -> str:
     errors = doc["distribution_errors"]
     if not errors:
@@ -414,9 +448,20 @@ def _parts(html: str) -> str:
     return re.sub(r'<section id="([^"]+)">', r'<section id="\1" data-part="\1">', html)
 
 
-def render(doc: Document, *, live_seconds: int | None = None) -> str:
+# Bumped when the resource list's markup changes other than through the code
+# of the functions `_SECTION_CODE` names (a constant or a module they use).
+_SECTION_FORMAT = 1
+_SECTION_CODE = hashlib.sha256(
+    marshal.dumps(
+        (_SECTION_FORMAT, *(f.__code__ for f in (_resources, _a, _e, _status, _parts))), 2
+    )
+).digest()
+
+
+def render(doc: Document, *, live_seconds: int | None = None, resources: str | None = None) -> str:
     """The page; `live_seconds` (the watcher's page) makes it refresh itself in
-    place that often, without reloading."""
+    place that often, without reloading. `resources`: `resources_section(doc)`,
+    when the caller has it (kept from a report of the same entries)."""
     title = f"{doc['network'] or 'network'}: {doc['status']} — provgit"
     live = bool(live_seconds)
     body = f' data-live="{int(live_seconds or 0)}"' if live else ""
@@ -425,9 +470,12 @@ def render(doc: Document, *, live_seconds: int | None = None) -> str:
         if live
         else ""
     )
-    parts = _parts(
-        f"{_header(doc)}<main>{note}{_elements(doc)}{_errors(doc)}{_pending(doc)}"
-        f"{_resources(doc)}{_events(doc)}</main>"
+    # The resource list apart (`resources_section`): a caller may have it
+    # already, rendered from the same entries.
+    parts = (
+        _parts(f"{_header(doc)}<main>{note}{_elements(doc)}{_errors(doc)}{_pending(doc)}")
+        + (resources if resources is not None else resources_section(doc))
+        + _parts(f"{_events(doc)}</main>")
     )
     return (
         "<!DOCTYPE html>\n"

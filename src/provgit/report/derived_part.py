@@ -122,7 +122,7 @@ def reuse_key(
     return hashlib.sha256(repr(what).encode()).digest()
 
 
-def _key_of(state_dir: Path) -> bytes | None:
+def sealing_key(state_dir: Path) -> bytes | None:
     from provgit.incremental.memo_summary import memo_key
     from provgit.secrets import network_key
 
@@ -136,7 +136,7 @@ def load_part(state_dir: Path, key: bytes) -> DerivedPart | None:
         sealed = (state_dir / "memo" / FILE_NAME).read_bytes()
     except OSError:
         return None
-    mac_key = _key_of(state_dir)
+    mac_key = sealing_key(state_dir)
     if mac_key is None or len(sealed) <= _MAC_BYTES:
         return None
     mac, body = sealed[:_MAC_BYTES], sealed[_MAC_BYTES:]
@@ -155,7 +155,7 @@ def save_part(state_dir: Path, key: bytes, part: DerivedPart) -> None:
     """Keep `part` for the next report derived from the same inputs (best effort)."""
     from provgit.fsutil import atomic_write
 
-    mac_key = _key_of(state_dir)
+    mac_key = sealing_key(state_dir)
     if mac_key is None:
         return
     body = marshal.dumps((key, astuple(part)))
