@@ -141,6 +141,9 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true", help="skip the full-plan runs")
     ap.add_argument("--src", type=Path, action="append", help="a tree's src (repeat: A/B)")
     ap.add_argument("--kinds", nargs="+", choices=list(EDITS), default=list(EDITS))
+    ap.add_argument(
+        "--start", type=int, default=0, help="the first edit's number (past a --reuse'd run's)"
+    )
     args = ap.parse_args()
     work = HERE / "out" / f"shared-{args.users}"
     root, state = work / "config", work / "state"
@@ -155,7 +158,7 @@ def main() -> None:
     for tree in each:
         for label in ("warm-up: full plan, writes the memo", "warm-up: memo hit"):
             tree.run(label)
-    seq = iter(range(10_000))
+    seq = iter(range(args.start, 10_000))
     for kind in args.kinds:
         for _ in range(args.runs):
             n = next(seq)
