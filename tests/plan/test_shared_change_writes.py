@@ -25,7 +25,7 @@ from test_shared_change import (
 
 from provgit.api import Config
 from provgit.incremental.disk import PlanMemo
-from provgit.incremental.store import REPLACING, TargetStore
+from provgit.incremental.store import TargetStore
 from provgit.projection.project import Target
 from provgit.secrets import Fingerprinter
 
@@ -138,42 +138,3 @@ def test_a_plan_after_a_config_change_digests_the_secret_values_once(
     full = _full(root, state, monkeypatch)
     run = asyncio.run(Config.open(root, state).plan())
     assert _comparable(run.plan) == _comparable(full.plan) != _comparable(before.plan)
-
-
-def test_a_replace_stopped_among_its_rows_is_no_plans_target_and_the_next_plan_is_full(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A shared change's rows are written without a rollback journal: stopped
-    among them (here an error in the landing step, after every row), the store
-    says REPLACING, the digest of no plan, so the next plan takes the full
-    path and writes it whole; that plan equals a full plan, the store is the
-    projection, and its apply ends in sync."""
-    monkeypatch.setenv("SHARED_PIN", "1234")
-    root, state, net, _rng = _written(tmp_path, 23, 24)
-    assert asyncio.run(Config.open(root, state).reconcile()).exit_code == 0
-    _plan(root, state)  # the memo the shared path plans from
-    store = TargetStore(PlanMemo(state).target_path)
-    was = store.digest()
-    user = net["users"][0]  # to a call server apart: its records move, the landing with them
-    user["host"] = "mivb3" if user["host"] != "mivb3" else "mivb4"
-    _write(root, net)
-    relocate = TargetStore._relocate
-
-    def stopped(db: sqlite3.Connection, new: Target, resources: set[tuple[str, str]]) -> None:
-        raise OSError("No space left on device")
-
-    monkeypatch.setattr(TargetStore, "_relocate", staticmethod(stopped))
-    with pytest.raises(OSError, match="No space"):
-        _shared(root, state, light=True)
-    assert store.digest() == REPLACING != was
-    monkeypatch.setattr(TargetStore, "_relocate", staticmethod(relocate))
-    full = _full(root, state, monkeypatch)
-    run = asyncio.run(Config.open(root, state).plan())
-    assert _comparable(run.plan) == _comparable(full.plan)
-    meta = PlanMemo(state).load_meta()  # the full path's memo, its store written whole
-    assert meta is not None and store.digest() == meta.digest not in (REPLACING, was)
-    _stored_is_the_projection(root, state)
-    assert asyncio.run(Config.open(root, state).apply(run)).exit_code == 0
-    status = Config.open(root, state).status()
-    assert status.in_sync and status.problems == 0
-    assert all(r["status"] == "Sync Completed" for r in status.document["resources"])

@@ -4,8 +4,8 @@ The memo path re-plans only the records an element's change feed names
 (`replan.replan`); it needs the desired fields of just those, without
 projecting the whole network again (`partial`: the part of the target a
 re-plan reads, as the watcher reads its whole target in memory). Status reads
-it too (`provgit.report`). One SQLite file, written whole (then renamed) by a
-full plan, some resources' rows replaced by a plan after a shared change.
+it too (`provgit.report`). One SQLite file, replaced whole (write then rename) whenever the
+inputs of the projection change.
 """
 
 from __future__ import annotations
@@ -44,9 +44,6 @@ CREATE TABLE landing (
 
 
 Row = tuple[bytes, bytes | None, bytes | None]  # fields, depends, origin
-
-# The digest while `TargetStore.replace` writes rows: no plan's (SHA-256 hex).
-REPLACING = "replacing"
 
 
 def _by_collection(refs: Mapping[RecordRef, Any]) -> dict[str, dict[str, bytes]]:
@@ -330,7 +327,7 @@ class TargetStore:
         `relocate` False: the caller knows each resource has the same records
         as before, in the same order (`shared.same_records`), so where each
         lands is as stored (a template edit: 38,000 records looked at for
-        nothing). Stopped midway, it leaves the digest `REPLACING`."""
+        nothing)."""
         dumps = marshal.dumps
         with contextlib.closing(sqlite3.connect(self.path)) as db:
             # The pages a large replace reads and rewrites, held (64 MB; the
@@ -357,14 +354,6 @@ class TargetStore:
             added, rewritten, moved = _compared(new, before)
             for element, coll, key in before:  # records the resources no longer have
                 moved.setdefault(element, set()).add((coll, key))
-            # The rows go without a rollback journal (copying each page first
-            # was a third of writing a template edit's 32,026 rows). Stopped
-            # midway, the store then says REPLACING (journaled, before any row),
-            # not a plan's digest (journaled, after all): every reader checks
-            # it, and a full plan writes a store not current whole (`save`).
-            db.execute("UPDATE meta SET v = ? WHERE k = 'digest'", (dumps(REPLACING),))
-            db.commit()
-            db.execute("PRAGMA journal_mode = OFF")
             db.executemany(
                 "DELETE FROM records WHERE element = ? AND collection = ? AND key = ?", before
             )
@@ -379,8 +368,6 @@ class TargetStore:
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", added)
             if relocate:
                 self._relocate(db, new, resources)
-            db.commit()  # synced (the file, as `synchronous` says) before the digest
-            db.execute("PRAGMA journal_mode = DELETE")
             db.execute("UPDATE meta SET v = ? WHERE k = 'digest'", (dumps(digest),))
             db.commit()
         return moved
