@@ -22,7 +22,7 @@ from provgit.projection.context import (
     RecordRef,
     rec,
 )
-from provgit.records import Fields
+from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 
 if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
     from provgit.model.telephony import (
@@ -103,7 +103,8 @@ def user(ctx: Context, emit: Emit, key: str, u: User) -> None:
     if u.location:
         place += (("locations", u.location),)
     _micollab_user(ctx, emit, key, u, directory_name, template_name, role, directory, place)
-    _directory_user(ctx, emit, key, u, [str(p["dn"]) for p in directory])
+    if ctx.topo.directories:
+        _directory_user(ctx, emit, key, u, [str(p["dn"]) for p in directory])
 
     scope = ctx.scope("users", "cluster")
     if scope == "none":
@@ -160,19 +161,22 @@ def _micollab_user(
     directory: list[Fields],
     place: tuple[RecordRef, ...],
 ) -> None:
-    user_fields = rec(
-        login_id=u.login_id,
-        first_name=u.first_name,
-        last_name=u.last_name,
-        directory_name=directory_name,
-        department=u.department,
-        location=u.location,
-        email=u.email,
-        role=u.role,
-        template=template_name,
-        host=u.host,
-        services=directory,
-    )
+    # `rec(...)`'s dict, written out (its fields in the same order): no keyword
+    # arguments gathered per user.
+    user_fields: Fields = {
+        "login_id": u.login_id,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "directory_name": directory_name,
+        "department": u.department,
+        "location": u.location,
+        "email": u.email,
+        "role": u.role,
+        "template": template_name,
+        "host": u.host,
+        "services": directory,
+        MANAGED_BY: MANAGED_BY_VALUE,
+    }
     if u.voicemail_pin:
         user_fields["voicemail_pin"] = ctx.fp.field(u.voicemail_pin)
     mcl_deps = place
@@ -193,15 +197,16 @@ def _phone_records(
     hosts: list[str],
     deps: tuple[RecordRef, ...],
 ) -> None:
-    phone_fields = rec(
-        login_id=u.login_id,
-        first_name=u.first_name,
-        last_name=u.last_name,
-        directory_name=directory_name,
-        department=u.department,
-        location=u.location,
-        services=phones,
-    )
+    phone_fields: Fields = {  # as `rec(...)` makes it
+        "login_id": u.login_id,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "directory_name": directory_name,
+        "department": u.department,
+        "location": u.location,
+        "services": phones,
+        MANAGED_BY: MANAGED_BY_VALUE,
+    }
     for el in hosts:
         emit(el, "users", key, phone_fields, deps)
 
@@ -231,7 +236,13 @@ def _remote_directory(
                 el,
                 "remote_directory",
                 p["dn"],
-                rec(dn=p["dn"], directory_name=directory_name, host=u.host, login_id=u.login_id),
+                {
+                    "dn": p["dn"],
+                    "directory_name": directory_name,
+                    "host": u.host,
+                    "login_id": u.login_id,
+                    MANAGED_BY: MANAGED_BY_VALUE,
+                },
                 NO_DEPS,
             )
 
