@@ -150,6 +150,20 @@ def _services(
     return phones, directory, deps
 
 
+def _person(u: User, directory_name: str) -> Fields:
+    """The fields a user's MiCollab and phone records start with, in their
+    order: the records are built as dicts, not by `rec(**kwargs)` (keyword
+    arguments gathered per user), with the same fields in the same order."""
+    return {
+        "login_id": u.login_id,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "directory_name": directory_name,
+        "department": u.department,
+        "location": u.location,
+    }
+
+
 def _micollab_user(
     ctx: Context,
     emit: Emit,
@@ -161,22 +175,13 @@ def _micollab_user(
     directory: list[Fields],
     place: tuple[RecordRef, ...],
 ) -> None:
-    # `rec(...)`'s dict, written out (its fields in the same order): no keyword
-    # arguments gathered per user.
-    user_fields: Fields = {
-        "login_id": u.login_id,
-        "first_name": u.first_name,
-        "last_name": u.last_name,
-        "directory_name": directory_name,
-        "department": u.department,
-        "location": u.location,
-        "email": u.email,
-        "role": u.role,
-        "template": template_name,
-        "host": u.host,
-        "services": directory,
-        MANAGED_BY: MANAGED_BY_VALUE,
-    }
+    user_fields = _person(u, directory_name)  # then `rec(...)`'s order
+    user_fields["email"] = u.email
+    user_fields["role"] = u.role
+    user_fields["template"] = template_name
+    user_fields["host"] = u.host
+    user_fields["services"] = directory
+    user_fields[MANAGED_BY] = MANAGED_BY_VALUE
     if u.voicemail_pin:
         user_fields["voicemail_pin"] = ctx.fp.field(u.voicemail_pin)
     mcl_deps = place
@@ -197,16 +202,9 @@ def _phone_records(
     hosts: list[str],
     deps: tuple[RecordRef, ...],
 ) -> None:
-    phone_fields: Fields = {  # as `rec(...)` makes it
-        "login_id": u.login_id,
-        "first_name": u.first_name,
-        "last_name": u.last_name,
-        "directory_name": directory_name,
-        "department": u.department,
-        "location": u.location,
-        "services": phones,
-        MANAGED_BY: MANAGED_BY_VALUE,
-    }
+    phone_fields = _person(u, directory_name)  # then `rec(...)`'s order
+    phone_fields["services"] = phones
+    phone_fields[MANAGED_BY] = MANAGED_BY_VALUE
     for el in hosts:
         emit(el, "users", key, phone_fields, deps)
 
