@@ -64,26 +64,10 @@ def _by_collection(refs: Mapping[RecordRef, Any]) -> dict[str, dict[str, bytes]]
     return out
 
 
-def _dumped(
-    fields: Any, done: dict[int, tuple[Any, bytes]], dumps: Callable[[Any], bytes]
-) -> bytes:
-    """`marshal.dumps(fields)`, once per object."""
-    got = done.get(id(fields))
-    if got is not None and got[0] is fields:
-        return got[1]
-    data = dumps(fields)
-    done[id(fields)] = (fields, data)
-    return data
-
-
 def _insert_records(db: sqlite3.Connection, target: Target) -> None:
     """Every record, in primary key order: each row appends to the table's
     B-tree (in the projection's order they land all over it, twice the time)."""
     dumps = marshal.dumps
-    # A record projected onto several elements is one dict (a user's phone
-    # record on its call server and the partner): marshalled once, its bytes
-    # kept with the dict itself (so no other object can take its id meanwhile).
-    done: dict[int, tuple[Any, bytes]] = {}
     for element in sorted(target.records):
         collections = target.records[element]
         depends = _by_collection(target.depends.get(element, {}))
@@ -97,7 +81,7 @@ def _insert_records(db: sqlite3.Connection, target: Target) -> None:
             # ~0.7 s more at 100,000 users), then the rows in key order. One
             # list per collection, built by a comprehension: a generator fed
             # to executemany costs a Python frame resume per row.
-            blobs = {key: _dumped(fields, done, dumps) for key, fields in recs.items()}
+            blobs = {key: dumps(fields) for key, fields in recs.items()}
             rows = [(element, coll, key, blobs[key], deps(key), orgs(key)) for key in sorted(blobs)]
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
 
