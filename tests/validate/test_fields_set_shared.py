@@ -1,5 +1,5 @@
 """Models that write the same fields share one `model_fields_set`
-(`model.build._share_fields_set`, #16: ~100 MB of sets at 100,000 users), and
+(`model.build._share_fields_sets`, #16: ~100 MB of sets at 100,000 users), and
 each still says exactly which fields its own record wrote."""
 
 from __future__ import annotations

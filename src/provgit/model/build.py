@@ -255,8 +255,7 @@ def _validate(
     try:
         # One call into pydantic-core for the whole kind: the fast path.
         models = kind.adapter().validate_python(raw)
-        for m in models:
-            _share_fields_set(m)
+        _share_fields_sets(models)
         return list(zip((p for p, _ in items), models, strict=True))
     except ValidationError as e:
         bad: dict[int, list[Any]] = {}
@@ -295,30 +294,45 @@ def _validate(
 # the models are frozen (nothing adds to the set), a copy copies it first, and
 # equality does not read it.
 _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
-# Per model class: the last set shared (most models of a kind write the same
-# fields: one comparison, no frozenset) and the fields that may hold models.
-_LAST: dict[type, set[str]] = {}
-_NESTED: dict[type, tuple[str, ...]] = {}
+# The fields of each model class that may hold models.
+_NESTED: dict[type[BaseModel], tuple[str, ...]] = {}
 
 
-def _share_fields_set(model: Any) -> None:
-    if not isinstance(model, BaseModel):
-        return
-    cls = type(model)
-    own = model.__pydantic_fields_set__
-    shared = _LAST.get(cls)
-    if shared is None or shared != own:
-        shared = _LAST[cls] = _FIELDS_SETS.setdefault(frozenset(own), own)
-    if shared is not own:
-        object.__setattr__(model, "__pydantic_fields_set__", shared)
-    nested = _NESTED.get(cls)
-    if nested is None:
-        fields = cls.model_fields.items()
-        nested = _NESTED[cls] = tuple(n for n, f in fields if _holds_model(f.annotation))
-    for name in nested:
-        value = model.__dict__.get(name)
-        for item in value if type(value) is list or type(value) is tuple else (value,):
-            _share_fields_set(item)
+def _share_fields_sets(models: Sequence[Any]) -> None:
+    """`_FIELDS_SETS`' set for each of `models` and every model nested in them,
+    a class at a time: the models of a kind, then all their nested ones of a
+    class, and so on (one loop per class and depth, not a call per model)."""
+    by_class: dict[type[BaseModel], list[Any]] = {}
+    for model in models:
+        if isinstance(model, BaseModel):
+            of_class = by_class.get(type(model))
+            if of_class is None:
+                of_class = by_class[type(model)] = []
+            of_class.append(model)
+    for cls, of_class in by_class.items():
+        # Most models of a class write the same fields: one comparison with the
+        # last set shared, no frozenset built.
+        shared: set[str] | None = None
+        for model in of_class:
+            own = model.__pydantic_fields_set__
+            if shared is None or shared != own:
+                shared = _FIELDS_SETS.setdefault(frozenset(own), own)
+            if shared is not own:
+                object.__setattr__(model, "__pydantic_fields_set__", shared)
+        nested = _NESTED.get(cls)
+        if nested is None:
+            fields = cls.model_fields.items()
+            nested = _NESTED[cls] = tuple(n for n, f in fields if _holds_model(f.annotation))
+        inner: list[Any] = []
+        for name in nested:
+            for model in of_class:
+                value = model.__dict__.get(name)
+                if type(value) is list or type(value) is tuple:
+                    inner += value
+                elif value is not None:
+                    inner.append(value)
+        if inner:
+            _share_fields_sets(inner)
 
 
 def _holds_model(annotation: Any) -> bool:

@@ -91,6 +91,8 @@ OptionValue = Annotated[
 
 
 def _no_accents(v: str) -> str:
+    if v.isascii():  # nearly every name: one C pass, not a set built per name
+        return v
     bad = sorted({c for c in v if ord(c) > 127})
     if bad:
         raise ValueError(

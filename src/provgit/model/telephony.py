@@ -125,7 +125,8 @@ class Role(Model):
 
 
 def _dn(v: str) -> str:
-    if not (1 <= len(v) <= 7) or any(c not in "0123456789*#" for c in v):
+    # strip() leaves a character outside 0-9, * and # (and all after it) in place.
+    if not (1 <= len(v) <= 7) or v.strip("0123456789*#"):
         raise ValueError(f"directory number {v!r} must be 1-7 characters of 0-9, * and #")
     return v
 
@@ -179,6 +180,8 @@ class User(Model):
 
     @model_validator(mode="after")
     def _labels(self) -> User:
+        if len(self.services) < 2:  # most users: one service, no two labels to compare
+            return self
         labels = [s.label for s in self.services if s.label is not None]
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:

@@ -22,7 +22,7 @@ from provgit.projection.context import (
     RecordRef,
     rec,
 )
-from provgit.records import Fields
+from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 
 if TYPE_CHECKING:  # the models (pydantic): a status in sync builds none
     from provgit.model.telephony import (
@@ -103,7 +103,8 @@ def user(ctx: Context, emit: Emit, key: str, u: User) -> None:
     if u.location:
         place += (("locations", u.location),)
     _micollab_user(ctx, emit, key, u, directory_name, template_name, role, directory, place)
-    _directory_user(ctx, emit, key, u, [str(p["dn"]) for p in directory])
+    if ctx.topo.directories:
+        _directory_user(ctx, emit, key, u, [str(p["dn"]) for p in directory])
 
     scope = ctx.scope("users", "cluster")
     if scope == "none":
@@ -149,6 +150,20 @@ def _services(
     return phones, directory, deps
 
 
+def _person(u: User, directory_name: str) -> Fields:
+    """The fields a user's MiCollab and phone records start with, in their
+    order: the records are built as dicts, not by `rec(**kwargs)` (keyword
+    arguments gathered per user), with the same fields in the same order."""
+    return {
+        "login_id": u.login_id,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "directory_name": directory_name,
+        "department": u.department,
+        "location": u.location,
+    }
+
+
 def _micollab_user(
     ctx: Context,
     emit: Emit,
@@ -160,19 +175,13 @@ def _micollab_user(
     directory: list[Fields],
     place: tuple[RecordRef, ...],
 ) -> None:
-    user_fields = rec(
-        login_id=u.login_id,
-        first_name=u.first_name,
-        last_name=u.last_name,
-        directory_name=directory_name,
-        department=u.department,
-        location=u.location,
-        email=u.email,
-        role=u.role,
-        template=template_name,
-        host=u.host,
-        services=directory,
-    )
+    user_fields = _person(u, directory_name)  # then `rec(...)`'s order
+    user_fields["email"] = u.email
+    user_fields["role"] = u.role
+    user_fields["template"] = template_name
+    user_fields["host"] = u.host
+    user_fields["services"] = directory
+    user_fields[MANAGED_BY] = MANAGED_BY_VALUE
     if u.voicemail_pin:
         user_fields["voicemail_pin"] = ctx.fp.field(u.voicemail_pin)
     mcl_deps = place
@@ -193,15 +202,9 @@ def _phone_records(
     hosts: list[str],
     deps: tuple[RecordRef, ...],
 ) -> None:
-    phone_fields = rec(
-        login_id=u.login_id,
-        first_name=u.first_name,
-        last_name=u.last_name,
-        directory_name=directory_name,
-        department=u.department,
-        location=u.location,
-        services=phones,
-    )
+    phone_fields = _person(u, directory_name)  # then `rec(...)`'s order
+    phone_fields["services"] = phones
+    phone_fields[MANAGED_BY] = MANAGED_BY_VALUE
     for el in hosts:
         emit(el, "users", key, phone_fields, deps)
 
@@ -231,7 +234,13 @@ def _remote_directory(
                 el,
                 "remote_directory",
                 p["dn"],
-                rec(dn=p["dn"], directory_name=directory_name, host=u.host, login_id=u.login_id),
+                {
+                    "dn": p["dn"],
+                    "directory_name": directory_name,
+                    "host": u.host,
+                    "login_id": u.login_id,
+                    MANAGED_BY: MANAGED_BY_VALUE,
+                },
                 NO_DEPS,
             )
 
