@@ -9,6 +9,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,16 @@ from provgit.drivers.base import WriteOp  # noqa: E402
 from provgit.registry import COLLECTION_ORDER  # noqa: E402
 from provgit.source import read_directory  # noqa: E402
 from provgit.validate import validate_source  # noqa: E402
+
+
+def median_cpu(runs: int, work: Callable[[], object]) -> float:
+    """The median of `runs` runs of `work`, in this process's CPU seconds."""
+    times = []
+    for _ in range(runs):
+        t = time.process_time()
+        work()
+        times.append(time.process_time() - t)
+    return statistics.median(times)
 
 
 def generated(users: int) -> Path:

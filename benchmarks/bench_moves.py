@@ -16,13 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
-import time
-from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+from _common import median_cpu  # the tree PYTHONPATH names, else this one
 
 from provgit.plan.model import ElementPlan, Operation
 from provgit.plan.moves import mark_moves, wanted_elsewhere
@@ -68,15 +63,6 @@ def _swapping(users: int, elements: int, pairs: int) -> list[ElementPlan]:
     return out
 
 
-def _cpu(runs: int, work: Callable[[], object]) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.process_time()
-        work()
-        times.append(time.process_time() - t)
-    return statistics.median(times)
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--users", type=int, default=70_000)
@@ -88,9 +74,9 @@ def main() -> None:
         plan = _plan(a.users, a.elements, moving, renamed)
         ops = sum(len(e.operations) for e in plan)
         assert sum(len(e.moves) for e in mark_moves(plan)) == moving
-        marked = _cpu(a.runs, lambda plan=plan: mark_moves(plan))  # type: ignore[misc]
-        elsewhere = _cpu(a.runs, lambda plan=plan: wanted_elsewhere(plan, {}, types, False))  # type: ignore[misc]
-        swaps = _cpu(a.runs, lambda plan=plan: break_swaps(plan, set))  # type: ignore[misc]
+        marked = median_cpu(a.runs, lambda plan=plan: mark_moves(plan))  # type: ignore[misc]
+        elsewhere = median_cpu(a.runs, lambda plan=plan: wanted_elsewhere(plan, {}, types, False))  # type: ignore[misc]
+        swaps = median_cpu(a.runs, lambda plan=plan: break_swaps(plan, set))  # type: ignore[misc]
         how = " and renamed" if renamed else ""
         print(
             f"{ops:,} operations, {moving:,} moving{how}: mark_moves {marked:.3f} s CPU, "
@@ -100,7 +86,7 @@ def main() -> None:
     pairs = a.users // 200
     plan = _swapping(a.users, a.elements, pairs)
     assert all(len(e.swaps) == pairs for e in break_swaps(plan, set))
-    swaps = _cpu(a.runs, lambda: break_swaps(plan, set))
+    swaps = median_cpu(a.runs, lambda: break_swaps(plan, set))
     print(
         f"{2 * pairs * a.elements:,} modifies, {pairs:,} pairs swapping numbers on each of "
         f"{a.elements} elements: break_swaps {swaps:.3f} s CPU (median of {a.runs}), "

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
-import _common  # noqa: F401  (the tree PYTHONPATH names, else this one)
+from _common import median_cpu  # the tree PYTHONPATH names, else this one
 
 from provgit.apply.result import ApplyResult, ElementResult, OpResult
 from provgit.render import apply_summary
@@ -74,24 +72,15 @@ def _result(users: int) -> ApplyResult:
     return result
 
 
-def _cpu(runs: int, work: Callable[[], object]) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.process_time()
-        work()
-        times.append(time.process_time() - t)
-    return statistics.median(times)
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--users", type=int, default=100_000)
     p.add_argument("--runs", type=int, default=3)
     a = p.parse_args()
     spare = _spare_of(_records(a.users))
-    print(f"spare {spare()}: {_cpu(a.runs, spare):.3f} s CPU (median of {a.runs})")
+    print(f"spare {spare()}: {median_cpu(a.runs, spare):.3f} s CPU (median of {a.runs})")
     result = _result(a.users)
-    summary = _cpu(a.runs, lambda: apply_summary.lines(result))
+    summary = median_cpu(a.runs, lambda: apply_summary.lines(result))
     print(f"apply summary of {a.users * 3 // 5 * 5} writes: {summary:.3f} s CPU")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(f"peak RSS {peak} MB")

@@ -117,6 +117,7 @@ def test_a_fleet_document_while_a_networks_journal_is_locked_vouches_for_no_stat
         assert SCRAPED.search(metrics), metrics
         assert 'class="ok"' not in page and "Not fresh" in page
         assert "Sync Completed (last known)" in page
+        assert re.search(r"as of \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", page), page
         # Built again once the journal answers: known again.
         known = lambda: settled([fleet_status(w)], rig.names())  # noqa: E731
         wait_for("the network in sync again", known, SETTLE)
