@@ -455,19 +455,27 @@ class Reconciler:
         follower = self.config.follower
         assert follower is not None
         settings = desired.state.settings
-        doc = reports.document(
-            self.journals.loop,
-            network=settings.network,
-            result=result,
-            state=desired.state,
-            commit=commit,
-            config_path=self.o.subdir,
-            target=desired.target,
-            observations=dict(self.cache.observations),
-            plans=self.cache.last_plans(desired),
-        )
-        push = settings.reports.push_notes and follower.remote
-        warning = await asyncio.to_thread(reports.write_note, follower.repo, doc, push)
+        push, repo = settings.reports.push_notes and follower.remote, follower.repo
+        observations, plans = dict(self.cache.observations), self.cache.last_plans(desired)
+
+        def note() -> str | None:
+            # Off the loop, like the report files: deriving the document reads
+            # the journal (a table locked by another session held the fleet's
+            # loop, its page and its lease renewals) and takes seconds at 100k.
+            doc = reports.document(
+                self.journals.apply,
+                network=settings.network,
+                result=result,
+                state=desired.state,
+                commit=commit,
+                config_path=self.o.subdir,
+                target=desired.target,
+                observations=observations,
+                plans=plans,
+            )
+            return reports.write_note(repo, doc, push)
+
+        warning = await asyncio.to_thread(note)
         if warning:
             self.log.warning("git_note", warning=warning)
         else:
