@@ -5,6 +5,7 @@ simulators, real watch processes."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from apply.helpers import Sim
@@ -95,6 +96,12 @@ def test_a_survivor_busy_with_a_long_run_writes_the_element_it_takes_over_at_onc
         ),
         timeout=60,
     )
+    # One takeover run per claim: not one more for every moment the
+    # survivor's loop was busy (its own run, a fetch tick's look).
+    claims = Counter(e["element"] for e in survivor.events("lease_claimed"))
+    taken = Counter(e for line in survivor.events("takeover_run") for e in line["elements"])
+    assert taken["cs1"] >= 1, taken
+    assert all(n <= claims[e] for e, n in taken.items()), (taken, claims)
     for s in four_sims:
         assert written_twice(s, before[s.name]) == {}, s.name
         assert rewritten_unchanged(s) == [], s.name

@@ -66,8 +66,18 @@ class Takeovers:
         self.stopping = False
 
     def waiting(self) -> frozenset[str]:
-        """Elements held and writable that no run of ours writes to."""
-        return frozenset(self.replica.writable()) - self.replica.busy
+        """Elements held and writable that no run of ours writes to, and that
+        no run of ours applied the config to under the lease held now: an
+        element taken over gets one run, not one more for as long as the
+        loop's task lasts (a fetch tick's look is one: at --fetch-seconds 0.3
+        the loop is busy most of the time, and each such run read the
+        elements, planned and journaled a run again)."""
+        applied, held = self.main._applied, self.replica.held
+        return frozenset(
+            e
+            for e in self.replica.writable()
+            if e not in self.replica.busy and applied.get(e) != held[e].token
+        )
 
     def poke(self) -> None:
         """Elements were claimed while the loop's run goes on: a run for them now."""
