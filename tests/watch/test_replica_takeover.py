@@ -30,6 +30,9 @@ LEASE = 2.0
 # waits for all of it).
 SLOW_MS = 3000
 SLOW_APPLY = "  batch_size: 4\n  batches_in_flight: 1\n"  # continues `apply:`
+# The taken-over elements answer late enough that the takeover run outlasts
+# the survivor's own once that one's elements answer at once.
+THEIRS_MS = 2000
 
 
 def test_a_survivor_busy_with_a_long_run_writes_the_element_it_takes_over_at_once(
@@ -50,7 +53,7 @@ def test_a_survivor_busy_with_a_long_run_writes_the_element_it_takes_over_at_onc
     for e in ours:
         sims[e].admin("/admin/faults", {"latency_ms": SLOW_MS})
     for e in theirs:
-        sims[e].admin("/admin/faults", {"latency_ms": 20})
+        sims[e].admin("/admin/faults", {"latency_ms": THEIRS_MS})
     before = {s.name: sim_revision(s) for s in four_sims}
     c.commit("Bea")
     wait_for(
@@ -88,6 +91,19 @@ def test_a_survivor_busy_with_a_long_run_writes_the_element_it_takes_over_at_onc
     assert seen and all(not (s == "Sync Completed" and not named) for s, named in seen), seen
     for e in ours:
         sims[e].admin("/admin/faults", {"latency_ms": 0})
+    # The survivor's own run ends now, the takeover run goes on: the status
+    # names a run under way for as long as a taken-over element is behind.
+    idle_behind: list[str] = []
+
+    def taken_over_in_sync() -> bool:
+        running = survivor.status()["watch"]["running"]
+        behind = [e for e in theirs if current_names(sims[e]) != {"Bea"}]
+        if running is None and behind:
+            idle_behind.extend(behind)
+        return not behind
+
+    wait_for("the taken-over elements named Bea", taken_over_in_sync, timeout=120)
+    assert idle_behind == [], "no run under way, said the status, while these were behind"
     wait_for("every element named Bea", lambda: c.all_named("Bea"), timeout=120)
     wait_for(
         "the survivor says every element is in sync",

@@ -18,7 +18,8 @@ the one going on:
 
 Until the takeover run writes its first status row, the element's status
 is what its last holder journaled (never "Sync Completed" for an apply it did
-not finish), and the live status shows the takeover run's progress.
+not finish), and the live status shows the takeover run's progress: its
+`watch.running` names the loop's run, or else the takeover run.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class Takeovers:
 
     async def _one(self, elements: frozenset[str]) -> None:
         self.log.info("takeover_run", replica=self.replica.id, elements=sorted(elements))
+        self.main.live.begin_takeover()
         try:
             if not self._opened:
                 await asyncio.to_thread(self.reconciler.journals.open)
@@ -128,6 +130,7 @@ class Takeovers:
             self.log.error("run_crashed", error=f"{type(e).__name__}: {e}")
         finally:
             self.reconciler.gate = None
+            self.main.live.end_takeover()
 
     def close_gate(self) -> None:
         """SIGTERM: the takeover run sends nothing more."""
