@@ -86,6 +86,6 @@ def test_status_is_answered_from_memory_while_a_networks_journal_is_locked(
         after = wait_for(
             "a fresh document again", lambda: (lambda d: d if d["fresh"] else None)(_ask(w))
         )
-        assert settled([after], rig.names())
+        assert settled([after], rig.names()), json.dumps(after["networks"])
     finally:
         assert w.stop() == 0

@@ -87,8 +87,14 @@ def test_a_retry_stamped_hours_ahead_by_a_replicas_clock_is_retried_once_it_is_p
     # Its old host's delete goes out in bounded time, not two hours later.
     wait_for(f"{user} gone from {old}", lambda: not _has(sims[old], "users", user), timeout=120)
     wait_for("no pending delete left", lambda: _pending_retry(url, old, user) is None)
-    said = a.wait_log("retry_time_ahead", after=mark_a, timeout=30)
-    assert said["level"] == "warning" and said["element"] == old, said
+    # A says so if it read its row still stamped ahead. It need not: A retries
+    # the held delete every few seconds while the new host is down, and a run
+    # of A's going on across the step stamps the row again with the right
+    # clock before A's timer reads it (3 of 9 runs at load ~20 said nothing).
+    said = [e for e in a.logs[mark_a:] if e.get("event") == "retry_time_ahead"]
+    assert all(e["level"] == "warning" and e["element"] == old for e in said), said
+    # A's row is A's to retry: B (its clock right) never reads it as due.
+    assert b.events("retry_time_ahead") == []
 
     def all_completed(w: Watch) -> bool:
         doc: dict[str, Any] = w.status()

@@ -5,6 +5,7 @@ simulators, real watch processes."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from apply.helpers import Sim
@@ -29,6 +30,9 @@ LEASE = 2.0
 # waits for all of it).
 SLOW_MS = 3000
 SLOW_APPLY = "  batch_size: 4\n  batches_in_flight: 1\n"  # continues `apply:`
+# The taken-over elements answer late enough that the takeover run outlasts
+# the survivor's own once that one's elements answer at once.
+THEIRS_MS = 2000
 
 
 def test_a_survivor_busy_with_a_long_run_writes_the_element_it_takes_over_at_once(
@@ -49,7 +53,7 @@ def test_a_survivor_busy_with_a_long_run_writes_the_element_it_takes_over_at_onc
     for e in ours:
         sims[e].admin("/admin/faults", {"latency_ms": SLOW_MS})
     for e in theirs:
-        sims[e].admin("/admin/faults", {"latency_ms": 20})
+        sims[e].admin("/admin/faults", {"latency_ms": THEIRS_MS})
     before = {s.name: sim_revision(s) for s in four_sims}
     c.commit("Bea")
     wait_for(
@@ -87,6 +91,19 @@ def test_a_survivor_busy_with_a_long_run_writes_the_element_it_takes_over_at_onc
     assert seen and all(not (s == "Sync Completed" and not named) for s, named in seen), seen
     for e in ours:
         sims[e].admin("/admin/faults", {"latency_ms": 0})
+    # The survivor's own run ends now, the takeover run goes on: the status
+    # names a run under way for as long as a taken-over element is behind.
+    idle_behind: list[str] = []
+
+    def taken_over_in_sync() -> bool:
+        running = survivor.status()["watch"]["running"]
+        behind = [e for e in theirs if current_names(sims[e]) != {"Bea"}]
+        if running is None and behind:
+            idle_behind.extend(behind)
+        return not behind
+
+    wait_for("the taken-over elements named Bea", taken_over_in_sync, timeout=120)
+    assert idle_behind == [], "no run under way, said the status, while these were behind"
     wait_for("every element named Bea", lambda: c.all_named("Bea"), timeout=120)
     wait_for(
         "the survivor says every element is in sync",
@@ -95,6 +112,12 @@ def test_a_survivor_busy_with_a_long_run_writes_the_element_it_takes_over_at_onc
         ),
         timeout=60,
     )
+    # One takeover run per claim: not one more for every moment the
+    # survivor's loop was busy (its own run, a fetch tick's look).
+    claims = Counter(e["element"] for e in survivor.events("lease_claimed"))
+    taken = Counter(e for line in survivor.events("takeover_run") for e in line["elements"])
+    assert taken["cs1"] >= 1, taken
+    assert all(n <= claims[e] for e, n in taken.items()), (taken, claims)
     for s in four_sims:
         assert written_twice(s, before[s.name]) == {}, s.name
         assert rewritten_unchanged(s) == [], s.name

@@ -7,6 +7,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from provgit.watch.logs import Log
 from provgit.watch.options import WatchOptions
 from provgit.watch.timers import Timers
@@ -97,3 +99,47 @@ def test_a_tick_that_raises_is_reported_and_the_timers_go_on(tmp_path: Path) -> 
         ("error", "timer_failed", "ValueError: could not convert string to float: ''")
     ]
     assert asked == ["release"]
+
+
+class _Clocks:
+    """`time` as timers.py reads it: a wall clock that an NTP step moves, and
+    a monotonic one that only goes on."""
+
+    def __init__(self, wall: float) -> None:
+        self.wall = wall
+        self.mono = 1000.0
+
+    def time(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+
+def test_a_wall_clock_stepped_back_does_not_stop_the_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica whose clock ran two hours ahead asked for a retry, then NTP put
+    its clock right. Before, the floor between retries was kept on the wall
+    clock: no retry was asked for two hours (test_replica_retry_clock failed,
+    the replica's pending delete never retried)."""
+    clocks = _Clocks(wall=2_000_000_000.0 + 2 * 3600)
+    monkeypatch.setattr("provgit.watch.timers.time", clocks)
+    asked: list[str] = []
+    options = WatchOptions(
+        config=tmp_path, state_dir=tmp_path, retry_check_seconds=1.0, resync_seconds=0
+    )
+    timers = Timers(options, asked.append, asyncio.Event())
+
+    async def tick() -> None:
+        await timers._tick(lambda: False, lambda now: True)
+
+    asyncio.run(tick())
+    assert asked == ["retry"]
+    clocks.wall -= 2 * 3600  # the step back
+    clocks.mono += 0.5
+    asyncio.run(tick())
+    assert asked == ["retry"]  # the floor (1 s) is not over yet
+    clocks.mono += 1.0
+    asyncio.run(tick())
+    assert asked == ["retry", "retry"]

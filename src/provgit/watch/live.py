@@ -86,6 +86,8 @@ class LiveStatus:
         self.version = 0
         self.alive = True  # the loop is running (/healthz)
         self.running: dict[str, Any] | None = None
+        # A takeover run's (takeover.py): the run under way when the loop's is not.
+        self.takeover: dict[str, Any] | None = None
         self.progress: dict[str, str] = {}
         self.timings: dict[str, float] = {}
         self.last_run: dict[str, Any] | None = None
@@ -113,6 +115,18 @@ class LiveStatus:
         self.progress = {}
         self.timings = {}
         self.metrics.running.set(1)
+        self.touch()
+
+    def begin_takeover(self) -> None:
+        """A takeover run began: the status says a run goes on, whether the
+        loop's does or not."""
+        if self.running is None:
+            self.progress = {}
+        self.takeover = {"reason": "takeover", "started": iso(time.time())}
+        self.touch()
+
+    def end_takeover(self) -> None:
+        self.takeover = None
         self.touch()
 
     def end_run(
@@ -193,14 +207,13 @@ class LiveStatus:
             # (a network that never validated would say "Sync Completed").
             doc["in_sync"] = False
             doc["status"] = "Sync Incomplete"
+        running = self.running or self.takeover
         doc["watch"] = {
             "mode": "git" if git else "directory",
             "source": self.git_source if git else str(self.o.config),
             "applied_commit": applied_commit,
             "config_commit": desired.source.commit if desired else None,
-            "running": None
-            if self.running is None
-            else {**self.running, "elements": dict(self.progress)},
+            "running": None if running is None else {**running, "elements": dict(self.progress)},
             "last_run": self.last_run,
             "refused": self.refused,
             "held_removals": self.held,

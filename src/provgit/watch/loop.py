@@ -439,6 +439,9 @@ class Watcher:
         try:
             # Held work waits for its hold's wake (timers.py), not for retries.
             rows = [p for p in self.journal.pending() if not held(p)]
+            if self.replica is not None:  # another replica's rows are its to retry
+                mine = set(self.replica.writable())
+                rows = [p for p in rows if p.element in mine]
             d = self.desired
             most = d.state.settings.apply.retry_max_seconds if d is not None else 30.0
             return self.retry_clock.due(rows, now, most) or bool(self.reconciler.down_elements())

@@ -18,7 +18,8 @@ the one going on:
 
 Until the takeover run writes its first status row, the element's status
 is what its last holder journaled (never "Sync Completed" for an apply it did
-not finish), and the live status shows the takeover run's progress.
+not finish), and the live status shows the takeover run's progress: its
+`watch.running` names the loop's run, or else the takeover run.
 """
 
 from __future__ import annotations
@@ -66,8 +67,18 @@ class Takeovers:
         self.stopping = False
 
     def waiting(self) -> frozenset[str]:
-        """Elements held and writable that no run of ours writes to."""
-        return frozenset(self.replica.writable()) - self.replica.busy
+        """Elements held and writable that no run of ours writes to, and that
+        no run of ours applied the config to under the lease held now: an
+        element taken over gets one run, not one more for as long as the
+        loop's task lasts (a fetch tick's look is one: at --fetch-seconds 0.3
+        the loop is busy most of the time, and each such run read the
+        elements, planned and journaled a run again)."""
+        applied, held = self.main._applied, self.replica.held
+        return frozenset(
+            e
+            for e in self.replica.writable()
+            if e not in self.replica.busy and applied.get(e) != held[e].token
+        )
 
     def poke(self) -> None:
         """Elements were claimed while the loop's run goes on: a run for them now."""
@@ -105,6 +116,7 @@ class Takeovers:
 
     async def _one(self, elements: frozenset[str]) -> None:
         self.log.info("takeover_run", replica=self.replica.id, elements=sorted(elements))
+        self.main.live.begin_takeover()
         try:
             if not self._opened:
                 await asyncio.to_thread(self.reconciler.journals.open)
@@ -118,6 +130,7 @@ class Takeovers:
             self.log.error("run_crashed", error=f"{type(e).__name__}: {e}")
         finally:
             self.reconciler.gate = None
+            self.main.live.end_takeover()
 
     def close_gate(self) -> None:
         """SIGTERM: the takeover run sends nothing more."""

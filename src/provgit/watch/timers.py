@@ -119,12 +119,16 @@ class Timers:
     async def _tick(self, running: Callable[[], bool], retry_due: Callable[[float], bool]) -> None:
         if not running():
             await self._held(self.o.clock.now())
-        now = time.time()
-        if now < self._retry_not_before or running():
+        # The floor between retries on the monotonic clock: on the wall clock,
+        # a step back (NTP putting a clock right that ran ahead) stopped every
+        # retry for as long as the step (hours), the pending updates with them.
+        # `now` (wall) is only what the journal's next_retry times compare with.
+        now, at = time.time(), time.monotonic()
+        if at < self._retry_not_before or running():
             return
         if retry_due(now):
             self.trigger("retry")
-            self._retry_not_before = now + self.retry_floor
+            self._retry_not_before = at + self.retry_floor
 
     async def _held(self, now: float) -> None:
         at = self.release_at
