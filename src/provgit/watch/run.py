@@ -176,10 +176,12 @@ class Reconciler:
         held = [
             e for e in replica.writable() if e not in replica.busy and (only is None or e in only)
         ]
-        if not held:
+        # Off the loop: it waits for a round of the renewal thread going on.
+        tokens = await asyncio.to_thread(replica.begin, held) if held else {}
+        if not tokens:
             return None
-        self.run_tokens = replica.begin(held)
-        return dataclasses.replace(self.o.plan, elements=tuple(held))
+        self.run_tokens = tokens
+        return dataclasses.replace(self.o.plan, elements=tuple(tokens))
 
     async def reconcile(
         self, config_run: bool, reasons: set[str], only: frozenset[str] | None = None

@@ -33,6 +33,9 @@ DEEP_GC_BUSY_SECONDS = 600.0
 # Objects left by the runs since the last freeze beyond which they are frozen
 # (a one-user change at 100,000 users leaves a few thousand).
 FREEZE_AT_OBJECTS = 200_000
+# Looks at the ref that started no run collect their young garbage past this
+# many new objects (a look leaves a few hundred: the status server's requests).
+LOOKS_COLLECT_AT = 20_000
 # or once the frozen objects grew by this share since the last one. Each run
 # freezes what validation built (load/loader.py `gc_frozen`), and with it
 # whatever of the run was garbage or became garbage later: about 70 objects a
@@ -72,6 +75,7 @@ class Timers:
         self.poll_load: Callable[[], Awaitable[None]] | None = None
         self._confirm: asyncio.TimerHandle | None = None
         self._deep_gc_due = False
+        self.looked_only = False  # the cycle that ended only looked at the ref (loop.py)
         self._deep_gc_at = time.monotonic()
         # Frozen objects after the last full collection (None: none yet) and
         # after the last run.
@@ -184,6 +188,16 @@ class Timers:
     def after_run(self) -> None:
         """Runs go with the cyclic GC off (cli/__init__.py); a process that
         lives for weeks collects between runs instead."""
+        if self.looked_only:
+            # Only a look at the ref (every fetch tick): no run left millions of
+            # objects, and the full collection's bookkeeping below walks every
+            # frozen object (seconds on a 100,000-user heap at load, on the
+            # event loop, 5 times a second). What the looks leave is collected
+            # once it adds up; the generations it walks are the young ones.
+            self.looked_only = False
+            if gc.get_count()[0] > LOOKS_COLLECT_AT:
+                gc.collect(1)
+            return
         if gc.get_count()[0] > FREEZE_AT_OBJECTS:
             # A big run (the first at 100,000 users, a change that reprojected
             # everything) left millions of objects: walking them takes seconds
