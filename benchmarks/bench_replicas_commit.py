@@ -19,6 +19,7 @@ over the same interval; peak RSS = the largest replica's VmHWM. Medians of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -118,6 +119,8 @@ class Probe:
     def __init__(self, replicas: list[Watcher]) -> None:
         self.urls = [w.url for w in replicas]
         self.worst = [0.0] * len(replicas)
+        # The replica's own gauge of its loop's worst lag (a watcher that has one).
+        self.loop_lag = [0.0] * len(replicas)
         self.stop = threading.Event()
         self.threads = [
             threading.Thread(target=self._poll, args=(i,), daemon=True)
@@ -134,12 +137,15 @@ class Probe:
             t = time.perf_counter()
             try:
                 with urllib.request.urlopen(self.urls[i] + "/healthz", timeout=600) as r:
-                    r.read()
-            except urllib.error.HTTPError:
-                pass  # a 503 answered all the same
+                    body = r.read()
+            except urllib.error.HTTPError as e:
+                body = e.read()  # a 503 answered all the same
             except OSError:
                 continue
             self.worst[i] = max(self.worst[i], time.perf_counter() - t)
+            with contextlib.suppress(ValueError, TypeError):
+                lag = json.loads(body).get("loop_lag_seconds")
+                self.loop_lag[i] = max(self.loop_lag[i], float(lag))
 
     def close(self) -> list[float]:
         self.stop.set()
@@ -189,6 +195,7 @@ def measure(root: Path, replicas: list[Watcher], runs: int) -> dict[str, Any]:
         time.sleep(0.5)
     worst = probe.close()
     print(f"  /healthz slowest answer per replica: {worst} s", flush=True)
+    print(f"  event loop's worst lag per replica (its gauge): {probe.loop_lag} s", flush=True)
     return {
         "runs": [round(x, 3) for x in latencies],
         "median": round(statistics.median(latencies), 3),
@@ -197,6 +204,7 @@ def measure(root: Path, replicas: list[Watcher], runs: int) -> dict[str, Any]:
         "load": loads,
         "peak_rss_mb": round(max(peak_rss_mb(w.proc.pid) for w in replicas)),
         "healthz_worst_s": worst,
+        "loop_lag_worst_s": [round(x, 3) for x in probe.loop_lag],
         "lease_lost": lease_events(replicas),
     }
 
