@@ -141,16 +141,6 @@ class Journal(JournalReader):
             f"SET idle_in_transaction_session_timeout = {max(100, int(idle_seconds * 1000))}"
         )
 
-    def bound_lock_waits(self, seconds: float) -> None:
-        """A statement of this connection that waits longer than `seconds` for
-        a lock fails (PostgreSQL's `lock_timeout`): the watcher's event loop
-        journal, so a table another session locked holds the loop (its status
-        server, its timers) up that long at most, never for the lock's life."""
-        from provgit.journal.postgres import PostgresDb
-
-        if isinstance(self._store.db, PostgresDb):
-            self._store.db.session(f"SET lock_timeout = {max(100, int(seconds * 1000))}")
-
     def resolve_open_intents(self, element: str, note: str) -> int:
         """Close the unknown intents of `element` (after it was observed again)."""
         return self._writes.resolve_open_intents(element, note)

@@ -20,9 +20,6 @@ class Journals:
         # Replicas: what journal writes about an element are conditional on,
         # and how long the server lets a transaction sit idle (replicas.py).
         self.fences: tuple[Fences, float] | None = None
-        # How long a statement of the loop's connection may wait for a lock
-        # (None: unbounded): used on the event loop, it holds everything up.
-        self.loop_lock_seconds: float | None = None
 
     def open(self) -> None:
         self._loop = Journal.open(self.state_dir, patient=False)
@@ -30,8 +27,6 @@ class Journals:
         if self.fences is not None:
             for j in (self._loop, self._apply):
                 j.fence_by(*self.fences)
-        if self.loop_lock_seconds is not None:
-            self._loop.bound_lock_waits(self.loop_lock_seconds)
 
     @property
     def loop(self) -> Journal:

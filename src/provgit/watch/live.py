@@ -217,7 +217,7 @@ class LiveStatus:
     ) -> dict[str, Any]:
         git = self.git_source is not None
         if self._doc_journal is None:
-            self._doc_journal = self._bounded(Journal.open(self.o.state_dir, patient=False))
+            self._doc_journal = Journal.open(self.o.state_dir, patient=False)
         doc = reports.document(
             self._doc_journal,
             network=desired.state.settings.network if desired else None,
@@ -257,15 +257,8 @@ class LiveStatus:
         """Every element's status as the journal holds it (for /metrics)."""
         with self._rows_lock:
             if self._rows_journal is None:
-                self._rows_journal = self._bounded(Journal.open(self.o.state_dir, patient=False))
+                self._rows_journal = Journal.open(self.o.state_dir, patient=False)
             return self._rows_journal.element_statuses()
-
-    def _bounded(self, journal: Journal) -> Journal:
-        """Replicas: a table locked elsewhere fails a read after the lease margin
-        (the last document is served then, vouching for nothing), not after the lock."""
-        if self.replica is not None:
-            journal.bound_lock_waits(self.replica.margin)
-        return journal
 
     def close(self) -> None:
         with self._doc_lock:  # the server is down: no document is being built

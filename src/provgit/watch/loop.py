@@ -131,7 +131,6 @@ class Watcher:
             self.metrics.replica_source = self.replica.snapshot
             fences = self.replica.fences(lambda: self.reconciler.run_tokens)
             self.journals.fences = (fences, self.replica.lease_seconds / 2)
-            self.journals.loop_lock_seconds = self.replica.margin
             # Elements claimed during a run are not left waiting for it (takeover.py).
             self.takeovers = Takeovers(
                 self.reconciler, self.replica, lambda: self.task is not None, self.trigger

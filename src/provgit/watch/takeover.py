@@ -51,7 +51,6 @@ class Takeovers:
             replica.fences(lambda: self.reconciler.run_tokens),
             replica.lease_seconds / 2,
         )
-        journals.loop_lock_seconds = replica.margin  # its loop journal is used on the loop
         self.reconciler = Reconciler(
             main.o, main.cache, main.config, main.live, main.timers, journals, log
         )
