@@ -19,6 +19,7 @@ over the same interval; peak RSS = the largest replica's VmHWM. Medians of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -110,8 +112,59 @@ def status(url: str) -> Any:
         return json.loads(r.read())
 
 
+class Probe:
+    """How late each replica's event loop answers: GET /healthz every 0.5 s
+    (served on the loop, no database), the slowest answer per replica."""
+
+    def __init__(self, replicas: list[Watcher]) -> None:
+        self.urls = [w.url for w in replicas]
+        self.worst = [0.0] * len(replicas)
+        # The replica's own gauge of its loop's worst lag (a watcher that has one).
+        self.loop_lag = [0.0] * len(replicas)
+        self.stop = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._poll, args=(i,), daemon=True)
+            for i in range(len(replicas))
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _poll(self, i: int) -> None:
+        import urllib.error
+        import urllib.request
+
+        while not self.stop.wait(0.5):
+            t = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.urls[i] + "/healthz", timeout=600) as r:
+                    body = r.read()
+            except urllib.error.HTTPError as e:
+                body = e.read()  # a 503 answered all the same
+            except OSError:
+                continue
+            self.worst[i] = max(self.worst[i], time.perf_counter() - t)
+            with contextlib.suppress(ValueError, TypeError):
+                lag = json.loads(body).get("loop_lag_seconds")
+                self.loop_lag[i] = max(self.loop_lag[i], float(lag))
+
+    def close(self) -> list[float]:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=700)
+        return [round(x, 3) for x in self.worst]
+
+
+def lease_events(replicas: list[Watcher]) -> int:
+    with_lost = 0
+    for w in replicas:
+        with w.cond:
+            with_lost += sum(1 for _, d in w.lines if d.get("event") == "lease_lost")
+    return with_lost
+
+
 def measure(root: Path, replicas: list[Watcher], runs: int) -> dict[str, Any]:
     latencies, cpus, loads = [], [], []
+    probe = Probe(replicas)
     for n in range(runs):
         loads.append(round(os.getloadavg()[0], 2))
         # Only a replica holding an element applies (and logs) the commit.
@@ -140,6 +193,9 @@ def measure(root: Path, replicas: list[Watcher], runs: int) -> dict[str, Any]:
             flush=True,
         )
         time.sleep(0.5)
+    worst = probe.close()
+    print(f"  /healthz slowest answer per replica: {worst} s", flush=True)
+    print(f"  event loop's worst lag per replica (its gauge): {probe.loop_lag} s", flush=True)
     return {
         "runs": [round(x, 3) for x in latencies],
         "median": round(statistics.median(latencies), 3),
@@ -147,6 +203,9 @@ def measure(root: Path, replicas: list[Watcher], runs: int) -> dict[str, Any]:
         "cpu_median": round(statistics.median(cpus), 3),
         "load": loads,
         "peak_rss_mb": round(max(peak_rss_mb(w.proc.pid) for w in replicas)),
+        "healthz_worst_s": worst,
+        "loop_lag_worst_s": [round(x, 3) for x in probe.loop_lag],
+        "lease_lost": lease_events(replicas),
     }
 
 

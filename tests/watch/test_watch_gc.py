@@ -125,3 +125,63 @@ def test_malloc_arenas_are_limited_unless_the_environment_says_otherwise(
     assert limit_malloc_arenas()  # glibc took the setting
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert not limit_malloc_arenas()  # the admin's, read by glibc at start, stands
+
+
+def test_a_look_at_the_ref_that_started_no_run_walks_no_frozen_object(
+    tmp_path: Path, gc_as_the_cli_leaves_it: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A replica following a ref looks at it every fetch tick (0.2 s in the
+    # replicas benchmark); the full collection's bookkeeping after each look
+    # walked every frozen object (gc.get_freeze_count, gc.get_objects), seconds
+    # on a 100,000-user heap at load ~25, on the event loop (loop10's py-spy).
+    timers = _timers(tmp_path)
+    gc.freeze()
+    timers.after_run()  # a run
+    walks: list[str] = []
+    for name in ("get_freeze_count", "get_objects"):
+        real = getattr(gc, name)
+        monkeypatch.setattr(
+            gc, name, lambda *a, _r=real, _n=name, **k: walks.append(_n) or _r(*a, **k)
+        )
+    for _ in range(50):
+        timers.looked_only = True  # as Watcher._cycle marks a look that started no run
+        timers.after_run()
+    assert walks == []
+    garbage = [_cycle() for _ in range(30_000)]  # looks add up: their young garbage goes
+    timers.looked_only = True
+    timers.after_run()
+    assert all(g() is None for g in garbage)
+    timers.after_run()  # a run again: the bookkeeping as before
+    assert "get_freeze_count" in walks
+
+
+def test_a_slow_count_of_the_frozen_objects_is_not_made_again_at_every_run(
+    tmp_path: Path, gc_as_the_cli_leaves_it: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A replica holding no element yet ran a (no-op) run at every fetch tick;
+    # each counted the frozen objects, seconds at 100,000 users at load ~40,
+    # on the event loop (loop10's py-spy: 85 of 396 samples of one replica).
+    import provgit.watch.timers as timers_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(timers_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(timers_module.time, "thread_time", lambda: clock[0])
+    timers = _timers(tmp_path)
+    counts: list[int] = []
+    real = gc.get_freeze_count
+
+    def slow_count() -> int:
+        counts.append(1)
+        clock[0] += 2.0  # the walk took 2 s of CPU
+        return real()
+
+    monkeypatch.setattr(gc, "get_freeze_count", slow_count)
+    timers.after_run()
+    assert len(counts) == 1
+    for _ in range(5):
+        clock[0] += 3.0  # runs 3 s apart: within ten times the last count's 2 s
+        timers.after_run()
+    assert len(counts) == 1
+    clock[0] += 10.0  # 20 s after the count began: counted again
+    timers.after_run()
+    assert len(counts) == 2

@@ -9,10 +9,11 @@ whether drift is corrected is the loop's choice (`--drift correct|report|propose
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from provgit.api.watching import Operation, Plan
+from provgit.api.watching import DriftItem, Operation, Plan
 
 Ref = tuple[str, str, str]  # (element, collection, key)
 SHOWN = 5
@@ -72,3 +73,29 @@ def describe(element: str, ops: list[Operation], mode: str) -> str:
         "propose": "held and proposed on a drift branch (--drift propose)",
     }.get(mode, "reported (not corrected: --drift report)")
     return f"drift on {element}: {len(ops)} record(s) differ from the config: {shown}{more}; {verb}"
+
+
+def drift_items(c: Classified) -> list[DriftItem]:
+    """The resync's drift as journal drift items (field names only, never values)."""
+    now = time.time()
+    change = {"modify": "changed", "add": "missing", "delete": "unexpected"}
+    return [
+        DriftItem(
+            el,
+            op.collection,
+            op.key,
+            op.kind,
+            op.resource,
+            change.get(op.action, "changed"),
+            tuple(sorted(k for k in op.changes if not k.startswith("_")))
+            if op.action == "modify"
+            else (),
+            op.if_revision,
+            "open",
+            None,
+            now,
+            now,
+        )
+        for el, ops in c.drift.items()
+        for op in ops
+    ]

@@ -33,6 +33,7 @@ from provgit.watch.fleet_leases import FleetLeases, lease_name, network_of
 from provgit.watch.fleet_relay import Relay
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher
+from provgit.watch.loop_lag import LoopLag
 from provgit.watch.options import WatchOptions
 from provgit.watch.server import start as start_server
 
@@ -69,6 +70,7 @@ class FleetSupervisor:
         self.stop_event = asyncio.Event()
         self.wake = asyncio.Event()
         self.url: str | None = None
+        self.lag = LoopLag()  # how late the fleet's one event loop is (loop_lag.py)
         self._drains: set[asyncio.Task[None]] = set()  # networks being handed back
         # A statement that found every pooled connection in use for its whole
         # wait was not run (its run stops, the next one retries): said here.
@@ -258,9 +260,11 @@ class FleetSupervisor:
             lease_seconds=self.fleet.lease_seconds,
         )
         ready(url)
+        lag = asyncio.create_task(self.lag.run(), name="fleet-loop-lag")
         try:
             await self._rounds()
         finally:
+            lag.cancel()
             # The networks stay ours (renewed, nothing claimed) until each
             # watcher has drained; only then are they handed back.
             self.leases.closing = True

@@ -345,6 +345,10 @@ class FleetStatus:
             "# HELP provgit_fleet_healthy 1 while this replica reaches the fleet's database",
             "# TYPE provgit_fleet_healthy gauge",
             f"provgit_fleet_healthy {1.0 if leases.connected else 0.0}",
+            "# HELP provgit_fleet_event_loop_lag_seconds The worst delay of the fleet's event "
+            "loop (every network's watcher shares it) over the last minute",
+            "# TYPE provgit_fleet_event_loop_lag_seconds gauge",
+            f"provgit_fleet_event_loop_lag_seconds {self.s.lag.worst():.6f}",
         ]
         return "\n".join(lines) + "\n"
 

@@ -50,6 +50,7 @@ from provgit.watch.follower import FollowError, GitFollower
 from provgit.watch.journals import Journals
 from provgit.watch.live import LiveStatus
 from provgit.watch.logs import Log
+from provgit.watch.loop_lag import LoopLag
 from provgit.watch.metrics import Metrics
 from provgit.watch.options import MAX_PROBLEMS, DriftMode, WatchOptions
 from provgit.watch.refs import follow_refs
@@ -64,8 +65,7 @@ from provgit.watch.triggers import watch_directory
 # Kept importable from here (the CLI and tests import them from loop).
 __all__ = ["LOOK_ONLY", "MAX_PROBLEMS", "WatchOptions", "Watcher"]
 
-# After the writes on the wire drained, the engine journals each answer right
-# after it arrives: a stop gives it this moment before cancelling the run.
+# A stop gives the engine this long to journal the answers that arrived, then cancels the run.
 JOURNAL_GRACE_SECONDS = 0.2
 
 
@@ -78,7 +78,8 @@ class Watcher:
         self.o = options
         self.log = log
         self.retry_clock = RetryClock(log)  # rows stamped by a clock ahead (#19)
-        self.metrics = Metrics()
+        self.lag = LoopLag()  # how late the event loop is (loop_lag.py)
+        self.metrics = Metrics(self.lag.worst)
         self.cache = StageCache(options.state_dir)
         self.follower = (
             GitFollower(options.repo, options.ref, options.subdir, options.state_dir)
@@ -183,6 +184,7 @@ class Watcher:
             "running": self.live.running is not None,
             "applied_commit": self.config.applied_commit,
             "has_valid_config": self.config.desired is not None,
+            "loop_lag_seconds": round(self.lag.worst(), 3),
         }
         ok = self.live.alive
         if self.replica is not None:
@@ -209,14 +211,12 @@ class Watcher:
         """Serve and reconcile until SIGTERM/SIGINT; `ready(url)` once listening."""
         self.o.state_dir.mkdir(parents=True, exist_ok=True)
         git_dirs: list[Path] = []
-        # Off the loop: opening (and migrating) a PostgreSQL journal takes a
-        # while, and a fleet's other watchers and lease renewals share the loop.
-        # (The thread runs in this task's context: a fleet network's journal.)
+        # Off the loop: opening (and migrating) a PostgreSQL journal takes a while
+        # (the thread runs in this task's context: a fleet network's journal).
         await asyncio.to_thread(self.journals.open)
         self._mark_interrupted()  # a run of ours that died without finishing
-        # Runs of other processes that died (SIGKILL, power loss): marked now,
-        # not at the first apply, which may be long coming (a removal held, a
-        # resync with nothing to do).
+        # Runs of other processes that died (SIGKILL, power loss): marked now, not
+        # at the first apply, which may be long coming (a removal held, a no-op resync).
         settle_dead_runs(self.journal, os.uname().nodename, 0)
         if self.follower is not None:
             await asyncio.to_thread(self.follower.prepare)
@@ -244,10 +244,11 @@ class Watcher:
         )
         ready(url)
         replica_task = None
+        lag_task = asyncio.create_task(self.lag.run(), name="loop-lag")
         if self.replica is not None:
             self.replica.url = url
             replica_task = asyncio.create_task(
-                self.replica.run(self._replica_stop), name="replica-leases"
+                self.replica.run(self._replica_stop, self.lag), name="replica-leases"
             )
         background = [
             asyncio.create_task(
@@ -279,6 +280,7 @@ class Watcher:
                 self._replica_stop.set()
                 await asyncio.gather(replica_task, return_exceptions=True)
                 await self.replica.stop()
+            lag_task.cancel()
             await self.reconciler.save_observations()
             if runner is not None:
                 await runner.cleanup()
@@ -457,13 +459,13 @@ class Watcher:
             return
         looked: bool | None = None
         if self.config.only_looks(reasons):
-            # Only "did the ref move?": when it did not, no run, no log line.
-            # Nothing a run would find that the resync, retry and release
-            # timers do not look for already (held work waits for its wake,
-            # not for every fetch), and the wake times are left as they are.
+            # Only "did the ref move?": when it did not, no run, no log line
+            # (the resync, retry and release timers look for the rest; held
+            # work waits for its wake), and the wake times are left as they are.
             looked = await self.config.refresh(reasons, self.journal)
             if not looked:
                 self.metrics.looked(reasons)
+                self.timers.looked_only = True  # after_run: no run to collect after
                 return
         started = time.monotonic()
         # Holds in this run are decided at or after this instant of the clock.

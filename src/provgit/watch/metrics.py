@@ -41,7 +41,7 @@ _HELD_BY = {"Suspended:": "suspended", "Held": "window", "Deferred:": "call_load
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, loop_lag: Callable[[], float] | None = None) -> None:
         # `*_created` series only double what a scraper already knows.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         r = self.registry = CollectorRegistry(auto_describe=True)
@@ -109,6 +109,15 @@ class Metrics:
             "provgit_watch_start_timestamp_seconds", "When the watcher started", registry=r
         )
         self.up_since.set(time.time())
+        self.loop_lag = Gauge(
+            "provgit_event_loop_lag_seconds",
+            "The worst delay of the watcher's event loop over the last minute: how much "
+            "later than due a 0.25 s timer fired (the status server, runs and timers "
+            "share the loop)",
+            registry=r,
+        )
+        if loop_lag is not None:
+            self.loop_lag.set_function(loop_lag)
         self._replica_gauges(r)
         for res in OP_RESULTS:
             self.operations.labels(res)

@@ -22,11 +22,12 @@ elements afresh, with new tokens.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import contextvars
 import hashlib
 import math
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from provgit.api.watching import (
     lease_ops,
 )
 from provgit.watch.logs import Log
+from provgit.watch.loop_lag import LoopLag
 from provgit.wire.protocol import Driver, FencedError, ForwardingDriver, WriteOp, WriteResult
 
 DEFAULT_LEASE_SECONDS = 15.0
@@ -132,8 +134,13 @@ class Replica:
         self.stopped_writes = False
         self.leases: dict[str, Lease] = {}
         self.replicas: list[str] = []
-        self._round_lock = asyncio.Lock()  # the ticker and a run's first claim
+        # One round at a time (the renewal thread's, a run's first claim), and
+        # no run begins on an element while a round may hand it over.
+        self._round_lock = threading.Lock()
+        self._busy_lock = threading.Lock()
         self._next_expiry: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # told of claims (on_change)
+        self._context = contextvars.copy_context()
 
     @property
     def margin(self) -> float:
@@ -198,13 +205,24 @@ class Replica:
         return sorted(e for e in self.held if e != LEADER and self.valid(e) is not None)
 
     def begin(self, elements: Sequence[str]) -> dict[str, int]:
-        """A run starts writing to `elements`: kept (not handed over) until
-        `end`; the tokens it writes under."""
-        self.busy |= frozenset(elements)
-        return {e: self.held[e].token for e in elements}
+        """A run starts writing to those of `elements` still held and not busy: kept (not
+        handed over) until `end`; the tokens it writes under. Waits for a
+        round going on (the renewal thread's), which may hand some over: call
+        it off the event loop."""
+        with self._round_lock, self._busy_lock:
+            # Not one another run of ours began on meanwhile (two runs never
+            # write to one element).
+            tokens = {
+                e: h.token
+                for e in elements
+                if e not in self.busy and (h := self.valid(e)) is not None
+            }
+            self.busy |= frozenset(tokens)
+        return tokens
 
     def end(self, elements: Sequence[str]) -> None:
-        self.busy -= frozenset(elements)
+        with self._busy_lock:
+            self.busy -= frozenset(elements)
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -219,65 +237,128 @@ class Replica:
 
     # ---- the rounds ----------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Renew, claim and rebalance every tick until `stop` is set."""
-        while not stop.is_set():
-            await self.step()
+    @property
+    def stall_seconds(self) -> float:
+        """The renewals go on while the event loop woke within this long: a
+        loop held up by a long step keeps its leases, one stuck for good loses
+        them (the elements go to another replica)."""
+        return 4 * self.lease_seconds
+
+    async def run(self, stop: asyncio.Event, lag: LoopLag | None = None) -> None:
+        """Renew, claim and rebalance every tick until `stop` is set: in a
+        thread of their own, so a step holding the event loop (a statement
+        waiting on a lock, a long derivation) does not delay them past the
+        margin. `lag`: the loop's probe (its own when None); while the loop has
+        not woken it for `stall_seconds` the thread renews nothing."""
+        own = None
+        if lag is None:
+            lag = LoopLag()
+            own = asyncio.create_task(lag.run(), name="replica-loop-lag")
+        self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()
+        halt = threading.Event()
+        thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._renew, halt, lag),
+            name=f"leases-{self.id}",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            await stop.wait()
+        finally:
+            halt.set()
+            await asyncio.to_thread(thread.join)
+            if own is not None:
+                own.cancel()
+                await asyncio.gather(own, return_exceptions=True)
+
+    def _renew(self, halt: threading.Event, lag: LoopLag) -> None:
+        """The renewal thread."""
+        stalled = False
+        while not halt.is_set():
+            if lag.stalled_for() > self.stall_seconds:
+                if not stalled:
+                    self.log.error(
+                        "loop_stalled",
+                        replica=self.id,
+                        seconds=round(lag.stalled_for(), 1),
+                        reason="the event loop does not move: leases are not renewed",
+                    )
+                stalled = True
+                self._lapse()
+            else:
+                if stalled:
+                    self.log.info("loop_moves_again", replica=self.id)
+                stalled = False
+                self._step_now()
             wait = self.tick
             if self._next_expiry is not None:
                 # A dead replica's lease runs out before the next tick: be there.
                 wait = min(wait, max(0.02, self._next_expiry + 0.02))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+            halt.wait(wait)
 
     async def step(self) -> None:
-        async with self._round_lock:
-            await self._step()
+        """One round now (a run's first claim), in a worker thread."""
+        await asyncio.to_thread(self._step_now)
 
-    async def _step(self) -> None:
+    def _step_now(self) -> None:
+        with self._round_lock:
+            changes = self._step()
+        loop = self._loop
+        for what in changes:
+            if loop is not None:
+                loop.call_soon_threadsafe(self.on_change, what, context=self._context)
+
+    def _step(self) -> list[str]:
+        """One round (under `_round_lock`); what the loop is told ("lease", "leader")."""
         sent = time.monotonic()
         tokens = {e: h.token for e, h in self.held.items()}
         try:
-            r: Round = await asyncio.to_thread(
-                self.store.call, self._round, tokens, self.elements, self.busy
-            )
+            r: Round = self.store.call(self._round, tokens, self.elements, self.busy)
         except LeaseDbError as failure:
             self._cut_off(str(failure))
-            return
+            return []
         if not self.connected:
             self.log.info("journal_reachable", replica=self.id)
         self.connected, self.error, self.stopped_writes = True, None, False
         until = sent + self.lease_seconds - self.margin
+        # A new dict, never one changed in place: the loop and the apply
+        # threads read `held` while this thread renews.
+        held = dict(self.held)
         lost = set(tokens) - r.renewed - r.released
         for e in sorted(lost):
-            self.held.pop(e, None)
+            held.pop(e, None)
             self.log.warning("lease_lost", replica=self.id, element=e)
         for e in r.released:
-            self.held.pop(e, None)
+            held.pop(e, None)
             self.log.info("lease_released", replica=self.id, element=e)
         for e in r.renewed:
-            if e in self.held:
-                self.held[e].valid_until = until
+            if e in held:
+                held[e].valid_until = until
         for e, token in sorted(r.claimed.items()):
-            self.held[e] = Held(token, until)
+            held[e] = Held(token, until)
             self.log.info("lease_claimed", replica=self.id, element=e, token=token)
+        self.held = held
         self.leases, self.replicas = r.leases, r.replicas
         self._next_expiry = r.next_expiry
-        if set(r.claimed) - {LEADER}:
-            self.on_change("lease")
-        if LEADER in r.claimed:
-            self.on_change("leader")
+        changes = ["lease"] if set(r.claimed) - {LEADER} else []
+        return changes + (["leader"] if LEADER in r.claimed else [])
 
     def _cut_off(self, error: str) -> None:
         if self.connected:
             self.log.error("journal_unreachable", replica=self.id, error=error)
         self.connected, self.error = False, error
+        self._lapse()
+
+    def _lapse(self) -> None:
+        """Not renewed: forget the leases past their margin."""
         now = time.monotonic()
         gone = sorted(e for e, h in self.held.items() if now >= h.valid_until)
-        for e in gone:
+        if gone:
             # Past the margin: another replica may hold it soon; a later
-            # reconnection claims it again with a new token.
-            del self.held[e]
+            # round claims it again with a new token.
+            self.held = {e: h for e, h in self.held.items() if e not in gone}
         if gone and not self.stopped_writes:
             self.stopped_writes = True
             self.log.error(
@@ -330,9 +411,10 @@ class Replica:
         )
 
     async def stop(self) -> None:
-        """SIGTERM: hand every lease over at once, and leave the replica list."""
+        """SIGTERM (after `run` returned): hand every lease over at once, and
+        leave the replica list."""
         held = list(self.held)
-        self.held.clear()
+        self.held = {}
         try:
             await asyncio.to_thread(self.store.call, lease_ops.leave, self.id, held)
             self.log.info("leases_released", replica=self.id, elements=held)

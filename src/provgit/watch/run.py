@@ -20,7 +20,6 @@ from provgit.api.watching import (
     ApplyOptions,
     ApplyResult,
     Desired,
-    DriftItem,
     JournalError,
     Network,
     Observation,
@@ -47,7 +46,7 @@ from provgit.publish import reports_dir
 from provgit.render import apply_summary
 from provgit.watch import reports, verify
 from provgit.watch.config_tracker import ConfigTracker
-from provgit.watch.drift_policy import Classified, classify
+from provgit.watch.drift_policy import classify, drift_items
 from provgit.watch.journals import Journals
 from provgit.watch.live import LiveStatus, Progress
 from provgit.watch.logs import Log
@@ -176,10 +175,12 @@ class Reconciler:
         held = [
             e for e in replica.writable() if e not in replica.busy and (only is None or e in only)
         ]
-        if not held:
+        # Off the loop: it waits for a round of the renewal thread going on.
+        tokens = await asyncio.to_thread(replica.begin, held) if held else {}
+        if not tokens:
             return None
-        self.run_tokens = replica.begin(held)
-        return dataclasses.replace(self.o.plan, elements=tuple(held))
+        self.run_tokens = tokens
+        return dataclasses.replace(self.o.plan, elements=tuple(tokens))
 
     async def reconcile(
         self, config_run: bool, reasons: set[str], only: frozenset[str] | None = None
@@ -275,7 +276,7 @@ class Reconciler:
             self.journals.apply,  # off the loop, as apply uses it
             "correct" if mode == "correct" else "report",
             settle=True,
-            extra=_items(classified),
+            extra=drift_items(classified),
         )
         self.live.note_drift(classified, mode)
         rejected: frozenset[tuple[str, str, str]] = frozenset()
@@ -480,29 +481,3 @@ class Reconciler:
             self.log.warning("git_note", warning=warning)
         else:
             self.log.info("git_note_written", commit=commit)
-
-
-def _items(c: Classified) -> list[DriftItem]:
-    """The resync's drift as journal drift items (field names only, never values)."""
-    now = time.time()
-    change = {"modify": "changed", "add": "missing", "delete": "unexpected"}
-    return [
-        DriftItem(
-            el,
-            op.collection,
-            op.key,
-            op.kind,
-            op.resource,
-            change.get(op.action, "changed"),
-            tuple(sorted(k for k in op.changes if not k.startswith("_")))
-            if op.action == "modify"
-            else (),
-            op.if_revision,
-            "open",
-            None,
-            now,
-            now,
-        )
-        for el, ops in c.drift.items()
-        for op in ops
-    ]

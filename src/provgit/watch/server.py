@@ -138,7 +138,9 @@ async def _feed(request: web.Request) -> web.Response:
 
 async def _metrics(request: web.Request) -> web.Response:
     # Content negotiation (OpenMetrics or Prometheus text), so caches keep both.
-    body, content_type = request.app[PROVIDER].metrics.exposition(request.headers.get("Accept"))
+    # Off the event loop: a scrape reads every element's status from the journal.
+    exposition = request.app[PROVIDER].metrics.exposition
+    body, content_type = await asyncio.to_thread(exposition, request.headers.get("Accept"))
     return web.Response(body=body, headers={"Content-Type": content_type, "Vary": "Accept"})
 
 
