@@ -211,9 +211,8 @@ class Watcher:
         """Serve and reconcile until SIGTERM/SIGINT; `ready(url)` once listening."""
         self.o.state_dir.mkdir(parents=True, exist_ok=True)
         git_dirs: list[Path] = []
-        # Off the loop: opening (and migrating) a PostgreSQL journal takes a while
-        # (the thread runs in this task's context: a fleet network's journal).
-        await asyncio.to_thread(self.journals.open)
+        # Off the loop: opening (and migrating) a PostgreSQL journal takes a while.
+        await asyncio.to_thread(self.journals.open)  # in this task's context: the network's
         self._mark_interrupted()  # a run of ours that died without finishing
         # Runs of other processes that died (SIGKILL, power loss): marked now, not
         # at the first apply, which may be long coming (a removal held, a no-op resync).
@@ -441,12 +440,11 @@ class Watcher:
         try:
             # Held work waits for its hold's wake (timers.py), not for retries.
             rows = [p for p in self.journal.pending() if not held(p)]
-            if self.replica is not None:  # another replica's rows are its to retry
-                mine = set(self.replica.writable())
-                rows = [p for p in rows if p.element in mine]
+            mine = None if self.replica is None else self.replica.writable()
             d = self.desired
             most = d.state.settings.apply.retry_max_seconds if d is not None else 30.0
-            return self.retry_clock.due(rows, now, most) or bool(self.reconciler.down_elements())
+            due = self.retry_clock.due(rows, now, most, mine)
+            return due or bool(self.reconciler.down_elements())
         except database_errors():
             return False
 

@@ -40,12 +40,23 @@ class RetryClock:
         self.log = log
         self._said = False
 
-    def due(self, rows: Iterable[Pending], now: float, retry_max_seconds: float) -> bool:
-        """Whether one of `rows` is due at `now` (this replica's wall clock)."""
+    def due(
+        self,
+        rows: Iterable[Pending],
+        now: float,
+        retry_max_seconds: float,
+        elements: Iterable[str] | None = None,
+    ) -> bool:
+        """Whether one of `rows` is due at `now` (this replica's wall clock).
+        `elements`: a replica's writable elements (another replica's rows are
+        its to retry); None: all."""
         ahead_of = now + retry_max_seconds + CLOCK_SLACK_SECONDS
         due = False
         ahead: Pending | None = None
+        mine = None if elements is None else set(elements)
         for p in rows:
+            if mine is not None and p.element not in mine:
+                continue
             if p.next_retry > ahead_of:
                 ahead = ahead or p
             due = due or p.next_retry <= now or p.next_retry > ahead_of
