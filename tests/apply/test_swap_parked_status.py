@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Sim, cli, write_config
+from .helpers import Sim, cli, read_store, reported, write_config
 from .test_number_swaps import _set_users
 from .test_truth import _schema_errors
 
@@ -104,3 +104,44 @@ def test_a_user_parked_on_one_host_says_the_spare_and_its_number(
         "Syncing 1/3 Completed; on spare number 9989 on cs1, mcl until it gets 3002 (number swap)"
     )
     assert cli("reconcile", str(config)).code == 0
+
+
+def _spares_held(config: Path, sims: list[Sim]) -> dict[str, str]:
+    """element -> the number user0 holds there that is neither 3000 nor 3002."""
+    stores = {s.name: s.records() for s in sims}
+    stores["mcl"] = read_store(config / ".provgit" / "elements" / "mcl.sqlite")
+    out = {}
+    for name, records in stores.items():
+        user0 = records.get("users", {}).get("user0")
+        dn = None if user0 is None else str(user0["services"][0]["dn"])
+        if dn is not None and dn not in ("3000", "3002"):
+            out[name] = dn
+    return out
+
+
+def test_a_user_parked_on_one_element_keeps_that_spare_on_the_next(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    """cs1 is down when the swap is broken: mcl parks user0 on 9989. Next run,
+    cs1 up needs the step too: user0 takes 9989 there as well (it took 9988,
+    a second spare for one person), and the status says the same number."""
+    cs1 = sims[0]
+    config = write_config(tmp_path / "config", sims, users=3)
+    assert cli("reconcile", str(config)).code == 0
+    _set_users(config, {"user0": ("cs1", "3002"), "user2": ("cs1", "3000")})
+    cs1.faults(offline=True)
+    assert cli("reconcile", str(config)).code != 0
+    assert _spares_held(config, sims) == {"mcl": "9989"}
+    cs1.faults(offline=False)
+    r = cli("reconcile", str(config), "--format", "json", "--full")
+    step = next(
+        op
+        for op in reported(r.out)["cs1"]["operations"]
+        if op["key"] == "user0" and op["status"] == "ok"
+    )
+    assert step["message"] == "written with spare DN 9989 for 3002 (a number swap's temporary step)"
+    assert _spares_held(config, sims) == {"cs1": "9989"}
+    doc = json.loads(cli("status", str(config), "--format", "json").out)
+    assert _user0(doc)["elements"]["cs1"]["spare"] == {"numbers": ["9989"], "for": ["3002"]}
+    assert cli("reconcile", str(config)).code == 0
+    assert _spares_held(config, sims) == {}
