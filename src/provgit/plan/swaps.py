@@ -186,13 +186,14 @@ class _Breaker:
         apart: Apart | None = None,
     ) -> None:
         self.elements = list(elements)
+        self.planned = tuple(elements)
         self.index = {e.element: i for i, e in enumerate(self.elements)}
         self._in_use = in_use
         self.used: Taken | None = None
         self.spare_of: dict[tuple[str, str], str] = {}  # (key, DN) -> spare
         self.graph = _Graph()
         self._apart = apart
-        self.parked = _parked(self.elements) if apart is not None else {}
+        self._parked: dict[tuple[str, str], str] | None = None  # read at the first spare
         self._rest: tuple[Taken, dict[str, set[str]]] | None = None
 
     def spare(self, key: str, dn: str, held: Collection[str] = ()) -> str:
@@ -211,11 +212,16 @@ class _Breaker:
         """The spare `key` is parked on in `dn`'s place on another element,
         while it rings no one else: no other record names it (nor clashes with
         it in a dial plan), no other user of this plan is given it."""
-        spare = self.parked.get((key, dn))
-        if spare is None or self._apart is None or spare in held or not spare_allowed(spare):
+        if self._apart is None:
+            return None
+        if self._parked is None:
+            # The plan as planned (no step yet: a step's own spare is no parking).
+            self._parked = _parked(self.planned)
+        spare = self._parked.get((key, dn))
+        if spare is None or spare in held or not spare_allowed(spare):
             return None
         if self._rest is None:
-            rest, owned = self._apart({k for k, _ in self.parked})
+            rest, owned = self._apart({k for k, _ in self._parked})
             self._rest = (Taken(rest), owned)
         taken, owned = self._rest
         others = Taken(n for k, numbers in owned.items() if k != key for n in numbers)
