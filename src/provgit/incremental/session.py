@@ -9,7 +9,7 @@ the whole target (`plan.compute.plan_element`). The watcher
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from provgit.incremental.known import Known
@@ -20,6 +20,7 @@ from provgit.plan.compute import (
     PlanOptions,
     gather,
     numbers_in_use,
+    numbers_in_use_apart,
     plan_element,
     planned_names,
 )
@@ -97,8 +98,13 @@ def plan_incrementally(
             raise _SpareNeedsFullPlan
         return numbers_in_use(targets, observations, more)
 
+    def apart(owners: Collection[str]) -> tuple[set[str], dict[str, set[str]]]:
+        if target is None:
+            raise _SpareNeedsFullPlan
+        return numbers_in_use_apart(targets, observations, owners, more)
+
     try:
-        elements = break_swaps(elements, in_use)
+        elements = break_swaps(elements, in_use, apart)
     except _SpareNeedsFullPlan:
         return None
     # Deletes of records an element never observed should get wait for it (plan/moves.py).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from provgit.model.settings import Settings
@@ -10,7 +10,7 @@ from provgit.observe import Observation
 from provgit.plan.errors import resource_errors, secret_warnings
 from provgit.plan.model import READ_ONLY_NOTE, ElementPlan, Operation, Plan
 from provgit.plan.moves import mark_moves, wanted_elsewhere
-from provgit.plan.numbers import numbers_held
+from provgit.plan.numbers import numbers_apart, numbers_held
 from provgit.plan.options import PlanOptions as PlanOptions
 from provgit.plan.ordering import order
 from provgit.plan.renames import rename_warnings
@@ -319,7 +319,11 @@ def compute_plan(
         plan_element(n, element_types[n], target, observations[n], settings, options)
         for n in planned_names(element_types, observations, options)
     ]
-    elements = break_swaps(elements, lambda: numbers_in_use([target], observations, more_numbers))
+    elements = break_swaps(
+        elements,
+        lambda: numbers_in_use([target], observations, more_numbers),
+        lambda owners: numbers_in_use_apart([target], observations, owners, more_numbers),
+    )
     cut = bool(options.elements)
     elsewhere = wanted_elsewhere(elements, target.records, element_types, cut)
     return gather(
@@ -340,6 +344,21 @@ def numbers_in_use(
     if more is not None:
         found.update(more())
     return found
+
+
+def numbers_in_use_apart(
+    targets: Sequence[Target],
+    observations: Mapping[str, Observation],
+    owners: Collection[str],
+    more: Callable[[], Iterable[str]] | None = None,
+) -> tuple[set[str], dict[str, set[str]]]:
+    """`numbers_in_use` with the numbers of `owners`' records apart (the
+    caller's `more` counted as no owner's)."""
+    wanted = [records for t in targets for records in t.records.values()]
+    rest, owned = numbers_apart([*wanted, *(obs.records for obs in observations.values())], owners)
+    if more is not None:
+        rest.update(more())
+    return rest, owned
 
 
 def planned_names(

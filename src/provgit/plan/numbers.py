@@ -16,7 +16,7 @@ public-service numbers are never spares, nor their prefixes and extensions.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 SPARE_DN = re.compile(r"^[0-9*#]{1,7}$")
@@ -127,6 +127,32 @@ def numbers_held(collections: Iterable[Mapping[str, Mapping[str, Any]]]) -> set[
                 if isinstance(fields, Mapping):
                     _collect(fields, out)
     return out
+
+
+def numbers_apart(
+    collections: Iterable[Mapping[str, Mapping[str, Any]]], owners: Collection[str]
+) -> tuple[set[str], dict[str, set[str]]]:
+    """`numbers_held`, with the numbers of `owners`' records (users, by key or
+    `login_id`, their remote directory entries too) apart: those of every
+    other record, and each owner's own."""
+    rest: set[str] = set()
+    owned: dict[str, set[str]] = {o: set() for o in owners}
+    dialable = _DIALABLE.match
+    for by_collection in collections:
+        for collection, records in by_collection.items():
+            for key, record in records.items():
+                fields = record if type(record) is dict else getattr(record, "fields", record)
+                login = fields.get("login_id") if isinstance(fields, Mapping) else None
+                out = owned.get(key) if collection == "users" else None
+                if out is None and isinstance(login, str):
+                    out = owned.get(login)
+                if out is None:
+                    out = rest
+                if dialable(key):
+                    out.add(key)
+                if isinstance(fields, Mapping):
+                    _collect(fields, out)
+    return rest, owned
 
 
 class Taken:

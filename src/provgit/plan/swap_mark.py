@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from provgit.plan.moves import MOVE_PENDING
+
+_NUMBERS = r"[0-9*#]+(?:, [0-9*#]+)*"
+# `Swap.reason()` read back: the pending update a landed step leaves.
+_REASON = re.compile(
+    rf"{re.escape(MOVE_PENDING)}(?P<ref>[^\n]+?) is on spare DN (?P<spares>{_NUMBERS}) for a "
+    rf"number swap; the next run (?:deletes it here once (?P<home>[^\n]+) has it|"
+    rf"gives it (?P<numbers>{_NUMBERS}))"
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,11 @@ class Swap:
             f"{MOVE_PENDING}{self.collection}/{self.key} is on spare DN {spares} for a "
             f"number swap; {then}"
         )
+
+    def parked(self) -> Parked:
+        """What a landed step leaves the user on (`Parked.of(self.reason())`)."""
+        numbers = () if self.home is not None else tuple(dn for dn, _ in self.spares)
+        return Parked(tuple(spare for _, spare in self.spares), numbers, self.home)
 
     def step_note(self) -> str:
         """What the step's write, landed, did (its result's message)."""
@@ -66,3 +80,44 @@ class Swap:
             tuple((str(a), str(b)) for a, b in d["spares"]),
             None if home is None else str(home),
         )
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A user parked on a spare number on one element by a swap's step: not
+    synced there. `numbers`: those the config gives it there (it stays);
+    `home`: the element it leaves for (then it is deleted here)."""
+
+    spares: tuple[str, ...]
+    numbers: tuple[str, ...] = ()
+    home: str | None = None
+
+    @classmethod
+    def of(cls, reason: str) -> Parked | None:
+        """The parking a pending update's reason names (`Swap.reason()`), if any."""
+        m = _REASON.fullmatch(reason)
+        if m is None:
+            return None
+        numbers = m["numbers"]
+        return cls(
+            tuple(m["spares"].split(", ")),
+            () if numbers is None else tuple(numbers.split(", ")),
+            m["home"],
+        )
+
+    def words(self, where: Sequence[str] = ()) -> str:
+        """The status words of the user on that element (on `where`, named)."""
+        on = f"On spare number {', '.join(self.spares)}"
+        if where:
+            on += f" on {', '.join(where)}"
+        if self.home is not None:
+            return f"{on} until {self.home} has it (number swap)"
+        return f"{on} until it gets {', '.join(self.numbers)} (number swap)"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"numbers": list(self.spares)}
+        if self.home is not None:
+            out["until_on"] = self.home
+        else:
+            out["for"] = list(self.numbers)
+        return out

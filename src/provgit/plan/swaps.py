@@ -36,17 +36,19 @@ DN ..."): no element says Sync Completed while a user is on a spare number.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from provgit.plan.identity import USERS
 from provgit.plan.model import Action, ElementPlan, Operation
-from provgit.plan.numbers import Taken, free_dn
+from provgit.plan.numbers import Taken, free_dn, spare_allowed
 from provgit.plan.ordering import order
 from provgit.plan.swap_mark import Swap
 
 Node = tuple[str, int]  # (element, index of the operation in its list)
+# Owners -> the numbers every other record names, and each owner's own.
+Apart = Callable[[Collection[str]], tuple[set[str], dict[str, set[str]]]]
 
 
 def _dns(services: Any) -> list[str]:
@@ -150,26 +152,83 @@ def unspared(fields: Mapping[str, Any], swap: Swap) -> dict[str, Any]:
     return {**fields, "services": _spared(fields.get("services"), back)}
 
 
+def _parked(elements: Sequence[ElementPlan]) -> dict[tuple[str, str], str]:
+    """(user, DN the config gives it) -> the number it holds in that DN's
+    place on an element whose record of it differs from the config's in DNs
+    only: a swap's step landed there (and the element down then is up now)."""
+    out: dict[tuple[str, str], str] = {}
+    for e in elements:
+        for op in e.operations if e.observed else ():
+            change = op.changes.get("services")
+            if op.action != "modify" or op.collection != USERS or op.changes.keys() != {"services"}:
+                continue
+            assert isinstance(change, dict)
+            before, after = change.get("before"), change.get("after")
+            if not isinstance(before, list) or not isinstance(after, list):
+                continue
+            if len(before) != len(after):
+                continue
+            for b, a in zip(before, after, strict=True):
+                if not (isinstance(a, dict) and isinstance(b, dict)) or b.get("dn") is None:
+                    continue
+                if b["dn"] != a.get("dn") and {**b, "dn": a.get("dn")} == a:
+                    out.setdefault((op.key, str(a["dn"])), str(b["dn"]))
+    return out
+
+
 class _Breaker:
     """Breaks the cycles of one plan, one step at a time."""
 
-    def __init__(self, elements: Sequence[ElementPlan], in_use: Callable[[], set[str]]) -> None:
+    def __init__(
+        self,
+        elements: Sequence[ElementPlan],
+        in_use: Callable[[], set[str]],
+        apart: Apart | None = None,
+    ) -> None:
         self.elements = list(elements)
+        self.planned = tuple(elements)
         self.index = {e.element: i for i, e in enumerate(self.elements)}
         self._in_use = in_use
         self.used: Taken | None = None
         self.spare_of: dict[tuple[str, str], str] = {}  # (key, DN) -> spare
         self.graph = _Graph()
+        self._apart = apart
+        self._parked: dict[tuple[str, str], str] | None = None  # read at the first spare
+        self._rest: tuple[Taken, dict[str, set[str]]] | None = None
 
-    def spare(self, key: str, dn: str) -> str:
-        """The same spare for a person's DN on every element."""
+    def spare(self, key: str, dn: str, held: Collection[str] = ()) -> str:
+        """The same spare for a person's DN on every element: the one it is
+        already on elsewhere, if any and still free (`held`: the numbers it
+        holds on the element written)."""
         if (key, dn) not in self.spare_of:
             if self.used is None:
                 self.used = Taken(self._in_use())
-            spare = free_dn(dn, self.used)
+            spare = self._kept(key, dn, held) or free_dn(dn, self.used)
             self.used.add(spare)
             self.spare_of[(key, dn)] = spare
         return self.spare_of[(key, dn)]
+
+    def _kept(self, key: str, dn: str, held: Collection[str]) -> str | None:
+        """The spare `key` is parked on in `dn`'s place on another element,
+        while it rings no one else: no other record names it (nor clashes with
+        it in a dial plan), no other user of this plan is given it."""
+        if self._apart is None:
+            return None
+        if self._parked is None:
+            # The plan as planned (no step yet: a step's own spare is no parking).
+            self._parked = _parked(self.planned)
+        spare = self._parked.get((key, dn))
+        if spare is None or spare in held or not spare_allowed(spare):
+            return None
+        if self._rest is None:
+            rest, owned = self._apart({k for k, _ in self._parked})
+            self._rest = (Taken(rest), owned)
+        taken, owned = self._rest
+        others = Taken(n for k, numbers in owned.items() if k != key for n in numbers)
+        for (k, _), given in self.spare_of.items():
+            if k != key:
+                others.add(given)
+        return None if taken.clashes(spare) or others.clashes(spare) else spare
 
     def run(self) -> None:
         """Break every cycle, one pass in (key, element) order: a step's
@@ -194,7 +253,8 @@ class _Breaker:
                 for dn in _gives_takes(op)[1]
                 if any(e.operations[j].key != op.key for j in freed.get(dn, ()))
             }
-            spares = tuple((dn, self.spare(op.key, dn)) for dn in sorted(held))
+            now = _dns(op.changes.get("services", {}).get("before"))
+            spares = tuple((dn, self.spare(op.key, dn, now)) for dn in sorted(held))
             swap = Swap(op.collection, op.key, spares)
             step = self._renumber(op, swap)
         else:
@@ -203,7 +263,8 @@ class _Breaker:
                 return False
             home, add = min(homes, key=lambda h: h[0])
             fields = add.fields or {}
-            spares = tuple((dn, self.spare(op.key, dn)) for dn in _dns(fields.get("services")))
+            now = _dns(op.changes.get("services", {}).get("before"))
+            spares = tuple((dn, self.spare(op.key, dn, now)) for dn in _dns(fields.get("services")))
             swap = Swap(op.collection, op.key, spares, home)
             step = self._leave(op, fields, swap)
         if not swap.spares:
@@ -281,14 +342,18 @@ def rebuilt(
 
 
 def break_swaps(
-    elements: Sequence[ElementPlan], in_use: Callable[[], set[str]]
+    elements: Sequence[ElementPlan],
+    in_use: Callable[[], set[str]],
+    apart: Apart | None = None,
 ) -> list[ElementPlan]:
     """`elements` with each cycle of DN writes broken by a spare number step.
     `in_use`: every number an element of the network holds or the config
-    uses (plan/numbers.py; asked only when a cycle is found)."""
+    uses (plan/numbers.py; asked only when a cycle is found); `apart`: the
+    same with given users' own numbers apart (asked only when a user of a
+    cycle is already on a spare elsewhere: it keeps that one, when free)."""
     if not any(op.action != "add" and op.collection == USERS for e in elements for op in _ops(e)):
         return list(elements)  # a first rollout: adds only
-    breaker = _Breaker(elements, in_use)
+    breaker = _Breaker(elements, in_use, apart)
     breaker.run()
     # Chained too where no cycle is: a modify taking the number another
     # user's modify frees must not go out beside it, and is refused if that fails.

@@ -21,15 +21,17 @@ differs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from provgit.apply import status as st
 from provgit.journal.db import fields_hash
+from provgit.plan.swap_mark import Parked
 from provgit.projection.project import COLLECTION_KIND, Target
-from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
+from provgit.records import Fields
 from provgit.report.element_facts import ElementFacts, element_facts
 from provgit.report.journal_read import JournalFacts, element_rows, journal_facts
+from provgit.report.leftovers import Away, deletes_not_applied, held_here
 from provgit.report.states import (
     COMPLETED,
     DISTRIBUTION_ERROR,
@@ -124,6 +126,8 @@ class ResourceState:
     elements: dict[str, str]  # element -> state of the resource there
     # element -> (collection, key) of the resource's first record there (for links)
     records: dict[str, Ref]
+    # element -> the spare number a number swap left the user on there
+    parked: dict[str, Parked] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,6 +146,9 @@ class Derived:
     # Elements marked read_only: their state is READ_ONLY, and they count in
     # neither in_sync nor the worst state (nothing lands there).
     read_only: frozenset[str] = frozenset()
+    # Records held on an element the config does not put them on, of resources
+    # not looked at there (`derive_fast` places them where the resource lands).
+    away: list[Away] = field(default_factory=list)
 
     @property
     def observed_all(self) -> bool:
@@ -195,6 +202,7 @@ def derive(
     drift: dict[str, list[Ref]] = {}
     deletes: dict[str, list[Ref]] = {}
     pending, errors = journal.pending, journal.errors
+    away: list[Away] = []
     for name, facts in elements.items():
         if name in target.read_only:
             # A source, not a target: no landing to derive (not even provgit's
@@ -209,20 +217,27 @@ def derive(
         )
         if differing:
             _settle_differing(name, differing, journal, here, first, drift)
+        parked, more_away = held_here(name, desired, journal, here)
+        away += more_away
         el_state = COMPLETED if facts.readable else facts.state
         if facts.readable:
-            gone = _deletes_not_applied(desired, facts, after, target)
+            gone = deletes_not_applied(desired, facts, after, target)
             if gone:
                 deletes[name] = gone
                 el_state = worst(el_state, NOT_APPLIED)
         el_state = _fold_resources(name, here, first, resources, el_state)
+        for res, on in parked.items():
+            if res in here:
+                resources[res].parked[name] = on
         # Pending updates and errors of records the config no longer has
         # (deletes, or updates of a resource since removed) still count.
         for ref3 in (*pending, *errors):
             if ref3[0] == name and ref3[2] not in desired.get(ref3[1], {}):
                 el_state = worst(el_state, DISTRIBUTION_ERROR if ref3 in errors else PENDING)
         el_states[name] = el_state
-    return Derived(resources, el_states, dict(elements), deletes, drift, read_only=target.read_only)
+    derived = Derived(resources, el_states, dict(elements), deletes, drift)
+    derived.read_only, derived.away = target.read_only, away
+    return derived
 
 
 def _field_changes(want: Fields, got: Fields) -> dict[str, dict[str, Any]]:
@@ -416,6 +431,7 @@ def derive_fast(
     derived = derive(
         Target(records, {}, origin, excluded=excluded, read_only=read_only), elements, journal
     )
+    _place_away(derived, store)
     totals = store.totals_of(derived.resources)
     for res, r in derived.resources.items():
         r.total = totals.get(res, r.total)
@@ -425,54 +441,24 @@ def derive_fast(
     return derived
 
 
-def _deletes_not_applied(
-    desired: Mapping[str, Mapping[str, Fields]],
-    facts: ElementFacts,
-    after: Mapping[Ref, Write],
-    target: Target,
-) -> list[Ref]:
-    """Records provgit created that the config no longer has and that are still there."""
-    out: list[Ref] = []
-    if facts.ops is not None:
-        # The plan deletes only what provgit created (or --prune says).
-        out = [
-            ref
-            for ref, (action, _) in facts.ops.items()
-            if action == "delete"
-            and ref[1] not in desired.get(ref[0], {})
-            and not ((w := after.get(ref)) is not None and w[0] == "delete")
-        ]
-        out += [
-            ref
-            for ref, (action, _, _) in after.items()
-            if action != "delete" and ref[1] not in desired.get(ref[0], {})
-        ]
-        return out
-    for coll, have in facts.records.items():
-        want = desired.get(coll, {})
-        for key in have.keys() - want.keys():
-            rec = have[key]
-            fields = rec.fields if facts.objects else rec[0]
-            if fields.get(MANAGED_BY) != MANAGED_BY_VALUE:
-                continue
-            w = after.get((coll, key))
-            if w is not None and w[0] == "delete":
-                continue
-            # Loaded at the first such record: a status in sync meets none.
-            from provgit.plan.compute import deleted_resource
-
-            if deleted_resource(coll, key, fields) in target.excluded:
-                continue
-            out.append((coll, key))
-    # Put there by provgit since the observation.
-    for ref, (action, _, _) in after.items():
-        if (
-            action != "delete"
-            and ref[1] not in desired.get(ref[0], {})
-            and ref[1] not in facts.records.get(ref[0], {})
-        ):
-            out.append(ref)
-    return out
+def _place_away(derived: Derived, store: TargetView) -> None:
+    """The resources of records held away (`leftovers.Away`), on the elements
+    they land on: not synced there while the element holds those records."""
+    if not derived.away:
+        return
+    lands = store.landing_of({a.resource for a in derived.away})
+    for a in derived.away:
+        ref = lands.get(a.resource, {}).get(a.element)
+        if ref is None:
+            continue  # the resource no longer lands there (or is gone)
+        r = derived.resources.get(a.resource)
+        if r is None:
+            r = derived.resources[a.resource] = ResourceState(*a.resource, COMPLETED, 0, 0, {}, {})
+        r.elements[a.element] = worst(r.elements.get(a.element, COMPLETED), a.state)
+        r.records.setdefault(a.element, ref)
+        r.state = worst(r.state, a.state)
+        if a.parked is not None:
+            r.parked[a.element] = a.parked
 
 
 def resource_text(r: ResourceState, element_types: Mapping[str, str]) -> str:

@@ -29,6 +29,7 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
+from provgit.plan.swap_mark import Parked
 from provgit.projection.project import COLLECTION_KIND
 from provgit.report import derive as dv
 from provgit.report.document_common import Document, Links
@@ -221,7 +222,11 @@ def _resource_entries(
             }
             if s == dv.DRIFT_PROPOSED and (el, coll, key) in proposed:
                 per[el]["branch"] = proposed[(el, coll, key)]
-        text = dv.resource_text(r, types)
+            on = r.parked.get(el)
+            if on is not None and s != dv.COMPLETED:
+                per[el]["status"] = on.words()
+                per[el]["spare"] = on.to_json()
+        text = _with_spares(dv.resource_text(r, types), r)
         entry: dict[str, Any] = {
             "kind": r.kind,
             "resource": r.resource,
@@ -239,6 +244,17 @@ def _resource_entries(
         }
         resources.append(entry)
     return resources
+
+
+def _with_spares(text: str, r: dv.ResourceState) -> str:
+    """A resource's words, with where a number swap left it on a spare number
+    (the same words on every element it is parked on are said once)."""
+    said: dict[Parked, list[str]] = {}
+    for el, on in sorted(r.parked.items()):
+        if r.elements.get(el, dv.COMPLETED) != dv.COMPLETED:
+            said.setdefault(on, []).append(el)
+    parts = [on.words(where) for on, where in said.items()]
+    return "; ".join([text, *(p[0].lower() + p[1:] for p in parts)])
 
 
 def _worst_state(derived: dv.Derived, ordered: list[dv.ResourceState]) -> str:
