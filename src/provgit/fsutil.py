@@ -9,6 +9,7 @@ import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def atomic_write(
@@ -158,3 +159,88 @@ def opened_path(fd: int, path: Path) -> Path:
         return Path(os.readlink(f"/proc/self/fd/{fd}"))
     except OSError:  # no /proc: the name as it resolves now
         return path.resolve()
+
+
+# What provgit reads back from its state directory (memos, caches, stamps) is
+# its own: opened no-follow and non-blocking, a regular file only, read up to
+# a bound. One who can write there could otherwise make every command wait for
+# ever (a named pipe: a read waits for a writer) or hold all memory (a link to
+# /dev/zero, a sparse file of a terabyte). Such a file reads as damaged: the
+# caller's miss (planned in full, read again), never a hang.
+# The largest of them, an element's observation, is bounded by what one full
+# read may receive (observe/received.py, 1 GiB); the bound here is twice that.
+MAX_STATE_FILE_BYTES = 2048 * 2**20
+# A stamp, a time, a lock's holder: a few hundred bytes.
+SMALL_STATE_FILE_BYTES = 2**20
+
+
+class NotRegularFile(OSError):
+    """A file provgit reads back from its state directory is not a regular
+    file (a named pipe, a device, a directory, a socket)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(errno.EINVAL, f"{os.fspath(path)} is not a regular file: not read")
+
+
+class StateFileTooLarge(OSError):
+    """A file provgit reads back from its state directory is past its bound."""
+
+    def __init__(self, path: str | os.PathLike[str], limit: int, size: int) -> None:
+        self.size = size  # as found (a file that grew while read: what was read)
+        super().__init__(errno.EFBIG, f"{os.fspath(path)} is over {limit / 2**20:g} MiB: not read")
+
+
+def open_state_file(
+    path: str | os.PathLike[str], limit: int = MAX_STATE_FILE_BYTES, follow: bool = False
+) -> BinaryIO:
+    """`path` opened to read, when it is a regular file (not a link, not a
+    pipe) of at most `limit` bytes; OSError otherwise (FileNotFoundError when
+    absent, `PlantedLink` for a link, `NotRegularFile`, `StateFileTooLarge`).
+    `follow`: a link is followed (a config file, whose links the walk checks)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise PlantedLink(path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(path)
+        if st.st_size > limit:
+            raise StateFileTooLarge(path, limit, st.st_size)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_state_file(
+    path: str | os.PathLike[str], limit: int = MAX_STATE_FILE_BYTES, follow: bool = False
+) -> bytes:
+    """The bytes of `path` as `open_state_file` allows it, read up to `limit`
+    (a file that grew past it meanwhile: `StateFileTooLarge`)."""
+    with open_state_file(path, limit, follow) as f:
+        size = os.fstat(f.fileno()).st_size
+        data = f.read(size + 1)
+        if len(data) > size:  # grew since: read on, up to the bound
+            data += f.read(limit + 1 - len(data))
+        if len(data) > limit:
+            raise StateFileTooLarge(path, limit, len(data))
+        return data
+
+
+def regular_or_absent(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is a regular file, not a link (True), or absent (False),
+    before a library that opens it itself (SQLite) does: anything else there
+    raises as `open_state_file` does, so a named pipe is never opened to wait."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        raise PlantedLink(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFile(path)
+    return True

@@ -5,11 +5,11 @@ closes), never the search's end: one unbounded answer, within any deadline.
 With `--huge-base BYTES`, a base search's entry carries a value of BYTES bytes
 (one enormous entry, then the search's end).
 
-    python tests/support/flood_ldap.py [--huge-base BYTES | fat-base]
+    python tests/support/flood_ldap.py [--huge-base BYTES | fat-base | fat-bind]
 
 fat-base: a base search is answered with one entry that never ends instead
 (its length says 2 GiB; its bytes come until the client closes): one message,
-which a client holds whole before decoding it.
+which a client holds whole before decoding it. fat-bind: so is a bind.
 
 Prints "listening on 127.0.0.1:PORT" once serving, and "sent N" (to stderr)
 for each flood a client cut; stops on SIGTERM. BER by hand: only what a
@@ -29,6 +29,7 @@ SEARCH, ENTRY, SEARCH_DONE = 0x63, 0x64, 0x65
 EXTENDED, EXTENDED_DONE = 0x77, 0x78
 UNWILLING = 53
 FAT_BASE = sys.argv[1:] == ["fat-base"]
+FAT_BIND = sys.argv[1:] == ["fat-bind"]
 
 
 def _length(n: int) -> bytes:
@@ -95,6 +96,9 @@ class Handler(socketserver.BaseRequestHandler):
             _, start, end = _read_tlv(body, 0)
             msgid = int.from_bytes(body[start:end], "big", signed=True)
             op, op_start, _ = _read_tlv(body, end)
+            if op == BIND and FAT_BIND:
+                self._fat_entry(sock, msgid, BIND_DONE)
+                return
             if op == BIND:
                 sock.sendall(_message(msgid, _result(BIND_DONE)))
             elif op == UNBIND:
@@ -104,7 +108,7 @@ class Handler(socketserver.BaseRequestHandler):
                 base = body[b_start:b_end]
                 _, s_start, _ = _read_tlv(body, b_end)
                 if body[s_start] == 0 and FAT_BASE:
-                    self._fat_entry(sock, msgid)
+                    self._fat_entry(sock, msgid, ENTRY)
                     return
                 if body[s_start] == 0:  # scope base: the base entry, and done
                     attrs = {b"objectClass": b"top"}
@@ -120,10 +124,10 @@ class Handler(socketserver.BaseRequestHandler):
             else:  # a write: refused (its answer's tag is the request's plus one)
                 sock.sendall(_message(msgid, _result(op + 1, UNWILLING)))
 
-    def _fat_entry(self, sock: socket.socket, msgid: int) -> None:
+    def _fat_entry(self, sock: socket.socket, msgid: int, tag: int) -> None:
         size = 2**31  # said, never all sent
         head = _tlv(0x02, msgid.to_bytes(4, "big", signed=True))
-        head += bytes([ENTRY, 0x84]) + (size - len(head) - 6).to_bytes(4, "big")
+        head += bytes([tag, 0x84]) + (size - len(head) - 6).to_bytes(4, "big")
         sent = 0
         try:
             sock.sendall(bytes([0x30, 0x84]) + size.to_bytes(4, "big") + head)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from provgit import secrets
 from provgit.api.errors import ConfigNotFound
 from provgit.journal import location as journal_location
-from provgit.source import SETTINGS_FILE, ConfigSource, read_directory
+from provgit.source import SETTINGS_FILE, ConfigSource, read_config_file, read_directory
 
 if TYPE_CHECKING:  # pydantic, ruamel: a status in sync parses no settings
     from provgit.model.settings import Settings
@@ -29,7 +29,7 @@ def use_journal_settings(root: Path) -> None:
     """Select the journal provgit.yaml names in `journal:` (none: the state
     directory's file). --journal-url and $PROVGIT_JOURNAL_URL still win."""
     try:
-        text = (root / SETTINGS_FILE).read_bytes()
+        text = read_config_file(root / SETTINGS_FILE)
     except OSError:
         text = b""
     # Most configs have no `journal:`: spare them a second parse of provgit.yaml.
@@ -98,7 +98,7 @@ def read_settings(path: Path) -> Settings | None:
     from provgit.model.settings import Settings
 
     try:
-        docs = parse_documents((path / "provgit.yaml").read_bytes())
+        docs = parse_documents(read_config_file(path / SETTINGS_FILE))
         return Settings.model_validate(docs[0] if docs else {})
     except (OSError, YamlProblem, ValueError):
         return None

@@ -15,7 +15,7 @@ from provgit.journal import NETWORK, Suspension
 from provgit.journal.location import journal_location
 from provgit.report.document import Document, build_document, filtered
 from provgit.report.document_views import without_secret_values
-from provgit.source import SETTINGS_FILE
+from provgit.source import SETTINGS_FILE, read_config_file
 
 if TYPE_CHECKING:
     from provgit.api.config import Config
@@ -114,7 +114,7 @@ def _settings_as_read(config: Config) -> bool:
     # A Config keeps its source: the file may have changed since it was read.
     read = next((f.data for f in config.source.files if f.path == SETTINGS_FILE), None)
     try:
-        return read is not None and read == (config.root / SETTINGS_FILE).read_bytes()
+        return read is not None and read == read_config_file(config.root / SETTINGS_FILE)
     except OSError:
         return False
 

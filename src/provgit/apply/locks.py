@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from provgit.fsutil import SMALL_STATE_FILE_BYTES, read_state_file
+
 
 class LockHeld(Exception):
     """Another applier holds the element."""
@@ -56,7 +58,7 @@ def _lock_path(state_dir: Path, element: str) -> Path:
 
 def read_holder(path: Path) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_text() or "{}")
+        value = json.loads(read_state_file(path, SMALL_STATE_FILE_BYTES) or "{}")
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}

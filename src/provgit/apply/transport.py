@@ -155,9 +155,11 @@ async def identical(w: ElementWork, op: Operation) -> int | None:
     assert w.driver is not None
     since = w.plan.observed_revision or 0
     found: StoredRecord | None = None
+    received = Received(w.driver.name)
     try:
         for _ in range(MAX_FEED_PAGES):  # a feed that never ends is not read for ever
             feed = await w.driver.changes(since)
+            received.take_feed(feed)  # nor one of ever fatter pages
             for c in feed.changes:
                 if (c.collection, c.key) == (op.collection, op.key):
                     found = (
@@ -219,9 +221,11 @@ async def feed_at(
     # the writes): bounded, else an element that answered its writes at a
     # revision its feed never reaches, paging "more" for ever, holds the run.
     idle = 0
+    received = Received(driver.name)
     try:
         while True:
             feed = await driver.changes(since)
+            received.take_feed(feed)  # past its bound: the writes stay unchecked
             settled = len(found.at)
             for c in feed.changes:
                 change = (c.collection, c.key, None if c.op == "delete" else c.fields)

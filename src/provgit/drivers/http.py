@@ -362,12 +362,14 @@ class HttpDriver:
             raise self._garbled() from None
 
     async def changes(self, since: int, limit: int = 10000) -> ChangeFeed:
-        b = await self._get("/changes", {"since": str(since), "limit": str(limit)})
+        received: list[int] = []
+        b = await self._get("/changes", {"since": str(since), "limit": str(limit)}, received)
         try:
             feed = ChangeFeed(
                 [codec.change_from_json(c) for c in b["changes"]],
                 b["revision"],
                 b.get("more") is True,
+                received[-1],
             )
         except (KeyError, TypeError):
             raise self._garbled() from None

@@ -63,7 +63,7 @@ from provgit.drivers.ldap_errors import error_of, lowered
 from provgit.drivers.ldap_names import child_dn, filter_value, is_child
 from provgit.drivers.ldap_pages import Budget, SyncRefreshRequired, entry_bytes
 from provgit.drivers.ldap_read3 import Reader as SlowReader
-from provgit.drivers.ldap_read3 import counting
+from provgit.drivers.ldap_read3 import counted_bind, counting
 from provgit.drivers.ldap_refresh import Seen
 from provgit.drivers.ldap_write import (
     FORM,
@@ -191,7 +191,7 @@ class LdapDriver:
                 raise TransportError(self._expired)
             if self.start_tls and not conn.start_tls():
                 raise TransportError(f"element {self.name}: StartTLS failed: {conn.result}")
-            if not conn.bind():
+            if not counted_bind(conn, Budget.call(self.name)):
                 code = conn.result.get("result")
                 if code == 49:
                     raise UnauthorizedError(

@@ -14,6 +14,7 @@ are always checked (against `ca_file` when given).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import time
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 import ldap
 from ldap.controls import SimplePagedResultsControl
 
+from provgit.drivers.ldap_incoming import cap_incoming
 from provgit.drivers.ldap_pages import (
     MAX_ANSWER_BYTES,
     AnswerTooLarge,
@@ -86,6 +88,9 @@ class Reader(PagedReader):
         if self.ca_file:
             conn.set_option(ldap.OPT_X_TLS_CACERTFILE, self.ca_file)
         conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # applies the TLS options above
+        # Each message (the bind's answer, the root DSE's, an entry) refused past
+        # an answer's bound as its header comes, not held to the deadline.
+        cap_incoming(conn, MAX_ANSWER_BYTES)
         try:
             if self.start_tls:
                 conn.start_tls_s()
@@ -237,6 +242,12 @@ class Reader(PagedReader):
             return LockedError(text)
         if isinstance(e, ldap.UNAVAILABLE | ldap.UNWILLING_TO_PERFORM):
             return OfflineError(text)
+        if info.get("errno") == errno.ERANGE:  # liblber's bound (`cap_incoming`)
+            return TransportError(
+                f"element {self.name}: the directory sent one message of more than "
+                f"{MAX_ANSWER_BYTES // 2**20} MiB (an entry, or the answer to the bind or "
+                "to the root DSE search): not read further"
+            )
         if isinstance(e, ldap.SERVER_DOWN | ldap.CONNECT_ERROR | ldap.TIMEOUT):
             tls = self.start_tls or self.url.lower().startswith("ldaps:")
             # libldap says no more than "can't contact" when the certificate fails.

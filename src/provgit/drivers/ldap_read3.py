@@ -170,3 +170,20 @@ def _message_size(head: bytes) -> int | None:
     if len(head) < 2 + n:
         return None
     return 2 + n + int.from_bytes(head[2 : 2 + n], "big")
+
+
+def counted_bind(conn: ldap3.Connection, budget: Budget) -> bool:
+    """`conn.bind()`, its answer counted against `budget` as it arrives
+    (TransportError past it), as a call's answer is (`counting`): ldap3 holds
+    a message whole, and a bind answered with an endless one was held to the
+    request deadline."""
+    with counting(conn, budget) as counted:
+        try:
+            bound = conn.bind()
+        except lx.LDAPException:
+            if counted.too_large is None:
+                raise
+            bound = False
+    if counted.too_large is not None:
+        raise TransportError(str(counted.too_large))
+    return bool(bound)

@@ -36,7 +36,7 @@ from operator import is_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provgit.fsutil import atomic_write
+from provgit.fsutil import atomic_write, read_state_file
 from provgit.incremental.known import Known
 from provgit.incremental.memo_summary import (
     MemoSummary,
@@ -195,7 +195,7 @@ class PlanMemo:
 
     def load_meta(self) -> MemoMeta | None:
         try:
-            pickled = unseal(self._key(), (self.dir / "meta.pickle").read_bytes())
+            pickled = unseal(self._key(), read_state_file(self.dir / "meta.pickle"))
             if pickled is None:  # not sealed by us: never unpickled (it would run)
                 return None
             meta = pickle.loads(pickled)
@@ -232,7 +232,7 @@ class PlanMemo:
         try:
             if key is None and (key := self._key()) is None:
                 return None
-            data = unseal(key, self.element_path(element).read_bytes())
+            data = unseal(key, read_state_file(self.element_path(element)))
             if data is None:
                 return None
             doc = marshal.loads(data)

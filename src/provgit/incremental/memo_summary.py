@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from provgit.fsutil import atomic_write
+from provgit.fsutil import atomic_write, open_state_file, read_state_file
 
 if TYPE_CHECKING:
     from provgit.incremental.disk import MemoInputs, MemoMeta
@@ -130,8 +130,8 @@ def read_summary(path: Path, pickle_path: Path, key: bytes | None) -> MemoSummar
     if key is None:
         return None
     try:
-        doc = orjson.loads(path.read_bytes())
-        with pickle_path.open("rb") as f:
+        doc = orjson.loads(read_state_file(path))
+        with open_state_file(pickle_path) as f:
             pickle_mac = f.read(MAC_BYTES)  # the pickle's own HMAC: enough to tie them
     except (OSError, orjson.JSONDecodeError):
         return None

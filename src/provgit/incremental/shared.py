@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provgit.fsutil import atomic_write
+from provgit.fsutil import atomic_write, read_state_file
 from provgit.load.cache import ParseCache
 from provgit.model.state import DesiredState
 from provgit.projection.project import COLLECTION_KIND, RecordRef, Target
@@ -44,7 +44,7 @@ class Owners:
 
 def load(directory: Path) -> Owners | None:
     try:
-        doc = marshal.loads((directory / "owners.marshal").read_bytes())
+        doc = marshal.loads(read_state_file(directory / "owners.marshal"))
         if doc["format"] != FORMAT:
             return None
         # As `save` wrote them: marshal keeps tuples and lists apart, so the

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from provgit.fsutil import private_sqlite
+from provgit.fsutil import private_sqlite, regular_or_absent
 from provgit.incremental.landing import insert_landing
 from provgit.projection.project import COLLECTION_KIND, RecordRef, Target
 
@@ -86,6 +86,19 @@ def _insert_records(db: sqlite3.Connection, target: Target) -> None:
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
+def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
+    """The stored target's database, when what is at `path` is a regular file
+    (or nothing: SQLite says so). Checked first: SQLite opens a named pipe put
+    there read-only and waits on it for ever; refused like a damaged file."""
+    try:
+        regular_or_absent(path)
+    except OSError as e:
+        raise sqlite3.DatabaseError(str(e)) from None
+    if read_only:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    return sqlite3.connect(path)
+
+
 class TargetStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -94,7 +107,7 @@ class TargetStore:
         if not self.path.exists():
             return None
         try:
-            with contextlib.closing(sqlite3.connect(self.path)) as db:
+            with contextlib.closing(_connect(self.path)) as db:
                 row = db.execute("SELECT v FROM meta WHERE k = 'digest'").fetchone()
         except sqlite3.Error:
             return None
@@ -141,7 +154,7 @@ class TargetStore:
         records: dict[str, dict[str, dict[str, object]]] = {}
         depends: dict[RecordRef, tuple[RecordRef, ...]] = {}
         origin: dict[RecordRef, tuple[str, str]] = {}
-        with contextlib.closing(sqlite3.connect(self.path)) as db:
+        with contextlib.closing(_connect(self.path)) as db:
             excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
             read_only_row = db.execute("SELECT v FROM meta WHERE k = 'read_only'").fetchone()
             query = (
@@ -170,7 +183,7 @@ class TargetStore:
     def field_blobs(self, element: str, refs: Collection[RecordRef]) -> dict[RecordRef, bytes]:
         """The marshalled desired fields of these records of `element` (absent
         ones: not in the result); the caller loads only those it uses."""
-        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(_connect(self.path, read_only=True)) as db:
             count = "SELECT count(*) FROM records WHERE element = ?"
             if len(refs) >= 1000 and 2 * len(refs) > db.execute(count, (element,)).fetchone()[0]:
                 # Most of them (a first rollout's adds): one pass over the element's rows.
@@ -198,7 +211,7 @@ class TargetStore:
         own = db is None
         try:
             if db is None:
-                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                db = _connect(self.path, read_only=True)
             with contextlib.closing(db) if own else contextlib.nullcontext(db):
                 excluded_row = db.execute("SELECT v FROM meta WHERE k = 'excluded'").fetchone()
                 ro_row = db.execute("SELECT v FROM meta WHERE k = 'read_only'").fetchone()
@@ -233,7 +246,7 @@ class TargetStore:
     def one_by_one(self) -> Iterator[Callable[[str], Target | None]]:
         """`load(only=name)` per name, all of the file as it is now (not a new one)."""
         try:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            db = _connect(self.path, read_only=True)
         except sqlite3.Error:
             yield lambda only: None
             return
@@ -243,7 +256,7 @@ class TargetStore:
     def totals(self) -> dict[tuple[str, str], int] | None:
         """(kind, resource) -> how many elements it lands on (None: an older file)."""
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            with contextlib.closing(_connect(self.path, read_only=True)) as db:
                 return {(k, r): int(n) for k, r, n in db.execute("SELECT * FROM resources")}
         except sqlite3.Error:
             return None
@@ -251,7 +264,7 @@ class TargetStore:
     def resource_count(self) -> int | None:
         """How many resources the target has (None: an older file)."""
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            with contextlib.closing(_connect(self.path, read_only=True)) as db:
                 return int(db.execute("SELECT count(*) FROM resources").fetchone()[0])
         except sqlite3.Error:
             return None
@@ -261,7 +274,7 @@ class TargetStore:
         status in sync looks at a few, not at all 100,000."""
         out: dict[tuple[str, str], int] = {}
         query = "SELECT total FROM resources WHERE kind = ? AND resource = ?"
-        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(_connect(self.path, read_only=True)) as db:
             for res in resources:
                 row = db.execute(query, res).fetchone()
                 if row is not None:
@@ -270,7 +283,7 @@ class TargetStore:
 
     def landing_on(self, element: str) -> list[tuple[str, str, str, str]]:
         """(kind, resource, collection, key) of every resource landing on `element`."""
-        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(_connect(self.path, read_only=True)) as db:
             return list(
                 db.execute(
                     "SELECT kind, resource, collection, key FROM landing WHERE element = ?",
@@ -287,7 +300,7 @@ class TargetStore:
         for kind, resource in resources:
             by_kind.setdefault(kind, []).append(resource)
         # A status lists ~2,000 resources: one statement per 500, not per resource.
-        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(_connect(self.path, read_only=True)) as db:
             for kind, names in by_kind.items():
                 for i in range(0, len(names), 500):
                     part = names[i : i + 500]
@@ -302,7 +315,7 @@ class TargetStore:
     def first_resources(self, limit: int, skip: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
         """The first `limit` resources in (kind, resource) order, not in `skip`."""
         out: list[tuple[str, str, int]] = []
-        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(_connect(self.path, read_only=True)) as db:
             for k, r, n in db.execute("SELECT kind, resource, total FROM resources"):
                 if (k, r) in skip:
                     continue
@@ -329,7 +342,7 @@ class TargetStore:
         lands is as stored (a template edit: 38,000 records looked at for
         nothing)."""
         dumps = marshal.dumps
-        with contextlib.closing(sqlite3.connect(self.path)) as db:
+        with contextlib.closing(_connect(self.path)) as db:
             # The pages a large replace reads and rewrites, held (64 MB; the
             # 2 MB default reads many of them from the file again).
             db.execute("PRAGMA cache_size = -65536")

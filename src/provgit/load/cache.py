@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from provgit.fsutil import atomic_write
+from provgit.fsutil import atomic_write, read_state_file
 
 # Bump when the parser's output for the same bytes could change.
 CACHE_FORMAT = "2"  # 2: integers past 64 bits refused (yaml_events.OutOfRange)
@@ -31,7 +31,7 @@ class ParseCache:
         if self.directory is None:
             return None
         try:
-            raw = self._path(blob_id).read_bytes()
+            raw = read_state_file(self._path(blob_id))
             docs = marshal.loads(raw)
         except (OSError, EOFError, ValueError, TypeError):
             return None

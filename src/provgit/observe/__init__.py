@@ -395,8 +395,10 @@ async def changes_since(
     read up to. Raises FeedTooOldError when the feed does not reach back."""
     wanted = set(collections)
     latest: dict[tuple[str, str], StoredRecord | None] = {}
+    received = Received(name)
     for _ in range(MAX_FEED_PAGES):
         feed = await driver.changes(revision, FEED_PAGE)
+        received.take_feed(feed)  # past its bound: not read, not in sync
         for change in feed.changes:
             if change.collection not in wanted:
                 continue  # a collection we were not asked to observe

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from provgit.fsutil import atomic_write, atomic_write_pieces
+from provgit.fsutil import (
+    SMALL_STATE_FILE_BYTES,
+    atomic_write,
+    atomic_write_pieces,
+    open_state_file,
+    read_state_file,
+)
 from provgit.observe import Observation, ObservedRecords, Write, share_strings, with_writes
 from provgit.records import Fields
 from provgit.wire.protocol import StoredRecord
@@ -69,7 +75,9 @@ class ObservationCache:
     def full_read_at(self, element: str) -> float | None:
         """When the element was last read in full (None: unknown)."""
         try:
-            at = marshal.loads(self._full_read_path(element).read_bytes())
+            at = marshal.loads(
+                read_state_file(self._full_read_path(element), SMALL_STATE_FILE_BYTES)
+            )
         except (OSError, EOFError, ValueError, TypeError):
             return None
         return float(at) if isinstance(at, int | float) else None
@@ -86,7 +94,7 @@ class ObservationCache:
     def missed(self, element: str) -> frozenset[tuple[str, str]]:
         """Changes a full read found that the feed had not named, not yet reviewed."""
         try:
-            refs = marshal.loads(self._missed_path(element).read_bytes())
+            refs = marshal.loads(read_state_file(self._missed_path(element)))
             return frozenset((str(c), str(k)) for c, k in refs)
         except (OSError, EOFError, ValueError, TypeError):
             return frozenset()
@@ -118,7 +126,9 @@ class ObservationCache:
         """The revision and the content digest (None: none kept) of the
         cached observation, as `revision` vouches for them."""
         try:
-            fmt, revision, identity, *rest = marshal.loads(self._stamp_path(element).read_bytes())
+            fmt, revision, identity, *rest = marshal.loads(
+                read_state_file(self._stamp_path(element), SMALL_STATE_FILE_BYTES)
+            )
             st = os.stat(self._path(element))
         except (OSError, EOFError, ValueError, TypeError):
             return None
@@ -147,7 +157,7 @@ class ObservationCache:
     def load(self, element: str) -> Observation | None:
         """The cached observation, or None if absent or unreadable (then read fully)."""
         try:
-            with open(self._path(element), "rb") as f:
+            with open_state_file(self._path(element)) as f:
                 head, base = _header(f, element)
                 # A file written before its strings were shared (below): shared
                 # as it is read, once; the next save writes them shared.
@@ -187,7 +197,7 @@ class ObservationCache:
             asked.setdefault(coll, []).append(key)
         out: dict[tuple[str, str], StoredRecord | None] = {}
         try:
-            with open(self._path(element), "rb") as f:
+            with open_state_file(self._path(element)) as f:
                 head, base = _header(f, element)
                 for coll, keys in asked.items():
                     where = head["collections"].get(coll)
@@ -204,7 +214,7 @@ class ObservationCache:
         alone (None: absent or unreadable); provgit's writes beside it not
         counted."""
         try:
-            with open(self._path(element), "rb") as f:
+            with open_state_file(self._path(element)) as f:
                 head, _ = _header(f, element)
             revision = head["revision"]
         except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
@@ -215,7 +225,7 @@ class ObservationCache:
         """The cached revision and records as plain tuples, no record objects
         (None: absent or unreadable)."""
         try:
-            with open(self._path(element), "rb") as f:
+            with open_state_file(self._path(element)) as f:
                 head, base = _header(f, element)
                 records = {
                     coll: _whole(f, base, where) for coll, where in head["collections"].items()
@@ -226,7 +236,7 @@ class ObservationCache:
 
     def _writes(self, element: str) -> list[Write]:
         try:
-            return [tuple(w) for w in marshal.loads(self._writes_path(element).read_bytes())]
+            return [tuple(w) for w in marshal.loads(read_state_file(self._writes_path(element)))]
         except (OSError, EOFError, ValueError, TypeError):
             return []
 
@@ -276,7 +286,9 @@ class ObservationCache:
     def down(self, element: str) -> tuple[str, str | None, float] | None:
         """The last reading's failure (state, why, time), when it failed."""
         try:
-            state, error, at = marshal.loads(self._down_path(element).read_bytes())
+            state, error, at = marshal.loads(
+                read_state_file(self._down_path(element), SMALL_STATE_FILE_BYTES)
+            )
             return str(state), None if error is None else str(error), float(at)
         except (OSError, EOFError, ValueError, TypeError):
             return None

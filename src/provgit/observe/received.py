@@ -21,10 +21,14 @@ record count (one million records of up to MAX_ANSWER_BYTES a page) bounded it.
 
 from __future__ import annotations
 
-from provgit.wire.protocol import Page, TransportError
+from provgit.wire.protocol import ChangeFeed, Page, TransportError
 
 MAX_LISTING_BYTES = 512 * 2**20
 MAX_READ_BYTES = 1024 * 2**20
+# A change feed read from one revision on (up to MAX_FEED_PAGES pages) holds
+# the last change of each record it names, so it is bounded as a full read is:
+# its pages (10,000 changes each) in all may take what a full read may.
+MAX_FEED_BYTES = 1024 * 2**20
 
 
 def _mib(size: int) -> str:
@@ -40,6 +44,7 @@ class Received:
         self.element = element
         self.total = 0
         self.listings: dict[str, int] = {}
+        self.feed = 0  # of its change feed, read since one revision
 
     def take(self, collection: str, page: Page) -> None:
         """One page more of `collection`'s listing; TransportError past a bound."""
@@ -57,4 +62,15 @@ class Received:
             raise TransportError(
                 f"element {self.element} sent more than {_mib(MAX_READ_BYTES)} in one full "
                 f"read (the bound of one element's), at its {collection}: not read further"
+            )
+
+    def take_feed(self, feed: ChangeFeed) -> None:
+        """One page more of the element's change feed; TransportError past its bound."""
+        if feed.received is None:
+            return
+        self.feed += feed.received
+        if self.feed > MAX_FEED_BYTES:
+            raise TransportError(
+                f"element {self.element} sent more than {_mib(MAX_FEED_BYTES)} in its "
+                "change feed (the bound of one feed's read): not read further"
             )

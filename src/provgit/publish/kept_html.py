@@ -21,7 +21,7 @@ import hmac
 import marshal
 from pathlib import Path
 
-from provgit.fsutil import atomic_write
+from provgit.fsutil import atomic_write, read_state_file
 from provgit.render import status_html
 from provgit.report.derived_part import sealing_key
 from provgit.report.document import Document
@@ -59,7 +59,7 @@ def _mac(mac_key: bytes, body: bytes | memoryview) -> bytes:
 
 def _load(path: Path, mac_key: bytes, key: bytes) -> str | None:
     try:
-        sealed = path.read_bytes()
+        sealed = read_state_file(path)
     except OSError:
         return None
     if len(sealed) <= _MAC_BYTES:

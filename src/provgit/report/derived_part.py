@@ -29,6 +29,7 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
+from provgit.fsutil import read_state_file
 from provgit.plan.swap_mark import Parked
 from provgit.projection.project import COLLECTION_KIND
 from provgit.report import derive as dv
@@ -134,7 +135,7 @@ def sealing_key(state_dir: Path) -> bytes | None:
 def load_part(state_dir: Path, key: bytes) -> DerivedPart | None:
     """The part the last report derived from the inputs `key` names, if any."""
     try:
-        sealed = (state_dir / "memo" / FILE_NAME).read_bytes()
+        sealed = read_state_file(state_dir / "memo" / FILE_NAME)
     except OSError:
         return None
     mac_key = sealing_key(state_dir)

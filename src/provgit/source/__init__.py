@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provgit.fsutil import NotRegularFile, StateFileTooLarge, read_state_file
+
 # A file this big is not a config file someone wrote by hand; refuse it clearly
 # rather than spending minutes and gigabytes on it.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -221,22 +223,23 @@ def read_directory(root: str | os.PathLike[str]) -> ConfigSource:
         )
     for rel, real in _Walk(base, errors).run():
         try:
-            st = real.stat()
-            if not stat.S_ISREG(st.st_mode):
-                # A FIFO or device named *.yaml would block or stream forever.
-                errors.append(SourceError(rel, "not a regular file; a config file must be one"))
-                continue
-            size = st.st_size
-            if size > MAX_FILE_BYTES:
-                errors.append(
-                    SourceError(
-                        rel,
-                        f"file is {size / 1e6:.1f} MB, over the {MAX_FILE_BYTES // 2**20} MiB "
-                        "limit per file; split it into several files",
-                    )
+            # Checked on what is opened, not on the name before: a FIFO or
+            # device named *.yaml (or put in its place meanwhile) would block
+            # or stream forever.
+            data = read_config_file(real)
+        except NotRegularFile:
+            errors.append(SourceError(rel, "not a regular file; a config file must be one"))
+            continue
+        except StateFileTooLarge as e:
+            size = e.size
+            errors.append(
+                SourceError(
+                    rel,
+                    f"file is {size / 1e6:.1f} MB, over the {MAX_FILE_BYTES // 2**20} MiB "
+                    "limit per file; split it into several files",
                 )
-                continue
-            data = real.read_bytes()
+            )
+            continue
         except OSError as e:
             errors.append(SourceError(rel, f"cannot read file: {e.strerror or e}"))
             continue
@@ -244,6 +247,13 @@ def read_directory(root: str | os.PathLike[str]) -> ConfigSource:
     return ConfigSource(
         str(base), files, errors, read_other=_directory_reader(base), disk_root=str(base)
     )
+
+
+def read_config_file(path: str | os.PathLike[str]) -> bytes:
+    """A config file's bytes (links followed: the walk checks where they lead),
+    when it is a regular file of at most MAX_FILE_BYTES; OSError otherwise
+    (`NotRegularFile`, `StateFileTooLarge`): never a wait on a named pipe."""
+    return read_state_file(path, MAX_FILE_BYTES, follow=True)
 
 
 _OPEN = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC

@@ -38,6 +38,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from provgit.fsutil import read_state_file
 from provgit.load.cache import put_raw
 from provgit.load.loader import Loaded, LoadedFile, gc_frozen, load_files
 from provgit.model.build import FileModels, assemble_state, build_file
@@ -152,7 +153,7 @@ class FactStore:
 
     def get(self, f: SourceFile) -> FileFacts | None:
         try:
-            return FileFacts.load(self._path(f).read_bytes())
+            return FileFacts.load(read_state_file(self._path(f)))
         except (OSError, EOFError, ValueError, TypeError):
             return None  # missing, corrupt or from another version: not an answer
 

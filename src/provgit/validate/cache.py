@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from provgit.diagnostics import Diagnostic, Location
+from provgit.fsutil import read_state_file
 from provgit.load.cache import put_raw
 from provgit.source import ConfigSource, blob_id
 
@@ -81,7 +82,7 @@ class VerdictStore:
 
     def get(self, source: ConfigSource) -> Verdict | None:
         try:
-            stored = marshal.loads(self.path.read_bytes())
+            stored = marshal.loads(read_state_file(self.path))
             fmt, key, reads, payload = stored
             if fmt != FORMAT or key != tree_key(source):
                 return None

@@ -90,6 +90,9 @@ class ChangeFeed:
     # More changes are due: ask again since `revision` (an element may page
     # below the limit asked for; the feed's revision is then its last change).
     more: bool = False
+    # The bytes its answer took as received, as `Page.received`: what a feed
+    # read's byte budget counts (observe/received.py); None: not counted.
+    received: int | None = None
 
 
 @dataclass(frozen=True)
