@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 import sys
+import sysconfig
 from typing import Any
 
 LDAP_OPT_SOCKBUF = 0x5008
@@ -34,8 +35,13 @@ LBER_SB_OPT_SET_MAX_INCOMING = 14
 def _libraries() -> Any:
     """python-ldap's extension module as a library: its libldap and liblber
     resolve through it. None when that is not possible."""
-    if sys.implementation.name != "cpython" or hasattr(sys, "gettotalrefcount"):
-        return None  # another object layout (PyPy; a debug build's longer header)
+    if (
+        sys.implementation.name != "cpython"
+        or hasattr(sys, "gettotalrefcount")
+        or sysconfig.get_config_var("Py_GIL_DISABLED")
+    ):
+        # Another object layout: PyPy; a debug or free-threaded build's longer header.
+        return None
     try:
         import ldap
 
