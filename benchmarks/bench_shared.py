@@ -17,6 +17,12 @@ of the process, with the 1-minute load average when it started. Medians.
 - role: one role's description (the role's records; its users re-projected);
 - cos: COS 10's comment (its record on each call server).
 
+`--revert` undoes each timed edit with an untimed plan after it: each change
+then meets a network in sync with the config (populated with the PINs set,
+nothing applied since), and its plan holds only what it reaches. Without it
+each run's updates stay planned and unapplied and the next plans carry them
+(a role change after three template changes plans ~30,000 more updates).
+
 Also times a full plan (PROVGIT_NO_MEMO=1) as the reference: what each of
 these cost before. Floors (issue 16): <= 2.5 s and <= 800 MB at 100,000 users.
 
@@ -144,12 +150,22 @@ def main() -> None:
     ap.add_argument(
         "--start", type=int, default=0, help="the first edit's number (past a --reuse'd run's)"
     )
+    ap.add_argument(
+        "--revert",
+        action="store_true",
+        help="undo each timed edit (an untimed plan after it): each change meets an in-sync "
+        "network, not the last runs' unapplied updates",
+    )
     args = ap.parse_args()
     work = HERE / "out" / f"shared-{args.users}"
     root, state = work / "config", work / "state"
     if not (args.reuse and root.exists() and state.exists()):
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(args.source or generated(args.users), root)
+        # The PINs first: populated without their values, the elements' 19,811
+        # voicemail PINs differ from the config's, and every plan carried
+        # those updates besides the change it times (before rollout10).
+        set_secrets(root)
         t = time.perf_counter()
         n = populate(root, state)
         print(f"populated {n:,} records in {time.perf_counter() - t:.1f}s")
@@ -163,8 +179,13 @@ def main() -> None:
         for _ in range(args.runs):
             n = next(seq)
             for tree in each:
+                path = tree.root / EDITS[kind][0]
+                was = path.read_bytes()
                 edit(tree.root, kind, n)
                 tree.run(f"{kind} change")
+                if args.revert:
+                    path.write_bytes(was)
+                    timed_plan(tree.root, tree.state, tree.env)  # in sync again, not counted
     if not args.no_reference:
         for _ in range(args.runs):
             for tree in each:
