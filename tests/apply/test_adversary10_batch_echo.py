@@ -33,7 +33,7 @@ def cs1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sim]:
         sim.stop()
 
 
-@pytest.mark.parametrize(("mode", "code"), [("500", 4), ("400", 4)])
+@pytest.mark.parametrize(("mode", "code"), [("500", 4), ("400", 4), ("long", 4)])
 def test_a_secret_quoted_for_a_whole_batch_reaches_no_other_record(
     cs1: Sim, tmp_path: Path, mode: str, code: int
 ) -> None:
@@ -51,7 +51,9 @@ def test_a_secret_quoted_for_a_whole_batch_reaches_no_other_record(
         ran = cli_process("reconcile", str(config), env=env)
         assert ran.code == code, ran.out + ran.err
         assert "voicemail module failed on passcode" in ran.out + ran.err
+        # The whole value, or (past the message's bound) the part of it kept.
         assert PIN not in ran.out + ran.err
+        assert f"passcode {PIN[:4]}" not in ran.out + ran.err
         for argv in (
             ("status", str(config), "--format", "json"),
             ("errors", "list", "-C", str(config), "--format", "json"),
@@ -59,4 +61,5 @@ def test_a_secret_quoted_for_a_whole_batch_reaches_no_other_record(
             shown = cli_process(*argv, env=env)
             assert "passcode (sensitive)" in shown.out, shown.out
             assert PIN not in shown.out + shown.err
+            assert f"passcode {PIN[:4]}" not in shown.out + shown.err
         assert _where_written(config / ".provgit", PIN.encode()) == []

@@ -6,12 +6,14 @@ simulator, but a batch of writes holding a secret value is answered
        the call waits: a pending update each)
   400  HTTP 400 (code "bad_request"), the same words (every write refused:
        a distribution error each)
+  long as 500, the value quoted after 1,995 characters of context: provgit
+       keeps 1,999 of an element's message, so it is cut in the middle
 
 where VALUE is the first secret value of the batch, as some elements quote
 what they were sent. Only that write's record holds the secret: the others
 of the batch must not carry it into the journal, a report or a log either.
 
-    python tests/support/echo_element.py SIMULATOR_URL 500|400
+    python tests/support/echo_element.py SIMULATOR_URL 500|400|long
 
 Prints "listening on http://127.0.0.1:PORT" once serving; stops on SIGTERM.
 """
@@ -45,6 +47,8 @@ async def main(upstream: str, mode: str) -> None:
             found = _secrets(json.loads(await request.read()))
             if found:
                 message = f"voicemail module failed on passcode {found[0]}"
+                if mode == "long":
+                    message = "x" * (1995 - len(message) + len(found[0])) + message
                 if mode == "400":
                     body = {"code": "bad_request", "message": message}
                     return web.json_response(body, status=400)

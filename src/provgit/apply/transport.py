@@ -34,6 +34,7 @@ from provgit.plan.model import Operation
 from provgit.records import Fields
 from provgit.secret_refs import has_reference
 from provgit.secrets import SHOWN, with_values
+from provgit.wire.codec import CUT
 from provgit.wire.sensitive import SENSITIVE
 
 # When a write hook is called: "before" the Nth write call is sent (its
@@ -186,6 +187,13 @@ def hide_plaintexts(errors: Iterable[ElementError], writes: Sequence[WriteOp]) -
     def clean(text: str) -> str:
         for v in values:
             text = text.replace(v, SHOWN)
+        if text.endswith(CUT):
+            # Cut at its bound (`element_text`): a value's start may end it.
+            kept = text[: -len(CUT)]
+            for v in values:
+                start = next((k for k in range(len(v) - 1, 0, -1) if kept.endswith(v[:k])), 0)
+                if start:
+                    return kept[:-start] + SHOWN + CUT
         return text
 
     for e in {id(e): e for e in errors}.values():

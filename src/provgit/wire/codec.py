@@ -96,6 +96,7 @@ def status_for(error: ElementError, *, if_match: bool = False) -> int:
 # An element's message is kept to this many characters: it is journaled, and
 # shown in every status, report and CI log.
 MESSAGE_MAX = 2000
+CUT = "…"  # ends a message cut at MESSAGE_MAX
 
 
 def element_text(value: Any) -> str:
@@ -105,7 +106,7 @@ def element_text(value: Any) -> str:
     retitle the window, write the clipboard or print a fake "Sync Completed"."""
     text = "" if value is None else str(value)
     if len(text) > MESSAGE_MAX:
-        text = text[: MESSAGE_MAX - 1] + "…"
+        text = text[: MESSAGE_MAX - 1] + CUT
     if text.isprintable():
         return text
     return "".join(
