@@ -8,15 +8,17 @@ against a real simulator (the harness of test_watch_windows.py)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
 import pytest
 
 from apply.helpers import Sim, write_config
-from provgit.watch.loop import Watcher
+from provgit.watch.logs import Log
+from provgit.watch.loop import Watcher, WatchOptions
 
-from .test_watch_windows import FakeClock, _at, _request, _run_watcher, _until, sims
+from .test_watch_windows import TOKEN, FakeClock, _at, _request, _run_watcher, _until, sims
 
 pytestmark = pytest.mark.slow
 __all__ = ["sims"]  # the fixture, used by name
@@ -48,3 +50,42 @@ def test_post_suspend_of_an_element_the_config_lacks_is_refused(
         assert code == 200 and answer["suspended"]["reason"] == "carrier cutover", answer
 
     _run_watcher(config, FakeClock(_at(1, 12)), body)
+
+
+def test_a_reason_without_spaces_reaches_the_plain_log_quoted(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    # A value with no space was written as it was: a line break forged a log
+    # line, an escape sequence reached the terminal following the log.
+    config = write_config(tmp_path / "config", sims, users=0)
+    log = io.StringIO()
+    options = WatchOptions(
+        config=config.resolve(),
+        state_dir=(config / ".provgit").resolve(),
+        token=TOKEN,
+        retry_check_seconds=0.05,
+        resync_seconds=3600,
+        clock=FakeClock(_at(1, 12)),
+    )
+    watcher = Watcher(options, Log("plain", stream=log))
+    reason = "cutover\n2026-06-01T12:00:00.000Z\x1b[32minfo\x1b[0mall_in_sync"
+
+    async def main() -> None:
+        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(watcher.run(ready.set_result))
+        try:
+            url = await asyncio.wait_for(ready, 30)
+            code, answer = await asyncio.to_thread(
+                _request, url + "/suspend", {"element": "cs1", "reason": reason}
+            )
+            assert code == 200, answer
+        finally:
+            watcher.stop()
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(main())
+    lines = log.getvalue().splitlines()
+    (said,) = [line for line in lines if " suspended " in line]
+    assert "\x1b" not in log.getvalue()
+    assert not any(line.startswith("2026-06-01T12:00:00.000Z") for line in lines), lines
+    assert json.dumps(reason) in said, said
