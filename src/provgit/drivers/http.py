@@ -207,11 +207,19 @@ class HttpDriver:
                 async with (
                     whole,
                     session.request(
-                        method, self._url(path), params=params, headers=headers, data=data
+                        method,
+                        self._url(path),
+                        params=params,
+                        headers=headers,
+                        data=data,
+                        # Not followed: a 307 re-sends a write's body (its
+                        # secrets' plaintext) to wherever it points.
+                        allow_redirects=False,
                     ) as response,
                 ):
                     raw = await self._read_capped(response)
                     status = response.status
+                    moved = response.headers.get("Location") if 300 <= status < 400 else None
                 if received is not None:
                     received.append(len(raw))
                 self.stats.add(time.perf_counter() - sent, response.headers.get("Server-Timing"))
@@ -230,6 +238,12 @@ class HttpDriver:
                 raise _Ambiguous(
                     f"connection to element {self.name} failed: {type(e).__name__}"
                 ) from None
+        if 300 <= status < 400:
+            raise _Ambiguous(
+                f"element {self.name} answered HTTP {status}, a redirect to "
+                f"{codec.element_text(moved or 'nowhere')[:200]}: not followed (connection.url "
+                "must name the element API itself)"
+            )
         try:
             parsed = codec.loads(raw) if raw else None
         except ValueError:
