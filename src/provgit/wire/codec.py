@@ -138,18 +138,33 @@ def error_from_json(body: Any, status: int | None = None) -> ElementError:
     return cls(message)
 
 
+def revision_of(value: Any) -> int:
+    """A revision an element answered: an integer 0..MAX_REVISION (12.0 is 12,
+    as for `if_revision`); TypeError for anything else. A string or a float
+    stopped a run with a traceback (compared with an int), and one past 63
+    bits stopped every run at the journal (SQLite's INTEGER): such an answer
+    is not the element API's."""
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int or not 0 <= value <= MAX_REVISION:
+        raise TypeError(f"not a revision: {str(value)[:40]!r}")
+    return value
+
+
 def record_from_json(item: dict[str, Any]) -> StoredRecord:
-    return StoredRecord(item["collection"], item["key"], item["fields"], item["revision"])
+    return StoredRecord(
+        item["collection"], item["key"], item["fields"], revision_of(item["revision"])
+    )
 
 
 def change_from_json(item: dict[str, Any]) -> Change:
     return Change(
-        item["revision"],
+        revision_of(item["revision"]),
         item["collection"],
         item["key"],
         item["op"],
         item.get("fields"),
-        item["record_revision"],
+        revision_of(item["record_revision"]),
     )
 
 
