@@ -152,20 +152,19 @@ def revision_of(value: Any) -> int:
 
 
 def record_from_json(item: dict[str, Any]) -> StoredRecord:
-    return StoredRecord(
-        item["collection"], item["key"], item["fields"], revision_of(item["revision"])
-    )
+    r = item["revision"]
+    if type(r) is not int or not 0 <= r <= MAX_REVISION:  # the check inline: per record
+        r = revision_of(r)
+    return StoredRecord(item["collection"], item["key"], item["fields"], r)
 
 
 def change_from_json(item: dict[str, Any]) -> Change:
-    return Change(
-        revision_of(item["revision"]),
-        item["collection"],
-        item["key"],
-        item["op"],
-        item.get("fields"),
-        revision_of(item["record_revision"]),
-    )
+    r, rr = item["revision"], item["record_revision"]
+    if type(r) is not int or not 0 <= r <= MAX_REVISION:
+        r = revision_of(r)
+    if type(rr) is not int or not 0 <= rr <= MAX_REVISION:
+        rr = revision_of(rr)
+    return Change(r, item["collection"], item["key"], item["op"], item.get("fields"), rr)
 
 
 def change_to_json(change: Change) -> dict[str, Any]:
