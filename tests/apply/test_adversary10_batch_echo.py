@@ -8,29 +8,20 @@ list` and the reconcile's own output."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .helpers import Sim, cli_process, hostile, start_sims, write_config
+from .helpers import Sim, cli_process, hostile, write_config
+from .test_batching import cs1
 from .test_secret_echo import _where_written
 
 pytestmark = pytest.mark.slow
+__all__ = ["cs1"]  # the fixture (one simulated call server), used by name
 
 ECHO = Path(__file__).parent.parent / "support" / "echo_element.py"
 # Eight digits unlikely in the state by chance (see test_secret_echo.py).
 PIN = "86420975"
-
-
-@pytest.fixture
-def cs1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sim]:
-    monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
-    (sim,) = start_sims(tmp_path, [("cs1", "mivb")])
-    try:
-        yield sim
-    finally:
-        sim.stop()
 
 
 @pytest.mark.parametrize(("mode", "code"), [("500", 4), ("400", 4), ("long", 4)])
