@@ -6,6 +6,7 @@ the first problem, so an admin sees every problem of a pull request at once.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,10 +25,23 @@ class Location:
     line: int = 0  # 1-based; 0 when unknown
     column: int = 0  # 1-based; 0 when unknown
 
+    @property
+    def shown_file(self) -> str:
+        """`file` safe to print: a file's name is the repository's (anyone's
+        pull request), and control or invisible characters in it reached the
+        terminal of whoever ran validate, and every status event after."""
+        name = self.file
+        if name.isprintable():
+            return name
+        return "".join(
+            f"<U+{ord(c):04X}>" if unicodedata.category(c)[0] in "CZ" and c != " " else c
+            for c in name
+        )
+
     def __str__(self) -> str:
         if self.line:
-            return f"{self.file}:{self.line}:{self.column}"
-        return self.file
+            return f"{self.shown_file}:{self.line}:{self.column}"
+        return self.shown_file
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from provgit.journal import DriftItem, Journal, JournalError, journal_exists
 from provgit.model.settings import Settings
 from provgit.observe import ObservationCache
 from provgit.plan.model import Operation, Plan
+from provgit.wire.codec import element_text
 
 DriftMode = Literal["report", "correct"]
 Ref = tuple[str, str, str]  # (element, collection, key)
@@ -135,11 +136,16 @@ def set_baseline(
         journal.set_meta(BASELINE + element, str(observed + len(revisions)))
 
 
+FIELD_NAME_MAX = 80
+
+
 def _fields(op: Operation) -> tuple[str, ...]:
-    """The names of the fields the config would change (names only: no value)."""
+    """The names of the fields the config would change (names only: no value).
+    A name may be one the element added: kept as one bounded line, control
+    characters as U+XXXX (it reaches the journal, `plan`, `status` and the feed)."""
     if op.action != "modify":
         return ()
-    return tuple(sorted(k for k in op.changes if not k.startswith("_")))
+    return tuple(sorted(element_text(k)[:FIELD_NAME_MAX] for k in op.changes if k[:1] != "_"))
 
 
 def journal_items(journal: Journal) -> dict[Ref, DriftItem]:

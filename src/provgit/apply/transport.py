@@ -7,10 +7,11 @@ The engine owns what a batch means; this module only gets answers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from provgit.apply.work import ElementWork
 from provgit.drivers.base import (
@@ -18,6 +19,7 @@ from provgit.drivers.base import (
     ElementError,
     FeedTooOldError,
     FencedError,
+    RefusedError,
     StoredRecord,
     TransportError,
     UnauthorizedError,
@@ -31,7 +33,9 @@ from provgit.plan.compute import field_changes
 from provgit.plan.model import Operation
 from provgit.records import Fields
 from provgit.secret_refs import has_reference
-from provgit.secrets import with_values
+from provgit.secrets import SHOWN, with_values
+from provgit.wire.codec import CUT
+from provgit.wire.sensitive import SENSITIVE
 
 # When a write hook is called: "before" the Nth write call is sent (its
 # intents are committed), "after" it returned (its outcome not yet journaled).
@@ -143,7 +147,69 @@ class Transport:
             error = TransportError(f"driver error: {type(e).__name__}: {e}")
         if self.hook is not None:
             self.hook(n, "after")
+        failed = [error] if answers is None else [a.error for a in answers if a.error is not None]
+        if failed:
+            hide_plaintexts(failed, writes)
         return answers, error
+
+
+def _plaintexts(value: Any, out: set[str]) -> None:
+    if isinstance(value, dict):
+        if SENSITIVE in value:
+            if isinstance(value.get("value"), str) and value["value"]:
+                out.add(value["value"])
+            return
+        value = value.values()
+    elif not isinstance(value, list):
+        return
+    for v in value:
+        if isinstance(v, dict | list):
+            _plaintexts(v, out)
+
+
+def hide_plaintexts(errors: Iterable[ElementError], writes: Sequence[WriteOp]) -> None:
+    """Every secret value `writes` carried, out of the words of `errors` (in place).
+
+    An element may quote what it was sent, and one error of a whole call (an
+    HTTP 500 or 400 for the batch) is every write's of the call: each record's
+    own scrub (`secrets.scrub`) hid its own secrets only, so the others kept
+    the value it quoted, into their pending updates and distribution errors,
+    the status and the run's output. Only on failure: a call that landed
+    costs nothing."""
+    found: set[str] = set()
+    for w in writes:
+        if w.fields is not None:
+            _plaintexts(w.fields, found)
+    if not found:
+        return
+    values = sorted(found, key=len, reverse=True)  # a value holding another: hidden whole
+
+    def clean(text: str) -> str:
+        for v in values:
+            text = text.replace(v, SHOWN)
+        if text.endswith(CUT):
+            # Cut at its bound (`element_text`): a value's start may end it.
+            kept = text[: -len(CUT)]
+            for v in values:
+                start = next((k for k in range(len(v) - 1, 0, -1) if kept.endswith(v[:k])), 0)
+                if start:
+                    return kept[:-start] + SHOWN + CUT
+        return text
+
+    for e in {id(e): e for e in errors}.values():
+        e.message = clean(e.message)
+        e.args = (e.message,)
+        e.detail = {k: clean(v) if isinstance(v, str) else v for k, v in e.detail.items()}
+        if isinstance(e, RefusedError):
+            e.refusals = [
+                dataclasses.replace(
+                    r,
+                    reason=clean(r.reason),
+                    field=None if r.field is None else clean(r.field),
+                    form=clean(r.form),
+                )
+                for r in e.refusals
+            ]
 
 
 async def identical(w: ElementWork, op: Operation) -> int | None:

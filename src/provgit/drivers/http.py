@@ -207,11 +207,19 @@ class HttpDriver:
                 async with (
                     whole,
                     session.request(
-                        method, self._url(path), params=params, headers=headers, data=data
+                        method,
+                        self._url(path),
+                        params=params,
+                        headers=headers,
+                        data=data,
+                        # Not followed: a 307 re-sends a write's body (its
+                        # secrets' plaintext) to wherever it points.
+                        allow_redirects=False,
                     ) as response,
                 ):
                     raw = await self._read_capped(response)
                     status = response.status
+                    moved = response.headers.get("Location") if 300 <= status < 400 else None
                 if received is not None:
                     received.append(len(raw))
                 self.stats.add(time.perf_counter() - sent, response.headers.get("Server-Timing"))
@@ -230,6 +238,12 @@ class HttpDriver:
                 raise _Ambiguous(
                     f"connection to element {self.name} failed: {type(e).__name__}"
                 ) from None
+        if 300 <= status < 400:
+            raise _Ambiguous(
+                f"element {self.name} answered HTTP {status}, a redirect to "
+                f"{codec.element_text(moved or 'nowhere')[:200]}: not followed (connection.url "
+                "must name the element API itself)"
+            )
         try:
             parsed = codec.loads(raw) if raw else None
         except ValueError:
@@ -338,7 +352,7 @@ class HttpDriver:
                 b["name"],
                 b["type"],
                 b["version"],
-                b["revision"],
+                codec.revision_of(b["revision"]),
                 b["state"],
                 call_load,
                 digest if isinstance(digest, str) else None,
@@ -357,7 +371,8 @@ class HttpDriver:
         b = await self._get(path, params, received)
         try:
             records = [codec.record_from_json(item) for item in b["records"]]
-            return Page(records, b.get("next_cursor"), b["revision"], received[-1])
+            revision = codec.revision_of(b["revision"])
+            return Page(records, b.get("next_cursor"), revision, received[-1])
         except (KeyError, TypeError):
             raise self._garbled() from None
 
@@ -367,7 +382,7 @@ class HttpDriver:
         try:
             feed = ChangeFeed(
                 [codec.change_from_json(c) for c in b["changes"]],
-                b["revision"],
+                codec.revision_of(b["revision"]),
                 b.get("more") is True,
                 received[-1],
             )
@@ -420,7 +435,13 @@ class HttpDriver:
         self._raise(status, body)
         if not isinstance(body, dict) or "revision" not in body:
             raise self._garbled()
-        return WriteResult(ok=True, revision=int(body["revision"]))
+        return WriteResult(ok=True, revision=self._revision(body["revision"]))
+
+    def _revision(self, value: Any) -> int:
+        try:
+            return codec.revision_of(value)
+        except TypeError:
+            raise self._garbled() from None
 
     def _fence_header(self) -> dict[str, str]:
         return {} if self.fence is None else {FENCE_HEADER: self.fence}
@@ -432,7 +453,7 @@ class HttpDriver:
         except NotFoundError:
             return None
         if comparable(b["fields"]) == comparable(op.fields or {}):
-            return int(b["revision"])
+            return self._revision(b["revision"])
         return None
 
     async def write_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
@@ -451,8 +472,12 @@ class HttpDriver:
             raise self._garbled()
         results: list[WriteResult] = []
         for item in items:
+            if not isinstance(item, dict):
+                raise self._garbled()
             if item.get("ok"):
-                results.append(WriteResult(ok=True, revision=item.get("revision")))
+                revision = item.get("revision")
+                landed = None if revision is None else self._revision(revision)
+                results.append(WriteResult(ok=True, revision=landed))
             else:
                 error: ElementError = codec.error_from_json(item.get("error"), item.get("status"))
                 results.append(WriteResult(ok=False, error=error))

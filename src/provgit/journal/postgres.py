@@ -49,11 +49,22 @@ _DDL = (
 
 
 def is_postgres_url(url: str) -> bool:
-    return urlsplit(url).scheme in ("postgresql", "postgres")
+    try:
+        return urlsplit(url).scheme in ("postgresql", "postgres")
+    except ValueError:  # "[::1" and the like: not a URL at all
+        return False
+
+
+# What is shown of a journal location that is not a postgresql:// URL: a
+# libpq key=value string (`host=db password=...`) would be shown whole.
+NOT_A_URL = "(not a postgresql:// URL)"
 
 
 def redact(url: str, password: str | None = None) -> str:
-    """`url` without its password (user, host, port and database stay)."""
+    """`url` without its password (user, host, port and database stay);
+    nothing of a location that is not a postgresql:// URL."""
+    if not is_postgres_url(url):
+        return NOT_A_URL
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:

@@ -214,8 +214,16 @@ def open_file_read_only(path: Path) -> Store:
 def open_postgres(
     location: JournalLocation, path: Path, *, read_only: bool, patient: bool = True
 ) -> Store:
-    from provgit.journal.postgres import connect, redact
+    from provgit.journal.postgres import connect, is_postgres_url, redact
 
+    if not is_postgres_url(location.url):
+        # Not echoed: a libpq key=value string (`host=db password=...`)
+        # carries its password where no redaction finds it.
+        raise JournalError(
+            "the journal's location must be a postgresql://user@host:port/database URL "
+            "(--journal-url, $PROVGIT_JOURNAL_URL, journal migrate --to); the one given is "
+            "not, and is not shown (a key=value connection string would show its password)"
+        )
     where = redact(location.url, location.password)
     if location.schema:
         where += f" (schema {location.schema})"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from provgit.journal.events import Events
 from provgit.journal.rows import Suspension, iso
 from provgit.journal.store import Store
+from provgit.wire.codec import element_text
 
 
 class Suspensions:
@@ -16,7 +17,15 @@ class Suspensions:
 
     def suspend(self, element: str, reason: str, who: str, now: float) -> Suspension:
         """Suspend writes to `element` (NETWORK: all); an existing one keeps its
-        start and takes the new reason. An event records it."""
+        start and takes the new reason. An event records it.
+
+        The reason and who are kept as one bounded line, control and invisible
+        characters shown as U+XXXX (`element_text`): they are typed by whoever
+        holds the watcher's token (POST /suspend) or a shell, and are printed
+        in every `provgit status` on an admin's terminal, where an escape
+        sequence can clear the screen, retitle the window, write the clipboard
+        or draw a fake "Sync Completed" over the line."""
+        reason, who = element_text(reason), element_text(who)
         with self._store.transaction():
             self._store.db.execute(
                 "INSERT INTO suspensions VALUES (?, ?, ?, ?) ON CONFLICT (element) "
@@ -34,6 +43,7 @@ class Suspensions:
 
     def resume(self, element: str, who: str) -> Suspension | None:
         """Lift the suspension of `element` (NETWORK: the network-wide one)."""
+        who = element_text(who)
         with self._store.transaction():
             s = self.suspensions().get(element)
             if s is None:

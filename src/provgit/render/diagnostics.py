@@ -53,7 +53,7 @@ def as_github(diags: Sequence[Diagnostic], root_prefix: str = "") -> str:
     """GitHub Actions workflow commands: one annotation per problem."""
     out = []
     for d in diags:
-        props = [f"file={_escape_property(root_prefix + d.location.file)}"]
+        props = [f"file={_escape_property(root_prefix + d.location.shown_file)}"]
         if d.location.line:
             props.append(f"line={d.location.line}")
             props.append(f"col={d.location.column}")

@@ -11,6 +11,7 @@ from provgit.plan.errors import ResourceError
 from provgit.plan.model import ElementPlan, Operation, Plan, WouldWait
 from provgit.plan.moves import move_map
 from provgit.registry import KEYED_APART
+from provgit.render.escape import visible
 from provgit.render.values import short
 
 _MARK = {"delete": ("-", "red"), "modify": ("~", "yellow"), "add": ("+", "green")}
@@ -74,9 +75,11 @@ def _op_lines(
 ) -> list[Text]:
     mark, style = _MARK[op.action]
     head = Text(f"  {mark} {op.action:<6} ", style=style)
-    head.append(f"{op.collection}/{op.key}", style="bold")
+    # Keys and field names may be an element's own (a record it holds, a
+    # field it added): shown, not sent to the terminal (`visible`).
+    head.append(f"{op.collection}/{visible(op.key)}", style="bold")
     if op.collection in KEYED_APART or op.resource != op.key:
-        head.append(f"  ({op.kind}/{op.resource})", style="dim")
+        head.append(f"  ({op.kind}/{visible(op.resource)})", style="dim")
     if op.claim:
         head.append("  claim: not provgit's yet, takes ownership", style="bold yellow")
     if waits:
@@ -89,7 +92,7 @@ def _op_lines(
     if not detail:
         return lines
     for field, change in op.changes.items():
-        line = Text(f"      {field}: ")
+        line = Text(f"      {visible(field)}: ")
         if op.action == "modify":
             line.append(short(change.get("before")), style="red")
             line.append(" -> ")

@@ -12,6 +12,7 @@ at `/feed.atom` on the watch server, whose page is `/`. The caller says which.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -52,10 +53,17 @@ TITLES = {
 }
 
 
+# Characters XML 1.0 does not allow in a document: one of them in an event's
+# message made the whole feed malformed (every reader refused it).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _x(value: Any) -> str:
     # `xml.sax.saxutils.escape` with the quote: that module loads urllib.request
     # (http.client, email, ssl ~40 modules) for one replace chain.
     text = "" if value is None else str(value)
+    if not text.isprintable():
+        text = _NOT_XML.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
     return (
         text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace('"', "&quot;")
     )

@@ -89,6 +89,15 @@ class ConfigTracker:
         settings = self.desired.state.settings if self.desired is not None else None
         return self.o.drift or (settings.drift.mode if settings else None) or "report"
 
+    def unknown_element(self, element: str | None) -> str | None:
+        """Why `element` names no element of the config (a mistyped name would
+        hold nothing, as `provgit suspend` refuses it); None while no config
+        is valid (a freeze must still be possible)."""
+        desired = self.desired
+        if element is None or desired is None or element in desired.state.elements:
+            return None
+        return f"unknown element {element!r} (known: {', '.join(desired.state.elements)})"
+
     def only_looks(self, reasons: set[str]) -> bool:
         """Whether a look that finds the ref (or the leader's commit) unmoved
         may skip the run `reasons` ask for: they only ask "did it move?" (a

@@ -72,5 +72,8 @@ class Log:
 
 
 def _plain(value: Any) -> str:
+    """A value as one token of a plain line: quoted (JSON) when it holds a
+    space, or anything not printable (a line break would forge a log line,
+    an escape sequence reach the terminal following the log)."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return json.dumps(text) if (" " in text or not text) else text
+    return json.dumps(text) if (" " in text or not text or not text.isprintable()) else text

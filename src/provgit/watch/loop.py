@@ -161,7 +161,10 @@ class Watcher:
             self.takeovers.poke()
 
     def suspend(self, element: str | None, reason: str, who: str) -> dict[str, Any]:
-        """POST /suspend: writes wait from the next run on (kept in the journal)."""
+        """POST /suspend: writes wait from the next run on (kept in the journal).
+        LookupError for an element the config lacks (`unknown_element`)."""
+        if (unknown := self.config.unknown_element(element)) is not None:
+            raise LookupError(f"{unknown}: nothing suspended")
         s = self.journal.suspend(element or NETWORK, reason, who, time.time())
         self.metrics.suspensions(self.journal.suspensions())
         self.log.info("suspended", element=element, reason=reason, who=who)

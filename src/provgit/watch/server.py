@@ -11,7 +11,8 @@
                      token, or a GitHub signature / GitLab token made with the
                      webhook secret (webhook.py)
   POST /suspend      {"reason": TEXT, "element": NAME?, "who": TEXT?}: hold writes
-                     (the network, or one element); token required
+                     (the network, or one element: 404 for a name the config
+                     lacks, as `provgit suspend`); token required
   POST /resume       {"element": NAME?, "who": TEXT?}: lift it, run now; token required
 
 Connections are bounded (MAX_CONNECTIONS; more are closed at once) and so is
@@ -197,7 +198,12 @@ async def _suspend(request: web.Request) -> web.Response:
     reason = (body.get("reason") or "").strip()
     if not reason:
         return web.json_response({"error": "'reason' is required: say why"}, status=400)
-    s = request.app[PROVIDER].suspend(body.get("element"), reason, body.get("who") or "api")
+    try:
+        s = request.app[PROVIDER].suspend(body.get("element"), reason, body.get("who") or "api")
+    except LookupError as e:
+        # Not 200: a script (or a person) reading the status code must not
+        # take a mistyped element for a suspended one.
+        return web.json_response({"error": str(e.args[0])}, status=404)
     return web.json_response({"suspended": s})
 
 

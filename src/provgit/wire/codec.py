@@ -96,6 +96,7 @@ def status_for(error: ElementError, *, if_match: bool = False) -> int:
 # An element's message is kept to this many characters: it is journaled, and
 # shown in every status, report and CI log.
 MESSAGE_MAX = 2000
+CUT = "…"  # ends a message cut at MESSAGE_MAX
 
 
 def element_text(value: Any) -> str:
@@ -105,7 +106,7 @@ def element_text(value: Any) -> str:
     retitle the window, write the clipboard or print a fake "Sync Completed"."""
     text = "" if value is None else str(value)
     if len(text) > MESSAGE_MAX:
-        text = text[: MESSAGE_MAX - 1] + "…"
+        text = text[: MESSAGE_MAX - 1] + CUT
     if text.isprintable():
         return text
     return "".join(
@@ -137,19 +138,33 @@ def error_from_json(body: Any, status: int | None = None) -> ElementError:
     return cls(message)
 
 
+def revision_of(value: Any) -> int:
+    """A revision an element answered: an integer 0..MAX_REVISION (12.0 is 12,
+    as for `if_revision`); TypeError for anything else. A string or a float
+    stopped a run with a traceback (compared with an int), and one past 63
+    bits stopped every run at the journal (SQLite's INTEGER): such an answer
+    is not the element API's."""
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int or not 0 <= value <= MAX_REVISION:
+        raise TypeError(f"not a revision: {str(value)[:40]!r}")
+    return value
+
+
 def record_from_json(item: dict[str, Any]) -> StoredRecord:
-    return StoredRecord(item["collection"], item["key"], item["fields"], item["revision"])
+    r = item["revision"]
+    if type(r) is not int or not 0 <= r <= MAX_REVISION:  # the check inline: per record
+        r = revision_of(r)
+    return StoredRecord(item["collection"], item["key"], item["fields"], r)
 
 
 def change_from_json(item: dict[str, Any]) -> Change:
-    return Change(
-        item["revision"],
-        item["collection"],
-        item["key"],
-        item["op"],
-        item.get("fields"),
-        item["record_revision"],
-    )
+    r, rr = item["revision"], item["record_revision"]
+    if type(r) is not int or not 0 <= r <= MAX_REVISION:
+        r = revision_of(r)
+    if type(rr) is not int or not 0 <= rr <= MAX_REVISION:
+        rr = revision_of(rr)
+    return Change(r, item["collection"], item["key"], item["op"], item.get("fields"), rr)
 
 
 def change_to_json(change: Change) -> dict[str, Any]:
