@@ -58,6 +58,7 @@ from provgit.watch.replicas import DEFAULT_LEASE_SECONDS, Replica, replica_json
 from provgit.watch.retry_clock import RetryClock
 from provgit.watch.run import Reconciler
 from provgit.watch.server import start as start_server
+from provgit.watch.shutdown import mark_interrupted
 from provgit.watch.takeover import Takeovers
 from provgit.watch.timers import Timers
 from provgit.watch.triggers import watch_directory
@@ -216,7 +217,7 @@ class Watcher:
         git_dirs: list[Path] = []
         # Off the loop: opening (and migrating) a PostgreSQL journal takes a while.
         await asyncio.to_thread(self.journals.open)  # in this task's context: the network's
-        self._mark_interrupted()  # a run of ours that died without finishing
+        mark_interrupted(self.journal, self.log)  # a run of ours that died without finishing
         # Runs of other processes that died (SIGKILL, power loss): marked now, not
         # at the first apply, which may be long coming (a removal held, a no-op resync).
         settle_dead_runs(self.journal, os.uname().nodename, 0)
@@ -349,7 +350,7 @@ class Watcher:
                 if not self.stopping:
                     raise
                 with contextlib.suppress(*database_errors()):
-                    self._mark_interrupted()
+                    mark_interrupted(self.journal, self.log)
                 break
             except database_errors() as e:
                 # The journal went away mid-run (a replica cut off): not a bug;
@@ -407,18 +408,6 @@ class Watcher:
         self.log.info("reloading")
         self.config.reload()
         self.trigger("reload")
-
-    def _mark_interrupted(self) -> None:
-        for r in self.journal.runs(3):
-            if r["finished"] is None and r["pid"] == os.getpid() and r["command"] == "watch":
-                self.journal.finish_run(r["id"], "interrupted", {"reason": "stopped by a signal"})
-                self.journal.add_event(
-                    "interrupted",
-                    f"run {r['id']} stopped by a signal; writes in flight were finished, "
-                    "the rest is planned again by the next run",
-                    run_id=r["id"],
-                )
-                self.log.info("run_interrupted", run_id=r["id"])
 
     def _seed_metrics(self) -> None:
         j = self.journal

@@ -10,9 +10,26 @@ which the next run settles by observing the element again (see `apply`).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 
+from provgit.api.watching import Journal
+from provgit.watch.logs import Log
 from provgit.wire.protocol import Driver, ForwardingDriver, WriteOp, WriteResult
+
+
+def mark_interrupted(journal: Journal, log: Log) -> None:
+    """This process's watch runs left unfinished (stopped by a signal) marked so."""
+    for r in journal.runs(3):
+        if r["finished"] is None and r["pid"] == os.getpid() and r["command"] == "watch":
+            journal.finish_run(r["id"], "interrupted", {"reason": "stopped by a signal"})
+            journal.add_event(
+                "interrupted",
+                f"run {r['id']} stopped by a signal; writes in flight were finished, "
+                "the rest is planned again by the next run",
+                run_id=r["id"],
+            )
+            log.info("run_interrupted", run_id=r["id"])
 
 
 class Gate:
