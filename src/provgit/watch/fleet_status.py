@@ -164,22 +164,23 @@ class FleetStatus:
         name, _, rest = (element or "").partition("/")
         r = self.s.running.get(name)
         if r is None:
-            raise KeyError(f"network {name!r} is not run by this replica ({self.s.id})")
+            if name not in {n.name for n in self.s.fleet.networks}:
+                raise LookupError(f"no network {name!r} in the fleet: nothing changed")
+            holder = self.s.leases.holder(name)
+            there = f"; replica {holder} runs it" if holder else ""
+            raise LookupError(
+                f"network {name!r} is not run by this replica ({self.s.id}){there}: nothing changed"
+            )
         return r, rest or None
 
     def suspend(self, element: str | None, reason: str, who: str) -> dict[str, Any]:
-        """`element`: NETWORK or NETWORK/ELEMENT (a fleet serves many networks)."""
-        try:
-            r, el = self._network_and_element(element)
-        except KeyError as e:
-            return {"error": str(e.args[0])}
+        """`element`: NETWORK or NETWORK/ELEMENT (a fleet serves many networks).
+        LookupError (the server's 404) for a network not run here."""
+        r, el = self._network_and_element(element)
         return {"network": r.network.name, **r.watcher.suspend(el, reason, who)}
 
     def resume(self, element: str | None, who: str) -> dict[str, Any] | None:
-        try:
-            r, el = self._network_and_element(element)
-        except KeyError as e:
-            return {"error": str(e.args[0])}
+        r, el = self._network_and_element(element)
         resumed = r.watcher.resume(el, who)
         return None if resumed is None else {"network": r.network.name, **resumed}
 

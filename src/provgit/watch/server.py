@@ -214,7 +214,10 @@ async def _resume(request: web.Request) -> web.Response:
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
-    s = request.app[PROVIDER].resume(body.get("element"), body.get("who") or "api")
+    try:
+        s = request.app[PROVIDER].resume(body.get("element"), body.get("who") or "api")
+    except LookupError as e:  # a fleet's network not run here
+        return web.json_response({"error": str(e.args[0])}, status=404)
     return web.json_response({"resumed": s})
 
 
