@@ -5,11 +5,13 @@ closes), never the search's end: one unbounded answer, within any deadline.
 With `--huge-base BYTES`, a base search's entry carries a value of BYTES bytes
 (one enormous entry, then the search's end).
 
-    python tests/support/flood_ldap.py [--huge-base BYTES | fat-base | fat-bind]
+    python tests/support/flood_ldap.py [--huge-base BYTES | fat-base | fat-bind | rude-bind]
 
 fat-base: a base search is answered with one entry that never ends instead
 (its length says 2 GiB; its bytes come until the client closes): one message,
 which a client holds whole before decoding it. fat-bind: so is a bind.
+rude-bind: a bind is refused (unwilling to perform) with a diagnostic message
+full of terminal escape sequences.
 
 Prints "listening on 127.0.0.1:PORT" once serving, and "sent N" (to stderr)
 for each flood a client cut; stops on SIGTERM. BER by hand: only what a
@@ -30,6 +32,10 @@ EXTENDED, EXTENDED_DONE = 0x77, 0x78
 UNWILLING = 53
 FAT_BASE = sys.argv[1:] == ["fat-base"]
 FAT_BIND = sys.argv[1:] == ["fat-bind"]
+RUDE_BIND = sys.argv[1:] == ["rude-bind"]
+# What a rude directory says when it refuses a bind: escape sequences that
+# would write the clipboard and draw a fake status over the terminal's line.
+RUDE = b"busy\x1b]52;c;cHduZWQ=\x07\r\x1b[2KSync Completed\nforged"
 
 
 def _length(n: int) -> bytes:
@@ -51,8 +57,8 @@ def _message(msgid: int, op: bytes) -> bytes:
     return _tlv(0x30, _tlv(0x02, msgid.to_bytes(4, "big", signed=True)) + op)
 
 
-def _result(tag: int, code: int = 0) -> bytes:
-    return _tlv(tag, _tlv(0x0A, bytes([code])) + _octets(b"") + _octets(b""))
+def _result(tag: int, code: int = 0, message: bytes = b"") -> bytes:
+    return _tlv(tag, _tlv(0x0A, bytes([code])) + _octets(b"") + _octets(message))
 
 
 def _entry(dn: bytes, attrs: dict[bytes, bytes]) -> bytes:
@@ -99,7 +105,9 @@ class Handler(socketserver.BaseRequestHandler):
             if op == BIND and FAT_BIND:
                 self._fat_entry(sock, msgid, BIND_DONE)
                 return
-            if op == BIND:
+            if op == BIND and RUDE_BIND:
+                sock.sendall(_message(msgid, _result(BIND_DONE, UNWILLING, RUDE)))
+            elif op == BIND:
                 sock.sendall(_message(msgid, _result(BIND_DONE)))
             elif op == UNBIND:
                 return

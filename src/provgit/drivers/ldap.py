@@ -84,6 +84,7 @@ except ImportError:  # pragma: no cover - depends on the install
     FastReader = None  # type: ignore[assignment,misc]
 from provgit.model.directory import PRESET_CLASSES, PRESET_RDN, carried
 from provgit.model.network import DEFAULT_REQUEST_DEADLINE
+from provgit.wire.codec import element_text
 from provgit.wire.protocol import (
     ChangeFeed,
     ConflictError,
@@ -204,7 +205,9 @@ class LdapDriver:
             with contextlib.suppress(lx.LDAPException):
                 conn.unbind()
             if isinstance(e, lx.LDAPException):
-                raise TransportError(f"element {self.name}: cannot reach {self.url}: {e}") from e
+                raise TransportError(
+                    f"element {self.name}: cannot reach {self.url}: {element_text(e)}"
+                ) from e
             raise
         return conn
 
@@ -253,7 +256,7 @@ class LdapDriver:
                         if counted.too_large is not None:
                             raise TransportError(str(counted.too_large)) from None
                         if not (again and not fresh):
-                            raise TransportError(f"element {self.name}: {e}") from e
+                            raise TransportError(f"element {self.name}: {element_text(e)}") from e
                 raise AssertionError("unreachable")
 
         return await self._bounded(run)
@@ -340,7 +343,7 @@ class LdapDriver:
                 self.seen.known = None
                 raise FeedTooOldError(
                     f"element {self.name}: the directory cannot continue the content "
-                    f"synchronisation from its cookie ({e}): reading it all again"
+                    f"synchronisation from its cookie ({element_text(e)}): reading it all again"
                 ) from None
 
         return await self._read(read)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from provgit.wire.codec import element_text
 from provgit.wire.protocol import (
     ElementError,
     LockedError,
@@ -28,7 +29,9 @@ def lowered(attrs: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def error_of(name: str, result: Mapping[str, Any]) -> ElementError:
     code = result.get("result")
-    text = f"element {name}: {result.get('description')} ({code}): {result.get('message') or ''}"
+    # The directory's words reach the admin's terminal: one bounded line, no escapes.
+    said = element_text(f"{result.get('description')} ({code}): {result.get('message') or ''}")
+    text = f"element {name}: {said}"
     if code == 49:
         return UnauthorizedError(text.strip())
     if code == 51:

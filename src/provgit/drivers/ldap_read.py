@@ -34,6 +34,7 @@ from provgit.drivers.ldap_pages import (
     SyncRefreshRequired,
 )
 from provgit.drivers.ldap_sync import SyncResult, offered, refresh
+from provgit.wire.codec import element_text
 from provgit.wire.protocol import (
     ElementError,
     LockedError,
@@ -230,9 +231,10 @@ class Reader(PagedReader):
 
     def _error(self, e: ldap.LDAPError) -> ElementError:
         info = e.args[0] if e.args and isinstance(e.args[0], dict) else {}
-        text = f"element {self.name}: {info.get('desc', type(e).__name__)}"
+        said = str(info.get("desc", type(e).__name__))
         if info.get("info"):
-            text += f": {info['info']}"
+            said += f": {info['info']}"
+        text = f"element {self.name}: {element_text(said)}"
         if isinstance(e, ldap.INVALID_CREDENTIALS):
             return UnauthorizedError(
                 f"element {self.name}: the directory refused the bind DN and password "

@@ -11,6 +11,7 @@ from pyasn1.codec.ber import encoder as ber  # ldap3's own ASN.1 library
 from provgit.drivers.ldap_errors import error_of
 from provgit.drivers.ldap_names import filter_value
 from provgit.records import MANAGED_BY_VALUE
+from provgit.wire.codec import element_text
 from provgit.wire.protocol import (
     ConflictError,
     ElementError,
@@ -75,7 +76,7 @@ def write_error(conn: ldap3.Connection, name: str, dn: str, key: str) -> Element
     if code == 32:
         return NotFoundError(f"element {name}: {dn} does not exist", collection=USERS, key=key)
     if code in (17, 18, 19, 21, 34, 64, 65, 67, 69):
-        reason = str(conn.result.get("message") or conn.result.get("description"))
+        reason = element_text(conn.result.get("message") or conn.result.get("description"))
         return RefusedError(
             f"element {name}: the directory refused {dn}: {reason}",
             [Refusal(FORM, None, reason)],
