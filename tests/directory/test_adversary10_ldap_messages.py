@@ -8,15 +8,13 @@ with an error naming the element and the bound, not the deadline."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.directory.test_answer_size import DEADLINE, _driver, serving
+from tests.directory.test_answer_size import raised_by, serving
 
 from provgit.drivers import ldap as ldap_driver
-from provgit.drivers.base import TransportError
 
 SAID = (
     "element dir1: the directory sent one message of more than 256 MiB (an entry, or the "
@@ -37,17 +35,7 @@ def fat_bind() -> Iterator[str]:
 def _refused(url: str, call: Callable[[Any], object]) -> str:
     assert ldap_driver.FastReader is not None, "python-ldap (fast-ldap) is installed here"
 
-    async def body() -> str:
-        d = _driver(url)
-        try:
-            with pytest.raises(TransportError) as e:
-                # The guard only keeps a broken build from hanging the suite.
-                await asyncio.wait_for(d._read(call), 3 * DEADLINE)
-            return str(e.value)
-        finally:
-            await asyncio.wait_for(d.close(), 60)
-
-    return asyncio.run(body())
+    return raised_by(url, lambda d: d._read(call))
 
 
 def test_a_root_dse_answered_with_one_endless_message_is_refused_at_its_header(
@@ -70,15 +58,6 @@ def test_a_bind_on_the_writes_connection_answered_without_end_is_cut_as_it_arriv
     """ldap3 (the writes' connection, and `info`) holds a message whole too:
     its bind's answer is counted on the socket as a call's answer is."""
 
-    async def body() -> str:
-        d = _driver(fat_bind)
-        try:
-            with pytest.raises(TransportError) as e:
-                await asyncio.wait_for(d.info(), 3 * DEADLINE)
-            return str(e.value)
-        finally:
-            await asyncio.wait_for(d.close(), 60)
-
-    message = asyncio.run(body())
+    message = raised_by(fat_bind, lambda d: d.info())
     assert "element dir1: the directory answered more than 1 MiB" in message, message
     assert "request_deadline" not in message, message

@@ -8,14 +8,12 @@ request deadline)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
-from tests.directory.test_answer_size import DEADLINE, _driver, serving
+from tests.directory.test_answer_size import raised_by, serving
 
 from provgit.drivers import ldap_pages
-from provgit.drivers.base import TransportError
 
 HUGE = 8 * 2**20  # one entry's value: far past a call's budget
 
@@ -29,17 +27,7 @@ def huge_base() -> Iterator[str]:
 def test_a_base_search_answered_with_one_enormous_entry_is_cut_as_it_arrives(
     huge_base: str,
 ) -> None:
-    async def body() -> str:
-        d = _driver(huge_base)
-        try:
-            with pytest.raises(TransportError) as e:
-                # The guard only keeps a broken build from hanging the suite.
-                await asyncio.wait_for(d.info(), 3 * DEADLINE)
-            return str(e.value)
-        finally:
-            await asyncio.wait_for(d.close(), 60)
-
-    message = asyncio.run(body())
+    message = raised_by(huge_base, lambda d: d.info())
     assert ldap_pages.CALL_BYTES == 2**20
     assert message == (
         "element dir1: the directory answered more than 1 MiB to one search: not read further"

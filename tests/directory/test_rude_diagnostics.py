@@ -10,12 +10,11 @@ tests/support/flood_ldap.py `rude-bind`, a hostile server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.directory.test_answer_size import DEADLINE, _driver, serving
+from tests.directory.test_answer_size import raised_by, serving
 
 from provgit.drivers import ldap as ldap_driver
 from provgit.wire.protocol import ElementError
@@ -27,16 +26,7 @@ def rude_bind() -> Iterator[str]:
 
 
 def _said(url: str, call: Callable[[Any], Any]) -> str:
-    async def body() -> str:
-        d = _driver(url)
-        try:
-            with pytest.raises(ElementError) as e:
-                await asyncio.wait_for(call(d), 3 * DEADLINE)
-            return str(e.value)
-        finally:
-            await asyncio.wait_for(d.close(), 60)
-
-    return asyncio.run(body())
+    return raised_by(url, call, ElementError)
 
 
 def _one_harmless_line(message: str) -> None:
