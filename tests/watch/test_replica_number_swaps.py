@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
 from apply.helpers import Sim, write_config
+from apply.test_number_swaps import _set_users, _wanted
 from journal import pg
 
 from .helpers import Watch, commit_all
@@ -26,31 +26,6 @@ from .replica_helpers import by_pid, make_cluster, rewritten_unchanged, sim_chan
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 LEASE = 20.0  # no lease is waited out: the elements spread by hand-backs
-
-
-def _set_users(work: Path, users: dict[str, tuple[str, str]]) -> None:
-    """Each login's host and DN, as `login: (host, dn)`."""
-    net = work / "net.yaml"
-    lines = net.read_text().split("\n")
-    login = None
-    for i, line in enumerate(lines):
-        if line.startswith("  - login_id: "):
-            login = line.removeprefix("  - login_id: ")
-        elif login in users and line.startswith("    host: "):
-            lines[i] = f"    host: {users[login][0]}"
-        elif login in users and line.startswith('      - {dn: "'):
-            rest = line.split('"', 2)[2]
-            lines[i] = f'      - {{dn: "{users[login][1]}"{rest}'
-    net.write_text("\n".join(lines))
-
-
-def _wanted(work: Path) -> dict[str, dict[str, str]]:
-    """Call server -> login -> the DN the config gives it there."""
-    net = YAML(typ="safe").load((work / "net.yaml").read_text())
-    out: dict[str, dict[str, str]] = {}
-    for u in net["users"]:
-        out.setdefault(u["host"], {})[u["login_id"]] = str(u["services"][0]["dn"])
-    return out
 
 
 def _held(sim: Sim) -> dict[str, str]:
