@@ -20,7 +20,9 @@ from the same readings; the holder of the step's element applies it (the
 held elements whose swap steps differ take the whole network's plan), the
 others apply their part as planned, and the runs after, planned against what
 the elements hold then, end the swap as they do for one process. If another
-element cannot be read, the plan stays as cut (the swap waits, and says so).
+element cannot be read, the plan stays as cut: the swap waits for it, and
+the watcher's log says which elements it may run through unread
+(`swap_waits_unread`).
 
 A swap a cut plan breaks on its own (two users of one element) is planned
 whole too: its spare must ring no one on the elements other replicas hold,
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from provgit.api.incremental import Desired
@@ -43,6 +45,11 @@ from provgit.plan import Plan, PlanOptions
 from provgit.plan.compute import compute_plan
 from provgit.plan.swaps import waits_elsewhere
 
+UNREAD = (
+    "a number swap may run through these elements (other replicas' ones), "
+    "which did not answer: its writes wait for them"
+)
+
 
 async def break_across(
     plan: Plan,
@@ -51,10 +58,12 @@ async def break_across(
     state_dir: Path,
     config_root: Path,
     options: PlanOptions,
+    warn: Callable[..., None] = lambda *_, **__: None,
 ) -> Plan:
     """`plan` (cut to the elements a replica holds, read as `observed`) with
     the number swaps that run through other elements broken as a plan of the
-    whole network breaks them; `plan` itself when none may."""
+    whole network breaks them; `plan` itself when none may (`warn`, the
+    watcher's log, is told which elements did not answer, when that is why)."""
     held = [e.element for e in plan.elements]
     if not waits_elsewhere(plan.elements, held) and not any(e.swaps for e in plan.elements):
         return plan
@@ -68,8 +77,11 @@ async def break_across(
         seen = await observe_network(network, state_dir, previous={}, save=False)
     finally:
         await network.close()
-    if not all(o.ok for o in seen.values()) or set(seen) != set(others):
-        return plan  # what one holds is unknown: no spare picked half blind
+    down = sorted(n for n in others if n not in seen or not seen[n].ok)
+    if down:
+        # What one holds is unknown: no spare picked half blind.
+        warn("swap_waits_unread", elements=down, reason=UNREAD)
+        return plan
     everything = {**seen, **observed}
     whole = await asyncio.to_thread(
         compute_plan,

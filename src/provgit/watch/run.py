@@ -240,7 +240,13 @@ class Reconciler:
             if self.replica is not None:
                 # A number swap through another replica's elements (#19).
                 plan = await break_across(
-                    plan, desired, observed, self.o.state_dir, self.config_root, plan_options
+                    plan,
+                    desired,
+                    observed,
+                    self.o.state_dir,
+                    self.config_root,
+                    plan_options,
+                    self.log.warning,
                 )
             if self.config.follower is None and self.config.hold_removals(plan, state, journal):
                 self.config.pending = config_run or self.config.pending
