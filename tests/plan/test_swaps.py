@@ -16,7 +16,7 @@ from provgit.plan import Plan
 from provgit.plan.numbers import free_dn, numbers_held, spare_allowed
 from provgit.plan.recheck import recheck
 from provgit.plan.swap_mark import Swap
-from provgit.plan.swaps import rebuilt
+from provgit.plan.swaps import rebuilt, waits_elsewhere
 
 CASE = HERE / "cases" / "48-users-swapping-numbers-and-hosts-take-a-spare.yaml"
 
@@ -72,6 +72,29 @@ def test_a_swap_step_without_its_mark_or_with_a_number_the_config_uses_is_refuse
         "mivb3: modify users/alice: spare DN 9999 of a number swap is not a free number "
         "(an emergency number or close to one)"
     ]
+
+
+def test_a_plan_cut_to_one_host_of_a_swap_across_hosts_knows_it_waits_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 48 (alice mivb3 -> mivb4 taking bob's number, bob the other way)
+    planned as a replica holding one of the two hosts plans it: the cycle is
+    not seen (no spare step), but a write there takes the number a user
+    leaving for the other host frees, so the cycle may run through an element
+    it does not hold (api/swaps_across.py reads the others then). Holding
+    both hosts it sees the cycle whole (and breaks it); holding neither, none."""
+    case = _yaml.load(CASE.read_text())
+    for i, held in enumerate((["mivb3"], ["mivb4"], ["mivb4", "mcl"])):
+        cut = run_case({**case, "options": {"elements": held}}, tmp_path / f"cut{i}", monkeypatch)
+        assert not any(s.home for e in cut.elements for s in e.swaps), held
+        assert waits_elsewhere(cut.elements, held), held
+    both = ["mivb3", "mivb4"]
+    whole = run_case({**case, "options": {"elements": both}}, tmp_path / "both", monkeypatch)
+    assert [s.home for s in whole.element("mivb3").swaps] == ["mivb4"]  # type: ignore[union-attr]
+    assert not waits_elsewhere(whole.elements, both)
+    held = ["mivb1", "mivb2"]
+    other = run_case({**case, "options": {"elements": held}}, tmp_path / "other", monkeypatch)
+    assert not waits_elsewhere(other.elements, held)
 
 
 def test_the_spare_is_the_highest_free_number_of_the_length_else_of_seven_digits() -> None:

@@ -31,6 +31,7 @@ from typing import Any
 from provgit.api.incremental import Desired, StageCache, StatusPlans, tree_key
 from provgit.api.network import Network, connect, observe_network, remember_writes
 from provgit.api.replica_checks import refuse_unfenced
+from provgit.api.swaps_across import break_across
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.drift_detect import feed_missed_message
 from provgit.apply.drift_detect import review as review_drift
@@ -122,6 +123,7 @@ __all__ = [
     "Validated",
     "all_in_sync",
     "apply_plan",
+    "break_across",
     "call_load_fell",
     "close_proposal",
     "connect",

@@ -364,3 +364,25 @@ def break_swaps(
         b if b is a else dataclasses.replace(b, unbroken=a.operations)
         for a, b in zip(elements, out, strict=True)
     ]
+
+
+def waits_elsewhere(elements: Sequence[ElementPlan], held: Collection[str]) -> bool:
+    """Whether a write of `elements` takes a number that the delete of
+    another user leaving for an element not in `held` frees: the one place a
+    cycle of a plan cut to `held` (a replica's elements) can leave them, and
+    come back through the creates it waits for. Only then does such a plan
+    need the other elements to see whether it is a swap (watch/replicas)."""
+    for e in elements:
+        leaving = {m.key for m in e.moves if m.collection == USERS and set(m.to) - set(held)}
+        if not leaving:
+            continue
+        ops = e.unbroken if e.unbroken is not None else _ops(e)
+        freed: dict[str, str] = {}
+        for op in ops:
+            if op.action == "delete" and op.collection == USERS and op.key in leaving:
+                freed.update(dict.fromkeys(_gives_takes(op)[0], op.key))
+        for op in ops:
+            takes = _gives_takes(op)[1] if op.action != "delete" and op.collection == USERS else ()
+            if any(freed.get(dn, op.key) != op.key for dn in takes):
+                return True
+    return False

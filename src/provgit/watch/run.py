@@ -29,6 +29,7 @@ from provgit.api.watching import (
     StageCache,
     all_in_sync,
     apply_plan,
+    break_across,
     call_load_fell,
     connect,
     deferred,
@@ -236,6 +237,17 @@ class Reconciler:
                         desired.source.commit,
                         desired.source.root,
                     )
+            if self.replica is not None:
+                # A number swap through another replica's elements (#19).
+                plan = await break_across(
+                    plan,
+                    desired,
+                    observed,
+                    self.o.state_dir,
+                    self.config_root,
+                    plan_options,
+                    self.log.warning,
+                )
             if self.config.follower is None and self.config.hold_removals(plan, state, journal):
                 self.config.pending = config_run or self.config.pending
                 return None, "removal held"
