@@ -66,7 +66,7 @@ def test_a_commit_that_loosens_and_deletes_is_refused_until_the_loosening_was_ap
     out = _reconcile(root, 3)
     assert "users/user5 is protected by the last applied provgit.yaml" in out, out
     assert "7 deletes (more than 2); pass --allow-mass-delete to allow" in out
-    assert "apply that change alone first, then the deletes" in out
+    assert "apply that change alone first, then the rest" in out
     _refused_for_safety(root, sims, "users/user5 is protected by the last applied provgit.yaml")
     # Refused again: a refused run does not make its safety the applied one.
     _reconcile(root, 3)

@@ -25,8 +25,8 @@ def test_the_applied_safety_is_kept_per_element_on_each_backend(
         with j.transaction():
             remember_safety(j, ["cs1", "cs_2"], STRICT, {}, "abc123def4567890", 4)
         assert applied_safety(j) == {
-            "cs1": AppliedSafety(STRICT, "abc123def4567890", 4),
-            "cs_2": AppliedSafety(STRICT, "abc123def4567890", 4),
+            "cs1": AppliedSafety.of(STRICT, "abc123def4567890", 4),
+            "cs_2": AppliedSafety.of(STRICT, "abc123def4567890", 4),
         }
         known = applied_safety(j)
         # The same safety again: the record keeps naming the run that first applied it.
@@ -37,7 +37,8 @@ def test_the_applied_safety_is_kept_per_element_on_each_backend(
         found = applied_safety(reader)
     # An unreadable value counts as none (the config's safety alone).
     assert found == {
-        "cs1": AppliedSafety(STRICT, "abc123def4567890", 4),
-        "cs_2": AppliedSafety(LOOSE, "fedcba", 5),
+        "cs1": AppliedSafety.of(STRICT, "abc123def4567890", 4),
+        "cs_2": AppliedSafety.of(LOOSE, "fedcba", 5),
     }
+    assert found["cs1"].safety == STRICT
     assert found["cs1"].where() == "the last applied provgit.yaml (commit abc123def456, run 4)"

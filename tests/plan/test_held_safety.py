@@ -21,7 +21,7 @@ def _deletes(kind: str, n: int, managed: bool = True) -> list[Operation]:
 
 
 def _refusal(plan: Plan, old: Safety, new: Safety) -> str | None:
-    held = hold(plan, {"mcl": AppliedSafety(old, "c0ffee" * 7, 9)}, new)
+    held = hold(plan, {"mcl": AppliedSafety.of(old, "c0ffee" * 7, 9)}, new)
     return held.elements[0].refusal
 
 
@@ -67,6 +67,6 @@ def test_a_pattern_dropped_from_protected_still_protects_and_same_safety_changes
     )
     assert why is not None and "users/reception is protected by" in why, why
     plan = _plan(*_deletes("users", 1))
-    assert hold(plan, {"mcl": AppliedSafety(DEFAULT)}, DEFAULT) is plan
+    assert hold(plan, {"mcl": AppliedSafety.of(DEFAULT, None, None)}, DEFAULT) is plan
     # A tightening is the config's own rule: nothing held over it, no note.
-    assert hold(plan, {"mcl": AppliedSafety(OPEN)}, DEFAULT).warnings == ()
+    assert hold(plan, {"mcl": AppliedSafety.of(OPEN, None, None)}, DEFAULT).warnings == ()

@@ -12,12 +12,15 @@ the watcher sharing the journal each write their own elements'.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from provgit.apply.result import ApplyResult
-from provgit.apply.work import ElementWork
-from provgit.journal import Journal, JournalReader
 from provgit.model.settings import Safety
-from provgit.plan.held import KEY_PREFIX, AppliedSafety
+from provgit.plan.held import KEY_PREFIX, AppliedSafety, safety_text
+
+if TYPE_CHECKING:  # `provgit plan` reads the journal through here, applying nothing
+    from provgit.apply.result import ApplyResult
+    from provgit.apply.work import ElementWork
+    from provgit.journal import Journal, JournalReader
 
 
 def applied_safety(journal: JournalReader) -> dict[str, AppliedSafety]:
@@ -54,10 +57,9 @@ def remember_safety(
     """`safety` as the last applied on `elements` (in the caller's
     transaction); an element already under this very safety keeps its
     record (which names the run that first applied it)."""
-    value: str | None = None
+    text = safety_text(safety)
+    value = AppliedSafety(text, commit, run_id).dumps()
     for name in elements:
         was = known.get(name)
-        if was is not None and was.safety == safety:
-            continue
-        value = value or AppliedSafety(safety, commit, run_id).dumps()
-        journal.set_meta(KEY_PREFIX + name, value)
+        if was is None or was.text != text:
+            journal.set_meta(KEY_PREFIX + name, value)

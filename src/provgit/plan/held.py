@@ -15,6 +15,7 @@ A tightening is the config's own rule, in force at once. Pure functions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -32,13 +33,48 @@ KEY_PREFIX = "applied_safety:"
 SHOWN = 3
 
 
+def _threshold(t: Threshold | None) -> dict[str, float | None] | None:
+    return None if t is None else {"count": t.count, "percent": t.percent}
+
+
+def _entry(e: ElementSafety) -> dict[str, object]:
+    return {"max_deletes": _threshold(e.max_deletes), "max_updates": _threshold(e.max_updates)}
+
+
+def safety_text(safety: Safety) -> str:
+    """`safety` as JSON, made by hand: pydantic's serializer (and validator)
+    would be built for it on every run (a no-op reconcile never builds them)."""
+    plain = {
+        "max_deletes": _threshold(safety.max_deletes),
+        "max_updates": _threshold(safety.max_updates),
+        "prune": list(safety.prune),
+        "protected": list(safety.protected),
+        "elements": {k: _entry(v) for k, v in safety.elements.items()},
+        "kinds": {k: _entry(v) for k, v in safety.kinds.items()},
+    }
+    return orjson.dumps(plain, option=orjson.OPT_SORT_KEYS).decode()
+
+
 @dataclass(frozen=True)
 class AppliedSafety:
-    """The safety a run last applied an element under, and which run that was."""
+    """The safety a run last applied an element under (as `safety_text`
+    wrote it: compared as text, read only when it differs), and which run."""
 
-    safety: Safety
+    text: str
     commit: str | None = None
     run: int | None = None
+
+    @classmethod
+    def of(cls, safety: Safety, commit: str | None, run: int | None) -> AppliedSafety:
+        return cls(safety_text(safety), commit, run)
+
+    @functools.cached_property
+    def safety(self) -> Safety | None:
+        """None for a value this provgit cannot read (then the config's alone)."""
+        try:
+            return Safety.model_validate_json(self.text)
+        except pydantic.ValidationError:
+            return None
 
     def where(self) -> str:
         at = [f"commit {self.commit[:12]}"] if self.commit else []
@@ -47,22 +83,21 @@ class AppliedSafety:
         return "the last applied provgit.yaml" + (f" ({', '.join(at)})" if at else "")
 
     def dumps(self) -> str:
-        safety = self.safety.model_dump(mode="json")
-        return orjson.dumps({"safety": safety, "commit": self.commit, "run": self.run}).decode()
+        return orjson.dumps({"safety": self.text, "commit": self.commit, "run": self.run}).decode()
 
     @classmethod
-    def loads(cls, text: str) -> AppliedSafety | None:
-        """None for a value this provgit cannot read (then the config's alone)."""
+    def loads(cls, value: str) -> AppliedSafety | None:
         try:
-            d = orjson.loads(text)
-            safety = Safety.model_validate_json(orjson.dumps(d["safety"]))
-            commit, run = d.get("commit"), d.get("run")
-        except (orjson.JSONDecodeError, pydantic.ValidationError, KeyError, TypeError):
+            d = orjson.loads(value)
+            text, commit, run = d["safety"], d.get("commit"), d.get("run")
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return None
+        if not isinstance(text, str):
             return None
         return cls(
-            safety,
+            text,
             commit if isinstance(commit, str) else None,
-            run if isinstance(run, int) else None,
+            run if isinstance(run, int) and not isinstance(run, bool) else None,
         )
 
 
@@ -78,10 +113,10 @@ def _protected(safety: Safety, op: Operation) -> bool:
     return any(is_protected(safety, k, op.collection, r) for k in kinds for r in keys)
 
 
-def held_refusal(ep: ElementPlan, plan: Plan, applied: AppliedSafety) -> str | None:
-    """Why `ep` is refused under the safety last applied (`applied`) though
-    the config's own lets it through; None when it passes that one too."""
-    old = applied.safety
+def held_refusal(ep: ElementPlan, plan: Plan, old: Safety, applied: AppliedSafety) -> str | None:
+    """Why `ep` is refused under the safety last applied (`old`, read from
+    `applied`) though the config's own lets it through; None when it passes
+    that one too."""
     deletes = [op for op in ep.operations if op.action == "delete"]
     problems = []
     guarded = sorted({f"{op.kind}/{op.resource}" for op in deletes if _protected(old, op)})
@@ -112,7 +147,7 @@ def held_refusal(ep: ElementPlan, plan: Plan, applied: AppliedSafety) -> str | N
         f"refused for {ep.element}: "
         + "; ".join(problems)
         + ". A loosening of the safety takes effect once a run has applied it: apply "
-        "that change alone first, then the deletes"
+        "that change alone first, then the rest"
     )
 
 
@@ -156,18 +191,20 @@ def hold(plan: Plan, applied: Mapping[str, AppliedSafety], new: Safety, note: bo
         return plan
     elements: list[ElementPlan] = []
     loosened: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    now = safety_text(new)
     for ep in plan.elements:
         was = applied.get(ep.element)
-        if was is None or was.safety == new:
+        old = None if was is None or was.text == now else was.safety
+        if was is None or old is None or old == new:
             elements.append(ep)
             continue
-        what = tuple(loosenings(was.safety, new))
+        what = tuple(loosenings(old, new))
         if what:
             loosened.setdefault((was.where(), what), []).append(ep.element)
-        why = held_refusal(ep, plan, was) if ep.refusal is None and ep.operations else None
+        why = held_refusal(ep, plan, old, was) if ep.refusal is None and ep.operations else None
         elements.append(ep if why is None else dataclasses.replace(ep, refusal=why))
     notes = [
-        f"safety: this config loosens {where} on {', '.join(names)} ({'; '.join(what)}): "
+        f"safety: this config loosens {where} on {_names(names)} ({'; '.join(what)}): "
         "the stricter of the two is in force until a run has applied this config"
         for (where, what), names in loosened.items()
     ]
