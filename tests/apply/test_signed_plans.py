@@ -541,9 +541,11 @@ def test_pruning_plan_deletes_what_provgit_did_not_create(config: Path, tmp_path
 def test_prune_rule_dropped_since_the_plan_refuses_its_deletes(
     config: Path, tmp_path: Path
 ) -> None:
-    _legacy_department(config)
     settings = config / "provgit.yaml"
     settings.write_text(SETTINGS.format(extra="  prune: [departments]\n"))
+    # The prune rule applied first: a commit cannot loosen the rules of its own deletes.
+    assert cli("reconcile", str(config)).code == 0
+    _legacy_department(config)
     plan = tmp_path / "prune.json"
     assert cli("plan", str(config), "--out", str(plan)).code == 0
     assert _op(json.loads(plan.read_text()), "mcl", "departments", "Legacy")["action"] == "delete"

@@ -199,13 +199,12 @@ class Config:
 
         Taken from the last plan and each element's change feed when nothing
         else it depends on changed; after a config change, only what the change
-        reaches is projected and planned again (`planning_shared`); else
-        planned in full (validate, project, observe every element), as when an
-        element is due a full read (`observe.full_read_hours`; all: `full_read`).
-        `InvalidConfig` when the config does not validate; `UsageProblem`
-        for an element the config does not name."""
+        reaches is projected and planned again (`planning_shared`); else in full,
+        as when an element is due a full read (`observe.full_read_hours`; all:
+        `full_read`). Held to the last applied safety where stricter (`held_safety`).
+        Raises `InvalidConfig`, `UsageProblem` (an element the config does not name)."""
         from provgit.api.network import values_digested_once
-        from provgit.api.planning import plan_from_memo
+        from provgit.api.planning import held_safety, plan_from_memo
         from provgit.plan import PlanOptions
 
         with values_digested_once():  # the memo's digest is taken twice, its values once
@@ -219,7 +218,7 @@ class Config:
                 else await plan_from_memo(source, self.root, self.state_dir, options, full_read)
             )
             if remembered is not None:
-                return remembered
+                return held_safety(remembered, self.state_dir)
             from provgit.api.planning_shared import plan_changed
 
             def validated() -> DesiredState:
@@ -231,7 +230,8 @@ class Config:
                 return state
 
             root, state_dir = self.root, self.state_dir
-            return await plan_changed(source, root, state_dir, options, validated, full_read)
+            run = await plan_changed(source, root, state_dir, options, validated, full_read)
+            return held_safety(run, state_dir)
 
     def sign(self, run: PlanRun) -> SignedPlan:
         """`run.plan` signed, so an apply can tell it is what was planned (the

@@ -120,6 +120,26 @@ async def plan_network(
     return PlanRun(plan, state, source, feed_missed=missed)
 
 
+def held_safety(run: PlanRun, state_dir: Path) -> PlanRun:
+    """`run` held to the stricter of the safety each element was last applied
+    under and the config's (plan/held.py), as apply will hold it: an element
+    that only the last applied safety refuses shows refused, saying why, and
+    the plan says what the config loosens. No journal: the config's alone."""
+    from provgit.apply.held_safety import applied_safety
+    from provgit.journal import JournalError, JournalReader, journal_exists
+    from provgit.plan.held import hold
+
+    if run.plan.mode != "plan" or not journal_exists(state_dir):
+        return run
+    try:
+        with JournalReader.open_read_only(state_dir) as journal:
+            applied = applied_safety(journal)
+    except JournalError:
+        return run  # apply reads it again, and refuses there
+    plan = hold(run.plan, applied, run.settings.safety)
+    return run if plan is run.plan else dataclasses.replace(run, plan=plan)
+
+
 def full_reads_due(state_dir: Path, names: Sequence[str], settings: Settings) -> set[str]:
     """The elements whose change feed has gone unverified too long."""
     # Settings a memo kept from before `observe:` existed lack it: the default.

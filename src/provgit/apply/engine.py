@@ -54,6 +54,7 @@ from provgit.apply import status as st
 from provgit.apply.admission import review
 from provgit.apply.delivery import Decisions, Delivery
 from provgit.apply.finish import finish_run, now_iso
+from provgit.apply.held_safety import admitted, applied_safety, remember_safety
 from provgit.apply.ledger import Ledger, Ref
 from provgit.apply.locks import ElementLock, LockHeld
 from provgit.apply.options import ApplyOptions
@@ -67,6 +68,7 @@ from provgit.apply.work import ElementWork, chosen, initial
 from provgit.drivers.base import Driver, ElementError
 from provgit.journal import Journal
 from provgit.model.settings import Settings
+from provgit.plan.held import AppliedSafety, hold
 from provgit.plan.model import Plan
 
 __all__ = ["Applier", "ApplyOptions", "WriteHook", "apply_plan"]
@@ -108,6 +110,8 @@ class Applier:
         self.tally = ResourceTally()
         self.drift = drift.Review()
         self.drift_held: dict[tuple[str, str, str], Any] = {}
+        # Per element, the safety its last admitted run applied (plan/held.py).
+        self.applied: dict[str, AppliedSafety] = {}
 
     # ---- the run ---------------------------------------------------------------
 
@@ -136,6 +140,10 @@ class Applier:
     async def _run(self) -> ApplyResult:
         only = self.options.only
         result = await self._start()
+        if self.plan.mode == "plan":
+            # The stricter of the last applied safety and the config's, whoever planned.
+            self.applied = await self.ledger.call(applied_safety, self.journal)
+            self.plan = hold(self.plan, self.applied, self.settings.safety, note=False)
         work = [
             ElementWork(
                 ep, self.drivers.get(ep.element), chosen(only, ep, ep.operations), initial(ep)
@@ -230,7 +238,18 @@ class Applier:
     def _finish(self, result: ApplyResult, work: list[ElementWork]) -> ApplyResult:
         outcomes = {w.plan.element: w.outcomes for w in work}
         result.drift = oc.drift_report(self.drift, self.drift_held, outcomes)
-        return finish_run(self.ledger, result, work, self.tally, self.options, self.settings)
+
+        def remember() -> None:
+            if self.plan.mode == "plan":
+                elements = admitted(result, work)
+                safety, commit = self.settings.safety, self.plan.commit
+                remember_safety(
+                    self.journal, elements, safety, self.applied, commit, self.ledger.run_id
+                )
+
+        return finish_run(
+            self.ledger, result, work, self.tally, self.options, self.settings, remember
+        )
 
     async def _start(self) -> ApplyResult:
         """Open the run in the journal, settle what dead runs and removed elements left."""

@@ -6,6 +6,7 @@ Journal writes only; what they say was decided by apply/outcomes.py.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from provgit.apply import drift_detect as drift
 from provgit.apply import outcomes as oc
@@ -166,8 +167,10 @@ def finish_run(
     tally: ResourceTally,
     options: ApplyOptions,
     settings: Settings,
+    also: Callable[[], None] | None = None,
 ) -> ApplyResult:
-    """The run's last commit: refusals, resources, counts, the alarm, the end."""
+    """The run's last commit: refusals, resources, counts, the alarm, the end
+    (and `also`'s journal writes, in the same commit)."""
     journal = ledger.journal
     result.elements = [w.result for w in work]
     with journal.transaction():
@@ -177,6 +180,8 @@ def finish_run(
         result.pending_updates = journal.pending_count()
         result.alarm = update_alarm(journal, settings.alarms, ledger.run_id)
         result.finished = now_iso()
+        if also is not None:
+            also()
         journal.finish_run(
             ledger.run_id,
             "refused" if result.refusal else result.overall,

@@ -1,7 +1,8 @@
 """The `meta` table: small settings kept with the journal.
 
 Keys: schema_version (see schema.py), alarm_level, pruned_at, the drift
-baselines of apply/drift_detect and the commit the watcher last applied.
+baselines of apply/drift_detect, the commit the watcher last applied and
+the safety each element was last applied under (`applied_safety:<element>`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ class Meta:
     def get(self, k: str) -> str | None:
         row = self._store.db.execute("SELECT v FROM meta WHERE k = ?", (k,)).fetchone()
         return None if row is None else str(row[0])
+
+    def prefixed(self, prefix: str) -> dict[str, str]:
+        """Every key that starts with `prefix`. Filtered here: a few rows, and
+        neither LIKE (`_` is a wildcard) nor a range (a PostgreSQL collation
+        may order punctuation its own way) says "starts with" on both backends."""
+        rows = self._store.db.execute("SELECT k, v FROM meta").fetchall()
+        return {str(k): str(v) for k, v in rows if str(k).startswith(prefix)}
 
     def put(self, k: str, v: str) -> None:
         """Set `k` inside the caller's transaction."""

@@ -90,6 +90,10 @@ class JournalReader:
     def meta(self, k: str) -> str | None:
         return self._meta.get(k)
 
+    def metas(self, prefix: str) -> dict[str, str]:
+        """Every meta key starting with `prefix`, with its value."""
+        return self._meta.prefixed(prefix)
+
     # runs
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         return self._runs.runs(limit)
