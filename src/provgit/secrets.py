@@ -57,6 +57,10 @@ def use_env_overrides(overrides: Mapping[str, SecretRef]) -> None:
     _env_overrides.set(MappingProxyType(dict(overrides)))
 
 
+class OwnCredential(SecretUnavailable):
+    """A reference for an element whose value is one of provgit's own credentials."""
+
+
 class NotInFleetSecrets(SecretUnavailable):
     """A fleet network's config names a secret its `secrets:` does not map."""
 
@@ -76,11 +80,36 @@ def _fleet_ref(ref: SecretRef) -> SecretRef:
     return instead
 
 
+# Values provgit itself authenticates with in this process: whatever was
+# resolved not for an element (the journal's password, the webhook secret, the
+# network's secret_key) and the watcher's bearer token. None is ever sent to an
+# element: a PIN naming the same variable or file (which validation cannot tell
+# for those named outside the config) would hand it to the element's admins,
+# who could then write the journal, or suspend and resume the watcher.
+_OWN_CREDENTIALS: set[str] = set()
+OWN_CREDENTIAL = (
+    "holds one of provgit's own credentials here (the journal's password, the watcher's "
+    "token or webhook secret, or the secret_key), never sent to an element: give this "
+    "field its own secret"
+)
+
+
+def own_credential(value: str | None) -> None:
+    """`value` authenticates provgit (the watcher's token): never sent to an element."""
+    if value:
+        _OWN_CREDENTIALS.add(value)
+
+
 def resolve(ref: SecretRef, for_element: bool = True) -> str:
     """The secret's value. `for_element`: it is sent to an element (a PIN, a
     token), so a state directory's signing key is refused (only the network's
-    `secret_key` may name one)."""
-    return _resolve(_fleet_ref(ref), for_element)
+    `secret_key` may name one), and so is any of provgit's own credentials."""
+    value = _resolve(_fleet_ref(ref), for_element)
+    if not for_element:
+        own_credential(value)
+    elif value in _OWN_CREDENTIALS:
+        raise OwnCredential(OWN_CREDENTIAL)
+    return value
 
 
 def _resolve(ref: SecretRef, for_element: bool) -> str:

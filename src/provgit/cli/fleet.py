@@ -11,7 +11,7 @@ import click
 
 from provgit import aio, exitcodes
 from provgit.api.fleet import Fleet, FleetFileError, read_fleet
-from provgit.api.watching import PlanOptions
+from provgit.api.watching import PlanOptions, own_credential
 from provgit.cli.common import (
     allowed_host_option,
     host_option,
@@ -121,6 +121,7 @@ def watch(
     (writes in flight finish) and hands its networks over at once.
     """
     token = os.environ.get(token_env) or None
+    own_credential(token)  # never sent to an element as a PIN or token
     if not is_loopback(host) and not token:
         raise click.UsageError(
             f"--host {host} is not a loopback address: set a bearer token in ${token_env} "

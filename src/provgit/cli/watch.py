@@ -15,6 +15,7 @@ from provgit.api.watching import (
     JournalError,
     PlanOptions,
     journal_pool,
+    own_credential,
     webhook_secret,
 )
 from provgit.cli.common import (
@@ -69,6 +70,7 @@ def _credentials(
 ) -> tuple[str | None, str | None]:
     """The bearer token and the webhook secret, from the environment or a file."""
     token = os.environ.get(token_env) or None
+    own_credential(token)  # never sent to an element as a PIN or token
     if not is_loopback(host) and not token:
         raise click.UsageError(
             f"--host {host} is not a loopback address: set a bearer token in ${token_env} "
