@@ -55,7 +55,8 @@ def test_the_watchers_own_token_is_never_sent_as_a_pin(
     assert TOKEN not in json.dumps(doc)
     user0 = next(r for r in doc["resources"] if r["kind"] == "users" and r["resource"] == "user0")
     assert user0["status"] != "Sync Completed", user0
-    assert "holds one of provgit's own credentials" in json.dumps(user0) + json.dumps(doc["distribution_errors"])
+    said = json.dumps(user0) + json.dumps(doc["distribution_errors"])
+    assert "holds one of provgit's own credentials" in said
     user1 = next(r for r in doc["resources"] if r["kind"] == "users" and r["resource"] == "user1")
     assert user1["status"] == "Sync Completed", user1
     assert "user1" in sims[1].records()["users"]
