@@ -333,7 +333,10 @@ def _bounded(f: BinaryIO, rel: str, oversize: dict[str, int]) -> bytes | None:
     if st.st_size > MAX_OTHER_BYTES:
         oversize[rel] = st.st_size
         return None
-    data = f.read(MAX_OTHER_BYTES + 1)
+    # What fstat says and a byte more (a read of the bound would reserve it all).
+    data = f.read(st.st_size + 1)
+    if len(data) > st.st_size:  # grew since: read on, up to the bound
+        data += f.read(MAX_OTHER_BYTES + 1 - len(data))
     if len(data) > MAX_OTHER_BYTES:
         oversize[rel] = len(data)
         return None
