@@ -244,3 +244,19 @@ def regular_or_absent(path: str | os.PathLike[str]) -> bool:
     if not stat.S_ISREG(st.st_mode):
         raise NotRegularFile(path)
     return True
+
+
+# Kernel and device files: reading them is never a secret's value (/proc/self/environ
+# is every variable of the job; /dev/zero never ends).
+_PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def pseudo_file(path: Path) -> bool:
+    """Whether `path` (after links) is a kernel or device file, not a stored secret."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(real == p or p in real.parents for p in _PSEUDO) or any(
+        path == p or p in path.parents for p in _PSEUDO
+    )

@@ -25,7 +25,15 @@ from provgit.model.common import SecretRef
 from provgit.model.findings import Finding, Pointer
 from provgit.model.findings import resolve as resolve_findings
 from provgit.model.state import DesiredState
-from provgit.secrets import SENSITIVE, NotInFleetSecrets, SecretUnavailable, parse_ref, resolve
+from provgit.secrets import (
+    OWN_CREDENTIAL,
+    SENSITIVE,
+    NotInFleetSecrets,
+    OwnCredential,
+    SecretUnavailable,
+    parse_ref,
+    resolve,
+)
 from provgit.source import SETTINGS_FILE
 
 
@@ -52,6 +60,8 @@ def unresolvable(described: str) -> str | None:
     """None when the reference resolves here; else why not (no value, ever)."""
     try:
         resolve(parse_ref(described))
+    except OwnCredential:
+        return f"secret {shown(described)} {OWN_CREDENTIAL}"
     except NotInFleetSecrets:
         return (
             f"secret {shown(described)} is not mapped for this network under secrets: in "

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from provgit.environ import environ_view, usable_values
 from provgit.fsutil import opened_path as _opened_path
+from provgit.fsutil import pseudo_file
 from provgit.fsutil import read_state_key as _read_key
 from provgit.model.secret_patterns import SECRET_KEY_PATTERN
 
@@ -32,9 +33,12 @@ if TYPE_CHECKING:  # pydantic (~0.15 s to import): only `parse_ref` builds one
 
 # The marker is the element protocol's (what provgit writes, elements split off),
 # re-exported: the pipeline imports it from here.
+from provgit.wire.sensitive import PLAIN as PLAIN
 from provgit.wire.sensitive import SENSITIVE as SENSITIVE
+from provgit.wire.sensitive import SHOWN as SHOWN
+from provgit.wire.sensitive import is_sensitive as is_sensitive
+from provgit.wire.sensitive import redact as redact
 
-SHOWN = "(sensitive)"
 UNRESOLVED = "unresolved"
 
 
@@ -57,6 +61,10 @@ def use_env_overrides(overrides: Mapping[str, SecretRef]) -> None:
     _env_overrides.set(MappingProxyType(dict(overrides)))
 
 
+class OwnCredential(SecretUnavailable):
+    """A reference for an element whose value is one of provgit's own (`_OWN`)."""
+
+
 class NotInFleetSecrets(SecretUnavailable):
     """A fleet network's config names a secret its `secrets:` does not map."""
 
@@ -76,11 +84,32 @@ def _fleet_ref(ref: SecretRef) -> SecretRef:
     return instead
 
 
+# What provgit authenticates with in this process (resolved not for an element:
+# the journal's password, a webhook secret, the secret_key; the watcher's token):
+# never sent to an element, as a PIN naming the same variable would hand it over.
+_OWN: set[str] = set()
+OWN_CREDENTIAL = (
+    "holds one of provgit's own credentials here (the journal's password, the watcher's "
+    "token or webhook secret, or the secret_key), never sent to an element: give this "
+    "field its own secret"
+)
+
+
+def own_credential(value: str | None) -> None:
+    """`value` authenticates provgit (the watcher's token): never sent to an element."""
+    if value:
+        _OWN.add(value)
+
+
 def resolve(ref: SecretRef, for_element: bool = True) -> str:
     """The secret's value. `for_element`: it is sent to an element (a PIN, a
     token), so a state directory's signing key is refused (only the network's
-    `secret_key` may name one)."""
-    return _resolve(_fleet_ref(ref), for_element)
+    `secret_key` may name one), and so is any of provgit's own credentials."""
+    value = _resolve(_fleet_ref(ref), for_element)
+    if for_element and value in _OWN:
+        raise OwnCredential(OWN_CREDENTIAL)
+    _OWN.update(() if for_element else (value,))
+    return value
 
 
 def _resolve(ref: SecretRef, for_element: bool) -> str:
@@ -149,20 +178,6 @@ def state_dir_key(path: Path) -> bool:
 
 # A secret's value is a PIN, a token or a key: far below this.
 MAX_SECRET_BYTES = 64 * 1024
-# Kernel and device files: reading them is never a secret's value (/proc/self/environ
-# is every variable of the job; /dev/zero never ends).
-_PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
-
-
-def pseudo_file(path: Path) -> bool:
-    """Whether `path` (after links) is a kernel or device file, not a stored secret."""
-    try:
-        real = path.resolve()
-    except (OSError, RuntimeError):
-        return False
-    return any(real == p or p in real.parents for p in _PSEUDO) or any(
-        path == p or p in path.parents for p in _PSEUDO
-    )
 
 
 def _read_regular(
@@ -429,26 +444,6 @@ class Fingerprinter:
         assert self.key is not None
         digest = hmac.digest(self.key, value.encode(), "sha256").hex()[:32]
         return {SENSITIVE: digest, "ref": described}
-
-
-def is_sensitive(value: Any) -> bool:
-    return isinstance(value, dict) and SENSITIVE in value
-
-
-# Values `redact` returns as they are without a call: nearly every field (a
-# first rollout's plan redacts millions of them).
-PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-def redact(value: Any) -> Any:
-    """What may be shown of a field value: secrets become "(sensitive)"."""
-    if is_sensitive(value):
-        return SHOWN
-    if isinstance(value, dict):
-        return {k: v if type(v) in PLAIN else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [v if type(v) in PLAIN else redact(v) for v in value]
-    return value
 
 
 def with_values(fields: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from provgit.api.errors import UsageProblem
 from provgit.api.sources import default_state_dir, read_settings
 from provgit.diagnostics import SHORT_KINDS
+from provgit.fsutil import MAX_STATE_FILE_BYTES, NotRegularFile, StateFileTooLarge, read_state_file
 from provgit.model.kinds import KINDS, Kind, resolve_kind
 from provgit.plan import Plan, PlanFormatError, signing
 from provgit.plan.signing import PlanSignatureError
@@ -163,13 +164,35 @@ def _signature_note(
     return f"signature: holds under the key of the config at {config}"
 
 
+# A plan of 50,000 users' first rollout is ~160 MB; one past this is no plan
+# provgit wrote, and reading it (before its signature can be checked) would
+# take the machine's memory: a sparse file, a link to /dev/zero.
+MAX_PLAN_FILE_BYTES = MAX_STATE_FILE_BYTES
+
+
+def plan_file_text(plan_file: Path) -> str:
+    """A saved plan's text, read only when it is a regular file (links
+    followed) of at most MAX_PLAN_FILE_BYTES: UsageProblem otherwise; OSError
+    or UnicodeDecodeError when it cannot be read or is not text."""
+    try:
+        data = read_state_file(plan_file, MAX_PLAN_FILE_BYTES, follow=True)
+    except StateFileTooLarge as e:
+        raise UsageProblem(
+            f"{plan_file} is {e.size / 2**20:,.0f} MiB, over the "
+            f"{MAX_PLAN_FILE_BYTES // 2**20:,} MiB a saved plan may be: not read, nothing applied"
+        ) from None
+    except NotRegularFile:
+        raise UsageProblem(f"{plan_file} is not a regular file: not a saved plan") from None
+    return data.decode("utf-8")
+
+
 def inspect_saved_plan(
     plan_file: Path, config: Path | None = None, state_dir: Path | str | None = None
 ) -> InspectedPlan:
     """A saved plan and whether its signature holds under the key of `config`
     (default: the config it names). Nothing is contacted or changed."""
     try:
-        text = plan_file.read_text(encoding="utf-8")
+        text = plan_file_text(plan_file)
         doc = json.loads(text)
     except OSError as e:
         raise UsageProblem(f"cannot read the plan {plan_file}: {e.strerror or e}") from None

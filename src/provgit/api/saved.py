@@ -14,6 +14,7 @@ from pathlib import Path
 
 from provgit.api.config import Config
 from provgit.api.errors import PlanRefused, UsageProblem
+from provgit.api.inspect import plan_file_text
 from provgit.api.known_numbers import known_numbers
 from provgit.api.network import desired_target
 from provgit.api.planning import PlanRun
@@ -35,7 +36,7 @@ def read_plan_file(path: Path) -> tuple[str, str | None]:
     """The plan file's text, and the config path it names (not trusted yet:
     only used to find the config and key its signature is checked against)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = plan_file_text(path)
     except OSError as e:
         raise UsageProblem(f"cannot read the plan {path}: {e.strerror or e}") from None
     except UnicodeDecodeError:

@@ -72,7 +72,7 @@ from provgit.plan.model import Operation
 from provgit.projection import Target
 from provgit.report.document import GitSource, build_document
 from provgit.report.document_common import status_class
-from provgit.secrets import SecretUnavailable, redact, resolve
+from provgit.secrets import SecretUnavailable, own_credential, redact, resolve
 from provgit.source import IGNORED_DIRS, SETTINGS_FILE, ConfigSource, read_directory
 from provgit.source.git import CommitReader, GitSourceError, resolve_commit, run_git
 from provgit.validate import Validated
@@ -140,6 +140,7 @@ __all__ = [
     "load_sharing",
     "next_release",
     "observe_network",
+    "own_credential",
     "proposal_closed",
     "propose_drift",
     "push_drift_branch",

@@ -43,6 +43,31 @@ state_dir_option = click.option(
 host_option = click.option(
     "--host", default="127.0.0.1", show_default=True, help="Status server address."
 )
+
+
+def _host_names(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    for name in value:
+        if not name.strip() or any(c in name for c in "/@ *") or not name.isprintable():
+            raise click.BadParameter(
+                f"{name!r} is not a host name: give a name as a browser sends it "
+                "(provgit.example.net), no scheme, path or wildcard"
+            )
+    return value
+
+
+allowed_host_option = click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    callback=_host_names,
+    metavar="NAME",
+    help="A name the status server may be reached by besides its address, "
+    "localhost and a loopback address (repeatable: a reverse proxy's or a tunnel's "
+    "name); a request naming another Host is refused (421), against DNS rebinding. "
+    "Checked on a loopback --host, and on any --host once one is given.",
+)
 resync_option = click.option(
     "--resync-seconds",
     type=click.FloatRange(min=0),

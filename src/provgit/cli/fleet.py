@@ -11,8 +11,14 @@ import click
 
 from provgit import aio, exitcodes
 from provgit.api.fleet import Fleet, FleetFileError, read_fleet
-from provgit.api.watching import PlanOptions
-from provgit.cli.common import host_option, log_format_option, port_option, resync_option
+from provgit.api.watching import PlanOptions, own_credential
+from provgit.cli.common import (
+    allowed_host_option,
+    host_option,
+    log_format_option,
+    port_option,
+    resync_option,
+)
 from provgit.watch.fleet import FleetSupervisor
 from provgit.watch.logs import Log
 from provgit.watch.options import WatchOptions
@@ -58,6 +64,7 @@ def check(file: Path) -> int:
 @command.command("watch")
 @click.argument("file", type=click.Path(path_type=Path))
 @host_option
+@allowed_host_option
 @port_option
 @click.option(
     "--state-dir",
@@ -95,6 +102,7 @@ def check(file: Path) -> int:
 def watch(
     file: Path,
     host: str,
+    allowed_hosts: tuple[str, ...],
     port: int,
     state_dir: Path | None,
     fetch_seconds: float,
@@ -113,6 +121,7 @@ def watch(
     (writes in flight finish) and hands its networks over at once.
     """
     token = os.environ.get(token_env) or None
+    own_credential(token)  # never sent to an element as a PIN or token
     if not is_loopback(host) and not token:
         raise click.UsageError(
             f"--host {host} is not a loopback address: set a bearer token in ${token_env} "
@@ -139,7 +148,7 @@ def watch(
             click.echo(f"listening on {url}")
 
     try:
-        aio.run(supervisor.run(ready, host, port, token))
+        aio.run(supervisor.run(ready, host, port, token, allowed_hosts))
     except OSError as e:
         raise click.ClickException(f"cannot start: {e.strerror or e}") from None
     return exitcodes.OK

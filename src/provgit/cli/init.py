@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -35,7 +36,9 @@ def command(directory: Path, network: str | None) -> int:
     if directory.exists() and not directory.is_dir():
         raise click.UsageError(f"{str(directory)!r} is not a directory")
     planned = scaffold.files(name)
-    present = sorted(rel for rel in planned if (directory / rel).exists())
+    # A link counts as present, dangling or not (its target would be written),
+    # and so does one in place of a folder init writes into (.github).
+    present = sorted(rel for rel in planned if _taken(directory, rel))
     if present:
         raise click.UsageError(
             f"not overwriting {', '.join(str(directory / rel) for rel in present)}: "
@@ -45,12 +48,26 @@ def command(directory: Path, network: str | None) -> int:
     for rel, text in planned.items():
         target = directory / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        # "x": never replace a file that appeared since the check.
-        with target.open("x", encoding="utf-8") as f:
-            f.write(text)
+        # "x": never replace a file (or follow a link) that appeared since the check.
+        try:
+            with target.open("x", encoding="utf-8") as f:
+                f.write(text)
+        except FileExistsError:
+            raise click.ClickException(f"{target} appeared while init was writing") from None
         click.echo(f"created {target}")
     click.echo(
         f"\nNext: provgit validate {directory}  ·  provgit plan {directory}  ·  "
         f"git init && git add -A (.provgit/ stays out)"
     )
     return exitcodes.OK
+
+
+def _taken(directory: Path, rel: str) -> bool:
+    """Whether `rel` (or a folder on its way, inside `directory`) is there as
+    something init must not write into: any file, or a link of any kind."""
+    path = directory
+    for part in Path(rel).parts:
+        path = path / part
+        if path.is_symlink():
+            return True
+    return os.path.lexists(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -14,9 +15,11 @@ from provgit.api.watching import (
     JournalError,
     PlanOptions,
     journal_pool,
+    own_credential,
     webhook_secret,
 )
 from provgit.cli.common import (
+    allowed_host_option,
     host_option,
     log_format_option,
     port_option,
@@ -67,6 +70,7 @@ def _credentials(
 ) -> tuple[str | None, str | None]:
     """The bearer token and the webhook secret, from the environment or a file."""
     token = os.environ.get(token_env) or None
+    own_credential(token)  # never sent to an element as a PIN or token
     if not is_loopback(host) and not token:
         raise click.UsageError(
             f"--host {host} is not a loopback address: set a bearer token in ${token_env} "
@@ -124,6 +128,7 @@ def _credentials(
     help="Quiet time after a file change before reconciling (directory mode).",
 )
 @host_option
+@allowed_host_option
 @port_option
 @click.option(
     "--token-env",
@@ -175,6 +180,7 @@ def command(
     ref_check_seconds: float,
     debounce_ms: int,
     host: str,
+    allowed_hosts: tuple[str, ...],
     port: int,
     token_env: str,
     webhook_secret_env: str,
@@ -216,6 +222,7 @@ def command(
         ref_check_seconds=ref_check_seconds,
         step_ms=debounce_ms,
         host=host,
+        allowed_hosts=allowed_hosts,
         port=port,
         token=token,
         webhook_secret=secret,
@@ -228,17 +235,8 @@ def command(
     log = Log(log_format, debug=debug)
     journal_pool.on_exhausted(lambda info: log.warning("journal_pool_exhausted", **info))
     watcher = Watcher(options, log)
-
-    def ready(url: str) -> None:
-        # On stdout, where scripts read the URL from; in the log format asked for,
-        # so a JSON log collector never meets a plain line.
-        if log_format == "json":
-            Log("json", stream=sys.stdout).info("listening", url=url)
-        else:
-            click.echo(f"listening on {url}")
-
     try:
-        aio.run(watcher.run(ready))
+        aio.run(watcher.run(functools.partial(_ready, log_format)))
     except FollowError as e:
         raise click.ClickException(str(e)) from None
     except JournalError as e:
@@ -246,6 +244,15 @@ def command(
     except OSError as e:
         raise click.ClickException(f"cannot start: {e.strerror or e}") from None
     return exitcodes.OK
+
+
+def _ready(log_format: str, url: str) -> None:
+    # On stdout, where scripts read the URL from; in the log format asked for,
+    # so a JSON log collector never meets a plain line.
+    if log_format == "json":
+        Log("json", stream=sys.stdout).info("listening", url=url)
+    else:
+        click.echo(f"listening on {url}")
 
 
 def _drift_mode(drift: str | None, repo: str | None) -> DriftMode | None:

@@ -15,12 +15,16 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from provgit.fsutil import NotRegularFile, StateFileTooLarge, read_state_file
 
 # A file this big is not a config file someone wrote by hand; refuse it clearly
 # rather than spending minutes and gigabytes on it.
 MAX_FILE_BYTES = 64 * 1024 * 1024
+# Any other file the config names (prompt audio) is read whole into memory, so
+# it is bounded too: at 8 kHz, 16-bit mono, 64 MiB is over half an hour.
+MAX_OTHER_BYTES = MAX_FILE_BYTES
 SETTINGS_FILE = "provgit.yaml"
 IGNORED_DIRS = {".git", ".provgit", ".venv", "node_modules", "__pycache__"}
 # A checkout reads a submodule's files but a commit holds only its id: read the
@@ -54,11 +58,23 @@ class ConfigSource:
     files: list[SourceFile]
     errors: list[SourceError]
     commit: str | None = None
-    # Reads any other file of the tree (prompt audio) by relative path; None if absent.
+    # Reads any other file of the tree (prompt audio) by relative path; None if
+    # absent, or over MAX_OTHER_BYTES (then its size is in `oversize`).
     read_other: Callable[[str], bytes | None] = field(default=lambda rel: None, compare=False)
     # The config root as a folder on this machine, where there is one (not for
     # a bare repository): secret files must lie outside it.
     disk_root: str | None = None
+    # Other files read_other left unread for their size: path -> size (at least).
+    oversize: dict[str, int] = field(default_factory=dict, compare=False)
+
+
+def other_key(source: ConfigSource, rel: str, data: bytes | None) -> str | None:
+    """What `source.read_other(rel)` gave (`data`), as a cache compares it: its
+    blob id, None when absent, or `over:<size>` when past MAX_OTHER_BYTES."""
+    if data is not None:
+        return blob_id(data)
+    size = source.oversize.get(rel)
+    return None if size is None else f"over:{size}"
 
 
 def blob_id(data: bytes) -> str:
@@ -244,8 +260,14 @@ def read_directory(root: str | os.PathLike[str]) -> ConfigSource:
             errors.append(SourceError(rel, f"cannot read file: {e.strerror or e}"))
             continue
         files.append(SourceFile(rel, data, blob_id(data), str(base / rel)))
+    oversize: dict[str, int] = {}
     return ConfigSource(
-        str(base), files, errors, read_other=_directory_reader(base), disk_root=str(base)
+        str(base),
+        files,
+        errors,
+        read_other=_directory_reader(base, oversize),
+        disk_root=str(base),
+        oversize=oversize,
     )
 
 
@@ -259,7 +281,7 @@ def read_config_file(path: str | os.PathLike[str]) -> bytes:
 _OPEN = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-def _directory_reader(base: Path) -> Callable[[str], bytes | None]:
+def _directory_reader(base: Path, oversize: dict[str, int]) -> Callable[[str], bytes | None]:
     root = os.path.realpath(base)
     inside = os.path.join(root, "")
     # Each folder resolved once, not once per file: a network's prompt audio
@@ -278,6 +300,7 @@ def _directory_reader(base: Path) -> Callable[[str], bytes | None]:
     def read(rel: str) -> bytes | None:
         # Only plain files inside the root: a symlink out of the tree counts as
         # absent, and so does a file we may not read (the rules report it).
+        oversize.pop(rel, None)
         try:
             p = resolved(os.path.join(base, rel))
             if not p.startswith(inside):
@@ -294,8 +317,27 @@ def _directory_reader(base: Path) -> Callable[[str], bytes | None]:
                     return None
                 fd = os.open(p, _OPEN)
             with open(fd, "rb") as f:
-                return f.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
+                return _bounded(f, rel, oversize)
         except (OSError, ValueError):  # ValueError: a NUL in the name
             return None
 
     return read
+
+
+def _bounded(f: BinaryIO, rel: str, oversize: dict[str, int]) -> bytes | None:
+    """A regular file's bytes, up to MAX_OTHER_BYTES; past it (a sparse file of
+    terabytes, one growing as it is read) None, its size kept in `oversize`."""
+    st = os.fstat(f.fileno())
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if st.st_size > MAX_OTHER_BYTES:
+        oversize[rel] = st.st_size
+        return None
+    # What fstat says and a byte more (a read of the bound would reserve it all).
+    data = f.read(st.st_size + 1)
+    if len(data) > st.st_size:  # grew since: read on, up to the bound
+        data += f.read(MAX_OTHER_BYTES + 1 - len(data))
+    if len(data) > MAX_OTHER_BYTES:
+        oversize[rel] = len(data)
+        return None
+    return data

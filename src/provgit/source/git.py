@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from provgit.source import (
     IGNORED_DIRS,
     MAX_FILE_BYTES,
+    MAX_OTHER_BYTES,
     NESTED_REPOSITORY,
     ConfigSource,
     SourceError,
@@ -155,7 +156,8 @@ class CommitReader:
             SourceFile(name, self.blobs[oid], oid, f"{commit[:12]}:{name}")
             for name, oid in sorted(wanted)
         ]
-        return ConfigSource(root, files, errors, commit, ReadOther(self, others))
+        other = ReadOther(self, others)
+        return ConfigSource(root, files, errors, commit, other, oversize=other.oversize)
 
     def load_blobs(self, oids: list[str]) -> None:
         if not oids:
@@ -181,6 +183,8 @@ class ReadOther:
 
     def __init__(self, reader: CommitReader, others: dict[str, tuple[str, str, int]]) -> None:
         self.reader, self.others = reader, others
+        # Files past MAX_OTHER_BYTES, never read (ConfigSource.oversize).
+        self.oversize: dict[str, int] = {}
 
     def __call__(self, rel: str) -> bytes | None:
         if ".." in PurePosixPath(rel).parts:
@@ -188,9 +192,16 @@ class ReadOther:
         found = self.others.get(PurePosixPath(rel).as_posix())
         if found is None or found[0] == _SYMLINK_MODE:
             return None
+        if found[2] > MAX_OTHER_BYTES:
+            self.oversize[rel] = found[2]
+            return None
         blobs = self.reader.blobs
         if found[1] not in blobs:
-            missing = {oid: size for mode, oid, size in self.others.values() if oid not in blobs}
+            missing = {
+                oid: size
+                for _, oid, size in self.others.values()
+                if oid not in blobs and size <= MAX_OTHER_BYTES
+            }
             batch = sorted(missing) if sum(missing.values()) <= OTHERS_BATCH_BYTES else [found[1]]
             try:
                 self.reader.load_blobs(batch)

@@ -39,7 +39,7 @@ from typing import Any
 from provgit.diagnostics import Diagnostic, Location
 from provgit.fsutil import read_state_file
 from provgit.load.cache import put_raw
-from provgit.source import ConfigSource, blob_id
+from provgit.source import ConfigSource, other_key
 
 FORMAT = "verdict-1"
 _DEPENDENCIES = ("pydantic", "pydantic-core", "ruamel.yaml", "ruamel.yaml.clib")
@@ -70,7 +70,7 @@ def recording_reads(source: ConfigSource) -> tuple[ConfigSource, Reads]:
 
     def read(rel: str) -> bytes | None:
         data = inner(rel)
-        reads[rel] = None if data is None else blob_id(data)
+        reads[rel] = other_key(source, rel, data)
         return data
 
     return dataclasses.replace(source, read_other=read), reads
@@ -87,8 +87,7 @@ class VerdictStore:
             if fmt != FORMAT or key != tree_key(source):
                 return None
             for rel, expected in reads.items():
-                data = source.read_other(rel)
-                if (None if data is None else blob_id(data)) != expected:
+                if other_key(source, rel, source.read_other(rel)) != expected:
                     return None
             diags, counts, files = payload
             return Verdict(

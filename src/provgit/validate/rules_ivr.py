@@ -18,6 +18,7 @@ from provgit.model.ivr import (
     Workflow,
 )
 from provgit.model.kinds import KINDS
+from provgit.source import MAX_OTHER_BYTES
 from provgit.validate.rules_base import RuleBase, Suggest
 from provgit.validate.wav import audio_problem
 
@@ -200,7 +201,9 @@ class IvrRules(RuleBase):
             if p.file is None:
                 continue
             if p.file not in seen:
-                seen[p.file] = audio_problem(p.file, self.source.read_other(p.file))
+                data = self.source.read_other(p.file)
+                over = self.source.oversize.get(p.file) if data is None else None
+                seen[p.file] = audio_problem(p.file, data, over, MAX_OTHER_BYTES)
             problem = seen[p.file]
             if problem is not None:
                 self.add("prompts", key, ("file",), problem[0], problem[1], "file")

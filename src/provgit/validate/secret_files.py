@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+from provgit.fsutil import pseudo_file
 from provgit.load.yaml_events import Path as DataPath
 from provgit.model.common import SecretRef
 from provgit.model.findings import Finding, Pointer
 from provgit.model.state import DesiredState
-from provgit.secrets import pseudo_file
 from provgit.source import SETTINGS_FILE, ConfigSource
 
 

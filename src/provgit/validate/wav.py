@@ -17,8 +17,18 @@ _EXTENSIBLE = 0xFFFE
 _CONVERT = "convert it, e.g. sox in.wav -r 8000 -c 1 -b 16 -e signed-integer out.wav"
 
 
-def audio_problem(file: str, data: bytes | None) -> tuple[str, str] | None:
-    """(message, hint) when the prompt's audio is unusable, else None."""
+def audio_problem(
+    file: str, data: bytes | None, oversize: int | None = None, limit: int = 0
+) -> tuple[str, str] | None:
+    """(message, hint) when the prompt's audio is unusable, else None.
+    `oversize`: the file was not read, being `oversize` bytes, over `limit`."""
+    if oversize is not None:
+        return (
+            f"audio file '{file}' is {oversize / 1e6:,.1f} MB, over the "
+            f"{limit // 2**20} MiB limit for a file the config names; not read",
+            "a telephone prompt (8 kHz mono) is about 1 MB a minute: trim it, split it "
+            "into several prompts, or check the path names the file meant",
+        )
     if data is None:
         return (
             f"audio file '{file}' not found in the config root",

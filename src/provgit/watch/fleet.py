@@ -239,12 +239,16 @@ class FleetSupervisor:
 
     # ---- lifetime -------------------------------------------------------------------
 
-    async def run(self, ready: Any, host: str, port: int, token: str | None) -> None:
+    async def run(
+        self, ready: Any, host: str, port: int, token: str | None, allowed: tuple[str, ...] = ()
+    ) -> None:
         from provgit.watch.fleet_status import FleetStatus
 
         status = FleetStatus(self)
         hook = FleetHook(self.fleet.networks, token, self.deliver, status.trigger, self.log)
-        runner, url = await start_server(status, host, port, token, reconcile=hook.handle)
+        runner, url = await start_server(
+            status, host, port, token, reconcile=hook.handle, allowed=allowed
+        )
         self.relay.start(self._relayed, self._listening)
         hook.check_secrets()
         self.url = self.leases.url = url

@@ -229,8 +229,9 @@ class Watcher:
         self._seed_metrics()
         runner, url = None, self.o.fleet_url
         if not self.o.in_fleet:
+            o = self.o
             runner, url = await start_server(
-                self, self.o.host, self.o.port, self.o.token, self.o.webhook_secret
+                self, o.host, o.port, o.token, o.webhook_secret, allowed=o.allowed_hosts
             )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -33,6 +33,8 @@ class WatchOptions:
     step_ms: int = 50
     debounce_ms: int = 1600
     host: str = "127.0.0.1"
+    # Names a request's Host may give besides the address and localhost (server.py).
+    allowed_hosts: tuple[str, ...] = ()
     port: int = 0
     token: str | None = field(default=None, repr=False)
     # Checks GitHub's X-Hub-Signature-256 and GitLab's X-Gitlab-Token on POST /reconcile.

@@ -24,6 +24,15 @@ On 127.0.0.1 (the default) reads are open; bound anywhere else, every request
 needs `Authorization: Bearer <token>` (the token comes from an environment
 variable, never from the command line, so `ps` does not show it), except
 POST /reconcile, which checks its own three ways in.
+
+Open reads on a loopback address are open to the admin's browser too, and so
+to any web page it shows: a page whose name the attacker re-points at
+127.0.0.1 (DNS rebinding) is same-origin with this server and may read every
+answer. Such a request carries the attacker's name in its Host header, so on a
+loopback address (or whenever names are allowed, `--allowed-host`) a request
+whose Host is not the bound address, a loopback address, `localhost` or an
+allowed name is refused (421) before any handler, except POST /reconcile
+(its own proof, whatever name a git host's delivery was sent to).
 """
 
 from __future__ import annotations
@@ -77,6 +86,8 @@ PROVIDER: web.AppKey[StatusProvider] = web.AppKey("provider", StatusProvider)
 TOKEN: web.AppKey[str | None] = web.AppKey("token", str)
 WEBHOOK_SECRET: web.AppKey[str | None] = web.AppKey("webhook_secret", str)
 READS_NEED_TOKEN: web.AppKey[bool] = web.AppKey("reads_need_token", bool)
+# The names a request's Host may carry; None: any (bound off loopback, none allowed).
+HOSTS: web.AppKey[frozenset[str] | None] = web.AppKey("hosts", frozenset)
 # A fleet's own POST /reconcile (fleet_hook.py): a delivery names its network.
 Reconcile = Callable[[web.Request], Awaitable[web.Response]]
 RECONCILE: web.AppKey[Reconcile | None] = web.AppKey("reconcile", object)  # type: ignore[arg-type]
@@ -94,8 +105,46 @@ def _deny(message: str, status: int = 401) -> web.Response:
     )
 
 
+def host_name(header: str) -> str:
+    """The name a Host header gives: lower case, without its port, brackets or final dot."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        h = h[1:].partition("]")[0]
+    elif h.count(":") == 1:
+        h = h.partition(":")[0]
+    return h.rstrip(".")
+
+
+def allowed_hosts(bound: str, allowed: tuple[str, ...]) -> frozenset[str] | None:
+    """The Host names served (None: any): on a loopback address or with names allowed."""
+    if not is_loopback(bound) and not allowed:
+        return None
+    return frozenset({"localhost", host_name(bound), *(host_name(a) for a in allowed)})
+
+
+def _foreign_host(request: web.Request) -> web.Response | None:
+    names = request.app[HOSTS]
+    if names is None or request.path == "/reconcile":
+        return None
+    # Without a Host header aiohttp gives the socket's own address: allowed.
+    name = host_name(request.host)
+    if name in names or is_loopback(name):
+        return None
+    shown = repr(name[:80]) if name.isprintable() else "(not printable)"
+    return web.json_response(
+        {
+            "error": f"Host {shown} is not this status server's name: use its address, "
+            "or start it with --allowed-host NAME"
+        },
+        status=421,
+    )
+
+
 @web.middleware
 async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    refused = _foreign_host(request)
+    if refused is not None:
+        return refused
     # A git host's delivery carries its own proof, not the bearer token.
     own_auth = request.path in ("/healthz", "/reconcile")
     if request.app[READS_NEED_TOKEN] and not own_auth and not _authorized(request):
@@ -227,8 +276,10 @@ def make_app(
     reads_need_token: bool,
     webhook_secret: str | None = None,
     reconcile: Reconcile | None = None,
+    hosts: frozenset[str] | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[_guard], client_max_size=1 << 20)
+    app[HOSTS] = hosts
     app[RECONCILE] = reconcile
     app[PROVIDER] = provider
     app[TOKEN] = token
@@ -298,9 +349,12 @@ async def start(
     token: str | None,
     webhook_secret: str | None = None,
     reconcile: Reconcile | None = None,
+    allowed: tuple[str, ...] = (),
 ) -> tuple[web.AppRunner, str]:
-    """Bind and serve; returns the runner (to clean up) and the URL actually bound."""
-    app = make_app(provider, token, not is_loopback(host), webhook_secret, reconcile)
+    """Bind and serve; returns the runner (to clean up) and the URL actually bound.
+    `allowed`: names a request's Host may give besides the address (--allowed-host)."""
+    hosts = allowed_hosts(host, allowed)
+    app = make_app(provider, token, not is_loopback(host), webhook_secret, reconcile, hosts)
     runner = _Runner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

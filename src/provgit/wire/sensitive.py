@@ -14,6 +14,8 @@ from typing import Any
 from provgit.records import Fields
 
 SENSITIVE = "$sensitive"
+# What is shown of a secret, wherever one would be.
+SHOWN = "(sensitive)"
 
 
 def any_sensitive(value: Any) -> bool:
@@ -56,3 +58,23 @@ def split_secrets(fields: Fields) -> tuple[Fields, dict[str, Any]]:
 
     redacted = {k: walk(v, k) for k, v in fields.items()}
     return redacted, secrets
+
+
+def is_sensitive(value: Any) -> bool:
+    return isinstance(value, dict) and SENSITIVE in value
+
+
+# Values `redact` returns as they are without a call: nearly every field (a
+# first rollout's plan redacts millions of them).
+PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def redact(value: Any) -> Any:
+    """What may be shown of a field value: secrets become "(sensitive)"."""
+    if is_sensitive(value):
+        return SHOWN
+    if isinstance(value, dict):
+        return {k: v if type(v) in PLAIN else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [v if type(v) in PLAIN else redact(v) for v in value]
+    return value
