@@ -10,6 +10,7 @@ import click
 
 from provgit import aio, exitcodes
 from provgit.api import Config, Plan, PlanOptions, PlanRun, UsageProblem, memo_written_behind
+from provgit.cli import keep_until_exit
 from provgit.cli.common import (
     api_errors,
     config_path_argument,
@@ -236,4 +237,7 @@ def command(
     note = unreachable_note(plan, allow_unreachable)
     if note is not None:
         click.echo(note, err=True)
+    # The plan, the validated config and the observations are freed by the
+    # process's end, not one object at a time (~0.7 CPU s at 100,000 users).
+    keep_until_exit(config, run)
     return exit_code(plan, detailed_exitcode, allow_unreachable)

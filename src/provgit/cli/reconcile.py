@@ -8,7 +8,7 @@ import click
 
 from provgit import aio
 from provgit.api import Config, PlanOptions
-from provgit.cli import applying
+from provgit.cli import applying, keep_until_exit
 from provgit.cli.common import (
     api_errors,
     config_path_argument,
@@ -99,4 +99,5 @@ def command(
     applying.render(applied.result, fmt, full)
     if applied.status_file is not None and fmt == "text":
         click.echo(f"Status written to {applied.status_file}")
+    keep_until_exit(config, applied)  # freed by the process's end (see `plan`)
     return applied.exit_code

@@ -5,8 +5,10 @@ A first rollout's plan is hundreds of thousands of adds. Going through
 field (about three million at 100,000 users), then orjson walks and sorts them
 all and Python frees them: most of a signed plan's CPU. Here the add's
 `fields` are the record serialized in one call (orjson, sorted keys), and
-each shown field's value once more for its `changes` (redacted if it must
-be): no dict made per field.
+its `changes` in a second one, of `{name: {"after": value}}` of the shown
+fields (a record with a secret in it: each shown value on its own, redacted
+if it must be). A call per field, fewer dicts but more Python per field, was
+~15 % slower.
 The bytes are exactly those of `canonical(op.to_json())`
 (tests/plan/test_add_bytes.py compares them on a generated network and on
 hostile values); any operation this does not cover (not a plain add, a value
@@ -32,9 +34,9 @@ SORTED = orjson.OPT_SORT_KEYS
 MARKER = orjson.dumps(SENSITIVE) + b":"
 # The keys of an add's JSON object (`Operation.to_json`), in sorted order,
 # with what sits between them; claim, depends_on and managed only when set.
-_HEAD = b'{"action":"add","changes":{'
-_CLAIM = b'},"claim":true,"collection":'
-_COLLECTION = b'},"collection":'
+_HEAD = b'{"action":"add","changes":'
+_CLAIM = b',"claim":true,"collection":'
+_COLLECTION = b',"collection":'
 _DEPENDS_ON = b',"depends_on":'
 _FIELDS = b',"fields":'
 _MANAGED = b',"managed":'
@@ -103,22 +105,21 @@ class AddWriter:
         return shown
 
     def _add(self, op: Operation, fields: dict[str, Any]) -> bytes | None:
-        afters, dumps = self._afters, orjson.dumps
+        dumps = orjson.dumps
         # The add's `fields` are the record's own bytes, in one call (a key
         # that is not a string raises TypeError: the general way).
         written = dumps(fields, option=SORTED)
         if MARKER in written:  # a secret somewhere (or a string naming its marker)
-            shown = self._shown(fields)
-        else:  # nothing to redact: each shown value as it is
-            shown = [
-                afters[name] + dumps(fields[name], option=SORTED) + b"}"
-                for name in sorted(fields)
-                if name[0] != "_" and fields[name] is not None
-            ]
+            changes = b"{" + b",".join(self._shown(fields)) + b"}"
+        else:  # nothing to redact: the shown values as they are, in one call
+            changes = dumps(
+                {k: {"after": v} for k, v in fields.items() if k[0] != "_" and v is not None},
+                option=SORTED,
+            )
         return b"".join(
             (
                 _HEAD,
-                b",".join(shown),
+                changes,
                 _CLAIM if op.claim else _COLLECTION,
                 self._label(op.collection),
                 _DEPENDS_ON + dumps(op.depends_on) if op.depends_on else b"",
