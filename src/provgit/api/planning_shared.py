@@ -21,7 +21,7 @@ Internal to the API (`provgit.api`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -34,9 +34,10 @@ from provgit.api.planning import (
     _refresh_cache,
     memo_full_reads_due,
     plan_network,
+    write_behind,
 )
+from provgit.incremental import apart, shared
 from provgit.incremental import disk as memo
-from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs, StoredKnown
 from provgit.incremental.known import Known
 from provgit.incremental.session import Replan, plan_incrementally
@@ -64,13 +65,16 @@ def _reconnected(old: Mapping[str, Element], new: Mapping[str, Element]) -> bool
     )
 
 
-def _desired(
-    name: str, refs: Iterable[RecordRef], moved: set[RecordRef], partial: Target, store: TargetStore
-) -> Target:
-    """The desired records of `refs` on one element: those the change moved as
-    just projected (`partial`), the others (named by the feed) as stored."""
-    rest = [r for r in refs if r not in moved]
-    out = store.partial(name, rest) if rest else Target({name: {}}, {name: {}}, {name: {}})
+def _stored(store: TargetStore, name: str, refs: list[RecordRef]) -> Target:
+    """These records of one element as stored (none: an empty target)."""
+    return store.partial(name, refs) if refs else Target({name: {}}, {name: {}}, {name: {}})
+
+
+def _desired(name: str, moved: set[RecordRef], partial: Target, rest: Target) -> Target:
+    """The desired records of the records to re-plan on one element: those
+    the change moved as just projected (`partial`), the others (named by the
+    feed) as stored (`rest`, `_stored`)."""
+    out = rest
     records, depends, origin = out.records[name], out.depends[name], out.origin[name]
     have = partial.records.get(name, {})
     for coll, key in moved:
@@ -84,6 +88,25 @@ def _desired(
             origin[(coll, key)] = org
     out.excluded, out.read_only = partial.excluded, partial.read_only
     return out
+
+
+@dataclass
+class _MemoBehind:
+    """The shared path's memo writes in flight (`writing`: the target store
+    and owners, the element memos). The meta, the memo's commit point, is
+    written once every one succeeded; else removed: the next plan takes the
+    full path, never a memo some of whose files are missing or stale."""
+
+    store: memo.PlanMemo
+    meta: memo.MemoMeta
+    writing: list[apart.Apart]
+
+    def join(self) -> None:
+        done = [w.wait() for w in self.writing]  # every child waited for
+        if all(done):
+            self.store.save_meta(self.meta)
+        else:
+            self.store.forget_meta()
 
 
 async def _from_cache(
@@ -255,20 +278,34 @@ async def _plan_view(
         if any(r is None for r in results):
             return None
         resources = {(k, key) for k, keys in reached.items() for key in keys}
-        # From here the stored target is the new config's (its digest says so):
-        # a full plan that follows finds it current.
         now_records = shared.records_of(partial)
         relocate = not shared.same_records(owners, resources, now_records)
-        old = shared.old_refs(owners, reached)
-        moved = targets.replace(digest, old, partial, resources, relocate)
-        # The owners go to disk now (under the new digest: the old meta does
-        # not match them until it is written, so a run that stops here plans
-        # in full next time), and their records (every record of the network)
-        # are let go before the observation caches are decoded: the peak.
-        shared.save(
-            store.dir,
-            shared.moved_on(owners, reached, now_records, view.defines, view.users, source, digest),
-        )
+        change = targets.compare(shared.old_refs(owners, reached), partial)
+        moved = change.moved
+        # What the feeds named that the change did not move, as stored: read
+        # before the store is written (below), so nothing here waits on it.
+        rests = {
+            n: _stored(targets, n, [r for r in found[1] if r not in moved.get(n, ())])
+            for n, found in zip(names, results, strict=True)
+            if found is not None
+        }
+
+        def write_target() -> None:
+            # From here the stored target is the new config's (its digest says
+            # so): a full plan that follows finds it current. The owners go to
+            # disk under the new digest: the old meta does not match them until
+            # it is written, so a run that stops here plans in full next time.
+            targets.write(change, digest, partial, resources, relocate)
+            moved_on = shared.moved_on(
+                owners, reached, now_records, view.defines, view.users, source, digest
+            )
+            shared.save(store.dir, moved_on)
+
+        # Apart (a forked child) while the records are re-planned and the plan
+        # rendered; waited for before this returns, or by `memo_written_behind`.
+        writing = [apart.start(write_target)]
+        # The owners' records (every record of the network) are let go before
+        # the observation caches are decoded: the peak.
         owners.records.clear()
         cache = ObservationCache(state_dir)
         replans: dict[str, Replan] = {}
@@ -295,7 +332,7 @@ async def _plan_view(
                     if cached is None:
                         return None
                     changes.update({(c, k): cached.get(c, {}).get(k) for c, k in extra})
-            desired = _desired(name, changes, mine, partial, targets)
+            desired = _desired(name, mine, partial, rests.pop(name))
             replans[name] = Replan(stored[name].known(skip=changes.keys()), changes, desired)
         planned = plan_incrementally(
             {n: state.elements[n].type for n in names},
@@ -307,19 +344,29 @@ async def _plan_view(
             options,
             source.commit,
             str(config_root),
+            # Never read: a swap's spare sends this plan to the full path.
             known_numbers(state_dir, state.elements, targets),
         )
         if planned is None:
             return None  # a number swap's spare is chosen knowing every number
         plan, kept = planned
-        for name, k in kept.items():
-            after = Known(digest, k.revision, k.operations, k.warnings, k.keys)
-            store.save_element(name, after, kept=stored[name])
+
+        def save_elements() -> None:
+            for name, k in kept.items():
+                after = Known(digest, k.revision, k.operations, k.warnings, k.keys)
+                store.save_element(name, after, kept=stored[name])
+
+        writing.append(apart.start(save_elements))
         references = memo.reference_digests(source, inputs, [options])[0]
-        store.save_meta(
-            memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references)
-        )
+        meta_now = memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references)
+        finish = _MemoBehind(store, meta_now, writing)
+        writing = []
+        write_behind(finish.join)
     finally:
+        # A plan that ends here (the full path next, or an error) lets no
+        # write outlive it; the meta, not written, does not match them.
+        for started in writing:
+            started.wait()
         await network.close()
     light = DesiredState(state.settings, {"elements": state.elements}, commit=source.commit)
     return PlanRun(plan, light, source)

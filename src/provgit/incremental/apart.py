@@ -67,6 +67,15 @@ class Apart:
         if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
             self._work()
 
+    def wait(self) -> bool:
+        """Wait for the child; whether the work was done (not done again
+        here: for a caller that, instead, leaves what it wrote unused)."""
+        if self._pid is None:
+            return True  # done here at `start`, or already waited for
+        pid, self._pid = self._pid, None
+        _, status = os.waitpid(pid, 0)
+        return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
 
 def start(work: Callable[[], None]) -> Apart:
     """Run `work` in a forked child when allowed (see the module doc), else now."""
