@@ -35,6 +35,12 @@ from provgit.incremental.memo_summary import MAC_BYTES
 from provgit.source import read_directory
 
 
+@pytest.fixture(autouse=True)
+def _every_change_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These networks are small: every change is big enough to write apart."""
+    monkeypatch.setattr(planning_shared, "APART_RECORDS", 0)
+
+
 def _tables(path: Path) -> dict[str, list[Any]]:
     with contextlib.closing(sqlite3.connect(path)) as db:
         return {
@@ -104,8 +110,16 @@ def test_a_template_change_written_apart_leaves_the_memo_one_process_leaves(
     assert hit is not None and _comparable(hit.plan) == _comparable(full.plan)
     _template_edit(root, net, "6920")
     again = _shared(root, state, light=True)
-    assert again is not None
+    assert again is not None and (state / "memo" / "saved-by-child").exists()
     assert _comparable(again.plan) == _comparable(_full(root, state, monkeypatch).plan)
+    # A change that reaches fewer records than are worth a fork: in process.
+    (state / "memo" / "saved-by-child").unlink()
+    monkeypatch.setattr(planning_shared, "APART_RECORDS", 10_000)
+    _template_edit(root, net, "6930")
+    small = _shared(root, state, light=True)
+    assert small is not None and not (state / "memo" / "saved-by-child").exists()
+    assert _comparable(small.plan) == _comparable(_full(root, state, monkeypatch).plan)
+    _stored_is_the_projection(root, state)
 
 
 @pytest.mark.parametrize("failing", ["owners", "element memo"])

@@ -7,10 +7,13 @@ write the whole target again. What changed is known from the config files
 (`incremental.shared`: which file defined which resources), what it reaches
 from the dependency index (`projection.reach`: a template its roles and
 users, a role its users, an element's partner its hosted users). Those
-resources are projected again and replace theirs in the stored target; the
-records whose desired state moved are re-planned with the ones each element's
+resources are projected again and replace theirs in the stored target; their
+records (those they had and have) are re-planned with the ones each element's
 change feed names (`incremental.replan`), their current value read from the
-observation cache refreshed through the feed. The result equals the full plan
+observation cache refreshed through the feed. A change that reaches many
+records writes the stored target, the owners and the element memos in forked
+children (`incremental.apart`) while it re-plans and renders; the meta, the
+memo's commit point, is written once they succeeded. The result equals the full plan
 (tests/plan/test_shared_change.py holds it to that); anything it cannot bound
 (settings, elements added, removed or re-scoped, another code version, secret
 values, prompt audio, an element that cannot be read) takes the full path.
@@ -56,6 +59,11 @@ from provgit.source import ConfigSource
 from provgit.validate.by_file import network_if_valid
 from provgit.validate.cache import files_key, recording_reads
 
+# How many records a change must reach for its memo writes to be done in
+# forked children (`apart`): a fork and its copied pages cost ~0.1-0.2 CPU s at
+# 100,000 users, more than a role's or a COS's writes (a template's: ~1.3 s).
+APART_RECORDS = 5_000
+
 
 def _reconnected(old: Mapping[str, Element], new: Mapping[str, Element]) -> bool:
     """An element now reached another way: the memo's revision is of what the
@@ -63,6 +71,16 @@ def _reconnected(old: Mapping[str, Element], new: Mapping[str, Element]) -> bool
     return any(
         getattr(old[n], f) != getattr(e, f) for n, e in new.items() for f in CONNECTION_FIELDS
     )
+
+
+def _records_of(old: dict[str, set[RecordRef]], new: Target) -> dict[str, set[RecordRef]]:
+    """Per element, the records of `old` and those of `new`."""
+    out = {name: set(refs) for name, refs in old.items()}
+    for name, collections in new.records.items():
+        mine = out.setdefault(name, set())
+        for coll, recs in collections.items():
+            mine.update((coll, key) for key in recs)
+    return out
 
 
 def _stored(store: TargetStore, name: str, refs: list[RecordRef]) -> Target:
@@ -280,9 +298,14 @@ async def _plan_view(
         resources = {(k, key) for k, keys in reached.items() for key in keys}
         now_records = shared.records_of(partial)
         relocate = not shared.same_records(owners, resources, now_records)
-        change = targets.compare(shared.old_refs(owners, reached), partial)
-        moved = change.moved
-        # What the feeds named that the change did not move, as stored: read
+        old = shared.old_refs(owners, reached)
+        # Every record the reached resources had or have is planned again, not
+        # only those whose desired state moved: which moved is known once the
+        # stored rows are read and compared (0.5 s for a template at 100,000
+        # users), done apart with the write; a record planned again whose
+        # desired state did not move gets the operation it had.
+        moved = _records_of(old, partial)
+        # What the feeds named that the change did not reach, as stored: read
         # before the store is written (below), so nothing here waits on it.
         rests = {
             n: _stored(targets, n, [r for r in found[1] if r not in moved.get(n, ())])
@@ -295,15 +318,17 @@ async def _plan_view(
             # so): a full plan that follows finds it current. The owners go to
             # disk under the new digest: the old meta does not match them until
             # it is written, so a run that stops here plans in full next time.
-            targets.write(change, digest, partial, resources, relocate)
+            targets.replace(digest, old, partial, resources, relocate)
             moved_on = shared.moved_on(
                 owners, reached, now_records, view.defines, view.users, source, digest
             )
             shared.save(store.dir, moved_on)
 
         # Apart (a forked child) while the records are re-planned and the plan
-        # rendered; waited for before this returns, or by `memo_written_behind`.
-        writing = [apart.start(write_target)]
+        # rendered, when there is enough to write to be worth a fork; waited
+        # for before this returns, or by `memo_written_behind`.
+        many = sum(map(len, moved.values())) >= APART_RECORDS
+        writing = [apart.start(write_target, fork=many)]
         # The owners' records (every record of the network) are let go before
         # the observation caches are decoded: the peak.
         owners.records.clear()
@@ -356,7 +381,7 @@ async def _plan_view(
                 after = Known(digest, k.revision, k.operations, k.warnings, k.keys)
                 store.save_element(name, after, kept=stored[name])
 
-        writing.append(apart.start(save_elements))
+        writing.append(apart.start(save_elements, fork=many))
         references = memo.reference_digests(source, inputs, [options])[0]
         meta_now = memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references)
         finish = _MemoBehind(store, meta_now, writing)

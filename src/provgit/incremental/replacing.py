@@ -1,9 +1,9 @@
-"""Some resources' records replaced in the stored target (`store.TargetStore`),
-in two steps: `compare` (the rows to write, and per element the records whose
-desired state moved: the only ones to plan again) and `write` (those rows, in
-one transaction). A plan needs only the first: the shared-change path
-(`provgit.api.planning_shared`) writes apart (a forked child, `apart`) while
-it re-plans and renders.
+"""Some resources' records replaced in the stored target (`store.TargetStore.replace`):
+`compare` (the rows to write, and per element the records whose desired state
+moved) then `write` (those rows, in one transaction). Kept apart from the
+store's reads; the shared-change path (`provgit.api.planning_shared`) runs the
+whole replace in a forked child (`apart`) while it re-plans every record the
+change reached.
 """
 
 from __future__ import annotations

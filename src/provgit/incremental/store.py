@@ -21,7 +21,6 @@ from typing import Any
 from provgit.fsutil import private_sqlite, regular_or_absent
 from provgit.incremental import replacing
 from provgit.incremental.landing import insert_landing
-from provgit.incremental.replacing import Replacement
 from provgit.projection.project import RecordRef, Target
 
 _SCHEMA = """
@@ -323,23 +322,6 @@ class TargetStore:
                     break
         return out
 
-    def compare(self, old: dict[str, set[RecordRef]], new: Target) -> Replacement:
-        """The first half of `replace`: what it would write, and `moved`."""
-        with contextlib.closing(_connect(self.path)) as db:
-            return replacing.compare(db, old, new)
-
-    def write(
-        self,
-        change: Replacement,
-        digest: str,
-        new: Target,
-        resources: set[tuple[str, str]],
-        relocate: bool = True,
-    ) -> None:
-        """The second half of `replace`: `change` (its `compare`) written."""
-        with contextlib.closing(_connect(self.path)) as db:
-            replacing.write(db, change, digest, new, resources, relocate)
-
     def replace(
         self,
         digest: str,
@@ -357,6 +339,7 @@ class TargetStore:
         as before, in the same order (`shared.same_records`), so where each
         lands is as stored (a template edit: 38,000 records looked at for
         nothing)."""
-        change = self.compare(old, new)
-        self.write(change, digest, new, resources, relocate)
+        with contextlib.closing(_connect(self.path)) as db:
+            change = replacing.compare(db, old, new)
+            replacing.write(db, change, digest, new, resources, relocate)
         return change.moved
