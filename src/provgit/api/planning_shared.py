@@ -95,15 +95,18 @@ def _desired(name: str, moved: set[RecordRef], partial: Target, rest: Target) ->
     out = rest
     records, depends, origin = out.records[name], out.depends[name], out.origin[name]
     have = partial.records.get(name, {})
-    for coll, key in moved:
+    # Looked up once, not per record (38,000 for a template at 100,000 users).
+    new_depends, new_origin = partial.depends.get(name, {}), partial.origin.get(name, {})
+    for ref in moved:
+        coll, key = ref
         fields = have.get(coll, {}).get(key)
         if fields is None:
             continue
         records.setdefault(coll, {})[key] = fields
-        if (dep := partial.depends.get(name, {}).get((coll, key))) is not None:
-            depends[(coll, key)] = dep
-        if (org := partial.origin.get(name, {}).get((coll, key))) is not None:
-            origin[(coll, key)] = org
+        if (dep := new_depends.get(ref)) is not None:
+            depends[ref] = dep
+        if (org := new_origin.get(ref)) is not None:
+            origin[ref] = org
     out.excluded, out.read_only = partial.excluded, partial.read_only
     return out
 
