@@ -292,6 +292,7 @@ async def _plan_view(
     digest, unresolved = memo.inputs_digest(source, inputs, fp, options)
 
     network = connect(state, state_dir, config_root)
+    writing: list[apart.Apart] = []  # the memo writes started apart (below)
     try:
         results = await asyncio.gather(
             *(_read_changes(n, network.drivers.get(n), known[n], meta) for n in names)
@@ -331,7 +332,7 @@ async def _plan_view(
         # rendered, when there is enough to write to be worth a fork; waited
         # for before this returns, or by `memo_written_behind`.
         many = sum(map(len, moved.values())) >= APART_RECORDS
-        writing = [apart.start(write_target, fork=many)]
+        writing.append(apart.start(write_target, fork=many))
         # The owners' records (every record of the network) are let go before
         # the observation caches are decoded: the peak.
         owners.records.clear()
