@@ -24,6 +24,7 @@ from test_shared_change import (
 )
 
 from provgit.api import Config
+from provgit.incremental import replacing
 from provgit.incremental.disk import PlanMemo
 from provgit.incremental.store import TargetStore
 from provgit.projection.project import Target
@@ -45,16 +46,18 @@ def test_a_template_edit_leaves_the_landing_as_stored_and_ends_in_sync(
     it was on, none moves, so the landing tables are not looked at; a user
     sent to another call server does move records, and they are."""
     monkeypatch.setenv("SHARED_PIN", "1234")
+    # The store written in this process (not a forked child's): the calls counted here.
+    monkeypatch.setenv("PROVGIT_NO_FORK", "1")
     root, state, net, _rng = _written(tmp_path, 21, 24)
     assert asyncio.run(Config.open(root, state).reconcile()).exit_code == 0
     relocated: list[int] = []
-    relocate = TargetStore._relocate
+    relocate = replacing._relocate
 
     def counting(db: sqlite3.Connection, new: Target, resources: set[tuple[str, str]]) -> None:
         relocated.append(len(resources))
         relocate(db, new, resources)
 
-    monkeypatch.setattr(TargetStore, "_relocate", staticmethod(counting))
+    monkeypatch.setattr(replacing, "_relocate", counting)
     pair = next(t for t in net["templates"] if t["name"] == "Pair")
     pair["phones"][0]["device_type"] = "6940"
     _write(root, net)

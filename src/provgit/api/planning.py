@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +87,6 @@ async def plan_network(
     # The target store and owners index need only the projection: written
     # apart (a forked child) while the elements are observed and planned.
     writing = _write_target(state, source, inputs, target, state_dir, options)
-    behind = _BEHIND.get()
     try:
         network = connect(state, state_dir, config_root, options.elements)
         names = list(network.drivers)
@@ -109,10 +108,7 @@ async def plan_network(
         )
     finally:
         if writing is not None:
-            if behind is None:
-                writing.join()
-            else:
-                behind.append(writing)
+            write_behind(writing.join)
     if memo.enabled():
         _remember(state, source, inputs, observed, plan, state_dir, options)
     missed = {n: o.missed for n, o in observed.items() if o.missed}
@@ -150,7 +146,19 @@ def full_reads_due(state_dir: Path, names: Sequence[str], settings: Settings) ->
 
 # Set by `memo_written_behind`: the memo writes still in flight, waited for
 # when it ends (None: each full plan waits for its own before it returns).
-_BEHIND: ContextVar[list[apart.Apart] | None] = ContextVar("memo_written_behind", default=None)
+_BEHIND: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+    "memo_written_behind", default=None
+)
+
+
+def write_behind(join: Callable[[], None]) -> None:
+    """`join` (a memo write in flight: wait for it, finish it) now, or on
+    leaving `memo_written_behind` when within it."""
+    behind = _BEHIND.get()
+    if behind is None:
+        join()
+    else:
+        behind.append(join)
 
 
 @contextlib.contextmanager
@@ -161,14 +169,14 @@ def memo_written_behind() -> Iterator[None]:
     failed write done again here) on leaving. Until then the memo is simply
     not used (its meta names a digest the store does not have yet): only for
     a caller that reads no stored target meanwhile (`provgit plan`)."""
-    pending: list[apart.Apart] = []
+    pending: list[Callable[[], None]] = []
     token = _BEHIND.set(pending)
     try:
         yield
     finally:
         _BEHIND.reset(token)
-        for writing in pending:
-            writing.join()
+        for join in pending:
+            join()
 
 
 def _write_target(

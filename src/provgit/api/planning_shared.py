@@ -7,10 +7,13 @@ write the whole target again. What changed is known from the config files
 (`incremental.shared`: which file defined which resources), what it reaches
 from the dependency index (`projection.reach`: a template its roles and
 users, a role its users, an element's partner its hosted users). Those
-resources are projected again and replace theirs in the stored target; the
-records whose desired state moved are re-planned with the ones each element's
+resources are projected again and replace theirs in the stored target; their
+records (those they had and have) are re-planned with the ones each element's
 change feed names (`incremental.replan`), their current value read from the
-observation cache refreshed through the feed. The result equals the full plan
+observation cache refreshed through the feed. A change that reaches many
+records writes the stored target, the owners and the element memos in forked
+children (`incremental.apart`) while it re-plans and renders; the meta, the
+memo's commit point, is written once they succeeded. The result equals the full plan
 (tests/plan/test_shared_change.py holds it to that); anything it cannot bound
 (settings, elements added, removed or re-scoped, another code version, secret
 values, prompt audio, an element that cannot be read) takes the full path.
@@ -21,7 +24,7 @@ Internal to the API (`provgit.api`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -34,9 +37,10 @@ from provgit.api.planning import (
     _refresh_cache,
     memo_full_reads_due,
     plan_network,
+    write_behind,
 )
+from provgit.incremental import apart, shared
 from provgit.incremental import disk as memo
-from provgit.incremental import shared
 from provgit.incremental.disk import MemoInputs, StoredKnown
 from provgit.incremental.known import Known
 from provgit.incremental.session import Replan, plan_incrementally
@@ -55,6 +59,11 @@ from provgit.source import ConfigSource
 from provgit.validate.by_file import network_if_valid
 from provgit.validate.cache import files_key, recording_reads
 
+# How many records a change must reach for its memo writes to be done in
+# forked children (`apart`): a fork and its copied pages cost ~0.1-0.2 CPU s at
+# 100,000 users, more than a role's or a COS's writes (a template's: ~1.3 s).
+APART_RECORDS = 5_000
+
 
 def _reconnected(old: Mapping[str, Element], new: Mapping[str, Element]) -> bool:
     """An element now reached another way: the memo's revision is of what the
@@ -64,26 +73,61 @@ def _reconnected(old: Mapping[str, Element], new: Mapping[str, Element]) -> bool
     )
 
 
-def _desired(
-    name: str, refs: Iterable[RecordRef], moved: set[RecordRef], partial: Target, store: TargetStore
-) -> Target:
-    """The desired records of `refs` on one element: those the change moved as
-    just projected (`partial`), the others (named by the feed) as stored."""
-    rest = [r for r in refs if r not in moved]
-    out = store.partial(name, rest) if rest else Target({name: {}}, {name: {}}, {name: {}})
+def _records_of(old: dict[str, set[RecordRef]], new: Target) -> dict[str, set[RecordRef]]:
+    """Per element, the records of `old` and those of `new`."""
+    out = {name: set(refs) for name, refs in old.items()}
+    for name, collections in new.records.items():
+        mine = out.setdefault(name, set())
+        for coll, recs in collections.items():
+            mine.update((coll, key) for key in recs)
+    return out
+
+
+def _stored(store: TargetStore, name: str, refs: list[RecordRef]) -> Target:
+    """These records of one element as stored (none: an empty target)."""
+    return store.partial(name, refs) if refs else Target({name: {}}, {name: {}}, {name: {}})
+
+
+def _desired(name: str, moved: set[RecordRef], partial: Target, rest: Target) -> Target:
+    """The desired records of the records to re-plan on one element: those
+    the change moved as just projected (`partial`), the others (named by the
+    feed) as stored (`rest`, `_stored`)."""
+    out = rest
     records, depends, origin = out.records[name], out.depends[name], out.origin[name]
     have = partial.records.get(name, {})
-    for coll, key in moved:
+    # Looked up once, not per record (38,000 for a template at 100,000 users).
+    new_depends, new_origin = partial.depends.get(name, {}), partial.origin.get(name, {})
+    for ref in moved:
+        coll, key = ref
         fields = have.get(coll, {}).get(key)
         if fields is None:
             continue
         records.setdefault(coll, {})[key] = fields
-        if (dep := partial.depends.get(name, {}).get((coll, key))) is not None:
-            depends[(coll, key)] = dep
-        if (org := partial.origin.get(name, {}).get((coll, key))) is not None:
-            origin[(coll, key)] = org
+        if (dep := new_depends.get(ref)) is not None:
+            depends[ref] = dep
+        if (org := new_origin.get(ref)) is not None:
+            origin[ref] = org
     out.excluded, out.read_only = partial.excluded, partial.read_only
     return out
+
+
+@dataclass
+class _MemoBehind:
+    """The shared path's memo writes in flight (`writing`: the target store
+    and owners, the element memos). The meta, the memo's commit point, is
+    written once every one succeeded; else removed: the next plan takes the
+    full path, never a memo some of whose files are missing or stale."""
+
+    store: memo.PlanMemo
+    meta: memo.MemoMeta
+    writing: list[apart.Apart]
+
+    def join(self) -> None:
+        done = [w.wait() for w in self.writing]  # every child waited for
+        if all(done):
+            self.store.save_meta(self.meta)
+        else:
+            self.store.forget_meta()
 
 
 async def _from_cache(
@@ -248,6 +292,7 @@ async def _plan_view(
     digest, unresolved = memo.inputs_digest(source, inputs, fp, options)
 
     network = connect(state, state_dir, config_root)
+    writing: list[apart.Apart] = []  # the memo writes started apart (below)
     try:
         results = await asyncio.gather(
             *(_read_changes(n, network.drivers.get(n), known[n], meta) for n in names)
@@ -255,20 +300,41 @@ async def _plan_view(
         if any(r is None for r in results):
             return None
         resources = {(k, key) for k, keys in reached.items() for key in keys}
-        # From here the stored target is the new config's (its digest says so):
-        # a full plan that follows finds it current.
         now_records = shared.records_of(partial)
         relocate = not shared.same_records(owners, resources, now_records)
         old = shared.old_refs(owners, reached)
-        moved = targets.replace(digest, old, partial, resources, relocate)
-        # The owners go to disk now (under the new digest: the old meta does
-        # not match them until it is written, so a run that stops here plans
-        # in full next time), and their records (every record of the network)
-        # are let go before the observation caches are decoded: the peak.
-        shared.save(
-            store.dir,
-            shared.moved_on(owners, reached, now_records, view.defines, view.users, source, digest),
-        )
+        # Every record the reached resources had or have is planned again, not
+        # only those whose desired state moved: which moved is known once the
+        # stored rows are read and compared (0.5 s for a template at 100,000
+        # users), done apart with the write; a record planned again whose
+        # desired state did not move gets the operation it had.
+        moved = _records_of(old, partial)
+        # What the feeds named that the change did not reach, as stored: read
+        # before the store is written (below), so nothing here waits on it.
+        rests = {
+            n: _stored(targets, n, [r for r in found[1] if r not in moved.get(n, ())])
+            for n, found in zip(names, results, strict=True)
+            if found is not None
+        }
+
+        def write_target() -> None:
+            # From here the stored target is the new config's (its digest says
+            # so): a full plan that follows finds it current. The owners go to
+            # disk under the new digest: the old meta does not match them until
+            # it is written, so a run that stops here plans in full next time.
+            targets.replace(digest, old, partial, resources, relocate)
+            moved_on = shared.moved_on(
+                owners, reached, now_records, view.defines, view.users, source, digest
+            )
+            shared.save(store.dir, moved_on)
+
+        # Apart (a forked child) while the records are re-planned and the plan
+        # rendered, when there is enough to write to be worth a fork; waited
+        # for before this returns, or by `memo_written_behind`.
+        many = sum(map(len, moved.values())) >= APART_RECORDS
+        writing.append(apart.start(write_target, fork=many))
+        # The owners' records (every record of the network) are let go before
+        # the observation caches are decoded: the peak.
         owners.records.clear()
         cache = ObservationCache(state_dir)
         replans: dict[str, Replan] = {}
@@ -295,7 +361,7 @@ async def _plan_view(
                     if cached is None:
                         return None
                     changes.update({(c, k): cached.get(c, {}).get(k) for c, k in extra})
-            desired = _desired(name, changes, mine, partial, targets)
+            desired = _desired(name, mine, partial, rests.pop(name))
             replans[name] = Replan(stored[name].known(skip=changes.keys()), changes, desired)
         planned = plan_incrementally(
             {n: state.elements[n].type for n in names},
@@ -307,19 +373,29 @@ async def _plan_view(
             options,
             source.commit,
             str(config_root),
+            # Never read: a swap's spare sends this plan to the full path.
             known_numbers(state_dir, state.elements, targets),
         )
         if planned is None:
             return None  # a number swap's spare is chosen knowing every number
         plan, kept = planned
-        for name, k in kept.items():
-            after = Known(digest, k.revision, k.operations, k.warnings, k.keys)
-            store.save_element(name, after, kept=stored[name])
+
+        def save_elements() -> None:
+            for name, k in kept.items():
+                after = Known(digest, k.revision, k.operations, k.warnings, k.keys)
+                store.save_element(name, after, kept=stored[name])
+
+        writing.append(apart.start(save_elements, fork=many))
         references = memo.reference_digests(source, inputs, [options])[0]
-        store.save_meta(
-            memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references)
-        )
+        meta_now = memo.MemoMeta(digest, inputs, state.settings, dict(state.elements), references)
+        finish = _MemoBehind(store, meta_now, writing)
+        writing = []
+        write_behind(finish.join)
     finally:
+        # A plan that ends here (the full path next, or an error) lets no
+        # write outlive it; the meta, not written, does not match them.
+        for started in writing:
+            started.wait()
         await network.close()
     light = DesiredState(state.settings, {"elements": state.elements}, commit=source.commit)
     return PlanRun(plan, light, source)

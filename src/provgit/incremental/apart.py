@@ -64,14 +64,29 @@ class Apart:
             return
         pid, self._pid = self._pid, None
         _, status = os.waitpid(pid, 0)
+        gc.unfreeze()
         if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
             self._work()
 
+    def wait(self) -> bool:
+        """Wait for the child; whether the work was done (not done again
+        here: for a caller that, instead, leaves what it wrote unused)."""
+        if self._pid is None:
+            return True  # done here at `start`, or already waited for
+        pid, self._pid = self._pid, None
+        _, status = os.waitpid(pid, 0)
+        gc.unfreeze()
+        return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
-def start(work: Callable[[], None]) -> Apart:
-    """Run `work` in a forked child when allowed (see the module doc), else now."""
-    if forking_allowed():
+
+def start(work: Callable[[], None], fork: bool = True) -> Apart:
+    """Run `work` in a forked child when allowed (see the module doc) and
+    asked (`fork`), else now."""
+    if fork and forking_allowed():
         parent = os.getpid()
+        # Every object so far out of this process's collections: a collection
+        # writes to each object it visits, copying the page the child shares.
+        gc.freeze()
         try:
             pid = os.fork()
         except OSError:
@@ -88,5 +103,6 @@ def start(work: Callable[[], None]) -> Apart:
                 os._exit(code)
         if pid > 0:
             return Apart(work, pid)
+        gc.unfreeze()
     work()
     return Apart(work, None)

@@ -211,6 +211,11 @@ class PlanMemo:
         atomic_write(self.dir / "meta.pickle", sealed)
         write_summary(self.dir / "meta.json", meta, sealed, key)
 
+    def forget_meta(self) -> None:
+        """No meta: no memo (the next plan takes the full path)."""
+        for name in ("meta.pickle", "meta.json"):
+            (self.dir / name).unlink(missing_ok=True)
+
     def load_summary(self) -> MemoSummary | None:
         """What a status reads of the meta (`memo_summary`): from its JSON,
         else from the pickle; None when there is no meta."""

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from provgit.fsutil import private_sqlite, regular_or_absent
+from provgit.incremental import replacing
 from provgit.incremental.landing import insert_landing
-from provgit.projection.project import COLLECTION_KIND, RecordRef, Target
+from provgit.projection.project import RecordRef, Target
 
 _SCHEMA = """
 CREATE TABLE records (
@@ -41,9 +42,6 @@ CREATE TABLE landing (
   PRIMARY KEY (kind, resource, element)
 ) WITHOUT ROWID;
 """
-
-
-Row = tuple[bytes, bytes | None, bytes | None]  # fields, depends, origin
 
 
 def _by_collection(refs: Mapping[RecordRef, Any]) -> dict[str, dict[str, bytes]]:
@@ -341,160 +339,7 @@ class TargetStore:
         as before, in the same order (`shared.same_records`), so where each
         lands is as stored (a template edit: 38,000 records looked at for
         nothing)."""
-        dumps = marshal.dumps
         with contextlib.closing(_connect(self.path)) as db:
-            # The pages a large replace reads and rewrites, held (64 MB; the
-            # 2 MB default reads many of them from the file again).
-            db.execute("PRAGMA cache_size = -65536")
-            # The old records by one join, not one SELECT per record (32,026 for
-            # a template at 100,000 users).
-            db.execute(
-                "CREATE TEMP TABLE old (element TEXT, collection TEXT, key TEXT, "
-                "PRIMARY KEY (element, collection, key)) WITHOUT ROWID"
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO old VALUES (?, ?, ?)",
-                [(el, c, k) for el, refs in old.items() for c, k in refs],
-            )
-            before: dict[tuple[str, str, str], Row] = {
-                (el, c, k): (f, d, o)
-                for el, c, k, f, d, o in db.execute(
-                    "SELECT r.element, r.collection, r.key, r.fields, r.depends, r.origin "
-                    "FROM old JOIN records AS r USING (element, collection, key)"
-                )
-            }
-            db.execute("DROP TABLE old")
-            added, rewritten, moved = _compared(new, before)
-            for element, coll, key in before:  # records the resources no longer have
-                moved.setdefault(element, set()).add((coll, key))
-            db.executemany(
-                "DELETE FROM records WHERE element = ? AND collection = ? AND key = ?", before
-            )
-            # In the table's key order: each B-tree page is found and changed
-            # once in a row, not revisited across the 32,026 updates.
-            rewritten.sort(key=lambda r: (r[3], r[4], r[5]))
-            db.executemany(
-                "UPDATE records SET fields = ?, depends = ?, origin = ? "
-                "WHERE element = ? AND collection = ? AND key = ?",
-                rewritten,
-            )
-            db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", added)
-            if relocate:
-                self._relocate(db, new, resources)
-            db.execute("UPDATE meta SET v = ? WHERE k = 'digest'", (dumps(digest),))
-            db.commit()
-        return moved
-
-    @staticmethod
-    def _relocate(db: sqlite3.Connection, new: Target, resources: set[tuple[str, str]]) -> None:
-        """Where the replaced resources land now (`landing`, `resources`).
-        Only the resources whose landing moved are written: a template edit
-        changes 28,401 users' records but where none of them lands."""
-        landing: dict[tuple[str, str], dict[str, RecordRef]] = {}
-        for element, collections in new.records.items():
-            origin = new.origin.get(element, {})
-            for coll, recs in collections.items():
-                kind_of = COLLECTION_KIND.get(coll, coll)
-                for key in recs:
-                    res = origin.get((coll, key)) or (kind_of, key)
-                    landing.setdefault(res, {}).setdefault(element, (coll, key))
-        db.execute(
-            "CREATE TEMP TABLE gone (kind TEXT, resource TEXT, PRIMARY KEY (kind, resource)) "
-            "WITHOUT ROWID"
-        )
-        db.executemany("INSERT OR IGNORE INTO gone VALUES (?, ?)", list(resources | landing.keys()))
-        was: dict[tuple[str, str], dict[str, RecordRef]] = {}
-        for k, r, el, c, key in db.execute(
-            # CROSS: `gone` outside, each resource by its key (the planner
-            # would scan all 300,000 landing rows by the element index).
-            "SELECT l.kind, l.resource, l.element, l.collection, l.key "
-            "FROM gone CROSS JOIN landing AS l USING (kind, resource)"
-        ):
-            was.setdefault((k, r), {})[el] = (c, key)
-        db.execute("DROP TABLE gone")
-        stale = [res for res in resources if was.get(res) != landing.get(res)]
-        for table in ("landing", "resources"):
-            db.executemany(f"DELETE FROM {table} WHERE kind = ? AND resource = ?", stale)
-        # A resource outside `resources` (a record's origin elsewhere) gets its
-        # rows on these elements replaced, its others kept.
-        write = [r for r in landing if r not in resources or was.get(r) != landing[r]]
-        db.executemany(
-            "INSERT OR REPLACE INTO resources VALUES (?, ?, ?)",
-            [(k, r, len(landing[(k, r)])) for k, r in write],
-        )
-        db.executemany(
-            "INSERT OR REPLACE INTO landing VALUES (?, ?, ?, ?, ?)",
-            [(k, r, el, c, key) for k, r in write for el, (c, key) in landing[(k, r)].items()],
-        )
-
-
-def _dumps_or_none(value: Any) -> bytes | None:
-    return None if value is None else marshal.dumps(value)
-
-
-def _compared(
-    new: Target, before: dict[tuple[str, str, str], Row]
-) -> tuple[
-    list[tuple[str, str, str, bytes, bytes | None, bytes | None]],
-    list[tuple[bytes, bytes | None, bytes | None, str, str, str]],
-    dict[str, set[RecordRef]],
-]:
-    """The rows to add and to rewrite, and per element the records whose
-    desired state changed, of `new` against the stored rows `before` (those
-    found are popped: what is left is no longer desired). Only the rows whose
-    value changed are written: a row left as it was costs SQLite nothing (a
-    template edit leaves ~15 % of them, most in other bytes: marshal's depend
-    on how the objects are shared)."""
-    dumps, loads = marshal.dumps, marshal.loads
-    pop = before.pop
-    added: list[tuple[str, str, str, bytes, bytes | None, bytes | None]] = []
-    rewritten: list[tuple[bytes, bytes | None, bytes | None, str, str, str]] = []
-    moved: dict[str, set[RecordRef]] = {}
-    for element, collections in new.records.items():
-        depends = new.depends.get(element, {})
-        origin = new.origin.get(element, {})
-        for coll, recs in collections.items():
-            for key, fields in recs.items():
-                ref = (coll, key)
-                dep, org = depends.get(ref), origin.get(ref)
-                blob = dumps(fields)  # as `save` dumps them
-                was = pop((element, coll, key), None)
-                if was is None:
-                    added.append(
-                        (element, coll, key, blob, _dumps_or_none(dep), _dumps_or_none(org))
-                    )
-                else:
-                    # The fields first: a template edit changes those of 32,026
-                    # records, whose dependencies then need not be read.
-                    if (was[0] == blob or loads(was[0]) == fields) and _same_links(was, dep, org):
-                        continue
-                    rewritten.append(
-                        (blob, _dumps_or_none(dep), _dumps_or_none(org), element, coll, key)
-                    )
-                found = moved.get(element)
-                if found is None:
-                    found = moved[element] = set()
-                found.add(ref)
-    return added, rewritten, moved
-
-
-def _same_links(stored: Row, dep: Any, org: Any) -> bool:
-    """Whether a stored row's dependencies and origin are these (a row
-    written by an older version holds lists where this one dumps tuples)."""
-    loads = marshal.loads
-    _, was_dep, was_org = stored
-    if was_dep is None or dep is None:
-        if was_dep is not None or dep is not None:
-            return False
-    else:
-        was = loads(was_dep)
-        if was != dep and _listed(was) != _listed(dep):
-            return False
-    return (None if was_org is None else list(loads(was_org))) == (
-        None if org is None else list(org)
-    )
-
-
-def _listed(depends: Any) -> object:
-    """Dependencies as lists (tuples and lists alike)."""
-    return None if depends is None else [list(d) for d in depends]
+            change = replacing.compare(db, old, new)
+            replacing.write(db, change, digest, new, resources, relocate)
+        return change.moved
