@@ -59,15 +59,15 @@ def _keeper_seen(directory: Path) -> float:
     return float(json.loads((directory / "held.json").read_text())["seen"])
 
 
-def _held_through(url: str, me: str, mine: set[str], stopped_at: float) -> bool | None:
-    """True once every lease of `me` was renewed past twice the lease time after
-    `stopped_at` (while the process is stopped); False when one moved."""
+def _held_through(url: str, me: str, mine: set[str], stopped_at: float) -> str | None:
+    """`held` once every lease of `me` was renewed past twice the lease time
+    after `stopped_at` (while the process is stopped); `moved` when one moved."""
     left = _expiries(url, me)
     if set(left) != mine:
-        return False
+        return "moved"
     since = time.monotonic() - stopped_at
     if since > 2 * LEASE and all(s > 0 for s in left.values()):
-        return True
+        return "held"
     return None
 
 
@@ -98,7 +98,7 @@ def test_a_replica_whose_interpreter_is_held_keeps_its_leases_until_the_stall_bo
         )
         os.kill(a.proc.pid, signal.SIGCONT)
         resumed_at = time.monotonic()
-        assert held is True, "a lease of the held replica moved"
+        assert held == "held", "a lease of the held replica moved"
         started = a.wait_log("lease_keeper_started")
         directory = Path(started["directory"])
         assert lease_rows(url) == before
