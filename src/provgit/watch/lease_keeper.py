@@ -65,14 +65,24 @@ class LeaseKeeper:
 
     def start(self) -> None:
         """Spawn the keeper (call from the main thread)."""
-        self.directory = Path(tempfile.mkdtemp(prefix="provgit-keeper-"))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "provgit.journal.lease_keeper"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,  # its errors could name the database
-            close_fds=True,
-        )
+        try:
+            self.directory = Path(tempfile.mkdtemp(prefix="provgit-keeper-"))
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "provgit.journal.lease_keeper"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # its errors could name the database
+                close_fds=True,
+            )
+        except OSError as e:
+            self._gone = True
+            self.log.warning(
+                "lease_keeper_not_started",
+                replica=self.replica,
+                error=type(e).__name__,
+                reason="the renewal thread alone renews the leases",
+            )
+            return
         self._send({**self.settings, "directory": str(self.directory)})
         self.log.info(
             "lease_keeper_started",
