@@ -145,6 +145,7 @@ def test_a_replica_whose_interpreter_is_held_keeps_its_leases_until_the_stall_bo
         a.proc.wait(30)
         watches.remove(a)
         wait_for("the keeper exits with its replica", lambda: _gone(keeper), timeout=30)
+        assert not directory.exists()  # what it published goes with it
         wait_for(
             "B holds A's elements",
             lambda: all(lease_rows(url)[e][0] not in (None, me) for e in theirs) or None,

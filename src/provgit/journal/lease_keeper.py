@@ -19,7 +19,8 @@ lets its leases go as before. It publishes what it renewed, each with the time
 (CLOCK_MONOTONIC, system-wide on Linux) until which the parent may write, to a
 file the parent reads when its own view has lapsed (`published`), with the
 `seen` it renewed under. It exits
-without another renewal when the parent dies (PR_SET_PDEATHSIG, stdin EOF) or
+without another renewal when the parent dies (PR_SET_PDEATHSIG with SIGTERM,
+whose handler exits at once and removes the published file; stdin EOF) or
 closes its stdin (a SIGTERM's hand-over).
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -120,25 +122,38 @@ class Keeper:
 def _die_with_parent() -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
         pass  # not Linux: stdin's EOF and the parent pid check still end it
 
 
 def main() -> int:
+    directory: list[Path] = []
+
+    def die(_signal: int, _frame: Any) -> None:
+        # The parent died (the death signal) or someone stops the keeper: at
+        # once, not one more renewal; its published file goes with it.
+        for d in directory:
+            shutil.rmtree(d, ignore_errors=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, die)
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the parent's to handle
     line = sys.stdin.readline()
     if not line:
         return 0
     keeper = Keeper(json.loads(line))
+    directory.append(keeper.directory)
     if os.getppid() != keeper.pid:
-        return 0  # the parent died before the death signal was set
+        die(signal.SIGTERM, None)  # the parent died before the death signal was set
     threading.Thread(target=keeper.listen, name="keeper-listen", daemon=True).start()
     try:
         keeper.run()
     finally:
         keeper.store.close()
+        if os.getppid() != keeper.pid:
+            shutil.rmtree(keeper.directory, ignore_errors=True)  # nobody else will
     return 0
 
 
