@@ -152,8 +152,9 @@ def main() -> int:
         keeper.run()
     finally:
         keeper.store.close()
-        if os.getppid() != keeper.pid:
-            shutil.rmtree(keeper.directory, ignore_errors=True)  # nobody else will
+        # Nothing renews any more: what it published goes (the parent may be
+        # exiting without removing it; it only ever makes the parent stricter).
+        shutil.rmtree(keeper.directory, ignore_errors=True)
     return 0
 
 
