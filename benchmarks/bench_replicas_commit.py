@@ -154,6 +154,25 @@ class Probe:
         return [round(x, 3) for x in self.worst]
 
 
+def keeper_pids(replicas: list[Watcher]) -> list[int]:
+    """The replicas' lease keeper processes (none before loop11)."""
+    pids = []
+    for w in replicas:
+        with w.cond:
+            pids += [int(d["pid"]) for _, d in w.lines if d.get("event") == "lease_keeper_started"]
+    return pids
+
+
+def keepers_cpu(pids: list[int]) -> float:
+    """User + system CPU of the keepers so far (/proc, Linux)."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def lease_events(replicas: list[Watcher]) -> int:
     with_lost = 0
     for w in replicas:
@@ -165,6 +184,8 @@ def lease_events(replicas: list[Watcher]) -> int:
 def measure(root: Path, replicas: list[Watcher], runs: int) -> dict[str, Any]:
     latencies, cpus, loads = [], [], []
     probe = Probe(replicas)
+    keepers = keeper_pids(replicas)
+    k0, started = keepers_cpu(keepers), time.perf_counter()
     for n in range(runs):
         loads.append(round(os.getloadavg()[0], 2))
         # Only a replica holding an element applies (and logs) the commit.
@@ -194,6 +215,8 @@ def measure(root: Path, replicas: list[Watcher], runs: int) -> dict[str, Any]:
         )
         time.sleep(0.5)
     worst = probe.close()
+    keeper_cpu = keepers_cpu(keepers) - k0
+    keeper_wall = time.perf_counter() - started
     print(f"  /healthz slowest answer per replica: {worst} s", flush=True)
     print(f"  event loop's worst lag per replica (its gauge): {probe.loop_lag} s", flush=True)
     return {
@@ -206,6 +229,10 @@ def measure(root: Path, replicas: list[Watcher], runs: int) -> dict[str, Any]:
         "healthz_worst_s": worst,
         "loop_lag_worst_s": [round(x, 3) for x in probe.loop_lag],
         "lease_lost": lease_events(replicas),
+        "keepers": len(keepers),
+        "keeper_cpu_s": round(keeper_cpu, 3),
+        "keeper_wall_s": round(keeper_wall, 1),
+        "keeper_peak_rss_mb": round(max((peak_rss_mb(p) for p in keepers), default=0.0)),
     }
 
 

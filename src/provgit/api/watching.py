@@ -58,6 +58,7 @@ from provgit.journal import NETWORK, DriftItem, Journal, JournalError, PendingUp
 from provgit.journal import leases as lease_ops
 from provgit.journal import pool as journal_pool
 from provgit.journal.backend import database_errors
+from provgit.journal.lease_keeper import published as keeper_published
 from provgit.journal.leases import LEADER, Fences, Lease, LeaseDbError, LeaseStore
 from provgit.journal.location import JournalLocation, journal_location
 from provgit.journal.notify import Listener as RelayListener
@@ -136,6 +137,7 @@ __all__ = [
     "held",
     "journal_location",
     "journal_pool",
+    "keeper_published",
     "lease_ops",
     "load_sharing",
     "next_release",

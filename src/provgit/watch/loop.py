@@ -102,6 +102,9 @@ class Watcher:
                 self.trigger,
                 schema=location.schema,
                 replica_id=options.replica_id,
+                # A fleet's network watchers share their process's fleet
+                # leases instead (one keeper per network would be too many).
+                keeper=location.schema is None,
             )
         )
         self._replica_stop = asyncio.Event()

@@ -41,6 +41,7 @@ from provgit.api.watching import (
     LeaseStore,
     lease_ops,
 )
+from provgit.watch.lease_keeper import LeaseKeeper
 from provgit.watch.logs import Log
 from provgit.watch.loop_lag import LoopLag
 from provgit.wire.protocol import Driver, FencedError, ForwardingDriver, WriteOp, WriteResult
@@ -118,6 +119,7 @@ class Replica:
         on_change: Callable[[str], None],
         schema: str | None = None,
         replica_id: str | None = None,
+        keeper: bool = False,
     ) -> None:
         self.id = replica_id or new_replica_id()
         self.lease_seconds = lease_seconds
@@ -141,6 +143,13 @@ class Replica:
         self._next_expiry: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # told of claims (on_change)
         self._context = contextvars.copy_context()
+        # The lease keeper process (lease_keeper.py): renews what this replica
+        # holds while its interpreter cannot (a long collection holding the GIL).
+        self.keeper = (
+            LeaseKeeper(self.id, url, password, schema, lease_seconds, self.margin, log)
+            if keeper
+            else None
+        )
 
     @property
     def margin(self) -> float:
@@ -160,10 +169,22 @@ class Replica:
         return self.connected
 
     def valid(self, element: str) -> Held | None:
-        """The lease on `element` if this replica may still write to it."""
+        """The lease on `element` if this replica may still write to it: by its
+        own rounds, or, when those could not run (the GIL held) while the
+        database answered them, by its keeper's renewals of the same token."""
         held = self.held.get(element)
-        if held is None or time.monotonic() >= held.valid_until:
+        if held is None:
             return None
+        now = time.monotonic()
+        if now < held.valid_until:
+            return held
+        if self.keeper is None or not self.connected or self.stopped_writes:
+            return None  # the stricter view wins: cut off or lapsed, no write
+        kept = self.keeper.renewed().get(element)
+        if kept is None or kept[0] != held.token or now >= kept[1]:
+            return None
+        # Not kept in `held`: once its own rounds say it is cut off, this view
+        # no longer counts.
         return held
 
     def fence(self, element: str) -> str | None:
@@ -256,6 +277,10 @@ class Replica:
             own = asyncio.create_task(lag.run(), name="replica-loop-lag")
         self._loop = asyncio.get_running_loop()
         self._context = contextvars.copy_context()
+        if self.keeper is not None:
+            # From the event loop's (main) thread: the keeper's death signal
+            # follows the thread that spawned it.
+            self.keeper.start()
         halt = threading.Event()
         thread = threading.Thread(
             target=contextvars.copy_context().run,
@@ -269,6 +294,9 @@ class Replica:
         finally:
             halt.set()
             await asyncio.to_thread(thread.join)
+            if self.keeper is not None:
+                # Before the hand-over (`stop`): nothing renews after it.
+                await asyncio.to_thread(self.keeper.close)
             if own is not None:
                 own.cancel()
                 await asyncio.gather(own, return_exceptions=True)
@@ -292,6 +320,9 @@ class Replica:
                     self.log.info("loop_moves_again", replica=self.id)
                 stalled = False
                 self._step_now()
+            if self.keeper is not None:
+                tokens = {e: h.token for e, h in self.held.items()}
+                self.keeper.tell(lag.seen, tokens, self.url)
             wait = self.tick
             if self._next_expiry is not None:
                 # A dead replica's lease runs out before the next tick: be there.
