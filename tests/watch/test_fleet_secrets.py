@@ -42,9 +42,16 @@ def _user(login: str, host: str, dn: int, pin: str) -> str:
 
 def _stored(element: Path) -> bytes:
     """The bytes of a network's element files: its call server's and MiCollab's (`m...`)."""
-    files = sorted(element.parent.glob(f"*{element.name}*"))
-    assert len(files) >= 2, files
-    return b"".join(p.read_bytes() for p in files)
+    for _ in range(50):
+        files = sorted(element.parent.glob(f"*{element.name}*"))
+        assert len(files) >= 2, files
+        try:
+            return b"".join(p.read_bytes() for p in files)
+        except FileNotFoundError:
+            # SQLite removed a -wal or -shm file between the listing and the read (a
+            # connection closed, its log checkpointed into the database): read all again.
+            continue
+    raise AssertionError(f"{element}'s files kept changing under the read")
 
 
 def _network(doc: dict[str, Any], name: str) -> dict[str, Any]:
