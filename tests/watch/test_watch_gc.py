@@ -44,6 +44,15 @@ def gc_as_the_cli_leaves_it() -> Iterator[None]:
             gc.enable()
 
 
+@pytest.fixture
+def counted_at_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The frozen objects counted at every run, however big this pytest
+    worker's heap has grown: a count slower than COUNT_SLOW_SECONDS is skipped
+    for a while (the slow-count test's subject), and in a worker that has run
+    hundreds of tests the first count was (CI of 2026-12-07, twice)."""
+    monkeypatch.setattr(timers_module, "COUNT_SLOW_SECONDS", float("inf"))
+
+
 def _timers(tmp_path: Path) -> Timers:
     return Timers(
         WatchOptions(config=tmp_path, state_dir=tmp_path), lambda _: None, asyncio.Event()
@@ -80,7 +89,7 @@ def test_frozen_garbage_is_freed_by_a_full_collection_in_a_watcher_never_idle(
 
 
 def test_garbage_frozen_by_runs_stays_within_a_share_of_the_frozen_objects(
-    tmp_path: Path, gc_as_the_cli_leaves_it: None
+    tmp_path: Path, gc_as_the_cli_leaves_it: None, counted_at_every_run: None
 ) -> None:
     # Each run freezes what validation built (load/loader.py gc_frozen), and
     # the run's garbage with it; commits come faster than DEEP_GC_BUSY_SECONDS.
@@ -129,15 +138,15 @@ def test_malloc_arenas_are_limited_unless_the_environment_says_otherwise(
 
 
 def test_a_look_at_the_ref_that_started_no_run_walks_no_frozen_object(
-    tmp_path: Path, gc_as_the_cli_leaves_it: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    gc_as_the_cli_leaves_it: None,
+    counted_at_every_run: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A replica following a ref looks at it every fetch tick (0.2 s in the
     # replicas benchmark); the full collection's bookkeeping after each look
     # walked every frozen object (gc.get_freeze_count, gc.get_objects), seconds
     # on a 100,000-user heap at load ~25, on the event loop (loop10's py-spy).
-    # The count is made at every run here, however big this worker's heap has
-    # grown (a slow count is skipped for a while: the next test's business).
-    monkeypatch.setattr(timers_module, "COUNT_SLOW_SECONDS", float("inf"))
     timers = _timers(tmp_path)
     gc.freeze()
     timers.after_run()  # a run
@@ -165,7 +174,6 @@ def test_a_slow_count_of_the_frozen_objects_is_not_made_again_at_every_run(
     # A replica holding no element yet ran a (no-op) run at every fetch tick;
     # each counted the frozen objects, seconds at 100,000 users at load ~40,
     # on the event loop (loop10's py-spy: 85 of 396 samples of one replica).
-    import provgit.watch.timers as timers_module
 
     clock = [1000.0]
     monkeypatch.setattr(timers_module.time, "monotonic", lambda: clock[0])
