@@ -132,3 +132,36 @@ def _saved_plan_refused(tmp_path: Path, sims: list[Sim]) -> None:
     assert "users/user5 is protected by the last applied provgit.yaml" in r.out + r.err
     assert set(sims[0].records()["users"]) == ALL
     assert users_on(sims[1]) | users_on(sims[2]) == ALL
+
+
+def test_an_element_down_when_the_loosening_was_applied_keeps_the_old_safety(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    root = tmp_path / "config"
+    _in_sync(root, sims, STRICT)
+    cs1, cs2 = sims
+    on_cs2 = users_on(cs2)
+    assert len(on_cs2 - {"user0"}) > 2, on_cs2  # past STRICT's 2 deletes there
+    # The loosening alone, applied while cs2 is down: only the others take it.
+    cs2.stop()
+    write_config(root, sims, users=8, extra_settings=LOOSE)
+    assert cli("reconcile", str(root)).code != 0  # cs2 unreachable: not a clean run
+    back = start_sims(tmp_path, [("cs2", "mivb")])[0]  # its own database, a new port
+    try:
+        # The deletes: cs2 is held to the old safety, so the run is refused
+        # (as any element's refusal refuses it), nothing deleted anywhere.
+        write_config(root, [cs1, back], users=1, extra_settings=LOOSE)
+        out = _reconcile(root, 3)
+        assert "refused for cs2: users/user5 is protected by the last applied" in out, out
+        assert "refused for mcl" not in out and "refused for cs1" not in out
+        assert users_on(cs1) | users_on(back) | _mcl_users(root) == ALL
+        # --partial: out where the loosening was applied, still refused on cs2.
+        partial = cli("reconcile", str(root), "--partial")
+        assert partial.code == 4, partial.out + partial.err  # applied, one element refused
+        doc = json.loads(cli("status", str(root), "--format", "json").out)
+        assert doc["elements"]["cs2"]["status"] != "Sync Completed", doc["elements"]["cs2"]
+        assert "protected by the last applied" in json.dumps(doc["elements"]["cs2"])
+        assert users_on(back) == on_cs2  # nothing deleted there
+        assert users_on(cs1) <= {"user0"} and _mcl_users(root) == {"user0"}
+    finally:
+        back.stop()
