@@ -35,6 +35,7 @@ from provgit.api.planning import (
     PlanRun,
     _read_changes,
     _refresh_cache,
+    leave_to_caller,
     memo_full_reads_due,
     plan_network,
     write_behind,
@@ -391,6 +392,10 @@ async def _plan_view(
         finish = _MemoBehind(store, meta_now, writing)
         writing = []
         write_behind(finish.join)
+        # Freed by the caller (`provgit plan`: at the process's end), not
+        # here one object at a time: the records read and re-planned.
+        leave_to_caller(replans, observations, results, moved, old, stored, known, entries)
+        leave_to_caller(kept, now_records, partial, memo_now, view)
     finally:
         # A plan that ends here (the full path next, or an error) lets no
         # write outlive it; the meta, not written, does not match them.
