@@ -323,7 +323,9 @@ async def _plan_view(
             # so): a full plan that follows finds it current. The owners go to
             # disk under the new digest: the old meta does not match them until
             # it is written, so a run that stops here plans in full next time.
-            targets.replace(digest, old, partial, resources, relocate)
+            # Every record of `old` and `partial` is planned again: which moved
+            # need not be known, nor the stored rows read.
+            targets.overwrite(digest, old, partial, resources, relocate)
             moved_on = shared.moved_on(
                 owners, reached, now_records, view.defines, view.users, source, digest
             )

@@ -343,3 +343,18 @@ class TargetStore:
             change = replacing.compare(db, old, new)
             replacing.write(db, change, digest, new, resources, relocate)
         return change.moved
+
+    def overwrite(
+        self,
+        digest: str,
+        old: dict[str, set[RecordRef]],
+        new: Target,
+        resources: set[tuple[str, str]],
+        relocate: bool = True,
+    ) -> None:
+        """`replace`, without reading the rows it replaces (so without saying
+        which records moved): for a caller that plans again every record of
+        `old` and `new` (`replacing.overwritten`). The same rows after."""
+        with contextlib.closing(_connect(self.path)) as db:
+            change = replacing.overwritten(old, new)
+            replacing.write(db, change, digest, new, resources, relocate)
