@@ -354,7 +354,7 @@ class TargetStore:
     ) -> None:
         """`replace`, without reading the rows it replaces (so without saying
         which records moved): for a caller that plans again every record of
-        `old` and `new` (`replacing.overwritten`). The same rows after."""
+        `old` and `new` (`replacing.overwritten`). Rows of the same values after."""
         with contextlib.closing(_connect(self.path)) as db:
             change = replacing.overwritten(old, new)
             replacing.write(db, change, digest, new, resources, relocate)
