@@ -57,9 +57,9 @@ def test_replace_moves_only_records_whose_desired_state_changed(tmp_path: Path) 
     assert stored.records["mivb1"]["users"] == {"same": {"n": 1}, "fields": {"n": 30}, "new": {}}
 
 
-def test_overwrite_leaves_the_rows_replace_leaves_without_reading_them(tmp_path: Path) -> None:
-    """The shared path's write (`overwrite`: every record of the change put,
-    none read) ends with the rows, landing and digest `replace` ends with:
+def test_a_replace_without_compare_leaves_the_rows_one_with_it_leaves(tmp_path: Path) -> None:
+    """The shared path's write (`compare=False`: every record of the change
+    put, none read) ends with the rows, landing and digest `replace` ends with:
     records kept, changed, gone and new, dependencies as an older version
     wrote them, a record on another element, a resource that moves."""
     dep = (("cos", "1"),)
@@ -100,7 +100,7 @@ def test_overwrite_leaves_the_rows_replace_leaves_without_reading_them(tmp_path:
             )
         stores.append(store)
     stores[0].replace("d2", old, new, resources)
-    stores[1].overwrite("d2", old, new, resources)
+    assert stores[1].replace("d2", old, new, resources, compare=False) is None
     assert _tables(stores[1].path) == _tables(stores[0].path)
     assert stores[1].digest() == "d2"
     mivb2 = stores[1].partial("mivb2", [("users", "gone"), ("users", "new")])

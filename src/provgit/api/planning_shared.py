@@ -325,7 +325,7 @@ async def _plan_view(
             # it is written, so a run that stops here plans in full next time.
             # Every record of `old` and `partial` is planned again: which moved
             # need not be known, nor the stored rows read.
-            targets.overwrite(digest, old, partial, resources, relocate)
+            targets.replace(digest, old, partial, resources, relocate, compare=False)
             moved_on = shared.moved_on(
                 owners, reached, now_records, view.defines, view.users, source, digest
             )
