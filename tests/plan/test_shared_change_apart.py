@@ -13,6 +13,7 @@ import os
 import shutil
 import sqlite3
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,41 @@ def test_within_memo_written_behind_a_shared_plan_returns_before_its_writes_and_
     assert hit is not None
     assert _comparable(hit.plan) == _comparable(run.plan)
     assert _comparable(run.plan) == _comparable(_full(root, state, monkeypatch).plan)
+
+
+class _Held:
+    pass
+
+
+def test_within_memo_written_behind_a_shared_plan_leaves_its_working_data_to_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`provgit plan` frees a template change's working data (the records it
+    read and re-planned) at the process's end, not one object at a time on
+    its way out: the plan leaves it in the list `memo_written_behind` yields;
+    outside it nothing is held."""
+    monkeypatch.setenv("SHARED_PIN", "1234")
+    root, state, net, _rng = _written(tmp_path, 35, 16)
+    _plan(root, state)
+    _template_edit(root, net, "6950")
+    config = Config.at(root, state)
+    with memo_written_behind() as left:
+        run = asyncio.run(config.plan(PlanOptions()))
+        assert run.plan.has_changes
+    # What it re-planned: per element, the records the feeds and the change named.
+    assert left, "the shared path left nothing to its caller"
+    assert any(isinstance(v, dict) and set(v) == set(net_elements(state)) for v in left)
+    assert _comparable(run.plan) == _comparable(_full(root, state, monkeypatch).plan)
+    # Outside `memo_written_behind`, what a plan leaves is freed as usual.
+    from provgit.api import planning
+
+    held = _Held()
+    gone = weakref.ref(held)
+    planning.leave_to_caller(held)
+    del held
+    assert gone() is None
+
+
+def net_elements(state: Path) -> list[str]:
+    """The elements the memo knows (one element memo each)."""
+    return sorted(f.stem for f in (PlanMemo(state).dir / "elements").glob("*.marshal"))

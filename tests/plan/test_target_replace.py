@@ -57,6 +57,56 @@ def test_replace_moves_only_records_whose_desired_state_changed(tmp_path: Path) 
     assert stored.records["mivb1"]["users"] == {"same": {"n": 1}, "fields": {"n": 30}, "new": {}}
 
 
+def test_a_replace_without_compare_leaves_the_rows_one_with_it_leaves(tmp_path: Path) -> None:
+    """The shared path's write (`compare=False`: every record of the change
+    put, none read) ends with the rows, landing and digest `replace` ends with:
+    records kept, changed, gone and new, dependencies as an older version
+    wrote them, a record on another element, a resource that moves."""
+    dep = (("cos", "1"),)
+    first = Target(
+        {
+            "mivb1": {
+                "users": {"same": {"n": 1}, "old-form": {"n": 2}, "fields": {"n": 3}},
+                "cos": {"1": {"c": 1}},
+            },
+            "mivb2": {"users": {"gone": {"n": 5}, "moves": {"n": 6}}},
+        },
+        {"mivb1": {("users", "same"): dep, ("users", "old-form"): dep}},
+        {"mivb1": {}, "mivb2": {}},
+    )
+    new = Target(
+        {
+            "mivb1": {
+                "users": {"same": {"n": 1}, "old-form": {"n": 2}, "fields": {"n": 30}, "moves": {}}
+            },
+            "mivb2": {"users": {"new": {"n": 7}}},
+        },
+        {"mivb1": {("users", "same"): dep, ("users", "old-form"): (("cos", "2"),)}},
+        {"mivb1": {}, "mivb2": {}},
+    )
+    old = {
+        "mivb1": {("users", k) for k in ("same", "old-form", "fields")},
+        "mivb2": {("users", "gone"), ("users", "moves")},
+    }
+    resources = {("users", k) for k in ("same", "old-form", "fields", "gone", "moves", "new")}
+    stores = []
+    for name in ("replaced", "overwritten"):
+        store = TargetStore(tmp_path / f"{name}.sqlite")
+        store.save(first, "d1")
+        with sqlite3.connect(store.path) as db:
+            db.execute(
+                "UPDATE records SET depends = ? WHERE key = 'old-form'",
+                (marshal.dumps([list(d) for d in dep]),),
+            )
+        stores.append(store)
+    stores[0].replace("d2", old, new, resources)
+    assert stores[1].replace("d2", old, new, resources, compare=False) is None
+    assert _tables(stores[1].path) == _tables(stores[0].path)
+    assert stores[1].digest() == "d2"
+    mivb2 = stores[1].partial("mivb2", [("users", "gone"), ("users", "new")])
+    assert mivb2.records["mivb2"]["users"] == {"new": {"n": 7}}
+
+
 def test_a_target_read_one_element_at_a_time_is_the_one_open_when_reading_began(
     tmp_path: Path,
 ) -> None:

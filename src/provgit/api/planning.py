@@ -161,19 +161,38 @@ def write_behind(join: Callable[[], None]) -> None:
         behind.append(join)
 
 
+# Set by `memo_written_behind`: what a plan left for its caller to free.
+_LEFT: ContextVar[list[object] | None] = ContextVar("memo_written_behind_left", default=None)
+
+
+def leave_to_caller(*values: object) -> None:
+    """Within `memo_written_behind`, `values` (a plan's working data: the
+    records it read and re-planned) go to the list it yields, for its caller
+    to free when it likes (`provgit plan`: at the process's end, not one
+    object at a time on its way out, ~0.1 CPU s for a template change at
+    100,000 users); elsewhere they are freed as usual."""
+    left = _LEFT.get()
+    if left is not None:
+        left.extend(values)
+
+
 @contextlib.contextmanager
-def memo_written_behind() -> Iterator[None]:
+def memo_written_behind() -> Iterator[list[object]]:
     """Within: a full plan returns while its target store and owners index are
     still being written (`_write_target`), so its caller renders the plan on
     one core as they are written on the other; they are waited for (and a
     failed write done again here) on leaving. Until then the memo is simply
     not used (its meta names a digest the store does not have yet): only for
-    a caller that reads no stored target meanwhile (`provgit plan`)."""
+    a caller that reads no stored target meanwhile (`provgit plan`). Yields
+    the values the plan left to its caller to free (`leave_to_caller`)."""
     pending: list[Callable[[], None]] = []
+    left: list[object] = []
     token = _BEHIND.set(pending)
+    left_token = _LEFT.set(left)
     try:
-        yield
+        yield left
     finally:
+        _LEFT.reset(left_token)
         _BEHIND.reset(token)
         for join in pending:
             join()

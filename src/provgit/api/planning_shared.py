@@ -35,6 +35,7 @@ from provgit.api.planning import (
     PlanRun,
     _read_changes,
     _refresh_cache,
+    leave_to_caller,
     memo_full_reads_due,
     plan_network,
     write_behind,
@@ -322,7 +323,9 @@ async def _plan_view(
             # so): a full plan that follows finds it current. The owners go to
             # disk under the new digest: the old meta does not match them until
             # it is written, so a run that stops here plans in full next time.
-            targets.replace(digest, old, partial, resources, relocate)
+            # Every record of `old` and `partial` is planned again: which moved
+            # need not be known, nor the stored rows read.
+            targets.replace(digest, old, partial, resources, relocate, compare=False)
             moved_on = shared.moved_on(
                 owners, reached, now_records, view.defines, view.users, source, digest
             )
@@ -391,6 +394,10 @@ async def _plan_view(
         finish = _MemoBehind(store, meta_now, writing)
         writing = []
         write_behind(finish.join)
+        # Freed by the caller (`provgit plan`: at the process's end), not
+        # here one object at a time: the records read and re-planned.
+        leave_to_caller(replans, observations, results, moved, old, stored, known, entries)
+        leave_to_caller(kept, now_records, partial, memo_now, view)
     finally:
         # A plan that ends here (the full path next, or an error) lets no
         # write outlive it; the meta, not written, does not match them.

@@ -204,7 +204,7 @@ def command(
     config = Config.at(path, state_dir_for(path, state_dir))
     options = PlanOptions(prune, allow_mass_delete, allow_mass_update, elements, claim)
     # A full plan's memo is written by a child while the plan is rendered here.
-    with memo_written_behind():
+    with memo_written_behind() as left:
         with invalid_shown_as(fmt):
             run = aio.run(config.plan(options, full_read))
         # What a hold would keep back is part of the plan (and of its signature).
@@ -239,5 +239,6 @@ def command(
         click.echo(note, err=True)
     # The plan, the validated config and the observations are freed by the
     # process's end, not one object at a time (~0.7 CPU s at 100,000 users).
-    keep_until_exit(config, run)
+    # So is what the plan left to this command (`leave_to_caller`).
+    keep_until_exit(config, run, left)
     return exit_code(plan, detailed_exitcode, allow_unreachable)

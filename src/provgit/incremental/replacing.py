@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import marshal
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ class Replacement:
     # Per element, the records whose desired state (fields, dependencies,
     # origin) changed, or that the resources no longer have.
     moved: dict[str, set[RecordRef]] = field(default_factory=dict)
+    # Rows written whether or not the store holds them (`overwritten`).
+    put: list[Added] = field(default_factory=list)
 
 
 def compare(db: sqlite3.Connection, old: dict[str, set[RecordRef]], new: Target) -> Replacement:
@@ -60,6 +63,28 @@ def compare(db: sqlite3.Connection, old: dict[str, set[RecordRef]], new: Target)
     return change
 
 
+def overwritten(old: dict[str, set[RecordRef]], new: Target) -> Replacement:
+    """`compare` without reading the stored rows, for a caller that needs no
+    `moved` (it plans again every record the resources had or have): every
+    record of `new` is put (one the store holds as it is, written again), every
+    one of `old` that `new` lacks deleted. The rows the store ends with hold
+    the values `compare` and `write` leave (a row `compare` would keep may be
+    written in other bytes: marshal's depend on how the objects are shared).
+    A template edit changes 32,026 of the 38,000 records it reaches: reading
+    and decoding the old rows to spare ~6,000 writes cost more than the
+    writes (replayed alone at 100,000 users, load 12: 1.12 -> 0.85 CPU s)."""
+    dumps = marshal.dumps
+    put: list[Added] = [
+        (element, coll, key, dumps(fields), _dumps_or_none(dep), _dumps_or_none(org))
+        for element, coll, key, fields, dep, org in _each(new)
+    ]
+    gone: list[tuple[str, str, str]] = []
+    for element, refs in old.items():
+        have = new.records.get(element, {})
+        gone.extend((element, c, k) for c, k in refs if k not in have.get(c, {}))
+    return Replacement(gone=gone, put=put)
+
+
 def write(
     db: sqlite3.Connection,
     change: Replacement,
@@ -85,6 +110,9 @@ def write(
         rewritten,
     )
     db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", change.added)
+    # In key order too (see above).
+    put = sorted(change.put, key=lambda r: (r[0], r[1], r[2]))
+    db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)", put)
     if relocate:
         _relocate(db, new, resources)
     db.execute("UPDATE meta SET v = ? WHERE k = 'digest'", (marshal.dumps(digest),))
@@ -149,32 +177,34 @@ def _compared(new: Target, before: dict[tuple[str, str, str], Row]) -> Replaceme
     added: list[Added] = []
     rewritten: list[Rewritten] = []
     moved: dict[str, set[RecordRef]] = {}
+    for element, coll, key, fields, dep, org in _each(new):
+        blob = dumps(fields)  # as `save` dumps them
+        was = pop((element, coll, key), None)
+        if was is None:
+            added.append((element, coll, key, blob, _dumps_or_none(dep), _dumps_or_none(org)))
+        else:
+            # The fields first: a template edit changes those of 32,026
+            # records, whose dependencies then need not be read.
+            if (was[0] == blob or loads(was[0]) == fields) and _same_links(was, dep, org):
+                continue
+            rewritten.append((blob, _dumps_or_none(dep), _dumps_or_none(org), element, coll, key))
+        found = moved.get(element)
+        if found is None:
+            found = moved[element] = set()
+        found.add((coll, key))
+    return Replacement(rewritten=rewritten, added=added, moved=moved)
+
+
+def _each(new: Target) -> Iterator[tuple[str, str, str, Any, Any, Any]]:
+    """Every record of `new`: element, collection, key, fields, its
+    dependencies and its origin (None when it has none)."""
     for element, collections in new.records.items():
         depends = new.depends.get(element, {})
         origin = new.origin.get(element, {})
         for coll, recs in collections.items():
             for key, fields in recs.items():
                 ref = (coll, key)
-                dep, org = depends.get(ref), origin.get(ref)
-                blob = dumps(fields)  # as `save` dumps them
-                was = pop((element, coll, key), None)
-                if was is None:
-                    added.append(
-                        (element, coll, key, blob, _dumps_or_none(dep), _dumps_or_none(org))
-                    )
-                else:
-                    # The fields first: a template edit changes those of 32,026
-                    # records, whose dependencies then need not be read.
-                    if (was[0] == blob or loads(was[0]) == fields) and _same_links(was, dep, org):
-                        continue
-                    rewritten.append(
-                        (blob, _dumps_or_none(dep), _dumps_or_none(org), element, coll, key)
-                    )
-                found = moved.get(element)
-                if found is None:
-                    found = moved[element] = set()
-                found.add(ref)
-    return Replacement(rewritten=rewritten, added=added, moved=moved)
+                yield element, coll, key, fields, depends.get(ref), origin.get(ref)
 
 
 def _same_links(stored: Row, dep: Any, org: Any) -> bool:

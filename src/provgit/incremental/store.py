@@ -329,7 +329,8 @@ class TargetStore:
         new: Target,
         resources: set[tuple[str, str]],
         relocate: bool = True,
-    ) -> dict[str, set[RecordRef]]:
+        compare: bool = True,
+    ) -> dict[str, set[RecordRef]] | None:
         """Replace, in one transaction, some resources' records: `old` the
         records they had (element -> refs), `new` a target holding exactly the
         records they have now, `resources` their (kind, key). The stored digest
@@ -338,8 +339,10 @@ class TargetStore:
         `relocate` False: the caller knows each resource has the same records
         as before, in the same order (`shared.same_records`), so where each
         lands is as stored (a template edit: 38,000 records looked at for
-        nothing)."""
+        nothing). `compare` False: the rows are not read, every record of
+        `new` is written (`replacing.overwritten`), and None is returned: for
+        a caller that plans again every record of `old` and `new`."""
         with contextlib.closing(_connect(self.path)) as db:
-            change = replacing.compare(db, old, new)
+            change = replacing.compare(db, old, new) if compare else replacing.overwritten(old, new)
             replacing.write(db, change, digest, new, resources, relocate)
-        return change.moved
+        return change.moved if compare else None

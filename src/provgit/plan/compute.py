@@ -93,7 +93,8 @@ def field_changes(desired: Fields, observed: Fields) -> dict[str, dict[str, Any]
         if not _same(v, o):
             changes[k] = {"before": o, "after": v}
     for k, o in observed.items():
-        if k[0] != "_" and not is_empty(o) and k not in desired:
+        # Membership first: most observed fields are desired too (no call).
+        if k not in desired and k[0] != "_" and not is_empty(o):
             changes[k] = {"before": o, "after": None}
     return changes
 
