@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from provgit.drivers.base import WriteOp
-from provgit.plan import Plan, signing
+from provgit.plan import Operation, Plan, signing
 from provgit.plan.model import canonical
+from provgit.plan.signing import key_id
 from provgit.secrets import NetworkKey, network_key
 from provgit.simulator.store import ElementStore
 
@@ -191,6 +192,14 @@ def strip_signature(doc: dict[str, Any]) -> None:
     del doc["signature"]
 
 
+def misleading_changes(doc: dict[str, Any]) -> None:
+    """An add shown to a reviewer as other than what it writes (format 3 adds
+    carry no `changes`: a forger adds some)."""
+    blee = _op(doc, "mcl", "users", "blee")
+    assert "changes" not in blee
+    blee["changes"] = {"first_name": {"after": "Harmless"}}
+
+
 Edit = Callable[[dict[str, Any]], None]
 MISMATCH = (
     "plan signature does not match: the plan was changed after it was made, or was made "
@@ -232,6 +241,7 @@ def _assert_refused(config: Path, plan: Path, before: Stores, runs: int, *messag
         (swap_element_names, MISMATCH),
         (change_a_field, MISMATCH),
         (strip_signature, "the plan is not signed (was its signature removed?)"),
+        (misleading_changes, MISMATCH),
     ],
 )
 def test_plan_edited_after_signing_is_refused_and_nothing_reaches_an_element(
@@ -441,6 +451,53 @@ def test_untampered_signed_plan_applies(config: Path, plan_file: Path) -> None:
     users = _stores(config)["mcl"]["users"]
     assert set(users) == {"reception", "jdoe", "blee"}
     assert users["jdoe"]["first_name"] == "Johnny"
+
+
+def test_a_saved_add_is_its_record_once_and_shows_without_secrets(
+    config: Path, plan_file: Path
+) -> None:
+    """Format 3: an add carries its `fields` (what apply writes), not its
+    record a second time as `changes`; `show` derives them from the fields."""
+    doc = json.loads(plan_file.read_text())
+    assert doc["format"] == "provgit.plan/3"
+    adds = [o for e in doc["elements"] for o in e["operations"] if o["action"] == "add"]
+    assert adds and not [o for o in adds if "changes" in o]
+    modifies = [o for e in doc["elements"] for o in e["operations"] if o["action"] == "modify"]
+    assert modifies and all(o["changes"] for o in modifies)
+    blee = _op(doc, "mcl", "users", "blee")
+    assert blee["fields"]["first_name"] == "Bo" and PIN not in plan_file.read_text()
+    shown = cli("show", str(plan_file), "--full")
+    assert shown.code == 0, shown.out + shown.err
+    assert "signature: holds" in shown.out and 'first_name: "Bo"' in shown.out
+    assert 'voicemail_pin: "(sensitive)"' in shown.out
+    pin_ref = blee["fields"]["voicemail_pin"]
+    assert pin_ref["$sensitive"] not in shown.out and PIN not in shown.out
+
+
+def _as_format_2(doc: dict[str, Any], key: NetworkKey) -> str:
+    """`doc` as a provgit that wrote plan format 2 saved it: every add with
+    its changes (the shown record) beside its fields, signed the same way."""
+    doc.pop("signature")
+    doc["format"] = "provgit.plan/2"
+    for e in doc["elements"]:
+        for o in e["operations"]:
+            if "changes" not in o:
+                o["changes"] = Operation.from_json(o).shown_changes()
+    doc["signature"] = {"algorithm": "HMAC-SHA256", "key": key.source, "key_id": key_id(key)}
+    doc["signature"]["value"] = signing._mac(key, canonical(doc))
+    return canonical(doc).decode()
+
+
+def test_a_plan_saved_in_format_2_still_applies(config: Path, plan_file: Path) -> None:
+    doc = json.loads(plan_file.read_text())
+    text = _as_format_2(doc, _key(config))
+    assert '"first_name":{"after":"Bo"}' in text
+    plan_file.write_text(text)
+    r = cli("apply", str(plan_file), "--config", str(config), "--yes")
+    assert r.code == 0, r.out + r.err
+    users = _stores(config)["mcl"]["users"]
+    assert set(users) == {"reception", "jdoe", "blee"}
+    assert users["blee"]["first_name"] == "Bo" and users["jdoe"]["first_name"] == "Johnny"
 
 
 def test_plan_json_on_stdout_is_signed_and_applies(config: Path, tmp_path: Path) -> None:

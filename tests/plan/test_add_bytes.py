@@ -1,7 +1,9 @@
 """A plan's adds are serialized straight from their fields (`plan.add_bytes`):
 the bytes are exactly those of the general writer (`canonical(op.to_json())`),
-so signatures and checksums are unchanged, and no secret's value or reference
-digest is shown in an add's changes."""
+so signatures and checksums hold. Since plan format 3 an add planned here is
+written once: its `fields`, no `changes` beside them (read back, they are
+derived from the fields, and shown with no secret's value or reference digest).
+"""
 
 from __future__ import annotations
 
@@ -70,13 +72,19 @@ def test_an_add_is_written_as_the_general_writer_writes_it(op: Operation) -> Non
     assert b"".join(operation_pieces((op, op))) == _general((op, op))
 
 
-def test_an_add_shows_no_secret_in_its_changes() -> None:
-    for name in ("top-level secret", "secret in a list", "secret in a dict"):
-        made = AddWriter().add(HOSTILE[name])
+def test_an_add_is_its_fields_once_and_read_back_shows_no_secret() -> None:
+    for name in ("plain", "top-level secret", "secret in a list", "secret in a dict"):
+        op = HOSTILE[name]
+        made = AddWriter().add(op)
         assert made is not None
-        changes = orjson.loads(made)["changes"]
-        assert b"9f3c" not in orjson.dumps(changes) and b"PIN_X" not in orjson.dumps(changes)
-        assert b"(sensitive)" in orjson.dumps(changes)
+        doc = orjson.loads(made)
+        # The record once: no `changes` holding it a second time.
+        assert "changes" not in doc and doc["fields"] == op.fields
+        read = Operation.from_json(doc)
+        assert read.changes == op.changes and read.shown_changes() == op.shown_changes()
+        if name != "plain":
+            shown = orjson.dumps(read.shown_changes())
+            assert b"9f3c" not in shown and b"PIN_X" not in shown and b"(sensitive)" in shown
 
 
 def test_operations_that_are_not_plain_adds_go_the_general_way() -> None:
@@ -126,8 +134,13 @@ def test_a_first_rollout_plan_of_a_generated_network_is_written_as_before_and_ve
     # The signed file: the bytes the general writer signs, and they verify.
     data = b"".join(signing.signed_bytes(plan, KEY))
     assert data == canonical(signing.signed_document(plan, KEY)) + b"\n"
-    # (Read back, an add's changes are the shown ones: compare the JSON forms.)
-    assert signing.verify(data.decode(), KEY).to_json() == plan.to_json()
+    read = signing.verify(data.decode(), KEY)
+    assert read.to_json() == plan.to_json()
+    assert [op.changes for e in read.elements for op in e.operations] == [op.changes for op in ops]
+    # Each add's record is written once (format 3): no add carries `changes`.
+    doc = orjson.loads(data)
+    assert doc["format"] == "provgit.plan/3"
+    assert not [o for e in doc["elements"] for o in e["operations"] if "changes" in o]
     assert not [pin for pin in pins.values() if pin.encode() in data]
     tampered = data.replace(b'"first_name":"', b'"first_name":"X', 1)
     with pytest.raises(signing.PlanSignatureError):

@@ -42,7 +42,7 @@ def test_json_round_trip_keeps_checksum_and_revisions() -> None:
     assert again.checksum() == plan.checksum()
     assert again.element("mivb1") is not None and again.element("mivb1").observed_revision == 7  # type: ignore[union-attr]
     doc = json.loads(plan.dumps())
-    assert doc["format"] == "provgit.plan/2"
+    assert doc["format"] == "provgit.plan/3"
     assert doc["elements"][0]["counts"] == {"add": 2, "modify": 0, "delete": 1}
     assert doc["totals"] == {"add": 2, "modify": 0, "delete": 1}
 

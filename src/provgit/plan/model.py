@@ -34,7 +34,9 @@ from provgit.secrets import SENSITIVE, redact
 if TYPE_CHECKING:
     from provgit.plan.errors import ResourceError
 
-FORMAT = "provgit.plan/2"
+# 3: an add carries no `changes` (derived from its `fields`); 2 (both) still read.
+FORMAT = "provgit.plan/3"
+READABLE_FORMATS = ("provgit.plan/2", FORMAT)
 # Formats before plans were signed: refused with a clear message, never applied.
 UNSIGNED_FORMATS = ("provgit.plan/1",)
 Action = Literal["add", "modify", "delete"]
@@ -181,9 +183,11 @@ class Operation:
             "key": self.key,
             "kind": self.kind,
             "resource": self.resource,
-            "changes": self.shown_changes(),
             "if_revision": self.if_revision,
         }
+        # An add's changes derived from its fields are not written: read back from them.
+        if self.delta is not None or self.action != "add" or self.fields is None:
+            out["changes"] = self.shown_changes()
         if self.fields is not None:
             out["fields"] = self.fields
         if self.depends_on:
@@ -202,7 +206,7 @@ class Operation:
             key=d["key"],
             kind=d["kind"],
             resource=d["resource"],
-            changes=d.get("changes", {}),
+            changes=d.get("changes"),  # an add's: None, derived from its fields
             fields=d.get("fields"),
             if_revision=d.get("if_revision"),
             depends_on=tuple((a, b) for a, b in d.get("depends_on", [])),
@@ -459,7 +463,7 @@ class Plan:
     @classmethod
     def from_json(cls, d: Any) -> Plan:
         """Parse only: a plan to apply comes through `signing.verify`."""
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
+        if not isinstance(d, dict) or d.get("format") not in READABLE_FORMATS:
             raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
         try:
             options = d.get("options") or {}

@@ -27,6 +27,7 @@ import orjson
 from provgit.model.common import SecretRef
 from provgit.plan.model import (
     FORMAT,
+    READABLE_FORMATS,
     UNSIGNED_FORMATS,
     Plan,
     PlanFormatError,
@@ -149,7 +150,7 @@ def verify(text: str, key: NetworkKey | str) -> Plan:
             f"this plan is in an old, unsigned format ({found}) and is not applied: "
             f"plans are signed now; {RUN_AGAIN}"
         )
-    if found != FORMAT:
+    if found not in READABLE_FORMATS:
         raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
     signature = doc.get(SIGNATURE)
     value = signature.get("value") if isinstance(signature, dict) else None
