@@ -68,6 +68,8 @@ class Fleet:
     lease_seconds: float
     state_dir: Path
     networks: tuple[FleetNetwork, ...]
+    # How long the lease keeper keeps the leases while the event loop does not move.
+    lease_stall_seconds: float | None = None
 
     def network(self, name: str) -> FleetNetwork:
         return next(n for n in self.networks if n.name == name)
@@ -201,6 +203,7 @@ def _build(path: Path, doc: dict[str, Any]) -> Fleet:
         float(doc.get("leases", {}).get("seconds", DEFAULT_FLEET_LEASE_SECONDS)),
         state if state.is_absolute() else path.parent / state,
         networks,
+        doc.get("leases", {}).get("stall_seconds"),
     )
 
 
