@@ -13,8 +13,10 @@ PostgreSQL, real simulators, real watch processes."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,16 +172,49 @@ def test_a_swap_across_replicas_waits_while_another_element_is_unread_and_says_s
 ) -> None:
     """The whole network's plan needs every element read: the replica that
     does not hold the third call server, down, plans its half as it is (no
-    spare picked half blind) and its log says which element it waits for;
-    once that answers, the swap ends."""
+    spare picked half blind) and its log says which element it waits for,
+    and so does the status (its element's, each user's there, the pending
+    updates: it was "held until cs2 has it", which cs2 never would); once
+    that answers, the swap ends and the status no longer says it."""
     s = _started(tmp_path, four_sims, pg_server.url(pg_server.new_database()), watches)
-    ix, iy = s.index(s.x), s.index(s.y)
     third = next(sim for sim in s.c.sims if sim.name == s.z)
-    blind = by_pid(s.replicas, s.held[s.y if s.held[s.x] == s.held[s.z] else s.x])
+    # `mine`: the host of the blind replica, which does not hold the third.
+    mine, other = (s.x, s.y) if s.held[s.y] == s.held[s.z] else (s.y, s.x)
+    blind = by_pid(s.replicas, s.held[mine])
+    # The first user by key leaves `mine`: the whole plan's step is on `mine`
+    # (plan/swaps.py), so the replica holding the third cannot take it either.
+    first, second = f"user{s.index(mine)}", f"user{s.index(other) + 3}"
+    users = {first: (other, dn(s.index(other) + 3)), second: (mine, dn(s.index(mine)))}
     third.admin("/admin/faults", {"offline": True})
     mark = blind.mark()
-    commit = _commit(s, {f"user{ix}": (s.y, dn(iy)), f"user{iy}": (s.x, dn(ix))}, "a swap")
+    commit = _commit(s, users, "a swap")
     line = blind.wait_log("swap_waits_unread", after=mark, timeout=120)
     assert line["elements"] == [s.z], line
+    unread = f"waits for {s.z}, which did not answer"
+
+    def says_why() -> dict[str, Any] | None:
+        doc = blind.status()
+        return doc if unread in doc["elements"][mine]["status"] else None
+
+    doc = wait_for("the status says what the swap waits for", says_why, timeout=120)
+    assert doc["elements"][mine]["status"].startswith("Move pending: "), doc["elements"][mine]
+    resources = {r["resource"]: r for r in doc["resources"] if r["kind"] == "users"}
+    for user, partner in ((first, f"users/{second}"), (second, f"users/{first}")):
+        here = resources[user]["elements"][mine]
+        assert here["status"] == f"Number swap with {partner} {unread}", here
+        assert here["swap"] == {"with": partner, "unread": [s.z]}, here
+        assert f"; number swap with {partner} on {mine} {unread}" in resources[user]["status"]
+    waiting = [p for p in doc["pending_updates"] if p["element"] == mine]
+    assert any(unread in p["last_error"] for p in waiting), waiting
     third.admin("/admin/faults", {"offline": False})
     _converge(s, commit)
+
+    def over(w: Watch) -> bool:
+        """Nothing says it waits any more (the events keep what happened)."""
+        doc = w.status()
+        return "did not answer" not in json.dumps(
+            [doc["elements"], doc["resources"], doc["pending_updates"]]
+        )
+
+    for w in s.replicas:
+        wait_for("the status no longer says the swap waits", lambda: over(w), timeout=60)  # noqa: B023

@@ -22,7 +22,10 @@ others apply their part as planned, and the runs after, planned against what
 the elements hold then, end the swap as they do for one process. If another
 element cannot be read, the plan stays as cut: the swap waits for it, and
 the watcher's log says which elements it may run through unread
-(`swap_waits_unread`).
+(`swap_waits_unread`), and so does the status: each write of such a swap
+on a held element is held with its reason (`swap_mark.Unread`: "number
+swap with users/x waits for cs3, which did not answer"), a pending update
+until the swap goes out.
 
 A swap a cut plan breaks on its own (two users of one element) is planned
 whole too: its spare must ring no one on the elements other replicas hold,
@@ -43,12 +46,15 @@ from provgit.api.network import connect, observe_network
 from provgit.observe import Observation
 from provgit.plan import Plan, PlanOptions
 from provgit.plan.compute import compute_plan
-from provgit.plan.swaps import waits_elsewhere
+from provgit.plan.swap_mark import Unread
+from provgit.plan.swaps import waiting_elsewhere, waits_elsewhere
 
 UNREAD = (
     "a number swap may run through these elements (other replicas' ones), "
     "which did not answer: its writes wait for them"
 )
+# (element, collection, key) -> why that write of a swap waits (apply/moves.py).
+SwapWaits = dict[tuple[str, str, str], Unread]
 
 
 async def break_across(
@@ -59,18 +65,19 @@ async def break_across(
     config_root: Path,
     options: PlanOptions,
     warn: Callable[..., None] = lambda *_, **__: None,
-) -> Plan:
+) -> tuple[Plan, SwapWaits]:
     """`plan` (cut to the elements a replica holds, read as `observed`) with
     the number swaps that run through other elements broken as a plan of the
     whole network breaks them; `plan` itself when none may (`warn`, the
-    watcher's log, is told which elements did not answer, when that is why)."""
+    watcher's log, is told which elements did not answer, when that is why,
+    and so are the swap's writes that wait for them: the second value)."""
     held = [e.element for e in plan.elements]
     if not waits_elsewhere(plan.elements, held) and not any(e.swaps for e in plan.elements):
-        return plan
+        return plan, {}
     state = desired.state
     others = [n for n in state.elements if n not in held]
     if not others:
-        return plan  # it holds them all: planned whole already
+        return plan, {}  # it holds them all: planned whole already
     network = connect(state, state_dir, config_root, others)
     try:
         # Read in full, saved nowhere: the holders keep their own readings.
@@ -81,7 +88,7 @@ async def break_across(
     if down:
         # What one holds is unknown: no spare picked half blind.
         warn("swap_waits_unread", elements=down, reason=UNREAD)
-        return plan
+        return plan, unread_waits(plan, held, down)
     everything = {**seen, **observed}
     whole = await asyncio.to_thread(
         compute_plan,
@@ -100,5 +107,22 @@ async def break_across(
         if (w := by_name.get(e.element)) is not None and w.swaps != e.swaps
     }
     if not taken:
-        return plan
-    return dataclasses.replace(plan, elements=tuple(taken.get(e.element, e) for e in plan.elements))
+        return plan, {}
+    elements = tuple(taken.get(e.element, e) for e in plan.elements)
+    return dataclasses.replace(plan, elements=elements), {}
+
+
+def unread_waits(plan: Plan, held: list[str], down: list[str]) -> SwapWaits:
+    """The writes of the swaps through other elements that wait for `down`:
+    on each held element, the delete of the user leaving and the write taking
+    its number, each naming the other user."""
+    out: SwapWaits = {}
+    for gone, element, taker in waiting_elsewhere(plan.elements, held):
+        unread = tuple(down)
+        out[(element, gone.collection, gone.key)] = Unread(
+            f"{taker.collection}/{taker.key}", unread
+        )
+        out[(element, taker.collection, taker.key)] = Unread(
+            f"{gone.collection}/{gone.key}", unread
+        )
+    return out

@@ -31,7 +31,7 @@ from typing import Any
 from provgit.api.incremental import Desired, StageCache, StatusPlans, tree_key
 from provgit.api.network import Network, connect, observe_network, remember_writes
 from provgit.api.replica_checks import refuse_unfenced
-from provgit.api.swaps_across import break_across
+from provgit.api.swaps_across import SwapWaits, break_across
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.drift_detect import feed_missed_message
 from provgit.apply.drift_detect import review as review_drift
@@ -120,6 +120,7 @@ __all__ = [
     "StageCache",
     "StatusPlans",
     "Suspension",
+    "SwapWaits",
     "Target",
     "Validated",
     "all_in_sync",

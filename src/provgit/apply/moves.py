@@ -29,6 +29,7 @@ from provgit.apply.work import ElementWork
 from provgit.plan.identity import deleted_fields, identities
 from provgit.plan.model import Operation
 from provgit.plan.moves import MOVE_PENDING, held_reason, move_map, move_wants
+from provgit.plan.swap_mark import Unread
 from provgit.registry import DELETE_FIRST
 
 if TYPE_CHECKING:
@@ -212,11 +213,17 @@ async def kept_elsewhere(
 
 
 def _held(
-    w: ElementWork, confirmed: Confirmed, planned: Collection[str]
+    w: ElementWork,
+    confirmed: Confirmed,
+    planned: Collection[str],
+    unread: Mapping[tuple[str, str, str], Unread],
 ) -> list[tuple[Operation, str]]:
     """The writes of `w.later` that wait, each with its reason (`planned`:
-    the elements of the run; a new home outside it is said to be)."""
+    the elements of the run; a new home outside it is said to be; `unread`:
+    writes of a number swap that waits for elements that did not answer,
+    which is then their reason)."""
     moving = move_wants(w.plan)
+    name = w.plan.element
     renamed = {(m.collection, m.key): m.as_key for m in w.plan.moves if m.as_key is not None}
     taking = _taking(w.later, moving) if moving else {}
     out: list[tuple[Operation, str]] = []
@@ -231,7 +238,8 @@ def _held(
             missing = list(dict.fromkeys(missing))
             outside = [e for e in missing if e not in planned]
             why = held_reason(op.collection, op.key, missing, as_key, outside)
-            out.append((op, why))
+            swap = unread.get((name, *ref))
+            out.append((op, why if swap is None else swap.reason(op.action, *ref)))
             waits[(op.kind, op.resource)] = first = first or f"{op.collection}/{op.key}"
             if as_key is not None:
                 waits[(op.kind, as_key)] = first
@@ -243,8 +251,10 @@ def _held(
             # Ordered after a held move's delete: it may still be named by it.
             after = first
         if after is not None:
+            swap = unread.get((name, *ref))
             what = f"{op.action} of {op.collection}/{op.key}"
-            out.append((op, f"{MOVE_PENDING}{what} waits for the delete of {after}"))
+            why = f"{MOVE_PENDING}{what} waits for the delete of {after}"
+            out.append((op, why if swap is None else swap.reason(op.action, *ref)))
     return out
 
 
@@ -280,7 +290,8 @@ async def finish_moves(
     (`planned`: the elements of the run)."""
     if not w.later:
         return
-    held = _held(w, confirmed, planned) if w.down is None else []
+    unread = delivery.options.swap_waits
+    held = _held(w, confirmed, planned, unread) if w.down is None else []
     if held:
         name = w.plan.element
         moving = move_map(w.plan)

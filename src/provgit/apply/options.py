@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from provgit.apply import drift_detect as drift
 from provgit.apply import holds
+from provgit.plan.swap_mark import Unread
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,7 @@ class ApplyOptions:
     clock: holds.Clock = holds.SYSTEM_CLOCK
     # apply --override-window --reason TEXT: go through closed windows (journaled).
     override_window: str | None = None
+    # (element, collection, key) -> the number swap that write belongs to,
+    # waiting for elements that did not answer (api/swaps_across.py): held,
+    # saying so (apply/moves.py).
+    swap_waits: Mapping[tuple[str, str, str], Unread] = field(default_factory=dict)

@@ -121,3 +121,45 @@ class Parked:
         else:
             out["for"] = list(self.numbers)
         return out
+
+
+# `Unread.reason()` read back: a swap's write held while elements are unread.
+_UNREAD = re.compile(
+    rf"{re.escape(MOVE_PENDING)}[a-z]+ of [^\n]+? held: number swap with "
+    r"(?P<partner>[^\n]+?) waits for (?P<elements>[^\n]+?), which did not answer"
+)
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A number swap that may run through elements that could not be read
+    (another replica's, api/swaps_across.py): no spare is picked half blind,
+    so its writes here wait, with `partner` (the other user of the swap on
+    this element), until `elements` answer."""
+
+    partner: str  # collection/key
+    elements: tuple[str, ...]
+
+    def reason(self, action: str, collection: str, key: str) -> str:
+        """The pending update's words for the held write of `collection`/`key`."""
+        words = self.words()
+        return f"{MOVE_PENDING}{action} of {collection}/{key} held: {words[0].lower()}{words[1:]}"
+
+    @classmethod
+    def of(cls, reason: str) -> Unread | None:
+        """The wait a pending update's reason names (`reason()`), if any."""
+        m = _UNREAD.fullmatch(reason)
+        if m is None:
+            return None
+        return cls(m["partner"], tuple(m["elements"].split(", ")))
+
+    def words(self, where: Sequence[str] = ()) -> str:
+        """The status words of the user on that element (on `where`, named)."""
+        on = f" on {', '.join(where)}" if where else ""
+        return (
+            f"Number swap with {self.partner}{on} waits for {', '.join(self.elements)}, "
+            "which did not answer"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"with": self.partner, "unread": list(self.elements)}

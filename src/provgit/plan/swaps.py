@@ -36,7 +36,7 @@ DN ..."): no element says Sync Completed while a user is on a spare number.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -372,17 +372,27 @@ def waits_elsewhere(elements: Sequence[ElementPlan], held: Collection[str]) -> b
     cycle of a plan cut to `held` (a replica's elements) can leave them, and
     come back through the creates it waits for. Only then does such a plan
     need the other elements to see whether it is a swap (watch/replicas)."""
+    return any(True for _ in waiting_elsewhere(elements, held))
+
+
+def waiting_elsewhere(
+    elements: Sequence[ElementPlan], held: Collection[str]
+) -> Iterator[tuple[Operation, str, Operation]]:
+    """Each (delete of a user leaving for an element not in `held`, the
+    element, a write there taking a number that delete frees): the halves
+    of the swaps `waits_elsewhere` looks for."""
     for e in elements:
         leaving = {m.key for m in e.moves if m.collection == USERS and set(m.to) - set(held)}
         if not leaving:
             continue
         ops = e.unbroken if e.unbroken is not None else _ops(e)
-        freed: dict[str, str] = {}
+        freed: dict[str, Operation] = {}
         for op in ops:
             if op.action == "delete" and op.collection == USERS and op.key in leaving:
-                freed.update(dict.fromkeys(_gives_takes(op)[0], op.key))
+                freed.update(dict.fromkeys(_gives_takes(op)[0], op))
         for op in ops:
             takes = _gives_takes(op)[1] if op.action != "delete" and op.collection == USERS else ()
-            if any(freed.get(dn, op.key) != op.key for dn in takes):
-                return True
-    return False
+            for dn in takes:
+                gone = freed.get(dn)
+                if gone is not None and gone.key != op.key:
+                    yield gone, e.element, op

@@ -26,12 +26,11 @@ from typing import Any
 
 from provgit.apply import status as st
 from provgit.journal.db import fields_hash
-from provgit.plan.swap_mark import Parked
 from provgit.projection.project import COLLECTION_KIND, Target
 from provgit.records import Fields
 from provgit.report.element_facts import ElementFacts, element_facts
 from provgit.report.journal_read import JournalFacts, element_rows, journal_facts
-from provgit.report.leftovers import Away, deletes_not_applied, held_here
+from provgit.report.leftovers import Away, Said, deletes_not_applied, held_here
 from provgit.report.states import (
     COMPLETED,
     DISTRIBUTION_ERROR,
@@ -126,8 +125,9 @@ class ResourceState:
     elements: dict[str, str]  # element -> state of the resource there
     # element -> (collection, key) of the resource's first record there (for links)
     records: dict[str, Ref]
-    # element -> the spare number a number swap left the user on there
-    parked: dict[str, Parked] = field(default_factory=dict)
+    # element -> the spare number a number swap left the user on there, or
+    # the elements its swap waits for there
+    parked: dict[str, Said] = field(default_factory=dict)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from provgit.plan.swap_mark import Parked
 from provgit.projection.project import COLLECTION_KIND
 from provgit.report import derive as dv
 from provgit.report.document_common import Document, Links
+from provgit.report.leftovers import Said
 
 # Bumped when what the part holds, or how it is derived, changes.
 PART_FORMAT = 1
@@ -226,7 +227,7 @@ def _resource_entries(
             on = r.parked.get(el)
             if on is not None and s != dv.COMPLETED:
                 per[el]["status"] = on.words()
-                per[el]["spare"] = on.to_json()
+                per[el]["spare" if isinstance(on, Parked) else "swap"] = on.to_json()
         text = _with_spares(dv.resource_text(r, types), r)
         entry: dict[str, Any] = {
             "kind": r.kind,
@@ -248,9 +249,10 @@ def _resource_entries(
 
 
 def _with_spares(text: str, r: dv.ResourceState) -> str:
-    """A resource's words, with where a number swap left it on a spare number
-    (the same words on every element it is parked on are said once)."""
-    said: dict[Parked, list[str]] = {}
+    """A resource's words, with where a number swap left it on a spare number,
+    or which elements it waits for (the same words on every element they
+    hold for are said once)."""
+    said: dict[Said, list[str]] = {}
     for el, on in sorted(r.parked.items()):
         if r.elements.get(el, dv.COMPLETED) != dv.COMPLETED:
             said.setdefault(on, []).append(el)

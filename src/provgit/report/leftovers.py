@@ -9,7 +9,9 @@ puts there (report/derive.py).
   element where the resource still lands there: the resource is not synced
   there while the element holds them ("Syncing 1/3", not 2/3).
 - A user a swap's step left on a spare number (the pending update's reason,
-  `swap_mark.Parked`): the status says which number, and until when.
+  `swap_mark.Parked`): the status says which number, and until when; or a
+  swap's write held while elements it may run through do not answer
+  (`swap_mark.Unread`): the status says which.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from provgit.journal import DistributionError, PendingUpdate
-from provgit.plan.swap_mark import Parked
+from provgit.plan.swap_mark import Parked, Unread
 from provgit.projection.project import Target
 from provgit.records import MANAGED_BY, MANAGED_BY_VALUE, Fields
 from provgit.report.element_facts import ElementFacts
@@ -26,6 +28,8 @@ from provgit.report.journal_read import JournalFacts
 from provgit.report.states import DISTRIBUTION_ERROR, PENDING, Ref, Write, worst
 
 Res = tuple[str, str]  # (kind, resource)
+# What a pending update's reason says of its user there, beyond "pending".
+Said = Parked | Unread
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Away:
     element: str
     resource: Res
     state: str
-    parked: Parked | None
+    parked: Said | None
 
 
 def held_here(
@@ -45,11 +49,12 @@ def held_here(
     desired: Mapping[str, Mapping[str, Fields]],
     journal: JournalFacts,
     here: dict[Res, str],
-) -> tuple[dict[Res, Parked], list[Away]]:
+) -> tuple[dict[Res, Said], list[Away]]:
     """Weigh into `here` (resource -> its state on element `name`) the pending
     updates and errors there of records the config does not put there; the
-    users parked on a spare there; those of resources `here` does not hold."""
-    parked: dict[Res, Parked] = {}
+    users parked on a spare there (or whose swap waits for elements unread);
+    those of resources `here` does not hold."""
+    parked: dict[Res, Said] = {}
     away: list[Away] = []
     rows: tuple[tuple[Mapping[tuple[str, str, str], PendingUpdate | DistributionError], str], ...]
     rows = ((journal.pending, PENDING), (journal.errors, DISTRIBUTION_ERROR))
@@ -58,7 +63,7 @@ def held_here(
             if element != name:
                 continue
             res = (row.kind, row.resource)
-            on = Parked.of(row.last_error) if isinstance(row, PendingUpdate) else None
+            on = said_of(row.last_error) if isinstance(row, PendingUpdate) else None
             if on is not None:
                 parked[res] = on
             if key in desired.get(coll, {}):
@@ -118,3 +123,8 @@ def deletes_not_applied(
         ):
             out.append(ref)
     return out
+
+
+def said_of(reason: str) -> Said | None:
+    """What a pending update's reason says of its user there, if anything."""
+    return Parked.of(reason) or Unread.of(reason)

@@ -27,6 +27,7 @@ from provgit.api.watching import (
     Plan,
     PlanOptions,
     StageCache,
+    SwapWaits,
     all_in_sync,
     apply_plan,
     break_across,
@@ -239,9 +240,10 @@ class Reconciler:
                         desired.source.commit,
                         desired.source.root,
                     )
+            waits: SwapWaits = {}
             if self.replica is not None:
                 # A number swap through another replica's elements (#19).
-                plan = await break_across(
+                plan, waits = await break_across(
                     plan,
                     desired,
                     observed,
@@ -261,7 +263,7 @@ class Reconciler:
                 if self._nothing_to_do(plan, observed, only):
                     return None, "in sync"
             with self.live.timed("apply"):
-                result = await self._apply(plan, network, only, fresh)
+                result = await self._apply(plan, network, only, fresh, waits)
                 remember_writes(self.o.state_dir, plan, result, self.cache.observations)
         finally:
             await network.close()
@@ -367,7 +369,7 @@ class Reconciler:
         return all_in_sync(self.journals.loop, observed)
 
     async def _apply(
-        self, plan: Plan, network: Network, only: Only | None, fresh: bool
+        self, plan: Plan, network: Network, only: Only | None, fresh: bool, waits: SwapWaits
     ) -> ApplyResult:
         gate = self.gate = Gate()
         replica = self.replica
@@ -392,6 +394,7 @@ class Reconciler:
             # propose holds drift as report does (the branch is proposed on resyncs).
             drift="correct" if self.config.drift_mode == "correct" else "report",
             clock=self.o.clock,
+            swap_waits=waits,
         )
         try:
             return await apply_plan(
