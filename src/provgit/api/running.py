@@ -15,6 +15,7 @@ from provgit.api.errors import JournalUnavailable
 from provgit.api.journals import existing_journal as existing_journal
 from provgit.api.journals import open_journal as open_journal
 from provgit.api.network import connect, remember_writes
+from provgit.api.planning import memo_written_now
 from provgit.api.saved_feed import mark_said, note_full_reads, unsaid
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
@@ -160,6 +161,9 @@ async def apply_and_report(
             mark_said(plan, journal, options.feed_missed)
         warnings: list[str] = note_full_reads(plan, state_dir) if saved else []
         del plan
+        # The report reads the stored target: a memo written behind the plan
+        # while this run applied (`Config.reconcile`) is waited for here.
+        memo_written_now()
         written = (
             write_report(result, journal, state, config_root, state_dir, warnings)
             if report
