@@ -1,4 +1,4 @@
-"""The embedded driver's write batches run on a thread of its own: a batch
+"""The embedded driver's write batches run on a writer thread: a batch
 waiting on the element file (another process holding its write lock, or the
 commit's fsync) does not hold the event loop, and so every other element's
 batches, the journal and the plan's next batches. What the element promises
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 from provgit.drivers.base import DriverConfig, WriteOp
@@ -48,6 +49,9 @@ def test_a_batch_waiting_on_the_element_file_leaves_the_loop_running(tmp_path: P
         page = await driver.list_records("cos")
         assert [(r.key, r.fields["name"]) for r in page.records] == [("10", "Staff")]
         await driver.close()
+        # Gone with the last driver that wrote: a process with a thread no
+        # longer forks its memo writes (incremental.apart).
+        assert not [t for t in threading.enumerate() if t.name.startswith("embedded-writer")]
 
     asyncio.run(scenario())
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from provgit.drivers.base import DriverConfig
 from provgit.simulator.store import ElementStore
@@ -36,6 +36,39 @@ from provgit.wire.protocol import (
 T = TypeVar("T")
 
 
+class _Writer:
+    """The one thread every open embedded element's batches are written on,
+    in the order sent: SQLite's part of a write (its statements, the commit's
+    fsync) lets go of the GIL and overlaps the event loop; one thread, not one
+    per element, because the Python part needs the GIL, and more threads
+    handing it around cost CPU on two cores. Shut down when the last driver
+    using it closes: a process with a thread no longer forks (incremental.apart)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._users = 0
+
+    def take(self) -> ThreadPoolExecutor:
+        with self._guard:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="embedded-writer")
+            self._users += 1
+            return self._pool
+
+    def leave(self) -> None:
+        with self._guard:
+            self._users -= 1
+            pool = self._pool if self._users == 0 else None
+            if pool is not None:
+                self._pool = None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+_WRITER = _Writer()
+
+
 def store_path(config: DriverConfig) -> Path:
     path = config.settings.get("path")
     if path:
@@ -45,12 +78,12 @@ def store_path(config: DriverConfig) -> Path:
 
 class EmbeddedDriver:
     """A Driver over an ElementStore file. Reads are short and run inline;
-    write batches run on a thread of the driver's own, one at a time and in
-    the order sent, so SQLite's work (its statements and the commit's fsync,
-    which let go of the GIL) overlaps the event loop's (the other elements'
-    batches, the journal, the plan's next batches) instead of holding it.
-    A lock keeps the store to one caller at a time (`ElementStore` is not
-    thread-safe): a read meeting a write in progress waits for it."""
+    write batches run on the embedded elements' writer thread (`_Writer`),
+    one at a time and in the order sent, so SQLite's work (its statements and
+    the commit's fsync, which let go of the GIL) overlaps the event loop's
+    (the other elements' batches, the journal, the plan's next batches)
+    instead of holding it. A lock keeps the store to one caller at a time
+    (`ElementStore` is not thread-safe): a read meeting a write waits for it."""
 
     def __init__(self, config: DriverConfig) -> None:
         self.name = config.element
@@ -59,6 +92,7 @@ class EmbeddedDriver:
         self._store: ElementStore | None = None
         self._lock = threading.Lock()
         self._writer: ThreadPoolExecutor | None = None
+        self._last: Future[Any] | None = None  # this element's last batch sent
         # `<element>/<token>` while a provgit replica holds the element's lease.
         self.fence: str | None = None
 
@@ -110,20 +144,23 @@ class EmbeddedDriver:
             with self._lock:
                 _ = self.store
         if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"element-{self.name}")
-        loop = asyncio.get_running_loop()
+            self._writer = _WRITER.take()
+        done = self._writer.submit(self._locked, call)
+        self._last = done
         # Shielded: a batch handed over is written even if its caller gives up
         # (as inline, where a call once begun always ended), never half sent.
-        return await asyncio.shield(loop.run_in_executor(self._writer, self._locked, call))
+        return await asyncio.shield(asyncio.wrap_future(done))
 
     def _fence(self) -> tuple[str, int] | None:
         return None if self.fence is None else parse_fence(self.fence)
 
     async def close(self) -> None:
         if self._writer is not None:
-            # A batch still on its thread (its caller cancelled) ends first.
-            self._writer.shutdown(wait=True)
-            self._writer = None
+            # A batch still on the thread (its caller cancelled) ends first.
+            if self._last is not None:
+                wait([self._last])
+            self._writer, self._last = None, None
+            _WRITER.leave()
         with self._lock:
             if self._store is not None:
                 self._store.close()
