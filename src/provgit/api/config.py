@@ -377,18 +377,13 @@ class Config:
         """Plan and apply in one run, and write the status reports.
         `override_window` (the reason, journaled) writes through closed sync
         windows and call-load deferrals, as `apply`'s does; `full_read`: as `plan`'s."""
-        from provgit.api.planning import memo_written_behind
-        from provgit.api.running import apply_and_report
+        from provgit.api.running import apply_and_report, memo_written_behind
         from provgit.apply import ApplyOptions
         from provgit.apply.progress import NoProgress
 
-        # A full plan's memo (its target store, a forked child's work) is
-        # written while the plan is applied, and waited for before the report
-        # (which reads it): a first rollout's apply no longer waits on it.
-        with memo_written_behind():
+        with memo_written_behind():  # a full plan's memo: written during the apply
             run = await self.plan(options, full_read)
-            # The plan was observed in this run and writes are conditional per record,
-            # so a whole-element staleness check would only refuse needlessly.
+            # Observed in this run, writes conditional per record: no staleness check.
             apply_options = ApplyOptions(
                 command="reconcile",
                 check_stale=False,

@@ -15,6 +15,7 @@ from provgit.api.errors import JournalUnavailable
 from provgit.api.journals import existing_journal as existing_journal
 from provgit.api.journals import open_journal as open_journal
 from provgit.api.network import connect, remember_writes
+from provgit.api.planning import memo_written_behind as memo_written_behind
 from provgit.api.planning import memo_written_now
 from provgit.api.saved_feed import mark_said, note_full_reads, unsaid
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
