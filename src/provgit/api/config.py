@@ -374,10 +374,10 @@ class Config:
         progress: Progress | None = None,
         full_read: bool = False,
     ) -> Applied:
-        """Plan and apply in one run, and write the status reports.
-        `override_window` (the reason, journaled) writes through closed sync
-        windows and call-load deferrals, as `apply`'s does; `full_read`: as `plan`'s."""
-        from provgit.api.running import apply_and_report, memo_written_behind
+        """Plan and apply in one run, write the status reports. `override_window` (the reason,
+        journaled) writes through sync windows and call-load deferrals; `full_read`: as `plan`'s."""
+        from provgit.api.planning import memo_written_behind
+        from provgit.api.running import apply_and_report
         from provgit.apply import ApplyOptions
         from provgit.apply.progress import NoProgress
 

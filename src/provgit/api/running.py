@@ -15,8 +15,6 @@ from provgit.api.errors import JournalUnavailable
 from provgit.api.journals import existing_journal as existing_journal
 from provgit.api.journals import open_journal as open_journal
 from provgit.api.network import connect, remember_writes
-from provgit.api.planning import memo_written_behind as memo_written_behind
-from provgit.api.planning import memo_written_now
 from provgit.api.saved_feed import mark_said, note_full_reads, unsaid
 from provgit.apply import ApplyOptions, ApplyResult, apply_plan
 from provgit.apply.progress import Progress
@@ -164,6 +162,8 @@ async def apply_and_report(
         del plan
         # The report reads the stored target: a memo written behind the plan
         # while this run applied (`Config.reconcile`) is waited for here.
+        from provgit.api.planning import memo_written_now
+
         memo_written_now()
         written = (
             write_report(result, journal, state, config_root, state_dir, warnings)
