@@ -374,30 +374,30 @@ class Config:
         progress: Progress | None = None,
         full_read: bool = False,
     ) -> Applied:
-        """Plan and apply in one run, and write the status reports.
-        `override_window` (the reason, journaled) writes through closed sync
-        windows and call-load deferrals, as `apply`'s does; `full_read`: as `plan`'s."""
+        """Plan and apply in one run, write the status reports. `override_window` (the reason,
+        journaled) writes through sync windows and call-load deferrals; `full_read`: as `plan`'s."""
+        from provgit.api.planning import memo_written_behind
         from provgit.api.running import apply_and_report
         from provgit.apply import ApplyOptions
         from provgit.apply.progress import NoProgress
 
-        run = await self.plan(options, full_read)
-        # The plan was observed in this run and writes are conditional per record,
-        # so a whole-element staleness check would only refuse needlessly.
-        apply_options = ApplyOptions(
-            command="reconcile",
-            check_stale=False,
-            partial=partial,
-            fresh=True,
-            overwrite_drift=overwrite_drift,
-            override_window=override_window,
-            feed_missed=run.feed_missed,
-        )
-        handed, state = [run.plan], run.state
-        del run  # the plan goes with `handed`: let go before the report
-        return await apply_and_report(
-            handed, state, self.root, self.state_dir, apply_options, progress or NoProgress()
-        )
+        with memo_written_behind():  # a full plan's memo: written during the apply
+            run = await self.plan(options, full_read)
+            # Observed in this run, writes conditional per record: no staleness check.
+            apply_options = ApplyOptions(
+                command="reconcile",
+                check_stale=False,
+                partial=partial,
+                fresh=True,
+                overwrite_drift=overwrite_drift,
+                override_window=override_window,
+                feed_missed=run.feed_missed,
+            )
+            handed, state = [run.plan], run.state
+            del run  # the plan goes with `handed`: let go before the report
+            return await apply_and_report(
+                handed, state, self.root, self.state_dir, apply_options, progress or NoProgress()
+            )
 
     # -- status and holds ---------------------------------------------------
 

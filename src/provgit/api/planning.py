@@ -198,6 +198,15 @@ def memo_written_behind() -> Iterator[list[object]]:
             join()
 
 
+def memo_written_now() -> None:
+    """Within `memo_written_behind`: wait for the memo writes in flight (and
+    finish them) now, before what reads the memo (a report reads the stored
+    target). Outside it, nothing is in flight: nothing to do."""
+    behind = _BEHIND.get()
+    while behind:
+        behind.pop(0)()
+
+
 def _write_target(
     state: DesiredState,
     source: ConfigSource,

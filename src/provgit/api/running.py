@@ -160,6 +160,11 @@ async def apply_and_report(
             mark_said(plan, journal, options.feed_missed)
         warnings: list[str] = note_full_reads(plan, state_dir) if saved else []
         del plan
+        # The report reads the stored target: a memo written behind the plan
+        # while this run applied (`Config.reconcile`) is waited for here.
+        from provgit.api.planning import memo_written_now
+
+        memo_written_now()
         written = (
             write_report(result, journal, state, config_root, state_dir, warnings)
             if report
