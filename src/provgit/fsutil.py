@@ -260,3 +260,54 @@ def pseudo_file(path: Path) -> bool:
     return any(real == p or p in real.parents for p in _PSEUDO) or any(
         path == p or p in path.parents for p in _PSEUDO
     )
+
+
+class UnsafeStateDir(OSError):
+    """The state directory provgit chose itself (`<config>/.provgit`) is not a
+    directory of the user's own: a link, another user's, or writable by others."""
+
+    def __init__(self, path: str | os.PathLike[str], what: str) -> None:
+        super().__init__(
+            errno.EPERM,
+            f"the state directory {os.fspath(path)} {what}; provgit keeps its journal, "
+            "locks and element stores only in a directory of the user's own, that "
+            "others cannot write to (0700): remove or fix it (a commit or another user "
+            "may have made it), or give one with --state-dir or $PROVGIT_STATE_DIR; "
+            "nothing was written",
+        )
+
+
+def check_default_state_dir(path: Path) -> None:
+    """Refuse a default state directory provgit did not make for this user.
+
+    A config directory is a git checkout: a commit can hold `.provgit` as a
+    link (to another network's state, to a folder shared with other users) or
+    a `.provgit/` with links in it (`elements -> elsewhere`). Absent: fine (it
+    is made when needed). A link among its entries or its folders' entries is a
+    `PlantedLink`. Only the default: a directory the operator names is theirs."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeStateDir(path, f"is a symbolic link (to {os.readlink(path)})")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeStateDir(path, "is not a directory")
+    if st.st_uid != os.geteuid():
+        raise UnsafeStateDir(path, f"belongs to another user (uid {st.st_uid})")
+    # Group-writable is the user's own under a 0002 umask (a group of the user's
+    # own, as Debian makes them); another group's members could plant files.
+    if st.st_mode & 0o002 or (st.st_mode & 0o020 and st.st_gid != os.getegid()):
+        raise UnsafeStateDir(path, f"is writable by others (mode {st.st_mode & 0o777:04o})")
+    with os.scandir(path) as entries:
+        folders = []
+        for entry in entries:
+            if entry.is_symlink():
+                raise PlantedLink(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+    for folder in folders:
+        with os.scandir(folder) as inner:
+            for entry in inner:
+                if entry.is_symlink():
+                    raise PlantedLink(entry.path)
