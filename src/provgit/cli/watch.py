@@ -34,7 +34,7 @@ from provgit.watch.follower import FollowError
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher, WatchOptions
 from provgit.watch.options import DriftMode
-from provgit.watch.server import is_loopback
+from provgit.wire.hosts import is_loopback
 
 
 def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tuple[Path, Path, str]:
