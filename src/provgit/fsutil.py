@@ -277,14 +277,21 @@ class UnsafeStateDir(OSError):
         )
 
 
+# The state files a commit must not supply: the key (memo seals, plan
+# signatures) and the journal (applied safety, pending writes). provgit makes
+# them 0600; git checks a file out 0644 (0664), never 0600 under a usual umask.
+_OWN_FILES = ("secret.key", "journal.sqlite")
+
+
 def check_default_state_dir(path: Path) -> None:
     """Refuse a default state directory provgit did not make for this user.
 
     A config directory is a git checkout: a commit can hold `.provgit` as a
-    link (to another network's state, to a folder shared with other users) or
-    a `.provgit/` with links in it (`elements -> elsewhere`). Absent: fine (it
-    is made when needed). A link among its entries or its folders' entries is a
-    `PlantedLink`. Only the default: a directory the operator names is theirs."""
+    link (to another network's state, to a folder shared with other users), a
+    `.provgit/` with linked folders in it (`elements -> elsewhere`), or a key
+    of its own (`.provgit/secret.key`: whoever committed it knows it, and can
+    seal a memo provgit would unpickle). Absent: fine (it is made when needed).
+    Only the default: a directory the operator names is theirs."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -299,15 +306,30 @@ def check_default_state_dir(path: Path) -> None:
     # own, as Debian makes them); another group's members could plant files.
     if st.st_mode & 0o002 or (st.st_mode & 0o020 and st.st_gid != os.getegid()):
         raise UnsafeStateDir(path, f"is writable by others (mode {st.st_mode & 0o777:04o})")
-    with os.scandir(path) as entries:
-        folders = []
+    for folder in _checked_entries(path, own_files=True):
+        _checked_entries(folder, own_files=False)
+
+
+def _checked_entries(folder: str | Path, own_files: bool) -> list[str]:
+    """`folder`'s folders; a linked folder (or a link to nothing) among its
+    entries is a `PlantedLink` (a link in a file's place is refused or read as
+    a miss where the file is used), and so is a key or journal git made."""
+    folders = []
+    with os.scandir(folder) as entries:
         for entry in entries:
             if entry.is_symlink():
-                raise PlantedLink(entry.path)
-            if entry.is_dir(follow_symlinks=False):
-                folders.append(entry.path)
-    for folder in folders:
-        with os.scandir(folder) as inner:
-            for entry in inner:
-                if entry.is_symlink():
+                if entry.is_dir() or not os.path.exists(entry.path):
                     raise PlantedLink(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif own_files and entry.name in _OWN_FILES:
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISREG(mode) and mode & 0o077:
+                    raise UnsafeStateDir(
+                        folder,
+                        f"holds a {entry.name} provgit did not make (mode "
+                        f"{mode & 0o777:04o}, not 0600: a file git checked out, or "
+                        f"copied in; a commit's key is known to whoever made it): delete "
+                        f"it if it came from git or is not yours, chmod 600 it if it is",
+                    )
+    return folders

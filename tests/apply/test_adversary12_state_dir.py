@@ -146,3 +146,42 @@ def test_watch_repo_refuses_a_linked_state_dir_in_the_current_directory(
     assert ran.code == 1, ran.out + ran.err
     assert "the state directory .provgit is a symbolic link" in ran.err
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_committed_key_and_sealed_memo_are_refused_and_never_unpickled(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    """A commit holding `.provgit/secret.key` (so its author knows the key)
+    and a `.provgit/memo/meta.pickle` sealed under it: the plan of that
+    checkout unpickled it, running what the pickle said."""
+    from provgit.incremental.memo_summary import memo_key, seal
+
+    ran_it = tmp_path / "pickle-ran"
+    origin = write_config(tmp_path / "origin", sims[:1], users=1)
+    state = origin / ".provgit"
+    (state / "memo").mkdir(parents=True)
+    key = bytes.fromhex("ab" * 32)
+    (state / "secret.key").write_text(key.hex() + "\n")
+    payload = (
+        b"cos\nsystem\n(S'touch " + str(ran_it).encode() + b"'\ntR."  # os.system(...)
+    )
+    (state / "memo" / "meta.pickle").write_bytes(seal(memo_key(key), payload))
+    _git(origin, "init", "-q", "-b", "main")
+    _git(origin, "add", "-A", "-f")
+    _git(origin, "commit", "-q", "-m", "planted")
+    _git(tmp_path, "clone", "-q", str(origin), "checkout")
+    checkout = tmp_path / "checkout"
+
+    for command in ("plan", "reconcile"):
+        ran = cli(command, str(checkout))
+        assert ran.code == 1, ran.out + ran.err
+        assert "holds a secret.key provgit did not make (mode 0644" in ran.err, ran.err
+        assert not ran_it.exists()
+    assert users_on(sims[0]) == set()
+
+    # Deleted (as the message says), provgit makes its own key: the memo's seal fails.
+    (checkout / ".provgit" / "secret.key").unlink()
+    again = cli("reconcile", str(checkout))
+    assert again.code == 0, again.out + again.err
+    assert not ran_it.exists()
+    assert users_on(sims[0]) == {"user0"}
