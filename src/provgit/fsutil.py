@@ -260,3 +260,76 @@ def pseudo_file(path: Path) -> bool:
     return any(real == p or p in real.parents for p in _PSEUDO) or any(
         path == p or p in path.parents for p in _PSEUDO
     )
+
+
+class UnsafeStateDir(OSError):
+    """The state directory provgit chose itself (`<config>/.provgit`) is not a
+    directory of the user's own: a link, another user's, or writable by others."""
+
+    def __init__(self, path: str | os.PathLike[str], what: str) -> None:
+        super().__init__(
+            errno.EPERM,
+            f"the state directory {os.fspath(path)} {what}; provgit keeps its journal, "
+            "locks and element stores only in a directory of the user's own, that "
+            "others cannot write to (0700): remove or fix it (a commit or another user "
+            "may have made it), or give one with --state-dir or $PROVGIT_STATE_DIR; "
+            "nothing was written",
+        )
+
+
+# The state files a commit must not supply: the key (memo seals, plan
+# signatures) and the journal (applied safety, pending writes). provgit makes
+# them 0600; git checks a file out 0644 (0664), never 0600 under a usual umask.
+_OWN_FILES = ("secret.key", "journal.sqlite")
+
+
+def check_default_state_dir(path: Path) -> None:
+    """Refuse a default state directory provgit did not make for this user.
+
+    A config directory is a git checkout: a commit can hold `.provgit` as a
+    link (to another network's state, to a folder shared with other users), a
+    `.provgit/` with linked folders in it (`elements -> elsewhere`), or a key
+    of its own (`.provgit/secret.key`: whoever committed it knows it, and can
+    seal a memo provgit would unpickle). Absent: fine (it is made when needed).
+    Only the default: a directory the operator names is theirs."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeStateDir(path, f"is a symbolic link (to {os.readlink(path)})")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeStateDir(path, "is not a directory")
+    if st.st_uid != os.geteuid():
+        raise UnsafeStateDir(path, f"belongs to another user (uid {st.st_uid})")
+    # Group-writable is the user's own under a 0002 umask (a group of the user's
+    # own, as Debian makes them); another group's members could plant files.
+    if st.st_mode & 0o002 or (st.st_mode & 0o020 and st.st_gid != os.getegid()):
+        raise UnsafeStateDir(path, f"is writable by others (mode {st.st_mode & 0o777:04o})")
+    for folder in _checked_entries(path, own_files=True):
+        _checked_entries(folder, own_files=False)
+
+
+def _checked_entries(folder: str | Path, own_files: bool) -> list[str]:
+    """`folder`'s folders; a linked folder (or a link to nothing) among its
+    entries is a `PlantedLink` (a link in a file's place is refused or read as
+    a miss where the file is used), and so is a key or journal git made."""
+    folders = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                if entry.is_dir() or not os.path.exists(entry.path):
+                    raise PlantedLink(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif own_files and entry.name in _OWN_FILES:
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISREG(mode) and mode & 0o077:
+                    raise UnsafeStateDir(
+                        folder,
+                        f"holds a {entry.name} provgit did not make (mode "
+                        f"{mode & 0o777:04o}, not 0600: a file git checked out, or "
+                        f"copied in; a commit's key is known to whoever made it): delete "
+                        f"it if it came from git or is not yours, chmod 600 it if it is",
+                    )
+    return folders

@@ -10,7 +10,6 @@ and a real fleet replica, real HTTP on 127.0.0.1 with a forged Host header."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import subprocess
 import sys
@@ -21,33 +20,13 @@ import pytest
 
 from apply.helpers import Sim, write_config
 from journal import pg
+from support.host_header import ask as _ask
 
 from .fleet_helpers import fleet_status, make_fleet, settled
 from .helpers import TOKEN, Watch, start_watch
 from .replica_helpers import wait_for
 
 READS = ("/", "/status.json", "/feed.atom", "/metrics", "/healthz")
-
-
-def _ask(
-    url: str, path: str, host: str, method: str = "GET", token: str | None = None
-) -> tuple[int, str]:
-    """One request to the server at `url` with the Host header `host`."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.putrequest(method, path, skip_host=True)
-        conn.putheader("Host", host)
-        if token is not None:
-            conn.putheader("Authorization", f"Bearer {token}")
-        body = b"{}" if method == "POST" else b""
-        conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-        answer = conn.getresponse()
-        return answer.status, answer.read().decode()
-    finally:
-        conn.close()
 
 
 def _start(config: Path, watches: list[Watch], *args: str) -> Watch:

@@ -24,6 +24,7 @@ from typing import Any
 import jsonschema
 
 from provgit import secrets
+from provgit.fsutil import check_default_state_dir
 from provgit.journal.location import (
     JournalLocation,
     for_network,
@@ -184,6 +185,8 @@ def _build(path: Path, doc: dict[str, Any]) -> Fleet:
         except secrets.SecretUnavailable as e:
             problem = f"journal.password {ref.describe()} is not usable here ({e})"
     state = Path(doc.get("state_dir", ".provgit-fleet"))
+    if "state_dir" not in doc:  # beside the file, maybe in a checkout: see fsutil
+        check_default_state_dir(path.parent / state)
     fleet_hook = doc.get("webhook_secret")
     networks = tuple(
         FleetNetwork(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from provgit import secrets
 from provgit.api.errors import ConfigNotFound
+from provgit.fsutil import check_default_state_dir
 from provgit.journal import location as journal_location
 from provgit.source import SETTINGS_FILE, ConfigSource, read_config_file, read_directory
 
@@ -22,7 +23,11 @@ def default_state_dir(root: Path, state_dir: Path | str | None = None) -> Path:
     up here (every command finds its state through this function)."""
     use_journal_settings(root)
     chosen = state_dir or os.environ.get("PROVGIT_STATE_DIR")
-    return Path(chosen) if chosen else root / ".provgit"
+    if chosen:
+        return Path(chosen)  # the operator's choice: a link there is theirs
+    default = root / ".provgit"
+    check_default_state_dir(default)
+    return default
 
 
 def use_journal_settings(root: Path) -> None:

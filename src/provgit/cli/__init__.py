@@ -157,6 +157,9 @@ class _Group(click.Group):
             if type(e).__name__ == "NetworkWithoutJournal":  # provgit.journal.location
                 click.echo(f"Error: {e}", err=True)
                 sys.exit(exitcodes.INVALID)
+            if isinstance(e, OSError) and type(e).__name__ == "UnsafeStateDir":
+                click.echo(f"error: {e.strerror}.", err=True)  # a bad input: nothing written
+                sys.exit(exitcodes.INVALID)
             if isinstance(e, OSError) and type(e).__name__ in _REFUSED_STATE_FILES:
                 click.echo(f"error: {e.strerror}; provgit stopped before writing to it.", err=True)
                 sys.exit(exitcodes.REFUSED)

@@ -15,6 +15,7 @@ from provgit import exitcodes
 from provgit.api import ConfigSource, InvalidConfig, ProvgitError, UsageProblem, sources
 from provgit.api.sources import default_state_dir
 from provgit.api.sources import settings_missing_message as settings_missing_message
+from provgit.cli.hosts import host_names
 from provgit.render import diagnostics as render_diag
 
 if TYPE_CHECKING:
@@ -45,23 +46,11 @@ host_option = click.option(
 )
 
 
-def _host_names(
-    _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
-) -> tuple[str, ...]:
-    for name in value:
-        if not name.strip() or any(c in name for c in "/@ *") or not name.isprintable():
-            raise click.BadParameter(
-                f"{name!r} is not a host name: give a name as a browser sends it "
-                "(provgit.example.net), no scheme, path or wildcard"
-            )
-    return value
-
-
 allowed_host_option = click.option(
     "--allowed-host",
     "allowed_hosts",
     multiple=True,
-    callback=_host_names,
+    callback=host_names,
     metavar="NAME",
     help="A name the status server may be reached by besides its address, "
     "localhost and a loopback address (repeatable: a reverse proxy's or a tunnel's "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import sqlite3
@@ -14,18 +13,11 @@ from typing import Any
 import click
 
 from provgit import aio, exitcodes
+from provgit.cli.hosts import host_names
 from provgit.records import ELEMENT_TYPES
+from provgit.wire.hosts import is_loopback
 
 DEFAULT_TOKEN_ENV = "PROVGIT_ELEMENT_TOKEN"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @click.group(name="element")
@@ -51,6 +43,16 @@ def element() -> None:
     help="SQLite file holding the element (created if missing).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    callback=host_names,
+    metavar="NAME",
+    help="A name the simulator may be reached by besides its address, localhost and a "
+    "loopback address (repeatable); a request naming another Host is refused (421), "
+    "against DNS rebinding. Checked on a loopback --host, and on any once one is given.",
+)
 @click.option(
     "--token-env",
     default=DEFAULT_TOKEN_ENV,
@@ -93,6 +95,7 @@ def serve(
     port: int,
     db: str,
     host: str,
+    allowed_hosts: tuple[str, ...],
     token_env: str,
     latency_ms: float,
     jitter_ms: float,
@@ -110,7 +113,7 @@ def serve(
     from provgit.simulator.store import ElementStore
 
     token = os.environ.get(token_env) or None
-    if token is None and not _is_loopback(host):
+    if token is None and not is_loopback(host):
         click.echo(
             f"error: no token in ${token_env}; refusing to serve {host} without auth "
             "(only loopback may run without a token)",
@@ -143,6 +146,7 @@ def serve(
                 faults=faults,
                 admin=admin,
                 ready=print_ready,
+                allowed=allowed_hosts,
             )
         )
     except OSError as e:

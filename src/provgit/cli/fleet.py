@@ -22,7 +22,7 @@ from provgit.cli.common import (
 from provgit.watch.fleet import FleetSupervisor
 from provgit.watch.logs import Log
 from provgit.watch.options import WatchOptions
-from provgit.watch.server import is_loopback
+from provgit.wire.hosts import is_loopback
 
 
 def _read(file: Path) -> Fleet:

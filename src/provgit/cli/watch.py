@@ -29,11 +29,12 @@ from provgit.cli.common import (
     state_dir_option,
 )
 from provgit.cli.plan import plan_options
+from provgit.fsutil import check_default_state_dir
 from provgit.watch.follower import FollowError
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher, WatchOptions
 from provgit.watch.options import DriftMode
-from provgit.watch.server import is_loopback
+from provgit.wire.hosts import is_loopback
 
 
 def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tuple[Path, Path, str]:
@@ -53,6 +54,8 @@ def _where(path: Path, repo: str | None, ref: str, state_dir: str | None) -> tup
                 "with --repo, PATH is the config directory inside the repository"
             )
         sdir = Path(state_dir or os.environ.get("PROVGIT_STATE_DIR") or ".provgit")
+        if not (state_dir or os.environ.get("PROVGIT_STATE_DIR")):
+            check_default_state_dir(sdir)  # the current directory's: maybe a checkout
         config = sdir
     else:
         if not path.is_dir():

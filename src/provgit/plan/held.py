@@ -183,6 +183,12 @@ def loosenings(old: Safety, new: Safety) -> list[str]:
     return found
 
 
+def network_latest(applied: Mapping[str, AppliedSafety]) -> AppliedSafety | None:
+    """The safety the network's latest admitted run applied (by run id; one
+    without a run id counts as the oldest)."""
+    return max(applied.values(), key=lambda a: -1 if a.run is None else a.run, default=None)
+
+
 def hold(plan: Plan, applied: Mapping[str, AppliedSafety], new: Safety, note: bool = True) -> Plan:
     """`plan` with each element the last applied safety refuses marked
     refused (saying why), and (`note`) a warning naming what this config
@@ -192,8 +198,11 @@ def hold(plan: Plan, applied: Mapping[str, AppliedSafety], new: Safety, note: bo
     elements: list[ElementPlan] = []
     loosened: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     now = safety_text(new)
+    latest = network_latest(applied)
     for ep in plan.elements:
-        was = applied.get(ep.element)
+        # An element with none of its own (new, or renamed in this very commit)
+        # is held to the network's latest: a rename is no way around the safety.
+        was = applied.get(ep.element, latest)
         old = None if was is None or was.text == now else was.safety
         if was is None or old is None or old == new:
             elements.append(ep)

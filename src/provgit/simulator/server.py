@@ -28,9 +28,11 @@ from aiohttp import web
 from provgit.simulator import conditions
 from provgit.simulator.callload import ProfileError
 from provgit.simulator.faults import MAX_LATE, Faults, apply_faults
+from provgit.simulator.host_guard import host_guard
 from provgit.simulator.store import MAX_FEED_PAGE, MAX_PAGE, ElementStore
 from provgit.simulator.store_batch import STALE
 from provgit.wire import codec
+from provgit.wire.hosts import allowed_hosts
 from provgit.wire.protocol import (
     FENCE_HEADER,
     ConflictError,
@@ -450,9 +452,12 @@ async def serve(
     faults: Faults | None = None,
     admin: bool = False,
     ready: Callable[[str], None] | None = None,
+    allowed: tuple[str, ...] = (),
 ) -> None:
-    """Serve until SIGTERM/SIGINT; `ready` gets the URL once bound (port 0 = any free)."""
+    """Serve until SIGTERM/SIGINT; `ready` gets the URL once bound (port 0 = any free).
+    `allowed`: Host names served besides its own (--allowed-host, see host_guard)."""
     app = make_app(store, token=token, faults=faults, admin=admin)
+    app.middlewares.insert(0, host_guard(allowed_hosts(host, allowed)))
     # Bounded: a request held by injected latency must not hold up a SIGTERM.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()

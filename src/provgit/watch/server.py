@@ -38,7 +38,6 @@ allowed name is refused (421) before any handler, except POST /reconcile
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -48,6 +47,7 @@ from aiohttp.web_server import Server
 
 from provgit.render.status_files import status_json
 from provgit.watch.webhook import bearer_ok, verdict
+from provgit.wire.hosts import allowed_hosts, foreign_host, is_loopback
 
 
 class Exposition(Protocol):
@@ -73,15 +73,6 @@ class StatusProvider(Protocol):
     def resume(self, element: str | None, who: str) -> dict[str, Any] | None: ...
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 PROVIDER: web.AppKey[StatusProvider] = web.AppKey("provider", StatusProvider)
 TOKEN: web.AppKey[str | None] = web.AppKey("token", str)
 WEBHOOK_SECRET: web.AppKey[str | None] = web.AppKey("webhook_secret", str)
@@ -105,32 +96,13 @@ def _deny(message: str, status: int = 401) -> web.Response:
     )
 
 
-def host_name(header: str) -> str:
-    """The name a Host header gives: lower case, without its port, brackets or final dot."""
-    h = header.strip().lower()
-    if h.startswith("["):
-        h = h[1:].partition("]")[0]
-    elif h.count(":") == 1:
-        h = h.partition(":")[0]
-    return h.rstrip(".")
-
-
-def allowed_hosts(bound: str, allowed: tuple[str, ...]) -> frozenset[str] | None:
-    """The Host names served (None: any): on a loopback address or with names allowed."""
-    if not is_loopback(bound) and not allowed:
-        return None
-    return frozenset({"localhost", host_name(bound), *(host_name(a) for a in allowed)})
-
-
 def _foreign_host(request: web.Request) -> web.Response | None:
-    names = request.app[HOSTS]
-    if names is None or request.path == "/reconcile":
+    if request.path == "/reconcile":
         return None
     # Without a Host header aiohttp gives the socket's own address: allowed.
-    name = host_name(request.host)
-    if name in names or is_loopback(name):
+    shown = foreign_host(request.host, request.app[HOSTS])
+    if shown is None:
         return None
-    shown = repr(name[:80]) if name.isprintable() else "(not printable)"
     return web.json_response(
         {
             "error": f"Host {shown} is not this status server's name: use its address, "
