@@ -329,7 +329,7 @@ def test_a_few_cached_records_read_alone_equal_what_a_full_load_gives(tmp_path: 
     """A template edit reaches a fraction of the users: those are decoded
     from their own bytes; asked for most of a collection, the whole blob is
     decoded instead. Both give exactly the full load's records, absent keys
-    as None, whatever the order asked."""
+    as None, whatever the order asked, in the order asked."""
     import random
 
     records = {"users": _users(400), "cos": {"1": StoredRecord("cos", "1", {"n": 1}, 3)}}
@@ -345,6 +345,7 @@ def test_a_few_cached_records_read_alone_equal_what_a_full_load_gives(tmp_path: 
         keys = [*rng.sample(sorted(records["users"]), share), "nobody"]
         got = cache.fields_of("cs1", [("users", k) for k in keys])
         assert got == {("users", k): records["users"].get(k) for k in keys}
+        assert got is not None and list(got) == [("users", k) for k in keys]  # as asked
 
 
 def test_a_cache_file_of_the_previous_format_reads_as_absent_never_misread(

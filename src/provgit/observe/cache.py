@@ -201,10 +201,10 @@ class ObservationCache:
                 head, base = _header(f, element)
                 for coll, keys in asked.items():
                     where = head["collections"].get(coll)
-                    found = {} if where is None else _records(f, base, where, keys)
-                    for key in keys:
-                        got = found.get(key)
-                        out[(coll, key)] = None if got is None else StoredRecord(coll, key, *got)
+                    if where is None:
+                        out.update(dict.fromkeys([(coll, key) for key in keys]))
+                    else:
+                        _records(f, base, where, coll, keys, out)
             return out
         except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
             return None
@@ -400,27 +400,47 @@ def _whole(f: IO[bytes], base: int, where: Sequence[int]) -> dict[str, Any]:
     return found
 
 
-def _records(f: IO[bytes], base: int, where: Sequence[int], keys: Sequence[str]) -> dict[str, Any]:
-    """These keys' (fields, revision) of one collection (absent keys left out)."""
+def _records(
+    f: IO[bytes],
+    base: int,
+    where: Sequence[int],
+    coll: str,
+    keys: Sequence[str],
+    out: dict[tuple[str, str], StoredRecord | None],
+) -> None:
+    """These keys' records of one collection put in `out` in `keys`' order
+    (None for an absent key), each built as it is decoded: no intermediate
+    (fields, revision) dict, no second lookup per key."""
     names, raw_offsets = marshal.loads(_section(f, base, where, 1))
     if 2 * len(keys) > len(names):
-        return _whole(f, base, where)  # most of it: one call is cheaper
+        found = _whole(f, base, where)  # most of it: one call is cheaper
+        for key in keys:
+            got = found.get(key)
+            out[(coll, key)] = None if got is None else StoredRecord(coll, key, *got)
+        return
     offsets = array.array("Q")
     offsets.frombytes(raw_offsets)
     if len(offsets) != len(names) + 1:
         raise ValueError("index does not match its keys")
     position = dict(zip(names, range(len(names)), strict=True))
-    at = sorted(i for i in map(position.get, keys) if i is not None)
-    out: dict[str, Any] = {}
-    if 16 * len(at) < len(names):
+    at = [position.get(key) for key in keys]
+    loads = marshal.loads
+    if 16 * len(keys) < len(names):
         # A few (a role's users among 100,000): each read where it lies, not
-        # the whole section (36 MB for MiCollab's users) for a few hundred.
+        # the whole section (36 MB for MiCollab's users) for a few hundred;
+        # in file order, then put in `keys`' order.
         start = base + where[4]
-        for i in at:
+        read: dict[int, tuple[Fields, int]] = {}
+        for i in sorted(i for i in at if i is not None):
             f.seek(start + offsets[i])
-            out[names[i]] = marshal.loads(_exactly(f, offsets[i + 1] - offsets[i]))
-        return out
+            read[i] = loads(_exactly(f, offsets[i + 1] - offsets[i]))
+        for key, i in zip(keys, at, strict=True):
+            out[(coll, key)] = None if i is None else StoredRecord(coll, key, *read[i])
+        return
     body = memoryview(_section(f, base, where, 2))
-    for i in at:
-        out[names[i]] = marshal.loads(body[offsets[i] : offsets[i + 1]])
-    return out
+    for key, i in zip(keys, at, strict=True):
+        if i is None:
+            out[(coll, key)] = None
+        else:
+            fields, revision = loads(body[offsets[i] : offsets[i + 1]])
+            out[(coll, key)] = StoredRecord(coll, key, fields, revision)
