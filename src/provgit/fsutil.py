@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import stat
+import subprocess
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -308,6 +309,35 @@ def check_default_state_dir(path: Path) -> None:
         raise UnsafeStateDir(path, f"is writable by others (mode {st.st_mode & 0o777:04o})")
     for folder in _checked_entries(path, own_files=True):
         _checked_entries(folder, own_files=False)
+    tracked = _tracked_by_git(path)
+    if tracked:
+        raise UnsafeStateDir(
+            path,
+            f"is in git ({tracked} is tracked: whoever can read the repository knows "
+            f"its key and can write its memo); remove it from git (git rm -r --cached "
+            f".provgit), add .provgit/ to .gitignore and delete the folder if it came "
+            f"from a commit",
+        )
+
+
+def _tracked_by_git(state: Path) -> str | None:
+    """A file under `state` that git tracks, if any: a state directory a commit
+    supplied (files git checked out 0600 under a 077 umask pass the mode check).
+    No git, no repository: None."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env["LC_ALL"] = "C"
+    try:
+        p = subprocess.run(
+            ["git", "-C", str(state), "ls-files", "-z", "--", "."],
+            capture_output=True,
+            timeout=30,
+            env=env,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if p.returncode != 0 or not p.stdout:
+        return None
+    return os.fsdecode(p.stdout.split(b"\0", 1)[0])
 
 
 def _checked_entries(folder: str | Path, own_files: bool) -> list[str]:

@@ -179,7 +179,51 @@ def test_a_committed_key_and_sealed_memo_are_refused_and_never_unpickled(
         assert not ran_it.exists()
     assert users_on(sims[0]) == set()
 
-    # Deleted (as the message says), provgit makes its own key: the memo's seal fails.
+    # Deleted and out of git (as the messages say), provgit makes its own key:
+    # the memo's seal fails.
+    (checkout / ".provgit" / "secret.key").unlink()
+    still = cli("plan", str(checkout))
+    assert still.code == 1 and "is in git (" in still.err, still.out + still.err
+    _git(checkout, "rm", "-q", "-r", "--cached", ".provgit")
+    again = cli("reconcile", str(checkout))
+    assert again.code == 0, again.out + again.err
+    assert not ran_it.exists()
+    assert users_on(sims[0]) == {"user0"}
+
+
+def test_a_committed_state_dir_checked_out_0600_is_refused_and_never_unpickled(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    """The same planted key and memo, checked out under a 077 umask: the files
+    are 0600 as provgit makes them, so only git can tell they came from a commit."""
+    from provgit.incremental.memo_summary import memo_key, seal
+
+    ran_it = tmp_path / "pickle-ran"
+    origin = write_config(tmp_path / "origin", sims[:1], users=1)
+    state = origin / ".provgit"
+    (state / "memo").mkdir(parents=True)
+    key = bytes.fromhex("cd" * 32)
+    (state / "secret.key").write_text(key.hex() + "\n")
+    payload = b"cos\nsystem\n(S'touch " + str(ran_it).encode() + b"'\ntR."
+    (state / "memo" / "meta.pickle").write_bytes(seal(memo_key(key), payload))
+    _git(origin, "init", "-q", "-b", "main")
+    _git(origin, "add", "-A", "-f")
+    _git(origin, "commit", "-q", "-m", "planted")
+    _git(tmp_path, "clone", "-q", str(origin), "checkout")
+    checkout = tmp_path / "checkout"
+    for planted in (checkout / ".provgit").rglob("*"):
+        planted.chmod(0o700 if planted.is_dir() else 0o600)
+    (checkout / ".provgit").chmod(0o700)
+
+    for command in ("plan", "reconcile"):
+        ran = cli(command, str(checkout))
+        assert ran.code == 1, ran.out + ran.err
+        assert "is in git (" in ran.err and "git rm -r --cached .provgit" in ran.err, ran.err
+        assert key.hex() not in ran.out + ran.err
+        assert not ran_it.exists()
+    assert users_on(sims[0]) == set()
+
+    _git(checkout, "rm", "-q", "-r", "--cached", ".provgit")
     (checkout / ".provgit" / "secret.key").unlink()
     again = cli("reconcile", str(checkout))
     assert again.code == 0, again.out + again.err
