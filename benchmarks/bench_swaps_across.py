@@ -64,16 +64,19 @@ USER = re.compile(r"(?m)^  - login_id: ")
 
 
 def pick_pair(root: Path) -> tuple[Path, str, str]:
-    """A people file and two of its users with one DN each, on mivb01 and mivb02."""
-    for f in sorted((root / "people").glob("*.yaml")):
-        found: dict[str, str] = {}
-        for block in USER.split(f.read_text())[1:]:
-            host = re.search(r"(?m)^    host: (\S+)", block)
-            if host and host.group(1) not in found and len(re.findall(r'dn: "', block)) == 1:
-                found[host.group(1)] = block.split("\n", 1)[0].strip()
-            if {"mivb01", "mivb02"} <= found.keys():
-                return f, found["mivb01"], found["mivb02"]
-    raise SystemExit("no pair of users on mivb01 and mivb02")
+    """The first two users with one DN each of the first people file, put on
+    mivb01 and mivb02 (before the network is filled: the generated files
+    of 100,000 users keep each file on one of the two hosts)."""
+    f = sorted((root / "people").glob("*.yaml"))[0]
+    head_, *blocks = USER.split(f.read_text())
+    picked = [i for i, blk in enumerate(blocks) if len(re.findall(r'dn: "', blk)) == 1][:2]
+    if len(picked) < 2:
+        raise SystemExit(f"no two users with one DN in {f.name}")
+    for i, host in zip(picked, ("mivb01", "mivb02"), strict=True):
+        blocks[i] = re.sub(r"(?m)^    host: \S+", f"    host: {host}", blocks[i], count=1)
+    f.write_text("  - login_id: ".join([head_, *blocks]))
+    a, b = (blocks[i].split("\n", 1)[0].strip() for i in picked)
+    return f, a, b
 
 
 def swap(f: Path, a: str, b: str) -> None:
@@ -180,11 +183,16 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def measure(root: Path, replicas: list[Watcher], runs: int) -> dict[str, Any]:
-    f, a, b = pick_pair(root)
+def measure(
+    root: Path, replicas: list[Watcher], runs: int, pair: tuple[Path, str, str]
+) -> dict[str, Any]:
+    f, a, b = pair
     print(f"swapping {a} (mivb01) and {b} (mivb02) in {f.name}", flush=True)
-    for w in replicas:
-        print(f"  replica {w.url} holds {holds(w.url)}", flush=True)
+    held = [holds(w.url) for w in replicas]
+    for w, h in zip(replicas, held, strict=True):
+        print(f"  replica {w.url} holds {h}", flush=True)
+    if any({"mivb01", "mivb02"} <= set(h) for h in held):
+        print("  NOTE: one replica holds both hosts: this swap is not across replicas", flush=True)
     one, swaps = [], []
     for n in range(runs):
         one.append(one_commit(root, replicas, lambda n=n: rename_one(root, n), "one"))
@@ -205,6 +213,7 @@ def main() -> int:
         root, sims = tmp / "config", tmp / "sims"
         sims.mkdir()
         prepare(a.users, root, sims)
+        pair = pick_pair(root)
         records = populate(root, tmp / "populate-state")
         urls = {}
         for name, kind in ELEMENTS:
@@ -225,7 +234,7 @@ def main() -> int:
                 w.wait("run_finished", 0, timeout=1800)
             spread(replicas)
             print(f"3 replicas started in {time.perf_counter() - t:.1f} s", flush=True)
-            result = {"users": a.users, "records": records, **measure(root, replicas, a.runs)}
+            result = {"users": a.users, "records": records, **measure(root, replicas, a.runs, pair)}
             if a.log_dir is not None:
                 a.log_dir.mkdir(parents=True, exist_ok=True)
                 for n, w in enumerate(replicas):
