@@ -397,3 +397,37 @@ def test_provgit_reads_no_kill_variable_only_the_launcher_does(tmp_path: Path) -
 @pytest.fixture(autouse=True)
 def _no_state_dir_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PROVGIT_STATE_DIR", raising=False)
+
+
+def test_a_change_reverted_while_the_element_is_down_leaves_it_owed_nothing(
+    tmp_path: Path,
+) -> None:
+    """cs1 down: a user more is queued as a pending update; the config is
+    reverted and reconciled with cs1 still down: its (empty) queue replaces
+    the old one, so nothing is left pending, and cs1 back gets the config of
+    now (no u02)."""
+    config = _config(tmp_path / "config", users=2)
+    assert _apply(config, _plan(config)).ok
+    assert _plan(config).elements[0].operations == ()  # read: what cs1 holds
+    store = _store(config)
+    try:
+        store.set_state("offline")
+        _config(config, users=3)
+        _apply(config, _plan(config))
+        with Journal.open(config / ".provgit") as j:
+            assert ("users", "u02") in {(p.collection, p.key) for p in j.pending("cs1")}
+        _config(config, users=2)
+        plan = _plan(config)
+        (ep,) = plan.elements
+        assert not ep.observed and ep.queued == ()
+        result = _apply(config, plan)
+        assert result.elements[0].outcome == "unreachable"
+        with Journal.open(config / ".provgit") as j:
+            assert j.pending("cs1") == []
+        store.set_state("running")
+    finally:
+        store.close()
+    assert _apply(config, _plan(config)).ok
+    assert "u02" not in _keys_on(config, "users")
+    with Journal.open(config / ".provgit") as j:
+        assert j.pending("cs1") == []

@@ -266,3 +266,36 @@ def test_second_concurrent_applier_is_refused(sims: list[Sim], tmp_path: Path) -
     assert not lock_file.read_text().strip()  # released, holder cleared
     # The lock went with the first applier: the next run takes it and is in sync.
     assert cli_process("reconcile", str(config), timeout=60).code == 0
+
+
+def test_a_reconcile_of_one_element_is_not_said_to_sync_the_network(
+    sims: list[Sim], tmp_path: Path
+) -> None:
+    """`reconcile --element cs1` on a first rollout: cs1 is in sync, cs2 and
+    mcl were not in the run. Its line, its JSON and its journal run row say so,
+    never Sync Completed for the network; the exit code is that of the run (0)."""
+    config = write_config(tmp_path / "config", sims, users=4)
+    r = cli("reconcile", str(config), "--element", "cs1")
+    assert r.code == 0, r.out
+    (line,) = [x for x in r.out.splitlines() if "applied" in x and "not in this run" in x]
+    assert line.startswith("cs1: Sync Completed, ") and line.endswith("; cs2, mcl not in this run")
+    assert not any(x.startswith("Sync Completed") for x in r.out.splitlines()), r.out
+    j = cli("reconcile", str(config), "--element", "cs1", "--format", "json")
+    assert j.code == 0, j.out
+    doc = json.loads(j.out)
+    assert doc["status"] == "Sync Incomplete" and doc["exit_code"] == 0
+    assert doc["left_out"] == ["cs2", "mcl"]
+    assert [e["element"] for e in doc["elements"]] == ["cs1"]
+    assert doc["elements"][0]["status"] == "Sync Completed"
+    with journal(_state(config)) as jr:
+        runs = jr.runs(2)
+        assert [r["outcome"] for r in runs] == ["Sync Incomplete", "Sync Incomplete"], runs
+        assert all(r["summary"]["left_out"] == ["cs2", "mcl"] for r in runs), runs
+        statuses = jr.element_statuses()
+        assert statuses["cs1"]["status"] == "Sync Completed"
+        assert statuses.get("cs2", {}).get("status") != "Sync Completed"
+    # The whole network reconciled: Sync Completed, nothing left out.
+    whole = cli("reconcile", str(config), "--format", "json")
+    assert whole.code == 0, whole.out
+    assert json.loads(whole.out)["status"] == "Sync Completed"
+    assert json.loads(whole.out)["left_out"] == []

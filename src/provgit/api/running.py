@@ -77,6 +77,9 @@ async def execute(
         loop.add_signal_handler(signal.SIGTERM, stop)
         handled = True
     try:
+        planned = {e.element for e in plan.elements}
+        left_out = tuple(n for n in sorted(state.elements) if n not in planned)
+        options = replace(options, left_out=left_out)
         result = await apply_plan(
             plan,
             network.drivers,

@@ -153,10 +153,11 @@ class Delivery:
         for op in queued:
             w.settle(op, "pending", message=why, error_type=state)
         rows = self.tally.element_rows(w.result)
-        # The queued writes are all this element is owed now (planned against
-        # what it last held): an older pending update not among them was for
-        # a change the config no longer wants.
-        replace = self.options.fresh and self.options.only is None and bool(queued)
+        # The queued writes (none too) are all this element is owed now, when
+        # planned against what it last held: an older pending update not among
+        # them was for a change the config no longer wants. With no reading to
+        # plan from, what was owed is kept.
+        replace = self.options.fresh and self.options.only is None and w.plan.queue_planned
         ledger, journal = self.ledger, self.journal
 
         def commit() -> None:

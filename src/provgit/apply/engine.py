@@ -265,7 +265,8 @@ class Applier:
             configured = {ep.element for ep in plan.elements} | set(self.drivers)
             await ledger.call(settle_removed_elements, journal, configured, ledger.run_id)
         ledger.before = await ledger.call(journal.element_statuses)
-        return ApplyResult(ledger.run_id, plan.network, started=now_iso())
+        left_out = list(self.options.left_out)
+        return ApplyResult(ledger.run_id, plan.network, started=now_iso(), left_out=left_out)
 
     async def _review_drift(self) -> None:
         """Drift is looked for before anything can refuse the run: it is found

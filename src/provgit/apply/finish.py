@@ -185,6 +185,7 @@ def finish_run(
         journal.finish_run(
             ledger.run_id,
             "refused" if result.refusal else result.overall,
-            {"counts": result.counts(), "exit_code": result.exit_code()},
+            {"counts": result.counts(), "exit_code": result.exit_code()}
+            | ({"left_out": result.left_out} if result.left_out else {}),
         )
     return result

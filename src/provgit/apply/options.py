@@ -46,3 +46,6 @@ class ApplyOptions:
     # waiting for elements that did not answer (api/swaps_across.py): held,
     # saying so (apply/moves.py).
     swap_waits: Mapping[tuple[str, str, str], Unread] = field(default_factory=dict)
+    # Elements of the config this run does not cover (`--element`): never
+    # summarised as in sync by it (ApplyResult.overall).
+    left_out: tuple[str, ...] = ()

@@ -125,6 +125,8 @@ class ApplyResult:
     drift: list[dict[str, Any]] = field(default_factory=list)
     started: str = ""
     finished: str = ""
+    # Elements of the config this run did not cover (`--element`).
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -136,7 +138,27 @@ class ApplyResult:
     def overall(self) -> str:
         from provgit.apply.status import SYNC_COMPLETED, SYNC_INCOMPLETE
 
-        return SYNC_COMPLETED if self.ok else SYNC_INCOMPLETE
+        # A run that left elements out does not say the network is in sync.
+        return SYNC_COMPLETED if self.ok and not self.left_out else SYNC_INCOMPLETE
+
+    def headline(self) -> str:
+        """The run's one line: its status, for the elements it covered when
+        it left some out (`cs1: Sync Completed, 3 applied, ...; cs2, mcl not in
+        this run`)."""
+        from provgit.apply.status import SYNC_COMPLETED, SYNC_INCOMPLETE
+
+        c = self.counts()
+        counts = (
+            f"{c['ok']} applied, {c['failed']} failed, {c['pending']} pending, "
+            f"{c['skipped']} skipped, {c['held']} held; "
+            f"{self.distribution_errors} distribution error(s), "
+            f"{self.pending_updates} pending update(s)"
+        )
+        if not self.left_out:
+            return f"{self.overall}: {counts}"
+        covered = ", ".join(e.element for e in self.elements) or "no element"
+        status = SYNC_COMPLETED if self.ok else SYNC_INCOMPLETE
+        return f"{covered}: {status}, {counts}; {', '.join(self.left_out)} not in this run"
 
     def counts(self) -> dict[str, int]:
         c: Counter[str] = Counter()
@@ -176,4 +198,5 @@ class ApplyResult:
             "resources": self.resources,
             "settled": [{"element": e, "collection": c, "key": k} for e, c, k in self.settled],
             "drift": self.drift,
+            "left_out": self.left_out,
         }

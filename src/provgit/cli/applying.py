@@ -154,13 +154,7 @@ def render(result: ApplyResult, fmt: str, full: bool = False) -> None:
             out(f"  … and {len(problems) - MAX_PROBLEMS_SHOWN} more (--format json shows all)")
     for line in apply_summary.lines(result):
         out(line)
-    c = result.counts()
-    summary = (
-        f"{result.overall}: {c['ok']} applied, {c['failed']} failed, {c['pending']} pending, "
-        f"{c['skipped']} skipped, {c['held']} held; "
-        f"{result.distribution_errors} distribution error(s), "
-        f"{result.pending_updates} pending update(s)"
-    )
+    summary = result.headline()
     if result.alarm:
         summary += f"; {result.alarm} alarm"
     out(summary)

@@ -298,7 +298,10 @@ def _unobserved(
     if obs.base_revision is not None:
         believed = Observation(name, "running", obs.base_revision, obs.records)
         queued = plan_element(name, element_type, target, believed, settings, options).operations
-    return ElementPlan(name, element_type, obs.state, None, error=obs.error, queued=queued)
+    known = obs.base_revision is not None
+    return ElementPlan(
+        name, element_type, obs.state, None, error=obs.error, queued=queued, queue_planned=known
+    )
 
 
 def compute_plan(

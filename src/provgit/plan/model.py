@@ -261,6 +261,9 @@ class ElementPlan:
     # plans again from what the element holds); apply keeps them as pending
     # updates at once, the way SDS queues updates for an element that is down.
     queued: tuple[Operation, ...] = ()
+    # Planned from a last reading: even empty, all it is owed (not in the JSON: a
+    # saved plan, never fresh, replaces no pending update; see apply/delivery.py).
+    queue_planned: bool = False
     # What a hold would keep back if applied now (filled in for `provgit plan`).
     would_wait: tuple[WouldWait, ...] = ()
     # What this plan's run found of the element's change feed (a full read).
@@ -347,6 +350,7 @@ class ElementPlan:
             warnings=tuple(d.get("warnings", [])),
             observed_records=int(d.get("observed_records", 0)),
             queued=tuple(Operation.from_json(o) for o in d.get("queued", [])),
+            queue_planned="queued" in d,
             would_wait=tuple(WouldWait.from_json(w) for w in d.get("would_wait", [])),
             feed_check=FeedCheck.from_json(d["feed_check"]) if "feed_check" in d else None,
             moves=tuple(Move.from_json(m) for m in d.get("moves", [])),
