@@ -212,3 +212,48 @@ def test_a_large_plan_is_signed_in_pieces_no_bigger_than_a_batch_and_verifies() 
     again = signing.verify(data.decode(), KEY)
     assert again == plan
     assert again.elements[0].operations[0].changes == {"first_name": {"after": "N0"}}
+
+
+def test_a_saved_plan_is_checked_on_its_bytes_not_serialized_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A 100k plan's canonical form is as big as the file: the bytes as read
+    # are what is checked (and then parsed), no second copy is made.
+    data = b"".join(signing.signed_bytes(_plan(), KEY))
+
+    def no_copy(doc: Any) -> bytes:
+        raise AssertionError("the saved plan was serialized again to check it")
+
+    monkeypatch.setattr(signing, "canonical", no_copy)
+    monkeypatch.setattr(signing, "legacy_canonical", no_copy)
+    assert signing.verify(data, KEY) == _plan()
+
+
+def test_any_byte_changed_in_a_saved_plan_is_refused() -> None:
+    data = b"".join(signing.signed_bytes(_plan(), KEY))
+    for at in range(len(data) - 1):  # the last byte is the newline
+        for other in {b"0", b"x", b'"', b"}"} - {data[at : at + 1]}:
+            edited = data[:at] + other + data[at + 1 :]
+            with pytest.raises(PlanFormatError):
+                signing.verify(edited, KEY)
+
+
+def test_the_signature_value_moved_out_of_the_signature_is_refused() -> None:
+    data = b"".join(signing.signed_bytes(_plan(), KEY))
+    at = data.rindex(b',"value":"')
+    segment = data[at : at + 75]
+    assert segment.endswith(b'"')
+    rest = data[:at] + data[at + 75 :]
+    # Into an operation (the signature is left without one): refused.
+    op = rest.index(b'"managed":')
+    op = rest.index(b"}", op)
+    moved = rest[:op] + segment + rest[op:]
+    with pytest.raises(PlanSignatureError, match="not signed"):
+        signing.verify(moved, KEY)
+    # Or dropped: refused.
+    with pytest.raises(PlanSignatureError, match="not signed"):
+        signing.verify(rest, KEY)
+    # First in the signature instead of last: the same document, still holds.
+    sig = rest.index(b'"signature":{') + len(b'"signature":{')
+    first = rest[:sig] + segment[1:] + b"," + rest[sig:]
+    assert signing.verify(first, KEY) == _plan()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from provgit.api.errors import UsageProblem
 from provgit.api.sources import default_state_dir, read_settings
 from provgit.diagnostics import SHORT_KINDS
@@ -138,7 +140,7 @@ class InspectedPlan:
 
 
 def _signature_note(
-    text: str, doc: dict[str, Any], config: Path | None, state_dir: Path | str | None
+    text: bytes, doc: dict[str, Any], config: Path | None, state_dir: Path | str | None
 ) -> str:
     signature = doc.get(signing.SIGNATURE)
     if not isinstance(signature, dict):
@@ -156,7 +158,7 @@ def _signature_note(
     if isinstance(key, str):
         return f"signature: not checked: {key}"
     try:
-        signing.verify(text, key)
+        signing.check(text, doc, key)
     except PlanSignatureError as e:
         return f"signature: DOES NOT HOLD for the config at {config}: {e}"
     except PlanFormatError as e:
@@ -170,8 +172,8 @@ def _signature_note(
 MAX_PLAN_FILE_BYTES = MAX_STATE_FILE_BYTES
 
 
-def plan_file_text(plan_file: Path) -> str:
-    """A saved plan's text, read only when it is a regular file (links
+def plan_file_text(plan_file: Path) -> bytes:
+    """A saved plan's bytes (UTF-8 text), read only when it is a regular file (links
     followed) of at most MAX_PLAN_FILE_BYTES: UsageProblem otherwise; OSError
     or UnicodeDecodeError when it cannot be read or is not text."""
     try:
@@ -183,7 +185,8 @@ def plan_file_text(plan_file: Path) -> str:
         ) from None
     except NotRegularFile:
         raise UsageProblem(f"{plan_file} is not a regular file: not a saved plan") from None
-    return data.decode("utf-8")
+    data.decode("utf-8")  # text or UnicodeDecodeError (the bytes are what is checked and read)
+    return data
 
 
 def inspect_saved_plan(
@@ -193,7 +196,7 @@ def inspect_saved_plan(
     (default: the config it names). Nothing is contacted or changed."""
     try:
         text = plan_file_text(plan_file)
-        doc = json.loads(text)
+        doc = orjson.loads(text)
     except OSError as e:
         raise UsageProblem(f"cannot read the plan {plan_file}: {e.strerror or e}") from None
     except (UnicodeDecodeError, json.JSONDecodeError):

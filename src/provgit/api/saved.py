@@ -7,10 +7,11 @@ Internal to the API (`provgit.api`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from provgit.api.config import Config
 from provgit.api.errors import PlanRefused, UsageProblem
@@ -32,7 +33,7 @@ class SavedPlan:
     run: PlanRun
 
 
-def read_plan_file(path: Path) -> tuple[str, str | None]:
+def read_plan_file(path: Path) -> tuple[bytes, str | None]:
     """The plan file's text, and the config path it names (not trusted yet:
     only used to find the config and key its signature is checked against)."""
     try:
@@ -42,9 +43,9 @@ def read_plan_file(path: Path) -> tuple[str, str | None]:
     except UnicodeDecodeError:
         raise UsageProblem(f"{path} is not a provgit plan (not text)") from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        if text.lstrip().startswith("{"):
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        if text.lstrip().startswith(b"{"):
             # Begun as a plan is (a JSON object) but cut short or mangled: an
             # artifact damaged in transfer is refused, not taken for a typo.
             raise PlanRefused(
@@ -104,6 +105,7 @@ def open_saved_plan(
         raise PlanRefused(str(plan_file), [str(e)]) from None
     except PlanFormatError as e:
         raise UsageProblem(f"{plan_file}: {e}") from None
+    del text  # checked and parsed: its bytes are not held through the recheck
     if state.settings.network != plan.network:
         # Networks may share a secret_key (lab and production in one CI): the
         # signature holds, yet this plan must reach no element of this network.

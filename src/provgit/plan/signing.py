@@ -131,19 +131,37 @@ def _described(signature: dict[str, Any]) -> str:
     return "an unknown key"
 
 
-def verify(text: str, key: NetworkKey | str) -> Plan:
-    """The plan in `text` if its signature holds under `key`.
+def _raw_value(data: bytes, key: NetworkKey) -> str | None:
+    """The signature's value when it holds over the file's own bytes (the
+    canonical form `signed_bytes` writes, less that value): checked on the
+    bytes as read, streaming, without parsing or re-serializing anything.
+    None when it does not (another key, an edited or non-canonical file):
+    `verify` then checks the parsed document's canonical form as before."""
+    at = data.rfind(b',"value":"')
+    end = at + len(b',"value":"') + 64
+    given = data[end - 64 : end]
+    if at < 0 or data[end : end + 2] != b'"}' or re.fullmatch(rb"[0-9a-f]{64}", given) is None:
+        return None
+    mac = _hmac(key)
+    view = memoryview(data)
+    mac.update(view[:at])
+    # The newline `signed_bytes` ends the file with is not signed.
+    mac.update(view[end + 1 : len(data) - 1 if data.endswith(b"\n") else len(data)])
+    view.release()
+    return given.decode() if hmac.compare_digest(mac.hexdigest().encode(), given) else None
 
-    Raises PlanSignatureError (refused for safety) when it is unsigned, in a
-    format from before plans were signed, or signed otherwise; PlanFormatError
-    when it is not a plan at all.
-    """
+
+def _document(data: bytes | str) -> dict[str, Any]:
     try:
-        doc = orjson.loads(text)
+        doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise PlanFormatError(f"plan file is not JSON: {e}") from None
     if not isinstance(doc, dict):
         raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
+    return doc
+
+
+def _check_format(doc: dict[str, Any]) -> None:
     found = doc.get("format")
     if found in UNSIGNED_FORMATS:
         raise PlanSignatureError(
@@ -152,6 +170,29 @@ def verify(text: str, key: NetworkKey | str) -> Plan:
         )
     if found not in READABLE_FORMATS:
         raise PlanFormatError(f"not a provgit plan (expected format {FORMAT!r})")
+
+
+def verify(text: bytes | str, key: NetworkKey | str) -> Plan:
+    """The plan in `text` (the file's bytes, as read once) if its signature
+    holds under `key`.
+
+    Raises PlanSignatureError (refused for safety) when it is unsigned, in a
+    format from before plans were signed, or signed otherwise; PlanFormatError
+    when it is not a plan at all.
+    """
+    doc = _document(text)
+    check(text, doc, key)
+    del doc[SIGNATURE]
+    return Plan.from_json(doc)
+
+
+def check(text: bytes | str, doc: dict[str, Any], key: NetworkKey | str) -> None:
+    """Raise PlanSignatureError unless the signature of `doc`, parsed from
+    `text` (read once), holds under `key`."""
+    # The signature over the bytes themselves first (what `plan --out`
+    # writes): if it holds, these bytes are what was signed, less the value,
+    # and they are what was parsed: nothing is re-serialized to check it.
+    _check_format(doc)
     signature = doc.get(SIGNATURE)
     value = signature.get("value") if isinstance(signature, dict) else None
     if not isinstance(signature, dict) or not isinstance(value, str):
@@ -169,6 +210,16 @@ def verify(text: str, key: NetworkKey | str) -> Plan:
             "network's secret_key (e.g. PROVGIT_SECRET_KEY) in both the plan and the apply "
             "job, or apply with the state directory the plan was made with"
         )
+    raw = _raw_value(text, key) if isinstance(text, bytes) else None
+    if raw is None or raw != value:
+        _check_parsed(doc, signature, value, key, signed_with)
+
+
+def _check_parsed(
+    doc: dict[str, Any], signature: dict[str, Any], value: str, key: NetworkKey, signed_with: str
+) -> None:
+    """The signature over the canonical form of the parsed document (a file
+    not byte for byte as `plan --out` wrote it, or one that does not hold)."""
     unsigned = dict(doc)
     unsigned[SIGNATURE] = {k: v for k, v in signature.items() if k != "value"}
     given = value.encode("utf-8", "replace")
@@ -187,5 +238,3 @@ def verify(text: str, key: NetworkKey | str) -> Plan:
             "plan signature does not match: the plan was changed after it was made, or was "
             f"made with another key; run provgit plan again{why}"
         )
-    del unsigned[SIGNATURE]
-    return Plan.from_json(unsigned)
