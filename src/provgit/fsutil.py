@@ -320,24 +320,39 @@ def check_default_state_dir(path: Path) -> None:
         )
 
 
+def _in_a_work_tree(state: Path) -> bool:
+    return any((folder / ".git").exists() for folder in state.absolute().parents)
+
+
 def _tracked_by_git(state: Path) -> str | None:
     """A file under `state` that git tracks, if any: a state directory a commit
     supplied (files git checked out 0600 under a 077 umask pass the mode check).
-    No git, no repository: None."""
+    Not in a repository: None. When git cannot answer in one (not installed, the
+    repository refused as of dubious ownership), UnsafeStateDir: fail closed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env["LC_ALL"] = "C"
+    cmd = ["git", "-C", str(state), "ls-files", "-z", "--", "."]
     try:
-        p = subprocess.run(
-            ["git", "-C", str(state), "ls-files", "-z", "--", "."],
-            capture_output=True,
-            timeout=30,
-            env=env,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if p.returncode != 0 or not p.stdout:
-        return None
-    return os.fsdecode(p.stdout.split(b"\0", 1)[0])
+        p = subprocess.run(cmd, capture_output=True, timeout=30, env=env)
+    except FileNotFoundError:
+        if not _in_a_work_tree(state):
+            return None
+        why = "git is not installed"
+    except (OSError, subprocess.TimeoutExpired) as e:
+        why = f"git did not answer ({type(e).__name__})"
+    else:
+        if p.returncode == 0:
+            return os.fsdecode(p.stdout.split(b"\0", 1)[0]) if p.stdout else None
+        said = p.stderr.decode(errors="replace").strip().splitlines()
+        if any("not a git repository" in line for line in said):
+            return None
+        why = "git refused the repository: " + (said[0] if said else f"exit {p.returncode}")
+    raise UnsafeStateDir(
+        state,
+        f"cannot be checked: {why}, so whether a commit supplied it is unknown; make "
+        f"git trust the repository (git config --global --add safe.directory PATH) or "
+        f"name a state directory with --state-dir",
+    )
 
 
 def _checked_entries(folder: str | Path, own_files: bool) -> list[str]:

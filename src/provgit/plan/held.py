@@ -3,9 +3,10 @@
 `safety:` is read from the config being applied, so one commit that raises
 `max_deletes`, drops a record from `protected` or adds a kind to `prune`
 would switch the guard off for the deletes it makes itself. The safety in
-force on an element is therefore the stricter of two: the one the last run
-that applied the element was held to (kept in the journal per element, see
-apply/held_safety.py) and the config's. Per limit the lower count and
+force on an element is therefore the strictest of three: the one the last
+run that applied the element was held to (kept in the journal per element, see
+apply/held_safety.py), the one the network's latest admitted run applied, and
+the config's. Per limit the lower count and
 percent (an element is refused when either set of limits trips: the same
 thing), `protected` the union of both lists, `prune` the kinds both name.
 A loosening takes effect once a run has applied it: commit it alone first.
@@ -200,17 +201,23 @@ def hold(plan: Plan, applied: Mapping[str, AppliedSafety], new: Safety, note: bo
     now = safety_text(new)
     latest = network_latest(applied)
     for ep in plan.elements:
-        # An element with none of its own (new, or renamed in this very commit)
-        # is held to the network's latest: a rename is no way around the safety.
-        was = applied.get(ep.element, latest)
-        old = None if was is None or was.text == now else was.safety
-        if was is None or old is None or old == new:
-            elements.append(ep)
-            continue
-        what = tuple(loosenings(old, new))
-        if what:
-            loosened.setdefault((was.where(), what), []).append(ep.element)
-        why = held_refusal(ep, plan, old, was) if ep.refusal is None and ep.operations else None
+        # Held to its own last applied safety and to the network's latest: a
+        # name with none of its own (new, renamed in this very commit) or one
+        # retired long ago under looser rules is no way around the safety.
+        own = applied.get(ep.element)
+        helds = [w for w in (own, latest) if w is not None]
+        if len(helds) == 2 and helds[0].text == helds[1].text:
+            helds = helds[:1]
+        why = None
+        for was in helds:
+            old = None if was.text == now else was.safety
+            if old is None or old == new:
+                continue
+            what = tuple(loosenings(old, new))
+            if what:
+                loosened.setdefault((was.where(), what), []).append(ep.element)
+            if why is None and ep.refusal is None and ep.operations:
+                why = held_refusal(ep, plan, old, was)
         elements.append(ep if why is None else dataclasses.replace(ep, refusal=why))
     notes = [
         f"safety: this config loosens {where} on {_names(names)} ({'; '.join(what)}): "
