@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from provgit.fsutil import UnsafeStateDir, check_default_state_dir
+
 from .helpers import Sim, cli, cli_process, users_on, write_config
 
 
@@ -229,3 +231,32 @@ def test_a_committed_state_dir_checked_out_0600_is_refused_and_never_unpickled(
     assert again.code == 0, again.out + again.err
     assert not ran_it.exists()
     assert users_on(sims[0]) == {"user0"}
+
+
+# review12: when git refuses the repository ("detected dubious ownership": its
+# top folder another user's, the network's folder handed to the service
+# account), the check must not read git's exit 128 as "not tracked".
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs another uid to own the repository")
+def test_a_committed_key_in_a_repository_git_refuses_as_dubious_is_still_refused(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    state = repo / "net" / ".provgit"
+    state.mkdir(parents=True, mode=0o700)
+    key = state / "secret.key"
+    key.write_text("00" * 32)
+    key.chmod(0o600)
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-f", "net")
+    _git(repo, "commit", "-q", "-m", "planted key")
+    with pytest.raises(UnsafeStateDir):  # git answers here: refused
+        check_default_state_dir(state)
+    # The repository's top is another user's; the network's folder is ours.
+    os.chown(repo, 4321, 4321)
+    os.chown(repo / ".git", 4321, 4321)
+    with pytest.raises(UnsafeStateDir) as refused:
+        check_default_state_dir(state)
+    assert "cannot be checked: git refused the repository" in str(refused.value)
+    assert "safe.directory" in str(refused.value) and "00" * 32 not in str(refused.value)
