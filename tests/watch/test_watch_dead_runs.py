@@ -20,9 +20,12 @@ def test_a_killed_run_is_marked_interrupted_when_the_watchers_first_run_holds_a_
 ) -> None:
     config = write_config(tmp_path / "config", sims, users=4)
     assert cli("reconcile", str(config)).code == 0
-    # user3 leaves the config; the others change; the run dies at its first write.
+    # user3 leaves the config; the others change; the run dies right before its
+    # first write is sent (its intents committed). Killed right after the first
+    # call returned, the calls to the other elements in flight may all have
+    # landed too: user3 gone everywhere, no removal left to hold.
     write_config(tmp_path / "config", sims, users=3, first_name="Bea")
-    killed = cli_killed_at("1", "reconcile", str(config))
+    killed = cli_killed_at("1:before", "reconcile", str(config))
     assert killed.code == -signal.SIGKILL, killed.err
     with journal(config / ".provgit") as j:
         (dead,) = j.unfinished_runs()
