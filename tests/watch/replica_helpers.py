@@ -243,17 +243,3 @@ def lease_rows(url: str) -> dict[str, tuple[str | None, int]]:
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute("SELECT element, holder, token FROM replica_leases").fetchall()
     return {e: (h, int(t)) for e, h, t in rows}
-
-
-def process_gone(pid: int) -> bool:
-    """Whether process `pid` has exited (gone, or a zombie its parent has not reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X")
-
-
-def keeper_seen(directory: Path) -> float:
-    """When the keeper's parent's event loop last moved, as its keeper renewed under it."""
-    return float(json.loads((directory / "held.json").read_text())["seen"])

@@ -69,8 +69,6 @@ class Fleet:
     lease_seconds: float
     state_dir: Path
     networks: tuple[FleetNetwork, ...]
-    # How long the lease keeper keeps the leases while the event loop does not move.
-    lease_stall_seconds: float | None = None
 
     def network(self, name: str) -> FleetNetwork:
         return next(n for n in self.networks if n.name == name)
@@ -209,7 +207,6 @@ def _build(path: Path, doc: dict[str, Any]) -> Fleet:
         float(doc.get("leases", {}).get("seconds", DEFAULT_FLEET_LEASE_SECONDS)),
         state if state.is_absolute() else path.parent / state,
         networks,
-        doc.get("leases", {}).get("stall_seconds"),
     )
 
 

@@ -171,15 +171,6 @@ def _credentials(
     help="With a PostgreSQL journal: how long an element's lease lasts without renewal "
     "(default: journal.lease_seconds of provgit.yaml, else 15).",
 )
-@click.option(
-    "--lease-stall-seconds",
-    type=click.FloatRange(min=1, max=3600),
-    default=None,
-    help="With a PostgreSQL journal: how long the lease keeper keeps the leases of a "
-    "replica whose event loop does not move (a long garbage collection, the process "
-    "stopped alone) before they expire and move (default: journal.lease_stall_seconds "
-    "of provgit.yaml, else four lease times).",
-)
 @plan_options
 @state_dir_option
 def command(
@@ -201,7 +192,6 @@ def command(
     debug: bool,
     stop_timeout: float,
     lease_seconds: float | None,
-    lease_stall_seconds: float | None,
     elements: tuple[str, ...],
     prune: bool,
     allow_mass_delete: bool,
@@ -241,7 +231,6 @@ def command(
         webhook_secret=secret,
         stop_timeout=stop_timeout,
         lease_seconds=lease_seconds,
-        lease_stall_seconds=lease_stall_seconds,
         plan=PlanOptions(prune, allow_mass_delete, allow_mass_update, elements),
     )
     # The cyclic GC stays off during runs (as for batch commands: it doubles the

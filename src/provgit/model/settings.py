@@ -171,11 +171,6 @@ class JournalSettings(Model):
     # another after this long; one cut off from the database stops writing
     # a fifth of it (at least 0.5 s) earlier.
     lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 15.0
-    # How long a replica whose event loop does not move (its interpreter held
-    # by a long garbage collection, its process stopped alone) keeps its leases
-    # through its lease keeper; past it they expire and move. None: four lease
-    # times. A whole host or VM paused stops the keeper too: the lease time.
-    lease_stall_seconds: Annotated[float, Field(ge=1, le=3600)] | None = None
     # The most connections one process opens to the database: every journal
     # it opens (a fleet: every network's) shares one pool of them; 2 go to the
     # leases. A replica costs PostgreSQL this many of its max_connections

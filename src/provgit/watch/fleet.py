@@ -29,14 +29,12 @@ from typing import Any
 from provgit.api.fleet import Fleet, FleetNetwork, enter_network
 from provgit.api.watching import journal_pool
 from provgit.watch.fleet_hook import FleetHook
-from provgit.watch.fleet_keeper import FleetKeeper
 from provgit.watch.fleet_leases import FleetLeases, lease_name, network_of
 from provgit.watch.fleet_relay import Relay
 from provgit.watch.logs import Log
 from provgit.watch.loop import Watcher
 from provgit.watch.loop_lag import LoopLag
 from provgit.watch.options import WatchOptions
-from provgit.watch.replicas import Replica
 from provgit.watch.server import start as start_server
 
 # A watcher that failed to start (a repository not there yet, the database
@@ -77,21 +75,9 @@ class FleetSupervisor:
         # A statement that found every pooled connection in use for its whole
         # wait was not run (its run stops, the next one retries): said here.
         journal_pool.on_exhausted(lambda info: log.warning("journal_pool_exhausted", **info))
-        # The relay's listening connection and the lease keeper's are two of
-        # the fleet's pool_size.
-        journal_pool.reserve(2)
+        # The relay's listening connection is one of the fleet's pool_size.
+        journal_pool.reserve(1)
         self.relay = Relay(fleet.journal.url, fleet.journal.password, self.leases.margin, log)
-        # Renews every lease this process holds while its interpreter cannot
-        # (a long collection holding the GIL): one keeper for all its networks.
-        self.keeper = FleetKeeper(
-            fleet.journal.url,
-            fleet.journal.password,
-            self.leases,
-            self._networks,
-            self.lag,
-            log,
-            fleet.lease_stall_seconds,
-        )
 
     @property
     def id(self) -> str:
@@ -111,7 +97,6 @@ class FleetSupervisor:
             subdir=n.path,
             drift=drift,
             lease_seconds=self.fleet.lease_seconds,
-            lease_stall_seconds=self.fleet.lease_stall_seconds,
             replica_id=self.id,
             in_fleet=True,
             fleet_url=self.url,
@@ -127,8 +112,6 @@ class FleetSupervisor:
         task = asyncio.create_task(
             watcher.run(lambda url: None), name=f"network-{name}", context=context
         )
-        if watcher.replica is not None:
-            self.keeper.attach(watcher.replica, self.fleet.location(name).schema or "")
         r = Running(n, watcher, context, task, failures=failures)
         self.running[name] = r
         task.add_done_callback(lambda t: self._ended(name, r, t))
@@ -170,14 +153,6 @@ class FleetSupervisor:
         if self.running.get(name) is r:
             del self.running[name]
             self.log.info("network_stopped", network=name, replica=self.id)
-
-    def _networks(self) -> list[tuple[str, Replica]]:
-        """(schema, replica) of each network run here (read by the keeper's thread)."""
-        return [
-            (self.fleet.location(name).schema or "", r.watcher.replica)
-            for name, r in list(self.running.items())
-            if r.watcher.replica is not None
-        ]
 
     async def _drain(self, lease: str) -> None:
         await self._stop(network_of(lease))
@@ -290,7 +265,6 @@ class FleetSupervisor:
         )
         ready(url)
         lag = asyncio.create_task(self.lag.run(), name="fleet-loop-lag")
-        self.keeper.start()
         try:
             await self._rounds()
         finally:
@@ -304,8 +278,6 @@ class FleetSupervisor:
             # Not cancelled: a round in its thread would race `leave` on the connection.
             drained.set()
             await asyncio.gather(renewing, return_exceptions=True)
-            # Before the hand-back: nothing renews after it.
-            await asyncio.to_thread(self.keeper.close)
             await self.leases.leave()
             await self.relay.close()
             status.close()

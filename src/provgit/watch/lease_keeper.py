@@ -6,10 +6,6 @@ moved, and reads what the keeper renewed. The keeper renews those leases while
 this interpreter cannot (a garbage collection or another long C call holding
 the GIL), and stops when the event loop has not moved within the stall bound,
 when this process dies, or when `close` hands the leases over.
-
-A fleet process has one keeper for all it holds (its networks' leases, and
-each network's element leases as a group of that network's schema): `tell`
-with `groups`, and each network's replica reads its own (`renewed(schema)`).
 """
 
 from __future__ import annotations
@@ -43,7 +39,6 @@ class LeaseKeeper:
         lease_seconds: float,
         margin: float,
         log: Log,
-        stall_seconds: float | None = None,
     ) -> None:
         self.replica = replica
         self.settings = {
@@ -53,7 +48,7 @@ class LeaseKeeper:
             "schema": schema,
             "lease_seconds": lease_seconds,
             "margin": margin,
-            "stall_seconds": 4 * lease_seconds if stall_seconds is None else stall_seconds,
+            "stall_seconds": 4 * lease_seconds,
             "pid": os.getpid(),
         }
         self.log = log
@@ -61,7 +56,7 @@ class LeaseKeeper:
         self.directory: Path | None = None
         self._lock = threading.Lock()  # one writer of the pipe at a time
         self._read_at = -1.0
-        self._kept: dict[str | None, dict[str, tuple[int, float]]] = {}
+        self._kept: dict[str, tuple[int, float]] = {}
         self._gone = False
 
     @property
@@ -96,22 +91,9 @@ class LeaseKeeper:
             directory=str(self.directory),
         )
 
-    def tell(
-        self,
-        seen: float,
-        tokens: dict[str, int],
-        url: str | None,
-        groups: dict[str, dict[str, int]] | None = None,
-        times: tuple[float, float, float] | None = None,
-    ) -> None:
-        """What this process holds now (`groups`: a fleet's element leases by
-        network schema), when its event loop last moved, and (`times`) the
-        lease time, margin and stall bound in effect now."""
-        message: dict[str, object] = {"seen": seen, "tokens": tokens, "url": url}
-        message["groups"] = groups or {}
-        if times is not None:
-            message["times"] = list(times)
-        self._send(message)
+    def tell(self, seen: float, tokens: dict[str, int], url: str | None) -> None:
+        """What this replica holds now, and when its event loop last moved."""
+        self._send({"seen": seen, "tokens": tokens, "url": url})
 
     def _send(self, message: dict[str, object]) -> None:
         process = self.process
@@ -131,15 +113,13 @@ class LeaseKeeper:
                     reason="the renewal thread alone renews the leases",
                 )
 
-    def renewed(self, schema: str | None = None) -> dict[str, tuple[int, float]]:
+    def renewed(self) -> dict[str, tuple[int, float]]:
         """element -> (token, monotonic time until which writes may go on), as
-        the keeper renewed them last (read at most every 50 ms); `schema`: a
-        fleet network's element leases (None: the keeper's own)."""
+        the keeper renewed them last (read at most every 50 ms)."""
         now = time.monotonic()
-        directory = self.directory
-        if directory is not None and now - self._read_at > 0.05:
-            self._kept, self._read_at = keeper_published(directory), now
-        return self._kept.get(schema, {})
+        if self.directory is not None and now - self._read_at > 0.05:
+            self._kept, self._read_at = keeper_published(self.directory), now
+        return self._kept
 
     def close(self) -> None:
         """Stop the keeper before the leases are handed over: it renews nothing after."""

@@ -107,8 +107,6 @@ class Watcher:
                 keeper=location.schema is None,
             )
         )
-        if self.replica is not None:
-            self.replica.stall = options.lease_stall_seconds
         self._replica_stop = asyncio.Event()
         self.requests: set[str] = set()
         self.wake = asyncio.Event()

@@ -44,9 +44,6 @@ class WatchOptions:
     plan: PlanOptions = field(default_factory=PlanOptions)
     # Replicas on a PostgreSQL journal: the lease time (None: `journal.lease_seconds`).
     lease_seconds: float | None = None
-    # How long the leases are kept (by the lease keeper) while the event loop does
-    # not move (None: `journal.lease_stall_seconds`, else four lease times).
-    lease_stall_seconds: float | None = None
     # A fleet (fleet.py): the process's replica id, shared by its networks'
     # watchers, which serve no status of their own and leave the signals to it.
     replica_id: str | None = None

@@ -123,7 +123,6 @@ class Replica:
     ) -> None:
         self.id = replica_id or new_replica_id()
         self.lease_seconds = lease_seconds
-        self.stall: float | None = None  # the stall bound's setting (`stall_seconds`)
         self.log = log
         self.on_change = on_change
         self.store = LeaseStore(url, password, timeout=self.margin, schema=schema)
@@ -150,10 +149,6 @@ class Replica:
             LeaseKeeper(self.id, url, password, schema, lease_seconds, self.margin, log)
             if keeper
             else None
-        )
-        # The keeper's renewals `valid` reads (a fleet's network: watch/fleet_keeper.py).
-        self.kept: Callable[[], dict[str, tuple[int, float]]] | None = (
-            None if self.keeper is None else self.keeper.renewed
         )
 
     @property
@@ -183,12 +178,13 @@ class Replica:
         now = time.monotonic()
         if now < held.valid_until:
             return held
-        if self.kept is None or not self.connected or self.stopped_writes:
+        if self.keeper is None or not self.connected or self.stopped_writes:
             return None  # the stricter view wins: cut off or lapsed, no write
-        kept = self.kept().get(element)
+        kept = self.keeper.renewed().get(element)
         if kept is None or kept[0] != held.token or now >= kept[1]:
             return None
-        # Not kept in `held`: once its own rounds say it is cut off, this view counts no more.
+        # Not kept in `held`: once its own rounds say it is cut off, this view
+        # no longer counts.
         return held
 
     def fence(self, element: str) -> str | None:
@@ -264,10 +260,10 @@ class Replica:
 
     @property
     def stall_seconds(self) -> float:
-        """The renewals go on while the event loop woke within this long (the
-        setting, else four lease times): a loop held up by a long step keeps its
-        leases, one stuck for good loses them (the elements go to another replica)."""
-        return 4 * self.lease_seconds if self.stall is None else self.stall
+        """The renewals go on while the event loop woke within this long: a
+        loop held up by a long step keeps its leases, one stuck for good loses
+        them (the elements go to another replica)."""
+        return 4 * self.lease_seconds
 
     async def run(self, stop: asyncio.Event, lag: LoopLag | None = None) -> None:
         """Renew, claim and rebalance every tick until `stop` is set: in a
@@ -325,9 +321,8 @@ class Replica:
                 stalled = False
                 self._step_now()
             if self.keeper is not None:
-                times = (self.lease_seconds, self.margin, self.stall_seconds)
                 tokens = {e: h.token for e, h in self.held.items()}
-                self.keeper.tell(lag.seen, tokens, self.url, times=times)
+                self.keeper.tell(lag.seen, tokens, self.url)
             wait = self.tick
             if self._next_expiry is not None:
                 # A dead replica's lease runs out before the next tick: be there.

@@ -166,8 +166,6 @@ class Reconciler:
             settings = desired.state.settings
             if self.o.lease_seconds is None:
                 replica.lease_seconds = settings.journal.lease_seconds
-            if self.o.lease_stall_seconds is None:
-                replica.stall = settings.journal.lease_stall_seconds
             wanted = self.o.plan.elements
             replica.elements = frozenset(
                 n for n in desired.state.elements if not wanted or n in wanted
