@@ -129,9 +129,8 @@ def test_a_pool_too_small_for_the_relays_listener_is_refused_saying_why(tmp_path
     with pytest.raises(FleetFileError) as e:
         read_fleet(file)
     assert e.value.problems == [
-        f"{file}:2:46: journal/pool_size: 3 is less than the minimum of 5 (2 go to the "
-        "leases, 1 to the lease keeper, 1 listens for relayed webhooks, the rest to the "
-        "journals)"
+        f"{file}:2:46: journal/pool_size: 3 is less than the minimum of 4 (2 go to the "
+        "leases, 1 listens for relayed webhooks, the rest to the journals)"
     ]
 
 

@@ -114,10 +114,7 @@ def _schema_problems(file: str, data: bytes, doc: Any) -> list[str]:
         elif e.validator == "pattern" and at.endswith(("/repo", "/ref")):
             hint = "a leading '-' would be read by git as an option"
         elif e.validator == "minimum" and at.endswith("pool_size"):
-            hint = (
-                "2 go to the leases, 1 to the lease keeper, 1 listens for relayed "
-                "webhooks, the rest to the journals"
-            )
+            hint = "2 go to the leases, 1 listens for relayed webhooks, the rest to the journals"
         elif e.validator == "oneOf":
             message = "a secret must be a reference, not a value"
         problems.append(f"{file}:{line}:{col}: {at}: {message}" + (f" ({hint})" if hint else ""))
